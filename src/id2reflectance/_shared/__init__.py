@@ -1,0 +1,1 @@
+"""Stage-independent helpers: atomic writes, image IO, config loading, validation."""

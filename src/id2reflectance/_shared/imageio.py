@@ -1,0 +1,262 @@
+"""Image reading and writing for every encoding of the session and asset formats.
+
+All readers return ``(H, W, C)`` float32 arrays. Linear encodings are returned as stored
+(relative radiance, no transfer curve); sRGB-encoded images are decoded with the sRGB
+EOTF; camera RAW/DNG is demosaiced and decoded linearly (no auto-brightness, no gamma,
+unit white-balance multipliers, camera-native primaries).
+
+Every failure raises :class:`InputFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import numpy as np
+
+from id2reflectance._shared.atomic import atomic_write
+from id2reflectance.errors import InputFileError, ShapeError
+
+Encoding = Literal["linear", "srgb", "raw"]
+RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf", ".pef", ".srw"}
+_EXR_MAX_PIXELS = 1 << 31
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB EOTF (IEC 61966-2-1). ``x`` in [0, 1], any shape; returns float32 linear."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Inverse sRGB EOTF; input is clipped to [0, 1]; returns float32 in [0, 1]."""
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- EXR
+
+
+def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Read a single-part scanline or tiled OpenEXR file.
+
+    Returns
+    -------
+    pixels : (H, W, C) float32
+        Channels in the order of ``names``; half and uint channels are converted.
+    names : tuple of str
+        ``("R", "G", "B")``, ``("Y",)``, ``("R", "G", "B", "A")`` or the file's own names
+        in alphabetical order.
+    """
+    import OpenEXR
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, None, "file not found")
+    try:
+        with OpenEXR.File(str(path), separate_channels=True) as f:
+            chans = {k: np.asarray(v.pixels) for k, v in f.channels().items()}
+    except Exception as err:  # OpenEXR raises RuntimeError for unreadable/truncated files
+        raise InputFileError(path, None, f"not a readable OpenEXR file ({err})") from err
+    if not chans:
+        raise InputFileError(path, None, "OpenEXR file has no channels")
+    for order in (("R", "G", "B", "A"), ("R", "G", "B"), ("Y",)):
+        if set(order) == set(chans):
+            names = order
+            break
+    else:
+        names = tuple(sorted(chans))
+    shapes = {chans[n].shape for n in names}
+    if len(shapes) != 1:
+        raise InputFileError(path, None, f"channels have different sizes {sorted(shapes)}")
+    pixels = np.stack([chans[n].astype(np.float32, copy=False) for n in names], axis=-1)
+    return pixels, names
+
+
+def write_exr(
+    path: str | Path,
+    pixels: np.ndarray,
+    *,
+    channels: str = "auto",
+    half: bool = False,
+) -> Path:
+    """Write ``pixels`` as a ZIP-compressed scanline OpenEXR file, atomically.
+
+    Parameters
+    ----------
+    pixels : (H, W) or (H, W, 1) -> channel ``Y``; (H, W, 3) -> ``R, G, B``;
+        (H, W, 4) -> ``R, G, B, A``. Any float dtype; stored as float32 (or half).
+    channels : ``"auto"`` or a string of one-letter channel names of length C.
+    half : store 16-bit half floats instead of float32.
+    """
+    import OpenEXR
+
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ShapeError(f"write_exr({path}): expected (H, W), (H, W, 1|3|4), got {a.shape}")
+    names = {1: "Y", 3: "RGB", 4: "RGBA"}[a.shape[2]] if channels == "auto" else channels
+    if len(names) != a.shape[2]:
+        raise ShapeError(f"write_exr({path}): {len(names)} channel names for {a.shape[2]} channels")
+    dtype = np.float16 if half else np.float32
+    data = {n: np.ascontiguousarray(a[..., i].astype(dtype)) for i, n in enumerate(names)}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+
+    def _write(tmp: Path) -> None:
+        with OpenEXR.File(header, data) as f:
+            f.write(str(tmp))
+
+    return atomic_write(path, _write)
+
+
+# --------------------------------------------------------------------- 8/16-bit
+
+
+def _read_integer_image(path: Path) -> np.ndarray:
+    """Read PNG/TIFF/JPEG keeping bit depth; returns (H, W, C) in the file's dtype, RGB order."""
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            img = tifffile.imread(str(path))
+        except Exception as err:
+            raise InputFileError(path, None, f"not a readable TIFF file ({err})") from err
+    else:
+        import cv2
+
+        data = np.fromfile(str(path), dtype=np.uint8)
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        if img is None:
+            raise InputFileError(path, None, "not a readable image file (truncated or corrupt?)")
+        if img.ndim == 3:
+            img = img[..., [2, 1, 0, 3][: img.shape[2]]] if img.shape[2] == 4 else img[..., ::-1]
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3:
+        raise InputFileError(path, None, f"unsupported image layout with shape {img.shape}")
+    return img
+
+
+def _to_unit(img: np.ndarray, path: Path, *, allow_8bit: bool) -> np.ndarray:
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if img.dtype == np.uint8:
+        if not allow_8bit:
+            raise InputFileError(path, "encoding", "linear images must be 16-bit or float, got 8-bit")
+        return img.astype(np.float32) / 255.0
+    if img.dtype.kind == "f":
+        return img.astype(np.float32)
+    raise InputFileError(path, None, f"unsupported pixel type {img.dtype}")
+
+
+def read_raw(path: str | Path) -> np.ndarray:
+    """Decode camera RAW/DNG linearly: (H, W, 3) float32 camera RGB in [0, 1].
+
+    Demosaic (AHD), no auto-brightness, gamma 1, unit white-balance multipliers, camera
+    native primaries (``rig.color_matrix`` maps them to Rec.709), 16-bit output / 65535.
+    """
+    import rawpy
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, None, "file not found")
+    try:
+        with rawpy.imread(str(path)) as raw:
+            rgb = raw.postprocess(
+                gamma=(1, 1),
+                no_auto_bright=True,
+                output_bps=16,
+                use_camera_wb=False,
+                use_auto_wb=False,
+                user_wb=[1.0, 1.0, 1.0, 1.0],
+                output_color=rawpy.ColorSpace.raw,
+                user_flip=0,
+            )
+    except Exception as err:
+        raise InputFileError(path, None, f"not a readable camera RAW file ({err})") from err
+    return rgb.astype(np.float32) / 65535.0
+
+
+def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:
+    """Read one frame and decode it to linear values.
+
+    Parameters
+    ----------
+    path : file path; ``.exr`` is OpenEXR, ``.tif/.tiff/.png/.jpg`` raster, RAW suffixes
+        (``.dng``, ``.cr2``, ``.nef``, ...) camera RAW.
+    encoding : ``"linear"``, ``"srgb"`` or ``"raw"`` as in the session format.
+
+    Returns
+    -------
+    (H, W, 3) float32, linear, camera RGB (Rec.709 unless a colour matrix applies later).
+    Single-channel images are replicated to three channels; alpha is dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, None, "file not found")
+    suffix = path.suffix.lower()
+    if encoding == "raw":
+        if suffix not in RAW_SUFFIXES:
+            raise InputFileError(path, "encoding", f"'raw' needs a camera RAW/DNG file, got '{suffix}'")
+        img = read_raw(path)
+    elif suffix == ".exr":
+        if encoding != "linear":
+            raise InputFileError(path, "encoding", f"OpenEXR frames must be 'linear', got '{encoding}'")
+        img, _ = read_exr(path)
+    elif suffix in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        raw = _read_integer_image(path)
+        if encoding == "linear":
+            img = _to_unit(raw, path, allow_8bit=False)
+        elif encoding == "srgb":
+            img = srgb_to_linear(_to_unit(raw, path, allow_8bit=True))
+        else:
+            raise InputFileError(path, "encoding", f"unknown encoding '{encoding}'")
+    else:
+        raise InputFileError(path, None, f"unsupported image type '{suffix}'")
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.shape[2] == 4:
+        img = img[..., :3]
+    elif img.shape[2] != 3:
+        raise InputFileError(path, None, f"expected 1, 3 or 4 channels, got {img.shape[2]}")
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def write_png(path: str | Path, pixels: np.ndarray, *, bits: Literal[8, 16] = 8) -> Path:
+    """Write (H, W) or (H, W, 3|4) values in [0, 1] (already encoded) as PNG, atomically."""
+    import cv2
+
+    a = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    scale, dtype = (255.0, np.uint8) if bits == 8 else (65535.0, np.uint16)
+    q = np.round(a * scale).astype(dtype)
+    if q.ndim == 3 and q.shape[2] == 3:
+        q = q[..., ::-1]
+    elif q.ndim == 3 and q.shape[2] == 4:
+        q = q[..., [2, 1, 0, 3]]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(q))
+    if not ok:
+        raise InputFileError(path, None, "PNG encoding failed")
+    return atomic_write(path, lambda p: p.write_bytes(buf.tobytes()))
+
+
+def write_tiff16(path: str | Path, pixels: np.ndarray) -> Path:
+    """Write (H, W, 3) values in [0, 1] as 16-bit RGB TIFF, atomically."""
+    import tifffile
+
+    q = np.round(np.clip(np.asarray(pixels, dtype=np.float32), 0, 1) * 65535.0).astype(np.uint16)
+    return atomic_write(path, lambda p: tifffile.imwrite(str(p), q, photometric="rgb" if q.ndim == 3 else None))
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read an 8-bit mask PNG: (H, W) bool, True where the value is > 127."""
+    img = _read_integer_image(Path(path))
+    if img.dtype != np.uint8:
+        raise InputFileError(path, None, f"masks must be 8-bit, got {img.dtype}")
+    return img[..., 0] > 127

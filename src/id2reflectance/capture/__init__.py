@@ -1,0 +1,1 @@
+"""Capture: the session format, camera model, frame loading, simulator and calibration."""

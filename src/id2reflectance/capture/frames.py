@@ -1,0 +1,153 @@
+"""Load a camera's frames decoded, dark-subtracted, scaled and colour-corrected.
+
+For a frame ``F`` with dark frame ``Dk`` of the same camera and polarisation, the linear
+value is ``(decode(F) - decode(Dk)) * F.scale``, then ``rig.color_matrix`` (camera RGB to
+linear Rec.709) when given. Saturation is detected on the decoded values before any of
+that: integer encodings at their maximum code, float EXR at a plateau at the frame's max.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from id2reflectance._shared.imageio import read_image
+from id2reflectance.capture.session import Frame, Session
+from id2reflectance.errors import InputFileError
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """Per-frame statistics for validation and reports (values after decoding)."""
+
+    file: str
+    saturated: int  # pixels with any channel saturated
+    p001: float  # 0.1th percentile of positive luminance
+    p999: float  # 99.9th percentile of luminance
+    max: float
+
+    @property
+    def dynamic_range_stops(self) -> float:
+        """log2(p99.9 / p0.1) of positive luminance, 0 when undefined."""
+        if self.p001 <= 0 or self.p999 <= 0:
+            return 0.0
+        return float(np.log2(self.p999 / self.p001))
+
+
+def saturation_mask(img: np.ndarray, frame: Frame) -> np.ndarray:
+    """(H, W) bool: pixels clipped by the sensor or the encoding.
+
+    ``img`` : (H, W, 3) float32 decoded values (before dark, scale and colour matrix).
+    """
+    if frame.encoding != "linear" or not frame.file.lower().endswith(".exr"):
+        return np.any(img >= 1.0 - 1e-6, axis=2)
+    peak = float(img.max()) if img.size else 0.0
+    if peak <= 0:
+        return np.zeros(img.shape[:2], bool)
+    at_peak = np.any(img >= peak * (1 - 1e-6), axis=2)
+    return at_peak if at_peak.sum() >= max(4, int(1e-5 * at_peak.size)) else np.zeros_like(at_peak)
+
+
+def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np.ndarray:
+    """Decode one frame and check it against its camera: (H, W, 3) float32, no correction."""
+    path = session.path(frame.file)
+    field = f"frames[{index}].file" if index is not None else "file"
+    try:
+        img = read_image(path, frame.encoding)
+    except InputFileError as err:
+        raise InputFileError(frame.file, field, err.message) from err
+    cam = session.cameras[frame.camera]
+    if img.shape[:2] != (cam.height, cam.width):
+        raise InputFileError(
+            frame.file, field, f"is {img.shape[1]}x{img.shape[0]} but camera '{cam.name}' is {cam.width}x{cam.height}"
+        )
+    if not np.all(np.isfinite(img)):
+        bad = int((~np.isfinite(img)).any(axis=2).sum())
+        raise InputFileError(frame.file, field, f"contains NaN or Inf in {bad} pixel(s)")
+    return img
+
+
+def frame_stats(frame: Frame, img: np.ndarray, saturated: np.ndarray) -> FrameStats:
+    """Statistics of one decoded frame."""
+    lum = img @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    pos = lum[lum > 0]
+    p001 = float(np.percentile(pos, 0.1)) if pos.size else 0.0
+    p999 = float(np.percentile(lum, 99.9)) if lum.size else 0.0
+    return FrameStats(frame.file, int(saturated.sum()), p001, p999, float(img.max()) if img.size else 0.0)
+
+
+@dataclass
+class CameraFrames:
+    """Corrected frames of one camera.
+
+    images : {(pattern, polarization): (H, W, 3) float32 linear Rec.709 radiance}
+        Dark frames are consumed (subtracted) and not included.
+    saturated : (H, W) bool, any frame saturated at that pixel.
+    stats : {file: FrameStats}
+    """
+
+    camera: str
+    images: dict[tuple[str, str], np.ndarray]
+    saturated: np.ndarray
+    stats: dict[str, FrameStats]
+
+
+def load_camera_frames(session: Session, camera: str, *, color: bool = True) -> CameraFrames:
+    """Load every frame of ``camera``: decode, subtract dark, scale, colour-correct.
+
+    Memory: one float32 (H, W, 3) array per non-dark frame plus one transient decode.
+    """
+    index = {f: i for i, f in enumerate(session.frames)}
+    cam = session.cameras[camera]
+    darks: dict[str, np.ndarray] = {}
+    stats: dict[str, FrameStats] = {}
+    saturated = np.zeros((cam.height, cam.width), bool)
+    for f in session.frames:
+        if f.camera == camera and f.pattern == "dark":
+            darks[f.polarization] = decode_frame(session, f, index[f])
+    images: dict[tuple[str, str], np.ndarray] = {}
+    M = session.rig.color_matrix
+    for f in session.frames:
+        if f.camera != camera or f.pattern == "dark":
+            continue
+        img = decode_frame(session, f, index[f])
+        sat = saturation_mask(img, f)
+        stats[f.file] = frame_stats(f, img, sat)
+        saturated |= sat
+        if f.polarization in darks:
+            img -= darks[f.polarization]
+        if f.scale != 1.0:
+            img *= np.float32(f.scale)
+        if color and M is not None:
+            img = (img.reshape(-1, 3) @ M.T.astype(np.float32)).reshape(img.shape)
+        images[(f.pattern, f.polarization)] = img
+    return CameraFrames(camera=camera, images=images, saturated=saturated, stats=stats)
+
+
+def load_mask(session: Session, camera: str) -> np.ndarray | None:
+    """The optional foreground mask ``masks/<camera>.png``: (H, W) bool or None."""
+    from id2reflectance._shared.imageio import read_mask
+
+    path = session.root / "masks" / f"{camera}.png"
+    if not path.exists():
+        return None
+    try:
+        m = read_mask(path)
+    except InputFileError as err:
+        raise InputFileError(f"masks/{camera}.png", None, err.message) from err
+    cam = session.cameras[camera]
+    if m.shape != (cam.height, cam.width):
+        raise InputFileError(
+            f"masks/{camera}.png", None, f"is {m.shape[1]}x{m.shape[0]} but camera '{camera}' is {cam.width}x{cam.height}"
+        )
+    return m
+
+
+def session_relpath(session: Session, path: Path) -> str:
+    """A path shown relative to the session folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(session.root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,1 @@
+"""Command-line interface: thin click commands that parse options and call the library."""

@@ -1,0 +1,75 @@
+"""The ``id2r`` command group.
+
+Every command parses its options, builds a config and calls one library function.
+An :class:`Id2rError` becomes a one-line message on stderr and exit code 2 (a traceback
+only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from id2reflectance import __version__
+from id2reflectance.errors import Id2rError, SessionInvalidError
+
+
+class _Group(click.Group):
+    """Click group that renders library errors as one clear line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except SessionInvalidError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            for p in err.problems:
+                click.echo(f"error: {p}", err=True)
+            sys.exit(2)
+        except Id2rError as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        except MemoryError:
+            click.echo("error: out of memory; try smaller tiles or fewer workers", err=True)
+            sys.exit(3)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="id2r")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """id2reflectance: light-stage captures to relightable reflectance assets.
+
+    \b
+    Typical run:
+      id2r simulate sessions/ --subjects 2 --seed 0
+      id2r validate sessions/S0000
+      id2r solve sessions/S0000 -o solved/S0000
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from id2reflectance.cli import commands
+
+    for cmd in commands.COMMANDS:
+        cli.add_command(cmd)
+
+
+def main() -> None:
+    """Entry point of the ``id2r`` console script."""
+    _register()
+    cli(prog_name="id2r")
+
+
+if __name__ == "__main__":
+    main()
