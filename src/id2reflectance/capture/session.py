@@ -220,8 +220,8 @@ def _parse_camera(name: str, c: Any, probs: _Problems) -> Camera | None:
     if not ok:
         return None
     K = _matrix(c["K"], (3, 3), f"{where}.K", probs)
-    if K is not None and (K[0, 0] <= 0 or K[1, 1] <= 0 or np.any(K[2] != [0, 0, 1]) or K[1, 0] != 0):
-        probs.add(f"{where}.K", "must be [[fx,s,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0")
+    if K is not None and (K[0, 0] <= 0 or K[1, 1] <= 0 or np.any(K[2] != [0, 0, 1]) or K[1, 0] != 0 or K[0, 1] != 0):
+        probs.add(f"{where}.K", "must be [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0 (OpenCV: no skew)")
         K = None
     dist_raw = c.get("dist", [])
     dist = None

@@ -1,0 +1,1 @@
+"""Processing: separation and reflectance solve, registration, baking, relighting, export."""

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from id2reflectance._shared.imageio import (
+    linear_to_srgb,
+    read_exr,
+    read_image,
+    read_mask,
+    srgb_to_linear,
+    write_exr,
+    write_png,
+    write_tiff16,
+)
+from id2reflectance.errors import InputFileError, ShapeError
+
+
+def test_srgb_reference_values():
+    # IEC 61966-2-1: code 0.5 -> 0.2140 linear; 0.04045 is the breakpoint (-> 0.0031308)
+    assert srgb_to_linear(np.array([0.5]))[0] == pytest.approx(0.21404, abs=1e-5)
+    assert srgb_to_linear(np.array([0.04045]))[0] == pytest.approx(0.0031308, abs=1e-6)
+    x = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(srgb_to_linear(linear_to_srgb(x)), x, atol=1e-6)
+
+
+def test_exr_roundtrip_rgb_and_y(tmp_path):
+    rgb = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32) * 10
+    write_exr(tmp_path / "a.exr", rgb)
+    back, names = read_exr(tmp_path / "a.exr")
+    assert names == ("R", "G", "B") and back.dtype == np.float32
+    np.testing.assert_array_equal(back, rgb)
+    y = rgb[..., 0]
+    write_exr(tmp_path / "y.exr", y)
+    back, names = read_exr(tmp_path / "y.exr")
+    assert names == ("Y",) and back.shape == (5, 7, 1)
+    np.testing.assert_array_equal(back[..., 0], y)
+    # read_image replicates single channels
+    assert read_image(tmp_path / "y.exr", "linear").shape == (5, 7, 3)
+
+
+def test_exr_half_and_bad_shape(tmp_path):
+    a = np.full((2, 3, 3), 0.1234567, np.float32)
+    write_exr(tmp_path / "h.exr", a, half=True)
+    back, _ = read_exr(tmp_path / "h.exr")
+    np.testing.assert_allclose(back, a, rtol=1e-3)
+    with pytest.raises(ShapeError):
+        write_exr(tmp_path / "bad.exr", np.zeros((2, 3, 2)))
+    assert not (tmp_path / "bad.exr").exists()
+
+
+def test_truncated_exr_names_file(tmp_path):
+    write_exr(tmp_path / "a.exr", np.ones((16, 16, 3), np.float32))
+    data = (tmp_path / "a.exr").read_bytes()
+    (tmp_path / "t.exr").write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputFileError, match="t.exr"):
+        read_image(tmp_path / "t.exr", "linear")
+
+
+def test_16bit_png_and_tiff_linear(tmp_path):
+    a = np.random.default_rng(1).random((4, 6, 3)).astype(np.float32)
+    write_png(tmp_path / "a.png", a, bits=16)
+    write_tiff16(tmp_path / "a.tif", a)
+    for name in ("a.png", "a.tif"):
+        np.testing.assert_allclose(read_image(tmp_path / name, "linear"), a, atol=1 / 65535)
+
+
+def test_8bit_srgb_png_decoded_and_8bit_linear_refused(tmp_path):
+    a = np.array([[[0.5, 0.25, 1.0]]], np.float32)
+    write_png(tmp_path / "s.png", a, bits=8)
+    lin = read_image(tmp_path / "s.png", "srgb")
+    np.testing.assert_allclose(lin, srgb_to_linear(np.round(a * 255) / 255), atol=1e-6)
+    with pytest.raises(InputFileError, match="16-bit"):
+        read_image(tmp_path / "s.png", "linear")
+
+
+def test_encoding_mismatch_and_missing(tmp_path):
+    write_exr(tmp_path / "a.exr", np.ones((2, 2, 3), np.float32))
+    with pytest.raises(InputFileError, match="encoding"):
+        read_image(tmp_path / "a.exr", "srgb")
+    with pytest.raises(InputFileError, match="not found"):
+        read_image(tmp_path / "none.exr", "linear")
+    with pytest.raises(InputFileError, match="RAW"):
+        read_image(tmp_path / "a.exr", "raw")
+
+
+def test_corrupt_png(tmp_path):
+    (tmp_path / "c.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(InputFileError, match="c.png"):
+        read_image(tmp_path / "c.png", "srgb")
+
+
+def test_mask(tmp_path):
+    m = np.zeros((3, 4), np.float32)
+    m[1, 2] = 1.0
+    write_png(tmp_path / "m.png", m)
+    got = read_mask(tmp_path / "m.png")
+    assert got.dtype == bool and got.sum() == 1 and got[1, 2]

@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+import pytest
+
+from id2reflectance._shared.imageio import write_exr, write_png
+from id2reflectance.capture.frames import load_camera_frames, load_mask
+from id2reflectance.capture.session import load_session
+from id2reflectance.errors import InputFileError
+from tests.conftest import make_tiny_session
+
+
+def test_dark_scale_and_colour_matrix(tmp_path):
+    root = make_tiny_session(tmp_path / "s")
+    write_exr(root / "frames/cam0/dark_cross.exr", np.full((8, 8, 3), 0.01, np.float32))
+    data = json.loads((root / "session.json").read_text())
+    data["frames"].append(
+        {"camera": "cam0", "pattern": "dark", "polarization": "cross", "file": "frames/cam0/dark_cross.exr",
+         "encoding": "linear", "scale": 1.0}
+    )
+    data["frames"][0]["scale"] = 2.0  # full cross
+    M = np.array([[1.2, -0.1, -0.1], [-0.05, 1.1, -0.05], [0.0, -0.2, 1.2]])
+    data["rig"]["color_matrix"] = M.tolist()
+    (root / "session.json").write_text(json.dumps(data))
+    s = load_session(root)
+    raw = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(root / "frames/cam0/full_cross.exr")[0]
+    cf = load_camera_frames(s, "cam0")
+    expected = ((raw - 0.01) * 2.0) @ M.T
+    np.testing.assert_allclose(cf.images[("full", "cross")], expected, rtol=1e-5, atol=1e-6)
+    assert ("dark", "cross") not in cf.images
+    # parallel has no dark frame: only the colour matrix
+    rawp = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(root / "frames/cam0/full_parallel.exr")[0]
+    np.testing.assert_allclose(cf.images[("full", "parallel")], rawp @ M.T, rtol=1e-5, atol=1e-6)
+
+
+def test_saturation_plateau_detected(tmp_path):
+    root = make_tiny_session(tmp_path / "s")
+    img = np.full((8, 8, 3), 0.2, np.float32)
+    img[:3, :3] = 0.9  # clipped plateau of 9 pixels
+    write_exr(root / "frames/cam0/full_parallel.exr", img)
+    cf = load_camera_frames(load_session(root), "cam0")
+    assert cf.saturated.sum() == 9 and cf.saturated[:3, :3].all()
+
+
+def test_nan_and_size_mismatch_name_file(tmp_path):
+    root = make_tiny_session(tmp_path / "s")
+    bad = np.full((8, 8, 3), 0.2, np.float32)
+    bad[2, 2, 1] = np.nan
+    write_exr(root / "frames/cam0/gradient_y_cross.exr", bad)
+    with pytest.raises(InputFileError, match=r"frames/cam0/gradient_y_cross.exr: frames\[\d+\].file: contains NaN"):
+        load_camera_frames(load_session(root), "cam0")
+    write_exr(root / "frames/cam0/gradient_y_cross.exr", np.zeros((4, 8, 3), np.float32))
+    with pytest.raises(InputFileError, match="is 8x4 but camera 'cam0' is 8x8"):
+        load_camera_frames(load_session(root), "cam0")
+
+
+def test_mask_size_checked(tmp_path):
+    root = make_tiny_session(tmp_path / "s")
+    s = load_session(root)
+    assert load_mask(s, "cam0") is None
+    write_png(root / "masks/cam0.png", np.ones((8, 8)))
+    assert load_mask(s, "cam0").all()
+    write_png(root / "masks/cam0.png", np.ones((5, 8)))
+    with pytest.raises(InputFileError, match="masks/cam0.png"):
+        load_mask(s, "cam0")

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny hand-built sessions for format and IO tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from id2reflectance._shared.imageio import write_exr
+from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.session import REQUIRED_PATTERNS, Frame, session_json, write_session_json
+
+
+def make_tiny_session(root: Path, *, size: int = 8, cameras: tuple[str, ...] = ("cam0",), seed: int = 0) -> Path:
+    """Write a minimal valid session: required patterns, both polarisations, random frames."""
+    rng = np.random.default_rng(seed)
+    cams = {}
+    frames = []
+    for k, name in enumerate(cameras):
+        R, t = look_at(np.array([0.3 * k, 0.0, 1.0]), np.zeros(3))
+        K = np.array([[2.0 * size, 0, (size - 1) / 2], [0, 2.0 * size, (size - 1) / 2], [0, 0, 1]])
+        cams[name] = Camera(name, size, size, K, np.zeros(5), R, t)
+        for pat in REQUIRED_PATTERNS:
+            for pol in ("cross", "parallel"):
+                rel = f"frames/{name}/{pat}_{pol}.exr"
+                write_exr(root / rel, rng.uniform(0.05, 0.5, (size, size, 3)).astype(np.float32))
+                frames.append(Frame(name, pat, pol, rel, "linear", 1.0))
+    write_session_json(root, session_json(subject_id="T0001", cameras=cams, frames=frames))
+    return root
+
+
+@pytest.fixture
+def tiny_session(tmp_path: Path) -> Path:
+    return make_tiny_session(tmp_path / "sess")
