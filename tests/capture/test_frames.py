@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from id2reflectance._shared.imageio import write_exr, write_png
-from id2reflectance.capture.frames import load_camera_frames, load_mask
-from id2reflectance.capture.session import load_session
+from id2reflectance.capture.frames import frame_stats, load_camera_frames, load_mask, saturation_mask
+from id2reflectance.capture.session import Frame, load_session
 from id2reflectance.errors import InputFileError
 from tests.conftest import make_tiny_session
 
@@ -15,21 +15,31 @@ def test_dark_scale_and_colour_matrix(tmp_path):
     write_exr(root / "frames/cam0/dark_cross.exr", np.full((8, 8, 3), 0.01, np.float32))
     data = json.loads((root / "session.json").read_text())
     data["frames"].append(
-        {"camera": "cam0", "pattern": "dark", "polarization": "cross", "file": "frames/cam0/dark_cross.exr",
-         "encoding": "linear", "scale": 1.0}
+        {
+            "camera": "cam0",
+            "pattern": "dark",
+            "polarization": "cross",
+            "file": "frames/cam0/dark_cross.exr",
+            "encoding": "linear",
+            "scale": 1.0,
+        }
     )
     data["frames"][0]["scale"] = 2.0  # full cross
     M = np.array([[1.2, -0.1, -0.1], [-0.05, 1.1, -0.05], [0.0, -0.2, 1.2]])
     data["rig"]["color_matrix"] = M.tolist()
     (root / "session.json").write_text(json.dumps(data))
     s = load_session(root)
-    raw = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(root / "frames/cam0/full_cross.exr")[0]
+    raw = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(
+        root / "frames/cam0/full_cross.exr"
+    )[0]
     cf = load_camera_frames(s, "cam0")
     expected = ((raw - 0.01) * 2.0) @ M.T
     np.testing.assert_allclose(cf.images[("full", "cross")], expected, rtol=1e-5, atol=1e-6)
     assert ("dark", "cross") not in cf.images
     # parallel has no dark frame: only the colour matrix
-    rawp = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(root / "frames/cam0/full_parallel.exr")[0]
+    rawp = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(
+        root / "frames/cam0/full_parallel.exr"
+    )[0]
     np.testing.assert_allclose(cf.images[("full", "parallel")], rawp @ M.T, rtol=1e-5, atol=1e-6)
 
 
@@ -63,3 +73,31 @@ def test_mask_size_checked(tmp_path):
     write_png(root / "masks/cam0.png", np.ones((5, 8)))
     with pytest.raises(InputFileError, match="masks/cam0.png"):
         load_mask(s, "cam0")
+
+
+def test_saturation_mask_matches_the_per_pixel_definition() -> None:
+    """Sparse, dense and absent clipping, EXR plateau and integer encodings, against np.any."""
+    rng = np.random.default_rng(3)
+    exr = Frame("c", "full", "cross", "f.exr", "linear", 1.0)
+    png = Frame("c", "full", "cross", "f.png", "srgb", 1.0)
+    for frac in (0.0, 0.001, 0.3, 0.9):
+        img = rng.uniform(0.0, 0.7, (40, 50, 3)).astype(np.float32)
+        clip = rng.random(img.shape) < frac
+        img[clip] = 1.0
+        np.testing.assert_array_equal(saturation_mask(img, png), np.any(img >= np.float32(1 - 1e-6), axis=2))
+        expected = np.any(img >= img.max() * np.float32(1 - 1e-6), axis=2)
+        expected = expected if expected.sum() >= 4 else np.zeros_like(expected)
+        np.testing.assert_array_equal(saturation_mask(img, exr), expected, err_msg=str(frac))
+    assert saturation_mask(np.zeros((4, 5, 3), np.float32), exr).shape == (4, 5)
+
+
+def test_frame_stats_only_on_request(tmp_path):
+    root = make_tiny_session(tmp_path / "s")
+    s = load_session(root)
+    assert load_camera_frames(s, "cam0").stats == {}
+    cf = load_camera_frames(s, "cam0", stats=True)
+    assert set(cf.stats) == {f.file for f in s.frames}
+    f = s.frames[0]
+    img = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(root / f.file)[0]
+    assert cf.stats[f.file] == frame_stats(f, img, saturation_mask(img, f))
+    assert cf.stats[f.file].p999 > cf.stats[f.file].p001 > 0.0

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from id2reflectance.capture.mesh import FaceMesh, interpolate, rasterize_uv, read_mesh, read_obj, texel_uv_grid, write_obj
+from id2reflectance.capture.mesh import (
+    FaceMesh,
+    interpolate,
+    rasterize_uv,
+    read_mesh,
+    read_obj,
+    texel_uv_grid,
+    write_obj,
+)
 from id2reflectance.errors import InputFileError
 
 
@@ -35,7 +43,9 @@ def test_obj_roundtrip_and_seam_split(tmp_path):
     np.testing.assert_allclose(back.uvs, m.uvs)
     assert back.landmarks == {"corner": 2}
     # a vertex used with two UVs is split
-    (tmp_path / "s.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 0.5 0.5\nf 1/1 2/2 3/3\nf 1/4 3/3 2/2\n")
+    (tmp_path / "s.obj").write_text(
+        "v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 0.5 0.5\nf 1/1 2/2 3/3\nf 1/4 3/3 2/2\n"
+    )
     s = read_obj(tmp_path / "s.obj")
     assert len(s.vertices) == 4 and len(s.faces) == 2
 

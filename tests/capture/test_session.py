@@ -41,7 +41,10 @@ def test_valid_session_loads(tiny_session):
         (lambda d: d["frames"][0].update(file="/etc/passwd"), "frames[0].file must be a relative path inside"),
         (lambda d: d["frames"].pop(0), "lacks cross-polarised frame(s) for pattern(s) ['full']"),
         (lambda d: d["frames"].append(dict(d["frames"][0])), "duplicates frames[0]"),
-        (lambda d: d["cameras"]["cam0"].update(R=[[1, 0, 0], [0, 1, 0], [0, 0, 2]]), "cameras.cam0.R must be a rotation"),
+        (
+            lambda d: d["cameras"]["cam0"].update(R=[[1, 0, 0], [0, 1, 0], [0, 0, 2]]),
+            "cameras.cam0.R must be a rotation",
+        ),
         (lambda d: d["cameras"]["cam0"].update(K=[[0, 0, 1], [0, 1, 1], [0, 0, 1]]), "cameras.cam0.K"),
         (lambda d: d["cameras"]["cam0"].update(dist=[0.1, 0.2]), "cameras.cam0.dist"),
         (lambda d: d["cameras"]["cam0"].update(width=0), "cameras.cam0.width must be a positive integer"),

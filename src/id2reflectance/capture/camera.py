@@ -134,7 +134,9 @@ def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> tup
     return pts[:, 0, 0].astype(np.float64), pts[:, 0, 1].astype(np.float64)
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 1.0, 0.0])) -> tuple[np.ndarray, np.ndarray]:
+def look_at(
+    eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 1.0, 0.0])
+) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV extrinsics (R, t) of a camera at ``eye`` looking at ``target``.
 
     The camera's +z points at the target, +y (image down) points away from ``up``.

@@ -36,18 +36,40 @@ class FrameStats:
         return float(np.log2(self.p999 / self.p001))
 
 
+def _any_channel_at_least(img: np.ndarray, threshold: float) -> np.ndarray:
+    """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``.
+
+    One comparison pass and a count; the per-pixel reduction runs only over the few
+    elements found (or as C strided ORs when many are), not as a slow ``any(axis=2)``.
+    """
+    ge = img >= np.asarray(threshold, img.dtype)
+    found = np.count_nonzero(ge)
+    if found == 0:
+        return np.zeros(img.shape[:2], bool)
+    if found <= ge.size // 16:
+        out = np.zeros(img.shape[:2], bool)
+        out.reshape(-1)[np.flatnonzero(ge) // img.shape[2]] = True
+        return out
+    out = ge[..., 0].copy()
+    for c in range(1, img.shape[2]):
+        out |= ge[..., c]
+    return out
+
+
 def saturation_mask(img: np.ndarray, frame: Frame) -> np.ndarray:
     """(H, W) bool: pixels clipped by the sensor or the encoding.
 
     ``img`` : (H, W, 3) float32 decoded values (before dark, scale and colour matrix).
+    Integer encodings saturate at their maximum code (1.0); a linear EXR at a plateau of
+    at least ``max(4, 1e-5 * H * W)`` pixels at the frame's maximum.
     """
     if frame.encoding != "linear" or not frame.file.lower().endswith(".exr"):
-        return np.any(img >= 1.0 - 1e-6, axis=2)
+        return _any_channel_at_least(img, 1.0 - 1e-6)
     peak = float(img.max()) if img.size else 0.0
     if peak <= 0:
         return np.zeros(img.shape[:2], bool)
-    at_peak = np.any(img >= peak * (1 - 1e-6), axis=2)
-    return at_peak if at_peak.sum() >= max(4, int(1e-5 * at_peak.size)) else np.zeros_like(at_peak)
+    at_peak = _any_channel_at_least(img, peak * (1 - 1e-6))
+    return at_peak if np.count_nonzero(at_peak) >= max(4, int(1e-5 * at_peak.size)) else np.zeros_like(at_peak)
 
 
 def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np.ndarray:
@@ -85,7 +107,8 @@ class CameraFrames:
     images : {(pattern, polarization): (H, W, 3) float32 linear Rec.709 radiance}
         Dark frames are consumed (subtracted) and not included.
     saturated : (H, W) bool, any frame saturated at that pixel.
-    stats : {file: FrameStats}
+    stats : {file: FrameStats} of the non-dark frames when loaded with ``stats=True``,
+        else empty.
     """
 
     camera: str
@@ -94,15 +117,24 @@ class CameraFrames:
     stats: dict[str, FrameStats]
 
 
-def load_camera_frames(session: Session, camera: str, *, color: bool = True) -> CameraFrames:
+def load_camera_frames(session: Session, camera: str, *, color: bool = True, stats: bool = False) -> CameraFrames:
     """Load every frame of ``camera``: decode, subtract dark, scale, colour-correct.
+
+    Parameters
+    ----------
+    session : a loaded session.
+    camera : the camera's name.
+    color : apply ``rig.color_matrix`` when the rig has one.
+    stats : also compute :func:`frame_stats` per non-dark frame into
+        ``CameraFrames.stats`` (percentiles: about as long as the decode itself; the
+        solver does not need them, ``validate_session`` computes its own).
 
     Memory: one float32 (H, W, 3) array per non-dark frame plus one transient decode.
     """
     index = {f: i for i, f in enumerate(session.frames)}
     cam = session.cameras[camera]
     darks: dict[str, np.ndarray] = {}
-    stats: dict[str, FrameStats] = {}
+    per_frame: dict[str, FrameStats] = {}
     saturated = np.zeros((cam.height, cam.width), bool)
     for f in session.frames:
         if f.camera == camera and f.pattern == "dark":
@@ -114,7 +146,8 @@ def load_camera_frames(session: Session, camera: str, *, color: bool = True) -> 
             continue
         img = decode_frame(session, f, index[f])
         sat = saturation_mask(img, f)
-        stats[f.file] = frame_stats(f, img, sat)
+        if stats:
+            per_frame[f.file] = frame_stats(f, img, sat)
         saturated |= sat
         if f.polarization in darks:
             img -= darks[f.polarization]
@@ -123,7 +156,7 @@ def load_camera_frames(session: Session, camera: str, *, color: bool = True) -> 
         if color and M is not None:
             img = (img.reshape(-1, 3) @ M.T.astype(np.float32)).reshape(img.shape)
         images[(f.pattern, f.polarization)] = img
-    return CameraFrames(camera=camera, images=images, saturated=saturated, stats=stats)
+    return CameraFrames(camera=camera, images=images, saturated=saturated, stats=per_frame)
 
 
 def load_mask(session: Session, camera: str) -> np.ndarray | None:
@@ -140,7 +173,9 @@ def load_mask(session: Session, camera: str) -> np.ndarray | None:
     cam = session.cameras[camera]
     if m.shape != (cam.height, cam.width):
         raise InputFileError(
-            f"masks/{camera}.png", None, f"is {m.shape[1]}x{m.shape[0]} but camera '{camera}' is {cam.width}x{cam.height}"
+            f"masks/{camera}.png",
+            None,
+            f"is {m.shape[1]}x{m.shape[0]} but camera '{camera}' is {cam.width}x{cam.height}",
         )
     return m
 

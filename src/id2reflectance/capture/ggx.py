@@ -54,7 +54,9 @@ def schlick(cos_d: np.ndarray, f0: float = F0) -> np.ndarray:
     return f0 + (1 - f0) * np.clip(1 - cos_d, 0, 1) ** 5
 
 
-def ggx_brdf(n: np.ndarray, v: np.ndarray, l: np.ndarray, roughness: np.ndarray, k: np.ndarray | float = 1.0) -> np.ndarray:
+def ggx_brdf(
+    n: np.ndarray, v: np.ndarray, l: np.ndarray, roughness: np.ndarray, k: np.ndarray | float = 1.0
+) -> np.ndarray:
     """Specular BRDF value (1/sr), zero where n.v <= 0 or n.l <= 0. Shapes broadcast (..., 3)."""
     alpha = alpha_from_roughness(roughness)
     nv = np.sum(n * v, -1)
@@ -98,7 +100,14 @@ def _vndf_local(v: np.ndarray, alpha: np.ndarray, u1: np.ndarray, u2: np.ndarray
     vh /= np.linalg.norm(vh, axis=-1, keepdims=True)
     lensq = vh[:, 0] ** 2 + vh[:, 1] ** 2
     inv = np.where(lensq > 1e-14, 1 / np.sqrt(np.maximum(lensq, 1e-14)), 0.0)
-    t1 = np.stack([np.where(lensq > 1e-14, -vh[:, 1] * inv, 1.0), np.where(lensq > 1e-14, vh[:, 0] * inv, 0.0), np.zeros_like(inv)], -1)
+    t1 = np.stack(
+        [
+            np.where(lensq > 1e-14, -vh[:, 1] * inv, 1.0),
+            np.where(lensq > 1e-14, vh[:, 0] * inv, 0.0),
+            np.zeros_like(inv),
+        ],
+        -1,
+    )
     t2 = np.cross(vh, t1)
     r = np.sqrt(u1)[None, :]
     phi = 2 * np.pi * u2[None, :]
@@ -194,7 +203,11 @@ def diffuse_moments(
         sl = slice(s0, s0 + step)
         nn = n[sl]
         t, b = tangent_frame(nn)
-        lw = local[None, :, 0:1] * t[:, None, :] + local[None, :, 1:2] * b[:, None, :] + local[None, :, 2:3] * nn[:, None, :]
+        lw = (
+            local[None, :, 0:1] * t[:, None, :]
+            + local[None, :, 1:2] * b[:, None, :]
+            + local[None, :, 2:3] * nn[:, None, :]
+        )
         occ = 1.0 - visibility(np.arange(s0, s0 + len(nn)), lw)
         m0[sl] -= occ.mean(1)
         m1[sl] -= np.einsum("ps,psk->pk", occ, lw) / len(u1)

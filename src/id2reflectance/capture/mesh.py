@@ -224,6 +224,13 @@ def read_obj(path: str | Path) -> FaceMesh:
         raise InputFileError(path, "v", "vertices must be 3 finite numbers")
     vi = np.array([c[0] for c in corners])
     ti = np.array([c[1] for c in corners])
+    tri_arr = np.asarray(tris, np.int64)
+    if len(vi) == len(v) and np.array_equal(np.sort(vi), np.arange(len(v))):
+        # no vertex needed splitting: keep the file's vertex order (template topologies)
+        order = np.argsort(vi)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        vi, ti, tri_arr = vi[order], ti[order], rank[tri_arr]
     uvs = None
     if tex and np.all(ti >= 0):
         uvs = np.asarray(tex, np.float64)[ti]
@@ -232,7 +239,7 @@ def read_obj(path: str | Path) -> FaceMesh:
     for ci, ov in enumerate(vi):
         first.setdefault(int(ov), ci)
     lm = {k: first[i] for k, i in landmarks.items() if i in first}
-    return FaceMesh(v[vi], np.asarray(tris, np.int64), uvs, lm)
+    return FaceMesh(v[vi], tri_arr, uvs, lm)
 
 
 def read_mesh(path: str | Path) -> FaceMesh:

@@ -25,9 +25,7 @@ FORMAT_NAME = "id2r-session"
 FORMAT_VERSION = 1
 MANIFEST = "session.json"
 
-Pattern = Literal[
-    "full", "gradient_x", "gradient_y", "gradient_z", "inverse_x", "inverse_y", "inverse_z", "dark"
-]
+Pattern = Literal["full", "gradient_x", "gradient_y", "gradient_z", "inverse_x", "inverse_y", "inverse_z", "dark"]
 Polarization = Literal["cross", "parallel"]
 EncodingName = Literal["linear", "srgb", "raw"]
 PATTERNS: tuple[str, ...] = get_args(Pattern)
@@ -226,7 +224,9 @@ def _parse_camera(name: str, c: Any, probs: _Problems) -> Camera | None:
     dist_raw = c.get("dist", [])
     dist = None
     if not isinstance(dist_raw, list) or len(dist_raw) not in VALID_DIST_LENGTHS or not all(map(_is_number, dist_raw)):
-        probs.add(f"{where}.dist", f"must be a list of {VALID_DIST_LENGTHS} finite numbers, got {json.dumps(dist_raw)[:60]}")
+        probs.add(
+            f"{where}.dist", f"must be a list of {VALID_DIST_LENGTHS} finite numbers, got {json.dumps(dist_raw)[:60]}"
+        )
     else:
         dist = np.asarray(dist_raw, np.float64)
     R = _rotation(c["R"], f"{where}.R", probs)
@@ -234,6 +234,26 @@ def _parse_camera(name: str, c: Any, probs: _Problems) -> Camera | None:
     if K is None or R is None or t is None or dist is None:
         return None
     return Camera(name=name, width=c["width"], height=c["height"], K=K, dist=dist, R=R, t=t)
+
+
+def parse_cameras(data: Any, *, file: str = MANIFEST) -> dict[str, Camera]:
+    """Validate a ``cameras`` object on its own, by the session format's rules.
+
+    Used by files that carry a session-format ``cameras`` block (``rig.json``). Raises
+    :class:`SessionInvalidError` with every problem, each naming ``file`` and the JSON path.
+    """
+    probs = _Problems(file)
+    cameras: dict[str, Camera] = {}
+    if not isinstance(data, dict) or not data:
+        probs.add("cameras", "must be a non-empty object")
+    else:
+        for name, c in data.items():
+            cam = _parse_camera(name, c, probs)
+            if cam is not None:
+                cameras[name] = cam
+    if probs.items:
+        raise SessionInvalidError(probs.items)
+    return cameras
 
 
 def parse_session(root: str | Path, data: Any) -> Session:

@@ -8,26 +8,42 @@ from contextlib import contextmanager
 
 ProgressFn = Callable[[str, int, int], None]
 
+# stages that describe the whole run; they keep their own line above the current step
+OUTER_STAGES = frozenset({"subjects", "pipeline", "cameras", "done"})
+
 
 @contextmanager
 def progress_bar(*, enabled: bool = True) -> Iterator[ProgressFn]:
-    """Yield a ``progress(stage, done, total)`` callback drawing a tqdm bar on stderr."""
+    """Yield a ``progress(stage, done, total)`` callback drawing tqdm bars on stderr.
+
+    Outer stages (subjects, cameras, ...) keep one line each; every other stage reuses a
+    single line below them, so nested loops never stack up bars.
+    """
     from tqdm import tqdm
 
-    bars: dict[str, tqdm] = {}
+    outer: dict[str, tqdm] = {}
+    inner: list[tqdm] = []
 
     def update(stage: str, done: int, total: int) -> None:
         if not enabled:
             return
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False, dynamic_ncols=True)
+        if stage in OUTER_STAGES:
+            bar = outer.get(stage)
+            if bar is None:
+                bar = outer[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False, dynamic_ncols=True)
+        else:
+            if not inner:
+                inner.append(tqdm(total=total, desc=stage, file=sys.stderr, leave=False, dynamic_ncols=True))
+            bar = inner[0]
+            if bar.desc != stage:
+                bar.set_description_str(stage, refresh=False)
+                bar.reset(total=total)
         bar.total = total
-        bar.n = done
+        bar.n = min(done, total) if total else done
         bar.refresh()
 
     try:
         yield update
     finally:
-        for bar in bars.values():
+        for bar in [*inner, *outer.values()]:
             bar.close()

@@ -1,0 +1,318 @@
+"""Benchmark of ``id2r solve``: accuracy, throughput and peak memory.
+
+Prints one table, ``figure | value | reference | ratio``:
+
+* accuracy (medians over valid, unshadowed truth pixels) on simulated heads for several
+  subjects and sensor-noise levels, and on the analytic sphere; the reference is the
+  issue's target figure, ratio = value / target (< 1 passes);
+* throughput of the solve alone (decode excluded) for a synthetic 4096 x 4096 camera with
+  inverse patterns (14 frames), per backend (the fused numba kernel and the numpy
+  reference) and thread count, against the memory-bandwidth-bound rate: the bandwidth of
+  a large numpy copy measured in the same run divided by the bytes read and written per
+  pixel; ratio = achieved / bound (target >= 0.3). The kernel is compiled (or loaded from
+  numba's cache) before timing; its cold compile time and cache load time are measured in
+  child processes with an empty cache folder. Decode time separately, against the decode
+  that also computes per-frame statistics;
+* peak memory of ``solve_session`` on that session (a child process: peak RSS above the
+  RSS after imports), against the decoded input frames of the camera (target < 3x).
+
+Run: ``.venv/bin/python benchmarks/bench_solver.py [--quick]`` (quick: 1024 x 1024, one
+simulated subject, two noise levels; ``--skip-accuracy`` / ``--skip-speed`` run one part).
+The accuracy part also compares the channel choices for the diffuse normal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from id2reflectance._shared.imageio import write_exr, write_png
+from id2reflectance.capture.analytic import render_sphere_view, sphere_camera, write_sphere_session
+from id2reflectance.capture.frames import load_camera_frames, load_mask
+from id2reflectance.capture.session import Frame, load_session, session_json, write_session_json
+from id2reflectance.processing import solver_kernel
+from id2reflectance.processing.accuracy import solve_accuracy
+from id2reflectance.processing.roughness_table import inverse_table
+from id2reflectance.processing.solver import SolverConfig, solve_camera_frames, solve_session
+
+TARGETS = {  # the issue's figures
+    "diffuse_normal_deg": 1.0,
+    "specular_normal_deg": 3.0,
+    "diffuse_albedo_rel": 0.02,
+    "specular_albedo_rel": 0.05,
+    "roughness_abs": 0.05,
+}
+OUTPUT_BYTES = 20 * 4 + 1  # 20 float32 map channels + the bool mask
+NOISE_LEVELS = {  # simulator sensor noise: sigma^2 = gain * x + read^2, stored units (peak 0.8)
+    "none": (0.0, 0.0),
+    "low": (5e-5, 2e-4),
+    "high": (2e-4, 1e-3),
+}
+
+Row = tuple[str, str, str, str]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def copy_bandwidth(nbytes: int = 1 << 29, repeats: int = 5) -> tuple[float, float]:
+    """Bytes read + written per second by ``np.copyto`` on pre-touched arrays (best of N).
+
+    Returns the rate per wall-clock second and per CPU second of this thread (the second
+    discounts time-slicing on a shared machine).
+    """
+    a = np.ones(nbytes // 4, np.float32)
+    b = np.zeros_like(a)
+    np.copyto(b, a)
+    wall = cpu = float("inf")
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.thread_time()
+        np.copyto(b, a)
+        cpu = min(cpu, time.thread_time() - c)
+        wall = min(wall, time.perf_counter() - t)
+    return 2 * a.nbytes / wall, 2 * a.nbytes / cpu
+
+
+def accuracy_rows(tmp: Path, *, quick: bool) -> list[Row]:
+    from id2reflectance.capture.simulator import SimulatorConfig, simulate_subject
+
+    rows: list[Row] = []
+    subjects = [0] if quick else [0, 1, 2]
+    levels = ["none", "high"] if quick else list(NOISE_LEVELS)
+    size = 128 if quick else 192
+    for idx in subjects:
+        for level in levels:
+            gain, read = NOISE_LEVELS[level]
+            cfg = SimulatorConfig(image_size=size, uv_size=256, cameras=3, noise=gain, read_noise=read, seed=0)
+            session = simulate_subject(tmp / f"sim_{level}", subject_index=idx, config=cfg)
+            out = tmp / f"solved_{idx}_{level}"
+            solve_session(session, out)
+            acc = solve_accuracy(session, out, visibility_min=0.99)["all"]
+            for key, target in TARGETS.items():
+                v = getattr(acc, key)
+                rows.append(
+                    (f"sim S{idx:04d} noise={level} {size}px {key}", _fmt(v), f"target {target}", _fmt(v / target))
+                )
+            if idx == subjects[0]:  # which channel(s) to take the diffuse normal from
+                for channel in ("r", "g", "b", "rgb"):
+                    out_c = tmp / f"solved_{idx}_{level}_{channel}"
+                    solve_session(session, out_c, config=SolverConfig(diffuse_normal_channel=channel))
+                    v = solve_accuracy(session, out_c, visibility_min=0.99)["all"].diffuse_normal_deg
+                    rows.append(
+                        (
+                            f"sim S{idx:04d} noise={level} diffuse_normal_deg channel={channel}",
+                            _fmt(v),
+                            f"gb: {_fmt(acc.diffuse_normal_deg)}",
+                            _fmt(v / max(acc.diffuse_normal_deg, 1e-9)),
+                        )
+                    )
+    for inverses in (True, False):
+        session = write_sphere_session(tmp / f"sphere_{inverses}", size=128, inverses=inverses)
+        out = tmp / f"sphere_out_{inverses}"
+        solve_session(session, out)
+        acc = solve_accuracy(session, out, visibility_min=0.0)["all"]
+        tag = "with" if inverses else "without"
+        for key, target in TARGETS.items():
+            v = getattr(acc, key)
+            rows.append((f"analytic sphere {tag} inverses {key}", _fmt(v), f"target {target}", _fmt(v / target)))
+    return rows
+
+
+def write_big_session(root: Path, size: int) -> Path:
+    """A one-camera session with inverses: the analytic sphere at 256 px, upsampled."""
+    import cv2
+
+    small = sphere_camera("cam0", 256)
+    view = render_sphere_view(small, inverses=True, samples=(32, 8))
+    cam = sphere_camera("cam0", size)
+    frames = []
+    for (pat, pol), img in view.frames.items():
+        rel = f"frames/cam0/{pat}_{pol}.exr"
+        write_exr(root / rel, cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR))
+        frames.append(Frame("cam0", pat, pol, rel, "linear", 1.0))
+    mask = cv2.resize(view.truth["mask"], (size, size), interpolation=cv2.INTER_NEAREST)
+    write_png(root / "masks" / "cam0.png", mask)
+    write_session_json(root, session_json(subject_id="BENCH", cameras={"cam0": cam}, frames=frames))
+    return root
+
+
+def throughput_rows(session_dir: Path, *, repeats: int) -> list[Row]:
+    session = load_session(session_dir)
+    cam = session.cameras["cam0"]
+    inverse_table()
+    first_call = solver_kernel.warm_up()  # compile, or load from numba's cache: not timed below
+    t = time.perf_counter()
+    frames = load_camera_frames(session, "cam0")
+    mask = load_mask(session, "cam0")
+    decode_s = time.perf_counter() - t
+    t = time.perf_counter()
+    load_camera_frames(session, "cam0", stats=True)
+    decode_stats_s = time.perf_counter() - t
+    npix = cam.width * cam.height
+    n_frames = len(frames.images)
+    per_pixel = n_frames * 12 + 2 + OUTPUT_BYTES  # frames + saturation + foreground mask; outputs
+    bw, bw_cpu = copy_bandwidth()
+    bound = bw / per_pixel / 1e6  # Mpix/s
+    bound_cpu = bw_cpu / per_pixel / 1e6
+    rows: list[Row] = [
+        ("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-"),
+        ("memory copy bandwidth per CPU second", f"{bw_cpu / 1e9:.2f} GB/s", "-", "-"),
+        (f"bytes per pixel ({n_frames} frames in, maps out)", str(per_pixel), "-", "-"),
+        (
+            f"decode {cam.width}x{cam.height}, {n_frames} frames",
+            f"{decode_s:.2f} s",
+            f"with frame statistics {decode_stats_s:.2f} s",
+            f"{decode_s / decode_stats_s:.3f}",
+        ),
+        ("decode rate", f"{npix / decode_s / 1e6:.2f} Mpix/s", "-", "-"),
+        ("numba kernel first call in this process (before timing)", f"{first_call:.2f} s", "-", "-"),
+    ]
+    maps = None
+    for backend in ("numba", "numpy"):
+        for workers in (1, 0):
+            cfg = SolverConfig(workers=workers, backend=backend)
+            label = f"{backend} workers={cfg.resolved_workers()}"
+            t = time.perf_counter()
+            fresh_maps = solve_camera_frames(frames, cam, session.rig, mask, cfg)
+            fresh = time.perf_counter() - t
+            maps = fresh_maps if maps is None else maps
+            del fresh_maps
+            best = best_cpu = float("inf")
+            for _ in range(repeats):
+                t, c = time.perf_counter(), time.thread_time()
+                solve_camera_frames(frames, cam, session.rig, mask, cfg, out=maps)
+                best_cpu = min(best_cpu, time.thread_time() - c)
+                best = min(best, time.perf_counter() - t)
+            for name, sec in (("new output buffers", fresh), ("reused output buffers", best)):
+                rate = npix / sec / 1e6
+                rows.append(
+                    (f"solve {label}, {name}", f"{rate:.2f} Mpix/s", f"bound {bound:.1f} Mpix/s", f"{rate / bound:.3f}")
+                )
+            if workers == 1:  # one thread: its CPU time is the whole solve's
+                rate = npix / best_cpu / 1e6
+                rows.append(
+                    (
+                        f"solve {label}, reused buffers, per CPU second",
+                        f"{rate:.2f} Mpix/s",
+                        f"bound {bound_cpu:.1f} Mpix/s",
+                        f"{rate / bound_cpu:.3f}",
+                    )
+                )
+    return rows
+
+
+def compile_child() -> None:
+    """Run in a child process: print the seconds of the kernel's first call (JSON)."""
+    print(json.dumps({"first_call": solver_kernel.warm_up()}))
+
+
+def compile_rows(tmp: Path) -> list[Row]:
+    """Cold compile and cache load of the numba kernel, in child processes with an empty cache."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / "numba_cache")}
+    times = []
+    for _ in range(2):
+        res = subprocess.run(
+            [sys.executable, __file__, "--compile-child"], check=True, capture_output=True, text=True, env=env
+        )
+        times.append(json.loads(res.stdout.strip().splitlines()[-1])["first_call"])
+    return [
+        ("numba kernel compile (empty cache, not in throughput)", f"{times[0]:.2f} s", "-", "-"),
+        (
+            "numba kernel load from cache (next processes)",
+            f"{times[1]:.2f} s",
+            f"compile {times[0]:.2f} s",
+            f"{times[1] / times[0]:.3f}",
+        ),
+    ]
+
+
+def _status_kib(field: str) -> int:
+    """A ``/proc/self/status`` memory field (kB), e.g. ``VmRSS`` or ``VmHWM`` (peak RSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_child(session_dir: str, out_dir: str) -> None:
+    """Run in a child process: print JSON with its RSS after imports and its peak RSS.
+
+    ``VmHWM`` is per address space (reset by exec), unlike ``ru_maxrss``, which Linux
+    carries over from the parent across fork and exec.
+    """
+    inverse_table()
+    base = _status_kib("VmRSS") * 1024
+    solve_session(session_dir, out_dir, config=SolverConfig())
+    print(json.dumps({"base": base, "peak": _status_kib("VmHWM") * 1024}))
+
+
+def memory_rows(session_dir: Path, out_dir: Path) -> list[Row]:
+    session = load_session(session_dir)
+    cam = session.cameras["cam0"]
+    n_frames = sum(1 for f in session.frames if f.pattern != "dark")
+    decoded = n_frames * cam.width * cam.height * 12
+    res = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(session_dir), str(out_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(res.stdout.strip().splitlines()[-1])
+    extra = data["peak"] - data["base"]
+    return [
+        (f"decoded input frames ({n_frames})", f"{decoded / 2**30:.2f} GiB", "-", "-"),
+        (
+            "solve_session peak RSS above baseline",
+            f"{extra / 2**30:.2f} GiB",
+            "3x decoded input",
+            f"{extra / decoded:.2f}x",
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1024 x 1024, fewer subjects and noise levels")
+    parser.add_argument("--skip-accuracy", action="store_true", help="only throughput and memory")
+    parser.add_argument("--skip-speed", action="store_true", help="only accuracy")
+    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
+    if args.compile_child:
+        compile_child()
+        return
+    size = 1024 if args.quick else 4096
+    rows: list[Row] = [("load average (1 min) at start", f"{os.getloadavg()[0]:.2f}", f"{os.cpu_count()} CPUs", "-")]
+    with tempfile.TemporaryDirectory(prefix="bench_solver_") as tmpdir:
+        tmp = Path(tmpdir)
+        if not args.skip_accuracy:
+            rows += accuracy_rows(tmp, quick=args.quick)
+        if not args.skip_speed:
+            t = time.perf_counter()
+            big = write_big_session(tmp / "big", size)
+            rows.append((f"write synthetic {size}x{size} session", f"{time.perf_counter() - t:.1f} s", "-", "-"))
+            rows += compile_rows(tmp)
+            rows += throughput_rows(big, repeats=2 if args.quick else 1)
+            rows += memory_rows(big, tmp / "big_out")
+    widths = [max(len(r[i]) for r in rows + [("figure", "value", "reference", "ratio")]) for i in range(4)]
+    line = " | ".join(h.ljust(w) for h, w in zip(("figure", "value", "reference", "ratio"), widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

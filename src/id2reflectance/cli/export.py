@@ -1,0 +1,43 @@
+"""``id2r export``: a reflectance asset as glTF 2.0 binary, or OBJ + MTL + EXR maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from id2reflectance.processing.asset import read_asset
+from id2reflectance.processing.export_gltf import export_glb
+from id2reflectance.processing.export_obj import export_obj
+
+
+@click.command("export")
+@click.argument("asset", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="face.glb, or a folder for OBJ."
+)
+@click.option(
+    "--texture-size",
+    type=click.IntRange(16, 8192),
+    default=None,
+    help="Texture size in pixels (default: the maps' size).",
+)
+def export_cmd(asset: Path, out: Path, texture_size: int | None) -> None:
+    """Export ASSET (an asset folder) for viewers and DCC tools.
+
+    OUT ending in .glb: glTF 2.0 binary with embedded PNG textures (base colour sRGB,
+    roughness in G, tangent-space normal map, KHR_materials_specular from the measured
+    specular albedo). Any other OUT: a folder with <subject>.obj, .mtl, textures/*.png and
+    the float maps/*.exr. Bad input: one line naming the file, exit code 2, nothing written.
+
+    \b
+    Examples:
+      id2r export assets/S0000 -o S0000.glb
+      id2r export assets/S0000 -o S0000_obj/ --texture-size 1024
+    """
+    a = read_asset(asset)
+    if out.suffix.lower() == ".glb":
+        path = export_glb(a, out, texture_size=texture_size)
+    else:
+        path = export_obj(a, out, texture_size=texture_size)
+    click.echo(f"wrote {path}")

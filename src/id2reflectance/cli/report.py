@@ -1,0 +1,35 @@
+"""``id2r report``: one self-contained HTML QA report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from id2reflectance.processing.report import ReportConfig, build_report
+
+
+@click.command("report")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@click.option("--session", type=click.Path(path_type=Path), default=None, help="The session of a solve folder.")
+@click.option("--no-renders", is_flag=True, help="Skip relit renders of assets (faster).")
+@click.option("--render-size", type=int, default=256, show_default=True, help="Pixels of each relit render.")
+def report_cmd(path: Path, out: Path, session: Path | None, no_renders: bool, render_size: int) -> None:
+    """Write a QA report of PATH: a session, a solve, an asset or a dataset folder.
+
+    The HTML file embeds every image (no side files): input thumbnails with saturated
+    pixels in red, solver and UV maps, coverage, warnings, statistics, relit renders,
+    error maps where the simulator's ground truth exists; for a dataset, per-subject
+    status and the skin-tone (ITA) histogram.
+
+    \b
+    Examples:
+      id2r report sessions/S0000 -o S0000_capture.html
+      id2r report solved/S0000 --session sessions/S0000 -o S0000_solve.html
+      id2r report assets/S0000 -o S0000_asset.html
+      id2r report dataset/ -o dataset.html
+    """
+    cfg = ReportConfig(renders=not no_renders, render_size=render_size, session=session)
+    written = build_report(path, out, config=cfg)
+    click.echo(f"wrote {written}")

@@ -1,0 +1,68 @@
+"""``id2r solve``: per-camera reflectance maps from a session."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from id2reflectance._shared.config import load_config
+from id2reflectance.cli.progress import progress_bar
+from id2reflectance.errors import ConfigError
+from id2reflectance.processing.solver import SolverConfig, solve_session
+
+
+@click.command("solve")
+@click.argument("session", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--tile-rows", type=int, default=None, help="Image rows per band (0 = auto, about 65536 pixels).")
+@click.option("--workers", type=int, default=None, help="Threads (0 = all cores, at most 8).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML or YAML file with SolverConfig fields; options given here override it.",
+)
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+def solve_cmd(
+    session: Path, out: Path, tile_rows: int | None, workers: int | None, config_path: Path | None, no_progress: bool
+) -> None:
+    """Solve diffuse/specular albedo, normals and roughness for every camera of SESSION.
+
+    Writes OUT/<camera>/{diffuse_albedo, specular_albedo, normal_diffuse,
+    normal_diffuse_r|g|b, normal_specular, roughness, mask}.exr (float32, camera image
+    space, 0 outside the mask) and OUT/solve.json (statistics, warnings, timings,
+    versions, config). OUT is written beside as a temporary folder and renamed into
+    place; on any error nothing is written and the exit code is 2.
+
+    \b
+    Examples:
+      id2r solve sessions/S0000 -o solved/S0000
+      id2r solve sessions/S0000 -o solved/S0000 --tile-rows 64 --workers 4
+      id2r solve sessions/S0000 -o solved/S0000 --config solve.toml
+
+    \b
+    solve.toml:
+      diffuse_normal_channel = "g"
+      min_specular = 0.001
+    """
+    config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
+    overrides = {k: v for k, v in (("tile_rows", tile_rows), ("workers", workers)) if v is not None}
+    if overrides:
+        try:
+            config = dataclasses.replace(config, **overrides)
+        except ConfigError as err:
+            raise ConfigError(f"--{next(iter(overrides)).replace('_', '-')}: {err}") from err
+    with progress_bar(enabled=not no_progress) as progress:
+        report = solve_session(session, out, config=config, progress=progress)
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for name, cam in report.cameras.items():
+        c = cam.counts
+        click.echo(
+            f"{name}: {c.valid} valid pixel(s) of {c.pixels}, {c.specular_fallback} specular fallback(s), "
+            f"solve {cam.timings['solve']:.2f} s"
+        )
+    click.echo(f"wrote {out} in {report.timings['total']:.1f} s")

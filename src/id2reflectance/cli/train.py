@@ -1,0 +1,176 @@
+"""``id2r train codebook`` and ``id2r eval codebook``: the reflectance codebook model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from id2reflectance.cli.progress import progress_bar
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train models from a built dataset."""
+
+
+@train_group.command("codebook")
+@click.option(
+    "--stage", type=click.IntRange(1, 2), required=True, help="1: shared codebook; 2: domain codebooks + fusion."
+)
+@click.option(
+    "--config",
+    "config_src",
+    required=True,
+    help="TOML/YAML config file, or a preset name: paper_512, cpu_128, tiny.",
+)
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Run folder [default: runs/codebook-stage<N>]."
+)
+@click.option("--resume", is_flag=True, help="Continue the newest checkpoint in --out.")
+@click.option(
+    "--init",
+    "init_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Stage 2: the stage-1 run (or checkpoint) folder to start from.",
+)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: CUDA when available.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="CPU threads for torch [torch default]; 1 is much faster on a busy shared CPU.",
+)
+@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+def train_codebook_cmd(
+    stage: int,
+    config_src: str,
+    data: Path,
+    out: Path | None,
+    resume: bool,
+    init_from: Path | None,
+    device: str | None,
+    threads: int | None,
+    no_progress: bool,
+) -> None:
+    """Train the reflectance codebooks (VQGAN) on DATA.
+
+    Stage 1 learns one shared codebook on RGB faces and reflectance maps mixed half and
+    half; stage 2 copies it into one codebook per domain (diffuse, specular, roughness,
+    normal), fine-tunes them with the shared encoder/decoder and trains the fusion module.
+    Every run writes run.json (config, git revision, dataset checksum), config.yaml,
+    metrics.jsonl and safetensors checkpoints into --out. Multi-GPU: launch with torchrun.
+
+    \b
+    Examples:
+      id2r train codebook --stage 1 --config cpu_128 --data data/ds --out runs/s1 --threads 1
+      id2r train codebook --stage 2 --config cpu_128 --data data/ds --init runs/s1 --out runs/s2
+      id2r train codebook --stage 1 --config runs/s1/config.yaml --data data/ds --out runs/s1 --resume
+      torchrun --nproc_per_node 4 -m id2reflectance.cli.main train codebook --stage 1 \\
+          --config my512.yaml --data data/ds --out runs/s1_512
+    """
+    from id2reflectance.model.config import load_run_config
+    from id2reflectance.model.train import train_codebook
+
+    cfg = load_run_config(config_src)
+    _set_threads(threads)
+    out = out or Path("runs") / f"codebook-stage{stage}"
+    with progress_bar(enabled=not no_progress) as progress:
+        result = train_codebook(
+            cfg,
+            stage=stage,  # type: ignore[arg-type]
+            data=data,
+            out=out,
+            resume=resume,
+            init_from=init_from,
+            device=device,
+            progress=progress,
+        )
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
+    loss = result.metrics.get("loss")
+    click.echo(
+        f"{result.run_dir}: {result.step} steps, last checkpoint {result.checkpoint.name}"
+        + (f", loss {loss:.4f}" if loss is not None else "")
+        + ("" if result.perceptual else " (no perceptual loss)")
+    )
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Evaluate trained models."""
+
+
+@eval_group.command("codebook")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@click.option("--split", default=None, help="train, val, test or all [default: the run's data.eval_split].")
+@click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
+@click.option("--batch", "batch_size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write results as JSON.")
+@click.option(
+    "--lpips-weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Local LPIPS-style weights (.safetensors) to also report LPIPS; omitted: no LPIPS figure.",
+)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch [torch default].")
+def eval_codebook_cmd(
+    runs: tuple[Path, ...],
+    data: Path,
+    split: str | None,
+    weights: str,
+    batch_size: int,
+    device: str | None,
+    json_out: Path | None,
+    lpips_weights: Path | None,
+    threads: int | None,
+) -> None:
+    """PSNR per domain and codebook usage of one or more RUNS (run or checkpoint folders).
+
+    For each run: reconstruction through its codebooks (stage 1: the shared codebook;
+    stage 2: each domain's codebook, or the single one of a joint run) and, for stage 2,
+    prediction from RGB through the fusion module. Passing a multi-domain and a joint run
+    gives the codebook ablation table.
+
+    \b
+    Examples:
+      id2r eval codebook runs/s2 --data data/ds
+      id2r eval codebook runs/s1 runs/s2_joint runs/s2 --data data/ds --json ablation.json
+    """
+    from id2reflectance._shared.atomic import atomic_write_json
+    from id2reflectance.model.evaluate import evaluate_codebook, format_table
+
+    _set_threads(threads)
+    results = []
+    with progress_bar() as progress:
+        for run in runs:
+            results.append(
+                evaluate_codebook(
+                    run,
+                    data,
+                    split=split,
+                    weights=weights,
+                    batch_size=batch_size,
+                    device=device,
+                    lpips_weights=lpips_weights,
+                    progress=progress,
+                )
+            )
+    click.echo(format_table(results))
+    if any(not r["perceptual"] for r in results):
+        click.echo("note: runs marked perceptual=false were trained without the perceptual loss")
+    if json_out is not None:
+        atomic_write_json(json_out, results)
+        click.echo(f"wrote {json_out}")

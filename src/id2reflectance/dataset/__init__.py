@@ -1,0 +1,1 @@
+"""Dataset: build versioned training sets from sessions (Dask), manifest, torch loaders."""

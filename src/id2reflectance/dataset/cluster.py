@@ -1,0 +1,67 @@
+"""Dask cluster selection: a LocalCluster sized to the machine, or an existing scheduler."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from id2reflectance.errors import ConfigError, Id2rError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where per-subject tasks run.
+
+    scheduler : address of an existing Dask scheduler (``tcp://host:8786``); None starts
+        a LocalCluster on this machine.
+    workers : LocalCluster worker processes (0 = one per CPU core).
+    memory_limit : per-worker memory limit for the LocalCluster (Dask syntax, ``"4GiB"``).
+    dashboard : LocalCluster dashboard address (``"127.0.0.1:0"`` picks a free port;
+        None disables it).
+    connect_timeout_s : how long to wait for ``scheduler`` before failing.
+    """
+
+    scheduler: str | None = None
+    workers: int = 0
+    memory_limit: str = "auto"
+    dashboard: str | None = "127.0.0.1:0"
+    connect_timeout_s: float = 10.0
+
+
+def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalCluster | None]
+    """Start or connect to a cluster; raise Id2rError quickly when unreachable."""
+    from distributed import Client, LocalCluster
+
+    if config.scheduler:
+        try:
+            client = Client(config.scheduler, timeout=f"{config.connect_timeout_s}s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise Id2rError(
+                f"cannot reach the Dask scheduler at '{config.scheduler}' within {config.connect_timeout_s:g} s ({err})"
+            ) from err
+        log.info("connected to Dask scheduler %s", config.scheduler)
+        return client, None
+    if config.workers < 0:
+        raise ConfigError(f"workers must be >= 0, got {config.workers}")
+    n = config.workers or (os.cpu_count() or 1)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=config.memory_limit,
+        dashboard_address=config.dashboard,
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    return client, cluster
+
+
+def dashboard_link(client) -> str | None:
+    """The dashboard URL of a client's cluster, or None when disabled."""
+    try:
+        return client.dashboard_link
+    except Exception:  # no dashboard (disabled or bokeh missing)
+        return None

@@ -1,0 +1,152 @@
+"""The dataset manifest (``dataset.json``, docs/dataset-format.md): write, read, check.
+
+Every file of a subject is listed with its SHA-256; :func:`check_dataset` verifies schema
+and checksums and returns every mismatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from id2reflectance._shared.atomic import atomic_write_json, sha256_file
+from id2reflectance.errors import InputFileError
+
+FORMAT_NAME = "id2r-dataset"
+FORMAT_VERSION = 1
+MANIFEST = "dataset.json"
+SUBJECT_RECORD = "subject.json"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """One finished subject: id, attributes and its files' checksums (paths relative to
+    ``subjects/<id>/``)."""
+
+    id: str
+    attributes: dict[str, Any]
+    files: dict[str, str]
+    session_sha256: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "attributes": self.attributes,
+            "files": self.files,
+            "session_sha256": self.session_sha256,
+            "timings_s": self.timings_s,
+        }
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> SubjectRecord:
+        return SubjectRecord(
+            d["id"], d.get("attributes", {}), d["files"], d.get("session_sha256", ""), d.get("timings_s", {})
+        )
+
+
+def assign_split(subject_id: str, *, seed: int, fractions: tuple[float, float, float]) -> str:
+    """Deterministic train/val/test split by subject from a hash of (seed, id).
+
+    The same subject always lands in the same split for a given seed, independent of the
+    other subjects present (so adding subjects never moves existing ones).
+    """
+    h = hashlib.sha256(f"{seed}:{subject_id}".encode()).digest()
+    x = int.from_bytes(h[:8], "big") / 2**64
+    if x < fractions[0]:
+        return "train"
+    if x < fractions[0] + fractions[1]:
+        return "val"
+    return "test"
+
+
+def verify_subject(root: Path, record: SubjectRecord) -> list[str]:
+    """Checksum every file of one subject; return the mismatches (empty when intact)."""
+    problems = []
+    base = root / "subjects" / record.id
+    for rel, digest in record.files.items():
+        p = base / rel
+        if not p.is_file():
+            problems.append(f"subjects/{record.id}/{rel}: missing")
+        elif sha256_file(p) != digest:
+            problems.append(f"subjects/{record.id}/{rel}: checksum mismatch")
+    return problems
+
+
+def load_subject_record(root: Path, subject_id: str) -> SubjectRecord | None:
+    """The completion record ``subjects/<id>/subject.json`` or None if absent/unreadable."""
+    p = root / "subjects" / subject_id / SUBJECT_RECORD
+    try:
+        return SubjectRecord.from_json(json.loads(p.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_manifest(
+    root: Path,
+    *,
+    records: list[SubjectRecord],
+    splits: dict[str, str],
+    failed: list[dict[str, str]],
+    image_size: int,
+    views: tuple[str, ...],
+    domains: tuple[str, ...],
+    environments: tuple[str, ...],
+    provenance: dict[str, Any],
+) -> Path:
+    """Write ``dataset.json`` atomically (call last, after every subject is in place)."""
+    data = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "image_size": image_size,
+        "views": list(views),
+        "domains": list(domains),
+        "environments": list(environments),
+        "subjects": [
+            {"id": r.id, "split": splits[r.id], "attributes": r.attributes, "files": r.files}
+            for r in sorted(records, key=lambda r: r.id)
+        ],
+        "failed": failed,
+        "provenance": provenance,
+    }
+    return atomic_write_json(root / MANIFEST, data)
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """Read and schema-check ``dataset.json``; raise InputFileError naming the field."""
+    root = Path(root)
+    p = root / MANIFEST
+    if not p.is_file():
+        raise InputFileError(p, None, "dataset manifest not found")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputFileError(p, None, f"not valid JSON ({err})") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise InputFileError(p, "format", f"must be '{FORMAT_NAME}'")
+    if data.get("version") != FORMAT_VERSION:
+        raise InputFileError(p, "version", f"must be {FORMAT_VERSION}, got {data.get('version')!r}")
+    for key, typ in (("image_size", int), ("views", list), ("domains", list), ("subjects", list)):
+        if not isinstance(data.get(key), typ):
+            raise InputFileError(p, key, f"must be a {typ.__name__}")
+    for i, s in enumerate(data["subjects"]):
+        if not isinstance(s, dict) or not isinstance(s.get("id"), str) or not isinstance(s.get("files"), dict):
+            raise InputFileError(p, f"subjects[{i}]", "must have an 'id' string and a 'files' object")
+        if s.get("split") not in SPLITS:
+            raise InputFileError(p, f"subjects[{i}].split", f"must be one of {list(SPLITS)}, got {s.get('split')!r}")
+    return data
+
+
+def check_dataset(root: str | Path) -> list[str]:
+    """Verify schema and every checksum; return the list of problems (empty = intact)."""
+    root = Path(root)
+    data = read_manifest(root)
+    problems: list[str] = []
+    for s in data["subjects"]:
+        rec = SubjectRecord(s["id"], s.get("attributes", {}), s["files"], "")
+        problems.extend(verify_subject(root, rec))
+    return problems

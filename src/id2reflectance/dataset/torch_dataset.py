@@ -1,0 +1,253 @@
+"""PyTorch dataset over a built training set (docs/dataset-format.md, version 1).
+
+Reads only the PNG/JSON part (no OpenEXR, no Open3D), so it runs on a training machine
+without those packages. Each item is one (subject, view[, environment]) of the chosen
+split; every requested domain becomes a (3, H, W) float32 tensor in [-1, 1]:
+
+- ``rgb``: sRGB code values of ``rgb_<environment>.png``;
+- ``diffuse``: the linear albedo sRGB-encoded (IEC 61966-2-1 OETF);
+- ``specular``: ``min(1, 4 s)`` of the specular albedo ``s``, replicated to 3 channels;
+- ``roughness``: GGX perceptual roughness ``r``, replicated;
+- ``normal``: the stored ``(n + 1) / 2`` (camera frame, OpenGL axes);
+
+each mapped from [0, 1] to [-1, 1] by ``2 x - 1``. Images are resized to ``resolution`` as
+images (area averaging when shrinking, bilinear when enlarging; normals are not
+renormalised). ``mask`` is (1, H, W) float32 in [0, 1].
+
+Augmentation (``augment=True``) is a horizontal flip with probability 1/2, drawn from
+``numpy.random.default_rng([seed, epoch, index])`` so it is reproducible in any worker
+process; a flip mirrors every domain and negates the normal's x component
+(``(n_x + 1) / 2 -> 1 - (n_x + 1) / 2``). An item is addressed by ``index`` (epoch 0) or by
+the pair ``(index, epoch)``, which lets a sampler vary the augmentation per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from id2reflectance._shared.atomic import sha256_file
+from id2reflectance._shared.imageio import linear_to_srgb
+from id2reflectance.errors import ConfigError, InputFileError
+
+FORMAT_NAME = "id2r-dataset"
+FORMAT_VERSION = 1
+MANIFEST = "dataset.json"
+DOMAINS = ("rgb", "diffuse", "specular", "roughness", "normal")
+SPLITS = ("train", "val", "test")
+_FILES = {
+    "diffuse": "diffuse_albedo.png",
+    "specular": "specular_albedo.png",
+    "roughness": "roughness.png",
+    "normal": "normal.png",
+}
+
+
+def dataset_sha256(root: str | Path) -> str:
+    """SHA-256 of a dataset's ``dataset.json`` (identifies the dataset a run trained on)."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise InputFileError(path, None, "missing: not a dataset folder (run `id2r dataset build` first)")
+    return sha256_file(path)
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """Parse and check the top level of ``dataset.json``.
+
+    Raises
+    ------
+    InputFileError
+        Missing or unparsable file, wrong ``format``/``version``, or a missing/ill-typed
+        top-level field (``image_size``, ``views``, ``domains``, ``environments``, ``subjects``).
+    """
+    path = Path(root) / MANIFEST
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise InputFileError(path, None, "missing: not a dataset folder (run `id2r dataset build` first)") from err
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputFileError(path, None, f"cannot read dataset manifest: {err}") from err
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise InputFileError(path, "format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
+    if doc.get("version") != FORMAT_VERSION:
+        raise InputFileError(path, "version", f"expected {FORMAT_VERSION}, got {doc.get('version')!r}")
+    for key, kind in (("image_size", int), ("views", list), ("domains", list), ("environments", list)):
+        if not isinstance(doc.get(key), kind):
+            raise InputFileError(path, key, f"missing or not a {kind.__name__}")
+    if not isinstance(doc.get("subjects"), list):
+        raise InputFileError(path, "subjects", "missing or not a list")
+    for i, s in enumerate(doc["subjects"]):
+        if not isinstance(s, dict) or not isinstance(s.get("id"), str) or s.get("split") not in SPLITS:
+            raise InputFileError(path, f"subjects[{i}]", f"needs a string id and a split in {list(SPLITS)}")
+    return doc
+
+
+def _read_png(path: Path) -> np.ndarray:
+    """(H, W, C) float32 in [0, 1] in RGB order from an 8- or 16-bit PNG."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise InputFileError(path, None, "not a readable PNG (missing, truncated or corrupt?)")
+    if img.ndim == 2:
+        img = img[..., None]
+    elif img.shape[2] >= 3:
+        img = img[..., 2::-1]
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    raise InputFileError(path, None, f"expected 8- or 16-bit PNG, got {img.dtype}")
+
+
+class ReflectanceDataset(Dataset):
+    """Items of one split of a built dataset, as model-ready tensors.
+
+    Parameters
+    ----------
+    root : the dataset folder (holding ``dataset.json``).
+    split : ``"train"``, ``"val"``, ``"test"``, ``"all"`` or a sequence of those.
+    domains : any of ``rgb, diffuse, specular, roughness, normal``.
+    views : any of the dataset's views (``front``, ``left``, ``right``).
+    resolution : output side in pixels (square).
+    environments : rgb images to use (``"full"``, ``"env0"``, ...); every environment is a
+        separate item. Ignored when ``rgb`` is not requested.
+    augment : deterministic horizontal flips (see module docstring).
+    seed : augmentation seed.
+
+    Raises
+    ------
+    ConfigError
+        Unknown domain or split name, or a non-positive resolution.
+    InputFileError
+        The manifest is invalid or lacks a requested domain, view or environment (field
+        named), the split is empty, or a needed file is missing (file named).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        split: str | Sequence[str],
+        domains: Sequence[str],
+        views: Sequence[str],
+        resolution: int,
+        environments: Sequence[str] = ("full",),
+        augment: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        self.domains = tuple(domains)
+        self.views = tuple(views)
+        self.resolution = int(resolution)
+        self.environments = tuple(environments)
+        self.augment = augment
+        self.seed = int(seed)
+        splits = SPLITS if split == "all" else ((split,) if isinstance(split, str) else tuple(split))
+        bad = [s for s in splits if s not in SPLITS]
+        if bad:
+            raise ConfigError(f"split must be 'all' or among {list(SPLITS)}, got {bad}")
+        bad = [d for d in self.domains if d not in DOMAINS]
+        if bad or not self.domains:
+            raise ConfigError(f"domains must be a non-empty subset of {list(DOMAINS)}, got {list(self.domains)}")
+        if self.resolution < 1:
+            raise ConfigError(f"resolution must be >= 1, got {resolution}")
+        doc = read_manifest(self.root)
+        manifest = self.root / MANIFEST
+        self.image_size = int(doc["image_size"])
+        for field, wanted in (("domains", self.domains), ("views", self.views)):
+            missing = [w for w in wanted if w not in doc[field]]
+            if missing:
+                raise InputFileError(
+                    manifest, field, f"the config asks for {missing} but the dataset has only {doc[field]}"
+                )
+        envs: tuple[str | None, ...] = (None,)
+        if "rgb" in self.domains:
+            missing = [e for e in self.environments if e not in doc["environments"]]
+            if missing or not self.environments:
+                raise InputFileError(
+                    manifest,
+                    "environments",
+                    f"the config asks for {list(self.environments)} but the dataset has only {doc['environments']}",
+                )
+            envs = self.environments
+        subjects = [s["id"] for s in doc["subjects"] if s["split"] in splits]
+        if not subjects:
+            raise InputFileError(manifest, "subjects", f"no subject in split(s) {list(splits)}")
+        self.items: list[tuple[str, str, str | None]] = [(s, v, e) for s in subjects for v in self.views for e in envs]
+        for sid, view, env in self.items:
+            for d in self.domains:
+                p = self._path(sid, view, d, env)
+                if not p.is_file():
+                    raise InputFileError(p, None, f"missing: domain {d!r} of subject {sid} view {view}")
+
+    def _path(self, sid: str, view: str, domain: str, env: str | None) -> Path:
+        name = f"rgb_{env}.png" if domain == "rgb" else ("mask.png" if domain == "mask" else _FILES[domain])
+        return self.root / "subjects" / sid / "views" / view / name
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _load(self, path: Path, *, channels: int) -> np.ndarray:
+        img = _read_png(path)
+        h, w = img.shape[:2]
+        if h != self.image_size or w != self.image_size:
+            raise InputFileError(path, None, f"expected {self.image_size}x{self.image_size} pixels, got {w}x{h}")
+        if img.shape[2] != channels and not (channels == 1 and img.shape[2] >= 1):
+            raise InputFileError(path, None, f"expected {channels} channel(s), got {img.shape[2]}")
+        img = img[..., :channels]
+        if self.resolution != self.image_size:
+            interp = cv2.INTER_AREA if self.resolution < self.image_size else cv2.INTER_LINEAR
+            img = cv2.resize(img, (self.resolution, self.resolution), interpolation=interp)
+            if img.ndim == 2:
+                img = img[..., None]
+        return img
+
+    def _unit(self, domain: str, path: Path) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] in the model's encoding of ``domain``."""
+        if domain in ("rgb", "normal"):
+            return self._load(path, channels=3)
+        if domain == "diffuse":
+            return linear_to_srgb(np.clip(self._load(path, channels=3), 0.0, 1.0)).astype(np.float32)
+        grey = self._load(path, channels=1)
+        if domain == "specular":
+            grey = np.minimum(1.0, 4.0 * grey)
+        return np.repeat(grey, 3, axis=2)
+
+    def flips(self, index: int, epoch: int = 0) -> bool:
+        """Whether item ``index`` is mirrored in ``epoch`` (always False without augmentation)."""
+        if not self.augment:
+            return False
+        return bool(np.random.default_rng([self.seed, epoch, index]).random() < 0.5)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """One item: per domain (3, H, W) float32 in [-1, 1], ``mask`` (1, H, W) float32,
+        ``subject``, ``view``, ``environment`` (str, "" without rgb), ``flipped`` (bool)."""
+        index, epoch = (key, 0) if isinstance(key, (int, np.integer)) else (int(key[0]), int(key[1]))
+        if not 0 <= index < len(self.items):
+            raise IndexError(f"index {index} out of range for {len(self.items)} items")
+        sid, view, env = self.items[index]
+        flip = self.flips(index, epoch)
+        out: dict[str, Any] = {"subject": sid, "view": view, "environment": env or "", "flipped": flip}
+        for d in self.domains:
+            img = self._unit(d, self._path(sid, view, d, env))
+            if flip:
+                img = img[:, ::-1]
+                if d == "normal":
+                    img = img.copy()
+                    img[..., 0] = 1.0 - img[..., 0]
+            out[d] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
+        mask_path = self._path(sid, view, "mask", env)
+        if mask_path.is_file():
+            m = self._load(mask_path, channels=1)
+            m = m[:, ::-1] if flip else m
+            out["mask"] = torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1), dtype=np.float32))
+        else:
+            out["mask"] = torch.ones(1, self.resolution, self.resolution)
+        return out

@@ -1,0 +1,154 @@
+"""Face detection, 68-point landmarks and FFHQ-style alignment (dlib, OpenCV).
+
+dlib and OpenCV are imported lazily so ``id2reflectance.model`` stays importable with
+torch, numpy and safetensors alone. Model files come from the offline
+``face-recognition-models`` package, located without importing it (its ``__init__``
+needs the removed ``pkg_resources``).
+
+Images are (H, W, 3) uint8 sRGB, RGB order. Landmark points are (x = column, y = row)
+in pixels, dlib's 68-point (iBUG 300-W) order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from id2reflectance.errors import Id2rError, InputFileError
+
+DETECTION_THRESHOLD = 0.5  # dlib HOG detector score below which a detection is dropped
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: box (left, top, right, bottom) pixels, detector score, and
+    landmarks (68, 2) float64 (x, y) pixels."""
+
+    box: tuple[int, int, int, int]
+    score: float
+    landmarks: np.ndarray
+
+
+def model_file(name: str) -> Path:
+    """Path of a file shipped by ``face-recognition-models`` (e.g.
+    ``shape_predictor_68_face_landmarks.dat``)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise Id2rError("the face-recognition-models package is not installed (pip install face-recognition-models)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
+    if not path.is_file():
+        raise InputFileError(path, None, "face model file missing from face-recognition-models")
+    return path
+
+
+@lru_cache(maxsize=1)
+def _dlib_models():
+    import dlib
+
+    return (
+        dlib.get_frontal_face_detector(),
+        dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat"))),
+    )
+
+
+def as_uint8_rgb(image: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Check and convert an image to contiguous (H, W, 3) uint8 RGB (grey is replicated,
+    alpha dropped, float images in [0, 1] are quantised)."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise InputFileError(name, None, f"expected an (H, W, 3) RGB image, got shape {a.shape}")
+    a = a[..., :3]
+    if a.dtype != np.uint8:
+        a = np.round(np.clip(a.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def detect_faces(image: np.ndarray, *, upsample: int = 1, threshold: float = DETECTION_THRESHOLD) -> list[Face]:
+    """Detect faces (dlib HOG) and fit 68 landmarks, largest face first."""
+    import dlib
+
+    img = as_uint8_rgb(image)
+    detector, predictor = _dlib_models()
+    rects, scores, _ = detector.run(img, upsample, 0.0)
+    faces = []
+    for r, s in zip(rects, scores):
+        if s < threshold:
+            continue
+        shape = predictor(img, dlib.rectangle(r.left(), r.top(), r.right(), r.bottom()))
+        pts = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+        faces.append(Face((r.left(), r.top(), r.right(), r.bottom()), float(s), pts))
+    faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return faces
+
+
+def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
+    """The FFHQ crop quadrilateral (4, 2) (x, y) from 68 landmarks.
+
+    As in the FFHQ dataset's alignment: centred slightly below the eye midpoint towards
+    the mouth, sized by the larger of 2x the eye distance and 1.8x the eye-to-mouth
+    distance, rotated so the eyes are level. Corners: top-left, bottom-left,
+    bottom-right, top-right.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    eye_l = lm[36:42].mean(0)  # subject's right eye, image left
+    eye_r = lm[42:48].mean(0)
+    mouth_l, mouth_r = lm[48], lm[54]
+    eye_avg = (eye_l + eye_r) / 2
+    eye_to_eye = eye_r - eye_l
+    mouth_avg = (mouth_l + mouth_r) / 2
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * np.array([-1, 1])
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * np.array([-1, 1])
+    c = eye_avg + eye_to_mouth * 0.1
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
+def alignment_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(2, 3) affine matrix mapping image pixels to the aligned size x size crop."""
+    import cv2
+
+    quad = ffhq_quad(landmarks).astype(np.float32)
+    dst = np.array([[0, 0], [0, size], [size, size]], np.float32) - 0.5
+    return cv2.getAffineTransform(quad[:3], dst)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, *, size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """FFHQ-style aligned crop.
+
+    Returns
+    -------
+    aligned : (size, size, 3) uint8 RGB (area-filtered when shrinking, borders reflected).
+    matrix : (2, 3) float64 affine image -> aligned pixels (invert with
+        :func:`unalign` to paste results back).
+    """
+    import cv2
+
+    img = as_uint8_rgb(image)
+    M = alignment_matrix(landmarks, size)
+    scale = np.sqrt(abs(np.linalg.det(M[:, :2])))
+    src, M_src = img, M
+    f = max(1, int(np.floor(1 / scale / 1.5))) if scale < 0.5 else 1
+    if f > 1:  # pre-shrink by an integer factor for anti-aliasing
+        h, w = img.shape[0] // f, img.shape[1] // f
+        src = cv2.resize(img[: h * f, : w * f], (w, h), interpolation=cv2.INTER_AREA)
+        # source pixel p_s covers original pixels around f * p_s + (f - 1) / 2
+        M_src = np.concatenate([M[:, :2] * f, M[:, 2:] + M[:, :2] @ np.full((2, 1), (f - 1) / 2)], axis=1)
+    out = cv2.warpAffine(src, M_src, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return out, M
+
+
+def unalign(aligned: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Warp an aligned (size, size, C) array back into an image of ``shape`` (H, W)."""
+    import cv2
+
+    Minv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    a = np.asarray(aligned)
+    return cv2.warpAffine(a, Minv, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -1,0 +1,110 @@
+"""Fill UV texels that no camera saw: gutter padding and smooth hole filling.
+
+* :func:`dilate` copies the nearest known texel into unknown texels within a few texels
+  (padding into the gutters between UV islands, so bilinear and mip-mapped lookups at
+  island borders read valid values);
+* :func:`push_pull` fills every remaining unknown texel from a weighted image pyramid
+  (push: 2x2 weighted means down to 1 x 1; pull: bilinear up-sampling blended into the
+  unknown texels level by level), then relaxes the filled texels toward a membrane
+  (harmonic) interpolant with a few Jacobi sweeps per pyramid level, so holes are smooth
+  and continuous with their borders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dilate(values: np.ndarray, known: np.ndarray, *, texels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copy the nearest known texel into unknown texels closer than ``texels``.
+
+    Parameters
+    ----------
+    values : (S, S, C) or (S, S) float map.
+    known : (S, S) bool.
+    texels : padding width in texels (Euclidean).
+
+    Returns
+    -------
+    (filled values (same shape and dtype), new known mask (S, S) bool).
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    if texels <= 0 or known.all() or not known.any():
+        return values.copy(), known.copy()
+    dist, (ii, jj) = distance_transform_edt(~known, return_indices=True)
+    near = (~known) & (dist <= texels)
+    out = values.copy()
+    out[near] = values[ii[near], jj[near]]
+    return out, known | near
+
+
+def _down(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 weighted mean (odd sizes padded by edge replication)."""
+    h, wd = w.shape
+    if h % 2 or wd % 2:
+        v = np.pad(v, ((0, h % 2), (0, wd % 2), (0, 0)), mode="edge")
+        w = np.pad(w, ((0, h % 2), (0, wd % 2)), mode="constant")
+    ws = w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2]
+    wv = v * w[..., None]
+    vs = wv[0::2, 0::2] + wv[1::2, 0::2] + wv[0::2, 1::2] + wv[1::2, 1::2]
+    return vs / np.maximum(ws, 1e-12)[..., None], np.minimum(ws, 1.0)
+
+
+def _up(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    out = cv2.resize(v.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(shape[0], shape[1], v.shape[2])
+
+
+def _relax(v: np.ndarray, free: np.ndarray, sweeps: int) -> np.ndarray:
+    """Jacobi sweeps of the discrete Laplace equation on the ``free`` texels (edges replicate)."""
+    import cv2
+
+    if sweeps <= 0 or not free.any():
+        return v
+    kernel = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
+    out = v.astype(np.float32).copy()
+    f = free[..., None]
+    for _ in range(sweeps):
+        avg = cv2.filter2D(out, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+        if avg.ndim == 2:
+            avg = avg[..., None]
+        out = np.where(f, avg, out)
+    return out
+
+
+def push_pull(values: np.ndarray, known: np.ndarray, *, sweeps: int = 8) -> np.ndarray:
+    """Fill the unknown texels of ``values`` smoothly from the known ones.
+
+    Parameters
+    ----------
+    values : (S, S, C) or (S, S) float map; unknown texels may hold anything.
+    known : (S, S) bool, or float weights in [0, 1] (1 = keep as is).
+    sweeps : Jacobi relaxation sweeps per pyramid level on the filled texels.
+
+    Returns
+    -------
+    Filled map, same shape, float32; known texels (weight 1) unchanged.
+    """
+    squeeze = values.ndim == 2
+    v = np.asarray(values, np.float32)
+    if squeeze:
+        v = v[..., None]
+    w = np.clip(np.asarray(known, np.float32), 0.0, 1.0)
+    if not (w > 0).any():
+        return np.zeros_like(values, dtype=np.float32)
+    v = np.where(w[..., None] > 0, v, 0.0).astype(np.float32)
+    levels = [(v, w)]
+    while min(levels[-1][1].shape) > 1:
+        levels.append(_down(*levels[-1]))
+    filled = levels[-1][0]
+    for lv, lw in reversed(levels[:-1]):
+        up = _up(filled, lw.shape)
+        filled = lv * lw[..., None] + up * (1.0 - lw[..., None])
+        filled = _relax(filled, lw < 1.0, sweeps)
+        # keep the partially known texels' own contribution after relaxing
+        filled = np.where((lw > 0)[..., None], lv * lw[..., None] + filled * (1.0 - lw[..., None]), filled)
+    out = filled.astype(np.float32)
+    return out[..., 0] if squeeze else out

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from id2reflectance.cli.main import _register, cli
+from id2reflectance.model.config import config_to_dict, tiny
+from tests.dataset.synthetic import write_synthetic_dataset
+
+_register()
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _config(path, **train):
+    d = config_to_dict(tiny())
+    d["train"].update(steps=2, batch_size=2, log_interval=1, **train)
+    d["data"]["views"] = ["front"]
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_train_then_eval_codebook(tmp_path, one_thread):
+    ds = write_synthetic_dataset(tmp_path / "ds", subjects=3, size=32, views=("front",))
+    cfg = _config(tmp_path / "tiny.yaml")
+    run = tmp_path / "run"
+    args = ["train", "codebook", "--stage", "1", "--config", str(cfg), "--data", str(ds), "--out", str(run)]
+    res = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "2 steps, last checkpoint step_00000002" in res.output and "(no perceptual loss)" in res.output
+    res = CliRunner().invoke(cli, ["eval", "codebook", str(run), "--data", str(ds), "--json", str(tmp_path / "e.json")])
+    assert res.exit_code == 0, res.output
+    assert "stage1-shared @2 | recon" in res.output and "perceptual=false" in res.output
+    out = json.loads((tmp_path / "e.json").read_text())
+    assert out[0]["split"] == "test" and set(out[0]["psnr"]["recon"]) == {
+        "rgb",
+        "diffuse",
+        "specular",
+        "roughness",
+        "normal",
+    }
+    res = CliRunner().invoke(cli, args)  # same --out again without --resume
+    assert res.exit_code == 2 and "already holds a run; pass --resume" in res.output
+
+
+def test_bad_config_and_missing_domain_are_one_line_errors(tmp_path):
+    ds = write_synthetic_dataset(tmp_path / "ds", subjects=3, size=32, views=("front",), domains=("rgb", "diffuse"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nstpes = 3\n")
+    base = ["train", "codebook", "--stage", "1", "--data", str(ds), "--out", str(tmp_path / "r"), "--no-progress"]
+    res = CliRunner().invoke(cli, [*base, "--config", str(bad)])
+    assert res.exit_code == 2 and "error: bad.toml.train: unknown key(s) ['stpes']" in res.output
+    res = CliRunner().invoke(cli, [*base, "--config", str(_config(tmp_path / "ok.yaml"))])
+    assert res.exit_code == 2
+    assert "dataset.json: domains: the config asks for ['specular', 'roughness', 'normal']" in res.output
+    res = CliRunner().invoke(cli, ["train", "codebook", "--help"])
+    assert res.exit_code == 0 and "id2r train codebook --stage 2" in res.output
