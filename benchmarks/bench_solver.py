@@ -250,6 +250,7 @@ def memory_child(session_dir: str, out_dir: str) -> None:
     carries over from the parent across fork and exec.
     """
     inverse_table()
+    solver_kernel.warm_up()  # numba and the kernel's code: a fixed cost, not per pixel
     base = _status_kib("VmRSS") * 1024
     solve_session(session_dir, out_dir, config=SolverConfig())
     print(json.dumps({"base": base, "peak": _status_kib("VmHWM") * 1024}))

@@ -32,6 +32,7 @@ from id2reflectance.model.vqgan import VQGAN
 
 def _measure(cfg: RunConfig, *, device: torch.device, bf16: bool, compile_: bool, steps: int, warmup: int) -> dict:
     torch.manual_seed(0)
+    torch._dynamo.reset()  # every variant compiles from scratch
     model = VQGAN(cfg.model).to(device)
     disc = PatchDiscriminator(cfg.disc).to(device)
     opt_g = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=cfg.train.betas)
@@ -52,7 +53,8 @@ def _measure(cfg: RunConfig, *, device: torch.device, bf16: bool, compile_: bool
         for name, module, example in (("encoder", model.encoder, x), ("decoder.body", model.decoder.body, z)):
             fn, res = compile_checked(module, example, autocast_dtype=torch.bfloat16 if bf16 else None, name=name)
             if not res.ok:
-                status = f"rejected ({name}: {res.reason})"
+                reason = res.reason.splitlines()[0][:110]
+                status = f"rejected ({name}: {reason})"
                 break
             model.compiled[name] = fn
         compile_s = time.perf_counter() - t

@@ -190,6 +190,13 @@ def test_rig_apply_refuses_a_rig_without_the_session_cameras(tmp_path: Path) -> 
     assert (sess / "session.json").read_bytes() == before
 
 
+def test_simulate_refuses_to_replace_an_unrelated_folder(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    res = _run("calibrate", "simulate", tmp_path, "--poses", "1", "--no-progress")
+    _one_error(res, "not a simulated calibration folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
 @pytest.mark.parametrize(
     "sub", [["calibrate", "cameras"], ["calibrate", "colour"], ["calibrate", "simulate"], ["rig", "apply"]]
 )

@@ -45,6 +45,21 @@ def test_solve_writes_maps_and_report(session: Path, tmp_path: Path) -> None:
     assert data["config"]["tile_rows"] == 5 and data["config"]["workers"] == 2
 
 
+def test_backends_write_the_same_maps(session: Path, tmp_path: Path) -> None:
+    maps = {}
+    for backend in ("numpy", "numba"):
+        out = tmp_path / backend
+        res = _solve(str(session), "-o", str(out), "--backend", backend)
+        assert res.exit_code == 0, res.output
+        data = json.loads((out / "solve.json").read_text())
+        assert data["config"]["backend"] == data["backend"] == backend
+        maps[backend] = read_exr(out / "cam0" / "normal_specular.exr")[0]
+    np.testing.assert_allclose(maps["numba"], maps["numpy"], atol=1e-5)
+    assert np.abs(maps["numpy"]).max() > 0.5
+    res = _solve(str(session), "-o", str(tmp_path / "x"), "--backend", "cuda")
+    assert res.exit_code == 2 and "cuda" in res.output
+
+
 def test_config_file_and_help(session: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "solve.yaml"
     cfg.write_text("diffuse_normal_channel: b\ndefault_roughness: 0.5\n")

@@ -221,7 +221,7 @@ def bundle_adjust(
     obs: Observations,
     *,
     fixed_cam: int,
-    dist_model: DistModel = "k1k2p1p2",
+    dist_model: DistModel = "k1k2",
     loss: Loss = "soft_l1",
     loss_scale_px: float = 1.0,
     max_iterations: int = 200,

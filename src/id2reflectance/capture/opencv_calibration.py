@@ -46,7 +46,7 @@ def _cv_flags(dist_model: str) -> int:
     return 0
 
 
-def calibrate_intrinsics(cam: CameraDetections, spec: BoardSpec, *, dist_model: DistModel = "k1k2p1p2") -> Intrinsics:
+def calibrate_intrinsics(cam: CameraDetections, spec: BoardSpec, *, dist_model: DistModel = "k1k2") -> Intrinsics:
     """Per-camera intrinsics with OpenCV ``calibrateCamera`` (Zhang's planar method)."""
     import cv2
 

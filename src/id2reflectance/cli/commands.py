@@ -6,6 +6,7 @@ import click
 
 from id2reflectance.cli.bake import bake_cmd
 from id2reflectance.cli.calibrate import calibrate_cmd
+from id2reflectance.cli.dataset import dataset_group
 from id2reflectance.cli.demo import demo_cmd
 from id2reflectance.cli.export import export_cmd
 from id2reflectance.cli.relight import relight_cmd
@@ -29,4 +30,5 @@ COMMANDS: list[click.Command] = [
     train_group,
     eval_group,
     demo_cmd,
+    dataset_group,
 ]

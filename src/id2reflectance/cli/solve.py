@@ -19,6 +19,12 @@ from id2reflectance.processing.solver import SolverConfig, solve_session
 @click.option("--tile-rows", type=int, default=None, help="Image rows per band (0 = auto, about 65536 pixels).")
 @click.option("--workers", type=int, default=None, help="Threads (0 = all cores, at most 8).")
 @click.option(
+    "--backend",
+    type=click.Choice(["auto", "numba", "numpy"]),
+    default=None,
+    help="Per-pixel solver: fused numba kernel, numpy reference, or auto (numba when installed).",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
@@ -27,7 +33,13 @@ from id2reflectance.processing.solver import SolverConfig, solve_session
 )
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def solve_cmd(
-    session: Path, out: Path, tile_rows: int | None, workers: int | None, config_path: Path | None, no_progress: bool
+    session: Path,
+    out: Path,
+    tile_rows: int | None,
+    workers: int | None,
+    backend: str | None,
+    config_path: Path | None,
+    no_progress: bool,
 ) -> None:
     """Solve diffuse/specular albedo, normals and roughness for every camera of SESSION.
 
@@ -42,6 +54,7 @@ def solve_cmd(
       id2r solve sessions/S0000 -o solved/S0000
       id2r solve sessions/S0000 -o solved/S0000 --tile-rows 64 --workers 4
       id2r solve sessions/S0000 -o solved/S0000 --config solve.toml
+      id2r solve sessions/S0000 -o solved/S0000 --backend numpy
 
     \b
     solve.toml:
@@ -49,7 +62,8 @@ def solve_cmd(
       min_specular = 0.001
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
-    overrides = {k: v for k, v in (("tile_rows", tile_rows), ("workers", workers)) if v is not None}
+    given = (("tile_rows", tile_rows), ("workers", workers), ("backend", backend))
+    overrides = {k: v for k, v in given if v is not None}
     if overrides:
         try:
             config = dataclasses.replace(config, **overrides)

@@ -52,8 +52,11 @@ def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalClu
         threads_per_worker=1,
         processes=True,
         memory_limit=config.memory_limit,
-        dashboard_address=config.dashboard,
+        dashboard_address=config.dashboard or ":0",
+        scheduler_kwargs={} if config.dashboard else {"dashboard": False},
         silence_logs=logging.ERROR,
+        # one task per worker process: keep each process's own thread pools at one thread
+        env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     )
     client = Client(cluster)
     return client, cluster

@@ -150,3 +150,39 @@ def check_dataset(root: str | Path) -> list[str]:
         rec = SubjectRecord(s["id"], s.get("attributes", {}), s["files"], "")
         problems.extend(verify_subject(root, rec))
     return problems
+
+
+def dataset_info(root: str | Path) -> dict[str, Any]:
+    """Summary of a built dataset: counts per split, Fitzpatrick histogram, ITA range,
+    files and bytes on disk."""
+    root = Path(root)
+    data = read_manifest(root)
+    subs = data["subjects"]
+    splits = {k: sum(1 for s in subs if s["split"] == k) for k in SPLITS}
+    fitz: dict[str, int] = {}
+    itas = []
+    for s in subs:
+        a = s.get("attributes", {})
+        if "fitzpatrick" in a:
+            fitz[str(a["fitzpatrick"])] = fitz.get(str(a["fitzpatrick"]), 0) + 1
+        if "ita_deg" in a:
+            itas.append(float(a["ita_deg"]))
+    files = sum(len(s["files"]) for s in subs)
+    size = sum(
+        (root / "subjects" / s["id"] / rel).stat().st_size
+        for s in subs
+        for rel in s["files"]
+        if (root / "subjects" / s["id"] / rel).is_file()
+    )
+    return {
+        "subjects": len(subs),
+        "failed": len(data.get("failed", [])),
+        "splits": splits,
+        "fitzpatrick": dict(sorted(fitz.items())),
+        "ita_deg": {"min": min(itas), "max": max(itas)} if itas else None,
+        "image_size": data["image_size"],
+        "views": data["views"],
+        "environments": data.get("environments", []),
+        "files": files,
+        "bytes": size,
+    }

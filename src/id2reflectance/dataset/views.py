@@ -12,6 +12,7 @@ the view's camera frame with OpenGL axes.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,22 @@ def aligned_cameras(
     return cams
 
 
+@lru_cache(maxsize=16)
+def _environment(spec: str):  # -> Environment
+    """The environment of a dataset spec (``full`` = the full-on pattern), mean-normalised."""
+    from id2reflectance.processing.envmap import load_environment
+
+    return load_environment("pattern:full" if spec == "full" else spec, normalize="mean")
+
+
+@lru_cache(maxsize=16)
+def _prefiltered(spec: str):  # -> PrefilteredEnvironment | None, cached per worker process
+    from id2reflectance.processing.ibl import prefilter
+
+    env = _environment(spec)
+    return None if env.is_pattern else prefilter(env)
+
+
 def _scatter(values: np.ndarray, idx: np.ndarray, size: int, channels: int) -> np.ndarray:
     """Per-hit values (P, C) -> (size, size[, C]) float32 image, 0 off the surface."""
     img = np.zeros((size * size, channels), np.float32)
@@ -109,7 +126,6 @@ def render_training_views(
 
     from id2reflectance.processing.asset import read_asset
     from id2reflectance.processing.brdf_table import directional_albedo
-    from id2reflectance.processing.envmap import load_environment
     from id2reflectance.processing.relight import RelightConfig, render_view, surface_samples, tone_map
 
     asset = read_asset(asset_dir)
@@ -117,7 +133,7 @@ def render_training_views(
     written: list[Path] = []
     scene = raycasting_scene(asset.mesh)
     cams = aligned_cameras(asset.mesh, size=image_size, views=views)
-    envs = [(e, load_environment("pattern:full" if e == "full" else e, normalize="mean")) for e in environments]
+    envs = [(e, _environment(e)) for e in environments]
     cfg = RelightConfig(background="black", pattern_samples=8)
     for name, cam in cams.items():
         vdir = out / "views" / name
@@ -128,7 +144,7 @@ def render_training_views(
         mask2 = mask.reshape(image_size, image_size)
         k_env = 0
         for spec, env in envs:
-            res = render_view(asset, cam, env, config=cfg, scene=scene)
+            res = render_view(asset, cam, env, config=cfg, scene=scene, prefiltered=_prefiltered(spec))
             rgb = tone_map(res.image("none", background=False), mask=mask2)
             fname = "rgb_full.png" if spec == "full" else f"rgb_env{k_env}.png"
             if spec != "full":

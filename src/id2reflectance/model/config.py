@@ -194,7 +194,7 @@ def cpu_128() -> RunConfig:
             channel_mult=(1, 2, 4, 8),
             res_blocks=1,
             attn_resolutions=(16,),
-            norm_groups=16,
+            norm_groups=8,
         ),
         disc=DiscConfig(base_channels=16, layers=3, start_step=5000),
         fusion=FusionConfig(channels=128, blocks=2),

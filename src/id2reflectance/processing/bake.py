@@ -11,8 +11,9 @@ Pipeline (:func:`bake_session`):
    camera the weights and samples of :func:`~id2reflectance.processing.bake_views.sample_view`;
    weighted means of the albedos and roughness, the weighted sum of world normals
    renormalised; coverage ``1 - prod(1 - w_c)`` (0 where no camera saw the texel); the
-   diffuse albedo divided by the mesh's ambient visibility
-   (:mod:`~id2reflectance.processing.bake_occlusion`);
+   diffuse albedo divided by the mesh's ambient visibility, blurred by subsurface
+   scattering (:mod:`~id2reflectance.processing.bake_occlusion`); deep creases
+   (``m0 < occlusion_min``) count as unseen;
 4. fill (:mod:`~id2reflectance.processing.bake_fill`): padding into the gutters, then
    push-pull + membrane fill of holes and the rest of the gutters. Normals are filled as
    offsets from the mesh normal (so unseen skin follows the mesh) and renormalised;
@@ -106,7 +107,7 @@ class BakeConfig:
     visibility_tolerance_m: float = 0.001
     occlusion_directions: int = 128
     occlusion_floor: float = 0.25
-    occlusion_min: float = 0.4
+    occlusion_min: float = 0.6
     occlusion_sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)
     padding_texels: int = 4
     normal_fill_decay: float = 0.02

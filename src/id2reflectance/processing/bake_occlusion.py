@@ -11,8 +11,11 @@ ears and the mouth line come out dark). The bake knows the geometry, so it divid
 (:func:`~id2reflectance.capture.illumination.fibonacci_sphere`; Open3D
 ``RaycastingScene.test_occlusions`` from just above the vertex, the same convention as the
 simulator's :mod:`~id2reflectance.capture.visibility`) and interpolated to the texels.
-Interreflections, which a real head adds back, are not modelled; the bake's
-``occlusion_floor`` bounds the correction where almost everything is blocked.
+Skin scatters light below the surface, which blurs the irradiance -- and so ``m0`` -- per
+colour channel (:func:`subsurface_blur`, Gaussian widths in millimetres converted with
+the chart's texel size :func:`texel_size_m`). Interreflections, which a real head adds
+back, are not modelled; the bake's ``occlusion_floor`` bounds the correction where almost
+everything is blocked.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Register the face template to a subject's scan: similarity ICP, then non-rigid fitting.
+"""Register the face template to a subject's scan: global alignment, then non-rigid fitting.
 
 The result is the template's topology and UV layout with vertices on the scan, in the
 capture's world frame, so texel (i, j) of every subject's maps is the same place on the
@@ -17,7 +17,8 @@ face. Steps:
    corresponds to the outermost crossing of the scan along its ray, cast from the image
    of the template origin under step 2. ``"closest"`` keeps closest-point targets
    throughout (for templates not built from rays).
- :func:`fit_residual` measures the result with Open3D's
+
+:func:`fit_residual` measures the result with Open3D's
 ``RaycastingScene.compute_distance`` in both directions.
 
 A session without a scanned mesh cannot be registered: :func:`load_scan` says so instead
@@ -109,6 +110,7 @@ class Registration:
     scale : the similarity's scale factor.
     residual : fitting residual.
     matched_fraction : fraction of template vertices with a scan correspondence at the end.
+    extras : diagnostics (``rigid_rms_mm``, ``rigid_fitness`` of the similarity ICP).
     """
 
     mesh: FaceMesh
@@ -117,7 +119,7 @@ class Registration:
     scale: float
     residual: FitResidual
     matched_fraction: float
-    extras: dict = field(default_factory=dict)
+    extras: dict[str, float] = field(default_factory=dict)
 
 
 def load_scan(session: Session) -> FaceMesh:
@@ -197,7 +199,7 @@ def register_template(
     config: RegistrationConfig = RegistrationConfig(),
     progress: ProgressFn | None = None,
 ) -> Registration:
-    """Fit ``template`` to ``scan``: similarity ICP, non-rigid ICP, residual.
+    """Fit ``template`` to ``scan``: similarity ICP, per-axis scale, non-rigid ICP, residual.
 
     Parameters
     ----------
@@ -212,6 +214,13 @@ def register_template(
     """
     if template.uvs is None:
         raise CaptureError("the face template has no UVs; it cannot define the shared UV layout")
+    steps = 2 + len(config.stiffness) * config.iterations_per_stage + (config.correspondence == "radial")
+
+    def tick(done: int) -> None:
+        if progress is not None:
+            progress("register", done, steps)
+
+    tick(0)
     rigid = align_similarity(
         template,
         scan,
@@ -221,6 +230,7 @@ def register_template(
         distances_m=config.icp_distances_m,
     )
     log.info("similarity ICP: scale %.4f, rms %.2f mm, fitness %.2f", rigid.scale, rigid.rms_m * 1e3, rigid.fitness)
+    tick(1)
     transform = rigid.transform
     if config.scale_iterations > 0:
         xw, fw, _ = weld(template)
@@ -233,6 +243,7 @@ def register_template(
             max_distance_m=config.scale_max_distance_m,
             max_normal_angle_deg=config.max_normal_angle_deg,
         )
+    tick(2)
     aligned = template.with_vertices(apply_transform(template.vertices, transform))
     nonrigid = fit_nonrigid(
         aligned,
@@ -242,7 +253,7 @@ def register_template(
         max_distance_m=config.max_distance_m,
         max_normal_angle_deg=config.max_normal_angle_deg,
         ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
-        progress=progress,
+        progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
     )
     residual = fit_residual(nonrigid.mesh, scan, samples=config.residual_samples)
     log.info("non-rigid fit: residual mean %.3f mm, p95 %.3f mm", residual.mean, residual.p95)

@@ -195,9 +195,21 @@ class SolveReport:
                 "numpy": np.__version__,
                 "scipy": scipy.__version__,
                 "OpenEXR": getattr(OpenEXR, "__version__", "unknown"),
+                **_numba_version(),
             },
+            "backend": self.config.resolved_backend(),
             "config": dataclasses.asdict(self.config),
             "cameras": {name: cam.to_json() for name, cam in self.cameras.items()},
             "warnings": self.warnings,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+
+def _numba_version() -> dict[str, str]:
+    """``{"numba": version}`` when numba is installed (the fused solver backend), else ``{}``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return {"numba": version("numba")}
+    except PackageNotFoundError:
+        return {}

@@ -226,9 +226,9 @@ def solve_camera_frames(
     stage = f"solve {camera.name}"
     t0 = time.perf_counter()
     if backend == "numba":
-        from id2reflectance.processing import solver_kernel
+        from id2reflectance.processing import solver_fused
 
-        solve = solver_kernel.band_solver(frames, camera, l2w, mask, maps, config, table, inverses=maps.inverses)
+        solve = solver_fused.band_solver(frames, camera, l2w, mask, maps, config, table, inverses=maps.inverses)
 
         def run_all() -> None:
             for i, rows in enumerate(bands):
@@ -236,7 +236,7 @@ def solve_camera_frames(
                 if progress is not None:
                     progress(stage, i + 1, len(bands))
 
-        solver_kernel.run_with_threads(config.resolved_workers(), run_all)
+        solver_fused.run_with_threads(config.resolved_workers(), run_all)
     else:
 
         def run(rows: slice) -> PixelCounts:

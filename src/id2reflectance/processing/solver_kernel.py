@@ -1,39 +1,41 @@
-"""Fused per-pixel solve: one numba kernel doing what ``solver._solve_band`` does with numpy.
+"""Fused per-pixel solve: one numba kernel computing what the numpy reference computes.
 
-The numpy path (:func:`id2reflectance.processing.solver._solve_band` with
-:func:`~id2reflectance.processing.separation.lobe_moments`) is the reference; it makes
-about 250 passes over arrays of the band's size. :func:`solve_rows` reads each input
-pixel once and writes each output once, in float32, with the same operations in the same
-order (separation, moments, rotation to world axes, validity, diffuse normals, albedos,
-view direction, the inverse table's nearest node, specular normal, fallbacks), so the two
-agree to float32 rounding; only the three-term luminance and rotation sums, which numpy
-hands to BLAS, may round differently (about 1e-7 relative), and that can move a rare
-pixel sitting on the boundary between two table nodes to the neighbouring node.
+The reference is :func:`~id2reflectance.processing.solver_numpy.solve_band` (with
+:func:`~id2reflectance.processing.separation.lobe_moments`), about 250 array passes over
+each band. :func:`solve_rows` reads every input pixel once from memory and writes every
+output once: each thread takes whole image rows (``prange``) and walks a row in chunks of
+64 pixels through six short loops whose temporaries stay in a per-thread L1-sized scratch:
 
-Compiled on first use (``cache=True`` stores the machine code beside this file, so later
-processes only load it); :func:`warm_up` compiles or loads it up front.
+0. de-interleave the 14 RGB frames into planes;
+1. separation ``D = 2 cross``, ``S = parallel - cross`` (Rec.709 luminance), the lobes'
+   first moments, the averaged ``m0``, rotation to world axes;
+2. validity, diffuse normals (per channel and the chosen one), albedos, mask;
+3. view direction, ``(chord, q)`` of ``m = m1 / m0`` and the inverse table's nearest node;
+4. the table read (a gather: the only scalar loop);
+5. specular normal ``a v + b m``, the ``n.v > 0`` check, fallbacks.
+
+Short loops without branches (validity and fallbacks are selects, counts are flags summed
+per chunk) are what LLVM vectorises (8 float32 lanes with AVX2). The arithmetic is float32
+with the reference's operations in the reference's order (no fast-math), so the two
+backends agree to the last bit except where numpy hands a sum to BLAS (the rotation to
+world axes): there results differ by about 1e-7, which can move a pixel lying on the
+boundary between two table nodes to the neighbouring node.
+
+Compiled on first use, about 30 s (``cache=True`` stores the machine code in
+``__pycache__`` beside this file, so later processes only load it, about 1 s);
+:func:`warm_up` compiles or loads it up front. The driver that prepares a camera's arrays
+for it is :mod:`~id2reflectance.processing.solver_fused`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import config as numba_config
-from numba import get_num_threads, njit, prange, set_num_threads
+from numba import get_thread_id, njit, prange
 
-from id2reflectance.capture.camera import Camera
-from id2reflectance.capture.frames import CameraFrames
-from id2reflectance.errors import CaptureError, ShapeError
-from id2reflectance.processing.camera_maps import CameraMaps, PixelCounts
-from id2reflectance.processing.roughness_table import InverseTable
 from id2reflectance.processing.separation import LUMINANCE_709
-from id2reflectance.processing.solver_numpy import DIFFUSE_CHANNELS, normalized_coordinates
-
-if TYPE_CHECKING:
-    from id2reflectance.processing.solver import SolverConfig
 
 FRAME_ORDER = tuple(
     (f"{kind}_{a}" if kind else "full", pol)
@@ -44,9 +46,10 @@ FRAME_ORDER = tuple(
 """The 14 frames in the order :func:`solve_rows` takes them (full, gradients, inverses)."""
 
 
-_CHUNK = 256  # pixels per phase of a row: the scratch stays in L1
-_SX, _SY, _SZ, _VX, _VY, _VZ, _NX, _NY, _NZ, _INV_M0, _PRE_OK, _FALLBACK_R, _A, _B, _R = range(15)
-_NBUF = 15  # scratch rows between the phases of a chunk
+_CHUNK = 64  # pixels per phase of a row: the scratch (17 KB per thread) stays in L1
+(_XR, _YR, _ZR, _XG, _YG, _ZG, _XB, _YB, _ZB, _SX, _SY, _SZ, _SM0, _M0) = range(14)  # scratch planes
+(_NX, _NY, _NZ, _VX, _VY, _VZ, _INV_M0, _PRE_OK, _FALLBACK_R, _A, _B, _R) = range(14, 26)
+_NBUF = 26  # scratch planes between the phases of a chunk
 _FG, _SAT, _VALID, _NEG, _OK = range(5)  # flag rows
 _JIT = {"fastmath": False, "error_model": "numpy", "cache": True}  # IEEE float32, as numpy
 
@@ -69,13 +72,24 @@ def _inverse_length(n2: np.float32) -> np.float32:
     return np.float32(1.0) / np.sqrt(n2 if n2 > np.float32(1e-30) else np.float32(1e-30))
 
 
-@njit(**_JIT)
-def _count(flags: np.ndarray, m: int) -> int:
-    """Sum of ``flags[:m]`` (uint8 0/1)."""
+@njit(inline="always", **_JIT)
+def _count(flags: np.ndarray, tid: int, row: int, m: int) -> int:
+    """Sum of ``flags[tid, row, :m]`` (uint8 0/1)."""
     total = 0
     for k in range(m):
-        total += flags[k]
+        total += flags[tid, row, k]
     return total
+
+
+@njit(inline="always", **_JIT)
+def _planes(src: np.ndarray, start: np.uint64, m: int, dst: np.ndarray, tid: int, row: int) -> None:
+    """``dst[tid, row + k, :m] = src[start + 3 * j + k]``: RGB pixels to three planes."""
+    for j in range(m):
+        c = np.uint64(j)
+        k = start + np.uint64(3) * c
+        dst[tid, row, c] = src[k]
+        dst[tid, row + 1, c] = src[k + np.uint64(1)]
+        dst[tid, row + 2, c] = src[k + np.uint64(2)]
 
 
 @njit(parallel=True, **_JIT)
@@ -119,11 +133,12 @@ def solve_rows(
     out_normal_specular: np.ndarray,
     out_roughness: np.ndarray,
     out_mask: np.ndarray,
+    rgb: np.ndarray,
+    buf: np.ndarray,
+    cell_of: np.ndarray,
+    flags: np.ndarray,
 ) -> tuple[int, int, int, int, int]:
     """Solve image rows ``r0:r1`` in place; every output pixel of those rows is written.
-
-    The loop body has no branches (validity and fallbacks are selects) so that LLVM
-    vectorises it over the pixels of a row.
 
     Parameters
     ----------
@@ -140,11 +155,15 @@ def solve_rows(
     y_rows : (r1 - r0,) float32 and y_field : ((r1 - r0) * W or W,) float32: normalised
         image y = ``y_rows[t] + y_field[t * W + j]`` (one of the two is zero).
     rot : (3, 3) float32 rows ``-R[0]``, ``-R[1]``, ``R[2]`` of the camera rotation.
-    saturated, foreground : (H * W,) bool (``foreground`` unused unless ``has_foreground``).
+    saturated, foreground : (H * W,) uint8 views of the bool masks (``foreground``
+        unused unless ``has_foreground``).
     params : (4,) float32 ``min_diffuse, min_specular, m0 floor, default_roughness``.
     cells : (C * Q * 4,) float32 inverse table (flat); table_shape : (2,) int64 ``(C, Q)``.
     out_* : the ``CameraMaps`` arrays (planar, C-contiguous) flattened, written at rows
-        ``r0:r1``. Flat arrays keep the address arithmetic to one index per pixel.
+        ``r0:r1`` (``out_mask`` as a uint8 view). Flat arrays keep the address arithmetic
+        to one index per pixel.
+    rgb, buf, cell_of, flags : per-thread scratch (:func:`scratch_buffers`), first axis
+        at least ``numba.get_num_threads()``.
 
     Returns
     -------
@@ -178,6 +197,7 @@ def solve_rows(
     max_q = f32(n_q - 1)
     f_nq = f32(n_q)
     last = np.int32(cells.shape[0] // 4 - 1)
+    every_pixel = np.uint8(0 if has_foreground else 1)
     x_step = w if x_field.shape[0] > w else 0  # flat (rows * W) or one row (W)
     y_step = w if y_field.shape[0] > w else 0
     n_fg = 0
@@ -190,113 +210,125 @@ def solve_rows(
         xt = t * x_step
         yt = t * y_step
         y_row = y_rows[t]
-        buf = np.empty((_NBUF, _CHUNK), np.float32)  # per-thread scratch between the phases (L1-sized)
-        cell_of = np.empty(_CHUNK, np.uint64)
-        flags = np.empty((5, _CHUNK), np.uint8)  # per-pixel counts, summed per chunk (keeps the loops vectorised)
+        tid = get_thread_id()  # this thread's scratch
         for j0 in range(0, w, _CHUNK):
             m = min(_CHUNK, w - j0)
-            # ---- phase 1 (vectorised): everything up to the inverse table's node
+            # ---- phase 0: the chunk's 14 frames, de-interleaved into planes (contiguous loads below)
+            b3 = np.uint64(3 * (i * w + j0))
+            _planes(fc, b3, m, rgb, tid, 0)
+            _planes(fp, b3, m, rgb, tid, 3)
+            _planes(gxc, b3, m, rgb, tid, 6)
+            _planes(gxp, b3, m, rgb, tid, 9)
+            _planes(gyc, b3, m, rgb, tid, 12)
+            _planes(gyp, b3, m, rgb, tid, 15)
+            _planes(gzc, b3, m, rgb, tid, 18)
+            _planes(gzp, b3, m, rgb, tid, 21)
+            _planes(ixc, b3, m, rgb, tid, 24)
+            _planes(ixp, b3, m, rgb, tid, 27)
+            _planes(iyc, b3, m, rgb, tid, 30)
+            _planes(iyp, b3, m, rgb, tid, 33)
+            _planes(izc, b3, m, rgb, tid, 36)
+            _planes(izp, b3, m, rgb, tid, 39)
+            # ---- phase 1: separation and moments (separation.lobe_moments), rotated to world axes
             for jj in range(m):
                 c = np.uint64(jj)
-                p = np.uint64(i * w + j0 + jj)  # unsigned indices: no negative-index wraparound code
-                k0 = np.uint64(3) * p
-                k1 = k0 + np.uint64(1)
-                k2 = k0 + np.uint64(2)
-                # separation and moments (separation.lobe_moments), light-stage axes
-                cr, cg, cb = fc[k0], fc[k1], fc[k2]
-                pr, pg, pb = fp[k0], fp[k1], fp[k2]
-                s_m0 = _lum(l0, l1, l2, pr - cr, pg - cg, pb - cb)
-                # x axis: cross first moment t = grad * gradient - (inverse or full), D = 2 t
-                tr = gxc[k0] * grad - ixc[k0]
-                tg = gxc[k1] * grad - ixc[k1]
-                tb = gxc[k2] * grad - ixc[k2]
-                ur = gxp[k0] * grad - ixp[k0]
-                ug = gxp[k1] * grad - ixp[k1]
-                ub = gxp[k2] * grad - ixp[k2]
+                cr, cg, cb = rgb[tid, 0, c], rgb[tid, 1, c], rgb[tid, 2, c]
+                s_m0 = _lum(l0, l1, l2, rgb[tid, 3, c] - cr, rgb[tid, 4, c] - cg, rgb[tid, 5, c] - cb)
+                # per axis: cross first moment t = grad * gradient - (inverse or full), D = 2 t
+                tr = rgb[tid, 6, c] * grad - rgb[tid, 24, c]
+                tg = rgb[tid, 7, c] * grad - rgb[tid, 25, c]
+                tb = rgb[tid, 8, c] * grad - rgb[tid, 26, c]
+                ur = rgb[tid, 9, c] * grad - rgb[tid, 27, c]
+                ug = rgb[tid, 10, c] * grad - rgb[tid, 28, c]
+                ub = rgb[tid, 11, c] * grad - rgb[tid, 29, c]
                 sx = _lum(l0, l1, l2, ur, ug, ub) - _lum(l0, l1, l2, tr, tg, tb)
                 qx = _lum(
                     l0,
                     l1,
                     l2,
-                    gxp[k0] + ixp[k0] - gxc[k0] - ixc[k0],
-                    gxp[k1] + ixp[k1] - gxc[k1] - ixc[k1],
-                    gxp[k2] + ixp[k2] - gxc[k2] - ixc[k2],
+                    rgb[tid, 9, c] + rgb[tid, 27, c] - rgb[tid, 6, c] - rgb[tid, 24, c],
+                    rgb[tid, 10, c] + rgb[tid, 28, c] - rgb[tid, 7, c] - rgb[tid, 25, c],
+                    rgb[tid, 11, c] + rgb[tid, 29, c] - rgb[tid, 8, c] - rgb[tid, 26, c],
                 )
                 xr, xg, xb = tr * two, tg * two, tb * two
-                # y axis
-                tr = gyc[k0] * grad - iyc[k0]
-                tg = gyc[k1] * grad - iyc[k1]
-                tb = gyc[k2] * grad - iyc[k2]
-                ur = gyp[k0] * grad - iyp[k0]
-                ug = gyp[k1] * grad - iyp[k1]
-                ub = gyp[k2] * grad - iyp[k2]
+                tr = rgb[tid, 12, c] * grad - rgb[tid, 30, c]
+                tg = rgb[tid, 13, c] * grad - rgb[tid, 31, c]
+                tb = rgb[tid, 14, c] * grad - rgb[tid, 32, c]
+                ur = rgb[tid, 15, c] * grad - rgb[tid, 33, c]
+                ug = rgb[tid, 16, c] * grad - rgb[tid, 34, c]
+                ub = rgb[tid, 17, c] * grad - rgb[tid, 35, c]
                 sy = _lum(l0, l1, l2, ur, ug, ub) - _lum(l0, l1, l2, tr, tg, tb)
                 qy = _lum(
                     l0,
                     l1,
                     l2,
-                    gyp[k0] + iyp[k0] - gyc[k0] - iyc[k0],
-                    gyp[k1] + iyp[k1] - gyc[k1] - iyc[k1],
-                    gyp[k2] + iyp[k2] - gyc[k2] - iyc[k2],
+                    rgb[tid, 15, c] + rgb[tid, 33, c] - rgb[tid, 12, c] - rgb[tid, 30, c],
+                    rgb[tid, 16, c] + rgb[tid, 34, c] - rgb[tid, 13, c] - rgb[tid, 31, c],
+                    rgb[tid, 17, c] + rgb[tid, 35, c] - rgb[tid, 14, c] - rgb[tid, 32, c],
                 )
                 yr, yg, yb = tr * two, tg * two, tb * two
-                # z axis
-                tr = gzc[k0] * grad - izc[k0]
-                tg = gzc[k1] * grad - izc[k1]
-                tb = gzc[k2] * grad - izc[k2]
-                ur = gzp[k0] * grad - izp[k0]
-                ug = gzp[k1] * grad - izp[k1]
-                ub = gzp[k2] * grad - izp[k2]
+                tr = rgb[tid, 18, c] * grad - rgb[tid, 36, c]
+                tg = rgb[tid, 19, c] * grad - rgb[tid, 37, c]
+                tb = rgb[tid, 20, c] * grad - rgb[tid, 38, c]
+                ur = rgb[tid, 21, c] * grad - rgb[tid, 39, c]
+                ug = rgb[tid, 22, c] * grad - rgb[tid, 40, c]
+                ub = rgb[tid, 23, c] * grad - rgb[tid, 41, c]
                 sz = _lum(l0, l1, l2, ur, ug, ub) - _lum(l0, l1, l2, tr, tg, tb)
                 qz = _lum(
                     l0,
                     l1,
                     l2,
-                    gzp[k0] + izp[k0] - gzc[k0] - izc[k0],
-                    gzp[k1] + izp[k1] - gzc[k1] - izc[k1],
-                    gzp[k2] + izp[k2] - gzc[k2] - izc[k2],
+                    rgb[tid, 21, c] + rgb[tid, 39, c] - rgb[tid, 18, c] - rgb[tid, 36, c],
+                    rgb[tid, 22, c] + rgb[tid, 40, c] - rgb[tid, 19, c] - rgb[tid, 37, c],
+                    rgb[tid, 23, c] + rgb[tid, 41, c] - rgb[tid, 20, c] - rgb[tid, 38, c],
                 )
                 zr, zg, zb = tr * two, tg * two, tb * two
                 # averaged m0: (S_full + sum_a (S_ga + S_ia) / 2) / 2.5
                 s_sum = s_m0 + qx * half
                 s_sum = s_sum + qy * half
                 s_sum = s_sum + qz * half
-                m0 = s_sum * inv25 if mean_m0 else s_m0
+                buf[tid, _M0, c] = s_sum * inv25 if mean_m0 else s_m0
+                buf[tid, _SM0, c] = s_m0
                 # rotation to world axes (identity when the rig is not rotated)
-                xr, yr, zr = (
-                    a00 * xr + a01 * yr + a02 * zr,
-                    a10 * xr + a11 * yr + a12 * zr,
-                    a20 * xr + a21 * yr + a22 * zr,
-                )
-                xg, yg, zg = (
-                    a00 * xg + a01 * yg + a02 * zg,
-                    a10 * xg + a11 * yg + a12 * zg,
-                    a20 * xg + a21 * yg + a22 * zg,
-                )
-                xb, yb, zb = (
-                    a00 * xb + a01 * yb + a02 * zb,
-                    a10 * xb + a11 * yb + a12 * zb,
-                    a20 * xb + a21 * yb + a22 * zb,
-                )
-                sx, sy, sz = (
-                    a00 * sx + a01 * sy + a02 * sz,
-                    a10 * sx + a11 * sy + a12 * sz,
-                    a20 * sx + a21 * sy + a22 * sz,
-                )
-                # validity and diffuse normals
-                dr, dg, db = cr * two, cg * two, cb * two
+                buf[tid, _XR, c] = a00 * xr + a01 * yr + a02 * zr
+                buf[tid, _YR, c] = a10 * xr + a11 * yr + a12 * zr
+                buf[tid, _ZR, c] = a20 * xr + a21 * yr + a22 * zr
+                buf[tid, _XG, c] = a00 * xg + a01 * yg + a02 * zg
+                buf[tid, _YG, c] = a10 * xg + a11 * yg + a12 * zg
+                buf[tid, _ZG, c] = a20 * xg + a21 * yg + a22 * zg
+                buf[tid, _XB, c] = a00 * xb + a01 * yb + a02 * zb
+                buf[tid, _YB, c] = a10 * xb + a11 * yb + a12 * zb
+                buf[tid, _ZB, c] = a20 * xb + a21 * yb + a22 * zb
+                buf[tid, _SX, c] = a00 * sx + a01 * sy + a02 * sz
+                buf[tid, _SY, c] = a10 * sx + a11 * sy + a12 * sz
+                buf[tid, _SZ, c] = a20 * sx + a21 * sy + a22 * sz
+            # ---- phase 2: validity, diffuse normals and albedos
+            for jj in range(m):
+                c = np.uint64(jj)
+                p = np.uint64(i * w + j0 + jj)
+                dr, dg, db = rgb[tid, 0, c] * two, rgb[tid, 1, c] * two, rgb[tid, 2, c] * two
+                xr, yr, zr = buf[tid, _XR, c], buf[tid, _YR, c], buf[tid, _ZR, c]
+                xg, yg, zg = buf[tid, _XG, c], buf[tid, _YG, c], buf[tid, _ZG, c]
+                xb, yb, zb = buf[tid, _XB, c], buf[tid, _YB, c], buf[tid, _ZB, c]
+                s_m0 = buf[tid, _SM0, c]
                 nx = w0 * xr + w1 * xg + w2 * xb
                 ny = w0 * yr + w1 * yg + w2 * yb
                 nz = w0 * zr + w1 * zg + w2 * zb
                 inv_n = _inverse_length(nx * nx + ny * ny + nz * nz)
-                fg = foreground[p] | (not has_foreground)
-                sat = saturated[p] & fg
-                valid = (_lum(l0, l1, l2, dr, dg, db) > min_diffuse) & (inv_n < big) & fg & (not sat)
-                flags[_FG, c] = np.uint8(fg)
-                flags[_SAT, c] = np.uint8(sat)
-                flags[_VALID, c] = np.uint8(valid)
+                fg = (foreground[p] | every_pixel) != np.uint8(0)
+                unsat = saturated[p] == np.uint8(0)
+                sat = fg & (not unsat)
+                valid = (_lum(l0, l1, l2, dr, dg, db) > min_diffuse) & (inv_n < big) & fg & unsat
+                flags[tid, _FG, c] = np.uint8(fg)
+                flags[tid, _SAT, c] = np.uint8(sat)
+                flags[tid, _VALID, c] = np.uint8(valid)
+                flags[tid, _NEG, c] = np.uint8(valid & (s_m0 < zero))
+                out_mask[p] = np.uint8(valid)
                 inv_n = inv_n if valid else zero
                 nx, ny, nz = nx * inv_n, ny * inv_n, nz * inv_n
+                buf[tid, _NX, c] = nx
+                buf[tid, _NY, c] = ny
+                buf[tid, _NZ, c] = nz
                 out_normal_diffuse[p] = nx
                 out_normal_diffuse[pl1 + p] = ny
                 out_normal_diffuse[pl2 + p] = nz
@@ -315,14 +347,18 @@ def solve_rows(
                 out_normal_rgb[pl6 + p] = xb * inv_c
                 out_normal_rgb[pl7 + p] = yb * inv_c
                 out_normal_rgb[pl8 + p] = zb * inv_c
-                # albedos
-                out_diffuse[p] = _max0(dr) if valid else zero
-                out_diffuse[pl1 + p] = _max0(dg) if valid else zero
-                out_diffuse[pl2 + p] = _max0(db) if valid else zero
-                out_specular[p] = _max0(s_m0) if valid else zero
-                out_mask[p] = valid
-                flags[_NEG, c] = np.uint8(valid & (s_m0 < zero))
-                # view direction (solver_numpy.view_directions)
+                keep = one if valid else zero  # inlined calls stay outside conditionals (vectorisable)
+                out_diffuse[p] = _max0(dr) * keep
+                out_diffuse[pl1 + p] = _max0(dg) * keep
+                out_diffuse[pl2 + p] = _max0(db) * keep
+                out_specular[p] = _max0(s_m0) * keep
+                m0 = buf[tid, _M0, c]
+                buf[tid, _PRE_OK, c] = one if valid & (s_m0 > min_specular) & (m0 > min_specular) else zero
+                buf[tid, _FALLBACK_R, c] = default_roughness if valid else zero
+            # ---- phase 3: view direction (solver_numpy.view_directions), m = m1 / m0 as (chord, q)
+            # and the nearest node of the inverse table
+            for jj in range(m):
+                c = np.uint64(jj)
                 u = x_field[np.uint64(xt + j0 + jj)]
                 v = y_row + y_field[np.uint64(yt + j0 + jj)]
                 vx = u * p00 + v * p10 - p20
@@ -330,76 +366,53 @@ def solve_rows(
                 vz = u * p02 + v * p12 - p22
                 inv_v = one / np.sqrt(vx * vx + vy * vy + vz * vz)
                 vx, vy, vz = vx * inv_v, vy * inv_v, vz * inv_v
-                # m = m1 / m0 as (chord, q) and the nearest node of the inverse table
+                buf[tid, _VX, c] = vx
+                buf[tid, _VY, c] = vy
+                buf[tid, _VZ, c] = vz
+                sx, sy, sz, m0 = buf[tid, _SX, c], buf[tid, _SY, c], buf[tid, _SZ, c], buf[tid, _M0, c]
                 inv_len = _inverse_length(sx * sx + sy * sy + sz * sz)
                 chord = (sx * vx + sy * vy + sz * vz) * inv_len
                 chord = np.sqrt(_max0(chord * f32(-2.0) + two))
                 inv_m0 = one / (m0 if m0 > m0_floor else m0_floor)
+                buf[tid, _INV_M0, c] = inv_m0
                 q = np.sqrt(np.sqrt(_max0(one - inv_m0 / inv_len)))
                 ci = min(max(chord * scale_c, zero), max_c) + magic - magic
                 qi = min(max(q * scale_q, zero), max_q) + magic - magic
                 fi = ci * f_nq + qi
                 node = np.int32(0) if fi != fi else min(max(np.int32(fi), np.int32(0)), last)
-                cell_of[c] = np.uint64(4) * np.uint64(node)
-                buf[_SX, c] = sx
-                buf[_SY, c] = sy
-                buf[_SZ, c] = sz
-                buf[_VX, c] = vx
-                buf[_VY, c] = vy
-                buf[_VZ, c] = vz
-                buf[_NX, c] = nx
-                buf[_NY, c] = ny
-                buf[_NZ, c] = nz
-                buf[_INV_M0, c] = inv_m0
-                buf[_PRE_OK, c] = one if valid & (s_m0 > min_specular) & (m0 > min_specular) else zero
-                buf[_FALLBACK_R, c] = default_roughness if valid else zero
-            # ---- phase 2 (scalar): read the table's nodes
+                cell_of[tid, c] = np.uint64(4) * np.uint64(node)
+            # ---- phase 4 (scalar): read the table's nodes
             for jj in range(m):
                 c = np.uint64(jj)
-                k = cell_of[c]
-                buf[_A, c] = cells[k]
-                buf[_B, c] = cells[k + np.uint64(1)]
-                buf[_R, c] = cells[k + np.uint64(2)]
-            # ---- phase 3 (vectorised): specular normal n = a v + b m, checks and fallbacks
+                k = cell_of[tid, c]
+                buf[tid, _A, c] = cells[k]
+                buf[tid, _B, c] = cells[k + np.uint64(1)]
+                buf[tid, _R, c] = cells[k + np.uint64(2)]
+            # ---- phase 5: specular normal n = a v + b m, checks and fallbacks
             for jj in range(m):
                 c = np.uint64(jj)
                 p = np.uint64(i * w + j0 + jj)
-                sx, sy, sz = buf[_SX, c], buf[_SY, c], buf[_SZ, c]
-                vx, vy, vz = buf[_VX, c], buf[_VY, c], buf[_VZ, c]
-                b_m = buf[_B, c] * buf[_INV_M0, c]
-                a_v = buf[_A, c]
+                sx, sy, sz = buf[tid, _SX, c], buf[tid, _SY, c], buf[tid, _SZ, c]
+                vx, vy, vz = buf[tid, _VX, c], buf[tid, _VY, c], buf[tid, _VZ, c]
+                b_m = buf[tid, _B, c] * buf[tid, _INV_M0, c]
+                a_v = buf[tid, _A, c]
                 mx = sx * b_m + vx * a_v
                 my = sy * b_m + vy * a_v
                 mz = sz * b_m + vz * a_v
                 inv_s = _inverse_length(mx * mx + my * my + mz * mz)
                 mx, my, mz = mx * inv_s, my * inv_s, mz * inv_s
-                ok = (buf[_PRE_OK, c] > zero) & ((mx * vx + my * vy + mz * vz) > zero)
-                flags[_OK, c] = np.uint8(ok)
-                out_normal_specular[p] = mx if ok else buf[_NX, c]
-                out_normal_specular[pl1 + p] = my if ok else buf[_NY, c]
-                out_normal_specular[pl2 + p] = mz if ok else buf[_NZ, c]
-                out_roughness[p] = buf[_R, c] if ok else buf[_FALLBACK_R, c]
-            n_fg += _count(flags[_FG], m)
-            n_sat += _count(flags[_SAT], m)
-            n_valid += _count(flags[_VALID], m)
-            n_neg += _count(flags[_NEG], m)
-            n_ok += _count(flags[_OK], m)
+                ok = (buf[tid, _PRE_OK, c] > zero) & ((mx * vx + my * vy + mz * vz) > zero)
+                flags[tid, _OK, c] = np.uint8(ok)
+                out_normal_specular[p] = mx if ok else buf[tid, _NX, c]
+                out_normal_specular[pl1 + p] = my if ok else buf[tid, _NY, c]
+                out_normal_specular[pl2 + p] = mz if ok else buf[tid, _NZ, c]
+                out_roughness[p] = buf[tid, _R, c] if ok else buf[tid, _FALLBACK_R, c]
+            n_fg += _count(flags, tid, _FG, m)
+            n_sat += _count(flags, tid, _SAT, m)
+            n_valid += _count(flags, tid, _VALID, m)
+            n_neg += _count(flags, tid, _NEG, m)
+            n_ok += _count(flags, tid, _OK, m)
     return n_fg, n_sat, n_valid, n_ok, n_neg
-
-
-def max_threads() -> int:
-    """Threads numba may use in this process (``NUMBA_NUM_THREADS``)."""
-    return int(numba_config.NUMBA_NUM_THREADS)
-
-
-def run_with_threads(threads: int, fn, *args):  # type: ignore[no-untyped-def]
-    """Call ``fn(*args)`` with numba's thread count set to ``threads`` (capped), then restore it."""
-    previous = get_num_threads()
-    set_num_threads(max(1, min(threads, max_threads())))
-    try:
-        return fn(*args)
-    finally:
-        set_num_threads(previous)
 
 
 def warm_up() -> float:
@@ -408,7 +421,7 @@ def warm_up() -> float:
     f32 = np.float32
     img = np.zeros(12, f32)
     img.flags.writeable = False
-    mask = np.zeros(4, bool)
+    mask = np.zeros(4, np.uint8)
     solve_rows(
         *(img for _ in FRAME_ORDER),
         True,
@@ -435,135 +448,17 @@ def warm_up() -> float:
         np.empty(36, f32),
         np.empty(12, f32),
         np.empty(4, f32),
-        np.empty(4, bool),
+        np.empty(4, np.uint8),
+        *scratch_buffers(int(numba_config.NUMBA_NUM_THREADS)),
     )
     return time.perf_counter() - t
 
 
-def kernel_frames(images: Mapping[tuple[str, str], np.ndarray], *, inverses: bool) -> tuple[np.ndarray, ...]:
-    """The frames as :func:`solve_rows` takes them: 14 C-contiguous float32 arrays.
-
-    No copy unless a frame is not C-contiguous float32. Without ``inverses`` the ``full``
-    frames stand in for the inverse ones (the first moment is ``2 gradient - full``).
-
-    Raises
-    ------
-    CaptureError
-        ``full`` or a gradient frame is missing.
-    """
-    missing = [k for k in FRAME_ORDER[:8] if k not in images]
-    if missing:
-        raise CaptureError(f"missing frame(s) {missing}")
-    out = []
-    for pattern, pol in FRAME_ORDER:
-        if not inverses and pattern.startswith("inverse"):
-            pattern = "full"
-        view = np.ascontiguousarray(images[(pattern, pol)], dtype=np.float32).view()
-        view.flags.writeable = False  # one array type whatever the caller's flags
-        out.append(view)
-    return tuple(out)
-
-
-def _flat(a: np.ndarray, name: str) -> np.ndarray:
-    """A writable flat view of an output map (no copy: the kernel writes through it)."""
-    if not (a.flags.c_contiguous and a.flags.writeable):
-        raise ShapeError(f"output map {name} must be a writable C-contiguous array")
-    return a.reshape(-1)
-
-
-def band_solver(
-    frames: CameraFrames,
-    camera: Camera,
-    lights_to_world: np.ndarray,
-    foreground: np.ndarray | None,
-    maps: CameraMaps,
-    config: SolverConfig,
-    table: InverseTable,
-    *,
-    inverses: bool,
-) -> Callable[[slice], PixelCounts]:
-    """Prepare one camera for :func:`solve_rows`; returns ``solve(rows) -> PixelCounts``.
-
-    The returned function has the contract of ``solver_numpy.solve_band``: it writes every
-    map of ``maps`` at ``rows`` and returns that band's counts. numba's thread count
-    (``numba.set_num_threads`` in the calling thread) sets how many threads share a band.
-
-    Parameters
-    ----------
-    frames : the camera's corrected frames, (H, W, 3) float32 each.
-    lights_to_world : (3, 3) float rotation from light-stage to world axes.
-    foreground : (H, W) bool mask or None (every pixel).
-    inverses : whether the inverse frames are used (``use_inverses`` and all present).
-    """
-    f32 = np.float32
-    images = [a.reshape(-1) for a in kernel_frames(frames.images, inverses=inverses)]
-    saturated = np.ascontiguousarray(frames.saturated, dtype=bool).reshape(-1)
-    fg = saturated if foreground is None else np.ascontiguousarray(foreground, dtype=bool).reshape(-1)
-    l2w = np.asarray(lights_to_world, np.float64)
-    if np.allclose(l2w, np.eye(3), atol=1e-12, rtol=0.0):  # as lobe_moments: no rotation
-        l2w = np.eye(3)
-    R = np.asarray(camera.R, np.float64)
-    rot = np.stack([-R[0], -R[1], R[2]]).astype(f32)
-    weights = np.zeros(3, f32)
-    weights[list(DIFFUSE_CHANNELS[config.diffuse_normal_channel])] = 1.0
-    params = np.array(
-        [config.min_diffuse, config.min_specular, max(config.min_specular, 1e-12), config.default_roughness], f32
+def scratch_buffers(threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-thread scratch of :func:`solve_rows`: frame planes, values, table cells and flags of one chunk."""
+    return (
+        np.empty((threads, 42, _CHUNK), np.float32),
+        np.empty((threads, _NBUF, _CHUNK), np.float32),
+        np.empty((threads, _CHUNK), np.uint64),
+        np.empty((threads, 5, _CHUNK), np.uint8),
     )
-    cells = np.ascontiguousarray(table.cells, f32).reshape(-1)
-    shape = np.asarray(table.shape, np.int64)
-    no_y_field = np.zeros(camera.width, f32)
-
-    outputs = [
-        _flat(a, name)
-        for name, a in (
-            ("diffuse_albedo", maps.diffuse_albedo),
-            ("specular_albedo", maps.specular_albedo),
-            ("normal_diffuse", maps.normal_diffuse),
-            ("normal_diffuse_rgb", maps.normal_diffuse_rgb),
-            ("normal_specular", maps.normal_specular),
-            ("roughness", maps.roughness),
-            ("mask", maps.mask),
-        )
-    ]
-
-    def solve(rows: slice) -> PixelCounts:
-        r0, r1, _ = rows.indices(camera.height)
-        xn, yn = normalized_coordinates(camera, rows)
-        if yn.shape[1] == 1:  # y per row (no distortion)
-            y_rows, y_field = np.ascontiguousarray(yn[:, 0], f32), no_y_field
-        else:
-            y_rows, y_field = np.zeros(r1 - r0, f32), np.ascontiguousarray(yn, f32).reshape(-1)
-        n_fg, n_sat, n_valid, n_ok, n_neg = solve_rows(
-            *images,
-            inverses,
-            inverses and config.average_m0,
-            l2w.astype(f32),
-            LUMINANCE_709,
-            weights,
-            r0,
-            r1,
-            camera.width,
-            np.ascontiguousarray(xn, f32).reshape(-1),
-            y_rows,
-            y_field,
-            rot,
-            saturated,
-            fg,
-            foreground is not None,
-            params,
-            cells,
-            shape,
-            *outputs,
-        )
-        n = (r1 - r0) * camera.width
-        return PixelCounts(
-            pixels=n,
-            foreground=n_fg,
-            saturated=n_sat,
-            low_signal=n_fg - n_sat - n_valid,
-            valid=n_valid,
-            specular_fallback=n_valid - n_ok,
-            negative_specular=n_neg,
-        )
-
-    return solve

@@ -1,0 +1,136 @@
+"""``id2r dataset build|check|info``: versioned, checksummed training sets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from id2reflectance.cli.progress import progress_bar
+from id2reflectance.dataset.build import BuildConfig, build_dataset
+from id2reflectance.dataset.cluster import ClusterConfig
+from id2reflectance.dataset.manifest import check_dataset, dataset_info
+
+
+@click.group("dataset")
+def dataset_group() -> None:
+    """Build, check and summarise training datasets."""
+
+
+@dataset_group.command("build")
+@click.argument("sessions_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@click.option("--workers", type=int, default=0, show_default=True, help="LocalCluster workers (0 = one per core).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
+@click.option("--memory-limit", default="auto", show_default=True, help="Per-worker memory limit (LocalCluster).")
+@click.option("--image-size", type=int, default=512, show_default=True, help="Training view size, pixels.")
+@click.option("--bake-size", type=int, default=512, show_default=True, help="UV map size, texels.")
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    default=("full", "courtyard", "sunset"),
+    show_default=True,
+    help="Lighting of the RGB views: 'full' (full-on pattern), built-in HDR names or files.",
+)
+@click.option("--split-seed", type=int, default=0, show_default=True)
+@click.option("--keep-work", is_flag=True, help="Keep solved maps and assets under DATASET/.work.")
+def build_cmd(
+    sessions_dir: Path,
+    out: Path,
+    workers: int,
+    scheduler: str | None,
+    memory_limit: str,
+    image_size: int,
+    bake_size: int,
+    envs: tuple[str, ...],
+    split_seed: int,
+    keep_work: bool,
+) -> None:
+    """Build (or resume) a dataset from every session folder in SESSIONS_DIR.
+
+    Per subject, one Dask task chain: validate, solve, register + bake, render the
+    aligned training views. A failing subject is reported and skipped; re-running resumes
+    (finished subjects are verified by checksum and skipped). Exit code 1 if any subject
+    failed.
+
+    \b
+    Examples:
+      id2r dataset build sessions/ -o dataset/ --workers 2
+      id2r dataset build sessions/ -o dataset/ --scheduler tcp://10.0.0.5:8786
+    """
+    cfg = BuildConfig(
+        image_size=image_size,
+        bake_size=bake_size,
+        environments=envs,
+        split_seed=split_seed,
+        keep_work=keep_work,
+        cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),
+    )
+    with progress_bar() as progress:
+        rep = build_dataset(
+            sessions_dir,
+            out,
+            config=cfg,
+            progress=progress,
+            on_dashboard=lambda url: click.echo(f"Dask dashboard: {url}", err=True),
+        )
+    click.echo(f"{'subject':10} {'status':8} " + " ".join(f"{s:>9}" for s in ("validate", "solve", "bake", "views")))
+    for sid in sorted(rep.built):
+        t = rep.timings_s.get(sid, {})
+        click.echo(
+            f"{sid:10} {'built':8} " + " ".join(f"{t.get(s, 0):9.1f}" for s in ("validate", "solve", "bake", "views"))
+        )
+    for sid in sorted(rep.skipped):
+        click.echo(f"{sid:10} {'skipped':8} (already built, checksums verified)")
+    for f in rep.failed:
+        click.echo(f"{f['id']:10} {'FAILED':8} in {f['stage']}: {f['error']}")
+    click.echo(
+        f"{len(rep.built)} built, {len(rep.skipped)} skipped, {len(rep.failed)} failed in {rep.wall_s:.1f} s -> {out}"
+    )
+    if rep.failed:
+        click.echo("error: failed subject(s): " + ", ".join(f["id"] for f in rep.failed), err=True)
+        sys.exit(1)
+
+
+@dataset_group.command("check")
+@click.argument("dataset", type=click.Path(path_type=Path))
+def check_cmd(dataset: Path) -> None:
+    """Verify DATASET's schema and every file's SHA-256; exit 1 on any mismatch.
+
+    \b
+    Example:
+      id2r dataset check dataset/
+    """
+    problems = check_dataset(dataset)
+    for p in problems:
+        click.echo(f"error: {p}", err=True)
+    if problems:
+        click.echo(f"{dataset}: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{dataset}: ok")
+
+
+@dataset_group.command("info")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_cmd(dataset: Path, as_json: bool) -> None:
+    """Summarise DATASET: counts per split, skin-tone histogram, sizes.
+
+    \b
+    Example:
+      id2r dataset info dataset/
+    """
+    info = dataset_info(dataset)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['subjects']} subjects ({info['failed']} failed at build), splits {info['splits']}")
+    click.echo(f"views {info['views']} at {info['image_size']} px, lighting {info['environments']}")
+    if info["ita_deg"]:
+        click.echo(f"ITA {info['ita_deg']['min']:.1f} .. {info['ita_deg']['max']:.1f} deg")
+    for k, v in info["fitzpatrick"].items():
+        click.echo(f"  Fitzpatrick {k}: {'#' * v} {v}")
+    click.echo(f"{info['files']} files, {info['bytes'] / 1e6:.1f} MB")

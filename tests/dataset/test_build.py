@@ -1,0 +1,90 @@
+"""Dataset build with Dask: 3 simulated subjects, 2 workers, one failing subject, resume."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from id2reflectance.capture.simulator import SimulatorConfig, simulate_sessions
+from id2reflectance.cli.main import _register, cli
+from id2reflectance.dataset.build import BuildConfig, build_dataset
+from id2reflectance.dataset.cluster import ClusterConfig
+from id2reflectance.dataset.manifest import check_dataset, dataset_info, read_manifest
+from id2reflectance.errors import Id2rError
+
+_register()
+
+CFG = BuildConfig(
+    image_size=64,
+    bake_size=256,
+    environments=("full",),
+    cluster=ClusterConfig(workers=2, dashboard="127.0.0.1:0", memory_limit="4GiB"),
+)
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sessions")
+    simulate_sessions(root, subjects=3, config=SimulatorConfig(image_size=96, uv_size=128, cameras=3))
+    return root
+
+
+def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
+    out = tmp_path / "dataset"
+    frame = sessions / "S0001" / "frames" / "front" / "full_cross.exr"
+    backup = tmp_path / "backup.exr"
+    shutil.copyfile(frame, backup)
+    frame.write_bytes(frame.read_bytes()[:200])  # truncated frame: S0001 must fail
+    seen = []
+    rep = build_dataset(sessions, out, config=CFG, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert sorted(rep.built) == ["S0000", "S0002"]
+    assert [f["id"] for f in rep.failed] == ["S0001"] and rep.failed[0]["stage"] == "validate"
+    assert "full_cross.exr" in rep.failed[0]["error"]
+    assert ("done", 2, 3) in seen and ("bake", 2, 3) in seen
+    data = read_manifest(out)
+    assert [s["id"] for s in data["subjects"]] == ["S0000", "S0002"]
+    assert data["failed"][0]["id"] == "S0001"
+    assert check_dataset(out) == []
+    assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
+    front = out / "subjects" / "S0000" / "views" / "front"
+    for name in ("rgb_full.png", "diffuse_albedo.png", "specular_albedo.png", "roughness.png", "normal.png", "mask.png"):
+        assert (front / name).is_file()
+    stamp = (out / "subjects" / "S0000" / "subject.json").stat().st_mtime_ns
+
+    # fix the session and re-run: only S0001 is built, the others are verified and skipped
+    shutil.copyfile(backup, frame)
+    rep2 = build_dataset(sessions, out, config=CFG)
+    assert rep2.built == ["S0001"] and sorted(rep2.skipped) == ["S0000", "S0002"] and rep2.failed == []
+    assert (out / "subjects" / "S0000" / "subject.json").stat().st_mtime_ns == stamp
+    data = read_manifest(out)
+    assert [s["id"] for s in data["subjects"]] == ["S0000", "S0001", "S0002"] and data["failed"] == []
+    splits = {s["id"]: s["split"] for s in data["subjects"]}
+    assert set(splits.values()) <= {"train", "val", "test"}
+    info = dataset_info(out)
+    assert info["subjects"] == 3 and sum(info["splits"].values()) == 3
+
+    # a tampered file is caught, by the library and by the CLI
+    (front / "roughness.png").write_bytes(b"tampered")
+    problems = check_dataset(out)
+    assert problems == ["subjects/S0000/views/front/roughness.png: checksum mismatch"]
+    res = CliRunner().invoke(cli, ["dataset", "check", str(out)])
+    assert res.exit_code == 1 and "checksum mismatch" in res.output
+    # and the next build redoes only the tampered subject
+    rep3 = build_dataset(sessions, out, config=CFG)
+    assert rep3.built == ["S0000"] and check_dataset(out) == []
+    assert json.loads((out / "dataset.json").read_text())["provenance"]["sessions"].keys() == {"S0000", "S0001", "S0002"}
+
+
+def test_unreachable_scheduler_fails_fast(sessions, tmp_path):
+    cfg = BuildConfig(cluster=ClusterConfig(scheduler="tcp://127.0.0.1:1", connect_timeout_s=2))
+    with pytest.raises(Id2rError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
+        build_dataset(sessions, tmp_path / "d", config=cfg)
+    res = CliRunner().invoke(cli, ["dataset", "build", str(sessions), "-o", str(tmp_path / "d2"), "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.output and "Traceback" not in res.output
+
+
+def test_no_sessions(tmp_path):
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(cli, ["dataset", "build", str(tmp_path / "empty"), "-o", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "no session folders" in res.output
