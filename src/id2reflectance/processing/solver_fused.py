@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import config as numba_config
-from numba import get_num_threads, set_num_threads
+from numba import get_num_threads, set_num_threads, set_parallel_chunksize
 
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
@@ -27,6 +27,8 @@ from id2reflectance.processing.solver_numpy import DIFFUSE_CHANNELS, normalized_
 if TYPE_CHECKING:
     from id2reflectance.processing.solver import SolverConfig
 
+_ROWS_PER_TASK = 4  # rows a thread takes at a time (dynamic scheduling)
+
 
 def max_threads() -> int:
     """Threads numba may use in this process (``NUMBA_NUM_THREADS``)."""
@@ -34,12 +36,18 @@ def max_threads() -> int:
 
 
 def run_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn(*args)`` with numba's thread count set to ``threads`` (capped), then restore it."""
+    """Call ``fn(*args)`` with numba's thread count set to ``threads`` (capped), then restore it.
+
+    Rows are handed to the threads a few at a time (``numba.set_parallel_chunksize``), not
+    in one static split, so a core slowed by other work does not hold the band up.
+    """
     previous = get_num_threads()
     set_num_threads(max(1, min(threads, max_threads())))
+    previous_chunk = set_parallel_chunksize(_ROWS_PER_TASK)
     try:
         return fn(*args)
     finally:
+        set_parallel_chunksize(previous_chunk)
         set_num_threads(previous)
 
 

@@ -4,9 +4,8 @@ The reference is :func:`~id2reflectance.processing.solver_numpy.solve_band` (wit
 :func:`~id2reflectance.processing.separation.lobe_moments`), about 250 array passes over
 each band. :func:`solve_rows` reads every input pixel once from memory and writes every
 output once: each thread takes whole image rows (``prange``) and walks a row in chunks of
-64 pixels through six short loops whose temporaries stay in a per-thread L1-sized scratch:
+128 pixels through five short loops whose temporaries stay in a per-thread L1-sized scratch:
 
-0. de-interleave the 14 RGB frames into planes;
 1. separation ``D = 2 cross``, ``S = parallel - cross`` (Rec.709 luminance), the lobes'
    first moments, the averaged ``m0``, rotation to world axes;
 2. validity, diffuse normals (per channel and the chosen one), albedos, mask;
@@ -21,7 +20,7 @@ backends agree to the last bit except where numpy hands a sum to BLAS (the rotat
 world axes): there results differ by about 1e-7, which can move a pixel lying on the
 boundary between two table nodes to the neighbouring node.
 
-Compiled on first use, about 30 s (``cache=True`` stores the machine code in
+Compiled on first use, about 15 s (``cache=True`` stores the machine code in
 ``__pycache__`` beside this file, so later processes only load it, about 1 s);
 :func:`warm_up` compiles or loads it up front. The driver that prepares a camera's arrays
 for it is :mod:`~id2reflectance.processing.solver_fused`.
@@ -46,7 +45,7 @@ FRAME_ORDER = tuple(
 """The 14 frames in the order :func:`solve_rows` takes them (full, gradients, inverses)."""
 
 
-_CHUNK = 64  # pixels per phase of a row: the scratch (17 KB per thread) stays in L1
+_CHUNK = 128  # pixels per phase of a row: the scratch (14 KB per thread) stays in L1
 (_XR, _YR, _ZR, _XG, _YG, _ZG, _XB, _YB, _ZB, _SX, _SY, _SZ, _SM0, _M0) = range(14)  # scratch planes
 (_NX, _NY, _NZ, _VX, _VY, _VZ, _INV_M0, _PRE_OK, _FALLBACK_R, _A, _B, _R) = range(14, 26)
 _NBUF = 26  # scratch planes between the phases of a chunk
@@ -79,17 +78,6 @@ def _count(flags: np.ndarray, tid: int, row: int, m: int) -> int:
     for k in range(m):
         total += flags[tid, row, k]
     return total
-
-
-@njit(inline="always", **_JIT)
-def _planes(src: np.ndarray, start: np.uint64, m: int, dst: np.ndarray, tid: int, row: int) -> None:
-    """``dst[tid, row + k, :m] = src[start + 3 * j + k]``: RGB pixels to three planes."""
-    for j in range(m):
-        c = np.uint64(j)
-        k = start + np.uint64(3) * c
-        dst[tid, row, c] = src[k]
-        dst[tid, row + 1, c] = src[k + np.uint64(1)]
-        dst[tid, row + 2, c] = src[k + np.uint64(2)]
 
 
 @njit(parallel=True, **_JIT)
@@ -133,7 +121,6 @@ def solve_rows(
     out_normal_specular: np.ndarray,
     out_roughness: np.ndarray,
     out_mask: np.ndarray,
-    rgb: np.ndarray,
     buf: np.ndarray,
     cell_of: np.ndarray,
     flags: np.ndarray,
@@ -162,7 +149,7 @@ def solve_rows(
     out_* : the ``CameraMaps`` arrays (planar, C-contiguous) flattened, written at rows
         ``r0:r1`` (``out_mask`` as a uint8 view). Flat arrays keep the address arithmetic
         to one index per pixel.
-    rgb, buf, cell_of, flags : per-thread scratch (:func:`scratch_buffers`), first axis
+    buf, cell_of, flags : per-thread scratch (:func:`scratch_buffers`), first axis
         at least ``numba.get_num_threads()``.
 
     Returns
@@ -213,74 +200,62 @@ def solve_rows(
         tid = get_thread_id()  # this thread's scratch
         for j0 in range(0, w, _CHUNK):
             m = min(_CHUNK, w - j0)
-            # ---- phase 0: the chunk's 14 frames, de-interleaved into planes (contiguous loads below)
-            b3 = np.uint64(3 * (i * w + j0))
-            _planes(fc, b3, m, rgb, tid, 0)
-            _planes(fp, b3, m, rgb, tid, 3)
-            _planes(gxc, b3, m, rgb, tid, 6)
-            _planes(gxp, b3, m, rgb, tid, 9)
-            _planes(gyc, b3, m, rgb, tid, 12)
-            _planes(gyp, b3, m, rgb, tid, 15)
-            _planes(gzc, b3, m, rgb, tid, 18)
-            _planes(gzp, b3, m, rgb, tid, 21)
-            _planes(ixc, b3, m, rgb, tid, 24)
-            _planes(ixp, b3, m, rgb, tid, 27)
-            _planes(iyc, b3, m, rgb, tid, 30)
-            _planes(iyp, b3, m, rgb, tid, 33)
-            _planes(izc, b3, m, rgb, tid, 36)
-            _planes(izp, b3, m, rgb, tid, 39)
             # ---- phase 1: separation and moments (separation.lobe_moments), rotated to world axes
             for jj in range(m):
                 c = np.uint64(jj)
-                cr, cg, cb = rgb[tid, 0, c], rgb[tid, 1, c], rgb[tid, 2, c]
-                s_m0 = _lum(l0, l1, l2, rgb[tid, 3, c] - cr, rgb[tid, 4, c] - cg, rgb[tid, 5, c] - cb)
+                p = np.uint64(i * w + j0 + jj)
+                k0 = np.uint64(3) * p
+                k1 = k0 + np.uint64(1)
+                k2 = k0 + np.uint64(2)
+                cr, cg, cb = fc[k0], fc[k1], fc[k2]
+                s_m0 = _lum(l0, l1, l2, fp[k0] - cr, fp[k1] - cg, fp[k2] - cb)
                 # per axis: cross first moment t = grad * gradient - (inverse or full), D = 2 t
-                tr = rgb[tid, 6, c] * grad - rgb[tid, 24, c]
-                tg = rgb[tid, 7, c] * grad - rgb[tid, 25, c]
-                tb = rgb[tid, 8, c] * grad - rgb[tid, 26, c]
-                ur = rgb[tid, 9, c] * grad - rgb[tid, 27, c]
-                ug = rgb[tid, 10, c] * grad - rgb[tid, 28, c]
-                ub = rgb[tid, 11, c] * grad - rgb[tid, 29, c]
+                tr = gxc[k0] * grad - ixc[k0]
+                tg = gxc[k1] * grad - ixc[k1]
+                tb = gxc[k2] * grad - ixc[k2]
+                ur = gxp[k0] * grad - ixp[k0]
+                ug = gxp[k1] * grad - ixp[k1]
+                ub = gxp[k2] * grad - ixp[k2]
                 sx = _lum(l0, l1, l2, ur, ug, ub) - _lum(l0, l1, l2, tr, tg, tb)
                 qx = _lum(
                     l0,
                     l1,
                     l2,
-                    rgb[tid, 9, c] + rgb[tid, 27, c] - rgb[tid, 6, c] - rgb[tid, 24, c],
-                    rgb[tid, 10, c] + rgb[tid, 28, c] - rgb[tid, 7, c] - rgb[tid, 25, c],
-                    rgb[tid, 11, c] + rgb[tid, 29, c] - rgb[tid, 8, c] - rgb[tid, 26, c],
+                    gxp[k0] + ixp[k0] - gxc[k0] - ixc[k0],
+                    gxp[k1] + ixp[k1] - gxc[k1] - ixc[k1],
+                    gxp[k2] + ixp[k2] - gxc[k2] - ixc[k2],
                 )
                 xr, xg, xb = tr * two, tg * two, tb * two
-                tr = rgb[tid, 12, c] * grad - rgb[tid, 30, c]
-                tg = rgb[tid, 13, c] * grad - rgb[tid, 31, c]
-                tb = rgb[tid, 14, c] * grad - rgb[tid, 32, c]
-                ur = rgb[tid, 15, c] * grad - rgb[tid, 33, c]
-                ug = rgb[tid, 16, c] * grad - rgb[tid, 34, c]
-                ub = rgb[tid, 17, c] * grad - rgb[tid, 35, c]
+                tr = gyc[k0] * grad - iyc[k0]
+                tg = gyc[k1] * grad - iyc[k1]
+                tb = gyc[k2] * grad - iyc[k2]
+                ur = gyp[k0] * grad - iyp[k0]
+                ug = gyp[k1] * grad - iyp[k1]
+                ub = gyp[k2] * grad - iyp[k2]
                 sy = _lum(l0, l1, l2, ur, ug, ub) - _lum(l0, l1, l2, tr, tg, tb)
                 qy = _lum(
                     l0,
                     l1,
                     l2,
-                    rgb[tid, 15, c] + rgb[tid, 33, c] - rgb[tid, 12, c] - rgb[tid, 30, c],
-                    rgb[tid, 16, c] + rgb[tid, 34, c] - rgb[tid, 13, c] - rgb[tid, 31, c],
-                    rgb[tid, 17, c] + rgb[tid, 35, c] - rgb[tid, 14, c] - rgb[tid, 32, c],
+                    gyp[k0] + iyp[k0] - gyc[k0] - iyc[k0],
+                    gyp[k1] + iyp[k1] - gyc[k1] - iyc[k1],
+                    gyp[k2] + iyp[k2] - gyc[k2] - iyc[k2],
                 )
                 yr, yg, yb = tr * two, tg * two, tb * two
-                tr = rgb[tid, 18, c] * grad - rgb[tid, 36, c]
-                tg = rgb[tid, 19, c] * grad - rgb[tid, 37, c]
-                tb = rgb[tid, 20, c] * grad - rgb[tid, 38, c]
-                ur = rgb[tid, 21, c] * grad - rgb[tid, 39, c]
-                ug = rgb[tid, 22, c] * grad - rgb[tid, 40, c]
-                ub = rgb[tid, 23, c] * grad - rgb[tid, 41, c]
+                tr = gzc[k0] * grad - izc[k0]
+                tg = gzc[k1] * grad - izc[k1]
+                tb = gzc[k2] * grad - izc[k2]
+                ur = gzp[k0] * grad - izp[k0]
+                ug = gzp[k1] * grad - izp[k1]
+                ub = gzp[k2] * grad - izp[k2]
                 sz = _lum(l0, l1, l2, ur, ug, ub) - _lum(l0, l1, l2, tr, tg, tb)
                 qz = _lum(
                     l0,
                     l1,
                     l2,
-                    rgb[tid, 21, c] + rgb[tid, 39, c] - rgb[tid, 18, c] - rgb[tid, 36, c],
-                    rgb[tid, 22, c] + rgb[tid, 40, c] - rgb[tid, 19, c] - rgb[tid, 37, c],
-                    rgb[tid, 23, c] + rgb[tid, 41, c] - rgb[tid, 20, c] - rgb[tid, 38, c],
+                    gzp[k0] + izp[k0] - gzc[k0] - izc[k0],
+                    gzp[k1] + izp[k1] - gzc[k1] - izc[k1],
+                    gzp[k2] + izp[k2] - gzc[k2] - izc[k2],
                 )
                 zr, zg, zb = tr * two, tg * two, tb * two
                 # averaged m0: (S_full + sum_a (S_ga + S_ia) / 2) / 2.5
@@ -306,7 +281,10 @@ def solve_rows(
             for jj in range(m):
                 c = np.uint64(jj)
                 p = np.uint64(i * w + j0 + jj)
-                dr, dg, db = rgb[tid, 0, c] * two, rgb[tid, 1, c] * two, rgb[tid, 2, c] * two
+                k0 = np.uint64(3) * p
+                k1 = k0 + np.uint64(1)
+                k2 = k0 + np.uint64(2)
+                dr, dg, db = fc[k0] * two, fc[k1] * two, fc[k2] * two
                 xr, yr, zr = buf[tid, _XR, c], buf[tid, _YR, c], buf[tid, _ZR, c]
                 xg, yg, zg = buf[tid, _XG, c], buf[tid, _YG, c], buf[tid, _ZG, c]
                 xb, yb, zb = buf[tid, _XB, c], buf[tid, _YB, c], buf[tid, _ZB, c]
@@ -380,11 +358,11 @@ def solve_rows(
                 qi = min(max(q * scale_q, zero), max_q) + magic - magic
                 fi = ci * f_nq + qi
                 node = np.int32(0) if fi != fi else min(max(np.int32(fi), np.int32(0)), last)
-                cell_of[tid, c] = np.uint64(4) * np.uint64(node)
+                cell_of[tid, c] = node  # int32: 8 lanes per vector
             # ---- phase 4 (scalar): read the table's nodes
             for jj in range(m):
                 c = np.uint64(jj)
-                k = cell_of[tid, c]
+                k = np.uint64(4) * np.uint64(cell_of[tid, c])
                 buf[tid, _A, c] = cells[k]
                 buf[tid, _B, c] = cells[k + np.uint64(1)]
                 buf[tid, _R, c] = cells[k + np.uint64(2)]
@@ -454,11 +432,10 @@ def warm_up() -> float:
     return time.perf_counter() - t
 
 
-def scratch_buffers(threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-thread scratch of :func:`solve_rows`: frame planes, values, table cells and flags of one chunk."""
+def scratch_buffers(threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-thread scratch of :func:`solve_rows`: values, table nodes and flags of one chunk."""
     return (
-        np.empty((threads, 42, _CHUNK), np.float32),
         np.empty((threads, _NBUF, _CHUNK), np.float32),
-        np.empty((threads, _CHUNK), np.uint64),
+        np.empty((threads, _CHUNK), np.int32),
         np.empty((threads, 5, _CHUNK), np.uint8),
     )
