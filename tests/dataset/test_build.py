@@ -88,3 +88,37 @@ def test_no_sessions(tmp_path):
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(cli, ["dataset", "build", str(tmp_path / "empty"), "-o", str(tmp_path / "d")])
     assert res.exit_code == 2 and "no session folders" in res.output
+
+
+def test_unknown_environment_fails_before_any_work(sessions, tmp_path):
+    cfg = BuildConfig(image_size=64, environments=("full", "no_such_sky"), cluster=CFG.cluster)
+    with pytest.raises(Id2rError, match="no_such_sky"):
+        build_dataset(sessions, tmp_path / "ds", config=cfg)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_cli_env_accepts_commas(sessions, tmp_path):
+    res = CliRunner().invoke(cli, ["dataset", "build", str(sessions), "-o", str(tmp_path / "ds"), "--env", "full,nope"])
+    assert res.exit_code == 2
+    assert "--env nope" in res.output or "nope" in res.output
+    assert not (tmp_path / "ds").exists()
+
+
+def test_local_workers_are_pinned_to_distinct_cores():
+    import os
+
+    from id2reflectance.dataset.cluster import open_client
+
+    cores = sorted(os.sched_getaffinity(0))
+    client, cluster = open_client(ClusterConfig(workers=2, dashboard=None, memory_limit="2GiB"))
+    try:
+        masks = client.run(lambda: sorted(os.sched_getaffinity(0)))
+    finally:
+        client.close()
+        cluster.close()
+    got = sorted(tuple(m) for m in masks.values())
+    if len(cores) >= 2:  # one core each, not the same one
+        assert all(len(m) == 1 for m in got)
+        assert len({m[0] for m in got}) == 2
+    else:  # nothing to pin to: workers keep the machine's mask
+        assert all(list(m) == cores for m in got)

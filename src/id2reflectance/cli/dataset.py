@@ -33,7 +33,8 @@ def dataset_group() -> None:
     multiple=True,
     default=("full", "courtyard", "sunset"),
     show_default=True,
-    help="Lighting of the RGB views: 'full' (full-on pattern), built-in HDR names or files.",
+    help="Lighting of the RGB views: 'full' (full-on pattern), built-in HDR names or files; "
+    "repeat the option or separate with commas (--env full,courtyard).",
 )
 @click.option("--split-seed", type=int, default=0, show_default=True)
 @click.option("--keep-work", is_flag=True, help="Keep solved maps and assets under DATASET/.work.")
@@ -64,7 +65,7 @@ def build_cmd(
     cfg = BuildConfig(
         image_size=image_size,
         bake_size=bake_size,
-        environments=envs,
+        environments=tuple(e.strip() for spec in envs for e in spec.split(",") if e.strip()),
         split_seed=split_seed,
         keep_work=keep_work,
         cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),

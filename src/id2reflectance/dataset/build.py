@@ -188,15 +188,22 @@ def build_dataset(
     config: BuildConfig,
     progress: ProgressFn | None = None,
     on_dashboard: Callable[[str], None] | None = None,
+    client: Any | None = None,
 ) -> BuildReport:
     """Build (or resume) a dataset from every session under ``sessions_dir``.
+
+    ``client``: an existing ``distributed.Client`` to run on (left open); None opens the
+    cluster ``config.cluster`` describes and closes it at the end.
 
     Returns a :class:`BuildReport`; failed subjects are listed there and in the manifest's
     ``failed`` block (the caller decides the exit code).
     """
     from distributed import as_completed
 
+    from id2reflectance.dataset.views import check_environments
+
     t_start = time.perf_counter()
+    check_environments(tuple(config.environments))
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     (root / "subjects").mkdir(exist_ok=True)
@@ -219,7 +226,10 @@ def build_dataset(
         progress(st, 0, total)
 
     if todo:
-        client, cluster = open_client(config.cluster)
+        own = client is None
+        cluster = None
+        if own:
+            client, cluster = open_client(config.cluster)
         report.dashboard = dashboard_link(client)
         if report.dashboard and on_dashboard:
             on_dashboard(report.dashboard)
@@ -260,9 +270,10 @@ def build_dataset(
                     report.failed.append({"id": key, "stage": stage, "error": msg})
                     log.warning("subject %s failed in %s: %s", key, stage, msg)
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if own:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
 
     splits = {sid: assign_split(sid, seed=config.split_seed, fractions=config.split_fractions) for sid in records}
     write_manifest(

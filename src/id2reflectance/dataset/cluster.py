@@ -22,6 +22,11 @@ class ClusterConfig:
     dashboard : LocalCluster dashboard address (``"127.0.0.1:0"`` picks a free port;
         None disables it).
     connect_timeout_s : how long to wait for ``scheduler`` before failing.
+    pin_workers : LocalCluster only, when there are no more workers than usable cores:
+        pin worker ``i`` to core ``i``. Each worker runs one task with its thread pools at
+        one thread, but Open3D's raycaster (TBB/Embree) still starts a thread per core;
+        unpinned, those threads spin on the other workers' cores (measured: a bake used
+        1.3 CPU-seconds per wall-second for a 3% shorter wall time).
     """
 
     scheduler: str | None = None
@@ -29,6 +34,7 @@ class ClusterConfig:
     memory_limit: str = "auto"
     dashboard: str | None = "127.0.0.1:0"
     connect_timeout_s: float = 10.0
+    pin_workers: bool = True
 
 
 def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalCluster | None]
@@ -59,6 +65,11 @@ def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalClu
         env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     )
     client = Client(cluster)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if config.pin_workers and 1 < len(cores) and n <= len(cores):
+        from id2reflectance.dataset.worker_pinning import PinToCore
+
+        client.register_plugin(PinToCore(cores))
     return client, cluster
 
 

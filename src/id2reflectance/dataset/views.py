@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from id2reflectance._shared.atomic import atomic_write
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.mesh import FaceMesh, raycasting_scene
@@ -89,6 +90,14 @@ def _environment(spec: str):  # -> Environment
     return load_environment("pattern:full" if spec == "full" else spec, normalize="mean")
 
 
+def check_environments(specs: tuple[str, ...]) -> None:
+    """Load every lighting spec once so a bad name fails before any subject is processed."""
+    if not specs:
+        raise ConfigError("environments: at least one lighting spec is needed (e.g. 'full')")
+    for spec in specs:
+        _environment(spec)
+
+
 @lru_cache(maxsize=16)
 def _prefiltered(spec: str):  # -> PrefilteredEnvironment | None, cached per worker process
     from id2reflectance.processing.ibl import prefilter
@@ -116,7 +125,12 @@ def render_training_views(
     views: tuple[str, ...] = ("front", "left", "right"),
     environments: tuple[str, ...] = ("full",),
 ) -> list[Path]:
-    """Write ``out_dir/views/<view>/*.png`` and ``out_dir/uv/*.exr`` for one asset.
+    """Write ``out_dir/views/<view>/*.png``, ``out_dir/uv/*.exr`` and ``out_dir/mesh_vertices.npy``.
+
+    ``mesh_vertices.npy``: (V, 3) float32, metres, the subject's registered mesh on the
+    template topology (vertex order of ``data/template_head.obj``); with the template's
+    faces and UVs it rebuilds the mesh, and with :func:`aligned_cameras` the views' cameras
+    (what inference needs to stitch predicted views into UV space).
 
     ``environments``: ``full`` (the full-on light-stage pattern) and/or built-in HDR map
     names or files; files are ``rgb_full.png`` and ``rgb_env<k>.png`` in that order
@@ -159,6 +173,8 @@ def render_training_views(
         _encode16(vdir / "normal.png", _scatter((n_cam + 1) / 2, surf.idx, image_size, 3))
         written.append(write_png(vdir / "mask.png", mask2.astype(np.float32)))
         written.extend(vdir / f for f in ("diffuse_albedo.png", "specular_albedo.png", "roughness.png", "normal.png"))
+    verts = np.ascontiguousarray(asset.mesh.vertices, np.float32)
+    written.append(atomic_write(out / "mesh_vertices.npy", lambda p: np.save(p, verts, allow_pickle=False)))
     uv = out / "uv"
     uv.mkdir(parents=True, exist_ok=True)
     for p in sorted((Path(asset_dir) / "uv").glob("*.exr")):
