@@ -35,7 +35,9 @@ def main(session_dir: str, asset_dir: str) -> None:
         truth = load_truth(session_dir, cam)
         sel = (truth["mask"] > 0.5) & (truth["visibility"] > 0.99)
         for pat in ("full", "gradient_x", "gradient_y", "gradient_z"):
-            res = render_view(asset, s.cameras[cam], load_environment("pattern:" + pat), config=RelightConfig(background="black"))
+            res = render_view(
+                asset, s.cameras[cam], load_environment("pattern:" + pat), config=RelightConfig(background="black")
+            )
             ok = sel & res.mask
             for pol in ("cross", "parallel"):
                 ref = frames.images[(pat, pol)]

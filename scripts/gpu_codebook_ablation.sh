@@ -16,7 +16,7 @@ device=${5:-cuda}
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
-id2r() { "$py" -m id2reflectance.cli.main "$@"; }
+id2r=("$py" -m id2reflectance.cli.main)
 mkdir -p "$runs"
 # a stage stopped by its budget keeps its newest checkpoint (every train.ckpt_interval steps)
 budget() {
@@ -27,7 +27,7 @@ budget() {
 }
 cfg="$here/configs/codebook/gpu_ablation_128.yaml"
 cfg_joint="$here/configs/codebook/gpu_ablation_128_joint.yaml"
-budget "$s1" id2r train codebook --stage 1 --config "$cfg" --data "$data" --out "$runs/s1" --device "$device" --no-progress
-budget "$s2" id2r train codebook --stage 2 --config "$cfg" --data "$data" --init "$runs/s1" --out "$runs/s2_multi" --device "$device" --no-progress
-budget "$s2" id2r train codebook --stage 2 --config "$cfg_joint" --data "$data" --init "$runs/s1" --out "$runs/s2_joint" --device "$device" --no-progress
-id2r eval codebook "$runs/s1" "$runs/s2_joint" "$runs/s2_multi" --data "$data" --device "$device" --json "$runs/ablation.json" | tee "$runs/ablation.txt"
+budget "$s1" "${id2r[@]}" train codebook --stage 1 --config "$cfg" --data "$data" --out "$runs/s1" --device "$device" --no-progress
+budget "$s2" "${id2r[@]}" train codebook --stage 2 --config "$cfg" --data "$data" --init "$runs/s1" --out "$runs/s2_multi" --device "$device" --no-progress
+budget "$s2" "${id2r[@]}" train codebook --stage 2 --config "$cfg_joint" --data "$data" --init "$runs/s1" --out "$runs/s2_joint" --device "$device" --no-progress
+"${id2r[@]}" eval codebook "$runs/s1" "$runs/s2_joint" "$runs/s2_multi" --data "$data" --device "$device" --json "$runs/ablation.json" | tee "$runs/ablation.txt"

@@ -33,3 +33,30 @@ def make_tiny_session(root: Path, *, size: int = 8, cameras: tuple[str, ...] = (
 @pytest.fixture
 def tiny_session(tmp_path: Path) -> Path:
     return make_tiny_session(tmp_path / "sess")
+
+
+@pytest.fixture(scope="session")
+def face_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4-subject dataset built by the real pipeline at 32 px (see tests/face_pipeline.py)."""
+    from tests.face_pipeline import build_face_dataset
+
+    return build_face_dataset(tmp_path_factory.mktemp("face_dataset"))
+
+
+@pytest.fixture(scope="session")
+def tiny_stage2_run(face_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stage-2 run folder (tiny preset, stage 1 then stage 2) trained on ``face_dataset``
+    (see tests/model_runs.py; about a minute on one thread)."""
+    from tests.model_runs import train_tiny_stage2
+
+    return train_tiny_stage2(face_dataset, tmp_path_factory.mktemp("tiny_codebook"))
+
+
+@pytest.fixture(scope="session")
+def tiny_swapper_run(face_dataset: Path, tiny_stage2_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A swapper run folder (tiny swapper preset, dlib-distilled identity student) trained from
+    ``tiny_stage2_run`` on ``face_dataset`` (about 20 s on one thread); load it with
+    ``id2reflectance.model.swapper.load_swapper``."""
+    from tests.model_runs import train_tiny_swapper
+
+    return train_tiny_swapper(face_dataset, tiny_stage2_run, tmp_path_factory.mktemp("tiny_swapper") / "run")

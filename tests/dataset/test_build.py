@@ -37,7 +37,9 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     shutil.copyfile(frame, backup)
     frame.write_bytes(frame.read_bytes()[:200])  # truncated frame: S0001 must fail
     seen = []
-    rep = build_dataset(sessions, out, config=CFG, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    rep = build_dataset(
+        sessions, out, config=CFG, progress=lambda stage, done, total: seen.append((stage, done, total))
+    )
     assert sorted(rep.built) == ["S0000", "S0002"]
     assert [f["id"] for f in rep.failed] == ["S0001"] and rep.failed[0]["stage"] == "validate"
     assert "full_cross.exr" in rep.failed[0]["error"]
@@ -48,7 +50,14 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     assert check_dataset(out) == []
     assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
     front = out / "subjects" / "S0000" / "views" / "front"
-    for name in ("rgb_full.png", "diffuse_albedo.png", "specular_albedo.png", "roughness.png", "normal.png", "mask.png"):
+    for name in (
+        "rgb_full.png",
+        "diffuse_albedo.png",
+        "specular_albedo.png",
+        "roughness.png",
+        "normal.png",
+        "mask.png",
+    ):
         assert (front / name).is_file()
     stamp = (out / "subjects" / "S0000" / "subject.json").stat().st_mtime_ns
 
@@ -73,14 +82,20 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     # and the next build redoes only the tampered subject
     rep3 = build_dataset(sessions, out, config=CFG)
     assert rep3.built == ["S0000"] and check_dataset(out) == []
-    assert json.loads((out / "dataset.json").read_text())["provenance"]["sessions"].keys() == {"S0000", "S0001", "S0002"}
+    assert json.loads((out / "dataset.json").read_text())["provenance"]["sessions"].keys() == {
+        "S0000",
+        "S0001",
+        "S0002",
+    }
 
 
 def test_unreachable_scheduler_fails_fast(sessions, tmp_path):
     cfg = BuildConfig(cluster=ClusterConfig(scheduler="tcp://127.0.0.1:1", connect_timeout_s=2))
     with pytest.raises(Id2rError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
         build_dataset(sessions, tmp_path / "d", config=cfg)
-    res = CliRunner().invoke(cli, ["dataset", "build", str(sessions), "-o", str(tmp_path / "d2"), "--scheduler", "tcp://127.0.0.1:1"])
+    res = CliRunner().invoke(
+        cli, ["dataset", "build", str(sessions), "-o", str(tmp_path / "d2"), "--scheduler", "tcp://127.0.0.1:1"]
+    )
     assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.output and "Traceback" not in res.output
 
 

@@ -85,6 +85,27 @@ def test_resume_continues_the_same_loss_curve(synthetic_dataset, tmp_path):
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
 
 
+def test_sigint_saves_the_current_step_and_resume_finishes_the_run(synthetic_dataset, tmp_path):
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt_at_4(stage, done, total):
+        if done == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C or `timeout -s INT` would
+
+    stopped = train_codebook(_cfg(9), stage=1, data=synthetic_dataset, out=tmp_path / "run", progress=interrupt_at_4)
+    assert stopped.step == 4 and stopped.checkpoint.name == ck.step_dir(tmp_path / "run", 4).name
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
+    full = train_codebook(_cfg(9), stage=1, data=synthetic_dataset, out=tmp_path / "full")
+    resumed = train_codebook(_cfg(9), stage=1, data=synthetic_dataset, out=tmp_path / "run", resume=True)
+    assert resumed.step == 9
+    a = {r["step"]: r["loss"] for r in read_metrics(full.run_dir)}
+    b = {r["step"]: r["loss"] for r in read_metrics(resumed.run_dir)}
+    assert all(a[k] == b[k] for k in range(5, 10))  # the interrupted run continues the same curve
+
+
 def test_run_records_provenance(stage1_run, synthetic_dataset):
     run = json.loads((stage1_run / "run.json").read_text())
     assert run["stage"] == 1 and run["perceptual"] is False

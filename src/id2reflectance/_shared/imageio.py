@@ -254,6 +254,35 @@ def write_tiff16(path: str | Path, pixels: np.ndarray) -> Path:
     return atomic_write(path, lambda p: tifffile.imwrite(str(p), q, photometric="rgb" if q.ndim == 3 else None))
 
 
+def read_png(path: str | Path) -> np.ndarray:
+    """(H, W, C) uint8 or uint16 as stored, RGB order (C = 1 or 3; alpha dropped), of a PNG.
+
+    Raises InputFileError when the file is missing, truncated or not a PNG.
+    """
+    import cv2
+
+    path = Path(path)
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise InputFileError(path, None, "not a readable PNG (missing, truncated or corrupt?)")
+    if img.ndim == 2:
+        img = img[..., None]
+    elif img.shape[2] >= 3:
+        img = img[..., 2::-1]
+    return np.ascontiguousarray(img)
+
+
+def read_png_unit(path: str | Path) -> np.ndarray:
+    """(H, W, C) float32 in [0, 1] (code values / 255 or / 65535), RGB order, of an 8- or
+    16-bit PNG."""
+    img = read_png(path)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype)
+    if scale is None:
+        raise InputFileError(path, None, f"expected an 8- or 16-bit PNG, got {img.dtype}")
+    return img.astype(np.float32) / np.float32(scale)
+
+
 def read_mask(path: str | Path) -> np.ndarray:
     """Read an 8-bit mask PNG: (H, W) bool, True where the value is > 127."""
     img = _read_integer_image(Path(path))

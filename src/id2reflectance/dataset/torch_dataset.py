@@ -16,8 +16,11 @@ renormalised). ``mask`` is (1, H, W) float32 in [0, 1].
 
 Augmentation (``augment=True``) is a horizontal flip with probability 1/2, drawn from
 ``numpy.random.default_rng([seed, epoch, index])`` so it is reproducible in any worker
-process; a flip mirrors every domain and negates the normal's x component
-(``(n_x + 1) / 2 -> 1 - (n_x + 1) / 2``). An item is addressed by ``index`` (epoch 0) or by
+process; a flip mirrors every domain and negates the normal's x component on the face
+(``(n_x + 1) / 2 -> 1 - (n_x + 1) / 2`` weighted by the mask, so the background's code
+value is the same in flipped and unflipped items: otherwise half of the training items
+would show a different background normal for the same black RGB background, which the
+RGB-to-normal fusion cannot predict). An item is addressed by ``index`` (epoch 0) or by
 the pair ``(index, epoch)``, which lets a sampler vary the augmentation per epoch.
 """
 
@@ -34,7 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from id2reflectance._shared.atomic import sha256_file
-from id2reflectance._shared.imageio import linear_to_srgb
+from id2reflectance._shared.imageio import linear_to_srgb, read_png_unit
 from id2reflectance.errors import ConfigError, InputFileError
 
 FORMAT_NAME = "id2r-dataset"
@@ -89,21 +92,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     return doc
 
 
-def _read_png(path: Path) -> np.ndarray:
-    """(H, W, C) float32 in [0, 1] in RGB order from an 8- or 16-bit PNG."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise InputFileError(path, None, "not a readable PNG (missing, truncated or corrupt?)")
-    if img.ndim == 2:
-        img = img[..., None]
-    elif img.shape[2] >= 3:
-        img = img[..., 2::-1]
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    raise InputFileError(path, None, f"expected 8- or 16-bit PNG, got {img.dtype}")
+_read_png = read_png_unit  # (H, W, C) float32 in [0, 1], RGB order
 
 
 class ReflectanceDataset(Dataset):
@@ -168,8 +157,18 @@ class ReflectanceDataset(Dataset):
                     manifest, field, f"the config asks for {missing} but the dataset has only {doc[field]}"
                 )
         envs: tuple[str | None, ...] = (None,)
+        # rgb file stems: "full" -> rgb_full.png; the k-th other environment -> rgb_env<k>.png,
+        # asked for by its manifest name ("courtyard") or as "env<k>"
+        self._env_stem: dict[str, str] = {}
+        k = 0
+        for e in doc["environments"]:
+            if e == "full":
+                self._env_stem[e] = "full"
+            else:
+                self._env_stem[e] = self._env_stem[f"env{k}"] = f"env{k}"
+                k += 1
         if "rgb" in self.domains:
-            missing = [e for e in self.environments if e not in doc["environments"]]
+            missing = [e for e in self.environments if e not in self._env_stem]
             if missing or not self.environments:
                 raise InputFileError(
                     manifest,
@@ -188,7 +187,11 @@ class ReflectanceDataset(Dataset):
                     raise InputFileError(p, None, f"missing: domain {d!r} of subject {sid} view {view}")
 
     def _path(self, sid: str, view: str, domain: str, env: str | None) -> Path:
-        name = f"rgb_{env}.png" if domain == "rgb" else ("mask.png" if domain == "mask" else _FILES[domain])
+        name = (
+            f"rgb_{self._env_stem[env or 'full']}.png"
+            if domain == "rgb"
+            else ("mask.png" if domain == "mask" else _FILES[domain])
+        )
         return self.root / "subjects" / sid / "views" / view / name
 
     def __len__(self) -> int:
@@ -235,19 +238,19 @@ class ReflectanceDataset(Dataset):
         sid, view, env = self.items[index]
         flip = self.flips(index, epoch)
         out: dict[str, Any] = {"subject": sid, "view": view, "environment": env or "", "flipped": flip}
-        for d in self.domains:
-            img = self._unit(d, self._path(sid, view, d, env))
-            if flip:
-                img = img[:, ::-1]
-                if d == "normal":
-                    img = img.copy()
-                    img[..., 0] = 1.0 - img[..., 0]
-            out[d] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
         mask_path = self._path(sid, view, "mask", env)
         if mask_path.is_file():
             m = self._load(mask_path, channels=1)
             m = m[:, ::-1] if flip else m
-            out["mask"] = torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1), dtype=np.float32))
         else:
-            out["mask"] = torch.ones(1, self.resolution, self.resolution)
+            m = np.ones((self.resolution, self.resolution, 1), np.float32)
+        for d in self.domains:
+            img = self._unit(d, self._path(sid, view, d, env))
+            if flip:
+                img = img[:, ::-1]
+                if d == "normal":  # mirror n_x on the face only: the background code stays
+                    img = img.copy()
+                    img[..., 0] += m[..., 0] * (1.0 - 2.0 * img[..., 0])
+            out[d] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
+        out["mask"] = torch.from_numpy(np.ascontiguousarray(m.transpose(2, 0, 1), dtype=np.float32))
         return out

@@ -326,7 +326,9 @@ def build_model(arch: dict[str, Any], *, where: str = "arch") -> nn.Module:
 
     Parameters
     ----------
-    arch : ``{"kind": "vqgan" | "multidomain", "config": <RunConfig as a dict>}``.
+    arch : ``{"kind": "vqgan" | "multidomain", "config": <RunConfig as a dict>}``, or
+        ``{"kind": "swapper", "config": ..., "swapper": <SwapperConfig as a dict>}``
+        (see :mod:`.swapper`).
     where : prefix for error messages (e.g. the checkpoint.json path).
     """
     from id2reflectance.errors import ConfigError
@@ -334,6 +336,10 @@ def build_model(arch: dict[str, Any], *, where: str = "arch") -> nn.Module:
     from id2reflectance.model.fusion import MultiDomainVQGAN
     from id2reflectance.model.vqgan import VQGAN
 
+    if isinstance(arch, dict) and arch.get("kind") == "swapper":
+        from id2reflectance.model.swapper import build_swapper
+
+        return build_swapper(arch, where=where)
     try:
         cfg = config_from_dict(arch["config"], where=f"{where}.config")
         kind = arch["kind"]
@@ -343,7 +349,7 @@ def build_model(arch: dict[str, Any], *, where: str = "arch") -> nn.Module:
         return VQGAN(cfg.model)
     if kind == "multidomain":
         return MultiDomainVQGAN(cfg.model, cfg.fusion, cfg.data.domains)
-    raise InputFileError(where, "arch.kind", f"expected 'vqgan' or 'multidomain', got {kind!r}")
+    raise InputFileError(where, "arch.kind", f"expected 'vqgan', 'multidomain' or 'swapper', got {kind!r}")
 
 
 def load_model(path: str | Path, *, weights: str = "ema") -> tuple[nn.Module, dict[str, Any]]:

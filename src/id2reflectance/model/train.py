@@ -52,6 +52,7 @@ from id2reflectance.model.quantizer import QuantOut, VectorQuantizer
 from id2reflectance.model.runlog import MetricsLog
 from id2reflectance.model.sampling import StepBatchSampler
 from id2reflectance.model.steps import StepContext, disc_step, stage1_step, stage2_step
+from id2reflectance.model.stop import StopRequest, ignore_stop_signals
 from id2reflectance.model.vqgan import VQGAN
 
 log = logging.getLogger(__name__)
@@ -359,6 +360,7 @@ def _train(
         num_workers=cfg.data.workers,
         pin_memory=rt.device.type == "cuda",
         persistent_workers=False,
+        worker_init_fn=ignore_stop_signals,
     )
     batches = iter(loader)
     # ---- loop
@@ -373,73 +375,84 @@ def _train(
     t0 = time.perf_counter()
     t_log = t0
     images_since = 0
-    for step in range(start, tc.steps):
-        gan = disc is not None and step >= cfg.disc.start_step
-        for micro in range(tc.grad_accum):
-            batch = _to_device(next(batches), rt.device, names)
-            sync = micro == tc.grad_accum - 1 or not rt.distributed
-            no_sync_g = contextlib.nullcontext() if sync else train_model.no_sync()  # type: ignore[union-attr]
-            with no_sync_g:
-                sample0 = ((step * tc.grad_accum + micro) * rt.world_size + rt.rank) * tc.batch_size
-                res = step_fn(ctx, batch, sample0=sample0, gan=gan)
-                (res.loss / tc.grad_accum).backward()
-            if gan:
-                no_sync_d = contextlib.nullcontext() if sync else train_disc.no_sync()  # type: ignore[union-attr]
-                with no_sync_d:
-                    d_loss, d_metrics = disc_step(ctx, res.real, res.fake)
-                    (d_loss / tc.grad_accum).backward()
-                res.metrics.update(d_metrics)
-            for k, v in res.metrics.items():
-                sums[k] = sums.get(k, torch.zeros((), device=rt.device)) + v.detach().float()
-                counts[k] = counts.get(k, 0) + 1
-            images_since += res.real.shape[0] * rt.world_size
-        opt_g.step()
-        opt_g.zero_grad(set_to_none=True)
-        if gan and opt_d is not None:
-            opt_d.step()
-            opt_d.zero_grad(set_to_none=True)
-        if cfg.model.dead_code_restart:
-            if rt.is_main:
-                for book, z in _restart_pairs(model, res.quant):
-                    restarted += book.restart_dead_codes(z, threshold=cfg.model.dead_code_threshold)
-            broadcast_module(model.quantizer if isinstance(model, VQGAN) else model.codebooks, rt)
-        if ema is not None:
-            ema.update(model)
-        done = step + 1
-        if done % tc.log_interval == 0 or done == tc.steps:
-            values = {k: float(v) / counts[k] for k, v in sums.items()}
+    stop = StopRequest(enabled=not rt.distributed).install()
+    stopped_at: int | None = None
+    try:
+        for step in range(start, tc.steps):
+            gan = disc is not None and step >= cfg.disc.start_step
+            for micro in range(tc.grad_accum):
+                batch = _to_device(next(batches), rt.device, names)
+                sync = micro == tc.grad_accum - 1 or not rt.distributed
+                no_sync_g = contextlib.nullcontext() if sync else train_model.no_sync()  # type: ignore[union-attr]
+                with no_sync_g:
+                    sample0 = ((step * tc.grad_accum + micro) * rt.world_size + rt.rank) * tc.batch_size
+                    res = step_fn(ctx, batch, sample0=sample0, gan=gan)
+                    (res.loss / tc.grad_accum).backward()
+                if gan:
+                    no_sync_d = contextlib.nullcontext() if sync else train_disc.no_sync()  # type: ignore[union-attr]
+                    with no_sync_d:
+                        d_loss, d_metrics = disc_step(ctx, res.real, res.fake)
+                        (d_loss / tc.grad_accum).backward()
+                    res.metrics.update(d_metrics)
+                for k, v in res.metrics.items():
+                    sums[k] = sums.get(k, torch.zeros((), device=rt.device)) + v.detach().float()
+                    counts[k] = counts.get(k, 0) + 1
+                images_since += res.real.shape[0] * rt.world_size
+            opt_g.step()
+            opt_g.zero_grad(set_to_none=True)
+            if gan and opt_d is not None:
+                opt_d.step()
+                opt_d.zero_grad(set_to_none=True)
             if cfg.model.dead_code_restart:
-                values["codes_restarted"] = float(restarted)
-            now = time.perf_counter()
-            values["images_per_s"] = images_since / max(now - t_log, 1e-9)
-            values["lr"] = opt_g.param_groups[0]["lr"]
-            values["gan_active"] = float(gan)
-            values = mean_over_ranks(values, rt)
-            if not all(math.isfinite(v) for v in values.values()):
-                log.warning("non-finite metrics at step %d: %s", done, values)
-            if metrics_log is not None:
-                metrics_log.write(done, values)
-            log.info("step %d/%d loss %.4f", done, tc.steps, values.get("loss", float("nan")))
-            last = values
-            sums, counts, restarted, images_since, t_log = {}, {}, 0, 0, now
-        if progress is not None and rt.is_main:
-            progress(f"train stage {stage}", done, tc.steps)
-        if done % tc.ckpt_interval == 0 or done == tc.steps:
-            if rt.is_main:
-                last_ckpt = ckpt.save_checkpoint(
-                    ckpt.step_dir(run_dir, done),
-                    step=done,
-                    arch=arch,
-                    model=model,
-                    ema=ema.shadow if ema else None,
-                    disc=disc,
-                    optimizers=optimizers,
-                    meta=meta,
-                )
-                for old in ckpt.list_checkpoints(run_dir)[: -tc.keep_checkpoints]:
-                    shutil.rmtree(old, ignore_errors=True)
-            if rt.distributed:
-                torch.distributed.barrier()
+                if rt.is_main:
+                    for book, z in _restart_pairs(model, res.quant):
+                        restarted += book.restart_dead_codes(z, threshold=cfg.model.dead_code_threshold)
+                broadcast_module(model.quantizer if isinstance(model, VQGAN) else model.codebooks, rt)
+            if ema is not None:
+                ema.update(model, step=step)
+            done = step + 1
+            if done % tc.log_interval == 0 or done == tc.steps:
+                values = {k: float(v) / counts[k] for k, v in sums.items()}
+                if cfg.model.dead_code_restart:
+                    values["codes_restarted"] = float(restarted)
+                now = time.perf_counter()
+                values["images_per_s"] = images_since / max(now - t_log, 1e-9)
+                values["lr"] = opt_g.param_groups[0]["lr"]
+                values["gan_active"] = float(gan)
+                values = mean_over_ranks(values, rt)
+                if not all(math.isfinite(v) for v in values.values()):
+                    log.warning("non-finite metrics at step %d: %s", done, values)
+                if metrics_log is not None:
+                    metrics_log.write(done, values)
+                log.info("step %d/%d loss %.4f", done, tc.steps, values.get("loss", float("nan")))
+                last = values
+                sums, counts, restarted, images_since, t_log = {}, {}, 0, 0, now
+            if progress is not None and rt.is_main:
+                progress(f"train stage {stage}", done, tc.steps)
+            stopping = stop.requested  # read once: a signal arriving now is seen next step
+            # a stop request (never under torchrun) saves the current step as well
+            if done % tc.ckpt_interval == 0 or done == tc.steps or stopping:
+                if rt.is_main:
+                    last_ckpt = ckpt.save_checkpoint(
+                        ckpt.step_dir(run_dir, done),
+                        step=done,
+                        arch=arch,
+                        model=model,
+                        ema=ema.shadow if ema else None,
+                        disc=disc,
+                        optimizers=optimizers,
+                        meta=meta,
+                    )
+                    for old in ckpt.list_checkpoints(run_dir)[: -tc.keep_checkpoints]:
+                        shutil.rmtree(old, ignore_errors=True)
+                if rt.distributed:
+                    torch.distributed.barrier()
+            if stopping:
+                log.warning("%s at step %d: checkpoint saved, stopping (--resume continues)", stop.signal_name, done)
+                stopped_at = done
+                break
+    finally:
+        stop.restore()
     seconds = time.perf_counter() - t0
     if metrics_log is not None:
         metrics_log.close()
@@ -447,7 +460,7 @@ def _train(
         last_ckpt = ckpt.list_checkpoints(run_dir)[-1]
     return TrainResult(
         run_dir=run_dir,
-        step=max(start, tc.steps),
+        step=stopped_at if stopped_at is not None else max(start, tc.steps),
         checkpoint=Path(last_ckpt),
         metrics=last,
         perceptual=perceptual is not None,

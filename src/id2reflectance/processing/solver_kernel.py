@@ -50,7 +50,7 @@ _CHUNK = 128  # pixels per phase of a row: the scratch (14 KB per thread) stays 
 (_NX, _NY, _NZ, _VX, _VY, _VZ, _INV_M0, _PRE_OK, _FALLBACK_R, _A, _B, _R) = range(14, 26)
 _NBUF = 26  # scratch planes between the phases of a chunk
 _FG, _SAT, _VALID, _NEG, _OK = range(5)  # flag rows
-_JIT = {"fastmath": False, "error_model": "numpy", "cache": True}  # IEEE float32, as numpy
+_JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}  # float32; a*b+c may fuse (FMA)
 
 
 @njit(inline="always", **_JIT)

@@ -1,0 +1,122 @@
+"""``id2r infer``: photos in, reflectance assets out (monocular inference)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from id2reflectance.cli.progress import progress_bar
+
+
+def _views(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@click.command("infer")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Built dataset whose subjects are the templates (views + mesh_vertices.npy).",
+)
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Swapper run folder or checkpoint folder (id2r train swapper).",
+)
+@click.option("--template", default=None, help="Use this template subject instead of the closest one.")
+@click.option(
+    "--template-split",
+    type=click.Choice(["train", "val", "test", "all"]),
+    default="train",
+    show_default=True,
+    help="Dataset split the templates come from.",
+)
+@click.option("--all-faces", is_flag=True, help="Process every face of a photo (default: several faces is an error).")
+@click.option("--views", default="front,left,right", show_default=True, help="Views to predict and stitch.")
+@click.option("--uv-size", type=int, default=512, show_default=True, help="UV map size, texels (power of two).")
+@click.option(
+    "--ita-weight",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Retrieval: score = cos(identity) - w * |ITA difference| (per degree).",
+)
+@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, ...")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
+)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch [torch default].")
+@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+def infer_cmd(
+    photos: tuple[Path, ...],
+    out: Path,
+    dataset: Path,
+    checkpoint: Path,
+    template: str | None,
+    template_split: str,
+    all_faces: bool,
+    views: str,
+    uv_size: int,
+    ita_weight: float,
+    device: str,
+    cache_dir: Path | None,
+    threads: int | None,
+    no_progress: bool,
+) -> None:
+    """Predict reflectance assets from PHOTOS (image files or folders of images).
+
+    Each face is detected, aligned, embedded (dlib identity), matched to the closest
+    template subject of --dataset (identity and skin tone), swapped by the identity
+    swapper of --checkpoint in every view, and stitched into the template's UV space.
+    Writes OUT/<photo>/asset (an asset folder for id2r relight, export and report),
+    OUT/<photo>/views/<view>/*.png, aligned.png and prediction.json, and OUT/infer.json.
+    A photo that fails leaves nothing behind. Exit code 0: all photos done; 1: some
+    failed (listed); 2: bad input (every photo failed, or a bad checkpoint or dataset).
+
+    \b
+    Examples:
+      id2r infer portrait.jpg -o out/ --dataset data/ds --checkpoint runs/swapper
+      id2r infer photos/ -o out/ --dataset data/ds --checkpoint runs/swapper --uv-size 1024
+      id2r infer group.jpg -o out/ --dataset data/ds --checkpoint runs/swapper --all-faces
+      id2r infer me.png -o out/ --dataset data/ds --checkpoint runs/swapper --template S0012 --views front
+    """
+    from id2reflectance.errors import Id2rError
+    from id2reflectance.model.infer import InferConfig, Inferencer
+    from id2reflectance.model.infer_batch import infer_photos, summary_table
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    config = InferConfig(
+        views=_views(views),
+        uv_size=uv_size,
+        template=template,
+        template_split=template_split,
+        ita_weight=ita_weight,
+        all_faces=all_faces,
+        device=device,
+        cache_dir=None if cache_dir is None else str(cache_dir),
+    )
+    inferencer = Inferencer(checkpoint, dataset, config)
+    with progress_bar(enabled=not no_progress) as progress:
+        report = infer_photos(photos, out, inferencer=inferencer, progress=progress)
+    if report.succeeded:
+        click.echo(summary_table(report))
+        click.echo(f"wrote {len(report.succeeded)} photo(s) to {out}")
+    for r in report.failed:
+        click.echo(f"error: {r.error}", err=True)
+    if report.failed:
+        if not report.succeeded:
+            raise Id2rError(f"no photo could be processed ({len(report.failed)} failed)")
+        click.echo(f"{len(report.failed)} of {len(report.results)} photo(s) failed", err=True)
+        sys.exit(1)

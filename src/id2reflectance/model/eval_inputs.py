@@ -1,0 +1,211 @@
+"""What the swapper evaluation reads and derives per held-out subject.
+
+- :func:`load_subject_truth`: a subject's aligned views from a built dataset
+  (docs/dataset-format.md) decoded to physical units, and its UV maps;
+- :func:`shade_full_on`: the image-space rendering used for the identity-similarity
+  metric: the maps lit by uniform white light (the full-on pattern, mean-normalised as in
+  the dataset build) with the dataset's tone mapping;
+- :func:`skin_mask`: the region over which ITA is measured.
+
+cv2, dlib and OpenEXR are imported inside the functions (``model/`` stays importable with
+torch, numpy and safetensors alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from id2reflectance._shared.imageio import read_png
+from id2reflectance.errors import InputFileError
+
+MAP_FILES = {
+    "diffuse": "diffuse_albedo.png",
+    "specular": "specular_albedo.png",
+    "roughness": "roughness.png",
+    "normal": "normal.png",
+}
+UV_FILES = {
+    "diffuse": "diffuse_albedo.exr",
+    "specular": "specular_albedo.exr",
+    "roughness": "roughness.exr",
+    "normal": "normal_tangent.exr",
+}
+_LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+
+@dataclass
+class ViewTruth:
+    """One aligned view of a subject, in the units the evaluation compares.
+
+    maps : ``diffuse`` (H, W, 3) linear albedo [0, 1]; ``specular`` (H, W, 1) specular
+        albedo [0, 1]; ``roughness`` (H, W, 1) GGX perceptual roughness; ``normal`` (H, W, 3)
+        ``(n + 1) / 2`` of the unit camera-space normal (OpenGL axes). All float32.
+    mask : (H, W) bool face pixels.
+    rgb : ``{"full": (H, W, 3) uint8 sRGB, "env0": ...}`` the lit photographs (front view only).
+    """
+
+    maps: dict[str, np.ndarray]
+    mask: np.ndarray
+    rgb: dict[str, np.ndarray]
+
+
+@dataclass
+class SubjectTruth:
+    """A held-out subject: id, attributes, views and UV maps (``uv`` per domain in
+    :data:`UV_FILES` units: linear albedo, specular, roughness, ``(n_tangent + 1) / 2``;
+    ``coverage`` (S, S) float32 in [0, 1]); ``uv`` is empty when the dataset has no UV maps."""
+
+    subject_id: str
+    attributes: dict[str, object]
+    views: dict[str, ViewTruth]
+    uv: dict[str, np.ndarray]
+
+
+def _unit(img: np.ndarray) -> np.ndarray:
+    scale = 255.0 if img.dtype == np.uint8 else 65535.0
+    return img.astype(np.float32) / scale
+
+
+def load_subject_truth(
+    dataset: str | Path,
+    record: dict[str, object],
+    *,
+    views: tuple[str, ...],
+    environments: tuple[str, ...],
+    uv: bool = True,
+) -> SubjectTruth:
+    """Read one subject's ground truth.
+
+    Parameters
+    ----------
+    dataset : dataset folder.
+    record : the subject's entry of ``dataset.json`` (``id``, ``attributes``).
+    views : views to read (maps and mask); the lit photographs only for ``front``.
+    environments : ``full``, ``env0``, ... (files ``rgb_full.png``, ``rgb_env0.png``).
+    uv : also read ``uv/*.exr`` (needs OpenEXR).
+    """
+    sid = str(record["id"])
+    root = Path(dataset) / "subjects" / sid
+    out: dict[str, ViewTruth] = {}
+    for view in views:
+        vdir = root / "views" / view
+        maps = {}
+        for domain, name in MAP_FILES.items():
+            a = _unit(read_png(vdir / name))
+            maps[domain] = a[..., :3] if domain in ("diffuse", "normal") else a[..., :1]
+            if domain in ("diffuse", "normal") and maps[domain].shape[2] != 3:
+                raise InputFileError(vdir / name, None, f"expected 3 channels, got {maps[domain].shape[2]}")
+        mask = read_png(vdir / "mask.png")[..., 0] > 127
+        rgb = {}
+        if view == "front":
+            for env in environments:
+                img = read_png(vdir / f"rgb_{env}.png")
+                if img.dtype != np.uint8 or img.shape[2] != 3:
+                    raise InputFileError(vdir / f"rgb_{env}.png", None, "expected an 8-bit RGB image")
+                rgb[env] = img
+        out[view] = ViewTruth(maps, mask, rgb)
+    uv_maps: dict[str, np.ndarray] = {}
+    if uv:
+        from id2reflectance._shared.imageio import read_exr
+
+        for domain, name in {**UV_FILES, "coverage": "coverage.exr"}.items():
+            pixels, _ = read_exr(root / "uv" / name)
+            if not np.all(np.isfinite(pixels)):
+                raise InputFileError(root / "uv" / name, None, "contains NaN or infinite values")
+            if domain == "normal":
+                pixels = (pixels[..., :3] + 1.0) / 2.0
+            elif domain == "coverage":
+                pixels = pixels[..., 0]
+            uv_maps[domain] = pixels.astype(np.float32)
+    attrs = record.get("attributes") or {}
+    return SubjectTruth(sid, dict(attrs) if isinstance(attrs, dict) else {}, out, uv_maps)
+
+
+def resize_map(a: np.ndarray, size: int) -> np.ndarray:
+    """Resize an (H, W[, C]) map to (size, size[, C]) (area when shrinking, linear else)."""
+    import cv2
+
+    if a.shape[0] == size and a.shape[1] == size:
+        return a
+    interp = cv2.INTER_AREA if a.shape[0] > size else cv2.INTER_LINEAR
+    dtype = a.dtype
+    r = cv2.resize(a.astype(np.float32), (size, size), interpolation=interp)
+    if a.ndim == 3 and r.ndim == 2:
+        r = r[..., None]
+    if dtype == np.bool_:
+        return r > 0.5
+    if dtype == np.uint8:
+        return np.clip(np.round(r), 0, 255).astype(np.uint8)
+    return r.astype(dtype)
+
+
+def tone_map(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The dataset's tone mapping: auto exposure (median masked luminance -> 0.25), Reinhard
+    extended (white 4), sRGB OETF. (H, W, 3) linear -> (H, W, 3) float32 sRGB in [0, 1]."""
+    from id2reflectance._shared.imageio import linear_to_srgb
+
+    x = np.maximum(np.asarray(rgb, np.float64), 0.0)
+    lum = x @ _LUMA
+    sel = lum[mask] if mask.any() else lum.ravel()
+    key = float(np.median(sel)) if sel.size else 0.0
+    scale = 0.25 / key if key > 0 else 1.0
+    x = x * scale
+    lum = lum * scale
+    mapped = lum * (1 + lum / 16.0) / (1 + lum)
+    x = x * np.where(lum > 0, mapped / np.where(lum > 0, lum, 1.0), 0.0)[..., None]
+    return linear_to_srgb(np.clip(x, 0.0, 1.0))
+
+
+def shade_full_on(diffuse: np.ndarray, specular: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Render reflectance maps under uniform white light, as the dataset's ``rgb_full``.
+
+    Under a uniform environment of unit radiance (the full-on pattern, mean-normalised) a
+    Lambertian surface reflects its albedo and a GGX lobe its directional albedo, which is
+    the specular albedo map; occlusion and the pattern's discreteness are ignored (on the
+    test dataset this reproduces ``rgb_full.png`` to about 30 dB inside the mask).
+
+    Parameters
+    ----------
+    diffuse : (H, W, 3) linear albedo [0, 1]; specular : (H, W, 1) specular albedo;
+    mask : (H, W) bool face.
+
+    Returns
+    -------
+    (H, W, 3) uint8 sRGB, black outside the mask.
+    """
+    radiance = np.clip(diffuse, 0, 1) + np.clip(specular, 0, 1)
+    img = tone_map(radiance, mask) * mask[..., None]
+    return np.round(img * 255.0).astype(np.uint8)
+
+
+def skin_mask(face_mask: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+    """Skin pixels for ITA: the face mask eroded by ``max(1, S // 32)`` pixels, without
+    eyes, eyebrows and mouth (landmark polygons, dilated by the same margin).
+
+    Parameters
+    ----------
+    face_mask : (S, S) bool; landmarks : (68, 2) (x, y) pixels or None (no exclusions).
+
+    Returns
+    -------
+    (S, S) bool; the eroded mask when the exclusions would leave nothing.
+    """
+    import cv2
+
+    r = max(1, face_mask.shape[0] // 32)
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    base = cv2.erode(face_mask.astype(np.uint8), kernel) > 0
+    if not base.any():
+        base = face_mask.copy()
+    if landmarks is None:
+        return base
+    holes = np.zeros(face_mask.shape, np.uint8)
+    lm = np.round(np.asarray(landmarks)).astype(np.int32)
+    for sl in (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(48, 60)):
+        cv2.fillConvexPoly(holes, cv2.convexHull(lm[sl]), 1)
+    holes = cv2.dilate(holes, kernel) > 0
+    out = base & ~holes
+    return out if out.any() else base

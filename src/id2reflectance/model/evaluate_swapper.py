@@ -1,0 +1,513 @@
+"""Evaluation of identity-swapper checkpoints on held-out subjects (``id2r eval swapper``).
+
+Protocol (docs/evaluation.md has the full description). For every subject of the
+evaluation split (the dataset's ``test`` subjects by default) and every lit photograph of
+its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input each):
+
+1. identity: the dlib embedding (128-d) of the photo at the dataset's resolution, with
+   dlib's landmarks of the aligned crop (:func:`.identity_student.embed_aligned`: the
+   detector, else the shape predictor from the fixed aligned-face box), as in training;
+2. prediction: :meth:`Inferencer.predict_aligned` with that identity and
+   ``exclude=(subject,)`` (a subject is never its own template), template retrieved
+   (``closest``) or fixed (``fixed``);
+3. comparison with the subject's own ground truth, at the model's resolution:
+
+   - every view and reflectance domain: PSNR and SSIM inside the subject's view mask
+     (diffuse albedo linear [0, 1]; specular albedo [0, 1]; roughness; normal as
+     ``(n + 1) / 2``);
+   - UV: PSNR of the predicted UV maps against ``uv/*.exr`` weighted by the ground truth's
+     coverage where the prediction covers the texel (normals: tangent-space ``(n + 1) / 2``);
+   - diffuse albedo (front view): LPIPS on the sRGB-encoded albedo when local LPIPS
+     weights are given (else reported as unavailable), and identity similarity: the cosine
+     between the photo's embedding and the embedding of the predicted maps rendered under
+     uniform white light (:func:`.eval_inputs.shade_full_on`); the same rendering of the
+     ground-truth maps gives a reference (``id_similarity_gt_render``);
+   - ITA of the predicted vs ground-truth front-view diffuse albedo over the skin region
+     (:func:`.eval_inputs.skin_mask`), then the FAIR scores (:mod:`.fairness`).
+
+Rows: every checkpoint (``LABEL=PATH``) with retrieval, and the first checkpoint again with
+a fixed template (default: the first training subject) for the template ablation. The
+number of training subjects of each checkpoint (scaling curve) comes from its metadata
+(``train_subjects``) or else from a label ``nNN``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.model.eval_inputs import (
+    SubjectTruth,
+    load_subject_truth,
+    resize_map,
+    shade_full_on,
+    skin_mask,
+)
+from id2reflectance.model.fairness import fairness_scores, region_ita
+from id2reflectance.model.image_metrics import lpips, psnr, ssim
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+DOMAINS = ("diffuse", "specular", "roughness", "normal")
+PRED_KEYS = {"diffuse": "diffuse_albedo", "specular": "specular_albedo", "roughness": "roughness", "normal": "normal"}
+UV_PRED_KEYS = {
+    "diffuse": "diffuse_albedo",
+    "specular": "specular_albedo",
+    "roughness": "roughness",
+    "normal": "normal_tangent",
+}
+PAPER_DIFFUSE = {"psnr": 28.47, "ssim": 0.923, "lpips": 0.1248, "id_similarity": 0.735}
+PAPER_FAIR = {"average_ita_error": 14.21, "bias": 4.22, "score": 18.43}
+_LABEL_N = re.compile(r"(?:^|[^a-z0-9])n(\d+)(?:$|[^0-9])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """A checkpoint (or run folder) to evaluate and its row label."""
+
+    label: str
+    path: Path
+
+
+def parse_checkpoint_spec(text: str) -> CheckpointSpec:
+    """``LABEL=PATH`` or ``PATH`` (label: the folder name)."""
+    label, sep, path = text.partition("=")
+    if not sep:
+        label, path = Path(text).name or text, text
+    if not label or not path:
+        raise ConfigError(f"--checkpoint {text!r}: expected LABEL=PATH or PATH")
+    return CheckpointSpec(label, Path(path))
+
+
+@dataclass(frozen=True)
+class SwapperEvalConfig:
+    """Options of the swapper evaluation."""
+
+    split: str = "test"  # held-out subjects
+    views: tuple[str, ...] = ("front", "left", "right")  # views compared (and predicted); front required
+    environments: tuple[str, ...] | None = None  # photos used as inputs; None = every one in the dataset
+    fixed_template: str | None = None  # template of the ablation row; None = first training subject
+    template_ablation: bool = True  # add the fixed-template row for the first checkpoint
+    template_split: str = "train"
+    uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
+    uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)
+    ita_reduction: Literal["pixel_mean", "mean_colour"] = "pixel_mean"
+    lpips_weights: str | None = None  # local LPIPS weights (.safetensors); None = LPIPS unavailable
+    arcface: str | None = None  # local ArcFace weights for the identity-similarity metric; None = dlib
+    max_subjects: int | None = None
+    grid_subjects: int = 4  # subjects in the input / prediction / truth figure
+    device: str = "cpu"
+    cache_dir: str | None = None  # template-embedding cache (InferConfig.cache_dir)
+
+    def __post_init__(self) -> None:
+        if "front" not in self.views:
+            raise ConfigError(f"views must include 'front' (the photo's view), got {list(self.views)}")
+        if self.max_subjects is not None and self.max_subjects < 1:
+            raise ConfigError(f"max_subjects must be >= 1, got {self.max_subjects}")
+        if self.grid_subjects < 0:
+            raise ConfigError(f"grid_subjects must be >= 0, got {self.grid_subjects}")
+
+
+@dataclass
+class GridSample:
+    """Images of one input for the report figure (all (R, R, 3) float32 display values in
+    [0, 1]: albedo sRGB-encoded, specular ``min(1, 4 s)``, roughness, ``(n + 1) / 2``)."""
+
+    row: str
+    subject: str
+    environment: str
+    template: str
+    photo: np.ndarray
+    pred: dict[str, np.ndarray]
+    truth: dict[str, np.ndarray]
+
+
+@dataclass
+class SwapperEvaluation:
+    """``metrics``: the JSON-able result (metrics.json); ``grid``: figure images."""
+
+    metrics: dict[str, Any]
+    grid: list[GridSample] = field(default_factory=list)
+
+
+def training_subjects(spec: CheckpointSpec) -> int | None:
+    """Training subjects of a swapper checkpoint: its ``train_subjects`` metadata, else the
+    run's ``run.json``, else a label like ``n16``; None when unknown."""
+    import json
+
+    from id2reflectance.model import checkpoint as ckpt
+
+    path = _resolve_checkpoint(spec.path)
+    for meta_file, key in (
+        (path / ckpt.META_FILE, "meta"),
+        (path / "run.json", None),
+        (path.parent / "run.json", None),
+    ):
+        if not meta_file.is_file():
+            continue
+        try:
+            doc = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        value = (doc.get(key) or {}).get("train_subjects") if key else doc.get("train_subjects")
+        if isinstance(value, list):
+            return len(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    m = _LABEL_N.search(spec.label)
+    return int(m.group(1)) if m else None
+
+
+def _resolve_checkpoint(path: Path) -> Path:
+    from id2reflectance.model import checkpoint as ckpt
+
+    if (path / ckpt.META_FILE).is_file():
+        return path
+    found = ckpt.list_checkpoints(path) if path.is_dir() else []
+    return found[-1] if found else path
+
+
+def swapper_id_dim(spec: CheckpointSpec) -> int | None:
+    """The identity size a swapper checkpoint is conditioned on (``arch.swapper.id_dim``),
+    or None when its metadata cannot be read (loading it will then report why)."""
+    import json
+
+    from id2reflectance.model import checkpoint as ckpt
+
+    meta = _resolve_checkpoint(spec.path) / ckpt.META_FILE
+    try:
+        value = json.loads(meta.read_text(encoding="utf-8"))["arch"]["swapper"]["id_dim"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def _display(domain: str, a: np.ndarray) -> np.ndarray:
+    from id2reflectance._shared.imageio import linear_to_srgb
+
+    if domain == "diffuse":
+        return linear_to_srgb(a)
+    if domain == "specular":
+        return np.repeat(np.clip(4.0 * a, 0, 1), 3, axis=2).astype(np.float32)
+    if domain == "roughness":
+        return np.repeat(np.clip(a, 0, 1), 3, axis=2).astype(np.float32)
+    return np.clip(a, 0, 1).astype(np.float32)
+
+
+def _pred_view(view: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Predicted view maps in the comparison units (normals -> (n + 1) / 2), float32 (H, W, C)."""
+    out = {}
+    for d, key in PRED_KEYS.items():
+        if key not in view:
+            raise InputFileError("prediction", key, "missing from the predicted view")
+        a = np.asarray(view[key], np.float32)
+        a = a[..., None] if a.ndim == 2 else a
+        out[d] = (a + 1.0) / 2.0 if d == "normal" else a
+    return out
+
+
+def _uv_psnr(pred_uv: dict[str, np.ndarray], truth: SubjectTruth) -> dict[str, float | None]:
+    size = truth.uv["coverage"].shape[0]
+    cover = np.asarray(pred_uv["coverage"], np.float32)
+    cover = resize_map(cover[..., 0] if cover.ndim == 3 else cover, size)
+    w = truth.uv["coverage"] * (cover > 1e-3)
+    out = {}
+    for d, key in UV_PRED_KEYS.items():
+        p = np.asarray(pred_uv[key], np.float32)
+        p = resize_map(p[..., None] if p.ndim == 2 else p, size)
+        p = (p + 1.0) / 2.0 if d == "normal" else p
+        t = truth.uv[d]
+        c = min(p.shape[2], t.shape[2])
+        out[d] = psnr(p[..., :c], t[..., :c], w) if w.sum() > 0 else None
+    return out
+
+
+class _Evaluator:
+    """Holds the identity encoders and the LPIPS network across rows."""
+
+    def __init__(self, config: SwapperEvalConfig) -> None:
+        from id2reflectance.model.identity import ArcFaceEncoder, DlibIdentityEncoder
+
+        self.config = config
+        self.identity = DlibIdentityEncoder()
+        self.metric_identity = ArcFaceEncoder(config.arcface, device=config.device) if config.arcface else self.identity
+        self.lpips_net = None
+        if config.lpips_weights is not None:
+            from id2reflectance.model.losses import load_perceptual
+
+            self.lpips_net = load_perceptual(config.lpips_weights, device=config.device)
+
+    def embed_metric(self, image: np.ndarray) -> np.ndarray:
+        from id2reflectance.model.identity_student import embed_aligned
+
+        return embed_aligned(self.metric_identity, image)[0]
+
+    def evaluate_input(self, inferencer: Any, truth: SubjectTruth, env: str) -> tuple[dict[str, Any], GridSample]:
+        from id2reflectance.model.identity_student import aligned_landmarks
+
+        photo = truth.views["front"].rgb[env]
+        big, lm, _ = aligned_landmarks(photo)
+        identity = np.asarray(inferencer.encoder.embed(big, lm), np.float32)
+        pred = inferencer.predict_aligned(
+            photo, identity=identity, source=f"{truth.subject_id}/{env}", exclude=(truth.subject_id,)
+        )
+        rec: dict[str, Any] = {
+            "subject": truth.subject_id,
+            "environment": env,
+            "template": pred.template_id,
+            "template_score": float(pred.template_score),
+            "views": {},
+        }
+        pred_maps: dict[str, dict[str, np.ndarray]] = {}
+        masks: dict[str, np.ndarray] = {}
+        for view in self.config.views:
+            if view not in pred.views:
+                raise InputFileError("prediction", f"views.{view}", "the inferencer did not predict this view")
+            pm = _pred_view(pred.views[view])
+            size = pm["diffuse"].shape[0]
+            gt = truth.views[view]
+            mask = resize_map(gt.mask, size)
+            masks[view] = mask
+            pred_maps[view] = pm
+            rec["views"][view] = {
+                d: {
+                    "psnr": psnr(pm[d], resize_map(gt.maps[d], size), mask),
+                    "ssim": ssim(pm[d], resize_map(gt.maps[d], size), mask),
+                }
+                for d in DOMAINS
+            }
+        front, mask = pred_maps["front"], masks["front"]
+        size = front["diffuse"].shape[0]
+        gt_front = {d: resize_map(truth.views["front"].maps[d], size) for d in DOMAINS}
+        # diffuse albedo: LPIPS, identity similarity, ITA
+        lp = None
+        if self.lpips_net is not None:
+            lp = lpips(
+                _display("diffuse", front["diffuse"]), _display("diffuse", gt_front["diffuse"]), self.lpips_net, mask
+            )
+        e_in = identity if self.metric_identity is inferencer.encoder else self.embed_metric(photo)
+        render = shade_full_on(front["diffuse"], front["specular"], mask)
+        render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask)
+        skin = skin_mask(
+            mask & resize_map(np.asarray(pred.views["front"]["mask"], bool), size), resize_lm(lm, big, size)
+        )
+        gt_ita = region_ita(gt_front["diffuse"], skin, reduction=self.config.ita_reduction)
+        pred_ita = region_ita(front["diffuse"], skin, reduction=self.config.ita_reduction)
+        rec["diffuse"] = {
+            "lpips": lp,
+            "id_similarity": float(np.dot(e_in, self.embed_metric(render))),
+            "id_similarity_gt_render": float(np.dot(e_in, self.embed_metric(render_gt))),
+        }
+        rec["ita"] = {"gt": gt_ita, "pred": pred_ita, "error": abs(pred_ita - gt_ita), "skin_pixels": int(skin.sum())}
+        if self.config.uv and truth.uv:
+            rec["uv"] = _uv_psnr(pred.uv, truth)
+        sample = GridSample(
+            row="",
+            subject=truth.subject_id,
+            environment=env,
+            template=pred.template_id,
+            photo=resize_map(photo, size).astype(np.float32) / 255.0,
+            pred={d: _display(d, front[d]) * mask[..., None] for d in DOMAINS},
+            truth={d: _display(d, gt_front[d]) * mask[..., None] for d in DOMAINS},
+        )
+        return rec, sample
+
+
+def resize_lm(lm: np.ndarray, image: np.ndarray, size: int) -> np.ndarray:
+    """Scale (68, 2) landmarks of ``image`` to a square image of side ``size``."""
+    return lm * (size / image.shape[0])
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    return float(np.mean(v)) if v else None
+
+
+def aggregate(records: list[dict[str, Any]], views: tuple[str, ...]) -> dict[str, Any]:
+    """Means over inputs: per view and domain, over views, UV, diffuse headline, FAIR."""
+    out: dict[str, Any] = {"inputs": len(records)}
+    per_view = {
+        v: {d: {m: _mean([r["views"][v][d][m] for r in records]) for m in ("psnr", "ssim")} for d in DOMAINS}
+        for v in views
+    }
+    out["per_view"] = per_view
+    out["views_mean"] = {d: {m: _mean([per_view[v][d][m] for v in views]) for m in ("psnr", "ssim")} for d in DOMAINS}
+    uv_recs = [r["uv"] for r in records if "uv" in r]
+    out["uv_psnr"] = {d: _mean([u[d] for u in uv_recs]) for d in DOMAINS} if uv_recs else None
+    front = per_view["front"]
+    out["diffuse"] = {
+        "view": "front",
+        "psnr": front["diffuse"]["psnr"],
+        "ssim": front["diffuse"]["ssim"],
+        "lpips": _mean([r["diffuse"]["lpips"] for r in records]),
+        "id_similarity": _mean([r["diffuse"]["id_similarity"] for r in records]),
+        "id_similarity_gt_render": _mean([r["diffuse"]["id_similarity_gt_render"] for r in records]),
+    }
+    out["mean_over_domains"] = {
+        "view_psnr": _mean([out["views_mean"][d]["psnr"] for d in DOMAINS]),
+        "view_ssim": _mean([out["views_mean"][d]["ssim"] for d in DOMAINS]),
+        "uv_psnr": _mean([out["uv_psnr"][d] for d in DOMAINS]) if out["uv_psnr"] else None,
+    }
+    scores = fairness_scores([r["ita"]["gt"] for r in records], [r["ita"]["pred"] for r in records])
+    out["fair"] = scores.to_json()
+    templates: dict[str, int] = {}
+    for r in records:
+        templates[r["template"]] = templates.get(r["template"], 0) + 1
+    out["templates"] = dict(sorted(templates.items()))
+    return out
+
+
+def evaluate_swapper(
+    dataset: str | Path,
+    checkpoints: Sequence[CheckpointSpec],
+    config: SwapperEvalConfig = SwapperEvalConfig(),
+    *,
+    progress: ProgressFn | None = None,
+) -> SwapperEvaluation:
+    """Evaluate swapper checkpoints on the held-out subjects of ``dataset``.
+
+    Parameters
+    ----------
+    dataset : built dataset folder (docs/dataset-format.md).
+    checkpoints : one or more checkpoints; labels must be distinct.
+    config : what to evaluate.
+    progress : ``progress(stage, done, total)`` callback.
+
+    Returns
+    -------
+    :class:`SwapperEvaluation`; ``metrics`` holds ``config``, ``dataset``, ``subjects``,
+    ``rows`` (label, checkpoint, mode, template, train_subjects, ``aggregate``,
+    ``per_input``), ``scaling`` and ``paper`` (the paper's numbers, different data).
+
+    Raises
+    ------
+    InputFileError
+        No subject in the split, a bad checkpoint, missing ground-truth files.
+    ConfigError
+        Duplicate labels, unknown fixed template or environment.
+    """
+    from id2reflectance.dataset.torch_dataset import dataset_sha256, read_manifest
+    from id2reflectance.model.infer import InferConfig, Inferencer
+
+    root = Path(dataset)
+    manifest = read_manifest(root)
+    if not checkpoints:
+        raise ConfigError("give at least one --checkpoint")
+    labels = [c.label for c in checkpoints]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"checkpoint labels must be distinct, got {labels}")
+    for c in checkpoints:
+        if not c.path.exists():
+            raise InputFileError(c.path, None, f"checkpoint {c.label!r} not found")
+    unknown_views = set(config.views) - set(manifest["views"])
+    if unknown_views or "front" not in manifest["views"]:
+        raise ConfigError(f"views {sorted(unknown_views or {'front'})} not in the dataset's {manifest['views']}")
+    envs_all = photo_names(manifest["environments"])
+    envs = tuple(config.environments or envs_all)
+    if set(envs) - set(envs_all):
+        raise ConfigError(f"environments {sorted(set(envs) - set(envs_all))} not in the dataset's {envs_all}")
+    records = [s for s in manifest["subjects"] if s["split"] == config.split]
+    if not records:
+        raise InputFileError(root / "dataset.json", "subjects", f"no subject in the {config.split!r} split to evaluate")
+    records = records[: config.max_subjects] if config.max_subjects else records
+    templates = [s["id"] for s in manifest["subjects"] if s["split"] == config.template_split]
+    if not templates:
+        raise InputFileError(
+            root / "dataset.json", "subjects", f"no template subject in the {config.template_split!r} split"
+        )
+    fixed = config.fixed_template or templates[0]
+    if fixed not in templates:
+        raise ConfigError(f"fixed template {fixed!r} is not a {config.template_split!r} subject; known: {templates}")
+
+    ev = _Evaluator(config)
+    truths = [load_subject_truth(root, s, views=config.views, environments=envs, uv=config.uv) for s in records]
+    plan: list[tuple[CheckpointSpec, str | None]] = [(c, None) for c in checkpoints]
+    if config.template_ablation:
+        plan.insert(1, (checkpoints[0], fixed))
+    total = len(plan) * len(truths) * len(envs)
+    done = 0
+    rows: list[dict[str, Any]] = []
+    grid: list[GridSample] = []
+    for spec, template in plan:
+        icfg = InferConfig(
+            views=config.views,
+            uv_size=config.uv_size,
+            template=template,
+            template_split=config.template_split,
+            device=config.device,
+            cache_dir=config.cache_dir,
+        )
+        # the swapper is conditioned on the identity network it was trained with
+        conditioning = ev.metric_identity if swapper_id_dim(spec) == ev.metric_identity.dim else ev.identity
+        inferencer = Inferencer(spec.path, root, icfg, identity=conditioning)
+        resolution = int(inferencer.resolution)
+        mode = "closest" if template is None else "fixed"
+        name = spec.label if template is None else f"{spec.label} (fixed {template})"
+        per_input = []
+        for k, truth in enumerate(truths):
+            for env in envs:
+                rec, sample = ev.evaluate_input(inferencer, truth, env)
+                per_input.append(rec)
+                if not rows and k < config.grid_subjects and env == envs[0]:
+                    sample.row = name
+                    grid.append(sample)
+                done += 1
+                if progress is not None:
+                    progress("evaluate", done, total)
+        rows.append(
+            {
+                "label": spec.label,
+                "name": name,
+                "checkpoint": str(spec.path),
+                "mode": mode,
+                "template": template,
+                "train_subjects": training_subjects(spec),
+                "resolution": resolution,
+                "aggregate": aggregate(per_input, config.views),
+                "per_input": per_input,
+            }
+        )
+    scaling = [
+        {
+            "label": r["label"],
+            "train_subjects": r["train_subjects"],
+            "diffuse_psnr": r["aggregate"]["diffuse"]["psnr"],
+            "mean_psnr": r["aggregate"]["mean_over_domains"]["view_psnr"],
+        }
+        for r in rows
+        if r["mode"] == "closest" and r["train_subjects"] is not None
+    ]
+    metrics = {
+        "format": "id2r-swapper-eval",
+        "version": 1,
+        "config": {**asdict(config), "views": list(config.views), "environments": list(envs), "fixed_template": fixed},
+        "dataset": {"path": str(root.resolve()), "sha256": dataset_sha256(root), "image_size": manifest["image_size"]},
+        "subjects": [t.subject_id for t in truths],
+        "lpips_available": ev.lpips_net is not None,
+        "identity_metric": "arcface" if config.arcface else "dlib",
+        "rows": rows,
+        "scaling": sorted(scaling, key=lambda s: s["train_subjects"]),
+        "paper": {"diffuse": PAPER_DIFFUSE, "fair": PAPER_FAIR, "note": "ID2Reflectance (CVPR 2024), different data"},
+    }
+    return SwapperEvaluation(metrics, grid)
+
+
+def photo_names(environments: Sequence[str]) -> list[str]:
+    """Photo names (``full``, ``env0``, ...; files ``rgb_<name>.png``) of a dataset's
+    ``environments`` list (``full`` and environment specs, ``k`` counting the others)."""
+    out, k = [], 0
+    for e in environments:
+        if e == "full":
+            out.append("full")
+        else:
+            out.append(f"env{k}")
+            k += 1
+    return out

@@ -1,0 +1,645 @@
+"""Monocular inference: one photo in, a reflectance asset out (ID2Reflectance, issue 7).
+
+Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
+
+1. detect faces (:func:`~.face.detect_faces`): none is an error naming the photo; several
+   are an error (count and boxes listed) unless ``all_faces``;
+2. align each face FFHQ-style at the swapper's resolution R (:func:`~.face.align_face`,
+   the convention of the dataset's views);
+3. identity: the :class:`~.identity.IdentityEncoder` (default dlib, 128-d) on the original
+   photo with the detected landmarks; the swapper's ``id_dim`` must equal its ``dim``;
+4. skin tone: ITA of the cheeks and forehead (:func:`~.skin_tone.photo_ita_deg`);
+5. template: the dataset subject of ``template_split`` with the best
+   ``cos(identity) - ita_weight * |ITA difference|`` (:class:`~.templates.TemplateBank`),
+   or the fixed ``template``;
+6. swap: the template's ``rgb_full.png`` of every view, resized to R, and the identity go
+   through :meth:`IdentitySwapper.predict` in one batch (faces x views); each domain is
+   decoded to the dataset's physical units (:func:`decode_view`, the inverse of the
+   dataset loader's encoding); the mask is the template's view mask;
+7. stitch the views into the template mesh's UV space
+   (:func:`~id2reflectance.processing.view_stitch.stitch_views`).
+
+:func:`write_prediction` writes an asset folder (``shared/asset-format.md``, ``frame:
+"template"``, ``source.kind: "photo"``) with the template subject's mesh, the aligned view
+maps, the aligned input and ``prediction.json``, atomically.
+
+torch and numpy only at import time; OpenCV, dlib, Open3D, OpenEXR and the processing
+stage are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from id2reflectance.errors import ConfigError, Id2rError
+from id2reflectance.model.templates import TemplateBank
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("front", "left", "right")
+PREDICTION_FORMAT = "id2r-prediction"
+PREDICTION_VERSION = 1
+VIEW_MAPS = ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask")
+UV_MAPS = ("diffuse_albedo", "specular_albedo", "roughness", "normal_object", "normal_tangent", "coverage")
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Options of monocular inference (``id2r infer``).
+
+    Attributes
+    ----------
+    views : aligned views predicted and stitched (subset of front, left, right).
+    uv_size : texels of the output UV maps (power of two, 256..8192).
+    template : fixed template subject id; None retrieves the closest.
+    template_split : dataset split the templates come from (train, val, test or all).
+    ita_weight : retrieval score = cos(identity) - ita_weight * |ITA_photo - ITA_template|
+        (per degree of ITA).
+    all_faces : several faces in a photo are an error unless True (then each is processed).
+    device : torch device of the swapper (``cpu``, ``cuda``, ``cuda:1``).
+    cache_dir : template-embedding cache folder; None = ``$ID2R_CACHE_DIR`` or
+        ``~/.cache/id2reflectance`` (never inside the dataset).
+    """
+
+    views: tuple[str, ...] = VIEWS
+    uv_size: int = 512
+    template: str | None = None
+    template_split: str = "train"
+    ita_weight: float = 0.01
+    all_faces: bool = False
+    device: str = "cpu"
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        views = tuple(self.views)
+        if not views or any(v not in VIEWS for v in views) or len(set(views)) != len(views):
+            raise ConfigError(f"views must be distinct names among {list(VIEWS)}, got {list(views)}")
+        if not (256 <= self.uv_size <= 8192) or self.uv_size & (self.uv_size - 1):
+            raise ConfigError(f"uv_size must be a power of two from 256 to 8192, got {self.uv_size}")
+        if not (np.isfinite(self.ita_weight) and self.ita_weight >= 0):
+            raise ConfigError(f"ita_weight must be a finite number >= 0, got {self.ita_weight}")
+        if self.template_split not in ("train", "val", "test", "all"):
+            raise ConfigError(f"template_split must be train, val, test or all, got {self.template_split!r}")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ConfigError(f"device must be a torch device such as 'cpu' or 'cuda:0', got {self.device!r}") from err
+
+
+@dataclass
+class FacePrediction:
+    """The reflectance predicted for one face of one photo.
+
+    Attributes
+    ----------
+    source : photo path or label.
+    face_index : index of the face in the photo (largest first).
+    box : detector box (left, top, right, bottom) pixels, or None for an aligned input.
+    identity : (D,) float32 unit identity embedding.
+    ita_deg : skin-tone estimate of the photo (ITA, degrees), or None.
+    template_id : the template subject used; template_score : its retrieval score.
+    aligned : (R, R, 3) uint8 sRGB, the aligned input face.
+    views : view -> {``rgb`` (R, R, 3) float32 sRGB code values in [0, 1] (the swapped
+        face), ``diffuse_albedo`` (R, R, 3) float32 linear Rec.709 in [0, 1],
+        ``specular_albedo`` (R, R, 1) float32 (the asset's quantity, 0..0.25),
+        ``roughness`` (R, R, 1) float32 GGX perceptual in [0, 1], ``normal`` (R, R, 3)
+        float32 unit, camera frame with OpenGL axes, ``mask`` (R, R) bool}; maps are 0
+        outside the mask.
+    uv : asset-format maps (S = uv_size): ``diffuse_albedo`` (S, S, 3), ``specular_albedo``
+        (S, S, 1), ``roughness`` (S, S, 1), ``normal_object`` (S, S, 3) in the template
+        mesh's frame, ``normal_tangent`` (S, S, 3), ``coverage`` (S, S, 1); float32.
+    landmarks : (68, 2) float64 landmarks in the photo (None for an aligned input).
+    scores : retrieval score of every candidate template.
+    """
+
+    source: str
+    face_index: int
+    box: tuple[int, int, int, int] | None
+    identity: np.ndarray
+    ita_deg: float | None
+    template_id: str
+    template_score: float
+    aligned: np.ndarray
+    views: dict[str, dict[str, np.ndarray]]
+    uv: dict[str, np.ndarray]
+    landmarks: np.ndarray | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def coverage_seen(self) -> float:
+        """Fraction of the UV chart seen by at least one view (texels with coverage > 0)."""
+        return float((self.uv["coverage"] > 0).mean())
+
+
+@dataclass(frozen=True)
+class _FaceInput:
+    aligned: np.ndarray  # (R, R, 3) uint8
+    identity: np.ndarray  # (D,) float32
+    ita_deg: float | None
+    source: str
+    face_index: int
+    box: tuple[int, int, int, int] | None
+    landmarks: np.ndarray | None
+    exclude: tuple[str, ...] = ()
+
+
+def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Model outputs of one view -> physical units (inverse of the dataset loader's encoding).
+
+    Parameters
+    ----------
+    outputs : domain -> (3, R, R) float in the model's [-1, 1] encoding (``rgb``,
+        ``diffuse``, ``specular``, ``roughness``, ``normal``).
+    mask : (R, R) bool, where the face is.
+
+    Returns
+    -------
+    ``rgb`` (R, R, 3) sRGB in [0, 1]; ``diffuse_albedo`` (R, R, 3) linear (sRGB decoded);
+    ``specular_albedo`` (R, R, 1) = x / 4 (x the channel mean in [0, 1]; the loader stores
+    ``min(1, 4 s)``); ``roughness`` (R, R, 1) = x; ``normal`` (R, R, 3) = ``2 x - 1``
+    renormalised (= the output itself); ``mask`` (R, R) bool. All float32, 0 outside the
+    mask (except ``rgb``).
+    """
+    from id2reflectance._shared.imageio import srgb_to_linear
+
+    def unit(name: str) -> np.ndarray:
+        a = np.asarray(outputs[name], np.float32).transpose(1, 2, 0)
+        return np.clip((a + 1.0) * 0.5, 0.0, 1.0)
+
+    m = np.asarray(mask, bool)
+    m3 = m[..., None]
+    rgb = unit("rgb")
+    diffuse = srgb_to_linear(unit("diffuse")).astype(np.float32)
+    spec = unit("specular").mean(axis=2, keepdims=True) / 4.0
+    rough = unit("roughness").mean(axis=2, keepdims=True)
+    n = np.asarray(outputs["normal"], np.float32).transpose(1, 2, 0)
+    norm = np.linalg.norm(n, axis=2, keepdims=True)
+    n = np.where(norm > 1e-6, n / np.maximum(norm, 1e-6), np.array([0.0, 0.0, 1.0], np.float32))
+    return {
+        "rgb": rgb.astype(np.float32),
+        "diffuse_albedo": np.where(m3, diffuse, 0.0).astype(np.float32),
+        "specular_albedo": np.where(m3, spec, 0.0).astype(np.float32),
+        "roughness": np.where(m3, rough, 0.0).astype(np.float32),
+        "normal": np.where(m3, n, 0.0).astype(np.float32),
+        "mask": m,
+    }
+
+
+def _as_tensor(img: np.ndarray) -> torch.Tensor:
+    """(R, R, 3) float in [0, 1] -> (3, R, R) float32 in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(img, np.float32).transpose(2, 0, 1) * 2.0 - 1.0))
+
+
+class Inferencer:
+    """A loaded swapper, a template bank and an identity encoder, ready for photos.
+
+    Parameters
+    ----------
+    checkpoint : a swapper checkpoint folder or run folder (``id2r train swapper``).
+    dataset : a built dataset whose ``template_split`` subjects are the templates.
+    config : InferConfig.
+    identity : the identity encoder (default :class:`~.identity.DlibIdentityEncoder`);
+        its ``dim`` must equal the swapper's ``id_dim``.
+
+    Raises
+    ------
+    InputFileError
+        Not a swapper checkpoint (kind named), weights that do not match, not a dataset,
+        no usable template (dataset and missing files named), unknown fixed template
+        (valid ids listed).
+    ConfigError
+        Identity sizes differ; an unavailable device.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        dataset: str | Path,
+        config: InferConfig = InferConfig(),
+        identity: Any | None = None,
+    ) -> None:
+        from id2reflectance.model.swapper import load_swapper
+
+        swapper, meta = load_swapper(checkpoint)
+        self._setup(swapper, meta, dataset, config, identity)
+
+    @classmethod
+    def from_swapper(
+        cls,
+        swapper: Any,
+        dataset: str | Path,
+        config: InferConfig = InferConfig(),
+        identity: Any | None = None,
+        *,
+        meta: dict[str, Any] | None = None,
+    ) -> Inferencer:
+        """An Inferencer around an already loaded swapper (anything with ``resolution``,
+        ``id_dim``, ``domains`` and ``predict(template_rgb, identity)``)."""
+        self = cls.__new__(cls)
+        self._setup(swapper, dict(meta or {}), dataset, config, identity)
+        return self
+
+    def _setup(
+        self, swapper: Any, meta: dict[str, Any], dataset: str | Path, config: InferConfig, identity: Any
+    ) -> None:
+        device = torch.device(config.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {config.device!r} requested but CUDA is not available here; use --device cpu")
+        needed = {"rgb", "diffuse", "specular", "roughness", "normal"}
+        missing = needed - set(getattr(swapper, "domains", ()))
+        if missing:
+            raise ConfigError(f"the swapper does not predict {sorted(missing)}; inference needs {sorted(needed)}")
+        if identity is None:
+            from id2reflectance.model.identity import DlibIdentityEncoder
+
+            identity = DlibIdentityEncoder()
+        if int(identity.dim) != int(swapper.id_dim):
+            raise ConfigError(
+                f"the swapper takes {swapper.id_dim}-d identities but the identity encoder "
+                f"{type(identity).__name__} gives {identity.dim}-d embeddings (use the encoder it was trained with)"
+            )
+        self.config = config
+        self.swapper = swapper.to(device).eval() if isinstance(swapper, torch.nn.Module) else swapper
+        self.device = device
+        self.meta = meta
+        self.encoder = identity
+        self.resolution = int(swapper.resolution)
+        self.bank = TemplateBank(
+            dataset, split=config.template_split, views=tuple(config.views), cache_dir=config.cache_dir
+        )
+        if config.template is not None:
+            self.bank.subject(config.template)
+        self.checkpoint = str(meta.get("loaded_from", ""))
+        self._embeddings: dict[str, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        """SHA-256 of the checkpoint's ``checkpoint.json`` (which lists every weight file's
+        SHA-256), or "" for a swapper given in memory."""
+        from id2reflectance._shared.atomic import sha256_file
+
+        p = Path(self.checkpoint) / "checkpoint.json"
+        return sha256_file(p) if self.checkpoint and p.is_file() else ""
+
+    def template_ids(self) -> list[str]:
+        """The usable template subject ids (sorted)."""
+        return self.bank.ids()
+
+    def template_embeddings(self) -> dict[str, np.ndarray]:
+        """Identity embedding (D,) float32 of every template (computed once, cached on disk)."""
+        if self._embeddings is None:
+            self._embeddings = self.bank.embeddings(self.encoder)
+        return self._embeddings
+
+    def template_mesh(self, template_id: str):  # -> FaceMesh
+        """The template subject's mesh (template topology, its registered vertices)."""
+        return self.bank.mesh(template_id)
+
+    # ------------------------------------------------------------------ public API
+
+    def predict_aligned(
+        self,
+        aligned: np.ndarray,
+        *,
+        identity: np.ndarray | None = None,
+        source: str = "",
+        exclude: tuple[str, ...] = (),
+    ) -> FacePrediction:
+        """Predict the reflectance of an already FFHQ-aligned face.
+
+        Parameters
+        ----------
+        aligned : (S, S, 3) uint8 sRGB, an aligned face (resized to the swapper's R).
+        identity : (D,) unit embedding to use; None embeds ``aligned`` with the encoder
+            (:func:`~.identity_student.embed_aligned`).
+        source : label recorded in the prediction.
+        exclude : subject ids never used as template (e.g. the held-out subject itself).
+        """
+        from id2reflectance.model.face import as_uint8_rgb
+        from id2reflectance.model.identity_student import aligned_landmarks
+        from id2reflectance.model.skin_tone import ita_of_pixels, skin_region
+
+        img = as_uint8_rgb(aligned, name=source or "aligned")
+        if img.shape[0] != img.shape[1]:
+            raise ConfigError(f"an aligned face must be square, got {img.shape[1]}x{img.shape[0]}")
+        big, lm, _ = aligned_landmarks(img)
+        if identity is None:
+            identity = np.asarray(self.encoder.embed(big, lm), np.float32)
+        ita = ita_of_pixels(big, skin_region(lm, big.shape[:2]))
+        face = _FaceInput(
+            aligned=self._to_resolution(img),
+            identity=self._check_identity(identity),
+            ita_deg=ita,
+            source=source,
+            face_index=0,
+            box=None,
+            landmarks=None,
+            exclude=tuple(exclude),
+        )
+        return self._predict([face])[0]
+
+    def predict_image(self, image: np.ndarray, *, source: str = "") -> list[FacePrediction]:
+        """Detect, align, embed, retrieve, swap, decode and stitch every face of a photo.
+
+        Parameters
+        ----------
+        image : (H, W, 3) uint8 sRGB photo, RGB order.
+        source : the photo's path or a label (used in messages and metadata).
+
+        Returns
+        -------
+        One FacePrediction per face (one unless ``config.all_faces``), largest face first.
+
+        Raises
+        ------
+        Id2rError
+            No face found; several faces without ``all_faces`` (count and boxes listed).
+        """
+        from id2reflectance.model.face import align_face, as_uint8_rgb, detect_faces
+        from id2reflectance.model.skin_tone import photo_ita_deg
+
+        name = source or "the image"
+        img = as_uint8_rgb(image, name=name)
+        faces = detect_faces(img)
+        if not faces:
+            raise Id2rError(f"no face found in {name}")
+        if len(faces) > 1 and not self.config.all_faces:
+            boxes = ", ".join(str(tuple(int(x) for x in f.box)) for f in faces)
+            raise Id2rError(
+                f"{len(faces)} faces found in {name} (boxes left, top, right, bottom: {boxes}); "
+                "use --all-faces (InferConfig.all_faces) to process every face"
+            )
+        inputs = []
+        for k, f in enumerate(faces):
+            aligned, _ = align_face(img, f.landmarks, size=self.resolution)
+            identity = np.asarray(self.encoder.embed(img, f.landmarks), np.float32)
+            inputs.append(
+                _FaceInput(
+                    aligned=aligned,
+                    identity=self._check_identity(identity),
+                    ita_deg=photo_ita_deg(img, f.landmarks),
+                    source=source,
+                    face_index=k,
+                    box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
+                    landmarks=np.asarray(f.landmarks, np.float64),
+                )
+            )
+        return self._predict(inputs)
+
+    # ------------------------------------------------------------------ internals
+
+    def _to_resolution(self, img: np.ndarray) -> np.ndarray:
+        from id2reflectance.model.templates import resize_image
+
+        if img.shape[0] == self.resolution:
+            return img
+        out = resize_image(img.astype(np.float32) / 255.0, self.resolution)
+        return np.round(np.clip(out, 0, 1) * 255.0).astype(np.uint8)
+
+    def _check_identity(self, identity: np.ndarray) -> np.ndarray:
+        e = np.asarray(identity, np.float32).reshape(-1)
+        if e.shape != (int(self.swapper.id_dim),) or not np.all(np.isfinite(e)):
+            raise ConfigError(f"identity must be a finite ({self.swapper.id_dim},) vector, got shape {e.shape}")
+        return e / max(float(np.linalg.norm(e)), 1e-12)
+
+    def _predict(self, faces: list[_FaceInput]) -> list[FacePrediction]:
+        from id2reflectance.processing.view_stitch import StitchConfig, ViewMaps, stitch_views
+
+        cfg = self.config
+        r = self.resolution
+        embeddings = self.template_embeddings()
+        chosen = [
+            self.bank.retrieve(
+                f.identity,
+                embeddings,
+                ita_deg=f.ita_deg,
+                ita_weight=cfg.ita_weight,
+                fixed=cfg.template,
+                exclude=f.exclude,
+            )
+            for f in faces
+        ]
+        tids = [c.template_id for c in chosen]
+        # one batch: faces x views
+        rgb = [_as_tensor(self.bank.rgb(t, v, r)) for t in tids for v in cfg.views]
+        ident = torch.from_numpy(np.stack([f.identity for f in faces for _ in cfg.views]))
+        with torch.no_grad():
+            out = self.swapper.predict(torch.stack(rgb).to(self.device), ident.to(self.device))
+        out_np = {k: v.detach().float().cpu().numpy() for k, v in out.items()}
+        preds = []
+        stitch_cfg = StitchConfig(size=cfg.uv_size)
+        nv = len(cfg.views)
+        for i, (f, tid, res) in enumerate(zip(faces, tids, chosen)):
+            mesh = self.template_mesh(tid)
+            cams = self.bank.cameras(tid, r, tuple(cfg.views))
+            views: dict[str, dict[str, np.ndarray]] = {}
+            maps = []
+            for j, v in enumerate(cfg.views):
+                b = i * nv + j
+                dec = decode_view({k: a[b] for k, a in out_np.items()}, self.bank.mask(tid, v, r))
+                views[v] = dec
+                maps.append(
+                    ViewMaps(
+                        camera=cams[v],
+                        diffuse_albedo=dec["diffuse_albedo"],
+                        specular_albedo=dec["specular_albedo"],
+                        roughness=dec["roughness"],
+                        normal=dec["normal"],
+                        mask=dec["mask"].astype(np.float32),
+                    )
+                )
+            baked = stitch_views(mesh, maps, config=stitch_cfg)
+            uv = {
+                "diffuse_albedo": baked.diffuse_albedo.astype(np.float32),
+                "specular_albedo": baked.specular_albedo[..., None].astype(np.float32),
+                "roughness": baked.roughness[..., None].astype(np.float32),
+                "normal_object": baked.normal_object.astype(np.float32),
+                "normal_tangent": baked.normal_tangent.astype(np.float32),
+                "coverage": baked.coverage[..., None].astype(np.float32),
+            }
+            score, scores = res.score, res.scores
+            preds.append(
+                FacePrediction(
+                    source=f.source,
+                    face_index=f.face_index,
+                    box=f.box,
+                    identity=f.identity,
+                    ita_deg=f.ita_deg,
+                    template_id=tid,
+                    template_score=float(score),
+                    aligned=f.aligned,
+                    views=views,
+                    uv=uv,
+                    landmarks=f.landmarks,
+                    scores=scores,
+                )
+            )
+        return preds
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def prediction_name(pred: FacePrediction) -> str:
+    """Folder name of a prediction: the photo's file stem (``face<k>`` appended for k > 0),
+    reduced to ``[A-Za-z0-9_-]`` (the asset format's subject-id alphabet), 1-64 characters."""
+    stem = Path(pred.source).stem if pred.source else "face"
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_") or "face"
+    if pred.face_index > 0:
+        name = f"{name[:56]}_face{pred.face_index}"
+    return name[:64]
+
+
+def _photo_sha256(pred: FacePrediction) -> str:
+    import hashlib
+
+    from id2reflectance._shared.atomic import sha256_file
+
+    p = Path(pred.source) if pred.source else None
+    if p is not None and p.is_file():
+        return sha256_file(p)
+    return hashlib.sha256(np.ascontiguousarray(pred.aligned).tobytes()).hexdigest()
+
+
+def _json_float(x: float | None, digits: int = 6) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), digits)
+
+
+def write_prediction(
+    pred: FacePrediction, out_dir: str | Path, *, mesh_from: Inferencer, name: str | None = None
+) -> Path:
+    """Write one prediction as ``OUT/<name>/``, atomically (nothing partial on error).
+
+    Layout::
+
+        OUT/<name>/asset/                 asset folder (shared/asset-format.md): the template
+                                          subject's mesh, the UV maps, frame "template",
+                                          source.kind "photo"
+        OUT/<name>/views/<view>/rgb.png   8-bit sRGB, the swapped face
+        OUT/<name>/views/<view>/{diffuse_albedo,specular_albedo,roughness,normal}.png
+                                          16-bit, encoded as the dataset's views
+                                          (docs/dataset-format.md)
+        OUT/<name>/views/<view>/mask.png  8-bit, 255 on the face
+        OUT/<name>/aligned.png            8-bit sRGB, the aligned input face
+        OUT/<name>/prediction.json        what was predicted from what (written last)
+
+    Parameters
+    ----------
+    pred : the prediction.
+    out_dir : OUT.
+    mesh_from : the Inferencer that made ``pred`` (template mesh, checkpoint, dataset).
+    name : folder name (default :func:`prediction_name`); also the asset's subject id.
+
+    Returns
+    -------
+    The ``OUT/<name>`` folder.
+    """
+    from id2reflectance import __version__
+    from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
+    from id2reflectance._shared.imageio import write_png
+    from id2reflectance.capture.template import TEMPLATE_NAME, shipped_template_path
+    from id2reflectance.processing.asset import AssetMaps, write_asset
+
+    name = name or prediction_name(pred)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise ConfigError(f"prediction name must be 1-64 characters of [A-Za-z0-9_-], got {name!r}")
+    inf = mesh_from
+    mesh = inf.template_mesh(pred.template_id)
+    template_name, template_sha = TEMPLATE_NAME, sha256_file(shipped_template_path())
+    uv = pred.uv
+    maps = AssetMaps(
+        diffuse_albedo=uv["diffuse_albedo"],
+        specular_albedo=uv["specular_albedo"][..., 0],
+        roughness=uv["roughness"][..., 0],
+        normal_object=uv["normal_object"],
+        coverage=uv["coverage"][..., 0],
+        normal_tangent=uv["normal_tangent"],
+    )
+    photo_sha = _photo_sha256(pred)
+    ckpt_sha = inf.checkpoint_sha256
+    template = inf.bank.subject(pred.template_id)
+    source: dict[str, Any] = {
+        "kind": "photo",
+        "photo": pred.source,
+        "photo_sha256": photo_sha,
+        "checkpoint": inf.checkpoint,
+        "checkpoint_sha256": ckpt_sha,
+        "dataset_sha256": inf.bank.sha256,
+        "template_id": pred.template_id,
+        "template_score": _json_float(pred.template_score),
+        "face_index": pred.face_index,
+        "prediction": True,
+    }
+    attributes: dict[str, Any] = {"predicted": True, "template_id": pred.template_id}
+    if pred.ita_deg is not None:
+        attributes["ita_deg"] = round(float(pred.ita_deg), 3)
+    coverage_seen = float((uv["coverage"] > 0).mean())
+    doc = {
+        "format": PREDICTION_FORMAT,
+        "version": PREDICTION_VERSION,
+        "source": pred.source,
+        "photo_sha256": photo_sha,
+        "face_index": pred.face_index,
+        "box": list(pred.box) if pred.box is not None else None,
+        "landmarks": np.round(pred.landmarks, 3).tolist() if pred.landmarks is not None else None,
+        "ita_deg": _json_float(pred.ita_deg, 3),
+        "identity": np.round(pred.identity.astype(np.float64), 7).tolist(),
+        "template": {
+            "id": pred.template_id,
+            "score": _json_float(pred.template_score),
+            "split": template.split,
+            "ita_deg": template.ita_deg,
+        },
+        "scores": {k: _json_float(v) for k, v in sorted(pred.scores.items(), key=lambda kv: -kv[1])},
+        "checkpoint": inf.checkpoint,
+        "checkpoint_sha256": ckpt_sha,
+        "dataset": str(inf.bank.root),
+        "dataset_sha256": inf.bank.sha256,
+        "config": {
+            "views": list(inf.config.views),
+            "uv_size": inf.config.uv_size,
+            "template": inf.config.template,
+            "template_split": inf.config.template_split,
+            "ita_weight": inf.config.ita_weight,
+        },
+        "resolution": int(pred.aligned.shape[0]),
+        "asset": "asset",
+        "coverage_seen": round(coverage_seen, 5),
+        "tool": {"name": "id2reflectance", "version": __version__},
+    }
+    out = Path(out_dir) / name
+    with atomic_folder(out) as tmp:
+        write_asset(
+            tmp / "asset",
+            mesh=mesh,
+            maps=maps,
+            subject_id=name,
+            attributes=attributes,
+            template_name=template_name,
+            template_sha256=template_sha,
+            frame="template",
+            source=source,
+            stats={"coverage_seen": round(coverage_seen, 5), "template_id": pred.template_id},
+        )
+        for view, m in pred.views.items():
+            vdir = tmp / "views" / view
+            write_png(vdir / "rgb.png", m["rgb"])
+            write_png(vdir / "diffuse_albedo.png", m["diffuse_albedo"], bits=16)
+            write_png(vdir / "specular_albedo.png", m["specular_albedo"][..., 0], bits=16)
+            write_png(vdir / "roughness.png", m["roughness"][..., 0], bits=16)
+            n = np.where(m["mask"][..., None], (m["normal"] + 1.0) * 0.5, 0.0)
+            write_png(vdir / "normal.png", n, bits=16)
+            write_png(vdir / "mask.png", m["mask"].astype(np.float32))
+        write_png(tmp / "aligned.png", pred.aligned.astype(np.float32) / 255.0)
+        atomic_write_json(tmp / "prediction.json", doc)
+    log.info("wrote prediction %s (template %s)", out, pred.template_id)
+    return out

@@ -1,0 +1,111 @@
+"""Skin tone of a face photo as an individual typology angle (ITA, degrees).
+
+``ITA = atan2(L* - 50, b*)`` (CIELAB, D65) of skin pixels: the photo is FFHQ-aligned at
+:data:`ITA_CROP` pixels (:func:`~.face.align_face`), the skin region is both cheeks and the
+forehead, built from the 68 landmarks (:func:`skin_region`); pixels that are clipped
+(any channel >= 250 of 255) or very dark (relative luminance < 0.01) are dropped, the
+sRGB code values are linearised (IEC 61966-2-1) and each pixel's ITA computed with
+:func:`~id2reflectance.capture.skin.ita_deg`; the estimate is their median (robust to
+hair, shadows and highlights in the region). It measures the photographed colour, so the
+scene's lighting and white balance shift it; retrieval only weighs it lightly.
+
+torch and numpy only at import time; OpenCV and the capture stage inside functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from id2reflectance.errors import ShapeError
+
+ITA_CROP = 256  # pixels of the aligned crop the skin is sampled in
+MIN_PIXELS = 20  # fewer skin pixels than this: no estimate
+
+
+def _shrink(poly: np.ndarray, factor: float) -> np.ndarray:
+    c = poly.mean(axis=0)
+    return c + factor * (poly - c)
+
+
+def skin_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool mask of the cheeks and forehead of a face.
+
+    Parameters
+    ----------
+    landmarks : (68, 2) float (x, y) pixels, dlib's 68-point order, of an upright face
+        (an aligned crop; the forehead band is placed along the image's vertical).
+    shape : (H, W) of the image.
+
+    Cheeks: the polygons jaw points 1-3 (15-13), mouth corner 48 (54), nose wing 31 (35)
+    and the lower eyelid 41 (46), shrunk by 0.75 about their centroids. Forehead: between
+    the brows' outer-middle points (19, 24), from 0.12 h to 0.5 h above the brows, with h
+    the eye-to-mouth distance.
+    """
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2):
+        raise ShapeError(f"skin_region: landmarks must be (68, 2), got {lm.shape}")
+    mask = np.zeros(shape, np.uint8)
+    cheeks = (
+        lm[[1, 2, 3, 48, 31, 41]],
+        lm[[15, 14, 13, 54, 35, 46]],
+    )
+    for poly in cheeks:
+        cv2.fillPoly(mask, [np.round(_shrink(poly, 0.75)).astype(np.int32)], 1)
+    eyes = 0.5 * (lm[36:42].mean(0) + lm[42:48].mean(0))
+    mouth = 0.5 * (lm[48] + lm[54])
+    h = float(np.hypot(*(mouth - eyes)))
+    brow = float(lm[17:27, 1].min())
+    x0, x1 = sorted((lm[19, 0], lm[24, 0]))
+    top, bottom = brow - 0.5 * h, brow - 0.12 * h
+    forehead = np.array([[x0, top], [x1, top], [x1, bottom], [x0, bottom]])
+    cv2.fillPoly(mask, [np.round(forehead).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def ita_of_pixels(rgb: np.ndarray, mask: np.ndarray) -> float | None:
+    """Median ITA (degrees) of the masked pixels of an sRGB image, or None if too few.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 sRGB code values.
+    mask : (H, W) bool region to measure.
+    """
+    from id2reflectance._shared.imageio import srgb_to_linear
+    from id2reflectance.capture.skin import ita_deg
+
+    img = np.asarray(rgb)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ShapeError(f"ita_of_pixels: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
+    px = img[np.asarray(mask, bool)]
+    px = px[px.max(axis=1) < 250]
+    lin = srgb_to_linear(px.astype(np.float32) / 255.0).astype(np.float64)
+    lum = lin @ np.array([0.2126, 0.7152, 0.0722])
+    lin = lin[lum >= 0.01]
+    if len(lin) < MIN_PIXELS:
+        return None
+    return float(np.median(ita_deg(lin)))
+
+
+def photo_ita_deg(image: np.ndarray, landmarks: np.ndarray) -> float | None:
+    """Skin tone (ITA, degrees) of the face with ``landmarks`` in ``image`` (see the module).
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 sRGB photo, RGB order.
+    landmarks : (68, 2) float (x, y) pixels of that face in ``image``.
+
+    Returns
+    -------
+    ITA in degrees (lighter skin is larger; about -50 .. 70), or None when fewer than
+    :data:`MIN_PIXELS` usable skin pixels remain.
+    """
+    from id2reflectance.model.face import align_face
+
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2):
+        raise ShapeError(f"photo_ita_deg: landmarks must be (68, 2), got {lm.shape}")
+    aligned, matrix = align_face(image, lm, size=ITA_CROP)
+    lm_aligned = lm @ matrix[:, :2].T + matrix[:, 2]
+    return ita_of_pixels(aligned, skin_region(lm_aligned, aligned.shape[:2]))

@@ -1,0 +1,94 @@
+"""``id2r infer``: exit codes, messages and outputs (A's tiny swapper on ``face_dataset``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from id2reflectance._shared.imageio import write_png
+from id2reflectance.cli.main import _register, cli
+from id2reflectance.processing.asset import read_asset
+
+_register()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from skimage import data
+
+    d = tmp_path_factory.mktemp("photos")
+    write_png(d / "astronaut.png", data.astronaut().astype(np.float32) / 255.0)
+    write_png(d / "grey.png", np.full((120, 160, 3), 0.5, np.float32))
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    return d
+
+
+def _run(args: list[str], face_dataset: Path, ckpt: Path, cache: Path, out: Path):
+    base = ["infer", *args, "-o", str(out), "--dataset", str(face_dataset), "--checkpoint", str(ckpt)]
+    return CliRunner().invoke(cli, [*base, "--uv-size", "256", "--cache-dir", str(cache), "--no-progress"])
+
+
+def test_help_has_examples():
+    res = CliRunner().invoke(cli, ["infer", "--help"])
+    assert res.exit_code == 0 and "Examples:" in res.output and "--all-faces" in res.output
+
+
+def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_path):
+    cache = tmp_path / "cache"
+    out = tmp_path / "out"
+    res = _run([str(photos / "astronaut.png")], face_dataset, tiny_swapper_run, cache, out)
+    assert res.exit_code == 0, res.output
+    assert "astronaut.png" in res.output and "template" in res.output and "ITA" in res.output
+    asset = read_asset(out / "astronaut" / "asset")
+    assert asset.manifest["source"]["kind"] == "photo" and asset.size == 256
+    doc = json.loads((out / "infer.json").read_text())
+    assert doc["photos"][0]["error"] is None and doc["photos"][0]["faces"][0]["output"] == "astronaut"
+
+    # no face: exit 2, one clear line naming the file, nothing written for it
+    out2 = tmp_path / "out2"
+    res = _run([str(photos / "grey.png")], face_dataset, tiny_swapper_run, cache, out2)
+    assert res.exit_code == 2, res.output
+    assert f"no face found in {photos / 'grey.png'}" in res.output and "Traceback" not in res.output
+    assert not (out2 / "grey").exists()
+
+    # unreadable image
+    res = _run([str(photos / "broken.jpg")], face_dataset, tiny_swapper_run, cache, tmp_path / "out3")
+    assert res.exit_code == 2 and "broken.jpg" in res.output and "not a readable image" in res.output
+
+    # some photos fail, others succeed: exit 1 and the failures listed
+    out4 = tmp_path / "out4"
+    res = _run([str(photos)], face_dataset, tiny_swapper_run, cache, out4)
+    assert res.exit_code == 1, res.output
+    assert "2 of 3 photo(s) failed" in res.output and "grey.png" in res.output and "broken.jpg" in res.output
+    assert sorted(p.name for p in out4.iterdir() if p.is_dir()) == ["astronaut"]
+
+
+def test_bad_checkpoint_and_dataset(photos, face_dataset, tiny_stage2_run, tiny_swapper_run, tmp_path):
+    cache = tmp_path / "cache"
+    res = _run([str(photos / "astronaut.png")], face_dataset, tiny_stage2_run, cache, tmp_path / "o1")
+    assert res.exit_code == 2 and "expected a swapper checkpoint" in res.output, res.output
+    broken = tmp_path / "ds"
+    shutil.copytree(face_dataset, broken)
+    for p in broken.glob("subjects/*/mesh_vertices.npy"):
+        p.unlink()
+    res = _run([str(photos / "astronaut.png")], broken, tiny_swapper_run, cache, tmp_path / "o2")
+    assert res.exit_code == 2 and "mesh_vertices.npy" in res.output and str(broken) in res.output, res.output
+    assert "Traceback" not in res.output
+    res = _run(
+        [str(photos / "astronaut.png"), "--template", "S0042"], face_dataset, tiny_swapper_run, cache, tmp_path / "o3"
+    )
+    assert res.exit_code == 2 and "S0042" in res.output and "valid:" in res.output

@@ -1,0 +1,235 @@
+"""Swapper evaluation end to end (id2reflectance.model.evaluate_swapper, eval_report).
+
+Uses the session fixtures ``face_dataset`` (4 subjects at 32 px, S0000 held out) and
+``tiny_swapper_run`` (a tiny swapper trained on it) from tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.model.eval_inputs import load_subject_truth, shade_full_on, skin_mask
+from id2reflectance.model.eval_report import format_table, line_plot, scaling_series, write_report
+from id2reflectance.model.evaluate_swapper import (
+    DOMAINS,
+    CheckpointSpec,
+    SwapperEvalConfig,
+    evaluate_swapper,
+    parse_checkpoint_spec,
+    photo_names,
+    training_subjects,
+)
+from id2reflectance.model.image_metrics import psnr
+
+TEST_SUBJECT = "S0000"
+TRAIN_SUBJECTS = ("S0001", "S0002", "S0003")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _walk_numbers(obj: Any, where: str = "") -> list[tuple[str, float]]:
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _walk_numbers(v, f"{where}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _walk_numbers(v, f"{where}[{i}]")
+    elif isinstance(obj, float | int) and not isinstance(obj, bool):
+        out.append((where, float(obj)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def evaluated(face_dataset: Path, tiny_swapper_run: Path, tmp_path_factory, one_thread):
+    """One evaluation: two labelled checkpoints plus the fixed-template row; the fixed
+    template is a training subject that retrieval does not choose."""
+    from id2reflectance.model.eval_inputs import read_png
+    from id2reflectance.model.infer import InferConfig, Inferencer
+
+    tmp = tmp_path_factory.mktemp("eval_swapper")
+    cache = str(tmp / "cache")
+    photo = read_png(face_dataset / "subjects" / TEST_SUBJECT / "views/front/rgb_full.png")
+    probe = Inferencer(tiny_swapper_run, face_dataset, InferConfig(views=("front",), uv_size=256, cache_dir=cache))
+    retrieved = probe.predict_aligned(photo, exclude=(TEST_SUBJECT,)).template_id
+    fixed = next(s for s in TRAIN_SUBJECTS if s != retrieved)
+    cfg = SwapperEvalConfig(fixed_template=fixed, cache_dir=cache, grid_subjects=2)
+    specs = [CheckpointSpec("base", tiny_swapper_run), CheckpointSpec("n2", tiny_swapper_run)]
+    calls: list[tuple[str, int, int]] = []
+    evaluation = evaluate_swapper(face_dataset, specs, cfg, progress=lambda *a: calls.append(a))
+    report = write_report(evaluation, tmp / "report")
+    return evaluation, report, fixed, calls
+
+
+def test_metrics_complete_and_finite(evaluated) -> None:
+    evaluation, report, fixed, calls = evaluated
+    m = json.loads((report / "metrics.json").read_text())
+    assert m == json.loads(json.dumps(evaluation.metrics))
+    assert m["subjects"] == [TEST_SUBJECT]
+    assert m["config"]["environments"] == ["full", "env0"]
+    assert m["lpips_available"] is False
+    assert [r["name"] for r in m["rows"]] == ["base", f"base (fixed {fixed})", "n2"]
+    for r in m["rows"]:
+        a = r["aggregate"]
+        assert a["inputs"] == 2 and len(r["per_input"]) == 2
+        for d in DOMAINS:
+            for v in ("front", "left", "right"):
+                assert set(a["per_view"][v][d]) == {"psnr", "ssim"}
+            assert a["uv_psnr"][d] is not None
+        assert set(a["diffuse"]) == {"view", "psnr", "ssim", "lpips", "id_similarity", "id_similarity_gt_render"}
+        assert a["diffuse"]["lpips"] is None  # no weights: unavailable, never faked
+        assert -1.0 <= a["diffuse"]["id_similarity"] <= 1.0
+        assert a["diffuse"]["id_similarity_gt_render"] > a["diffuse"]["id_similarity"] - 1.0
+        fair = a["fair"]
+        assert fair["populated_groups"] == sum(g["count"] > 0 for g in fair["groups"]) >= 1
+        assert fair["score"] == pytest.approx(fair["average_ita_error"] + fair["bias"])
+        for rec in r["per_input"]:
+            assert rec["template"] != TEST_SUBJECT
+            assert rec["ita"]["error"] == pytest.approx(abs(rec["ita"]["pred"] - rec["ita"]["gt"]))
+            assert rec["ita"]["skin_pixels"] > 0
+        assert r["train_subjects"] == 3  # from the swapper checkpoint's metadata, not the label
+    numbers = _walk_numbers(m)
+    assert numbers and all(math.isfinite(v) for _, v in numbers)
+    assert calls[-1] == ("evaluate", 6, 6)
+
+
+def test_fixed_template_row_differs(evaluated) -> None:
+    evaluation, _, fixed, _ = evaluated
+    closest, fixed_row = evaluation.metrics["rows"][0], evaluation.metrics["rows"][1]
+    assert closest["mode"] == "closest" and fixed_row["mode"] == "fixed"
+    assert set(fixed_row["aggregate"]["templates"]) == {fixed}
+    assert fixed not in closest["aggregate"]["templates"]
+    # same checkpoint, other template: different predictions
+    assert closest["aggregate"]["diffuse"]["psnr"] != fixed_row["aggregate"]["diffuse"]["psnr"]
+    # the two closest rows of the same weights agree exactly
+    assert closest["aggregate"] == evaluation.metrics["rows"][2]["aggregate"]
+
+
+def test_report_files(evaluated) -> None:
+    evaluation, report, _, _ = evaluated
+    for name in ("report.md", "report.html", "metrics.json", "figures/grid.png", "figures/scaling.png"):
+        assert (report / name).is_file(), name
+    grid = cv2.imread(str(report / "figures/grid.png"))
+    assert grid is not None and grid.shape[1] == 9 * 128
+    plot = cv2.imread(str(report / "figures/scaling.png"))
+    assert plot is not None and plot.shape == (420, 640, 3)
+    md = (report / "report.md").read_text()
+    assert "paper (different data)" in md and "28.47" in md and "18.43" in md
+    assert "skin-type groups populated" in md and "n/a" in md
+    html = (report / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table>" in html
+    table = format_table(evaluation.metrics)
+    assert table.splitlines()[0].startswith("model") and "fixed" in table and "paper" in table
+
+
+def test_errors(face_dataset: Path, tiny_swapper_run: Path, tmp_path: Path) -> None:
+    spec = [CheckpointSpec("a", tiny_swapper_run)]
+    with pytest.raises(ConfigError, match="fixed template 'S9999'"):
+        evaluate_swapper(face_dataset, spec, SwapperEvalConfig(fixed_template="S9999"))
+    with pytest.raises(ConfigError, match="fixed template 'S0000'"):
+        evaluate_swapper(face_dataset, spec, SwapperEvalConfig(fixed_template=TEST_SUBJECT))
+    with pytest.raises(InputFileError, match="not found"):
+        evaluate_swapper(face_dataset, [CheckpointSpec("x", tmp_path / "missing")])
+    with pytest.raises(ConfigError, match="distinct"):
+        evaluate_swapper(face_dataset, spec * 2)
+    with pytest.raises(ConfigError, match="environments"):
+        evaluate_swapper(face_dataset, spec, SwapperEvalConfig(environments=("env7",)))
+    # a dataset without test subjects
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    doc = json.loads((face_dataset / "dataset.json").read_text())
+    for s in doc["subjects"]:
+        s["split"] = "train"
+    (ds / "dataset.json").write_text(json.dumps(doc))
+    (ds / "subjects").symlink_to(face_dataset / "subjects")
+    with pytest.raises(InputFileError, match="no subject in the 'test' split"):
+        evaluate_swapper(ds, spec)
+    # a checkpoint folder that is not a swapper
+    not_ckpt = tmp_path / "not_ckpt"
+    not_ckpt.mkdir()
+    with pytest.raises(InputFileError):
+        evaluate_swapper(face_dataset, [CheckpointSpec("x", not_ckpt)], SwapperEvalConfig(uv=False))
+
+
+# ------------------------------------------------------------------ pieces
+
+
+def test_shading_reproduces_dataset_photo(face_dataset: Path) -> None:
+    rec = {"id": TEST_SUBJECT, "attributes": {}}
+    truth = load_subject_truth(face_dataset, rec, views=("front",), environments=("full",), uv=False)
+    v = truth.views["front"]
+    render = shade_full_on(v.maps["diffuse"], v.maps["specular"], v.mask)
+    assert render.dtype == np.uint8 and render.shape == v.rgb["full"].shape
+    assert psnr(render / 255.0, v.rgb["full"] / 255.0, v.mask) > 26.0
+    # and is far from a wrong subject's rendering
+    other = load_subject_truth(face_dataset, {"id": "S0001"}, views=("front",), environments=(), uv=False)
+    wrong = shade_full_on(other.views["front"].maps["diffuse"] * 0.5, v.maps["specular"], v.mask)
+    assert psnr(wrong / 255.0, v.rgb["full"] / 255.0, v.mask) < psnr(render / 255.0, v.rgb["full"] / 255.0, v.mask)
+
+
+def test_skin_mask_excludes_features() -> None:
+    mask = np.zeros((64, 64), bool)
+    mask[8:60, 10:54] = True
+    lm = np.zeros((68, 2))
+    lm[:, 0], lm[:, 1] = 32, 40  # all points on one spot ...
+    lm[36:42] = [[18, 25], [22, 23], [26, 25], [22, 27], [20, 26], [24, 26]]  # ... except one eye
+    skin = skin_mask(mask, lm)
+    assert not skin[25, 22] and not skin[40, 32]
+    assert skin[45, 20] and not skin[9, 11]  # eroded border
+    assert skin_mask(mask, None).sum() > skin.sum()
+
+
+def test_checkpoint_specs_and_training_subjects(tmp_path: Path) -> None:
+    assert parse_checkpoint_spec("n8=runs/a") == CheckpointSpec("n8", Path("runs/a"))
+    assert parse_checkpoint_spec("runs/sw_b") == CheckpointSpec("sw_b", Path("runs/sw_b"))
+    with pytest.raises(ConfigError):
+        parse_checkpoint_spec("=runs/a")
+    assert training_subjects(CheckpointSpec("n16", tmp_path)) == 16
+    assert training_subjects(CheckpointSpec("levels16_32", tmp_path)) is None
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"train_subjects": ["S1", "S2", "S3", "S4", "S5"]}))
+    assert training_subjects(CheckpointSpec("n16", run)) == 5
+    assert photo_names(["full", "courtyard", "studio"]) == ["full", "env0", "env1"]
+
+
+def test_scaling_plot_from_metrics() -> None:
+    metrics = {
+        "scaling": [
+            {"label": "n2", "train_subjects": 2, "diffuse_psnr": 20.0, "mean_psnr": 22.0},
+            {"label": "n8", "train_subjects": 8, "diffuse_psnr": 24.0, "mean_psnr": 25.0},
+        ]
+    }
+    series = scaling_series(metrics)
+    assert series["diffuse PSNR"] == ([2.0, 8.0], [20.0, 24.0])
+    img = line_plot(series, title="t", xlabel="x", ylabel="y")
+    assert img.shape == (420, 640, 3) and img.dtype == np.uint8
+    colours = {tuple(c) for c in img.reshape(-1, 3)[::7]}
+    assert (200, 80, 30) in colours and (40, 140, 40) in colours  # both series drawn
+    ok, _ = cv2.imencode(".png", img)
+    assert ok
+
+
+def test_report_folder_is_replaced(evaluated, tmp_path: Path) -> None:
+    evaluation, report, _, _ = evaluated
+    dst = tmp_path / "r"
+    shutil.copytree(report, dst)
+    (dst / "stale.txt").write_text("old")
+    write_report(evaluation, dst)
+    assert not (dst / "stale.txt").exists() and (dst / "metrics.json").is_file()

@@ -1,0 +1,298 @@
+"""Monocular inference: templates and retrieval, decoding, stitching, end to end.
+
+End-to-end tests use A's ``tiny_swapper_run`` (trained on ``face_dataset``, 32 px) and the
+real photo ``skimage.data.astronaut()``. The ground-truth swapper below returns, for each
+template view it is given, that template's own dataset maps in the model encoding: with
+it the predicted UV maps must reproduce the template's baked ``uv/*.exr``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.model.infer import FacePrediction, InferConfig, Inferencer, decode_view, write_prediction
+from id2reflectance.model.templates import TemplateBank
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embed_cache")
+
+
+@pytest.fixture(scope="module")
+def bank(face_dataset: Path, cache: Path) -> TemplateBank:
+    return TemplateBank(face_dataset, split="train", cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def embeddings(bank: TemplateBank) -> dict[str, np.ndarray]:
+    from id2reflectance.model.identity import DlibIdentityEncoder
+
+    return bank.embeddings(DlibIdentityEncoder())
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+def test_bank_lists_train_templates_and_caches_outside_dataset(bank, embeddings, cache, face_dataset, monkeypatch):
+    assert bank.ids() == ["S0001", "S0002", "S0003"]
+    assert bank.mesh("S0001").vertices.shape == np.load(face_dataset / "subjects/S0001/mesh_vertices.npy").shape
+    for e in embeddings.values():
+        assert e.shape == (128,) and abs(float(np.linalg.norm(e)) - 1.0) < 1e-4
+    files = list((cache / "templates").glob("*.json"))
+    assert len(files) == 1 and bank.sha256[:16] in files[0].name
+    assert not list(face_dataset.rglob("*embed*")) and not list(face_dataset.rglob("templates"))
+
+    # a second bank reads the cache: the encoder is not run again
+    import id2reflectance.model.identity_student as ids
+
+    def boom(*a, **k):
+        raise AssertionError("embedding recomputed despite the cache")
+
+    monkeypatch.setattr(ids, "embed_aligned", boom)
+    again = TemplateBank(face_dataset, split="train", cache_dir=cache).embeddings(
+        _Dim(128), encoder_key="DlibIdentityEncoder-128"
+    )
+    for sid, e in embeddings.items():
+        np.testing.assert_allclose(again[sid], e, atol=1e-6)
+
+
+class _Dim:
+    """An identity encoder of some dimension that embeds nothing (only ``dim`` is read)."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def embed(self, image, landmarks=None):  # pragma: no cover - never called
+        raise AssertionError("not expected to embed")
+
+
+def test_retrieval_exact_template(bank, embeddings):
+    for sid, e in embeddings.items():
+        r = bank.retrieve(e, embeddings, ita_deg=None, ita_weight=0.01)
+        assert r.template_id == sid
+        assert r.score == pytest.approx(1.0, abs=1e-5)
+        assert set(r.scores) == set(embeddings)
+
+
+def test_retrieval_ita_term_moves_the_choice(bank, embeddings):
+    a, b = "S0001", "S0002"
+    ita_b = bank.subject(b).ita_deg
+    e = embeddings[a]
+    assert bank.retrieve(e, embeddings, ita_deg=ita_b, ita_weight=0.0).template_id == a
+    r = bank.retrieve(e, embeddings, ita_deg=ita_b, ita_weight=1.0)
+    assert r.template_id == b  # same skin tone outweighs the identity
+    expected = float(np.dot(e, embeddings[a])) - abs(ita_b - bank.subject(a).ita_deg)
+    assert r.scores[a] == pytest.approx(expected, abs=1e-5)
+
+
+def test_retrieval_fixed_exclude_and_errors(bank, embeddings, face_dataset, tmp_path):
+    e = embeddings["S0001"]
+    r = bank.retrieve(e, embeddings, ita_deg=None, ita_weight=0.0, fixed="S0003")
+    assert r.template_id == "S0003" and r.score == pytest.approx(float(np.dot(e, embeddings["S0003"])), abs=1e-5)
+    assert bank.retrieve(e, embeddings, ita_deg=None, ita_weight=0.0, exclude=("S0001",)).template_id != "S0001"
+    with pytest.raises(InputFileError, match=r"'S9999'.*valid: \['S0001', 'S0002', 'S0003'\]"):
+        bank.retrieve(e, embeddings, ita_deg=None, ita_weight=0.0, fixed="S9999")
+    with pytest.raises(InputFileError, match="not in the template split 'train'"):
+        bank.subject("S0000")
+    with pytest.raises(Id2rError, match="every template"):
+        bank.retrieve(e, embeddings, ita_deg=None, ita_weight=0.0, exclude=tuple(embeddings))
+    with pytest.raises(InputFileError, match="no subject in split 'val'"):
+        TemplateBank(face_dataset, split="val", cache_dir=tmp_path)
+    broken = tmp_path / "ds"
+    shutil.copytree(face_dataset, broken)
+    for p in broken.glob("subjects/*/mesh_vertices.npy"):
+        p.unlink()
+    with pytest.raises(InputFileError, match=r"no usable template.*mesh_vertices\.npy") as info:
+        TemplateBank(broken, split="train", cache_dir=tmp_path)
+    assert str(broken) in str(info.value)
+
+
+def test_decode_inverts_the_dataset_loader(face_dataset, bank):
+    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
+
+    ds = ReflectanceDataset(
+        face_dataset,
+        split="train",
+        domains=("rgb", "diffuse", "specular", "roughness", "normal"),
+        views=("front",),
+        resolution=bank.image_size,
+    )
+    item = ds[0]
+    dec = decode_view({k: item[k].numpy() for k in ds.domains}, bank.mask(item["subject"], "front", bank.image_size))
+    ref = bank.view_maps(item["subject"], "front", bank.image_size)
+    m = ref["mask"]
+    assert m.sum() > 100
+    for name, tol in (("diffuse_albedo", 2e-3), ("specular_albedo", 1e-4), ("roughness", 1e-4), ("normal", 1e-3)):
+        np.testing.assert_allclose(dec[name][m], ref[name][m], atol=tol, err_msg=name)
+    np.testing.assert_allclose(dec["rgb"], ref["rgb"], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- ground-truth swapper
+
+
+class GroundTruthSwapper:
+    """Returns, for every template view in the batch, that template's own dataset maps
+    (found by matching the input RGB exactly), in the model's [-1, 1] encoding."""
+
+    domains = ("rgb", "diffuse", "specular", "roughness", "normal")
+
+    def __init__(self, root: Path, resolution: int) -> None:
+        from id2reflectance.dataset.torch_dataset import ReflectanceDataset
+
+        self.resolution = resolution
+        self.id_dim = 128
+        ds = ReflectanceDataset(
+            root, split="all", domains=self.domains, views=("front", "left", "right"), resolution=resolution
+        )
+        self.items = [ds[i] for i in range(len(ds))]
+
+    def predict(self, template_rgb: torch.Tensor, identity: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, list[torch.Tensor]] = {d: [] for d in self.domains}
+        for x in template_rgb:
+            hit = [it for it in self.items if torch.allclose(it["rgb"], x, atol=1e-6)]
+            assert len(hit) == 1
+            for d in self.domains:
+                out[d].append(hit[0][d])
+        return {d: torch.stack(v) for d, v in out.items()}
+
+
+def test_ground_truth_views_reproduce_the_template_uv_maps(face_dataset, bank, embeddings, cache):
+    from id2reflectance._shared.imageio import read_exr
+    from id2reflectance.model.identity import DlibIdentityEncoder
+
+    sw = GroundTruthSwapper(face_dataset, bank.image_size)
+    config = InferConfig(uv_size=256, cache_dir=str(cache))
+    inf = Inferencer.from_swapper(sw, face_dataset, config, DlibIdentityEncoder())
+    test_front = bank.root / "subjects/S0000/views/front/rgb_full.png"
+    import cv2
+
+    img = cv2.imread(str(test_front))[..., ::-1].copy()
+    pred = inf.predict_aligned(img, identity=embeddings["S0002"], source="S0000")
+    assert pred.template_id == "S0002"
+    assert pred.template_score == pytest.approx(pred.scores["S0002"])
+    seen = pred.uv["coverage"][..., 0] > 0.5
+    assert seen.mean() > 0.2
+    root = bank.subject("S0002").root / "uv"
+    truth, _ = read_exr(root / "diffuse_albedo.exr")
+    mse = np.mean((pred.uv["diffuse_albedo"][seen] - truth[seen]) ** 2)
+    assert 10 * np.log10(1.0 / mse) > 30.0
+    n_true, _ = read_exr(root / "normal_object.exr")
+    cos = np.sum(pred.uv["normal_object"][seen] * n_true[seen], axis=-1)
+    assert np.degrees(np.arccos(np.clip(np.median(cos), -1, 1))) < 3.0
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def inferencer(tiny_swapper_run, face_dataset, cache) -> Inferencer:
+    return Inferencer(tiny_swapper_run, face_dataset, InferConfig(uv_size=256, cache_dir=str(cache)))
+
+
+def _check_prediction(pred: FacePrediction, r: int, views: tuple[str, ...]) -> None:
+    assert pred.aligned.shape == (r, r, 3) and pred.aligned.dtype == np.uint8
+    assert pred.identity.shape == (128,) and abs(float(np.linalg.norm(pred.identity)) - 1) < 1e-4
+    assert set(pred.views) == set(views)
+    for v, m in pred.views.items():
+        mask = m["mask"]
+        assert mask.shape == (r, r) and mask.dtype == bool and mask.sum() > 0.2 * r * r, v
+        for name, shape in (("rgb", 3), ("diffuse_albedo", 3), ("specular_albedo", 1), ("roughness", 1), ("normal", 3)):
+            a = m[name]
+            assert a.shape == (r, r, shape) and a.dtype == np.float32 and np.all(np.isfinite(a)), (v, name)
+        for name in ("rgb", "diffuse_albedo", "roughness"):
+            assert m[name].min() >= 0 and m[name].max() <= 1
+        assert 0 <= m["specular_albedo"].min() and m["specular_albedo"].max() <= 0.25
+        np.testing.assert_allclose(np.linalg.norm(m["normal"][mask], axis=-1), 1.0, atol=1e-4)
+        assert np.all(m["diffuse_albedo"][~mask] == 0)
+    s = 256
+    shapes = {"diffuse_albedo": 3, "specular_albedo": 1, "roughness": 1, "normal_object": 3, "normal_tangent": 3}
+    for name, c in {**shapes, "coverage": 1}.items():
+        a = pred.uv[name]
+        assert a.shape == (s, s, c) and a.dtype == np.float32 and np.all(np.isfinite(a)), name
+    assert 0 < pred.coverage_seen < 1
+    np.testing.assert_allclose(np.linalg.norm(pred.uv["normal_object"], axis=-1), 1.0, atol=1e-4)
+
+
+def test_predict_aligned_held_out_subject_and_write(inferencer, bank, tmp_path):
+    import cv2
+
+    from id2reflectance.processing.asset import read_asset
+
+    img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
+    pred = inferencer.predict_aligned(img, source="S0000", exclude=("S0001",))
+    assert pred.template_id in ("S0002", "S0003")
+    assert pred.box is None
+    _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
+    out = write_prediction(pred, tmp_path / "out", mesh_from=inferencer)
+    assert out == tmp_path / "out" / "S0000"
+    asset = read_asset(out / "asset")
+    assert asset.frame == "template" and asset.manifest["source"]["kind"] == "photo"
+    assert asset.manifest["source"]["template_id"] == pred.template_id
+    assert len(asset.manifest["source"]["checkpoint_sha256"]) == 64
+    np.testing.assert_array_equal(asset.mesh.faces, inferencer.template_mesh(pred.template_id).faces)
+    np.testing.assert_allclose(asset.maps.diffuse_albedo, pred.uv["diffuse_albedo"], atol=1e-6)
+    doc = json.loads((out / "prediction.json").read_text())
+    assert doc["template"]["id"] == pred.template_id and doc["asset"] == "asset"
+    for v in ("front", "left", "right"):
+        for f in ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask"):
+            assert (out / "views" / v / f"{f}.png").is_file()
+    assert (out / "aligned.png").is_file()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_predict_image_astronaut(inferencer):
+    from skimage import data
+
+    from id2reflectance.model.face import detect_faces
+
+    photo = data.astronaut()
+    preds = inferencer.predict_image(photo, source="astronaut.png")
+    assert len(preds) == 1
+    pred = preds[0]
+    assert pred.face_index == 0 and pred.box is not None and pred.landmarks.shape == (68, 2)
+    assert pred.template_id in inferencer.template_ids()
+    assert pred.ita_deg is not None and 10 < pred.ita_deg < 60  # light skin (Fitzpatrick I-III)
+    _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
+    front = pred.views["front"]
+    med = np.median(front["diffuse_albedo"][front["mask"]], axis=0)
+    assert med[0] > med[1] > med[2], med  # skin-coloured
+    assert 0.05 < med[0] < 0.8 and med[2] > 0.01, med
+    # the identity is the encoder's embedding of the photo's face
+    face = detect_faces(photo)[0]
+    e = inferencer.encoder.embed(photo, face.landmarks)
+    assert float(np.dot(e, pred.identity)) > 0.999
+
+
+def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache):
+    from skimage import data
+
+    grey = np.full((200, 200, 3), 128, np.uint8)
+    with pytest.raises(Id2rError, match="no face found in grey.png"):
+        inferencer.predict_image(grey, source="grey.png")
+    two = np.concatenate([data.astronaut(), data.astronaut()], axis=1)
+    with pytest.raises(Id2rError, match=r"2 faces found in two.png .*\(175, 76, 265, 166\).*--all-faces"):
+        inferencer.predict_image(two, source="two.png")
+    with pytest.raises(ConfigError, match="128-d identities but the identity encoder _Dim gives 512-d"):
+        Inferencer(tiny_swapper_run, face_dataset, InferConfig(cache_dir=str(cache)), identity=_Dim(512))
+    with pytest.raises(InputFileError, match="valid:"):
+        Inferencer(tiny_swapper_run, face_dataset, InferConfig(template="S0000", cache_dir=str(cache)))
+    with pytest.raises(ConfigError, match="views"):
+        InferConfig(views=("front", "top"))
+    with pytest.raises(ConfigError, match="uv_size"):
+        InferConfig(uv_size=100)
