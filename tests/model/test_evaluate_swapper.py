@@ -233,3 +233,21 @@ def test_report_folder_is_replaced(evaluated, tmp_path: Path) -> None:
     (dst / "stale.txt").write_text("old")
     write_report(evaluation, dst)
     assert not (dst / "stale.txt").exists() and (dst / "metrics.json").is_file()
+
+
+def test_scaling_curve_uses_the_scaling_runs_only():
+    from id2reflectance.model.evaluate_swapper import _scaling_points
+
+    def row(label, n, mode="closest", psnr=1.0):
+        agg = {"diffuse": {"psnr": psnr}, "mean_over_domains": {"view_psnr": psnr}}
+        return {"label": label, "mode": mode, "train_subjects": n, "aggregate": agg}
+
+    rows = [row("n36_l16_32", 36, psnr=3.0), row("n36_l16_32", 36, "fixed"), row("l16", 36, psnr=2.0), row("n9", 9)]
+    pts = _scaling_points(rows)
+    assert [(p["label"], p["train_subjects"], p["diffuse_psnr"]) for p in pts] == [
+        ("n9", 9, 1.0),
+        ("n36_l16_32", 36, 3.0),
+    ]
+    # without count labels every retrieval row joins; a repeated count keeps the first
+    pts = _scaling_points([row("b", 36, psnr=2.0), row("a", 36, psnr=3.0), row("c", 9)])
+    assert [p["label"] for p in pts] == ["c", "b"]

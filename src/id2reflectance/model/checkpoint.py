@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,15 @@ def save_checkpoint(
             "files": {name: sha256_file(tmp / name) for name in sorted(files)},
         }
         (tmp / META_FILE).write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path
+
+
+def save_and_prune(run_dir: str | Path, *, step: int, keep: int, **kwargs: Any) -> Path:
+    """:func:`save_checkpoint` into ``run_dir``'s folder for ``step``, then delete all but
+    the ``keep`` newest checkpoints; ``kwargs`` as for :func:`save_checkpoint`."""
+    path = save_checkpoint(step_dir(run_dir, step), step=step, **kwargs)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
     return path
 
 

@@ -365,6 +365,33 @@ def aggregate(records: list[dict[str, Any]], views: tuple[str, ...]) -> dict[str
     return out
 
 
+def _scaling_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points of the data-scaling curve, sorted by training subjects.
+
+    Retrieval rows with a known subject count. When some labels name a subject count
+    (``n9``, ``n36_l16_32``: the scaling runs), only those are used, so an ablation row
+    with other levels does not join the curve; at a repeated count the first checkpoint
+    given wins.
+    """
+    cand = [r for r in rows if r["mode"] == "closest" and r["train_subjects"] is not None]
+    named = [r for r in cand if re.match(r"n\d+", str(r["label"]))]
+    seen: set[int] = set()
+    points = []
+    for r in named or cand:
+        if r["train_subjects"] in seen:
+            continue
+        seen.add(r["train_subjects"])
+        points.append(
+            {
+                "label": r["label"],
+                "train_subjects": r["train_subjects"],
+                "diffuse_psnr": r["aggregate"]["diffuse"]["psnr"],
+                "mean_psnr": r["aggregate"]["mean_over_domains"]["view_psnr"],
+            }
+        )
+    return sorted(points, key=lambda p: p["train_subjects"])
+
+
 def evaluate_swapper(
     dataset: str | Path,
     checkpoints: Sequence[CheckpointSpec],
@@ -475,16 +502,7 @@ def evaluate_swapper(
                 "per_input": per_input,
             }
         )
-    scaling = [
-        {
-            "label": r["label"],
-            "train_subjects": r["train_subjects"],
-            "diffuse_psnr": r["aggregate"]["diffuse"]["psnr"],
-            "mean_psnr": r["aggregate"]["mean_over_domains"]["view_psnr"],
-        }
-        for r in rows
-        if r["mode"] == "closest" and r["train_subjects"] is not None
-    ]
+    scaling = _scaling_points(rows)
     metrics = {
         "format": "id2r-swapper-eval",
         "version": 1,
@@ -494,7 +512,7 @@ def evaluate_swapper(
         "lpips_available": ev.lpips_net is not None,
         "identity_metric": "arcface" if config.arcface else "dlib",
         "rows": rows,
-        "scaling": sorted(scaling, key=lambda s: s["train_subjects"]),
+        "scaling": scaling,
         "paper": {"diffuse": PAPER_DIFFUSE, "fair": PAPER_FAIR, "note": "ID2Reflectance (CVPR 2024), different data"},
     }
     return SwapperEvaluation(metrics, grid)

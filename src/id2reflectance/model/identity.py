@@ -136,6 +136,28 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
 
 
+def read_state_dict(path: str | Path, *, what: str = "weights") -> dict[str, torch.Tensor]:
+    """Tensors of a local weights file: ``.safetensors``, or a ``.pt``/``.pth`` state dict
+    loaded with ``weights_only=True`` (never unpickles arbitrary objects).
+
+    Raises InputFileError naming the file when it is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, None, f"{what} file not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise InputFileError(path, None, f"cannot read {what} ({err})") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputFileError(path, None, f"{what}: expected a flat state dict of tensors")
+    return state
+
+
 class ArcFaceEncoder:
     """ArcFace IResNet-100 from a local weights file (.safetensors, or a .pt/.pth state
     dict loaded with ``weights_only=True``), loaded strictly."""
@@ -144,17 +166,7 @@ class ArcFaceEncoder:
 
     def __init__(self, weights: str | Path, *, layers: tuple[int, int, int, int] = (3, 13, 30, 3), device: str = "cpu"):
         path = Path(weights)
-        if not path.is_file():
-            raise InputFileError(path, None, "ArcFace weights file not found")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state = load_file(str(path))
-            else:
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise InputFileError(path, None, f"cannot read weights ({err})") from err
+        state = read_state_dict(path, what="ArcFace weights")
         self.net = IResNet(layers)
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         if missing or unexpected:

@@ -130,20 +130,13 @@ class ArcFaceIdentityNet(nn.Module):
 
     def __init__(self, weights: str | Path) -> None:
         super().__init__()
-        from id2reflectance.model.identity import IResNet
+        from id2reflectance.model.identity import IResNet, read_state_dict
 
         path = Path(weights)
-        if not path.is_file():
-            raise InputFileError(path, None, "ArcFace weights file not found")
+        state = read_state_dict(path, what="ArcFace weights")
         try:
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state = load_file(str(path))
-            else:
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
             layers = infer_iresnet_layers(state)
-        except (OSError, RuntimeError, ValueError) as err:
+        except ValueError as err:
             raise InputFileError(path, None, f"cannot read ArcFace weights ({err})") from err
         self.net = IResNet(layers)
         from id2reflectance.model.checkpoint import load_tensors_strict

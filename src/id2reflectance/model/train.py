@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -433,9 +432,10 @@ def _train(
             # a stop request (never under torchrun) saves the current step as well
             if done % tc.ckpt_interval == 0 or done == tc.steps or stopping:
                 if rt.is_main:
-                    last_ckpt = ckpt.save_checkpoint(
-                        ckpt.step_dir(run_dir, done),
+                    last_ckpt = ckpt.save_and_prune(
+                        run_dir,
                         step=done,
+                        keep=tc.keep_checkpoints,
                         arch=arch,
                         model=model,
                         ema=ema.shadow if ema else None,
@@ -443,8 +443,6 @@ def _train(
                         optimizers=optimizers,
                         meta=meta,
                     )
-                    for old in ckpt.list_checkpoints(run_dir)[: -tc.keep_checkpoints]:
-                        shutil.rmtree(old, ignore_errors=True)
                 if rt.distributed:
                     torch.distributed.barrier()
             if stopping:

@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -522,9 +521,10 @@ def train_swapper(
                 progress("train swapper", done, tc.steps)
             stopping = stop.requested  # read once: a signal arriving now is seen next step
             if done % tc.ckpt_interval == 0 or done == tc.steps or stopping:
-                last_ckpt = ckpt.save_checkpoint(
-                    ckpt.step_dir(run_dir, done),
+                last_ckpt = ckpt.save_and_prune(
+                    run_dir,
                     step=done,
+                    keep=tc.keep_checkpoints,
                     arch=arch,
                     model=swapper,
                     ema=ema.shadow if ema else None,
@@ -532,8 +532,6 @@ def train_swapper(
                     optimizers=optimizers,
                     meta=meta,
                 )
-                for old in ckpt.list_checkpoints(run_dir)[: -tc.keep_checkpoints]:
-                    shutil.rmtree(old, ignore_errors=True)
             if stopping:
                 log.warning("%s at step %d: checkpoint saved, stopping (--resume continues)", stop.signal_name, done)
                 stopped_at = done
