@@ -121,13 +121,24 @@ def test_fixed_template_row_differs(evaluated) -> None:
     assert closest["aggregate"] == evaluation.metrics["rows"][2]["aggregate"]
 
 
-def test_report_files(evaluated) -> None:
+def test_report_files(evaluated, tmp_path) -> None:
     evaluation, report, _, _ = evaluated
-    for name in ("report.md", "report.html", "metrics.json", "figures/grid.png", "figures/scaling.png"):
+    for name in ("report.md", "report.html", "metrics.json", "figures/grid.png"):
         assert (report / name).is_file(), name
     grid = cv2.imread(str(report / "figures/grid.png"))
     assert grid is not None and grid.shape[1] == 9 * 128
-    plot = cv2.imread(str(report / "figures/scaling.png"))
+    # both checkpoints are the same 3-subject run and only "n2" is a scaling label: one
+    # point, so no curve is drawn
+    assert [p["label"] for p in evaluation.metrics["scaling"]] == ["n2"]
+    assert not (report / "figures/scaling.png").exists()
+    # with two subject counts the report draws the curve
+    metrics = dict(evaluation.metrics)
+    metrics["scaling"] = [
+        {"label": "n2", "train_subjects": 2, "diffuse_psnr": 20.0, "mean_psnr": 22.0},
+        {"label": "n3", "train_subjects": 3, "diffuse_psnr": 21.0, "mean_psnr": 23.0},
+    ]
+    two = write_report(type(evaluation)(metrics, evaluation.grid), tmp_path / "two")
+    plot = cv2.imread(str(two / "figures/scaling.png"))
     assert plot is not None and plot.shape == (420, 640, 3)
     md = (report / "report.md").read_text()
     assert "paper (different data)" in md and "28.47" in md and "18.43" in md
