@@ -71,3 +71,19 @@ def test_shipped_config_files_match_presets():
     joint = load_run_config(root / "cpu_128_joint.yaml")
     assert joint.fusion.mode == "joint"
     assert dataclasses.replace(joint, fusion=dataclasses.replace(joint.fusion, mode="multi")) == PRESETS["cpu_128"]()
+
+
+def test_every_shipped_config_file_loads():
+    """configs/**/*.yaml: codebook configs load as RunConfig, swapper configs as SwapperRunConfig."""
+    from pathlib import Path
+
+    from id2reflectance.model.swapper_config import load_swapper_config
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    files = sorted(root.rglob("*.yaml"))
+    assert len(files) >= 8
+    for f in files:
+        if "swapper" in f.name or f.parent.name == "swapper":
+            assert load_swapper_config(str(f)).resolution in (32, 128, 512), f
+        else:
+            assert load_run_config(f).model.resolution in (32, 128, 512), f
