@@ -23,6 +23,7 @@ import json
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,65 @@ def save_and_prune(run_dir: str | Path, *, step: int, keep: int, **kwargs: Any) 
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+RUN_FILE = "run.json"
+"""A run folder's metadata file (resolved config, dataset checksum, provenance)."""
+
+
+def prepare_run_dir(
+    run_dir: Path,
+    *,
+    resume: bool,
+    config: dict[str, Any],
+    data_sha: str,
+    check_kind: Callable[[dict[str, Any], Path], None],
+    is_main: bool = True,
+) -> Path | None:
+    """Check a run folder before training; on resume return the checkpoint to continue from.
+
+    Parameters
+    ----------
+    run_dir : the run folder (``--out``).
+    resume : False: the folder must be new or empty (None is returned).
+    config : the resolved config as a dict; on resume it must equal the run's except for
+        ``train.steps`` (extending or shortening a run is allowed).
+    data_sha : SHA-256 of the dataset's ``dataset.json``; must equal the run's.
+    check_kind : ``check_kind(run_meta, run_json_path)`` raises when the run is of another
+        kind (e.g. another stage).
+    is_main : only the main process checks that a fresh run's folder is empty.
+    """
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.model.config import first_difference
+
+    if not resume:
+        if is_main and run_dir.exists() and any(run_dir.iterdir()):
+            raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        return None
+    meta_path = run_dir / RUN_FILE
+    if not meta_path.is_file():
+        raise InputFileError(meta_path, None, "missing: nothing to resume (start without --resume)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputFileError(meta_path, None, f"not valid JSON: {err}") from err
+    check_kind(meta, meta_path)
+    old = dict(meta.get("config", {}))
+    old["train"] = {**old.get("train", {}), "steps": config["train"]["steps"]}
+    diff = first_difference(old, config)
+    if diff is not None:
+        raise ConfigError(
+            f"{meta_path}: config field {diff[0]} is {diff[1]!r} in the run but {diff[2]!r} now; "
+            "resume with the run's config"
+        )
+    if meta.get("dataset", {}).get("sha256") != data_sha:
+        raise ConfigError(
+            f"{meta_path}: dataset.json checksum differs from the run's dataset; resume with the same data"
+        )
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise InputFileError(run_dir / "checkpoints", None, "no complete checkpoint to resume from")
+    return found[-1]
 
 
 def read_checkpoint_meta(path: str | Path, *, verify: bool = True) -> dict[str, Any]:

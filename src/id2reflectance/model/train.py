@@ -57,7 +57,7 @@ from id2reflectance.model.vqgan import VQGAN
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]
-RUN_FILE = "run.json"
+RUN_FILE = ckpt.RUN_FILE
 
 
 @dataclass(frozen=True)
@@ -103,38 +103,14 @@ def _prepare_run_dir(
     run_dir: Path, *, resume: bool, stage: int, cfg: RunConfig, data_sha: str, is_main: bool
 ) -> Path | None:
     """Check the run folder; on resume return the checkpoint to continue from (None: fresh run)."""
-    if not resume:
-        if is_main and run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-        return None
-    meta_path = run_dir / RUN_FILE
-    if not meta_path.is_file():
-        raise InputFileError(meta_path, None, "missing: nothing to resume (start without --resume)")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputFileError(meta_path, None, f"not valid JSON: {err}") from err
-    if meta.get("stage") != stage:
-        raise ConfigError(f"{meta_path}: stage is {meta.get('stage')}, --stage asks for {stage}")
-    old = dict(meta.get("config", {}))
-    new = config_to_dict(cfg)
-    old_train = dict(old.get("train", {}))
-    old_train["steps"] = new["train"]["steps"]  # extending (or shortening) a run is allowed
-    old["train"] = old_train
-    diff = first_difference(old, new)
-    if diff is not None:
-        raise ConfigError(
-            f"{meta_path}: config field {diff[0]} is {diff[1]!r} in the run but {diff[2]!r} now; "
-            "resume with the run's config"
-        )
-    if meta.get("dataset", {}).get("sha256") != data_sha:
-        raise ConfigError(
-            f"{meta_path}: dataset.json checksum differs from the run's dataset; resume with the same data"
-        )
-    found = ckpt.list_checkpoints(run_dir)
-    if not found:
-        raise InputFileError(run_dir / "checkpoints", None, "no complete checkpoint to resume from")
-    return found[-1]
+
+    def same_stage(meta: dict[str, Any], meta_path: Path) -> None:
+        if meta.get("stage") != stage:
+            raise ConfigError(f"{meta_path}: stage is {meta.get('stage')}, --stage asks for {stage}")
+
+    return ckpt.prepare_run_dir(
+        run_dir, resume=resume, config=config_to_dict(cfg), data_sha=data_sha, check_kind=same_stage, is_main=is_main
+    )
 
 
 def _stage1_source(init_from: str | Path, cfg: RunConfig) -> VQGAN:

@@ -47,7 +47,7 @@ from torch import nn
 from id2reflectance._shared.atomic import atomic_write, atomic_write_json, sha256_file
 from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.model import checkpoint as ckpt
-from id2reflectance.model.config import config_from_dict, config_to_dict, first_difference
+from id2reflectance.model.config import config_from_dict, config_to_dict
 from id2reflectance.model.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
 from id2reflectance.model.ema import EMA
 from id2reflectance.model.fusion import MultiDomainVQGAN
@@ -63,7 +63,7 @@ from id2reflectance.model.swapper_data import FaceImages, load_face_images, teac
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]
-RUN_FILE = "run.json"
+RUN_FILE = ckpt.RUN_FILE
 STUDENT_FILE = "identity_student.safetensors"
 
 
@@ -142,36 +142,13 @@ def load_base(path: str | Path, cfg: SwapperRunConfig) -> tuple[MultiDomainVQGAN
 
 
 def _prepare_run_dir(run_dir: Path, *, resume: bool, cfg: SwapperRunConfig, data_sha: str) -> Path | None:
-    if not resume:
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-        return None
-    meta_path = run_dir / RUN_FILE
-    if not meta_path.is_file():
-        raise InputFileError(meta_path, None, "missing: nothing to resume (start without --resume)")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputFileError(meta_path, None, f"not valid JSON: {err}") from err
-    if meta.get("kind") != "swapper":
-        raise InputFileError(meta_path, "kind", f"not a swapper run (kind {meta.get('kind')!r})")
-    old = dict(meta.get("config", {}))
-    new = config_to_dict(cfg)
-    old["train"] = {**old.get("train", {}), "steps": new["train"]["steps"]}
-    diff = first_difference(old, new)
-    if diff is not None:
-        raise ConfigError(
-            f"{meta_path}: config field {diff[0]} is {diff[1]!r} in the run but {diff[2]!r} now; "
-            "resume with the run's config"
-        )
-    if meta.get("dataset", {}).get("sha256") != data_sha:
-        raise ConfigError(
-            f"{meta_path}: dataset.json checksum differs from the run's dataset; resume with the same data"
-        )
-    found = ckpt.list_checkpoints(run_dir)
-    if not found:
-        raise InputFileError(run_dir / "checkpoints", None, "no complete checkpoint to resume from")
-    return found[-1]
+    def swapper_run(meta: dict[str, Any], meta_path: Path) -> None:
+        if meta.get("kind") != "swapper":
+            raise InputFileError(meta_path, "kind", f"not a swapper run (kind {meta.get('kind')!r})")
+
+    return ckpt.prepare_run_dir(
+        run_dir, resume=resume, config=config_to_dict(cfg), data_sha=data_sha, check_kind=swapper_run
+    )
 
 
 def _student_tensors(student: nn.Module) -> dict[str, torch.Tensor]:
