@@ -54,7 +54,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from id2reflectance.model import infer as infer_mod
     from id2reflectance.model.face import align_face, detect_faces
-    from id2reflectance.model.infer import InferConfig, Inferencer, write_prediction
+    from id2reflectance.model.infer import InferConfig, Inferencer
+    from id2reflectance.model.infer_output import write_prediction
     from id2reflectance.model.skin_tone import photo_ita_deg
 
     if args.photo:

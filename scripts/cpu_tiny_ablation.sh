@@ -3,12 +3,14 @@
 # built dataset, then the codebook ablation (joint vs multi-domain) and the swapper
 # evaluation with its ablations (closest vs fixed template, injection levels 16 vs 16+32,
 # 9 / 18 / all training subjects). Each stage 2 and each swapper trains for a wall-time
-# budget and stops gracefully (SIGINT saves a checkpoint). About 45 minutes on 2 cores.
+# budget and stops gracefully (SIGINT saves a checkpoint). About 45 minutes on 2 cores with
+# the default budgets; S2_S sets each stage 2's budget in seconds (default 420).
 #
-#   bash scripts/cpu_tiny_ablation.sh DATASET OUT
+#   bash scripts/cpu_tiny_ablation.sh DATASET OUT [S2_S]
 set -euo pipefail
 data=$(cd "$1" && pwd)
 out=$2
+s2=${3:-420}
 here=$(cd "$(dirname "$0")/.." && pwd)
 id2r=${ID2R:-$here/.venv/bin/id2r}
 cfg=$here/configs/experiments
@@ -22,8 +24,8 @@ budget() {
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then echo "failed (exit $rc): $*" >&2; return "$rc"; fi
 }
 "$id2r" train codebook --stage 1 --config "$cfg/cpu32_codebook.yaml" --data "$data" --out s1 --threads 1 --no-progress
-budget 420 "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook.yaml" --data "$data" --init s1 --out s2 --threads 1 --no-progress &
-budget 420 "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_joint.yaml" --data "$data" --init s1 --out s2_joint --threads 1 --no-progress &
+budget "$s2" "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook.yaml" --data "$data" --init s1 --out s2 --threads 1 --no-progress &
+budget "$s2" "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_joint.yaml" --data "$data" --init s1 --out s2_joint --threads 1 --no-progress &
 wait
 budget 300 "$id2r" train swapper --config "$cfg/cpu32_swapper.yaml" --data "$data" --base s2 --out swap --threads 1 --no-progress &
 budget 240 "$id2r" train swapper --config "$cfg/cpu32_swapper_l16.yaml" --data "$data" --base s2 --out swap_l16 --threads 1 --no-progress &

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
-from id2reflectance.model.infer import FacePrediction, InferConfig, Inferencer, decode_view, write_prediction
+from id2reflectance.model.infer import FacePrediction, InferConfig, Inferencer, decode_view
+from id2reflectance.model.infer_output import write_prediction
 from id2reflectance.model.templates import TemplateBank
 
 

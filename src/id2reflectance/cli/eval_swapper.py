@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
+from id2reflectance.cli.torch_options import no_progress_option, set_threads, threads_option
 
 
 @click.command("swapper")
@@ -57,8 +58,8 @@ from id2reflectance.cli.progress import progress_bar
 @click.option("--uv-size", type=int, default=256, show_default=True, help="Texels of the predicted UV maps.")
 @click.option("--max-subjects", type=click.IntRange(1), default=None, help="Evaluate only the first N subjects.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the swapper (cpu, cuda).")
-@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch [torch default].")
-@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+@threads_option
+@no_progress_option
 def eval_swapper_cmd(
     dataset: Path,
     checkpoints: tuple[str, ...],
@@ -97,10 +98,7 @@ def eval_swapper_cmd(
     from id2reflectance.model.eval_report import format_table, write_report
     from id2reflectance.model.evaluate_swapper import SwapperEvalConfig, evaluate_swapper, parse_checkpoint_spec
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     config = SwapperEvalConfig(
         split=split,
         views=tuple(v.strip() for v in views.split(",") if v.strip()),

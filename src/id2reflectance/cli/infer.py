@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
+from id2reflectance.cli.torch_options import no_progress_option, set_threads, threads_option
 
 
 def _views(value: str) -> tuple[str, ...]:
@@ -54,8 +55,8 @@ def _views(value: str) -> tuple[str, ...]:
     default=None,
     help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
 )
-@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch [torch default].")
-@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+@threads_option
+@no_progress_option
 def infer_cmd(
     photos: tuple[Path, ...],
     out: Path,
@@ -93,10 +94,7 @@ def infer_cmd(
     from id2reflectance.model.infer import InferConfig, Inferencer
     from id2reflectance.model.infer_batch import infer_photos, summary_table
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     config = InferConfig(
         views=_views(views),
         uv_size=uv_size,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
+from id2reflectance.cli.torch_options import set_threads, threads_option, training_options
 
 
 @click.group("train")
@@ -25,11 +26,9 @@ def train_group() -> None:
     required=True,
     help="TOML/YAML config file, or a preset name: paper_512, cpu_128, tiny.",
 )
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json).")
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Run folder [default: runs/codebook-stage<N>]."
 )
-@click.option("--resume", is_flag=True, help="Continue the newest checkpoint in --out.")
 @click.option(
     "--init",
     "init_from",
@@ -37,14 +36,7 @@ def train_group() -> None:
     default=None,
     help="Stage 2: the stage-1 run (or checkpoint) folder to start from.",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: CUDA when available.")
-@click.option(
-    "--threads",
-    type=click.IntRange(1),
-    default=None,
-    help="CPU threads for torch [torch default]; 1 is much faster on a busy shared CPU.",
-)
-@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+@training_options
 def train_codebook_cmd(
     stage: int,
     config_src: str,
@@ -76,7 +68,7 @@ def train_codebook_cmd(
     from id2reflectance.model.train import train_codebook
 
     cfg = load_run_config(config_src)
-    _set_threads(threads)
+    set_threads(threads)
     out = out or Path("runs") / f"codebook-stage{stage}"
     with progress_bar(enabled=not no_progress) as progress:
         result = train_codebook(
@@ -99,13 +91,6 @@ def train_codebook_cmd(
     )
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 @click.group("eval")
 def eval_group() -> None:
     """Evaluate trained models."""
@@ -125,7 +110,7 @@ def eval_group() -> None:
     default=None,
     help="Local LPIPS-style weights (.safetensors) to also report LPIPS; omitted: no LPIPS figure.",
 )
-@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch [torch default].")
+@threads_option
 def eval_codebook_cmd(
     runs: tuple[Path, ...],
     data: Path,
@@ -152,7 +137,7 @@ def eval_codebook_cmd(
     from id2reflectance._shared.atomic import atomic_write_json
     from id2reflectance.model.evaluate import evaluate_codebook, format_table
 
-    _set_threads(threads)
+    set_threads(threads)
     results = []
     with progress_bar() as progress:
         for run in runs:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
+from id2reflectance.cli.torch_options import set_threads, training_options
 
 
 @click.command("swapper")
@@ -16,7 +17,6 @@ from id2reflectance.cli.progress import progress_bar
     required=True,
     help="TOML/YAML config file, or a preset name: paper_512, cpu_128, tiny (same resolution as the base).",
 )
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json).")
 @click.option(
     "--base",
     type=click.Path(path_type=Path),
@@ -38,21 +38,13 @@ from id2reflectance.cli.progress import progress_bar
     help="Local ArcFace IResNet weights (.safetensors/.pt): identity network and 512-d embeddings "
     "[default: a student distilled from dlib, 128-d].",
 )
-@click.option("--resume", is_flag=True, help="Continue the newest checkpoint in --out.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: CUDA when available.")
-@click.option(
-    "--threads",
-    type=click.IntRange(1),
-    default=None,
-    help="CPU threads for torch [torch default]; 1 is much faster on a busy shared CPU.",
-)
 @click.option(
     "--max-subjects",
     type=click.IntRange(1),
     default=None,
     help="Train on the first N training subjects only (data-scaling curve).",
 )
-@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+@training_options
 def train_swapper_cmd(
     config_src: str,
     data: Path,
@@ -89,10 +81,7 @@ def train_swapper_cmd(
     from id2reflectance.model.train_swapper import train_swapper
 
     cfg = load_swapper_config(config_src)
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     out = out or Path("runs") / "swapper"
     with progress_bar(enabled=not no_progress) as progress:
         result = train_swapper(

@@ -3,7 +3,7 @@
 :func:`collect_photos` expands folders into their image files; :func:`read_photo` decodes
 one (a clear :class:`~id2reflectance.errors.InputFileError` naming the file when it is not
 an image); :func:`infer_photos` predicts every face of every photo with an
-:class:`~.infer.Inferencer` and writes each with :func:`~.infer.write_prediction`. A photo
+:class:`~.infer.Inferencer` and writes each with :func:`~.infer_output.write_prediction`. A photo
 that fails (unreadable, no face, several faces without ``all_faces``) is recorded with its
 message and leaves nothing in the output; the others go on. ``OUT/infer.json`` lists every
 photo's outcome (written last, atomically).
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from id2reflectance.errors import Id2rError, InputFileError
-from id2reflectance.model.infer import Inferencer, prediction_name, write_prediction
+from id2reflectance.model.infer import Inferencer
+from id2reflectance.model.infer_output import prediction_name, write_prediction
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
@@ -130,7 +131,7 @@ def infer_photos(
     Parameters
     ----------
     photos : image files or folders of images (:func:`collect_photos`).
-    out_dir : OUT; each face goes to ``OUT/<name>`` (:func:`~.infer.prediction_name`,
+    out_dir : OUT; each face goes to ``OUT/<name>`` (:func:`~.infer_output.prediction_name`,
         made unique across the batch) and ``OUT/infer.json`` summarises the run.
     inferencer : the loaded model, templates and identity encoder.
     progress : optional ``progress("photos", done, total)``.

@@ -47,3 +47,44 @@ def software_versions() -> dict[str, str]:
         out["cuda"] = str(torch.version.cuda)
         out["gpu"] = torch.cuda.get_device_name(0)
     return out
+
+
+def write_run_record(
+    run_dir: Path,
+    *,
+    run_file: str,
+    config: dict[str, Any],
+    steps: int,
+    resumed_at: int | None,
+    fresh: dict[str, Any],
+    session: dict[str, Any],
+) -> dict[str, Any]:
+    """Write ``RUN/<run_file>`` (JSON) and ``RUN/config.yaml``; returns the record written.
+
+    Parameters
+    ----------
+    config : the resolved config as a dict (:func:`~.config.config_to_dict`).
+    steps : ``train.steps`` of this call (a resume may extend the run).
+    resumed_at : None for a new run: the record is ``fresh`` + ``config`` + ``session`` +
+        ``resumes: []``. Otherwise the step resumed from: the original record is kept, its
+        ``config.train.steps`` updated and ``{"from_step": resumed_at, **session}``
+        appended to ``resumes``.
+    session : what describes this process (revision, device, software, ...).
+    """
+    import json
+
+    import yaml  # PyYAML: only the resolved-config file needs it
+
+    from id2reflectance._shared.atomic import atomic_write, atomic_write_json
+
+    if resumed_at is None:
+        record = {**fresh, "config": config, **session, "resumes": []}
+    else:
+        record = json.loads((run_dir / run_file).read_text(encoding="utf-8"))
+        record["config"]["train"]["steps"] = steps
+        record.setdefault("resumes", []).append({"from_step": resumed_at, **session})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / run_file, record)
+    text = yaml.safe_dump(config, sort_keys=False)
+    atomic_write(run_dir / "config.yaml", lambda p: p.write_text(text, encoding="utf-8"))
+    return record

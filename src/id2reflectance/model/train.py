@@ -22,7 +22,6 @@ see :mod:`.sampling`).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import random
@@ -36,17 +35,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from id2reflectance._shared.atomic import atomic_write, atomic_write_json
 from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.model import checkpoint as ckpt
 from id2reflectance.model.compiled import compile_checked
 from id2reflectance.model.config import RunConfig, config_from_dict, config_to_dict, first_difference
 from id2reflectance.model.discriminator import PatchDiscriminator
 from id2reflectance.model.distributed import Runtime, broadcast_module, mean_over_ranks, setup, teardown
-from id2reflectance.model.ema import EMA
 from id2reflectance.model.fusion import MultiDomainVQGAN
 from id2reflectance.model.losses import load_perceptual
-from id2reflectance.model.provenance import git_revision, software_versions
+from id2reflectance.model.optimisation import setup_optimisation
+from id2reflectance.model.provenance import git_revision, software_versions, write_run_record
 from id2reflectance.model.quantizer import QuantOut, VectorQuantizer
 from id2reflectance.model.runlog import MetricsLog
 from id2reflectance.model.sampling import StepBatchSampler
@@ -220,19 +218,18 @@ def _train(
     perceptual = (
         load_perceptual(cfg.loss.perceptual_weights, device=rt.device) if cfg.loss.perceptual_weight > 0 else None
     )
-    opt_g = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas)
-    optimizers: dict[str, torch.optim.Optimizer] = {"gen": opt_g}
-    opt_d = None
-    if disc is not None:
-        opt_d = torch.optim.Adam(disc.parameters(), lr=tc.lr, betas=tc.betas)
-        optimizers["disc"] = opt_d
-    ema = EMA(model, decay=tc.ema_decay) if tc.ema_decay > 0 else None
-    start = 0
+    optim = setup_optimisation(
+        model,
+        model.parameters(),
+        disc,
+        gen_name="gen",
+        lr=tc.lr,
+        betas=tc.betas,
+        ema_decay=tc.ema_decay,
+        resume_from=resume_from,
+    )
+    opt_g, opt_d, ema, optimizers, start = optim.gen, optim.disc, optim.ema, optim.optimizers, optim.start
     if resume_from is not None:
-        doc = ckpt.load_checkpoint(
-            resume_from, model=model, ema=ema.shadow if ema else None, disc=disc, optimizers=optimizers, rng=True
-        )
-        start = int(doc["step"])
         if rt.rank > 0:
             torch.manual_seed(tc.seed + 7919 * rt.rank + start)
         log.info("resuming %s from step %d", run_dir, start)
@@ -300,25 +297,19 @@ def _train(
             "software": software_versions(),
             "tensorboard": metrics_log.tensorboard,
         }
-        if resume_from is None:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            run_meta = {
+        write_run_record(
+            run_dir,
+            run_file=RUN_FILE,
+            config=config_to_dict(cfg),
+            steps=tc.steps,
+            resumed_at=None if resume_from is None else start,
+            fresh={
                 "stage": stage,
-                "config": config_to_dict(cfg),
                 "dataset": {"path": str(data.resolve()), "sha256": data_sha, "items": len(dataset)},
                 "init_from": None if init_from is None else str(Path(init_from).resolve()),
-                **session,
-                "resumes": [],
-            }
-        else:  # keep the original record; note each resume (config may differ only in train.steps)
-            run_meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-            run_meta["config"]["train"]["steps"] = tc.steps
-            run_meta.setdefault("resumes", []).append({"from_step": start, **session})
-        atomic_write_json(run_dir / RUN_FILE, run_meta)
-        import yaml  # PyYAML: only the resolved-config file needs it
-
-        text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-        atomic_write(run_dir / "config.yaml", lambda p: p.write_text(text, encoding="utf-8"))
+            },
+            session=session,
+        )
     # ---- data
     sampler = StepBatchSampler(
         len(dataset),

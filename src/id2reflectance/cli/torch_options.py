@@ -1,0 +1,50 @@
+"""Options shared by the commands that run torch models (train, eval, infer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+THREADS_HELP = "CPU threads for torch [torch default]; 1 is much faster on a busy shared CPU."
+
+
+def threads_option(fn: F) -> F:
+    """``--threads N`` (int >= 1 or None); apply it with :func:`set_threads`."""
+    return click.option("--threads", type=click.IntRange(1), default=None, help=THREADS_HELP)(fn)
+
+
+def no_progress_option(fn: F) -> F:
+    """``--no-progress`` flag."""
+    return click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")(fn)
+
+
+def training_options(fn: F) -> F:
+    """``--data``, ``--resume``, ``--device cpu|cuda``, ``--threads``, ``--no-progress`` of a training command."""
+    for deco in reversed(
+        (
+            click.option(
+                "--data", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json)."
+            ),
+            click.option("--resume", is_flag=True, help="Continue the newest checkpoint in --out."),
+            click.option(
+                "--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: CUDA when available."
+            ),
+            threads_option,
+            no_progress_option,
+        )
+    ):
+        fn = deco(fn)
+    return fn
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` unless None (torch is imported only then)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
