@@ -102,7 +102,7 @@ def main() -> None:
         return infer_mod._FaceInput(
             aligned=aligned,
             identity=inf._check_identity(np.asarray(identity, np.float32)),
-            ita_deg=ita,
+            photo_ita_deg=ita,
             source=f"bench{k}",
             face_index=k,
             box=tuple(int(x) for x in face.box),

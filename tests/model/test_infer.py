@@ -8,6 +8,8 @@ it the predicted UV maps must reproduce the template's baked ``uv/*.exr``.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -66,11 +68,16 @@ def test_bank_lists_train_templates_and_caches_outside_dataset(bank, embeddings,
         raise AssertionError("embedding recomputed despite the cache")
 
     monkeypatch.setattr(ids, "embed_aligned", boom)
-    again = TemplateBank(face_dataset, split="train", cache_dir=cache).embeddings(
-        _Dim(128), encoder_key="DlibIdentityEncoder-128"
-    )
+    monkeypatch.setattr(ids, "aligned_landmarks", boom)
+    second = TemplateBank(face_dataset, split="train", cache_dir=cache)
+    again = second.embeddings(_Dim(128), encoder_key="DlibIdentityEncoder-128")
     for sid, e in embeddings.items():
         np.testing.assert_allclose(again[sid], e, atol=1e-6)
+    # the front views' photo ITA is cached with the embeddings, and the calibration refitted from it
+    entries = json.loads(files[0].read_text())["subjects"]
+    assert all("photo_ita_deg" in v for v in entries.values())
+    assert second.photo_ita == bank.photo_ita and set(bank.photo_ita) == set(bank.ids())
+    assert second.ita_calibration == bank.ita_calibration
 
 
 class _Dim:
@@ -268,7 +275,16 @@ def test_predict_image_astronaut(inferencer):
     pred = preds[0]
     assert pred.face_index == 0 and pred.box is not None and pred.landmarks.shape == (68, 2)
     assert pred.template_id in inferencer.template_ids()
-    assert pred.ita_deg is not None and 10 < pred.ita_deg < 60  # light skin (Fitzpatrick I-III)
+    assert pred.photo_ita_deg is not None and 10 < pred.photo_ita_deg < 60  # light skin (Fitzpatrick I-III)
+    assert pred.ita_deg == pred.photo_ita_deg  # retrieval used the measured ITA (no calibration by default)
+    calibrated = copy.copy(inferencer)
+    calibrated.config = dataclasses.replace(inferencer.config, ita_calibration=True)
+    est = calibrated.face_ita(pred.photo_ita_deg)
+    cal = inferencer.bank.ita_calibration  # fitted on the templates' front views
+    if cal is None:
+        assert est is None
+    else:
+        assert est == pytest.approx(cal.albedo_ita(pred.photo_ita_deg)) and cal.low <= est <= cal.high
     _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
     front = pred.views["front"]
     med = np.median(front["diffuse_albedo"][front["mask"]], axis=0)

@@ -139,6 +139,23 @@ def test_stage2_multi_and_joint_then_evaluate(stage1_run, synthetic_dataset, tmp
     assert lines[5].startswith("stage2-joint @3") and "| fusion |" in lines[5] and lines[5].endswith("-")
 
 
+def test_stage2_with_a_frozen_autoencoder_trains_only_codebooks_and_fusion(stage1_run, synthetic_dataset, tmp_path):
+    c = _cfg(4)
+    c = dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, train_autoencoder=False))
+    run = train_codebook(c, stage=2, data=synthetic_dataset, out=tmp_path / "frozen", init_from=stage1_run)
+    from safetensors.torch import load_file
+
+    s1 = load_file(str(ck.list_checkpoints(stage1_run)[-1] / "ema.safetensors"))  # stage 2 starts from the EMA
+    s2 = load_file(str(run.checkpoint / "model.safetensors"))
+    for k, v in s2.items():
+        if k.startswith(("encoder.", "decoder.")):
+            assert torch.equal(v, s1[k]), k  # frozen: bit-identical to stage 1
+    assert not torch.equal(s2["codebooks.diffuse.embedding.weight"], s1["quantizer.embedding.weight"])
+    assert not (run.checkpoint / "disc.safetensors").exists()  # no discriminator without a trainable decoder
+    rec = read_metrics(run.run_dir)[-1]
+    assert "g_loss" not in rec and rec["fusion_ce"] > 0
+
+
 def test_bad_runs_are_refused(stage1_run, synthetic_dataset, tmp_path):
     with pytest.raises(ConfigError, match="already holds a run"):
         train_codebook(_cfg(4), stage=1, data=synthetic_dataset, out=stage1_run)

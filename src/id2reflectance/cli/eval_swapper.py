@@ -58,6 +58,12 @@ from id2reflectance.cli.torch_options import no_progress_option, set_threads, th
 @click.option("--uv-size", type=int, default=256, show_default=True, help="Texels of the predicted UV maps.")
 @click.option("--max-subjects", type=click.IntRange(1), default=None, help="Evaluate only the first N subjects.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the swapper (cpu, cuda).")
+@click.option(
+    "--ita-calibration",
+    is_flag=True,
+    help="Map the photo's measured ITA onto the albedo scale (a fit over the templates' full-on front "
+    "views) before retrieval; only for photos lit and exposed like those views.",
+)
 @threads_option
 @no_progress_option
 def eval_swapper_cmd(
@@ -75,6 +81,7 @@ def eval_swapper_cmd(
     uv_size: int,
     max_subjects: int | None,
     device: str,
+    ita_calibration: bool,
     threads: int | None,
     no_progress: bool,
 ) -> None:
@@ -106,6 +113,7 @@ def eval_swapper_cmd(
         fixed_template=fixed_template,
         template_ablation=not no_template_ablation,
         uv=not no_uv,
+        ita_calibration=ita_calibration,
         uv_size=uv_size,
         lpips_weights=None if lpips_weights is None else str(lpips_weights),
         arcface=None if arcface is None else str(arcface),

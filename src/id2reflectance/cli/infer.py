@@ -55,6 +55,12 @@ def _views(value: str) -> tuple[str, ...]:
     default=None,
     help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
 )
+@click.option(
+    "--ita-calibration",
+    is_flag=True,
+    help="Map the photo's measured ITA onto the albedo scale (a fit over the templates' full-on front "
+    "views) before retrieval; only for photos lit and exposed like those views.",
+)
 @threads_option
 @no_progress_option
 def infer_cmd(
@@ -70,6 +76,7 @@ def infer_cmd(
     ita_weight: float,
     device: str,
     cache_dir: Path | None,
+    ita_calibration: bool,
     threads: int | None,
     no_progress: bool,
 ) -> None:
@@ -101,6 +108,7 @@ def infer_cmd(
         template=template,
         template_split=template_split,
         ita_weight=ita_weight,
+        ita_calibration=ita_calibration,
         all_faces=all_faces,
         device=device,
         cache_dir=None if cache_dir is None else str(cache_dir),

@@ -115,6 +115,10 @@ class FusionConfig:
     attention: bool = True  # one self-attention block over the latent grid
     temperature: float = 1.0  # softmax temperature of the per-position code weights
     detach_input: bool = True  # fusion gradients do not flow into the encoder
+    # stage 2 also fine-tunes the shared encoder/decoder; False freezes them (and the
+    # discriminator, which could then only train nothing), so only the codebooks (codebook
+    # loss, dead-code restarts) and the fusion network learn
+    train_autoencoder: bool = True
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:

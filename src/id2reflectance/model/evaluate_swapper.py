@@ -97,6 +97,7 @@ class SwapperEvalConfig:
     fixed_template: str | None = None  # template of the ablation row; None = first training subject
     template_ablation: bool = True  # add the fixed-template row for the first checkpoint
     template_split: str = "train"
+    ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
     uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
     uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)
     ita_reduction: Literal["pixel_mean", "mean_colour"] = "pixel_mean"
@@ -469,6 +470,7 @@ def evaluate_swapper(
             uv_size=config.uv_size,
             template=template,
             template_split=config.template_split,
+            ita_calibration=config.ita_calibration,
             device=config.device,
             cache_dir=config.cache_dir,
         )

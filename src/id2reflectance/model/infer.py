@@ -8,7 +8,8 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
    the convention of the dataset's views);
 3. identity: the :class:`~.identity.IdentityEncoder` (default dlib, 128-d) on the original
    photo with the detected landmarks; the swapper's ``id_dim`` must equal its ``dim``;
-4. skin tone: ITA of the cheeks and forehead (:func:`~.skin_tone.photo_ita_deg`);
+4. skin tone: ITA of the cheeks and forehead (:func:`~.skin_tone.photo_ita_deg`),
+   optionally put on the albedo scale by the templates' calibration (:meth:`Inferencer.face_ita`);
 5. template: the dataset subject of ``template_split`` with the best
    ``cos(identity) - ita_weight * |ITA difference|`` (:class:`~.templates.TemplateBank`),
    or the fixed ``template``;
@@ -57,8 +58,13 @@ class InferConfig:
     uv_size : texels of the output UV maps (power of two, 256..8192).
     template : fixed template subject id; None retrieves the closest.
     template_split : dataset split the templates come from (train, val, test or all).
-    ita_weight : retrieval score = cos(identity) - ita_weight * |ITA_photo - ITA_template|
-        (per degree of ITA).
+    ita_weight : retrieval score = cos(identity) - ita_weight * |ITA_face - ITA_template|
+        (per degree of albedo ITA).
+    ita_calibration : estimate the face's albedo ITA from its photo's measured ITA with the
+        templates' fit (:class:`~.skin_tone.ItaCalibration`). Only valid for photos lit and
+        exposed like the templates' full-on front views (light-stage captures); on the
+        evaluation's HDR-lit renders it made retrieval worse, so it is off by default and
+        the photo's measured ITA is compared with the templates' albedo ITA directly.
     all_faces : several faces in a photo are an error unless True (then each is processed).
     device : torch device of the swapper (``cpu``, ``cuda``, ``cuda:1``).
     cache_dir : template-embedding cache folder; None = ``$ID2R_CACHE_DIR`` or
@@ -70,6 +76,7 @@ class InferConfig:
     template: str | None = None
     template_split: str = "train"
     ita_weight: float = 0.01
+    ita_calibration: bool = False
     all_faces: bool = False
     device: str = "cpu"
     cache_dir: str | None = None
@@ -100,7 +107,8 @@ class FacePrediction:
     face_index : index of the face in the photo (largest first).
     box : detector box (left, top, right, bottom) pixels, or None for an aligned input.
     identity : (D,) float32 unit identity embedding.
-    ita_deg : skin-tone estimate of the photo (ITA, degrees), or None.
+    ita_deg : the face's skin tone used for retrieval (ITA, degrees): the photo's measured
+        ITA, or with ``ita_calibration`` its estimate on the albedo scale; or None.
     template_id : the template subject used; template_score : its retrieval score.
     aligned : (R, R, 3) uint8 sRGB, the aligned input face.
     views : view -> {``rgb`` (R, R, 3) float32 sRGB code values in [0, 1] (the swapped
@@ -114,6 +122,7 @@ class FacePrediction:
         mesh's frame, ``normal_tangent`` (S, S, 3), ``coverage`` (S, S, 1); float32.
     landmarks : (68, 2) float64 landmarks in the photo (None for an aligned input).
     scores : retrieval score of every candidate template.
+    photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     """
 
     source: str
@@ -128,6 +137,7 @@ class FacePrediction:
     uv: dict[str, np.ndarray]
     landmarks: np.ndarray | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    photo_ita_deg: float | None = None
 
     @property
     def coverage_seen(self) -> float:
@@ -139,7 +149,7 @@ class FacePrediction:
 class _FaceInput:
     aligned: np.ndarray  # (R, R, 3) uint8
     identity: np.ndarray  # (D,) float32
-    ita_deg: float | None
+    photo_ita_deg: float | None
     source: str
     face_index: int
     box: tuple[int, int, int, int] | None
@@ -297,6 +307,17 @@ class Inferencer:
             self._embeddings = self.bank.embeddings(self.encoder)
         return self._embeddings
 
+    def face_ita(self, photo_ita_deg: float | None) -> float | None:
+        """A face's albedo ITA (degrees) from its photo's measured ITA, per ``ita_calibration``.
+
+        Calibrated: :meth:`~.templates.TemplateBank.albedo_ita` (None when the templates
+        give no usable fit); uncalibrated: the photo's value itself.
+        """
+        if not self.config.ita_calibration:
+            return photo_ita_deg
+        self.template_embeddings()  # measures the templates and fits the calibration
+        return self.bank.albedo_ita(photo_ita_deg)
+
     def template_mesh(self, template_id: str):  # -> FaceMesh
         """The template subject's mesh (template topology, its registered vertices)."""
         return self.bank.mesh(template_id)
@@ -335,7 +356,7 @@ class Inferencer:
         face = _FaceInput(
             aligned=self._to_resolution(img),
             identity=self._check_identity(identity),
-            ita_deg=ita,
+            photo_ita_deg=ita,
             source=source,
             face_index=0,
             box=None,
@@ -383,7 +404,7 @@ class Inferencer:
                 _FaceInput(
                     aligned=aligned,
                     identity=self._check_identity(identity),
-                    ita_deg=photo_ita_deg(img, f.landmarks),
+                    photo_ita_deg=photo_ita_deg(img, f.landmarks),
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -414,16 +435,17 @@ class Inferencer:
         cfg = self.config
         r = self.resolution
         embeddings = self.template_embeddings()
+        face_ita = [self.face_ita(f.photo_ita_deg) for f in faces]
         chosen = [
             self.bank.retrieve(
                 f.identity,
                 embeddings,
-                ita_deg=f.ita_deg,
+                ita_deg=ita,
                 ita_weight=cfg.ita_weight,
                 fixed=cfg.template,
                 exclude=f.exclude,
             )
-            for f in faces
+            for f, ita in zip(faces, face_ita)
         ]
         tids = [c.template_id for c in chosen]
         # one batch: faces x views
@@ -435,7 +457,7 @@ class Inferencer:
         preds = []
         stitch_cfg = StitchConfig(size=cfg.uv_size)
         nv = len(cfg.views)
-        for i, (f, tid, res) in enumerate(zip(faces, tids, chosen)):
+        for i, (f, tid, res, ita) in enumerate(zip(faces, tids, chosen, face_ita)):
             mesh = self.template_mesh(tid)
             cams = self.bank.cameras(tid, r, tuple(cfg.views))
             views: dict[str, dict[str, np.ndarray]] = {}
@@ -470,7 +492,8 @@ class Inferencer:
                     face_index=f.face_index,
                     box=f.box,
                     identity=f.identity,
-                    ita_deg=f.ita_deg,
+                    ita_deg=ita,
+                    photo_ita_deg=f.photo_ita_deg,
                     template_id=tid,
                     template_score=float(score),
                     aligned=f.aligned,

@@ -7,6 +7,7 @@ gets by default.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -128,6 +129,7 @@ def write_prediction(
         "box": list(pred.box) if pred.box is not None else None,
         "landmarks": np.round(pred.landmarks, 3).tolist() if pred.landmarks is not None else None,
         "ita_deg": _json_float(pred.ita_deg, 3),
+        "photo_ita_deg": _json_float(pred.photo_ita_deg, 3),
         "identity": np.round(pred.identity.astype(np.float64), 7).tolist(),
         "template": {
             "id": pred.template_id,
@@ -146,6 +148,11 @@ def write_prediction(
             "template": inf.config.template,
             "template_split": inf.config.template_split,
             "ita_weight": inf.config.ita_weight,
+            "ita_calibration": (
+                dataclasses.asdict(inf.bank.ita_calibration)
+                if inf.config.ita_calibration and inf.bank.ita_calibration is not None
+                else None
+            ),
         },
         "resolution": int(pred.aligned.shape[0]),
         "asset": "asset",

@@ -7,12 +7,17 @@ forehead, built from the 68 landmarks (:func:`skin_region`); pixels that are cli
 sRGB code values are linearised (IEC 61966-2-1) and each pixel's ITA computed with
 :func:`~id2reflectance.capture.skin.ita_deg`; the estimate is their median (robust to
 hair, shadows and highlights in the region). It measures the photographed colour, so the
-scene's lighting and white balance shift it; retrieval only weighs it lightly.
+scene's exposure, lighting and white balance shift it: :func:`fit_ita_calibration` maps
+it onto the albedo scale from the template subjects, whose albedo ITA is known and whose
+rendered front views are measured the same way.
 
 torch and numpy only at import time; OpenCV and the capture stage inside functions.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -109,3 +114,85 @@ def photo_ita_deg(image: np.ndarray, landmarks: np.ndarray) -> float | None:
     aligned, matrix = align_face(image, lm, size=ITA_CROP)
     lm_aligned = lm @ matrix[:, :2].T + matrix[:, 2]
     return ita_of_pixels(aligned, skin_region(lm_aligned, aligned.shape[:2]))
+
+
+MIN_CALIBRATION_PAIRS = 3
+
+
+@dataclass(frozen=True)
+class ItaCalibration:
+    """Linear map from a photo's measured ITA to the ITA of its diffuse albedo (degrees).
+
+    A photo's ITA depends on exposure and lighting as much as on the skin: renders of the
+    dataset's subjects under the full-on pattern measure 1-6 degrees for albedo ITAs from
+    -46 to +57. Fitting ``albedo = offset + slope * photo`` over the template subjects,
+    whose albedo ITA is known and whose front view is measured exactly like a photo
+    (:func:`ita_of_pixels` on the aligned crop), puts the photo on the albedo scale, so
+    retrieval compares like with like.
+
+    The fit only holds for photos lit and exposed like the templates' front views (the
+    full-on pattern); estimates are clamped to the templates' albedo range so a photo far
+    outside it (another exposure) cannot push retrieval beyond the darkest or lightest
+    template.
+
+    Attributes
+    ----------
+    offset, slope : the fit (degrees, dimensionless); slope > 0.
+    pairs : templates used; residual_deg : RMS residual of the fit (degrees);
+    correlation : Pearson r of photo and albedo ITA over the templates.
+    low, high : the templates' albedo ITA range (degrees).
+    """
+
+    offset: float
+    slope: float
+    pairs: int
+    residual_deg: float
+    correlation: float
+    low: float
+    high: float
+
+    def albedo_ita(self, photo_ita_deg: float | None) -> float | None:
+        """Estimated albedo ITA (degrees) of a photo's measured ITA, None passed through."""
+        if photo_ita_deg is None or not np.isfinite(photo_ita_deg):
+            return None
+        return float(np.clip(self.offset + self.slope * float(photo_ita_deg), self.low, self.high))
+
+
+def fit_ita_calibration(
+    photo_ita: Sequence[float | None], albedo_ita: Sequence[float | None], *, min_correlation: float = 0.5
+) -> ItaCalibration | None:
+    """Least-squares :class:`ItaCalibration` over the pairs where both values are known.
+
+    Returns None (no usable skin-tone term) with fewer than :data:`MIN_CALIBRATION_PAIRS`
+    pairs, no spread in the photo values, or a correlation below ``min_correlation``
+    (photo and albedo tones do not agree well enough to map one onto the other).
+    """
+    if len(photo_ita) != len(albedo_ita):
+        raise ShapeError(f"fit_ita_calibration: {len(photo_ita)} photo values but {len(albedo_ita)} albedo values")
+    pairs = [
+        (float(p), float(a))
+        for p, a in zip(photo_ita, albedo_ita)
+        if p is not None and a is not None and np.isfinite(p) and np.isfinite(a)
+    ]
+    if len(pairs) < MIN_CALIBRATION_PAIRS:
+        return None
+    x, y = np.array(pairs).T
+    var = float(np.var(x))
+    if var < 1e-9:
+        return None
+    cov = float(np.mean((x - x.mean()) * (y - y.mean())))
+    r = cov / max(float(np.sqrt(var * np.var(y))), 1e-12)
+    if r < min_correlation:
+        return None
+    slope = cov / var
+    offset = float(y.mean() - slope * x.mean())
+    residual = float(np.sqrt(np.mean((y - (offset + slope * x)) ** 2)))
+    return ItaCalibration(
+        offset=offset,
+        slope=slope,
+        pairs=len(pairs),
+        residual_deg=residual,
+        correlation=float(r),
+        low=float(y.min()),
+        high=float(y.max()),
+    )

@@ -8,13 +8,16 @@ UV space. A subject qualifies when it has, for every requested view, ``rgb_full.
 
 Retrieval (:meth:`TemplateBank.retrieve`): each template's identity embedding is that of
 its front ``rgb_full.png`` view (:func:`~.identity_student.embed_aligned`); the score of a
-template is ``cos(identity, e_template) - ita_weight * |ITA_photo - ITA_template|`` with
-ITA (degrees) from the manifest's ``attributes.ita_deg`` (the ITA term is dropped when
-either value is unknown); the highest score wins.
+template is ``cos(identity, e_template) - ita_weight * |ITA_face - ITA_template|`` with the
+template's albedo ITA (degrees) from the manifest's ``attributes.ita_deg`` and the face's
+albedo ITA estimated from its photo (:attr:`TemplateBank.ita_calibration`, fitted on the
+templates' own front views; the ITA term is dropped when either value is unknown); the
+highest score wins.
 
-Embeddings are cached in ``CACHE/templates/<dataset sha256[:16]>-<encoder>.json`` (never
-inside the dataset): one entry per subject, keyed by the SHA-256 of its front view file,
-so a rebuilt dataset or a changed view is re-embedded.
+Embeddings and the front view's measured (photo) ITA are cached in
+``CACHE/templates/<dataset sha256[:16]>-<encoder>.json`` (never inside the dataset): one
+entry per subject, keyed by the SHA-256 of its front view file, so a rebuilt dataset or a
+changed view is measured again.
 
 torch and numpy only at import time; OpenCV, dlib and the capture stage are imported
 inside functions.
@@ -34,10 +37,11 @@ import numpy as np
 
 from id2reflectance._shared.imageio import read_png_unit
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.model.skin_tone import ItaCalibration, fit_ita_calibration, ita_of_pixels, skin_region
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries also hold the front view's photo ITA
 _VIEW_FILES = ("rgb_full.png", "mask.png")
 MESH_FILE = "mesh_vertices.npy"
 
@@ -156,6 +160,8 @@ class TemplateBank:
             )
         self.subjects: dict[str, TemplateSubject] = {}
         self._meshes: dict[str, Any] = {}
+        self.photo_ita: dict[str, float | None] = {}  # filled by embeddings()
+        self.ita_calibration: ItaCalibration | None = None  # fitted by embeddings()
         self.unusable: dict[str, list[str]] = {}
         in_split = [s for s in doc["subjects"] if split == "all" or s["split"] == split]
         self.all_ids = [s["id"] for s in doc["subjects"]]
@@ -298,12 +304,14 @@ class TemplateBank:
     def embeddings(self, encoder: Any, *, encoder_key: str | None = None) -> dict[str, np.ndarray]:
         """Identity embedding of every template's front view: id -> (D,) float32 unit.
 
-        Computed with :func:`~.identity_student.embed_aligned` on ``rgb_full.png`` at the
-        dataset's size and cached (see the module docstring). ``encoder_key`` names the
-        encoder in the cache (default: its class name and dimension).
+        Computed on ``rgb_full.png`` at the dataset's size with the landmarks of
+        :func:`~.identity_student.aligned_landmarks` and cached (see the module docstring).
+        ``encoder_key`` names the encoder in the cache (default: its class name and
+        dimension). The same pass measures each front view's ITA as a photo's would be
+        (:attr:`photo_ita`) and fits :attr:`ita_calibration` from them.
         """
         from id2reflectance._shared.atomic import atomic_write_json
-        from id2reflectance.model.identity_student import embed_aligned
+        from id2reflectance.model.identity_student import aligned_landmarks
 
         key = encoder_key or f"{type(encoder).__name__}-{int(encoder.dim)}"
         path = self._cache_path(key)
@@ -323,12 +331,26 @@ class TemplateBank:
                 vec = np.asarray(entry.get("embedding", []), np.float32)
                 if vec.shape == (int(encoder.dim),) and np.all(np.isfinite(vec)):
                     out[sid] = vec
+                    ita = entry.get("photo_ita_deg")
+                    self.photo_ita[sid] = float(ita) if isinstance(ita, (int, float)) else None
                     continue
             img = np.round(self.rgb(sid, "front", self.image_size) * 255.0).astype(np.uint8)
-            vec, method = embed_aligned(encoder, img)
-            out[sid] = np.asarray(vec, np.float32)
-            cached[sid] = {"front_sha256": sub.front_sha256, "method": method, "embedding": out[sid].tolist()}
+            big, lm, method = aligned_landmarks(img)
+            out[sid] = np.asarray(encoder.embed(big, lm), np.float32)
+            self.photo_ita[sid] = ita_of_pixels(big, skin_region(lm, big.shape[:2]))
+            cached[sid] = {
+                "front_sha256": sub.front_sha256,
+                "method": method,
+                "embedding": out[sid].tolist(),
+                "photo_ita_deg": self.photo_ita[sid],
+            }
             changed = True
+        ids = self.ids()
+        self.ita_calibration = fit_ita_calibration(
+            [self.photo_ita.get(s) for s in ids], [self.subjects[s].ita_deg for s in ids]
+        )
+        if self.ita_calibration is None:
+            log.warning("templates of %s: no skin-tone calibration (too few or inconsistent ITA values)", self.root)
         if changed:
             doc = {
                 "version": CACHE_VERSION,
@@ -342,6 +364,13 @@ class TemplateBank:
             except OSError as err:  # a read-only cache only costs time
                 log.warning("cannot write the template embedding cache %s: %s", path, err)
         return out
+
+    def albedo_ita(self, photo_ita_deg: float | None) -> float | None:
+        """A photo's measured ITA on the templates' albedo scale (None without calibration).
+
+        Call after :meth:`embeddings` (which fits the calibration).
+        """
+        return None if self.ita_calibration is None else self.ita_calibration.albedo_ita(photo_ita_deg)
 
     def retrieve(
         self,
@@ -359,7 +388,8 @@ class TemplateBank:
         ----------
         identity : (D,) float32 unit identity embedding of the face.
         embeddings : :meth:`embeddings` of the same encoder.
-        ita_deg : the face's skin tone (degrees) or None.
+        ita_deg : the face's albedo skin tone (degrees; :meth:`albedo_ita` of its photo's
+            ITA) or None.
         ita_weight : score penalty per degree of ITA difference.
         fixed : use this template (scored too) instead of the best one.
         exclude : ids never chosen (e.g. the held-out subject itself).

@@ -214,13 +214,17 @@ def _train(
         assert init_from is not None
         model = MultiDomainVQGAN.from_stage1(_stage1_source(init_from, cfg), cfg.fusion, cfg.data.domains)
     model.to(rt.device)
-    disc = PatchDiscriminator(cfg.disc).to(rt.device) if cfg.disc.enabled else None
+    frozen_autoencoder = stage == 2 and not cfg.fusion.train_autoencoder
+    if frozen_autoencoder:
+        model.encoder.requires_grad_(False)
+        model.decoder.requires_grad_(False)
+    disc = PatchDiscriminator(cfg.disc).to(rt.device) if cfg.disc.enabled and not frozen_autoencoder else None
     perceptual = (
         load_perceptual(cfg.loss.perceptual_weights, device=rt.device) if cfg.loss.perceptual_weight > 0 else None
     )
     optim = setup_optimisation(
         model,
-        model.parameters(),
+        [p for p in model.parameters() if p.requires_grad],
         disc,
         gen_name="gen",
         lr=tc.lr,

@@ -1,0 +1,57 @@
+"""Skin tone of photos: ITA of the skin region and its calibration onto the albedo scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from id2reflectance.errors import ShapeError
+from id2reflectance.model.skin_tone import MIN_CALIBRATION_PAIRS, fit_ita_calibration, ita_of_pixels
+
+
+def test_calibration_recovers_a_linear_map_and_clamps_to_the_template_range():
+    gen = np.random.default_rng(3)
+    photo = gen.uniform(0.0, 6.0, 40)
+    albedo = -40.0 + 16.0 * photo + gen.normal(0.0, 2.0, 40)
+    cal = fit_ita_calibration([*photo, None, 3.0], [*albedo, 10.0, None])  # incomplete pairs skipped
+    assert cal is not None and cal.pairs == 40
+    assert cal.slope == pytest.approx(16.0, rel=0.05) and cal.offset == pytest.approx(-40.0, abs=3.0)
+    assert cal.correlation > 0.95 and 1.0 < cal.residual_deg < 3.0
+    assert cal.albedo_ita(3.0) == pytest.approx(cal.offset + 3.0 * cal.slope)
+    assert cal.albedo_ita(30.0) == cal.high == pytest.approx(albedo.max())  # a brighter photo than any template
+    assert cal.albedo_ita(-30.0) == cal.low == pytest.approx(albedo.min())
+    assert cal.albedo_ita(None) is None and cal.albedo_ita(float("nan")) is None
+
+
+@pytest.mark.parametrize(
+    ("photo", "albedo"),
+    [
+        ([1.0, 2.0], [10.0, 20.0]),  # too few pairs
+        ([2.0, 2.0, 2.0, 2.0], [0.0, 10.0, 20.0, 30.0]),  # no spread in the photos
+        ([1.0, 2.0, 3.0, 4.0], [30.0, 20.0, 10.0, 0.0]),  # tones disagree (r = -1)
+        ([1.0, 2.0, 3.0, 4.0], [0.0, 30.0, -30.0, 5.0]),  # no relation (|r| < 0.5)
+    ],
+)
+def test_no_calibration_when_photos_do_not_predict_albedo(photo, albedo):
+    assert MIN_CALIBRATION_PAIRS == 3
+    assert fit_ita_calibration(photo, albedo) is None
+
+
+def test_calibration_length_mismatch_is_an_error():
+    with pytest.raises(ShapeError, match="3 photo values but 2 albedo"):
+        fit_ita_calibration([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_photo_ita_depends_on_exposure():
+    """Why a calibration is needed: the same skin photographed darker measures a lower ITA."""
+    skin = np.array([0.55, 0.38, 0.28])  # linear albedo-like colour
+    mask = np.ones((8, 8), bool)
+
+    def photo(gain: float) -> np.ndarray:
+        lin = np.clip(skin * gain, 0, 1)
+        srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+        return np.broadcast_to(np.round(srgb * 255).astype(np.uint8), (8, 8, 3)).copy()
+
+    bright, dark = ita_of_pixels(photo(1.0), mask), ita_of_pixels(photo(0.35), mask)
+    assert bright is not None and dark is not None
+    assert bright - dark > 20.0
