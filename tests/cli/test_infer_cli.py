@@ -57,6 +57,19 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     assert asset.manifest["source"]["kind"] == "photo" and asset.size == 256
     doc = json.loads((out / "infer.json").read_text())
     assert doc["photos"][0]["error"] is None and doc["photos"][0]["faces"][0]["output"] == "astronaut"
+    pred = json.loads((out / "astronaut" / "prediction.json").read_text())
+    assert pred["config"]["ita_calibration"] is None and pred["ita_deg"] == pred["photo_ita_deg"]
+
+    # --ita-calibration: the face's ITA is the photo's, mapped by the templates' fit (None without one)
+    res = _run([str(photos / "astronaut.png"), "--ita-calibration"], face_dataset, tiny_swapper_run, cache, out / "cal")
+    assert res.exit_code == 0, res.output
+    pred = json.loads((out / "cal" / "astronaut" / "prediction.json").read_text())
+    cal = pred["config"]["ita_calibration"]
+    if cal is None:
+        assert pred["ita_deg"] is None
+    else:
+        expected = min(max(cal["offset"] + cal["slope"] * pred["photo_ita_deg"], cal["low"]), cal["high"])
+        assert pred["ita_deg"] == pytest.approx(expected, abs=2e-3)
 
     # no face: exit 2, one clear line naming the file, nothing written for it
     out2 = tmp_path / "out2"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.cli.torch_options import no_progress_option, set_threads, threads_option
+from id2reflectance.cli.torch_options import ita_calibration_option, no_progress_option, set_threads, threads_option
 
 
 @click.command("swapper")
@@ -58,12 +58,7 @@ from id2reflectance.cli.torch_options import no_progress_option, set_threads, th
 @click.option("--uv-size", type=int, default=256, show_default=True, help="Texels of the predicted UV maps.")
 @click.option("--max-subjects", type=click.IntRange(1), default=None, help="Evaluate only the first N subjects.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the swapper (cpu, cuda).")
-@click.option(
-    "--ita-calibration",
-    is_flag=True,
-    help="Map the photo's measured ITA onto the albedo scale (a fit over the templates' full-on front "
-    "views) before retrieval; only for photos lit and exposed like those views.",
-)
+@ita_calibration_option
 @threads_option
 @no_progress_option
 def eval_swapper_cmd(

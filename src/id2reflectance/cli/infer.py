@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.cli.torch_options import no_progress_option, set_threads, threads_option
+from id2reflectance.cli.torch_options import ita_calibration_option, no_progress_option, set_threads, threads_option
 
 
 def _views(value: str) -> tuple[str, ...]:
@@ -55,12 +55,7 @@ def _views(value: str) -> tuple[str, ...]:
     default=None,
     help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
 )
-@click.option(
-    "--ita-calibration",
-    is_flag=True,
-    help="Map the photo's measured ITA onto the albedo scale (a fit over the templates' full-on front "
-    "views) before retrieval; only for photos lit and exposed like those views.",
-)
+@ita_calibration_option
 @threads_option
 @no_progress_option
 def infer_cmd(

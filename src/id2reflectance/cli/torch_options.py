@@ -23,6 +23,16 @@ def no_progress_option(fn: F) -> F:
     return click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")(fn)
 
 
+def ita_calibration_option(fn: F) -> F:
+    """``--ita-calibration`` flag of the commands that retrieve templates (``InferConfig.ita_calibration``)."""
+    return click.option(
+        "--ita-calibration",
+        is_flag=True,
+        help="Map the photo's measured ITA onto the albedo scale (a fit over the templates' full-on front "
+        "views) before retrieval; only for photos lit and exposed like those views.",
+    )(fn)
+
+
 def training_options(fn: F) -> F:
     """``--data``, ``--resume``, ``--device cpu|cuda``, ``--threads``, ``--no-progress`` of a training command."""
     for deco in reversed(
