@@ -33,9 +33,11 @@ def test_train_then_eval_codebook(tmp_path, one_thread):
     cfg = _config(tmp_path / "tiny.yaml")
     run = tmp_path / "run"
     args = ["train", "codebook", "--stage", "1", "--config", str(cfg), "--data", str(ds), "--out", str(run)]
-    res = CliRunner().invoke(cli, [*args, "--no-progress"])
+    res = CliRunner().invoke(cli, [*args, "--no-progress", "--seed", "5"])
     assert res.exit_code == 0, res.output
     assert "2 steps, last checkpoint step_00000002" in res.output and "(no perceptual loss)" in res.output
+    assert json.loads((run / "run.json").read_text())["config"]["train"]["seed"] == 5  # --seed overrides
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"] == 5
     res = CliRunner().invoke(cli, ["eval", "codebook", str(run), "--data", str(ds), "--json", str(tmp_path / "e.json")])
     assert res.exit_code == 0, res.output
     assert "stage1-shared @2 | recon" in res.output and "perceptual=false" in res.output

@@ -36,6 +36,12 @@ def train_group() -> None:
     default=None,
     help="Stage 2: the stage-1 run (or checkpoint) folder to start from.",
 )
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Override train.seed (initialisation, data order, augmentation) [the config's].",
+)
 @training_options
 def train_codebook_cmd(
     stage: int,
@@ -44,6 +50,7 @@ def train_codebook_cmd(
     out: Path | None,
     resume: bool,
     init_from: Path | None,
+    seed: int | None,
     device: str | None,
     threads: int | None,
     no_progress: bool,
@@ -68,6 +75,10 @@ def train_codebook_cmd(
     from id2reflectance.model.train import train_codebook
 
     cfg = load_run_config(config_src)
+    if seed is not None:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
     set_threads(threads)
     out = out or Path("runs") / f"codebook-stage{stage}"
     with progress_bar(enabled=not no_progress) as progress:
