@@ -185,12 +185,13 @@ def test_shading_reproduces_dataset_photo(face_dataset: Path) -> None:
     rec = {"id": TEST_SUBJECT, "attributes": {}}
     truth = load_subject_truth(face_dataset, rec, views=("front",), environments=("full",), uv=False)
     v = truth.views["front"]
-    render = shade_full_on(v.maps["diffuse"], v.maps["specular"], v.mask)
+    stops = json.loads((face_dataset / "dataset.json").read_text())["rgb_exposure_stops"]
+    render = shade_full_on(v.maps["diffuse"], v.maps["specular"], v.mask, exposure_stops=stops)
     assert render.dtype == np.uint8 and render.shape == v.rgb["full"].shape
     assert psnr(render / 255.0, v.rgb["full"] / 255.0, v.mask) > 26.0
     # and is far from a wrong subject's rendering
     other = load_subject_truth(face_dataset, {"id": "S0001"}, views=("front",), environments=(), uv=False)
-    wrong = shade_full_on(other.views["front"].maps["diffuse"] * 0.5, v.maps["specular"], v.mask)
+    wrong = shade_full_on(other.views["front"].maps["diffuse"] * 0.5, v.maps["specular"], v.mask, exposure_stops=stops)
     assert psnr(wrong / 255.0, v.rgb["full"] / 255.0, v.mask) < psnr(render / 255.0, v.rgb["full"] / 255.0, v.mask)
 
 

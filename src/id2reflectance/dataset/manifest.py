@@ -17,6 +17,11 @@ from id2reflectance.errors import InputFileError
 
 FORMAT_NAME = "id2r-dataset"
 FORMAT_VERSION = 1
+RGB_EXPOSURE_STOPS = 0.0
+"""Exposure of the RGB views (stops, before the Reinhard tone curve): fixed, the same for every
+subject and lighting (the lighting is mean-normalised), as a light stage's camera settings are.
+An auto exposure on the face (median luminance to a key) would normalise each subject's skin
+lightness away, leaving a dark and a light subject the same brightness."""
 MANIFEST = "dataset.json"
 SUBJECT_RECORD = "subject.json"
 SPLITS = ("train", "val", "test")
@@ -106,6 +111,7 @@ def write_manifest(
         "views": list(views),
         "domains": list(domains),
         "environments": list(environments),
+        "rgb_exposure_stops": RGB_EXPOSURE_STOPS,
         "subjects": [
             {"id": r.id, "split": splits[r.id], "attributes": r.attributes, "files": r.files}
             for r in sorted(records, key=lambda r: r.id)

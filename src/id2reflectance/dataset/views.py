@@ -5,7 +5,8 @@ the face along -z and is fitted FFHQ-style: the midpoint of the eyes and the mid
 the mouth (template landmarks, projected) land where FFHQ's alignment puts them, eyes
 level. The side views turn that camera about the vertical axis through the head by
 ``side_yaw_deg``. Each view stores the RGB face under the full-on pattern and under
-environment maps (tone-mapped sRGB, black background) and the reflectance maps sampled
+environment maps (sRGB at the fixed exposure :data:`~.manifest.RGB_EXPOSURE_STOPS`, Reinhard
+tone curve, black background) and the reflectance maps sampled
 at the visible surface: diffuse albedo, specular albedo, roughness, and the normal in
 the view's camera frame with OpenGL axes.
 """
@@ -21,6 +22,7 @@ from id2reflectance._shared.atomic import atomic_write
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.mesh import FaceMesh, raycasting_scene
+from id2reflectance.dataset.manifest import RGB_EXPOSURE_STOPS
 from id2reflectance.errors import ConfigError
 
 # FFHQ alignment in a unit square: the eye midpoint at (0.5, 0.47), the mouth midpoint
@@ -159,7 +161,7 @@ def render_training_views(
         k_env = 0
         for spec, env in envs:
             res = render_view(asset, cam, env, config=cfg, scene=scene, prefiltered=_prefiltered(spec))
-            rgb = tone_map(res.image("none", background=False), mask=mask2)
+            rgb = tone_map(res.image("none", background=False), exposure_stops=RGB_EXPOSURE_STOPS)
             fname = "rgb_full.png" if spec == "full" else f"rgb_env{k_env}.png"
             if spec != "full":
                 k_env += 1

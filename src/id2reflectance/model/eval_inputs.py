@@ -142,16 +142,23 @@ def resize_map(a: np.ndarray, size: int) -> np.ndarray:
     return r.astype(dtype)
 
 
-def tone_map(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The dataset's tone mapping: auto exposure (median masked luminance -> 0.25), Reinhard
-    extended (white 4), sRGB OETF. (H, W, 3) linear -> (H, W, 3) float32 sRGB in [0, 1]."""
+def tone_map(rgb: np.ndarray, mask: np.ndarray, exposure_stops: float | None = None) -> np.ndarray:
+    """The dataset's tone mapping: exposure, Reinhard extended (white 4), sRGB OETF.
+
+    (H, W, 3) linear -> (H, W, 3) float32 sRGB in [0, 1]. ``exposure_stops``: the dataset's
+    ``rgb_exposure_stops`` (a fixed exposure, radiance x 2^stops); None for datasets built
+    before that field, whose views were auto-exposed (median masked luminance -> 0.25).
+    """
     from id2reflectance._shared.imageio import linear_to_srgb
 
     x = np.maximum(np.asarray(rgb, np.float64), 0.0)
     lum = x @ _LUMA
-    sel = lum[mask] if mask.any() else lum.ravel()
-    key = float(np.median(sel)) if sel.size else 0.0
-    scale = 0.25 / key if key > 0 else 1.0
+    if exposure_stops is None:
+        sel = lum[mask] if mask.any() else lum.ravel()
+        key = float(np.median(sel)) if sel.size else 0.0
+        scale = 0.25 / key if key > 0 else 1.0
+    else:
+        scale = 2.0 ** float(exposure_stops)
     x = x * scale
     lum = lum * scale
     mapped = lum * (1 + lum / 16.0) / (1 + lum)
@@ -159,7 +166,9 @@ def tone_map(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return linear_to_srgb(np.clip(x, 0.0, 1.0))
 
 
-def shade_full_on(diffuse: np.ndarray, specular: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def shade_full_on(
+    diffuse: np.ndarray, specular: np.ndarray, mask: np.ndarray, *, exposure_stops: float | None = None
+) -> np.ndarray:
     """Render reflectance maps under uniform white light, as the dataset's ``rgb_full``.
 
     Under a uniform environment of unit radiance (the full-on pattern, mean-normalised) a
@@ -171,13 +180,14 @@ def shade_full_on(diffuse: np.ndarray, specular: np.ndarray, mask: np.ndarray) -
     ----------
     diffuse : (H, W, 3) linear albedo [0, 1]; specular : (H, W, 1) specular albedo;
     mask : (H, W) bool face.
+    exposure_stops : the dataset's ``rgb_exposure_stops`` (None: auto exposure, see :func:`tone_map`).
 
     Returns
     -------
     (H, W, 3) uint8 sRGB, black outside the mask.
     """
     radiance = np.clip(diffuse, 0, 1) + np.clip(specular, 0, 1)
-    img = tone_map(radiance, mask) * mask[..., None]
+    img = tone_map(radiance, mask, exposure_stops) * mask[..., None]
     return np.round(img * 255.0).astype(np.uint8)
 
 

@@ -238,6 +238,7 @@ class _Evaluator:
         from id2reflectance.model.identity import ArcFaceEncoder, DlibIdentityEncoder
 
         self.config = config
+        self.exposure_stops: float | None = None  # the dataset's rgb_exposure_stops (None: auto-exposed views)
         self.identity = DlibIdentityEncoder()
         self.metric_identity = ArcFaceEncoder(config.arcface, device=config.device) if config.arcface else self.identity
         self.lpips_net = None
@@ -295,8 +296,9 @@ class _Evaluator:
                 _display("diffuse", front["diffuse"]), _display("diffuse", gt_front["diffuse"]), self.lpips_net, mask
             )
         e_in = identity if self.metric_identity is inferencer.encoder else self.embed_metric(photo)
-        render = shade_full_on(front["diffuse"], front["specular"], mask)
-        render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask)
+        stops = self.exposure_stops
+        render = shade_full_on(front["diffuse"], front["specular"], mask, exposure_stops=stops)
+        render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask, exposure_stops=stops)
         skin = skin_mask(
             mask & resize_map(np.asarray(pred.views["front"]["mask"], bool), size), resize_lm(lm, big, size)
         )
@@ -456,6 +458,8 @@ def evaluate_swapper(
         raise ConfigError(f"fixed template {fixed!r} is not a {config.template_split!r} subject; known: {templates}")
 
     ev = _Evaluator(config)
+    stops = manifest.get("rgb_exposure_stops")
+    ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
     truths = [load_subject_truth(root, s, views=config.views, environments=envs, uv=config.uv) for s in records]
     plan: list[tuple[CheckpointSpec, str | None]] = [(c, None) for c in checkpoints]
     if config.template_ablation:
