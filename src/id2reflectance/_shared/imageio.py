@@ -38,6 +38,37 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
+_LUMA_709 = np.array([0.2126, 0.7152, 0.0722])  # Rec.709 luminance weights
+
+
+def tone_map(rgb: np.ndarray, *, mask: np.ndarray | None = None, exposure_stops: float | None = None) -> np.ndarray:
+    """Linear radiance -> display sRGB in [0, 1].
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) float linear Rec.709 radiance >= 0.
+    mask : (H, W) bool foreground for auto exposure (all pixels when None or empty).
+    exposure_stops : exposure in stops; None = auto (median foreground luminance -> 0.25).
+
+    Returns
+    -------
+    (H, W, 3) float32 sRGB-encoded values in [0, 1] (Reinhard extended, white point 4).
+    """
+    x = np.maximum(np.asarray(rgb, np.float64), 0.0)
+    lum = x @ _LUMA_709
+    if exposure_stops is None:
+        sel = lum[mask] if mask is not None and mask.any() else lum.ravel()
+        key = float(np.median(sel)) if sel.size else 0.0
+        scale = 0.25 / key if key > 0 else 1.0
+    else:
+        scale = 2.0 ** float(exposure_stops)
+    x *= scale
+    lum = lum * scale
+    mapped = lum * (1 + lum / 16.0) / (1 + lum)
+    x *= np.where(lum > 0, mapped / np.where(lum > 0, lum, 1.0), 0.0)[..., None]
+    return linear_to_srgb(np.clip(x, 0.0, 1.0))
+
+
 # --------------------------------------------------------------------------- EXR
 
 

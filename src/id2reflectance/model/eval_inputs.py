@@ -33,7 +33,6 @@ UV_FILES = {
     "roughness": "roughness.exr",
     "normal": "normal_tangent.exr",
 }
-_LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 
 @dataclass
@@ -142,30 +141,6 @@ def resize_map(a: np.ndarray, size: int) -> np.ndarray:
     return r.astype(dtype)
 
 
-def tone_map(rgb: np.ndarray, mask: np.ndarray, exposure_stops: float | None = None) -> np.ndarray:
-    """The dataset's tone mapping: exposure, Reinhard extended (white 4), sRGB OETF.
-
-    (H, W, 3) linear -> (H, W, 3) float32 sRGB in [0, 1]. ``exposure_stops``: the dataset's
-    ``rgb_exposure_stops`` (a fixed exposure, radiance x 2^stops); None for datasets built
-    before that field, whose views were auto-exposed (median masked luminance -> 0.25).
-    """
-    from id2reflectance._shared.imageio import linear_to_srgb
-
-    x = np.maximum(np.asarray(rgb, np.float64), 0.0)
-    lum = x @ _LUMA
-    if exposure_stops is None:
-        sel = lum[mask] if mask.any() else lum.ravel()
-        key = float(np.median(sel)) if sel.size else 0.0
-        scale = 0.25 / key if key > 0 else 1.0
-    else:
-        scale = 2.0 ** float(exposure_stops)
-    x = x * scale
-    lum = lum * scale
-    mapped = lum * (1 + lum / 16.0) / (1 + lum)
-    x = x * np.where(lum > 0, mapped / np.where(lum > 0, lum, 1.0), 0.0)[..., None]
-    return linear_to_srgb(np.clip(x, 0.0, 1.0))
-
-
 def shade_full_on(
     diffuse: np.ndarray, specular: np.ndarray, mask: np.ndarray, *, exposure_stops: float | None = None
 ) -> np.ndarray:
@@ -180,14 +155,17 @@ def shade_full_on(
     ----------
     diffuse : (H, W, 3) linear albedo [0, 1]; specular : (H, W, 1) specular albedo;
     mask : (H, W) bool face.
-    exposure_stops : the dataset's ``rgb_exposure_stops`` (None: auto exposure, see :func:`tone_map`).
+    exposure_stops : the dataset's ``rgb_exposure_stops``; None for datasets built before that field,
+        whose views were auto-exposed (see :func:`~id2reflectance._shared.imageio.tone_map`).
 
     Returns
     -------
     (H, W, 3) uint8 sRGB, black outside the mask.
     """
     radiance = np.clip(diffuse, 0, 1) + np.clip(specular, 0, 1)
-    img = tone_map(radiance, mask, exposure_stops) * mask[..., None]
+    from id2reflectance._shared.imageio import tone_map
+
+    img = tone_map(radiance, mask=mask, exposure_stops=exposure_stops) * mask[..., None]
     return np.round(img * 255.0).astype(np.uint8)
 
 

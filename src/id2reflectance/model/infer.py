@@ -285,6 +285,7 @@ class Inferencer:
             self.bank.subject(config.template)
         self.checkpoint = str(meta.get("loaded_from", ""))
         self._embeddings: dict[str, np.ndarray] | None = None
+        self._ita_checked = False  # face_ita: calibration fitted (and its absence reported)
 
     # ------------------------------------------------------------------ helpers
 
@@ -315,7 +316,15 @@ class Inferencer:
         """
         if not self.config.ita_calibration:
             return photo_ita_deg
-        self.template_embeddings()  # measures the templates and fits the calibration
+        if not self._ita_checked:
+            self.template_embeddings()  # measures the templates and fits the calibration
+            self._ita_checked = True
+            if self.bank.ita_calibration is None:
+                log.warning(
+                    "templates of %s: no skin-tone calibration (too few or inconsistent ITA values); "
+                    "retrieval uses identity only",
+                    self.bank.root,
+                )
         return self.bank.albedo_ita(photo_ita_deg)
 
     def template_mesh(self, template_id: str):  # -> FaceMesh

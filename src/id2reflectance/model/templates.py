@@ -10,9 +10,9 @@ Retrieval (:meth:`TemplateBank.retrieve`): each template's identity embedding is
 its front ``rgb_full.png`` view (:func:`~.identity_student.embed_aligned`); the score of a
 template is ``cos(identity, e_template) - ita_weight * |ITA_face - ITA_template|`` with the
 template's albedo ITA (degrees) from the manifest's ``attributes.ita_deg`` and the face's
-albedo ITA estimated from its photo (:attr:`TemplateBank.ita_calibration`, fitted on the
-templates' own front views; the ITA term is dropped when either value is unknown); the
-highest score wins.
+ITA: its photo's, or, when inference asks for it, that value on the albedo scale
+(:attr:`TemplateBank.ita_calibration`, fitted on the templates' own front views). The ITA
+term is dropped when either value is unknown; the highest score wins.
 
 Embeddings and the front view's measured (photo) ITA are cached in
 ``CACHE/templates/<dataset sha256[:16]>-<encoder>.json`` (never inside the dataset): one
@@ -349,8 +349,6 @@ class TemplateBank:
         self.ita_calibration = fit_ita_calibration(
             [self.photo_ita.get(s) for s in ids], [self.subjects[s].ita_deg for s in ids]
         )
-        if self.ita_calibration is None:
-            log.warning("templates of %s: no skin-tone calibration (too few or inconsistent ITA values)", self.root)
         if changed:
             doc = {
                 "version": CACHE_VERSION,
@@ -388,8 +386,8 @@ class TemplateBank:
         ----------
         identity : (D,) float32 unit identity embedding of the face.
         embeddings : :meth:`embeddings` of the same encoder.
-        ita_deg : the face's albedo skin tone (degrees; :meth:`albedo_ita` of its photo's
-            ITA) or None.
+        ita_deg : the face's skin tone (degrees: its photo's ITA, or :meth:`albedo_ita` of
+            it) or None.
         ita_weight : score penalty per degree of ITA difference.
         fixed : use this template (scored too) instead of the best one.
         exclude : ids never chosen (e.g. the held-out subject itself).

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from id2reflectance._shared.imageio import linear_to_srgb
+from id2reflectance._shared.imageio import tone_map  # noqa: F401  (re-exported: the tone curve of the PNGs)
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.ggx import diffuse_moments, specular_moments
 from id2reflectance.capture.illumination import responses_from_moments
@@ -296,31 +296,3 @@ def render_view(
     mask[surf.idx] = True
     shape = (h, w, 3)
     return RenderResult(diffuse.reshape(shape), spec.reshape(shape), background.reshape(shape), mask.reshape(h, w))
-
-
-def tone_map(rgb: np.ndarray, *, mask: np.ndarray | None = None, exposure_stops: float | None = None) -> np.ndarray:
-    """Linear radiance -> display sRGB in [0, 1].
-
-    Parameters
-    ----------
-    rgb : (H, W, 3) float linear Rec.709 radiance >= 0.
-    mask : (H, W) bool foreground for auto exposure (all pixels when None or empty).
-    exposure_stops : exposure in stops; None = auto (median foreground luminance -> 0.25).
-
-    Returns
-    -------
-    (H, W, 3) float32 sRGB-encoded values in [0, 1] (Reinhard extended, white point 4).
-    """
-    x = np.maximum(np.asarray(rgb, np.float64), 0.0)
-    lum = x @ LUMA
-    if exposure_stops is None:
-        sel = lum[mask] if mask is not None and mask.any() else lum.ravel()
-        key = float(np.median(sel)) if sel.size else 0.0
-        scale = 0.25 / key if key > 0 else 1.0
-    else:
-        scale = 2.0 ** float(exposure_stops)
-    x *= scale
-    lum = lum * scale
-    mapped = lum * (1 + lum / 16.0) / (1 + lum)
-    x *= np.where(lum > 0, mapped / np.where(lum > 0, lum, 1.0), 0.0)[..., None]
-    return linear_to_srgb(np.clip(x, 0.0, 1.0))
