@@ -18,6 +18,7 @@ def build_face_dataset(root: Path, *, image_size: int = 32) -> Path:
     from id2reflectance.capture.simulator import SimulatorConfig, simulate_sessions
     from id2reflectance.dataset.build import BuildConfig, build_dataset
     from id2reflectance.dataset.cluster import ClusterConfig
+    from id2reflectance.dataset.splits import SplitConfig
 
     sessions = root / "sessions"
     simulate_sessions(sessions, subjects=FACE_DATASET_SUBJECTS, config=SimulatorConfig(image_size=96, uv_size=128))
@@ -26,8 +27,7 @@ def build_face_dataset(root: Path, *, image_size: int = 32) -> Path:
         image_size=image_size,
         bake_size=256,
         environments=("full", "courtyard"),
-        split_seed=FACE_DATASET_SPLIT_SEED,
-        split_fractions=(0.6, 0.0, 0.4),
+        split=SplitConfig(seed=FACE_DATASET_SPLIT_SEED, fractions=(0.6, 0.0, 0.4), stratify="hash"),
         cluster=ClusterConfig(workers=1, dashboard=None, memory_limit="4GiB"),
     )
     report = build_dataset(sessions, out, config=cfg)

@@ -44,6 +44,7 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
             "--no-uv",
             "--fixed-template",
             "S0002",
+            "--no-template-maps",
         ]
     )
     assert res.exit_code == 0, res.output
@@ -55,6 +56,7 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
     m = json.loads((out / "metrics.json").read_text())
     assert m["config"]["views"] == ["front"] and m["config"]["uv"] is False
     assert m["rows"][1]["aggregate"]["templates"] == {"S0002": 1}
+    assert [r["mode"] for r in m["rows"]] == ["closest", "fixed"]  # no baseline row when asked
     assert (out / "report.html").is_file() and (out / "figures" / "grid.png").is_file()
 
 

@@ -59,11 +59,15 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     assert doc["photos"][0]["error"] is None and doc["photos"][0]["faces"][0]["output"] == "astronaut"
     pred = json.loads((out / "astronaut" / "prediction.json").read_text())
     assert pred["config"]["ita_calibration"] is None and pred["ita_deg"] == pred["photo_ita_deg"]
+    assert pred["config"]["output"] == "decode"
 
-    # --ita-calibration: the face's ITA is the photo's, mapped by the templates' fit (None without one)
-    res = _run([str(photos / "astronaut.png"), "--ita-calibration"], face_dataset, tiny_swapper_run, cache, out / "cal")
+    # --ita-calibration: the face's ITA is the photo's, mapped by the templates' fit (None without one);
+    # --prediction template-residual is recorded
+    args = [str(photos / "astronaut.png"), "--ita-calibration", "--prediction", "template-residual"]
+    res = _run(args, face_dataset, tiny_swapper_run, cache, out / "cal")
     assert res.exit_code == 0, res.output
     pred = json.loads((out / "cal" / "astronaut" / "prediction.json").read_text())
+    assert pred["config"]["output"] == "template_residual"
     cal = pred["config"]["ita_calibration"]
     if cal is None:
         assert pred["ita_deg"] is None

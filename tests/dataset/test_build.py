@@ -47,6 +47,8 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     data = read_manifest(out)
     assert [s["id"] for s in data["subjects"]] == ["S0000", "S0002"]
     assert data["failed"][0]["id"] == "S0001"
+    assert data["provenance"]["split"] == {"seed": 0, "fractions": [0.8, 0.1, 0.1], "stratify": "skin_type"}
+    assert "split" not in data["provenance"]["options"]
     assert check_dataset(out) == []
     assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
     front = out / "subjects" / "S0000" / "views" / "front"

@@ -84,6 +84,6 @@ def test_every_shipped_config_file_loads():
     assert len(files) >= 8
     for f in files:
         if "swapper" in f.name or f.parent.name == "swapper":
-            assert load_swapper_config(str(f)).resolution in (32, 128, 512), f
+            assert load_swapper_config(str(f)).resolution in (32, 64, 128, 512), f
         else:
-            assert load_run_config(f).model.resolution in (32, 128, 512), f
+            assert load_run_config(f).model.resolution in (32, 64, 128, 512), f

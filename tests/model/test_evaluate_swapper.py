@@ -23,8 +23,10 @@ from id2reflectance.model.eval_report import format_table, line_plot, scaling_se
 from id2reflectance.model.evaluate_swapper import (
     DOMAINS,
     CheckpointSpec,
+    IdentityEmbeddings,
     SwapperEvalConfig,
     evaluate_swapper,
+    identity_retrieval,
     parse_checkpoint_spec,
     photo_names,
     training_subjects,
@@ -84,7 +86,12 @@ def test_metrics_complete_and_finite(evaluated) -> None:
     assert m["subjects"] == [TEST_SUBJECT]
     assert m["config"]["environments"] == ["full", "env0"]
     assert m["lpips_available"] is False
-    assert [r["name"] for r in m["rows"]] == ["base", f"base (fixed {fixed})", "n2"]
+    assert [r["name"] for r in m["rows"]] == [
+        "base",
+        f"base (fixed {fixed})",
+        "n2",
+        "template maps (retrieved by base, no swap)",
+    ]
     for r in m["rows"]:
         a = r["aggregate"]
         assert a["inputs"] == 2 and len(r["per_input"]) == 2
@@ -103,10 +110,59 @@ def test_metrics_complete_and_finite(evaluated) -> None:
             assert rec["template"] != TEST_SUBJECT
             assert rec["ita"]["error"] == pytest.approx(abs(rec["ita"]["pred"] - rec["ita"]["gt"]))
             assert rec["ita"]["skin_pixels"] > 0
-        assert r["train_subjects"] == 3  # from the swapper checkpoint's metadata, not the label
+        assert r["train_subjects"] == (None if r["mode"] == "template_maps" else 3)  # from the checkpoint
+        # one held-out subject: retrieval among held-out subjects is undefined, never faked
+        assert a["identity_retrieval"] == {"top1": None, "top1_gt_render": None, "chance": None, "inputs": 0}
     numbers = _walk_numbers(m)
     assert numbers and all(math.isfinite(v) for _, v in numbers)
-    assert calls[-1] == ("evaluate", 6, 6)
+    assert calls[-1] == ("evaluate", 8, 8)
+
+
+def test_template_maps_row_scores_the_retrieved_templates_truth(evaluated, face_dataset: Path) -> None:
+    """The baseline row: per input, the template the first row retrieved, and PSNRs equal to
+    comparing that template's ground-truth views with the subject's directly."""
+    from id2reflectance.model.eval_inputs import resize_map
+
+    evaluation, _, _, _ = evaluated
+    closest, baseline = evaluation.metrics["rows"][0], evaluation.metrics["rows"][-1]
+    assert baseline["mode"] == "template_maps" and baseline["checkpoint"] is None
+    assert [r["template"] for r in baseline["per_input"]] == [r["template"] for r in closest["per_input"]]
+    recs = {s["id"]: s for s in json.loads((face_dataset / "dataset.json").read_text())["subjects"]}
+    size = closest["resolution"]
+    for rec in baseline["per_input"]:
+        subj, tmpl = (
+            load_subject_truth(face_dataset, recs[sid], views=("front", "left", "right"), environments=())
+            for sid in (rec["subject"], rec["template"])
+        )
+        for view in ("front", "left", "right"):
+            mask = resize_map(subj.views[view].mask, size)
+            for d in DOMAINS:
+                expected = psnr(
+                    resize_map(tmpl.views[view].maps[d], size), resize_map(subj.views[view].maps[d], size), mask
+                )
+                assert rec["views"][view][d]["psnr"] == pytest.approx(expected, rel=1e-6)
+        # UV: the template's own UV maps against the subject's, a finite comparison
+        assert all(np.isfinite(v) for v in rec["uv"].values())
+    # the swapper's prediction is not the template's maps
+    assert closest["aggregate"]["diffuse"]["psnr"] != baseline["aggregate"]["diffuse"]["psnr"]
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_identity_retrieval_counts_own_prediction_first() -> None:
+    basis = np.eye(4, dtype=np.float32)
+    photos = [_unit(basis[i] + 0.1) for i in range(3)]
+    # subject 2's prediction looks more like subject 0 than subject 0's own does, so subject
+    # 0's photo retrieves it: 2 of 3 correct; the truth renders are the photos: 3 of 3
+    preds = [_unit(basis[0]), _unit(basis[1]), _unit(basis[0] + 0.05 * basis[2])]
+    emb = [IdentityEmbeddings(f"S{i}", "full", photos[i], preds[i], photos[i]) for i in range(3)]
+    emb.append(IdentityEmbeddings("S0", "env0", photos[0], preds[0], photos[0]))  # alone: not counted
+    r = identity_retrieval(emb)
+    assert r == {"top1": pytest.approx(2 / 3), "top1_gt_render": 1.0, "chance": pytest.approx(1 / 3), "inputs": 3}
+    assert identity_retrieval(emb[3:])["top1"] is None
 
 
 def test_fixed_template_row_differs(evaluated) -> None:
@@ -143,6 +199,7 @@ def test_report_files(evaluated, tmp_path) -> None:
     md = (report / "report.md").read_text()
     assert "paper (different data)" in md and "28.47" in md and "18.43" in md
     assert "skin-type groups populated" in md and "n/a" in md
+    assert "## Identity" in md and "top-1 (truth)" in md
     html = (report / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html
     table = format_table(evaluation.metrics)

@@ -34,3 +34,22 @@ def test_report_bad_input(tmp_path):
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "nothing"), "-o", str(tmp_path / "r.html")])
     assert res.exit_code == 2 and "folder not found" in res.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_dataset_report_tables_splits_by_skin_type_and_warns_of_missing_test_types(tmp_path):
+    import json
+
+    from id2reflectance.dataset.splits import SplitConfig, resplit_dataset
+    from tests.dataset.synthetic import write_synthetic_dataset
+
+    root = write_synthetic_dataset(tmp_path / "ds", subjects=6, size=16, views=("front",), domains=("rgb",))
+    data = json.loads((root / "dataset.json").read_text())
+    for k, s in enumerate(data["subjects"]):  # types 1, 1, 1, 5, 5, 5; only the last is test
+        s["attributes"] = {"ita_deg": 60.0 if k < 3 else 0.0}
+        s["split"] = "test" if k == 5 else "train"
+    (root / "dataset.json").write_text(json.dumps(data))
+    text = build_report(root, tmp_path / "r.html").read_text()
+    assert "Splits by skin type" in text
+    assert "no subject of Fitzpatrick type 1:" in text
+    resplit_dataset(root, SplitConfig(fractions=(0.5, 0.0, 0.5)))
+    assert "no subject of Fitzpatrick type" not in build_report(root, tmp_path / "r2.html").read_text()

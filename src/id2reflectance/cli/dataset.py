@@ -1,4 +1,4 @@
-"""``id2r dataset build|check|info``: versioned, checksummed training sets."""
+"""``id2r dataset build|check|info|split``: versioned, checksummed training sets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,54 @@ import click
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.dataset.build import BuildConfig, build_dataset
 from id2reflectance.dataset.cluster import ClusterConfig
-from id2reflectance.dataset.manifest import check_dataset, dataset_info
+from id2reflectance.dataset.manifest import check_dataset, dataset_info, read_manifest
+from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, SplitConfig, resplit_dataset, split_table
+from id2reflectance.errors import ConfigError
+
+
+def _fractions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three numbers like 0.8,0.1,0.1, got {value!r}") from None
+    if len(parts) != 3:
+        raise click.BadParameter(f"expected three numbers (train,val,test), got {value!r}")
+    return parts  # type: ignore[return-value]
+
+
+def split_options(f):  # type: ignore[no-untyped-def]
+    """--split-seed, --split-fractions and --split-stratify, shared by build and split."""
+    f = click.option(
+        "--split-stratify",
+        type=click.Choice(["skin-type", "hash"]),
+        default="skin-type",
+        show_default=True,
+        help="skin-type: divide each Fitzpatrick type by the fractions (every type with 2+ subjects "
+        "gets a test subject); hash: each subject by its own hash (adding subjects moves none).",
+    )(f)
+    f = click.option(
+        "--split-fractions",
+        default="0.8,0.1,0.1",
+        show_default=True,
+        callback=_fractions,
+        help="train,val,test fractions (sum 1).",
+    )(f)
+    return click.option("--split-seed", type=int, default=0, show_default=True)(f)
+
+
+def _split_config(seed: int, fractions: tuple[float, float, float], stratify: str) -> SplitConfig:
+    try:
+        return SplitConfig(seed=seed, fractions=fractions, stratify=stratify.replace("-", "_"))  # type: ignore[arg-type]
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="--split-fractions") from None
+
+
+def _echo_split_table(manifest: dict) -> None:
+    table = split_table(manifest)
+    cols = [str(t) for t in SKIN_TYPES] + (["unknown"] if any(table[s]["unknown"] for s in SPLITS) else [])
+    click.echo("split   " + " ".join(f"{'type ' + c if c != 'unknown' else c:>8}" for c in cols) + "    total")
+    for s in SPLITS:
+        click.echo(f"{s:7} " + " ".join(f"{table[s][c]:8d}" for c in cols) + f" {sum(table[s].values()):8d}")
 
 
 @click.group("dataset")
@@ -36,7 +83,7 @@ def dataset_group() -> None:
     help="Lighting of the RGB views: 'full' (full-on pattern), built-in HDR names or files; "
     "repeat the option or separate with commas (--env full,courtyard).",
 )
-@click.option("--split-seed", type=int, default=0, show_default=True)
+@split_options
 @click.option("--keep-work", is_flag=True, help="Keep solved maps and assets under DATASET/.work.")
 def build_cmd(
     sessions_dir: Path,
@@ -48,6 +95,8 @@ def build_cmd(
     bake_size: int,
     envs: tuple[str, ...],
     split_seed: int,
+    split_fractions: tuple[float, float, float],
+    split_stratify: str,
     keep_work: bool,
 ) -> None:
     """Build (or resume) a dataset from every session folder in SESSIONS_DIR.
@@ -66,7 +115,7 @@ def build_cmd(
         image_size=image_size,
         bake_size=bake_size,
         environments=tuple(e.strip() for spec in envs for e in spec.split(",") if e.strip()),
-        split_seed=split_seed,
+        split=_split_config(split_seed, split_fractions, split_stratify),
         keep_work=keep_work,
         cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),
     )
@@ -134,4 +183,27 @@ def info_cmd(dataset: Path, as_json: bool) -> None:
         click.echo(f"ITA {info['ita_deg']['min']:.1f} .. {info['ita_deg']['max']:.1f} deg")
     for k, v in info["fitzpatrick"].items():
         click.echo(f"  Fitzpatrick {k}: {'#' * v} {v}")
+    _echo_split_table(read_manifest(dataset))
     click.echo(f"{info['files']} files, {info['bytes'] / 1e6:.1f} MB")
+
+
+@dataset_group.command("split")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@split_options
+def split_cmd(dataset: Path, split_seed: int, split_fractions: tuple[float, float, float], split_stratify: str) -> None:
+    """Re-split DATASET's subjects into train/val/test without reprocessing them.
+
+    Rewrites dataset.json (atomically; provenance.split records the options) and prints the
+    subjects per split and skin type. Models trained on the former split must not be
+    evaluated on the new test split.
+
+    \b
+    Examples:
+      id2r dataset split dataset/ --split-fractions 0.75,0.05,0.2
+      id2r dataset split dataset/ --split-stratify hash --split-seed 3
+    """
+    cfg = _split_config(split_seed, split_fractions, split_stratify)
+    splits = resplit_dataset(dataset, cfg)
+    counts = {s: sum(1 for v in splits.values() if v == s) for s in SPLITS}
+    click.echo(f"{dataset}: {len(splits)} subjects split {counts} ({cfg.stratify}, seed {cfg.seed})")
+    _echo_split_table(read_manifest(dataset))

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.cli.torch_options import ita_calibration_option, no_progress_option, set_threads, threads_option
+from id2reflectance.cli.torch_options import (
+    ita_calibration_option,
+    no_progress_option,
+    prediction_option,
+    set_threads,
+    threads_option,
+)
 
 
 @click.command("swapper")
@@ -31,6 +37,11 @@ from id2reflectance.cli.torch_options import ita_calibration_option, no_progress
     help="Template of the fixed-template ablation row [default: the first training subject].",
 )
 @click.option("--no-template-ablation", is_flag=True, help="Skip the fixed-template row.")
+@click.option(
+    "--no-template-maps",
+    is_flag=True,
+    help="Skip the retrieval-only baseline row (the retrieved template's own ground-truth maps).",
+)
 @click.option(
     "--views",
     default="front,left,right",
@@ -59,6 +70,7 @@ from id2reflectance.cli.torch_options import ita_calibration_option, no_progress
 @click.option("--max-subjects", type=click.IntRange(1), default=None, help="Evaluate only the first N subjects.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the swapper (cpu, cuda).")
 @ita_calibration_option
+@prediction_option
 @threads_option
 @no_progress_option
 def eval_swapper_cmd(
@@ -68,6 +80,7 @@ def eval_swapper_cmd(
     split: str,
     fixed_template: str | None,
     no_template_ablation: bool,
+    no_template_maps: bool,
     views: str,
     environments: str | None,
     arcface: Path | None,
@@ -77,6 +90,7 @@ def eval_swapper_cmd(
     max_subjects: int | None,
     device: str,
     ita_calibration: bool,
+    prediction: str,
     threads: int | None,
     no_progress: bool,
 ) -> None:
@@ -107,8 +121,10 @@ def eval_swapper_cmd(
         environments=tuple(e.strip() for e in environments.split(",") if e.strip()) if environments else None,
         fixed_template=fixed_template,
         template_ablation=not no_template_ablation,
+        template_maps=not no_template_maps,
         uv=not no_uv,
         ita_calibration=ita_calibration,
+        output=prediction.replace("-", "_"),  # type: ignore[arg-type]
         uv_size=uv_size,
         lpips_weights=None if lpips_weights is None else str(lpips_weights),
         arcface=None if arcface is None else str(arcface),

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.cli.torch_options import ita_calibration_option, no_progress_option, set_threads, threads_option
+from id2reflectance.cli.torch_options import (
+    ita_calibration_option,
+    no_progress_option,
+    prediction_option,
+    set_threads,
+    threads_option,
+)
 
 
 def _views(value: str) -> tuple[str, ...]:
@@ -56,6 +62,7 @@ def _views(value: str) -> tuple[str, ...]:
     help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
 )
 @ita_calibration_option
+@prediction_option
 @threads_option
 @no_progress_option
 def infer_cmd(
@@ -72,6 +79,7 @@ def infer_cmd(
     device: str,
     cache_dir: Path | None,
     ita_calibration: bool,
+    prediction: str,
     threads: int | None,
     no_progress: bool,
 ) -> None:
@@ -104,6 +112,7 @@ def infer_cmd(
         template_split=template_split,
         ita_weight=ita_weight,
         ita_calibration=ita_calibration,
+        output=prediction.replace("-", "_"),  # type: ignore[arg-type]
         all_faces=all_faces,
         device=device,
         cache_dir=None if cache_dir is None else str(cache_dir),

@@ -33,6 +33,18 @@ def ita_calibration_option(fn: F) -> F:
     )(fn)
 
 
+def prediction_option(fn: F) -> F:
+    """``--prediction decode|template-residual`` (``InferConfig.output``, underscored)."""
+    return click.option(
+        "--prediction",
+        type=click.Choice(["decode", "template-residual"]),
+        default="decode",
+        show_default=True,
+        help="decode: the swapped decoder's maps (the paper's design); template-residual: the template's own "
+        "maps plus the change the identity makes (swapped minus unswapped decoder outputs).",
+    )(fn)
+
+
 def training_options(fn: F) -> F:
     """``--data``, ``--resume``, ``--device cpu|cuda``, ``--threads``, ``--no-progress`` of a training command."""
     for deco in reversed(

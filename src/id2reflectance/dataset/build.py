@@ -23,11 +23,11 @@ from id2reflectance.dataset.cluster import ClusterConfig, dashboard_link, open_c
 from id2reflectance.dataset.manifest import (
     SUBJECT_RECORD,
     SubjectRecord,
-    assign_split,
     load_subject_record,
     verify_subject,
     write_manifest,
 )
+from id2reflectance.dataset.splits import SplitConfig, split_record, split_subjects
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,13 @@ class BuildConfig:
     views: tuple[str, ...] = ("front", "left", "right")
     environments: tuple[str, ...] = ("full", "courtyard", "sunset")  # 'full' = full-on pattern
     bake_size: int = 512  # UV map size, texels (power of two >= 256)
-    split_seed: int = 0
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split: SplitConfig = field(default_factory=SplitConfig)  # train/val/test, by skin type by default
     keep_work: bool = False  # keep solved maps and assets under DATASET/.work
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         if self.image_size < 16:
             raise ConfigError(f"image_size must be >= 16, got {self.image_size}")
-        if abs(sum(self.split_fractions) - 1.0) > 1e-6 or min(self.split_fractions) < 0:
-            raise ConfigError(f"split_fractions must be >= 0 and sum to 1, got {self.split_fractions}")
         if not set(self.views) <= {"front", "left", "right"} or not self.views:
             raise ConfigError(f"views must be a non-empty subset of front/left/right, got {self.views}")
 
@@ -275,7 +272,7 @@ def build_dataset(
                 if cluster is not None:
                     cluster.close()
 
-    splits = {sid: assign_split(sid, seed=config.split_seed, fractions=config.split_fractions) for sid in records}
+    splits = split_subjects({sid: r.attributes for sid, r in records.items()}, config.split)
     write_manifest(
         root,
         records=list(records.values()),
@@ -288,7 +285,8 @@ def build_dataset(
         provenance={
             "tool": "id2reflectance",
             "version": __version__,
-            "options": {k: v for k, v in asdict(config).items() if k != "cluster"},
+            "options": {k: v for k, v in asdict(config).items() if k not in ("cluster", "split")},
+            "split": split_record(config.split),
             "sessions": {r.id: r.session_sha256 for r in records.values()},
         },
     )

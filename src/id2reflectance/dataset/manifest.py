@@ -6,7 +6,6 @@ and checksums and returns every mismatch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,21 +51,6 @@ class SubjectRecord:
         return SubjectRecord(
             d["id"], d.get("attributes", {}), d["files"], d.get("session_sha256", ""), d.get("timings_s", {})
         )
-
-
-def assign_split(subject_id: str, *, seed: int, fractions: tuple[float, float, float]) -> str:
-    """Deterministic train/val/test split by subject from a hash of (seed, id).
-
-    The same subject always lands in the same split for a given seed, independent of the
-    other subjects present (so adding subjects never moves existing ones).
-    """
-    h = hashlib.sha256(f"{seed}:{subject_id}".encode()).digest()
-    x = int.from_bytes(h[:8], "big") / 2**64
-    if x < fractions[0]:
-        return "train"
-    if x < fractions[0] + fractions[1]:
-        return "val"
-    return "test"
 
 
 def verify_subject(root: Path, record: SubjectRecord) -> list[str]:

@@ -23,8 +23,22 @@ from id2reflectance.model.evaluate_swapper import DOMAINS, PAPER_DIFFUSE, PAPER_
 _COLOURS = ((200, 80, 30), (40, 140, 40), (30, 60, 200), (150, 40, 150))  # RGB
 
 
+_IDENTITY_NOTE = (
+    "ID sim.: cosine between the photo's identity embedding and that of the predicted (or the "
+    "ground-truth) maps rendered under uniform white light. Top-1: how often, per lighting, a "
+    "photo is closer to its own prediction's rendering than to every other held-out subject's; "
+    "chance is 1 / subjects. The truth columns bound what the identity network can tell apart."
+)
+
+
 def _f(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _template_cell(row: dict[str, Any]) -> str:
+    if row["mode"] == "fixed":
+        return f"fixed {row['template']}"
+    return "closest, no swap" if row["mode"] == "template_maps" else "closest"
 
 
 def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -51,7 +65,7 @@ def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         rows.append(
             [
                 r["label"],
-                "closest" if r["mode"] == "closest" else f"fixed {r['template']}",
+                _template_cell(r),
                 "-" if r["train_subjects"] is None else str(r["train_subjects"]),
                 _f(d["psnr"]),
                 _f(d["ssim"], 3),
@@ -102,7 +116,7 @@ def _domain_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for r in metrics["rows"]:
         a = r["aggregate"]
-        row = [r["label"], "closest" if r["mode"] == "closest" else f"fixed {r['template']}"]
+        row = [r["label"], _template_cell(r)]
         for d in DOMAINS:
             uv = a["uv_psnr"][d] if a["uv_psnr"] else None
             row += [_f(a["views_mean"][d]["psnr"]), _f(a["views_mean"][d]["ssim"], 3), _f(uv)]
@@ -116,9 +130,30 @@ def _fair_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for r in metrics["rows"]:
         groups = r["aggregate"]["fair"]["groups"]
-        row = [r["label"], "closest" if r["mode"] == "closest" else f"fixed {r['template']}"]
+        row = [r["label"], _template_cell(r)]
         row += ["empty" if g["ita_error"] is None else f"{g['ita_error']:.2f} (n={g['count']})" for g in groups]
         rows.append(row)
+    return head, rows
+
+
+def _identity_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["model", "template", "ID sim. (prediction)", "ID sim. (truth)", "top-1 (prediction)", "top-1 (truth)"]
+    head.append("chance")
+    rows = []
+    for r in metrics["rows"]:
+        d = r["aggregate"]["diffuse"]
+        ret = r["aggregate"].get("identity_retrieval") or {}
+        rows.append(
+            [
+                r["label"],
+                _template_cell(r),
+                _f(d["id_similarity"], 3),
+                _f(d["id_similarity_gt_render"], 3),
+                _f(ret.get("top1"), 3),
+                _f(ret.get("top1_gt_render"), 3),
+                _f(ret.get("chance"), 3),
+            ]
+        )
     return head, rows
 
 
@@ -278,6 +313,7 @@ def write_report(evaluation: SwapperEvaluation, out_dir: str | Path) -> Path:
     head, rows = table_rows(metrics)
     dhead, drows = _domain_table(metrics)
     fhead, frows = _fair_table(metrics)
+    ihead, irows = _identity_table(metrics)
     cfg = metrics["config"]
     fair0 = metrics["rows"][0]["aggregate"]["fair"]
     notes = [
@@ -295,6 +331,7 @@ def write_report(evaluation: SwapperEvaluation, out_dir: str | Path) -> Path:
     md = ["# Swapper evaluation", "", _md_table(head, rows), "", *[f"- {n}" for n in notes], ""]
     md += ["## Reflectance domains", "", _md_table(dhead, drows), ""]
     md += ["## Skin-tone groups (mean |ITA error|, degrees)", "", _md_table(fhead, frows), ""]
+    md += ["## Identity", "", _md_table(ihead, irows), "", f"- {_IDENTITY_NOTE}", ""]
     md += ["## Templates used", ""]
     md += [
         f"- {r['name']}: " + ", ".join(f"{k} x{v}" for k, v in r["aggregate"]["templates"].items())
@@ -313,6 +350,9 @@ def write_report(evaluation: SwapperEvaluation, out_dir: str | Path) -> Path:
         _html_table(dhead, drows),
         "<h2>Skin-tone groups (mean |ITA error|, degrees)</h2>",
         _html_table(fhead, frows),
+        "<h2>Identity</h2>",
+        _html_table(ihead, irows),
+        f"<p>{html.escape(_IDENTITY_NOTE)}</p>",
     ]
     for name, data in figures.items():
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")

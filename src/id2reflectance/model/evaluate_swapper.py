@@ -21,12 +21,16 @@ its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input 
      weights are given (else reported as unavailable), and identity similarity: the cosine
      between the photo's embedding and the embedding of the predicted maps rendered under
      uniform white light (:func:`.eval_inputs.shade_full_on`); the same rendering of the
-     ground-truth maps gives a reference (``id_similarity_gt_render``);
+     ground-truth maps gives a reference (``id_similarity_gt_render``); identity
+     retrieval (:func:`identity_retrieval`): how often a photo's embedding is closer to its
+     own prediction's rendering than to the other held-out subjects' (top-1, per lighting);
    - ITA of the predicted vs ground-truth front-view diffuse albedo over the skin region
      (:func:`.eval_inputs.skin_mask`), then the FAIR scores (:mod:`.fairness`).
 
-Rows: every checkpoint (``LABEL=PATH``) with retrieval, and the first checkpoint again with
-a fixed template (default: the first training subject) for the template ablation. The
+Rows: every checkpoint (``LABEL=PATH``) with retrieval, the first checkpoint again with
+a fixed template (default: the first training subject) for the template ablation, and the
+retrieval-only baseline ``template maps``: the ground-truth maps of the template the first
+checkpoint retrieved for each input, scored as if predicted (what swapping must beat). The
 number of training subjects of each checkpoint (scaling curve) comes from its metadata
 (``train_subjects``) or else from a label ``nNN``.
 """
@@ -96,8 +100,10 @@ class SwapperEvalConfig:
     environments: tuple[str, ...] | None = None  # photos used as inputs; None = every one in the dataset
     fixed_template: str | None = None  # template of the ablation row; None = first training subject
     template_ablation: bool = True  # add the fixed-template row for the first checkpoint
+    template_maps: bool = True  # add the retrieval-only baseline row: the retrieved template's own maps
     template_split: str = "train"
     ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
+    output: Literal["decode", "template_residual"] = "decode"  # InferConfig.output of every checkpoint row
     uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
     uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)
     ita_reduction: Literal["pixel_mean", "mean_colour"] = "pixel_mean"
@@ -231,6 +237,49 @@ def _uv_psnr(pred_uv: dict[str, np.ndarray], truth: SubjectTruth) -> dict[str, f
     return out
 
 
+@dataclass(frozen=True)
+class IdentityEmbeddings:
+    """L2-normalised identity embeddings (D,) float32 of one input: its photo, the predicted
+    and the ground-truth maps rendered under uniform white light."""
+
+    subject: str
+    environment: str
+    photo: np.ndarray
+    pred_render: np.ndarray
+    gt_render: np.ndarray
+
+
+def identity_retrieval(embeddings: Sequence[IdentityEmbeddings]) -> dict[str, float | int | None]:
+    """Top-1 identity retrieval among the held-out subjects, per lighting, averaged.
+
+    For each lighting with N >= 2 subjects, photo i is scored correct when the rendering of
+    its own prediction has the highest cosine to its embedding among the N predictions'
+    renderings (``top1``); ``top1_gt_render`` does the same with the ground-truth maps'
+    renderings (what the identity network can tell apart at all) and ``chance`` is 1/N.
+    Values are means over inputs; None (and ``inputs`` 0) with fewer than two subjects.
+    """
+    by_env: dict[str, list[IdentityEmbeddings]] = {}
+    for e in embeddings:
+        by_env.setdefault(e.environment, []).append(e)
+    hits_pred, hits_gt, chance = [], [], []
+    for group in by_env.values():
+        if len(group) < 2:
+            continue
+        photos = np.stack([e.photo for e in group])
+        for hits, key in ((hits_pred, "pred_render"), (hits_gt, "gt_render")):
+            renders = np.stack([getattr(e, key) for e in group])
+            hits += list(np.argmax(photos @ renders.T, axis=1) == np.arange(len(group)))
+        chance += [1.0 / len(group)] * len(group)
+    if not chance:
+        return {"top1": None, "top1_gt_render": None, "chance": None, "inputs": 0}
+    return {
+        "top1": float(np.mean(hits_pred)),
+        "top1_gt_render": float(np.mean(hits_gt)),
+        "chance": float(np.mean(chance)),
+        "inputs": len(chance),
+    }
+
+
 class _Evaluator:
     """Holds the identity encoders and the LPIPS network across rows."""
 
@@ -241,6 +290,8 @@ class _Evaluator:
         self.exposure_stops: float | None = None  # the dataset's rgb_exposure_stops (None: auto-exposed views)
         self.identity = DlibIdentityEncoder()
         self.metric_identity = ArcFaceEncoder(config.arcface, device=config.device) if config.arcface else self.identity
+        self.embeddings: list[IdentityEmbeddings] = []  # of the row being evaluated
+        self._landmarks: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.lpips_net = None
         if config.lpips_weights is not None:
             from id2reflectance.model.losses import load_perceptual
@@ -252,33 +303,87 @@ class _Evaluator:
 
         return embed_aligned(self.metric_identity, image)[0]
 
-    def evaluate_input(self, inferencer: Any, truth: SubjectTruth, env: str) -> tuple[dict[str, Any], GridSample]:
+    def landmarks(self, truth: SubjectTruth, env: str) -> tuple[np.ndarray, np.ndarray]:
+        """dlib's view of the subject's ``env`` photo (enlarged crop, (68, 2) landmarks), cached."""
         from id2reflectance.model.identity_student import aligned_landmarks
 
+        key = (truth.subject_id, env)
+        if key not in self._landmarks:
+            big, lm, _ = aligned_landmarks(truth.views["front"].rgb[env])
+            self._landmarks[key] = (big, lm)
+        return self._landmarks[key]
+
+    def evaluate_input(self, inferencer: Any, truth: SubjectTruth, env: str) -> tuple[dict[str, Any], GridSample]:
+        """Predict from the subject's ``env`` photo with ``inferencer`` and score it."""
         photo = truth.views["front"].rgb[env]
-        big, lm, _ = aligned_landmarks(photo)
+        big, lm = self.landmarks(truth, env)
         identity = np.asarray(inferencer.encoder.embed(big, lm), np.float32)
         pred = inferencer.predict_aligned(
             photo, identity=identity, source=f"{truth.subject_id}/{env}", exclude=(truth.subject_id,)
         )
-        rec: dict[str, Any] = {
-            "subject": truth.subject_id,
-            "environment": env,
-            "template": pred.template_id,
-            "template_score": float(pred.template_score),
-            "views": {},
-        }
-        pred_maps: dict[str, dict[str, np.ndarray]] = {}
-        masks: dict[str, np.ndarray] = {}
         for view in self.config.views:
             if view not in pred.views:
                 raise InputFileError("prediction", f"views.{view}", "the inferencer did not predict this view")
-            pm = _pred_view(pred.views[view])
+        return self.score(
+            truth,
+            env,
+            template=(pred.template_id, float(pred.template_score)),
+            views={v: _pred_view(pred.views[v]) for v in self.config.views},
+            front_mask=np.asarray(pred.views["front"]["mask"], bool),
+            uv=pred.uv,
+            e_in=identity if self.metric_identity is inferencer.encoder else None,
+        )
+
+    def evaluate_template_maps(
+        self, template: SubjectTruth, score: float, truth: SubjectTruth, env: str, size: int
+    ) -> dict[str, Any]:
+        """Score the retrieved template's own ground-truth maps (at ``size`` pixels) as the
+        prediction for the subject's ``env`` photo: the retrieval-only baseline."""
+        views = {v: {d: resize_map(template.views[v].maps[d], size) for d in DOMAINS} for v in self.config.views}
+        uv = None
+        if template.uv:
+            uv = {key: template.uv[d] for d, key in UV_PRED_KEYS.items()}
+            uv["normal_tangent"] = uv["normal_tangent"] * 2.0 - 1.0
+            uv["coverage"] = template.uv["coverage"]
+        front_mask = resize_map(template.views["front"].mask, size)
+        rec, _ = self.score(
+            truth, env, template=(template.subject_id, score), views=views, front_mask=front_mask, uv=uv
+        )
+        return rec
+
+    def score(
+        self,
+        truth: SubjectTruth,
+        env: str,
+        *,
+        template: tuple[str, float],
+        views: dict[str, dict[str, np.ndarray]],
+        front_mask: np.ndarray,
+        uv: dict[str, np.ndarray] | None,
+        e_in: np.ndarray | None = None,
+    ) -> tuple[dict[str, Any], GridSample]:
+        """Metrics of one prediction against the subject's truth.
+
+        ``views``: view -> domain -> (R, R, C) float32 in the comparison units (see the
+        module docstring); ``front_mask``: (R', R') bool face mask of the prediction;
+        ``uv``: predicted UV maps (the inferencer's keys, normals in [-1, 1]) or None;
+        ``e_in``: the photo's metric embedding when already computed.
+        """
+        photo = truth.views["front"].rgb[env]
+        big, lm = self.landmarks(truth, env)
+        rec: dict[str, Any] = {
+            "subject": truth.subject_id,
+            "environment": env,
+            "template": template[0],
+            "template_score": template[1],
+            "views": {},
+        }
+        masks: dict[str, np.ndarray] = {}
+        for view, pm in views.items():
             size = pm["diffuse"].shape[0]
             gt = truth.views[view]
             mask = resize_map(gt.mask, size)
             masks[view] = mask
-            pred_maps[view] = pm
             rec["views"][view] = {
                 d: {
                     "psnr": psnr(pm[d], resize_map(gt.maps[d], size), mask),
@@ -286,7 +391,7 @@ class _Evaluator:
                 }
                 for d in DOMAINS
             }
-        front, mask = pred_maps["front"], masks["front"]
+        front, mask = views["front"], masks["front"]
         size = front["diffuse"].shape[0]
         gt_front = {d: resize_map(truth.views["front"].maps[d], size) for d in DOMAINS}
         # diffuse albedo: LPIPS, identity similarity, ITA
@@ -295,28 +400,28 @@ class _Evaluator:
             lp = lpips(
                 _display("diffuse", front["diffuse"]), _display("diffuse", gt_front["diffuse"]), self.lpips_net, mask
             )
-        e_in = identity if self.metric_identity is inferencer.encoder else self.embed_metric(photo)
+        e_in = self.embed_metric(photo) if e_in is None else e_in
         stops = self.exposure_stops
         render = shade_full_on(front["diffuse"], front["specular"], mask, exposure_stops=stops)
         render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask, exposure_stops=stops)
-        skin = skin_mask(
-            mask & resize_map(np.asarray(pred.views["front"]["mask"], bool), size), resize_lm(lm, big, size)
-        )
+        e_render, e_render_gt = self.embed_metric(render), self.embed_metric(render_gt)
+        skin = skin_mask(mask & resize_map(front_mask, size), resize_lm(lm, big, size))
         gt_ita = region_ita(gt_front["diffuse"], skin, reduction=self.config.ita_reduction)
         pred_ita = region_ita(front["diffuse"], skin, reduction=self.config.ita_reduction)
         rec["diffuse"] = {
             "lpips": lp,
-            "id_similarity": float(np.dot(e_in, self.embed_metric(render))),
-            "id_similarity_gt_render": float(np.dot(e_in, self.embed_metric(render_gt))),
+            "id_similarity": float(np.dot(e_in, e_render)),
+            "id_similarity_gt_render": float(np.dot(e_in, e_render_gt)),
         }
         rec["ita"] = {"gt": gt_ita, "pred": pred_ita, "error": abs(pred_ita - gt_ita), "skin_pixels": int(skin.sum())}
-        if self.config.uv and truth.uv:
-            rec["uv"] = _uv_psnr(pred.uv, truth)
+        self.embeddings.append(IdentityEmbeddings(truth.subject_id, env, e_in, e_render, e_render_gt))
+        if self.config.uv and truth.uv and uv is not None:
+            rec["uv"] = _uv_psnr(uv, truth)
         sample = GridSample(
             row="",
             subject=truth.subject_id,
             environment=env,
-            template=pred.template_id,
+            template=template[0],
             photo=resize_map(photo, size).astype(np.float32) / 255.0,
             pred={d: _display(d, front[d]) * mask[..., None] for d in DOMAINS},
             truth={d: _display(d, gt_front[d]) * mask[..., None] for d in DOMAINS},
@@ -464,7 +569,7 @@ def evaluate_swapper(
     plan: list[tuple[CheckpointSpec, str | None]] = [(c, None) for c in checkpoints]
     if config.template_ablation:
         plan.insert(1, (checkpoints[0], fixed))
-    total = len(plan) * len(truths) * len(envs)
+    total = (len(plan) + int(config.template_maps)) * len(truths) * len(envs)
     done = 0
     rows: list[dict[str, Any]] = []
     grid: list[GridSample] = []
@@ -475,6 +580,7 @@ def evaluate_swapper(
             template=template,
             template_split=config.template_split,
             ita_calibration=config.ita_calibration,
+            output=config.output,
             device=config.device,
             cache_dir=config.cache_dir,
         )
@@ -485,6 +591,7 @@ def evaluate_swapper(
         mode = "closest" if template is None else "fixed"
         name = spec.label if template is None else f"{spec.label} (fixed {template})"
         per_input = []
+        ev.embeddings = []
         for k, truth in enumerate(truths):
             for env in envs:
                 rec, sample = ev.evaluate_input(inferencer, truth, env)
@@ -504,7 +611,45 @@ def evaluate_swapper(
                 "template": template,
                 "train_subjects": training_subjects(spec),
                 "resolution": resolution,
-                "aggregate": aggregate(per_input, config.views),
+                "aggregate": {
+                    **aggregate(per_input, config.views),
+                    "identity_retrieval": identity_retrieval(ev.embeddings),
+                },
+                "per_input": per_input,
+            }
+        )
+    if config.template_maps:
+        by_id = {s["id"]: s for s in manifest["subjects"]}
+        per_input = []
+        ev.embeddings = []
+        cache: dict[str, SubjectTruth] = {}
+        inputs = {(t.subject_id, env): t for t in truths for env in envs}
+        for first in rows[0]["per_input"]:
+            tid = first["template"]
+            if tid not in cache:
+                cache[tid] = load_subject_truth(root, by_id[tid], views=config.views, environments=(), uv=config.uv)
+            truth = inputs[(first["subject"], first["environment"])]
+            per_input.append(
+                ev.evaluate_template_maps(
+                    cache[tid], first["template_score"], truth, first["environment"], rows[0]["resolution"]
+                )
+            )
+            done += 1
+            if progress is not None:
+                progress("evaluate", done, total)
+        rows.append(
+            {
+                "label": "template maps",
+                "name": f"template maps (retrieved by {rows[0]['label']}, no swap)",
+                "checkpoint": None,
+                "mode": "template_maps",
+                "template": None,
+                "train_subjects": None,
+                "resolution": rows[0]["resolution"],
+                "aggregate": {
+                    **aggregate(per_input, config.views),
+                    "identity_retrieval": identity_retrieval(ev.embeddings),
+                },
                 "per_input": per_input,
             }
         )

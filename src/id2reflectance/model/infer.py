@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -65,6 +65,12 @@ class InferConfig:
         exposed like the templates' full-on front views (light-stage captures); on the
         evaluation's HDR-lit renders it made retrieval worse, so it is off by default and
         the photo's measured ITA is compared with the templates' albedo ITA directly.
+    output : ``"decode"`` (the paper's design): the maps are the modulated decoder's outputs
+        for the template's views. ``"template_residual"``: the template's own dataset maps
+        plus what the identity modulation changes (swapped minus unmodulated decoder
+        outputs, in the model's [-1, 1] encoding), so the decoder's reconstruction error of
+        the template cancels and an identity that changes nothing returns the template's
+        maps exactly.
     all_faces : several faces in a photo are an error unless True (then each is processed).
     device : torch device of the swapper (``cpu``, ``cuda``, ``cuda:1``).
     cache_dir : template-embedding cache folder; None = ``$ID2R_CACHE_DIR`` or
@@ -77,6 +83,7 @@ class InferConfig:
     template_split: str = "train"
     ita_weight: float = 0.01
     ita_calibration: bool = False
+    output: Literal["decode", "template_residual"] = "decode"
     all_faces: bool = False
     device: str = "cpu"
     cache_dir: str | None = None
@@ -89,6 +96,8 @@ class InferConfig:
             raise ConfigError(f"uv_size must be a power of two from 256 to 8192, got {self.uv_size}")
         if not (np.isfinite(self.ita_weight) and self.ita_weight >= 0):
             raise ConfigError(f"ita_weight must be a finite number >= 0, got {self.ita_weight}")
+        if self.output not in ("decode", "template_residual"):
+            raise ConfigError(f"output must be 'decode' or 'template_residual', got {self.output!r}")
         if self.template_split not in ("train", "val", "test", "all"):
             raise ConfigError(f"template_split must be train, val, test or all, got {self.template_split!r}")
         try:
@@ -196,6 +205,24 @@ def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, n
         "roughness": np.where(m3, rough, 0.0).astype(np.float32),
         "normal": np.where(m3, n, 0.0).astype(np.float32),
         "mask": m,
+    }
+
+
+def encode_view(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Physical view maps (:meth:`TemplateBank.view_maps`) -> the model's encoding: domain ->
+    (3, R, R) float32 in [-1, 1] (the dataset loader's; :func:`decode_view` inverts it)."""
+    from id2reflectance._shared.imageio import linear_to_srgb
+
+    def enc(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, np.float32)
+        a = np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+        return (2.0 * a - 1.0).transpose(2, 0, 1).astype(np.float32)
+
+    return {
+        "diffuse": enc(linear_to_srgb(np.clip(maps["diffuse_albedo"], 0.0, 1.0))),
+        "specular": enc(np.minimum(1.0, 4.0 * maps["specular_albedo"])),
+        "roughness": enc(maps["roughness"]),
+        "normal": np.asarray(maps["normal"], np.float32).transpose(2, 0, 1).copy(),
     }
 
 
@@ -461,7 +488,17 @@ class Inferencer:
         rgb = [_as_tensor(self.bank.rgb(t, v, r)) for t in tids for v in cfg.views]
         ident = torch.from_numpy(np.stack([f.identity for f in faces for _ in cfg.views]))
         with torch.no_grad():
-            out = self.swapper.predict(torch.stack(rgb).to(self.device), ident.to(self.device))
+            batch, ident = torch.stack(rgb).to(self.device), ident.to(self.device)
+            out = self.swapper.predict(batch, ident)
+            if cfg.output == "template_residual":
+                plain = self.swapper.predict(batch, ident, modulate=False)
+                truth = [encode_view(self.bank.view_maps(t, v, r)) for t in tids for v in cfg.views]
+                out = {
+                    k: torch.from_numpy(np.stack([tr[k] for tr in truth])).to(self.device) + (out[k] - plain[k])
+                    if k != "rgb"
+                    else out[k]
+                    for k in out
+                }
         out_np = {k: v.detach().float().cpu().numpy() for k, v in out.items()}
         preds = []
         stitch_cfg = StitchConfig(size=cfg.uv_size)

@@ -148,6 +148,7 @@ def write_prediction(
             "template": inf.config.template,
             "template_split": inf.config.template_split,
             "ita_weight": inf.config.ita_weight,
+            "output": inf.config.output,
             "ita_calibration": (
                 dataclasses.asdict(inf.bank.ita_calibration)
                 if inf.config.ita_calibration and inf.bank.ita_calibration is not None

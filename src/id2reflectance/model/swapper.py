@@ -161,14 +161,15 @@ class IdentitySwapper(nn.Module):
         if identity.ndim != 2 or identity.shape != (x.shape[0], self.id_dim):
             raise ConfigError(f"identity must be ({x.shape[0]}, {self.id_dim}), got {tuple(identity.shape)}")
 
-    def decode(self, z: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Modulated decoder: z (N, C, h, w), style (N, hidden) -> (N, 3, R, R)."""
+    def decode(self, z: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        """Modulated decoder: z (N, C, h, w), style (N, hidden) -> (N, 3, R, R); with
+        ``style`` None the base decoder alone (no identity modulation)."""
         body = self.base.decoder.body
         h = body.mid(body.conv_in(body.post_quant_conv(z)))
         for i, m in enumerate(body.up):
             h = m(h)
             key = str(i)
-            if key in self.adain:
+            if style is not None and key in self.adain:
                 h = self.adain[key](h, style)
         return self.base.decoder.conv_out(F.silu(body.norm_out(h)))
 
@@ -193,8 +194,11 @@ class IdentitySwapper(nn.Module):
         style = self.mapping(identity.float())
         return self.decode(self.template_latent(template_rgb), style)
 
-    def predict(self, template_rgb: torch.Tensor, identity: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Swapped face and every reflectance domain through the same modulated decoder.
+    def predict(
+        self, template_rgb: torch.Tensor, identity: torch.Tensor, *, modulate: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Swapped face and every reflectance domain through the same modulated decoder
+        (``modulate`` False: the base model's outputs for the template, identity unused).
 
         Returns
         -------
@@ -205,7 +209,7 @@ class IdentitySwapper(nn.Module):
         q = self.template_latent(template_rgb)
         with torch.no_grad():
             _, fused = self.base.fuse(q)
-        style = self.mapping(identity.float())
+        style = self.mapping(identity.float()) if modulate else None
         latents = {"rgb": q, **fused}
         return {n: self.decode(latents[n], style) for n in self.domains}
 

@@ -231,8 +231,32 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
     return "".join(out)
 
 
+def split_section(data: dict) -> str:
+    """Subjects per split and skin type, with a warning for every skin type (2+ subjects)
+    the test split lacks (the FAIR scores would leave it out)."""
+    from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_table
+
+    table = split_table(data)
+    cols = [str(t) for t in SKIN_TYPES] + (["unknown"] if any(table[s]["unknown"] for s in SPLITS) else [])
+    rows = [[s, *(table[s][c] for c in cols), sum(table[s].values())] for s in SPLITS]
+    missing = [c for c in cols[:6] if sum(table[s][c] for s in SPLITS) >= 2 and table["test"][c] == 0]
+    warn = (
+        [
+            f"the test split has no subject of Fitzpatrick type {', '.join(missing)}: the FAIR skin-tone "
+            "scores will leave these types out; re-split with `id2r dataset split` (stratified by skin type)"
+        ]
+        if missing
+        else []
+    )
+    return (
+        "<h3>Splits by skin type</h3>"
+        + H.table(["split", *(f"type {c}" if c != "unknown" else c for c in cols), "total"], rows)
+        + H.messages(warn, "warn")
+    )
+
+
 def dataset_section(root: Path, cfg: ReportConfig) -> str:
-    """Per-subject status, the ITA histogram and front-view thumbnails."""
+    """Per-subject status, splits by skin type, the ITA histogram and front-view thumbnails."""
     from id2reflectance._shared.imageio import read_image
     from id2reflectance.dataset.manifest import check_dataset, read_manifest
 
@@ -258,6 +282,7 @@ def dataset_section(root: Path, cfg: ReportConfig) -> str:
     ]
     rows += [[f["id"], "", "", "", 0, f"failed ({f['stage']})"] for f in data.get("failed", [])]
     out.append(H.table(["subject", "split", "ITA deg", "Fitzpatrick", "files", "status"], rows))
+    out.append(split_section(data))
     itas = [float(s["attributes"]["ita_deg"]) for s in subs if "ita_deg" in s["attributes"]]
     if itas:
         out.append(H.histogram_svg(itas, bins=FITZPATRICK_ITA, label="skin tone: ITA (deg) by Fitzpatrick bins VI..I"))
