@@ -11,12 +11,8 @@ set -euo pipefail
 data=$(cd "$1" && pwd)
 out=$2
 seeds=${3:-0 1}
-here=$(cd "$(dirname "$0")/.." && pwd)
-id2r=${ID2R:-$here/.venv/bin/id2r}
-cfg=$here/configs/experiments
 export OMP_NUM_THREADS=1
-mkdir -p "$out"
-cd "$out"
+. "$(dirname "$0")/experiment_common.sh"
 [ -d s1_k16 ] || "$id2r" train codebook --stage 1 --config "$cfg/cpu32_codebook_k16.yaml" --data "$data" --out s1_k16 --threads 2 --no-progress
 runs=(s1_k16)
 for seed in $seeds; do

@@ -11,18 +11,8 @@ set -euo pipefail
 data=$(cd "$1" && pwd)
 out=$2
 s2=${3:-420}
-here=$(cd "$(dirname "$0")/.." && pwd)
-id2r=${ID2R:-$here/.venv/bin/id2r}
-cfg=$here/configs/experiments
 export OMP_NUM_THREADS=1
-mkdir -p "$out"
-cd "$out"
-budget() {
-    local s=$1 rc=0
-    shift
-    timeout -s INT "$s" "$@" || rc=$?
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then echo "failed (exit $rc): $*" >&2; return "$rc"; fi
-}
+. "$(dirname "$0")/experiment_common.sh"
 "$id2r" train codebook --stage 1 --config "$cfg/cpu32_codebook.yaml" --data "$data" --out s1 --threads 1 --no-progress
 budget "$s2" "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook.yaml" --data "$data" --init s1 --out s2 --threads 1 --no-progress &
 budget "$s2" "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_joint.yaml" --data "$data" --init s1 --out s2_joint --threads 1 --no-progress &
