@@ -177,7 +177,7 @@ def test_bad_runs_are_refused(stage1_run, synthetic_dataset, tmp_path):
 
 def test_model_and_loader_import_without_open3d_openexr_cv2():
     code = (
-        "import sys; import id2reflectance.model.train, id2reflectance.model.evaluate;"
+        "import sys; import id2reflectance.model.train, id2reflectance.model.evaluate, id2reflectance.model.swapper;"
         "bad = [m for m in ('open3d', 'OpenEXR', 'cv2', 'dask') if m in sys.modules];"
         "import id2reflectance.dataset.torch_dataset;"
         "bad += [m for m in ('open3d', 'OpenEXR', 'dask') if m in sys.modules]; print(bad)"
