@@ -275,7 +275,8 @@ class Inferencer:
         meta: dict[str, Any] | None = None,
     ) -> Inferencer:
         """An Inferencer around an already loaded swapper (anything with ``resolution``,
-        ``id_dim``, ``domains`` and ``predict(template_rgb, identity)``)."""
+        ``id_dim``, ``domains`` and ``predict(template_rgb, identity)``, which must also take
+        ``modulate=False`` when ``config.output`` is ``"template_residual"``)."""
         self = cls.__new__(cls)
         self._setup(swapper, dict(meta or {}), dataset, config, identity)
         return self
