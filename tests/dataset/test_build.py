@@ -89,6 +89,16 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
         "S0001",
         "S0002",
     }
+    assert rep3.moved == {}  # same split options: nobody moves
+    # other split options: the CLI names every subject that changes split
+    before = {s["id"]: s["split"] for s in read_manifest(out)["subjects"]}
+    args = ["dataset", "build", str(sessions), "-o", str(out), "--workers", "1", "--image-size", "64"]
+    args += ["--bake-size", "256", "--env", "full", "--split-stratify", "hash", "--split-fractions", "0,0,1"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    moved = sorted(sid for sid, sp in before.items() if sp != "test")
+    assert moved and f"warning: {len(moved)} subject(s) changed split since the last build" in res.output
+    assert all(f"{sid} {before[sid]}->test" in res.output for sid in moved)
 
 
 def test_unreachable_scheduler_fails_fast(sessions, tmp_path):

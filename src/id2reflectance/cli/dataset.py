@@ -140,6 +140,13 @@ def build_cmd(
     click.echo(
         f"{len(rep.built)} built, {len(rep.skipped)} skipped, {len(rep.failed)} failed in {rep.wall_s:.1f} s -> {out}"
     )
+    if rep.moved:
+        click.echo(
+            f"warning: {len(rep.moved)} subject(s) changed split since the last build: "
+            + ", ".join(f"{sid} {a}->{b}" for sid, (a, b) in sorted(rep.moved.items()))
+            + "; models trained on the former split must not be evaluated on the new test split",
+            err=True,
+        )
     if rep.failed:
         click.echo("error: failed subject(s): " + ", ".join(f["id"] for f in rep.failed), err=True)
         sys.exit(1)

@@ -24,6 +24,7 @@ from id2reflectance.dataset.manifest import (
     SUBJECT_RECORD,
     SubjectRecord,
     load_subject_record,
+    read_manifest,
     verify_subject,
     write_manifest,
 )
@@ -66,10 +67,19 @@ class BuildReport:
     timings_s: dict[str, dict[str, float]] = field(default_factory=dict)
     dashboard: str | None = None
     wall_s: float = 0.0
+    moved: dict[str, tuple[str, str]] = field(default_factory=dict)  # subject -> (former, new) split
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+def former_splits(root: Path) -> dict[str, str]:
+    """Subject -> split of the dataset's current ``dataset.json`` ({} when absent or unreadable)."""
+    try:
+        return {s["id"]: s["split"] for s in read_manifest(root)["subjects"]}
+    except InputFileError:
+        return {}
 
 
 def find_sessions(sessions_dir: str | Path) -> list[Path]:
@@ -273,6 +283,11 @@ def build_dataset(
                     cluster.close()
 
     splits = split_subjects({sid: r.attributes for sid, r in records.items()}, config.split)
+    report.moved = {
+        sid: (old, splits[sid]) for sid, old in former_splits(root).items() if sid in splits and splits[sid] != old
+    }
+    if report.moved:
+        log.warning("%d subject(s) changed split since the last build of %s", len(report.moved), root)
     write_manifest(
         root,
         records=list(records.values()),
