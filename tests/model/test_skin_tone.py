@@ -55,3 +55,21 @@ def test_photo_ita_depends_on_exposure():
     bright, dark = ita_of_pixels(photo(1.0), mask), ita_of_pixels(photo(0.35), mask)
     assert bright is not None and dark is not None
     assert bright - dark > 20.0
+
+
+def test_skin_tone_and_evaluation_do_not_import_colour_science():
+    """ITA comes from one numpy definition (_shared/cielab.py): colour-science (which loads
+    OpenImageIO, whose bindings print leak noise at exit beside torch) stays out of inference."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np;"
+        "import id2reflectance.model.infer, id2reflectance.model.evaluate_swapper;"
+        "from id2reflectance.model.skin_tone import ita_of_pixels;"
+        "v = ita_of_pixels(np.full((8, 8, 3), (200, 150, 120), np.uint8), np.ones((8, 8), bool));"
+        "print(round(float(v), 1), [m for m in ('colour', 'OpenImageIO') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    value, leaked = out.stdout.strip().split(" ", 1)
+    assert leaked == "[]" and 0.0 < float(value) < 90.0

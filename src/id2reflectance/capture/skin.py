@@ -29,6 +29,7 @@ from typing import Literal
 
 import numpy as np
 
+from id2reflectance._shared import cielab
 from id2reflectance.capture.mesh import FaceMesh
 from id2reflectance.capture.procedural import fbm, value_noise
 from id2reflectance.capture.regions import UVRaster, region_masks, uv_raster
@@ -41,7 +42,6 @@ MELANIN_RANGE = (0.002, 0.8)  # table range, volume fraction
 HAEMOGLOBIN_RANGE = (0.001, 0.2)  # table range, volume fraction
 ITA_SAMPLE_RANGE_DEG = (-50.0, 62.0)  # subjects' base skin tone is drawn uniformly in ITA
 FITZPATRICK_BOUNDS_DEG = (55.0, 41.0, 28.0, 10.0, -30.0)  # I | II | III | IV | V | VI
-_WHITE_XYZ_D65 = (0.95047, 1.0, 1.08883)
 
 
 # ------------------------------------------------------------------ spectra
@@ -171,7 +171,8 @@ def ita_deg(rgb_linear: np.ndarray) -> np.ndarray:
     """Individual typology angle of linear Rec.709 colours.
 
     ``ITA = atan2(L* - 50, b*)`` in degrees with CIELAB under D65 (equal to the usual
-    ``atan((L* - 50) / b*)`` for b* > 0, which holds for skin).
+    ``atan((L* - 50) / b*)`` for b* > 0, which holds for skin); the one definition of
+    :func:`id2reflectance._shared.cielab.ita_deg` (no colour-science import).
 
     Parameters
     ----------
@@ -184,13 +185,7 @@ def ita_deg(rgb_linear: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb_linear, np.float64)
     if rgb.shape[-1] != 3:
         raise ShapeError(f"ita_deg: expected (..., 3) RGB, got {rgb.shape}")
-    _, m = _colour_tables()
-    xyz = rgb @ np.linalg.inv(m).T / np.asarray(_WHITE_XYZ_D65)
-    d = 6.0 / 29.0
-    f = np.where(xyz > d**3, np.cbrt(np.maximum(xyz, d**3)), xyz / (3 * d * d) + 4.0 / 29.0)
-    lightness = 116.0 * f[..., 1] - 16.0
-    b_star = 200.0 * (f[..., 1] - f[..., 2])
-    return np.degrees(np.arctan2(lightness - 50.0, b_star))
+    return cielab.ita_deg(rgb)
 
 
 def fitzpatrick_from_ita(ita: np.ndarray | float) -> np.ndarray:

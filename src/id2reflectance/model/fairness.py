@@ -33,54 +33,23 @@ from typing import Literal
 
 import numpy as np
 
+from id2reflectance._shared.cielab import ita_deg, ita_from_lab, linear_rgb_to_lab
 from id2reflectance.errors import ShapeError
+
+__all__ = [
+    "ITA_GROUP_BOUNDS_DEG",
+    "ITA_GROUP_NAMES",
+    "FairnessScores",
+    "fairness_scores",
+    "ita_deg",
+    "ita_from_lab",
+    "ita_group",
+    "linear_rgb_to_lab",
+    "region_ita",
+]
 
 ITA_GROUP_NAMES = ("I very light", "II light", "III intermediate", "IV tan", "V brown", "VI dark")
 ITA_GROUP_BOUNDS_DEG = (55.0, 41.0, 28.0, 10.0, -30.0)  # lower bounds of groups I..V (exclusive)
-
-# linear sRGB/Rec.709 -> XYZ (D65), IEC 61966-2-1
-_RGB_TO_XYZ = np.array(
-    [
-        [0.4124564, 0.3575761, 0.1804375],
-        [0.2126729, 0.7151522, 0.0721750],
-        [0.0193339, 0.1191920, 0.9503041],
-    ]
-)
-_WHITE_D65 = _RGB_TO_XYZ.sum(axis=1)  # XYZ of RGB = (1, 1, 1)
-
-
-def linear_rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of linear Rec.709 colours.
-
-    Parameters
-    ----------
-    rgb : (..., 3) float, linear Rec.709, reflectance-scaled (white = 1).
-
-    Returns
-    -------
-    (..., 3) float64 ``(L*, a*, b*)``; L* in [0, 100] for rgb in [0, 1].
-    """
-    a = np.asarray(rgb, np.float64)
-    if a.shape[-1:] != (3,):
-        raise ShapeError(f"expected (..., 3) RGB, got shape {a.shape}")
-    xyz = a @ _RGB_TO_XYZ.T / _WHITE_D65
-    d = 6.0 / 29.0
-    f = np.where(xyz > d**3, np.cbrt(np.maximum(xyz, d**3)), xyz / (3 * d * d) + 4.0 / 29.0)
-    lightness = 116.0 * f[..., 1] - 16.0
-    a_star = 500.0 * (f[..., 0] - f[..., 1])
-    b_star = 200.0 * (f[..., 1] - f[..., 2])
-    return np.stack([lightness, a_star, b_star], axis=-1)
-
-
-def ita_from_lab(lab: np.ndarray) -> np.ndarray:
-    """ITA in degrees from (..., 3) CIELAB: ``atan2(L* - 50, b*)``; returns (...) float64."""
-    lab = np.asarray(lab, np.float64)
-    return np.degrees(np.arctan2(lab[..., 0] - 50.0, lab[..., 2]))
-
-
-def ita_deg(rgb_linear: np.ndarray) -> np.ndarray:
-    """ITA in degrees of linear Rec.709 colours (..., 3); returns (...) float64."""
-    return ita_from_lab(linear_rgb_to_lab(rgb_linear))
 
 
 def region_ita(

@@ -77,8 +77,8 @@ def ita_of_pixels(rgb: np.ndarray, mask: np.ndarray) -> float | None:
     rgb : (H, W, 3) uint8 sRGB code values.
     mask : (H, W) bool region to measure.
     """
+    from id2reflectance._shared.cielab import ita_deg
     from id2reflectance._shared.imageio import srgb_to_linear
-    from id2reflectance.capture.skin import ita_deg
 
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
