@@ -45,6 +45,8 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
             "--fixed-template",
             "S0002",
             "--no-template-maps",
+            "--ita-weight",
+            "0.05",
         ]
     )
     assert res.exit_code == 0, res.output
@@ -54,7 +56,7 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
     assert any("fixed S0002" in line for line in lines)
     assert any(line.startswith("paper (different data)") for line in lines)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["config"]["views"] == ["front"] and m["config"]["uv"] is False
+    assert m["config"]["views"] == ["front"] and m["config"]["uv"] is False and m["config"]["ita_weight"] == 0.05
     assert m["rows"][1]["aggregate"]["templates"] == {"S0002": 1}
     assert [r["mode"] for r in m["rows"]] == ["closest", "fixed"]  # no baseline row when asked
     assert (out / "report.html").is_file() and (out / "figures" / "grid.png").is_file()

@@ -9,6 +9,7 @@ import click
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import (
     ita_calibration_option,
+    ita_weight_option,
     no_progress_option,
     prediction_option,
     set_threads,
@@ -70,6 +71,7 @@ from id2reflectance.cli.torch_options import (
 @click.option("--max-subjects", type=click.IntRange(1), default=None, help="Evaluate only the first N subjects.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device of the swapper (cpu, cuda).")
 @ita_calibration_option
+@ita_weight_option
 @prediction_option
 @threads_option
 @no_progress_option
@@ -90,6 +92,7 @@ def eval_swapper_cmd(
     max_subjects: int | None,
     device: str,
     ita_calibration: bool,
+    ita_weight: float,
     prediction: str,
     threads: int | None,
     no_progress: bool,
@@ -124,6 +127,7 @@ def eval_swapper_cmd(
         template_maps=not no_template_maps,
         uv=not no_uv,
         ita_calibration=ita_calibration,
+        ita_weight=ita_weight,
         output=prediction.replace("-", "_"),  # type: ignore[arg-type]
         uv_size=uv_size,
         lpips_weights=None if lpips_weights is None else str(lpips_weights),

@@ -10,6 +10,7 @@ import click
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import (
     ita_calibration_option,
+    ita_weight_option,
     no_progress_option,
     prediction_option,
     set_threads,
@@ -47,13 +48,7 @@ def _views(value: str) -> tuple[str, ...]:
 @click.option("--all-faces", is_flag=True, help="Process every face of a photo (default: several faces is an error).")
 @click.option("--views", default="front,left,right", show_default=True, help="Views to predict and stitch.")
 @click.option("--uv-size", type=int, default=512, show_default=True, help="UV map size, texels (power of two).")
-@click.option(
-    "--ita-weight",
-    type=float,
-    default=0.01,
-    show_default=True,
-    help="Retrieval: score = cos(identity) - w * |ITA difference| (per degree).",
-)
+@ita_weight_option
 @click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, ...")
 @click.option(
     "--cache-dir",

@@ -33,6 +33,17 @@ def ita_calibration_option(fn: F) -> F:
     )(fn)
 
 
+def ita_weight_option(fn: F) -> F:
+    """``--ita-weight W`` of the commands that retrieve templates (``InferConfig.ita_weight``)."""
+    return click.option(
+        "--ita-weight",
+        type=float,
+        default=0.01,
+        show_default=True,
+        help="Retrieval: score = cos(identity) - w * |ITA difference| (per degree).",
+    )(fn)
+
+
 def prediction_option(fn: F) -> F:
     """``--prediction decode|template-residual`` (``InferConfig.output``, underscored)."""
     return click.option(

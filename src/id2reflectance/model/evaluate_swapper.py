@@ -103,6 +103,7 @@ class SwapperEvalConfig:
     template_maps: bool = True  # add the retrieval-only baseline row: the retrieved template's own maps
     template_split: str = "train"
     ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
+    ita_weight: float = 0.01  # InferConfig.ita_weight: skin-tone term of the retrieval score (per degree)
     output: Literal["decode", "template_residual"] = "decode"  # InferConfig.output of every checkpoint row
     uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
     uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)
@@ -580,6 +581,7 @@ def evaluate_swapper(
             template=template,
             template_split=config.template_split,
             ita_calibration=config.ita_calibration,
+            ita_weight=config.ita_weight,
             output=config.output,
             device=config.device,
             cache_dir=config.cache_dir,
