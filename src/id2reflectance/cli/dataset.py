@@ -12,7 +12,7 @@ from id2reflectance.cli.progress import progress_bar
 from id2reflectance.dataset.build import BuildConfig, build_dataset
 from id2reflectance.dataset.cluster import ClusterConfig
 from id2reflectance.dataset.manifest import check_dataset, dataset_info, read_manifest
-from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, SplitConfig, resplit_dataset, split_table
+from id2reflectance.dataset.splits import SPLITS, SplitConfig, resplit_dataset, split_columns, split_table
 from id2reflectance.errors import ConfigError
 
 
@@ -55,10 +55,10 @@ def _split_config(seed: int, fractions: tuple[float, float, float], stratify: st
 
 def _echo_split_table(manifest: dict) -> None:
     table = split_table(manifest)
-    cols = [str(t) for t in SKIN_TYPES] + (["unknown"] if any(table[s]["unknown"] for s in SPLITS) else [])
-    click.echo("split   " + " ".join(f"{'type ' + c if c != 'unknown' else c:>8}" for c in cols) + "    total")
+    cols = split_columns(table)
+    click.echo("split   " + " ".join(f"{head:>8}" for _, head in cols) + "    total")
     for s in SPLITS:
-        click.echo(f"{s:7} " + " ".join(f"{table[s][c]:8d}" for c in cols) + f" {sum(table[s].values()):8d}")
+        click.echo(f"{s:7} " + " ".join(f"{table[s][c]:8d}" for c, _ in cols) + f" {sum(table[s].values()):8d}")
 
 
 @click.group("dataset")

@@ -134,6 +134,13 @@ def split_table(manifest: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return table
 
 
+def split_columns(table: Mapping[str, Mapping[str, int]]) -> list[tuple[str, str]]:
+    """(key, heading) of the columns worth showing of a :func:`split_table`: types 1-6, and
+    ``unknown`` only when some subject has no skin type."""
+    cols = [(str(t), f"type {t}") for t in SKIN_TYPES]
+    return cols + ([("unknown", "unknown")] if any(table[s]["unknown"] for s in SPLITS) else [])
+
+
 def resplit_dataset(root: str | Path, config: SplitConfig) -> dict[str, str]:
     """Re-split a built dataset in place: rewrite ``dataset.json`` (atomically) with new
     splits and ``provenance.split``; the subjects' files are not touched.

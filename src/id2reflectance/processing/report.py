@@ -234,12 +234,13 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
 def split_section(data: dict) -> str:
     """Subjects per split and skin type, with a warning for every skin type (2+ subjects)
     the test split lacks (the FAIR scores would leave it out)."""
-    from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_table
+    from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
 
     table = split_table(data)
-    cols = [str(t) for t in SKIN_TYPES] + (["unknown"] if any(table[s]["unknown"] for s in SPLITS) else [])
-    rows = [[s, *(table[s][c] for c in cols), sum(table[s].values())] for s in SPLITS]
-    missing = [c for c in cols[:6] if sum(table[s][c] for s in SPLITS) >= 2 and table["test"][c] == 0]
+    cols = split_columns(table)
+    rows = [[s, *(table[s][c] for c, _ in cols), sum(table[s].values())] for s in SPLITS]
+    types = [str(t) for t in SKIN_TYPES]
+    missing = [c for c in types if sum(table[s][c] for s in SPLITS) >= 2 and table["test"][c] == 0]
     warn = (
         [
             f"the test split has no subject of Fitzpatrick type {', '.join(missing)}: the FAIR skin-tone "
@@ -250,7 +251,7 @@ def split_section(data: dict) -> str:
     )
     return (
         "<h3>Splits by skin type</h3>"
-        + H.table(["split", *(f"type {c}" if c != "unknown" else c for c in cols), "total"], rows)
+        + H.table(["split", *(head for _, head in cols), "total"], rows)
         + H.messages(warn, "warn")
     )
 
