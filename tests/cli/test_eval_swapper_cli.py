@@ -47,6 +47,8 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
             "--no-template-maps",
             "--ita-weight",
             "0.05",
+            "--front-view",
+            "photo",
         ]
     )
     assert res.exit_code == 0, res.output
@@ -58,7 +60,30 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
     m = json.loads((out / "metrics.json").read_text())
     assert m["config"]["views"] == ["front"] and m["config"]["uv"] is False and m["config"]["ita_weight"] == 0.05
     assert m["rows"][1]["aggregate"]["templates"] == {"S0002": 1}
-    assert [r["mode"] for r in m["rows"]] == ["closest", "fixed"]  # no baseline row when asked
+    assert m["config"]["front_view"] == "photo"
+    # no baseline row when asked; the front-view ablation row has the other front view
+    assert [(r["mode"], r["front_view"]) for r in m["rows"]] == [
+        ("closest", "photo"),
+        ("fixed", "photo"),
+        ("closest", "template"),
+    ]
+    assert any(line.startswith("sw ") and "closest, photo front" in line for line in lines)
+    res = _run(
+        [
+            "--dataset",
+            str(face_dataset),
+            "--checkpoint",
+            str(tiny_swapper_run),
+            "-o",
+            str(tmp_path / "r2"),
+            "--front-view",
+            "photo",
+            "--prediction",
+            "template-residual",
+        ]
+    )
+    assert res.exit_code == 2 and "front_view 'photo' needs output 'decode'" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "r2").exists()
     assert (out / "report.html").is_file() and (out / "figures" / "grid.png").is_file()
 
 

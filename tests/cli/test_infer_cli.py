@@ -59,7 +59,20 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     assert doc["photos"][0]["error"] is None and doc["photos"][0]["faces"][0]["output"] == "astronaut"
     pred = json.loads((out / "astronaut" / "prediction.json").read_text())
     assert pred["config"]["ita_calibration"] is None and pred["ita_deg"] == pred["photo_ita_deg"]
-    assert pred["config"]["output"] == "decode"
+    assert pred["config"]["output"] == "decode" and pred["config"]["front_view"] == "template"
+
+    # --front-view photo: the front view comes from the photo, the side views are unchanged
+    res = _run(
+        [str(photos / "astronaut.png"), "--front-view", "photo"], face_dataset, tiny_swapper_run, cache, out / "pf"
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "pf" / "astronaut" / "prediction.json").read_text())["config"]["front_view"] == "photo"
+    views, pf_views = out / "astronaut" / "views", out / "pf" / "astronaut" / "views"
+    assert (views / "front/diffuse_albedo.png").read_bytes() != (pf_views / "front/diffuse_albedo.png").read_bytes()
+    for side in ("left", "right"):
+        assert (views / side / "diffuse_albedo.png").read_bytes() == (
+            pf_views / side / "diffuse_albedo.png"
+        ).read_bytes()
 
     # --ita-calibration: the face's ITA is the photo's, mapped by the templates' fit (None without one);
     # --prediction template-residual is recorded

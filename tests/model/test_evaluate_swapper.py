@@ -89,6 +89,7 @@ def test_metrics_complete_and_finite(evaluated) -> None:
     assert [r["name"] for r in m["rows"]] == [
         "base",
         f"base (fixed {fixed})",
+        "base (photo front view)",
         "n2",
         "template maps (retrieved by base, no swap)",
     ]
@@ -115,7 +116,7 @@ def test_metrics_complete_and_finite(evaluated) -> None:
         assert a["identity_retrieval"] == {"top1": None, "top1_gt_render": None, "chance": None, "inputs": 0}
     numbers = _walk_numbers(m)
     assert numbers and all(math.isfinite(v) for _, v in numbers)
-    assert calls[-1] == ("evaluate", 8, 8)
+    assert calls[-1] == ("evaluate", 10, 10)
 
 
 def test_template_maps_row_scores_the_retrieved_templates_truth(evaluated, face_dataset: Path) -> None:
@@ -174,7 +175,32 @@ def test_fixed_template_row_differs(evaluated) -> None:
     # same checkpoint, other template: different predictions
     assert closest["aggregate"]["diffuse"]["psnr"] != fixed_row["aggregate"]["diffuse"]["psnr"]
     # the two closest rows of the same weights agree exactly
-    assert closest["aggregate"] == evaluation.metrics["rows"][2]["aggregate"]
+    assert closest["aggregate"] == evaluation.metrics["rows"][3]["aggregate"]
+
+
+def test_photo_front_view_row(evaluated) -> None:
+    """The front-view ablation: the first checkpoint with the front view predicted from the
+    photo itself. Same templates, same side views (bit for bit up to float noise), another
+    front view; it stays out of the scaling curve and is named in the report."""
+    evaluation, report, _, _ = evaluated
+    rows = evaluation.metrics["rows"]
+    base, photo = rows[0], rows[2]
+    assert base["front_view"] == "template" and photo["front_view"] == "photo" and photo["mode"] == "closest"
+    assert rows[-1]["front_view"] is None  # template maps
+    assert [r["template"] for r in photo["per_input"]] == [r["template"] for r in base["per_input"]]
+    for side in ("left", "right"):
+        for d in DOMAINS:
+            a, b = base["aggregate"]["per_view"][side][d], photo["aggregate"]["per_view"][side][d]
+            assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-4) and a["ssim"] == pytest.approx(b["ssim"], abs=1e-5)
+    assert base["aggregate"]["diffuse"]["psnr"] != photo["aggregate"]["diffuse"]["psnr"]
+    assert [p["label"] for p in evaluation.metrics["scaling"]] == ["n2"]
+    md = (report / "report.md").read_text()
+    assert "| base | closest, photo front |" in md
+    assert evaluation.metrics["config"]["front_view"] == "template"
+    with pytest.raises(ConfigError, match="front_view"):
+        SwapperEvalConfig(front_view="photo", output="template_residual")
+    with pytest.raises(ConfigError, match="front_view"):
+        SwapperEvalConfig(front_view="side")  # type: ignore[arg-type]
 
 
 def test_report_files(evaluated, tmp_path) -> None:

@@ -252,6 +252,43 @@ def test_template_residual_returns_the_template_maps_when_identity_changes_nothi
         InferConfig(output="blend")  # type: ignore[arg-type]
 
 
+def test_photo_front_view_predicts_the_front_from_the_photo(face_dataset, bank, embeddings, cache):
+    """``front_view="photo"``: the swapper gets the aligned photo as the front view and the
+    template's views as the sides. With the ground-truth swapper and a dataset view as the
+    photo, the front maps are the photo subject's own and the sides the template's."""
+    import cv2
+
+    from id2reflectance.model.identity import DlibIdentityEncoder
+
+    sw = GroundTruthSwapper(face_dataset, bank.image_size)
+    img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
+    r = bank.image_size
+
+    def run(front_view):
+        cfg = InferConfig(uv_size=256, cache_dir=str(cache), template="S0002", front_view=front_view)
+        inf = Inferencer.from_swapper(sw, face_dataset, cfg, DlibIdentityEncoder())
+        return inf.predict_aligned(img, identity=embeddings["S0001"], source="S0000")
+
+    photo, template = run("photo"), run("template")
+    assert photo.template_id == template.template_id == "S0002"
+    every = TemplateBank(face_dataset, split="all", cache_dir=cache)
+    own, tpl = every.view_maps("S0000", "front", r), bank.view_maps("S0002", "front", r)
+    m = own["mask"] & tpl["mask"]
+    assert m.sum() > 100
+    for name, tol in (("diffuse_albedo", 2e-3), ("roughness", 1e-4), ("normal", 1e-3)):
+        np.testing.assert_allclose(photo.views["front"][name][m], own[name][m], atol=tol, err_msg=name)
+        np.testing.assert_allclose(template.views["front"][name][m], tpl[name][m], atol=tol, err_msg=name)
+    assert np.abs(own["diffuse_albedo"][m] - tpl["diffuse_albedo"][m]).mean() > 5e-3  # the test can tell them apart
+    for view in ("left", "right"):
+        for name in ("diffuse_albedo", "specular_albedo", "roughness", "normal"):
+            np.testing.assert_array_equal(photo.views[view][name], template.views[view][name])
+    assert not np.allclose(photo.uv["diffuse_albedo"], template.uv["diffuse_albedo"])
+    with pytest.raises(ConfigError, match="front_view"):
+        InferConfig(front_view="photo", output="template_residual")
+    with pytest.raises(ConfigError, match="front_view"):
+        InferConfig(front_view="left")  # type: ignore[arg-type]
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
@@ -333,10 +370,18 @@ def test_predict_image_astronaut(inferencer):
     else:
         assert est == pytest.approx(cal.albedo_ita(pred.photo_ita_deg)) and cal.low <= est <= cal.high
     _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
-    front = pred.views["front"]
-    med = np.median(front["diffuse_albedo"][front["mask"]], axis=0)
-    assert med[0] > med[1] > med[2], med  # skin-coloured
-    assert 0.05 < med[0] < 0.8 and med[2] > 0.01, med
+    # the front view predicted from the photo itself is just as plausible
+    photo_front = copy.copy(inferencer)
+    photo_front.config = dataclasses.replace(inferencer.config, front_view="photo")
+    pf = photo_front.predict_image(photo, source="astronaut.png")[0]
+    assert pf.template_id == pred.template_id
+    _check_prediction(pf, inferencer.resolution, ("front", "left", "right"))
+    for p in (pred, pf):
+        front = p.views["front"]
+        med = np.median(front["diffuse_albedo"][front["mask"]], axis=0)
+        assert med[0] > med[1] > med[2], med  # skin-coloured
+        assert 0.05 < med[0] < 0.8 and med[2] > 0.01, med
+    assert not np.array_equal(pf.views["front"]["diffuse_albedo"], pred.views["front"]["diffuse_albedo"])
     # the identity is the encoder's embedding of the photo's face
     face = detect_faces(photo)[0]
     e = inferencer.encoder.embed(photo, face.landmarks)

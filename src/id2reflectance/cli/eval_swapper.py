@@ -8,6 +8,7 @@ import click
 
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import (
+    front_view_option,
     ita_calibration_option,
     ita_weight_option,
     no_progress_option,
@@ -38,6 +39,11 @@ from id2reflectance.cli.torch_options import (
     help="Template of the fixed-template ablation row [default: the first training subject].",
 )
 @click.option("--no-template-ablation", is_flag=True, help="Skip the fixed-template row.")
+@click.option(
+    "--no-front-view-ablation",
+    is_flag=True,
+    help="Skip the row of the first checkpoint with the other --front-view (photo or template).",
+)
 @click.option(
     "--no-template-maps",
     is_flag=True,
@@ -73,6 +79,7 @@ from id2reflectance.cli.torch_options import (
 @ita_calibration_option
 @ita_weight_option
 @prediction_option
+@front_view_option
 @threads_option
 @no_progress_option
 def eval_swapper_cmd(
@@ -82,6 +89,7 @@ def eval_swapper_cmd(
     split: str,
     fixed_template: str | None,
     no_template_ablation: bool,
+    no_front_view_ablation: bool,
     no_template_maps: bool,
     views: str,
     environments: str | None,
@@ -94,6 +102,7 @@ def eval_swapper_cmd(
     ita_calibration: bool,
     ita_weight: float,
     prediction: str,
+    front_view: str,
     threads: int | None,
     no_progress: bool,
 ) -> None:
@@ -124,11 +133,13 @@ def eval_swapper_cmd(
         environments=tuple(e.strip() for e in environments.split(",") if e.strip()) if environments else None,
         fixed_template=fixed_template,
         template_ablation=not no_template_ablation,
+        front_view_ablation=not no_front_view_ablation,
         template_maps=not no_template_maps,
         uv=not no_uv,
         ita_calibration=ita_calibration,
         ita_weight=ita_weight,
         output=prediction.replace("-", "_"),  # type: ignore[arg-type]
+        front_view=front_view,  # type: ignore[arg-type]
         uv_size=uv_size,
         lpips_weights=None if lpips_weights is None else str(lpips_weights),
         arcface=None if arcface is None else str(arcface),

@@ -9,6 +9,7 @@ import click
 
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import (
+    front_view_option,
     ita_calibration_option,
     ita_weight_option,
     no_progress_option,
@@ -58,6 +59,7 @@ def _views(value: str) -> tuple[str, ...]:
 )
 @ita_calibration_option
 @prediction_option
+@front_view_option
 @threads_option
 @no_progress_option
 def infer_cmd(
@@ -75,6 +77,7 @@ def infer_cmd(
     cache_dir: Path | None,
     ita_calibration: bool,
     prediction: str,
+    front_view: str,
     threads: int | None,
     no_progress: bool,
 ) -> None:
@@ -108,6 +111,7 @@ def infer_cmd(
         ita_weight=ita_weight,
         ita_calibration=ita_calibration,
         output=prediction.replace("-", "_"),  # type: ignore[arg-type]
+        front_view=front_view,  # type: ignore[arg-type]
         all_faces=all_faces,
         device=device,
         cache_dir=None if cache_dir is None else str(cache_dir),

@@ -56,6 +56,19 @@ def prediction_option(fn: F) -> F:
     )(fn)
 
 
+def front_view_option(fn: F) -> F:
+    """``--front-view template|photo`` (``InferConfig.front_view``)."""
+    return click.option(
+        "--front-view",
+        type=click.Choice(["template", "photo"]),
+        default="template",
+        show_default=True,
+        help="template: every view is the swapped template view (the paper's design); photo: the front view "
+        "is predicted from the photo itself (its own skin tone and marks), the side views from the template. "
+        "Needs --prediction decode.",
+    )(fn)
+
+
 def training_options(fn: F) -> F:
     """``--data``, ``--resume``, ``--device cpu|cuda``, ``--threads``, ``--no-progress`` of a training command."""
     for deco in reversed(

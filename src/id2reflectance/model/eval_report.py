@@ -37,8 +37,10 @@ def _f(v: float | None, digits: int = 2) -> str:
 
 def _template_cell(row: dict[str, Any]) -> str:
     if row["mode"] == "fixed":
-        return f"fixed {row['template']}"
-    return "closest, no swap" if row["mode"] == "template_maps" else "closest"
+        cell = f"fixed {row['template']}"
+    else:
+        cell = "closest, no swap" if row["mode"] == "template_maps" else "closest"
+    return cell + (", photo front" if row.get("front_view") == "photo" else "")
 
 
 def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -325,6 +327,8 @@ def write_report(evaluation: SwapperEvaluation, out_dir: str | Path) -> Path:
         "LPIPS: " + ("local weights given." if metrics["lpips_available"] else "unavailable (no --lpips-weights)."),
         f"ID sim.: cosine ({metrics['identity_metric']}) between the photo and the predicted maps rendered under "
         "uniform white light (see docs/evaluation.md).",
+        'Template column: "photo front" rows predict the front view from the photo itself (the swapper '
+        "applied to the aligned photo with its own identity); the side views are always swapped templates.",
         f"FAIR: {fair0['populated_groups']} of 6 skin-type groups populated (empty groups excluded).",
         "Paper row: ID2Reflectance (CVPR 2024) on its own data; not comparable number for number.",
     ]

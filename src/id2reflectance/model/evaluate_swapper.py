@@ -28,7 +28,9 @@ its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input 
      (:func:`.eval_inputs.skin_mask`), then the FAIR scores (:mod:`.fairness`).
 
 Rows: every checkpoint (``LABEL=PATH``) with retrieval, the first checkpoint again with
-a fixed template (default: the first training subject) for the template ablation, and the
+a fixed template (default: the first training subject) for the template ablation, the
+first checkpoint again with the other front view (``InferConfig.front_view``: the
+template's front view swapped, or the photo itself) for the front-view ablation, and the
 retrieval-only baseline ``template maps``: the ground-truth maps of the template the first
 checkpoint retrieved for each input, scored as if predicted (what swapping must beat). The
 number of training subjects of each checkpoint (scaling curve) comes from its metadata
@@ -105,6 +107,8 @@ class SwapperEvalConfig:
     ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
     ita_weight: float = 0.01  # InferConfig.ita_weight: skin-tone term of the retrieval score (per degree)
     output: Literal["decode", "template_residual"] = "decode"  # InferConfig.output of every checkpoint row
+    front_view: Literal["template", "photo"] = "template"  # InferConfig.front_view of every checkpoint row
+    front_view_ablation: bool = True  # add the first checkpoint with the other front view (with output "decode")
     uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
     uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)
     ita_reduction: Literal["pixel_mean", "mean_colour"] = "pixel_mean"
@@ -122,6 +126,10 @@ class SwapperEvalConfig:
             raise ConfigError(f"max_subjects must be >= 1, got {self.max_subjects}")
         if self.grid_subjects < 0:
             raise ConfigError(f"grid_subjects must be >= 0, got {self.grid_subjects}")
+        if self.front_view not in ("template", "photo"):
+            raise ConfigError(f"front_view must be 'template' or 'photo', got {self.front_view!r}")
+        if self.front_view == "photo" and self.output == "template_residual":
+            raise ConfigError("front_view 'photo' needs output 'decode' (the photo has no dataset maps)")
 
 
 @dataclass
@@ -567,14 +575,17 @@ def evaluate_swapper(
     stops = manifest.get("rgb_exposure_stops")
     ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
     truths = [load_subject_truth(root, s, views=config.views, environments=envs, uv=config.uv) for s in records]
-    plan: list[tuple[CheckpointSpec, str | None]] = [(c, None) for c in checkpoints]
+    other_front = "photo" if config.front_view == "template" else "template"
+    plan: list[tuple[CheckpointSpec, str | None, str]] = [(c, None, config.front_view) for c in checkpoints]
+    if config.front_view_ablation and config.output == "decode":  # a photo front view needs decode
+        plan.insert(1, (checkpoints[0], None, other_front))
     if config.template_ablation:
-        plan.insert(1, (checkpoints[0], fixed))
+        plan.insert(1, (checkpoints[0], fixed, config.front_view))
     total = (len(plan) + int(config.template_maps)) * len(truths) * len(envs)
     done = 0
     rows: list[dict[str, Any]] = []
     grid: list[GridSample] = []
-    for spec, template in plan:
+    for spec, template, front_view in plan:
         icfg = InferConfig(
             views=config.views,
             uv_size=config.uv_size,
@@ -583,6 +594,7 @@ def evaluate_swapper(
             ita_calibration=config.ita_calibration,
             ita_weight=config.ita_weight,
             output=config.output,
+            front_view=front_view,  # type: ignore[arg-type]
             device=config.device,
             cache_dir=config.cache_dir,
         )
@@ -592,6 +604,8 @@ def evaluate_swapper(
         resolution = int(inferencer.resolution)
         mode = "closest" if template is None else "fixed"
         name = spec.label if template is None else f"{spec.label} (fixed {template})"
+        if front_view != config.front_view:
+            name = f"{spec.label} ({front_view} front view)"
         per_input = []
         ev.embeddings = []
         for k, truth in enumerate(truths):
@@ -611,6 +625,7 @@ def evaluate_swapper(
                 "checkpoint": str(spec.path),
                 "mode": mode,
                 "template": template,
+                "front_view": front_view,
                 "train_subjects": training_subjects(spec),
                 "resolution": resolution,
                 "aggregate": {
@@ -646,6 +661,7 @@ def evaluate_swapper(
                 "checkpoint": None,
                 "mode": "template_maps",
                 "template": None,
+                "front_view": None,
                 "train_subjects": None,
                 "resolution": rows[0]["resolution"],
                 "aggregate": {
@@ -655,7 +671,7 @@ def evaluate_swapper(
                 "per_input": per_input,
             }
         )
-    scaling = _scaling_points(rows)
+    scaling = _scaling_points([r for r in rows if r["front_view"] in (None, config.front_view)])
     metrics = {
         "format": "id2r-swapper-eval",
         "version": 1,

@@ -71,6 +71,13 @@ class InferConfig:
         outputs, in the model's [-1, 1] encoding), so the decoder's reconstruction error of
         the template cancels and an identity that changes nothing returns the template's
         maps exactly.
+    front_view : ``"template"`` (the paper's design): every view, the front included, is
+        the swapper applied to the template's view. ``"photo"``: the front view is the
+        swapper applied to the aligned photo itself (with its own identity), so the subject's
+        own skin tone, marks and features reach the front maps; the side views stay the
+        template's. Stitching uses the template's mesh and cameras either way (the photo is
+        FFHQ-aligned like the template's front view). Not combinable with
+        ``output="template_residual"`` (the photo has no dataset maps).
     all_faces : several faces in a photo are an error unless True (then each is processed).
     device : torch device of the swapper (``cpu``, ``cuda``, ``cuda:1``).
     cache_dir : template-embedding cache folder; None = ``$ID2R_CACHE_DIR`` or
@@ -84,6 +91,7 @@ class InferConfig:
     ita_weight: float = 0.01
     ita_calibration: bool = False
     output: Literal["decode", "template_residual"] = "decode"
+    front_view: Literal["template", "photo"] = "template"
     all_faces: bool = False
     device: str = "cpu"
     cache_dir: str | None = None
@@ -98,6 +106,12 @@ class InferConfig:
             raise ConfigError(f"ita_weight must be a finite number >= 0, got {self.ita_weight}")
         if self.output not in ("decode", "template_residual"):
             raise ConfigError(f"output must be 'decode' or 'template_residual', got {self.output!r}")
+        if self.front_view not in ("template", "photo"):
+            raise ConfigError(f"front_view must be 'template' or 'photo', got {self.front_view!r}")
+        if self.front_view == "photo" and self.output == "template_residual":
+            raise ConfigError(
+                "front_view='photo' needs output='decode' (the photo has no dataset maps to add a residual to)"
+            )
         if self.template_split not in ("train", "val", "test", "all"):
             raise ConfigError(f"template_split must be train, val, test or all, got {self.template_split!r}")
         try:
@@ -486,7 +500,12 @@ class Inferencer:
         ]
         tids = [c.template_id for c in chosen]
         # one batch: faces x views
-        rgb = [_as_tensor(self.bank.rgb(t, v, r)) for t in tids for v in cfg.views]
+        photo_front = cfg.front_view == "photo"
+        rgb = [
+            _as_tensor(f.aligned.astype(np.float32) / 255.0 if photo_front and v == "front" else self.bank.rgb(t, v, r))
+            for f, t in zip(faces, tids)
+            for v in cfg.views
+        ]
         ident = torch.from_numpy(np.stack([f.identity for f in faces for _ in cfg.views]))
         with torch.no_grad():
             batch, ident = torch.stack(rgb).to(self.device), ident.to(self.device)

@@ -149,6 +149,7 @@ def write_prediction(
             "template_split": inf.config.template_split,
             "ita_weight": inf.config.ita_weight,
             "output": inf.config.output,
+            "front_view": inf.config.front_view,
             "ita_calibration": (
                 dataclasses.asdict(inf.bank.ita_calibration)
                 if inf.config.ita_calibration and inf.bank.ita_calibration is not None
