@@ -62,12 +62,13 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
     assert m["rows"][1]["aggregate"]["templates"] == {"S0002": 1}
     assert m["config"]["front_view"] == "photo"
     # no baseline row when asked; the front-view ablation row has the other front view
-    assert [(r["mode"], r["front_view"]) for r in m["rows"]] == [
-        ("closest", "photo"),
-        ("fixed", "photo"),
-        ("closest", "template"),
+    assert [(r["mode"], r["output"], r["front_view"]) for r in m["rows"]] == [
+        ("closest", "decode", "photo"),
+        ("fixed", "decode", "photo"),
+        ("closest", "template_tone", "template"),  # the default variants minus the main prediction
     ]
-    assert any(line.startswith("sw ") and "closest, photo front" in line for line in lines)
+    assert any(line.startswith("sw ") and "closest, photo-front" in line for line in lines)
+    assert any(line.startswith("sw ") and "closest, template-tone" in line for line in lines)
     res = _run(
         [
             "--dataset",

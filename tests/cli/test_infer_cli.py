@@ -60,6 +60,7 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     pred = json.loads((out / "astronaut" / "prediction.json").read_text())
     assert pred["config"]["ita_calibration"] is None and pred["ita_deg"] == pred["photo_ita_deg"]
     assert pred["config"]["output"] == "decode" and pred["config"]["front_view"] == "template"
+    assert pred["tone_gain"] is None
 
     # --front-view photo: the front view comes from the photo, the side views are unchanged
     res = _run(
@@ -72,6 +73,18 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     for side in ("left", "right"):
         assert (views / side / "diffuse_albedo.png").read_bytes() == (
             pf_views / side / "diffuse_albedo.png"
+        ).read_bytes()
+    # --prediction template-tone: the tone gain is recorded, every view changes
+    args = [str(photos / "astronaut.png"), "--prediction", "template-tone"]
+    res = _run(args, face_dataset, tiny_swapper_run, cache, out / "tt")
+    assert res.exit_code == 0, res.output
+    pred = json.loads((out / "tt" / "astronaut" / "prediction.json").read_text())
+    assert pred["config"]["output"] == "template_tone" and len(pred["tone_gain"]) == 3
+    assert all(0.25 <= g <= 4.0 for g in pred["tone_gain"])
+    tt_views = out / "tt" / "astronaut" / "views"
+    for view in ("front", "left", "right"):
+        assert (views / view / "diffuse_albedo.png").read_bytes() != (
+            tt_views / view / "diffuse_albedo.png"
         ).read_bytes()
 
     # --ita-calibration: the face's ITA is the photo's, mapped by the templates' fit (None without one);

@@ -89,7 +89,8 @@ def test_metrics_complete_and_finite(evaluated) -> None:
     assert [r["name"] for r in m["rows"]] == [
         "base",
         f"base (fixed {fixed})",
-        "base (photo front view)",
+        "base (photo-front)",
+        "base (template-tone)",
         "n2",
         "template maps (retrieved by base, no swap)",
     ]
@@ -116,13 +117,18 @@ def test_metrics_complete_and_finite(evaluated) -> None:
         assert a["identity_retrieval"] == {"top1": None, "top1_gt_render": None, "chance": None, "inputs": 0}
     numbers = _walk_numbers(m)
     assert numbers and all(math.isfinite(v) for _, v in numbers)
-    assert calls[-1] == ("evaluate", 10, 10)
+    assert calls[-1] == ("evaluate", 12, 12)
 
 
 def test_template_maps_row_scores_the_retrieved_templates_truth(evaluated, face_dataset: Path) -> None:
     """The baseline row: per input, the template the first row retrieved, and PSNRs equal to
-    comparing that template's ground-truth views with the subject's directly."""
+    comparing that template's views, as inference reads them (TemplateBank.view_maps: 0
+    outside the mask, normals renormalised), with the subject's directly."""
     from id2reflectance.model.eval_inputs import resize_map
+    from id2reflectance.model.templates import TemplateBank
+
+    keys = {"diffuse": "diffuse_albedo", "specular": "specular_albedo", "roughness": "roughness", "normal": "normal"}
+    bank = TemplateBank(face_dataset, split="train", cache_dir=str(face_dataset.parent / "bank_cache"))
 
     evaluation, _, _, _ = evaluated
     closest, baseline = evaluation.metrics["rows"][0], evaluation.metrics["rows"][-1]
@@ -131,16 +137,13 @@ def test_template_maps_row_scores_the_retrieved_templates_truth(evaluated, face_
     recs = {s["id"]: s for s in json.loads((face_dataset / "dataset.json").read_text())["subjects"]}
     size = closest["resolution"]
     for rec in baseline["per_input"]:
-        subj, tmpl = (
-            load_subject_truth(face_dataset, recs[sid], views=("front", "left", "right"), environments=())
-            for sid in (rec["subject"], rec["template"])
-        )
+        subj = load_subject_truth(face_dataset, recs[rec["subject"]], views=("front", "left", "right"), environments=())
         for view in ("front", "left", "right"):
             mask = resize_map(subj.views[view].mask, size)
+            tmpl = bank.view_maps(rec["template"], view, size)
             for d in DOMAINS:
-                expected = psnr(
-                    resize_map(tmpl.views[view].maps[d], size), resize_map(subj.views[view].maps[d], size), mask
-                )
+                t = tmpl[keys[d]] if d != "normal" else np.where(tmpl["mask"][..., None], (tmpl["normal"] + 1) / 2, 0.0)
+                expected = psnr(t.astype(np.float32), resize_map(subj.views[view].maps[d], size), mask)
                 assert rec["views"][view][d]["psnr"] == pytest.approx(expected, rel=1e-6)
         # UV: the template's own UV maps against the subject's, a finite comparison
         assert all(np.isfinite(v) for v in rec["uv"].values())
@@ -175,32 +178,61 @@ def test_fixed_template_row_differs(evaluated) -> None:
     # same checkpoint, other template: different predictions
     assert closest["aggregate"]["diffuse"]["psnr"] != fixed_row["aggregate"]["diffuse"]["psnr"]
     # the two closest rows of the same weights agree exactly
-    assert closest["aggregate"] == evaluation.metrics["rows"][3]["aggregate"]
+    assert closest["aggregate"] == evaluation.metrics["rows"][4]["aggregate"]
 
 
-def test_photo_front_view_row(evaluated) -> None:
-    """The front-view ablation: the first checkpoint with the front view predicted from the
-    photo itself. Same templates, same side views (bit for bit up to float noise), another
-    front view; it stays out of the scaling curve and is named in the report."""
+def test_prediction_variant_rows(evaluated) -> None:
+    """The variant rows of the first checkpoint, on the same templates: photo-front (same
+    side views up to float noise, another front view) and template-tone (the template's own
+    specular, roughness and normals, its diffuse toned). They stay out of the scaling curve
+    and are named in the report."""
     evaluation, report, _, _ = evaluated
     rows = evaluation.metrics["rows"]
-    base, photo = rows[0], rows[2]
-    assert base["front_view"] == "template" and photo["front_view"] == "photo" and photo["mode"] == "closest"
-    assert rows[-1]["front_view"] is None  # template maps
-    assert [r["template"] for r in photo["per_input"]] == [r["template"] for r in base["per_input"]]
+    base, photo, tone, maps = rows[0], rows[2], rows[3], rows[-1]
+    assert (base["output"], base["front_view"]) == ("decode", "template")
+    assert (photo["output"], photo["front_view"]) == ("decode", "photo") and photo["mode"] == "closest"
+    assert (tone["output"], tone["front_view"]) == ("template_tone", "template") and tone["mode"] == "closest"
+    assert (maps["output"], maps["front_view"]) == (None, None)
+    for r in (photo, tone):
+        assert [x["template"] for x in r["per_input"]] == [x["template"] for x in base["per_input"]]
     for side in ("left", "right"):
         for d in DOMAINS:
             a, b = base["aggregate"]["per_view"][side][d], photo["aggregate"]["per_view"][side][d]
             assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-4) and a["ssim"] == pytest.approx(b["ssim"], abs=1e-5)
     assert base["aggregate"]["diffuse"]["psnr"] != photo["aggregate"]["diffuse"]["psnr"]
+    for view in ("front", "left", "right"):
+        for d in ("specular", "roughness", "normal"):
+            a, b = maps["aggregate"]["per_view"][view][d], tone["aggregate"]["per_view"][view][d]
+            assert a["psnr"] == pytest.approx(b["psnr"], abs=0.05), (view, d)
+        assert (
+            maps["aggregate"]["per_view"][view]["diffuse"]["psnr"]
+            != tone["aggregate"]["per_view"][view]["diffuse"]["psnr"]
+        )
     assert [p["label"] for p in evaluation.metrics["scaling"]] == ["n2"]
     md = (report / "report.md").read_text()
-    assert "| base | closest, photo front |" in md
-    assert evaluation.metrics["config"]["front_view"] == "template"
+    assert "| base | closest, photo-front |" in md and "| base | closest, template-tone |" in md
+    assert evaluation.metrics["config"]["variants"] == ["photo-front", "template-tone"]
     with pytest.raises(ConfigError, match="front_view"):
-        SwapperEvalConfig(front_view="photo", output="template_residual")
+        SwapperEvalConfig(front_view="photo", output="template_tone")
     with pytest.raises(ConfigError, match="front_view"):
         SwapperEvalConfig(front_view="side")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="variants"):
+        SwapperEvalConfig(variants=("sharpen",))
+
+
+def test_variant_equal_to_the_main_prediction_is_not_repeated(face_dataset: Path, tiny_swapper_run: Path, tmp_path):
+    cfg = SwapperEvalConfig(
+        variants=("template-tone", "decode"),
+        output="template_tone",
+        template_ablation=False,
+        template_maps=False,
+        environments=("full",),
+        views=("front",),
+        uv=False,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    m = evaluate_swapper(face_dataset, [CheckpointSpec("a", tiny_swapper_run)], cfg).metrics
+    assert [(r["name"], r["output"]) for r in m["rows"]] == [("a", "template_tone"), ("a (decode)", "decode")]
 
 
 def test_report_files(evaluated, tmp_path) -> None:

@@ -170,7 +170,9 @@ class GroundTruthSwapper:
         )
         self.items = [ds[i] for i in range(len(ds))]
 
-    def predict(self, template_rgb: torch.Tensor, identity: torch.Tensor) -> dict[str, torch.Tensor]:
+    def predict(
+        self, template_rgb: torch.Tensor, identity: torch.Tensor, *, modulate: bool = True
+    ) -> dict[str, torch.Tensor]:
         out: dict[str, list[torch.Tensor]] = {d: [] for d in self.domains}
         for x in template_rgb:
             hit = [it for it in self.items if torch.allclose(it["rgb"], x, atol=1e-6)]
@@ -286,7 +288,57 @@ def test_photo_front_view_predicts_the_front_from_the_photo(face_dataset, bank, 
     with pytest.raises(ConfigError, match="front_view"):
         InferConfig(front_view="photo", output="template_residual")
     with pytest.raises(ConfigError, match="front_view"):
+        InferConfig(front_view="photo", output="template_tone")
+    with pytest.raises(ConfigError, match="front_view"):
         InferConfig(front_view="left")  # type: ignore[arg-type]
+
+
+def test_template_tone_scales_the_template_diffuse_by_the_photo_to_template_ratio(
+    face_dataset, bank, embeddings, cache
+):
+    """``output="template_tone"`` with the ground-truth swapper: the (unmodulated) model's
+    diffuse for the photo (S0000's own front view) over that for the template's front view
+    (S0002's) is the gain; every view is S0002's own maps, the diffuse multiplied by it."""
+    import cv2
+
+    from id2reflectance.model.identity import DlibIdentityEncoder
+    from id2reflectance.model.infer import TONE_GAIN_MAX, TONE_GAIN_MIN
+
+    sw = GroundTruthSwapper(face_dataset, bank.image_size)
+    calls: list[tuple[int, bool]] = []
+    plain_predict = sw.predict
+
+    def recording_predict(x, identity, *, modulate=True):
+        calls.append((len(x), modulate))
+        return plain_predict(x, identity, modulate=modulate)
+
+    sw.predict = recording_predict  # type: ignore[method-assign]
+    img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
+    r = bank.image_size
+    cfg = InferConfig(uv_size=256, cache_dir=str(cache), template="S0002", output="template_tone")
+    pred = Inferencer.from_swapper(sw, face_dataset, cfg, DlibIdentityEncoder()).predict_aligned(
+        img, identity=embeddings["S0001"], source="S0000"
+    )
+    # the views with the identity, then the gain's pair (template front, photo) unmodulated
+    assert calls == [(3, True), (2, False)]
+    every = TemplateBank(face_dataset, split="all", cache_dir=cache)
+    tpl_front = bank.view_maps("S0002", "front", r)
+    m = tpl_front["mask"]
+    own = np.where(m[..., None], every.view_maps("S0000", "front", r)["diffuse_albedo"], 0.0)
+    expected = own[m].mean(axis=0) / tpl_front["diffuse_albedo"][m].mean(axis=0)
+    assert np.all((expected > TONE_GAIN_MIN) & (expected < TONE_GAIN_MAX)) and np.abs(expected - 1).max() > 0.02
+    np.testing.assert_allclose(pred.tone_gain, expected, rtol=2e-3)
+    for view in ("front", "left", "right"):
+        ref = bank.view_maps("S0002", view, r)
+        vm = ref["mask"]
+        got = pred.views[view]
+        np.testing.assert_allclose(
+            got["diffuse_albedo"][vm], np.clip(ref["diffuse_albedo"][vm] * np.array(pred.tone_gain), 0, 1), atol=1e-4
+        )
+        for name in ("specular_albedo", "roughness", "normal"):
+            np.testing.assert_allclose(got[name][vm], ref[name][vm], atol=1e-5, err_msg=(view, name))
+    with pytest.raises(ConfigError, match="front view"):
+        InferConfig(output="template_tone", views=("left", "right"))
 
 
 # ----------------------------------------------------------------------------- end to end

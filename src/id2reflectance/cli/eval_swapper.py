@@ -18,6 +18,11 @@ from id2reflectance.cli.torch_options import (
 )
 
 
+def _variants(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    return () if names == ("none",) else names
+
+
 @click.command("swapper")
 @click.option(
     "--dataset", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json)."
@@ -40,9 +45,11 @@ from id2reflectance.cli.torch_options import (
 )
 @click.option("--no-template-ablation", is_flag=True, help="Skip the fixed-template row.")
 @click.option(
-    "--no-front-view-ablation",
-    is_flag=True,
-    help="Skip the row of the first checkpoint with the other --front-view (photo or template).",
+    "--variants",
+    default="photo-front,template-tone",
+    show_default=True,
+    help="Comma-separated prediction variants added as rows for the first checkpoint (decode, "
+    "template-residual, template-tone, photo-front), or 'none'.",
 )
 @click.option(
     "--no-template-maps",
@@ -89,7 +96,7 @@ def eval_swapper_cmd(
     split: str,
     fixed_template: str | None,
     no_template_ablation: bool,
-    no_front_view_ablation: bool,
+    variants: str,
     no_template_maps: bool,
     views: str,
     environments: str | None,
@@ -133,7 +140,7 @@ def eval_swapper_cmd(
         environments=tuple(e.strip() for e in environments.split(",") if e.strip()) if environments else None,
         fixed_template=fixed_template,
         template_ablation=not no_template_ablation,
-        front_view_ablation=not no_front_view_ablation,
+        variants=_variants(variants),
         template_maps=not no_template_maps,
         uv=not no_uv,
         ita_calibration=ita_calibration,

@@ -45,14 +45,15 @@ def ita_weight_option(fn: F) -> F:
 
 
 def prediction_option(fn: F) -> F:
-    """``--prediction decode|template-residual`` (``InferConfig.output``, underscored)."""
+    """``--prediction decode|template-residual|template-tone`` (``InferConfig.output``, underscored)."""
     return click.option(
         "--prediction",
-        type=click.Choice(["decode", "template-residual"]),
+        type=click.Choice(["decode", "template-residual", "template-tone"]),
         default="decode",
         show_default=True,
         help="decode: the swapped decoder's maps (the paper's design); template-residual: the template's own "
-        "maps plus the change the identity makes (swapped minus unswapped decoder outputs).",
+        "maps plus the change the identity makes (swapped minus unswapped decoder outputs); template-tone: the "
+        "template's own maps, diffuse albedo scaled per channel to the photo's skin tone as the swapper sees it.",
     )(fn)
 
 

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from id2reflectance.model.evaluate_swapper import DOMAINS, PAPER_DIFFUSE, PAPER_FAIR, GridSample, SwapperEvaluation
+from id2reflectance.model.evaluate_swapper import (
+    DOMAINS,
+    PAPER_DIFFUSE,
+    PAPER_FAIR,
+    GridSample,
+    SwapperEvaluation,
+    variant_name,
+)
 
 _COLOURS = ((200, 80, 30), (40, 140, 40), (30, 60, 200), (150, 40, 150))  # RGB
 
@@ -40,7 +47,10 @@ def _template_cell(row: dict[str, Any]) -> str:
         cell = f"fixed {row['template']}"
     else:
         cell = "closest, no swap" if row["mode"] == "template_maps" else "closest"
-    return cell + (", photo front" if row.get("front_view") == "photo" else "")
+    output, front_view = row.get("output"), row.get("front_view")
+    if output is not None and (output, front_view) != ("decode", "template"):
+        cell += f", {variant_name(output, front_view)}"
+    return cell
 
 
 def table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -327,8 +337,9 @@ def write_report(evaluation: SwapperEvaluation, out_dir: str | Path) -> Path:
         "LPIPS: " + ("local weights given." if metrics["lpips_available"] else "unavailable (no --lpips-weights)."),
         f"ID sim.: cosine ({metrics['identity_metric']}) between the photo and the predicted maps rendered under "
         "uniform white light (see docs/evaluation.md).",
-        'Template column: "photo front" rows predict the front view from the photo itself (the swapper '
-        "applied to the aligned photo with its own identity); the side views are always swapped templates.",
+        "Template column, prediction variants (docs/evaluation.md): photo-front predicts the front view from "
+        "the photo itself; template-tone is the template's own maps with the diffuse albedo toned to the photo "
+        "by the swapper; template-residual adds the swap's change to the template's maps.",
         f"FAIR: {fair0['populated_groups']} of 6 skin-type groups populated (empty groups excluded).",
         "Paper row: ID2Reflectance (CVPR 2024) on its own data; not comparable number for number.",
     ]

@@ -29,8 +29,9 @@ its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input 
 
 Rows: every checkpoint (``LABEL=PATH``) with retrieval, the first checkpoint again with
 a fixed template (default: the first training subject) for the template ablation, the
-first checkpoint again with the other front view (``InferConfig.front_view``: the
-template's front view swapped, or the photo itself) for the front-view ablation, and the
+first checkpoint again with each prediction variant of ``config.variants`` (the
+:data:`VARIANTS`: ``InferConfig.output`` and ``front_view`` pairs, e.g. the front view
+predicted from the photo itself, or the template's maps toned to the photo), and the
 retrieval-only baseline ``template maps``: the ground-truth maps of the template the first
 checkpoint retrieved for each input, scored as if predicted (what swapping must beat). The
 number of training subjects of each checkpoint (scaling curve) comes from its metadata
@@ -75,6 +76,20 @@ PAPER_FAIR = {"average_ita_error": 14.21, "bias": 4.22, "score": 18.43}
 _LABEL_N = re.compile(r"(?:^|[^a-z0-9])n(\d+)(?:$|[^0-9])", re.IGNORECASE)
 
 
+# prediction variants (``InferConfig.output``, ``InferConfig.front_view``) by name
+VARIANTS: dict[str, tuple[str, str]] = {
+    "decode": ("decode", "template"),
+    "template-residual": ("template_residual", "template"),
+    "template-tone": ("template_tone", "template"),
+    "photo-front": ("decode", "photo"),
+}
+
+
+def variant_name(output: str, front_view: str) -> str:
+    """The :data:`VARIANTS` name of an (output, front_view) pair."""
+    return next(k for k, v in VARIANTS.items() if v == (output, front_view))
+
+
 @dataclass(frozen=True)
 class CheckpointSpec:
     """A checkpoint (or run folder) to evaluate and its row label."""
@@ -106,9 +121,11 @@ class SwapperEvalConfig:
     template_split: str = "train"
     ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
     ita_weight: float = 0.01  # InferConfig.ita_weight: skin-tone term of the retrieval score (per degree)
-    output: Literal["decode", "template_residual"] = "decode"  # InferConfig.output of every checkpoint row
+    output: Literal["decode", "template_residual", "template_tone"] = (
+        "decode"  # InferConfig.output, every checkpoint row
+    )
     front_view: Literal["template", "photo"] = "template"  # InferConfig.front_view of every checkpoint row
-    front_view_ablation: bool = True  # add the first checkpoint with the other front view (with output "decode")
+    variants: tuple[str, ...] = ("photo-front", "template-tone")  # VARIANTS rows of the first checkpoint
     uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
     uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)
     ita_reduction: Literal["pixel_mean", "mean_colour"] = "pixel_mean"
@@ -128,8 +145,11 @@ class SwapperEvalConfig:
             raise ConfigError(f"grid_subjects must be >= 0, got {self.grid_subjects}")
         if self.front_view not in ("template", "photo"):
             raise ConfigError(f"front_view must be 'template' or 'photo', got {self.front_view!r}")
-        if self.front_view == "photo" and self.output == "template_residual":
-            raise ConfigError("front_view 'photo' needs output 'decode' (the photo has no dataset maps)")
+        if self.front_view == "photo" and self.output != "decode":
+            raise ConfigError(f"front_view 'photo' needs output 'decode', got {self.output!r}")
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown or len(set(self.variants)) != len(self.variants):
+            raise ConfigError(f"variants must be distinct names among {list(VARIANTS)}, got {list(self.variants)}")
 
 
 @dataclass
@@ -219,14 +239,20 @@ def _display(domain: str, a: np.ndarray) -> np.ndarray:
 
 
 def _pred_view(view: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Predicted view maps in the comparison units (normals -> (n + 1) / 2), float32 (H, W, C)."""
+    """Predicted view maps in the comparison units (normals -> (n + 1) / 2), float32 (H, W, C).
+
+    Every map is 0 outside the view's ``mask``, as in the dataset's view PNGs (the ground
+    truth), so SSIM windows that straddle the silhouette see the same background for every
+    row (a normal of 0 would otherwise become 0.5)."""
     out = {}
-    for d, key in PRED_KEYS.items():
+    for key in (*PRED_KEYS.values(), "mask"):
         if key not in view:
             raise InputFileError("prediction", key, "missing from the predicted view")
+    m = np.asarray(view["mask"], bool)[..., None]
+    for d, key in PRED_KEYS.items():
         a = np.asarray(view[key], np.float32)
         a = a[..., None] if a.ndim == 2 else a
-        out[d] = (a + 1.0) / 2.0 if d == "normal" else a
+        out[d] = np.where(m, (a + 1.0) / 2.0 if d == "normal" else a, 0.0).astype(np.float32)
     return out
 
 
@@ -344,19 +370,34 @@ class _Evaluator:
         )
 
     def evaluate_template_maps(
-        self, template: SubjectTruth, score: float, truth: SubjectTruth, env: str, size: int
+        self,
+        template_id: str,
+        views: dict[str, dict[str, np.ndarray]],
+        uv: dict[str, np.ndarray],
+        score: float,
+        truth: SubjectTruth,
+        env: str,
     ) -> dict[str, Any]:
-        """Score the retrieved template's own ground-truth maps (at ``size`` pixels) as the
-        prediction for the subject's ``env`` photo: the retrieval-only baseline."""
-        views = {v: {d: resize_map(template.views[v].maps[d], size) for d in DOMAINS} for v in self.config.views}
-        uv = None
-        if template.uv:
-            uv = {key: template.uv[d] for d, key in UV_PRED_KEYS.items()}
-            uv["normal_tangent"] = uv["normal_tangent"] * 2.0 - 1.0
-            uv["coverage"] = template.uv["coverage"]
-        front_mask = resize_map(template.views["front"].mask, size)
+        """Score the retrieved template's own ground-truth maps as the prediction for the
+        subject's ``env`` photo: the retrieval-only baseline.
+
+        ``views``: the template's view maps as inference reads them
+        (:meth:`.templates.TemplateBank.view_maps` at the model's resolution), so this row
+        and the predictions share resampling, masks and background; ``uv``: the template's
+        ``uv/*.exr`` in the comparison units (:attr:`SubjectTruth.uv`; empty: no UV score).
+        """
+        pred_uv = None
+        if uv:
+            pred_uv = {key: uv[d] for d, key in UV_PRED_KEYS.items()}
+            pred_uv["normal_tangent"] = pred_uv["normal_tangent"] * 2.0 - 1.0
+            pred_uv["coverage"] = uv["coverage"]
         rec, _ = self.score(
-            truth, env, template=(template.subject_id, score), views=views, front_mask=front_mask, uv=uv
+            truth,
+            env,
+            template=(template_id, score),
+            views={v: _pred_view(views[v]) for v in self.config.views},
+            front_mask=np.asarray(views["front"]["mask"], bool),
+            uv=pred_uv,
         )
         return rec
 
@@ -540,6 +581,7 @@ def evaluate_swapper(
     """
     from id2reflectance.dataset.torch_dataset import dataset_sha256, read_manifest
     from id2reflectance.model.infer import InferConfig, Inferencer
+    from id2reflectance.model.templates import TemplateBank
 
     root = Path(dataset)
     manifest = read_manifest(root)
@@ -575,17 +617,17 @@ def evaluate_swapper(
     stops = manifest.get("rgb_exposure_stops")
     ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
     truths = [load_subject_truth(root, s, views=config.views, environments=envs, uv=config.uv) for s in records]
-    other_front = "photo" if config.front_view == "template" else "template"
-    plan: list[tuple[CheckpointSpec, str | None, str]] = [(c, None, config.front_view) for c in checkpoints]
-    if config.front_view_ablation and config.output == "decode":  # a photo front view needs decode
-        plan.insert(1, (checkpoints[0], None, other_front))
+    main = (config.output, config.front_view)
+    plan: list[tuple[CheckpointSpec, str | None, tuple[str, str]]] = [(c, None, main) for c in checkpoints]
+    extra = [VARIANTS[v] for v in config.variants if VARIANTS[v] != main]
+    plan[1:1] = [(checkpoints[0], None, pair) for pair in extra]
     if config.template_ablation:
-        plan.insert(1, (checkpoints[0], fixed, config.front_view))
+        plan.insert(1, (checkpoints[0], fixed, main))
     total = (len(plan) + int(config.template_maps)) * len(truths) * len(envs)
     done = 0
     rows: list[dict[str, Any]] = []
     grid: list[GridSample] = []
-    for spec, template, front_view in plan:
+    for spec, template, (output, front_view) in plan:
         icfg = InferConfig(
             views=config.views,
             uv_size=config.uv_size,
@@ -593,7 +635,7 @@ def evaluate_swapper(
             template_split=config.template_split,
             ita_calibration=config.ita_calibration,
             ita_weight=config.ita_weight,
-            output=config.output,
+            output=output,  # type: ignore[arg-type]
             front_view=front_view,  # type: ignore[arg-type]
             device=config.device,
             cache_dir=config.cache_dir,
@@ -604,8 +646,8 @@ def evaluate_swapper(
         resolution = int(inferencer.resolution)
         mode = "closest" if template is None else "fixed"
         name = spec.label if template is None else f"{spec.label} (fixed {template})"
-        if front_view != config.front_view:
-            name = f"{spec.label} ({front_view} front view)"
+        if (output, front_view) != main:
+            name = f"{spec.label} ({variant_name(output, front_view)})"
         per_input = []
         ev.embeddings = []
         for k, truth in enumerate(truths):
@@ -625,6 +667,7 @@ def evaluate_swapper(
                 "checkpoint": str(spec.path),
                 "mode": mode,
                 "template": template,
+                "output": output,
                 "front_view": front_view,
                 "train_subjects": training_subjects(spec),
                 "resolution": resolution,
@@ -639,16 +682,19 @@ def evaluate_swapper(
         by_id = {s["id"]: s for s in manifest["subjects"]}
         per_input = []
         ev.embeddings = []
-        cache: dict[str, SubjectTruth] = {}
+        bank = TemplateBank(root, split=config.template_split, views=config.views, cache_dir=config.cache_dir)
+        template_views: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        template_uv: dict[str, dict[str, np.ndarray]] = {}
         inputs = {(t.subject_id, env): t for t in truths for env in envs}
         for first in rows[0]["per_input"]:
             tid = first["template"]
-            if tid not in cache:
-                cache[tid] = load_subject_truth(root, by_id[tid], views=config.views, environments=(), uv=config.uv)
+            if tid not in template_views:
+                template_views[tid] = {v: bank.view_maps(tid, v, rows[0]["resolution"]) for v in config.views}
+                template_uv[tid] = load_subject_truth(root, by_id[tid], views=(), environments=(), uv=config.uv).uv
             truth = inputs[(first["subject"], first["environment"])]
             per_input.append(
                 ev.evaluate_template_maps(
-                    cache[tid], first["template_score"], truth, first["environment"], rows[0]["resolution"]
+                    tid, template_views[tid], template_uv[tid], first["template_score"], truth, first["environment"]
                 )
             )
             done += 1
@@ -661,6 +707,7 @@ def evaluate_swapper(
                 "checkpoint": None,
                 "mode": "template_maps",
                 "template": None,
+                "output": None,
                 "front_view": None,
                 "train_subjects": None,
                 "resolution": rows[0]["resolution"],
@@ -671,11 +718,17 @@ def evaluate_swapper(
                 "per_input": per_input,
             }
         )
-    scaling = _scaling_points([r for r in rows if r["front_view"] in (None, config.front_view)])
+    scaling = _scaling_points([r for r in rows if (r["output"], r["front_view"]) in ((None, None), main)])
     metrics = {
         "format": "id2r-swapper-eval",
         "version": 1,
-        "config": {**asdict(config), "views": list(config.views), "environments": list(envs), "fixed_template": fixed},
+        "config": {
+            **asdict(config),
+            "views": list(config.views),
+            "variants": list(config.variants),
+            "environments": list(envs),
+            "fixed_template": fixed,
+        },
         "dataset": {"path": str(root.resolve()), "sha256": dataset_sha256(root), "image_size": manifest["image_size"]},
         "subjects": [t.subject_id for t in truths],
         "lpips_available": ev.lpips_net is not None,

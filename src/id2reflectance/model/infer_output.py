@@ -130,6 +130,7 @@ def write_prediction(
         "landmarks": np.round(pred.landmarks, 3).tolist() if pred.landmarks is not None else None,
         "ita_deg": _json_float(pred.ita_deg, 3),
         "photo_ita_deg": _json_float(pred.photo_ita_deg, 3),
+        "tone_gain": None if pred.tone_gain is None else [_json_float(g, 5) for g in pred.tone_gain],
         "identity": np.round(pred.identity.astype(np.float64), 7).tolist(),
         "template": {
             "id": pred.template_id,
