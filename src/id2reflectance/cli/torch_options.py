@@ -53,7 +53,7 @@ def prediction_option(fn: F) -> F:
         show_default=True,
         help="decode: the swapped decoder's maps (the paper's design); template-residual: the template's own "
         "maps plus the change the identity makes (swapped minus unswapped decoder outputs); template-tone: the "
-        "template's own maps, diffuse albedo scaled per channel to the photo's skin tone as the swapper sees it.",
+        "template's own maps, diffuse albedo scaled per channel to the photo's skin tone as the stage-2 model sees it.",
     )(fn)
 
 

@@ -121,10 +121,9 @@ class SwapperEvalConfig:
     template_split: str = "train"
     ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
     ita_weight: float = 0.01  # InferConfig.ita_weight: skin-tone term of the retrieval score (per degree)
-    output: Literal["decode", "template_residual", "template_tone"] = (
-        "decode"  # InferConfig.output, every checkpoint row
-    )
-    front_view: Literal["template", "photo"] = "template"  # InferConfig.front_view of every checkpoint row
+    # InferConfig.output and .front_view of every checkpoint row
+    output: Literal["decode", "template_residual", "template_tone"] = "decode"
+    front_view: Literal["template", "photo"] = "template"
     variants: tuple[str, ...] = ("photo-front", "template-tone")  # VARIANTS rows of the first checkpoint
     uv: bool = True  # also compare UV maps (needs OpenEXR and the mesh stitching)
     uv_size: int = 256  # texels of the predicted UV maps (compared at the ground truth's size)

@@ -16,7 +16,10 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
 6. swap: the template's ``rgb_full.png`` of every view, resized to R, and the identity go
    through :meth:`IdentitySwapper.predict` in one batch (faces x views); each domain is
    decoded to the dataset's physical units (:func:`decode_view`, the inverse of the
-   dataset loader's encoding); the mask is the template's view mask;
+   dataset loader's encoding); the mask is the template's view mask
+   (``InferConfig.output`` and ``front_view`` select the variants: the template's own maps
+   plus the swap's change, the template's maps toned to the photo, the photo as the front
+   view's input);
 7. stitch the views into the template mesh's UV space
    (:func:`~id2reflectance.processing.view_stitch.stitch_views`).
 
@@ -74,7 +77,7 @@ class InferConfig:
         the template cancels and an identity that changes nothing returns the template's
         maps exactly. ``"template_tone"``: the template's own dataset maps, their diffuse
         albedo multiplied per channel by the face's skin tone relative to the template's
-        as the swapper sees them: ``gain = mean(D_photo) / mean(D_template)`` (linear RGB,
+        as the stage-2 model sees them: ``gain = mean(D_photo) / mean(D_template)`` (linear RGB,
         over the template's front mask, clipped to [:data:`TONE_GAIN_MIN`,
         :data:`TONE_GAIN_MAX`]), with ``D_photo`` and ``D_template`` the stage-2 model's
         diffuse albedo (the swapper with ``modulate=False``) for the aligned photo and for
@@ -304,7 +307,8 @@ class Inferencer:
     ) -> Inferencer:
         """An Inferencer around an already loaded swapper (anything with ``resolution``,
         ``id_dim``, ``domains`` and ``predict(template_rgb, identity)``, which must also take
-        ``modulate=False`` when ``config.output`` is ``"template_residual"``)."""
+        ``modulate=False`` when ``config.output`` is ``"template_residual"`` or
+        ``"template_tone"``)."""
         self = cls.__new__(cls)
         self._setup(swapper, dict(meta or {}), dataset, config, identity)
         return self
@@ -630,8 +634,7 @@ def _tone_gain(
     """Per-channel diffuse gain of output ``template_tone``: mean linear diffuse albedo of
     the unmodulated model's output for the photo over that for the template's front view,
     inside the template's front ``mask`` (R, R) bool; outputs domain -> (3, R, R) model
-    encoding.
-    Clipped to [TONE_GAIN_MIN, TONE_GAIN_MAX]; 1 where the mask is empty."""
+    encoding. Clipped to [TONE_GAIN_MIN, TONE_GAIN_MAX]; 1 where the mask is empty."""
     m = np.asarray(mask, bool)
     if not m.any():
         return (1.0, 1.0, 1.0)
