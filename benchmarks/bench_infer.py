@@ -8,6 +8,8 @@ Prints ``figure | value | reference (same run) | ratio``:
   and landmarks, alignment, identity embedding, skin tone; then retrieval + swap + decode +
   stitching into UV (``Inferencer`` on the prepared face), then writing the asset folder;
   the reference is the whole photo-to-asset time;
+* prediction variants (``--prediction template-residual|template-tone``,
+  ``--front-view photo``): the same stage against the default ``decode``;
 * batched: faces per second when ``--batch`` faces go through one call (one forward pass of
   the swapper for all their views, then one stitch per face), against one face per call.
 
@@ -136,6 +138,27 @@ def main() -> None:
     rows.append(
         (f"photo -> UV asset, {img.shape[1]}x{img.shape[0]} photo, {args.device}", f"{t_total:.2f} s", "-", "-")
     )
+
+    # prediction variants (InferConfig.output / front_view) on the same prepared face
+    import dataclasses
+
+    from id2reflectance.model.evaluate_swapper import VARIANTS
+
+    for name, (output, front_view) in VARIANTS.items():
+        if name == "decode":
+            continue
+        vcfg = dataclasses.replace(cfg, output=output, front_view=front_view)
+        vinf = Inferencer.from_swapper(inf.swapper, args.dataset, vcfg, inf.encoder, meta=inf.meta)
+        vinf.template_embeddings()
+        t_v, _ = _median_time(lambda vinf=vinf: vinf._predict([prepared()]), args.repeat)
+        rows.append(
+            (
+                f"retrieve + swap + decode + stitch, variant {name}",
+                f"{t_v * 1000:.0f} ms",
+                f"decode {t_pred * 1000:.0f} ms",
+                f"{t_v / t_pred:.2f}",
+            )
+        )
 
     # batched
     t_one, _ = _median_time(lambda: inf._predict([prepared()]), args.repeat)
