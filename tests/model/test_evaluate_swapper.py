@@ -241,6 +241,9 @@ def test_report_files(evaluated, tmp_path) -> None:
         assert (report / name).is_file(), name
     grid = cv2.imread(str(report / "figures/grid.png"))
     assert grid is not None and grid.shape[1] == 9 * 128
+    # one held-out subject: the first checkpoint's main row and its two variants, in that order
+    assert grid.shape[0] == 24 + 3 * 128
+    assert [g.row for g in evaluation.grid] == ["base", "base (photo-front)", "base (template-tone)"]
     # both checkpoints are the same 3-subject run and only "n2" is a scaling label: one
     # point, so no curve is drawn
     assert [p["label"] for p in evaluation.metrics["scaling"]] == ["n2"]

@@ -256,7 +256,8 @@ def line_plot(
 
 
 def grid_figure(samples: list[GridSample], *, cell: int = 128) -> np.ndarray:
-    """Rows of photo | predicted / true maps (diffuse, specular, roughness, normal).
+    """Rows of photo | predicted / true maps (diffuse, specular, roughness, normal), each
+    labelled ``row: subject (lighting) <- template``.
 
     Returns
     -------
@@ -277,7 +278,7 @@ def grid_figure(samples: list[GridSample], *, cell: int = 128) -> np.ndarray:
             img[header + i * cell : header + (i + 1) * cell, j * cell : (j + 1) * cell] = q
         _text(
             img,
-            f"{s.subject} ({s.environment}) <- {s.template}",
+            f"{s.row}: {s.subject} ({s.environment}) <- {s.template}",
             (4, header + i * cell + cell - 6),
             scale=0.35,
             colour=(255, 255, 0),

@@ -653,7 +653,8 @@ def evaluate_swapper(
             for env in envs:
                 rec, sample = ev.evaluate_input(inferencer, truth, env)
                 per_input.append(rec)
-                if not rows and k < config.grid_subjects and env == envs[0]:
+                # the figure: the first checkpoint's retrieval rows (main prediction and variants)
+                if spec is checkpoints[0] and template is None and k < config.grid_subjects and env == envs[0]:
                     sample.row = name
                     grid.append(sample)
                 done += 1
@@ -736,6 +737,8 @@ def evaluate_swapper(
         "scaling": scaling,
         "paper": {"diffuse": PAPER_DIFFUSE, "fair": PAPER_FAIR, "note": "ID2Reflectance (CVPR 2024), different data"},
     }
+    order = {t.subject_id: k for k, t in enumerate(truths)}
+    grid.sort(key=lambda g: order[g.subject])  # stable: each subject's rows in plan order
     return SwapperEvaluation(metrics, grid)
 
 
