@@ -536,12 +536,9 @@ class Inferencer:
             for j, v in enumerate(cfg.views):
                 b = i * nv + j
                 dec = decode_view({k: a[b] for k, a in out_np.items()}, self.bank.mask(tid, v, r))
-                if gain is not None:
-                    own = decode_view(
-                        {"rgb": out_np["rgb"][b], **encode_view(self.bank.view_maps(tid, v, r))}, dec["mask"]
-                    )
-                    own["diffuse_albedo"] = np.clip(own["diffuse_albedo"] * np.asarray(gain, np.float32), 0.0, 1.0)
-                    dec = own
+                if gain is not None:  # the template's own maps (physical units), diffuse toned
+                    dec = {**self.bank.view_maps(tid, v, r), "rgb": dec["rgb"]}
+                    dec["diffuse_albedo"] = np.clip(dec["diffuse_albedo"] * np.asarray(gain, np.float32), 0.0, 1.0)
                 views[v] = dec
                 maps.append(
                     ViewMaps(
