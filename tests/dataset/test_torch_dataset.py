@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.dataset.torch_dataset import ReflectanceDataset, dataset_sha256
 from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.model.train import worker_start_method
 from tests.dataset.synthetic import write_synthetic_dataset
 
 ALL = ("rgb", "diffuse", "specular", "roughness", "normal")
@@ -91,7 +92,8 @@ def test_items_splits_environments_and_resize(ds_root):
 def test_dataloader_workers_match_direct_access(ds_root):
     ds = ReflectanceDataset(ds_root, split="train", domains=ALL, views=("front",), resolution=16, augment=True, seed=3)
     keys = [[(0, 0), (1, 0)], [(0, 1), (1, 1)]]
-    loader = DataLoader(ds, batch_sampler=keys, num_workers=2)
+    # forkserver as in training: a forked worker can hang on a lock held by an earlier test's Dask threads
+    loader = DataLoader(ds, batch_sampler=keys, num_workers=2, multiprocessing_context=worker_start_method(2))
     for batch_keys, batch in zip(keys, loader, strict=True):
         for j, key in enumerate(batch_keys):
             direct = ds[key]

@@ -130,6 +130,20 @@ def _to_device(batch: dict[str, Any], device: torch.device, names: tuple[str, ..
     return {n: batch[n].to(device, non_blocking=True) for n in names}
 
 
+def worker_start_method(workers: int) -> str | None:
+    """How DataLoader workers start: ``forkserver`` where the platform has it, else the default.
+
+    A forked worker inherits every lock another thread of the process held at the fork (a
+    Dask client's event loop, a progress bar's monitor, logging) and can hang on it;
+    forkserver workers fork from a clean single-threaded server process instead.
+    """
+    import multiprocessing
+
+    if workers > 0 and "forkserver" in multiprocessing.get_all_start_methods():
+        return "forkserver"
+    return None
+
+
 def train_codebook(
     config: RunConfig,
     *,
@@ -331,6 +345,7 @@ def _train(
         pin_memory=rt.device.type == "cuda",
         persistent_workers=False,
         worker_init_fn=ignore_stop_signals,
+        multiprocessing_context=worker_start_method(cfg.data.workers),
     )
     batches = iter(loader)
     # ---- loop

@@ -28,7 +28,6 @@ or ArcFace. The discriminator (hinge loss) sees templates as real and swaps as f
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -48,7 +47,7 @@ from id2reflectance._shared.atomic import sha256_file
 from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.model import checkpoint as ckpt
 from id2reflectance.model.config import config_from_dict, config_to_dict
-from id2reflectance.model.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from id2reflectance.model.discriminator import PatchDiscriminator
 from id2reflectance.model.fusion import MultiDomainVQGAN
 from id2reflectance.model.losses import load_perceptual
 from id2reflectance.model.optimisation import setup_optimisation
@@ -59,6 +58,7 @@ from id2reflectance.model.swapper import IdentitySwapper, swapper_arch
 from id2reflectance.model.swapper_config import SwapperRunConfig
 from id2reflectance.model.swapper_data import load_face_images
 from id2reflectance.model.swapper_identity import build_identity_net, heldout_identity_check
+from id2reflectance.model.swapper_step import SwapperStep
 
 log = logging.getLogger(__name__)
 
@@ -319,11 +319,7 @@ def train_swapper(
     )
 
     # ---- loop
-    def autocast() -> contextlib.AbstractContextManager:
-        if not tc.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
-
+    step_fn = SwapperStep(swapper, idnet, disc, opt_g, opt_d, perceptual, tc, dev.type)
     swapper.train()
     if disc is not None:
         disc.train()
@@ -342,46 +338,9 @@ def train_swapper(
             tmpl_idx, src_idx, same, flip = faces.draw_pairs(step, tc.batch_size, tc.same_identity_prob, tc.seed)
             x = faces.tensor(tmpl_idx, flip=flip).to(dev)
             e = targets[torch.as_tensor(src_idx, device=dev)]
-            same_t = torch.as_tensor(same, device=dev)
-            with autocast():
-                y = swapper.swap_rgb(x, e)
-                emb = idnet(y)
-            y = y.float()
-            id_loss = (1.0 - (emb.float() * e).sum(dim=1)).mean()
-            loss = tc.identity_weight * id_loss
-            metrics: dict[str, float] = {"identity": float(id_loss.detach()), "id_sim": 1.0 - float(id_loss.detach())}
-            if bool(same_t.any()):
-                l1 = (y[same_t] - x[same_t]).abs().mean()
-                loss = loss + tc.l1_weight * l1
-                metrics["l1_same"] = float(l1.detach())
-                if perceptual is not None:
-                    p = perceptual(x[same_t], y[same_t]).mean()
-                    loss = loss + tc.perceptual_weight * p
-                    metrics["perceptual_same"] = float(p.detach())
-            if gan:
-                assert disc is not None
-                disc.requires_grad_(False)
-                with autocast():
-                    g = hinge_g_loss(disc(y))
-                disc.requires_grad_(True)
-                loss = loss + tc.adversarial_weight * g
-                metrics["g_loss"] = float(g.detach())
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
-            if gan:
-                assert disc is not None and opt_d is not None
-                with autocast():
-                    logits = disc(torch.cat([x, y.detach()]))
-                n = x.shape[0]
-                d_loss = hinge_d_loss(logits[:n], logits[n:])
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-                metrics["d_loss"] = float(d_loss.detach())
+            metrics = step_fn(x, e, torch.as_tensor(same, device=dev), gan=gan)
             if ema is not None:
                 ema.update(swapper, step=step)
-            metrics["loss"] = float(loss.detach())
             metrics["same_share"] = float(np.mean(same))
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
