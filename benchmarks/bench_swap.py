@@ -89,6 +89,26 @@ def measure(swapper: IdentitySwapper, *, faces: int, device: torch.device, repea
     return {"swap_s": swap, "plain_s": plain, "peak_gib": peak}
 
 
+def start(args: argparse.Namespace, note: str) -> tuple[torch.device, list[str]]:
+    """Apply ``--threads``, print the device line (with ``note``) and the table header;
+    return the device and the presets to run (``--presets``, else tiny and cpu_128, and
+    paper_512 on CUDA)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    presets = args.presets or ("tiny,cpu_128,paper_512" if device.type == "cuda" else "tiny,cpu_128")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; torch {torch.__version__}; {note}")
+    print(f"{'figure':66} | {'value':>12} | {'reference':>12} | {'ratio':>6}")
+    return device, [p.strip() for p in presets.split(",") if p.strip()]
+
+
+def print_row(fig: str, value: float, ref: float) -> None:
+    """One table row: figure | value | reference | value / reference (nan without a reference)."""
+    ratio = value / ref if ref == ref and ref > 0 else float("nan")
+    print(f"{fig:66} | {value:12.3f} | {ref:12.3f} | {ratio:6.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default=None, help="default: tiny,cpu_128 (and paper_512 on CUDA)")
@@ -98,14 +118,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--bf16", action="store_true")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    presets = args.presets or ("tiny,cpu_128,paper_512" if device.type == "cuda" else "tiny,cpu_128")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; a face = {VIEWS_PER_FACE} views; random weights")
-    print(f"{'figure':66} | {'value':>12} | {'reference':>12} | {'ratio':>6}")
-    for preset in [p.strip() for p in presets.split(",") if p.strip()]:
+    device, presets = start(args, f"a face = {VIEWS_PER_FACE} views; random weights")
+    for preset in presets:
         swapper = build(preset, device)
         for bf16 in (False, True) if args.bf16 else (False,):
             tag = f"{preset} {swapper.resolution}px {'bf16' if bf16 else 'fp32'}"
@@ -127,8 +141,7 @@ def main() -> None:
             if device.type == "cuda":
                 rows.append((f"{tag}: peak GPU memory at batch {args.batch} (GiB)", many["peak_gib"], float("nan")))
             for fig, v, ref in rows:
-                ratio = v / ref if ref == ref and ref > 0 else float("nan")
-                print(f"{fig:66} | {v:12.3f} | {ref:12.3f} | {ratio:6.2f}")
+                print_row(fig, v, ref)
         del swapper
         if device.type == "cuda":
             torch.cuda.empty_cache()

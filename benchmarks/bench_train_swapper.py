@@ -29,7 +29,7 @@ import functools
 
 import torch
 
-from bench_swap import build, time_call  # benchmarks/ is the script's folder
+from bench_swap import build, print_row, start, time_call  # benchmarks/ is the script's folder
 from id2reflectance.model.discriminator import PatchDiscriminator
 from id2reflectance.model.identity_student import IdentityStudent
 from id2reflectance.model.swapper import IdentitySwapper
@@ -92,19 +92,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--bf16", action="store_true")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    presets = args.presets or ("tiny,cpu_128,paper_512" if device.type == "cuda" else "tiny,cpu_128")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; random weights and batches; no perceptual loss")
-    print(f"{'figure':66} | {'value':>12} | {'reference':>12} | {'ratio':>6}")
-
-    def row(fig: str, v: float, ref: float) -> None:
-        ratio = v / ref if ref == ref and ref > 0 else float("nan")
-        print(f"{fig:66} | {v:12.3f} | {ref:12.3f} | {ratio:6.2f}")
-
-    for preset in [p.strip() for p in presets.split(",") if p.strip()]:
+    device, presets = start(args, "random weights and batches; no perceptual loss")
+    for preset in presets:
         cfg = SWAPPER_PRESETS[preset]()
         size = args.batch or cfg.train.batch_size
         swapper = build(preset, device)
@@ -127,13 +116,13 @@ def main() -> None:
             rates[mode] = size / seconds
             if device.type == "cuda":
                 peaks[mode] = torch.cuda.max_memory_allocated(device) / 2**30
-        row(f"{tag}: faces/s per training step, fp32", rates["fp32"], rates["fp32"])
-        row(f"{tag}: faces/s, step without GAN terms vs with", rates["fp32 no GAN"], rates["fp32"])
+        print_row(f"{tag}: faces/s per training step, fp32", rates["fp32"], rates["fp32"])
+        print_row(f"{tag}: faces/s, step without GAN terms vs with", rates["fp32 no GAN"], rates["fp32"])
         if "bf16" in rates:
-            row(f"{tag}: faces/s, bf16 autocast vs fp32", rates["bf16"], rates["fp32"])
-            row(f"{tag}: bf16 identity-loss gradient, cosine to fp32", cos, 1.0)
+            print_row(f"{tag}: faces/s, bf16 autocast vs fp32", rates["bf16"], rates["fp32"])
+            print_row(f"{tag}: bf16 identity-loss gradient, cosine to fp32", cos, 1.0)
         for mode, gib in peaks.items():
-            row(f"{tag}: peak GPU memory, {mode} (GiB)", gib, float("nan"))
+            print_row(f"{tag}: peak GPU memory, {mode} (GiB)", gib, float("nan"))
         del swapper
         if device.type == "cuda":
             torch.cuda.empty_cache()
