@@ -111,6 +111,19 @@ def test_unreachable_scheduler_fails_fast(sessions, tmp_path):
     assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.output and "Traceback" not in res.output
 
 
+def test_unreachable_scheduler_leaves_no_client_thread():
+    import threading
+
+    from id2reflectance.dataset.cluster import open_client
+
+    before = {t.ident for t in threading.enumerate()}
+    for address in ("tcp://127.0.0.1:1", "tcp://localhost"):
+        with pytest.raises(Id2rError, match="cannot reach the Dask scheduler"):
+            open_client(ClusterConfig(scheduler=address, connect_timeout_s=2))
+    left = [t.name for t in threading.enumerate() if t.ident not in before]
+    assert not left  # a failed distributed.Client would leave its "IO loop" thread behind
+
+
 def test_no_sessions(tmp_path):
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(cli, ["dataset", "build", str(tmp_path / "empty"), "-o", str(tmp_path / "d")])

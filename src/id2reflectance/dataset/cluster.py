@@ -37,17 +37,42 @@ class ClusterConfig:
     pin_workers: bool = True
 
 
+def _probe_tcp(address: str, timeout_s: float, message: str) -> None:
+    """Fail with ``message`` unless something accepts TCP connections at a ``tcp://`` address.
+
+    A ``distributed.Client`` that fails to connect leaves its IO-loop thread running in
+    the process (a library caller would keep it; a later fork can hang on its locks), so an
+    address nobody listens on is refused before any Client exists. Other schemes pass.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError as err:
+        raise Id2rError(f"{message} (bad address: {err})") from err
+    if not host or port is None:
+        raise Id2rError(f"{message} (the address needs tcp://HOST:PORT)")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        raise Id2rError(f"{message} ({err})") from err
+
+
 def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalCluster | None]
     """Start or connect to a cluster; raise Id2rError quickly when unreachable."""
     from distributed import Client, LocalCluster
 
     if config.scheduler:
+        unreachable = f"cannot reach the Dask scheduler at '{config.scheduler}' within {config.connect_timeout_s:g} s"
+        _probe_tcp(config.scheduler, config.connect_timeout_s, unreachable)
         try:
             client = Client(config.scheduler, timeout=f"{config.connect_timeout_s}s")
         except (OSError, TimeoutError, ValueError) as err:
-            raise Id2rError(
-                f"cannot reach the Dask scheduler at '{config.scheduler}' within {config.connect_timeout_s:g} s ({err})"
-            ) from err
+            raise Id2rError(f"{unreachable} ({err})") from err
         log.info("connected to Dask scheduler %s", config.scheduler)
         return client, None
     if config.workers < 0:
