@@ -111,6 +111,21 @@ def test_unreachable_scheduler_fails_fast(sessions, tmp_path):
     assert res.exit_code == 2 and "cannot reach the Dask scheduler" in res.output and "Traceback" not in res.output
 
 
+def test_open_client_connects_to_a_running_scheduler():
+    from distributed import LocalCluster
+
+    from id2reflectance.dataset.cluster import open_client
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None, protocol="tcp://") as running:
+        assert running.scheduler_address.startswith("tcp://")
+        client, own = open_client(ClusterConfig(scheduler=running.scheduler_address, connect_timeout_s=5))
+        try:
+            assert own is None  # an existing scheduler is never ours to close
+            assert client.submit(sum, [40, 2]).result() == 42
+        finally:
+            client.close()
+
+
 def test_unreachable_scheduler_leaves_no_client_thread():
     import threading
 
