@@ -64,6 +64,11 @@ def main() -> None:
     rows = [*variants, "template maps"]
     psnr: dict[tuple[str, str], list[float]] = {}
     ita: dict[tuple[str, str], list[float]] = {}
+
+    def add(row: str, light: str, rec: dict) -> None:
+        psnr.setdefault((row, light), []).append(rec["views"]["front"]["diffuse"]["psnr"])
+        ita.setdefault((row, light), []).append(rec["ita"]["error"])
+
     with tempfile.TemporaryDirectory() as tmp:
         for rec in records:
             sid = rec["id"]
@@ -84,14 +89,11 @@ def main() -> None:
             for light, name in zip(lights, names):
                 for v in variants:
                     r, _ = ev.evaluate_input(inferencers[v], truth, name)
-                    psnr.setdefault((v, light), []).append(r["views"]["front"]["diffuse"]["psnr"])
-                    ita.setdefault((v, light), []).append(r["ita"]["error"])
+                    add(v, light, r)
                     if v == variants[0]:
                         tid, score = r["template"], r["template_score"]
                 tmaps = {"front": first.bank.view_maps(tid, "front", first.resolution)}
-                r = ev.evaluate_template_maps(tid, tmaps, {}, score, truth, name)
-                psnr.setdefault(("template maps", light), []).append(r["views"]["front"]["diffuse"]["psnr"])
-                ita.setdefault(("template maps", light), []).append(r["ita"]["error"])
+                add("template maps", light, ev.evaluate_template_maps(tid, tmaps, {}, score, truth, name))
             print(f"{sid}: {len(lights)} lightings", flush=True)
     head = f"{'lighting':20s}" + "".join(f" | {row[:22]:>22s}" for row in rows)
     print("\ndiffuse PSNR (dB) / |ITA error| (degrees), front view, mean over subjects")
