@@ -120,6 +120,26 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     assert sorted(p.name for p in out4.iterdir() if p.is_dir()) == ["astronaut"]
 
 
+def test_greyscale_photo_warns_or_is_refused(face_dataset, tiny_swapper_run, tmp_path):
+    import cv2
+    from skimage import data
+
+    bw = tmp_path / "bw.jpg"
+    cv2.imwrite(str(bw), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY))
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    res = _run([str(bw)], face_dataset, tiny_swapper_run, cache, out)
+    assert res.exit_code == 0, res.output
+    assert "warning: bw.jpg (face 0): greyscale photo" in res.output
+    face = json.loads((out / "infer.json").read_text())["photos"][0]["faces"][0]
+    assert face["ita_deg"] is None and face["warnings"] and "greyscale" in face["warnings"][0]
+    pred = json.loads((out / "bw" / "prediction.json").read_text())
+    assert pred["warnings"] == face["warnings"] and pred["photo_ita_deg"] is None
+    # template-tone reads the photo's colour: refused, nothing written
+    res = _run([str(bw), "--prediction", "template-tone"], face_dataset, tiny_swapper_run, cache, out / "tt")
+    assert res.exit_code == 2 and "bw.jpg is a greyscale photo" in res.output and "Traceback" not in res.output
+    assert not (out / "tt" / "bw").exists()
+
+
 def test_bad_checkpoint_and_dataset(photos, face_dataset, tiny_stage2_run, tiny_swapper_run, tmp_path):
     cache = tmp_path / "cache"
     res = _run([str(photos / "astronaut.png")], face_dataset, tiny_stage2_run, cache, tmp_path / "o1")

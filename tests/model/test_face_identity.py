@@ -8,7 +8,16 @@ import torch
 from safetensors.torch import save_file
 
 from id2reflectance.errors import Id2rError, InputFileError
-from id2reflectance.model.face import align_face, detect_faces, ffhq_quad, unalign
+from id2reflectance.model.face import (
+    align_face,
+    alignment_scale,
+    detect_faces,
+    ffhq_quad,
+    find_faces,
+    greyscale_image,
+    read_photo,
+    unalign,
+)
 from id2reflectance.model.identity import ArcFaceEncoder, DlibIdentityEncoder, IResNet
 
 
@@ -36,6 +45,70 @@ def test_detects_one_face_with_landmarks(face):
 
 def test_no_face_in_camera_photo():
     assert detect_faces(skimage.data.camera()) == []
+
+
+def test_find_faces_searches_small_images_harder(astronaut):
+    thumb = cv2.resize(astronaut, (112, 112), interpolation=cv2.INTER_AREA)  # the face is about 20 px wide
+    assert detect_faces(thumb) == []
+    faces = find_faces(thumb)
+    assert len(faces) == 1
+    l, t, r, b = faces[0].box
+    assert 14 < r - l < 30 and 35 < (l + r) / 2 < 60  # the astronaut's face, scaled by 112 / 512
+    assert len(find_faces(astronaut)) == 1
+    # a large image is not searched again: nothing found stays nothing
+    assert find_faces(np.zeros((1100, 1100, 3), np.uint8)) == []
+
+
+def test_greyscale_image(astronaut):
+    assert not greyscale_image(astronaut)
+    grey = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    assert greyscale_image(grey)
+    ok, jpeg = cv2.imencode(".jpg", np.repeat(grey[..., None], 3, axis=2), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok and greyscale_image(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))  # JPEG chroma noise is still grey
+    # a colour face on a grey background is colour
+    mixed = np.repeat(grey[..., None], 3, axis=2)
+    mixed[100:300, 150:350] = astronaut[100:300, 150:350]
+    assert not greyscale_image(mixed)
+
+
+def test_read_photo_formats_and_errors(tmp_path, astronaut, capfd):
+    bgr = np.ascontiguousarray(astronaut[..., ::-1])
+    cv2.imwrite(str(tmp_path / "a.png"), bgr)
+    cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]))
+    cv2.imwrite(str(tmp_path / "a16.png"), bgr.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "grey.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    ref = read_photo(tmp_path / "a.png")
+    np.testing.assert_array_equal(ref, astronaut)
+    np.testing.assert_array_equal(read_photo(tmp_path / "rgba.png"), astronaut)
+    np.testing.assert_array_equal(read_photo(tmp_path / "a16.png"), astronaut)
+    grey = read_photo(tmp_path / "grey.png")
+    assert grey.shape == astronaut.shape and np.array_equal(grey[..., 0], grey[..., 2])
+    # a camera JPEG stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise to view)
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(astronaut, 1)).save(tmp_path / "exif.jpg", exif=exif.tobytes(), quality=95)
+    upright = read_photo(tmp_path / "exif.jpg")
+    assert upright.shape == astronaut.shape
+    assert np.abs(upright.astype(float) - astronaut).mean() < 4  # JPEG loss only
+    cv2.imwrite(str(tmp_path / "float.tiff"), astronaut.astype(np.float32) / 255.0)
+    capfd.readouterr()
+    with pytest.raises(InputFileError, match="float.tiff.*not a readable image"):
+        read_photo(tmp_path / "float.tiff")
+    assert "WARN" not in capfd.readouterr().err  # OpenCV's decoder warning is silenced
+    (tmp_path / "cut.png").write_bytes((tmp_path / "a.png").read_bytes()[:2000])
+    with pytest.raises(InputFileError, match="cut.png"):
+        read_photo(tmp_path / "cut.png")
+    with pytest.raises(InputFileError, match="photo not found"):
+        read_photo(tmp_path / "missing.jpg")
+
+
+def test_alignment_scale(astronaut, face):
+    _, m256 = align_face(astronaut, face.landmarks, size=256)
+    _, m512 = align_face(astronaut, face.landmarks, size=512)
+    assert alignment_scale(m512) == pytest.approx(2 * alignment_scale(m256))
+    assert 2.5 < alignment_scale(m512) < 3.5  # the face box is 90 px wide, its FFHQ crop about 175 px
 
 
 def test_ffhq_alignment_levels_eyes_and_round_trips(astronaut, face):

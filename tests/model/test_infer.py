@@ -393,6 +393,7 @@ def test_predict_aligned_held_out_subject_and_write(inferencer, bank, tmp_path):
     np.testing.assert_allclose(asset.maps.diffuse_albedo, pred.uv["diffuse_albedo"], atol=1e-6)
     doc = json.loads((out / "prediction.json").read_text())
     assert doc["template"]["id"] == pred.template_id and doc["asset"] == "asset"
+    assert doc["warnings"] == [] and pred.warnings == ()
     for v in ("front", "left", "right"):
         for f in ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask"):
             assert (out / "views" / v / f"{f}.png").is_file()
@@ -410,6 +411,7 @@ def test_predict_image_astronaut(inferencer):
     assert len(preds) == 1
     pred = preds[0]
     assert pred.face_index == 0 and pred.box is not None and pred.landmarks.shape == (68, 2)
+    assert pred.warnings == ()  # a colour photo, the face reduced to the model's size
     assert pred.template_id in inferencer.template_ids()
     assert pred.photo_ita_deg is not None and 10 < pred.photo_ita_deg < 60  # light skin (Fitzpatrick I-III)
     assert pred.ita_deg == pred.photo_ita_deg  # retrieval used the measured ITA (no calibration by default)
@@ -438,6 +440,50 @@ def test_predict_image_astronaut(inferencer):
     face = detect_faces(photo)[0]
     e = inferencer.encoder.embed(photo, face.landmarks)
     assert float(np.dot(e, pred.identity)) > 0.999
+
+
+def test_predict_image_greyscale_photo(inferencer, embeddings):
+    import cv2
+    from skimage import data
+
+    grey = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    pred = inferencer.predict_image(grey, source="bw.png")[0]
+    assert pred.photo_ita_deg is None and pred.ita_deg is None
+    assert len(pred.warnings) == 1 and "greyscale photo" in pred.warnings[0]
+    # retrieval by identity alone: every score is the plain cosine
+    for tid, score in pred.scores.items():
+        assert score == pytest.approx(float(np.dot(pred.identity, embeddings[tid])), abs=1e-5)
+    _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
+    # the outputs that read the photo's colour refuse it
+    for change in ({"output": "template_tone"}, {"front_view": "photo"}):
+        other = copy.copy(inferencer)
+        other.config = dataclasses.replace(inferencer.config, **change)
+        with pytest.raises(Id2rError, match="bw.png is a greyscale photo"):
+            other.predict_image(grey, source="bw.png")
+        with pytest.raises(Id2rError, match="S0000 is a greyscale photo"):
+            aligned = cv2.cvtColor(pred.aligned, cv2.COLOR_RGB2GRAY)
+            other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
+
+
+def test_predict_image_warns_about_an_enlarged_face(inferencer, monkeypatch):
+    import cv2
+    from skimage import data
+
+    import id2reflectance.model.infer as infer_mod
+    from id2reflectance.model.face import alignment_matrix, alignment_scale, find_faces
+
+    thumb = cv2.resize(data.astronaut(), (112, 112), interpolation=cv2.INTER_AREA)  # a face about 20 px wide
+    face = find_faces(thumb)[0]
+    scale = alignment_scale(alignment_matrix(face.landmarks, inferencer.resolution))
+    monkeypatch.setattr(infer_mod, "MAX_UPSCALE", scale * 1.01)
+    assert inferencer.predict_image(thumb, source="thumb.png")[0].warnings == ()
+    monkeypatch.setattr(infer_mod, "MAX_UPSCALE", scale * 0.99)
+    pred = inferencer.predict_image(thumb, source="thumb.png")[0]
+    width = face.box[2] - face.box[0]
+    assert pred.warnings == (
+        f"the face is {width} px wide in the photo and is enlarged {scale:.1f}x to the model's "
+        f"{inferencer.resolution} px: the maps carry little of this face's detail",
+    )
 
 
 def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache):

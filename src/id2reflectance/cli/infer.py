@@ -48,7 +48,9 @@ def _views(value: str) -> tuple[str, ...]:
 )
 @click.option("--all-faces", is_flag=True, help="Process every face of a photo (default: several faces is an error).")
 @click.option("--views", default="front,left,right", show_default=True, help="Views to predict and stitch.")
-@click.option("--uv-size", type=int, default=512, show_default=True, help="UV map size, texels (power of two).")
+@click.option(
+    "--uv-size", type=int, default=512, show_default=True, help="UV map size, texels (a power of two from 256 to 8192)."
+)
 @ita_weight_option
 @click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, ...")
 @click.option(
@@ -122,6 +124,10 @@ def infer_cmd(
     if report.succeeded:
         click.echo(summary_table(report))
         click.echo(f"wrote {len(report.succeeded)} photo(s) to {out}")
+    for r in report.succeeded:
+        for face in r.faces:
+            for warning in face["warnings"]:
+                click.echo(f"warning: {r.photo.name} (face {face['face_index']}): {warning}", err=True)
     for r in report.failed:
         click.echo(f"error: {r.error}", err=True)
     if report.failed:

@@ -21,6 +21,15 @@ import numpy as np
 from id2reflectance.errors import Id2rError, InputFileError
 
 DETECTION_THRESHOLD = 0.5  # dlib HOG detector score below which a detection is dropped
+# find_faces: images whose longer side is at most this many pixels are searched again
+# (4x upsampling, several enlargements) when the first pass (2x) finds nothing
+SMALL_IMAGE_PX = 1024
+RETRY_SCALES = (1.0, 1.25, 1.5, 1.75)  # find_faces: enlargements tried on a small image
+# greyscale_image: a pixel is achromatic when its channels differ by at most this many
+# 8-bit codes (JPEG chroma noise of a grey image stays below it), and an image is
+# greyscale when at least GREY_FRACTION of its pixels are
+GREY_TOLERANCE = 3
+GREY_FRACTION = 0.99
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,37 @@ def _dlib_models():
     )
 
 
+def read_photo(path: str | Path) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 sRGB, RGB order (EXIF orientation applied,
+    16-bit images reduced to 8 bits, alpha dropped, grey replicated).
+
+    OpenCV's own decoder warnings are silenced: a file it cannot decode is one
+    :class:`InputFileError` naming it.
+
+    Raises
+    ------
+    InputFileError
+        Missing, unreadable or not an image (file named).
+    """
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, None, "photo not found")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if img is None:
+        raise InputFileError(
+            path, None, "not a readable image (unsupported format, e.g. 32-bit float TIFF, or truncated or corrupt)"
+        )
+    return np.ascontiguousarray(img[..., ::-1])
+
+
 def as_uint8_rgb(image: np.ndarray, *, name: str = "image") -> np.ndarray:
     """Check and convert an image to contiguous (H, W, 3) uint8 RGB (grey is replicated,
     alpha dropped, float images in [0, 1] are quantised)."""
@@ -85,6 +125,57 @@ def detect_faces(image: np.ndarray, *, upsample: int = 1, threshold: float = DET
         faces.append(Face((r.left(), r.top(), r.right(), r.bottom()), float(s), pts))
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return faces
+
+
+def find_faces(image: np.ndarray) -> list[Face]:
+    """:func:`detect_faces`, searching a small image harder.
+
+    dlib's HOG detector finds faces down to about 35 px wide at its default upsampling
+    (2x), and misses some below that. When it finds none in an image whose longer side is
+    at most :data:`SMALL_IMAGE_PX`, the search is repeated at 4x upsampling on the image
+    enlarged by each of :data:`RETRY_SCALES` (as long as it stays within
+    :data:`SMALL_IMAGE_PX`), stopping at the first scale that finds a face: faces from about
+    18 px wide (thumbnails, small crops). Boxes and landmarks are in ``image``'s pixels.
+    """
+    import cv2
+
+    img = as_uint8_rgb(image)
+    faces = detect_faces(img)
+    longest = max(img.shape[:2])
+    if faces or longest > SMALL_IMAGE_PX:
+        return faces
+    for f in RETRY_SCALES:
+        if f > 1 and longest * f > SMALL_IMAGE_PX:
+            break
+        big = img if f == 1 else cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        found = detect_faces(big, upsample=2)
+        if found:
+            # pixel centres: x_big + 0.5 = f * (x + 0.5)
+            return [
+                Face(
+                    tuple(int(round((v + 0.5) / f - 0.5)) for v in face.box),  # type: ignore[arg-type]
+                    face.score,
+                    (face.landmarks + 0.5) / f - 0.5,
+                )
+                for face in found
+            ]
+    return []
+
+
+def greyscale_image(image: np.ndarray) -> bool:
+    """True when ``image`` (H, W, 3) uint8 sRGB carries no colour: at least
+    :data:`GREY_FRACTION` of its pixels have channels within :data:`GREY_TOLERANCE` codes
+    of each other (a black-and-white photo saved as RGB, or a grey image replicated)."""
+    a = as_uint8_rgb(image).astype(np.int16)
+    spread = a.max(axis=2) - a.min(axis=2)
+    return bool(np.mean(spread <= GREY_TOLERANCE) >= GREY_FRACTION)
+
+
+def alignment_scale(matrix: np.ndarray) -> float:
+    """Scale of an alignment ``matrix`` (2, 3): aligned pixels per photo pixel (> 1: the
+    face is enlarged)."""
+    m = np.asarray(matrix, np.float64)
+    return float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
 
 
 def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
@@ -133,7 +224,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, *, size: int = 512) -> 
 
     img = as_uint8_rgb(image)
     M = alignment_matrix(landmarks, size)
-    scale = np.sqrt(abs(np.linalg.det(M[:, :2])))
+    scale = alignment_scale(M)
     src, M_src = img, M
     f = max(1, int(np.floor(1 / scale / 1.5))) if scale < 0.5 else 1
     if f > 1:  # pre-shrink by an integer factor for anti-aliasing

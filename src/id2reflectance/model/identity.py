@@ -50,11 +50,11 @@ class DlibIdentityEncoder:
         self._sp = dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
 
     def embed(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
-        from id2reflectance.model.face import as_uint8_rgb, detect_faces
+        from id2reflectance.model.face import as_uint8_rgb, find_faces
 
         img = as_uint8_rgb(image)
         if landmarks is None:
-            faces = detect_faces(img)
+            faces = find_faces(img)
             if not faces:
                 raise Id2rError("no face found in the image for the identity embedding")
             landmarks = faces[0].landmarks
@@ -183,11 +183,11 @@ class ArcFaceEncoder:
     def embed(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         import cv2
 
-        from id2reflectance.model.face import as_uint8_rgb, detect_faces
+        from id2reflectance.model.face import as_uint8_rgb, find_faces
 
         img = as_uint8_rgb(image)
         if landmarks is None:
-            faces = detect_faces(img)
+            faces = find_faces(img)
             if not faces:
                 raise Id2rError("no face found in the image for the identity embedding")
             landmarks = faces[0].landmarks

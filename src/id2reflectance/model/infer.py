@@ -2,14 +2,16 @@
 
 Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
 
-1. detect faces (:func:`~.face.detect_faces`): none is an error naming the photo; several
-   are an error (count and boxes listed) unless ``all_faces``;
+1. detect faces (:func:`~.face.find_faces`, small images searched harder): none is an
+   error naming the photo; several are an error (count and boxes listed) unless ``all_faces``;
 2. align each face FFHQ-style at the swapper's resolution R (:func:`~.face.align_face`,
    the convention of the dataset's views);
 3. identity: the :class:`~.identity.IdentityEncoder` (default dlib, 128-d) on the original
    photo with the detected landmarks; the swapper's ``id_dim`` must equal its ``dim``;
 4. skin tone: ITA of the cheeks and forehead (:func:`~.skin_tone.photo_ita_deg`),
    optionally put on the albedo scale by the templates' calibration (:meth:`Inferencer.face_ita`);
+   none for a greyscale photo (:func:`~.face.greyscale_image`: retrieval by identity alone,
+   with a warning; an error for the outputs that read the photo's colour);
 5. template: the dataset subject of ``template_split`` with the best
    ``cos(identity) - ita_weight * |ITA difference|`` (:class:`~.templates.TemplateBank`),
    or the fixed ``template``;
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
+MAX_UPSCALE = 2.0  # a face enlarged more than this by the alignment gets a warning (FacePrediction.warnings)
 VIEW_MAPS = ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask")
 UV_MAPS = ("diffuse_albedo", "specular_albedo", "roughness", "normal_object", "normal_tangent", "coverage")
 
@@ -162,6 +165,8 @@ class FacePrediction:
     scores : retrieval score of every candidate template.
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
+    warnings : what limits this prediction, one sentence each (a greyscale photo, a face
+        enlarged more than :data:`MAX_UPSCALE` times by the alignment).
     """
 
     source: str
@@ -178,6 +183,7 @@ class FacePrediction:
     scores: dict[str, float] = field(default_factory=dict)
     photo_ita_deg: float | None = None
     tone_gain: tuple[float, float, float] | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def coverage_seen(self) -> float:
@@ -195,6 +201,7 @@ class _FaceInput:
     box: tuple[int, int, int, int] | None
     landmarks: np.ndarray | None
     exclude: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -418,10 +425,11 @@ class Inferencer:
         img = as_uint8_rgb(aligned, name=source or "aligned")
         if img.shape[0] != img.shape[1]:
             raise ConfigError(f"an aligned face must be square, got {img.shape[1]}x{img.shape[0]}")
+        warnings = self._colour_warnings(img, source or "the aligned face")
         big, lm, _ = aligned_landmarks(img)
         if identity is None:
             identity = np.asarray(self.encoder.embed(big, lm), np.float32)
-        ita = ita_of_pixels(big, skin_region(lm, big.shape[:2]))
+        ita = None if warnings else ita_of_pixels(big, skin_region(lm, big.shape[:2]))
         face = _FaceInput(
             aligned=self._to_resolution(img),
             identity=self._check_identity(identity),
@@ -431,6 +439,7 @@ class Inferencer:
             box=None,
             landmarks=None,
             exclude=tuple(exclude),
+            warnings=warnings,
         )
         return self._predict([face])[0]
 
@@ -449,14 +458,15 @@ class Inferencer:
         Raises
         ------
         Id2rError
-            No face found; several faces without ``all_faces`` (count and boxes listed).
+            No face found; several faces without ``all_faces`` (count and boxes listed); a
+            greyscale photo with an output that reads the photo's colour.
         """
-        from id2reflectance.model.face import align_face, as_uint8_rgb, detect_faces
+        from id2reflectance.model.face import align_face, alignment_scale, as_uint8_rgb, find_faces
         from id2reflectance.model.skin_tone import photo_ita_deg
 
         name = source or "the image"
         img = as_uint8_rgb(image, name=name)
-        faces = detect_faces(img)
+        faces = find_faces(img)
         if not faces:
             raise Id2rError(f"no face found in {name}")
         if len(faces) > 1 and not self.config.all_faces:
@@ -465,24 +475,51 @@ class Inferencer:
                 f"{len(faces)} faces found in {name} (boxes left, top, right, bottom: {boxes}); "
                 "use --all-faces (InferConfig.all_faces) to process every face"
             )
+        colour_warnings = self._colour_warnings(img, name)
         inputs = []
         for k, f in enumerate(faces):
-            aligned, _ = align_face(img, f.landmarks, size=self.resolution)
+            aligned, matrix = align_face(img, f.landmarks, size=self.resolution)
             identity = np.asarray(self.encoder.embed(img, f.landmarks), np.float32)
+            warnings = colour_warnings
+            scale = alignment_scale(matrix)
+            if scale > MAX_UPSCALE:
+                width = f.box[2] - f.box[0]
+                warnings += (
+                    f"the face is {width} px wide in the photo and is enlarged {scale:.1f}x to the model's "
+                    f"{self.resolution} px: the maps carry little of this face's detail",
+                )
             inputs.append(
                 _FaceInput(
                     aligned=aligned,
                     identity=self._check_identity(identity),
-                    photo_ita_deg=photo_ita_deg(img, f.landmarks),
+                    photo_ita_deg=None if colour_warnings else photo_ita_deg(img, f.landmarks),
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
                     landmarks=np.asarray(f.landmarks, np.float64),
+                    warnings=warnings,
                 )
             )
         return self._predict(inputs)
 
     # ------------------------------------------------------------------ internals
+
+    def _colour_warnings(self, img: np.ndarray, name: str) -> tuple[str, ...]:
+        """``()`` for a colour image; for a greyscale one, the warning that retrieval uses
+        identity alone, or an :class:`Id2rError` when the configured output reads the
+        photo's colour (``template_tone``, front view ``photo``)."""
+        from id2reflectance.model.face import greyscale_image
+
+        if not greyscale_image(img):
+            return ()
+        cfg = self.config
+        if cfg.output == "template_tone" or cfg.front_view == "photo":
+            what = "--prediction template-tone" if cfg.output == "template_tone" else "--front-view photo"
+            raise Id2rError(
+                f"{name} is a greyscale photo: {what} reads the skin colour from the photo; "
+                "use a colour photo, or the default prediction (decode, template front view)"
+            )
+        return ("greyscale photo: no skin tone measured, the template was retrieved by identity alone",)
 
     def _to_resolution(self, img: np.ndarray) -> np.ndarray:
         from id2reflectance.model.templates import resize_image
@@ -576,6 +613,7 @@ class Inferencer:
                     landmarks=f.landmarks,
                     scores=scores,
                     tone_gain=gain,
+                    warnings=f.warnings,
                 )
             )
         return preds

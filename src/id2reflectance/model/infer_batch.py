@@ -1,6 +1,6 @@
 """Inference over a batch of photos (what ``id2r infer`` runs).
 
-:func:`collect_photos` expands folders into their image files; :func:`read_photo` decodes
+:func:`collect_photos` expands folders into their image files; :func:`~.face.read_photo` decodes
 one (a clear :class:`~id2reflectance.errors.InputFileError` naming the file when it is not
 an image); :func:`infer_photos` predicts every face of every photo with an
 :class:`~.infer.Inferencer` and writes each with :func:`~.infer_output.write_prediction`. A photo
@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from id2reflectance.errors import Id2rError, InputFileError
+from id2reflectance.model.face import read_photo
 from id2reflectance.model.infer import Inferencer
 from id2reflectance.model.infer_output import prediction_name, write_prediction
 
@@ -58,34 +57,13 @@ def collect_photos(paths: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def read_photo(path: str | Path) -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8 sRGB, RGB order (EXIF orientation applied,
-    16-bit images reduced to 8 bits, alpha dropped, grey replicated).
-
-    Raises
-    ------
-    InputFileError
-        Missing, unreadable or not an image (file named).
-    """
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, None, "photo not found")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise InputFileError(path, None, "not a readable image (unsupported format, truncated or corrupt?)")
-    return np.ascontiguousarray(img[..., ::-1])
-
-
 @dataclass
 class PhotoResult:
     """Outcome of one photo.
 
     photo : the file; outputs : ``OUT/<name>`` folders written (one per face);
-    faces : per face ``{"face_index", "template_id", "template_score", "ita_deg",
-    "coverage_seen", "output"}``; error : the message when the photo failed (nothing written).
+    faces : per face ``{"face_index", "box", "template_id", "template_score", "ita_deg",
+    "coverage_seen", "warnings", "output"}``; error : the message when the photo failed (nothing written).
     """
 
     photo: Path
@@ -167,6 +145,7 @@ def infer_photos(
                         "template_score": round(float(pred.template_score), 6),
                         "ita_deg": None if pred.ita_deg is None else round(float(pred.ita_deg), 3),
                         "coverage_seen": round(pred.coverage_seen, 5),
+                        "warnings": list(pred.warnings),
                         "output": folder.name,
                     }
                 )
@@ -176,7 +155,7 @@ def infer_photos(
                 shutil.rmtree(folder, ignore_errors=True)
             res.faces = []
             res.error = str(err)
-            log.warning("%s: %s", photo, err)
+            log.info("%s", err)  # the message names the photo; the caller reports failures
         results.append(res)
         if progress is not None:
             progress("photos", k + 1, len(files))

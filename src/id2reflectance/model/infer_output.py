@@ -131,6 +131,7 @@ def write_prediction(
         "ita_deg": _json_float(pred.ita_deg, 3),
         "photo_ita_deg": _json_float(pred.photo_ita_deg, 3),
         "tone_gain": None if pred.tone_gain is None else [_json_float(g, 5) for g in pred.tone_gain],
+        "warnings": list(pred.warnings),
         "identity": np.round(pred.identity.astype(np.float64), 7).tolist(),
         "template": {
             "id": pred.template_id,

@@ -133,23 +133,13 @@ class FaceImages:
         return tmpl, src, same, flip
 
 
-def _read_photo(path: Path) -> np.ndarray:
-    import cv2
-
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise InputFileError(path, None, "not a readable image")
-    return np.ascontiguousarray(img[..., ::-1])
-
-
 def load_photos(folder: str | Path, resolution: int) -> tuple[list[str], list[np.ndarray], list[dict[str, str]]]:
     """Aligned faces (R, R, 3) uint8 of the photos in ``folder`` holding exactly one face.
 
     Returns ``(names, aligned images, skipped [{"file", "reason"}])``; unreadable images and
     images with no or several faces are skipped (and logged with a warning listing them).
     """
-    from id2reflectance.model.face import align_face, detect_faces
+    from id2reflectance.model.face import align_face, find_faces, read_photo
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -158,11 +148,11 @@ def load_photos(folder: str | Path, resolution: int) -> tuple[list[str], list[np
     names, images, skipped = [], [], []
     for p in files:
         try:
-            img = _read_photo(p)
+            img = read_photo(p)
         except InputFileError as err:
             skipped.append({"file": p.name, "reason": err.message})
             continue
-        faces = detect_faces(img)
+        faces = find_faces(img)
         if len(faces) != 1:
             skipped.append({"file": p.name, "reason": f"{len(faces)} faces found, need exactly one"})
             continue
