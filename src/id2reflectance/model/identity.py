@@ -35,6 +35,20 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def _image_and_landmarks(image: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` as (H, W, 3) uint8 RGB and the 68 landmarks to embed: ``landmarks`` when
+    given, else those of the largest face found (:func:`~.face.find_faces`)."""
+    from id2reflectance.model.face import as_uint8_rgb, find_faces
+
+    img = as_uint8_rgb(image)
+    if landmarks is None:
+        faces = find_faces(img)
+        if not faces:
+            raise Id2rError("no face found in the image for the identity embedding")
+        landmarks = faces[0].landmarks
+    return img, np.asarray(landmarks, np.float64)
+
+
 class DlibIdentityEncoder:
     """dlib's face recognition network (ResNet-29, 128-d, LFW accuracy 99.38%)."""
 
@@ -50,15 +64,7 @@ class DlibIdentityEncoder:
         self._sp = dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
 
     def embed(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
-        from id2reflectance.model.face import as_uint8_rgb, find_faces
-
-        img = as_uint8_rgb(image)
-        if landmarks is None:
-            faces = find_faces(img)
-            if not faces:
-                raise Id2rError("no face found in the image for the identity embedding")
-            landmarks = faces[0].landmarks
-        lm = np.asarray(landmarks, np.float64)
+        img, lm = _image_and_landmarks(image, landmarks)
         x0, y0 = lm.min(0)
         x1, y1 = lm.max(0)
         rect = self._dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
@@ -183,14 +189,7 @@ class ArcFaceEncoder:
     def embed(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         import cv2
 
-        from id2reflectance.model.face import as_uint8_rgb, find_faces
-
-        img = as_uint8_rgb(image)
-        if landmarks is None:
-            faces = find_faces(img)
-            if not faces:
-                raise Id2rError("no face found in the image for the identity embedding")
-            landmarks = faces[0].landmarks
+        img, landmarks = _image_and_landmarks(image, landmarks)
         M, _ = cv2.estimateAffinePartial2D(five_points(landmarks), ARCFACE_TEMPLATE, method=cv2.LMEDS)
         crop = cv2.warpAffine(img, M, (112, 112), borderMode=cv2.BORDER_CONSTANT)
         x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(self.device)
