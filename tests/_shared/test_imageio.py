@@ -6,6 +6,7 @@ from id2reflectance._shared.imageio import (
     read_exr,
     read_image,
     read_mask,
+    read_png,
     srgb_to_linear,
     write_exr,
     write_png,
@@ -86,6 +87,17 @@ def test_corrupt_png(tmp_path):
     (tmp_path / "c.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(InputFileError, match="c.png"):
         read_image(tmp_path / "c.png", "srgb")
+
+
+def test_truncated_png_is_one_error_without_opencv_noise(tmp_path, capfd):
+    write_png(tmp_path / "full.png", np.random.default_rng(0).random((64, 64, 3), np.float32))
+    (tmp_path / "cut.png").write_bytes((tmp_path / "full.png").read_bytes()[:400])
+    capfd.readouterr()
+    for read in (lambda p: read_image(p, "srgb"), read_png):
+        with pytest.raises(InputFileError, match="cut.png"):
+            read(tmp_path / "cut.png")
+    assert "WARN" not in capfd.readouterr().err  # OpenCV's codec warning is silenced
+    assert read_png(tmp_path / "full.png").shape == (64, 64, 3)
 
 
 def test_mask(tmp_path):

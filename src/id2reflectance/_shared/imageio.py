@@ -148,6 +148,28 @@ def write_exr(
 # --------------------------------------------------------------------- 8/16-bit
 
 
+def decode_image(data: np.ndarray, flags: int) -> np.ndarray | None:
+    """``cv2.imdecode(data, flags)`` with OpenCV's own log quiet: a file it cannot decode
+    gives None (the caller raises one clear error naming it), not also a ``[ WARN ]`` line
+    from the codec on stderr. ``data``: the file's bytes as a uint8 array (empty: None)."""
+    import cv2
+
+    if not data.size:
+        return None
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.imdecode(data, flags)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def read_file_bytes(path: str | Path) -> np.ndarray:
+    """The bytes of ``path`` as a uint8 array (empty when it is not a file)."""
+    path = Path(path)
+    return np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+
+
 def _read_integer_image(path: Path) -> np.ndarray:
     """Read PNG/TIFF/JPEG keeping bit depth; returns (H, W, C) in the file's dtype, RGB order."""
     suffix = path.suffix.lower()
@@ -161,8 +183,7 @@ def _read_integer_image(path: Path) -> np.ndarray:
     else:
         import cv2
 
-        data = np.fromfile(str(path), dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise InputFileError(path, None, "not a readable image file (truncated or corrupt?)")
         if img.ndim == 3:
@@ -293,8 +314,7 @@ def read_png(path: str | Path) -> np.ndarray:
     import cv2
 
     path = Path(path)
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputFileError(path, None, "not a readable PNG (missing, truncated or corrupt?)")
     if img.ndim == 2:

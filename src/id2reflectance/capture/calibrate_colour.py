@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from id2reflectance._shared.imageio import RAW_SUFFIXES, read_image
+from id2reflectance._shared.imageio import RAW_SUFFIXES, decode_image, read_file_bytes, read_image
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError, ShapeError
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def _auto_encoding(path: Path) -> str:
     else:
         import cv2
 
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise InputFileError(path, None, "not a readable image file")
         dtype = img.dtype

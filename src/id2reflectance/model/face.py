@@ -78,16 +78,12 @@ def read_photo(path: str | Path) -> np.ndarray:
     """
     import cv2
 
+    from id2reflectance._shared.imageio import decode_image, read_file_bytes
+
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, None, "photo not found")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    finally:
-        cv2.utils.logging.setLogLevel(level)
+    img = decode_image(read_file_bytes(path), cv2.IMREAD_COLOR)
     if img is None:
         raise InputFileError(
             path, None, "not a readable image (unsupported format, e.g. 32-bit float TIFF, or truncated or corrupt)"

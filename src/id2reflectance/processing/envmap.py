@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from id2reflectance._shared.imageio import read_exr
+from id2reflectance._shared.imageio import decode_image, read_exr, read_file_bytes
 from id2reflectance.capture.illumination import LIT_PATTERNS, pattern_radiance
 from id2reflectance.errors import ConfigError, InputFileError
 
@@ -165,8 +165,7 @@ def builtin_environments() -> dict[str, Path]:
 def _read_hdr(path: Path) -> np.ndarray:
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR) if data.size else None
+    img = decode_image(read_file_bytes(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if img is None:
         raise InputFileError(path, None, "not a readable Radiance HDR file")
     return np.ascontiguousarray(img[..., ::-1], dtype=np.float32)

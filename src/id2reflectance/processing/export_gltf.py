@@ -40,7 +40,7 @@ import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_write_bytes
-from id2reflectance._shared.imageio import linear_to_srgb
+from id2reflectance._shared.imageio import decode_image, linear_to_srgb
 from id2reflectance.errors import InputFileError, ShapeError
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.brdf_table import specular_scale
@@ -279,7 +279,7 @@ class Glb:
         import cv2
 
         raw = np.frombuffer(self.buffer_view(self.gltf["images"][index]["bufferView"]), np.uint8)
-        img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+        img = decode_image(raw, cv2.IMREAD_UNCHANGED)
         if img is None:
             raise ShapeError(f"glb image {index} is not decodable")
         if img.ndim == 2:
