@@ -55,7 +55,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from id2reflectance.model import infer as infer_mod
-    from id2reflectance.model.face import align_face, detect_faces
+    from id2reflectance.model.face import align_face, find_faces
     from id2reflectance.model.infer import InferConfig, Inferencer
     from id2reflectance.model.infer_output import write_prediction
     from id2reflectance.model.skin_tone import photo_ita_deg
@@ -94,7 +94,7 @@ def main() -> None:
     )
 
     # stages of one photo
-    t_detect, faces = _median_time(lambda: detect_faces(img), args.repeat)
+    t_detect, faces = _median_time(lambda: find_faces(img), args.repeat)
     face = faces[0]
     t_align, (aligned, _) = _median_time(lambda: align_face(img, face.landmarks, size=inf.resolution), args.repeat)
     t_id, identity = _median_time(lambda: inf.encoder.embed(img, face.landmarks), args.repeat)
