@@ -17,6 +17,7 @@ from id2reflectance.model.face import (
     greyscale_image,
     read_photo,
     unalign,
+    upright,
 )
 from id2reflectance.model.identity import ArcFaceEncoder, DlibIdentityEncoder, IResNet
 
@@ -57,6 +58,31 @@ def test_find_faces_searches_small_images_harder(astronaut):
     assert len(find_faces(astronaut)) == 1
     # a large image is not searched again: nothing found stays nothing
     assert find_faces(np.zeros((1100, 1100, 3), np.uint8)) == []
+
+
+def test_find_faces_in_a_turned_photo(astronaut, face):
+    for k in (1, 2):  # a quarter turn counter-clockwise, half a turn
+        turned = np.ascontiguousarray(np.rot90(astronaut, k))
+        assert detect_faces(turned) == []
+        found = find_faces(turned)
+        assert len(found) == 1 and found[0].turned == (360 - 90 * k) % 360
+        img, lm = upright(turned, found[0])
+        np.testing.assert_array_equal(img, astronaut)
+        np.testing.assert_allclose(lm, face.landmarks)  # the same face, fitted upright
+        l, t, r, b = found[0].box  # the box is in the turned photo
+        assert 0 <= l < r <= turned.shape[1] and 0 <= t < b <= turned.shape[0] and r - l > 60
+    assert face.turned == 0 and upright(astronaut, face)[0] is astronaut
+    # a large photo is searched reduced, its landmarks fitted at full resolution
+    big = cv2.resize(astronaut, (1400, 1400), interpolation=cv2.INTER_CUBIC)
+    ref = find_faces(big)[0]
+    found = find_faces(np.ascontiguousarray(np.rot90(big, 3)))
+    assert len(found) == 1 and found[0].turned == 90
+    img, lm = upright(np.ascontiguousarray(np.rot90(big, 3)), found[0])
+    # refitted at full resolution from a 1024 px search: about a pixel off on a 270 px face
+    assert np.linalg.norm(lm - ref.landmarks, axis=1).mean() < 2
+    a_ref, _ = align_face(big, ref.landmarks, size=128)
+    a_turned, _ = align_face(img, lm, size=128)
+    assert np.abs(a_ref.astype(float) - a_turned).mean() < 5  # less than a 2 px shift of the landmarks
 
 
 def test_greyscale_image(astronaut):
@@ -137,9 +163,11 @@ def test_dlib_identity_is_unit_and_stable(astronaut, face):
     other = cv2.warpAffine(astronaut, M, (512, 512), borderMode=cv2.BORDER_REFLECT)
     e2 = enc.embed(other)
     assert float(e @ e2) > 0.95
-    # a different face: the image flipped upside down is not detected as a face at all
+    # upside down (flipped vertically) is the mirrored face turned half a turn: found and read upright
+    mirrored = enc.embed(np.ascontiguousarray(astronaut[:, ::-1]))
+    assert float(enc.embed(np.ascontiguousarray(astronaut[::-1])) @ mirrored) > 0.999
     with pytest.raises(Id2rError, match="no face"):
-        enc.embed(np.ascontiguousarray(astronaut[::-1]))
+        enc.embed(np.full((200, 300, 3), 120, np.uint8))
 
 
 def test_arcface_loads_local_weights_strictly(tmp_path, astronaut, face):

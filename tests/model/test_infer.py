@@ -465,6 +465,22 @@ def test_predict_image_greyscale_photo(inferencer, embeddings):
             other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
 
 
+def test_predict_image_of_a_sideways_photo(inferencer):
+    from skimage import data
+
+    photo = data.astronaut()
+    ref = inferencer.predict_image(photo, source="astronaut.png")[0]
+    pred = inferencer.predict_image(np.ascontiguousarray(np.rot90(photo, 3)), source="sideways.png")[0]
+    assert len(pred.warnings) == 1 and "turned 90 degrees" in pred.warnings[0]
+    # the same face, read upright: identity, skin tone, template and maps as for the upright photo
+    assert float(np.dot(pred.identity, ref.identity)) > 0.9999
+    assert pred.photo_ita_deg == pytest.approx(ref.photo_ita_deg, abs=1e-6)
+    assert pred.template_id == ref.template_id
+    np.testing.assert_array_equal(pred.aligned, ref.aligned)
+    np.testing.assert_allclose(pred.uv["diffuse_albedo"], ref.uv["diffuse_albedo"], atol=1e-5)
+    assert pred.box != ref.box  # reported in the photo as given
+
+
 def test_predict_image_warns_about_an_enlarged_face(inferencer, monkeypatch):
     import cv2
     from skimage import data

@@ -35,11 +35,14 @@ GREY_FRACTION = 0.99
 @dataclass(frozen=True)
 class Face:
     """One detected face: box (left, top, right, bottom) pixels, detector score, and
-    landmarks (68, 2) float64 (x, y) pixels."""
+    landmarks (68, 2) float64 (x, y) pixels; ``turned``: the quarter turns (degrees, 0, 90,
+    180 or 270 counter-clockwise) the image needed before the face was found upright
+    (:func:`find_faces`; the box and landmarks are always in the image as given)."""
 
     box: tuple[int, int, int, int]
     score: float
     landmarks: np.ndarray
+    turned: int = 0
 
 
 def model_file(name: str) -> Path:
@@ -107,35 +110,77 @@ def as_uint8_rgb(image: np.ndarray, *, name: str = "image") -> np.ndarray:
 
 def detect_faces(image: np.ndarray, *, upsample: int = 1, threshold: float = DETECTION_THRESHOLD) -> list[Face]:
     """Detect faces (dlib HOG) and fit 68 landmarks, largest face first."""
-    import dlib
-
     img = as_uint8_rgb(image)
-    detector, predictor = _dlib_models()
+    detector, _ = _dlib_models()
     rects, scores, _ = detector.run(img, upsample, 0.0)
     faces = []
-    for r, s in zip(rects, scores):
-        if s < threshold:
-            continue
-        shape = predictor(img, dlib.rectangle(r.left(), r.top(), r.right(), r.bottom()))
-        pts = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
-        faces.append(Face((r.left(), r.top(), r.right(), r.bottom()), float(s), pts))
+    for r, score in zip(rects, scores):
+        if score >= threshold:
+            box = (r.left(), r.top(), r.right(), r.bottom())
+            faces.append(Face(box, float(score), fit_landmarks(img, box)))
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return faces
 
 
-def find_faces(image: np.ndarray) -> list[Face]:
-    """:func:`detect_faces`, searching a small image harder.
+def fit_landmarks(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """dlib's 68 landmarks (68, 2) float64 (x, y) pixels of the upright face in ``box``
+    (left, top, right, bottom) of ``image`` (H, W, 3) uint8 RGB."""
+    import dlib
 
-    dlib's HOG detector finds faces down to about 35 px wide at its default upsampling
-    (2x), and misses some below that. When it finds none in an image whose longer side is
-    at most :data:`SMALL_IMAGE_PX`, the search is repeated at 4x upsampling on the image
-    enlarged by each of :data:`RETRY_SCALES` (as long as it stays within
-    :data:`SMALL_IMAGE_PX`), stopping at the first scale that finds a face: faces from about
-    18 px wide (thumbnails, small crops). Boxes and landmarks are in ``image``'s pixels.
+    _, predictor = _dlib_models()
+    shape = predictor(as_uint8_rgb(image), dlib.rectangle(*(int(v) for v in box)))
+    return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+
+
+def find_faces(image: np.ndarray) -> list[Face]:
+    """:func:`detect_faces`, searching harder before giving up.
+
+    1. dlib's HOG detector at its default upsampling (2x): faces down to about 35 px wide,
+       rolled up to about 30 degrees.
+    2. Nothing found in an image whose longer side is at most :data:`SMALL_IMAGE_PX`: 4x
+       upsampling on the image enlarged by each of :data:`RETRY_SCALES` (within
+       :data:`SMALL_IMAGE_PX`), stopping at the first that finds a face: faces from about
+       18 px wide (thumbnails, small crops).
+    3. Still nothing: step 1 on the image turned by a quarter, three quarters and half a
+       turn (a sideways or upside-down photo without EXIF orientation; a photo larger than
+       :data:`SMALL_IMAGE_PX` is searched reduced to that size, its landmarks fitted at full
+       resolution); the faces found carry the turn in :attr:`Face.turned`.
+
+    Boxes and landmarks are in ``image``'s pixels whatever the turn.
     """
+    img = as_uint8_rgb(image)
+    faces = _find_upright(img)
+    if faces:
+        return faces
+    for k in (1, 3, 2):  # np.rot90 turns: 90, 270 (= 90 clockwise), 180 degrees
+        found = _detect_reduced(np.ascontiguousarray(np.rot90(img, k)))
+        if found:
+            return [_unturn(f, k, img.shape[:2]) for f in found]
+    return []
+
+
+def _detect_reduced(img: np.ndarray) -> list[Face]:
+    """:func:`detect_faces` on a copy of ``img`` reduced to at most :data:`SMALL_IMAGE_PX`
+    (the turned search of a large photo, whose faces are large), the landmarks fitted again
+    at full resolution."""
     import cv2
 
-    img = as_uint8_rgb(image)
+    longest = max(img.shape[:2])
+    if longest <= SMALL_IMAGE_PX:
+        return detect_faces(img)
+    f = SMALL_IMAGE_PX / longest
+    small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    out = []
+    for face in detect_faces(small):
+        box = tuple(int(round((v + 0.5) / f - 0.5)) for v in face.box)
+        out.append(Face(box, face.score, fit_landmarks(img, box)))  # type: ignore[arg-type]
+    return out
+
+
+def _find_upright(img: np.ndarray) -> list[Face]:
+    """Steps 1 and 2 of :func:`find_faces` on one (H, W, 3) uint8 image."""
+    import cv2
+
     faces = detect_faces(img)
     longest = max(img.shape[:2])
     if faces or longest > SMALL_IMAGE_PX:
@@ -156,6 +201,41 @@ def find_faces(image: np.ndarray) -> list[Face]:
                 for face in found
             ]
     return []
+
+
+def upright(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    """The photo turned so that ``face`` is upright, and its landmarks (68, 2) in that
+    image: ``image`` and ``face.landmarks`` themselves when ``face.turned`` is 0. For the
+    steps that refit landmarks or read the face in image axes (identity embedding)."""
+    k = (face.turned // 90) % 4
+    if k == 0:
+        return image, face.landmarks
+    lm = np.asarray(face.landmarks, np.float64)
+    h, w = np.asarray(image).shape[:2]
+    for _ in range(k):  # one counter-clockwise quarter turn: (x, y) -> (y, W - 1 - x)
+        lm = np.stack([lm[:, 1], w - 1 - lm[:, 0]], axis=1)
+        h, w = w, h
+    return np.ascontiguousarray(np.rot90(image, k)), lm
+
+
+def _unturn(face: Face, k: int, shape: tuple[int, int]) -> Face:
+    """A face found in ``np.rot90(image, k)`` with its box and landmarks mapped back into
+    ``image`` (shape (H, W)); ``turned = 90 k``."""
+    h, w = shape
+
+    def back(p: np.ndarray) -> np.ndarray:
+        x, y = p[:, 0], p[:, 1]
+        if k == 1:  # rot90(a, 1)[i, j] = a[j, W - 1 - i]
+            return np.stack([w - 1 - y, x], axis=1)
+        if k == 3:  # rot90(a, 3)[i, j] = a[H - 1 - j, i]
+            return np.stack([y, h - 1 - x], axis=1)
+        return np.stack([w - 1 - x, h - 1 - y], axis=1)  # k == 2
+
+    l, t, r, b = face.box
+    corners = back(np.array([[l, t], [r, b]], np.float64))
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    box = (int(x0), int(y0), int(x1), int(y1))
+    return Face(box, face.score, back(np.asarray(face.landmarks, np.float64)), turned=90 * k)
 
 
 def greyscale_image(image: np.ndarray) -> bool:

@@ -37,15 +37,16 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 def _image_and_landmarks(image: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """``image`` as (H, W, 3) uint8 RGB and the 68 landmarks to embed: ``landmarks`` when
-    given, else those of the largest face found (:func:`~.face.find_faces`)."""
-    from id2reflectance.model.face import as_uint8_rgb, find_faces
+    given, else those of the largest face found (:func:`~.face.find_faces`; a face found
+    in the image turned comes back with the image turned upright)."""
+    from id2reflectance.model.face import as_uint8_rgb, find_faces, upright
 
     img = as_uint8_rgb(image)
     if landmarks is None:
         faces = find_faces(img)
         if not faces:
             raise Id2rError("no face found in the image for the identity embedding")
-        landmarks = faces[0].landmarks
+        img, landmarks = upright(img, faces[0])
     return img, np.asarray(landmarks, np.float64)
 
 

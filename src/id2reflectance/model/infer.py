@@ -165,8 +165,9 @@ class FacePrediction:
     scores : retrieval score of every candidate template.
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
-    warnings : what limits this prediction, one sentence each (a greyscale photo, a face
-        enlarged more than :data:`MAX_UPSCALE` times by the alignment).
+    warnings : what limits this prediction or the photo, one sentence each (a greyscale
+        photo, a face enlarged more than :data:`MAX_UPSCALE` times by the alignment, a
+        face found only in the photo turned, :attr:`~.face.Face.turned`).
     """
 
     source: str
@@ -461,7 +462,7 @@ class Inferencer:
             No face found; several faces without ``all_faces`` (count and boxes listed); a
             greyscale photo with an output that reads the photo's colour.
         """
-        from id2reflectance.model.face import align_face, alignment_scale, as_uint8_rgb, find_faces
+        from id2reflectance.model.face import align_face, alignment_scale, as_uint8_rgb, find_faces, upright
         from id2reflectance.model.skin_tone import photo_ita_deg
 
         name = source or "the image"
@@ -478,9 +479,15 @@ class Inferencer:
         colour_warnings = self._colour_warnings(img, name)
         inputs = []
         for k, f in enumerate(faces):
-            aligned, matrix = align_face(img, f.landmarks, size=self.resolution)
-            identity = np.asarray(self.encoder.embed(img, f.landmarks), np.float32)
+            src, lm = upright(img, f)  # the photo itself unless the face was found turned
+            aligned, matrix = align_face(src, lm, size=self.resolution)
+            identity = np.asarray(self.encoder.embed(src, lm), np.float32)
             warnings = colour_warnings
+            if f.turned:
+                warnings += (
+                    f"the face was found with the photo turned {f.turned} degrees counter-clockwise "
+                    "(sideways or upside down, without EXIF orientation); it was aligned upright",
+                )
             scale = alignment_scale(matrix)
             if scale > MAX_UPSCALE:
                 width = f.box[2] - f.box[0]
@@ -492,7 +499,7 @@ class Inferencer:
                 _FaceInput(
                     aligned=aligned,
                     identity=self._check_identity(identity),
-                    photo_ita_deg=None if colour_warnings else photo_ita_deg(img, f.landmarks),
+                    photo_ita_deg=None if colour_warnings else photo_ita_deg(src, lm),
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
