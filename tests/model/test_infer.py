@@ -465,6 +465,17 @@ def test_predict_image_greyscale_photo(inferencer, embeddings):
             other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
 
 
+def test_predict_image_warns_about_exposure(inferencer):
+    from skimage import data
+
+    photo = data.astronaut().astype(np.float64)
+    over = inferencer.predict_image(np.clip(photo * 1.6, 0, 255).astype(np.uint8), source="over.png")[0]
+    assert len(over.warnings) == 1 and "skin is clipped (over-exposed)" in over.warnings[0]
+    dark = inferencer.predict_image(np.clip(photo * 0.08, 0, 255).astype(np.uint8), source="dark.png")[0]
+    assert dark.photo_ita_deg is None and dark.ita_deg is None
+    assert "nearly black (under-exposed)" in dark.warnings[0] and "too little usable skin" in dark.warnings[1]
+
+
 def test_predict_image_of_a_sideways_photo(inferencer):
     from skimage import data
 

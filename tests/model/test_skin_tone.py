@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from id2reflectance.errors import ShapeError
-from id2reflectance.model.skin_tone import MIN_CALIBRATION_PAIRS, fit_ita_calibration, ita_of_pixels
+from id2reflectance.model.skin_tone import (
+    MIN_CALIBRATION_PAIRS,
+    fit_ita_calibration,
+    ita_of_pixels,
+    skin_exposure_warning,
+)
 
 
 def test_calibration_recovers_a_linear_map_and_clamps_to_the_template_range():
@@ -55,6 +60,25 @@ def test_photo_ita_depends_on_exposure():
     bright, dark = ita_of_pixels(photo(1.0), mask), ita_of_pixels(photo(0.35), mask)
     assert bright is not None and dark is not None
     assert bright - dark > 20.0
+
+
+def test_skin_exposure_warning():
+    skin = np.full((10, 10, 3), (200, 150, 120), np.uint8)
+    mask = np.ones((10, 10), bool)
+    assert skin_exposure_warning(skin, mask) is None
+    over = skin.copy()
+    over[:3] = (255, 240, 230)  # 30 % clipped (red at 255)
+    assert skin_exposure_warning(over, mask) == (
+        "30 % of the face's skin is clipped (over-exposed): its skin tone is unreliable"
+    )
+    assert skin_exposure_warning(over, mask & (np.arange(10)[:, None] >= 2)) is None  # 1 row of 8: 12 %
+    under = skin.copy()
+    under[:4] = (12, 8, 6)  # relative luminance about 0.003
+    assert skin_exposure_warning(under, mask) == (
+        "40 % of the face's skin is nearly black (under-exposed): its skin tone is unreliable"
+    )
+    assert ita_of_pixels(under, mask) == pytest.approx(ita_of_pixels(skin, mask))  # the dark pixels are dropped
+    assert skin_exposure_warning(skin, np.zeros((10, 10), bool)) is None
 
 
 def test_skin_tone_and_evaluation_do_not_import_colour_science():

@@ -166,8 +166,9 @@ class FacePrediction:
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
     warnings : what limits this prediction or the photo, one sentence each (a greyscale
-        photo, a face enlarged more than :data:`MAX_UPSCALE` times by the alignment, a
-        face found only in the photo turned, :attr:`~.face.Face.turned`).
+        photo, skin clipped or nearly black in much of the face, no measurable skin tone,
+        a face enlarged more than :data:`MAX_UPSCALE` times by the alignment, a face found
+        only in the photo turned, :attr:`~.face.Face.turned`).
     """
 
     source: str
@@ -462,8 +463,7 @@ class Inferencer:
             No face found; several faces without ``all_faces`` (count and boxes listed); a
             greyscale photo with an output that reads the photo's colour.
         """
-        from id2reflectance.model.face import align_face, alignment_scale, as_uint8_rgb, find_faces, upright
-        from id2reflectance.model.skin_tone import photo_ita_deg
+        from id2reflectance.model.face import align_face, as_uint8_rgb, find_faces, upright
 
         name = source or "the image"
         img = as_uint8_rgb(image, name=name)
@@ -482,24 +482,13 @@ class Inferencer:
             src, lm = upright(img, f)  # the photo itself unless the face was found turned
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
-            warnings = colour_warnings
-            if f.turned:
-                warnings += (
-                    f"the face was found with the photo turned {f.turned} degrees counter-clockwise "
-                    "(sideways or upside down, without EXIF orientation); it was aligned upright",
-                )
-            scale = alignment_scale(matrix)
-            if scale > MAX_UPSCALE:
-                width = f.box[2] - f.box[0]
-                warnings += (
-                    f"the face is {width} px wide in the photo and is enlarged {scale:.1f}x to the model's "
-                    f"{self.resolution} px: the maps carry little of this face's detail",
-                )
+            ita, skin_warnings = (None, ()) if colour_warnings else _skin_tone(src, lm)
+            warnings = colour_warnings + skin_warnings + _geometry_warnings(f, matrix, self.resolution)
             inputs.append(
                 _FaceInput(
                     aligned=aligned,
                     identity=self._check_identity(identity),
-                    photo_ita_deg=None if colour_warnings else photo_ita_deg(src, lm),
+                    photo_ita_deg=ita,
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -668,6 +657,42 @@ class Inferencer:
                     "photo": {k: a[nf:] for k, a in plain_np.items()},
                 }
         return {k: v.detach().float().cpu().numpy() for k, v in out.items()}, tone
+
+
+def _skin_tone(photo: np.ndarray, landmarks: np.ndarray) -> tuple[float | None, tuple[str, ...]]:
+    """The face's ITA in ``photo`` (degrees, None when too little skin is usable) and the
+    warnings about its exposure (:func:`~.skin_tone.skin_exposure_warning`)."""
+    from id2reflectance.model.skin_tone import ita_of_pixels, photo_skin, skin_exposure_warning
+
+    skin, region = photo_skin(photo, landmarks)
+    ita = ita_of_pixels(skin, region)
+    exposure = skin_exposure_warning(skin, region)
+    warnings = (exposure,) if exposure else ()
+    if ita is None:
+        warnings += ("too little usable skin to measure the skin tone: retrieval by identity alone",)
+    return ita, warnings
+
+
+def _geometry_warnings(face: Any, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:
+    """Warnings about how a detected :class:`~.face.Face` reached the model: found only in
+    the photo turned, or enlarged more than :data:`MAX_UPSCALE` times by the alignment
+    ``matrix`` (2, 3) to ``resolution`` px."""
+    from id2reflectance.model.face import alignment_scale
+
+    out: tuple[str, ...] = ()
+    if face.turned:
+        out += (
+            f"the face was found with the photo turned {face.turned} degrees counter-clockwise "
+            "(sideways or upside down, without EXIF orientation); it was aligned upright",
+        )
+    scale = alignment_scale(matrix)
+    if scale > MAX_UPSCALE:
+        width = face.box[2] - face.box[0]
+        out += (
+            f"the face is {width} px wide in the photo and is enlarged {scale:.1f}x to the model's "
+            f"{resolution} px: the maps carry little of this face's detail",
+        )
+    return out
 
 
 def _tone_gain(

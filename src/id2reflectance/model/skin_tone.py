@@ -3,7 +3,8 @@
 ``ITA = atan2(L* - 50, b*)`` (CIELAB, D65) of skin pixels: the photo is FFHQ-aligned at
 :data:`ITA_CROP` pixels (:func:`~.face.align_face`), the skin region is both cheeks and the
 forehead, built from the 68 landmarks (:func:`skin_region`); pixels that are clipped
-(any channel >= 250 of 255) or very dark (relative luminance < 0.01) are dropped, the
+(any channel >= 250 of 255) or very dark (relative luminance < 0.01) are dropped (when
+they are more than a quarter of the region, :func:`skin_exposure_warning` says so), the
 sRGB code values are linearised (IEC 61966-2-1) and each pixel's ITA computed with
 :func:`~id2reflectance.capture.skin.ita_deg`; the estimate is their median (robust to
 hair, shadows and highlights in the region). It measures the photographed colour, so the
@@ -25,6 +26,9 @@ from id2reflectance.errors import ShapeError
 
 ITA_CROP = 256  # pixels of the aligned crop the skin is sampled in
 MIN_PIXELS = 20  # fewer skin pixels than this: no estimate
+CLIPPED_CODE = 250  # a skin pixel with any channel at or above this 8-bit code is clipped
+DARK_LUMINANCE = 0.01  # a skin pixel below this linear relative luminance is too dark
+EXPOSURE_WARN_FRACTION = 0.25  # skin_exposure_warning: more of the skin than this dropped
 
 
 def _shrink(poly: np.ndarray, factor: float) -> np.ndarray:
@@ -78,19 +82,51 @@ def ita_of_pixels(rgb: np.ndarray, mask: np.ndarray) -> float | None:
     mask : (H, W) bool region to measure.
     """
     from id2reflectance._shared.cielab import ita_deg
-    from id2reflectance._shared.imageio import srgb_to_linear
 
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ShapeError(f"ita_of_pixels: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
-    px = img[np.asarray(mask, bool)]
-    px = px[px.max(axis=1) < 250]
-    lin = srgb_to_linear(px.astype(np.float32) / 255.0).astype(np.float64)
-    lum = lin @ np.array([0.2126, 0.7152, 0.0722])
-    lin = lin[lum >= 0.01]
+    lin = _usable_linear(img[np.asarray(mask, bool)])
     if len(lin) < MIN_PIXELS:
         return None
     return float(np.median(ita_deg(lin)))
+
+
+def _linear(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) uint8 sRGB pixels -> (N, 3) float64 linear RGB and (N,) relative luminance."""
+    from id2reflectance._shared.imageio import srgb_to_linear
+
+    lin = srgb_to_linear(np.asarray(px, np.float32).reshape(-1, 3) / 255.0).astype(np.float64)
+    return lin, lin @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def _usable_linear(px: np.ndarray) -> np.ndarray:
+    """The linear RGB of the skin pixels ITA uses: neither clipped nor too dark."""
+    px = px[px.max(axis=1) < CLIPPED_CODE]
+    lin, lum = _linear(px)
+    return lin[lum >= DARK_LUMINANCE]
+
+
+def skin_exposure_warning(rgb: np.ndarray, mask: np.ndarray) -> str | None:
+    """A sentence for the user when more than :data:`EXPOSURE_WARN_FRACTION` of the masked
+    skin is clipped or too dark (the pixels :func:`ita_of_pixels` drops), else None.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 sRGB code values.
+    mask : (H, W) bool skin region (:func:`skin_region`).
+    """
+    px = np.asarray(rgb)[np.asarray(mask, bool)]
+    if len(px) == 0:
+        return None
+    clipped = float(np.mean(px.max(axis=1) >= CLIPPED_CODE))
+    _, lum = _linear(px)
+    dark = float(np.mean((lum < DARK_LUMINANCE) & (px.max(axis=1) < CLIPPED_CODE)))
+    if clipped > EXPOSURE_WARN_FRACTION:
+        return f"{100 * clipped:.0f} % of the face's skin is clipped (over-exposed): its skin tone is unreliable"
+    if dark > EXPOSURE_WARN_FRACTION:
+        return f"{100 * dark:.0f} % of the face's skin is nearly black (under-exposed): its skin tone is unreliable"
+    return None
 
 
 def photo_ita_deg(image: np.ndarray, landmarks: np.ndarray) -> float | None:
@@ -106,6 +142,14 @@ def photo_ita_deg(image: np.ndarray, landmarks: np.ndarray) -> float | None:
     ITA in degrees (lighter skin is larger; about -50 .. 70), or None when fewer than
     :data:`MIN_PIXELS` usable skin pixels remain.
     """
+    aligned, region = photo_skin(image, landmarks)
+    return ita_of_pixels(aligned, region)
+
+
+def photo_skin(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face FFHQ-aligned at :data:`ITA_CROP` px, (S, S, 3) uint8, and its skin region
+    (:func:`skin_region`), (S, S) bool: what :func:`photo_ita_deg` and
+    :func:`skin_exposure_warning` measure. ``landmarks``: (68, 2) (x, y) pixels in ``image``."""
     from id2reflectance.model.face import align_face
 
     lm = np.asarray(landmarks, np.float64)
@@ -113,7 +157,7 @@ def photo_ita_deg(image: np.ndarray, landmarks: np.ndarray) -> float | None:
         raise ShapeError(f"photo_ita_deg: landmarks must be (68, 2), got {lm.shape}")
     aligned, matrix = align_face(image, lm, size=ITA_CROP)
     lm_aligned = lm @ matrix[:, :2].T + matrix[:, 2]
-    return ita_of_pixels(aligned, skin_region(lm_aligned, aligned.shape[:2]))
+    return aligned, skin_region(lm_aligned, aligned.shape[:2])
 
 
 MIN_CALIBRATION_PAIRS = 3
