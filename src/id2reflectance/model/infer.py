@@ -2,8 +2,9 @@
 
 Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
 
-1. detect faces (:func:`~.face.find_faces`, small images searched harder): none is an
-   error naming the photo; several are an error (count and boxes listed) unless ``all_faces``;
+1. detect faces (:func:`~.face.find_faces`: small images and turned photos searched too;
+   a turned face is read upright, :func:`~.face.upright`): none is an error naming the
+   photo; several are an error (count and boxes listed) unless ``all_faces``;
 2. align each face FFHQ-style at the swapper's resolution R (:func:`~.face.align_face`,
    the convention of the dataset's views);
 3. identity: the :class:`~.identity.IdentityEncoder` (default dlib, 128-d) on the original
@@ -11,7 +12,8 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
 4. skin tone: ITA of the cheeks and forehead (:func:`~.skin_tone.photo_ita_deg`),
    optionally put on the albedo scale by the templates' calibration (:meth:`Inferencer.face_ita`);
    none for a greyscale photo (:func:`~.face.greyscale_image`: retrieval by identity alone,
-   with a warning; an error for the outputs that read the photo's colour);
+   with a warning; an error for the outputs that read the photo's colour); a warning when
+   much of the skin is clipped or nearly black (:func:`~.skin_tone.skin_exposure_warning`);
 5. template: the dataset subject of ``template_split`` with the best
    ``cos(identity) - ita_weight * |ITA difference|`` (:class:`~.templates.TemplateBank`),
    or the fixed ``template``;
