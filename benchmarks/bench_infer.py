@@ -10,13 +10,17 @@ Prints ``figure | value | reference (same run) | ratio``:
   the reference is the whole photo-to-asset time;
 * prediction variants (``--prediction template-residual|template-tone``,
   ``--front-view photo``): the same stage against the default ``decode``;
+* the photo enlarged to ``--large-photo`` px wide (a camera's size): face detection by
+  :func:`~id2reflectance.model.face.find_faces` (searches a reduced copy first) against
+  dlib at full resolution, and the whole photo-to-asset time against the small photo's;
 * batched: faces per second when ``--batch`` faces go through one call (one forward pass of
   the swapper for all their views, then one stitch per face), against one face per call.
 
 Run (a dataset built by ``id2r dataset build`` and a swapper run from ``id2r train swapper``)::
 
     .venv/bin/python benchmarks/bench_infer.py --dataset DATASET --checkpoint RUN \
-        [--photo PATH (default: skimage's astronaut)] [--repeat 3] [--batch 8] [--device cpu|cuda] [--threads N]
+        [--photo PATH (default: skimage's astronaut)] [--repeat 3] [--batch 8] [--large-photo 4000] \
+        [--device cpu|cuda] [--threads N]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def main() -> None:
     ap.add_argument("--photo", default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--large-photo", type=int, default=4000, help="width of the enlarged photo for the detection row")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -55,7 +60,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from id2reflectance.model import infer as infer_mod
-    from id2reflectance.model.face import align_face, find_faces
+    from id2reflectance.model.face import align_face, detect_faces, find_faces
     from id2reflectance.model.infer import InferConfig, Inferencer
     from id2reflectance.model.infer_output import write_prediction
     from id2reflectance.model.skin_tone import photo_ita_deg
@@ -137,6 +142,36 @@ def main() -> None:
         )
     rows.append(
         (f"photo -> UV asset, {img.shape[1]}x{img.shape[0]} photo, {args.device}", f"{t_total:.2f} s", "-", "-")
+    )
+    # a camera-sized photo: the reduced first search against dlib at full resolution
+    import cv2
+
+    side = args.large_photo
+    large = cv2.resize(img, (side, side * img.shape[0] // img.shape[1]), interpolation=cv2.INTER_CUBIC)
+    t_large, found = _median_time(lambda: find_faces(large), args.repeat)
+    t_full, full = _median_time(lambda: detect_faces(large), args.repeat)
+    rows.append(
+        (
+            f"face detection + landmarks, {large.shape[1]}x{large.shape[0]} photo ({len(found)} face)",
+            f"{t_large * 1000:.0f} ms",
+            f"full-resolution search {t_full * 1000:.0f} ms ({len(full)} face)",
+            f"{t_large / t_full:.2f}",
+        )
+    )
+    t_total_large, _ = _median_time(
+        lambda: [
+            write_prediction(p, out, mesh_from=inf, name=f"L{next(counter)}")
+            for p in inf.predict_image(large, source="large")
+        ],
+        args.repeat,
+    )
+    rows.append(
+        (
+            f"photo -> UV asset, {large.shape[1]}x{large.shape[0]} photo, {args.device}",
+            f"{t_total_large:.2f} s",
+            f"{img.shape[1]}x{img.shape[0]} photo {t_total:.2f} s",
+            f"{t_total_large / t_total:.2f}",
+        )
     )
 
     # prediction variants (InferConfig.output / front_view) on the same prepared face

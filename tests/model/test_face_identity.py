@@ -73,16 +73,36 @@ def test_find_faces_in_a_turned_photo(astronaut, face):
         assert 0 <= l < r <= turned.shape[1] and 0 <= t < b <= turned.shape[0] and r - l > 60
     assert face.turned == 0 and upright(astronaut, face)[0] is astronaut
     # a large photo is searched reduced, its landmarks fitted at full resolution
-    big = cv2.resize(astronaut, (1400, 1400), interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(astronaut, (2000, 2000), interpolation=cv2.INTER_CUBIC)
     ref = find_faces(big)[0]
     found = find_faces(np.ascontiguousarray(np.rot90(big, 3)))
     assert len(found) == 1 and found[0].turned == 90
     img, lm = upright(np.ascontiguousarray(np.rot90(big, 3)), found[0])
-    # refitted at full resolution from a 1024 px search: about a pixel off on a 270 px face
-    assert np.linalg.norm(lm - ref.landmarks, axis=1).mean() < 2
+    # both refitted at full resolution from a 1600 px search: about a pixel off on a 350 px face
+    assert np.linalg.norm(lm - ref.landmarks, axis=1).mean() < 3
     a_ref, _ = align_face(big, ref.landmarks, size=128)
     a_turned, _ = align_face(img, lm, size=128)
     assert np.abs(a_ref.astype(float) - a_turned).mean() < 5  # less than a 2 px shift of the landmarks
+
+
+def test_find_faces_searches_a_large_photo_reduced_first(astronaut, monkeypatch):
+    import id2reflectance.model.face as face_mod
+
+    big = cv2.resize(astronaut, (2400, 2400), interpolation=cv2.INTER_CUBIC)
+    full = detect_faces(big)
+    sizes = []
+    real = face_mod.detect_faces
+    monkeypatch.setattr(face_mod, "detect_faces", lambda img, **kw: sizes.append(img.shape[:2]) or real(img, **kw))
+    found = find_faces(big)
+    assert sizes == [(face_mod.DETECT_MAX_PX, face_mod.DETECT_MAX_PX)]  # one pass, on the reduced copy
+    assert len(found) == 1 and len(full) == 1
+    width = full[0].box[2] - full[0].box[0]
+    # the landmarks are fitted at full resolution: within 1 % of the face's width of a full-resolution search
+    assert np.linalg.norm(found[0].landmarks - full[0].landmarks, axis=1).mean() < 0.01 * width
+    # nothing in the reduced copy: the full-resolution search follows
+    sizes.clear()
+    assert find_faces(np.zeros((1700, 1200, 3), np.uint8)) == []
+    assert sizes[:2] == [(face_mod.DETECT_MAX_PX, round(1200 * face_mod.DETECT_MAX_PX / 1700)), (1700, 1200)]
 
 
 def test_greyscale_image(astronaut):
