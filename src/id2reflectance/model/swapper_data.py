@@ -187,17 +187,7 @@ def load_face_images(
     ConfigError
         No usable image at all.
     """
-    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
-
-    ds = ReflectanceDataset(
-        data,
-        split=cfg.data.train_split,
-        domains=("rgb",),
-        views=cfg.data.views,
-        resolution=cfg.resolution,
-        environments=cfg.data.environments,
-        augment=False,
-    )
+    ds = _rgb_views(data, cfg, cfg.data.train_split)
     subjects: list[str] = []
     for sid, _, _ in ds.items:
         if sid not in subjects:
@@ -236,18 +226,8 @@ def load_face_images(
 
 def eval_face_images(data: str | Path, cfg: Any) -> torch.Tensor | None:
     """(M, 3, R, R) float32 RGB views of the eval split, or None when the split is empty."""
-    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
-
     try:
-        ds = ReflectanceDataset(
-            data,
-            split=cfg.data.eval_split,
-            domains=("rgb",),
-            views=cfg.data.views,
-            resolution=cfg.resolution,
-            environments=cfg.data.environments,
-            augment=False,
-        )
+        ds = _rgb_views(data, cfg, cfg.data.eval_split)
     except InputFileError as err:
         if err.field == "subjects":
             return None
@@ -324,3 +304,19 @@ def teacher_embeddings(
         if n_box:
             log.info("dlib found no face in %d of %d images: landmarks fitted in the aligned face box", n_box, len(arr))
     return torch.from_numpy(arr)
+
+
+def _rgb_views(data: str | Path, cfg: Any, split: str):  # -> ReflectanceDataset
+    """The dataset's RGB views of ``split`` at the swapper's resolution, as the swapper
+    config selects them (views, environments), without augmentation."""
+    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
+
+    return ReflectanceDataset(
+        data,
+        split=split,
+        domains=("rgb",),
+        views=cfg.data.views,
+        resolution=cfg.resolution,
+        environments=cfg.data.environments,
+        augment=False,
+    )
