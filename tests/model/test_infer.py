@@ -442,6 +442,26 @@ def test_predict_image_astronaut(inferencer):
     assert float(np.dot(e, pred.identity)) > 0.999
 
 
+def test_inferencer_keeps_the_baking_geometry_of_recent_templates(inferencer, monkeypatch):
+    import id2reflectance.model.infer as infer_mod
+
+    photo = inferencer.bank.rgb("S0002", "front", inferencer.resolution)
+    aligned = np.round(photo * 255).astype(np.uint8)
+    first = inferencer.predict_aligned(aligned, source="S0002", exclude=("S0002",))
+    tid = first.template_id
+    kept = inferencer.prepared_mesh(tid)
+    assert inferencer.prepared_mesh(tid) is kept and kept.size == inferencer.config.uv_size
+    again = inferencer.predict_aligned(aligned, source="S0002", exclude=("S0002",))
+    for k in first.uv:  # the kept geometry bakes exactly what a fresh one does
+        np.testing.assert_array_equal(first.uv[k], again.uv[k])
+    # room for one 256-texel template: preparing another drops the least recently used
+    monkeypatch.setattr(infer_mod, "PREPARED_MESH_TEXELS", 256 * 256)
+    other = next(t for t in inferencer.template_ids() if t != tid)
+    inferencer.prepared_mesh(other)
+    assert list(inferencer._prepared) == [other]
+    assert inferencer.prepared_mesh(tid) is not kept
+
+
 def test_predict_image_greyscale_photo(inferencer, embeddings):
     import cv2
     from skimage import data

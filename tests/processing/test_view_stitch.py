@@ -178,6 +178,29 @@ def test_normal_frames_round_trip() -> None:
     np.testing.assert_allclose(world_normals_to_camera(towards[None], cam)[0], [0, 0, 1], atol=1e-6)
 
 
+def test_prepared_mesh_gives_the_same_maps_and_must_match(synthetic) -> None:
+    import dataclasses
+
+    from id2reflectance.processing.bake_mesh import prepare_mesh
+
+    mesh, _, views, baked = synthetic
+    prepared = prepare_mesh(mesh, UV_SIZE)
+    for _ in range(2):  # reused: identical to the bake that prepared its own geometry
+        again = stitch_views(mesh, views, config=StitchConfig(size=UV_SIZE), prepared=prepared)
+        for f in dataclasses.fields(BakedMaps):
+            a, b = getattr(baked, f.name), getattr(again, f.name)
+            if isinstance(a, dict):
+                assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+            else:
+                assert np.array_equal(a, b), f.name
+    with pytest.raises(ShapeError, match="another mesh or size"):
+        stitch_views(mesh, views, config=StitchConfig(size=UV_SIZE * 2), prepared=prepared)
+    with pytest.raises(ShapeError, match="another mesh or size"):
+        stitch_views(
+            mesh.with_vertices(mesh.vertices + 0.001), views, config=StitchConfig(size=UV_SIZE), prepared=prepared
+        )
+
+
 def test_bad_input() -> None:
     mesh = _template()
     cam = aligned_cameras(mesh, size=32, views=("front",))["front"]

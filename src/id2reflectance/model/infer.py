@@ -38,6 +38,7 @@ stage are imported inside functions.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
+# Inferencer.prepared_mesh keeps this many texels' worth of template baking geometry
+# (about 45 MB per 512 x 512 template): 4 templates at 512, 1 from 1024 texels up
+PREPARED_MESH_TEXELS = 4 * 512 * 512
 MAX_UPSCALE = 2.0  # a face enlarged more than this by the alignment gets a warning (FacePrediction.warnings)
 VIEW_MAPS = ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask")
 UV_MAPS = ("diffuse_albedo", "specular_albedo", "roughness", "normal_object", "normal_tangent", "coverage")
@@ -357,6 +361,7 @@ class Inferencer:
         self.checkpoint = str(meta.get("loaded_from", ""))
         self._embeddings: dict[str, np.ndarray] | None = None
         self._ita_checked = False  # face_ita: calibration fitted (and its absence reported)
+        self._prepared: OrderedDict[str, Any] = OrderedDict()  # template id -> PreparedMesh (prepared_mesh)
 
     # ------------------------------------------------------------------ helpers
 
@@ -401,6 +406,24 @@ class Inferencer:
     def template_mesh(self, template_id: str):  # -> FaceMesh
         """The template subject's mesh (template topology, its registered vertices)."""
         return self.bank.mesh(template_id)
+
+    def prepared_mesh(self, template_id: str):  # -> PreparedMesh
+        """The template mesh's baking geometry at ``config.uv_size``
+        (:func:`~id2reflectance.processing.bake_mesh.prepare_mesh`), kept for the
+        :data:`PREPARED_MESH_TEXELS` / uv_size² most recently used templates (at least
+        one): a photo stitched onto a template used before skips rasterising its UV
+        layout, building its ray-casting scene and its tangent frames."""
+        from id2reflectance.processing.bake_mesh import prepare_mesh
+
+        if template_id in self._prepared:
+            self._prepared.move_to_end(template_id)
+            return self._prepared[template_id]
+        prepared = prepare_mesh(self.template_mesh(template_id), self.config.uv_size)
+        self._prepared[template_id] = prepared
+        keep = max(1, PREPARED_MESH_TEXELS // self.config.uv_size**2)
+        while len(self._prepared) > keep:
+            self._prepared.popitem(last=False)
+        return prepared
 
     # ------------------------------------------------------------------ public API
 
@@ -585,7 +608,7 @@ class Inferencer:
                         mask=dec["mask"].astype(np.float32),
                     )
                 )
-            baked = stitch_views(mesh, maps, config=stitch_cfg)
+            baked = stitch_views(mesh, maps, config=stitch_cfg, prepared=self.prepared_mesh(tid))
             uv = {
                 "diffuse_albedo": baked.diffuse_albedo.astype(np.float32),
                 "specular_albedo": baked.specular_albedo[..., None].astype(np.float32),

@@ -40,7 +40,7 @@ import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
-from id2reflectance.capture.mesh import FaceMesh, raycasting_scene
+from id2reflectance.capture.mesh import FaceMesh
 from id2reflectance.capture.session import Session, load_session
 from id2reflectance.errors import CaptureError, ConfigError
 from id2reflectance.processing.bake_fill import dilate, push_pull
@@ -50,6 +50,7 @@ from id2reflectance.processing.bake_inputs import (
     check_scan_in_view,
     load_template,
 )
+from id2reflectance.processing.bake_mesh import PreparedMesh, prepare_mesh
 from id2reflectance.processing.bake_occlusion import subsurface_blur, texel_ambient_visibility, texel_size_m
 from id2reflectance.processing.bake_views import (
     SolvedView,
@@ -57,7 +58,6 @@ from id2reflectance.processing.bake_views import (
     check_solved_dir,
     load_solved_view,
     sample_view,
-    texel_geometry,
 )
 from id2reflectance.processing.registration import Registration, RegistrationConfig, load_scan, register_template
 
@@ -195,6 +195,7 @@ def bake_maps(
     config: BakeConfig = BakeConfig(),
     progress: ProgressFn | None = None,
     total_views: int | None = None,
+    prepared: PreparedMesh | None = None,
 ) -> BakedMaps:
     """Bake solved per-camera maps into the UV layout of a registered mesh.
 
@@ -206,6 +207,9 @@ def bake_maps(
     config : BakeConfig.
     progress : optional ``progress(stage, done, total)``.
     total_views : number of views, for progress only.
+    prepared : ``mesh``'s baking geometry at ``config.size``
+        (:func:`~.bake_mesh.prepare_mesh`), to reuse across bakes of one mesh; computed
+        when None.
 
     Raises
     ------
@@ -217,8 +221,10 @@ def bake_maps(
     from id2reflectance.processing.tangents import object_to_tangent
 
     s = config.size
-    geom = texel_geometry(mesh, s)
-    scene = raycasting_scene(mesh)
+    if prepared is None:
+        prepared = prepare_mesh(mesh, s)
+    prepared.check(mesh, s)
+    geom, scene = prepared.geometry, prepared.scene
     opts = config.view_weights()
     wsum = np.zeros((s, s), np.float64)
     alb = np.zeros((s, s, 3), np.float64)
@@ -271,12 +277,7 @@ def bake_maps(
 
     # normals are filled as offsets from the mesh normal, so unseen skin follows the mesh;
     # gutter texels take the mesh normal of the nearest chart texel
-    n_geo = geom.normals
-    if not geom.covered.all():
-        from scipy.ndimage import distance_transform_edt
-
-        _, (ii, jj) = distance_transform_edt(~geom.covered, return_indices=True)
-        n_geo = n_geo[ii, jj]
+    n_geo = prepared.normals_filled
     stack = np.concatenate([alb, spec[..., None], rough[..., None], nrm_seen - n_geo], axis=-1).astype(np.float32)
     filled = _fill(stack, seen, geom.covered, config)
     alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
@@ -287,7 +288,7 @@ def bake_maps(
     n_obj = np.where(seen[..., None], nrm_seen, _unit(n_geo + fade * filled[..., 5:])).astype(np.float32)
     if progress is not None:
         progress("fill", 1, 2)
-    n_tan = object_to_tangent(n_obj, mesh)
+    n_tan = object_to_tangent(n_obj, mesh, frames=prepared.frames)
     if progress is not None:
         progress("fill", 2, 2)
     return BakedMaps(

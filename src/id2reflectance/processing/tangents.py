@@ -151,7 +151,13 @@ def _unit(x: np.ndarray, default: tuple[float, float, float]) -> np.ndarray:
     return np.where(ok, x / np.where(ok, norm, 1.0), np.asarray(default, np.float64))
 
 
-def object_to_tangent(normal_object: np.ndarray, mesh: FaceMesh, *, tangents: np.ndarray | None = None) -> np.ndarray:
+def object_to_tangent(
+    normal_object: np.ndarray,
+    mesh: FaceMesh,
+    *,
+    tangents: np.ndarray | None = None,
+    frames: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Object-space normal map -> tangent-space normal map (OpenGL, +Y up).
 
     Parameters
@@ -160,6 +166,8 @@ def object_to_tangent(normal_object: np.ndarray, mesh: FaceMesh, *, tangents: np
         with row 0 at the top (v = 1).
     mesh : FaceMesh with UVs whose frame the normals are in.
     tangents : (V, 4) from :func:`vertex_tangents`; computed when None.
+    frames : :func:`texel_frames` of ``mesh`` at S (e.g. kept by
+        :class:`~id2reflectance.processing.bake_mesh.PreparedMesh`); computed when None.
 
     Returns
     -------
@@ -171,7 +179,11 @@ def object_to_tangent(normal_object: np.ndarray, mesh: FaceMesh, *, tangents: np
         raise ShapeError(f"normal_object must be (S, S, 3), got {no.shape}")
     size = no.shape[0]
     no = _check_map(no, size, "normal_object")
-    vt, vb, vn, _ = texel_frames(mesh, size, tangents=tangents)
+    if frames is None:
+        frames = texel_frames(mesh, size, tangents=tangents)
+    vt, vb, vn, _ = frames
+    if vt.shape != (size, size, 3):
+        raise ShapeError(f"object_to_tangent: frames are for {vt.shape[0]} texels, the map has {size}")
     m = np.stack([vt, vb, vn], axis=-1)  # columns T, B, N: object = m @ t
     det = np.linalg.det(m)
     good = np.abs(det) > 1e-12

@@ -46,6 +46,7 @@ from id2reflectance.capture.mesh import FaceMesh
 from id2reflectance.errors import ConfigError, ShapeError
 from id2reflectance.processing.bake import BakeConfig, BakedMaps, bake_maps
 from id2reflectance.processing.bake_fill import push_pull
+from id2reflectance.processing.bake_mesh import PreparedMesh
 from id2reflectance.processing.bake_views import SolvedView
 
 ProgressFn = Callable[[str, int, int], None]
@@ -211,6 +212,7 @@ def stitch_views(
     *,
     config: StitchConfig = StitchConfig(),
     progress: ProgressFn | None = None,
+    prepared: PreparedMesh | None = None,
 ) -> BakedMaps:
     """Blend aligned views of ``mesh`` into UV maps, seams handled and holes filled.
 
@@ -221,6 +223,9 @@ def stitch_views(
     views : one or more :class:`ViewMaps` (any sizes).
     config : StitchConfig.
     progress : optional ``progress(stage, done, total)`` (stages ``bake``, ``fill``).
+    prepared : ``mesh``'s baking geometry at ``config.size``
+        (:func:`~.bake_mesh.prepare_mesh`), kept by a caller that stitches onto the same
+        mesh again; computed when None.
 
     Returns
     -------
@@ -247,7 +252,9 @@ def stitch_views(
         _check_view(v, k)
     width = max(v.camera.width for v in views)
     solved = [to_solved_view(v) for v in views]
-    baked = bake_maps(mesh, solved, config=config.bake_config(width), progress=progress, total_views=len(solved))
+    baked = bake_maps(
+        mesh, solved, config=config.bake_config(width), progress=progress, total_views=len(solved), prepared=prepared
+    )
     if not config.wrap_u or baked.seen.all():
         return baked
     stack = np.concatenate(

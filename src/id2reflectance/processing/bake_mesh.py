@@ -1,0 +1,72 @@
+"""What baking needs from the mesh alone, computed once per mesh and map size.
+
+:func:`~id2reflectance.processing.bake.bake_maps` samples views into the UV layout of a
+mesh; the texel geometry (each texel's triangle, point and normal), the ray-casting scene
+for visibility, the mesh normals carried into the gutters and the per-texel tangent frames
+depend only on the mesh and the map size. A capture bakes its mesh once, so this changes
+nothing there; monocular inference stitches every prediction onto one of a few template
+meshes, and :class:`PreparedMesh` lets it keep those between photos
+(:class:`~id2reflectance.model.infer.Inferencer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from id2reflectance.capture.mesh import FaceMesh, raycasting_scene
+from id2reflectance.errors import ShapeError
+from id2reflectance.processing.bake_views import TexelGeometry, texel_geometry
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedMesh:
+    """A mesh's baking geometry at one map size S.
+
+    Attributes
+    ----------
+    mesh : the mesh (template topology with UVs, metres); it must not change afterwards.
+    size : S, texels.
+    geometry : per texel triangle, barycentrics, point and unit normal (:func:`texel_geometry`).
+    scene : Open3D ``RaycastingScene`` of the mesh (visibility).
+    normals_filled : (S, S, 3) float64 the texel normals, gutter texels taking those of the
+        nearest chart texel (where unseen normals are filled from).
+    frames : per-texel tangent frames (:func:`~.tangents.texel_frames`), computed on first
+        use (the last step of a bake, so a large capture bake does not hold them early).
+    """
+
+    mesh: FaceMesh
+    size: int
+    geometry: TexelGeometry
+    scene: Any
+    normals_filled: np.ndarray
+
+    @cached_property
+    def frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from id2reflectance.processing.tangents import texel_frames
+
+        return texel_frames(self.mesh, self.size)
+
+    def check(self, mesh: FaceMesh, size: int) -> None:
+        """Raise ShapeError unless this was prepared for ``mesh`` (the same object) at ``size``."""
+        if mesh is not self.mesh or size != self.size:
+            raise ShapeError(
+                f"prepared mesh geometry is for another mesh or size ({self.size} texels), asked for {size} texels"
+            )
+
+
+def prepare_mesh(mesh: FaceMesh, size: int) -> PreparedMesh:
+    """The baking geometry of ``mesh`` (with UVs) at ``size`` texels."""
+    if mesh.uvs is None:
+        raise ShapeError("prepare_mesh: the mesh has no UVs")
+    geom = texel_geometry(mesh, size)
+    n_geo = geom.normals
+    if not geom.covered.all():
+        from scipy.ndimage import distance_transform_edt
+
+        _, (ii, jj) = distance_transform_edt(~geom.covered, return_indices=True)
+        n_geo = n_geo[ii, jj]
+    return PreparedMesh(mesh=mesh, size=size, geometry=geom, scene=raycasting_scene(mesh), normals_filled=n_geo)
