@@ -34,15 +34,26 @@ class PreparedMesh:
     scene : Open3D ``RaycastingScene`` of the mesh (visibility).
     normals_filled : (S, S, 3) float64 the texel normals, gutter texels taking those of the
         nearest chart texel (where unseen normals are filled from).
-    frames : per-texel tangent frames (:func:`~.tangents.texel_frames`), computed on first
-        use (the last step of a bake, so a large capture bake does not hold them early).
+    frames : per-texel tangent frames (:func:`~.tangents.texel_frames`).
+
+    ``normals_filled`` and ``frames`` are computed on first use (the fill and the last step
+    of a bake), so a large capture bake does not hold them while it samples its views.
     """
 
     mesh: FaceMesh
     size: int
     geometry: TexelGeometry
     scene: Any
-    normals_filled: np.ndarray
+
+    @cached_property
+    def normals_filled(self) -> np.ndarray:
+        geom = self.geometry
+        if geom.covered.all():
+            return geom.normals
+        from scipy.ndimage import distance_transform_edt
+
+        _, (ii, jj) = distance_transform_edt(~geom.covered, return_indices=True)
+        return geom.normals[ii, jj]
 
     @cached_property
     def frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -62,11 +73,4 @@ def prepare_mesh(mesh: FaceMesh, size: int) -> PreparedMesh:
     """The baking geometry of ``mesh`` (with UVs) at ``size`` texels."""
     if mesh.uvs is None:
         raise ShapeError("prepare_mesh: the mesh has no UVs")
-    geom = texel_geometry(mesh, size)
-    n_geo = geom.normals
-    if not geom.covered.all():
-        from scipy.ndimage import distance_transform_edt
-
-        _, (ii, jj) = distance_transform_edt(~geom.covered, return_indices=True)
-        n_geo = n_geo[ii, jj]
-    return PreparedMesh(mesh=mesh, size=size, geometry=geom, scene=raycasting_scene(mesh), normals_filled=n_geo)
+    return PreparedMesh(mesh=mesh, size=size, geometry=texel_geometry(mesh, size), scene=raycasting_scene(mesh))
