@@ -50,6 +50,19 @@ def test_obj_roundtrip_and_seam_split(tmp_path):
     assert len(s.vertices) == 4 and len(s.faces) == 2
 
 
+def test_obj_text(tmp_path):
+    m = _quad()
+    write_obj(tmp_path / "q.obj", m, mtl="q.mtl", material="skin")
+    lines = (tmp_path / "q.obj").read_text().splitlines()
+    assert lines[1:3] == ["# landmark corner 2", "mtllib q.mtl"]
+    assert lines[3:5] == ["v 0 0 0", "v 1 0 0"] and lines[7:9] == ["vt 0 0", "vt 1 0"]
+    assert lines[11] == "vn 0 0 1" and lines[15] == "usemtl skin"
+    assert lines[16:] == ["f 1/1/1 2/2/2 3/3/3", "f 1/1/1 3/3/3 4/4/4"]
+    write_obj(tmp_path / "n.obj", FaceMesh(m.vertices * np.pi, m.faces))
+    lines = (tmp_path / "n.obj").read_text().splitlines()
+    assert lines[3] == "v 3.14159265 3.14159265 0" and lines[-2:] == ["f 1//1 2//2 3//3", "f 1//1 3//3 4//4"]
+
+
 def test_normals_outward_for_ccw():
     m = _quad()
     np.testing.assert_allclose(m.face_normals(), [[0, 0, 1], [0, 0, 1]])

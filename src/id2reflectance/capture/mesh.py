@@ -142,6 +142,15 @@ def interpolate(values: np.ndarray, faces: np.ndarray, face_id: np.ndarray, bary
 # -------------------------------------------------------------------------- IO
 
 
+def _rows(fmt: str, a: np.ndarray) -> str:
+    """The rows of ``a`` (N, K) formatted by ``fmt`` (K printf fields), one line each,
+    without the last newline ("" for no rows): one formatting call for the whole array."""
+    a = np.asarray(a)
+    if len(a) == 0:
+        return ""
+    return (("\n" + fmt) * len(a))[1:] % tuple(a.ravel().tolist())
+
+
 def write_obj(path: str | Path, mesh: FaceMesh, *, mtl: str | None = None, material: str | None = None) -> Path:
     """Write an OBJ (v, vt, vn, f v/vt/vn, 1-based), atomically; landmarks as comments."""
     lines = ["# id2reflectance mesh: metres, right-handed, OBJ UV convention"]
@@ -149,19 +158,18 @@ def write_obj(path: str | Path, mesh: FaceMesh, *, mtl: str | None = None, mater
         lines.append(f"# landmark {name} {idx}")
     if mtl:
         lines.append(f"mtllib {mtl}")
-    lines.extend(f"v {x:.9g} {y:.9g} {z:.9g}" for x, y, z in mesh.vertices)
+    lines.append(_rows("v %.9g %.9g %.9g", mesh.vertices))
     if mesh.uvs is not None:
-        lines.extend(f"vt {a:.9g} {b:.9g}" for a, b in mesh.uvs)
-    nrm = mesh.vertex_normals()
-    lines.extend(f"vn {x:.7g} {y:.7g} {z:.7g}" for x, y, z in nrm)
+        lines.append(_rows("vt %.9g %.9g", mesh.uvs))
+    lines.append(_rows("vn %.7g %.7g %.7g", mesh.vertex_normals()))
     if material:
         lines.append(f"usemtl {material}")
-    f1 = mesh.faces + 1
+    f1 = np.repeat(mesh.faces + 1, 3, axis=1)  # (a, a, a, b, b, b, c, c, c)
     if mesh.uvs is not None:
-        lines.extend(f"f {a}/{a}/{a} {b}/{b}/{b} {c}/{c}/{c}" for a, b, c in f1)
+        lines.append(_rows("f %d/%d/%d %d/%d/%d %d/%d/%d", f1))
     else:
-        lines.extend(f"f {a}//{a} {b}//{b} {c}//{c}" for a, b, c in f1)
-    text = "\n".join(lines) + "\n"
+        lines.append(_rows("f %d//%d %d//%d %d//%d", f1[:, [0, 2, 3, 5, 6, 8]]))
+    text = "\n".join(line for line in lines if line) + "\n"
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
