@@ -184,9 +184,13 @@ def test_prepared_mesh_gives_the_same_maps_and_must_match(synthetic) -> None:
     from id2reflectance.processing.bake_mesh import prepare_mesh
 
     mesh, _, views, baked = synthetic
-    prepared = prepare_mesh(mesh, UV_SIZE)
+    assert (
+        prepare_mesh(mesh, UV_SIZE).visibility(views[0].camera, StitchConfig().bake_config(96).view_weights()) is None
+    )
+    prepared = prepare_mesh(mesh, UV_SIZE, keep_visibility=True)
     for _ in range(2):  # reused: identical to the bake that prepared its own geometry
         again = stitch_views(mesh, views, config=StitchConfig(size=UV_SIZE), prepared=prepared)
+        assert len(prepared._visibility) == len(views)  # one visibility per camera, kept
         for f in dataclasses.fields(BakedMaps):
             a, b = getattr(baked, f.name), getattr(again, f.name)
             if isinstance(a, dict):

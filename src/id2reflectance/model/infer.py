@@ -55,7 +55,7 @@ VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
 # Inferencer.prepared_mesh keeps this many texels' worth of template baking geometry
-# (about 45 MB per 512 x 512 template): 4 templates at 512, 1 from 1024 texels up
+# (about 70 MB per 512 x 512 template): 4 templates at 512, 1 from 1024 texels up
 PREPARED_MESH_TEXELS = 4 * 512 * 512
 MAX_UPSCALE = 2.0  # a face enlarged more than this by the alignment gets a warning (FacePrediction.warnings)
 VIEW_MAPS = ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask")
@@ -412,13 +412,14 @@ class Inferencer:
         (:func:`~id2reflectance.processing.bake_mesh.prepare_mesh`), kept for the
         :data:`PREPARED_MESH_TEXELS` / uv_size² most recently used templates (at least
         one): a photo stitched onto a template used before skips rasterising its UV
-        layout, building its ray-casting scene and its tangent frames."""
+        layout, building its ray-casting scene and tangent frames, and ray casting its
+        views' visibility."""
         from id2reflectance.processing.bake_mesh import prepare_mesh
 
         if template_id in self._prepared:
             self._prepared.move_to_end(template_id)
             return self._prepared[template_id]
-        prepared = prepare_mesh(self.template_mesh(template_id), self.config.uv_size)
+        prepared = prepare_mesh(self.template_mesh(template_id), self.config.uv_size, keep_visibility=True)
         self._prepared[template_id] = prepared
         keep = max(1, PREPARED_MESH_TEXELS // self.config.uv_size**2)
         while len(self._prepared) > keep:

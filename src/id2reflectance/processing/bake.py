@@ -235,7 +235,7 @@ def bake_maps(
     weights: dict[str, np.ndarray] = {}
     blind: list[str] = []
     for k, view in enumerate(views):
-        smp = sample_view(geom, view, scene, opts)
+        smp = sample_view(geom, view, scene, opts, visibility=prepared.visibility(view.camera, opts))
         w = smp.weight.astype(np.float64)
         if not (w > 0).any():
             blind.append(view.camera.name)

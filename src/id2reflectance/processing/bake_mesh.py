@@ -3,23 +3,31 @@
 :func:`~id2reflectance.processing.bake.bake_maps` samples views into the UV layout of a
 mesh; the texel geometry (each texel's triangle, point and normal), the ray-casting scene
 for visibility, the mesh normals carried into the gutters and the per-texel tangent frames
-depend only on the mesh and the map size. A capture bakes its mesh once, so this changes
-nothing there; monocular inference stitches every prediction onto one of a few template
-meshes, and :class:`PreparedMesh` lets it keep those between photos
+depend only on the mesh and the map size, and which texels a camera sees only on the mesh
+and that camera. A capture bakes its mesh once, so this changes nothing there; monocular
+inference stitches every prediction onto one of a few template meshes through the same
+three cameras, and :class:`PreparedMesh` lets it keep all of that between photos
 (:class:`~id2reflectance.model.infer.Inferencer`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.mesh import FaceMesh, raycasting_scene
 from id2reflectance.errors import ShapeError
-from id2reflectance.processing.bake_views import TexelGeometry, texel_geometry
+from id2reflectance.processing.bake_views import (
+    TexelGeometry,
+    ViewVisibility,
+    ViewWeights,
+    texel_geometry,
+    view_visibility,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +44,11 @@ class PreparedMesh:
         nearest chart texel (where unseen normals are filled from).
     frames : per-texel tangent frames (:func:`~.tangents.texel_frames`).
 
+    keep_visibility : keep each camera's :func:`~.bake_views.view_visibility` for the next
+        bake through the same camera (the views of a template are always the same
+        cameras); off for a capture bake, whose cameras are baked once (at 4096 texels a
+        camera's visibility takes hundreds of MB).
+
     ``normals_filled`` and ``frames`` are computed on first use (the fill and the last step
     of a bake), so a large capture bake does not hold them while it samples its views.
     """
@@ -44,6 +57,25 @@ class PreparedMesh:
     size: int
     geometry: TexelGeometry
     scene: Any
+    keep_visibility: bool = False
+    _visibility: dict = field(default_factory=dict, repr=False)
+
+    def visibility(self, camera: Camera, options: ViewWeights) -> ViewVisibility | None:
+        """The kept visibility of ``camera`` under ``options`` (computed and kept on first
+        use), or None when visibility is not kept (the bake then computes it)."""
+        if not self.keep_visibility:
+            return None
+        key = (
+            camera.name,
+            camera.width,
+            camera.height,
+            *(np.asarray(a, np.float64).tobytes() for a in (camera.K, camera.dist, camera.R, camera.t)),
+            options.cos_min,
+            options.visibility_tolerance_m,
+        )
+        if key not in self._visibility:
+            self._visibility[key] = view_visibility(self.geometry, camera, self.scene, options)
+        return self._visibility[key]
 
     @cached_property
     def normals_filled(self) -> np.ndarray:
@@ -69,8 +101,15 @@ class PreparedMesh:
             )
 
 
-def prepare_mesh(mesh: FaceMesh, size: int) -> PreparedMesh:
-    """The baking geometry of ``mesh`` (with UVs) at ``size`` texels."""
+def prepare_mesh(mesh: FaceMesh, size: int, *, keep_visibility: bool = False) -> PreparedMesh:
+    """The baking geometry of ``mesh`` (with UVs) at ``size`` texels (``keep_visibility``:
+    see :class:`PreparedMesh`)."""
     if mesh.uvs is None:
         raise ShapeError("prepare_mesh: the mesh has no UVs")
-    return PreparedMesh(mesh=mesh, size=size, geometry=texel_geometry(mesh, size), scene=raycasting_scene(mesh))
+    return PreparedMesh(
+        mesh=mesh,
+        size=size,
+        geometry=texel_geometry(mesh, size),
+        scene=raycasting_scene(mesh),
+        keep_visibility=keep_visibility,
+    )

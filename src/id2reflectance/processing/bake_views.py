@@ -291,8 +291,56 @@ def uv_feather(usable: np.ndarray, covered: np.ndarray, width_texels: float) -> 
     return (_smoothstep(dist / width_texels) * usable).astype(np.float32)
 
 
+@dataclass(frozen=True, eq=False)
+class ViewVisibility:
+    """The covered texels a camera sees, unoccluded and facing it (:func:`view_visibility`).
+
+    texels : (M,) int64 flat indices into the S x S map.
+    pix : (M, 2) float64 their image positions (x, y), pixels.
+    cos : (M,) float64 cosine between the texel normal and the direction to the camera.
+    to_camera : (M, 3) float64 unit directions from the texels to the camera centre.
+    """
+
+    texels: np.ndarray
+    pix: np.ndarray
+    cos: np.ndarray
+    to_camera: np.ndarray
+
+
+def view_visibility(
+    geometry: TexelGeometry, camera: Camera, scene: o3d.t.geometry.RaycastingScene, options: ViewWeights
+) -> ViewVisibility:
+    """What :func:`sample_view` needs from the geometry and the camera alone: the texels
+    inside the image, facing the camera more than ``options.cos_min`` and unoccluded (the
+    first hit from the camera is the texel's own surface point, within
+    ``options.visibility_tolerance_m``)."""
+    from id2reflectance.capture.mesh import cast_rays
+
+    idx = np.flatnonzero(geometry.covered.ravel())
+    p = geometry.points.reshape(-1, 3)[idx]
+    n = geometry.normals.reshape(-1, 3)[idx]
+    centre = camera.center
+    to_cam = centre - p
+    dist = np.linalg.norm(to_cam, axis=1)
+    v = to_cam / np.maximum(dist[:, None], 1e-12)
+    cos = np.sum(n * v, axis=1)
+    pix, depth = camera.project(p)
+    ok = (cos > options.cos_min) & (depth > 0)
+    ok &= (pix[:, 0] >= 0) & (pix[:, 0] <= camera.width - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= camera.height - 1)
+    sel = np.flatnonzero(ok)
+    if sel.size:
+        t_hit, _, _ = cast_rays(scene, centre[None, :], -v[sel])
+        ok[sel] = t_hit >= dist[sel] - options.visibility_tolerance_m
+    sel = np.flatnonzero(ok)
+    return ViewVisibility(texels=idx[sel], pix=pix[sel], cos=cos[sel], to_camera=v[sel])
+
+
 def sample_view(
-    geometry: TexelGeometry, view: SolvedView, scene: o3d.t.geometry.RaycastingScene, options: ViewWeights
+    geometry: TexelGeometry,
+    view: SolvedView,
+    scene: o3d.t.geometry.RaycastingScene,
+    options: ViewWeights,
+    visibility: ViewVisibility | None = None,
 ) -> ViewSamples:
     """Weights and bilinear samples of one camera's solved maps at the covered texels.
 
@@ -302,50 +350,34 @@ def sample_view(
     view : the camera and its solved maps.
     scene : Open3D ``RaycastingScene`` holding the registered mesh (occlusion test).
     options : ViewWeights.
+    visibility : :func:`view_visibility` of this geometry, camera and options, when the
+        caller keeps it (computed when None).
     """
-    from id2reflectance.capture.mesh import cast_rays
     from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
 
-    cam = view.camera
     s = geometry.size
-    idx = np.flatnonzero(geometry.covered.ravel())
-    p = geometry.points.reshape(-1, 3)[idx]
-    n = geometry.normals.reshape(-1, 3)[idx]
-    centre = cam.center
-    to_cam = centre - p
-    dist = np.linalg.norm(to_cam, axis=1)
-    v = to_cam / np.maximum(dist[:, None], 1e-12)
-    cos = np.sum(n * v, axis=1)
-    pix, depth = cam.project(p)
-    ok = (cos > options.cos_min) & (depth > 0)
-    ok &= (pix[:, 0] >= 0) & (pix[:, 0] <= cam.width - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= cam.height - 1)
-    # occlusion: the first hit from the camera must be the texel's own surface point
-    sel = np.flatnonzero(ok)
-    if sel.size:
-        t_hit, _, _ = cast_rays(scene, centre[None, :], -v[sel])
-        ok[sel] = t_hit >= dist[sel] - options.visibility_tolerance_m
-    sel = np.flatnonzero(ok)
-    mx, my = pix[sel, 0], pix[sel, 1]
+    vis = view_visibility(geometry, view.camera, scene, options) if visibility is None else visibility
+    mx, my = vis.pix[:, 0], vis.pix[:, 1]
     dmask = _remap(mask_distance(view.mask), mx, my)
     w_mask = _smoothstep((dmask - _MASK_MIN_PX) / max(options.mask_feather_px, 1e-6)) * (dmask >= _MASK_MIN_PX)
     mask_val = np.clip(_remap(view.mask, mx, my), 0.0, 1.0)
-    w_angle = ((cos[sel] - options.cos_min) / (1.0 - options.cos_min)) ** options.angle_power
+    w_angle = ((vis.cos - options.cos_min) / (1.0 - options.cos_min)) ** options.angle_power
     w = (w_angle * w_mask * mask_val).astype(np.float32)
 
     weight = np.zeros(s * s, np.float32)
-    weight[idx[sel]] = w
+    weight[vis.texels] = w
     weight = weight.reshape(s, s)
     weight *= uv_feather(weight > 0, geometry.covered, options.feather_texels)
 
-    use = np.flatnonzero(weight.ravel()[idx[sel]] > 0)
-    tex = idx[sel][use]
+    use = np.flatnonzero(weight.ravel()[vis.texels] > 0)
+    tex = vis.texels[use]
     mx, my = mx[use], my[use]
     alb = np.zeros((s * s, 3), np.float32)
     alb[tex] = _remap(view.diffuse_albedo, mx, my)
     rough_s = _remap(view.roughness, mx, my)
     nspec = _remap(view.normal_specular, mx, my)
     nspec /= np.maximum(np.linalg.norm(nspec, axis=1, keepdims=True), 1e-12)
-    mu = np.clip(np.sum(nspec * v[sel][use], axis=1), options.cos_min, 1.0)  # grazing: bounded k
+    mu = np.clip(np.sum(nspec * vis.to_camera[use], axis=1), options.cos_min, 1.0)  # grazing: bounded k
     spec_s = _remap(view.specular_albedo, mx, my) * normal_incidence_albedo(rough_s) / directional_albedo(mu, rough_s)
     spec = np.zeros(s * s, np.float32)
     spec[tex] = spec_s
