@@ -43,7 +43,6 @@ class PreparedMesh:
     normals_filled : (S, S, 3) float64 the texel normals, gutter texels taking those of the
         nearest chart texel (where unseen normals are filled from).
     frames : per-texel tangent frames (:func:`~.tangents.texel_frames`).
-
     keep_visibility : keep each camera's :func:`~.bake_views.view_visibility` for the next
         bake through the same camera (the views of a template are always the same
         cameras); off for a capture bake, whose cameras are baked once (at 4096 texels a
