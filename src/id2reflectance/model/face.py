@@ -33,6 +33,7 @@ RETRY_SCALES = (1.0, 1.25, 1.5, 1.75)  # find_faces: enlargements tried on a sma
 # greyscale when at least GREY_FRACTION of its pixels are
 GREY_TOLERANCE = 3
 GREY_FRACTION = 0.99
+GREY_SAMPLE_PX = 1 << 20  # greyscale_image judges at most about this many pixels
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,12 @@ def _unturn(face: Face, k: int, shape: tuple[int, int]) -> Face:
 def greyscale_image(image: np.ndarray) -> bool:
     """True when ``image`` (H, W, 3) uint8 sRGB carries no colour: at least
     :data:`GREY_FRACTION` of its pixels have channels within :data:`GREY_TOLERANCE` codes
-    of each other (a black-and-white photo saved as RGB, or a grey image replicated)."""
-    a = as_uint8_rgb(image).astype(np.int16)
+    of each other (a black-and-white photo saved as RGB, or a grey image replicated).
+    Photos over :data:`GREY_SAMPLE_PX` pixels are judged on an evenly strided sample of
+    that many (a 16 MP photo took 1.8 s in full)."""
+    a = as_uint8_rgb(image)
+    step = max(1, int(np.ceil(np.sqrt(a.shape[0] * a.shape[1] / GREY_SAMPLE_PX))))
+    a = a[::step, ::step].astype(np.int16)
     spread = a.max(axis=2) - a.min(axis=2)
     return bool(np.mean(spread <= GREY_TOLERANCE) >= GREY_FRACTION)
 
