@@ -41,11 +41,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from id2reflectance.capture.camera import Camera, look_at  # noqa: E402
-from id2reflectance.capture.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, read_obj  # noqa: E402
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, read_obj  # noqa: E402
 from id2reflectance.capture.session import load_session  # noqa: E402
-from id2reflectance.processing.bake import BakeConfig, BakedMaps, bake_maps, bake_session  # noqa: E402
-from id2reflectance.processing.bake_metrics import bake_accuracy, read_truth_uv  # noqa: E402
-from id2reflectance.processing.bake_views import SolvedView, load_solved_view  # noqa: E402
+from id2reflectance.processing.bake.baker import BakeConfig, BakedMaps, bake_maps, bake_session  # noqa: E402
+from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv  # noqa: E402
+from id2reflectance.processing.bake.views import SolvedView, load_solved_view  # noqa: E402
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
@@ -69,8 +69,8 @@ def print_table() -> None:
 
 def simulated(workdir: Path, index: int, image: int, uv: int) -> tuple[Path, Path]:
     """Session and solver output of subject ``index`` (reused when already in ``workdir``)."""
-    from id2reflectance.capture.simulator import SimulatorConfig, simulate_subject
-    from id2reflectance.processing.solver import solve_session
+    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
+    from id2reflectance.processing.solve.solver import solve_session
 
     root = workdir / f"sim_{image}_{uv}"
     session = root / f"S{index:04d}"
@@ -198,7 +198,7 @@ def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) ->
 
 def render_views(mesh: FaceMesh, truth: dict[str, np.ndarray], size: int) -> list[SolvedView]:
     """Perfect 'solved' maps of three pinhole cameras (front, +-40 deg) from the truth maps."""
-    from id2reflectance.capture.render import sample_bilinear
+    from id2reflectance.capture.geometry.mesh import sample_bilinear
 
     scene = raycasting_scene(mesh)
     f = 0.5 * size / np.tan(np.radians(9.5))

@@ -19,7 +19,7 @@ Sections (each row: figure | value | reference measured in the same run | ratio)
    detector's corner error against the truth, and the calibration from those images.
 4. Colour: CIEDE2000 of the simulated ColorChecker with the fitted matrix, against the
    true matrix applied to the same patch readings.
-5. The solver (``processing/solver.py``) on the analytic sphere (``capture/analytic.py``)
+5. The solver (``processing/solve/solver.py``) on the analytic sphere (``capture/simulator/analytic.py``)
    seen by the figure rig's cameras binned 16 x (256 x 192): calibrated rig against the
    true rig, and camera-RGB frames corrected by the fitted colour matrix against truth.
 
@@ -43,21 +43,21 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from id2reflectance._shared.imageio import linear_to_srgb, write_exr, write_png  # noqa: E402
-from id2reflectance.capture import calibrate_cameras as cc  # noqa: E402
-from id2reflectance.capture.analytic import render_sphere_view  # noqa: E402
-from id2reflectance.capture.boards import Detection, detect_board  # noqa: E402
-from id2reflectance.capture.bundle_adjust import bundle_adjust  # noqa: E402
-from id2reflectance.capture.calibrate_colour import (  # noqa: E402
+from id2reflectance.capture.calibration import cameras as cc  # noqa: E402
+from id2reflectance.capture.calibration.boards import Detection, detect_board  # noqa: E402
+from id2reflectance.capture.calibration.bundle_adjust import bundle_adjust  # noqa: E402
+from id2reflectance.capture.calibration.colour import (  # noqa: E402
     ColourCalibrationConfig,
     calibrate_colour,
     delta_e_2000,
     reference_rec709,
 )
+from id2reflectance.capture.calibration.opencv_reference import calibrate_intrinsics, opencv_comparison  # noqa: E402
 from id2reflectance.capture.camera import Camera  # noqa: E402
-from id2reflectance.capture.opencv_calibration import calibrate_intrinsics, opencv_comparison  # noqa: E402
 from id2reflectance.capture.rig import RigFile, apply_rig  # noqa: E402
 from id2reflectance.capture.session import Frame, session_json, write_session_json  # noqa: E402
-from id2reflectance.capture.sim_calibration import (  # noqa: E402
+from id2reflectance.capture.simulator.analytic import render_sphere_view  # noqa: E402
+from id2reflectance.capture.simulator.calibration_captures import (  # noqa: E402
     FIGURE_RIG,
     SimCalibrationConfig,
     detections_as_capture,
@@ -68,9 +68,9 @@ from id2reflectance.capture.sim_calibration import (  # noqa: E402
     sim_rig,
     simulate_detections,
 )
-from id2reflectance.capture.sim_chart import SIM_COLOR_MATRIX, render_chart_image  # noqa: E402
-from id2reflectance.processing.accuracy import solve_accuracy  # noqa: E402
-from id2reflectance.processing.solver import solve_session  # noqa: E402
+from id2reflectance.capture.simulator.chart import SIM_COLOR_MATRIX, render_chart_image  # noqa: E402
+from id2reflectance.processing.solve.accuracy import solve_accuracy  # noqa: E402
+from id2reflectance.processing.solve.solver import solve_session  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
 

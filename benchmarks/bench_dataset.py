@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
 
-    from id2reflectance.capture.simulator import SimulatorConfig, simulate_sessions
+    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
     from id2reflectance.dataset.build import STAGES, BuildConfig, build_dataset
     from id2reflectance.dataset.cluster import ClusterConfig
 
@@ -112,8 +112,8 @@ def main() -> None:
         for batch in loader:
             n += batch["diffuse"].shape[0]
     load_rate = n / (time.perf_counter() - t0)
-    from id2reflectance.model.config import cpu_128
-    from id2reflectance.model.vqgan import VQGAN
+    from id2reflectance.model.codebook.config import cpu_128
+    from id2reflectance.model.codebook.vqgan import VQGAN
 
     cfg = cpu_128()
     model = VQGAN(cfg.model)

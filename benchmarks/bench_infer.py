@@ -13,7 +13,7 @@ Prints ``figure | value | reference (same run) | ratio``:
 * prediction variants (``--prediction template-residual|template-tone``,
   ``--front-view photo``): the same stage against the default ``decode``;
 * the photo enlarged to ``--large-photo`` px wide (a camera's size): face detection by
-  :func:`~id2reflectance.model.face.find_faces` (searches a reduced copy first) against
+  :func:`~id2reflectance.face.detect.find_faces` (searches a reduced copy first) against
   dlib at full resolution, and the whole photo-to-asset time against the small photo's;
 * batched: faces per second when ``--batch`` faces go through one call (one forward pass of
   the swapper for all their views, then one stitch per face), against one face per call.
@@ -61,11 +61,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from id2reflectance.model import infer as infer_mod
-    from id2reflectance.model.face import align_face, detect_faces, find_faces
-    from id2reflectance.model.infer import InferConfig, Inferencer
-    from id2reflectance.model.infer_output import write_prediction
-    from id2reflectance.model.skin_tone import photo_ita_deg
+    from id2reflectance.face.detect import align_face, detect_faces, find_faces
+    from id2reflectance.face.skin_tone import photo_ita_deg
+    from id2reflectance.inference import predictor as infer_mod
+    from id2reflectance.inference.output import write_prediction
+    from id2reflectance.inference.predictor import InferConfig, Inferencer
 
     if args.photo:
         import cv2
@@ -193,7 +193,7 @@ def main() -> None:
     # prediction variants (InferConfig.output / front_view) on the same prepared face
     import dataclasses
 
-    from id2reflectance.model.evaluate_swapper import VARIANTS
+    from id2reflectance.evaluation.swapper import VARIANTS
 
     for name, (output, front_view) in VARIANTS.items():
         if name == "decode":

@@ -27,14 +27,14 @@ import numpy as np
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.frames import load_camera_frames
-from id2reflectance.capture.mesh import raycasting_scene
+from id2reflectance.capture.geometry.mesh import raycasting_scene
 from id2reflectance.capture.session import load_session
-from id2reflectance.capture.simulator import SimulatorConfig, simulate_subject
+from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 from id2reflectance.processing.asset import asset_from_truth, read_asset
-from id2reflectance.processing.envmap import builtin_environments, load_environment
-from id2reflectance.processing.export_gltf import export_glb
-from id2reflectance.processing.ibl import prefilter, reference_shade, shade_fast
-from id2reflectance.processing.relight import RelightConfig, orbit_cameras, render_view, surface_samples
+from id2reflectance.processing.export.gltf import export_glb
+from id2reflectance.processing.relight.envmap import builtin_environments, load_environment
+from id2reflectance.processing.relight.ibl import prefilter, reference_shade, shade_fast
+from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view, surface_samples
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 

@@ -19,10 +19,10 @@ import numpy as np
 
 from id2reflectance.capture.frames import load_camera_frames
 from id2reflectance.capture.session import load_session
-from id2reflectance.capture.simulator import load_truth
+from id2reflectance.capture.simulator.sessions import load_truth
 from id2reflectance.processing.asset import read_asset
-from id2reflectance.processing.envmap import load_environment
-from id2reflectance.processing.relight import RelightConfig, render_view
+from id2reflectance.processing.relight.envmap import load_environment
+from id2reflectance.processing.relight.render import RelightConfig, render_view
 
 
 def main(session_dir: str, asset_dir: str) -> None:

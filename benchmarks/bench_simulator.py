@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from id2reflectance.capture.frames import load_camera_frames
+from id2reflectance.capture.geometry.regions import uv_raster
+from id2reflectance.capture.geometry.template_mesh import head_mesh
 from id2reflectance.capture.ggx import specular_moments
-from id2reflectance.capture.regions import uv_raster
 from id2reflectance.capture.session import load_session
-from id2reflectance.capture.simulator import SimulatorConfig, load_truth, make_subject, simulate_subject
-from id2reflectance.capture.template import head_mesh
+from id2reflectance.capture.simulator.sessions import SimulatorConfig, load_truth, make_subject, simulate_subject
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:

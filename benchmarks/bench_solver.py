@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from id2reflectance._shared.imageio import write_exr, write_png
-from id2reflectance.capture.analytic import render_sphere_view, sphere_camera, write_sphere_session
 from id2reflectance.capture.frames import load_camera_frames, load_mask
 from id2reflectance.capture.session import Frame, load_session, session_json, write_session_json
-from id2reflectance.processing import solver_kernel
-from id2reflectance.processing.accuracy import solve_accuracy
-from id2reflectance.processing.roughness_table import inverse_table
-from id2reflectance.processing.solver import SolverConfig, solve_camera_frames, solve_session
+from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera, write_sphere_session
+from id2reflectance.processing.solve import kernel as solver_kernel
+from id2reflectance.processing.solve.accuracy import solve_accuracy
+from id2reflectance.processing.solve.roughness_table import inverse_table
+from id2reflectance.processing.solve.solver import SolverConfig, solve_camera_frames, solve_session
 
 TARGETS = {  # the figures
     "diffuse_normal_deg": 1.0,
@@ -83,7 +83,7 @@ def copy_bandwidth(nbytes: int = 1 << 29, repeats: int = 5) -> tuple[float, floa
 
 
 def accuracy_rows(tmp: Path, *, quick: bool) -> list[Row]:
-    from id2reflectance.capture.simulator import SimulatorConfig, simulate_subject
+    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 
     rows: list[Row] = []
     subjects = [0] if quick else [0, 1, 2]

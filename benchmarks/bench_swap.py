@@ -29,10 +29,10 @@ import time
 
 import torch
 
-from id2reflectance.model.config import PRESETS as CODEBOOK_PRESETS
-from id2reflectance.model.fusion import MultiDomainVQGAN
-from id2reflectance.model.swapper import IdentitySwapper
-from id2reflectance.model.swapper_config import PRESETS as SWAPPER_PRESETS
+from id2reflectance.model.codebook.config import PRESETS as CODEBOOK_PRESETS
+from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
+from id2reflectance.model.swapper.config import PRESETS as SWAPPER_PRESETS
+from id2reflectance.model.swapper.network import IdentitySwapper
 
 VIEWS_PER_FACE = 3
 

@@ -23,11 +23,11 @@ import time
 
 import torch
 
-from id2reflectance.model.compiled import compile_checked
-from id2reflectance.model.config import PRESETS, RunConfig
+from id2reflectance.model.codebook.config import PRESETS, RunConfig
+from id2reflectance.model.codebook.steps import StepContext, disc_step, stage1_step
+from id2reflectance.model.codebook.vqgan import VQGAN
 from id2reflectance.model.discriminator import PatchDiscriminator
-from id2reflectance.model.steps import StepContext, disc_step, stage1_step
-from id2reflectance.model.vqgan import VQGAN
+from id2reflectance.model.engine.compiled import compile_checked
 
 
 def _measure(cfg: RunConfig, *, device: torch.device, bf16: bool, compile_: bool, steps: int, warmup: int) -> dict:

@@ -1,6 +1,6 @@
 """Training throughput of the identity swapper (one optimiser step of `id2r train swapper`).
 
-Times :class:`id2reflectance.model.swapper_step.SwapperStep`, the step the training loop
+Times :class:`id2reflectance.model.swapper.step.SwapperStep`, the step the training loop
 runs: swap the template faces through the frozen stage-2 model with the identity
 modulation, identity loss through the frozen identity network, L1 on the same-identity
 rows, the adversarial term, Adam on the modulation heads, then the discriminator's hinge
@@ -31,11 +31,11 @@ import torch
 
 from bench_swap import build, print_row, start, time_call  # benchmarks/ is the script's folder
 from id2reflectance.model.discriminator import PatchDiscriminator
-from id2reflectance.model.identity_student import IdentityStudent
-from id2reflectance.model.swapper import IdentitySwapper
-from id2reflectance.model.swapper_config import PRESETS as SWAPPER_PRESETS
-from id2reflectance.model.swapper_config import SwapperRunConfig
-from id2reflectance.model.swapper_step import SwapperStep
+from id2reflectance.model.identity.student import IdentityStudent
+from id2reflectance.model.swapper.config import PRESETS as SWAPPER_PRESETS
+from id2reflectance.model.swapper.config import SwapperRunConfig
+from id2reflectance.model.swapper.network import IdentitySwapper
+from id2reflectance.model.swapper.step import SwapperStep
 
 
 def make_step(swapper: IdentitySwapper, cfg: SwapperRunConfig, device: torch.device, *, bf16: bool) -> SwapperStep:

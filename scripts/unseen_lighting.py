@@ -28,11 +28,11 @@ def main() -> None:
     import torch
 
     from id2reflectance.dataset.views import render_training_views
-    from id2reflectance.model.eval_inputs import SubjectTruth, ViewTruth, load_subject_truth, read_png
-    from id2reflectance.model.evaluate_swapper import VARIANTS, SwapperEvalConfig, _Evaluator
-    from id2reflectance.model.infer import InferConfig, Inferencer
+    from id2reflectance.evaluation.inputs import SubjectTruth, ViewTruth, load_subject_truth, read_png
+    from id2reflectance.evaluation.swapper import VARIANTS, SwapperEvalConfig, _Evaluator
+    from id2reflectance.inference.predictor import InferConfig, Inferencer
     from id2reflectance.processing.asset import asset_from_truth
-    from id2reflectance.processing.envmap import builtin_environments
+    from id2reflectance.processing.relight.envmap import builtin_environments
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", type=Path, required=True)

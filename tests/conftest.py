@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from id2reflectance._shared.imageio import write_exr
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.session import REQUIRED_PATTERNS, Frame, session_json, write_session_json
+from tests.dataset.synthetic import write_synthetic_dataset
 
 
 def make_tiny_session(root: Path, *, size: int = 8, cameras: tuple[str, ...] = ("cam0",), seed: int = 0) -> Path:
@@ -56,7 +58,26 @@ def tiny_stage2_run(face_dataset: Path, tmp_path_factory: pytest.TempPathFactory
 def tiny_swapper_run(face_dataset: Path, tiny_stage2_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A swapper run folder (tiny swapper preset, dlib-distilled identity student) trained from
     ``tiny_stage2_run`` on ``face_dataset`` (about 20 s on one thread); load it with
-    ``id2reflectance.model.swapper.load_swapper``."""
+    ``id2reflectance.model.swapper.network.load_swapper``."""
     from tests.model_runs import train_tiny_swapper
 
     return train_tiny_swapper(face_dataset, tiny_stage2_run, tmp_path_factory.mktemp("tiny_swapper") / "run")
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5 subjects (3 train, 1 val, 1 test), 3 views, 48x48 pixels, every domain."""
+    return write_synthetic_dataset(tmp_path_factory.mktemp("ds") / "ds", subjects=5, size=48)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run torch single-threaded (faster and deterministic on this shared 2-core machine)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

@@ -15,7 +15,7 @@ FACE_DATASET_SPLIT_SEED = 2  # S0000 test, S0001-S0003 train (fractions 0.6 / 0 
 
 def build_face_dataset(root: Path, *, image_size: int = 32) -> Path:
     """Simulate and build the dataset under ``root``; returns the dataset folder."""
-    from id2reflectance.capture.simulator import SimulatorConfig, simulate_sessions
+    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
     from id2reflectance.dataset.build import BuildConfig, build_dataset
     from id2reflectance.dataset.cluster import ClusterConfig
     from id2reflectance.dataset.splits import SplitConfig

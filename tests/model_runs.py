@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from id2reflectance.model.config import RunConfig, tiny
-from id2reflectance.model.swapper_config import SwapperRunConfig
-from id2reflectance.model.swapper_config import tiny as swapper_tiny
+from id2reflectance.model.codebook.config import RunConfig, tiny
+from id2reflectance.model.swapper.config import SwapperRunConfig
+from id2reflectance.model.swapper.config import tiny as swapper_tiny
 
 STAGE1_STEPS = 120
 STAGE2_STEPS = 80
@@ -36,7 +36,7 @@ def train_tiny_stage2(
     data: Path, out: Path, *, stage1_steps: int = STAGE1_STEPS, stage2_steps: int = STAGE2_STEPS
 ) -> Path:
     """Stage 1 then stage 2 of the tiny preset on ``data``; returns the stage-2 run folder (``out/stage2``)."""
-    from id2reflectance.model.train import train_codebook
+    from id2reflectance.training.codebook import train_codebook
 
     torch.set_num_threads(1)
     s1 = out / "stage1"
@@ -58,7 +58,7 @@ def tiny_swapper_config(steps: int = SWAPPER_STEPS, **train: object) -> SwapperR
 
 def train_tiny_swapper(data: Path, base: Path, out: Path, *, steps: int = SWAPPER_STEPS) -> Path:
     """The tiny swapper trained from ``base`` on ``data``; returns the run folder ``out``."""
-    from id2reflectance.model.train_swapper import train_swapper
+    from id2reflectance.training.swapper import train_swapper
 
     torch.set_num_threads(1)
     train_swapper(tiny_swapper_config(steps), data=data, base=base, out=out, device="cpu")

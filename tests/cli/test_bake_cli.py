@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from id2reflectance._shared.imageio import write_exr
-from id2reflectance.capture.mesh import read_mesh, write_obj
+from id2reflectance.capture.geometry.mesh import read_mesh, write_obj
 from id2reflectance.cli.main import _register, cli
 from tests.processing.bake_case import simulated_case
 

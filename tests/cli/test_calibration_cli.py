@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.capture.session import REQUIRED_PATTERNS, Frame, load_session, session_json, write_session_json
-from id2reflectance.capture.sim_calibration import SimCalibrationConfig, sim_rig
+from id2reflectance.capture.simulator.calibration_captures import SimCalibrationConfig, sim_rig
 from id2reflectance.cli.main import _register, cli
 
 _register()

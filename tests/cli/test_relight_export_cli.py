@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import write_exr
-from id2reflectance.capture.mesh import FaceMesh, write_obj
+from id2reflectance.capture.geometry.mesh import FaceMesh, write_obj
 from id2reflectance.cli.main import _register, cli
 from tests.processing.asset_fixtures import uv_sphere, write_sphere_asset
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from id2reflectance._shared.imageio import read_exr, write_exr
-from id2reflectance.capture.analytic import write_sphere_session
+from id2reflectance.capture.simulator.analytic import write_sphere_session
 from id2reflectance.cli.main import _register, cli
 
 _register()

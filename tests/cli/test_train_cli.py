@@ -6,7 +6,7 @@ import yaml
 from click.testing import CliRunner
 
 from id2reflectance.cli.main import _register, cli
-from id2reflectance.model.config import config_to_dict, tiny
+from id2reflectance.model.codebook.config import config_to_dict, tiny
 from tests.dataset.synthetic import write_synthetic_dataset
 
 _register()

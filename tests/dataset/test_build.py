@@ -6,7 +6,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from id2reflectance.capture.simulator import SimulatorConfig, simulate_sessions
+from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
 from id2reflectance.cli.main import _register, cli
 from id2reflectance.dataset.build import BuildConfig, build_dataset
 from id2reflectance.dataset.cluster import ClusterConfig

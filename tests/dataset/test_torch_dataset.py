@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.dataset.torch_dataset import ReflectanceDataset, dataset_sha256
 from id2reflectance.errors import ConfigError, InputFileError
-from id2reflectance.model.train import worker_start_method
+from id2reflectance.training.codebook import worker_start_method
 from tests.dataset.synthetic import write_synthetic_dataset
 
 ALL = ("rgb", "diffuse", "specular", "roughness", "normal")

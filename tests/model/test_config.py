@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from id2reflectance.errors import ConfigError
-from id2reflectance.model.config import (
+from id2reflectance.model.codebook.config import (
     PRESETS,
     RunConfig,
     config_from_dict,
@@ -77,7 +77,7 @@ def test_every_shipped_config_file_loads():
     """configs/**/*.yaml: codebook configs load as RunConfig, swapper configs as SwapperRunConfig."""
     from pathlib import Path
 
-    from id2reflectance.model.swapper_config import load_swapper_config
+    from id2reflectance.model.swapper.config import load_swapper_config
 
     root = Path(__file__).resolve().parents[2] / "configs"
     files = sorted(root.rglob("*.yaml"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from id2reflectance.capture.mesh import FaceMesh
+from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.processing.asset import AssetMaps, write_asset
 
 SPHERE_RADIUS = 0.1  # metres

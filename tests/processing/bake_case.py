@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from id2reflectance.processing.bake import BakeConfig
-from id2reflectance.processing.registration import RegistrationConfig
+from id2reflectance.processing.bake.baker import BakeConfig
+from id2reflectance.processing.registration.register import RegistrationConfig
 
 _CACHE: dict[str, tuple[Path, Path]] = {}
 
@@ -36,8 +36,8 @@ SMALL_BAKE = BakeConfig(size=256, registration=FAST_REGISTRATION, previews=False
 def simulated_case(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(session folder, solver output folder) of the small simulated capture (cached)."""
     if "case" not in _CACHE:
-        from id2reflectance.capture.simulator import SimulatorConfig, simulate_subject
-        from id2reflectance.processing.solver import solve_session
+        from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
+        from id2reflectance.processing.solve.solver import solve_session
 
         root = factory.mktemp("bake_case")
         session = simulate_subject(root, subject_index=2, config=SimulatorConfig(**SIM_KW))

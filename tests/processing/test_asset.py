@@ -11,7 +11,7 @@ import pytest
 
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import read_exr, write_exr
-from id2reflectance.capture.mesh import FaceMesh, write_obj
+from id2reflectance.capture.geometry.mesh import FaceMesh, write_obj
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 from id2reflectance.processing.asset import MAP_NAMES, read_asset, write_asset
 from tests.processing.asset_fixtures import sphere_maps, uv_sphere, write_sphere_asset

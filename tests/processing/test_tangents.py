@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from id2reflectance.capture.mesh import FaceMesh
+from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.errors import ShapeError
 from id2reflectance.processing.tangents import object_to_tangent, tangent_to_object, vertex_tangents
 from tests.processing.asset_fixtures import sphere_maps, sphere_normal_map, uv_sphere

@@ -1,8 +1,8 @@
 """CIELAB and the individual typology angle (ITA) of linear Rec.709 colours (numpy only).
 
-One definition for the simulator's skin attributes (``capture/skin.py``), the photo and
-albedo skin tone of inference (``model/skin_tone.py``) and the FAIR metrics
-(``model/fairness.py``): the IEC 61966-2-1 sRGB matrix, the D65 white of that matrix
+One definition for the simulator's skin attributes (``capture/simulator/skin.py``), the photo and
+albedo skin tone of inference (``face/skin_tone.py``) and the FAIR metrics
+(``evaluation/fairness.py``): the IEC 61966-2-1 sRGB matrix, the D65 white of that matrix
 (RGB = (1, 1, 1)), CIE 1976 L*a*b*.
 """
 
@@ -58,3 +58,16 @@ def ita_deg(rgb_linear: np.ndarray) -> np.ndarray:
     ``atan2(L* - 50, b*)``, equal to the usual ``atan((L* - 50) / b*)`` for b* > 0 (skin).
     """
     return ita_from_lab(linear_rgb_to_lab(rgb_linear))
+
+
+FITZPATRICK_BOUNDS_DEG = (55.0, 41.0, 28.0, 10.0, -30.0)  # I | II | III | IV | V | VI
+
+
+def fitzpatrick_from_ita(ita: np.ndarray | float) -> np.ndarray:
+    """Fitzpatrick skin type (1-6) from ITA degrees.
+
+    Bins: > 55 I, (41, 55] II, (28, 41] III, (10, 28] IV, (-30, 10] V, <= -30 VI.
+    Returns int64 array of the input's shape (0-d for a scalar).
+    """
+    a = np.asarray(ita, np.float64)
+    return 1 + np.sum(a[..., None] <= np.asarray(FITZPATRICK_BOUNDS_DEG), axis=-1).astype(np.int64)

@@ -84,8 +84,8 @@ def cameras_cmd(
       id2r calibrate cameras captures/ -o rig.json --reference front \\
           --board "type=charuco,squares_x=11,squares_y=8,square_size=0.03,marker_size=0.022,dictionary=DICT_5X5_100"
     """
-    from id2reflectance.capture.boards import parse_board_spec
-    from id2reflectance.capture.calibrate_cameras import CameraCalibrationConfig, calibrate_cameras
+    from id2reflectance.capture.calibration.boards import parse_board_spec
+    from id2reflectance.capture.calibration.cameras import CameraCalibrationConfig, calibrate_cameras
     from id2reflectance.capture.rig import RigFile, write_rig
 
     spec = parse_board_spec(board)
@@ -172,7 +172,7 @@ def colour_cmd(
       id2r calibrate colour a.tif b.tif --camera front --dark dark.tif -o colour.json --rig rig.json
     """
     from id2reflectance._shared.atomic import atomic_write_json
-    from id2reflectance.capture.calibrate_colour import ColourCalibrationConfig, calibrate_colour
+    from id2reflectance.capture.calibration.colour import ColourCalibrationConfig, calibrate_colour
     from id2reflectance.capture.rig import read_rig, write_rig
 
     rig = read_rig(rig_path) if rig_path is not None else None
@@ -218,8 +218,8 @@ def simulate_cmd(
       id2r calibrate simulate calib/
       id2r calibrate simulate calib/ --poses 10 --size 800x600 --encoding exr
     """
-    from id2reflectance.capture.boards import parse_board_spec
-    from id2reflectance.capture.sim_calibration import SimCalibrationConfig, simulate_calibration
+    from id2reflectance.capture.calibration.boards import parse_board_spec
+    from id2reflectance.capture.simulator.calibration_captures import SimCalibrationConfig, simulate_calibration
     from id2reflectance.errors import ConfigError
 
     try:

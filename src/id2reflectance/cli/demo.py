@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.processing.pipeline import DemoConfig, run_demo
+from id2reflectance.demo import DemoConfig, run_demo
 
 
 @click.command("demo")

@@ -130,8 +130,8 @@ def eval_swapper_cmd(
       id2r eval swapper --dataset data/ds --checkpoint n8=runs/n8 --checkpoint n16=runs/n16 \\
           --checkpoint n32=runs/n32 -o reports/scaling --no-template-ablation --threads 1
     """
-    from id2reflectance.model.eval_report import format_table, write_report
-    from id2reflectance.model.evaluate_swapper import SwapperEvalConfig, evaluate_swapper, parse_checkpoint_spec
+    from id2reflectance.evaluation.report import format_table, write_report
+    from id2reflectance.evaluation.swapper import SwapperEvalConfig, evaluate_swapper, parse_checkpoint_spec
 
     set_threads(threads)
     config = SwapperEvalConfig(

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from id2reflectance.processing.asset import read_asset
-from id2reflectance.processing.export_gltf import export_glb
-from id2reflectance.processing.export_obj import export_obj
+from id2reflectance.processing.export.gltf import export_glb
+from id2reflectance.processing.export.obj import export_obj
 
 
 @click.command("export")

@@ -101,8 +101,8 @@ def infer_cmd(
       id2r infer me.png -o out/ --dataset data/ds --checkpoint runs/swapper --template S0012 --views front
     """
     from id2reflectance.errors import Id2rError
-    from id2reflectance.model.infer import InferConfig, Inferencer
-    from id2reflectance.model.infer_batch import infer_photos, summary_table
+    from id2reflectance.inference.batch import infer_photos, summary_table
+    from id2reflectance.inference.predictor import InferConfig, Inferencer
 
     set_threads(threads)
     config = InferConfig(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-ProgressFn = Callable[[str, int, int], None]
+from id2reflectance._shared.progress import ProgressFn
 
 # stages that describe the whole run; they keep their own line above the current step
 OUTER_STAGES = frozenset({"subjects", "pipeline", "cameras", "done"})

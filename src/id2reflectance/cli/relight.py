@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.processing.relight import RelightConfig
-from id2reflectance.processing.relight_batch import relight_assets
+from id2reflectance.processing.relight.batch import relight_assets
+from id2reflectance.processing.relight.render import RelightConfig
 
 
 @click.command("relight")

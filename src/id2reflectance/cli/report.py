@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from id2reflectance.processing.report import ReportConfig, build_report
+from id2reflectance.report.build import ReportConfig, build_report
 
 
 @click.command("report")

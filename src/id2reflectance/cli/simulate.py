@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
-from id2reflectance.capture.simulator import SimulatorConfig, simulate_sessions
+from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
 from id2reflectance.cli.progress import progress_bar
 
 

@@ -10,7 +10,7 @@ import click
 from id2reflectance._shared.config import load_config
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
-from id2reflectance.processing.solver import SolverConfig, solve_session
+from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 
 @click.command("solve")

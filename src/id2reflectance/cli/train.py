@@ -71,8 +71,8 @@ def train_codebook_cmd(
       torchrun --nproc_per_node 4 -m id2reflectance.cli.main train codebook --stage 1 \\
           --config my512.yaml --data data/ds --out runs/s1_512
     """
-    from id2reflectance.model.config import load_run_config
-    from id2reflectance.model.train import train_codebook
+    from id2reflectance.model.codebook.config import load_run_config
+    from id2reflectance.training.codebook import train_codebook
 
     cfg = load_run_config(config_src)
     if seed is not None:
@@ -146,7 +146,7 @@ def eval_codebook_cmd(
       id2r eval codebook runs/s1 runs/s2_joint runs/s2 --data data/ds --json ablation.json
     """
     from id2reflectance._shared.atomic import atomic_write_json
-    from id2reflectance.model.evaluate import evaluate_codebook, format_table
+    from id2reflectance.evaluation.codebook import evaluate_codebook, format_table
 
     set_threads(threads)
     results = []

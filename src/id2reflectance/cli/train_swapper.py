@@ -77,8 +77,8 @@ def train_swapper_cmd(
           --arcface weights/arcface_r100.safetensors --photos photos/
       id2r train swapper --config runs/swap/config.yaml --data data/ds --out runs/swap --resume
     """
-    from id2reflectance.model.swapper_config import load_swapper_config
-    from id2reflectance.model.train_swapper import train_swapper
+    from id2reflectance.model.swapper.config import load_swapper_config
+    from id2reflectance.training.swapper import train_swapper
 
     cfg = load_swapper_config(config_src)
     set_threads(threads)

@@ -19,6 +19,7 @@ from typing import Any
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_write_json, sha256_file
+from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.dataset.cluster import ClusterConfig, dashboard_link, open_client
 from id2reflectance.dataset.manifest import (
     SUBJECT_RECORD,
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 STAGES = ("validate", "solve", "bake", "views")
 DOMAINS = ("rgb", "diffuse", "specular", "roughness", "normal")
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def stage_validate(session_dir: str, work_dir: str) -> dict[str, Any]:
 
 def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
     """Solve every camera into ``work/solved``."""
-    from id2reflectance.processing.solver import SolverConfig, solve_session
+    from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
     t0 = time.perf_counter()
     out = Path(info["work"]) / "solved"
@@ -131,7 +131,7 @@ def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
 
 def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
     """Register the template and bake the UV asset into ``work/asset``."""
-    from id2reflectance.processing.bake import BakeConfig, bake_session
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_session
 
     t0 = time.perf_counter()
     out = Path(info["work"]) / "asset"

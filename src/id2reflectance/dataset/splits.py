@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from id2reflectance._shared.atomic import atomic_write_json
-from id2reflectance.capture.skin import fitzpatrick_from_ita
+from id2reflectance._shared.cielab import fitzpatrick_from_ita
 from id2reflectance.dataset.manifest import MANIFEST, SPLITS, read_manifest
 from id2reflectance.errors import ConfigError, InputFileError
 

@@ -21,7 +21,7 @@ import numpy as np
 from id2reflectance._shared.atomic import atomic_write
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.capture.camera import Camera, look_at
-from id2reflectance.capture.mesh import FaceMesh, raycasting_scene
+from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
 from id2reflectance.dataset.manifest import RGB_EXPOSURE_STOPS
 from id2reflectance.errors import ConfigError
 
@@ -35,7 +35,7 @@ VIEW_YAW = {"front": 0.0, "left": 1.0, "right": -1.0}
 
 def _landmark_points(mesh: FaceMesh) -> tuple[np.ndarray, np.ndarray]:
     """World points of the eye midpoint and mouth midpoint from template landmarks."""
-    from id2reflectance.capture.template import template_mesh
+    from id2reflectance.capture.geometry.template_mesh import template_mesh
 
     lm = mesh.landmarks or template_mesh().landmarks
     v = mesh.vertices
@@ -87,7 +87,7 @@ def aligned_cameras(
 @lru_cache(maxsize=16)
 def _environment(spec: str):  # -> Environment
     """The environment of a dataset spec (``full`` = the full-on pattern), mean-normalised."""
-    from id2reflectance.processing.envmap import load_environment
+    from id2reflectance.processing.relight.envmap import load_environment
 
     return load_environment("pattern:full" if spec == "full" else spec, normalize="mean")
 
@@ -102,7 +102,7 @@ def check_environments(specs: tuple[str, ...]) -> None:
 
 @lru_cache(maxsize=16)
 def _prefiltered(spec: str):  # -> PrefilteredEnvironment | None, cached per worker process
-    from id2reflectance.processing.ibl import prefilter
+    from id2reflectance.processing.relight.ibl import prefilter
 
     env = _environment(spec)
     return None if env.is_pattern else prefilter(env)
@@ -142,7 +142,7 @@ def render_training_views(
 
     from id2reflectance.processing.asset import read_asset
     from id2reflectance.processing.brdf_table import directional_albedo
-    from id2reflectance.processing.relight import RelightConfig, render_view, surface_samples, tone_map
+    from id2reflectance.processing.relight.render import RelightConfig, render_view, surface_samples, tone_map
 
     asset = read_asset(asset_dir)
     out = Path(out_dir)

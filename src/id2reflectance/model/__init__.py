@@ -1,7 +1,9 @@
-"""The reflectance codebook model: VQGAN, multi-domain codebooks, fusion, training.
+"""The ID2Reflectance networks and their training machinery (torch, numpy, safetensors only).
 
-Imports only torch, numpy, safetensors and the stdlib-only parts of the package
-(``errors``, ``_shared.atomic``, ``_shared.config``), so it runs on a GPU machine without
-Open3D or OpenEXR. The dataset loader is imported lazily by :mod:`.train` and
-:mod:`.evaluate` only when a dataset folder is opened.
+``codebook/`` (VQGAN, multi-domain codebooks, fusion), ``swapper/`` (identity-conditioned
+codebook swapper), ``identity/`` (identity networks), ``engine/`` (checkpoints, optimisers,
+run logs). Nothing here imports OpenCV, dlib, Open3D, OpenEXR or Dask, so it runs on a GPU
+machine that has only torch, numpy and safetensors; the jobs that feed it data live in
+:mod:`id2reflectance.training`, :mod:`id2reflectance.inference` and
+:mod:`id2reflectance.evaluation`.
 """

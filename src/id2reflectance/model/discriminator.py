@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from id2reflectance.model.config import DiscConfig
+from id2reflectance.model.codebook.config import DiscConfig
 
 
 class PatchDiscriminator(nn.Module):

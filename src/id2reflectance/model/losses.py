@@ -96,7 +96,7 @@ def load_perceptual(path: str | Path | None, *, device: torch.device | str = "cp
     if path is None:
         log.warning("no perceptual weights configured (loss.perceptual_weights): training without perceptual loss")
         return None
-    from id2reflectance.model.checkpoint import load_tensors_strict
+    from id2reflectance.model.engine.checkpoint import load_tensors_strict
 
     p = Path(path)
     if not p.is_file():

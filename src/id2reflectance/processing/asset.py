@@ -26,7 +26,7 @@ import numpy as np
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, read_exr, write_exr, write_png
-from id2reflectance.capture.mesh import FaceMesh, read_obj, write_obj
+from id2reflectance.capture.geometry.mesh import FaceMesh, read_obj, write_obj
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 from id2reflectance.processing.tangents import object_to_tangent
 
@@ -389,7 +389,7 @@ def asset_from_truth(
 
     Returns the ASSET path.
     """
-    from id2reflectance.capture.mesh import rasterize_uv
+    from id2reflectance.capture.geometry.mesh import rasterize_uv
     from id2reflectance.capture.session import load_session
 
     session_dir = Path(session_dir)

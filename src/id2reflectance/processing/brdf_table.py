@@ -8,7 +8,7 @@ at 0.028 it has one channel.
 The asset's ``specular_albedo`` map holds that response at normal incidence,
 ``k * A(1, r)`` (what the simulator writes as ground truth), so the GGX scale of a texel
 is ``k = specular_albedo / A(1, r)`` (:func:`specular_scale`), with ``A(1, r)`` from
-:func:`id2reflectance.capture.render.normal_incidence_albedo`, the simulator's own table.
+:func:`id2reflectance.capture.ggx.normal_incidence_albedo`, the simulator's own table.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from id2reflectance.capture.ggx import ROUGHNESS_MIN, specular_moments
-from id2reflectance.capture.render import normal_incidence_albedo
+from id2reflectance.capture.ggx import ROUGHNESS_MIN, normal_incidence_albedo, specular_moments
 
 log = logging.getLogger(__name__)
 

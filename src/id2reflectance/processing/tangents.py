@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, rasterize_uv
 from id2reflectance.capture.ggx import tangent_frame
-from id2reflectance.capture.mesh import FaceMesh, interpolate, rasterize_uv
 from id2reflectance.errors import ShapeError
 
 
@@ -167,7 +167,7 @@ def object_to_tangent(
     mesh : FaceMesh with UVs whose frame the normals are in.
     tangents : (V, 4) from :func:`vertex_tangents`; computed when None.
     frames : :func:`texel_frames` of ``mesh`` at S (e.g. kept by
-        :class:`~id2reflectance.processing.bake_mesh.PreparedMesh`); computed when None.
+        :class:`~id2reflectance.processing.bake.prepared_mesh.PreparedMesh`); computed when None.
 
     Returns
     -------

@@ -1,0 +1,2 @@
+"""Rig calibration from board and ColorChecker captures: corner detection, intrinsics,
+bundle adjustment and colour correction."""

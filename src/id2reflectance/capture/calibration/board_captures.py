@@ -1,0 +1,175 @@
+"""Board captures on disk: ``CAPTURE_DIR/<camera>/<image>`` and the boards found in them.
+
+One folder per camera, several board poses per camera, in any encoding the session format
+reads (EXR, 8/16-bit PNG/TIFF, JPEG, camera RAW). Images with the same file stem in
+different camera folders are the same board pose (a synchronised shot); that is how views
+are linked across cameras. Images where the board is not found, or with too few corners,
+are dropped and listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from id2reflectance._shared.imageio import RAW_SUFFIXES, read_image
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.calibration.boards import BoardSpec, Detection, detect_board
+from id2reflectance.errors import CaptureError, InputFileError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg"} | RAW_SUFFIXES
+CAMERA_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass
+class CameraDetections:
+    """One camera's usable detections.
+
+    size : (width, height) pixels, the same for all its images.
+    detections : {pose (image stem): Detection}.
+    files : {pose: image path relative to the capture folder}.
+    dropped : one message per unusable image (board not found, too few corners).
+    """
+
+    camera: str
+    size: tuple[int, int]
+    detections: dict[str, Detection]
+    files: dict[str, str] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ detection
+
+
+def list_capture(capture_dir: str | Path) -> dict[str, dict[str, Path]]:
+    """``{camera: {pose: path}}`` for ``CAPTURE_DIR/<camera>/<image>`` (hidden files skipped)."""
+    root = Path(capture_dir)
+    if not root.is_dir():
+        raise InputFileError(root, None, "capture folder not found")
+    out: dict[str, dict[str, Path]] = {}
+    for cam_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images: dict[str, Path] = {}
+        for f in sorted(cam_dir.iterdir()):
+            if f.name.startswith(".") or not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if f.stem in images:
+                raise InputFileError(
+                    f"{cam_dir.name}/{f.name}", None, f"same pose name as {cam_dir.name}/{images[f.stem].name}"
+                )
+            images[f.stem] = f
+        if images:
+            if not CAMERA_NAME_RE.fullmatch(cam_dir.name):
+                raise InputFileError(
+                    cam_dir, None, "camera folder names must be 1-64 characters of [A-Za-z0-9_-] (session format)"
+                )
+            out[cam_dir.name] = images
+    if not out:
+        raise InputFileError(root, None, "no images found; expected CAPTURE_DIR/<camera>/<image>")
+    return out
+
+
+def _encoding_for(path: Path, encoding: str) -> str:
+    if encoding != "auto":
+        return encoding
+    suffix = path.suffix.lower()
+    if suffix == ".exr":
+        return "linear"
+    if suffix in RAW_SUFFIXES:
+        return "raw"
+    return "srgb"  # geometry does not depend on the transfer curve
+
+
+def _names(paths: list[str], limit: int = 6) -> str:
+    head = ", ".join(paths[:limit])
+    return head + (f", ... ({len(paths)} in all)" if len(paths) > limit else "")
+
+
+def detect_capture(
+    capture_dir: str | Path,
+    spec: BoardSpec,
+    *,
+    min_corners: int = 10,
+    min_views: int = 3,
+    encoding: Literal["auto", "linear", "srgb", "raw"] = "auto",
+    workers: int = 0,
+    progress: ProgressFn | None = None,
+) -> dict[str, CameraDetections]:
+    """Detect the board in every image of a capture folder.
+
+    Parameters
+    ----------
+    min_corners : detections with fewer corners are dropped (and listed).
+    min_views : usable images every camera needs.
+    encoding : how to decode; ``auto`` reads OpenEXR as linear, RAW/DNG as raw and the
+        rest as sRGB (the board's geometry does not depend on the transfer curve).
+    workers : images decoded and searched in parallel threads; 0 = min(4, CPU count).
+        Memory: one decoded float32 image per worker.
+
+    Raises
+    ------
+    InputFileError
+        Unreadable image, or images of one camera with different sizes (all named).
+    CaptureError
+        No board found in any image (images named), or a camera with fewer than
+        ``min_views`` usable images.
+    """
+    root = Path(capture_dir)
+    listing = list_capture(root)
+    jobs = [(cam, pose, path) for cam, images in listing.items() for pose, path in images.items()]
+
+    def work(job: tuple[str, str, Path]) -> tuple[tuple[int, int], Detection | None]:
+        cam, _, path = job
+        try:
+            img = read_image(path, _encoding_for(path, encoding))  # type: ignore[arg-type]
+        except InputFileError as err:
+            raise InputFileError(f"{cam}/{path.name}", err.field, err.message) from err
+        return (img.shape[1], img.shape[0]), detect_board(img, spec)
+
+    n_workers = workers if workers > 0 else min(4, os.cpu_count() or 1)
+    found: dict[tuple[str, str], tuple[tuple[int, int], Detection | None]] = {}
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:  # OpenCV and the decoders release the GIL
+        for i, (job, res) in enumerate(zip(jobs, pool.map(work, jobs), strict=True)):
+            found[(job[0], job[1])] = res
+            if progress is not None:
+                progress("detect boards", i + 1, len(jobs))
+    out: dict[str, CameraDetections] = {}
+    for cam, images in listing.items():
+        sizes: dict[str, tuple[int, int]] = {}
+        dets: dict[str, Detection] = {}
+        dropped: list[str] = []
+        for pose, path in images.items():
+            rel = f"{cam}/{path.name}"
+            sizes[rel], det = found[(cam, pose)]
+            if det is None:
+                dropped.append(f"{rel}: board not found")
+            elif len(det) < min_corners:
+                dropped.append(f"{rel}: only {len(det)} corner(s), fewer than {min_corners}")
+            else:
+                dets[pose] = det
+        distinct = sorted(set(sizes.values()))
+        if len(distinct) > 1:
+            groups = {s: [n for n, v in sizes.items() if v == s] for s in distinct}
+            text = "; ".join(f"{w}x{h}: {_names(v, 3)}" for (w, h), v in groups.items())
+            raise InputFileError(f"{root.name}/{cam}", None, f"images of camera '{cam}' differ in size ({text})")
+        size = distinct[0]
+        out[cam] = CameraDetections(cam, size, dets, {p: f"{cam}/{images[p].name}" for p in dets}, dropped)
+        for msg in dropped:
+            log.info("dropped %s", msg)
+    if not any(d.detections for d in out.values()):
+        every = [f"{c}/{p.name}" for c, imgs in listing.items() for p in imgs.values()]
+        raise CaptureError(f"{root}: no board found in any image ({_names(every)}); check --board")
+    for cam, d in out.items():
+        if len(d.detections) < min_views:
+            names = [f"{cam}/{p.name}" for p in listing[cam].values()]
+            raise CaptureError(
+                f"camera '{cam}': board usable in {len(d.detections)} of {len(names)} image(s) "
+                f"({_names(names)}), at least {min_views} needed"
+            )
+    return out

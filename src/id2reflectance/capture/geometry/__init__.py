@@ -1,0 +1,2 @@
+"""Face geometry shared by every stage: triangle meshes, the face template mesh (UV layout,
+landmarks) and its named regions."""

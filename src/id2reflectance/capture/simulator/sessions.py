@@ -1,0 +1,410 @@
+"""Light-stage simulator: procedural subjects rendered into valid sessions with ground truth.
+
+A subject (index ``i`` under seed ``s``) is a procedural head
+(:mod:`~id2reflectance.capture.geometry.template_mesh`), a biophysical skin
+(:mod:`~id2reflectance.capture.simulator.skin`) and its UV maps, rendered under the spherical
+gradient patterns through cross and parallel polarisers by several calibrated cameras
+(:mod:`~id2reflectance.capture.simulator.render`). Output, one folder per subject::
+
+    OUT/S0000/
+      session.json                  the session format, version 1
+      frames/<camera>/<pattern>_<pol>.exr
+      masks/<camera>.png            pixels on the head
+      mesh/scan.obj                 the subject's geometry, a different topology
+      truth/mesh.obj                the subject in template topology with UVs (world frame)
+      truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
+      truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
+
+Stored frame values are radiance divided by the session's exposure ``scale`` (the
+frames' ``scale`` field restores radiance). Everything is deterministic for a seed; a
+folder appears only when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
+from id2reflectance._shared.cielab import fitzpatrick_from_ita
+from id2reflectance._shared.imageio import read_exr, write_exr, write_png, write_tiff16
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene, write_obj
+from id2reflectance.capture.geometry.regions import face_texel_size, uv_raster
+from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh
+from id2reflectance.capture.illumination import LIT_PATTERNS
+from id2reflectance.capture.session import Frame, session_json, write_session_json
+from id2reflectance.capture.simulator.render import CameraRender, diffuse_textures, render_camera
+from id2reflectance.capture.simulator.skin import SkinParams, SubjectMaps, face_ita_deg, subject_maps
+from id2reflectance.capture.simulator.visibility import vertex_visibility
+from id2reflectance.errors import ConfigError, InputFileError
+
+log = logging.getLogger(__name__)
+
+
+# name, yaw (deg, + toward the subject's left = +x), elevation (deg), roll (deg), k1, k2
+CAMERA_LAYOUT: tuple[tuple[str, float, float, float, float, float], ...] = (
+    ("front", 0.0, 6.0, 0.8, -0.06, 0.09),
+    ("left", 40.0, 3.5, -1.3, -0.05, 0.07),
+    ("right", -40.0, 4.5, 1.1, -0.07, 0.10),
+    ("above", 10.0, 30.0, -0.6, -0.05, 0.08),
+    ("below", -10.0, -18.0, 0.7, -0.06, 0.06),
+    ("far_left", 75.0, 2.0, 0.5, -0.04, 0.05),
+    ("far_right", -75.0, 2.5, -0.9, -0.05, 0.07),
+)
+CAMERA_TARGET = (0.0, -0.012, 0.012)  # metres: the point every camera looks at
+FRAME_SUFFIX = {"exr32": ".exr", "exr16": ".exr", "tiff16": ".tif"}
+TRUTH_CHANNELS = {
+    "diffuse_albedo": 3,
+    "specular_albedo": 1,
+    "normal": 3,
+    "roughness": 1,
+    "mask": 1,
+    "visibility": 1,
+    "uv": 3,
+}
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything that defines a simulated session (all defaults here)."""
+
+    image_size: int = 512  # pixels per side (square frames)
+    uv_size: int = 512  # texels per side of the UV maps
+    cameras: int = 3  # first N of CAMERA_LAYOUT: front, left, right, above, below, far_left, far_right
+    camera_distance: float = 1.0  # metres from the camera target
+    fov_deg: float = 19.0  # full field of view of the square image
+    distortion: bool = True  # small radial k1/k2 per camera (else none)
+    inverses: bool = True  # also render inverse_x/y/z
+    noise: float = 0.0  # Poisson gain: sigma^2 = noise * x + read_noise^2 (x in stored units)
+    read_noise: float = 0.0  # Gaussian read-noise sigma, stored units
+    dark_offset: float = 0.0  # added to every frame; > 0 also writes dark frames
+    saturation: float | None = None  # clip stored values at this level (None: no clipping)
+    exposure_peak: float = 0.8  # stored value of the brightest noise-free pixel
+    visibility_directions: int = 768  # self-shadowing direction set (fibonacci sphere)
+    specular_samples: tuple[int, int] = (16, 16)  # GGX VNDF quadrature grid
+    diffuse_samples: tuple[int, int] = (8, 16)  # cosine-lobe quadrature grid (occluded texels)
+    sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)  # subsurface blur sigma R, G, B, millimetres
+    detail: float = 1.0  # pore and wrinkle relief scale (0 = smooth skin)
+    frame_format: Literal["exr32", "exr16", "tiff16"] = "exr32"
+    scan_decimation: float = 0.6  # fraction of triangles kept in mesh/scan.obj
+    scan_noise_mm: float = 0.1  # Gaussian noise on the scan's vertices, millimetres
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expected: str) -> ConfigError:
+            return ConfigError(f"SimulatorConfig.{name} must be {expected}, got {getattr(self, name)!r}")
+
+        if not (16 <= self.image_size <= 8192):
+            raise bad("image_size", "in [16, 8192]")
+        if not (16 <= self.uv_size <= 8192):
+            raise bad("uv_size", "in [16, 8192]")
+        if not (1 <= self.cameras <= len(CAMERA_LAYOUT)):
+            raise bad("cameras", f"in [1, {len(CAMERA_LAYOUT)}]")
+        if not (0.3 <= self.camera_distance <= 10.0):
+            raise bad("camera_distance", "in [0.3, 10] metres")
+        if not (2.0 <= self.fov_deg <= 90.0):
+            raise bad("fov_deg", "in [2, 90]")
+        for name in ("noise", "read_noise", "dark_offset", "detail"):
+            if not getattr(self, name) >= 0:
+                raise bad(name, ">= 0")
+        if self.saturation is not None and not self.saturation > 0:
+            raise bad("saturation", "> 0 or None")
+        if not (0 < self.exposure_peak <= 1.0):
+            raise bad("exposure_peak", "in (0, 1]")
+        if not (16 <= self.visibility_directions <= 65536):
+            raise bad("visibility_directions", "in [16, 65536]")
+        for name in ("specular_samples", "diffuse_samples"):
+            v = getattr(self, name)
+            if len(v) != 2 or min(v) < 1:
+                raise bad(name, "two positive integers")
+        if len(self.sss_mm) != 3 or min(self.sss_mm) < 0:
+            raise bad("sss_mm", "three values >= 0")
+        if self.frame_format not in FRAME_SUFFIX:
+            raise bad("frame_format", f"one of {sorted(FRAME_SUFFIX)}")
+        if not (0.1 <= self.scan_decimation <= 1.0):
+            raise bad("scan_decimation", "in [0.1, 1]")
+        if self.scan_noise_mm < 0:
+            raise bad("scan_noise_mm", ">= 0")
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """Lit patterns rendered, in the session format's order."""
+        return LIT_PATTERNS if self.inverses else LIT_PATTERNS[:4]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The random draw of one subject: identity, shape and skin."""
+
+    subject_id: str
+    index: int
+    head: HeadParams
+    skin: SkinParams
+
+
+def make_subject(seed: int, index: int) -> Subject:
+    """Subject ``index`` of ``seed`` (independent streams per subject)."""
+    if index < 0 or index > 9999:
+        raise ConfigError(f"subject index must be in [0, 9999], got {index}")
+    rng = np.random.default_rng([int(seed), int(index)])
+    sex: Literal["female", "male"] = "female" if rng.random() < 0.5 else "male"
+    head = HeadParams.random(rng, sex=sex)
+    skin = SkinParams.random(rng, sex=sex)
+    return Subject(f"S{index:04d}", index, head, skin)
+
+
+def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
+    """The first ``config.cameras`` cameras of ``CAMERA_LAYOUT``, framing the head."""
+    size = config.image_size
+    f = 0.5 * size / np.tan(np.radians(config.fov_deg) / 2)
+    target = np.asarray(CAMERA_TARGET)
+    out = {}
+    for k, (name, yaw, elev, roll, k1, k2) in enumerate(CAMERA_LAYOUT[: config.cameras]):
+        a, e = np.radians(yaw), np.radians(elev)
+        eye = target + config.camera_distance * np.array([np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)])
+        R, _ = look_at(eye, target)
+        c, s = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+        R = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ R
+        t = -R @ eye
+        shift = 0.004 * size * np.array([np.sin(1.7 * k + 0.3), np.cos(2.3 * k + 0.1)])
+        K = np.array(
+            [[f, 0.0, (size - 1) / 2 + shift[0]], [0.0, f * 1.0005, (size - 1) / 2 + shift[1]], [0.0, 0.0, 1.0]]
+        )
+        dist = np.array([k1, k2, 0.0, 0.0, 0.0]) if config.distortion else np.zeros(5)
+        out[name] = Camera(name, size, size, K, dist, R, t)
+    return out
+
+
+def _scan_mesh(mesh: FaceMesh, config: SimulatorConfig, rng: np.random.Generator) -> FaceMesh:
+    """A 'scanned' version of the head: seams welded, decimated, noisy, no UVs."""
+    import open3d as o3d
+
+    m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices), o3d.utility.Vector3iVector(mesh.faces))
+    m.merge_close_vertices(1e-7)
+    m.remove_degenerate_triangles()
+    m.remove_unreferenced_vertices()
+    target = max(100, int(round(config.scan_decimation * len(mesh.faces))))
+    if target < len(m.triangles):
+        m = m.simplify_quadric_decimation(target_number_of_triangles=target)
+    m.compute_vertex_normals()
+    v = np.asarray(m.vertices, np.float64)
+    n = np.asarray(m.vertex_normals, np.float64)
+    v = v + n * rng.normal(0.0, config.scan_noise_mm * 1e-3, (len(v), 1))
+    return FaceMesh(v, np.asarray(m.triangles, np.int64))
+
+
+def _sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> np.ndarray:
+    """Stored values from noise-free stored signal ``x`` (..., float): noise, offset, clip."""
+    out = x.astype(np.float64)
+    if config.noise > 0 or config.read_noise > 0:
+        sigma = np.sqrt(config.noise * np.maximum(out, 0.0) + config.read_noise**2)
+        out = out + sigma * rng.standard_normal(out.shape)
+    out = out + config.dark_offset
+    if config.saturation is not None:
+        out = np.minimum(out, config.saturation)
+    return out.astype(np.float32)
+
+
+def _write_frame(path: Path, img: np.ndarray, fmt: str) -> None:
+    if fmt == "tiff16":
+        write_tiff16(path, np.clip(img, 0.0, 1.0))
+    else:
+        write_exr(path, img, half=fmt == "exr16")
+
+
+def _write_truth(root: Path, mesh: FaceMesh, maps: SubjectMaps, renders: dict[str, CameraRender], params: dict) -> None:
+    write_obj(root / "truth" / "mesh.obj", mesh)
+    uv = root / "truth" / "uv"
+    write_exr(uv / "diffuse_albedo.exr", maps.diffuse_albedo)
+    write_exr(uv / "specular_albedo.exr", maps.specular_albedo)
+    write_exr(uv / "roughness.exr", maps.roughness)
+    write_exr(uv / "normal_object.exr", maps.normal_object)
+    atomic_write_json(uv / "params.json", params)
+    for name, r in renders.items():
+        for key, img in r.truth.items():
+            write_exr(root / "truth" / name / f"{key}.exr", img)
+
+
+def simulate_subject(
+    out_dir: str | Path,
+    *,
+    subject_index: int,
+    config: SimulatorConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Simulate one subject and write its session folder ``out_dir/S{index:04d}``.
+
+    Parameters
+    ----------
+    out_dir : parent folder (created if needed).
+    subject_index : 0-9999; with ``config.seed`` it fixes the subject.
+    config : simulator settings (defaults: ``SimulatorConfig()``).
+    progress : optional ``progress(stage, done, total)`` callback.
+
+    Returns
+    -------
+    Path of the session folder (replaced atomically if it existed).
+    """
+    config = config or SimulatorConfig()
+    subject = make_subject(config.seed, subject_index)
+    sid = subject.subject_id
+    stage = f"{sid} render"
+    steps = 4 + config.cameras
+    t0 = time.perf_counter()
+
+    def tick(done: int) -> None:
+        if progress is not None:
+            progress(stage, done, steps)
+
+    tick(0)
+    mesh = head_mesh(subject.head)
+    maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
+    tick(1)
+    vis = vertex_visibility(mesh, directions=config.visibility_directions)
+    tick(2)
+    raster = uv_raster(config.uv_size)
+    diffuse = diffuse_textures(
+        maps,
+        raster,
+        vis,
+        patterns=config.patterns,
+        sss_mm=config.sss_mm,
+        texel_size=face_texel_size(mesh, config.uv_size),
+        samples=config.diffuse_samples,
+    )
+    tick(3)
+    cameras = rig_cameras(config)
+    scene = raycasting_scene(mesh)
+    renders: dict[str, CameraRender] = {}
+    for k, (name, cam) in enumerate(cameras.items()):
+        renders[name] = render_camera(
+            cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
+        )
+        tick(4 + k)
+    peak = max(float(r.parallel["full"].max()) for r in renders.values())
+    scale = float(f"{max(peak, 1e-6) / config.exposure_peak:.6g}")
+    ita = face_ita_deg(maps)
+    attributes = {
+        "ita_deg": round(ita, 3),
+        "fitzpatrick": int(fitzpatrick_from_ita(ita)),
+        "melanin": round(subject.skin.melanin, 6),
+        "haemoglobin": round(subject.skin.haemoglobin, 6),
+        "sex": subject.skin.sex,
+        "age": round(subject.skin.age, 1),
+        "simulated": True,
+        "seed": int(config.seed),
+        "index": int(subject_index),
+    }
+    params = {
+        "subject": sid,
+        "template": TEMPLATE_NAME,
+        "head": subject.head.to_json(),
+        "skin": subject.skin.to_json(),
+        "attributes": attributes,
+        "exposure_scale": scale,
+        "config": _config_json(config),
+    }
+    out = Path(out_dir) / sid
+    with atomic_folder(out) as tmp:
+        frames = _write_frames(tmp, renders, config, scale, subject_index)
+        for name, r in renders.items():
+            write_png(tmp / "masks" / f"{name}.png", r.hit.astype(np.float32))
+        scan_rng = np.random.default_rng([int(config.seed), int(subject_index), 2])
+        write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(mesh, config, scan_rng))
+        _write_truth(tmp, mesh, maps, renders, params)
+        manifest = session_json(
+            subject_id=sid,
+            cameras=cameras,
+            frames=frames,
+            rig_name="id2r-simulated-light-stage",
+            attributes=attributes,
+            mesh="mesh/scan.obj",
+        )
+        write_session_json(tmp, manifest)
+    tick(steps)
+    log.info("simulated %s in %.1f s (exposure scale %.4g)", sid, time.perf_counter() - t0, scale)
+    return out
+
+
+def _write_frames(
+    root: Path, renders: dict[str, CameraRender], config: SimulatorConfig, scale: float, index: int
+) -> list[Frame]:
+    frames: list[Frame] = []
+    suffix = FRAME_SUFFIX[config.frame_format]
+    for c, (name, r) in enumerate(renders.items()):
+        rng = np.random.default_rng([int(config.seed), int(index), 1, c])
+        items = [
+            (p, pol, img) for p in config.patterns for pol, img in (("cross", r.cross[p]), ("parallel", r.parallel[p]))
+        ]
+        if config.dark_offset > 0:
+            zero = np.zeros_like(r.cross["full"])
+            items += [("dark", "cross", zero), ("dark", "parallel", zero)]
+        for pattern, pol, img in items:
+            rel = f"frames/{name}/{pattern}_{pol}{suffix}"
+            _write_frame(root / rel, _sensor(img / scale, config, rng), config.frame_format)
+            frames.append(Frame(name, pattern, pol, rel, "linear", scale))
+    return frames
+
+
+def _config_json(config: SimulatorConfig) -> dict:
+    d = asdict(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def simulate_sessions(
+    out_dir: str | Path,
+    *,
+    subjects: int | Iterable[int],
+    config: SimulatorConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> list[Path]:
+    """Simulate several subjects: ``out_dir/S0000``, ``out_dir/S0001``, ...
+
+    Parameters
+    ----------
+    subjects : a count N (indices 0..N-1) or explicit subject indices.
+    config, progress : as for :func:`simulate_subject`; progress also reports the
+        stage ``"subjects"``.
+    """
+    indices = list(range(subjects)) if isinstance(subjects, int) else [int(i) for i in subjects]
+    if not indices:
+        raise ConfigError("simulate_sessions: no subjects requested")
+    paths = []
+    for k, i in enumerate(indices):
+        if progress is not None:
+            progress("subjects", k, len(indices))
+        paths.append(simulate_subject(out_dir, subject_index=i, config=config, progress=progress))
+    if progress is not None:
+        progress("subjects", len(indices), len(indices))
+    return paths
+
+
+def load_truth(session_dir: str | Path, camera: str) -> dict[str, np.ndarray]:
+    """Ground truth of one camera of a simulated session.
+
+    Returns
+    -------
+    {name: array}: ``diffuse_albedo`` (H, W, 3) linear Rec.709; ``specular_albedo``
+    (H, W) unoccluded full-sphere specular response; ``normal`` (H, W, 3) unit world
+    shading normal; ``roughness`` (H, W) GGX perceptual; ``mask`` (H, W) 1 on the head;
+    ``visibility`` (H, W) unoccluded fraction of the diffuse lobe; ``uv`` (H, W, 3) u, v,
+    hit. All float32.
+    """
+    folder = Path(session_dir) / "truth" / camera
+    if not folder.is_dir():
+        raise InputFileError(folder, None, f"no ground truth for camera '{camera}' (not a simulated session?)")
+    out = {}
+    for name, channels in TRUTH_CHANNELS.items():
+        img, _ = read_exr(folder / f"{name}.exr")
+        if img.shape[2] != channels:
+            raise InputFileError(folder / f"{name}.exr", None, f"expected {channels} channel(s), got {img.shape[2]}")
+        out[name] = img[..., 0] if channels == 1 else img
+    return out

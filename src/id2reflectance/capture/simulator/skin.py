@@ -1,0 +1,406 @@
+"""Biophysical skin colour and per-subject reflectance maps in the template's UV space.
+
+Spectral model (per wavelength, 380-780 nm in 5 nm steps):
+
+- epidermis: melanin volume fraction ``m`` with melanosome absorption
+  ``mu_mel = 6.6e11 * lambda_nm^-3.33`` 1/cm (Jacques), the rest baseline tissue
+  ``mu_base = 0.244 + 85.3 exp(-(lambda - 154) / 66.2)`` 1/cm, thickness 60 um;
+  transmittance ``T = exp(-mu_epi * d)``, crossed twice (``T^2``);
+- dermis: blood volume fraction ``h`` of whole blood (150 g/L oxy-haemoglobin, its
+  Soret band near 415 nm, Q-bands near 542/577 nm and little absorption in the red,
+  modelled as Gaussian bands on a decaying background) in baseline tissue, reduced
+  scattering ``mu_s' = 46 (lambda / 500)^-1.421`` 1/cm; diffuse reflectance of a
+  semi-infinite layer by Kubelka-Munk with ``K = 2 mu_a``, ``S = 0.75 mu_s'``:
+  ``R = 1 + K/S - sqrt((K/S)^2 + 2 K/S)``;
+- total: ``R = r_epi + T^2 R_dermis`` with a small epidermal back-scatter
+  ``r_epi = 0.03 exp(-0.15 mu_epi d)`` (light that turns back before the basal layer).
+
+Spectra become colour with the CIE 1931 2-degree observer under D65 (a perfect white
+reflector gives Y = 1) and the sRGB/Rec.709 matrix: linear Rec.709, D65 white.
+A (melanin x haemoglobin) table is computed once and interpolated per texel.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+
+from id2reflectance._shared import cielab
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.regions import UVRaster, region_masks, uv_raster
+from id2reflectance.capture.geometry.template_mesh import is_template_topology
+from id2reflectance.capture.simulator.procedural import fbm, value_noise
+from id2reflectance.errors import ConfigError, ShapeError
+
+WAVELENGTHS_NM = np.arange(380.0, 781.0, 5.0)
+EPIDERMIS_CM = 0.006
+MELANIN_RANGE = (0.002, 0.8)  # table range, volume fraction
+HAEMOGLOBIN_RANGE = (0.001, 0.2)  # table range, volume fraction
+ITA_SAMPLE_RANGE_DEG = (-50.0, 62.0)  # subjects' base skin tone is drawn uniformly in ITA
+
+
+# ------------------------------------------------------------------ spectra
+
+
+def melanin_absorption(wl_nm: np.ndarray) -> np.ndarray:
+    """Melanosome absorption coefficient (1/cm): 6.6e11 * lambda^-3.33 (Jacques)."""
+    return 6.6e11 * np.asarray(wl_nm, np.float64) ** -3.33
+
+
+def baseline_absorption(wl_nm: np.ndarray) -> np.ndarray:
+    """Bloodless tissue absorption coefficient (1/cm) (Jacques)."""
+    return 0.244 + 85.3 * np.exp(-(np.asarray(wl_nm, np.float64) - 154.0) / 66.2)
+
+
+def oxyhaemoglobin_extinction(wl_nm: np.ndarray) -> np.ndarray:
+    """Molar extinction of HbO2 (1/(cm M)), a band-shape approximation.
+
+    Soret band at 415 nm (5.2e5), Q-bands at 542 and 577 nm (~5.3e4, ~5.6e4), decaying
+    background, low in the red (a few hundred beyond 620 nm); within ~20% of tabulated
+    values at the band peaks and valleys.
+    """
+    l = np.asarray(wl_nm, np.float64)
+    soret = 5.0e5 * np.exp(-0.5 * ((l - 415.0) / np.where(l < 415.0, 12.9, 11.8)) ** 2)
+    q1 = 4.6e4 * np.exp(-0.5 * ((l - 542.0) / 12.0) ** 2)
+    q2 = 5.24e4 * np.exp(-0.5 * ((l - 577.0) / np.where(l < 577.0, 10.0, 7.0)) ** 2)
+    background = np.minimum(2.1e4 * np.exp(-(l - 500.0) / 38.0), 2.1e4 * np.exp(-(l - 500.0) / 55.0)) + 300.0
+    return soret + q1 + q2 + background
+
+
+def blood_absorption(wl_nm: np.ndarray) -> np.ndarray:
+    """Whole-blood absorption coefficient (1/cm): ln(10) * eps * 150 g/L / 64500 g/mol."""
+    return np.log(10.0) * oxyhaemoglobin_extinction(wl_nm) * (150.0 / 64500.0)
+
+
+def skin_reflectance(melanin: np.ndarray, haemoglobin: np.ndarray, wl_nm: np.ndarray = WAVELENGTHS_NM) -> np.ndarray:
+    """Diffuse spectral reflectance of skin.
+
+    Parameters
+    ----------
+    melanin, haemoglobin : (...) volume fractions (epidermal melanin, dermal blood).
+    wl_nm : (L,) wavelengths, nm.
+
+    Returns
+    -------
+    (..., L) float64 reflectance in (0, 1).
+    """
+    m = np.asarray(melanin, np.float64)[..., None]
+    h = np.asarray(haemoglobin, np.float64)[..., None]
+    base = baseline_absorption(wl_nm)
+    mu_epi = m * melanin_absorption(wl_nm) + (1.0 - m) * base
+    od = mu_epi * EPIDERMIS_CM
+    mu_derm = h * blood_absorption(wl_nm) + (1.0 - h) * base
+    s = 0.75 * 46.0 * (np.asarray(wl_nm) / 500.0) ** -1.421
+    a = 2.0 * mu_derm / s
+    r_derm = 1.0 + a - np.sqrt(a * a + 2.0 * a)
+    return 0.03 * np.exp(-0.15 * od) + np.exp(-2.0 * od) * r_derm
+
+
+@lru_cache(maxsize=1)
+def _colour_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(L, 3) CMFs times D65 normalised so a white reflector has Y = 1; XYZ -> RGB matrix."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import colour
+
+    cmfs = colour.MSDS_CMFS["CIE 1931 2 Degree Standard Observer"]
+    d65 = colour.SDS_ILLUMINANTS["D65"]
+    cwl, cval = np.asarray(cmfs.wavelengths, np.float64), np.asarray(cmfs.values, np.float64)
+    cm = np.stack([np.interp(WAVELENGTHS_NM, cwl, cval[:, k]) for k in range(3)], axis=1)
+    s = np.interp(WAVELENGTHS_NM, np.asarray(d65.wavelengths, np.float64), np.asarray(d65.values, np.float64))
+    weights = cm * s[:, None]
+    weights /= weights[:, 1].sum()
+    m = np.asarray(colour.RGB_COLOURSPACES["sRGB"].matrix_XYZ_to_RGB, np.float64)
+    return weights, m
+
+
+def spectrum_to_rgb(reflectance: np.ndarray) -> np.ndarray:
+    """(..., L) reflectance on ``WAVELENGTHS_NM`` -> (..., 3) linear Rec.709 (D65) RGB."""
+    weights, m = _colour_tables()
+    xyz = np.asarray(reflectance, np.float64) @ weights
+    return xyz @ m.T
+
+
+@lru_cache(maxsize=1)
+def _albedo_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lm = np.linspace(np.log(MELANIN_RANGE[0]), np.log(MELANIN_RANGE[1]), 72)
+    lh = np.linspace(np.log(HAEMOGLOBIN_RANGE[0]), np.log(HAEMOGLOBIN_RANGE[1]), 48)
+    mm, hh = np.meshgrid(np.exp(lm), np.exp(lh), indexing="ij")
+    rgb = spectrum_to_rgb(skin_reflectance(mm, hh))
+    return lm, lh, rgb
+
+
+def skin_albedo(melanin: np.ndarray, haemoglobin: np.ndarray) -> np.ndarray:
+    """Diffuse albedo of skin from the precomputed table (bilinear in log fractions).
+
+    Parameters
+    ----------
+    melanin, haemoglobin : (...) volume fractions, clipped to ``MELANIN_RANGE`` and
+        ``HAEMOGLOBIN_RANGE``.
+
+    Returns
+    -------
+    (..., 3) float64 linear Rec.709 albedo, clipped to [0.002, 0.98].
+    """
+    lm, lh, table = _albedo_table()
+    a = np.clip(np.log(np.clip(melanin, *MELANIN_RANGE)), lm[0], lm[-1])
+    b = np.clip(np.log(np.clip(haemoglobin, *HAEMOGLOBIN_RANGE)), lh[0], lh[-1])
+    fa = (a - lm[0]) / (lm[1] - lm[0])
+    fb = (b - lh[0]) / (lh[1] - lh[0])
+    i = np.minimum(fa.astype(np.int64), len(lm) - 2)
+    j = np.minimum(fb.astype(np.int64), len(lh) - 2)
+    ta, tb = (fa - i)[..., None], (fb - j)[..., None]
+    rgb = (
+        table[i, j] * (1 - ta) * (1 - tb)
+        + table[i + 1, j] * ta * (1 - tb)
+        + table[i, j + 1] * (1 - ta) * tb
+        + table[i + 1, j + 1] * ta * tb
+    )
+    return np.clip(rgb, 0.002, 0.98)
+
+
+# ------------------------------------------------------------------ ITA and Fitzpatrick
+
+
+def ita_deg(rgb_linear: np.ndarray) -> np.ndarray:
+    """Individual typology angle of linear Rec.709 colours.
+
+    ``ITA = atan2(L* - 50, b*)`` in degrees with CIELAB under D65 (equal to the usual
+    ``atan((L* - 50) / b*)`` for b* > 0, which holds for skin); the one definition of
+    :func:`id2reflectance._shared.cielab.ita_deg` (no colour-science import).
+
+    Parameters
+    ----------
+    rgb_linear : (..., 3) linear Rec.709 (D65), reflectance-scaled (white = 1).
+
+    Returns
+    -------
+    (...) float64 degrees.
+    """
+    rgb = np.asarray(rgb_linear, np.float64)
+    if rgb.shape[-1] != 3:
+        raise ShapeError(f"ita_deg: expected (..., 3) RGB, got {rgb.shape}")
+    return cielab.ita_deg(rgb)
+
+
+def melanin_for_ita(ita: float, haemoglobin: float) -> float:
+    """Melanin fraction whose skin (at ``haemoglobin``) has the given ITA (degrees)."""
+    grid = np.exp(np.linspace(np.log(MELANIN_RANGE[0]), np.log(MELANIN_RANGE[1]), 400))
+    itas = ita_deg(skin_albedo(grid, np.full_like(grid, haemoglobin)))  # decreasing in melanin
+    return float(np.exp(np.interp(-ita, -itas, np.log(grid))))
+
+
+# ------------------------------------------------------------------ subjects
+
+
+@dataclass(frozen=True)
+class SkinParams:
+    """Skin of one subject (base values; the maps add regional and random variation)."""
+
+    melanin: float = 0.05  # epidermal melanin volume fraction
+    haemoglobin: float = 0.008  # dermal blood volume fraction
+    sex: Literal["female", "male"] = "female"
+    age: float = 35.0  # years, drives wrinkle depth and roughness
+    freckles: float = 0.0  # 0..1 density of freckles
+    blotchiness: float = 0.5  # 0..1 low-frequency colour variation
+    oiliness: float = 1.0  # specular albedo factor
+    roughness_offset: float = 0.0  # added to the GGX perceptual roughness
+    stubble: float = 0.0  # 0..1 beard stubble density
+    brow_density: float = 0.8  # 0..1
+    hair_darkness: float = 0.7  # 0 blond .. 1 black (eyebrows, lashes, stubble)
+    noise_seed: int = 0  # seed of the procedural detail
+
+    def __post_init__(self) -> None:
+        checks = {
+            "melanin": MELANIN_RANGE,
+            "haemoglobin": HAEMOGLOBIN_RANGE,
+            "age": (0.0, 120.0),
+            "freckles": (0.0, 1.0),
+            "blotchiness": (0.0, 1.0),
+            "oiliness": (0.2, 3.0),
+            "roughness_offset": (-0.2, 0.2),
+            "stubble": (0.0, 1.0),
+            "brow_density": (0.0, 1.0),
+            "hair_darkness": (0.0, 1.0),
+        }
+        for name, (lo, hi) in checks.items():
+            value = getattr(self, name)
+            if not (lo <= value <= hi):
+                raise ConfigError(f"SkinParams.{name} must be in [{lo}, {hi}], got {value!r}")
+        if self.sex not in ("female", "male"):
+            raise ConfigError(f"SkinParams.sex must be 'female' or 'male', got {self.sex!r}")
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, *, sex: Literal["female", "male"] | None = None) -> SkinParams:
+        """A random subject: base ITA uniform in ``ITA_SAMPLE_RANGE_DEG``, the rest plausible."""
+        sex = sex or ("female" if rng.random() < 0.5 else "male")
+        ita = float(rng.uniform(*ITA_SAMPLE_RANGE_DEG))
+        hb = float(np.exp(rng.normal(np.log(0.008), 0.3)))
+        freckle_p = float(np.clip((ita - 20.0) / 40.0, 0.0, 1.0))
+        return cls(
+            melanin=melanin_for_ita(ita, hb),
+            haemoglobin=hb,
+            sex=sex,
+            age=float(rng.uniform(18.0, 72.0)),
+            freckles=float(rng.random() ** 2 * freckle_p),
+            blotchiness=float(rng.uniform(0.2, 1.0)),
+            oiliness=float(np.clip(rng.normal(1.0, 0.15), 0.6, 1.5)),
+            roughness_offset=float(np.clip(rng.normal(0.0, 0.03), -0.08, 0.08)),
+            stubble=float(rng.uniform(0.2, 1.0)) if sex == "male" and rng.random() < 0.6 else 0.0,
+            brow_density=float(rng.uniform(0.55, 1.0)),
+            hair_darkness=float(np.clip(0.45 + (40.0 - ita) / 90.0 + rng.normal(0.0, 0.2), 0.0, 1.0)),
+            noise_seed=int(rng.integers(0, 2**31 - 1)),
+        )
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def hair_albedo(darkness: float) -> np.ndarray:
+    """(3,) linear Rec.709 albedo of hair from blond (0) through brown to black (1)."""
+    blond = np.log([0.36, 0.25, 0.13])
+    brown = np.log([0.06, 0.038, 0.025])
+    black = np.log([0.018, 0.015, 0.013])
+    d = float(np.clip(darkness, 0.0, 1.0))
+    mix = blond + (brown - blond) * d / 0.6 if d < 0.6 else brown + (black - brown) * (d - 0.6) / 0.4
+    return np.exp(mix)
+
+
+@dataclass(frozen=True, eq=False)
+class SubjectMaps:
+    """Reflectance of one subject in the template's UV space (size S, OBJ UV convention).
+
+    diffuse_albedo : (S, S, 3) float32, linear Rec.709, in (0, 1).
+    specular_albedo : (S, S) float32, response to the uniform full sphere at normal
+        incidence (``k * A(1, r)``), typically 0.02-0.08.
+    roughness : (S, S) float32, GGX perceptual roughness r (alpha = r^2).
+    normal_object : (S, S, 3) float32 unit normals in the mesh's frame (mesh normal
+        perturbed by pores and fine wrinkles).
+    covered : (S, S) bool, texels inside the UV chart (others are padding).
+    """
+
+    diffuse_albedo: np.ndarray
+    specular_albedo: np.ndarray
+    roughness: np.ndarray
+    normal_object: np.ndarray
+    covered: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.roughness.shape[0])
+
+
+def _height_field(
+    p: np.ndarray, g: dict[str, np.ndarray], skin: SkinParams, max_freq: float, detail: float
+) -> np.ndarray:
+    """Fine surface relief (metres) at template points p (N, 3); region weights flat (N,)."""
+    seed = skin.noise_seed
+    x, y = p[:, 0], p[:, 1]
+    ax = np.abs(x)
+    age = np.clip((skin.age - 18.0) / 50.0, 0.0, 1.0)
+    pore_w = 0.45 + 0.9 * g["nose"] + 0.7 * g["cheeks"] + 0.3 * g["forehead"] - 0.4 * g["lips"]
+    pores = fbm(p, frequency=1 / 0.0011, octaves=2, seed=seed + 11, max_frequency=max_freq)
+    texture = fbm(p, frequency=1 / 0.003, octaves=3, seed=seed + 12, max_frequency=max_freq)
+    h = 70e-6 * pore_w * pores + 160e-6 * texture
+    warp = 0.0015 * fbm(p, frequency=1 / 0.02, octaves=2, seed=seed + 13)
+    h += (25e-6 + 70e-6 * age) * g["forehead"] * np.sin(2 * np.pi * (y + warp) / 0.008)
+    angle = np.arctan2(y - 0.008, ax - 0.047)
+    h += (15e-6 + 50e-6 * age) * g["crows_feet"] * np.sin(16.0 * angle + 400.0 * warp)
+    h += 15e-6 * g["lips"] * np.sin(2 * np.pi * (x + warp) / 0.002)
+    return detail * h
+
+
+def subject_maps(mesh: FaceMesh, skin: SkinParams, *, size: int, detail: float = 1.0) -> SubjectMaps:
+    """Per-subject UV maps for a head in template topology.
+
+    Parameters
+    ----------
+    mesh : the subject's head (:func:`~id2reflectance.capture.geometry.template_mesh.head_mesh`),
+        metres; its vertex normals are the base of ``normal_object``.
+    skin : the subject's skin.
+    size : texture size S (texels per side).
+    detail : scale of the pore and wrinkle relief (1 = default, 0 = smooth).
+
+    Returns
+    -------
+    SubjectMaps, deterministic for (mesh, skin, size).
+    """
+    if not is_template_topology(mesh):
+        raise ShapeError("subject_maps: the mesh must be in template topology (head_mesh output)")
+    r = uv_raster(size)
+    g = {k: v.reshape(-1).astype(np.float64) for k, v in region_masks(size).items()}
+    p = r.position.reshape(-1, 3)
+    seed = skin.noise_seed
+    max_freq = 1.0 / (2.5 * r.texel_size)
+
+    blot = fbm(p, frequency=1 / 0.025, octaves=4, seed=seed + 1)
+    blot_h = fbm(p, frequency=1 / 0.018, octaves=4, seed=seed + 2)
+    fine = fbm(p, frequency=1 / 0.004, octaves=3, seed=seed + 3, max_frequency=max_freq)
+    spots = value_noise(p, frequency=1 / 0.0028, seed=seed + 4)
+    freckle = skin.freckles * np.clip((spots - 0.35) / 0.3, 0.0, 1.0) * g["face"] * (0.4 + g["cheeks"] + g["nose"])
+    mel = skin.melanin * np.exp(0.2 * skin.blotchiness * blot + 0.04 * fine)
+    mel *= (1.0 - 0.5 * g["lips"]) * (1.0 + 0.3 * g["eyelids"]) * (1.0 + 1.5 * freckle)
+    hb = skin.haemoglobin * np.exp(0.35 * skin.blotchiness * blot_h + 0.06 * fine)
+    hb *= 1.0 + 0.8 * g["cheeks"] + 0.4 * g["nose"] + 4.0 * g["lips"] + 0.6 * g["ears"]
+    albedo = skin_albedo(mel, hb)
+
+    strands = value_noise(p * np.array([0.12, 1.0, 1.0]), frequency=1 / 0.0005, seed=seed + 5)
+    brows = g["eyebrows"] * skin.brow_density * np.clip(0.55 + 0.6 * strands, 0.0, 1.0)
+    dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=seed + 6) + 0.2) / 0.6, 0.0, 1.0)
+    stubble = g["beard"] * skin.stubble * 0.45 * dots
+    hair_w = np.maximum.reduce([brows, 0.85 * g["lash_line"], stubble])
+    albedo = albedo * (1.0 - hair_w[:, None]) + hair_albedo(skin.hair_darkness)[None, :] * hair_w[:, None]
+
+    var = fbm(p, frequency=1 / 0.01, octaves=3, seed=seed + 7, max_frequency=max_freq)
+    spec = 0.042 * skin.oiliness * (1.0 + 0.35 * g["tzone"] - 0.15 * g["cheeks"] + 0.5 * g["lips"] - 0.6 * hair_w)
+    spec = np.clip(spec * np.exp(0.12 * var), 0.012, 0.095)
+    rough = 0.46 + skin.roughness_offset + 0.0008 * (skin.age - 40.0)
+    rough = rough - 0.1 * g["tzone"] + 0.05 * g["cheeks"] - 0.14 * g["lips"] + 0.2 * hair_w + 0.035 * var
+    rough = np.clip(rough, 0.22, 0.75)
+
+    s = size
+    h = _height_field(p, g, skin, max_freq, detail).reshape(s, s)
+    normals = _detail_normals(mesh, r, h)
+    return SubjectMaps(
+        diffuse_albedo=albedo.reshape(s, s, 3).astype(np.float32),
+        specular_albedo=spec.reshape(s, s).astype(np.float32),
+        roughness=rough.reshape(s, s).astype(np.float32),
+        normal_object=normals.astype(np.float32),
+        covered=r.covered.copy(),
+    )
+
+
+def _detail_normals(mesh: FaceMesh, r: UVRaster, h: np.ndarray) -> np.ndarray:
+    """Mesh normals perturbed by the height field h (S, S) metres, via the surface gradient."""
+    n = r.interpolate(mesh.vertex_normals(), mesh.faces)
+    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+    pos = r.interpolate(mesh.vertices, mesh.faces)
+    pj = 0.5 * (np.roll(pos, -1, axis=1) - np.roll(pos, 1, axis=1))  # along u (wraps at the seam)
+    pi = np.gradient(pos, axis=0)
+    hj = 0.5 * (np.roll(h, -1, axis=1) - np.roll(h, 1, axis=1))
+    hi = np.gradient(h, axis=0)
+    a11 = np.sum(pj * pj, -1)
+    a12 = np.sum(pj * pi, -1)
+    a22 = np.sum(pi * pi, -1)
+    det = a11 * a22 - a12 * a12
+    ok = det > 1e-12 * np.maximum(a11 * a22, 1e-30)
+    det = np.where(ok, det, 1.0)
+    ca = np.where(ok, (a22 * hj - a12 * hi) / det, 0.0)
+    cb = np.where(ok, (a11 * hi - a12 * hj) / det, 0.0)
+    grad = ca[..., None] * pj + cb[..., None] * pi
+    grad -= np.sum(grad * n, -1, keepdims=True) * n
+    out = n - grad
+    return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+
+
+def face_ita_deg(maps: SubjectMaps) -> float:
+    """ITA (degrees) of the mean diffuse albedo over facial skin (lips and hair excluded)."""
+    g = region_masks(maps.size)
+    w = g["face"] * (1.0 - g["lips"]) * (1.0 - g["eyebrows"]) * (1.0 - g["lash_line"]) * (1.0 - g["beard"])
+    w = w * maps.covered
+    mean = np.tensordot(w, maps.diffuse_albedo.astype(np.float64), axes=([0, 1], [0, 1])) / max(float(w.sum()), 1e-12)
+    return float(ita_deg(mean))

@@ -1,0 +1,1 @@
+"""Identity networks in torch: the ArcFace-style IResNet and the distilled identity student."""

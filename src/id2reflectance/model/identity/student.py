@@ -1,0 +1,285 @@
+"""Differentiable identity networks for the swapper's identity loss.
+
+dlib's face recognition network (:class:`~.identity.DlibIdentityEncoder`, 128-d) is not
+differentiable. :class:`IdentityStudent` is a small CNN distilled from it: it maps an
+aligned face (B, 3, R, R) in [-1, 1] to a unit 128-d vector and is trained with the
+cosine loss ``1 - cos(student(x), dlib(x))`` on the training images
+(:func:`distill_student`). With ArcFace weights (:class:`ArcFaceIdentityNet`), the ArcFace
+IResNet itself is the identity network (512-d), fed by a fixed differentiable crop.
+
+Embedding aligned images with dlib (:func:`embed_aligned`): dataset views and aligned
+photos are small (32 to 512 px) face crops, where dlib's detector often finds nothing.
+The image is enlarged (bicubic) to at least :data:`EMBED_MIN_SIZE` pixels; the detector's
+largest face is used when it finds one, otherwise dlib's 68-point shape predictor runs
+inside :data:`ALIGNED_FACE_BOX`, the box dlib's detector reports on FFHQ-aligned faces
+(measured on ``skimage.data.astronaut()`` aligned with :func:`~.face.align_face`).
+
+torch and numpy only at import time; dlib and OpenCV are imported inside functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from id2reflectance.errors import ConfigError, InputFileError
+
+EMBED_MIN_SIZE = 256  # pixels; aligned images are enlarged to at least this before dlib runs
+ALIGNED_FACE_BOX = (0.24, 0.36, 0.76, 0.88)  # (left, top, right, bottom) as fractions of the aligned side
+# ArcFace's five points (eyes, nose tip, mouth corners) in an FFHQ-aligned face, fractions of the side
+# (measured on skimage.data.astronaut() aligned by face/detect.py)
+ALIGNED_FIVE_POINTS = np.array(
+    [[0.3747, 0.4771], [0.6247, 0.4801], [0.5076, 0.6175], [0.3730, 0.6934], [0.6323, 0.6920]], np.float64
+)
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Shape of the distilled identity CNN."""
+
+    input_size: int = 64  # pixels; inputs are resized to this side first
+    width: int = 32  # channels of the first layer, doubled per stage
+    stages: int = 4  # stride-2 stages
+    dim: int = 128  # embedding size (dlib's)
+
+    def __post_init__(self) -> None:
+        if self.input_size < 2**self.stages or self.width < 1 or self.stages < 1 or self.dim < 1:
+            raise ConfigError(
+                f"student: need input_size >= 2**stages, width/stages/dim >= 1; got {self.input_size}, "
+                f"{self.width}, {self.stages}, {self.dim}"
+            )
+
+
+class IdentityStudent(nn.Module):
+    """Small CNN: aligned face (B, 3, R, R) float32 in [-1, 1] (sRGB code values) -> (B, dim) unit vectors.
+
+    Layers: bilinear resize to ``input_size``; per stage a stride-2 3x3 conv, GroupNorm,
+    SiLU, a 3x3 conv, GroupNorm, SiLU; global average pooling; linear; L2 normalisation.
+    """
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i in range(cfg.stages):
+            c = cfg.width * 2**i
+            layers += [
+                nn.Conv2d(c_in, c, 3, stride=2, padding=1),
+                nn.GroupNorm(min(8, c), c),
+                nn.SiLU(),
+                nn.Conv2d(c, c, 3, padding=1),
+                nn.GroupNorm(min(8, c), c),
+                nn.SiLU(),
+            ]
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(c_in, cfg.dim)
+        self.dim = cfg.dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.cfg.input_size
+        if x.shape[-1] != s or x.shape[-2] != s:
+            x = F.interpolate(x.float(), size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        h = self.features(x.float()).mean(dim=(2, 3))
+        return F.normalize(self.fc(h), dim=1)
+
+
+def _five_point_crop_grid(size: int, *, batch: int, device: torch.device) -> torch.Tensor:
+    """affine_grid sampling an aligned image so ArcFace's 5-point template lands where it should."""
+    import cv2
+
+    from id2reflectance.face.identity import ARCFACE_TEMPLATE
+
+    src = (ALIGNED_FIVE_POINTS * 2.0 - 1.0).astype(np.float32)  # aligned image, normalised [-1, 1]
+    dst = (ARCFACE_TEMPLATE + 0.5) / 112.0 * 2.0 - 1.0  # crop, normalised [-1, 1]
+    M, _ = cv2.estimateAffinePartial2D(dst.astype(np.float32), src, method=cv2.LMEDS)  # crop -> aligned
+    theta = torch.from_numpy(M.astype(np.float32))[None].expand(batch, 2, 3).to(device)
+    return F.affine_grid(theta, [batch, 3, size, size], align_corners=False)
+
+
+def infer_iresnet_layers(state: dict[str, torch.Tensor]) -> tuple[int, int, int, int]:
+    """Blocks per stage of an IResNet from its state-dict keys (``layer<i>.<j>.…``)."""
+    counts = []
+    for i in range(1, 5):
+        blocks = {k.split(".")[1] for k in state if k.startswith(f"layer{i}.")}
+        counts.append(len(blocks))
+    if min(counts) < 1:
+        raise ConfigError(f"not an IResNet state dict (blocks per stage {counts})")
+    return counts[0], counts[1], counts[2], counts[3]
+
+
+class ArcFaceIdentityNet(nn.Module):
+    """ArcFace IResNet as a differentiable identity network on FFHQ-aligned faces.
+
+    ``forward``: (B, 3, R, R) float32 in [-1, 1] -> (B, 512) unit vectors, through a fixed
+    similarity crop mapping :data:`ALIGNED_FIVE_POINTS` onto ArcFace's 112 px template
+    (bilinear ``grid_sample``). Frozen, eval mode.
+
+    Parameters
+    ----------
+    weights : local IResNet weights (.safetensors, or a .pt/.pth state dict loaded with
+        ``weights_only=True``); the depth is read from the keys.
+    """
+
+    def __init__(self, weights: str | Path) -> None:
+        super().__init__()
+        from id2reflectance.face.identity import IResNet, read_state_dict
+
+        path = Path(weights)
+        state = read_state_dict(path, what="ArcFace weights")
+        try:
+            layers = infer_iresnet_layers(state)
+        except ValueError as err:
+            raise InputFileError(path, None, f"cannot read ArcFace weights ({err})") from err
+        self.net = IResNet(layers)
+        from id2reflectance.model.engine.checkpoint import load_tensors_strict
+
+        if path.suffix == ".safetensors":
+            self.net.load_state_dict(load_tensors_strict(path, self.net.state_dict()), strict=True)
+        else:
+            try:
+                self.net.load_state_dict(state, strict=True)
+            except RuntimeError as err:
+                raise InputFileError(path, None, f"weights do not match IResNet{layers}: {err}") from err
+        self.layers = layers
+        self.dim = 512
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> ArcFaceIdentityNet:  # always eval (BatchNorm statistics frozen)
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = _five_point_crop_grid(112, batch=x.shape[0], device=x.device)
+        crop = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return F.normalize(self.net(crop), dim=1)
+
+
+# ----------------------------------------------------------------------------- dlib targets
+
+
+def aligned_landmarks(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """68 landmarks of the face in an aligned crop, on an enlarged copy.
+
+    Parameters
+    ----------
+    image : (S, S, 3) uint8 sRGB, an aligned face (any S).
+
+    Returns
+    -------
+    enlarged : (S', S', 3) uint8, the image enlarged (bicubic) to ``S' = max(S, EMBED_MIN_SIZE)``.
+    landmarks : (68, 2) float64 (x, y) pixels of ``enlarged``.
+    method : ``"detected"`` (dlib's detector found a face) or ``"box"`` (shape predictor
+        inside :data:`ALIGNED_FACE_BOX`).
+    """
+    import cv2
+    import dlib
+
+    from id2reflectance.face.detect import _dlib_models, as_uint8_rgb, detect_faces
+
+    img = as_uint8_rgb(image)
+    h, w = img.shape[:2]
+    if h != w:
+        raise InputFileError("image", None, f"an aligned face must be square, got {w}x{h}")
+    if h < EMBED_MIN_SIZE:
+        img = np.ascontiguousarray(cv2.resize(img, (EMBED_MIN_SIZE, EMBED_MIN_SIZE), interpolation=cv2.INTER_CUBIC))
+    faces = detect_faces(img)
+    if faces:
+        return img, faces[0].landmarks, "detected"
+    s = img.shape[0]
+    left, top, right, bottom = (int(round(f * s)) for f in ALIGNED_FACE_BOX)
+    _, predictor = _dlib_models()
+    shape = predictor(img, dlib.rectangle(left, top, right, bottom))
+    return img, np.array([[p.x, p.y] for p in shape.parts()], np.float64), "box"
+
+
+def embed_aligned(encoder: object, image: np.ndarray) -> tuple[np.ndarray, str]:
+    """Identity embedding of an aligned face with an :class:`~.identity.IdentityEncoder`.
+
+    Returns ``(embedding (dim,) float32 unit, method)``; see :func:`aligned_landmarks`.
+    """
+    big, lm, method = aligned_landmarks(image)
+    return np.asarray(encoder.embed(big, lm), np.float32), method  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------- distillation
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """Outcome of :func:`distill_student`.
+
+    Attributes
+    ----------
+    agreement : mean cosine between student and teacher embeddings on the held-out images.
+    train_agreement : the same on the training images.
+    held_out : number of held-out images.
+    losses : per-step cosine loss (1 - mean cos) on the training batch.
+    """
+
+    agreement: float
+    train_agreement: float
+    held_out: int
+    losses: list[float]
+
+
+def distill_student(
+    student: IdentityStudent,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    held_out: torch.Tensor,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> DistillResult:
+    """Train ``student`` (in place) to reproduce ``targets`` with the cosine loss.
+
+    Parameters
+    ----------
+    images : (N, 3, R, R) float32 in [-1, 1], aligned faces.
+    targets : (N, D) float32 unit teacher embeddings (e.g. dlib's).
+    held_out : (N,) bool, images kept out of training and used for ``agreement``
+        (when none is held out, ``agreement`` is measured on the training images).
+    steps, batch_size, lr, seed : optimisation (Adam, batches drawn with a seeded generator).
+    """
+    if images.shape[0] != targets.shape[0] or held_out.shape[0] != images.shape[0]:
+        raise ConfigError("distill_student: images, targets and held_out must have the same length")
+    train_idx = torch.nonzero(~held_out).flatten()
+    if train_idx.numel() == 0:
+        raise ConfigError("distill_student: no training image left after the hold-out")
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    student.train()
+    losses = []
+    for step in range(steps):
+        pick = train_idx[torch.randint(train_idx.numel(), (min(batch_size, train_idx.numel()),), generator=gen)]
+        x = images[pick]
+        if torch.rand((), generator=gen) < 0.5:  # identity is mirror-invariant
+            x = x.flip(-1)
+        loss = 1.0 - (student(x) * targets[pick]).sum(dim=1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(step + 1, steps)
+    student.eval()
+    with torch.no_grad():
+        cos = (student(images) * targets).sum(dim=1)
+    test = held_out if bool(held_out.any()) else ~held_out
+    return DistillResult(
+        agreement=float(cos[test].mean()),
+        train_agreement=float(cos[~held_out].mean()),
+        held_out=int(held_out.sum()),
+        losses=losses,
+    )

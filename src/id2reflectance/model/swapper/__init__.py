@@ -1,0 +1,1 @@
+"""The identity-conditioned codebook swapper: configuration, network and training step."""

@@ -1,0 +1,452 @@
+"""``id2r bake``: register the template to a session's scan and bake the solved maps into UV.
+
+Pipeline (:func:`bake_session`):
+
+1. load the session, check the solver output against it (a folder per camera, maps of
+   the camera's size) and load the scan (a session without one is an error: geometry is
+   never invented); the scan must project into at least one camera;
+2. register the template to the scan (:mod:`~id2reflectance.processing.registration.register`):
+   the registered mesh has the template's vertex order and UVs, in the world frame;
+3. :func:`bake_maps`: for each texel its point and normal on the registered mesh; per
+   camera the weights and samples of :func:`~id2reflectance.processing.bake.views.sample_view`;
+   weighted means of the albedos and roughness, the weighted sum of world normals
+   renormalised; coverage ``1 - prod(1 - w_c)`` (0 where no camera saw the texel); the
+   diffuse albedo divided by the mesh's ambient visibility, blurred by subsurface
+   scattering (:mod:`~id2reflectance.processing.bake.occlusion`); deep creases
+   (``m0 < occlusion_min``) count as unseen;
+4. fill (:mod:`~id2reflectance.processing.bake.fill`): padding into the gutters, then
+   push-pull + membrane fill of holes and the rest of the gutters. Normals are filled as
+   offsets from the mesh normal (so unseen skin follows the mesh) and renormalised;
+5. write the asset folder (:func:`~id2reflectance.processing.asset.write_asset`) plus
+   ``bake.json`` (coverage, registration residual, timings, config), in a temporary
+   folder renamed into place.
+
+Normals: ``normal_object`` is in the mesh's frame, which for a capture is the session's
+world frame; ``normal_tangent`` uses the tangent frames of
+:mod:`~id2reflectance.processing.tangents` (MikkTSpace-like, OpenGL convention, +Y up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from id2reflectance import __version__
+from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.session import Session, load_session
+from id2reflectance.errors import CaptureError, ConfigError
+from id2reflectance.processing.bake.fill import dilate, push_pull
+from id2reflectance.processing.bake.inputs import (
+    check_cameras_see_scan,
+    check_out_dir,
+    check_scan_in_view,
+    load_template,
+)
+from id2reflectance.processing.bake.occlusion import subsurface_blur, texel_ambient_visibility, texel_size_m
+from id2reflectance.processing.bake.prepared_mesh import PreparedMesh, prepare_mesh
+from id2reflectance.processing.bake.views import (
+    SolvedView,
+    ViewWeights,
+    check_solved_dir,
+    load_solved_view,
+    sample_view,
+)
+from id2reflectance.processing.registration.register import (
+    Registration,
+    RegistrationConfig,
+    load_scan,
+    register_template,
+)
+
+log = logging.getLogger(__name__)
+BAKE_JSON = "bake.json"
+
+
+@dataclass(frozen=True)
+class BakeConfig:
+    """Options of ``id2r bake`` (every default documented here).
+
+    Attributes
+    ----------
+    size : UV map size in texels (power of two, 256..8192).
+    template : template OBJ (with UVs and landmark comments); None = the shipped
+        template (``id2reflectance/data/template_head.obj``).
+    normal_source : solver normal that is baked: ``"specular"`` (sharper: no subsurface
+        blur) or ``"diffuse"``.
+    cos_min : views whose n.v at a texel is below this give it no weight.
+    angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
+    mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
+    feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
+    visibility_tolerance_m : ray-cast hit distance tolerance, metres.
+    occlusion_directions : directions for the ambient-occlusion compensation of the
+        diffuse albedo (:mod:`~id2reflectance.processing.bake.occlusion`); 0 disables it.
+    occlusion_floor : the albedo is divided by ``max(m0, occlusion_floor)``.
+    occlusion_min : texels whose (blurred) ambient visibility is below this are treated
+        as unseen: filled from their surroundings, coverage 0.
+    occlusion_sss_mm : Gaussian widths (R, G, B, millimetres) of skin's subsurface
+        scattering, which blurs the occlusion term as it blurs irradiance; zeros disable.
+    padding_texels : gutter padding by nearest-texel copy, texels.
+    normal_fill_decay : in filled texels the normal's offset from the mesh normal fades
+        as ``exp(-d / (normal_fill_decay * size))``, d the distance to a seen texel.
+    fill_sweeps : membrane relaxation sweeps per pyramid level in hole filling.
+    previews : also write 8-bit sRGB previews.
+    registration : options of the template fit.
+    """
+
+    size: int = 1024
+    template: str | None = None
+    normal_source: Literal["specular", "diffuse"] = "specular"
+    cos_min: float = 0.1
+    angle_power: float = 2.0
+    mask_feather_px: float = 6.0
+    feather: float = 0.008
+    visibility_tolerance_m: float = 0.001
+    occlusion_directions: int = 128
+    occlusion_floor: float = 0.25
+    occlusion_min: float = 0.6
+    occlusion_sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)
+    padding_texels: int = 4
+    normal_fill_decay: float = 0.02
+    fill_sweeps: int = 8
+    previews: bool = True
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+
+    def __post_init__(self) -> None:
+        if not (256 <= self.size <= 8192) or self.size & (self.size - 1):
+            raise ConfigError(f"size must be a power of two from 256 to 8192, got {self.size}")
+        if self.normal_source not in ("specular", "diffuse"):
+            raise ConfigError(f"normal_source must be 'specular' or 'diffuse', got {self.normal_source!r}")
+        if not (0.0 <= self.cos_min < 1.0):
+            raise ConfigError(f"cos_min must be in [0, 1), got {self.cos_min}")
+        for name in ("angle_power", "mask_feather_px", "feather", "visibility_tolerance_m", "normal_fill_decay"):
+            if not (getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.padding_texels < 0 or self.fill_sweeps < 0:
+            raise ConfigError("padding_texels and fill_sweeps must be >= 0")
+        if self.occlusion_directions != 0 and not (16 <= self.occlusion_directions <= 65536):
+            raise ConfigError(f"occlusion_directions must be 0 or in [16, 65536], got {self.occlusion_directions}")
+        if len(self.occlusion_sss_mm) != 3 or min(self.occlusion_sss_mm) < 0:
+            raise ConfigError(f"occlusion_sss_mm must be three values >= 0, got {self.occlusion_sss_mm}")
+        if not (0.0 <= self.occlusion_min < 1.0):
+            raise ConfigError(f"occlusion_min must be in [0, 1), got {self.occlusion_min}")
+        if not (0.0 < self.occlusion_floor <= 1.0):
+            raise ConfigError(f"occlusion_floor must be in (0, 1], got {self.occlusion_floor}")
+
+    def view_weights(self) -> ViewWeights:
+        """The per-camera weighting options at this map size."""
+        return ViewWeights(
+            cos_min=self.cos_min,
+            angle_power=self.angle_power,
+            mask_feather_px=self.mask_feather_px,
+            feather_texels=self.feather * self.size,
+            visibility_tolerance_m=self.visibility_tolerance_m,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class BakedMaps:
+    """The baked UV maps of one subject (S x S, row 0 at the top).
+
+    diffuse_albedo : (S, S, 3) float32 linear Rec.709 in [0, 1].
+    specular_albedo : (S, S) float32, full-sphere response at normal incidence.
+    roughness : (S, S) float32 GGX perceptual roughness.
+    normal_object : (S, S, 3) float32 unit normals, mesh (world) frame.
+    normal_tangent : (S, S, 3) float32 unit tangent-space normals (OpenGL, +Y up).
+    coverage : (S, S) float32 in [0, 1]; 0 where filled.
+    covered : (S, S) bool, texel inside the UV chart.
+    seen : (S, S) bool, covered and seen by at least one camera.
+    view_weights : {camera: (S, S) float32 blending weight}.
+    """
+
+    diffuse_albedo: np.ndarray
+    specular_albedo: np.ndarray
+    roughness: np.ndarray
+    normal_object: np.ndarray
+    normal_tangent: np.ndarray
+    coverage: np.ndarray
+    covered: np.ndarray
+    seen: np.ndarray
+    view_weights: dict[str, np.ndarray]
+
+    def coverage_seen(self) -> float:
+        """Fraction of the UV chart's texels seen by at least one camera."""
+        return float(self.seen.sum() / max(int(self.covered.sum()), 1))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _fill(values: np.ndarray, seen: np.ndarray, covered: np.ndarray, config: BakeConfig) -> np.ndarray:
+    """Pad into the gutters (nearest seen texel), then push-pull the rest."""
+    padded, known = dilate(values, seen, texels=config.padding_texels)
+    # padding goes into the gutters only; holes inside the chart are filled smoothly
+    return push_pull(padded, seen | (known & ~covered), sweeps=config.fill_sweeps)
+
+
+def bake_maps(
+    mesh: FaceMesh,
+    views: Iterable[SolvedView],
+    *,
+    config: BakeConfig = BakeConfig(),
+    progress: ProgressFn | None = None,
+    total_views: int | None = None,
+    prepared: PreparedMesh | None = None,
+) -> BakedMaps:
+    """Bake solved per-camera maps into the UV layout of a registered mesh.
+
+    Parameters
+    ----------
+    mesh : the registered template (UVs, world frame, metres).
+    views : the cameras' solved maps; consumed one at a time (a generator keeps memory
+        to one camera's maps).
+    config : BakeConfig.
+    progress : optional ``progress(stage, done, total)``.
+    total_views : number of views, for progress only.
+    prepared : ``mesh``'s baking geometry at ``config.size``
+        (:func:`~.bake_mesh.prepare_mesh`), to reuse across bakes of one mesh; computed
+        when None.
+
+    Raises
+    ------
+    CaptureError
+        A camera sees nothing of the registered face, or no camera sees anything.
+    """
+    import cv2
+
+    from id2reflectance.processing.tangents import object_to_tangent
+
+    s = config.size
+    if prepared is None:
+        prepared = prepare_mesh(mesh, s)
+    prepared.check(mesh, s)
+    geom, scene = prepared.geometry, prepared.scene
+    opts = config.view_weights()
+    wsum = np.zeros((s, s), np.float64)
+    alb = np.zeros((s, s, 3), np.float64)
+    spec = np.zeros((s, s), np.float64)
+    rough = np.zeros((s, s), np.float64)
+    nrm = np.zeros((s, s, 3), np.float64)
+    miss = np.ones((s, s), np.float64)
+    weights: dict[str, np.ndarray] = {}
+    blind: list[str] = []
+    for k, view in enumerate(views):
+        smp = sample_view(geom, view, scene, opts, visibility=prepared.visibility(view.camera, opts))
+        w = smp.weight.astype(np.float64)
+        if not (w > 0).any():
+            blind.append(view.camera.name)
+        weights[view.camera.name] = smp.weight
+        wsum += w
+        alb += w[..., None] * smp.diffuse_albedo
+        spec += w * smp.specular_albedo
+        rough += w * smp.roughness
+        nrm += w[..., None] * smp.normal
+        miss *= 1.0 - np.clip(w, 0.0, 1.0)
+        if progress is not None:
+            progress("bake", k + 1, total_views or k + 1)
+    if not weights:
+        raise CaptureError("no cameras to bake from")
+    if blind:
+        raise CaptureError(
+            f"camera(s) {blind} see nothing of the registered face (no texel is in view, unoccluded and inside the "
+            "solver mask): check their calibration in session.json and their SOLVED/<camera>/mask.exr"
+        )
+    seen = geom.covered & (wsum > 0)
+    inv = np.where(seen, 1.0 / np.where(seen, wsum, 1.0), 0.0)
+    alb = np.maximum(alb * inv[..., None], 0.0)
+    if config.occlusion_directions > 0:
+        texel_m = texel_size_m(mesh, geom.face_id, seen)
+        reach = int(np.ceil(3 * max(config.occlusion_sss_mm) * 1e-3 / max(texel_m, 1e-9))) + 1
+        near_seen = cv2.dilate(seen.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+        m0 = texel_ambient_visibility(
+            mesh, geom.face_id, geom.bary, directions=config.occlusion_directions, where=near_seen
+        )
+        m0c = subsurface_blur(m0, config.occlusion_sss_mm, texel_m)
+        alb /= np.maximum(m0c, config.occlusion_floor)
+        # deep creases (mouth line, eye corners, nostrils) receive little of the light and
+        # their correction hangs on sub-millimetre geometry: fill them like unseen texels
+        seen &= m0c.min(axis=-1) >= config.occlusion_min
+    spec = np.maximum(spec * inv, 0.0)
+    rough = rough * inv
+    nrm_seen = _unit(nrm)
+    coverage = np.where(seen, 1.0 - miss, 0.0).astype(np.float32)
+
+    # normals are filled as offsets from the mesh normal, so unseen skin follows the mesh;
+    # gutter texels take the mesh normal of the nearest chart texel
+    n_geo = prepared.normals_filled
+    stack = np.concatenate([alb, spec[..., None], rough[..., None], nrm_seen - n_geo], axis=-1).astype(np.float32)
+    filled = _fill(stack, seen, geom.covered, config)
+    alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
+    # far from any seen texel the offset fades out: unseen skin takes the mesh normal, so
+    # both sides of a UV seam in unseen regions agree
+    far = cv2.distanceTransform((~seen).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    fade = np.exp(-far / max(config.normal_fill_decay * s, 1e-6))[..., None]
+    n_obj = np.where(seen[..., None], nrm_seen, _unit(n_geo + fade * filled[..., 5:])).astype(np.float32)
+    if progress is not None:
+        progress("fill", 1, 2)
+    n_tan = object_to_tangent(n_obj, mesh, frames=prepared.frames)
+    if progress is not None:
+        progress("fill", 2, 2)
+    return BakedMaps(
+        diffuse_albedo=np.clip(alb_f, 0.0, 1.0),
+        specular_albedo=np.maximum(spec_f, 0.0),
+        roughness=np.clip(rough_f, 0.0, 1.0),
+        normal_object=n_obj,
+        normal_tangent=n_tan,
+        coverage=coverage,
+        covered=geom.covered,
+        seen=seen,
+        view_weights=weights,
+    )
+
+
+# ------------------------------------------------------------------------ session
+
+
+def _report(
+    session: Session,
+    baked: BakedMaps,
+    reg: Registration,
+    config: BakeConfig,
+    timings: dict[str, float],
+    template: tuple[str, str],
+) -> dict[str, Any]:
+    covered = max(int(baked.covered.sum()), 1)
+    per_cam = {name: round(float((w > 0).sum() / covered), 5) for name, w in baked.view_weights.items()}
+    return {
+        "format": "id2r-bake",
+        "version": 1,
+        "subject": session.subject_id,
+        "size": config.size,
+        "template": {"name": template[0], "sha256": template[1]},
+        "coverage": {
+            "seen": round(baked.coverage_seen(), 5),
+            "filled": round(1.0 - baked.coverage_seen(), 5),
+            "per_camera": per_cam,
+            "mean_confidence_seen": round(float(baked.coverage[baked.seen].mean()), 5) if baked.seen.any() else 0.0,
+        },
+        "registration": {
+            "fit_residual_mm": reg.residual.to_json(),
+            "scale": round(reg.scale, 6),
+            "matched_fraction": round(reg.matched_fraction, 5),
+            "similarity": np.round(reg.similarity, 9).tolist(),
+            "scaled": np.round(reg.scaled, 9).tolist(),
+        },
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "config": dataclasses.asdict(config),
+        "tool": {"name": "id2reflectance", "version": __version__},
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class BakeResult:
+    """What :func:`bake_session` wrote and computed.
+
+    path : the asset folder; maps : the baked maps (with per-camera weights);
+    registration : the template fit; report : the contents of ``bake.json``.
+    """
+
+    path: Path
+    maps: BakedMaps
+    registration: Registration
+    report: dict[str, Any]
+
+
+def bake_session(
+    session_dir: str | Path,
+    solved_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config: BakeConfig = BakeConfig(),
+    progress: ProgressFn | None = None,
+) -> BakeResult:
+    """Register the template to a session's scan and bake its solved maps into an asset.
+
+    Parameters
+    ----------
+    session_dir : the capture session (``session.json`` with a ``mesh``).
+    solved_dir : the output of ``id2r solve`` for that session.
+    out_dir : the asset folder to write (replaced as a whole if it exists).
+    config : BakeConfig.
+    progress : optional ``progress(stage, done, total)`` (stages register, bake, fill).
+
+    Returns
+    -------
+    BakeResult. ``out_dir`` holds ``uv/*.exr``, ``mesh.obj``, ``asset.json``,
+    ``previews/*.png`` and ``bake.json``, written atomically (nothing is left on error).
+
+    Raises
+    ------
+    SessionInvalidError, InputFileError, CaptureError
+        A bad session, a missing or unreadable scan, a scan outside every camera, solver
+        output that does not match the session, a camera that sees nothing of the face.
+    ConfigError
+        ``out_dir`` is (or contains) the session or solver folder, or is an existing
+        folder that is not an asset.
+    """
+    from id2reflectance.processing.asset import AssetMaps, write_asset
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    session = load_session(session_dir)
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, inputs=(Path(session_dir), Path(solved_dir)))
+    check_solved_dir(solved_dir, session.cameras)
+    scan = load_scan(session)
+    check_scan_in_view(scan, session.cameras, where=str(session.mesh))
+    check_cameras_see_scan(scan, session.cameras, solved_dir)
+    template, template_name, template_sha = load_template(config.template)
+    timings["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    reg = register_template(template, scan, config=config.registration, progress=progress)
+    timings["register"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    views = (load_solved_view(solved_dir, cam, normal_source=config.normal_source) for cam in session.cameras.values())
+    baked = bake_maps(reg.mesh, views, config=config, progress=progress, total_views=len(session.cameras))
+    timings["bake"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    maps = AssetMaps(
+        diffuse_albedo=baked.diffuse_albedo,
+        specular_albedo=baked.specular_albedo,
+        roughness=baked.roughness,
+        normal_object=baked.normal_object,
+        coverage=baked.coverage,
+        normal_tangent=baked.normal_tangent,
+    )
+    stats = {
+        "coverage_seen": round(baked.coverage_seen(), 5),
+        "fit_residual_mm": {"mean": round(reg.residual.mean, 4), "p95": round(reg.residual.p95, 4)},
+    }
+    source = {"kind": "capture", "session_sha256": sha256_file(Path(session_dir) / "session.json")}
+    with atomic_folder(out_dir) as tmp:
+        write_asset(
+            tmp,
+            mesh=reg.mesh,
+            maps=maps,
+            subject_id=session.subject_id,
+            attributes=session.attributes,
+            template_name=template_name,
+            template_sha256=template_sha,
+            frame="world",
+            source=source,
+            stats=stats,
+            previews=config.previews,
+        )
+        timings["write"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        report = _report(session, baked, reg, config, timings, (template_name, template_sha))
+        atomic_write_json(tmp / BAKE_JSON, report)
+    log.info("baked %s: %.1f%% of the UV chart seen", out_dir, 100 * baked.coverage_seen())
+    return BakeResult(path=out_dir, maps=baked, registration=reg, report=report)

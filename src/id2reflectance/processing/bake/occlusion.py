@@ -1,0 +1,134 @@
+"""Ambient occlusion of the registered mesh, to recover albedo in concave regions.
+
+Under the uniform ``full`` pattern a Lambertian point receives the cosine-weighted
+fraction of the sphere of lights that the head does not block,
+
+    m0 = (1 / pi) integral V(w) max(n.w, 0) dw   (1 on open, convex skin),
+
+so the solver's model-free diffuse albedo there is ``albedo * m0`` (nostrils, eye corners,
+ears and the mouth line come out dark). The bake knows the geometry, so it divides by
+``m0`` computed on the registered mesh: per vertex over a near-uniform direction set
+(:func:`~id2reflectance.capture.illumination.fibonacci_sphere`; Open3D
+``RaycastingScene.test_occlusions`` from just above the vertex, the same convention as the
+simulator's :mod:`~id2reflectance.capture.simulator.visibility`) and interpolated to the texels.
+Skin scatters light below the surface, which blurs the irradiance -- and so ``m0`` -- per
+colour channel (:func:`subsurface_blur`, Gaussian widths in millimetres converted with
+the chart's texel size :func:`texel_size_m`). Interreflections, which a real head adds
+back, are not modelled; the bake's ``occlusion_floor`` bounds the correction where almost
+everything is blocked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from id2reflectance.capture.geometry.mesh import FaceMesh
+
+
+def vertex_ambient_visibility(
+    mesh: FaceMesh,
+    *,
+    directions: int = 128,
+    offset_m: float = 1e-3,
+    only: np.ndarray | None = None,
+    chunk_rays: int = 1 << 21,
+) -> np.ndarray:
+    """Cosine-weighted unoccluded fraction of each vertex's hemisphere.
+
+    Parameters
+    ----------
+    mesh : the registered head, metres.
+    directions : near-uniform directions over the sphere (about half face each vertex).
+    offset_m : ray origins sit this far along the vertex normal, metres, so that only
+        macroscopic geometry (nose, ears, lips, brow) blocks a ray.
+    only : (V,) bool, compute these vertices only (the others get 1); None = all.
+    chunk_rays : rays per Open3D call (bounds memory).
+
+    Returns
+    -------
+    (V,) float64 in [0, 1]; 1 where nothing blocks the vertex's hemisphere.
+    """
+    import open3d as o3d
+
+    from id2reflectance.capture.geometry.mesh import raycasting_scene
+    from id2reflectance.capture.illumination import fibonacci_sphere
+
+    dirs = fibonacci_sphere(directions)
+    normals = mesh.vertex_normals()
+    todo = np.arange(len(normals)) if only is None else np.flatnonzero(only)
+    cosw = np.maximum(normals[todo] @ dirs.T, 0.0)  # (T, D)
+    ti, di = np.nonzero(cosw > 0)
+    vi = todo[ti]
+    origins = (mesh.vertices + offset_m * normals).astype(np.float32)
+    scene = raycasting_scene(mesh)
+    blocked = np.zeros(len(vi), bool)
+    for s0 in range(0, len(vi), chunk_rays):
+        a, b = vi[s0 : s0 + chunk_rays], di[s0 : s0 + chunk_rays]
+        rays = np.concatenate([origins[a], dirs[b].astype(np.float32)], axis=1)
+        blocked[s0 : s0 + chunk_rays] = scene.test_occlusions(o3d.core.Tensor(rays)).numpy()
+    lost = np.zeros(len(todo))
+    np.add.at(lost, ti[blocked], cosw[ti[blocked], di[blocked]])
+    out = np.ones(len(normals))
+    out[todo] = 1.0 - lost / np.maximum(cosw.sum(axis=1), 1e-12)
+    return out
+
+
+def texel_ambient_visibility(
+    mesh: FaceMesh, face_id: np.ndarray, bary: np.ndarray, *, directions: int = 128, where: np.ndarray | None = None
+) -> np.ndarray:
+    """(S, S) float64 ``m0`` at texels.
+
+    ``face_id`` (S, S) int (-1 gives 1), ``bary`` (S, S, 3); ``where`` (S, S) bool limits
+    the ray casting to the vertices of those texels' triangles (elsewhere the value is
+    interpolated from vertices set to 1).
+    """
+    from id2reflectance.capture.geometry.mesh import interpolate
+
+    only = None
+    if where is not None:
+        only = np.zeros(len(mesh.vertices), bool)
+        only[mesh.faces[face_id[where & (face_id >= 0)]].ravel()] = True
+    m0 = vertex_ambient_visibility(mesh, directions=directions, only=only)
+    out = interpolate(m0[:, None], mesh.faces, face_id, bary)[..., 0]
+    return np.where(face_id >= 0, out, 1.0)
+
+
+def texel_size_m(mesh: FaceMesh, face_id: np.ndarray, where: np.ndarray) -> float:
+    """Mean texel edge (metres) over the triangles of the ``where`` texels (S, S) bool.
+
+    ``sqrt(3-D area / UV area) / S`` over the triangles those texels fall in.
+    """
+    size = face_id.shape[0]
+    faces = np.unique(face_id[where & (face_id >= 0)])
+    if faces.size == 0 or mesh.uvs is None:
+        return 0.0
+    v, f, uv = mesh.vertices, mesh.faces[faces], mesh.uvs
+    a3 = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum()
+    e1, e2 = uv[f[:, 1]] - uv[f[:, 0]], uv[f[:, 2]] - uv[f[:, 0]]
+    auv = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum()
+    return float(np.sqrt(a3 / auv) / size) if auv > 0 else 0.0
+
+
+def subsurface_blur(m0: np.ndarray, sigma_mm: tuple[float, float, float], texel_m: float) -> np.ndarray:
+    """Blur the occlusion term per colour channel as subsurface scattering blurs irradiance.
+
+    Skin's diffuse light re-emerges around where it entered (red farthest), so the
+    shading a full-sphere capture records is ``albedo * (G_sigma * m0)`` per channel.
+
+    Parameters
+    ----------
+    m0 : (S, S) float ambient visibility in UV space.
+    sigma_mm : Gaussian sigma per R, G, B, millimetres.
+    texel_m : texel edge in metres (:func:`texel_size_m`).
+
+    Returns
+    -------
+    (S, S, 3) float64.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    out = np.empty((*m0.shape, 3))
+    for c, sg in enumerate(sigma_mm):
+        px = sg * 1e-3 / texel_m if texel_m > 0 else 0.0
+        out[..., c] = gaussian_filter(m0, px, mode="nearest") if px > 0 else m0
+    return out

@@ -1,0 +1,395 @@
+"""Per-camera sampling for UV baking: solved maps, texel geometry, visibility and weights.
+
+For every texel of the registered mesh's UV layout (:class:`TexelGeometry`: its 3-D point
+and geometric normal), each camera contributes a sample of its solved maps (bilinear, at
+the point's distorted projection, :meth:`Camera.project`) with a weight that is the
+product of
+
+* the viewing angle: ``((n.v - cos_min) / (1 - cos_min))^angle_power`` for the geometric
+  normal ``n`` and the unit vector ``v`` to the camera, 0 below ``cos_min``;
+* visibility: a ray from the camera centre must first hit the mesh within
+  ``visibility_tolerance_m`` of the texel's point (Open3D ``RaycastingScene``);
+* the distance to the border of the solver's mask in image space (a distance transform,
+  pixels; the image border counts as mask border): 0 within 1.5 px, rising smoothly
+  (smoothstep) to 1 at ``1.5 + mask_feather_px``. Bilinear samples never mix in invalid
+  pixels;
+* a smooth ramp in UV space away from texels this camera cannot use (occlusion
+  boundaries), ``feather_texels`` wide, so that views blend without seams.
+
+The specular albedo sample is converted to the asset's convention (full-sphere response
+at normal incidence, :mod:`~id2reflectance.processing.brdf_table`):
+``S * A(1, r) / A(n_s.v, r)`` with the solver's specular normal ``n_s`` and roughness ``r``
+at that pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from id2reflectance._shared.imageio import read_exr
+from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, rasterize_uv
+from id2reflectance.errors import InputFileError
+
+if TYPE_CHECKING:
+    import open3d as o3d
+
+NormalSource = Literal["specular", "diffuse"]
+_MASK_MIN_PX = 1.5  # bilinear samples at >= 1.5 px from the mask border only use valid pixels
+
+# solved map name -> channel count
+SOLVED_MAPS: dict[str, int] = {
+    "diffuse_albedo": 3,
+    "specular_albedo": 1,
+    "normal_diffuse": 3,
+    "normal_specular": 3,
+    "roughness": 1,
+    "mask": 1,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class TexelGeometry:
+    """Where each texel of an S x S map lies on a mesh.
+
+    covered : (S, S) bool, texel centre inside a UV triangle.
+    face_id : (S, S) int64, triangle of each covered texel (-1 elsewhere).
+    bary : (S, S, 3) float32 barycentric weights in that triangle.
+    points : (S, S, 3) float64 surface points, metres (0 where not covered).
+    normals : (S, S, 3) float64 unit interpolated vertex normals (0 where not covered).
+    """
+
+    covered: np.ndarray
+    face_id: np.ndarray
+    bary: np.ndarray
+    points: np.ndarray
+    normals: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.covered.shape[0])
+
+
+def texel_geometry(mesh: FaceMesh, size: int) -> TexelGeometry:
+    """Rasterise ``mesh``'s UV layout at ``size`` and interpolate positions and normals.
+
+    Parameters
+    ----------
+    mesh : FaceMesh with UVs (OBJ convention), metres.
+    size : map size S in texels.
+    """
+    fid, bary = rasterize_uv(mesh, size)
+    covered = fid >= 0
+    pts = interpolate(mesh.vertices, mesh.faces, fid, bary)
+    nrm = interpolate(mesh.vertex_normals(), mesh.faces, fid, bary)
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=-1, keepdims=True), 1e-30)
+    nrm[~covered] = 0.0
+    return TexelGeometry(covered=covered, face_id=fid, bary=bary, points=pts, normals=nrm)
+
+
+@dataclass(frozen=True, eq=False)
+class SolvedView:
+    """The solver's maps of one camera, in that camera's image (H, W).
+
+    diffuse_albedo : (H, W, 3) float32 linear Rec.709.
+    specular_albedo : (H, W) float32, S under the full pattern (at this view).
+    normal : (H, W, 3) float32 unit world normals (the chosen source).
+    normal_specular : (H, W, 3) float32 unit world specular normals.
+    roughness : (H, W) float32 GGX perceptual roughness.
+    mask : (H, W) float32, 1 where valid.
+    """
+
+    camera: Camera
+    diffuse_albedo: np.ndarray
+    specular_albedo: np.ndarray
+    normal: np.ndarray
+    normal_specular: np.ndarray
+    roughness: np.ndarray
+    mask: np.ndarray
+
+
+def _read_map(folder: Path, shown: str, name: str, camera: Camera) -> np.ndarray:
+    path = folder / f"{name}.exr"
+    rel = f"{shown}/{name}.exr"
+    if not path.is_file():
+        raise InputFileError(rel, None, f"missing: the solver output for camera '{camera.name}' has no {name}.exr")
+    try:
+        img, names = read_exr(path)
+    except InputFileError as err:
+        raise InputFileError(rel, None, err.message) from err
+    want = SOLVED_MAPS[name]
+    if img.shape[2] != want:
+        raise InputFileError(rel, "channels", f"expected {want} channel(s), got {img.shape[2]} ({','.join(names)})")
+    if img.shape[:2] != (camera.height, camera.width):
+        raise InputFileError(
+            rel,
+            None,
+            f"is {img.shape[1]}x{img.shape[0]} but camera '{camera.name}' in session.json is "
+            f"{camera.width}x{camera.height} (solver output of another session?)",
+        )
+    if not np.all(np.isfinite(img)):
+        raise InputFileError(rel, None, "contains NaN or Inf")
+    return img[..., 0] if want == 1 else img
+
+
+def _exr_header(path: Path, shown: str) -> tuple[int, int, int]:
+    """(width, height, channel count) of an OpenEXR file, from its header only."""
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(str(path), header_only=True) as f:
+            header = f.header()  # a view: read it before the file closes
+            lo, hi = header["dataWindow"]
+            return int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1), len(header["channels"])
+    except Exception as err:  # OpenEXR raises RuntimeError for unreadable files
+        raise InputFileError(shown, None, f"not a readable OpenEXR file ({err})") from err
+
+
+def check_solved_dir(solved_dir: str | Path, cameras: dict[str, Camera]) -> None:
+    """Check ``solved_dir`` against the session before any heavy work (headers only).
+
+    Every session camera needs a folder with every map, of the camera's size and with
+    the right channel count.
+
+    Raises
+    ------
+    InputFileError
+        Naming the missing folder or file, or the map whose size or channels differ.
+    """
+    solved_dir = Path(solved_dir)
+    if not solved_dir.is_dir():
+        raise InputFileError(solved_dir, None, "solver output folder not found")
+    for name, cam in cameras.items():
+        folder = solved_dir / name
+        if not folder.is_dir():
+            raise InputFileError(
+                f"{solved_dir.name}/{name}",
+                None,
+                f"missing: the session has camera '{name}' but the solver output has no folder for it "
+                "(solved from another session?)",
+            )
+        for m, channels in SOLVED_MAPS.items():
+            shown = f"{solved_dir.name}/{name}/{m}.exr"
+            if not (folder / f"{m}.exr").is_file():
+                raise InputFileError(shown, None, f"missing: the solver output for camera '{name}' has no {m}.exr")
+            w, h, c = _exr_header(folder / f"{m}.exr", shown)
+            if (w, h) != (cam.width, cam.height):
+                raise InputFileError(
+                    shown,
+                    None,
+                    f"is {w}x{h} but camera '{name}' in session.json is {cam.width}x{cam.height} "
+                    "(solver output of another session?)",
+                )
+            if c != channels:
+                raise InputFileError(shown, "channels", f"expected {channels} channel(s), got {c}")
+
+
+def load_solved_view(solved_dir: str | Path, camera: Camera, *, normal_source: NormalSource = "specular") -> SolvedView:
+    """Read and check ``SOLVED/<camera>/*.exr`` against the session's camera.
+
+    Raises InputFileError naming the file for a missing folder or map, wrong channel
+    count, a size that differs from the camera's, or NaN/Inf.
+    """
+    solved_dir = Path(solved_dir)
+    folder = solved_dir / camera.name
+    shown = f"{solved_dir.name}/{camera.name}"
+    if not folder.is_dir():
+        raise InputFileError(shown, None, f"missing: no solver output folder for camera '{camera.name}'")
+    maps = {name: _read_map(folder, shown, name, camera) for name in SOLVED_MAPS}
+    return SolvedView(
+        camera=camera,
+        diffuse_albedo=maps["diffuse_albedo"],
+        specular_albedo=maps["specular_albedo"],
+        normal=maps["normal_specular" if normal_source == "specular" else "normal_diffuse"],
+        normal_specular=maps["normal_specular"],
+        roughness=maps["roughness"],
+        mask=maps["mask"],
+    )
+
+
+@dataclass(frozen=True)
+class ViewWeights:
+    """Options of :func:`sample_view` (see the module docstring)."""
+
+    cos_min: float = 0.1  # texels seen more obliquely than acos(cos_min) get no weight
+    angle_power: float = 2.0
+    mask_feather_px: float = 6.0  # image-space ramp from the solver-mask border, pixels
+    feather_texels: float = 8.0  # UV-space ramp from occlusion boundaries, texels
+    visibility_tolerance_m: float = 0.001
+
+
+@dataclass(frozen=True, eq=False)
+class ViewSamples:
+    """One camera's contribution to the covered texels of an S x S map.
+
+    weight : (S, S) float32 in [0, 1], 0 where this camera does not contribute.
+    diffuse_albedo : (S, S, 3) float32; specular_albedo : (S, S) float32 at normal
+    incidence; roughness : (S, S) float32; normal : (S, S, 3) float32 unit world normal.
+    Values are 0 where the weight is 0.
+    """
+
+    weight: np.ndarray
+    diffuse_albedo: np.ndarray
+    specular_albedo: np.ndarray
+    roughness: np.ndarray
+    normal: np.ndarray
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    t = np.clip(x, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _remap(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """Bilinear samples of (H, W[, C]) ``img`` at float pixel coords (N,): (N[, C]) float32."""
+    import cv2
+
+    n = mx.size
+    if n == 0:
+        return np.zeros((0, *img.shape[2:]), np.float32)
+    cols = 4096  # cv2.remap needs maps smaller than 32767 in each dimension
+    rows = -(-n // cols)
+    pad = rows * cols - n
+    xs = np.pad(np.asarray(mx, np.float32), (0, pad)).reshape(rows, cols)
+    ys = np.pad(np.asarray(my, np.float32), (0, pad)).reshape(rows, cols)
+    out = cv2.remap(
+        np.ascontiguousarray(img, np.float32),
+        xs,
+        ys,
+        interpolation=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return out.reshape(rows * cols, *img.shape[2:])[:n]
+
+
+def mask_distance(mask: np.ndarray) -> np.ndarray:
+    """(H, W) float32 distance in pixels to the nearest invalid pixel or the image border."""
+    import cv2
+
+    valid = (np.asarray(mask) > 0.5).astype(np.uint8)
+    valid[0, :] = valid[-1, :] = 0
+    valid[:, 0] = valid[:, -1] = 0
+    return cv2.distanceTransform(valid, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def uv_feather(usable: np.ndarray, covered: np.ndarray, width_texels: float) -> np.ndarray:
+    """(S, S) float32 smooth ramp 0 -> 1 over ``width_texels`` away from covered texels
+    that are not ``usable`` (texels outside the UV chart do not count as boundaries)."""
+    import cv2
+
+    if width_texels <= 0:
+        return usable.astype(np.float32)
+    blocked = covered & ~usable
+    if not blocked.any():
+        return usable.astype(np.float32)
+    dist = cv2.distanceTransform((~blocked).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return (_smoothstep(dist / width_texels) * usable).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class ViewVisibility:
+    """The covered texels a camera sees, unoccluded and facing it (:func:`view_visibility`).
+
+    texels : (M,) int64 flat indices into the S x S map.
+    pix : (M, 2) float64 their image positions (x, y), pixels.
+    cos : (M,) float64 cosine between the texel normal and the direction to the camera.
+    to_camera : (M, 3) float64 unit directions from the texels to the camera centre.
+    """
+
+    texels: np.ndarray
+    pix: np.ndarray
+    cos: np.ndarray
+    to_camera: np.ndarray
+
+
+def view_visibility(
+    geometry: TexelGeometry, camera: Camera, scene: o3d.t.geometry.RaycastingScene, options: ViewWeights
+) -> ViewVisibility:
+    """What :func:`sample_view` needs from the geometry and the camera alone: the texels
+    inside the image, facing the camera more than ``options.cos_min`` and unoccluded (the
+    first hit from the camera is the texel's own surface point, within
+    ``options.visibility_tolerance_m``)."""
+    from id2reflectance.capture.geometry.mesh import cast_rays
+
+    idx = np.flatnonzero(geometry.covered.ravel())
+    p = geometry.points.reshape(-1, 3)[idx]
+    n = geometry.normals.reshape(-1, 3)[idx]
+    centre = camera.center
+    to_cam = centre - p
+    dist = np.linalg.norm(to_cam, axis=1)
+    v = to_cam / np.maximum(dist[:, None], 1e-12)
+    cos = np.sum(n * v, axis=1)
+    pix, depth = camera.project(p)
+    ok = (cos > options.cos_min) & (depth > 0)
+    ok &= (pix[:, 0] >= 0) & (pix[:, 0] <= camera.width - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= camera.height - 1)
+    sel = np.flatnonzero(ok)
+    if sel.size:
+        t_hit, _, _ = cast_rays(scene, centre[None, :], -v[sel])
+        ok[sel] = t_hit >= dist[sel] - options.visibility_tolerance_m
+    sel = np.flatnonzero(ok)
+    return ViewVisibility(texels=idx[sel], pix=pix[sel], cos=cos[sel], to_camera=v[sel])
+
+
+def sample_view(
+    geometry: TexelGeometry,
+    view: SolvedView,
+    scene: o3d.t.geometry.RaycastingScene,
+    options: ViewWeights,
+    visibility: ViewVisibility | None = None,
+) -> ViewSamples:
+    """Weights and bilinear samples of one camera's solved maps at the covered texels.
+
+    Parameters
+    ----------
+    geometry : texel points and normals of the registered mesh (world, metres).
+    view : the camera and its solved maps.
+    scene : Open3D ``RaycastingScene`` holding the registered mesh (occlusion test).
+    options : ViewWeights.
+    visibility : :func:`view_visibility` of this geometry, camera and options, when the
+        caller keeps it (computed when None).
+    """
+    from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
+
+    s = geometry.size
+    vis = view_visibility(geometry, view.camera, scene, options) if visibility is None else visibility
+    mx, my = vis.pix[:, 0], vis.pix[:, 1]
+    dmask = _remap(mask_distance(view.mask), mx, my)
+    w_mask = _smoothstep((dmask - _MASK_MIN_PX) / max(options.mask_feather_px, 1e-6)) * (dmask >= _MASK_MIN_PX)
+    mask_val = np.clip(_remap(view.mask, mx, my), 0.0, 1.0)
+    w_angle = ((vis.cos - options.cos_min) / (1.0 - options.cos_min)) ** options.angle_power
+    w = (w_angle * w_mask * mask_val).astype(np.float32)
+
+    weight = np.zeros(s * s, np.float32)
+    weight[vis.texels] = w
+    weight = weight.reshape(s, s)
+    weight *= uv_feather(weight > 0, geometry.covered, options.feather_texels)
+
+    use = np.flatnonzero(weight.ravel()[vis.texels] > 0)
+    tex = vis.texels[use]
+    mx, my = mx[use], my[use]
+    alb = np.zeros((s * s, 3), np.float32)
+    alb[tex] = _remap(view.diffuse_albedo, mx, my)
+    rough_s = _remap(view.roughness, mx, my)
+    nspec = _remap(view.normal_specular, mx, my)
+    nspec /= np.maximum(np.linalg.norm(nspec, axis=1, keepdims=True), 1e-12)
+    mu = np.clip(np.sum(nspec * vis.to_camera[use], axis=1), options.cos_min, 1.0)  # grazing: bounded k
+    spec_s = _remap(view.specular_albedo, mx, my) * normal_incidence_albedo(rough_s) / directional_albedo(mu, rough_s)
+    spec = np.zeros(s * s, np.float32)
+    spec[tex] = spec_s
+    rough = np.zeros(s * s, np.float32)
+    rough[tex] = rough_s
+    nrm = np.zeros((s * s, 3), np.float32)
+    ns = _remap(view.normal, mx, my)
+    nrm[tex] = ns / np.maximum(np.linalg.norm(ns, axis=1, keepdims=True), 1e-12)
+    return ViewSamples(
+        weight=weight,
+        diffuse_albedo=alb.reshape(s, s, 3),
+        specular_albedo=spec.reshape(s, s),
+        roughness=rough.reshape(s, s),
+        normal=nrm.reshape(s, s, 3),
+    )

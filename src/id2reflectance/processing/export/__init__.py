@@ -1,0 +1,1 @@
+"""Asset export: glTF 2.0 binary and OBJ + MTL."""

@@ -1,0 +1,279 @@
+"""Register the face template to a subject's scan: global alignment, then non-rigid fitting.
+
+The result is the template's topology and UV layout with vertices on the scan, in the
+capture's world frame, so texel (i, j) of every subject's maps is the same place on the
+face. Steps:
+
+1. :func:`~id2reflectance.processing.registration.rigid.align_similarity`: nose-tip
+   anchored multi-start ICP with scale, then rigid point-to-plane ICP (Open3D);
+2. :func:`~id2reflectance.processing.registration.rigid.align_scaled`: robust
+   point-to-plane ICP adding a scale per template axis (heads differ in width, height and
+   depth; a similarity leaves millimetres of tangential error that closest-point fitting
+   cannot see);
+3. :func:`~id2reflectance.processing.registration.nonrigid.fit_nonrigid`:
+   Laplacian-regularised non-rigid ICP for the features (nose, chin, brow, ...), ending
+   with *radial* correspondences (``correspondence="radial"``): the template is a grid of
+   rays from its origin (:mod:`~id2reflectance.capture.geometry.template_mesh`), so a template vertex
+   corresponds to the outermost crossing of the scan along its ray, cast from the image
+   of the template origin under step 2. ``"closest"`` keeps closest-point targets
+   throughout (for templates not built from rays).
+
+:func:`fit_residual` measures the result with Open3D's
+``RaycastingScene.compute_distance`` in both directions.
+
+A session without a scanned mesh cannot be registered: :func:`load_scan` says so instead
+of inventing geometry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.geometry.mesh import FaceMesh, read_mesh
+from id2reflectance.capture.session import Session
+from id2reflectance.errors import CaptureError, ConfigError, InputFileError
+from id2reflectance.processing.registration.nonrigid import fit_nonrigid, vertex_normals_welded, weld
+from id2reflectance.processing.registration.rigid import (
+    align_scaled,
+    align_similarity,
+    apply_transform,
+    surface_samples,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Options of :func:`register_template`.
+
+    Distances in metres, angles in degrees.
+    """
+
+    icp_samples: int = 5000  # template surface points for the similarity ICP
+    icp_yaw_deg: tuple[float, ...] = (-20.0, 0.0, 20.0)  # multi-start rotations about the nose tip
+    icp_pitch_deg: tuple[float, ...] = (-15.0, 0.0, 15.0)
+    icp_distances_m: tuple[float, ...] = (0.03, 0.015, 0.008, 0.004)  # shrinking correspondence distances
+    scale_iterations: int = 20  # per-axis scale ICP iterations (0 skips the stage)
+    scale_max_distance_m: float = 0.006
+    stiffness: tuple[float, ...] = (10.0, 1.0)  # Laplacian weights, stiff to soft
+    iterations_per_stage: int = 3
+    max_distance_m: float = 0.01  # non-rigid correspondences farther than this are ignored
+    max_normal_angle_deg: float = 60.0
+    correspondence: Literal["radial", "closest"] = "radial"  # last step: template rays, or closest points
+    residual_samples: int = 100_000  # surface samples per direction for the residual
+
+    def __post_init__(self) -> None:
+        if not self.stiffness or any(s <= 0 for s in self.stiffness):
+            raise ConfigError(f"stiffness must be a non-empty list of positive numbers, got {self.stiffness}")
+        if self.max_distance_m <= 0 or self.residual_samples < 100 or self.icp_samples < 100:
+            raise ConfigError("max_distance_m must be > 0 and icp_samples, residual_samples >= 100")
+        if self.correspondence not in ("radial", "closest"):
+            raise ConfigError(f"correspondence must be 'radial' or 'closest', got {self.correspondence!r}")
+        if not self.icp_yaw_deg or not self.icp_pitch_deg or not self.icp_distances_m:
+            raise ConfigError("icp_yaw_deg, icp_pitch_deg and icp_distances_m must not be empty")
+
+
+@dataclass(frozen=True)
+class FitResidual:
+    """Distances between the fitted template and the scan, millimetres.
+
+    ``scan_to_fit``: from points sampled on the scan to the fitted mesh; ``fit_to_scan``:
+    from points sampled on the fitted mesh to the scan. ``mean`` and ``p95`` pool both.
+    """
+
+    mean: float
+    p95: float
+    scan_to_fit_mean: float
+    scan_to_fit_p95: float
+    fit_to_scan_mean: float
+    fit_to_scan_p95: float
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The template fitted to one scan.
+
+    mesh : template topology, UVs and landmarks, vertices on the scan (world, metres).
+    similarity : (4, 4) float64 template -> world similarity found first.
+    scaled : (4, 4) float64 template -> world ``R diag(k) x + t`` (step 2) the non-rigid
+        fit started from.
+    scale : the similarity's scale factor.
+    residual : fitting residual.
+    matched_fraction : fraction of template vertices with a scan correspondence at the end.
+    extras : diagnostics (``rigid_rms_mm``, ``rigid_fitness`` of the similarity ICP).
+    """
+
+    mesh: FaceMesh
+    similarity: np.ndarray
+    scaled: np.ndarray
+    scale: float
+    residual: FitResidual
+    matched_fraction: float
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+def load_scan(session: Session) -> FaceMesh:
+    """The session's scanned mesh (``session.json`` field ``mesh``), validated.
+
+    Raises
+    ------
+    CaptureError
+        The session has no mesh (nothing is invented in its place).
+    InputFileError
+        The mesh file does not load, has no faces, or is degenerate; names the file.
+    """
+    if session.mesh is None:
+        raise CaptureError(
+            f"{session.root / 'session.json'}: field 'mesh' is absent: this session has no scanned mesh, and "
+            "registration and baking need the subject's geometry (it is not invented); add the scan "
+            "(mesh/<file>.obj or .ply, world frame, metres) and name it in session.json"
+        )
+    path = session.path(session.mesh)
+    try:
+        scan = read_mesh(path)
+    except InputFileError as err:
+        raise InputFileError(session.mesh, "mesh", err.message) from err
+    if len(scan.faces) == 0:
+        raise InputFileError(session.mesh, "mesh", "mesh has no faces")
+    f = scan.faces
+    if f.min() < 0 or f.max() >= len(scan.vertices):
+        raise InputFileError(session.mesh, "mesh", "face index out of range")
+    v = scan.vertices
+    area = 0.5 * float(np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1).sum())
+    if not np.isfinite(area) or area <= 1e-8:
+        raise InputFileError(session.mesh, "mesh", f"mesh has no surface area ({area:.3g} m^2)")
+    extent = np.ptp(scan.vertices, axis=0).max()
+    if extent > 10.0:
+        raise InputFileError(
+            session.mesh, "mesh", f"mesh is {extent:.1f} units across; the format wants metres (a head is ~0.25 m)"
+        )
+    return scan
+
+
+def _distances(scene_mesh: FaceMesh, points: np.ndarray) -> np.ndarray:
+    import open3d as o3d
+
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(scene_mesh.to_open3d())
+    d = scene.compute_distance(o3d.core.Tensor(np.ascontiguousarray(points, np.float32)))
+    return d.numpy().astype(np.float64)
+
+
+def fit_residual(fit: FaceMesh, scan: FaceMesh, *, samples: int = 100_000, seed: int = 0) -> FitResidual:
+    """Mean and 95th-percentile surface distances between a fit and its scan, in mm.
+
+    Parameters
+    ----------
+    fit, scan : meshes in the same frame, metres.
+    samples : area-uniform points drawn on each surface (deterministic for ``seed``).
+    """
+    p_scan, _ = surface_samples(scan, samples, seed=seed)
+    p_fit, _ = surface_samples(fit, samples, seed=seed + 1)
+    d_sf = _distances(fit, p_scan) * 1000.0
+    d_fs = _distances(scan, p_fit) * 1000.0
+    both = np.concatenate([d_sf, d_fs])
+    return FitResidual(
+        mean=float(both.mean()),
+        p95=float(np.percentile(both, 95)),
+        scan_to_fit_mean=float(d_sf.mean()),
+        scan_to_fit_p95=float(np.percentile(d_sf, 95)),
+        fit_to_scan_mean=float(d_fs.mean()),
+        fit_to_scan_p95=float(np.percentile(d_fs, 95)),
+    )
+
+
+def register_template(
+    template: FaceMesh,
+    scan: FaceMesh,
+    *,
+    config: RegistrationConfig = RegistrationConfig(),
+    progress: ProgressFn | None = None,
+) -> Registration:
+    """Fit ``template`` to ``scan``: similarity ICP, per-axis scale, non-rigid ICP, residual.
+
+    Parameters
+    ----------
+    template : FaceMesh with UVs in its canonical frame (face toward +z, y up), metres.
+    scan : the subject's scanned mesh, world frame, metres.
+    config : RegistrationConfig.
+    progress : optional ``progress(stage, done, total)`` callback.
+
+    Returns
+    -------
+    Registration whose ``mesh`` has the template's vertex order, faces, UVs and landmarks.
+    """
+    if template.uvs is None:
+        raise CaptureError("the face template has no UVs; it cannot define the shared UV layout")
+    steps = 2 + len(config.stiffness) * config.iterations_per_stage + (config.correspondence == "radial")
+
+    def tick(done: int) -> None:
+        if progress is not None:
+            progress("register", done, steps)
+
+    tick(0)
+    rigid = align_similarity(
+        template,
+        scan,
+        samples=config.icp_samples,
+        yaw_deg=config.icp_yaw_deg,
+        pitch_deg=config.icp_pitch_deg,
+        distances_m=config.icp_distances_m,
+    )
+    log.info("similarity ICP: scale %.4f, rms %.2f mm, fitness %.2f", rigid.scale, rigid.rms_m * 1e3, rigid.fitness)
+    tick(1)
+    transform = rigid.transform
+    if config.scale_iterations > 0:
+        xw, fw, _ = weld(template)
+        transform = align_scaled(
+            xw,
+            vertex_normals_welded(xw, fw),
+            scan,
+            transform,
+            iterations=config.scale_iterations,
+            max_distance_m=config.scale_max_distance_m,
+            max_normal_angle_deg=config.max_normal_angle_deg,
+        )
+    tick(2)
+    aligned = template.with_vertices(apply_transform(template.vertices, transform))
+    nonrigid = fit_nonrigid(
+        aligned,
+        scan,
+        stiffness=config.stiffness,
+        iterations_per_stage=config.iterations_per_stage,
+        max_distance_m=config.max_distance_m,
+        max_normal_angle_deg=config.max_normal_angle_deg,
+        ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
+        progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
+    )
+    residual = fit_residual(nonrigid.mesh, scan, samples=config.residual_samples)
+    log.info("non-rigid fit: residual mean %.3f mm, p95 %.3f mm", residual.mean, residual.p95)
+    return Registration(
+        mesh=nonrigid.mesh,
+        similarity=rigid.transform,
+        scaled=transform,
+        scale=rigid.scale,
+        residual=residual,
+        matched_fraction=float(nonrigid.matched.mean()),
+        extras={"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness},
+    )
+
+
+def register_session_scan(
+    session: Session,
+    template: FaceMesh,
+    *,
+    config: RegistrationConfig = RegistrationConfig(),
+    progress: ProgressFn | None = None,
+) -> Registration:
+    """Load the session's scan (:func:`load_scan`) and register ``template`` to it."""
+    scan = load_scan(session)
+    return register_template(template, scan, config=config, progress=progress)

@@ -1,0 +1,183 @@
+"""Driving the fused kernel (:mod:`~id2reflectance.processing.solve.kernel`) for one camera.
+
+:func:`band_solver` turns a camera's frames, calibration, mask and output maps into the
+flat arrays :func:`~id2reflectance.processing.solve.kernel.solve_rows` takes (views, no
+copies for C-contiguous float32 frames) and returns a per-band function with the contract
+of the numpy reference :func:`~id2reflectance.processing.solve.reference.solve_band`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numba import config as numba_config
+from numba import get_num_threads, set_num_threads, set_parallel_chunksize
+
+from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.errors import CaptureError, ShapeError
+from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.kernel import FRAME_ORDER, scratch_buffers, solve_rows
+from id2reflectance.processing.solve.reference import DIFFUSE_CHANNELS, normalized_coordinates
+from id2reflectance.processing.solve.roughness_table import InverseTable
+from id2reflectance.processing.solve.separation import LUMINANCE_709
+
+if TYPE_CHECKING:
+    from id2reflectance.processing.solve.solver import SolverConfig
+
+_ROWS_PER_TASK = 4  # rows a thread takes at a time (dynamic scheduling)
+
+
+def max_threads() -> int:
+    """Threads numba may use in this process (``NUMBA_NUM_THREADS``)."""
+    return int(numba_config.NUMBA_NUM_THREADS)
+
+
+def run_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn(*args)`` with numba's thread count set to ``threads`` (capped), then restore it.
+
+    Rows are handed to the threads a few at a time (``numba.set_parallel_chunksize``), not
+    in one static split, so a core slowed by other work does not hold the band up.
+    """
+    previous = get_num_threads()
+    set_num_threads(max(1, min(threads, max_threads())))
+    previous_chunk = set_parallel_chunksize(_ROWS_PER_TASK)
+    try:
+        return fn(*args)
+    finally:
+        set_parallel_chunksize(previous_chunk)
+        set_num_threads(previous)
+
+
+def kernel_frames(images: Mapping[tuple[str, str], np.ndarray], *, inverses: bool) -> tuple[np.ndarray, ...]:
+    """The frames as :func:`solve_rows` takes them: 14 C-contiguous float32 arrays.
+
+    No copy unless a frame is not C-contiguous float32. Without ``inverses`` the ``full``
+    frames stand in for the inverse ones (the first moment is ``2 gradient - full``).
+
+    Raises
+    ------
+    CaptureError
+        ``full`` or a gradient frame is missing.
+    """
+    missing = [k for k in FRAME_ORDER[:8] if k not in images]
+    if missing:
+        raise CaptureError(f"missing frame(s) {missing}")
+    out = []
+    for pattern, pol in FRAME_ORDER:
+        if not inverses and pattern.startswith("inverse"):
+            pattern = "full"
+        view = np.ascontiguousarray(images[(pattern, pol)], dtype=np.float32).view()
+        view.flags.writeable = False  # one array type whatever the caller's flags
+        out.append(view)
+    return tuple(out)
+
+
+def _flat(a: np.ndarray, name: str) -> np.ndarray:
+    """A writable flat view of an output map (no copy: the kernel writes through it)."""
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        raise ShapeError(f"output map {name} must be a writable C-contiguous array")
+    return a.reshape(-1).view(np.uint8) if a.dtype == bool else a.reshape(-1)
+
+
+def band_solver(
+    frames: CameraFrames,
+    camera: Camera,
+    lights_to_world: np.ndarray,
+    foreground: np.ndarray | None,
+    maps: CameraMaps,
+    config: SolverConfig,
+    table: InverseTable,
+    *,
+    inverses: bool,
+) -> Callable[[slice], PixelCounts]:
+    """Prepare one camera for :func:`solve_rows`; returns ``solve(rows) -> PixelCounts``.
+
+    The returned function has the contract of ``solver_numpy.solve_band``: it writes every
+    map of ``maps`` at ``rows`` and returns that band's counts. numba's thread count
+    (``numba.set_num_threads`` in the calling thread) sets how many threads share a band.
+
+    Parameters
+    ----------
+    frames : the camera's corrected frames, (H, W, 3) float32 each.
+    lights_to_world : (3, 3) float rotation from light-stage to world axes.
+    foreground : (H, W) bool mask or None (every pixel).
+    inverses : whether the inverse frames are used (``use_inverses`` and all present).
+    """
+    f32 = np.float32
+    images = [a.reshape(-1) for a in kernel_frames(frames.images, inverses=inverses)]
+    # bool arrays as uint8 views (numba's alias analysis treats bool elements as mutable)
+    saturated = np.ascontiguousarray(frames.saturated, dtype=bool).reshape(-1).view(np.uint8)
+    fg = saturated if foreground is None else np.ascontiguousarray(foreground, dtype=bool).reshape(-1).view(np.uint8)
+    l2w = np.asarray(lights_to_world, np.float64)
+    if np.allclose(l2w, np.eye(3), atol=1e-12, rtol=0.0):  # as lobe_moments: no rotation
+        l2w = np.eye(3)
+    R = np.asarray(camera.R, np.float64)
+    rot = np.stack([-R[0], -R[1], R[2]]).astype(f32)
+    weights = np.zeros(3, f32)
+    weights[list(DIFFUSE_CHANNELS[config.diffuse_normal_channel])] = 1.0
+    params = np.array(
+        [config.min_diffuse, config.min_specular, max(config.min_specular, 1e-12), config.default_roughness], f32
+    )
+    cells = np.ascontiguousarray(table.cells, f32).reshape(-1)
+    shape = np.asarray(table.shape, np.int64)
+    no_y_field = np.zeros(camera.width, f32)
+    scratch = scratch_buffers(max_threads())
+
+    outputs = [
+        _flat(a, name)
+        for name, a in (
+            ("diffuse_albedo", maps.diffuse_albedo),
+            ("specular_albedo", maps.specular_albedo),
+            ("normal_diffuse", maps.normal_diffuse),
+            ("normal_diffuse_rgb", maps.normal_diffuse_rgb),
+            ("normal_specular", maps.normal_specular),
+            ("roughness", maps.roughness),
+            ("mask", maps.mask),
+        )
+    ]
+
+    def solve(rows: slice) -> PixelCounts:
+        r0, r1, _ = rows.indices(camera.height)
+        xn, yn = normalized_coordinates(camera, rows)
+        if yn.shape[1] == 1:  # y per row (no distortion)
+            y_rows, y_field = np.ascontiguousarray(yn[:, 0], f32), no_y_field
+        else:
+            y_rows, y_field = np.zeros(r1 - r0, f32), np.ascontiguousarray(yn, f32).reshape(-1)
+        n_fg, n_sat, n_valid, n_ok, n_neg = solve_rows(
+            *images,
+            inverses,
+            inverses and config.average_m0,
+            l2w.astype(f32),
+            LUMINANCE_709,
+            weights,
+            r0,
+            r1,
+            camera.width,
+            np.ascontiguousarray(xn, f32).reshape(-1),
+            y_rows,
+            y_field,
+            rot,
+            saturated,
+            fg,
+            foreground is not None,
+            params,
+            cells,
+            shape,
+            *outputs,
+            *scratch,
+        )
+        n = (r1 - r0) * camera.width
+        return PixelCounts(
+            pixels=n,
+            foreground=n_fg,
+            saturated=n_sat,
+            low_signal=n_fg - n_sat - n_valid,
+            valid=n_valid,
+            specular_fallback=n_valid - n_ok,
+            negative_specular=n_neg,
+        )
+
+    return solve

@@ -1,0 +1,215 @@
+"""What ``id2r solve`` writes: the per-camera EXR maps, their statistics and ``solve.json``.
+
+Layout (``shared/session-format.md``, "Solver outputs")::
+
+    OUT/<camera>/diffuse_albedo.exr     R,G,B
+    OUT/<camera>/specular_albedo.exr    Y
+    OUT/<camera>/normal_diffuse.exr     R,G,B  (x, y, z)
+    OUT/<camera>/normal_diffuse_{r,g,b}.exr  R,G,B  per-channel diffuse normals (extra)
+    OUT/<camera>/normal_specular.exr    R,G,B
+    OUT/<camera>/roughness.exr          Y
+    OUT/<camera>/mask.exr               Y
+    OUT/solve.json                      statistics, warnings, timings, versions, config
+
+All float32 OpenEXR, 0 outside the mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from id2reflectance import __version__
+from id2reflectance._shared.imageio import write_exr
+from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+
+if TYPE_CHECKING:
+    from id2reflectance.processing.solve.solver import SolverConfig
+
+SOLVE_FORMAT = "id2r-solve"
+SOLVE_VERSION = 1
+SOLVE_JSON = "solve.json"
+MAP_FILES = (
+    "diffuse_albedo",
+    "specular_albedo",
+    "normal_diffuse",
+    "normal_diffuse_r",
+    "normal_diffuse_g",
+    "normal_diffuse_b",
+    "normal_specular",
+    "roughness",
+    "mask",
+)
+
+Stats = dict[str, float | None]
+
+
+def write_camera_maps(folder: str | Path, maps: CameraMaps) -> list[Path]:
+    """Write every map of ``maps`` as ``folder/<name>.exr`` (float32, each atomically)."""
+    folder = Path(folder)
+    images = maps.images()
+    return [write_exr(folder / f"{name}.exr", images[name]) for name in MAP_FILES]
+
+
+def summary(values: np.ndarray) -> Stats:
+    """``mean``, ``median``, ``p5`` and ``p95`` of a 1-D sample (None when empty)."""
+    if values.size == 0:
+        return {"mean": None, "median": None, "p5": None, "p95": None}
+    values = values.astype(np.float64, copy=False)
+    p5, p50, p95 = np.percentile(values, [5.0, 50.0, 95.0])
+    return {"mean": float(values.mean()), "median": float(p50), "p5": float(p5), "p95": float(p95)}
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles in degrees between unit vectors a, b (3, N)."""
+    return np.degrees(np.arccos(np.clip(np.einsum("an,an->n", a, b), -1.0, 1.0)))
+
+
+def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 20) -> dict[str, Stats]:
+    """Per-map statistics inside the mask, over at most ``max_samples`` strided pixels.
+
+    Keys: ``diffuse_albedo_{r,g,b}``, ``specular_albedo``, ``roughness`` (map values),
+    ``normal_specular_vs_diffuse_deg`` and ``normal_diffuse_r_vs_b_deg`` (angles, degrees).
+    """
+    idx = np.flatnonzero(maps.mask.ravel())
+    if idx.size > max_samples:
+        idx = idx[:: -(-idx.size // max_samples)]
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return a.reshape(*a.shape[:-2], -1)[..., idx]
+
+    alb = pick(maps.diffuse_albedo)
+    nd = pick(maps.normal_diffuse)
+    rgb = pick(maps.normal_diffuse_rgb)
+    return {
+        "diffuse_albedo_r": summary(alb[0]),
+        "diffuse_albedo_g": summary(alb[1]),
+        "diffuse_albedo_b": summary(alb[2]),
+        "specular_albedo": summary(pick(maps.specular_albedo)),
+        "roughness": summary(pick(maps.roughness)),
+        "normal_specular_vs_diffuse_deg": summary(_angle_deg(pick(maps.normal_specular), nd)),
+        "normal_diffuse_r_vs_b_deg": summary(_angle_deg(rgb[0], rgb[2])),
+    }
+
+
+def camera_warnings(camera: str, counts: PixelCounts, *, mask_file: bool, warn_fraction: float) -> list[str]:
+    """One line per problem of one camera's solve (empty when all is well)."""
+    out: list[str] = []
+    fg = max(counts.foreground, 1)
+    valid = max(counts.valid, 1)
+    if counts.valid == 0:
+        out.append(f"{camera}: no valid pixels (no signal above min_diffuse inside the mask)")
+    if counts.saturated:
+        out.append(
+            f"{camera}: {counts.saturated} foreground pixel(s) saturated in some frame "
+            f"({100 * counts.saturated / fg:.2f}%), excluded from the mask"
+        )
+    if mask_file and counts.low_signal / fg > warn_fraction:
+        out.append(
+            f"{camera}: {100 * counts.low_signal / fg:.2f}% of the masked foreground has too little "
+            "diffuse signal (below min_diffuse), excluded from the mask"
+        )
+    if counts.negative_specular / valid > warn_fraction:
+        out.append(
+            f"{camera}: {100 * counts.negative_specular / valid:.2f}% of valid pixels have negative specular "
+            "(parallel < cross: noise or polariser misalignment), clamped to 0"
+        )
+    if counts.specular_fallback / valid > warn_fraction:
+        out.append(
+            f"{camera}: {100 * counts.specular_fallback / valid:.2f}% of valid pixels have too little specular "
+            "signal; their specular normal is the diffuse normal and their roughness the default"
+        )
+    return out
+
+
+@dataclass
+class CameraReport:
+    """The outcome of one camera's solve (one entry of ``solve.json`` ``cameras``)."""
+
+    camera: str
+    width: int
+    height: int
+    inverses: bool
+    mask_file: bool
+    counts: PixelCounts
+    stats: dict[str, Stats]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.counts
+        fg = max(c.foreground, 1)
+        valid = max(c.valid, 1)
+        return {
+            "width": self.width,
+            "height": self.height,
+            "inverses_used": self.inverses,
+            "mask_file": self.mask_file,
+            "pixels": c.to_json(),
+            "fractions": {
+                "valid": c.valid / max(c.pixels, 1),
+                "saturated": c.saturated / fg,
+                "low_signal": c.low_signal / fg,
+                "negative_specular": c.negative_specular / valid,
+                "specular_fallback": c.specular_fallback / valid,
+            },
+            "stats": self.stats,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class SolveReport:
+    """The outcome of :func:`~id2reflectance.processing.solve.solver.solve_session`."""
+
+    out_dir: Path
+    session_dir: Path
+    subject_id: str
+    config: SolverConfig
+    cameras: dict[str, CameraReport] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every camera's warnings, in camera order."""
+        return [w for cam in self.cameras.values() for w in cam.warnings]
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``solve.json``."""
+        import OpenEXR
+        import scipy
+
+        return {
+            "format": SOLVE_FORMAT,
+            "version": SOLVE_VERSION,
+            "session": {"subject": self.subject_id, "path": str(self.session_dir)},
+            "tool": {"name": "id2reflectance", "version": __version__},
+            "versions": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+                "OpenEXR": getattr(OpenEXR, "__version__", "unknown"),
+                **_numba_version(),
+            },
+            "backend": self.config.resolved_backend(),
+            "config": dataclasses.asdict(self.config),
+            "cameras": {name: cam.to_json() for name, cam in self.cameras.items()},
+            "warnings": self.warnings,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def _numba_version() -> dict[str, str]:
+    """``{"numba": version}`` when numba is installed (the fused solver backend), else ``{}``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return {"numba": version("numba")}
+    except PackageNotFoundError:
+        return {}

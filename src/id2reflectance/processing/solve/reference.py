@@ -1,0 +1,227 @@
+"""Reference (numpy) solve of one band of rows: array operations over the band's pixels.
+
+:func:`solve_band` is the reference implementation of the per-pixel solve described in
+:mod:`~id2reflectance.processing.solve.solver`; the fused kernel
+(:mod:`~id2reflectance.processing.solve.kernel`) repeats its arithmetic operation by
+operation. Every map is planar (channel-first) so each operation runs on contiguous
+planes; temporaries are float32 arrays of the band's size.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from id2reflectance.capture.camera import Camera, undistort_pixels
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.roughness_table import InverseTable
+from id2reflectance.processing.solve.separation import LUMINANCE_709, lobe_moments
+
+if TYPE_CHECKING:
+    from id2reflectance.processing.solve.solver import SolverConfig
+
+DIFFUSE_CHANNELS = {"r": (0,), "g": (1,), "b": (2,), "gb": (1, 2), "rgb": (0, 1, 2)}
+"""Channels whose first moments are summed for ``normal_diffuse``, per config choice."""
+
+
+def view_directions(camera: Camera, rows: slice) -> np.ndarray:
+    """Unit vectors from the surface towards the camera for a band of rows.
+
+    Parameters
+    ----------
+    camera : the calibrated camera (lens distortion removed).
+    rows : band of image rows; N = rows * width pixels, row-major.
+
+    Returns
+    -------
+    (3, N) float32, world axes (minus the undistorted pixel ray directions).
+    """
+    r0, r1, _ = rows.indices(camera.height)
+    w = camera.width
+    f32 = np.float32
+    xn, yn = normalized_coordinates(camera, rows)
+    R = np.asarray(camera.R, np.float64)
+    out = np.empty((3, r1 - r0, w), f32)
+    for a in range(3):  # d = R^T (xn, yn, 1); v = -d / |d|
+        np.multiply(xn, f32(-R[0, a]), out=out[a])
+        out[a] += yn * f32(-R[1, a])
+        out[a] -= f32(R[2, a])
+    out = out.reshape(3, -1)
+    norm = _norm2(out)
+    np.sqrt(norm, out=norm)
+    np.divide(f32(1.0), norm, out=norm)
+    out *= norm
+    return out
+
+
+def normalized_coordinates(camera: Camera, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Undistorted normalised image coordinates ``(x, y)`` of a band of rows.
+
+    Returns
+    -------
+    xn, yn : float32, broadcastable to (rows, W): ``(1, W)`` and ``(rows, 1)`` for a lens
+        without distortion or skew, ``(rows, W)`` otherwise (skew: ``xn`` only).
+    """
+    r0, r1, _ = rows.indices(camera.height)
+    w = camera.width
+    f32 = np.float32
+    if np.any(np.asarray(camera.dist) != 0):
+        jj, ii = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(r0, r1, dtype=np.float64))
+        xn, yn = undistort_pixels(np.stack([jj.ravel(), ii.ravel()], axis=1), camera.K, camera.dist)
+        xn = xn.reshape(r1 - r0, w).astype(f32)
+        yn = yn.reshape(r1 - r0, w).astype(f32)
+    else:
+        K = camera.K
+        yn = ((np.arange(r0, r1, dtype=np.float64) - K[1, 2]) / K[1, 1])[:, None]
+        xn = (np.arange(w, dtype=np.float64) - K[0, 2])[None, :] / K[0, 0]
+        if K[0, 1] != 0:
+            xn = xn - (K[0, 1] / K[0, 0]) * yn
+        xn, yn = xn.astype(f32), yn.astype(f32)
+    return xn, yn
+
+
+def _norm2(vec: np.ndarray) -> np.ndarray:
+    """Squared length over axis 0 of ``vec`` (3, ...) -> (...) float32."""
+    out = np.multiply(vec[0], vec[0])
+    tmp = np.multiply(vec[1], vec[1])
+    out += tmp
+    np.multiply(vec[2], vec[2], out=tmp)
+    out += tmp
+    return out
+
+
+def _inverse_length(norm2: np.ndarray) -> np.ndarray:
+    """``1 / sqrt(norm2)`` in place; zero lengths give a large finite value, never inf."""
+    np.maximum(norm2, np.float32(1e-30), out=norm2)
+    np.sqrt(norm2, out=norm2)
+    return np.divide(np.float32(1.0), norm2, out=norm2)
+
+
+def solve_band(
+    frames: CameraFrames,
+    camera: Camera,
+    lights_to_world: np.ndarray,
+    foreground: np.ndarray | None,
+    rows: slice,
+    maps: CameraMaps,
+    config: SolverConfig,
+    table: InverseTable,
+) -> PixelCounts:
+    """Solve one band of rows and write it into ``maps`` (numpy reference); returns its pixel counts.
+
+    Parameters
+    ----------
+    frames : the camera's corrected frames, (H, W, 3) float32 each.
+    camera : its calibration (view directions).
+    lights_to_world : (3, 3) float64 rotation from light-stage to world axes.
+    foreground : (H, W) bool mask or None (every pixel).
+    rows : the band of image rows.
+    maps : the camera's output maps (planar), written at ``rows``.
+    config : solver options; table : the inverse GGX moment table.
+    """
+    f32 = np.float32
+    r0, r1, _ = rows.indices(camera.height)
+    if foreground is not None and not foreground[r0:r1].any():  # background only: nothing to solve
+        for a in (
+            maps.diffuse_albedo,
+            maps.specular_albedo,
+            maps.normal_diffuse,
+            maps.normal_diffuse_rgb,
+            maps.normal_specular,
+            maps.roughness,
+            maps.mask,
+        ):
+            a[..., r0:r1, :] = 0
+        return PixelCounts(pixels=(r1 - r0) * camera.width)
+    mom = lobe_moments(
+        frames.images,
+        rows,
+        lights_to_world=lights_to_world,
+        use_inverses=config.use_inverses,
+        average_m0=config.average_m0,
+    )
+    n = mom.specular_m0.shape[0]
+
+    def out(a: np.ndarray) -> np.ndarray:  # the band of a planar output map, as (..., N)
+        return a[..., r0:r1, :].reshape(*a.shape[:-2], n)
+
+    # ---- validity: foreground, unsaturated, enough diffuse signal
+    valid = (LUMINANCE_709 @ mom.diffuse_m0) > f32(config.min_diffuse)  # False for NaN
+    # ---- diffuse normals: the chosen one (one per channel below)
+    d_m1 = mom.diffuse_m1  # (axis, channel, pixel)
+    chans = DIFFUSE_CHANNELS[config.diffuse_normal_channel]
+    chosen = d_m1[:, chans[0]].copy()
+    for c in chans[1:]:
+        chosen += d_m1[:, c]  # first moment of the summed channels
+    inv_chosen = _inverse_length(_norm2(chosen))
+    valid &= inv_chosen < f32(1e12)
+    counts = PixelCounts(pixels=n)
+    sat = frames.saturated[r0:r1].reshape(n)
+    if foreground is not None:
+        fg = foreground[r0:r1].reshape(n)
+        counts.foreground = int(np.count_nonzero(fg))
+        sat = sat & fg
+        valid &= fg
+    else:
+        counts.foreground = n
+    counts.saturated = int(np.count_nonzero(sat))
+    valid &= ~sat
+    counts.valid = int(np.count_nonzero(valid))
+    counts.low_signal = counts.foreground - counts.saturated - counts.valid
+    vf = valid.astype(f32)
+    inv_chosen *= vf
+    chosen *= inv_chosen  # unit inside the mask, 0 outside
+    out(maps.normal_diffuse)[...] = chosen
+    inv_rgb = _inverse_length(_norm2(d_m1))  # (channel, pixel)
+    inv_rgb *= vf
+    np.multiply(d_m1.transpose(1, 0, 2), inv_rgb[:, None, :], out=out(maps.normal_diffuse_rgb))
+    np.maximum(mom.diffuse_m0, f32(0.0), out=out(maps.diffuse_albedo))
+    out(maps.diffuse_albedo)[...] *= vf
+    spec = out(maps.specular_albedo)
+    np.maximum(mom.specular_m0, f32(0.0), out=spec)
+    spec *= vf
+    counts.negative_specular = int(np.count_nonzero(valid & (mom.specular_m0 < 0)))
+    # ---- specular normal and roughness from m = m1 / m0
+    v = view_directions(camera, rows)
+    m1 = mom.specular_m1
+    m0 = mom.specular_m0_mean
+    s_ok = valid & (mom.specular_m0 > f32(config.min_specular))
+    s_ok &= m0 > f32(config.min_specular)
+    inv_len = _inverse_length(_norm2(m1))  # 1 / |m1|
+    chord = np.multiply(m1[0], v[0])
+    tmp = np.multiply(m1[1], v[1])
+    chord += tmp
+    np.multiply(m1[2], v[2], out=tmp)
+    chord += tmp
+    chord *= inv_len  # cos(phi)
+    np.multiply(chord, f32(-2.0), out=chord)
+    chord += f32(2.0)
+    np.maximum(chord, f32(0.0), out=chord)
+    np.sqrt(chord, out=chord)  # |m/|m| - v| = 2 sin(phi/2)
+    inv_m0 = np.maximum(m0, f32(max(config.min_specular, 1e-12)))  # bounded: no overflow below
+    np.divide(f32(1.0), inv_m0, out=inv_m0)
+    q = np.divide(inv_m0, inv_len, out=inv_len)  # |m| = |m1| / m0
+    np.subtract(f32(1.0), q, out=q)
+    np.maximum(q, f32(0.0), out=q)
+    np.sqrt(q, out=q)
+    np.sqrt(q, out=q)  # (1 - |m|)^(1/4)
+    abr = table.records.take(table.index(chord, q), mode="clip").view(f32).reshape(n, 4)
+    np.multiply(abr[:, 1], inv_m0, out=inv_m0)  # b / m0
+    ns = np.multiply(m1, inv_m0, out=m1)
+    ns += v * abr[:, 0]
+    ns *= _inverse_length(_norm2(ns))
+    np.multiply(ns[0], v[0], out=tmp)
+    tmp += ns[1] * v[1]
+    tmp += ns[2] * v[2]
+    s_ok &= tmp > f32(0.0)  # n.v > 0 (False for NaN)
+    counts.specular_fallback = counts.valid - int(np.count_nonzero(s_ok))
+    not_ok = ~s_ok
+    np.copyto(ns, chosen, where=not_ok)  # diffuse normal inside the mask, 0 outside
+    out(maps.normal_specular)[...] = ns
+    rough = out(maps.roughness)
+    np.copyto(rough, abr[:, 2])
+    np.copyto(rough, vf * f32(config.default_roughness), where=not_ok)
+    out(maps.mask)[...] = valid
+    return counts

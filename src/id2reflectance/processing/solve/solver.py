@@ -1,0 +1,370 @@
+"""Per-pixel reflectance solve of one camera's frames, band of rows by band of rows.
+
+For every pixel (``shared/session-format.md``, "Solver outputs"):
+
+* diffuse albedo = ``D`` under ``full`` (model-free), linear Rec.709;
+* diffuse normals = ``normalize(m1_D)`` per colour channel (an unoccluded Lambertian
+  surface has ``m1 = 2/3 albedo n``); the normal used is chosen by
+  :attr:`SolverConfig.diffuse_normal_channel` (default ``"gb"``: the first moment of
+  green plus blue; subsurface scattering blurs red most);
+* specular albedo = ``S`` under ``full`` (model-free, luminance);
+* specular normal and roughness from ``m = m1_S / m0_S`` through the inverse GGX moment
+  table (:mod:`~id2reflectance.processing.solve.roughness_table`): ``n = a v + b m`` and ``r``
+  at ``(|m/|m| - v|, (1 - |m|)^(1/4))``, with ``v`` the unit vector from the pixel's
+  surface point to the camera (minus the undistorted pixel ray; no depth needed).
+
+A pixel is valid (``mask``) when it is inside ``masks/<camera>.png`` (if present), not
+saturated in any frame, finite, and its diffuse luminance exceeds ``min_diffuse``. The
+specular normal and roughness also need ``S_full`` (and the averaged ``m0``) above
+``min_specular``; elsewhere inside the mask they fall back to the diffuse normal and
+``default_roughness`` (counted). Every output is 0 outside the mask and finite everywhere.
+
+Two backends compute the same maps (:attr:`SolverConfig.backend`): ``"numpy"``, the
+reference (array operations per band, about 250 passes over the band's pixels), and
+``"numba"``, one fused compiled kernel per band (:mod:`~id2reflectance.processing.solve.kernel`)
+that reads every input pixel once. They agree to float32 rounding (see that module).
+
+Memory: the outputs (20 float32 and 1 bool per pixel) plus per-band temporaries (numpy
+backend); the bands are independent, so ``workers`` threads solve them in parallel (numpy
+releases the GIL; the numba kernel splits each band's rows over ``workers`` threads).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
+from id2reflectance.capture.session import Rig, Session, load_session
+from id2reflectance.errors import ConfigError, InputFileError, ShapeError
+from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.outputs import (
+    SOLVE_JSON,
+    CameraReport,
+    SolveReport,
+    camera_warnings,
+    map_statistics,
+    write_camera_maps,
+)
+from id2reflectance.processing.solve.reference import (
+    DIFFUSE_CHANNELS,
+    normalized_coordinates,
+    solve_band,
+    view_directions,
+)
+from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE, InverseTable, inverse_table
+from id2reflectance.processing.solve.separation import has_inverses
+
+__all__ = [
+    "CameraMaps",
+    "PixelCounts",
+    "SolverConfig",
+    "auto_tile_rows",
+    "normalized_coordinates",
+    "numba_available",
+    "solve_camera_frames",
+    "solve_session",
+    "view_directions",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Options of ``id2r solve`` (every default documented here).
+
+    Attributes
+    ----------
+    tile_rows : image rows per band; 0 = about 65536 pixels per band with the numpy backend
+        (fewer, larger bands cost less Python overhead; smaller ones stay in cache; memory
+        per band is about 0.3 KB per pixel), about 262144 with numba (no temporaries). The
+        results do not depend on it.
+    workers : threads; 0 = ``os.cpu_count()`` (at most 8). numpy: bands solved in
+        parallel; numba: each band's rows split over the threads (at most
+        ``NUMBA_NUM_THREADS``).
+    backend : ``"numpy"`` (reference), ``"numba"`` (fused kernel, compiled on first use
+        and cached on disk) or ``"auto"`` (numba when it can be imported).
+    diffuse_normal_channel : channel(s) whose first moment gives ``normal_diffuse``:
+        ``"r"``, ``"g"``, ``"b"``, ``"gb"`` (sum of the green and blue first moments) or
+        ``"rgb"``. Default ``"gb"``: least blurred by subsurface scattering, and summing
+        two channels halves the noise variance of the direction.
+    use_inverses : use the ``inverse_*`` patterns when all are present.
+    average_m0 : with inverses, average the four estimates of the specular ``m0``
+        (``full``, ``gradient_a + inverse_a``) for the ratio ``m1 / m0``.
+    min_diffuse : minimum luminance of ``D_full`` (relative radiance) for a valid pixel.
+    min_specular : minimum ``S_full`` (relative radiance) for a specular normal/roughness.
+    default_roughness : roughness where the specular solve is not valid.
+    warn_fraction : fraction of pixels above which a problem is reported as a warning.
+    stats_samples : at most this many evenly strided valid pixels per map for statistics.
+    """
+
+    tile_rows: int = 0
+    workers: int = 0
+    backend: Literal["auto", "numba", "numpy"] = "auto"
+    diffuse_normal_channel: Literal["r", "g", "b", "gb", "rgb"] = "gb"
+    use_inverses: bool = True
+    average_m0: bool = True
+    min_diffuse: float = 1e-3
+    min_specular: float = 1e-4
+    default_roughness: float = 0.4
+    warn_fraction: float = 0.01
+    stats_samples: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        if self.tile_rows < 0:
+            raise ConfigError(f"tile_rows must be >= 0, got {self.tile_rows}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        if self.backend not in ("auto", "numba", "numpy"):
+            raise ConfigError(f"backend must be one of ['auto', 'numba', 'numpy'], got {self.backend!r}")
+        if self.diffuse_normal_channel not in DIFFUSE_CHANNELS:
+            raise ConfigError(
+                f"diffuse_normal_channel must be one of {list(DIFFUSE_CHANNELS)}, got {self.diffuse_normal_channel!r}"
+            )
+        for name in ("min_diffuse", "min_specular", "warn_fraction"):
+            if not (getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        lo, hi = ROUGHNESS_RANGE
+        if not (lo <= self.default_roughness <= hi):
+            raise ConfigError(f"default_roughness must be in [{lo}, {hi}], got {self.default_roughness}")
+        if self.stats_samples < 1:
+            raise ConfigError(f"stats_samples must be >= 1, got {self.stats_samples}")
+
+    def resolved_workers(self) -> int:
+        """Number of threads actually used."""
+        return self.workers if self.workers > 0 else max(1, min(8, os.cpu_count() or 1))
+
+    def resolved_backend(self) -> Literal["numba", "numpy"]:
+        """The backend actually used (``"auto"``: numba when importable).
+
+        Raises
+        ------
+        ConfigError
+            ``backend = "numba"`` but numba is not installed.
+        """
+        if self.backend == "numpy":
+            return "numpy"
+        if numba_available():
+            return "numba"
+        if self.backend == "numba":
+            raise ConfigError("backend 'numba' needs the numba package (pip install numba), or use backend 'numpy'")
+        return "numpy"
+
+
+def numba_available() -> bool:
+    """True when numba can be imported (the fused kernel's backend)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def auto_tile_rows(width: int, *, pixels: int = 1 << 16) -> int:
+    """Rows per band giving about ``pixels`` pixels (Python overhead vs cache footprint)."""
+    return max(1, -(-pixels // max(1, width)))
+
+
+def solve_camera_frames(
+    frames: CameraFrames,
+    camera: Camera,
+    rig: Rig,
+    mask: np.ndarray | None,
+    config: SolverConfig = SolverConfig(),
+    *,
+    table: InverseTable | None = None,
+    progress: ProgressFn | None = None,
+    out: CameraMaps | None = None,
+) -> CameraMaps:
+    """Solve every pixel of one camera.
+
+    Parameters
+    ----------
+    frames : the camera's corrected frames (``load_camera_frames``), (H, W, 3) float32.
+    camera : its calibration (for the per-pixel view directions).
+    rig : the light stage (``lights_to_world`` rotates the measured moments to world).
+    mask : (H, W) bool foreground (``masks/<camera>.png``) or None for every pixel.
+    config : solver options.
+    table : inverse GGX moment table (default :func:`inverse_table`; tests inject others).
+    progress : ``progress(stage, done, total)`` called after each band.
+    out : maps of the same size to overwrite (reuses their memory: fresh pages cost
+        time on first write); None allocates new ones.
+
+    Returns
+    -------
+    CameraMaps with the maps, the mask and the pixel counts (``out`` when given).
+    """
+    h, w = camera.height, camera.width
+    for key, img in frames.images.items():
+        if img.shape != (h, w, 3):
+            raise ShapeError(f"frame {key} of camera '{camera.name}' is {img.shape}, expected ({h}, {w}, 3)")
+    if frames.saturated.shape != (h, w):
+        raise ShapeError(f"saturation mask of camera '{camera.name}' is {frames.saturated.shape}, expected ({h}, {w})")
+    if mask is not None and mask.shape != (h, w):
+        raise ShapeError(f"mask of camera '{camera.name}' is {mask.shape}, expected ({h}, {w})")
+    table = inverse_table() if table is None else table
+    if out is not None and out.mask.shape == (h, w):
+        maps = out  # every band writes every map: no zero fill needed
+        maps.camera, maps.counts = camera.name, PixelCounts()
+    else:
+        maps = CameraMaps.empty(camera.name, h, w)
+    maps.inverses = config.use_inverses and has_inverses(frames.images)
+    backend = config.resolved_backend()
+    step = config.tile_rows or auto_tile_rows(w, pixels=1 << 18 if backend == "numba" else 1 << 16)
+    bands = [slice(r, min(r + step, h)) for r in range(0, h, step)]
+    l2w = np.asarray(rig.lights_to_world, np.float64)
+    stage = f"solve {camera.name}"
+    t0 = time.perf_counter()
+    if backend == "numba":
+        from id2reflectance.processing.solve import fused as solver_fused
+
+        solve = solver_fused.band_solver(frames, camera, l2w, mask, maps, config, table, inverses=maps.inverses)
+
+        def run_all() -> None:
+            for i, rows in enumerate(bands):
+                maps.counts += solve(rows)
+                if progress is not None:
+                    progress(stage, i + 1, len(bands))
+
+        solver_fused.run_with_threads(config.resolved_workers(), run_all)
+    else:
+
+        def run(rows: slice) -> PixelCounts:
+            return solve_band(frames, camera, l2w, mask, rows, maps, config, table)
+
+        workers = min(config.resolved_workers(), len(bands))
+        if workers <= 1:
+            for i, rows in enumerate(bands):
+                maps.counts += run(rows)
+                if progress is not None:
+                    progress(stage, i + 1, len(bands))
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for i, counts in enumerate(pool.map(run, bands)):
+                    maps.counts += counts
+                    if progress is not None:
+                        progress(stage, i + 1, len(bands))
+    log.info(
+        "%s: %d valid pixel(s), %d specular fallback(s) in %.2f s (%s)",
+        camera.name,
+        maps.counts.valid,
+        maps.counts.specular_fallback,
+        time.perf_counter() - t0,
+        backend,
+    )
+    return maps
+
+
+def _check_out_dir(session: Session, out_dir: Path) -> None:
+    """Refuse output folders that would replace the session or an unrelated folder."""
+    out = out_dir.resolve()
+    root = session.root.resolve()
+    if out == root or out in root.parents:
+        raise ConfigError(f"output folder {out_dir} must not be the session folder or contain it")
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"output folder {out_dir} exists and is not a folder")
+        if any(out.iterdir()) and not (out / SOLVE_JSON).is_file():
+            raise ConfigError(
+                f"output folder {out_dir} exists and is not a solve output (no {SOLVE_JSON}); "
+                "choose another folder or remove it"
+            )
+
+
+def _check_frame_files(session: Session) -> None:
+    """Fail before any work when a frame file is missing."""
+    for i, f in enumerate(session.frames):
+        if not session.path(f.file).is_file():
+            raise InputFileError(f.file, f"frames[{i}].file", "file not found")
+
+
+def solve_session(
+    session_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config: SolverConfig = SolverConfig(),
+    progress: ProgressFn | None = None,
+) -> SolveReport:
+    """Solve every camera of a session and write the maps and ``solve.json``.
+
+    Parameters
+    ----------
+    session_dir : a session folder (``shared/session-format.md``).
+    out_dir : output folder, written beside as a temporary folder and renamed into place
+        (an existing solve output there is replaced only when the new one is complete).
+    config : solver options.
+    progress : ``progress(stage, done, total)``: per band (``"solve <camera>"``) and per
+        camera (``"cameras"``).
+
+    Returns
+    -------
+    SolveReport (also written as ``out_dir/solve.json``).
+
+    Raises
+    ------
+    SessionInvalidError, InputFileError
+        Invalid manifest, missing/unreadable/mis-sized/non-finite frames or masks; nothing
+        is written.
+    ConfigError
+        ``out_dir`` is the session folder, contains it, or is an unrelated existing folder.
+    """
+    t_start = time.perf_counter()
+    session = load_session(session_dir)
+    out_dir = Path(out_dir)
+    _check_out_dir(session, out_dir)
+    _check_frame_files(session)
+    report = SolveReport(out_dir=out_dir, session_dir=Path(session_dir), subject_id=session.subject_id, config=config)
+    t_table = time.perf_counter()
+    table = inverse_table()
+    totals = {"table": time.perf_counter() - t_table, "decode": 0.0, "solve": 0.0, "stats": 0.0, "write": 0.0}
+    names = list(session.cameras)
+    spare: CameraMaps | None = None
+    with atomic_folder(out_dir) as tmp:
+        for i, name in enumerate(names):
+            camera = session.cameras[name]
+            t0 = time.perf_counter()
+            frames = load_camera_frames(session, name)
+            mask = load_mask(session, name)
+            t1 = time.perf_counter()
+            maps = solve_camera_frames(
+                frames, camera, session.rig, mask, config, table=table, progress=progress, out=spare
+            )
+            del frames
+            t2 = time.perf_counter()
+            stats = map_statistics(maps, max_samples=config.stats_samples)
+            t3 = time.perf_counter()
+            write_camera_maps(tmp / name, maps)
+            t4 = time.perf_counter()
+            timings = {"decode": t1 - t0, "solve": t2 - t1, "stats": t3 - t2, "write": t4 - t3}
+            for k, v in timings.items():
+                totals[k] += v
+            report.cameras[name] = CameraReport(
+                camera=name,
+                width=camera.width,
+                height=camera.height,
+                inverses=maps.inverses,
+                mask_file=mask is not None,
+                counts=maps.counts,
+                stats=stats,
+                timings=timings,
+                warnings=camera_warnings(
+                    name, maps.counts, mask_file=mask is not None, warn_fraction=config.warn_fraction
+                ),
+            )
+            spare = maps  # reused by the next camera of the same size
+            del maps
+            for w in report.cameras[name].warnings:
+                log.warning("%s", w)
+            if progress is not None:
+                progress("cameras", i + 1, len(names))
+        report.timings = {**totals, "total": time.perf_counter() - t_start}
+        atomic_write_json(tmp / SOLVE_JSON, report.to_json())
+    return report

@@ -1,0 +1,319 @@
+"""One self-contained HTML QA report for a session, a solve, an asset or a dataset.
+
+``build_report(path, out_html)`` looks at what ``path`` holds (``session.json``,
+``solve.json``, ``asset.json`` or ``dataset.json``) and writes every section that
+applies: input thumbnails with saturation overlay and validation messages; solved maps,
+statistics and warnings (with error maps where the simulator's ground truth exists);
+UV maps, coverage and relit renders under every environment; for a dataset, per-subject
+status and the skin-tone (ITA) histogram. Images are embedded as PNG data URIs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from id2reflectance import __version__
+from id2reflectance._shared.atomic import atomic_write
+from id2reflectance._shared.imageio import read_exr
+from id2reflectance.errors import InputFileError
+from id2reflectance.report import html as H
+
+log = logging.getLogger(__name__)
+FITZPATRICK_ITA = [-90, -30, 10, 28, 41, 55, 90]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What to include. ``renders``: relight assets under every environment (slow-ish);
+    ``render_size``: pixels of each render; ``max_subjects``: dataset thumbnails shown."""
+
+    renders: bool = True
+    render_size: int = 256
+    max_subjects: int = 24
+    session: Path | None = None  # the session of a solve, when not recorded in solve.json
+
+
+def _exr(path: Path) -> np.ndarray:
+    img, _ = read_exr(path)
+    return img[..., 0] if img.shape[2] == 1 else img
+
+
+def detect_kind(path: Path) -> str:
+    """``session``, ``solve``, ``asset`` or ``dataset`` from the manifest present."""
+    for name, kind in (
+        ("session.json", "session"),
+        ("solve.json", "solve"),
+        ("asset.json", "asset"),
+        ("dataset.json", "dataset"),
+    ):
+        if (path / name).is_file():
+            return kind
+    raise InputFileError(
+        path,
+        None,
+        "not a session, solve, asset or dataset folder (no session.json, solve.json, asset.json or dataset.json)",
+    )
+
+
+# ----------------------------------------------------------------- sections
+
+
+def session_section(root: Path) -> str:
+    """Validation messages, frame statistics and full-pattern thumbnails per camera."""
+    from id2reflectance.capture.frames import decode_frame, saturation_mask
+    from id2reflectance.capture.validate import validate_session
+
+    rep = validate_session(root)
+    out = ["<h2>Session</h2>"]
+    status = '<span class="ok">valid</span>' if rep.ok else f'<span class="err">{len(rep.problems)} problem(s)</span>'
+    out.append(f"<p>{H.esc(root)}: {status}</p>")
+    out.append(H.messages(rep.problems, "err") + H.messages(rep.warnings, "warn"))
+    s = rep.session
+    if s is None:
+        return "".join(out)
+    out.extend(f"<div>{H.esc(line)}</div>" for line in rep.summary_lines())
+    rows = [[f, st.saturated, st.dynamic_range_stops, st.max] for f, st in sorted(rep.frame_stats.items())]
+    out.append("<h3>Frames</h3>" + H.table(["file", "saturated px", "dynamic range (stops)", "max"], rows))
+    for cam in s.cameras:
+        figs = []
+        for pol in ("cross", "parallel"):
+            f = s.frame(cam, "full", pol)
+            if f is None or f.file not in rep.frame_stats:
+                continue
+            img = decode_frame(s, f)
+            sat = saturation_mask(img, f)
+            p99 = float(np.percentile(img, 99.5)) or 1.0
+            disp = H.srgb_preview(img, exposure=0.9 / p99)
+            disp[sat] = [1.0, 0.0, 0.0]
+            figs.append(H.figure(disp, f"{cam} full {pol} (red = saturated, {int(sat.sum())} px)"))
+        out.append(f"<h3>{H.esc(cam)}</h3>" + H.grid(figs))
+    return "".join(out)
+
+
+def _truth_errors(session: Path, solved: Path, cam: str) -> list[str]:
+    truth = session / "truth" / cam
+    if not (truth / "normal.exr").is_file():
+        return []
+    from id2reflectance.processing.solve.accuracy import _angle_deg
+
+    mask = (_exr(solved / cam / "mask.exr") > 0.5) & (_exr(truth / "mask.exr") > 0.5)
+    dn = np.where(mask, _angle_deg(_exr(solved / cam / "normal_diffuse.exr"), _exr(truth / "normal.exr")), 0)
+    td = _exr(truth / "diffuse_albedo.exr")
+    da = np.where(
+        mask, np.abs(_exr(solved / cam / "diffuse_albedo.exr") - td).mean(-1) / np.maximum(td.mean(-1), 1e-6), 0
+    )
+    dr = np.where(mask, np.abs(_exr(solved / cam / "roughness.exr") - _exr(truth / "roughness.exr")), 0)
+    return [
+        H.figure(H.heat_preview(dn, hi=5.0), f"{cam}: diffuse normal error (white = 5 deg)"),
+        H.figure(H.heat_preview(da, hi=0.1), f"{cam}: diffuse albedo relative error (white = 10%)"),
+        H.figure(H.heat_preview(dr, hi=0.2), f"{cam}: roughness error (white = 0.2)"),
+    ]
+
+
+def solve_section(root: Path, session: Path | None) -> str:
+    """Solved maps per camera, statistics, warnings, and error maps against the truth."""
+    meta = json.loads((root / "solve.json").read_text(encoding="utf-8"))
+    out = ["<h2>Solve</h2>", H.messages(meta.get("warnings", []), "warn")]
+    if session is None and meta.get("session", {}).get("path"):
+        cand = Path(meta["session"]["path"])
+        session = cand if (cand / "session.json").is_file() else None
+    for cam, info in meta.get("cameras", {}).items():
+        folder = root / cam
+        figs = [
+            H.figure(H.srgb_preview(_exr(folder / "diffuse_albedo.exr")), f"{cam}: diffuse albedo"),
+            H.figure(H.grey_preview(_exr(folder / "specular_albedo.exr"), lo=0.0), f"{cam}: specular albedo"),
+            H.figure(H.normal_preview(_exr(folder / "normal_diffuse.exr")), f"{cam}: diffuse normal"),
+            H.figure(H.normal_preview(_exr(folder / "normal_specular.exr")), f"{cam}: specular normal"),
+            H.figure(H.grey_preview(_exr(folder / "roughness.exr"), lo=0.0, hi=1.0), f"{cam}: roughness"),
+            H.figure(H.grey_preview(_exr(folder / "mask.exr"), lo=0.0, hi=1.0), f"{cam}: mask"),
+        ]
+        if session is not None:
+            figs.extend(_truth_errors(session, root, cam))
+        stats = info.get("stats", {})
+        rows = [
+            [k, *(v.get(q, float("nan")) for q in ("mean", "median", "p5", "p95"))]
+            for k, v in stats.items()
+            if isinstance(v, dict)
+        ]
+        out.append(f"<h3>{H.esc(cam)}</h3>" + H.grid(figs))
+        if rows:
+            out.append(H.table(["map", "mean", "median", "p5", "p95"], rows))
+        fr = info.get("fractions", {})
+        if fr:
+            out.append(H.table(list(fr), [[f"{100 * v:.2f}%" for v in fr.values()]], left=0))
+    if session is not None and (session / "truth").is_dir():
+        from id2reflectance.processing.solve.accuracy import solve_accuracy
+
+        acc = solve_accuracy(session, root)
+        rows = [
+            [
+                k,
+                a.pixels,
+                a.diffuse_normal_deg,
+                a.specular_normal_deg,
+                100 * a.diffuse_albedo_rel,
+                100 * a.specular_albedo_rel,
+                a.roughness_abs,
+            ]
+            for k, a in acc.items()
+        ]
+        out.append("<h3>Accuracy against the simulator's ground truth (medians, unshadowed pixels)</h3>")
+        out.append(
+            H.table(
+                [
+                    "camera",
+                    "pixels",
+                    "diffuse normal deg",
+                    "specular normal deg",
+                    "diffuse albedo %",
+                    "specular albedo %",
+                    "roughness abs",
+                ],
+                rows,
+            )
+        )
+    return "".join(out)
+
+
+def _relight_figures(asset_dir: Path, size: int) -> list[str]:
+    """Renders of an asset under every built-in environment (and the full pattern)."""
+    try:
+        from id2reflectance.processing.relight.envmap import builtin_environments
+        from id2reflectance.processing.relight.render import render_preview
+    except ImportError:  # relighting not available in this build
+        return []
+    figs = []
+    names = ["pattern:full", *sorted(builtin_environments())]
+    for env in names:
+        img = render_preview(asset_dir, env, size=size)
+        figs.append(H.figure(img, f"relit: {env}"))
+    return figs
+
+
+def asset_section(root: Path, cfg: ReportConfig) -> str:
+    """UV maps, coverage, statistics and relit renders of an asset folder."""
+    from id2reflectance.processing.asset import read_asset
+
+    asset = read_asset(root)
+    m = asset.maps
+    figs = [
+        H.figure(H.srgb_preview(m.diffuse_albedo), "UV diffuse albedo"),
+        H.figure(H.grey_preview(m.specular_albedo, lo=0.0), "UV specular albedo"),
+        H.figure(H.grey_preview(m.roughness, lo=0.0, hi=1.0), "UV roughness"),
+        H.figure(H.normal_preview(m.normal_object), "UV normal (object)"),
+        H.figure(
+            H.normal_preview(m.normal_tangent) if m.normal_tangent is not None else np.zeros((4, 4)),
+            "UV normal (tangent)",
+        ),
+        H.figure(H.grey_preview(m.coverage, lo=0.0, hi=1.0), "coverage (black = filled)"),
+    ]
+    man = json.loads((root / "asset.json").read_text(encoding="utf-8"))
+    out = [
+        "<h2>Asset</h2>",
+        f"<p>subject {H.esc(man['subject']['id'])}, {man['size']}x{man['size']}, frame {H.esc(man['frame'])}, source {H.esc(man['source'].get('kind'))}</p>",
+    ]
+    out.append(H.grid(figs))
+    stats = man.get("stats", {})
+    if stats:
+        out.append("<h3>Statistics</h3><pre>" + H.esc(json.dumps(stats, indent=2)) + "</pre>")
+    if cfg.renders:
+        renders = _relight_figures(root, cfg.render_size)
+        if renders:
+            out.append("<h3>Relit</h3>" + H.grid(renders))
+    return "".join(out)
+
+
+def split_section(data: dict) -> str:
+    """Subjects per split and skin type, with a warning for every skin type (2+ subjects)
+    the test split lacks (the FAIR scores would leave it out)."""
+    from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
+
+    table = split_table(data)
+    cols = split_columns(table)
+    rows = [[s, *(table[s][c] for c, _ in cols), sum(table[s].values())] for s in SPLITS]
+    types = [str(t) for t in SKIN_TYPES]
+    missing = [c for c in types if sum(table[s][c] for s in SPLITS) >= 2 and table["test"][c] == 0]
+    warn = (
+        [
+            f"the test split has no subject of Fitzpatrick type {', '.join(missing)}: the FAIR skin-tone "
+            "scores will leave these types out; re-split with `id2r dataset split` (stratified by skin type)"
+        ]
+        if missing
+        else []
+    )
+    return (
+        "<h3>Splits by skin type</h3>"
+        + H.table(["split", *(head for _, head in cols), "total"], rows)
+        + H.messages(warn, "warn")
+    )
+
+
+def dataset_section(root: Path, cfg: ReportConfig) -> str:
+    """Per-subject status, splits by skin type, the ITA histogram and front-view thumbnails."""
+    from id2reflectance._shared.imageio import read_image
+    from id2reflectance.dataset.manifest import check_dataset, read_manifest
+
+    data = read_manifest(root)
+    problems = check_dataset(root)
+    subs = data["subjects"]
+    out = [
+        "<h2>Dataset</h2>",
+        f"<p>{len(subs)} subject(s), {len(data.get('failed', []))} failed, image size {data['image_size']}</p>",
+    ]
+    out.append(H.messages([f"{p}" for p in problems], "err"))
+    out.append(H.messages([f"{f['id']} failed in {f['stage']}: {f['error']}" for f in data.get("failed", [])], "err"))
+    rows = [
+        [
+            s["id"],
+            s["split"],
+            s["attributes"].get("ita_deg", ""),
+            s["attributes"].get("fitzpatrick", ""),
+            len(s["files"]),
+            "ok",
+        ]
+        for s in subs
+    ]
+    rows += [[f["id"], "", "", "", 0, f"failed ({f['stage']})"] for f in data.get("failed", [])]
+    out.append(H.table(["subject", "split", "ITA deg", "Fitzpatrick", "files", "status"], rows))
+    out.append(split_section(data))
+    itas = [float(s["attributes"]["ita_deg"]) for s in subs if "ita_deg" in s["attributes"]]
+    if itas:
+        out.append(H.histogram_svg(itas, bins=FITZPATRICK_ITA, label="skin tone: ITA (deg) by Fitzpatrick bins VI..I"))
+    figs = []
+    for s in subs[: cfg.max_subjects]:
+        p = root / "subjects" / s["id"] / "views" / "front" / "rgb_full.png"
+        if p.is_file():
+            figs.append(H.figure(np.clip(read_image(p, "srgb") ** (1 / 2.2), 0, 1), f"{s['id']} front"))
+    if figs:
+        out.append("<h3>Front views</h3>" + H.grid(figs))
+    return "".join(out)
+
+
+def build_report(path: str | Path, out_html: str | Path, *, config: ReportConfig = ReportConfig()) -> Path:
+    """Write the QA report of ``path`` to ``out_html`` (atomic). Returns the HTML path."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InputFileError(root, None, "folder not found")
+    kind = detect_kind(root)
+    if kind == "session":
+        body = session_section(root)
+        truth_asset = root / "truth"
+        if truth_asset.is_dir():
+            body += "<p>Ground truth present under truth/.</p>"
+    elif kind == "solve":
+        session = config.session
+        body = (session_section(session) if session is not None else "") + solve_section(root, session)
+    elif kind == "asset":
+        body = asset_section(root, config)
+    else:
+        body = dataset_section(root, config)
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    meta = f"{H.esc(kind)} report of {H.esc(root)} &middot; id2reflectance {H.esc(__version__)} &middot; {stamp}"
+    doc = H.page(f"id2reflectance QA: {root.name}", meta, body)
+    return atomic_write(out_html, lambda p: p.write_text(doc, encoding="utf-8"))

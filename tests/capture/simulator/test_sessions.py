@@ -1,0 +1,255 @@
+"""Simulated sessions: format validity, determinism, physics of the frames against the truth."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from id2reflectance._shared.config import load_config
+from id2reflectance._shared.imageio import read_exr, read_image, read_mask
+from id2reflectance.capture.frames import load_camera_frames, saturation_mask
+from id2reflectance.capture.geometry.mesh import read_mesh, sample_bilinear
+from id2reflectance.capture.geometry.template_mesh import is_template_topology
+from id2reflectance.capture.session import load_session
+from id2reflectance.capture.simulator.sessions import (
+    SimulatorConfig,
+    load_truth,
+    rig_cameras,
+    simulate_sessions,
+    simulate_subject,
+)
+from id2reflectance.capture.simulator import sessions as simulator
+from id2reflectance.capture.validate import validate_session
+from id2reflectance.errors import ConfigError, InputFileError
+
+SMALL = SimulatorConfig(image_size=128, uv_size=128, visibility_directions=256, seed=3)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return simulate_subject(tmp_path_factory.mktemp("sim"), subject_index=1, config=SMALL)
+
+
+def _angle_deg(a, b):
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1, 1)))
+
+
+def test_session_is_valid(session):
+    assert session.name == "S0001"
+    report = validate_session(session)
+    assert report.ok, report.problems
+    assert not report.warnings
+    s = report.session
+    assert list(s.cameras) == ["front", "left", "right"]
+    assert len(s.frames) == 3 * 7 * 2
+    assert {f.scale for f in s.frames} == {s.frames[0].scale}
+    attrs = s.attributes
+    assert attrs["fitzpatrick"] in range(1, 7) and -90 < attrs["ita_deg"] < 90
+    assert attrs["sex"] in ("female", "male") and 0 < attrs["melanin"] < 1
+    # the scan has a different topology, the truth mesh the template's
+    scan = read_mesh(session / s.mesh)
+    truth = read_mesh(session / "truth" / "mesh.obj")
+    assert is_template_topology(truth) and not is_template_topology(scan)
+    assert 0.4 < len(scan.faces) / len(truth.faces) < 0.8
+    np.testing.assert_allclose(scan.vertices.mean(0), truth.vertices.mean(0), atol=3e-3)
+
+
+def test_masks_and_truth_maps(session):
+    s = load_session(session)
+    for cam in s.cameras:
+        t = load_truth(session, cam)
+        m = t["mask"] > 0.5
+        assert 0.15 < m.mean() < 0.7  # the head fills a good part of the frame
+        np.testing.assert_array_equal(read_mask(session / "masks" / f"{cam}.png"), m)
+        np.testing.assert_array_equal(t["uv"][..., 2] > 0.5, m)
+        np.testing.assert_allclose(np.linalg.norm(t["normal"][m], axis=-1), 1.0, atol=1e-5)
+        assert t["diffuse_albedo"].shape == (128, 128, 3) and t["roughness"].shape == (128, 128)
+        assert np.all(t["visibility"][m] <= 1.0) and np.median(t["visibility"][m]) > 0.99
+        assert not t["diffuse_albedo"][~m].any()
+    # cameras see the face from where they stand: front normals toward +z, left toward +x
+    nf = load_truth(session, "front")["normal"]
+    nl = load_truth(session, "left")["normal"]
+    mf, ml = load_truth(session, "front")["mask"] > 0.5, load_truth(session, "left")["mask"] > 0.5
+    assert np.median(nf[mf][:, 2]) > 0.5 and np.median(nl[ml][:, 0]) > 0.3
+    uv_spec, _ = read_exr(session / "truth" / "uv" / "specular_albedo.exr")
+    assert uv_spec.shape == (128, 128, 1)
+    with pytest.raises(InputFileError, match="no ground truth"):
+        load_truth(session, "nope")
+
+
+def test_full_cross_is_half_the_albedo(session):
+    s = load_session(session)
+    for cam in s.cameras:
+        frames = load_camera_frames(s, cam)
+        t = load_truth(session, cam)
+        m = t["mask"] > 0.5
+        d = 2 * frames.images[("full", "cross")]
+        rel = (np.abs(d - t["diffuse_albedo"]) / t["diffuse_albedo"].clip(1e-6)).max(-1)
+        unshadowed = m & (t["visibility"] > 0.99)
+        assert unshadowed.sum() > 0.5 * m.sum()
+        assert np.median(rel[unshadowed]) < 1e-5
+        # where the subsurface blur only gathers unshadowed skin, the equality is tight
+        clear = ndimage.minimum_filter(np.where(m, t["visibility"], 0.0), size=5) > 0.999
+        assert clear.sum() > 0.15 * m.sum()
+        assert rel[clear].max() < 1e-3
+
+
+def test_gradient_normals_match_truth(session):
+    s = load_session(session)
+    for cam in s.cameras:
+        f = load_camera_frames(s, cam).images
+        t = load_truth(session, cam)
+        sel = (t["mask"] > 0.5) & (t["visibility"] > 0.99)
+        full = f[("full", "cross")]
+        errs = []
+        for c in range(3):
+            g = np.stack([2 * f[(f"gradient_{a}", "cross")][..., c] - full[..., c] for a in "xyz"], -1)
+            errs.append(np.median(_angle_deg(g[sel], t["normal"][sel])))
+        # the subsurface blur (red widest) smooths the diffuse normals, blue the least
+        assert errs[2] < 1.0 and errs[1] < 2.0 and errs[0] < 3.0
+        assert errs[0] > errs[2]
+        # inverse patterns carry the same information: gradient + inverse = full
+        inv = f[("inverse_x", "cross")] + f[("gradient_x", "cross")]
+        np.testing.assert_allclose(inv[sel], full[sel], rtol=1e-4, atol=1e-6)
+
+
+def test_specular_albedo_is_parallel_minus_cross(session):
+    s = load_session(session)
+    cams = rig_cameras(SMALL)
+    uv_spec = read_exr(session / "truth" / "uv" / "specular_albedo.exr")[0][..., 0]
+    for cam in s.cameras:
+        f = load_camera_frames(s, cam).images
+        t = load_truth(session, cam)
+        sel = (t["mask"] > 0.5) & (t["visibility"] > 0.99) & (t["specular_albedo"] > 0)
+        spec = (f[("full", "parallel")] - f[("full", "cross")]).mean(-1)
+        rel = np.abs(spec[sel] - t["specular_albedo"][sel]) / t["specular_albedo"][sel]
+        assert np.median(rel) < 1e-3
+        # seen head-on, a pixel responds with the UV map's specular albedo
+        _, dirs = cams[cam].pixel_rays()
+        cos = -np.sum(dirs.reshape(128, 128, 3) * t["normal"], -1)
+        head_on = (t["mask"] > 0.5) & (cos > 0.995)
+        assert head_on.sum() >= 10
+        ref = sample_bilinear(uv_spec, t["uv"][head_on][:, :2].astype(np.float64))
+        np.testing.assert_allclose(t["specular_albedo"][head_on], ref, rtol=0.03)
+
+
+def test_exposure_scale_and_storage(session):
+    s = load_session(session)
+    peak = 0.0
+    for f in s.frames:
+        img, _ = read_exr(session / f.file)
+        peak = max(peak, float(img.max()))
+        assert img.min() >= 0.0
+    assert peak == pytest.approx(SMALL.exposure_peak, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def noisy_pair(tmp_path_factory):
+    base = SimulatorConfig(
+        image_size=96, uv_size=64, cameras=1, inverses=False, visibility_directions=128, dark_offset=0.05, seed=5
+    )
+    noisy = dataclasses.replace(base, noise=4e-4, read_noise=3e-3, saturation=0.6)
+    root = tmp_path_factory.mktemp("noise")
+    clean = simulate_subject(root / "clean", subject_index=0, config=base)
+    return clean, simulate_subject(root / "noisy", subject_index=0, config=noisy), noisy
+
+
+def test_deterministic(noisy_pair, tmp_path):
+    clean, _, _ = noisy_pair
+    cfg = SimulatorConfig(**load_config_json(clean))
+    again = simulate_sessions(tmp_path, subjects=[0], config=cfg)[0]
+    s = load_session(clean)
+    for f in s.frames:
+        a, _ = read_exr(clean / f.file)
+        b, _ = read_exr(again / f.file)
+        np.testing.assert_array_equal(a, b)
+    for name in ("normal", "specular_albedo", "visibility"):
+        np.testing.assert_array_equal(load_truth(clean, "front")[name], load_truth(again, "front")[name])
+    assert (again / "session.json").read_text() == (clean / "session.json").read_text()
+    assert (again / "mesh" / "scan.obj").read_text() == (clean / "mesh" / "scan.obj").read_text()
+
+
+def load_config_json(session):
+    """The simulator config recorded in truth/uv/params.json."""
+    import json
+
+    d = json.loads((session / "truth" / "uv" / "params.json").read_text())["config"]
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def test_noise_has_the_expected_variance(noisy_pair):
+    clean, noisy, cfg = noisy_pair
+    s = load_session(noisy)
+    zs = []
+    for f in s.frames:
+        a, _ = read_exr(clean / f.file)
+        b, _ = read_exr(noisy / f.file)
+        ok = b < cfg.saturation
+        x = a - cfg.dark_offset
+        z = (b - a)[ok] / np.sqrt(cfg.noise * np.maximum(x[ok], 0) + cfg.read_noise**2)
+        zs.append(z)
+    z = np.concatenate(zs)
+    assert abs(z.mean()) < 0.03 and z.std() == pytest.approx(1.0, abs=0.03)
+    dark, _ = read_exr(noisy / "frames/front/dark_cross.exr")
+    assert dark.mean() == pytest.approx(cfg.dark_offset, abs=3e-4)
+    assert dark.std() == pytest.approx(cfg.read_noise, rel=0.05)
+
+
+def test_dark_offset_and_saturation(noisy_pair):
+    clean, noisy, cfg = noisy_pair
+    s = load_session(clean)
+    assert "dark" in s.patterns("front", "cross") and "dark" in s.patterns("front", "parallel")
+    # dark subtraction restores radiance: clean frames equal the offset-free render
+    frames = load_camera_frames(s, "front")
+    truth = load_truth(clean, "front")
+    sel = (truth["mask"] > 0.5) & (truth["visibility"] > 0.999)
+    d = 2 * frames.images[("full", "cross")]
+    np.testing.assert_allclose(d[sel], truth["diffuse_albedo"][sel], rtol=2e-3)
+    # the noisy session clips at the level: a plateau the loader flags
+    sn = load_session(noisy)
+    f = sn.frame("front", "full", "parallel")
+    img, _ = read_exr(noisy / f.file)
+    clipped = np.any(img >= cfg.saturation, axis=2)
+    assert clipped.sum() > 20 and img.max() == pytest.approx(cfg.saturation)
+    sat = saturation_mask(img, f)
+    assert np.array_equal(sat, clipped)
+    assert load_camera_frames(sn, "front").saturated.sum() >= clipped.sum()
+    report = validate_session(noisy)
+    assert report.ok and any("saturated" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("fmt, tol", [("exr32", 0.0), ("exr16", 1e-3), ("tiff16", 1 / 65535)])
+def test_frame_formats_round_trip(tmp_path, fmt, tol):
+    img = np.random.default_rng(0).uniform(0, 0.8, (8, 8, 3)).astype(np.float32)
+    path = tmp_path / f"f{simulator.FRAME_SUFFIX[fmt]}"
+    simulator._write_frame(path, img, fmt)
+    np.testing.assert_allclose(read_image(path, "linear"), img, atol=tol)
+
+
+def test_config_validation_and_file(tmp_path):
+    with pytest.raises(ConfigError, match="image_size"):
+        SimulatorConfig(image_size=4)
+    with pytest.raises(ConfigError, match="cameras"):
+        SimulatorConfig(cameras=9)
+    with pytest.raises(ConfigError, match="saturation"):
+        SimulatorConfig(saturation=0.0)
+    (tmp_path / "c.toml").write_text("image_size = 64\nspecular_samples = [8, 8]\nsss_mm = [1.0, 0.5, 0.2]\n")
+    cfg = load_config(tmp_path / "c.toml", SimulatorConfig)
+    assert cfg.image_size == 64 and cfg.specular_samples == (8, 8) and cfg.sss_mm == (1.0, 0.5, 0.2)
+    (tmp_path / "d.toml").write_text("imagesize = 64\n")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(tmp_path / "d.toml", SimulatorConfig)
+
+
+def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(simulator, "_scan_mesh", boom)
+    cfg = SimulatorConfig(image_size=32, uv_size=32, cameras=1, inverses=False, visibility_directions=32)
+    with pytest.raises(RuntimeError, match="disk full"):
+        simulate_subject(tmp_path, subject_index=0, config=cfg)
+    assert list(tmp_path.iterdir()) == []

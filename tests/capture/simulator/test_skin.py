@@ -1,0 +1,166 @@
+"""Spectral skin model, ITA / Fitzpatrick, and per-subject UV maps."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from id2reflectance._shared.cielab import fitzpatrick_from_ita
+from id2reflectance.capture.geometry.regions import region_masks, uv_raster
+from id2reflectance.capture.geometry.template_mesh import template_mesh
+from id2reflectance.capture.simulator.skin import (
+    MELANIN_RANGE,
+    WAVELENGTHS_NM,
+    SkinParams,
+    face_ita_deg,
+    ita_deg,
+    melanin_for_ita,
+    oxyhaemoglobin_extinction,
+    skin_albedo,
+    spectrum_to_rgb,
+    subject_maps,
+)
+from id2reflectance.errors import ConfigError, ShapeError
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    return template_mesh()
+
+
+def _lab_reference(rgb):
+    """CIELAB via colour-science (independent of the module's own conversion)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import colour
+
+    cs = colour.RGB_COLOURSPACES["sRGB"]
+    xyz = colour.RGB_to_XYZ(rgb, cs, apply_cctf_decoding=False)
+    return colour.XYZ_to_Lab(xyz, cs.whitepoint)
+
+
+def test_ita_matches_colour_science():
+    rgb = np.array([[0.6, 0.42, 0.3], [0.3, 0.15, 0.07], [0.08, 0.035, 0.02], [0.75, 0.6, 0.5]])
+    lab = _lab_reference(rgb)
+    ref = np.degrees(np.arctan((lab[:, 0] - 50) / lab[:, 2]))
+    np.testing.assert_allclose(ita_deg(rgb), ref, atol=0.05)
+    # a perfect white has L* = 100, b* = 0: ITA = 90 degrees
+    assert ita_deg(np.ones(3)) == pytest.approx(90.0, abs=0.05)
+    with pytest.raises(ShapeError):
+        ita_deg(np.ones((4, 2)))
+
+
+def test_fitzpatrick_bins():
+    ita = np.array([70.0, 55.0, 41.5, 41.0, 30.0, 28.0, 12.0, 10.0, -29.0, -30.0, -60.0])
+    np.testing.assert_array_equal(fitzpatrick_from_ita(ita), [1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6])
+    assert int(fitzpatrick_from_ita(60.0)) == 1
+
+
+def test_spectral_ingredients():
+    # a perfect white reflector is RGB (1, 1, 1) under D65 with Y normalised to 1
+    np.testing.assert_allclose(spectrum_to_rgb(np.ones(len(WAVELENGTHS_NM))), 1.0, atol=2e-3)
+    # HbO2 band peaks (Prahl's tabulation: 415 nm 5.2e5, 542 nm 5.3e4, 577 nm 5.6e4, 650 nm ~370)
+    eps = oxyhaemoglobin_extinction(np.array([415.0, 542.0, 560.0, 577.0, 650.0]))
+    assert eps[0] == pytest.approx(5.24e5, rel=0.2)
+    assert eps[1] == pytest.approx(5.33e4, rel=0.2) and eps[3] == pytest.approx(5.55e4, rel=0.2)
+    assert eps[2] < eps[1] and eps[2] < eps[3]  # the valley between the Q-bands
+    assert eps[4] < 2000
+
+
+def test_albedo_trends():
+    mel = np.array([0.01, 0.05, 0.2, 0.5])
+    rgb = skin_albedo(mel, np.full(4, 0.008))
+    lum = rgb @ [0.2126, 0.7152, 0.0722]
+    assert np.all(np.diff(lum) < 0)  # more melanin, darker
+    assert np.all((rgb > 0) & (rgb < 1))
+    red = skin_albedo(np.full(3, 0.03), np.array([0.003, 0.01, 0.04]))
+    ratio = red[:, 0] / red[:, 1]
+    assert np.all(np.diff(ratio) > 0)  # more blood, redder
+    assert np.all(red[:, 0] > red[:, 1]) and np.all(red[:, 1] > red[:, 2])  # skin is warm
+
+
+def test_ita_range_covers_all_fitzpatrick_types():
+    rng = np.random.default_rng(0)
+    ps = [SkinParams.random(rng) for _ in range(150)]
+    ita = ita_deg(skin_albedo(np.array([p.melanin for p in ps]), np.array([p.haemoglobin for p in ps])))
+    assert set(fitzpatrick_from_ita(ita).tolist()) == {1, 2, 3, 4, 5, 6}
+    assert ita.min() < -40 and ita.max() > 58
+    assert ita_deg(skin_albedo(MELANIN_RANGE[0], 0.008)) > 60
+    for target in (-45.0, 0.0, 50.0):
+        assert ita_deg(skin_albedo(melanin_for_ita(target, 0.008), 0.008)) == pytest.approx(target, abs=0.3)
+
+
+def test_mean_face_ita_of_extreme_subjects(mesh):
+    light = SkinParams(melanin=melanin_for_ita(62.0, 0.008), haemoglobin=0.008, noise_seed=1)
+    dark = SkinParams(melanin=melanin_for_ita(-50.0, 0.008), haemoglobin=0.008, noise_seed=2)
+    assert face_ita_deg(subject_maps(mesh, light, size=64)) > 55.0
+    assert face_ita_deg(subject_maps(mesh, dark, size=64)) < -30.0
+
+
+@pytest.fixture(scope="module")
+def maps(mesh):
+    skin = SkinParams(melanin=0.04, haemoglobin=0.008, age=50.0, stubble=0.8, freckles=0.5, noise_seed=7)
+    return subject_maps(mesh, skin, size=256)
+
+
+def test_subject_maps_shapes_and_ranges(maps):
+    s = 256
+    assert maps.diffuse_albedo.shape == (s, s, 3) and maps.diffuse_albedo.dtype == np.float32
+    assert maps.specular_albedo.shape == (s, s) and maps.roughness.shape == (s, s)
+    assert maps.normal_object.shape == (s, s, 3) and maps.covered.mean() > 0.99
+    assert 0 < maps.diffuse_albedo.min() and maps.diffuse_albedo.max() < 1
+    spec, rough = maps.specular_albedo[maps.covered], maps.roughness[maps.covered]
+    assert 0.02 <= np.median(spec) <= 0.08 and spec.min() >= 0.01 and spec.max() <= 0.1
+    assert 0.3 <= np.median(rough) <= 0.6
+    np.testing.assert_allclose(np.linalg.norm(maps.normal_object, axis=-1), 1.0, atol=1e-5)
+
+
+def test_regions_drive_reflectance(maps):
+    g = region_masks(256)
+    lips, cheeks, brows, tzone = g["lips"] > 0.9, g["cheeks"] > 0.7, g["eyebrows"] > 0.9, g["tzone"] > 0.9
+    a = maps.diffuse_albedo
+    # lips: redder, more specular and smoother than cheeks
+    assert np.median(a[lips, 0] / a[lips, 1]) > np.median(a[cheeks, 0] / a[cheeks, 1]) + 0.1
+    assert np.median(maps.specular_albedo[lips]) > np.median(maps.specular_albedo[cheeks])
+    assert np.median(maps.roughness[lips]) < np.median(maps.roughness[cheeks])
+    # oilier, smoother T-zone
+    assert np.median(maps.roughness[tzone]) < np.median(maps.roughness[cheeks]) - 0.05
+    # eyebrows darker than the forehead
+    forehead = g["forehead"] > 0.9
+    assert np.median(a[brows].sum(-1)) < 0.8 * np.median(a[forehead].sum(-1))
+    # regions are template geometry: the lips sit around the mouth, symmetric
+    pos = uv_raster(256).position
+    c = pos[lips].mean(axis=0)
+    assert abs(c[0]) < 1e-3 and -0.06 < c[1] < -0.04 and c[2] > 0.08
+
+
+def test_detail_normals_tilt(mesh, maps):
+    r = uv_raster(256)
+    base = r.interpolate(mesh.vertex_normals(), mesh.faces)
+    base /= np.linalg.norm(base, axis=-1, keepdims=True)
+    tilt = np.degrees(np.arccos(np.clip(np.sum(base * maps.normal_object, -1), -1, 1)))
+    face = (r.position[..., 2] > 0.05) & r.covered
+    assert 0.3 < np.median(tilt[face]) < 6.0
+    smooth = subject_maps(mesh, SkinParams(noise_seed=7), size=64, detail=0.0)
+    r64 = uv_raster(64)
+    base64 = r64.interpolate(mesh.vertex_normals(), mesh.faces)
+    base64 /= np.linalg.norm(base64, axis=-1, keepdims=True)
+    np.testing.assert_allclose(smooth.normal_object, base64, atol=1e-6)
+
+
+def test_maps_deterministic_and_seeded(mesh):
+    a = subject_maps(mesh, SkinParams(noise_seed=3, freckles=0.6), size=64)
+    b = subject_maps(mesh, SkinParams(noise_seed=3, freckles=0.6), size=64)
+    c = subject_maps(mesh, SkinParams(noise_seed=4, freckles=0.6), size=64)
+    np.testing.assert_array_equal(a.diffuse_albedo, b.diffuse_albedo)
+    np.testing.assert_array_equal(a.normal_object, b.normal_object)
+    assert np.abs(a.diffuse_albedo - c.diffuse_albedo).max() > 1e-3
+
+
+def test_skin_params_validation():
+    with pytest.raises(ConfigError, match="SkinParams.melanin"):
+        SkinParams(melanin=0.95)
+    with pytest.raises(ConfigError, match="SkinParams.sex"):
+        SkinParams(sex="other")
+    p = SkinParams.random(np.random.default_rng(1), sex="male")
+    assert p.sex == "male" and p == SkinParams.random(np.random.default_rng(1), sex="male")

@@ -1,0 +1,116 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from id2reflectance._shared.atomic import sha256_file
+from id2reflectance.errors import InputFileError
+from id2reflectance.model.codebook.config import VQGANConfig, config_to_dict, tiny
+from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
+from id2reflectance.model.codebook.vqgan import VQGAN
+from id2reflectance.model.discriminator import PatchDiscriminator
+from id2reflectance.model.engine import checkpoint as ck
+from id2reflectance.model.engine.ema import EMA
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+ARCH = {"kind": "vqgan", "config": config_to_dict(tiny())}
+
+
+def _trained(seed):
+    torch.manual_seed(seed)
+    cfg = tiny()
+    model, disc = VQGAN(cfg.model), PatchDiscriminator(cfg.disc)
+    opts = {"gen": torch.optim.Adam(model.parameters(), lr=1e-3), "disc": torch.optim.Adam(disc.parameters(), lr=1e-3)}
+    ema = EMA(model, decay=0.9)
+    for _ in range(2):
+        x = torch.rand(2, 3, 32, 32) * 2 - 1
+        out = model(x)
+        ((out.x_rec - x).abs().mean() + out.quant.loss).backward()
+        disc(out.x_rec.detach()).mean().backward()
+        for o in opts.values():
+            o.step()
+            o.zero_grad()
+        ema.update(model)
+    return model, disc, opts, ema
+
+
+def _save(path, model, disc, opts, ema):
+    return ck.save_checkpoint(
+        path, step=2, arch=ARCH, model=model, ema=ema.shadow, disc=disc, optimizers=opts, meta={"perceptual": False}
+    )
+
+
+def test_round_trip_is_bit_exact(tmp_path, monkeypatch):
+    model, disc, opts, ema = _trained(0)
+    p = _save(tmp_path / "a", model, disc, opts, ema)
+    after_save = (torch.rand(3), np.random.rand(), random.random())
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load (pickle) must not be used"))
+    model2, disc2, opts2, ema2 = _trained(1)  # different weights and optimiser moments
+    doc = ck.load_checkpoint(p, model=model2, ema=ema2.shadow, disc=disc2, optimizers=opts2, rng=True)
+    assert doc["step"] == 2 and doc["meta"]["perceptual"] is False
+    assert (torch.rand(3).tolist(), np.random.rand(), random.random()) == (after_save[0].tolist(), *after_save[1:])
+    for a, b in ((model, model2), (disc, disc2)):
+        for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+            assert ka == kb and torch.equal(va, vb), ka
+    for k in ema.shadow:
+        assert torch.equal(ema.shadow[k], ema2.shadow[k])
+    for name in opts:
+        sa, sb = opts[name].state_dict(), opts2[name].state_dict()
+        assert sa["param_groups"] == sb["param_groups"]
+        for pid in sa["state"]:
+            for field, v in sa["state"][pid].items():
+                assert torch.equal(v, sb["state"][pid][field]), (name, pid, field)
+    q = _save(tmp_path / "b", model2, disc2, opts2, ema2)  # re-saving the loaded objects gives identical files
+    for f in ("model.safetensors", "ema.safetensors", "disc.safetensors", "optim.safetensors"):
+        assert sha256_file(p / f) == sha256_file(q / f)
+
+
+def test_other_architecture_names_file_and_first_key(tmp_path):
+    model, disc, opts, ema = _trained(0)
+    p = _save(tmp_path / "a", model, disc, opts, ema)
+    wide = VQGAN(VQGANConfig(**{**config_to_dict(tiny())["model"], "base_channels": 24, "channel_mult": (1, 2, 2)}))
+    with pytest.raises(InputFileError) as err:
+        ck.load_checkpoint(p, model=wide)
+    assert err.value.path.endswith("model.safetensors") and err.value.field == "encoder.conv_in.weight"
+    assert "shape (16, 3, 3, 3) in the checkpoint, the model expects (24, 3, 3, 3)" in str(err.value)
+    stage2 = MultiDomainVQGAN(tiny().model, tiny().fusion, ("diffuse", "normal"))
+    with pytest.raises(InputFileError, match="model.safetensors: codebooks.rgb.usage: missing from the checkpoint"):
+        ck.load_checkpoint(p, model=stage2)
+
+
+def test_corrupted_files_are_refused(tmp_path):
+    model, disc, opts, ema = _trained(0)
+    p = _save(tmp_path / "a", model, disc, opts, ema)
+    f = p / "model.safetensors"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(InputFileError, match="model.safetensors: sha256 differs"):
+        ck.load_checkpoint(p, model=VQGAN(tiny().model))
+    f.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage")  # unreadable even when checksums are skipped
+    with pytest.raises(InputFileError, match="not a readable safetensors file"):
+        ck.load_module_strict(f, VQGAN(tiny().model))
+    (p / "checkpoint.json").write_text("{not json")
+    with pytest.raises(InputFileError, match="checkpoint.json: not valid JSON"):
+        ck.load_checkpoint(p, model=VQGAN(tiny().model))
+    doc = {"format": "something-else"}
+    (p / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(InputFileError, match="format"):
+        ck.read_checkpoint_meta(p)
+    with pytest.raises(InputFileError, match="neither a checkpoint folder nor a run folder"):
+        ck.load_model(tmp_path / "empty")
+
+
+def test_load_model_rebuilds_architecture(tmp_path):
+    model, disc, opts, ema = _trained(0)
+    _save(ck.step_dir(tmp_path / "run", 2), model, disc, opts, ema)
+    _save(ck.step_dir(tmp_path / "run", 10), model, disc, opts, ema)
+    assert [c.name for c in ck.list_checkpoints(tmp_path / "run")] == ["step_00000002", "step_00000010"]
+    loaded, doc = ck.load_model(tmp_path / "run", weights="model")
+    assert isinstance(loaded, VQGAN) and doc["loaded_from"].endswith("step_00000010") and not loaded.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    ema_model, _ = ck.load_model(tmp_path / "run", weights="ema")
+    assert torch.equal(ema_model.decoder.conv_out.weight, ema.shadow["decoder.conv_out.weight"])

@@ -1,0 +1,70 @@
+"""Ambient visibility of the registered mesh and its subsurface blur."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
+from id2reflectance.processing.bake.occlusion import subsurface_blur, texel_size_m, vertex_ambient_visibility
+from tests.processing.asset_fixtures import uv_sphere
+from tests.processing.bake.test_views import _plane
+
+
+def _corner(n: int = 40, half: float = 0.5) -> FaceMesh:
+    """A floor (y = 0, facing +y) meeting a wall (x = 0, facing +x), both large."""
+    g = np.linspace(0.0, half, n + 1)
+    a, b = np.meshgrid(g, np.linspace(-half, half, n + 1))
+    floor = np.stack([a.ravel(), np.zeros(a.size), b.ravel()], 1)
+    wall = np.stack([np.zeros(a.size), a.ravel(), b.ravel()], 1)
+    idx = np.arange(a.size).reshape(n + 1, n + 1)
+    q0, q1, q2, q3 = idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]
+    tris = np.concatenate([np.stack([q0, q2, q1], -1).reshape(-1, 3), np.stack([q0, q3, q2], -1).reshape(-1, 3)])
+    f_floor = tris
+    f_wall = tris[:, ::-1] + a.size
+    v = np.concatenate([floor, wall])
+    f = np.concatenate([f_floor, f_wall]).astype(np.int64)
+    # orient: floor normals +y, wall normals +x
+    m = FaceMesh(v, f)
+    fn = m.face_normals()
+    up = np.where(np.arange(len(f)) < len(f_floor), fn[:, 1], fn[:, 0])
+    f = np.where((up < 0)[:, None], f[:, ::-1], f)
+    return FaceMesh(v, f)
+
+
+def test_convex_surface_is_fully_open() -> None:
+    m0 = vertex_ambient_visibility(uv_sphere(n_u=24, n_v=12), directions=64)
+    np.testing.assert_allclose(m0, 1.0)
+
+
+def test_floor_next_to_a_wall() -> None:
+    mesh = _corner()
+    only = np.zeros(len(mesh.vertices), bool)
+    v = mesh.vertices
+    probe = (v[:, 1] == 0) & (np.abs(v[:, 2]) < 0.05) & (v[:, 0] > 0)
+    only[probe] = True
+    m0 = vertex_ambient_visibility(mesh, directions=2048, only=only)
+    assert np.all(m0[~only] == 1.0)
+    x = v[probe, 0]
+    # at the foot of a (large) wall half of the cosine lobe is hidden; the wall (0.5 m high)
+    # hides less and less away from it
+    near = m0[probe][x == x.min()]
+    assert np.all(np.abs(near - 0.5) < 0.06)
+    far = m0[probe][x == x.max()]
+    assert np.all(far > 0.85)
+    order = np.argsort(x)
+    assert np.all(np.diff(m0[probe][order]) > -0.02)  # opens up away from the wall
+
+
+def test_texel_size_and_subsurface_blur() -> None:
+    plane = _plane(half=0.1)
+    fid, _ = rasterize_uv(plane, 64)
+    t = texel_size_m(plane, fid, fid >= 0)
+    assert abs(t - 0.2 / 64) < 1e-9
+    m0 = np.ones((64, 64))
+    np.testing.assert_allclose(subsurface_blur(m0, (1.0, 0.5, 0.25), t), 1.0)
+    m0[:, 32:] = 0.2
+    out = subsurface_blur(m0, (3.0, 1.5, 0.0), t)
+    # a texel is 3.125 mm here: red blurs over ~1 texel, green over half, blue not at all
+    red, green, blue = out[10, 28:36, 0], out[10, 28:36, 1], out[10, 28:36, 2]
+    np.testing.assert_allclose(blue, m0[10, 28:36])
+    assert np.abs(np.diff(red)).max() < np.abs(np.diff(green)).max() < np.abs(np.diff(blue)).max()

@@ -1,0 +1,191 @@
+"""Per-camera sampling for baking: projection with distortion, occlusion, weights, inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from id2reflectance._shared.imageio import write_exr
+from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
+from id2reflectance.errors import InputFileError
+from id2reflectance.processing.bake.views import (
+    SOLVED_MAPS,
+    SolvedView,
+    ViewWeights,
+    check_solved_dir,
+    load_solved_view,
+    mask_distance,
+    sample_view,
+    texel_geometry,
+)
+from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
+
+HALF = 0.1  # the plane spans [-HALF, HALF]^2 at z = 0, metres
+
+
+def _plane(n: int = 16, *, z: float = 0.0, half: float = HALF) -> FaceMesh:
+    """A square facing +z with UVs u = (x + half) / 2 half, v = (y + half) / 2 half."""
+    g = np.linspace(-half, half, n + 1)
+    x, y = np.meshgrid(g, g)
+    v = np.stack([x.ravel(), y.ravel(), np.full(x.size, z)], axis=1)
+    idx = np.arange(v.shape[0]).reshape(n + 1, n + 1)
+    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]
+    f = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    uv = (v[:, :2] + half) / (2 * half)
+    return FaceMesh(v, f.astype(np.int64), uv)
+
+
+def _camera(*, dist: bool = True, size: int = 160, eye=(0.02, 0.01, 0.35)) -> Camera:
+    """A wide-angle camera over the plane: the plane's corners sit at radius ~0.4 (normalised)."""
+    R, t = look_at(np.array(eye), np.zeros(3))
+    K = np.array([[220.0, 0, (size - 1) / 2 + 1.3], [0, 220.0, (size - 1) / 2 - 0.7], [0, 0, 1]])
+    d = np.array([-0.2, 0.05, 0.002, -0.001, 0.0]) if dist else np.zeros(5)
+    return Camera("cam0", size, size, K, d, R, t)
+
+
+def _albedo(p: np.ndarray) -> np.ndarray:
+    return np.stack([0.3 + 2 * p[:, 0], 0.4 + 1.5 * p[:, 1], 0.5 + p[:, 0] - p[:, 1]], axis=1)
+
+
+def _roughness(p: np.ndarray) -> np.ndarray:
+    return 0.4 + 0.8 * p[:, 0]
+
+
+def _render(cam: Camera, *, k: float = 1.3) -> SolvedView:
+    """Solved maps of a camera looking at the plane z = 0 (ray-plane intersection per pixel)."""
+    origin, dirs = cam.pixel_rays()
+    t = -origin[2] / dirs[:, 2]
+    p = origin + t[:, None] * dirs
+    on = (np.abs(p[:, 0]) < HALF) & (np.abs(p[:, 1]) < HALF)
+    h, w = cam.height, cam.width
+    n = np.tile([0.0, 0.0, 1.0], (h * w, 1))
+    rough = _roughness(p)
+    mu = -dirs[:, 2]
+    spec = k * directional_albedo(mu, rough)
+
+    def img(a: np.ndarray) -> np.ndarray:
+        a = np.where(on.reshape(-1, *([1] * (a.ndim - 1))), a, 0.0)
+        return a.reshape(h, w, *a.shape[1:]).astype(np.float32)
+
+    return SolvedView(
+        camera=cam,
+        diffuse_albedo=img(_albedo(p)),
+        specular_albedo=img(spec),
+        normal=img(n),
+        normal_specular=img(n),
+        roughness=img(rough),
+        mask=img(on.astype(np.float64)),
+    )
+
+
+def test_sample_view_reads_the_projected_pixel_with_distortion() -> None:
+    mesh = _plane()
+    cam = _camera()
+    geom = texel_geometry(mesh, 64)
+    smp = sample_view(geom, _render(cam), raycasting_scene(mesh), ViewWeights())
+    w = smp.weight
+    inner = w > 0.5
+    assert inner.sum() > 0.5 * geom.covered.sum()
+    assert np.all(w[~geom.covered] == 0) and w.max() <= 1.0
+    p = geom.points[inner]
+    # linear fields come back exactly up to bilinear interpolation across the
+    # perspective-distorted pixel grid
+    np.testing.assert_allclose(smp.diffuse_albedo[inner], _albedo(p), atol=5e-4)
+    np.testing.assert_allclose(smp.roughness[inner], _roughness(p), atol=5e-4)
+    np.testing.assert_allclose(smp.normal[inner], np.tile([0, 0, 1.0], (inner.sum(), 1)), atol=1e-6)
+    # the specular albedo is converted to normal incidence: k * A(1, r)
+    want = 1.3 * normal_incidence_albedo(_roughness(p))
+    np.testing.assert_allclose(smp.specular_albedo[inner], want, rtol=5e-3)
+    # ignoring the distortion would read other pixels
+    flat = Camera("cam0", cam.width, cam.height, cam.K, np.zeros(5), cam.R, cam.t)
+    wrong = sample_view(
+        geom, SolvedView(flat, *list(_render(cam).__dict__.values())[1:]), raycasting_scene(mesh), ViewWeights()
+    )
+    both = inner & (wrong.weight > 0.5)
+    assert np.abs(wrong.diffuse_albedo[both] - _albedo(geom.points[both])).max() > 2e-3
+
+
+def test_occluded_texels_get_no_weight_and_weights_ramp() -> None:
+    plane = _plane()
+    blocker = _plane(4, z=0.05, half=0.02)  # a small square 5 cm in front of the plane
+    both = FaceMesh(
+        np.concatenate([plane.vertices, blocker.vertices]),
+        np.concatenate([plane.faces, blocker.faces + len(plane.vertices)]),
+    )
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.5))
+    geom = texel_geometry(plane, 64)
+    opts = ViewWeights(feather_texels=4.0)
+    smp = sample_view(geom, _render(cam), raycasting_scene(both), opts)
+    # texels straight behind the blocker (|x|, |y| < ~1.9 cm after perspective) are hidden
+    p = geom.points
+    behind = geom.covered & (np.abs(p[..., 0]) < 0.017) & (np.abs(p[..., 1]) < 0.017)
+    assert behind.sum() > 20 and np.all(smp.weight[behind] == 0)
+    # away from the blocker and the plane's border the weight is the angle term only
+    far = geom.covered & (np.hypot(p[..., 0], p[..., 1]) > 0.04) & (np.abs(p[..., :2]).max(-1) < 0.06)
+    v = cam.center - p[far]
+    cos = v[:, 2] / np.linalg.norm(v, axis=1)
+    np.testing.assert_allclose(smp.weight[far], ((cos - 0.1) / 0.9) ** 2, rtol=1e-5)
+    # and it rises smoothly from the shadow's edge (no jump from 0 to full weight)
+    row = smp.weight[32, 20:44]
+    assert np.abs(np.diff(row)).max() < 0.35
+
+
+def test_mask_border_and_mask_distance() -> None:
+    m = np.ones((20, 30), np.float32)
+    m[:, 15:] = 0
+    d = mask_distance(m)
+    assert d[10, 14] == pytest.approx(1.0) and d[10, 10] == pytest.approx(5.0)
+    assert d[0, 5] == 0 and d[10, 20] == 0  # image border and invalid pixels
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.5))
+    view = _render(cam)
+    c0 = cam.width // 2
+    half = view.mask.copy()
+    half[:, c0:] = 0  # the solver rejected the right half of the image
+    geom = texel_geometry(mesh, 64)
+    opts = ViewWeights(mask_feather_px=6.0, feather_texels=0.0)
+    smp = sample_view(geom, SolvedView(cam, *list(view.__dict__.values())[1:-1], half), raycasting_scene(mesh), opts)
+    p = geom.points
+    sel = geom.covered & (np.abs(p[..., 1]) < 0.05) & (p[..., 0] > -0.05)
+    pix, _ = cam.project(p[sel])
+    v = cam.center - p[sel]
+    angle = (((v[:, 2] / np.linalg.norm(v, axis=1)) - 0.1) / 0.9) ** 2
+    # the weight is the angle term times smoothstep((distance to the mask border - 1.5) / 6)
+    # (cv2.remap interpolates at 1/32 pixel)
+    t = np.clip((c0 - pix[:, 0] - 1.5) / 6.0, 0, 1)
+    np.testing.assert_allclose(smp.weight[sel], angle * t * t * (3 - 2 * t), atol=5e-3)
+    assert np.all(smp.weight[sel][pix[:, 0] > c0 - 1.5] == 0) and (pix[:, 0] > c0).sum() > 50
+
+
+def _write_solved(root: Path, cam: Camera, *, size=None, channels=None) -> Path:
+    h, w = size or (cam.height, cam.width)
+    for name, c in SOLVED_MAPS.items():
+        c = channels.get(name, c) if channels else c
+        write_exr(root / cam.name / f"{name}.exr", np.full((h, w, c), 0.5, np.float32))
+    return root
+
+
+def test_solved_dir_must_match_the_session(tmp_path: Path) -> None:
+    cam = _camera(size=24)
+    with pytest.raises(InputFileError, match="solver output folder not found"):
+        check_solved_dir(tmp_path / "nothing", {"cam0": cam})
+    ok = _write_solved(tmp_path / "ok", cam)
+    check_solved_dir(ok, {"cam0": cam})
+    view = load_solved_view(ok, cam)
+    assert view.diffuse_albedo.shape == (24, 24, 3) and view.mask.shape == (24, 24)
+    with pytest.raises(InputFileError, match=r"ok/cam1.*no folder for it"):
+        check_solved_dir(ok, {"cam0": cam, "cam1": _camera(size=24)})
+    small = _write_solved(tmp_path / "small", cam, size=(20, 24))
+    with pytest.raises(InputFileError, match=r"small/cam0/diffuse_albedo.exr.*24x20 but camera 'cam0'.*24x24"):
+        check_solved_dir(small, {"cam0": cam})
+    with pytest.raises(InputFileError, match="24x20"):
+        load_solved_view(small, cam)
+    grey = _write_solved(tmp_path / "grey", cam, channels={"normal_specular": 1})
+    with pytest.raises(InputFileError, match=r"normal_specular.exr: channels: expected 3"):
+        check_solved_dir(grey, {"cam0": cam})
+    (ok / "cam0" / "roughness.exr").unlink()
+    with pytest.raises(InputFileError, match=r"cam0/roughness.exr.*missing"):
+        check_solved_dir(ok, {"cam0": cam})

@@ -1,0 +1,55 @@
+import pytest
+from click.testing import CliRunner
+
+from id2reflectance.cli.main import _register, cli
+from id2reflectance.errors import InputFileError
+from id2reflectance.report.build import build_report
+from tests.conftest import make_tiny_session
+from tests.processing.chromium import open_page
+
+_register()
+
+
+def test_session_report_opens_in_chromium(tmp_path):
+    root = make_tiny_session(tmp_path / "s", size=32, cameras=("cam0", "cam1"))
+    out = build_report(root, tmp_path / "r.html")
+    attrs, console = open_page(out, tmp_path / "shot.png")
+    assert console == []
+    assert attrs.get("data-broken") == "0"
+    assert int(attrs["data-images"]) == 4  # full cross + parallel for two cameras
+    assert (tmp_path / "shot.png").stat().st_size > 1000
+    text = out.read_text()
+    assert (
+        "valid" in text
+        and "cam1" in text
+        and "<script src" not in text
+        and "http" not in text.replace("http://www.w3.org", "")
+    )
+
+
+def test_report_bad_input(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFileError, match="not a session, solve, asset or dataset"):
+        build_report(tmp_path / "empty", tmp_path / "r.html")
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "nothing"), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "folder not found" in res.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_dataset_report_tables_splits_by_skin_type_and_warns_of_missing_test_types(tmp_path):
+    import json
+
+    from id2reflectance.dataset.splits import SplitConfig, resplit_dataset
+    from tests.dataset.synthetic import write_synthetic_dataset
+
+    root = write_synthetic_dataset(tmp_path / "ds", subjects=6, size=16, views=("front",), domains=("rgb",))
+    data = json.loads((root / "dataset.json").read_text())
+    for k, s in enumerate(data["subjects"]):  # types 1, 1, 1, 5, 5, 5; only the last is test
+        s["attributes"] = {"ita_deg": 60.0 if k < 3 else 0.0}
+        s["split"] = "test" if k == 5 else "train"
+    (root / "dataset.json").write_text(json.dumps(data))
+    text = build_report(root, tmp_path / "r.html").read_text()
+    assert "Splits by skin type" in text
+    assert "no subject of Fitzpatrick type 1:" in text
+    resplit_dataset(root, SplitConfig(fractions=(0.5, 0.0, 0.5)))
+    assert "no subject of Fitzpatrick type" not in build_report(root, tmp_path / "r2.html").read_text()
