@@ -144,7 +144,12 @@ def _canonical(
     transform: Callable[[Any], Any] = lambda v: v,
     **kwargs: Any,
 ) -> Callable[[F], F]:
-    """Decorator adding the option ``decls`` and the hidden aliases of its retired spellings."""
+    """Decorator adding the option ``decls`` and the hidden aliases of its retired spellings.
+
+    ``retired_type`` (default: the option's type) reads a retired option's value and
+    ``transform`` maps it onto the new option's meaning; ``positional`` names a retired
+    positional argument (OUT, DATASET).
+    """
     name = decls[-1].lstrip("-").replace("-", "_")
     new = "/".join(decls)
     for spelling in retired:
