@@ -16,8 +16,8 @@ from id2reflectance.capture.illumination import LIT_PATTERNS, responses_from_mom
 from id2reflectance.capture.session import Rig
 from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera, write_sphere_session
 from id2reflectance.errors import ConfigError
+from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
-from id2reflectance.processing.solve import solver as solver_module
 from id2reflectance.processing.solve.accuracy import solve_accuracy
 from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics
 from id2reflectance.processing.solve.solver import (
@@ -165,7 +165,7 @@ def test_backend_choice(monkeypatch) -> None:
     assert SolverConfig().resolved_backend() == "numba"  # numba is a pinned dependency
     with pytest.raises(ConfigError, match="backend"):
         SolverConfig(backend="cuda")
-    monkeypatch.setattr(solver_module, "numba_available", lambda: False)
+    monkeypatch.setattr(solver_config, "numba_available", lambda: False)
     assert SolverConfig().resolved_backend() == "numpy"
     with pytest.raises(ConfigError, match="needs the numba package"):
         SolverConfig(backend="numba").resolved_backend()

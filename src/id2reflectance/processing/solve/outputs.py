@@ -20,16 +20,14 @@ import dataclasses
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.imageio import write_exr
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
-
-if TYPE_CHECKING:
-    from id2reflectance.processing.solve.solver import SolverConfig
+from id2reflectance.processing.solve.config import SolverConfig
 
 SOLVE_FORMAT = "id2r-solve"
 SOLVE_VERSION = 1

@@ -9,21 +9,14 @@ planes; temporaries are float32 arrays of the band's size.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from id2reflectance.capture.camera import Camera, undistort_pixels
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.config import DIFFUSE_CHANNELS, SolverConfig
 from id2reflectance.processing.solve.roughness_table import InverseTable
 from id2reflectance.processing.solve.separation import LUMINANCE_709, lobe_moments
-
-if TYPE_CHECKING:
-    from id2reflectance.processing.solve.solver import SolverConfig
-
-DIFFUSE_CHANNELS = {"r": (0,), "g": (1,), "b": (2,), "gb": (1, 2), "rgb": (0, 1, 2)}
-"""Channels whose first moments are summed for ``normal_diffuse``, per config choice."""
 
 
 def view_directions(camera: Camera, rows: slice) -> np.ndarray:
