@@ -10,6 +10,7 @@ the others; a re-run skips subjects whose files verify. ``dataset.json`` is writ
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from typing import Any
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_write_json, sha256_file
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.session import load_session
+from id2reflectance.capture.validate import validate_session
 from id2reflectance.dataset.cluster import ClusterConfig, dashboard_link, open_client
 from id2reflectance.dataset.manifest import (
     SUBJECT_RECORD,
@@ -30,7 +33,10 @@ from id2reflectance.dataset.manifest import (
     write_manifest,
 )
 from id2reflectance.dataset.splits import SplitConfig, split_record, split_subjects
+from id2reflectance.dataset.views import check_environments, render_training_views
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.processing.bake.baker import BakeConfig, bake_session
+from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +106,6 @@ def find_sessions(sessions_dir: str | Path) -> list[Path]:
 
 def stage_validate(session_dir: str, work_dir: str) -> dict[str, Any]:
     """Validate the session fully; return its id, attributes and manifest checksum."""
-    from id2reflectance.capture.validate import validate_session
-
     t0 = time.perf_counter()
     report = validate_session(session_dir)
     if not report.ok:
@@ -121,8 +125,6 @@ def stage_validate(session_dir: str, work_dir: str) -> dict[str, Any]:
 
 def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
     """Solve every camera into ``work/solved``."""
-    from id2reflectance.processing.solve.solver import SolverConfig, solve_session
-
     t0 = time.perf_counter()
     out = Path(info["work"]) / "solved"
     solve_session(info["session"], out, config=SolverConfig())
@@ -131,8 +133,6 @@ def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
 
 def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
     """Register the template and bake the UV asset into ``work/asset``."""
-    from id2reflectance.processing.bake.baker import BakeConfig, bake_session
-
     t0 = time.perf_counter()
     out = Path(info["work"]) / "asset"
     bake_session(info["session"], info["solved"], out, config=BakeConfig(size=bake_size))
@@ -143,8 +143,6 @@ def stage_views(
     info: dict[str, Any], image_size: int, views: tuple[str, ...], environments: tuple[str, ...]
 ) -> dict[str, Any]:
     """Render the aligned training views of every domain into ``work/subject``."""
-    from id2reflectance.dataset.views import render_training_views
-
     t0 = time.perf_counter()
     out = Path(info["work"]) / "subject"
     if out.exists():
@@ -155,8 +153,6 @@ def stage_views(
 
 def stage_finalise(info: dict[str, Any], root: str, keep_work: bool) -> dict[str, Any]:
     """Checksum the subject's files, write subject.json, rename into ``subjects/<id>``."""
-    import os
-
     src = Path(info["subject_dir"])
     files = {str(p.relative_to(src)): sha256_file(p) for p in sorted(src.rglob("*")) if p.is_file()}
     rec = SubjectRecord(info["id"], info["attributes"], files, info["session_sha256"], info["timings"])
@@ -176,8 +172,6 @@ def stage_finalise(info: dict[str, Any], root: str, keep_work: bool) -> dict[str
 
 def _already_built(root: Path, session_dir: Path) -> SubjectRecord | None:
     """The subject's record if it is complete, verified and from the same session.json."""
-    from id2reflectance.capture.session import load_session
-
     try:
         sid = load_session(session_dir).subject_id
     except Id2rError:
@@ -205,9 +199,7 @@ def build_dataset(
     Returns a :class:`BuildReport`; failed subjects are listed there and in the manifest's
     ``failed`` block (the caller decides the exit code).
     """
-    from distributed import as_completed
-
-    from id2reflectance.dataset.views import check_environments
+    from distributed import as_completed  # lazy: Dask is slow to import and only the build needs it
 
     t_start = time.perf_counter()
     check_environments(tuple(config.environments))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
 from id2reflectance._shared.imageio import linear_to_srgb, write_exr, write_png
@@ -291,8 +292,6 @@ def rig_errors(
     {camera: {"fx_pct", "fy_pct", "cx_pct", "cy_pct" (signed, % of the true value),
     "rotation_deg", "centre_mm"}}
     """
-    from scipy.spatial.transform import Rotation
-
     out: dict[str, dict[str, float]] = {}
     er, tr = estimated[reference], truth[reference]
     for name, t in truth.items():

@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.errors import InputFileError, ShapeError
@@ -51,8 +53,6 @@ def read_truth_uv(session_dir: str | Path, size: int) -> dict[str, np.ndarray]:
     Returns {name: (S, S, 3) or (S, S) float32} for diffuse_albedo, specular_albedo,
     roughness and normal_object (renormalised after resampling).
     """
-    import cv2
-
     folder = Path(session_dir) / "truth" / "uv"
     out: dict[str, np.ndarray] = {}
     for name in TRUTH_MAPS:
@@ -88,8 +88,6 @@ def view_boundaries(view_weights: dict[str, np.ndarray], seen: np.ndarray, cover
     mouth line) or of the UV chart's border (island edges, gutters) are excluded: those
     are not boundaries between views.
     """
-    from scipy.ndimage import binary_dilation, binary_erosion
-
     k3 = np.ones((3, 3), bool)
     k5 = np.ones((5, 5), bool)
     support = {name: w > 0 for name, w in view_weights.items()}

@@ -19,10 +19,13 @@ from __future__ import annotations
 import dataclasses
 import platform
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import OpenEXR
+import scipy
 
 from id2reflectance import __version__
 from id2reflectance._shared.imageio import write_exr
@@ -180,9 +183,6 @@ class SolveReport:
 
     def to_json(self) -> dict[str, Any]:
         """The content of ``solve.json``."""
-        import OpenEXR
-        import scipy
-
         return {
             "format": SOLVE_FORMAT,
             "version": SOLVE_VERSION,
@@ -205,8 +205,6 @@ class SolveReport:
 
 def _numba_version() -> dict[str, str]:
     """``{"numba": version}`` when numba is installed (the fused solver backend), else ``{}``."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return {"numba": version("numba")}
     except PackageNotFoundError:
