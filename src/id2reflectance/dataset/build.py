@@ -182,98 +182,95 @@ def _already_built(root: Path, session_dir: Path) -> SubjectRecord | None:
     return rec if not verify_subject(root, rec) else None
 
 
-def build_dataset(
-    sessions_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    config: BuildConfig,
-    progress: ProgressFn | None = None,
-    on_dashboard: Callable[[str], None] | None = None,
-    client: Any | None = None,
-) -> BuildReport:
-    """Build (or resume) a dataset from every session under ``sessions_dir``.
+def _submit_chains(
+    client: Any, todo: list[Path], work: Path, root: Path, config: BuildConfig
+) -> dict[Any, tuple[str, str]]:
+    """Submit every subject's chain of stages; returns future -> (subject key, stage)."""
+    chains: dict[Any, tuple[str, str]] = {}
+    for s in todo:
+        key = s.name
+        f_val = client.submit(stage_validate, str(s), str(work), key=f"validate-{key}", pure=False)
+        f_sol = client.submit(stage_solve, f_val, key=f"solve-{key}", pure=False)
+        f_bak = client.submit(stage_bake, f_sol, config.bake_size, key=f"bake-{key}", pure=False)
+        f_vie = client.submit(
+            stage_views,
+            f_bak,
+            config.image_size,
+            config.views,
+            config.environments,
+            key=f"views-{key}",
+            pure=False,
+        )
+        f_fin = client.submit(stage_finalise, f_vie, str(root), config.keep_work, key=f"done-{key}", pure=False)
+        for stage, fut in zip((*STAGES, "done"), (f_val, f_sol, f_bak, f_vie, f_fin)):
+            chains[fut] = (key, stage)
+    return chains
 
-    ``client``: an existing ``distributed.Client`` to run on (left open); None opens the
-    cluster ``config.cluster`` describes and closes it at the end.
 
-    Returns a :class:`BuildReport`; failed subjects are listed there and in the manifest's
-    ``failed`` block (the caller decides the exit code).
-    """
+def _collect(
+    chains: dict[Any, tuple[str, str]],
+    report: BuildReport,
+    records: dict[str, SubjectRecord],
+    progress: ProgressFn,
+    total: int,
+) -> None:
+    """Wait for every stage; record built subjects in ``records`` and ``report``, and the
+    first failed stage of each subject in ``report.failed``."""
     from distributed import as_completed  # lazy: Dask is slow to import and only the build needs it
 
-    t_start = time.perf_counter()
-    check_environments(tuple(config.environments))
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "subjects").mkdir(exist_ok=True)
-    work = root / ".work"
-    sessions = find_sessions(sessions_dir)
-    report = BuildReport()
-    records: dict[str, SubjectRecord] = {}
-    todo: list[Path] = []
-    for s in sessions:
-        rec = _already_built(root, s)
-        if rec is not None:
-            records[rec.id] = rec
-            report.skipped.append(rec.id)
-        else:
-            todo.append(s)
-    progress = progress or (lambda stage, done, total: None)
-    total = len(todo)
     done = {st: 0 for st in (*STAGES, "done")}
-    for st in done:
-        progress(st, 0, total)
+    failed_keys: set[str] = set()
+    for fut in as_completed(list(chains)):
+        key, stage = chains[fut]
+        if fut.status == "finished":
+            done[stage] += 1
+            progress(stage, done[stage], total)
+            if stage == "done":
+                rec = SubjectRecord.from_json(fut.result())
+                records[rec.id] = rec
+                report.built.append(rec.id)
+                report.timings_s[rec.id] = rec.timings_s
+        elif key not in failed_keys:
+            failed_keys.add(key)
+            err = fut.exception()
+            msg = str(err) if isinstance(err, Id2rError) else f"{type(err).__name__}: {err}"
+            report.failed.append({"id": key, "stage": stage, "error": msg})
+            log.warning("subject %s failed in %s: %s", key, stage, msg)
 
-    if todo:
-        own = client is None
-        cluster = None
+
+def _run_subjects(
+    todo: list[Path],
+    root: Path,
+    work: Path,
+    config: BuildConfig,
+    report: BuildReport,
+    records: dict[str, SubjectRecord],
+    *,
+    client: Any | None,
+    progress: ProgressFn,
+    on_dashboard: Callable[[str], None] | None,
+) -> None:
+    """Run the chains of ``todo`` on ``client`` (or on a cluster opened and closed here)."""
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = open_client(config.cluster)
+    report.dashboard = dashboard_link(client)
+    if report.dashboard and on_dashboard:
+        on_dashboard(report.dashboard)
+    try:
+        _collect(_submit_chains(client, todo, work, root, config), report, records, progress, len(todo))
+    finally:
         if own:
-            client, cluster = open_client(config.cluster)
-        report.dashboard = dashboard_link(client)
-        if report.dashboard and on_dashboard:
-            on_dashboard(report.dashboard)
-        try:
-            chains: dict[Any, tuple[str, str]] = {}
-            for s in todo:
-                key = s.name
-                f_val = client.submit(stage_validate, str(s), str(work), key=f"validate-{key}", pure=False)
-                f_sol = client.submit(stage_solve, f_val, key=f"solve-{key}", pure=False)
-                f_bak = client.submit(stage_bake, f_sol, config.bake_size, key=f"bake-{key}", pure=False)
-                f_vie = client.submit(
-                    stage_views,
-                    f_bak,
-                    config.image_size,
-                    config.views,
-                    config.environments,
-                    key=f"views-{key}",
-                    pure=False,
-                )
-                f_fin = client.submit(stage_finalise, f_vie, str(root), config.keep_work, key=f"done-{key}", pure=False)
-                for stage, fut in zip((*STAGES, "done"), (f_val, f_sol, f_bak, f_vie, f_fin)):
-                    chains[fut] = (key, stage)
-            failed_keys: set[str] = set()
-            for fut in as_completed(list(chains)):
-                key, stage = chains[fut]
-                if fut.status == "finished":
-                    done[stage] += 1
-                    progress(stage, done[stage], total)
-                    if stage == "done":
-                        rec = SubjectRecord.from_json(fut.result())
-                        records[rec.id] = rec
-                        report.built.append(rec.id)
-                        report.timings_s[rec.id] = rec.timings_s
-                elif key not in failed_keys:
-                    failed_keys.add(key)
-                    err = fut.exception()
-                    msg = str(err) if isinstance(err, Id2rError) else f"{type(err).__name__}: {err}"
-                    report.failed.append({"id": key, "stage": stage, "error": msg})
-                    log.warning("subject %s failed in %s: %s", key, stage, msg)
-        finally:
-            if own:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
+
+def _write_dataset_manifest(
+    root: Path, records: dict[str, SubjectRecord], report: BuildReport, config: BuildConfig
+) -> None:
+    """Split the subjects, note those that changed split in ``report.moved`` and write ``dataset.json``."""
     splits = split_subjects({sid: r.attributes for sid, r in records.items()}, config.split)
     report.moved = {
         sid: (old, splits[sid]) for sid, old in former_splits(root).items() if sid in splits and splits[sid] != old
@@ -297,6 +294,50 @@ def build_dataset(
             "sessions": {r.id: r.session_sha256 for r in records.values()},
         },
     )
+
+
+def build_dataset(
+    sessions_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config: BuildConfig,
+    progress: ProgressFn | None = None,
+    on_dashboard: Callable[[str], None] | None = None,
+    client: Any | None = None,
+) -> BuildReport:
+    """Build (or resume) a dataset from every session under ``sessions_dir``.
+
+    ``client``: an existing ``distributed.Client`` to run on (left open); None opens the
+    cluster ``config.cluster`` describes and closes it at the end.
+
+    Returns a :class:`BuildReport`; failed subjects are listed there and in the manifest's
+    ``failed`` block (the caller decides the exit code).
+    """
+    t_start = time.perf_counter()
+    check_environments(tuple(config.environments))
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "subjects").mkdir(exist_ok=True)
+    work = root / ".work"
+    sessions = find_sessions(sessions_dir)
+    report = BuildReport()
+    records: dict[str, SubjectRecord] = {}
+    todo: list[Path] = []
+    for s in sessions:
+        rec = _already_built(root, s)
+        if rec is not None:
+            records[rec.id] = rec
+            report.skipped.append(rec.id)
+        else:
+            todo.append(s)
+    progress = progress or (lambda stage, done, total: None)
+    for st in (*STAGES, "done"):
+        progress(st, 0, len(todo))
+    if todo:
+        _run_subjects(
+            todo, root, work, config, report, records, client=client, progress=progress, on_dashboard=on_dashboard
+        )
+    _write_dataset_manifest(root, records, report, config)
     if not config.keep_work and work.exists() and not report.failed:
         shutil.rmtree(work, ignore_errors=True)
     report.wall_s = time.perf_counter() - t_start
