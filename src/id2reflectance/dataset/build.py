@@ -25,6 +25,7 @@ from id2reflectance.capture.session import load_session
 from id2reflectance.capture.validate import validate_session
 from id2reflectance.dataset.cluster import ClusterConfig, dashboard_link, open_client
 from id2reflectance.dataset.manifest import (
+    DOMAINS,
     SUBJECT_RECORD,
     SubjectRecord,
     load_subject_record,
@@ -41,7 +42,6 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 log = logging.getLogger(__name__)
 
 STAGES = ("validate", "solve", "bake", "views")
-DOMAINS = ("rgb", "diffuse", "specular", "roughness", "normal")
 
 
 @dataclass(frozen=True)
