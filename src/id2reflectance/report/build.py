@@ -27,7 +27,7 @@ from id2reflectance.dataset.manifest import check_dataset, read_manifest
 from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
 from id2reflectance.errors import InputFileError
 from id2reflectance.processing.asset import read_asset
-from id2reflectance.processing.solve.accuracy import _angle_deg, solve_accuracy
+from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.report import html as H
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _truth_errors(session: Path, solved: Path, cam: str) -> list[str]:
     if not (truth / "normal.exr").is_file():
         return []
     mask = (_exr(solved / cam / "mask.exr") > 0.5) & (_exr(truth / "mask.exr") > 0.5)
-    dn = np.where(mask, _angle_deg(_exr(solved / cam / "normal_diffuse.exr"), _exr(truth / "normal.exr")), 0)
+    dn = np.where(mask, angle_between_deg(_exr(solved / cam / "normal_diffuse.exr"), _exr(truth / "normal.exr")), 0)
     td = _exr(truth / "diffuse_albedo.exr")
     da = np.where(
         mask, np.abs(_exr(solved / cam / "diffuse_albedo.exr") - td).mean(-1) / np.maximum(td.mean(-1), 1e-6), 0

@@ -25,6 +25,7 @@ from scipy.ndimage import binary_dilation, binary_erosion
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.errors import InputFileError, ShapeError
+from id2reflectance.processing.solve.accuracy import angle_between_deg
 
 TRUTH_MAPS = ("diffuse_albedo", "specular_albedo", "roughness", "normal_object")
 
@@ -132,9 +133,7 @@ def bake_accuracy(
     psnr = 10.0 * np.log10(1.0 / max(mse, 1e-20))
     nb = maps["normal_object"][seen].astype(np.float64)
     nt = truth["normal_object"][seen].astype(np.float64)
-    nb /= np.maximum(np.linalg.norm(nb, axis=1, keepdims=True), 1e-12)
-    nt /= np.maximum(np.linalg.norm(nt, axis=1, keepdims=True), 1e-12)
-    ang = np.degrees(np.arccos(np.clip(np.sum(nb * nt, axis=1), -1.0, 1.0)))
+    ang = angle_between_deg(nb, nt, axis=1)
     rough = np.abs(maps["roughness"][seen].astype(np.float64) - truth["roughness"][seen])
     st = truth["specular_albedo"][seen].astype(np.float64)
     spec = np.abs(maps["specular_albedo"][seen] - st) / np.maximum(st, 1e-6)
