@@ -74,7 +74,7 @@ class SimCalibrationConfig:
             raise ConfigError("sim: n_poses and supersample must be >= 1")
 
 
-#: The rig of the issue's figures: 12-megapixel cameras (4096 x 3072), 30 degree field,
+#: The rig of the calibration accuracy figures (docs/calibration.md): 12-megapixel cameras (4096 x 3072), 30 degree field,
 #: 20 board poses (the figures use corner detections with 0.3 px noise, not renders).
 FIGURE_RIG = SimCalibrationConfig(width=4096, height=3072, n_poses=20, chart=False)
 
