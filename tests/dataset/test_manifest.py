@@ -16,13 +16,6 @@ def dataset(tmp_path):
     return write_synthetic_dataset(tmp_path / "ds", subjects=3, size=8, views=("front",), domains=("rgb",))
 
 
-def _edit(root, change) -> None:
-    path = root / "dataset.json"
-    doc = json.loads(path.read_text())
-    change(doc)
-    path.write_text(json.dumps(doc))
-
-
 def test_reads_a_built_manifest(dataset):
     doc = read_manifest(dataset)
     assert [s["id"] for s in doc["subjects"]] == ["S0000", "S0001", "S0002"]
@@ -55,6 +48,8 @@ def test_missing_or_unreadable_manifest(tmp_path, dataset):
     ],
 )
 def test_schema_problems_name_the_field(dataset, change, message):
-    _edit(dataset, change)
+    doc = json.loads((dataset / "dataset.json").read_text())
+    change(doc)
+    (dataset / "dataset.json").write_text(json.dumps(doc))
     with pytest.raises(InputFileError, match=message):
         read_manifest(dataset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -312,38 +313,40 @@ def _parse_rig(rig_raw: Any, probs: _Problems) -> Rig:
     return Rig(name=name, lights_to_world=l2w if l2w is not None else np.eye(3), color_matrix=cm)
 
 
+def _check_choice(value: Any, allowed: Sequence[str], where: str, probs: _Problems, *, rule: str = "") -> bool:
+    """True when ``value`` is one of ``allowed``; else a problem ``<rule>, got <value>`` (by
+    default ``must be one of [...]``) and False."""
+    if value in allowed:
+        return True
+    probs.add(where, f"{rule or f'must be one of {list(allowed)}'}, got {json.dumps(value)}")
+    return False
+
+
 def _parse_frame(root: Path, i: int, f: Any, cams_raw: Any, probs: _Problems) -> Frame | None:
     """``frames[i]``, or None when it is invalid (its problems go to ``probs``)."""
     where = f"frames[{i}]"
     if not isinstance(f, dict):
         probs.add(where, "must be an object")
         return None
-    bad = False
-    cam = f.get("camera")
-    if not isinstance(cams_raw, dict) or cam not in cams_raw:
-        probs.add(f"{where}.camera", f"names an unknown camera {json.dumps(cam)}")
-        bad = True
-    pat = f.get("pattern")
-    if pat not in PATTERNS:
-        probs.add(f"{where}.pattern", f"must be one of {list(PATTERNS)}, got {json.dumps(pat)}")
-        bad = True
-    pol = f.get("polarization")
-    if pol not in POLARIZATIONS:
-        probs.add(f"{where}.polarization", f"must be 'cross' or 'parallel', got {json.dumps(pol)}")
-        bad = True
-    enc = f.get("encoding")
-    if enc not in ENCODINGS:
-        probs.add(f"{where}.encoding", f"must be one of {list(ENCODINGS)}, got {json.dumps(enc)}")
-        bad = True
+    cam, pat, pol, enc = (f.get(k) for k in ("camera", "pattern", "polarization", "encoding"))
     scale = f.get("scale", 1.0)
+    known_camera = isinstance(cams_raw, dict) and isinstance(cam, str) and cam in cams_raw
+    if not known_camera:
+        probs.add(f"{where}.camera", f"names an unknown camera {json.dumps(cam)}")
+    checks = [  # every check runs, so each problem is reported
+        known_camera,
+        _check_choice(pat, PATTERNS, f"{where}.pattern", probs),
+        _check_choice(pol, POLARIZATIONS, f"{where}.polarization", probs, rule="must be 'cross' or 'parallel'"),
+        _check_choice(enc, ENCODINGS, f"{where}.encoding", probs),
+    ]
     if not _is_number(scale) or scale <= 0:
         probs.add(f"{where}.scale", f"must be > 0, got {json.dumps(scale)}")
-        bad = True
+        checks.append(False)
     rel = safe_relative(root, f.get("file"), f"{where}.file", probs)
     unknown = sorted(set(f) - {"camera", "pattern", "polarization", "file", "encoding", "scale"})
     if unknown:
         probs.add(where, f"has unknown field(s) {unknown}")
-    if bad or rel is None:
+    if not all(checks) or rel is None:
         return None
     return Frame(camera=cam, pattern=pat, polarization=pol, file=rel, encoding=enc, scale=float(scale))
 
