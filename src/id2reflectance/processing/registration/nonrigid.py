@@ -25,16 +25,12 @@ afterwards, so seams cannot open; the UV layout is untouched (only positions cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.mesh import FaceMesh
-
-if TYPE_CHECKING:
-    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
