@@ -7,6 +7,7 @@ import pytest
 from skimage.color import rgb2lab
 
 from id2reflectance._shared.imageio import linear_to_srgb
+from id2reflectance.capture.simulator.skin import ita_deg as skin_ita
 from id2reflectance.errors import ShapeError
 from id2reflectance.evaluation.fairness import (
     ITA_GROUP_NAMES,
@@ -36,8 +37,6 @@ def test_ita_of_known_lab() -> None:
     lab = np.array([[70.0, 10.0, 20.0], [50.0, 5.0, 15.0], [35.0, 8.0, 15.0], [80.0, 0.0, 30.0 / np.sqrt(3)]])
     np.testing.assert_allclose(ita_from_lab(lab), [45.0, 0.0, -45.0, 60.0], atol=1e-9)
     # consistent with the simulator's definition
-    from id2reflectance.capture.simulator.skin import ita_deg as skin_ita
-
     rng = np.random.default_rng(1)  # skin-like colours: red > green > blue
     rgb = rng.uniform(0.05, 0.8, (20, 1)) * np.array([1.0, 0.7, 0.5]) * rng.uniform(0.9, 1.1, (20, 3))
     np.testing.assert_allclose(ita_deg(rgb), skin_ita(rgb), atol=0.05)

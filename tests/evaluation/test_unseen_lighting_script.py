@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from id2reflectance.processing.relight.envmap import builtin_environments
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_unseen_lighting_script_prints_every_lighting(face_dataset: Path, tiny_swapper_run: Path, tmp_path) -> None:
-    from id2reflectance.processing.relight.envmap import builtin_environments
-
     env = {**os.environ, "ID2R_CACHE_DIR": str(tmp_path / "cache")}
     args = ["--dataset", str(face_dataset), "--sessions", str(face_dataset.parent / "sessions")]
     res = subprocess.run(

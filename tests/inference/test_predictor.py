@@ -14,14 +14,32 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
+from skimage import data
 
+import id2reflectance.inference.predictor as infer_mod
+import id2reflectance.inference.template_subjects as template_subjects
+from id2reflectance._shared.imageio import read_exr
+from id2reflectance.dataset.torch_dataset import ReflectanceDataset
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.face.detect import alignment_matrix, alignment_scale, detect_faces, find_faces
+from id2reflectance.face.identity import DlibIdentityEncoder
 from id2reflectance.inference.output import write_prediction
-from id2reflectance.inference.predictor import FacePrediction, InferConfig, Inferencer, decode_view
+from id2reflectance.inference.predictor import (
+    TONE_GAIN_MAX,
+    TONE_GAIN_MIN,
+    FacePrediction,
+    InferConfig,
+    Inferencer,
+    decode_view,
+    encode_view,
+)
 from id2reflectance.inference.template_subjects import TemplateBank
+from id2reflectance.model.swapper.network import load_swapper
+from id2reflectance.processing.asset import read_asset
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,8 +62,6 @@ def bank(face_dataset: Path, cache: Path) -> TemplateBank:
 
 @pytest.fixture(scope="module")
 def embeddings(bank: TemplateBank) -> dict[str, np.ndarray]:
-    from id2reflectance.face.identity import DlibIdentityEncoder
-
     return bank.embeddings(DlibIdentityEncoder())
 
 
@@ -62,13 +78,10 @@ def test_bank_lists_train_templates_and_caches_outside_dataset(bank, embeddings,
     assert not list(face_dataset.rglob("*embed*")) and not list(face_dataset.rglob("templates"))
 
     # a second bank reads the cache: the encoder is not run again
-    import id2reflectance.model.identity.student as ids
-
     def boom(*a, **k):
         raise AssertionError("embedding recomputed despite the cache")
 
-    monkeypatch.setattr(ids, "embed_aligned", boom)
-    monkeypatch.setattr(ids, "aligned_landmarks", boom)
+    monkeypatch.setattr(template_subjects, "aligned_landmarks", boom)
     second = TemplateBank(face_dataset, split="train", cache_dir=cache)
     again = second.embeddings(_Dim(128), encoder_key="DlibIdentityEncoder-128")
     for sid, e in embeddings.items():
@@ -132,8 +145,6 @@ def test_retrieval_fixed_exclude_and_errors(bank, embeddings, face_dataset, tmp_
 
 
 def test_decode_inverts_the_dataset_loader(face_dataset, bank):
-    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
-
     ds = ReflectanceDataset(
         face_dataset,
         split="train",
@@ -161,8 +172,6 @@ class GroundTruthSwapper:
     domains = ("rgb", "diffuse", "specular", "roughness", "normal")
 
     def __init__(self, root: Path, resolution: int) -> None:
-        from id2reflectance.dataset.torch_dataset import ReflectanceDataset
-
         self.resolution = resolution
         self.id_dim = 128
         ds = ReflectanceDataset(
@@ -183,15 +192,10 @@ class GroundTruthSwapper:
 
 
 def test_ground_truth_views_reproduce_the_template_uv_maps(face_dataset, bank, embeddings, cache):
-    from id2reflectance._shared.imageio import read_exr
-    from id2reflectance.face.identity import DlibIdentityEncoder
-
     sw = GroundTruthSwapper(face_dataset, bank.image_size)
     config = InferConfig(uv_size=256, cache_dir=str(cache))
     inf = Inferencer.from_swapper(sw, face_dataset, config, DlibIdentityEncoder())
     test_front = bank.root / "subjects/S0000/views/front/rgb_full.png"
-    import cv2
-
     img = cv2.imread(str(test_front))[..., ::-1].copy()
     pred = inf.predict_aligned(img, identity=embeddings["S0002"], source="S0000")
     assert pred.template_id == "S0002"
@@ -214,12 +218,6 @@ def test_template_residual_returns_the_template_maps_when_identity_changes_nothi
     With the AdaIN heads zeroed (an identity that changes nothing) the views are the
     template's own maps, which the plain decoder misses by its reconstruction error; with
     the trained heads the result moves off the template's maps."""
-    import cv2
-
-    from id2reflectance.face.identity import DlibIdentityEncoder
-    from id2reflectance.inference.predictor import encode_view
-    from id2reflectance.model.swapper.network import load_swapper
-
     img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
     r = bank.image_size
 
@@ -258,10 +256,6 @@ def test_photo_front_view_predicts_the_front_from_the_photo(face_dataset, bank, 
     """``front_view="photo"``: the swapper gets the aligned photo as the front view and the
     template's views as the sides. With the ground-truth swapper and a dataset view as the
     photo, the front maps are the photo subject's own and the sides the template's."""
-    import cv2
-
-    from id2reflectance.face.identity import DlibIdentityEncoder
-
     sw = GroundTruthSwapper(face_dataset, bank.image_size)
     img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
     r = bank.image_size
@@ -299,11 +293,6 @@ def test_template_tone_scales_the_template_diffuse_by_the_photo_to_template_rati
     """``output="template_tone"`` with the ground-truth swapper: the (unmodulated) model's
     diffuse for the photo (S0000's own front view) over that for the template's front view
     (S0002's) is the gain; every view is S0002's own maps, the diffuse multiplied by it."""
-    import cv2
-
-    from id2reflectance.face.identity import DlibIdentityEncoder
-    from id2reflectance.inference.predictor import TONE_GAIN_MAX, TONE_GAIN_MIN
-
     sw = GroundTruthSwapper(face_dataset, bank.image_size)
     calls: list[tuple[int, bool]] = []
     plain_predict = sw.predict
@@ -374,10 +363,6 @@ def _check_prediction(pred: FacePrediction, r: int, views: tuple[str, ...]) -> N
 
 
 def test_predict_aligned_held_out_subject_and_write(inferencer, bank, tmp_path):
-    import cv2
-
-    from id2reflectance.processing.asset import read_asset
-
     img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
     pred = inferencer.predict_aligned(img, source="S0000", exclude=("S0001",))
     assert pred.template_id in ("S0002", "S0003")
@@ -402,10 +387,6 @@ def test_predict_aligned_held_out_subject_and_write(inferencer, bank, tmp_path):
 
 
 def test_predict_image_astronaut(inferencer):
-    from skimage import data
-
-    from id2reflectance.face.detect import detect_faces
-
     photo = data.astronaut()
     preds = inferencer.predict_image(photo, source="astronaut.png")
     assert len(preds) == 1
@@ -443,8 +424,6 @@ def test_predict_image_astronaut(inferencer):
 
 
 def test_inferencer_keeps_the_baking_geometry_of_recent_templates(inferencer, monkeypatch):
-    import id2reflectance.inference.predictor as infer_mod
-
     photo = inferencer.bank.rgb("S0002", "front", inferencer.resolution)
     aligned = np.round(photo * 255).astype(np.uint8)
     first = inferencer.predict_aligned(aligned, source="S0002", exclude=("S0002",))
@@ -463,9 +442,6 @@ def test_inferencer_keeps_the_baking_geometry_of_recent_templates(inferencer, mo
 
 
 def test_predict_image_greyscale_photo(inferencer, embeddings):
-    import cv2
-    from skimage import data
-
     grey = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
     pred = inferencer.predict_image(grey, source="bw.png")[0]
     assert pred.photo_ita_deg is None and pred.ita_deg is None
@@ -486,8 +462,6 @@ def test_predict_image_greyscale_photo(inferencer, embeddings):
 
 
 def test_predict_image_warns_about_exposure(inferencer):
-    from skimage import data
-
     photo = data.astronaut().astype(np.float64)
     over = inferencer.predict_image(np.clip(photo * 1.6, 0, 255).astype(np.uint8), source="over.png")[0]
     assert len(over.warnings) == 1 and "skin is clipped (over-exposed)" in over.warnings[0]
@@ -497,8 +471,6 @@ def test_predict_image_warns_about_exposure(inferencer):
 
 
 def test_predict_image_of_a_sideways_photo(inferencer):
-    from skimage import data
-
     photo = data.astronaut()
     ref = inferencer.predict_image(photo, source="astronaut.png")[0]
     pred = inferencer.predict_image(np.ascontiguousarray(np.rot90(photo, 3)), source="sideways.png")[0]
@@ -513,12 +485,6 @@ def test_predict_image_of_a_sideways_photo(inferencer):
 
 
 def test_predict_image_warns_about_an_enlarged_face(inferencer, monkeypatch):
-    import cv2
-    from skimage import data
-
-    import id2reflectance.inference.predictor as infer_mod
-    from id2reflectance.face.detect import alignment_matrix, alignment_scale, find_faces
-
     thumb = cv2.resize(data.astronaut(), (112, 112), interpolation=cv2.INTER_AREA)  # a face about 20 px wide
     face = find_faces(thumb)[0]
     scale = alignment_scale(alignment_matrix(face.landmarks, inferencer.resolution))
@@ -534,8 +500,6 @@ def test_predict_image_warns_about_an_enlarged_face(inferencer, monkeypatch):
 
 
 def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache):
-    from skimage import data
-
     grey = np.full((200, 200, 3), 128, np.uint8)
     with pytest.raises(Id2rError, match="no face found in grey.png"):
         inferencer.predict_image(grey, source="grey.png")

@@ -26,11 +26,13 @@ from typing import Any
 import torch
 
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.dataset.torch_dataset import ReflectanceDataset
 from id2reflectance.model.codebook.config import config_from_dict
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.codebook.quantizer import VectorQuantizer, code_perplexity
 from id2reflectance.model.codebook.vqgan import VQGAN
 from id2reflectance.model.engine.checkpoint import load_model
+from id2reflectance.model.image_metrics import psnr_from_mse
 from id2reflectance.model.losses import load_perceptual
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ def psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> 
 
     Returns
     -------
-    (B,) float64 PSNR; MSE is floored at 1e-10 (100 dB).
+    (B,) float64 PSNR (:func:`~id2reflectance.model.image_metrics.psnr_from_mse`, data range
+    1); MSE is floored at 1e-10 (100 dB).
     """
     a = ((x.double() + 1) / 2).clamp(0, 1)
     b = ((y.double() + 1) / 2).clamp(0, 1)
@@ -56,7 +59,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> 
     else:
         w = mask.double().expand_as(err)
         mse = (err * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(1e-12)
-    return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10))
+    return psnr_from_mse(mse)
 
 
 def _label(model: torch.nn.Module) -> str:
@@ -90,9 +93,9 @@ def evaluate_codebook(
     batch_size : images per forward pass.
     device : default CUDA when available, else CPU.
     max_items : evaluate only the first items (for quick checks).
-    lpips_weights : local LPIPS-style weights (see :mod:`.losses`); when given the result
-        also holds ``lpips`` ``{"recon": {domain: mean}, "fusion": ...}``; without it no
-        LPIPS figure is produced.
+    lpips_weights : local LPIPS-style weights (see :mod:`~id2reflectance.model.losses`);
+        when given the result also holds ``lpips`` ``{"recon": {domain: mean}, "fusion":
+        ...}``; without it no LPIPS figure is produced.
     progress : ``progress(stage, done, total)`` callback.
 
     Returns
@@ -102,8 +105,6 @@ def evaluate_codebook(
     "fusion": {domain: dB}}`` (fusion only for stage 2), ``codebooks`` ``{name: {"size",
     "used", "perplexity"}}``, and ``lpips`` only when ``lpips_weights`` is given.
     """
-    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
-
     model, doc = load_model(checkpoint, weights=weights)
     cfg = config_from_dict(doc["arch"]["config"])
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

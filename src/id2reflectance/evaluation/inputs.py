@@ -7,8 +7,7 @@
   the dataset build) with the dataset's tone mapping;
 - :func:`skin_mask`: the region over which ITA is measured.
 
-cv2, dlib and OpenEXR are imported inside the functions (``model/`` stays importable with
-torch, numpy and safetensors alone).
+OpenEXR is imported only when UV maps are read (by :func:`~id2reflectance._shared.imageio.read_exr`).
 """
 
 from __future__ import annotations
@@ -16,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from id2reflectance._shared.imageio import read_png
+from id2reflectance._shared.imageio import read_exr, read_png, tone_map
 from id2reflectance.errors import InputFileError
 
 MAP_FILES = {
@@ -108,8 +108,6 @@ def load_subject_truth(
         out[view] = ViewTruth(maps, mask, rgb)
     uv_maps: dict[str, np.ndarray] = {}
     if uv:
-        from id2reflectance._shared.imageio import read_exr
-
         for domain, name in {**UV_FILES, "coverage": "coverage.exr"}.items():
             pixels, _ = read_exr(root / "uv" / name)
             if not np.all(np.isfinite(pixels)):
@@ -125,8 +123,6 @@ def load_subject_truth(
 
 def resize_map(a: np.ndarray, size: int) -> np.ndarray:
     """Resize an (H, W[, C]) map to (size, size[, C]) (area when shrinking, linear else)."""
-    import cv2
-
     if a.shape[0] == size and a.shape[1] == size:
         return a
     interp = cv2.INTER_AREA if a.shape[0] > size else cv2.INTER_LINEAR
@@ -163,8 +159,6 @@ def shade_full_on(
     (H, W, 3) uint8 sRGB, black outside the mask.
     """
     radiance = np.clip(diffuse, 0, 1) + np.clip(specular, 0, 1)
-    from id2reflectance._shared.imageio import tone_map
-
     img = tone_map(radiance, mask=mask, exposure_stops=exposure_stops) * mask[..., None]
     return np.round(img * 255.0).astype(np.uint8)
 
@@ -181,8 +175,6 @@ def skin_mask(face_mask: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray
     -------
     (S, S) bool; the eroded mask when the exclusions would leave nothing.
     """
-    import cv2
-
     r = max(1, face_mask.shape[0] // 32)
     kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
     base = cv2.erode(face_mask.astype(np.uint8), kernel) > 0

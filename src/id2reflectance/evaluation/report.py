@@ -4,20 +4,22 @@
 ``metrics.json`` (every number, per input and aggregated, and the config used) and
 ``figures/grid.png`` (photo / predicted / ground-truth maps) and, with at least two
 checkpoints whose training-subject count is known, ``figures/scaling.png`` (PSNR vs number
-of training subjects). The folder is written atomically. Plots are drawn with OpenCV
-(imported inside the functions).
+of training subjects). The folder is written atomically. Plots are drawn with OpenCV.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from id2reflectance._shared.atomic import atomic_folder
 from id2reflectance.evaluation.swapper import (
     DOMAINS,
     PAPER_DIFFUSE,
@@ -185,8 +187,6 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], *, scale: float = 0.45, colour=(0, 0, 0)) -> None:
-    import cv2
-
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)  # img is RGB
 
 
@@ -209,8 +209,6 @@ def line_plot(
     -------
     (height, width, 3) uint8 RGB image.
     """
-    import cv2
-
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
     left, right, top, bottom = 70, 20, 52, 55
@@ -263,8 +261,6 @@ def grid_figure(samples: list[GridSample], *, cell: int = 128) -> np.ndarray:
     -------
     (H, W, 3) uint8 RGB.
     """
-    import cv2
-
     cols = ["photo"] + [f"{kind} {d}" for d in DOMAINS for kind in ("pred", "true")]
     header = 24
     img = np.full((header + cell * max(1, len(samples)), cell * len(cols), 3), 255, np.uint8)
@@ -287,8 +283,6 @@ def grid_figure(samples: list[GridSample], *, cell: int = 128) -> np.ndarray:
 
 
 def _png_bytes(img: np.ndarray) -> bytes:
-    import cv2
-
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
     if not ok:
         raise RuntimeError("PNG encoding failed")
@@ -310,10 +304,6 @@ def scaling_series(metrics: dict[str, Any]) -> dict[str, tuple[list[float], list
 
 def write_report(evaluation: SwapperEvaluation, out_dir: str | Path) -> Path:
     """Write the report folder atomically; returns its path."""
-    import json
-
-    from id2reflectance._shared.atomic import atomic_folder
-
     metrics = evaluation.metrics
     figures: dict[str, bytes] = {}
     if evaluation.grid:

@@ -5,11 +5,12 @@ evaluation split (the dataset's ``test`` subjects by default) and every lit phot
 its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input each):
 
 1. identity: the dlib embedding (128-d) of the photo at the dataset's resolution, with
-   dlib's landmarks of the aligned crop (:func:`.identity_student.embed_aligned`: the
-   detector, else the shape predictor from the fixed aligned-face box), as in training;
-2. prediction: :meth:`Inferencer.predict_aligned` with that identity and
-   ``exclude=(subject,)`` (a subject is never its own template), template retrieved
-   (``closest``) or fixed (``fixed``);
+   dlib's landmarks of the aligned crop
+   (:func:`~id2reflectance.model.identity.student.embed_aligned`: the detector, else the
+   shape predictor from the fixed aligned-face box), as in training;
+2. prediction: :meth:`~id2reflectance.inference.predictor.Inferencer.predict_aligned`
+   with that identity and ``exclude=(subject,)`` (a subject is never its own template
+   subject), the template subject retrieved (``closest``) or fixed (``fixed``);
 3. comparison with the subject's own ground truth, at the model's resolution:
 
    - every view and reflectance domain: PSNR and SSIM inside the subject's view mask
@@ -20,36 +21,41 @@ its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input 
    - diffuse albedo (front view): LPIPS on the sRGB-encoded albedo when local LPIPS
      weights are given (else reported as unavailable), and identity similarity: the cosine
      between the photo's embedding and the embedding of the predicted maps rendered under
-     uniform white light (:func:`.eval_inputs.shade_full_on`); the same rendering of the
-     ground-truth maps gives a reference (``id_similarity_gt_render``); identity
-     retrieval (:func:`identity_retrieval`): how often a photo's embedding is closer to its
-     own prediction's rendering than to the other held-out subjects' (top-1, per lighting);
+     uniform white light (:func:`~id2reflectance.evaluation.inputs.shade_full_on`); the
+     same rendering of the ground-truth maps gives a reference
+     (``id_similarity_gt_render``); identity retrieval (:func:`identity_retrieval`): how
+     often a photo's embedding is closer to its own prediction's rendering than to the
+     other held-out subjects' (top-1, per lighting);
    - ITA of the predicted vs ground-truth front-view diffuse albedo over the skin region
-     (:func:`.eval_inputs.skin_mask`), then the FAIR scores (:mod:`.fairness`).
+     (:func:`~id2reflectance.evaluation.inputs.skin_mask`), then the FAIR scores
+     (:mod:`~id2reflectance.evaluation.fairness`).
 
 Rows: every checkpoint (``LABEL=PATH``) with retrieval, the first checkpoint again with
-a fixed template (default: the first training subject) for the template ablation, the
-first checkpoint again with each prediction variant of ``config.variants`` (the
+a fixed template subject (default: the first training subject) for the template ablation,
+the first checkpoint again with each prediction variant of ``config.variants`` (the
 :data:`VARIANTS`: ``InferConfig.output`` and ``front_view`` pairs, e.g. the front view
-predicted from the photo itself, or the template's maps toned to the photo), and the
-retrieval-only baseline ``template maps``: the ground-truth maps of the template the first
-checkpoint retrieved for each input, scored as if predicted (what swapping must beat). The
-number of training subjects of each checkpoint (scaling curve) comes from its metadata
-(``train_subjects``) or else from a label ``nNN``.
+predicted from the photo itself, or the template subject's maps toned to the photo), and
+the retrieval-only baseline ``template maps``: the ground-truth maps of the template
+subject the first checkpoint retrieved for each input, scored as if predicted (what
+swapping must beat). The number of training subjects of each checkpoint (scaling curve)
+comes from its metadata (``train_subjects``) or else from a label ``nNN``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from id2reflectance._shared.imageio import linear_to_srgb
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.dataset.torch_dataset import dataset_sha256, read_manifest
 from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.evaluation.fairness import fairness_scores, region_ita
 from id2reflectance.evaluation.inputs import (
@@ -59,7 +65,13 @@ from id2reflectance.evaluation.inputs import (
     shade_full_on,
     skin_mask,
 )
+from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder
+from id2reflectance.inference.predictor import InferConfig, Inferencer
+from id2reflectance.inference.template_subjects import TemplateBank
+from id2reflectance.model.engine import checkpoint as ckpt
+from id2reflectance.model.identity.student import aligned_landmarks, embed_aligned
 from id2reflectance.model.image_metrics import lpips, psnr, ssim
+from id2reflectance.model.losses import load_perceptual
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +127,10 @@ class SwapperEvalConfig:
     split: str = "test"  # held-out subjects
     views: tuple[str, ...] = ("front", "left", "right")  # views compared (and predicted); front required
     environments: tuple[str, ...] | None = None  # photos used as inputs; None = every one in the dataset
-    fixed_template: str | None = None  # template of the ablation row; None = first training subject
-    template_ablation: bool = True  # add the fixed-template row for the first checkpoint
-    template_maps: bool = True  # add the retrieval-only baseline row: the retrieved template's own maps
-    template_split: str = "train"
+    fixed_template: str | None = None  # template subject of the ablation row; None = first training subject
+    template_ablation: bool = True  # add the fixed-template-subject row for the first checkpoint
+    template_maps: bool = True  # add the retrieval-only baseline row: the retrieved template subject's own maps
+    template_split: str = "train"  # the split the template subjects come from
     ita_calibration: bool = False  # InferConfig.ita_calibration: photo ITA put on the albedo scale
     ita_weight: float = 0.01  # InferConfig.ita_weight: skin-tone term of the retrieval score (per degree)
     # InferConfig.output and .front_view of every checkpoint row
@@ -133,7 +145,7 @@ class SwapperEvalConfig:
     max_subjects: int | None = None
     grid_subjects: int = 4  # subjects in the input / prediction / truth figure
     device: str = "cpu"
-    cache_dir: str | None = None  # template-embedding cache (InferConfig.cache_dir)
+    cache_dir: str | None = None  # template-subject embedding cache (InferConfig.cache_dir)
 
     def __post_init__(self) -> None:
         if "front" not in self.views:
@@ -154,7 +166,8 @@ class SwapperEvalConfig:
 @dataclass
 class GridSample:
     """Images of one input for the report figure (all (R, R, 3) float32 display values in
-    [0, 1]: albedo sRGB-encoded, specular ``min(1, 4 s)``, roughness, ``(n + 1) / 2``)."""
+    [0, 1]: albedo sRGB-encoded, specular ``min(1, 4 s)``, roughness, ``(n + 1) / 2``);
+    ``template``: the id of the template subject the prediction was made from."""
 
     row: str
     subject: str
@@ -176,10 +189,6 @@ class SwapperEvaluation:
 def training_subjects(spec: CheckpointSpec) -> int | None:
     """Training subjects of a swapper checkpoint: its ``train_subjects`` metadata, else the
     run's ``run.json``, else a label like ``n16``; None when unknown."""
-    import json
-
-    from id2reflectance.model.engine import checkpoint as ckpt
-
     path = _resolve_checkpoint(spec.path)
     for meta_file, key in (
         (path / ckpt.META_FILE, "meta"),
@@ -202,8 +211,6 @@ def training_subjects(spec: CheckpointSpec) -> int | None:
 
 
 def _resolve_checkpoint(path: Path) -> Path:
-    from id2reflectance.model.engine import checkpoint as ckpt
-
     if (path / ckpt.META_FILE).is_file():
         return path
     found = ckpt.list_checkpoints(path) if path.is_dir() else []
@@ -213,10 +220,6 @@ def _resolve_checkpoint(path: Path) -> Path:
 def swapper_id_dim(spec: CheckpointSpec) -> int | None:
     """The identity size a swapper checkpoint is conditioned on (``arch.swapper.id_dim``),
     or None when its metadata cannot be read (loading it will then report why)."""
-    import json
-
-    from id2reflectance.model.engine import checkpoint as ckpt
-
     meta = _resolve_checkpoint(spec.path) / ckpt.META_FILE
     try:
         value = json.loads(meta.read_text(encoding="utf-8"))["arch"]["swapper"]["id_dim"]
@@ -226,8 +229,6 @@ def swapper_id_dim(spec: CheckpointSpec) -> int | None:
 
 
 def _display(domain: str, a: np.ndarray) -> np.ndarray:
-    from id2reflectance._shared.imageio import linear_to_srgb
-
     if domain == "diffuse":
         return linear_to_srgb(a)
     if domain == "specular":
@@ -318,8 +319,6 @@ class _Evaluator:
     """Holds the identity encoders and the LPIPS network across rows."""
 
     def __init__(self, config: SwapperEvalConfig) -> None:
-        from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder
-
         self.config = config
         self.exposure_stops: float | None = None  # the dataset's rgb_exposure_stops (None: auto-exposed views)
         self.identity = DlibIdentityEncoder()
@@ -328,26 +327,22 @@ class _Evaluator:
         self._landmarks: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self.lpips_net = None
         if config.lpips_weights is not None:
-            from id2reflectance.model.losses import load_perceptual
-
             self.lpips_net = load_perceptual(config.lpips_weights, device=config.device)
 
     def embed_metric(self, image: np.ndarray) -> np.ndarray:
-        from id2reflectance.model.identity.student import embed_aligned
-
         return embed_aligned(self.metric_identity, image)[0]
 
     def landmarks(self, truth: SubjectTruth, env: str) -> tuple[np.ndarray, np.ndarray]:
         """dlib's view of the subject's ``env`` photo (enlarged crop, (68, 2) landmarks), cached."""
-        from id2reflectance.model.identity.student import aligned_landmarks
-
         key = (truth.subject_id, env)
         if key not in self._landmarks:
             big, lm, _ = aligned_landmarks(truth.views["front"].rgb[env])
             self._landmarks[key] = (big, lm)
         return self._landmarks[key]
 
-    def evaluate_input(self, inferencer: Any, truth: SubjectTruth, env: str) -> tuple[dict[str, Any], GridSample]:
+    def evaluate_input(
+        self, inferencer: Inferencer, truth: SubjectTruth, env: str
+    ) -> tuple[dict[str, Any], GridSample]:
         """Predict from the subject's ``env`` photo with ``inferencer`` and score it."""
         photo = truth.views["front"].rgb[env]
         big, lm = self.landmarks(truth, env)
@@ -377,13 +372,14 @@ class _Evaluator:
         truth: SubjectTruth,
         env: str,
     ) -> dict[str, Any]:
-        """Score the retrieved template's own ground-truth maps as the prediction for the
-        subject's ``env`` photo: the retrieval-only baseline.
+        """Score the retrieved template subject's own ground-truth maps as the prediction for
+        the subject's ``env`` photo: the retrieval-only baseline.
 
-        ``views``: the template's view maps as inference reads them
-        (:meth:`.templates.TemplateBank.view_maps` at the model's resolution), so this row
-        and the predictions share resampling, masks and background; ``uv``: the template's
-        ``uv/*.exr`` in the comparison units (:attr:`SubjectTruth.uv`; empty: no UV score).
+        ``views``: the template subject's view maps as inference reads them
+        (:meth:`~id2reflectance.inference.template_subjects.TemplateBank.view_maps` at the
+        model's resolution), so this row and the predictions share resampling, masks and
+        background; ``uv``: the template subject's ``uv/*.exr`` in the comparison units
+        (:attr:`SubjectTruth.uv`; empty: no UV score).
         """
         pred_uv = None
         if uv:
@@ -413,8 +409,9 @@ class _Evaluator:
     ) -> tuple[dict[str, Any], GridSample]:
         """Metrics of one prediction against the subject's truth.
 
-        ``views``: view -> domain -> (R, R, C) float32 in the comparison units (see the
-        module docstring); ``front_mask``: (R', R') bool face mask of the prediction;
+        ``template``: the template subject's id and retrieval score; ``views``: view ->
+        domain -> (R, R, C) float32 in the comparison units (see the module docstring);
+        ``front_mask``: (R', R') bool face mask of the prediction;
         ``uv``: predicted UV maps (the inferencer's keys, normals in [-1, 1]) or None;
         ``e_in``: the photo's metric embedding when already computed.
         """
@@ -568,22 +565,77 @@ def evaluate_swapper(
     Returns
     -------
     :class:`SwapperEvaluation`; ``metrics`` holds ``config``, ``dataset``, ``subjects``,
-    ``rows`` (label, checkpoint, mode, template, train_subjects, ``aggregate``,
-    ``per_input``), ``scaling`` and ``paper`` (the paper's numbers, different data).
+    ``rows`` (label, checkpoint, mode, template (the fixed template subject or None),
+    train_subjects, ``aggregate``, ``per_input``), ``scaling`` and ``paper`` (the paper's
+    numbers, different data).
 
     Raises
     ------
     InputFileError
         No subject in the split, a bad checkpoint, missing ground-truth files.
     ConfigError
-        Duplicate labels, unknown fixed template or environment.
+        Duplicate labels, unknown fixed template subject or environment.
     """
-    from id2reflectance.dataset.torch_dataset import dataset_sha256, read_manifest
-    from id2reflectance.inference.predictor import InferConfig, Inferencer
-    from id2reflectance.inference.template_subjects import TemplateBank
+    inputs = _open_inputs(Path(dataset), checkpoints, config)
+    ev = _Evaluator(config)
+    stops = inputs.manifest.get("rgb_exposure_stops")
+    ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
+    truths = [
+        load_subject_truth(inputs.root, s, views=config.views, environments=inputs.environments, uv=config.uv)
+        for s in inputs.subjects
+    ]
+    plan = _plan_rows(checkpoints, config, inputs.fixed_template)
+    tick = _counter((len(plan) + int(config.template_maps)) * len(truths) * len(inputs.environments), progress)
+    rows: list[dict[str, Any]] = []
+    grid: list[GridSample] = []
+    for planned in plan:
+        row, samples = _evaluate_row(ev, planned, inputs, truths, tick)
+        rows.append(row)
+        grid += samples
+    if config.template_maps:
+        rows.append(_template_maps_row(ev, rows[0], inputs, truths, tick))
+    order = {t.subject_id: k for k, t in enumerate(truths)}
+    grid.sort(key=lambda g: order[g.subject])  # stable: each subject's rows in plan order
+    return SwapperEvaluation(_metrics_doc(config, inputs, truths, rows, lpips_available=ev.lpips_net is not None), grid)
 
-    root = Path(dataset)
+
+@dataclass(frozen=True)
+class _EvalInputs:
+    """What every row is evaluated on, checked against the dataset's manifest.
+
+    ``subjects``: the manifest records of the evaluated (held-out) subjects;
+    ``environments``: the photo names used as inputs (:func:`photo_names`);
+    ``fixed_template``: the template subject of the template-ablation row.
+    """
+
+    root: Path
+    manifest: dict[str, Any]
+    subjects: list[dict[str, Any]]
+    environments: tuple[str, ...]
+    fixed_template: str
+
+
+def _open_inputs(root: Path, checkpoints: Sequence[CheckpointSpec], config: SwapperEvalConfig) -> _EvalInputs:
+    """Read the manifest and check the checkpoints, views, photos, held-out subjects and the
+    fixed template subject against it (in that order)."""
     manifest = read_manifest(root)
+    _check_checkpoints(checkpoints)
+    unknown_views = set(config.views) - set(manifest["views"])
+    if unknown_views or "front" not in manifest["views"]:
+        raise ConfigError(f"views {sorted(unknown_views or {'front'})} not in the dataset's {manifest['views']}")
+    envs_all = photo_names(manifest["environments"])
+    envs = tuple(config.environments or envs_all)
+    if set(envs) - set(envs_all):
+        raise ConfigError(f"environments {sorted(set(envs) - set(envs_all))} not in the dataset's {envs_all}")
+    subjects = [s for s in manifest["subjects"] if s["split"] == config.split]
+    if not subjects:
+        raise InputFileError(root / "dataset.json", "subjects", f"no subject in the {config.split!r} split to evaluate")
+    subjects = subjects[: config.max_subjects] if config.max_subjects else subjects
+    return _EvalInputs(root, manifest, subjects, envs, _fixed_template(root, manifest, config))
+
+
+def _check_checkpoints(checkpoints: Sequence[CheckpointSpec]) -> None:
+    """At least one checkpoint, distinct labels, every path present."""
     if not checkpoints:
         raise ConfigError("give at least one --checkpoint")
     labels = [c.label for c in checkpoints]
@@ -592,17 +644,11 @@ def evaluate_swapper(
     for c in checkpoints:
         if not c.path.exists():
             raise InputFileError(c.path, None, f"checkpoint {c.label!r} not found")
-    unknown_views = set(config.views) - set(manifest["views"])
-    if unknown_views or "front" not in manifest["views"]:
-        raise ConfigError(f"views {sorted(unknown_views or {'front'})} not in the dataset's {manifest['views']}")
-    envs_all = photo_names(manifest["environments"])
-    envs = tuple(config.environments or envs_all)
-    if set(envs) - set(envs_all):
-        raise ConfigError(f"environments {sorted(set(envs) - set(envs_all))} not in the dataset's {envs_all}")
-    records = [s for s in manifest["subjects"] if s["split"] == config.split]
-    if not records:
-        raise InputFileError(root / "dataset.json", "subjects", f"no subject in the {config.split!r} split to evaluate")
-    records = records[: config.max_subjects] if config.max_subjects else records
+
+
+def _fixed_template(root: Path, manifest: dict[str, Any], config: SwapperEvalConfig) -> str:
+    """The template subject of the template-ablation row: ``config.fixed_template``, else
+    the first subject of ``config.template_split``."""
     templates = [s["id"] for s in manifest["subjects"] if s["split"] == config.template_split]
     if not templates:
         raise InputFileError(
@@ -611,135 +657,224 @@ def evaluate_swapper(
     fixed = config.fixed_template or templates[0]
     if fixed not in templates:
         raise ConfigError(f"fixed template {fixed!r} is not a {config.template_split!r} subject; known: {templates}")
+    return fixed
 
-    ev = _Evaluator(config)
-    stops = manifest.get("rgb_exposure_stops")
-    ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
-    truths = [load_subject_truth(root, s, views=config.views, environments=envs, uv=config.uv) for s in records]
+
+@dataclass(frozen=True)
+class _PlannedRow:
+    """One checkpoint row: the checkpoint, its template subject (None: retrieved, else
+    fixed), its prediction variant (``InferConfig.output``, ``front_view``), its name and
+    whether its predictions go into the report figure."""
+
+    spec: CheckpointSpec
+    template: str | None
+    output: str
+    front_view: str
+    name: str
+    in_grid: bool
+
+    @property
+    def mode(self) -> str:
+        return "closest" if self.template is None else "fixed"
+
+
+def _plan_rows(checkpoints: Sequence[CheckpointSpec], config: SwapperEvalConfig, fixed: str) -> list[_PlannedRow]:
+    """The checkpoint rows, in order: the first checkpoint with retrieval, its fixed template
+    subject ablation (``config.template_ablation``), its prediction variants (``config.variants``
+    other than the main prediction), then every other checkpoint with retrieval."""
     main = (config.output, config.front_view)
-    plan: list[tuple[CheckpointSpec, str | None, tuple[str, str]]] = [(c, None, main) for c in checkpoints]
-    extra = [VARIANTS[v] for v in config.variants if VARIANTS[v] != main]
-    plan[1:1] = [(checkpoints[0], None, pair) for pair in extra]
+    first = checkpoints[0]
+    rows = [_PlannedRow(first, None, *main, name=first.label, in_grid=True)]
     if config.template_ablation:
-        plan.insert(1, (checkpoints[0], fixed, main))
-    total = (len(plan) + int(config.template_maps)) * len(truths) * len(envs)
+        rows.append(_PlannedRow(first, fixed, *main, name=f"{first.label} (fixed {fixed})", in_grid=False))
+    for output, front_view in (VARIANTS[v] for v in config.variants if VARIANTS[v] != main):
+        name = f"{first.label} ({variant_name(output, front_view)})"
+        rows.append(_PlannedRow(first, None, output, front_view, name=name, in_grid=True))
+    rows += [_PlannedRow(c, None, *main, name=c.label, in_grid=False) for c in checkpoints[1:]]
+    return rows
+
+
+def _counter(total: int, progress: ProgressFn | None) -> Callable[[], None]:
+    """A function that counts one evaluated input and reports ``progress("evaluate", done, total)``."""
     done = 0
-    rows: list[dict[str, Any]] = []
-    grid: list[GridSample] = []
-    for spec, template, (output, front_view) in plan:
-        icfg = InferConfig(
-            views=config.views,
-            uv_size=config.uv_size,
-            template=template,
-            template_split=config.template_split,
-            ita_calibration=config.ita_calibration,
-            ita_weight=config.ita_weight,
-            output=output,  # type: ignore[arg-type]
-            front_view=front_view,  # type: ignore[arg-type]
-            device=config.device,
-            cache_dir=config.cache_dir,
-        )
-        # the swapper is conditioned on the identity network it was trained with
-        conditioning = ev.metric_identity if swapper_id_dim(spec) == ev.metric_identity.dim else ev.identity
-        inferencer = Inferencer(spec.path, root, icfg, identity=conditioning)
-        resolution = int(inferencer.resolution)
-        mode = "closest" if template is None else "fixed"
-        name = spec.label if template is None else f"{spec.label} (fixed {template})"
-        if (output, front_view) != main:
-            name = f"{spec.label} ({variant_name(output, front_view)})"
-        per_input = []
-        ev.embeddings = []
-        for k, truth in enumerate(truths):
-            for env in envs:
-                rec, sample = ev.evaluate_input(inferencer, truth, env)
-                per_input.append(rec)
-                # the figure: the first checkpoint's retrieval rows (main prediction and variants)
-                if spec is checkpoints[0] and template is None and k < config.grid_subjects and env == envs[0]:
-                    sample.row = name
-                    grid.append(sample)
-                done += 1
-                if progress is not None:
-                    progress("evaluate", done, total)
-        rows.append(
-            {
-                "label": spec.label,
-                "name": name,
-                "checkpoint": str(spec.path),
-                "mode": mode,
-                "template": template,
-                "output": output,
-                "front_view": front_view,
-                "train_subjects": training_subjects(spec),
-                "resolution": resolution,
-                "aggregate": {
-                    **aggregate(per_input, config.views),
-                    "identity_retrieval": identity_retrieval(ev.embeddings),
-                },
-                "per_input": per_input,
-            }
-        )
-    if config.template_maps:
-        by_id = {s["id"]: s for s in manifest["subjects"]}
-        per_input = []
-        ev.embeddings = []
-        bank = TemplateBank(root, split=config.template_split, views=config.views, cache_dir=config.cache_dir)
-        template_views: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-        template_uv: dict[str, dict[str, np.ndarray]] = {}
-        inputs = {(t.subject_id, env): t for t in truths for env in envs}
-        for first in rows[0]["per_input"]:
-            tid = first["template"]
-            if tid not in template_views:
-                template_views[tid] = {v: bank.view_maps(tid, v, rows[0]["resolution"]) for v in config.views}
-                template_uv[tid] = load_subject_truth(root, by_id[tid], views=(), environments=(), uv=config.uv).uv
-            truth = inputs[(first["subject"], first["environment"])]
-            per_input.append(
-                ev.evaluate_template_maps(
-                    tid, template_views[tid], template_uv[tid], first["template_score"], truth, first["environment"]
-                )
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress("evaluate", done, total)
+
+    return tick
+
+
+def _inferencer(ev: _Evaluator, planned: _PlannedRow, root: Path) -> Inferencer:
+    """The planned row's checkpoint loaded for inference with its template subject and
+    variant, conditioned on the identity network it was trained with."""
+    config = ev.config
+    icfg = InferConfig(
+        views=config.views,
+        uv_size=config.uv_size,
+        template=planned.template,
+        template_split=config.template_split,
+        ita_calibration=config.ita_calibration,
+        ita_weight=config.ita_weight,
+        output=planned.output,  # type: ignore[arg-type]
+        front_view=planned.front_view,  # type: ignore[arg-type]
+        device=config.device,
+        cache_dir=config.cache_dir,
+    )
+    conditioning = ev.metric_identity if swapper_id_dim(planned.spec) == ev.metric_identity.dim else ev.identity
+    return Inferencer(planned.spec.path, root, icfg, identity=conditioning)
+
+
+def _evaluate_row(
+    ev: _Evaluator,
+    planned: _PlannedRow,
+    inputs: _EvalInputs,
+    truths: list[SubjectTruth],
+    tick: Callable[[], None],
+) -> tuple[dict[str, Any], list[GridSample]]:
+    """Predict from every held-out subject's every photo with the planned checkpoint and score
+    each prediction; the row (see :func:`evaluate_swapper`) and its report-figure samples
+    (the first ``grid_subjects`` subjects' first photo, for the figure's rows)."""
+    inferencer = _inferencer(ev, planned, inputs.root)
+    per_input = []
+    grid = []
+    ev.embeddings = []
+    for k, truth in enumerate(truths):
+        for env in inputs.environments:
+            rec, sample = ev.evaluate_input(inferencer, truth, env)
+            per_input.append(rec)
+            if planned.in_grid and k < ev.config.grid_subjects and env == inputs.environments[0]:
+                sample.row = planned.name
+                grid.append(sample)
+            tick()
+    row = _row(
+        label=planned.spec.label,
+        name=planned.name,
+        checkpoint=str(planned.spec.path),
+        mode=planned.mode,
+        template=planned.template,
+        output=planned.output,
+        front_view=planned.front_view,
+        train_subjects=training_subjects(planned.spec),
+        resolution=int(inferencer.resolution),
+        aggregate=_row_aggregate(ev, per_input),
+        per_input=per_input,
+    )
+    return row, grid
+
+
+def _template_maps_row(
+    ev: _Evaluator,
+    first: dict[str, Any],
+    inputs: _EvalInputs,
+    truths: list[SubjectTruth],
+    tick: Callable[[], None],
+) -> dict[str, Any]:
+    """The retrieval-only baseline row: for every input of the ``first`` row, the ground-truth
+    maps of the template subject it retrieved, scored as the prediction."""
+    config = ev.config
+    by_id = {s["id"]: s for s in inputs.manifest["subjects"]}
+    bank = TemplateBank(inputs.root, split=config.template_split, views=config.views, cache_dir=config.cache_dir)
+    template_views: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    template_uv: dict[str, dict[str, np.ndarray]] = {}
+    truth_of = {(t.subject_id, env): t for t in truths for env in inputs.environments}
+    per_input = []
+    ev.embeddings = []
+    for rec in first["per_input"]:
+        tid = rec["template"]
+        if tid not in template_views:
+            template_views[tid] = {v: bank.view_maps(tid, v, first["resolution"]) for v in config.views}
+            template_uv[tid] = load_subject_truth(inputs.root, by_id[tid], views=(), environments=(), uv=config.uv).uv
+        truth = truth_of[(rec["subject"], rec["environment"])]
+        per_input.append(
+            ev.evaluate_template_maps(
+                tid, template_views[tid], template_uv[tid], rec["template_score"], truth, rec["environment"]
             )
-            done += 1
-            if progress is not None:
-                progress("evaluate", done, total)
-        rows.append(
-            {
-                "label": "template maps",
-                "name": f"template maps (retrieved by {rows[0]['label']}, no swap)",
-                "checkpoint": None,
-                "mode": "template_maps",
-                "template": None,
-                "output": None,
-                "front_view": None,
-                "train_subjects": None,
-                "resolution": rows[0]["resolution"],
-                "aggregate": {
-                    **aggregate(per_input, config.views),
-                    "identity_retrieval": identity_retrieval(ev.embeddings),
-                },
-                "per_input": per_input,
-            }
         )
-    scaling = _scaling_points([r for r in rows if (r["output"], r["front_view"]) in ((None, None), main)])
-    metrics = {
+        tick()
+    return _row(
+        label="template maps",
+        name=f"template maps (retrieved by {first['label']}, no swap)",
+        checkpoint=None,
+        mode="template_maps",
+        template=None,
+        output=None,
+        front_view=None,
+        train_subjects=None,
+        resolution=first["resolution"],
+        aggregate=_row_aggregate(ev, per_input),
+        per_input=per_input,
+    )
+
+
+def _row_aggregate(ev: _Evaluator, per_input: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row's means over its inputs (:func:`aggregate`, FAIR scores included) and the
+    identity retrieval among the row's identity embeddings."""
+    return {**aggregate(per_input, ev.config.views), "identity_retrieval": identity_retrieval(ev.embeddings)}
+
+
+def _row(
+    *,
+    label: str,
+    name: str,
+    checkpoint: str | None,
+    mode: str,
+    template: str | None,
+    output: str | None,
+    front_view: str | None,
+    train_subjects: int | None,
+    resolution: int,
+    aggregate: dict[str, Any],
+    per_input: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One row of ``metrics.json`` (keys in the file's order)."""
+    return {
+        "label": label,
+        "name": name,
+        "checkpoint": checkpoint,
+        "mode": mode,
+        "template": template,
+        "output": output,
+        "front_view": front_view,
+        "train_subjects": train_subjects,
+        "resolution": resolution,
+        "aggregate": aggregate,
+        "per_input": per_input,
+    }
+
+
+def _metrics_doc(
+    config: SwapperEvalConfig,
+    inputs: _EvalInputs,
+    truths: list[SubjectTruth],
+    rows: list[dict[str, Any]],
+    *,
+    lpips_available: bool,
+) -> dict[str, Any]:
+    """``metrics.json``: the config used, the dataset, the subjects, the rows, the
+    data-scaling points (rows of the main prediction) and the paper's numbers."""
+    main = (config.output, config.front_view)
+    root, manifest = inputs.root, inputs.manifest
+    return {
         "format": "id2r-swapper-eval",
         "version": 1,
         "config": {
             **asdict(config),
             "views": list(config.views),
             "variants": list(config.variants),
-            "environments": list(envs),
-            "fixed_template": fixed,
+            "environments": list(inputs.environments),
+            "fixed_template": inputs.fixed_template,
         },
         "dataset": {"path": str(root.resolve()), "sha256": dataset_sha256(root), "image_size": manifest["image_size"]},
         "subjects": [t.subject_id for t in truths],
-        "lpips_available": ev.lpips_net is not None,
+        "lpips_available": lpips_available,
         "identity_metric": "arcface" if config.arcface else "dlib",
         "rows": rows,
-        "scaling": scaling,
+        "scaling": _scaling_points([r for r in rows if (r["output"], r["front_view"]) in ((None, None), main)]),
         "paper": {"diffuse": PAPER_DIFFUSE, "fair": PAPER_FAIR, "note": "ID2Reflectance (CVPR 2024), different data"},
     }
-    order = {t.subject_id: k for k, t in enumerate(truths)}
-    grid.sort(key=lambda g: order[g.subject])  # stable: each subject's rows in plan order
-    return SwapperEvaluation(metrics, grid)
 
 
 def photo_names(environments: Sequence[str]) -> list[str]:

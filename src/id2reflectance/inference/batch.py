@@ -1,14 +1,14 @@
 """Inference over a batch of photos (what ``id2r infer`` runs).
 
-:func:`collect_photos` expands folders into their image files; :func:`~.face.read_photo` decodes
-one (a clear :class:`~id2reflectance.errors.InputFileError` naming the file when it is not
-an image); :func:`infer_photos` predicts every face of every photo with an
-:class:`~.infer.Inferencer` and writes each with :func:`~.infer_output.write_prediction`. A photo
-that fails (unreadable, no face, several faces without ``all_faces``) is recorded with its
-message and leaves nothing in the output; the others go on. ``OUT/infer.json`` lists every
-photo's outcome (written last, atomically).
-
-torch and numpy only at import time; OpenCV inside functions.
+:func:`collect_photos` expands folders into their image files;
+:func:`~id2reflectance.face.detect.read_photo` decodes one (a clear
+:class:`~id2reflectance.errors.InputFileError` naming the file when it is not an image);
+:func:`infer_photos` predicts every face of every photo with an
+:class:`~id2reflectance.inference.predictor.Inferencer` and writes each with
+:func:`~id2reflectance.inference.output.write_prediction`. A photo that fails (unreadable,
+no face, several faces without ``all_faces``) is recorded with its message and leaves
+nothing in the output; the others go on. ``OUT/infer.json`` lists every photo's outcome
+(written last, atomically).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from id2reflectance._shared.atomic import atomic_write_json
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.errors import Id2rError, InputFileError
 from id2reflectance.face.detect import read_photo
@@ -109,9 +110,10 @@ def infer_photos(
     Parameters
     ----------
     photos : image files or folders of images (:func:`collect_photos`).
-    out_dir : OUT; each face goes to ``OUT/<name>`` (:func:`~.infer_output.prediction_name`,
-        made unique across the batch) and ``OUT/infer.json`` summarises the run.
-    inferencer : the loaded model, templates and identity encoder.
+    out_dir : OUT; each face goes to ``OUT/<name>``
+        (:func:`~id2reflectance.inference.output.prediction_name`, made unique across the
+        batch) and ``OUT/infer.json`` summarises the run.
+    inferencer : the loaded model, template bank and identity encoder.
     progress : optional ``progress("photos", done, total)``.
 
     Returns
@@ -119,8 +121,6 @@ def infer_photos(
     InferReport. Raises only for problems that concern the whole batch (a missing
     photo path or folder without images, an unwritable OUT).
     """
-    from id2reflectance._shared.atomic import atomic_write_json
-
     files = collect_photos(photos)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +171,7 @@ def infer_photos(
 
 
 def summary_table(report: InferReport) -> str:
-    """Plain-text table: photo, faces, template, score, ITA (one row per face; failed
+    """Plain-text table: photo, faces, template (subject), score, ITA (one row per face; failed
     photos show their error)."""
     rows = [("photo", "faces", "template", "score", "ITA")]
     for r in report.results:

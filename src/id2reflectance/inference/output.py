@@ -1,24 +1,29 @@
 """Writing a monocular prediction: asset folder, aligned view maps and ``prediction.json``.
 
-:func:`write_prediction` turns one :class:`~.infer.FacePrediction` into ``OUT/<name>/``
-(layout in its docstring), atomically; :func:`prediction_name` is the folder name a photo
-gets by default.
+:func:`write_prediction` turns one
+:class:`~id2reflectance.inference.predictor.FacePrediction` into ``OUT/<name>/`` (layout in
+its docstring), atomically; :func:`prediction_name` is the folder name a photo gets by
+default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from id2reflectance import __version__
+from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
+from id2reflectance._shared.imageio import write_png
+from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
 from id2reflectance.errors import ConfigError
-
-if TYPE_CHECKING:
-    from id2reflectance.inference.predictor import FacePrediction, Inferencer
+from id2reflectance.inference.predictor import FacePrediction, Inferencer
+from id2reflectance.processing.asset import AssetMaps, write_asset
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +42,6 @@ def prediction_name(pred: FacePrediction) -> str:
 
 
 def _photo_sha256(pred: FacePrediction) -> str:
-    import hashlib
-
-    from id2reflectance._shared.atomic import sha256_file
-
     p = Path(pred.source) if pred.source else None
     if p is not None and p.is_file():
         return sha256_file(p)
@@ -73,27 +74,48 @@ def write_prediction(
     ----------
     pred : the prediction.
     out_dir : OUT.
-    mesh_from : the Inferencer that made ``pred`` (template mesh, checkpoint, dataset).
+    mesh_from : the Inferencer that made ``pred`` (template subject's mesh, checkpoint,
+        dataset).
     name : folder name (default :func:`prediction_name`); also the asset's subject id.
 
     Returns
     -------
     The ``OUT/<name>`` folder.
     """
-    from id2reflectance import __version__
-    from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
-    from id2reflectance._shared.imageio import write_png
-    from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
-    from id2reflectance.processing.asset import AssetMaps, write_asset
-
     name = name or prediction_name(pred)
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
         raise ConfigError(f"prediction name must be 1-64 characters of [A-Za-z0-9_-], got {name!r}")
     inf = mesh_from
     mesh = inf.template_mesh(pred.template_id)
-    template_name, template_sha = TEMPLATE_NAME, sha256_file(shipped_template_path())
-    uv = pred.uv
-    maps = AssetMaps(
+    photo_sha, ckpt_sha = _photo_sha256(pred), inf.checkpoint_sha256
+    coverage_seen = round(float((pred.uv["coverage"] > 0).mean()), 5)
+    doc = _prediction_doc(pred, inf, coverage_seen=coverage_seen, photo_sha256=photo_sha, checkpoint_sha256=ckpt_sha)
+    out = Path(out_dir) / name
+    with atomic_folder(out) as tmp:
+        write_asset(
+            tmp / "asset",
+            mesh=mesh,
+            maps=_asset_maps(pred.uv),
+            subject_id=name,
+            attributes=_asset_attributes(pred),
+            template_name=TEMPLATE_NAME,  # the face template mesh whose topology and UVs the mesh has
+            template_sha256=sha256_file(shipped_template_path()),
+            frame="template",
+            source=_asset_source(pred, inf, photo_sha256=photo_sha, checkpoint_sha256=ckpt_sha),
+            stats={"coverage_seen": coverage_seen, "template_id": pred.template_id},
+        )
+        for view, maps in pred.views.items():
+            _write_view(tmp / "views" / view, maps)
+        write_png(tmp / "aligned.png", pred.aligned.astype(np.float32) / 255.0)
+        atomic_write_json(tmp / "prediction.json", doc)
+    log.info("wrote prediction %s (template subject %s)", out, pred.template_id)
+    return out
+
+
+def _asset_maps(uv: dict[str, np.ndarray]) -> AssetMaps:
+    """The predicted UV maps (:attr:`FacePrediction.uv`, (S, S, C) float32) as asset maps:
+    single-channel maps as (S, S)."""
+    return AssetMaps(
         diffuse_albedo=uv["diffuse_albedo"],
         specular_albedo=uv["specular_albedo"][..., 0],
         roughness=uv["roughness"][..., 0],
@@ -101,30 +123,48 @@ def write_prediction(
         coverage=uv["coverage"][..., 0],
         normal_tangent=uv["normal_tangent"],
     )
-    photo_sha = _photo_sha256(pred)
-    ckpt_sha = inf.checkpoint_sha256
-    template = inf.bank.subject(pred.template_id)
-    source: dict[str, Any] = {
+
+
+def _asset_attributes(pred: FacePrediction) -> dict[str, Any]:
+    """The asset's ``attributes``: predicted, its template subject and the face's ITA (degrees)."""
+    attributes: dict[str, Any] = {"predicted": True, "template_id": pred.template_id}
+    if pred.ita_deg is not None:
+        attributes["ita_deg"] = round(float(pred.ita_deg), 3)
+    return attributes
+
+
+def _asset_source(
+    pred: FacePrediction, inf: Inferencer, *, photo_sha256: str, checkpoint_sha256: str
+) -> dict[str, Any]:
+    """The asset's ``source`` (kind ``photo``): the photo, checkpoint, dataset and template
+    subject it was predicted from; ``photo_sha256`` (:func:`_photo_sha256`) and
+    ``checkpoint_sha256`` (:attr:`Inferencer.checkpoint_sha256`) as hex digests."""
+    return {
         "kind": "photo",
         "photo": pred.source,
-        "photo_sha256": photo_sha,
+        "photo_sha256": photo_sha256,
         "checkpoint": inf.checkpoint,
-        "checkpoint_sha256": ckpt_sha,
+        "checkpoint_sha256": checkpoint_sha256,
         "dataset_sha256": inf.bank.sha256,
         "template_id": pred.template_id,
         "template_score": _json_float(pred.template_score),
         "face_index": pred.face_index,
         "prediction": True,
     }
-    attributes: dict[str, Any] = {"predicted": True, "template_id": pred.template_id}
-    if pred.ita_deg is not None:
-        attributes["ita_deg"] = round(float(pred.ita_deg), 3)
-    coverage_seen = float((uv["coverage"] > 0).mean())
-    doc = {
+
+
+def _prediction_doc(
+    pred: FacePrediction, inf: Inferencer, *, coverage_seen: float, photo_sha256: str, checkpoint_sha256: str
+) -> dict[str, Any]:
+    """``prediction.json``: the face (box, landmarks, identity, skin tone, warnings), the
+    template subject and every candidate's score, the checkpoint, dataset and inference
+    options, the UV coverage and the tool's version."""
+    template_subject = inf.bank.subject(pred.template_id)
+    return {
         "format": PREDICTION_FORMAT,
         "version": PREDICTION_VERSION,
         "source": pred.source,
-        "photo_sha256": photo_sha,
+        "photo_sha256": photo_sha256,
         "face_index": pred.face_index,
         "box": list(pred.box) if pred.box is not None else None,
         "landmarks": np.round(pred.landmarks, 3).tolist() if pred.landmarks is not None else None,
@@ -136,57 +176,48 @@ def write_prediction(
         "template": {
             "id": pred.template_id,
             "score": _json_float(pred.template_score),
-            "split": template.split,
-            "ita_deg": template.ita_deg,
+            "split": template_subject.split,
+            "ita_deg": template_subject.ita_deg,
         },
         "scores": {k: _json_float(v) for k, v in sorted(pred.scores.items(), key=lambda kv: -kv[1])},
         "checkpoint": inf.checkpoint,
-        "checkpoint_sha256": ckpt_sha,
+        "checkpoint_sha256": checkpoint_sha256,
         "dataset": str(inf.bank.root),
         "dataset_sha256": inf.bank.sha256,
-        "config": {
-            "views": list(inf.config.views),
-            "uv_size": inf.config.uv_size,
-            "template": inf.config.template,
-            "template_split": inf.config.template_split,
-            "ita_weight": inf.config.ita_weight,
-            "output": inf.config.output,
-            "front_view": inf.config.front_view,
-            "ita_calibration": (
-                dataclasses.asdict(inf.bank.ita_calibration)
-                if inf.config.ita_calibration and inf.bank.ita_calibration is not None
-                else None
-            ),
-        },
+        "config": _config_doc(inf),
         "resolution": int(pred.aligned.shape[0]),
         "asset": "asset",
-        "coverage_seen": round(coverage_seen, 5),
+        "coverage_seen": coverage_seen,
         "tool": {"name": "id2reflectance", "version": __version__},
     }
-    out = Path(out_dir) / name
-    with atomic_folder(out) as tmp:
-        write_asset(
-            tmp / "asset",
-            mesh=mesh,
-            maps=maps,
-            subject_id=name,
-            attributes=attributes,
-            template_name=template_name,
-            template_sha256=template_sha,
-            frame="template",
-            source=source,
-            stats={"coverage_seen": round(coverage_seen, 5), "template_id": pred.template_id},
-        )
-        for view, m in pred.views.items():
-            vdir = tmp / "views" / view
-            write_png(vdir / "rgb.png", m["rgb"])
-            write_png(vdir / "diffuse_albedo.png", m["diffuse_albedo"], bits=16)
-            write_png(vdir / "specular_albedo.png", m["specular_albedo"][..., 0], bits=16)
-            write_png(vdir / "roughness.png", m["roughness"][..., 0], bits=16)
-            n = np.where(m["mask"][..., None], (m["normal"] + 1.0) * 0.5, 0.0)
-            write_png(vdir / "normal.png", n, bits=16)
-            write_png(vdir / "mask.png", m["mask"].astype(np.float32))
-        write_png(tmp / "aligned.png", pred.aligned.astype(np.float32) / 255.0)
-        atomic_write_json(tmp / "prediction.json", doc)
-    log.info("wrote prediction %s (template %s)", out, pred.template_id)
-    return out
+
+
+def _config_doc(inf: Inferencer) -> dict[str, Any]:
+    """The inference options of ``prediction.json`` (with the template subjects' ITA
+    calibration when it was used)."""
+    cfg, calibration = inf.config, inf.bank.ita_calibration
+    return {
+        "views": list(cfg.views),
+        "uv_size": cfg.uv_size,
+        "template": cfg.template,
+        "template_split": cfg.template_split,
+        "ita_weight": cfg.ita_weight,
+        "output": cfg.output,
+        "front_view": cfg.front_view,
+        "ita_calibration": (
+            dataclasses.asdict(calibration) if cfg.ita_calibration and calibration is not None else None
+        ),
+    }
+
+
+def _write_view(folder: Path, maps: dict[str, np.ndarray]) -> None:
+    """One predicted view (:attr:`FacePrediction.views`) as PNGs encoded like the dataset's
+    views: ``rgb`` and ``mask`` 8-bit, the reflectance maps 16-bit, normals as
+    ``(n + 1) / 2`` (0 outside the mask)."""
+    write_png(folder / "rgb.png", maps["rgb"])
+    write_png(folder / "diffuse_albedo.png", maps["diffuse_albedo"], bits=16)
+    write_png(folder / "specular_albedo.png", maps["specular_albedo"][..., 0], bits=16)
+    write_png(folder / "roughness.png", maps["roughness"][..., 0], bits=16)
+    normal = np.where(maps["mask"][..., None], (maps["normal"] + 1.0) * 0.5, 0.0)
+    write_png(folder / "normal.png", normal, bits=16)
+    write_png(folder / "mask.png", maps["mask"].astype(np.float32))

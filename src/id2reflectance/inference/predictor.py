@@ -1,38 +1,45 @@
-"""Monocular inference: one photo in, a reflectance asset out (ID2Reflectance, issue 7).
+"""Monocular inference: one photo in, a reflectance asset out (ID2Reflectance).
 
 Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
 
-1. detect faces (:func:`~.face.find_faces`: small images and turned photos searched too;
-   a turned face is read upright, :func:`~.face.upright`): none is an error naming the
-   photo; several are an error (count and boxes listed) unless ``all_faces``;
-2. align each face FFHQ-style at the swapper's resolution R (:func:`~.face.align_face`,
-   the convention of the dataset's views);
-3. identity: the :class:`~.identity.IdentityEncoder` (default dlib, 128-d) on the original
-   photo with the detected landmarks; the swapper's ``id_dim`` must equal its ``dim``;
-4. skin tone: ITA of the cheeks and forehead (:func:`~.skin_tone.photo_ita_deg`),
-   optionally put on the albedo scale by the templates' calibration (:meth:`Inferencer.face_ita`);
-   none for a greyscale photo (:func:`~.face.greyscale_image`: retrieval by identity alone,
-   with a warning; an error for the outputs that read the photo's colour); a warning when
-   much of the skin is clipped or nearly black (:func:`~.skin_tone.skin_exposure_warning`);
-5. template: the dataset subject of ``template_split`` with the best
-   ``cos(identity) - ita_weight * |ITA difference|`` (:class:`~.templates.TemplateBank`),
-   or the fixed ``template``;
-6. swap: the template's ``rgb_full.png`` of every view, resized to R, and the identity go
-   through :meth:`IdentitySwapper.predict` in one batch (faces x views); each domain is
-   decoded to the dataset's physical units (:func:`decode_view`, the inverse of the
-   dataset loader's encoding); the mask is the template's view mask
-   (``InferConfig.output`` and ``front_view`` select the variants: the template's own maps
-   plus the swap's change, the template's maps toned to the photo, the photo as the front
+1. detect faces (:func:`~id2reflectance.face.detect.find_faces`: small images and turned
+   photos searched too; a turned face is read upright,
+   :func:`~id2reflectance.face.detect.upright`): none is an error naming the photo;
+   several are an error (count and boxes listed) unless ``all_faces``;
+2. align each face FFHQ-style at the swapper's resolution R
+   (:func:`~id2reflectance.face.detect.align_face`, the convention of the dataset's views);
+3. identity: the :class:`~id2reflectance.face.identity.IdentityEncoder` (default dlib,
+   128-d) on the original photo with the detected landmarks; the swapper's ``id_dim`` must
+   equal its ``dim``;
+4. skin tone: ITA of the cheeks and forehead
+   (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`), optionally put on the albedo
+   scale by the template subjects' calibration (:meth:`Inferencer.face_ita`); none for a
+   greyscale photo (:func:`~id2reflectance.face.detect.greyscale_image`: retrieval by
+   identity alone, with a warning; an error for the outputs that read the photo's colour);
+   a warning when much of the skin is clipped or nearly black
+   (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`);
+5. template subject: the dataset subject of ``template_split`` with the best
+   ``cos(identity) - ita_weight * |ITA difference|`` from the template bank
+   (:class:`~id2reflectance.inference.template_subjects.TemplateBank`), or the fixed
+   ``template``;
+6. swap: the template subject's ``rgb_full.png`` of every view, resized to R, and the
+   identity go through :meth:`IdentitySwapper.predict` in one batch (faces x views); each
+   domain is decoded to the dataset's physical units (:func:`decode_view`, the inverse of
+   the dataset loader's encoding); the mask is the template subject's view mask
+   (``InferConfig.output`` and ``front_view`` select the variants: the template subject's
+   own maps plus the swap's change, its maps toned to the photo, the photo as the front
    view's input);
-7. stitch the views into the template mesh's UV space
-   (:func:`~id2reflectance.processing.bake.view_stitch.stitch_views`).
+7. stitch the views into the UV space of the template subject's mesh (the face template
+   mesh's topology and UVs with the subject's registered vertices,
+   :func:`~id2reflectance.processing.bake.view_stitch.stitch_views`).
 
-:func:`~.infer_output.write_prediction` writes an asset folder (``shared/asset-format.md``, ``frame:
-"template"``, ``source.kind: "photo"``) with the template subject's mesh, the aligned view
-maps, the aligned input and ``prediction.json``, atomically.
+:func:`~id2reflectance.inference.output.write_prediction` writes an asset folder
+(``shared/asset-format.md``, ``frame: "template"``, ``source.kind: "photo"``) with the
+template subject's mesh, the aligned view maps, the aligned input and ``prediction.json``,
+atomically.
 
-torch and numpy only at import time; OpenCV, dlib, Open3D, OpenEXR and the processing
-stage are imported inside functions.
+dlib, Open3D and OpenEXR are imported only when used (by the face, mesh and image-IO
+functions that need them).
 """
 
 from __future__ import annotations
@@ -46,16 +53,34 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from id2reflectance._shared.atomic import sha256_file
+from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
+from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.errors import ConfigError, Id2rError
-from id2reflectance.inference.template_subjects import TemplateBank
+from id2reflectance.face.detect import (
+    Face,
+    align_face,
+    alignment_scale,
+    as_uint8_rgb,
+    find_faces,
+    greyscale_image,
+    upright,
+)
+from id2reflectance.face.identity import DlibIdentityEncoder
+from id2reflectance.face.skin_tone import ita_of_pixels, photo_skin, skin_exposure_warning, skin_region
+from id2reflectance.inference.template_subjects import TemplateBank, resize_image
+from id2reflectance.model.identity.student import aligned_landmarks
+from id2reflectance.model.swapper.network import load_swapper
+from id2reflectance.processing.bake.prepared_mesh import PreparedMesh, prepare_mesh
+from id2reflectance.processing.bake.view_stitch import StitchConfig, ViewMaps, stitch_views
 
 log = logging.getLogger(__name__)
 
 VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
-# Inferencer.prepared_mesh keeps this many texels' worth of template baking geometry
-# (about 70 MB per 512 x 512 template): 4 templates at 512, 1 from 1024 texels up
+# Inferencer.prepared_mesh keeps this many texels' worth of the template subjects' baking
+# geometry (about 70 MB per 512 x 512 template subject): 4 template subjects at 512, 1 from 1024 texels up
 PREPARED_MESH_TEXELS = 4 * 512 * 512
 MAX_UPSCALE = 2.0  # a face enlarged more than this by the alignment gets a warning (FacePrediction.warnings)
 VIEW_MAPS = ("rgb", "diffuse_albedo", "specular_albedo", "roughness", "normal", "mask")
@@ -70,39 +95,41 @@ class InferConfig:
     ----------
     views : aligned views predicted and stitched (subset of front, left, right).
     uv_size : texels of the output UV maps (power of two, 256..8192).
-    template : fixed template subject id; None retrieves the closest.
-    template_split : dataset split the templates come from (train, val, test or all).
+    template : fixed template subject id; None retrieves the closest template subject.
+    template_split : dataset split the template subjects come from (train, val, test or all).
     ita_weight : retrieval score = cos(identity) - ita_weight * |ITA_face - ITA_template|
-        (per degree of albedo ITA).
+        (per degree of albedo ITA; ITA_template: the template subject's).
     ita_calibration : estimate the face's albedo ITA from its photo's measured ITA with the
-        templates' fit (:class:`~.skin_tone.ItaCalibration`). Only valid for photos lit and
-        exposed like the templates' full-on front views (light-stage captures); on the
-        evaluation's HDR-lit renders it made retrieval worse, so it is off by default and
-        the photo's measured ITA is compared with the templates' albedo ITA directly.
+        template subjects' fit (:class:`~id2reflectance.face.skin_tone.ItaCalibration`).
+        Only valid for photos lit and exposed like the template subjects' full-on front
+        views (light-stage captures); on the evaluation's HDR-lit renders it made retrieval
+        worse, so it is off by default and the photo's measured ITA is compared with the
+        template subjects' albedo ITA directly.
     output : ``"decode"`` (the paper's design): the maps are the modulated decoder's outputs
-        for the template's views. ``"template_residual"``: the template's own dataset maps
-        plus what the identity modulation changes (swapped minus unmodulated decoder
-        outputs, in the model's [-1, 1] encoding), so the decoder's reconstruction error of
-        the template cancels and an identity that changes nothing returns the template's
-        maps exactly. ``"template_tone"``: the template's own dataset maps, their diffuse
-        albedo multiplied per channel by the face's skin tone relative to the template's
-        as the stage-2 model sees them: ``gain = mean(D_photo) / mean(D_template)`` (linear RGB,
-        over the template's front mask, clipped to [:data:`TONE_GAIN_MIN`,
-        :data:`TONE_GAIN_MAX`]), with ``D_photo`` and ``D_template`` the stage-2 model's
-        diffuse albedo (the swapper with ``modulate=False``) for the aligned photo and for
-        the template's front view, so the decoder's bias cancels in the ratio; needs the
-        front view. (With the identity modulation on, the gain measured the same on
-        average over 8 swappers, with more spread between them.)
+        for the template subject's views. ``"template_residual"``: the template subject's
+        own dataset maps plus what the identity modulation changes (swapped minus
+        unmodulated decoder outputs, in the model's [-1, 1] encoding), so the decoder's
+        reconstruction error of the template subject cancels and an identity that changes
+        nothing returns the template subject's maps exactly. ``"template_tone"``: the
+        template subject's own dataset maps, their diffuse albedo multiplied per channel by
+        the face's skin tone relative to the template subject's as the stage-2 model sees
+        them: ``gain = mean(D_photo) / mean(D_template)`` (linear RGB, over the template
+        subject's front mask, clipped to [:data:`TONE_GAIN_MIN`, :data:`TONE_GAIN_MAX`]),
+        with ``D_photo`` and ``D_template`` the stage-2 model's diffuse albedo (the swapper
+        with ``modulate=False``) for the aligned photo and for the template subject's front
+        view, so the decoder's bias cancels in the ratio; needs the front view. (With the
+        identity modulation on, the gain measured the same on average over 8 swappers, with
+        more spread between them.)
     front_view : ``"template"`` (the paper's design): every view, the front included, is
-        the swapper applied to the template's view. ``"photo"``: the front view is the
-        swapper applied to the aligned photo itself (with its own identity), so the subject's
-        own skin tone, marks and features reach the front maps; the side views stay the
-        template's. Stitching uses the template's mesh and cameras either way (the photo is
-        FFHQ-aligned like the template's front view). Only with ``output="decode"`` (the
-        photo has no dataset maps).
+        the swapper applied to the template subject's view. ``"photo"``: the front view is
+        the swapper applied to the aligned photo itself (with its own identity), so the
+        subject's own skin tone, marks and features reach the front maps; the side views
+        stay the template subject's. Stitching uses the template subject's mesh and cameras
+        either way (the photo is FFHQ-aligned like the template subject's front view). Only
+        with ``output="decode"`` (the photo has no dataset maps).
     all_faces : several faces in a photo are an error unless True (then each is processed).
     device : torch device of the swapper (``cpu``, ``cuda``, ``cuda:1``).
-    cache_dir : template-embedding cache folder; None = ``$ID2R_CACHE_DIR`` or
+    cache_dir : template-subject embedding cache folder; None = ``$ID2R_CACHE_DIR`` or
         ``~/.cache/id2reflectance`` (never inside the dataset).
     """
 
@@ -166,15 +193,15 @@ class FacePrediction:
         outside the mask.
     uv : asset-format maps (S = uv_size): ``diffuse_albedo`` (S, S, 3), ``specular_albedo``
         (S, S, 1), ``roughness`` (S, S, 1), ``normal_object`` (S, S, 3) in the template
-        mesh's frame, ``normal_tangent`` (S, S, 3), ``coverage`` (S, S, 1); float32.
+        subject's mesh's frame, ``normal_tangent`` (S, S, 3), ``coverage`` (S, S, 1); float32.
     landmarks : (68, 2) float64 landmarks in the photo (None for an aligned input).
-    scores : retrieval score of every candidate template.
+    scores : retrieval score of every candidate template subject.
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
     warnings : what limits this prediction or the photo, one sentence each (a greyscale
         photo, skin clipped or nearly black in much of the face, no measurable skin tone,
         a face enlarged more than :data:`MAX_UPSCALE` times by the alignment, a face found
-        only in the photo turned, :attr:`~.face.Face.turned`).
+        only in the photo turned, :attr:`~id2reflectance.face.detect.Face.turned`).
     """
 
     source: str
@@ -229,7 +256,6 @@ def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, n
     renormalised (= the output itself); ``mask`` (R, R) bool. All float32, 0 outside the
     mask (except ``rgb``).
     """
-    from id2reflectance._shared.imageio import srgb_to_linear
 
     def unit(name: str) -> np.ndarray:
         a = np.asarray(outputs[name], np.float32).transpose(1, 2, 0)
@@ -257,7 +283,6 @@ def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, n
 def encode_view(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Physical view maps (:meth:`TemplateBank.view_maps`) -> the model's encoding: domain ->
     (3, R, R) float32 in [-1, 1] (the dataset loader's; :func:`decode_view` inverts it)."""
-    from id2reflectance._shared.imageio import linear_to_srgb
 
     def enc(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, np.float32)
@@ -285,14 +310,14 @@ class Inferencer:
     checkpoint : a swapper checkpoint folder or run folder (``id2r train swapper``).
     dataset : a built dataset whose ``template_split`` subjects are the templates.
     config : InferConfig.
-    identity : the identity encoder (default :class:`~.identity.DlibIdentityEncoder`);
+    identity : the identity encoder (default :class:`~id2reflectance.face.identity.DlibIdentityEncoder`);
         its ``dim`` must equal the swapper's ``id_dim``.
 
     Raises
     ------
     InputFileError
         Not a swapper checkpoint (kind named), weights that do not match, not a dataset,
-        no usable template (dataset and missing files named), unknown fixed template
+        no usable template subject (dataset and missing files named), unknown fixed template subject
         (valid ids listed).
     ConfigError
         Identity sizes differ; an unavailable device.
@@ -305,8 +330,6 @@ class Inferencer:
         config: InferConfig = InferConfig(),
         identity: Any | None = None,
     ) -> None:
-        from id2reflectance.model.swapper.network import load_swapper
-
         swapper, meta = load_swapper(checkpoint)
         self._setup(swapper, meta, dataset, config, identity)
 
@@ -339,8 +362,6 @@ class Inferencer:
         if missing:
             raise ConfigError(f"the swapper does not predict {sorted(missing)}; inference needs {sorted(needed)}")
         if identity is None:
-            from id2reflectance.face.identity import DlibIdentityEncoder
-
             identity = DlibIdentityEncoder()
         if int(identity.dim) != int(swapper.id_dim):
             raise ConfigError(
@@ -361,7 +382,9 @@ class Inferencer:
         self.checkpoint = str(meta.get("loaded_from", ""))
         self._embeddings: dict[str, np.ndarray] | None = None
         self._ita_checked = False  # face_ita: calibration fitted (and its absence reported)
-        self._prepared: OrderedDict[str, Any] = OrderedDict()  # template id -> PreparedMesh (prepared_mesh)
+        self._prepared: OrderedDict[str, PreparedMesh] = (
+            OrderedDict()
+        )  # template subject id -> PreparedMesh (prepared_mesh)
 
     # ------------------------------------------------------------------ helpers
 
@@ -369,8 +392,6 @@ class Inferencer:
     def checkpoint_sha256(self) -> str:
         """SHA-256 of the checkpoint's ``checkpoint.json`` (which lists every weight file's
         SHA-256), or "" for a swapper given in memory."""
-        from id2reflectance._shared.atomic import sha256_file
-
         p = Path(self.checkpoint) / "checkpoint.json"
         return sha256_file(p) if self.checkpoint and p.is_file() else ""
 
@@ -379,7 +400,7 @@ class Inferencer:
         return self.bank.ids()
 
     def template_embeddings(self) -> dict[str, np.ndarray]:
-        """Identity embedding (D,) float32 of every template (computed once, cached on disk)."""
+        """Identity embedding (D,) float32 of every template subject (computed once, cached on disk)."""
         if self._embeddings is None:
             self._embeddings = self.bank.embeddings(self.encoder)
         return self._embeddings
@@ -387,35 +408,33 @@ class Inferencer:
     def face_ita(self, photo_ita_deg: float | None) -> float | None:
         """A face's albedo ITA (degrees) from its photo's measured ITA, per ``ita_calibration``.
 
-        Calibrated: :meth:`~.templates.TemplateBank.albedo_ita` (None when the templates
+        Calibrated: :meth:`~id2reflectance.inference.template_subjects.TemplateBank.albedo_ita` (None when the templates
         give no usable fit); uncalibrated: the photo's value itself.
         """
         if not self.config.ita_calibration:
             return photo_ita_deg
         if not self._ita_checked:
-            self.template_embeddings()  # measures the templates and fits the calibration
+            self.template_embeddings()  # measures the template subjects and fits the calibration
             self._ita_checked = True
             if self.bank.ita_calibration is None:
                 log.warning(
-                    "templates of %s: no skin-tone calibration (too few or inconsistent ITA values); "
+                    "template subjects of %s: no skin-tone calibration (too few or inconsistent ITA values); "
                     "retrieval uses identity only",
                     self.bank.root,
                 )
         return self.bank.albedo_ita(photo_ita_deg)
 
-    def template_mesh(self, template_id: str):  # -> FaceMesh
-        """The template subject's mesh (template topology, its registered vertices)."""
+    def template_mesh(self, template_id: str) -> FaceMesh:
+        """The template subject's mesh (the face template mesh's topology and UVs, its registered vertices)."""
         return self.bank.mesh(template_id)
 
-    def prepared_mesh(self, template_id: str):  # -> PreparedMesh
-        """The template mesh's baking geometry at ``config.uv_size``
+    def prepared_mesh(self, template_id: str) -> PreparedMesh:
+        """The template subject's mesh's baking geometry at ``config.uv_size``
         (:func:`~id2reflectance.processing.bake.prepared_mesh.prepare_mesh`), kept for the
-        :data:`PREPARED_MESH_TEXELS` / uv_size² most recently used templates (at least
-        one): a photo stitched onto a template used before skips rasterising its UV
+        :data:`PREPARED_MESH_TEXELS` / uv_size² most recently used template subjects (at
+        least one): a photo stitched onto a template subject used before skips rasterising its UV
         layout, building its ray-casting scene and tangent frames, and ray casting its
         views' visibility."""
-        from id2reflectance.processing.bake.prepared_mesh import prepare_mesh
-
         if template_id in self._prepared:
             self._prepared.move_to_end(template_id)
             return self._prepared[template_id]
@@ -442,14 +461,10 @@ class Inferencer:
         ----------
         aligned : (S, S, 3) uint8 sRGB, an aligned face (resized to the swapper's R).
         identity : (D,) unit embedding to use; None embeds ``aligned`` with the encoder
-            (:func:`~.identity_student.embed_aligned`).
+            (:func:`~id2reflectance.model.identity.student.embed_aligned`).
         source : label recorded in the prediction.
-        exclude : subject ids never used as template (e.g. the held-out subject itself).
+        exclude : subject ids never used as template subject (e.g. the held-out subject itself).
         """
-        from id2reflectance.face.detect import as_uint8_rgb
-        from id2reflectance.face.skin_tone import ita_of_pixels, skin_region
-        from id2reflectance.model.identity.student import aligned_landmarks
-
         img = as_uint8_rgb(aligned, name=source or "aligned")
         if img.shape[0] != img.shape[1]:
             raise ConfigError(f"an aligned face must be square, got {img.shape[1]}x{img.shape[0]}")
@@ -489,8 +504,6 @@ class Inferencer:
             No face found; several faces without ``all_faces`` (count and boxes listed); a
             greyscale photo with an output that reads the photo's colour.
         """
-        from id2reflectance.face.detect import align_face, as_uint8_rgb, find_faces, upright
-
         name = source or "the image"
         img = as_uint8_rgb(image, name=name)
         faces = find_faces(img)
@@ -530,8 +543,6 @@ class Inferencer:
         """``()`` for a colour image; for a greyscale one, the warning that retrieval uses
         identity alone, or an :class:`Id2rError` when the configured output reads the
         photo's colour (``template_tone``, front view ``photo``)."""
-        from id2reflectance.face.detect import greyscale_image
-
         if not greyscale_image(img):
             return ()
         cfg = self.config
@@ -541,11 +552,9 @@ class Inferencer:
                 f"{name} is a greyscale photo: {what} reads the skin colour from the photo; "
                 "use a colour photo, or the default prediction (decode, template front view)"
             )
-        return ("greyscale photo: no skin tone measured, the template was retrieved by identity alone",)
+        return ("greyscale photo: no skin tone measured, the template subject was retrieved by identity alone",)
 
     def _to_resolution(self, img: np.ndarray) -> np.ndarray:
-        from id2reflectance.inference.template_subjects import resize_image
-
         if img.shape[0] == self.resolution:
             return img
         out = resize_image(img.astype(np.float32) / 255.0, self.resolution)
@@ -558,8 +567,6 @@ class Inferencer:
         return e / max(float(np.linalg.norm(e)), 1e-12)
 
     def _predict(self, faces: list[_FaceInput]) -> list[FacePrediction]:
-        from id2reflectance.processing.bake.view_stitch import StitchConfig, ViewMaps, stitch_views
-
         cfg = self.config
         r = self.resolution
         embeddings = self.template_embeddings()
@@ -595,7 +602,7 @@ class Inferencer:
             for j, v in enumerate(cfg.views):
                 b = i * nv + j
                 dec = decode_view({k: a[b] for k, a in out_np.items()}, self.bank.mask(tid, v, r))
-                if gain is not None:  # the template's own maps (physical units), diffuse toned
+                if gain is not None:  # the template subject's own maps (physical units), diffuse toned
                     dec = {**self.bank.view_maps(tid, v, r), "rgb": dec["rgb"]}
                     dec["diffuse_albedo"] = np.clip(dec["diffuse_albedo"] * np.asarray(gain, np.float32), 0.0, 1.0)
                 views[v] = dec
@@ -646,7 +653,7 @@ class Inferencer:
         """The swapper on every face and view, one batch (faces x views, view order of the
         config), domain -> (N, 3, R, R) in the model encoding; with output
         ``template_tone`` also the unmodulated model (``modulate=False``) on each face's
-        template front view and aligned photo (``{"template": ..., "photo": ...}``, one
+        template subject's front view and aligned photo (``{"template": ..., "photo": ...}``, one
         entry per face), the two sides of the tone gain."""
         cfg = self.config
         r = self.resolution
@@ -687,9 +694,7 @@ class Inferencer:
 
 def _skin_tone(photo: np.ndarray, landmarks: np.ndarray) -> tuple[float | None, tuple[str, ...]]:
     """The face's ITA in ``photo`` (degrees, None when too little skin is usable) and the
-    warnings about its exposure (:func:`~.skin_tone.skin_exposure_warning`)."""
-    from id2reflectance.face.skin_tone import ita_of_pixels, photo_skin, skin_exposure_warning
-
+    warnings about its exposure (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`)."""
     skin, region = photo_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
     exposure = skin_exposure_warning(skin, region)
@@ -699,12 +704,10 @@ def _skin_tone(photo: np.ndarray, landmarks: np.ndarray) -> tuple[float | None, 
     return ita, warnings
 
 
-def _geometry_warnings(face: Any, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:
-    """Warnings about how a detected :class:`~.face.Face` reached the model: found only in
+def _geometry_warnings(face: Face, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:
+    """Warnings about how a detected :class:`~id2reflectance.face.detect.Face` reached the model: found only in
     the photo turned, or enlarged more than :data:`MAX_UPSCALE` times by the alignment
     ``matrix`` (2, 3) to ``resolution`` px."""
-    from id2reflectance.face.detect import alignment_scale
-
     out: tuple[str, ...] = ()
     if face.turned:
         out += (
@@ -725,8 +728,8 @@ def _tone_gain(
     template_front: dict[str, np.ndarray], photo: dict[str, np.ndarray], mask: np.ndarray
 ) -> tuple[float, float, float]:
     """Per-channel diffuse gain of output ``template_tone``: mean linear diffuse albedo of
-    the unmodulated model's output for the photo over that for the template's front view,
-    inside the template's front ``mask`` (R, R) bool; outputs domain -> (3, R, R) model
+    the unmodulated model's output for the photo over that for the template subject's front
+    view, inside the template subject's front ``mask`` (R, R) bool; outputs domain -> (3, R, R) model
     encoding. Clipped to [TONE_GAIN_MIN, TONE_GAIN_MAX]; 1 where the mask is empty."""
     m = np.asarray(mask, bool)
     if not m.any():

@@ -1,26 +1,29 @@
-"""Template subjects of a built dataset, for monocular inference.
+"""The template bank: the template subjects of a built dataset, for monocular inference.
 
-A *template* is a dataset subject whose aligned views and registered mesh stand in for the
-geometry of a photographed face: the swapper keeps the template's shape and lighting and
-changes its identity, and the template's mesh and cameras carry the predicted views into
-UV space. A subject qualifies when it has, for every requested view, ``rgb_full.png`` and
+A *template subject* is a dataset subject whose aligned views and registered mesh stand in
+for the geometry of a photographed face: the swapper keeps the template subject's shape and
+lighting and changes its identity, and the template subject's mesh (the face template
+mesh's topology and UVs, :mod:`~id2reflectance.capture.geometry.template_mesh`, with the
+subject's registered vertices) and cameras carry the predicted views into UV space. A
+subject qualifies when it has, for every requested view, ``rgb_full.png`` and
 ``mask.png``, and ``mesh_vertices.npy`` (``docs/dataset-format.md``).
 
-Retrieval (:meth:`TemplateBank.retrieve`): each template's identity embedding is that of
-its front ``rgb_full.png`` view (:func:`~.identity_student.embed_aligned`); the score of a
-template is ``cos(identity, e_template) - ita_weight * |ITA_face - ITA_template|`` with the
-template's albedo ITA (degrees) from the manifest's ``attributes.ita_deg`` and the face's
-ITA: its photo's, or, when inference asks for it, that value on the albedo scale
-(:attr:`TemplateBank.ita_calibration`, fitted on the templates' own front views). The ITA
-term is dropped when either value is unknown; the highest score wins.
+Retrieval (:meth:`TemplateBank.retrieve`): each template subject's identity embedding is
+that of its front ``rgb_full.png`` view
+(:func:`~id2reflectance.model.identity.student.embed_aligned`); the score of a template
+subject is ``cos(identity, e_template) - ita_weight * |ITA_face - ITA_template|`` with the
+template subject's albedo ITA (degrees) from the manifest's ``attributes.ita_deg`` and the
+face's ITA: its photo's, or, when inference asks for it, that value on the albedo scale
+(:attr:`TemplateBank.ita_calibration`, fitted on the template subjects' own front views).
+The ITA term is dropped when either value is unknown; the highest score wins.
 
 Embeddings and the front view's measured (photo) ITA are cached in
 ``CACHE/templates/<dataset sha256[:16]>-<encoder>.json`` (never inside the dataset): one
 entry per subject, keyed by the SHA-256 of its front view file, so a rebuilt dataset or a
 changed view is measured again.
 
-torch and numpy only at import time; OpenCV, dlib and the capture stage are imported
-inside functions.
+dlib and Open3D are imported only when used (by the identity and mesh functions that need
+them).
 """
 
 from __future__ import annotations
@@ -33,11 +36,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from id2reflectance._shared.atomic import atomic_write_json
 from id2reflectance._shared.imageio import read_png_unit
+from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.template_mesh import load_shipped_template
+from id2reflectance.dataset.torch_dataset import MANIFEST, SPLITS, dataset_sha256, read_manifest
+from id2reflectance.dataset.views import aligned_cameras
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from id2reflectance.face.skin_tone import ItaCalibration, fit_ita_calibration, ita_of_pixels, skin_region
+from id2reflectance.model.identity.student import aligned_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +67,14 @@ def default_cache_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def shipped_template():  # -> FaceMesh
-    """The shipped template mesh (faces, UVs, landmarks), read once per process."""
-    from id2reflectance.capture.geometry.template_mesh import load_shipped_template
-
+def shipped_template() -> FaceMesh:
+    """The shipped face template mesh (faces, UVs, landmarks), read once per process."""
     return load_shipped_template()
 
 
 def resize_image(img: np.ndarray, size: int) -> np.ndarray:
     """Resize (H, W, C) float32 to (size, size, C): area averaging when shrinking, bilinear
     when enlarging (as the dataset loader does)."""
-    import cv2
-
     if img.shape[0] == size and img.shape[1] == size:
         return img
     interp = cv2.INTER_AREA if size < img.shape[0] else cv2.INTER_LINEAR
@@ -77,7 +84,7 @@ def resize_image(img: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TemplateSubject:
-    """One usable template: id, split, manifest attributes, folder and skin tone.
+    """One usable template subject: id, split, manifest attributes, folder and skin tone.
 
     root : ``DATASET/subjects/<id>``; ita_deg : ``attributes.ita_deg`` or None;
     front_sha256 : the manifest's SHA-256 of ``views/front/rgb_full.png`` ("" if absent).
@@ -93,7 +100,7 @@ class TemplateSubject:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """The chosen template and every candidate's score (higher is better).
+    """The chosen template subject and every candidate's score (higher is better).
 
     template_id : chosen subject; score : its score; scores : subject id -> score;
     cosine : subject id -> identity cosine (without the ITA term).
@@ -118,14 +125,14 @@ class TemplateBank:
     Parameters
     ----------
     dataset : the dataset folder (``dataset.json``).
-    split : the split the templates come from (``train``, ``val``, ``test`` or ``all``).
-    views : the views inference uses (each template needs all of them).
+    split : the split the template subjects come from (``train``, ``val``, ``test`` or ``all``).
+    views : the views inference uses (each template subject needs all of them).
     cache_dir : embedding cache folder (None: :func:`default_cache_dir`).
 
     Raises
     ------
     InputFileError
-        Not a dataset; a requested view the dataset does not have; no usable template in
+        Not a dataset; a requested view the dataset does not have; no usable template subject in
         the split (the message names the dataset and what is missing).
     ConfigError
         Unknown split name.
@@ -139,8 +146,6 @@ class TemplateBank:
         views: tuple[str, ...] = ("front", "left", "right"),
         cache_dir: str | Path | None = None,
     ) -> None:
-        from id2reflectance.dataset.torch_dataset import MANIFEST, SPLITS, dataset_sha256, read_manifest
-
         self.root = Path(dataset)
         self.views = tuple(views)
         self.split = split
@@ -159,7 +164,7 @@ class TemplateBank:
                 f"inference needs views {sorted({*self.views, 'front'})} but the dataset has {doc['views']}",
             )
         self.subjects: dict[str, TemplateSubject] = {}
-        self._meshes: dict[str, Any] = {}
+        self._meshes: dict[str, FaceMesh] = {}
         self.photo_ita: dict[str, float | None] = {}  # filled by embeddings()
         self.ita_calibration: ItaCalibration | None = None  # fitted by embeddings()
         self.unusable: dict[str, list[str]] = {}
@@ -188,7 +193,7 @@ class TemplateBank:
                 shown = "; ".join(f"{sid} lacks {', '.join(m[:3])}" for sid, m in list(self.unusable.items())[:3])
                 what = f"no usable template subject in split {split!r} ({shown})"
                 if any(MESH_FILE in m for m in self.unusable.values()):
-                    what += f"; {MESH_FILE} is written by `id2r dataset build` since issue 7: rebuild the dataset"
+                    what += f"; {MESH_FILE} is written by `id2r dataset build` (older datasets lack it): rebuild the dataset"
             raise InputFileError(self.root, None, f"{what}; inference needs template subjects with views and a mesh")
         if self.unusable:
             log.warning("skipping %d subject(s) without views/mesh: %s", len(self.unusable), sorted(self.unusable))
@@ -196,17 +201,17 @@ class TemplateBank:
     # ------------------------------------------------------------------ subjects
 
     def ids(self) -> list[str]:
-        """Usable template ids, sorted."""
+        """Usable template subject ids, sorted."""
         return sorted(self.subjects)
 
     def subject(self, subject_id: str) -> TemplateSubject:
-        """The template ``subject_id``.
+        """The template subject ``subject_id``.
 
         Raises
         ------
         InputFileError
             Unknown id (valid ones listed), or a subject of the dataset that is not a usable
-            template here (other split, or files missing: named).
+            template subject here (other split, or files missing: named).
         """
         if subject_id in self.subjects:
             return self.subjects[subject_id]
@@ -217,7 +222,9 @@ class TemplateBank:
         else:
             why = "no such subject in the dataset"
         raise InputFileError(
-            self.manifest_path, "subjects", f"template {subject_id!r} cannot be used: {why}; valid: {self.ids()}"
+            self.manifest_path,
+            "subjects",
+            f"template subject {subject_id!r} cannot be used: {why}; valid: {self.ids()}",
         )
 
     def rgb(self, subject_id: str, view: str, size: int) -> np.ndarray:
@@ -269,9 +276,9 @@ class TemplateBank:
             "mask": mask,
         }
 
-    def mesh(self, subject_id: str):  # -> FaceMesh
-        """The template's mesh: the shipped template's faces, UVs and landmarks with the
-        subject's registered vertices (``mesh_vertices.npy``, (V, 3) metres)."""
+    def mesh(self, subject_id: str) -> FaceMesh:
+        """The template subject's mesh: the shipped face template mesh's faces, UVs and
+        landmarks with the subject's registered vertices (``mesh_vertices.npy``, (V, 3) metres)."""
         path = self.subject(subject_id).root / MESH_FILE
         if subject_id in self._meshes:
             return self._meshes[subject_id]
@@ -282,17 +289,17 @@ class TemplateBank:
         base = shipped_template()
         if verts.shape != base.vertices.shape:
             raise InputFileError(
-                path, None, f"expected ({len(base.vertices)}, 3) template vertices, got {tuple(verts.shape)}"
+                path,
+                None,
+                f"expected ({len(base.vertices)}, 3) vertices (the face template mesh's), got {tuple(verts.shape)}",
             )
         if not np.all(np.isfinite(verts)):
             raise InputFileError(path, None, "contains NaN or Inf")
         self._meshes[subject_id] = base.with_vertices(verts.astype(np.float64))
         return self._meshes[subject_id]
 
-    def cameras(self, subject_id: str, size: int, views: tuple[str, ...] | None = None):  # -> dict[str, Camera]
-        """The cameras the template's aligned views were rendered with, at ``size`` pixels."""
-        from id2reflectance.dataset.views import aligned_cameras
-
+    def cameras(self, subject_id: str, size: int, views: tuple[str, ...] | None = None) -> dict[str, Camera]:
+        """The cameras the template subject's aligned views were rendered with, at ``size`` pixels."""
         return aligned_cameras(self.mesh(subject_id), size=size, views=tuple(views or self.views))
 
     # ------------------------------------------------------------------ identity
@@ -302,17 +309,14 @@ class TemplateBank:
         return self.cache_dir / "templates" / f"{self.sha256[:16]}-{safe}.json"
 
     def embeddings(self, encoder: Any, *, encoder_key: str | None = None) -> dict[str, np.ndarray]:
-        """Identity embedding of every template's front view: id -> (D,) float32 unit.
+        """Identity embedding of every template subject's front view: id -> (D,) float32 unit.
 
         Computed on ``rgb_full.png`` at the dataset's size with the landmarks of
-        :func:`~.identity_student.aligned_landmarks` and cached (see the module docstring).
+        :func:`~id2reflectance.model.identity.student.aligned_landmarks` and cached (see the module docstring).
         ``encoder_key`` names the encoder in the cache (default: its class name and
         dimension). The same pass measures each front view's ITA as a photo's would be
         (:attr:`photo_ita`) and fits :attr:`ita_calibration` from them.
         """
-        from id2reflectance._shared.atomic import atomic_write_json
-        from id2reflectance.model.identity.student import aligned_landmarks
-
         key = encoder_key or f"{type(encoder).__name__}-{int(encoder.dim)}"
         path = self._cache_path(key)
         cached: dict[str, Any] = {}
@@ -360,11 +364,11 @@ class TemplateBank:
             try:
                 atomic_write_json(path, doc)
             except OSError as err:  # a read-only cache only costs time
-                log.warning("cannot write the template embedding cache %s: %s", path, err)
+                log.warning("cannot write the template-subject embedding cache %s: %s", path, err)
         return out
 
     def albedo_ita(self, photo_ita_deg: float | None) -> float | None:
-        """A photo's measured ITA on the templates' albedo scale (None without calibration).
+        """A photo's measured ITA on the template subjects' albedo scale (None without calibration).
 
         Call after :meth:`embeddings` (which fits the calibration).
         """
@@ -380,7 +384,7 @@ class TemplateBank:
         fixed: str | None = None,
         exclude: tuple[str, ...] = (),
     ) -> Retrieval:
-        """Choose the template for one face.
+        """Choose the template subject for one face.
 
         Parameters
         ----------
@@ -389,15 +393,15 @@ class TemplateBank:
         ita_deg : the face's skin tone (degrees: its photo's ITA, or :meth:`albedo_ita` of
             it) or None.
         ita_weight : score penalty per degree of ITA difference.
-        fixed : use this template (scored too) instead of the best one.
+        fixed : use this template subject (scored too) instead of the best one.
         exclude : ids never chosen (e.g. the held-out subject itself).
 
         Raises
         ------
         InputFileError
-            ``fixed`` is not a usable template (valid ids listed) or excluded.
+            ``fixed`` is not a usable template subject (valid ids listed) or excluded.
         Id2rError
-            Every template is excluded.
+            Every template subject is excluded.
         ConfigError
             ``identity`` does not match the embeddings' size.
         """
@@ -406,15 +410,19 @@ class TemplateBank:
         if fixed is not None:
             self.subject(fixed)
             if fixed in exclude:
-                raise Id2rError(f"template {fixed!r} is excluded for this face (it is the face's own subject)")
+                raise Id2rError(f"template subject {fixed!r} is excluded for this face (it is the face's own subject)")
         elif not candidates:
-            raise Id2rError(f"every template of {self.root} is excluded ({sorted(exclude)}); nothing to retrieve")
+            raise Id2rError(
+                f"every template subject of {self.root} is excluded ({sorted(exclude)}); nothing to retrieve"
+            )
         scores: dict[str, float] = {}
         cosine: dict[str, float] = {}
         for sid in candidates if fixed is None else [fixed]:
             t = np.asarray(embeddings[sid], np.float32).reshape(-1)
             if t.shape != e.shape:
-                raise ConfigError(f"identity has {e.size} dimensions but template embeddings have {t.size}")
+                raise ConfigError(
+                    f"identity has {e.size} dimensions but the template subjects' embeddings have {t.size}"
+                )
             c = float(np.dot(e, t) / max(float(np.linalg.norm(e) * np.linalg.norm(t)), 1e-12))
             ita_t = self.subjects[sid].ita_deg
             penalty = 0.0 if ita_deg is None or ita_t is None else ita_weight * abs(float(ita_deg) - ita_t)

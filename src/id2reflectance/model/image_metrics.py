@@ -8,7 +8,8 @@ pixels only.
 - PSNR: ``10 log10(data_range^2 / MSE)`` with ``MSE`` the (weighted) mean over pixels and
   channels. Identical images (MSE = 0) give ``max_db`` (100 dB by default) instead of
   infinity, so aggregated numbers stay finite; MSE is floored at
-  ``data_range^2 * 10^(-max_db / 10)``.
+  ``data_range^2 * 10^(-max_db / 10)`` (:func:`psnr_from_mse`, which also takes torch
+  tensors of MSEs).
 - SSIM: Wang et al. 2004, per channel with an 11 x 11 Gaussian window (sigma 1.5,
   normalised), ``K1 = 0.01``, ``K2 = 0.03``, population (co)variances, borders extended by
   symmetric reflection (``dcba|abcd``). The per-pixel SSIM map is averaged over the mask and
@@ -24,13 +25,15 @@ Only numpy (and torch for LPIPS) are needed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
 from id2reflectance.errors import ShapeError
 
 if TYPE_CHECKING:
+    import torch
+
     from id2reflectance.model.losses import PerceptualLoss
 
 SSIM_WINDOW = 11
@@ -114,9 +117,41 @@ def psnr(
     """
     if data_range <= 0:
         raise ShapeError(f"data_range must be > 0, got {data_range}")
-    err = mse(pred, target, mask)
+    return psnr_from_mse(mse(pred, target, mask), data_range=data_range, max_db=max_db)
+
+
+@overload
+def psnr_from_mse(err: float, *, data_range: float = 1.0, max_db: float = PSNR_MAX_DB) -> float: ...
+
+
+@overload
+def psnr_from_mse(err: torch.Tensor, *, data_range: float = 1.0, max_db: float = PSNR_MAX_DB) -> torch.Tensor: ...
+
+
+def psnr_from_mse(
+    err: float | torch.Tensor, *, data_range: float = 1.0, max_db: float = PSNR_MAX_DB
+) -> float | torch.Tensor:
+    """PSNR in dB of a mean squared error: ``10 log10(data_range^2 / MSE)``, the one formula
+    behind :func:`psnr` (numpy images) and the per-image PSNR of batched torch images
+    (:func:`id2reflectance.evaluation.codebook.psnr`).
+
+    Parameters
+    ----------
+    err : MSE in squared units of the signal: a float, or a torch tensor of MSEs (any
+        shape, e.g. (B,) per image; computed per element on its device, dtype kept).
+    data_range : peak-to-peak range of the signal.
+    max_db : the cap: MSE is floored at ``data_range^2 * 10^(-max_db / 10)``.
+
+    Returns
+    -------
+    float dB (for a float ``err``) or a tensor of dB like ``err``; at most ``max_db``.
+    """
+    if data_range <= 0:
+        raise ShapeError(f"data_range must be > 0, got {data_range}")
     floor = data_range**2 * 10.0 ** (-max_db / 10.0)
-    return float(10.0 * np.log10(data_range**2 / max(err, floor)))
+    if isinstance(err, float | int):
+        return float(10.0 * np.log10(data_range**2 / max(err, floor)))
+    return 10.0 * (data_range**2 / err.clamp_min(floor)).log10()
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
