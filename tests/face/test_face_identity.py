@@ -19,7 +19,8 @@ from id2reflectance.face.detect import (
     unalign,
     upright,
 )
-from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder, IResNet
+from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder
+from id2reflectance.model.identity.iresnet import IResNet
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_bank_lists_train_templates_and_caches_outside_dataset(bank, embeddings,
     assert not list(face_dataset.rglob("*embed*")) and not list(face_dataset.rglob("templates"))
 
     # a second bank reads the cache: the encoder is not run again
-    import id2reflectance.model.identity.student as ids
+    import id2reflectance.face.identity as ids
 
     def boom(*a, **k):
         raise AssertionError("embedding recomputed despite the cache")

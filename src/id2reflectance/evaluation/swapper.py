@@ -333,13 +333,13 @@ class _Evaluator:
             self.lpips_net = load_perceptual(config.lpips_weights, device=config.device)
 
     def embed_metric(self, image: np.ndarray) -> np.ndarray:
-        from id2reflectance.model.identity.student import embed_aligned
+        from id2reflectance.face.identity import embed_aligned
 
         return embed_aligned(self.metric_identity, image)[0]
 
     def landmarks(self, truth: SubjectTruth, env: str) -> tuple[np.ndarray, np.ndarray]:
         """dlib's view of the subject's ``env`` photo (enlarged crop, (68, 2) landmarks), cached."""
-        from id2reflectance.model.identity.student import aligned_landmarks
+        from id2reflectance.face.identity import aligned_landmarks
 
         key = (truth.subject_id, env)
         if key not in self._landmarks:

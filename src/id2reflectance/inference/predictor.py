@@ -447,8 +447,8 @@ class Inferencer:
         exclude : subject ids never used as template (e.g. the held-out subject itself).
         """
         from id2reflectance.face.detect import as_uint8_rgb
+        from id2reflectance.face.identity import aligned_landmarks
         from id2reflectance.face.skin_tone import ita_of_pixels, skin_region
-        from id2reflectance.model.identity.student import aligned_landmarks
 
         img = as_uint8_rgb(aligned, name=source or "aligned")
         if img.shape[0] != img.shape[1]:

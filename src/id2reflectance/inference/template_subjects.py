@@ -311,7 +311,7 @@ class TemplateBank:
         (:attr:`photo_ita`) and fits :attr:`ita_calibration` from them.
         """
         from id2reflectance._shared.atomic import atomic_write_json
-        from id2reflectance.model.identity.student import aligned_landmarks
+        from id2reflectance.face.identity import aligned_landmarks
 
         key = encoder_key or f"{type(encoder).__name__}-{int(encoder.dim)}"
         path = self._cache_path(key)

@@ -272,8 +272,7 @@ def teacher_embeddings(
     computed: dict[int, tuple[np.ndarray, str]] = {}
     if todo:
         if network == "dlib":
-            from id2reflectance.face.identity import DlibIdentityEncoder
-            from id2reflectance.model.identity.student import embed_aligned
+            from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
 
             try:
                 enc = DlibIdentityEncoder()

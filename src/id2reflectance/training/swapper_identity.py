@@ -133,8 +133,7 @@ def heldout_identity_check(
     Returns ``{"pairs", "sim_swapped", "sim_template", "teacher"}`` (means of
     cos(teacher(swap(T_a, e_b)), e_b) and cos(teacher(T_a), e_b)), or ``{}`` without held-out images.
     """
-    from id2reflectance.face.identity import DlibIdentityEncoder
-    from id2reflectance.model.identity.student import embed_aligned
+    from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
     from id2reflectance.training.swapper_data import eval_face_images, to_uint8
 
     n = cfg.train.eval_pairs
