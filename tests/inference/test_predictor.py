@@ -218,7 +218,7 @@ def test_template_residual_returns_the_template_maps_when_identity_changes_nothi
 
     from id2reflectance.face.identity import DlibIdentityEncoder
     from id2reflectance.inference.predictor import encode_view
-    from id2reflectance.model.swapper.network import load_swapper
+    from id2reflectance.model.loading import load_swapper
 
     img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
     r = bank.image_size

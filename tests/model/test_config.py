@@ -10,9 +10,9 @@ from id2reflectance.model.codebook.config import (
     RunConfig,
     config_from_dict,
     config_to_dict,
-    first_difference,
     load_run_config,
 )
+from id2reflectance.model.engine.checkpoint import first_difference
 
 
 def test_presets_by_name_and_round_trip():

@@ -305,7 +305,7 @@ class Inferencer:
         config: InferConfig = InferConfig(),
         identity: Any | None = None,
     ) -> None:
-        from id2reflectance.model.swapper.network import load_swapper
+        from id2reflectance.model.loading import load_swapper
 
         swapper, meta = load_swapper(checkpoint)
         self._setup(swapper, meta, dataset, config, identity)

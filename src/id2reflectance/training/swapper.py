@@ -53,6 +53,7 @@ from id2reflectance.model.engine.optimisation import setup_optimisation
 from id2reflectance.model.engine.provenance import git_revision, software_versions, write_run_record
 from id2reflectance.model.engine.runlog import MetricsLog
 from id2reflectance.model.engine.stop import StopRequest
+from id2reflectance.model.loading import load_model
 from id2reflectance.model.losses import load_perceptual
 from id2reflectance.model.swapper.config import SwapperRunConfig
 from id2reflectance.model.swapper.network import IdentitySwapper, swapper_arch
@@ -113,7 +114,7 @@ def load_base(path: str | Path, cfg: SwapperRunConfig) -> tuple[MultiDomainVQGAN
     ConfigError
         The base model's resolution differs from ``cfg.resolution``.
     """
-    model, doc = ckpt.load_model(path, weights="ema")
+    model, doc = load_model(path, weights="ema")
     where = Path(doc["loaded_from"]) / ckpt.META_FILE
     if not isinstance(model, MultiDomainVQGAN):
         raise InputFileError(

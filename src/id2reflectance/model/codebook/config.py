@@ -269,14 +269,3 @@ def config_from_dict(data: dict[str, Any], *, where: str = "config") -> RunConfi
     from id2reflectance._shared.config import from_dict
 
     return from_dict(RunConfig, data, where=where)
-
-
-def first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
-    """The first field (dotted path) where two config dicts differ, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in list(a) + [k for k in b if k not in a]:
-            d = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-            if d is not None:
-                return d
-        return None
-    return None if a == b else (prefix.rstrip("."), a, b)
