@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from id2reflectance.errors import ConfigError
+from id2reflectance.model.discriminator import DiscConfig
 
 REFLECTANCE_DOMAINS = ("diffuse", "specular", "roughness", "normal")
 
@@ -67,24 +68,6 @@ class VQGANConfig:
     def latent_resolution(self) -> int:
         """Side of the latent grid in positions."""
         return self.resolution // 2 ** (len(self.channel_mult) - 1)
-
-
-@dataclass(frozen=True)
-class DiscConfig:
-    """PatchGAN discriminator with hinge loss and VQGAN's adaptive weight."""
-
-    enabled: bool = True
-    base_channels: int = 64
-    layers: int = 3  # strided 4x4 conv layers after the first
-    start_step: int = 30000  # optimiser step from which the GAN terms are switched on
-    weight: float = 0.8  # multiplies the adaptive weight
-    max_adaptive_weight: float = 1e4
-
-    def __post_init__(self) -> None:
-        if self.layers < 1 or self.base_channels < 1:
-            raise ConfigError("disc.layers and disc.base_channels must be >= 1")
-        if self.start_step < 0:
-            raise ConfigError(f"disc.start_step must be >= 0, got {self.start_step}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from id2reflectance.errors import ConfigError
-from id2reflectance.model.codebook.config import DiscConfig
+from id2reflectance.model.discriminator import DiscConfig
 from id2reflectance.model.identity.student import StudentConfig
 from id2reflectance.model.swapper.network import SwapperConfig
 
