@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from id2reflectance.errors import ShapeError
 
@@ -218,8 +219,6 @@ def lpips(
     -------
     float >= 0 (0 for identical images).
     """
-    import torch
-
     p, t = _pair(pred, target)
     if p.shape[2] != 3:
         raise ShapeError(f"LPIPS needs (H, W, 3) RGB images, got {p.shape}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from id2reflectance._shared.config import from_dict, load_config
 from id2reflectance.errors import ConfigError
 from id2reflectance.model.discriminator import DiscConfig
 
@@ -224,8 +225,6 @@ def load_run_config(source: str | Path) -> RunConfig:
     A file's missing fields take the class defaults (= ``paper_512``); unknown keys and
     wrong types raise :class:`ConfigError` naming the key (``c.toml: unknown key(s) ...``).
     """
-    from id2reflectance._shared.config import load_config
-
     if str(source) in PRESETS:
         return PRESETS[str(source)]()
     path = Path(source)
@@ -249,6 +248,4 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any], *, where: str = "config") -> RunConfig:
     """Inverse of :func:`config_to_dict` with the same key/type checks as files."""
-    from id2reflectance._shared.config import from_dict
-
     return from_dict(RunConfig, data, where=where)

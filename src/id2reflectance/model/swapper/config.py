@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from id2reflectance._shared.config import from_dict, load_config
 from id2reflectance.errors import ConfigError
 from id2reflectance.model.discriminator import DiscConfig
 from id2reflectance.model.identity.student import StudentConfig
@@ -155,8 +156,6 @@ def load_swapper_config(source: str | Path) -> SwapperRunConfig:
     A file's missing fields take the class defaults (= ``paper_512``); unknown keys and
     wrong types raise :class:`ConfigError` naming the key.
     """
-    from id2reflectance._shared.config import load_config
-
     if str(source) in PRESETS:
         return PRESETS[str(source)]()
     path = Path(source)
@@ -167,6 +166,4 @@ def load_swapper_config(source: str | Path) -> SwapperRunConfig:
 
 def swapper_config_from_dict(data: dict[str, Any], *, where: str = "config") -> SwapperRunConfig:
     """Inverse of :func:`~.config.config_to_dict` for :class:`SwapperRunConfig`."""
-    from id2reflectance._shared.config import from_dict
-
     return from_dict(SwapperRunConfig, data, where=where)
