@@ -24,15 +24,11 @@ Only numpy (and torch for LPIPS) are needed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from id2reflectance.errors import ShapeError
-
-if TYPE_CHECKING:
-    from id2reflectance.model.losses import PerceptualLoss
+from id2reflectance.model.losses import PerceptualLoss
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
