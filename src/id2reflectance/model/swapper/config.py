@@ -2,7 +2,7 @@
 
 A run is one :class:`SwapperRunConfig`: the model resolution (must equal the stage-2 base
 model's), the swapper shape (:class:`~.swapper.SwapperConfig`), the distilled identity
-network (:class:`~.identity_student.StudentConfig`), the discriminator, the optimisation
+network (:class:`~id2reflectance.model.identity.student.StudentConfig`), the discriminator, the optimisation
 (:class:`SwapperTrainConfig`) and the data (:class:`SwapperDataConfig`). Presets
 ``tiny`` (32 px), ``cpu_128`` and ``paper_512`` match the codebook presets of the same
 names; files are read with :func:`load_swapper_config` (TOML/YAML, unknown keys rejected).
