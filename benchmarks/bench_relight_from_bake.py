@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/id2r demo OUT --subjects 1            # or any simulated session + its asset
+    .venv/bin/id2r demo -o OUT --subjects 1         # or any simulated session + its asset
     .venv/bin/python benchmarks/bench_relight_from_bake.py OUT/sessions/S0000 OUT/assets/S0000
 
 Renders the baked asset under ``pattern:full`` and each gradient from the session's

@@ -13,14 +13,14 @@ out=$2
 seeds=${3:-0 1}
 export OMP_NUM_THREADS=1
 . "$(dirname "$0")/experiment_common.sh"
-[ -d s1_k16 ] || "$id2r" train codebook --stage 1 --config "$cfg/cpu32_codebook_k16.yaml" --data "$data" --out s1_k16 --threads 2 --no-progress
+[ -d s1_k16 ] || "$id2r" train codebook --stage 1 --config "$cfg/cpu32_codebook_k16.yaml" --dataset "$data" --out s1_k16 --threads 2 --no-progress
 runs=(s1_k16)
 for seed in $seeds; do
-    "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_k16.yaml" --data "$data" --init s1_k16 \
+    "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_k16.yaml" --dataset "$data" --init s1_k16 \
         --out "s2_k16_seed$seed" --seed "$seed" --threads 1 --no-progress &
-    "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_joint_k16.yaml" --data "$data" --init s1_k16 \
+    "$id2r" train codebook --stage 2 --config "$cfg/cpu32_codebook_joint_k16.yaml" --dataset "$data" --init s1_k16 \
         --out "s2_joint_k16_seed$seed" --seed "$seed" --threads 1 --no-progress &
     wait
     runs+=("s2_joint_k16_seed$seed" "s2_k16_seed$seed")
 done
-"$id2r" eval codebook "${runs[@]}" --data "$data" --threads 2 --json capacity_ablation.json | tee capacity_ablation.txt
+"$id2r" eval codebook "${runs[@]}" --dataset "$data" --threads 2 --json capacity_ablation.json | tee capacity_ablation.txt

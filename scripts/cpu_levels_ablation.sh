@@ -14,11 +14,11 @@ s2=${3:-900}
 swap_s=${4:-900}
 export OMP_NUM_THREADS=2
 . "$(dirname "$0")/experiment_common.sh"
-"$id2r" train codebook --stage 1 --config "$cfg/cpu64_codebook.yaml" --data "$data" --out s1 --threads 2 --no-progress
-budget "$s2" "$id2r" train codebook --stage 2 --config "$cfg/cpu64_codebook.yaml" --data "$data" --init s1 --out s2 --threads 2 --no-progress
+"$id2r" train codebook --stage 1 --config "$cfg/cpu64_codebook.yaml" --dataset "$data" --out s1 --threads 2 --no-progress
+budget "$s2" "$id2r" train codebook --stage 2 --config "$cfg/cpu64_codebook.yaml" --dataset "$data" --init s1 --out s2 --threads 2 --no-progress
 export OMP_NUM_THREADS=1
-budget "$swap_s" "$id2r" train swapper --config "$cfg/cpu64_swapper.yaml" --data "$data" --base s2 --out swap_l16_32 --threads 1 --no-progress &
-budget "$swap_s" "$id2r" train swapper --config "$cfg/cpu64_swapper_l64.yaml" --data "$data" --base s2 --out swap_l16_32_64 --threads 1 --no-progress &
+budget "$swap_s" "$id2r" train swapper --config "$cfg/cpu64_swapper.yaml" --dataset "$data" --base s2 --out swap_l16_32 --threads 1 --no-progress &
+budget "$swap_s" "$id2r" train swapper --config "$cfg/cpu64_swapper_l64.yaml" --dataset "$data" --base s2 --out swap_l16_32_64 --threads 1 --no-progress &
 wait
 "$id2r" eval swapper --dataset "$data" --checkpoint l16_32=swap_l16_32 --checkpoint l16_32_64=swap_l16_32_64 \
     -o eval --threads 2 --no-progress | tee eval.txt

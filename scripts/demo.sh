@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-.venv/bin/id2r demo demo_out "$@"
+.venv/bin/id2r demo -o demo_out "$@"

@@ -27,7 +27,7 @@ budget() {
 }
 cfg="$here/configs/codebook/gpu_ablation_128.yaml"
 cfg_joint="$here/configs/codebook/gpu_ablation_128_joint.yaml"
-budget "$s1" "${id2r[@]}" train codebook --stage 1 --config "$cfg" --data "$data" --out "$runs/s1" --device "$device" --no-progress
-budget "$s2" "${id2r[@]}" train codebook --stage 2 --config "$cfg" --data "$data" --init "$runs/s1" --out "$runs/s2_multi" --device "$device" --no-progress
-budget "$s2" "${id2r[@]}" train codebook --stage 2 --config "$cfg_joint" --data "$data" --init "$runs/s1" --out "$runs/s2_joint" --device "$device" --no-progress
-"${id2r[@]}" eval codebook "$runs/s1" "$runs/s2_joint" "$runs/s2_multi" --data "$data" --device "$device" --json "$runs/ablation.json" | tee "$runs/ablation.txt"
+budget "$s1" "${id2r[@]}" train codebook --stage 1 --config "$cfg" --dataset "$data" --out "$runs/s1" --device "$device" --no-progress
+budget "$s2" "${id2r[@]}" train codebook --stage 2 --config "$cfg" --dataset "$data" --init "$runs/s1" --out "$runs/s2_multi" --device "$device" --no-progress
+budget "$s2" "${id2r[@]}" train codebook --stage 2 --config "$cfg_joint" --dataset "$data" --init "$runs/s1" --out "$runs/s2_joint" --device "$device" --no-progress
+"${id2r[@]}" eval codebook "$runs/s1" "$runs/s2_joint" "$runs/s2_multi" --dataset "$data" --device "$device" --json "$runs/ablation.json" | tee "$runs/ablation.txt"

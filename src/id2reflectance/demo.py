@@ -23,6 +23,18 @@ from typing import Any
 
 from id2reflectance._shared.atomic import atomic_write_json
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
+from id2reflectance.capture.validate import validate_session
+from id2reflectance.errors import SessionInvalidError
+from id2reflectance.processing.asset import read_asset
+from id2reflectance.processing.bake.baker import BakeConfig, bake_session
+from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv
+from id2reflectance.processing.export.gltf import export_glb
+from id2reflectance.processing.relight.batch import relight_assets
+from id2reflectance.processing.relight.render import RelightConfig
+from id2reflectance.processing.solve.accuracy import solve_accuracy
+from id2reflectance.processing.solve.solver import solve_session
+from id2reflectance.report.build import ReportConfig, build_report
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +73,6 @@ def _timed(result: DemoResult, stage: str, t0: float) -> None:
 
 def bake_figures(session_dir: Path, baked: Any) -> dict[str, Any]:
     """Accuracy of a bake against the simulator's UV truth (texels seen by a camera)."""
-    from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv
-
     m = baked.maps
     truth = read_truth_uv(session_dir, m.diffuse_albedo.shape[0])
     ours = {
@@ -81,18 +91,6 @@ def run_demo(
 
     Returns the figures (also written to ``OUT/summary.json``).
     """
-    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
-    from id2reflectance.capture.validate import validate_session
-    from id2reflectance.errors import SessionInvalidError
-    from id2reflectance.processing.asset import read_asset
-    from id2reflectance.processing.bake.baker import BakeConfig, bake_session
-    from id2reflectance.processing.export.gltf import export_glb
-    from id2reflectance.processing.relight.batch import relight_assets
-    from id2reflectance.processing.relight.render import RelightConfig
-    from id2reflectance.processing.solve.accuracy import solve_accuracy
-    from id2reflectance.processing.solve.solver import solve_session
-    from id2reflectance.report.build import ReportConfig, build_report
-
     out = Path(out_dir)
     result = DemoResult(out=out)
     t0 = time.perf_counter()

@@ -83,7 +83,8 @@ def test_help_has_examples() -> None:
 def test_bad_size_option(case: tuple[Path, Path], tmp_path: Path) -> None:
     session, solved = case
     out = tmp_path / "asset"
-    _fails(_bake(str(session), str(solved), "-o", str(out), "--size", "300"), "--size", "power of two", out=out)
+    res = _bake(str(session), str(solved), "-o", str(out), "--uv-size", "300")
+    _fails(res, "--uv-size", "power of two", out=out)
 
 
 def test_solver_output_missing_a_camera(case: tuple[Path, Path], tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def _one_error(res, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "calib"
-    res = _run("calibrate", "simulate", out, "--poses", "5", "--size", "640x480", "--no-progress")
+    res = _run("calibrate", "simulate", "-o", out, "--poses", "5", "--image-size", "640x480", "--no-progress")
     assert res.exit_code == 0, res.output
     return out
 
@@ -192,7 +192,7 @@ def test_rig_apply_refuses_a_rig_without_the_session_cameras(tmp_path: Path) -> 
 
 def test_simulate_refuses_to_replace_an_unrelated_folder(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    res = _run("calibrate", "simulate", tmp_path, "--poses", "1", "--no-progress")
+    res = _run("calibrate", "simulate", "-o", tmp_path, "--poses", "1", "--no-progress")
     _one_error(res, "not a simulated calibration folder")
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 

@@ -41,7 +41,7 @@ def test_relight_and_export_write_outputs(asset: Path, tmp_path: Path) -> None:
     out = tmp_path / "relit"
     res = _run(
         "relight", str(asset), "--env", str(tmp_path / "room.exr"), "--env", "pattern:full",
-        "--size", "16", "--env-rotate", "45", "--normalize", "mean", "-o", str(out), "--no-progress",
+        "--image-size", "16", "--env-rotate", "45", "--normalize", "mean", "-o", str(out), "--no-progress",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert (out / "contact_sheet.png").is_file() and (out / "SPH01" / "room" / "orbit000.exr").is_file()

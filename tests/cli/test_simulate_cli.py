@@ -12,8 +12,9 @@ def test_simulate_writes_valid_sessions(tmp_path):
     cfg = tmp_path / "sim.toml"
     cfg.write_text("visibility_directions = 32\nspecular_samples = [6, 6]\n")
     out = tmp_path / "out"
-    args = ["simulate", str(out), "-n", "1", "--first", "2", "--seed", "4", "--size", "40", "--uv-size", "32"]
-    args += ["--cameras", "1", "--no-inverses", "--dark-offset", "0.01", "--config", str(cfg), "-q"]
+    args = ["simulate", "-o", str(out), "-n", "1", "--first", "2", "--seed", "4", "--image-size", "40"]
+    args += ["--uv-size", "32", "--cameras", "1", "--no-inverses", "--dark-offset", "0.01", "--config", str(cfg)]
+    args += ["--no-progress"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert res.output.strip().endswith("S0002")
@@ -29,7 +30,7 @@ def test_simulate_writes_valid_sessions(tmp_path):
 def test_simulate_bad_config_is_one_line_error(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("image_sise = 64\n")
-    res = CliRunner().invoke(cli, ["simulate", str(tmp_path / "o"), "--config", str(cfg)])
+    res = CliRunner().invoke(cli, ["simulate", str(tmp_path / "o"), "--config", str(cfg)])  # retired positional OUT
     assert res.exit_code == 2
     assert "unknown key(s) ['image_sise']" in res.output
     assert not (tmp_path / "o").exists()
@@ -37,4 +38,4 @@ def test_simulate_bad_config_is_one_line_error(tmp_path):
 
 def test_simulate_help_has_examples():
     res = CliRunner().invoke(cli, ["simulate", "--help"])
-    assert res.exit_code == 0 and "id2r simulate sessions/ --subjects 4 --seed 0" in res.output
+    assert res.exit_code == 0 and "id2r simulate -o sessions/ --subjects 4 --seed 0" in res.output

@@ -34,7 +34,7 @@ def _solve(*args: str):
 
 def test_solve_writes_maps_and_report(session: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    res = _solve(str(session), "-o", str(out), "--tile-rows", "5", "--workers", "2")
+    res = _solve(str(session), "-o", str(out), "--tile-rows", "5", "--threads", "2")
     assert res.exit_code == 0, res.output
     assert "cam0:" in res.stdout and "valid pixel(s)" in res.stdout
     img, names = read_exr(out / "cam0" / "normal_specular.exr")

@@ -41,7 +41,7 @@ def test_missing_dataset_exits_2(tmp_path, tiny_stage2_run):
             "--config",
             "tiny",
             "--data",
-            str(tmp_path / "nope"),
+            str(tmp_path / "nope"),  # the retired --data still names the dataset
             "--base",
             str(tiny_stage2_run),
             "--out",
@@ -61,7 +61,7 @@ def test_wrong_checkpoint_kind_exits_2(tmp_path, face_dataset, tiny_stage2_run):
             "swapper",
             "--config",
             "tiny",
-            "--data",
+            "--dataset",
             str(face_dataset),
             "--base",
             str(stage1),
@@ -78,7 +78,7 @@ def test_wrong_checkpoint_kind_exits_2(tmp_path, face_dataset, tiny_stage2_run):
             "swapper",
             "--config",
             "cpu_128",
-            "--data",
+            "--dataset",
             str(face_dataset),
             "--base",
             str(tiny_stage2_run),
@@ -88,7 +88,7 @@ def test_wrong_checkpoint_kind_exits_2(tmp_path, face_dataset, tiny_stage2_run):
     )
     assert res.exit_code == 2 and "32 px" in res.output and "resolution 128" in res.output
     res = CliRunner().invoke(
-        cli, ["train", "swapper", "--config", "huge", "--data", str(face_dataset), "--base", str(tiny_stage2_run)]
+        cli, ["train", "swapper", "--config", "huge", "--dataset", str(face_dataset), "--base", str(tiny_stage2_run)]
     )
     assert res.exit_code == 2 and "preset" in res.output
 
@@ -101,7 +101,7 @@ def test_train_swapper_cli_runs_and_summarises(tmp_path, face_dataset, tiny_stag
         "swapper",
         "--config",
         str(cfg),
-        "--data",
+        "--dataset",
         str(face_dataset),
         "--base",
         str(tiny_stage2_run),

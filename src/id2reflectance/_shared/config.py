@@ -96,7 +96,7 @@ def load_config(path: str | Path, cls: type[T]) -> T:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
+            import yaml  # lazy: only YAML configs need PyYAML
 
             data = yaml.safe_load(text) or {}
         else:

@@ -16,7 +16,9 @@ from typing import Literal
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
+import cv2
 import numpy as np
+import tifffile
 
 from id2reflectance._shared.atomic import atomic_write
 from id2reflectance.errors import InputFileError, ShapeError
@@ -83,7 +85,7 @@ def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
         ``("R", "G", "B")``, ``("Y",)``, ``("R", "G", "B", "A")`` or the file's own names
         in alphabetical order.
     """
-    import OpenEXR
+    import OpenEXR  # lazy: a native library that only EXR users need to load
 
     path = Path(path)
     if not path.is_file():
@@ -124,7 +126,7 @@ def write_exr(
     channels : ``"auto"`` or a string of one-letter channel names of length C.
     half : store 16-bit half floats instead of float32.
     """
-    import OpenEXR
+    import OpenEXR  # lazy: a native library that only EXR users need to load
 
     a = np.asarray(pixels)
     if a.ndim == 2:
@@ -152,8 +154,6 @@ def decode_image(data: np.ndarray, flags: int) -> np.ndarray | None:
     """``cv2.imdecode(data, flags)`` with OpenCV's own log quiet: a file it cannot decode
     gives None (the caller raises one clear error naming it), not also a ``[ WARN ]`` line
     from the codec on stderr. ``data``: the file's bytes as a uint8 array (empty: None)."""
-    import cv2
-
     if not data.size:
         return None
     level = cv2.utils.logging.getLogLevel()
@@ -174,15 +174,11 @@ def _read_integer_image(path: Path) -> np.ndarray:
     """Read PNG/TIFF/JPEG keeping bit depth; returns (H, W, C) in the file's dtype, RGB order."""
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
-        import tifffile
-
         try:
             img = tifffile.imread(str(path))
         except Exception as err:
             raise InputFileError(path, None, f"not a readable TIFF file ({err})") from err
     else:
-        import cv2
-
         img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise InputFileError(path, None, "not a readable image file (truncated or corrupt?)")
@@ -214,7 +210,7 @@ def read_raw(path: str | Path) -> np.ndarray:
     Demosaic (AHD), no auto-brightness, gamma 1, unit white-balance multipliers, camera
     native primaries (``rig.color_matrix`` maps them to Rec.709), 16-bit output / 65535.
     """
-    import rawpy
+    import rawpy  # lazy: LibRaw is needed only for camera RAW frames
 
     path = Path(path)
     if not path.is_file():
@@ -283,8 +279,6 @@ def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:
 
 def write_png(path: str | Path, pixels: np.ndarray, *, bits: Literal[8, 16] = 8) -> Path:
     """Write (H, W) or (H, W, 3|4) values in [0, 1] (already encoded) as PNG, atomically."""
-    import cv2
-
     a = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
     scale, dtype = (255.0, np.uint8) if bits == 8 else (65535.0, np.uint16)
     q = np.round(a * scale).astype(dtype)
@@ -300,8 +294,6 @@ def write_png(path: str | Path, pixels: np.ndarray, *, bits: Literal[8, 16] = 8)
 
 def write_tiff16(path: str | Path, pixels: np.ndarray) -> Path:
     """Write (H, W, 3) values in [0, 1] as 16-bit RGB TIFF, atomically."""
-    import tifffile
-
     q = np.round(np.clip(np.asarray(pixels, dtype=np.float32), 0, 1) * 65535.0).astype(np.uint16)
     return atomic_write(path, lambda p: tifffile.imwrite(str(p), q, photometric="rgb" if q.ndim == 3 else None))
 
@@ -311,8 +303,6 @@ def read_png(path: str | Path) -> np.ndarray:
 
     Raises InputFileError when the file is missing, truncated or not a PNG.
     """
-    import cv2
-
     path = Path(path)
     img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
     if img is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from id2reflectance.errors import ShapeError
@@ -117,8 +118,6 @@ def distort_normalized(x: np.ndarray, y: np.ndarray, dist: np.ndarray) -> tuple[
 
 def undistort_pixels(pixels: np.ndarray, K: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (N, 2) -> undistorted normalised coordinates (x, y), each (N,) float64."""
-    import cv2
-
     if len(dist) == 0 or not np.any(dist):
         xy = (pixels - K[:2, 2]) / np.array([K[0, 0], K[1, 1]])
         xy[:, 0] -= K[0, 1] * xy[:, 1] / K[0, 0]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from id2reflectance._shared.imageio import read_image
+from id2reflectance._shared.imageio import read_image, read_mask
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
@@ -161,8 +161,6 @@ def load_camera_frames(session: Session, camera: str, *, color: bool = True, sta
 
 def load_mask(session: Session, camera: str) -> np.ndarray | None:
     """The optional foreground mask ``masks/<camera>.png``: (H, W) bool or None."""
-    from id2reflectance._shared.imageio import read_mask
-
     path = session.root / "masks" / f"{camera}.png"
     if not path.exists():
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -236,6 +237,19 @@ def _parse_camera(name: str, c: Any, probs: _Problems) -> Camera | None:
     return Camera(name=name, width=c["width"], height=c["height"], K=K, dist=dist, R=R, t=t)
 
 
+def _parse_cameras_into(data: Any, probs: _Problems) -> dict[str, Camera]:
+    """The ``cameras`` object's valid cameras; every problem goes to ``probs``."""
+    cameras: dict[str, Camera] = {}
+    if not isinstance(data, dict) or not data:
+        probs.add("cameras", "must be a non-empty object")
+        return cameras
+    for name, c in data.items():
+        cam = _parse_camera(name, c, probs)
+        if cam is not None:
+            cameras[name] = cam
+    return cameras
+
+
 def parse_cameras(data: Any, *, file: str = MANIFEST) -> dict[str, Camera]:
     """Validate a ``cameras`` object on its own, by the session format's rules.
 
@@ -243,25 +257,14 @@ def parse_cameras(data: Any, *, file: str = MANIFEST) -> dict[str, Camera]:
     :class:`SessionInvalidError` with every problem, each naming ``file`` and the JSON path.
     """
     probs = _Problems(file)
-    cameras: dict[str, Camera] = {}
-    if not isinstance(data, dict) or not data:
-        probs.add("cameras", "must be a non-empty object")
-    else:
-        for name, c in data.items():
-            cam = _parse_camera(name, c, probs)
-            if cam is not None:
-                cameras[name] = cam
+    cameras = _parse_cameras_into(data, probs)
     if probs.items:
         raise SessionInvalidError(probs.items)
     return cameras
 
 
-def parse_session(root: str | Path, data: Any) -> Session:
-    """Validate a parsed session.json object against the format; raise on any problem."""
-    root = Path(root)
-    probs = _Problems(MANIFEST)
-    if not isinstance(data, dict):
-        raise SessionInvalidError([f"{MANIFEST}: top level must be an object"])
+def _check_header(data: dict[str, Any], probs: _Problems) -> None:
+    """``format``, ``version`` and no unknown top-level fields."""
     if data.get("format") != FORMAT_NAME:
         probs.add("format", f"must be '{FORMAT_NAME}', got {json.dumps(data.get('format'))}")
     if data.get("version") != FORMAT_VERSION:
@@ -270,110 +273,134 @@ def parse_session(root: str | Path, data: Any) -> Session:
     if unknown:
         probs.add("", f"unknown top-level field(s) {unknown}")
 
-    subject = data.get("subject")
+
+def _parse_subject(subject: Any, probs: _Problems) -> tuple[str, dict[str, Any]]:
+    """(subject id, attributes) of the ``subject`` object; ``""`` and ``{}`` where invalid."""
     subject_id, attributes = "", {}
     if not isinstance(subject, dict):
         probs.add("subject", "is missing or not an object")
+        return subject_id, attributes
+    sid = subject.get("id")
+    if not isinstance(sid, str) or not SUBJECT_ID_RE.match(sid):
+        probs.add("subject.id", f"must be 1-64 characters of [A-Za-z0-9_-], got {json.dumps(sid)}")
     else:
-        sid = subject.get("id")
-        if not isinstance(sid, str) or not SUBJECT_ID_RE.match(sid):
-            probs.add("subject.id", f"must be 1-64 characters of [A-Za-z0-9_-], got {json.dumps(sid)}")
-        else:
-            subject_id = sid
-        attrs = subject.get("attributes", {})
-        if not isinstance(attrs, dict):
-            probs.add("subject.attributes", "must be an object")
-        else:
-            attributes = attrs
+        subject_id = sid
+    attrs = subject.get("attributes", {})
+    if not isinstance(attrs, dict):
+        probs.add("subject.attributes", "must be an object")
+    else:
+        attributes = attrs
+    return subject_id, attributes
 
-    rig_raw = data.get("rig", {})
-    rig = Rig(name="", lights_to_world=np.eye(3))
+
+def _parse_rig(rig_raw: Any, probs: _Problems) -> Rig:
+    """The ``rig`` object (identity rotation, no colour matrix and no name where invalid)."""
     if not isinstance(rig_raw, dict):
         probs.add("rig", "must be an object")
-    else:
-        l2w = np.eye(3)
-        if "lights_to_world" in rig_raw:
-            l2w = _rotation(rig_raw["lights_to_world"], "rig.lights_to_world", probs)
-        cm = None
-        if rig_raw.get("color_matrix") is not None:
-            cm = _matrix(rig_raw["color_matrix"], (3, 3), "rig.color_matrix", probs)
-            if cm is not None and abs(np.linalg.det(cm)) < 1e-9:
-                probs.add("rig.color_matrix", "must be invertible")
-        name = rig_raw.get("name", "")
-        if not isinstance(name, str):
-            probs.add("rig.name", "must be a string")
-            name = ""
-        rig = Rig(name=name, lights_to_world=l2w if l2w is not None else np.eye(3), color_matrix=cm)
+        return Rig(name="", lights_to_world=np.eye(3))
+    l2w = np.eye(3)
+    if "lights_to_world" in rig_raw:
+        l2w = _rotation(rig_raw["lights_to_world"], "rig.lights_to_world", probs)
+    cm = None
+    if rig_raw.get("color_matrix") is not None:
+        cm = _matrix(rig_raw["color_matrix"], (3, 3), "rig.color_matrix", probs)
+        if cm is not None and abs(np.linalg.det(cm)) < 1e-9:
+            probs.add("rig.color_matrix", "must be invertible")
+    name = rig_raw.get("name", "")
+    if not isinstance(name, str):
+        probs.add("rig.name", "must be a string")
+        name = ""
+    return Rig(name=name, lights_to_world=l2w if l2w is not None else np.eye(3), color_matrix=cm)
 
-    cameras: dict[str, Camera] = {}
-    cams_raw = data.get("cameras")
-    if not isinstance(cams_raw, dict) or not cams_raw:
-        probs.add("cameras", "must be a non-empty object")
-    else:
-        for name, c in cams_raw.items():
-            cam = _parse_camera(name, c, probs)
-            if cam is not None:
-                cameras[name] = cam
 
+def _check_choice(value: Any, allowed: Sequence[str], where: str, probs: _Problems, *, rule: str = "") -> bool:
+    """True when ``value`` is one of ``allowed``; else a problem ``<rule>, got <value>`` (by
+    default ``must be one of [...]``) and False."""
+    if value in allowed:
+        return True
+    probs.add(where, f"{rule or f'must be one of {list(allowed)}'}, got {json.dumps(value)}")
+    return False
+
+
+def _parse_frame(root: Path, i: int, f: Any, cams_raw: Any, probs: _Problems) -> Frame | None:
+    """``frames[i]``, or None when it is invalid (its problems go to ``probs``)."""
+    where = f"frames[{i}]"
+    if not isinstance(f, dict):
+        probs.add(where, "must be an object")
+        return None
+    cam, pat, pol, enc = (f.get(k) for k in ("camera", "pattern", "polarization", "encoding"))
+    scale = f.get("scale", 1.0)
+    known_camera = isinstance(cams_raw, dict) and isinstance(cam, str) and cam in cams_raw
+    if not known_camera:
+        probs.add(f"{where}.camera", f"names an unknown camera {json.dumps(cam)}")
+    checks = [  # every check runs, so each problem is reported
+        known_camera,
+        _check_choice(pat, PATTERNS, f"{where}.pattern", probs),
+        _check_choice(pol, POLARIZATIONS, f"{where}.polarization", probs, rule="must be 'cross' or 'parallel'"),
+        _check_choice(enc, ENCODINGS, f"{where}.encoding", probs),
+    ]
+    if not _is_number(scale) or scale <= 0:
+        probs.add(f"{where}.scale", f"must be > 0, got {json.dumps(scale)}")
+        checks.append(False)
+    rel = safe_relative(root, f.get("file"), f"{where}.file", probs)
+    unknown = sorted(set(f) - {"camera", "pattern", "polarization", "file", "encoding", "scale"})
+    if unknown:
+        probs.add(where, f"has unknown field(s) {unknown}")
+    if not all(checks) or rel is None:
+        return None
+    return Frame(camera=cam, pattern=pat, polarization=pol, file=rel, encoding=enc, scale=float(scale))
+
+
+def _parse_frames(root: Path, frames_raw: Any, cams_raw: Any, probs: _Problems) -> list[Frame]:
+    """The valid, distinct frames of the ``frames`` list, and a check that every camera has
+    the required patterns in both polarisations."""
     frames: list[Frame] = []
-    frames_raw = data.get("frames")
     seen: dict[tuple[str, str, str], int] = {}
     if not isinstance(frames_raw, list) or not frames_raw:
         probs.add("frames", "must be a non-empty list")
         frames_raw = []
     for i, f in enumerate(frames_raw):
-        where = f"frames[{i}]"
-        if not isinstance(f, dict):
-            probs.add(where, "must be an object")
+        frame = _parse_frame(root, i, f, cams_raw, probs)
+        if frame is None:
             continue
-        bad = False
-        cam = f.get("camera")
-        if not isinstance(cams_raw, dict) or cam not in cams_raw:
-            probs.add(f"{where}.camera", f"names an unknown camera {json.dumps(cam)}")
-            bad = True
-        pat = f.get("pattern")
-        if pat not in PATTERNS:
-            probs.add(f"{where}.pattern", f"must be one of {list(PATTERNS)}, got {json.dumps(pat)}")
-            bad = True
-        pol = f.get("polarization")
-        if pol not in POLARIZATIONS:
-            probs.add(f"{where}.polarization", f"must be 'cross' or 'parallel', got {json.dumps(pol)}")
-            bad = True
-        enc = f.get("encoding")
-        if enc not in ENCODINGS:
-            probs.add(f"{where}.encoding", f"must be one of {list(ENCODINGS)}, got {json.dumps(enc)}")
-            bad = True
-        scale = f.get("scale", 1.0)
-        if not _is_number(scale) or scale <= 0:
-            probs.add(f"{where}.scale", f"must be > 0, got {json.dumps(scale)}")
-            bad = True
-        rel = safe_relative(root, f.get("file"), f"{where}.file", probs)
-        unknown = sorted(set(f) - {"camera", "pattern", "polarization", "file", "encoding", "scale"})
-        if unknown:
-            probs.add(where, f"has unknown field(s) {unknown}")
-        if bad or rel is None:
-            continue
-        key = (cam, pat, pol)
+        key = (frame.camera, frame.pattern, frame.polarization)
         if key in seen:
-            probs.add(where, f"duplicates frames[{seen[key]}] ({cam}, {pat}, {pol})")
+            probs.add(f"frames[{i}]", f"duplicates frames[{seen[key]}] ({key[0]}, {key[1]}, {key[2]})")
             continue
         seen[key] = i
-        frames.append(Frame(camera=cam, pattern=pat, polarization=pol, file=rel, encoding=enc, scale=float(scale)))
-
+        frames.append(frame)
     if isinstance(cams_raw, dict):
         for cam in cams_raw:
             for pol in POLARIZATIONS:
                 missing = [p for p in REQUIRED_PATTERNS if (cam, p, pol) not in seen]
                 if missing:
                     probs.add("frames", f"camera '{cam}' lacks {pol}-polarised frame(s) for pattern(s) {missing}")
+    return frames
 
-    mesh = data.get("mesh")
-    if mesh is not None:
-        mesh = safe_relative(root, mesh, "mesh", probs)
-        if mesh is not None and Path(mesh).suffix.lower() not in (".obj", ".ply"):
-            probs.add("mesh", f"must be an .obj or .ply file, got '{mesh}'")
-            mesh = None
 
+def _parse_mesh(root: Path, mesh: Any, probs: _Problems) -> str | None:
+    """The optional ``mesh`` path (an .obj or .ply inside the session), None when absent or invalid."""
+    if mesh is None:
+        return None
+    mesh = safe_relative(root, mesh, "mesh", probs)
+    if mesh is not None and Path(mesh).suffix.lower() not in (".obj", ".ply"):
+        probs.add("mesh", f"must be an .obj or .ply file, got '{mesh}'")
+        return None
+    return mesh
+
+
+def parse_session(root: str | Path, data: Any) -> Session:
+    """Validate a parsed session.json object against the format; raise on any problem."""
+    root = Path(root)
+    probs = _Problems(MANIFEST)
+    if not isinstance(data, dict):
+        raise SessionInvalidError([f"{MANIFEST}: top level must be an object"])
+    _check_header(data, probs)
+    subject_id, attributes = _parse_subject(data.get("subject"), probs)
+    rig = _parse_rig(data.get("rig", {}), probs)
+    cameras = _parse_cameras_into(data.get("cameras"), probs)
+    frames = _parse_frames(root, data.get("frames"), data.get("cameras"), probs)
+    mesh = _parse_mesh(root, data.get("mesh"), probs)
     if probs.items:
         raise SessionInvalidError(probs.items)
     return Session(

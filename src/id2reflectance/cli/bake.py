@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
+from id2reflectance.cli.options import out_option, progress_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.bake.baker import BakeConfig, bake_session
@@ -16,8 +17,8 @@ from id2reflectance.processing.bake.baker import BakeConfig, bake_session
 @click.command("bake")
 @click.argument("session", type=click.Path(path_type=Path))
 @click.argument("solved", type=click.Path(path_type=Path))
-@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Asset folder to write.")
-@click.option("--size", type=int, default=None, help="UV map size, a power of two from 256 to 8192 [default: 1024].")
+@out_option(help="Asset folder to write.")
+@uv_size_option(help="UV map size, texels: a power of two from 256 to 8192 [default: 1024].", retired=("--size",))
 @click.option(
     "--template",
     type=click.Path(path_type=Path),
@@ -38,12 +39,12 @@ from id2reflectance.processing.bake.baker import BakeConfig, bake_session
     help="TOML or YAML file with BakeConfig fields; options given here override it.",
 )
 @click.option("--no-previews", is_flag=True, help="Do not write previews/*.png.")
-@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@progress_option()
 def bake_cmd(
     session: Path,
     solved: Path,
     out: Path,
-    size: int | None,
+    uv_size: int | None,
     template: Path | None,
     normal_source: str | None,
     config_path: Path | None,
@@ -69,7 +70,7 @@ def bake_cmd(
     \b
     Examples:
       id2r bake sessions/S0000 solved/S0000 -o assets/S0000
-      id2r bake sessions/S0000 solved/S0000 -o assets/S0000 --size 2048
+      id2r bake sessions/S0000 solved/S0000 -o assets/S0000 --uv-size 2048
       id2r bake sessions/S0000 solved/S0000 -o assets/S0000 --config bake.toml
 
     \b
@@ -82,7 +83,7 @@ def bake_cmd(
     """
     config = load_config(config_path, BakeConfig) if config_path is not None else BakeConfig()
     options = (
-        ("size", size),
+        ("size", uv_size),
         ("template", None if template is None else str(template)),
         ("normal_source", normal_source),
         ("previews", False if no_previews else None),
@@ -92,7 +93,9 @@ def bake_cmd(
         try:
             config = dataclasses.replace(config, **overrides)
         except ConfigError as err:
-            raise ConfigError(f"--{next(iter(overrides)).replace('_', '-')}: {err}") from err
+            name = next(iter(overrides))
+            flag = "--uv-size" if name == "size" else f"--{name.replace('_', '-')}"
+            raise ConfigError(f"{flag}: {err}") from err
     with progress_bar(enabled=not no_progress) as progress:
         result = bake_session(session, solved, out, config=config, progress=progress)
     res = result.registration.residual

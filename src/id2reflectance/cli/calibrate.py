@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import image_size_option, out_option, progress_option, threads_option
 from id2reflectance.cli.progress import progress_bar
+from id2reflectance.errors import ConfigError
 
 
 @click.group("calibrate")
@@ -16,7 +18,7 @@ def calibrate_cmd() -> None:
 
     \b
     Typical run:
-      id2r calibrate simulate calib/                       # or your own captures
+      id2r calibrate simulate -o calib/                    # or your own captures
       id2r calibrate cameras calib/boards --board calib/board.json -o rig.json
       id2r calibrate colour calib/colour/front/chart.exr --camera front \\
           --white-level 0.5 -o colour.json
@@ -29,7 +31,7 @@ def calibrate_cmd() -> None:
 @click.option(
     "--board", "board", required=True, help="Board SPEC: a .toml/.json/.yaml file, inline JSON, or key=value list."
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="rig.json to write.")
+@out_option(help="rig.json to write.", retired=("--output",))
 @click.option("--reference", default="", help="Camera whose frame is the world (default: first by name).")
 @click.option(
     "--world",
@@ -51,14 +53,14 @@ def calibrate_cmd() -> None:
     "--min-shared", type=int, default=2, show_default=True, help="Board poses two cameras must share to be linked."
 )
 @click.option("--encoding", type=click.Choice(["auto", "linear", "srgb", "raw"]), default="auto", show_default=True)
-@click.option("--workers", type=int, default=0, show_default=True, help="Detection threads (0: min(4, CPUs)).")
+@threads_option(help="Threads decoding images and detecting corners [default: min(4, CPUs)].", retired=("--workers",))
 @click.option("--name", default="id2r-rig", show_default=True, help="Rig name written into rig.json.")
 @click.option("--no-opencv", is_flag=True, help="Skip the comparison with OpenCV calibrateCamera/stereoCalibrate.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@progress_option()
 def cameras_cmd(
     capture_dir: Path,
     board: str,
-    output: Path,
+    out: Path,
     reference: str,
     world: str,
     world_pose: str,
@@ -66,7 +68,7 @@ def cameras_cmd(
     min_corners: int,
     min_shared: int,
     encoding: str,
-    workers: int,
+    threads: int | None,
     name: str,
     no_opencv: bool,
     no_progress: bool,
@@ -84,6 +86,7 @@ def cameras_cmd(
       id2r calibrate cameras captures/ -o rig.json --reference front \\
           --board "type=charuco,squares_x=11,squares_y=8,square_size=0.03,marker_size=0.022,dictionary=DICT_5X5_100"
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.capture.calibration.boards import parse_board_spec
     from id2reflectance.capture.calibration.cameras import CameraCalibrationConfig, calibrate_cameras
     from id2reflectance.capture.rig import RigFile, write_rig
@@ -98,15 +101,13 @@ def cameras_cmd(
         dist_model=dist_model,  # type: ignore[arg-type]
         encoding=encoding,  # type: ignore[arg-type]
         compare_opencv=not no_opencv,
-        workers=workers,
+        workers=threads or 0,  # 0: the library's automatic choice
     )
     with progress_bar(enabled=not no_progress) as progress:
         result = calibrate_cameras(capture_dir, spec, config=config, progress=progress)
-    write_rig(output, RigFile(name, result.cameras, None, result.report))
+    write_rig(out, RigFile(name, result.cameras, None, result.report))
     rep = result.report
-    click.echo(
-        f"{output}: {len(result.cameras)} camera(s), {rep['board_poses']} board pose(s), {rep['corners']} corners"
-    )
+    click.echo(f"{out}: {len(result.cameras)} camera(s), {rep['board_poses']} board pose(s), {rep['corners']} corners")
     click.echo(
         f"  RMS reprojection: {rep['rms_before_px']:.3f} px before, {rep['rms_after_px']:.3f} px after adjustment"
     )
@@ -131,7 +132,7 @@ def cameras_cmd(
 @calibrate_cmd.command("colour")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--camera", required=True, help="Name of the camera that took the chart images.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="colour.json to write.")
+@out_option(help="colour.json to write.", retired=("--output",))
 @click.option("--dark", type=click.Path(path_type=Path), default=None, help="Dark frame subtracted from each image.")
 @click.option(
     "--white-level",
@@ -153,7 +154,7 @@ def cameras_cmd(
 def colour_cmd(
     images: tuple[Path, ...],
     camera: str,
-    output: Path,
+    out: Path,
     dark: Path | None,
     white_level: float,
     weighting: str,
@@ -171,6 +172,7 @@ def colour_cmd(
       id2r calibrate colour chart_full_cross.exr --camera front --white-level 0.5 -o colour.json
       id2r calibrate colour a.tif b.tif --camera front --dark dark.tif -o colour.json --rig rig.json
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance._shared.atomic import atomic_write_json
     from id2reflectance.capture.calibration.colour import ColourCalibrationConfig, calibrate_colour
     from id2reflectance.capture.rig import read_rig, write_rig
@@ -183,11 +185,11 @@ def colour_cmd(
         encoding=encoding,  # type: ignore[arg-type]
     )
     result = calibrate_colour(list(images), camera=camera, dark=dark, config=config)
-    atomic_write_json(output, result.to_json())
+    atomic_write_json(out, result.to_json())
     if rig is not None and rig_path is not None:
         write_rig(rig_path, dataclasses.replace(rig, color_matrix=result.color_matrix))
     names = list(result.to_json()["delta_e_2000"]["per_patch"])
-    click.echo(f"{output}: color_matrix for camera '{camera}' from {len(result.readings)} image(s)")
+    click.echo(f"{out}: color_matrix for camera '{camera}' from {len(result.readings)} image(s)")
     for row in result.color_matrix:
         click.echo("  [" + ", ".join(f"{v:+.5f}" for v in row) + "]")
     for n, d in zip(names, result.delta_e, strict=True):
@@ -196,16 +198,23 @@ def colour_cmd(
 
 
 @calibrate_cmd.command("simulate")
-@click.argument("out", type=click.Path(path_type=Path))
+@out_option(help="Folder of the captures and their truth.", positional=True)
 @click.option("--poses", type=int, default=20, show_default=True, help="Board poses.")
-@click.option("--size", default="1600x1200", show_default=True, help="Image size WxH.")
+@image_size_option(type=str, default="1600x1200", help="Image size WxH, pixels.", retired=("--size",))
 @click.option("--board", default=None, help="Board SPEC (default: ChArUco 11x8, 30 mm squares, DICT_5X5_100).")
 @click.option("--encoding", type=click.Choice(["srgb8", "linear16", "exr"]), default="srgb8", show_default=True)
 @click.option("--no-chart", is_flag=True, help="Do not render the ColorChecker images.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@progress_option()
 def simulate_cmd(
-    out: Path, poses: int, size: str, board: str | None, encoding: str, no_chart: bool, seed: int, no_progress: bool
+    out: Path,
+    poses: int,
+    image_size: str,
+    board: str | None,
+    encoding: str,
+    no_chart: bool,
+    seed: int,
+    no_progress: bool,
 ) -> None:
     """Render simulated calibration captures with their truth into OUT.
 
@@ -215,17 +224,17 @@ def simulate_cmd(
 
     \b
     Examples:
-      id2r calibrate simulate calib/
-      id2r calibrate simulate calib/ --poses 10 --size 800x600 --encoding exr
+      id2r calibrate simulate -o calib/
+      id2r calibrate simulate -o calib/ --poses 10 --image-size 800x600 --encoding exr
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.capture.calibration.boards import parse_board_spec
     from id2reflectance.capture.simulator.calibration_captures import SimCalibrationConfig, simulate_calibration
-    from id2reflectance.errors import ConfigError
 
     try:
-        w, h = (int(v) for v in size.lower().split("x"))
+        w, h = (int(v) for v in image_size.lower().split("x"))
     except ValueError as err:
-        raise ConfigError(f"--size must be WxH, e.g. 1600x1200, got {size!r}") from err
+        raise ConfigError(f"--image-size must be WxH, e.g. 1600x1200, got {image_size!r}") from err
     kwargs: dict = dict(width=w, height=h, n_poses=poses, encoding=encoding, chart=not no_chart, seed=seed)
     if board is not None:
         spec = parse_board_spec(board)

@@ -8,6 +8,14 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import (
+    dataset_option,
+    image_size_option,
+    out_option,
+    progress_option,
+    uv_size_option,
+    workers_option,
+)
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.dataset.build import BuildConfig, build_dataset
 from id2reflectance.dataset.cluster import ClusterConfig
@@ -68,12 +76,12 @@ def dataset_group() -> None:
 
 @dataset_group.command("build")
 @click.argument("sessions_dir", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
-@click.option("--workers", type=int, default=0, show_default=True, help="LocalCluster workers (0 = one per core).")
+@out_option(help="Dataset folder.", retired=("--output",))
+@workers_option(help="Dask LocalCluster worker processes (0 = one per core).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @click.option("--memory-limit", default="auto", show_default=True, help="Per-worker memory limit (LocalCluster).")
-@click.option("--image-size", type=int, default=512, show_default=True, help="Training view size, pixels.")
-@click.option("--bake-size", type=int, default=512, show_default=True, help="UV map size, texels.")
+@image_size_option(default=512, help="Training view size, pixels.")
+@uv_size_option(default=512, help="UV map size, texels.", retired=("--bake-size",))
 @click.option(
     "--env",
     "envs",
@@ -84,7 +92,8 @@ def dataset_group() -> None:
     "repeat the option or separate with commas (--env full,courtyard).",
 )
 @split_options
-@click.option("--keep-work", is_flag=True, help="Keep solved maps and assets under DATASET/.work.")
+@click.option("--keep-work", is_flag=True, help="Keep solved maps and assets under OUT/.work.")
+@progress_option()
 def build_cmd(
     sessions_dir: Path,
     out: Path,
@@ -92,12 +101,13 @@ def build_cmd(
     scheduler: str | None,
     memory_limit: str,
     image_size: int,
-    bake_size: int,
+    uv_size: int,
     envs: tuple[str, ...],
     split_seed: int,
     split_fractions: tuple[float, float, float],
     split_stratify: str,
     keep_work: bool,
+    no_progress: bool,
 ) -> None:
     """Build (or resume) a dataset from every session folder in SESSIONS_DIR.
 
@@ -113,13 +123,13 @@ def build_cmd(
     """
     cfg = BuildConfig(
         image_size=image_size,
-        bake_size=bake_size,
+        bake_size=uv_size,
         environments=tuple(e.strip() for spec in envs for e in spec.split(",") if e.strip()),
         split=_split_config(split_seed, split_fractions, split_stratify),
         keep_work=keep_work,
         cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),
     )
-    with progress_bar() as progress:
+    with progress_bar(enabled=not no_progress) as progress:
         rep = build_dataset(
             sessions_dir,
             out,
@@ -153,13 +163,13 @@ def build_cmd(
 
 
 @dataset_group.command("check")
-@click.argument("dataset", type=click.Path(path_type=Path))
+@dataset_option(positional=True)
 def check_cmd(dataset: Path) -> None:
-    """Verify DATASET's schema and every file's SHA-256; exit 1 on any mismatch.
+    """Verify the schema of --dataset and every file's SHA-256; exit 1 on any mismatch.
 
     \b
     Example:
-      id2r dataset check dataset/
+      id2r dataset check --dataset dataset/
     """
     problems = check_dataset(dataset)
     for p in problems:
@@ -171,14 +181,14 @@ def check_cmd(dataset: Path) -> None:
 
 
 @dataset_group.command("info")
-@click.argument("dataset", type=click.Path(path_type=Path))
+@dataset_option(positional=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info_cmd(dataset: Path, as_json: bool) -> None:
-    """Summarise DATASET: counts per split, skin-tone histogram, sizes.
+    """Summarise --dataset: counts per split, skin-tone histogram, sizes.
 
     \b
     Example:
-      id2r dataset info dataset/
+      id2r dataset info --dataset dataset/
     """
     info = dataset_info(dataset)
     if as_json:
@@ -195,10 +205,10 @@ def info_cmd(dataset: Path, as_json: bool) -> None:
 
 
 @dataset_group.command("split")
-@click.argument("dataset", type=click.Path(path_type=Path))
+@dataset_option(positional=True)
 @split_options
 def split_cmd(dataset: Path, split_seed: int, split_fractions: tuple[float, float, float], split_stratify: str) -> None:
-    """Re-split DATASET's subjects into train/val/test without reprocessing them.
+    """Re-split the subjects of --dataset into train/val/test without reprocessing them.
 
     Rewrites dataset.json (atomically; provenance.split records the options) and prints the
     subjects per split and skin type. Models trained on the former split must not be
@@ -206,8 +216,8 @@ def split_cmd(dataset: Path, split_seed: int, split_fractions: tuple[float, floa
 
     \b
     Examples:
-      id2r dataset split dataset/ --split-fractions 0.75,0.05,0.2
-      id2r dataset split dataset/ --split-stratify hash --split-seed 3
+      id2r dataset split --dataset dataset/ --split-fractions 0.75,0.05,0.2
+      id2r dataset split --dataset dataset/ --split-stratify hash --split-seed 3
     """
     cfg = _split_config(split_seed, split_fractions, split_stratify)
     splits = resplit_dataset(dataset, cfg)

@@ -6,33 +6,42 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import image_size_option, out_option, progress_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.demo import DemoConfig, run_demo
 
 
 @click.command("demo")
-@click.argument("out", type=click.Path(path_type=Path), default=Path("demo_out"))
+@out_option(help="Folder of every output.", default=Path("demo_out"), positional=True)
 @click.option("--subjects", type=int, default=2, show_default=True, help="Simulated subjects.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", type=int, default=256, show_default=True, help="Camera resolution, pixels.")
-@click.option("--bake-size", type=int, default=256, show_default=True, help="UV map size, texels.")
+@image_size_option(default=256, help="Camera resolution, pixels.", retired=("--size",))
+@uv_size_option(default=256, help="UV map size of the baked assets, texels.", retired=("--bake-size",))
 @click.option("--no-report", is_flag=True, help="Skip the HTML QA reports.")
-def demo_cmd(out: Path, subjects: int, seed: int, size: int, bake_size: int, no_report: bool) -> None:
+@progress_option()
+def demo_cmd(
+    out: Path, subjects: int, seed: int, image_size: int, uv_size: int, no_report: bool, no_progress: bool
+) -> None:
     """Simulate light-stage sessions and run the whole pipeline on them.
 
     simulate -> validate -> solve -> register + bake -> export glTF -> relight -> report,
     then print the accuracy of the solved and baked maps against the simulator's ground
-    truth. Everything lands in OUT (default demo_out/); OUT/summary.json holds the figures.
+    truth. Everything lands in --out (default demo_out/); its summary.json holds the figures.
 
     \b
     Examples:
       id2r demo
-      id2r demo out/ --subjects 4 --size 512 --bake-size 512
+      id2r demo -o out/ --subjects 4 --image-size 512 --uv-size 512
     """
     cfg = DemoConfig(
-        subjects=subjects, seed=seed, image_size=size, uv_size=max(size, 256), bake_size=bake_size, report=not no_report
+        subjects=subjects,
+        seed=seed,
+        image_size=image_size,
+        uv_size=max(image_size, 256),
+        bake_size=uv_size,
+        report=not no_report,
     )
-    with progress_bar() as progress:
+    with progress_bar(enabled=not no_progress) as progress:
         res = run_demo(out, config=cfg, progress=progress)
     click.echo("\nSolver accuracy (medians, unshadowed pixels; targets <1 deg, <3 deg, <2%, <5%, <0.05):")
     click.echo(

@@ -6,15 +6,21 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import (
+    dataset_option,
+    device_option,
+    out_option,
+    progress_option,
+    uv_size_option,
+)
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import (
     front_view_option,
     ita_calibration_option,
     ita_weight_option,
-    no_progress_option,
     prediction_option,
     set_threads,
-    threads_option,
+    torch_threads_option,
 )
 
 
@@ -24,9 +30,7 @@ def _variants(text: str) -> tuple[str, ...]:
 
 
 @click.command("swapper")
-@click.option(
-    "--dataset", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json)."
-)
+@dataset_option()
 @click.option(
     "--checkpoint",
     "checkpoints",
@@ -36,7 +40,7 @@ def _variants(text: str) -> tuple[str, ...]:
     help="Swapper run or checkpoint folder, optionally labelled; repeat for ablations (labels like n8, n16 "
     "give the scaling curve when the run does not record its training subjects).",
 )
-@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Report folder (replaced).")
+@out_option(help="Report folder (replaced).")
 @click.option("--split", default="test", show_default=True, help="Split of the held-out subjects.")
 @click.option(
     "--fixed-template",
@@ -80,15 +84,15 @@ def _variants(text: str) -> tuple[str, ...]:
     help="Local LPIPS weights (.safetensors); without them LPIPS is reported as unavailable.",
 )
 @click.option("--no-uv", is_flag=True, help="Skip the UV-space comparison (no mesh stitching, no OpenEXR).")
-@click.option("--uv-size", type=int, default=256, show_default=True, help="Texels of the predicted UV maps.")
+@uv_size_option(default=256, help="Size of the predicted UV maps, texels.")
 @click.option("--max-subjects", type=click.IntRange(1), default=None, help="Evaluate only the first N subjects.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device of the swapper (cpu, cuda).")
+@device_option(help="Torch device of the swapper: cpu, cuda, cuda:1, ...")
 @ita_calibration_option
 @ita_weight_option
 @prediction_option
 @front_view_option
-@threads_option
-@no_progress_option
+@torch_threads_option
+@progress_option()
 def eval_swapper_cmd(
     dataset: Path,
     checkpoints: tuple[str, ...],
@@ -130,6 +134,7 @@ def eval_swapper_cmd(
       id2r eval swapper --dataset data/ds --checkpoint n8=runs/n8 --checkpoint n16=runs/n16 \\
           --checkpoint n32=runs/n32 -o reports/scaling --no-template-ablation --threads 1
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.evaluation.report import format_table, write_report
     from id2reflectance.evaluation.swapper import SwapperEvalConfig, evaluate_swapper, parse_checkpoint_spec
 

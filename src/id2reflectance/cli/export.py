@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import out_option, uv_size_option
 from id2reflectance.processing.asset import read_asset
 from id2reflectance.processing.export.gltf import export_glb
 from id2reflectance.processing.export.obj import export_obj
@@ -13,16 +14,13 @@ from id2reflectance.processing.export.obj import export_obj
 
 @click.command("export")
 @click.argument("asset", type=click.Path(path_type=Path))
-@click.option(
-    "-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="face.glb, or a folder for OBJ."
-)
-@click.option(
-    "--texture-size",
+@out_option(help="face.glb, or a folder for OBJ.")
+@uv_size_option(
     type=click.IntRange(16, 8192),
-    default=None,
-    help="Texture size in pixels (default: the maps' size).",
+    help="Size of the exported textures, texels [default: the maps' size].",
+    retired=("--texture-size",),
 )
-def export_cmd(asset: Path, out: Path, texture_size: int | None) -> None:
+def export_cmd(asset: Path, out: Path, uv_size: int | None) -> None:
     """Export ASSET (an asset folder) for viewers and DCC tools.
 
     OUT ending in .glb: glTF 2.0 binary with embedded PNG textures (base colour sRGB,
@@ -33,11 +31,11 @@ def export_cmd(asset: Path, out: Path, texture_size: int | None) -> None:
     \b
     Examples:
       id2r export assets/S0000 -o S0000.glb
-      id2r export assets/S0000 -o S0000_obj/ --texture-size 1024
+      id2r export assets/S0000 -o S0000_obj/ --uv-size 1024
     """
     a = read_asset(asset)
     if out.suffix.lower() == ".glb":
-        path = export_glb(a, out, texture_size=texture_size)
+        path = export_glb(a, out, texture_size=uv_size)
     else:
-        path = export_obj(a, out, texture_size=texture_size)
+        path = export_obj(a, out, texture_size=uv_size)
     click.echo(f"wrote {path}")

@@ -7,16 +7,23 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import (
+    dataset_option,
+    device_option,
+    out_option,
+    progress_option,
+    uv_size_option,
+)
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import (
     front_view_option,
     ita_calibration_option,
     ita_weight_option,
-    no_progress_option,
     prediction_option,
     set_threads,
-    threads_option,
+    torch_threads_option,
 )
+from id2reflectance.errors import Id2rError
 
 
 def _views(value: str) -> tuple[str, ...]:
@@ -25,13 +32,8 @@ def _views(value: str) -> tuple[str, ...]:
 
 @click.command("infer")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option(
-    "--dataset",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Built dataset whose subjects are the templates (views + mesh_vertices.npy).",
-)
+@out_option(help="Output folder.")
+@dataset_option(help="Built dataset whose subjects are the templates (views + mesh_vertices.npy).")
 @click.option(
     "--checkpoint",
     required=True,
@@ -48,11 +50,9 @@ def _views(value: str) -> tuple[str, ...]:
 )
 @click.option("--all-faces", is_flag=True, help="Process every face of a photo (default: several faces is an error).")
 @click.option("--views", default="front,left,right", show_default=True, help="Views to predict and stitch.")
-@click.option(
-    "--uv-size", type=int, default=512, show_default=True, help="UV map size, texels (a power of two from 256 to 8192)."
-)
+@uv_size_option(default=512, help="UV map size, texels (a power of two from 256 to 8192).")
 @ita_weight_option
-@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, ...")
+@device_option()
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),
@@ -62,8 +62,8 @@ def _views(value: str) -> tuple[str, ...]:
 @ita_calibration_option
 @prediction_option
 @front_view_option
-@threads_option
-@no_progress_option
+@torch_threads_option
+@progress_option()
 def infer_cmd(
     photos: tuple[Path, ...],
     out: Path,
@@ -100,7 +100,7 @@ def infer_cmd(
       id2r infer group.jpg -o out/ --dataset data/ds --checkpoint runs/swapper --all-faces
       id2r infer me.png -o out/ --dataset data/ds --checkpoint runs/swapper --template S0012 --views front
     """
-    from id2reflectance.errors import Id2rError
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.inference.batch import infer_photos, summary_table
     from id2reflectance.inference.predictor import InferConfig, Inferencer
 

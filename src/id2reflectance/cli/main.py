@@ -48,7 +48,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
     \b
     Typical run:
-      id2r simulate sessions/ --subjects 2 --seed 0
+      id2r simulate -o sessions/ --subjects 2 --seed 0
       id2r validate sessions/S0000
       id2r solve sessions/S0000 -o solved/S0000
     """
@@ -59,7 +59,7 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from id2reflectance.cli import commands
+    from id2reflectance.cli import commands  # every command and the library they import: only when run
 
     for cmd in commands.COMMANDS:
         cli.add_command(cmd)

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tqdm import tqdm
+
 from id2reflectance._shared.progress import ProgressFn
 
 # stages that describe the whole run; they keep their own line above the current step
@@ -19,8 +21,6 @@ def progress_bar(*, enabled: bool = True) -> Iterator[ProgressFn]:
     Outer stages (subjects, cameras, ...) keep one line each; every other stage reuses a
     single line below them, so nested loops never stack up bars.
     """
-    from tqdm import tqdm
-
     outer: dict[str, tqdm] = {}
     inner: list[tqdm] = []
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import image_size_option, out_option, progress_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.processing.relight.batch import relight_assets
 from id2reflectance.processing.relight.render import RelightConfig
@@ -20,7 +21,7 @@ from id2reflectance.processing.relight.render import RelightConfig
     required=True,
     help="Environment: a 2:1 .exr/.hdr file, a built-in name (studio, city, ...) or pattern:<name>. Repeatable.",
 )
-@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@out_option(help="Output folder.")
 @click.option("--env-rotate", type=float, default=0.0, show_default=True, help="Rotate environments about +y, degrees.")
 @click.option(
     "--normalize",
@@ -30,7 +31,7 @@ from id2reflectance.processing.relight.render import RelightConfig
     help="mean: scale each image environment to mean luminance 1 (the level of pattern:full).",
 )
 @click.option("--orbit", type=int, default=1, show_default=True, help="Cameras around the head (without --session).")
-@click.option("--size", "image_size", type=int, default=512, show_default=True, help="Orbit image size, pixels.")
+@image_size_option(default=512, help="Orbit image size, pixels.", retired=("--size",))
 @click.option("--fov", "fov_deg", type=float, default=20.0, show_default=True, help="Orbit field of view, degrees.")
 @click.option("--elevation", "elevation_deg", type=float, default=0.0, show_default=True, help="Orbit elevation, deg.")
 @click.option("--session", type=click.Path(path_type=Path), default=None, help="Use this session's cameras and rig.")
@@ -45,7 +46,7 @@ from id2reflectance.processing.relight.render import RelightConfig
 @click.option("--shadows", is_flag=True, help="Self-shadowing by ray casting against the mesh (slower).")
 @click.option("--black-background", is_flag=True, help="Black instead of the environment behind the head.")
 @click.option("--exposure", "exposure_stops", type=float, default=None, help="PNG exposure in stops (default: auto).")
-@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@progress_option()
 def relight_cmd(
     assets: tuple[Path, ...],
     envs: tuple[str, ...],

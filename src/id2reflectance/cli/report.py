@@ -6,16 +6,17 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import image_size_option, out_option
 from id2reflectance.report.build import ReportConfig, build_report
 
 
 @click.command("report")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@out_option(help="HTML file to write.", retired=("--output",))
 @click.option("--session", type=click.Path(path_type=Path), default=None, help="The session of a solve folder.")
 @click.option("--no-renders", is_flag=True, help="Skip relit renders of assets (faster).")
-@click.option("--render-size", type=int, default=256, show_default=True, help="Pixels of each relit render.")
-def report_cmd(path: Path, out: Path, session: Path | None, no_renders: bool, render_size: int) -> None:
+@image_size_option(default=256, help="Size of each relit render, pixels.", retired=("--render-size",))
+def report_cmd(path: Path, out: Path, session: Path | None, no_renders: bool, image_size: int) -> None:
     """Write a QA report of PATH: a session, a solve, an asset or a dataset folder.
 
     The HTML file embeds every image (no side files): input thumbnails with saturated
@@ -30,6 +31,6 @@ def report_cmd(path: Path, out: Path, session: Path | None, no_renders: bool, re
       id2r report assets/S0000 -o S0000_asset.html
       id2r report dataset/ -o dataset.html
     """
-    cfg = ReportConfig(renders=not no_renders, render_size=render_size, session=session)
+    cfg = ReportConfig(renders=not no_renders, render_size=image_size, session=session)
     written = build_report(path, out, config=cfg)
     click.echo(f"wrote {written}")

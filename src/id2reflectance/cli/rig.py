@@ -37,6 +37,7 @@ def apply_cmd(rig: Path, sessions: tuple[Path, ...], colour: Path | None, align:
       id2r rig apply rig.json sessions/S0000 sessions/S0001
       id2r rig apply rig.json sessions/* --colour colour.json --align
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.capture.rig import apply_rig, read_colour_matrix, read_rig
 
     rig_file = read_rig(rig)

@@ -9,18 +9,19 @@ import click
 
 from id2reflectance._shared.config import load_config
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
+from id2reflectance.cli.options import image_size_option, out_option, progress_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 
 
 @click.command("simulate")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@out_option(help="Folder of the sessions (OUT/S0000, ...).", file_okay=False, positional=True)
 @click.option(
     "--subjects", "-n", type=click.IntRange(1, 10000), default=1, show_default=True, help="Number of subjects."
 )
 @click.option("--first", type=click.IntRange(0, 9999), default=0, show_default=True, help="Index of the first subject.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0, or the config file's).")
-@click.option("--size", type=click.IntRange(16, 8192), default=None, help="Image size in pixels (square) [512].")
-@click.option("--uv-size", type=click.IntRange(16, 8192), default=None, help="UV map size in texels [512].")
+@image_size_option(type=click.IntRange(16, 8192), help="Camera image size, pixels (square) [512].", retired=("--size",))
+@uv_size_option(type=click.IntRange(16, 8192), help="UV map size, texels [512].")
 @click.option(
     "--cameras", type=click.IntRange(1, 7), default=None, help="Number of cameras (front, left, right, ...) [3]."
 )
@@ -40,13 +41,13 @@ from id2reflectance.cli.progress import progress_bar
     default=None,
     help="TOML/YAML file with SimulatorConfig fields; options given here override it.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@progress_option(retired=("-q", "--quiet"))
 def simulate_cmd(
     out: Path,
     subjects: int,
     first: int,
     seed: int | None,
-    size: int | None,
+    image_size: int | None,
     uv_size: int | None,
     cameras: int | None,
     noise: float | None,
@@ -55,9 +56,9 @@ def simulate_cmd(
     saturation: float | None,
     no_inverses: bool,
     config_file: Path | None,
-    quiet: bool,
+    no_progress: bool,
 ) -> None:
-    """Simulate light-stage sessions of procedural subjects into OUT/S0000, OUT/S0001, ...
+    """Simulate light-stage sessions of procedural subjects into the --out folder: S0000, S0001, ...
 
     Each session holds session.json, cross- and parallel-polarised frames of every
     gradient pattern for each camera, masks, a scanned mesh and the ground truth under
@@ -66,14 +67,14 @@ def simulate_cmd(
 
     \b
     Examples:
-      id2r simulate sessions/ --subjects 4 --seed 0
-      id2r simulate quick/ -n 1 --size 256 --uv-size 256 --no-inverses
-      id2r simulate noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
+      id2r simulate -o sessions/ --subjects 4 --seed 0
+      id2r simulate -o quick/ -n 1 --image-size 256 --uv-size 256 --no-inverses
+      id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
     """
     config = load_config(config_file, SimulatorConfig) if config_file is not None else SimulatorConfig()
     overrides = {
         "seed": seed,
-        "image_size": size,
+        "image_size": image_size,
         "uv_size": uv_size,
         "cameras": cameras,
         "noise": noise,
@@ -83,7 +84,7 @@ def simulate_cmd(
         "inverses": False if no_inverses else None,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    with progress_bar(enabled=not quiet) as progress:
+    with progress_bar(enabled=not no_progress) as progress:
         paths = simulate_sessions(out, subjects=range(first, first + subjects), config=config, progress=progress)
     for p in paths:
         click.echo(str(p))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
+from id2reflectance.cli.options import out_option, progress_option, threads_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
@@ -15,9 +16,12 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 @click.command("solve")
 @click.argument("session", type=click.Path(path_type=Path))
-@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@out_option(help="Output folder.")
 @click.option("--tile-rows", type=int, default=None, help="Image rows per band (0 = auto, about 65536 pixels).")
-@click.option("--workers", type=int, default=None, help="Threads (0 = all cores, at most 8).")
+@threads_option(
+    help="Threads solving bands of rows [default: the config's workers; 0 there: all cores, at most 8].",
+    retired=("--workers",),
+)
 @click.option(
     "--backend",
     type=click.Choice(["auto", "numba", "numpy"]),
@@ -31,12 +35,12 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
     default=None,
     help="TOML or YAML file with SolverConfig fields; options given here override it.",
 )
-@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@progress_option()
 def solve_cmd(
     session: Path,
     out: Path,
     tile_rows: int | None,
-    workers: int | None,
+    threads: int | None,
     backend: str | None,
     config_path: Path | None,
     no_progress: bool,
@@ -52,7 +56,7 @@ def solve_cmd(
     \b
     Examples:
       id2r solve sessions/S0000 -o solved/S0000
-      id2r solve sessions/S0000 -o solved/S0000 --tile-rows 64 --workers 4
+      id2r solve sessions/S0000 -o solved/S0000 --tile-rows 64 --threads 4
       id2r solve sessions/S0000 -o solved/S0000 --config solve.toml
       id2r solve sessions/S0000 -o solved/S0000 --backend numpy
 
@@ -62,13 +66,15 @@ def solve_cmd(
       min_specular = 0.001
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
-    given = (("tile_rows", tile_rows), ("workers", workers), ("backend", backend))
+    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend))
     overrides = {k: v for k, v in given if v is not None}
     if overrides:
         try:
             config = dataclasses.replace(config, **overrides)
         except ConfigError as err:
-            raise ConfigError(f"--{next(iter(overrides)).replace('_', '-')}: {err}") from err
+            name = next(iter(overrides))
+            flag = "--threads" if name == "workers" else f"--{name.replace('_', '-')}"
+            raise ConfigError(f"{flag}: {err}") from err
     with progress_bar(enabled=not no_progress) as progress:
         report = solve_session(session, out, config=config, progress=progress)
     for w in report.warnings:

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from id2reflectance.cli.options import dataset_option, device_option, progress_option, threads_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 THREADS_HELP = "CPU threads for torch [torch default]; 1 is much faster on a busy shared CPU."
 
 
-def threads_option(fn: F) -> F:
-    """``--threads N`` (int >= 1 or None); apply it with :func:`set_threads`."""
-    return click.option("--threads", type=click.IntRange(1), default=None, help=THREADS_HELP)(fn)
-
-
-def no_progress_option(fn: F) -> F:
-    """``--no-progress`` flag."""
-    return click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")(fn)
+def torch_threads_option(fn: F) -> F:
+    """``--threads N`` for torch; apply it with :func:`set_threads`."""
+    return threads_option(help=THREADS_HELP)(fn)
 
 
 def ita_calibration_option(fn: F) -> F:
@@ -71,18 +67,14 @@ def front_view_option(fn: F) -> F:
 
 
 def training_options(fn: F) -> F:
-    """``--data``, ``--resume``, ``--device cpu|cuda``, ``--threads``, ``--no-progress`` of a training command."""
+    """``--dataset``, ``--resume``, ``--device``, ``--threads``, ``--no-progress`` of a training command."""
     for deco in reversed(
         (
-            click.option(
-                "--data", type=click.Path(path_type=Path), required=True, help="Dataset folder (holding dataset.json)."
-            ),
+            dataset_option(retired=("--data",)),
             click.option("--resume", is_flag=True, help="Continue the newest checkpoint in --out."),
-            click.option(
-                "--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: CUDA when available."
-            ),
-            threads_option,
-            no_progress_option,
+            device_option(),
+            torch_threads_option,
+            progress_option(),
         )
     ):
         fn = deco(fn)
@@ -92,6 +84,6 @@ def training_options(fn: F) -> F:
 def set_threads(threads: int | None) -> None:
     """``torch.set_num_threads(threads)`` unless None (torch is imported only then)."""
     if threads is not None:
-        import torch
+        import torch  # heavy: imported only when asked for, keeps `id2r --help` fast
 
         torch.set_num_threads(threads)

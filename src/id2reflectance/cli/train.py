@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import dataset_option, device_option, out_option, progress_option
 from id2reflectance.cli.progress import progress_bar
-from id2reflectance.cli.torch_options import set_threads, threads_option, training_options
+from id2reflectance.cli.torch_options import set_threads, torch_threads_option, training_options
 
 
 @click.group("train")
@@ -26,9 +28,7 @@ def train_group() -> None:
     required=True,
     help="TOML/YAML config file, or a preset name: paper_512, cpu_128, tiny.",
 )
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Run folder [default: runs/codebook-stage<N>]."
-)
+@out_option(required=False, help="Run folder [default: runs/codebook-stage<N>].")
 @click.option(
     "--init",
     "init_from",
@@ -46,16 +46,16 @@ def train_group() -> None:
 def train_codebook_cmd(
     stage: int,
     config_src: str,
-    data: Path,
+    dataset: Path,
     out: Path | None,
     resume: bool,
     init_from: Path | None,
     seed: int | None,
-    device: str | None,
+    device: str,
     threads: int | None,
     no_progress: bool,
 ) -> None:
-    """Train the reflectance codebooks (VQGAN) on DATA.
+    """Train the reflectance codebooks (VQGAN) on --dataset.
 
     Stage 1 learns one shared codebook on RGB faces and reflectance maps mixed half and
     half; stage 2 copies it into one codebook per domain (diffuse, specular, roughness,
@@ -65,19 +65,18 @@ def train_codebook_cmd(
 
     \b
     Examples:
-      id2r train codebook --stage 1 --config cpu_128 --data data/ds --out runs/s1 --threads 1
-      id2r train codebook --stage 2 --config cpu_128 --data data/ds --init runs/s1 --out runs/s2
-      id2r train codebook --stage 1 --config runs/s1/config.yaml --data data/ds --out runs/s1 --resume
+      id2r train codebook --stage 1 --config cpu_128 --dataset data/ds -o runs/s1 --threads 1
+      id2r train codebook --stage 2 --config cpu_128 --dataset data/ds --init runs/s1 -o runs/s2
+      id2r train codebook --stage 1 --config runs/s1/config.yaml --dataset data/ds -o runs/s1 --resume
       torchrun --nproc_per_node 4 -m id2reflectance.cli.main train codebook --stage 1 \\
-          --config my512.yaml --data data/ds --out runs/s1_512
+          --config my512.yaml --dataset data/ds -o runs/s1_512 --device cuda
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.model.codebook.config import load_run_config
     from id2reflectance.training.codebook import train_codebook
 
     cfg = load_run_config(config_src)
     if seed is not None:
-        import dataclasses
-
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
     set_threads(threads)
     out = out or Path("runs") / f"codebook-stage{stage}"
@@ -85,7 +84,7 @@ def train_codebook_cmd(
         result = train_codebook(
             cfg,
             stage=stage,  # type: ignore[arg-type]
-            data=data,
+            data=dataset,
             out=out,
             resume=resume,
             init_from=init_from,
@@ -109,11 +108,11 @@ def eval_group() -> None:
 
 @eval_group.command("codebook")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@dataset_option(retired=("--data",))
 @click.option("--split", default=None, help="train, val, test or all [default: the run's data.eval_split].")
 @click.option("--weights", type=click.Choice(["ema", "model"]), default="ema", show_default=True)
 @click.option("--batch", "batch_size", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@device_option()
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write results as JSON.")
 @click.option(
     "--lpips-weights",
@@ -121,17 +120,19 @@ def eval_group() -> None:
     default=None,
     help="Local LPIPS-style weights (.safetensors) to also report LPIPS; omitted: no LPIPS figure.",
 )
-@threads_option
+@torch_threads_option
+@progress_option()
 def eval_codebook_cmd(
     runs: tuple[Path, ...],
-    data: Path,
+    dataset: Path,
     split: str | None,
     weights: str,
     batch_size: int,
-    device: str | None,
+    device: str,
     json_out: Path | None,
     lpips_weights: Path | None,
     threads: int | None,
+    no_progress: bool,
 ) -> None:
     """PSNR per domain and codebook usage of one or more RUNS (run or checkpoint folders).
 
@@ -142,20 +143,21 @@ def eval_codebook_cmd(
 
     \b
     Examples:
-      id2r eval codebook runs/s2 --data data/ds
-      id2r eval codebook runs/s1 runs/s2_joint runs/s2 --data data/ds --json ablation.json
+      id2r eval codebook runs/s2 --dataset data/ds
+      id2r eval codebook runs/s1 runs/s2_joint runs/s2 --dataset data/ds --json ablation.json
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance._shared.atomic import atomic_write_json
     from id2reflectance.evaluation.codebook import evaluate_codebook, format_table
 
     set_threads(threads)
     results = []
-    with progress_bar() as progress:
+    with progress_bar(enabled=not no_progress) as progress:
         for run in runs:
             results.append(
                 evaluate_codebook(
                     run,
-                    data,
+                    dataset,
                     split=split,
                     weights=weights,
                     batch_size=batch_size,

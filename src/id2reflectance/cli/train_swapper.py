@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance.cli.options import out_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import set_threads, training_options
 
@@ -23,7 +24,7 @@ from id2reflectance.cli.torch_options import set_threads, training_options
     default=None,
     help="Stage-2 run or checkpoint folder (id2r train codebook --stage 2); optional with --resume.",
 )
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder [default: runs/swapper].")
+@out_option(required=False, help="Run folder [default: runs/swapper].")
 @click.option(
     "--photos",
     type=click.Path(path_type=Path),
@@ -47,18 +48,18 @@ from id2reflectance.cli.torch_options import set_threads, training_options
 @training_options
 def train_swapper_cmd(
     config_src: str,
-    data: Path,
+    dataset: Path,
     base: Path | None,
     out: Path | None,
     photos: Path | None,
     arcface: Path | None,
     resume: bool,
-    device: str | None,
+    device: str,
     threads: int | None,
     max_subjects: int | None,
     no_progress: bool,
 ) -> None:
-    """Train the ID2Reflectance identity swapper on DATA's RGB views.
+    """Train the ID2Reflectance identity swapper on the RGB views of --dataset.
 
     The stage-2 model of --base stays frozen; identity-conditioned AdaIN layers in its
     decoder (at the config's swapper.levels) learn to turn a template face into a face
@@ -71,12 +72,13 @@ def train_swapper_cmd(
 
     \b
     Examples:
-      id2r train swapper --config cpu_128 --data data/ds --base runs/s2 --out runs/swap --threads 1
-      id2r train swapper --config tiny --data data/ds --base runs/s2 --out runs/swap16 --max-subjects 16
-      id2r train swapper --config cpu_128 --data data/ds --base runs/s2 --out runs/swap_arc \\
+      id2r train swapper --config cpu_128 --dataset data/ds --base runs/s2 -o runs/swap --threads 1
+      id2r train swapper --config tiny --dataset data/ds --base runs/s2 -o runs/swap16 --max-subjects 16
+      id2r train swapper --config cpu_128 --dataset data/ds --base runs/s2 -o runs/swap_arc \\
           --arcface weights/arcface_r100.safetensors --photos photos/
-      id2r train swapper --config runs/swap/config.yaml --data data/ds --out runs/swap --resume
+      id2r train swapper --config runs/swap/config.yaml --dataset data/ds -o runs/swap --resume
     """
+    # library imported on use: keeps `id2r --help` fast
     from id2reflectance.model.swapper.config import load_swapper_config
     from id2reflectance.training.swapper import train_swapper
 
@@ -86,7 +88,7 @@ def train_swapper_cmd(
     with progress_bar(enabled=not no_progress) as progress:
         result = train_swapper(
             cfg,
-            data=data,
+            data=dataset,
             base=base,
             out=out,
             photos=photos,

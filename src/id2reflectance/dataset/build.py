@@ -10,6 +10,7 @@ the others; a re-run skips subjects whose files verify. ``dataset.json`` is writ
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,8 +21,11 @@ from typing import Any
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_write_json, sha256_file
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.session import load_session
+from id2reflectance.capture.validate import validate_session
 from id2reflectance.dataset.cluster import ClusterConfig, dashboard_link, open_client
 from id2reflectance.dataset.manifest import (
+    DOMAINS,
     SUBJECT_RECORD,
     SubjectRecord,
     load_subject_record,
@@ -30,12 +34,14 @@ from id2reflectance.dataset.manifest import (
     write_manifest,
 )
 from id2reflectance.dataset.splits import SplitConfig, split_record, split_subjects
+from id2reflectance.dataset.views import check_environments, render_training_views
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.processing.bake.baker import BakeConfig, bake_session
+from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 log = logging.getLogger(__name__)
 
 STAGES = ("validate", "solve", "bake", "views")
-DOMAINS = ("rgb", "diffuse", "specular", "roughness", "normal")
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,6 @@ def find_sessions(sessions_dir: str | Path) -> list[Path]:
 
 def stage_validate(session_dir: str, work_dir: str) -> dict[str, Any]:
     """Validate the session fully; return its id, attributes and manifest checksum."""
-    from id2reflectance.capture.validate import validate_session
-
     t0 = time.perf_counter()
     report = validate_session(session_dir)
     if not report.ok:
@@ -121,8 +125,6 @@ def stage_validate(session_dir: str, work_dir: str) -> dict[str, Any]:
 
 def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
     """Solve every camera into ``work/solved``."""
-    from id2reflectance.processing.solve.solver import SolverConfig, solve_session
-
     t0 = time.perf_counter()
     out = Path(info["work"]) / "solved"
     solve_session(info["session"], out, config=SolverConfig())
@@ -131,8 +133,6 @@ def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
 
 def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
     """Register the template and bake the UV asset into ``work/asset``."""
-    from id2reflectance.processing.bake.baker import BakeConfig, bake_session
-
     t0 = time.perf_counter()
     out = Path(info["work"]) / "asset"
     bake_session(info["session"], info["solved"], out, config=BakeConfig(size=bake_size))
@@ -143,8 +143,6 @@ def stage_views(
     info: dict[str, Any], image_size: int, views: tuple[str, ...], environments: tuple[str, ...]
 ) -> dict[str, Any]:
     """Render the aligned training views of every domain into ``work/subject``."""
-    from id2reflectance.dataset.views import render_training_views
-
     t0 = time.perf_counter()
     out = Path(info["work"]) / "subject"
     if out.exists():
@@ -155,8 +153,6 @@ def stage_views(
 
 def stage_finalise(info: dict[str, Any], root: str, keep_work: bool) -> dict[str, Any]:
     """Checksum the subject's files, write subject.json, rename into ``subjects/<id>``."""
-    import os
-
     src = Path(info["subject_dir"])
     files = {str(p.relative_to(src)): sha256_file(p) for p in sorted(src.rglob("*")) if p.is_file()}
     rec = SubjectRecord(info["id"], info["attributes"], files, info["session_sha256"], info["timings"])
@@ -176,8 +172,6 @@ def stage_finalise(info: dict[str, Any], root: str, keep_work: bool) -> dict[str
 
 def _already_built(root: Path, session_dir: Path) -> SubjectRecord | None:
     """The subject's record if it is complete, verified and from the same session.json."""
-    from id2reflectance.capture.session import load_session
-
     try:
         sid = load_session(session_dir).subject_id
     except Id2rError:
@@ -188,100 +182,95 @@ def _already_built(root: Path, session_dir: Path) -> SubjectRecord | None:
     return rec if not verify_subject(root, rec) else None
 
 
-def build_dataset(
-    sessions_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    config: BuildConfig,
-    progress: ProgressFn | None = None,
-    on_dashboard: Callable[[str], None] | None = None,
-    client: Any | None = None,
-) -> BuildReport:
-    """Build (or resume) a dataset from every session under ``sessions_dir``.
+def _submit_chains(
+    client: Any, todo: list[Path], work: Path, root: Path, config: BuildConfig
+) -> dict[Any, tuple[str, str]]:
+    """Submit every subject's chain of stages; returns future -> (subject key, stage)."""
+    chains: dict[Any, tuple[str, str]] = {}
+    for s in todo:
+        key = s.name
+        f_val = client.submit(stage_validate, str(s), str(work), key=f"validate-{key}", pure=False)
+        f_sol = client.submit(stage_solve, f_val, key=f"solve-{key}", pure=False)
+        f_bak = client.submit(stage_bake, f_sol, config.bake_size, key=f"bake-{key}", pure=False)
+        f_vie = client.submit(
+            stage_views,
+            f_bak,
+            config.image_size,
+            config.views,
+            config.environments,
+            key=f"views-{key}",
+            pure=False,
+        )
+        f_fin = client.submit(stage_finalise, f_vie, str(root), config.keep_work, key=f"done-{key}", pure=False)
+        for stage, fut in zip((*STAGES, "done"), (f_val, f_sol, f_bak, f_vie, f_fin)):
+            chains[fut] = (key, stage)
+    return chains
 
-    ``client``: an existing ``distributed.Client`` to run on (left open); None opens the
-    cluster ``config.cluster`` describes and closes it at the end.
 
-    Returns a :class:`BuildReport`; failed subjects are listed there and in the manifest's
-    ``failed`` block (the caller decides the exit code).
-    """
-    from distributed import as_completed
+def _collect(
+    chains: dict[Any, tuple[str, str]],
+    report: BuildReport,
+    records: dict[str, SubjectRecord],
+    progress: ProgressFn,
+    total: int,
+) -> None:
+    """Wait for every stage; record built subjects in ``records`` and ``report``, and the
+    first failed stage of each subject in ``report.failed``."""
+    from distributed import as_completed  # lazy: Dask is slow to import and only the build needs it
 
-    from id2reflectance.dataset.views import check_environments
-
-    t_start = time.perf_counter()
-    check_environments(tuple(config.environments))
-    root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "subjects").mkdir(exist_ok=True)
-    work = root / ".work"
-    sessions = find_sessions(sessions_dir)
-    report = BuildReport()
-    records: dict[str, SubjectRecord] = {}
-    todo: list[Path] = []
-    for s in sessions:
-        rec = _already_built(root, s)
-        if rec is not None:
-            records[rec.id] = rec
-            report.skipped.append(rec.id)
-        else:
-            todo.append(s)
-    progress = progress or (lambda stage, done, total: None)
-    total = len(todo)
     done = {st: 0 for st in (*STAGES, "done")}
-    for st in done:
-        progress(st, 0, total)
+    failed_keys: set[str] = set()
+    for fut in as_completed(list(chains)):
+        key, stage = chains[fut]
+        if fut.status == "finished":
+            done[stage] += 1
+            progress(stage, done[stage], total)
+            if stage == "done":
+                rec = SubjectRecord.from_json(fut.result())
+                records[rec.id] = rec
+                report.built.append(rec.id)
+                report.timings_s[rec.id] = rec.timings_s
+        elif key not in failed_keys:
+            failed_keys.add(key)
+            err = fut.exception()
+            msg = str(err) if isinstance(err, Id2rError) else f"{type(err).__name__}: {err}"
+            report.failed.append({"id": key, "stage": stage, "error": msg})
+            log.warning("subject %s failed in %s: %s", key, stage, msg)
 
-    if todo:
-        own = client is None
-        cluster = None
+
+def _run_subjects(
+    todo: list[Path],
+    root: Path,
+    work: Path,
+    config: BuildConfig,
+    report: BuildReport,
+    records: dict[str, SubjectRecord],
+    *,
+    client: Any | None,
+    progress: ProgressFn,
+    on_dashboard: Callable[[str], None] | None,
+) -> None:
+    """Run the chains of ``todo`` on ``client`` (or on a cluster opened and closed here)."""
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = open_client(config.cluster)
+    report.dashboard = dashboard_link(client)
+    if report.dashboard and on_dashboard:
+        on_dashboard(report.dashboard)
+    try:
+        _collect(_submit_chains(client, todo, work, root, config), report, records, progress, len(todo))
+    finally:
         if own:
-            client, cluster = open_client(config.cluster)
-        report.dashboard = dashboard_link(client)
-        if report.dashboard and on_dashboard:
-            on_dashboard(report.dashboard)
-        try:
-            chains: dict[Any, tuple[str, str]] = {}
-            for s in todo:
-                key = s.name
-                f_val = client.submit(stage_validate, str(s), str(work), key=f"validate-{key}", pure=False)
-                f_sol = client.submit(stage_solve, f_val, key=f"solve-{key}", pure=False)
-                f_bak = client.submit(stage_bake, f_sol, config.bake_size, key=f"bake-{key}", pure=False)
-                f_vie = client.submit(
-                    stage_views,
-                    f_bak,
-                    config.image_size,
-                    config.views,
-                    config.environments,
-                    key=f"views-{key}",
-                    pure=False,
-                )
-                f_fin = client.submit(stage_finalise, f_vie, str(root), config.keep_work, key=f"done-{key}", pure=False)
-                for stage, fut in zip((*STAGES, "done"), (f_val, f_sol, f_bak, f_vie, f_fin)):
-                    chains[fut] = (key, stage)
-            failed_keys: set[str] = set()
-            for fut in as_completed(list(chains)):
-                key, stage = chains[fut]
-                if fut.status == "finished":
-                    done[stage] += 1
-                    progress(stage, done[stage], total)
-                    if stage == "done":
-                        rec = SubjectRecord.from_json(fut.result())
-                        records[rec.id] = rec
-                        report.built.append(rec.id)
-                        report.timings_s[rec.id] = rec.timings_s
-                elif key not in failed_keys:
-                    failed_keys.add(key)
-                    err = fut.exception()
-                    msg = str(err) if isinstance(err, Id2rError) else f"{type(err).__name__}: {err}"
-                    report.failed.append({"id": key, "stage": stage, "error": msg})
-                    log.warning("subject %s failed in %s: %s", key, stage, msg)
-        finally:
-            if own:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
+
+def _write_dataset_manifest(
+    root: Path, records: dict[str, SubjectRecord], report: BuildReport, config: BuildConfig
+) -> None:
+    """Split the subjects, note those that changed split in ``report.moved`` and write ``dataset.json``."""
     splits = split_subjects({sid: r.attributes for sid, r in records.items()}, config.split)
     report.moved = {
         sid: (old, splits[sid]) for sid, old in former_splits(root).items() if sid in splits and splits[sid] != old
@@ -305,6 +294,50 @@ def build_dataset(
             "sessions": {r.id: r.session_sha256 for r in records.values()},
         },
     )
+
+
+def build_dataset(
+    sessions_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    config: BuildConfig,
+    progress: ProgressFn | None = None,
+    on_dashboard: Callable[[str], None] | None = None,
+    client: Any | None = None,
+) -> BuildReport:
+    """Build (or resume) a dataset from every session under ``sessions_dir``.
+
+    ``client``: an existing ``distributed.Client`` to run on (left open); None opens the
+    cluster ``config.cluster`` describes and closes it at the end.
+
+    Returns a :class:`BuildReport`; failed subjects are listed there and in the manifest's
+    ``failed`` block (the caller decides the exit code).
+    """
+    t_start = time.perf_counter()
+    check_environments(tuple(config.environments))
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "subjects").mkdir(exist_ok=True)
+    work = root / ".work"
+    sessions = find_sessions(sessions_dir)
+    report = BuildReport()
+    records: dict[str, SubjectRecord] = {}
+    todo: list[Path] = []
+    for s in sessions:
+        rec = _already_built(root, s)
+        if rec is not None:
+            records[rec.id] = rec
+            report.skipped.append(rec.id)
+        else:
+            todo.append(s)
+    progress = progress or (lambda stage, done, total: None)
+    for st in (*STAGES, "done"):
+        progress(st, 0, len(todo))
+    if todo:
+        _run_subjects(
+            todo, root, work, config, report, records, client=client, progress=progress, on_dashboard=on_dashboard
+        )
+    _write_dataset_manifest(root, records, report, config)
     if not config.keep_work and work.exists() and not report.failed:
         shutil.rmtree(work, ignore_errors=True)
     report.wall_s = time.perf_counter() - t_start

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from id2reflectance.errors import ConfigError, Id2rError
 
@@ -44,9 +46,6 @@ def _probe_tcp(address: str, timeout_s: float, message: str) -> None:
     the process (a library caller would keep it; a later fork can hang on its locks), so an
     address nobody listens on is refused before any Client exists. Other schemes pass.
     """
-    import socket
-    from urllib.parse import urlsplit
-
     if not address.startswith("tcp://"):
         return
     try:
@@ -64,7 +63,7 @@ def _probe_tcp(address: str, timeout_s: float, message: str) -> None:
 
 def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalCluster | None]
     """Start or connect to a cluster; raise Id2rError quickly when unreachable."""
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # lazy: Dask is slow to import
 
     if config.scheduler:
         unreachable = f"cannot reach the Dask scheduler at '{config.scheduler}' within {config.connect_timeout_s:g} s"
@@ -92,7 +91,7 @@ def open_client(config: ClusterConfig):  # -> tuple[distributed.Client, LocalClu
     client = Client(cluster)
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if config.pin_workers and 1 < len(cores) and n <= len(cores):
-        from id2reflectance.dataset.worker_pinning import PinToCore
+        from id2reflectance.dataset.worker_pinning import PinToCore  # imports distributed (slow)
 
         client.register_plugin(PinToCore(cores))
     return client, cluster

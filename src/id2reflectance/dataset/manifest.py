@@ -24,6 +24,9 @@ lightness away, leaving a dark and a light subject the same brightness."""
 MANIFEST = "dataset.json"
 SUBJECT_RECORD = "subject.json"
 SPLITS = ("train", "val", "test")
+DOMAINS = ("rgb", "diffuse", "specular", "roughness", "normal")
+"""The image domains of a subject's views (the model's names)."""
+_NOT_A_DATASET = "missing: not a dataset folder (run `id2r dataset build` first)"
 
 
 @dataclass(frozen=True)
@@ -106,23 +109,48 @@ def write_manifest(
     return atomic_write_json(root / MANIFEST, data)
 
 
+def dataset_sha256(root: str | Path) -> str:
+    """SHA-256 of a dataset's ``dataset.json`` (identifies the dataset a run trained on)."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise InputFileError(path, None, _NOT_A_DATASET)
+    return sha256_file(path)
+
+
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    """Read and schema-check ``dataset.json``; raise InputFileError naming the field."""
-    root = Path(root)
-    p = root / MANIFEST
+    """Read ``dataset.json`` and check its schema (not the files' checksums: :func:`check_dataset`).
+
+    Raises
+    ------
+    InputFileError
+        Missing, unreadable or not JSON; wrong ``format`` or ``version``; a top-level field
+        (``image_size``, ``views``, ``domains``, ``environments``, ``subjects``) missing or
+        of the wrong type; a subject without an ``id`` string, a ``files`` object or a
+        known ``split``. Each names the field.
+    """
+    p = Path(root) / MANIFEST
     if not p.is_file():
-        raise InputFileError(p, None, "dataset manifest not found")
+        raise InputFileError(p, None, _NOT_A_DATASET)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
+    except OSError as err:
+        raise InputFileError(p, None, f"cannot read dataset manifest: {err}") from err
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
         raise InputFileError(p, None, f"not valid JSON ({err})") from err
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise InputFileError(p, "format", f"must be '{FORMAT_NAME}'")
+    found = data.get("format") if isinstance(data, dict) else None
+    if found != FORMAT_NAME:
+        raise InputFileError(p, "format", f"must be '{FORMAT_NAME}', got {found!r}")
     if data.get("version") != FORMAT_VERSION:
         raise InputFileError(p, "version", f"must be {FORMAT_VERSION}, got {data.get('version')!r}")
-    for key, typ in (("image_size", int), ("views", list), ("domains", list), ("subjects", list)):
+    for key, typ, kind in (
+        ("image_size", int, "an integer"),
+        ("views", list, "a list"),
+        ("domains", list, "a list"),
+        ("environments", list, "a list"),
+        ("subjects", list, "a list"),
+    ):
         if not isinstance(data.get(key), typ):
-            raise InputFileError(p, key, f"must be a {typ.__name__}")
+            raise InputFileError(p, key, f"is missing or not {kind}")
     for i, s in enumerate(data["subjects"]):
         if not isinstance(s, dict) or not isinstance(s.get("id"), str) or not isinstance(s.get("files"), dict):
             raise InputFileError(p, f"subjects[{i}]", "must have an 'id' string and a 'files' object")
@@ -172,7 +200,7 @@ def dataset_info(root: str | Path) -> dict[str, Any]:
         "ita_deg": {"min": min(itas), "max": max(itas)} if itas else None,
         "image_size": data["image_size"],
         "views": data["views"],
-        "environments": data.get("environments", []),
+        "environments": data["environments"],
         "files": files,
         "bytes": size,
     }

@@ -26,7 +26,6 @@ the pair ``(index, epoch)``, which lets a sampler vary the augmentation per epoc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,60 +35,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, read_png_unit
+from id2reflectance.dataset.manifest import DOMAINS, MANIFEST, SPLITS, dataset_sha256, read_manifest
 from id2reflectance.errors import ConfigError, InputFileError
 
-FORMAT_NAME = "id2r-dataset"
-FORMAT_VERSION = 1
-MANIFEST = "dataset.json"
-DOMAINS = ("rgb", "diffuse", "specular", "roughness", "normal")
-SPLITS = ("train", "val", "test")
+__all__ = ["DOMAINS", "MANIFEST", "SPLITS", "ReflectanceDataset", "dataset_sha256", "read_manifest"]
+
 _FILES = {
     "diffuse": "diffuse_albedo.png",
     "specular": "specular_albedo.png",
     "roughness": "roughness.png",
     "normal": "normal.png",
 }
-
-
-def dataset_sha256(root: str | Path) -> str:
-    """SHA-256 of a dataset's ``dataset.json`` (identifies the dataset a run trained on)."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise InputFileError(path, None, "missing: not a dataset folder (run `id2r dataset build` first)")
-    return sha256_file(path)
-
-
-def read_manifest(root: str | Path) -> dict[str, Any]:
-    """Parse and check the top level of ``dataset.json``.
-
-    Raises
-    ------
-    InputFileError
-        Missing or unparsable file, wrong ``format``/``version``, or a missing/ill-typed
-        top-level field (``image_size``, ``views``, ``domains``, ``environments``, ``subjects``).
-    """
-    path = Path(root) / MANIFEST
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise InputFileError(path, None, "missing: not a dataset folder (run `id2r dataset build` first)") from err
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputFileError(path, None, f"cannot read dataset manifest: {err}") from err
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-        raise InputFileError(path, "format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
-    if doc.get("version") != FORMAT_VERSION:
-        raise InputFileError(path, "version", f"expected {FORMAT_VERSION}, got {doc.get('version')!r}")
-    for key, kind in (("image_size", int), ("views", list), ("domains", list), ("environments", list)):
-        if not isinstance(doc.get(key), kind):
-            raise InputFileError(path, key, f"missing or not a {kind.__name__}")
-    if not isinstance(doc.get("subjects"), list):
-        raise InputFileError(path, "subjects", "missing or not a list")
-    for i, s in enumerate(doc["subjects"]):
-        if not isinstance(s, dict) or not isinstance(s.get("id"), str) or s.get("split") not in SPLITS:
-            raise InputFileError(path, f"subjects[{i}]", f"needs a string id and a split in {list(SPLITS)}")
-    return doc
 
 
 _read_png = read_png_unit  # (H, W, C) float32 in [0, 1], RGB order

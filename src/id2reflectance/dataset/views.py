@@ -13,6 +13,7 @@ the view's camera frame with OpenGL axes.
 
 from __future__ import annotations
 
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,8 +23,14 @@ from id2reflectance._shared.atomic import atomic_write
 from id2reflectance._shared.imageio import write_png
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
+from id2reflectance.capture.geometry.template_mesh import template_mesh
 from id2reflectance.dataset.manifest import RGB_EXPOSURE_STOPS
 from id2reflectance.errors import ConfigError
+from id2reflectance.processing.asset import read_asset
+from id2reflectance.processing.brdf_table import directional_albedo
+from id2reflectance.processing.relight.envmap import load_environment
+from id2reflectance.processing.relight.ibl import prefilter
+from id2reflectance.processing.relight.render import RelightConfig, render_view, surface_samples, tone_map
 
 # FFHQ alignment in a unit square: the eye midpoint at (0.5, 0.47), the mouth midpoint
 # at (0.5, 0.47 + 1.0 / 3.6) when the crop is sized by 1.8x the eye-to-mouth distance
@@ -35,8 +42,6 @@ VIEW_YAW = {"front": 0.0, "left": 1.0, "right": -1.0}
 
 def _landmark_points(mesh: FaceMesh) -> tuple[np.ndarray, np.ndarray]:
     """World points of the eye midpoint and mouth midpoint from template landmarks."""
-    from id2reflectance.capture.geometry.template_mesh import template_mesh
-
     lm = mesh.landmarks or template_mesh().landmarks
     v = mesh.vertices
     eyes = np.mean(
@@ -87,8 +92,6 @@ def aligned_cameras(
 @lru_cache(maxsize=16)
 def _environment(spec: str):  # -> Environment
     """The environment of a dataset spec (``full`` = the full-on pattern), mean-normalised."""
-    from id2reflectance.processing.relight.envmap import load_environment
-
     return load_environment("pattern:full" if spec == "full" else spec, normalize="mean")
 
 
@@ -102,8 +105,6 @@ def check_environments(specs: tuple[str, ...]) -> None:
 
 @lru_cache(maxsize=16)
 def _prefiltered(spec: str):  # -> PrefilteredEnvironment | None, cached per worker process
-    from id2reflectance.processing.relight.ibl import prefilter
-
     env = _environment(spec)
     return None if env.is_pattern else prefilter(env)
 
@@ -138,12 +139,6 @@ def render_training_views(
     names or files; files are ``rgb_full.png`` and ``rgb_env<k>.png`` in that order
     (k counts the non-``full`` entries). Returns the written paths.
     """
-    import shutil
-
-    from id2reflectance.processing.asset import read_asset
-    from id2reflectance.processing.brdf_table import directional_albedo
-    from id2reflectance.processing.relight.render import RelightConfig, render_view, surface_samples, tone_map
-
     asset = read_asset(asset_dir)
     out = Path(out_dir)
     written: list[Path] = []

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, read_exr, write_exr, write_png
-from id2reflectance.capture.geometry.mesh import FaceMesh, read_obj, write_obj
+from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv, read_obj, write_obj
+from id2reflectance.capture.session import load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 from id2reflectance.processing.tangents import object_to_tangent
 
@@ -363,8 +365,6 @@ def _next_size(s: int) -> int:
 
 
 def _resample(a: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
     if a.shape[0] == size and a.shape[1] == size:
         return a
     out = cv2.resize(a, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -389,9 +389,6 @@ def asset_from_truth(
 
     Returns the ASSET path.
     """
-    from id2reflectance.capture.geometry.mesh import rasterize_uv
-    from id2reflectance.capture.session import load_session
-
     session_dir = Path(session_dir)
     session = load_session(session_dir)
     truth = session_dir / "truth"

@@ -26,6 +26,7 @@ Texels outside every UV triangle use the frame of the nearest covered texel.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, rasterize_uv
 from id2reflectance.capture.ggx import tangent_frame
@@ -93,8 +94,6 @@ def vertex_tangents(mesh: FaceMesh, *, normals: np.ndarray | None = None) -> np.
 
 def _nearest_covered(face_id: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fill uncovered texels (face_id -1) with the face and barycentrics of the nearest covered one."""
-    from scipy.ndimage import distance_transform_edt
-
     miss = face_id < 0
     if not miss.any() or miss.all():
         return face_id, bary

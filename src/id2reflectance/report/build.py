@@ -4,7 +4,7 @@
 ``solve.json``, ``asset.json`` or ``dataset.json``) and writes every section that
 applies: input thumbnails with saturation overlay and validation messages; solved maps,
 statistics and warnings (with error maps where the simulator's ground truth exists);
-UV maps, coverage and relit renders under every environment; for a dataset, per-subject
+UV maps and coverage of an asset; for a dataset, per-subject
 status and the skin-tone (ITA) histogram. Images are embedded as PNG data URIs.
 """
 
@@ -20,8 +20,14 @@ import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_write
-from id2reflectance._shared.imageio import read_exr
+from id2reflectance._shared.imageio import read_exr, read_image
+from id2reflectance.capture.frames import decode_frame, saturation_mask
+from id2reflectance.capture.validate import validate_session
+from id2reflectance.dataset.manifest import check_dataset, read_manifest
+from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
 from id2reflectance.errors import InputFileError
+from id2reflectance.processing.asset import read_asset
+from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.report import html as H
 
 log = logging.getLogger(__name__)
@@ -30,8 +36,8 @@ FITZPATRICK_ITA = [-90, -30, 10, 28, 41, 55, 90]
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """What to include. ``renders``: relight assets under every environment (slow-ish);
-    ``render_size``: pixels of each render; ``max_subjects``: dataset thumbnails shown."""
+    """What to include. ``renders`` and ``render_size``: relit renders of assets (not drawn
+    yet: the asset section has no relit renders); ``max_subjects``: dataset thumbnails shown."""
 
     renders: bool = True
     render_size: int = 256
@@ -66,9 +72,6 @@ def detect_kind(path: Path) -> str:
 
 def session_section(root: Path) -> str:
     """Validation messages, frame statistics and full-pattern thumbnails per camera."""
-    from id2reflectance.capture.frames import decode_frame, saturation_mask
-    from id2reflectance.capture.validate import validate_session
-
     rep = validate_session(root)
     out = ["<h2>Session</h2>"]
     status = '<span class="ok">valid</span>' if rep.ok else f'<span class="err">{len(rep.problems)} problem(s)</span>'
@@ -100,10 +103,8 @@ def _truth_errors(session: Path, solved: Path, cam: str) -> list[str]:
     truth = session / "truth" / cam
     if not (truth / "normal.exr").is_file():
         return []
-    from id2reflectance.processing.solve.accuracy import _angle_deg
-
     mask = (_exr(solved / cam / "mask.exr") > 0.5) & (_exr(truth / "mask.exr") > 0.5)
-    dn = np.where(mask, _angle_deg(_exr(solved / cam / "normal_diffuse.exr"), _exr(truth / "normal.exr")), 0)
+    dn = np.where(mask, angle_between_deg(_exr(solved / cam / "normal_diffuse.exr"), _exr(truth / "normal.exr")), 0)
     td = _exr(truth / "diffuse_albedo.exr")
     da = np.where(
         mask, np.abs(_exr(solved / cam / "diffuse_albedo.exr") - td).mean(-1) / np.maximum(td.mean(-1), 1e-6), 0
@@ -148,8 +149,6 @@ def solve_section(root: Path, session: Path | None) -> str:
         if fr:
             out.append(H.table(list(fr), [[f"{100 * v:.2f}%" for v in fr.values()]], left=0))
     if session is not None and (session / "truth").is_dir():
-        from id2reflectance.processing.solve.accuracy import solve_accuracy
-
         acc = solve_accuracy(session, root)
         rows = [
             [
@@ -181,25 +180,8 @@ def solve_section(root: Path, session: Path | None) -> str:
     return "".join(out)
 
 
-def _relight_figures(asset_dir: Path, size: int) -> list[str]:
-    """Renders of an asset under every built-in environment (and the full pattern)."""
-    try:
-        from id2reflectance.processing.relight.envmap import builtin_environments
-        from id2reflectance.processing.relight.render import render_preview
-    except ImportError:  # relighting not available in this build
-        return []
-    figs = []
-    names = ["pattern:full", *sorted(builtin_environments())]
-    for env in names:
-        img = render_preview(asset_dir, env, size=size)
-        figs.append(H.figure(img, f"relit: {env}"))
-    return figs
-
-
 def asset_section(root: Path, cfg: ReportConfig) -> str:
-    """UV maps, coverage, statistics and relit renders of an asset folder."""
-    from id2reflectance.processing.asset import read_asset
-
+    """UV maps, coverage and statistics of an asset folder."""
     asset = read_asset(root)
     m = asset.maps
     figs = [
@@ -222,18 +204,12 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
     stats = man.get("stats", {})
     if stats:
         out.append("<h3>Statistics</h3><pre>" + H.esc(json.dumps(stats, indent=2)) + "</pre>")
-    if cfg.renders:
-        renders = _relight_figures(root, cfg.render_size)
-        if renders:
-            out.append("<h3>Relit</h3>" + H.grid(renders))
     return "".join(out)
 
 
 def split_section(data: dict) -> str:
     """Subjects per split and skin type, with a warning for every skin type (2+ subjects)
     the test split lacks (the FAIR scores would leave it out)."""
-    from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
-
     table = split_table(data)
     cols = split_columns(table)
     rows = [[s, *(table[s][c] for c, _ in cols), sum(table[s].values())] for s in SPLITS]
@@ -256,9 +232,6 @@ def split_section(data: dict) -> str:
 
 def dataset_section(root: Path, cfg: ReportConfig) -> str:
     """Per-subject status, splits by skin type, the ITA histogram and front-view thumbnails."""
-    from id2reflectance._shared.imageio import read_image
-    from id2reflectance.dataset.manifest import check_dataset, read_manifest
-
     data = read_manifest(root)
     problems = check_dataset(root)
     subs = data["subjects"]

@@ -8,6 +8,7 @@ import base64
 import html
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from id2reflectance._shared.imageio import linear_to_srgb
@@ -38,8 +39,6 @@ def esc(x: object) -> str:
 def png_data_uri(rgb: np.ndarray, *, max_side: int = 256) -> str:
     """(H, W[, 3]) float in [0, 1] (already display-encoded) -> PNG data URI, downscaled
     (area filter) so the longer side is at most ``max_side``."""
-    import cv2
-
     a = np.clip(np.nan_to_num(np.asarray(rgb, np.float32)), 0, 1)
     h, w = a.shape[:2]
     s = max(h, w) / max_side

@@ -1,4 +1,4 @@
-"""Training loop of the identity swapper (:mod:`.swapper`) on a frozen stage-2 model.
+"""Training job of the identity swapper (:mod:`.swapper`) on a frozen stage-2 model.
 
 One call, :func:`train_swapper`, runs a whole job in ``RUN``:
 
@@ -23,7 +23,10 @@ Generator loss::
     + [step >= disc_start] adversarial_weight * hinge_g(D(swap))
 
 ``idnet`` is the frozen identity student (distilled from dlib before the swapper trains)
-or ArcFace. The discriminator (hinge loss) sees templates as real and swaps as fake.
+or ArcFace. The discriminator (hinge loss) sees templates as real and swaps as fake. The loop
+itself (resume, seeding, EMA, checkpoints, stop signals, run records) is
+:func:`~id2reflectance.model.engine.loop.run_training`; :class:`SwapperJob` supplies the
+models, the identity targets and the step.
 """
 
 from __future__ import annotations
@@ -31,9 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,21 +44,29 @@ from torch import nn
 
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.dataset.torch_dataset import dataset_sha256
 from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.model.codebook.config import config_from_dict, config_to_dict
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.discriminator import PatchDiscriminator
 from id2reflectance.model.engine import checkpoint as ckpt
-from id2reflectance.model.engine.optimisation import setup_optimisation
-from id2reflectance.model.engine.provenance import git_revision, software_versions, write_run_record
-from id2reflectance.model.engine.runlog import MetricsLog
-from id2reflectance.model.engine.stop import StopRequest
+from id2reflectance.model.engine.distributed import Runtime
+from id2reflectance.model.engine.loop import (
+    CompileTarget,
+    LoopContext,
+    LoopSettings,
+    MetricSums,
+    RunRecords,
+    TrainParts,
+    run_training,
+    single_process,
+)
 from id2reflectance.model.loading import load_model
-from id2reflectance.model.losses import load_perceptual
+from id2reflectance.model.losses import PerceptualLoss, load_perceptual
 from id2reflectance.model.swapper.config import SwapperRunConfig
-from id2reflectance.model.swapper.network import IdentitySwapper, swapper_arch
+from id2reflectance.model.swapper.network import IdentitySwapper, build_swapper, swapper_arch
 from id2reflectance.model.swapper.step import SwapperStep
-from id2reflectance.training.swapper_data import load_face_images
+from id2reflectance.training.swapper_data import FaceImages, load_face_images
 from id2reflectance.training.swapper_identity import build_identity_net, heldout_identity_check
 
 log = logging.getLogger(__name__)
@@ -94,12 +102,6 @@ class SwapperTrainResult:
     student_agreement: float | None
     heldout: dict[str, Any]
     seconds: float
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 def load_base(path: str | Path, cfg: SwapperRunConfig) -> tuple[MultiDomainVQGAN, dict[str, Any]]:
@@ -140,14 +142,164 @@ def load_base(path: str | Path, cfg: SwapperRunConfig) -> tuple[MultiDomainVQGAN
     return model, info
 
 
-def _prepare_run_dir(run_dir: Path, *, resume: bool, cfg: SwapperRunConfig, data_sha: str) -> Path | None:
-    def swapper_run(meta: dict[str, Any], meta_path: Path) -> None:
+class SwapperJob:
+    """The swapper on a frozen stage-2 base as a :class:`~id2reflectance.model.engine.loop.TrainJob`.
+
+    Parameters as for :func:`train_swapper` (``cfg`` already resolved: ArcFace's ``id_dim``),
+    with ``data_sha`` the SHA-256 of the dataset's dataset.json.
+    """
+
+    swapper: IdentitySwapper
+    disc: PatchDiscriminator | None
+    faces: FaceImages
+    idnet: nn.Module
+    targets: torch.Tensor
+    id_info: dict[str, Any]
+    base_info: dict[str, Any]
+    step_fn: SwapperStep
+
+    def __init__(
+        self,
+        cfg: SwapperRunConfig,
+        *,
+        data: Path,
+        data_sha: str,
+        base: str | Path | None,
+        run_dir: Path,
+        photos: str | Path | None,
+        arcface: str | Path | None,
+        max_subjects: int | None,
+        identity_net: nn.Module | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        tc = cfg.train
+        self.cfg, self.data, self.data_sha, self.base, self.run_dir = cfg, data, data_sha, base, run_dir
+        self.photos, self.arcface, self.max_subjects, self.custom_net = photos, arcface, max_subjects, identity_net
+        self.progress = progress
+        self.config = config_to_dict(cfg)
+        self.settings = LoopSettings(
+            steps=tc.steps,
+            log_interval=tc.log_interval,
+            ckpt_interval=tc.ckpt_interval,
+            keep_checkpoints=tc.keep_checkpoints,
+            seed=tc.seed,
+            lr=tc.lr,
+            betas=tc.betas,
+            ema_decay=tc.ema_decay,
+            bf16=tc.bf16,
+            disc_start=tc.disc_start,
+            progress_stage="train swapper",
+        )
+        self.perceptual: PerceptualLoss | None = None
+
+    def check_run(self, meta: dict[str, Any], meta_path: Path) -> None:
         if meta.get("kind") != "swapper":
             raise InputFileError(meta_path, "kind", f"not a swapper run (kind {meta.get('kind')!r})")
 
-    return ckpt.prepare_run_dir(
-        run_dir, resume=resume, config=config_to_dict(cfg), data_sha=data_sha, check_kind=swapper_run
-    )
+    def _swapper(self, resume_from: Path | None) -> IdentitySwapper:
+        """A fresh swapper on the base, or (resume) an empty one of the run's architecture."""
+        cfg, run_dir = self.cfg, self.run_dir
+        base_info: dict[str, Any] | None = None
+        if self.base is not None:
+            base_model, base_info = load_base(self.base, cfg)
+        if resume_from is not None:
+            run_meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+            if base_info is not None and base_info["sha256"] != run_meta["base"]["sha256"]:
+                raise ConfigError(
+                    f"{run_dir / RUN_FILE}: --base {self.base} has weights sha256 {base_info['sha256'][:12]}… but "
+                    f"the run was trained on {run_meta['base']['sha256'][:12]}…; resume with the same base or omit "
+                    "--base"
+                )
+            self.base_info = run_meta["base"]
+            return build_swapper(swapper_arch(self.base_info["config"], cfg.swapper), where=str(run_dir / RUN_FILE))
+        assert base_info is not None  # train_swapper refuses a fresh run without --base
+        self.base_info = base_info
+        return IdentitySwapper(base_model, cfg.swapper)
+
+    def build(self, rt: Runtime, resume_from: Path | None) -> TrainParts:
+        cfg, tc, dev = self.cfg, self.cfg.train, rt.device
+        self.swapper = self._swapper(resume_from)
+        self.swapper.to(dev)
+        self.faces = load_face_images(
+            self.data, cfg, photos=self.photos, max_subjects=self.max_subjects, run_dir=self.run_dir
+        )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.idnet, self.targets, self.id_info = build_identity_net(
+            cfg,
+            self.faces,
+            self.run_dir,
+            arcface=self.arcface,
+            custom=self.custom_net,
+            resume=resume_from is not None,
+            device=dev,
+            progress=self.progress,
+        )
+        if tc.perceptual_weight > 0:
+            self.perceptual = load_perceptual(tc.perceptual_weights, device=dev)
+        if self.perceptual is None:
+            log.warning("swapper trains without the perceptual loss (no train.perceptual_weights)")
+        self.disc = PatchDiscriminator(cfg.disc).to(dev) if cfg.disc.enabled and tc.adversarial_weight > 0 else None
+        return TrainParts(
+            model=self.swapper,
+            params=list(self.swapper.trainable_parameters()),
+            disc=self.disc,
+            gen_name="swapper",
+            arch=swapper_arch(self.base_info["config"], cfg.swapper),
+            perceptual=self.perceptual is not None,
+        )
+
+    def compile_targets(self, rt: Runtime) -> list[CompileTarget]:
+        return []  # the swapper has no compile option
+
+    def records(self, git: dict[str, Any]) -> RunRecords:
+        faces, base_info = self.faces, self.base_info
+        meta = {
+            "kind": "swapper",
+            "identity_network": self.id_info,
+            "perceptual": self.perceptual is not None,
+            "git_revision": git,
+            "dataset_sha256": self.data_sha,
+            "base": {k: base_info[k] for k in ("path", "checkpoint", "weights", "sha256", "step")},
+            "max_subjects": self.max_subjects,
+            "train_subjects": faces.subject_count,
+            "photos": len(faces.photo_keys),
+        }
+        fresh = {
+            "kind": "swapper",
+            "dataset": {"path": str(self.data.resolve()), "sha256": self.data_sha, "images": len(faces)},
+            "base": base_info,
+            "identity_network": self.id_info,
+            "max_subjects": self.max_subjects,
+            "train_subjects": faces.subjects,
+            "photos": {
+                "folder": None if self.photos is None else str(Path(self.photos).resolve()),
+                "used": faces.photo_keys,
+                "skipped": faces.photos_skipped,
+            },
+        }
+        return RunRecords(meta=meta, fresh=fresh)
+
+    def start(self, ctx: LoopContext) -> None:
+        self.device = ctx.rt.device
+        o = ctx.optim
+        self.step_fn = SwapperStep(
+            self.swapper, self.idnet, self.disc, o.gen, o.disc, self.perceptual, self.cfg.train, self.device.type
+        )
+
+    def step(self, step: int, *, gan: bool, sums: MetricSums) -> None:
+        tc, dev = self.cfg.train, self.device
+        tmpl_idx, src_idx, same, flip = self.faces.draw_pairs(step, tc.batch_size, tc.same_identity_prob, tc.seed)
+        x = self.faces.tensor(tmpl_idx, flip=flip).to(dev)
+        e = self.targets[torch.as_tensor(src_idx, device=dev)]
+        metrics = self.step_fn(x, e, torch.as_tensor(same, device=dev), gan=gan)
+        metrics["same_share"] = float(np.mean(same))
+        sums.add(metrics, images=x.shape[0])
+
+    def log_extras(self) -> dict[str, float]:
+        return {}
+
+    def log_line(self, values: dict[str, float]) -> str:
+        return f"loss {values['loss']:.4f} identity {values['identity']:.4f}"
 
 
 def train_swapper(
@@ -191,8 +343,6 @@ def train_swapper(
         Bad options, a base that is not stage 2 or of another resolution, a missing or broken
         dataset, a run folder in the way.
     """
-    from id2reflectance.dataset.torch_dataset import dataset_sha256
-
     cfg = config
     if arcface is not None and cfg.swapper.id_dim != 512:
         log.info("ArcFace identity network: swapper.id_dim %d -> 512", cfg.swapper.id_dim)
@@ -211,184 +361,26 @@ def train_swapper(
     run_dir = Path(out)
     data = Path(data)
     data_sha = dataset_sha256(data)
-    resume_from = _prepare_run_dir(run_dir, resume=resume, cfg=cfg, data_sha=data_sha)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    _seed_everything(cfg.train.seed)
-
-    # ---- base and swapper
-    base_info: dict[str, Any] | None = None
-    if base is not None:
-        base_model, base_info = load_base(base, cfg)
-    if resume_from is not None:
-        run_meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-        if base_info is not None and base_info["sha256"] != run_meta["base"]["sha256"]:
-            raise ConfigError(
-                f"{run_dir / RUN_FILE}: --base {base} has weights sha256 {base_info['sha256'][:12]}… but the run "
-                f"was trained on {run_meta['base']['sha256'][:12]}…; resume with the same base or omit --base"
-            )
-        base_info = run_meta["base"]
-        from id2reflectance.model.swapper.network import build_swapper
-
-        swapper = build_swapper(swapper_arch(base_info["config"], cfg.swapper), where=str(run_dir / RUN_FILE))
-    else:
-        assert base_info is not None
-        swapper = IdentitySwapper(base_model, cfg.swapper)
-    assert base_info is not None
-    arch = swapper_arch(base_info["config"], cfg.swapper)
-    swapper.to(dev)
-
-    # ---- data and identity network
-    faces = load_face_images(
-        data,
+    job = SwapperJob(
         cfg,
-        photos=photos,
-        max_subjects=max_subjects,
+        data=data,
+        data_sha=data_sha,
+        base=base,
         run_dir=run_dir,
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    idnet, targets, id_info = build_identity_net(
-        cfg,
-        faces,
-        run_dir,
+        photos=photos,
         arcface=arcface,
-        custom=identity_net,
-        resume=resume_from is not None,
-        device=dev,
+        max_subjects=max_subjects,
+        identity_net=identity_net,
         progress=progress,
     )
-    tc = cfg.train
-    perceptual = load_perceptual(tc.perceptual_weights, device=dev) if tc.perceptual_weight > 0 else None
-    if perceptual is None:
-        log.warning("swapper trains without the perceptual loss (no train.perceptual_weights)")
-    disc = PatchDiscriminator(cfg.disc).to(dev) if cfg.disc.enabled and tc.adversarial_weight > 0 else None
-    optim = setup_optimisation(
-        swapper,
-        swapper.trainable_parameters(),
-        disc,
-        gen_name="swapper",
-        lr=tc.lr,
-        betas=tc.betas,
-        ema_decay=tc.ema_decay,
-        resume_from=resume_from,
-    )
-    opt_g, opt_d, ema, optimizers, start = optim.gen, optim.disc, optim.ema, optim.optimizers, optim.start
-    if resume_from is not None:
-        log.info("resuming %s from step %d", run_dir, start)
-
-    # ---- provenance
-    meta = {
-        "kind": "swapper",
-        "identity_network": id_info,
-        "perceptual": perceptual is not None,
-        "git_revision": git_revision(),
-        "dataset_sha256": data_sha,
-        "base": {k: base_info[k] for k in ("path", "checkpoint", "weights", "sha256", "step")},
-        "max_subjects": max_subjects,
-        "train_subjects": faces.subject_count,
-        "photos": len(faces.photo_keys),
-    }
-    metrics_log = MetricsLog(run_dir, resume_step=start if resume_from is not None else None)
-    session = {
-        "git_revision": meta["git_revision"],
-        "perceptual": meta["perceptual"],
-        "bf16": tc.bf16,
-        "device": str(dev),
-        "software": software_versions(),
-        "tensorboard": metrics_log.tensorboard,
-    }
-    write_run_record(
-        run_dir,
-        run_file=RUN_FILE,
-        config=config_to_dict(cfg),
-        steps=tc.steps,
-        resumed_at=None if resume_from is None else start,
-        fresh={
-            "kind": "swapper",
-            "dataset": {"path": str(data.resolve()), "sha256": data_sha, "images": len(faces)},
-            "base": base_info,
-            "identity_network": id_info,
-            "max_subjects": max_subjects,
-            "train_subjects": faces.subjects,
-            "photos": {
-                "folder": None if photos is None else str(Path(photos).resolve()),
-                "used": faces.photo_keys,
-                "skipped": faces.photos_skipped,
-            },
-        },
-        session=session,
-    )
-
-    # ---- loop
-    step_fn = SwapperStep(swapper, idnet, disc, opt_g, opt_d, perceptual, tc, dev.type)
-    swapper.train()
-    if disc is not None:
-        disc.train()
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    last: dict[str, float] = {}
-    last_ckpt = resume_from
-    t0 = time.perf_counter()
-    t_log = t0
-    images_since = 0
-    stop = StopRequest().install()
-    stopped_at: int | None = None
-    try:
-        for step in range(start, tc.steps):
-            gan = disc is not None and step >= tc.disc_start
-            tmpl_idx, src_idx, same, flip = faces.draw_pairs(step, tc.batch_size, tc.same_identity_prob, tc.seed)
-            x = faces.tensor(tmpl_idx, flip=flip).to(dev)
-            e = targets[torch.as_tensor(src_idx, device=dev)]
-            metrics = step_fn(x, e, torch.as_tensor(same, device=dev), gan=gan)
-            if ema is not None:
-                ema.update(swapper, step=step)
-            metrics["same_share"] = float(np.mean(same))
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + v
-                counts[k] = counts.get(k, 0) + 1
-            images_since += x.shape[0]
-            done = step + 1
-            if done % tc.log_interval == 0 or done == tc.steps:
-                values = {k: v / counts[k] for k, v in sums.items()}
-                now = time.perf_counter()
-                values["images_per_s"] = images_since / max(now - t_log, 1e-9)
-                values["lr"] = opt_g.param_groups[0]["lr"]
-                values["gan_active"] = float(gan)
-                if not all(math.isfinite(v) for v in values.values()):
-                    log.warning("non-finite metrics at step %d: %s", done, values)
-                metrics_log.write(done, values)
-                log.info("step %d/%d loss %.4f identity %.4f", done, tc.steps, values["loss"], values["identity"])
-                last = values
-                sums, counts, images_since, t_log = {}, {}, 0, now
-            if progress is not None:
-                progress("train swapper", done, tc.steps)
-            stopping = stop.requested  # read once: a signal arriving now is seen next step
-            if done % tc.ckpt_interval == 0 or done == tc.steps or stopping:
-                last_ckpt = ckpt.save_and_prune(
-                    run_dir,
-                    step=done,
-                    keep=tc.keep_checkpoints,
-                    arch=arch,
-                    model=swapper,
-                    ema=ema.shadow if ema else None,
-                    disc=disc,
-                    optimizers=optimizers,
-                    meta=meta,
-                )
-            if stopping:
-                log.warning("%s at step %d: checkpoint saved, stopping (--resume continues)", stop.signal_name, done)
-                stopped_at = done
-                break
-    finally:
-        stop.restore()
-    seconds = time.perf_counter() - t0
-    metrics_log.close()
-    if last_ckpt is None:
-        last_ckpt = ckpt.list_checkpoints(run_dir)[-1]
+    rt = single_process(device)
+    res = run_training(job, run_dir=run_dir, rt=rt, resume=resume, data_sha=data_sha, progress=progress)
+    swapper = job.swapper
     swapper.eval()
-    if ema is not None:
-        ema.copy_to(swapper)
-    external = idnet if id_info["kind"] != "dlib-student" else None
-    heldout = heldout_identity_check(swapper, faces, data, cfg, teacher_net=external, device=dev)
+    if res.ema is not None:
+        res.ema.copy_to(swapper)
+    external = job.idnet if job.id_info["kind"] != "dlib-student" else None
+    heldout = heldout_identity_check(swapper, job.faces, data, cfg, teacher_net=external, device=rt.device)
     if heldout:
         log.info(
             "held-out identity similarity (%s, %d pairs): swapped %.3f, template %.3f",
@@ -399,12 +391,12 @@ def train_swapper(
         )
     return SwapperTrainResult(
         run_dir=run_dir,
-        step=stopped_at if stopped_at is not None else max(start, tc.steps),
-        checkpoint=Path(last_ckpt),
-        metrics=last,
-        perceptual=perceptual is not None,
-        identity_network=id_info["kind"],
-        student_agreement=id_info.get("student_agreement"),
+        step=res.step,
+        checkpoint=res.checkpoint,
+        metrics=res.metrics,
+        perceptual=res.perceptual,
+        identity_network=job.id_info["kind"],
+        student_agreement=job.id_info.get("student_agreement"),
         heldout=heldout,
-        seconds=seconds,
+        seconds=res.seconds,
     )

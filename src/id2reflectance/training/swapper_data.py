@@ -22,7 +22,10 @@ import torch
 from torch import nn
 
 from id2reflectance._shared.atomic import atomic_write, atomic_write_json
+from id2reflectance.dataset.torch_dataset import ReflectanceDataset
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.face.detect import align_face, find_faces, read_photo
+from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +142,6 @@ def load_photos(folder: str | Path, resolution: int) -> tuple[list[str], list[np
     Returns ``(names, aligned images, skipped [{"file", "reason"}])``; unreadable images and
     images with no or several faces are skipped (and logged with a warning listing them).
     """
-    from id2reflectance.face.detect import align_face, find_faces, read_photo
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(folder, None, "--photos must be a folder of face photos (.png/.jpg)")
@@ -272,8 +273,6 @@ def teacher_embeddings(
     computed: dict[int, tuple[np.ndarray, str]] = {}
     if todo:
         if network == "dlib":
-            from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
-
             try:
                 enc = DlibIdentityEncoder()
             except ImportError as err:
@@ -305,11 +304,9 @@ def teacher_embeddings(
     return torch.from_numpy(arr)
 
 
-def _rgb_views(data: str | Path, cfg: Any, split: str):  # -> ReflectanceDataset
+def _rgb_views(data: str | Path, cfg: Any, split: str) -> ReflectanceDataset:
     """The dataset's RGB views of ``split`` at the swapper's resolution, as the swapper
     config selects them (views, environments), without augmentation."""
-    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
-
     return ReflectanceDataset(
         data,
         split=split,

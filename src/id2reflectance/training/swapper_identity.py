@@ -15,15 +15,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from id2reflectance._shared.atomic import atomic_write, atomic_write_json, sha256_file
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
 from id2reflectance.model.engine import checkpoint as ckpt
 from id2reflectance.model.identity.student import ArcFaceIdentityNet, IdentityStudent, distill_student
 from id2reflectance.model.swapper.config import SwapperRunConfig
 from id2reflectance.model.swapper.network import IdentitySwapper
-from id2reflectance.training.swapper_data import FaceImages, teacher_embeddings
+from id2reflectance.training.swapper_data import FaceImages, eval_face_images, teacher_embeddings, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,6 @@ def build_identity_net(
     progress: ProgressFn | None,
 ) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
     """Identity network (frozen), teacher targets (N, D) and its metadata record."""
-    from safetensors.torch import save_file
-
     if arcface is not None or custom is not None:
         net = (ArcFaceIdentityNet(arcface) if custom is None else custom).to(device)
         net.requires_grad_(False)
@@ -133,9 +133,6 @@ def heldout_identity_check(
     Returns ``{"pairs", "sim_swapped", "sim_template", "teacher"}`` (means of
     cos(teacher(swap(T_a, e_b)), e_b) and cos(teacher(T_a), e_b)), or ``{}`` without held-out images.
     """
-    from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
-    from id2reflectance.training.swapper_data import eval_face_images, to_uint8
-
     n = cfg.train.eval_pairs
     if n == 0:
         return {}

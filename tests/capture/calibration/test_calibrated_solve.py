@@ -64,7 +64,7 @@ def _write_session(root: Path, cams: dict[str, Camera], *, to_camera_rgb: np.nda
 
 @pytest.fixture(scope="module")
 def rigs():
-    """(true cameras, calibrated cameras), binned, the calibration at the issue's figure conditions."""
+    """(true cameras, calibrated cameras), binned, the calibration at the conditions of its accuracy figures."""
     rng = np.random.default_rng(21)
     truth = sim_rig(FIGURE_RIG)
     poses = random_board_poses(truth, FIGURE_RIG, rng=rng)

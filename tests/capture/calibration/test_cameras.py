@@ -1,4 +1,4 @@
-"""Rig calibration: the issue's figures on the simulated rig, the image pipeline, failures."""
+"""Rig calibration: the accuracy figures on the simulated rig, the image pipeline, failures."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ NO_CV = CameraCalibrationConfig(reference_camera="front", compare_opencv=False)
 
 @pytest.fixture(scope="module")
 def figure_rig():
-    """The issue's simulated rig: 3 cameras, 20 board poses, corners with 0.3 px RMS noise."""
+    """The figures' simulated rig: 3 cameras, 20 board poses, corners with 0.3 px RMS noise."""
     rng = np.random.default_rng(7)
     truth = sim_rig(FIGURE_RIG)
     poses = random_board_poses(truth, FIGURE_RIG, rng=rng)
@@ -41,7 +41,7 @@ def figure_rig():
     return truth, poses, dets, result
 
 
-def test_figures_of_the_issue(figure_rig) -> None:
+def test_calibration_figures(figure_rig) -> None:
     truth, _, _, result = figure_rig
     errs = rig_errors(result.cameras, truth, reference="front")
     for name, e in errs.items():

@@ -12,6 +12,7 @@ from id2reflectance.capture.frames import load_camera_frames, saturation_mask
 from id2reflectance.capture.geometry.mesh import read_mesh, sample_bilinear
 from id2reflectance.capture.geometry.template_mesh import is_template_topology
 from id2reflectance.capture.session import load_session
+from id2reflectance.capture.simulator import sessions as simulator
 from id2reflectance.capture.simulator.sessions import (
     SimulatorConfig,
     load_truth,
@@ -19,7 +20,6 @@ from id2reflectance.capture.simulator.sessions import (
     simulate_sessions,
     simulate_subject,
 )
-from id2reflectance.capture.simulator import sessions as simulator
 from id2reflectance.capture.validate import validate_session
 from id2reflectance.errors import ConfigError, InputFileError
 

@@ -1,6 +1,6 @@
 """``bake_session`` end to end on a small simulated capture, against the simulator's truth.
 
-The figures are the issue's: in texels seen by at least one camera, diffuse albedo PSNR
+The target figures: in texels seen by at least one camera, diffuse albedo PSNR
 > 35 dB, median normal error < 2 degrees, median roughness error < 0.05, and the 99th
 percentile of the albedo gradient on view boundaries within 1.5x the truth's there.
 """

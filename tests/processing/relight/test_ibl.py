@@ -1,5 +1,5 @@
 """Image-based lighting: irradiance and prefiltering references, and the fast path's
-accuracy against dense brute-force integration under every real HDR map (issue 9)."""
+accuracy against dense brute-force integration under every real HDR map."""
 
 from __future__ import annotations
 

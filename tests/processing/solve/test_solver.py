@@ -16,8 +16,8 @@ from id2reflectance.capture.illumination import LIT_PATTERNS, responses_from_mom
 from id2reflectance.capture.session import Rig
 from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera, write_sphere_session
 from id2reflectance.errors import ConfigError
+from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
-from id2reflectance.processing.solve import solver as solver_module
 from id2reflectance.processing.solve.accuracy import solve_accuracy
 from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics
 from id2reflectance.processing.solve.solver import (
@@ -107,7 +107,7 @@ BACKENDS = ["numpy", "numba"]
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", ["inverses", "no_inverses", "rotated_no_inverses"])
 def test_accuracy_on_analytic_sphere(case: str, backend: str, camera, view_inv, view_rotated_no_inv) -> None:
-    """The issue's figures (medians), and the tighter ones exact frames allow, per backend."""
+    """The target figures (medians), and the tighter ones exact frames allow, per backend."""
     if case == "inverses":
         maps = _solve(view_inv, camera, config=SolverConfig(backend=backend))
         assert maps.inverses
@@ -165,7 +165,7 @@ def test_backend_choice(monkeypatch) -> None:
     assert SolverConfig().resolved_backend() == "numba"  # numba is a pinned dependency
     with pytest.raises(ConfigError, match="backend"):
         SolverConfig(backend="cuda")
-    monkeypatch.setattr(solver_module, "numba_available", lambda: False)
+    monkeypatch.setattr(solver_config, "numba_available", lambda: False)
     assert SolverConfig().resolved_backend() == "numpy"
     with pytest.raises(ConfigError, match="needs the numba package"):
         SolverConfig(backend="numba").resolved_backend()
@@ -392,7 +392,7 @@ def test_simulated_session_meets_the_figures(tmp_path: Path) -> None:
         assert a.diffuse_albedo_rel < 0.02, name
         assert a.specular_albedo_rel < 0.05, name
         assert a.roughness_abs < 0.05, name
-    # tighter than the issue's figures on exact frames
+    # tighter than the target figures on exact frames
     assert acc["all"].specular_normal_deg < 0.5 and acc["all"].roughness_abs < 0.015
     # the numpy reference writes the same maps (so the figures hold for both backends)
     assert report.config.resolved_backend() == "numba"

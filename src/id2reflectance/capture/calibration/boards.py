@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from id2reflectance._shared.config import from_dict, load_config
@@ -72,8 +73,6 @@ class BoardSpec:
                 raise ConfigError(
                     f"board.marker_size must be in (0, square_size={self.square_size}), got {self.marker_size}"
                 )
-            import cv2
-
             if not hasattr(cv2.aruco, self.dictionary) or not self.dictionary.startswith("DICT_"):
                 raise ConfigError(f"board.dictionary: unknown ArUco dictionary {self.dictionary!r}")
             n_markers = (self.squares_x * self.squares_y) // 2
@@ -107,8 +106,6 @@ class BoardSpec:
 
 
 def _dictionary_size(name: str) -> int:
-    import cv2
-
     d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
     return int(d.bytesList.shape[0])
 
@@ -179,8 +176,6 @@ def object_points(spec: BoardSpec) -> np.ndarray:
 
 def charuco_board(spec: BoardSpec):  # -> cv2.aruco.CharucoBoard
     """The OpenCV ``CharucoBoard`` of a ChArUco spec."""
-    import cv2
-
     if spec.type != "charuco":
         raise ConfigError(f"charuco_board: spec is a {spec.type}")
     d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, spec.dictionary))
@@ -269,8 +264,6 @@ def _refine(gray: np.ndarray, corners: np.ndarray, half_windows: np.ndarray, *, 
     -------
     (N, 2) float64 refined positions.
     """
-    import cv2
-
     out = corners.astype(np.float64).copy()
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-4)
     for w in np.unique(half_windows):
@@ -291,8 +284,6 @@ def _nearest_distance(points: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def _detect_charuco(gray: np.ndarray, spec: BoardSpec) -> Detection | None:
-    import cv2
-
     board = charuco_board(spec)
     params = cv2.aruco.DetectorParameters()
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
@@ -326,8 +317,6 @@ def consistent_corners(
     ----------
     ids : (N,) int corner ids.   corners : (N, 2) float pixels.
     """
-    import cv2
-
     P = object_points(spec)[ids][:, :2] / spec.square_size
     miss = np.full(len(ids), np.nan)
     for k in range(len(ids)):
@@ -365,8 +354,6 @@ def _canonical_grid(corners: np.ndarray, nx: int, ny: int) -> np.ndarray:
 
 
 def _detect_chessboard(gray: np.ndarray, grayf: np.ndarray, spec: BoardSpec) -> Detection | None:
-    import cv2
-
     nx, ny = spec.squares_x - 1, spec.squares_y - 1
     flags = cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY
     ok, corners = cv2.findChessboardCornersSB(gray, (nx, ny), flags=flags)

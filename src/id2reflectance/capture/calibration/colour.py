@@ -24,11 +24,14 @@ colour-science and colour-checker-detection are imported lazily, inside the func
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
+import tifffile
 
 from id2reflectance._shared.imageio import RAW_SUFFIXES, decode_image, read_file_bytes, read_image
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError, ShapeError
@@ -59,8 +62,6 @@ class ColourCalibrationConfig:
 
 def _colour():  # -> the colour module
     """Import colour-science lazily, without its warning about the missing matplotlib."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import colour
@@ -159,16 +160,12 @@ def _auto_encoding(path: Path) -> str:
     if suffix in (".jpg", ".jpeg"):
         return "srgb"
     if suffix in (".tif", ".tiff"):
-        import tifffile
-
         try:
             with tifffile.TiffFile(str(path)) as tf:
                 dtype = tf.pages[0].dtype
         except Exception as err:
             raise InputFileError(path, None, f"not a readable TIFF file ({err})") from err
     else:
-        import cv2
-
         img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise InputFileError(path, None, "not a readable image file")
@@ -201,8 +198,6 @@ def read_chart(image: np.ndarray, *, name: str = "image", samples: int = 64) -> 
     -------
     :class:`ChartReading`, or None when no chart is found.
     """
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from colour_checker_detection import extractor_segmentation, segmenter_default

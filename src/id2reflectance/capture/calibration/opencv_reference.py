@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -37,8 +38,6 @@ class Intrinsics:
 
 
 def _cv_flags(dist_model: str) -> int:
-    import cv2
-
     if dist_model == "k1k2":
         return cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST
     if dist_model == "k1k2p1p2":
@@ -48,8 +47,6 @@ def _cv_flags(dist_model: str) -> int:
 
 def calibrate_intrinsics(cam: CameraDetections, spec: BoardSpec, *, dist_model: DistModel = "k1k2") -> Intrinsics:
     """Per-camera intrinsics with OpenCV ``calibrateCamera`` (Zhang's planar method)."""
-    import cv2
-
     obj_all = object_points(spec).astype(np.float32)
     poses = sorted(cam.detections)
     obj = [obj_all[cam.detections[p].ids] for p in poses]
@@ -87,8 +84,6 @@ def opencv_comparison(
     Returns per camera: OpenCV's RMS (mono and stereo), its K/dist/R/t, and our
     difference (focal %, principal point px, rotation deg, translation mm).
     """
-    import cv2
-
     obj_all = object_points(spec).astype(np.float32)
     out: dict = {"reference": reference, "cameras": {}}
     ref = dets[reference]

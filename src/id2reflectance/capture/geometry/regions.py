@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy import ndimage
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, rasterize_uv
 from id2reflectance.capture.geometry.template_mesh import template_mesh
@@ -78,8 +79,6 @@ def uv_raster(size: int) -> UVRaster:
     """The template's UV chart rasterised at ``size`` x ``size`` texels (cached)."""
     if not isinstance(size, int) or size < 16:
         raise ConfigError(f"uv size must be an integer >= 16, got {size!r}")
-    from scipy import ndimage
-
     mesh = template_mesh()
     fid, bary = rasterize_uv(mesh, size)
     covered = fid >= 0

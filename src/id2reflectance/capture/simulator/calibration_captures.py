@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
 from id2reflectance._shared.imageio import linear_to_srgb, write_exr, write_png
@@ -73,7 +74,7 @@ class SimCalibrationConfig:
             raise ConfigError("sim: n_poses and supersample must be >= 1")
 
 
-#: The rig of the issue's figures: 12-megapixel cameras (4096 x 3072), 30 degree field,
+#: The rig of the calibration accuracy figures (docs/calibration.md): 12-megapixel cameras (4096 x 3072), 30 degree field,
 #: 20 board poses (the figures use corner detections with 0.3 px noise, not renders).
 FIGURE_RIG = SimCalibrationConfig(width=4096, height=3072, n_poses=20, chart=False)
 
@@ -291,8 +292,6 @@ def rig_errors(
     {camera: {"fx_pct", "fy_pct", "cx_pct", "cy_pct" (signed, % of the true value),
     "rotation_deg", "centre_mm"}}
     """
-    from scipy.spatial.transform import Rotation
-
     out: dict[str, dict[str, float]] = {}
     er, tr = estimated[reference], truth[reference]
     for name, t in truth.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, sample_bilinear
@@ -64,8 +65,6 @@ def diffuse_textures(
     texel_size : metres per texel (to convert ``sss_mm``).
     samples : cosine-lobe quadrature grid for the occluded texels.
     """
-    from scipy import ndimage
-
     s = maps.size
     n = maps.normal_object.reshape(-1, 3).astype(np.float64)
     n /= np.linalg.norm(n, axis=1, keepdims=True)

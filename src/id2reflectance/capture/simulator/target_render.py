@@ -10,6 +10,7 @@ sub-pixel exact, so a detector's error against the truth can be measured.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from id2reflectance.capture.camera import Camera
@@ -30,8 +31,6 @@ def _undistort_grid(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     Returns x, y : (H + 2, W + 2) float32; entry [i + 1, j + 1] belongs to pixel (row i, col j).
     Cached on the camera (``Camera._cache``), as every render of that camera needs it.
     """
-    import cv2
-
     key = "sim_render.undistort_grid"
     if key in camera._cache:
         return camera._cache[key]
@@ -74,8 +73,6 @@ def render_plane(
     -------
     (H, W) or (H, W, C) float32 reflectance seen through each pixel.
     """
-    import cv2
-
     R, t = pose
     Rc = camera.R @ R
     tc = camera.R @ t + camera.t
@@ -134,8 +131,6 @@ def apply_sensor(
 
     ``radiance`` : (H, W) or (H, W, C) float32 linear. Returns the same shape, float32 >= 0.
     """
-    import cv2
-
     img = np.asarray(radiance, np.float32)
     if blur_sigma_px > 0:
         img = cv2.GaussianBlur(img, (0, 0), blur_sigma_px, borderType=cv2.BORDER_REFLECT)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
 from id2reflectance.capture.ggx import VisibilityFn
@@ -58,8 +59,6 @@ class DirectionTable:
 @lru_cache(maxsize=4)
 def direction_table(count: int, *, resolution: int = 96) -> DirectionTable:
     """The cube-map lookup of ``fibonacci_sphere(count)`` (cached)."""
-    from scipy.spatial import cKDTree
-
     dirs = fibonacci_sphere(count)
     c = (np.arange(resolution) + 0.5) / resolution * 2.0 - 1.0
     s, t = np.meshgrid(c, c, indexing="ij")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 
 from id2reflectance import __version__
@@ -44,6 +45,7 @@ from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.session import Session, load_session
 from id2reflectance.errors import CaptureError, ConfigError
+from id2reflectance.processing.asset import AssetMaps, write_asset
 from id2reflectance.processing.bake.fill import dilate, push_pull
 from id2reflectance.processing.bake.inputs import (
     check_cameras_see_scan,
@@ -66,6 +68,7 @@ from id2reflectance.processing.registration.register import (
     load_scan,
     register_template,
 )
+from id2reflectance.processing.tangents import object_to_tangent
 
 log = logging.getLogger(__name__)
 BAKE_JSON = "bake.json"
@@ -221,10 +224,6 @@ def bake_maps(
     CaptureError
         A camera sees nothing of the registered face, or no camera sees anything.
     """
-    import cv2
-
-    from id2reflectance.processing.tangents import object_to_tangent
-
     s = config.size
     if prepared is None:
         prepared = prepare_mesh(mesh, s)
@@ -393,8 +392,6 @@ def bake_session(
         ``out_dir`` is (or contains) the session or solver folder, or is an existing
         folder that is not an asset.
     """
-    from id2reflectance.processing.asset import AssetMaps, write_asset
-
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     session = load_session(session_dir)

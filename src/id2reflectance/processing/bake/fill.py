@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 
 def dilate(values: np.ndarray, known: np.ndarray, *, texels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,8 +30,6 @@ def dilate(values: np.ndarray, known: np.ndarray, *, texels: int) -> tuple[np.nd
     -------
     (filled values (same shape and dtype), new known mask (S, S) bool).
     """
-    from scipy.ndimage import distance_transform_edt
-
     if texels <= 0 or known.all() or not known.any():
         return values.copy(), known.copy()
     dist, (ii, jj) = distance_transform_edt(~known, return_indices=True)
@@ -52,16 +52,12 @@ def _down(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _up(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    import cv2
-
     out = cv2.resize(v.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return out.reshape(shape[0], shape[1], v.shape[2])
 
 
 def _relax(v: np.ndarray, free: np.ndarray, sweeps: int) -> np.ndarray:
     """Jacobi sweeps of the discrete Laplace equation on the ``free`` texels (edges replicate)."""
-    import cv2
-
     if sweeps <= 0 or not free.any():
         return v
     kernel = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from id2reflectance._shared.atomic import sha256_file
+from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_obj
+from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
 
 
@@ -39,8 +41,6 @@ def check_cameras_see_scan(scan: FaceMesh, cameras: dict[str, Camera], solved_di
     A vertex counts when it projects into the image, faces the camera and lands on a
     valid pixel of ``SOLVED/<camera>/mask.exr``.
     """
-    from id2reflectance._shared.imageio import read_exr
-
     normals = scan.vertex_normals()
     blind = []
     for name, cam in cameras.items():
@@ -96,8 +96,6 @@ def load_template(template: str | Path | None) -> tuple[FaceMesh, str, str]:
         path = Path(template)
         name = path.stem
     else:
-        from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
-
         path = shipped_template_path()
         name = TEMPLATE_NAME
     if not path.is_file():

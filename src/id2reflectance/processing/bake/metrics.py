@@ -19,10 +19,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.errors import InputFileError, ShapeError
+from id2reflectance.processing.solve.accuracy import angle_between_deg
 
 TRUTH_MAPS = ("diffuse_albedo", "specular_albedo", "roughness", "normal_object")
 
@@ -51,8 +54,6 @@ def read_truth_uv(session_dir: str | Path, size: int) -> dict[str, np.ndarray]:
     Returns {name: (S, S, 3) or (S, S) float32} for diffuse_albedo, specular_albedo,
     roughness and normal_object (renormalised after resampling).
     """
-    import cv2
-
     folder = Path(session_dir) / "truth" / "uv"
     out: dict[str, np.ndarray] = {}
     for name in TRUTH_MAPS:
@@ -88,8 +89,6 @@ def view_boundaries(view_weights: dict[str, np.ndarray], seen: np.ndarray, cover
     mouth line) or of the UV chart's border (island edges, gutters) are excluded: those
     are not boundaries between views.
     """
-    from scipy.ndimage import binary_dilation, binary_erosion
-
     k3 = np.ones((3, 3), bool)
     k5 = np.ones((5, 5), bool)
     support = {name: w > 0 for name, w in view_weights.items()}
@@ -134,9 +133,7 @@ def bake_accuracy(
     psnr = 10.0 * np.log10(1.0 / max(mse, 1e-20))
     nb = maps["normal_object"][seen].astype(np.float64)
     nt = truth["normal_object"][seen].astype(np.float64)
-    nb /= np.maximum(np.linalg.norm(nb, axis=1, keepdims=True), 1e-12)
-    nt /= np.maximum(np.linalg.norm(nt, axis=1, keepdims=True), 1e-12)
-    ang = np.degrees(np.arccos(np.clip(np.sum(nb * nt, axis=1), -1.0, 1.0)))
+    ang = angle_between_deg(nb, nt, axis=1)
     rough = np.abs(maps["roughness"][seen].astype(np.float64) - truth["roughness"][seen])
     st = truth["specular_albedo"][seen].astype(np.float64)
     spec = np.abs(maps["specular_albedo"][seen] - st) / np.maximum(st, 1e-6)

@@ -21,8 +21,10 @@ everything is blocked.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
-from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, raycasting_scene
+from id2reflectance.capture.illumination import fibonacci_sphere
 
 
 def vertex_ambient_visibility(
@@ -49,9 +51,6 @@ def vertex_ambient_visibility(
     (V,) float64 in [0, 1]; 1 where nothing blocks the vertex's hemisphere.
     """
     import open3d as o3d
-
-    from id2reflectance.capture.geometry.mesh import raycasting_scene
-    from id2reflectance.capture.illumination import fibonacci_sphere
 
     dirs = fibonacci_sphere(directions)
     normals = mesh.vertex_normals()
@@ -82,8 +81,6 @@ def texel_ambient_visibility(
     the ray casting to the vertices of those texels' triangles (elsewhere the value is
     interpolated from vertices set to 1).
     """
-    from id2reflectance.capture.geometry.mesh import interpolate
-
     only = None
     if where is not None:
         only = np.zeros(len(mesh.vertices), bool)
@@ -125,8 +122,6 @@ def subsurface_blur(m0: np.ndarray, sigma_mm: tuple[float, float, float], texel_
     -------
     (S, S, 3) float64.
     """
-    from scipy.ndimage import gaussian_filter
-
     out = np.empty((*m0.shape, 3))
     for c, sg in enumerate(sigma_mm):
         px = sg * 1e-3 / texel_m if texel_m > 0 else 0.0

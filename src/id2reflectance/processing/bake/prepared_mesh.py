@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
@@ -28,6 +29,7 @@ from id2reflectance.processing.bake.views import (
     texel_geometry,
     view_visibility,
 )
+from id2reflectance.processing.tangents import texel_frames
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,15 +83,11 @@ class PreparedMesh:
         geom = self.geometry
         if geom.covered.all():
             return geom.normals
-        from scipy.ndimage import distance_transform_edt
-
         _, (ii, jj) = distance_transform_edt(~geom.covered, return_indices=True)
         return geom.normals[ii, jj]
 
     @cached_property
     def frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        from id2reflectance.processing.tangents import texel_frames
-
         return texel_frames(self.mesh, self.size)
 
     def check(self, mesh: FaceMesh, size: int) -> None:

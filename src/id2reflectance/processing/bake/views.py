@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import cv2
 import numpy as np
+import OpenEXR
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.camera import Camera
-from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, rasterize_uv
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, rasterize_uv
 from id2reflectance.errors import InputFileError
+from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
 
 if TYPE_CHECKING:
     import open3d as o3d
@@ -138,8 +141,6 @@ def _read_map(folder: Path, shown: str, name: str, camera: Camera) -> np.ndarray
 
 def _exr_header(path: Path, shown: str) -> tuple[int, int, int]:
     """(width, height, channel count) of an OpenEXR file, from its header only."""
-    import OpenEXR
-
     try:
         with OpenEXR.File(str(path), header_only=True) as f:
             header = f.header()  # a view: read it before the file closes
@@ -246,8 +247,6 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 def _remap(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
     """Bilinear samples of (H, W[, C]) ``img`` at float pixel coords (N,): (N[, C]) float32."""
-    import cv2
-
     n = mx.size
     if n == 0:
         return np.zeros((0, *img.shape[2:]), np.float32)
@@ -269,8 +268,6 @@ def _remap(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
 
 def mask_distance(mask: np.ndarray) -> np.ndarray:
     """(H, W) float32 distance in pixels to the nearest invalid pixel or the image border."""
-    import cv2
-
     valid = (np.asarray(mask) > 0.5).astype(np.uint8)
     valid[0, :] = valid[-1, :] = 0
     valid[:, 0] = valid[:, -1] = 0
@@ -280,8 +277,6 @@ def mask_distance(mask: np.ndarray) -> np.ndarray:
 def uv_feather(usable: np.ndarray, covered: np.ndarray, width_texels: float) -> np.ndarray:
     """(S, S) float32 smooth ramp 0 -> 1 over ``width_texels`` away from covered texels
     that are not ``usable`` (texels outside the UV chart do not count as boundaries)."""
-    import cv2
-
     if width_texels <= 0:
         return usable.astype(np.float32)
     blocked = covered & ~usable
@@ -314,8 +309,6 @@ def view_visibility(
     inside the image, facing the camera more than ``options.cos_min`` and unoccluded (the
     first hit from the camera is the texel's own surface point, within
     ``options.visibility_tolerance_m``)."""
-    from id2reflectance.capture.geometry.mesh import cast_rays
-
     idx = np.flatnonzero(geometry.covered.ravel())
     p = geometry.points.reshape(-1, 3)[idx]
     n = geometry.normals.reshape(-1, 3)[idx]
@@ -353,8 +346,6 @@ def sample_view(
     visibility : :func:`view_visibility` of this geometry, camera and options, when the
         caller keeps it (computed when None).
     """
-    from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
-
     s = geometry.size
     vis = view_visibility(geometry, view.camera, scene, options) if visibility is None else visibility
     mx, my = vis.pix[:, 0], vis.pix[:, 1]

@@ -36,6 +36,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from id2reflectance import __version__
@@ -59,8 +60,6 @@ ELEMENT_ARRAY_BUFFER = 34963
 
 def _png(img: np.ndarray) -> bytes:
     """8-bit PNG bytes of (H, W, C) values in [0, 1] (RGB or RGBA order)."""
-    import cv2
-
     q = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
     if q.shape[2] == 3:
         q = q[..., ::-1]
@@ -73,8 +72,6 @@ def _png(img: np.ndarray) -> bytes:
 
 
 def _resize(a: np.ndarray, size: int | None) -> np.ndarray:
-    import cv2
-
     if size is None or size == a.shape[0]:
         return a
     out = cv2.resize(a.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
@@ -276,8 +273,6 @@ class Glb:
 
     def image(self, index: int) -> np.ndarray:
         """Decoded image ``index``: (H, W, C) uint8 in RGB(A) order."""
-        import cv2
-
         raw = np.frombuffer(self.buffer_view(self.gltf["images"][index]["bufferView"]), np.uint8)
         img = decode_image(raw, cv2.IMREAD_UNCHANGED)
         if img is None:

@@ -25,15 +25,12 @@ afterwards, so seams cannot open; the UV layout is untouched (only positions cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.mesh import FaceMesh
-
-if TYPE_CHECKING:
-    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -67,8 +64,6 @@ def weld(mesh: FaceMesh, *, tolerance_m: float = 1e-9) -> tuple[np.ndarray, np.n
 
 def uniform_laplacian(faces: np.ndarray, count: int) -> sp.csr_matrix:
     """Uniform graph Laplacian ``L = I - D^-1 A`` of a triangle mesh, (count, count) CSR."""
-    import scipy.sparse as sp
-
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     e = np.concatenate([e, e[:, ::-1]])
     a = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(count, count)).tocsr()
@@ -187,8 +182,6 @@ def fit_nonrigid(
     -------
     NonrigidResult; ``result.mesh`` has the template's faces, UVs and landmarks.
     """
-    import scipy.sparse as sp
-
     x_ref, faces, inverse = weld(template)
     n = len(x_ref)
     lap = uniform_laplacian(faces, n)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from id2reflectance import __version__
@@ -28,6 +29,7 @@ from id2reflectance._shared.imageio import write_exr, write_png
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import raycasting_scene
+from id2reflectance.capture.session import load_session
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import Asset, read_asset
 from id2reflectance.processing.relight.envmap import Environment, load_environment
@@ -63,8 +65,6 @@ def contact_sheet(tiles: list[list[np.ndarray]], rows: list[str], cols: list[str
     -------
     (LABEL_H + n_rows * tile, LABEL_W + n_cols * tile, 3) float32 sRGB in [0, 1].
     """
-    import cv2
-
     sheet = np.full((LABEL_H + len(rows) * tile, LABEL_W + len(cols) * tile, 3), 0.12, np.float32)
     font = cv2.FONT_HERSHEY_SIMPLEX
     for j, name in enumerate(cols):
@@ -127,8 +127,6 @@ def relight_assets(
     lights_to_world = None
     session_cams: list[Camera] | None = None
     if session is not None:
-        from id2reflectance.capture.session import load_session
-
         s = load_session(session)
         lights_to_world = s.rig.lights_to_world
         if camera is not None and camera not in s.cameras:

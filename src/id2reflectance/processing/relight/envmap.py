@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from id2reflectance._shared.imageio import decode_image, read_exr, read_file_bytes
@@ -163,8 +164,6 @@ def builtin_environments() -> dict[str, Path]:
 
 
 def _read_hdr(path: Path) -> np.ndarray:
-    import cv2
-
     img = decode_image(read_file_bytes(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if img is None:
         raise InputFileError(path, None, "not a readable Radiance HDR file")

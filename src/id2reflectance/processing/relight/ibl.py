@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.fft
 
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.ggx import (
@@ -132,8 +133,6 @@ def zonal_convolve(
     th_out = np.pi * (np.arange(rows_out) + 0.5) / rows_out
     cos_dphi = np.cos(2 * np.pi * np.arange(wi) / wi).astype(np.float32)
     om = latlong_solid_angles(hi, wi).astype(np.float32)
-    import scipy.fft
-
     lf = scipy.fft.rfft(src, axis=1, workers=-1).transpose(1, 0, 2)  # (wi/2+1, hi, 3)
     lf_re, lf_im = np.ascontiguousarray(lf.real), np.ascontiguousarray(lf.imag)
     out = np.empty((rows_out, wi, 3))

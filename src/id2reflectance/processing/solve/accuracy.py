@@ -31,10 +31,22 @@ class SolveAccuracy:
         return asdict(self)
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    return np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1, 1)))
+def angle_between_deg(a: np.ndarray, b: np.ndarray, *, axis: int = -1) -> np.ndarray:
+    """Angles between the direction vectors of ``a`` and ``b`` (normals), degrees.
+
+    Parameters
+    ----------
+    a, b : float arrays of one shape (or broadcasting), the vectors' components along
+        ``axis``; any length (each vector is normalised; a zero vector gives 90 degrees).
+    axis : the components' axis (-1 for (..., 3) fields, 0 for planar (3, N) maps).
+
+    Returns
+    -------
+    The shape without ``axis``, in [0, 180] degrees, computed in the inputs' float dtype.
+    """
+    a = a / np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), 1e-12)
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis), -1, 1)))
 
 
 def _load(folder: Path, name: str) -> np.ndarray:
@@ -55,8 +67,8 @@ def _errors(session_dir: Path, solved_dir: Path, camera: str, visibility_min: fl
     ts, ss = _load(truth, "specular_albedo")[sel], _load(solved, "specular_albedo")[sel]
     tn = _load(truth, "normal")[sel]
     return {
-        "dn": _angle_deg(_load(solved, "normal_diffuse")[sel], tn),
-        "sn": _angle_deg(_load(solved, "normal_specular")[sel], tn),
+        "dn": angle_between_deg(_load(solved, "normal_diffuse")[sel], tn),
+        "sn": angle_between_deg(_load(solved, "normal_specular")[sel], tn),
         "da": (np.abs(sd - td) / np.maximum(td, 1e-6)).ravel(),
         "sa": np.abs(ss - ts) / np.maximum(ts, 1e-6),
         "r": np.abs(_load(solved, "roughness")[sel] - _load(truth, "roughness")[sel]),

@@ -9,7 +9,7 @@ of the numpy reference :func:`~id2reflectance.processing.solve.reference.solve_b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numba import config as numba_config
@@ -19,13 +19,11 @@ from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError, ShapeError
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.config import DIFFUSE_CHANNELS, SolverConfig
 from id2reflectance.processing.solve.kernel import FRAME_ORDER, scratch_buffers, solve_rows
-from id2reflectance.processing.solve.reference import DIFFUSE_CHANNELS, normalized_coordinates
+from id2reflectance.processing.solve.reference import normalized_coordinates
 from id2reflectance.processing.solve.roughness_table import InverseTable
 from id2reflectance.processing.solve.separation import LUMINANCE_709
-
-if TYPE_CHECKING:
-    from id2reflectance.processing.solve.solver import SolverConfig
 
 _ROWS_PER_TASK = 4  # rows a thread takes at a time (dynamic scheduling)
 
@@ -95,8 +93,9 @@ def band_solver(
 ) -> Callable[[slice], PixelCounts]:
     """Prepare one camera for :func:`solve_rows`; returns ``solve(rows) -> PixelCounts``.
 
-    The returned function has the contract of ``solver_numpy.solve_band``: it writes every
-    map of ``maps`` at ``rows`` and returns that band's counts. numba's thread count
+    The returned function has the contract of the numpy reference
+    :func:`~id2reflectance.processing.solve.reference.solve_band`: it writes every map of
+    ``maps`` at ``rows`` and returns that band's counts. numba's thread count
     (``numba.set_num_threads`` in the calling thread) sets how many threads share a band.
 
     Parameters

@@ -69,7 +69,7 @@ def _max0(x: np.float32) -> np.float32:
 
 @njit(inline="always", **_JIT)
 def _inverse_length(n2: np.float32) -> np.float32:
-    """``1 / sqrt(max(n2, 1e-30))`` in float32 (``solver_numpy._inverse_length``)."""
+    """``1 / sqrt(max(n2, 1e-30))`` in float32 (``reference._inverse_length``)."""
     return np.float32(1.0) / np.sqrt(n2 if n2 > np.float32(1e-30) else np.float32(1e-30))
 
 
@@ -335,7 +335,7 @@ def solve_rows(
                 m0 = buf[tid, _M0, c]
                 buf[tid, _PRE_OK, c] = one if valid & (s_m0 > min_specular) & (m0 > min_specular) else zero
                 buf[tid, _FALLBACK_R, c] = default_roughness if valid else zero
-            # ---- phase 3: view direction (solver_numpy.view_directions), m = m1 / m0 as (chord, q)
+            # ---- phase 3: view direction (reference.view_directions), m = m1 / m0 as (chord, q)
             # and the nearest node of the inverse table
             for jj in range(m):
                 c = np.uint64(jj)

@@ -19,17 +19,19 @@ from __future__ import annotations
 import dataclasses
 import platform
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import OpenEXR
+import scipy
 
 from id2reflectance import __version__
 from id2reflectance._shared.imageio import write_exr
+from id2reflectance.processing.solve.accuracy import angle_between_deg
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
-
-if TYPE_CHECKING:
-    from id2reflectance.processing.solve.solver import SolverConfig
+from id2reflectance.processing.solve.config import SolverConfig
 
 SOLVE_FORMAT = "id2r-solve"
 SOLVE_VERSION = 1
@@ -65,11 +67,6 @@ def summary(values: np.ndarray) -> Stats:
     return {"mean": float(values.mean()), "median": float(p50), "p5": float(p5), "p95": float(p95)}
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angles in degrees between unit vectors a, b (3, N)."""
-    return np.degrees(np.arccos(np.clip(np.einsum("an,an->n", a, b), -1.0, 1.0)))
-
-
 def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 20) -> dict[str, Stats]:
     """Per-map statistics inside the mask, over at most ``max_samples`` strided pixels.
 
@@ -92,8 +89,8 @@ def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 20) -> dict[str,
         "diffuse_albedo_b": summary(alb[2]),
         "specular_albedo": summary(pick(maps.specular_albedo)),
         "roughness": summary(pick(maps.roughness)),
-        "normal_specular_vs_diffuse_deg": summary(_angle_deg(pick(maps.normal_specular), nd)),
-        "normal_diffuse_r_vs_b_deg": summary(_angle_deg(rgb[0], rgb[2])),
+        "normal_specular_vs_diffuse_deg": summary(angle_between_deg(pick(maps.normal_specular), nd, axis=0)),
+        "normal_diffuse_r_vs_b_deg": summary(angle_between_deg(rgb[0], rgb[2], axis=0)),
     }
 
 
@@ -182,9 +179,6 @@ class SolveReport:
 
     def to_json(self) -> dict[str, Any]:
         """The content of ``solve.json``."""
-        import OpenEXR
-        import scipy
-
         return {
             "format": SOLVE_FORMAT,
             "version": SOLVE_VERSION,
@@ -207,8 +201,6 @@ class SolveReport:
 
 def _numba_version() -> dict[str, str]:
     """``{"numba": version}`` when numba is installed (the fused solver backend), else ``{}``."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return {"numba": version("numba")}
     except PackageNotFoundError:

@@ -9,21 +9,14 @@ planes; temporaries are float32 arrays of the band's size.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from id2reflectance.capture.camera import Camera, undistort_pixels
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.config import DIFFUSE_CHANNELS, SolverConfig
 from id2reflectance.processing.solve.roughness_table import InverseTable
-from id2reflectance.processing.solve.separation import LUMINANCE_709, lobe_moments
-
-if TYPE_CHECKING:
-    from id2reflectance.processing.solve.solver import SolverConfig
-
-DIFFUSE_CHANNELS = {"r": (0,), "g": (1,), "b": (2,), "gb": (1, 2), "rgb": (0, 1, 2)}
-"""Channels whose first moments are summed for ``normal_diffuse``, per config choice."""
+from id2reflectance.processing.solve.separation import LUMINANCE_709, LobeMoments, lobe_moments
 
 
 def view_directions(camera: Camera, rows: slice) -> np.ndarray:
@@ -99,6 +92,109 @@ def _inverse_length(norm2: np.ndarray) -> np.ndarray:
     return np.divide(np.float32(1.0), norm2, out=norm2)
 
 
+def _band(a: np.ndarray, r0: int, r1: int, n: int) -> np.ndarray:
+    """Rows ``r0:r1`` of a planar output map (..., H, W) as a (..., N) view."""
+    return a[..., r0:r1, :].reshape(*a.shape[:-2], n)
+
+
+def _clear_band(maps: CameraMaps, r0: int, r1: int) -> None:
+    """Zero every output map at rows ``r0:r1`` (a band without foreground)."""
+    for a in (
+        maps.diffuse_albedo,
+        maps.specular_albedo,
+        maps.normal_diffuse,
+        maps.normal_diffuse_rgb,
+        maps.normal_specular,
+        maps.roughness,
+        maps.mask,
+    ):
+        a[..., r0:r1, :] = 0
+
+
+def _chosen_diffuse_moment(d_m1: np.ndarray, channel: str) -> tuple[np.ndarray, np.ndarray]:
+    """The first moment of the chosen channel(s) (3, N) float32 (a new array), and
+    ``1 / |moment|`` (N,) float32 (large and finite where it is zero)."""
+    chans = DIFFUSE_CHANNELS[channel]
+    chosen = d_m1[:, chans[0]].copy()
+    for c in chans[1:]:
+        chosen += d_m1[:, c]  # first moment of the summed channels
+    return chosen, _inverse_length(_norm2(chosen))
+
+
+def _mask_counts(
+    valid: np.ndarray, saturated: np.ndarray, foreground: np.ndarray | None
+) -> tuple[np.ndarray, PixelCounts]:
+    """The valid pixels (N,) bool, foreground and unsaturated among ``valid``, with the counts.
+
+    ``saturated`` and ``foreground`` : (N,) bool of the band (``foreground`` None: every pixel).
+    """
+    n = valid.shape[0]
+    counts = PixelCounts(pixels=n)
+    sat = saturated
+    if foreground is not None:
+        counts.foreground = int(np.count_nonzero(foreground))
+        sat = sat & foreground
+        valid = valid & foreground
+    else:
+        counts.foreground = n
+    counts.saturated = int(np.count_nonzero(sat))
+    valid = valid & ~sat
+    counts.valid = int(np.count_nonzero(valid))
+    counts.low_signal = counts.foreground - counts.saturated - counts.valid
+    return valid, counts
+
+
+def _specular_lobe(
+    mom: LobeMoments, v: np.ndarray, valid: np.ndarray, config: SolverConfig, table: InverseTable
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Specular normal and roughness from ``m = m1 / m0`` through the inverse GGX table.
+
+    Parameters
+    ----------
+    mom : the band's lobe moments; ``mom.specular_m1`` is overwritten (it holds the normal).
+    v : (3, N) float32 unit view directions.   valid : (N,) bool valid pixels.
+
+    Returns
+    -------
+    normal : (3, N) float32 unit specular normal (meaningful where ``ok``).
+    roughness : (N,) float32 GGX roughness from the table.
+    ok : (N,) bool, valid pixels with enough specular signal and ``n . v > 0``.
+    """
+    f32 = np.float32
+    m1 = mom.specular_m1
+    m0 = mom.specular_m0_mean
+    ok = valid & (mom.specular_m0 > f32(config.min_specular))
+    ok &= m0 > f32(config.min_specular)
+    inv_len = _inverse_length(_norm2(m1))  # 1 / |m1|
+    chord = np.multiply(m1[0], v[0])
+    tmp = np.multiply(m1[1], v[1])
+    chord += tmp
+    np.multiply(m1[2], v[2], out=tmp)
+    chord += tmp
+    chord *= inv_len  # cos(phi)
+    np.multiply(chord, f32(-2.0), out=chord)
+    chord += f32(2.0)
+    np.maximum(chord, f32(0.0), out=chord)
+    np.sqrt(chord, out=chord)  # |m/|m| - v| = 2 sin(phi/2)
+    inv_m0 = np.maximum(m0, f32(max(config.min_specular, 1e-12)))  # bounded: no overflow below
+    np.divide(f32(1.0), inv_m0, out=inv_m0)
+    q = np.divide(inv_m0, inv_len, out=inv_len)  # |m| = |m1| / m0
+    np.subtract(f32(1.0), q, out=q)
+    np.maximum(q, f32(0.0), out=q)
+    np.sqrt(q, out=q)
+    np.sqrt(q, out=q)  # (1 - |m|)^(1/4)
+    abr = table.records.take(table.index(chord, q), mode="clip").view(f32).reshape(-1, 4)
+    np.multiply(abr[:, 1], inv_m0, out=inv_m0)  # b / m0
+    ns = np.multiply(m1, inv_m0, out=m1)
+    ns += v * abr[:, 0]
+    ns *= _inverse_length(_norm2(ns))
+    np.multiply(ns[0], v[0], out=tmp)
+    tmp += ns[1] * v[1]
+    tmp += ns[2] * v[2]
+    ok &= tmp > f32(0.0)  # n.v > 0 (False for NaN)
+    return ns, abr[:, 2], ok
+
+
 def solve_band(
     frames: CameraFrames,
     camera: Camera,
@@ -124,16 +220,7 @@ def solve_band(
     f32 = np.float32
     r0, r1, _ = rows.indices(camera.height)
     if foreground is not None and not foreground[r0:r1].any():  # background only: nothing to solve
-        for a in (
-            maps.diffuse_albedo,
-            maps.specular_albedo,
-            maps.normal_diffuse,
-            maps.normal_diffuse_rgb,
-            maps.normal_specular,
-            maps.roughness,
-            maps.mask,
-        ):
-            a[..., r0:r1, :] = 0
+        _clear_band(maps, r0, r1)
         return PixelCounts(pixels=(r1 - r0) * camera.width)
     mom = lobe_moments(
         frames.images,
@@ -143,85 +230,35 @@ def solve_band(
         average_m0=config.average_m0,
     )
     n = mom.specular_m0.shape[0]
-
-    def out(a: np.ndarray) -> np.ndarray:  # the band of a planar output map, as (..., N)
-        return a[..., r0:r1, :].reshape(*a.shape[:-2], n)
-
     # ---- validity: foreground, unsaturated, enough diffuse signal
     valid = (LUMINANCE_709 @ mom.diffuse_m0) > f32(config.min_diffuse)  # False for NaN
-    # ---- diffuse normals: the chosen one (one per channel below)
-    d_m1 = mom.diffuse_m1  # (axis, channel, pixel)
-    chans = DIFFUSE_CHANNELS[config.diffuse_normal_channel]
-    chosen = d_m1[:, chans[0]].copy()
-    for c in chans[1:]:
-        chosen += d_m1[:, c]  # first moment of the summed channels
-    inv_chosen = _inverse_length(_norm2(chosen))
+    chosen, inv_chosen = _chosen_diffuse_moment(mom.diffuse_m1, config.diffuse_normal_channel)
     valid &= inv_chosen < f32(1e12)
-    counts = PixelCounts(pixels=n)
-    sat = frames.saturated[r0:r1].reshape(n)
-    if foreground is not None:
-        fg = foreground[r0:r1].reshape(n)
-        counts.foreground = int(np.count_nonzero(fg))
-        sat = sat & fg
-        valid &= fg
-    else:
-        counts.foreground = n
-    counts.saturated = int(np.count_nonzero(sat))
-    valid &= ~sat
-    counts.valid = int(np.count_nonzero(valid))
-    counts.low_signal = counts.foreground - counts.saturated - counts.valid
+    fg = None if foreground is None else foreground[r0:r1].reshape(n)
+    valid, counts = _mask_counts(valid, frames.saturated[r0:r1].reshape(n), fg)
+    # ---- diffuse normals (the chosen one, then one per channel) and albedos, 0 outside the mask
     vf = valid.astype(f32)
     inv_chosen *= vf
-    chosen *= inv_chosen  # unit inside the mask, 0 outside
-    out(maps.normal_diffuse)[...] = chosen
-    inv_rgb = _inverse_length(_norm2(d_m1))  # (channel, pixel)
+    chosen *= inv_chosen
+    _band(maps.normal_diffuse, r0, r1, n)[...] = chosen
+    inv_rgb = _inverse_length(_norm2(mom.diffuse_m1))  # (channel, pixel)
     inv_rgb *= vf
-    np.multiply(d_m1.transpose(1, 0, 2), inv_rgb[:, None, :], out=out(maps.normal_diffuse_rgb))
-    np.maximum(mom.diffuse_m0, f32(0.0), out=out(maps.diffuse_albedo))
-    out(maps.diffuse_albedo)[...] *= vf
-    spec = out(maps.specular_albedo)
+    np.multiply(mom.diffuse_m1.transpose(1, 0, 2), inv_rgb[:, None, :], out=_band(maps.normal_diffuse_rgb, r0, r1, n))
+    albedo = _band(maps.diffuse_albedo, r0, r1, n)
+    np.maximum(mom.diffuse_m0, f32(0.0), out=albedo)
+    albedo *= vf
+    spec = _band(maps.specular_albedo, r0, r1, n)
     np.maximum(mom.specular_m0, f32(0.0), out=spec)
     spec *= vf
     counts.negative_specular = int(np.count_nonzero(valid & (mom.specular_m0 < 0)))
-    # ---- specular normal and roughness from m = m1 / m0
-    v = view_directions(camera, rows)
-    m1 = mom.specular_m1
-    m0 = mom.specular_m0_mean
-    s_ok = valid & (mom.specular_m0 > f32(config.min_specular))
-    s_ok &= m0 > f32(config.min_specular)
-    inv_len = _inverse_length(_norm2(m1))  # 1 / |m1|
-    chord = np.multiply(m1[0], v[0])
-    tmp = np.multiply(m1[1], v[1])
-    chord += tmp
-    np.multiply(m1[2], v[2], out=tmp)
-    chord += tmp
-    chord *= inv_len  # cos(phi)
-    np.multiply(chord, f32(-2.0), out=chord)
-    chord += f32(2.0)
-    np.maximum(chord, f32(0.0), out=chord)
-    np.sqrt(chord, out=chord)  # |m/|m| - v| = 2 sin(phi/2)
-    inv_m0 = np.maximum(m0, f32(max(config.min_specular, 1e-12)))  # bounded: no overflow below
-    np.divide(f32(1.0), inv_m0, out=inv_m0)
-    q = np.divide(inv_m0, inv_len, out=inv_len)  # |m| = |m1| / m0
-    np.subtract(f32(1.0), q, out=q)
-    np.maximum(q, f32(0.0), out=q)
-    np.sqrt(q, out=q)
-    np.sqrt(q, out=q)  # (1 - |m|)^(1/4)
-    abr = table.records.take(table.index(chord, q), mode="clip").view(f32).reshape(n, 4)
-    np.multiply(abr[:, 1], inv_m0, out=inv_m0)  # b / m0
-    ns = np.multiply(m1, inv_m0, out=m1)
-    ns += v * abr[:, 0]
-    ns *= _inverse_length(_norm2(ns))
-    np.multiply(ns[0], v[0], out=tmp)
-    tmp += ns[1] * v[1]
-    tmp += ns[2] * v[2]
-    s_ok &= tmp > f32(0.0)  # n.v > 0 (False for NaN)
+    # ---- specular normal and roughness; the diffuse normal and default roughness where unsolved
+    ns, roughness, s_ok = _specular_lobe(mom, view_directions(camera, rows), valid, config, table)
     counts.specular_fallback = counts.valid - int(np.count_nonzero(s_ok))
     not_ok = ~s_ok
     np.copyto(ns, chosen, where=not_ok)  # diffuse normal inside the mask, 0 outside
-    out(maps.normal_specular)[...] = ns
-    rough = out(maps.roughness)
-    np.copyto(rough, abr[:, 2])
+    _band(maps.normal_specular, r0, r1, n)[...] = ns
+    rough = _band(maps.roughness, r0, r1, n)
+    np.copyto(rough, roughness)
     np.copyto(rough, vf * f32(config.default_roughness), where=not_ok)
-    out(maps.mask)[...] = valid
+    _band(maps.mask, r0, r1, n)[...] = valid
     return counts

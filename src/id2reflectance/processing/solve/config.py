@@ -1,0 +1,103 @@
+"""Options of the per-pixel reflectance solve (``id2r solve``), shared by both backends."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from id2reflectance.errors import ConfigError
+from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE
+
+__all__ = ["DIFFUSE_CHANNELS", "SolverConfig", "numba_available"]
+
+DIFFUSE_CHANNELS = {"r": (0,), "g": (1,), "b": (2,), "gb": (1, 2), "rgb": (0, 1, 2)}
+"""Channels whose first moments are summed for ``normal_diffuse``, per config choice."""
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Options of ``id2r solve`` (every default documented here).
+
+    Attributes
+    ----------
+    tile_rows : image rows per band; 0 = about 65536 pixels per band with the numpy backend
+        (fewer, larger bands cost less Python overhead; smaller ones stay in cache; memory
+        per band is about 0.3 KB per pixel), about 262144 with numba (no temporaries). The
+        results do not depend on it.
+    workers : threads; 0 = ``os.cpu_count()`` (at most 8). numpy: bands solved in
+        parallel; numba: each band's rows split over the threads (at most
+        ``NUMBA_NUM_THREADS``).
+    backend : ``"numpy"`` (reference), ``"numba"`` (fused kernel, compiled on first use
+        and cached on disk) or ``"auto"`` (numba when it can be imported).
+    diffuse_normal_channel : channel(s) whose first moment gives ``normal_diffuse``:
+        ``"r"``, ``"g"``, ``"b"``, ``"gb"`` (sum of the green and blue first moments) or
+        ``"rgb"``. Default ``"gb"``: least blurred by subsurface scattering, and summing
+        two channels halves the noise variance of the direction.
+    use_inverses : use the ``inverse_*`` patterns when all are present.
+    average_m0 : with inverses, average the four estimates of the specular ``m0``
+        (``full``, ``gradient_a + inverse_a``) for the ratio ``m1 / m0``.
+    min_diffuse : minimum luminance of ``D_full`` (relative radiance) for a valid pixel.
+    min_specular : minimum ``S_full`` (relative radiance) for a specular normal/roughness.
+    default_roughness : roughness where the specular solve is not valid.
+    warn_fraction : fraction of pixels above which a problem is reported as a warning.
+    stats_samples : at most this many evenly strided valid pixels per map for statistics.
+    """
+
+    tile_rows: int = 0
+    workers: int = 0
+    backend: Literal["auto", "numba", "numpy"] = "auto"
+    diffuse_normal_channel: Literal["r", "g", "b", "gb", "rgb"] = "gb"
+    use_inverses: bool = True
+    average_m0: bool = True
+    min_diffuse: float = 1e-3
+    min_specular: float = 1e-4
+    default_roughness: float = 0.4
+    warn_fraction: float = 0.01
+    stats_samples: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        if self.tile_rows < 0:
+            raise ConfigError(f"tile_rows must be >= 0, got {self.tile_rows}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        if self.backend not in ("auto", "numba", "numpy"):
+            raise ConfigError(f"backend must be one of ['auto', 'numba', 'numpy'], got {self.backend!r}")
+        if self.diffuse_normal_channel not in DIFFUSE_CHANNELS:
+            raise ConfigError(
+                f"diffuse_normal_channel must be one of {list(DIFFUSE_CHANNELS)}, got {self.diffuse_normal_channel!r}"
+            )
+        for name in ("min_diffuse", "min_specular", "warn_fraction"):
+            if not (getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        lo, hi = ROUGHNESS_RANGE
+        if not (lo <= self.default_roughness <= hi):
+            raise ConfigError(f"default_roughness must be in [{lo}, {hi}], got {self.default_roughness}")
+        if self.stats_samples < 1:
+            raise ConfigError(f"stats_samples must be >= 1, got {self.stats_samples}")
+
+    def resolved_workers(self) -> int:
+        """Number of threads actually used."""
+        return self.workers if self.workers > 0 else max(1, min(8, os.cpu_count() or 1))
+
+    def resolved_backend(self) -> Literal["numba", "numpy"]:
+        """The backend actually used (``"auto"``: numba when importable).
+
+        Raises
+        ------
+        ConfigError
+            ``backend = "numba"`` but numba is not installed.
+        """
+        if self.backend == "numpy":
+            return "numpy"
+        if numba_available():
+            return "numba"
+        if self.backend == "numba":
+            raise ConfigError("backend 'numba' needs the numba package (pip install numba), or use backend 'numpy'")
+        return "numpy"
+
+
+def numba_available() -> bool:
+    """True when numba can be imported (the fused kernel's backend)."""
+    return importlib.util.find_spec("numba") is not None
