@@ -58,7 +58,7 @@ def tiny_stage2_run(face_dataset: Path, tmp_path_factory: pytest.TempPathFactory
 def tiny_swapper_run(face_dataset: Path, tiny_stage2_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A swapper run folder (tiny swapper preset, dlib-distilled identity student) trained from
     ``tiny_stage2_run`` on ``face_dataset`` (about 20 s on one thread); load it with
-    ``id2reflectance.model.swapper.network.load_swapper``."""
+    ``id2reflectance.model.loading.load_swapper``."""
     from tests.model_runs import train_tiny_swapper
 
     return train_tiny_swapper(face_dataset, tiny_stage2_run, tmp_path_factory.mktemp("tiny_swapper") / "run")

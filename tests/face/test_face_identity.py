@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
+import id2reflectance.face.detect as face_mod
 from id2reflectance.errors import Id2rError, InputFileError
 from id2reflectance.face.detect import (
     align_face,
@@ -19,7 +21,8 @@ from id2reflectance.face.detect import (
     unalign,
     upright,
 )
-from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder, IResNet
+from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder
+from id2reflectance.model.identity.iresnet import IResNet
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +89,6 @@ def test_find_faces_in_a_turned_photo(astronaut, face):
 
 
 def test_find_faces_searches_a_large_photo_reduced_first(astronaut, monkeypatch):
-    import id2reflectance.face.detect as face_mod
-
     big = cv2.resize(astronaut, (2400, 2400), interpolation=cv2.INTER_CUBIC)
     full = detect_faces(big)
     sizes = []
@@ -130,8 +131,6 @@ def test_read_photo_formats_and_errors(tmp_path, astronaut, capfd):
     grey = read_photo(tmp_path / "grey.png")
     assert grey.shape == astronaut.shape and np.array_equal(grey[..., 0], grey[..., 2])
     # a camera JPEG stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise to view)
-    from PIL import Image
-
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(np.rot90(astronaut, 1)).save(tmp_path / "exif.jpg", exif=exif.tobytes(), quality=95)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -84,9 +87,6 @@ def test_skin_exposure_warning():
 def test_skin_tone_and_evaluation_do_not_import_colour_science():
     """ITA comes from one numpy definition (_shared/cielab.py): colour-science (which loads
     OpenImageIO, whose bindings print leak noise at exit beside torch) stays out of inference."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, numpy as np;"
         "import id2reflectance.inference.predictor, id2reflectance.evaluation.swapper;"

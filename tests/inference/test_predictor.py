@@ -38,7 +38,7 @@ from id2reflectance.inference.predictor import (
     encode_view,
 )
 from id2reflectance.inference.template_subjects import TemplateBank
-from id2reflectance.model.swapper.network import load_swapper
+from id2reflectance.model.loading import load_swapper
 from id2reflectance.processing.asset import read_asset
 
 

@@ -10,9 +10,10 @@ from id2reflectance.model.codebook.config import (
     RunConfig,
     config_from_dict,
     config_to_dict,
-    first_difference,
     load_run_config,
 )
+from id2reflectance.model.engine.checkpoint import first_difference
+from id2reflectance.model.swapper.config import load_swapper_config
 
 
 def test_presets_by_name_and_round_trip():
@@ -75,10 +76,6 @@ def test_shipped_config_files_match_presets():
 
 def test_every_shipped_config_file_loads():
     """configs/**/*.yaml: codebook configs load as RunConfig, swapper configs as SwapperRunConfig."""
-    from pathlib import Path
-
-    from id2reflectance.model.swapper.config import load_swapper_config
-
     root = Path(__file__).resolve().parents[2] / "configs"
     files = sorted(root.rglob("*.yaml"))
     assert len(files) >= 8

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from skimage.metrics import structural_similarity
 
 from id2reflectance.errors import ShapeError
 from id2reflectance.model.image_metrics import PSNR_MAX_DB, gaussian_window, lpips, mse, psnr, ssim, ssim_map
+from id2reflectance.model.losses import PerceptualLoss, load_perceptual
 
 
 def _img(seed: int, shape: tuple[int, ...] = (40, 48, 3)) -> np.ndarray:
@@ -117,10 +119,6 @@ def test_ssim_mask() -> None:
 
 
 def test_lpips_hook_with_local_weights(tmp_path) -> None:
-    from safetensors.torch import save_file
-
-    from id2reflectance.model.losses import PerceptualLoss, load_perceptual
-
     torch.manual_seed(0)
     net = PerceptualLoss()
     for p in net.parameters():

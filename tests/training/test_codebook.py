@@ -16,6 +16,7 @@ from id2reflectance.model.codebook.steps import stage1_inputs
 from id2reflectance.model.codebook.vqgan import VQGAN
 from id2reflectance.model.engine import checkpoint as ck
 from id2reflectance.model.engine.runlog import read_metrics
+from id2reflectance.model.loading import load_model
 from id2reflectance.model.losses import reconstruction_loss
 from id2reflectance.training.codebook import train_codebook
 from tests.dataset.synthetic import write_synthetic_dataset
@@ -80,8 +81,8 @@ def test_resume_continues_the_same_loss_curve(synthetic_dataset, tmp_path):
         for key in ("loss", "l1", "vq", "perplexity", "d_loss", "adaptive_weight"):
             assert ra.get(key) == rb.get(key), (ra["step"], key)
     assert a[-1]["gan_active"] == 1.0
-    ma = ck.load_model(full.checkpoint, weights="model")[0].state_dict()
-    mb = ck.load_model(resumed.checkpoint, weights="model")[0].state_dict()
+    ma = load_model(full.checkpoint, weights="model")[0].state_dict()
+    mb = load_model(resumed.checkpoint, weights="model")[0].state_dict()
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
 
 

@@ -9,16 +9,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from id2reflectance.errors import ConfigError, InputFileError
-from id2reflectance.face.identity import IResNet
+from id2reflectance.face.identity import aligned_landmarks, embed_aligned
 from id2reflectance.model.engine.runlog import read_metrics
-from id2reflectance.model.identity.student import (
-    ArcFaceIdentityNet,
-    aligned_landmarks,
-    embed_aligned,
-    infer_iresnet_layers,
-)
+from id2reflectance.model.identity.iresnet import IResNet, infer_iresnet_layers
+from id2reflectance.model.identity.student import ArcFaceIdentityNet
+from id2reflectance.model.loading import load_swapper
 from id2reflectance.model.swapper.config import cpu_128, load_swapper_config
-from id2reflectance.model.swapper.network import IdentitySwapper, load_swapper
+from id2reflectance.model.swapper.network import IdentitySwapper
 from id2reflectance.training.swapper import load_base, train_swapper
 from tests.model_runs import tiny_swapper_config
 

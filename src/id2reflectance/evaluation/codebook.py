@@ -31,8 +31,8 @@ from id2reflectance.model.codebook.config import config_from_dict
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.codebook.quantizer import VectorQuantizer, code_perplexity
 from id2reflectance.model.codebook.vqgan import VQGAN
-from id2reflectance.model.engine.checkpoint import load_model
 from id2reflectance.model.image_metrics import psnr_from_mse
+from id2reflectance.model.loading import load_model
 from id2reflectance.model.losses import load_perceptual
 
 log = logging.getLogger(__name__)

@@ -65,11 +65,10 @@ from id2reflectance.evaluation.inputs import (
     shade_full_on,
     skin_mask,
 )
-from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder
+from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder, aligned_landmarks, embed_aligned
 from id2reflectance.inference.predictor import InferConfig, Inferencer
 from id2reflectance.inference.template_subjects import TemplateBank
 from id2reflectance.model.engine import checkpoint as ckpt
-from id2reflectance.model.identity.student import aligned_landmarks, embed_aligned
 from id2reflectance.model.image_metrics import lpips, psnr, ssim
 from id2reflectance.model.losses import load_perceptual
 

@@ -1,7 +1,6 @@
 """Face detection, 68-point landmarks and FFHQ-style alignment (dlib, OpenCV).
 
-dlib and OpenCV are imported lazily so ``id2reflectance.model`` stays importable with
-torch, numpy and safetensors alone. Model files come from the offline
+dlib is imported when first needed (it is heavy). Model files come from the offline
 ``face-recognition-models`` package, located without importing it (its ``__init__``
 needs the removed ``pkg_resources``).
 
@@ -16,8 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from id2reflectance._shared.imageio import decode_image, read_file_bytes
 from id2reflectance.errors import Id2rError, InputFileError
 
 DETECTION_THRESHOLD = 0.5  # dlib HOG detector score below which a detection is dropped
@@ -63,7 +64,7 @@ def model_file(name: str) -> Path:
 
 @lru_cache(maxsize=1)
 def _dlib_models():
-    import dlib
+    import dlib  # heavy: imported when a face is first detected
 
     return (
         dlib.get_frontal_face_detector(),
@@ -83,10 +84,6 @@ def read_photo(path: str | Path) -> np.ndarray:
     InputFileError
         Missing, unreadable or not an image (file named).
     """
-    import cv2
-
-    from id2reflectance._shared.imageio import decode_image, read_file_bytes
-
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, None, "photo not found")
@@ -129,7 +126,7 @@ def detect_faces(image: np.ndarray, *, upsample: int = 1, threshold: float = DET
 def fit_landmarks(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """dlib's 68 landmarks (68, 2) float64 (x, y) pixels of the upright face in ``box``
     (left, top, right, bottom) of ``image`` (H, W, 3) uint8 RGB."""
-    import dlib
+    import dlib  # heavy: imported when first needed
 
     _, predictor = _dlib_models()
     shape = predictor(as_uint8_rgb(image), dlib.rectangle(*(int(v) for v in box)))
@@ -168,8 +165,6 @@ def find_faces(image: np.ndarray) -> list[Face]:
 def _detect_reduced(img: np.ndarray) -> list[Face]:
     """:func:`detect_faces` on a copy of ``img`` reduced to at most :data:`DETECT_MAX_PX`,
     the landmarks fitted again at full resolution (a large photo, whose faces are large)."""
-    import cv2
-
     longest = max(img.shape[:2])
     if longest <= DETECT_MAX_PX:
         return detect_faces(img)
@@ -184,8 +179,6 @@ def _detect_reduced(img: np.ndarray) -> list[Face]:
 
 def _find_upright(img: np.ndarray) -> list[Face]:
     """Steps 1 and 2 of :func:`find_faces` on one (H, W, 3) uint8 image."""
-    import cv2
-
     longest = max(img.shape[:2])
     faces = _detect_reduced(img) if longest > DETECT_MAX_PX else []
     if faces:
@@ -292,8 +285,6 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
 
 def alignment_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
     """(2, 3) affine matrix mapping image pixels to the aligned size x size crop."""
-    import cv2
-
     quad = ffhq_quad(landmarks).astype(np.float32)
     dst = np.array([[0, 0], [0, size], [size, size]], np.float32) - 0.5
     return cv2.getAffineTransform(quad[:3], dst)
@@ -308,8 +299,6 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, *, size: int = 512) -> 
     matrix : (2, 3) float64 affine image -> aligned pixels (invert with
         :func:`unalign` to paste results back).
     """
-    import cv2
-
     img = as_uint8_rgb(image)
     M = alignment_matrix(landmarks, size)
     scale = alignment_scale(M)
@@ -326,8 +315,6 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, *, size: int = 512) -> 
 
 def unalign(aligned: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Warp an aligned (size, size, C) array back into an image of ``shape`` (H, W)."""
-    import cv2
-
     Minv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
     a = np.asarray(aligned)
     return cv2.warpAffine(a, Minv, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -2,8 +2,17 @@
 
 Pluggable through :class:`IdentityEncoder`. The offline default is dlib's face
 recognition ResNet (128-d, shipped by ``face-recognition-models``); an ArcFace
-IResNet-100 (512-d) loads from a local weights file the user provides (nothing is ever
-downloaded).
+IResNet-100 (512-d, :mod:`id2reflectance.model.identity.iresnet`) loads from a local
+weights file the user provides (nothing is ever downloaded).
+
+Embedding aligned images (:func:`embed_aligned`): dataset views and aligned photos are
+small (32 to 512 px) face crops, where dlib's detector often finds nothing. The image is
+enlarged (bicubic) to at least :data:`EMBED_MIN_SIZE` pixels; the detector's largest face
+is used when it finds one, otherwise dlib's 68-point shape predictor runs inside
+:data:`ALIGNED_FACE_BOX`, the box dlib's detector reports on FFHQ-aligned faces (measured
+on ``skimage.data.astronaut()`` aligned with :func:`~.detect.align_face`).
+
+dlib and torch (for ArcFace) are imported when first needed.
 """
 
 from __future__ import annotations
@@ -11,11 +20,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from id2reflectance.errors import Id2rError, InputFileError
+from id2reflectance.face.detect import _dlib_models, as_uint8_rgb, detect_faces, find_faces, model_file, upright
+
+EMBED_MIN_SIZE = 256  # pixels; aligned images are enlarged to at least this before dlib runs
+ALIGNED_FACE_BOX = (0.24, 0.36, 0.76, 0.88)  # (left, top, right, bottom) as fractions of the aligned side
 
 
 class IdentityEncoder(Protocol):
@@ -39,8 +51,6 @@ def _image_and_landmarks(image: np.ndarray, landmarks: np.ndarray | None) -> tup
     """``image`` as (H, W, 3) uint8 RGB and the 68 landmarks to embed: ``landmarks`` when
     given, else those of the largest face found (:func:`~.face.find_faces`; a face found
     in the image turned comes back with the image turned upright)."""
-    from id2reflectance.face.detect import as_uint8_rgb, find_faces, upright
-
     img = as_uint8_rgb(image)
     if landmarks is None:
         faces = find_faces(img)
@@ -56,9 +66,7 @@ class DlibIdentityEncoder:
     dim = 128
 
     def __init__(self) -> None:
-        import dlib
-
-        from id2reflectance.face.detect import model_file
+        import dlib  # heavy: imported when an encoder is made
 
         self._dlib = dlib
         self._net = dlib.face_recognition_model_v1(str(model_file("dlib_face_recognition_resnet_model_v1.dat")))
@@ -74,97 +82,6 @@ class DlibIdentityEncoder:
         return l2_normalise(d)
 
 
-# ----------------------------------------------------------------- ArcFace
-
-
-class _IBlock(nn.Module):
-    """IResNet basic block: BN-conv-BN-PReLU-conv-BN with a (strided) shortcut."""
-
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(cin, eps=1e-5)
-        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout, eps=1e-5)
-        self.prelu = nn.PReLU(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, stride, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(cout, eps=1e-5)
-        self.downsample = (
-            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, eps=1e-5))
-            if stride != 1 or cin != cout
-            else None
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
-        return out + (x if self.downsample is None else self.downsample(x))
-
-
-class IResNet(nn.Module):
-    """ArcFace IResNet backbone: (B, 3, 112, 112) in [-1, 1] -> (B, 512) embedding.
-
-    ``layers = (3, 13, 30, 3)`` is IResNet-100. Parameter names follow the common
-    insightface layout (conv1, bn1, prelu, layer1..4, bn2, fc, features) so published
-    weights converted to safetensors load strictly.
-    """
-
-    def __init__(self, layers: tuple[int, int, int, int] = (3, 13, 30, 3), dim: int = 512) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, eps=1e-5)
-        self.prelu = nn.PReLU(64)
-        widths = (64, 128, 256, 512)
-        cin = 64
-        for i, (n, w) in enumerate(zip(layers, widths), start=1):
-            blocks = [_IBlock(cin, w, 2)] + [_IBlock(w, w, 1) for _ in range(n - 1)]
-            setattr(self, f"layer{i}", nn.Sequential(*blocks))
-            cin = w
-        self.bn2 = nn.BatchNorm2d(512, eps=1e-5)
-        self.dropout = nn.Dropout(0.0)
-        self.fc = nn.Linear(512 * 7 * 7, dim)
-        self.features = nn.BatchNorm1d(dim, eps=1e-5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.prelu(self.bn1(self.conv1(x)))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        x = self.dropout(torch.flatten(self.bn2(x), 1))
-        return self.features(self.fc(x))
-
-
-# ArcFace's canonical 5-point template in a 112 x 112 crop (eyes, nose tip, mouth corners)
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
-)
-
-
-def five_points(landmarks: np.ndarray) -> np.ndarray:
-    """ArcFace's 5 points (image-left eye, image-right eye, nose tip, mouth corners)
-    from 68 landmarks: (5, 2) float32."""
-    lm = np.asarray(landmarks, np.float32)
-    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
-
-
-def read_state_dict(path: str | Path, *, what: str = "weights") -> dict[str, torch.Tensor]:
-    """Tensors of a local weights file: ``.safetensors``, or a ``.pt``/``.pth`` state dict
-    loaded with ``weights_only=True`` (never unpickles arbitrary objects).
-
-    Raises InputFileError naming the file when it is missing or unreadable.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, None, f"{what} file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise InputFileError(path, None, f"cannot read {what} ({err})") from err
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputFileError(path, None, f"{what}: expected a flat state dict of tensors")
-    return state
-
-
 class ArcFaceEncoder:
     """ArcFace IResNet-100 from a local weights file (.safetensors, or a .pt/.pth state
     dict loaded with ``weights_only=True``), loaded strictly."""
@@ -172,6 +89,9 @@ class ArcFaceEncoder:
     dim = 512
 
     def __init__(self, weights: str | Path, *, layers: tuple[int, int, int, int] = (3, 13, 30, 3), device: str = "cpu"):
+        # torch is heavy outside model/, training/, inference/ and evaluation/
+        from id2reflectance.model.identity.iresnet import IResNet, read_state_dict
+
         path = Path(weights)
         state = read_state_dict(path, what="ArcFace weights")
         self.net = IResNet(layers)
@@ -186,12 +106,58 @@ class ArcFaceEncoder:
         self.net.eval().to(device)
         self.device = device
 
-    @torch.no_grad()
     def embed(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
-        import cv2
+        import torch  # heavy outside model/, training/, inference/ and evaluation/
+
+        from id2reflectance.model.identity.iresnet import ARCFACE_TEMPLATE, five_points
 
         img, landmarks = _image_and_landmarks(image, landmarks)
         M, _ = cv2.estimateAffinePartial2D(five_points(landmarks), ARCFACE_TEMPLATE, method=cv2.LMEDS)
         crop = cv2.warpAffine(img, M, (112, 112), borderMode=cv2.BORDER_CONSTANT)
-        x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(self.device)
-        return l2_normalise(self.net(x)[0].cpu().numpy())
+        with torch.no_grad():
+            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(self.device)
+            return l2_normalise(self.net(x)[0].cpu().numpy())
+
+
+# ----------------------------------------------------------------------------- aligned faces
+
+
+def aligned_landmarks(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """68 landmarks of the face in an aligned crop, on an enlarged copy.
+
+    Parameters
+    ----------
+    image : (S, S, 3) uint8 sRGB, an aligned face (any S).
+
+    Returns
+    -------
+    enlarged : (S', S', 3) uint8, the image enlarged (bicubic) to ``S' = max(S, EMBED_MIN_SIZE)``.
+    landmarks : (68, 2) float64 (x, y) pixels of ``enlarged``.
+    method : ``"detected"`` (dlib's detector found a face) or ``"box"`` (shape predictor
+        inside :data:`ALIGNED_FACE_BOX`).
+    """
+    import dlib  # heavy: imported when first needed
+
+    img = as_uint8_rgb(image)
+    h, w = img.shape[:2]
+    if h != w:
+        raise InputFileError("image", None, f"an aligned face must be square, got {w}x{h}")
+    if h < EMBED_MIN_SIZE:
+        img = np.ascontiguousarray(cv2.resize(img, (EMBED_MIN_SIZE, EMBED_MIN_SIZE), interpolation=cv2.INTER_CUBIC))
+    faces = detect_faces(img)
+    if faces:
+        return img, faces[0].landmarks, "detected"
+    s = img.shape[0]
+    left, top, right, bottom = (int(round(f * s)) for f in ALIGNED_FACE_BOX)
+    _, predictor = _dlib_models()
+    shape = predictor(img, dlib.rectangle(left, top, right, bottom))
+    return img, np.array([[p.x, p.y] for p in shape.parts()], np.float64), "box"
+
+
+def embed_aligned(encoder: IdentityEncoder, image: np.ndarray) -> tuple[np.ndarray, str]:
+    """Identity embedding of an aligned face with an :class:`IdentityEncoder`.
+
+    Returns ``(embedding (dim,) float32 unit, method)``; see :func:`aligned_landmarks`.
+    """
+    big, lm, method = aligned_landmarks(image)
+    return np.asarray(encoder.embed(big, lm), np.float32), method

@@ -1,18 +1,16 @@
 """Skin tone of a face photo as an individual typology angle (ITA, degrees).
 
 ``ITA = atan2(L* - 50, b*)`` (CIELAB, D65) of skin pixels: the photo is FFHQ-aligned at
-:data:`ITA_CROP` pixels (:func:`~.face.align_face`), the skin region is both cheeks and the
+:data:`ITA_CROP` pixels (:func:`~.detect.align_face`), the skin region is both cheeks and the
 forehead, built from the 68 landmarks (:func:`skin_region`); pixels that are clipped
 (any channel >= 250 of 255) or very dark (relative luminance < 0.01) are dropped (when
 they are more than a quarter of the region, :func:`skin_exposure_warning` says so), the
 sRGB code values are linearised (IEC 61966-2-1) and each pixel's ITA computed with
-:func:`~id2reflectance.capture.simulator.skin.ita_deg`; the estimate is their median (robust to
+:func:`~id2reflectance._shared.cielab.ita_deg`; the estimate is their median (robust to
 hair, shadows and highlights in the region). It measures the photographed colour, so the
 scene's exposure, lighting and white balance shift it: :func:`fit_ita_calibration` maps
 it onto the albedo scale from the template subjects, whose albedo ITA is known and whose
 rendered front views are measured the same way.
-
-torch and numpy only at import time; OpenCV and the capture stage inside functions.
 """
 
 from __future__ import annotations
@@ -20,9 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from id2reflectance._shared.cielab import ita_deg
+from id2reflectance._shared.imageio import srgb_to_linear
 from id2reflectance.errors import ShapeError
+from id2reflectance.face.detect import align_face
 
 ITA_CROP = 256  # pixels of the aligned crop the skin is sampled in
 MIN_PIXELS = 20  # fewer skin pixels than this: no estimate
@@ -50,8 +52,6 @@ def skin_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     the brows' outer-middle points (19, 24), from 0.12 h to 0.5 h above the brows, with h
     the eye-to-mouth distance.
     """
-    import cv2
-
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (68, 2):
         raise ShapeError(f"skin_region: landmarks must be (68, 2), got {lm.shape}")
@@ -81,8 +81,6 @@ def ita_of_pixels(rgb: np.ndarray, mask: np.ndarray) -> float | None:
     rgb : (H, W, 3) uint8 sRGB code values.
     mask : (H, W) bool region to measure.
     """
-    from id2reflectance._shared.cielab import ita_deg
-
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ShapeError(f"ita_of_pixels: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
@@ -94,8 +92,6 @@ def ita_of_pixels(rgb: np.ndarray, mask: np.ndarray) -> float | None:
 
 def _linear(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) uint8 sRGB pixels -> (N, 3) float64 linear RGB and (N,) relative luminance."""
-    from id2reflectance._shared.imageio import srgb_to_linear
-
     lin = srgb_to_linear(np.asarray(px, np.float32).reshape(-1, 3) / 255.0).astype(np.float64)
     return lin, lin @ np.array([0.2126, 0.7152, 0.0722])
 
@@ -150,8 +146,6 @@ def photo_skin(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
     """The face FFHQ-aligned at :data:`ITA_CROP` px, (S, S, 3) uint8, and its skin region
     (:func:`skin_region`), (S, S) bool: what :func:`photo_ita_deg` and
     :func:`skin_exposure_warning` measure. ``landmarks``: (68, 2) (x, y) pixels in ``image``."""
-    from id2reflectance.face.detect import align_face
-
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (68, 2):
         raise ShapeError(f"photo_ita_deg: landmarks must be (68, 2), got {lm.shape}")

@@ -66,11 +66,10 @@ from id2reflectance.face.detect import (
     greyscale_image,
     upright,
 )
-from id2reflectance.face.identity import DlibIdentityEncoder
+from id2reflectance.face.identity import DlibIdentityEncoder, aligned_landmarks
 from id2reflectance.face.skin_tone import ita_of_pixels, photo_skin, skin_exposure_warning, skin_region
 from id2reflectance.inference.template_subjects import TemplateBank, resize_image
-from id2reflectance.model.identity.student import aligned_landmarks
-from id2reflectance.model.swapper.network import load_swapper
+from id2reflectance.model.loading import load_swapper
 from id2reflectance.processing.bake.prepared_mesh import PreparedMesh, prepare_mesh
 from id2reflectance.processing.bake.view_stitch import StitchConfig, ViewMaps, stitch_views
 

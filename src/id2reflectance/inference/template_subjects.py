@@ -47,8 +47,8 @@ from id2reflectance.capture.geometry.template_mesh import load_shipped_template
 from id2reflectance.dataset.torch_dataset import MANIFEST, SPLITS, dataset_sha256, read_manifest
 from id2reflectance.dataset.views import aligned_cameras
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.face.identity import aligned_landmarks
 from id2reflectance.face.skin_tone import ItaCalibration, fit_ita_calibration, ita_of_pixels, skin_region
-from id2reflectance.model.identity.student import aligned_landmarks
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,31 @@ clamped to [0, max] and detached; the GAN term enters the generator loss as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from id2reflectance.model.codebook.config import DiscConfig
+from id2reflectance.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DiscConfig:
+    """PatchGAN discriminator with hinge loss and VQGAN's adaptive weight."""
+
+    enabled: bool = True
+    base_channels: int = 64
+    layers: int = 3  # strided 4x4 conv layers after the first
+    start_step: int = 30000  # optimiser step from which the GAN terms are switched on
+    weight: float = 0.8  # multiplies the adaptive weight
+    max_adaptive_weight: float = 1e4
+
+    def __post_init__(self) -> None:
+        if self.layers < 1 or self.base_channels < 1:
+            raise ConfigError("disc.layers and disc.base_channels must be >= 1")
+        if self.start_step < 0:
+            raise ConfigError(f"disc.start_step must be >= 0, got {self.start_step}")
 
 
 class PatchDiscriminator(nn.Module):

@@ -25,16 +25,13 @@ Only numpy (and torch for LPIPS) are needed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 import numpy as np
+import torch
 
 from id2reflectance.errors import ShapeError
-
-if TYPE_CHECKING:
-    import torch
-
-    from id2reflectance.model.losses import PerceptualLoss
+from id2reflectance.model.losses import PerceptualLoss
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -253,8 +250,6 @@ def lpips(
     -------
     float >= 0 (0 for identical images).
     """
-    import torch
-
     p, t = _pair(pred, target)
     if p.shape[2] != 3:
         raise ShapeError(f"LPIPS needs (H, W, 3) RGB images, got {p.shape}")

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from id2reflectance.errors import ConfigError
+from id2reflectance.model.engine.checkpoint import load_tensors_strict
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,6 @@ def load_perceptual(path: str | Path | None, *, device: torch.device | str = "cp
     if path is None:
         log.warning("no perceptual weights configured (loss.perceptual_weights): training without perceptual loss")
         return None
-    from id2reflectance.model.engine.checkpoint import load_tensors_strict
-
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"loss.perceptual_weights: file {p} does not exist")

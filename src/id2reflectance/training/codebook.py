@@ -36,7 +36,7 @@ from torch import nn
 
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.errors import ConfigError, InputFileError
-from id2reflectance.model.codebook.config import RunConfig, config_from_dict, config_to_dict, first_difference
+from id2reflectance.model.codebook.config import RunConfig, config_from_dict, config_to_dict
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.codebook.quantizer import QuantOut, VectorQuantizer
 from id2reflectance.model.codebook.steps import GenResult, StepContext, disc_step, stage1_step, stage2_step
@@ -55,6 +55,7 @@ from id2reflectance.model.engine.loop import (
 )
 from id2reflectance.model.engine.sampling import StepBatchSampler
 from id2reflectance.model.engine.stop import ignore_stop_signals
+from id2reflectance.model.loading import load_model
 from id2reflectance.model.losses import PerceptualLoss, load_perceptual
 
 log = logging.getLogger(__name__)
@@ -87,14 +88,14 @@ class TrainResult:
 
 
 def _stage1_source(init_from: str | Path, cfg: RunConfig) -> VQGAN:
-    model, doc = ckpt.load_model(init_from, weights="ema")
+    model, doc = load_model(init_from, weights="ema")
     where = Path(doc["loaded_from"]) / ckpt.META_FILE
     if not isinstance(model, VQGAN):
         raise InputFileError(
             where, "arch.kind", f"stage 2 starts from a stage-1 (vqgan) checkpoint, got {doc['arch']['kind']!r}"
         )
     old = config_to_dict(config_from_dict(doc["arch"]["config"]))["model"]
-    diff = first_difference(old, config_to_dict(cfg)["model"])
+    diff = ckpt.first_difference(old, config_to_dict(cfg)["model"])
     if diff is not None:
         raise ConfigError(f"{where}: stage-1 model.{diff[0]} is {diff[1]!r} but the stage-2 config has {diff[2]!r}")
     log.info("stage 2 initialised from %s (%s)", doc["loaded_from"], doc["loaded_weights"])

@@ -61,6 +61,7 @@ from id2reflectance.model.engine.loop import (
     run_training,
     single_process,
 )
+from id2reflectance.model.loading import load_model
 from id2reflectance.model.losses import PerceptualLoss, load_perceptual
 from id2reflectance.model.swapper.config import SwapperRunConfig
 from id2reflectance.model.swapper.network import IdentitySwapper, build_swapper, swapper_arch
@@ -115,7 +116,7 @@ def load_base(path: str | Path, cfg: SwapperRunConfig) -> tuple[MultiDomainVQGAN
     ConfigError
         The base model's resolution differs from ``cfg.resolution``.
     """
-    model, doc = ckpt.load_model(path, weights="ema")
+    model, doc = load_model(path, weights="ema")
     where = Path(doc["loaded_from"]) / ckpt.META_FILE
     if not isinstance(model, MultiDomainVQGAN):
         raise InputFileError(

@@ -25,8 +25,7 @@ from id2reflectance._shared.atomic import atomic_write, atomic_write_json
 from id2reflectance.dataset.torch_dataset import ReflectanceDataset
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from id2reflectance.face.detect import align_face, find_faces, read_photo
-from id2reflectance.face.identity import DlibIdentityEncoder
-from id2reflectance.model.identity.student import embed_aligned
+from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
 
 log = logging.getLogger(__name__)
 

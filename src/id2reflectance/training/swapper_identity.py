@@ -20,9 +20,9 @@ from torch import nn
 
 from id2reflectance._shared.atomic import atomic_write, atomic_write_json, sha256_file
 from id2reflectance._shared.progress import ProgressFn
-from id2reflectance.face.identity import DlibIdentityEncoder
+from id2reflectance.face.identity import DlibIdentityEncoder, embed_aligned
 from id2reflectance.model.engine import checkpoint as ckpt
-from id2reflectance.model.identity.student import ArcFaceIdentityNet, IdentityStudent, distill_student, embed_aligned
+from id2reflectance.model.identity.student import ArcFaceIdentityNet, IdentityStudent, distill_student
 from id2reflectance.model.swapper.config import SwapperRunConfig
 from id2reflectance.model.swapper.network import IdentitySwapper
 from id2reflectance.training.swapper_data import FaceImages, eval_face_images, teacher_embeddings, to_uint8

@@ -1,9 +1,15 @@
 import pytest
 import torch
 
-from id2reflectance.model.codebook.config import DiscConfig, VQGANConfig, cpu_128, paper_512, tiny
+from id2reflectance.model.codebook.config import VQGANConfig, cpu_128, paper_512, tiny
 from id2reflectance.model.codebook.vqgan import VQGAN, AttnBlock
-from id2reflectance.model.discriminator import PatchDiscriminator, adaptive_weight, hinge_d_loss, hinge_g_loss
+from id2reflectance.model.discriminator import (
+    DiscConfig,
+    PatchDiscriminator,
+    adaptive_weight,
+    hinge_d_loss,
+    hinge_g_loss,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from id2reflectance.errors import ConfigError, InputFileError
-from id2reflectance.model.codebook.config import cpu_128, tiny
+from id2reflectance.model.codebook.config import config_to_dict, cpu_128, tiny
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.swapper.network import (
+    IdentityAdaIN,
     IdentitySwapper,
     SwapperConfig,
     available_levels,
@@ -148,8 +149,6 @@ def test_predict_shapes_and_attributes():
 
 
 def test_build_swapper_from_arch_round_trip():
-    from id2reflectance.model.codebook.config import config_to_dict
-
     arch = swapper_arch(config_to_dict(tiny()), SwapperConfig(levels=(16, 32), hidden=16))
     s = build_swapper(arch)
     assert isinstance(s, IdentitySwapper) and s.cfg.levels == (16, 32)
@@ -162,8 +161,6 @@ def test_build_swapper_from_arch_round_trip():
 
 def test_adain_formula_matches_reference():
     """h + gamma (h - mu) + beta sigma == AdaIN with target std sigma (1 + gamma), mean mu + beta sigma."""
-    from id2reflectance.model.swapper.network import IdentityAdaIN
-
     torch.manual_seed(3)
     m = IdentityAdaIN(4, 3)
     with torch.no_grad():

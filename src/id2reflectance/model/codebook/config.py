@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from id2reflectance._shared.config import from_dict, load_config
 from id2reflectance.errors import ConfigError
+from id2reflectance.model.discriminator import DiscConfig
 
 REFLECTANCE_DOMAINS = ("diffuse", "specular", "roughness", "normal")
 
@@ -67,24 +69,6 @@ class VQGANConfig:
     def latent_resolution(self) -> int:
         """Side of the latent grid in positions."""
         return self.resolution // 2 ** (len(self.channel_mult) - 1)
-
-
-@dataclass(frozen=True)
-class DiscConfig:
-    """PatchGAN discriminator with hinge loss and VQGAN's adaptive weight."""
-
-    enabled: bool = True
-    base_channels: int = 64
-    layers: int = 3  # strided 4x4 conv layers after the first
-    start_step: int = 30000  # optimiser step from which the GAN terms are switched on
-    weight: float = 0.8  # multiplies the adaptive weight
-    max_adaptive_weight: float = 1e4
-
-    def __post_init__(self) -> None:
-        if self.layers < 1 or self.base_channels < 1:
-            raise ConfigError("disc.layers and disc.base_channels must be >= 1")
-        if self.start_step < 0:
-            raise ConfigError(f"disc.start_step must be >= 0, got {self.start_step}")
 
 
 @dataclass(frozen=True)
@@ -241,8 +225,6 @@ def load_run_config(source: str | Path) -> RunConfig:
     A file's missing fields take the class defaults (= ``paper_512``); unknown keys and
     wrong types raise :class:`ConfigError` naming the key (``c.toml: unknown key(s) ...``).
     """
-    from id2reflectance._shared.config import load_config
-
     if str(source) in PRESETS:
         return PRESETS[str(source)]()
     path = Path(source)
@@ -266,17 +248,4 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any], *, where: str = "config") -> RunConfig:
     """Inverse of :func:`config_to_dict` with the same key/type checks as files."""
-    from id2reflectance._shared.config import from_dict
-
     return from_dict(RunConfig, data, where=where)
-
-
-def first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
-    """The first field (dotted path) where two config dicts differ, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in list(a) + [k for k in b if k not in a]:
-            d = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-            if d is not None:
-                return d
-        return None
-    return None if a == b else (prefix.rstrip("."), a, b)

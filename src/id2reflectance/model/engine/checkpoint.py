@@ -15,6 +15,9 @@ Loading checks every file's sha256, then compares keys, shapes and dtypes with t
 state-dict order; the first mismatch raises :class:`~id2reflectance.errors.InputFileError`
 naming the file and the key. Only ``safetensors`` and ``json`` are parsed: nothing is
 unpickled.
+
+This module is the format only; rebuilding the network an ``arch`` record describes and
+loading it is :mod:`id2reflectance.model.loading`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from id2reflectance._shared.atomic import atomic_folder, sha256_file
-from id2reflectance.errors import InputFileError
+from id2reflectance.errors import ConfigError, InputFileError
 
 FORMAT_NAME = "id2r-codebook-checkpoint"
 FORMAT_VERSION = 1
@@ -193,7 +196,8 @@ def save_checkpoint(
     ----------
     path : destination folder (replaced if it exists).
     step : optimiser steps completed.
-    arch : ``{"kind": "vqgan" | "multidomain", "config": <RunConfig dict>, ...}`` enough to rebuild the model.
+    arch : ``{"kind": ..., "config": ..., ...}``, enough to rebuild the model (the kinds:
+        :data:`id2reflectance.model.loading.CHECKPOINT_KINDS`).
     model, disc : modules whose state dicts are saved (``disc`` may be None).
     ema : EMA tensors with the model's keys, or None.
     optimizers : by name (e.g. ``{"gen": ..., "disc": ...}``).
@@ -240,6 +244,17 @@ def save_and_prune(run_dir: str | Path, *, step: int, keep: int, **kwargs: Any) 
     return path
 
 
+def first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+    """The first field (dotted path) where two config dicts differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            d = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if d is not None:
+                return d
+        return None
+    return None if a == b else (prefix.rstrip("."), a, b)
+
+
 RUN_FILE = "run.json"
 """A run folder's metadata file (resolved config, dataset checksum, provenance)."""
 
@@ -266,9 +281,6 @@ def prepare_run_dir(
         kind (e.g. another stage).
     is_main : only the main process checks that a fresh run's folder is empty.
     """
-    from id2reflectance.errors import ConfigError
-    from id2reflectance.model.codebook.config import first_difference
-
     if not resume:
         if is_main and run_dir.exists() and any(run_dir.iterdir()):
             raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -386,65 +398,3 @@ def load_checkpoint(
             raise InputFileError(path / "rng.safetensors", None, f"not readable (corrupted?): {err}") from err
         restore_rng(rng_tensors, doc["rng"])
     return doc
-
-
-# ----------------------------------------------------------------------------- models
-
-
-def build_model(arch: dict[str, Any], *, where: str = "arch") -> nn.Module:
-    """A freshly initialised model of the architecture a checkpoint describes.
-
-    Parameters
-    ----------
-    arch : ``{"kind": "vqgan" | "multidomain", "config": <RunConfig as a dict>}``, or
-        ``{"kind": "swapper", "config": ..., "swapper": <SwapperConfig as a dict>}``
-        (see :mod:`.swapper`).
-    where : prefix for error messages (e.g. the checkpoint.json path).
-    """
-    from id2reflectance.errors import ConfigError
-    from id2reflectance.model.codebook.config import config_from_dict
-    from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
-    from id2reflectance.model.codebook.vqgan import VQGAN
-
-    if isinstance(arch, dict) and arch.get("kind") == "swapper":
-        from id2reflectance.model.swapper.network import build_swapper
-
-        return build_swapper(arch, where=where)
-    try:
-        cfg = config_from_dict(arch["config"], where=f"{where}.config")
-        kind = arch["kind"]
-    except (KeyError, TypeError, ConfigError) as err:
-        raise InputFileError(where, "arch", f"cannot rebuild the model: {err}") from err
-    if kind == "vqgan":
-        return VQGAN(cfg.model)
-    if kind == "multidomain":
-        return MultiDomainVQGAN(cfg.model, cfg.fusion, cfg.data.domains)
-    raise InputFileError(where, "arch.kind", f"expected 'vqgan', 'multidomain' or 'swapper', got {kind!r}")
-
-
-def load_model(path: str | Path, *, weights: str = "ema") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild and load the model of a checkpoint folder (eval mode, CPU).
-
-    Parameters
-    ----------
-    path : a checkpoint folder, or a run folder (its newest checkpoint is used).
-    weights : ``"ema"`` (falls back to ``"model"`` when the run kept no EMA) or ``"model"``.
-
-    Returns
-    -------
-    model, checkpoint.json contents.
-    """
-    path = Path(path)
-    if not (path / META_FILE).is_file():
-        found = list_checkpoints(path)
-        if not found:
-            raise InputFileError(path, None, "neither a checkpoint folder nor a run folder with checkpoints")
-        path = found[-1]
-    doc = read_checkpoint_meta(path)
-    model = build_model(doc["arch"], where=str(path / META_FILE))
-    name = "ema.safetensors" if weights == "ema" and "ema.safetensors" in doc["files"] else "model.safetensors"
-    load_module_strict(path / name, model)
-    model.eval()
-    doc["loaded_from"] = str(path)
-    doc["loaded_weights"] = name
-    return model, doc

@@ -70,7 +70,7 @@ def _static_compile(module: nn.Module) -> nn.Module:
 
 
 def _graph_count() -> int:
-    try:
+    try:  # torch._dynamo takes seconds to import: only when a compiled model is checked
         from torch._dynamo.utils import counters
     except ImportError:  # pragma: no cover - dynamo missing on exotic builds
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from pathlib import Path
@@ -9,6 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from id2reflectance import __version__
+from id2reflectance._shared.atomic import atomic_write, atomic_write_json
 
 
 def git_revision(path: str | Path | None = None) -> dict[str, Any]:
@@ -35,8 +39,6 @@ def git_revision(path: str | Path | None = None) -> dict[str, Any]:
 
 def software_versions() -> dict[str, str]:
     """Python, torch, numpy versions and the CUDA/cuDNN build (when present)."""
-    from id2reflectance import __version__
-
     out = {
         "id2reflectance": __version__,
         "python": platform.python_version(),
@@ -71,11 +73,7 @@ def write_run_record(
         appended to ``resumes``.
     session : what describes this process (revision, device, software, ...).
     """
-    import json
-
-    import yaml  # PyYAML: only the resolved-config file needs it
-
-    from id2reflectance._shared.atomic import atomic_write, atomic_write_json
+    import yaml  # PyYAML, needed only here: model/ imports with torch, numpy and safetensors alone
 
     if resumed_at is None:
         record = {**fresh, "config": config, **session, "resumes": []}

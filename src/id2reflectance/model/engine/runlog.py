@@ -20,7 +20,7 @@ METRICS_FILE = "metrics.jsonl"
 
 
 def _tensorboard_writer(run_dir: Path) -> Any | None:
-    try:
+    try:  # the optional tensorboard package, only for runs that log to TensorBoard
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as err:  # tensorboard package not installed
         log.warning("TensorBoard unavailable (%s); metrics go to %s only", err, run_dir / METRICS_FILE)

@@ -1,20 +1,14 @@
 """Differentiable identity networks for the swapper's identity loss.
 
-dlib's face recognition network (:class:`~.identity.DlibIdentityEncoder`, 128-d) is not
+dlib's face recognition network (:class:`~id2reflectance.face.identity.DlibIdentityEncoder`, 128-d) is not
 differentiable. :class:`IdentityStudent` is a small CNN distilled from it: it maps an
 aligned face (B, 3, R, R) in [-1, 1] to a unit 128-d vector and is trained with the
 cosine loss ``1 - cos(student(x), dlib(x))`` on the training images
 (:func:`distill_student`). With ArcFace weights (:class:`ArcFaceIdentityNet`), the ArcFace
 IResNet itself is the identity network (512-d), fed by a fixed differentiable crop.
 
-Embedding aligned images with dlib (:func:`embed_aligned`): dataset views and aligned
-photos are small (32 to 512 px) face crops, where dlib's detector often finds nothing.
-The image is enlarged (bicubic) to at least :data:`EMBED_MIN_SIZE` pixels; the detector's
-largest face is used when it finds one, otherwise dlib's 68-point shape predictor runs
-inside :data:`ALIGNED_FACE_BOX`, the box dlib's detector reports on FFHQ-aligned faces
-(measured on ``skimage.data.astronaut()`` aligned with :func:`~.face.align_face`).
-
-torch and numpy only at import time; dlib and OpenCV are imported inside functions.
+The dlib targets of the distillation come from
+:func:`id2reflectance.face.identity.embed_aligned` (the training stage computes them).
 """
 
 from __future__ import annotations
@@ -28,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.errors import ConfigError, InputFileError, ShapeError
+from id2reflectance.model.engine.checkpoint import load_tensors_strict
+from id2reflectance.model.identity.iresnet import ARCFACE_TEMPLATE, IResNet, infer_iresnet_layers, read_state_dict
 
-EMBED_MIN_SIZE = 256  # pixels; aligned images are enlarged to at least this before dlib runs
-ALIGNED_FACE_BOX = (0.24, 0.36, 0.76, 0.88)  # (left, top, right, bottom) as fractions of the aligned side
 # ArcFace's five points (eyes, nose tip, mouth corners) in an FFHQ-aligned face, fractions of the side
 # (measured on skimage.data.astronaut() aligned by face/detect.py)
 ALIGNED_FIVE_POINTS = np.array(
@@ -91,28 +85,40 @@ class IdentityStudent(nn.Module):
         return F.normalize(self.fc(h), dim=1)
 
 
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation) taking
+    ``src`` points onto ``dst`` points.
+
+    Parameters
+    ----------
+    src, dst : (N, 2) float (x, y) points, N >= 2, not all ``src`` points equal.
+
+    Returns
+    -------
+    (2, 3) float64 ``[[a, -b, tx], [b, a, ty]]`` minimising ``sum |M [x, y, 1] - dst|^2``:
+    what ``cv2.estimateAffinePartial2D`` returns when every point is an inlier (its
+    refinement solves the same least squares).
+    """
+    p, q = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or p.shape != q.shape or len(p) < 2:
+        raise ShapeError(f"fit_similarity: need two (N, 2) arrays with N >= 2, got {p.shape} and {q.shape}")
+    n = len(p)
+    a = np.zeros((2 * n, 4))
+    a[0::2] = np.stack([p[:, 0], -p[:, 1], np.ones(n), np.zeros(n)], axis=1)  # x' = a x - b y + tx
+    a[1::2] = np.stack([p[:, 1], p[:, 0], np.zeros(n), np.ones(n)], axis=1)  # y' = b x + a y + ty
+    (ca, cb, tx, ty), _, rank, _ = np.linalg.lstsq(a, q.reshape(-1), rcond=None)
+    if rank < 4:
+        raise ShapeError("fit_similarity: the source points are all equal")
+    return np.array([[ca, -cb, tx], [cb, ca, ty]])
+
+
 def _five_point_crop_grid(size: int, *, batch: int, device: torch.device) -> torch.Tensor:
     """affine_grid sampling an aligned image so ArcFace's 5-point template lands where it should."""
-    import cv2
-
-    from id2reflectance.face.identity import ARCFACE_TEMPLATE
-
     src = (ALIGNED_FIVE_POINTS * 2.0 - 1.0).astype(np.float32)  # aligned image, normalised [-1, 1]
     dst = (ARCFACE_TEMPLATE + 0.5) / 112.0 * 2.0 - 1.0  # crop, normalised [-1, 1]
-    M, _ = cv2.estimateAffinePartial2D(dst.astype(np.float32), src, method=cv2.LMEDS)  # crop -> aligned
+    M = fit_similarity(dst.astype(np.float32), src)  # crop -> aligned
     theta = torch.from_numpy(M.astype(np.float32))[None].expand(batch, 2, 3).to(device)
     return F.affine_grid(theta, [batch, 3, size, size], align_corners=False)
-
-
-def infer_iresnet_layers(state: dict[str, torch.Tensor]) -> tuple[int, int, int, int]:
-    """Blocks per stage of an IResNet from its state-dict keys (``layer<i>.<j>.…``)."""
-    counts = []
-    for i in range(1, 5):
-        blocks = {k.split(".")[1] for k in state if k.startswith(f"layer{i}.")}
-        counts.append(len(blocks))
-    if min(counts) < 1:
-        raise ConfigError(f"not an IResNet state dict (blocks per stage {counts})")
-    return counts[0], counts[1], counts[2], counts[3]
 
 
 class ArcFaceIdentityNet(nn.Module):
@@ -130,8 +136,6 @@ class ArcFaceIdentityNet(nn.Module):
 
     def __init__(self, weights: str | Path) -> None:
         super().__init__()
-        from id2reflectance.face.identity import IResNet, read_state_dict
-
         path = Path(weights)
         state = read_state_dict(path, what="ArcFace weights")
         try:
@@ -139,8 +143,6 @@ class ArcFaceIdentityNet(nn.Module):
         except ValueError as err:
             raise InputFileError(path, None, f"cannot read ArcFace weights ({err})") from err
         self.net = IResNet(layers)
-        from id2reflectance.model.engine.checkpoint import load_tensors_strict
-
         if path.suffix == ".safetensors":
             self.net.load_state_dict(load_tensors_strict(path, self.net.state_dict()), strict=True)
         else:
@@ -160,53 +162,6 @@ class ArcFaceIdentityNet(nn.Module):
         grid = _five_point_crop_grid(112, batch=x.shape[0], device=x.device)
         crop = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return F.normalize(self.net(crop), dim=1)
-
-
-# ----------------------------------------------------------------------------- dlib targets
-
-
-def aligned_landmarks(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """68 landmarks of the face in an aligned crop, on an enlarged copy.
-
-    Parameters
-    ----------
-    image : (S, S, 3) uint8 sRGB, an aligned face (any S).
-
-    Returns
-    -------
-    enlarged : (S', S', 3) uint8, the image enlarged (bicubic) to ``S' = max(S, EMBED_MIN_SIZE)``.
-    landmarks : (68, 2) float64 (x, y) pixels of ``enlarged``.
-    method : ``"detected"`` (dlib's detector found a face) or ``"box"`` (shape predictor
-        inside :data:`ALIGNED_FACE_BOX`).
-    """
-    import cv2
-    import dlib
-
-    from id2reflectance.face.detect import _dlib_models, as_uint8_rgb, detect_faces
-
-    img = as_uint8_rgb(image)
-    h, w = img.shape[:2]
-    if h != w:
-        raise InputFileError("image", None, f"an aligned face must be square, got {w}x{h}")
-    if h < EMBED_MIN_SIZE:
-        img = np.ascontiguousarray(cv2.resize(img, (EMBED_MIN_SIZE, EMBED_MIN_SIZE), interpolation=cv2.INTER_CUBIC))
-    faces = detect_faces(img)
-    if faces:
-        return img, faces[0].landmarks, "detected"
-    s = img.shape[0]
-    left, top, right, bottom = (int(round(f * s)) for f in ALIGNED_FACE_BOX)
-    _, predictor = _dlib_models()
-    shape = predictor(img, dlib.rectangle(left, top, right, bottom))
-    return img, np.array([[p.x, p.y] for p in shape.parts()], np.float64), "box"
-
-
-def embed_aligned(encoder: object, image: np.ndarray) -> tuple[np.ndarray, str]:
-    """Identity embedding of an aligned face with an :class:`~.identity.IdentityEncoder`.
-
-    Returns ``(embedding (dim,) float32 unit, method)``; see :func:`aligned_landmarks`.
-    """
-    big, lm, method = aligned_landmarks(image)
-    return np.asarray(encoder.embed(big, lm), np.float32), method  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- distillation

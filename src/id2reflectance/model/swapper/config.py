@@ -2,7 +2,7 @@
 
 A run is one :class:`SwapperRunConfig`: the model resolution (must equal the stage-2 base
 model's), the swapper shape (:class:`~.swapper.SwapperConfig`), the distilled identity
-network (:class:`~.identity_student.StudentConfig`), the discriminator, the optimisation
+network (:class:`~id2reflectance.model.identity.student.StudentConfig`), the discriminator, the optimisation
 (:class:`SwapperTrainConfig`) and the data (:class:`SwapperDataConfig`). Presets
 ``tiny`` (32 px), ``cpu_128`` and ``paper_512`` match the codebook presets of the same
 names; files are read with :func:`load_swapper_config` (TOML/YAML, unknown keys rejected).
@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from id2reflectance._shared.config import from_dict, load_config
 from id2reflectance.errors import ConfigError
-from id2reflectance.model.codebook.config import DiscConfig
+from id2reflectance.model.discriminator import DiscConfig
 from id2reflectance.model.identity.student import StudentConfig
 from id2reflectance.model.swapper.network import SwapperConfig
 
@@ -155,8 +156,6 @@ def load_swapper_config(source: str | Path) -> SwapperRunConfig:
     A file's missing fields take the class defaults (= ``paper_512``); unknown keys and
     wrong types raise :class:`ConfigError` naming the key.
     """
-    from id2reflectance._shared.config import load_config
-
     if str(source) in PRESETS:
         return PRESETS[str(source)]()
     path = Path(source)
@@ -167,6 +166,4 @@ def load_swapper_config(source: str | Path) -> SwapperRunConfig:
 
 def swapper_config_from_dict(data: dict[str, Any], *, where: str = "config") -> SwapperRunConfig:
     """Inverse of :func:`~.config.config_to_dict` for :class:`SwapperRunConfig`."""
-    from id2reflectance._shared.config import from_dict
-
     return from_dict(SwapperRunConfig, data, where=where)

@@ -29,14 +29,15 @@ and reproduces the base model's outputs bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from id2reflectance._shared.config import from_dict
 from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.model.codebook.config import config_from_dict, config_to_dict
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.codebook.vqgan import ResBlock, Upsample
 
@@ -216,16 +217,12 @@ class IdentitySwapper(nn.Module):
 
 def swapper_arch(codebook_config: dict[str, Any], cfg: SwapperConfig) -> dict[str, Any]:
     """The checkpoint ``arch`` record of a swapper (codebook RunConfig dict + SwapperConfig)."""
-    from id2reflectance.model.codebook.config import config_to_dict
-
     return {"kind": SWAPPER_KIND, "config": codebook_config, "swapper": config_to_dict(cfg)}
 
 
 def build_swapper(arch: dict[str, Any], *, where: str = "arch") -> IdentitySwapper:
-    """A freshly initialised swapper (base included) from a checkpoint ``arch`` record."""
-    from id2reflectance._shared.config import from_dict
-    from id2reflectance.model.codebook.config import config_from_dict
-
+    """A freshly initialised swapper (base included) from a checkpoint ``arch`` record
+    (:func:`swapper_arch`; loading a checkpoint: :func:`id2reflectance.model.loading.load_swapper`)."""
     try:
         run_cfg = config_from_dict(arch["config"], where=f"{where}.config")
         scfg = from_dict(SwapperConfig, arch["swapper"], where=f"{where}.swapper")
@@ -236,48 +233,3 @@ def build_swapper(arch: dict[str, Any], *, where: str = "arch") -> IdentitySwapp
         return IdentitySwapper(base, scfg)
     except ConfigError as err:
         raise InputFileError(where, "arch.swapper", str(err)) from err
-
-
-def load_swapper(path: str | Path, *, weights: str = "ema") -> tuple[IdentitySwapper, dict[str, Any]]:
-    """Rebuild and load a trained swapper (eval mode, CPU).
-
-    Parameters
-    ----------
-    path : a swapper checkpoint folder, or a swapper run folder (its newest checkpoint).
-    weights : ``"ema"`` (falls back to ``"model"`` without EMA) or ``"model"``.
-
-    Returns
-    -------
-    swapper, the checkpoint.json contents (``meta`` holds ``identity_network``,
-    ``student_agreement``, ``perceptual``, ...; ``loaded_from`` the checkpoint folder).
-
-    Raises
-    ------
-    InputFileError
-        Not a checkpoint/run folder, not a swapper checkpoint (kind named), or weights that
-        do not match the architecture (file and key named).
-    """
-    from id2reflectance.model.engine import checkpoint as ckpt
-
-    path = Path(path)
-    if not (path / ckpt.META_FILE).is_file():
-        found = ckpt.list_checkpoints(path)
-        if not found:
-            raise InputFileError(path, None, "neither a swapper checkpoint folder nor a run folder with checkpoints")
-        path = found[-1]
-    doc = ckpt.read_checkpoint_meta(path)
-    where = path / ckpt.META_FILE
-    kind = doc["arch"].get("kind") if isinstance(doc["arch"], dict) else None
-    if kind != SWAPPER_KIND:
-        raise InputFileError(
-            where,
-            "arch.kind",
-            f"expected a swapper checkpoint ('{SWAPPER_KIND}'), got {kind!r} (train one with `id2r train swapper`)",
-        )
-    model = build_swapper(doc["arch"], where=str(where))
-    name = "ema.safetensors" if weights == "ema" and "ema.safetensors" in doc["files"] else "model.safetensors"
-    ckpt.load_module_strict(path / name, model)
-    model.eval()
-    doc["loaded_from"] = str(path)
-    doc["loaded_weights"] = name
-    return model, doc
