@@ -6,7 +6,7 @@ its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input 
 
 1. identity: the dlib embedding (128-d) of the photo at the dataset's resolution, with
    dlib's landmarks of the aligned crop
-   (:func:`~id2reflectance.model.identity.student.embed_aligned`: the detector, else the
+   (:func:`~id2reflectance.face.identity.embed_aligned`: the detector, else the
    shape predictor from the fixed aligned-face box), as in training;
 2. prediction: :meth:`~id2reflectance.inference.predictor.Inferencer.predict_aligned`
    with that identity and ``exclude=(subject,)`` (a subject is never its own template

@@ -460,7 +460,7 @@ class Inferencer:
         ----------
         aligned : (S, S, 3) uint8 sRGB, an aligned face (resized to the swapper's R).
         identity : (D,) unit embedding to use; None embeds ``aligned`` with the encoder
-            (:func:`~id2reflectance.model.identity.student.embed_aligned`).
+            (:func:`~id2reflectance.face.identity.embed_aligned`).
         source : label recorded in the prediction.
         exclude : subject ids never used as template subject (e.g. the held-out subject itself).
         """

@@ -10,7 +10,7 @@ subject qualifies when it has, for every requested view, ``rgb_full.png`` and
 
 Retrieval (:meth:`TemplateBank.retrieve`): each template subject's identity embedding is
 that of its front ``rgb_full.png`` view
-(:func:`~id2reflectance.model.identity.student.embed_aligned`); the score of a template
+(:func:`~id2reflectance.face.identity.embed_aligned`); the score of a template
 subject is ``cos(identity, e_template) - ita_weight * |ITA_face - ITA_template|`` with the
 template subject's albedo ITA (degrees) from the manifest's ``attributes.ita_deg`` and the
 face's ITA: its photo's, or, when inference asks for it, that value on the albedo scale
@@ -312,7 +312,7 @@ class TemplateBank:
         """Identity embedding of every template subject's front view: id -> (D,) float32 unit.
 
         Computed on ``rgb_full.png`` at the dataset's size with the landmarks of
-        :func:`~id2reflectance.model.identity.student.aligned_landmarks` and cached (see the module docstring).
+        :func:`~id2reflectance.face.identity.aligned_landmarks` and cached (see the module docstring).
         ``encoder_key`` names the encoder in the cache (default: its class name and
         dimension). The same pass measures each front view's ITA as a photo's would be
         (:attr:`photo_ita`) and fits :attr:`ita_calibration` from them.

@@ -249,7 +249,7 @@ def teacher_embeddings(
 
     Parameters
     ----------
-    network : ``"dlib"`` (dlib's network through :func:`~.identity_student.embed_aligned`),
+    network : ``"dlib"`` (dlib's network through :func:`~id2reflectance.face.identity.embed_aligned`),
         otherwise the name of ``net`` (e.g. ``"arcface"``), a differentiable identity network.
 
     device : where ``net`` runs.
