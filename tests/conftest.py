@@ -13,6 +13,17 @@ from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.session import REQUIRED_PATTERNS, Frame, session_json, write_session_json
 from tests.dataset.synthetic import write_synthetic_dataset
 
+# Session fixtures that build a dataset with the real pipeline or train a model: any test that
+# uses one (directly or through another fixture) is marked ``slow`` by pytest_collection_modifyitems.
+HEAVY_FIXTURES = frozenset({"face_dataset", "tiny_stage2_run", "tiny_swapper_run"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that depends on one of :data:`HEAVY_FIXTURES`."""
+    for item in items:
+        if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def make_tiny_session(root: Path, *, size: int = 8, cameras: tuple[str, ...] = ("cam0",), seed: int = 0) -> Path:
     """Write a minimal valid session: required patterns, both polarisations, random frames."""

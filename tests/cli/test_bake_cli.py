@@ -57,6 +57,7 @@ def _fails(res, *fragments: str, out: Path) -> None:
     assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]  # no temporary left
 
 
+@pytest.mark.slow
 def test_bake_cli_writes_the_asset(case: tuple[Path, Path], tmp_path: Path) -> None:
     session, solved = case
     cfg = tmp_path / "bake.toml"

@@ -54,6 +54,7 @@ def _session(root: Path, size: tuple[int, int]) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_simulate_calibrate_and_apply(simulated: Path, tmp_path: Path) -> None:
     truth = json.loads((simulated / "truth.json").read_text())
     assert sorted(truth["cameras"]) == ["front", "left", "right"]
@@ -122,6 +123,7 @@ def test_no_board_in_any_image(tmp_path: Path) -> None:
     assert not (tmp_path / "rig.json").exists()
 
 
+@pytest.mark.slow
 def test_disconnected_cameras(simulated: Path, tmp_path: Path) -> None:
     cap = Path(shutil.copytree(simulated / "boards", tmp_path / "cap"))
     for f in sorted((cap / "right").iterdir()):
@@ -131,6 +133,7 @@ def test_disconnected_cameras(simulated: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "rig.json").exists()
 
 
+@pytest.mark.slow
 def test_mismatched_image_sizes(simulated: Path, tmp_path: Path) -> None:
     cap = Path(shutil.copytree(simulated / "boards", tmp_path / "cap"))
     write_png(cap / "left" / "pose_002.png", np.zeros((100, 120, 3)))
@@ -139,6 +142,7 @@ def test_mismatched_image_sizes(simulated: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "rig.json").exists()
 
 
+@pytest.mark.slow
 def test_bad_board_spec(simulated: Path, tmp_path: Path) -> None:
     res = _run(
         "calibrate",

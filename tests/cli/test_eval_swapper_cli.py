@@ -52,6 +52,7 @@ def test_eval_swapper_cli(face_dataset: Path, tiny_swapper_run: Path, tmp_path: 
         ]
     )
     assert res.exit_code == 0, res.output
+    assert list((tmp_path / "cache").rglob("*.json"))  # the template embeddings were cached under $ID2R_CACHE_DIR
     lines = res.output.splitlines()
     assert lines[0].startswith("model") and "diffuse PSNR" in lines[0] and "ITA score" in lines[0]
     assert any(line.startswith("sw ") and "closest" in line for line in lines)

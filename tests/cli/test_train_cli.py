@@ -28,6 +28,7 @@ def _config(path, **train):
     return path
 
 
+@pytest.mark.slow
 def test_train_then_eval_codebook(tmp_path, one_thread):
     ds = write_synthetic_dataset(tmp_path / "ds", subjects=3, size=32, views=("front",))
     cfg = _config(tmp_path / "tiny.yaml")

@@ -30,6 +30,7 @@ def sessions(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     out = tmp_path / "dataset"
     frame = sessions / "S0001" / "frames" / "front" / "full_cross.exr"
@@ -101,6 +102,7 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     assert all(f"{sid} {before[sid]}->test" in res.output for sid in moved)
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_fails_fast(sessions, tmp_path):
     cfg = BuildConfig(cluster=ClusterConfig(scheduler="tcp://127.0.0.1:1", connect_timeout_s=2))
     with pytest.raises(Id2rError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
@@ -145,6 +147,7 @@ def test_no_sessions(tmp_path):
     assert res.exit_code == 2 and "no session folders" in res.output
 
 
+@pytest.mark.slow
 def test_unknown_environment_fails_before_any_work(sessions, tmp_path):
     cfg = BuildConfig(image_size=64, environments=("full", "no_such_sky"), cluster=CFG.cluster)
     with pytest.raises(Id2rError, match="no_such_sky"):
@@ -152,6 +155,7 @@ def test_unknown_environment_fails_before_any_work(sessions, tmp_path):
     assert not (tmp_path / "ds").exists()
 
 
+@pytest.mark.slow
 def test_cli_env_accepts_commas(sessions, tmp_path):
     res = CliRunner().invoke(cli, ["dataset", "build", str(sessions), "-o", str(tmp_path / "ds"), "--env", "full,nope"])
     assert res.exit_code == 2

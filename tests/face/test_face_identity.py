@@ -63,6 +63,7 @@ def test_find_faces_searches_small_images_harder(astronaut):
     assert find_faces(np.zeros((1100, 1100, 3), np.uint8)) == []
 
 
+@pytest.mark.slow
 def test_find_faces_in_a_turned_photo(astronaut, face):
     for k in (1, 2):  # a quarter turn counter-clockwise, half a turn
         turned = np.ascontiguousarray(np.rot90(astronaut, k))
@@ -88,6 +89,7 @@ def test_find_faces_in_a_turned_photo(astronaut, face):
     assert np.abs(a_ref.astype(float) - a_turned).mean() < 5  # less than a 2 px shift of the landmarks
 
 
+@pytest.mark.slow
 def test_find_faces_searches_a_large_photo_reduced_first(astronaut, monkeypatch):
     big = cv2.resize(astronaut, (2400, 2400), interpolation=cv2.INTER_CUBIC)
     full = detect_faces(big)
@@ -173,6 +175,7 @@ def test_ffhq_alignment_levels_eyes_and_round_trips(astronaut, face):
     assert q.shape == (4, 2)
 
 
+@pytest.mark.slow
 def test_dlib_identity_is_unit_and_stable(astronaut, face):
     enc = DlibIdentityEncoder()
     e = enc.embed(astronaut, face.landmarks)

@@ -82,6 +82,8 @@ def test_bank_lists_train_templates_and_caches_outside_dataset(bank, embeddings,
         raise AssertionError("embedding recomputed despite the cache")
 
     monkeypatch.setattr(template_subjects, "aligned_landmarks", boom)
+    with pytest.raises(AssertionError, match="embedding recomputed"):  # the patch reaches the bank
+        TemplateBank(face_dataset, split="train", cache_dir=cache).embeddings(_Dim(128), encoder_key="not-cached")
     second = TemplateBank(face_dataset, split="train", cache_dir=cache)
     again = second.embeddings(_Dim(128), encoder_key="DlibIdentityEncoder-128")
     for sid, e in embeddings.items():

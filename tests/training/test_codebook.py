@@ -42,6 +42,7 @@ def stage1_run(synthetic_dataset, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_batch(synthetic_dataset):
     torch.manual_seed(0)
     ds = ReflectanceDataset(
@@ -68,6 +69,7 @@ def test_tiny_model_overfits_one_batch(synthetic_dataset):
     assert int(final.quant.used) > 1 and float(final.quant.perplexity) > 1.5
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_loss_curve(synthetic_dataset, tmp_path):
     full = train_codebook(_cfg(6), stage=1, data=synthetic_dataset, out=tmp_path / "full")
     part = train_codebook(_cfg(3), stage=1, data=synthetic_dataset, out=tmp_path / "part")
@@ -86,6 +88,7 @@ def test_resume_continues_the_same_loss_curve(synthetic_dataset, tmp_path):
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
 
 
+@pytest.mark.slow
 def test_sigint_saves_the_current_step_and_resume_finishes_the_run(synthetic_dataset, tmp_path):
     import os
     import signal
@@ -107,6 +110,7 @@ def test_sigint_saves_the_current_step_and_resume_finishes_the_run(synthetic_dat
     assert all(a[k] == b[k] for k in range(5, 10))  # the interrupted run continues the same curve
 
 
+@pytest.mark.slow
 def test_run_records_provenance(stage1_run, synthetic_dataset):
     run = json.loads((stage1_run / "run.json").read_text())
     assert run["stage"] == 1 and run["perceptual"] is False
@@ -119,6 +123,7 @@ def test_run_records_provenance(stage1_run, synthetic_dataset):
     assert doc["meta"]["perceptual"] is False and doc["meta"]["dataset_sha256"] == run["dataset"]["sha256"]
 
 
+@pytest.mark.slow
 def test_stage2_multi_and_joint_then_evaluate(stage1_run, synthetic_dataset, tmp_path):
     multi = train_codebook(_cfg(3), stage=2, data=synthetic_dataset, out=tmp_path / "multi", init_from=stage1_run)
     cj = _cfg(3)
@@ -140,6 +145,7 @@ def test_stage2_multi_and_joint_then_evaluate(stage1_run, synthetic_dataset, tmp
     assert lines[5].startswith("stage2-joint @3") and "| fusion |" in lines[5] and lines[5].endswith("-")
 
 
+@pytest.mark.slow
 def test_stage2_with_a_frozen_autoencoder_trains_only_codebooks_and_fusion(stage1_run, synthetic_dataset, tmp_path):
     c = _cfg(4)
     c = dataclasses.replace(c, fusion=dataclasses.replace(c.fusion, train_autoencoder=False))
@@ -157,6 +163,7 @@ def test_stage2_with_a_frozen_autoencoder_trains_only_codebooks_and_fusion(stage
     assert "g_loss" not in rec and rec["fusion_ce"] > 0
 
 
+@pytest.mark.slow
 def test_bad_runs_are_refused(stage1_run, synthetic_dataset, tmp_path):
     with pytest.raises(ConfigError, match="already holds a run"):
         train_codebook(_cfg(4), stage=1, data=synthetic_dataset, out=stage1_run)

@@ -77,6 +77,7 @@ def rigs():
     return {n: _binned(c) for n, c in truth.items()}, {n: _binned(c) for n, c in cal.cameras.items()}
 
 
+@pytest.mark.slow
 def test_calibrated_rig_gives_the_true_rigs_accuracy(rigs, tmp_path: Path) -> None:
     truth, calibrated = rigs
     true_sess = _write_session(tmp_path / "true", truth)

@@ -138,6 +138,7 @@ def rendered_capture(tmp_path_factory):
     return cfg, truth, poses, root
 
 
+@pytest.mark.slow
 def test_calibration_from_rendered_images(rendered_capture) -> None:
     cfg, truth, poses, root = rendered_capture
     config = CameraCalibrationConfig(reference_camera="front")

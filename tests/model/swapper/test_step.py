@@ -97,6 +97,7 @@ def test_steps_raise_identity_similarity_to_the_source():
     assert last > first + 0.05
 
 
+@pytest.mark.slow
 def test_gpu_swapper_bench_script_runs_both_benchmarks_on_cpu(tmp_path):
     # scripts/gpu_swapper_bench.sh with DEVICE=cpu: the same commands the GPU machine runs
     env = {**os.environ, "DEVICE": "cpu", "PRESETS": "tiny", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
