@@ -26,7 +26,6 @@ from typing import Any
 import torch
 
 from id2reflectance._shared.progress import ProgressFn
-from id2reflectance.dataset.torch_dataset import ReflectanceDataset
 from id2reflectance.model.codebook.config import config_from_dict
 from id2reflectance.model.codebook.fusion import MultiDomainVQGAN
 from id2reflectance.model.codebook.quantizer import VectorQuantizer, code_perplexity
@@ -112,6 +111,9 @@ def evaluate_codebook(
     lpips_net = load_perceptual(lpips_weights, device=dev) if lpips_weights is not None else None
     split = split or cfg.data.eval_split
     domains = cfg.data.domains
+    # the dataset module imports OpenCV; this module stays importable without it (model-only GPU boxes)
+    from id2reflectance.dataset.torch_dataset import ReflectanceDataset
+
     dataset = ReflectanceDataset(
         data,
         split=split,
