@@ -266,31 +266,23 @@ def device_option(*, help: str = "Torch device: cpu, cuda, cuda:1, ...") -> Call
     return _canonical(("--device",), "device", type=DeviceType(), default="cpu", show_default=True, help=help)
 
 
+def _size_option(
+    flag: str, dest: str, *, help: str, default: Any, type: Any, retired: Sequence[str]
+) -> Callable[[F], F]:
+    return _canonical(
+        (flag,), dest, retired=retired, type=type, default=default, show_default=default is not None, help=help
+    )
+
+
 def uv_size_option(
     *, help: str, default: int | None = None, type: Any = int, retired: Sequence[str] = ()
 ) -> Callable[[F], F]:
     """``--uv-size N``: UV map size, texels (``help`` says so, with the command's limits)."""
-    return _canonical(
-        ("--uv-size",),
-        "uv_size",
-        retired=retired,
-        type=type,
-        default=default,
-        show_default=default is not None,
-        help=help,
-    )
+    return _size_option("--uv-size", "uv_size", help=help, default=default, type=type, retired=retired)
 
 
 def image_size_option(
     *, help: str, default: Any = None, type: Any = int, retired: Sequence[str] = ()
 ) -> Callable[[F], F]:
     """``--image-size``: camera, view or render size, pixels."""
-    return _canonical(
-        ("--image-size",),
-        "image_size",
-        retired=retired,
-        type=type,
-        default=default,
-        show_default=default is not None,
-        help=help,
-    )
+    return _size_option("--image-size", "image_size", help=help, default=default, type=type, retired=retired)

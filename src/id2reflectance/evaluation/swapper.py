@@ -68,13 +68,14 @@ from id2reflectance.evaluation.inputs import (
 from id2reflectance.face.identity import ArcFaceEncoder, DlibIdentityEncoder, aligned_landmarks, embed_aligned
 from id2reflectance.inference.predictor import InferConfig, Inferencer
 from id2reflectance.inference.template_subjects import TemplateBank
+from id2reflectance.model.codebook.config import REFLECTANCE_DOMAINS
 from id2reflectance.model.engine import checkpoint as ckpt
 from id2reflectance.model.image_metrics import lpips, psnr, ssim
 from id2reflectance.model.losses import load_perceptual
 
 log = logging.getLogger(__name__)
 
-DOMAINS = ("diffuse", "specular", "roughness", "normal")
+DOMAINS = REFLECTANCE_DOMAINS
 PRED_KEYS = {"diffuse": "diffuse_albedo", "specular": "specular_albedo", "roughness": "roughness", "normal": "normal"}
 UV_PRED_KEYS = {
     "diffuse": "diffuse_albedo",
