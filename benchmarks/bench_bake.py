@@ -1,4 +1,4 @@
-"""Registration and UV baking figures (issue 4): accuracy against the simulator's truth, seams,
+"""Registration and UV baking figures: accuracy against the simulator's truth, seams,
 and speed next to Open3D's own ``project_images_to_albedo``.
 
 Usage::

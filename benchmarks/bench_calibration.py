@@ -1,4 +1,4 @@
-"""Rig calibration figures (issue 10): accuracy against the truth, time, and OpenCV's own result.
+"""Rig calibration figures: accuracy against the truth, time, and OpenCV's own result.
 
 Usage::
 

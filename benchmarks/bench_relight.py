@@ -1,4 +1,4 @@
-"""Relighting and export benchmark (issue 9).
+"""Relighting and export benchmark.
 
 Builds a simulated subject's ground-truth asset, then measures:
 

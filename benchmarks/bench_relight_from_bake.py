@@ -1,4 +1,4 @@
-"""Relighting exactness from a SOLVED AND BAKED asset (issue 9: target median < 5%).
+"""Relighting exactness from a SOLVED AND BAKED asset (target median < 5%).
 
 Usage::
 

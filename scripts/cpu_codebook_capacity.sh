@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Codebook ablation (issue 6) on a CPU at the tiny 32 px size, in the regime of the paper,
+# Codebook ablation on a CPU at the tiny 32 px size, in the regime of the paper,
 # where the codebook is the bottleneck: K = 16 entries per codebook (the joint codebook
 # then holds 16 codes for RGB and all four reflectance domains, the multi-domain model 16
 # per domain). Stage 1 once, then stage 2 multi-domain and joint for the same number of

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reduced-size injection-level ablation on a CPU (issue 7): the tiny network at 64 px
+# Reduced-size injection-level ablation on a CPU: the tiny network at 64 px
 # (decoder features at 8, 16, 32 and 64), so identity can be injected at 16+32 or at
 # 16+32+64 (the paper's first two rows). Stage 1, a multi-domain stage 2 (stopped with a
 # checkpoint after S2_S seconds, default 900, if its 2000 steps take longer), then the two

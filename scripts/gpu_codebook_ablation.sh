@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Codebook ablation on one GPU (issue 6): stage 1, then stage 2 with one codebook per
+# Codebook ablation on one GPU: stage 1, then stage 2 with one codebook per
 # domain and with one joint codebook, each for a wall-time budget, then the evaluation on
 # the held-out split. Runs from a source tree (no install needed: torch, numpy,
 # safetensors, opencv, pyyaml, click).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The swapper's GPU figures (issue 7) that need only torch, numpy and safetensors (no dlib,
+# The swapper's GPU figures that need only torch, numpy and safetensors (no dlib,
 # Open3D or Dask, as on the lent GPU machine): swap + decode latency and throughput
 # (benchmarks/bench_swap.py) and swapper training throughput (benchmarks/bench_train_swapper.py),
 # presets tiny, cpu_128 and paper_512, fp32 and bf16 autocast. A few minutes on one GPU.
