@@ -53,3 +53,26 @@ def test_dataset_report_tables_splits_by_skin_type_and_warns_of_missing_test_typ
     assert "no subject of Fitzpatrick type 1:" in text
     resplit_dataset(root, SplitConfig(fractions=(0.5, 0.0, 0.5)))
     assert "no subject of Fitzpatrick type" not in build_report(root, tmp_path / "r2.html").read_text()
+
+
+def test_asset_report_shows_relit_renders_under_each_environment(tmp_path):
+    from id2reflectance.processing.asset import read_asset
+    from id2reflectance.processing.relight.envmap import builtin_environments
+    from id2reflectance.report.build import RELIT_ENVIRONMENTS, ReportConfig, relit_figures
+    from tests.processing.asset_fixtures import write_sphere_asset
+
+    assert set(RELIT_ENVIRONMENTS) <= set(builtin_environments())  # Debian blender-data
+    root = write_sphere_asset(tmp_path / "asset", size=256)
+    figs = relit_figures(read_asset(root), 48)
+    assert [f.split("<figcaption>")[1].split("<")[0] for f in figs] == [
+        "relit: pattern:full",
+        *(f"relit: {e}" for e in RELIT_ENVIRONMENTS),
+    ]
+    uris = [f.split('src="')[1].split('"')[0] for f in figs]
+    assert len(set(uris)) == len(uris)  # each lighting gives its own image
+    out = build_report(root, tmp_path / "r.html", config=ReportConfig(render_size=48))
+    attrs, console = open_page(out, tmp_path / "shot.png")
+    assert console == [] and attrs.get("data-broken") == "0"
+    assert "relit: courtyard" in out.read_text()
+    quiet = build_report(root, tmp_path / "r2.html", config=ReportConfig(renders=False)).read_text()
+    assert "<h3>Relit</h3>" not in quiet and "UV diffuse albedo" in quiet

@@ -4,7 +4,7 @@
 ``solve.json``, ``asset.json`` or ``dataset.json``) and writes every section that
 applies: input thumbnails with saturation overlay and validation messages; solved maps,
 statistics and warnings (with error maps where the simulator's ground truth exists);
-UV maps and coverage of an asset; for a dataset, per-subject
+UV maps, coverage and relit renders of an asset; for a dataset, per-subject
 status and the skin-tone (ITA) histogram. Images are embedded as PNG data URIs.
 """
 
@@ -20,24 +20,29 @@ import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_write
-from id2reflectance._shared.imageio import read_exr, read_image
+from id2reflectance._shared.imageio import read_exr, read_image, tone_map
 from id2reflectance.capture.frames import decode_frame, saturation_mask
+from id2reflectance.capture.geometry.mesh import raycasting_scene
 from id2reflectance.capture.validate import validate_session
 from id2reflectance.dataset.manifest import check_dataset, read_manifest
 from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
 from id2reflectance.errors import InputFileError
-from id2reflectance.processing.asset import read_asset
+from id2reflectance.processing.asset import Asset, read_asset
+from id2reflectance.processing.relight.envmap import builtin_environments, load_environment
+from id2reflectance.processing.relight.render import orbit_cameras, render_view
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.report import html as H
 
 log = logging.getLogger(__name__)
 FITZPATRICK_ITA = [-90, -30, 10, 28, 41, 55, 90]
+RELIT_ENVIRONMENTS = ("courtyard", "studio", "sunset")  # built-in HDR maps of the asset report
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """What to include. ``renders`` and ``render_size``: relit renders of assets (not drawn
-    yet: the asset section has no relit renders); ``max_subjects``: dataset thumbnails shown."""
+    """What to include. ``renders``: relit renders of an asset from the front, under the full
+    light-stage pattern and :data:`RELIT_ENVIRONMENTS` (those installed), ``render_size``
+    pixels square; ``max_subjects``: dataset thumbnails shown."""
 
     renders: bool = True
     render_size: int = 256
@@ -181,7 +186,7 @@ def solve_section(root: Path, session: Path | None) -> str:
 
 
 def asset_section(root: Path, cfg: ReportConfig) -> str:
-    """UV maps, coverage and statistics of an asset folder."""
+    """UV maps, coverage, statistics and relit renders of an asset folder."""
     asset = read_asset(root)
     m = asset.maps
     figs = [
@@ -204,7 +209,23 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
     stats = man.get("stats", {})
     if stats:
         out.append("<h3>Statistics</h3><pre>" + H.esc(json.dumps(stats, indent=2)) + "</pre>")
+    if cfg.renders:
+        out.append("<h3>Relit</h3>" + H.grid(relit_figures(asset, cfg.render_size)))
     return "".join(out)
+
+
+def relit_figures(asset: Asset, size: int) -> list[str]:
+    """Figures of ``asset`` seen by a frontal ``size`` px camera under the full light-stage
+    pattern and each installed :data:`RELIT_ENVIRONMENTS` map (tone-mapped sRGB, auto
+    exposure on the face, environment behind it)."""
+    camera = orbit_cameras(asset.mesh, 1, size=size)[0]
+    scene = raycasting_scene(asset.mesh)
+    installed = builtin_environments()
+    figs = []
+    for name in ("pattern:full", *(e for e in RELIT_ENVIRONMENTS if e in installed)):
+        r = render_view(asset, camera, load_environment(name), scene=scene)
+        figs.append(H.figure(tone_map(r.image(), mask=r.mask), f"relit: {name}"))
+    return figs
 
 
 def split_section(data: dict) -> str:
