@@ -22,6 +22,7 @@ from id2reflectance.capture.simulator.sessions import (
 )
 from id2reflectance.capture.validate import validate_session
 from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.processing.solve.accuracy import angle_between_deg
 
 SMALL = SimulatorConfig(image_size=128, uv_size=128, visibility_directions=256, seed=3)
 
@@ -29,12 +30,6 @@ SMALL = SimulatorConfig(image_size=128, uv_size=128, visibility_directions=256, 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     return simulate_subject(tmp_path_factory.mktemp("sim"), subject_index=1, config=SMALL)
-
-
-def _angle_deg(a, b):
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    return np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1, 1)))
 
 
 def test_session_is_valid(session):
@@ -107,7 +102,7 @@ def test_gradient_normals_match_truth(session):
         errs = []
         for c in range(3):
             g = np.stack([2 * f[(f"gradient_{a}", "cross")][..., c] - full[..., c] for a in "xyz"], -1)
-            errs.append(np.median(_angle_deg(g[sel], t["normal"][sel])))
+            errs.append(np.median(angle_between_deg(g[sel], t["normal"][sel])))
         # the subsurface blur (red widest) smooths the diffuse normals, blue the least
         assert errs[2] < 1.0 and errs[1] < 2.0 and errs[0] < 3.0
         assert errs[0] > errs[2]

@@ -7,6 +7,7 @@ import pytest
 
 from id2reflectance.capture.ggx import specular_moments, tangent_frame
 from id2reflectance.processing.solve import roughness_table as rt
+from id2reflectance.processing.solve.accuracy import angle_between_deg
 
 
 def _random_lobes(p: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -21,10 +22,6 @@ def _random_lobes(p: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     r = rng.uniform(0.05, 1.0, p)
     m0, m1 = specular_moments(n, v, r, samples=(32, 32))
     return n, v, r, m1 / m0[:, None]
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=1), -1.0, 1.0)))
 
 
 def test_packaged_table_matches_fresh_computation() -> None:
@@ -68,7 +65,7 @@ def test_forward_table_physics() -> None:
 def test_invert_lobe_recovers_normal_and_roughness() -> None:
     n, v, r, m = _random_lobes(600, seed=3)
     n_est, r_est = rt.invert_lobe(m, v)
-    err = _angle_deg(n_est, n)
+    err = angle_between_deg(n_est, n, axis=1)
     assert np.median(err) < 0.1
     assert np.percentile(err, 99) < 0.6
     dr = np.abs(r_est - r)
@@ -107,5 +104,5 @@ def test_mirror_like_lobe_bisects(theta_deg: float) -> None:
     v = np.array([[np.sin(th), 0.0, np.cos(th)]])
     m = np.array([[-np.sin(th), 0.0, np.cos(th)]]) * 0.99999
     n, r = rt.invert_lobe(m, v)
-    assert _angle_deg(n, np.array([[0.0, 0.0, 1.0]]))[0] < 0.3
+    assert angle_between_deg(n, np.array([[0.0, 0.0, 1.0]]), axis=1)[0] < 0.3
     assert r[0] < 0.08

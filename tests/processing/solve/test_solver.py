@@ -18,7 +18,7 @@ from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
-from id2reflectance.processing.solve.accuracy import solve_accuracy
+from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics
 from id2reflectance.processing.solve.solver import (
     CameraMaps,
@@ -34,10 +34,6 @@ SAMPLES = (64, 16)
 ROTATION = np.array(  # a light stage tilted and turned against the world axes
     [[0.8660254, 0.0, 0.5], [0.25, 0.8660254, -0.4330127], [-0.4330127, 0.5, 0.75]]
 )
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
 
 
 def _solve(
@@ -57,8 +53,8 @@ def _errors(maps: CameraMaps, truth: dict[str, np.ndarray]) -> dict[str, np.ndar
     ts = truth["specular_albedo"][sel]
     return {
         "coverage": np.array(sel.sum() / (truth["mask"] > 0.5).sum()),
-        "dn": _angle_deg(maps.normal_diffuse.transpose(1, 2, 0)[sel], tn),
-        "sn": _angle_deg(maps.normal_specular.transpose(1, 2, 0)[sel], tn),
+        "dn": angle_between_deg(maps.normal_diffuse.transpose(1, 2, 0)[sel], tn),
+        "sn": angle_between_deg(maps.normal_specular.transpose(1, 2, 0)[sel], tn),
         "da": (np.abs(maps.diffuse_albedo.transpose(1, 2, 0)[sel] - ta) / ta).ravel(),
         "sa": np.abs(maps.specular_albedo[sel] - ts) / ts,
         "r": np.abs(maps.roughness[sel] - truth["roughness"][sel]),
@@ -95,7 +91,7 @@ def _assert_same_maps(ref: dict[str, np.ndarray], other: dict[str, np.ndarray], 
     node |= np.abs(other["normal_specular"] - ref["normal_specular"]).max(axis=-1) > atol
     assert node.sum() <= 0.002 * mask.sum(), node.sum()
     assert np.all(np.abs(other["roughness"] - ref["roughness"])[node] < 0.01)
-    assert np.all(_angle_deg(other["normal_specular"][node], ref["normal_specular"][node]) < 0.3)
+    assert np.all(angle_between_deg(other["normal_specular"][node], ref["normal_specular"][node]) < 0.3)
     for name, img in ref.items():
         sel = ~node if name in ("roughness", "normal_specular") else np.ones(mask.shape, bool)
         np.testing.assert_allclose(other[name][sel], img[sel], rtol=0.0, atol=atol, err_msg=name)
@@ -282,7 +278,7 @@ def test_diffuse_normal_channel_choice(backend: str) -> None:
         np.testing.assert_allclose(maps.normal_diffuse.reshape(3, -1).T, truth, atol=2e-6, err_msg=channel)
         np.testing.assert_allclose(maps.normal_diffuse_rgb[0].reshape(3, -1).T, n_red, atol=2e-6)
         np.testing.assert_allclose(maps.normal_diffuse_rgb[2].reshape(3, -1).T, n, atol=2e-6)
-    assert _angle_deg(n, n_red).min() > 8.5  # the channels really disagree
+    assert angle_between_deg(n, n_red).min() > 8.5  # the channels really disagree
 
 
 def test_config_validation(tmp_path: Path) -> None:
