@@ -76,7 +76,8 @@ def cameras_cmd(
     """Calibrate every camera from board captures in CAPTURE_DIR/<camera>/<image>.
 
     Images with the same name in different camera folders are one board pose seen by
-    several cameras. Writes rig.json (session-format cameras plus a report: RMS before
+    several cameras. --board counts squares (a chessboard with 9x6 inner corners has
+    10x7 squares). Writes rig.json (session-format cameras plus a report: RMS before
     and after bundle adjustment, per-image errors, outliers, dropped images, OpenCV's
     own result on the same detections).
 
@@ -124,9 +125,13 @@ def cameras_cmd(
                 f"rotation {cv['rotation_deg']:.4f} deg  translation {cv['translation_mm']:.2f} mm"
             )
     for o in rep["outliers"]:
-        click.echo(f"  outlier: {o['image']} (RMS {o['rms_px']:.2f} px)")
+        click.echo(f"  outlier (not used): {o['image']} (RMS {o['rms_px']:.2f} px)")
     for d in rep["dropped"]:
         click.echo(f"  dropped: {d}")
+    if rep["relabelled"]:
+        click.echo(f"  corner labels turned to agree between cameras: {', '.join(rep['relabelled'])}")
+    for w in rep["warnings"]:
+        click.echo(f"warning: {w}", err=True)
 
 
 @calibrate_cmd.command("colour")

@@ -96,17 +96,19 @@ def sim_rig(config: SimCalibrationConfig) -> dict[str, Camera]:
 
 
 def project_board(
-    camera: Camera, pose: tuple[np.ndarray, np.ndarray], spec: BoardSpec
+    camera: Camera, pose: tuple[np.ndarray, np.ndarray], spec: BoardSpec, *, two_sided: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """True image positions of the board corners a camera sees.
 
     Parameters
     ----------
     pose : (R (3, 3), t (3,)) board -> world, metres.
+    two_sided : the print is seen from its back too (see :func:`render_board_image`).
 
     Returns
     -------
-    ids : (N,) int64 corners in front of the camera, on the printed side, in the image.
+    ids : (N,) int64 corners in front of the camera, on the printed side (or either side
+        with ``two_sided``), in the image.
     pixels : (N, 2) float64 (column, row).
     """
     R, t = pose
@@ -114,7 +116,7 @@ def project_board(
     world = obj @ R.T + t
     px, depth = camera.project(world)
     centre_board = R.T @ (camera.center - t)  # camera centre in the board frame
-    facing = centre_board[2] < 0
+    facing = two_sided or centre_board[2] < 0
     inside = (px[:, 0] > 4) & (px[:, 0] < camera.width - 5) & (px[:, 1] > 4) & (px[:, 1] < camera.height - 5)
     ok = inside & (depth > 0) & facing
     ids = np.flatnonzero(ok).astype(np.int64)
@@ -124,7 +126,37 @@ def project_board(
 def random_board_poses(
     cameras: dict[str, Camera], config: SimCalibrationConfig, *, rng: np.random.Generator
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``config.n_poses`` board poses (board -> world) that every camera sees enough of."""
+    """``config.n_poses`` board poses (board -> world) that every camera sees enough of.
+
+    Tilts up to ``config.max_tilt_deg``, in-plane rolls up to ``config.max_roll_deg``.
+    """
+    rolls = [None] * config.n_poses
+    return _place_boards(cameras, config, rolls, rng=rng)
+
+
+def rolled_board_poses(
+    cameras: dict[str, Camera], config: SimCalibrationConfig, rolls_deg: list[float], *, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One board pose (board -> world) per roll in ``rolls_deg``, every camera seeing enough of it.
+
+    The roll is the board's in-plane rotation, degrees (0: board x along world x, board y
+    down); tilt and position are drawn as in :func:`random_board_poses`.
+    """
+    return _place_boards(cameras, config, [float(r) for r in rolls_deg], rng=rng)
+
+
+def turned_over(pose: tuple[np.ndarray, np.ndarray], spec: BoardSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The board pose turned over about the board's vertical centre line: its back faces where its print did."""
+    R, t = pose
+    w, h = spec.size_m
+    centre = np.array([w / 2, h / 2, 0.0])
+    R2 = R @ rotation_about(1, np.pi)
+    return R2, t + R @ centre - R2 @ centre
+
+
+def _place_boards(
+    cameras: dict[str, Camera], config: SimCalibrationConfig, rolls: list[float | None], *, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
     spec = config.board
     w, h = spec.size_m
     centre_board = np.array([w / 2, h / 2, 0.0])
@@ -132,11 +164,14 @@ def random_board_poses(
     need = config.min_visible if spec.type == "charuco" else 1.0
     poses: list[tuple[np.ndarray, np.ndarray]] = []
     tilt = np.radians(config.max_tilt_deg)
-    for _ in range(200 * config.n_poses):
-        if len(poses) == config.n_poses:
-            break
+    tries = 0
+    while len(poses) < len(rolls) and tries < 200 * len(rolls):
+        tries += 1
         R = rotation_about(1, rng.uniform(-tilt, tilt)) @ rotation_about(0, rng.uniform(-tilt, tilt)) @ base
-        R = R @ rotation_about(2, np.radians(rng.uniform(-config.max_roll_deg, config.max_roll_deg)))
+        roll = rolls[len(poses)]
+        if roll is None:  # drawn here, after the tilts: the sequence of earlier versions
+            roll = rng.uniform(-config.max_roll_deg, config.max_roll_deg)
+        R = R @ rotation_about(2, np.radians(roll))
         centre = rng.uniform(-1.0, 1.0, 3) * np.asarray(config.spread_m)
         t = centre - R @ centre_board
         ok = True
@@ -149,8 +184,8 @@ def random_board_poses(
                 break
         if ok:
             poses.append((R, t))
-    if len(poses) < config.n_poses:
-        raise ConfigError(f"sim: could only place {len(poses)} of {config.n_poses} board poses; enlarge the field")
+    if len(poses) < len(rolls):
+        raise ConfigError(f"sim: could only place {len(poses)} of {len(rolls)} board poses; enlarge the field")
     return poses
 
 
@@ -188,8 +223,12 @@ def render_board_image(
     *,
     rng: np.random.Generator,
     texture: tuple[np.ndarray, int] | None = None,
+    two_sided: bool = False,
 ) -> np.ndarray:
-    """One board capture: (H, W, 3) float32 linear camera RGB (gray board, noisy)."""
+    """One board capture: (H, W, 3) float32 linear camera RGB (gray board, noisy).
+
+    ``two_sided``: the print is seen from its back too, mirrored (a board on glass).
+    """
     spec = config.board
     px_per_square = 120
     tex, margin = texture if texture is not None else board_texture(spec, px_per_square=px_per_square)
@@ -202,6 +241,7 @@ def render_board_image(
         origin_texel=(margin, margin),
         background=0.25,
         supersample=config.supersample,
+        two_sided=two_sided,
     )
     rad = config.exposure * refl
     img = apply_sensor(
