@@ -254,3 +254,15 @@ def test_inner_corners_given_for_squares(one_camera: Path, tmp_path: Path) -> No
     )
     _one_error(res, "10x7 squares (9x6 inner corners)", "counts squares, not inner corners", "squares_x=10")
     assert not (tmp_path / "rig.json").exists()
+
+
+def test_simulate_at_given_rolls(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    res = _run(
+        "calibrate", "simulate", "-o", out, "--rolls", "90,270", "--image-size", "320x240", "--no-chart",
+        "--no-progress",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    poses = json.loads((out / "truth.json").read_text())["board_poses"]
+    assert sorted(poses) == ["pose_000", "pose_001"]  # one pose per roll, --poses ignored
+    _one_error(_run("calibrate", "simulate", "-o", tmp_path / "x", "--rolls", "0,abc"), "--rolls", "'0,abc'")

@@ -205,6 +205,11 @@ def colour_cmd(
 @calibrate_cmd.command("simulate")
 @out_option(help="Folder of the captures and their truth.", positional=True)
 @click.option("--poses", type=int, default=20, show_default=True, help="Board poses.")
+@click.option(
+    "--rolls",
+    default="",
+    help="Board in-plane rotations, degrees, comma-separated: one pose each, instead of --poses random ones.",
+)
 @image_size_option(type=str, default="1600x1200", help="Image size WxH, pixels.", retired=("--size",))
 @click.option("--board", default=None, help="Board SPEC (default: ChArUco 11x8, 30 mm squares, DICT_5X5_100).")
 @click.option("--encoding", type=click.Choice(["srgb8", "linear16", "exr"]), default="srgb8", show_default=True)
@@ -214,6 +219,7 @@ def colour_cmd(
 def simulate_cmd(
     out: Path,
     poses: int,
+    rolls: str,
     image_size: str,
     board: str | None,
     encoding: str,
@@ -231,6 +237,8 @@ def simulate_cmd(
     Examples:
       id2r calibrate simulate -o calib/
       id2r calibrate simulate -o calib/ --poses 10 --image-size 800x600 --encoding exr
+      id2r calibrate simulate -o calib/ --rolls 0,45,90,135,180,270 --no-chart \
+          --board "type=chessboard,squares_x=10,squares_y=7,square_size=0.025"
     """
     # library imported on use: keeps `id2r --help` fast
     from id2reflectance.capture.calibration.boards import parse_board_spec
@@ -241,6 +249,12 @@ def simulate_cmd(
     except ValueError as err:
         raise ConfigError(f"--image-size must be WxH, e.g. 1600x1200, got {image_size!r}") from err
     kwargs: dict = dict(width=w, height=h, n_poses=poses, encoding=encoding, chart=not no_chart, seed=seed)
+    if rolls:
+        try:
+            kwargs["rolls_deg"] = tuple(float(v) for v in rolls.split(","))
+        except ValueError as err:
+            raise ConfigError(f"--rolls must be degrees separated by commas, e.g. 0,90,180, got {rolls!r}") from err
+        kwargs["n_poses"] = len(kwargs["rolls_deg"])
     if board is not None:
         spec = parse_board_spec(board)
         kwargs["board"] = spec
@@ -249,4 +263,4 @@ def simulate_cmd(
     config = SimCalibrationConfig(**kwargs)
     with progress_bar(enabled=not no_progress) as progress:
         simulate_calibration(out, config, progress=progress)
-    click.echo(f"{out}: {len(config.names)} camera(s) x {poses} board pose(s), truth in {out / 'truth.json'}")
+    click.echo(f"{out}: {len(config.names)} camera(s) x {config.n_poses} board pose(s), truth in {out / 'truth.json'}")

@@ -387,12 +387,19 @@ def calibrate_rig(
     }
     if config.compare_opencv:
         # OpenCV on exactly the labelled corners the adjustment used.
-        intr_used = intr
-        if outliers:
-            intr_used = {n: calibrate_intrinsics(used[n], spec, dist_model=config.dist_model) for n in names}
-        report["opencv"] = opencv_comparison(
-            used, spec, cameras_ours=cameras, reference=reference, intr=intr_used, dist_model=config.dist_model
-        )
+        try:
+            intr_used = {
+                n: intr[n]
+                if len(used[n].detections) == len(dets[n].detections)
+                else calibrate_intrinsics(used[n], spec, dist_model=config.dist_model)
+                for n in names
+            }
+            report["opencv"] = opencv_comparison(
+                used, spec, cameras_ours=cameras, reference=reference, intr=intr_used, dist_model=config.dist_model
+            )
+        except CaptureError as err:  # too few views left for OpenCV: the rig itself stands
+            report["opencv"] = {"error": str(err), "cameras": {}}
+            warnings.append(f"no comparison with OpenCV: {err}")
     report["seconds"]["total"] = time.perf_counter() - t_start
     return RigCalibration(cameras, board_poses, report)
 

@@ -124,16 +124,14 @@ def relative_pose(
     cands = {p: [rel(a[p], cb) for cb in _candidates(b[p], syms)] for p in shared}
     if not syms:
         return [cands[p][0] for p in shared], dict.fromkeys(shared, 0)
-    best: tuple[tuple[int, float], Pose] | None = None
-    for p in shared:
-        for anchor in cands[p]:
-            scale = max(float(np.linalg.norm(anchor[1])), 1e-3)
-            d = [min(_distance(anchor, c, scale) for c in cands[q]) for q in shared if q != p]
-            key = (sum(x < 0.1 for x in d), -float(sum(d)) - Rotation.from_matrix(anchor[0]).magnitude())
-            if best is None or key > best[0]:
-                best = (key, anchor)
-    assert best is not None  # shared is not empty
-    anchor = best[1]
+
+    def support(anchor: Pose, p: str) -> tuple[int, float]:
+        """How many other shared poses agree with ``anchor`` (ties: closer, then the smaller turn)."""
+        scale = max(float(np.linalg.norm(anchor[1])), 1e-3)
+        d = [min(_distance(anchor, c, scale) for c in cands[q]) for q in shared if q != p]
+        return sum(x < 0.1 for x in d), -float(sum(d)) - float(Rotation.from_matrix(anchor[0]).magnitude())
+
+    anchor = max(((a, p) for p in shared for a in cands[p]), key=lambda ap: support(*ap))[0]
     scale = max(float(np.linalg.norm(anchor[1])), 1e-3)
     choice = {p: int(np.argmin([_distance(anchor, c, scale) for c in cands[p]])) for p in shared}
     return [cands[p][choice[p]] for p in shared], choice

@@ -52,6 +52,7 @@ class SimCalibrationConfig:
     board: BoardSpec = field(default_factory=lambda: BoardSpec("charuco", 11, 8, 0.03, 0.022, "DICT_5X5_100"))
     max_tilt_deg: float = 45.0  # board yaw / pitch range, degrees
     max_roll_deg: float = 20.0  # in-plane board rotation range, degrees
+    rolls_deg: tuple[float, ...] = ()  # given in-plane rotations instead, degrees, one per pose (n_poses of them)
     min_visible: float = 0.35  # fraction of corners every camera must see (1.0 for chessboards)
     spread_m: tuple[float, float, float] = (0.15, 0.11, 0.15)  # board centre range around the origin, metres
     max_view_deg: float = 65.0  # largest angle between the board normal and a camera's view ray
@@ -72,6 +73,8 @@ class SimCalibrationConfig:
             raise ConfigError(f"sim: image size must be at least 64x64, got {self.width}x{self.height}")
         if self.n_poses < 1 or self.supersample < 1:
             raise ConfigError("sim: n_poses and supersample must be >= 1")
+        if self.rolls_deg and len(self.rolls_deg) != self.n_poses:
+            raise ConfigError(f"sim: {len(self.rolls_deg)} rolls_deg given for n_poses={self.n_poses}")
 
 
 #: The rig of the calibration accuracy figures (docs/calibration.md): 12-megapixel cameras (4096 x 3072), 30 degree field,
@@ -130,7 +133,7 @@ def random_board_poses(
 
     Tilts up to ``config.max_tilt_deg``, in-plane rolls up to ``config.max_roll_deg``.
     """
-    rolls = [None] * config.n_poses
+    rolls: list[float | None] = [None] * config.n_poses
     return _place_boards(cameras, config, rolls, rng=rng)
 
 
@@ -281,7 +284,10 @@ def simulate_calibration(
         raise ConfigError(f"{out} exists and is not a simulated calibration folder; choose another output")
     rng = np.random.default_rng(config.seed)
     cameras = sim_rig(config)
-    poses = random_board_poses(cameras, config, rng=rng)
+    if config.rolls_deg:
+        poses = rolled_board_poses(cameras, config, list(config.rolls_deg), rng=rng)
+    else:
+        poses = random_board_poses(cameras, config, rng=rng)
     tex = board_texture(config.board, px_per_square=120)
     total = len(cameras) * len(poses)
     truth: dict = {
