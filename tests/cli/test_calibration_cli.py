@@ -11,9 +11,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from id2reflectance._shared.imageio import write_png
+from id2reflectance._shared.imageio import linear_to_srgb, write_png
+from id2reflectance.capture.calibration.boards import BoardSpec
 from id2reflectance.capture.session import REQUIRED_PATTERNS, Frame, load_session, session_json, write_session_json
-from id2reflectance.capture.simulator.calibration_captures import SimCalibrationConfig, sim_rig
+from id2reflectance.capture.simulator.calibration_captures import (
+    SimCalibrationConfig,
+    render_board_image,
+    rolled_board_poses,
+    sim_rig,
+)
 from id2reflectance.cli.main import _register, cli
 
 _register()
@@ -207,3 +213,56 @@ def test_simulate_refuses_to_replace_an_unrelated_folder(tmp_path: Path) -> None
 def test_help_has_examples(sub: list[str]) -> None:
     res = _run(*sub, "--help")
     assert res.exit_code == 0 and "Examples:" in res.output
+
+
+CHESS = "type=chessboard,squares_x=10,squares_y=7,square_size=0.025"  # 9x6 inner corners
+
+
+@pytest.fixture(scope="module")
+def one_camera(tmp_path_factory) -> Path:
+    """A capture folder with one camera: the 10x7-square chessboard at 4 rolls, 640 x 480 PNG."""
+    spec = BoardSpec("chessboard", 10, 7, 0.025, 0.018)
+    cfg = SimCalibrationConfig(
+        width=640, height=480, fov_deg=40.0, names=("a",), yaws_deg=(0.0,), board=spec, min_visible=1.0,
+        spread_m=(0.04, 0.03, 0.05), max_tilt_deg=30.0, supersample=2, chart=False,
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    cams = sim_rig(cfg)
+    root = tmp_path_factory.mktemp("one") / "cap"
+    for i, pose in enumerate(rolled_board_poses(cams, cfg, [0, 90, 180, 270], rng=rng)):
+        write_png(root / "a" / f"p{i}.png", linear_to_srgb(render_board_image(cams["a"], pose, cfg, rng=rng)))
+    return root
+
+
+def test_one_camera_capture_warns(one_camera: Path, tmp_path: Path) -> None:
+    res = _run("calibrate", "cameras", one_camera, "--board", CHESS, "-o", tmp_path / "rig.json", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "warning: only one camera ('a')" in res.stderr
+    assert "over 4 image(s)" in res.stdout
+
+
+def test_inner_corners_given_for_squares(one_camera: Path, tmp_path: Path) -> None:
+    res = _run(
+        "calibrate",
+        "cameras",
+        one_camera,
+        "--board",
+        "type=chessboard,squares_x=9,squares_y=6,square_size=0.025",
+        "-o",
+        tmp_path / "rig.json",
+        "--no-progress",
+    )
+    _one_error(res, "10x7 squares (9x6 inner corners)", "counts squares, not inner corners", "squares_x=10")
+    assert not (tmp_path / "rig.json").exists()
+
+
+def test_simulate_at_given_rolls(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    res = _run(
+        "calibrate", "simulate", "-o", out, "--rolls", "90,270", "--image-size", "320x240", "--no-chart",
+        "--no-progress",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    poses = json.loads((out / "truth.json").read_text())["board_poses"]
+    assert sorted(poses) == ["pose_000", "pose_001"]  # one pose per roll, --poses ignored
+    _one_error(_run("calibrate", "simulate", "-o", tmp_path / "x", "--rolls", "0,abc"), "--rolls", "'0,abc'")

@@ -76,7 +76,8 @@ def cameras_cmd(
     """Calibrate every camera from board captures in CAPTURE_DIR/<camera>/<image>.
 
     Images with the same name in different camera folders are one board pose seen by
-    several cameras. Writes rig.json (session-format cameras plus a report: RMS before
+    several cameras. --board counts squares (a chessboard with 9x6 inner corners has
+    10x7 squares). Writes rig.json (session-format cameras plus a report: RMS before
     and after bundle adjustment, per-image errors, outliers, dropped images, OpenCV's
     own result on the same detections).
 
@@ -124,9 +125,13 @@ def cameras_cmd(
                 f"rotation {cv['rotation_deg']:.4f} deg  translation {cv['translation_mm']:.2f} mm"
             )
     for o in rep["outliers"]:
-        click.echo(f"  outlier: {o['image']} (RMS {o['rms_px']:.2f} px)")
+        click.echo(f"  outlier (not used): {o['image']} (RMS {o['rms_px']:.2f} px)")
     for d in rep["dropped"]:
         click.echo(f"  dropped: {d}")
+    if rep["relabelled"]:
+        click.echo(f"  corner labels turned to agree between cameras: {', '.join(rep['relabelled'])}")
+    for w in rep["warnings"]:
+        click.echo(f"warning: {w}", err=True)
 
 
 @calibrate_cmd.command("colour")
@@ -200,6 +205,11 @@ def colour_cmd(
 @calibrate_cmd.command("simulate")
 @out_option(help="Folder of the captures and their truth.", positional=True)
 @click.option("--poses", type=int, default=20, show_default=True, help="Board poses.")
+@click.option(
+    "--rolls",
+    default="",
+    help="Board in-plane rotations, degrees, comma-separated: one pose each, instead of --poses random ones.",
+)
 @image_size_option(type=str, default="1600x1200", help="Image size WxH, pixels.", retired=("--size",))
 @click.option("--board", default=None, help="Board SPEC (default: ChArUco 11x8, 30 mm squares, DICT_5X5_100).")
 @click.option("--encoding", type=click.Choice(["srgb8", "linear16", "exr"]), default="srgb8", show_default=True)
@@ -209,6 +219,7 @@ def colour_cmd(
 def simulate_cmd(
     out: Path,
     poses: int,
+    rolls: str,
     image_size: str,
     board: str | None,
     encoding: str,
@@ -226,6 +237,8 @@ def simulate_cmd(
     Examples:
       id2r calibrate simulate -o calib/
       id2r calibrate simulate -o calib/ --poses 10 --image-size 800x600 --encoding exr
+      id2r calibrate simulate -o calib/ --rolls 0,45,90,135,180,270 --no-chart \
+          --board "type=chessboard,squares_x=10,squares_y=7,square_size=0.025"
     """
     # library imported on use: keeps `id2r --help` fast
     from id2reflectance.capture.calibration.boards import parse_board_spec
@@ -236,6 +249,12 @@ def simulate_cmd(
     except ValueError as err:
         raise ConfigError(f"--image-size must be WxH, e.g. 1600x1200, got {image_size!r}") from err
     kwargs: dict = dict(width=w, height=h, n_poses=poses, encoding=encoding, chart=not no_chart, seed=seed)
+    if rolls:
+        try:
+            kwargs["rolls_deg"] = tuple(float(v) for v in rolls.split(","))
+        except ValueError as err:
+            raise ConfigError(f"--rolls must be degrees separated by commas, e.g. 0,90,180, got {rolls!r}") from err
+        kwargs["n_poses"] = len(kwargs["rolls_deg"])
     if board is not None:
         spec = parse_board_spec(board)
         kwargs["board"] = spec
@@ -244,4 +263,4 @@ def simulate_cmd(
     config = SimCalibrationConfig(**kwargs)
     with progress_bar(enabled=not no_progress) as progress:
         simulate_calibration(out, config, progress=progress)
-    click.echo(f"{out}: {len(config.names)} camera(s) x {poses} board pose(s), truth in {out / 'truth.json'}")
+    click.echo(f"{out}: {len(config.names)} camera(s) x {config.n_poses} board pose(s), truth in {out / 'truth.json'}")

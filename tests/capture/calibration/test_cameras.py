@@ -79,9 +79,15 @@ def test_outlier_images_are_found_and_removed(figure_rig) -> None:
     d = dets["left"].detections["pose_003"]
     shifted = Detection(d.ids, d.corners + np.random.default_rng(1).normal(0, 4.0, d.corners.shape))
     bad["left"] = dataclasses.replace(dets["left"], detections={**dets["left"].detections, "pose_003": shifted})
-    result = calibrate_rig(bad, FIGURE_RIG.board, config=NO_CV)
+    result = calibrate_rig(bad, FIGURE_RIG.board, config=dataclasses.replace(NO_CV, compare_opencv=True))
     assert [o["image"] for o in result.report["outliers"]] == ["left/pose_003"]
     assert result.report["rms_after_px"] < 0.35
+    # Counts and OpenCV's reference cover what was used: the outlier image is left out.
+    assert result.report["cameras"]["left"]["images"] == 19 and result.report["cameras"]["front"]["images"] == 20
+    assert "left/pose_003" not in result.report["cameras"]["left"]["per_image_px"]
+    assert result.report["board_poses"] == 20  # pose_003 is still used by the other cameras
+    assert result.report["opencv"]["cameras"]["left"]["shared_poses"] == 19
+    assert result.report["opencv"]["cameras"]["left"]["ours_minus_opencv"]["rotation_deg"] < 0.05
     errs = rig_errors(result.cameras, truth, reference="front")
     assert max(e["rotation_deg"] for e in errs.values()) < 0.05
 

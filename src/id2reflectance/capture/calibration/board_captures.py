@@ -9,6 +9,7 @@ are dropped and listed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from typing import Literal
 from id2reflectance._shared.imageio import RAW_SUFFIXES, read_image
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.calibration.boards import BoardSpec, Detection, detect_board
-from id2reflectance.errors import CaptureError, InputFileError
+from id2reflectance.errors import CaptureError, ConfigError, InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,9 @@ def detect_capture(
         Unreadable image, or images of one camera with different sizes (all named).
     CaptureError
         No board found in any image (images named), or a camera with fewer than
-        ``min_views`` usable images.
+        ``min_views`` usable images (both with a hint when the photos show a board one
+        square larger each way: inner corners given for squares); or a chessboard larger
+        than ``spec`` in any image (the size seen named).
     """
     root = Path(capture_dir)
     listing = list_capture(root)
@@ -140,6 +143,7 @@ def detect_capture(
             if progress is not None:
                 progress("detect boards", i + 1, len(jobs))
     out: dict[str, CameraDetections] = {}
+    larger: list[tuple[str, tuple[int, int]]] = []
     for cam, images in listing.items():
         sizes: dict[str, tuple[int, int]] = {}
         dets: dict[str, Detection] = {}
@@ -149,6 +153,8 @@ def detect_capture(
             sizes[rel], det = found[(cam, pose)]
             if det is None:
                 dropped.append(f"{rel}: board not found")
+            elif det.larger_board is not None:
+                larger.append((rel, det.larger_board))
             elif len(det) < min_corners:
                 dropped.append(f"{rel}: only {len(det)} corner(s), fewer than {min_corners}")
             else:
@@ -162,14 +168,69 @@ def detect_capture(
         out[cam] = CameraDetections(cam, size, dets, {p: f"{cam}/{images[p].name}" for p in dets}, dropped)
         for msg in dropped:
             log.info("dropped %s", msg)
+    if larger:
+        raise CaptureError(_larger_message(spec, larger, len(jobs)))
     if not any(d.detections for d in out.values()):
         every = [f"{c}/{p.name}" for c, imgs in listing.items() for p in imgs.values()]
-        raise CaptureError(f"{root}: no board found in any image ({_names(every)}); check --board")
+        raise CaptureError(
+            f"{root}: no board found in any image ({_names(every)}); check --board{_hint(spec, listing, found, encoding)}"
+        )
     for cam, d in out.items():
         if len(d.detections) < min_views:
             names = [f"{cam}/{p.name}" for p in listing[cam].values()]
             raise CaptureError(
                 f"camera '{cam}': board usable in {len(d.detections)} of {len(names)} image(s) "
-                f"({_names(names)}), at least {min_views} needed"
+                f"({_names(names)}), at least {min_views} needed{_hint(spec, listing, found, encoding)}"
             )
     return out
+
+
+def _squares_text(nx: int, ny: int) -> str:
+    return f"{nx + 1}x{ny + 1} squares ({nx}x{ny} inner corners)"
+
+
+def _larger_message(spec: BoardSpec, larger: list[tuple[str, tuple[int, int]]], n_images: int) -> str:
+    """The board spec is smaller than the board in the photos: name the size seen."""
+    sizes = [s for _, s in larger]
+    nx, ny = max(set(sizes), key=sizes.count)
+    text = (
+        f"--board gives a chessboard of {_squares_text(spec.squares_x - 1, spec.squares_y - 1)}, but the photos "
+        f"show a larger one: {_squares_text(nx, ny)} in {len(larger)} of {n_images} image(s) "
+        f"({_names([r for r, _ in larger])}); the grid found is only part of it"
+    )
+    if (nx, ny) == (spec.squares_x, spec.squares_y):
+        text += "; --board counts squares, not inner corners"
+    return text + f": use squares_x={nx + 1}, squares_y={ny + 1}"
+
+
+def _hint(
+    spec: BoardSpec,
+    listing: dict[str, dict[str, Path]],
+    found: dict[tuple[str, str], tuple[tuple[int, int], Detection | None]],
+    encoding: str,
+    *,
+    tries: int = 3,
+) -> str:
+    """Why the board may not be found: a board one square larger each way (inner corners given)."""
+    try:
+        bigger = dataclasses.replace(spec, squares_x=spec.squares_x + 1, squares_y=spec.squares_y + 1)
+    except ConfigError:
+        bigger = None
+    missed = [(c, p) for (c, p), (_, det) in found.items() if det is None][:tries]
+    if bigger is not None:
+        for cam, pose in missed:
+            path = listing[cam][pose]
+            try:
+                det = detect_board(read_image(path, _encoding_for(path, encoding)), bigger)  # type: ignore[arg-type]
+            except InputFileError:
+                continue
+            if det is not None and det.larger_board is None:
+                return (
+                    f": {cam}/{path.name} shows a board of {_squares_text(spec.squares_x, spec.squares_y)}; "
+                    f"--board counts squares, not inner corners: use squares_x={bigger.squares_x}, "
+                    f"squares_y={bigger.squares_y}"
+                )
+    return (
+        f" (--board counts squares: {spec.squares_x}x{spec.squares_y} squares has "
+        f"{spec.squares_x - 1}x{spec.squares_y - 1} inner corners)"
+    )

@@ -4,11 +4,12 @@ Two kinds of planar target are supported:
 
 - ``charuco``: an OpenCV ChArUco board (``cv2.aruco.CharucoBoard``): a chessboard whose
   white squares hold ArUco markers, so every inner corner has a unique id and partial
-  views are usable.
-- ``chessboard``: a plain chessboard; only complete views are detected
-  (``cv2.findChessboardCornersSB``), and the corner order is made canonical (first row
-  pointing to image +x, rows stacked toward image +y) because a plain board has no
-  orientation of its own.
+  views are usable; a board seen from behind (on glass: mirrored markers) is read in the
+  mirrored image.
+- ``chessboard``: a plain chessboard (top-left square black); only complete views are
+  detected (``cv2.findChessboardCornersSB``); the corners are labelled from the square
+  colours and the view's orientation, and a grid that is part of a larger board is
+  recognised (:mod:`capture.calibration.chessboard`).
 
 Board frame: metres, origin at the board's top-left outer corner as printed, x to the
 right, y down, z into the board (the printed side faces -z). Inner corner ``id`` sits at
@@ -30,6 +31,7 @@ import numpy as np
 
 from id2reflectance._shared.config import from_dict, load_config
 from id2reflectance._shared.imageio import linear_to_srgb
+from id2reflectance.capture.calibration.chessboard import label_grid, larger_grid
 from id2reflectance.errors import ConfigError, ShapeError
 
 log = logging.getLogger(__name__)
@@ -217,10 +219,16 @@ class Detection:
     ids : (N,) int64 corner ids (rows of :func:`object_points`), increasing.
     corners : (N, 2) float64 pixel positions (column, row); pixel (0, 0) is the centre
         of the top-left pixel.
+    from_behind : the board is seen from its back (a mirror image of the print).
+    larger_board : inner corners (x, y) of the chessboard actually seen when the grid
+        found is only part of it (the board specification is too small); such a
+        detection is not usable. None otherwise.
     """
 
     ids: np.ndarray
     corners: np.ndarray
+    from_behind: bool = False
+    larger_board: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -284,6 +292,7 @@ def _nearest_distance(points: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def _detect_charuco(gray: np.ndarray, spec: BoardSpec) -> Detection | None:
+    """ChArUco corners; a board seen from behind (mirrored markers) is read in the mirrored image."""
     board = charuco_board(spec)
     params = cv2.aruco.DetectorParameters()
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
@@ -294,13 +303,18 @@ def _detect_charuco(gray: np.ndarray, spec: BoardSpec) -> Detection | None:
     # on 800 x 600 renders 97 % of the corners instead of 43 %, but a few recovered ones
     # are off by 1-1.5 px; :func:`consistent_corners` removes those. OpenCV's own corner
     # refinement is kept as is (a second cornerSubPix pass did not help on ChArUco).
-    ch_corners, ch_ids, _, _ = detector.detectBoard(gray)
-    if ch_ids is None or len(ch_ids) == 0:
-        return None
-    ids = ch_ids.reshape(-1).astype(np.int64)
-    corners = ch_corners.reshape(-1, 2).astype(np.float64)
-    order = np.argsort(ids)
-    return Detection(ids=ids[order], corners=corners[order])
+    for behind in (False, True):
+        img = np.ascontiguousarray(gray[:, ::-1]) if behind else gray
+        ch_corners, ch_ids, _, _ = detector.detectBoard(img)
+        if ch_ids is None or len(ch_ids) == 0:
+            continue
+        ids = ch_ids.reshape(-1).astype(np.int64)
+        corners = ch_corners.reshape(-1, 2).astype(np.float64)
+        if behind:  # back to the image's columns (pixel centres at integers)
+            corners[:, 0] = gray.shape[1] - 1 - corners[:, 0]
+        order = np.argsort(ids)
+        return Detection(ids=ids[order], corners=corners[order], from_behind=behind)
+    return None
 
 
 def consistent_corners(
@@ -336,23 +350,6 @@ def consistent_corners(
     return ~checked | (miss <= limit)
 
 
-def _canonical_grid(corners: np.ndarray, nx: int, ny: int) -> np.ndarray:
-    """Reorder a complete (ny*nx, 2) chessboard grid so rows run along +u, stacked along +v."""
-    g = corners.reshape(ny, nx, 2)
-    candidates = [g, g[::-1, ::-1], g[:, ::-1], g[::-1, :]]
-    if nx == ny:
-        t = g.transpose(1, 0, 2)
-        candidates += [t, t[::-1, ::-1], t[:, ::-1], t[::-1, :]]
-
-    def score(c: np.ndarray) -> float:
-        du = (c[:, -1] - c[:, 0]).mean(axis=0)
-        dv = (c[-1, :] - c[0, :]).mean(axis=0)
-        return float(du[0] / (np.linalg.norm(du) + 1e-12) + dv[1] / (np.linalg.norm(dv) + 1e-12))
-
-    best = max(candidates, key=score)
-    return best.reshape(-1, 2)
-
-
 def _detect_chessboard(gray: np.ndarray, grayf: np.ndarray, spec: BoardSpec) -> Detection | None:
     nx, ny = spec.squares_x - 1, spec.squares_y - 1
     flags = cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY
@@ -367,7 +364,11 @@ def _detect_chessboard(gray: np.ndarray, grayf: np.ndarray, spec: BoardSpec) -> 
     # renders with known truth 0.05 px RMS against 0.13 px for findChessboardCornersSB alone.
     half = np.clip(np.round(0.35 * _nearest_distance(c, c)), 2, 15).astype(int)
     c = _refine(grayf, c, half)
-    return Detection(ids=ids, corners=_canonical_grid(c, nx, ny))
+    labelled, behind = label_grid(grayf, c, nx, ny)
+    seen = larger_grid(grayf, labelled, nx, ny)
+    if seen != (nx, ny):
+        return Detection(ids=ids, corners=labelled, from_behind=behind, larger_board=seen)
+    return Detection(ids=ids, corners=labelled, from_behind=behind)
 
 
 def detect_board(image: np.ndarray, spec: BoardSpec) -> Detection | None:
@@ -382,14 +383,17 @@ def detect_board(image: np.ndarray, spec: BoardSpec) -> Detection | None:
     -------
     :class:`Detection` with sub-pixel corners, or None when the board is not found.
     ChArUco boards may be partially visible; plain chessboards must be complete (a few
-    corners may then be dropped by :func:`consistent_corners`).
+    corners may then be dropped by :func:`consistent_corners`). A chessboard grid that
+    is part of a larger board comes back with ``larger_board`` set and is not usable.
     """
     grayf = to_gray(image)
     gray = np.round(grayf).astype(np.uint8)
     det = _detect_charuco(gray, spec) if spec.type == "charuco" else _detect_chessboard(gray, grayf, spec)
-    if det is None:
-        return None
+    if det is None or det.larger_board is not None:
+        return det
     keep = consistent_corners(det.ids, det.corners, spec)
     if not keep.all():
         log.debug("dropped %d corner(s) inconsistent with their neighbours", int((~keep).sum()))
-    return Detection(ids=det.ids[keep], corners=det.corners[keep]) if keep.any() else None
+    if not keep.any():
+        return None
+    return Detection(ids=det.ids[keep], corners=det.corners[keep], from_behind=det.from_behind)

@@ -22,6 +22,7 @@ Steps:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from id2reflectance.capture.calibration.bundle_adjust import (
     bundle_adjust,
     rms,
 )
+from id2reflectance.capture.calibration.labels import Symmetry, agree_labels, pattern_symmetries, relative_pose
 from id2reflectance.capture.calibration.opencv_reference import Intrinsics, calibrate_intrinsics, opencv_comparison
 from id2reflectance.capture.camera import Camera
 from id2reflectance.errors import CaptureError, ConfigError
@@ -99,16 +101,19 @@ def _average_rotation(Rs: list[np.ndarray]) -> np.ndarray:
 
 
 def _relative_pose(
-    a: dict[str, tuple[np.ndarray, np.ndarray]], b: dict[str, tuple[np.ndarray, np.ndarray]], shared: list[str]
+    a: dict[str, tuple[np.ndarray, np.ndarray]],
+    b: dict[str, tuple[np.ndarray, np.ndarray]],
+    shared: list[str],
+    symmetries: list[Symmetry],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Camera a -> camera b transform from board poses both see: x_b = R x_a + t."""
-    Rs, ts = [], []
-    for p in shared:
-        Ra, ta = a[p]
-        Rb, tb = b[p]
-        R = Rb @ Ra.T
-        Rs.append(R)
-        ts.append(tb - R @ ta)
+    """Camera a -> camera b transform from board poses both see: x_b = R x_a + t.
+
+    For a board that looks the same turned (``symmetries``), b's labelling of each pose is
+    the one that agrees with the other shared poses (:func:`labels.relative_pose`).
+    """
+    transforms, _ = relative_pose(a, b, shared, symmetries)
+    Rs = [R for R, _ in transforms]
+    ts = [t for _, t in transforms]
     R = _average_rotation(Rs)
     t_all = np.stack(ts)
     t = np.median(t_all, axis=0)
@@ -117,12 +122,19 @@ def _relative_pose(
 
 
 def chain_extrinsics(
-    intr: dict[str, Intrinsics], *, reference: str, min_shared_poses: int
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    intr: dict[str, Intrinsics],
+    *,
+    reference: str,
+    min_shared_poses: int,
+    symmetries: list[Symmetry] | None = None,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """World (= reference camera) -> camera extrinsics by a maximum spanning tree.
 
     Edges join cameras sharing at least ``min_shared_poses`` board poses, weighted by
-    that count. Raises CaptureError naming the cameras the reference cannot reach.
+    that count. ``symmetries``: the board's (:func:`labels.pattern_symmetries`), for
+    labels that may differ between cameras by a turn of the board. Returns the
+    extrinsics and the cameras in the order they were placed. Raises CaptureError naming
+    the cameras the reference cannot reach.
     """
     names = sorted(intr)
     shared = {(a, b): sorted(set(intr[a].poses) & set(intr[b].poses)) for a in names for b in names if a != b}
@@ -144,10 +156,10 @@ def chain_extrinsics(
                 f"(shared poses {counts}); the camera graph is disconnected, capture poses both groups see"
             )
         _, a, b = best
-        R_ab, t_ab = _relative_pose(intr[a].poses, intr[b].poses, shared[(a, b)])
+        R_ab, t_ab = _relative_pose(intr[a].poses, intr[b].poses, shared[(a, b)], symmetries or [])
         Ra, ta = placed[a]
         placed[b] = (R_ab @ Ra, R_ab @ ta + t_ab)
-    return placed
+    return placed, list(placed)
 
 
 # ------------------------------------------------------------------ the rig
@@ -205,8 +217,12 @@ class RigInit:
     intrinsics : per-camera OpenCV calibrations.  state : the initial unknowns.
     obs : the observations.  keys : (camera, pose) of every observation.
     reference : the world camera, ``names[fixed]``.
+    detections : the detections the observations come from, labels agreeing between
+        cameras.  relabelled : ``"camera/pose"`` of the views whose labels were turned.
     """
 
+    detections: dict[str, CameraDetections]
+    relabelled: list[str]
     names: list[str]
     poses: list[str]
     intrinsics: dict[str, Intrinsics]
@@ -236,7 +252,17 @@ def initialise_rig(
         intr[name] = calibrate_intrinsics(dets[name], spec, dist_model=config.dist_model)
         if progress is not None:
             progress("intrinsics", i + 1, len(names))
-    extr = chain_extrinsics(intr, reference=reference, min_shared_poses=config.min_shared_poses)
+    syms = pattern_symmetries(spec)
+    extr, placed = chain_extrinsics(
+        intr, reference=reference, min_shared_poses=config.min_shared_poses, symmetries=syms
+    )
+    turned_dets, turned_poses, relabelled = agree_labels(
+        {n: d.detections for n, d in dets.items()}, {n: intr[n].poses for n in names}, extr, syms, order=placed
+    )
+    if relabelled:
+        log.info("labels turned to agree between cameras: %s", relabelled)
+        dets = {n: dataclasses.replace(dets[n], detections=turned_dets[n]) for n in names}
+        intr = {n: dataclasses.replace(intr[n], poses=turned_poses[n]) for n in names}
     poses = sorted({p for d in dets.values() for p in d.detections})
     # Initial board -> world: from the camera that sees the most corners of that pose.
     pose_R, pose_t = [], []
@@ -258,7 +284,17 @@ def initialise_rig(
     )
     obs, keys = _observations(dets, names, poses, spec)
     return RigInit(
-        names, poses, intr, state, obs, keys, reference, names.index(reference), time.perf_counter() - t_start
+        dets,
+        relabelled,
+        names,
+        poses,
+        intr,
+        state,
+        obs,
+        keys,
+        reference,
+        names.index(reference),
+        time.perf_counter() - t_start,
     )
 
 
@@ -271,7 +307,17 @@ def calibrate_rig(
 ) -> RigCalibration:
     """Calibrate every camera and their relative poses from detections (see module doc)."""
     t_start = time.perf_counter()
+    warnings: list[str] = []
+    if len(dets) == 1:
+        only = next(iter(dets))
+        warnings.append(
+            f"only one camera ('{only}') in the capture: its intrinsics are calibrated, but there is no rig "
+            "(cameras are linked by images with the same name in several camera folders)"
+        )
+    for w in warnings:
+        log.info("%s", w)  # in the report's "warnings"; the CLI prints them
     init = initialise_rig(dets, spec, config=config, progress=progress)
+    dets = init.detections  # labels agreeing between cameras
     names, poses, intr, reference = init.names, init.poses, init.intrinsics, init.reference
     obs, keys, state = init.obs, init.keys, init.state
     ba_kwargs = dict(
@@ -303,6 +349,11 @@ def calibrate_rig(
         cameras, board_poses, world_info = _move_world_to_board(cameras, board_poses, dets, config.world_pose)
     per_img = _per_image(result.residuals, keys)
     cam_res = {n: result.residuals[np.array([k[0] == n for k in keys])] for n in names}
+    # What the final adjustment used: outlier images left out of every count.
+    used = {
+        n: dataclasses.replace(dets[n], detections={p: d for p, d in dets[n].detections.items() if (n, p) in per_img})
+        for n in names
+    }
     report = {
         "board": spec.to_json(),
         "world": world_info,
@@ -310,10 +361,12 @@ def calibrate_rig(
         "rms_before_px": first.rms_before_px,
         "rms_after_px": result.rms_after_px,
         "corners": len(obs),
-        "board_poses": len(poses),
+        "board_poses": len({p for _, p in per_img}),
+        "warnings": warnings,
+        "relabelled": [dets[c].files.get(p, p) for c, p in (v.split("/", 1) for v in init.relabelled)],
         "cameras": {
             n: {
-                "images": len(dets[n].detections),
+                "images": len(used[n].detections),
                 "rms_px": rms(cam_res[n]),
                 "rms_intrinsics_only_px": intr[n].rms_px,
                 "per_image_px": {
@@ -333,9 +386,20 @@ def calibrate_rig(
         },
     }
     if config.compare_opencv:
-        report["opencv"] = opencv_comparison(
-            dets, spec, cameras_ours=cameras, reference=reference, intr=intr, dist_model=config.dist_model
-        )
+        # OpenCV on exactly the labelled corners the adjustment used.
+        try:
+            intr_used = {
+                n: intr[n]
+                if len(used[n].detections) == len(dets[n].detections)
+                else calibrate_intrinsics(used[n], spec, dist_model=config.dist_model)
+                for n in names
+            }
+            report["opencv"] = opencv_comparison(
+                used, spec, cameras_ours=cameras, reference=reference, intr=intr_used, dist_model=config.dist_model
+            )
+        except CaptureError as err:  # too few views left for OpenCV: the rig itself stands
+            report["opencv"] = {"error": str(err), "cameras": {}}
+            warnings.append(f"no comparison with OpenCV: {err}")
     report["seconds"]["total"] = time.perf_counter() - t_start
     return RigCalibration(cameras, board_poses, report)
 

@@ -52,6 +52,7 @@ class SimCalibrationConfig:
     board: BoardSpec = field(default_factory=lambda: BoardSpec("charuco", 11, 8, 0.03, 0.022, "DICT_5X5_100"))
     max_tilt_deg: float = 45.0  # board yaw / pitch range, degrees
     max_roll_deg: float = 20.0  # in-plane board rotation range, degrees
+    rolls_deg: tuple[float, ...] = ()  # given in-plane rotations instead, degrees, one per pose (n_poses of them)
     min_visible: float = 0.35  # fraction of corners every camera must see (1.0 for chessboards)
     spread_m: tuple[float, float, float] = (0.15, 0.11, 0.15)  # board centre range around the origin, metres
     max_view_deg: float = 65.0  # largest angle between the board normal and a camera's view ray
@@ -72,6 +73,8 @@ class SimCalibrationConfig:
             raise ConfigError(f"sim: image size must be at least 64x64, got {self.width}x{self.height}")
         if self.n_poses < 1 or self.supersample < 1:
             raise ConfigError("sim: n_poses and supersample must be >= 1")
+        if self.rolls_deg and len(self.rolls_deg) != self.n_poses:
+            raise ConfigError(f"sim: {len(self.rolls_deg)} rolls_deg given for n_poses={self.n_poses}")
 
 
 #: The rig of the calibration accuracy figures (docs/calibration.md): 12-megapixel cameras (4096 x 3072), 30 degree field,
@@ -96,17 +99,19 @@ def sim_rig(config: SimCalibrationConfig) -> dict[str, Camera]:
 
 
 def project_board(
-    camera: Camera, pose: tuple[np.ndarray, np.ndarray], spec: BoardSpec
+    camera: Camera, pose: tuple[np.ndarray, np.ndarray], spec: BoardSpec, *, two_sided: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """True image positions of the board corners a camera sees.
 
     Parameters
     ----------
     pose : (R (3, 3), t (3,)) board -> world, metres.
+    two_sided : the print is seen from its back too (see :func:`render_board_image`).
 
     Returns
     -------
-    ids : (N,) int64 corners in front of the camera, on the printed side, in the image.
+    ids : (N,) int64 corners in front of the camera, on the printed side (or either side
+        with ``two_sided``), in the image.
     pixels : (N, 2) float64 (column, row).
     """
     R, t = pose
@@ -114,7 +119,7 @@ def project_board(
     world = obj @ R.T + t
     px, depth = camera.project(world)
     centre_board = R.T @ (camera.center - t)  # camera centre in the board frame
-    facing = centre_board[2] < 0
+    facing = two_sided or centre_board[2] < 0
     inside = (px[:, 0] > 4) & (px[:, 0] < camera.width - 5) & (px[:, 1] > 4) & (px[:, 1] < camera.height - 5)
     ok = inside & (depth > 0) & facing
     ids = np.flatnonzero(ok).astype(np.int64)
@@ -124,7 +129,37 @@ def project_board(
 def random_board_poses(
     cameras: dict[str, Camera], config: SimCalibrationConfig, *, rng: np.random.Generator
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``config.n_poses`` board poses (board -> world) that every camera sees enough of."""
+    """``config.n_poses`` board poses (board -> world) that every camera sees enough of.
+
+    Tilts up to ``config.max_tilt_deg``, in-plane rolls up to ``config.max_roll_deg``.
+    """
+    rolls: list[float | None] = [None] * config.n_poses
+    return _place_boards(cameras, config, rolls, rng=rng)
+
+
+def rolled_board_poses(
+    cameras: dict[str, Camera], config: SimCalibrationConfig, rolls_deg: list[float], *, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One board pose (board -> world) per roll in ``rolls_deg``, every camera seeing enough of it.
+
+    The roll is the board's in-plane rotation, degrees (0: board x along world x, board y
+    down); tilt and position are drawn as in :func:`random_board_poses`.
+    """
+    return _place_boards(cameras, config, [float(r) for r in rolls_deg], rng=rng)
+
+
+def turned_over(pose: tuple[np.ndarray, np.ndarray], spec: BoardSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The board pose turned over about the board's vertical centre line: its back faces where its print did."""
+    R, t = pose
+    w, h = spec.size_m
+    centre = np.array([w / 2, h / 2, 0.0])
+    R2 = R @ rotation_about(1, np.pi)
+    return R2, t + R @ centre - R2 @ centre
+
+
+def _place_boards(
+    cameras: dict[str, Camera], config: SimCalibrationConfig, rolls: list[float | None], *, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
     spec = config.board
     w, h = spec.size_m
     centre_board = np.array([w / 2, h / 2, 0.0])
@@ -132,11 +167,14 @@ def random_board_poses(
     need = config.min_visible if spec.type == "charuco" else 1.0
     poses: list[tuple[np.ndarray, np.ndarray]] = []
     tilt = np.radians(config.max_tilt_deg)
-    for _ in range(200 * config.n_poses):
-        if len(poses) == config.n_poses:
-            break
+    tries = 0
+    while len(poses) < len(rolls) and tries < 200 * len(rolls):
+        tries += 1
         R = rotation_about(1, rng.uniform(-tilt, tilt)) @ rotation_about(0, rng.uniform(-tilt, tilt)) @ base
-        R = R @ rotation_about(2, np.radians(rng.uniform(-config.max_roll_deg, config.max_roll_deg)))
+        roll = rolls[len(poses)]
+        if roll is None:  # drawn here, after the tilts: the sequence of earlier versions
+            roll = rng.uniform(-config.max_roll_deg, config.max_roll_deg)
+        R = R @ rotation_about(2, np.radians(roll))
         centre = rng.uniform(-1.0, 1.0, 3) * np.asarray(config.spread_m)
         t = centre - R @ centre_board
         ok = True
@@ -149,8 +187,8 @@ def random_board_poses(
                 break
         if ok:
             poses.append((R, t))
-    if len(poses) < config.n_poses:
-        raise ConfigError(f"sim: could only place {len(poses)} of {config.n_poses} board poses; enlarge the field")
+    if len(poses) < len(rolls):
+        raise ConfigError(f"sim: could only place {len(poses)} of {len(rolls)} board poses; enlarge the field")
     return poses
 
 
@@ -188,8 +226,12 @@ def render_board_image(
     *,
     rng: np.random.Generator,
     texture: tuple[np.ndarray, int] | None = None,
+    two_sided: bool = False,
 ) -> np.ndarray:
-    """One board capture: (H, W, 3) float32 linear camera RGB (gray board, noisy)."""
+    """One board capture: (H, W, 3) float32 linear camera RGB (gray board, noisy).
+
+    ``two_sided``: the print is seen from its back too, mirrored (a board on glass).
+    """
     spec = config.board
     px_per_square = 120
     tex, margin = texture if texture is not None else board_texture(spec, px_per_square=px_per_square)
@@ -202,6 +244,7 @@ def render_board_image(
         origin_texel=(margin, margin),
         background=0.25,
         supersample=config.supersample,
+        two_sided=two_sided,
     )
     rad = config.exposure * refl
     img = apply_sensor(
@@ -241,7 +284,10 @@ def simulate_calibration(
         raise ConfigError(f"{out} exists and is not a simulated calibration folder; choose another output")
     rng = np.random.default_rng(config.seed)
     cameras = sim_rig(config)
-    poses = random_board_poses(cameras, config, rng=rng)
+    if config.rolls_deg:
+        poses = rolled_board_poses(cameras, config, list(config.rolls_deg), rng=rng)
+    else:
+        poses = random_board_poses(cameras, config, rng=rng)
     tex = board_texture(config.board, px_per_square=120)
     total = len(cameras) * len(poses)
     truth: dict = {

@@ -55,6 +55,7 @@ def render_plane(
     origin_texel: tuple[float, float],
     background: float | tuple[float, float, float],
     supersample: int = 4,
+    two_sided: bool = False,
 ) -> np.ndarray:
     """Render a textured plane (a printed target) as the camera sees it, without noise.
 
@@ -68,6 +69,8 @@ def render_plane(
         (0, 0) lies (texel (i, j) covers [j, j+1) x [i, i+1)).
     background : reflectance seen where the ray misses the print or hits its back.
     supersample : s x s samples per pixel (box filter).
+    two_sided : the print is seen from its back too, mirrored (a target on glass or a
+        backlit film); otherwise the back shows ``background``.
 
     Returns
     -------
@@ -77,7 +80,7 @@ def render_plane(
     Rc = camera.R @ R
     tc = camera.R @ t + camera.t
     Hinv = np.linalg.inv(np.column_stack([Rc[:, 0], Rc[:, 1], tc]))
-    facing = (-(Rc.T @ tc))[2] < 0
+    facing = two_sided or (-(Rc.T @ tc))[2] < 0
     gx, gy = _undistort_grid(camera)
     H, W = camera.height, camera.width
     tex = np.ascontiguousarray(texture, np.float32)
