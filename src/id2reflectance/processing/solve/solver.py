@@ -254,7 +254,7 @@ def solve_session(
         for i, name in enumerate(names):
             camera = session.cameras[name]
             t0 = time.perf_counter()
-            frames = load_camera_frames(session, name)
+            frames = load_camera_frames(session, name, workers=workers)
             mask = load_mask(session, name)
             t1 = time.perf_counter()
             if kernel_ready is not None:
