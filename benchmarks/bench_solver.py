@@ -17,8 +17,8 @@ Prints one table, ``figure | value | reference | ratio``:
   RSS after imports), against the decoded input frames of the camera (target < 3x).
 
 ``--e2e`` measures what a user waits for instead: ``id2r solve`` in a fresh process on a
-one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames (page cache warm),
-with the per-stage times of its ``solve.json`` (decode, solve, stats, write), the
+one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames and on a 3-camera
+2048 x 2048 session of 14 ZIP-compressed frames per camera (page cache warm), with the per-stage times of its ``solve.json`` (decode, solve, stats, write), the
 end-to-end Mpix/s and peak RSS, and in the same run the references: reading the same
 files with ``cat`` to /dev/null and the memcpy bound (frames in and maps out, each
 copied once at the measured copy bandwidth). ``--baseline-src DIR`` also times the
@@ -303,23 +303,28 @@ finally:
 """
 
 
-def write_e2e_session(root: Path, size: int) -> Path:
-    """One camera, ``size`` x ``size``, 8 frames (full and gradients, two polarisations),
-    float32 RGB EXR without compression, and a foreground mask."""
+def write_e2e_session(
+    root: Path, size: int, *, cameras: int = 1, inverses: bool = False, compression: str = "none"
+) -> Path:
+    """``cameras`` cameras of ``size`` x ``size`` (the same view of the analytic sphere),
+    8 frames each (full and gradients, two polarisations; 14 with the inverse patterns),
+    float32 RGB EXR with ``compression``, and a foreground mask per camera."""
     import cv2
 
     small = sphere_camera("cam0", 256)
-    view = render_sphere_view(small, inverses=False, samples=(32, 8))
-    cam = sphere_camera("cam0", size)
-    frames = []
-    for (pat, pol), img in view.frames.items():
-        rel = f"frames/cam0/{pat}_{pol}.exr"
-        big = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
-        write_exr(root / rel, big, compression="none")
-        frames.append(Frame("cam0", pat, pol, rel, "linear", 1.0))
+    view = render_sphere_view(small, inverses=inverses, samples=(32, 8))
     mask = cv2.resize(view.truth["mask"], (size, size), interpolation=cv2.INTER_NEAREST)
-    write_png(root / "masks" / "cam0.png", mask)
-    write_session_json(root, session_json(subject_id="E2E", cameras={"cam0": cam}, frames=frames))
+    cams, frames = {}, []
+    for c in range(cameras):
+        name = f"cam{c}"
+        cams[name] = sphere_camera(name, size)
+        for (pat, pol), img in view.frames.items():
+            rel = f"frames/{name}/{pat}_{pol}.exr"
+            big = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+            write_exr(root / rel, big, compression=compression)  # type: ignore[arg-type]
+            frames.append(Frame(name, pat, pol, rel, "linear", 1.0))
+        write_png(root / "masks" / f"{name}.png", mask)
+    write_session_json(root, session_json(subject_id="E2E", cameras=cams, frames=frames))
     return root
 
 
@@ -348,65 +353,71 @@ def _e2e_run(session_dir: Path, out_dir: Path, src: str | None, extra: list[str]
     return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024
 
 
+E2E_SESSIONS = {  # label: (cameras, inverses, EXR compression); sizes from main()
+    "1 camera, 8 frames, uncompressed": (1, False, "none"),
+    "3 cameras, 14 frames, ZIP": (3, True, "zip"),
+}
+
+
 def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) -> list[Row]:
-    """End to end ``id2r solve`` on the 8-frame session, with the cat and memcpy references."""
-    t = time.perf_counter()
-    session_dir = write_e2e_session(tmp / "e2e", size)
-    rows: list[Row] = [(f"write the {size}x{size} 8-frame session", f"{time.perf_counter() - t:.1f} s", "-", "-")]
-    files = sorted((session_dir / "frames").rglob("*.exr"))
-    npix = size * size
-    in_bytes = sum(f.stat().st_size for f in files)
-    out_bytes = npix * (20 * 4 + 4)  # 20 float32 map channels and the float32 mask
-    decoded = len(files) * npix * 12
-    cat_s = _cat_seconds(files)
+    """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` (the 3-camera one
+    at half the size), with the cat and memcpy references measured in the same run."""
     bw, _ = copy_bandwidth()
-    memcpy_s = 2 * (in_bytes + out_bytes) / bw  # each byte read and written once
-    rows += [
-        (f"cat {len(files)} frames ({in_bytes / 1e9:.2f} GB) > /dev/null", f"{cat_s:.2f} s", "-", "-"),
-        ("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-"),
-        (
-            f"memcpy bound: frames in + maps out ({(in_bytes + out_bytes) / 1e9:.2f} GB)",
-            f"{memcpy_s:.2f} s",
-            f"cat {cat_s:.2f} s",
-            f"{memcpy_s / cat_s:.2f}",
-        ),
-    ]
+    rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
     runs = [("this checkout", None)] + ([("baseline " + baseline_src, baseline_src)] if baseline_src else [])
-    for label, src in runs:
-        walls = []
-        for i in range(repeats):
-            wall, report, peak = _e2e_run(session_dir, tmp / f"e2e_out_{len(walls)}_{i}", src, [])
-            walls.append((wall, report, peak))
-            shutil.rmtree(tmp / f"e2e_out_{len(walls) - 1}_{i}", ignore_errors=True)
-        wall, report, peak = min(walls, key=lambda x: x[0])
-        stages = report["timings_s"]
-        rows.append(
+    for s_label, (cameras, inverses, compression) in E2E_SESSIONS.items():
+        side = size if cameras == 1 else size // 2
+        tag = f"{side}x{side}, {s_label}"
+        t = time.perf_counter()
+        session_dir = write_e2e_session(
+            tmp / f"e2e_{cameras}", side, cameras=cameras, inverses=inverses, compression=compression
+        )
+        rows.append((f"write the session ({tag})", f"{time.perf_counter() - t:.1f} s", "-", "-"))
+        files = sorted((session_dir / "frames").rglob("*.exr"))
+        npix = side * side * cameras
+        in_bytes = sum(f.stat().st_size for f in files)
+        out_bytes = npix * (20 * 4 + 4)  # 20 float32 map channels and the float32 mask
+        decoded = len(files) * side * side * 12 // cameras  # one camera's frames are in memory at a time
+        cat_s = _cat_seconds(files)
+        memcpy_s = 2 * (in_bytes + out_bytes) / bw  # each byte read and written once
+        rows += [
+            (f"[{tag}] cat {len(files)} frames ({in_bytes / 1e9:.2f} GB) > /dev/null", f"{cat_s:.2f} s", "-", "-"),
             (
-                f"[{label}] id2r solve wall (fresh process, best of {repeats})",
-                f"{wall:.2f} s",
+                f"[{tag}] memcpy bound: frames in + maps out ({(in_bytes + out_bytes) / 1e9:.2f} GB)",
+                f"{memcpy_s:.2f} s",
                 f"cat {cat_s:.2f} s",
-                f"{wall / cat_s:.2f}",
+                f"{memcpy_s / cat_s:.2f}",
+            ),
+        ]
+        for label, src in runs:
+            walls = []
+            for i in range(repeats):
+                out = tmp / f"e2e_out_{cameras}_{i}"
+                walls.append(_e2e_run(session_dir, out, src, []))
+                shutil.rmtree(out, ignore_errors=True)
+            wall, report, peak = min(walls, key=lambda x: x[0])
+            stages = report["timings_s"]
+            rate = npix / wall / 1e6
+            rows += [
+                (
+                    f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
+                    f"{wall:.2f} s",
+                    f"cat {cat_s:.2f} s",
+                    f"{wall / cat_s:.2f}",
+                ),
+                (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
+            ]
+            for k in ("table", "decode", "solve", "stats", "write", "total"):
+                if k in stages:
+                    rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
+            rows.append(
+                (
+                    f"[{tag}] [{label}] peak RSS (whole process)",
+                    f"{peak / 2**30:.2f} GiB",
+                    f"one camera's decoded frames {decoded / 2**30:.2f} GiB",
+                    f"{peak / decoded:.2f}x",
+                )
             )
-        )
-        rows.append(
-            (
-                f"[{label}] end to end",
-                f"{npix / wall / 1e6:.2f} Mpix/s",
-                "target 5 Mpix/s",
-                f"{npix / wall / 1e6 / 5:.2f}",
-            )
-        )
-        for k in ("table", "decode", "solve", "stats", "write", "total"):
-            if k in stages:
-                rows.append((f"[{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
-        rows.append(
-            (
-                f"[{label}] peak RSS",
-                f"{peak / 2**30:.2f} GiB",
-                f"decoded frames {decoded / 2**30:.2f} GiB",
-                f"{peak / decoded:.2f}x",
-            )
-        )
     return rows
 
 
