@@ -21,7 +21,8 @@ one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames and on a 3-c
 2048 x 2048 session of 14 ZIP-compressed frames per camera (page cache warm), with the per-stage times of its ``solve.json`` (decode, solve, stats, write), the
 end-to-end Mpix/s and peak RSS, and in the same run the references: reading the same
 files with ``cat`` to /dev/null and the memcpy bound (frames in and maps out, each
-copied once at the measured copy bandwidth). ``--baseline-src DIR`` also times the
+copied once at the measured copy bandwidth), also with ``--threads 1`` (what the
+threads that decode frames and write maps gain). ``--baseline-src DIR`` also times the
 package found at ``DIR`` (another checkout's ``src``) on the same files, for a
 before/after from one machine state.
 
@@ -364,7 +365,12 @@ def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) ->
     at half the size), with the cat and memcpy references measured in the same run."""
     bw, _ = copy_bandwidth()
     rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
-    runs = [("this checkout", None)] + ([("baseline " + baseline_src, baseline_src)] if baseline_src else [])
+    runs: list[tuple[str, str | None, list[str]]] = [
+        ("this checkout", None, []),
+        ("--threads 1", None, ["--threads", "1"]),
+    ]
+    if baseline_src:
+        runs.append(("baseline " + baseline_src, baseline_src, []))
     for s_label, (cameras, inverses, compression) in E2E_SESSIONS.items():
         side = size if cameras == 1 else size // 2
         tag = f"{side}x{side}, {s_label}"
@@ -389,11 +395,11 @@ def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) ->
                 f"{memcpy_s / cat_s:.2f}",
             ),
         ]
-        for label, src in runs:
+        for label, src, extra in runs:
             walls = []
             for i in range(repeats):
                 out = tmp / f"e2e_out_{cameras}_{i}"
-                walls.append(_e2e_run(session_dir, out, src, []))
+                walls.append(_e2e_run(session_dir, out, src, extra))
                 shutil.rmtree(out, ignore_errors=True)
             wall, report, peak = min(walls, key=lambda x: x[0])
             stages = report["timings_s"]
