@@ -214,6 +214,10 @@ def solve_session(
 ) -> SolveReport:
     """Solve every camera of a session and write the maps and ``solve.json``.
 
+    Each camera's frames are decoded and its maps written by ``config.resolved_workers()``
+    threads; a side thread loads the compiled kernel during the first decode and computes
+    each camera's statistics while its maps are written. The maps do not depend on it.
+
     Parameters
     ----------
     session_dir : a session folder (``shared/session-format.md``).
