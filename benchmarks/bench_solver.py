@@ -16,6 +16,16 @@ Prints one table, ``figure | value | reference | ratio``:
 * peak memory of ``solve_session`` on that session (a child process: peak RSS above the
   RSS after imports), against the decoded input frames of the camera (target < 3x).
 
+``--e2e`` measures what a user waits for instead: ``id2r solve`` in a fresh process on a
+one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames and on a 3-camera
+2048 x 2048 session of 14 ZIP-compressed frames per camera (page cache warm), with the per-stage times of its ``solve.json`` (decode, solve, stats, write), the
+end-to-end Mpix/s and peak RSS, and in the same run the references: reading the same
+files with ``cat`` to /dev/null and the memcpy bound (frames in and maps out, each
+copied once at the measured copy bandwidth), also with ``--threads 1`` (what the
+threads that decode frames and write maps gain). ``--baseline-src DIR`` also times the
+package found at ``DIR`` (another checkout's ``src``) on the same files, for a
+before/after from one machine state.
+
 Run: ``.venv/bin/python benchmarks/bench_solver.py [--quick]`` (quick: 1024 x 1024, one
 simulated subject, two noise levels; ``--skip-accuracy`` / ``--skip-speed`` run one part).
 The accuracy part also compares the channel choices for the diffuse normal.
@@ -26,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -280,11 +291,150 @@ def memory_rows(session_dir: Path, out_dir: Path) -> list[Row]:
     ]
 
 
+E2E_CHILD = """
+import sys
+from pathlib import Path
+from id2reflectance.cli.main import main
+try:
+    main()
+finally:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            print("peak_rss_kib", line.split()[1], file=sys.stderr)
+"""
+
+
+def write_e2e_session(
+    root: Path, size: int, *, cameras: int = 1, inverses: bool = False, compression: str = "none"
+) -> Path:
+    """``cameras`` cameras of ``size`` x ``size`` (the same view of the analytic sphere),
+    8 frames each (full and gradients, two polarisations; 14 with the inverse patterns),
+    float32 RGB EXR with ``compression``, and a foreground mask per camera."""
+    import cv2
+
+    small = sphere_camera("cam0", 256)
+    view = render_sphere_view(small, inverses=inverses, samples=(32, 8))
+    mask = cv2.resize(view.truth["mask"], (size, size), interpolation=cv2.INTER_NEAREST)
+    cams, frames = {}, []
+    for c in range(cameras):
+        name = f"cam{c}"
+        cams[name] = sphere_camera(name, size)
+        for (pat, pol), img in view.frames.items():
+            rel = f"frames/{name}/{pat}_{pol}.exr"
+            big = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+            write_exr(root / rel, big, compression=compression)  # type: ignore[arg-type]
+            frames.append(Frame(name, pat, pol, rel, "linear", 1.0))
+        write_png(root / "masks" / f"{name}.png", mask)
+    write_session_json(root, session_json(subject_id="E2E", cameras=cams, frames=frames))
+    return root
+
+
+def _cat_seconds(files: list[Path], repeats: int = 3) -> float:
+    """Best wall time of ``cat FILES > /dev/null`` (the page cache warmed by a first run)."""
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        subprocess.run(["cat", *map(str, files)], check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _e2e_run(session_dir: Path, out_dir: Path, src: str | None, extra: list[str]) -> tuple[float, dict, int]:
+    """Wall seconds of ``id2r solve`` in a fresh process, its solve.json and peak RSS (bytes)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = src
+    cmd = [sys.executable, "-c", E2E_CHILD, "solve", str(session_dir), "-o", str(out_dir), "--no-progress", *extra]
+    t = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if res.returncode != 0:
+        raise RuntimeError(f"id2r solve failed:\n{res.stderr}")
+    peak = next(int(x.split()[1]) for x in res.stderr.splitlines() if x.startswith("peak_rss_kib"))
+    return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024
+
+
+E2E_SESSIONS = {  # label: (cameras, inverses, EXR compression); sizes from main()
+    "1 camera, 8 frames, uncompressed": (1, False, "none"),
+    "3 cameras, 14 frames, ZIP": (3, True, "zip"),
+}
+
+
+def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) -> list[Row]:
+    """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` (the 3-camera one
+    at half the size), with the cat and memcpy references measured in the same run."""
+    bw, _ = copy_bandwidth()
+    rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
+    runs: list[tuple[str, str | None, list[str]]] = [
+        ("this checkout", None, []),
+        ("--threads 1", None, ["--threads", "1"]),
+    ]
+    if baseline_src:
+        runs.append(("baseline " + baseline_src, baseline_src, []))
+    for s_label, (cameras, inverses, compression) in E2E_SESSIONS.items():
+        side = size if cameras == 1 else size // 2
+        tag = f"{side}x{side}, {s_label}"
+        t = time.perf_counter()
+        session_dir = write_e2e_session(
+            tmp / f"e2e_{cameras}", side, cameras=cameras, inverses=inverses, compression=compression
+        )
+        rows.append((f"write the session ({tag})", f"{time.perf_counter() - t:.1f} s", "-", "-"))
+        files = sorted((session_dir / "frames").rglob("*.exr"))
+        npix = side * side * cameras
+        in_bytes = sum(f.stat().st_size for f in files)
+        out_bytes = npix * (20 * 4 + 4)  # 20 float32 map channels and the float32 mask
+        decoded = len(files) * side * side * 12 // cameras  # one camera's frames are in memory at a time
+        cat_s = _cat_seconds(files)
+        memcpy_s = 2 * (in_bytes + out_bytes) / bw  # each byte read and written once
+        rows += [
+            (f"[{tag}] cat {len(files)} frames ({in_bytes / 1e9:.2f} GB) > /dev/null", f"{cat_s:.2f} s", "-", "-"),
+            (
+                f"[{tag}] memcpy bound: frames in + maps out ({(in_bytes + out_bytes) / 1e9:.2f} GB)",
+                f"{memcpy_s:.2f} s",
+                f"cat {cat_s:.2f} s",
+                f"{memcpy_s / cat_s:.2f}",
+            ),
+        ]
+        for label, src, extra in runs:
+            walls = []
+            for i in range(repeats):
+                out = tmp / f"e2e_out_{cameras}_{i}"
+                walls.append(_e2e_run(session_dir, out, src, extra))
+                shutil.rmtree(out, ignore_errors=True)
+            wall, report, peak = min(walls, key=lambda x: x[0])
+            stages = report["timings_s"]
+            rate = npix / wall / 1e6
+            rows += [
+                (
+                    f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
+                    f"{wall:.2f} s",
+                    f"cat {cat_s:.2f} s",
+                    f"{wall / cat_s:.2f}",
+                ),
+                (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
+            ]
+            for k in ("table", "decode", "solve", "stats", "write", "total"):
+                if k in stages:
+                    rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
+            rows.append(
+                (
+                    f"[{tag}] [{label}] peak RSS (whole process)",
+                    f"{peak / 2**30:.2f} GiB",
+                    f"one camera's decoded frames {decoded / 2**30:.2f} GiB",
+                    f"{peak / decoded:.2f}x",
+                )
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1024 x 1024, fewer subjects and noise levels")
     parser.add_argument("--skip-accuracy", action="store_true", help="only throughput and memory")
     parser.add_argument("--skip-speed", action="store_true", help="only accuracy")
+    parser.add_argument("--e2e", action="store_true", help="end-to-end id2r solve with cat and memcpy references")
+    parser.add_argument("--baseline-src", help="with --e2e: also time the package in this src folder")
+    parser.add_argument("--repeats", type=int, default=2, help="with --e2e: runs per checkout (best reported)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -298,9 +448,11 @@ def main() -> None:
     rows: list[Row] = [("load average (1 min) at start", f"{os.getloadavg()[0]:.2f}", f"{os.cpu_count()} CPUs", "-")]
     with tempfile.TemporaryDirectory(prefix="bench_solver_") as tmpdir:
         tmp = Path(tmpdir)
-        if not args.skip_accuracy:
+        if args.e2e:
+            rows += e2e_rows(tmp, size, repeats=args.repeats, baseline_src=args.baseline_src)
+        elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick)
-        if not args.skip_speed:
+        if not args.skip_speed and not args.e2e:
             t = time.perf_counter()
             big = write_big_session(tmp / "big", size)
             rows.append((f"write synthetic {size}x{size} session", f"{time.perf_counter() - t:.1f} s", "-", "-"))

@@ -12,7 +12,7 @@ from id2reflectance._shared.imageio import (
     write_png,
     write_tiff16,
 )
-from id2reflectance.errors import InputFileError, ShapeError
+from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 
 
 def test_srgb_reference_values():
@@ -106,3 +106,39 @@ def test_mask(tmp_path):
     write_png(tmp_path / "m.png", m)
     got = read_mask(tmp_path / "m.png")
     assert got.dtype == bool and got.sum() == 1 and got[1, 2]
+
+
+@pytest.mark.parametrize("compression", ["zip", "rle", "none"])
+def test_exr_compressions_are_lossless(tmp_path, compression):
+    a = np.random.default_rng(2).random((9, 11, 3)).astype(np.float32)
+    a[:4] = 0  # a constant run, as outside a mask
+    write_exr(tmp_path / "a.exr", a, compression=compression)
+    back, names = read_exr(tmp_path / "a.exr")
+    assert names == ("R", "G", "B")
+    np.testing.assert_array_equal(back, a)
+    # planar input (a transposed (C, H, W) array) is written as the same image
+    write_exr(tmp_path / "p.exr", np.ascontiguousarray(a.transpose(2, 0, 1)).transpose(1, 2, 0))
+    np.testing.assert_array_equal(read_exr(tmp_path / "p.exr")[0], a)
+
+
+def test_exr_unknown_compression_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="compression"):
+        write_exr(tmp_path / "a.exr", np.zeros((2, 2, 3)), compression="jpeg")  # type: ignore[arg-type]
+    assert not (tmp_path / "a.exr").exists()
+
+
+def test_exr_rgba_and_other_channel_names(tmp_path):
+    import OpenEXR
+
+    rgba = np.random.default_rng(3).random((5, 6, 4)).astype(np.float32)
+    write_exr(tmp_path / "a.exr", rgba)
+    back, names = read_exr(tmp_path / "a.exr")
+    assert names == ("R", "G", "B", "A")
+    np.testing.assert_array_equal(back, rgba)
+    # channels OpenEXR does not interleave are read plane by plane, in alphabetical order
+    planes = {"Z": rgba[..., 0].copy(), "U": rgba[..., 1].copy()}
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, planes) as f:
+        f.write(str(tmp_path / "uz.exr"))
+    back, names = read_exr(tmp_path / "uz.exr")
+    assert names == ("U", "Z")
+    np.testing.assert_array_equal(back, rgba[..., [1, 0]])

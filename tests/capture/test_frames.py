@@ -33,6 +33,12 @@ def test_dark_scale_and_colour_matrix(tmp_path):
         root / "frames/cam0/full_cross.exr"
     )[0]
     cf = load_camera_frames(s, "cam0")
+    # frames decoded and corrected by threads: the same arrays, in the same order
+    cf4 = load_camera_frames(s, "cam0", workers=4, stats=True)
+    assert list(cf4.images) == list(cf.images) and len(cf4.stats) == len(cf.images)
+    for key, img in cf.images.items():
+        np.testing.assert_array_equal(cf4.images[key], img)
+    np.testing.assert_array_equal(cf4.saturated, cf.saturated)
     expected = ((raw - 0.01) * 2.0) @ M.T
     np.testing.assert_allclose(cf.images[("full", "cross")], expected, rtol=1e-5, atol=1e-6)
     assert ("dark", "cross") not in cf.images
@@ -59,6 +65,10 @@ def test_nan_and_size_mismatch_name_file(tmp_path):
     write_exr(root / "frames/cam0/gradient_y_cross.exr", bad)
     with pytest.raises(InputFileError, match=r"frames/cam0/gradient_y_cross.exr: frames\[\d+\].file: contains NaN"):
         load_camera_frames(load_session(root), "cam0")
+    # with threads the error still names the first bad frame in session order
+    write_exr(root / "frames/cam0/gradient_z_parallel.exr", bad)
+    with pytest.raises(InputFileError, match=r"frames/cam0/gradient_y_cross.exr: frames\[\d+\].file: contains NaN"):
+        load_camera_frames(load_session(root), "cam0", workers=4)
     write_exr(root / "frames/cam0/gradient_y_cross.exr", np.zeros((4, 8, 3), np.float32))
     with pytest.raises(InputFileError, match="is 8x4 but camera 'cam0' is 8x8"):
         load_camera_frames(load_session(root), "cam0")

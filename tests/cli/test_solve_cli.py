@@ -167,3 +167,21 @@ def test_refuses_to_replace_the_session_or_an_unrelated_folder(session: Path, tm
     res = _solve(str(session), "-o", str(other))
     assert res.exit_code == 2 and "is not a solve output" in res.stderr
     assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_maps_option_writes_only_the_maps_named(session: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = _solve(str(session), "-o", str(out), "--maps", "roughness, mask,roughness")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "cam0").iterdir()) == ["mask.exr", "roughness.exr"]
+    data = json.loads((out / "solve.json").read_text())
+    assert data["config"]["maps"] == ["roughness", "mask"]
+    assert data["cameras"]["cam0"]["stats"]["diffuse_albedo_g"]["mean"] > 0  # every map is still solved
+
+
+@pytest.mark.parametrize("maps", ["roughness,normal_diffuse_x", "albedo", ","])
+def test_unknown_or_no_maps_are_refused(maps: str, session: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = _solve(str(session), "-o", str(out), "--threads", "1", "--maps", maps)
+    assert res.exit_code == 2 and "--maps:" in res.output and "diffuse_albedo" in res.output
+    assert "Traceback" not in res.output and not out.exists()

@@ -21,11 +21,14 @@ import numpy as np
 import tifffile
 
 from id2reflectance._shared.atomic import atomic_write
-from id2reflectance.errors import InputFileError, ShapeError
+from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 
 Encoding = Literal["linear", "srgb", "raw"]
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf", ".pef", ".srw"}
 _EXR_MAX_PIXELS = 1 << 31
+ExrCompression = Literal["zip", "rle", "none"]
+EXR_COMPRESSIONS: dict[str, str] = {"zip": "ZIP_COMPRESSION", "rle": "RLE_COMPRESSION", "none": "NO_COMPRESSION"}
+"""The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant)."""
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -91,6 +94,26 @@ def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
     try:
+        # Interleaved first: OpenEXR groups R, G, B (and A) of one type into one (H, W, C)
+        # array, decoded straight into it (about 8x faster than separate planes + np.stack).
+        with OpenEXR.File(str(path)) as f:
+            grouped = {k: np.asarray(v.pixels) for k, v in f.channels().items()}
+    except Exception as err:  # OpenEXR raises RuntimeError for unreadable/truncated files
+        raise InputFileError(path, None, f"not a readable OpenEXR file ({err})") from err
+    if len(grouped) == 1:
+        ((key, arr),) = grouped.items()
+        if key in ("RGB", "RGBA") and arr.ndim == 3 and arr.shape[2] == len(key):
+            return arr.astype(np.float32, copy=False), tuple(key)
+        if key == "Y" and arr.ndim == 2:
+            return arr.astype(np.float32, copy=False)[..., None], ("Y",)
+    return _read_exr_planes(path)
+
+
+def _read_exr_planes(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """:func:`read_exr` for channel sets OpenEXR does not interleave: plane by plane."""
+    import OpenEXR
+
+    try:
         with OpenEXR.File(str(path), separate_channels=True) as f:
             chans = {k: np.asarray(v.pixels) for k, v in f.channels().items()}
     except Exception as err:  # OpenEXR raises RuntimeError for unreadable/truncated files
@@ -116,8 +139,9 @@ def write_exr(
     *,
     channels: str = "auto",
     half: bool = False,
+    compression: ExrCompression = "zip",
 ) -> Path:
-    """Write ``pixels`` as a ZIP-compressed scanline OpenEXR file, atomically.
+    """Write ``pixels`` as a scanline OpenEXR file, atomically (every compression lossless).
 
     Parameters
     ----------
@@ -125,6 +149,10 @@ def write_exr(
         (H, W, 4) -> ``R, G, B, A``. Any float dtype; stored as float32 (or half).
     channels : ``"auto"`` or a string of one-letter channel names of length C.
     half : store 16-bit half floats instead of float32.
+    compression : ``"zip"`` (deflate per 16 scanlines: small files, slowest to write),
+        ``"rle"`` (run lengths: fast, compresses the constant background of masked maps)
+        or ``"none"`` (fastest, largest). All lossless; every OpenEXR reader reads them.
+        Planar input (a transposed ``(C, H, W)`` array) is written without copies.
     """
     import OpenEXR  # lazy: a native library that only EXR users need to load
 
@@ -137,8 +165,10 @@ def write_exr(
     if len(names) != a.shape[2]:
         raise ShapeError(f"write_exr({path}): {len(names)} channel names for {a.shape[2]} channels")
     dtype = np.float16 if half else np.float32
-    data = {n: np.ascontiguousarray(a[..., i].astype(dtype)) for i, n in enumerate(names)}
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    if compression not in EXR_COMPRESSIONS:
+        raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
+    data = {n: np.ascontiguousarray(a[..., i], dtype=dtype) for i, n in enumerate(names)}
+    header = {"compression": getattr(OpenEXR, EXR_COMPRESSIONS[compression]), "type": OpenEXR.scanlineimage}
 
     def _write(tmp: Path) -> None:
         with OpenEXR.File(header, data) as f:

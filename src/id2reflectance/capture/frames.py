@@ -8,14 +8,19 @@ that: integer encodings at their maximum code, float EXR at a plateau at the fra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from id2reflectance._shared.imageio import read_image, read_mask
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,9 @@ class CameraFrames:
     stats: dict[str, FrameStats]
 
 
-def load_camera_frames(session: Session, camera: str, *, color: bool = True, stats: bool = False) -> CameraFrames:
+def load_camera_frames(
+    session: Session, camera: str, *, color: bool = True, stats: bool = False, workers: int = 1
+) -> CameraFrames:
     """Load every frame of ``camera``: decode, subtract dark, scale, colour-correct.
 
     Parameters
@@ -128,33 +135,54 @@ def load_camera_frames(session: Session, camera: str, *, color: bool = True, sta
     stats : also compute :func:`frame_stats` per non-dark frame into
         ``CameraFrames.stats`` (percentiles: about as long as the decode itself; the
         solver does not need them, ``validate_session`` computes its own).
+    workers : frames decoded and corrected concurrently (threads: the decoders and numpy
+        release the GIL); the result does not depend on it. On a bad frame the error names
+        the first bad frame in session order, as with one worker.
 
-    Memory: one float32 (H, W, 3) array per non-dark frame plus one transient decode.
+    Memory: one float32 (H, W, 3) array per non-dark frame plus up to ``workers``
+    transient decodes.
     """
     index = {f: i for i, f in enumerate(session.frames)}
     cam = session.cameras[camera]
-    darks: dict[str, np.ndarray] = {}
-    per_frame: dict[str, FrameStats] = {}
-    saturated = np.zeros((cam.height, cam.width), bool)
-    for f in session.frames:
-        if f.camera == camera and f.pattern == "dark":
-            darks[f.polarization] = decode_frame(session, f, index[f])
-    images: dict[tuple[str, str], np.ndarray] = {}
+    own = [f for f in session.frames if f.camera == camera]
     M = session.rig.color_matrix
-    for f in session.frames:
-        if f.camera != camera or f.pattern == "dark":
-            continue
+    mt = None if not color or M is None else M.T.astype(np.float32)
+
+    def run(fn: Callable[[Frame], T], items: list[Frame]) -> list[T]:
+        if workers <= 1 or len(items) <= 1:
+            return [fn(f) for f in items]
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            return list(pool.map(fn, items))
+
+    dark_frames = [f for f in own if f.pattern == "dark"]
+    darks = dict(
+        zip(
+            (f.polarization for f in dark_frames),
+            run(lambda f: decode_frame(session, f, index[f]), dark_frames),
+            strict=True,
+        )
+    )
+
+    def lit(f: Frame) -> tuple[np.ndarray, np.ndarray, FrameStats | None]:
         img = decode_frame(session, f, index[f])
         sat = saturation_mask(img, f)
-        if stats:
-            per_frame[f.file] = frame_stats(f, img, sat)
-        saturated |= sat
+        fs = frame_stats(f, img, sat) if stats else None
         if f.polarization in darks:
             img -= darks[f.polarization]
         if f.scale != 1.0:
             img *= np.float32(f.scale)
-        if color and M is not None:
-            img = (img.reshape(-1, 3) @ M.T.astype(np.float32)).reshape(img.shape)
+        if mt is not None:
+            img = (img.reshape(-1, 3) @ mt).reshape(img.shape)
+        return img, sat, fs
+
+    lit_frames = [f for f in own if f.pattern != "dark"]
+    saturated = np.zeros((cam.height, cam.width), bool)
+    images: dict[tuple[str, str], np.ndarray] = {}
+    per_frame: dict[str, FrameStats] = {}
+    for f, (img, sat, fs) in zip(lit_frames, run(lit, lit_frames), strict=True):
+        saturated |= sat
+        if fs is not None:
+            per_frame[f.file] = fs
         images[(f.pattern, f.polarization)] = img
     return CameraFrames(camera=camera, images=images, saturated=saturated, stats=per_frame)
 

@@ -11,6 +11,7 @@ from id2reflectance._shared.config import load_config
 from id2reflectance.cli.options import out_option, progress_option, threads_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
+from id2reflectance.processing.solve.camera_maps import MAP_FILES
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 
@@ -29,6 +30,13 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
     help="Per-pixel solver: fused numba kernel, numpy reference, or auto (numba when installed).",
 )
 @click.option(
+    "--maps",
+    "maps",
+    default=None,
+    metavar="NAMES",
+    help="Comma-separated maps to write [default: all]: " + ", ".join(MAP_FILES) + ".",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
@@ -42,15 +50,16 @@ def solve_cmd(
     tile_rows: int | None,
     threads: int | None,
     backend: str | None,
+    maps: str | None,
     config_path: Path | None,
     no_progress: bool,
 ) -> None:
     """Solve diffuse/specular albedo, normals and roughness for every camera of SESSION.
 
     Writes OUT/<camera>/{diffuse_albedo, specular_albedo, normal_diffuse,
-    normal_diffuse_r|g|b, normal_specular, roughness, mask}.exr (float32, camera image
-    space, 0 outside the mask) and OUT/solve.json (statistics, warnings, timings,
-    versions, config). OUT is written beside as a temporary folder and renamed into
+    normal_diffuse_r|g|b, normal_specular, roughness, mask}.exr (float32, lossless RLE
+    compression by default, camera image space, 0 outside the mask; --maps writes only
+    the maps named) and OUT/solve.json (statistics, warnings, timings, versions, config). OUT is written beside as a temporary folder and renamed into
     place; on any error nothing is written and the exit code is 2.
 
     \b
@@ -59,20 +68,23 @@ def solve_cmd(
       id2r solve sessions/S0000 -o solved/S0000 --tile-rows 64 --threads 4
       id2r solve sessions/S0000 -o solved/S0000 --config solve.toml
       id2r solve sessions/S0000 -o solved/S0000 --backend numpy
+      id2r solve sessions/S0000 -o solved/S0000 --maps diffuse_albedo,specular_albedo,normal_specular,roughness,mask
 
     \b
     solve.toml:
       diffuse_normal_channel = "g"
       min_specular = 0.001
+      compression = "zip"    # or "rle" (default), "none": all lossless
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
-    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend))
-    overrides = {k: v for k, v in given if v is not None}
-    if overrides:
+    chosen = None if maps is None else tuple(m.strip() for m in maps.split(",") if m.strip())
+    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend), ("maps", chosen))
+    for name, value in given:
+        if value is None:
+            continue
         try:
-            config = dataclasses.replace(config, **overrides)
+            config = dataclasses.replace(config, **{name: value})
         except ConfigError as err:
-            name = next(iter(overrides))
             flag = "--threads" if name == "workers" else f"--{name.replace('_', '-')}"
             raise ConfigError(f"{flag}: {err}") from err
     with progress_bar(enabled=not no_progress) as progress:

@@ -11,6 +11,19 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+MAP_FILES = (
+    "diffuse_albedo",
+    "specular_albedo",
+    "normal_diffuse",
+    "normal_diffuse_r",
+    "normal_diffuse_g",
+    "normal_diffuse_b",
+    "normal_specular",
+    "roughness",
+    "mask",
+)
+"""Every map the solve can write, as ``OUT/<camera>/<name>.exr`` (keys of :meth:`CameraMaps.images`)."""
+
 
 @dataclass
 class PixelCounts:
@@ -77,7 +90,8 @@ class CameraMaps:
         )
 
     def images(self) -> dict[str, np.ndarray]:
-        """Every output map as ``(H, W)`` or ``(H, W, 3)`` float32 views, keyed by file stem."""
+        """Every output map as ``(H, W)`` or ``(H, W, 3)`` float32 views (planar memory:
+        transposes, not copies; the mask is converted), keyed by file stem."""
         hwc = {
             "diffuse_albedo": self.diffuse_albedo,
             "normal_diffuse": self.normal_diffuse,

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from id2reflectance._shared.imageio import EXR_COMPRESSIONS
 from id2reflectance.errors import ConfigError
+from id2reflectance.processing.solve.camera_maps import MAP_FILES
 from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE
 
 __all__ = ["DIFFUSE_CHANNELS", "SolverConfig", "numba_available"]
@@ -43,6 +45,12 @@ class SolverConfig:
     default_roughness : roughness where the specular solve is not valid.
     warn_fraction : fraction of pixels above which a problem is reported as a warning.
     stats_samples : at most this many evenly strided valid pixels per map for statistics.
+    maps : which maps to write (stems of ``OUT/<camera>/<name>.exr``, any of
+        :data:`~id2reflectance.processing.solve.camera_maps.MAP_FILES`; default all). Every
+        map is still solved (the statistics and counts need them); only the files are skipped.
+    compression : lossless OpenEXR compression of the maps: ``"rle"`` (default: about 4x
+        faster to write than ZIP, files about 1.3x larger on masked faces), ``"zip"``
+        (smallest files) or ``"none"``. Every OpenEXR reader reads all three.
     """
 
     tile_rows: int = 0
@@ -56,6 +64,8 @@ class SolverConfig:
     default_roughness: float = 0.4
     warn_fraction: float = 0.01
     stats_samples: int = 1 << 20
+    maps: tuple[str, ...] = MAP_FILES
+    compression: Literal["rle", "zip", "none"] = "rle"
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:
@@ -76,6 +86,16 @@ class SolverConfig:
             raise ConfigError(f"default_roughness must be in [{lo}, {hi}], got {self.default_roughness}")
         if self.stats_samples < 1:
             raise ConfigError(f"stats_samples must be >= 1, got {self.stats_samples}")
+        if isinstance(self.maps, str) or not all(isinstance(m, str) for m in self.maps):
+            raise ConfigError(f"maps must be a list of map names, got {self.maps!r}")
+        unknown = [m for m in self.maps if m not in MAP_FILES]
+        if unknown:
+            raise ConfigError(f"maps: unknown map name(s) {unknown}; choose from {list(MAP_FILES)}")
+        if not self.maps:
+            raise ConfigError(f"maps must name at least one map of {list(MAP_FILES)}")
+        object.__setattr__(self, "maps", tuple(m for m in MAP_FILES if m in self.maps))  # file order, no repeats
+        if self.compression not in EXR_COMPRESSIONS:
+            raise ConfigError(f"compression must be one of {list(EXR_COMPRESSIONS)}, got {self.compression!r}")
 
     def resolved_workers(self) -> int:
         """Number of threads actually used."""

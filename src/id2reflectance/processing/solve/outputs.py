@@ -11,13 +11,15 @@ Layout (``shared/session-format.md``, "Solver outputs")::
     OUT/<camera>/mask.exr               Y
     OUT/solve.json                      statistics, warnings, timings, versions, config
 
-All float32 OpenEXR, 0 outside the mask.
+All float32 OpenEXR (lossless compression: ``SolverConfig.compression``), 0 outside the
+mask; ``SolverConfig.maps`` chooses which maps are written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -28,34 +30,59 @@ import OpenEXR
 import scipy
 
 from id2reflectance import __version__
-from id2reflectance._shared.imageio import write_exr
+from id2reflectance._shared.imageio import ExrCompression, write_exr
 from id2reflectance.processing.solve.accuracy import angle_between_deg
-from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.camera_maps import MAP_FILES, CameraMaps, PixelCounts
 from id2reflectance.processing.solve.config import SolverConfig
 
 SOLVE_FORMAT = "id2r-solve"
 SOLVE_VERSION = 1
 SOLVE_JSON = "solve.json"
-MAP_FILES = (
-    "diffuse_albedo",
-    "specular_albedo",
-    "normal_diffuse",
-    "normal_diffuse_r",
-    "normal_diffuse_g",
-    "normal_diffuse_b",
-    "normal_specular",
-    "roughness",
-    "mask",
-)
+__all__ = [
+    "MAP_FILES",
+    "SOLVE_JSON",
+    "Stats",
+    "CameraReport",
+    "SolveReport",
+    "camera_warnings",
+    "map_statistics",
+    "summary",
+    "write_camera_maps",
+]
 
 Stats = dict[str, float | None]
 
 
-def write_camera_maps(folder: str | Path, maps: CameraMaps) -> list[Path]:
-    """Write every map of ``maps`` as ``folder/<name>.exr`` (float32, each atomically)."""
+def write_camera_maps(
+    folder: str | Path,
+    maps: CameraMaps,
+    *,
+    names: tuple[str, ...] = MAP_FILES,
+    compression: ExrCompression = "rle",
+    workers: int = 1,
+) -> list[Path]:
+    """Write maps of ``maps`` as ``folder/<name>.exr`` (float32, each atomically).
+
+    Parameters
+    ----------
+    names : which maps (stems of :data:`MAP_FILES`), written in this order.
+    compression : lossless OpenEXR compression (:func:`~id2reflectance._shared.imageio.write_exr`).
+    workers : files written concurrently (threads; the planes are written without copies).
+
+    Returns
+    -------
+    The written paths, in the order of ``names``.
+    """
     folder = Path(folder)
     images = maps.images()
-    return [write_exr(folder / f"{name}.exr", images[name]) for name in MAP_FILES]
+
+    def write(name: str) -> Path:
+        return write_exr(folder / f"{name}.exr", images[name], compression=compression)
+
+    if workers <= 1 or len(names) <= 1:
+        return [write(name) for name in names]
+    with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
+        return list(pool.map(write, names))
 
 
 def summary(values: np.ndarray) -> Stats:

@@ -50,6 +50,7 @@ from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
     CameraReport,
     SolveReport,
+    Stats,
     camera_warnings,
     map_statistics,
     write_camera_maps,
@@ -191,6 +192,19 @@ def _check_frame_files(session: Session) -> None:
             raise InputFileError(f.file, f"frames[{i}].file", "file not found")
 
 
+def _load_kernel() -> float:
+    """Import the fused kernel and load (or compile) its machine code; returns seconds."""
+    from id2reflectance.processing.solve import kernel  # imports numba (slow): only when used
+
+    return kernel.warm_up()
+
+
+def _timed_statistics(maps: CameraMaps, max_samples: int) -> tuple[dict[str, Stats], float]:
+    """:func:`map_statistics` and its seconds (run beside the writing of the maps)."""
+    t = time.perf_counter()
+    return map_statistics(maps, max_samples=max_samples), time.perf_counter() - t
+
+
 def solve_session(
     session_dir: str | Path,
     out_dir: str | Path,
@@ -199,6 +213,10 @@ def solve_session(
     progress: ProgressFn | None = None,
 ) -> SolveReport:
     """Solve every camera of a session and write the maps and ``solve.json``.
+
+    Each camera's frames are decoded and its maps written by ``config.resolved_workers()``
+    threads; a side thread loads the compiled kernel during the first decode and computes
+    each camera's statistics while its maps are written. The maps do not depend on it.
 
     Parameters
     ----------
@@ -232,23 +250,29 @@ def solve_session(
     totals = {"table": time.perf_counter() - t_table, "decode": 0.0, "solve": 0.0, "stats": 0.0, "write": 0.0}
     names = list(session.cameras)
     spare: CameraMaps | None = None
-    with atomic_folder(out_dir) as tmp:
+    workers = config.resolved_workers()
+    # One side thread: loads the compiled kernel while the first frames decode, and
+    # computes each camera's statistics while its maps are written.
+    with atomic_folder(out_dir) as tmp, ThreadPoolExecutor(max_workers=1) as side:
+        kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
         for i, name in enumerate(names):
             camera = session.cameras[name]
             t0 = time.perf_counter()
-            frames = load_camera_frames(session, name)
+            frames = load_camera_frames(session, name, workers=workers)
             mask = load_mask(session, name)
             t1 = time.perf_counter()
+            if kernel_ready is not None:
+                kernel_ready.result()  # the rest of the kernel's load counts as solve time
             maps = solve_camera_frames(
                 frames, camera, session.rig, mask, config, table=table, progress=progress, out=spare
             )
             del frames
             t2 = time.perf_counter()
-            stats = map_statistics(maps, max_samples=config.stats_samples)
+            stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
+            write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
             t3 = time.perf_counter()
-            write_camera_maps(tmp / name, maps)
-            t4 = time.perf_counter()
-            timings = {"decode": t1 - t0, "solve": t2 - t1, "stats": t3 - t2, "write": t4 - t3}
+            stats, stats_s = stats_job.result()
+            timings = {"decode": t1 - t0, "solve": t2 - t1, "stats": stats_s, "write": t3 - t2}
             for k, v in timings.items():
                 totals[k] += v
             report.cameras[name] = CameraReport(
