@@ -13,12 +13,13 @@ import psutil
 import pytest
 
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
-from id2reflectance.dataset.build import STAGES, BuildConfig, build_dataset, read_stage_record
+from id2reflectance.dataset.build import BuildConfig, build_dataset, read_stage_record
 from id2reflectance.dataset.cluster import ClusterConfig, open_client
 from id2reflectance.dataset.manifest import check_dataset
 
 CLUSTER = ClusterConfig(workers=2, dashboard=None, memory_limit="4GiB")
 CFG = BuildConfig(image_size=64, bake_size=256, environments=("full",), cluster=CLUSTER)
+STAGE_RECORDS = ("validate", "solve", "bake", "view-front", "view-left", "view-right")  # in chain order
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,9 @@ def test_killed_build_reuses_finished_stages(sessions, tmp_path):
         proc.wait()
     assert workers and _wait_gone(workers, 60) == []  # the worker processes die with the build
     assert not (out / "dataset.json").exists()
-    before = {w.name: {st: read_stage_record(w, st) for st in STAGES} for w in (out / ".work").iterdir() if w.is_dir()}
+    before = {
+        w.name: {st: read_stage_record(w, st) for st in STAGE_RECORDS} for w in (out / ".work").iterdir() if w.is_dir()
+    }
     finished = {key: [st for st, rec in recs.items() if rec] for key, recs in before.items()}
     assert any("bake" in stages for stages in finished.values())
 
@@ -86,7 +89,7 @@ def test_killed_build_reuses_finished_stages(sessions, tmp_path):
             assert before[key][st]["runs"] == 1
     # the stages not reused ran exactly once, in the re-run
     for key in rep.built:
-        for st in STAGES:
+        for st in STAGE_RECORDS:
             assert read_stage_record(out / ".work" / key, st)["runs"] == 1
 
 
@@ -118,3 +121,29 @@ def test_killed_worker_loses_nothing(sessions, tmp_path):
     assert len(rep.lost_workers) == 1 and rep.lost_workers[0]["tasks"]  # the loss is reported
     assert not (out / ".work").exists()  # nothing left half-done
     assert _wait_gone(all_workers, 30) == []  # the replacement worker is gone too
+
+
+class _Events:
+    """A stand-in client holding a scheduler event log."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def get_events(self, topic):
+        assert topic == "all"
+        return self.events
+
+
+def test_lost_workers_lists_unexpected_removals_since_the_build_began():
+    from id2reflectance.dataset.build import lost_workers
+
+    killed = {"action": "remove-worker", "worker": "tcp://w1", "processing-tasks": {"bake-S1"}, "expected": False}
+    closed = {"action": "remove-worker", "worker": "tcp://w2", "processing-tasks": set(), "expected": True}
+    client = _Events(
+        [(5.0, {**killed, "worker": "tcp://old"}), (20.0, killed), (21.0, closed), (22.0, {"action": "x"})]
+    )
+    assert lost_workers(client, since=10.0) == [{"worker": "tcp://w1", "tasks": ["bake-S1"]}]
+    assert lost_workers(client) == [
+        {"worker": "tcp://old", "tasks": ["bake-S1"]},
+        {"worker": "tcp://w1", "tasks": ["bake-S1"]},
+    ]

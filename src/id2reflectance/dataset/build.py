@@ -228,7 +228,7 @@ def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
 
     def compute(work: Path) -> dict[str, Any]:
         solve_session(info["session"], work / "solve", config=config)
-        return {"solved": str(work / "solve")}
+        return {}
 
     return _run_stage(info, "solve", asdict(config), compute)
 
@@ -238,8 +238,8 @@ def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
     config = BakeConfig(size=bake_size)
 
     def compute(work: Path) -> dict[str, Any]:
-        bake_session(info["session"], info["solved"], work / "bake", config=config)
-        return {"asset": str(work / "bake")}
+        bake_session(info["session"], work / "solve", work / "bake", config=config)
+        return {}
 
     return _run_stage(info, "bake", asdict(config), compute)
 
@@ -247,29 +247,36 @@ def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
 def stage_views(
     info: dict[str, Any], image_size: int, views: tuple[str, ...], environments: tuple[str, ...]
 ) -> dict[str, Any]:
-    """Render the aligned training views of every domain into ``work/views``."""
+    """Render the aligned training views of every domain, one view at a time, each into
+    ``work/view-<view>`` with its own record (the longest stage: a kill loses one view)."""
+    options = {"image_size": image_size, "environments": list(environments)}
+    t_views = 0.0
+    for view in views:
 
-    def compute(work: Path) -> dict[str, Any]:
-        out = work / "views"
-        with atomic_folder(out) as tmp:
-            render_training_views(info["asset"], tmp, image_size=image_size, views=views, environments=environments)
-        return {"subject_dir": str(out)}
+        def compute(work: Path, view: str = view) -> dict[str, Any]:
+            with atomic_folder(work / f"view-{view}") as tmp:
+                render_training_views(
+                    work / "bake", tmp, image_size=image_size, views=(view,), environments=environments
+                )
+            return {}
 
-    options = {"image_size": image_size, "views": list(views), "environments": list(environments)}
-    return _run_stage(info, "views", options, compute)
+        info = _run_stage(info, f"view-{view}", {**options, "view": view}, compute)
+        t_views += info["timings"].pop(f"view-{view}")
+    return {**info, "timings": {**info["timings"], "views": t_views}}
 
 
-def stage_finalise(info: dict[str, Any], root: str, keep_work: bool) -> dict[str, Any]:
+def stage_finalise(info: dict[str, Any], root: str, views: tuple[str, ...], keep_work: bool) -> dict[str, Any]:
     """Copy the subject's views into ``subjects/<id>`` with its ``subject.json`` (checksums).
 
     The subject is assembled in a temporary folder and renamed into place, so a rerun after
     a lost worker finds either the finished subject or nothing. Returns the subject record
     and the stages reused from the work area.
     """
-    src = Path(info["subject_dir"])
+    work = Path(info["work"])
     dst = Path(root) / "subjects" / info["id"]
     with atomic_folder(dst) as tmp:
-        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        for view in views:  # each holds views/<view>/, and the same uv/ and mesh_vertices.npy
+            shutil.copytree(work / f"view-{view}", tmp, dirs_exist_ok=True)
         files = _folder_files(tmp, tmp)
         rec = SubjectRecord(info["id"], info["attributes"], files, info["session_sha256"], info["timings"])
         atomic_write_json(tmp / SUBJECT_RECORD, rec.to_json())
@@ -307,7 +314,9 @@ def _submit_chains(
         f_vie = client.submit(
             stage_views, f_bak, config.image_size, config.views, config.environments, key=f"views-{key}", **opts
         )
-        f_fin = client.submit(stage_finalise, f_vie, str(root), config.keep_work, key=f"done-{key}", **opts)
+        f_fin = client.submit(
+            stage_finalise, f_vie, str(root), config.views, config.keep_work, key=f"done-{key}", **opts
+        )
         for stage, fut in zip((*STAGES, "done"), (f_val, f_sol, f_bak, f_vie, f_fin)):
             chains[fut] = (key, stage)
     return chains
