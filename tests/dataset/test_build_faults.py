@@ -147,3 +147,24 @@ def test_lost_workers_lists_unexpected_removals_since_the_build_began():
         {"worker": "tcp://old", "tasks": ["bake-S1"]},
         {"worker": "tcp://w1", "tasks": ["bake-S1"]},
     ]
+
+
+def test_cli_summary_names_reused_stages_and_lost_workers(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import id2reflectance.cli.dataset as cli_dataset
+    from id2reflectance.cli.main import _register, cli
+    from id2reflectance.dataset.build import BuildReport
+
+    _register()
+    rep = BuildReport(
+        built=["S0000"],
+        timings_s={"S0000": {"validate": 0.0, "solve": 0.0, "bake": 0.0, "views": 3.0}},
+        reused={"S0000": ["validate", "solve", "bake"]},
+        lost_workers=[{"worker": "tcp://127.0.0.1:4000", "tasks": ["bake-S0000"]}],
+    )
+    monkeypatch.setattr(cli_dataset, "build_dataset", lambda *a, **k: rep)
+    res = CliRunner().invoke(cli, ["dataset", "build", str(tmp_path), "-o", str(tmp_path / "d"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "(reused: validate, solve, bake)" in res.output
+    assert "warning: Dask worker tcp://127.0.0.1:4000 died during the build while running bake-S0000" in res.output

@@ -1,10 +1,12 @@
 """Build a training dataset from a folder of sessions, one Dask task chain per subject.
 
 Per subject: validate -> solve -> bake -> views -> finalise. Each stage is a pure
-function of paths and options; intermediate results live in ``DATASET/.work/<id>/`` and
-the subject's files are assembled in ``subjects/.<id>.tmp`` and renamed into place with
-its ``subject.json`` (checksums) inside. A failed subject is reported and does not stop
-the others; a re-run skips subjects whose files verify. ``dataset.json`` is written last.
+function of paths and options; its result is kept in the subject's work area
+``DATASET/.work/<session>/`` with a record of the hashes of its inputs and outputs, and
+reused by a re-run (see the stages section below). The subject's files are assembled in
+a temporary folder beside ``subjects/<id>`` and renamed into place with its
+``subject.json`` (checksums) inside. A failed subject is reported and does not stop the
+others; a re-run skips subjects whose files verify. ``dataset.json`` is written last.
 """
 
 from __future__ import annotations
