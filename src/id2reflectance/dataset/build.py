@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,45 +247,45 @@ def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
     return _run_stage(info, "bake", asdict(config), compute)
 
 
-def stage_views(
-    info: dict[str, Any], image_size: int, views: tuple[str, ...], environments: tuple[str, ...]
-) -> dict[str, Any]:
-    """Render the aligned training views of every domain, one view at a time, each into
-    ``work/view-<view>`` with its own record (the longest stage: a kill loses one view)."""
-    options = {"image_size": image_size, "environments": list(environments)}
-    t_views = 0.0
-    for view in views:
+def stage_view(info: dict[str, Any], view: str, image_size: int, environments: tuple[str, ...]) -> dict[str, Any]:
+    """Render one aligned training view of every domain into ``work/view-<view>``.
 
-        def compute(work: Path, view: str = view) -> dict[str, Any]:
-            with atomic_folder(work / f"view-{view}") as tmp:
-                render_training_views(
-                    work / "bake", tmp, image_size=image_size, views=(view,), environments=environments
-                )
-            return {}
+    One task per view, so the views of a subject run in parallel and a kill loses only the
+    views in flight (the longest stage)."""
 
-        info = _run_stage(info, f"view-{view}", {**options, "view": view}, compute)
-        t_views += info["timings"].pop(f"view-{view}")
-    return {**info, "timings": {**info["timings"], "views": t_views}}
+    def compute(work: Path) -> dict[str, Any]:
+        with atomic_folder(work / f"view-{view}") as tmp:
+            render_training_views(work / "bake", tmp, image_size=image_size, views=(view,), environments=environments)
+        return {}
+
+    options = {"image_size": image_size, "environments": list(environments), "view": view}
+    return _run_stage(info, f"view-{view}", options, compute)
 
 
-def stage_finalise(info: dict[str, Any], root: str, views: tuple[str, ...], keep_work: bool) -> dict[str, Any]:
+def stage_finalise(view_infos: list[dict[str, Any]], root: str, keep_work: bool) -> dict[str, Any]:
     """Copy the subject's views into ``subjects/<id>`` with its ``subject.json`` (checksums).
 
-    The subject is assembled in a temporary folder and renamed into place, so a rerun after
-    a lost worker finds either the finished subject or nothing. Returns the subject record
-    and the stages reused from the work area.
+    ``view_infos``: what :func:`stage_view` returned for each view. The subject is
+    assembled in a temporary folder and renamed into place, so a rerun after a lost worker
+    finds either the finished subject or nothing. Returns the subject record and the
+    stages reused from the work area.
     """
+    info = view_infos[0]
     work = Path(info["work"])
+    timings = {k: v for k, v in info["timings"].items() if not k.startswith("view-")}
+    timings["views"] = sum(v for i in view_infos for k, v in i["timings"].items() if k.startswith("view-"))
+    reused = [st for i in view_infos for st in i["reused"] if i is info or st.startswith("view-")]
     dst = Path(root) / "subjects" / info["id"]
     with atomic_folder(dst) as tmp:
-        for view in views:  # each holds views/<view>/, and the same uv/ and mesh_vertices.npy
-            shutil.copytree(work / f"view-{view}", tmp, dirs_exist_ok=True)
+        for i in view_infos:  # each holds views/<view>/, and the same uv/ and mesh_vertices.npy
+            view = next(k for k in i["timings"] if k.startswith("view-"))
+            shutil.copytree(work / view, tmp, dirs_exist_ok=True)
         files = _folder_files(tmp, tmp)
-        rec = SubjectRecord(info["id"], info["attributes"], files, info["session_sha256"], info["timings"])
+        rec = SubjectRecord(info["id"], info["attributes"], files, info["session_sha256"], timings)
         atomic_write_json(tmp / SUBJECT_RECORD, rec.to_json())
     if not keep_work:
-        shutil.rmtree(info["work"], ignore_errors=True)
-    return {"record": rec.to_json(), "reused": info["reused"]}
+        shutil.rmtree(work, ignore_errors=True)
+    return {"record": rec.to_json(), "reused": reused}
 
 
 # ------------------------------------------------------------------- driver
@@ -313,14 +314,17 @@ def _submit_chains(
         f_val = client.submit(stage_validate, str(s), str(work), key=f"validate-{key}", **opts)
         f_sol = client.submit(stage_solve, f_val, key=f"solve-{key}", **opts)
         f_bak = client.submit(stage_bake, f_sol, config.bake_size, key=f"bake-{key}", **opts)
-        f_vie = client.submit(
-            stage_views, f_bak, config.image_size, config.views, config.environments, key=f"views-{key}", **opts
-        )
-        f_fin = client.submit(
-            stage_finalise, f_vie, str(root), config.views, config.keep_work, key=f"done-{key}", **opts
-        )
-        for stage, fut in zip((*STAGES, "done"), (f_val, f_sol, f_bak, f_vie, f_fin)):
+        f_vie = [
+            client.submit(
+                stage_view, f_bak, view, config.image_size, config.environments, key=f"view-{view}-{key}", **opts
+            )
+            for view in config.views
+        ]
+        f_fin = client.submit(stage_finalise, f_vie, str(root), config.keep_work, key=f"done-{key}", **opts)
+        for stage, fut in (("validate", f_val), ("solve", f_sol), ("bake", f_bak), ("done", f_fin)):
             chains[fut] = (key, stage)
+        for fut in f_vie:
+            chains[fut] = (key, "views")
     return chains
 
 
@@ -336,12 +340,15 @@ def _collect(
     from distributed import as_completed  # lazy: Dask is slow to import and only the build needs it
 
     done = {st: 0 for st in (*STAGES, "done")}
+    parts = Counter(chains.values())  # futures per (subject, stage): one per view for "views"
     failed_keys: set[str] = set()
     for fut in as_completed(list(chains)):
         key, stage = chains[fut]
         if fut.status == "finished":
-            done[stage] += 1
-            progress(stage, done[stage], total)
+            parts[key, stage] -= 1
+            if parts[key, stage] == 0:
+                done[stage] += 1
+                progress(stage, done[stage], total)
             if stage == "done":
                 result = fut.result()
                 rec = SubjectRecord.from_json(result["record"])
