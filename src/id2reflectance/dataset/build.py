@@ -47,10 +47,8 @@ log = logging.getLogger(__name__)
 
 STAGES = ("validate", "solve", "bake", "views")
 TASK_RETRIES = 1
-"""Extra tries of a stage that raised (a transient error such as a full /tmp). A task whose
-worker died is rerun on another worker by the scheduler itself, up to Dask's
-``distributed.scheduler.allowed-failures`` (3) times; both are safe because every stage
-is idempotent."""
+"""Extra tries of a stage that raised. A task whose worker died is rerun elsewhere by the
+scheduler (Dask's ``allowed-failures``, 3); both are safe as every stage is idempotent."""
 
 
 @dataclass(frozen=True)
