@@ -92,7 +92,7 @@ def dataset_group() -> None:
     "repeat the option or separate with commas (--env full,courtyard).",
 )
 @split_options
-@click.option("--keep-work", is_flag=True, help="Keep solved maps and assets under OUT/.work.")
+@click.option("--keep-work", is_flag=True, help="Keep each subject's work area (solve, bake, views) under OUT/.work.")
 @progress_option()
 def build_cmd(
     sessions_dir: Path,
@@ -113,8 +113,10 @@ def build_cmd(
 
     Per subject, one Dask task chain: validate, solve, register + bake, render the
     aligned training views. A failing subject is reported and skipped; re-running resumes
-    (finished subjects are verified by checksum and skipped). Exit code 1 if any subject
-    failed.
+    (finished subjects are verified by checksum and skipped, and the finished stages of
+    the others are reused from OUT/.work when their inputs and outputs hash the same). A
+    worker that dies mid-build has its tasks run again on another worker and is reported.
+    Exit code 1 if any subject failed.
 
     \b
     Examples:
@@ -140,8 +142,11 @@ def build_cmd(
     click.echo(f"{'subject':10} {'status':8} " + " ".join(f"{s:>9}" for s in ("validate", "solve", "bake", "views")))
     for sid in sorted(rep.built):
         t = rep.timings_s.get(sid, {})
+        reused = rep.reused.get(sid, [])
         click.echo(
-            f"{sid:10} {'built':8} " + " ".join(f"{t.get(s, 0):9.1f}" for s in ("validate", "solve", "bake", "views"))
+            f"{sid:10} {'built':8} "
+            + " ".join(f"{t.get(s, 0):9.1f}" for s in ("validate", "solve", "bake", "views"))
+            + (f"  (reused: {', '.join(reused)})" if reused else "")
         )
     for sid in sorted(rep.skipped):
         click.echo(f"{sid:10} {'skipped':8} (already built, checksums verified)")
@@ -150,6 +155,12 @@ def build_cmd(
     click.echo(
         f"{len(rep.built)} built, {len(rep.skipped)} skipped, {len(rep.failed)} failed in {rep.wall_s:.1f} s -> {out}"
     )
+    for lost in rep.lost_workers:
+        click.echo(
+            f"warning: Dask worker {lost['worker']} died during the build while running "
+            f"{', '.join(lost['tasks']) or 'no task'}; its tasks were run again on another worker",
+            err=True,
+        )
     if rep.moved:
         click.echo(
             f"warning: {len(rep.moved)} subject(s) changed split since the last build: "
