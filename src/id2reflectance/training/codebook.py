@@ -60,8 +60,6 @@ from id2reflectance.model.losses import PerceptualLoss, load_perceptual
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = ckpt.RUN_FILE
-
 
 @dataclass(frozen=True)
 class TrainResult:

@@ -71,8 +71,6 @@ from id2reflectance.training.swapper_identity import build_identity_net, heldout
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = ckpt.RUN_FILE
-
 
 @dataclass(frozen=True)
 class SwapperTrainResult:
@@ -203,15 +201,17 @@ class SwapperJob:
         if self.base is not None:
             base_model, base_info = load_base(self.base, cfg)
         if resume_from is not None:
-            run_meta = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+            run_meta = json.loads((run_dir / ckpt.RUN_FILE).read_text(encoding="utf-8"))
             if base_info is not None and base_info["sha256"] != run_meta["base"]["sha256"]:
                 raise ConfigError(
-                    f"{run_dir / RUN_FILE}: --base {self.base} has weights sha256 {base_info['sha256'][:12]}… but "
+                    f"{run_dir / ckpt.RUN_FILE}: --base {self.base} has weights sha256 {base_info['sha256'][:12]}… but "
                     f"the run was trained on {run_meta['base']['sha256'][:12]}…; resume with the same base or omit "
                     "--base"
                 )
             self.base_info = run_meta["base"]
-            return build_swapper(swapper_arch(self.base_info["config"], cfg.swapper), where=str(run_dir / RUN_FILE))
+            return build_swapper(
+                swapper_arch(self.base_info["config"], cfg.swapper), where=str(run_dir / ckpt.RUN_FILE)
+            )
         assert base_info is not None  # train_swapper refuses a fresh run without --base
         self.base_info = base_info
         return IdentitySwapper(base_model, cfg.swapper)
