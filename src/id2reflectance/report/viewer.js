@@ -1,0 +1,331 @@
+// id2reflectance asset viewer: hand-written WebGL2, no library, no network.
+// Shading = id2r relight's image-environment split sum (processing/relight/ibl.py):
+//   diffuse  = albedo * E(n) / pi          E: exact irradiance table (lat-long, bilinear)
+//   specular = k * A(n.v, r) * P(R, r)     R = 2 (n.v) n - v; P: GGX-prefiltered levels at n = v = R,
+//                                          linear in roughness between levels; A: directional albedo table
+// then tone_map of _shared/imageio.py: exposure 2^stops, Reinhard extended on luminance (white 4), sRGB.
+// Data: <script type="application/json" id="id2r-viewer-data">, arrays as base64 (zlib-deflated) blobs.
+// Test hook: URL hash "#shots=env:studio,view:lit,exposure:-1;env:city&size=256" renders each shot and
+// stores canvas PNG data URLs in <body data-shot-I>; <body data-viewer> is "ready" or "error: ...".
+"use strict";
+(function () {
+  const PI = Math.PI;
+  const VIEWS = ["lit", "diffuse", "specular", "unlit", "diffuse_albedo", "specular_albedo", "roughness",
+    "normals", "coverage", "confidence"];
+
+  function fail(msg) {
+    document.body.setAttribute("data-viewer", "error: " + msg);
+    console.error("id2r viewer: " + msg);
+  }
+
+  async function blob(b) {
+    const bin = atob(b.data);
+    let bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    if (b.deflate) {
+      const ds = new DecompressionStream("deflate");
+      const buf = await new Response(new Blob([bytes]).stream().pipeThrough(ds)).arrayBuffer();
+      bytes = new Uint8Array(buf);
+    }
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    if (b.dtype === "f32") return new Float32Array(ab);
+    if (b.dtype === "u32") return new Uint32Array(ab);
+    return new Uint16Array(ab); // f16 and u16
+  }
+
+  const VS_MESH = `#version 300 es
+in vec3 aPos; in vec2 aUv; uniform mat4 uViewProj; out vec3 vPos; out vec2 vUv;
+void main(){ vPos = aPos; vUv = aUv; gl_Position = uViewProj * vec4(aPos, 1.0); }`;
+  const VS_BG = `#version 300 es
+const vec2 P[3] = vec2[3](vec2(-1.0, -1.0), vec2(3.0, -1.0), vec2(-1.0, 3.0));
+out vec2 vNdc; void main(){ vNdc = P[gl_VertexID]; gl_Position = vec4(P[gl_VertexID], 0.9999, 1.0); }`;
+  const FS_COMMON = (nl) => `#version 300 es
+precision highp float; precision highp sampler2DArray;
+const float PI = 3.141592653589793;
+uniform sampler2D uIrr; uniform sampler2DArray uSpec; uniform sampler2D uDfg;
+uniform float uLevels[${nl}]; uniform vec4 uDfgGrid; uniform float uEnvRot; uniform float uExposure;
+vec2 latlong(vec3 d){
+  float c = cos(uEnvRot), s = sin(uEnvRot);
+  vec3 l = vec3(c * d.x - s * d.z, d.y, s * d.x + c * d.z);
+  return vec2(atan(-l.x, l.z) / (2.0 * PI) + 0.5, acos(clamp(l.y, -1.0, 1.0)) / PI);
+}
+vec3 prefiltered(vec3 d, float r){
+  r = clamp(r, 0.0, 1.0);
+  int k = 0;
+  for (int i = 0; i < ${nl - 1}; i++) { if (r >= uLevels[i]) k = i; }
+  float f = (r - uLevels[k]) / (uLevels[k + 1] - uLevels[k]);
+  vec2 t = latlong(d);
+  return mix(textureLod(uSpec, vec3(t, float(k)), 0.0).rgb, textureLod(uSpec, vec3(t, float(k + 1)), 0.0).rgb, f);
+}
+float dirAlbedo(float mu, float r){
+  float n = uDfgGrid.w;
+  float th = acos(clamp(mu, 1e-3, 1.0));
+  float x = clamp(th / uDfgGrid.x * (n - 1.0), 0.0, n - 1.0);
+  float y = clamp((clamp(r, uDfgGrid.y, 1.0) - uDfgGrid.y) / (uDfgGrid.z - uDfgGrid.y) * (n - 1.0), 0.0, n - 1.0);
+  return textureLod(uDfg, vec2((y + 0.5) / n, (x + 0.5) / n), 0.0).r;
+}
+vec3 srgb(vec3 x){
+  x = clamp(x, 0.0, 1.0);
+  return mix(x * 12.92, 1.055 * pow(x, vec3(1.0 / 2.4)) - 0.055, step(vec3(0.0031308), x));
+}
+vec3 toneMap(vec3 x){
+  x = max(x, 0.0) * exp2(uExposure);
+  float L = dot(x, vec3(0.2126, 0.7152, 0.0722));
+  x = L > 0.0 ? x * ((1.0 + L / 16.0) / (1.0 + L)) : vec3(0.0);
+  return srgb(x);
+}
+`;
+  const FS_BG = (nl) => FS_COMMON(nl) + `
+in vec2 vNdc; uniform mat4 uInvViewProj; uniform vec3 uEye; out vec4 frag;
+void main(){
+  vec4 p = uInvViewProj * vec4(vNdc, 1.0, 1.0);
+  vec3 d = normalize(p.xyz / p.w - uEye);
+  frag = vec4(toneMap(textureLod(uSpec, vec3(latlong(d), 0.0), 0.0).rgb), 1.0);
+}`;
+  const FS_MESH = (nl) => FS_COMMON(nl) + `
+in vec3 vPos; in vec2 vUv;
+uniform sampler2D uA; uniform sampler2D uB; uniform sampler2D uC;
+uniform vec3 uEye; uniform int uView; uniform float uSpecHi; uniform mat4 uInvViewProj; out vec4 frag;
+void main(){
+  vec3 v = normalize(uEye - vPos);
+  if (!gl_FrontFacing) {  // relight: a ray whose first hit is a back face sees the environment
+    frag = vec4(toneMap(textureLod(uSpec, vec3(latlong(-v), 0.0), 0.0).rgb), 1.0); return;
+  }
+  vec2 t = vec2(vUv.x, 1.0 - vUv.y);
+  vec4 A = texture(uA, t); vec4 B = texture(uB, t); vec4 C = texture(uC, t);
+  vec3 n = normalize(B.xyz); float r = B.w;
+  if (uView == 3 || uView == 4) { frag = vec4(srgb(A.rgb), 1.0); return; }
+  if (uView == 5) { frag = vec4(vec3(clamp(C.r / uSpecHi, 0.0, 1.0)), 1.0); return; }
+  if (uView == 6) { frag = vec4(vec3(clamp(r, 0.0, 1.0)), 1.0); return; }
+  if (uView == 7) { frag = vec4(clamp((B.xyz / max(length(B.xyz), 1e-12) + 1.0) * 0.5, 0.0, 1.0), 1.0); return; }
+  if (uView == 8) { frag = vec4(vec3(clamp(C.g, 0.0, 1.0)), 1.0); return; }
+  if (uView == 9) { frag = vec4(vec3(clamp(C.b, 0.0, 1.0)), 1.0); return; }
+  vec3 diff = A.rgb * textureLod(uIrr, latlong(n), 0.0).rgb / PI;
+  float mu = dot(n, v);
+  vec3 spec = vec3(0.0);
+  if (mu > 0.0) spec = A.a * dirAlbedo(mu, r) * prefiltered(2.0 * mu * n - v, r);
+  vec3 x = uView == 1 ? diff : (uView == 2 ? spec : diff + spec);
+  frag = vec4(toneMap(x), 1.0);
+}`;
+
+  function compile(gl, vs, fs) {
+    const prog = gl.createProgram();
+    for (const [type, src] of [[gl.VERTEX_SHADER, vs], [gl.FRAGMENT_SHADER, fs]]) {
+      const sh = gl.createShader(type);
+      gl.shaderSource(sh, src);
+      gl.compileShader(sh);
+      if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) throw new Error("shader: " + gl.getShaderInfoLog(sh));
+      gl.attachShader(prog, sh);
+    }
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error("link: " + gl.getProgramInfoLog(prog));
+    return prog;
+  }
+
+  function tex2d(gl, w, h, fmt, data, wrapS) {
+    const t = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, t);
+    const [ifmt, f] = fmt === 4 ? [gl.RGBA16F, gl.RGBA] : fmt === 3 ? [gl.RGB16F, gl.RGB] : [gl.R16F, gl.RED];
+    gl.texImage2D(gl.TEXTURE_2D, 0, ifmt, w, h, 0, f, gl.HALF_FLOAT, data);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, wrapS);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    return t;
+  }
+
+  // column-major 4x4 helpers
+  function mul(a, b) {
+    const o = new Float32Array(16);
+    for (let c = 0; c < 4; c++) for (let r = 0; r < 4; r++) {
+      let s = 0;
+      for (let k = 0; k < 4; k++) s += a[k * 4 + r] * b[c * 4 + k];
+      o[c * 4 + r] = s;
+    }
+    return o;
+  }
+  function invert(m) {
+    const inv = new Float32Array(16), a = Array.from(m);
+    // Gauss-Jordan on a 4x8 augmented matrix (row-major view of the column-major input's transpose)
+    const M = [];
+    for (let r = 0; r < 4; r++) M.push([a[r], a[4 + r], a[8 + r], a[12 + r], r === 0 ? 1 : 0, r === 1 ? 1 : 0, r === 2 ? 1 : 0, r === 3 ? 1 : 0]);
+    for (let c = 0; c < 4; c++) {
+      let p = c;
+      for (let r = c + 1; r < 4; r++) if (Math.abs(M[r][c]) > Math.abs(M[p][c])) p = r;
+      [M[c], M[p]] = [M[p], M[c]];
+      const d = M[c][c];
+      for (let k = 0; k < 8; k++) M[c][k] /= d;
+      for (let r = 0; r < 4; r++) if (r !== c) { const f = M[r][c]; for (let k = 0; k < 8; k++) M[r][k] -= f * M[c][k]; }
+    }
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) inv[c * 4 + r] = M[r][4 + c];
+    return inv;
+  }
+  function lookAt(eye, at) {
+    const sub = (p, q) => [p[0] - q[0], p[1] - q[1], p[2] - q[2]];
+    const nrm = (p) => { const l = Math.hypot(p[0], p[1], p[2]); return [p[0] / l, p[1] / l, p[2] / l]; };
+    const cross = (p, q) => [p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0]];
+    const dot = (p, q) => p[0] * q[0] + p[1] * q[1] + p[2] * q[2];
+    const f = nrm(sub(at, eye)), s = nrm(cross(f, [0, 1, 0])), u = cross(s, f);
+    return new Float32Array([s[0], u[0], -f[0], 0, s[1], u[1], -f[1], 0, s[2], u[2], -f[2], 0,
+      -dot(s, eye), -dot(u, eye), dot(f, eye), 1]);
+  }
+  function perspective(fovDeg, aspect, near, far) {
+    const f = 1 / Math.tan((fovDeg * PI) / 360);
+    return new Float32Array([f / aspect, 0, 0, 0, 0, f, 0, 0, 0, 0, (far + near) / (near - far), -1,
+      0, 0, (2 * far * near) / (near - far), 0]);
+  }
+
+  async function start() {
+    const el = document.getElementById("id2r-viewer-data");
+    if (!el) return;
+    const data = JSON.parse(el.textContent);
+    const canvas = document.getElementById("id2r-canvas");
+    const gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true, antialias: false });
+    if (!gl) { fail("WebGL2 is not available in this browser"); return; }
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    const nl = data.levels.length;
+    const progMesh = compile(gl, VS_MESH, FS_MESH(nl));
+    const progBg = compile(gl, VS_BG, FS_BG(nl));
+
+    const m = data.mesh;
+    const vao = gl.createVertexArray();
+    gl.bindVertexArray(vao);
+    for (const [name, b, size] of [["aPos", m.positions, 3], ["aUv", m.uvs, 2]]) {
+      const buf = gl.createBuffer();
+      gl.bindBuffer(gl.ARRAY_BUFFER, buf);
+      gl.bufferData(gl.ARRAY_BUFFER, await blob(b), gl.STATIC_DRAW);
+      const loc = gl.getAttribLocation(progMesh, name);
+      gl.enableVertexAttribArray(loc);
+      gl.vertexAttribPointer(loc, size, gl.FLOAT, false, 0, 0);
+    }
+    const ibuf = gl.createBuffer();
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, ibuf);
+    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, await blob(m.indices), gl.STATIC_DRAW);
+    const indexType = m.indices.dtype === "u32" ? gl.UNSIGNED_INT : gl.UNSIGNED_SHORT;
+    const emptyVao = gl.createVertexArray();
+
+    const s = data.maps.size;
+    const maps = [];
+    for (const key of ["a", "b", "c"]) maps.push(tex2d(gl, s, s, 4, await blob(data.maps[key]), gl.REPEAT));
+    const dfg = tex2d(gl, data.dfg.n, data.dfg.n, 1, await blob(data.dfg.table), gl.CLAMP_TO_EDGE);
+    const envs = {};
+    for (const e of data.environments) {
+      const irr = tex2d(gl, e.irr_cols, e.irr_rows, 3, await blob(e.irradiance), gl.REPEAT);
+      const spec = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D_ARRAY, spec);
+      gl.texImage3D(gl.TEXTURE_2D_ARRAY, 0, gl.RGB16F, 2 * e.rows, e.rows, nl, 0, gl.RGB, gl.HALF_FLOAT, await blob(e.specular));
+      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_WRAP_S, gl.REPEAT);
+      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+      envs[e.name] = { irr, spec, exposure: e.exposure_stops };
+    }
+
+    const cam = data.camera;
+    const state = { env: data.environments[0].name, view: "lit", az: 0, el: cam.elevation_deg, zoom: 1,
+      rot: 0, exposure: envs[data.environments[0].name].exposure };
+
+    function draw() {
+      const env = envs[state.env];
+      const w = canvas.width, h = canvas.height;
+      gl.viewport(0, 0, w, h);
+      const az = (state.az * PI) / 180, elv = (state.el * PI) / 180, dist = cam.distance * state.zoom;
+      const c = cam.centre;
+      const eye = [c[0] + dist * Math.sin(az) * Math.cos(elv), c[1] + dist * Math.sin(elv),
+        c[2] + dist * Math.cos(az) * Math.cos(elv)];
+      const vp = mul(perspective(cam.fov_deg, w / h, dist * 0.05, dist * 20), lookAt(eye, c));
+      const ivp = invert(vp);
+      const common = (p) => {
+        gl.useProgram(p);
+        gl.activeTexture(gl.TEXTURE0); gl.bindTexture(gl.TEXTURE_2D, env.irr);
+        gl.activeTexture(gl.TEXTURE1); gl.bindTexture(gl.TEXTURE_2D_ARRAY, env.spec);
+        gl.activeTexture(gl.TEXTURE2); gl.bindTexture(gl.TEXTURE_2D, dfg);
+        gl.uniform1i(gl.getUniformLocation(p, "uIrr"), 0);
+        gl.uniform1i(gl.getUniformLocation(p, "uSpec"), 1);
+        gl.uniform1i(gl.getUniformLocation(p, "uDfg"), 2);
+        gl.uniform1fv(gl.getUniformLocation(p, "uLevels"), data.levels);
+        gl.uniform4f(gl.getUniformLocation(p, "uDfgGrid"), data.dfg.theta_max, data.dfg.r_min, 1.0, data.dfg.n);
+        gl.uniform1f(gl.getUniformLocation(p, "uEnvRot"), (state.rot * PI) / 180);
+        gl.uniform1f(gl.getUniformLocation(p, "uExposure"), state.exposure);
+        gl.uniform3fv(gl.getUniformLocation(p, "uEye"), eye);
+        gl.uniformMatrix4fv(gl.getUniformLocation(p, "uInvViewProj"), false, ivp);
+      };
+      gl.disable(gl.DEPTH_TEST);
+      common(progBg);
+      gl.bindVertexArray(emptyVao);
+      gl.drawArrays(gl.TRIANGLES, 0, 3);
+      gl.enable(gl.DEPTH_TEST);
+      gl.clear(gl.DEPTH_BUFFER_BIT);
+      common(progMesh);
+      for (let i = 0; i < 3; i++) {
+        gl.activeTexture(gl.TEXTURE3 + i);
+        gl.bindTexture(gl.TEXTURE_2D, maps[i]);
+        gl.uniform1i(gl.getUniformLocation(progMesh, "uA uB uC".split(" ")[i]), 3 + i);
+      }
+      gl.uniformMatrix4fv(gl.getUniformLocation(progMesh, "uViewProj"), false, vp);
+      gl.uniform1i(gl.getUniformLocation(progMesh, "uView"), VIEWS.indexOf(state.view));
+      gl.uniform1f(gl.getUniformLocation(progMesh, "uSpecHi"), data.maps.specular_hi);
+      gl.bindVertexArray(vao);
+      gl.drawElements(gl.TRIANGLES, m.count, indexType, 0);
+    }
+
+    const hash = new URLSearchParams(location.hash.slice(1));
+    if (hash.has("shots")) {
+      const size = parseInt(hash.get("size") || "256", 10);
+      canvas.width = size; canvas.height = size;
+      canvas.style.width = size + "px"; canvas.style.height = size + "px";
+      const shots = hash.get("shots").split(";");
+      shots.forEach((spec, i) => {
+        for (const kv of spec.split(",")) {
+          const [k, v] = kv.split(":");
+          if (k === "env" || k === "view") state[k] = v; else if (k) state[k] = parseFloat(v);
+          if (k === "env" && !hash.get("keep-exposure") && !spec.includes("exposure")) state.exposure = envs[v].exposure;
+        }
+        if (!envs[state.env]) throw new Error("unknown environment " + state.env);
+        draw();
+        document.body.setAttribute("data-shot-" + i, canvas.toDataURL("image/png"));
+      });
+      document.body.setAttribute("data-shots", String(shots.length));
+      document.body.setAttribute("data-viewer", "ready");
+      return;
+    }
+
+    // interactive controls
+    const ui = (id) => document.getElementById(id);
+    const envSel = ui("id2r-env"), viewSel = ui("id2r-view"), rot = ui("id2r-rot"), expo = ui("id2r-exposure");
+    const expoOut = ui("id2r-exposure-value"), rotOut = ui("id2r-rot-value"), lit = ui("id2r-lit");
+    expo.value = state.exposure;
+    const sync = () => { expoOut.textContent = (+state.exposure).toFixed(1); rotOut.textContent = state.rot.toFixed(0); };
+    let pending = false;
+    const redraw = () => { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; resize(); draw(); }); } };
+    function resize() {
+      const dpr = window.devicePixelRatio || 1;
+      const wpx = Math.round(canvas.clientWidth * dpr), hpx = Math.round(canvas.clientHeight * dpr);
+      if (canvas.width !== wpx || canvas.height !== hpx) { canvas.width = wpx; canvas.height = hpx; }
+    }
+    envSel.addEventListener("change", () => { state.env = envSel.value; state.exposure = envs[state.env].exposure; expo.value = state.exposure; sync(); redraw(); });
+    viewSel.addEventListener("change", () => { state.view = viewSel.value; redraw(); });
+    lit.addEventListener("click", () => { state.view = state.view === "lit" ? "unlit" : "lit"; viewSel.value = state.view; redraw(); });
+    rot.addEventListener("input", () => { state.rot = parseFloat(rot.value); sync(); redraw(); });
+    expo.addEventListener("input", () => { state.exposure = parseFloat(expo.value); sync(); redraw(); });
+    ui("id2r-reset").addEventListener("click", () => { state.az = 0; state.el = cam.elevation_deg; state.zoom = 1; redraw(); });
+    let drag = null;
+    canvas.addEventListener("pointerdown", (e) => { drag = [e.clientX, e.clientY]; canvas.setPointerCapture(e.pointerId); });
+    canvas.addEventListener("pointerup", () => { drag = null; });
+    canvas.addEventListener("pointermove", (e) => {
+      if (!drag) return;
+      state.az -= (e.clientX - drag[0]) * 0.4;
+      state.el = Math.max(-85, Math.min(85, state.el + (e.clientY - drag[1]) * 0.4));
+      drag = [e.clientX, e.clientY];
+      redraw();
+    });
+    canvas.addEventListener("wheel", (e) => { e.preventDefault(); state.zoom = Math.max(0.2, Math.min(5, state.zoom * Math.exp(e.deltaY * 0.001))); redraw(); }, { passive: false });
+    window.addEventListener("resize", redraw);
+    sync();
+    resize();
+    draw();
+    document.body.setAttribute("data-viewer", "ready");
+  }
+
+  window.addEventListener("load", () => { start().catch((e) => fail(e && e.message ? e.message : String(e))); });
+})();
