@@ -32,6 +32,8 @@ from id2reflectance.processing.relight.envmap import builtin_environments, load_
 from id2reflectance.processing.relight.render import orbit_cameras, render_view
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.report import html as H
+from id2reflectance.report.asset_stats import map_section, region_section, residual_section, truth_section
+from id2reflectance.report.viewer import ViewerConfig, viewer_section
 
 log = logging.getLogger(__name__)
 FITZPATRICK_ITA = [-90, -30, 10, 28, 41, 55, 90]
@@ -47,7 +49,9 @@ class ReportConfig:
     renders: bool = True
     render_size: int = 256
     max_subjects: int = 24
-    session: Path | None = None  # the session of a solve, when not recorded in solve.json
+    session: Path | None = None  # the session of a solve (or of an asset, for accuracy against its truth)
+    viewer: bool = True  # the interactive WebGL viewer of an asset (see report.viewer)
+    viewer_map_size: int = 512  # texels per side of the maps in the page
 
 
 def _exr(path: Path) -> np.ndarray:
@@ -205,10 +209,12 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
         "<h2>Asset</h2>",
         f"<p>subject {H.esc(man['subject']['id'])}, {man['size']}x{man['size']}, frame {H.esc(man['frame'])}, source {H.esc(man['source'].get('kind'))}</p>",
     ]
-    out.append(H.grid(figs))
-    stats = man.get("stats", {})
-    if stats:
-        out.append("<h3>Statistics</h3><pre>" + H.esc(json.dumps(stats, indent=2)) + "</pre>")
+    if cfg.viewer:
+        conf_path = root / "uv" / "confidence.exr"
+        confidence = _exr(conf_path) if conf_path.is_file() else None
+        out.append(viewer_section(asset, config=ViewerConfig(map_size=cfg.viewer_map_size), confidence=confidence))
+    out.append("<h3>UV maps</h3>" + H.grid(figs))
+    out.append(map_section(asset) + region_section(asset) + residual_section(man) + truth_section(asset, cfg.session))
     if cfg.renders:
         out.append("<h3>Relit</h3>" + H.grid(relit_figures(asset, cfg.render_size)))
     return "".join(out)

@@ -27,6 +27,11 @@
       const buf = await new Response(new Blob([bytes]).stream().pipeThrough(ds)).arrayBuffer();
       bytes = new Uint8Array(buf);
     }
+    if (b.shuffle > 1) {  // bytes were regrouped by position within each element
+      const k = b.shuffle, n = bytes.length / k, out = new Uint8Array(bytes.length);
+      for (let j = 0; j < k; j++) for (let i = 0; i < n; i++) out[i * k + j] = bytes[j * n + i];
+      bytes = out;
+    }
     const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     if (b.dtype === "f32") return new Float32Array(ab);
     if (b.dtype === "u32") return new Uint32Array(ab);
@@ -42,12 +47,16 @@ out vec2 vNdc; void main(){ vNdc = P[gl_VertexID]; gl_Position = vec4(P[gl_Verte
   const FS_COMMON = (nl) => `#version 300 es
 precision highp float; precision highp sampler2DArray;
 const float PI = 3.141592653589793;
-uniform sampler2D uIrr; uniform sampler2DArray uSpec; uniform sampler2D uDfg;
+uniform sampler2D uIrr; uniform sampler2DArray uSpec; uniform sampler2DArray uRough; uniform sampler2D uDfg;
+uniform int uSharp;
 uniform float uLevels[${nl}]; uniform vec4 uDfgGrid; uniform float uEnvRot; uniform float uExposure;
 vec2 latlong(vec3 d){
   float c = cos(uEnvRot), s = sin(uEnvRot);
   vec3 l = vec3(c * d.x - s * d.z, d.y, s * d.x + c * d.z);
   return vec2(atan(-l.x, l.z) / (2.0 * PI) + 0.5, acos(clamp(l.y, -1.0, 1.0)) / PI);
+}
+vec3 level(vec2 t, int k){  // levels 0..uSharp-1 at full size, the rougher ones at half size
+  return k < uSharp ? textureLod(uSpec, vec3(t, float(k)), 0.0).rgb : textureLod(uRough, vec3(t, float(k - uSharp)), 0.0).rgb;
 }
 vec3 prefiltered(vec3 d, float r){
   r = clamp(r, 0.0, 1.0);
@@ -55,7 +64,7 @@ vec3 prefiltered(vec3 d, float r){
   for (int i = 0; i < ${nl - 1}; i++) { if (r >= uLevels[i]) k = i; }
   float f = (r - uLevels[k]) / (uLevels[k + 1] - uLevels[k]);
   vec2 t = latlong(d);
-  return mix(textureLod(uSpec, vec3(t, float(k)), 0.0).rgb, textureLod(uSpec, vec3(t, float(k + 1)), 0.0).rgb, f);
+  return mix(level(t, k), level(t, k + 1), f);
 }
 float dirAlbedo(float mu, float r){
   float n = uDfgGrid.w;
@@ -131,6 +140,17 @@ void main(){
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, wrapS);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    return t;
+  }
+
+  function texArray(gl, w, h, layers, data) {
+    const t = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D_ARRAY, t);
+    gl.texImage3D(gl.TEXTURE_2D_ARRAY, 0, gl.RGB16F, w, h, layers, 0, gl.RGB, gl.HALF_FLOAT, data);
+    gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
+    gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_WRAP_S, gl.REPEAT);
+    gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
     return t;
   }
 
@@ -211,14 +231,10 @@ void main(){
     const envs = {};
     for (const e of data.environments) {
       const irr = tex2d(gl, e.irr_cols, e.irr_rows, 3, await blob(e.irradiance), gl.REPEAT);
-      const spec = gl.createTexture();
-      gl.bindTexture(gl.TEXTURE_2D_ARRAY, spec);
-      gl.texImage3D(gl.TEXTURE_2D_ARRAY, 0, gl.RGB16F, 2 * e.rows, e.rows, nl, 0, gl.RGB, gl.HALF_FLOAT, await blob(e.specular));
-      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
-      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
-      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_WRAP_S, gl.REPEAT);
-      gl.texParameteri(gl.TEXTURE_2D_ARRAY, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-      envs[e.name] = { irr, spec, exposure: e.exposure_stops };
+      const ns = e.sharp_levels;
+      const spec = texArray(gl, 2 * e.rows, e.rows, ns, await blob(e.sharp));
+      const rough = texArray(gl, e.rows, e.rows / 2, nl - ns, await blob(e.rough));
+      envs[e.name] = { irr, spec, rough, ns, exposure: e.exposure_stops };
     }
 
     const cam = data.camera;
@@ -240,6 +256,9 @@ void main(){
         gl.activeTexture(gl.TEXTURE0); gl.bindTexture(gl.TEXTURE_2D, env.irr);
         gl.activeTexture(gl.TEXTURE1); gl.bindTexture(gl.TEXTURE_2D_ARRAY, env.spec);
         gl.activeTexture(gl.TEXTURE2); gl.bindTexture(gl.TEXTURE_2D, dfg);
+        gl.activeTexture(gl.TEXTURE6); gl.bindTexture(gl.TEXTURE_2D_ARRAY, env.rough);
+        gl.uniform1i(gl.getUniformLocation(p, "uRough"), 6);
+        gl.uniform1i(gl.getUniformLocation(p, "uSharp"), env.ns);
         gl.uniform1i(gl.getUniformLocation(p, "uIrr"), 0);
         gl.uniform1i(gl.getUniformLocation(p, "uSpec"), 1);
         gl.uniform1i(gl.getUniformLocation(p, "uDfg"), 2);
@@ -286,6 +305,7 @@ void main(){
         document.body.setAttribute("data-shot-" + i, canvas.toDataURL("image/png"));
       });
       document.body.setAttribute("data-shots", String(shots.length));
+      document.body.setAttribute("data-load-ms", performance.now().toFixed(1));
       document.body.setAttribute("data-viewer", "ready");
       return;
     }
@@ -324,6 +344,7 @@ void main(){
     sync();
     resize();
     draw();
+    document.body.setAttribute("data-load-ms", performance.now().toFixed(1));
     document.body.setAttribute("data-viewer", "ready");
   }
 

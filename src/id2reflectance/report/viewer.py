@@ -69,13 +69,17 @@ class ViewerConfig:
 
 
 def _blob(a: np.ndarray, dtype: str) -> dict:
-    """Array -> {"dtype", "deflate", "data"} with data = base64(zlib(bytes))."""
+    """Array -> {"dtype", "deflate", "shuffle", "data"}: the little-endian bytes regrouped by
+    byte position (all first bytes, then all second bytes, ...: the exponent bytes of floats
+    compress far better together), zlib-deflated, base64."""
     np_type = {"f16": "<f2", "f32": "<f4", "u16": "<u2", "u32": "<u4"}[dtype]
     arr = np.asarray(a)
     if dtype == "f16":
         arr = np.clip(np.nan_to_num(arr), -HALF_MAX, HALF_MAX)
-    raw = np.ascontiguousarray(arr.astype(np_type)).tobytes()
-    return {"dtype": dtype, "deflate": True, "data": base64.b64encode(zlib.compress(raw, 6)).decode("ascii")}
+    flat = np.ascontiguousarray(arr.astype(np_type)).reshape(-1)
+    raw = flat.view(np.uint8).reshape(-1, flat.itemsize).T.tobytes()
+    data = base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
+    return {"dtype": dtype, "deflate": True, "shuffle": int(flat.itemsize), "data": data}
 
 
 def resample_latlong(img: np.ndarray, rows: int) -> np.ndarray:
@@ -92,18 +96,23 @@ def resample_latlong(img: np.ndarray, rows: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def environment_tables(name: str, rows: int) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+def environment_tables(name: str, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]:
     """Tables of one built-in environment for the page (cached per process).
 
     Returns
     -------
     irradiance : (64, 256, 3) float32, the relight irradiance table (unchanged).
-    levels : (L, rows, 2 rows, 3) float32 GGX-prefiltered radiance, one per roughness level.
-    roughness : the L roughness levels.
+    sharp : (Ls, rows, 2 rows, 3) float32 GGX-prefiltered radiance of the first Ls levels.
+    rough : (Lr, rows / 2, rows, 3) float32 the remaining levels, whose relight tables have
+        at most rows / 2 rows (so nothing is lost at the smaller size).
+    roughness : the Ls + Lr roughness levels.
     """
     pre = prefilter(load_environment(name))
-    levels = np.stack([resample_latlong(lv, rows) for lv in pre.levels])
-    return pre.irradiance, levels, tuple(float(r) for r in pre.roughness)
+    n_sharp = sum(1 for lv in pre.levels if lv.shape[0] > rows // 2)
+    n_sharp = max(1, min(n_sharp, len(pre.levels) - 1))
+    sharp = np.stack([resample_latlong(lv, rows) for lv in pre.levels[:n_sharp]])
+    rough = np.stack([resample_latlong(lv, rows // 2) for lv in pre.levels[n_sharp:]])
+    return pre.irradiance, sharp, rough, tuple(float(r) for r in pre.roughness)
 
 
 def _downsample(a: np.ndarray, size: int) -> np.ndarray:
@@ -167,7 +176,7 @@ def viewer_data(asset: Asset, *, config: ViewerConfig = ViewerConfig(), confiden
     levels: tuple[float, ...] = ()
     seen = cov > 0
     for name in names:
-        irr, lv, levels = environment_tables(name, config.env_rows)
+        irr, sharp, rough_lv, levels = environment_tables(name, config.env_rows)
         envs.append(
             {
                 "name": name,
@@ -175,7 +184,9 @@ def viewer_data(asset: Asset, *, config: ViewerConfig = ViewerConfig(), confiden
                 "irr_cols": int(irr.shape[1]),
                 "irradiance": _blob(irr, "f16"),
                 "rows": config.env_rows,
-                "specular": _blob(lv, "f16"),
+                "sharp_levels": int(sharp.shape[0]),
+                "sharp": _blob(sharp, "f16"),
+                "rough": _blob(rough_lv, "f16"),
                 "exposure_stops": round(_auto_exposure(albedo, normals, seen, irr), 3),
             }
         )
