@@ -28,7 +28,7 @@ class ViewerDifference:
         values in [0, 1]; the mask eroded by one pixel to leave out silhouette aliasing).
     bias : mean (viewer - relight) / mean relight over the same pixels (signed).
     pixels : face pixels compared.
-    exposure_stops : exposure of both images (relight's auto exposure).
+    exposure_stops : exposure of both images (relight's auto exposure of the first specular mode).
     """
 
     env: str
@@ -40,13 +40,13 @@ class ViewerDifference:
 
 
 def relight_reference(asset: Asset, env: str, *, size: int, specular: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Relight's frontal render: (tone-mapped sRGB (size, size, 3) float32, face mask (size, size) bool,
-    exposure stops of relight's auto exposure)."""
+    """Relight's frontal render: (linear radiance (size, size, 3) float32 with the environment
+    behind the head, face mask (size, size) bool, relight's auto exposure in stops)."""
     cam = orbit_cameras(asset.mesh, 1, size=size)[0]
     r = render_view(asset, cam, load_environment(env), config=RelightConfig(specular=specular))
     lum = r.image(background=False) @ LUMA
     stops = float(np.log2(0.25 / max(float(np.median(lum[r.mask])), 1e-12)))
-    return tone_map(r.image(), exposure_stops=stops), r.mask, stops
+    return r.image(), r.mask, stops
 
 
 def compare_with_relight(
@@ -67,7 +67,9 @@ def compare_with_relight(
     out = []
     for shot, e in zip(page.shots, envs, strict=True):
         for s in specular:
-            ref, mask, st = refs[e, s]
+            lin, mask, _ = refs[e, s]
+            st = stops[e]
+            ref = tone_map(lin, exposure_stops=st)
             m = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
             mean = float(ref[m].mean())
             out.append(
