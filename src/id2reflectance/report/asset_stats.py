@@ -46,7 +46,13 @@ def _scalar_maps(asset: Asset) -> dict[str, np.ndarray]:
 def _summary(v: np.ndarray) -> list[float]:
     if v.size == 0:
         return [float("nan")] * 5
-    return [float(v.mean()), float(np.median(v)), float(np.percentile(v, 5)), float(np.percentile(v, 95)), float(v.std())]
+    return [
+        float(v.mean()),
+        float(np.median(v)),
+        float(np.percentile(v, 5)),
+        float(np.percentile(v, 95)),
+        float(v.std()),
+    ]
 
 
 def _weighted_mean(x: np.ndarray, w: np.ndarray) -> float:
@@ -74,7 +80,11 @@ def map_section(asset: Asset) -> str:
     hists = []
     for name, lo, hi in (
         ("diffuse albedo luminance", 0.0, 1.0),
-        ("specular albedo", 0.0, max(0.1, float(np.percentile(maps["specular albedo"][seen], 99.5)) if seen.any() else 0.1)),
+        (
+            "specular albedo",
+            0.0,
+            max(0.1, float(np.percentile(maps["specular albedo"][seen], 99.5)) if seen.any() else 0.1),
+        ),
         ("roughness", 0.0, 1.0),
     ):
         vals = np.clip(maps[name][seen], lo, hi)
@@ -82,7 +92,9 @@ def map_section(asset: Asset) -> str:
             H.histogram_svg(vals, bins=np.linspace(lo, hi, HIST_BINS + 1), label=f"{name} (texels)", annotate=False)
         )
     hists.append(
-        H.histogram_svg(cov[chart], bins=np.linspace(0, 1, 11), label="coverage over the UV chart (texels)", annotate=False)
+        H.histogram_svg(
+            cov[chart], bins=np.linspace(0, 1, 11), label="coverage over the UV chart (texels)", annotate=False
+        )
     )
     out.append('<div class="grid">' + "".join(hists) + "</div>")
     return "".join(out)
@@ -104,7 +116,17 @@ def region_section(asset: Asset) -> str:
         spec.append(vals[4])
         rough.append(vals[5])
         seen.append(rows[-1][-1])
-    head = ["region", "weight (texels)", "albedo R", "albedo G", "albedo B", "albedo lum", "specular", "roughness", "seen %"]
+    head = [
+        "region",
+        "weight (texels)",
+        "albedo R",
+        "albedo G",
+        "albedo B",
+        "albedo lum",
+        "specular",
+        "roughness",
+        "seen %",
+    ]
     charts = [
         bar_chart_svg(REPORT_REGIONS, {"albedo luminance": lum}, title="diffuse albedo luminance by region"),
         bar_chart_svg(REPORT_REGIONS, {"specular albedo": spec}, title="specular albedo by region"),

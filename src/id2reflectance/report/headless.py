@@ -76,7 +76,14 @@ def open_page(html: str | Path, *, fragment: str = "", budget_ms: int = 20000, t
     with tempfile.TemporaryDirectory() as profile:
         t0 = time.perf_counter()
         run = subprocess.run(
-            [chromium_binary(), *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
+            [
+                chromium_binary(),
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={budget_ms}",
+                "--dump-dom",
+                url,
+            ],
             capture_output=True,
             text=True,
             timeout=timeout_s,

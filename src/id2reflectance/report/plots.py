@@ -99,7 +99,12 @@ def line_chart_svg(
         f'<text x="{width / 2}" y="{height - 6}" font-size="10" text-anchor="middle">{esc(xlabel)}</text>',
     ]
     grid, lo, hi = _axis(
-        float(finite.min()) if finite.size else 0.0, float(finite.max()) if finite.size else 1.0, pad, width, height, top
+        float(finite.min()) if finite.size else 0.0,
+        float(finite.max()) if finite.size else 1.0,
+        pad,
+        width,
+        height,
+        top,
     )
     parts += grid
     x0, x1 = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 1.0)
@@ -108,7 +113,7 @@ def line_chart_svg(
     def px(xv: float, yv: float) -> tuple[float, float]:
         return pad + (width - pad - 16) * (xv - x0) / span, height - pad - (height - pad - top) * (yv - lo) / (hi - lo)
 
-    for i, n in enumerate(names):
+    for i in range(len(names)):
         pts = [px(a, b) for a, b in zip(xs, vals[i], strict=True) if np.isfinite(b)]
         colour = PALETTE[i % len(PALETTE)]
         if len(pts) > 1:
