@@ -27,6 +27,8 @@ FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--use-angle=swiftshader",  # WebGL2 on the CPU: the same pixels on every machine
+    "--enable-unsafe-swiftshader",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
@@ -35,11 +37,15 @@ FLAGS = (
     "--enable-logging=stderr",
     "--v=0",
 )
+# WebGL driver performance hints (e.g. "GPU stall due to ReadPixels" when the test hook reads the
+# canvas back): the browser's, not the page's messages, left out of PageResult.console.
+PERFORMANCE_HINT = "GL Driver Message (OpenGL, Performance"
 
 
 @dataclass(frozen=True, eq=False)
 class PageResult:
-    """attrs : ``<body>`` attributes after the scripts ran; console : console/error lines;
+    """attrs : ``<body>`` attributes after the scripts ran; console : console/error lines (but
+    driver performance hints);
     shots : (H, W, 3) float32 sRGB-encoded screenshots in [0, 1]; wall_s : seconds the browser ran;
     load_ms : the page's own time from navigation start to viewer ready (``data-load-ms``), or None.
     """
@@ -91,7 +97,11 @@ def open_page(html: str | Path, *, fragment: str = "", budget_ms: int = 20000, t
         wall = time.perf_counter() - t0
     body = re.search(r"<body([^>]*)>", run.stdout)
     attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
-    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    console = [
+        line
+        for line in run.stderr.splitlines()
+        if ("CONSOLE" in line or "Uncaught" in line) and PERFORMANCE_HINT not in line
+    ]
     shots = []
     for i in range(int(attrs.get("data-shots", "0"))):
         uri = attrs.get(f"data-shot-{i}", "")
