@@ -54,7 +54,9 @@ def test_resample_latlong_keeps_a_uniform_map_and_the_mean():
     np.testing.assert_allclose(resample_latlong(np.ones((32, 128, 3), np.float32), 64), 1.0, atol=1e-6)
     w = np.sin(np.pi * (np.arange(64) + 0.5) / 64)[:, None, None]
     w0 = np.sin(np.pi * (np.arange(256) + 0.5) / 256)[:, None, None]
-    np.testing.assert_allclose((out * w).sum((0, 1)) / w.sum() / 128, (img * w0).sum((0, 1)) / w0.sum() / 512, rtol=2e-3)
+    np.testing.assert_allclose(
+        (out * w).sum((0, 1)) / w.sum() / 128, (img * w0).sum((0, 1)) / w0.sum() / 512, rtol=2e-3
+    )
 
 
 @pytest.mark.slow
