@@ -79,3 +79,12 @@ def test_asset_report_shows_relit_renders_under_each_environment(tmp_path):
     assert 'id="id2r-viewer-data"' in out.read_text()
     quiet = build_report(root, tmp_path / "r2.html", config=ReportConfig(renders=False, viewer=False)).read_text()
     assert "<h3>Relit</h3>" not in quiet and "UV diffuse albedo" in quiet and "id2r-viewer-data" not in quiet
+
+
+def test_report_cli_rejects_a_bad_viewer_size(tmp_path):
+    from tests.processing.asset_fixtures import write_sphere_asset
+
+    root = write_sphere_asset(tmp_path / "asset", size=256)
+    res = CliRunner().invoke(cli, ["report", str(root), "-o", str(tmp_path / "r.html"), "--uv-size", "300"])
+    assert res.exit_code == 2 and "map_size must be a power of two" in res.output
+    assert not (tmp_path / "r.html").exists()

@@ -57,6 +57,9 @@ class ReportConfig:
     viewer_environments: tuple[str, ...] | None = None  # built-in environments of the viewer; None = all installed
     subject_pages: bool = False  # dataset: also write an asset page per subject (OUT_subjects/<id>.html), linked
 
+    def __post_init__(self) -> None:
+        _viewer_config(self)  # raises ConfigError for a bad viewer size
+
 
 def _exr(path: Path) -> np.ndarray:
     img, _ = read_exr(path)
