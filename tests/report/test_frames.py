@@ -66,5 +66,7 @@ def test_solve_report_plots_motion_and_loads_in_chromium(tmp_path):
     page = open_page(with_motion)
     assert page.console == [] and page.attrs.get("data-broken") == "0"
     assert int(page.attrs["data-images"]) == 6
-    plain = build_report(_tiny_solve(tmp_path / "b", motion=False), tmp_path / "b.html").read_text()
-    assert "Per-frame motion" not in plain and "<h2>Solve</h2>" in plain
+    solve_b = _tiny_solve(tmp_path / "b", motion=False)
+    write_exr(solve_b / "cam0" / "confidence.exr", np.full((16, 16), 0.7, np.float32))
+    plain = build_report(solve_b, tmp_path / "b.html").read_text()
+    assert "Per-frame motion" not in plain and "<h2>Solve</h2>" in plain and "cam0: confidence" in plain

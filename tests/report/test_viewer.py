@@ -86,6 +86,7 @@ def test_page_loads_and_the_canvas_shows_the_face(sphere_page):
     _, html = sphere_page
     text = html.read_text()
     assert "<script src" not in text and "http" not in text.replace("http://www.w3.org", "")
+    assert html.stat().st_size < 15e6  # the stated page budget
     shots = [
         {"env": "studio", "view": "lit"},
         {"env": "city", "view": "lit"},
@@ -104,6 +105,8 @@ def test_page_loads_and_the_canvas_shows_the_face(sphere_page):
     assert bright.mean() > studio.mean()
     # roughness view: the sphere's roughness 0.3-0.5 shown as grey
     assert 0.25 < rough.mean() < 0.55 and np.abs(rough[..., 0] - rough[..., 2]).max() < 0.02
+    bad = open_page(html, fragment="shots=env:mars&size=32")  # errors reach the console and <body>
+    assert bad.attrs.get("data-viewer") == "error: unknown environment mars" and any("mars" in c for c in bad.console)
     # interactive mode (no fragment) also reaches "ready" without errors
     plain = open_page(html)
     assert plain.console == [] and plain.attrs.get("data-viewer") == "ready"

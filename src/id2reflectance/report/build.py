@@ -151,6 +151,9 @@ def solve_section(root: Path, session: Path | None) -> str:
             H.figure(H.grey_preview(_exr(folder / "roughness.exr"), lo=0.0, hi=1.0), f"{cam}: roughness"),
             H.figure(H.grey_preview(_exr(folder / "mask.exr"), lo=0.0, hi=1.0), f"{cam}: mask"),
         ]
+        if (folder / "confidence.exr").is_file():
+            conf = H.grey_preview(_exr(folder / "confidence.exr"), lo=0.0, hi=1.0)
+            figs.append(H.figure(conf, f"{cam}: confidence (white = 1)"))
         if session is not None:
             figs.extend(_truth_errors(session, root, cam))
         stats = info.get("stats", {})

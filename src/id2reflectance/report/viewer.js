@@ -294,13 +294,20 @@ void main(){
       canvas.width = size; canvas.height = size;
       canvas.style.width = size + "px"; canvas.style.height = size + "px";
       const shots = hash.get("shots").split(";");
-      shots.forEach((spec, i) => {
-        for (const kv of spec.split(",")) {
-          const [k, v] = kv.split(":");
-          if (k === "env" || k === "view") state[k] = v; else if (k) state[k] = parseFloat(v);
-          if (k === "env" && !hash.get("keep-exposure") && !spec.includes("exposure")) state.exposure = envs[v].exposure;
+      const defaults = Object.assign({}, state);
+      shots.forEach((spec, i) => {  // each shot starts from the default view
+        Object.assign(state, defaults);
+        const kv = Object.fromEntries(spec.split(",").filter((x) => x).map((x) => x.split(":")));
+        if (kv.env !== undefined) {
+          if (!envs[kv.env]) throw new Error("unknown environment " + kv.env);
+          state.env = kv.env;
+          state.exposure = envs[kv.env].exposure;
         }
-        if (!envs[state.env]) throw new Error("unknown environment " + state.env);
+        if (kv.view !== undefined) {
+          if (!VIEWS.includes(kv.view)) throw new Error("unknown view " + kv.view);
+          state.view = kv.view;
+        }
+        for (const k of ["exposure", "az", "el", "zoom", "rot"]) if (kv[k] !== undefined) state[k] = parseFloat(kv[k]);
         draw();
         document.body.setAttribute("data-shot-" + i, canvas.toDataURL("image/png"));
       });
