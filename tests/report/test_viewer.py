@@ -113,6 +113,22 @@ def test_page_loads_and_the_canvas_shows_the_face(sphere_page):
 
 
 @pytest.mark.slow
+def test_controls_drive_the_view(sphere_page):
+    _, html = sphere_page
+    page = open_page(html, fragment="uitest=1")
+    assert page.console == [] and page.attrs.get("data-viewer") == "ready" and len(page.shots) == 9
+    st = [json.loads(page.attrs[f"data-state-{i}"]) for i in range(9)]
+    assert st[0]["env"] == "studio" and st[1]["env"] == "city" and st[1]["exposure"] != st[0]["exposure"]
+    assert st[2]["view"] == "normals" and st[3]["view"] == "unlit" and st[4]["view"] == "lit"
+    assert st[4]["rot"] == 90 and abs(st[5]["exposure"] - st[4]["exposure"] - 2) <= 0.05  # slider step 0.1
+    assert st[6]["az"] == -20 and st[6]["el"] == -4  # drag right / up orbits
+    assert st[7]["zoom"] < 1 and (st[8]["az"], st[8]["el"], st[8]["zoom"]) == (0, 0, 1)
+    faces = [_face(s) for s in page.shots]
+    for i in range(1, 9):  # every control changes the picture
+        assert np.abs(faces[i] - faces[i - 1]).mean() > 0.003, i
+
+
+@pytest.mark.slow
 def test_viewer_matches_relight_under_two_environments(sphere_page):
     asset, html = sphere_page
     diffs, _ = compare_with_relight(asset, html, ENVS, size=128)

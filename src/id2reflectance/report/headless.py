@@ -9,6 +9,7 @@ see ``viewer.js``) and stores each as a PNG data URL in ``<body data-shot-I>``.
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import re
 import shutil
 import subprocess
@@ -96,7 +97,7 @@ def open_page(html: str | Path, *, fragment: str = "", budget_ms: int = 20000, t
         )
         wall = time.perf_counter() - t0
     body = re.search(r"<body([^>]*)>", run.stdout)
-    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+    attrs = {k: html_lib.unescape(v) for k, v in re.findall(r'([\w-]+)="([^"]*)"', body.group(1))} if body else {}
     console = [
         line
         for line in run.stderr.splitlines()

@@ -337,7 +337,10 @@ void main(){
     expo.addEventListener("input", () => { state.exposure = parseFloat(expo.value); sync(); redraw(); });
     ui("id2r-reset").addEventListener("click", () => { state.az = 0; state.el = cam.elevation_deg; state.zoom = 1; redraw(); });
     let drag = null;
-    canvas.addEventListener("pointerdown", (e) => { drag = [e.clientX, e.clientY]; canvas.setPointerCapture(e.pointerId); });
+    canvas.addEventListener("pointerdown", (e) => {
+      drag = [e.clientX, e.clientY];
+      try { canvas.setPointerCapture(e.pointerId); } catch (err) { /* synthetic events have no active pointer */ }
+    });
     canvas.addEventListener("pointerup", () => { drag = null; });
     canvas.addEventListener("pointermove", (e) => {
       if (!drag) return;
@@ -352,7 +355,34 @@ void main(){
     resize();
     draw();
     document.body.setAttribute("data-load-ms", performance.now().toFixed(1));
+    if (hash.has("uitest")) uiTest();
     document.body.setAttribute("data-viewer", "ready");
+
+    // Test hook "#uitest": drive every control with synthetic events, recording the state
+    // (<body data-state-I>) and the canvas (<body data-shot-I>) after each step.
+    function uiTest() {
+      const fire = (el, type) => el.dispatchEvent(new Event(type));
+      const pointer = (type, x, y) => canvas.dispatchEvent(new PointerEvent(type, { clientX: x, clientY: y, pointerId: 1 }));
+      const steps = [
+        () => {},
+        () => { envSel.value = envSel.options[envSel.options.length - 1].value; fire(envSel, "change"); },
+        () => { viewSel.value = "normals"; fire(viewSel, "change"); },
+        () => { lit.click(); lit.click(); },  // normals -> lit -> unlit
+        () => { lit.click(); rot.value = "90"; fire(rot, "input"); },
+        () => { expo.value = String(state.exposure + 2); fire(expo, "input"); },
+        () => { pointer("pointerdown", 100, 100); pointer("pointermove", 150, 90); pointer("pointerup", 150, 90); },
+        () => { canvas.dispatchEvent(new WheelEvent("wheel", { deltaY: -500, cancelable: true })); },
+        () => { ui("id2r-reset").click(); },
+      ];
+      steps.forEach((step, i) => {
+        step();
+        resize();
+        draw();
+        document.body.setAttribute("data-state-" + i, JSON.stringify(state));
+        document.body.setAttribute("data-shot-" + i, canvas.toDataURL("image/png"));
+      });
+      document.body.setAttribute("data-shots", String(steps.length));
+    }
   }
 
   window.addEventListener("load", () => { start().catch((e) => fail(e && e.message ? e.message : String(e))); });
