@@ -48,7 +48,7 @@ out vec2 vNdc; void main(){ vNdc = P[gl_VertexID]; gl_Position = vec4(P[gl_Verte
 precision highp float; precision highp sampler2DArray;
 const float PI = 3.141592653589793;
 uniform sampler2D uIrr; uniform sampler2DArray uSpec; uniform sampler2DArray uRough; uniform sampler2D uDfg;
-uniform int uSharp;
+uniform int uSharp; uniform sampler2D uBg;
 uniform float uLevels[${nl}]; uniform vec4 uDfgGrid; uniform float uEnvRot; uniform float uExposure;
 vec2 latlong(vec3 d){
   float c = cos(uEnvRot), s = sin(uEnvRot);
@@ -89,7 +89,7 @@ in vec2 vNdc; uniform mat4 uInvViewProj; uniform vec3 uEye; out vec4 frag;
 void main(){
   vec4 p = uInvViewProj * vec4(vNdc, 1.0, 1.0);
   vec3 d = normalize(p.xyz / p.w - uEye);
-  frag = vec4(toneMap(textureLod(uSpec, vec3(latlong(d), 0.0), 0.0).rgb), 1.0);
+  frag = vec4(toneMap(textureLod(uBg, latlong(d), 0.0).rgb), 1.0);
 }`;
   const FS_MESH = (nl) => FS_COMMON(nl) + `
 in vec3 vPos; in vec2 vUv;
@@ -98,7 +98,7 @@ uniform vec3 uEye; uniform int uView; uniform float uSpecHi; uniform mat4 uInvVi
 void main(){
   vec3 v = normalize(uEye - vPos);
   if (!gl_FrontFacing) {  // relight: a ray whose first hit is a back face sees the environment
-    frag = vec4(toneMap(textureLod(uSpec, vec3(latlong(-v), 0.0), 0.0).rgb), 1.0); return;
+    frag = vec4(toneMap(textureLod(uBg, latlong(-v), 0.0).rgb), 1.0); return;
   }
   vec2 t = vec2(vUv.x, 1.0 - vUv.y);
   vec4 A = texture(uA, t); vec4 B = texture(uB, t); vec4 C = texture(uC, t);
@@ -234,7 +234,8 @@ void main(){
       const ns = e.sharp_levels;
       const spec = texArray(gl, 2 * e.rows, e.rows, ns, await blob(e.sharp));
       const rough = texArray(gl, e.rows, e.rows / 2, nl - ns, await blob(e.rough));
-      envs[e.name] = { irr, spec, rough, ns, exposure: e.exposure_stops };
+      const bg = tex2d(gl, 4 * e.rows, 2 * e.rows, 3, await blob(e.background), gl.REPEAT);
+      envs[e.name] = { irr, spec, rough, ns, bg, exposure: e.exposure_stops };
     }
 
     const cam = data.camera;
@@ -259,6 +260,8 @@ void main(){
         gl.activeTexture(gl.TEXTURE6); gl.bindTexture(gl.TEXTURE_2D_ARRAY, env.rough);
         gl.uniform1i(gl.getUniformLocation(p, "uRough"), 6);
         gl.uniform1i(gl.getUniformLocation(p, "uSharp"), env.ns);
+        gl.activeTexture(gl.TEXTURE7); gl.bindTexture(gl.TEXTURE_2D, env.bg);
+        gl.uniform1i(gl.getUniformLocation(p, "uBg"), 7);
         gl.uniform1i(gl.getUniformLocation(p, "uIrr"), 0);
         gl.uniform1i(gl.getUniformLocation(p, "uSpec"), 1);
         gl.uniform1i(gl.getUniformLocation(p, "uDfg"), 2);

@@ -8,8 +8,8 @@ roughness between them), the same directional albedo table ``A(n.v, r)`` and GGX
 ``k = specular_albedo / A(1, r)``, the shading normal ``normal_object`` in the mesh frame,
 then the same tone curve (:func:`id2reflectance._shared.imageio.tone_map`). What the page
 changes for size: the maps are area-downsampled to ``map_size`` texels and stored as half
-floats, the prefiltered levels are resampled to ``env_rows`` x ``2 env_rows``, and the
-background is the mirror level at that size (so it is blurrier than a relight render).
+floats, the prefiltered levels are resampled to ``env_rows`` x ``2 env_rows`` (the rough
+ones to half that), and the background (the environment itself) to ``2 env_rows`` rows.
 
 Every array travels as base64 of its little-endian bytes, zlib-deflated (the page inflates
 with the browser's ``DecompressionStream``): nothing is fetched, the page works from
@@ -96,23 +96,28 @@ def resample_latlong(img: np.ndarray, rows: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def environment_tables(name: str, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]:
+def environment_tables(
+    name: str, rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]:
     """Tables of one built-in environment for the page (cached per process).
 
     Returns
     -------
     irradiance : (64, 256, 3) float32, the relight irradiance table (unchanged).
+    background : (2 rows, 4 rows, 3) float32, the environment itself (what is seen past the head).
     sharp : (Ls, rows, 2 rows, 3) float32 GGX-prefiltered radiance of the first Ls levels.
     rough : (Lr, rows / 2, rows, 3) float32 the remaining levels, whose relight tables have
         at most rows / 2 rows (so nothing is lost at the smaller size).
     roughness : the Ls + Lr roughness levels.
     """
-    pre = prefilter(load_environment(name))
+    env = load_environment(name)
+    pre = prefilter(env)
+    background = resample_latlong(env.radiance, 2 * rows)
     n_sharp = sum(1 for lv in pre.levels if lv.shape[0] > rows // 2)
     n_sharp = max(1, min(n_sharp, len(pre.levels) - 1))
     sharp = np.stack([resample_latlong(lv, rows) for lv in pre.levels[:n_sharp]])
     rough = np.stack([resample_latlong(lv, rows // 2) for lv in pre.levels[n_sharp:]])
-    return pre.irradiance, sharp, rough, tuple(float(r) for r in pre.roughness)
+    return pre.irradiance, background, sharp, rough, tuple(float(r) for r in pre.roughness)
 
 
 def _downsample(a: np.ndarray, size: int) -> np.ndarray:
@@ -176,7 +181,7 @@ def viewer_data(asset: Asset, *, config: ViewerConfig = ViewerConfig(), confiden
     levels: tuple[float, ...] = ()
     seen = cov > 0
     for name in names:
-        irr, sharp, rough_lv, levels = environment_tables(name, config.env_rows)
+        irr, background, sharp, rough_lv, levels = environment_tables(name, config.env_rows)
         envs.append(
             {
                 "name": name,
@@ -184,6 +189,7 @@ def viewer_data(asset: Asset, *, config: ViewerConfig = ViewerConfig(), confiden
                 "irr_cols": int(irr.shape[1]),
                 "irradiance": _blob(irr, "f16"),
                 "rows": config.env_rows,
+                "background": _blob(background, "f16"),
                 "sharp_levels": int(sharp.shape[0]),
                 "sharp": _blob(sharp, "f16"),
                 "rough": _blob(rough_lv, "f16"),
