@@ -67,7 +67,7 @@ def chromium_binary() -> str:
 
 
 def shots_fragment(shots: Sequence[Mapping[str, object]], *, size: int = 256) -> str:
-    """URL fragment asking the viewer for ``shots`` (each {"env", "view", "exposure", "az",
+    """URL fragment asking the viewer for ``shots`` (each {"env", "view", "specular", "exposure", "az",
     "el", "zoom", "rot"}, all optional) at ``size`` px square."""
     parts = [",".join(f"{k}:{v}" for k, v in s.items()) for s in shots]
     return f"shots={';'.join(parts)}&size={int(size)}"

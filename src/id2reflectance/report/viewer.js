@@ -1,11 +1,12 @@
 // id2reflectance asset viewer: hand-written WebGL2, no library, no network.
-// Shading = id2r relight's image-environment split sum (processing/relight/ibl.py):
+// Shading = id2r relight's image-environment fast path (processing/relight/ibl.py), default "hybrid":
 //   diffuse  = albedo * E(n) / pi          E: exact irradiance table (lat-long, bilinear)
-//   specular = k * A(n.v, r) * P(R, r)     R = 2 (n.v) n - v; P: GGX-prefiltered levels at n = v = R,
-//                                          linear in roughness between levels; A: directional albedo table
+//   specular = k * A(n.v, r) * P(R, r)     where n.v >= 0.5 (split sum); R = 2 (n.v) n - v; P: GGX-prefiltered
+//                                          levels at n = v = R, linear in roughness; A: directional albedo table
+//            = specularSampled(...)        where 0 < n.v < 0.5 (filtered importance sampling, 4 x 8 samples)
 // then tone_map of _shared/imageio.py: exposure 2^stops, Reinhard extended on luminance (white 4), sRGB.
 // Data: <script type="application/json" id="id2r-viewer-data">, arrays as base64 (zlib-deflated) blobs.
-// Test hook: URL hash "#shots=env:studio,view:lit,exposure:-1;env:city&size=256" renders each shot and
+// Test hook: URL hash "#shots=env:studio,view:lit,exposure:-1;env:city,specular:split_sum&size=256" renders each shot and
 // stores canvas PNG data URLs in <body data-shot-I>; <body data-viewer> is "ready" or "error: ...".
 "use strict";
 (function () {
@@ -73,6 +74,44 @@ float dirAlbedo(float mu, float r){
   float y = clamp((clamp(r, uDfgGrid.y, 1.0) - uDfgGrid.y) / (uDfgGrid.z - uDfgGrid.y) * (n - 1.0), 0.0, n - 1.0);
   return textureLod(uDfg, vec2((y + 0.5) / n, (x + 0.5) / n), 0.0).r;
 }
+// relight's specular_sampled (ibl.py): 4 x 8 stratified GGX visible-normal samples for the real
+// view, each looked up in the level whose lobe matches the sample's solid angle, weighted by F G2 / G1
+const float F0 = 0.028;
+float schlickF(float c){ return F0 + (1.0 - F0) * pow(clamp(1.0 - c, 0.0, 1.0), 5.0); }
+float smithL(float c, float a){ float c2 = max(c * c, 1e-12); return 0.5 * (-1.0 + sqrt(1.0 + a * a * max(1.0 - c2, 0.0) / c2)); }
+float ggxD(float ch, float a){ float a2 = a * a; float d = ch * ch * (a2 - 1.0) + 1.0; return a2 / (PI * d * d); }
+vec3 specularSampled(vec3 n, vec3 v, float k, float r){
+  r = clamp(r, 0.0, 1.0);
+  float a = max(r, 0.02); a = a * a;
+  float sg = n.z >= 0.0 ? 1.0 : -1.0, aa = -1.0 / (sg + n.z), bb = n.x * n.y * aa;
+  vec3 t = vec3(1.0 + sg * n.x * n.x * aa, sg * bb, -sg * n.x), b = vec3(bb, sg + n.y * n.y * aa, -n.y);
+  vec3 vl = vec3(dot(v, t), dot(v, b), dot(v, n));
+  float front = vl.z > 1e-4 ? 1.0 : 0.0;
+  vl.z = max(vl.z, 1e-4); vl = normalize(vl);
+  vec3 vh = normalize(vec3(a * vl.x, a * vl.y, vl.z));
+  float lensq = vh.x * vh.x + vh.y * vh.y;
+  vec3 t1 = lensq > 1e-14 ? vec3(-vh.y, vh.x, 0.0) * inversesqrt(max(lensq, 1e-14)) : vec3(1.0, 0.0, 0.0);
+  vec3 t2 = cross(vh, t1);
+  float lamV = smithL(vl.z, a), g1v = 1.0 / (1.0 + lamV), sv = 0.5 * (1.0 + vh.z);
+  vec3 acc = vec3(0.0); float wsum = 0.0;
+  for (int i = 0; i < 4; i++) for (int j = 0; j < 8; j++) {
+    float rr = sqrt((float(i) + 0.5) / 4.0), ph = 2.0 * PI * (float(j) + 0.5) / 8.0;
+    float p1 = rr * cos(ph), p2 = rr * sin(ph);
+    p2 = (1.0 - sv) * sqrt(max(0.0, 1.0 - p1 * p1)) + sv * p2;
+    float p3 = sqrt(max(0.0, 1.0 - p1 * p1 - p2 * p2));
+    vec3 nh = p1 * t1 + p2 * t2 + p3 * vh;
+    vec3 h = normalize(vec3(a * nh.x, a * nh.y, max(nh.z, 1e-7)));
+    float vdh = dot(vl, h);
+    vec3 l = 2.0 * vdh * h - vl;
+    if (l.z <= 0.0) continue;
+    float w = schlickF(clamp(vdh, 0.0, 1.0)) / (1.0 + lamV + smithL(max(l.z, 1e-7), a)) / g1v;
+    float pdf = ggxD(clamp(h.z, 0.0, 1.0), a) * g1v / (4.0 * vl.z);
+    float rs = min(sqrt(sqrt(1.0 / (32.0 * max(pdf, 1e-12)) / (4.0 * PI))), r);
+    acc += w * prefiltered(l.x * t + l.y * b + l.z * n, rs);
+    wsum += w;
+  }
+  return k * dirAlbedo(vl.z, r) * front * acc / (wsum > 0.0 ? wsum : 1.0);
+}
 vec3 srgb(vec3 x){
   x = clamp(x, 0.0, 1.0);
   return mix(x * 12.92, 1.055 * pow(x, vec3(1.0 / 2.4)) - 0.055, step(vec3(0.0031308), x));
@@ -94,7 +133,7 @@ void main(){
   const FS_MESH = (nl) => FS_COMMON(nl) + `
 in vec3 vPos; in vec2 vUv;
 uniform sampler2D uA; uniform sampler2D uB; uniform sampler2D uC;
-uniform vec3 uEye; uniform int uView; uniform float uSpecHi; uniform mat4 uInvViewProj; out vec4 frag;
+uniform vec3 uEye; uniform int uView; uniform float uSpecHi; uniform int uHybrid; uniform mat4 uInvViewProj; out vec4 frag;
 void main(){
   vec3 v = normalize(uEye - vPos);
   if (!gl_FrontFacing) {  // relight: a ray whose first hit is a back face sees the environment
@@ -112,7 +151,9 @@ void main(){
   vec3 diff = A.rgb * textureLod(uIrr, latlong(n), 0.0).rgb / PI;
   float mu = dot(n, v);
   vec3 spec = vec3(0.0);
-  if (mu > 0.0) spec = A.a * dirAlbedo(mu, r) * prefiltered(2.0 * mu * n - v, r);
+  if (mu > 0.0) {  // relight's default "hybrid": split sum where n.v >= 0.5, sampled below
+    spec = (uHybrid == 1 && mu < 0.5) ? specularSampled(n, v, A.a, r) : A.a * dirAlbedo(mu, r) * prefiltered(2.0 * mu * n - v, r);
+  }
   vec3 x = uView == 1 ? diff : (uView == 2 ? spec : diff + spec);
   frag = vec4(toneMap(x), 1.0);
 }`;
@@ -239,7 +280,7 @@ void main(){
     }
 
     const cam = data.camera;
-    const state = { env: data.environments[0].name, view: "lit", az: 0, el: cam.elevation_deg, zoom: 1,
+    const state = { env: data.environments[0].name, view: "lit", specular: "hybrid", az: 0, el: cam.elevation_deg, zoom: 1,
       rot: 0, exposure: envs[data.environments[0].name].exposure };
 
     function draw() {
@@ -287,6 +328,7 @@ void main(){
       gl.uniformMatrix4fv(gl.getUniformLocation(progMesh, "uViewProj"), false, vp);
       gl.uniform1i(gl.getUniformLocation(progMesh, "uView"), VIEWS.indexOf(state.view));
       gl.uniform1f(gl.getUniformLocation(progMesh, "uSpecHi"), data.maps.specular_hi);
+      gl.uniform1i(gl.getUniformLocation(progMesh, "uHybrid"), state.specular === "split_sum" ? 0 : 1);
       gl.bindVertexArray(vao);
       gl.drawElements(gl.TRIANGLES, m.count, indexType, 0);
     }
@@ -309,6 +351,10 @@ void main(){
         if (kv.view !== undefined) {
           if (!VIEWS.includes(kv.view)) throw new Error("unknown view " + kv.view);
           state.view = kv.view;
+        }
+        if (kv.specular !== undefined) {
+          if (kv.specular !== "hybrid" && kv.specular !== "split_sum") throw new Error("unknown specular " + kv.specular);
+          state.specular = kv.specular;
         }
         for (const k of ["exposure", "az", "el", "zoom", "rot"]) if (kv[k] !== undefined) state[k] = parseFloat(kv[k]);
         draw();

@@ -1,12 +1,13 @@
 """The interactive WebGL2 asset viewer of the HTML report (data + markup; the script is
 ``viewer.js`` beside this module, inlined into the page).
 
-The page shades the asset exactly as ``id2r relight`` does for an image environment with
-``--specular split_sum`` (:func:`id2reflectance.processing.relight.ibl.shade_fast`): the
-same irradiance table, the same GGX-prefiltered levels (19 roughness levels, linear in
-roughness between them), the same directional albedo table ``A(n.v, r)`` and GGX scale
-``k = specular_albedo / A(1, r)``, the shading normal ``normal_object`` in the mesh frame,
-then the same tone curve (:func:`id2reflectance._shared.imageio.tone_map`). What the page
+The page shades the asset as ``id2r relight`` does for an image environment
+(:func:`id2reflectance.processing.relight.ibl.shade_fast`, default ``hybrid`` specular: split
+sum where n.v >= 0.5, filtered importance sampling with 4 x 8 GGX visible-normal samples
+below): the same irradiance table, the same GGX-prefiltered levels (19 roughness levels,
+linear in roughness between them), the same directional albedo table ``A(n.v, r)`` and GGX
+scale ``k = specular_albedo / A(1, r)``, the shading normal ``normal_object`` in the mesh
+frame, then the same tone curve (:func:`id2reflectance._shared.imageio.tone_map`). What the page
 changes for size: the maps are area-downsampled to ``map_size`` texels and stored as half
 floats, the prefiltered levels are resampled to ``env_rows`` x ``2 env_rows`` (the rough
 ones to half that), and the background (the environment itself) to ``2 env_rows`` rows.
@@ -267,7 +268,7 @@ def viewer_section(asset: Asset, *, config: ViewerConfig = ViewerConfig(), confi
     return (
         f"<style>{VIEWER_CSS}</style>"
         "<h3>Viewer</h3>"
-        "<p>Drag to orbit, wheel to zoom. Shading as <code>id2r relight --specular split_sum</code>: "
+        "<p>Drag to orbit, wheel to zoom. Shading as <code>id2r relight</code>: "
         "diffuse albedo under the irradiance of the environment, GGX specular from prefiltered "
         f"levels; maps at {data['maps']['size']} texels, environments at {config.env_rows} rows.</p>"
         '<div class="viewer"><canvas id="id2r-canvas" width="512" height="512"></canvas>'

@@ -58,28 +58,31 @@ def compare_with_relight(
     specular: Sequence[str] = ("split_sum", "hybrid"),
 ) -> tuple[list[ViewerDifference], list[np.ndarray]]:
     """Render each of ``envs`` in the page's viewer at relight's exposure and compare with
-    relight (each mode in ``specular``). Returns the differences and the viewer shots."""
+    relight, for each specular mode in ``specular`` (the viewer and relight in the same mode).
+    Returns the differences and the viewer shots."""
     refs = {(e, s): relight_reference(asset, e, size=size, specular=s) for e in envs for s in specular}
     stops = {e: refs[e, specular[0]][2] for e in envs}
-    page = open_page(html, fragment=shots_fragment([{"env": e, "exposure": stops[e]} for e in envs], size=size))
-    if len(page.shots) != len(envs):
-        raise RuntimeError(f"viewer returned {len(page.shots)} shot(s), expected {len(envs)}: {page.console}")
+    wanted = [(e, s) for e in envs for s in specular]
+    page = open_page(
+        html, fragment=shots_fragment([{"env": e, "exposure": stops[e], "specular": s} for e, s in wanted], size=size)
+    )
+    if len(page.shots) != len(wanted):
+        raise RuntimeError(f"viewer returned {len(page.shots)} shot(s), expected {len(wanted)}: {page.console}")
     out = []
-    for shot, e in zip(page.shots, envs, strict=True):
-        for s in specular:
-            lin, mask, _ = refs[e, s]
-            st = stops[e]
-            ref = tone_map(lin, exposure_stops=st)
-            m = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-            mean = float(ref[m].mean())
-            out.append(
-                ViewerDifference(
-                    e,
-                    s,
-                    float(np.abs(shot - ref)[m].mean()) / mean,
-                    float((shot - ref)[m].mean()) / mean,
-                    int(m.sum()),
-                    st,
-                )
+    for shot, (e, s) in zip(page.shots, wanted, strict=True):
+        lin, mask, _ = refs[e, s]
+        st = stops[e]
+        ref = tone_map(lin, exposure_stops=st)
+        m = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        mean = float(ref[m].mean())
+        out.append(
+            ViewerDifference(
+                e,
+                s,
+                float(np.abs(shot - ref)[m].mean()) / mean,
+                float((shot - ref)[m].mean()) / mean,
+                int(m.sum()),
+                st,
             )
+        )
     return out, page.shots
