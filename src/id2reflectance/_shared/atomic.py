@@ -71,12 +71,14 @@ def _raise_as_output_error(
     ``staged``: the temporary folder standing for ``dest``; an error naming a file in it is
     reported under ``dest`` (the name the user knows).
     """
+    named = err.path if isinstance(err, OutputError) else getattr(err, "filename", None)
+    if staged is not None and named is not None and _within(named, (staged.absolute(),)):
+        dest = dest / Path(os.fsdecode(named)).absolute().relative_to(staged.absolute())
     out_err = as_output_error(err, dest, inside=inside)
     if out_err is None:
         return
-    if staged is not None and _within(out_err.path, (staged.absolute(),)):
-        rel = Path(out_err.path).absolute().relative_to(staged.absolute())
-        out_err = OutputError(dest / rel, out_err.message, out_err.errno)
+    if isinstance(err, OutputError) and out_err is err and dest != Path(err.path):
+        out_err = OutputError(dest, err.message, err.errno)
     if out_err is not err:
         raise out_err from err
 

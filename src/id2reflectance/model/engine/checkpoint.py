@@ -387,6 +387,10 @@ def prepare_run_dir(
         raise ConfigError(
             f"{meta_path}: dataset.json checksum differs from the run's dataset; resume with the same data"
         )
+    if is_main:  # a checkpoint being written when the run was killed: never complete, never listed
+        for stale in (run_dir / "checkpoints").glob(".step_*.tmp"):
+            log.info("removing %s, a checkpoint left unfinished by a killed run", stale)
+            shutil.rmtree(stale, ignore_errors=True)
     return newest_intact_checkpoint(run_dir)
 
 
