@@ -1,0 +1,127 @@
+"""The command group's error handling on storage faults: a full disk and a read-only output
+folder during solve and training give one line naming the path, exit code 2, no traceback,
+nothing half-written and the previous output intact."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from id2reflectance.capture.simulator.analytic import write_sphere_session
+from id2reflectance.cli.main import _register, cli
+from id2reflectance.model.codebook.config import config_to_dict, tiny
+from id2reflectance.model.engine import checkpoint as ck
+from id2reflectance.model.engine.runlog import MetricsLog
+from tests.dataset.synthetic import write_synthetic_dataset
+from tests.faults import full_disk_for_exr, leftovers, read_only
+
+_register()
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> Path:
+    return write_sphere_session(tmp_path_factory.mktemp("sess") / "s", size=16, inverses=False, samples=(16, 4))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_synthetic_dataset(tmp_path_factory.mktemp("ds") / "ds", subjects=3, size=32, views=("front",))
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _one_line_error(res) -> str:
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    return lines[0]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _solve(session: Path, out: Path):
+    return CliRunner().invoke(cli, ["solve", str(session), "-o", str(out), "--no-progress"])
+
+
+def test_solve_on_a_full_disk_names_the_file_and_keeps_the_previous_output(session, tmp_path, monkeypatch):
+    out = tmp_path / "solved"
+    assert _solve(session, out).exit_code == 0
+    before = _snapshot(out)
+    tried = full_disk_for_exr(monkeypatch, after=2)  # the third map finds the disk full
+    line = _one_line_error(_solve(session, out))
+    assert len(tried) > 2  # maps are written concurrently: a few more may try before the solve stops
+    assert line.startswith(f"error: {out}/cam0/") and line.endswith(".exr: cannot write: no space left on device")
+    assert _snapshot(out) == before  # the previous solve, byte for byte
+    assert leftovers(tmp_path) == [] and leftovers(out / "cam0") == []
+
+
+def test_solve_into_a_read_only_folder_is_one_clear_error(session, tmp_path, monkeypatch):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    read_only(parent, monkeypatch)
+    line = _one_line_error(_solve(session, parent / "solved"))
+    assert line.startswith(f"error: {parent / 'solved'}: cannot write: ")
+    assert line.endswith(("read-only file system", "permission denied"))
+    parent.chmod(0o755)
+    assert list(parent.iterdir()) == []
+
+
+def _train(dataset: Path, run: Path, cfg: Path, *extra: str):
+    args = ["train", "codebook", "--stage", "1", "--config", str(cfg), "--dataset", str(dataset), "-o", str(run)]
+    return CliRunner().invoke(cli, [*args, "--no-progress", *extra])
+
+
+def _config(path: Path) -> Path:
+    d = config_to_dict(tiny())
+    d["train"].update(steps=4, batch_size=2, log_interval=1, ckpt_interval=2)
+    d["data"]["views"] = ["front"]
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_training_on_a_full_disk_keeps_the_last_checkpoint_and_resumes(dataset, tmp_path, monkeypatch, one_thread):
+    cfg, run = _config(tmp_path / "tiny.yaml"), tmp_path / "run"
+    real_save = ck.save_file
+
+    def save_file(tensors, filename):  # full from the second checkpoint on
+        if ck.list_checkpoints(run):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+        return real_save(tensors, filename)
+
+    monkeypatch.setattr(ck, "save_file", save_file)
+    line = _one_line_error(_train(dataset, run, cfg))
+    assert line.startswith(f"error: {run}/checkpoints/step_00000004/") and "no space left on device" in line
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000002"]
+    monkeypatch.setattr(ck, "save_file", real_save)  # space freed: --resume continues from step 2
+    res = _train(dataset, run, cfg, "--resume")
+    assert res.exit_code == 0, res.output
+    assert [r["from_step"] for r in json.loads((run / "run.json").read_text())["resumes"]] == [2]
+
+
+def test_an_os_error_outside_the_atomic_writers_is_one_line_too(dataset, tmp_path, monkeypatch, one_thread):
+    cfg, run = _config(tmp_path / "tiny.yaml"), tmp_path / "run"
+
+    def write(self, step, values):  # metrics.jsonl is appended, not replaced
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(run / "metrics.jsonl"))
+
+    monkeypatch.setattr(MetricsLog, "write", write)
+    line = _one_line_error(_train(dataset, run, cfg))
+    assert line == f"error: {run / 'metrics.jsonl'}: no space left on device"
+    shutil.rmtree(run)
