@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,15 +62,20 @@ def read_only(folder: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "injected"
 
 
-def full_disk_for_exr(monkeypatch: pytest.MonkeyPatch, *, after: int = 0) -> list[str]:
-    """Let ``after`` OpenEXR files be written, then fail every later one as a full disk
-    does (a part of the file written, OpenEXR's RuntimeError). Returns the files tried."""
+def full_disk_for_exr(
+    monkeypatch: pytest.MonkeyPatch, *, after: int = 0, when: Callable[[str], bool] = lambda name: True
+) -> list[str]:
+    """Let ``after`` OpenEXR files (of those whose name passes ``when``) be written, then
+    fail every later one as a full disk does (a part of the file written, OpenEXR's
+    RuntimeError). Returns the files that met the full disk or were let through."""
     import OpenEXR
 
     tried: list[str] = []
     real_write = OpenEXR.File.write
 
     def write(self, filename):  # type: ignore[no-untyped-def]
+        if not when(str(filename)):
+            return real_write(self, filename)
         tried.append(str(filename))
         if len(tried) > after:
             Path(filename).write_bytes(b"v/1\x01" + b"\0" * 64)  # a torn start of a file

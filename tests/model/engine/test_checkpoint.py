@@ -109,7 +109,14 @@ def _run_with_two_checkpoints(tmp_path):
     run = tmp_path / "run"
     for step in (2, 4):
         ck.save_checkpoint(
-            ck.step_dir(run, step), step=step, arch=ARCH, model=model, ema=ema.shadow, disc=disc, optimizers=opts, meta={}
+            ck.step_dir(run, step),
+            step=step,
+            arch=ARCH,
+            model=model,
+            ema=ema.shadow,
+            disc=disc,
+            optimizers=opts,
+            meta={},
         )
     return run, ck.step_dir(run, 2), ck.step_dir(run, 4)
 
