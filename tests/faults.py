@@ -1,4 +1,5 @@
-"""Provoking storage faults in tests: a disk that fills up, a folder that is read-only.
+"""Provoking faults in tests: a disk that fills up, a folder that is read-only, image
+files whose header lies about their size.
 
 Tests run as root in CI, where ``chmod`` does not stop writes: :func:`read_only` first
 tries the real thing and, when a probe write still succeeds, injects the error the kernel
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,3 +92,40 @@ def full_disk_for_exr(
 def leftovers(folder: Path) -> list[str]:
     """Temporary files or folders the atomic writers left in ``folder`` (names starting with '.')."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock"))
+
+
+def hostile_image(path: Path, size: int = 100_000) -> Path:
+    """Write a small valid PNG, TIFF or OpenEXR image (by ``path``'s suffix) whose header then
+    claims ``size`` x ``size`` pixels; everything else in the file is left consistent (the
+    PNG's header CRC is recomputed, the TIFF's dimensions become LONG tags)."""
+    import cv2
+    import numpy as np
+    import tifffile
+
+    from id2reflectance._shared.imageio import write_exr
+
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        ok, buf = cv2.imencode(".png", np.zeros((8, 8), np.uint16))
+        b = bytearray(buf.tobytes())
+        b[16:24] = struct.pack(">II", size, size)
+        b[29:33] = struct.pack(">I", zlib.crc32(bytes(b[12:29])))
+    elif suffix in (".tif", ".tiff"):
+        tifffile.imwrite(path, np.zeros((8, 8), np.uint16))
+        b = bytearray(path.read_bytes())
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages.first.tags
+            entries = [tags["ImageWidth"].offset, tags["ImageLength"].offset]
+        for o in entries:  # tag (2), type (2), count (4), value (4)
+            b[o + 2 : o + 4] = struct.pack("<H", 4)
+            b[o + 8 : o + 12] = struct.pack("<I", size)
+    elif suffix == ".exr":
+        write_exr(path, np.zeros((8, 8, 3), np.float32))
+        b = bytearray(path.read_bytes())
+        key = b"dataWindow\x00box2i\x00"
+        i = b.index(key) + len(key) + 4  # after the attribute's size
+        b[i + 8 : i + 16] = struct.pack("<ii", size - 1, size - 1)
+    else:
+        raise ValueError(f"no hostile {suffix} writer")
+    path.write_bytes(bytes(b))
+    return path

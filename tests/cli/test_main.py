@@ -1,6 +1,6 @@
-"""The command group's error handling on storage faults: a full disk and a read-only output
-folder during solve and training give one line naming the path, exit code 2, no traceback,
-nothing half-written and the previous output intact."""
+"""The command group's error handling: a full disk and a read-only output folder during solve
+and training, and hostile input files, give one line naming the path, exit code 2, no
+traceback, nothing (half-)written and the previous output intact."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from click.testing import CliRunner
 
+from id2reflectance._shared.imageio import read_exr, write_exr
 from id2reflectance.capture.simulator.analytic import write_sphere_session
 from id2reflectance.cli.main import _register, cli
 from id2reflectance.model.codebook.config import config_to_dict, tiny
 from id2reflectance.model.engine import checkpoint as ck
 from id2reflectance.model.engine.runlog import MetricsLog
 from tests.dataset.synthetic import write_synthetic_dataset
-from tests.faults import full_disk_for_exr, leftovers, read_only
+from tests.faults import full_disk_for_exr, hostile_image, leftovers, read_only
 
 _register()
 
@@ -44,11 +46,17 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def _one_line_error(res) -> str:
+def _error_lines(res) -> list[str]:
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert lines and all(ln.startswith("error: ") for ln in lines), res.stderr
+    return lines
+
+
+def _one_line_error(res) -> str:
+    lines = _error_lines(res)
+    assert len(lines) == 1, res.stderr
     return lines[0]
 
 
@@ -125,3 +133,45 @@ def test_an_os_error_outside_the_atomic_writers_is_one_line_too(dataset, tmp_pat
     line = _one_line_error(_train(dataset, run, cfg))
     assert line == f"error: {run / 'metrics.jsonl'}: no space left on device"
     shutil.rmtree(run)
+
+
+# ----------------------------------------------------------------------------- hostile input files
+
+
+def _huge_header(s: Path) -> None:
+    hostile_image(s / "frames/cam0/gradient_x_cross.exr")
+
+
+def _link_outside(s: Path) -> None:
+    outside = s.parent / "elsewhere.exr"
+    shutil.move(s / "frames/cam0/full_cross.exr", outside)
+    os.symlink(outside, s / "frames/cam0/full_cross.exr")
+
+
+def _nan_and_inf(s: Path) -> None:
+    img, _ = read_exr(s / "frames/cam0/full_parallel.exr")
+    img[0, 0, 0], img[1, 2, 1], img[3, 3, 2] = np.nan, np.inf, -np.inf
+    write_exr(s / "frames/cam0/full_parallel.exr", img)
+
+
+def _deep_json(s: Path) -> None:
+    (s / "session.json").write_text("[" * 1_000_000 + "]" * 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (_huge_header, "frames/cam0/gradient_x_cross.exr: frames[2].file: is 100000x100000 but camera 'cam0' is 16x16"),
+        (_link_outside, "session.json: frames[0].file leaves the session folder through a link"),
+        (_nan_and_inf, "frames/cam0/full_parallel.exr: frames[1].file: contains NaN or Inf in 3 pixel(s)"),
+        (_deep_json, "session.json: bad JSON: nested too deeply to parse"),
+    ],
+    ids=["header-100000x100000", "symlink-outside", "nan-inf", "json-1e6-deep"],
+)
+def test_hostile_session_files_are_one_named_error_and_nothing_is_written(session, tmp_path, spoil, message):
+    s = Path(shutil.copytree(session, tmp_path / "sess"))
+    spoil(s)
+    out = tmp_path / "solved"
+    lines = _error_lines(_solve(s, out))  # a session's problems are listed together, one line each
+    assert lines[0].startswith(f"error: {message}"), lines
+    assert not out.exists() and leftovers(tmp_path) == []

@@ -267,13 +267,15 @@ def write_exr(
 def decode_image(data: np.ndarray, flags: int) -> np.ndarray | None:
     """``cv2.imdecode(data, flags)`` with OpenCV's own log quiet: a file it cannot decode
     gives None (the caller raises one clear error naming it), not also a ``[ WARN ]`` line
-    from the codec on stderr. ``data``: the file's bytes as a uint8 array (empty: None)."""
+    from the codec on stderr or OpenCV's exception for a header over its pixel limit. ``data``: the file's bytes as a uint8 array (empty: None)."""
     if not data.size:
         return None
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
         return cv2.imdecode(data, flags)
+    except cv2.error:  # e.g. over OpenCV's CV_IO_MAX_IMAGE_PIXELS: raised, not None, for some codecs
+        return None
     finally:
         cv2.utils.logging.setLogLevel(level)
 

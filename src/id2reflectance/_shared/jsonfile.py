@@ -18,13 +18,13 @@ JSON_MAX_BYTES = 64 << 20
 """Largest manifest read, bytes (a session of thousands of frames takes well under 1 MiB)."""
 
 
-def read_json(path: str | Path, *, max_bytes: int = JSON_MAX_BYTES) -> Any:
+def read_json(path: str | Path, *, max_bytes: int | None = None) -> Any:
     """Parse the UTF-8 JSON file ``path``.
 
     Parameters
     ----------
     path : the file.
-    max_bytes : a larger file is refused before it is read.
+    max_bytes : a larger file is refused before it is read (None: :data:`JSON_MAX_BYTES`).
 
     Raises
     ------
@@ -33,6 +33,7 @@ def read_json(path: str | Path, *, max_bytes: int = JSON_MAX_BYTES) -> Any:
         (``bad JSON at line L column C: ...``) or nested too deeply to parse.
     """
     path = Path(path)
+    max_bytes = JSON_MAX_BYTES if max_bytes is None else max_bytes
     try:
         size = path.stat().st_size
         if size > max_bytes:
