@@ -92,7 +92,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def image_header_size(path: str | Path) -> tuple[int, int] | None:
     """``(height, width)`` from the header of a PNG, TIFF or OpenEXR file, pixels undecoded.
 
-    None for other types (JPEG and camera RAW are left to their decoders' own limits).
+    None for other types (JPEG and camera RAW are left to their decoders' own limits) and
+    for a ``.png`` without a PNG header (which the decoder then refuses).
     Raises InputFileError naming the file when the header cannot be read.
     """
     path = Path(path)
@@ -104,7 +105,7 @@ def image_header_size(path: str | Path) -> tuple[int, int] | None:
         except OSError as err:
             raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
         if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-            raise InputFileError(path, None, "not a PNG file (no PNG signature and IHDR header)")
+            return None  # no PNG header to check: the decoder refuses the file, naming it
         width, height = struct.unpack(">II", head[16:24])
         return int(height), int(width)
     if suffix in (".tif", ".tiff"):
