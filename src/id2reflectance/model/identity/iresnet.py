@@ -107,8 +107,8 @@ def read_state_dict(path: str | Path, *, what: str = "weights") -> dict[str, tor
         if path.suffix == ".safetensors":
             return read_safetensors(path)
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except InputFileError:
-        raise
+    except InputFileError as err:  # a malformed safetensors header, named by read_safetensors
+        raise InputFileError(path, err.field, f"cannot read {what}: {err.message}") from err
     except Exception as err:
         raise InputFileError(path, None, f"cannot read {what} ({err})") from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
