@@ -175,3 +175,21 @@ def test_hostile_session_files_are_one_named_error_and_nothing_is_written(sessio
     lines = _error_lines(_solve(s, out))  # a session's problems are listed together, one line each
     assert lines[0].startswith(f"error: {message}"), lines
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_training_whose_checkpoint_folder_turned_read_only_is_one_clear_error(
+    dataset, tmp_path, monkeypatch, one_thread
+):
+    cfg, run = _config(tmp_path / "tiny.yaml"), tmp_path / "run"
+    assert _train(dataset, run, cfg).exit_code == 0
+    ckpts = run / "checkpoints"
+    before = _snapshot(ckpts)
+    d = yaml.safe_load(cfg.read_text())
+    d["train"]["steps"] = 6
+    cfg.write_text(yaml.safe_dump(d))
+    read_only(ckpts, monkeypatch)
+    line = _one_line_error(_train(dataset, run, cfg, "--resume"))
+    assert line.startswith(f"error: {ckpts / 'step_00000006'}: cannot write: "), line
+    assert line.endswith(("read-only file system", "permission denied"))
+    ckpts.chmod(0o755)
+    assert _snapshot(ckpts) == before  # steps 2 and 4 as they were, nothing half-written
