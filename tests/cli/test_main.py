@@ -193,3 +193,32 @@ def test_training_whose_checkpoint_folder_turned_read_only_is_one_clear_error(
     assert line.endswith(("read-only file system", "permission denied"))
     ckpts.chmod(0o755)
     assert _snapshot(ckpts) == before  # steps 2 and 4 as they were, nothing half-written
+
+
+# ----------------------------------------------------------------------------- one writer per output
+
+WRITERS = {
+    "solve": lambda i, o: ["solve", i, "-o", o],
+    "bake": lambda i, o: ["bake", i, i, "-o", o],
+    "dataset build": lambda i, o: ["dataset", "build", i, "-o", o],
+    "train codebook": lambda i, o: ["train", "codebook", "--stage", "1", "--config", "tiny", "--dataset", i, "-o", o],
+    "train swapper": lambda i, o: ["train", "swapper", "--config", "tiny", "--dataset", i, "--base", i, "-o", o],
+    "infer": lambda i, o: ["infer", i, "-o", o, "--dataset", i, "--checkpoint", i],
+    "relight": lambda i, o: ["relight", i, "--env", "studio", "-o", o],
+    "export": lambda i, o: ["export", i, "-o", o],
+    "report": lambda i, o: ["report", i, "-o", o],
+}
+
+
+@pytest.mark.parametrize("command", list(WRITERS))
+def test_every_writing_command_refuses_an_output_another_command_holds(tmp_path, command):
+    from id2reflectance._shared.lock import output_lock
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    out = tmp_path / "out"
+    with output_lock(out):  # as another command writing it would
+        res = CliRunner().invoke(cli, WRITERS[command](str(inputs), str(out)))
+    line = _one_line_error(res)
+    assert line.startswith(f"error: {out}: another id2r command is writing it (pid {os.getpid()} "), line
+    assert not out.exists()

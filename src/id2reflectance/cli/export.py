@@ -34,8 +34,8 @@ def export_cmd(asset: Path, out: Path, uv_size: int | None) -> None:
       id2r export assets/S0000 -o S0000.glb
       id2r export assets/S0000 -o S0000_obj/ --uv-size 1024
     """
-    a = read_asset(asset)
     with output_lock(out):
+        a = read_asset(asset)
         if out.suffix.lower() == ".glb":
             path = export_glb(a, out, texture_size=uv_size)
         else:
