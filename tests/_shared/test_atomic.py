@@ -92,3 +92,11 @@ def test_a_permission_error_on_an_input_is_not_reported_as_an_output(tmp_path):
             raise err
     assert as_output_error(err, tmp_path / "out", inside=(tmp_path,)) is None
     assert as_output_error(OSError(errno.ENOSPC, "full"), tmp_path / "o").errno == errno.ENOSPC
+
+
+def test_an_output_error_of_another_destination_keeps_its_name(tmp_path):
+    other = OutputError(tmp_path / "elsewhere" / "log.txt", "cannot write: no space left on device", errno.ENOSPC)
+    with pytest.raises(OutputError) as info:
+        with atomic_folder(tmp_path / "out"):
+            raise other
+    assert info.value is other

@@ -72,14 +72,15 @@ def _raise_as_output_error(
     reported under ``dest`` (the name the user knows).
     """
     named = err.path if isinstance(err, OutputError) else getattr(err, "filename", None)
-    if staged is not None and named is not None and _within(named, (staged.absolute(),)):
+    in_staged = staged is not None and named is not None and _within(named, (staged.absolute(),))
+    if in_staged:
         dest = dest / Path(os.fsdecode(named)).absolute().relative_to(staged.absolute())
-    out_err = as_output_error(err, dest, inside=inside)
-    if out_err is None:
+    if isinstance(err, OutputError):  # from a nested writer: renamed only when it names a staged file
+        if in_staged:
+            raise OutputError(dest, err.message, err.errno) from err
         return
-    if isinstance(err, OutputError) and out_err is err and dest != Path(err.path):
-        out_err = OutputError(dest, err.message, err.errno)
-    if out_err is not err:
+    out_err = as_output_error(err, dest, inside=inside)
+    if out_err is not None:
         raise out_err from err
 
 
