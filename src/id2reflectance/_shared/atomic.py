@@ -72,8 +72,9 @@ def _raise_as_output_error(
     reported under ``dest`` (the name the user knows).
     """
     named = err.path if isinstance(err, OutputError) else getattr(err, "filename", None)
-    in_staged = staged is not None and named is not None and _within(named, (staged.absolute(),))
-    if in_staged:
+    in_staged = False
+    if staged is not None and named is not None and _within(named, (staged.absolute(),)):
+        in_staged = True
         dest = dest / Path(os.fsdecode(named)).absolute().relative_to(staged.absolute())
     if isinstance(err, OutputError):  # from a nested writer: renamed only when it names a staged file
         if in_staged:
