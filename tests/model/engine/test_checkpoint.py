@@ -201,3 +201,14 @@ def test_a_malformed_header_within_bounds_is_an_input_file_error(tmp_path):
     path.write_bytes(len(header).to_bytes(8, "little") + header)
     with pytest.raises(InputFileError, match="w.safetensors: not a readable safetensors file"):
         ck.load_tensors_strict(path, {"w": torch.zeros(1)})
+
+
+def test_a_checkpoint_json_that_drops_a_file_is_torn_too(tmp_path):
+    run, older, newest = _run_with_two_checkpoints(tmp_path)
+    (newest / "optim.safetensors").unlink()
+    doc = json.loads((newest / ck.META_FILE).read_text())
+    del doc["files"]["optim.safetensors"]  # removed from the list as well: no checksum to miss
+    (newest / ck.META_FILE).write_text(json.dumps(doc))
+    with pytest.raises(InputFileError, match="files: does not list optim.safetensors"):
+        ck.read_checkpoint_meta(newest)
+    assert ck.newest_intact_checkpoint(run) == older

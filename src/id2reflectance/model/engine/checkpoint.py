@@ -52,6 +52,7 @@ FORMAT_NAME = "id2r-codebook-checkpoint"
 FORMAT_VERSION = 1
 META_FILE = "checkpoint.json"
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
+_ALWAYS_SAVED = ("model.safetensors", "optim.safetensors", "rng.safetensors")
 SAFETENSORS_MAX_HEADER = 100 << 20
 """Largest safetensors JSON header read, bytes (the safetensors library's own limit)."""
 
@@ -422,6 +423,9 @@ def read_checkpoint_meta(path: str | Path, *, verify: bool = True) -> dict[str, 
     files = doc["files"]
     if not isinstance(files, dict) or not all(isinstance(n, str) and n == Path(n).name for n in files):
         raise InputFileError(mfile, "files", "must map plain file names of this folder to their sha256")
+    for name in _ALWAYS_SAVED:
+        if name not in files:
+            raise InputFileError(mfile, "files", f"does not list {name}, which every checkpoint holds")
     if verify:
         for name, digest in files.items():
             f = path / name
