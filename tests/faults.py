@@ -95,9 +95,10 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def hostile_image(path: Path, size: int = 100_000) -> Path:
-    """Write a small valid PNG, TIFF or OpenEXR image (by ``path``'s suffix) whose header then
-    claims ``size`` x ``size`` pixels; everything else in the file is left consistent (the
-    PNG's header CRC is recomputed, the TIFF's dimensions become LONG tags)."""
+    """Write a small valid PNG, JPEG, TIFF or OpenEXR image (by ``path``'s suffix) whose header
+    then claims ``size`` x ``size`` pixels (JPEG: at most 65535); everything else in the file
+    is left consistent (the PNG's header CRC is recomputed, the TIFF's dimensions become LONG
+    tags)."""
     import cv2
     import numpy as np
     import tifffile
@@ -110,6 +111,11 @@ def hostile_image(path: Path, size: int = 100_000) -> Path:
         b = bytearray(buf.tobytes())
         b[16:24] = struct.pack(">II", size, size)
         b[29:33] = struct.pack(">I", zlib.crc32(bytes(b[12:29])))
+    elif suffix in (".jpg", ".jpeg"):
+        ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+        b = bytearray(buf.tobytes())
+        i = b.index(b"\xff\xc0") + 5  # baseline frame header: length (2), precision (1), height, width
+        b[i : i + 4] = struct.pack(">HH", min(size, 65535), min(size, 65535))
     elif suffix in (".tif", ".tiff"):
         tifffile.imwrite(path, np.zeros((8, 8), np.uint16))
         b = bytearray(path.read_bytes())

@@ -186,6 +186,14 @@ def test_a_header_claiming_100000_squared_pixels_is_refused_before_decoding(tmp_
         check_image_header(path, (8, 8), what="camera 'cam0'")
 
 
+def test_a_jpeg_header_claiming_65535_squared_pixels_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = hostile_image(tmp_path / "huge.jpg")  # 65535 is JPEG's largest side
+    _no_decoding(monkeypatch)
+    assert image_header_size(path) == (65535, 65535)
+    with pytest.raises(InputFileError, match="huge.jpg: header claims 65535x65535 pixels, over the limit"):
+        read_image(path, "srgb")
+
+
 def test_opencv_alone_raises_on_such_a_header_and_decode_image_turns_that_into_none(tmp_path):
     import cv2
 
@@ -198,6 +206,12 @@ def test_opencv_alone_raises_on_such_a_header_and_decode_image_turns_that_into_n
 def test_an_honest_header_of_an_ordinary_size_reads(tmp_path):
     write_png(tmp_path / "a.png", np.full((6, 10, 3), 0.5), bits=16)
     assert image_header_size(tmp_path / "a.png") == (6, 10)
+    import cv2
+
+    ok, jpg = cv2.imencode(".jpg", np.zeros((6, 10, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    (tmp_path / "a.jpg").write_bytes(jpg.tobytes())  # progressive: its frame header is SOF2
+    assert image_header_size(tmp_path / "a.jpg") == (6, 10)
+    assert read_image(tmp_path / "a.jpg", "srgb").shape == (6, 10, 3)
     assert read_image(tmp_path / "a.png", "linear").shape == (6, 10, 3)
     (tmp_path / "b.png").write_bytes(b"GIF89a" + bytes(30))
     assert image_header_size(tmp_path / "b.png") is None  # not a PNG header: left to the decoder

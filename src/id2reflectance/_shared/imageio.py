@@ -6,7 +6,7 @@ EOTF; camera RAW/DNG is demosaiced and decoded linearly (no auto-brightness, no 
 unit white-balance multipliers, camera-native primaries).
 
 Every failure raises :class:`InputFileError` naming the file. Before any pixel is decoded
-the header's dimensions of a PNG, TIFF or OpenEXR file are read and checked
+the header's dimensions of a PNG, JPEG, TIFF or OpenEXR file are read and checked
 (:func:`check_image_header`) against :data:`MAX_IMAGE_PIXELS`, and by the callers that
 know it against the size their contract requires (the camera's in a session, the
 asset's ``size``), so a file whose
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 os.environ.setdefault("CV_IO_MAX_IMAGE_PIXELS", str(1 << 28))  # MAX_IMAGE_PIXELS, for OpenCV imported first here
@@ -90,24 +90,20 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def image_header_size(path: str | Path) -> tuple[int, int] | None:
-    """``(height, width)`` from the header of a PNG, TIFF or OpenEXR file, pixels undecoded.
+    """``(height, width)`` from the header of a PNG, JPEG, TIFF or OpenEXR file, pixels undecoded.
 
-    None for other types (JPEG and camera RAW are left to their decoders' own limits) and
-    for a ``.png`` without a PNG header (which the decoder then refuses).
+    None for other types (camera RAW is left to LibRaw's own limits) and for a ``.png`` or
+    ``.jpg`` without such a header (which the decoder then refuses).
     Raises InputFileError naming the file when the header cannot be read.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".png":
+    if suffix in (".png", ".jpg", ".jpeg"):
         try:
             with open(path, "rb") as f:
-                head = f.read(24)
+                return _png_size(f) if suffix == ".png" else _jpeg_size(f)
         except OSError as err:
             raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
-        if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-            return None  # no PNG header to check: the decoder refuses the file, naming it
-        width, height = struct.unpack(">II", head[16:24])
-        return int(height), int(width)
     if suffix in (".tif", ".tiff"):
         try:
             with tifffile.TiffFile(str(path)) as tif:
@@ -127,6 +123,42 @@ def image_header_size(path: str | Path) -> tuple[int, int] | None:
     return None
 
 
+def _png_size(f: BinaryIO) -> tuple[int, int] | None:
+    """(height, width) of the IHDR chunk, or None without a PNG signature and IHDR."""
+    head = f.read(24)
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return int(height), int(width)
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
+def _jpeg_size(f: BinaryIO) -> tuple[int, int] | None:
+    """(height, width) of the first start-of-frame segment, walking the segments from SOI;
+    None when the file is not laid out as JPEG segments or has no frame before its scan."""
+    if f.read(2) != b"\xff\xd8":
+        return None
+    while True:
+        if f.read(1) != b"\xff":
+            return None
+        marker = f.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = f.read(1)
+        if not marker or marker[0] == 0xDA:  # end of file, or the scan before any frame header
+            return None
+        if marker[0] == 0x01 or 0xD0 <= marker[0] <= 0xD8:  # markers without a length
+            continue
+        length = f.read(2)
+        if len(length) < 2:
+            return None
+        if marker[0] in _JPEG_SOF:
+            body = f.read(5)  # precision, height, width
+            return (int.from_bytes(body[1:3], "big"), int.from_bytes(body[3:5], "big")) if len(body) == 5 else None
+        f.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+
+
 def check_image_header(
     path: str | Path, expected_hw: tuple[int, int] | None = None, *, what: str = "the expected size"
 ) -> None:
@@ -134,7 +166,7 @@ def check_image_header(
 
     Parameters
     ----------
-    path : a PNG, TIFF or OpenEXR file (other types pass unchecked).
+    path : a PNG, JPEG, TIFF or OpenEXR file (other types pass unchecked).
     expected_hw : ``(height, width)`` the caller's contract requires, pixels; None: any
         size up to the limit.
     what : names the expected size in the message (``"camera 'cam0'"``).
