@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import image_size_option, out_option
 from id2reflectance.report.build import ReportConfig, build_report
 
@@ -32,5 +33,6 @@ def report_cmd(path: Path, out: Path, session: Path | None, no_renders: bool, im
       id2r report dataset/ -o dataset.html
     """
     cfg = ReportConfig(renders=not no_renders, render_size=image_size, session=session)
-    written = build_report(path, out, config=cfg)
+    with output_lock(out):
+        written = build_report(path, out, config=cfg)
     click.echo(f"wrote {written}")
