@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import image_size_option, out_option, uv_size_option
 from id2reflectance.report.build import ReportConfig, build_report
 
@@ -61,5 +62,6 @@ def report_cmd(
         viewer_map_size=uv_size,
         subject_pages=subject_pages,
     )
-    written = build_report(path, out, config=cfg)
+    with output_lock(out):
+        written = build_report(path, out, config=cfg)
     click.echo(f"wrote {written}")
