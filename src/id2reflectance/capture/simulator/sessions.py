@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -286,6 +286,49 @@ def _write_truth(root: Path, mesh: FaceMesh, maps: SubjectMaps, renders: dict[st
             write_exr(root / "truth" / name / f"{key}.exr", img)
 
 
+def render_subject(
+    subject: Subject, config: SimulatorConfig, *, tick: Callable[[int], None] | None = None
+) -> tuple[FaceMesh, SubjectMaps, float, dict[str, Camera], dict[str, CameraRender]]:
+    """Render one subject with the rig of ``config`` (noise-free radiance, no files).
+
+    Returns
+    -------
+    mesh : the head in template topology (metres); maps : its UV maps; ita : the face's
+    ITA (degrees); cameras : {name: Camera}; renders : {name: CameraRender} with the
+    cross and parallel radiance of every pattern of ``config.patterns`` and the truth.
+    ``tick(k)`` is called after each of the ``4 + config.cameras`` steps.
+    """
+
+    def step(k: int) -> None:
+        if tick is not None:
+            tick(k)
+
+    mesh, maps, ita = subject_geometry(subject, config)
+    step(1)
+    vis = vertex_visibility(mesh, directions=config.visibility_directions)
+    step(2)
+    raster = uv_raster(config.uv_size)
+    diffuse = diffuse_textures(
+        maps,
+        raster,
+        vis,
+        patterns=config.patterns,
+        sss_mm=config.sss_mm,
+        texel_size=face_texel_size(mesh, config.uv_size),
+        samples=config.diffuse_samples,
+    )
+    step(3)
+    cameras = rig_cameras(config)
+    scene = raycasting_scene(mesh)
+    renders: dict[str, CameraRender] = {}
+    for k, (name, cam) in enumerate(cameras.items()):
+        renders[name] = render_camera(
+            cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
+        )
+        step(4 + k)
+    return mesh, maps, ita, cameras, renders
+
+
 def simulate_subject(
     out_dir: str | Path,
     *,
@@ -318,29 +361,7 @@ def simulate_subject(
             progress(stage, done, steps)
 
     tick(0)
-    mesh, maps, ita = subject_geometry(subject, config)
-    tick(1)
-    vis = vertex_visibility(mesh, directions=config.visibility_directions)
-    tick(2)
-    raster = uv_raster(config.uv_size)
-    diffuse = diffuse_textures(
-        maps,
-        raster,
-        vis,
-        patterns=config.patterns,
-        sss_mm=config.sss_mm,
-        texel_size=face_texel_size(mesh, config.uv_size),
-        samples=config.diffuse_samples,
-    )
-    tick(3)
-    cameras = rig_cameras(config)
-    scene = raycasting_scene(mesh)
-    renders: dict[str, CameraRender] = {}
-    for k, (name, cam) in enumerate(cameras.items()):
-        renders[name] = render_camera(
-            cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
-        )
-        tick(4 + k)
+    mesh, maps, ita, cameras, renders = render_subject(subject, config, tick=tick)
     peak = max(float(r.parallel["full"].max()) for r in renders.values())
     scale = float(f"{max(peak, 1e-6) / config.exposure_peak:.6g}")
     attributes = {
