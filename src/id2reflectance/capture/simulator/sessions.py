@@ -17,6 +17,7 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
+      truth/<camera>/skin.exr       face-model heads only: 1 on skin, 0 on the eyes
 
 Stored frame values are radiance divided by the session's exposure ``scale`` (the
 frames' ``scale`` field restores radiance). Everything is deterministic for a seed; a
@@ -468,13 +469,15 @@ def load_truth(session_dir: str | Path, camera: str) -> dict[str, np.ndarray]:
     (H, W) unoccluded full-sphere specular response; ``normal`` (H, W, 3) unit world
     shading normal; ``roughness`` (H, W) GGX perceptual; ``mask`` (H, W) 1 on the head;
     ``visibility`` (H, W) unoccluded fraction of the diffuse lobe; ``uv`` (H, W, 3) u, v,
-    hit. All float32.
+    hit; for face-model heads also ``skin`` (H, W) 1 on skin, 0 on the eyes and the
+    background. All float32.
     """
     folder = Path(session_dir) / "truth" / camera
     if not folder.is_dir():
         raise InputFileError(folder, None, f"no ground truth for camera '{camera}' (not a simulated session?)")
     out = {}
-    for name, channels in TRUTH_CHANNELS.items():
+    optional = {"skin": 1} if (folder / "skin.exr").is_file() else {}
+    for name, channels in {**TRUTH_CHANNELS, **optional}.items():
         img, _ = read_exr(folder / f"{name}.exr")
         if img.shape[2] != channels:
             raise InputFileError(folder / f"{name}.exr", None, f"expected {channels} channel(s), got {img.shape[2]}")
