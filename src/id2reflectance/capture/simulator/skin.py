@@ -298,6 +298,30 @@ class SubjectMaps:
         return int(self.roughness.shape[0])
 
 
+MOLE_MELANIN = 5.0  # melanin factor at a mole's centre, minus one
+MOLES_MEAN = 3.0  # Poisson mean of the number of moles on the face and neck
+MOLE_RADIUS_M = (0.0006, 0.0016)  # range of the moles' Gaussian radius, metres
+
+
+def _moles(p: np.ndarray, where: np.ndarray, seed: int) -> np.ndarray:
+    """(N,) weight in [0, 1] of a few moles at points p (N, 3) metres: Gaussian spots
+    centred on points drawn (own random stream of ``seed``) where ``where`` (N,) > 0.5."""
+    rng = np.random.default_rng([int(seed), 17])
+    count = int(rng.poisson(MOLES_MEAN))
+    cand = np.flatnonzero(where > 0.5)
+    out = np.zeros(len(p))
+    if count == 0 or cand.size == 0:
+        return out
+    # drawn as fractions of the candidate list: roughly the same places at any map size
+    centres = p[cand[np.minimum((rng.random(count) * cand.size).astype(np.int64), cand.size - 1)]]
+    radii = rng.uniform(*MOLE_RADIUS_M, count)
+    for c, r in zip(centres, radii, strict=True):
+        d2 = np.sum((p - c) ** 2, axis=1)
+        near = d2 < (4 * r) ** 2
+        out[near] = np.maximum(out[near], np.exp(-d2[near] / (2 * r * r)))
+    return out
+
+
 def _height_field(
     p: np.ndarray, g: dict[str, np.ndarray], skin: SkinParams, max_freq: float, detail: float
 ) -> np.ndarray:
@@ -390,6 +414,7 @@ def subject_maps(
     freckle = skin.freckles * np.clip((spots - 0.35) / 0.3, 0.0, 1.0) * g["face"] * (0.4 + g["cheeks"] + g["nose"])
     mel = skin.melanin * np.exp(0.2 * skin.blotchiness * blot + 0.04 * fine)
     mel *= (1.0 - 0.5 * g["lips"]) * (1.0 + 0.3 * g["eyelids"]) * (1.0 + 1.5 * freckle)
+    mel *= 1.0 + MOLE_MELANIN * _moles(p, g["face"] + g["neck"], skin.noise_seed)
     hb = skin.haemoglobin * np.exp(0.35 * skin.blotchiness * blot_h + 0.06 * fine)
     hb *= 1.0 + 0.8 * g["cheeks"] + 0.4 * g["nose"] + 4.0 * g["lips"] + 0.6 * g["ears"]
     albedo = skin_albedo(mel, hb)
