@@ -57,7 +57,9 @@ def test_simulate_head_model_options(tmp_path):
     folder = default_face_model_dir()
     if folder is None:
         return
-    res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / "f"), "--face-model", str(folder), *small])
+    args = ["simulate", "-o", str(tmp_path / "f"), "--face-model", str(folder), "--expression", "0.8", *small]
+    res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     params = json.loads((tmp_path / "f" / "S0000" / "truth" / "uv" / "params.json").read_text())
     assert params["head"]["model"] == "ict-facekit-light" and params["config"]["face_model"] == str(folder)
+    assert params["head"]["expression"] and params["config"]["expression"] == 0.8

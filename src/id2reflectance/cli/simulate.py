@@ -42,6 +42,12 @@ from id2reflectance.cli.progress import progress_bar
     help="Folder of the ICT face model (default: $ID2R_FACE_MODEL or ../shared/face-models/ict-facekit-light).",
 )
 @click.option(
+    "--expression",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Face-model heads: strength of a random expression per subject, 0 = neutral [0].",
+)
+@click.option(
     "--head-model",
     type=click.Choice(["auto", "face_model", "procedural"]),
     default=None,
@@ -69,6 +75,7 @@ def simulate_cmd(
     saturation: float | None,
     no_inverses: bool,
     face_model: Path | None,
+    expression: float | None,
     head_model: str | None,
     config_file: Path | None,
     no_progress: bool,
@@ -104,6 +111,7 @@ def simulate_cmd(
         "saturation": saturation,
         "inverses": False if no_inverses else None,
         "face_model": str(face_model) if face_model is not None else None,
+        "expression": expression,
         "head_model": head_model if head_model is not None else ("face_model" if face_model is not None else None),
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
