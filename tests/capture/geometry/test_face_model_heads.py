@@ -98,3 +98,26 @@ def test_regions_follow_the_face_models_anatomy(model):
     w = g["nose"]
     nose_z = float((pos[..., 2] * w).sum() / w.sum())
     assert nose_z > 0.1  # on the nose, in front of the face
+
+
+def test_skin_mesh_in_the_face_models_topology(model):
+    from id2reflectance.capture.geometry.face_model import SKIN_END
+    from id2reflectance.capture.geometry.face_model_heads import face_model_skin_mesh
+
+    w = np.random.default_rng(3).standard_normal(100)
+    skin = face_model_skin_mesh(model, w)
+    keep = model.uv_source < SKIN_END
+    assert len(skin.vertices) == keep.sum() and skin.faces.max() < len(skin.vertices)
+    offset = template_embedding(model).offset
+    np.testing.assert_allclose(skin.vertices, model.vertices(w)[model.uv_source[keep]] + offset)
+    np.testing.assert_array_equal(skin.uvs, model.uv_mesh.uvs[keep])
+    assert len(skin.landmarks) == 68 + len(TEMPLATE_TO_DLIB)
+    assert skin.landmarks["nose_tip"] == skin.landmarks["dlib_30"]
+    nose = skin.vertices[skin.landmarks["nose_tip"]]
+    assert nose[2] > np.percentile(skin.vertices[:, 2], 99.9)  # the nose tip is (nearly) the front-most point
+    # counter-clockwise seen from outside: most face normals point away from the head's
+    # centre (not all: nostrils, lid rims and the lips' inner side face inward)
+    n = skin.face_normals()
+    c = skin.vertices[skin.faces].mean(axis=1)
+    front = c[:, 2] > 0.05
+    assert np.mean(np.sum(n[front] * c[front], axis=1) > 0) > 0.8

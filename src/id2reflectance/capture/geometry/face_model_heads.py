@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from id2reflectance.capture.geometry.face_model import PART_RANGES, FaceModel
+from id2reflectance.capture.geometry.face_model import PART_RANGES, SKIN_END, FaceModel
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
 from id2reflectance.capture.geometry.regions import regions_at, uv_raster
 from id2reflectance.capture.geometry.template_mesh import template_mesh, template_rays
@@ -238,3 +238,34 @@ def face_model_regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
     {name: (S, S) float32 weight in [0, 1]} (a copy).
     """
     return {k: v.copy() for k, v in _regions(model, size).items()}
+
+
+def face_model_skin_mesh(
+    model: FaceModel,
+    identity: np.ndarray | None = None,
+    expression: dict[str, float] | None = None,
+) -> FaceMesh:
+    """The skin-only part (face, head and neck) of a face-model head in the face model's
+    own topology and UV layout, placed in the template's frame.
+
+    Returns
+    -------
+    FaceMesh: vertices (V, 3) float64 metres (UV seams split), faces of the skin part, the
+    face model's UVs, and landmarks: the template's names (``nose_tip``, ``chin``, ...)
+    and ``dlib_00`` .. ``dlib_67`` (the 68 landmarks in dlib's order), each the first
+    UV copy of its model vertex. A first step toward the face model as the shared
+    template (issue 22 item 2).
+    """
+    emb = _embedding(model)
+    src = model.uv_source
+    keep = src < SKIN_END
+    faces = model.uv_mesh.faces[np.all(keep[model.uv_mesh.faces], axis=1)]
+    index = np.full(len(src), -1)
+    index[keep] = np.arange(int(keep.sum()))
+    verts = model.vertices(identity, expression) + emb.offset
+    first = {}
+    for k, v in enumerate(src[keep]):
+        first.setdefault(int(v), k)
+    landmarks = {f"dlib_{i:02d}": first[int(v)] for i, v in enumerate(model.landmarks68) if int(v) in first}
+    landmarks.update({name: landmarks[f"dlib_{k:02d}"] for name, k in TEMPLATE_TO_DLIB.items()})
+    return FaceMesh(verts[src[keep]], index[faces], model.uv_mesh.uvs[keep], landmarks)

@@ -236,20 +236,25 @@ def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
 
 
 def _scan_mesh(mesh: FaceMesh, config: SimulatorConfig, rng: np.random.Generator) -> FaceMesh:
-    """A 'scanned' version of the head: seams welded, decimated, noisy, no UVs."""
+    return scan_mesh(mesh, decimation=config.scan_decimation, noise_mm=config.scan_noise_mm, rng=rng)
+
+
+def scan_mesh(mesh: FaceMesh, *, decimation: float, noise_mm: float, rng: np.random.Generator) -> FaceMesh:
+    """A 'scanned' version of a head: seams welded, decimated to ``decimation`` of its
+    triangles, Gaussian noise of ``noise_mm`` millimetres along the normals, no UVs."""
     import open3d as o3d
 
     m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices), o3d.utility.Vector3iVector(mesh.faces))
     m.merge_close_vertices(1e-7)
     m.remove_degenerate_triangles()
     m.remove_unreferenced_vertices()
-    target = max(100, int(round(config.scan_decimation * len(mesh.faces))))
+    target = max(100, int(round(decimation * len(mesh.faces))))
     if target < len(m.triangles):
         m = m.simplify_quadric_decimation(target_number_of_triangles=target)
     m.compute_vertex_normals()
     v = np.asarray(m.vertices, np.float64)
     n = np.asarray(m.vertex_normals, np.float64)
-    v = v + n * rng.normal(0.0, config.scan_noise_mm * 1e-3, (len(v), 1))
+    v = v + n * rng.normal(0.0, noise_mm * 1e-3, (len(v), 1))
     return FaceMesh(v, np.asarray(m.triangles, np.int64))
 
 
