@@ -101,3 +101,16 @@ def _kw(cfg):
     from dataclasses import asdict
 
     return asdict(cfg)
+
+
+def test_clone_without_the_data_falls_back_to_procedural_heads(monkeypatch):
+    from id2reflectance.capture.geometry import face_model
+    from id2reflectance.capture.simulator import face_model_subjects
+
+    for module in (face_model, face_model_subjects):
+        monkeypatch.setattr(module, "default_face_model_dir", lambda: None)
+    assert resolve_face_model("auto", None) is None
+    cfg = SimulatorConfig(image_size=32, uv_size=32, cameras=1, inverses=False, visibility_directions=16)
+    assert config_subject(cfg, 0).face_head is None
+    with pytest.raises(InputFileError, match="face model not found"):
+        resolve_face_model("face_model", None)
