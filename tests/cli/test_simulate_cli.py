@@ -39,3 +39,27 @@ def test_simulate_bad_config_is_one_line_error(tmp_path):
 def test_simulate_help_has_examples():
     res = CliRunner().invoke(cli, ["simulate", "--help"])
     assert res.exit_code == 0 and "id2r simulate -o sessions/ --subjects 4 --seed 0" in res.output
+
+
+def test_simulate_head_model_options(tmp_path):
+    from id2reflectance.capture.geometry.face_model import default_face_model_dir
+
+    small = ["-n", "1", "--image-size", "32", "--uv-size", "32", "--cameras", "1", "--no-inverses", "--no-progress"]
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / "p"), "--head-model", "procedural", *small])
+    assert res.exit_code == 0, res.output
+    params = json.loads((tmp_path / "p" / "S0000" / "truth" / "uv" / "params.json").read_text())
+    assert "width" in params["head"] and params["config"]["head_model"] == "procedural"
+    # a face model folder that is not there: one line naming it, exit code 2, nothing written
+    missing = tmp_path / "no-model"
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / "m"), "--face-model", str(missing), *small])
+    assert res.exit_code == 2 and "no-model" in res.output and "face model folder not found" in res.output
+    assert not (tmp_path / "m" / "S0000").exists()
+    folder = default_face_model_dir()
+    if folder is None:
+        return
+    args = ["simulate", "-o", str(tmp_path / "f"), "--face-model", str(folder), "--expression", "0.8", *small]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    params = json.loads((tmp_path / "f" / "S0000" / "truth" / "uv" / "params.json").read_text())
+    assert params["head"]["model"] == "ict-facekit-light" and params["config"]["face_model"] == str(folder)
+    assert params["head"]["expression"] and params["config"]["expression"] == 0.8
