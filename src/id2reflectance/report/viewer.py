@@ -32,6 +32,7 @@ import numpy as np
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.brdf_table import directional_albedo, specular_scale, table_grid
+from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import (
     LUMA,
     bilinear_latlong,
@@ -40,7 +41,6 @@ from id2reflectance.processing.relight.envmap import (
     latlong_directions,
     load_environment,
 )
-from id2reflectance.processing.relight.ibl import prefilter
 from id2reflectance.processing.relight.render import orbit_cameras
 from id2reflectance.report import html as H
 
@@ -100,7 +100,8 @@ def resample_latlong(img: np.ndarray, rows: int) -> np.ndarray:
 def environment_tables(
     name: str, rows: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]:
-    """Tables of one built-in environment for the page (cached per process).
+    """Tables of one built-in environment for the page (cached per process; the prefiltered
+    tables also on disk, :func:`~id2reflectance.processing.relight.envcache.cached_prefilter`).
 
     Returns
     -------
@@ -112,7 +113,7 @@ def environment_tables(
     roughness : the Ls + Lr roughness levels.
     """
     env = load_environment(name)
-    pre = prefilter(env)
+    pre = cached_prefilter(env)
     background = resample_latlong(env.radiance, 2 * rows)
     n_sharp = sum(1 for lv in pre.levels if lv.shape[0] > rows // 2)
     n_sharp = max(1, min(n_sharp, len(pre.levels) - 1))
