@@ -55,7 +55,7 @@ FORMAT_VERSION = 1
 DISABLE_VAR = "ID2R_ENV_CACHE"
 SUBFOLDER = "environments"
 _OFF = ("0", "off", "no", "false")
-_unwritable_warned: set[Path] = set()  # folders already reported as unwritable in this process
+_unwritable_warned: set[Path] = set()  # folders already reported as unusable in this process
 
 
 def env_cache_enabled() -> bool:
@@ -133,7 +133,10 @@ def load_entry(path: Path, env: Environment, key: str, rl: np.ndarray) -> Prefil
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {n: z[n] for n in z.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError as err:
+        _warn_unusable(path.parent, "readable", err)
         return None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         log.warning("%s: unreadable environment cache entry (%s); recomputing", path, err)
@@ -146,15 +149,20 @@ def load_entry(path: Path, env: Environment, key: str, rl: np.ndarray) -> Prefil
     return PrefilteredEnvironment(env=env, irradiance=data["irradiance"], roughness=data["roughness"], levels=levels)
 
 
+def _warn_unusable(folder: Path, what: str, err: BaseException) -> None:
+    """One warning per folder and process that the cache folder is not ``what``."""
+    folder = folder.absolute()
+    if folder not in _unwritable_warned:
+        _unwritable_warned.add(folder)
+        log.warning("environment cache %s is not %s (%s); prefiltered tables are computed", folder, what, err)
+
+
 def _store(path: Path, pre: PrefilteredEnvironment, key: str) -> None:
     arrays = _arrays(pre, key)
     try:
         atomic_write(path, lambda p: np.savez(p, **arrays))
     except (OutputError, OSError) as err:
-        folder = path.parent.absolute()
-        if folder not in _unwritable_warned:
-            _unwritable_warned.add(folder)
-            log.warning("environment cache %s is not writable (%s); prefiltered tables are not kept", folder, err)
+        _warn_unusable(path.parent, "writable", err)
 
 
 def cached_prefilter(
