@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,22 @@ def test_unwritable_folder_computes_and_warns_once(
         _assert_identical(a, cached_prefilter(env, cache_dir=tmp_path / "file" / "cache"))
         cached_prefilter(env, cache_dir=tmp_path / "file" / "cache")
     assert len(caplog.records) == 1 and counted.calls == 4
+
+
+def _fill(args: tuple[str, str]) -> str:
+    env = load_environment(args[0])
+    return cache_key(env) if cached_prefilter(env, cache_dir=args[1]).irradiance.size else ""
+
+
+def test_two_processes_filling_at_once_leave_one_whole_entry(tmp_path: Path) -> None:
+    path = _write_env(tmp_path / "room.exr", 0)
+    cache = tmp_path / "cache"
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        keys = pool.map(_fill, [(str(path), str(cache))] * 4, chunksize=1)
+    env = load_environment(path)
+    assert set(keys) == {cache_key(env)}
+    entry = entry_path(cache, env, keys[0])
+    assert [p.name for p in cache.iterdir()] == [entry.name]  # one entry, no temporary file left
+    loaded = envcache.load_entry(entry, env, keys[0], np.asarray(envcache.ROUGHNESS_LEVELS))
+    assert loaded is not None
+    _assert_identical(prefilter(env), loaded)
