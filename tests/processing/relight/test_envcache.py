@@ -118,6 +118,8 @@ def test_truncated_entry_is_recomputed_with_a_warning(
         ("irradiance", lambda a: a[:-1], "rows"),
         ("key", lambda a: np.array("0" * 64), "key"),
         ("version", lambda a: np.array(0, np.int64), "version"),
+        ("version", lambda a: np.array("one"), "version"),
+        ("roughness", lambda a: a[:-1], "roughness"),
     ],
 )
 def test_invalid_entry_is_recomputed_with_a_warning(

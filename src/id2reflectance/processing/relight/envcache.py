@@ -109,7 +109,8 @@ def _table_problem(name: str, a: np.ndarray | None) -> str | None:
 
 def _check(data: dict[str, np.ndarray], key: str, rl: np.ndarray) -> str | None:
     """Why ``data`` is not a valid entry for ``key`` and levels ``rl`` (None when it is)."""
-    if "version" not in data or data["version"].shape != () or int(data["version"]) != FORMAT_VERSION:
+    v = data.get("version")
+    if v is None or v.shape != () or v.dtype.kind not in "iu" or int(v) != FORMAT_VERSION:
         return f"format version is not {FORMAT_VERSION}"
     if "key" not in data or str(data["key"]) != key:
         return "key does not match the environment"
