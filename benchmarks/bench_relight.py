@@ -10,15 +10,19 @@ Builds a simulated subject's ground-truth asset, then measures:
   specular (default) next to the split sum;
 - exactness of pattern relighting against the simulator's frames (median relative error
   on face pixels the simulator does not self-shadow; issue target < 2 %);
-- export time of the .glb next to reading the asset.
+- export time of the .glb next to reading the asset;
+- the on-disk cache of prefiltered environments (``processing.relight.envcache``): loading
+  one map's tables from a warm cache next to prefiltering it (cold: prefilter + write), and
+  the same for all eight built-in maps (what a report with the viewer pays per process).
 
-Usage: .venv/bin/python benchmarks/bench_relight.py [--quick]
+Usage: .venv/bin/python benchmarks/bench_relight.py [--quick] [--env-cache-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -32,9 +36,11 @@ from id2reflectance.capture.session import load_session
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 from id2reflectance.processing.asset import asset_from_truth, read_asset
 from id2reflectance.processing.export.gltf import export_glb
+from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import builtin_environments, load_environment
 from id2reflectance.processing.relight.ibl import prefilter, reference_shade, shade_fast
 from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view, surface_samples
+from id2reflectance.report.viewer import ViewerConfig, environment_tables
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 
@@ -44,11 +50,67 @@ def _row(rows: list[tuple[str, str, str, str]], figure: str, value: float, ref: 
     rows.append((figure, fmt.format(value), fmt.format(ref), f"{ratio:.3g}"))
 
 
+def env_cache_rows(rows: list[tuple[str, str, str, str]], cache: Path) -> None:
+    """Prefilter cold (compute + write the entry into the empty folder ``cache``) vs warm (load)."""
+    cold: dict[str, float] = {}
+    warm: dict[str, float] = {}
+    for name in sorted(builtin_environments()):
+        env = load_environment(name)
+        t0 = time.perf_counter()
+        cached_prefilter(env, cache_dir=cache)
+        cold[name] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cached_prefilter(env, cache_dir=cache)
+        warm[name] = time.perf_counter() - t0
+    if "studio" in cold:
+        _row(rows, "env cache: studio 512x1024 prefilter, warm cache (s) vs cold (s)", warm["studio"], cold["studio"])
+    _row(
+        rows,
+        f"env cache: all {len(cold)} built-in maps, warm cache (s) vs cold (s)",
+        sum(warm.values()),
+        sum(cold.values()),
+    )
+    if "studio" in cold:
+        t0 = time.perf_counter()
+        prefilter(load_environment("studio"))
+        _row(rows, "env cache: studio cold (prefilter + write, s) vs prefilter alone (s)", cold["studio"],
+             time.perf_counter() - t0)  # fmt: skip
+    # the report viewer's tables (prefiltered + resampled) of every built-in map, as a new process
+    os.environ["ID2R_CACHE_DIR"] = str(cache / "viewer")
+    t_view = []
+    for _ in range(2):  # cold, then warm
+        environment_tables.cache_clear()
+        t0 = time.perf_counter()
+        for name in sorted(builtin_environments()):
+            environment_tables(name, ViewerConfig().env_rows)
+        t_view.append(time.perf_counter() - t0)
+    environment_tables.cache_clear()
+    _row(rows, f"env cache: viewer tables of {len(cold)} maps, warm cache (s) vs cold (s)", t_view[1], t_view[0])
+    size = sum(p.stat().st_size for p in cache.glob("*.npz")) / 2**20
+    exr = sum(p.stat().st_size for p in builtin_environments().values()) / 2**20
+    _row(rows, f"env cache: folder size for {len(cold)} maps (MiB) vs their .exr files (MiB)", size, exr)
+
+
+def _print(rows: list[tuple[str, str, str, str]]) -> None:
+    w = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{w}} | {'value':>10} | {'reference':>10} | ratio")
+    print("-" * (w + 38))
+    for fig, val, ref, ratio in rows:
+        print(f"{fig:<{w}} | {val:>10} | {ref:>10} | {ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller image, fewer pixels, 256-row reference")
+    parser.add_argument("--env-cache-only", action="store_true", help="only the prefiltered-environment cache rows")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.env_cache_only:
+        rows_: list[tuple[str, str, str, str]] = []
+        with tempfile.TemporaryDirectory() as tmp_:
+            env_cache_rows(rows_, Path(tmp_))
+        _print(rows_)
+        return
     size = 512 if args.quick else 1024
     n_pix = 24 if args.quick else 48
     ref_rows = 256 if args.quick else None
@@ -132,12 +194,8 @@ def main() -> None:
         export_glb(asset, tmp / "face.glb")
         t_glb = time.perf_counter() - t0
         _row(rows, f"export .glb ({asset.size}^2 textures) (s) vs read_asset (s)", t_glb, t_read)
-
-    w = max(len(r[0]) for r in rows)
-    print(f"{'figure':<{w}} | {'value':>10} | {'reference':>10} | ratio")
-    print("-" * (w + 38))
-    for fig, val, ref, ratio in rows:
-        print(f"{fig:<{w}} | {val:>10} | {ref:>10} | {ratio}")
+        env_cache_rows(rows, tmp / "env_cache")
+    _print(rows)
 
 
 if __name__ == "__main__":

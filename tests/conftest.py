@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point ``$ID2R_CACHE_DIR`` (template embeddings, prefiltered environments) at a folder of
+    this test session, so tests never read or fill the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ID2R_CACHE_DIR", str(tmp_path_factory.mktemp("id2r_cache")))
+        mp.delenv("ID2R_ENV_CACHE", raising=False)
+        yield
+
+
 def make_tiny_session(root: Path, *, size: int = 8, cameras: tuple[str, ...] = ("cam0",), seed: int = 0) -> Path:
     """Write a minimal valid session: required patterns, both polarisations, random frames."""
     rng = np.random.default_rng(seed)

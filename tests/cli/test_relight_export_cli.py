@@ -51,6 +51,25 @@ def test_relight_and_export_write_outputs(asset: Path, tmp_path: Path) -> None:
     assert (tmp_path / "s.glb").read_bytes()[:4] == b"glTF"
 
 
+def test_relight_fills_the_environment_cache_unless_disabled(
+    asset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_exr(tmp_path / "room.exr", np.full((16, 32, 3), 0.4, np.float32))
+    base = ["relight", str(asset), "--env", str(tmp_path / "room.exr"), "--image-size", "16", "--no-progress"]
+    monkeypatch.setenv("ID2R_CACHE_DIR", str(tmp_path / "off"))
+    res = _run(*base, "--no-env-cache", "-o", str(tmp_path / "a"))
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "off").exists()
+    monkeypatch.setenv("ID2R_CACHE_DIR", str(tmp_path / "on"))
+    for out in ("b", "c"):  # the second run reads the entry the first wrote
+        res = _run(*base, "-o", str(tmp_path / out))
+        assert res.exit_code == 0, res.output
+    assert [p.name[:5] for p in (tmp_path / "on" / "environments").iterdir()] == ["room-"]
+    for name in ("orbit000.exr", "orbit000.png"):
+        ref = sha256_file(tmp_path / "a" / "SPH01" / "room" / name)
+        assert sha256_file(tmp_path / "c" / "SPH01" / "room" / name) == ref
+
+
 def _square_env(tmp: Path, asset: Path) -> list[str]:
     write_exr(tmp / "square.exr", np.ones((16, 16, 3), np.float32))
     return ["relight", str(asset), "--env", str(tmp / "square.exr")]

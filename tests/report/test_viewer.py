@@ -16,7 +16,7 @@ from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import read_asset
 from id2reflectance.report.build import ReportConfig, build_report
 from id2reflectance.report.headless import open_page, shots_fragment
-from id2reflectance.report.viewer import ViewerConfig, _blob, resample_latlong, viewer_data
+from id2reflectance.report.viewer import ViewerConfig, _blob, environment_tables, resample_latlong, viewer_data
 from id2reflectance.report.viewer_check import compare_with_relight
 from tests.processing.asset_fixtures import write_sphere_asset
 
@@ -57,6 +57,21 @@ def test_resample_latlong_keeps_a_uniform_map_and_the_mean():
     np.testing.assert_allclose(
         (out * w).sum((0, 1)) / w.sum() / 128, (img * w0).sum((0, 1)) / w0.sum() / 512, rtol=2e-3
     )
+
+
+@pytest.mark.slow
+def test_environment_tables_go_through_the_disk_cache(tmp_path, monkeypatch):
+    tables = environment_tables.__wrapped__  # past the per-process lru_cache: a "new process"
+    monkeypatch.setenv("ID2R_CACHE_DIR", str(tmp_path / "off"))
+    fresh = tables("night", 16, False)
+    assert not (tmp_path / "off").exists()
+    monkeypatch.setenv("ID2R_CACHE_DIR", str(tmp_path / "on"))
+    tables("night", 16, True)
+    assert [p.name[:6] for p in (tmp_path / "on" / "environments").iterdir()] == ["night-"]
+    warm = tables("night", 16, True)
+    for a, b in zip(fresh[:4], warm[:4], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert fresh[4] == warm[4]
 
 
 @pytest.mark.slow

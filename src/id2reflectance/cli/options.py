@@ -222,6 +222,16 @@ def progress_option(*, retired: Sequence[str] = ()) -> Callable[[F], F]:
     return _canonical(("--no-progress",), "progress", retired=retired, is_flag=True, help="Do not draw progress bars.")
 
 
+def env_cache_option() -> Callable[[F], F]:
+    """``--no-env-cache`` flag: prefilter environments without the on-disk cache (also ``ID2R_ENV_CACHE=0``)."""
+    return _canonical(
+        ("--no-env-cache",),
+        "env_cache",
+        is_flag=True,
+        help="Do not read or write the cache of prefiltered environments ($ID2R_CACHE_DIR/environments).",
+    )
+
+
 def _zero_is_automatic(value: int | None) -> int | None:
     return value or None  # the retired --workers 0 meant the command's automatic choice
 

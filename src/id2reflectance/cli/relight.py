@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.lock import output_lock
-from id2reflectance.cli.options import image_size_option, out_option, progress_option
+from id2reflectance.cli.options import env_cache_option, image_size_option, out_option, progress_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.processing.relight.batch import relight_assets
 from id2reflectance.processing.relight.render import RelightConfig
@@ -47,6 +47,7 @@ from id2reflectance.processing.relight.render import RelightConfig
 @click.option("--shadows", is_flag=True, help="Self-shadowing by ray casting against the mesh (slower).")
 @click.option("--black-background", is_flag=True, help="Black instead of the environment behind the head.")
 @click.option("--exposure", "exposure_stops", type=float, default=None, help="PNG exposure in stops (default: auto).")
+@env_cache_option()
 @progress_option()
 def relight_cmd(
     assets: tuple[Path, ...],
@@ -64,6 +65,7 @@ def relight_cmd(
     shadows: bool,
     black_background: bool,
     exposure_stops: float | None,
+    no_env_cache: bool,
     no_progress: bool,
 ) -> None:
     """Render ASSETS (asset folders) under environments; write EXR, PNG and a contact sheet.
@@ -92,6 +94,7 @@ def relight_cmd(
         elevation_deg=elevation_deg,
         env_rotate_deg=env_rotate,
         normalize=normalize,  # type: ignore[arg-type]
+        env_cache=not no_env_cache,
     )
     with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         path = relight_assets(assets, out, envs=envs, config=config, session=session, camera=camera, progress=progress)

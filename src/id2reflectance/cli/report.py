@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.lock import output_lock
-from id2reflectance.cli.options import image_size_option, out_option, uv_size_option
+from id2reflectance.cli.options import env_cache_option, image_size_option, out_option, uv_size_option
 from id2reflectance.report.build import ReportConfig, build_report
 
 
@@ -27,6 +27,7 @@ from id2reflectance.report.build import ReportConfig, build_report
 @click.option(
     "--subject-pages", is_flag=True, help="Dataset: also write a viewer page per subject, linked from its thumbnail."
 )
+@env_cache_option()
 def report_cmd(
     path: Path,
     out: Path,
@@ -36,6 +37,7 @@ def report_cmd(
     no_viewer: bool,
     uv_size: int,
     subject_pages: bool,
+    no_env_cache: bool,
 ) -> None:
     """Write a QA report of PATH: a session, a solve, an asset or a dataset folder.
 
@@ -61,6 +63,7 @@ def report_cmd(
         viewer=not no_viewer,
         viewer_map_size=uv_size,
         subject_pages=subject_pages,
+        env_cache=not no_env_cache,
     )
     with output_lock(out):
         written = build_report(path, out, config=cfg)

@@ -28,8 +28,8 @@ from id2reflectance.dataset.manifest import RGB_EXPOSURE_STOPS
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import read_asset
 from id2reflectance.processing.brdf_table import directional_albedo
+from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import load_environment
-from id2reflectance.processing.relight.ibl import prefilter
 from id2reflectance.processing.relight.render import RelightConfig, render_view, surface_samples, tone_map
 
 # FFHQ alignment in a unit square: the eye midpoint at (0.5, 0.47), the mouth midpoint
@@ -106,7 +106,7 @@ def check_environments(specs: tuple[str, ...]) -> None:
 @lru_cache(maxsize=16)
 def _prefiltered(spec: str):  # -> PrefilteredEnvironment | None, cached per worker process
     env = _environment(spec)
-    return None if env.is_pattern else prefilter(env)
+    return None if env.is_pattern else cached_prefilter(env)
 
 
 def _scatter(values: np.ndarray, idx: np.ndarray, size: int, channels: int) -> np.ndarray:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +39,7 @@ import cv2
 import numpy as np
 
 from id2reflectance._shared.atomic import atomic_write_json
+from id2reflectance._shared.cachedir import default_cache_dir
 from id2reflectance._shared.imageio import read_png_unit
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh
@@ -55,15 +55,6 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # 2: entries also hold the front view's photo ITA
 _VIEW_FILES = ("rgb_full.png", "mask.png")
 MESH_FILE = "mesh_vertices.npy"
-
-
-def default_cache_dir() -> Path:
-    """``$ID2R_CACHE_DIR``, else ``$XDG_CACHE_HOME/id2reflectance``, else ``~/.cache/id2reflectance``."""
-    env = os.environ.get("ID2R_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "id2reflectance"
 
 
 @lru_cache(maxsize=1)

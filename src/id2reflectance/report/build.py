@@ -29,7 +29,7 @@ from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, spl
 from id2reflectance.errors import InputFileError
 from id2reflectance.processing.asset import Asset, read_asset
 from id2reflectance.processing.relight.envmap import builtin_environments, load_environment
-from id2reflectance.processing.relight.render import orbit_cameras, render_view
+from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.report import html as H
 from id2reflectance.report.asset_stats import map_section, region_section, residual_section, truth_section
@@ -55,6 +55,7 @@ class ReportConfig:
     viewer: bool = True  # the interactive WebGL viewer of an asset (see report.viewer)
     viewer_map_size: int = 512  # texels per side of the maps in the page
     viewer_environments: tuple[str, ...] | None = None  # built-in environments of the viewer; None = all installed
+    env_cache: bool = True  # prefiltered environments through the on-disk cache (processing.relight.envcache)
     subject_pages: bool = False  # dataset: also write an asset page per subject (OUT_subjects/<id>.html), linked
 
     def __post_init__(self) -> None:
@@ -227,12 +228,12 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
     out.append("<h3>UV maps</h3>" + H.grid(figs))
     out.append(map_section(asset) + region_section(asset) + residual_section(man) + truth_section(asset, cfg.session))
     if cfg.renders:
-        out.append("<h3>Relit</h3>" + H.grid(relit_figures(asset, cfg.render_size)))
+        out.append("<h3>Relit</h3>" + H.grid(relit_figures(asset, cfg.render_size, env_cache=cfg.env_cache)))
     return "".join(out)
 
 
 def _viewer_config(cfg: ReportConfig) -> ViewerConfig:
-    return ViewerConfig(map_size=cfg.viewer_map_size, environments=cfg.viewer_environments)
+    return ViewerConfig(map_size=cfg.viewer_map_size, environments=cfg.viewer_environments, env_cache=cfg.env_cache)
 
 
 def write_subject_pages(root: Path, data: dict, out_dir: Path, cfg: ReportConfig) -> dict[str, str]:
@@ -256,16 +257,16 @@ def write_subject_pages(root: Path, data: dict, out_dir: Path, cfg: ReportConfig
     return links
 
 
-def relit_figures(asset: Asset, size: int) -> list[str]:
+def relit_figures(asset: Asset, size: int, *, env_cache: bool = True) -> list[str]:
     """Figures of ``asset`` seen by a frontal ``size`` px camera under the full light-stage
     pattern and each installed :data:`RELIT_ENVIRONMENTS` map (tone-mapped sRGB, auto
-    exposure on the face, environment behind it)."""
+    exposure on the face, environment behind it); ``env_cache``: prefilter through the disk cache."""
     camera = orbit_cameras(asset.mesh, 1, size=size)[0]
     scene = raycasting_scene(asset.mesh)
     installed = builtin_environments()
     figs = []
     for name in ("pattern:full", *(e for e in RELIT_ENVIRONMENTS if e in installed)):
-        r = render_view(asset, camera, load_environment(name), scene=scene)
+        r = render_view(asset, camera, load_environment(name), config=RelightConfig(env_cache=env_cache), scene=scene)
         figs.append(H.figure(tone_map(r.image(), mask=r.mask), f"relit: {name}"))
     return figs
 

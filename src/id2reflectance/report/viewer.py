@@ -32,6 +32,7 @@ import numpy as np
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.brdf_table import directional_albedo, specular_scale, table_grid
+from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import (
     LUMA,
     bilinear_latlong,
@@ -40,7 +41,6 @@ from id2reflectance.processing.relight.envmap import (
     latlong_directions,
     load_environment,
 )
-from id2reflectance.processing.relight.ibl import prefilter
 from id2reflectance.processing.relight.render import orbit_cameras
 from id2reflectance.report import html as H
 
@@ -55,12 +55,15 @@ class ViewerConfig:
     env_rows : rows of each prefiltered environment level (columns = 2 rows).
     environments : built-in environment names to include; None = every installed one.
     fov_deg : vertical field of view of the viewer camera (the relight orbit camera's).
+    env_cache : prefilter the environments through the on-disk cache
+        (:func:`~id2reflectance.processing.relight.envcache.cached_prefilter`).
     """
 
     map_size: int = 512
     env_rows: int = 64
     environments: tuple[str, ...] | None = None
     fov_deg: float = 20.0
+    env_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.map_size < 16 or self.map_size & (self.map_size - 1):
@@ -98,9 +101,10 @@ def resample_latlong(img: np.ndarray, rows: int) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def environment_tables(
-    name: str, rows: int
+    name: str, rows: int, use_cache: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, ...]]:
-    """Tables of one built-in environment for the page (cached per process).
+    """Tables of one built-in environment for the page (cached per process; the prefiltered
+    tables also on disk, :func:`~id2reflectance.processing.relight.envcache.cached_prefilter`).
 
     Returns
     -------
@@ -112,7 +116,7 @@ def environment_tables(
     roughness : the Ls + Lr roughness levels.
     """
     env = load_environment(name)
-    pre = prefilter(env)
+    pre = cached_prefilter(env, use_cache=use_cache)
     background = resample_latlong(env.radiance, 2 * rows)
     n_sharp = sum(1 for lv in pre.levels if lv.shape[0] > rows // 2)
     n_sharp = max(1, min(n_sharp, len(pre.levels) - 1))
@@ -182,7 +186,7 @@ def viewer_data(asset: Asset, *, config: ViewerConfig = ViewerConfig(), confiden
     levels: tuple[float, ...] = ()
     seen = cov > 0
     for name in names:
-        irr, background, sharp, rough_lv, levels = environment_tables(name, config.env_rows)
+        irr, background, sharp, rough_lv, levels = environment_tables(name, config.env_rows, config.env_cache)
         envs.append(
             {
                 "name": name,

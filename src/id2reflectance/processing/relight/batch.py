@@ -32,8 +32,9 @@ from id2reflectance.capture.geometry.mesh import raycasting_scene
 from id2reflectance.capture.session import load_session
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import Asset, read_asset
+from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import Environment, load_environment
-from id2reflectance.processing.relight.ibl import PrefilteredEnvironment, prefilter
+from id2reflectance.processing.relight.ibl import PrefilteredEnvironment
 from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view, tone_map
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def relight_assets(
     tables: dict[int, PrefilteredEnvironment] = {}
     for i, env in enumerate(environments):
         if env.radiance is not None:
-            tables[i] = prefilter(env, progress=progress)
+            tables[i] = cached_prefilter(env, use_cache=config.env_cache, progress=progress)
     t_prefilter = time.perf_counter() - t0
     tiles: list[list[np.ndarray]] = []
     renders: list[dict] = []

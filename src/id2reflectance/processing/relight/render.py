@@ -47,8 +47,9 @@ from id2reflectance.capture.illumination import responses_from_moments
 from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.brdf_table import specular_scale
+from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import LUMA, Environment, bilinear_latlong
-from id2reflectance.processing.relight.ibl import PrefilteredEnvironment, mip_chain, prefilter, shade_fast
+from id2reflectance.processing.relight.ibl import PrefilteredEnvironment, mip_chain, shade_fast
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class RelightConfig:
     env_rotate_deg: float = 0.0  # environment rotation about +y (right-handed)
     normalize: Literal["none", "mean"] = "none"  # environment intensity normalisation
     chunk: int = 32768  # pixels shaded per batch
+    env_cache: bool = True  # prefiltered environments through the on-disk cache (processing.relight.envcache)
 
     def __post_init__(self) -> None:
         if self.polarization not in ("none", "cross", "parallel"):
@@ -258,7 +260,7 @@ def render_view(
     env : image or pattern environment.
     config : options (polarisation is applied later by :meth:`RenderResult.image`).
     scene : RaycastingScene of ``asset.mesh`` (built when None).
-    prefiltered : tables of ``env`` (computed when None and ``env`` is an image).
+    prefiltered : tables of ``env`` (when None and ``env`` is an image: :func:`~.envcache.cached_prefilter`).
     progress : ``progress(stage, done, total)`` per batch of pixels.
 
     Returns
@@ -268,7 +270,7 @@ def render_view(
     config = config or RelightConfig()
     scene = raycasting_scene(asset.mesh) if scene is None else scene
     if env.radiance is not None and prefiltered is None:
-        prefiltered = prefilter(env)
+        prefiltered = cached_prefilter(env, use_cache=config.env_cache)
     surf, dirs = surface_samples(asset, camera, scene)
     h, w = camera.height, camera.width
     diffuse = np.zeros((h * w, 3), np.float32)
