@@ -397,7 +397,9 @@ def test_predict_image_astronaut(inferencer):
     assert pred.warnings == ()  # a colour photo, the face reduced to the model's size
     assert pred.template_id in inferencer.template_ids()
     assert pred.photo_ita_deg is not None and 10 < pred.photo_ita_deg < 60  # light skin (Fitzpatrick I-III)
-    assert pred.ita_deg == pred.photo_ita_deg  # retrieval used the measured ITA (no calibration by default)
+    # retrieval used the eye-white referenced ITA when there is one, else the measured ITA (no calibration by default)
+    want = pred.eye_white_ita_deg if pred.eye_white_ita_deg is not None else pred.photo_ita_deg
+    assert pred.ita_deg == want and pred.skin_tone_source == ("photo" if pred.eye_white_ita_deg is None else "eye_white")
     calibrated = copy.copy(inferencer)
     calibrated.config = dataclasses.replace(inferencer.config, ita_calibration=True)
     est = calibrated.face_ita(pred.photo_ita_deg)

@@ -20,6 +20,7 @@ from id2reflectance.cli.torch_options import (
     ita_calibration_option,
     ita_weight_option,
     prediction_option,
+    skin_tone_option,
     set_threads,
     torch_threads_option,
 )
@@ -60,6 +61,7 @@ def _views(value: str) -> tuple[str, ...]:
     help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
 )
 @ita_calibration_option
+@skin_tone_option
 @prediction_option
 @front_view_option
 @torch_threads_option
@@ -78,6 +80,7 @@ def infer_cmd(
     device: str,
     cache_dir: Path | None,
     ita_calibration: bool,
+    skin_tone: str,
     prediction: str,
     front_view: str,
     threads: int | None,
@@ -112,6 +115,7 @@ def infer_cmd(
         template_split=template_split,
         ita_weight=ita_weight,
         ita_calibration=ita_calibration,
+        skin_tone=skin_tone.replace("-", "_"),  # type: ignore[arg-type]
         output=prediction.replace("-", "_"),  # type: ignore[arg-type]
         front_view=front_view,  # type: ignore[arg-type]
         all_faces=all_faces,

@@ -38,8 +38,8 @@ def _shrink(poly: np.ndarray, factor: float) -> np.ndarray:
     return c + factor * (poly - c)
 
 
-def skin_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool mask of the cheeks and forehead of a face.
+def skin_region(landmarks: np.ndarray, shape: tuple[int, int], *, forehead: bool = True) -> np.ndarray:
+    """(H, W) bool mask of the cheeks and (unless ``forehead`` is False) forehead of a face.
 
     Parameters
     ----------
@@ -62,6 +62,8 @@ def skin_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     )
     for poly in cheeks:
         cv2.fillPoly(mask, [np.round(_shrink(poly, 0.75)).astype(np.int32)], 1)
+    if not forehead:
+        return mask.astype(bool)
     eyes = 0.5 * (lm[36:42].mean(0) + lm[42:48].mean(0))
     mouth = 0.5 * (lm[48] + lm[54])
     h = float(np.hypot(*(mouth - eyes)))

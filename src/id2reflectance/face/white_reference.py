@@ -9,8 +9,9 @@ carries one: the sclera (eye white).
 
 :func:`eye_white_tone` measures, on the FFHQ-aligned face (:func:`~.skin_tone.aligned_skin`):
 
-- the skin colour: the per-channel :data:`SKIN_QUANTILE` quantile of the skin region's
-  linear RGB (cheeks and forehead, :func:`~.skin_tone.skin_region`). A per-channel
+- the skin colour: the per-channel :data:`SKIN_QUANTILE` quantile of the cheeks' linear
+  RGB (:func:`~.skin_tone.skin_region` without the forehead, which a fringe of hair
+  often covers: a low quantile would read the hair). A per-channel
   quantile scales exactly with a per-channel gain, unlike dropping clipped or dark pixels
   (what the photo ITA does, which moves with exposure); a low quantile stays unclipped
   under more over-exposure than the median (at +1 stop on the London photos the median is
@@ -28,7 +29,8 @@ carries one: the sclera (eye white).
 No estimate (None) when the skin quantile is clipped (any channel at or above
 :data:`~.skin_tone.CLIPPED_CODE`), when more than :data:`MAX_CLIPPED` of the eye-white
 pixels are clipped (an over-exposed photo: the reference is lost), or when the eye
-openings hold too few pixels (closed eyes).
+openings hold too few pixels (closed eyes), or nothing in them is whiter than the skin
+(relative blue/red below :data:`MIN_BLUE_RED_GAIN`: a render of a head without eyes).
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ import numpy as np
 
 from id2reflectance._shared.cielab import ita_deg
 from id2reflectance.errors import ShapeError
-from id2reflectance.face.skin_tone import CLIPPED_CODE, MIN_PIXELS, _linear, aligned_skin
+from id2reflectance.face.skin_tone import CLIPPED_CODE, MIN_PIXELS, _linear, aligned_skin, skin_region
 
 SKIN_QUANTILE = 0.3  # per-channel quantile of the skin region's code values
 REFERENCE_FRACTION = 0.15  # brightest fraction of the eye openings' pixels (relative to the skin) kept
 MIN_REFERENCE_PIXELS = 6  # fewer eye-opening pixels than this: no reference
 MAX_CLIPPED = 0.5  # more of the kept eye-white pixels clipped than this: no reference
+# the eye white must be less red than the skin: its blue/red ratio over the skin's at least this
+# (1.28-2.6 on the London photos; 1.00-1.05 on renders of heads without eyes, where the
+# "eye openings" are skin); a per-channel gain leaves the ratio unchanged
+MIN_BLUE_RED_GAIN = 1.15
 EYE_SHRINK = 0.85  # eye polygons shrunk about their centroid (lids and lashes at the contour)
 # linear RGB of the eye white in the London set's odd-numbered neutral photos, as shot (median;
 # benchmarks/bench_skin_tone.py prints it again as "eye-white colour, calibration photos")
@@ -121,15 +127,18 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray) -> np.ndarray
     return white if np.all(white > 1e-4) else None
 
 
-def eye_white_tone_aligned(aligned: np.ndarray, region: np.ndarray, landmarks: np.ndarray) -> EyeWhiteTone:
-    """:func:`eye_white_tone` on an aligned face: ``aligned`` (S, S, 3) uint8 sRGB, its skin
-    ``region`` (S, S) bool and ``landmarks`` (68, 2) (x, y) pixels in it."""
-    skin = skin_colour(aligned, region)
+def eye_white_tone_aligned(aligned: np.ndarray, landmarks: np.ndarray) -> EyeWhiteTone:
+    """:func:`eye_white_tone` on an aligned face: ``aligned`` (S, S, 3) uint8 sRGB and its
+    ``landmarks`` (68, 2) (x, y) pixels."""
+    skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2], forehead=False))
     if skin is None:
         return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed) or too small")
     white = eye_white(aligned, eye_region(landmarks, aligned.shape[:2]), skin)
     if white is None:
         return EyeWhiteTone(None, skin, None, "no usable eye white (eyes closed, or clipped by over-exposure)")
+    ratio = white / skin
+    if ratio[2] / ratio[0] < MIN_BLUE_RED_GAIN:
+        return EyeWhiteTone(None, skin, None, "the eye openings hold nothing whiter than the skin")
     ita = float(ita_deg(skin / white * np.asarray(REFERENCE_RGB)))
     return EyeWhiteTone(ita, skin, white)
 
@@ -147,5 +156,5 @@ def eye_white_tone(image: np.ndarray, landmarks: np.ndarray) -> EyeWhiteTone:
     :class:`EyeWhiteTone`; its ``ita_deg`` is on the scale of the photo ITA of an evenly
     lit, colour-balanced studio photo, whatever the photo's exposure and white balance.
     """
-    aligned, region, lm = aligned_skin(image, landmarks)
-    return eye_white_tone_aligned(aligned, region, lm)
+    aligned, _, lm = aligned_skin(image, landmarks)
+    return eye_white_tone_aligned(aligned, lm)
