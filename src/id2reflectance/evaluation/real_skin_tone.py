@@ -9,7 +9,7 @@ estimate from the detector). Estimators:
 - ``photo``: today's photo ITA (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`);
 - ``eye_white``: the skin referenced to the eye whites
   (:func:`~id2reflectance.face.white_reference.eye_white_tone`), the chosen design;
-- ``background``: the skin's per-channel quantile (the cheeks, as ``eye_white``) divided by the median of the photo's
+- ``background``: the skin's per-channel quantile (as ``eye_white``) divided by the median of the photo's
   top, left and right borders (the London set's plain grey backdrop), times a grey of
   :data:`BACKGROUND_GREY`; only meaningful on studio photos with a neutral backdrop;
 - ``grey_world``: the same divided by the whole photo's mean linear RGB, times
@@ -34,7 +34,7 @@ from id2reflectance._shared.imageio import srgb_to_linear
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.evaluation.london import EXPRESSIONS, GROUP_ORDER, Person
 from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
-from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels, skin_region
+from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels
 from id2reflectance.face.white_reference import eye_white_tone_aligned, skin_colour
 
 ESTIMATORS = ("photo", "eye_white", "background", "grey_world")
@@ -57,7 +57,7 @@ def estimate_tones(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float 
     image : (H, W, 3) uint8 sRGB photo; landmarks : (68, 2) (x, y) pixels of its face.
     """
     aligned, region, lm = aligned_skin(image, landmarks)
-    skin = skin_colour(aligned, skin_region(lm, aligned.shape[:2], forehead=False))
+    skin = skin_colour(aligned, region)
     mean = srgb_to_linear(np.asarray(image, np.float32) / 255.0).reshape(-1, 3).mean(axis=0).astype(np.float64)
 
     def referenced(white: np.ndarray, grey: float) -> float | None:

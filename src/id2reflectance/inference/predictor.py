@@ -545,7 +545,9 @@ class Inferencer:
             src, lm = upright(img, f)  # the photo itself unless the face was found turned
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
-            ita, eye_ita, skin_warnings = (None, None, ()) if colour_warnings else _skin_tone(src, lm)
+            ita, eye_ita, skin_warnings = (
+                (None, None, ()) if colour_warnings else _skin_tone(src, lm, eye_white=self.config.skin_tone == "eye_white")
+            )
             warnings = (
                 colour_warnings
                 + skin_warnings
@@ -733,16 +735,19 @@ def _tone_source(face: _FaceInput, wanted: str) -> str:
     return "eye_white" if wanted == "eye_white" and face.eye_white_ita_deg is not None else "photo"
 
 
-def _skin_tone(photo: np.ndarray, landmarks: np.ndarray) -> tuple[float | None, float | None, tuple[str, ...]]:
+def _skin_tone(
+    photo: np.ndarray, landmarks: np.ndarray, *, eye_white: bool
+) -> tuple[float | None, float | None, tuple[str, ...]]:
     """The face's ITA in ``photo`` and its eye-white referenced ITA (degrees, each None when
     not measurable) and the warnings about its exposure
-    (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`)."""
+    (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`) and, when retrieval has
+    no skin tone (neither with ``eye_white``, else no photo ITA), about that."""
     skin, region, lm = aligned_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
     eye_ita = eye_white_tone_aligned(skin, lm).ita_deg
     exposure = skin_exposure_warning(skin, region)
     warnings = (exposure,) if exposure else ()
-    if ita is None:
+    if ita is None and (eye_ita is None or not eye_white):
         warnings += ("too little usable skin to measure the skin tone: retrieval by identity alone",)
     return ita, eye_ita, warnings
 
