@@ -132,7 +132,11 @@ def main() -> None:
         lab_g, lab_p = [k.split("/")[0] for k in keys_g], [k.split("/")[0] for k in keys_p]
         emb = {k: dlib.embed(*faces[k]) for k in keys_g + keys_p}
         al = {k: align_face(*faces[k], size=res)[0] for k in keys_g + keys_p}
-        out = {"dlib": identity_figures(np.stack([emb[k] for k in keys_g]), lab_g, np.stack([emb[k] for k in keys_p]), lab_p)}
+        out = {
+            "dlib": identity_figures(
+                np.stack([emb[k] for k in keys_g]), lab_g, np.stack([emb[k] for k in keys_p]), lab_p
+            )
+        }
         sg = student_embeddings(student, [al[k] for k in keys_g])
         sp = student_embeddings(student, [al[k] for k in keys_p])
         out["student"] = identity_figures(sg, lab_g, sp, lab_p)

@@ -27,9 +27,7 @@ VARIANTS: dict[str, tuple[float, tuple[float, float, float]]] = {
 }
 
 
-def photo_variant(
-    image: np.ndarray, *, stops: float = 0.0, gains: tuple[float, float, float] = NEUTRAL
-) -> np.ndarray:
+def photo_variant(image: np.ndarray, *, stops: float = 0.0, gains: tuple[float, float, float] = NEUTRAL) -> np.ndarray:
     """The photo as if exposed ``stops`` more and white-balanced with ``gains``.
 
     Parameters
