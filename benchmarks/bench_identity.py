@@ -149,7 +149,7 @@ def main() -> None:
         people = read_people(root)[: args.limit]
         photos = {f"{p.id}/{e}": read_photo(p.photo(e)) for p in people for e in ("neutral", "smiling")}
         faces = faces_of(photos)
-        add("London: photos with a face detected (of %d)" % len(photos), len(faces), len(photos), "{:.0f}")
+        add(f"London: photos with a face detected (of {len(photos)})", len(faces), len(photos), "{:.0f}")
         london = figures(faces, "neutral", "smiling")
         ref = london["dlib"]
         for enc, f in london.items():

@@ -20,8 +20,8 @@ from id2reflectance.cli.torch_options import (
     ita_calibration_option,
     ita_weight_option,
     prediction_option,
-    skin_tone_option,
     set_threads,
+    skin_tone_option,
     torch_threads_option,
 )
 from id2reflectance.errors import Id2rError

@@ -62,9 +62,7 @@ def mirrored_fraction(landmarks: np.ndarray, shape: tuple[int, int], matrix: np.
     return float(np.mean(outside))
 
 
-def framing_warnings(
-    landmarks: np.ndarray, shape: tuple[int, int], matrix: np.ndarray, size: int
-) -> tuple[str, ...]:
+def framing_warnings(landmarks: np.ndarray, shape: tuple[int, int], matrix: np.ndarray, size: int) -> tuple[str, ...]:
     """The warnings of the module (cut, mirrored), one sentence each; ``()`` for a framed face.
 
     Parameters as :func:`mirrored_fraction`.

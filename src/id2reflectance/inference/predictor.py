@@ -70,8 +70,8 @@ from id2reflectance.face.detect import (
     greyscale_image,
     upright,
 )
-from id2reflectance.face.identity import DlibIdentityEncoder, aligned_landmarks
 from id2reflectance.face.framing import framing_warnings
+from id2reflectance.face.identity import DlibIdentityEncoder, aligned_landmarks
 from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels, skin_exposure_warning, skin_region
 from id2reflectance.face.white_reference import eye_white_tone_aligned
 from id2reflectance.inference.template_subjects import TemplateBank, resize_image
@@ -546,7 +546,9 @@ class Inferencer:
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
             ita, eye_ita, skin_warnings = (
-                (None, None, ()) if colour_warnings else _skin_tone(src, lm, eye_white=self.config.skin_tone == "eye_white")
+                (None, None, ())
+                if colour_warnings
+                else _skin_tone(src, lm, eye_white=self.config.skin_tone == "eye_white")
             )
             warnings = (
                 colour_warnings
