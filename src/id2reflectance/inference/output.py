@@ -206,6 +206,7 @@ def _config_doc(inf: Inferencer) -> dict[str, Any]:
         "ita_weight": cfg.ita_weight,
         "output": cfg.output,
         "front_view": cfg.front_view,
+        "skin_tone": cfg.skin_tone,
         "ita_calibration": (
             dataclasses.asdict(calibration) if cfg.ita_calibration and calibration is not None else None
         ),
