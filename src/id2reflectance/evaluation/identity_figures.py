@@ -2,9 +2,11 @@
 
 Two sets of embeddings of the same people (on the London photos the neutral and the smiling
 photo of each person; on simulated subjects the front view under two lightings):
-``gallery`` (N, D) and ``probes`` (M, D), unit rows, with labels. Distances are Euclidean
-between the unit embeddings (for dlib's encoder, whose raw descriptors have a norm near 1,
-close to dlib's own distance with its same-person threshold of 0.6).
+``gallery`` (N, D) and ``probes`` (M, D) with labels. Distances are Euclidean between the
+rows as given: for dlib pass its own descriptors
+(:meth:`~id2reflectance.face.identity.DlibIdentityEncoder.descriptor`), whose distance
+has the same-person threshold 0.6; the unit embeddings the encoder returns shrink every
+distance (by about 1.46 on the London photos).
 
 - verification AUC: the probability that a same-person pair (a probe and its gallery
   entry) is closer than a different-person pair (a probe and another person's gallery
