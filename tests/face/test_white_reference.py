@@ -92,3 +92,21 @@ def test_london_orders_lighter_and_darker_skin_like_the_photo():
             tones[group].append(tone)
     # medians: one of these five white people has a fringe of dark hair over the forehead
     assert np.median(tones["black"]) < np.median(tones["white"]) - 30
+
+
+@pytest.mark.slow
+def test_white_balanced_undoes_exposure_and_white_balance_on_a_london_photo():
+    from id2reflectance.face.detect import align_face
+    from id2reflectance.face.white_reference import white_balanced
+
+    photo, lm = london_photo("001")
+    aligned, _ = align_face(photo, lm, size=128)
+    ref = white_balanced(aligned, eye_white_tone(photo, lm).eye_white)
+    variant = photo_variant(photo, stops=-1.0, gains=WARM)
+    moved, _ = align_face(variant, lm, size=128)
+    back = white_balanced(moved, eye_white_tone(variant, lm).eye_white)
+    face = slice(40, 100)
+    assert np.abs(moved[face, face].astype(int) - ref[face, face]).mean() > 10  # the variant differs
+    assert np.abs(back[face, face].astype(int) - ref[face, face]).mean() < 3  # balanced, it does not
+    with pytest.raises(ShapeError, match="uint8"):
+        white_balanced(aligned.astype(np.float32), np.ones(3))

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from id2reflectance._shared.cielab import ita_deg
+from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
 from id2reflectance.errors import ShapeError
 from id2reflectance.face.skin_tone import CLIPPED_CODE, DARK_LUMINANCE, MIN_PIXELS, _linear, aligned_skin, skin_region
 
@@ -161,3 +162,26 @@ def eye_white_tone(image: np.ndarray, landmarks: np.ndarray) -> EyeWhiteTone:
     """
     aligned, _, lm = aligned_skin(image, landmarks)
     return eye_white_tone_aligned(aligned, lm)
+
+
+def white_balanced(image: np.ndarray, eye_white: np.ndarray) -> np.ndarray:
+    """``image`` re-exposed and white-balanced so that its eye whites read :data:`REFERENCE_RGB`.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 sRGB, a photo or its aligned face.
+    eye_white : (3,) linear RGB of the face's eye whites in it (:attr:`EyeWhiteTone.eye_white`).
+
+    Returns
+    -------
+    (H, W, 3) uint8 sRGB: linear RGB times ``REFERENCE_RGB / eye_white`` per channel, clipped
+    to [0, 1] and re-encoded (what an evenly lit, colour-balanced studio photo would show).
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ShapeError(f"white_balanced: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
+    gain = (np.asarray(REFERENCE_RGB, np.float64) / np.maximum(np.asarray(eye_white, np.float64), 1e-6)).astype(
+        np.float32
+    )
+    lin = srgb_to_linear(img.astype(np.float32) / 255.0) * gain
+    return np.round(linear_to_srgb(np.clip(lin, 0.0, 1.0)) * 255.0).astype(np.uint8)

@@ -73,7 +73,7 @@ from id2reflectance.face.detect import (
 from id2reflectance.face.framing import framing_warnings
 from id2reflectance.face.identity import DlibIdentityEncoder, aligned_landmarks
 from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels, skin_exposure_warning, skin_region
-from id2reflectance.face.white_reference import eye_white_tone_aligned
+from id2reflectance.face.white_reference import EyeWhiteTone, eye_white_tone_aligned, white_balanced
 from id2reflectance.inference.template_subjects import TemplateBank, resize_image
 from id2reflectance.model.loading import load_swapper
 from id2reflectance.processing.bake.prepared_mesh import PreparedMesh, prepare_mesh
@@ -127,7 +127,10 @@ class InferConfig:
         them: ``gain = mean(D_photo) / mean(D_template)`` (linear RGB, over the template
         subject's front mask, clipped to [:data:`TONE_GAIN_MIN`, :data:`TONE_GAIN_MAX`]),
         with ``D_photo`` and ``D_template`` the stage-2 model's diffuse albedo (the swapper
-        with ``modulate=False``) for the aligned photo and for the template subject's front
+        with ``modulate=False``) for the aligned photo (with ``skin_tone="eye_white"`` and
+        an eye white found: the photo white-balanced and exposed by its eye whites,
+        :func:`~id2reflectance.face.white_reference.white_balanced`, so the gain does not
+        follow the photo's exposure) and for the template subject's front
         view, so the decoder's bias cancels in the ratio; needs the front view. (With the
         identity modulation on, the gain measured the same on average over 8 swappers, with
         more spread between them.)
@@ -259,6 +262,7 @@ class _FaceInput:
     exclude: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     eye_white_ita_deg: float | None = None
+    balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -545,10 +549,15 @@ class Inferencer:
             src, lm = upright(img, f)  # the photo itself unless the face was found turned
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
-            ita, eye_ita, skin_warnings = (
-                (None, None, ())
-                if colour_warnings
-                else _skin_tone(src, lm, eye_white=self.config.skin_tone == "eye_white")
+            use_eye = self.config.skin_tone == "eye_white"
+            ita, eye_tone, skin_warnings = (
+                (None, None, ()) if colour_warnings else _skin_tone(src, lm, eye_white=use_eye)
+            )
+            eye_ita = None if eye_tone is None else eye_tone.ita_deg
+            balanced = (
+                white_balanced(aligned, eye_tone.eye_white)
+                if use_eye and eye_tone is not None and eye_tone.eye_white is not None and eye_ita is not None
+                else None
             )
             warnings = (
                 colour_warnings
@@ -562,6 +571,7 @@ class Inferencer:
                     identity=self._check_identity(identity),
                     photo_ita_deg=ita,
                     eye_white_ita_deg=eye_ita,
+                    balanced=balanced,
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -720,7 +730,8 @@ class Inferencer:
             if cfg.output == "template_tone":
                 nv, front, nf = len(cfg.views), cfg.views.index("front"), len(faces)
                 pair = [rgb[i * nv + front] for i in range(nf)] + [
-                    _as_tensor(f.aligned.astype(np.float32) / 255.0) for f in faces
+                    _as_tensor((f.aligned if f.balanced is None else f.balanced).astype(np.float32) / 255.0)
+                    for f in faces
                 ]
                 pair_ids = torch.from_numpy(np.stack([f.identity for f in faces] * 2)).to(self.device)
                 plain = self.swapper.predict(torch.stack(pair).to(self.device), pair_ids, modulate=False)
@@ -739,19 +750,19 @@ def _tone_source(face: _FaceInput, wanted: str) -> str:
 
 def _skin_tone(
     photo: np.ndarray, landmarks: np.ndarray, *, eye_white: bool
-) -> tuple[float | None, float | None, tuple[str, ...]]:
-    """The face's ITA in ``photo`` and its eye-white referenced ITA (degrees, each None when
-    not measurable) and the warnings about its exposure
+) -> tuple[float | None, EyeWhiteTone, tuple[str, ...]]:
+    """The face's ITA in ``photo`` (degrees, None when not measurable), its eye-white
+    referenced tone (:class:`~id2reflectance.face.white_reference.EyeWhiteTone`) and the warnings about its exposure
     (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`) and, when retrieval has
     no skin tone (neither with ``eye_white``, else no photo ITA), about that."""
     skin, region, lm = aligned_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
-    eye_ita = eye_white_tone_aligned(skin, lm).ita_deg
+    eye = eye_white_tone_aligned(skin, lm)
     exposure = skin_exposure_warning(skin, region)
     warnings = (exposure,) if exposure else ()
-    if ita is None and (eye_ita is None or not eye_white):
+    if ita is None and (eye.ita_deg is None or not eye_white):
         warnings += ("too little usable skin to measure the skin tone: retrieval by identity alone",)
-    return ita, eye_ita, warnings
+    return ita, eye, warnings
 
 
 def _geometry_warnings(face: Face, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:
