@@ -58,7 +58,9 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     doc = json.loads((out / "infer.json").read_text())
     assert doc["photos"][0]["error"] is None and doc["photos"][0]["faces"][0]["output"] == "astronaut"
     pred = json.loads((out / "astronaut" / "prediction.json").read_text())
-    assert pred["config"]["ita_calibration"] is None and pred["ita_deg"] == pred["photo_ita_deg"]
+    assert pred["config"]["ita_calibration"] is None and pred["config"]["skin_tone"] == "eye_white"
+    used = "eye_white_ita_deg" if pred["skin_tone_source"] == "eye_white" else "photo_ita_deg"
+    assert pred["ita_deg"] == pred[used]
     assert pred["config"]["output"] == "decode" and pred["config"]["front_view"] == "template"
     assert pred["tone_gain"] is None
 
@@ -87,13 +89,14 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
             tt_views / view / "diffuse_albedo.png"
         ).read_bytes()
 
-    # --ita-calibration: the face's ITA is the photo's, mapped by the templates' fit (None without one);
-    # --prediction template-residual is recorded
-    args = [str(photos / "astronaut.png"), "--ita-calibration", "--prediction", "template-residual"]
-    res = _run(args, face_dataset, tiny_swapper_run, cache, out / "cal")
+    # --ita-calibration with --skin-tone photo: the face's ITA is the photo's, mapped by the templates' fit
+    # (None without one); --prediction template-residual is recorded
+    args = [str(photos / "astronaut.png"), "--ita-calibration", "--skin-tone", "photo"]
+    res = _run([*args, "--prediction", "template-residual"], face_dataset, tiny_swapper_run, cache, out / "cal")
     assert res.exit_code == 0, res.output
     pred = json.loads((out / "cal" / "astronaut" / "prediction.json").read_text())
-    assert pred["config"]["output"] == "template_residual"
+    assert pred["config"]["output"] == "template_residual" and pred["config"]["skin_tone"] == "photo"
+    assert pred["skin_tone_source"] == "photo"
     cal = pred["config"]["ita_calibration"]
     if cal is None:
         assert pred["ita_deg"] is None

@@ -40,6 +40,7 @@ from id2reflectance.inference.predictor import (
 from id2reflectance.inference.template_subjects import TemplateBank
 from id2reflectance.model.loading import load_swapper
 from id2reflectance.processing.asset import read_asset
+from tests.london_photos import london_photo
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -397,7 +398,11 @@ def test_predict_image_astronaut(inferencer):
     assert pred.warnings == ()  # a colour photo, the face reduced to the model's size
     assert pred.template_id in inferencer.template_ids()
     assert pred.photo_ita_deg is not None and 10 < pred.photo_ita_deg < 60  # light skin (Fitzpatrick I-III)
-    assert pred.ita_deg == pred.photo_ita_deg  # retrieval used the measured ITA (no calibration by default)
+    # retrieval used the eye-white referenced ITA when there is one, else the measured ITA (no calibration by default)
+    want = pred.eye_white_ita_deg if pred.eye_white_ita_deg is not None else pred.photo_ita_deg
+    assert pred.ita_deg == want and pred.skin_tone_source == (
+        "photo" if pred.eye_white_ita_deg is None else "eye_white"
+    )
     calibrated = copy.copy(inferencer)
     calibrated.config = dataclasses.replace(inferencer.config, ita_calibration=True)
     est = calibrated.face_ita(pred.photo_ita_deg)
@@ -516,3 +521,22 @@ def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache)
         InferConfig(views=("front", "top"))
     with pytest.raises(ConfigError, match="uv_size"):
         InferConfig(uv_size=100)
+
+
+def test_predict_image_warns_about_a_face_cut_by_the_frame(inferencer):
+    photo, lm = london_photo("001")
+    whole = inferencer.predict_image(photo, source="001.jpg")[0]
+    assert not [w for w in whole.warnings if "frame" in w or "mirror" in w]
+    assert whole.eye_white_ita_deg is not None and whole.skin_tone_source == "eye_white"
+    assert whole.ita_deg == whole.eye_white_ita_deg
+    cut = np.ascontiguousarray(photo[:, : int(lm[:, 0].mean() + 0.15 * np.ptp(lm[:, 0]))])  # made here, not saved
+    pred = inferencer.predict_image(cut, source="cut.jpg")[0]
+    assert any("cut by the photo's frame" in w for w in pred.warnings)
+    assert any("mirroring the photo" in w for w in pred.warnings)
+    # the photo's own colour when asked for it
+    photo_tone = copy.copy(inferencer)
+    photo_tone.config = dataclasses.replace(inferencer.config, skin_tone="photo")
+    again = photo_tone.predict_image(photo, source="001.jpg")[0]
+    assert again.skin_tone_source == "photo" and again.ita_deg == again.photo_ita_deg
+    with pytest.raises(ConfigError, match="skin_tone"):
+        InferConfig(skin_tone="sclera")  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from id2reflectance.cli.torch_options import (
     ita_weight_option,
     prediction_option,
     set_threads,
+    skin_tone_option,
     torch_threads_option,
 )
 from id2reflectance.errors import Id2rError
@@ -61,6 +62,7 @@ def _views(value: str) -> tuple[str, ...]:
     help="Template-embedding cache [default: $ID2R_CACHE_DIR or ~/.cache/id2reflectance].",
 )
 @ita_calibration_option
+@skin_tone_option
 @prediction_option
 @front_view_option
 @torch_threads_option
@@ -79,6 +81,7 @@ def infer_cmd(
     device: str,
     cache_dir: Path | None,
     ita_calibration: bool,
+    skin_tone: str,
     prediction: str,
     front_view: str,
     threads: int | None,
@@ -113,6 +116,7 @@ def infer_cmd(
         template_split=template_split,
         ita_weight=ita_weight,
         ita_calibration=ita_calibration,
+        skin_tone=skin_tone.replace("-", "_"),  # type: ignore[arg-type]
         output=prediction.replace("-", "_"),  # type: ignore[arg-type]
         front_view=front_view,  # type: ignore[arg-type]
         all_faces=all_faces,

@@ -29,6 +29,18 @@ def ita_calibration_option(fn: F) -> F:
     )(fn)
 
 
+def skin_tone_option(fn: F) -> F:
+    """``--skin-tone eye-white|photo`` of the commands that retrieve templates (``InferConfig.skin_tone``)."""
+    return click.option(
+        "--skin-tone",
+        type=click.Choice(["eye-white", "photo"]),
+        default="eye-white",
+        show_default=True,
+        help="The face's skin tone for retrieval: the skin referenced to the eye whites (stable under the "
+        "photo's exposure and white balance; the photo's colour when no eye white is usable) or the photo's colour.",
+    )(fn)
+
+
 def ita_weight_option(fn: F) -> F:
     """``--ita-weight W`` of the commands that retrieve templates (``InferConfig.ita_weight``)."""
     return click.option(

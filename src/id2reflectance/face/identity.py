@@ -73,13 +73,17 @@ class DlibIdentityEncoder:
         self._sp = dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat")))
 
     def embed(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        return l2_normalise(self.descriptor(image, landmarks))
+
+    def descriptor(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """dlib's own (128,) float32 descriptor, not normalised: distances between these are
+        dlib's face distance (same person below 0.6). Arguments as :meth:`embed`."""
         img, lm = _image_and_landmarks(image, landmarks)
         x0, y0 = lm.min(0)
         x1, y1 = lm.max(0)
         rect = self._dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
         shape = self._sp(img, rect)
-        d = np.array(self._net.compute_face_descriptor(img, shape), np.float32)
-        return l2_normalise(d)
+        return np.array(self._net.compute_face_descriptor(img, shape), np.float32)
 
 
 class ArcFaceEncoder:

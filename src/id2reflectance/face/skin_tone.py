@@ -38,8 +38,8 @@ def _shrink(poly: np.ndarray, factor: float) -> np.ndarray:
     return c + factor * (poly - c)
 
 
-def skin_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool mask of the cheeks and forehead of a face.
+def skin_region(landmarks: np.ndarray, shape: tuple[int, int], *, forehead: bool = True) -> np.ndarray:
+    """(H, W) bool mask of the cheeks and (unless ``forehead`` is False) forehead of a face.
 
     Parameters
     ----------
@@ -62,6 +62,8 @@ def skin_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     )
     for poly in cheeks:
         cv2.fillPoly(mask, [np.round(_shrink(poly, 0.75)).astype(np.int32)], 1)
+    if not forehead:
+        return mask.astype(bool)
     eyes = 0.5 * (lm[36:42].mean(0) + lm[42:48].mean(0))
     mouth = 0.5 * (lm[48] + lm[54])
     h = float(np.hypot(*(mouth - eyes)))
@@ -146,12 +148,18 @@ def photo_skin(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
     """The face FFHQ-aligned at :data:`ITA_CROP` px, (S, S, 3) uint8, and its skin region
     (:func:`skin_region`), (S, S) bool: what :func:`photo_ita_deg` and
     :func:`skin_exposure_warning` measure. ``landmarks``: (68, 2) (x, y) pixels in ``image``."""
+    aligned, region, _ = aligned_skin(image, landmarks)
+    return aligned, region
+
+
+def aligned_skin(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`photo_skin` and the landmarks (68, 2) float64 (x, y) pixels in the aligned crop."""
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (68, 2):
         raise ShapeError(f"photo_ita_deg: landmarks must be (68, 2), got {lm.shape}")
     aligned, matrix = align_face(image, lm, size=ITA_CROP)
     lm_aligned = lm @ matrix[:, :2].T + matrix[:, 2]
-    return aligned, skin_region(lm_aligned, aligned.shape[:2])
+    return aligned, skin_region(lm_aligned, aligned.shape[:2]), lm_aligned
 
 
 MIN_CALIBRATION_PAIRS = 3

@@ -170,6 +170,8 @@ def _prediction_doc(
         "landmarks": np.round(pred.landmarks, 3).tolist() if pred.landmarks is not None else None,
         "ita_deg": _json_float(pred.ita_deg, 3),
         "photo_ita_deg": _json_float(pred.photo_ita_deg, 3),
+        "eye_white_ita_deg": _json_float(pred.eye_white_ita_deg, 3),
+        "skin_tone_source": pred.skin_tone_source,
         "tone_gain": None if pred.tone_gain is None else [_json_float(g, 5) for g in pred.tone_gain],
         "warnings": list(pred.warnings),
         "identity": np.round(pred.identity.astype(np.float64), 7).tolist(),
@@ -204,6 +206,7 @@ def _config_doc(inf: Inferencer) -> dict[str, Any]:
         "ita_weight": cfg.ita_weight,
         "output": cfg.output,
         "front_view": cfg.front_view,
+        "skin_tone": cfg.skin_tone,
         "ita_calibration": (
             dataclasses.asdict(calibration) if cfg.ita_calibration and calibration is not None else None
         ),

@@ -11,13 +11,17 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
 3. identity: the :class:`~id2reflectance.face.identity.IdentityEncoder` (default dlib,
    128-d) on the original photo with the detected landmarks; the swapper's ``id_dim`` must
    equal its ``dim``;
-4. skin tone: ITA of the cheeks and forehead
-   (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`), optionally put on the albedo
+4. skin tone: ITA of the cheeks and forehead referenced to the eye whites
+   (:func:`~id2reflectance.face.white_reference.eye_white_tone`: the photo's exposure and
+   white balance cancel), else (no usable eye white, or ``skin_tone="photo"``) the photo's
+   (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`); optionally put on the albedo
    scale by the template subjects' calibration (:meth:`Inferencer.face_ita`); none for a
    greyscale photo (:func:`~id2reflectance.face.detect.greyscale_image`: retrieval by
    identity alone, with a warning; an error for the outputs that read the photo's colour);
    a warning when much of the skin is clipped or nearly black
-   (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`);
+   (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`); a warning when the
+   face is cut by the photo's frame or partly mirrored by the alignment
+   (:func:`~id2reflectance.face.framing.framing_warnings`);
 5. template subject: the dataset subject of ``template_split`` with the best
    ``cos(identity) - ita_weight * |ITA difference|`` from the template bank
    (:class:`~id2reflectance.inference.template_subjects.TemplateBank`), or the fixed
@@ -66,8 +70,10 @@ from id2reflectance.face.detect import (
     greyscale_image,
     upright,
 )
+from id2reflectance.face.framing import framing_warnings
 from id2reflectance.face.identity import DlibIdentityEncoder, aligned_landmarks
-from id2reflectance.face.skin_tone import ita_of_pixels, photo_skin, skin_exposure_warning, skin_region
+from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels, skin_exposure_warning, skin_region
+from id2reflectance.face.white_reference import EyeWhiteTone, eye_white_tone_aligned, white_balanced
 from id2reflectance.inference.template_subjects import TemplateBank, resize_image
 from id2reflectance.model.loading import load_swapper
 from id2reflectance.processing.bake.prepared_mesh import PreparedMesh, prepare_mesh
@@ -98,6 +104,12 @@ class InferConfig:
     template_split : dataset split the template subjects come from (train, val, test or all).
     ita_weight : retrieval score = cos(identity) - ita_weight * |ITA_face - ITA_template|
         (per degree of albedo ITA; ITA_template: the template subject's).
+    skin_tone : the face's skin tone for retrieval: ``"eye_white"``, the skin referenced to
+        the eye whites (:func:`~id2reflectance.face.white_reference.eye_white_tone`: stable
+        under the photo's exposure and white balance; the photo ITA when no eye white is
+        usable, :attr:`FacePrediction.skin_tone_source` says which), or ``"photo"``, the
+        photo's ITA (follows the exposure: 69 degrees median spread over -1..+1 stop and
+        warm/cool on the London photos, against 1.0 referenced; docs/evaluation.md).
     ita_calibration : estimate the face's albedo ITA from its photo's measured ITA with the
         template subjects' fit (:class:`~id2reflectance.face.skin_tone.ItaCalibration`).
         Only valid for photos lit and exposed like the template subjects' full-on front
@@ -115,7 +127,10 @@ class InferConfig:
         them: ``gain = mean(D_photo) / mean(D_template)`` (linear RGB, over the template
         subject's front mask, clipped to [:data:`TONE_GAIN_MIN`, :data:`TONE_GAIN_MAX`]),
         with ``D_photo`` and ``D_template`` the stage-2 model's diffuse albedo (the swapper
-        with ``modulate=False``) for the aligned photo and for the template subject's front
+        with ``modulate=False``) for the aligned photo (with ``skin_tone="eye_white"`` and
+        an eye white found: the photo white-balanced and exposed by its eye whites,
+        :func:`~id2reflectance.face.white_reference.white_balanced`, so the gain does not
+        follow the photo's exposure) and for the template subject's front
         view, so the decoder's bias cancels in the ratio; needs the front view. (With the
         identity modulation on, the gain measured the same on average over 8 swappers, with
         more spread between them.)
@@ -137,6 +152,7 @@ class InferConfig:
     template: str | None = None
     template_split: str = "train"
     ita_weight: float = 0.01
+    skin_tone: Literal["eye_white", "photo"] = "eye_white"
     ita_calibration: bool = False
     output: Literal["decode", "template_residual", "template_tone"] = "decode"
     front_view: Literal["template", "photo"] = "template"
@@ -152,6 +168,8 @@ class InferConfig:
             raise ConfigError(f"uv_size must be a power of two from 256 to 8192, got {self.uv_size}")
         if not (np.isfinite(self.ita_weight) and self.ita_weight >= 0):
             raise ConfigError(f"ita_weight must be a finite number >= 0, got {self.ita_weight}")
+        if self.skin_tone not in ("eye_white", "photo"):
+            raise ConfigError(f"skin_tone must be 'eye_white' or 'photo', got {self.skin_tone!r}")
         if self.output not in OUTPUTS:
             raise ConfigError(f"output must be one of {list(OUTPUTS)}, got {self.output!r}")
         if self.output == "template_tone" and "front" not in views:
@@ -180,8 +198,9 @@ class FacePrediction:
     face_index : index of the face in the photo (largest first).
     box : detector box (left, top, right, bottom) pixels, or None for an aligned input.
     identity : (D,) float32 unit identity embedding.
-    ita_deg : the face's skin tone used for retrieval (ITA, degrees): the photo's measured
-        ITA, or with ``ita_calibration`` its estimate on the albedo scale; or None.
+    ita_deg : the face's skin tone used for retrieval (ITA, degrees): the eye-white
+        referenced or the photo's measured ITA (``skin_tone_source``), with
+        ``ita_calibration`` put on the albedo scale; or None.
     template_id : the template subject used; template_score : its retrieval score.
     aligned : (R, R, 3) uint8 sRGB, the aligned input face.
     views : view -> {``rgb`` (R, R, 3) float32 sRGB code values in [0, 1] (the swapped
@@ -196,11 +215,15 @@ class FacePrediction:
     landmarks : (68, 2) float64 landmarks in the photo (None for an aligned input).
     scores : retrieval score of every candidate template subject.
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
+    eye_white_ita_deg : the same skin referenced to the eye whites, or None (none usable).
+    skin_tone_source : ``"eye_white"`` or ``"photo"``: which of the two ``ita_deg`` is from
+        (``"photo"`` also when neither is known).
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
     warnings : what limits this prediction or the photo, one sentence each (a greyscale
         photo, skin clipped or nearly black in much of the face, no measurable skin tone,
         a face enlarged more than :data:`MAX_UPSCALE` times by the alignment, a face found
-        only in the photo turned, :attr:`~id2reflectance.face.detect.Face.turned`).
+        only in the photo turned, :attr:`~id2reflectance.face.detect.Face.turned`, a face
+        cut by the photo's frame or partly mirrored by the alignment).
     """
 
     source: str
@@ -218,6 +241,8 @@ class FacePrediction:
     photo_ita_deg: float | None = None
     tone_gain: tuple[float, float, float] | None = None
     warnings: tuple[str, ...] = ()
+    eye_white_ita_deg: float | None = None
+    skin_tone_source: str = "photo"
 
     @property
     def coverage_seen(self) -> float:
@@ -236,6 +261,8 @@ class _FaceInput:
     landmarks: np.ndarray | None
     exclude: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    eye_white_ita_deg: float | None = None
+    balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -471,11 +498,13 @@ class Inferencer:
         big, lm, _ = aligned_landmarks(img)
         if identity is None:
             identity = np.asarray(self.encoder.embed(big, lm), np.float32)
-        ita = None if warnings else ita_of_pixels(big, skin_region(lm, big.shape[:2]))
+        region = skin_region(lm, big.shape[:2])
+        ita = None if warnings else ita_of_pixels(big, region)
         face = _FaceInput(
             aligned=self._to_resolution(img),
             identity=self._check_identity(identity),
             photo_ita_deg=ita,
+            eye_white_ita_deg=None if warnings else eye_white_tone_aligned(big, lm).ita_deg,
             source=source,
             face_index=0,
             box=None,
@@ -520,13 +549,29 @@ class Inferencer:
             src, lm = upright(img, f)  # the photo itself unless the face was found turned
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
-            ita, skin_warnings = (None, ()) if colour_warnings else _skin_tone(src, lm)
-            warnings = colour_warnings + skin_warnings + _geometry_warnings(f, matrix, self.resolution)
+            use_eye = self.config.skin_tone == "eye_white"
+            ita, eye_tone, skin_warnings = (
+                (None, None, ()) if colour_warnings else _skin_tone(src, lm, eye_white=use_eye)
+            )
+            eye_ita = None if eye_tone is None else eye_tone.ita_deg
+            balanced = (
+                white_balanced(aligned, eye_tone.eye_white)
+                if use_eye and eye_tone is not None and eye_tone.eye_white is not None and eye_ita is not None
+                else None
+            )
+            warnings = (
+                colour_warnings
+                + skin_warnings
+                + _geometry_warnings(f, matrix, self.resolution)
+                + framing_warnings(lm, src.shape[:2], matrix, self.resolution)
+            )
             inputs.append(
                 _FaceInput(
                     aligned=aligned,
                     identity=self._check_identity(identity),
                     photo_ita_deg=ita,
+                    eye_white_ita_deg=eye_ita,
+                    balanced=balanced,
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -569,7 +614,11 @@ class Inferencer:
         cfg = self.config
         r = self.resolution
         embeddings = self.template_embeddings()
-        face_ita = [self.face_ita(f.photo_ita_deg) for f in faces]
+        sources = [_tone_source(f, cfg.skin_tone) for f in faces]
+        face_ita = [
+            self.face_ita(f.eye_white_ita_deg if src == "eye_white" else f.photo_ita_deg)
+            for f, src in zip(faces, sources)
+        ]
         chosen = [
             self.bank.retrieve(
                 f.identity,
@@ -586,7 +635,7 @@ class Inferencer:
         preds = []
         stitch_cfg = StitchConfig(size=cfg.uv_size)
         nv = len(cfg.views)
-        for i, (f, tid, res, ita) in enumerate(zip(faces, tids, chosen, face_ita)):
+        for i, (f, tid, res, ita, src) in enumerate(zip(faces, tids, chosen, face_ita, sources)):
             mesh = self.template_mesh(tid)
             cams = self.bank.cameras(tid, r, tuple(cfg.views))
             views: dict[str, dict[str, np.ndarray]] = {}
@@ -642,6 +691,8 @@ class Inferencer:
                     scores=scores,
                     tone_gain=gain,
                     warnings=f.warnings,
+                    eye_white_ita_deg=f.eye_white_ita_deg,
+                    skin_tone_source=src,
                 )
             )
         return preds
@@ -679,7 +730,8 @@ class Inferencer:
             if cfg.output == "template_tone":
                 nv, front, nf = len(cfg.views), cfg.views.index("front"), len(faces)
                 pair = [rgb[i * nv + front] for i in range(nf)] + [
-                    _as_tensor(f.aligned.astype(np.float32) / 255.0) for f in faces
+                    _as_tensor((f.aligned if f.balanced is None else f.balanced).astype(np.float32) / 255.0)
+                    for f in faces
                 ]
                 pair_ids = torch.from_numpy(np.stack([f.identity for f in faces] * 2)).to(self.device)
                 plain = self.swapper.predict(torch.stack(pair).to(self.device), pair_ids, modulate=False)
@@ -691,16 +743,26 @@ class Inferencer:
         return {k: v.detach().float().cpu().numpy() for k, v in out.items()}, tone
 
 
-def _skin_tone(photo: np.ndarray, landmarks: np.ndarray) -> tuple[float | None, tuple[str, ...]]:
-    """The face's ITA in ``photo`` (degrees, None when too little skin is usable) and the
-    warnings about its exposure (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`)."""
-    skin, region = photo_skin(photo, landmarks)
+def _tone_source(face: _FaceInput, wanted: str) -> str:
+    """``"eye_white"`` when ``wanted`` and the face has an eye-white referenced ITA, else ``"photo"``."""
+    return "eye_white" if wanted == "eye_white" and face.eye_white_ita_deg is not None else "photo"
+
+
+def _skin_tone(
+    photo: np.ndarray, landmarks: np.ndarray, *, eye_white: bool
+) -> tuple[float | None, EyeWhiteTone, tuple[str, ...]]:
+    """The face's ITA in ``photo`` (degrees, None when not measurable), its eye-white
+    referenced tone (:class:`~id2reflectance.face.white_reference.EyeWhiteTone`) and the warnings about its exposure
+    (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`) and, when retrieval has
+    no skin tone (neither with ``eye_white``, else no photo ITA), about that."""
+    skin, region, lm = aligned_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
+    eye = eye_white_tone_aligned(skin, lm)
     exposure = skin_exposure_warning(skin, region)
     warnings = (exposure,) if exposure else ()
-    if ita is None:
+    if ita is None and (eye.ita_deg is None or not eye_white):
         warnings += ("too little usable skin to measure the skin tone: retrieval by identity alone",)
-    return ita, warnings
+    return ita, eye, warnings
 
 
 def _geometry_warnings(face: Face, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:

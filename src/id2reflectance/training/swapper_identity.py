@@ -33,6 +33,29 @@ log = logging.getLogger(__name__)
 STUDENT_FILE = "identity_student.safetensors"
 
 
+def load_identity_student(run_dir: str | Path) -> tuple[IdentityStudent, int]:
+    """The distilled identity student of a swapper run (``RUN/identity_student.safetensors``,
+    its shape from ``RUN/config.yaml``), in eval mode, and the run's resolution R (the
+    student reads FFHQ-aligned R x R faces).
+
+    Raises
+    ------
+    InputFileError
+        No student in the run (an ArcFace or custom-net run), or weights that do not match.
+    """
+    from id2reflectance.errors import InputFileError
+    from id2reflectance.model.swapper.config import load_swapper_config
+
+    run = Path(run_dir)
+    path = run / STUDENT_FILE
+    if not path.is_file():
+        raise InputFileError(path, None, "no distilled identity student in this run (ArcFace or custom identity net?)")
+    cfg = load_swapper_config(run / "config.yaml")
+    student = IdentityStudent(cfg.student)
+    student.load_state_dict(ckpt.load_tensors_strict(path, student.state_dict()), strict=True)
+    return student.eval(), int(cfg.resolution)
+
+
 def _student_tensors(student: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in student.state_dict().items()}
 

@@ -1,0 +1,184 @@
+"""Skin-tone estimates on real photos under re-exposure and white balance (London set).
+
+For every photo and each variant of :data:`~.photo_variants.VARIANTS` (the photo
+re-exposed by -1, 0, +1 stop and made warm and cool, in linear light), every estimator of
+:data:`ESTIMATORS` measures the skin ITA (degrees) with the landmarks of the photo as shot
+(the variants move no pixel, so the landmarks are the same; this isolates the tone
+estimate from the detector). Estimators:
+
+- ``photo``: today's photo ITA (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`);
+- ``eye_white``: the skin referenced to the eye whites
+  (:func:`~id2reflectance.face.white_reference.eye_white_tone`), the chosen design;
+- ``background``: the skin's per-channel quantile (as ``eye_white``) divided by the median of the photo's
+  top, left and right borders (the London set's plain grey backdrop), times a grey of
+  :data:`BACKGROUND_GREY`; only meaningful on studio photos with a neutral backdrop;
+- ``grey_world``: the same divided by the whole photo's mean linear RGB, times
+  :data:`GREY_WORLD_GREY`.
+
+:func:`summarise_tones` gives the figures the issue asks for: the spread of each photo's
+estimates over the variants (max - min, median and 90th percentile over the photos with an
+estimate in every variant, and how many lack one), the neutral-vs-smiling difference as
+shot, and the median per self-reported group with whether they fall in
+:data:`~.london.GROUP_ORDER`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from id2reflectance._shared.cielab import ita_deg
+from id2reflectance._shared.imageio import srgb_to_linear
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.evaluation.london import EXPRESSIONS, GROUP_ORDER, Person
+from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
+from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels
+from id2reflectance.face.white_reference import eye_white_tone_aligned, skin_colour
+
+ESTIMATORS = ("photo", "eye_white", "background", "grey_world")
+BACKGROUND_GREY = 0.5  # linear albedo assumed for the backdrop
+GREY_WORLD_GREY = 0.3  # linear albedo assumed for the photo's mean
+BORDER_PX = 20  # width of the borders (top, left, right) taken as the backdrop
+
+
+def _border_grey(image: np.ndarray) -> np.ndarray:
+    b = BORDER_PX
+    px = np.concatenate([image[:b].reshape(-1, 3), image[:, :b].reshape(-1, 3), image[:, -b:].reshape(-1, 3)])
+    return np.median(srgb_to_linear(px.astype(np.float32) / 255.0).astype(np.float64), axis=0)
+
+
+def estimate_tones(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float | None]:
+    """Every estimator's skin ITA (degrees, None when it has no estimate) for one face.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 sRGB photo; landmarks : (68, 2) (x, y) pixels of its face.
+    """
+    aligned, region, lm = aligned_skin(image, landmarks)
+    skin = skin_colour(aligned, region)
+    mean = srgb_to_linear(np.asarray(image, np.float32) / 255.0).reshape(-1, 3).mean(axis=0).astype(np.float64)
+
+    def referenced(white: np.ndarray, grey: float) -> float | None:
+        if skin is None or not np.all(white > 1e-4):
+            return None
+        return float(ita_deg(skin / white * grey))
+
+    return {
+        "photo": ita_of_pixels(aligned, region),
+        "eye_white": eye_white_tone_aligned(aligned, lm).ita_deg,
+        "background": referenced(_border_grey(image), BACKGROUND_GREY),
+        "grey_world": referenced(mean, GREY_WORLD_GREY),
+    }
+
+
+@dataclass(frozen=True)
+class PhotoTones:
+    """The estimates of one photo: person id, expression, ethnicity and
+    ``tones[variant][estimator]`` (degrees or None)."""
+
+    person: str
+    expression: str
+    ethnicity: str
+    tones: dict[str, dict[str, float | None]]
+
+
+def measure_tones(
+    people: Sequence[Person],
+    landmarks: Callable[[np.ndarray], np.ndarray | None],
+    read: Callable[[Person, str], np.ndarray],
+    *,
+    progress: ProgressFn | None = None,
+) -> list[PhotoTones]:
+    """:func:`estimate_tones` on every variant of every photo of ``people``.
+
+    Parameters
+    ----------
+    landmarks : photo (H, W, 3) uint8 -> (68, 2) landmarks of its face, or None (no face:
+        the photo is left out).
+    read : (person, expression) -> the photo, (H, W, 3) uint8 sRGB.
+    """
+    out = []
+    total = len(people) * len(EXPRESSIONS)
+    for k, person in enumerate(people):
+        for j, expression in enumerate(EXPRESSIONS):
+            photo = read(person, expression)
+            lm = landmarks(photo)
+            if lm is not None:
+                tones = {
+                    name: estimate_tones(photo_variant(photo, stops=stops, gains=gains), lm)
+                    for name, (stops, gains) in VARIANTS.items()
+                }
+                out.append(PhotoTones(person.id, expression, person.ethnicity, tones))
+            if progress is not None:
+                progress("skin tone", k * len(EXPRESSIONS) + j + 1, total)
+    return out
+
+
+@dataclass(frozen=True)
+class ToneSummary:
+    """Figures of one estimator (degrees).
+
+    spread_median, spread_p90 : max - min of a photo's estimates over the variants;
+    complete : photos with an estimate in every variant; missing : photos lacking one
+    (by variant: ``missing_by_variant``); pair_median, pair_p90, pairs : |neutral - smiling|
+    as shot; group_median : ethnicity -> median as shot; ordered : the groups of
+    :data:`~.london.GROUP_ORDER` have decreasing medians.
+    """
+
+    estimator: str
+    spread_median: float | None
+    spread_p90: float | None
+    complete: int
+    missing: int
+    missing_by_variant: dict[str, int]
+    pair_median: float | None
+    pair_p90: float | None
+    pairs: int
+    group_median: dict[str, float]
+    ordered: bool
+
+
+def _stat(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def summarise_tones(photos: Sequence[PhotoTones], estimator: str) -> ToneSummary:
+    """The :class:`ToneSummary` of ``estimator`` over ``photos`` (:func:`measure_tones`)."""
+    spreads, missing = [], 0
+    by_variant = dict.fromkeys(VARIANTS, 0)
+    for p in photos:
+        values = [p.tones[v][estimator] for v in VARIANTS]
+        for v, x in zip(VARIANTS, values):
+            by_variant[v] += x is None
+        if any(x is None for x in values):
+            missing += 1
+        else:
+            spreads.append(max(values) - min(values))  # type: ignore[type-var, operator]
+    shot = {(p.person, p.expression): p.tones["as shot"][estimator] for p in photos}
+    pairs = [
+        abs(a - b)
+        for (person, e), a in shot.items()
+        if e == "neutral" and a is not None and (b := shot.get((person, "smiling"))) is not None
+    ]
+    groups: dict[str, list[float]] = {}
+    for p in photos:
+        x = p.tones["as shot"][estimator]
+        if x is not None:
+            groups.setdefault(p.ethnicity, []).append(x)
+    medians = {g: float(np.median(v)) for g, v in groups.items()}
+    ordered_values = [medians[g] for g in GROUP_ORDER if g in medians]
+    return ToneSummary(
+        estimator=estimator,
+        spread_median=_stat(spreads, 50),
+        spread_p90=_stat(spreads, 90),
+        complete=len(spreads),
+        missing=missing,
+        missing_by_variant=by_variant,
+        pair_median=_stat(pairs, 50),
+        pair_p90=_stat(pairs, 90),
+        pairs=len(pairs),
+        group_median=medians,
+        ordered=len(ordered_values) == len(GROUP_ORDER) and all(np.diff(ordered_values) < 0),
+    )

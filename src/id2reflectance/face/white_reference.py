@@ -1,0 +1,187 @@
+"""Skin tone referenced to the eye whites: a photo's exposure and white balance cancel.
+
+A photo's skin ITA (:func:`~.skin_tone.photo_ita_deg`) measures the photographed colour:
+on the London photos one stop of exposure moves it by tens of degrees and a warm or cool
+white balance by 10-15 (``docs/evaluation.md``). Exposure and white balance act on linear
+RGB as a per-channel gain (a diagonal, von Kries model), so dividing the skin's linear RGB
+by the linear RGB of a surface of fixed colour in the same photo removes both. The face
+carries one: the sclera (eye white).
+
+:func:`eye_white_tone` measures, on the FFHQ-aligned face (:func:`~.skin_tone.aligned_skin`):
+
+- the skin colour: the per-channel :data:`SKIN_QUANTILE` quantile of the skin region's
+  linear RGB (cheeks and forehead, :func:`~.skin_tone.skin_region`; a fringe of hair over
+  the forehead darkens it: the cheeks alone avoid that but moved more between neutral and
+  smiling photos, 5.5 against 4.6 degrees median, and lost the groups' order). A per-channel
+  quantile scales exactly with a per-channel gain, unlike dropping clipped or dark pixels
+  (what the photo ITA does, which moves with exposure); a low quantile stays unclipped
+  under more over-exposure than the median (at +1 stop on the London photos the median is
+  clipped in 116 of 204 photos, the 0.3 quantile in 63);
+- the eye white: the pixels inside the eye openings (landmarks 36-41, 42-47, shrunk by
+  :data:`EYE_SHRINK`), ranked by their brightness relative to the skin colour
+  (``sum_c pixel_c / skin_c``, also unchanged by a per-channel gain), the brightest
+  :data:`REFERENCE_FRACTION` (at least :data:`MIN_REFERENCE_PIXELS`) kept (iris, pupil,
+  lashes and lids are darker) and their per-channel median taken;
+- the tone: ``ITA(skin / eye_white * REFERENCE_RGB)``, with :data:`REFERENCE_RGB` the
+  median eye-white colour of evenly lit, colour-balanced studio photos (the London set's
+  odd-numbered people, neutral photos as shot), so a photo exposed and balanced like those
+  reads about its photo ITA and any other exposure or balance reads the same.
+
+No estimate (None) when the skin quantile is nearly black or clipped (any channel at or above
+:data:`~.skin_tone.CLIPPED_CODE`), when more than :data:`MAX_CLIPPED` of the eye-white
+pixels are clipped (an over-exposed photo: the reference is lost), or when the eye
+openings hold too few pixels (closed eyes), or nothing in them is whiter than the skin
+(relative blue/red below :data:`MIN_BLUE_RED_GAIN`: a render of a head without eyes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from id2reflectance._shared.cielab import ita_deg
+from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
+from id2reflectance.errors import ShapeError
+from id2reflectance.face.skin_tone import CLIPPED_CODE, DARK_LUMINANCE, MIN_PIXELS, _linear, aligned_skin, skin_region
+
+SKIN_QUANTILE = 0.3  # per-channel quantile of the skin region's code values
+REFERENCE_FRACTION = 0.15  # brightest fraction of the eye openings' pixels (relative to the skin) kept
+MIN_REFERENCE_PIXELS = 6  # fewer eye-opening pixels than this: no reference
+MAX_CLIPPED = 0.5  # more of the kept eye-white pixels clipped than this: no reference
+# the eye white must be less red than the skin: its blue/red ratio over the skin's at least this
+# (1.28-2.6 on the London photos; 1.00-1.05 on renders of heads without eyes, where the
+# "eye openings" are skin); a per-channel gain leaves the ratio unchanged
+MIN_BLUE_RED_GAIN = 1.15
+EYE_SHRINK = 0.85  # eye polygons shrunk about their centroid (lids and lashes at the contour)
+# linear RGB of the eye white in the London set's odd-numbered neutral photos, as shot (median;
+# benchmarks/bench_skin_tone.py prints it again as "eye-white colour, calibration photos")
+REFERENCE_RGB = (0.4033, 0.3516, 0.3278)
+_EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+
+
+@dataclass(frozen=True)
+class EyeWhiteTone:
+    """Skin tone of a face referenced to its eye whites.
+
+    ita_deg : ITA (degrees) of ``skin / eye_white * REFERENCE_RGB``, or None (see the module).
+    skin : (3,) float64 linear RGB skin colour in the photo (None when the region is too small).
+    eye_white : (3,) float64 linear RGB eye-white colour in the photo, or None.
+    reason : why there is no estimate ("" when there is one).
+    """
+
+    ita_deg: float | None
+    skin: np.ndarray | None
+    eye_white: np.ndarray | None
+    reason: str = ""
+
+
+def eye_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool mask of both eye openings (landmarks 36-41 and 42-47, shrunk by
+    :data:`EYE_SHRINK`). ``landmarks``: (68, 2) float (x, y) pixels, dlib's order."""
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2):
+        raise ShapeError(f"eye_region: landmarks must be (68, 2), got {lm.shape}")
+    mask = np.zeros(shape, np.uint8)
+    for idx in _EYES:
+        pts = lm[list(idx)]
+        c = pts.mean(axis=0)
+        cv2.fillPoly(mask, [np.round(c + EYE_SHRINK * (pts - c)).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def skin_colour(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """(3,) float64 linear RGB: the per-channel :data:`SKIN_QUANTILE` quantile of the
+    masked pixels; None when fewer than :data:`~.skin_tone.MIN_PIXELS`, clipped, or darker
+    than :data:`~.skin_tone.DARK_LUMINANCE` (8-bit codes too coarse for a ratio).
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 sRGB code values; mask : (H, W) bool.
+    """
+    px = np.asarray(rgb)[np.asarray(mask, bool)]
+    if len(px) < MIN_PIXELS:
+        return None
+    q = np.quantile(px, SKIN_QUANTILE, axis=0, method="lower")
+    if q.max() >= CLIPPED_CODE:
+        return None
+    lin, lum = _linear(q[None])
+    return None if lum[0] < DARK_LUMINANCE else lin[0]
+
+
+def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
+    """(3,) float64 linear RGB of the eye whites among the masked pixels (see the module), or None.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8 sRGB code values; mask : (H, W) bool eye openings (:func:`eye_region`).
+    skin : (3,) linear RGB skin colour (:func:`skin_colour`) the brightness is relative to.
+    """
+    px = np.asarray(rgb)[np.asarray(mask, bool)]
+    if len(px) < MIN_REFERENCE_PIXELS:
+        return None
+    lin, _ = _linear(px)
+    rel = (lin / np.maximum(np.asarray(skin, np.float64), 1e-6)).sum(axis=1)
+    keep = max(MIN_REFERENCE_PIXELS, int(REFERENCE_FRACTION * len(rel)))
+    top = np.argsort(rel, kind="stable")[::-1][:keep]
+    if np.mean(px[top].max(axis=1) >= CLIPPED_CODE) > MAX_CLIPPED:
+        return None
+    white = np.median(lin[top], axis=0)
+    return white if np.all(white > 1e-4) else None
+
+
+def eye_white_tone_aligned(aligned: np.ndarray, landmarks: np.ndarray) -> EyeWhiteTone:
+    """:func:`eye_white_tone` on an aligned face: ``aligned`` (S, S, 3) uint8 sRGB and its
+    ``landmarks`` (68, 2) (x, y) pixels."""
+    skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]))
+    if skin is None:
+        return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed), nearly black or too small")
+    white = eye_white(aligned, eye_region(landmarks, aligned.shape[:2]), skin)
+    if white is None:
+        return EyeWhiteTone(None, skin, None, "no usable eye white (eyes closed, or clipped by over-exposure)")
+    ratio = white / skin
+    if ratio[2] / ratio[0] < MIN_BLUE_RED_GAIN:
+        return EyeWhiteTone(None, skin, None, "the eye openings hold nothing whiter than the skin")
+    ita = float(ita_deg(skin / white * np.asarray(REFERENCE_RGB)))
+    return EyeWhiteTone(ita, skin, white)
+
+
+def eye_white_tone(image: np.ndarray, landmarks: np.ndarray) -> EyeWhiteTone:
+    """Skin tone of the face with ``landmarks`` in ``image``, referenced to its eye whites.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 sRGB photo, RGB order.
+    landmarks : (68, 2) float (x, y) pixels of the face in ``image``.
+
+    Returns
+    -------
+    :class:`EyeWhiteTone`; its ``ita_deg`` is on the scale of the photo ITA of an evenly
+    lit, colour-balanced studio photo, whatever the photo's exposure and white balance.
+    """
+    aligned, _, lm = aligned_skin(image, landmarks)
+    return eye_white_tone_aligned(aligned, lm)
+
+
+def white_balanced(image: np.ndarray, eye_white: np.ndarray) -> np.ndarray:
+    """``image`` re-exposed and white-balanced so that its eye whites read :data:`REFERENCE_RGB`.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 sRGB, a photo or its aligned face.
+    eye_white : (3,) linear RGB of the face's eye whites in it (:attr:`EyeWhiteTone.eye_white`).
+
+    Returns
+    -------
+    (H, W, 3) uint8 sRGB: linear RGB times ``REFERENCE_RGB / eye_white`` per channel, clipped
+    to [0, 1] and re-encoded (what an evenly lit, colour-balanced studio photo would show).
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ShapeError(f"white_balanced: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
+    gain = (np.asarray(REFERENCE_RGB, np.float64) / np.maximum(np.asarray(eye_white, np.float64), 1e-6)).astype(
+        np.float32
+    )
+    lin = srgb_to_linear(img.astype(np.float32) / 255.0) * gain
+    return np.round(linear_to_srgb(np.clip(lin, 0.0, 1.0)) * 255.0).astype(np.uint8)
