@@ -163,3 +163,36 @@ def fit_morphable(
     out[:3, :3] = scale * rot
     out[:3, 3] = t
     return MorphableFit(verts, w, out, scale, rms, matched)
+
+
+def refine_normal(
+    head: FaceMesh,
+    scan: FaceMesh,
+    *,
+    iterations: int = 2,
+    max_distance_m: float = 0.01,
+    max_normal_angle_deg: float = 60.0,
+) -> tuple[FaceMesh, np.ndarray]:
+    """Move each vertex of a fitted head along its normal onto the scan's tangent plane.
+
+    Each iteration takes the closest scan point ``c_i`` and its face normal ``m_i`` and
+    moves the vertex by ``(m_i . (c_i - x_i)) / (m_i . n_i)`` along its own normal ``n_i``
+    (kept under the same limits as :func:`fit_morphable`): no tangential motion, so the
+    correspondence of the model fit is kept while the surface meets the scan's.
+
+    Returns
+    -------
+    (the head with moved vertices (template topology), (V,) bool moved at the last step).
+    """
+    x, faces, inverse = weld(head)
+    query = ScanQuery(scan)
+    cos_max = np.cos(np.radians(max_normal_angle_deg))
+    ok = np.zeros(len(x), bool)
+    for _ in range(iterations):
+        n = vertex_normals_welded(x, faces)
+        c, cn, on_border = query.closest(x)
+        cos = np.sum(n * cn, axis=1)
+        ok = (np.linalg.norm(c - x, axis=1) < max_distance_m) & (cos > cos_max) & ~on_border
+        step = np.sum(cn * (c - x), axis=1) / np.maximum(cos, 1e-6)
+        x = x + np.where(ok, step, 0.0)[:, None] * n
+    return head.with_vertices(x[inverse]), ok[inverse]

@@ -48,7 +48,7 @@ from id2reflectance.capture.geometry.face_model_heads import face_model_head_bas
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_mesh
 from id2reflectance.capture.session import Session
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
-from id2reflectance.processing.registration.morphable import MorphableFit, fit_morphable
+from id2reflectance.processing.registration.morphable import MorphableFit, fit_morphable, refine_normal
 from id2reflectance.processing.registration.nonrigid import fit_nonrigid, vertex_normals_welded, weld
 from id2reflectance.processing.registration.rigid import (
     align_scaled,
@@ -81,9 +81,11 @@ class RegistrationConfig:
     residual_samples: int = 100_000  # surface samples per direction for the residual
     prior: Literal["auto", "face_model", "none"] = "auto"  # shape prior before the non-rigid fit
     face_model: str | None = None  # the face model's folder (None: $ID2R_FACE_MODEL or ../shared/...)
-    prior_modes: tuple[int, ...] = (10, 40, 100)  # identity modes fitted per stage, coarse to fine
-    prior_iterations: int = 4  # Gauss-Newton steps per stage
-    prior_sigma_m: float = 0.002  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
+    prior_modes: tuple[int, ...] = (5, 20, 50, 100)  # identity modes fitted per stage, coarse to fine
+    prior_iterations: int = 5  # Gauss-Newton steps per stage
+    prior_refine: Literal["normal", "nonrigid", "none"] = "normal"  # after the prior: see register_template
+    prior_sigma_m: float = 0.001  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
+    prior_max_rms_mm: float = 0.5  # "auto": a head the face model fits worse than this gets no prior
 
     def __post_init__(self) -> None:
         if not self.stiffness or any(s <= 0 for s in self.stiffness):
@@ -98,8 +100,12 @@ class RegistrationConfig:
             raise ConfigError(f"prior must be 'auto', 'face_model' or 'none', got {self.prior!r}")
         if not self.prior_modes or any(k < 1 for k in self.prior_modes) or self.prior_iterations < 1:
             raise ConfigError("prior_modes must be positive mode counts and prior_iterations >= 1")
-        if self.prior_sigma_m <= 0:
-            raise ConfigError(f"prior_sigma_m must be > 0, got {self.prior_sigma_m}")
+        if self.prior_refine not in ("normal", "nonrigid", "none"):
+            raise ConfigError(f"prior_refine must be 'normal', 'nonrigid' or 'none', got {self.prior_refine!r}")
+        if self.prior_sigma_m <= 0 or self.prior_max_rms_mm <= 0:
+            raise ConfigError(
+                f"prior_sigma_m and prior_max_rms_mm must be > 0, got {self.prior_sigma_m}, {self.prior_max_rms_mm}"
+            )
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,8 @@ class Registration:
     residual : fitting residual.
     matched_fraction : fraction of template vertices with a scan correspondence at the end.
     extras : diagnostics (``rigid_rms_mm``, ``rigid_fitness`` of the similarity ICP; with
-        the prior ``prior_rms_mm``, ``prior_matched_fraction``, ``prior_weight_norm``).
+        the prior ``prior_rms_mm``, ``prior_matched_fraction``, ``prior_weight_norm``, and
+        ``prior_rejected`` = 1 when ``"auto"`` dropped it).
     prior : the shape prior used, ``"face_model"`` or ``"none"``.
     weights : (K,) float64 fitted identity weights with the prior, else None.
     """
@@ -155,7 +162,9 @@ def resolve_prior(config: RegistrationConfig, template: FaceMesh) -> FaceModel |
     ``"none"``: None. ``"auto"``: the face model when it is found (``config.face_model``,
     else :func:`~id2reflectance.capture.geometry.face_model.default_face_model_dir`) and
     ``template`` is the project's template (the model is embedded in its topology), else
-    None. ``"face_model"``: the model, or ConfigError naming what is missing.
+    None; :func:`register_template` then still drops the prior when the fitted face-model
+    head is farther from the scan than ``prior_max_rms_mm`` (a head outside the model's
+    span, such as the simulator's procedural heads). ``"face_model"``: the model, or ConfigError naming what is missing.
     """
     if config.prior == "none":
         return None
@@ -299,6 +308,7 @@ def register_template(
     tick(1)
     transform = rigid.transform
     morph: MorphableFit | None = None
+    extras = {"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness}
     if model is not None:
         morph = fit_morphable(
             face_model_head_basis(model),
@@ -312,9 +322,15 @@ def register_template(
             sigma_m=config.prior_sigma_m,
         )
         log.info("face-model prior: rms %.3f mm, |w| %.2f", morph.rms_mm, float(np.linalg.norm(morph.weights)))
-        transform = morph.transform
-        aligned = template.with_vertices(morph.vertices)
-    elif config.scale_iterations > 0:
+        extras.update(_prior_extras(morph))
+        if config.prior == "auto" and not morph.rms_mm <= config.prior_max_rms_mm:
+            log.info("face-model prior rejected: rms %.3f mm > %.3f mm", morph.rms_mm, config.prior_max_rms_mm)
+            extras["prior_rejected"] = 1.0
+            morph = None
+        else:
+            transform = morph.transform
+            aligned = template.with_vertices(morph.vertices)
+    if morph is None and config.scale_iterations > 0:
         xw, fw, _ = weld(template)
         transform = align_scaled(
             xw,
@@ -328,34 +344,41 @@ def register_template(
     tick(2)
     if morph is None:
         aligned = template.with_vertices(apply_transform(template.vertices, transform))
-    nonrigid = fit_nonrigid(
-        aligned,
-        scan,
-        stiffness=config.stiffness,
-        iterations_per_stage=config.iterations_per_stage,
-        max_distance_m=config.max_distance_m,
-        max_normal_angle_deg=config.max_normal_angle_deg,
-        ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
-        progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
-    )
-    residual = fit_residual(nonrigid.mesh, scan, samples=config.residual_samples)
-    log.info("non-rigid fit: residual mean %.3f mm, p95 %.3f mm", residual.mean, residual.p95)
+    if morph is not None and config.prior_refine == "none":
+        fitted, matched = aligned, morph.matched_fraction
+    elif morph is not None and config.prior_refine == "normal":
+        fitted, moved = refine_normal(
+            aligned, scan, max_distance_m=config.max_distance_m, max_normal_angle_deg=config.max_normal_angle_deg
+        )
+        matched = float(moved.mean())
+    else:
+        nonrigid = fit_nonrigid(
+            aligned,
+            scan,
+            stiffness=config.stiffness,
+            iterations_per_stage=config.iterations_per_stage,
+            max_distance_m=config.max_distance_m,
+            max_normal_angle_deg=config.max_normal_angle_deg,
+            ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
+            progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
+        )
+        fitted, matched = nonrigid.mesh, float(nonrigid.matched.mean())
+    residual = fit_residual(fitted, scan, samples=config.residual_samples)
+    log.info("registration: residual mean %.3f mm, p95 %.3f mm", residual.mean, residual.p95)
     return Registration(
-        mesh=nonrigid.mesh,
+        mesh=fitted,
         similarity=rigid.transform,
         scaled=transform,
         scale=rigid.scale,
         residual=residual,
-        matched_fraction=float(nonrigid.matched.mean()),
-        extras={"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness, **_prior_extras(morph)},
+        matched_fraction=matched,
+        extras=extras,
         prior="none" if morph is None else "face_model",
         weights=None if morph is None else morph.weights,
     )
 
 
-def _prior_extras(morph: MorphableFit | None) -> dict[str, float]:
-    if morph is None:
-        return {}
+def _prior_extras(morph: MorphableFit) -> dict[str, float]:
     return {
         "prior_rms_mm": morph.rms_mm,
         "prior_matched_fraction": morph.matched_fraction,
