@@ -35,20 +35,6 @@ def _similarity(angle_deg: float, scale: float, t: tuple[float, float, float]) -
 
 
 @needs_model
-def test_basis_reproduces_face_model_heads() -> None:
-    model = load_face_model(FOLDER)
-    basis = face_model_head_basis(model, 20)
-    w = np.random.default_rng(3).standard_normal(20)
-    head = face_model_head(model, w).vertices
-    lin = basis.mean + basis.modes @ w
-    np.testing.assert_allclose(lin[basis.skin], head[basis.skin], atol=1e-9)  # exactly linear on the skin
-    assert np.abs(lin - head).max() < 2e-3  # the neck extension below the model: nearly
-    assert 0.8 < basis.skin.mean() < 1.0
-    with pytest.raises(ConfigError, match="identity modes"):
-        face_model_head_basis(model, 0)
-
-
-@needs_model
 def test_fit_morphable_recovers_weights_and_pose() -> None:
     model = load_face_model(FOLDER)
     tmpl = template_mesh()
@@ -92,6 +78,8 @@ def test_prior_face_model_missing_is_a_config_error(tmp_path) -> None:
         register_module.resolve_prior(cfg, template_mesh())
     with pytest.raises(ConfigError, match="prior must be"):
         RegistrationConfig(prior="morphable")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="prior_refine"):
+        RegistrationConfig(prior_refine="radial")  # type: ignore[arg-type]
 
 
 def test_prior_auto_without_a_model_or_on_another_template_is_none(monkeypatch) -> None:
