@@ -108,6 +108,7 @@ def fit_morphable(
     skin = basis.skin[first]
     mean = basis.mean[first]
     b_all = basis.modes[first]
+    b_skin = np.ascontiguousarray(b_all[skin])
     query = ScanQuery(scan)
     cos_max = np.cos(np.radians(max_normal_angle_deg))
     m = np.asarray(transform, np.float64)[:3]
@@ -118,6 +119,7 @@ def fit_morphable(
     total, done = len(stages) * iterations_per_stage, 0
     rms, matched = float("nan"), 0.0
     for k in stages:
+        b_k = np.ascontiguousarray(b_skin[:, :, :k])
         for _ in range(iterations_per_stage):
             p = mean + b_all[:, :, :k] @ w[:k]
             x = scale * p @ rot.T + t
@@ -134,7 +136,7 @@ def fit_morphable(
                     np.sum(cn * q, axis=1)[:, None],
                     np.cross(q, cn),
                     cn,
-                    np.einsum("nc,ncj->nj", cn @ rot * scale, b_all[skin][:, :, :k]),
+                    np.einsum("nc,ncj->nj", cn @ rot * scale, b_k),
                 ],
                 axis=1,
             )
