@@ -273,7 +273,8 @@ def register_template(
     config: RegistrationConfig = RegistrationConfig(),
     progress: ProgressFn | None = None,
 ) -> Registration:
-    """Fit ``template`` to ``scan``: similarity ICP, per-axis scale, non-rigid ICP, residual.
+    """Fit ``template`` to ``scan``: similarity ICP, per-axis scale or the face-model prior
+    (``config.prior``, see the module docstring), non-rigid ICP or normal-only refinement, residual.
 
     Parameters
     ----------
