@@ -4,6 +4,10 @@ and speed next to Open3D's own ``project_images_to_albedo``.
 Usage::
 
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
+        [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
+
+``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
+``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``).
 
 Each row: figure | value | reference measured in the same run | ratio (value / reference).
 
@@ -47,8 +51,10 @@ from id2reflectance.processing.bake.baker import BakeConfig, BakedMaps, bake_map
 from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv  # noqa: E402
 from id2reflectance.processing.bake.views import SolvedView, load_solved_view  # noqa: E402
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo  # noqa: E402
+from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
+OPTIONS = {"head_model": "auto", "prior": "auto"}
 
 
 def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}") -> None:
@@ -72,16 +78,24 @@ def simulated(workdir: Path, index: int, image: int, uv: int) -> tuple[Path, Pat
     from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
     from id2reflectance.processing.solve.solver import solve_session
 
-    root = workdir / f"sim_{image}_{uv}"
+    root = workdir / f"sim_{image}_{uv}_{OPTIONS['head_model']}"
     session = root / f"S{index:04d}"
     solved = root / f"S{index:04d}_solved"
     if not (session / "session.json").is_file():
         t = time.perf_counter()
-        simulate_subject(root, subject_index=index, config=SimulatorConfig(image_size=image, uv_size=uv, cameras=3))
+        simulate_subject(
+            root,
+            subject_index=index,
+            config=SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=OPTIONS["head_model"]),
+        )
         print(f"# simulated S{index:04d} ({image} px, UV {uv}) in {time.perf_counter() - t:.0f} s", flush=True)
     if not (solved / "solve.json").is_file():
         solve_session(session, solved)
     return session, solved
+
+
+def asset_dir(workdir: Path, image: int, uv: int, index: int) -> Path:
+    return workdir / f"asset_{image}_{uv}_{OPTIONS['head_model']}_{OPTIONS['prior']}_S{index:04d}"
 
 
 # ------------------------------------------------------------------ Open3D reference
@@ -139,8 +153,8 @@ def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) ->
     worst: dict[str, list[float]] = {}
     for index in subjects:
         session_dir, solved = simulated(workdir, index, image, uv)
-        cfg = BakeConfig(size=uv, previews=False)
-        res = bake_session(session_dir, solved, workdir / f"asset_{image}_{uv}_S{index:04d}", config=cfg)
+        cfg = BakeConfig(size=uv, previews=False, registration=RegistrationConfig(prior=OPTIONS["prior"]))
+        res = bake_session(session_dir, solved, asset_dir(workdir, image, uv, index), config=cfg)
         m: BakedMaps = res.maps
         truth = read_truth_uv(session_dir, uv)
         ours = {
@@ -178,6 +192,12 @@ def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) ->
         err = np.linalg.norm(fit.vertices - tm.vertices, axis=1)[face] * 1000
         row(f"{sid} fitted - true vertex distance (face) median, mm", float(np.median(err)), None)
         row(f"{sid} fitted - true vertex distance (face) p95, mm", float(np.percentile(err, 95)), None)
+        row(
+            f"{sid} registration prior: face model (1) / none (0)",
+            float(res.registration.prior == "face_model"),
+            None,
+            "{:.0f}",
+        )
         row(f"{sid} bake_session total time, s", res.report["timings_s"]["total"], None, "{:.1f}")
         for k, v in (
             ("psnr", acc.diffuse_psnr_db),
@@ -240,7 +260,7 @@ def render_views(mesh: FaceMesh, truth: dict[str, np.ndarray], size: int) -> lis
 
 def speed_section(workdir: Path, subject: int, image: int, uv: int, views_px: int, size: int) -> None:
     session_dir, _ = simulated(workdir, subject, image, uv)
-    mesh = read_obj(workdir / f"asset_{image}_{uv}_S{subject:04d}" / "mesh.obj")
+    mesh = read_obj(asset_dir(workdir, image, uv, subject) / "mesh.obj")
     truth = read_truth_uv(session_dir, uv)
     t = time.perf_counter()
     views = render_views(mesh, truth, views_px)
@@ -278,7 +298,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 small subject, smaller speed case")
     ap.add_argument("--subjects", type=int, default=3, help="simulated subjects in section 1 (default 3)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) simulations here")
+    ap.add_argument("--head-model", choices=("auto", "face_model", "procedural"), default="auto")
+    ap.add_argument("--prior", choices=("auto", "face_model", "none"), default="auto")
     args = ap.parse_args()
+    OPTIONS.update(head_model=args.head_model, prior=args.prior)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.quick:

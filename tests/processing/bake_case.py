@@ -1,9 +1,11 @@
-"""A small simulated capture for the bake tests, built once per test session.
+"""Small simulated captures for the bake tests, built once per test session.
 
-Subject 2 of seed 0 (the simulator's procedural head, forced even where the face model is
-present; biophysical skin and ground truth),
-three cameras (front, +-40 degrees) of 192 x 192 pixels, UV truth at 256 x 256, no
-inverse patterns, reduced quadratures; solved with the default solver. About 20 s.
+Subject 2 of seed 0 (biophysical skin and ground truth), three cameras (front, +-40
+degrees) of 192 x 192 pixels, UV truth at 256 x 256, no inverse patterns, reduced
+quadratures; solved with the default solver. :func:`simulated_case`: the simulator's
+procedural head (forced even where the face model is present; about 20 s);
+:func:`face_model_case`: the same subject as a face-model head (needs the face model
+data; about 10 s).
 """
 
 from __future__ import annotations
@@ -38,15 +40,26 @@ FAST_REGISTRATION = RegistrationConfig(
 SMALL_BAKE = BakeConfig(size=256, registration=FAST_REGISTRATION, previews=False)
 
 
-def simulated_case(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(session folder, solver output folder) of the small simulated capture (cached)."""
-    if "case" not in _CACHE:
+def _case(factory: pytest.TempPathFactory, head_model: str) -> tuple[Path, Path]:
+    if head_model not in _CACHE:
         from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
         from id2reflectance.processing.solve.solver import solve_session
 
-        root = factory.mktemp("bake_case")
-        session = simulate_subject(root, subject_index=2, config=SimulatorConfig(**SIM_KW))
+        root = factory.mktemp(f"bake_case_{head_model}")
+        session = simulate_subject(
+            root, subject_index=2, config=SimulatorConfig(**{**SIM_KW, "head_model": head_model})
+        )
         solved = root / "solved"
         solve_session(session, solved)
-        _CACHE["case"] = (session, solved)
-    return _CACHE["case"]
+        _CACHE[head_model] = (session, solved)
+    return _CACHE[head_model]
+
+
+def simulated_case(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(session folder, solver output folder) of the small procedural-head capture (cached)."""
+    return _case(factory, "procedural")
+
+
+def face_model_case(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(session folder, solver output folder) of the small face-model-head capture (cached)."""
+    return _case(factory, "face_model")

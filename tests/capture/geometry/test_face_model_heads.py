@@ -8,10 +8,12 @@ from id2reflectance.capture.geometry.face_model_heads import (
     TEMPLATE_TO_DLIB,
     face_model_eyes,
     face_model_head,
+    face_model_head_basis,
     face_model_regions,
     template_embedding,
 )
 from id2reflectance.capture.geometry.template_mesh import is_template_topology, template_mesh
+from id2reflectance.errors import ConfigError
 
 FOLDER = default_face_model_dir()
 pytestmark = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
@@ -121,3 +123,15 @@ def test_skin_mesh_in_the_face_models_topology(model):
     c = skin.vertices[skin.faces].mean(axis=1)
     front = c[:, 2] > 0.05
     assert np.mean(np.sum(n[front] * c[front], axis=1) > 0) > 0.8
+
+
+def test_basis_reproduces_face_model_heads(model) -> None:
+    basis = face_model_head_basis(model, 20)
+    w = np.random.default_rng(3).standard_normal(20)
+    head = face_model_head(model, w).vertices
+    lin = basis.mean + basis.modes @ w
+    np.testing.assert_allclose(lin[basis.skin], head[basis.skin], atol=1e-9)  # exactly linear on the skin
+    assert np.abs(lin - head).max() < 2e-3  # the neck extension below the model: nearly
+    assert 0.8 < basis.skin.mean() < 1.0
+    with pytest.raises(ConfigError, match="identity modes"):
+        face_model_head_basis(model, 0)

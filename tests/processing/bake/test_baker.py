@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from id2reflectance.capture.geometry.face_model import default_face_model_dir
 from id2reflectance.capture.geometry.mesh import read_obj
 from id2reflectance.processing.asset import read_asset
 from id2reflectance.processing.bake.baker import BAKE_JSON, BakeResult, bake_session
-from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv
+from id2reflectance.processing.bake.metrics import BakeAccuracy, bake_accuracy, read_truth_uv
 from id2reflectance.processing.tangents import tangent_to_object
-from tests.processing.bake_case import SMALL_BAKE, simulated_case
+from tests.processing.bake_case import SMALL_BAKE, face_model_case, simulated_case
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,19 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BakeResult]:
     return session, bake_session(session, solved, out, config=SMALL_BAKE)
 
 
-def test_figures_against_truth(baked: tuple[Path, BakeResult]) -> None:
-    session, res = baked
+@pytest.fixture(scope="module")
+def baked_face_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BakeResult]:
+    if default_face_model_dir() is None:
+        pytest.skip("face model data (../shared/face-models) is absent")
+    session, solved = face_model_case(tmp_path_factory)
+    out = tmp_path_factory.mktemp("bake_out_fm") / "asset"
+    return session, bake_session(session, solved, out, config=SMALL_BAKE)
+
+
+def _accuracy(session: Path, res: BakeResult) -> BakeAccuracy:
     m = res.maps
     truth = read_truth_uv(session, 256)
-    acc = bake_accuracy(
+    return bake_accuracy(
         {
             "diffuse_albedo": m.diffuse_albedo,
             "specular_albedo": m.specular_albedo,
@@ -44,12 +53,37 @@ def test_figures_against_truth(baked: tuple[Path, BakeResult]) -> None:
         covered=m.covered,
         view_weights=m.view_weights,
     )
+
+
+def test_figures_against_truth(baked: tuple[Path, BakeResult]) -> None:
+    session, res = baked
+    m = res.maps
+    acc = _accuracy(session, res)
     assert acc.texels > 0.5 * m.covered.sum()
     assert acc.diffuse_psnr_db > 35.0, acc
     assert acc.normal_median_deg < 2.0, acc
     assert acc.roughness_median_abs < 0.05, acc
     assert acc.specular_median_rel < 0.1, acc
     assert acc.seam_texels > 100 and acc.seam_ratio < 1.5, acc
+
+
+@pytest.mark.slow
+def test_face_model_head_with_the_prior(baked_face_model: tuple[Path, BakeResult]) -> None:
+    # the face model as the registration's shape prior: without it this head bakes at
+    # ~30 dB, its vertices ~2.7 mm from the truth (sliding along the surface)
+    session, res = baked_face_model
+    assert res.registration.prior == "face_model"
+    acc = _accuracy(session, res)
+    assert acc.diffuse_psnr_db > 37.0, acc
+    assert acc.normal_median_deg < 1.5, acc
+    truth = read_obj(session / "truth" / "mesh.obj")
+    err_mm = np.linalg.norm(res.registration.mesh.vertices - truth.vertices, axis=1) * 1000
+    front = (truth.vertices[:, 2] > 0.02) & (truth.vertices[:, 1] > -0.12)
+    assert np.median(err_mm[front]) < 0.4 and np.percentile(err_mm[front], 95) < 1.0
+    assert res.registration.residual.p95 < 0.5
+    report = json.loads((res.path / BAKE_JSON).read_text())
+    assert report["registration"]["prior"] == "face_model"
+    assert report["registration"]["prior_extras"]["prior_rms_mm"] < 0.5
 
 
 def test_registration_matches_truth_mesh(baked: tuple[Path, BakeResult]) -> None:
@@ -66,6 +100,7 @@ def test_registration_matches_truth_mesh(baked: tuple[Path, BakeResult]) -> None
     r = res.registration.residual
     assert r.mean < 0.05 and r.p95 < 0.15  # mm, both directions pooled
     assert res.registration.matched_fraction > 0.95
+    assert res.registration.prior == "none"  # the face model does not fit a procedural head: no prior
 
 
 def test_asset_folder_is_valid_and_consistent(baked: tuple[Path, BakeResult]) -> None:

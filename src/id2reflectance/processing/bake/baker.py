@@ -339,6 +339,8 @@ def _report(
             "matched_fraction": round(reg.matched_fraction, 5),
             "similarity": np.round(reg.similarity, 9).tolist(),
             "scaled": np.round(reg.scaled, 9).tolist(),
+            "prior": reg.prior,
+            "prior_extras": {k: round(float(v), 5) for k, v in reg.extras.items() if k.startswith("prior_")},
         },
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "config": dataclasses.asdict(config),

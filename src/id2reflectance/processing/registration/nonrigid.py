@@ -90,7 +90,7 @@ def vertex_normals_welded(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
 
 
-class _ScanQuery:
+class ScanQuery:
     """Closest points on the scan, with its face normals and open-boundary faces."""
 
     def __init__(self, scan: FaceMesh) -> None:
@@ -187,7 +187,7 @@ def fit_nonrigid(
     lap = uniform_laplacian(faces, n)
     ltl = (lap.T @ lap).tocsr()
     ltl_ref = ltl @ x_ref
-    query = _ScanQuery(scan)
+    query = ScanQuery(scan)
     cos_max = np.cos(np.radians(max_normal_angle_deg))
     x = x_ref.copy()
     total = len(stiffness) * iterations_per_stage + (ray_origin is not None)

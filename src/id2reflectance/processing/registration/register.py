@@ -18,6 +18,15 @@ face. Steps:
    of the template origin under step 2. ``"closest"`` keeps closest-point targets
    throughout (for templates not built from rays).
 
+With a shape prior (``RegistrationConfig.prior``: ``"auto"`` uses the face model when it
+is found and the template is the project's, ``"face_model"`` requires it, ``"none"`` is
+the path above), step 2 is replaced by
+:func:`~id2reflectance.processing.registration.morphable.fit_morphable`: the face model's
+identity weights and a similarity fitted to the scan (coarse to fine in the number of
+modes), and step 3 starts from that head. Closest points alone let the template slide
+along the surface by millimetres; the face model's span fixes where on the surface each
+vertex belongs.
+
 :func:`fit_residual` measures the result with Open3D's
 ``RaycastingScene.compute_distance`` in both directions.
 
@@ -34,9 +43,12 @@ from typing import Literal
 import numpy as np
 
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.geometry.face_model import FaceModel, default_face_model_dir, load_face_model
+from id2reflectance.capture.geometry.face_model_heads import face_model_head_basis
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_mesh
 from id2reflectance.capture.session import Session
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
+from id2reflectance.processing.registration.morphable import MorphableFit, fit_morphable, refine_normal
 from id2reflectance.processing.registration.nonrigid import fit_nonrigid, vertex_normals_welded, weld
 from id2reflectance.processing.registration.rigid import (
     align_scaled,
@@ -67,6 +79,13 @@ class RegistrationConfig:
     max_normal_angle_deg: float = 60.0
     correspondence: Literal["radial", "closest"] = "radial"  # last step: template rays, or closest points
     residual_samples: int = 100_000  # surface samples per direction for the residual
+    prior: Literal["auto", "face_model", "none"] = "auto"  # shape prior before the non-rigid fit
+    face_model: str | None = None  # the face model's folder (None: $ID2R_FACE_MODEL or ../shared/...)
+    prior_modes: tuple[int, ...] = (5, 20, 50, 100)  # identity modes fitted per stage, coarse to fine
+    prior_iterations: int = 5  # Gauss-Newton steps per stage
+    prior_refine: Literal["normal", "nonrigid", "none"] = "normal"  # after the prior: see register_template
+    prior_sigma_m: float = 0.001  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
+    prior_max_rms_mm: float = 0.5  # "auto": a head the face model fits worse than this gets no prior
 
     def __post_init__(self) -> None:
         if not self.stiffness or any(s <= 0 for s in self.stiffness):
@@ -77,6 +96,16 @@ class RegistrationConfig:
             raise ConfigError(f"correspondence must be 'radial' or 'closest', got {self.correspondence!r}")
         if not self.icp_yaw_deg or not self.icp_pitch_deg or not self.icp_distances_m:
             raise ConfigError("icp_yaw_deg, icp_pitch_deg and icp_distances_m must not be empty")
+        if self.prior not in ("auto", "face_model", "none"):
+            raise ConfigError(f"prior must be 'auto', 'face_model' or 'none', got {self.prior!r}")
+        if not self.prior_modes or any(k < 1 for k in self.prior_modes) or self.prior_iterations < 1:
+            raise ConfigError("prior_modes must be positive mode counts and prior_iterations >= 1")
+        if self.prior_refine not in ("normal", "nonrigid", "none"):
+            raise ConfigError(f"prior_refine must be 'normal', 'nonrigid' or 'none', got {self.prior_refine!r}")
+        if self.prior_sigma_m <= 0 or self.prior_max_rms_mm <= 0:
+            raise ConfigError(
+                f"prior_sigma_m and prior_max_rms_mm must be > 0, got {self.prior_sigma_m}, {self.prior_max_rms_mm}"
+            )
 
 
 @dataclass(frozen=True)
@@ -109,7 +138,11 @@ class Registration:
     scale : the similarity's scale factor.
     residual : fitting residual.
     matched_fraction : fraction of template vertices with a scan correspondence at the end.
-    extras : diagnostics (``rigid_rms_mm``, ``rigid_fitness`` of the similarity ICP).
+    extras : diagnostics (``rigid_rms_mm``, ``rigid_fitness`` of the similarity ICP; with
+        the prior ``prior_rms_mm``, ``prior_matched_fraction``, ``prior_weight_norm``, and
+        ``prior_rejected`` = 1 when ``"auto"`` dropped it).
+    prior : the shape prior used, ``"face_model"`` or ``"none"``.
+    weights : (K,) float64 fitted identity weights with the prior, else None.
     """
 
     mesh: FaceMesh
@@ -119,6 +152,48 @@ class Registration:
     residual: FitResidual
     matched_fraction: float
     extras: dict[str, float] = field(default_factory=dict)
+    prior: str = "none"
+    weights: np.ndarray | None = None
+
+
+def resolve_prior(config: RegistrationConfig, template: FaceMesh) -> FaceModel | None:
+    """The face model the registration fits as a shape prior, or None.
+
+    ``"none"``: None. ``"auto"``: the face model when it is found (``config.face_model``,
+    else :func:`~id2reflectance.capture.geometry.face_model.default_face_model_dir`) and
+    ``template`` is the project's template (the model is embedded in its topology), else
+    None; :func:`register_template` then still drops the prior when the fitted face-model
+    head is farther from the scan than ``prior_max_rms_mm`` (a head outside the model's
+    span, such as the simulator's procedural heads). ``"face_model"``: the model, or ConfigError naming what is missing.
+    """
+    if config.prior == "none":
+        return None
+    if config.prior == "auto" and config.face_model is None and default_face_model_dir() is None:
+        log.info("registration: no face model found, no shape prior")
+        return None
+    try:
+        model = load_face_model(config.face_model)
+    except InputFileError as err:
+        if config.prior == "auto":
+            raise
+        raise ConfigError(
+            f"registration prior 'face_model': the face model does not load ({err}); "
+            "set prior 'none' or install it (docs/face-model.md)"
+        ) from err
+    n = len(face_model_head_basis(model, 1).mean)
+    if len(template.vertices) != n:
+        if config.prior == "auto":
+            log.info(
+                "registration: template has %d vertices, not the face model's embedding (%d): no prior",
+                len(template.vertices),
+                n,
+            )
+            return None
+        raise ConfigError(
+            f"registration prior 'face_model' needs the project's template ({n} vertices), "
+            f"the template has {len(template.vertices)}"
+        )
+    return model
 
 
 def load_scan(session: Session) -> FaceMesh:
@@ -198,7 +273,8 @@ def register_template(
     config: RegistrationConfig = RegistrationConfig(),
     progress: ProgressFn | None = None,
 ) -> Registration:
-    """Fit ``template`` to ``scan``: similarity ICP, per-axis scale, non-rigid ICP, residual.
+    """Fit ``template`` to ``scan``: similarity ICP, per-axis scale or the face-model prior
+    (``config.prior``, see the module docstring), non-rigid ICP or normal-only refinement, residual.
 
     Parameters
     ----------
@@ -213,6 +289,7 @@ def register_template(
     """
     if template.uvs is None:
         raise CaptureError("the face template has no UVs; it cannot define the shared UV layout")
+    model = resolve_prior(config, template)
     steps = 2 + len(config.stiffness) * config.iterations_per_stage + (config.correspondence == "radial")
 
     def tick(done: int) -> None:
@@ -231,7 +308,30 @@ def register_template(
     log.info("similarity ICP: scale %.4f, rms %.2f mm, fitness %.2f", rigid.scale, rigid.rms_m * 1e3, rigid.fitness)
     tick(1)
     transform = rigid.transform
-    if config.scale_iterations > 0:
+    morph: MorphableFit | None = None
+    extras = {"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness}
+    if model is not None:
+        morph = fit_morphable(
+            face_model_head_basis(model),
+            template,
+            scan,
+            transform,
+            modes=config.prior_modes,
+            iterations_per_stage=config.prior_iterations,
+            max_distance_m=config.max_distance_m,
+            max_normal_angle_deg=config.max_normal_angle_deg,
+            sigma_m=config.prior_sigma_m,
+        )
+        log.info("face-model prior: rms %.3f mm, |w| %.2f", morph.rms_mm, float(np.linalg.norm(morph.weights)))
+        extras.update(_prior_extras(morph))
+        if config.prior == "auto" and not morph.rms_mm <= config.prior_max_rms_mm:
+            log.info("face-model prior rejected: rms %.3f mm > %.3f mm", morph.rms_mm, config.prior_max_rms_mm)
+            extras["prior_rejected"] = 1.0
+            morph = None
+        else:
+            transform = morph.transform
+            aligned = template.with_vertices(morph.vertices)
+    if morph is None and config.scale_iterations > 0:
         xw, fw, _ = weld(template)
         transform = align_scaled(
             xw,
@@ -243,28 +343,48 @@ def register_template(
             max_normal_angle_deg=config.max_normal_angle_deg,
         )
     tick(2)
-    aligned = template.with_vertices(apply_transform(template.vertices, transform))
-    nonrigid = fit_nonrigid(
-        aligned,
-        scan,
-        stiffness=config.stiffness,
-        iterations_per_stage=config.iterations_per_stage,
-        max_distance_m=config.max_distance_m,
-        max_normal_angle_deg=config.max_normal_angle_deg,
-        ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
-        progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
-    )
-    residual = fit_residual(nonrigid.mesh, scan, samples=config.residual_samples)
-    log.info("non-rigid fit: residual mean %.3f mm, p95 %.3f mm", residual.mean, residual.p95)
+    if morph is None:
+        aligned = template.with_vertices(apply_transform(template.vertices, transform))
+    if morph is not None and config.prior_refine == "none":
+        fitted, matched = aligned, morph.matched_fraction
+    elif morph is not None and config.prior_refine == "normal":
+        fitted, moved = refine_normal(
+            aligned, scan, max_distance_m=config.max_distance_m, max_normal_angle_deg=config.max_normal_angle_deg
+        )
+        matched = float(moved.mean())
+    else:
+        nonrigid = fit_nonrigid(
+            aligned,
+            scan,
+            stiffness=config.stiffness,
+            iterations_per_stage=config.iterations_per_stage,
+            max_distance_m=config.max_distance_m,
+            max_normal_angle_deg=config.max_normal_angle_deg,
+            ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
+            progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
+        )
+        fitted, matched = nonrigid.mesh, float(nonrigid.matched.mean())
+    residual = fit_residual(fitted, scan, samples=config.residual_samples)
+    log.info("registration: residual mean %.3f mm, p95 %.3f mm", residual.mean, residual.p95)
     return Registration(
-        mesh=nonrigid.mesh,
+        mesh=fitted,
         similarity=rigid.transform,
         scaled=transform,
         scale=rigid.scale,
         residual=residual,
-        matched_fraction=float(nonrigid.matched.mean()),
-        extras={"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness},
+        matched_fraction=matched,
+        extras=extras,
+        prior="none" if morph is None else "face_model",
+        weights=None if morph is None else morph.weights,
     )
+
+
+def _prior_extras(morph: MorphableFit) -> dict[str, float]:
+    return {
+        "prior_rms_mm": morph.rms_mm,
+        "prior_matched_fraction": morph.matched_fraction,
+        "prior_weight_norm": float(np.linalg.norm(morph.weights)),
+    }
 
 
 def register_session_scan(

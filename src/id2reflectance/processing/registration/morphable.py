@@ -1,0 +1,200 @@
+"""Fit the face model's identity space to a scan: the shape prior of the registration.
+
+A standard morphable-model fit in the template's topology. The head is
+
+    x_i(w, T) = T(mean_i + B_i w),   T(p) = s R p + t,
+
+with ``mean`` and ``B`` from
+:func:`~id2reflectance.capture.geometry.face_model_heads.face_model_head_basis` and the
+identity weights ``w ~ N(0, 1)``. Starting from a similarity ``T`` (the rigid alignment),
+each Gauss-Newton step
+
+1. takes for every skin vertex its closest point ``c_i`` on the scan and that face's
+   normal ``n_i``; a correspondence is kept when it is nearer than ``max_distance_m``, the
+   normals agree within ``max_normal_angle_deg`` and it is not on the scan's open boundary;
+2. minimises, linearised in ``w`` and in a small update of ``T`` (log-scale, rotation
+   and translation about the points' centroid),
+
+       sum_i rho_i (n_i . (c_i - x_i))^2 / sigma^2 + |w|^2
+
+   (point-to-plane, so correspondences may slide along the surface without pulling the
+   head; ``rho_i`` Geman-McClure weights of width ``robust_m``; ``sigma`` the assumed
+   per-vertex noise), with only the first ``k`` modes free, ``k`` growing over the
+   stages (coarse to fine).
+
+The fitted head then starts the non-rigid refinement of
+:mod:`~id2reflectance.processing.registration.register`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.geometry.face_model_heads import HeadBasis
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.processing.registration.nonrigid import ScanQuery, vertex_normals_welded, weld
+
+
+@dataclass(frozen=True)
+class MorphableFit:
+    """Outcome of :func:`fit_morphable`.
+
+    vertices : (V, 3) float64 world metres, the fitted head in template topology.
+    weights : (K,) float64 identity weights (the modes not fitted are 0).
+    transform : (4, 4) float64 similarity, template frame -> world.
+    scale : its scale factor.
+    rms_mm : point-to-plane RMS of the kept correspondences at the end, millimetres.
+    matched_fraction : fraction of the skin vertices with a kept correspondence at the end.
+    """
+
+    vertices: np.ndarray
+    weights: np.ndarray
+    transform: np.ndarray
+    scale: float
+    rms_mm: float
+    matched_fraction: float
+
+
+def _rotation(omega: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation of the axis-angle vector ``omega`` (Rodrigues)."""
+    angle = float(np.linalg.norm(omega))
+    if angle < 1e-15:
+        return np.eye(3)
+    k = omega / angle
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+
+
+def fit_morphable(
+    basis: HeadBasis,
+    template: FaceMesh,
+    scan: FaceMesh,
+    transform: np.ndarray,
+    *,
+    modes: tuple[int, ...] = (10, 40, 100),
+    iterations_per_stage: int = 4,
+    max_distance_m: float = 0.01,
+    max_normal_angle_deg: float = 60.0,
+    sigma_m: float = 0.002,
+    robust_m: float = 0.002,
+    progress: ProgressFn | None = None,
+) -> MorphableFit:
+    """Fit identity weights and a similarity to ``scan``.
+
+    Parameters
+    ----------
+    basis : the face model in template topology (mean (V, 3), modes (V, 3, K), skin (V,)).
+    template : the template whose faces the basis's vertices use (for the normals).
+    scan : the scanned mesh, world frame, metres.
+    transform : (4, 4) initial similarity template -> world (the rigid alignment).
+    modes : free modes per stage, coarse to fine (each capped at K).
+    iterations_per_stage : Gauss-Newton steps per stage.
+    max_distance_m, max_normal_angle_deg : correspondence limits, metres and degrees.
+    sigma_m : per-vertex noise against the N(0, 1) prior, metres (larger: a stronger prior).
+    robust_m : width of the Geman-McClure weights, metres.
+    progress : optional ``progress(stage, done, total)`` callback.
+
+    Returns
+    -------
+    MorphableFit.
+    """
+    count = basis.modes.shape[2]
+    _, faces_w, inverse = weld(template)
+    first = np.zeros(int(inverse.max()) + 1, np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]  # one template vertex per welded vertex
+    skin = basis.skin[first]
+    mean = basis.mean[first]
+    b_all = basis.modes[first]
+    b_skin = np.ascontiguousarray(b_all[skin])
+    query = ScanQuery(scan)
+    cos_max = np.cos(np.radians(max_normal_angle_deg))
+    m = np.asarray(transform, np.float64)[:3]
+    scale = float(np.cbrt(np.linalg.det(m[:, :3])))
+    rot, t = m[:, :3] / scale, m[:, 3].copy()
+    w = np.zeros(count)
+    stages = [min(k, count) for k in modes]
+    total, done = len(stages) * iterations_per_stage, 0
+    rms, matched = float("nan"), 0.0
+    for k in stages:
+        b_k = np.ascontiguousarray(b_skin[:, :, :k])
+        for _ in range(iterations_per_stage):
+            p = mean + b_all[:, :, :k] @ w[:k]
+            x = scale * p @ rot.T + t
+            c, cn, on_border = query.closest(x[skin])
+            nrm = vertex_normals_welded(x, faces_w)[skin]
+            r = np.sum(cn * (c - x[skin]), axis=1)
+            ok = (np.linalg.norm(c - x[skin], axis=1) < max_distance_m) & (np.sum(nrm * cn, axis=1) > cos_max)
+            ok &= ~on_border
+            rho = np.where(ok, 1.0 / (1.0 + (r / robust_m) ** 2) ** 2, 0.0)
+            q = x[skin] - x[skin][ok].mean(axis=0)
+            # Jacobian of n . x: log-scale, rotation, translation, the k free weights
+            jac = np.concatenate(
+                [
+                    np.sum(cn * q, axis=1)[:, None],
+                    np.cross(q, cn),
+                    cn,
+                    np.einsum("nc,ncj->nj", cn @ rot * scale, b_k),
+                ],
+                axis=1,
+            )
+            jw = jac * (rho / sigma_m**2)[:, None]
+            a = jw.T @ jac
+            g = jw.T @ r
+            a[7:, 7:] += np.eye(k)
+            g[7:] -= w[:k]
+            a[:7, :7] += 1e-9 * np.eye(7)
+            step = np.linalg.solve(a, g)
+            w[:k] += step[7:]
+            centre = x[skin][ok].mean(axis=0)
+            d_rot = _rotation(step[1:4])
+            d_scale = float(np.exp(step[0]))
+            # x' = d_scale d_rot (x - centre) + centre + dt
+            rot = d_rot @ rot
+            t = d_scale * d_rot @ (t - centre) + centre + step[4:7]
+            scale *= d_scale
+            rms = float(np.sqrt(np.mean(r[ok] ** 2)) * 1000.0) if ok.any() else float("nan")
+            matched = float(ok.mean())
+            done += 1
+            if progress is not None:
+                progress("register", done, total)
+    verts = scale * (basis.mean + basis.modes @ w) @ rot.T + t
+    out = np.eye(4)
+    out[:3, :3] = scale * rot
+    out[:3, 3] = t
+    return MorphableFit(verts, w, out, scale, rms, matched)
+
+
+def refine_normal(
+    head: FaceMesh,
+    scan: FaceMesh,
+    *,
+    iterations: int = 2,
+    max_distance_m: float = 0.01,
+    max_normal_angle_deg: float = 60.0,
+) -> tuple[FaceMesh, np.ndarray]:
+    """Move each vertex of a fitted head along its normal onto the scan's tangent plane.
+
+    Each iteration takes the closest scan point ``c_i`` and its face normal ``m_i`` and
+    moves the vertex by ``(m_i . (c_i - x_i)) / (m_i . n_i)`` along its own normal ``n_i``
+    (kept under the same limits as :func:`fit_morphable`): no tangential motion, so the
+    correspondence of the model fit is kept while the surface meets the scan's.
+
+    Returns
+    -------
+    (the head with moved vertices (template topology), (V,) bool moved at the last step).
+    """
+    x, faces, inverse = weld(head)
+    query = ScanQuery(scan)
+    cos_max = np.cos(np.radians(max_normal_angle_deg))
+    ok = np.zeros(len(x), bool)
+    for _ in range(iterations):
+        n = vertex_normals_welded(x, faces)
+        c, cn, on_border = query.closest(x)
+        cos = np.sum(n * cn, axis=1)
+        ok = (np.linalg.norm(c - x, axis=1) < max_distance_m) & (cos > cos_max) & ~on_border
+        step = np.sum(cn * (c - x), axis=1) / np.maximum(cos, 1e-6)
+        x = x + np.where(ok, step, 0.0)[:, None] * n
+    return head.with_vertices(x[inverse]), ok[inverse]

@@ -1,0 +1,97 @@
+"""The face model as the registration's shape prior: basis, weight fit, the prior's choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from id2reflectance.capture.geometry.face_model import default_face_model_dir, load_face_model
+from id2reflectance.capture.geometry.face_model_heads import face_model_head, face_model_head_basis
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.template_mesh import template_mesh
+from id2reflectance.errors import ConfigError
+from id2reflectance.processing.registration import register as register_module
+from id2reflectance.processing.registration.morphable import fit_morphable
+from id2reflectance.processing.registration.register import RegistrationConfig, register_template
+
+FOLDER = default_face_model_dir()
+needs_model = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
+FAST = RegistrationConfig(
+    icp_samples=3000, icp_yaw_deg=(-15.0, 0.0, 15.0), icp_pitch_deg=(0.0,), residual_samples=20_000
+)
+
+
+def _face(tmpl: FaceMesh) -> np.ndarray:
+    return (tmpl.vertices[:, 2] > 0.02) & (tmpl.vertices[:, 1] > -0.12)
+
+
+def _similarity(angle_deg: float, scale: float, t: tuple[float, float, float]) -> np.ndarray:
+    a = np.radians(angle_deg)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    out = np.eye(4)
+    out[:3, :3] = scale * rot
+    out[:3, 3] = t
+    return out
+
+
+@needs_model
+def test_fit_morphable_recovers_weights_and_pose() -> None:
+    model = load_face_model(FOLDER)
+    tmpl = template_mesh()
+    basis = face_model_head_basis(model, 30)
+    w = np.zeros(30)
+    w[:30] = np.random.default_rng(5).standard_normal(30)
+    truth_t = _similarity(6.0, 1.03, (0.004, -0.003, 0.006))
+    truth = (basis.mean + basis.modes @ w) @ truth_t[:3, :3].T + truth_t[:3, 3]
+    scan = FaceMesh(truth, tmpl.faces)
+    start = _similarity(0.0, 1.0, (0.0, 0.0, 0.0))
+    fit = fit_morphable(basis, tmpl, scan, start, modes=(10, 30), iterations_per_stage=5, sigma_m=2e-4)
+    err = np.linalg.norm(fit.vertices - truth, axis=1)[_face(tmpl)] * 1000
+    assert np.median(err) < 0.1 and np.percentile(err, 95) < 0.3, (np.median(err), np.percentile(err, 95))
+    assert abs(fit.scale - 1.03) < 0.005
+    assert np.abs(fit.weights[:10] - w[:10]).max() < 0.15
+    assert fit.matched_fraction > 0.95
+
+
+@needs_model
+@pytest.mark.slow
+def test_prior_registers_a_face_model_head_near_its_truth() -> None:
+    from id2reflectance.capture.simulator.sessions import scan_mesh
+
+    model = load_face_model(FOLDER)
+    tmpl = template_mesh()
+    w = np.random.default_rng(2000).standard_normal(model.identity_modes)
+    truth = face_model_head(model, w)
+    scan = scan_mesh(truth, decimation=0.6, noise_mm=0.1, rng=np.random.default_rng(7))
+    err = {}
+    for prior in ("face_model", "none"):
+        reg = register_template(tmpl, scan, config=RegistrationConfig(**{**FAST.__dict__, "prior": prior}))
+        assert reg.prior == prior
+        err[prior] = np.linalg.norm(reg.mesh.vertices - truth.vertices, axis=1)[_face(tmpl)] * 1000
+    assert np.median(err["face_model"]) < 0.5 and np.percentile(err["face_model"], 95) < 1.5
+    assert np.median(err["none"]) > 3 * np.median(err["face_model"])
+
+
+def test_prior_face_model_missing_is_a_config_error(tmp_path) -> None:
+    cfg = RegistrationConfig(prior="face_model", face_model=str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="prior 'face_model'.*nowhere"):
+        register_module.resolve_prior(cfg, template_mesh())
+    with pytest.raises(ConfigError, match="prior must be"):
+        RegistrationConfig(prior="morphable")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="prior_refine"):
+        RegistrationConfig(prior_refine="radial")  # type: ignore[arg-type]
+
+
+def test_prior_auto_without_a_model_or_on_another_template_is_none(monkeypatch) -> None:
+    monkeypatch.setattr(register_module, "default_face_model_dir", lambda: None)
+    assert register_module.resolve_prior(RegistrationConfig(), template_mesh()) is None
+    assert register_module.resolve_prior(RegistrationConfig(prior="none"), template_mesh()) is None
+
+
+@needs_model
+def test_prior_needs_the_project_template() -> None:
+    tmpl = template_mesh()
+    other = FaceMesh(tmpl.vertices[:-3], tmpl.faces[:10], tmpl.uvs[:-3])
+    assert register_module.resolve_prior(RegistrationConfig(), other) is None
+    with pytest.raises(ConfigError, match="project's template"):
+        register_module.resolve_prior(RegistrationConfig(prior="face_model"), other)
