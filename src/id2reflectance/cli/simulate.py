@@ -35,6 +35,18 @@ from id2reflectance.cli.progress import progress_bar
 )
 @click.option("--no-inverses", is_flag=True, help="Skip the inverse gradient patterns.")
 @click.option(
+    "--motion-px", type=click.FloatRange(min=0), default=None, help="Largest head shift between exposures, pixels [0]."
+)
+@click.option(
+    "--motion-deg", type=click.FloatRange(min=0), default=None, help="Largest head roll between exposures, degrees [0]."
+)
+@click.option(
+    "--motion-tilt-deg", type=click.FloatRange(min=0), default=None, help="Largest head yaw/pitch, degrees [0]."
+)
+@click.option(
+    "--expression-mm", type=click.FloatRange(0, 20), default=None, help="Largest expression change, millimetres [0]."
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -55,6 +67,10 @@ def simulate_cmd(
     dark_offset: float | None,
     saturation: float | None,
     no_inverses: bool,
+    motion_px: float | None,
+    motion_deg: float | None,
+    motion_tilt_deg: float | None,
+    expression_mm: float | None,
     config_file: Path | None,
     no_progress: bool,
 ) -> None:
@@ -70,6 +86,7 @@ def simulate_cmd(
       id2r simulate -o sessions/ --subjects 4 --seed 0
       id2r simulate -o quick/ -n 1 --image-size 256 --uv-size 256 --no-inverses
       id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
+      id2r simulate -o moving/ -n 1 --motion-px 1.5 --motion-deg 0.4 --expression-mm 0.5
     """
     config = load_config(config_file, SimulatorConfig) if config_file is not None else SimulatorConfig()
     overrides = {
@@ -82,6 +99,10 @@ def simulate_cmd(
         "dark_offset": dark_offset,
         "saturation": saturation,
         "inverses": False if no_inverses else None,
+        "motion_px": motion_px,
+        "motion_deg": motion_deg,
+        "motion_tilt_deg": motion_tilt_deg,
+        "expression_mm": expression_mm,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     with progress_bar(enabled=not no_progress) as progress:

@@ -150,7 +150,13 @@ def moved_rest_mesh(mesh: FaceMesh, field: np.ndarray, motion: HeadMotion) -> Fa
 
 
 def true_flow(
-    camera: Camera, mesh: FaceMesh, field: np.ndarray, hit: np.ndarray, fid: np.ndarray, bary: np.ndarray, motion: HeadMotion
+    camera: Camera,
+    mesh: FaceMesh,
+    field: np.ndarray,
+    hit: np.ndarray,
+    fid: np.ndarray,
+    bary: np.ndarray,
+    motion: HeadMotion,
 ) -> np.ndarray:
     """Where each reference pixel's surface point appears in the frame of ``motion``.
 

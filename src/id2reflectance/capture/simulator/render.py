@@ -116,7 +116,10 @@ def diffuse_textures(
     albedo = maps.diffuse_albedo.astype(np.float64)
     radiance = {p: _pattern_radiance(albedo, m0, m1, p, sigmas) for p in patterns}
     return DiffuseTextures(
-        radiance=radiance, visibility=m0.reshape(s, s).astype(np.float32), m1=m1, sigmas=sigmas  # type: ignore[arg-type]
+        radiance=radiance,
+        visibility=m0.reshape(s, s).astype(np.float32),
+        m1=m1,
+        sigmas=sigmas,  # type: ignore[arg-type]
     )
 
 

@@ -1,0 +1,365 @@
+"""Frame alignment: the subject's motion between exposures, undone before the solve.
+
+A sequential light stage takes its 8 to 14 exposures over one to two seconds and the head
+moves between them. Per camera, every frame is registered to the reference frame
+(``full``, ``cross``) on lighting-invariant features
+(:mod:`~id2reflectance.processing.solve.align_features`: high-passed log luminance) and
+resampled once into the reference's pixel grid:
+
+* ``rigid``: an image similarity (rotation, scale, translation), fitted coarse to fine by
+  Gauss-Newton at the reference's face pixels, sub-pixel;
+* ``flow``: the similarity, then a dense optical flow (OpenCV DIS, variational refinement)
+  between the reference features and the rigidly aligned frame's features for non-rigid
+  drift (expression), smoothed and applied inside the face; one resampling of both together;
+* ``auto`` (default): ``rigid``, and ``flow`` for a frame whose rigid residual (median
+  length of the residual flow at face pixels) exceeds ``align_flow_px``;
+* ``none``: frames as decoded (bit-identical to a solve without alignment).
+
+A frame whose estimated motion is below ``align_min_px`` everywhere on the face is not
+resampled (a still session stays bit-identical). Resampling is bicubic; pixels that come
+from outside the frame become NaN (invalid in the solve). Frames of one camera are
+aligned concurrently by ``workers`` threads (OpenCV and numpy release the GIL).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.errors import CaptureError
+from id2reflectance.processing.solve.align_features import (
+    FEATURE_SIGMA,
+    Similarity,
+    fit_similarity,
+    frame_features,
+    pyramid,
+    reference_pyramid,
+)
+from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
+
+log = logging.getLogger(__name__)
+
+REFERENCE = ("full", "cross")
+LIT_GRADIENTS = tuple(f"{kind}_{a}" for kind in ("gradient", "inverse") for a in AXES)
+ALIGN_MODES = ("auto", "none", "rigid", "flow")
+MIN_NCC = 0.2  # below this the aligned features do not match: not the same face in view
+MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
+
+
+@dataclass(frozen=True)
+class FrameAlignment:
+    """One frame's estimated motion relative to the reference frame.
+
+    frame : ``"<pattern>_<polarization>"``; file : its file in the session.
+    motion : the similarity (reference pixel -> frame pixel; tx, ty in pixels).
+    displacement_px : largest displacement of the similarity over the face's bounding box.
+    residual_px : median length of the dense residual flow at face pixels after the
+        similarity (what rigid alignment leaves; None when not measured).
+    ncc : normalised cross-correlation of the aligned features with the reference's.
+    method : ``"reference"``, ``"none"`` (below ``align_min_px``), ``"rigid"`` or ``"flow"``.
+    """
+
+    frame: str
+    file: str
+    motion: Similarity
+    displacement_px: float
+    residual_px: float | None
+    ncc: float
+    method: str
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.motion
+        return {
+            "frame": self.frame,
+            "file": self.file,
+            "tx": round(m.tx, 5),
+            "ty": round(m.ty, 5),
+            "rotation_deg": round(m.rotation_deg, 5),
+            "scale": round(m.scale, 7),
+            "displacement_px": round(self.displacement_px, 5),
+            "residual_px": None if self.residual_px is None else round(self.residual_px, 5),
+            "ncc": round(self.ncc, 5),
+            "method": self.method,
+        }
+
+
+@dataclass
+class CameraAlignment:
+    """The alignment of one camera's frames (``solve.json`` ``cameras.<name>.alignment``)."""
+
+    mode: str
+    frames: list[FrameAlignment] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "seconds": round(self.seconds, 4), "frames": [f.to_json() for f in self.frames]}
+
+
+def face_region(frames: CameraFrames, mask: np.ndarray | None) -> np.ndarray:
+    """(H, W) bool: the face in the reference frame (mask file, else a luminance threshold)."""
+    if mask is not None and mask.any():
+        return mask
+    y = np.nan_to_num(frames.images[REFERENCE] @ LUMINANCE_709)
+    return y > 0.05 * float(np.percentile(y, 99.5))
+
+
+def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
+    """Features to the 8-bit image DIS optical flow takes (about +-3 sigma in range)."""
+    return np.clip(128.0 + f * (42.0 / scale), 0, 255).astype(np.uint8)
+
+
+def _residual_flow(ref_f: np.ndarray, aligned_f: np.ndarray, scale: float) -> np.ndarray:
+    """(H, W, 2) float32 dense flow from the reference features to the aligned frame's."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(_flow_image(ref_f, scale), _flow_image(aligned_f, scale), None)
+
+
+def align_camera_frames(
+    frames: CameraFrames,
+    mask: np.ndarray | None,
+    *,
+    mode: str = "auto",
+    files: dict[tuple[str, str], str] | None = None,
+    flow_px: float = 2.0,
+    min_px: float = 0.02,
+    workers: int = 1,
+    pair_passes: int = 4,
+) -> tuple[CameraFrames, CameraAlignment]:
+    """Estimate each frame's motion relative to the reference and resample it onto the reference.
+
+    Parameters
+    ----------
+    frames : the camera's decoded frames, ``images`` (H, W, 3) float32 linear Rec.709;
+        ``("full", "cross")`` is the reference (not moved).
+    mask : (H, W) bool face mask of the reference frame, or None (a luminance threshold).
+    mode : ``"auto"``, ``"rigid"``, ``"flow"`` or ``"none"`` (see the module docstring).
+    files : frame file per key, for reports and errors (default ``"<pattern>_<pol>"``).
+    flow_px : ``auto`` uses the dense flow for frames whose rigid residual exceeds this (pixels).
+    min_px : a frame whose similarity moves no face pixel by more than this is not resampled.
+    workers : frames aligned concurrently.
+    pair_passes : with inverse patterns, refinement passes of each gradient/inverse frame
+        against the lighting-matched template ``full - (its aligned complement)``.
+
+    Returns
+    -------
+    The aligned frames (new ``CameraFrames``; inputs are not modified; frames not
+    resampled are shared) and the per-frame report.
+
+    Raises
+    ------
+    CaptureError
+        A frame cannot be aligned: its features do not match the reference's (another
+        subject, a blank frame) or the face is mostly outside it; names the frame's file.
+    """
+    if mode not in ALIGN_MODES:
+        raise ValueError(f"align mode must be one of {list(ALIGN_MODES)}, got {mode!r}")
+    t0 = time.perf_counter()
+    report = CameraAlignment(mode=mode)
+    if mode == "none":
+        return frames, report
+    if REFERENCE not in frames.images:
+        raise CaptureError(f"camera '{frames.camera}': alignment needs the full cross-polarised reference frame")
+    files = files or {}
+    ref = frames.images[REFERENCE]
+    h, w = ref.shape[:2]
+    region = face_region(frames, mask)
+    if not region.any():
+        raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
+    ys, xs = np.nonzero(region)
+    box = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+    eps = 0.05 * float(np.median(np.nan_to_num(ref[region] @ LUMINANCE_709)))
+    eps = max(eps, 1e-6)
+    ref_f = frame_features(ref, eps=eps)
+    fit_region = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the silhouette included
+    extent = max(box[2] - box[0], box[3] - box[1])
+    levels = int(np.clip(np.floor(np.log2(max(extent, 1.0) / 24.0)) + 1, 1, 6))
+    ref_pyr = reference_pyramid(ref_f, fit_region, levels=levels, max_samples=1 << 18)
+    if not ref_pyr.levels:
+        raise CaptureError(f"camera '{frames.camera}': the reference frame has no texture to align on")
+    feat_scale = float(np.std(ref_f[region])) or 1.0
+    region_u8 = region.astype(np.uint8)
+    area = float(region.sum())
+
+    def finish(key: tuple[str, str], M: np.ndarray, ncc: float) -> tuple[tuple[str, str], np.ndarray, FrameAlignment]:
+        name = f"{key[0]}_{key[1]}"
+        file = files.get(key, name)
+        img = frames.images[key]
+        if key == REFERENCE:
+            return key, img, FrameAlignment(name, file, Similarity(0.0, 0.0, 0.0, 1.0), 0.0, 0.0, 1.0, "reference")
+        sim = Similarity.from_matrix(M, w, h)
+        inside = cv2.warpAffine(
+            np.ones((h, w), np.uint8), M[:2], (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+        )
+        inside_frac = float(np.count_nonzero(inside & region_u8)) / area
+        if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
+            raise CaptureError(
+                f"{file}: cannot align this frame to the reference {files.get(REFERENCE, 'full_cross')} "
+                f"(feature correlation {ncc:.2f}, need >= {MIN_NCC}; {100 * inside_frac:.0f}% of the face inside "
+                f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
+            )
+        disp = sim.max_displacement(box, w, h)
+        residual = None
+        flow = None
+        if mode in ("auto", "flow"):
+            aligned_f = cv2.warpAffine(
+                frame_features(img, eps=eps),
+                M[:2],
+                (w, h),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            flow = _residual_flow(ref_f, aligned_f, feat_scale)
+            residual = float(np.median(np.linalg.norm(flow[region], axis=1)))
+        use_flow = mode == "flow" or (mode == "auto" and residual is not None and residual > flow_px)
+        if not use_flow and disp < min_px:
+            return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none")
+        if use_flow and flow is not None:
+            out = _remap_with_flow(img, M, flow, region)
+            method = "flow"
+        else:
+            out = cv2.warpAffine(
+                img,
+                M[:2],
+                (w, h),
+                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(np.nan, np.nan, np.nan),
+            )
+            method = "rigid"
+        return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method)
+
+    keys = list(frames.images)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
+
+    def first_fit(key: tuple[str, str]) -> tuple[np.ndarray, float]:
+        if key == REFERENCE:
+            return np.eye(3), 1.0
+        feats = frame_features(frames.images[key], eps=eps)
+        return fit_similarity(ref_pyr, pyramid(feats, len(ref_pyr.levels)))
+
+    try:
+        fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
+        motions = {k: m for k, (m, _) in fits.items()}
+        if has_inverses(frames.images):
+            # the silhouette lies behind the face, where a translation moves the image less
+            # (perspective): the refinement fits inside it only
+            margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
+            interior = cv2.erode(region.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+            if interior.sum() < 0.3 * area:
+                interior = fit_region
+            motions = _refine_with_inverses(frames, motions, interior, eps=eps, pool=pool, passes=pair_passes)
+        results = list(pool.map(lambda k: finish(k, motions[k], fits[k][1]), keys))
+    finally:
+        pool.shutdown()
+    images = {k: img for k, img, _ in results}
+    report.frames = [fa for _, _, fa in results]
+    saturated = frames.saturated
+    moved = [fa.displacement_px for fa in report.frames if fa.method in ("rigid", "flow")]
+    if moved and saturated.any():  # saturation is known per camera only: grow it by the motion
+        r = int(np.ceil(max(moved))) + 1
+        saturated = cv2.dilate(saturated.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+    report.seconds = time.perf_counter() - t0
+    log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
+    return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
+
+
+def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
+
+    ``flow`` (H, W, 2) is in the rigidly aligned frame's coordinates: reference pixel x
+    matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
+    """
+    h, w = region.shape
+    weight = cv2.GaussianBlur(
+        (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
+    )
+    f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    px = xs + f[..., 0]
+    py = ys + f[..., 1]
+    A = M[:2, :2].astype(np.float32)
+    t = M[:2, 2].astype(np.float32)
+    mx = A[0, 0] * px + A[0, 1] * py + t[0]
+    my = A[1, 0] * px + A[1, 1] * py + t[1]
+    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan,) * 3)
+
+
+def _warp_to_reference(img: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``img`` resampled at ``M x`` for every reference pixel ``x`` (bilinear, edges replicated)."""
+    h, w = img.shape[:2]
+    return cv2.warpAffine(
+        img, M[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def _refine_with_inverses(
+    frames: CameraFrames,
+    motions: dict[tuple[str, str], np.ndarray],
+    region: np.ndarray,
+    *,
+    eps: float,
+    pool: ThreadPoolExecutor,
+    passes: int,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Refine every frame but the reference against a lighting-matched template.
+
+    ``gradient_a + inverse_a = full`` (same polarisation), so ``full - inverse_a`` (both
+    aligned with the current estimates) is lit exactly like ``gradient_a``: matching the
+    frame to it removes the bias that pattern-dependent shading (skin relief lit from one
+    side) gives a match against the uniformly lit reference. Jacobi passes: each frame is
+    refitted from its current estimate against templates made with the previous pass's.
+    Then each parallel-polarised frame is refitted against its aligned cross-polarised
+    twin (same pattern: only the specular differs).
+    """
+    motions = dict(motions)
+    images = frames.images
+    pairs = [((f"gradient_{a}", "cross"), (f"inverse_{a}", "cross"), REFERENCE) for a in AXES]
+
+    def refit(
+        item: tuple[tuple[str, str], tuple[str, str] | None, tuple[str, str]],
+    ) -> tuple[tuple[str, str], np.ndarray]:
+        key, other, full = item
+        full_img = images[full] if full == REFERENCE else _warp_to_reference(images[full], current[full])
+        template = full_img if other is None else full_img - _warp_to_reference(images[other], current[other])
+        if key[1] == "parallel":  # its cross twin is lit alike: only the specular differs
+            template = _warp_to_reference(images[(key[0], "cross")], current[(key[0], "cross")])
+        feats = frame_features(template, eps=eps)
+        ref = reference_pyramid(feats, region, levels=2, max_samples=1 << 18)
+        if not ref.levels:
+            return key, current[key]
+        M, _ = fit_similarity(ref, pyramid(frame_features(images[key], eps=eps), len(ref.levels)), init=current[key])
+        return key, M
+
+    items = [(g, i, f) for g, i, f in pairs] + [(i, g, f) for g, i, f in pairs]
+    for _ in range(passes):
+        current = dict(motions)
+        motions.update(dict(pool.map(refit, items)))
+    current = dict(motions)
+    twins = [((p, "parallel"), None, REFERENCE) for p in ("full", *LIT_GRADIENTS) if (p, "parallel") in images]
+    motions.update(dict(pool.map(refit, twins)))
+    return motions
+
+
+def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
+    """One line per frame that moved more than ``warn_px`` or that rigid alignment left
+    with a residual above ``flow_px`` without the dense flow (empty when all is well)."""
+    out = []
+    for f in alignment.frames:
+        if f.displacement_px > warn_px:
+            out.append(
+                f"{camera}: frame {f.file} moved {f.displacement_px:.2f} px relative to the reference "
+                f"(more than align_warn_px = {warn_px:g}); aligned ({f.method}), check the capture"
+            )
+        if f.residual_px is not None and f.residual_px > flow_px and f.method != "flow":
+            out.append(
+                f"{camera}: frame {f.file} keeps a residual motion of {f.residual_px:.2f} px after rigid "
+                f"alignment (non-rigid motion?); use --align flow or auto"
+            )
+    return out
