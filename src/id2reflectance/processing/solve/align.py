@@ -42,12 +42,12 @@ from id2reflectance.processing.solve.align_features import (
     pyramid,
     reference_pyramid,
 )
-from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
+from id2reflectance.processing.solve.align_refine import matched_template, refine_motions, warp_to_reference
+from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
 
 REFERENCE = ("full", "cross")
-LIT_GRADIENTS = tuple(f"{kind}_{a}" for kind in ("gradient", "inverse") for a in AXES)
 ALIGN_MODES = ("auto", "none", "rigid", "flow")
 MIN_NCC = 0.2  # below this the aligned features do not match: not the same face in view
 MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
@@ -115,10 +115,27 @@ def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(128.0 + f * (42.0 / scale), 0, 255).astype(np.uint8)
 
 
-def _residual_flow(ref_f: np.ndarray, aligned_f: np.ndarray, scale: float) -> np.ndarray:
-    """(H, W, 2) float32 dense flow from the reference features to the aligned frame's."""
+def _residual_flow(template_f: np.ndarray, aligned_f: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 dense flow (pixels) from the template's features to the aligned frame's.
+
+    OpenCV DIS (medium preset, variational refinement) on 8-bit images of the features
+    (about +-3 standard deviations of the template's features in the face); computed at
+    most 1024 pixels wide (a halving per octave) and enlarged: the non-rigid drift it
+    measures is smooth.
+    """
+    h, w = template_f.shape
+    down = 0
+    while (w >> down) > 1024:
+        down += 1
+    a, b = template_f, aligned_f
+    for _ in range(down):
+        a, b = cv2.pyrDown(a), cv2.pyrDown(b)
+    scale = float(np.std(template_f[region])) or 1.0
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(_flow_image(ref_f, scale), _flow_image(aligned_f, scale), None)
+    flow = dis.calc(_flow_image(a, scale), _flow_image(b, scale), None)
+    if down:
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1 << down)
+    return flow
 
 
 def align_camera_frames(
@@ -127,7 +144,7 @@ def align_camera_frames(
     *,
     mode: str = "auto",
     files: dict[tuple[str, str], str] | None = None,
-    flow_px: float = 2.0,
+    flow_px: float = 0.25,
     min_px: float = 0.02,
     workers: int = 1,
     pair_passes: int = 4,
@@ -183,7 +200,6 @@ def align_camera_frames(
     ref_pyr = reference_pyramid(ref_f, fit_region, levels=levels, max_samples=1 << 18)
     if not ref_pyr.levels:
         raise CaptureError(f"camera '{frames.camera}': the reference frame has no texture to align on")
-    feat_scale = float(np.std(ref_f[region])) or 1.0
     region_u8 = region.astype(np.uint8)
     area = float(region.sum())
 
@@ -205,22 +221,13 @@ def align_camera_frames(
                 f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
             )
         disp = sim.max_displacement(box, w, h)
-        residual = None
-        flow = None
-        if mode in ("auto", "flow"):
-            aligned_f = cv2.warpAffine(
-                frame_features(img, eps=eps),
-                M[:2],
-                (w, h),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            flow = _residual_flow(ref_f, aligned_f, feat_scale)
-            residual = float(np.median(np.linalg.norm(flow[region], axis=1)))
-        use_flow = mode == "flow" or (mode == "auto" and residual is not None and residual > flow_px)
+        template, features = matched_template(key, frames.images, motions, eps=eps, inverses=inverses)
+        flow = _residual_flow(features(template), warp_to_reference(features(img), M), region)
+        residual = float(np.median(np.linalg.norm(flow[region], axis=1)))
+        use_flow = mode == "flow" or (mode == "auto" and residual > flow_px)
         if not use_flow and disp < min_px:
             return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none")
-        if use_flow and flow is not None:
+        if use_flow:
             out = _remap_with_flow(img, M, flow, region)
             method = "flow"
         else:
@@ -236,6 +243,8 @@ def align_camera_frames(
         return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method)
 
     keys = list(frames.images)
+    inverses = has_inverses(frames.images)
+    motions: dict[tuple[str, str], np.ndarray] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
 
     def first_fit(key: tuple[str, str]) -> tuple[np.ndarray, float]:
@@ -247,14 +256,15 @@ def align_camera_frames(
     try:
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
-        if has_inverses(frames.images):
-            # the silhouette lies behind the face, where a translation moves the image less
-            # (perspective): the refinement fits inside it only
-            margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
-            interior = cv2.erode(region.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
-            if interior.sum() < 0.3 * area:
-                interior = fit_region
-            motions = _refine_with_inverses(frames, motions, interior, eps=eps, pool=pool, passes=pair_passes)
+        # the silhouette lies behind the face, where a translation moves the image less
+        # (perspective): the refinement fits inside it only
+        margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
+        interior = cv2.erode(region.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+        if interior.sum() < 0.3 * area:
+            interior = fit_region
+        motions = refine_motions(
+            frames.images, motions, interior, eps=eps, inverses=inverses, pool=pool, passes=pair_passes
+        )
         results = list(pool.map(lambda k: finish(k, motions[k], fits[k][1]), keys))
     finally:
         pool.shutdown()
@@ -289,62 +299,6 @@ def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: n
     mx = A[0, 0] * px + A[0, 1] * py + t[0]
     my = A[1, 0] * px + A[1, 1] * py + t[1]
     return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan,) * 3)
-
-
-def _warp_to_reference(img: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``img`` resampled at ``M x`` for every reference pixel ``x`` (bilinear, edges replicated)."""
-    h, w = img.shape[:2]
-    return cv2.warpAffine(
-        img, M[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-    )
-
-
-def _refine_with_inverses(
-    frames: CameraFrames,
-    motions: dict[tuple[str, str], np.ndarray],
-    region: np.ndarray,
-    *,
-    eps: float,
-    pool: ThreadPoolExecutor,
-    passes: int,
-) -> dict[tuple[str, str], np.ndarray]:
-    """Refine every frame but the reference against a lighting-matched template.
-
-    ``gradient_a + inverse_a = full`` (same polarisation), so ``full - inverse_a`` (both
-    aligned with the current estimates) is lit exactly like ``gradient_a``: matching the
-    frame to it removes the bias that pattern-dependent shading (skin relief lit from one
-    side) gives a match against the uniformly lit reference. Jacobi passes: each frame is
-    refitted from its current estimate against templates made with the previous pass's.
-    Then each parallel-polarised frame is refitted against its aligned cross-polarised
-    twin (same pattern: only the specular differs).
-    """
-    motions = dict(motions)
-    images = frames.images
-    pairs = [((f"gradient_{a}", "cross"), (f"inverse_{a}", "cross"), REFERENCE) for a in AXES]
-
-    def refit(
-        item: tuple[tuple[str, str], tuple[str, str] | None, tuple[str, str]],
-    ) -> tuple[tuple[str, str], np.ndarray]:
-        key, other, full = item
-        full_img = images[full] if full == REFERENCE else _warp_to_reference(images[full], current[full])
-        template = full_img if other is None else full_img - _warp_to_reference(images[other], current[other])
-        if key[1] == "parallel":  # its cross twin is lit alike: only the specular differs
-            template = _warp_to_reference(images[(key[0], "cross")], current[(key[0], "cross")])
-        feats = frame_features(template, eps=eps)
-        ref = reference_pyramid(feats, region, levels=2, max_samples=1 << 18)
-        if not ref.levels:
-            return key, current[key]
-        M, _ = fit_similarity(ref, pyramid(frame_features(images[key], eps=eps), len(ref.levels)), init=current[key])
-        return key, M
-
-    items = [(g, i, f) for g, i, f in pairs] + [(i, g, f) for g, i, f in pairs]
-    for _ in range(passes):
-        current = dict(motions)
-        motions.update(dict(pool.map(refit, items)))
-    current = dict(motions)
-    twins = [((p, "parallel"), None, REFERENCE) for p in ("full", *LIT_GRADIENTS) if (p, "parallel") in images]
-    motions.update(dict(pool.map(refit, twins)))
-    return motions
 
 
 def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:

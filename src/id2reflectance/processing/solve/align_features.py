@@ -60,6 +60,29 @@ def frame_features(
     return y
 
 
+def opponent_features(rgb: np.ndarray, *, sigma: float = FEATURE_SIGMA, smooth: float = SMOOTH_SIGMA) -> np.ndarray:
+    """Band-passed red-minus-green of one frame: blind to white specular reflection.
+
+    Specular reflection of a dielectric keeps the (white) light's colour, so it adds the
+    same amount to R, G and B: ``R - G`` of a parallel-polarised frame equals that of the
+    cross-polarised frame of the same pattern. Used to match the two.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) float32 linear Rec.709 relative radiance.
+
+    Returns
+    -------
+    (H, W) float32 ``blur_smooth(R - G) - blur_sigma(R - G)`` (relative radiance).
+    """
+    img = np.nan_to_num(np.asarray(rgb, np.float32))
+    d = np.ascontiguousarray(img[..., 0] - img[..., 1])
+    low = cv2.GaussianBlur(d, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    if smooth > 0:
+        d = cv2.GaussianBlur(d, (0, 0), smooth, borderType=cv2.BORDER_REPLICATE)
+    return d - low
+
+
 def similarity_matrix(a: float, b: float, tx: float, ty: float, cx: float, cy: float) -> np.ndarray:
     """(3, 3) float64 ``x -> [[1 + a, -b], [b, 1 + a]] (x - c) + c + t`` in homogeneous form."""
     return np.array(
