@@ -76,3 +76,28 @@ def test_asset_report_shows_relit_renders_under_each_environment(tmp_path):
     assert "relit: courtyard" in out.read_text()
     quiet = build_report(root, tmp_path / "r2.html", config=ReportConfig(renders=False)).read_text()
     assert "<h3>Relit</h3>" not in quiet and "UV diffuse albedo" in quiet
+
+
+def test_alignment_table_lists_each_frame() -> None:
+    from id2reflectance.report.build import alignment_table
+
+    assert alignment_table(None) == "" and alignment_table({"mode": "none", "frames": []}) == ""
+    html = alignment_table(
+        {
+            "mode": "rigid",
+            "frames": [
+                {"frame": "full_cross", "tx": 0.0, "ty": 0.0, "rotation_deg": 0.0, "scale": 1.0, "method": "reference"},
+                {
+                    "frame": "gradient_x_cross",
+                    "tx": 1.25,
+                    "ty": -0.5,
+                    "rotation_deg": 0.3,
+                    "scale": 1.001,
+                    "displacement_px": 1.6,
+                    "residual_px": 0.08,
+                    "method": "rigid",
+                },
+            ],
+        }
+    )
+    assert "Frame alignment (rigid" in html and "gradient_x_cross" in html and "1.25" in html

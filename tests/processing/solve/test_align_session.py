@@ -104,3 +104,11 @@ def test_cli_align_option(moving: Path, tmp_path: Path) -> None:
     assert json.loads((out / "solve.json").read_text())["config"]["align"] == "rigid"
     res = runner.invoke(cli, ["solve", str(moving), "-o", str(tmp_path / "bad"), "--align", "warp"])
     assert res.exit_code == 2 and "--align" in res.output
+
+
+def test_report_shows_the_alignment(moving: Path, tmp_path: Path) -> None:
+    from id2reflectance.report.build import build_report
+
+    solve_session(moving, tmp_path / "solved", config=SolverConfig(align="rigid", backend="numpy"))
+    html = build_report(tmp_path / "solved", tmp_path / "r.html").read_text()
+    assert "Frame alignment (rigid" in html and "inverse_z_parallel" in html
