@@ -45,7 +45,7 @@ def test_draw_motions_leaves_the_reference_and_respects_limits() -> None:
     motions = draw_motions(KEYS, rng=rng, pivot=np.zeros(3), shift_m=2e-3, roll_deg=0.4, tilt_deg=0.0, expression=True)
     ref = motions[REFERENCE_FRAME]
     assert not ref.axis_angle.any() and not ref.translation.any() and ref.expression == 0.0
-    for key, m in motions.items():
+    for m in motions.values():
         assert np.linalg.norm(m.translation[:2]) <= 2e-3 and m.translation[2] == 0.0
         assert abs(np.degrees(m.axis_angle[2])) <= 0.4 and not m.axis_angle[:2].any()
         assert 0.0 <= m.expression <= 1.0
