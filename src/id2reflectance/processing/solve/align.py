@@ -38,11 +38,14 @@ from id2reflectance.processing.solve.align_features import (
     FEATURE_SIGMA,
     Similarity,
     fit_similarity,
-    frame_features,
-    pyramid,
     reference_pyramid,
+    sample_points,
 )
-from id2reflectance.processing.solve.align_refine import matched_template, refine_motions, warp_to_reference
+from id2reflectance.processing.solve.align_refine import (
+    build_cache,
+    matched_template,
+    refine_motions,
+)
 from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ REFERENCE = ("full", "cross")
 ALIGN_MODES = ("auto", "none", "rigid", "flow")
 MIN_NCC = 0.2  # below this the aligned features do not match: not the same face in view
 MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
+SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
 
 
 @dataclass(frozen=True)
@@ -115,21 +119,36 @@ def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(128.0 + f * (42.0 / scale), 0, 255).astype(np.uint8)
 
 
-def _residual_flow(template_f: np.ndarray, aligned_f: np.ndarray, region: np.ndarray) -> np.ndarray:
+def _residual_flow(
+    template_f: np.ndarray, frame_pyr: list[np.ndarray], M: np.ndarray, region: np.ndarray
+) -> np.ndarray:
     """(H, W, 2) float32 dense flow (pixels) from the template's features to the aligned frame's.
 
     OpenCV DIS (medium preset, variational refinement) on 8-bit images of the features
-    (about +-3 standard deviations of the template's features in the face); computed at
-    most 1024 pixels wide (a halving per octave) and enlarged: the non-rigid drift it
-    measures is smooth.
+    (about +-3 standard deviations of the template's features in the face), at most 512
+    pixels wide (the frame's feature pyramid warped by ``M`` at that level) and enlarged:
+    the non-rigid drift it measures is smooth.
     """
     h, w = template_f.shape
     down = 0
-    while (w >> down) > 1024:
+    while (w >> down) > 512:
         down += 1
-    a, b = template_f, aligned_f
+    a = template_f
     for _ in range(down):
-        a, b = cv2.pyrDown(a), cv2.pyrDown(b)
+        a = cv2.pyrDown(a)
+    lv = min(down, len(frame_pyr) - 1)
+    b = frame_pyr[lv]
+    for _ in range(down - lv):
+        b = cv2.pyrDown(b)
+    Ml = np.array(M, np.float64)
+    Ml[:2, 2] /= float(1 << down)
+    b = cv2.warpAffine(
+        b,
+        Ml[:2],
+        (a.shape[1], a.shape[0]),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     scale = float(np.std(template_f[region])) or 1.0
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flow = dis.calc(_flow_image(a, scale), _flow_image(b, scale), None)
@@ -193,15 +212,19 @@ def align_camera_frames(
     box = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
     eps = 0.05 * float(np.median(np.nan_to_num(ref[region] @ LUMINANCE_709)))
     eps = max(eps, 1e-6)
-    ref_f = frame_features(ref, eps=eps)
     fit_region = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the silhouette included
     extent = max(box[2] - box[0], box[3] - box[1])
     levels = int(np.clip(np.floor(np.log2(max(extent, 1.0) / 24.0)) + 1, 1, 6))
-    ref_pyr = reference_pyramid(ref_f, fit_region, levels=levels, max_samples=1 << 18)
-    if not ref_pyr.levels:
-        raise CaptureError(f"camera '{frames.camera}': the reference frame has no texture to align on")
     region_u8 = region.astype(np.uint8)
     area = float(region.sum())
+    fys, fxs = sample_points(region, levels=1, max_samples=SAMPLES)[0]
+    face_pts = np.stack([fxs, fys], axis=1).astype(np.float64)
+    # the silhouette lies behind the face, where a translation moves the image less
+    # (perspective): the refinement fits inside it only
+    margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
+    interior = cv2.erode(region_u8, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    if interior.sum() < 0.3 * area:
+        interior = fit_region
 
     def finish(key: tuple[str, str], M: np.ndarray, ncc: float) -> tuple[tuple[str, str], np.ndarray, FrameAlignment]:
         name = f"{key[0]}_{key[1]}"
@@ -210,10 +233,8 @@ def align_camera_frames(
         if key == REFERENCE:
             return key, img, FrameAlignment(name, file, Similarity(0.0, 0.0, 0.0, 1.0), 0.0, 0.0, 1.0, "reference")
         sim = Similarity.from_matrix(M, w, h)
-        inside = cv2.warpAffine(
-            np.ones((h, w), np.uint8), M[:2], (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-        )
-        inside_frac = float(np.count_nonzero(inside & region_u8)) / area
+        q = face_pts @ M[:2, :2].T + M[:2, 2]
+        inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
         if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
             raise CaptureError(
                 f"{file}: cannot align this frame to the reference {files.get(REFERENCE, 'full_cross')} "
@@ -221,8 +242,8 @@ def align_camera_frames(
                 f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
             )
         disp = sim.max_displacement(box, w, h)
-        template, features = matched_template(key, frames.images, motions, eps=eps, inverses=inverses)
-        flow = _residual_flow(features(template), warp_to_reference(features(img), M), region)
+        template, frame_pyr = matched_template(key, cache, motions)
+        flow = _residual_flow(template, frame_pyr, M, region)
         residual = float(np.median(np.linalg.norm(flow[region], axis=1)))
         use_flow = mode == "flow" or (mode == "auto" and residual > flow_px)
         if not use_flow and disp < min_px:
@@ -243,28 +264,23 @@ def align_camera_frames(
         return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method)
 
     keys = list(frames.images)
-    inverses = has_inverses(frames.images)
     motions: dict[tuple[str, str], np.ndarray] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
-
-    def first_fit(key: tuple[str, str]) -> tuple[np.ndarray, float]:
-        if key == REFERENCE:
-            return np.eye(3), 1.0
-        feats = frame_features(frames.images[key], eps=eps)
-        return fit_similarity(ref_pyr, pyramid(feats, len(ref_pyr.levels)))
-
     try:
+        cache = build_cache(frames.images, eps=eps, levels=levels, inverses=has_inverses(frames.images), pool=pool)
+        ref_pyr = reference_pyramid(cache.log[REFERENCE], sample_points(fit_region, levels=levels, max_samples=SAMPLES))
+        if not ref_pyr.levels:
+            raise CaptureError(f"camera '{frames.camera}': the reference frame has no texture to align on")
+
+        def first_fit(key: tuple[str, str]) -> tuple[np.ndarray, float]:
+            if key == REFERENCE:
+                return np.eye(3), 1.0
+            return fit_similarity(ref_pyr, cache.log[key][: len(ref_pyr.levels)])
+
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
-        # the silhouette lies behind the face, where a translation moves the image less
-        # (perspective): the refinement fits inside it only
-        margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
-        interior = cv2.erode(region.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
-        if interior.sum() < 0.3 * area:
-            interior = fit_region
-        motions = refine_motions(
-            frames.images, motions, interior, eps=eps, inverses=inverses, pool=pool, passes=pair_passes
-        )
+        inner = sample_points(interior, levels=2, max_samples=SAMPLES)
+        motions = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
         results = list(pool.map(lambda k: finish(k, motions[k], fits[k][1]), keys))
     finally:
         pool.shutdown()

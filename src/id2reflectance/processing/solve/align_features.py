@@ -30,9 +30,48 @@ SMOOTH_SIGMA = 1.0
 of the features is accurate (no pull toward whole-pixel shifts) and aliasing is damped."""
 
 
-def frame_features(
-    rgb: np.ndarray, *, eps: float, sigma: float = FEATURE_SIGMA, smooth: float = SMOOTH_SIGMA
-) -> np.ndarray:
+def _finite(img: np.ndarray) -> np.ndarray:
+    """``img`` with non-finite values read as 0 (one fast check; a copy only when needed)."""
+    if cv2.checkRange(img):
+        return img
+    return np.nan_to_num(img, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 Rec.709 luminance of (H, W, 3) linear RGB; non-finite values read as 0."""
+    y = cv2.transform(np.ascontiguousarray(rgb, np.float32), LUMINANCE_709[None, :].astype(np.float32))
+    return _finite(y)
+
+
+def opponent(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 ``R - G`` of (H, W, 3) linear RGB; non-finite values read as 0."""
+    return _finite(np.subtract(rgb[..., 0], rgb[..., 1], dtype=np.float32))
+
+
+def band_pass(img: np.ndarray, *, sigma: float = FEATURE_SIGMA, smooth: float = SMOOTH_SIGMA) -> np.ndarray:
+    """``blur_smooth(img) - blur_sigma(img)`` of an (H, W) float32 image (a new array).
+
+    The wide blur runs at half resolution (``pyrDown``, a Gaussian of the remaining width,
+    ``pyrUp``: the same sigma within a few percent, a quarter of the work).
+    """
+    h, w = img.shape
+    half = cv2.pyrDown(img)
+    rest = np.sqrt(max(sigma * sigma - 2.0, 0.25)) / 2.0  # pyrDown + pyrUp blur about sqrt(2) px
+    low = cv2.pyrUp(cv2.GaussianBlur(half, (0, 0), rest, borderType=cv2.BORDER_REPLICATE), dstsize=(w, h))
+    out = cv2.GaussianBlur(img, (0, 0), smooth, borderType=cv2.BORDER_REPLICATE) if smooth > 0 else img.copy()
+    out -= low
+    return out
+
+
+def log_features(y: np.ndarray, *, eps: float) -> np.ndarray:
+    """Band-passed ``log(max(y, 0) + eps)`` of an (H, W) float32 luminance image."""
+    t = np.maximum(y, 0.0)
+    t += np.float32(eps)
+    cv2.log(t, t)
+    return band_pass(t)
+
+
+def frame_features(rgb: np.ndarray, *, eps: float) -> np.ndarray:
     """High-passed log luminance of one frame.
 
     Parameters
@@ -40,27 +79,17 @@ def frame_features(
     rgb : (H, W, 3) float32 linear Rec.709 relative radiance (non-finite values are read as 0).
     eps : floor added to the luminance before the log (relative radiance, > 0): a few percent
         of the face's luminance, so that the background and deep shadow are flat.
-    sigma : Gaussian sigma of the low-pass removed, pixels.
-    smooth : Gaussian sigma of the pre-smoothing, pixels (0: none).
 
     Returns
     -------
-    (H, W) float32, ``blur_smooth(log(Y + eps)) - blur_sigma(log(Y + eps))`` (a band-pass;
-    unitless, about zero mean).
+    (H, W) float32, ``blur_1(log(Y + eps)) - blur_3(log(Y + eps))`` (Gaussian sigmas in
+    pixels, :data:`SMOOTH_SIGMA` and :data:`FEATURE_SIGMA`; a band-pass, unitless, about
+    zero mean).
     """
-    y = cv2.transform(np.ascontiguousarray(rgb, np.float32), LUMINANCE_709[None, :].astype(np.float32))
-    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-    np.maximum(y, 0.0, out=y)
-    y += np.float32(eps)
-    cv2.log(y, y)
-    low = cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    if smooth > 0:
-        y = cv2.GaussianBlur(y, (0, 0), smooth, borderType=cv2.BORDER_REPLICATE)
-    y -= low
-    return y
+    return log_features(luminance(rgb), eps=eps)
 
 
-def opponent_features(rgb: np.ndarray, *, sigma: float = FEATURE_SIGMA, smooth: float = SMOOTH_SIGMA) -> np.ndarray:
+def opponent_features(rgb: np.ndarray) -> np.ndarray:
     """Band-passed red-minus-green of one frame: blind to white specular reflection.
 
     Specular reflection of a dielectric keeps the (white) light's colour, so it adds the
@@ -73,14 +102,9 @@ def opponent_features(rgb: np.ndarray, *, sigma: float = FEATURE_SIGMA, smooth: 
 
     Returns
     -------
-    (H, W) float32 ``blur_smooth(R - G) - blur_sigma(R - G)`` (relative radiance).
+    (H, W) float32 band-passed ``R - G`` (relative radiance).
     """
-    img = np.nan_to_num(np.asarray(rgb, np.float32))
-    d = np.ascontiguousarray(img[..., 0] - img[..., 1])
-    low = cv2.GaussianBlur(d, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    if smooth > 0:
-        d = cv2.GaussianBlur(d, (0, 0), smooth, borderType=cv2.BORDER_REPLICATE)
-    return d - low
+    return band_pass(opponent(rgb))
 
 
 def similarity_matrix(a: float, b: float, tx: float, ty: float, cx: float, cy: float) -> np.ndarray:
@@ -172,46 +196,67 @@ def pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
     return out
 
 
-def reference_pyramid(
-    features: np.ndarray,
-    region: np.ndarray,
-    *,
-    levels: int,
-    max_samples: int,
-    coarse_region: np.ndarray | None = None,
-) -> ReferencePyramid:
-    """Sample points, gradients and Hessians of the reference features per level.
+def sample_points(
+    region: np.ndarray, *, levels: int, max_samples: int, coarse_region: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Sample pixels per pyramid level (finest first): ``(ys, xs)`` int arrays.
 
     Parameters
     ----------
-    features : (H, W) float32 reference features (:func:`frame_features`).
-    region : (H, W) bool pixels used for the fit at the finest level.
+    region : (H, W) bool pixels used at the finest level.
     levels : pyramid levels (>= 1).
+    max_samples : at most about this many points per level (a regular stride).
     coarse_region : (H, W) bool pixels used at the coarser levels (default ``region``).
-    max_samples : at most this many sample points per level (a regular stride).
     """
     out = []
-    feats = pyramid(features, levels)
     reg = (region if coarse_region is None else coarse_region).astype(np.uint8)
-    for lv, T in enumerate(feats):
-        h, w = T.shape
-        r = region if lv == 0 else cv2.resize(reg, (w, h), interpolation=cv2.INTER_AREA) > 0
-        r = np.asarray(r, bool).copy()
+    h, w = region.shape
+    for lv in range(levels):
+        if lv == 0:
+            r = region.copy()
+        else:
+            h, w = (h + 1) // 2, (w + 1) // 2  # cv2.pyrDown sizes
+            r = cv2.resize(reg, (w, h), interpolation=cv2.INTER_AREA) > 0
         r[:2], r[-2:], r[:, :2], r[:, -2:] = False, False, False, False
         ys, xs = np.nonzero(r)
         if len(xs) > max_samples:
             step = int(np.ceil(np.sqrt(len(xs) / max_samples)))
             keep = (ys % step == 0) & (xs % step == 0)
             ys, xs = ys[keep], xs[keep]
-        gx = cv2.Sobel(T, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)
-        gy = cv2.Sobel(T, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+        out.append((ys, xs))
+    return out
+
+
+def reference_pyramid(
+    features: np.ndarray | list[np.ndarray], points: list[tuple[np.ndarray, np.ndarray]]
+) -> ReferencePyramid:
+    """Steepest-descent images and Hessians of the reference features at the sample points.
+
+    Parameters
+    ----------
+    features : (H, W) float32 reference features (:func:`frame_features`), or their pyramid.
+    points : :func:`sample_points` of the same levels (fewer levels are used when the
+        features' pyramid is shorter).
+
+    Returns
+    -------
+    The prepared levels; a level with fewer than 16 points or a singular Hessian ends the
+    pyramid there (it may be empty).
+    """
+    feats = features if isinstance(features, list) else pyramid(features, len(points))
+    out = []
+    for T, (ys, xs) in zip(feats, points, strict=False):
+        h, w = T.shape
+        if len(xs) < 16:
+            break
+        tx = 0.5 * (T[ys, xs + 1] - T[ys, xs - 1])
+        ty = 0.5 * (T[ys + 1, xs] - T[ys - 1, xs])
         cx, cy = (w - 1) / 2, (h - 1) / 2
         X = (xs - cx).astype(np.float32)
         Y = (ys - cy).astype(np.float32)
-        tx, ty = gx[ys, xs], gy[ys, xs]
         sd = np.stack([tx * X + ty * Y, ty * X - tx * Y, tx, ty], axis=1)
         H = sd.T.astype(np.float64) @ sd.astype(np.float64)
-        if len(xs) < 16 or np.linalg.cond(H) > 1e12:
+        if np.linalg.cond(H) > 1e12:
             break
         pts = np.stack([xs, ys], axis=1).astype(np.float32)
         out.append((pts, sd, np.linalg.inv(H), T[ys, xs].astype(np.float32), (cx, cy)))

@@ -16,17 +16,19 @@ copy of itself. Templates lit exactly like the frame remove it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
 import numpy as np
 
 from id2reflectance.processing.solve.align_features import (
+    band_pass,
     fit_similarity,
-    frame_features,
-    opponent_features,
+    log_features,
+    luminance,
+    opponent,
     pyramid,
     reference_pyramid,
 )
@@ -48,42 +50,81 @@ def warp_to_reference(img: np.ndarray, M: np.ndarray) -> np.ndarray:
     )
 
 
+@dataclass
+class FeatureCache:
+    """Every frame's features, computed once per camera (single-channel float32 images).
+
+    lum : luminance of the reference and, with inverses, of the cross-polarised gradient and
+        inverse frames (the complementary templates are built from it).
+    log : band-passed log luminance per frame, as a pyramid of ``levels`` (finest first).
+    opp : band-passed ``R - G`` per frame that has a polarisation twin, two levels.
+
+    Memory: about ``2.5 * frames`` single-channel images of the camera's size.
+    """
+
+    eps: float
+    inverses: bool
+    lum: dict[Key, np.ndarray] = field(default_factory=dict)
+    log: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+    opp: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+
+
+def build_cache(
+    images: dict[Key, np.ndarray], *, eps: float, levels: int, inverses: bool, pool: ThreadPoolExecutor
+) -> FeatureCache:
+    """Compute every frame's features (frames in parallel on ``pool``)."""
+    cache = FeatureCache(eps=eps, inverses=inverses)
+
+    def one(key: Key) -> tuple[Key, np.ndarray | None, list[np.ndarray], list[np.ndarray] | None]:
+        img = images[key]
+        y = luminance(img)
+        logs = pyramid(log_features(y, eps=eps), levels)
+        keep = key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT)
+        twin = (key[0], "cross" if key[1] == "parallel" else "parallel")
+        opp = pyramid(band_pass(opponent(img)), 2) if twin in images else None
+        return key, y if keep else None, logs, opp
+
+    for key, y, logs, opp in pool.map(one, list(images)):
+        if y is not None:
+            cache.lum[key] = y
+        cache.log[key] = logs
+        if opp is not None:
+            cache.opp[key] = opp
+    return cache
+
+
 def matched_template(
-    key: Key, images: dict[Key, np.ndarray], motions: dict[Key, np.ndarray], *, eps: float, inverses: bool
-) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """The image lit most like frame ``key``, in reference pixels, and the features to compare.
+    key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The features of the image lit most like frame ``key`` (reference pixels), and the frame's.
 
     Parameters
     ----------
     key : the frame ``(pattern, polarization)``.
-    images : the camera's frames, (H, W, 3) float32 linear Rec.709.
+    cache : the camera's features.
     motions : current (3, 3) similarity per frame (reference pixel -> frame pixel).
-    eps : luminance floor of :func:`frame_features`.
-    inverses : the session has every inverse pattern (complementary templates available).
 
     Returns
     -------
-    (H, W, 3) float32 template and the feature function to apply to it and to the frame.
+    (H, W) float32 template features and the frame's feature pyramid of the same kind.
     """
     pattern, pol = key
-    if pol == "parallel" and (pattern, "cross") in images:
-        twin = (pattern, "cross")
-        img = images[twin] if twin == REFERENCE else warp_to_reference(images[twin], motions[twin])
-        return img, opponent_features
-    features = partial(frame_features, eps=eps)
-    if inverses and pattern in COMPLEMENT and pol == "cross":
+    twin = (pattern, "cross")
+    if pol == "parallel" and twin in cache.opp:
+        t = cache.opp[twin][0]
+        return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
+    if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
         other = (COMPLEMENT[pattern], "cross")
-        return images[REFERENCE] - warp_to_reference(images[other], motions[other]), features
-    return images[REFERENCE], features
+        y = cache.lum[REFERENCE] - warp_to_reference(cache.lum[other], motions[other])
+        return log_features(y, eps=cache.eps), cache.log[key]
+    return cache.log[REFERENCE][0], cache.log[key]
 
 
 def refine_motions(
-    images: dict[Key, np.ndarray],
+    cache: FeatureCache,
     motions: dict[Key, np.ndarray],
-    region: np.ndarray,
+    points: list[tuple[np.ndarray, np.ndarray]],
     *,
-    eps: float,
-    inverses: bool,
     pool: ThreadPoolExecutor,
     passes: int,
 ) -> dict[Key, np.ndarray]:
@@ -96,23 +137,24 @@ def refine_motions(
 
     Parameters
     ----------
-    images : the camera's frames; motions : first estimates (3, 3) per frame.
-    region : (H, W) bool reference pixels to fit at (inside the face).
+    cache : the camera's features; motions : first estimates (3, 3) per frame.
+    points : :func:`~id2reflectance.processing.solve.align_features.sample_points` (two
+        levels) inside the face.
     """
     motions = dict(motions)
 
     def refit(key: Key, current: dict[Key, np.ndarray]) -> tuple[Key, np.ndarray]:
-        template, features = matched_template(key, images, current, eps=eps, inverses=inverses)
-        ref = reference_pyramid(features(template), region, levels=2, max_samples=1 << 18)
+        template, frame_pyr = matched_template(key, cache, current)
+        ref = reference_pyramid(template, points)
         if not ref.levels:
             return key, current[key]
-        M, _ = fit_similarity(ref, pyramid(features(images[key]), len(ref.levels)), init=current[key])
+        M, _ = fit_similarity(ref, frame_pyr[: len(ref.levels)], init=current[key])
         return key, M
 
-    cross = [k for k in images if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
-    for _ in range(passes if inverses else 0):
+    cross = [k for k in cache.log if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
+    for _ in range(passes if cache.inverses else 0):
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current), cross)))
-    parallel = [k for k in images if k[1] == "parallel" and (k[0], "cross") in images]
+    parallel = [k for k in cache.log if k[1] == "parallel" and (k[0], "cross") in cache.opp]
     motions.update(dict(pool.map(partial(refit, current=dict(motions)), parallel)))
     return motions
