@@ -163,7 +163,7 @@ def align_camera_frames(
     *,
     mode: str = "auto",
     files: dict[tuple[str, str], str] | None = None,
-    flow_px: float = 0.25,
+    flow_px: float = 0.5,
     min_px: float = 0.02,
     workers: int = 1,
     pair_passes: int = 4,

@@ -74,7 +74,7 @@ class SolverConfig:
     maps: tuple[str, ...] = MAP_FILES
     compression: Literal["rle", "zip", "none"] = "rle"
     align: Literal["auto", "none", "rigid", "flow"] = "auto"
-    align_flow_px: float = 0.25
+    align_flow_px: float = 0.5
     align_warn_px: float = 5.0
 
     def __post_init__(self) -> None:
