@@ -31,10 +31,12 @@ of the features is accurate (no pull toward whole-pixel shifts) and aliasing is 
 
 
 def _finite(img: np.ndarray) -> np.ndarray:
-    """``img`` with non-finite values read as 0 (one fast check; a copy only when needed)."""
-    if cv2.checkRange(img):
-        return img
-    return np.nan_to_num(img, nan=0.0, posinf=0.0, neginf=0.0)
+    """``img`` (a fresh float32 array, changed in place) with NaN read as 0.
+
+    Decoded frames are finite (the loader refuses others); this only guards the features
+    against a NaN that would spread through every blur.
+    """
+    return cv2.patchNaNs(img, 0.0)
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ def build_cache(
     def one(key: Key) -> tuple[Key, np.ndarray | None, list[np.ndarray], list[np.ndarray] | None]:
         img = images[key]
         y = luminance(img)
-        logs = pyramid(log_features(y, eps=eps), levels)
+        logs = pyramid(log_features(y, eps=eps), max(levels, 2))  # the refinement uses two
         keep = key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT)
         twin = (key[0], "cross" if key[1] == "parallel" else "parallel")
         opp = pyramid(band_pass(opponent(img)), 2) if twin in images else None
