@@ -15,9 +15,12 @@ resampled once into the reference's pixel grid:
   length of the residual flow at face pixels) exceeds ``align_flow_px``;
 * ``none``: frames as decoded (bit-identical to a solve without alignment).
 
-A frame whose estimated motion is below ``align_min_px`` everywhere on the face is not
+A frame whose estimated motion is below ``min_px`` (0.1 px) everywhere on the face is not
 resampled (a still session stays bit-identical). Resampling is bicubic; pixels that come
-from outside the frame become NaN (invalid in the solve). Frames of one camera are
+from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
+(the camera's saturation mask; they are counted with them). A face under 48 pixels across
+is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
+images, not captures). Frames of one camera are
 aligned concurrently by ``workers`` threads (OpenCV and numpy release the GIL).
 """
 
@@ -54,7 +57,8 @@ REFERENCE = ("full", "cross")
 ALIGN_MODES = ("auto", "none", "rigid", "flow")
 MIN_NCC = 0.2  # below this the aligned features do not match: not the same face in view
 MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
-SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
+SAMPLES = 1 << 16
+MIN_EXTENT = 48  # pixels across the face below which frames are not aligned  # sample points per pyramid level of a fit (a regular stride over the face)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class FrameAlignment:
     residual_px : median length of the dense residual flow at face pixels after the
         similarity (what rigid alignment leaves; None when not measured).
     ncc : normalised cross-correlation of the aligned features with the reference's.
-    method : ``"reference"``, ``"none"`` (below ``align_min_px``), ``"rigid"`` or ``"flow"``.
+    method : ``"reference"``, ``"none"`` (below ``min_px``), ``"rigid"`` or ``"flow"``.
     """
 
     frame: str
@@ -101,9 +105,15 @@ class CameraAlignment:
     mode: str
     frames: list[FrameAlignment] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: str | None = None  # why the frames were not aligned (a face too small), else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "seconds": round(self.seconds, 4), "frames": [f.to_json() for f in self.frames]}
+        return {
+            "mode": self.mode,
+            "seconds": round(self.seconds, 4),
+            "skipped": self.skipped,
+            "frames": [f.to_json() for f in self.frames],
+        }
 
 
 def face_region(frames: CameraFrames, mask: np.ndarray | None) -> np.ndarray:
@@ -164,7 +174,7 @@ def align_camera_frames(
     mode: str = "auto",
     files: dict[tuple[str, str], str] | None = None,
     flow_px: float = 0.5,
-    min_px: float = 0.02,
+    min_px: float = 0.1,
     workers: int = 1,
     pair_passes: int = 4,
 ) -> tuple[CameraFrames, CameraAlignment]:
@@ -214,6 +224,13 @@ def align_camera_frames(
     eps = max(eps, 1e-6)
     fit_region = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the silhouette included
     extent = max(box[2] - box[0], box[3] - box[1])
+    if extent < MIN_EXTENT:
+        report.skipped = (
+            f"the face is {extent:.0f} px across in the reference frame, too small to align "
+            f"(at least {MIN_EXTENT} px); frames used as decoded"
+        )
+        log.info("%s: %s", frames.camera, report.skipped)
+        return frames, report
     levels = int(np.clip(np.floor(np.log2(max(extent, 1.0) / 24.0)) + 1, 1, 6))
     region_u8 = region.astype(np.uint8)
     area = float(region.sum())
@@ -257,8 +274,7 @@ def align_camera_frames(
                 M[:2],
                 (w, h),
                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=(np.nan, np.nan, np.nan),
+                borderMode=cv2.BORDER_REPLICATE,
             )
             method = "rigid"
         return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method)
@@ -280,7 +296,12 @@ def align_camera_frames(
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
         inner = sample_points(interior, levels=2, max_samples=SAMPLES)
-        motions = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        refined = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        for k, M in refined.items():  # a refinement is a small correction: one that ran away is dropped
+            if _max_change(M, motions[k], box) < 1.0:
+                motions[k] = M
+            else:
+                log.warning("%s: refinement of %s moved it by over 1 px; the first estimate is kept", frames.camera, k)
         results = list(pool.map(lambda k: finish(k, motions[k], fits[k][1]), keys))
     finally:
         pool.shutdown()
@@ -291,9 +312,31 @@ def align_camera_frames(
     if moved and saturated.any():  # saturation is known per camera only: grow it by the motion
         r = int(np.ceil(max(moved))) + 1
         saturated = cv2.dilate(saturated.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+    if moved:  # pixels whose source lies outside some frame are excluded like saturated ones
+        outside = np.zeros((h, w), bool)
+        for fa in report.frames:
+            if fa.method in ("rigid", "flow"):
+                outside |= _outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
+        saturated = saturated | outside
     report.seconds = time.perf_counter() - t0
     log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
     return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
+
+
+def _max_change(a: np.ndarray, b: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """Largest distance (pixels) between where two similarities put the corners of ``box``."""
+    x0, y0, x1, y1 = box
+    c = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+    return float(np.max(np.linalg.norm(c @ (a[:2, :2] - b[:2, :2]).T + (a[:2, 2] - b[:2, 2]), axis=1)))
+
+
+def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
+    """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond."""
+    xs = np.arange(w, dtype=np.float64)
+    ys = np.arange(h, dtype=np.float64)[:, None]
+    qx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
+    qy = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+    return (qx < margin) | (qx > w - 1 - margin) | (qy < margin) | (qy > h - 1 - margin)
 
 
 def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray) -> np.ndarray:
@@ -314,7 +357,7 @@ def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: n
     t = M[:2, 2].astype(np.float32)
     mx = A[0, 0] * px + A[0, 1] * py + t[0]
     my = A[1, 0] * px + A[1, 1] * py + t[1]
-    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan,) * 3)
+    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
