@@ -76,6 +76,10 @@ def test_estimated_motion_matches_the_true_motion() -> None:
     err = np.abs(aligned.images[("full", "parallel")] - still)[inner]
     assert np.median(err) < 0.01 * np.median(still[inner])
     assert frames.images[("full", "parallel")] is not aligned.images[("full", "parallel")]
+    # no NaN reaches the solve: pixels whose source is outside a frame are excluded as saturated
+    assert all(np.isfinite(img).all() for img in aligned.images.values())
+    assert aligned.saturated[:, -1].all() and aligned.saturated[:, 0].all()  # tx = 1.2 and -1.3
+    assert not aligned.saturated[40:120, 40:120].any()
 
 
 def test_align_none_and_still_frames_are_untouched() -> None:
@@ -119,3 +123,15 @@ def test_similarity_round_trip() -> None:
     assert back.rotation_deg == pytest.approx(0.7) and back.scale == pytest.approx(1.01)
     M = cv2.invertAffineTransform(s.matrix(200, 100)[:2])
     assert M.shape == (2, 3)
+
+
+def test_a_tiny_face_is_not_aligned() -> None:
+    small = CameraFrames(
+        "cam0",
+        {k: np.ascontiguousarray(v[::4, ::4]) for k, v in _frames(MOTIONS).images.items()},
+        np.zeros((SIZE // 4, SIZE // 4), bool),
+        {},
+    )
+    same, report = align_camera_frames(small, None, mode="auto")
+    assert same is small and report.frames == [] and "too small to align" in report.skipped
+    assert report.to_json()["skipped"] == report.skipped
