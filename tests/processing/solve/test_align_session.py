@@ -62,6 +62,8 @@ def test_rigid_alignment_meets_the_issue_figures(moving: Path, tmp_path: Path) -
     doc = json.loads((tmp_path / "rigid" / "solve.json").read_text())
     frames = doc["cameras"]["front"]["alignment"]["frames"]
     assert doc["cameras"]["front"]["alignment"]["mode"] == "rigid"
+    assert doc["cameras"]["front"]["alignment"]["skipped"] is None
+    assert doc["cameras"]["front"]["alignment"]["outside_pixels"] >= 0
     assert {"tx", "ty", "rotation_deg", "scale", "residual_px", "displacement_px", "method", "file"} <= set(frames[1])
     errors = []
     for f in frames:

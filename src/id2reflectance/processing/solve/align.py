@@ -106,12 +106,14 @@ class CameraAlignment:
     frames: list[FrameAlignment] = field(default_factory=list)
     seconds: float = 0.0
     skipped: str | None = None  # why the frames were not aligned (a face too small), else None
+    outside: int = 0  # face pixels whose source lies outside some frame (excluded, counted as saturated)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
             "seconds": round(self.seconds, 4),
             "skipped": self.skipped,
+            "outside_pixels": self.outside,
             "frames": [f.to_json() for f in self.frames],
         }
 
@@ -317,6 +319,7 @@ def align_camera_frames(
         for fa in report.frames:
             if fa.method in ("rigid", "flow"):
                 outside |= _outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
+        report.outside = int(np.count_nonzero(outside & region & ~saturated))
         saturated = saturated | outside
     report.seconds = time.perf_counter() - t0
     log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
@@ -364,6 +367,11 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
     """One line per frame that moved more than ``warn_px`` or that rigid alignment left
     with a residual above ``flow_px`` without the dense flow (empty when all is well)."""
     out = []
+    if alignment.outside:
+        out.append(
+            f"{camera}: {alignment.outside} face pixel(s) come from outside a moved frame (at the image edge), "
+            "excluded from the mask and counted as saturated"
+        )
     for f in alignment.frames:
         if f.displacement_px > warn_px:
             out.append(
