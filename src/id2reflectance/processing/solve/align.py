@@ -334,12 +334,24 @@ def _max_change(a: np.ndarray, b: np.ndarray, box: tuple[float, float, float, fl
 
 
 def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
-    """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond."""
-    xs = np.arange(w, dtype=np.float64)
-    ys = np.arange(h, dtype=np.float64)[:, None]
-    qx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
-    qy = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
-    return (qx < margin) | (qx > w - 1 - margin) | (qy < margin) | (qy > h - 1 - margin)
+    """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond.
+
+    Only a band along the image's edges can be affected (as wide as the largest
+    displacement of a corner plus the margin), so only that band is evaluated.
+    """
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
+    reach = float(np.max(np.linalg.norm(corners @ M[:2, :2].T + M[:2, 2] - corners, axis=1)))
+    k = int(min(np.ceil(reach + margin + 1), max(w, h)))
+    out = np.zeros((h, w), bool)
+    strips = [(slice(0, k), slice(None)), (slice(max(h - k, 0), h), slice(None))]
+    strips += [(slice(None), slice(0, k)), (slice(None), slice(max(w - k, 0), w))]
+    for rows, cols in strips:
+        ys = np.arange(h, dtype=np.float64)[rows][:, None]
+        xs = np.arange(w, dtype=np.float64)[cols][None, :]
+        qx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
+        qy = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+        out[rows, cols] |= (qx < margin) | (qx > w - 1 - margin) | (qy < margin) | (qy > h - 1 - margin)
+    return out
 
 
 def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray) -> np.ndarray:
