@@ -29,6 +29,8 @@ before/after from one machine state.
 Run: ``.venv/bin/python benchmarks/bench_solver.py [--quick]`` (quick: 1024 x 1024, one
 simulated subject, two noise levels; ``--skip-accuracy`` / ``--skip-speed`` run one part).
 The accuracy part also compares the channel choices for the diffuse normal.
+``--motion`` adds the figures on sessions whose head moves between exposures
+(``bench_motion.py``: accuracy with and without alignment, alignment residual, cost).
 """
 
 from __future__ import annotations
@@ -435,6 +437,7 @@ def main() -> None:
     parser.add_argument("--e2e", action="store_true", help="end-to-end id2r solve with cat and memcpy references")
     parser.add_argument("--baseline-src", help="with --e2e: also time the package in this src folder")
     parser.add_argument("--repeats", type=int, default=2, help="with --e2e: runs per checkout (best reported)")
+    parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -452,6 +455,10 @@ def main() -> None:
             rows += e2e_rows(tmp, size, repeats=args.repeats, baseline_src=args.baseline_src)
         elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick)
+        if args.motion:
+            from bench_motion import motion_rows  # beside this script
+
+            rows += motion_rows(tmp)
         if not args.skip_speed and not args.e2e:
             t = time.perf_counter()
             big = write_big_session(tmp / "big", size)

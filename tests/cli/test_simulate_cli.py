@@ -63,3 +63,21 @@ def test_simulate_head_model_options(tmp_path):
     params = json.loads((tmp_path / "f" / "S0000" / "truth" / "uv" / "params.json").read_text())
     assert params["head"]["model"] == "ict-facekit-light" and params["config"]["face_model"] == str(folder)
     assert params["head"]["expression"] and params["config"]["expression"] == 0.8
+
+
+def test_simulate_motion_options_move_the_head(tmp_path):
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text("visibility_directions = 32\nspecular_samples = [6, 6]\n")
+    out = tmp_path / "out"
+    args = ["simulate", "-o", str(out), "--image-size", "48", "--uv-size", "32", "--cameras", "1", "--no-inverses"]
+    args += ["--motion-px", "1.0", "--motion-deg", "0.3", "--expression-mm", "0.5", "--config", str(cfg)]
+    res = CliRunner().invoke(cli, [*args, "--no-progress"])
+    assert res.exit_code == 0, res.output
+    truth = json.loads((out / "S0000" / "truth" / "motion.json").read_text())
+    assert len(truth["cameras"]["front"]) == 7  # every lit frame but full-cross
+    assert (out / "S0000" / "truth" / "front" / "motion" / "gradient_x_cross.exr").is_file()
+    params = json.loads((out / "S0000" / "truth" / "uv" / "params.json").read_text())
+    assert params["config"]["motion_px"] == 1.0 and params["config"]["expression_mm"] == 0.5
+    assert validate_session(out / "S0000").ok
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(out), "--motion-px", "-1"])
+    assert res.exit_code == 2

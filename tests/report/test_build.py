@@ -88,3 +88,28 @@ def test_report_cli_rejects_a_bad_viewer_size(tmp_path):
     res = CliRunner().invoke(cli, ["report", str(root), "-o", str(tmp_path / "r.html"), "--uv-size", "300"])
     assert res.exit_code == 2 and "map_size must be a power of two" in res.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_alignment_table_lists_each_frame() -> None:
+    from id2reflectance.report.build import alignment_table
+
+    assert alignment_table(None) == "" and alignment_table({"mode": "none", "frames": []}) == ""
+    html = alignment_table(
+        {
+            "mode": "rigid",
+            "frames": [
+                {"frame": "full_cross", "tx": 0.0, "ty": 0.0, "rotation_deg": 0.0, "scale": 1.0, "method": "reference"},
+                {
+                    "frame": "gradient_x_cross",
+                    "tx": 1.25,
+                    "ty": -0.5,
+                    "rotation_deg": 0.3,
+                    "scale": 1.001,
+                    "displacement_px": 1.6,
+                    "residual_px": 0.08,
+                    "method": "rigid",
+                },
+            ],
+        }
+    )
+    assert "Frame alignment (rigid" in html and "gradient_x_cross" in html and "1.25" in html

@@ -54,6 +54,18 @@ from id2reflectance.cli.progress import progress_bar
     help="Heads: the face model (an error if absent), procedural, or auto: the face model when found [auto].",
 )
 @click.option(
+    "--motion-px", type=click.FloatRange(min=0), default=None, help="Largest head shift between exposures, pixels [0]."
+)
+@click.option(
+    "--motion-deg", type=click.FloatRange(min=0), default=None, help="Largest head roll between exposures, degrees [0]."
+)
+@click.option(
+    "--motion-tilt-deg", type=click.FloatRange(min=0), default=None, help="Largest head yaw/pitch, degrees [0]."
+)
+@click.option(
+    "--expression-mm", type=click.FloatRange(0, 20), default=None, help="Largest expression change, millimetres [0]."
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -77,6 +89,10 @@ def simulate_cmd(
     face_model: Path | None,
     expression: float | None,
     head_model: str | None,
+    motion_px: float | None,
+    motion_deg: float | None,
+    motion_tilt_deg: float | None,
+    expression_mm: float | None,
     config_file: Path | None,
     no_progress: bool,
 ) -> None:
@@ -98,6 +114,7 @@ def simulate_cmd(
       id2r simulate -o ict/ -n 8 --face-model ../shared/face-models/ict-facekit-light
       id2r simulate -o mannequins/ -n 2 --head-model procedural
       id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
+      id2r simulate -o moving/ -n 1 --motion-px 1.5 --motion-deg 0.4 --expression-mm 0.5
     """
     config = load_config(config_file, SimulatorConfig) if config_file is not None else SimulatorConfig()
     overrides = {
@@ -113,6 +130,10 @@ def simulate_cmd(
         "face_model": str(face_model) if face_model is not None else None,
         "expression": expression,
         "head_model": head_model if head_model is not None else ("face_model" if face_model is not None else None),
+        "motion_px": motion_px,
+        "motion_deg": motion_deg,
+        "motion_tilt_deg": motion_tilt_deg,
+        "expression_mm": expression_mm,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     with progress_bar(enabled=not no_progress) as progress:

@@ -38,6 +38,12 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
     help="Comma-separated maps to write [default: all]: " + ", ".join(MAP_FILES) + ".",
 )
 @click.option(
+    "--align",
+    type=click.Choice(["auto", "none", "rigid", "flow"]),
+    default=None,
+    help="Align each frame to the full cross-polarised one before solving (subject motion) [default: auto].",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
@@ -52,6 +58,7 @@ def solve_cmd(
     threads: int | None,
     backend: str | None,
     maps: str | None,
+    align: str | None,
     config_path: Path | None,
     no_progress: bool,
 ) -> None:
@@ -69,6 +76,7 @@ def solve_cmd(
       id2r solve sessions/S0000 -o solved/S0000 --tile-rows 64 --threads 4
       id2r solve sessions/S0000 -o solved/S0000 --config solve.toml
       id2r solve sessions/S0000 -o solved/S0000 --backend numpy
+      id2r solve sessions/S0000 -o solved/S0000 --align rigid
       id2r solve sessions/S0000 -o solved/S0000 --maps diffuse_albedo,specular_albedo,normal_specular,roughness,mask
 
     \b
@@ -79,7 +87,7 @@ def solve_cmd(
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
     chosen = None if maps is None else tuple(m.strip() for m in maps.split(",") if m.strip())
-    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend), ("maps", chosen))
+    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend), ("maps", chosen), ("align", align))
     for name, value in given:
         if value is None:
             continue

@@ -135,6 +135,18 @@ def _truth_errors(session: Path, solved: Path, cam: str) -> list[str]:
     ]
 
 
+ALIGNMENT_COLUMNS = ("frame", "tx", "ty", "rotation_deg", "scale", "displacement_px", "residual_px", "method")
+
+
+def alignment_table(alignment: dict | None) -> str:
+    """Per-frame motion relative to the reference frame (``solve.json`` ``alignment``); empty without."""
+    if not alignment or not alignment.get("frames"):
+        return ""
+    rows = [[f.get(c) if f.get(c) is not None else "-" for c in ALIGNMENT_COLUMNS] for f in alignment["frames"]]
+    caption = f"<h4>Frame alignment ({H.esc(alignment.get('mode', '?'))}, motion relative to full cross; pixels, degrees)</h4>"
+    return caption + H.table(list(ALIGNMENT_COLUMNS), rows)
+
+
 def solve_section(root: Path, session: Path | None) -> str:
     """Solved maps per camera, statistics, warnings, and error maps against the truth."""
     meta = json.loads((root / "solve.json").read_text(encoding="utf-8"))
@@ -169,6 +181,7 @@ def solve_section(root: Path, session: Path | None) -> str:
         fr = info.get("fractions", {})
         if fr:
             out.append(H.table(list(fr), [[f"{100 * v:.2f}%" for v in fr.values()]], left=0))
+        out.append(alignment_table(info.get("alignment")))
     if session is not None and (session / "truth").is_dir():
         acc = solve_accuracy(session, root)
         rows = [

@@ -27,6 +27,7 @@ from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolat
 from id2reflectance.capture.geometry.regions import UVRaster
 from id2reflectance.capture.ggx import diffuse_moments, normal_incidence_albedo, specular_moments
 from id2reflectance.capture.illumination import responses_from_moments
+from id2reflectance.capture.simulator.motion import HeadMotion
 from id2reflectance.capture.simulator.skin import SubjectMaps
 from id2reflectance.capture.simulator.visibility import VertexVisibility
 
@@ -37,10 +38,46 @@ class DiffuseTextures:
 
     radiance : {pattern: (S, S, 3) float32} diffuse radiance D (the cross frame is D/2).
     visibility : (S, S) float32 unoccluded fraction m0 of the cosine lobe (1 = open).
+    m1 : (S * S, 3) float64 first moment of the cosine lobe with self-visibility (world
+        frame of the head at rest), kept to relight a rotated head (:func:`rotated_radiance`).
+    sigmas : subsurface blur sigma per channel (R, G, B), texels.
     """
 
     radiance: dict[str, np.ndarray]
     visibility: np.ndarray
+    m1: np.ndarray | None = None
+    sigmas: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def _pattern_radiance(
+    albedo: np.ndarray, m0: np.ndarray, m1: np.ndarray, pattern: str, sigmas: tuple[float, ...]
+) -> np.ndarray:
+    """(S, S, 3) float32 diffuse radiance of one pattern: irradiance blurred per channel times albedo."""
+    s = albedo.shape[0]
+    e = responses_from_moments(m0, m1, pattern).reshape(s, s)
+    blurred = np.stack([ndimage.gaussian_filter(e, sg, mode=("nearest", "wrap")) for sg in sigmas], axis=-1)
+    return (albedo * blurred).astype(np.float32)
+
+
+def rotated_radiance(maps: SubjectMaps, diffuse: DiffuseTextures, rotation: np.ndarray, pattern: str) -> np.ndarray:
+    """Diffuse radiance texture of ``pattern`` for the head turned by ``rotation``.
+
+    The lights stay fixed while the head turns, so the lobe's first moment (head frame)
+    is rotated into the light frame: ``m1_world = rotation @ m1``.
+
+    Parameters
+    ----------
+    rotation : (3, 3) rotation of the head (world frame).
+
+    Returns
+    -------
+    (S, S, 3) float32 radiance D, linear Rec.709 (the cross frame is D/2).
+    """
+    if diffuse.m1 is None:
+        raise ValueError("rotated_radiance needs DiffuseTextures made by diffuse_textures (with m1)")
+    m0 = diffuse.visibility.reshape(-1).astype(np.float64)
+    m1 = diffuse.m1 @ np.asarray(rotation, np.float64).T
+    return _pattern_radiance(maps.diffuse_albedo.astype(np.float64), m0, m1, pattern, diffuse.sigmas)
 
 
 def diffuse_textures(
@@ -75,14 +112,15 @@ def diffuse_textures(
     if shadowed.size:
         fn = vis.function(fid[shadowed], bary[shadowed])
         m0[shadowed], m1[shadowed] = diffuse_moments(n[shadowed], samples=samples, visibility=fn)
-    sigmas = [mm * 1e-3 / texel_size for mm in sss_mm]
+    sigmas = tuple(float(mm * 1e-3 / texel_size) for mm in sss_mm)
     albedo = maps.diffuse_albedo.astype(np.float64)
-    radiance = {}
-    for p in patterns:
-        e = responses_from_moments(m0, m1, p).reshape(s, s)
-        blurred = np.stack([ndimage.gaussian_filter(e, sg, mode=("nearest", "wrap")) for sg in sigmas], axis=-1)
-        radiance[p] = (albedo * blurred).astype(np.float32)
-    return DiffuseTextures(radiance=radiance, visibility=m0.reshape(s, s).astype(np.float32))
+    radiance = {p: _pattern_radiance(albedo, m0, m1, p, sigmas) for p in patterns}
+    return DiffuseTextures(
+        radiance=radiance,
+        visibility=m0.reshape(s, s).astype(np.float32),
+        m1=m1,
+        sigmas=sigmas,  # type: ignore[arg-type]
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,15 +151,24 @@ def render_camera(
     patterns: tuple[str, ...],
     samples: tuple[int, int] = (16, 16),
     chunk: int = 1024,
+    motion: HeadMotion | None = None,
 ) -> CameraRender:
     """Render one camera: primary rays through pixel centres, textures sampled bilinearly.
 
     The view vector is minus the ray direction; lens distortion is respected through
     :meth:`Camera.pixel_rays`. Pixels whose ray misses the head or meets its inside (the
     open neck) are background: zero radiance, mask 0.
+
+    With ``motion`` the head is rendered moved rigidly by it: the rays are taken into the
+    head's rest frame (``mesh``, ``scene`` and ``diffuse`` must be those of the moved head
+    in that frame: any expression displacement applied, ``diffuse`` relit with
+    :func:`rotated_radiance`) and the specular first moments turned back to the fixed
+    lights. The truth is then that of the moved head.
     """
     h, w = camera.height, camera.width
     origin, dirs = camera.pixel_rays()
+    if motion is not None:
+        origin, dirs = motion.rays_to_rest(origin, dirs)
     _, fid, bary = cast_rays(scene, origin, dirs)
     hit = fid >= 0
     face_n = mesh.face_normals()
@@ -170,6 +217,8 @@ def render_camera(
         out[idx] = values
         return out.reshape((h, w) + values.shape[1:])
 
+    if motion is not None:
+        m1 = m1 @ motion.rotation.T  # head frame -> fixed light frame
     cross, parallel = {}, {}
     for p in patterns:
         d = sample_bilinear(diffuse.radiance[p], uv)

@@ -18,6 +18,13 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
       truth/<camera>/skin.exr       face-model heads only: 1 on skin, 0 on the eyes
+      truth/motion.json, truth/<camera>/motion/<pattern>_<pol>.exr   only with head motion
+
+With head motion (``motion_px``, ``motion_deg``, ``motion_tilt_deg``, ``expression_mm``)
+every frame but the reference (``full``, ``cross``) is rendered from the moved head
+(:mod:`~id2reflectance.capture.simulator.motion_render`); the truth stays in the
+reference frame, and ``truth/<camera>/motion/*.exr`` holds each frame's true
+displacement of every reference pixel (dx, dy in pixels, defined).
 
 Stored frame values are radiance divided by the session's exposure ``scale`` (the
 frames' ``scale`` field restores radiance). Everything is deterministic for a seed; a
@@ -51,7 +58,8 @@ from id2reflectance.capture.simulator.face_model_subjects import (
     face_model_geometry,
     resolve_face_model,
 )
-from id2reflectance.capture.simulator.render import CameraRender, diffuse_textures, render_camera
+from id2reflectance.capture.simulator.motion_render import MovedFrames, render_moved_frames
+from id2reflectance.capture.simulator.render import CameraRender, DiffuseTextures, diffuse_textures, render_camera
 from id2reflectance.capture.simulator.skin import SkinParams, SubjectMaps, face_ita_deg, subject_maps
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
@@ -98,6 +106,10 @@ class SimulatorConfig:
     dark_offset: float = 0.0  # added to every frame; > 0 also writes dark frames
     saturation: float | None = None  # clip stored values at this level (None: no clipping)
     exposure_peak: float = 0.8  # stored value of the brightest noise-free pixel
+    motion_px: float = 0.0  # largest head translation between exposures, pixels of the front camera at its distance
+    motion_deg: float = 0.0  # largest head roll (about the front camera's axis) between exposures, degrees
+    motion_tilt_deg: float = 0.0  # largest head yaw and pitch between exposures, degrees each
+    expression_mm: float = 0.0  # largest expression change (smooth non-rigid displacement), millimetres
     visibility_directions: int = 768  # self-shadowing direction set (fibonacci sphere)
     specular_samples: tuple[int, int] = (16, 16)  # GGX VNDF quadrature grid
     diffuse_samples: tuple[int, int] = (8, 16)  # cosine-lobe quadrature grid (occluded texels)
@@ -126,7 +138,7 @@ class SimulatorConfig:
             raise bad("camera_distance", "in [0.3, 10] metres")
         if not (2.0 <= self.fov_deg <= 90.0):
             raise bad("fov_deg", "in [2, 90]")
-        for name in ("noise", "read_noise", "dark_offset", "detail"):
+        for name in ("noise", "read_noise", "dark_offset", "detail", "motion_px", "motion_deg", "motion_tilt_deg"):
             if not getattr(self, name) >= 0:
                 raise bad(name, ">= 0")
         if self.saturation is not None and not self.saturation > 0:
@@ -153,6 +165,13 @@ class SimulatorConfig:
             raise bad("identity_modes", "in [1, 100]")
         if not (0.0 <= self.expression <= 1.0):
             raise bad("expression", "in [0, 1]")
+        if not (0 <= self.expression_mm <= 20):
+            raise bad("expression_mm", "in [0, 20] millimetres")
+
+    @property
+    def moves(self) -> bool:
+        """True when the head moves between exposures (motion or expression options set)."""
+        return max(self.motion_px, self.motion_deg, self.motion_tilt_deg, self.expression_mm) > 0
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -292,18 +311,19 @@ def _write_truth(root: Path, mesh: FaceMesh, maps: SubjectMaps, renders: dict[st
             write_exr(root / "truth" / name / f"{key}.exr", img)
 
 
-def render_subject(
-    subject: Subject, config: SimulatorConfig, *, tick: Callable[[int], None] | None = None
-) -> tuple[FaceMesh, SubjectMaps, float, dict[str, Camera], dict[str, CameraRender]]:
-    """Render one subject with the rig of ``config`` (noise-free radiance, no files).
+@dataclass(frozen=True, eq=False)
+class _RenderParts:
+    """What rendering one subject computed besides the frames (reused for moved frames)."""
 
-    Returns
-    -------
-    mesh : the head in template topology (metres); maps : its UV maps; ita : the face's
-    ITA (degrees); cameras : {name: Camera}; renders : {name: CameraRender} with the
-    cross and parallel radiance of every pattern of ``config.patterns`` and the truth.
-    ``tick(k)`` is called after each of the ``4 + config.cameras`` steps.
-    """
+    vis: np.ndarray  # (V, D) vertex visibility
+    diffuse: DiffuseTextures
+    scene: object  # open3d.t.geometry.RaycastingScene of the mesh
+
+
+def _render_parts(
+    subject: Subject, config: SimulatorConfig, *, tick: Callable[[int], None] | None = None
+) -> tuple[FaceMesh, SubjectMaps, float, dict[str, Camera], dict[str, CameraRender], _RenderParts]:
+    """:func:`render_subject` plus the visibility, diffuse textures and ray scene it used."""
 
     def step(k: int) -> None:
         if tick is not None:
@@ -332,6 +352,23 @@ def render_subject(
             cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
         )
         step(4 + k)
+    return mesh, maps, ita, cameras, renders, _RenderParts(vis, diffuse, scene)
+
+
+def render_subject(
+    subject: Subject, config: SimulatorConfig, *, tick: Callable[[int], None] | None = None
+) -> tuple[FaceMesh, SubjectMaps, float, dict[str, Camera], dict[str, CameraRender]]:
+    """Render one subject with the rig of ``config`` (noise-free radiance, no files).
+
+    Returns
+    -------
+    mesh : the head in template topology (metres); maps : its UV maps; ita : the face's
+    ITA (degrees); cameras : {name: Camera}; renders : {name: CameraRender} with the
+    cross and parallel radiance of every pattern of ``config.patterns`` (the reference
+    pose: no head motion) and the truth.
+    ``tick(k)`` is called after each of the ``4 + config.cameras`` steps.
+    """
+    mesh, maps, ita, cameras, renders, _ = _render_parts(subject, config, tick=tick)
     return mesh, maps, ita, cameras, renders
 
 
@@ -367,8 +404,27 @@ def simulate_subject(
             progress(stage, done, steps)
 
     tick(0)
-    mesh, maps, ita, cameras, renders = render_subject(subject, config, tick=tick)
-    peak = max(float(r.parallel["full"].max()) for r in renders.values())
+    mesh, maps, ita, cameras, renders, parts = _render_parts(subject, config, tick=tick)
+    moved = None
+    if config.moves:
+        f_px = 0.5 * config.image_size / np.tan(np.radians(config.fov_deg) / 2)
+        moved = render_moved_frames(
+            cameras,
+            renders,
+            mesh,
+            parts.scene,
+            maps,
+            parts.diffuse,
+            parts.vis,
+            keys=[(p, pol) for p in config.patterns for pol in ("cross", "parallel")],
+            rng=np.random.default_rng([int(config.seed), int(subject_index), 3]),
+            shift_m=config.motion_px * config.camera_distance / f_px,
+            roll_deg=config.motion_deg,
+            tilt_deg=config.motion_tilt_deg,
+            expression_m=config.expression_mm * 1e-3,
+            samples=config.specular_samples,
+        )
+    peak = max(float(r.parallel["full"].max()) for r in renders.values())  # the reference pose
     scale = float(f"{max(peak, 1e-6) / config.exposure_peak:.6g}")
     attributes = {
         "ita_deg": round(ita, 3),
@@ -392,12 +448,14 @@ def simulate_subject(
     }
     out = Path(out_dir) / sid
     with atomic_folder(out) as tmp:
-        frames = _write_frames(tmp, renders, config, scale, subject_index)
+        frames = _write_frames(tmp, renders, config, scale, subject_index, moved)
         for name, r in renders.items():
             write_png(tmp / "masks" / f"{name}.png", r.hit.astype(np.float32))
         scan_rng = np.random.default_rng([int(config.seed), int(subject_index), 2])
         write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(mesh, config, scan_rng))
         _write_truth(tmp, mesh, maps, renders, params)
+        if moved is not None:
+            _write_motion_truth(tmp, moved)
         manifest = session_json(
             subject_id=sid,
             cameras=cameras,
@@ -412,15 +470,30 @@ def simulate_subject(
     return out
 
 
+def _write_motion_truth(root: Path, moved: MovedFrames) -> None:
+    atomic_write_json(root / "truth" / "motion.json", moved.truth_json())
+    for name, per in moved.flows.items():
+        for (p, pol), flow in per.items():
+            write_exr(root / "truth" / name / "motion" / f"{p}_{pol}.exr", flow)
+
+
 def _write_frames(
-    root: Path, renders: dict[str, CameraRender], config: SimulatorConfig, scale: float, index: int
+    root: Path,
+    renders: dict[str, CameraRender],
+    config: SimulatorConfig,
+    scale: float,
+    index: int,
+    moved: MovedFrames | None = None,
 ) -> list[Frame]:
     frames: list[Frame] = []
     suffix = FRAME_SUFFIX[config.frame_format]
     for c, (name, r) in enumerate(renders.items()):
         rng = np.random.default_rng([int(config.seed), int(index), 1, c])
+        other = {} if moved is None else moved.images[name]
         items = [
-            (p, pol, img) for p in config.patterns for pol, img in (("cross", r.cross[p]), ("parallel", r.parallel[p]))
+            (p, pol, other.get((p, pol), img))
+            for p in config.patterns
+            for pol, img in (("cross", r.cross[p]), ("parallel", r.parallel[p]))
         ]
         if config.dark_offset > 0:
             zero = np.zeros_like(r.cross["full"])

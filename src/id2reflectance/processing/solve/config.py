@@ -51,6 +51,13 @@ class SolverConfig:
     compression : lossless OpenEXR compression of the maps: ``"rle"`` (default: about 4x
         faster to write than ZIP, files about 1.3x larger on masked faces), ``"zip"``
         (smallest files) or ``"none"``. Every OpenEXR reader reads all three.
+    align : frame alignment before the solve (:mod:`~id2reflectance.processing.solve.align`):
+        ``"auto"`` (rigid, and a dense flow for a frame whose rigid residual exceeds
+        ``align_flow_px``), ``"rigid"`` (image similarity), ``"flow"`` (similarity plus dense
+        flow) or ``"none"`` (frames as decoded).
+    align_flow_px : ``auto`` switches a frame to the dense flow above this residual, pixels.
+    align_warn_px : a frame that moved more than this (pixels, anywhere on the face) is
+        reported as a warning.
     """
 
     tile_rows: int = 0
@@ -66,6 +73,9 @@ class SolverConfig:
     stats_samples: int = 1 << 20
     maps: tuple[str, ...] = MAP_FILES
     compression: Literal["rle", "zip", "none"] = "rle"
+    align: Literal["auto", "none", "rigid", "flow"] = "auto"
+    align_flow_px: float = 0.5
+    align_warn_px: float = 5.0
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:
@@ -94,6 +104,11 @@ class SolverConfig:
         if not self.maps:
             raise ConfigError(f"maps must name at least one map of {list(MAP_FILES)}")
         object.__setattr__(self, "maps", tuple(m for m in MAP_FILES if m in self.maps))  # file order, no repeats
+        if self.align not in ("auto", "none", "rigid", "flow"):
+            raise ConfigError(f"align must be one of ['auto', 'none', 'rigid', 'flow'], got {self.align!r}")
+        for name in ("align_flow_px", "align_warn_px"):
+            if not (getattr(self, name) > 0):
+                raise ConfigError(f"{name} must be > 0 pixels, got {getattr(self, name)}")
         if self.compression not in EXR_COMPRESSIONS:
             raise ConfigError(f"compression must be one of {list(EXR_COMPRESSIONS)}, got {self.compression!r}")
 

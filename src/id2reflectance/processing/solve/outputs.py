@@ -164,6 +164,7 @@ class CameraReport:
     stats: dict[str, Stats]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    alignment: dict[str, Any] | None = None  # CameraAlignment.to_json(), when frames were aligned
 
     def to_json(self) -> dict[str, Any]:
         c = self.counts
@@ -184,6 +185,7 @@ class CameraReport:
             },
             "stats": self.stats,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "alignment": self.alignment,
             "warnings": list(self.warnings),
         }
 

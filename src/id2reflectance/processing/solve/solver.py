@@ -44,6 +44,7 @@ from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
 from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
+from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.outputs import (
@@ -247,7 +248,14 @@ def solve_session(
     report = SolveReport(out_dir=out_dir, session_dir=Path(session_dir), subject_id=session.subject_id, config=config)
     t_table = time.perf_counter()
     table = inverse_table()
-    totals = {"table": time.perf_counter() - t_table, "decode": 0.0, "solve": 0.0, "stats": 0.0, "write": 0.0}
+    totals = {
+        "table": time.perf_counter() - t_table,
+        "decode": 0.0,
+        "align": 0.0,
+        "solve": 0.0,
+        "stats": 0.0,
+        "write": 0.0,
+    }
     names = list(session.cameras)
     spare: CameraMaps | None = None
     workers = config.resolved_workers()
@@ -260,6 +268,11 @@ def solve_session(
             t0 = time.perf_counter()
             frames = load_camera_frames(session, name, workers=workers)
             mask = load_mask(session, name)
+            ta = time.perf_counter()
+            files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
+            frames, alignment = align_camera_frames(
+                frames, mask, mode=config.align, files=files, flow_px=config.align_flow_px, workers=workers
+            )
             t1 = time.perf_counter()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
@@ -272,7 +285,7 @@ def solve_session(
             write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
-            timings = {"decode": t1 - t0, "solve": t2 - t1, "stats": stats_s, "write": t3 - t2}
+            timings = {"decode": ta - t0, "align": t1 - ta, "solve": t2 - t1, "stats": stats_s, "write": t3 - t2}
             for k, v in timings.items():
                 totals[k] += v
             report.cameras[name] = CameraReport(
@@ -286,7 +299,9 @@ def solve_session(
                 timings=timings,
                 warnings=camera_warnings(
                     name, maps.counts, mask_file=mask is not None, warn_fraction=config.warn_fraction
-                ),
+                )
+                + alignment_warnings(name, alignment, warn_px=config.align_warn_px, flow_px=config.align_flow_px),
+                alignment=None if config.align == "none" else alignment.to_json(),
             )
             spare = maps  # reused by the next camera of the same size
             del maps

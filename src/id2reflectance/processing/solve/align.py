@@ -1,0 +1,398 @@
+"""Frame alignment: the subject's motion between exposures, undone before the solve.
+
+A sequential light stage takes its 8 to 14 exposures over one to two seconds and the head
+moves between them. Per camera, every frame is registered to the reference frame
+(``full``, ``cross``) on lighting-invariant features
+(:mod:`~id2reflectance.processing.solve.align_features`: high-passed log luminance) and
+resampled once into the reference's pixel grid:
+
+* ``rigid``: an image similarity (rotation, scale, translation), fitted coarse to fine by
+  Gauss-Newton at the reference's face pixels, sub-pixel;
+* ``flow``: the similarity, then a dense optical flow (OpenCV DIS, variational refinement)
+  between the reference features and the rigidly aligned frame's features for non-rigid
+  drift (expression), smoothed and applied inside the face; one resampling of both together;
+* ``auto`` (default): ``rigid``, and ``flow`` for a frame whose rigid residual (median
+  length of the residual flow at face pixels) exceeds ``align_flow_px``;
+* ``none``: frames as decoded (bit-identical to a solve without alignment).
+
+A frame whose estimated motion is below ``min_px`` (0.1 px) everywhere on the face is not
+resampled (a still session stays bit-identical). Resampling is bicubic; pixels that come
+from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
+(the camera's saturation mask; they are counted with them). A face under 48 pixels across
+is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
+images, not captures). Frames of one camera are
+aligned concurrently by ``workers`` threads (OpenCV and numpy release the GIL).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.errors import CaptureError
+from id2reflectance.processing.solve.align_features import (
+    FEATURE_SIGMA,
+    Similarity,
+    fit_similarity,
+    reference_pyramid,
+    sample_points,
+)
+from id2reflectance.processing.solve.align_refine import (
+    build_cache,
+    matched_template,
+    refine_motions,
+)
+from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
+
+log = logging.getLogger(__name__)
+
+REFERENCE = ("full", "cross")
+ALIGN_MODES = ("auto", "none", "rigid", "flow")
+MIN_NCC = 0.2  # below this the aligned features do not match: not the same face in view
+MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
+SAMPLES = 1 << 16
+MIN_EXTENT = 48  # pixels across the face below which frames are not aligned  # sample points per pyramid level of a fit (a regular stride over the face)
+
+
+@dataclass(frozen=True)
+class FrameAlignment:
+    """One frame's estimated motion relative to the reference frame.
+
+    frame : ``"<pattern>_<polarization>"``; file : its file in the session.
+    motion : the similarity (reference pixel -> frame pixel; tx, ty in pixels).
+    displacement_px : largest displacement of the similarity over the face's bounding box.
+    residual_px : median length of the dense residual flow at face pixels after the
+        similarity (what rigid alignment leaves; None when not measured).
+    ncc : normalised cross-correlation of the aligned features with the reference's.
+    method : ``"reference"``, ``"none"`` (below ``min_px``), ``"rigid"`` or ``"flow"``.
+    """
+
+    frame: str
+    file: str
+    motion: Similarity
+    displacement_px: float
+    residual_px: float | None
+    ncc: float
+    method: str
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.motion
+        return {
+            "frame": self.frame,
+            "file": self.file,
+            "tx": round(m.tx, 5),
+            "ty": round(m.ty, 5),
+            "rotation_deg": round(m.rotation_deg, 5),
+            "scale": round(m.scale, 7),
+            "displacement_px": round(self.displacement_px, 5),
+            "residual_px": None if self.residual_px is None else round(self.residual_px, 5),
+            "ncc": round(self.ncc, 5),
+            "method": self.method,
+        }
+
+
+@dataclass
+class CameraAlignment:
+    """The alignment of one camera's frames (``solve.json`` ``cameras.<name>.alignment``)."""
+
+    mode: str
+    frames: list[FrameAlignment] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: str | None = None  # why the frames were not aligned (a face too small), else None
+    outside: int = 0  # face pixels whose source lies outside some frame (excluded, counted as saturated)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "seconds": round(self.seconds, 4),
+            "skipped": self.skipped,
+            "outside_pixels": self.outside,
+            "frames": [f.to_json() for f in self.frames],
+        }
+
+
+def face_region(frames: CameraFrames, mask: np.ndarray | None) -> np.ndarray:
+    """(H, W) bool: the face in the reference frame (mask file, else a luminance threshold)."""
+    if mask is not None and mask.any():
+        return mask
+    y = np.nan_to_num(frames.images[REFERENCE] @ LUMINANCE_709)
+    return y > 0.05 * float(np.percentile(y, 99.5))
+
+
+def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
+    """Features to the 8-bit image DIS optical flow takes (about +-3 sigma in range)."""
+    return np.clip(128.0 + f * (42.0 / scale), 0, 255).astype(np.uint8)
+
+
+def _residual_flow(
+    template_f: np.ndarray, frame_pyr: list[np.ndarray], M: np.ndarray, region: np.ndarray
+) -> np.ndarray:
+    """(H, W, 2) float32 dense flow (pixels) from the template's features to the aligned frame's.
+
+    OpenCV DIS (medium preset, variational refinement) on 8-bit images of the features
+    (about +-3 standard deviations of the template's features in the face), at most 512
+    pixels wide (the frame's feature pyramid warped by ``M`` at that level) and enlarged:
+    the non-rigid drift it measures is smooth.
+    """
+    h, w = template_f.shape
+    down = 0
+    while (w >> down) > 512:
+        down += 1
+    a = template_f
+    for _ in range(down):
+        a = cv2.pyrDown(a)
+    lv = min(down, len(frame_pyr) - 1)
+    b = frame_pyr[lv]
+    for _ in range(down - lv):
+        b = cv2.pyrDown(b)
+    Ml = np.array(M, np.float64)
+    Ml[:2, 2] /= float(1 << down)
+    b = cv2.warpAffine(
+        b,
+        Ml[:2],
+        (a.shape[1], a.shape[0]),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    scale = float(np.std(template_f[region])) or 1.0
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flow = dis.calc(_flow_image(a, scale), _flow_image(b, scale), None)
+    if down:
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1 << down)
+    return flow
+
+
+def align_camera_frames(
+    frames: CameraFrames,
+    mask: np.ndarray | None,
+    *,
+    mode: str = "auto",
+    files: dict[tuple[str, str], str] | None = None,
+    flow_px: float = 0.5,
+    min_px: float = 0.1,
+    workers: int = 1,
+    pair_passes: int = 4,
+) -> tuple[CameraFrames, CameraAlignment]:
+    """Estimate each frame's motion relative to the reference and resample it onto the reference.
+
+    Parameters
+    ----------
+    frames : the camera's decoded frames, ``images`` (H, W, 3) float32 linear Rec.709;
+        ``("full", "cross")`` is the reference (not moved).
+    mask : (H, W) bool face mask of the reference frame, or None (a luminance threshold).
+    mode : ``"auto"``, ``"rigid"``, ``"flow"`` or ``"none"`` (see the module docstring).
+    files : frame file per key, for reports and errors (default ``"<pattern>_<pol>"``).
+    flow_px : ``auto`` uses the dense flow for frames whose rigid residual exceeds this (pixels).
+    min_px : a frame whose similarity moves no face pixel by more than this is not resampled.
+    workers : frames aligned concurrently.
+    pair_passes : with inverse patterns, refinement passes of each gradient/inverse frame
+        against the lighting-matched template ``full - (its aligned complement)``.
+
+    Returns
+    -------
+    The aligned frames (new ``CameraFrames``; inputs are not modified; frames not
+    resampled are shared) and the per-frame report.
+
+    Raises
+    ------
+    CaptureError
+        A frame cannot be aligned: its features do not match the reference's (another
+        subject, a blank frame) or the face is mostly outside it; names the frame's file.
+    """
+    if mode not in ALIGN_MODES:
+        raise ValueError(f"align mode must be one of {list(ALIGN_MODES)}, got {mode!r}")
+    t0 = time.perf_counter()
+    report = CameraAlignment(mode=mode)
+    if mode == "none":
+        return frames, report
+    if REFERENCE not in frames.images:
+        raise CaptureError(f"camera '{frames.camera}': alignment needs the full cross-polarised reference frame")
+    files = files or {}
+    ref = frames.images[REFERENCE]
+    h, w = ref.shape[:2]
+    region = face_region(frames, mask)
+    if not region.any():
+        raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
+    ys, xs = np.nonzero(region)
+    box = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+    eps = 0.05 * float(np.median(np.nan_to_num(ref[region] @ LUMINANCE_709)))
+    eps = max(eps, 1e-6)
+    fit_region = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the silhouette included
+    extent = max(box[2] - box[0], box[3] - box[1])
+    if extent < MIN_EXTENT:
+        report.skipped = (
+            f"the face is {extent:.0f} px across in the reference frame, too small to align "
+            f"(at least {MIN_EXTENT} px); frames used as decoded"
+        )
+        log.info("%s: %s", frames.camera, report.skipped)
+        return frames, report
+    levels = int(np.clip(np.floor(np.log2(max(extent, 1.0) / 24.0)) + 1, 1, 6))
+    region_u8 = region.astype(np.uint8)
+    area = float(region.sum())
+    fys, fxs = sample_points(region, levels=1, max_samples=SAMPLES)[0]
+    face_pts = np.stack([fxs, fys], axis=1).astype(np.float64)
+    # the silhouette lies behind the face, where a translation moves the image less
+    # (perspective): the refinement fits inside it only
+    margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
+    interior = cv2.erode(region_u8, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    if interior.sum() < 0.3 * area:
+        interior = fit_region
+
+    def finish(key: tuple[str, str], M: np.ndarray, ncc: float) -> tuple[tuple[str, str], np.ndarray, FrameAlignment]:
+        name = f"{key[0]}_{key[1]}"
+        file = files.get(key, name)
+        img = frames.images[key]
+        if key == REFERENCE:
+            return key, img, FrameAlignment(name, file, Similarity(0.0, 0.0, 0.0, 1.0), 0.0, 0.0, 1.0, "reference")
+        sim = Similarity.from_matrix(M, w, h)
+        q = face_pts @ M[:2, :2].T + M[:2, 2]
+        inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
+        if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
+            raise CaptureError(
+                f"{file}: cannot align this frame to the reference {files.get(REFERENCE, 'full_cross')} "
+                f"(feature correlation {ncc:.2f}, need >= {MIN_NCC}; {100 * inside_frac:.0f}% of the face inside "
+                f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
+            )
+        disp = sim.max_displacement(box, w, h)
+        template, frame_pyr = matched_template(key, cache, motions)
+        flow = _residual_flow(template, frame_pyr, M, region)
+        residual = float(np.median(np.linalg.norm(flow[region], axis=1)))
+        use_flow = mode == "flow" or (mode == "auto" and residual > flow_px)
+        if not use_flow and disp < min_px:
+            return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none")
+        if use_flow:
+            out = _remap_with_flow(img, M, flow, region)
+            method = "flow"
+        else:
+            out = cv2.warpAffine(
+                img,
+                M[:2],
+                (w, h),
+                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            method = "rigid"
+        return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method)
+
+    keys = list(frames.images)
+    motions: dict[tuple[str, str], np.ndarray] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
+    try:
+        cache = build_cache(frames.images, eps=eps, levels=levels, inverses=has_inverses(frames.images), pool=pool)
+        ref_pyr = reference_pyramid(cache.log[REFERENCE], sample_points(fit_region, levels=levels, max_samples=SAMPLES))
+        if not ref_pyr.levels:
+            raise CaptureError(f"camera '{frames.camera}': the reference frame has no texture to align on")
+
+        def first_fit(key: tuple[str, str]) -> tuple[np.ndarray, float]:
+            if key == REFERENCE:
+                return np.eye(3), 1.0
+            return fit_similarity(ref_pyr, cache.log[key][: len(ref_pyr.levels)])
+
+        fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
+        motions = {k: m for k, (m, _) in fits.items()}
+        inner = sample_points(interior, levels=2, max_samples=SAMPLES)
+        refined = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        for k, M in refined.items():  # a refinement is a small correction: one that ran away is dropped
+            if _max_change(M, motions[k], box) < 1.0:
+                motions[k] = M
+            else:
+                log.warning("%s: refinement of %s moved it by over 1 px; the first estimate is kept", frames.camera, k)
+        results = list(pool.map(lambda k: finish(k, motions[k], fits[k][1]), keys))
+    finally:
+        pool.shutdown()
+    images = {k: img for k, img, _ in results}
+    report.frames = [fa for _, _, fa in results]
+    saturated = frames.saturated
+    moved = [fa.displacement_px for fa in report.frames if fa.method in ("rigid", "flow")]
+    if moved and saturated.any():  # saturation is known per camera only: grow it by the motion
+        r = int(np.ceil(max(moved))) + 1
+        saturated = cv2.dilate(saturated.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+    if moved:  # pixels whose source lies outside some frame are excluded like saturated ones
+        outside = np.zeros((h, w), bool)
+        for fa in report.frames:
+            if fa.method in ("rigid", "flow"):
+                outside |= _outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
+        report.outside = int(np.count_nonzero(outside & region & ~saturated))
+        saturated = saturated | outside
+    report.seconds = time.perf_counter() - t0
+    log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
+    return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
+
+
+def _max_change(a: np.ndarray, b: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """Largest distance (pixels) between where two similarities put the corners of ``box``."""
+    x0, y0, x1, y1 = box
+    c = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+    return float(np.max(np.linalg.norm(c @ (a[:2, :2] - b[:2, :2]).T + (a[:2, 2] - b[:2, 2]), axis=1)))
+
+
+def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
+    """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond.
+
+    Only a band along the image's edges can be affected (as wide as the largest
+    displacement of a corner plus the margin), so only that band is evaluated.
+    """
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
+    reach = float(np.max(np.linalg.norm(corners @ M[:2, :2].T + M[:2, 2] - corners, axis=1)))
+    k = int(min(np.ceil(reach + margin + 1), max(w, h)))
+    out = np.zeros((h, w), bool)
+    strips = [(slice(0, k), slice(None)), (slice(max(h - k, 0), h), slice(None))]
+    strips += [(slice(None), slice(0, k)), (slice(None), slice(max(w - k, 0), w))]
+    for rows, cols in strips:
+        ys = np.arange(h, dtype=np.float64)[rows][:, None]
+        xs = np.arange(w, dtype=np.float64)[cols][None, :]
+        qx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
+        qy = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+        out[rows, cols] |= (qx < margin) | (qx > w - 1 - margin) | (qy < margin) | (qy > h - 1 - margin)
+    return out
+
+
+def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
+
+    ``flow`` (H, W, 2) is in the rigidly aligned frame's coordinates: reference pixel x
+    matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
+    """
+    h, w = region.shape
+    weight = cv2.GaussianBlur(
+        (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
+    )
+    f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    px = xs + f[..., 0]
+    py = ys + f[..., 1]
+    A = M[:2, :2].astype(np.float32)
+    t = M[:2, 2].astype(np.float32)
+    mx = A[0, 0] * px + A[0, 1] * py + t[0]
+    my = A[1, 0] * px + A[1, 1] * py + t[1]
+    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
+    """One line per frame that moved more than ``warn_px`` or that rigid alignment left
+    with a residual above ``flow_px`` without the dense flow (empty when all is well)."""
+    out = []
+    if alignment.outside:
+        out.append(
+            f"{camera}: {alignment.outside} face pixel(s) come from outside a moved frame (at the image edge), "
+            "excluded from the mask and counted as saturated"
+        )
+    for f in alignment.frames:
+        if f.displacement_px > warn_px:
+            out.append(
+                f"{camera}: frame {f.file} moved {f.displacement_px:.2f} px relative to the reference "
+                f"(more than align_warn_px = {warn_px:g}); aligned ({f.method}), check the capture"
+            )
+        if f.residual_px is not None and f.residual_px > flow_px and f.method != "flow":
+            out.append(
+                f"{camera}: frame {f.file} keeps a residual motion of {f.residual_px:.2f} px after rigid "
+                f"alignment (non-rigid motion?); use --align flow or auto"
+            )
+    return out

@@ -1,0 +1,325 @@
+"""Lighting-invariant features and the similarity fit used to align a camera's frames.
+
+The frames of a light-stage session are lit by different patterns, so their intensities
+differ by a smooth, pattern-dependent shading factor. Its logarithm is additive and
+smooth, so the high-passed log luminance ``log(Y + eps) - blur(log(Y + eps))`` keeps the
+skin texture and the silhouette and drops most of the shading, whatever the pattern
+(:func:`frame_features`). Frames are matched to the reference on it by an inverse
+compositional Gauss-Newton fit of an image similarity (rotation, scale, translation),
+coarse to fine on an image pyramid, at sample points of the reference's face region
+(:func:`fit_similarity`).
+
+Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
+A similarity ``M`` (2 x 3 float64) maps a reference pixel to where the same surface point
+is in the frame: ``x_frame = M[:, :2] @ x_ref + M[:, 2]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from id2reflectance.processing.solve.separation import LUMINANCE_709
+
+FEATURE_SIGMA = 3.0
+"""Gaussian sigma (pixels of the finest level) of the high-pass that removes shading."""
+SMOOTH_SIGMA = 1.0
+"""Gaussian sigma (pixels) of the pre-smoothing: a band-pass, so that linear interpolation
+of the features is accurate (no pull toward whole-pixel shifts) and aliasing is damped."""
+
+
+def _finite(img: np.ndarray) -> np.ndarray:
+    """``img`` (a fresh float32 array, changed in place) with NaN read as 0.
+
+    Decoded frames are finite (the loader refuses others); this only guards the features
+    against a NaN that would spread through every blur.
+    """
+    return cv2.patchNaNs(img, 0.0)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 Rec.709 luminance of (H, W, 3) linear RGB; non-finite values read as 0."""
+    y = cv2.transform(np.ascontiguousarray(rgb, np.float32), LUMINANCE_709[None, :].astype(np.float32))
+    return _finite(y)
+
+
+def opponent(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 ``R - G`` of (H, W, 3) linear RGB; non-finite values read as 0."""
+    return _finite(np.subtract(rgb[..., 0], rgb[..., 1], dtype=np.float32))
+
+
+def band_pass(img: np.ndarray, *, sigma: float = FEATURE_SIGMA, smooth: float = SMOOTH_SIGMA) -> np.ndarray:
+    """``blur_smooth(img) - blur_sigma(img)`` of an (H, W) float32 image (a new array).
+
+    The wide blur runs at half resolution (``pyrDown``, a Gaussian of the remaining width,
+    ``pyrUp``: the same sigma within a few percent, a quarter of the work).
+    """
+    h, w = img.shape
+    half = cv2.pyrDown(img)
+    rest = np.sqrt(max(sigma * sigma - 2.0, 0.25)) / 2.0  # pyrDown + pyrUp blur about sqrt(2) px
+    low = cv2.pyrUp(cv2.GaussianBlur(half, (0, 0), rest, borderType=cv2.BORDER_REPLICATE), dstsize=(w, h))
+    out = cv2.GaussianBlur(img, (0, 0), smooth, borderType=cv2.BORDER_REPLICATE) if smooth > 0 else img.copy()
+    out -= low
+    return out
+
+
+def log_features(y: np.ndarray, *, eps: float) -> np.ndarray:
+    """Band-passed ``log(max(y, 0) + eps)`` of an (H, W) float32 luminance image."""
+    t = np.maximum(y, 0.0)
+    t += np.float32(eps)
+    cv2.log(t, t)
+    return band_pass(t)
+
+
+def frame_features(rgb: np.ndarray, *, eps: float) -> np.ndarray:
+    """High-passed log luminance of one frame.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) float32 linear Rec.709 relative radiance (non-finite values are read as 0).
+    eps : floor added to the luminance before the log (relative radiance, > 0): a few percent
+        of the face's luminance, so that the background and deep shadow are flat.
+
+    Returns
+    -------
+    (H, W) float32, ``blur_1(log(Y + eps)) - blur_3(log(Y + eps))`` (Gaussian sigmas in
+    pixels, :data:`SMOOTH_SIGMA` and :data:`FEATURE_SIGMA`; a band-pass, unitless, about
+    zero mean).
+    """
+    return log_features(luminance(rgb), eps=eps)
+
+
+def opponent_features(rgb: np.ndarray) -> np.ndarray:
+    """Band-passed red-minus-green of one frame: blind to white specular reflection.
+
+    Specular reflection of a dielectric keeps the (white) light's colour, so it adds the
+    same amount to R, G and B: ``R - G`` of a parallel-polarised frame equals that of the
+    cross-polarised frame of the same pattern. Used to match the two.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) float32 linear Rec.709 relative radiance.
+
+    Returns
+    -------
+    (H, W) float32 band-passed ``R - G`` (relative radiance).
+    """
+    return band_pass(opponent(rgb))
+
+
+def similarity_matrix(a: float, b: float, tx: float, ty: float, cx: float, cy: float) -> np.ndarray:
+    """(3, 3) float64 ``x -> [[1 + a, -b], [b, 1 + a]] (x - c) + c + t`` in homogeneous form."""
+    return np.array(
+        [
+            [1.0 + a, -b, tx + cx - (1.0 + a) * cx + b * cy],
+            [b, 1.0 + a, ty + cy - b * cx - (1.0 + a) * cy],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """An image similarity about the image centre, the form reported per frame.
+
+    tx, ty : displacement of the image centre, pixels; rotation_deg : from +x toward +y
+    (clockwise on screen); scale : 1 = none.
+    """
+
+    tx: float
+    ty: float
+    rotation_deg: float
+    scale: float
+
+    @classmethod
+    def from_matrix(cls, M: np.ndarray, width: int, height: int) -> Similarity:
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        A = np.asarray(M, np.float64)[:2, :2]
+        t = np.asarray(M, np.float64)[:2, 2] + A @ [cx, cy] - [cx, cy]
+        return cls(float(t[0]), float(t[1]), float(np.degrees(np.arctan2(A[1, 0], A[0, 0]))), float(np.hypot(*A[:, 0])))
+
+    def max_displacement(self, box: tuple[float, float, float, float], width: int, height: int) -> float:
+        """Largest displacement (pixels) over the corners of ``box`` = (x0, y0, x1, y1)."""
+        M = self.matrix(width, height)
+        x0, y0, x1, y1 = box
+        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+        moved = corners @ M[:2, :2].T + M[:2, 2]
+        return float(np.max(np.linalg.norm(moved - corners, axis=1)))
+
+    def matrix(self, width: int, height: int) -> np.ndarray:
+        """(3, 3) float64 homogeneous matrix of this similarity in pixel coordinates."""
+        r = np.radians(self.rotation_deg)
+        a, b = self.scale * np.cos(r) - 1.0, self.scale * np.sin(r)
+        return similarity_matrix(a, b, self.tx, self.ty, (width - 1) / 2, (height - 1) / 2)
+
+
+def _sample(img: np.ndarray, pts: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``img`` (H, W) at ``M`` applied to ``pts`` (N, 2); NaN outside.
+
+    Exact float weights (``cv2.remap`` quantises them to 1/32 pixel, which biases a
+    sub-pixel fit).
+    """
+    h, w = img.shape
+    q = pts.astype(np.float64) @ M[:2, :2].T + M[:2, 2]
+    x, y = q[:, 0], q[:, 1]
+    ok = (x >= 0) & (y >= 0) & (x <= w - 1) & (y <= h - 1)
+    x0 = np.clip(np.floor(x), 0, w - 2).astype(np.intp)
+    y0 = np.clip(np.floor(y), 0, h - 2).astype(np.intp)
+    fx = (x - x0).astype(np.float32)
+    fy = (y - y0).astype(np.float32)
+    flat = img.reshape(-1)
+    i = y0 * w + x0
+    top = flat[i] + fx * (flat[i + 1] - flat[i])
+    bottom = flat[i + w] + fx * (flat[i + w + 1] - flat[i + w])
+    out = top + fy * (bottom - top)
+    out[~ok] = np.nan
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ReferencePyramid:
+    """The reference's features, prepared once per camera for :func:`fit_similarity`.
+
+    levels : per pyramid level (finest first): sample points (N, 2) float32 (pixels of
+        that level), their steepest-descent images (N, 4) float32, the inverse Hessian
+        (4, 4) float64, the template values (N,) float32 and the level's centre (cx, cy).
+    """
+
+    levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]]
+
+
+def pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
+    """``img`` and ``levels - 1`` successive ``cv2.pyrDown`` halvings (finest first)."""
+    out = [img]
+    for _ in range(levels - 1):
+        out.append(cv2.pyrDown(out[-1]))
+    return out
+
+
+def sample_points(
+    region: np.ndarray, *, levels: int, max_samples: int, coarse_region: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Sample pixels per pyramid level (finest first): ``(ys, xs)`` int arrays.
+
+    Parameters
+    ----------
+    region : (H, W) bool pixels used at the finest level.
+    levels : pyramid levels (>= 1).
+    max_samples : at most about this many points per level (a regular stride).
+    coarse_region : (H, W) bool pixels used at the coarser levels (default ``region``).
+    """
+    out = []
+    reg = (region if coarse_region is None else coarse_region).astype(np.uint8)
+    h, w = region.shape
+    for lv in range(levels):
+        if lv == 0:
+            r = region.copy()
+        else:
+            h, w = (h + 1) // 2, (w + 1) // 2  # cv2.pyrDown sizes
+            r = cv2.resize(reg, (w, h), interpolation=cv2.INTER_AREA) > 0
+        r[:2], r[-2:], r[:, :2], r[:, -2:] = False, False, False, False
+        ys, xs = np.nonzero(r)
+        if len(xs) > max_samples:
+            step = int(np.ceil(np.sqrt(len(xs) / max_samples)))
+            keep = (ys % step == 0) & (xs % step == 0)
+            ys, xs = ys[keep], xs[keep]
+        out.append((ys, xs))
+    return out
+
+
+def reference_pyramid(
+    features: np.ndarray | list[np.ndarray], points: list[tuple[np.ndarray, np.ndarray]]
+) -> ReferencePyramid:
+    """Steepest-descent images and Hessians of the reference features at the sample points.
+
+    Parameters
+    ----------
+    features : (H, W) float32 reference features (:func:`frame_features`), or their pyramid.
+    points : :func:`sample_points` of the same levels (fewer levels are used when the
+        features' pyramid is shorter).
+
+    Returns
+    -------
+    The prepared levels; a level with fewer than 16 points or a singular Hessian ends the
+    pyramid there (it may be empty).
+    """
+    feats = features if isinstance(features, list) else pyramid(features, len(points))
+    out = []
+    for T, (ys, xs) in zip(feats, points, strict=False):
+        h, w = T.shape
+        if len(xs) < 16:
+            break
+        tx = 0.5 * (T[ys, xs + 1] - T[ys, xs - 1])
+        ty = 0.5 * (T[ys + 1, xs] - T[ys - 1, xs])
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+        X = (xs - cx).astype(np.float32)
+        Y = (ys - cy).astype(np.float32)
+        sd = np.stack([tx * X + ty * Y, ty * X - tx * Y, tx, ty], axis=1)
+        H = sd.T.astype(np.float64) @ sd.astype(np.float64)
+        if np.linalg.cond(H) > 1e12:
+            break
+        pts = np.stack([xs, ys], axis=1).astype(np.float32)
+        out.append((pts, sd, np.linalg.inv(H), T[ys, xs].astype(np.float32), (cx, cy)))
+    return ReferencePyramid(out)
+
+
+def fit_similarity(
+    ref: ReferencePyramid,
+    frame_features_pyramid: list[np.ndarray],
+    *,
+    iterations: int = 30,
+    tol_px: float = 1e-3,
+    init: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """Inverse compositional Gauss-Newton fit of a similarity, coarse to fine.
+
+    Parameters
+    ----------
+    ref : the reference's prepared pyramid.
+    frame_features_pyramid : the frame's features, same levels (finest first).
+    iterations : at most this many updates per level.
+    tol_px : stop a level when an update moves the sample points by less than this (pixels).
+    init : (3, 3) starting similarity at the finest level (default identity).
+
+    Returns
+    -------
+    M : (3, 3) float64 similarity, reference pixel -> frame pixel (finest level).
+    ncc : normalised cross-correlation of the reference and the aligned frame features at
+        the finest level's sample points (1 = identical up to gain and offset).
+    """
+    n = len(ref.levels)
+    M = np.eye(3) if init is None else np.array(init, np.float64)
+    M[:2, 2] /= 2.0 ** (n - 1)
+    ncc = 0.0
+    for lv in range(n - 1, -1, -1):
+        pts, sd, Hinv, tmpl, (cx, cy) = ref.levels[lv]
+        img = frame_features_pyramid[lv]
+        extent = float(np.max(np.abs(pts - [cx, cy]))) if len(pts) else 1.0
+        for _ in range(iterations):
+            vals = _sample(img, pts, M)
+            ok = np.isfinite(vals)
+            if ok.sum() < 16:
+                return M, 0.0
+            err = np.where(ok, vals - tmpl, 0.0)
+            # gain/offset-invariant: match the frame's contrast to the template's
+            v, t = vals[ok], tmpl[ok]
+            g = float(np.dot(v - v.mean(), t - t.mean()) / max(np.dot(v - v.mean(), v - v.mean()), 1e-20))
+            if g > 0:
+                err = np.where(ok, g * (vals - v.mean()) - (tmpl - t.mean()), 0.0)
+            dp = Hinv @ (sd.T @ err.astype(np.float32)).astype(np.float64)
+            a, b, tx, ty = dp
+            D = similarity_matrix(a, b, tx, ty, cx, cy)
+            M = M @ np.linalg.inv(D)
+            if abs(a) * extent + abs(b) * extent + abs(tx) + abs(ty) < tol_px:
+                break
+        if lv == 0:
+            vals = _sample(img, pts, M)
+            ok = np.isfinite(vals)
+            if ok.sum() >= 16:
+                ncc = float(np.corrcoef(vals[ok], tmpl[ok])[0, 1])
+        else:
+            M = np.diag([1.0, 1.0, 1.0]) @ M
+            M[:2, 2] *= 2.0  # to the next finer level: x_fine = 2 x_coarse
+    return M, ncc

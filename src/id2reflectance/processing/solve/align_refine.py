@@ -1,0 +1,160 @@
+"""Lighting-matched templates for aligning light-stage frames, and the refinement using them.
+
+A frame matched against the uniformly lit reference (``full``, ``cross``) on high-passed
+log luminance keeps a small bias: skin relief lit from one side shades like a shifted
+copy of itself. Templates lit exactly like the frame remove it:
+
+* ``gradient_a + inverse_a = full`` (same polarisation), so ``full - inverse_a`` (both
+  aligned with the current estimates) is lit exactly like ``gradient_a``, and
+  ``full - gradient_a`` like ``inverse_a`` (sessions with the inverse patterns);
+* a parallel-polarised frame is its cross-polarised twin plus white specular, so their
+  red-minus-green is identical (:func:`~id2reflectance.processing.solve.align_features.opponent_features`).
+
+:func:`refine_motions` refits every frame from its first estimate against these templates;
+:func:`matched_template` also gives the template the residual flow is measured against.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+
+import cv2
+import numpy as np
+
+from id2reflectance.processing.solve.align_features import (
+    band_pass,
+    fit_similarity,
+    log_features,
+    luminance,
+    opponent,
+    pyramid,
+    reference_pyramid,
+)
+from id2reflectance.processing.solve.separation import AXES
+
+Key = tuple[str, str]
+REFERENCE: Key = ("full", "cross")
+COMPLEMENT = {
+    **{f"gradient_{a}": f"inverse_{a}" for a in AXES},
+    **{f"inverse_{a}": f"gradient_{a}" for a in AXES},
+}
+
+
+def warp_to_reference(img: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``img`` resampled at ``M x`` for every reference pixel ``x`` (bilinear, edges replicated)."""
+    h, w = img.shape[:2]
+    return cv2.warpAffine(
+        img, M[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+@dataclass
+class FeatureCache:
+    """Every frame's features, computed once per camera (single-channel float32 images).
+
+    lum : luminance of the reference and, with inverses, of the cross-polarised gradient and
+        inverse frames (the complementary templates are built from it).
+    log : band-passed log luminance per frame, as a pyramid of ``levels`` (finest first).
+    opp : band-passed ``R - G`` per frame that has a polarisation twin, two levels.
+
+    Memory: about ``2.5 * frames`` single-channel images of the camera's size.
+    """
+
+    eps: float
+    inverses: bool
+    lum: dict[Key, np.ndarray] = field(default_factory=dict)
+    log: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+    opp: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+
+
+def build_cache(
+    images: dict[Key, np.ndarray], *, eps: float, levels: int, inverses: bool, pool: ThreadPoolExecutor
+) -> FeatureCache:
+    """Compute every frame's features (frames in parallel on ``pool``)."""
+    cache = FeatureCache(eps=eps, inverses=inverses)
+
+    def one(key: Key) -> tuple[Key, np.ndarray | None, list[np.ndarray], list[np.ndarray] | None]:
+        img = images[key]
+        y = luminance(img)
+        logs = pyramid(log_features(y, eps=eps), max(levels, 2))  # the refinement uses two
+        keep = key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT)
+        twin = (key[0], "cross" if key[1] == "parallel" else "parallel")
+        opp = pyramid(band_pass(opponent(img)), 2) if twin in images else None
+        return key, y if keep else None, logs, opp
+
+    for key, y, logs, opp in pool.map(one, list(images)):
+        if y is not None:
+            cache.lum[key] = y
+        cache.log[key] = logs
+        if opp is not None:
+            cache.opp[key] = opp
+    return cache
+
+
+def matched_template(
+    key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The features of the image lit most like frame ``key`` (reference pixels), and the frame's.
+
+    Parameters
+    ----------
+    key : the frame ``(pattern, polarization)``.
+    cache : the camera's features.
+    motions : current (3, 3) similarity per frame (reference pixel -> frame pixel).
+
+    Returns
+    -------
+    (H, W) float32 template features and the frame's feature pyramid of the same kind.
+    """
+    pattern, pol = key
+    twin = (pattern, "cross")
+    if pol == "parallel" and twin in cache.opp:
+        t = cache.opp[twin][0]
+        return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
+    if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
+        other = (COMPLEMENT[pattern], "cross")
+        y = cache.lum[REFERENCE] - warp_to_reference(cache.lum[other], motions[other])
+        return log_features(y, eps=cache.eps), cache.log[key]
+    return cache.log[REFERENCE][0], cache.log[key]
+
+
+def refine_motions(
+    cache: FeatureCache,
+    motions: dict[Key, np.ndarray],
+    points: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    pool: ThreadPoolExecutor,
+    passes: int,
+) -> dict[Key, np.ndarray]:
+    """Refit every frame but the reference against its lighting-matched template.
+
+    Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
+    passes, each frame refitted from its current estimate against templates made with the
+    previous pass's estimates), then every parallel-polarised frame against its aligned
+    cross twin.
+
+    Parameters
+    ----------
+    cache : the camera's features; motions : first estimates (3, 3) per frame.
+    points : :func:`~id2reflectance.processing.solve.align_features.sample_points` (two
+        levels) inside the face.
+    """
+    motions = dict(motions)
+
+    def refit(key: Key, current: dict[Key, np.ndarray]) -> tuple[Key, np.ndarray]:
+        template, frame_pyr = matched_template(key, cache, current)
+        ref = reference_pyramid(template, points)
+        if not ref.levels:
+            return key, current[key]
+        M, _ = fit_similarity(ref, frame_pyr[: len(ref.levels)], init=current[key])
+        return key, M
+
+    cross = [k for k in cache.log if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
+    for _ in range(passes if cache.inverses else 0):
+        current = dict(motions)
+        motions.update(dict(pool.map(partial(refit, current=current), cross)))
+    parallel = [k for k in cache.log if k[1] == "parallel" and (k[0], "cross") in cache.opp]
+    motions.update(dict(pool.map(partial(refit, current=dict(motions)), parallel)))
+    return motions

@@ -1,0 +1,137 @@
+"""Frame alignment (processing/solve/align.py, align_features.py) on synthetic textures."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.errors import CaptureError
+from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
+from id2reflectance.processing.solve.align_features import Similarity
+
+SIZE = 160
+
+
+def _scene(x: np.ndarray, y: np.ndarray, shading: tuple[float, float]) -> np.ndarray:
+    """A textured ellipse under a linear shading ramp, (H, W, 3) float32 (analytic: exact at any position)."""
+    rng = np.random.default_rng(7)
+    k = rng.normal(0.0, 0.3, (40, 2))
+    ph = rng.random(40) * 2 * np.pi
+    tex = 1.0 + 0.25 * sum(np.cos(k[i, 0] * x + k[i, 1] * y + ph[i]) for i in range(40)) / np.sqrt(40)
+    inside = ((x - 80) / 50) ** 2 + ((y - 78) / 62) ** 2 < 1
+    ramp = 0.5 + shading[0] * (x - 80) / 100 + shading[1] * (y - 80) / 100
+    rgb = tex[..., None] * ramp[..., None] * np.array([0.6, 0.4, 0.3]) * inside[..., None]
+    return rgb.astype(np.float32)
+
+
+def _moved(sim: Similarity, shading: tuple[float, float]) -> np.ndarray:
+    """The scene seen after the motion ``sim`` (frame(M x) = scene(x))."""
+    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float64)
+    Mi = np.linalg.inv(sim.matrix(SIZE, SIZE))
+    return _scene(Mi[0, 0] * xx + Mi[0, 1] * yy + Mi[0, 2], Mi[1, 0] * xx + Mi[1, 1] * yy + Mi[1, 2], shading)
+
+
+def _frames(motions: dict[tuple[str, str], Similarity]) -> CameraFrames:
+    shading = {"full": (0.0, 0.0), "gradient_x": (0.3, 0.0), "gradient_y": (0.0, 0.3), "gradient_z": (-0.1, -0.1)}
+    images = {("full", "cross"): _moved(Similarity(0, 0, 0, 1), (0.0, 0.0))}
+    for key, sim in motions.items():
+        images[key] = _moved(sim, shading[key[0]])
+    return CameraFrames("cam0", images, np.zeros((SIZE, SIZE), bool), {})
+
+
+MOTIONS = {
+    ("full", "parallel"): Similarity(1.2, -0.7, 0.3, 1.0),
+    ("gradient_x", "cross"): Similarity(-0.9, 0.4, -0.35, 1.0),
+    ("gradient_y", "cross"): Similarity(0.3, 1.4, 0.1, 1.0),
+    ("gradient_z", "parallel"): Similarity(-1.3, -1.1, 0.0, 1.0),
+}
+
+
+def test_estimated_motion_matches_the_true_motion() -> None:
+    frames = _frames(MOTIONS)
+    aligned, report = align_camera_frames(frames, None, mode="rigid")
+    by_name = {f.frame: f for f in report.frames}
+    assert by_name["full_cross"].method == "reference"
+    for (p, pol), true in MOTIONS.items():
+        est = by_name[f"{p}_{pol}"]
+        assert est.method == "rigid"
+        assert est.motion.tx == pytest.approx(true.tx, abs=0.05)
+        assert est.motion.ty == pytest.approx(true.ty, abs=0.05)
+        assert est.motion.rotation_deg == pytest.approx(true.rotation_deg, abs=0.15)
+        assert est.motion.scale == pytest.approx(1.0, abs=3e-3)
+        # displacement error at the face's pixels (the figure that matters): median < 0.1 px
+        yy, xx = np.nonzero(
+            ((np.mgrid[:SIZE, :SIZE][1] - 80) / 50) ** 2 + ((np.mgrid[:SIZE, :SIZE][0] - 78) / 62) ** 2 < 1
+        )
+        pts = np.stack([xx, yy, np.ones_like(xx)]).astype(np.float64)
+        diff = (est.motion.matrix(SIZE, SIZE) - true.matrix(SIZE, SIZE))[:2] @ pts
+        assert np.median(np.hypot(*diff)) < 0.1
+        assert est.ncc > 0.9
+    # the aligned frame matches the unmoved scene inside the face
+    still = _scene(*np.mgrid[:SIZE, :SIZE][::-1].astype(np.float64), (0.0, 0.0))
+    inner = np.zeros((SIZE, SIZE), bool)
+    inner[50:110, 50:110] = True
+    err = np.abs(aligned.images[("full", "parallel")] - still)[inner]
+    assert np.median(err) < 0.01 * np.median(still[inner])
+    assert frames.images[("full", "parallel")] is not aligned.images[("full", "parallel")]
+    # no NaN reaches the solve: pixels whose source is outside a frame are excluded as saturated
+    assert all(np.isfinite(img).all() for img in aligned.images.values())
+    assert aligned.saturated[:, -1].all() and aligned.saturated[:, 0].all()  # tx = 1.2 and -1.3
+    assert not aligned.saturated[40:120, 40:120].any()
+
+
+def test_align_none_and_still_frames_are_untouched() -> None:
+    frames = _frames({("gradient_x", "cross"): Similarity(0, 0, 0, 1), ("full", "parallel"): Similarity(0, 0, 0, 1)})
+    same, report = align_camera_frames(frames, None, mode="none")
+    assert same is frames and report.frames == []
+    aligned, report = align_camera_frames(frames, None, mode="rigid")
+    for key, img in frames.images.items():
+        assert aligned.images[key] is img  # not resampled: bit-identical
+    assert {f.method for f in report.frames} == {"reference", "none"}
+
+
+def test_unalignable_frame_names_the_file() -> None:
+    frames = _frames({("gradient_x", "cross"): Similarity(0.5, 0.5, 0, 1)})
+    rng = np.random.default_rng(3)
+    frames.images[("gradient_y", "cross")] = rng.random((SIZE, SIZE, 3)).astype(np.float32)  # another scene
+    with pytest.raises(CaptureError, match="frames/cam0/gradient_y_cross.exr: cannot align"):
+        align_camera_frames(
+            frames, None, mode="rigid", files={("gradient_y", "cross"): "frames/cam0/gradient_y_cross.exr"}
+        )
+
+
+def test_face_out_of_frame_is_refused() -> None:
+    frames = _frames({("gradient_x", "cross"): Similarity(60.0, 0.0, 0.0, 1.0)})
+    with pytest.raises(CaptureError, match="gradient_x_cross"):
+        align_camera_frames(frames, None, mode="rigid")
+
+
+def test_warning_past_the_limit() -> None:
+    frames = _frames({("gradient_x", "cross"): Similarity(2.5, 0.0, 0.0, 1.0)})
+    _, report = align_camera_frames(frames, None, mode="rigid")
+    warnings = alignment_warnings("cam0", report, warn_px=1.0, flow_px=2.0)
+    assert len(warnings) == 1 and "gradient_x_cross moved 2.5" in warnings[0]
+    assert alignment_warnings("cam0", report, warn_px=5.0, flow_px=2.0) == []
+
+
+def test_similarity_round_trip() -> None:
+    s = Similarity(1.5, -2.0, 0.7, 1.01)
+    back = Similarity.from_matrix(s.matrix(200, 100), 200, 100)
+    assert back.tx == pytest.approx(1.5) and back.ty == pytest.approx(-2.0)
+    assert back.rotation_deg == pytest.approx(0.7) and back.scale == pytest.approx(1.01)
+    M = cv2.invertAffineTransform(s.matrix(200, 100)[:2])
+    assert M.shape == (2, 3)
+
+
+def test_a_tiny_face_is_not_aligned() -> None:
+    small = CameraFrames(
+        "cam0",
+        {k: np.ascontiguousarray(v[::4, ::4]) for k, v in _frames(MOTIONS).images.items()},
+        np.zeros((SIZE // 4, SIZE // 4), bool),
+        {},
+    )
+    same, report = align_camera_frames(small, None, mode="auto")
+    assert same is small and report.frames == [] and "too small to align" in report.skipped
+    assert report.to_json()["skipped"] == report.skipped
