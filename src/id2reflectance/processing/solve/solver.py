@@ -46,6 +46,7 @@ from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
+from id2reflectance.processing.solve.denoise import camera_confidence, prepare_camera
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
     CameraReport,
@@ -247,7 +248,14 @@ def solve_session(
     report = SolveReport(out_dir=out_dir, session_dir=Path(session_dir), subject_id=session.subject_id, config=config)
     t_table = time.perf_counter()
     table = inverse_table()
-    totals = {"table": time.perf_counter() - t_table, "decode": 0.0, "solve": 0.0, "stats": 0.0, "write": 0.0}
+    totals = {
+        "table": time.perf_counter() - t_table,
+        "decode": 0.0,
+        "denoise": 0.0,
+        "solve": 0.0,
+        "stats": 0.0,
+        "write": 0.0,
+    }
     names = list(session.cameras)
     spare: CameraMaps | None = None
     workers = config.resolved_workers()
@@ -261,18 +269,28 @@ def solve_session(
             frames = load_camera_frames(session, name, workers=workers)
             mask = load_mask(session, name)
             t1 = time.perf_counter()
+            # [align: frame alignment goes here]
+            frames, prep = prepare_camera(session, name, frames, mask, config)
+            t_prep = time.perf_counter()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
             maps = solve_camera_frames(
-                frames, camera, session.rig, mask, config, table=table, progress=progress, out=spare
+                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=spare
             )
+            maps.confidence, noise_warnings = camera_confidence(frames, prep, maps, config)
             del frames
             t2 = time.perf_counter()
             stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
             write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
-            timings = {"decode": t1 - t0, "solve": t2 - t1, "stats": stats_s, "write": t3 - t2}
+            timings = {
+                "decode": t1 - t0,
+                "denoise": t_prep - t1,
+                "solve": t2 - t_prep,
+                "stats": stats_s,
+                "write": t3 - t2,
+            }
             for k, v in timings.items():
                 totals[k] += v
             report.cameras[name] = CameraReport(
@@ -286,7 +304,9 @@ def solve_session(
                 timings=timings,
                 warnings=camera_warnings(
                     name, maps.counts, mask_file=mask is not None, warn_fraction=config.warn_fraction
-                ),
+                )
+                + noise_warnings,
+                noise=prep.report.to_json(),
             )
             spare = maps  # reused by the next camera of the same size
             del maps
