@@ -33,6 +33,15 @@ from id2reflectance.cli.progress import progress_bar
 @click.option(
     "--saturation", type=click.FloatRange(min=0, min_open=True), default=None, help="Clip stored values at LEVEL."
 )
+@click.option(
+    "--ambient",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Room light on the face in every frame, fraction of the full-on pattern [0].",
+)
+@click.option(
+    "--backdrop", type=click.FloatRange(min=0), default=None, help="Lit backdrop behind the head, stored value [0]."
+)
 @click.option("--no-inverses", is_flag=True, help="Skip the inverse gradient patterns.")
 @click.option(
     "--config",
@@ -54,6 +63,8 @@ def simulate_cmd(
     read_noise: float | None,
     dark_offset: float | None,
     saturation: float | None,
+    ambient: float | None,
+    backdrop: float | None,
     no_inverses: bool,
     config_file: Path | None,
     no_progress: bool,
@@ -70,6 +81,7 @@ def simulate_cmd(
       id2r simulate -o sessions/ --subjects 4 --seed 0
       id2r simulate -o quick/ -n 1 --image-size 256 --uv-size 256 --no-inverses
       id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
+      id2r simulate -o stage/ -n 1 --noise 5e-5 --read-noise 0.002 --ambient 0.05 --backdrop 0.1
     """
     config = load_config(config_file, SimulatorConfig) if config_file is not None else SimulatorConfig()
     overrides = {
@@ -81,6 +93,8 @@ def simulate_cmd(
         "read_noise": read_noise,
         "dark_offset": dark_offset,
         "saturation": saturation,
+        "ambient": ambient,
+        "backdrop": backdrop,
         "inverses": False if no_inverses else None,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -87,6 +87,8 @@ class SimulatorConfig:
     read_noise: float = 0.0  # Gaussian read-noise sigma, stored units
     dark_offset: float = 0.0  # added to every frame; > 0 also writes dark frames
     saturation: float | None = None  # clip stored values at this level (None: no clipping)
+    ambient: float = 0.0  # uniform room light on the face, fraction of the full-on pattern, in every frame
+    backdrop: float = 0.0  # lit backdrop behind the head, stored value (smooth ramp about it), in every frame
     exposure_peak: float = 0.8  # stored value of the brightest noise-free pixel
     visibility_directions: int = 768  # self-shadowing direction set (fibonacci sphere)
     specular_samples: tuple[int, int] = (16, 16)  # GGX VNDF quadrature grid
@@ -112,7 +114,7 @@ class SimulatorConfig:
             raise bad("camera_distance", "in [0.3, 10] metres")
         if not (2.0 <= self.fov_deg <= 90.0):
             raise bad("fov_deg", "in [2, 90]")
-        for name in ("noise", "read_noise", "dark_offset", "detail"):
+        for name in ("noise", "read_noise", "dark_offset", "detail", "ambient", "backdrop"):
             if not getattr(self, name) >= 0:
                 raise bad(name, ">= 0")
         if self.saturation is not None and not self.saturation > 0:
@@ -347,11 +349,30 @@ def _write_frames(
         if config.dark_offset > 0:
             zero = np.zeros_like(r.cross["full"])
             items += [("dark", "cross", zero), ("dark", "parallel", zero)]
+        room = _room_light(r, config, scale)
         for pattern, pol, img in items:
             rel = f"frames/{name}/{pattern}_{pol}{suffix}"
-            _write_frame(root / rel, _sensor(img / scale, config, rng), config.frame_format)
+            _write_frame(root / rel, _sensor(img / scale + room, config, rng), config.frame_format)
             frames.append(Frame(name, pattern, pol, rel, "linear", scale))
     return frames
+
+
+def _room_light(r: CameraRender, config: SimulatorConfig, scale: float) -> np.ndarray | float:
+    """Stored light that does not come from the stage: in every frame, dark frames included.
+
+    Ambient room light is unpolarised and uniform: the face reflects ``ambient`` times its
+    full-on response (diffuse and specular), and an analyser passes half of it whatever
+    its orientation, so both polarisations receive ``ambient * (cross + parallel) / 2`` of
+    the full pattern. The backdrop (pixels off the head) is a lit wall: ``backdrop`` with a
+    smooth +-25 % ramp across the image. The ground truth is unchanged.
+    """
+    if config.ambient <= 0 and config.backdrop <= 0:
+        return 0.0
+    face = config.ambient * 0.5 * (r.cross["full"] + r.parallel["full"]) / scale
+    h, w = face.shape[:2]
+    ramp = 1.0 + 0.25 * np.linspace(-1.0, 1.0, w)[None, :] * np.linspace(0.6, 1.0, h)[:, None]
+    wall = (config.backdrop * ramp)[..., None] * np.array([1.0, 0.95, 0.85]) * (~r.hit)[..., None]
+    return (face + wall).astype(np.float32)
 
 
 def _config_json(config: SimulatorConfig) -> dict:
