@@ -86,7 +86,13 @@ def solve_cmd(
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
     chosen = None if maps is None else tuple(m.strip() for m in maps.split(",") if m.strip())
-    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend), ("denoise", denoise), ("maps", chosen))
+    given = (
+        ("tile_rows", tile_rows),
+        ("workers", threads),
+        ("backend", backend),
+        ("denoise", denoise),
+        ("maps", chosen),
+    )
     for name, value in given:
         if value is None:
             continue

@@ -57,9 +57,11 @@ __all__ = [
 ]
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
+AMBIENT_RADIUS = 1  # pixels: guided-filter radius of the ambient estimate (larger leaves a ring of backdrop at the silhouette)
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
+MOMENT_EPS_SIGMAS = 1.0  # eps of the first-moment guides, in noise sigmas of the moment
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
@@ -70,8 +72,8 @@ class Preparation:
     """What :func:`prepare_frames` did to one camera's frames (``solve.json``'s ``noise``).
 
     noise : {"pattern_polarization": FrameNoise} per frame.
-    ambient : {polarization: ambient / full-on luminance (median)}; removed when
-        ``ambient_removed``.
+    ambient : ``{"ratio": ambient / full-on luminance}`` (medians over the lit pixels,
+        both polarisations); removed when ``ambient_removed``.
     radius_diffuse, radius_specular : guided-filter radii, pixels (0: not filtered).
     cross_noise, parallel_noise : the camera's noise model (median over its frames).
     level_cross, level_specular : median full-on cross and specular luminance over the
@@ -89,6 +91,8 @@ class Preparation:
     level_cross: float = 0.0
     level_specular: float = 0.0
     mask_threshold: float | None = None
+    sigma_cross: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on cross luminance (unfiltered)
+    sigma_specular: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on specular (unfiltered)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,21 +129,30 @@ def _radius(noise_to_signal: float, target: float) -> int:
     return int(min(MAX_RADIUS, max(1, np.ceil((np.sqrt(n) - 1.0) / 2.0))))
 
 
-def _remove_ambient(images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation) -> None:
-    """Measure the ambient light of each polarisation; subtract it when present (in place)."""
-    for pol in ("cross", "parallel"):
-        full = images[("full", pol)]
+def _remove_ambient(
+    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float
+) -> None:
+    """Measure the ambient light; subtract it from every frame when present (in place).
+
+    Room light is unpolarised, so both polarisations receive the same ambient image: it is
+    measured on their sum (half the noise) and the same estimate is subtracted from both,
+    which leaves the specular ``parallel - cross`` untouched.
+    """
+
+    def residual(pol: str) -> np.ndarray:
         amb = sum(images[(f"gradient_{a}", pol)] + images[(f"inverse_{a}", pol)] for a in AXES) / np.float32(3.0)
-        amb -= full
-        ratio = float(np.median(_lum(amb)[signal]) / max(np.median(_lum(full)[signal]), 1e-12))
-        prep.ambient[pol] = ratio
-        if ratio < AMBIENT_MIN:
-            continue
-        prep.ambient_removed = True
-        smooth = guided_filter(_lum(full), amb, radius=max(2, prep.radius_diffuse), eps=1e-6, subsample=1)
-        for (_, p), img in images.items():
-            if p == pol:
-                img -= smooth
+        return amb - images[("full", pol)]
+
+    amb = (residual("cross") + residual("parallel")) * np.float32(0.5)
+    full = (images[("full", "cross")] + images[("full", "parallel")]) * np.float32(0.5)
+    ratio = float(np.median(_lum(amb)[signal]) / max(np.median(_lum(full)[signal]), 1e-12))
+    prep.ambient = {"ratio": ratio}
+    if ratio < AMBIENT_MIN:
+        return
+    prep.ambient_removed = True
+    smooth = guided_filter(_lum(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
+    for img in images.values():
+        img -= smooth
 
 
 def prepare_frames(
@@ -167,26 +180,31 @@ def prepare_frames(
     prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
     prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
     images = dict(frames.images)
-    lum_c = _lum(images[("full", "cross")])
+    raw_c = _lum(images[("full", "cross")])  # what the sensor saw: sets the noise
+    raw_p = _lum(images[("full", "parallel")])
     floor = 10.0 * max(prep.cross_noise.read, 1e-6)
+    if ambient == "auto" and has_inverses(images):
+        images = {k: v.copy() for k, v in images.items()}
+        signal = raw_c > floor
+        signal = signal if signal.any() else np.ones_like(signal)
+        eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
+        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10))
+    lum_c = _lum(images[("full", "cross")])
     signal = lum_c > floor
     if not signal.any():
         signal = np.ones_like(signal)
     spec = _lum(images[("full", "parallel")]) - lum_c
     prep.level_cross = float(np.median(lum_c[signal]))
     prep.level_specular = float(max(np.median(spec[signal]), 1e-9))
-    sig_c = float(prep.cross_noise.sigma(prep.level_cross))
-    sig_s = float(np.hypot(sig_c, prep.parallel_noise.sigma(prep.level_cross + prep.level_specular)))
+    sig_c = float(np.median(prep.cross_noise.sigma(raw_c[signal])))
+    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[signal]))))
+    prep.sigma_cross = prep.cross_noise.sigma(raw_c).astype(np.float32)
+    prep.sigma_specular = np.hypot(prep.sigma_cross, prep.parallel_noise.sigma(raw_p)).astype(np.float32)
     if denoise == "auto":
         # noise of one normal direction: first moment gradient - inverse (noise sqrt(2) sigma)
         # over its length (2/3 of the level for a Lambertian lobe; about 0.8 for skin's specular)
         prep.radius_diffuse = _radius(np.sqrt(2.0) * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD)
         prep.radius_specular = _radius(np.sqrt(2.0) * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
-    inverses = has_inverses(images)
-    if ambient == "auto" and inverses:
-        images = {k: v.copy() for k, v in images.items()}
-        _remove_ambient(images, signal, prep)
-        lum_c = _lum(images[("full", "cross")])
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
     keys = [k for k in images if k[1] == "cross" and (k[0], "parallel") in images]
@@ -195,6 +213,9 @@ def prepare_frames(
     # smooth it first, self-guided (edge-preserving), with the larger of the two radii
     r_g = max(prep.radius_diffuse, prep.radius_specular)
     guide = guided_filter(lum_c, lum_c, radius=r_g, eps=eps_d, subsample=_step(r_g))
+    if has_inverses(images):
+        out = _filter_moments(images, guide, prep, sig_c, eps_d)
+        return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
     cross = np.concatenate([images[k] for k in keys], axis=2)
     specular = np.stack([_lum(images[(p, "parallel")]) - _lum(images[(p, "cross")]) for p, _ in keys], axis=2)
     if prep.radius_diffuse > 0:
@@ -219,6 +240,53 @@ def prepare_frames(
     return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
 
 
+def _filter_moments(
+    images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
+) -> dict[tuple[str, str], np.ndarray]:
+    """Filter the lobe moments instead of the frames (needs inverse patterns).
+
+    The zeroth moments (full-on cross and specular) are filtered guided by the full-on
+    image; each axis's first moment ``gradient_a - inverse_a`` guided by the luminance of
+    the diffuse first moment of that axis, which carries the surface's normal detail (the
+    full-on image does not): diffuse and specular first moments keep the detail the
+    diffuse one shows above the noise. Frames are rebuilt with ``gradient_a + inverse_a =
+    full`` (true once ambient light is removed): ``gradient_a = (full + m1_a) / 2``.
+    """
+    rd, rs = prep.radius_diffuse, prep.radius_specular
+
+    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
+        return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
+
+    def spec(p: str) -> np.ndarray:
+        return _lum(images[(p, "parallel")]) - _lum(images[(p, "cross")])
+
+    # full and gradient_a + inverse_a are four estimates of the zeroth moment (noise variance
+    # v and 2 v): their inverse-variance mean has variance 0.4 v
+    full_c = images[("full", "cross")] + sum(
+        images[(f"gradient_{a}", "cross")] + images[(f"inverse_{a}", "cross")] for a in AXES
+    ) * np.float32(0.5)
+    full_s = spec("full") + sum(spec(f"gradient_{a}") + spec(f"inverse_{a}") for a in AXES) * np.float32(0.5)
+    full_c = gf(guide, full_c / np.float32(2.5), rd, eps_d)
+    full_s = gf(guide, full_s / np.float32(2.5), rs, eps_d)
+    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
+    out = {("full", "cross"): full_c, ("full", "parallel"): full_c + full_s[..., None]}
+    for a in AXES:
+        g, i = f"gradient_{a}", f"inverse_{a}"
+        m1c = images[(g, "cross")] - images[(i, "cross")]
+        m1s = spec(g) - spec(i)
+        # both polarisations' first moments: twice the diffuse signal (and the specular's
+        # detail) for sqrt(2) the noise
+        guide_a = _lum(m1c + images[(g, "parallel")] - images[(i, "parallel")])
+        guide_a = gf(guide_a, guide_a, max(rd, rs), eps_m)
+        m1c = gf(guide_a, m1c, rd, eps_m)
+        m1s = gf(guide, m1s, rs, eps_d)  # guided by guide_a, its noise biases the roughness
+        gc, ic = (full_c + m1c) * np.float32(0.5), (full_c - m1c) * np.float32(0.5)
+        gs, is_ = (full_s + m1s) * np.float32(0.5), (full_s - m1s) * np.float32(0.5)
+        out[(g, "cross")], out[(i, "cross")] = gc, ic
+        out[(g, "parallel")], out[(i, "parallel")] = gc + gs[..., None], ic + is_[..., None]
+    return out
+
+
 def _step(radius: int) -> int:
     """Coefficient grid step for a radius (fast guided filter)."""
     return max(1, radius // 2)
@@ -238,12 +306,11 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     (H, W) bool.
     """
     d = 2.0 * _lum(frames.images[("full", "cross")])
-    reduction = 2 * prep.radius_diffuse + 1
-    read = prep.cross_noise.read
-    if prep.ambient_removed:  # the subtracted ambient estimate carries the noise of 7 frames
-        read *= np.sqrt(1.0 + 2.0 / 3.0)
-    threshold = max(min_diffuse, MASK_SNR * 2.0 * read / reduction)
-    prep.mask_threshold = float(threshold)
+    sigma = prep.sigma_cross if prep.sigma_cross is not None else np.float32(prep.cross_noise.read)
+    if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
+        sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
+    threshold = np.maximum(min_diffuse, MASK_SNR * 2.0 * sigma / (2 * prep.radius_diffuse + 1))
+    prep.mask_threshold = float(np.median(threshold))
     fg = (d > threshold).astype(np.uint8)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
@@ -281,10 +348,12 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     """
     c = _lum(frames.images[("full", "cross")])
     s = _lum(frames.images[("full", "parallel")]) - c
-    sig_c = prep.cross_noise.sigma(c) / (2 * prep.radius_diffuse + 1)
-    sig_s = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0))) / (
-        2 * prep.radius_specular + 1
-    )
+    sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross
+    sig_s0 = prep.sigma_specular
+    if sig_s0 is None:
+        sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
+    sig_c = sig_c0 / (2 * prep.radius_diffuse + 1)
+    sig_s = sig_s0 / (2 * prep.radius_specular + 1)
     tiny = 1e-12
     snr_c = c / np.maximum(sig_c, tiny)
     snr_s = (s / np.maximum(sig_s, tiny)).astype(np.float32)
