@@ -132,7 +132,7 @@ def _radius(noise_to_signal: float, target: float) -> int:
 def _remove_ambient(
     images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float
 ) -> None:
-    """Measure the ambient light; subtract it from every frame when present (in place).
+    """Measure the ambient light; subtract it from every frame when present (new arrays in ``images``).
 
     Room light is unpolarised, so both polarisations receive the same ambient image: it is
     measured on their sum (half the noise) and the same estimate is subtracted from both,
@@ -151,8 +151,8 @@ def _remove_ambient(
         return
     prep.ambient_removed = True
     smooth = guided_filter(_lum(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
-    for img in images.values():
-        img -= smooth
+    for key, img in images.items():
+        images[key] = img - smooth  # new arrays: the caller's frames are not modified
 
 
 def prepare_frames(
@@ -184,7 +184,6 @@ def prepare_frames(
     raw_p = _lum(images[("full", "parallel")])
     floor = 10.0 * max(prep.cross_noise.read, 1e-6)
     if ambient == "auto" and has_inverses(images):
-        images = {k: v.copy() for k, v in images.items()}
         signal = raw_c > floor
         signal = signal if signal.any() else np.ones_like(signal)
         eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2

@@ -10,13 +10,18 @@ and then separating diffuse from specular equals separating and then filtering.
 
 The coefficients are computed on a grid subsampled by ``subsample`` (the "fast guided
 filter"): the box means are smooth at radius ``r``, so a grid step up to about ``r / 2``
-loses nothing visible and saves that factor squared in the costly part.
+loses nothing visible and saves that factor squared in the costly part. With
+``subsample=1`` and numba installed the compiled
+:func:`~id2reflectance.processing.solve.guided_kernel.guided_filter_planes` runs instead
+(box windows shrunk at the image border rather than reflected).
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from id2reflectance.processing.solve.config import numba_available
 
 __all__ = ["box_mean", "guided_filter"]
 
@@ -59,6 +64,12 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float
     p = src[..., None] if planar else src
     h, w = guide.shape
     s = max(1, int(subsample))
+    if s == 1 and radius >= 1 and numba_available():
+        from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
+
+        out = np.empty(p.shape, np.float32)
+        guided_kernel.guided_filter_planes(guide, p, int(radius), float(eps), out, guided_kernel.scratch(h, w))
+        return out[..., 0] if planar else out
     if s > 1:
         small = ((h + s - 1) // s, (w + s - 1) // s)
         g = cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
