@@ -358,21 +358,47 @@ def _write_frames(
 
 
 def _room_light(r: CameraRender, config: SimulatorConfig, scale: float) -> np.ndarray | float:
-    """Stored light that does not come from the stage: in every frame, dark frames included.
-
-    Ambient room light is unpolarised and uniform: the face reflects ``ambient`` times its
-    full-on response (diffuse and specular), and an analyser passes half of it whatever
-    its orientation, so both polarisations receive ``ambient * (cross + parallel) / 2`` of
-    the full pattern. The backdrop (pixels off the head) is a lit wall: ``backdrop`` with a
-    smooth +-25 % ramp across the image. The ground truth is unchanged.
-    """
+    """Stored room light of one camera's render (:func:`room_light`), 0 when there is none."""
     if config.ambient <= 0 and config.backdrop <= 0:
         return 0.0
-    face = config.ambient * 0.5 * (r.cross["full"] + r.parallel["full"]) / scale
+    return room_light(r.cross["full"] / scale, r.parallel["full"] / scale, r.hit, config)
+
+
+def room_light(
+    cross_full: np.ndarray, parallel_full: np.ndarray, hit: np.ndarray, config: SimulatorConfig
+) -> np.ndarray:
+    """Light that does not come from the stage, in every frame (dark frames included).
+
+    Ambient room light is unpolarised and uniform: the face reflects ``config.ambient``
+    times its full-on response (diffuse and specular), and an analyser passes half of it
+    whatever its orientation, so both polarisations receive ``ambient * (cross +
+    parallel) / 2`` of the full pattern. The backdrop (pixels off the head) is a lit wall:
+    ``config.backdrop`` with a smooth +-25 % ramp across the image, slightly warm. The
+    ground truth is unchanged.
+
+    Parameters
+    ----------
+    cross_full, parallel_full : (H, W, 3) float, the noise-free full-on frames (stored units).
+    hit : (H, W) bool, pixels on the head.
+
+    Returns
+    -------
+    (H, W, 3) float32, stored units.
+    """
+    face = config.ambient * 0.5 * (cross_full + parallel_full)
     h, w = face.shape[:2]
     ramp = 1.0 + 0.25 * np.linspace(-1.0, 1.0, w)[None, :] * np.linspace(0.6, 1.0, h)[:, None]
-    wall = (config.backdrop * ramp)[..., None] * np.array([1.0, 0.95, 0.85]) * (~r.hit)[..., None]
+    wall = (config.backdrop * ramp)[..., None] * np.array([1.0, 0.95, 0.85]) * (~hit)[..., None]
     return (face + wall).astype(np.float32)
+
+
+def sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> np.ndarray:
+    """Stored values from noise-free stored signal ``x`` (..., float): the sensor model.
+
+    Noise ``sigma^2 = config.noise * x + config.read_noise^2`` (Poisson-Gaussian, stored
+    units), then ``dark_offset`` and clipping at ``saturation``; float32.
+    """
+    return _sensor(x, config, rng)
 
 
 def _config_json(config: SimulatorConfig) -> dict:

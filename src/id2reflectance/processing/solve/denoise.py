@@ -40,7 +40,7 @@ from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps
 from id2reflectance.processing.solve.config import SolverConfig
 from id2reflectance.processing.solve.guided import guided_filter
-from id2reflectance.processing.solve.noise import FrameNoise, camera_noise
+from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ __all__ = [
 ]
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
-AMBIENT_RADIUS = 1  # pixels: guided-filter radius of the ambient estimate (larger leaves a ring of backdrop at the silhouette)
+AMBIENT_RADIUS = (
+    1  # pixels: guided-filter radius of the ambient estimate (larger leaves a ring of backdrop at the silhouette)
+)
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
@@ -75,7 +77,9 @@ class Preparation:
     ambient : ``{"ratio": ambient / full-on luminance}`` (medians over the lit pixels,
         both polarisations); removed when ``ambient_removed``.
     radius_diffuse, radius_specular : guided-filter radii, pixels (0: not filtered).
-    cross_noise, parallel_noise : the camera's noise model (median over its frames).
+    cross_noise, parallel_noise : the camera's noise model per polarisation: from the
+        complementary patterns when the session has inverses (the same for both), else the
+        median over its frames.
     level_cross, level_specular : median full-on cross and specular luminance over the
         signal pixels (the levels the radii were chosen for).
     mask_threshold : diffuse-luminance threshold of the robust mask (None: a mask file).
@@ -161,6 +165,7 @@ def prepare_frames(
     *,
     denoise: Literal["auto", "none"] = "auto",
     ambient: Literal["auto", "none"] = "auto",
+    camera_model: FrameNoise | None = None,
 ) -> tuple[CameraFrames, Preparation]:
     """Remove ambient light and denoise one camera's frames for the solve.
 
@@ -171,14 +176,20 @@ def prepare_frames(
     noise : the noise model of each frame (same keys), corrected-frame units.
     denoise : ``"auto"`` (radii from the noise, 0 when clean) or ``"none"``.
     ambient : ``"auto"`` (measure with inverse patterns, remove when present) or ``"none"``.
+    camera_model : the camera's noise model from its complementary patterns
+        (:func:`~id2reflectance.processing.solve.noise.pattern_noise`), used for both
+        polarisations when given; else the median of the per-frame models.
 
     Returns
     -------
     The frames to solve (new arrays where changed, the inputs otherwise) and a Preparation.
     """
     prep = Preparation(noise={f"{p}_{pol}": m for (p, pol), m in noise.items()})
-    prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
-    prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
+    if camera_model is not None:
+        prep.cross_noise = prep.parallel_noise = camera_model
+    else:
+        prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
+        prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
     images = dict(frames.images)
     raw_c = _lum(images[("full", "cross")])  # what the sensor saw: sets the noise
     raw_p = _lum(images[("full", "parallel")])
@@ -384,7 +395,8 @@ def prepare_camera(
     config : ``denoise`` and ``ambient`` choose the steps; ``min_diffuse`` bounds the mask.
     """
     noise = camera_noise(session, camera, frames.images)
-    prepared, prep = prepare_frames(frames, noise, denoise=config.denoise, ambient=config.ambient)
+    model = pattern_noise(frames.images)
+    prepared, prep = prepare_frames(frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model)
     if mask is None and config.denoise == "auto":
         mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)
     return prepared, PreparedCamera(mask, prep)

@@ -29,7 +29,7 @@ import numpy as np
 from id2reflectance.capture.frames import decode_frame
 from id2reflectance.capture.session import Session
 
-__all__ = ["FrameNoise", "camera_noise", "dark_read_noise", "estimate_frame_noise", "highpass"]
+__all__ = ["FrameNoise", "camera_noise", "pattern_noise", "dark_read_noise", "estimate_frame_noise", "highpass"]
 
 _MAD = 1.4826  # standard deviation per median absolute deviation of a Gaussian
 _FLAT = 0.25  # fraction of each level bin, the flattest, that measures the noise
@@ -114,8 +114,16 @@ def estimate_frame_noise(
     h, lv, en = hp[sl].ravel(), level[sl].ravel(), energy[sl].ravel()
     ok = np.isfinite(h) & np.isfinite(lv)
     h, lv, en = h[ok], lv[ok], en[ok]
+    return _fit(h, lv, en, read=read, bins=bins)
+
+
+def _fit(
+    h: np.ndarray, lv: np.ndarray, en: np.ndarray, *, read: float | None, bins: int, reads: float = 1.0
+) -> FrameNoise:
+    """Fit ``sigma(h)^2 = gain * lv + reads * read^2`` over equal-count level bins (flattest pixels)."""
+    source: Literal["image", "dark"] = "image" if read is None else "dark"
     if h.size < 64:
-        return FrameNoise(0.0, 0.0 if read is None else read, "image" if read is None else "dark")
+        return FrameNoise(0.0, 0.0 if read is None else read, source)
     order = np.argsort(lv, kind="stable")  # equal-count level bins
     xs, ys, ws = [], [], []
     for idx in np.array_split(order, bins):
@@ -126,11 +134,9 @@ def estimate_frame_noise(
         xs.append(float(np.median(lv[idx])))
         ys.append((_robust_sigma(flat) * _FLAT_HALF_BIAS) ** 2)  # undo the flat selection's narrowing
         ws.append(idx.size)
-    if not xs:
-        return FrameNoise(0.0, 0.0 if read is None else read, "image" if read is None else "dark")
     x, y, w = np.asarray(xs), np.asarray(ys), np.sqrt(np.asarray(ws, np.float64))
     if read is not None:
-        gain = float(np.sum(w * x * (y - read**2)) / max(np.sum(w * x * x), 1e-30))
+        gain = float(np.sum(w * x * (y - reads * read**2)) / max(np.sum(w * x * x), 1e-30))
         return FrameNoise(max(gain, 0.0), float(read), "dark")
     A = np.stack([x, np.ones_like(x)], axis=1) * w[:, None]
     (gain, r2), *_ = np.linalg.lstsq(A, y * w, rcond=None)
@@ -139,7 +145,39 @@ def estimate_frame_noise(
     if r2 < 0:  # no floor visible: shot noise only
         r2 = 0.0
         gain = float(np.sum(w * x * y) / max(np.sum(w * x * x), 1e-30))
-    return FrameNoise(float(gain), float(np.sqrt(r2)), "image")
+    return FrameNoise(float(gain), float(np.sqrt(r2 / reads)), "image")
+
+
+def pattern_noise(images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17) -> FrameNoise | None:
+    """One noise model for a camera from its complementary patterns (None without inverses).
+
+    ``gradient_a + inverse_a - full`` holds no stage signal, only the three frames' noise
+    (variance ``gain * 2 full + 3 read^2``) and the ambient light (smooth over a few pixels:
+    the high-pass removes it), so texture cannot pass for noise as it can in one frame.
+    The six residuals (three axes, two polarisations) are pooled; the level is the local
+    mean of ``full``. ``source`` is ``"image"``.
+    """
+    pols = [p for p in ("cross", "parallel") if all((f"inverse_{a}", p) in images for a in "xyz")]
+    if not pols:
+        return None
+    hs, lvs, ens = [], [], []
+    per = max_samples // (3 * len(pols))
+    for pol in pols:
+        full = _row_blocks(images[("full", pol)], 1 << 19)
+        level = 2.0 * cv2.blur(full, (3, 3), borderType=cv2.BORDER_REFLECT)
+        for a in "xyz":
+            e = _row_blocks(images[(f"gradient_{a}", pol)], 1 << 19) + _row_blocks(
+                images[(f"inverse_{a}", pol)], 1 << 19
+            )
+            e -= full
+            hp = highpass(e)
+            en = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
+            step = max(1, int(np.ceil(np.sqrt(e.size / per))))
+            sl = (slice(2, -2, step), slice(2, -2, step))
+            hs.append(hp[sl].ravel())
+            lvs.append(level[sl].ravel())
+            ens.append(en[sl].ravel())
+    return _fit(np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens), read=None, bins=24, reads=3.0)
 
 
 def _flat_half_bias() -> float:
