@@ -114,7 +114,11 @@ class Preparation:
 
 
 def _lum(img: np.ndarray) -> np.ndarray:
-    return img @ LUMINANCE_709
+    """Rec.709 luminance (H, W) float32 of an (H, W, 3) float32 image."""
+    return cv2.transform(np.ascontiguousarray(img, np.float32), _LUM_ROW)
+
+
+_LUM_ROW = LUMINANCE_709.reshape(1, 3).astype(np.float32)
 
 
 def _median_model(models: list[FrameNoise]) -> FrameNoise:
@@ -263,35 +267,41 @@ def _filter_moments(
     full`` (true once ambient light is removed): ``gradient_a = (full + m1_a) / 2``.
     """
     rd, rs = prep.radius_diffuse, prep.radius_specular
+    f32 = np.float32
 
     def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
         return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
 
-    def spec(p: str) -> np.ndarray:
-        return _lum(images[(p, "parallel")]) - _lum(images[(p, "cross")])
-
+    patterns = ["full"] + [f"{k}_{a}" for a in AXES for k in ("gradient", "inverse")]
+    lum_c = {p: _lum(images[(p, "cross")]) for p in patterns}
+    lum_p = {p: _lum(images[(p, "parallel")]) for p in patterns}
+    spec = {p: lum_p[p] - lum_c[p] for p in patterns}
     # full and gradient_a + inverse_a are four estimates of the zeroth moment (noise variance
     # v and 2 v): their inverse-variance mean has variance 0.4 v
-    full_c = images[("full", "cross")] + sum(
-        images[(f"gradient_{a}", "cross")] + images[(f"inverse_{a}", "cross")] for a in AXES
-    ) * np.float32(0.5)
-    full_s = spec("full") + sum(spec(f"gradient_{a}") + spec(f"inverse_{a}") for a in AXES) * np.float32(0.5)
-    full_c = gf(guide, full_c / np.float32(2.5), rd, eps_d)
-    full_s = gf(guide, full_s / np.float32(2.5), rs, eps_d)
+    full_c = images[("full", "cross")] * f32(1 / 2.5)
+    full_s = spec["full"] * f32(1 / 2.5)
+    for p in patterns[1:]:
+        full_c += images[(p, "cross")] * f32(0.5 / 2.5)
+        full_s += spec[p] * f32(0.5 / 2.5)
+    # specular planes: the zeroth moment and the three first moments share guide and radius
+    spec_planes = np.stack([full_s] + [spec[f"gradient_{a}"] - spec[f"inverse_{a}"] for a in AXES], axis=2)
+    spec_planes = gf(guide, spec_planes, rs, eps_d)
+    full_c = gf(guide, full_c, rd, eps_d)
+    full_s = spec_planes[..., 0]
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     out = {("full", "cross"): full_c, ("full", "parallel"): full_c + full_s[..., None]}
-    for a in AXES:
+    for k, a in enumerate(AXES):
         g, i = f"gradient_{a}", f"inverse_{a}"
         m1c = images[(g, "cross")] - images[(i, "cross")]
-        m1s = spec(g) - spec(i)
+        m1s = spec_planes[..., k + 1]
         # both polarisations' first moments: twice the diffuse signal (and the specular's
         # detail) for sqrt(2) the noise
-        guide_a = _lum(m1c + images[(g, "parallel")] - images[(i, "parallel")])
-        guide_a = gf(guide_a, guide_a, max(rd, rs), eps_m)
+        guide_a = lum_c[g] - lum_c[i] + lum_p[g] - lum_p[i]
+        guide_a = gf(guide_a, guide_a, rd, eps_m)
         m1c = gf(guide_a, m1c, rd, eps_m)
-        m1s = gf(guide, m1s, rs, eps_d)  # guided by guide_a, its noise biases the roughness
-        gc, ic = (full_c + m1c) * np.float32(0.5), (full_c - m1c) * np.float32(0.5)
-        gs, is_ = (full_s + m1s) * np.float32(0.5), (full_s - m1s) * np.float32(0.5)
+        half_c, half_m = full_c * f32(0.5), m1c * f32(0.5)
+        gc, ic = half_c + half_m, half_c - half_m
+        gs, is_ = (full_s + m1s) * f32(0.5), (full_s - m1s) * f32(0.5)
         out[(g, "cross")], out[(i, "cross")] = gc, ic
         out[(g, "parallel")], out[(i, "parallel")] = gc + gs[..., None], ic + is_[..., None]
     return out

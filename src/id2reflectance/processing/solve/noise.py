@@ -229,7 +229,7 @@ def camera_noise(
         key = (f.pattern, f.polarization)
         if key not in images:
             continue
-        img = _row_blocks(images[key], 1 << 19)
+        img = _row_blocks(images[key], 1 << 18)
         read = None
         if f.polarization in darks:  # lit - dark: the dark frame's read noise twice
             read = float(np.sqrt(2.0) * darks[f.polarization] * f.scale)
