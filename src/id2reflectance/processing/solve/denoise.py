@@ -215,34 +215,21 @@ def prepare_frames(
     prep.sigma_cross = prep.cross_noise.sigma(raw_c).astype(np.float32)
     prep.sigma_specular = np.hypot(prep.sigma_cross, prep.parallel_noise.sigma(raw_p)).astype(np.float32)
     if denoise == "auto":
-        # noise of one normal direction: first moment gradient - inverse (noise sqrt(2) sigma)
-        # over its length (2/3 of the level for a Lambertian lobe; about 0.8 for skin's specular)
-        prep.radius_diffuse = _radius(np.sqrt(2.0) * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD)
-        prep.radius_specular = _radius(np.sqrt(2.0) * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
+        # noise of one normal direction: the first moment's noise (gradient - inverse:
+        # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
+        # for skin's specular). Without inverses (2 gradient - full: sqrt(5) sigma) the same
+        # radii: at 128-192 px a radius of 2 blurred more detail than it removed noise.
+        k = np.sqrt(2.0)
+        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD)
+        prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
-    keys = [k for k in images if k[1] == "cross" and (k[0], "parallel") in images]
     eps_d = (EPS_SIGMAS * sig_c) ** 2
     # the guide's own noise would pass into every filtered frame (output = a * guide + b):
     # smooth it first, self-guided (edge-preserving), with the larger of the two radii
     r_g = max(prep.radius_diffuse, prep.radius_specular)
     guide = guided_filter(lum_c, lum_c, radius=r_g, eps=eps_d, subsample=_step(r_g))
-    if has_inverses(images):
-        out = _filter_moments(images, guide, prep, sig_c, eps_d)
-        return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
-    cross = np.concatenate([images[k] for k in keys], axis=2)
-    specular = np.stack([_lum(images[(p, "parallel")]) - _lum(images[(p, "cross")]) for p, _ in keys], axis=2)
-    if prep.radius_diffuse > 0:
-        cross = guided_filter(guide, cross, radius=prep.radius_diffuse, eps=eps_d, subsample=_step(prep.radius_diffuse))
-    if prep.radius_specular > 0:
-        specular = guided_filter(
-            guide, specular, radius=prep.radius_specular, eps=eps_d, subsample=_step(prep.radius_specular)
-        )
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for i, (p, _) in enumerate(keys):
-        c = np.ascontiguousarray(cross[..., 3 * i : 3 * i + 3])
-        out[(p, "cross")] = c
-        out[(p, "parallel")] = c + specular[..., i : i + 1]
+    out = _filter_moments(images, guide, prep, sig_c, eps_d)
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
         frames.camera,
@@ -257,7 +244,7 @@ def prepare_frames(
 def _filter_moments(
     images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
 ) -> dict[tuple[str, str], np.ndarray]:
-    """Filter the lobe moments instead of the frames (needs inverse patterns).
+    """Filter the lobe moments instead of the frames.
 
     The zeroth moments (full-on cross and specular) are filtered guided by the full-on
     image; each axis's first moment ``gradient_a - inverse_a`` guided by the luminance of
@@ -265,6 +252,7 @@ def _filter_moments(
     full-on image does not): diffuse and specular first moments keep the detail the
     diffuse one shows above the noise. Frames are rebuilt with ``gradient_a + inverse_a =
     full`` (true once ambient light is removed): ``gradient_a = (full + m1_a) / 2``.
+    Without inverse patterns ``m1_a = 2 gradient_a - full`` and the zeroth moment is ``full``.
     """
     rd, rs = prep.radius_diffuse, prep.radius_specular
     f32 = np.float32
@@ -272,38 +260,53 @@ def _filter_moments(
     def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
         return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
 
-    patterns = ["full"] + [f"{k}_{a}" for a in AXES for k in ("gradient", "inverse")]
+    inverses = has_inverses(images)
+    kinds = ("gradient", "inverse") if inverses else ("gradient",)
+    patterns = ["full"] + [f"{k}_{a}" for a in AXES for k in kinds]
     lum_c = {p: _lum(images[(p, "cross")]) for p in patterns}
     lum_p = {p: _lum(images[(p, "parallel")]) for p in patterns}
     spec = {p: lum_p[p] - lum_c[p] for p in patterns}
-    # full and gradient_a + inverse_a are four estimates of the zeroth moment (noise variance
-    # v and 2 v): their inverse-variance mean has variance 0.4 v
-    full_c = images[("full", "cross")] * f32(1 / 2.5)
-    full_s = spec["full"] * f32(1 / 2.5)
-    for p in patterns[1:]:
-        full_c += images[(p, "cross")] * f32(0.5 / 2.5)
-        full_s += spec[p] * f32(0.5 / 2.5)
+    if inverses:
+        # full and gradient_a + inverse_a are four estimates of the zeroth moment (noise
+        # variance v and 2 v): their inverse-variance mean has variance 0.4 v
+        full_c = images[("full", "cross")] * f32(1 / 2.5)
+        full_s = spec["full"] * f32(1 / 2.5)
+        for p in patterns[1:]:
+            full_c += images[(p, "cross")] * f32(0.5 / 2.5)
+            full_s += spec[p] * f32(0.5 / 2.5)
+    else:
+        full_c, full_s = images[("full", "cross")], spec["full"]
+
+    def first(values: dict[str, np.ndarray], a: str) -> np.ndarray:
+        """First moment of axis ``a``: gradient - inverse, or 2 gradient - full."""
+        if inverses:
+            return values[f"gradient_{a}"] - values[f"inverse_{a}"]
+        return values[f"gradient_{a}"] * f32(2.0) - values["full"]
+
     # specular planes: the zeroth moment and the three first moments share guide and radius
-    spec_planes = np.stack([full_s] + [spec[f"gradient_{a}"] - spec[f"inverse_{a}"] for a in AXES], axis=2)
-    spec_planes = gf(guide, spec_planes, rs, eps_d)
+    spec_planes = gf(guide, np.stack([full_s] + [first(spec, a) for a in AXES], axis=2), rs, eps_d)
     full_c = gf(guide, full_c, rd, eps_d)
     full_s = spec_planes[..., 0]
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     out = {("full", "cross"): full_c, ("full", "parallel"): full_c + full_s[..., None]}
+    cross = {p: images[(p, "cross")] for p in patterns}
+    half_c, half_s = full_c * f32(0.5), full_s * f32(0.5)
     for k, a in enumerate(AXES):
         g, i = f"gradient_{a}", f"inverse_{a}"
-        m1c = images[(g, "cross")] - images[(i, "cross")]
-        m1s = spec_planes[..., k + 1]
-        # both polarisations' first moments: twice the diffuse signal (and the specular's
-        # detail) for sqrt(2) the noise
-        guide_a = lum_c[g] - lum_c[i] + lum_p[g] - lum_p[i]
-        guide_a = gf(guide_a, guide_a, rd, eps_m)
-        m1c = gf(guide_a, m1c, rd, eps_m)
-        half_c, half_m = full_c * f32(0.5), m1c * f32(0.5)
-        gc, ic = half_c + half_m, half_c - half_m
-        gs, is_ = (full_s + m1s) * f32(0.5), (full_s - m1s) * f32(0.5)
-        out[(g, "cross")], out[(i, "cross")] = gc, ic
-        out[(g, "parallel")], out[(i, "parallel")] = gc + gs[..., None], ic + is_[..., None]
+        if inverses:
+            # both polarisations' first moments: twice the diffuse signal (and the specular's
+            # detail) for sqrt(2) the noise
+            guide_a = first(lum_c, a) + first(lum_p, a)
+            guide_a = gf(guide_a, guide_a, rd, eps_m)
+            half_m = gf(guide_a, first(cross, a), rd, eps_m) * f32(0.5)
+        else:  # 2 gradient - full carries sqrt(5) sigma: as a guide it costs more than it gives
+            half_m = gf(guide, first(cross, a), rd, eps_d) * f32(0.5)
+        half_ms = spec_planes[..., k + 1] * f32(0.5)
+        gc, gs = half_c + half_m, half_s + half_ms
+        out[(g, "cross")], out[(g, "parallel")] = gc, gc + gs[..., None]
+        if inverses:
+            ic, is_ = half_c - half_m, half_s - half_ms
+            out[(i, "cross")], out[(i, "parallel")] = ic, ic + is_[..., None]
     return out
 
 
