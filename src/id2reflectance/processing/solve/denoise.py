@@ -147,16 +147,24 @@ def _remove_ambient(
     which leaves the specular ``parallel - cross`` untouched.
     """
 
-    def residual(pol: str) -> np.ndarray:
-        amb = sum(images[(f"gradient_{a}", pol)] + images[(f"inverse_{a}", pol)] for a in AXES) / np.float32(3.0)
-        return amb - images[("full", pol)]
+    def residual(pol: str, rows: slice) -> np.ndarray:
+        amb = sum(images[(f"gradient_{a}", pol)][rows] + images[(f"inverse_{a}", pol)][rows] for a in AXES)
+        return amb / np.float32(3.0) - images[("full", pol)][rows]
 
-    amb = (residual("cross") + residual("parallel")) * np.float32(0.5)
-    full = (images[("full", "cross")] + images[("full", "parallel")]) * np.float32(0.5)
-    ratio = float(np.median(_lum(amb)[signal]) / max(np.median(_lum(full)[signal]), 1e-12))
+    def measure(rows: slice) -> tuple[np.ndarray, np.ndarray, float]:
+        amb = (residual("cross", rows) + residual("parallel", rows)) * np.float32(0.5)
+        full = (images[("full", "cross")][rows] + images[("full", "parallel")][rows]) * np.float32(0.5)
+        sig = signal[rows] if signal[rows].any() else np.ones(amb.shape[:2], bool)
+        return amb, full, float(np.median(_lum(amb)[sig]) / max(np.median(_lum(full)[sig]), 1e-12))
+
+    h = signal.shape[0]
+    step = max(1, h // 256)  # the ratio from about 256 rows: full-size work only when removing
+    _, _, ratio = measure(slice(0, h, step))
     prep.ambient = {"ratio": ratio}
     if ratio < AMBIENT_MIN:
         return
+    amb, full, ratio = measure(slice(None))
+    prep.ambient = {"ratio": ratio}
     prep.ambient_removed = True
     smooth = guided_filter(_lum(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
     for key, img in images.items():
