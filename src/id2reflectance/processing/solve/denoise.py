@@ -1,29 +1,28 @@
 """Before the solve: ambient light removed, frames denoised adaptively, a robust mask, confidence.
 
-Pipeline per camera (``solve_session``): decode -> align (when present) -> :func:`prepare_frames`
--> solve -> :func:`confidence_map`.
+Pipeline per camera (``solve_session``): decode -> align (when present) -> :func:`prepare_camera`
+-> solve -> :func:`camera_confidence`. The full description is docs/solve.md, section 1b.
 
-1. **Noise** per frame (:mod:`~id2reflectance.processing.solve.noise`), from dark frames
-   when the camera has them, else from the image.
-2. **Ambient light** (room light, a lit backdrop): it adds the same image ``A`` to every
-   pattern. Every pattern pair sums to the full-on pattern (``gradient_a + inverse_a =
-   full``), so with inverse patterns ``A = mean_a(gradient_a + inverse_a) - full`` per
-   polarisation. It is measured robustly (median over the lit pixels, relative to
-   ``full``); when above ``AMBIENT_MIN`` it is smoothed by the guided filter (ambient
-   light reflected by the face is proportional to its albedo, which is what the guided
-   filter's local model ``a * full + b`` describes) and subtracted from every frame. Dark
-   frames (lights off, room as it is) already remove it in the decode.
-3. **Denoising** (:func:`~id2reflectance.processing.solve.guided.guided_filter`, guided by
-   the luminance of the full-on cross-polarised frame, so no smoothing across the
-   silhouette or albedo edges): the cross-polarised frames (the diffuse, ``D = 2 cross``)
-   and the specular planes ``S = lum(parallel - cross)`` separately, each with a radius
-   from its own noise-to-signal ratio, so that a clean capture is not filtered at all
-   (radius 0) and the small specular signal gets the larger window. The solver uses the
-   parallel frames only through ``lum(parallel - cross)`` (Rec.709 weights summing to 1),
-   so the denoised parallel frame is ``cross' + S'`` in every channel.
-4. **Mask** (only when the session has no ``masks/<camera>.png``): denoised diffuse
-   luminance above a threshold set by the read noise left after filtering, small specks
-   removed (opening, components under 1 % of the largest) and enclosed holes filled.
+1. **Noise** (:mod:`~id2reflectance.processing.solve.noise`): a Poisson-Gaussian model per
+   frame (from dark frames when the camera has them, else from the image) and one per
+   camera from the complementary patterns (with inverses), which drives the filter.
+2. **Ambient light** (room light, a lit backdrop) adds the same image ``A`` to every
+   frame. With inverse patterns ``A = mean_a(gradient_a + inverse_a) - full``, measured on
+   both polarisations together (room light is unpolarised) relative to ``full``; above
+   ``AMBIENT_MIN`` it is smoothed by a guided filter (ambient reflected by the face is
+   proportional to albedo: the filter's local model ``a * full + b``) and subtracted from
+   every frame, which leaves ``parallel - cross`` untouched.
+3. **Denoising** with guided filters (:mod:`~id2reflectance.processing.solve.guided`),
+   radii from the noise-to-signal ratio of each lobe (0 on a clean capture: not filtered
+   at all). The lobe moments are filtered, not the frames: zeroth moments guided by the
+   full-on cross luminance, the diffuse first moment of each axis guided by that axis's
+   first moment (it carries the normal detail the full-on image lacks). Frames are
+   rebuilt from the filtered moments; the parallel frame as ``cross' + S'`` in every
+   channel (the solver reads it only through ``lum(parallel - cross)``).
+4. **Mask** (only without ``masks/<camera>.png``): denoised diffuse luminance above a
+   per-pixel noise threshold, specks removed, enclosed holes filled.
+5. **Confidence** per pixel from the signal-to-noise ratios after filtering, and the
+   ``[specular_below_noise]`` warning.
 """
 
 from __future__ import annotations
@@ -57,9 +56,7 @@ __all__ = [
 ]
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
-AMBIENT_RADIUS = (
-    1  # pixels: guided-filter radius of the ambient estimate (larger leaves a ring of backdrop at the silhouette)
-)
+AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
