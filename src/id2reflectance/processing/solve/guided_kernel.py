@@ -59,11 +59,40 @@ def _box(src: np.ndarray, dst: np.ndarray, tmp: np.ndarray, r: int) -> None:
             dst[i, j] = col[j] * inv_w[j] * inv_h
 
 
+@njit(**_JIT)
+def _hsum(x: np.ndarray, y: np.ndarray, r: int) -> None:
+    """y[j] = sum of x over [j - r, j + r] clipped to the row; 1-D float32."""
+    w = x.shape[0]
+    for j in range(min(r, w)):
+        acc = np.float32(0.0)
+        for k in range(max(j - r, 0), min(j + r, w - 1) + 1):
+            acc += x[k]
+        y[j] = acc
+    for j in range(max(w - r, r), w):
+        acc = np.float32(0.0)
+        for k in range(max(j - r, 0), min(j + r, w - 1) + 1):
+            acc += x[k]
+        y[j] = acc
+    if r == 1:  # the common radius: a branch-free loop LLVM vectorises
+        for j in range(1, w - 1):
+            y[j] = x[j - 1] + x[j] + x[j + 1]
+    else:
+        for j in range(r, w - r):
+            acc = x[j]
+            for k in range(1, r + 1):
+                acc += x[j - k] + x[j + k]
+            y[j] = acc
+
+
 @njit(parallel=True, **_JIT)
 def guided_filter_planes(
     guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray, work: np.ndarray
 ) -> None:
     """Guided filter of every plane ``src[..., c]`` by ``guide`` into ``out`` (same shape).
+
+    Two sweeps per plane: horizontal window sums of ``p`` and ``guide * p`` row by row,
+    then running vertical sums that give the coefficients ``a, b`` of each row as soon as
+    its window is complete; the same for ``a, b``, whose means give the output directly.
 
     Parameters
     ----------
@@ -75,39 +104,66 @@ def guided_filter_planes(
     h, w = guide.shape
     n = src.shape[2]
     mean_i = np.empty((h, w), np.float32)
-    var_i = np.empty((h, w), np.float32)
+    inv_var = np.empty((h, w), np.float32)
     tmp0 = work[0, 0]
     sq = work[0, 1]
     _box(guide, mean_i, tmp0, r)
     for i in range(h):
         for j in range(w):
             sq[i, j] = guide[i, j] * guide[i, j]
-    _box(sq, var_i, tmp0, r)
+    _box(sq, inv_var, tmp0, r)
     e = np.float32(eps)
     for i in range(h):
         for j in range(w):
-            v = var_i[i, j] - mean_i[i, j] * mean_i[i, j]
-            var_i[i, j] = np.float32(1.0) / ((v if v > 0 else np.float32(0.0)) + e)
+            v = inv_var[i, j] - mean_i[i, j] * mean_i[i, j]
+            inv_var[i, j] = np.float32(1.0) / ((v if v > 0 else np.float32(0.0)) + e)
+    inv_w = np.empty(w, np.float32)
+    for j in range(w):
+        inv_w[j] = np.float32(1.0) / np.float32(min(j + r, w - 1) - max(j - r, 0) + 1)
     for c in prange(n):
         t = get_thread_id()
-        p, ip, mp, mip, tmp = work[t, 0], work[t, 1], work[t, 2], work[t, 3], work[t, 4]
+        hx, hy, ca, cb = work[t, 0], work[t, 1], work[t, 2], work[t, 3]
+        rows = work[t, 4]  # rows 0-3: one row of p, guide * p and the two running sums
+        rp, rip, col_x, col_y = rows[0], rows[1], rows[2], rows[3]
         for i in range(h):
             for j in range(w):
                 x = src[i, j, c]
-                p[i, j] = x
-                ip[i, j] = x * guide[i, j]
-        _box(p, mp, tmp, r)
-        _box(ip, mip, tmp, r)
-        for i in range(h):
-            for j in range(w):
-                a = (mip[i, j] - mean_i[i, j] * mp[i, j]) * var_i[i, j]
-                p[i, j] = a
-                ip[i, j] = mp[i, j] - a * mean_i[i, j]
-        _box(p, mp, tmp, r)
-        _box(ip, mip, tmp, r)
-        for i in range(h):
-            for j in range(w):
-                out[i, j, c] = mp[i, j] * guide[i, j] + mip[i, j]
+                rp[j] = x
+                rip[j] = x * guide[i, j]
+            _hsum(rp, hx[i], r)
+            _hsum(rip, hy[i], r)
+        for sweep in range(2):  # 0: p and guide * p -> a, b; 1: a, b -> output
+            col_x[:] = 0.0
+            col_y[:] = 0.0
+            for i in range(min(r, h)):
+                for j in range(w):
+                    col_x[j] += hx[i, j]
+                    col_y[j] += hy[i, j]
+            for i in range(h):
+                if i + r < h:
+                    for j in range(w):
+                        col_x[j] += hx[i + r, j]
+                        col_y[j] += hy[i + r, j]
+                if i - r - 1 >= 0:
+                    for j in range(w):
+                        col_x[j] -= hx[i - r - 1, j]
+                        col_y[j] -= hy[i - r - 1, j]
+                inv_h = np.float32(1.0) / np.float32(min(i + r, h - 1) - max(i - r, 0) + 1)
+                if sweep == 0:
+                    for j in range(w):
+                        k = inv_w[j] * inv_h
+                        mp = col_x[j] * k
+                        a = (col_y[j] * k - mean_i[i, j] * mp) * inv_var[i, j]
+                        ca[i, j] = a
+                        cb[i, j] = mp - a * mean_i[i, j]
+                else:
+                    for j in range(w):
+                        k = inv_w[j] * inv_h
+                        out[i, j, c] = (col_x[j] * k) * guide[i, j] + col_y[j] * k
+            if sweep == 0:  # horizontal sums of a and b for the second sweep
+                for i in range(h):
+                    _hsum(ca[i], hx[i], r)
+                    _hsum(cb[i], hy[i], r)
 
 
 _WORK: list[np.ndarray] = []  # scratch kept between calls (one camera size at a time)

@@ -90,6 +90,7 @@ def estimate_frame_noise(
     read: float | None = None,
     bins: int = 24,
     max_samples: int = 1 << 16,
+    max_pixels: int = 1 << 18,
 ) -> FrameNoise:
     """Poisson-Gaussian noise model of one corrected frame.
 
@@ -100,12 +101,14 @@ def estimate_frame_noise(
         ``gain`` is fitted and ``source`` is ``"dark"``.
     bins : signal-level bins of the fit (quantiles of the level).
     max_samples : at most this many pixel samples (evenly strided) enter the fit.
+    max_pixels : larger frames are measured on evenly spaced blocks of 32 rows holding
+        about this many pixels (the filters' cost does not grow with the frame).
 
     Returns
     -------
     FrameNoise with ``gain`` and ``read`` in the frame's units.
     """
-    img = np.ascontiguousarray(img, np.float32)
+    img = np.ascontiguousarray(_row_blocks(img, max_pixels), np.float32)
     hp = highpass(img)
     level = cv2.blur(img, (3, 3), borderType=cv2.BORDER_REFLECT)
     energy = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
@@ -229,7 +232,7 @@ def camera_noise(
         key = (f.pattern, f.polarization)
         if key not in images:
             continue
-        img = _row_blocks(images[key], 1 << 18)
+        img = images[key]
         read = None
         if f.polarization in darks:  # lit - dark: the dark frame's read noise twice
             read = float(np.sqrt(2.0) * darks[f.polarization] * f.scale)
