@@ -81,7 +81,7 @@ class CameraMaps:
     @classmethod
     def empty(cls, camera: str, height: int, width: int) -> CameraMaps:
         """Uninitialised maps of the given size (the solver writes every pixel)."""
-        z = _mapped_empty
+        z = mapped_empty
         return cls(
             camera=camera,
             diffuse_albedo=z((3, height, width), np.float32),
@@ -113,7 +113,7 @@ class CameraMaps:
         return out
 
 
-def _mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+def mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     """``np.empty`` whose memory is mapped up front when large (Linux ``MAP_POPULATE``).
 
     One kernel call maps every page instead of a page fault per 4 KiB on first write;

@@ -36,8 +36,8 @@ import numpy as np
 
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
-from id2reflectance.processing.solve.camera_maps import CameraMaps
-from id2reflectance.processing.solve.config import SolverConfig
+from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
+from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
@@ -246,72 +246,142 @@ def prepare_frames(
     return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
 
 
-def _filter_moments(
-    images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
-) -> dict[tuple[str, str], np.ndarray]:
-    """Filter the lobe moments instead of the frames.
+FRAME_ORDER = tuple(
+    (p, pol)
+    for p in ("full", "gradient_x", "gradient_y", "gradient_z", "inverse_x", "inverse_y", "inverse_z")
+    for pol in ("cross", "parallel")
+)
+"""The frames in the order of the moment kernels (:mod:`~id2reflectance.processing.solve.moments_kernel`)."""
 
-    The zeroth moments (full-on cross and specular) are filtered guided by the full-on
-    image; each axis's first moment ``gradient_a - inverse_a`` guided by the luminance of
-    the diffuse first moment of that axis, which carries the surface's normal detail (the
-    full-on image does not): diffuse and specular first moments keep the detail the
-    diffuse one shows above the noise. Frames are rebuilt with ``gradient_a + inverse_a =
-    full`` (true once ambient light is removed): ``gradient_a = (full + m1_a) / 2``.
-    Without inverse patterns ``m1_a = 2 gradient_a - full`` and the zeroth moment is ``full``.
+
+def moment_planes(
+    images: dict[tuple[str, str], np.ndarray], inverses: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The lobe-moment planes the denoiser filters (numpy; the compiled version is ``pack_moments``).
+
+    Returns
+    -------
+    full_c : (H, W, 3) float32, diffuse zeroth moment in cross units: with inverses the
+        inverse-variance mean ``(full + sum_a (gradient_a + inverse_a) / 2) / 2.5`` (noise
+        variance 0.4 that of ``full``), else ``full``.
+    spec : (H, W, 4) float32, specular (``lum(parallel - cross)``) zeroth moment (the same
+        mean) and first moments x, y, z.
+    m1c : (H, W, 9) float32, cross first moments ``gradient_a - inverse_a`` (or ``2
+        gradient_a - full``), axis-major: x R, G, B, y R, G, B, z R, G, B.
+    guides : (H, W, 3) float32, per axis the luminance of the cross plus parallel first
+        moment (twice the diffuse signal for sqrt(2) the noise).
     """
-    rd, rs = prep.radius_diffuse, prep.radius_specular
     f32 = np.float32
-
-    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
-        return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
-
-    inverses = has_inverses(images)
     kinds = ("gradient", "inverse") if inverses else ("gradient",)
     patterns = ["full"] + [f"{k}_{a}" for a in AXES for k in kinds]
     lum_c = {p: _lum(images[(p, "cross")]) for p in patterns}
     lum_p = {p: _lum(images[(p, "parallel")]) for p in patterns}
     spec = {p: lum_p[p] - lum_c[p] for p in patterns}
     if inverses:
-        # full and gradient_a + inverse_a are four estimates of the zeroth moment (noise
-        # variance v and 2 v): their inverse-variance mean has variance 0.4 v
         full_c = images[("full", "cross")] * f32(1 / 2.5)
         full_s = spec["full"] * f32(1 / 2.5)
         for p in patterns[1:]:
             full_c += images[(p, "cross")] * f32(0.5 / 2.5)
             full_s += spec[p] * f32(0.5 / 2.5)
     else:
-        full_c, full_s = images[("full", "cross")], spec["full"]
+        full_c, full_s = images[("full", "cross")].copy(), spec["full"]
 
     def first(values: dict[str, np.ndarray], a: str) -> np.ndarray:
-        """First moment of axis ``a``: gradient - inverse, or 2 gradient - full."""
         if inverses:
             return values[f"gradient_{a}"] - values[f"inverse_{a}"]
         return values[f"gradient_{a}"] * f32(2.0) - values["full"]
 
-    # specular planes: the zeroth moment and the three first moments share guide and radius
-    spec_planes = gf(guide, np.stack([full_s] + [first(spec, a) for a in AXES], axis=2), rs, eps_d)
-    full_c = gf(guide, full_c, rd, eps_d)
-    full_s = spec_planes[..., 0]
-    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
-    out = {("full", "cross"): full_c, ("full", "parallel"): full_c + full_s[..., None]}
     cross = {p: images[(p, "cross")] for p in patterns}
-    half_c, half_s = full_c * f32(0.5), full_s * f32(0.5)
+    spec_planes = np.stack([full_s] + [first(spec, a) for a in AXES], axis=2)
+    m1c = np.concatenate([first(cross, a) for a in AXES], axis=2)
+    guides = np.stack([first(lum_c, a) + first(lum_p, a) for a in AXES], axis=2)
+    return full_c, spec_planes, m1c, guides
+
+
+def frames_from_moments(
+    full_c: np.ndarray, spec: np.ndarray, m1c: np.ndarray, inverses: bool
+) -> dict[tuple[str, str], np.ndarray]:
+    """Frames rebuilt from (filtered) :func:`moment_planes` (numpy; compiled: ``unpack_moments``).
+
+    ``gradient_a = (full + m1_a) / 2``, ``inverse_a = (full - m1_a) / 2`` (true once ambient
+    light is removed) and each parallel frame is its cross frame plus the specular value in
+    every channel (the solver reads parallel frames only through ``lum(parallel - cross)``).
+    """
+    f32 = np.float32
+    half = f32(0.5)
+    out = {("full", "cross"): full_c, ("full", "parallel"): full_c + spec[..., :1]}
+    half_c, half_s = full_c * half, spec[..., :1] * half
     for k, a in enumerate(AXES):
-        g, i = f"gradient_{a}", f"inverse_{a}"
+        half_m = m1c[..., 3 * k : 3 * k + 3] * half
+        half_ms = spec[..., k + 1 : k + 2] * half
+        gc = half_c + half_m
+        out[(f"gradient_{a}", "cross")], out[(f"gradient_{a}", "parallel")] = gc, gc + (half_s + half_ms)
         if inverses:
-            # both polarisations' first moments: twice the diffuse signal (and the specular's
-            # detail) for sqrt(2) the noise
-            guide_a = first(lum_c, a) + first(lum_p, a)
+            ic = half_c - half_m
+            out[(f"inverse_{a}", "cross")], out[(f"inverse_{a}", "parallel")] = ic, ic + (half_s - half_ms)
+    return out
+
+
+def _filter_moments(
+    images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
+) -> dict[tuple[str, str], np.ndarray]:
+    """Filter the lobe moments instead of the frames, and rebuild the frames.
+
+    The zeroth moments (diffuse per channel, specular) and the specular first moments are
+    filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
+    inverse patterns, guided by that axis's first-moment luminance (:func:`moment_planes`),
+    which carries the surface's normal detail the full-on image lacks. Without inverses
+    that guide (noise sqrt(5) sigma) costs more than it gives: the full-on image guides all.
+    """
+    rd, rs = prep.radius_diffuse, prep.radius_specular
+    inverses = has_inverses(images)
+    compiled = numba_available()
+
+    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
+        return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
+
+    if compiled:
+        from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
+
+        h, w = guide.shape
+        full_c, spec = mapped_empty((h, w, 3), np.float32), mapped_empty((h, w, 4), np.float32)
+        m1c, guides = mapped_empty((h, w, 9), np.float32), mapped_empty((h, w, 3), np.float32)
+        placeholder = images[("full", "cross")]
+        frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
+        moments_kernel.pack_moments(
+            tuple(np.ascontiguousarray(f, np.float32) for f in frames),
+            inverses,
+            LUMINANCE_709,
+            full_c,
+            spec,
+            m1c,
+            guides,
+        )
+    else:
+        full_c, spec, m1c, guides = moment_planes(images, inverses)
+    spec = gf(guide, spec, rs, eps_d)
+    full_c = gf(guide, full_c, rd, eps_d)
+    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
+    for k in range(3):
+        planes = m1c[..., 3 * k : 3 * k + 3]
+        if inverses:
+            guide_a = np.ascontiguousarray(guides[..., k])
             guide_a = gf(guide_a, guide_a, rd, eps_m)
-            half_m = gf(guide_a, first(cross, a), rd, eps_m) * f32(0.5)
-        else:  # 2 gradient - full carries sqrt(5) sigma: as a guide it costs more than it gives
-            half_m = gf(guide, first(cross, a), rd, eps_d) * f32(0.5)
-        half_ms = spec_planes[..., k + 1] * f32(0.5)
-        gc, gs = half_c + half_m, half_s + half_ms
-        out[(g, "cross")], out[(g, "parallel")] = gc, gc + gs[..., None]
-        if inverses:
-            ic, is_ = half_c - half_m, half_s - half_ms
-            out[(i, "cross")], out[(i, "parallel")] = ic, ic + is_[..., None]
+            m1c[..., 3 * k : 3 * k + 3] = gf(guide_a, planes, rd, eps_m)
+        else:
+            m1c[..., 3 * k : 3 * k + 3] = gf(guide, planes, rd, eps_d)
+    if not compiled:
+        return frames_from_moments(full_c, spec, m1c, inverses)
+    keys = [k for k in FRAME_ORDER if inverses or not k[0].startswith("inverse")]
+    out = {k: mapped_empty(full_c.shape, np.float32) for k in keys}  # pages mapped up front
+    dummy = np.empty((1, 1, 3), np.float32)
+    moments_kernel.unpack_moments(
+        np.ascontiguousarray(full_c),
+        np.ascontiguousarray(spec),
+        m1c,
+        inverses,
+        tuple(out.get(k, dummy) for k in FRAME_ORDER),
+    )
     return out
 
 

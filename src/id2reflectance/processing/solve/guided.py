@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from id2reflectance.processing.solve.camera_maps import mapped_empty
 from id2reflectance.processing.solve.config import numba_available
 
 __all__ = ["box_mean", "guided_filter"]
@@ -59,15 +60,16 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float
     Same shape as ``src``, float32.
     """
     guide = np.ascontiguousarray(guide, np.float32)
-    src = np.ascontiguousarray(src, np.float32)
+    compiled = subsample <= 1 and radius >= 1 and numba_available()
+    src = np.asarray(src, np.float32) if compiled else np.ascontiguousarray(src, np.float32)  # the kernel takes strides
     planar = src.ndim == 2
     p = src[..., None] if planar else src
     h, w = guide.shape
     s = max(1, int(subsample))
-    if s == 1 and radius >= 1 and numba_available():
+    if compiled:
         from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
 
-        out = np.empty(p.shape, np.float32)
+        out = mapped_empty(p.shape, np.float32)
         guided_kernel.guided_filter_planes(guide, p, int(radius), float(eps), out, guided_kernel.scratch(h, w))
         return out[..., 0] if planar else out
     if s > 1:
