@@ -39,6 +39,7 @@ from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, luminance, moment_planes
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
@@ -110,14 +111,6 @@ class Preparation:
         }
 
 
-def _lum(img: np.ndarray) -> np.ndarray:
-    """Rec.709 luminance (H, W) float32 of an (H, W, 3) float32 image."""
-    return cv2.transform(np.ascontiguousarray(img, np.float32), _LUM_ROW)
-
-
-_LUM_ROW = LUMINANCE_709.reshape(1, 3).astype(np.float32)
-
-
 def _median_model(models: list[FrameNoise]) -> FrameNoise:
     if not models:
         return FrameNoise(0.0, 0.0)
@@ -152,7 +145,7 @@ def _remove_ambient(
         amb = (residual("cross", rows) + residual("parallel", rows)) * np.float32(0.5)
         full = (images[("full", "cross")][rows] + images[("full", "parallel")][rows]) * np.float32(0.5)
         sig = signal[rows] if signal[rows].any() else np.ones(amb.shape[:2], bool)
-        return amb, full, float(np.median(_lum(amb)[sig]) / max(np.median(_lum(full)[sig]), 1e-12))
+        return amb, full, float(np.median(luminance(amb)[sig]) / max(np.median(luminance(full)[sig]), 1e-12))
 
     h = signal.shape[0]
     step = max(1, h // 256)  # the ratio from about 256 rows: full-size work only when removing
@@ -163,7 +156,7 @@ def _remove_ambient(
     amb, full, ratio = measure(slice(None))
     prep.ambient = {"ratio": ratio}
     prep.ambient_removed = True
-    smooth = guided_filter(_lum(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
+    smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
     for key, img in images.items():
         images[key] = img - smooth  # new arrays: the caller's frames are not modified
 
@@ -200,19 +193,19 @@ def prepare_frames(
         prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
         prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
     images = dict(frames.images)
-    raw_c = _lum(images[("full", "cross")])  # what the sensor saw: sets the noise
-    raw_p = _lum(images[("full", "parallel")])
+    raw_c = luminance(images[("full", "cross")])  # what the sensor saw: sets the noise
+    raw_p = luminance(images[("full", "parallel")])
     floor = 10.0 * max(prep.cross_noise.read, 1e-6)
     if ambient == "auto" and has_inverses(images):
         signal = raw_c > floor
         signal = signal if signal.any() else np.ones_like(signal)
         eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
         _remove_ambient(images, signal, prep, eps=max(eps, 1e-10))
-    lum_c = _lum(images[("full", "cross")])
+    lum_c = luminance(images[("full", "cross")])
     signal = lum_c > floor
     if not signal.any():
         signal = np.ones_like(signal)
-    spec = _lum(images[("full", "parallel")]) - lum_c
+    spec = luminance(images[("full", "parallel")]) - lum_c
     prep.level_cross = float(np.median(lum_c[signal]))
     prep.level_specular = float(max(np.median(spec[signal]), 1e-9))
     sig_c = float(np.median(prep.cross_noise.sigma(raw_c[signal])))
@@ -244,82 +237,6 @@ def prepare_frames(
         prep.level_cross,
     )
     return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
-
-
-FRAME_ORDER = tuple(
-    (p, pol)
-    for p in ("full", "gradient_x", "gradient_y", "gradient_z", "inverse_x", "inverse_y", "inverse_z")
-    for pol in ("cross", "parallel")
-)
-"""The frames in the order of the moment kernels (:mod:`~id2reflectance.processing.solve.moments_kernel`)."""
-
-
-def moment_planes(
-    images: dict[tuple[str, str], np.ndarray], inverses: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The lobe-moment planes the denoiser filters (numpy; the compiled version is ``pack_moments``).
-
-    Returns
-    -------
-    full_c : (H, W, 3) float32, diffuse zeroth moment in cross units: with inverses the
-        inverse-variance mean ``(full + sum_a (gradient_a + inverse_a) / 2) / 2.5`` (noise
-        variance 0.4 that of ``full``), else ``full``.
-    spec : (H, W, 4) float32, specular (``lum(parallel - cross)``) zeroth moment (the same
-        mean) and first moments x, y, z.
-    m1c : (H, W, 9) float32, cross first moments ``gradient_a - inverse_a`` (or ``2
-        gradient_a - full``), axis-major: x R, G, B, y R, G, B, z R, G, B.
-    guides : (H, W, 3) float32, per axis the luminance of the cross plus parallel first
-        moment (twice the diffuse signal for sqrt(2) the noise).
-    """
-    f32 = np.float32
-    kinds = ("gradient", "inverse") if inverses else ("gradient",)
-    patterns = ["full"] + [f"{k}_{a}" for a in AXES for k in kinds]
-    lum_c = {p: _lum(images[(p, "cross")]) for p in patterns}
-    lum_p = {p: _lum(images[(p, "parallel")]) for p in patterns}
-    spec = {p: lum_p[p] - lum_c[p] for p in patterns}
-    if inverses:
-        full_c = images[("full", "cross")] * f32(1 / 2.5)
-        full_s = spec["full"] * f32(1 / 2.5)
-        for p in patterns[1:]:
-            full_c += images[(p, "cross")] * f32(0.5 / 2.5)
-            full_s += spec[p] * f32(0.5 / 2.5)
-    else:
-        full_c, full_s = images[("full", "cross")].copy(), spec["full"]
-
-    def first(values: dict[str, np.ndarray], a: str) -> np.ndarray:
-        if inverses:
-            return values[f"gradient_{a}"] - values[f"inverse_{a}"]
-        return values[f"gradient_{a}"] * f32(2.0) - values["full"]
-
-    cross = {p: images[(p, "cross")] for p in patterns}
-    spec_planes = np.stack([full_s] + [first(spec, a) for a in AXES], axis=2)
-    m1c = np.concatenate([first(cross, a) for a in AXES], axis=2)
-    guides = np.stack([first(lum_c, a) + first(lum_p, a) for a in AXES], axis=2)
-    return full_c, spec_planes, m1c, guides
-
-
-def frames_from_moments(
-    full_c: np.ndarray, spec: np.ndarray, m1c: np.ndarray, inverses: bool
-) -> dict[tuple[str, str], np.ndarray]:
-    """Frames rebuilt from (filtered) :func:`moment_planes` (numpy; compiled: ``unpack_moments``).
-
-    ``gradient_a = (full + m1_a) / 2``, ``inverse_a = (full - m1_a) / 2`` (true once ambient
-    light is removed) and each parallel frame is its cross frame plus the specular value in
-    every channel (the solver reads parallel frames only through ``lum(parallel - cross)``).
-    """
-    f32 = np.float32
-    half = f32(0.5)
-    out = {("full", "cross"): full_c, ("full", "parallel"): full_c + spec[..., :1]}
-    half_c, half_s = full_c * half, spec[..., :1] * half
-    for k, a in enumerate(AXES):
-        half_m = m1c[..., 3 * k : 3 * k + 3] * half
-        half_ms = spec[..., k + 1 : k + 2] * half
-        gc = half_c + half_m
-        out[(f"gradient_{a}", "cross")], out[(f"gradient_{a}", "parallel")] = gc, gc + (half_s + half_ms)
-        if inverses:
-            ic = half_c - half_m
-            out[(f"inverse_{a}", "cross")], out[(f"inverse_{a}", "parallel")] = ic, ic + (half_s - half_ms)
-    return out
 
 
 def _filter_moments(
@@ -403,7 +320,7 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     -------
     (H, W) bool.
     """
-    d = 2.0 * _lum(frames.images[("full", "cross")])
+    d = 2.0 * luminance(frames.images[("full", "cross")])
     sigma = prep.sigma_cross if prep.sigma_cross is not None else np.float32(prep.cross_noise.read)
     if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
         sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
@@ -444,8 +361,8 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     confidence : (H, W) float32 in [0, 1], 0 outside the mask.
     snr_specular : (H, W) float32, the specular signal-to-noise ratio (for warnings).
     """
-    c = _lum(frames.images[("full", "cross")])
-    s = _lum(frames.images[("full", "parallel")]) - c
+    c = luminance(frames.images[("full", "cross")])
+    s = luminance(frames.images[("full", "parallel")]) - c
     sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross
     sig_s0 = prep.sigma_specular
     if sig_s0 is None:

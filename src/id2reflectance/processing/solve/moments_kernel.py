@@ -2,8 +2,8 @@
 
 :func:`pack_moments` reads a camera's 14 (or 8) frames once and writes the planes the
 denoiser filters; :func:`unpack_moments` rebuilds the frames from the filtered planes.
-They compute what :func:`~id2reflectance.processing.solve.denoise.moment_planes` and
-:func:`~id2reflectance.processing.solve.denoise.frames_from_moments` compute with numpy
+They compute what :func:`~id2reflectance.processing.solve.moment_planes.moment_planes` and
+:func:`~id2reflectance.processing.solve.moment_planes.frames_from_moments` compute with numpy
 (float32, the same quantities summed in another order, so the two agree to about 1e-5 of
 the values), in one pass each instead of about thirty array passes. Rows run in parallel
 threads. Compiled on first use and cached on disk beside this module.
