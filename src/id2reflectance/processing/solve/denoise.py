@@ -95,6 +95,7 @@ class Preparation:
     mask_threshold: float | None = None
     sigma_cross: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on cross luminance (unfiltered)
     sigma_specular: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on specular (unfiltered)
+    roi: tuple[slice, slice] = (slice(None), slice(None))  # rows, columns filtered (the lit pixels' box)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -226,8 +227,18 @@ def prepare_frames(
     # the guide's own noise would pass into every filtered frame (output = a * guide + b):
     # smooth it first, self-guided (edge-preserving), with the larger of the two radii
     r_g = max(prep.radius_diffuse, prep.radius_specular)
-    guide = guided_filter(lum_c, lum_c, radius=r_g, eps=eps_d, subsample=_step(r_g))
-    out = _filter_moments(images, guide, prep, sig_c, eps_d)
+    # only the box around the lit pixels is filtered: outside it nothing exceeds 10 read-noise
+    # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
+    roi = _signal_box(signal, margin=4 * r_g + 2)
+    prep.roi = roi
+    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=_step(r_g))
+    filtered = _filter_moments({k: v[roi] for k, v in images.items()}, guide, prep, sig_c, eps_d)
+    out = {}
+    for key, img in filtered.items():
+        full = mapped_empty(images[key].shape, np.float32)  # pages mapped up front
+        np.copyto(full, images[key])
+        full[roi] = img
+        out[key] = full
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
         frames.camera,
@@ -266,7 +277,7 @@ def _filter_moments(
         placeholder = images[("full", "cross")]
         frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
         moments_kernel.pack_moments(
-            tuple(np.ascontiguousarray(f, np.float32) for f in frames),
+            tuple(np.asarray(f, np.float32) for f in frames),  # views: the kernel takes strides
             inverses,
             LUMINANCE_709,
             full_c,
@@ -302,6 +313,18 @@ def _filter_moments(
     return out
 
 
+def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
+    """Bounding box (rows, columns) of ``signal`` (H, W) bool grown by ``margin`` pixels."""
+    rows, cols = np.flatnonzero(signal.any(axis=1)), np.flatnonzero(signal.any(axis=0))
+    if rows.size == 0:
+        return slice(None), slice(None)
+    h, w = signal.shape
+    return (
+        slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1)),
+        slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1)),
+    )
+
+
 def _step(radius: int) -> int:
     """Coefficient grid step for a radius (fast guided filter)."""
     return max(1, radius // 2)
@@ -326,7 +349,8 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
         sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
     threshold = np.maximum(min_diffuse, MASK_SNR * 2.0 * sigma / (2 * prep.radius_diffuse + 1))
     prep.mask_threshold = float(np.median(threshold))
-    fg = (d > threshold).astype(np.uint8)
+    fg = np.zeros(d.shape, np.uint8)
+    fg[prep.roi] = d[prep.roi] > (threshold if np.ndim(threshold) == 0 else threshold[prep.roi])
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n <= 1:
