@@ -74,6 +74,8 @@ def test_noisy_session_meets_the_figures(sessions: dict[str, Path], tmp_path: Pa
     noise = json.loads((out / "solve.json").read_text())["cameras"]["front"]["noise"]
     assert noise["radius_diffuse"] >= 1 and noise["radius_specular"] >= 1
     assert noise["ambient_removed"] is (variant == "ambient")
+    r0, r1, c0, c1 = noise["filtered_box"]  # the head's box, not the whole image
+    assert 0 <= r0 < r1 <= 128 and 0 <= c0 < c1 <= 128 and (r1 - r0) * (c1 - c0) < 128 * 128
     assert len(noise["frames"]) == 14 and not report.warnings
     # without denoising the same session is much worse (the step is what gives the figures)
     raw = tmp_path / "raw"
@@ -90,6 +92,7 @@ def test_clean_session_is_not_blurred(sessions: dict[str, Path], tmp_path: Path)
     solve_session(session, none, config=SolverConfig(denoise="none"))
     noise = json.loads((auto / "solve.json").read_text())["cameras"]["front"]["noise"]
     assert noise["radius_diffuse"] == 0 and noise["radius_specular"] == 0
+    assert noise["filtered_box"] == [None, None, None, None]
     for name in ("diffuse_albedo", "normal_diffuse", "normal_specular", "roughness", "mask"):
         np.testing.assert_array_equal(
             read_exr(auto / "front" / f"{name}.exr")[0], read_exr(none / "front" / f"{name}.exr")[0]

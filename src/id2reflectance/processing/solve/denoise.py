@@ -81,6 +81,8 @@ class Preparation:
     level_cross, level_specular : median full-on cross and specular luminance over the
         signal pixels (the levels the radii were chosen for).
     mask_threshold : diffuse-luminance threshold of the robust mask (None: a mask file).
+    roi : the rows and columns filtered (``filtered_box``: row start, stop, column start,
+        stop; None: the whole image).
     """
 
     noise: dict[str, FrameNoise] = field(default_factory=dict)
@@ -109,6 +111,7 @@ class Preparation:
             "level_cross": self.level_cross,
             "level_specular": self.level_specular,
             "mask_threshold": self.mask_threshold,
+            "filtered_box": [self.roi[0].start, self.roi[0].stop, self.roi[1].start, self.roi[1].stop],
         }
 
 
