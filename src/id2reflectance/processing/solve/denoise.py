@@ -38,7 +38,7 @@ from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
-from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, luminance, moment_planes
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
@@ -61,7 +61,11 @@ AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ri
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
-MOMENT_EPS_SIGMAS = 1.0  # eps of the first-moment guides, in noise sigmas of the moment
+MOMENT_EPS_SIGMAS = 1.0
+GUIDE2_EPS = (
+    1.0,
+    4.0,
+)  # eps of the diffuse first moments' two guides, times eps_d and eps_m  # eps of the first-moment guides, in noise sigmas of the moment
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
@@ -298,7 +302,10 @@ def _filter_moments(
         if inverses:
             guide_a = np.ascontiguousarray(guides[..., k])
             guide_a = gf(guide_a, guide_a, rd, eps_m)
-            m1c[..., 3 * k : 3 * k + 3] = gf(guide_a, planes, rd, eps_m)
+            if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
+                m1c[..., 3 * k : 3 * k + 3] = guided_filter2(
+                    guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1]
+                )
         else:
             m1c[..., 3 * k : 3 * k + 3] = gf(guide, planes, rd, eps_d)
     if not compiled:

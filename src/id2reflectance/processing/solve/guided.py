@@ -24,7 +24,7 @@ import numpy as np
 from id2reflectance.processing.solve.camera_maps import mapped_empty
 from id2reflectance.processing.solve.config import numba_available
 
-__all__ = ["box_mean", "guided_filter"]
+__all__ = ["box_mean", "guided_filter", "guided_filter2"]
 
 
 def box_mean(img: np.ndarray, radius: int) -> np.ndarray:
@@ -93,3 +93,50 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float
     out = mean_a * guide[..., None]
     out += mean_b
     return out[..., 0] if planar else out
+
+
+def guided_filter2(
+    guide1: np.ndarray, guide2: np.ndarray, src: np.ndarray, *, radius: int, eps1: float, eps2: float
+) -> np.ndarray:
+    """Guided filter with two guides: in every window ``src ~ a1 * guide1 + a2 * guide2 + b``.
+
+    Keeps the edges of either guide (e.g. an albedo edge of the full-on image and the
+    normal detail of a first moment). ``eps1``, ``eps2`` penalise ``a1``, ``a2`` (each
+    guide's units squared).
+
+    Parameters
+    ----------
+    guide1, guide2 : (H, W) float32. src : (H, W, C) float32. radius : >= 1 pixels.
+
+    Returns
+    -------
+    (H, W, C) float32.
+    """
+    g1 = np.ascontiguousarray(guide1, np.float32)
+    g2 = np.ascontiguousarray(guide2, np.float32)
+    h, w = g1.shape
+    if numba_available():
+        from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
+
+        out = mapped_empty(src.shape, np.float32)
+        guided_kernel.guided_filter_planes2(
+            g1, g2, np.asarray(src, np.float32), int(radius), float(eps1), float(eps2), out, guided_kernel.scratch(h, w)
+        )
+        return out
+    p = np.ascontiguousarray(src, np.float32)
+    m1, m2 = box_mean(g1, radius), box_mean(g2, radius)
+    v11 = box_mean(g1 * g1, radius) - m1 * m1 + np.float32(eps1)
+    v22 = box_mean(g2 * g2, radius) - m2 * m2 + np.float32(eps2)
+    v12 = box_mean(g1 * g2, radius) - m1 * m2
+    det = np.maximum(v11 * v22 - v12 * v12, np.float32(1e-30))
+    out = np.empty(p.shape, np.float32)
+    for c in range(p.shape[2]):
+        q = np.ascontiguousarray(p[..., c])
+        mp = box_mean(q, radius)
+        c1 = box_mean(g1 * q, radius) - m1 * mp
+        c2 = box_mean(g2 * q, radius) - m2 * mp
+        a1 = (v22 * c1 - v12 * c2) / det
+        a2 = (v11 * c2 - v12 * c1) / det
+        b = mp - a1 * m1 - a2 * m2
+        out[..., c] = box_mean(a1, radius) * g1 + box_mean(a2, radius) * g2 + box_mean(b, radius)
+    return out
