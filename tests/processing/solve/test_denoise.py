@@ -69,8 +69,7 @@ def test_noisy_session_meets_the_figures(sessions: dict[str, Path], tmp_path: Pa
     assert acc.specular_normal_deg < 2.5
     assert acc.diffuse_albedo_rel < 0.02 and acc.specular_albedo_rel < 0.05
     assert acc.roughness_abs < 0.04
-    # the issue asks for < 1 deg; at 128 px the filter's blur of pore detail leaves ~1 deg
-    assert acc.diffuse_normal_deg < 1.25
+    assert acc.diffuse_normal_deg < 1.0  # 0.91-0.93 deg here (1.01-1.03 at 192 px, 3 cameras)
     noise = json.loads((out / "solve.json").read_text())["cameras"]["front"]["noise"]
     assert noise["radius_diffuse"] >= 1 and noise["radius_specular"] >= 1
     assert noise["ambient_removed"] is (variant == "ambient")
