@@ -47,6 +47,35 @@ class CaptureError(Id2rError):
     """A capture cannot be processed as a whole (e.g. no valid pixels, nothing seen)."""
 
 
+class OutputError(Id2rError, OSError):
+    """An output cannot be written: disk full, read-only folder, no permission, another
+    command writing the same folder.
+
+    Also an :class:`OSError` (``errno`` kept), so handlers of OS errors still see it.
+
+    Parameters
+    ----------
+    path
+        The output file or folder that could not be written.
+    message
+        What went wrong (``no space left on device``, ``read-only file system``, ...).
+    errno_code
+        The OS error number behind it, or ``None``.
+    """
+
+    def __init__(self, path: str | Path, message: str, errno_code: int | None = None) -> None:
+        self.path = str(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+        self.errno = errno_code
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]  # rebuilt from its fields (Dask pickles errors)
+        return (type(self), (self.path, self.message, self.errno))
+
+
 class SessionInvalidError(Id2rError):
     """A session breaks the session format; carries every problem found.
 

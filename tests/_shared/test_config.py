@@ -55,3 +55,23 @@ def test_bad_files(tmp_path):
     (tmp_path / "c.ini").write_text("")
     with pytest.raises(ConfigError, match="must be"):
         load_config(tmp_path / "c.ini", Cfg)
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        '!!python/object/apply:os.system ["touch {marker}"]',
+        'name: !!python/object/apply:os.system ["touch {marker}"]',
+        "name: !!python/name:os.system\n",
+        'inner: !!python/object/new:pathlib.Path ["{marker}"]',
+    ],
+    ids=["apply-top", "apply-field", "name", "object-new"],
+)
+def test_yaml_with_python_tags_is_refused_and_runs_nothing(tmp_path, tagged):
+    marker = tmp_path / "pwned"
+    (tmp_path / "c.yaml").write_text(tagged.format(marker=marker) + "\n")
+    with pytest.raises(
+        ConfigError, match=r"c.yaml: cannot parse: could not determine a constructor .*tag:yaml.org,2002:python"
+    ):
+        load_config(tmp_path / "c.yaml", Cfg)
+    assert not marker.exists()  # safe_load only: no tag ran code

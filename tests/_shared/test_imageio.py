@@ -2,6 +2,10 @@ import numpy as np
 import pytest
 
 from id2reflectance._shared.imageio import (
+    MAX_IMAGE_PIXELS,
+    check_image_header,
+    decode_image,
+    image_header_size,
     linear_to_srgb,
     read_exr,
     read_image,
@@ -13,6 +17,7 @@ from id2reflectance._shared.imageio import (
     write_tiff16,
 )
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
+from tests.faults import hostile_image
 
 
 def test_srgb_reference_values():
@@ -142,3 +147,73 @@ def test_exr_rgba_and_other_channel_names(tmp_path):
     back, names = read_exr(tmp_path / "uz.exr")
     assert names == ("U", "Z")
     np.testing.assert_array_equal(back, rgba[..., [1, 0]])
+
+
+# ----------------------------------------------------------------------------- hostile headers
+
+
+def _no_decoding(monkeypatch):
+    """From now on every pixel decoder fails the test if called (OpenEXR may read headers only)."""
+    import OpenEXR
+    import tifffile
+
+    from id2reflectance._shared import imageio
+
+    def refuse(*args, **kwargs):
+        pytest.fail("pixels decoded although the header was refused")
+
+    real_file = OpenEXR.File
+
+    def header_only(*args, **kwargs):
+        if not kwargs.get("header_only"):
+            refuse()
+        return real_file(*args, **kwargs)
+
+    monkeypatch.setattr(imageio, "decode_image", refuse)
+    monkeypatch.setattr(tifffile, "imread", refuse)
+    monkeypatch.setattr(OpenEXR, "File", header_only)
+
+
+@pytest.mark.parametrize("name", ["huge.png", "huge.tif", "huge.exr"])
+def test_a_header_claiming_100000_squared_pixels_is_refused_before_decoding(tmp_path, monkeypatch, name):
+    path = hostile_image(tmp_path / name)
+    _no_decoding(monkeypatch)
+    assert image_header_size(path) == (100_000, 100_000)
+    msg = rf"{name}: header claims 100000x100000 pixels, over the limit of {MAX_IMAGE_PIXELS} pixels; not decoded"
+    with pytest.raises(InputFileError, match=msg):
+        read_image(path, "linear")
+    with pytest.raises(InputFileError, match="is 100000x100000 but camera 'cam0' is 8x8"):
+        check_image_header(path, (8, 8), what="camera 'cam0'")
+
+
+def test_a_jpeg_header_claiming_65535_squared_pixels_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = hostile_image(tmp_path / "huge.jpg")  # 65535 is JPEG's largest side
+    _no_decoding(monkeypatch)
+    assert image_header_size(path) == (65535, 65535)
+    with pytest.raises(InputFileError, match="huge.jpg: header claims 65535x65535 pixels, over the limit"):
+        read_image(path, "srgb")
+
+
+def test_opencv_alone_raises_on_such_a_header_and_decode_image_turns_that_into_none(tmp_path):
+    import cv2
+
+    data = np.fromfile(hostile_image(tmp_path / "huge.png"), np.uint8)
+    with pytest.raises(cv2.error, match="CV_IO_MAX_IMAGE_PIXELS"):  # what really happens without the header check
+        cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    assert decode_image(data, cv2.IMREAD_UNCHANGED) is None  # so a JPEG too gives one named error, no traceback
+
+
+def test_an_honest_header_of_an_ordinary_size_reads(tmp_path):
+    write_png(tmp_path / "a.png", np.full((6, 10, 3), 0.5), bits=16)
+    assert image_header_size(tmp_path / "a.png") == (6, 10)
+    import cv2
+
+    ok, jpg = cv2.imencode(".jpg", np.zeros((6, 10, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    (tmp_path / "a.jpg").write_bytes(jpg.tobytes())  # progressive: its frame header is SOF2
+    assert image_header_size(tmp_path / "a.jpg") == (6, 10)
+    assert read_image(tmp_path / "a.jpg", "srgb").shape == (6, 10, 3)
+    assert read_image(tmp_path / "a.png", "linear").shape == (6, 10, 3)
+    (tmp_path / "b.png").write_bytes(b"GIF89a" + bytes(30))
+    assert image_header_size(tmp_path / "b.png") is None  # not a PNG header: left to the decoder
+    with pytest.raises(InputFileError, match="b.png: not a readable image file"):
+        read_image(tmp_path / "b.png", "srgb")

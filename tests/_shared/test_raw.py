@@ -50,3 +50,12 @@ def test_raw_errors(tmp_path):
     write_dng(tmp_path / "f.dng")
     with pytest.raises(InputFileError, match="OpenEXR frames must be 'linear'|unsupported image type|encoding"):
         read_image(tmp_path / "f.dng", "linear")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 200])
+def test_truncated_raw_is_a_named_error(tmp_path, keep):
+    path = write_dng(tmp_path / "t.dng")
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep) if keep < 1 else keep])
+    with pytest.raises(InputFileError, match=r"t.dng: not a readable camera RAW file"):
+        read_image(path, "raw")

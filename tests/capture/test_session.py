@@ -91,3 +91,22 @@ def test_symlink_escaping_session_is_refused(tmp_path):
     _edit(root, lambda d: d["frames"][0].update(file="frames/cam0/link.exr"))
     with pytest.raises(SessionInvalidError, match="leaves the session folder"):
         load_session(root)
+
+
+def test_session_json_nested_a_million_levels_is_a_named_error(tmp_path):
+    root = make_tiny_session(tmp_path / "s")
+    (root / "session.json").write_text('{"format": ' + "[" * 1_000_000 + "]" * 1_000_000 + "}")
+    with pytest.raises(SessionInvalidError, match=r"^session.json: bad JSON: nested too deeply to parse") as info:
+        load_session(root)
+    assert len(info.value.problems) == 1
+
+
+def test_session_json_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    from id2reflectance._shared import jsonfile
+
+    root = make_tiny_session(tmp_path / "s")
+    size = (root / "session.json").stat().st_size
+    monkeypatch.setattr(jsonfile, "JSON_MAX_BYTES", size - 1)
+    monkeypatch.setattr(jsonfile.Path, "read_text", lambda *a, **k: pytest.fail("read a file over the limit"))
+    with pytest.raises(SessionInvalidError, match=rf"session.json: {size} bytes, over the {size - 1} byte limit"):
+        load_session(root)

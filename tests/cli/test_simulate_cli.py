@@ -66,3 +66,27 @@ def test_simulate_ambient_and_backdrop_light_every_frame(tmp_path):
     assert np.all(backdrop > 0.2 * 0.75 * 0.85 - 1e-6) and np.all(backdrop < 0.2 * 1.25 + 1e-6)
     truth = [read_exr(tmp_path / t / "S0000" / "truth" / "front" / "diffuse_albedo.exr")[0] for t in ("plain", "room")]
     np.testing.assert_array_equal(truth[0], truth[1])  # ground truth unchanged
+
+
+def test_simulate_head_model_options(tmp_path):
+    from id2reflectance.capture.geometry.face_model import default_face_model_dir
+
+    small = ["-n", "1", "--image-size", "32", "--uv-size", "32", "--cameras", "1", "--no-inverses", "--no-progress"]
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / "p"), "--head-model", "procedural", *small])
+    assert res.exit_code == 0, res.output
+    params = json.loads((tmp_path / "p" / "S0000" / "truth" / "uv" / "params.json").read_text())
+    assert "width" in params["head"] and params["config"]["head_model"] == "procedural"
+    # a face model folder that is not there: one line naming it, exit code 2, nothing written
+    missing = tmp_path / "no-model"
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / "m"), "--face-model", str(missing), *small])
+    assert res.exit_code == 2 and "no-model" in res.output and "face model folder not found" in res.output
+    assert not (tmp_path / "m" / "S0000").exists()
+    folder = default_face_model_dir()
+    if folder is None:
+        return
+    args = ["simulate", "-o", str(tmp_path / "f"), "--face-model", str(folder), "--expression", "0.8", *small]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    params = json.loads((tmp_path / "f" / "S0000" / "truth" / "uv" / "params.json").read_text())
+    assert params["head"]["model"] == "ict-facekit-light" and params["config"]["face_model"] == str(folder)
+    assert params["head"]["expression"] and params["config"]["expression"] == 0.8

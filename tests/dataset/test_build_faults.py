@@ -1,7 +1,9 @@
 """Dataset build faults: the whole build killed and re-run (stages reused from the work area),
-one Dask worker killed mid-build (every subject still built, the loss reported)."""
+one Dask worker killed mid-build (every subject still built, the loss reported), the disk
+full during a bake (the build stops with the file named, the previous dataset intact)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_
 from id2reflectance.dataset.build import BuildConfig, build_dataset, read_stage_record
 from id2reflectance.dataset.cluster import ClusterConfig, open_client
 from id2reflectance.dataset.manifest import check_dataset
+from tests.faults import full_disk_for_exr, leftovers
 
 CLUSTER = ClusterConfig(workers=2, dashboard=None, memory_limit="4GiB")
 CFG = BuildConfig(image_size=64, bake_size=256, environments=("full",), cluster=CLUSTER)
@@ -168,3 +171,33 @@ def test_cli_summary_names_reused_stages_and_lost_workers(monkeypatch, tmp_path)
     assert res.exit_code == 0, res.output
     assert "(reused: validate, solve, bake)" in res.output
     assert "warning: Dask worker tcp://127.0.0.1:4000 died during the build while running bake-S0000" in res.output
+
+
+@pytest.mark.slow
+def test_full_disk_during_a_bake_stops_the_build_and_keeps_the_previous_dataset(sessions, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from distributed import LocalCluster
+
+    from id2reflectance.cli.main import _register, cli
+
+    _register()
+    one = tmp_path / "one"
+    shutil.copytree(sessions / "S0000", one / "S0000")
+    out = tmp_path / "dataset"
+    out.mkdir()
+    previous = b'{"format": "id2r-dataset", "note": "the previous build"}\n'
+    (out / "dataset.json").write_bytes(previous)
+    tried = full_disk_for_exr(monkeypatch, when=lambda name: ".bake." in name)  # solve fits, the bake does not
+    args = ["dataset", "build", str(one), "-o", str(out), "--image-size", "64", "--uv-size", "256", "--env", "full"]
+    # in-process workers (threads), so that the injected full disk reaches them
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        res = CliRunner().invoke(cli, [*args, "--scheduler", cluster.scheduler_address, "--no-progress"])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith("Dask dashboard:")]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"error: {out}/.work/S0000/bake/") and lines[0].endswith("no space left on device")
+    assert tried and (out / "dataset.json").read_bytes() == previous  # nothing half-written
+    assert not (out / "subjects" / "S0000").exists() and leftovers(out / "subjects") == []
+    work = out / ".work" / "S0000"
+    assert read_stage_record(work, "solve") is not None and read_stage_record(work, "bake") is None  # solve kept
+    assert leftovers(work) == []

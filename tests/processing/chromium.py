@@ -4,31 +4,14 @@ console messages and a screenshot."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-    "--virtual-time-budget=5000",
-]
+from id2reflectance.report.headless import FLAGS as HEADLESS_FLAGS
+from id2reflectance.report.headless import PERFORMANCE_HINT, chromium_binary
 
-
-def chromium_binary() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        raise RuntimeError("Debian's chromium is required for HTML tests: run `bash scripts/install.sh --test`")
-    return exe
+FLAGS = [*HEADLESS_FLAGS, "--virtual-time-budget=5000"]
 
 
 def open_page(html: Path, screenshot: Path) -> tuple[dict[str, str], list[str]]:
@@ -47,5 +30,9 @@ def open_page(html: Path, screenshot: Path) -> tuple[dict[str, str], list[str]]:
         )
     body = re.search(r"<body([^>]*)>", dom.stdout)
     attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
-    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    console = [
+        line
+        for line in dom.stderr.splitlines()
+        if ("CONSOLE" in line or "Uncaught" in line) and PERFORMANCE_HINT not in line
+    ]
     return attrs, console

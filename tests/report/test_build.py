@@ -19,6 +19,7 @@ def test_session_report_opens_in_chromium(tmp_path):
     assert int(attrs["data-images"]) == 4  # full cross + parallel for two cameras
     assert (tmp_path / "shot.png").stat().st_size > 1000
     text = out.read_text()
+    assert "saturated pixels per frame" in text and "dynamic range per frame" in text
     assert (
         "valid" in text
         and "cam1" in text
@@ -55,6 +56,7 @@ def test_dataset_report_tables_splits_by_skin_type_and_warns_of_missing_test_typ
     assert "no subject of Fitzpatrick type" not in build_report(root, tmp_path / "r2.html").read_text()
 
 
+@pytest.mark.slow
 def test_asset_report_shows_relit_renders_under_each_environment(tmp_path):
     from id2reflectance.processing.asset import read_asset
     from id2reflectance.processing.relight.envmap import builtin_environments
@@ -70,9 +72,19 @@ def test_asset_report_shows_relit_renders_under_each_environment(tmp_path):
     ]
     uris = [f.split('src="')[1].split('"')[0] for f in figs]
     assert len(set(uris)) == len(uris)  # each lighting gives its own image
-    out = build_report(root, tmp_path / "r.html", config=ReportConfig(render_size=48))
+    out = build_report(root, tmp_path / "r.html", config=ReportConfig(render_size=48, viewer_environments=("studio",)))
     attrs, console = open_page(out, tmp_path / "shot.png")
     assert console == [] and attrs.get("data-broken") == "0"
     assert "relit: courtyard" in out.read_text()
-    quiet = build_report(root, tmp_path / "r2.html", config=ReportConfig(renders=False)).read_text()
-    assert "<h3>Relit</h3>" not in quiet and "UV diffuse albedo" in quiet
+    assert 'id="id2r-viewer-data"' in out.read_text()
+    quiet = build_report(root, tmp_path / "r2.html", config=ReportConfig(renders=False, viewer=False)).read_text()
+    assert "<h3>Relit</h3>" not in quiet and "UV diffuse albedo" in quiet and "id2r-viewer-data" not in quiet
+
+
+def test_report_cli_rejects_a_bad_viewer_size(tmp_path):
+    from tests.processing.asset_fixtures import write_sphere_asset
+
+    root = write_sphere_asset(tmp_path / "asset", size=256)
+    res = CliRunner().invoke(cli, ["report", str(root), "-o", str(tmp_path / "r.html"), "--uv-size", "300"])
+    assert res.exit_code == 2 and "map_size must be a power of two" in res.output
+    assert not (tmp_path / "r.html").exists()

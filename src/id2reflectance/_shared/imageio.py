@@ -5,16 +5,23 @@ All readers return ``(H, W, C)`` float32 arrays. Linear encodings are returned a
 EOTF; camera RAW/DNG is demosaiced and decoded linearly (no auto-brightness, no gamma,
 unit white-balance multipliers, camera-native primaries).
 
-Every failure raises :class:`InputFileError` naming the file.
+Every failure raises :class:`InputFileError` naming the file. Before any pixel is decoded
+the header's dimensions of a PNG, JPEG, TIFF or OpenEXR file are read and checked
+(:func:`check_image_header`) against :data:`MAX_IMAGE_PIXELS`, and by the callers that
+know it against the size their contract requires (the camera's in a session, the
+asset's ``size``), so a file whose
+header claims 100000 x 100000 pixels is refused without allocating its pixels.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+os.environ.setdefault("CV_IO_MAX_IMAGE_PIXELS", str(1 << 28))  # MAX_IMAGE_PIXELS, for OpenCV imported first here
 
 import cv2
 import numpy as np
@@ -23,6 +30,9 @@ import tifffile
 from id2reflectance._shared.atomic import atomic_write
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 
+MAX_IMAGE_PIXELS = 1 << 28
+"""Most pixels a decoded image may have (268 Mpx: an 8192 x 8192 asset map and every camera
+fit; 100000 x 100000 does not)."""
 Encoding = Literal["linear", "srgb", "raw"]
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf", ".pef", ".srw"}
 _EXR_MAX_PIXELS = 1 << 31
@@ -74,11 +84,117 @@ def tone_map(rgb: np.ndarray, *, mask: np.ndarray | None = None, exposure_stops:
     return linear_to_srgb(np.clip(x, 0.0, 1.0))
 
 
+# --------------------------------------------------------------------- headers
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def image_header_size(path: str | Path) -> tuple[int, int] | None:
+    """``(height, width)`` from the header of a PNG, JPEG, TIFF or OpenEXR file, pixels undecoded.
+
+    None for other types (camera RAW is left to LibRaw's own limits) and for a ``.png`` or
+    ``.jpg`` without such a header (which the decoder then refuses).
+    Raises InputFileError naming the file when the header cannot be read.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg"):
+        try:
+            with open(path, "rb") as f:
+                return _png_size(f) if suffix == ".png" else _jpeg_size(f)
+        except OSError as err:
+            raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
+    if suffix in (".tif", ".tiff"):
+        try:
+            with tifffile.TiffFile(str(path)) as tif:
+                page = tif.pages.first
+                return int(page.imagelength), int(page.imagewidth)
+        except Exception as err:  # tifffile raises its own TiffFileError, ValueError, struct.error
+            raise InputFileError(path, None, f"not a readable TIFF file ({err})") from err
+    if suffix == ".exr":
+        import OpenEXR  # lazy: a native library that only EXR users need to load
+
+        try:
+            with OpenEXR.File(str(path), header_only=True) as f:
+                (x0, y0), (x1, y1) = f.header()["dataWindow"]
+        except Exception as err:  # OpenEXR raises RuntimeError for unreadable/truncated files
+            raise InputFileError(path, None, f"not a readable OpenEXR file ({err})") from err
+        return int(y1) - int(y0) + 1, int(x1) - int(x0) + 1
+    return None
+
+
+def _png_size(f: BinaryIO) -> tuple[int, int] | None:
+    """(height, width) of the IHDR chunk, or None without a PNG signature and IHDR."""
+    head = f.read(24)
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return int(height), int(width)
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
+def _jpeg_size(f: BinaryIO) -> tuple[int, int] | None:
+    """(height, width) of the first start-of-frame segment, walking the segments from SOI;
+    None when the file is not laid out as JPEG segments or has no frame before its scan."""
+    if f.read(2) != b"\xff\xd8":
+        return None
+    while True:
+        if f.read(1) != b"\xff":
+            return None
+        marker = f.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = f.read(1)
+        if not marker or marker[0] == 0xDA:  # end of file, or the scan before any frame header
+            return None
+        if marker[0] == 0x01 or 0xD0 <= marker[0] <= 0xD8:  # markers without a length
+            continue
+        length = f.read(2)
+        if len(length) < 2:
+            return None
+        if marker[0] in _JPEG_SOF:
+            body = f.read(5)  # precision, height, width
+            return (int.from_bytes(body[1:3], "big"), int.from_bytes(body[3:5], "big")) if len(body) == 5 else None
+        f.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+
+
+def check_image_header(
+    path: str | Path, expected_hw: tuple[int, int] | None = None, *, what: str = "the expected size"
+) -> None:
+    """Refuse an image whose header's size is not ``expected_hw`` or is over :data:`MAX_IMAGE_PIXELS`.
+
+    Parameters
+    ----------
+    path : a PNG, JPEG, TIFF or OpenEXR file (other types pass unchecked).
+    expected_hw : ``(height, width)`` the caller's contract requires, pixels; None: any
+        size up to the limit.
+    what : names the expected size in the message (``"camera 'cam0'"``).
+
+    Raises
+    ------
+    InputFileError
+        Naming the file, the size its header claims and the size expected or allowed.
+    """
+    hw = image_header_size(path)
+    if hw is None:
+        return
+    h, w = hw
+    if expected_hw is not None and (h, w) != tuple(expected_hw):
+        eh, ew = expected_hw
+        raise InputFileError(path, None, f"is {w}x{h} but {what} is {ew}x{eh}")
+    if h <= 0 or w <= 0 or h * w > MAX_IMAGE_PIXELS:
+        raise InputFileError(
+            path, None, f"header claims {w}x{h} pixels, over the limit of {MAX_IMAGE_PIXELS} pixels; not decoded"
+        )
+
+
 # --------------------------------------------------------------------------- EXR
 
 
 def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Read a single-part scanline or tiled OpenEXR file.
+    """Read a single-part scanline or tiled OpenEXR file (header checked first:
+    :func:`check_image_header`).
 
     Returns
     -------
@@ -93,6 +209,7 @@ def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
+    check_image_header(path)
     try:
         # Interleaved first: OpenEXR groups R, G, B (and A) of one type into one (H, W, C)
         # array, decoded straight into it (about 8x faster than separate planes + np.stack).
@@ -183,13 +300,15 @@ def write_exr(
 def decode_image(data: np.ndarray, flags: int) -> np.ndarray | None:
     """``cv2.imdecode(data, flags)`` with OpenCV's own log quiet: a file it cannot decode
     gives None (the caller raises one clear error naming it), not also a ``[ WARN ]`` line
-    from the codec on stderr. ``data``: the file's bytes as a uint8 array (empty: None)."""
+    from the codec on stderr or OpenCV's exception for a header over its pixel limit. ``data``: the file's bytes as a uint8 array (empty: None)."""
     if not data.size:
         return None
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
         return cv2.imdecode(data, flags)
+    except cv2.error:  # e.g. over OpenCV's CV_IO_MAX_IMAGE_PIXELS: raised, not None, for some codecs
+        return None
     finally:
         cv2.utils.logging.setLogLevel(level)
 
@@ -289,6 +408,7 @@ def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:
             raise InputFileError(path, "encoding", f"OpenEXR frames must be 'linear', got '{encoding}'")
         img, _ = read_exr(path)
     elif suffix in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        check_image_header(path)
         raw = _read_integer_image(path)
         if encoding == "linear":
             img = _to_unit(raw, path, allow_8bit=False)
@@ -334,6 +454,8 @@ def read_png(path: str | Path) -> np.ndarray:
     Raises InputFileError when the file is missing, truncated or not a PNG.
     """
     path = Path(path)
+    if path.is_file():
+        check_image_header(path)
     img = decode_image(read_file_bytes(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputFileError(path, None, "not a readable PNG (missing, truncated or corrupt?)")
@@ -356,6 +478,8 @@ def read_png_unit(path: str | Path) -> np.ndarray:
 
 def read_mask(path: str | Path) -> np.ndarray:
     """Read an 8-bit mask PNG: (H, W) bool, True where the value is > 127."""
+    if Path(path).is_file():
+        check_image_header(path)
     img = _read_integer_image(Path(path))
     if img.dtype != np.uint8:
         raise InputFileError(path, None, f"masks must be 8-bit, got {img.dtype}")

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from id2reflectance._shared.imageio import read_image, read_mask
+from id2reflectance._shared.imageio import check_image_header, read_image, read_mask
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
@@ -81,11 +81,13 @@ def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np
     """Decode one frame and check it against its camera: (H, W, 3) float32, no correction."""
     path = session.path(frame.file)
     field = f"frames[{index}].file" if index is not None else "file"
+    cam = session.cameras[frame.camera]
     try:
+        if path.is_file():  # the header's size first: a hostile header is refused undecoded
+            check_image_header(path, (cam.height, cam.width), what=f"camera '{cam.name}'")
         img = read_image(path, frame.encoding)
     except InputFileError as err:
         raise InputFileError(frame.file, field, err.message) from err
-    cam = session.cameras[frame.camera]
     if img.shape[:2] != (cam.height, cam.width):
         raise InputFileError(
             frame.file, field, f"is {img.shape[1]}x{img.shape[0]} but camera '{cam.name}' is {cam.width}x{cam.height}"

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from id2reflectance._shared.atomic import atomic_write_json
+from id2reflectance._shared.jsonfile import read_json
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.session import load_session, parse_cameras, parse_session, write_session_json
 from id2reflectance.errors import InputFileError, SessionInvalidError
@@ -77,10 +78,7 @@ def write_rig(path: str | Path, rig: RigFile) -> Path:
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputFileError(path, None, f"not valid JSON ({err})") from err
+    return read_json(path)
 
 
 def _color_matrix(value: Any, path: Path) -> np.ndarray:

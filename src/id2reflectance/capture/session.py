@@ -19,8 +19,9 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from id2reflectance._shared.atomic import atomic_write_json
+from id2reflectance._shared.jsonfile import read_json
 from id2reflectance.capture.camera import VALID_DIST_LENGTHS, Camera
-from id2reflectance.errors import SessionInvalidError
+from id2reflectance.errors import InputFileError, SessionInvalidError
 
 FORMAT_NAME = "id2r-session"
 FORMAT_VERSION = 1
@@ -430,9 +431,10 @@ def load_session(root: str | Path) -> Session:
     if not path.is_file():
         raise SessionInvalidError([f"{MANIFEST}: not found in {root}"])
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise SessionInvalidError([f"{MANIFEST}: not UTF-8 text ({err.reason})"]) from err
-    except json.JSONDecodeError as err:
-        raise SessionInvalidError([f"{MANIFEST}: bad JSON at line {err.lineno} column {err.colno}: {err.msg}"]) from err
-    return parse_session(root, data)
+        data = read_json(path)  # size-limited; too deep a nesting is a bad file, not a RecursionError
+    except InputFileError as err:
+        raise SessionInvalidError([f"{MANIFEST}: {err.message}"]) from err
+    try:
+        return parse_session(root, data)
+    except RecursionError as err:  # a value nested just under the parser's limit, echoed in a message
+        raise SessionInvalidError([f"{MANIFEST}: a value is nested too deeply"]) from err

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import out_option, progress_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
@@ -96,7 +97,7 @@ def bake_cmd(
             name = next(iter(overrides))
             flag = "--uv-size" if name == "size" else f"--{name.replace('_', '-')}"
             raise ConfigError(f"{flag}: {err}") from err
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         result = bake_session(session, solved, out, config=config, progress=progress)
     res = result.registration.residual
     click.echo(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import (
     dataset_option,
     image_size_option,
@@ -131,7 +132,7 @@ def build_cmd(
         keep_work=keep_work,
         cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),
     )
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         rep = build_dataset(
             sessions_dir,
             out,

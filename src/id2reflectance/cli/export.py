@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import out_option, uv_size_option
 from id2reflectance.processing.asset import read_asset
 from id2reflectance.processing.export.gltf import export_glb
@@ -33,9 +34,10 @@ def export_cmd(asset: Path, out: Path, uv_size: int | None) -> None:
       id2r export assets/S0000 -o S0000.glb
       id2r export assets/S0000 -o S0000_obj/ --uv-size 1024
     """
-    a = read_asset(asset)
-    if out.suffix.lower() == ".glb":
-        path = export_glb(a, out, texture_size=uv_size)
-    else:
-        path = export_obj(a, out, texture_size=uv_size)
+    with output_lock(out):
+        a = read_asset(asset)
+        if out.suffix.lower() == ".glb":
+            path = export_glb(a, out, texture_size=uv_size)
+        else:
+            path = export_obj(a, out, texture_size=uv_size)
     click.echo(f"wrote {path}")

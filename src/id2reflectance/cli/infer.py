@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import (
     dataset_option,
     device_option,
@@ -118,8 +119,8 @@ def infer_cmd(
         device=device,
         cache_dir=None if cache_dir is None else str(cache_dir),
     )
-    inferencer = Inferencer(checkpoint, dataset, config)
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:  # before loading the model
+        inferencer = Inferencer(checkpoint, dataset, config)
         report = infer_photos(photos, out, inferencer=inferencer, progress=progress)
     if report.succeeded:
         click.echo(summary_table(report))

@@ -2,7 +2,8 @@
 
 Every command parses its options, builds a config and calls one library function.
 An :class:`Id2rError` becomes a one-line message on stderr and exit code 2 (a traceback
-only with ``--debug``).
+only with ``--debug``); so does an OS error that means an output cannot be written (disk
+full, read-only folder) where it escapes the atomic writers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import click
 
 from id2reflectance import __version__
+from id2reflectance._shared.atomic import WRITE_ERRNOS
 from id2reflectance.errors import Id2rError, SessionInvalidError
 
 
@@ -32,6 +34,12 @@ class _Group(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        except OSError as err:  # disk full, read-only, no permission: outside the atomic writers
+            if err.errno not in WRITE_ERRNOS or (ctx.obj and ctx.obj.get("debug")):
+                raise
+            where = f"{err.filename}: " if err.filename is not None else ""
+            click.echo(f"error: {where}{WRITE_ERRNOS[err.errno]}", err=True)
             sys.exit(2)
         except MemoryError:
             click.echo("error: out of memory; try smaller tiles or fewer workers", err=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import image_size_option, out_option, progress_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.processing.relight.batch import relight_assets
@@ -92,6 +93,6 @@ def relight_cmd(
         env_rotate_deg=env_rotate,
         normalize=normalize,  # type: ignore[arg-type]
     )
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         path = relight_assets(assets, out, envs=envs, config=config, session=session, camera=camera, progress=progress)
     click.echo(f"wrote {path}")

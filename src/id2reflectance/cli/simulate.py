@@ -44,6 +44,25 @@ from id2reflectance.cli.progress import progress_bar
 )
 @click.option("--no-inverses", is_flag=True, help="Skip the inverse gradient patterns.")
 @click.option(
+    "--face-model",
+    "face_model",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the ICT face model (default: $ID2R_FACE_MODEL or ../shared/face-models/ict-facekit-light).",
+)
+@click.option(
+    "--expression",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Face-model heads: strength of a random expression per subject, 0 = neutral [0].",
+)
+@click.option(
+    "--head-model",
+    type=click.Choice(["auto", "face_model", "procedural"]),
+    default=None,
+    help="Heads: the face model (an error if absent), procedural, or auto: the face model when found [auto].",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -66,10 +85,17 @@ def simulate_cmd(
     ambient: float | None,
     backdrop: float | None,
     no_inverses: bool,
+    face_model: Path | None,
+    expression: float | None,
+    head_model: str | None,
     config_file: Path | None,
     no_progress: bool,
 ) -> None:
-    """Simulate light-stage sessions of procedural subjects into the --out folder: S0000, S0001, ...
+    """Simulate light-stage sessions of simulated subjects into the --out folder: S0000, S0001, ...
+
+    Heads come from the ICT face model (identity weights drawn per subject) when it is
+    found (--face-model, $ID2R_FACE_MODEL or ../shared/face-models/ict-facekit-light),
+    else from the procedural head; --head-model procedural forces the latter.
 
     Each session holds session.json, cross- and parallel-polarised frames of every
     gradient pattern for each camera, masks, a scanned mesh and the ground truth under
@@ -80,6 +106,8 @@ def simulate_cmd(
     Examples:
       id2r simulate -o sessions/ --subjects 4 --seed 0
       id2r simulate -o quick/ -n 1 --image-size 256 --uv-size 256 --no-inverses
+      id2r simulate -o ict/ -n 8 --face-model ../shared/face-models/ict-facekit-light
+      id2r simulate -o mannequins/ -n 2 --head-model procedural
       id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
       id2r simulate -o stage/ -n 1 --noise 5e-5 --read-noise 0.002 --ambient 0.05 --backdrop 0.1
     """
@@ -96,6 +124,9 @@ def simulate_cmd(
         "ambient": ambient,
         "backdrop": backdrop,
         "inverses": False if no_inverses else None,
+        "face_model": str(face_model) if face_model is not None else None,
+        "expression": expression,
+        "head_model": head_model if head_model is not None else ("face_model" if face_model is not None else None),
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     with progress_bar(enabled=not no_progress) as progress:

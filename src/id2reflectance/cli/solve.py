@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import out_option, progress_option, threads_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
@@ -101,7 +102,7 @@ def solve_cmd(
         except ConfigError as err:
             flag = "--threads" if name == "workers" else f"--{name.replace('_', '-')}"
             raise ConfigError(f"{flag}: {err}") from err
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         report = solve_session(session, out, config=config, progress=progress)
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import dataset_option, device_option, out_option, progress_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import set_threads, torch_threads_option, training_options
@@ -80,7 +81,10 @@ def train_codebook_cmd(
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
     set_threads(threads)
     out = out or Path("runs") / f"codebook-stage{stage}"
-    with progress_bar(enabled=not no_progress) as progress:
+    with (
+        output_lock(out, enabled=os.environ.get("RANK", "0") == "0"),
+        progress_bar(enabled=not no_progress) as progress,
+    ):
         result = train_codebook(
             cfg,
             stage=stage,  # type: ignore[arg-type]

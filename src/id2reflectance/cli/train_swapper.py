@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import out_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.cli.torch_options import set_threads, training_options
@@ -85,7 +87,10 @@ def train_swapper_cmd(
     cfg = load_swapper_config(config_src)
     set_threads(threads)
     out = out or Path("runs") / "swapper"
-    with progress_bar(enabled=not no_progress) as progress:
+    with (
+        output_lock(out, enabled=os.environ.get("RANK", "0") == "0"),
+        progress_bar(enabled=not no_progress) as progress,
+    ):
         result = train_swapper(
             cfg,
             data=dataset,

@@ -39,7 +39,7 @@ from id2reflectance.dataset.manifest import (
 )
 from id2reflectance.dataset.splits import SplitConfig, split_record, split_subjects
 from id2reflectance.dataset.views import check_environments, render_training_views
-from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from id2reflectance.errors import ConfigError, Id2rError, InputFileError, OutputError
 from id2reflectance.processing.bake.baker import BakeConfig, bake_session
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
@@ -334,7 +334,8 @@ def _collect(
     total: int,
 ) -> None:
     """Wait for every stage; record built subjects in ``records`` and ``report``, and the
-    first failed stage of each subject in ``report.failed``."""
+    first failed stage of each subject in ``report.failed``. An output that cannot be
+    written (:class:`OutputError`: disk full, read-only) stops the build with that error."""
     from distributed import as_completed  # lazy: Dask is slow to import and only the build needs it
 
     done = {st: 0 for st in (*STAGES, "done")}
@@ -358,6 +359,8 @@ def _collect(
         elif key not in failed_keys:
             failed_keys.add(key)
             err = fut.exception()
+            if isinstance(err, OutputError):  # a full or read-only disk fails every subject alike: stop
+                raise err
             msg = str(err) if isinstance(err, Id2rError) else f"{type(err).__name__}: {err}"
             report.failed.append({"id": key, "stage": stage, "error": msg})
             log.warning("subject %s failed in %s: %s", key, stage, msg)

@@ -135,7 +135,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         data = json.loads(p.read_text(encoding="utf-8"))
     except OSError as err:
         raise InputFileError(p, None, f"cannot read dataset manifest: {err}") from err
-    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nested too deeply
         raise InputFileError(p, None, f"not valid JSON ({err})") from err
     found = data.get("format") if isinstance(data, dict) else None
     if found != FORMAT_NAME:

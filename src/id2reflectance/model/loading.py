@@ -93,7 +93,7 @@ def load_model(path: str | Path, *, weights: str = "ema", kind: str | None = Non
 
     Parameters
     ----------
-    path : a checkpoint folder, or a run folder (its newest checkpoint is used).
+    path : a checkpoint folder, or a run folder (its newest intact checkpoint is used).
     weights : ``"ema"`` (falls back to ``"model"`` when the run kept no EMA) or ``"model"``.
     kind : a key of :data:`CHECKPOINT_KINDS` the checkpoint must be of (None: any kind).
 
@@ -111,11 +111,10 @@ def load_model(path: str | Path, *, weights: str = "ema", kind: str | None = Non
     wanted = CHECKPOINT_KINDS[kind] if kind is not None else None
     path = Path(path)
     if not (path / ckpt.META_FILE).is_file():
-        found = ckpt.list_checkpoints(path)
-        if not found:
+        if not ckpt.list_checkpoints(path):
             what = f"{wanted.label} checkpoint" if wanted is not None else "checkpoint"
             raise InputFileError(path, None, f"neither a {what} folder nor a run folder with checkpoints")
-        path = found[-1]
+        path = ckpt.newest_intact_checkpoint(path)  # a torn newest one is skipped with a warning
     doc = ckpt.read_checkpoint_meta(path)
     where = path / ckpt.META_FILE
     if wanted is not None:

@@ -26,7 +26,8 @@ import numpy as np
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
-from id2reflectance._shared.imageio import linear_to_srgb, read_exr, write_exr, write_png
+from id2reflectance._shared.imageio import check_image_header, linear_to_srgb, read_exr, write_exr, write_png
+from id2reflectance._shared.jsonfile import read_json
 from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv, read_obj, write_obj
 from id2reflectance.capture.session import load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
@@ -241,12 +242,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise InputFileError(root, None, "asset folder not found")
     if not path.is_file():
         raise InputFileError(path, None, "not found (not an asset folder?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise InputFileError(path, None, f"not UTF-8 text ({err.reason})") from err
-    except json.JSONDecodeError as err:
-        raise InputFileError(path, None, f"bad JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+    data = read_json(path)  # size-limited; too deep a nesting is a bad file
     _require(isinstance(data, dict), path, None, "top level must be an object")
     got = json.dumps(data.get("format"))
     _require(data.get("format") == FORMAT_NAME, path, "format", f"must be '{FORMAT_NAME}', got {got}")
@@ -314,12 +310,13 @@ def read_asset_map(root: Path, manifest: dict[str, Any], name: str, *, verify: b
             raise InputFileError(
                 path, None, f"SHA-256 mismatch with {MANIFEST} maps.{name}.sha256 (file changed or corrupt)"
             )
+    size = manifest["size"]
+    check_image_header(path, (size, size), what=f"{MANIFEST} size")  # before decoding
     pixels, names = read_exr(path)
     c = MAP_CHANNELS[name]
     want = ("Y",) if c == 1 else ("R", "G", "B")
     if names != want:
         raise InputFileError(path, "channels", f"must be {','.join(want)}, got {','.join(names)}")
-    size = manifest["size"]
     if pixels.shape[:2] != (size, size):
         raise InputFileError(path, None, f"is {pixels.shape[1]}x{pixels.shape[0]} but {MANIFEST} size is {size}x{size}")
     if not np.all(np.isfinite(pixels)):

@@ -32,6 +32,10 @@ from id2reflectance.processing.relight.envmap import builtin_environments, load_
 from id2reflectance.processing.relight.render import orbit_cameras, render_view
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
 from id2reflectance.report import html as H
+from id2reflectance.report.asset_stats import map_section, region_section, residual_section, truth_section
+from id2reflectance.report.frames import frame_stats_plots, motion_section
+from id2reflectance.report.subjects import dataset_subject_asset, split_plot
+from id2reflectance.report.viewer import ViewerConfig, viewer_section
 
 log = logging.getLogger(__name__)
 FITZPATRICK_ITA = [-90, -30, 10, 28, 41, 55, 90]
@@ -47,7 +51,14 @@ class ReportConfig:
     renders: bool = True
     render_size: int = 256
     max_subjects: int = 24
-    session: Path | None = None  # the session of a solve, when not recorded in solve.json
+    session: Path | None = None  # the session of a solve (or of an asset, for accuracy against its truth)
+    viewer: bool = True  # the interactive WebGL viewer of an asset (see report.viewer)
+    viewer_map_size: int = 512  # texels per side of the maps in the page
+    viewer_environments: tuple[str, ...] | None = None  # built-in environments of the viewer; None = all installed
+    subject_pages: bool = False  # dataset: also write an asset page per subject (OUT_subjects/<id>.html), linked
+
+    def __post_init__(self) -> None:
+        _viewer_config(self)  # raises ConfigError for a bad viewer size
 
 
 def _exr(path: Path) -> np.ndarray:
@@ -87,7 +98,8 @@ def session_section(root: Path) -> str:
         return "".join(out)
     out.extend(f"<div>{H.esc(line)}</div>" for line in rep.summary_lines())
     rows = [[f, st.saturated, st.dynamic_range_stops, st.max] for f, st in sorted(rep.frame_stats.items())]
-    out.append("<h3>Frames</h3>" + H.table(["file", "saturated px", "dynamic range (stops)", "max"], rows))
+    out.append("<h3>Frames</h3>" + frame_stats_plots(rep.frame_stats))
+    out.append(H.table(["file", "saturated px", "dynamic range (stops)", "max"], rows))
     for cam in s.cameras:
         figs = []
         for pol in ("cross", "parallel"):
@@ -125,7 +137,7 @@ def _truth_errors(session: Path, solved: Path, cam: str) -> list[str]:
 def solve_section(root: Path, session: Path | None) -> str:
     """Solved maps per camera, statistics, warnings, and error maps against the truth."""
     meta = json.loads((root / "solve.json").read_text(encoding="utf-8"))
-    out = ["<h2>Solve</h2>", H.messages(meta.get("warnings", []), "warn")]
+    out = ["<h2>Solve</h2>", H.messages(meta.get("warnings", []), "warn"), motion_section(meta)]
     if session is None and meta.get("session", {}).get("path"):
         cand = Path(meta["session"]["path"])
         session = cand if (cand / "session.json").is_file() else None
@@ -139,6 +151,9 @@ def solve_section(root: Path, session: Path | None) -> str:
             H.figure(H.grey_preview(_exr(folder / "roughness.exr"), lo=0.0, hi=1.0), f"{cam}: roughness"),
             H.figure(H.grey_preview(_exr(folder / "mask.exr"), lo=0.0, hi=1.0), f"{cam}: mask"),
         ]
+        if (folder / "confidence.exr").is_file():
+            conf = H.grey_preview(_exr(folder / "confidence.exr"), lo=0.0, hi=1.0)
+            figs.append(H.figure(conf, f"{cam}: confidence (white = 1)"))
         if session is not None:
             figs.extend(_truth_errors(session, root, cam))
         stats = info.get("stats", {})
@@ -205,13 +220,40 @@ def asset_section(root: Path, cfg: ReportConfig) -> str:
         "<h2>Asset</h2>",
         f"<p>subject {H.esc(man['subject']['id'])}, {man['size']}x{man['size']}, frame {H.esc(man['frame'])}, source {H.esc(man['source'].get('kind'))}</p>",
     ]
-    out.append(H.grid(figs))
-    stats = man.get("stats", {})
-    if stats:
-        out.append("<h3>Statistics</h3><pre>" + H.esc(json.dumps(stats, indent=2)) + "</pre>")
+    if cfg.viewer:
+        conf_path = root / "uv" / "confidence.exr"
+        confidence = _exr(conf_path) if conf_path.is_file() else None
+        out.append(viewer_section(asset, config=_viewer_config(cfg), confidence=confidence))
+    out.append("<h3>UV maps</h3>" + H.grid(figs))
+    out.append(map_section(asset) + region_section(asset) + residual_section(man) + truth_section(asset, cfg.session))
     if cfg.renders:
         out.append("<h3>Relit</h3>" + H.grid(relit_figures(asset, cfg.render_size)))
     return "".join(out)
+
+
+def _viewer_config(cfg: ReportConfig) -> ViewerConfig:
+    return ViewerConfig(map_size=cfg.viewer_map_size, environments=cfg.viewer_environments)
+
+
+def write_subject_pages(root: Path, data: dict, out_dir: Path, cfg: ReportConfig) -> dict[str, str]:
+    """One asset page (viewer, map and region statistics) per dataset subject with UV maps
+    and a registered mesh, the first ``cfg.max_subjects``; returns {subject id: page path
+    relative to the folder of ``out_dir``}."""
+    links = {}
+    for s in data["subjects"][: cfg.max_subjects]:
+        asset = dataset_subject_asset(root / "subjects" / s["id"], s["id"])
+        if asset is None:
+            continue
+        body = (
+            f"<h2>Subject {H.esc(s['id'])}</h2><p>split {H.esc(s['split'])}, attributes {H.esc(s['attributes'])}</p>"
+            + (viewer_section(asset, config=_viewer_config(cfg)) if cfg.viewer else "")
+            + map_section(asset)
+            + region_section(asset)
+        )
+        doc = H.page(f"id2reflectance QA: {s['id']}", f"subject of the dataset {H.esc(root)}", body)
+        page = atomic_write(out_dir / f"{s['id']}.html", lambda p, doc=doc: p.write_text(doc, encoding="utf-8"))
+        links[s["id"]] = f"{out_dir.name}/{page.name}"
+    return links
 
 
 def relit_figures(asset: Asset, size: int) -> list[str]:
@@ -251,8 +293,10 @@ def split_section(data: dict) -> str:
     )
 
 
-def dataset_section(root: Path, cfg: ReportConfig) -> str:
-    """Per-subject status, splits by skin type, the ITA histogram and front-view thumbnails."""
+def dataset_section(root: Path, cfg: ReportConfig, links: dict[str, str] | None = None) -> str:
+    """Per-subject status, splits by skin type (table and plot), the ITA histogram and
+    front-view thumbnails (linked to the subject pages in ``links``: id -> relative href)."""
+    links = links or {}
     data = read_manifest(root)
     problems = check_dataset(root)
     subs = data["subjects"]
@@ -276,6 +320,7 @@ def dataset_section(root: Path, cfg: ReportConfig) -> str:
     rows += [[f["id"], "", "", "", 0, f"failed ({f['stage']})"] for f in data.get("failed", [])]
     out.append(H.table(["subject", "split", "ITA deg", "Fitzpatrick", "files", "status"], rows))
     out.append(split_section(data))
+    out.append(split_plot(data))
     itas = [float(s["attributes"]["ita_deg"]) for s in subs if "ita_deg" in s["attributes"]]
     if itas:
         out.append(H.histogram_svg(itas, bins=FITZPATRICK_ITA, label="skin tone: ITA (deg) by Fitzpatrick bins VI..I"))
@@ -283,7 +328,9 @@ def dataset_section(root: Path, cfg: ReportConfig) -> str:
     for s in subs[: cfg.max_subjects]:
         p = root / "subjects" / s["id"] / "views" / "front" / "rgb_full.png"
         if p.is_file():
-            figs.append(H.figure(np.clip(read_image(p, "srgb") ** (1 / 2.2), 0, 1), f"{s['id']} front"))
+            fig = H.figure(np.clip(read_image(p, "srgb") ** (1 / 2.2), 0, 1), f"{s['id']} front")
+            href = links.get(s["id"])
+            figs.append(f'<a href="{H.esc(href)}">{fig}</a>' if href else fig)
     if figs:
         out.append("<h3>Front views</h3>" + H.grid(figs))
     return "".join(out)
@@ -306,7 +353,13 @@ def build_report(path: str | Path, out_html: str | Path, *, config: ReportConfig
     elif kind == "asset":
         body = asset_section(root, config)
     else:
-        body = dataset_section(root, config)
+        out_path = Path(out_html)
+        links = (
+            write_subject_pages(root, read_manifest(root), out_path.parent / f"{out_path.stem}_subjects", config)
+            if config.subject_pages
+            else {}
+        )
+        body = dataset_section(root, config, links)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta = f"{H.esc(kind)} report of {H.esc(root)} &middot; id2reflectance {H.esc(__version__)} &middot; {stamp}"
     doc = H.page(f"id2reflectance QA: {root.name}", meta, body)

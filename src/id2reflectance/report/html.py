@@ -86,9 +86,15 @@ def messages(items: Sequence[str], cls: str) -> str:
 
 
 def histogram_svg(
-    values: Sequence[float], *, bins: Sequence[float], label: str, width: int = 420, height: int = 160
+    values: Sequence[float],
+    *,
+    bins: Sequence[float],
+    label: str,
+    width: int = 420,
+    height: int = 160,
+    annotate: bool = True,
 ) -> str:
-    """An inline SVG bar chart of ``values`` over bin edges ``bins``."""
+    """An inline SVG bar chart of ``values`` over bin edges ``bins`` (``annotate``: counts on the bars)."""
     counts, edges = np.histogram(np.asarray(values, float), bins=np.asarray(bins, float))
     top = max(1, int(counts.max()) if counts.size else 1)
     pad, n = 28, len(counts)
@@ -103,7 +109,7 @@ def histogram_svg(
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{height - pad - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" fill="#c77d4a"/>'
         )
-        if c:
+        if c and annotate:
             parts.append(
                 f'<text x="{x + bw / 2:.1f}" y="{height - pad - h - 3:.1f}" font-size="10" text-anchor="middle">{c}</text>'
             )

@@ -164,3 +164,32 @@ def test_skin_params_validation():
         SkinParams(sex="other")
     p = SkinParams.random(np.random.default_rng(1), sex="male")
     assert p.sex == "male" and p == SkinParams.random(np.random.default_rng(1), sex="male")
+
+
+def test_moles_are_few_small_dark_spots_on_the_face():
+    from id2reflectance.capture.simulator.skin import MOLE_RADIUS_M, _moles
+
+    r = uv_raster(256)
+    p = r.position.reshape(-1, 3)
+    g = region_masks(256)
+    where = (g["face"] + g["neck"]).reshape(-1)
+    counts = []
+    for seed in range(12):
+        w = _moles(p, where, seed)
+        np.testing.assert_array_equal(w, _moles(p, where, seed))  # seeded
+        assert w.min() >= 0 and w.max() <= 1
+        centres = w > 0.99
+        assert np.all(where[centres] > 0.3)  # on the face or the neck
+        # each spot is a few millimetres at most: few texels, nowhere near the whole face
+        assert (w > 0.5).sum() < 200
+        counts.append(int(np.any(centres)))
+    assert sum(counts) >= 9  # most subjects have a mole or more (Poisson, mean MOLES_MEAN)
+    assert MOLE_RADIUS_M[1] < 0.003
+    # the maps get darker where the moles are
+    mesh = template_mesh()
+    skin = SkinParams(noise_seed=5)
+    w = _moles(p, where, 5).reshape(256, 256)
+    if w.max() > 0.99:
+        a = subject_maps(mesh, skin, size=256).diffuse_albedo.sum(-1)
+        ring = (w > 0.01) & (w < 0.05)
+        assert np.median(a[w > 0.9]) < 0.8 * np.median(a[ring])

@@ -99,3 +99,116 @@ def test_corrupted_files_are_refused(tmp_path):
     (p / "checkpoint.json").write_text(json.dumps(doc))
     with pytest.raises(InputFileError, match="format"):
         ck.read_checkpoint_meta(p)
+
+
+# ----------------------------------------------------------------------------- torn checkpoints
+
+
+def _run_with_two_checkpoints(tmp_path):
+    model, disc, opts, ema = _trained(0)
+    run = tmp_path / "run"
+    for step in (2, 4):
+        ck.save_checkpoint(
+            ck.step_dir(run, step),
+            step=step,
+            arch=ARCH,
+            model=model,
+            ema=ema.shadow,
+            disc=disc,
+            optimizers=opts,
+            meta={},
+        )
+    return run, ck.step_dir(run, 2), ck.step_dir(run, 4)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("tear", "named"),
+    [
+        (lambda d: _truncate(d / "model.safetensors"), "model.safetensors"),  # killed mid-write, not atomic
+        (lambda d: (d / "optim.safetensors").unlink(), "optim.safetensors"),  # companion file missing
+        (lambda d: _flip_byte(d / "ema.safetensors"), "ema.safetensors"),  # bad checksum
+        (lambda d: _truncate(d / ck.META_FILE), ck.META_FILE),  # metadata torn
+        (lambda d: (d / ck.META_FILE).unlink(), None),  # no checkpoint.json: never complete
+    ],
+    ids=["truncated", "missing-companion", "bad-checksum", "torn-json", "no-json"],
+)
+def test_a_torn_newest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path, caplog, tear, named):
+    run, older, newest = _run_with_two_checkpoints(tmp_path)
+    tear(newest)
+    with caplog.at_level("WARNING", logger=ck.__name__):
+        assert ck.newest_intact_checkpoint(run) == older
+    if named is not None:
+        assert any(named in r.getMessage() and "torn" in r.getMessage() for r in caplog.records), caplog.text
+        assert any("step_00000002" in r.getMessage() for r in caplog.records)
+
+
+def test_no_intact_checkpoint_is_a_clear_error_naming_the_file(tmp_path):
+    run, older, newest = _run_with_two_checkpoints(tmp_path)
+    _truncate(newest / "model.safetensors")
+    _flip_byte(older / "disc.safetensors")
+    with pytest.raises(InputFileError, match=r"step_00000004/model.safetensors: sha256 differs.*no intact checkpoint"):
+        ck.newest_intact_checkpoint(run)
+
+
+def test_resume_skips_a_torn_checkpoint_and_removes_an_unfinished_one(tmp_path, caplog):
+    run, older, newest = _run_with_two_checkpoints(tmp_path)
+    (run / ck.RUN_FILE).write_text(json.dumps({"config": {"train": {"steps": 9}}, "dataset": {"sha256": "d"}}))
+    unfinished = run / "checkpoints" / ".step_00000006.abc.tmp"  # what a kill during save leaves
+    unfinished.mkdir()
+    (unfinished / "model.safetensors").write_bytes(b"partial")
+    _truncate(newest / "rng.safetensors")
+    with caplog.at_level("WARNING"):
+        got = ck.prepare_run_dir(
+            run, resume=True, config={"train": {"steps": 9}}, data_sha="d", check_kind=lambda meta, path: None
+        )
+    assert got == older and not unfinished.exists()
+    assert "rng.safetensors" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ((1 << 62).to_bytes(8, "little") + b"{}", "over the 104857600 byte limit"),
+        ((1000).to_bytes(8, "little") + b'{"a": 1}', "claims 1000 bytes but the file has 8"),
+        ((4).to_bytes(8, "little") + b"[[[]", "is not a JSON object"),
+        (b"\x01\x02", "not a safetensors file: 2 byte"),
+    ],
+    ids=["oversized", "past-the-end", "not-an-object", "too-short"],
+)
+def test_hostile_safetensors_headers_are_refused_before_parsing(tmp_path, monkeypatch, payload, message):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(payload)
+    monkeypatch.setattr(ck, "load_file", lambda *a, **k: pytest.fail("parsed a header that fails the size checks"))
+    with pytest.raises(InputFileError, match=message) as info:
+        ck.load_tensors_strict(path, {"w": torch.zeros(1)})
+    assert info.value.path == str(path)
+
+
+def test_a_malformed_header_within_bounds_is_an_input_file_error(tmp_path):
+    path = tmp_path / "w.safetensors"
+    header = b"{" + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(InputFileError, match="w.safetensors: not a readable safetensors file"):
+        ck.load_tensors_strict(path, {"w": torch.zeros(1)})
+
+
+def test_a_checkpoint_json_that_drops_a_file_is_torn_too(tmp_path):
+    run, older, newest = _run_with_two_checkpoints(tmp_path)
+    (newest / "optim.safetensors").unlink()
+    doc = json.loads((newest / ck.META_FILE).read_text())
+    del doc["files"]["optim.safetensors"]  # removed from the list as well: no checksum to miss
+    (newest / ck.META_FILE).write_text(json.dumps(doc))
+    with pytest.raises(InputFileError, match="files: does not list optim.safetensors"):
+        ck.read_checkpoint_meta(newest)
+    assert ck.newest_intact_checkpoint(run) == older

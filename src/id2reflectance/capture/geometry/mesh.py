@@ -179,6 +179,18 @@ def read_obj(path: str | Path) -> FaceMesh:
     Vertices used with several UVs are split so each vertex has one UV. Landmark comments
     written by :func:`write_obj` are restored (for split vertices, the first copy).
     """
+    return read_obj_with_sources(path)[0]
+
+
+def read_obj_with_sources(path: str | Path) -> tuple[FaceMesh, np.ndarray]:
+    """:func:`read_obj`, plus where each mesh vertex comes from.
+
+    Returns
+    -------
+    mesh : the :class:`FaceMesh` of :func:`read_obj`.
+    source : (V,) int64, the file's (0-based) ``v`` index of each mesh vertex (UV seams
+        split one file vertex into several mesh vertices).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, None, "mesh file not found")
@@ -247,7 +259,7 @@ def read_obj(path: str | Path) -> FaceMesh:
     for ci, ov in enumerate(vi):
         first.setdefault(int(ov), ci)
     lm = {k: first[i] for k, i in landmarks.items() if i in first}
-    return FaceMesh(v[vi], tri_arr, uvs, lm)
+    return FaceMesh(v[vi], tri_arr, uvs, lm), vi.astype(np.int64)
 
 
 def read_mesh(path: str | Path) -> FaceMesh:

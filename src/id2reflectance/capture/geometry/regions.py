@@ -22,6 +22,7 @@ REGION_NAMES = (
     "face",
     "forehead",
     "nose",
+    "chin",
     "tzone",
     "cheeks",
     "lips",
@@ -109,7 +110,21 @@ def region_masks(size: int) -> dict[str, np.ndarray]:
     Defined on the neutral template's surface points (metres, subject's left = +x), so
     they are identical for every subject. Symmetric regions cover both sides.
     """
-    pos = uv_raster(size).position
+    return regions_at(uv_raster(size).position)
+
+
+def regions_at(pos: np.ndarray) -> dict[str, np.ndarray]:
+    """Named facial regions (see ``REGION_NAMES``) at surface points of a head placed like
+    the neutral template (its landmarks where the template's are).
+
+    Parameters
+    ----------
+    pos : (..., 3) float64 metres, y up, face toward +z, subject's left = +x.
+
+    Returns
+    -------
+    {name: (...) float32 weight in [0, 1]}.
+    """
     x, y, z = pos[..., 0], pos[..., 1], pos[..., 2]
     ax = np.abs(x)
     phi = np.degrees(np.arctan2(x, z))
@@ -159,6 +174,7 @@ def region_masks(size: int) -> dict[str, np.ndarray]:
         "face": face,
         "forehead": forehead,
         "nose": nose,
+        "chin": chin,
         "tzone": tzone,
         "cheeks": cheeks,
         "lips": lips,

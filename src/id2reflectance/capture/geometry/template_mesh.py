@@ -344,6 +344,20 @@ def head_mesh(params: HeadParams) -> FaceMesh:
     return FaceMesh(vertices, g.faces.copy(), g.uvs.copy(), dict(_landmark_indices()))
 
 
+def template_rays() -> tuple[np.ndarray, np.ndarray]:
+    """The template's vertex rays: every template vertex lies on the ray from the origin
+    along its direction.
+
+    Returns
+    -------
+    directions : (V, 3) float64 unit vectors, one per template vertex (crown copies share +y).
+    ring_index : (GRID_RINGS, GRID_COLUMNS + 1) int64 vertex index of ring ``i``, column ``j``
+        (ring 0 next to the crown, the last ring the bottom of the neck stub).
+    """
+    g = _grid()
+    return g.dirs.copy(), g.ring_index.copy()
+
+
 def is_template_topology(mesh: FaceMesh) -> bool:
     """Whether ``mesh`` has the template's vertex count and triangles."""
     g = _grid()

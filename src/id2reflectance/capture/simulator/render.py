@@ -92,7 +92,8 @@ class CameraRender:
     hit : (H, W) bool, pixel centre sees the front side of the head.
     cross, parallel : {pattern: (H, W, 3) float32} radiance (D/2 and D/2 + S).
     truth : {name: (H, W) or (H, W, C) float32} diffuse_albedo (RGB), specular_albedo,
-        normal (RGB, world), roughness, mask, visibility, uv (RGB: u, v, hit).
+        normal (RGB, world), roughness, mask (1 on the head), visibility, uv (RGB: u, v,
+        hit), and for heads with eyeballs skin (1 on skin, 0 on the eyes and background).
     """
 
     hit: np.ndarray
@@ -185,4 +186,6 @@ def render_camera(
         "visibility": image(sample_bilinear(diffuse.visibility, uv)),
         "uv": image(np.concatenate([uv, ones[:, None]], axis=1)),
     }
+    if maps.eye is not None:
+        truth["skin"] = image((sample_bilinear(maps.eye, uv) < 0.5).astype(np.float64))
     return CameraRender(hit=hit.reshape(h, w), cross=cross, parallel=parallel, truth=truth)

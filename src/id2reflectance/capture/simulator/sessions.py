@@ -1,7 +1,9 @@
-"""Light-stage simulator: procedural subjects rendered into valid sessions with ground truth.
+"""Light-stage simulator: simulated subjects rendered into valid sessions with ground truth.
 
-A subject (index ``i`` under seed ``s``) is a procedural head
-(:mod:`~id2reflectance.capture.geometry.template_mesh`), a biophysical skin
+A subject (index ``i`` under seed ``s``) is a head -- one of the face model's heads
+(identity weights drawn per subject, :mod:`~id2reflectance.capture.simulator.face_model_subjects`)
+when the face model is found, else a procedural head
+(:mod:`~id2reflectance.capture.geometry.template_mesh`), both in template topology -- a biophysical skin
 (:mod:`~id2reflectance.capture.simulator.skin`) and its UV maps, rendered under the spherical
 gradient patterns through cross and parallel polarisers by several calibrated cameras
 (:mod:`~id2reflectance.capture.simulator.render`). Output, one folder per subject::
@@ -13,7 +15,9 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       mesh/scan.obj                 the subject's geometry, a different topology
       truth/mesh.obj                the subject in template topology with UVs (world frame)
       truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
+      truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
+      truth/<camera>/skin.exr       face-model heads only: 1 on skin, 0 on the eyes
 
 Stored frame values are radiance divided by the session's exposure ``scale`` (the
 frames' ``scale`` field restores radiance). Everything is deterministic for a seed; a
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,6 +45,12 @@ from id2reflectance.capture.geometry.regions import face_texel_size, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh
 from id2reflectance.capture.illumination import LIT_PATTERNS
 from id2reflectance.capture.session import Frame, session_json, write_session_json
+from id2reflectance.capture.simulator.face_model_subjects import (
+    FaceModelHead,
+    HeadModel,
+    face_model_geometry,
+    resolve_face_model,
+)
 from id2reflectance.capture.simulator.render import CameraRender, diffuse_textures, render_camera
 from id2reflectance.capture.simulator.skin import SkinParams, SubjectMaps, face_ita_deg, subject_maps
 from id2reflectance.capture.simulator.visibility import vertex_visibility
@@ -98,6 +108,10 @@ class SimulatorConfig:
     frame_format: Literal["exr32", "exr16", "tiff16"] = "exr32"
     scan_decimation: float = 0.6  # fraction of triangles kept in mesh/scan.obj
     scan_noise_mm: float = 0.1  # Gaussian noise on the scan's vertices, millimetres
+    head_model: HeadModel = "auto"  # auto: the face model when found, else procedural heads
+    face_model: str | None = None  # face model folder (None: $ID2R_FACE_MODEL or ../shared/face-models/...)
+    identity_modes: int = 100  # face-model identity modes drawn per subject (the rest 0)
+    expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -135,6 +149,12 @@ class SimulatorConfig:
             raise bad("scan_decimation", "in [0.1, 1]")
         if self.scan_noise_mm < 0:
             raise bad("scan_noise_mm", ">= 0")
+        if self.head_model not in ("auto", "face_model", "procedural"):
+            raise bad("head_model", "'auto', 'face_model' or 'procedural'")
+        if not (1 <= self.identity_modes <= 100):
+            raise bad("identity_modes", "in [1, 100]")
+        if not (0.0 <= self.expression <= 1.0):
+            raise bad("expression", "in [0, 1]")
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -144,23 +164,55 @@ class SimulatorConfig:
 
 @dataclass(frozen=True)
 class Subject:
-    """The random draw of one subject: identity, shape and skin."""
+    """The random draw of one subject: identity, shape and skin.
+
+    ``head`` is the procedural head's parameters; ``face_head`` the face-model head
+    (identity and expression weights) when the subject comes from the face model.
+    """
 
     subject_id: str
     index: int
     head: HeadParams
     skin: SkinParams
+    face_head: FaceModelHead | None = None
 
 
-def make_subject(seed: int, index: int) -> Subject:
-    """Subject ``index`` of ``seed`` (independent streams per subject)."""
+def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, expression: float = 0.0) -> Subject:
+    """Subject ``index`` of ``seed`` (independent streams per subject).
+
+    With ``face_model_modes`` (a count of identity modes) the subject also gets face-model
+    identity weights, drawn from their own stream, so the skin is the same either way.
+    """
     if index < 0 or index > 9999:
         raise ConfigError(f"subject index must be in [0, 9999], got {index}")
     rng = np.random.default_rng([int(seed), int(index)])
     sex: Literal["female", "male"] = "female" if rng.random() < 0.5 else "male"
     head = HeadParams.random(rng, sex=sex)
     skin = SkinParams.random(rng, sex=sex)
-    return Subject(f"S{index:04d}", index, head, skin)
+    face_head = None
+    if face_model_modes is not None:
+        id_rng = np.random.default_rng([int(seed), int(index), 3])
+        face_head = FaceModelHead.random(id_rng, modes=face_model_modes, expression=expression)
+    return Subject(f"S{index:04d}", index, head, skin, face_head)
+
+
+def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMesh, SubjectMaps, float]:
+    """The subject's head in template topology (metres), its UV maps and its face ITA (degrees)."""
+    model = resolve_face_model(config.head_model, config.face_model)
+    if model is None or subject.face_head is None:
+        mesh = head_mesh(subject.head)
+        maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
+        return mesh, maps, face_ita_deg(maps)
+    mesh, eyes, regions = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
+    maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail, eyes=eyes, regions=regions)
+    return mesh, maps, face_ita_deg(maps, regions)
+
+
+def config_subject(config: SimulatorConfig, index: int) -> Subject:
+    """Subject ``index`` as ``config`` draws it (face-model weights when the model is used)."""
+    model = resolve_face_model(config.head_model, config.face_model)
+    modes = None if model is None else min(config.identity_modes, model.identity_modes)
+    return make_subject(config.seed, index, face_model_modes=modes, expression=config.expression)
 
 
 def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
@@ -186,20 +238,25 @@ def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
 
 
 def _scan_mesh(mesh: FaceMesh, config: SimulatorConfig, rng: np.random.Generator) -> FaceMesh:
-    """A 'scanned' version of the head: seams welded, decimated, noisy, no UVs."""
+    return scan_mesh(mesh, decimation=config.scan_decimation, noise_mm=config.scan_noise_mm, rng=rng)
+
+
+def scan_mesh(mesh: FaceMesh, *, decimation: float, noise_mm: float, rng: np.random.Generator) -> FaceMesh:
+    """A 'scanned' version of a head: seams welded, decimated to ``decimation`` of its
+    triangles, Gaussian noise of ``noise_mm`` millimetres along the normals, no UVs."""
     import open3d as o3d
 
     m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices), o3d.utility.Vector3iVector(mesh.faces))
     m.merge_close_vertices(1e-7)
     m.remove_degenerate_triangles()
     m.remove_unreferenced_vertices()
-    target = max(100, int(round(config.scan_decimation * len(mesh.faces))))
+    target = max(100, int(round(decimation * len(mesh.faces))))
     if target < len(m.triangles):
         m = m.simplify_quadric_decimation(target_number_of_triangles=target)
     m.compute_vertex_normals()
     v = np.asarray(m.vertices, np.float64)
     n = np.asarray(m.vertex_normals, np.float64)
-    v = v + n * rng.normal(0.0, config.scan_noise_mm * 1e-3, (len(v), 1))
+    v = v + n * rng.normal(0.0, noise_mm * 1e-3, (len(v), 1))
     return FaceMesh(v, np.asarray(m.triangles, np.int64))
 
 
@@ -229,10 +286,55 @@ def _write_truth(root: Path, mesh: FaceMesh, maps: SubjectMaps, renders: dict[st
     write_exr(uv / "specular_albedo.exr", maps.specular_albedo)
     write_exr(uv / "roughness.exr", maps.roughness)
     write_exr(uv / "normal_object.exr", maps.normal_object)
+    if maps.eye is not None:
+        write_exr(uv / "eye.exr", maps.eye)  # 1 on the eyeballs (not skin)
     atomic_write_json(uv / "params.json", params)
     for name, r in renders.items():
         for key, img in r.truth.items():
             write_exr(root / "truth" / name / f"{key}.exr", img)
+
+
+def render_subject(
+    subject: Subject, config: SimulatorConfig, *, tick: Callable[[int], None] | None = None
+) -> tuple[FaceMesh, SubjectMaps, float, dict[str, Camera], dict[str, CameraRender]]:
+    """Render one subject with the rig of ``config`` (noise-free radiance, no files).
+
+    Returns
+    -------
+    mesh : the head in template topology (metres); maps : its UV maps; ita : the face's
+    ITA (degrees); cameras : {name: Camera}; renders : {name: CameraRender} with the
+    cross and parallel radiance of every pattern of ``config.patterns`` and the truth.
+    ``tick(k)`` is called after each of the ``4 + config.cameras`` steps.
+    """
+
+    def step(k: int) -> None:
+        if tick is not None:
+            tick(k)
+
+    mesh, maps, ita = subject_geometry(subject, config)
+    step(1)
+    vis = vertex_visibility(mesh, directions=config.visibility_directions)
+    step(2)
+    raster = uv_raster(config.uv_size)
+    diffuse = diffuse_textures(
+        maps,
+        raster,
+        vis,
+        patterns=config.patterns,
+        sss_mm=config.sss_mm,
+        texel_size=face_texel_size(mesh, config.uv_size),
+        samples=config.diffuse_samples,
+    )
+    step(3)
+    cameras = rig_cameras(config)
+    scene = raycasting_scene(mesh)
+    renders: dict[str, CameraRender] = {}
+    for k, (name, cam) in enumerate(cameras.items()):
+        renders[name] = render_camera(
+            cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
+        )
+        step(4 + k)
+    return mesh, maps, ita, cameras, renders
 
 
 def simulate_subject(
@@ -256,7 +358,7 @@ def simulate_subject(
     Path of the session folder (replaced atomically if it existed).
     """
     config = config or SimulatorConfig()
-    subject = make_subject(config.seed, subject_index)
+    subject = config_subject(config, subject_index)
     sid = subject.subject_id
     stage = f"{sid} render"
     steps = 4 + config.cameras
@@ -267,33 +369,9 @@ def simulate_subject(
             progress(stage, done, steps)
 
     tick(0)
-    mesh = head_mesh(subject.head)
-    maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
-    tick(1)
-    vis = vertex_visibility(mesh, directions=config.visibility_directions)
-    tick(2)
-    raster = uv_raster(config.uv_size)
-    diffuse = diffuse_textures(
-        maps,
-        raster,
-        vis,
-        patterns=config.patterns,
-        sss_mm=config.sss_mm,
-        texel_size=face_texel_size(mesh, config.uv_size),
-        samples=config.diffuse_samples,
-    )
-    tick(3)
-    cameras = rig_cameras(config)
-    scene = raycasting_scene(mesh)
-    renders: dict[str, CameraRender] = {}
-    for k, (name, cam) in enumerate(cameras.items()):
-        renders[name] = render_camera(
-            cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
-        )
-        tick(4 + k)
+    mesh, maps, ita, cameras, renders = render_subject(subject, config, tick=tick)
     peak = max(float(r.parallel["full"].max()) for r in renders.values())
     scale = float(f"{max(peak, 1e-6) / config.exposure_peak:.6g}")
-    ita = face_ita_deg(maps)
     attributes = {
         "ita_deg": round(ita, 3),
         "fitzpatrick": int(fitzpatrick_from_ita(ita)),
@@ -308,7 +386,7 @@ def simulate_subject(
     params = {
         "subject": sid,
         "template": TEMPLATE_NAME,
-        "head": subject.head.to_json(),
+        "head": subject.head.to_json() if subject.face_head is None else subject.face_head.to_json(),
         "skin": subject.skin.to_json(),
         "attributes": attributes,
         "exposure_scale": scale,
@@ -443,13 +521,15 @@ def load_truth(session_dir: str | Path, camera: str) -> dict[str, np.ndarray]:
     (H, W) unoccluded full-sphere specular response; ``normal`` (H, W, 3) unit world
     shading normal; ``roughness`` (H, W) GGX perceptual; ``mask`` (H, W) 1 on the head;
     ``visibility`` (H, W) unoccluded fraction of the diffuse lobe; ``uv`` (H, W, 3) u, v,
-    hit. All float32.
+    hit; for face-model heads also ``skin`` (H, W) 1 on skin, 0 on the eyes and the
+    background. All float32.
     """
     folder = Path(session_dir) / "truth" / camera
     if not folder.is_dir():
         raise InputFileError(folder, None, f"no ground truth for camera '{camera}' (not a simulated session?)")
     out = {}
-    for name, channels in TRUTH_CHANNELS.items():
+    optional = {"skin": 1} if (folder / "skin.exr").is_file() else {}
+    for name, channels in {**TRUTH_CHANNELS, **optional}.items():
         img, _ = read_exr(folder / f"{name}.exr")
         if img.shape[2] != channels:
             raise InputFileError(folder / f"{name}.exr", None, f"expected {channels} channel(s), got {img.shape[2]}")

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from id2reflectance._shared import cielab
+from id2reflectance.capture.geometry.face_model_heads import Eyes
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.regions import UVRaster, region_masks, uv_raster
 from id2reflectance.capture.geometry.template_mesh import is_template_topology
@@ -281,6 +282,8 @@ class SubjectMaps:
     normal_object : (S, S, 3) float32 unit normals in the mesh's frame (mesh normal
         perturbed by pores and fine wrinkles).
     covered : (S, S) bool, texels inside the UV chart (others are padding).
+    eye : (S, S) float32 in [0, 1], 1 on the eyeballs (not skin), or None for a head
+        without eyeballs (the procedural head's lids are closed).
     """
 
     diffuse_albedo: np.ndarray
@@ -288,10 +291,35 @@ class SubjectMaps:
     roughness: np.ndarray
     normal_object: np.ndarray
     covered: np.ndarray
+    eye: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return int(self.roughness.shape[0])
+
+
+MOLE_MELANIN = 5.0  # melanin factor at a mole's centre, minus one
+MOLES_MEAN = 3.0  # Poisson mean of the number of moles on the face and neck
+MOLE_RADIUS_M = (0.0006, 0.0016)  # range of the moles' Gaussian radius, metres
+
+
+def _moles(p: np.ndarray, where: np.ndarray, seed: int) -> np.ndarray:
+    """(N,) weight in [0, 1] of a few moles at points p (N, 3) metres: Gaussian spots
+    centred on points drawn (own random stream of ``seed``) where ``where`` (N,) > 0.5."""
+    rng = np.random.default_rng([int(seed), 17])
+    count = int(rng.poisson(MOLES_MEAN))
+    cand = np.flatnonzero(where > 0.5)
+    out = np.zeros(len(p))
+    if count == 0 or cand.size == 0:
+        return out
+    # drawn as fractions of the candidate list: roughly the same places at any map size
+    centres = p[cand[np.minimum((rng.random(count) * cand.size).astype(np.int64), cand.size - 1)]]
+    radii = rng.uniform(*MOLE_RADIUS_M, count)
+    for c, r in zip(centres, radii, strict=True):
+        d2 = np.sum((p - c) ** 2, axis=1)
+        near = d2 < (4 * r) ** 2
+        out[near] = np.maximum(out[near], np.exp(-d2[near] / (2 * r * r)))
+    return out
 
 
 def _height_field(
@@ -314,7 +342,44 @@ def _height_field(
     return detail * h
 
 
-def subject_maps(mesh: FaceMesh, skin: SkinParams, *, size: int, detail: float = 1.0) -> SubjectMaps:
+SCLERA_ALBEDO = (0.56, 0.48, 0.42)  # linear Rec.709
+PUPIL_ALBEDO = (0.012, 0.012, 0.012)
+IRIS_LIGHT = (0.10, 0.13, 0.15)  # blue-grey
+IRIS_DARK = (0.045, 0.022, 0.010)  # dark brown
+EYE_SPECULAR = 0.06  # wet cornea and conjunctiva
+EYE_ROUGHNESS = 0.22
+IRIS_HALF_ANGLE_DEG = 30.0  # iris edge seen from the eyeball's centre (6 mm on a 12 mm radius)
+PUPIL_HALF_ANGLE_DEG = 10.0
+
+
+def _eye_reflectance(p: np.ndarray, eyes: Eyes, skin: SkinParams) -> np.ndarray:
+    """(N, 3) diffuse albedo of eyeball points p (N, 3) metres: sclera, iris, pupil.
+
+    The iris colour follows ``hair_darkness`` (light hair: blue-grey, dark: brown)."""
+    k = np.argmin(np.linalg.norm(p[:, None, :] - eyes.centres[None], axis=-1), axis=1)
+    d = p - eyes.centres[k]
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    ang = np.degrees(np.arccos(np.clip(np.sum(d * eyes.axes[k], axis=1), -1.0, 1.0)))
+
+    def inside(edge: float, soft: float) -> np.ndarray:
+        return np.clip((edge + soft - ang) / (2 * soft), 0.0, 1.0)[:, None]
+
+    t = skin.hair_darkness
+    iris_rgb = np.exp((1 - t) * np.log(IRIS_LIGHT) + t * np.log(IRIS_DARK))
+    iris, pupil = inside(IRIS_HALF_ANGLE_DEG, 2.0), inside(PUPIL_HALF_ANGLE_DEG, 1.0)
+    out = np.asarray(SCLERA_ALBEDO) * (1 - iris) + iris_rgb * iris
+    return out * (1 - pupil) + np.asarray(PUPIL_ALBEDO) * pupil
+
+
+def subject_maps(
+    mesh: FaceMesh,
+    skin: SkinParams,
+    *,
+    size: int,
+    detail: float = 1.0,
+    eyes: Eyes | None = None,
+    regions: dict[str, np.ndarray] | None = None,
+) -> SubjectMaps:
     """Per-subject UV maps for a head in template topology.
 
     Parameters
@@ -324,15 +389,20 @@ def subject_maps(mesh: FaceMesh, skin: SkinParams, *, size: int, detail: float =
     skin : the subject's skin.
     size : texture size S (texels per side).
     detail : scale of the pore and wrinkle relief (1 = default, 0 = smooth).
+    eyes : the head's eyeballs (face-model heads), shaded as sclera, iris and pupil with
+        their own albedo, a wet specular and no skin relief; None: all skin.
+    regions : {name: (S, S) weight} the named regions on this head's anatomy (face-model
+        heads: :func:`~id2reflectance.capture.geometry.face_model_heads.face_model_regions`);
+        None: the template's :func:`~id2reflectance.capture.geometry.regions.region_masks`.
 
     Returns
     -------
-    SubjectMaps, deterministic for (mesh, skin, size).
+    SubjectMaps, deterministic for (mesh, skin, size[, eyes]).
     """
     if not is_template_topology(mesh):
         raise ShapeError("subject_maps: the mesh must be in template topology (head_mesh output)")
     r = uv_raster(size)
-    g = {k: v.reshape(-1).astype(np.float64) for k, v in region_masks(size).items()}
+    g = {k: v.reshape(-1).astype(np.float64) for k, v in (regions or region_masks(size)).items()}
     p = r.position.reshape(-1, 3)
     seed = skin.noise_seed
     max_freq = 1.0 / (2.5 * r.texel_size)
@@ -344,6 +414,7 @@ def subject_maps(mesh: FaceMesh, skin: SkinParams, *, size: int, detail: float =
     freckle = skin.freckles * np.clip((spots - 0.35) / 0.3, 0.0, 1.0) * g["face"] * (0.4 + g["cheeks"] + g["nose"])
     mel = skin.melanin * np.exp(0.2 * skin.blotchiness * blot + 0.04 * fine)
     mel *= (1.0 - 0.5 * g["lips"]) * (1.0 + 0.3 * g["eyelids"]) * (1.0 + 1.5 * freckle)
+    mel *= 1.0 + MOLE_MELANIN * _moles(p, g["face"] + g["neck"], skin.noise_seed)
     hb = skin.haemoglobin * np.exp(0.35 * skin.blotchiness * blot_h + 0.06 * fine)
     hb *= 1.0 + 0.8 * g["cheeks"] + 0.4 * g["nose"] + 4.0 * g["lips"] + 0.6 * g["ears"]
     albedo = skin_albedo(mel, hb)
@@ -363,14 +434,26 @@ def subject_maps(mesh: FaceMesh, skin: SkinParams, *, size: int, detail: float =
     rough = np.clip(rough, 0.22, 0.75)
 
     s = size
-    h = _height_field(p, g, skin, max_freq, detail).reshape(s, s)
-    normals = _detail_normals(mesh, r, h)
+    h = _height_field(p, g, skin, max_freq, detail)
+    eye = None
+    if eyes is not None:
+        eye = r.interpolate(eyes.weight[:, None], mesh.faces)[..., 0].reshape(-1)
+        on = np.flatnonzero(eye > 0)
+        e = eye[on, None]
+        pos = r.interpolate(mesh.vertices, mesh.faces).reshape(-1, 3)[on]
+        albedo[on] = albedo[on] * (1 - e) + _eye_reflectance(pos, eyes, skin) * e
+        spec[on] = spec[on] * (1 - e[:, 0]) + EYE_SPECULAR * e[:, 0]
+        rough[on] = rough[on] * (1 - e[:, 0]) + EYE_ROUGHNESS * e[:, 0]
+        h[on] *= 1 - e[:, 0]
+        eye = eye.reshape(s, s).astype(np.float32)
+    normals = _detail_normals(mesh, r, h.reshape(s, s))
     return SubjectMaps(
         diffuse_albedo=albedo.reshape(s, s, 3).astype(np.float32),
         specular_albedo=spec.reshape(s, s).astype(np.float32),
         roughness=rough.reshape(s, s).astype(np.float32),
         normal_object=normals.astype(np.float32),
         covered=r.covered.copy(),
+        eye=eye,
     )
 
 
@@ -397,10 +480,13 @@ def _detail_normals(mesh: FaceMesh, r: UVRaster, h: np.ndarray) -> np.ndarray:
     return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
 
 
-def face_ita_deg(maps: SubjectMaps) -> float:
-    """ITA (degrees) of the mean diffuse albedo over facial skin (lips and hair excluded)."""
-    g = region_masks(maps.size)
+def face_ita_deg(maps: SubjectMaps, regions: dict[str, np.ndarray] | None = None) -> float:
+    """ITA (degrees) of the mean diffuse albedo over facial skin (lips, hair and eyes
+    excluded); ``regions`` as for :func:`subject_maps`."""
+    g = regions or region_masks(maps.size)
     w = g["face"] * (1.0 - g["lips"]) * (1.0 - g["eyebrows"]) * (1.0 - g["lash_line"]) * (1.0 - g["beard"])
     w = w * maps.covered
+    if maps.eye is not None:
+        w = w * (1.0 - maps.eye)
     mean = np.tensordot(w, maps.diffuse_albedo.astype(np.float64), axes=([0, 1], [0, 1])) / max(float(w.sum()), 1e-12)
     return float(ita_deg(mean))

@@ -14,7 +14,13 @@ a temporary folder, renamed into place):
 Loading checks every file's sha256, then compares keys, shapes and dtypes with the model in
 state-dict order; the first mismatch raises :class:`~id2reflectance.errors.InputFileError`
 naming the file and the key. Only ``safetensors`` and ``json`` are parsed: nothing is
-unpickled.
+unpickled, and a safetensors header is checked against the file's size before it is
+parsed (:func:`check_safetensors_header`).
+
+A torn checkpoint (a file truncated, missing or edited after it was written: its sha256
+differs from ``checkpoint.json``) is never loaded: a resume or a run folder given to
+:func:`~id2reflectance.model.loading.load_model` takes the newest intact checkpoint, with a
+warning naming the torn one (:func:`newest_intact_checkpoint`).
 
 This module is the format only; rebuilding the network an ``arch`` record describes and
 loading it is :mod:`id2reflectance.model.loading`.
@@ -23,6 +29,7 @@ loading it is :mod:`id2reflectance.model.loading`.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import shutil
@@ -39,10 +46,55 @@ from torch import nn
 from id2reflectance._shared.atomic import atomic_folder, sha256_file
 from id2reflectance.errors import ConfigError, InputFileError
 
+log = logging.getLogger(__name__)
+
 FORMAT_NAME = "id2r-codebook-checkpoint"
 FORMAT_VERSION = 1
 META_FILE = "checkpoint.json"
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
+_ALWAYS_SAVED = ("model.safetensors", "optim.safetensors", "rng.safetensors")
+SAFETENSORS_MAX_HEADER = 100 << 20
+"""Largest safetensors JSON header read, bytes (the safetensors library's own limit)."""
+
+
+def check_safetensors_header(path: str | Path) -> None:
+    """Check a safetensors file's 8-byte header length against the file before parsing it.
+
+    Raises
+    ------
+    InputFileError
+        The file is missing or shorter than 8 bytes, its header length is over
+        :data:`SAFETENSORS_MAX_HEADER` or runs past the end of the file, or the header
+        does not start as a JSON object.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError as err:
+        raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
+    if len(head) < 8:
+        raise InputFileError(path, None, f"not a safetensors file: {size} byte(s), the header length alone takes 8")
+    n = int.from_bytes(head[:8], "little")
+    if n > SAFETENSORS_MAX_HEADER:
+        raise InputFileError(path, "header", f"claims {n} bytes, over the {SAFETENSORS_MAX_HEADER} byte limit")
+    if 8 + n > size:
+        raise InputFileError(path, "header", f"claims {n} bytes but the file has {size - 8} after the length")
+    if head[8:9] != b"{":
+        raise InputFileError(path, "header", "is not a JSON object (malformed file)")
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file (CPU), after :func:`check_safetensors_header`.
+
+    Raises InputFileError naming the file when it is unreadable or malformed.
+    """
+    check_safetensors_header(path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise InputFileError(path, None, f"not a readable safetensors file (corrupted?): {err}") from err
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -63,10 +115,7 @@ def load_tensors_strict(path: Path, expected: dict[str, torch.Tensor]) -> dict[s
         Unreadable/corrupted file, or the first key (in ``expected``'s order, then the file's
         extra keys) that is missing, unexpected, or of another shape or dtype.
     """
-    try:
-        found = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise InputFileError(path, None, f"not a readable safetensors file (corrupted?): {err}") from err
+    found = read_safetensors(path)
     for key, ref in expected.items():
         if key not in found:
             raise InputFileError(path, key, "missing from the checkpoint (checkpoint of another architecture?)")
@@ -170,13 +219,46 @@ def step_dir(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:08d}"
 
 
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest first."""
+def _step_folders(run_dir: str | Path) -> list[Path]:
+    """Every ``step_<8 digits>`` folder of a run, oldest first (complete or not)."""
     base = Path(run_dir) / "checkpoints"
     if not base.is_dir():
         return []
-    found = [p for p in base.iterdir() if p.is_dir() and _STEP_DIR.match(p.name) and (p / META_FILE).is_file()]
-    return sorted(found, key=lambda p: p.name)
+    return sorted((p for p in base.iterdir() if p.is_dir() and _STEP_DIR.match(p.name)), key=lambda p: p.name)
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders of a run (holding ``checkpoint.json``), oldest first."""
+    return [p for p in _step_folders(run_dir) if (p / META_FILE).is_file()]
+
+
+def newest_intact_checkpoint(run_dir: str | Path) -> Path:
+    """The newest checkpoint folder of a run whose ``checkpoint.json`` parses and whose
+    files all match their sha256; each newer, torn one is skipped with a warning.
+
+    Raises
+    ------
+    InputFileError
+        No checkpoint folder at all, or none intact (the newest one's fault named).
+    """
+    folders = _step_folders(run_dir)
+    if not folders:
+        raise InputFileError(Path(run_dir) / "checkpoints", None, "no complete checkpoint to resume from")
+    torn: list[InputFileError] = []
+    for path in reversed(folders):
+        try:
+            read_checkpoint_meta(path)
+        except InputFileError as err:
+            log.warning("checkpoint %s is torn, not loaded: %s", path, err)
+            torn.append(err)
+            continue
+        if torn:
+            log.warning("using %s, the newest intact checkpoint (%d newer one(s) torn)", path.name, len(torn))
+        return path
+    newest = torn[0]
+    raise InputFileError(
+        newest.path, newest.field, f"{newest.message}; no intact checkpoint in {Path(run_dir) / 'checkpoints'}"
+    )
 
 
 def save_checkpoint(
@@ -268,7 +350,8 @@ def prepare_run_dir(
     check_kind: Callable[[dict[str, Any], Path], None],
     is_main: bool = True,
 ) -> Path | None:
-    """Check a run folder before training; on resume return the checkpoint to continue from.
+    """Check a run folder before training; on resume return the checkpoint to continue from
+    (the newest intact one: :func:`newest_intact_checkpoint`).
 
     Parameters
     ----------
@@ -305,10 +388,11 @@ def prepare_run_dir(
         raise ConfigError(
             f"{meta_path}: dataset.json checksum differs from the run's dataset; resume with the same data"
         )
-    found = list_checkpoints(run_dir)
-    if not found:
-        raise InputFileError(run_dir / "checkpoints", None, "no complete checkpoint to resume from")
-    return found[-1]
+    if is_main:  # a checkpoint being written when the run was killed: never complete, never listed
+        for stale in (run_dir / "checkpoints").glob(".step_*.tmp"):
+            log.info("removing %s, a checkpoint left unfinished by a killed run", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    return newest_intact_checkpoint(run_dir)
 
 
 def read_checkpoint_meta(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
@@ -325,17 +409,25 @@ def read_checkpoint_meta(path: str | Path, *, verify: bool = True) -> dict[str, 
         doc = json.loads(mfile.read_text(encoding="utf-8"))
     except OSError as err:
         raise InputFileError(mfile, None, f"cannot read checkpoint metadata: {err.strerror}") from err
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise InputFileError(mfile, None, f"not valid JSON (corrupted?): {err}") from err
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+    if not isinstance(doc, dict):
+        raise InputFileError(mfile, None, f"expected a JSON object, got {type(doc).__name__}")
+    if doc.get("format") != FORMAT_NAME:
         raise InputFileError(mfile, "format", f"expected {FORMAT_NAME!r}, got {doc.get('format')!r}")
     if doc.get("version") != FORMAT_VERSION:
         raise InputFileError(mfile, "version", f"expected {FORMAT_VERSION}, got {doc.get('version')!r}")
     for key in ("step", "arch", "files", "optimizers", "rng", "meta"):
         if key not in doc:
             raise InputFileError(mfile, key, "missing")
+    files = doc["files"]
+    if not isinstance(files, dict) or not all(isinstance(n, str) and n == Path(n).name for n in files):
+        raise InputFileError(mfile, "files", "must map plain file names of this folder to their sha256")
+    for name in _ALWAYS_SAVED:
+        if name not in files:
+            raise InputFileError(mfile, "files", f"does not list {name}, which every checkpoint holds")
     if verify:
-        for name, digest in doc["files"].items():
+        for name, digest in files.items():
             f = path / name
             if not f.is_file():
                 raise InputFileError(f, None, "listed in checkpoint.json but missing")
@@ -379,10 +471,7 @@ def load_checkpoint(
             raise InputFileError(path / META_FILE, "files", "the run has a discriminator but the checkpoint has none")
         load_module_strict(path / "disc.safetensors", disc)
     if optimizers:
-        try:
-            tensors = load_file(str(path / "optim.safetensors"))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise InputFileError(path / "optim.safetensors", None, f"not readable (corrupted?): {err}") from err
+        tensors = read_safetensors(path / "optim.safetensors")
         for name, opt in optimizers.items():
             if name not in doc["optimizers"]:
                 raise InputFileError(path / META_FILE, f"optimizers.{name}", "missing")
@@ -392,9 +481,6 @@ def load_checkpoint(
             except (ValueError, KeyError, RuntimeError) as err:
                 raise InputFileError(path / "optim.safetensors", name, f"does not fit this optimiser: {err}") from err
     if rng:
-        try:
-            rng_tensors = load_file(str(path / "rng.safetensors"))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise InputFileError(path / "rng.safetensors", None, f"not readable (corrupted?): {err}") from err
+        rng_tensors = read_safetensors(path / "rng.safetensors")
         restore_rng(rng_tensors, doc["rng"])
     return doc

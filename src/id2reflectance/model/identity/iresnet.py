@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from id2reflectance.errors import ConfigError, InputFileError
+from id2reflectance.model.engine.checkpoint import read_safetensors
 
 # ArcFace's canonical 5-point template in a 112 x 112 crop (eyes, nose tip, mouth corners)
 ARCFACE_TEMPLATE = np.array(
@@ -105,8 +105,10 @@ def read_state_dict(path: str | Path, *, what: str = "weights") -> dict[str, tor
         raise InputFileError(path, None, f"{what} file not found")
     try:
         if path.suffix == ".safetensors":
-            return load_file(str(path))
+            return read_safetensors(path)
         state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except InputFileError as err:  # a malformed safetensors header, named by read_safetensors
+        raise InputFileError(path, err.field, f"cannot read {what}: {err.message}") from err
     except Exception as err:
         raise InputFileError(path, None, f"cannot read {what} ({err})") from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -1,0 +1,271 @@
+"""Heads of the face model in the template's topology (vertex order, triangles, UVs, landmarks).
+
+Each template vertex lies on a fixed ray from the origin
+(:func:`~id2reflectance.capture.geometry.template_mesh.template_rays`). The face model's
+neutral head, moved into the template's frame, is cut by those rays once: each template
+vertex takes the outermost crossing, stored as a face-model triangle and barycentric
+weights. That embedding is then applied to every face-model head (any identity or
+expression), so a template vertex, and a UV texel, marks the same anatomical place on
+every subject, and everything downstream of the simulator (registration, bake, dataset,
+the template's UV regions) works on face-model subjects unchanged.
+
+The ray-cast surface is the skin (face, head and neck), the eyeballs and, behind the lips,
+the mouth socket and teeth (so rays through a parted mouth stop in the mouth). Rays that
+meet no front-facing surface (below the face model's neck) continue the neck downward as
+a vertical cylinder from the lowest crossing of their column, and below the jaw the head
+blends into the template's own neck stub (the face model's neck, cut by rays from the
+head's centre, folds under the chin).
+
+Frame: metres, y up, the face toward +z, the subject's left +x; the face model is
+translated so that its landmarks (eye corners, nasion, nose tip, mouth corners, chin) have
+the template's mean position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from id2reflectance.capture.geometry.face_model import PART_RANGES, SKIN_END, FaceModel
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
+from id2reflectance.capture.geometry.regions import regions_at, uv_raster
+from id2reflectance.capture.geometry.template_mesh import template_mesh, template_rays
+
+# template landmark name -> index into the face model's 68 (dlib order)
+TEMPLATE_TO_DLIB = {
+    "eye_outer_right": 36,
+    "eye_inner_right": 39,
+    "eye_inner_left": 42,
+    "eye_outer_left": 45,
+    "nasion": 27,
+    "nose_tip": 30,
+    "mouth_right": 48,
+    "mouth_left": 54,
+    "chin": 8,
+}
+CAST_PARTS = ("face", "head_neck", "mouth_socket", "teeth", "eyeball_a", "eyeball_b")
+EYEBALLS = ("eyeball_a", "eyeball_b")
+REGION_WARP_M = 0.03  # metres: width of the landmark warp that places the template's regions
+RAY_START = 0.45  # metres from the origin where the inward rays start
+NECK_BLEND_Y = (-0.105, -0.14)  # metres (template heights): face model above, template neck below
+NECK_CUT_Y = -0.165  # metres: below this the face model's neck (flaring to the shoulders) is replaced
+
+
+@dataclass(frozen=True, eq=False)
+class TemplateEmbedding:
+    """Where each template vertex sits on the face model.
+
+    triangle : (V, 3) int64 face-model vertices of the triangle each template vertex lies
+        on (any valid triangle where ``hit`` is False).
+    bary : (V, 3) float64 barycentric weights on it.
+    hit : (V,) bool, the template ray met the face model (else the neck is extended).
+    offset : (3,) float64 metres, added to face-model vertices to reach the template's frame.
+    eye : (V,) float64 1 on an eyeball, 0 elsewhere.
+    neck : (V,) float64 weight of the template's neck stub (1 below the jaw).
+    """
+
+    triangle: np.ndarray
+    bary: np.ndarray
+    hit: np.ndarray
+    offset: np.ndarray
+    eye: np.ndarray
+    neck: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Eyes:
+    """The eyeballs of one head, for shading them as eyes rather than skin.
+
+    weight : (V,) float64 per template vertex, 1 on an eyeball, 0 on skin.
+    centres : (2, 3) float64 metres, the eyeballs' centres (subject's left first).
+    axes : (2, 3) float64 unit gaze directions (centre toward the cornea's apex).
+    """
+
+    weight: np.ndarray
+    centres: np.ndarray
+    axes: np.ndarray
+
+
+def template_offset(model: FaceModel) -> np.ndarray:
+    """(3,) metres translating the face model's neutral so its landmarks' mean matches the template's."""
+    tmpl = template_mesh()
+    names = list(TEMPLATE_TO_DLIB)
+    t = tmpl.vertices[[tmpl.landmarks[k] for k in names]]
+    f = model.neutral[model.landmarks68[[TEMPLATE_TO_DLIB[k] for k in names]]]
+    return t.mean(axis=0) - f.mean(axis=0)
+
+
+@lru_cache(maxsize=2)
+def _embedding(model: FaceModel) -> TemplateEmbedding:
+    dirs, _ = template_rays()
+    offset = template_offset(model)
+    verts = model.neutral + offset
+    tris = model.part_triangles(CAST_PARTS)
+    tris = tris[verts[tris, 1].max(axis=1) > NECK_CUT_Y]  # the neck's flare to the shoulders is left out
+    scene = raycasting_scene(FaceMesh(verts, tris))
+    t, fid, bary = cast_rays(scene, RAY_START * dirs, -dirs)
+    hit = fid >= 0
+    tri = tris[np.where(hit, fid, 0)]
+    n = np.cross(verts[tri[:, 1]] - verts[tri[:, 0]], verts[tri[:, 2]] - verts[tri[:, 0]])
+    hit &= np.sum(n * dirs, axis=1) > 0  # an outward-facing surface (not the inside of an opening)
+    hit &= (RAY_START - np.where(np.isfinite(t), t, 0.0)) * dirs[:, 1] > NECK_CUT_Y
+    tri[~hit] = tris[0]
+    b = np.where(hit[:, None], bary.astype(np.float64), 1.0 / 3.0)
+    eye = np.zeros(len(dirs))
+    for name in EYEBALLS:
+        a, e = PART_RANGES[name]
+        eye[hit & np.all((tri >= a) & (tri < e), axis=1)] = 1.0
+    on_model = np.einsum("vk,vkc->vc", b, verts[tri])
+    _extend_neck(on_model, hit)
+    low = np.minimum(template_mesh().vertices[:, 1], on_model[:, 1])
+    neck = _smoothstep(NECK_BLEND_Y[0], NECK_BLEND_Y[1], low)
+    return TemplateEmbedding(tri, b, hit, offset, eye, neck)
+
+
+def template_embedding(model: FaceModel) -> TemplateEmbedding:
+    """The embedding of the template's vertices in ``model`` (computed once per model)."""
+    return _embedding(model)
+
+
+def face_model_head(
+    model: FaceModel,
+    identity: np.ndarray | None = None,
+    expression: dict[str, float] | None = None,
+) -> FaceMesh:
+    """One face-model head in template topology.
+
+    Parameters
+    ----------
+    model : the loaded face model.
+    identity : (k,) identity weights, N(0, 1) each (None: the neutral).
+    expression : {name: weight in [0, 1]} (None: neutral expression).
+
+    Returns
+    -------
+    FaceMesh with the template's faces, UVs and landmarks; vertices (V, 3) float64 metres
+    in the template's frame (y up, face toward +z).
+    """
+    emb = _embedding(model)
+    verts = model.vertices(identity, expression) + emb.offset
+    out = np.einsum("vk,vkc->vc", emb.bary, verts[emb.triangle])
+    _extend_neck(out, emb.hit)
+    tmpl = template_mesh()
+    # below the jaw the face model's neck gives way to the template's neck stub
+    w = emb.neck[:, None]
+    out = (1.0 - w) * out + w * tmpl.vertices
+    return FaceMesh(out, tmpl.faces, tmpl.uvs, dict(tmpl.landmarks))
+
+
+def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def face_model_eyes(
+    model: FaceModel,
+    identity: np.ndarray | None = None,
+    expression: dict[str, float] | None = None,
+) -> Eyes:
+    """The eyeballs of the head of :func:`face_model_head` with the same arguments."""
+    emb = _embedding(model)
+    verts = model.vertices(identity, expression) + emb.offset
+    centres, axes = [], []
+    for name in EYEBALLS:
+        a, e = PART_RANGES[name]
+        ball = verts[a:e]
+        centre = ball.mean(axis=0)
+        front = ball[np.argmax((ball - centre) @ np.array([0.0, 0.0, 1.0]))]  # the cornea's apex
+        centres.append(centre)
+        axes.append((front - centre) / np.linalg.norm(front - centre))
+    order = np.argsort([-c[0] for c in centres])  # subject's left (+x) first
+    return Eyes(emb.eye.copy(), np.asarray(centres)[order], np.asarray(axes)[order])
+
+
+def _extend_neck(vertices: np.ndarray, hit: np.ndarray) -> None:
+    """Fill the vertices of rays that missed (in place): per column, below its lowest
+    crossing, a vertical cylinder through that crossing; anything else missed takes the
+    nearest crossing ring above it."""
+    dirs, ring = template_rays()
+    for j in range(ring.shape[1]):
+        col = ring[:, j]
+        ok = hit[col]
+        if ok.all():
+            continue
+        if not ok.any():
+            continue
+        last = np.flatnonzero(ok)
+        for i in np.flatnonzero(~ok):
+            above = last[last < i]
+            src = col[above[-1]] if above.size else col[last[0]]
+            rho = np.hypot(vertices[src, 0], vertices[src, 2])
+            d = dirs[col[i]]
+            horiz = max(np.hypot(d[0], d[2]), 1e-6)
+            vertices[col[i]] = d * (rho / horiz)
+
+
+@lru_cache(maxsize=4)
+def _regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
+    raster = uv_raster(size)
+    head = face_model_head(model)
+    pos = raster.interpolate(head.vertices, head.faces)
+    # warp so the neutral's landmarks land on the template's: the region shapes are drawn there
+    tmpl = template_mesh()
+    names = list(TEMPLATE_TO_DLIB)
+    src = model.neutral[model.landmarks68[[TEMPLATE_TO_DLIB[k] for k in names]]] + template_offset(model)
+    dst = tmpl.vertices[[tmpl.landmarks[k] for k in names]]
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d2 = np.sum((a[..., None, :] - b) ** 2, axis=-1)
+        return np.exp(-d2 / (2 * REGION_WARP_M**2))
+
+    coef = np.linalg.solve(kernel(src, src) + 1e-6 * np.eye(len(src)), dst - src)
+    warped = pos + kernel(pos, src) @ coef
+    return regions_at(warped)
+
+
+def face_model_regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
+    """The template's named regions (:func:`~id2reflectance.capture.geometry.regions.region_masks`)
+    placed on the face model's anatomy, in the template's UV space.
+
+    The neutral face-model head is warped (Gaussian radial basis, width ``REGION_WARP_M``)
+    so that its eye corners, nasion, nose tip, mouth corners and chin meet the template's,
+    and the region shapes are evaluated at the warped points.
+
+    Returns
+    -------
+    {name: (S, S) float32 weight in [0, 1]} (a copy).
+    """
+    return {k: v.copy() for k, v in _regions(model, size).items()}
+
+
+def face_model_skin_mesh(
+    model: FaceModel,
+    identity: np.ndarray | None = None,
+    expression: dict[str, float] | None = None,
+) -> FaceMesh:
+    """The skin-only part (face, head and neck) of a face-model head in the face model's
+    own topology and UV layout, placed in the template's frame.
+
+    Returns
+    -------
+    FaceMesh: vertices (V, 3) float64 metres (UV seams split), faces of the skin part, the
+    face model's UVs, and landmarks: the template's names (``nose_tip``, ``chin``, ...)
+    and ``dlib_00`` .. ``dlib_67`` (the 68 landmarks in dlib's order), each the first
+    UV copy of its model vertex. A first step toward the face model as the shared
+    template (issue 22 item 2).
+    """
+    emb = _embedding(model)
+    src = model.uv_source
+    keep = src < SKIN_END
+    faces = model.uv_mesh.faces[np.all(keep[model.uv_mesh.faces], axis=1)]
+    index = np.full(len(src), -1)
+    index[keep] = np.arange(int(keep.sum()))
+    verts = model.vertices(identity, expression) + emb.offset
+    first = {}
+    for k, v in enumerate(src[keep]):
+        first.setdefault(int(v), k)
+    landmarks = {f"dlib_{i:02d}": first[int(v)] for i, v in enumerate(model.landmarks68) if int(v) in first}
+    landmarks.update({name: landmarks[f"dlib_{k:02d}"] for name, k in TEMPLATE_TO_DLIB.items()})
+    return FaceMesh(verts[src[keep]], index[faces], model.uv_mesh.uvs[keep], landmarks)

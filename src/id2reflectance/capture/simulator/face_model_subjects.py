@@ -1,0 +1,108 @@
+"""Subjects drawn from the face model: identity weights, an optional expression, eyes.
+
+The simulator's head is either the procedural head
+(:mod:`~id2reflectance.capture.geometry.template_mesh`) or a face-model head
+(:mod:`~id2reflectance.capture.geometry.face_model_heads`), both in the template's topology.
+:func:`resolve_face_model` decides which from the simulator's settings: ``"auto"`` takes the
+face model when its folder is found and the procedural head otherwise, so a clone without
+``../shared`` still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from id2reflectance.capture.geometry.face_model import (
+    FACE_MODEL_NAME,
+    FaceModel,
+    default_face_model_dir,
+    load_face_model,
+)
+from id2reflectance.capture.geometry.face_model_heads import (
+    Eyes,
+    face_model_eyes,
+    face_model_head,
+    face_model_regions,
+)
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+HeadModel = Literal["auto", "face_model", "procedural"]
+
+# Expressions a random subject may wear (pairs move together), with their largest weight.
+EXPRESSION_POOL: tuple[tuple[tuple[str, ...], float], ...] = (
+    (("mouthSmile_L", "mouthSmile_R"), 0.8),
+    (("browInnerUp_L", "browInnerUp_R"), 0.7),
+    (("browDown_L", "browDown_R"), 0.6),
+    (("cheekSquint_L", "cheekSquint_R"), 0.5),
+    (("mouthPress_L", "mouthPress_R"), 0.6),
+    (("mouthFrown_L", "mouthFrown_R"), 0.6),
+    (("mouthDimple_L", "mouthDimple_R"), 0.6),
+    (("noseSneer_L", "noseSneer_R"), 0.4),
+)
+
+
+@dataclass(frozen=True)
+class FaceModelHead:
+    """One face-model head: identity weights (N(0, 1) each) and expression weights."""
+
+    identity: tuple[float, ...]
+    expression: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, *, modes: int, expression: float = 0.0) -> FaceModelHead:
+        """Identity weights ``w_k ~ N(0, 1)`` for ``modes`` modes; with ``expression`` > 0
+        one or two expressions of :data:`EXPRESSION_POOL` at up to ``expression`` times
+        their largest weight."""
+        w = tuple(float(x) for x in rng.standard_normal(modes))
+        expr: list[tuple[str, float]] = []
+        if expression > 0:
+            picks = rng.choice(len(EXPRESSION_POOL), size=int(rng.integers(1, 3)), replace=False)
+            for k in sorted(int(p) for p in picks):
+                names, top = EXPRESSION_POOL[k]
+                amount = float(rng.uniform(0.3, 1.0)) * top * min(expression, 1.0)
+                expr.extend((name, round(amount, 4)) for name in names)
+        return cls(w, tuple(expr))
+
+    def to_json(self) -> dict:
+        return {
+            "model": FACE_MODEL_NAME,
+            "identity": [round(x, 6) for x in self.identity],
+            "expression": dict(self.expression),
+        }
+
+
+def resolve_face_model(head_model: HeadModel, face_model: str | None) -> FaceModel | None:
+    """The face model the simulator uses, or None for the procedural head.
+
+    Parameters
+    ----------
+    head_model : ``"procedural"`` (None), ``"face_model"`` (the model must load) or
+        ``"auto"`` (the model if found, else None).
+    face_model : the model's folder; None: :func:`default_face_model_dir`.
+    """
+    if head_model == "procedural":
+        return None
+    if head_model not in ("auto", "face_model"):
+        raise ConfigError(f"head model must be 'auto', 'face_model' or 'procedural', got {head_model!r}")
+    if face_model is None and head_model == "auto" and default_face_model_dir() is None:
+        log.info("face model not found: simulating procedural heads")
+        return None
+    return load_face_model(Path(face_model) if face_model is not None else None)
+
+
+def face_model_geometry(
+    model: FaceModel, head: FaceModelHead, *, uv_size: int
+) -> tuple[FaceMesh, Eyes, dict[str, np.ndarray]]:
+    """The head in template topology (metres), its eyeballs and the named regions on the
+    face model's anatomy at ``uv_size`` texels."""
+    expr = dict(head.expression)
+    w = np.asarray(head.identity)
+    return face_model_head(model, w, expr), face_model_eyes(model, w, expr), face_model_regions(model, uv_size)

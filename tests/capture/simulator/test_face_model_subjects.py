@@ -1,0 +1,116 @@
+"""Simulated subjects from the face model: the choice of head, the draw, the session's files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from id2reflectance._shared.imageio import read_exr
+from id2reflectance.capture.geometry.face_model import FACE_MODEL_NAME, default_face_model_dir
+from id2reflectance.capture.geometry.mesh import read_mesh
+from id2reflectance.capture.geometry.template_mesh import is_template_topology
+from id2reflectance.capture.session import load_session
+from id2reflectance.capture.simulator.face_model_subjects import EXPRESSION_POOL, FaceModelHead, resolve_face_model
+from id2reflectance.capture.simulator.sessions import (
+    SimulatorConfig,
+    config_subject,
+    load_truth,
+    make_subject,
+    simulate_subject,
+)
+from id2reflectance.capture.simulator.skin import PUPIL_ALBEDO, SCLERA_ALBEDO
+from id2reflectance.errors import ConfigError, InputFileError
+
+FOLDER = default_face_model_dir()
+needs_model = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
+SMALL = SimulatorConfig(image_size=96, uv_size=128, cameras=1, inverses=False, visibility_directions=64, seed=5)
+
+
+def test_head_model_choice(tmp_path):
+    assert resolve_face_model("procedural", None) is None
+    assert resolve_face_model("procedural", str(tmp_path / "absent")) is None
+    with pytest.raises(InputFileError, match="face model folder not found"):
+        resolve_face_model("face_model", str(tmp_path / "absent"))
+    with pytest.raises(InputFileError, match="face model folder not found"):
+        resolve_face_model("auto", str(tmp_path / "absent"))  # a path given must exist
+    with pytest.raises(ConfigError, match="head_model"):
+        SimulatorConfig(head_model="mannequin")
+    with pytest.raises(ConfigError, match="expression"):
+        SimulatorConfig(expression=2.0)
+    subject = config_subject(SimulatorConfig(head_model="procedural"), 3)
+    assert subject.face_head is None
+
+
+def test_draw_is_seeded_and_keeps_the_skin():
+    a = make_subject(4, 7, face_model_modes=100)
+    b = make_subject(4, 7, face_model_modes=100)
+    plain = make_subject(4, 7)
+    assert a == b and a.skin == plain.skin and a.head == plain.head
+    w = np.asarray(a.face_head.identity)
+    assert w.shape == (100,) and 0.6 < w.std() < 1.4  # N(0, 1)
+    other = make_subject(4, 8, face_model_modes=100)
+    assert other.face_head.identity != a.face_head.identity
+    assert a.face_head.expression == ()  # neutral unless asked
+    expr = make_subject(4, 7, face_model_modes=20, expression=1.0).face_head
+    names = {n for group, _ in EXPRESSION_POOL for n in group}
+    assert expr.expression and all(n in names and 0 < v <= 0.8 for n, v in expr.expression)
+    assert len(expr.identity) == 20
+    assert FaceModelHead((0.5,), (("mouthSmile_L", 0.3),)).to_json() == {
+        "model": FACE_MODEL_NAME,
+        "identity": [0.5],
+        "expression": {"mouthSmile_L": 0.3},
+    }
+
+
+@needs_model
+def test_face_model_session(tmp_path):
+    cfg = SMALL
+    session = simulate_subject(tmp_path, subject_index=2, config=cfg)
+    params = json.loads((session / "truth" / "uv" / "params.json").read_text())
+    assert params["head"]["model"] == FACE_MODEL_NAME and len(params["head"]["identity"]) == 100
+    assert params["config"]["head_model"] == "auto"
+    truth_mesh = read_mesh(session / "truth" / "mesh.obj")
+    assert is_template_topology(truth_mesh)
+    eye, _ = read_exr(session / "truth" / "uv" / "eye.exr")
+    assert 0.001 < (eye > 0.5).mean() < 0.05
+    albedo, _ = read_exr(session / "truth" / "uv" / "diffuse_albedo.exr")
+    on_eye = albedo[eye[..., 0] > 0.99]
+    # eyes have their own reflectance: sclera and pupil, whatever the skin
+    assert np.isclose(on_eye, SCLERA_ALBEDO, atol=1e-4).all(axis=1).any()
+    assert np.isclose(on_eye, PUPIL_ALBEDO, atol=1e-4).all(axis=1).any()
+    t = load_truth(session, "front")
+    head = t["mask"] > 0.5
+    skin = t["skin"] > 0.5
+    assert np.all(head[skin]) and 0 < (head & ~skin).sum() < 0.05 * head.sum()  # eyes are not skin
+    attrs = load_session(session).attributes
+    assert -50 <= attrs["ita_deg"] <= 70
+    # the procedural fallback writes the same files, minus the eyes
+    proc = simulate_subject(
+        tmp_path / "p", subject_index=2, config=SimulatorConfig(**{**_kw(cfg), "head_model": "procedural"})
+    )
+    assert not (proc / "truth" / "uv" / "eye.exr").exists()
+    assert "skin" not in load_truth(proc, "front")
+    pparams = json.loads((proc / "truth" / "uv" / "params.json").read_text())
+    assert "width" in pparams["head"]
+    # same skin draw: the ITA differs only through the regions and eyes (a few degrees)
+    pattrs = load_session(proc).attributes
+    assert abs(pattrs["ita_deg"] - attrs["ita_deg"]) < 6.0
+
+
+def _kw(cfg):
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def test_clone_without_the_data_falls_back_to_procedural_heads(monkeypatch):
+    from id2reflectance.capture.geometry import face_model
+    from id2reflectance.capture.simulator import face_model_subjects
+
+    for module in (face_model, face_model_subjects):
+        monkeypatch.setattr(module, "default_face_model_dir", lambda: None)
+    assert resolve_face_model("auto", None) is None
+    cfg = SimulatorConfig(image_size=32, uv_size=32, cameras=1, inverses=False, visibility_directions=16)
+    assert config_subject(cfg, 0).face_head is None
+    with pytest.raises(InputFileError, match="face model not found"):
+        resolve_face_model("face_model", None)

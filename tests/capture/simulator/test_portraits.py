@@ -1,0 +1,54 @@
+"""Portraits of simulated subjects: what a face recogniser (dlib) sees in them."""
+
+import numpy as np
+import pytest
+
+from id2reflectance.capture.geometry.face_model import default_face_model_dir
+from id2reflectance.capture.simulator.portraits import portraits
+from id2reflectance.capture.simulator.sessions import SimulatorConfig, config_subject
+from id2reflectance.errors import ConfigError
+
+FOLDER = default_face_model_dir()
+CONFIG = SimulatorConfig(
+    image_size=320, uv_size=128, visibility_directions=48, specular_samples=(8, 8), diffuse_samples=(4, 8), seed=0
+)
+
+
+def test_portraits_are_photos():
+    cfg = SimulatorConfig(image_size=48, uv_size=32, visibility_directions=16, head_model="procedural")
+    imgs = portraits(config_subject(cfg, 0), cfg)
+    assert set(imgs) == {"full", "gradient_x"}
+    for img in imgs.values():
+        assert img.shape == (48, 48, 3) and img.dtype == np.uint8
+        assert img[0, 0].max() == 0 and img[24, 24].min() > 20  # black background, a lit face
+    # the side light is brighter on the subject's left (image right) than on the right
+    side = imgs["gradient_x"].astype(float).mean(axis=(0, 2))
+    assert side[26:40].mean() > side[8:22].mean()
+    with pytest.raises(ConfigError, match="unknown lighting"):
+        portraits(config_subject(cfg, 0), cfg, lightings=("sunset",))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
+def test_face_model_subjects_are_different_people():
+    from id2reflectance.face.detect import find_faces
+    from id2reflectance.face.identity import DlibIdentityEncoder
+
+    enc = DlibIdentityEncoder()
+    emb = []
+    for i in range(3):
+        views = portraits(config_subject(CONFIG, i), CONFIG)
+        row = []
+        for img in views.values():
+            faces = find_faces(img)
+            assert faces, f"subject {i}: no face found"
+            row.append(enc.embed(img, faces[0].landmarks))
+        emb.append(row)
+    e = np.asarray(emb)  # (subject, lighting, 128)
+    same = np.linalg.norm(e[:, 0] - e[:, 1], axis=-1)
+    diff = [
+        np.linalg.norm(e[i, a] - e[j, b]) for i in range(3) for j in range(i + 1, 3) for a in (0, 1) for b in (0, 1)
+    ]
+    # one subject under two lightings stays one person; different subjects are apart
+    assert same.max() < 0.3, same
+    assert min(diff) > same.max() and np.median(diff) > 0.35, (diff, same)
