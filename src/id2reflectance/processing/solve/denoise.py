@@ -67,6 +67,7 @@ GUIDE2_EPS = (
     4.0,
 )  # eps of the diffuse first moments' two guides, times eps_d and eps_m  # eps of the first-moment guides, in noise sigmas of the moment
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
+EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 
@@ -361,6 +362,10 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     prep.mask_threshold = float(np.median(threshold))
     fg = np.zeros(d.shape, np.uint8)
     fg[prep.roi] = d[prep.roi] > (threshold if np.ndim(threshold) == 0 else threshold[prep.roi])
+    # silhouette pixels partly covered by the head hold a fraction of its signal: count one
+    # when it holds at least half of its brightest neighbour's (the pixel centre on the head);
+    # darker pixels inside (pores, brows) become holes, filled below
+    fg &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n <= 1:
