@@ -26,6 +26,11 @@ threads that decode frames and write maps gain). ``--baseline-src DIR`` also tim
 package found at ``DIR`` (another checkout's ``src``) on the same files, for a
 before/after from one machine state.
 
+``--noise`` prints issue 20's figures instead (``benchmarks/noise_figures.py``): accuracy,
+mask spill and cover under the issue's sensor noise, with and without ambient light, and
+clean, beside the issue's limits; and the cost of noise estimation plus denoising against
+``cv2.GaussianBlur`` of the same frames.
+
 Run: ``.venv/bin/python benchmarks/bench_solver.py [--quick]`` (quick: 1024 x 1024, one
 simulated subject, two noise levels; ``--skip-accuracy`` / ``--skip-speed`` run one part).
 The accuracy part also compares the channel choices for the diffuse normal.
@@ -435,6 +440,7 @@ def main() -> None:
     parser.add_argument("--skip-accuracy", action="store_true", help="only throughput and memory")
     parser.add_argument("--skip-speed", action="store_true", help="only accuracy")
     parser.add_argument("--e2e", action="store_true", help="end-to-end id2r solve with cat and memcpy references")
+    parser.add_argument("--noise", action="store_true", help="issue 20: sensor noise, ambient light, denoise cost")
     parser.add_argument("--baseline-src", help="with --e2e: also time the package in this src folder")
     parser.add_argument("--repeats", type=int, default=2, help="with --e2e: runs per checkout (best reported)")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
@@ -451,7 +457,14 @@ def main() -> None:
     rows: list[Row] = [("load average (1 min) at start", f"{os.getloadavg()[0]:.2f}", f"{os.cpu_count()} CPUs", "-")]
     with tempfile.TemporaryDirectory(prefix="bench_solver_") as tmpdir:
         tmp = Path(tmpdir)
-        if args.e2e:
+        if args.noise:
+            import noise_figures  # beside this script
+
+            if not args.skip_accuracy:
+                rows += noise_figures.accuracy_rows(tmp, quick=args.quick)
+            if not args.skip_speed:
+                rows += noise_figures.speed_rows(tmp, quick=args.quick)
+        elif args.e2e:
             rows += e2e_rows(tmp, size, repeats=args.repeats, baseline_src=args.baseline_src)
         elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick)
@@ -459,7 +472,7 @@ def main() -> None:
             from bench_motion import motion_rows  # beside this script
 
             rows += motion_rows(tmp)
-        if not args.skip_speed and not args.e2e:
+        if not args.skip_speed and not args.e2e and not args.noise:
             t = time.perf_counter()
             big = write_big_session(tmp / "big", size)
             rows.append((f"write synthetic {size}x{size} session", f"{time.perf_counter() - t:.1f} s", "-", "-"))

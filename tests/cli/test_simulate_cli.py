@@ -41,6 +41,33 @@ def test_simulate_help_has_examples():
     assert res.exit_code == 0 and "id2r simulate -o sessions/ --subjects 4 --seed 0" in res.output
 
 
+def test_simulate_ambient_and_backdrop_light_every_frame(tmp_path):
+    import numpy as np
+
+    from id2reflectance._shared.imageio import read_exr, read_mask
+
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text("visibility_directions = 32\nspecular_samples = [6, 6]\n")
+    common = ["-n", "1", "--image-size", "40", "--uv-size", "32", "--cameras", "1", "--config", str(cfg)]
+    frames = {}
+    for tag, extra in (("plain", []), ("room", ["--ambient", "0.1", "--backdrop", "0.2"])):
+        res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / tag), *common, *extra, "--no-progress"])
+        assert res.exit_code == 0, res.output
+        root = tmp_path / tag / "S0000"
+        frames[tag] = {p: read_exr(root / "frames" / "front" / f"{p}_cross.exr")[0] for p in ("full", "gradient_x")}
+        hit = read_mask(root / "masks" / "front.png")
+    full_p = read_exr(tmp_path / "plain" / "S0000" / "frames" / "front" / "full_parallel.exr")[0]
+    added = {p: frames["room"][p] - frames["plain"][p] for p in frames["plain"]}
+    # the same room light in every pattern: 0.1 x the mean of the full-on polarisations on the head
+    expected = 0.1 * 0.5 * (frames["plain"]["full"] + full_p)
+    for p in added:
+        np.testing.assert_allclose(added[p][hit], expected[hit], rtol=1e-4, atol=1e-6)
+    backdrop = added["full"][~hit]  # 0.2 +- 25 %, RGB (1, 0.95, 0.85)
+    assert np.all(backdrop > 0.2 * 0.75 * 0.85 - 1e-6) and np.all(backdrop < 0.2 * 1.25 + 1e-6)
+    truth = [read_exr(tmp_path / t / "S0000" / "truth" / "front" / "diffuse_albedo.exr")[0] for t in ("plain", "room")]
+    np.testing.assert_array_equal(truth[0], truth[1])  # ground truth unchanged
+
+
 def test_simulate_head_model_options(tmp_path):
     from id2reflectance.capture.geometry.face_model import default_face_model_dir
 

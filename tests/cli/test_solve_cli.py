@@ -185,3 +185,15 @@ def test_unknown_or_no_maps_are_refused(maps: str, session: Path, tmp_path: Path
     res = _solve(str(session), "-o", str(out), "--threads", "1", "--maps", maps)
     assert res.exit_code == 2 and "--maps:" in res.output and "diffuse_albedo" in res.output
     assert "Traceback" not in res.output and not out.exists()
+
+
+def test_denoise_option(session: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = _solve(str(session), "-o", str(out), "--denoise", "none")
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "solve.json").read_text())
+    assert data["config"]["denoise"] == "none"
+    assert data["cameras"]["cam0"]["noise"]["radius_diffuse"] == 0
+    assert read_exr(out / "cam0" / "confidence.exr")[1] == ("Y",)
+    res = _solve(str(session), "-o", str(tmp_path / "x"), "--denoise", "strong")
+    assert res.exit_code == 2 and "strong" in res.output and "Traceback" not in res.output

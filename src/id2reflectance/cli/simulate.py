@@ -33,6 +33,15 @@ from id2reflectance.cli.progress import progress_bar
 @click.option(
     "--saturation", type=click.FloatRange(min=0, min_open=True), default=None, help="Clip stored values at LEVEL."
 )
+@click.option(
+    "--ambient",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Room light on the face in every frame, fraction of the full-on pattern [0].",
+)
+@click.option(
+    "--backdrop", type=click.FloatRange(min=0), default=None, help="Lit backdrop behind the head, stored value [0]."
+)
 @click.option("--no-inverses", is_flag=True, help="Skip the inverse gradient patterns.")
 @click.option(
     "--face-model",
@@ -85,6 +94,8 @@ def simulate_cmd(
     read_noise: float | None,
     dark_offset: float | None,
     saturation: float | None,
+    ambient: float | None,
+    backdrop: float | None,
     no_inverses: bool,
     face_model: Path | None,
     expression: float | None,
@@ -115,6 +126,7 @@ def simulate_cmd(
       id2r simulate -o mannequins/ -n 2 --head-model procedural
       id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
       id2r simulate -o moving/ -n 1 --motion-px 1.5 --motion-deg 0.4 --expression-mm 0.5
+      id2r simulate -o stage/ -n 1 --noise 5e-5 --read-noise 0.002 --ambient 0.05 --backdrop 0.1
     """
     config = load_config(config_file, SimulatorConfig) if config_file is not None else SimulatorConfig()
     overrides = {
@@ -126,6 +138,8 @@ def simulate_cmd(
         "read_noise": read_noise,
         "dark_offset": dark_offset,
         "saturation": saturation,
+        "ambient": ambient,
+        "backdrop": backdrop,
         "inverses": False if no_inverses else None,
         "face_model": str(face_model) if face_model is not None else None,
         "expression": expression,

@@ -31,6 +31,12 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
     help="Per-pixel solver: fused numba kernel, numpy reference, or auto (numba when installed).",
 )
 @click.option(
+    "--denoise",
+    type=click.Choice(["auto", "none"]),
+    default=None,
+    help="Edge-aware denoising before the solve, its strength from the estimated noise (auto), or none.",
+)
+@click.option(
     "--maps",
     "maps",
     default=None,
@@ -57,6 +63,7 @@ def solve_cmd(
     tile_rows: int | None,
     threads: int | None,
     backend: str | None,
+    denoise: str | None,
     maps: str | None,
     align: str | None,
     config_path: Path | None,
@@ -65,7 +72,7 @@ def solve_cmd(
     """Solve diffuse/specular albedo, normals and roughness for every camera of SESSION.
 
     Writes OUT/<camera>/{diffuse_albedo, specular_albedo, normal_diffuse,
-    normal_diffuse_r|g|b, normal_specular, roughness, mask}.exr (float32, lossless RLE
+    normal_diffuse_r|g|b, normal_specular, roughness, mask, confidence}.exr (float32, lossless RLE
     compression by default, camera image space, 0 outside the mask; --maps writes only
     the maps named) and OUT/solve.json (statistics, warnings, timings, versions, config). OUT is written beside as a temporary folder and renamed into
     place; on any error nothing is written and the exit code is 2.
@@ -77,6 +84,7 @@ def solve_cmd(
       id2r solve sessions/S0000 -o solved/S0000 --config solve.toml
       id2r solve sessions/S0000 -o solved/S0000 --backend numpy
       id2r solve sessions/S0000 -o solved/S0000 --align rigid
+      id2r solve sessions/S0000 -o solved/S0000 --denoise none
       id2r solve sessions/S0000 -o solved/S0000 --maps diffuse_albedo,specular_albedo,normal_specular,roughness,mask
 
     \b
@@ -87,7 +95,14 @@ def solve_cmd(
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
     chosen = None if maps is None else tuple(m.strip() for m in maps.split(",") if m.strip())
-    given = (("tile_rows", tile_rows), ("workers", threads), ("backend", backend), ("maps", chosen), ("align", align))
+    given = (
+        ("tile_rows", tile_rows),
+        ("workers", threads),
+        ("backend", backend),
+        ("align", align),
+        ("denoise", denoise),
+        ("maps", chosen),
+    )
     for name, value in given:
         if value is None:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def test_mask_border_and_mask_distance() -> None:
     half[:, c0:] = 0  # the solver rejected the right half of the image
     geom = texel_geometry(mesh, 64)
     opts = ViewWeights(mask_feather_px=6.0, feather_texels=0.0)
-    smp = sample_view(geom, SolvedView(cam, *list(view.__dict__.values())[1:-1], half), raycasting_scene(mesh), opts)
+    smp = sample_view(geom, dataclasses.replace(view, mask=half), raycasting_scene(mesh), opts)
     p = geom.points
     sel = geom.covered & (np.abs(p[..., 1]) < 0.05) & (p[..., 0] > -0.05)
     pix, _ = cam.project(p[sel])
@@ -189,3 +190,29 @@ def test_solved_dir_must_match_the_session(tmp_path: Path) -> None:
     (ok / "cam0" / "roughness.exr").unlink()
     with pytest.raises(InputFileError, match=r"cam0/roughness.exr.*missing"):
         check_solved_dir(ok, {"cam0": cam})
+
+
+def test_low_confidence_region_contributes_less(tmp_path: Path) -> None:
+    """confidence.exr (written by the solver) scales the blending weight where present."""
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.5))
+    view = _render(cam)
+    geom = texel_geometry(mesh, 64)
+    opts = ViewWeights(mask_feather_px=2.0, feather_texels=0.0)
+    scene = raycasting_scene(mesh)
+    base = sample_view(geom, view, scene, opts)
+    conf = np.ones_like(view.mask)
+    conf[:, : cam.width // 2] = 0.2  # the left half of the image is noisy
+    low = sample_view(geom, dataclasses.replace(view, confidence=conf), scene, opts)
+    pix, _ = cam.project(geom.points[geom.covered])
+    w0, w1 = base.weight[geom.covered], low.weight[geom.covered]
+    left = (pix[:, 0] < cam.width // 2 - 2) & (w0 > 0)
+    right = (pix[:, 0] > cam.width // 2 + 2) & (w0 > 0)
+    assert left.sum() > 50 and right.sum() > 50
+    np.testing.assert_allclose(w1[left], 0.2 * w0[left], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(w1[right], w0[right], rtol=1e-5, atol=1e-7)
+    # read from the solve output when present, absent otherwise
+    root = _write_solved(tmp_path / "solved", cam)
+    assert load_solved_view(root, cam).confidence is None
+    write_exr(root / cam.name / "confidence.exr", conf)
+    np.testing.assert_allclose(load_solved_view(root, cam).confidence, conf)

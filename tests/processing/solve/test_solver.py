@@ -345,7 +345,7 @@ def test_solve_session_end_to_end(tmp_path: Path) -> None:
         for name in MAP_FILES:
             img, channels = read_exr(out / cam / f"{name}.exr")
             assert img.shape[:2] == (48, 48) and img.dtype == np.float32
-            expected = ("Y",) if name in ("specular_albedo", "roughness", "mask") else ("R", "G", "B")
+            expected = ("Y",) if name in ("specular_albedo", "roughness", "mask", "confidence") else ("R", "G", "B")
             assert channels == expected, name
     data = json.loads((out / "solve.json").read_text())
     assert data["format"] == "id2r-solve" and data["config"]["diffuse_normal_channel"] == "gb"
@@ -353,7 +353,7 @@ def test_solve_session_end_to_end(tmp_path: Path) -> None:
     cam0 = data["cameras"]["cam0"]
     assert cam0["pixels"]["valid"] == report.cameras["cam0"].counts.valid > 0
     assert cam0["mask_file"] is True and cam0["inverses_used"] is False
-    assert set(cam0["timings_s"]) == {"decode", "align", "solve", "stats", "write"}
+    assert set(cam0["timings_s"]) == {"decode", "align", "denoise", "solve", "stats", "write"}
     assert cam0["stats"]["roughness"]["p5"] <= cam0["stats"]["roughness"]["median"] <= cam0["stats"]["roughness"]["p95"]
     assert data["versions"]["numpy"] == np.__version__
     assert data["warnings"] == []

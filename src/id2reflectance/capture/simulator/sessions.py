@@ -105,6 +105,8 @@ class SimulatorConfig:
     read_noise: float = 0.0  # Gaussian read-noise sigma, stored units
     dark_offset: float = 0.0  # added to every frame; > 0 also writes dark frames
     saturation: float | None = None  # clip stored values at this level (None: no clipping)
+    ambient: float = 0.0  # uniform room light on the face, fraction of the full-on pattern, in every frame
+    backdrop: float = 0.0  # lit backdrop behind the head, stored value (smooth ramp about it), in every frame
     exposure_peak: float = 0.8  # stored value of the brightest noise-free pixel
     motion_px: float = 0.0  # largest head translation between exposures, pixels of the front camera at its distance
     motion_deg: float = 0.0  # largest head roll (about the front camera's axis) between exposures, degrees
@@ -138,7 +140,17 @@ class SimulatorConfig:
             raise bad("camera_distance", "in [0.3, 10] metres")
         if not (2.0 <= self.fov_deg <= 90.0):
             raise bad("fov_deg", "in [2, 90]")
-        for name in ("noise", "read_noise", "dark_offset", "detail", "motion_px", "motion_deg", "motion_tilt_deg"):
+        for name in (
+            "noise",
+            "read_noise",
+            "dark_offset",
+            "detail",
+            "ambient",
+            "backdrop",
+            "motion_px",
+            "motion_deg",
+            "motion_tilt_deg",
+        ):
             if not getattr(self, name) >= 0:
                 raise bad(name, ">= 0")
         if self.saturation is not None and not self.saturation > 0:
@@ -498,11 +510,56 @@ def _write_frames(
         if config.dark_offset > 0:
             zero = np.zeros_like(r.cross["full"])
             items += [("dark", "cross", zero), ("dark", "parallel", zero)]
+        room = _room_light(r, config, scale)
         for pattern, pol, img in items:
             rel = f"frames/{name}/{pattern}_{pol}{suffix}"
-            _write_frame(root / rel, _sensor(img / scale, config, rng), config.frame_format)
+            _write_frame(root / rel, _sensor(img / scale + room, config, rng), config.frame_format)
             frames.append(Frame(name, pattern, pol, rel, "linear", scale))
     return frames
+
+
+def _room_light(r: CameraRender, config: SimulatorConfig, scale: float) -> np.ndarray | float:
+    """Stored room light of one camera's render (:func:`room_light`), 0 when there is none."""
+    if config.ambient <= 0 and config.backdrop <= 0:
+        return 0.0
+    return room_light(r.cross["full"] / scale, r.parallel["full"] / scale, r.hit, config)
+
+
+def room_light(
+    cross_full: np.ndarray, parallel_full: np.ndarray, hit: np.ndarray, config: SimulatorConfig
+) -> np.ndarray:
+    """Light that does not come from the stage, in every frame (dark frames included).
+
+    Ambient room light is unpolarised and uniform: the face reflects ``config.ambient``
+    times its full-on response (diffuse and specular), and an analyser passes half of it
+    whatever its orientation, so both polarisations receive ``ambient * (cross +
+    parallel) / 2`` of the full pattern. The backdrop (pixels off the head) is a lit wall:
+    ``config.backdrop`` with a smooth +-25 % ramp across the image, slightly warm. The
+    ground truth is unchanged.
+
+    Parameters
+    ----------
+    cross_full, parallel_full : (H, W, 3) float, the noise-free full-on frames (stored units).
+    hit : (H, W) bool, pixels on the head.
+
+    Returns
+    -------
+    (H, W, 3) float32, stored units.
+    """
+    face = config.ambient * 0.5 * (cross_full + parallel_full)
+    h, w = face.shape[:2]
+    ramp = 1.0 + 0.25 * np.linspace(-1.0, 1.0, w)[None, :] * np.linspace(0.6, 1.0, h)[:, None]
+    wall = (config.backdrop * ramp)[..., None] * np.array([1.0, 0.95, 0.85]) * (~hit)[..., None]
+    return (face + wall).astype(np.float32)
+
+
+def sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> np.ndarray:
+    """Stored values from noise-free stored signal ``x`` (..., float): the sensor model.
+
+    Noise ``sigma^2 = config.noise * x + config.read_noise^2`` (Poisson-Gaussian, stored
+    units), then ``dark_offset`` and clipping at ``saturation``; float32.
+    """
+    return _sensor(x, config, rng)
 
 
 def _config_json(config: SimulatorConfig) -> dict:

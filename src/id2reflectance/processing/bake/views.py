@@ -14,7 +14,10 @@ product of
   (smoothstep) to 1 at ``1.5 + mask_feather_px``. Bilinear samples never mix in invalid
   pixels;
 * a smooth ramp in UV space away from texels this camera cannot use (occlusion
-  boundaries), ``feather_texels`` wide, so that views blend without seams.
+  boundaries), ``feather_texels`` wide, so that views blend without seams;
+* the solver's per-pixel confidence (``confidence.exr``, in [0, 1], from the estimated
+  noise and the signal) when the solve output has it, so that noisy pixels of one camera
+  give way to cleaner views of the same texel.
 
 The specular albedo sample is converted to the asset's convention (full-sphere response
 at normal incidence, :mod:`~id2reflectance.processing.brdf_table`):
@@ -53,6 +56,7 @@ SOLVED_MAPS: dict[str, int] = {
     "roughness": 1,
     "mask": 1,
 }
+CONFIDENCE_MAP = "confidence"  # optional solved map (1 channel): multiplies the blending weight
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +108,8 @@ class SolvedView:
     normal_specular : (H, W, 3) float32 unit world specular normals.
     roughness : (H, W) float32 GGX perceptual roughness.
     mask : (H, W) float32, 1 where valid.
+    confidence : (H, W) float32 in [0, 1] (the solver's ``confidence.exr``: noise and
+        signal per pixel), or None when the solve output has none (weight 1).
     """
 
     camera: Camera
@@ -113,6 +119,7 @@ class SolvedView:
     normal_specular: np.ndarray
     roughness: np.ndarray
     mask: np.ndarray
+    confidence: np.ndarray | None = None
 
 
 def _read_map(folder: Path, shown: str, name: str, camera: Camera) -> np.ndarray:
@@ -124,7 +131,7 @@ def _read_map(folder: Path, shown: str, name: str, camera: Camera) -> np.ndarray
         img, names = read_exr(path)
     except InputFileError as err:
         raise InputFileError(rel, None, err.message) from err
-    want = SOLVED_MAPS[name]
+    want = SOLVED_MAPS.get(name, 1)
     if img.shape[2] != want:
         raise InputFileError(rel, "channels", f"expected {want} channel(s), got {img.shape[2]} ({','.join(names)})")
     if img.shape[:2] != (camera.height, camera.width):
@@ -201,6 +208,9 @@ def load_solved_view(solved_dir: str | Path, camera: Camera, *, normal_source: N
     if not folder.is_dir():
         raise InputFileError(shown, None, f"missing: no solver output folder for camera '{camera.name}'")
     maps = {name: _read_map(folder, shown, name, camera) for name in SOLVED_MAPS}
+    confidence = None
+    if (folder / f"{CONFIDENCE_MAP}.exr").is_file():
+        confidence = np.clip(_read_map(folder, shown, CONFIDENCE_MAP, camera), 0.0, 1.0)
     return SolvedView(
         camera=camera,
         diffuse_albedo=maps["diffuse_albedo"],
@@ -209,6 +219,7 @@ def load_solved_view(solved_dir: str | Path, camera: Camera, *, normal_source: N
         normal_specular=maps["normal_specular"],
         roughness=maps["roughness"],
         mask=maps["mask"],
+        confidence=confidence,
     )
 
 
@@ -353,7 +364,10 @@ def sample_view(
     w_mask = _smoothstep((dmask - _MASK_MIN_PX) / max(options.mask_feather_px, 1e-6)) * (dmask >= _MASK_MIN_PX)
     mask_val = np.clip(_remap(view.mask, mx, my), 0.0, 1.0)
     w_angle = ((vis.cos - options.cos_min) / (1.0 - options.cos_min)) ** options.angle_power
-    w = (w_angle * w_mask * mask_val).astype(np.float32)
+    w = w_angle * w_mask * mask_val
+    if view.confidence is not None:  # noisy pixels (low solver confidence) contribute less
+        w = w * np.clip(_remap(view.confidence, mx, my), 0.0, 1.0)
+    w = w.astype(np.float32)
 
     weight = np.zeros(s * s, np.float32)
     weight[vis.texels] = w

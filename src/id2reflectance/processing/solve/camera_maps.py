@@ -21,6 +21,7 @@ MAP_FILES = (
     "normal_specular",
     "roughness",
     "mask",
+    "confidence",
 )
 """Every map the solve can write, as ``OUT/<camera>/<name>.exr`` (keys of :meth:`CameraMaps.images`)."""
 
@@ -60,6 +61,8 @@ class CameraMaps:
     normal_specular : (3, H, W) float32, x, y, z planes of the unit world-space normal.
     roughness : (H, W) float32, GGX perceptual roughness.
     mask : (H, W) bool, True where the maps are valid (every map is 0 elsewhere).
+    confidence : (H, W) float32 in [0, 1] or None, per-pixel confidence from the noise
+        and the signal (set by ``solve_session``; 0 outside the mask).
     counts : pixel counts; inverses : whether inverse patterns were used.
     """
 
@@ -73,11 +76,12 @@ class CameraMaps:
     mask: np.ndarray
     counts: PixelCounts = field(default_factory=PixelCounts)
     inverses: bool = False
+    confidence: np.ndarray | None = None
 
     @classmethod
     def empty(cls, camera: str, height: int, width: int) -> CameraMaps:
         """Uninitialised maps of the given size (the solver writes every pixel)."""
-        z = _mapped_empty
+        z = mapped_empty
         return cls(
             camera=camera,
             diffuse_albedo=z((3, height, width), np.float32),
@@ -104,10 +108,12 @@ class CameraMaps:
         out["specular_albedo"] = self.specular_albedo
         out["roughness"] = self.roughness
         out["mask"] = self.mask.astype(np.float32)
+        if self.confidence is not None:
+            out["confidence"] = self.confidence
         return out
 
 
-def _mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+def mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     """``np.empty`` whose memory is mapped up front when large (Linux ``MAP_POPULATE``).
 
     One kernel call maps every page instead of a page fault per 4 KiB on first write;

@@ -48,6 +48,12 @@ class SolverConfig:
     maps : which maps to write (stems of ``OUT/<camera>/<name>.exr``, any of
         :data:`~id2reflectance.processing.solve.camera_maps.MAP_FILES`; default all). Every
         map is still solved (the statistics and counts need them); only the files are skipped.
+    denoise : ``"auto"``: before the solve, estimate each frame's noise and smooth the
+        frames edge-aware with a strength following it (none on a clean capture), and
+        build a noise-robust mask when the session has no mask file; ``"none"``: solve
+        the frames as decoded (noise is still estimated for ``confidence.exr``).
+    ambient : ``"auto"``: with inverse patterns, measure the ambient light (the same in
+        every pattern) and subtract it when present; ``"none"``: leave it.
     compression : lossless OpenEXR compression of the maps: ``"rle"`` (default: about 4x
         faster to write than ZIP, files about 1.3x larger on masked faces), ``"zip"``
         (smallest files) or ``"none"``. Every OpenEXR reader reads all three.
@@ -76,6 +82,8 @@ class SolverConfig:
     align: Literal["auto", "none", "rigid", "flow"] = "auto"
     align_flow_px: float = 0.5
     align_warn_px: float = 5.0
+    denoise: Literal["auto", "none"] = "auto"
+    ambient: Literal["auto", "none"] = "auto"
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:
@@ -109,6 +117,9 @@ class SolverConfig:
         for name in ("align_flow_px", "align_warn_px"):
             if not (getattr(self, name) > 0):
                 raise ConfigError(f"{name} must be > 0 pixels, got {getattr(self, name)}")
+        for name in ("denoise", "ambient"):
+            if getattr(self, name) not in ("auto", "none"):
+                raise ConfigError(f"{name} must be one of ['auto', 'none'], got {getattr(self, name)!r}")
         if self.compression not in EXR_COMPRESSIONS:
             raise ConfigError(f"compression must be one of {list(EXR_COMPRESSIONS)}, got {self.compression!r}")
 

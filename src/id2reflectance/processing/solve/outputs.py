@@ -65,7 +65,8 @@ def write_camera_maps(
 
     Parameters
     ----------
-    names : which maps (stems of :data:`MAP_FILES`), written in this order.
+    names : which maps (stems of :data:`MAP_FILES`), written in this order; a name the
+        maps do not hold (``confidence`` of maps solved outside ``solve_session``) is skipped.
     compression : lossless OpenEXR compression (:func:`~id2reflectance._shared.imageio.write_exr`).
     workers : files written concurrently (threads; the planes are written without copies).
 
@@ -75,6 +76,7 @@ def write_camera_maps(
     """
     folder = Path(folder)
     images = maps.images()
+    names = tuple(n for n in names if n in images)
 
     def write(name: str) -> Path:
         return write_exr(folder / f"{name}.exr", images[name], compression=compression)
@@ -165,6 +167,7 @@ class CameraReport:
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     alignment: dict[str, Any] | None = None  # CameraAlignment.to_json(), when frames were aligned
+    noise: dict[str, Any] = field(default_factory=dict)  # the denoise step's report (denoise.Preparation)
 
     def to_json(self) -> dict[str, Any]:
         c = self.counts
@@ -187,6 +190,7 @@ class CameraReport:
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "alignment": self.alignment,
             "warnings": list(self.warnings),
+            "noise": self.noise,
         }
 
 

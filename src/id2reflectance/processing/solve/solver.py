@@ -47,6 +47,7 @@ from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
+from id2reflectance.processing.solve.denoise import camera_confidence, prepare_camera
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
     CameraReport,
@@ -252,6 +253,7 @@ def solve_session(
         "table": time.perf_counter() - t_table,
         "decode": 0.0,
         "align": 0.0,
+        "denoise": 0.0,
         "solve": 0.0,
         "stats": 0.0,
         "write": 0.0,
@@ -274,18 +276,28 @@ def solve_session(
                 frames, mask, mode=config.align, files=files, flow_px=config.align_flow_px, workers=workers
             )
             t1 = time.perf_counter()
+            frames, prep = prepare_camera(session, name, frames, mask, config)
+            t_prep = time.perf_counter()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
             maps = solve_camera_frames(
-                frames, camera, session.rig, mask, config, table=table, progress=progress, out=spare
+                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=spare
             )
+            maps.confidence, noise_warnings = camera_confidence(frames, prep, maps, config)
             del frames
             t2 = time.perf_counter()
             stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
             write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
-            timings = {"decode": ta - t0, "align": t1 - ta, "solve": t2 - t1, "stats": stats_s, "write": t3 - t2}
+            timings = {
+                "decode": ta - t0,
+                "align": t1 - ta,
+                "denoise": t_prep - t1,
+                "solve": t2 - t_prep,
+                "stats": stats_s,
+                "write": t3 - t2,
+            }
             for k, v in timings.items():
                 totals[k] += v
             report.cameras[name] = CameraReport(
@@ -300,8 +312,10 @@ def solve_session(
                 warnings=camera_warnings(
                     name, maps.counts, mask_file=mask is not None, warn_fraction=config.warn_fraction
                 )
-                + alignment_warnings(name, alignment, warn_px=config.align_warn_px, flow_px=config.align_flow_px),
+                + alignment_warnings(name, alignment, warn_px=config.align_warn_px, flow_px=config.align_flow_px)
+                + noise_warnings,
                 alignment=None if config.align == "none" else alignment.to_json(),
+                noise=prep.report.to_json(),
             )
             spare = maps  # reused by the next camera of the same size
             del maps

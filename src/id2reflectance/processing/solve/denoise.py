@@ -1,0 +1,472 @@
+"""Before the solve: ambient light removed, frames denoised adaptively, a robust mask, confidence.
+
+Pipeline per camera (``solve_session``): decode -> align (when present) -> :func:`prepare_camera`
+-> solve -> :func:`camera_confidence`. The full description is docs/solve.md, section 1b.
+
+1. **Noise** (:mod:`~id2reflectance.processing.solve.noise`): a Poisson-Gaussian model per
+   frame (from dark frames when the camera has them, else from the image) and one per
+   camera from the complementary patterns (with inverses), which drives the filter.
+2. **Ambient light** (room light, a lit backdrop) adds the same image ``A`` to every
+   frame. With inverse patterns ``A = mean_a(gradient_a + inverse_a) - full``, measured on
+   both polarisations together (room light is unpolarised) relative to ``full``; above
+   ``AMBIENT_MIN`` it is smoothed by a guided filter (ambient reflected by the face is
+   proportional to albedo: the filter's local model ``a * full + b``) and subtracted from
+   every frame, which leaves ``parallel - cross`` untouched.
+3. **Denoising** with guided filters (:mod:`~id2reflectance.processing.solve.guided`),
+   radii from the noise-to-signal ratio of each lobe (0 on a clean capture: not filtered
+   at all). The lobe moments are filtered, not the frames: zeroth moments guided by the
+   full-on cross luminance, the diffuse first moment of each axis guided by that axis's
+   first moment (it carries the normal detail the full-on image lacks). Frames are
+   rebuilt from the filtered moments; the parallel frame as ``cross' + S'`` in every
+   channel (the solver reads it only through ``lum(parallel - cross)``).
+4. **Mask** (only without ``masks/<camera>.png``): denoised diffuse luminance above a
+   per-pixel noise threshold, specks removed, enclosed holes filled.
+5. **Confidence** per pixel from the signal-to-noise ratios after filtering, and the
+   ``[specular_below_noise]`` warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.capture.session import Session
+from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
+from id2reflectance.processing.solve.config import SolverConfig, numba_available
+from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
+from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, luminance, moment_planes
+from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
+from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AMBIENT_MIN",
+    "PreparedCamera",
+    "Preparation",
+    "camera_confidence",
+    "confidence_map",
+    "prepare_camera",
+    "prepare_frames",
+    "robust_mask",
+]
+
+AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
+AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
+TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
+TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
+MAX_RADIUS = 8  # pixels
+MOMENT_EPS_SIGMAS = 1.0
+GUIDE2_EPS = (
+    1.0,
+    4.0,
+)  # eps of the diffuse first moments' two guides, times eps_d and eps_m  # eps of the first-moment guides, in noise sigmas of the moment
+EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
+EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
+MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
+CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
+
+
+@dataclass
+class Preparation:
+    """What :func:`prepare_frames` did to one camera's frames (``solve.json``'s ``noise``).
+
+    noise : {"pattern_polarization": FrameNoise} per frame.
+    ambient : ``{"ratio": ambient / full-on luminance}`` (medians over the lit pixels,
+        both polarisations); removed when ``ambient_removed``.
+    radius_diffuse, radius_specular : guided-filter radii, pixels (0: not filtered).
+    cross_noise, parallel_noise : the camera's noise model per polarisation: from the
+        complementary patterns when the session has inverses (the same for both), else the
+        median over its frames.
+    level_cross, level_specular : median full-on cross and specular luminance over the
+        signal pixels (the levels the radii were chosen for).
+    mask_threshold : diffuse-luminance threshold of the robust mask (None: a mask file).
+    roi : the rows and columns filtered (``filtered_box``: row start, stop, column start,
+        stop; None: the whole image).
+    """
+
+    noise: dict[str, FrameNoise] = field(default_factory=dict)
+    ambient: dict[str, float] = field(default_factory=dict)
+    ambient_removed: bool = False
+    radius_diffuse: int = 0
+    radius_specular: int = 0
+    cross_noise: FrameNoise = field(default_factory=lambda: FrameNoise(0.0, 0.0))
+    parallel_noise: FrameNoise = field(default_factory=lambda: FrameNoise(0.0, 0.0))
+    level_cross: float = 0.0
+    level_specular: float = 0.0
+    mask_threshold: float | None = None
+    sigma_cross: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on cross luminance (unfiltered)
+    sigma_specular: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on specular (unfiltered)
+    roi: tuple[slice, slice] = (slice(None), slice(None))  # rows, columns filtered (the lit pixels' box)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frames": {k: v.to_json() for k, v in self.noise.items()},
+            "ambient": {k: round(v, 6) for k, v in self.ambient.items()},
+            "ambient_removed": self.ambient_removed,
+            "radius_diffuse": self.radius_diffuse,
+            "radius_specular": self.radius_specular,
+            "cross": self.cross_noise.to_json(),
+            "parallel": self.parallel_noise.to_json(),
+            "level_cross": self.level_cross,
+            "level_specular": self.level_specular,
+            "mask_threshold": self.mask_threshold,
+            "filtered_box": [self.roi[0].start, self.roi[0].stop, self.roi[1].start, self.roi[1].stop],
+        }
+
+
+def _median_model(models: list[FrameNoise]) -> FrameNoise:
+    if not models:
+        return FrameNoise(0.0, 0.0)
+    return FrameNoise(
+        float(np.median([m.gain for m in models])), float(np.median([m.read for m in models])), models[0].source
+    )
+
+
+def _radius(noise_to_signal: float, target: float) -> int:
+    """Window radius whose (2r+1)^2 average brings ``noise_to_signal`` (radians) to ``target``."""
+    n = (noise_to_signal / target) ** 2
+    if n < 2.0:
+        return 0
+    return int(min(MAX_RADIUS, max(1, np.ceil((np.sqrt(n) - 1.0) / 2.0))))
+
+
+def _remove_ambient(
+    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float
+) -> None:
+    """Measure the ambient light; subtract it from every frame when present (new arrays in ``images``).
+
+    Room light is unpolarised, so both polarisations receive the same ambient image: it is
+    measured on their sum (half the noise) and the same estimate is subtracted from both,
+    which leaves the specular ``parallel - cross`` untouched.
+    """
+
+    def residual(pol: str, rows: slice) -> np.ndarray:
+        amb = sum(images[(f"gradient_{a}", pol)][rows] + images[(f"inverse_{a}", pol)][rows] for a in AXES)
+        return amb / np.float32(3.0) - images[("full", pol)][rows]
+
+    def measure(rows: slice) -> tuple[np.ndarray, np.ndarray, float]:
+        amb = (residual("cross", rows) + residual("parallel", rows)) * np.float32(0.5)
+        full = (images[("full", "cross")][rows] + images[("full", "parallel")][rows]) * np.float32(0.5)
+        sig = signal[rows] if signal[rows].any() else np.ones(amb.shape[:2], bool)
+        return amb, full, float(np.median(luminance(amb)[sig]) / max(np.median(luminance(full)[sig]), 1e-12))
+
+    h = signal.shape[0]
+    step = max(1, h // 256)  # the ratio from about 256 rows: full-size work only when removing
+    _, _, ratio = measure(slice(0, h, step))
+    prep.ambient = {"ratio": ratio}
+    if ratio < AMBIENT_MIN:
+        return
+    amb, full, ratio = measure(slice(None))
+    prep.ambient = {"ratio": ratio}
+    prep.ambient_removed = True
+    smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
+    for key, img in images.items():
+        images[key] = img - smooth  # new arrays: the caller's frames are not modified
+
+
+def prepare_frames(
+    frames: CameraFrames,
+    noise: dict[tuple[str, str], FrameNoise],
+    *,
+    denoise: Literal["auto", "none"] = "auto",
+    ambient: Literal["auto", "none"] = "auto",
+    camera_model: FrameNoise | None = None,
+) -> tuple[CameraFrames, Preparation]:
+    """Remove ambient light and denoise one camera's frames for the solve.
+
+    Parameters
+    ----------
+    frames : corrected frames (``load_camera_frames``): ``{(pattern, pol): (H, W, 3)
+        float32}`` linear Rec.709 relative radiance; not modified.
+    noise : the noise model of each frame (same keys), corrected-frame units.
+    denoise : ``"auto"`` (radii from the noise, 0 when clean) or ``"none"``.
+    ambient : ``"auto"`` (measure with inverse patterns, remove when present) or ``"none"``.
+    camera_model : the camera's noise model from its complementary patterns
+        (:func:`~id2reflectance.processing.solve.noise.pattern_noise`), used for both
+        polarisations when given; else the median of the per-frame models.
+
+    Returns
+    -------
+    The frames to solve (new arrays where changed, the inputs otherwise) and a Preparation.
+    """
+    prep = Preparation(noise={f"{p}_{pol}": m for (p, pol), m in noise.items()})
+    if camera_model is not None:
+        prep.cross_noise = prep.parallel_noise = camera_model
+    else:
+        prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
+        prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
+    images = dict(frames.images)
+    raw_c = luminance(images[("full", "cross")])  # what the sensor saw: sets the noise
+    raw_p = luminance(images[("full", "parallel")])
+    floor = 10.0 * max(prep.cross_noise.read, 1e-6)
+    if ambient == "auto" and has_inverses(images):
+        signal = raw_c > floor
+        signal = signal if signal.any() else np.ones_like(signal)
+        eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
+        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10))
+    lum_c = luminance(images[("full", "cross")])
+    signal = lum_c > floor
+    if not signal.any():
+        signal = np.ones_like(signal)
+    spec = luminance(images[("full", "parallel")]) - lum_c
+    prep.level_cross = float(np.median(lum_c[signal]))
+    prep.level_specular = float(max(np.median(spec[signal]), 1e-9))
+    sig_c = float(np.median(prep.cross_noise.sigma(raw_c[signal])))
+    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[signal]))))
+    prep.sigma_cross = prep.cross_noise.sigma(raw_c).astype(np.float32)
+    prep.sigma_specular = np.hypot(prep.sigma_cross, prep.parallel_noise.sigma(raw_p)).astype(np.float32)
+    if denoise == "auto":
+        # noise of one normal direction: the first moment's noise (gradient - inverse:
+        # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
+        # for skin's specular). Without inverses (2 gradient - full: sqrt(5) sigma) the same
+        # radii: at 128-192 px a radius of 2 blurred more detail than it removed noise.
+        k = np.sqrt(2.0)
+        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD)
+        prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
+    if prep.radius_diffuse == 0 and prep.radius_specular == 0:
+        return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
+    eps_d = (EPS_SIGMAS * sig_c) ** 2
+    # the guide's own noise would pass into every filtered frame (output = a * guide + b):
+    # smooth it first, self-guided (edge-preserving), with the larger of the two radii
+    r_g = max(prep.radius_diffuse, prep.radius_specular)
+    # only the box around the lit pixels is filtered: outside it nothing exceeds 10 read-noise
+    # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
+    roi = _signal_box(signal, margin=4 * r_g + 2)
+    prep.roi = roi
+    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=_step(r_g))
+    filtered = _filter_moments({k: v[roi] for k, v in images.items()}, guide, prep, sig_c, eps_d)
+    out = {}
+    for key, img in filtered.items():
+        full = mapped_empty(images[key].shape, np.float32)  # pages mapped up front
+        np.copyto(full, images[key])
+        full[roi] = img
+        out[key] = full
+    log.info(
+        "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
+        frames.camera,
+        prep.radius_diffuse,
+        prep.radius_specular,
+        sig_c,
+        prep.level_cross,
+    )
+    return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
+
+
+def _filter_moments(
+    images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
+) -> dict[tuple[str, str], np.ndarray]:
+    """Filter the lobe moments instead of the frames, and rebuild the frames.
+
+    The zeroth moments (diffuse per channel, specular) and the specular first moments are
+    filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
+    inverse patterns, guided by that axis's first-moment luminance (:func:`moment_planes`),
+    which carries the surface's normal detail the full-on image lacks. Without inverses
+    that guide (noise sqrt(5) sigma) costs more than it gives: the full-on image guides all.
+    """
+    rd, rs = prep.radius_diffuse, prep.radius_specular
+    inverses = has_inverses(images)
+    compiled = numba_available()
+
+    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
+        return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
+
+    if compiled:
+        from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
+
+        h, w = guide.shape
+        full_c, spec = mapped_empty((h, w, 3), np.float32), mapped_empty((h, w, 4), np.float32)
+        m1c, guides = mapped_empty((h, w, 9), np.float32), mapped_empty((h, w, 3), np.float32)
+        placeholder = images[("full", "cross")]
+        frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
+        moments_kernel.pack_moments(
+            tuple(np.asarray(f, np.float32) for f in frames),  # views: the kernel takes strides
+            inverses,
+            LUMINANCE_709,
+            full_c,
+            spec,
+            m1c,
+            guides,
+        )
+    else:
+        full_c, spec, m1c, guides = moment_planes(images, inverses)
+    spec = gf(guide, spec, rs, eps_d)
+    full_c = gf(guide, full_c, rd, eps_d)
+    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
+    for k in range(3):
+        planes = m1c[..., 3 * k : 3 * k + 3]
+        if inverses:
+            guide_a = np.ascontiguousarray(guides[..., k])
+            guide_a = gf(guide_a, guide_a, rd, eps_m)
+            if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
+                m1c[..., 3 * k : 3 * k + 3] = guided_filter2(
+                    guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1]
+                )
+        else:
+            m1c[..., 3 * k : 3 * k + 3] = gf(guide, planes, rd, eps_d)
+    if not compiled:
+        return frames_from_moments(full_c, spec, m1c, inverses)
+    keys = [k for k in FRAME_ORDER if inverses or not k[0].startswith("inverse")]
+    out = {k: mapped_empty(full_c.shape, np.float32) for k in keys}  # pages mapped up front
+    dummy = np.empty((1, 1, 3), np.float32)
+    moments_kernel.unpack_moments(
+        np.ascontiguousarray(full_c),
+        np.ascontiguousarray(spec),
+        m1c,
+        inverses,
+        tuple(out.get(k, dummy) for k in FRAME_ORDER),
+    )
+    return out
+
+
+def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
+    """Bounding box (rows, columns) of ``signal`` (H, W) bool grown by ``margin`` pixels."""
+    rows, cols = np.flatnonzero(signal.any(axis=1)), np.flatnonzero(signal.any(axis=0))
+    if rows.size == 0:
+        return slice(None), slice(None)
+    h, w = signal.shape
+    return (
+        slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1)),
+        slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1)),
+    )
+
+
+def _step(radius: int) -> int:
+    """Coefficient grid step for a radius (fast guided filter)."""
+    return max(1, radius // 2)
+
+
+def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) -> np.ndarray:
+    """Foreground mask from prepared frames when the session has no mask file.
+
+    Parameters
+    ----------
+    frames : the prepared frames (:func:`prepare_frames`).
+    prep : its Preparation (noise and filter radii); ``mask_threshold`` is set.
+    min_diffuse : the solver's ``min_diffuse`` (the threshold is at least this).
+
+    Returns
+    -------
+    (H, W) bool.
+    """
+    d = 2.0 * luminance(frames.images[("full", "cross")])
+    sigma = prep.sigma_cross if prep.sigma_cross is not None else np.float32(prep.cross_noise.read)
+    if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
+        sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
+    threshold = np.maximum(min_diffuse, MASK_SNR * 2.0 * sigma / (2 * prep.radius_diffuse + 1))
+    prep.mask_threshold = float(np.median(threshold))
+    fg = np.zeros(d.shape, np.uint8)
+    fg[prep.roi] = d[prep.roi] > (threshold if np.ndim(threshold) == 0 else threshold[prep.roi])
+    # silhouette pixels partly covered by the head hold a fraction of its signal: count one
+    # when it holds at least half of its brightest neighbour's (the pixel centre on the head);
+    # darker pixels inside (pores, brows) become holes, filled below
+    fg &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 1:
+        return fg.astype(bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(n, bool)
+    keep[1:] = areas >= 0.01 * areas.max()
+    fg = keep[labels]
+    # fill enclosed holes: background not connected to the image border
+    bg = (~fg).astype(np.uint8)
+    n, labels = cv2.connectedComponents(bg, connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.isin(labels, border[border > 0])
+    return fg | (~outside & (bg > 0))
+
+
+def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel confidence of the solved maps, from the noise model and the signal.
+
+    ``confidence = q(snr_diffuse) * q(snr_specular)`` with ``q(x) = x^2 / (x^2 + 3^2)``,
+    where each signal-to-noise ratio is the full-on diffuse (cross) or specular
+    (``parallel - cross``) luminance of the prepared frames over its noise standard
+    deviation after filtering (per-pixel noise model divided by the filter window's
+    side, ``2r + 1``).
+
+    Parameters
+    ----------
+    frames : the prepared frames; prep : their Preparation; mask : (H, W) bool solve mask.
+
+    Returns
+    -------
+    confidence : (H, W) float32 in [0, 1], 0 outside the mask.
+    snr_specular : (H, W) float32, the specular signal-to-noise ratio (for warnings).
+    """
+    c = luminance(frames.images[("full", "cross")])
+    s = luminance(frames.images[("full", "parallel")]) - c
+    sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross
+    sig_s0 = prep.sigma_specular
+    if sig_s0 is None:
+        sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
+    sig_c = sig_c0 / (2 * prep.radius_diffuse + 1)
+    sig_s = sig_s0 / (2 * prep.radius_specular + 1)
+    tiny = 1e-12
+    snr_c = c / np.maximum(sig_c, tiny)
+    snr_s = (s / np.maximum(sig_s, tiny)).astype(np.float32)
+    k2 = CONFIDENCE_SNR**2
+    q_c = snr_c**2 / (snr_c**2 + k2)
+    q_s = np.maximum(snr_s, 0) ** 2 / (np.maximum(snr_s, 0) ** 2 + k2)
+    conf = np.where(mask, q_c * q_s, 0.0).astype(np.float32)
+    return conf, snr_s
+
+
+@dataclass
+class PreparedCamera:
+    """The solve's view of one prepared camera: its foreground mask and what was done."""
+
+    mask: np.ndarray | None  # (H, W) bool: the mask file's, the robust mask, or None (every pixel)
+    report: Preparation
+
+
+def prepare_camera(
+    session: Session, camera: str, frames: CameraFrames, mask: np.ndarray | None, config: SolverConfig
+) -> tuple[CameraFrames, PreparedCamera]:
+    """Noise estimate, ambient removal, denoising and (without a mask file) the robust mask.
+
+    Parameters
+    ----------
+    session, camera : the session and camera the frames belong to (dark frames).
+    frames : the decoded (and aligned) frames, not modified.
+    mask : the session's mask file for this camera, or None.
+    config : ``denoise`` and ``ambient`` choose the steps; ``min_diffuse`` bounds the mask.
+    """
+    noise = camera_noise(session, camera, frames.images)
+    model = pattern_noise(frames.images)
+    prepared, prep = prepare_frames(frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model)
+    if mask is None and config.denoise == "auto":
+        mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)
+    return prepared, PreparedCamera(mask, prep)
+
+
+def camera_confidence(
+    frames: CameraFrames, prepared: PreparedCamera, maps: CameraMaps, config: SolverConfig
+) -> tuple[np.ndarray, list[str]]:
+    """``confidence.exr`` of one camera and the noise warnings of its maps.
+
+    Returns
+    -------
+    confidence : (H, W) float32 in [0, 1] (:func:`confidence_map`), 0 outside the mask.
+    warnings : ``"<camera>: [specular_below_noise] ..."`` when the median specular
+        signal-to-noise ratio over the valid pixels is below 1: the maps
+        ``specular_albedo``, ``normal_specular`` and ``roughness`` are then noise.
+    """
+    conf, snr_s = confidence_map(frames, prepared.report, maps.mask)
+    out: list[str] = []
+    valid = maps.mask
+    if valid.any():
+        median_snr = float(np.median(snr_s[valid]))
+        if median_snr < 1.0:
+            out.append(
+                f"{maps.camera}: [specular_below_noise] maps specular_albedo, normal_specular, roughness: the "
+                f"specular signal (parallel - cross) is below the noise floor (median signal-to-noise {median_snr:.2f} "
+                f"over the valid pixels, {100 * float(np.mean(snr_s[valid] > 2)):.1f}% above 2); these maps are noise"
+            )
+    return conf, out

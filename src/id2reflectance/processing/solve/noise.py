@@ -1,0 +1,240 @@
+"""Sensor noise of a camera's frames: a Poisson-Gaussian model estimated per frame.
+
+A linear sensor's noise variance grows with the signal: ``var(x) = gain * x + read ** 2``
+(shot noise with ``gain`` in the frame's units per electron, and Gaussian read noise of
+standard deviation ``read``). Both are estimated per frame, in the corrected frame's units
+(after dark subtraction and ``scale``):
+
+* **from the image** (:func:`estimate_frame_noise`): a high-pass that removes the signal
+  up to its second derivatives (the separable kernel ``[1, -2, 1] x [1, -2, 1] / 6``,
+  which keeps the variance of white noise) against the local level (3 x 3 mean), both
+  per colour channel. Pixels are binned by level; in each bin the noise standard
+  deviation is ``1.4826 * median(|high-pass|)`` over the flattest half of the bin's pixels
+  (those whose 5 x 5 neighbourhood has the smallest high-pass energy, so that texture and
+  edges do not count as noise); a weighted least-squares line through
+  ``(level, sigma ** 2)`` gives ``gain`` and ``read ** 2`` (clamped at 0);
+* **from dark frames** when the camera has them: the dark frame holds only read noise, so
+  its robust standard deviation gives ``read`` (doubled in variance: subtracting the dark
+  frame adds its noise to every frame); the image fit then only estimates ``gain``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from id2reflectance.capture.frames import decode_frame
+from id2reflectance.capture.session import Session
+
+__all__ = ["FrameNoise", "camera_noise", "pattern_noise", "dark_read_noise", "estimate_frame_noise", "highpass"]
+
+_MAD = 1.4826  # standard deviation per median absolute deviation of a Gaussian
+_FLAT = 0.25  # fraction of each level bin, the flattest, that measures the noise
+_KERNEL = np.array([1.0, -2.0, 1.0], np.float32) / np.float32(np.sqrt(6.0))  # separable, unit noise gain
+
+
+@dataclass(frozen=True)
+class FrameNoise:
+    """Noise model of one frame: ``var(x) = gain * x + read ** 2`` (corrected frame units).
+
+    Attributes
+    ----------
+    gain : shot-noise variance per unit of signal (relative radiance), >= 0.
+    read : signal-independent standard deviation (relative radiance), >= 0.
+    source : ``"image"`` (both from the frame) or ``"dark"`` (``read`` from dark frames).
+    """
+
+    gain: float
+    read: float
+    source: Literal["image", "dark"] = "image"
+
+    def sigma(self, level: np.ndarray | float) -> np.ndarray:
+        """Noise standard deviation at signal ``level`` (same units, any shape)."""
+        return np.sqrt(self.gain * np.maximum(np.asarray(level, np.float64), 0.0) + self.read**2)
+
+    def to_json(self) -> dict[str, float | str]:
+        return {"gain": float(self.gain), "read": float(self.read), "source": self.source}
+
+
+def highpass(img: np.ndarray) -> np.ndarray:
+    """Second-difference high-pass of each channel, unit gain for white noise.
+
+    Parameters
+    ----------
+    img : (H, W) or (H, W, C) float32.
+
+    Returns
+    -------
+    Same shape, float32: zero on any locally quadratic signal; for white noise of standard
+    deviation ``s`` its standard deviation is ``s``.
+    """
+    src = np.ascontiguousarray(img, np.float32)
+    return cv2.sepFilter2D(src, cv2.CV_32F, _KERNEL, _KERNEL, borderType=cv2.BORDER_REFLECT)
+
+
+def _robust_sigma(x: np.ndarray) -> float:
+    return float(_MAD * np.median(np.abs(x))) if x.size else 0.0
+
+
+def dark_read_noise(dark: np.ndarray) -> float:
+    """Read-noise standard deviation of a dark frame ``(H, W, 3)`` float32 (decoded units)."""
+    return _robust_sigma(highpass(dark)[::2, ::2])
+
+
+def estimate_frame_noise(
+    img: np.ndarray,
+    *,
+    read: float | None = None,
+    bins: int = 24,
+    max_samples: int = 1 << 16,
+    max_pixels: int = 1 << 18,
+) -> FrameNoise:
+    """Poisson-Gaussian noise model of one corrected frame.
+
+    Parameters
+    ----------
+    img : (H, W, 3) float32, linear relative radiance (dark-subtracted, scaled).
+    read : the read-noise standard deviation when known (from dark frames); then only
+        ``gain`` is fitted and ``source`` is ``"dark"``.
+    bins : signal-level bins of the fit (quantiles of the level).
+    max_samples : at most this many pixel samples (evenly strided) enter the fit.
+    max_pixels : larger frames are measured on evenly spaced blocks of 32 rows holding
+        about this many pixels (the filters' cost does not grow with the frame).
+
+    Returns
+    -------
+    FrameNoise with ``gain`` and ``read`` in the frame's units.
+    """
+    img = np.ascontiguousarray(_row_blocks(img, max_pixels), np.float32)
+    hp = highpass(img)
+    level = cv2.blur(img, (3, 3), borderType=cv2.BORDER_REFLECT)
+    energy = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
+    step = max(1, int(np.ceil(np.sqrt(img.size / max_samples))))
+    sl = (slice(2, -2, step), slice(2, -2, step))
+    h, lv, en = hp[sl].ravel(), level[sl].ravel(), energy[sl].ravel()
+    ok = np.isfinite(h) & np.isfinite(lv)
+    h, lv, en = h[ok], lv[ok], en[ok]
+    return _fit(h, lv, en, read=read, bins=bins)
+
+
+def _fit(
+    h: np.ndarray, lv: np.ndarray, en: np.ndarray, *, read: float | None, bins: int, reads: float = 1.0
+) -> FrameNoise:
+    """Fit ``sigma(h)^2 = gain * lv + reads * read^2`` over equal-count level bins (flattest pixels)."""
+    source: Literal["image", "dark"] = "image" if read is None else "dark"
+    if h.size < 64:
+        return FrameNoise(0.0, 0.0 if read is None else read, source)
+    order = np.argsort(lv, kind="stable")  # equal-count level bins
+    xs, ys, ws = [], [], []
+    for idx in np.array_split(order, bins):
+        if idx.size < 32:
+            continue
+        hb, eb = h[idx], en[idx]
+        flat = hb[eb <= np.quantile(eb, _FLAT)]  # the flattest pixels: texture and edges excluded
+        xs.append(float(np.median(lv[idx])))
+        ys.append((_robust_sigma(flat) * _FLAT_HALF_BIAS) ** 2)  # undo the flat selection's narrowing
+        ws.append(idx.size)
+    x, y, w = np.asarray(xs), np.asarray(ys), np.sqrt(np.asarray(ws, np.float64))
+    if read is not None:
+        gain = float(np.sum(w * x * (y - reads * read**2)) / max(np.sum(w * x * x), 1e-30))
+        return FrameNoise(max(gain, 0.0), float(read), "dark")
+    A = np.stack([x, np.ones_like(x)], axis=1) * w[:, None]
+    (gain, r2), *_ = np.linalg.lstsq(A, y * w, rcond=None)
+    if gain < 0:  # no signal dependence visible: read noise only
+        gain, r2 = 0.0, float(np.sum(w * y) / np.sum(w))
+    if r2 < 0:  # no floor visible: shot noise only
+        r2 = 0.0
+        gain = float(np.sum(w * x * y) / max(np.sum(w * x * x), 1e-30))
+    return FrameNoise(float(gain), float(np.sqrt(r2 / reads)), "image")
+
+
+def pattern_noise(images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17) -> FrameNoise | None:
+    """One noise model for a camera from its complementary patterns (None without inverses).
+
+    ``gradient_a + inverse_a - full`` holds no stage signal, only the three frames' noise
+    (variance ``gain * 2 full + 3 read^2``) and the ambient light (smooth over a few pixels:
+    the high-pass removes it), so texture cannot pass for noise as it can in one frame.
+    The six residuals (three axes, two polarisations) are pooled; the level is the local
+    mean of ``full``. ``source`` is ``"image"``.
+    """
+    pols = [p for p in ("cross", "parallel") if all((f"inverse_{a}", p) in images for a in "xyz")]
+    if not pols:
+        return None
+    hs, lvs, ens = [], [], []
+    per = max_samples // (3 * len(pols))
+    for pol in pols:
+        full = _row_blocks(images[("full", pol)], 1 << 19)
+        level = 2.0 * cv2.blur(full, (3, 3), borderType=cv2.BORDER_REFLECT)
+        for a in "xyz":
+            e = _row_blocks(images[(f"gradient_{a}", pol)], 1 << 19) + _row_blocks(
+                images[(f"inverse_{a}", pol)], 1 << 19
+            )
+            e -= full
+            hp = highpass(e)
+            en = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
+            step = max(1, int(np.ceil(np.sqrt(e.size / per))))
+            sl = (slice(2, -2, step), slice(2, -2, step))
+            hs.append(hp[sl].ravel())
+            lvs.append(level[sl].ravel())
+            ens.append(en[sl].ravel())
+    return _fit(np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens), read=None, bins=24, reads=3.0)
+
+
+def _flat_half_bias() -> float:
+    """Factor undoing the selection of the flatter half (computed once on white noise)."""
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((256, 256)).astype(np.float32)
+    hp = highpass(noise)
+    en = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
+    hp, en = hp[2:-2, 2:-2].ravel(), en[2:-2, 2:-2].ravel()
+    return float(np.std(hp) / _robust_sigma(hp[en <= np.quantile(en, _FLAT)]))
+
+
+_FLAT_HALF_BIAS = _flat_half_bias()
+
+
+def _row_blocks(img: np.ndarray, max_pixels: int, block: int = 32) -> np.ndarray:
+    """Evenly spaced blocks of ``block`` rows holding at most about ``max_pixels`` pixels."""
+    h, w = img.shape[:2]
+    if h * w <= max_pixels or h <= 2 * block:
+        return img
+    n = max(1, max_pixels // (block * w))
+    starts = np.linspace(0, h - block, n).astype(int)
+    return np.concatenate([img[s : s + block] for s in starts], axis=0)
+
+
+def camera_noise(
+    session: Session, camera: str, images: dict[tuple[str, str], np.ndarray]
+) -> dict[tuple[str, str], FrameNoise]:
+    """Noise model of every corrected frame of one camera.
+
+    Parameters
+    ----------
+    session : the loaded session (its dark frames, when the camera has them, give the read noise).
+    camera : the camera's name.
+    images : ``{(pattern, pol): (H, W, 3) float32}`` corrected frames (``CameraFrames.images``).
+
+    Returns
+    -------
+    ``{(pattern, pol): FrameNoise}`` in corrected-frame units.
+    """
+    own = [(i, f) for i, f in enumerate(session.frames) if f.camera == camera]
+    darks = {
+        f.polarization: dark_read_noise(_row_blocks(decode_frame(session, f, i), 1 << 20))
+        for i, f in own
+        if f.pattern == "dark"
+    }
+    out = {}
+    for _, f in own:
+        key = (f.pattern, f.polarization)
+        if key not in images:
+            continue
+        img = images[key]
+        read = None
+        if f.polarization in darks:  # lit - dark: the dark frame's read noise twice
+            read = float(np.sqrt(2.0) * darks[f.polarization] * f.scale)
+        out[key] = estimate_frame_noise(img, read=read)
+    return out

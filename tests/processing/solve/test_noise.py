@@ -1,0 +1,55 @@
+"""Per-frame noise estimation: Poisson-Gaussian fit from the image and from dark frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from id2reflectance.processing.solve.noise import FrameNoise, dark_read_noise, estimate_frame_noise, highpass
+
+
+def _scene(h: int = 256, w: int = 256) -> np.ndarray:
+    """A smooth image with edges: levels 0 (background) to 0.7, three channels."""
+    y, x = np.mgrid[0:h, 0:w] / np.float32(h)
+    base = 0.35 + 0.3 * np.sin(3 * x) * np.cos(2 * y)
+    disc = (x - 0.5) ** 2 + (y - 0.5) ** 2 < 0.16
+    img = np.where(disc, base, 0.0)[..., None] * np.array([1.0, 0.8, 0.6])
+    return img.astype(np.float32)
+
+
+def _noisy(img: np.ndarray, gain: float, read: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (img + np.sqrt(gain * img + read**2) * rng.standard_normal(img.shape)).astype(np.float32)
+
+
+def test_highpass_has_unit_noise_gain_and_ignores_smooth_signal() -> None:
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((200, 200)).astype(np.float32)
+    assert np.std(highpass(noise)[2:-2, 2:-2]) == pytest.approx(1.0, rel=0.03)
+    y, x = np.mgrid[0:50, 0:50].astype(np.float32)
+    np.testing.assert_allclose(highpass(0.1 * x + 0.02 * y + 1e-3 * x * y)[2:-2, 2:-2], 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("gain", "read"), [(5e-5, 0.002), (2e-4, 1e-3), (0.0, 0.004)])
+def test_image_estimate_matches_the_true_sigma(gain: float, read: float) -> None:
+    img = _scene()
+    est = estimate_frame_noise(_noisy(img, gain, read))
+    assert est.source == "image"
+    true = FrameNoise(gain, read)
+    for level in (0.0, 0.1, 0.4):  # the noise sigma over the frame's range, within 15 %
+        assert est.sigma(level) == pytest.approx(true.sigma(level), rel=0.15), (level, est)
+
+
+def test_clean_image_estimates_little_noise() -> None:
+    est = estimate_frame_noise(_scene())
+    assert est.sigma(0.4) < 0.1 * FrameNoise(5e-5, 0.002).sigma(0.4)
+
+
+def test_dark_frame_gives_the_read_noise() -> None:
+    rng = np.random.default_rng(3)
+    dark = (0.003 * rng.standard_normal((128, 128, 3))).astype(np.float32)
+    assert dark_read_noise(dark) == pytest.approx(0.003, rel=0.05)
+    img = _scene()
+    est = estimate_frame_noise(_noisy(img, 5e-5, 0.003), read=0.003)
+    assert est.source == "dark" and est.read == 0.003
+    assert est.gain == pytest.approx(5e-5, rel=0.3)
