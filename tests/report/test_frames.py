@@ -14,26 +14,27 @@ from id2reflectance.report.frames import motion_section, motion_series
 from id2reflectance.report.headless import open_page
 
 
-def test_motion_series_accepts_numbers_lists_and_objects():
-    frames = [
-        {"file": "a.exr", "motion": {"dx_px": 0.5, "dy_px": -1.0, "ok": True}},
-        {"file": "b.exr", "motion": {"dx_px": 1.5}},
-        {"file": "c.exr"},  # no motion: left out
-        "garbage",
-    ]
-    labels, series = motion_series(frames)
-    assert labels == ["a.exr", "b.exr"]
-    assert series["motion.dx_px"] == [0.5, 1.5]
-    assert series["motion.dy_px"][0] == -1.0 and math.isnan(series["motion.dy_px"][1])
-    assert "motion.ok" not in series  # booleans are not plotted
-    _, mixed = motion_series([{"motion": [1, 2]}, {"motion": 3}])
-    assert sorted(mixed) == ["motion", "motion[0]", "motion[1]"] and mixed["motion"][1] == 3.0
-    _, s = motion_series([{"motion": [1, 2]}])
-    assert s == {"motion[0]": [1.0], "motion[1]": [2.0]}
-    assert motion_series(None) == ([], {}) and motion_series({"x": 1}) == ([], {})
+def test_motion_series_reads_the_alignment_block():
+    alignment = {
+        "mode": "auto",
+        "frames": [
+            {"frame": "full_cross", "tx": 0.0, "ty": 0.0, "rotation_deg": 0.0, "method": "reference"},
+            {"frame": "gradient_x_cross", "tx": 0.4, "ty": -0.2, "rotation_deg": 0.1, "residual_px": 0.05},
+            "garbage",
+            {"frame": "gradient_y_cross", "tx": True, "ty": None},  # no numbers: NaN
+        ],
+    }
+    labels, series = motion_series(alignment)
+    assert labels == ["full_cross", "gradient_x_cross", "gradient_y_cross"]
+    assert list(series) == ["tx", "ty", "rotation_deg", "residual_px"]
+    assert series["tx"][:2] == [0.0, 0.4] and math.isnan(series["tx"][2])
+    assert math.isnan(series["residual_px"][0]) and series["residual_px"][1] == 0.05
+    assert motion_series(None) == ([], {}) and motion_series({"frames": 3}) == ([], {})
     assert motion_section({"cameras": {"cam0": {"stats": {}}}}) == ""
-    html = motion_section({"cameras": {"cam0": {"frames": frames}}})
-    assert "Per-frame motion: cam0" in html and html.count("<polyline") == 1  # dy has one finite point
+    html = motion_section({"cameras": {"cam0": {"alignment": alignment}, "cam1": {"alignment": None}}})
+    assert (
+        "Per-frame motion: cam0" in html and "cam1" not in html and html.count("<polyline") == 3
+    )  # residual_px has one finite point
 
 
 def _tiny_solve(root, *, motion: bool):
@@ -54,7 +55,8 @@ def _tiny_solve(root, *, motion: bool):
         write_exr(cam / f"{name}.exr", a.astype(np.float32))
     meta = {"cameras": {"cam0": {"stats": {"roughness": {"mean": 0.4, "median": 0.4, "p5": 0.3, "p95": 0.5}}}}}
     if motion:
-        meta["frames"] = [{"file": f"f{i}.exr", "motion": {"dx_px": 0.1 * i, "dy_px": -0.05 * i}} for i in range(6)]
+        frames = [{"frame": f"f{i}", "tx": 0.1 * i, "ty": -0.05 * i, "residual_px": 0.02} for i in range(6)]
+        meta["cameras"]["cam0"]["alignment"] = {"mode": "rigid", "frames": frames}
     (root / "solve.json").write_text(json.dumps(meta))
     return root
 
@@ -62,7 +64,7 @@ def _tiny_solve(root, *, motion: bool):
 def test_solve_report_plots_motion_and_loads_in_chromium(tmp_path):
     with_motion = build_report(_tiny_solve(tmp_path / "a", motion=True), tmp_path / "a.html")
     text = with_motion.read_text()
-    assert "Per-frame motion: all cameras" in text and "motion.dx_px" in text
+    assert "Per-frame motion: cam0" in text and "residual_px" in text
     page = open_page(with_motion)
     assert page.console == [] and page.attrs.get("data-broken") == "0"
     assert int(page.attrs["data-images"]) == 6

@@ -1,10 +1,8 @@
 """Per-frame plots of session and solve reports: saturation and dynamic range of every
 frame, and the per-frame motion a solve records when it aligns frames.
 
-The motion is read defensively: any ``frames`` list (top level of ``solve.json`` or under
-``cameras.<cam>``) whose items carry a ``motion`` that is a number, a list of numbers or a
-(nested) object of numbers; every numeric leaf becomes one plotted series
-(``motion.dx_px``, ``motion.rotation_deg``, ``motion[0]``, ...).
+The motion is the ``alignment`` block that ``id2r solve`` writes per camera
+(docs/solve.md section 1b); its table is :func:`~id2reflectance.report.build.alignment_table`.
 """
 
 from __future__ import annotations
@@ -37,51 +35,39 @@ def frame_stats_plots(stats: Mapping[str, FrameStats]) -> str:
     return '<div class="grid">' + sat + dr + "</div>"
 
 
-def _leaves(value: object, prefix: str) -> dict[str, float]:
-    if isinstance(value, bool):
-        return {}
-    if isinstance(value, int | float):
-        return {prefix: float(value)}
-    if isinstance(value, list | tuple):
-        out: dict[str, float] = {}
-        for i, v in enumerate(value):
-            out.update(_leaves(v, f"{prefix}[{i}]"))
-        return out
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            out.update(_leaves(v, f"{prefix}.{k}"))
-        return out
-    return {}
+MOTION_SERIES = ("tx", "ty", "rotation_deg", "displacement_px", "residual_px")
 
 
-def motion_series(frames: object) -> tuple[list[str], dict[str, list[float]]]:
-    """(frame labels, {series name: value per frame (NaN where missing)}) of ``frames[*].motion``."""
+def motion_series(alignment: object) -> tuple[list[str], dict[str, list[float]]]:
+    """(frame labels, {series: value per frame, NaN where missing}) of a camera's
+    ``solve.json`` ``alignment`` block (``frames[*]`` with ``tx``, ``ty`` pixels,
+    ``rotation_deg``, ``displacement_px``, ``residual_px``); empty without one."""
+    frames = alignment.get("frames") if isinstance(alignment, Mapping) else None
     if not isinstance(frames, list):
         return [], {}
     labels, rows = [], []
     for i, f in enumerate(frames):
-        if not isinstance(f, Mapping) or "motion" not in f:
+        if not isinstance(f, Mapping):
             continue
-        labels.append(str(f.get("file", f.get("name", i))))
-        rows.append(_leaves(f["motion"], "motion"))
-    keys = sorted({k for r in rows for k in r})
+        labels.append(str(f.get("frame", i)))
+        rows.append(
+            {k: float(f[k]) for k in MOTION_SERIES if isinstance(f.get(k), int | float) and not isinstance(f[k], bool)}
+        )
+    keys = [k for k in MOTION_SERIES if any(k in r for r in rows)]
     return labels, {k: [r.get(k, float("nan")) for r in rows] for k in keys}
 
 
 def motion_section(meta: Mapping) -> str:
-    """Plots and a table of the per-frame motion in ``solve.json`` (nothing when absent)."""
-    groups = [("all cameras", meta.get("frames"))]
-    groups += [
-        (str(cam), info.get("frames")) for cam, info in (meta.get("cameras") or {}).items() if isinstance(info, Mapping)
-    ]
+    """A plot per camera of the per-frame motion that frame alignment recorded in
+    ``solve.json`` (``cameras.<cam>.alignment``); nothing when no camera was aligned."""
     out = []
-    for name, frames in groups:
-        labels, series = motion_series(frames)
+    for cam, info in (meta.get("cameras") or {}).items():
+        if not isinstance(info, Mapping):
+            continue
+        labels, series = motion_series(info.get("alignment"))
         if not series:
             continue
-        out.append(f"<h3>Per-frame motion: {H.esc(name)}</h3>")
-        out.append(line_chart_svg(list(range(len(labels))), series, title=f"motion per frame ({name})", xlabel="frame"))
-        rows = [[lab, *(series[k][i] for k in series)] for i, lab in enumerate(labels)]
-        out.append(H.table(["frame", *series], rows))
+        title = f"motion relative to full cross per frame ({cam}; pixels, degrees)"
+        out.append(f"<h3>Per-frame motion: {H.esc(str(cam))}</h3>")
+        out.append(line_chart_svg(list(range(len(labels))), series, title=title, xlabel="frame"))
     return "".join(out)
