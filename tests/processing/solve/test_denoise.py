@@ -62,7 +62,10 @@ def test_noise_estimate_matches_the_simulators_sigma(sessions: dict[str, Path]) 
 def test_noisy_session_meets_the_figures(sessions: dict[str, Path], tmp_path: Path, variant: str) -> None:
     session = sessions[variant]
     out = tmp_path / "solved"
-    report = solve_session(session, out)
+    # the sessions are still: frame alignment is off so that these are the denoiser's figures (with
+    # `auto`, alignment of these 128 px frames fits spurious motion under noise and ambient light;
+    # see docs/solve.md section 1b)
+    report = solve_session(session, out, config=SolverConfig(align="none"))
     acc = solve_accuracy(session, out)["all"]
     spill, cover = _mask_figures(session, out)
     assert spill <= 0.01 and cover >= 0.95

@@ -40,6 +40,7 @@ from id2reflectance.errors import CaptureError
 from id2reflectance.processing.solve.align_features import (
     FEATURE_SIGMA,
     Similarity,
+    feature_ncc,
     fit_similarity,
     reference_pyramid,
     sample_points,
@@ -293,7 +294,12 @@ def align_camera_frames(
         def first_fit(key: tuple[str, str]) -> tuple[np.ndarray, float]:
             if key == REFERENCE:
                 return np.eye(3), 1.0
-            return fit_similarity(ref_pyr, cache.log[key][: len(ref_pyr.levels)])
+            pyr = cache.log[key][: len(ref_pyr.levels)]
+            M, ncc = fit_similarity(ref_pyr, pyr)
+            # a motion the features do not support better than none is noise fitted: keep the frame still
+            if feature_ncc(ref_pyr, pyr, np.eye(3)) >= feature_ncc(ref_pyr, pyr, M):
+                return np.eye(3), ncc
+            return M, ncc
 
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}

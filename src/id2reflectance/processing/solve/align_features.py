@@ -265,6 +265,18 @@ def reference_pyramid(
     return ReferencePyramid(out)
 
 
+def feature_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray) -> float:
+    """Normalised cross-correlation of the reference's and the frame's features at the
+    finest level's sample points under ``M`` ((3, 3) reference pixel -> frame pixel); 0
+    when fewer than 16 samples fall inside the frame."""
+    pts, _, _, tmpl, _ = ref.levels[0]
+    vals = _sample(frame_features_pyramid[0], pts, M)
+    ok = np.isfinite(vals)
+    if ok.sum() < 16:
+        return 0.0
+    return float(np.nan_to_num(np.corrcoef(vals[ok], tmpl[ok])[0, 1]))
+
+
 def fit_similarity(
     ref: ReferencePyramid,
     frame_features_pyramid: list[np.ndarray],
@@ -286,8 +298,9 @@ def fit_similarity(
     Returns
     -------
     M : (3, 3) float64 similarity, reference pixel -> frame pixel (finest level).
-    ncc : normalised cross-correlation of the reference and the aligned frame features at
-        the finest level's sample points (1 = identical up to gain and offset).
+    ncc : normalised cross-correlation of the reference and the aligned frame features,
+        the largest over the pyramid's levels (1 = identical up to gain and offset): sensor
+        noise lowers the finest level's correlation, a different face lowers every level's.
     """
     n = len(ref.levels)
     M = np.eye(3) if init is None else np.array(init, np.float64)
@@ -314,12 +327,11 @@ def fit_similarity(
             M = M @ np.linalg.inv(D)
             if abs(a) * extent + abs(b) * extent + abs(tx) + abs(ty) < tol_px:
                 break
-        if lv == 0:
-            vals = _sample(img, pts, M)
-            ok = np.isfinite(vals)
-            if ok.sum() >= 16:
-                ncc = float(np.corrcoef(vals[ok], tmpl[ok])[0, 1])
-        else:
+        vals = _sample(img, pts, M)
+        ok = np.isfinite(vals)
+        if ok.sum() >= 16:
+            ncc = max(ncc, float(np.nan_to_num(np.corrcoef(vals[ok], tmpl[ok])[0, 1])))
+        if lv > 0:
             M = np.diag([1.0, 1.0, 1.0]) @ M
             M[:2, 2] *= 2.0  # to the next finer level: x_fine = 2 x_coarse
     return M, ncc
