@@ -212,8 +212,16 @@ def read_environment_image(path: str | Path) -> np.ndarray:
         raise InputFileError(path, None, f"environment contains NaN or Inf in {bad} pixel(s)")
     neg = img < 0
     if neg.any():
-        log.warning(
-            "%s: %d negative value(s) (min %.3g) clamped to 0", path, int(neg.any(axis=2).sum()), float(img.min())
+        count = int(neg.any(axis=2).sum())
+        # a few slightly negative texels (filtering ringing, common in published HDRs) are
+        # clamped quietly; many, or large ones against the map's mean, are worth a warning
+        large = -float(img.min()) > 0.01 * max(float(img.mean()), 1e-12) or count > 0.01 * h * w
+        log.log(
+            logging.WARNING if large else logging.DEBUG,
+            "%s: %d negative value(s) (min %.3g) clamped to 0",
+            path,
+            count,
+            float(img.min()),
         )
         img = np.maximum(img, 0.0)
     return np.ascontiguousarray(img, dtype=np.float32)
