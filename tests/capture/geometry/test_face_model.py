@@ -16,9 +16,7 @@ from id2reflectance.capture.geometry.face_model import (
     load_face_model,
 )
 from id2reflectance.errors import ConfigError, InputFileError
-
-FOLDER = default_face_model_dir()
-needs_model = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
+from tests.face_model_data import FOLDER, needs_model
 
 
 @pytest.fixture(scope="module")

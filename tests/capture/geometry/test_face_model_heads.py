@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from id2reflectance.capture.geometry.face_model import default_face_model_dir, load_face_model
+from id2reflectance.capture.geometry.face_model import load_face_model
 from id2reflectance.capture.geometry.face_model_heads import (
     TEMPLATE_TO_DLIB,
     face_model_eyes,
@@ -14,9 +14,9 @@ from id2reflectance.capture.geometry.face_model_heads import (
 )
 from id2reflectance.capture.geometry.template_mesh import is_template_topology, template_mesh
 from id2reflectance.errors import ConfigError
+from tests.face_model_data import FOLDER, needs_model
 
-FOLDER = default_face_model_dir()
-pytestmark = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
+pytestmark = needs_model
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from id2reflectance._shared.imageio import read_exr
-from id2reflectance.capture.geometry.face_model import FACE_MODEL_NAME, default_face_model_dir
+from id2reflectance.capture.geometry.face_model import FACE_MODEL_NAME
 from id2reflectance.capture.geometry.mesh import read_mesh
 from id2reflectance.capture.geometry.template_mesh import is_template_topology
 from id2reflectance.capture.session import load_session
@@ -20,9 +20,8 @@ from id2reflectance.capture.simulator.sessions import (
 )
 from id2reflectance.capture.simulator.skin import PUPIL_ALBEDO, SCLERA_ALBEDO
 from id2reflectance.errors import ConfigError, InputFileError
+from tests.face_model_data import needs_model
 
-FOLDER = default_face_model_dir()
-needs_model = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
 SMALL = SimulatorConfig(image_size=96, uv_size=128, cameras=1, inverses=False, visibility_directions=64, seed=5)
 
 

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from id2reflectance.capture.geometry.face_model import default_face_model_dir
 from id2reflectance.capture.simulator.portraits import portraits
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, config_subject
 from id2reflectance.errors import ConfigError
+from tests.face_model_data import needs_model
 
-FOLDER = default_face_model_dir()
 CONFIG = SimulatorConfig(
     image_size=320, uv_size=128, visibility_directions=48, specular_samples=(8, 8), diffuse_samples=(4, 8), seed=0
 )
@@ -29,7 +28,7 @@ def test_portraits_are_photos():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
+@needs_model
 def test_face_model_subjects_are_different_people():
     from id2reflectance.face.detect import find_faces
     from id2reflectance.face.identity import DlibIdentityEncoder

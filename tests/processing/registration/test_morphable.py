@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from id2reflectance.capture.geometry.face_model import default_face_model_dir, load_face_model
+from id2reflectance.capture.geometry.face_model import load_face_model
 from id2reflectance.capture.geometry.face_model_heads import face_model_head, face_model_head_basis
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.template_mesh import template_mesh
@@ -13,9 +13,8 @@ from id2reflectance.errors import ConfigError
 from id2reflectance.processing.registration import register as register_module
 from id2reflectance.processing.registration.morphable import fit_morphable
 from id2reflectance.processing.registration.register import RegistrationConfig, register_template
+from tests.face_model_data import FOLDER, needs_model
 
-FOLDER = default_face_model_dir()
-needs_model = pytest.mark.skipif(FOLDER is None, reason="face model data (../shared/face-models) is absent")
 FAST = RegistrationConfig(
     icp_samples=3000, icp_yaw_deg=(-15.0, 0.0, 15.0), icp_pitch_deg=(0.0,), residual_samples=20_000
 )
