@@ -201,6 +201,14 @@ def camera_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.nda
     return {name: case.scored & (who == k) for k, name in enumerate(case.cameras)}
 
 
+def scored_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:
+    """The camera regions (:func:`camera_regions`) and the face regions, each limited to
+    the texels of the camera regions (those the reference bake sees on the true mesh)."""
+    cams = camera_regions(case, views)
+    seen = np.logical_or.reduce(list(cams.values()))
+    return {**cams, **{k: m & seen for k, m in case.regions.items()}}
+
+
 def bilinear_exact(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinear samples of (H, W[, C]) at float pixel positions, in float64 (no
     fixed-point weights), zero outside the image."""
@@ -297,9 +305,12 @@ def region_scores(
 
 # (label, BakeConfig changes): one stage switched off or replaced at a time
 STAGES: tuple[tuple[str, dict], ...] = (
-    ("blending -> best view only (angle_power 64)", {"angle_power": 64.0}),
+    ("blending -> best view only", {"blend": "best"}),
     ("occlusion correction off", {"occlusion_directions": 0}),
+    ("occlusion per vertex, 128 directions (before)", {"occlusion_normal": "vertex", "occlusion_directions": 128}),
+    ("occlusion per texel with the mesh normal", {"occlusion_normal": "mesh"}),
     ("creases (m0 < 0.6) kept, not filled", {"occlusion_min": 0.0}),
+    ("crease threshold m0 < 0.3", {"occlusion_min": 0.3}),
     ("mask/occlusion margins off", {"mask_feather_px": 0.0, "feather": 0.0}),
     ("visibility tolerance 0.2 mm", {"visibility_tolerance_m": 2e-4}),
 )

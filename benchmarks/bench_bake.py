@@ -311,7 +311,7 @@ def speed_section(workdir: Path, subject: int, image: int, uv: int, views_px: in
 
 
 def exact_section(image: int, uv: int, variants: tuple[str, ...]) -> None:
-    from bake_exact import build_case, camera_regions, exact_views, stage_table  # benchmarks/ is the script's folder
+    from bake_exact import build_case, exact_views, scored_regions, stage_table  # benchmarks/ is the script's folder
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.registration.register import register_template
 
@@ -320,7 +320,7 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...]) -> None:
         case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao")
         views = exact_views(case)
         reg = register_template(load_template(None)[0], case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
-        regions = {**camera_regions(case, views), **case.regions}
+        regions = scored_regions(case, views)
         print(
             f"# exact maps ({variant}): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
             f"(template {len(case.truth_mesh.vertices)} / {len(case.truth_mesh.faces)}), {image} px, UV {uv}, "
@@ -329,7 +329,6 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...]) -> None:
             + f"; setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
-        base = {} if variant == "ao" else {"occlusion_directions": 0}
         rows = stage_table(case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {})
         names = list(regions)
         head = ["stage (maps: " + variant + ")", *names]
@@ -351,7 +350,6 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...]) -> None:
                 f"exact maps ({variant}) {cam} region PSNR, dB (bake / reference)", ref[cam][0], refsc[cam][0], "{:.2f}"
             )
             row(f"exact maps ({variant}) {cam} region normal median, deg (target < 1)", ref[cam][1], refsc[cam][1])
-        del base
 
 
 def main() -> None:

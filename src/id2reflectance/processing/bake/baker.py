@@ -53,7 +53,12 @@ from id2reflectance.processing.bake.inputs import (
     check_scan_in_view,
     load_template,
 )
-from id2reflectance.processing.bake.occlusion import subsurface_blur, texel_ambient_visibility, texel_size_m
+from id2reflectance.processing.bake.occlusion import (
+    subsurface_blur,
+    texel_ambient_visibility,
+    texel_ambient_visibility_normals,
+    texel_size_m,
+)
 from id2reflectance.processing.bake.prepared_mesh import PreparedMesh, prepare_mesh
 from id2reflectance.processing.bake.views import (
     SolvedView,
@@ -85,6 +90,9 @@ class BakeConfig:
         template (``id2reflectance/data/template_head.obj``).
     normal_source : solver normal that is baked: ``"specular"`` (sharper: no subsurface
         blur) or ``"diffuse"``.
+    blend : ``"weighted"``: weighted means of the cameras' samples (seams hidden between
+        cameras of different exposure or noise); ``"best"``: the sample of the camera with
+        the largest weight only (for measurements).
     cos_min : views whose n.v at a texel is below this give it no weight.
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
@@ -92,6 +100,11 @@ class BakeConfig:
     visibility_tolerance_m : ray-cast hit distance tolerance, metres.
     occlusion_directions : directions for the ambient-occlusion compensation of the
         diffuse albedo (:mod:`~id2reflectance.processing.bake.occlusion`); 0 disables it.
+    occlusion_normal : the normal the occlusion term is integrated against: ``"baked"``
+        (the texel's baked normal, per texel, with the direction visibility interpolated
+        from the triangle's vertices: what the solver's albedo carries), ``"mesh"`` (the
+        same with the mesh's interpolated normal) or ``"vertex"`` (per vertex with the
+        vertex normal, the value interpolated to texels: the bake before 2026-12-06).
     occlusion_floor : the albedo is divided by ``max(m0, occlusion_floor)``.
     occlusion_min : texels whose (blurred) ambient visibility is below this are treated
         as unseen: filled from their surroundings, coverage 0.
@@ -108,12 +121,14 @@ class BakeConfig:
     size: int = 1024
     template: str | None = None
     normal_source: Literal["specular", "diffuse"] = "specular"
+    blend: Literal["weighted", "best"] = "weighted"
     cos_min: float = 0.1
     angle_power: float = 2.0
     mask_feather_px: float = 6.0
     feather: float = 0.008
     visibility_tolerance_m: float = 0.001
-    occlusion_directions: int = 128
+    occlusion_directions: int = 256
+    occlusion_normal: Literal["baked", "mesh", "vertex"] = "baked"
     occlusion_floor: float = 0.25
     occlusion_min: float = 0.6
     occlusion_sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)
@@ -126,6 +141,10 @@ class BakeConfig:
     def __post_init__(self) -> None:
         if not (256 <= self.size <= 8192) or self.size & (self.size - 1):
             raise ConfigError(f"size must be a power of two from 256 to 8192, got {self.size}")
+        if self.blend not in ("weighted", "best"):
+            raise ConfigError(f"blend must be 'weighted' or 'best', got {self.blend!r}")
+        if self.occlusion_normal not in ("baked", "mesh", "vertex"):
+            raise ConfigError(f"occlusion_normal must be 'baked', 'mesh' or 'vertex', got {self.occlusion_normal!r}")
         if self.normal_source not in ("specular", "diffuse"):
             raise ConfigError(f"normal_source must be 'specular' or 'diffuse', got {self.normal_source!r}")
         if not (0.0 <= self.cos_min < 1.0):
@@ -244,11 +263,19 @@ def bake_maps(
         if not (w > 0).any():
             blind.append(view.camera.name)
         weights[view.camera.name] = smp.weight
-        wsum += w
-        alb += w[..., None] * smp.diffuse_albedo
-        spec += w * smp.specular_albedo
-        rough += w * smp.roughness
-        nrm += w[..., None] * smp.normal
+        if config.blend == "best":  # keep the sample of the largest weight only
+            take = w > wsum
+            wsum = np.where(take, w, wsum)
+            alb = np.where(take[..., None], w[..., None] * smp.diffuse_albedo, alb)
+            spec = np.where(take, w * smp.specular_albedo, spec)
+            rough = np.where(take, w * smp.roughness, rough)
+            nrm = np.where(take[..., None], w[..., None] * smp.normal, nrm)
+        else:
+            wsum += w
+            alb += w[..., None] * smp.diffuse_albedo
+            spec += w * smp.specular_albedo
+            rough += w * smp.roughness
+            nrm += w[..., None] * smp.normal
         miss *= 1.0 - np.clip(w, 0.0, 1.0)
         if progress is not None:
             progress("bake", k + 1, total_views or k + 1)
@@ -266,9 +293,17 @@ def bake_maps(
         texel_m = texel_size_m(mesh, geom.face_id, seen)
         reach = int(np.ceil(3 * max(config.occlusion_sss_mm) * 1e-3 / max(texel_m, 1e-9))) + 1
         near_seen = cv2.dilate(seen.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
-        m0 = texel_ambient_visibility(
-            mesh, geom.face_id, geom.bary, directions=config.occlusion_directions, where=near_seen
-        )
+        if config.occlusion_normal == "vertex":
+            m0 = texel_ambient_visibility(
+                mesh, geom.face_id, geom.bary, directions=config.occlusion_directions, where=near_seen
+            )
+        else:
+            n_occ = geom.normals
+            if config.occlusion_normal == "baked":
+                n_occ = np.where(seen[..., None], _unit(nrm), geom.normals)
+            m0 = texel_ambient_visibility_normals(
+                mesh, geom.face_id, geom.bary, n_occ, directions=config.occlusion_directions, where=near_seen
+            )
         m0c = subsurface_blur(m0, config.occlusion_sss_mm, texel_m)
         alb /= np.maximum(m0c, config.occlusion_floor)
         # deep creases (mouth line, eye corners, nostrils) receive little of the light and
