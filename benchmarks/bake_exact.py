@@ -305,12 +305,16 @@ def region_scores(
 
 # (label, BakeConfig changes): one stage switched off or replaced at a time
 STAGES: tuple[tuple[str, dict], ...] = (
+    (
+        "the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6)",
+        {"occlusion_normal": "vertex", "occlusion_directions": 128, "occlusion_min": 0.6},
+    ),
     ("blending -> best view only", {"blend": "best"}),
     ("occlusion correction off", {"occlusion_directions": 0}),
     ("occlusion per vertex, 128 directions (before)", {"occlusion_normal": "vertex", "occlusion_directions": 128}),
-    ("occlusion per texel with the mesh normal", {"occlusion_normal": "mesh"}),
-    ("creases (m0 < 0.6) kept, not filled", {"occlusion_min": 0.0}),
-    ("crease threshold m0 < 0.3", {"occlusion_min": 0.3}),
+    ("occlusion per texel with the baked normal", {"occlusion_normal": "baked"}),
+    ("creases (m0 < 0.3) kept, not filled", {"occlusion_min": 0.0}),
+    ("crease threshold m0 < 0.6 (before)", {"occlusion_min": 0.6}),
     ("mask/occlusion margins off", {"mask_feather_px": 0.0, "feather": 0.0}),
     ("visibility tolerance 0.2 mm", {"visibility_tolerance_m": 2e-4}),
 )

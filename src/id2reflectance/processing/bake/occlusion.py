@@ -107,14 +107,17 @@ def texel_ambient_visibility_normals(
     tri = mesh.faces[np.where(want, face_id, 0)]
     todo = np.flatnonzero((want & ~np.all(open_v[tri], axis=-1)).ravel())
     tri = tri.reshape(-1, 3)
-    b = bary.reshape(-1, 3).astype(np.float64)
-    n = normals.reshape(-1, 3).astype(np.float64)
+    b = bary.reshape(-1, 3).astype(np.float32)
+    n = normals.reshape(-1, 3).astype(np.float32)
+    blocked = (~visible).astype(np.float32)
+    d32 = dirs.T.astype(np.float32)
     flat = out.reshape(-1)
     for s0 in range(0, len(todo), chunk_texels):
         t = todo[s0 : s0 + chunk_texels]
-        vis = np.einsum("tk,tkd->td", b[t], visible[tri[t]].astype(np.float64))
-        w = np.maximum(n[t] @ dirs.T, 0.0)
-        flat[t] = np.sum(vis * w, axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+        tt, bt = tri[t], b[t]
+        occ = bt[:, 0:1] * blocked[tt[:, 0]] + bt[:, 1:2] * blocked[tt[:, 1]] + bt[:, 2:3] * blocked[tt[:, 2]]
+        w = np.maximum(n[t] @ d32, 0.0)
+        flat[t] = 1.0 - np.sum(occ * w, axis=1) / np.maximum(w.sum(axis=1), 1e-12)
     return out
 
 
