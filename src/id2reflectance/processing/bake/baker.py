@@ -94,6 +94,12 @@ class BakeConfig:
         cameras of different exposure or noise); ``"best"``: the sample of the camera with
         the largest weight only (for measurements).
     cos_min : views whose n.v at a texel is below this give it no weight.
+    cos_fallback : a texel that no view sees (unoccluded) above ``cos_min`` takes the sample of the
+        view that sees it best above ``cos_fallback`` (with the angle weight from
+        ``cos_fallback``: low coverage), instead of being filled from its surroundings;
+        ``cos_fallback >= cos_min`` disables it (default: grazing samples move by the
+        registration's error over n.v; on exact maps 0.02 gains 0.8 dB in front and
+        loses 0.4 at the sides).
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -124,6 +130,7 @@ class BakeConfig:
     normal_source: Literal["specular", "diffuse"] = "specular"
     blend: Literal["weighted", "best"] = "weighted"
     cos_min: float = 0.1
+    cos_fallback: float = 0.1
     angle_power: float = 2.0
     mask_feather_px: float = 6.0
     feather: float = 0.008
@@ -150,6 +157,8 @@ class BakeConfig:
             raise ConfigError(f"normal_source must be 'specular' or 'diffuse', got {self.normal_source!r}")
         if not (0.0 <= self.cos_min < 1.0):
             raise ConfigError(f"cos_min must be in [0, 1), got {self.cos_min}")
+        if not (0.0 <= self.cos_fallback < 1.0):
+            raise ConfigError(f"cos_fallback must be in [0, 1), got {self.cos_fallback}")
         for name in ("angle_power", "mask_feather_px", "feather", "visibility_tolerance_m", "normal_fill_decay"):
             if not (getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -168,6 +177,7 @@ class BakeConfig:
         """The per-camera weighting options at this map size."""
         return ViewWeights(
             cos_min=self.cos_min,
+            cos_fallback=self.cos_fallback,
             angle_power=self.angle_power,
             mask_feather_px=self.mask_feather_px,
             feather_texels=self.feather * self.size,
@@ -256,6 +266,11 @@ def bake_maps(
     rough = np.zeros((s, s), np.float64)
     nrm = np.zeros((s, s, 3), np.float64)
     miss = np.ones((s, s), np.float64)
+    # best grazing sample (between cos_fallback and cos_min) of each texel: weight, then
+    # diffuse RGB, specular, roughness, normal xyz
+    fb_w = np.zeros((s, s), np.float32)
+    facing = np.zeros((s, s), bool)  # seen above cos_min by some camera (whatever the weight)
+    fb = np.zeros((s, s, 8), np.float32)
     weights: dict[str, np.ndarray] = {}
     blind: list[str] = []
     for k, view in enumerate(views):
@@ -278,6 +293,15 @@ def bake_maps(
             rough += w * smp.roughness
             nrm += w[..., None] * smp.normal
         miss *= 1.0 - np.clip(w, 0.0, 1.0)
+        if smp.facing is not None:
+            facing |= smp.facing
+        if smp.fallback is not None and (smp.fallback > fb_w).any():
+            take = smp.fallback > fb_w
+            fb_w = np.where(take, smp.fallback, fb_w)
+            sample = np.concatenate(
+                [smp.diffuse_albedo, smp.specular_albedo[..., None], smp.roughness[..., None], smp.normal], axis=-1
+            )
+            fb = np.where(take[..., None], sample, fb)
         if progress is not None:
             progress("bake", k + 1, total_views or k + 1)
     if not weights:
@@ -287,6 +311,17 @@ def bake_maps(
             f"camera(s) {blind} see nothing of the registered face (no texel is in view, unoccluded and inside the "
             "solver mask): check their calibration in session.json and their SOLVED/<camera>/mask.exr"
         )
+    # texels that no camera sees above cos_min: the best grazing sample (texels a camera
+    # faces but gives no weight, at a mask border or an occlusion, are filled as before)
+    graze = geom.covered & (wsum <= 0) & (fb_w > 0) & ~facing
+    if graze.any():
+        g = fb_w[graze].astype(np.float64)
+        wsum[graze] = g
+        alb[graze] = g[:, None] * fb[graze][:, :3]
+        spec[graze] = g * fb[graze][:, 3]
+        rough[graze] = g * fb[graze][:, 4]
+        nrm[graze] = g[:, None] * fb[graze][:, 5:]
+        miss[graze] = 1.0 - np.clip(g, 0.0, 1.0)
     seen = geom.covered & (wsum > 0)
     inv = np.where(seen, 1.0 / np.where(seen, wsum, 1.0), 0.0)
     alb = np.maximum(alb * inv[..., None], 0.0)
