@@ -184,12 +184,11 @@ def solved_view_at(
     """The 'solved' maps of one camera whose pixels ``hit`` (H*W,) bool see the texture
     at ``uv`` (hit.sum(), 2) along the unit view rays ``d`` (hit.sum(), 3), sampled
     with ``sample`` (:func:`sample_bilinear` or :func:`sample_cubic`)."""
-    sample_bilinear = sample  # noqa: N806 - the texture lookup used below
     h, w = cam.height, cam.width
-    rough = sample_bilinear(truth["roughness"], uv)
-    n = sample_bilinear(truth["normal_object"], uv)
+    rough = sample(truth["roughness"], uv)
+    n = sample(truth["normal_object"], uv)
     n /= np.linalg.norm(n, axis=1, keepdims=True)
-    k = sample_bilinear(truth["specular_albedo"], uv) / normal_incidence_albedo(rough)
+    k = sample(truth["specular_albedo"], uv) / normal_incidence_albedo(rough)
     spec = k * directional_albedo(np.clip(-np.sum(n * d, 1), 1e-3, 1), rough)
 
     def img(values: np.ndarray, channels: int) -> np.ndarray:
@@ -199,7 +198,7 @@ def solved_view_at(
 
     return SolvedView(
         camera=cam,
-        diffuse_albedo=img(sample_bilinear(diffuse, uv), 3),
+        diffuse_albedo=img(sample(diffuse, uv), 3),
         specular_albedo=img(spec, 1),
         normal=img(n, 3),
         normal_specular=img(n, 3),

@@ -66,7 +66,6 @@ from id2reflectance.capture.session import load_session  # noqa: E402
 from id2reflectance.processing.bake.baker import BakeConfig, BakedMaps, bake_maps, bake_session  # noqa: E402
 from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv  # noqa: E402
 from id2reflectance.processing.bake.views import SolvedView, load_solved_view  # noqa: E402
-from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo  # noqa: E402
 from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
@@ -234,7 +233,7 @@ def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) ->
 
 def render_views(mesh: FaceMesh, truth: dict[str, np.ndarray], size: int) -> list[SolvedView]:
     """Perfect 'solved' maps of three pinhole cameras (front, +-40 deg) from the truth maps."""
-    from id2reflectance.capture.geometry.mesh import sample_bilinear
+    from bake_exact import solved_view_at  # benchmarks/ is the script's folder
 
     scene = raycasting_scene(mesh)
     f = 0.5 * size / np.tan(np.radians(9.5))
@@ -249,28 +248,7 @@ def render_views(mesh: FaceMesh, truth: dict[str, np.ndarray], size: int) -> lis
         _, fid, bary = cast_rays(scene, o[None, :], d)
         hit = fid >= 0
         uv = interpolate(mesh.uvs, mesh.faces, fid[hit], bary[hit])
-        rough = sample_bilinear(truth["roughness"], uv)
-        n = sample_bilinear(truth["normal_object"], uv)
-        n /= np.linalg.norm(n, axis=1, keepdims=True)
-        k = sample_bilinear(truth["specular_albedo"], uv) / normal_incidence_albedo(rough)
-        spec = k * directional_albedo(np.clip(-np.sum(n * d[hit], 1), 1e-3, 1), rough)
-
-        def img(values: np.ndarray, channels: int, hit: np.ndarray = hit) -> np.ndarray:
-            out = np.zeros((size * size, channels), np.float32)
-            out[hit] = values.reshape(hit.sum(), channels)
-            return out.reshape(size, size, channels) if channels > 1 else out.reshape(size, size)
-
-        views.append(
-            SolvedView(
-                camera=cam,
-                diffuse_albedo=img(sample_bilinear(truth["diffuse_albedo"], uv), 3),
-                specular_albedo=img(spec, 1),
-                normal=img(n, 3),
-                normal_specular=img(n, 3),
-                roughness=img(rough, 1),
-                mask=img(np.ones(hit.sum()), 1),
-            )
-        )
+        views.append(solved_view_at(cam, hit, uv, d[hit], truth, truth["diffuse_albedo"]))
     return views
 
 
