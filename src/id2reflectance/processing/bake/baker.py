@@ -109,7 +109,7 @@ class BakeConfig:
     occlusion_normal : the normal the occlusion term is integrated against, per texel,
         with the visibility of each direction interpolated from the triangle's vertices:
         ``"mesh"`` (the mesh's interpolated normal), ``"baked"`` (the texel's baked normal:
-        exact maps 0.1-1.3 dB better, solved maps 0.9 dB worse: the solve's normals are
+        exact maps 0.1-1.4 dB better, solved maps 0.9 dB worse: the solve's normals are
         noisy) or ``"vertex"`` (per vertex with the vertex normal, the value interpolated
         to texels: the bake before 2026-12-06).
     occlusion_floor : the albedo is divided by ``max(m0, occlusion_floor)``.
