@@ -62,10 +62,12 @@ def test_noise_estimate_matches_the_simulators_sigma(sessions: dict[str, Path]) 
 def test_noisy_session_meets_the_figures(sessions: dict[str, Path], tmp_path: Path, variant: str) -> None:
     session = sessions[variant]
     out = tmp_path / "solved"
-    # the sessions are still: frame alignment is off so that these are the denoiser's figures (with
-    # `auto`, alignment of these 128 px frames fits spurious motion under noise and ambient light;
-    # see docs/solve.md section 1b)
-    report = solve_session(session, out, config=SolverConfig(align="none"))
+    # the sessions are still: the default alignment (auto) must find no motion in the noise and
+    # leave every frame untouched (docs/solve.md section 1b), so these are the denoiser's figures
+    report = solve_session(session, out)
+    alignment = json.loads((out / "solve.json").read_text())["cameras"]["front"]["alignment"]
+    assert alignment["mode"] == "auto" and alignment["skipped"] is None
+    assert {f["method"] for f in alignment["frames"]} == {"reference", "none"}
     acc = solve_accuracy(session, out)["all"]
     spill, cover = _mask_figures(session, out)
     assert spill <= 0.01 and cover >= 0.95

@@ -335,3 +335,50 @@ def fit_similarity(
             M = np.diag([1.0, 1.0, 1.0]) @ M
             M[:2, 2] *= 2.0  # to the next finer level: x_fine = 2 x_coarse
     return M, ncc
+
+
+def displacement_sigma(
+    ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray, *, inflation: float = 1.0
+) -> float:
+    """Standard deviation (pixels of the finest level) of a fitted similarity's displacement.
+
+    The Gauss-Newton covariance ``s^2 H^-1`` of the similarity's parameters at the finest
+    level, with ``s^2`` the variance of the gain-matched residual at the sample points,
+    propagated to the displacement of the sample points' extreme corners (the largest over
+    them). ``inflation`` scales the covariance for samples whose errors are correlated
+    (neighbouring samples of band-passed features are not independent). ``inf`` when fewer
+    than 16 samples fall inside the frame.
+    """
+    pts, _, Hinv, tmpl, (cx, cy) = ref.levels[0]
+    vals = _sample(frame_features_pyramid[0], pts, M)
+    ok = np.isfinite(vals)
+    if ok.sum() < 16:
+        return float("inf")
+    v, t = vals[ok].astype(np.float64), tmpl[ok].astype(np.float64)
+    v -= v.mean()
+    t -= t.mean()
+    g = float(np.dot(v, t) / max(np.dot(v, v), 1e-20))
+    err = (g if g > 0 else 1.0) * v - t
+    cov = float(np.dot(err, err) / max(len(err) - 4, 1)) * inflation * Hinv
+    X, Y = pts[:, 0] - cx, pts[:, 1] - cy
+    worst = 0.0
+    for x, y in ((X.min(), Y.min()), (X.max(), Y.min()), (X.min(), Y.max()), (X.max(), Y.max())):
+        J = np.array([[x, -y, 1.0, 0.0], [y, x, 0.0, 1.0]])
+        worst = max(worst, float(np.trace(J @ cov @ J.T)))
+    return float(np.sqrt(worst))
+
+
+def pyramid_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray) -> float:
+    """The largest over the pyramid's levels of the normalised cross-correlation of the
+    reference's and the frame's features under ``M`` ((3, 3), finest level's pixels): sensor
+    noise lowers the finest level's, a different face every level's; 0 when no level has 16
+    samples inside the frame."""
+    best = 0.0
+    for lv, (pts, _, _, tmpl, _) in enumerate(ref.levels):
+        Ml = np.array(M, np.float64)
+        Ml[:2, 2] /= 2.0**lv
+        vals = _sample(frame_features_pyramid[lv], pts, Ml)
+        ok = np.isfinite(vals)
+        if ok.sum() >= 16:
+            best = max(best, float(np.nan_to_num(np.corrcoef(vals[ok], tmpl[ok])[0, 1])))
+    return best
