@@ -11,17 +11,25 @@ resampled once into the reference's pixel grid:
 * ``flow``: the similarity, then a dense optical flow (OpenCV DIS, variational refinement)
   between the reference features and the rigidly aligned frame's features for non-rigid
   drift (expression), smoothed and applied inside the face; one resampling of both together;
-* ``auto`` (default): ``rigid``, and ``flow`` for a frame whose rigid residual (median
-  length of the residual flow at face pixels) exceeds ``align_flow_px``;
+* ``auto`` (default): ``rigid``, and ``flow`` for a frame that moved (see below) and
+  whose rigid residual (median length of the smoothed residual flow at face pixels)
+  exceeds ``align_flow_px``;
 * ``none``: frames as decoded (bit-identical to a solve without alignment).
 
-A frame whose estimated motion is below ``min_px`` (0.1 px) everywhere on the face is not
-resampled (a still session stays bit-identical). Resampling is bicubic; pixels that come
+A frame is left untouched (bit-identical) when its fitted motion moves no face pixel by
+more than ``min_px`` (0.1 px) or by less than ``significance`` (3) standard deviations
+of the fit (Gauss-Newton covariance from the residual of the features, inflated for
+neighbouring samples' correlation): sensor noise and lighting then explain the fit, so a
+still noisy session solves as with ``none``. Resampling is bicubic; pixels that come
 from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
-images, not captures). Frames of one camera are
-aligned concurrently by ``workers`` threads (OpenCV and numpy release the GIL).
+images, not captures). A face 1280 pixels across or more is aligned on frames box-averaged
+by the largest power of two that keeps it at least
+:data:`~id2reflectance.processing.solve.align_work.WORK_PX` (640) pixels across
+(:mod:`~id2reflectance.processing.solve.align_work`); only the final resampling runs at
+the camera's resolution. Frames of one camera are aligned concurrently by ``workers``
+threads (OpenCV and numpy release the GIL).
 """
 
 from __future__ import annotations
@@ -74,6 +82,7 @@ MIN_NCC = 0.2  # below this the aligned features do not match: not the same face
 MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
 SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
 MIN_EXTENT = 48  # pixels across the face below which frames are not aligned
+FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
 FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing
 SIGNIFICANCE = 3.0  # a fitted displacement under this many standard deviations is noise: the frame stays still
 
@@ -153,15 +162,15 @@ def _residual_flow(
     """(H, W, 2) float32 dense flow (pixels) from the template's features to the aligned frame's.
 
     OpenCV DIS (medium preset, variational refinement) on 8-bit images of the features
-    (about +-3 standard deviations of the template's features in the face), at most 512
-    pixels wide (the frame's feature pyramid warped by ``M`` at that level), averaged inside
+    (about +-3 standard deviations of the template's features in the face), at most
+    :data:`FLOW_WIDTH` pixels wide (the frame's feature pyramid warped by ``M`` at that level), averaged inside
     the face (Gaussian of a 24th of the face's extent, at least :data:`FLOW_SMOOTH` px) and
     enlarged: the non-rigid drift it measures is smooth, the flow that noise and lighting
     changes produce is not.
     """
     h, w = template_f.shape
     down = 0
-    while (w >> down) > 512:
+    while (w >> down) > FLOW_WIDTH:
         down += 1
     a = template_f
     for _ in range(down):
@@ -470,8 +479,9 @@ def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: n
 
 
 def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
-    """One line per frame that moved more than ``warn_px`` or that rigid alignment left
-    with a residual above ``flow_px`` without the dense flow (empty when all is well)."""
+    """One line per frame that moved more than ``warn_px`` or that rigid alignment moved and
+    left with a residual above ``flow_px`` without the dense flow (empty when all is well;
+    a frame found still keeps the residual of lighting and noise, not of motion)."""
     out = []
     if alignment.outside:
         out.append(
@@ -484,7 +494,7 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
                 f"{camera}: frame {f.file} moved {f.displacement_px:.2f} px relative to the reference "
                 f"(more than align_warn_px = {warn_px:g}); aligned ({f.method}), check the capture"
             )
-        if f.residual_px is not None and f.residual_px > flow_px and f.method != "flow":
+        if f.residual_px is not None and f.residual_px > flow_px and f.method == "rigid":
             out.append(
                 f"{camera}: frame {f.file} keeps a residual motion of {f.residual_px:.2f} px after rigid "
                 f"alignment (non-rigid motion?); use --align flow or auto"

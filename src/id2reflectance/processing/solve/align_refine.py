@@ -157,9 +157,10 @@ def refine_motions(
 
     Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
     passes, each frame refitted against templates made with the previous pass's
-    estimates), then every parallel-polarised frame against its aligned cross twin. Each
-    refit starts from the current estimate and from no motion and keeps whichever of them
-    and the current estimate correlates best with the template (finest level).
+    estimates), then every parallel-polarised frame against its aligned cross twin. A
+    refit starts from the current estimate (and, in the first pass, also from no motion)
+    and keeps whichever result or the current estimate correlates best with the template
+    (finest level).
 
     Parameters
     ----------
@@ -169,7 +170,7 @@ def refine_motions(
     """
     motions = dict(motions)
 
-    def refit(key: Key, current: dict[Key, np.ndarray]) -> tuple[Key, np.ndarray]:
+    def refit(key: Key, current: dict[Key, np.ndarray], from_zero: bool) -> tuple[Key, np.ndarray]:
         # fitted from the current estimate and from no motion; the estimate that matches the
         # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
         template, frame_pyr = matched_template(key, cache, current)
@@ -178,7 +179,7 @@ def refine_motions(
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
         best, best_ncc = current[key], feature_ncc(ref, pyr, current[key])
-        for init in (current[key], np.eye(3)):
+        for init in (current[key], np.eye(3)) if from_zero else (current[key],):
             M, _ = fit_similarity(ref, pyr, init=init)
             ncc = feature_ncc(ref, pyr, M)
             if ncc > best_ncc:
@@ -186,9 +187,9 @@ def refine_motions(
         return key, best
 
     cross = [k for k in cache.log if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
-    for _ in range(passes if cache.inverses else 0):
+    for i in range(passes if cache.inverses else 0):
         current = dict(motions)
-        motions.update(dict(pool.map(partial(refit, current=current), cross)))
+        motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
     parallel = [k for k in cache.log if k[1] == "parallel" and (k[0], "cross") in cache.opp]
-    motions.update(dict(pool.map(partial(refit, current=dict(motions)), parallel)))
+    motions.update(dict(pool.map(partial(refit, current=dict(motions), from_zero=True), parallel)))
     return motions
