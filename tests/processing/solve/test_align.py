@@ -135,3 +135,49 @@ def test_a_tiny_face_is_not_aligned() -> None:
     same, report = align_camera_frames(small, None, mode="auto")
     assert same is small and report.frames == [] and "too small to align" in report.skipped
     assert report.to_json()["skipped"] == report.skipped
+
+
+def test_compiled_sums_match_numpy_bilinear_sampling() -> None:
+    from id2reflectance.processing.solve.align_kernel import match_sums
+
+    rng = np.random.default_rng(1)
+    img = rng.random((30, 40)).astype(np.float32)
+    pts = (rng.random((500, 2)) * [44, 34] - 2).astype(np.float32)  # some outside the image
+    tmpl = rng.random(500).astype(np.float32)
+    sd = rng.random((500, 4)).astype(np.float32)
+    M = Similarity(0.3, -0.2, 1.0, 1.01).matrix(40, 30)
+    q = np.c_[pts, np.ones(500)] @ M[:2].T
+    ok = (q[:, 0] >= 0) & (q[:, 1] >= 0) & (q[:, 0] <= 39) & (q[:, 1] <= 29)
+    v = cv2.remap(img, *[c.astype(np.float32) for c in q.T], cv2.INTER_LINEAR)[:, 0]  # 1/32 px weights
+    s = match_sums(img, pts, M, tmpl, sd)
+    assert s[0] == ok.sum()
+    assert s[1] == pytest.approx(v[ok].sum(), rel=2e-3)
+    assert s[3] == pytest.approx((v * tmpl)[ok].sum(), rel=2e-3)
+    assert s[5] == pytest.approx((tmpl[ok] ** 2).sum(), rel=1e-6)
+    np.testing.assert_allclose(s[6:10], sd[ok].T.astype(np.float64) @ v[ok], rtol=2e-3)
+    np.testing.assert_allclose(s[14:18], sd[ok].sum(axis=0), rtol=1e-5)
+
+
+def _noisy(frames: CameraFrames, sigma: float, seed: int) -> CameraFrames:
+    rng = np.random.default_rng(seed)
+    images = {
+        k: v if k == ("full", "cross") else v + rng.normal(0, sigma, v.shape).astype(np.float32)
+        for k, v in frames.images.items()
+    }
+    return CameraFrames(frames.camera, images, frames.saturated, {})
+
+
+def test_noise_is_not_taken_for_motion() -> None:
+    """A still, noisy session keeps every frame untouched; the same noise on moved frames does not hide the motion."""
+    still = {k: Similarity(0, 0, 0, 1) for k in MOTIONS}
+    for seed in range(3):
+        _, report = align_camera_frames(_noisy(_frames(still), 0.03, seed), None, mode="auto")
+        moved = {f.frame: f for f in report.frames}
+        assert {f.method for f in report.frames} == {"reference", "none"}, moved
+        assert all(f.displacement_px < 3 * f.sigma_px or f.displacement_px < 0.1 for f in report.frames)
+    _, report = align_camera_frames(_noisy(_frames(MOTIONS), 0.03, 0), None, mode="auto")
+    by_name = {f.frame: f for f in report.frames}
+    for (p, pol), true in MOTIONS.items():
+        est = by_name[f"{p}_{pol}"]
+        assert est.method == "rigid" and 0 < est.sigma_px < 0.5  # at the face's corners: above the centre's
+        assert est.motion.tx == pytest.approx(true.tx, abs=max(0.1, 3 * est.sigma_px))
