@@ -103,6 +103,13 @@ def test_clean_session_is_not_blurred(sessions: dict[str, Path], tmp_path: Path)
         )
     acc = solve_accuracy(session, auto)["all"]
     assert acc.diffuse_normal_deg < 0.1 and acc.specular_normal_deg < 0.5
+    # the still clean session is also untouched by the default alignment: as with --align none
+    still = tmp_path / "align_none"
+    solve_session(session, still, config=SolverConfig(align="none"))
+    for name in ("diffuse_albedo", "normal_diffuse", "normal_specular", "roughness", "mask"):
+        np.testing.assert_array_equal(
+            read_exr(auto / "front" / f"{name}.exr")[0], read_exr(still / "front" / f"{name}.exr")[0]
+        )
 
 
 def test_confidence_is_written_and_follows_the_noise(sessions: dict[str, Path], tmp_path: Path) -> None:
