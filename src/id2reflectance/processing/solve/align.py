@@ -82,6 +82,7 @@ MIN_NCC = 0.2  # below this the aligned features do not match: not the same face
 MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
 SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
 MIN_EXTENT = 48  # pixels across the face below which frames are not aligned
+BOX_MARGIN = 32  # pixels around the face's box that a moved frame is resampled in (beyond: copied)
 FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
 FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing
 SIGNIFICANCE = 3.0  # a fitted displacement under this many standard deviations is noise: the frame stays still
@@ -418,18 +419,27 @@ def _finish(
         out = _remap_with_flow(img, M, flow, c.region, c.f)
         method = "flow"
     else:
-        out = cv2.warpAffine(
-            img, M[:2], (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-        )
+        out = _warp_face(img, M, c.box, margin=BOX_MARGIN + disp)
         method = "rigid"
     return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma)
 
 
-def _max_change(a: np.ndarray, b: np.ndarray, box: tuple[float, float, float, float]) -> float:
-    """Largest distance (pixels) between where two similarities put the corners of ``box``."""
-    x0, y0, x1, y1 = box
-    c = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
-    return float(np.max(np.linalg.norm(c @ (a[:2, :2] - b[:2, :2]).T + (a[:2, 2] - b[:2, 2]), axis=1)))
+def _warp_face(img: np.ndarray, M: np.ndarray, box: tuple[float, float, float, float], *, margin: float) -> np.ndarray:
+    """``img`` (H, W, C) resampled bicubically through ``M`` (reference pixel -> frame pixel)
+    inside the face's ``box`` (x0, y0, x1, y1; camera pixels) grown by ``margin``; the
+    pixels beyond it (background, never solved) are copied as they are."""
+    h, w = img.shape[:2]
+    x0, y0 = max(int(box[0] - margin), 0), max(int(box[1] - margin), 0)
+    x1, y1 = min(int(np.ceil(box[2] + margin)) + 1, w), min(int(np.ceil(box[3] + margin)) + 1, h)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    if (x1 - x0) * (y1 - y0) > 0.8 * w * h:  # nearly everything: one warp of the whole frame
+        return cv2.warpAffine(img, M[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    out = img.copy()
+    shifted = M[:2] @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    out[y0:y1, x0:x1] = cv2.warpAffine(
+        img, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE
+    ).reshape(out[y0:y1, x0:x1].shape)
+    return out
 
 
 def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
