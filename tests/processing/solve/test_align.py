@@ -196,3 +196,39 @@ def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
     np.testing.assert_array_equal(out[:20], img[:20])  # beyond: as it was
     np.testing.assert_array_equal(out[:, 70:], img[:, 70:])
     np.testing.assert_allclose(_warp_face(img, M, (0.0, 0.0, 119.0, 99.0), margin=5.0), full, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_large_frames_are_aligned_at_a_working_resolution() -> None:
+    """A 1440 px face is fitted on frames box-averaged by 2; the motion comes back in camera pixels."""
+    size, rng = 1600, np.random.default_rng(11)
+    k = rng.normal(0.0, 0.15, (24, 2))
+    ph = rng.random(24) * 2 * np.pi
+
+    def scene(x: np.ndarray, y: np.ndarray, shade: float) -> np.ndarray:
+        tex = 1.0 + 0.25 * sum(np.cos(k[i, 0] * x + k[i, 1] * y + ph[i]) for i in range(24)) / np.sqrt(24)
+        inside = ((x - 800) / 720) ** 2 + ((y - 800) / 740) ** 2 < 1
+        ramp = 0.5 + shade * (x - 800) / 1600
+        return (tex * ramp * inside).astype(np.float32)[..., None] * np.array([0.6, 0.4, 0.3], np.float32)
+
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    images = {("full", "cross"): scene(xx, yy, 0.0)}
+    truth = {
+        ("gradient_x", "cross"): Similarity(1.3, -0.6, 0.2, 1.0),
+        ("full", "parallel"): Similarity(-0.8, 1.1, 0.0, 1.0),
+    }
+    for key, sim in truth.items():
+        Mi = np.linalg.inv(sim.matrix(size, size)).astype(np.float32)
+        mx, my = Mi[0, 0] * xx + Mi[0, 1] * yy + Mi[0, 2], Mi[1, 0] * xx + Mi[1, 1] * yy + Mi[1, 2]
+        images[key] = scene(mx, my, 0.3 if key[0] == "gradient_x" else 0.0)
+    del xx, yy
+    frames = CameraFrames("cam0", images, np.zeros((size, size), bool), {})
+    _, report = align_camera_frames(frames, None, mode="rigid", workers=2)
+    assert report.work_scale == 2
+    by_name = {f.frame: f for f in report.frames}
+    for (p, pol), true in truth.items():
+        est = by_name[f"{p}_{pol}"]
+        assert est.method == "rigid"
+        diff = est.motion.matrix(size, size) - true.matrix(size, size)
+        corners = np.array([[80.0, 60.0, 1.0], [1520.0, 60.0, 1.0], [80.0, 1540.0, 1.0], [1520.0, 1540.0, 1.0]])
+        assert np.abs(corners @ diff[:2].T).max() < 0.15, (est, true)
