@@ -75,3 +75,9 @@ def test_ambient_ratio_from_the_complementary_patterns() -> None:
     clean, _ = _frames(backdrop=0.0, ambient=0.0)
     assert ambient_ratio(clean, face) == pytest.approx(0.0, abs=1e-6)
     assert ambient_ratio({REF: clean[REF]}, face) == 0.0
+
+
+def test_frames_that_do_not_complement_fall_back_to_brightness() -> None:
+    lum, face = _frames(backdrop=0.0, ambient=0.0)
+    same = {k: lum[REF] for k in lum}  # every pattern alike: no stage light to tell the face by
+    assert (face_region(same, None, REF, inverses=True) == face).all()

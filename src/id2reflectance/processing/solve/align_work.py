@@ -92,7 +92,8 @@ def face_region(
     percentile luminance and, with inverse patterns, whose light is mostly the stage's:
     ``gradient_a + inverse_a - full`` (the same in every pattern: room light, e.g. on a lit
     backdrop) under :data:`AMBIENT_FACE` of the reference (5 x 5 box-averaged, so that
-    sensor noise does not decide), the largest connected part.
+    sensor noise does not decide), the largest connected part; brightness alone when that
+    leaves under a tenth of the bright pixels (frames whose patterns do not complement).
     """
     if mask is not None and mask.any():
         return mask
@@ -100,8 +101,10 @@ def face_region(
     region = y > 0.05 * float(np.percentile(y, 99.5))
     if inverses:
         amb = sum(lum[(f"gradient_{a}", "cross")] + lum[(f"inverse_{a}", "cross")] for a in AXES) / 3.0
-        region &= cv2.blur(amb - y, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5))
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+        staged = region & (cv2.blur(amb - y, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(staged.astype(np.uint8), connectivity=8)
         if n > 2:
-            region = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            staged = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        if staged.sum() >= 0.1 * region.sum():  # else the patterns do not complement: brightness alone
+            region = staged
     return region
