@@ -123,6 +123,11 @@ def cameras_cmd(
             click.echo(
                 f"      vs OpenCV: fx {cv['fx_pct']:+.3f}%  cx {cv['cx_px']:+.2f} px  cy {cv['cy_px']:+.2f} px  "
                 f"rotation {cv['rotation_deg']:.4f} deg  translation {cv['translation_mm']:.2f} mm"
+                + (
+                    f" ({cv['translation_pct_of_baseline']:.2f} % of the baseline)"
+                    if n != rep["opencv"].get("reference")
+                    else ""
+                )
             )
     for o in rep["outliers"]:
         click.echo(f"  outlier (not used): {o['image']} (RMS {o['rms_px']:.2f} px)")

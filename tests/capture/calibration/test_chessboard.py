@@ -194,8 +194,10 @@ def test_a_board_spec_too_small_is_refused_with_the_size_seen(capture_dir, monke
         return ok, (corners.reshape(6, 9, 1, 2)[:, :8].reshape(-1, 1, 2).copy() if ok else corners)
 
     monkeypatch.setattr(cv2, "findChessboardCornersSB", sub_grid)
-    with pytest.raises(CaptureError, match=r"show a larger one: 10x7 squares \(9x6 inner corners\) in 8 of 8"):
+    with pytest.raises(CaptureError, match=r"show a larger one in 8 of 8 image") as info:
         detect_capture(capture_dir, SYMMETRIC, workers=1)
+    assert "10x7 squares (9x6 inner corners) found whole in a/p0.png" in str(info.value)
+    assert str(info.value).endswith("use squares_x=10, squares_y=7")
 
 
 @pytest.mark.slow
