@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import image_size_option, out_option, progress_option, threads_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
@@ -92,21 +93,22 @@ def cameras_cmd(
     from id2reflectance.capture.calibration.cameras import CameraCalibrationConfig, calibrate_cameras
     from id2reflectance.capture.rig import RigFile, write_rig
 
-    spec = parse_board_spec(board)
-    config = CameraCalibrationConfig(
-        min_corners=min_corners,
-        min_shared_poses=min_shared,
-        reference_camera=reference,
-        world=world,  # type: ignore[arg-type]
-        world_pose=world_pose,
-        dist_model=dist_model,  # type: ignore[arg-type]
-        encoding=encoding,  # type: ignore[arg-type]
-        compare_opencv=not no_opencv,
-        workers=threads or 0,  # 0: the library's automatic choice
-    )
-    with progress_bar(enabled=not no_progress) as progress:
-        result = calibrate_cameras(capture_dir, spec, config=config, progress=progress)
-    write_rig(out, RigFile(name, result.cameras, None, result.report))
+    with output_lock(out):
+        spec = parse_board_spec(board)
+        config = CameraCalibrationConfig(
+            min_corners=min_corners,
+            min_shared_poses=min_shared,
+            reference_camera=reference,
+            world=world,  # type: ignore[arg-type]
+            world_pose=world_pose,
+            dist_model=dist_model,  # type: ignore[arg-type]
+            encoding=encoding,  # type: ignore[arg-type]
+            compare_opencv=not no_opencv,
+            workers=threads or 0,  # 0: the library's automatic choice
+        )
+        with progress_bar(enabled=not no_progress) as progress:
+            result = calibrate_cameras(capture_dir, spec, config=config, progress=progress)
+        write_rig(out, RigFile(name, result.cameras, None, result.report))
     rep = result.report
     click.echo(f"{out}: {len(result.cameras)} camera(s), {rep['board_poses']} board pose(s), {rep['corners']} corners")
     click.echo(
@@ -187,17 +189,18 @@ def colour_cmd(
     from id2reflectance.capture.calibration.colour import ColourCalibrationConfig, calibrate_colour
     from id2reflectance.capture.rig import read_rig, write_rig
 
-    rig = read_rig(rig_path) if rig_path is not None else None
-    config = ColourCalibrationConfig(
-        white_level=white_level,
-        weighting=weighting,
-        white_constraint=white_constraint,
-        encoding=encoding,  # type: ignore[arg-type]
-    )
-    result = calibrate_colour(list(images), camera=camera, dark=dark, config=config)
-    atomic_write_json(out, result.to_json())
-    if rig is not None and rig_path is not None:
-        write_rig(rig_path, dataclasses.replace(rig, color_matrix=result.color_matrix))
+    with output_lock(out), output_lock(rig_path or out, enabled=rig_path is not None):
+        rig = read_rig(rig_path) if rig_path is not None else None
+        config = ColourCalibrationConfig(
+            white_level=white_level,
+            weighting=weighting,
+            white_constraint=white_constraint,
+            encoding=encoding,  # type: ignore[arg-type]
+        )
+        result = calibrate_colour(list(images), camera=camera, dark=dark, config=config)
+        atomic_write_json(out, result.to_json())
+        if rig is not None and rig_path is not None:
+            write_rig(rig_path, dataclasses.replace(rig, color_matrix=result.color_matrix))
     names = list(result.to_json()["delta_e_2000"]["per_patch"])
     click.echo(f"{out}: color_matrix for camera '{camera}' from {len(result.readings)} image(s)")
     for row in result.color_matrix:
@@ -266,6 +269,6 @@ def simulate_cmd(
         if spec.type == "chessboard":
             kwargs.update(min_visible=1.0, spread_m=(0.06, 0.04, 0.1), max_tilt_deg=30.0)
     config = SimCalibrationConfig(**kwargs)
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         simulate_calibration(out, config, progress=progress)
     click.echo(f"{out}: {len(config.names)} camera(s) x {config.n_poses} board pose(s), truth in {out / 'truth.json'}")
