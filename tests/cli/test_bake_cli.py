@@ -184,7 +184,7 @@ def test_bake_on_a_full_disk_names_the_file_and_keeps_the_previous_asset(
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in res.output, res.output
     assert len(tried) > 2
-    assert lines[0].startswith(f"error: {out}/") and lines[0].endswith(".exr: cannot write: no space left on device")
+    assert lines[0].startswith(f"error: {out}/uv/") and lines[0].endswith(".exr: cannot write: no space left on device")
     after = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert after == before  # the previous asset, byte for byte
     assert leftovers(tmp_path) == [] and leftovers(out) == []
