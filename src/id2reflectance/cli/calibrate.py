@@ -77,7 +77,8 @@ def cameras_cmd(
     """Calibrate every camera from board captures in CAPTURE_DIR/<camera>/<image>.
 
     Images with the same name in different camera folders are one board pose seen by
-    several cameras. --board counts squares (a chessboard with 9x6 inner corners has
+    several cameras; a folder of <camera><number> images (a stereo camera's left01.jpg,
+    right01.jpg, ...) is read as camera and pose. --board counts squares (a chessboard with 9x6 inner corners has
     10x7 squares). Writes rig.json (session-format cameras plus a report: RMS before
     and after bundle adjustment, per-image errors, outliers, dropped images, OpenCV's
     own result on the same detections).
@@ -85,6 +86,8 @@ def cameras_cmd(
     \b
     Examples:
       id2r calibrate cameras captures/ --board board.toml -o rig.json
+      id2r calibrate cameras stereo/ -o rig.json \\
+          --board "type=chessboard,squares_x=10,squares_y=7,square_size=0.025"   # left01.jpg, right01.jpg, ...
       id2r calibrate cameras captures/ -o rig.json --reference front \\
           --board "type=charuco,squares_x=11,squares_y=8,square_size=0.03,marker_size=0.022,dictionary=DICT_5X5_100"
     """

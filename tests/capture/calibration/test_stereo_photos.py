@@ -112,3 +112,22 @@ def test_a_wrong_board_is_refused_naming_the_size_seen(three_pairs, board: str, 
         assert needle in text, text
     assert "10x7 squares (9x6 inner corners)" in text, text
     assert text.endswith("use squares_x=10, squares_y=7"), text
+
+
+def test_the_user_s_command_on_the_folder_as_it_is(tmp_path) -> None:
+    """``id2r calibrate cameras PHOTOS --board ...`` on the flat left01.jpg/right01.jpg folder."""
+    from click.testing import CliRunner
+
+    from id2reflectance.cli.main import _register, cli
+
+    _register()
+    out = tmp_path / "rig.json"
+    res = CliRunner().invoke(
+        cli, ["calibrate", "cameras", str(FOLDER), "--board", BOARD, "-o", str(out), "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    assert f"{out}: 2 camera(s), 13 board pose(s)" in res.stdout
+    assert res.stdout.count("over 13 image(s)") == 2
+    assert "outlier" not in res.stdout and "dropped" not in res.stdout and res.stderr == ""
+    line = next(ln for ln in res.stdout.splitlines() if "vs OpenCV" in ln and "of the baseline" in ln)
+    assert float(line.split("(")[-1].split("%")[0]) < 1.0, line
