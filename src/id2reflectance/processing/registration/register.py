@@ -16,10 +16,12 @@ face. Steps:
    rays from its origin (:mod:`~id2reflectance.capture.geometry.template_mesh`), so a template vertex
    corresponds to the outermost crossing of the scan along its ray, cast from the image
    of the template origin under step 2. ``"closest"`` keeps closest-point targets
-   throughout (for templates not built from rays).
+   throughout (templates not built from rays, such as the face-model template, always
+   use closest points).
 
 With a shape prior (``RegistrationConfig.prior``: ``"auto"`` uses the face model when it
-is found and the template is the project's, ``"face_model"`` requires it, ``"none"`` is
+is found and the template is the project's or the face model's own
+(:mod:`~id2reflectance.capture.geometry.templates`), ``"face_model"`` requires it, ``"none"`` is
 the path above), step 2 is replaced by
 :func:`~id2reflectance.processing.registration.morphable.fit_morphable`: the face model's
 identity weights and a similarity fitted to the scan (coarse to fine in the number of
@@ -44,8 +46,9 @@ import numpy as np
 
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.face_model import FaceModel, default_face_model_dir, load_face_model
-from id2reflectance.capture.geometry.face_model_heads import face_model_head_basis
+from id2reflectance.capture.geometry.face_model_heads import HeadBasis, face_model_head_basis, face_model_skin_basis
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_mesh
+from id2reflectance.capture.geometry.template_mesh import is_template_topology
 from id2reflectance.capture.session import Session
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
 from id2reflectance.processing.registration.morphable import MorphableFit, fit_morphable, refine_normal
@@ -180,20 +183,28 @@ def resolve_prior(config: RegistrationConfig, template: FaceMesh) -> FaceModel |
             f"registration prior 'face_model': the face model does not load ({err}); "
             "set prior 'none' or install it (docs/face-model.md)"
         ) from err
-    n = len(face_model_head_basis(model, 1).mean)
-    if len(template.vertices) != n:
+    if prior_basis(model, template) is None:
         if config.prior == "auto":
-            log.info(
-                "registration: template has %d vertices, not the face model's embedding (%d): no prior",
-                len(template.vertices),
-                n,
-            )
+            log.info("registration: template has %d vertices, no face-model topology: no prior", len(template.vertices))
             return None
         raise ConfigError(
-            f"registration prior 'face_model' needs the project's template ({n} vertices), "
+            "registration prior 'face_model' needs the project's template or the face-model template "
+            f"({len(face_model_head_basis(model, 1).mean)} or {len(face_model_skin_basis(model, 1).mean)} vertices), "
             f"the template has {len(template.vertices)}"
         )
     return model
+
+
+def prior_basis(model: FaceModel, template: FaceMesh, count: int | None = None) -> HeadBasis | None:
+    """The face model's identity space in ``template``'s topology: the procedural
+    template's (the face model embedded by rays) or the face-model template's (its own
+    vertices); None for any other topology (told apart by the vertex count)."""
+    n = len(template.vertices)
+    if n == len(face_model_head_basis(model, 1).mean):
+        return face_model_head_basis(model, count)
+    if n == len(face_model_skin_basis(model, 1).mean):
+        return face_model_skin_basis(model, count)
+    return None
 
 
 def load_scan(session: Session) -> FaceMesh:
@@ -310,9 +321,10 @@ def register_template(
     transform = rigid.transform
     morph: MorphableFit | None = None
     extras = {"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness}
-    if model is not None:
+    basis = None if model is None else prior_basis(model, template)
+    if basis is not None:
         morph = fit_morphable(
-            face_model_head_basis(model),
+            basis,
             template,
             scan,
             transform,
@@ -360,7 +372,9 @@ def register_template(
             iterations_per_stage=config.iterations_per_stage,
             max_distance_m=config.max_distance_m,
             max_normal_angle_deg=config.max_normal_angle_deg,
-            ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
+            ray_origin=transform[:3, 3]
+            if config.correspondence == "radial" and is_template_topology(template)
+            else None,
             progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
         )
         fitted, matched = nonrigid.mesh, float(nonrigid.matched.mean())
