@@ -30,7 +30,7 @@ import numpy as np
 
 from id2reflectance.capture.geometry.face_model import PART_RANGES, SKIN_END, FaceModel
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
-from id2reflectance.capture.geometry.regions import regions_by_landmarks, uv_raster
+from id2reflectance.capture.geometry.regions import regions_at, regions_by_landmarks, uv_raster
 from id2reflectance.capture.geometry.template_mesh import template_mesh, template_rays
 from id2reflectance.errors import ConfigError
 
@@ -329,7 +329,8 @@ def _skin_part(model: FaceModel) -> tuple[np.ndarray, np.ndarray]:
     return keep, index[faces]
 
 
-SKIN_BASIS_MIN_Y = -0.1225  # metres (neutral, template frame): below, the scans' neck is not the face model's
+SKIN_BASIS_MIN_Y = -0.105  # metres (neutral, template frame): below, the neck follows posture, not identity
+SKIN_BASIS_MAX_EAR = 0.1  # the prior leaves out the ears (region weight above this): undercuts scans miss
 
 
 @lru_cache(maxsize=2)
@@ -337,7 +338,7 @@ def _skin_basis(model: FaceModel, count: int) -> HeadBasis:
     src = model.uv_source[_skin_part(model)[0]]
     mean = model.neutral[src] + _embedding(model).offset
     modes = np.ascontiguousarray(np.transpose(model.identity[:count, src].astype(np.float64), (1, 2, 0)))
-    skin = mean[:, 1] > SKIN_BASIS_MIN_Y
+    skin = (mean[:, 1] > SKIN_BASIS_MIN_Y) & (regions_at(mean)["ears"] <= SKIN_BASIS_MAX_EAR)
     for a in (mean, modes, skin):
         a.flags.writeable = False
     return HeadBasis(mean, modes, skin)
@@ -347,8 +348,9 @@ def face_model_skin_basis(model: FaceModel, count: int | None = None) -> HeadBas
     """The first ``count`` identity modes (all when None) in the topology of
     :func:`face_model_skin_mesh` (the face model's own skin, UV seams split): ``mean`` is
     the neutral skin mesh's vertices, ``modes`` (V, 3, K) the modes at the same vertices,
-    exactly linear; ``skin`` leaves out the neck below ``SKIN_BASIS_MIN_Y`` (the face
-    model's neck flares toward the shoulders where a head scan ends). Cached, read-only.
+    exactly linear; ``skin`` (where a scan constrains the weights) leaves out the neck
+    below ``SKIN_BASIS_MIN_Y`` (the face model's neck flares toward the shoulders where a
+    head scan ends) and the ears (undercuts). Cached, read-only.
     """
     k = model.identity_modes if count is None else int(count)
     if not 1 <= k <= model.identity_modes:
