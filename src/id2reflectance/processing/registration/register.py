@@ -189,7 +189,7 @@ def resolve_prior(config: RegistrationConfig, template: FaceMesh) -> FaceModel |
             return None
         raise ConfigError(
             "registration prior 'face_model' needs the project's template or the face-model template "
-            f"({len(face_model_head_basis(model, 1).mean)} or {len(face_model_skin_basis(model, 1).mean)} vertices), "
+            f"(or {len(face_model_skin_basis(model, 1).mean)} vertices), "
             f"the template has {len(template.vertices)}"
         )
     return model
@@ -199,10 +199,9 @@ def prior_basis(model: FaceModel, template: FaceMesh, count: int | None = None) 
     """The face model's identity space in ``template``'s topology: the procedural
     template's (the face model embedded by rays) or the face-model template's (its own
     vertices); None for any other topology (told apart by the vertex count)."""
-    n = len(template.vertices)
-    if n == len(face_model_head_basis(model, 1).mean):
+    if is_template_topology(template):
         return face_model_head_basis(model, count)
-    if n == len(face_model_skin_basis(model, 1).mean):
+    if len(template.vertices) == len(face_model_skin_basis(model, 1).mean):
         return face_model_skin_basis(model, count)
     return None
 
