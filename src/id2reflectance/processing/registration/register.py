@@ -88,7 +88,7 @@ class RegistrationConfig:
     prior_iterations: int = 5  # Gauss-Newton steps per stage
     prior_refine: Literal["normal", "nonrigid", "none"] = "normal"  # after the prior: see register_template
     prior_sigma_m: float = 0.001  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
-    prior_max_rms_mm: float = 0.5  # "auto": a head the face model fits worse than this gets no prior
+    prior_max_rms_mm: float = 0.5  # "auto", procedural template: a head fitted worse than this gets no prior
 
     def __post_init__(self) -> None:
         if not self.stiffness or any(s <= 0 for s in self.stiffness):
@@ -335,7 +335,10 @@ def register_template(
         )
         log.info("face-model prior: rms %.3f mm, |w| %.2f", morph.rms_mm, float(np.linalg.norm(morph.weights)))
         extras.update(_prior_extras(morph))
-        if config.prior == "auto" and not morph.rms_mm <= config.prior_max_rms_mm:
+        # on the face-model template the prior stays: the template is the model's own mean,
+        # and simulated scans (ray-cut heads) leave undercuts that raise its RMS (docs/template.md)
+        keep = not is_template_topology(template)
+        if config.prior == "auto" and not keep and not morph.rms_mm <= config.prior_max_rms_mm:
             log.info("face-model prior rejected: rms %.3f mm > %.3f mm", morph.rms_mm, config.prior_max_rms_mm)
             extras["prior_rejected"] = 1.0
             morph = None
