@@ -9,13 +9,14 @@ import pytest
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance.capture.geometry import templates as templates_module
 from id2reflectance.capture.geometry.face_model import load_face_model
-from id2reflectance.capture.geometry.mesh import rasterize_uv
+from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
 from id2reflectance.capture.geometry.regions import region_masks, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
 from id2reflectance.capture.geometry.templates import (
     FACE_TEMPLATE_NAME,
     face_model_template,
     face_model_template_mesh,
+    layout_regions,
     pack_skin_uvs,
     resolve_template,
     template_raster,
@@ -111,3 +112,9 @@ def test_face_model_regions_follow_its_landmarks() -> None:
     assert regions["chin"][at("chin")] > 0.1 or regions["beard"][at("chin")] > 0.1
     assert regions["forehead"][at("nose_tip")] == 0.0
     assert regions["face"][at("nasion")] > 0.9
+    # an asset's mesh in this layout finds these regions (the report's per-region figures)
+    found = layout_regions(t.mesh.with_vertices(t.mesh.vertices * 1.05), size)
+    assert found is not None and np.array_equal(found["nose"], regions["nose"])
+    assert np.array_equal(layout_regions(resolve_template("procedural").mesh, size)["lips"], region_masks(size)["lips"])
+    other = FaceMesh(t.mesh.vertices, t.mesh.faces, t.mesh.uvs[:, ::-1].copy())
+    assert layout_regions(other, size) is None

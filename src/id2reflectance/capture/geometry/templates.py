@@ -193,3 +193,19 @@ def template_regions(template: Template, size: int) -> dict[str, np.ndarray]:
     mesh = template.mesh
     marks = {k: mesh.vertices[mesh.landmarks[k]] for k in TEMPLATE_TO_DLIB}
     return regions_by_landmarks(template_raster(template, size).position, marks, width_m=REGION_WARP_M)
+
+
+def layout_regions(mesh: FaceMesh, size: int) -> dict[str, np.ndarray] | None:
+    """The named regions of the template whose topology and UVs ``mesh`` has (an asset's
+    mesh), at ``size`` texels; None when it is neither the procedural template's nor the
+    face-model template's (the face model found as by :func:`resolve_template` ``"auto"``)."""
+    if mesh.uvs is None:
+        return None
+    candidates = [procedural_template()]
+    if default_face_model_dir() is not None:
+        candidates.append(resolve_template("face_model"))
+    for t in candidates:
+        ref = t.mesh.uvs
+        if mesh.uvs.shape == ref.shape and np.allclose(mesh.uvs, ref, atol=1e-4):
+            return template_regions(t, size)
+    return None
