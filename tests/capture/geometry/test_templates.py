@@ -39,6 +39,13 @@ def test_procedural_template_is_the_shipped_one(monkeypatch) -> None:
     assert template_raster(t, 64) is uv_raster(64)
     regions = template_regions(t, 64)
     assert all(np.array_equal(regions[k], v) for k, v in region_masks(64).items())
+    # the bake's template: None and "procedural" are the shipped OBJ, as before
+    from id2reflectance.processing.bake.inputs import load_template
+
+    for choice in (None, "procedural"):
+        mesh, name, sha = load_template(choice)
+        assert (name, sha) == (TEMPLATE_NAME, t.sha256) and np.array_equal(mesh.uvs, t.mesh.uvs)
+        assert mesh.vertices is not t.mesh.vertices  # a copy: the cached template stays intact
     # auto without the face model: the procedural template
     monkeypatch.setattr(templates_module, "default_face_model_dir", lambda: None)
     assert resolve_template("auto").name == TEMPLATE_NAME
