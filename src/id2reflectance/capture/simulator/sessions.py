@@ -589,6 +589,8 @@ def sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> 
 
 def _config_json(config: SimulatorConfig) -> dict:
     d = asdict(config)
+    if d["template"] == "procedural":  # the default layout: params.json as before (params["template"] names it)
+        del d["template"]
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
