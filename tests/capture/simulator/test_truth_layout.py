@@ -31,6 +31,7 @@ def test_template_option_is_checked():
 
 
 @needs_model
+@pytest.mark.slow
 def test_truth_maps_move_into_the_face_model_layout():
     config = SimulatorConfig(**{**SMALL.__dict__, "uv_size": 256, "head_model": "face_model"})
     subject = config_subject(config, 1)

@@ -425,6 +425,13 @@ def simulate_subject(
     """
     config = config or SimulatorConfig()
     subject = config_subject(config, subject_index)
+    tpl = None if config.template == "procedural" else resolve_template(config.template, config.face_model)
+    if tpl is not None and tpl.kind == "face_model" and subject.face_head is None and config.template == "auto":
+        tpl = None  # auto: procedural heads keep the procedural layout
+    if tpl is not None and tpl.kind == "face_model" and subject.face_head is None:
+        raise ConfigError(
+            "SimulatorConfig.template 'face_model' needs face-model heads (head_model 'auto' or 'face_model')"
+        )
     sid = subject.subject_id
     stage = f"{sid} render"
     steps = 4 + config.cameras
@@ -469,14 +476,12 @@ def simulate_subject(
         "index": int(subject_index),
     }
     layout = None
-    if config.template != "procedural":
-        tpl = resolve_template(config.template, config.face_model)
-        if tpl.kind == "face_model":
-            model = resolve_face_model(config.head_model, config.face_model)
-            layout = truth_in_template(tpl, model, subject.face_head, mesh, maps)
+    if tpl is not None and tpl.kind == "face_model":
+        model = resolve_face_model(config.head_model, config.face_model)
+        layout = truth_in_template(tpl, model, subject.face_head, mesh, maps)
     params = {
         "subject": sid,
-        "template": TEMPLATE_NAME if layout is None else tpl.name,
+        "template": TEMPLATE_NAME if tpl is None else tpl.name,
         "head": subject.head.to_json() if subject.face_head is None else subject.face_head.to_json(),
         "skin": subject.skin.to_json(),
         "attributes": attributes,
