@@ -331,6 +331,7 @@ def _skin_part(model: FaceModel) -> tuple[np.ndarray, np.ndarray]:
 
 SKIN_BASIS_MIN_Y = -0.105  # metres (neutral, template frame): below, the neck follows posture, not identity
 SKIN_BASIS_MAX_EAR = 0.1  # the prior leaves out the ears (region weight above this): undercuts scans miss
+HIDDEN_M = 0.02  # metres: a vertex whose normal meets the skin again this close is hidden (inside lips, nostrils)
 
 
 @lru_cache(maxsize=2)
@@ -339,9 +340,18 @@ def _skin_basis(model: FaceModel, count: int) -> HeadBasis:
     mean = model.neutral[src] + _embedding(model).offset
     modes = np.ascontiguousarray(np.transpose(model.identity[:count, src].astype(np.float64), (1, 2, 0)))
     skin = (mean[:, 1] > SKIN_BASIS_MIN_Y) & (regions_at(mean)["ears"] <= SKIN_BASIS_MAX_EAR)
+    skin &= ~_hidden(FaceMesh(mean, _skin_part(model)[1]))
     for a in (mean, modes, skin):
         a.flags.writeable = False
     return HeadBasis(mean, modes, skin)
+
+
+def _hidden(mesh: FaceMesh) -> np.ndarray:
+    """(V,) bool: vertices facing another part of the same surface within ``HIDDEN_M``
+    along their normal (the inside of the lips and nostrils), which no scanner sees."""
+    n = mesh.vertex_normals()
+    t, _, _ = cast_rays(raycasting_scene(mesh), mesh.vertices + 2e-4 * n, n)
+    return np.isfinite(t) & (t < HIDDEN_M)
 
 
 def face_model_skin_basis(model: FaceModel, count: int | None = None) -> HeadBasis:
@@ -350,7 +360,8 @@ def face_model_skin_basis(model: FaceModel, count: int | None = None) -> HeadBas
     the neutral skin mesh's vertices, ``modes`` (V, 3, K) the modes at the same vertices,
     exactly linear; ``skin`` (where a scan constrains the weights) leaves out the neck
     below ``SKIN_BASIS_MIN_Y`` (the face model's neck flares toward the shoulders where a
-    head scan ends) and the ears (undercuts). Cached, read-only.
+    head scan ends), the ears (undercuts) and the hidden inside of the lips and nostrils.
+    Cached, read-only.
     """
     k = model.identity_modes if count is None else int(count)
     if not 1 <= k <= model.identity_modes:
