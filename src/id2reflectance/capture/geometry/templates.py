@@ -169,7 +169,7 @@ def resolve_template(kind: str = "procedural", face_model: str | Path | None = N
 
 @lru_cache(maxsize=4)
 def _raster(path: str, size: int) -> UVRaster:
-    return mesh_uv_raster(_read_template(path, "", "face_model").mesh, size)
+    return mesh_uv_raster(_read_template(path, FACE_TEMPLATE_NAME, "face_model").mesh, size)
 
 
 def template_raster(template: Template, size: int) -> UVRaster:
