@@ -128,6 +128,22 @@ def _median_model(models: list[FrameNoise]) -> FrameNoise:
     )
 
 
+def _strided(shape: tuple[int, ...], pixels: int = 1 << 18) -> tuple[slice, slice]:
+    """Row and column slices keeping at most about ``pixels`` evenly strided pixels (all of a small frame)."""
+    step = max(1, int(np.sqrt(shape[0] * shape[1] / float(pixels))))
+    return slice(None, None, step), slice(None, None, step)
+
+
+def _sigma_map(model: FrameNoise, level: np.ndarray, *, plus: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) float32 noise sigma of ``model`` at ``level`` (H, W) float32, combined in quadrature with ``plus``."""
+    var = np.maximum(level, np.float32(0.0))
+    var *= np.float32(model.gain)
+    var += np.float32(model.read**2)
+    if plus is not None:
+        var += plus * plus
+    return np.sqrt(var, out=var)
+
+
 def _radius(noise_to_signal: float, target: float) -> int:
     """Window radius whose (2r+1)^2 average brings ``noise_to_signal`` (radians) to ``target``."""
     n = (noise_to_signal / target) ** 2
@@ -137,9 +153,9 @@ def _radius(noise_to_signal: float, target: float) -> int:
 
 
 def _remove_ambient(
-    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float
+    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float, in_place: bool
 ) -> None:
-    """Measure the ambient light; subtract it from every frame when present (new arrays in ``images``).
+    """Measure the ambient light; subtract it from every frame when present (in place, or new arrays).
 
     Room light is unpolarised, so both polarisations receive the same ambient image: it is
     measured on their sum (half the noise) and the same estimate is subtracted from both,
@@ -167,7 +183,10 @@ def _remove_ambient(
     prep.ambient_removed = True
     smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
     for key, img in images.items():
-        images[key] = img - smooth  # new arrays: the caller's frames are not modified
+        if in_place and img.flags.writeable:
+            img -= smooth
+        else:
+            images[key] = img - smooth  # new arrays: the caller's frames are not modified
 
 
 def prepare_frames(
@@ -177,23 +196,27 @@ def prepare_frames(
     denoise: Literal["auto", "none"] = "auto",
     ambient: Literal["auto", "none"] = "auto",
     camera_model: FrameNoise | None = None,
+    in_place: bool = False,
 ) -> tuple[CameraFrames, Preparation]:
     """Remove ambient light and denoise one camera's frames for the solve.
 
     Parameters
     ----------
     frames : corrected frames (``load_camera_frames``): ``{(pattern, pol): (H, W, 3)
-        float32}`` linear Rec.709 relative radiance; not modified.
+        float32}`` linear Rec.709 relative radiance; not modified unless ``in_place``.
     noise : the noise model of each frame (same keys), corrected-frame units.
     denoise : ``"auto"`` (radii from the noise, 0 when clean) or ``"none"``.
     ambient : ``"auto"`` (measure with inverse patterns, remove when present) or ``"none"``.
     camera_model : the camera's noise model from its complementary patterns
         (:func:`~id2reflectance.processing.solve.noise.pattern_noise`), used for both
         polarisations when given; else the median of the per-frame models.
+    in_place : write the result over ``frames``' (writable) arrays instead of copies of
+        them: no second copy of the frames (the solver's frames are its own).
 
     Returns
     -------
-    The frames to solve (new arrays where changed, the inputs otherwise) and a Preparation.
+    The frames to solve (new arrays where changed, the inputs otherwise; with ``in_place``
+    the inputs, changed) and a Preparation.
     """
     prep = Preparation(noise={f"{p}_{pol}": m for (p, pol), m in noise.items()})
     if camera_model is not None:
@@ -209,18 +232,20 @@ def prepare_frames(
         signal = raw_c > floor
         signal = signal if signal.any() else np.ones_like(signal)
         eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
-        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10))
+        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10), in_place=in_place)
     lum_c = luminance(images[("full", "cross")])
     signal = lum_c > floor
     if not signal.any():
         signal = np.ones_like(signal)
-    spec = luminance(images[("full", "parallel")]) - lum_c
-    prep.level_cross = float(np.median(lum_c[signal]))
-    prep.level_specular = float(max(np.median(spec[signal]), 1e-9))
-    sig_c = float(np.median(prep.cross_noise.sigma(raw_c[signal])))
-    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[signal]))))
-    prep.sigma_cross = prep.cross_noise.sigma(raw_c).astype(np.float32)
-    prep.sigma_specular = np.hypot(prep.sigma_cross, prep.parallel_noise.sigma(raw_p)).astype(np.float32)
+    sub = _strided(signal.shape)  # the levels from at most about 2^18 pixels
+    sig_sub = signal[sub] if signal[sub].any() else np.ones_like(signal[sub])
+    spec = luminance(images[("full", "parallel")][sub]) - lum_c[sub]
+    prep.level_cross = float(np.median(lum_c[sub][sig_sub]))
+    prep.level_specular = float(max(np.median(spec[sig_sub]), 1e-9))
+    sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
+    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub]))))
+    prep.sigma_cross = _sigma_map(prep.cross_noise, raw_c)
+    prep.sigma_specular = _sigma_map(prep.parallel_noise, raw_p, plus=prep.sigma_cross)
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
@@ -240,13 +265,13 @@ def prepare_frames(
     roi = _signal_box(signal, margin=4 * r_g + 2)
     prep.roi = roi
     guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=_step(r_g))
-    filtered = _filter_moments({k: v[roi] for k, v in images.items()}, guide, prep, sig_c, eps_d)
-    out = {}
-    for key, img in filtered.items():
-        full = mapped_empty(images[key].shape, np.float32)  # pages mapped up front
-        np.copyto(full, images[key])
-        full[roi] = img
-        out[key] = full
+    if not (in_place and all(img.flags.writeable for img in images.values())):
+        for key, img in images.items():  # the caller's frames stay as they are
+            if img is frames.images[key]:
+                copy = mapped_empty(img.shape, np.float32)  # pages mapped up front
+                np.copyto(copy, img)
+                images[key] = copy
+    _filter_moments({k: v[roi] for k, v in images.items()}, guide, prep, sig_c, eps_d)
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
         frames.camera,
@@ -255,33 +280,50 @@ def prepare_frames(
         sig_c,
         prep.level_cross,
     )
-    return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
+    return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
+
+
+def _planes(shape: tuple[int, int], channels: int, slot: int) -> np.ndarray:
+    """An (H, W, C) float32 C-contiguous plane buffer kept between calls (fresh pages cost a fault each)."""
+    n = shape[0] * shape[1] * channels
+    while len(_BUFFERS) <= slot:
+        _BUFFERS.append(np.empty(0, np.float32))
+    if _BUFFERS[slot].size < n:
+        _BUFFERS[slot] = mapped_empty((n,), np.float32)
+    return _BUFFERS[slot][:n].reshape(shape[0], shape[1], channels)
+
+
+_BUFFERS: list[np.ndarray] = []  # the moment planes, reused camera after camera
 
 
 def _filter_moments(
     images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
-) -> dict[tuple[str, str], np.ndarray]:
-    """Filter the lobe moments instead of the frames, and rebuild the frames.
+) -> None:
+    """Filter the lobe moments instead of the frames, and rebuild the frames in place.
+
+    ``images`` : (h, w, 3) float32 writable views of the frames (the filtered box); they are
+    overwritten with frames rebuilt from the filtered moments.
 
     The zeroth moments (diffuse per channel, specular) and the specular first moments are
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
-    inverse patterns, guided by that axis's first-moment luminance (:func:`moment_planes`),
-    which carries the surface's normal detail the full-on image lacks. Without inverses
-    that guide (noise sqrt(5) sigma) costs more than it gives: the full-on image guides all.
+    inverse patterns, by two guides: the full-on image and that axis's first-moment
+    luminance (:func:`moment_planes`), which carries the surface's normal detail the
+    full-on image lacks. Without inverses that guide (noise sqrt(5) sigma) costs more than
+    it gives: the full-on image guides all. Every filter writes over its input planes.
     """
     rd, rs = prep.radius_diffuse, prep.radius_specular
     inverses = has_inverses(images)
     compiled = numba_available()
 
-    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
-        return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
+    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> None:
+        if r > 0:
+            guided_filter(g, src, radius=r, eps=eps, subsample=_step(r), out=src)
 
     if compiled:
         from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
 
-        h, w = guide.shape
-        full_c, spec = mapped_empty((h, w, 3), np.float32), mapped_empty((h, w, 4), np.float32)
-        m1c, guides = mapped_empty((h, w, 9), np.float32), mapped_empty((h, w, 3), np.float32)
+        hw = guide.shape
+        full_c, spec, m1c, guides = _planes(hw, 3, 0), _planes(hw, 4, 1), _planes(hw, 9, 2), _planes(hw, 3, 3)
         placeholder = images[("full", "cross")]
         frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
         moments_kernel.pack_moments(
@@ -295,33 +337,24 @@ def _filter_moments(
         )
     else:
         full_c, spec, m1c, guides = moment_planes(images, inverses)
-    spec = gf(guide, spec, rs, eps_d)
-    full_c = gf(guide, full_c, rd, eps_d)
+    gf(guide, spec, rs, eps_d)
+    gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     for k in range(3):
         planes = m1c[..., 3 * k : 3 * k + 3]
-        if inverses:
+        if not inverses:
+            gf(guide, planes, rd, eps_d)
+        elif rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
             guide_a = np.ascontiguousarray(guides[..., k])
-            guide_a = gf(guide_a, guide_a, rd, eps_m)
-            if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
-                m1c[..., 3 * k : 3 * k + 3] = guided_filter2(
-                    guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1]
-                )
-        else:
-            m1c[..., 3 * k : 3 * k + 3] = gf(guide, planes, rd, eps_d)
+            gf(guide_a, guide_a, rd, eps_m)
+            guided_filter2(
+                guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
+            )
     if not compiled:
-        return frames_from_moments(full_c, spec, m1c, inverses)
-    keys = [k for k in FRAME_ORDER if inverses or not k[0].startswith("inverse")]
-    out = {k: mapped_empty(full_c.shape, np.float32) for k in keys}  # pages mapped up front
-    dummy = np.empty((1, 1, 3), np.float32)
-    moments_kernel.unpack_moments(
-        np.ascontiguousarray(full_c),
-        np.ascontiguousarray(spec),
-        m1c,
-        inverses,
-        tuple(out.get(k, dummy) for k in FRAME_ORDER),
-    )
-    return out
+        for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
+            images[key][...] = img
+        return
+    moments_kernel.unpack_moments(full_c, spec, m1c, inverses, tuple(images.get(k, placeholder) for k in FRAME_ORDER))
 
 
 def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
@@ -359,7 +392,7 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
         sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
     threshold = np.maximum(min_diffuse, MASK_SNR * 2.0 * sigma / (2 * prep.radius_diffuse + 1))
-    prep.mask_threshold = float(np.median(threshold))
+    prep.mask_threshold = float(np.median(threshold[_strided(d.shape)] if np.ndim(threshold) == 2 else threshold))
     fg = np.zeros(d.shape, np.uint8)
     fg[prep.roi] = d[prep.roi] > (threshold if np.ndim(threshold) == 0 else threshold[prep.roi])
     # silhouette pixels partly covered by the head hold a fraction of its signal: count one
@@ -378,7 +411,9 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     bg = (~fg).astype(np.uint8)
     n, labels = cv2.connectedComponents(bg, connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    outside = np.isin(labels, border[border > 0])
+    at_border = np.zeros(n, bool)
+    at_border[border[border > 0]] = True
+    outside = at_border[labels]
     return fg | (~outside & (bg > 0))
 
 
@@ -427,20 +462,29 @@ class PreparedCamera:
 
 
 def prepare_camera(
-    session: Session, camera: str, frames: CameraFrames, mask: np.ndarray | None, config: SolverConfig
+    session: Session,
+    camera: str,
+    frames: CameraFrames,
+    mask: np.ndarray | None,
+    config: SolverConfig,
+    *,
+    in_place: bool = False,
 ) -> tuple[CameraFrames, PreparedCamera]:
     """Noise estimate, ambient removal, denoising and (without a mask file) the robust mask.
 
     Parameters
     ----------
     session, camera : the session and camera the frames belong to (dark frames).
-    frames : the decoded (and aligned) frames, not modified.
+    frames : the decoded (and aligned) frames, not modified unless ``in_place``.
     mask : the session's mask file for this camera, or None.
     config : ``denoise`` and ``ambient`` choose the steps; ``min_diffuse`` bounds the mask.
+    in_place : overwrite ``frames``' arrays (:func:`prepare_frames`).
     """
     noise = camera_noise(session, camera, frames.images)
     model = pattern_noise(frames.images)
-    prepared, prep = prepare_frames(frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model)
+    prepared, prep = prepare_frames(
+        frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model, in_place=in_place
+    )
     if mask is None and config.denoise == "auto":
         mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)
     return prepared, PreparedCamera(mask, prep)
