@@ -39,6 +39,7 @@ from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
+from id2reflectance.processing.solve.lobe_length import rescale_lobe_length, unbiased_length2
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, luminance, moment_planes
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
@@ -69,6 +70,7 @@ GUIDE2_EPS = (
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
+LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 
 
@@ -337,7 +339,12 @@ def _filter_moments(
         )
     else:
         full_c, spec, m1c, guides = moment_planes(images, inverses)
+    length2 = None
+    if rs > 0 and LOBE_LENGTH and inverses:
+        length2 = unbiased_length2(images, spec, prep.parallel_noise)
     gf(guide, spec, rs, eps_d)
+    if length2 is not None:
+        rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=_step(rs))
     gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     for k in range(3):
