@@ -448,15 +448,24 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     sig_s0 = prep.sigma_specular
     if sig_s0 is None:
         sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
-    sig_c = sig_c0 / (2 * prep.radius_diffuse + 1)
-    sig_s = sig_s0 / (2 * prep.radius_specular + 1)
-    tiny = 1e-12
-    snr_c = c / np.maximum(sig_c, tiny)
-    snr_s = (s / np.maximum(sig_s, tiny)).astype(np.float32)
-    k2 = CONFIDENCE_SNR**2
-    q_c = snr_c**2 / (snr_c**2 + k2)
-    q_s = np.maximum(snr_s, 0) ** 2 / (np.maximum(snr_s, 0) ** 2 + k2)
-    conf = np.where(mask, q_c * q_s, 0.0).astype(np.float32)
+    f32, tiny, k2 = np.float32, np.float32(1e-12), np.float32(CONFIDENCE_SNR**2)
+
+    def snr(signal: np.ndarray, sigma: np.ndarray, radius: int) -> np.ndarray:
+        out = np.multiply(sigma, f32(1.0 / (2 * radius + 1)), dtype=np.float32)
+        np.maximum(out, tiny, out=out)
+        return np.divide(signal, out, out=out)
+
+    def q(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:  # x^2 / (x^2 + k2) in place (x >= 0)
+        np.multiply(x, x, out=x)
+        np.add(x, k2, out=tmp)
+        return np.divide(x, tmp, out=x)
+
+    snr_s = snr(s, sig_s0, prep.radius_specular)
+    conf = snr(c, sig_c0, prep.radius_diffuse)  # in-place steps: few fresh full-size arrays
+    q(conf, c)
+    np.maximum(snr_s, f32(0.0), out=s)
+    conf *= q(s, c)
+    conf[~mask] = 0.0
     return conf, snr_s
 
 
