@@ -235,7 +235,7 @@ def prepare_frames(
         signal = signal if signal.any() else np.ones_like(signal)
         eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
         _remove_ambient(images, signal, prep, eps=max(eps, 1e-10), in_place=in_place)
-    lum_c = luminance(images[("full", "cross")])
+    lum_c = luminance(images[("full", "cross")]) if prep.ambient_removed else raw_c
     signal = lum_c > floor
     if not signal.any():
         signal = np.ones_like(signal)

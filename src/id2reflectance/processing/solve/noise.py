@@ -89,7 +89,7 @@ def estimate_frame_noise(
     *,
     read: float | None = None,
     bins: int = 24,
-    max_samples: int = 1 << 14,
+    max_samples: int = 1 << 16,
     max_pixels: int = 1 << 18,
 ) -> FrameNoise:
     """Poisson-Gaussian noise model of one corrected frame.
