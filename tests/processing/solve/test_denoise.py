@@ -128,3 +128,26 @@ def test_specular_below_the_noise_floor_is_named(sessions: dict[str, Path], tmp_
     named = [w for w in report.warnings if "[specular_below_noise]" in w]
     assert len(named) == 1 and "normal_specular" in named[0] and "roughness" in named[0]
     assert named[0].startswith("front:")
+
+
+def test_in_place_preparation_equals_the_copying_one(sessions: dict[str, Path]) -> None:
+    """``in_place=True`` (the solver's way) writes the same frames into the inputs; the default copies."""
+    from id2reflectance.capture.frames import CameraFrames
+    from id2reflectance.processing.solve.denoise import prepare_frames
+
+    session = load_session(sessions["ambient"])
+    frames = load_camera_frames(session, "front")
+    noise = camera_noise(session, "front", frames.images)
+    model = pattern_noise(frames.images)
+    before = {k: v.copy() for k, v in frames.images.items()}
+    copied, prep = prepare_frames(frames, noise, camera_model=model)
+    assert prep.radius_diffuse >= 1 and prep.ambient_removed
+    for key, img in frames.images.items():  # the inputs are untouched
+        np.testing.assert_array_equal(img, before[key])
+    own = CameraFrames(frames.camera, {k: v.copy() for k, v in frames.images.items()}, frames.saturated, {})
+    inputs = dict(own.images)
+    changed, _ = prepare_frames(own, noise, camera_model=model, in_place=True)
+    for key, img in changed.images.items():
+        assert img is inputs[key]  # written into the caller's arrays
+        np.testing.assert_array_equal(img, copied.images[key])
+    assert not np.array_equal(changed.images[("gradient_x", "cross")], before[("gradient_x", "cross")])
