@@ -37,12 +37,12 @@ import numpy as np
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
-from id2reflectance.processing.solve.config import SolverConfig, numba_available
-from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
-from id2reflectance.processing.solve.lobe_length import rescale_lobe_length, unbiased_length2
-from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, luminance, moment_planes
+from id2reflectance.processing.solve.config import SolverConfig
+from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
+from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
-from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
+from id2reflectance.processing.solve.separation import AXES, has_inverses
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +62,9 @@ AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ri
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
-MOMENT_EPS_SIGMAS = 1.0
-GUIDE2_EPS = (
-    1.0,
-    4.0,
-)  # eps of the diffuse first moments' two guides, times eps_d and eps_m  # eps of the first-moment guides, in noise sigmas of the moment
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
-LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 
 
@@ -266,14 +260,22 @@ def prepare_frames(
     # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
     roi = _signal_box(signal, margin=4 * r_g + 2)
     prep.roi = roi
-    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=_step(r_g))
+    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=filter_step(r_g))
     if not (in_place and all(img.flags.writeable for img in images.values())):
         for key, img in images.items():  # the caller's frames stay as they are
             if img is frames.images[key]:
                 copy = mapped_empty(img.shape, np.float32)  # pages mapped up front
                 np.copyto(copy, img)
                 images[key] = copy
-    _filter_moments({k: v[roi] for k, v in images.items()}, guide, prep, sig_c, eps_d)
+    filter_moments(
+        {k: v[roi] for k, v in images.items()},
+        guide,
+        radius_diffuse=prep.radius_diffuse,
+        radius_specular=prep.radius_specular,
+        sig_c=sig_c,
+        eps_d=eps_d,
+        model=prep.parallel_noise,
+    )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
         frames.camera,
@@ -283,85 +285,6 @@ def prepare_frames(
         prep.level_cross,
     )
     return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
-
-
-def _planes(shape: tuple[int, int], channels: int, slot: int) -> np.ndarray:
-    """An (H, W, C) float32 C-contiguous plane buffer kept between calls (fresh pages cost a fault each)."""
-    n = shape[0] * shape[1] * channels
-    while len(_BUFFERS) <= slot:
-        _BUFFERS.append(np.empty(0, np.float32))
-    if _BUFFERS[slot].size < n:
-        _BUFFERS[slot] = mapped_empty((n,), np.float32)
-    return _BUFFERS[slot][:n].reshape(shape[0], shape[1], channels)
-
-
-_BUFFERS: list[np.ndarray] = []  # the moment planes, reused camera after camera
-
-
-def _filter_moments(
-    images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
-) -> None:
-    """Filter the lobe moments instead of the frames, and rebuild the frames in place.
-
-    ``images`` : (h, w, 3) float32 writable views of the frames (the filtered box); they are
-    overwritten with frames rebuilt from the filtered moments.
-
-    The zeroth moments (diffuse per channel, specular) and the specular first moments are
-    filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
-    inverse patterns, by two guides: the full-on image and that axis's first-moment
-    luminance (:func:`moment_planes`), which carries the surface's normal detail the
-    full-on image lacks. Without inverses that guide (noise sqrt(5) sigma) costs more than
-    it gives: the full-on image guides all. Every filter writes over its input planes.
-    """
-    rd, rs = prep.radius_diffuse, prep.radius_specular
-    inverses = has_inverses(images)
-    compiled = numba_available()
-
-    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> None:
-        if r > 0:
-            guided_filter(g, src, radius=r, eps=eps, subsample=_step(r), out=src)
-
-    if compiled:
-        from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
-
-        hw = guide.shape
-        full_c, spec, m1c, guides = _planes(hw, 3, 0), _planes(hw, 4, 1), _planes(hw, 9, 2), _planes(hw, 3, 3)
-        placeholder = images[("full", "cross")]
-        frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
-        moments_kernel.pack_moments(
-            tuple(np.asarray(f, np.float32) for f in frames),  # views: the kernel takes strides
-            inverses,
-            LUMINANCE_709,
-            full_c,
-            spec,
-            m1c,
-            guides,
-        )
-    else:
-        full_c, spec, m1c, guides = moment_planes(images, inverses)
-    length2 = None
-    if rs > 0 and LOBE_LENGTH and inverses:
-        length2 = unbiased_length2(images, spec, prep.parallel_noise)
-    gf(guide, spec, rs, eps_d)
-    if length2 is not None:
-        rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=_step(rs))
-    gf(guide, full_c, rd, eps_d)
-    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
-    for k in range(3):
-        planes = m1c[..., 3 * k : 3 * k + 3]
-        if not inverses:
-            gf(guide, planes, rd, eps_d)
-        elif rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
-            guide_a = np.ascontiguousarray(guides[..., k])
-            gf(guide_a, guide_a, rd, eps_m)
-            guided_filter2(
-                guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
-            )
-    if not compiled:
-        for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
-            images[key][...] = img
-        return
-    moments_kernel.unpack_moments(full_c, spec, m1c, inverses, tuple(images.get(k, placeholder) for k in FRAME_ORDER))
 
 
 def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
@@ -374,11 +297,6 @@ def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
         slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1)),
         slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1)),
     )
-
-
-def _step(radius: int) -> int:
-    """Coefficient grid step for a radius (fast guided filter)."""
-    return max(1, radius // 2)
 
 
 def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) -> np.ndarray:
