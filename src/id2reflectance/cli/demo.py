@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import image_size_option, out_option, progress_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.demo import DemoConfig, run_demo
@@ -41,7 +42,7 @@ def demo_cmd(
         bake_size=uv_size,
         report=not no_report,
     )
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         res = run_demo(out, config=cfg, progress=progress)
     click.echo("\nSolver accuracy (medians, unshadowed pixels; targets <1 deg, <3 deg, <2%, <5%, <0.05):")
     click.echo(

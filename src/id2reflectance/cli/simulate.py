@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
 from id2reflectance.cli.options import image_size_option, out_option, progress_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
@@ -150,7 +151,7 @@ def simulate_cmd(
         "expression_mm": expression_mm,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         paths = simulate_sessions(out, subjects=range(first, first + subjects), config=config, progress=progress)
     for p in paths:
         click.echo(str(p))

@@ -62,10 +62,12 @@ def test_noise_estimate_matches_the_simulators_sigma(sessions: dict[str, Path]) 
 def test_noisy_session_meets_the_figures(sessions: dict[str, Path], tmp_path: Path, variant: str) -> None:
     session = sessions[variant]
     out = tmp_path / "solved"
-    # the sessions are still: frame alignment is off so that these are the denoiser's figures (with
-    # `auto`, alignment of these 128 px frames fits spurious motion under noise and ambient light;
-    # see docs/solve.md section 1b)
-    report = solve_session(session, out, config=SolverConfig(align="none"))
+    # the sessions are still: the default alignment (auto) must find no motion in the noise and
+    # leave every frame untouched (docs/solve.md section 1b), so these are the denoiser's figures
+    report = solve_session(session, out)
+    alignment = json.loads((out / "solve.json").read_text())["cameras"]["front"]["alignment"]
+    assert alignment["mode"] == "auto" and alignment["skipped"] is None
+    assert {f["method"] for f in alignment["frames"]} == {"reference", "none"}
     acc = solve_accuracy(session, out)["all"]
     spill, cover = _mask_figures(session, out)
     assert spill <= 0.01 and cover >= 0.95
@@ -103,6 +105,13 @@ def test_clean_session_is_not_blurred(sessions: dict[str, Path], tmp_path: Path)
         )
     acc = solve_accuracy(session, auto)["all"]
     assert acc.diffuse_normal_deg < 0.1 and acc.specular_normal_deg < 0.5
+    # the still clean session is also untouched by the default alignment: as with --align none
+    still = tmp_path / "align_none"
+    solve_session(session, still, config=SolverConfig(align="none"))
+    for name in ("diffuse_albedo", "normal_diffuse", "normal_specular", "roughness", "mask"):
+        np.testing.assert_array_equal(
+            read_exr(auto / "front" / f"{name}.exr")[0], read_exr(still / "front" / f"{name}.exr")[0]
+        )
 
 
 def test_confidence_is_written_and_follows_the_noise(sessions: dict[str, Path], tmp_path: Path) -> None:
