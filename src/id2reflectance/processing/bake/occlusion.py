@@ -7,10 +7,14 @@ fraction of the sphere of lights that the head does not block,
 
 so the solver's model-free diffuse albedo there is ``albedo * m0`` (nostrils, eye corners,
 ears and the mouth line come out dark). The bake knows the geometry, so it divides by
-``m0`` computed on the registered mesh: per vertex over a near-uniform direction set
+``m0`` computed on the registered mesh: each vertex tests a near-uniform direction set
 (:func:`~id2reflectance.capture.illumination.fibonacci_sphere`; Open3D
 ``RaycastingScene.test_occlusions`` from just above the vertex, the same convention as the
-simulator's :mod:`~id2reflectance.capture.simulator.visibility`) and interpolated to the texels.
+simulator's :mod:`~id2reflectance.capture.simulator.visibility`);
+:func:`texel_ambient_visibility_normals` interpolates each direction's visibility to the
+texel and integrates it against the texel's own normal (the bake's default: inside
+creases ``m0`` changes faster than the mesh), :func:`texel_ambient_visibility`
+interpolates the vertices' ``m0`` (the bake before 2026-12-06).
 Skin scatters light below the surface, which blurs the irradiance -- and so ``m0`` -- per
 colour channel (:func:`subsurface_blur`, Gaussian widths in millimetres converted with
 the chart's texel size :func:`texel_size_m`). Interreflections, which a real head adds
