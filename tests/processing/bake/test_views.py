@@ -251,3 +251,28 @@ def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
     assert np.all(on.seen[out256]) and not off.seen[out256].any()
     assert np.all(on.coverage[out256] > 0) and np.all(off.coverage[out256] == 0)
     np.testing.assert_allclose(on.diffuse_albedo[out256], _albedo(g256.points[out256]), atol=1e-3)
+
+
+def test_best_view_blend_keeps_one_camera() -> None:
+    """``blend="best"`` takes the sample of the largest weight; the default blends."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    near = _render(_camera(dist=False, eye=(0.0, 0.0, 0.35)))
+    side = _render(_camera(dist=False, eye=(0.15, 0.0, 0.3)))
+    side = dataclasses.replace(
+        side, camera=dataclasses.replace(side.camera, name="cam1"), diffuse_albedo=side.diffuse_albedo + 0.1
+    )
+    cfg = BakeConfig(size=256, occlusion_directions=0, previews=False)
+    best = bake_maps(mesh, [near, side], config=dataclasses.replace(cfg, blend="best"))
+    mean = bake_maps(mesh, [near, side], config=cfg)
+    g = texel_geometry(mesh, 256)
+    both = best.seen & (best.view_weights["cam0"] > 0.05) & (best.view_weights["cam1"] > 0.05)
+    w0, w1 = best.view_weights["cam0"][both], best.view_weights["cam1"][both]
+    truth = _albedo(g.points[both])
+    got = best.diffuse_albedo[both]
+    assert both.sum() > 1000 and (w0 > w1).sum() > 100 and (w1 > w0).sum() > 100
+    np.testing.assert_allclose(got[w0 > w1], truth[w0 > w1], atol=1e-3)
+    np.testing.assert_allclose(got[w1 > w0], np.clip(truth[w1 > w0] + 0.1, 0, 1), atol=1e-3)
+    blended = truth + 0.1 * (w1 / (w0 + w1))[:, None]
+    np.testing.assert_allclose(mean.diffuse_albedo[both], np.clip(blended, 0, 1), atol=1e-3)
