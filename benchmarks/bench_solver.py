@@ -367,6 +367,42 @@ E2E_SESSIONS = {  # label: (cameras, inverses, EXR compression); sizes from main
 }
 
 
+def encoding_rows(maps_dir: Path, tmp: Path) -> list[Row]:
+    """Write cost, read cost and size of one camera's solved maps per lossless OpenEXR
+    compression (one thread, in this process: the maps read back first), against ``"none"``."""
+    from id2reflectance._shared.imageio import EXR_COMPRESSIONS, read_exr
+
+    images = {p.stem: read_exr(p)[0] for p in sorted(maps_dir.glob("*.exr"))}
+    channels = sum(a.shape[2] for a in images.values())
+    side = next(iter(images.values())).shape[0]
+    results: dict[str, tuple[float, float, int]] = {}
+    for comp in ("none", "rle", "zips", "zip", "piz"):
+        assert comp in EXR_COMPRESSIONS
+        out = tmp / f"enc_{comp}"
+        t = time.perf_counter()
+        for name, img in images.items():
+            write_exr(out / f"{name}.exr", img, compression=comp)  # type: ignore[arg-type]
+        write_s = time.perf_counter() - t
+        t = time.perf_counter()
+        for name, img in images.items():
+            back = read_exr(out / f"{name}.exr")[0]
+            assert np.array_equal(back, img, equal_nan=True), f"{comp} is not lossless on {name}"
+        read_s = time.perf_counter() - t
+        size = sum(f.stat().st_size for f in out.glob("*.exr"))
+        results[comp] = (write_s, read_s, size)
+        shutil.rmtree(out)
+    w0, r0, s0 = results["none"]
+    rows: list[Row] = []
+    for comp, (w, r, size) in results.items():
+        label = f"[{side}x{side} maps, {len(images)} files, {channels} channels] {comp}"
+        rows += [
+            (f"{label}: write (1 thread)", f"{w:.2f} s", f"none {w0:.2f} s", f"{w / w0:.2f}"),
+            (f"{label}: read back (checked equal)", f"{r:.2f} s", f"none {r0:.2f} s", f"{r / r0:.2f}"),
+            (f"{label}: size", f"{size / 1e6:.0f} MB", f"none {s0 / 1e6:.0f} MB", f"{size / s0:.2f}"),
+        ]
+    return rows
+
+
 def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) -> list[Row]:
     """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` (the 3-camera one
     at half the size), with the cat and memcpy references measured in the same run."""
@@ -420,7 +456,7 @@ def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) ->
                 ),
                 (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
             ]
-            for k in ("table", "decode", "solve", "stats", "write", "total"):
+            for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
                 if k in stages:
                     rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
             rows.append(

@@ -36,9 +36,17 @@ fit; 100000 x 100000 does not)."""
 Encoding = Literal["linear", "srgb", "raw"]
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf", ".pef", ".srw"}
 _EXR_MAX_PIXELS = 1 << 31
-ExrCompression = Literal["zip", "rle", "none"]
-EXR_COMPRESSIONS: dict[str, str] = {"zip": "ZIP_COMPRESSION", "rle": "RLE_COMPRESSION", "none": "NO_COMPRESSION"}
-"""The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant)."""
+ExrCompression = Literal["zip", "zips", "piz", "rle", "none"]
+EXR_COMPRESSIONS: dict[str, str] = {
+    "zip": "ZIP_COMPRESSION",
+    "zips": "ZIPS_COMPRESSION",
+    "piz": "PIZ_COMPRESSION",
+    "rle": "RLE_COMPRESSION",
+    "none": "NO_COMPRESSION",
+}
+"""The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant); every
+OpenEXR reader since 1.x reads them (the lossy PXR24, B44 and DWA, and ZSTD and HTJ2K, which
+only OpenEXR >= 3.4 reads, are not offered)."""
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -267,6 +275,7 @@ def write_exr(
     channels : ``"auto"`` or a string of one-letter channel names of length C.
     half : store 16-bit half floats instead of float32.
     compression : ``"zip"`` (deflate per 16 scanlines: small files, slowest to write),
+        ``"zips"`` (deflate per scanline), ``"piz"`` (wavelet + Huffman),
         ``"rle"`` (run lengths: fast, compresses the constant background of masked maps)
         or ``"none"`` (fastest, largest). All lossless; every OpenEXR reader reads them.
         Planar input (a transposed ``(C, H, W)`` array) is written without copies.
