@@ -402,24 +402,30 @@ def test_simulated_session_meets_the_figures(tmp_path: Path) -> None:
         _assert_same_maps(maps["solved_numpy"], maps["solved"])
 
 
-@pytest.mark.parametrize("compression", ["rle", "zip", "none"])
+@pytest.mark.parametrize("compression", ["rle", "zip", "zips", "piz", "none"])
 def test_session_output_equals_the_straightforward_path(compression: str, tmp_path: Path) -> None:
-    """Maps written by ``solve_session`` (kernel loaded beside the decode, maps written by
-    concurrent threads, statistics beside the writes, lossless compression) read back bit
-    for bit equal to the maps solved in memory from frames decoded one by one, and to the
+    """Maps written by ``solve_session`` (kernel loaded beside the decode, the next camera
+    decoded while this one's maps are written, maps written by concurrent threads,
+    statistics beside the writes, lossless compression) read back bit for bit equal to the
+    maps solved in memory from frames decoded one by one, camera after camera, and to the
     files read plane by plane as before."""
     from id2reflectance._shared.imageio import _read_exr_planes
     from id2reflectance.capture.frames import load_camera_frames, load_mask
     from id2reflectance.capture.session import load_session
+    from id2reflectance.processing.solve.denoise import camera_confidence, prepare_camera
 
-    session_dir = write_sphere_session(tmp_path / "sess", size=40, cameras=2, inverses=True, samples=SAMPLES)
+    session_dir = write_sphere_session(tmp_path / "sess", size=40, cameras=3, inverses=True, samples=SAMPLES)
     out = tmp_path / "solved"
     report = solve_session(session_dir, out, config=SolverConfig(compression=compression, workers=2))
     session = load_session(session_dir)
     cfg = SolverConfig(workers=1)
+    assert list(report.cameras) == list(session.cameras)
     for name, camera in session.cameras.items():
         frames = load_camera_frames(session, name)
-        maps = solve_camera_frames(frames, camera, session.rig, load_mask(session, name), cfg)
+        mask = load_mask(session, name)
+        maps = solve_camera_frames(frames, camera, session.rig, mask, cfg)
+        prepared, prep = prepare_camera(session, name, frames, mask, cfg)
+        maps.confidence, _ = camera_confidence(prepared, prep, maps, cfg)
         assert maps.counts == report.cameras[name].counts
         assert report.cameras[name].stats == map_statistics(maps, max_samples=cfg.stats_samples)
         for stem, img in maps.images().items():
