@@ -61,6 +61,8 @@ SOLVED_MAPS: dict[str, int] = {
     "mask": 1,
 }
 CONFIDENCE_MAP = "confidence"  # optional solved map (1 channel): multiplies the blending weight
+BAKE_INPUT_MAPS = (*SOLVED_MAPS, CONFIDENCE_MAP)
+"""Every solved map the bake reads (``id2r solve --maps`` for a solve made only to be baked)."""
 
 
 @dataclass(frozen=True, eq=False)
