@@ -311,26 +311,59 @@ finally:
 """
 
 
-def write_e2e_session(
-    root: Path, size: int, *, cameras: int = 1, inverses: bool = False, compression: str = "none"
-) -> Path:
+def _write_dng(path: Path, rgb: np.ndarray) -> None:
+    """A minimal DNG of ``rgb`` (H, W, 3) in [0, 1]: an RGGB Bayer mosaic, 16-bit, white
+    level 65535, black 0, identity colour matrix (DNG 1.4 tags; LibRaw demosaics it)."""
+    import tifffile
+
+    q = np.round(np.clip(rgb, 0, 1) * 65535).astype(np.uint16)
+    cfa = np.empty(q.shape[:2], np.uint16)
+    cfa[0::2, 0::2] = q[0::2, 0::2, 0]
+    cfa[0::2, 1::2] = q[0::2, 1::2, 1]
+    cfa[1::2, 0::2] = q[1::2, 0::2, 1]
+    cfa[1::2, 1::2] = q[1::2, 1::2, 2]
+    identity = (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1)
+    tags = [
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern: RGGB
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50708, "s", 0, "id2r bench camera", True),  # UniqueCameraModel
+        (50717, "I", 1, (65535,), True),  # WhiteLevel
+        (50714, "I", 1, (0,), True),  # BlackLevel
+        (50721, "2i", 9, identity, True),  # ColorMatrix1
+        (50778, "H", 1, (21,), True),  # CalibrationIlluminant1: D65
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, cfa, photometric=32803, extratags=tags)
+
+
+def write_e2e_session(root: Path, size: int, *, cameras: int = 1, inverses: bool = False, fmt: str = "none") -> Path:
     """``cameras`` cameras of ``size`` x ``size`` (the same view of the analytic sphere),
     8 frames each (full and gradients, two polarisations; 14 with the inverse patterns),
-    float32 RGB EXR with ``compression``, and a foreground mask per camera."""
+    and a foreground mask per camera. ``fmt``: float32 RGB EXR with that compression
+    (``none``, ``zip``, ...), ``tiff`` (16-bit linear TIFF) or ``dng`` (camera RAW)."""
     import cv2
+
+    from id2reflectance._shared.imageio import write_tiff16
 
     small = sphere_camera("cam0", 256)
     view = render_sphere_view(small, inverses=inverses, samples=(32, 8))
     mask = cv2.resize(view.truth["mask"], (size, size), interpolation=cv2.INTER_NEAREST)
+    suffix, encoding = {"tiff": (".tif", "linear"), "dng": (".dng", "raw")}.get(fmt, (".exr", "linear"))
     cams, frames = {}, []
     for c in range(cameras):
         name = f"cam{c}"
         cams[name] = sphere_camera(name, size)
         for (pat, pol), img in view.frames.items():
-            rel = f"frames/{name}/{pat}_{pol}.exr"
+            rel = f"frames/{name}/{pat}_{pol}{suffix}"
             big = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
-            write_exr(root / rel, big, compression=compression)  # type: ignore[arg-type]
-            frames.append(Frame(name, pat, pol, rel, "linear", 1.0))
+            if fmt == "tiff":
+                write_tiff16(root / rel, big)
+            elif fmt == "dng":
+                _write_dng(root / rel, big)
+            else:
+                write_exr(root / rel, big, compression=fmt)  # type: ignore[arg-type]
+            frames.append(Frame(name, pat, pol, rel, encoding, 1.0))
         write_png(root / "masks" / f"{name}.png", mask)
     write_session_json(root, session_json(subject_id="E2E", cameras=cams, frames=frames))
     return root
@@ -361,9 +394,16 @@ def _e2e_run(session_dir: Path, out_dir: Path, src: str | None, extra: list[str]
     return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024
 
 
-E2E_SESSIONS = {  # label: (cameras, inverses, EXR compression); sizes from main()
-    "1 camera, 8 frames, uncompressed": (1, False, "none"),
-    "3 cameras, 14 frames, ZIP": (3, True, "zip"),
+E2E_SESSIONS = {  # key: (label, cameras, inverses, frame format, size divisor); sizes from main()
+    "exr": ("1 camera, 8 frames, uncompressed EXR", 1, False, "none", 1),
+    "zip": ("3 cameras, 14 frames, ZIP EXR", 3, True, "zip", 2),
+    "tiff": ("1 camera, 8 frames, 16-bit TIFF", 1, False, "tiff", 2),
+    "dng": ("1 camera, 8 frames, DNG (camera RAW)", 1, False, "dng", 2),
+}
+E2E_RUNS = {  # key: (label, extra id2r solve options)
+    "default": ("every default stage", []),
+    "io": ("--align none --denoise none", ["--align", "none", "--denoise", "none"]),
+    "threads1": ("--threads 1", ["--threads", "1"]),
 }
 
 
@@ -403,26 +443,33 @@ def encoding_rows(maps_dir: Path, tmp: Path) -> list[Row]:
     return rows
 
 
-def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) -> list[Row]:
-    """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` (the 3-camera one
-    at half the size), with the cat and memcpy references measured in the same run."""
+def e2e_rows(
+    tmp: Path,
+    size: int,
+    *,
+    repeats: int,
+    baseline_src: str | None,
+    sessions: list[str],
+    runs: list[str],
+    encodings: bool,
+) -> list[Row]:
+    """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` with the runs of
+    :data:`E2E_RUNS`, with the cat and memcpy references measured in the same run (and
+    each run again with the package at ``baseline_src``); ``encodings``: also the
+    write cost and size of the first session's maps per compression."""
     bw, _ = copy_bandwidth()
     rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
-    runs: list[tuple[str, str | None, list[str]]] = [
-        ("this checkout", None, []),
-        ("--threads 1", None, ["--threads", "1"]),
-    ]
+    checkouts: list[tuple[str, str | None]] = [("this checkout", None)]
     if baseline_src:
-        runs.append(("baseline " + baseline_src, baseline_src, []))
-    for s_label, (cameras, inverses, compression) in E2E_SESSIONS.items():
-        side = size if cameras == 1 else size // 2
+        checkouts.append(("baseline " + baseline_src, baseline_src))
+    for key in sessions:
+        s_label, cameras, inverses, fmt, divisor = E2E_SESSIONS[key]
+        side = size // divisor
         tag = f"{side}x{side}, {s_label}"
         t = time.perf_counter()
-        session_dir = write_e2e_session(
-            tmp / f"e2e_{cameras}", side, cameras=cameras, inverses=inverses, compression=compression
-        )
+        session_dir = write_e2e_session(tmp / f"e2e_{key}", side, cameras=cameras, inverses=inverses, fmt=fmt)
         rows.append((f"write the session ({tag})", f"{time.perf_counter() - t:.1f} s", "-", "-"))
-        files = sorted((session_dir / "frames").rglob("*.exr"))
+        files = sorted(p for p in (session_dir / "frames").rglob("*") if p.is_file())
         npix = side * side * cameras
         in_bytes = sum(f.stat().st_size for f in files)
         out_bytes = npix * (20 * 4 + 4)  # 20 float32 map channels and the float32 mask
@@ -438,35 +485,40 @@ def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) ->
                 f"{memcpy_s / cat_s:.2f}",
             ),
         ]
-        for label, src, extra in runs:
-            walls = []
-            for i in range(repeats):
-                out = tmp / f"e2e_out_{cameras}_{i}"
-                walls.append(_e2e_run(session_dir, out, src, extra))
-                shutil.rmtree(out, ignore_errors=True)
-            wall, report, peak = min(walls, key=lambda x: x[0])
-            stages = report["timings_s"]
-            rate = npix / wall / 1e6
-            rows += [
-                (
-                    f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
-                    f"{wall:.2f} s",
-                    f"cat {cat_s:.2f} s",
-                    f"{wall / cat_s:.2f}",
-                ),
-                (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
-            ]
-            for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
-                if k in stages:
-                    rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
-            rows.append(
-                (
-                    f"[{tag}] [{label}] peak RSS (whole process)",
-                    f"{peak / 2**30:.2f} GiB",
-                    f"one camera's decoded frames {decoded / 2**30:.2f} GiB",
-                    f"{peak / decoded:.2f}x",
+        for run in runs:
+            r_label, extra = E2E_RUNS[run]
+            for c_label, src in checkouts:
+                label = f"{c_label}, {r_label}"
+                walls = []
+                for i in range(repeats):
+                    out = tmp / f"e2e_out_{key}_{i}"
+                    walls.append(_e2e_run(session_dir, out, src, extra))
+                    if encodings and key == sessions[0] and src is None and i == 0 and run == runs[0]:
+                        rows += encoding_rows(out / "cam0", tmp)
+                    shutil.rmtree(out, ignore_errors=True)
+                wall, report, peak = min(walls, key=lambda x: x[0])
+                stages = report["timings_s"]
+                rate = npix / wall / 1e6
+                rows += [
+                    (
+                        f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
+                        f"{wall:.2f} s",
+                        f"cat {cat_s:.2f} s",
+                        f"{wall / cat_s:.2f}",
+                    ),
+                    (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
+                ]
+                for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
+                    if k in stages:
+                        rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
+                rows.append(
+                    (
+                        f"[{tag}] [{label}] peak RSS (whole process)",
+                        f"{peak / 2**30:.2f} GiB",
+                        f"one camera's decoded frames {decoded / 2**30:.2f} GiB",
+                        f"{peak / decoded:.2f}x",
+                    )
                 )
-            )
     return rows
 
 
@@ -479,6 +531,11 @@ def main() -> None:
     parser.add_argument("--noise", action="store_true", help="issue 20: sensor noise, ambient light, denoise cost")
     parser.add_argument("--baseline-src", help="with --e2e: also time the package in this src folder")
     parser.add_argument("--repeats", type=int, default=2, help="with --e2e: runs per checkout (best reported)")
+    parser.add_argument(
+        "--e2e-sessions", default=",".join(E2E_SESSIONS), help=f"with --e2e: any of {','.join(E2E_SESSIONS)}"
+    )
+    parser.add_argument("--e2e-runs", default=",".join(E2E_RUNS), help=f"with --e2e: any of {','.join(E2E_RUNS)}")
+    parser.add_argument("--encodings", action="store_true", help="with --e2e: write cost and size per compression")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
@@ -501,7 +558,15 @@ def main() -> None:
             if not args.skip_speed:
                 rows += noise_figures.speed_rows(tmp, quick=args.quick)
         elif args.e2e:
-            rows += e2e_rows(tmp, size, repeats=args.repeats, baseline_src=args.baseline_src)
+            rows += e2e_rows(
+                tmp,
+                size,
+                repeats=args.repeats,
+                baseline_src=args.baseline_src,
+                sessions=[k for k in args.e2e_sessions.split(",") if k],
+                runs=[k for k in args.e2e_runs.split(",") if k],
+                encodings=args.encodings,
+            )
         elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick)
         if args.motion:

@@ -351,12 +351,12 @@ def _read_integer_image(path: Path) -> np.ndarray:
 
 
 def _to_unit(img: np.ndarray, path: Path, *, allow_8bit: bool) -> np.ndarray:
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+    if img.dtype == np.uint16:  # converted inside the division: one float32 array, the same bits
+        return np.divide(img, np.float32(65535.0), dtype=np.float32)
     if img.dtype == np.uint8:
         if not allow_8bit:
             raise InputFileError(path, "encoding", "linear images must be 16-bit or float, got 8-bit")
-        return img.astype(np.float32) / 255.0
+        return np.divide(img, np.float32(255.0), dtype=np.float32)
     if img.dtype.kind == "f":
         return img.astype(np.float32)
     raise InputFileError(path, None, f"unsupported pixel type {img.dtype}")
@@ -387,7 +387,7 @@ def read_raw(path: str | Path) -> np.ndarray:
             )
     except Exception as err:
         raise InputFileError(path, None, f"not a readable camera RAW file ({err})") from err
-    return rgb.astype(np.float32) / 65535.0
+    return np.divide(rgb, np.float32(65535.0), dtype=np.float32)  # one float32 array, as astype then divide
 
 
 def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:
