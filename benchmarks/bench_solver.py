@@ -17,14 +17,18 @@ Prints one table, ``figure | value | reference | ratio``:
   RSS after imports), against the decoded input frames of the camera (target < 3x).
 
 ``--e2e`` measures what a user waits for instead: ``id2r solve`` in a fresh process on a
-one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames and on a 3-camera
-2048 x 2048 session of 14 ZIP-compressed frames per camera (page cache warm), with the per-stage times of its ``solve.json`` (decode, solve, stats, write), the
-end-to-end Mpix/s and peak RSS, and in the same run the references: reading the same
-files with ``cat`` to /dev/null and the memcpy bound (frames in and maps out, each
-copied once at the measured copy bandwidth), also with ``--threads 1`` (what the
-threads that decode frames and write maps gain). ``--baseline-src DIR`` also times the
-package found at ``DIR`` (another checkout's ``src``) on the same files, for a
-before/after from one machine state.
+one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames, a 3-camera
+2048 x 2048 session of 14 ZIP-compressed frames per camera, and one-camera 2048 x 2048
+sessions of 16-bit TIFF and of DNG frames (page cache warm; ``--e2e-sessions`` picks),
+with the per-stage times of its ``solve.json`` (decode, align, denoise, solve, stats,
+write), the end-to-end Mpix/s, its CPU seconds and peak RSS, and in the same run the
+references: reading the same files with ``cat`` to /dev/null and the memcpy bound
+(frames in and maps out, each copied once at the measured copy bandwidth). Runs
+(``--e2e-runs``): every default stage, ``--align none --denoise none`` (decode, solve
+and IO only), ``--threads 1``. ``--baseline-src DIR`` also times the package found at
+``DIR`` (another checkout's ``src``) on the same files, for a before/after from one
+machine state. ``--encodings``: the write cost, read-back cost and size of the first
+session's maps per lossless compression.
 
 ``--noise`` prints issue 20's figures instead (``benchmarks/noise_figures.py``): accuracy,
 mask spill and cover under the issue's sensor noise, with and without ambient light, and
@@ -379,19 +383,27 @@ def _cat_seconds(files: list[Path], repeats: int = 3) -> float:
     return best
 
 
-def _e2e_run(session_dir: Path, out_dir: Path, src: str | None, extra: list[str]) -> tuple[float, dict, int]:
-    """Wall seconds of ``id2r solve`` in a fresh process, its solve.json and peak RSS (bytes)."""
+def _e2e_run(
+    session_dir: Path, out_dir: Path, src: str | None, extra: list[str]
+) -> tuple[float, dict, int, tuple[float, float]]:
+    """Wall seconds of ``id2r solve`` in a fresh process, its solve.json, peak RSS (bytes)
+    and CPU seconds (user, system: what the run costs when the machine is shared)."""
+    import resource
+
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = src
     cmd = [sys.executable, "-c", E2E_CHILD, "solve", str(session_dir), "-o", str(out_dir), "--no-progress", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise RuntimeError(f"id2r solve failed:\n{res.stderr}")
     peak = next(int(x.split()[1]) for x in res.stderr.splitlines() if x.startswith("peak_rss_kib"))
-    return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024
+    cpu = (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
+    return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024, cpu
 
 
 E2E_SESSIONS = {  # key: (label, cameras, inverses, frame format, size divisor); sizes from main()
@@ -496,10 +508,16 @@ def e2e_rows(
                     if encodings and key == sessions[0] and src is None and i == 0 and run == runs[0]:
                         rows += encoding_rows(out / "cam0", tmp)
                     shutil.rmtree(out, ignore_errors=True)
-                wall, report, peak = min(walls, key=lambda x: x[0])
+                wall, report, peak, (user, system) = min(walls, key=lambda x: x[0])
                 stages = report["timings_s"]
                 rate = npix / wall / 1e6
                 rows += [
+                    (
+                        f"[{tag}] [{label}] CPU seconds of that run (user + system)",
+                        f"{user + system:.2f} s",
+                        f"user {user:.2f} s, system {system:.2f} s",
+                        "-",
+                    ),
                     (
                         f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
                         f"{wall:.2f} s",
