@@ -280,12 +280,10 @@ def solve_session(
         ThreadPoolExecutor(max_workers=1) as reader,
     ):
         kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
-        ahead = reader.submit(_timed_load, session, names[0], workers) if names else None
+        ahead = [reader.submit(_timed_load, session, names[0], workers)] if names else []
         for i, name in enumerate(names):
             camera = session.cameras[name]
-            assert ahead is not None
-            frames, mask, decode_s = ahead.result()  # the first bad frame's error, in camera order
-            ahead = None
+            frames, mask, decode_s = ahead.pop().result()  # the first bad frame's error, in camera order
             ta = time.perf_counter()
             files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
             frames, alignment = align_camera_frames(
@@ -302,7 +300,7 @@ def solve_session(
             maps.confidence, noise_warnings = camera_confidence(frames, prep, maps, config)
             del frames
             if i + 1 < len(names):  # decoded while these maps are written
-                ahead = reader.submit(_timed_load, session, names[i + 1], workers)
+                ahead.append(reader.submit(_timed_load, session, names[i + 1], workers))
             t2 = time.perf_counter()
             stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
             write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
