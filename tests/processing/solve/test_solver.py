@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from id2reflectance._shared.config import load_config
-from id2reflectance._shared.imageio import read_exr
+from id2reflectance._shared.imageio import read_exr, write_exr
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.illumination import LIT_PATTERNS, responses_from_moments
 from id2reflectance.capture.session import Rig
 from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera, write_sphere_session
-from id2reflectance.errors import ConfigError
+from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
@@ -456,3 +456,15 @@ def test_maps_and_compression_options(tmp_path: Path) -> None:
     (tmp_path / "solve.toml").write_text('maps = ["roughness"]\ncompression = "none"\n')
     loaded = load_config(tmp_path / "solve.toml", SolverConfig)
     assert loaded.maps == ("roughness",) and loaded.compression == "none"
+
+
+def test_a_bad_frame_of_a_later_camera_read_ahead_fails_cleanly(tmp_path: Path) -> None:
+    """The next camera is decoded while this one's maps are written: its bad frame is still
+    the error (naming the file), and nothing is written."""
+    session = write_sphere_session(tmp_path / "sess", size=24, cameras=3, inverses=False, samples=(16, 4))
+    bad = np.full((24, 24, 3), 0.1, np.float32)
+    bad[3, 4, 0] = np.nan
+    write_exr(session / "frames" / "cam1" / "gradient_y_cross.exr", bad)
+    with pytest.raises(InputFileError, match=r"frames/cam1/gradient_y_cross.exr: frames\[\d+\].file: contains NaN"):
+        solve_session(session, tmp_path / "out", config=SolverConfig(workers=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sess"]
