@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -280,10 +280,11 @@ def solve_session(
         ThreadPoolExecutor(max_workers=1) as reader,
     ):
         kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
-        ahead = [reader.submit(_timed_load, session, names[0], workers)] if names else []
+        ahead: list[Future[tuple[CameraFrames, np.ndarray | None, float]]] = []
         for i, name in enumerate(names):
             camera = session.cameras[name]
-            frames, mask, decode_s = ahead.pop().result()  # the first bad frame's error, in camera order
+            # the first camera here, beside the kernel's load; later ones were read ahead
+            frames, mask, decode_s = ahead.pop().result() if ahead else _timed_load(session, name, workers)
             ta = time.perf_counter()
             files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
             frames, alignment = align_camera_frames(
