@@ -17,14 +17,18 @@ Prints one table, ``figure | value | reference | ratio``:
   RSS after imports), against the decoded input frames of the camera (target < 3x).
 
 ``--e2e`` measures what a user waits for instead: ``id2r solve`` in a fresh process on a
-one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames and on a 3-camera
-2048 x 2048 session of 14 ZIP-compressed frames per camera (page cache warm), with the per-stage times of its ``solve.json`` (decode, solve, stats, write), the
-end-to-end Mpix/s and peak RSS, and in the same run the references: reading the same
-files with ``cat`` to /dev/null and the memcpy bound (frames in and maps out, each
-copied once at the measured copy bandwidth), also with ``--threads 1`` (what the
-threads that decode frames and write maps gain). ``--baseline-src DIR`` also times the
-package found at ``DIR`` (another checkout's ``src``) on the same files, for a
-before/after from one machine state.
+one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames, a 3-camera
+2048 x 2048 session of 14 ZIP-compressed frames per camera, and one-camera 2048 x 2048
+sessions of 16-bit TIFF and of DNG frames (page cache warm; ``--e2e-sessions`` picks),
+with the per-stage times of its ``solve.json`` (decode, align, denoise, solve, stats,
+write), the end-to-end Mpix/s, its CPU seconds and peak RSS, and in the same run the
+references: reading the same files with ``cat`` to /dev/null and the memcpy bound
+(frames in and maps out, each copied once at the measured copy bandwidth). Runs
+(``--e2e-runs``): every default stage, ``--align none --denoise none`` (decode, solve
+and IO only), ``--threads 1``. ``--baseline-src DIR`` also times the package found at
+``DIR`` (another checkout's ``src``) on the same files, for a before/after from one
+machine state. ``--encodings``: the write cost, read-back cost and size of the first
+session's maps per lossless compression.
 
 ``--noise`` prints issue 20's figures instead (``benchmarks/noise_figures.py``): accuracy,
 mask spill and cover under the issue's sensor noise, with and without ambient light, and
@@ -312,26 +316,59 @@ finally:
 """
 
 
-def write_e2e_session(
-    root: Path, size: int, *, cameras: int = 1, inverses: bool = False, compression: str = "none"
-) -> Path:
+def _write_dng(path: Path, rgb: np.ndarray) -> None:
+    """A minimal DNG of ``rgb`` (H, W, 3) in [0, 1]: an RGGB Bayer mosaic, 16-bit, white
+    level 65535, black 0, identity colour matrix (DNG 1.4 tags; LibRaw demosaics it)."""
+    import tifffile
+
+    q = np.round(np.clip(rgb, 0, 1) * 65535).astype(np.uint16)
+    cfa = np.empty(q.shape[:2], np.uint16)
+    cfa[0::2, 0::2] = q[0::2, 0::2, 0]
+    cfa[0::2, 1::2] = q[0::2, 1::2, 1]
+    cfa[1::2, 0::2] = q[1::2, 0::2, 1]
+    cfa[1::2, 1::2] = q[1::2, 1::2, 2]
+    identity = (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1)
+    tags = [
+        (33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern: RGGB
+        (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50708, "s", 0, "id2r bench camera", True),  # UniqueCameraModel
+        (50717, "I", 1, (65535,), True),  # WhiteLevel
+        (50714, "I", 1, (0,), True),  # BlackLevel
+        (50721, "2i", 9, identity, True),  # ColorMatrix1
+        (50778, "H", 1, (21,), True),  # CalibrationIlluminant1: D65
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, cfa, photometric=32803, extratags=tags)
+
+
+def write_e2e_session(root: Path, size: int, *, cameras: int = 1, inverses: bool = False, fmt: str = "none") -> Path:
     """``cameras`` cameras of ``size`` x ``size`` (the same view of the analytic sphere),
     8 frames each (full and gradients, two polarisations; 14 with the inverse patterns),
-    float32 RGB EXR with ``compression``, and a foreground mask per camera."""
+    and a foreground mask per camera. ``fmt``: float32 RGB EXR with that compression
+    (``none``, ``zip``, ...), ``tiff`` (16-bit linear TIFF) or ``dng`` (camera RAW)."""
     import cv2
+
+    from id2reflectance._shared.imageio import write_tiff16
 
     small = sphere_camera("cam0", 256)
     view = render_sphere_view(small, inverses=inverses, samples=(32, 8))
     mask = cv2.resize(view.truth["mask"], (size, size), interpolation=cv2.INTER_NEAREST)
+    suffix, encoding = {"tiff": (".tif", "linear"), "dng": (".dng", "raw")}.get(fmt, (".exr", "linear"))
     cams, frames = {}, []
     for c in range(cameras):
         name = f"cam{c}"
         cams[name] = sphere_camera(name, size)
         for (pat, pol), img in view.frames.items():
-            rel = f"frames/{name}/{pat}_{pol}.exr"
+            rel = f"frames/{name}/{pat}_{pol}{suffix}"
             big = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
-            write_exr(root / rel, big, compression=compression)  # type: ignore[arg-type]
-            frames.append(Frame(name, pat, pol, rel, "linear", 1.0))
+            if fmt == "tiff":
+                write_tiff16(root / rel, big)
+            elif fmt == "dng":
+                _write_dng(root / rel, big)
+            else:
+                write_exr(root / rel, big, compression=fmt)  # type: ignore[arg-type]
+            frames.append(Frame(name, pat, pol, rel, encoding, 1.0))
         write_png(root / "masks" / f"{name}.png", mask)
     write_session_json(root, session_json(subject_id="E2E", cameras=cams, frames=frames))
     return root
@@ -347,47 +384,105 @@ def _cat_seconds(files: list[Path], repeats: int = 3) -> float:
     return best
 
 
-def _e2e_run(session_dir: Path, out_dir: Path, src: str | None, extra: list[str]) -> tuple[float, dict, int]:
-    """Wall seconds of ``id2r solve`` in a fresh process, its solve.json and peak RSS (bytes)."""
+def _e2e_run(
+    session_dir: Path, out_dir: Path, src: str | None, extra: list[str]
+) -> tuple[float, dict, int, tuple[float, float]]:
+    """Wall seconds of ``id2r solve`` in a fresh process, its solve.json, peak RSS (bytes)
+    and CPU seconds (user, system: what the run costs when the machine is shared)."""
+    import resource
+
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = src
     cmd = [sys.executable, "-c", E2E_CHILD, "solve", str(session_dir), "-o", str(out_dir), "--no-progress", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise RuntimeError(f"id2r solve failed:\n{res.stderr}")
     peak = next(int(x.split()[1]) for x in res.stderr.splitlines() if x.startswith("peak_rss_kib"))
-    return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024
+    cpu = (after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
+    return wall, json.loads((out_dir / "solve.json").read_text()), peak * 1024, cpu
 
 
-E2E_SESSIONS = {  # label: (cameras, inverses, EXR compression); sizes from main()
-    "1 camera, 8 frames, uncompressed": (1, False, "none"),
-    "3 cameras, 14 frames, ZIP": (3, True, "zip"),
+E2E_SESSIONS = {  # key: (label, cameras, inverses, frame format, size divisor); sizes from main()
+    "exr": ("1 camera, 8 frames, uncompressed EXR", 1, False, "none", 1),
+    "zip": ("3 cameras, 14 frames, ZIP EXR", 3, True, "zip", 2),
+    "tiff": ("1 camera, 8 frames, 16-bit TIFF", 1, False, "tiff", 2),
+    "dng": ("1 camera, 8 frames, DNG (camera RAW)", 1, False, "dng", 2),
+}
+E2E_RUNS = {  # key: (label, extra id2r solve options)
+    "default": ("every default stage", []),
+    "io": ("--align none --denoise none", ["--align", "none", "--denoise", "none"]),
+    "threads1": ("--threads 1", ["--threads", "1"]),
 }
 
 
-def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) -> list[Row]:
-    """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` (the 3-camera one
-    at half the size), with the cat and memcpy references measured in the same run."""
+def encoding_rows(maps_dir: Path, tmp: Path) -> list[Row]:
+    """Write cost, read cost and size of one camera's solved maps per lossless OpenEXR
+    compression (one thread, in this process: the maps read back first), against ``"none"``."""
+    from id2reflectance._shared.imageio import EXR_COMPRESSIONS, read_exr
+
+    images = {p.stem: read_exr(p)[0] for p in sorted(maps_dir.glob("*.exr"))}
+    channels = sum(a.shape[2] for a in images.values())
+    side = next(iter(images.values())).shape[0]
+    results: dict[str, tuple[float, float, int]] = {}
+    for comp in ("none", "rle", "zips", "zip", "piz"):
+        assert comp in EXR_COMPRESSIONS
+        out = tmp / f"enc_{comp}"
+        t = time.perf_counter()
+        for name, img in images.items():
+            write_exr(out / f"{name}.exr", img, compression=comp)  # type: ignore[arg-type]
+        write_s = time.perf_counter() - t
+        t = time.perf_counter()
+        for name, img in images.items():
+            back = read_exr(out / f"{name}.exr")[0]
+            assert np.array_equal(back, img, equal_nan=True), f"{comp} is not lossless on {name}"
+        read_s = time.perf_counter() - t
+        size = sum(f.stat().st_size for f in out.glob("*.exr"))
+        results[comp] = (write_s, read_s, size)
+        shutil.rmtree(out)
+    w0, r0, s0 = results["none"]
+    rows: list[Row] = []
+    for comp, (w, r, size) in results.items():
+        label = f"[{side}x{side} maps, {len(images)} files, {channels} channels] {comp}"
+        rows += [
+            (f"{label}: write (1 thread)", f"{w:.2f} s", f"none {w0:.2f} s", f"{w / w0:.2f}"),
+            (f"{label}: read back (checked equal)", f"{r:.2f} s", f"none {r0:.2f} s", f"{r / r0:.2f}"),
+            (f"{label}: size", f"{size / 1e6:.0f} MB", f"none {s0 / 1e6:.0f} MB", f"{size / s0:.2f}"),
+        ]
+    return rows
+
+
+def e2e_rows(
+    tmp: Path,
+    size: int,
+    *,
+    repeats: int,
+    baseline_src: str | None,
+    sessions: list[str],
+    runs: list[str],
+    encodings: bool,
+) -> list[Row]:
+    """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` with the runs of
+    :data:`E2E_RUNS`, with the cat and memcpy references measured in the same run (and
+    each run again with the package at ``baseline_src``); ``encodings``: also the
+    write cost and size of the first session's maps per compression."""
     bw, _ = copy_bandwidth()
     rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
-    runs: list[tuple[str, str | None, list[str]]] = [
-        ("this checkout", None, []),
-        ("--threads 1", None, ["--threads", "1"]),
-    ]
+    checkouts: list[tuple[str, str | None]] = [("this checkout", None)]
     if baseline_src:
-        runs.append(("baseline " + baseline_src, baseline_src, []))
-    for s_label, (cameras, inverses, compression) in E2E_SESSIONS.items():
-        side = size if cameras == 1 else size // 2
+        checkouts.append(("baseline " + baseline_src, baseline_src))
+    for key in sessions:
+        s_label, cameras, inverses, fmt, divisor = E2E_SESSIONS[key]
+        side = size // divisor
         tag = f"{side}x{side}, {s_label}"
         t = time.perf_counter()
-        session_dir = write_e2e_session(
-            tmp / f"e2e_{cameras}", side, cameras=cameras, inverses=inverses, compression=compression
-        )
+        session_dir = write_e2e_session(tmp / f"e2e_{key}", side, cameras=cameras, inverses=inverses, fmt=fmt)
         rows.append((f"write the session ({tag})", f"{time.perf_counter() - t:.1f} s", "-", "-"))
-        files = sorted((session_dir / "frames").rglob("*.exr"))
+        files = sorted(p for p in (session_dir / "frames").rglob("*") if p.is_file())
         npix = side * side * cameras
         in_bytes = sum(f.stat().st_size for f in files)
         out_bytes = npix * (20 * 4 + 4)  # 20 float32 map channels and the float32 mask
@@ -403,35 +498,46 @@ def e2e_rows(tmp: Path, size: int, *, repeats: int, baseline_src: str | None) ->
                 f"{memcpy_s / cat_s:.2f}",
             ),
         ]
-        for label, src, extra in runs:
-            walls = []
-            for i in range(repeats):
-                out = tmp / f"e2e_out_{cameras}_{i}"
-                walls.append(_e2e_run(session_dir, out, src, extra))
-                shutil.rmtree(out, ignore_errors=True)
-            wall, report, peak = min(walls, key=lambda x: x[0])
-            stages = report["timings_s"]
-            rate = npix / wall / 1e6
-            rows += [
-                (
-                    f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
-                    f"{wall:.2f} s",
-                    f"cat {cat_s:.2f} s",
-                    f"{wall / cat_s:.2f}",
-                ),
-                (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
-            ]
-            for k in ("table", "decode", "solve", "stats", "write", "total"):
-                if k in stages:
-                    rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
-            rows.append(
-                (
-                    f"[{tag}] [{label}] peak RSS (whole process)",
-                    f"{peak / 2**30:.2f} GiB",
-                    f"one camera's decoded frames {decoded / 2**30:.2f} GiB",
-                    f"{peak / decoded:.2f}x",
+        for run in runs:
+            r_label, extra = E2E_RUNS[run]
+            for c_label, src in checkouts:
+                label = f"{c_label}, {r_label}"
+                walls = []
+                for i in range(repeats):
+                    out = tmp / f"e2e_out_{key}_{i}"
+                    walls.append(_e2e_run(session_dir, out, src, extra))
+                    if encodings and key == sessions[0] and src is None and i == 0 and run == runs[0]:
+                        rows += encoding_rows(out / "cam0", tmp)
+                    shutil.rmtree(out, ignore_errors=True)
+                wall, report, peak, (user, system) = min(walls, key=lambda x: x[0])
+                stages = report["timings_s"]
+                rate = npix / wall / 1e6
+                rows += [
+                    (
+                        f"[{tag}] [{label}] CPU seconds of that run (user + system)",
+                        f"{user + system:.2f} s",
+                        f"user {user:.2f} s, system {system:.2f} s",
+                        "-",
+                    ),
+                    (
+                        f"[{tag}] [{label}] id2r solve wall (fresh process, best of {repeats})",
+                        f"{wall:.2f} s",
+                        f"cat {cat_s:.2f} s",
+                        f"{wall / cat_s:.2f}",
+                    ),
+                    (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
+                ]
+                for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
+                    if k in stages:
+                        rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
+                rows.append(
+                    (
+                        f"[{tag}] [{label}] peak RSS (whole process)",
+                        f"{peak / 2**30:.2f} GiB",
+                        f"one camera's decoded frames {decoded / 2**30:.2f} GiB",
+                        f"{peak / decoded:.2f}x",
+                    )
                 )
-            )
     return rows
 
 
@@ -444,6 +550,11 @@ def main() -> None:
     parser.add_argument("--noise", action="store_true", help="issue 20: sensor noise, ambient light, denoise cost")
     parser.add_argument("--baseline-src", help="with --e2e: also time the package in this src folder")
     parser.add_argument("--repeats", type=int, default=2, help="with --e2e: runs per checkout (best reported)")
+    parser.add_argument(
+        "--e2e-sessions", default=",".join(E2E_SESSIONS), help=f"with --e2e: any of {','.join(E2E_SESSIONS)}"
+    )
+    parser.add_argument("--e2e-runs", default=",".join(E2E_RUNS), help=f"with --e2e: any of {','.join(E2E_RUNS)}")
+    parser.add_argument("--encodings", action="store_true", help="with --e2e: write cost and size per compression")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
@@ -466,7 +577,15 @@ def main() -> None:
             if not args.skip_speed:
                 rows += noise_figures.speed_rows(tmp, quick=args.quick)
         elif args.e2e:
-            rows += e2e_rows(tmp, size, repeats=args.repeats, baseline_src=args.baseline_src)
+            rows += e2e_rows(
+                tmp,
+                size,
+                repeats=args.repeats,
+                baseline_src=args.baseline_src,
+                sessions=[k for k in args.e2e_sessions.split(",") if k],
+                runs=[k for k in args.e2e_runs.split(",") if k],
+                encodings=args.encodings,
+            )
         elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick)
         if args.motion:

@@ -113,7 +113,7 @@ def test_mask(tmp_path):
     assert got.dtype == bool and got.sum() == 1 and got[1, 2]
 
 
-@pytest.mark.parametrize("compression", ["zip", "rle", "none"])
+@pytest.mark.parametrize("compression", ["zip", "zips", "piz", "rle", "none"])
 def test_exr_compressions_are_lossless(tmp_path, compression):
     a = np.random.default_rng(2).random((9, 11, 3)).astype(np.float32)
     a[:4] = 0  # a constant run, as outside a mask

@@ -111,3 +111,31 @@ def test_frame_stats_only_on_request(tmp_path):
     img = __import__("id2reflectance._shared.imageio", fromlist=["read_exr"]).read_exr(root / f.file)[0]
     assert cf.stats[f.file] == frame_stats(f, img, saturation_mask(img, f))
     assert cf.stats[f.file].p999 > cf.stats[f.file].p001 > 0.0
+
+
+def test_saturation_mask_band_by_band(monkeypatch) -> None:
+    """The banded comparison (bands of a few rows, hits in some bands only, a last partial
+    band) gives the per-pixel definition."""
+    import id2reflectance.capture.frames as frames_mod
+
+    monkeypatch.setattr(frames_mod, "_CHECK_BAND_ELEMENTS", 3 * 50 * 3)  # 3 rows per band
+    rng = np.random.default_rng(5)
+    png = Frame("c", "full", "cross", "f.png", "srgb", 1.0)
+    img = rng.uniform(0.0, 0.7, (41, 50, 3)).astype(np.float32)
+    img[7, 3, 2] = 1.0  # one hit in the third band, in the last channel
+    img[40, 49, 0] = 1.0  # one in the last, partial band
+    img[20:26] = 1.0  # whole bands
+    got = saturation_mask(img, png)
+    np.testing.assert_array_equal(got, np.any(img >= np.float32(1 - 1e-6), axis=2))
+    assert got.sum() == 2 + 6 * 50
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_found_by_min_and_max(tmp_path, bad) -> None:
+    root = make_tiny_session(tmp_path / "s")
+    img = np.full((8, 8, 3), 0.2, np.float32)
+    img[5, 1] = bad
+    img[6, 6, 2] = bad
+    write_exr(root / "frames/cam0/full_parallel.exr", img)
+    with pytest.raises(InputFileError, match=r"full_parallel.exr: frames\[\d+\].file: contains NaN or Inf in 2 pixel"):
+        load_camera_frames(load_session(root), "cam0")

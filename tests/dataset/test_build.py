@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -183,3 +184,22 @@ def test_local_workers_are_pinned_to_distinct_cores():
         assert len({m[0] for m in got}) == 2
     else:  # nothing to pin to: workers keep the machine's mask
         assert all(list(m) == cores for m in got)
+
+
+def test_solve_stage_writes_only_what_the_bake_reads(tmp_path):
+    """The dataset's solve is an intermediate: the bake's maps only, uncompressed."""
+    import OpenEXR
+
+    from id2reflectance.capture.simulator.analytic import write_sphere_session
+    from id2reflectance.dataset.build import stage_solve, stage_validate
+    from id2reflectance.processing.bake.views import BAKE_INPUT_MAPS
+
+    session = write_sphere_session(tmp_path / "S0000", size=16, inverses=False, samples=(16, 4))
+    info = stage_solve(stage_validate(str(session), str(tmp_path / "work")))
+    folder = Path(info["work"]) / "solve" / "cam0"
+    assert sorted(p.stem for p in folder.iterdir()) == sorted(BAKE_INPUT_MAPS)
+    with OpenEXR.File(str(folder / "diffuse_albedo.exr"), header_only=True) as f:
+        assert f.header()["compression"] == OpenEXR.NO_COMPRESSION
+    assert json.loads((Path(info["work"]) / "solve" / "solve.json").read_text())["config"]["maps"] == list(
+        BAKE_INPUT_MAPS
+    )

@@ -36,9 +36,17 @@ fit; 100000 x 100000 does not)."""
 Encoding = Literal["linear", "srgb", "raw"]
 RAW_SUFFIXES = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf", ".pef", ".srw"}
 _EXR_MAX_PIXELS = 1 << 31
-ExrCompression = Literal["zip", "rle", "none"]
-EXR_COMPRESSIONS: dict[str, str] = {"zip": "ZIP_COMPRESSION", "rle": "RLE_COMPRESSION", "none": "NO_COMPRESSION"}
-"""The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant)."""
+ExrCompression = Literal["zip", "zips", "piz", "rle", "none"]
+EXR_COMPRESSIONS: dict[str, str] = {
+    "zip": "ZIP_COMPRESSION",
+    "zips": "ZIPS_COMPRESSION",
+    "piz": "PIZ_COMPRESSION",
+    "rle": "RLE_COMPRESSION",
+    "none": "NO_COMPRESSION",
+}
+"""The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant); every
+OpenEXR reader since 1.x reads them (the lossy PXR24, B44 and DWA, and ZSTD and HTJ2K, which
+only OpenEXR >= 3.4 reads, are not offered)."""
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -301,6 +309,7 @@ def write_exr(
     channels : ``"auto"`` or a string of one-letter channel names of length C.
     half : store 16-bit half floats instead of float32.
     compression : ``"zip"`` (deflate per 16 scanlines: small files, slowest to write),
+        ``"zips"`` (deflate per scanline), ``"piz"`` (wavelet + Huffman),
         ``"rle"`` (run lengths: fast, compresses the constant background of masked maps)
         or ``"none"`` (fastest, largest). All lossless; every OpenEXR reader reads them.
         Planar input (a transposed ``(C, H, W)`` array) is written without copies.
@@ -376,12 +385,12 @@ def _read_integer_image(path: Path) -> np.ndarray:
 
 
 def _to_unit(img: np.ndarray, path: Path, *, allow_8bit: bool) -> np.ndarray:
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+    if img.dtype == np.uint16:  # converted inside the division: one float32 array, the same bits
+        return np.divide(img, np.float32(65535.0), dtype=np.float32)
     if img.dtype == np.uint8:
         if not allow_8bit:
             raise InputFileError(path, "encoding", "linear images must be 16-bit or float, got 8-bit")
-        return img.astype(np.float32) / 255.0
+        return np.divide(img, np.float32(255.0), dtype=np.float32)
     if img.dtype.kind == "f":
         return img.astype(np.float32)
     raise InputFileError(path, None, f"unsupported pixel type {img.dtype}")
@@ -413,7 +422,7 @@ def read_raw(path: str | Path) -> np.ndarray:
             )
     except Exception as err:
         raise InputFileError(path, None, f"not a readable camera RAW file ({err})") from err
-    return rgb.astype(np.float32) / 65535.0
+    return np.divide(rgb, np.float32(65535.0), dtype=np.float32)  # one float32 array, as astype then divide
 
 
 def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:

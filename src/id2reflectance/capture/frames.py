@@ -21,6 +21,7 @@ from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
 T = TypeVar("T")
+_CHECK_BAND_ELEMENTS = 1 << 20  # values compared per band by the frame checks (a 1 MB bool buffer)
 
 
 @dataclass(frozen=True)
@@ -44,33 +45,42 @@ class FrameStats:
 def _any_channel_at_least(img: np.ndarray, threshold: float) -> np.ndarray:
     """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``.
 
-    One comparison pass and a count; the per-pixel reduction runs only over the few
-    elements found (or as C strided ORs when many are), not as a slow ``any(axis=2)``.
+    Compared band by band of rows into one small reused buffer (no image-sized temporary:
+    fresh memory costs page faults); the per-pixel reduction runs only on bands with a hit.
     """
-    ge = img >= np.asarray(threshold, img.dtype)
-    found = np.count_nonzero(ge)
-    if found == 0:
-        return np.zeros(img.shape[:2], bool)
-    if found <= ge.size // 16:
-        out = np.zeros(img.shape[:2], bool)
-        out.reshape(-1)[np.flatnonzero(ge) // img.shape[2]] = True
-        return out
-    out = ge[..., 0].copy()
-    for c in range(1, img.shape[2]):
-        out |= ge[..., c]
-    return out
+    h, w, c = img.shape
+    flat = img.reshape(h, w * c)
+    thr = np.asarray(threshold, img.dtype)
+    rows = max(1, _CHECK_BAND_ELEMENTS // max(1, w * c))
+    ge = np.empty((min(rows, h), w * c), bool)
+    out: np.ndarray | None = None
+    for r0 in range(0, h, rows):
+        band = flat[r0 : r0 + rows]
+        hit = ge[: band.shape[0]]
+        np.greater_equal(band, thr, out=hit)
+        if not hit.any():
+            continue
+        if out is None:
+            out = np.zeros((h, w), bool)
+        per_pixel = hit.reshape(-1, w, c)
+        dst = out[r0 : r0 + band.shape[0]]
+        for ch in range(c):
+            dst |= per_pixel[..., ch]
+    return np.zeros((h, w), bool) if out is None else out
 
 
-def saturation_mask(img: np.ndarray, frame: Frame) -> np.ndarray:
+def saturation_mask(img: np.ndarray, frame: Frame, *, peak: float | None = None) -> np.ndarray:
     """(H, W) bool: pixels clipped by the sensor or the encoding.
 
     ``img`` : (H, W, 3) float32 decoded values (before dark, scale and colour matrix).
     Integer encodings saturate at their maximum code (1.0); a linear EXR at a plateau of
-    at least ``max(4, 1e-5 * H * W)`` pixels at the frame's maximum.
+    at least ``max(4, 1e-5 * H * W)`` pixels at the frame's maximum (``peak``, the
+    maximum of ``img`` when the caller already has it).
     """
     if frame.encoding != "linear" or not frame.file.lower().endswith(".exr"):
         return _any_channel_at_least(img, 1.0 - 1e-6)
-    peak = float(img.max()) if img.size else 0.0
+    if peak is None:
+        peak = float(img.max()) if img.size else 0.0
     if peak <= 0:
         return np.zeros(img.shape[:2], bool)
     at_peak = _any_channel_at_least(img, peak * (1 - 1e-6))
@@ -79,6 +89,16 @@ def saturation_mask(img: np.ndarray, frame: Frame) -> np.ndarray:
 
 def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np.ndarray:
     """Decode one frame and check it against its camera: (H, W, 3) float32, no correction."""
+    return _decode_checked(session, frame, index)[0]
+
+
+def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[np.ndarray, float]:
+    """:func:`decode_frame` and the frame's maximum (0 when empty).
+
+    The finite check is the minimum and maximum (NaN propagates through both, +Inf is the
+    maximum, -Inf the minimum): two reductions without an image-sized temporary, and the
+    maximum is the saturation check's peak; the bad pixels are counted only for the error.
+    """
     path = session.path(frame.file)
     field = f"frames[{index}].file" if index is not None else "file"
     cam = session.cameras[frame.camera]
@@ -92,10 +112,13 @@ def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np
         raise InputFileError(
             frame.file, field, f"is {img.shape[1]}x{img.shape[0]} but camera '{cam.name}' is {cam.width}x{cam.height}"
         )
-    if not np.all(np.isfinite(img)):
+    if not img.size:
+        return img, 0.0
+    lo, hi = float(img.min()), float(img.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(img)).any(axis=2).sum())
         raise InputFileError(frame.file, field, f"contains NaN or Inf in {bad} pixel(s)")
-    return img
+    return img, hi
 
 
 def frame_stats(frame: Frame, img: np.ndarray, saturated: np.ndarray) -> FrameStats:
@@ -166,8 +189,8 @@ def load_camera_frames(
     )
 
     def lit(f: Frame) -> tuple[np.ndarray, np.ndarray, FrameStats | None]:
-        img = decode_frame(session, f, index[f])
-        sat = saturation_mask(img, f)
+        img, peak = _decode_checked(session, f, index[f])
+        sat = saturation_mask(img, f, peak=peak)
         fs = frame_stats(f, img, sat) if stats else None
         if f.polarization in darks:
             img -= darks[f.polarization]

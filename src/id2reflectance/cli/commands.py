@@ -1,41 +1,54 @@
-"""The list of top-level commands, one module per stage."""
+"""The top-level commands, one module per stage, imported only when run.
+
+Each command's module imports its stage's library (together about a second of imports);
+``id2r solve`` loads only the solve's (:class:`LazyGroup`), ``id2r --help`` loads them all.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from id2reflectance.cli.bake import bake_cmd
-from id2reflectance.cli.calibrate import calibrate_cmd
-from id2reflectance.cli.dataset import dataset_group
-from id2reflectance.cli.demo import demo_cmd
-from id2reflectance.cli.eval_swapper import eval_swapper_cmd
-from id2reflectance.cli.export import export_cmd
-from id2reflectance.cli.infer import infer_cmd
-from id2reflectance.cli.relight import relight_cmd
-from id2reflectance.cli.report import report_cmd
-from id2reflectance.cli.rig import rig_cmd
-from id2reflectance.cli.simulate import simulate_cmd
-from id2reflectance.cli.solve import solve_cmd
-from id2reflectance.cli.train import eval_group, train_group
-from id2reflectance.cli.train_swapper import train_swapper_cmd
-from id2reflectance.cli.validate import validate_cmd
+COMMAND_MODULES: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "validate_cmd"),
+    "simulate": ("simulate", "simulate_cmd"),
+    "calibrate": ("calibrate", "calibrate_cmd"),
+    "rig": ("rig", "rig_cmd"),
+    "solve": ("solve", "solve_cmd"),
+    "bake": ("bake", "bake_cmd"),
+    "report": ("report", "report_cmd"),
+    "relight": ("relight", "relight_cmd"),
+    "export": ("export", "export_cmd"),
+    "infer": ("infer", "infer_cmd"),
+    "train": ("train", "train_group"),
+    "eval": ("train", "eval_group"),
+    "demo": ("demo", "demo_cmd"),
+    "dataset": ("dataset", "dataset_group"),
+}
+"""Command name -> (module under ``id2reflectance.cli``, attribute), in ``--help`` order."""
 
-COMMANDS: list[click.Command] = [
-    validate_cmd,
-    simulate_cmd,
-    calibrate_cmd,
-    rig_cmd,
-    solve_cmd,
-    bake_cmd,
-    report_cmd,
-    relight_cmd,
-    export_cmd,
-    infer_cmd,
-    train_group,
-    eval_group,
-    demo_cmd,
-    dataset_group,
-]
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("eval_swapper", "eval_swapper_cmd"),  # `id2r eval swapper` beside `id2r eval codebook`
+    "train": ("train_swapper", "train_swapper_cmd"),  # `id2r train swapper` beside `id2r train codebook`
+}
 
-eval_group.add_command(eval_swapper_cmd)  # `id2r eval swapper` beside `id2r eval codebook`
-train_group.add_command(train_swapper_cmd)  # `id2r train swapper` beside `id2r train codebook`
+
+def _attr(module: str, name: str) -> click.Command:
+    return getattr(importlib.import_module(f"id2reflectance.cli.{module}"), name)
+
+
+def load_command(name: str) -> click.Command | None:
+    """The command ``name`` (importing its module and library), or None when there is none."""
+    if name not in COMMAND_MODULES:
+        return None
+    cmd = _attr(*COMMAND_MODULES[name])
+    if name in SUBCOMMANDS and isinstance(cmd, click.Group):
+        sub = _attr(*SUBCOMMANDS[name])
+        cmd.add_command(sub)
+    return cmd
+
+
+def all_commands() -> list[click.Command]:
+    """Every top-level command, in ``--help`` order (imports every stage's library)."""
+    return [c for c in map(load_command, COMMAND_MODULES) if c is not None]

@@ -19,7 +19,22 @@ from id2reflectance.errors import Id2rError, SessionInvalidError
 
 
 class _Group(click.Group):
-    """Click group that renders library errors as one clear line and exit code 2."""
+    """Click group that renders library errors as one clear line and exit code 2, and
+    imports a command's module (and its library) only when that command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from id2reflectance.cli.commands import COMMAND_MODULES
+
+        return list(dict.fromkeys([*COMMAND_MODULES, *self.commands]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            from id2reflectance.cli.commands import load_command
+
+            cmd = load_command(cmd_name)
+            if cmd is not None:
+                self.add_command(cmd)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -67,15 +82,15 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from id2reflectance.cli import commands  # every command and the library they import: only when run
+    """Register every command now (tests; ``id2r`` itself loads each one when it is run)."""
+    from id2reflectance.cli.commands import all_commands
 
-    for cmd in commands.COMMANDS:
+    for cmd in all_commands():
         cli.add_command(cmd)
 
 
 def main() -> None:
-    """Entry point of the ``id2r`` console script."""
-    _register()
+    """Entry point of the ``id2r`` console script (commands are loaded lazily)."""
     cli(prog_name="id2r")
 
 

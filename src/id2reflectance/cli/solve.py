@@ -72,9 +72,9 @@ def solve_cmd(
     """Solve diffuse/specular albedo, normals and roughness for every camera of SESSION.
 
     Writes OUT/<camera>/{diffuse_albedo, specular_albedo, normal_diffuse,
-    normal_diffuse_r|g|b, normal_specular, roughness, mask, confidence}.exr (float32, lossless RLE
-    compression by default, camera image space, 0 outside the mask; --maps writes only
-    the maps named) and OUT/solve.json (statistics, warnings, timings, versions, config). OUT is written beside as a temporary folder and renamed into
+    normal_diffuse_r|g|b, normal_specular, roughness, mask, confidence}.exr (float32,
+    uncompressed by default, every choice lossless; camera image space, 0 outside the mask;
+    --maps writes only the maps named, e.g. without the per-channel diffuse normals) and OUT/solve.json (statistics, warnings, timings, versions, config). OUT is written beside as a temporary folder and renamed into
     place; on any error nothing is written and the exit code is 2.
 
     \b
@@ -91,7 +91,7 @@ def solve_cmd(
     solve.toml:
       diffuse_normal_channel = "g"
       min_specular = 0.001
-      compression = "zip"    # or "rle" (default), "none": all lossless
+      compression = "zip"    # or "none" (default), "rle", "zips", "piz": all lossless
     """
     config = load_config(config_path, SolverConfig) if config_path is not None else SolverConfig()
     chosen = None if maps is None else tuple(m.strip() for m in maps.split(",") if m.strip())

@@ -41,6 +41,7 @@ from id2reflectance.dataset.splits import SplitConfig, split_record, split_subje
 from id2reflectance.dataset.views import check_environments, render_training_views
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError, OutputError
 from id2reflectance.processing.bake.baker import BakeConfig, bake_session
+from id2reflectance.processing.bake.views import BAKE_INPUT_MAPS
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 log = logging.getLogger(__name__)
@@ -224,8 +225,9 @@ def stage_validate(session_dir: str, work_root: str) -> dict[str, Any]:
 
 
 def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
-    """Solve every camera into ``work/solve``."""
-    config = SolverConfig()
+    """Solve every camera into ``work/solve``: the maps the bake reads, uncompressed (an
+    intermediate: the fastest to write and read; the per-channel diffuse normals skipped)."""
+    config = SolverConfig(maps=BAKE_INPUT_MAPS, compression="none")
 
     def compute(work: Path) -> dict[str, Any]:
         solve_session(info["session"], work / "solve", config=config)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,13 +218,19 @@ def write_asset(
         raise ConfigError(f"write_asset: metadata is not JSON-serialisable: {err}") from err
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as tmp:
-        write_obj(tmp / MESH_FILE, mesh)
-        for name in MAP_NAMES:
+
+        def write_map(name: str) -> dict[str, str]:
             rel = f"uv/{name}.exr"
             write_exr(tmp / rel, arrays[name])
-            manifest["maps"][name] = {"file": rel, "sha256": sha256_file(tmp / rel)}
             if previews:
                 write_png(tmp / "previews" / f"{name}.png", _preview(name, arrays[name]))
+            return {"file": rel, "sha256": sha256_file(tmp / rel)}
+
+        # The maps' files concurrently (the encoders and hashing release the GIL).
+        with ThreadPoolExecutor(max_workers=min(len(MAP_NAMES), os.cpu_count() or 1)) as pool:
+            written = pool.map(write_map, MAP_NAMES)
+            write_obj(tmp / MESH_FILE, mesh)
+            manifest["maps"].update(zip(MAP_NAMES, written, strict=True))
         atomic_write_json(tmp / MANIFEST, manifest)
     log.info("wrote asset %s (%dx%d maps)", out_dir, size, size)
     return out_dir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,38 @@ def test_solved_dir_must_match_the_session(tmp_path: Path) -> None:
     (ok / "cam0" / "roughness.exr").unlink()
     with pytest.raises(InputFileError, match=r"cam0/roughness.exr.*missing"):
         check_solved_dir(ok, {"cam0": cam})
+
+
+def test_a_map_skipped_by_the_solve_is_named_as_skipped(tmp_path: Path) -> None:
+    """A map left out by ``id2r solve --maps`` (solve.json's config.maps) is reported as
+    skipped, by the header check and by the reader; one missing otherwise, as missing."""
+    cam = _camera(size=24)
+    root = _write_solved(tmp_path / "solved", cam)
+    (root / "cam0" / "roughness.exr").unlink()
+    written = [m for m in SOLVED_MAPS if m != "roughness"]
+    (root / "solve.json").write_text(json.dumps({"config": {"maps": written}}))
+    skipped = r"cam0/roughness.exr: missing: the bake needs roughness.exr, which the solve skipped .*--maps"
+    with pytest.raises(InputFileError, match=skipped):
+        check_solved_dir(root, {"cam0": cam})
+    with pytest.raises(InputFileError, match=skipped):
+        load_solved_view(root, cam, workers=3)
+    (root / "solve.json").write_text(json.dumps({"config": {"maps": list(SOLVED_MAPS)}}))
+    with pytest.raises(InputFileError, match=r"cam0/roughness.exr: missing: the solver output for camera 'cam0' has"):
+        load_solved_view(root, cam)
+
+
+def test_maps_read_concurrently_equal_maps_read_one_by_one(tmp_path: Path) -> None:
+    cam = _camera(size=24)
+    root = _write_solved(tmp_path / "solved", cam)
+    rng = np.random.default_rng(0)
+    for name, c in SOLVED_MAPS.items():
+        write_exr(root / cam.name / f"{name}.exr", rng.random((24, 24, c), dtype=np.float32))
+    write_exr(root / cam.name / "confidence.exr", rng.random((24, 24), dtype=np.float32))
+    one, many = load_solved_view(root, cam, workers=1), load_solved_view(root, cam, workers=4)
+    for field in dataclasses.fields(SolvedView):
+        if field.name != "camera":
+            np.testing.assert_array_equal(getattr(one, field.name), getattr(many, field.name), err_msg=field.name)
+    assert one.confidence is not None
 
 
 def test_low_confidence_region_contributes_less(tmp_path: Path) -> None:

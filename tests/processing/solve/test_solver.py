@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from id2reflectance._shared.config import load_config
-from id2reflectance._shared.imageio import read_exr
+from id2reflectance._shared.imageio import read_exr, write_exr
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.illumination import LIT_PATTERNS, responses_from_moments
 from id2reflectance.capture.session import Rig
 from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera, write_sphere_session
-from id2reflectance.errors import ConfigError
+from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
@@ -402,24 +402,30 @@ def test_simulated_session_meets_the_figures(tmp_path: Path) -> None:
         _assert_same_maps(maps["solved_numpy"], maps["solved"])
 
 
-@pytest.mark.parametrize("compression", ["rle", "zip", "none"])
+@pytest.mark.parametrize("compression", ["rle", "zip", "zips", "piz", "none"])
 def test_session_output_equals_the_straightforward_path(compression: str, tmp_path: Path) -> None:
-    """Maps written by ``solve_session`` (kernel loaded beside the decode, maps written by
-    concurrent threads, statistics beside the writes, lossless compression) read back bit
-    for bit equal to the maps solved in memory from frames decoded one by one, and to the
+    """Maps written by ``solve_session`` (kernel loaded beside the decode, the next camera
+    decoded while this one's maps are written, maps written by concurrent threads,
+    statistics beside the writes, lossless compression) read back bit for bit equal to the
+    maps solved in memory from frames decoded one by one, camera after camera, and to the
     files read plane by plane as before."""
     from id2reflectance._shared.imageio import _read_exr_planes
     from id2reflectance.capture.frames import load_camera_frames, load_mask
     from id2reflectance.capture.session import load_session
+    from id2reflectance.processing.solve.denoise import camera_confidence, prepare_camera
 
-    session_dir = write_sphere_session(tmp_path / "sess", size=40, cameras=2, inverses=True, samples=SAMPLES)
+    session_dir = write_sphere_session(tmp_path / "sess", size=40, cameras=3, inverses=True, samples=SAMPLES)
     out = tmp_path / "solved"
     report = solve_session(session_dir, out, config=SolverConfig(compression=compression, workers=2))
     session = load_session(session_dir)
     cfg = SolverConfig(workers=1)
+    assert list(report.cameras) == list(session.cameras)
     for name, camera in session.cameras.items():
         frames = load_camera_frames(session, name)
-        maps = solve_camera_frames(frames, camera, session.rig, load_mask(session, name), cfg)
+        mask = load_mask(session, name)
+        maps = solve_camera_frames(frames, camera, session.rig, mask, cfg)
+        prepared, prep = prepare_camera(session, name, frames, mask, cfg)
+        maps.confidence, _ = camera_confidence(prepared, prep, maps, cfg)
         assert maps.counts == report.cameras[name].counts
         assert report.cameras[name].stats == map_statistics(maps, max_samples=cfg.stats_samples)
         for stem, img in maps.images().items():
@@ -450,3 +456,15 @@ def test_maps_and_compression_options(tmp_path: Path) -> None:
     (tmp_path / "solve.toml").write_text('maps = ["roughness"]\ncompression = "none"\n')
     loaded = load_config(tmp_path / "solve.toml", SolverConfig)
     assert loaded.maps == ("roughness",) and loaded.compression == "none"
+
+
+def test_a_bad_frame_of_a_later_camera_read_ahead_fails_cleanly(tmp_path: Path) -> None:
+    """The next camera is decoded while this one's maps are written: its bad frame is still
+    the error (naming the file), and nothing is written."""
+    session = write_sphere_session(tmp_path / "sess", size=24, cameras=3, inverses=False, samples=(16, 4))
+    bad = np.full((24, 24, 3), 0.1, np.float32)
+    bad[3, 4, 0] = np.nan
+    write_exr(session / "frames" / "cam1" / "gradient_y_cross.exr", bad)
+    with pytest.raises(InputFileError, match=r"frames/cam1/gradient_y_cross.exr: frames\[\d+\].file: contains NaN"):
+        solve_session(session, tmp_path / "out", config=SolverConfig(workers=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sess"]

@@ -30,6 +30,8 @@ at that pixel.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -39,10 +41,12 @@ import numpy as np
 import OpenEXR
 
 from id2reflectance._shared.imageio import read_exr
+from id2reflectance._shared.jsonfile import read_json
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, rasterize_uv
 from id2reflectance.errors import InputFileError
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
+from id2reflectance.processing.solve.outputs import SOLVE_JSON
 
 if TYPE_CHECKING:
     import open3d as o3d
@@ -60,6 +64,8 @@ SOLVED_MAPS: dict[str, int] = {
     "mask": 1,
 }
 CONFIDENCE_MAP = "confidence"  # optional solved map (1 channel): multiplies the blending weight
+BAKE_INPUT_MAPS = (*SOLVED_MAPS, CONFIDENCE_MAP)
+"""Every solved map the bake reads (``id2r solve --maps`` for a solve made only to be baked)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,11 +131,27 @@ class SolvedView:
     confidence: np.ndarray | None = None
 
 
+def missing_map_message(solved_dir: Path, camera: str, name: str) -> str:
+    """Why ``SOLVED/<camera>/<name>.exr`` is missing: skipped on purpose by the solve's
+    ``--maps`` (its ``solve.json`` config lists the maps it wrote), or not there."""
+    written = None
+    try:
+        written = read_json(solved_dir / SOLVE_JSON).get("config", {}).get("maps")
+    except (InputFileError, AttributeError):  # no or unreadable solve.json: say only that it is missing
+        pass
+    if isinstance(written, list) and name not in written:
+        return (
+            f"missing: the bake needs {name}.exr, which the solve skipped (it wrote only the maps "
+            f"{', '.join(written)}: `id2r solve --maps`); solve again with {name} among --maps or without --maps"
+        )
+    return f"missing: the solver output for camera '{camera}' has no {name}.exr"
+
+
 def _read_map(folder: Path, shown: str, name: str, camera: Camera) -> np.ndarray:
     path = folder / f"{name}.exr"
     rel = f"{shown}/{name}.exr"
     if not path.is_file():
-        raise InputFileError(rel, None, f"missing: the solver output for camera '{camera.name}' has no {name}.exr")
+        raise InputFileError(rel, None, missing_map_message(folder.parent, camera.name, name))
     try:
         img, names = read_exr(path)
     except InputFileError as err:
@@ -186,7 +208,7 @@ def check_solved_dir(solved_dir: str | Path, cameras: dict[str, Camera]) -> None
         for m, channels in SOLVED_MAPS.items():
             shown = f"{solved_dir.name}/{name}/{m}.exr"
             if not (folder / f"{m}.exr").is_file():
-                raise InputFileError(shown, None, f"missing: the solver output for camera '{name}' has no {m}.exr")
+                raise InputFileError(shown, None, missing_map_message(solved_dir, name, m))
             w, h, c = _exr_header(folder / f"{m}.exr", shown)
             if (w, h) != (cam.width, cam.height):
                 raise InputFileError(
@@ -199,9 +221,13 @@ def check_solved_dir(solved_dir: str | Path, cameras: dict[str, Camera]) -> None
                 raise InputFileError(shown, "channels", f"expected {channels} channel(s), got {c}")
 
 
-def load_solved_view(solved_dir: str | Path, camera: Camera, *, normal_source: NormalSource = "specular") -> SolvedView:
+def load_solved_view(
+    solved_dir: str | Path, camera: Camera, *, normal_source: NormalSource = "specular", workers: int = 0
+) -> SolvedView:
     """Read and check ``SOLVED/<camera>/*.exr`` against the session's camera.
 
+    The maps are read by ``workers`` threads (0: one per CPU; the EXR decoder releases the
+    GIL); on several bad maps the error names the first in :data:`SOLVED_MAPS` order.
     Raises InputFileError naming the file for a missing folder or map, wrong channel
     count, a size that differs from the camera's, or NaN/Inf.
     """
@@ -210,10 +236,12 @@ def load_solved_view(solved_dir: str | Path, camera: Camera, *, normal_source: N
     shown = f"{solved_dir.name}/{camera.name}"
     if not folder.is_dir():
         raise InputFileError(shown, None, f"missing: no solver output folder for camera '{camera.name}'")
-    maps = {name: _read_map(folder, shown, name, camera) for name in SOLVED_MAPS}
-    confidence = None
-    if (folder / f"{CONFIDENCE_MAP}.exr").is_file():
-        confidence = np.clip(_read_map(folder, shown, CONFIDENCE_MAP, camera), 0.0, 1.0)
+    names = list(SOLVED_MAPS) + ([CONFIDENCE_MAP] if (folder / f"{CONFIDENCE_MAP}.exr").is_file() else [])
+    threads = min(len(names), workers if workers > 0 else os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(_read_map, folder, shown, name, camera) for name in names]
+        maps = {name: f.result() for name, f in zip(names, futures, strict=True)}
+    confidence = np.clip(maps[CONFIDENCE_MAP], 0.0, 1.0) if CONFIDENCE_MAP in maps else None
     return SolvedView(
         camera=camera,
         diffuse_albedo=maps["diffuse_albedo"],

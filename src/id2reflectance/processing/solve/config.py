@@ -54,9 +54,12 @@ class SolverConfig:
         the frames as decoded (noise is still estimated for ``confidence.exr``).
     ambient : ``"auto"``: with inverse patterns, measure the ambient light (the same in
         every pattern) and subtract it when present; ``"none"``: leave it.
-    compression : lossless OpenEXR compression of the maps: ``"rle"`` (default: about 4x
-        faster to write than ZIP, files about 1.3x larger on masked faces), ``"zip"``
-        (smallest files) or ``"none"``. Every OpenEXR reader reads all three.
+    compression : lossless OpenEXR compression of the maps: ``"none"`` (default: the maps
+        are an intermediate the bake reads; the least CPU to write and to read, about half
+        of RLE's, files about 1.85x RLE's on the test sphere), ``"rle"`` (run lengths of
+        the zero background), ``"zip"`` / ``"zips"`` (deflate: smallest but PIZ, about 3-4x
+        RLE's write time), ``"piz"`` (smallest, slowest). Every OpenEXR reader reads all
+        of them (docs/solve.md, "Encoding").
     align : frame alignment before the solve (:mod:`~id2reflectance.processing.solve.align`):
         ``"auto"`` (rigid, and a dense flow for a moved frame whose rigid residual exceeds
         ``align_flow_px``), ``"rigid"`` (image similarity), ``"flow"`` (similarity plus dense
@@ -79,7 +82,7 @@ class SolverConfig:
     warn_fraction: float = 0.01
     stats_samples: int = 1 << 20
     maps: tuple[str, ...] = MAP_FILES
-    compression: Literal["rle", "zip", "none"] = "rle"
+    compression: Literal["none", "rle", "zips", "zip", "piz"] = "none"
     align: Literal["auto", "none", "rigid", "flow"] = "auto"
     align_flow_px: float = 0.5
     align_warn_px: float = 5.0

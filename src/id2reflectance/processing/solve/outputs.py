@@ -58,7 +58,7 @@ def write_camera_maps(
     maps: CameraMaps,
     *,
     names: tuple[str, ...] = MAP_FILES,
-    compression: ExrCompression = "rle",
+    compression: ExrCompression = "none",
     workers: int = 1,
 ) -> list[Path]:
     """Write maps of ``maps`` as ``folder/<name>.exr`` (float32, each atomically).

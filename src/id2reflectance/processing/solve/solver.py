@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +201,14 @@ def _load_kernel() -> float:
     return kernel.warm_up()
 
 
+def _timed_load(session: Session, name: str, workers: int) -> tuple[CameraFrames, np.ndarray | None, float]:
+    """One camera's decoded frames, its mask file and the seconds they took (run ahead, beside
+    the previous camera's writing)."""
+    t = time.perf_counter()
+    frames = load_camera_frames(session, name, workers=workers)
+    return frames, load_mask(session, name), time.perf_counter() - t
+
+
 def _timed_statistics(maps: CameraMaps, max_samples: int) -> tuple[dict[str, Stats], float]:
     """:func:`map_statistics` and its seconds (run beside the writing of the maps)."""
     t = time.perf_counter()
@@ -218,7 +226,9 @@ def solve_session(
 
     Each camera's frames are decoded and its maps written by ``config.resolved_workers()``
     threads; a side thread loads the compiled kernel during the first decode and computes
-    each camera's statistics while its maps are written. The maps do not depend on it.
+    each camera's statistics while its maps are written, and a reader thread decodes the
+    next camera's frames meanwhile (its ``timings_s.decode`` is the reader's time, which
+    overlaps the previous camera's write). The maps do not depend on any of it.
 
     Parameters
     ----------
@@ -262,14 +272,19 @@ def solve_session(
     spare: CameraMaps | None = None
     workers = config.resolved_workers()
     # One side thread: loads the compiled kernel while the first frames decode, and
-    # computes each camera's statistics while its maps are written.
-    with atomic_folder(out_dir) as tmp, ThreadPoolExecutor(max_workers=1) as side:
+    # computes each camera's statistics while its maps are written. One reader thread
+    # decodes the next camera's frames while this camera's maps are written.
+    with (
+        atomic_folder(out_dir) as tmp,
+        ThreadPoolExecutor(max_workers=1) as side,
+        ThreadPoolExecutor(max_workers=1) as reader,
+    ):
         kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
+        ahead: list[Future[tuple[CameraFrames, np.ndarray | None, float]]] = []
         for i, name in enumerate(names):
             camera = session.cameras[name]
-            t0 = time.perf_counter()
-            frames = load_camera_frames(session, name, workers=workers)
-            mask = load_mask(session, name)
+            # the first camera here, beside the kernel's load; later ones were read ahead
+            frames, mask, decode_s = ahead.pop().result() if ahead else _timed_load(session, name, workers)
             ta = time.perf_counter()
             files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
             frames, alignment = align_camera_frames(
@@ -285,13 +300,15 @@ def solve_session(
             )
             maps.confidence, noise_warnings = camera_confidence(frames, prep, maps, config)
             del frames
+            if i + 1 < len(names):  # decoded while these maps are written
+                ahead.append(reader.submit(_timed_load, session, names[i + 1], workers))
             t2 = time.perf_counter()
             stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
             write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
             timings = {
-                "decode": ta - t0,
+                "decode": decode_s,
                 "align": t1 - ta,
                 "denoise": t_prep - t1,
                 "solve": t2 - t_prep,
