@@ -37,7 +37,7 @@ from id2reflectance.processing.solve.align_features import (
 from id2reflectance.processing.solve.align_work import downsample
 from id2reflectance.processing.solve.separation import AXES
 
-MIN_EXPLAINED = 0.1  # a motion that removes less of the features' mismatch with its template is not motion
+MIN_EXPLAINED = 0.065  # a motion that removes less of the features' mismatch with its template is not motion
 
 Key = tuple[str, str]
 REFERENCE: Key = ("full", "cross")
@@ -208,7 +208,7 @@ def refine_motions(
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
     # before the parallel frames are matched to their cross twins: a twin whose motion does not
-    # remove a tenth of its mismatch with its template is still (else its twin would inherit the motion)
+    # remove enough of its mismatch with its template is still (else its twin would inherit the motion)
     others = [k for k in cache.log if k[1] == "cross" and k != REFERENCE]
     current = dict(motions)
     for key, fraction in zip(
