@@ -20,7 +20,12 @@ A frame is left untouched (bit-identical) when its fitted motion moves no face p
 more than ``min_px`` (0.1 px) or by less than ``significance`` (3) standard deviations
 of the fit (Gauss-Newton covariance from the residual of the features, inflated for
 neighbouring samples' correlation): sensor noise and lighting then explain the fit, so a
-still noisy session solves as with ``none``. Resampling is bicubic; pixels that come
+still noisy session solves as with ``none``; or when the motion removes less than
+:data:`~id2reflectance.processing.solve.align_refine.MIN_EXPLAINED` of the features'
+mismatch with the frame's lighting-matched template
+(:func:`~id2reflectance.processing.solve.align_features.explained_fraction`): a systematic
+lighting difference fitted as motion (a smooth, textureless surface's shading; the
+specular light of a parallel-polarised frame), which the significance test does not see. Resampling is bicubic; pixels that come
 from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
