@@ -260,7 +260,7 @@ def _extend_neck(vertices: np.ndarray, hit: np.ndarray) -> None:
 
 
 @lru_cache(maxsize=4)
-def _regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
+def _region_points(model: FaceModel, size: int) -> np.ndarray:
     raster = uv_raster(size)
     head = face_model_head(model)
     pos = raster.interpolate(head.vertices, head.faces)
@@ -276,7 +276,28 @@ def _regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
 
     coef = np.linalg.solve(kernel(src, src) + 1e-6 * np.eye(len(src)), dst - src)
     warped = pos + kernel(pos, src) @ coef
-    return regions_at(warped)
+    warped.flags.writeable = False  # shared by every caller (cached)
+    return warped
+
+
+def face_model_region_points(model: FaceModel, size: int) -> np.ndarray:
+    """Where each texel of the neutral face-model head lands after the landmark warp of
+    :func:`face_model_regions`: the points at which region shapes are drawn.
+
+    Anything drawn on the template's anatomy (the regions, a subject's eyebrows or
+    hairline, :mod:`~id2reflectance.capture.simulator.appearance`) is placed on the face
+    model by evaluating it at these points, so it follows the UV layout of ``uv_raster``.
+
+    Returns
+    -------
+    (S, S, 3) float64 metres, template frame (read-only, cached).
+    """
+    return _region_points(model, size)
+
+
+@lru_cache(maxsize=4)
+def _regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
+    return regions_at(_region_points(model, size))
 
 
 def face_model_regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:

@@ -52,6 +52,7 @@ from id2reflectance.capture.geometry.regions import face_texel_size, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh
 from id2reflectance.capture.illumination import LIT_PATTERNS
 from id2reflectance.capture.session import Frame, session_json, write_session_json
+from id2reflectance.capture.simulator.appearance import Appearance
 from id2reflectance.capture.simulator.face_model_subjects import (
     FaceModelHead,
     HeadModel,
@@ -60,7 +61,14 @@ from id2reflectance.capture.simulator.face_model_subjects import (
 )
 from id2reflectance.capture.simulator.motion_render import MovedFrames, render_moved_frames
 from id2reflectance.capture.simulator.render import CameraRender, DiffuseTextures, diffuse_textures, render_camera
-from id2reflectance.capture.simulator.skin import SkinParams, SubjectMaps, face_ita_deg, subject_maps
+from id2reflectance.capture.simulator.skin import (
+    SkinParams,
+    SubjectMaps,
+    face_ita_deg,
+    ita_deg,
+    skin_albedo,
+    subject_maps,
+)
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
 
@@ -196,7 +204,8 @@ class Subject:
     """The random draw of one subject: identity, shape and skin.
 
     ``head`` is the procedural head's parameters; ``face_head`` the face-model head
-    (identity and expression weights) when the subject comes from the face model.
+    (identity and expression weights) when the subject comes from the face model, and
+    ``appearance`` its eyebrows, hair, beard, lips and irises.
     """
 
     subject_id: str
@@ -204,13 +213,15 @@ class Subject:
     head: HeadParams
     skin: SkinParams
     face_head: FaceModelHead | None = None
+    appearance: Appearance | None = None
 
 
 def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, expression: float = 0.0) -> Subject:
     """Subject ``index`` of ``seed`` (independent streams per subject).
 
     With ``face_model_modes`` (a count of identity modes) the subject also gets face-model
-    identity weights, drawn from their own stream, so the skin is the same either way.
+    identity weights and an appearance (eyebrows, hair, beard, lips, irises), each drawn
+    from its own stream, so the skin is the same either way.
     """
     if index < 0 or index > 9999:
         raise ConfigError(f"subject index must be in [0, 9999], got {index}")
@@ -222,6 +233,10 @@ def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, 
     if face_model_modes is not None:
         id_rng = np.random.default_rng([int(seed), int(index), 3])
         face_head = FaceModelHead.random(id_rng, modes=face_model_modes, expression=expression)
+        look_rng = np.random.default_rng([int(seed), int(index), 4])
+        ita = float(ita_deg(skin_albedo(skin.melanin, skin.haemoglobin)))
+        look = Appearance.random(look_rng, sex=skin.sex, age=skin.age, ita_deg=ita)
+        return Subject(f"S{index:04d}", index, head, skin, face_head, look)
     return Subject(f"S{index:04d}", index, head, skin, face_head)
 
 
@@ -232,9 +247,18 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         mesh = head_mesh(subject.head)
         maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
         return mesh, maps, face_ita_deg(maps)
-    mesh, eyes, regions = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
-    maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail, eyes=eyes, regions=regions)
-    return mesh, maps, face_ita_deg(maps, regions)
+    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
+    maps = subject_maps(
+        geo.mesh,
+        subject.skin,
+        size=config.uv_size,
+        detail=config.detail,
+        eyes=geo.eyes,
+        regions=geo.regions,
+        appearance=subject.appearance,
+        points=geo.points,
+    )
+    return geo.mesh, maps, face_ita_deg(maps, geo.regions)
 
 
 def config_subject(config: SimulatorConfig, index: int) -> Subject:
@@ -317,6 +341,8 @@ def _write_truth(root: Path, mesh: FaceMesh, maps: SubjectMaps, renders: dict[st
     write_exr(uv / "normal_object.exr", maps.normal_object)
     if maps.eye is not None:
         write_exr(uv / "eye.exr", maps.eye)  # 1 on the eyeballs (not skin)
+    if maps.hair is not None:
+        write_exr(uv / "hair.exr", maps.hair)  # hair covering the skin (kept in the skin maps)
     atomic_write_json(uv / "params.json", params)
     for name, r in renders.items():
         for key, img in r.truth.items():
@@ -454,6 +480,7 @@ def simulate_subject(
         "template": TEMPLATE_NAME,
         "head": subject.head.to_json() if subject.face_head is None else subject.face_head.to_json(),
         "skin": subject.skin.to_json(),
+        **({} if subject.appearance is None else {"appearance": subject.appearance.to_json()}),
         "attributes": attributes,
         "exposure_scale": scale,
         "config": _config_json(config),
