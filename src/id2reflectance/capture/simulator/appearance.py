@@ -37,7 +37,7 @@ BEARD_STYLES: tuple[str, ...] = ("none", "shadow", "moustache", "goatee", "full"
 GREY_HAIR_ALBEDO = (0.42, 0.40, 0.37)  # linear Rec.709: unpigmented (white) hairs with a little pigment
 RED_HAIR_ALBEDO = (0.20, 0.075, 0.035)  # linear Rec.709: auburn
 SCALP_DENSITY = {"bald": 0.0, "horseshoe": 0.97, "buzz": 0.7, "short": 0.98, "long": 1.0, "fringe": 1.0}
-BEARD_DENSITY = {"none": 0.0, "shadow": 0.35, "moustache": 0.85, "goatee": 0.85, "full": 0.85}
+BEARD_DENSITY = {"none": 0.0, "shadow": 0.35, "moustache": 0.95, "goatee": 0.95, "full": 0.95}
 
 
 def hair_albedo(darkness: float) -> np.ndarray:
@@ -267,7 +267,7 @@ def appearance_layers(
     scalp = scalp_mask(p, look, regions["ears"]) * SCALP_DENSITY[look.scalp] * fibres
     dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=look.seed + 7) + 0.2) / 0.6, 0.0, 1.0)
     density = BEARD_DENSITY[look.beard] * (max(stubble, 0.4) if look.beard == "shadow" else 1.0)
-    beard = beard_mask(p, look, regions) * density * (dots if look.beard == "shadow" else 0.7 + 0.3 * dots)
+    beard = beard_mask(p, look, regions) * density * (dots if look.beard == "shadow" else 0.85 + 0.15 * dots)
     lash = 0.85 * regions["lash_line"]
     hair = np.clip(np.maximum.reduce([brows, lash, scalp, beard]), 0.0, 1.0)
 

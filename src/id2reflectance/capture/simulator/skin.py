@@ -341,7 +341,7 @@ SCLERA_ALBEDO = (0.56, 0.48, 0.42)  # linear Rec.709
 PUPIL_ALBEDO = (0.012, 0.012, 0.012)
 IRIS_LIGHT = (0.10, 0.13, 0.15)  # blue-grey
 IRIS_DARK = (0.045, 0.022, 0.010)  # dark brown
-EYE_SPECULAR = 0.06  # wet cornea and conjunctiva
+EYE_SPECULAR = 0.03  # wet cornea and conjunctiva (cornea n = 1.376: F0 = 0.025)
 EYE_ROUGHNESS = 0.22
 IRIS_HALF_ANGLE_DEG = 30.0  # iris edge seen from the eyeball's centre (6 mm on a 12 mm radius)
 PUPIL_HALF_ANGLE_DEG = 10.0
