@@ -1,7 +1,8 @@
 """Light-stage simulator: simulated subjects rendered into valid sessions with ground truth.
 
 A subject (index ``i`` under seed ``s``) is a head -- one of the face model's heads
-(identity weights drawn per subject, :mod:`~id2reflectance.capture.simulator.face_model_subjects`)
+(identity weights drawn per subject, :mod:`~id2reflectance.capture.simulator.face_model_subjects`,
+with eyebrows, hair, beard, lips and irises, :mod:`~id2reflectance.capture.simulator.appearance`)
 when the face model is found, else a procedural head
 (:mod:`~id2reflectance.capture.geometry.template_mesh`), both in template topology -- a biophysical skin
 (:mod:`~id2reflectance.capture.simulator.skin`) and its UV maps, rendered under the spherical
@@ -16,6 +17,8 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       truth/mesh.obj                the subject in template topology with UVs (world frame)
       truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
+      truth/uv/hair.exr             face-model heads only: hair covering the skin (brows, scalp, beard;
+                                    kept in the reflectance maps, :mod:`~id2reflectance.capture.simulator.appearance`)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
       truth/<camera>/skin.exr       face-model heads only: 1 on skin, 0 on the eyes
       truth/motion.json, truth/<camera>/motion/<pattern>_<pol>.exr   only with head motion
