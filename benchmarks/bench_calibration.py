@@ -3,6 +3,16 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_calibration.py [--quick] [--seeds N]
+    .venv/bin/python benchmarks/bench_calibration.py --photos PATH [--board SPEC]
+
+``--photos``: only the real-photo section, on a folder of stereo board photos
+(``left01.jpg``/``right01.jpg`` ... or ``<camera>/<image>``; default board: OpenCV's
+sample chessboard, 9x6 inner corners = 10x7 squares, squares of 1 unit). Per camera:
+poses used / given, RMS after our bundle adjustment, OpenCV ``calibrateCamera`` on the
+same labelled corners, and the rig (baseline, rotation) against ``stereoCalibrate`` on
+the same corners; then OpenCV's own pipeline end to end (its detector's corners in its
+own order, ``cornerSubPix`` 11 x 11, ``calibrateCamera`` + ``stereoCalibrate``), which is
+what a user of OpenCV alone gets.
 
 Sections (each row: figure | value | reference measured in the same run | ratio):
 
@@ -337,19 +347,103 @@ def solver_section() -> None:
         )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="1 seed, 800x600 renders with 8 poses")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds of the figure rig (default 5, quick 1)")
-    args = ap.parse_args()
-    seeds = args.seeds or (1 if args.quick else 5)
+def photos_section(folder: Path, board: str) -> None:
+    """Real stereo photos (see the module doc)."""
+    import cv2
+    from scipy.spatial.transform import Rotation
+
+    from id2reflectance.capture.calibration.board_captures import list_capture
+    from id2reflectance.capture.calibration.boards import object_points, parse_board_spec
+
+    spec = parse_board_spec(board)
+    listing = list_capture(folder)
     t0 = time.perf_counter()
-    figure_rig_section(seeds, "k1k2")
-    figure_rig_section(seeds, "k1k2p1p2")
-    jacobian_section()
-    rendered_section(args.quick)
-    colour_section()
-    solver_section()
+    res = cc.calibrate_cameras(folder, spec)
+    seconds = time.perf_counter() - t0
+    rep = res.report
+    cv = rep["opencv"]
+    names = sorted(res.cameras)
+    for n in names:
+        c = rep["cameras"][n]
+        row(f"photos {n}: poses used / given", c["images"], len(listing[n]), "{:.0f}")
+        row(
+            f"photos {n}: RMS after BA px (ref: OpenCV calibrateCamera, same corners)",
+            c["rms_px"],
+            cv["cameras"][n]["rms_mono_px"],
+        )
+    row("photos: outlier images", len(rep["outliers"]), None, "{:.0f}")
+    row("photos: views relabelled", len(rep["relabelled"]), None, "{:.0f}")
+    ref, other = cv["reference"], [n for n in names if n != cv["reference"]]
+    for n in other:
+        e = cv["cameras"][n]
+        a, b = res.cameras[ref], res.cameras[n]
+        R_rel = b.R @ a.R.T
+        t_rel = b.t - R_rel @ a.t
+        row(
+            f"photos {n}: all-view RMS px (ref: stereoCalibrate, fixed intrinsics, same corners)",
+            rep["rms_after_px"],
+            e["rms_stereo_px"],
+        )
+        row(
+            f"photos {n}: baseline (units of square_size; ref: stereoCalibrate)",
+            float(np.linalg.norm(t_rel)),
+            float(np.linalg.norm(e["t"])),
+        )
+        row(
+            f"photos {n}: rotation deg (ref: stereoCalibrate)",
+            float(np.degrees(Rotation.from_matrix(R_rel).magnitude())),
+            float(np.degrees(Rotation.from_matrix(np.array(e["R"])).magnitude())),
+        )
+        d = e["ours_minus_opencv"]
+        row(f"photos {n}: rig difference from stereoCalibrate, deg", d["rotation_deg"], None)
+        row(f"photos {n}: rig difference from stereoCalibrate, % of baseline", d["translation_pct_of_baseline"], None)
+    row("photos: calibrate_cameras seconds", seconds, None, "{:.2f}")
+    # OpenCV alone: its detector, its corner order, its calibration.
+    nx, ny = spec.squares_x - 1, spec.squares_y - 1
+    obj = object_points(spec).astype(np.float32)
+    found: dict[str, dict[str, np.ndarray]] = {n: {} for n in names}
+    size = {}
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+    for n in names:
+        for pose, path in listing[n].items():
+            gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            size[n] = gray.shape[::-1]
+            ok, c = cv2.findChessboardCorners(gray, (nx, ny), flags=cv2.CALIB_CB_ADAPTIVE_THRESH)
+            if ok:
+                found[n][pose] = cv2.cornerSubPix(gray, c, (11, 11), (-1, -1), crit)
+    flags = cv2.CALIB_FIX_K3 | cv2.CALIB_ZERO_TANGENT_DIST
+    own = {}
+    for n in names:
+        poses = sorted(found[n])
+        rms, K, dist, _, _ = cv2.calibrateCamera(
+            [obj] * len(poses), [found[n][p] for p in poses], size[n], None, None, flags=flags
+        )
+        own[n] = (K, dist)
+        row(f"OpenCV alone {n}: poses found / given", len(poses), len(listing[n]), "{:.0f}")
+        row(f"OpenCV alone {n}: calibrateCamera RMS px (ref: ours after BA)", rms, rep["cameras"][n]["rms_px"])
+    for n in other:
+        shared = sorted(set(found[ref]) & set(found[n]))
+        out = cv2.stereoCalibrate(
+            [obj] * len(shared),
+            [found[ref][p] for p in shared],
+            [found[n][p] for p in shared],
+            own[ref][0],
+            own[ref][1],
+            own[n][0],
+            own[n][1],
+            size[n],
+            flags=flags | cv2.CALIB_USE_INTRINSIC_GUESS,
+            criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-10),
+        )
+        row(f"OpenCV alone {n}: stereoCalibrate RMS px (ref: ours, all views)", out[0], rep["rms_after_px"])
+        row(
+            f"OpenCV alone {n}: baseline (ref: ours)",
+            float(np.linalg.norm(out[6])),
+            float(np.linalg.norm(res.cameras[n].t - res.cameras[n].R @ res.cameras[ref].R.T @ res.cameras[ref].t)),
+        )
+
+
+def print_table(t0: float) -> None:
     widths = [max(len(r[i]) for r in [("figure", "value", "reference", "ratio"), *ROWS]) for i in range(4)]
     line = " | ".join
     print(line(h.ljust(w) for h, w in zip(("figure", "value", "reference", "ratio"), widths, strict=True)))
@@ -357,6 +451,37 @@ def main() -> None:
     for r in ROWS:
         print(line(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     print(f"\n(total {time.perf_counter() - t0:.0f} s; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1 seed, 800x600 renders with 8 poses")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds of the figure rig (default 5, quick 1)")
+    ap.add_argument(
+        "--photos",
+        type=Path,
+        default=None,
+        help="only the real-photo section, on this folder of stereo board photos (e.g. $ID2R_STEREO_PHOTOS)",
+    )
+    ap.add_argument(
+        "--board",
+        default="type=chessboard,squares_x=10,squares_y=7,square_size=1",
+        help="board SPEC of --photos (default: OpenCV's sample chessboard, 9x6 inner corners)",
+    )
+    args = ap.parse_args()
+    seeds = args.seeds or (1 if args.quick else 5)
+    t0 = time.perf_counter()
+    if args.photos is not None:
+        photos_section(args.photos, args.board)
+        print_table(t0)
+        return
+    figure_rig_section(seeds, "k1k2")
+    figure_rig_section(seeds, "k1k2p1p2")
+    jacobian_section()
+    rendered_section(args.quick)
+    colour_section()
+    solver_section()
+    print_table(t0)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from id2reflectance.capture.validate import validate_session
 from id2reflectance.errors import SessionInvalidError
 from id2reflectance.processing.asset import read_asset
 from id2reflectance.processing.bake.baker import BakeConfig, bake_session
-from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv
+from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv, read_truth_valid
 from id2reflectance.processing.export.gltf import export_glb
 from id2reflectance.processing.relight.batch import relight_assets
 from id2reflectance.processing.relight.render import RelightConfig
@@ -51,6 +51,7 @@ class DemoConfig:
     environments: tuple[str, ...] = ("pattern:full", "courtyard", "sunset")
     relight_size: int = 256
     report: bool = True
+    template: str = "procedural"  # shared UV space: procedural | face_model | auto (capture/geometry/templates.py)
 
 
 @dataclass
@@ -74,14 +75,16 @@ def _timed(result: DemoResult, stage: str, t0: float) -> None:
 def bake_figures(session_dir: Path, baked: Any) -> dict[str, Any]:
     """Accuracy of a bake against the simulator's UV truth (texels seen by a camera)."""
     m = baked.maps
-    truth = read_truth_uv(session_dir, m.diffuse_albedo.shape[0])
+    size = m.diffuse_albedo.shape[0]
+    truth = read_truth_uv(session_dir, size)
     ours = {
         "diffuse_albedo": m.diffuse_albedo,
         "specular_albedo": m.specular_albedo,
         "roughness": m.roughness,
         "normal_object": m.normal_object,
     }
-    return bake_accuracy(ours, truth, seen=m.seen, covered=m.covered, view_weights=m.view_weights).to_json()
+    seen = m.seen & read_truth_valid(session_dir, size)
+    return bake_accuracy(ours, truth, seen=seen, covered=m.covered, view_weights=m.view_weights).to_json()
 
 
 def run_demo(
@@ -94,7 +97,9 @@ def run_demo(
     out = Path(out_dir)
     result = DemoResult(out=out)
     t0 = time.perf_counter()
-    sim = SimulatorConfig(image_size=config.image_size, uv_size=config.uv_size, seed=config.seed)
+    sim = SimulatorConfig(
+        image_size=config.image_size, uv_size=config.uv_size, seed=config.seed, template=config.template
+    )
     sessions = simulate_sessions(out / "sessions", subjects=config.subjects, config=sim, progress=progress)
     _timed(result, "simulate", t0)
     assets = []
@@ -118,7 +123,7 @@ def run_demo(
             sdir,
             out / "solved" / sid,
             out / "assets" / sid,
-            config=BakeConfig(size=config.bake_size),
+            config=BakeConfig(size=config.bake_size, template=config.template),
             progress=progress,
         )
         _timed(result, "bake", t0)

@@ -59,3 +59,49 @@ def test_truncated_raw_is_a_named_error(tmp_path, keep):
     path.write_bytes(data[: int(len(data) * keep) if keep < 1 else keep])
     with pytest.raises(InputFileError, match=r"t.dng: not a readable camera RAW file"):
         read_image(path, "raw")
+
+
+def _claim(path, width, height):
+    """Patch the DNG's ImageWidth / ImageLength tags (LONG) to claim another sensor size; the data stays."""
+    import struct
+
+    with tifffile.TiffFile(path) as tif:
+        tags = {t.code: t for t in tif.pages.first.tags.values()}
+        offsets = {code: tags[code].offset for code in (256, 257)}
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, offsets[256] + 8, width)
+    struct.pack_into("<I", data, offsets[257] + 8, height)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(("width", "height"), [(16000, 12000), (60000, 60000)])
+def test_a_raw_header_claiming_a_sensor_larger_than_its_file_is_refused_before_decoding(
+    tmp_path, monkeypatch, width, height
+):
+    import rawpy
+
+    path = _claim(write_dng(tmp_path / "forged.dng"), width, height)
+    real = rawpy.imread
+    opened = []
+
+    def imread(p):  # the metadata parse only: a decode would call postprocess on the second open
+        opened.append(p)
+        if len(opened) > 1:
+            raise AssertionError("decoded after the header check")
+        return real(p)
+
+    monkeypatch.setattr(rawpy, "imread", imread)
+    with pytest.raises(InputFileError, match=rf"forged.dng: is \d+ bytes, too small for the {width}x{height} sensor"):
+        read_image(path, "raw")
+    assert len(opened) == 1
+
+
+def test_a_raw_frame_of_another_size_than_its_camera_is_refused_from_its_header(tmp_path):
+    from id2reflectance._shared.imageio import check_image_header, image_header_size
+
+    path = write_dng(tmp_path / "f.dng")
+    assert image_header_size(path) == (64, 96)
+    check_image_header(path, (64, 96))
+    with pytest.raises(InputFileError, match=r"f.dng: is 96x64 but camera 'cam0' is 16x16"):
+        check_image_header(path, (16, 16), what="camera 'cam0'")

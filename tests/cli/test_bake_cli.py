@@ -161,3 +161,30 @@ def test_output_must_not_replace_an_input(case: tuple[Path, Path], tmp_path: Pat
     res = _bake(str(s), str(solved), "-o", str(other))
     assert res.exit_code == 2 and "not an asset folder" in res.stderr, res.output
     assert (other / "todo.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_bake_on_a_full_disk_names_the_file_and_keeps_the_previous_asset(
+    case: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC (OpenEXR's own error, as on /dev/full) from the third UV map on: one line, the previous asset intact."""
+    from tests.faults import full_disk_for_exr, leftovers
+
+    session, solved = case
+    cfg = tmp_path / "bake.toml"
+    cfg.write_text(FAST)
+    out = tmp_path / "asset"
+    (out / "uv").mkdir(parents=True)  # a previous asset (its content does not matter: it is kept whole)
+    (out / "asset.json").write_text('{"previous": true}')
+    (out / "uv" / "diffuse_albedo.exr").write_bytes(b"previous bake")
+    before = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    tried = full_disk_for_exr(monkeypatch, after=2)
+    res = _bake(str(session), str(solved), "-o", str(out), "--config", str(cfg))
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    assert len(tried) > 2
+    assert lines[0].startswith(f"error: {out}/uv/") and lines[0].endswith(".exr: cannot write: no space left on device")
+    after = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before  # the previous asset, byte for byte
+    assert leftovers(tmp_path) == [] and leftovers(out) == []

@@ -207,6 +207,21 @@ WRITERS = {
     "relight": lambda i, o: ["relight", i, "--env", "studio", "-o", o],
     "export": lambda i, o: ["export", i, "-o", o],
     "report": lambda i, o: ["report", i, "-o", o],
+    "simulate": lambda i, o: ["simulate", "-o", o],
+    "demo": lambda i, o: ["demo", "-o", o],
+    "calibrate cameras": lambda i, o: [
+        "calibrate",
+        "cameras",
+        i,
+        "--board",
+        "type=chessboard,squares_x=10,squares_y=7,square_size=0.02",
+        "-o",
+        o,
+    ],
+    "calibrate colour": lambda i, o: ["calibrate", "colour", i, "--camera", "a", "-o", o],
+    "calibrate simulate": lambda i, o: ["calibrate", "simulate", "-o", o],
+    "dataset split": lambda i, o: ["dataset", "split", "--dataset", o],  # the dataset folder a build writes
+    "eval swapper": lambda i, o: ["eval", "swapper", "--dataset", i, "--checkpoint", i, "-o", o],
 }
 
 

@@ -108,3 +108,25 @@ def test_simulate_motion_options_move_the_head(tmp_path):
     assert validate_session(out / "S0000").ok
     res = CliRunner().invoke(cli, ["simulate", "-o", str(out), "--motion-px", "-1"])
     assert res.exit_code == 2
+
+
+def test_simulate_face_model_template_needs_face_model_heads(tmp_path):
+    args = ["simulate", "-o", str(tmp_path / "o"), "-n", "1", "--image-size", "40", "--uv-size", "32"]
+    args += [
+        "--cameras",
+        "1",
+        "--no-inverses",
+        "--head-model",
+        "procedural",
+        "--template",
+        "face_model",
+        "--no-progress",
+    ]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2
+    # with the face model: procedural heads have no face-model truth; without it: the model is missing
+    assert "face-model heads" in res.output or "template 'face_model'" in res.output, res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "o" / "S0000").exists()
+    res = CliRunner().invoke(cli, ["simulate", "-o", str(tmp_path / "p"), "--template", "cylinder"])
+    assert res.exit_code == 2 and "cylinder" in res.output

@@ -92,8 +92,9 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def image_header_size(path: str | Path) -> tuple[int, int] | None:
     """``(height, width)`` from the header of a PNG, JPEG, TIFF or OpenEXR file, pixels undecoded.
 
-    None for other types (camera RAW is left to LibRaw's own limits) and for a ``.png`` or
-    ``.jpg`` without such a header (which the decoder then refuses).
+    Camera RAW: the size LibRaw's metadata parse reports for the decoded image (nothing
+    unpacked; :func:`_raw_size`). None for other types and for a ``.png`` or ``.jpg``
+    without such a header (which the decoder then refuses).
     Raises InputFileError naming the file when the header cannot be read.
     """
     path = Path(path)
@@ -120,7 +121,40 @@ def image_header_size(path: str | Path) -> tuple[int, int] | None:
         except Exception as err:  # OpenEXR raises RuntimeError for unreadable/truncated files
             raise InputFileError(path, None, f"not a readable OpenEXR file ({err})") from err
         return int(y1) - int(y0) + 1, int(x1) - int(x0) + 1
+    if suffix in RAW_SUFFIXES:
+        return _raw_size(path)
     return None
+
+
+#: A camera RAW file holds at least this many bytes per pixel of its sensor (lossless
+#: compression of real sensor data stays well above 1 bit per pixel; lossy DNG near 1).
+RAW_MIN_BYTES_PER_PIXEL = 1 / 16
+
+
+def _raw_size(path: Path) -> tuple[int, int]:
+    """``(height, width)`` of a camera RAW file's decoded image from LibRaw's metadata parse.
+
+    Refuses (InputFileError naming the file) a file LibRaw cannot parse, and one too small
+    for the sensor its header claims (fewer than :data:`RAW_MIN_BYTES_PER_PIXEL` bytes per
+    pixel: truncated, or a hostile header), before any pixel is unpacked.
+    """
+    import rawpy  # lazy: LibRaw is needed only for camera RAW frames
+
+    try:
+        with rawpy.imread(str(path)) as raw:
+            s = raw.sizes
+    except Exception as err:  # rawpy's LibRawError family, OSError
+        raise InputFileError(path, None, f"not a readable camera RAW file ({err})") from err
+    n_bytes = path.stat().st_size
+    sensor = int(s.raw_width) * int(s.raw_height)
+    if n_bytes < sensor * RAW_MIN_BYTES_PER_PIXEL:
+        raise InputFileError(
+            path,
+            None,
+            f"is {n_bytes} bytes, too small for the {s.raw_width}x{s.raw_height} sensor its header claims "
+            "(truncated or a forged header); not decoded",
+        )
+    return int(s.height), int(s.width)
 
 
 def _png_size(f: BinaryIO) -> tuple[int, int] | None:
@@ -166,7 +200,7 @@ def check_image_header(
 
     Parameters
     ----------
-    path : a PNG, JPEG, TIFF or OpenEXR file (other types pass unchecked).
+    path : a PNG, JPEG, TIFF, OpenEXR or camera RAW file (other types pass unchecked).
     expected_hw : ``(height, width)`` the caller's contract requires, pixels; None: any
         size up to the limit.
     what : names the expected size in the message (``"camera 'cam0'"``).
@@ -364,6 +398,7 @@ def read_raw(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
+    check_image_header(path)  # the size its metadata claims against the file and the pixel limit
     try:
         with rawpy.imread(str(path)) as raw:
             rgb = raw.postprocess(

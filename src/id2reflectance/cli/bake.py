@@ -24,7 +24,8 @@ from id2reflectance.processing.bake.baker import BakeConfig, bake_session
     "--template",
     type=click.Path(path_type=Path),
     default=None,
-    help="Template OBJ (UVs + landmark comments) [default: the shipped template].",
+    help="procedural, face_model (the face model's topology and UVs), auto, or a template OBJ "
+    "(UVs + landmark comments) [default: the shipped procedural template].",
 )
 @click.option(
     "--normal-source",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import image_size_option, out_option, progress_option, threads_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.errors import ConfigError
@@ -76,7 +77,8 @@ def cameras_cmd(
     """Calibrate every camera from board captures in CAPTURE_DIR/<camera>/<image>.
 
     Images with the same name in different camera folders are one board pose seen by
-    several cameras. --board counts squares (a chessboard with 9x6 inner corners has
+    several cameras; a folder of <camera><number> images (a stereo camera's left01.jpg,
+    right01.jpg, ...) is read as camera and pose. --board counts squares (a chessboard with 9x6 inner corners has
     10x7 squares). Writes rig.json (session-format cameras plus a report: RMS before
     and after bundle adjustment, per-image errors, outliers, dropped images, OpenCV's
     own result on the same detections).
@@ -84,6 +86,8 @@ def cameras_cmd(
     \b
     Examples:
       id2r calibrate cameras captures/ --board board.toml -o rig.json
+      id2r calibrate cameras stereo/ -o rig.json \\
+          --board "type=chessboard,squares_x=10,squares_y=7,square_size=0.025"   # left01.jpg, right01.jpg, ...
       id2r calibrate cameras captures/ -o rig.json --reference front \\
           --board "type=charuco,squares_x=11,squares_y=8,square_size=0.03,marker_size=0.022,dictionary=DICT_5X5_100"
     """
@@ -92,21 +96,22 @@ def cameras_cmd(
     from id2reflectance.capture.calibration.cameras import CameraCalibrationConfig, calibrate_cameras
     from id2reflectance.capture.rig import RigFile, write_rig
 
-    spec = parse_board_spec(board)
-    config = CameraCalibrationConfig(
-        min_corners=min_corners,
-        min_shared_poses=min_shared,
-        reference_camera=reference,
-        world=world,  # type: ignore[arg-type]
-        world_pose=world_pose,
-        dist_model=dist_model,  # type: ignore[arg-type]
-        encoding=encoding,  # type: ignore[arg-type]
-        compare_opencv=not no_opencv,
-        workers=threads or 0,  # 0: the library's automatic choice
-    )
-    with progress_bar(enabled=not no_progress) as progress:
-        result = calibrate_cameras(capture_dir, spec, config=config, progress=progress)
-    write_rig(out, RigFile(name, result.cameras, None, result.report))
+    with output_lock(out):
+        spec = parse_board_spec(board)
+        config = CameraCalibrationConfig(
+            min_corners=min_corners,
+            min_shared_poses=min_shared,
+            reference_camera=reference,
+            world=world,  # type: ignore[arg-type]
+            world_pose=world_pose,
+            dist_model=dist_model,  # type: ignore[arg-type]
+            encoding=encoding,  # type: ignore[arg-type]
+            compare_opencv=not no_opencv,
+            workers=threads or 0,  # 0: the library's automatic choice
+        )
+        with progress_bar(enabled=not no_progress) as progress:
+            result = calibrate_cameras(capture_dir, spec, config=config, progress=progress)
+        write_rig(out, RigFile(name, result.cameras, None, result.report))
     rep = result.report
     click.echo(f"{out}: {len(result.cameras)} camera(s), {rep['board_poses']} board pose(s), {rep['corners']} corners")
     click.echo(
@@ -123,6 +128,11 @@ def cameras_cmd(
             click.echo(
                 f"      vs OpenCV: fx {cv['fx_pct']:+.3f}%  cx {cv['cx_px']:+.2f} px  cy {cv['cy_px']:+.2f} px  "
                 f"rotation {cv['rotation_deg']:.4f} deg  translation {cv['translation_mm']:.2f} mm"
+                + (
+                    f" ({cv['translation_pct_of_baseline']:.2f} % of the baseline)"
+                    if n != rep["opencv"].get("reference")
+                    else ""
+                )
             )
     for o in rep["outliers"]:
         click.echo(f"  outlier (not used): {o['image']} (RMS {o['rms_px']:.2f} px)")
@@ -182,17 +192,18 @@ def colour_cmd(
     from id2reflectance.capture.calibration.colour import ColourCalibrationConfig, calibrate_colour
     from id2reflectance.capture.rig import read_rig, write_rig
 
-    rig = read_rig(rig_path) if rig_path is not None else None
-    config = ColourCalibrationConfig(
-        white_level=white_level,
-        weighting=weighting,
-        white_constraint=white_constraint,
-        encoding=encoding,  # type: ignore[arg-type]
-    )
-    result = calibrate_colour(list(images), camera=camera, dark=dark, config=config)
-    atomic_write_json(out, result.to_json())
-    if rig is not None and rig_path is not None:
-        write_rig(rig_path, dataclasses.replace(rig, color_matrix=result.color_matrix))
+    with output_lock(out), output_lock(rig_path or out, enabled=rig_path is not None):
+        rig = read_rig(rig_path) if rig_path is not None else None
+        config = ColourCalibrationConfig(
+            white_level=white_level,
+            weighting=weighting,
+            white_constraint=white_constraint,
+            encoding=encoding,  # type: ignore[arg-type]
+        )
+        result = calibrate_colour(list(images), camera=camera, dark=dark, config=config)
+        atomic_write_json(out, result.to_json())
+        if rig is not None and rig_path is not None:
+            write_rig(rig_path, dataclasses.replace(rig, color_matrix=result.color_matrix))
     names = list(result.to_json()["delta_e_2000"]["per_patch"])
     click.echo(f"{out}: color_matrix for camera '{camera}' from {len(result.readings)} image(s)")
     for row in result.color_matrix:
@@ -261,6 +272,6 @@ def simulate_cmd(
         if spec.type == "chessboard":
             kwargs.update(min_visible=1.0, spread_m=(0.06, 0.04, 0.1), max_tilt_deg=30.0)
     config = SimCalibrationConfig(**kwargs)
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         simulate_calibration(out, config, progress=progress)
     click.echo(f"{out}: {len(config.names)} camera(s) x {config.n_poses} board pose(s), truth in {out / 'truth.json'}")

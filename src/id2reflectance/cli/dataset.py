@@ -232,7 +232,8 @@ def split_cmd(dataset: Path, split_seed: int, split_fractions: tuple[float, floa
       id2r dataset split --dataset dataset/ --split-stratify hash --split-seed 3
     """
     cfg = _split_config(split_seed, split_fractions, split_stratify)
-    splits = resplit_dataset(dataset, cfg)
+    with output_lock(dataset):  # the folder a build writes: no split while it runs
+        splits = resplit_dataset(dataset, cfg)
     counts = {s: sum(1 for v in splits.values() if v == s) for s in SPLITS}
     click.echo(f"{dataset}: {len(splits)} subjects split {counts} ({cfg.stratify}, seed {cfg.seed})")
     _echo_split_table(read_manifest(dataset))

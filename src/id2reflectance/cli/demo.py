@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from id2reflectance.cli.options import image_size_option, out_option, progress_option, uv_size_option
+from id2reflectance._shared.lock import output_lock
+from id2reflectance.cli.options import image_size_option, out_option, progress_option, template_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 from id2reflectance.demo import DemoConfig, run_demo
 
@@ -17,10 +18,21 @@ from id2reflectance.demo import DemoConfig, run_demo
 @click.option("--seed", type=int, default=0, show_default=True)
 @image_size_option(default=256, help="Camera resolution, pixels.", retired=("--size",))
 @uv_size_option(default=256, help="UV map size of the baked assets, texels.", retired=("--bake-size",))
+@template_option(
+    help="Shared UV space: the procedural template, or the face model's topology and UVs "
+    "(face_model needs the face model; auto takes it when found)."
+)
 @click.option("--no-report", is_flag=True, help="Skip the HTML QA reports.")
 @progress_option()
 def demo_cmd(
-    out: Path, subjects: int, seed: int, image_size: int, uv_size: int, no_report: bool, no_progress: bool
+    out: Path,
+    subjects: int,
+    seed: int,
+    image_size: int,
+    uv_size: int,
+    template: str,
+    no_report: bool,
+    no_progress: bool,
 ) -> None:
     """Simulate light-stage sessions and run the whole pipeline on them.
 
@@ -32,6 +44,7 @@ def demo_cmd(
     Examples:
       id2r demo
       id2r demo -o out/ --subjects 4 --image-size 512 --uv-size 512
+      id2r demo -o out/ --subjects 1 --template face_model
     """
     cfg = DemoConfig(
         subjects=subjects,
@@ -40,8 +53,9 @@ def demo_cmd(
         uv_size=max(image_size, 256),
         bake_size=uv_size,
         report=not no_report,
+        template=template,
     )
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         res = run_demo(out, config=cfg, progress=progress)
     click.echo("\nSolver accuracy (medians, unshadowed pixels; targets <1 deg, <3 deg, <2%, <5%, <0.05):")
     click.echo(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.cli.options import (
     dataset_option,
     device_option,
@@ -159,8 +160,8 @@ def eval_swapper_cmd(
         device=device,
     )
     specs = [parse_checkpoint_spec(c) for c in checkpoints]
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         evaluation = evaluate_swapper(dataset, specs, config, progress=progress)
-    write_report(evaluation, out)
+        write_report(evaluation, out)
     click.echo(format_table(evaluation.metrics))
     click.echo(f"wrote {out}/report.md, report.html, metrics.json")

@@ -296,3 +296,15 @@ def image_size_option(
 ) -> Callable[[F], F]:
     """``--image-size``: camera, view or render size, pixels."""
     return _size_option("--image-size", "image_size", help=help, default=default, type=type, retired=retired)
+
+
+def template_option(*, help: str, default: str | None = "procedural") -> Callable[[F], F]:
+    """``--template procedural|face_model|auto``: the shared UV space (docs/template.md)."""
+    return _canonical(
+        ("--template",),
+        "template",
+        type=click.Choice(["procedural", "face_model", "auto"]),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )

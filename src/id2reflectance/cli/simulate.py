@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from id2reflectance._shared.config import load_config
+from id2reflectance._shared.lock import output_lock
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
-from id2reflectance.cli.options import image_size_option, out_option, progress_option, uv_size_option
+from id2reflectance.cli.options import image_size_option, out_option, progress_option, template_option, uv_size_option
 from id2reflectance.cli.progress import progress_bar
 
 
@@ -62,6 +63,11 @@ from id2reflectance.cli.progress import progress_bar
     default=None,
     help="Heads: the face model (an error if absent), procedural, or auto: the face model when found [auto].",
 )
+@template_option(
+    help="Layout of the truth (truth/mesh.obj, truth/uv): the procedural template, or the face model's "
+    "topology and UVs (face-model heads only; auto: the face model when found) [procedural].",
+    default=None,
+)
 @click.option(
     "--motion-px", type=click.FloatRange(min=0), default=None, help="Largest head shift between exposures, pixels [0]."
 )
@@ -100,6 +106,7 @@ def simulate_cmd(
     face_model: Path | None,
     expression: float | None,
     head_model: str | None,
+    template: str | None,
     motion_px: float | None,
     motion_deg: float | None,
     motion_tilt_deg: float | None,
@@ -144,13 +151,14 @@ def simulate_cmd(
         "face_model": str(face_model) if face_model is not None else None,
         "expression": expression,
         "head_model": head_model if head_model is not None else ("face_model" if face_model is not None else None),
+        "template": template,
         "motion_px": motion_px,
         "motion_deg": motion_deg,
         "motion_tilt_deg": motion_tilt_deg,
         "expression_mm": expression_mm,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    with progress_bar(enabled=not no_progress) as progress:
+    with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         paths = simulate_sessions(out, subjects=range(first, first + subjects), config=config, progress=progress)
     for p in paths:
         click.echo(str(p))

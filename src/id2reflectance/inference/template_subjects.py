@@ -43,7 +43,7 @@ from id2reflectance._shared.cachedir import default_cache_dir
 from id2reflectance._shared.imageio import read_png_unit
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh
-from id2reflectance.capture.geometry.template_mesh import load_shipped_template
+from id2reflectance.capture.geometry.templates import procedural_template
 from id2reflectance.dataset.torch_dataset import MANIFEST, SPLITS, dataset_sha256, read_manifest
 from id2reflectance.dataset.views import aligned_cameras
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
@@ -60,7 +60,7 @@ MESH_FILE = "mesh_vertices.npy"
 @lru_cache(maxsize=1)
 def shipped_template() -> FaceMesh:
     """The shipped face template mesh (faces, UVs, landmarks), read once per process."""
-    return load_shipped_template()
+    return procedural_template().mesh
 
 
 def resize_image(img: np.ndarray, size: int) -> np.ndarray:

@@ -13,8 +13,8 @@ import numpy as np
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
-from id2reflectance.capture.geometry.regions import region_masks
 from id2reflectance.capture.geometry.template_mesh import template_mesh
+from id2reflectance.capture.geometry.templates import layout_regions
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.relight.envmap import LUMA
 from id2reflectance.processing.solve.accuracy import angle_between_deg
@@ -101,10 +101,11 @@ def map_section(asset: Asset) -> str:
 
 
 def region_section(asset: Asset) -> str:
-    """Per-region weighted means (region masks of the template UV layout) as a table and bar charts."""
-    if not uses_template_layout(asset.mesh):
-        return "<p>Per-region figures: the asset's mesh does not use the template's UV layout.</p>"
-    masks = region_masks(asset.size)
+    """Per-region weighted means (region masks of the template UV layout: the procedural or
+    the face-model template's) as a table and bar charts."""
+    masks = layout_regions(asset.mesh, asset.size)
+    if masks is None:
+        return "<p>Per-region figures: the asset's mesh does not use a template's UV layout.</p>"
     maps = _scalar_maps(asset)
     cov = asset.maps.coverage
     rows, lum, spec, rough, seen = [], [], [], [], []
@@ -174,9 +175,11 @@ def truth_section(asset: Asset, session: Path | None) -> str:
         "normal deg": angle_between_deg(m.normal_object, _truth_map(t / "normal_object.exr", s)),
     }
     seen = (m.coverage > 0).astype(np.float32)
+    if (t / "valid.exr").is_file():  # truth in the face-model template's layout: where it is defined
+        seen = seen * (_truth_map(t / "valid.exr", s) > 0.5)
     weights = {"all seen": seen}
-    if uses_template_layout(asset.mesh):
-        masks = region_masks(s)
+    masks = layout_regions(asset.mesh, s)
+    if masks is not None:
         weights.update({r: masks[r] * seen for r in REPORT_REGIONS})
     rows = [[name, *(_weighted_mean(e, w) for e in err.values())] for name, w in weights.items()]
     charts = [

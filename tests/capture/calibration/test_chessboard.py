@@ -10,7 +10,7 @@ import pytest
 
 from id2reflectance._shared.imageio import linear_to_srgb, write_png
 from id2reflectance.capture.calibration.board_captures import CameraDetections, detect_capture
-from id2reflectance.capture.calibration.boards import BoardSpec, detect_board, to_gray
+from id2reflectance.capture.calibration.boards import BoardSpec, board_texture, detect_board, to_gray
 from id2reflectance.capture.calibration.cameras import CameraCalibrationConfig, calibrate_rig, initialise_rig
 from id2reflectance.capture.calibration.chessboard import larger_grid
 from id2reflectance.capture.calibration.labels import pattern_symmetries, relabel
@@ -194,8 +194,10 @@ def test_a_board_spec_too_small_is_refused_with_the_size_seen(capture_dir, monke
         return ok, (corners.reshape(6, 9, 1, 2)[:, :8].reshape(-1, 1, 2).copy() if ok else corners)
 
     monkeypatch.setattr(cv2, "findChessboardCornersSB", sub_grid)
-    with pytest.raises(CaptureError, match=r"show a larger one: 10x7 squares \(9x6 inner corners\) in 8 of 8"):
+    with pytest.raises(CaptureError, match=r"show a larger one in 8 of 8 image") as info:
         detect_capture(capture_dir, SYMMETRIC, workers=1)
+    assert "10x7 squares (9x6 inner corners) found whole in a/p0.png" in str(info.value)
+    assert str(info.value).endswith("use squares_x=10, squares_y=7")
 
 
 @pytest.mark.slow
@@ -228,3 +230,34 @@ def test_a_board_seen_from_behind_keeps_its_labels(spec: BoardSpec) -> None:
         ids, _ = project_board(cams["a"], view, spec, two_sided=True)
         assert len(det) >= 0.7 * len(ids)
         assert _truth_labels(det, cams["a"], view, spec, two_sided=True) != [-1], behind
+
+
+def _cut_short(spec: BoardSpec, keep: float = 0.45) -> tuple[np.ndarray, int]:
+    """The board's texture with its outermost squares printed ``keep`` of a square wide (as many printed boards)."""
+    tex, margin = board_texture(spec)
+    px = 120
+    h, w = spec.squares_y * px, spec.squares_x * px
+    cut = int(round((1 - keep) * px))
+    board = tex[margin : margin + h, margin : margin + w]
+    board[:cut] = board[-cut:] = 1.0
+    board[:, :cut] = board[:, -cut:] = 1.0
+    return tex, margin
+
+
+def test_a_part_of_a_real_looking_board_is_recognised() -> None:
+    """Outer squares cut short and a short lens (k1 -0.3): the squares beyond a sub-grid are read
+    next to its edge, through the nearest corners (the whole-grid homography missed them on real photos)."""
+    cfg = dataclasses.replace(_config(ASYMMETRIC), k1=-0.3, k2=0.1, spread_m=(0.01, 0.01, 0.0), fov_deg=50.0)
+    rng = np.random.default_rng(12)
+    cams = sim_rig(cfg)
+    (pose,) = rolled_board_poses(cams, cfg, [80.0], rng=rng)
+    img = render_board_image(cams["a"], pose, cfg, rng=rng, texture=_cut_short(ASYMMETRIC))
+    det = detect_board(img, ASYMMETRIC)
+    assert det is not None and det.larger_board is None and len(det) >= 50
+    gray = to_gray(img)
+    ids, truth = project_board(cams["a"], pose, ASYMMETRIC)
+    grid = truth.reshape(6, 9, 2)  # the true corners, in board order
+    assert larger_grid(gray, grid.reshape(-1, 2), 9, 6) == (9, 6)
+    assert larger_grid(gray, grid[:, 1:].reshape(-1, 2), 8, 6) == (9, 6)  # 8x6 inner corners given
+    assert larger_grid(gray, grid[1:, :-1].reshape(-1, 2), 8, 5) == (9, 6)  # inner corners given for squares
+    assert larger_grid(gray, grid[1:-1, 2:].reshape(-1, 2), 7, 4) == (9, 6)  # two lines out, grown from refined corners

@@ -130,3 +130,43 @@ def test_asset_folder_is_valid_and_consistent(baked: tuple[Path, BakeResult]) ->
     assert set(report["coverage"]["per_camera"]) == {"front", "left", "right"}
     assert report["registration"]["fit_residual_mm"]["mean"] == pytest.approx(res.registration.residual.mean, abs=1e-3)
     assert not any(p.name.endswith(".tmp") for p in res.path.parent.iterdir())
+
+
+@pytest.mark.slow
+def test_bake_on_the_face_model_template(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # the shared UV space as the face model's own topology and UVs (issue 22 item 2)
+    import dataclasses
+
+    from id2reflectance.capture.geometry.face_model import load_face_model
+    from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, resolve_template
+    from id2reflectance.capture.simulator.truth_layout import face_model_head_of, truth_in_template
+
+    if default_face_model_dir() is None:
+        pytest.skip("face model data (../shared/face-models) is absent")
+    session, solved = face_model_case(tmp_path_factory)
+    out = tmp_path_factory.mktemp("bake_out_fm_template") / "asset"
+    res = bake_session(session, solved, out, config=dataclasses.replace(SMALL_BAKE, template="face_model"))
+    template = resolve_template("face_model")
+    manifest = json.loads((out / "asset.json").read_text())
+    assert manifest["template"] == {"name": FACE_TEMPLATE_NAME, "sha256": template.sha256}
+    mesh = read_obj(out / "mesh.obj")
+    assert np.array_equal(mesh.faces, template.mesh.faces)
+    np.testing.assert_allclose(mesh.uvs, template.mesh.uvs, atol=1e-6)
+    assert res.registration.prior == "face_model"
+    params = json.loads((session / "truth" / "uv" / "params.json").read_text())
+    truth = truth_in_template(
+        template,
+        load_face_model(),
+        face_model_head_of(params),
+        read_obj(session / "truth" / "mesh.obj"),
+        read_truth_uv(session, 256),
+    )
+    m = res.maps
+    seen = m.seen & (truth.maps["valid"] > 0.5)
+    maps = {k: getattr(m, k) for k in ("diffuse_albedo", "specular_albedo", "roughness", "normal_object")}
+    acc = bake_accuracy(maps, truth.maps, seen=seen, covered=m.covered, view_weights=m.view_weights)
+    assert acc.texels > 0.3 * m.covered.sum()
+    assert acc.diffuse_psnr_db > 31.0 and acc.normal_median_deg < 1.5, acc
+    err_mm = np.linalg.norm(res.registration.mesh.vertices - truth.mesh.vertices, axis=1) * 1000
+    front = (truth.mesh.vertices[:, 2] > 0.02) & (truth.mesh.vertices[:, 1] > -0.12)
+    assert np.median(err_mm[front]) < 0.6

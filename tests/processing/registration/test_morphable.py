@@ -94,3 +94,26 @@ def test_prior_needs_the_project_template() -> None:
     assert register_module.resolve_prior(RegistrationConfig(), other) is None
     with pytest.raises(ConfigError, match="project's template"):
         register_module.resolve_prior(RegistrationConfig(prior="face_model"), other)
+
+
+@needs_model
+@pytest.mark.slow
+def test_prior_on_the_face_model_template() -> None:
+    # the face model's own topology: the basis is its modes at the template's vertices
+    from id2reflectance.capture.geometry.face_model_heads import face_model_skin_basis
+    from id2reflectance.capture.geometry.templates import face_model_template_mesh, resolve_template
+    from id2reflectance.capture.simulator.sessions import scan_mesh
+
+    model = load_face_model(FOLDER)
+    tmpl = resolve_template("face_model", FOLDER).mesh
+    basis = register_module.prior_basis(model, tmpl, 10)
+    assert basis is not None and basis.modes.shape == (len(tmpl.vertices), 3, 10)
+    assert basis is face_model_skin_basis(model, 10)
+    w = np.random.default_rng(2001).standard_normal(model.identity_modes)
+    truth = face_model_template_mesh(model, w)
+    np.testing.assert_allclose(basis.mean + face_model_skin_basis(model).modes @ w, truth.vertices, atol=1e-6)
+    scan = scan_mesh(truth, decimation=0.6, noise_mm=0.1, rng=np.random.default_rng(7))
+    reg = register_template(tmpl, scan, config=RegistrationConfig(**{**FAST.__dict__, "prior": "face_model"}))
+    assert reg.prior == "face_model"
+    err = np.linalg.norm(reg.mesh.vertices - truth.vertices, axis=1)[_face(truth) & basis.skin] * 1000
+    assert np.median(err) < 0.3 and np.percentile(err, 95) < 1.0, (np.median(err), np.percentile(err, 95))

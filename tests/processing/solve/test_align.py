@@ -135,3 +135,100 @@ def test_a_tiny_face_is_not_aligned() -> None:
     same, report = align_camera_frames(small, None, mode="auto")
     assert same is small and report.frames == [] and "too small to align" in report.skipped
     assert report.to_json()["skipped"] == report.skipped
+
+
+def test_compiled_sums_match_numpy_bilinear_sampling() -> None:
+    from id2reflectance.processing.solve.align_kernel import match_sums
+
+    rng = np.random.default_rng(1)
+    img = rng.random((30, 40)).astype(np.float32)
+    pts = (rng.random((500, 2)) * [44, 34] - 2).astype(np.float32)  # some outside the image
+    tmpl = rng.random(500).astype(np.float32)
+    sd = rng.random((500, 4)).astype(np.float32)
+    M = Similarity(0.3, -0.2, 1.0, 1.01).matrix(40, 30)
+    q = np.c_[pts, np.ones(500)] @ M[:2].T
+    ok = (q[:, 0] >= 0) & (q[:, 1] >= 0) & (q[:, 0] <= 39) & (q[:, 1] <= 29)
+    v = cv2.remap(img, *[c.astype(np.float32) for c in q.T], cv2.INTER_LINEAR)[:, 0]  # 1/32 px weights
+    s = match_sums(img, pts, M, tmpl, sd)
+    assert s[0] == ok.sum()
+    assert s[1] == pytest.approx(v[ok].sum(), rel=2e-3)
+    assert s[3] == pytest.approx((v * tmpl)[ok].sum(), rel=2e-3)
+    assert s[5] == pytest.approx((tmpl[ok] ** 2).sum(), rel=1e-6)
+    np.testing.assert_allclose(s[6:10], sd[ok].T.astype(np.float64) @ v[ok], rtol=2e-3)
+    np.testing.assert_allclose(s[14:18], sd[ok].sum(axis=0), rtol=1e-5)
+
+
+def _noisy(frames: CameraFrames, sigma: float, seed: int) -> CameraFrames:
+    rng = np.random.default_rng(seed)
+    images = {
+        k: v if k == ("full", "cross") else v + rng.normal(0, sigma, v.shape).astype(np.float32)
+        for k, v in frames.images.items()
+    }
+    return CameraFrames(frames.camera, images, frames.saturated, {})
+
+
+def test_noise_is_not_taken_for_motion() -> None:
+    """A still, noisy session keeps every frame untouched; the same noise on moved frames does not hide the motion."""
+    still = {k: Similarity(0, 0, 0, 1) for k in MOTIONS}
+    for seed in range(3):
+        _, report = align_camera_frames(_noisy(_frames(still), 0.03, seed), None, mode="auto")
+        moved = {f.frame: f for f in report.frames}
+        assert {f.method for f in report.frames} == {"reference", "none"}, moved
+        assert all(f.displacement_px < 3 * f.sigma_px or f.displacement_px < 0.1 for f in report.frames)
+    _, report = align_camera_frames(_noisy(_frames(MOTIONS), 0.03, 0), None, mode="auto")
+    by_name = {f.frame: f for f in report.frames}
+    for (p, pol), true in MOTIONS.items():
+        est = by_name[f"{p}_{pol}"]
+        assert est.method == "rigid" and 0 < est.sigma_px < 0.5  # at the face's corners: above the centre's
+        assert est.motion.tx == pytest.approx(true.tx, abs=max(0.1, 3 * est.sigma_px))
+
+
+def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
+    from id2reflectance.processing.solve.align import _warp_face
+
+    img = cv2.GaussianBlur(np.random.default_rng(2).random((100, 120, 3)).astype(np.float32), (0, 0), 2.0)
+    M = Similarity(0.7, -0.4, 0.3, 1.0).matrix(120, 100)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    full = cv2.warpAffine(img, M[:2], (120, 100), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    out = _warp_face(img, M, (40.0, 30.0, 60.0, 50.0), margin=5.0)
+    # box + margin: as a whole warp (OpenCV rounds source positions to 1/32 px, from the box's origin)
+    np.testing.assert_allclose(out[25:56, 35:66], full[25:56, 35:66], atol=2e-3)
+    np.testing.assert_array_equal(out[:20], img[:20])  # beyond: as it was
+    np.testing.assert_array_equal(out[:, 70:], img[:, 70:])
+    np.testing.assert_allclose(_warp_face(img, M, (0.0, 0.0, 119.0, 99.0), margin=5.0), full, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_large_frames_are_aligned_at_a_working_resolution() -> None:
+    """A 1440 px face is fitted on frames box-averaged by 2; the motion comes back in camera pixels."""
+    size, rng = 1600, np.random.default_rng(11)
+    k = rng.normal(0.0, 0.15, (24, 2))
+    ph = rng.random(24) * 2 * np.pi
+
+    def scene(x: np.ndarray, y: np.ndarray, shade: float) -> np.ndarray:
+        tex = 1.0 + 0.25 * sum(np.cos(k[i, 0] * x + k[i, 1] * y + ph[i]) for i in range(24)) / np.sqrt(24)
+        inside = ((x - 800) / 720) ** 2 + ((y - 800) / 740) ** 2 < 1
+        ramp = 0.5 + shade * (x - 800) / 1600
+        return (tex * ramp * inside).astype(np.float32)[..., None] * np.array([0.6, 0.4, 0.3], np.float32)
+
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    images = {("full", "cross"): scene(xx, yy, 0.0)}
+    truth = {
+        ("gradient_x", "cross"): Similarity(1.3, -0.6, 0.2, 1.0),
+        ("full", "parallel"): Similarity(-0.8, 1.1, 0.0, 1.0),
+    }
+    for key, sim in truth.items():
+        Mi = np.linalg.inv(sim.matrix(size, size)).astype(np.float32)
+        mx, my = Mi[0, 0] * xx + Mi[0, 1] * yy + Mi[0, 2], Mi[1, 0] * xx + Mi[1, 1] * yy + Mi[1, 2]
+        images[key] = scene(mx, my, 0.3 if key[0] == "gradient_x" else 0.0)
+    del xx, yy
+    frames = CameraFrames("cam0", images, np.zeros((size, size), bool), {})
+    _, report = align_camera_frames(frames, None, mode="rigid", workers=2)
+    assert report.work_scale == 2
+    by_name = {f.frame: f for f in report.frames}
+    for (p, pol), true in truth.items():
+        est = by_name[f"{p}_{pol}"]
+        assert est.method == "rigid"
+        diff = est.motion.matrix(size, size) - true.matrix(size, size)
+        corners = np.array([[80.0, 60.0, 1.0], [1520.0, 60.0, 1.0], [80.0, 1540.0, 1.0], [1520.0, 1540.0, 1.0]])
+        assert np.abs(corners @ diff[:2].T).max() < 0.15, (est, true)

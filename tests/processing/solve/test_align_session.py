@@ -114,3 +114,44 @@ def test_report_shows_the_alignment(moving: Path, tmp_path: Path) -> None:
     solve_session(moving, tmp_path / "solved", config=SolverConfig(align="rigid", backend="numpy"))
     html = build_report(tmp_path / "solved", tmp_path / "r.html").read_text()
     assert "Frame alignment (rigid" in html and "inverse_z_parallel" in html
+
+
+def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
+    """Issue 20's sensor noise on the moving head, no mask file, default options (about 10 s).
+
+    The issue's limits hold here except the diffuse normal and the alignment residual, which
+    this 192 px one-camera session misses (1.28 deg and 0.13 px measured; the noise alone gives
+    0.99 deg on the same head still, and 0.08 px with the mask file): those two are asserted
+    with that margin, and the 256 px figures are in docs/results.md (bench_motion.py --part noise).
+    """
+    from .noisy_sessions import ISSUE_NOISE, derive_session
+
+    session = derive_session(moving, tmp_path / "noisy", **ISSUE_NOISE)
+    out = tmp_path / "auto"
+    report = solve_session(session, out)
+    assert not report.warnings
+    acc = solve_accuracy(session, out)["all"]
+    assert acc.specular_normal_deg < 3.0
+    assert acc.diffuse_albedo_rel < 0.02 and acc.specular_albedo_rel < 0.05
+    assert acc.roughness_abs < 0.05
+    assert acc.diffuse_normal_deg < 1.5
+    m = read_exr(out / "front" / "mask.exr")[0][..., 0] > 0.5
+    t = read_exr(session / "truth" / "front" / "mask.exr")[0][..., 0] > 0.5
+    assert (m & ~t).sum() <= 0.01 * (~t).sum() and (m & t).sum() >= 0.95 * t.sum()
+    frames = json.loads((out / "solve.json").read_text())["cameras"]["front"]["alignment"]["frames"]
+    assert sorted(f["method"] for f in frames)[-1] == "rigid" and {f["method"] for f in frames} == {
+        "reference",
+        "rigid",
+    }
+    errors = []
+    for f in (f for f in frames if f["method"] != "reference"):
+        flow, _ = read_exr(session / "truth" / "front" / "motion" / f"{f['frame']}.exr")
+        h, w = flow.shape[:2]
+        M = Similarity(f["tx"], f["ty"], f["rotation_deg"], f["scale"]).matrix(w, h)
+        yy, xx = np.nonzero(flow[..., 2] > 0)
+        est = np.stack([xx, yy, np.ones_like(xx)]).T.astype(np.float64) @ M[:2].T - np.stack([xx, yy], 1)
+        errors.append(np.median(np.hypot(*(est - flow[yy, xx, :2]).T)))
+    assert np.median(errors) < 0.15
+    # the control: without alignment the same noisy session misses the specular limit by far
+    solve_session(session, tmp_path / "none", config=SolverConfig(align="none"))
+    assert solve_accuracy(session, tmp_path / "none")["all"].specular_normal_deg > 4.0

@@ -1,6 +1,7 @@
 """Board captures on disk: ``CAPTURE_DIR/<camera>/<image>`` and the boards found in them.
 
-One folder per camera, several board poses per camera, in any encoding the session format
+One folder per camera (or, with no camera folders, images named ``<camera><number>.<ext>``
+directly in the capture folder, as a stereo camera's ``left01.jpg``/``right01.jpg``), several board poses per camera, in any encoding the session format
 reads (EXR, 8/16-bit PNG/TIFF, JPEG, camera RAW). Images with the same file stem in
 different camera folders are the same board pose (a synchronised shot); that is how views
 are linked across cameras. Images where the board is not found, or with too few corners,
@@ -50,7 +51,8 @@ class CameraDetections:
 
 
 def list_capture(capture_dir: str | Path) -> dict[str, dict[str, Path]]:
-    """``{camera: {pose: path}}`` for ``CAPTURE_DIR/<camera>/<image>`` (hidden files skipped)."""
+    """``{camera: {pose: path}}`` for ``CAPTURE_DIR/<camera>/<image>``, or ``CAPTURE_DIR/<camera><number>.<ext>``
+    when no camera folder holds an image (hidden files skipped)."""
     root = Path(capture_dir)
     if not root.is_dir():
         raise InputFileError(root, None, "capture folder not found")
@@ -72,7 +74,41 @@ def list_capture(capture_dir: str | Path) -> dict[str, dict[str, Path]]:
                 )
             out[cam_dir.name] = images
     if not out:
-        raise InputFileError(root, None, "no images found; expected CAPTURE_DIR/<camera>/<image>")
+        out = _flat_listing(root)
+    if not out:
+        raise InputFileError(
+            root, None, "no images found; expected CAPTURE_DIR/<camera>/<image> or CAPTURE_DIR/<camera><number>.<ext>"
+        )
+    return out
+
+
+FLAT_NAME_RE = re.compile(r"(?P<camera>[A-Za-z][A-Za-z0-9_-]*?)[_-]?(?P<pose>[0-9]+)")
+
+
+def _flat_listing(root: Path) -> dict[str, dict[str, Path]]:
+    """``{camera: {pose: path}}`` for a folder of ``<camera><number>.<ext>`` images (``left01.jpg``, ``right01.jpg``).
+
+    The name up to its trailing number (an ``_`` or ``-`` before it dropped) is the
+    camera, the number the board pose. Empty when the folder holds no image; an image
+    not named so is an error naming it.
+    """
+    images = sorted(
+        f for f in root.iterdir() if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
+    )
+    out: dict[str, dict[str, Path]] = {}
+    for f in images:
+        m = FLAT_NAME_RE.fullmatch(f.stem)
+        if m is None or not CAMERA_NAME_RE.fullmatch(m["camera"]):
+            raise InputFileError(
+                f,
+                None,
+                "images directly in the capture folder must be named <camera><number>.<ext> (left01.jpg, "
+                "right01.jpg: the same number is the same board pose); or use CAPTURE_DIR/<camera>/<image>",
+            )
+        cam = out.setdefault(m["camera"], {})
+        if m["pose"] in cam:
+            raise InputFileError(f, None, f"same camera and pose number as {cam[m['pose']].name}")
+        cam[m["pose"]] = f
     return out
 
 
@@ -132,7 +168,7 @@ def detect_capture(
         try:
             img = read_image(path, _encoding_for(path, encoding))  # type: ignore[arg-type]
         except InputFileError as err:
-            raise InputFileError(f"{cam}/{path.name}", err.field, err.message) from err
+            raise InputFileError(_rel(root, path), err.field, err.message) from err
         return (img.shape[1], img.shape[0]), detect_board(img, spec)
 
     n_workers = workers if workers > 0 else min(4, os.cpu_count() or 1)
@@ -149,7 +185,7 @@ def detect_capture(
         dets: dict[str, Detection] = {}
         dropped: list[str] = []
         for pose, path in images.items():
-            rel = f"{cam}/{path.name}"
+            rel = _rel(root, path)
             sizes[rel], det = found[(cam, pose)]
             if det is None:
                 dropped.append(f"{rel}: board not found")
@@ -165,22 +201,22 @@ def detect_capture(
             text = "; ".join(f"{w}x{h}: {_names(v, 3)}" for (w, h), v in groups.items())
             raise InputFileError(f"{root.name}/{cam}", None, f"images of camera '{cam}' differ in size ({text})")
         size = distinct[0]
-        out[cam] = CameraDetections(cam, size, dets, {p: f"{cam}/{images[p].name}" for p in dets}, dropped)
+        out[cam] = CameraDetections(cam, size, dets, {p: _rel(root, images[p]) for p in dets}, dropped)
         for msg in dropped:
             log.info("dropped %s", msg)
     if larger:
-        raise CaptureError(_larger_message(spec, larger, len(jobs)))
+        raise CaptureError(_larger_message(spec, larger, len(jobs), _paths(root, listing), encoding))
     if not any(d.detections for d in out.values()):
-        every = [f"{c}/{p.name}" for c, imgs in listing.items() for p in imgs.values()]
+        every = [_rel(root, p) for imgs in listing.values() for p in imgs.values()]
         raise CaptureError(
-            f"{root}: no board found in any image ({_names(every)}); check --board{_hint(spec, listing, found, encoding)}"
+            f"{root}: no board found in any image ({_names(every)}); check --board{_hint(spec, root, listing, found, encoding)}"
         )
     for cam, d in out.items():
         if len(d.detections) < min_views:
-            names = [f"{cam}/{p.name}" for p in listing[cam].values()]
+            names = [_rel(root, p) for p in listing[cam].values()]
             raise CaptureError(
                 f"camera '{cam}': board usable in {len(d.detections)} of {len(names)} image(s) "
-                f"({_names(names)}), at least {min_views} needed{_hint(spec, listing, found, encoding)}"
+                f"({_names(names)}), at least {min_views} needed{_hint(spec, root, listing, found, encoding)}"
             )
     return out
 
@@ -189,22 +225,72 @@ def _squares_text(nx: int, ny: int) -> str:
     return f"{nx + 1}x{ny + 1} squares ({nx}x{ny} inner corners)"
 
 
-def _larger_message(spec: BoardSpec, larger: list[tuple[str, tuple[int, int]]], n_images: int) -> str:
-    """The board spec is smaller than the board in the photos: name the size seen."""
+def _rel(root: Path, path: Path) -> str:
+    """An image's name in messages and the report: its path under the capture folder."""
+    return path.relative_to(root).as_posix()
+
+
+def _paths(root: Path, listing: dict[str, dict[str, Path]]) -> dict[str, Path]:
+    """``{name under the capture folder: path}`` of every image."""
+    return {_rel(root, p): p for imgs in listing.values() for p in imgs.values()}
+
+
+def _found_whole(spec: BoardSpec, nx: int, ny: int, paths: dict[str, Path], encoding: str) -> str | None:
+    """The names (of ``paths``, {name: path}) when a chessboard of ``nx`` x ``ny`` inner corners is found
+    whole in every one of them, else None (a board near the image's edge can hide its last squares)."""
+    try:
+        other = dataclasses.replace(spec, squares_x=nx + 1, squares_y=ny + 1)
+    except ConfigError:
+        return None
+    for path in paths.values():
+        try:
+            det = detect_board(read_image(path, _encoding_for(path, encoding)), other)  # type: ignore[arg-type]
+        except InputFileError:
+            return None
+        if det is None or det.larger_board is not None:
+            return None
+    return ", ".join(paths)
+
+
+def _larger_message(
+    spec: BoardSpec,
+    larger: list[tuple[str, tuple[int, int]]],
+    n_images: int,
+    paths: dict[str, Path],
+    encoding: str,
+    *,
+    tries: int = 2,
+) -> str:
+    """The board spec is smaller than the board in the photos: name the size seen.
+
+    The sizes seen (most frequent first) and the spec read as inner corners (the usual
+    mistake) are tried on the images concerned; the first found whole there is named.
+    A grid extended over a cluttered background can be wrong: unconfirmed, the sizes are
+    only listed.
+    """
     sizes = [s for _, s in larger]
-    nx, ny = max(set(sizes), key=sizes.count)
+    seen = sorted(set(sizes), key=lambda s: (-sizes.count(s), s))
+    which = {r: paths[r] for r, _ in larger[:tries]}
+    candidates = [*seen[:4], (spec.squares_x, spec.squares_y)]
     text = (
         f"--board gives a chessboard of {_squares_text(spec.squares_x - 1, spec.squares_y - 1)}, but the photos "
-        f"show a larger one: {_squares_text(nx, ny)} in {len(larger)} of {n_images} image(s) "
-        f"({_names([r for r, _ in larger])}); the grid found is only part of it"
+        f"show a larger one in {len(larger)} of {n_images} image(s) ({_names([r for r, _ in larger])}): "
+        "the grid found is only part of it"
     )
-    if (nx, ny) == (spec.squares_x, spec.squares_y):
-        text += "; --board counts squares, not inner corners"
-    return text + f": use squares_x={nx + 1}, squares_y={ny + 1}"
+    for nx, ny in dict.fromkeys(candidates):
+        name = _found_whole(spec, nx, ny, which, encoding)
+        if name is not None:
+            text += f"; {_squares_text(nx, ny)} found whole in {name}"
+            if (nx, ny) == (spec.squares_x, spec.squares_y):
+                text += "; --board counts squares, not inner corners"
+            return text + f": use squares_x={nx + 1}, squares_y={ny + 1}"
+    listed = ", ".join(f"{_squares_text(nx, ny)} in {sizes.count((nx, ny))}" for nx, ny in seen[:3])
+    return text + f" (sizes seen: {listed}); count the board's squares and give squares_x, squares_y"
 
 
 def _hint(
     spec: BoardSpec,
+    root: Path,
     listing: dict[str, dict[str, Path]],
     found: dict[tuple[str, str], tuple[tuple[int, int], Detection | None]],
     encoding: str,
@@ -226,7 +312,7 @@ def _hint(
                 continue
             if det is not None and det.larger_board is None:
                 return (
-                    f": {cam}/{path.name} shows a board of {_squares_text(spec.squares_x, spec.squares_y)}; "
+                    f": {_rel(root, path)} shows a board of {_squares_text(spec.squares_x, spec.squares_y)}; "
                     f"--board counts squares, not inner corners: use squares_x={bigger.squares_x}, "
                     f"squares_y={bigger.squares_y}"
                 )

@@ -1,7 +1,8 @@
 """Geometric rig calibration from board captures: intrinsics, extrinsics, bundle adjustment.
 
-Input: ``CAPTURE_DIR/<camera>/<image>`` (:mod:`capture.board_captures`); images with the
-same file stem in different camera folders are the same board pose.
+Input: ``CAPTURE_DIR/<camera>/<image>`` or ``CAPTURE_DIR/<camera><number>.<ext>``
+(:mod:`capture.board_captures`); images with the same file stem in different camera
+folders (the same number) are the same board pose.
 
 Steps:
 

@@ -116,53 +116,153 @@ def label_grid(gray: np.ndarray, corners: np.ndarray, nx: int, ny: int) -> tuple
     return max(chosen, key=_axis_score).reshape(-1, 2), not front
 
 
+def _local_homographies(grid: np.ndarray, xy: np.ndarray, *, span: int = 3) -> list[np.ndarray]:
+    """For each board point ``xy`` (N, 2) (squares), the homography of the ``span`` x ``span`` corners nearest it.
+
+    A whole-grid homography ignores lens distortion, which bends a board's edge rows by
+    a fair part of a square on short lenses (k1 -0.3 at 640 x 480); extrapolating from the
+    nearest corners stays within a few hundredths of a square one square beyond the grid.
+    """
+    ny, nx = grid.shape[:2]
+    sx, sy = min(span, nx), min(span, ny)
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    out = []
+    for x, y in xy:
+        c0 = int(np.clip(round(x - 1 - (sx - 1) / 2), 0, nx - sx))
+        r0 = int(np.clip(round(y - 1 - (sy - 1) / 2), 0, ny - sy))
+        if (r0, c0) not in cache:
+            cache[(r0, c0)] = _homography_of(grid[r0 : r0 + sy, c0 : c0 + sx], c0, r0)
+        out.append(cache[(r0, c0)])
+    return out
+
+
+def _homography_of(block: np.ndarray, c0: int, r0: int) -> np.ndarray:
+    """Board (squares) -> image from a block of the grid whose first corner is (row r0, column c0)."""
+    ny, nx = block.shape[:2]
+    jj, ii = np.meshgrid(np.arange(nx) + 1.0 + c0, np.arange(ny) + 1.0 + r0)
+    H, _ = cv2.findHomography(np.stack([jj.ravel(), ii.ravel()], 1), block.reshape(-1, 2), 0)
+    return H if H is not None else np.eye(3)
+
+
+def _sample_local(gray: np.ndarray, grid: np.ndarray, xy: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Mean of ``gray`` over board points ``xy`` (N, 2) + ``offsets`` (K, 2) (squares), each through
+    the homography of its nearest corners; NaN where a point falls outside the image."""
+    h, w = gray.shape
+    out = np.full(len(xy), np.nan)
+    for k, (pt, H) in enumerate(zip(xy, _local_homographies(grid, xy), strict=True)):
+        q = cv2.perspectiveTransform((pt + offsets).reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
+        if not ((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)).all():
+            continue
+        v = cv2.remap(
+            gray.astype(np.float32), q[:, 0].astype(np.float32)[:, None], q[:, 1].astype(np.float32)[:, None], 1
+        )
+        out[k] = float(v.mean())
+    return out
+
+
+def _grow(gray: np.ndarray, grid: np.ndarray, side: int) -> np.ndarray:
+    """The grid with one more corner line on ``side`` (0 left, 1 right, 2 top, 3 bottom).
+
+    The new corners are predicted through the nearest corners' homography and refined
+    with ``cornerSubPix`` (a refinement that moves more than a fifth of a square is not
+    taken), so that the next line out is predicted from measured corners again.
+    """
+    ny, nx = grid.shape[:2]
+    if side < 2:
+        x = 0.0 if side == 0 else nx + 1.0
+        xy = np.stack([np.full(ny, x), np.arange(ny) + 1.0], 1)
+    else:
+        y = 0.0 if side == 2 else ny + 1.0
+        xy = np.stack([np.arange(nx) + 1.0, np.full(nx, y)], 1)
+    pred = np.concatenate(
+        [
+            cv2.perspectiveTransform(p.reshape(1, 1, 2), H).reshape(2)[None]
+            for p, H in zip(xy, _local_homographies(grid, xy), strict=True)
+        ]
+    )
+    spacing = float(np.median(np.linalg.norm(np.diff(grid, axis=1), axis=2))) if nx > 1 else 10.0
+    half = int(np.clip(round(0.3 * spacing), 2, 15))
+    h, w = gray.shape
+    inside = (pred[:, 0] > half) & (pred[:, 0] < w - 1 - half) & (pred[:, 1] > half) & (pred[:, 1] < h - 1 - half)
+    new = pred.copy()
+    if inside.any():
+        pts = pred[inside].astype(np.float32).reshape(-1, 1, 2).copy()
+        crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-3)
+        cv2.cornerSubPix(gray.astype(np.float32), pts, (half, half), (-1, -1), crit)
+        moved = pts.reshape(-1, 2).astype(np.float64)
+        ok = np.linalg.norm(moved - pred[inside], axis=1) <= 0.2 * spacing
+        idx = np.flatnonzero(inside)[ok]
+        new[idx] = moved[ok]
+    if side == 0:
+        return np.concatenate([new[:, None], grid], axis=1)
+    if side == 1:
+        return np.concatenate([grid, new[:, None]], axis=1)
+    if side == 2:
+        return np.concatenate([new[None], grid], axis=0)
+    return np.concatenate([grid, new[None]], axis=0)
+
+
 def larger_grid(gray: np.ndarray, corners: np.ndarray, nx: int, ny: int, *, max_extra: int = 30) -> tuple[int, int]:
     """Inner corners (x, y) of the chessboard the labelled grid is part of.
 
-    The squares one row or column beyond the board's border are sampled (through the
-    grid's homography); where they continue the colour alternation in step with the board,
-    the board is larger and the search goes on outward. Returns ``(nx, ny)`` when the grid
-    is the whole board.
+    Just beyond each corner line that bounds the grid (a fifth of a square out), the
+    board continues with squares alternating in step with the grid when the grid is part
+    of a larger board, and shows the margin when it is the whole board. Printed boards
+    often cut their outermost squares short, so only that narrow strip is sampled, through
+    the homography of the nearest corners (lens distortion). Where the strip continues the
+    pattern, the board has one more corner line there: it is added to the grid
+    (:func:`_grow`) and the search goes on outward. Returns ``(nx, ny)`` when the grid is
+    the whole board.
 
     Parameters
     ----------
     gray : (H, W) float32.  corners : (ny * nx, 2) labelled corners (:func:`label_grid`).
     """
     g = corners.reshape(ny, nx, 2)
-    H = _homography(g)
-    sx, sy = nx + 1, ny + 1
-    centres, colour = _squares(sx, sy)
-    v = _sample(gray, H, centres)
-    ok = np.isfinite(v)
-    white = np.nanmean(np.where(ok & (colour > 0), v, np.nan))
-    black = np.nanmean(np.where(ok & (colour < 0), v, np.nan))
+    # The levels of the squares fully inside the grid (the border squares may be cut short).
+    centres, colour = _squares(nx + 1, ny + 1)
+    inside = (centres[:, 0] > 1) & (centres[:, 0] < nx) & (centres[:, 1] > 1) & (centres[:, 1] < ny)
+    if inside.sum() < 2:
+        inside = np.ones(len(centres), bool)
+    patch = np.array([(dx, dy) for dx in (-0.2, 0.0, 0.2) for dy in (-0.2, 0.0, 0.2)])
+    v = _sample_local(gray, g, centres[inside], patch)
+    c = colour[inside]
+    white = np.nanmean(np.where(c > 0, v, np.nan)) if np.isfinite(v[c > 0]).any() else np.nan
+    black = np.nanmean(np.where(c < 0, v, np.nan)) if np.isfinite(v[c < 0]).any() else np.nan
     if not abs(white - black) > 1e-6:
         return nx, ny
     # half < 0 for a sub-grid whose top-left square is white: the prediction flips with it
     mid, half = (white + black) / 2, (white - black) / 2
+    along = np.array([-0.25, 0.0, 0.25])
+    across = np.array([-0.08, 0.0, 0.08])
 
-    def continues(ii: np.ndarray, jj: np.ndarray) -> bool:
-        xy = np.stack([jj + 0.5, ii + 0.5], 1).astype(np.float64)
-        s = _sample(gray, H, xy)
-        pred = np.where((ii + jj) % 2 == 0, -1.0, 1.0)
-        good = np.isfinite(s)
+    def continues(grid: np.ndarray, side: int, ox: int, oy: int) -> bool:
+        """Does the strip just beyond ``side`` of ``grid`` (``ox``, ``oy`` lines added left, top) continue the pattern?"""
+        gy, gx = grid.shape[:2]
+        if side < 2:
+            ii = np.arange(gy + 1)
+            jj = np.full(gy + 1, -1 if side == 0 else gx + 1)
+            xy = np.stack([np.full(gy + 1, -0.2 if side == 0 else gx + 1.2), ii + 0.5], 1)
+            offs = np.array([(b, a) for a in along for b in across])
+        else:
+            jj = np.arange(gx + 1)
+            ii = np.full(gx + 1, -1 if side == 2 else gy + 1)
+            xy = np.stack([jj + 0.5, np.full(gx + 1, -0.2 if side == 2 else gy + 1.2)], 1)
+            offs = np.array([(a, b) for a in along for b in across])
+        s = _sample_local(gray, grid, xy, offs)
+        pred = np.where((ii - oy + jj - ox) % 2 == 0, -1.0, 1.0)
+        # The strip's two end squares lie in the grid's border rows: cut short on a printed
+        # board (and its corners often rounded), they are left out.
+        good = np.isfinite(s) & (np.arange(len(s)) > 0) & (np.arange(len(s)) < len(s) - 1)
         if good.sum() < 3:
             return False
-        return float(np.mean((s[good] - mid) / half * pred[good])) > 0.6
+        # Most squares, not all: a finger or a glare on a square or two does not hide the
+        # pattern (a plain strip agrees with half of the squares).
+        return float(np.mean((s[good] - mid) / half * pred[good] > 0.5)) >= 0.75
 
-    extra = []
-    for axis, sign in ((0, -1), (0, 1), (1, -1), (1, 1)):  # left, right, top, bottom
-        k = 0
-        while k < max_extra:
-            line = (-1 - k) if sign < 0 else ((sx if axis == 0 else sy) + k)
-            if axis == 0:
-                ii = np.arange(sy)
-                jj = np.full(sy, line)
-            else:
-                jj = np.arange(sx)
-                ii = np.full(sx, line)
-            if not continues(ii, jj):
-                break
-            k += 1
-        extra.append(k)
+    extra = [0, 0, 0, 0]
+    for side in range(4):  # left, right, top, bottom
+        while extra[side] < max_extra and continues(g, side, extra[0], extra[2]):
+            g = _grow(gray, g, side)
+            extra[side] += 1
     return nx + extra[0] + extra[1], ny + extra[2] + extra[3]

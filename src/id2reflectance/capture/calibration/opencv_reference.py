@@ -135,6 +135,12 @@ def opencv_comparison(
                     "cy_px": K_o[1, 2] - K_cv[1, 2],
                     "rotation_deg": float(np.degrees(Rotation.from_matrix(R_rel @ np.asarray(R).T).magnitude())),
                     "translation_mm": float(1000 * np.linalg.norm(t_rel - t)),
+                    # board units are the spec's square_size: relative to the baseline whatever the unit
+                    "translation_pct_of_baseline": float(
+                        100 * np.linalg.norm(t_rel - t) / max(np.linalg.norm(t), 1e-12)
+                    )
+                    if n != reference
+                    else 0.0,
                 },
             }
         )

@@ -30,7 +30,7 @@ import numpy as np
 
 from id2reflectance.capture.geometry.face_model import PART_RANGES, SKIN_END, FaceModel
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
-from id2reflectance.capture.geometry.regions import regions_at, uv_raster
+from id2reflectance.capture.geometry.regions import landmark_warp, regions_at, uv_raster
 from id2reflectance.capture.geometry.template_mesh import template_mesh, template_rays
 from id2reflectance.errors import ConfigError
 
@@ -265,17 +265,9 @@ def _region_points(model: FaceModel, size: int) -> np.ndarray:
     head = face_model_head(model)
     pos = raster.interpolate(head.vertices, head.faces)
     # warp so the neutral's landmarks land on the template's: the region shapes are drawn there
-    tmpl = template_mesh()
-    names = list(TEMPLATE_TO_DLIB)
-    src = model.neutral[model.landmarks68[[TEMPLATE_TO_DLIB[k] for k in names]]] + template_offset(model)
-    dst = tmpl.vertices[[tmpl.landmarks[k] for k in names]]
-
-    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        d2 = np.sum((a[..., None, :] - b) ** 2, axis=-1)
-        return np.exp(-d2 / (2 * REGION_WARP_M**2))
-
-    coef = np.linalg.solve(kernel(src, src) + 1e-6 * np.eye(len(src)), dst - src)
-    warped = pos + kernel(pos, src) @ coef
+    offset = template_offset(model)
+    marks = {k: model.neutral[model.landmarks68[i]] + offset for k, i in TEMPLATE_TO_DLIB.items()}
+    warped = landmark_warp(pos, marks, width_m=REGION_WARP_M)
     warped.flags.writeable = False  # shared by every caller (cached)
     return warped
 
@@ -325,22 +317,75 @@ def face_model_skin_mesh(
 
     Returns
     -------
-    FaceMesh: vertices (V, 3) float64 metres (UV seams split), faces of the skin part, the
-    face model's UVs, and landmarks: the template's names (``nose_tip``, ``chin``, ...)
+    FaceMesh: vertices (V, 3) float64 metres (UV seams split; the vertices of skin
+    triangles: 11,657), faces of the skin part, the face model's UVs (UDIM tiles 1001 and
+    1002), and landmarks: the template's names (``nose_tip``, ``chin``, ...)
     and ``dlib_00`` .. ``dlib_67`` (the 68 landmarks in dlib's order), each the first
-    UV copy of its model vertex. A first step toward the face model as the shared
-    template (issue 22 item 2).
+    UV copy of its model vertex. Its neutral, UVs packed, is the face-model template
+    (:mod:`~id2reflectance.capture.geometry.templates`).
     """
     emb = _embedding(model)
-    src = model.uv_source
-    keep = src < SKIN_END
-    faces = model.uv_mesh.faces[np.all(keep[model.uv_mesh.faces], axis=1)]
-    index = np.full(len(src), -1)
-    index[keep] = np.arange(int(keep.sum()))
+    keep, faces = _skin_part(model)
+    src = model.uv_source[keep]
     verts = model.vertices(identity, expression) + emb.offset
-    first = {}
-    for k, v in enumerate(src[keep]):
+    first: dict[int, int] = {}
+    for k, v in enumerate(src):
         first.setdefault(int(v), k)
     landmarks = {f"dlib_{i:02d}": first[int(v)] for i, v in enumerate(model.landmarks68) if int(v) in first}
     landmarks.update({name: landmarks[f"dlib_{k:02d}"] for name, k in TEMPLATE_TO_DLIB.items()})
-    return FaceMesh(verts[src[keep]], index[faces], model.uv_mesh.uvs[keep], landmarks)
+    return FaceMesh(verts[src], faces, model.uv_mesh.uvs[keep], landmarks)
+
+
+@lru_cache(maxsize=2)
+def _skin_part(model: FaceModel) -> tuple[np.ndarray, np.ndarray]:
+    """The skin part of ``model.uv_mesh``: (V,) int64 indices of its vertices used by a
+    skin triangle, and (T, 3) int64 skin triangles indexing those."""
+    skin = model.uv_source < SKIN_END
+    faces = model.uv_mesh.faces[np.all(skin[model.uv_mesh.faces], axis=1)]
+    used = np.zeros(len(skin), bool)
+    used[faces] = True  # a vertex only bordering other parts (mouth, eye sockets) is left out
+    index = np.cumsum(used) - 1
+    keep = np.flatnonzero(used)
+    for a in (keep, faces):
+        a.flags.writeable = False
+    return keep, index[faces]
+
+
+SKIN_BASIS_MIN_Y = -0.105  # metres (neutral, template frame): below, the neck follows posture, not identity
+SKIN_BASIS_MAX_EAR = 0.1  # the prior leaves out the ears (region weight above this): undercuts scans miss
+HIDDEN_M = 0.02  # metres: a vertex whose normal meets the skin again this close is hidden (inside lips, nostrils)
+
+
+@lru_cache(maxsize=2)
+def _skin_basis(model: FaceModel, count: int) -> HeadBasis:
+    src = model.uv_source[_skin_part(model)[0]]
+    mean = model.neutral[src] + _embedding(model).offset
+    modes = np.ascontiguousarray(np.transpose(model.identity[:count, src].astype(np.float64), (1, 2, 0)))
+    skin = (mean[:, 1] > SKIN_BASIS_MIN_Y) & (regions_at(mean)["ears"] <= SKIN_BASIS_MAX_EAR)
+    skin &= ~_hidden(FaceMesh(mean, _skin_part(model)[1]))
+    for a in (mean, modes, skin):
+        a.flags.writeable = False
+    return HeadBasis(mean, modes, skin)
+
+
+def _hidden(mesh: FaceMesh) -> np.ndarray:
+    """(V,) bool: vertices facing another part of the same surface within ``HIDDEN_M``
+    along their normal (the inside of the lips and nostrils), which no scanner sees."""
+    n = mesh.vertex_normals()
+    t, _, _ = cast_rays(raycasting_scene(mesh), mesh.vertices + 2e-4 * n, n)
+    return np.isfinite(t) & (t < HIDDEN_M)
+
+
+def face_model_skin_basis(model: FaceModel, count: int | None = None) -> HeadBasis:
+    """The first ``count`` identity modes (all when None) in the topology of
+    :func:`face_model_skin_mesh` (the face model's own skin, UV seams split): ``mean`` is
+    the neutral skin mesh's vertices, ``modes`` (V, 3, K) the modes at the same vertices,
+    exactly linear; ``skin`` (where a scan constrains the weights) leaves out the neck
+    below ``SKIN_BASIS_MIN_Y`` (the face model's neck flares toward the shoulders where a
+    head scan ends), the ears (undercuts) and the hidden inside of the lips and nostrils.
+    Cached, read-only.
+    """
+    k = model.identity_modes if count is None else int(count)
+    if not 1 <= k <= model.identity_modes:
+        raise ConfigError(f"face model: basis needs 1 to {model.identity_modes} identity modes, got {k}")
+    return _skin_basis(model, k)

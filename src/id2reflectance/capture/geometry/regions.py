@@ -78,9 +78,14 @@ def face_texel_size(mesh: FaceMesh, size: int) -> float:
 @lru_cache(maxsize=4)
 def uv_raster(size: int) -> UVRaster:
     """The template's UV chart rasterised at ``size`` x ``size`` texels (cached)."""
+    return mesh_uv_raster(template_mesh(), size)
+
+
+def mesh_uv_raster(mesh: FaceMesh, size: int) -> UVRaster:
+    """The UV chart of any ``mesh`` with UVs rasterised at ``size`` x ``size`` texels
+    (``position`` is on ``mesh``; not cached)."""
     if not isinstance(size, int) or size < 16:
         raise ConfigError(f"uv size must be an integer >= 16, got {size!r}")
-    mesh = template_mesh()
     fid, bary = rasterize_uv(mesh, size)
     covered = fid >= 0
     _, (ii, jj) = ndimage.distance_transform_edt(~covered, return_indices=True)
@@ -111,6 +116,37 @@ def region_masks(size: int) -> dict[str, np.ndarray]:
     they are identical for every subject. Symmetric regions cover both sides.
     """
     return regions_at(uv_raster(size).position)
+
+
+def regions_by_landmarks(
+    pos: np.ndarray, landmarks: dict[str, np.ndarray], *, width_m: float = 0.03
+) -> dict[str, np.ndarray]:
+    """Named facial regions on a head whose anatomy differs from the template's: points
+    ``pos`` (..., 3) metres are warped (Gaussian radial basis of width ``width_m``) so that
+    the head's ``landmarks`` ({template landmark name: (3,) metres}) meet the neutral
+    template's, and the region shapes of :func:`regions_at` are evaluated there.
+
+    Returns
+    -------
+    {name: (...) float32 weight in [0, 1]}.
+    """
+    return regions_at(landmark_warp(pos, landmarks, width_m=width_m))
+
+
+def landmark_warp(pos: np.ndarray, landmarks: dict[str, np.ndarray], *, width_m: float = 0.03) -> np.ndarray:
+    """The warp of :func:`regions_by_landmarks`: points ``pos`` (..., 3) metres moved so
+    that ``landmarks`` meet the neutral template's; (..., 3) float64 metres."""
+    tmpl = template_mesh()
+    names = list(landmarks)
+    src = np.asarray([landmarks[k] for k in names], np.float64)
+    dst = tmpl.vertices[[tmpl.landmarks[k] for k in names]]
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d2 = np.sum((a[..., None, :] - b) ** 2, axis=-1)
+        return np.exp(-d2 / (2 * width_m**2))
+
+    coef = np.linalg.solve(kernel(src, src) + 1e-6 * np.eye(len(src)), dst - src)
+    return pos + kernel(pos, src) @ coef
 
 
 def regions_at(pos: np.ndarray) -> dict[str, np.ndarray]:

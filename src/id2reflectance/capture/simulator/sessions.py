@@ -19,6 +19,8 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
       truth/uv/hair.exr             face-model heads only: hair covering the skin (brows, scalp, beard;
                                     kept in the reflectance maps, :mod:`~id2reflectance.capture.simulator.appearance`)
+      truth/uv/valid.exr            template "face_model" only: texels with a truth (mesh.obj and
+                                    truth/uv are then in the face-model template, truth_layout.py)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
       truth/<camera>/skin.exr       face-model heads only: 1 on skin, 0 on the eyes
       truth/motion.json, truth/<camera>/motion/<pattern>_<pol>.exr   only with head motion
@@ -53,6 +55,7 @@ from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene, write_obj
 from id2reflectance.capture.geometry.regions import face_texel_size, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh
+from id2reflectance.capture.geometry.templates import TEMPLATE_KINDS, resolve_template
 from id2reflectance.capture.illumination import LIT_PATTERNS
 from id2reflectance.capture.session import Frame, session_json, write_session_json
 from id2reflectance.capture.simulator.appearance import Appearance
@@ -72,6 +75,7 @@ from id2reflectance.capture.simulator.skin import (
     skin_albedo,
     subject_maps,
 )
+from id2reflectance.capture.simulator.truth_layout import LayoutTruth, truth_in_template
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
 
@@ -135,6 +139,7 @@ class SimulatorConfig:
     face_model: str | None = None  # face model folder (None: $ID2R_FACE_MODEL or ../shared/face-models/...)
     identity_modes: int = 100  # face-model identity modes drawn per subject (the rest 0)
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
+    template: str = "procedural"  # layout of truth/ (procedural | face_model | auto), see truth_layout.py
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -190,6 +195,8 @@ class SimulatorConfig:
             raise bad("expression", "in [0, 1]")
         if not (0 <= self.expression_mm <= 20):
             raise bad("expression_mm", "in [0, 20] millimetres")
+        if self.template not in TEMPLATE_KINDS:
+            raise bad("template", "'procedural', 'face_model' or 'auto'")
 
     @property
     def moves(self) -> bool:
@@ -335,17 +342,29 @@ def _write_frame(path: Path, img: np.ndarray, fmt: str) -> None:
         write_exr(path, img, half=fmt == "exr16")
 
 
-def _write_truth(root: Path, mesh: FaceMesh, maps: SubjectMaps, renders: dict[str, CameraRender], params: dict) -> None:
-    write_obj(root / "truth" / "mesh.obj", mesh)
+def _write_truth(
+    root: Path,
+    mesh: FaceMesh,
+    maps: SubjectMaps,
+    renders: dict[str, CameraRender],
+    params: dict,
+    layout: LayoutTruth | None = None,
+) -> None:
     uv = root / "truth" / "uv"
-    write_exr(uv / "diffuse_albedo.exr", maps.diffuse_albedo)
-    write_exr(uv / "specular_albedo.exr", maps.specular_albedo)
-    write_exr(uv / "roughness.exr", maps.roughness)
-    write_exr(uv / "normal_object.exr", maps.normal_object)
-    if maps.eye is not None:
-        write_exr(uv / "eye.exr", maps.eye)  # 1 on the eyeballs (not skin)
-    if maps.hair is not None:
-        write_exr(uv / "hair.exr", maps.hair)  # hair covering the skin (kept in the skin maps)
+    if layout is not None:  # the face-model template's topology and layout
+        write_obj(root / "truth" / "mesh.obj", layout.mesh)
+        for name, img in layout.maps.items():
+            write_exr(uv / f"{name}.exr", img)
+    else:
+        write_obj(root / "truth" / "mesh.obj", mesh)
+        write_exr(uv / "diffuse_albedo.exr", maps.diffuse_albedo)
+        write_exr(uv / "specular_albedo.exr", maps.specular_albedo)
+        write_exr(uv / "roughness.exr", maps.roughness)
+        write_exr(uv / "normal_object.exr", maps.normal_object)
+        if maps.eye is not None:
+            write_exr(uv / "eye.exr", maps.eye)  # 1 on the eyeballs (not skin)
+        if maps.hair is not None:
+            write_exr(uv / "hair.exr", maps.hair)  # hair covering the skin (kept in the skin maps)
     atomic_write_json(uv / "params.json", params)
     for name, r in renders.items():
         for key, img in r.truth.items():
@@ -435,6 +454,13 @@ def simulate_subject(
     """
     config = config or SimulatorConfig()
     subject = config_subject(config, subject_index)
+    tpl = None if config.template == "procedural" else resolve_template(config.template, config.face_model)
+    if tpl is not None and tpl.kind == "face_model" and subject.face_head is None and config.template == "auto":
+        tpl = None  # auto: procedural heads keep the procedural layout
+    if tpl is not None and tpl.kind == "face_model" and subject.face_head is None:
+        raise ConfigError(
+            "SimulatorConfig.template 'face_model' needs face-model heads (head_model 'auto' or 'face_model')"
+        )
     sid = subject.subject_id
     stage = f"{sid} render"
     steps = 4 + config.cameras
@@ -478,9 +504,13 @@ def simulate_subject(
         "seed": int(config.seed),
         "index": int(subject_index),
     }
+    layout = None
+    if tpl is not None and tpl.kind == "face_model":
+        model = resolve_face_model(config.head_model, config.face_model)
+        layout = truth_in_template(tpl, model, subject.face_head, mesh, maps)
     params = {
         "subject": sid,
-        "template": TEMPLATE_NAME,
+        "template": TEMPLATE_NAME if tpl is None else tpl.name,
         "head": subject.head.to_json() if subject.face_head is None else subject.face_head.to_json(),
         "skin": subject.skin.to_json(),
         **({} if subject.appearance is None else {"appearance": subject.appearance.to_json()}),
@@ -495,7 +525,7 @@ def simulate_subject(
             write_png(tmp / "masks" / f"{name}.png", r.hit.astype(np.float32))
         scan_rng = np.random.default_rng([int(config.seed), int(subject_index), 2])
         write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(mesh, config, scan_rng))
-        _write_truth(tmp, mesh, maps, renders, params)
+        _write_truth(tmp, mesh, maps, renders, params, layout)
         if moved is not None:
             _write_motion_truth(tmp, moved)
         manifest = session_json(
@@ -594,6 +624,8 @@ def sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> 
 
 def _config_json(config: SimulatorConfig) -> dict:
     d = asdict(config)
+    if d["template"] == "procedural":  # the default layout: params.json as before (params["template"] names it)
+        del d["template"]
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 

@@ -81,8 +81,9 @@ class BakeConfig:
     Attributes
     ----------
     size : UV map size in texels (power of two, 256..8192).
-    template : template OBJ (with UVs and landmark comments); None = the shipped
-        template (``id2reflectance/data/template_head.obj``).
+    template : template OBJ (with UVs and landmark comments), or ``"procedural"``,
+        ``"face_model"``, ``"auto"`` (:mod:`~id2reflectance.capture.geometry.templates`);
+        None = the shipped procedural template (``id2reflectance/data/template_head.obj``).
     normal_source : solver normal that is baked: ``"specular"`` (sharper: no subsurface
         blur) or ``"diffuse"``.
     cos_min : views whose n.v at a texel is below this give it no weight.
@@ -403,7 +404,7 @@ def bake_session(
     scan = load_scan(session)
     check_scan_in_view(scan, session.cameras, where=str(session.mesh))
     check_cameras_see_scan(scan, session.cameras, solved_dir)
-    template, template_name, template_sha = load_template(config.template)
+    template, template_name, template_sha = load_template(config.template, config.registration.face_model)
     timings["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()

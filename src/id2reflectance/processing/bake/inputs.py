@@ -15,7 +15,7 @@ from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_obj
-from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
+from id2reflectance.capture.geometry.templates import TEMPLATE_KINDS, resolve_template
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
 
 
@@ -87,20 +87,21 @@ def check_out_dir(out_dir: Path, *, inputs: tuple[Path, ...]) -> None:
             )
 
 
-def load_template(template: str | Path | None) -> tuple[FaceMesh, str, str]:
+def load_template(template: str | Path | None, face_model: str | Path | None = None) -> tuple[FaceMesh, str, str]:
     """The face template: (mesh, name, sha256 of its OBJ file).
 
-    ``template`` is an OBJ path, or None for the shipped template.
+    ``template`` is ``"procedural"``, ``"face_model"`` or ``"auto"``
+    (:func:`~id2reflectance.capture.geometry.templates.resolve_template`, the face model
+    from ``face_model``), an OBJ path, or None for the shipped procedural template.
     """
-    if template is not None:
-        path = Path(template)
-        name = path.stem
-    else:
-        path = shipped_template_path()
-        name = TEMPLATE_NAME
+    if template is None or str(template) in TEMPLATE_KINDS:
+        t = resolve_template("procedural" if template is None else str(template), face_model)
+        m = t.mesh  # a copy: the template is cached and shared
+        return FaceMesh(m.vertices.copy(), m.faces.copy(), m.uvs.copy(), dict(m.landmarks)), t.name, t.sha256
+    path = Path(template)
     if not path.is_file():
         raise InputFileError(path, None, "face template OBJ not found")
     mesh = read_obj(path)
     if mesh.uvs is None:
         raise InputFileError(path, "vt", "the face template has no UVs")
-    return mesh, name, sha256_file(path)
+    return mesh, path.stem, sha256_file(path)

@@ -70,6 +70,19 @@ def read_truth_uv(session_dir: str | Path, size: int) -> dict[str, np.ndarray]:
     return out
 
 
+def read_truth_valid(session_dir: str | Path, size: int) -> np.ndarray:
+    """(S, S) bool: the texels where ``truth/uv`` holds a truth. All texels, except for
+    truth in the face-model template's layout, which marks them in ``truth/uv/valid.exr``
+    (:mod:`~id2reflectance.capture.simulator.truth_layout`)."""
+    path = Path(session_dir) / "truth" / "uv" / "valid.exr"
+    if not path.is_file():
+        return np.ones((size, size), bool)
+    img, _ = read_exr(path)
+    if img.shape[0] != size:
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
+    return np.asarray(img).reshape(size, size, -1)[..., 0] > 0.5
+
+
 def gradient_magnitude(img: np.ndarray) -> np.ndarray:
     """(S, S) float64 central-difference gradient magnitude of (S, S[, C]), channel norm."""
     a = np.asarray(img, np.float64)

@@ -16,10 +16,12 @@ face. Steps:
    rays from its origin (:mod:`~id2reflectance.capture.geometry.template_mesh`), so a template vertex
    corresponds to the outermost crossing of the scan along its ray, cast from the image
    of the template origin under step 2. ``"closest"`` keeps closest-point targets
-   throughout (for templates not built from rays).
+   throughout (templates not built from rays, such as the face-model template, always
+   use closest points).
 
 With a shape prior (``RegistrationConfig.prior``: ``"auto"`` uses the face model when it
-is found and the template is the project's, ``"face_model"`` requires it, ``"none"`` is
+is found and the template is the project's or the face model's own
+(:mod:`~id2reflectance.capture.geometry.templates`), ``"face_model"`` requires it, ``"none"`` is
 the path above), step 2 is replaced by
 :func:`~id2reflectance.processing.registration.morphable.fit_morphable`: the face model's
 identity weights and a similarity fitted to the scan (coarse to fine in the number of
@@ -44,8 +46,9 @@ import numpy as np
 
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.face_model import FaceModel, default_face_model_dir, load_face_model
-from id2reflectance.capture.geometry.face_model_heads import face_model_head_basis
+from id2reflectance.capture.geometry.face_model_heads import HeadBasis, face_model_head_basis, face_model_skin_basis
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_mesh
+from id2reflectance.capture.geometry.template_mesh import is_template_topology
 from id2reflectance.capture.session import Session
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
 from id2reflectance.processing.registration.morphable import MorphableFit, fit_morphable, refine_normal
@@ -85,7 +88,7 @@ class RegistrationConfig:
     prior_iterations: int = 5  # Gauss-Newton steps per stage
     prior_refine: Literal["normal", "nonrigid", "none"] = "normal"  # after the prior: see register_template
     prior_sigma_m: float = 0.001  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
-    prior_max_rms_mm: float = 0.5  # "auto": a head the face model fits worse than this gets no prior
+    prior_max_rms_mm: float = 0.5  # "auto", procedural template: a head fitted worse than this gets no prior
 
     def __post_init__(self) -> None:
         if not self.stiffness or any(s <= 0 for s in self.stiffness):
@@ -180,20 +183,27 @@ def resolve_prior(config: RegistrationConfig, template: FaceMesh) -> FaceModel |
             f"registration prior 'face_model': the face model does not load ({err}); "
             "set prior 'none' or install it (docs/face-model.md)"
         ) from err
-    n = len(face_model_head_basis(model, 1).mean)
-    if len(template.vertices) != n:
+    if prior_basis(model, template) is None:
         if config.prior == "auto":
-            log.info(
-                "registration: template has %d vertices, not the face model's embedding (%d): no prior",
-                len(template.vertices),
-                n,
-            )
+            log.info("registration: template has %d vertices, no face-model topology: no prior", len(template.vertices))
             return None
         raise ConfigError(
-            f"registration prior 'face_model' needs the project's template ({n} vertices), "
+            "registration prior 'face_model' needs the project's template or the face-model template "
+            f"(or {len(face_model_skin_basis(model, 1).mean)} vertices), "
             f"the template has {len(template.vertices)}"
         )
     return model
+
+
+def prior_basis(model: FaceModel, template: FaceMesh, count: int | None = None) -> HeadBasis | None:
+    """The face model's identity space in ``template``'s topology: the procedural
+    template's (the face model embedded by rays) or the face-model template's (its own
+    vertices); None for any other topology (told apart by the vertex count)."""
+    if is_template_topology(template):
+        return face_model_head_basis(model, count)
+    if len(template.vertices) == len(face_model_skin_basis(model, 1).mean):
+        return face_model_skin_basis(model, count)
+    return None
 
 
 def load_scan(session: Session) -> FaceMesh:
@@ -310,9 +320,10 @@ def register_template(
     transform = rigid.transform
     morph: MorphableFit | None = None
     extras = {"rigid_rms_mm": rigid.rms_m * 1e3, "rigid_fitness": rigid.fitness}
-    if model is not None:
+    basis = None if model is None else prior_basis(model, template)
+    if basis is not None:
         morph = fit_morphable(
-            face_model_head_basis(model),
+            basis,
             template,
             scan,
             transform,
@@ -324,7 +335,10 @@ def register_template(
         )
         log.info("face-model prior: rms %.3f mm, |w| %.2f", morph.rms_mm, float(np.linalg.norm(morph.weights)))
         extras.update(_prior_extras(morph))
-        if config.prior == "auto" and not morph.rms_mm <= config.prior_max_rms_mm:
+        # on the face-model template the prior stays: the template is the model's own mean,
+        # and simulated scans (ray-cut heads) leave undercuts that raise its RMS (docs/template.md)
+        keep = not is_template_topology(template)
+        if config.prior == "auto" and not keep and not morph.rms_mm <= config.prior_max_rms_mm:
             log.info("face-model prior rejected: rms %.3f mm > %.3f mm", morph.rms_mm, config.prior_max_rms_mm)
             extras["prior_rejected"] = 1.0
             morph = None
@@ -360,7 +374,9 @@ def register_template(
             iterations_per_stage=config.iterations_per_stage,
             max_distance_m=config.max_distance_m,
             max_normal_angle_deg=config.max_normal_angle_deg,
-            ray_origin=transform[:3, 3] if config.correspondence == "radial" else None,
+            ray_origin=transform[:3, 3]
+            if config.correspondence == "radial" and is_template_topology(template)
+            else None,
             progress=None if progress is None else lambda _s, done, _t: tick(2 + done),
         )
         fitted, matched = nonrigid.mesh, float(nonrigid.matched.mean())

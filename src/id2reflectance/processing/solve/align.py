@@ -11,17 +11,25 @@ resampled once into the reference's pixel grid:
 * ``flow``: the similarity, then a dense optical flow (OpenCV DIS, variational refinement)
   between the reference features and the rigidly aligned frame's features for non-rigid
   drift (expression), smoothed and applied inside the face; one resampling of both together;
-* ``auto`` (default): ``rigid``, and ``flow`` for a frame whose rigid residual (median
-  length of the residual flow at face pixels) exceeds ``align_flow_px``;
+* ``auto`` (default): ``rigid``, and ``flow`` for a frame that moved (see below) and
+  whose rigid residual (median length of the smoothed residual flow at face pixels)
+  exceeds ``align_flow_px``;
 * ``none``: frames as decoded (bit-identical to a solve without alignment).
 
-A frame whose estimated motion is below ``min_px`` (0.1 px) everywhere on the face is not
-resampled (a still session stays bit-identical). Resampling is bicubic; pixels that come
+A frame is left untouched (bit-identical) when its fitted motion moves no face pixel by
+more than ``min_px`` (0.1 px) or by less than ``significance`` (3) standard deviations
+of the fit (Gauss-Newton covariance from the residual of the features, inflated for
+neighbouring samples' correlation): sensor noise and lighting then explain the fit, so a
+still noisy session solves as with ``none``. Resampling is bicubic; pixels that come
 from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
-images, not captures). Frames of one camera are
-aligned concurrently by ``workers`` threads (OpenCV and numpy release the GIL).
+images, not captures). A face 1280 pixels across or more is aligned on frames box-averaged
+by the largest power of two that keeps it at least
+:data:`~id2reflectance.processing.solve.align_work.WORK_PX` (640) pixels across
+(:mod:`~id2reflectance.processing.solve.align_work`); only the final resampling runs at
+the camera's resolution. Frames of one camera are aligned concurrently by ``workers``
+threads (OpenCV and numpy release the GIL).
 """
 
 from __future__ import annotations
@@ -39,18 +47,32 @@ from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError
 from id2reflectance.processing.solve.align_features import (
     FEATURE_SIGMA,
+    SMOOTH_SIGMA,
     Similarity,
+    displacement_sigma,
     feature_ncc,
     fit_similarity,
+    luminance,
+    pyramid_ncc,
     reference_pyramid,
     sample_points,
 )
 from id2reflectance.processing.solve.align_refine import (
+    FeatureCache,
     build_cache,
+    frame_planes,
     matched_template,
     refine_motions,
 )
-from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
+from id2reflectance.processing.solve.align_work import (
+    ambient_ratio,
+    downsample,
+    face_region,
+    to_camera,
+    upsample_mask,
+    work_factor,
+)
+from id2reflectance.processing.solve.separation import has_inverses
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +80,12 @@ REFERENCE = ("full", "cross")
 ALIGN_MODES = ("auto", "none", "rigid", "flow")
 MIN_NCC = 0.2  # below this the aligned features do not match: not the same face in view
 MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
-SAMPLES = 1 << 16
-MIN_EXTENT = 48  # pixels across the face below which frames are not aligned  # sample points per pyramid level of a fit (a regular stride over the face)
+SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
+MIN_EXTENT = 48  # pixels across the face below which frames are not aligned
+BOX_MARGIN = 32  # pixels around the face's box that a moved frame is resampled in (beyond: copied)
+FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
+FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing
+SIGNIFICANCE = 3.0  # a fitted displacement under this many standard deviations is noise: the frame stays still
 
 
 @dataclass(frozen=True)
@@ -72,7 +98,10 @@ class FrameAlignment:
     residual_px : median length of the dense residual flow at face pixels after the
         similarity (what rigid alignment leaves; None when not measured).
     ncc : normalised cross-correlation of the aligned features with the reference's.
-    method : ``"reference"``, ``"none"`` (below ``min_px``), ``"rigid"`` or ``"flow"``.
+    method : ``"reference"``, ``"none"`` (below ``min_px`` or not significant), ``"rigid"``
+        or ``"flow"``.
+    sigma_px : standard deviation of the fitted displacement (Gauss-Newton covariance,
+        pixels, largest over the face's corners).
     """
 
     frame: str
@@ -82,6 +111,7 @@ class FrameAlignment:
     residual_px: float | None
     ncc: float
     method: str
+    sigma_px: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         m = self.motion
@@ -96,6 +126,7 @@ class FrameAlignment:
             "residual_px": None if self.residual_px is None else round(self.residual_px, 5),
             "ncc": round(self.ncc, 5),
             "method": self.method,
+            "sigma_px": round(self.sigma_px, 5),
         }
 
 
@@ -108,6 +139,7 @@ class CameraAlignment:
     seconds: float = 0.0
     skipped: str | None = None  # why the frames were not aligned (a face too small), else None
     outside: int = 0  # face pixels whose source lies outside some frame (excluded, counted as saturated)
+    work_scale: int = 1  # the features and fits ran on frames box-averaged by this factor
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,16 +147,9 @@ class CameraAlignment:
             "seconds": round(self.seconds, 4),
             "skipped": self.skipped,
             "outside_pixels": self.outside,
+            "work_scale": self.work_scale,
             "frames": [f.to_json() for f in self.frames],
         }
-
-
-def face_region(frames: CameraFrames, mask: np.ndarray | None) -> np.ndarray:
-    """(H, W) bool: the face in the reference frame (mask file, else a luminance threshold)."""
-    if mask is not None and mask.any():
-        return mask
-    y = np.nan_to_num(frames.images[REFERENCE] @ LUMINANCE_709)
-    return y > 0.05 * float(np.percentile(y, 99.5))
 
 
 def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
@@ -138,13 +163,15 @@ def _residual_flow(
     """(H, W, 2) float32 dense flow (pixels) from the template's features to the aligned frame's.
 
     OpenCV DIS (medium preset, variational refinement) on 8-bit images of the features
-    (about +-3 standard deviations of the template's features in the face), at most 512
-    pixels wide (the frame's feature pyramid warped by ``M`` at that level) and enlarged:
-    the non-rigid drift it measures is smooth.
+    (about +-3 standard deviations of the template's features in the face), at most
+    :data:`FLOW_WIDTH` pixels wide (the frame's feature pyramid warped by ``M`` at that level), averaged inside
+    the face (Gaussian of a 24th of the face's extent, at least :data:`FLOW_SMOOTH` px) and
+    enlarged: the non-rigid drift it measures is smooth, the flow that noise and lighting
+    changes produce is not.
     """
     h, w = template_f.shape
     down = 0
-    while (w >> down) > 512:
+    while (w >> down) > FLOW_WIDTH:
         down += 1
     a = template_f
     for _ in range(down):
@@ -165,6 +192,16 @@ def _residual_flow(
     scale = float(np.std(template_f[region])) or 1.0
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flow = dis.calc(_flow_image(a, scale), _flow_image(b, scale), None)
+    # non-rigid drift is smooth over the face, the flow of noise and of lighting changes is not:
+    # averaged inside the face (normalised convolution) over a 24th of its extent
+    inside = region.astype(np.float32)
+    for _ in range(down):
+        inside = cv2.pyrDown(inside)
+    ys, xs = np.nonzero(inside > 0.5)
+    if len(xs):
+        sigma = max(FLOW_SMOOTH, max(np.ptp(xs), np.ptp(ys)) / 24.0)
+        weight = cv2.GaussianBlur(inside, (0, 0), sigma)
+        flow = cv2.GaussianBlur(flow * inside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
     if down:
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1 << down)
     return flow
@@ -180,6 +217,7 @@ def align_camera_frames(
     min_px: float = 0.1,
     workers: int = 1,
     pair_passes: int = 4,
+    significance: float = SIGNIFICANCE,
 ) -> tuple[CameraFrames, CameraAlignment]:
     """Estimate each frame's motion relative to the reference and resample it onto the reference.
 
@@ -187,7 +225,7 @@ def align_camera_frames(
     ----------
     frames : the camera's decoded frames, ``images`` (H, W, 3) float32 linear Rec.709;
         ``("full", "cross")`` is the reference (not moved).
-    mask : (H, W) bool face mask of the reference frame, or None (a luminance threshold).
+    mask : (H, W) bool face mask of the reference frame, or None (found from the frames).
     mode : ``"auto"``, ``"rigid"``, ``"flow"`` or ``"none"`` (see the module docstring).
     files : frame file per key, for reports and errors (default ``"<pattern>_<pol>"``).
     flow_px : ``auto`` uses the dense flow for frames whose rigid residual exceeds this (pixels).
@@ -195,6 +233,8 @@ def align_camera_frames(
     workers : frames aligned concurrently.
     pair_passes : with inverse patterns, refinement passes of each gradient/inverse frame
         against the lighting-matched template ``full - (its aligned complement)``.
+    significance : a frame whose fitted displacement is under this many of its standard
+        deviations (Gauss-Newton covariance) is not resampled: sensor noise, not motion.
 
     Returns
     -------
@@ -218,75 +258,43 @@ def align_camera_frames(
     files = files or {}
     ref = frames.images[REFERENCE]
     h, w = ref.shape[:2]
-    region = face_region(frames, mask)
-    if not region.any():
-        raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
-    ys, xs = np.nonzero(region)
-    box = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-    eps = 0.05 * float(np.median(np.nan_to_num(ref[region] @ LUMINANCE_709)))
-    eps = max(eps, 1e-6)
-    fit_region = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the silhouette included
-    extent = max(box[2] - box[0], box[3] - box[1])
-    if extent < MIN_EXTENT:
-        report.skipped = (
-            f"the face is {extent:.0f} px across in the reference frame, too small to align "
-            f"(at least {MIN_EXTENT} px); frames used as decoded"
-        )
-        log.info("%s: %s", frames.camera, report.skipped)
-        return frames, report
-    levels = int(np.clip(np.floor(np.log2(max(extent, 1.0) / 24.0)) + 1, 1, 6))
-    region_u8 = region.astype(np.uint8)
-    area = float(region.sum())
-    fys, fxs = sample_points(region, levels=1, max_samples=SAMPLES)[0]
-    face_pts = np.stack([fxs, fys], axis=1).astype(np.float64)
-    # the silhouette lies behind the face, where a translation moves the image less
-    # (perspective): the refinement fits inside it only
-    margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
-    interior = cv2.erode(region_u8, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
-    if interior.sum() < 0.3 * area:
-        interior = fit_region
-
-    def finish(key: tuple[str, str], M: np.ndarray, ncc: float) -> tuple[tuple[str, str], np.ndarray, FrameAlignment]:
-        name = f"{key[0]}_{key[1]}"
-        file = files.get(key, name)
-        img = frames.images[key]
-        if key == REFERENCE:
-            return key, img, FrameAlignment(name, file, Similarity(0.0, 0.0, 0.0, 1.0), 0.0, 0.0, 1.0, "reference")
-        sim = Similarity.from_matrix(M, w, h)
-        q = face_pts @ M[:2, :2].T + M[:2, 2]
-        inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
-        if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
-            raise CaptureError(
-                f"{file}: cannot align this frame to the reference {files.get(REFERENCE, 'full_cross')} "
-                f"(feature correlation {ncc:.2f}, need >= {MIN_NCC}; {100 * inside_frac:.0f}% of the face inside "
-                f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
-            )
-        disp = sim.max_displacement(box, w, h)
-        template, frame_pyr = matched_template(key, cache, motions)
-        flow = _residual_flow(template, frame_pyr, M, region)
-        residual = float(np.median(np.linalg.norm(flow[region], axis=1)))
-        use_flow = mode == "flow" or (mode == "auto" and residual > flow_px)
-        if not use_flow and disp < min_px:
-            return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none")
-        if use_flow:
-            out = _remap_with_flow(img, M, flow, region)
-            method = "flow"
-        else:
-            out = cv2.warpAffine(
-                img,
-                M[:2],
-                (w, h),
-                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            method = "rigid"
-        return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method)
-
+    f = _working_factor(ref, mask)
     keys = list(frames.images)
+    inverses = has_inverses(frames.images)
     motions: dict[tuple[str, str], np.ndarray] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
     try:
-        cache = build_cache(frames.images, eps=eps, levels=levels, inverses=has_inverses(frames.images), pool=pool)
+        lum, opp = frame_planes(frames.images, f, pool=pool)
+        small_mask = None if mask is None else downsample(mask.astype(np.float32), f) >= 0.5
+        region = face_region(lum, small_mask, REFERENCE, inverses=inverses)
+        if not region.any():
+            raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
+        ys, xs = np.nonzero(region)
+        extent = f * max(xs.max() - xs.min(), ys.max() - ys.min())
+        if extent < MIN_EXTENT:
+            report.skipped = (
+                f"the face is {extent:.0f} px across in the reference frame, too small to align "
+                f"(at least {MIN_EXTENT} px); frames used as decoded"
+            )
+            log.info("%s: %s", frames.camera, report.skipped)
+            return frames, report
+        box = (float(f * xs.min()), float(f * ys.min()), float(f * xs.max() + f - 1), float(f * ys.max() + f - 1))
+        levels = int(np.clip(np.floor(np.log2(max(extent / f, 1.0) / 24.0)) + 1, 1, 6))
+        eps = max(0.05 * float(np.median(lum[REFERENCE][region])), 1e-6)
+        region_u8 = region.astype(np.uint8)
+        fit_region = cv2.dilate(region_u8, np.ones((3, 3), np.uint8)) > 0  # the silhouette included
+        # the silhouette lies behind the face, where a translation moves the image less
+        # (perspective): the refinement fits inside it only
+        margin = 2 * int(np.ceil(FEATURE_SIGMA)) + 1
+        interior = cv2.erode(region_u8, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+        if interior.sum() < 0.3 * region.sum():
+            interior = fit_region
+        ring = (cv2.dilate(region_u8, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0) & ~fit_region
+        if ring.any() and float(np.median(lum[REFERENCE][ring])) > eps:
+            fit_region = interior  # a lit backdrop: the silhouette's contrast changes with the pattern
+        cache = build_cache(lum, opp, eps=eps, levels=levels, inverses=inverses, pool=pool)
+        cache.ambient = ambient_ratio(cache.lum, interior)
+        del lum, opp
         ref_pyr = reference_pyramid(cache.log[REFERENCE], sample_points(fit_region, levels=levels, max_samples=SAMPLES))
         if not ref_pyr.levels:
             raise CaptureError(f"camera '{frames.camera}': the reference frame has no texture to align on")
@@ -298,19 +306,20 @@ def align_camera_frames(
             M, ncc = fit_similarity(ref_pyr, pyr)
             # a motion the features do not support better than none is noise fitted: keep the frame still
             if feature_ncc(ref_pyr, pyr, np.eye(3)) >= feature_ncc(ref_pyr, pyr, M):
-                return np.eye(3), ncc
+                return np.eye(3), pyramid_ncc(ref_pyr, pyr, np.eye(3))
             return M, ncc
 
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
         inner = sample_points(interior, levels=2, max_samples=SAMPLES)
-        refined = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
-        for k, M in refined.items():  # a refinement is a small correction: one that ran away is dropped
-            if _max_change(M, motions[k], box) < 1.0:
-                motions[k] = M
-            else:
-                log.warning("%s: refinement of %s moved it by over 1 px; the first estimate is kept", frames.camera, k)
-        results = list(pool.map(lambda k: finish(k, motions[k], fits[k][1]), keys))
+        motions = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        stride = max(1.0, float(np.ceil(np.sqrt(interior.sum() / SAMPLES))))
+        inflation = max(1.0, 4.0 * np.pi * SMOOTH_SIGMA**2 / stride**2)
+        face_pts = np.stack([xs, ys], axis=1).astype(np.float64)[:: max(1, len(xs) // SAMPLES)] * f + (f - 1) / 2
+        checks = _Checks(
+            box, face_pts, region, inner[:1], inflation, f, mode, flow_px, min_px, significance, (h, w), files
+        )
+        results = list(pool.map(lambda k: _finish(k, frames.images[k], motions, fits[k][1], cache, checks), keys))
     finally:
         pool.shutdown()
     images = {k: img for k, img, _ in results}
@@ -325,18 +334,112 @@ def align_camera_frames(
         for fa in report.frames:
             if fa.method in ("rigid", "flow"):
                 outside |= _outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
-        report.outside = int(np.count_nonzero(outside & region & ~saturated))
+        if outside.any():
+            report.outside = int(np.count_nonzero(outside & upsample_mask(region, f, (h, w)) & ~saturated))
         saturated = saturated | outside
     report.seconds = time.perf_counter() - t0
+    report.work_scale = f
     log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
     return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
 
 
-def _max_change(a: np.ndarray, b: np.ndarray, box: tuple[float, float, float, float]) -> float:
-    """Largest distance (pixels) between where two similarities put the corners of ``box``."""
-    x0, y0, x1, y1 = box
-    c = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
-    return float(np.max(np.linalg.norm(c @ (a[:2, :2] - b[:2, :2]).T + (a[:2, 2] - b[:2, 2]), axis=1)))
+def _working_factor(ref: np.ndarray, mask: np.ndarray | None) -> int:
+    """The box-averaging factor of the alignment's working images: from the face's extent
+    (the mask's, else the bright pixels' on a coarse copy of the reference)."""
+    if mask is None or not mask.any():
+        c = work_factor(max(ref.shape[:2]))
+        y = luminance(downsample(ref, c))
+        mask, scale = y > 0.05 * float(np.percentile(y, 99.5)), c
+    else:
+        scale = 1
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return 1
+    return work_factor(scale * max(xs.max() - xs.min(), ys.max() - ys.min()))
+
+
+@dataclass(frozen=True, eq=False)
+class _Checks:
+    """What :func:`_finish` needs besides the frame: the face (camera pixels: ``box``, ``face_pts``
+    (N, 2); working pixels: ``region``, ``points``), the covariance ``inflation``, the
+    working factor ``f`` and the options."""
+
+    box: tuple[float, float, float, float]
+    face_pts: np.ndarray
+    region: np.ndarray
+    points: list[tuple[np.ndarray, np.ndarray]]
+    inflation: float
+    f: int
+    mode: str
+    flow_px: float
+    min_px: float
+    significance: float
+    shape: tuple[int, int]
+    files: dict[tuple[str, str], str]
+
+
+def _finish(
+    key: tuple[str, str],
+    img: np.ndarray,
+    motions: dict[tuple[str, str], np.ndarray],
+    ncc: float,
+    cache: FeatureCache,
+    c: _Checks,
+) -> tuple[tuple[str, str], np.ndarray, FrameAlignment]:
+    """Check one frame's fitted motion, decide how to resample it, and resample it (camera resolution)."""
+    name = f"{key[0]}_{key[1]}"
+    file = c.files.get(key, name)
+    h, w = c.shape
+    if key == REFERENCE:
+        return key, img, FrameAlignment(name, file, Similarity(0.0, 0.0, 0.0, 1.0), 0.0, 0.0, 1.0, "reference", 0.0)
+    Mw = motions[key]
+    M = to_camera(Mw, c.f)
+    sim = Similarity.from_matrix(M, w, h)
+    q = c.face_pts @ M[:2, :2].T + M[:2, 2]
+    inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
+    if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
+        raise CaptureError(
+            f"{file}: cannot align this frame to the reference {c.files.get(REFERENCE, 'full_cross')} "
+            f"(feature correlation {ncc:.2f}, need >= {MIN_NCC}; {100 * inside_frac:.0f}% of the face inside "
+            f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
+        )
+    disp = sim.max_displacement(c.box, w, h)
+    template, frame_pyr = matched_template(key, cache, motions)
+    tref = reference_pyramid(template, c.points)
+    sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
+    flow = _residual_flow(template, frame_pyr, Mw, c.region)
+    residual = c.f * float(np.median(np.linalg.norm(flow[c.region], axis=1)))
+    still = disp < max(c.min_px, c.significance * sigma)
+    # auto: the flow for a frame that moved and keeps a large residual (a still frame's residual
+    # is the lighting's and the noise's, not motion: measured up to 0.8 px on a 128 px face)
+    use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual > c.flow_px)
+    if not use_flow and still:
+        return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma)
+    if use_flow:
+        out = _remap_with_flow(img, M, flow, c.region, c.f)
+        method = "flow"
+    else:
+        out = _warp_face(img, M, c.box, margin=BOX_MARGIN + disp)
+        method = "rigid"
+    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma)
+
+
+def _warp_face(img: np.ndarray, M: np.ndarray, box: tuple[float, float, float, float], *, margin: float) -> np.ndarray:
+    """``img`` (H, W, C) resampled bicubically through ``M`` (reference pixel -> frame pixel)
+    inside the face's ``box`` (x0, y0, x1, y1; camera pixels) grown by ``margin``; the
+    pixels beyond it (background, never solved) are copied as they are."""
+    h, w = img.shape[:2]
+    x0, y0 = max(int(box[0] - margin), 0), max(int(box[1] - margin), 0)
+    x1, y1 = min(int(np.ceil(box[2] + margin)) + 1, w), min(int(np.ceil(box[3] + margin)) + 1, h)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    if (x1 - x0) * (y1 - y0) > 0.8 * w * h:  # nearly everything: one warp of the whole frame
+        return cv2.warpAffine(img, M[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    out = img.copy()
+    shifted = M[:2] @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    out[y0:y1, x0:x1] = cv2.warpAffine(
+        img, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE
+    ).reshape(out[y0:y1, x0:x1].shape)
+    return out
 
 
 def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
@@ -360,18 +463,22 @@ def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarra
     return out
 
 
-def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray) -> np.ndarray:
+def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray, scale: int) -> np.ndarray:
     """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
 
-    ``flow`` (H, W, 2) is in the rigidly aligned frame's coordinates: reference pixel x
-    matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
+    ``flow`` (h, w, 2) is in the rigidly aligned frame's working coordinates (``region``'s
+    grid, ``scale`` camera pixels per working pixel; ``M`` in camera pixels): reference
+    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
     """
-    h, w = region.shape
+    h, w = img.shape[:2]
     weight = cv2.GaussianBlur(
         (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
     )
     f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
+    if scale > 1:
+        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    f = f[:h, :w]
     px = xs + f[..., 0]
     py = ys + f[..., 1]
     A = M[:2, :2].astype(np.float32)
@@ -382,8 +489,9 @@ def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: n
 
 
 def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
-    """One line per frame that moved more than ``warn_px`` or that rigid alignment left
-    with a residual above ``flow_px`` without the dense flow (empty when all is well)."""
+    """One line per frame that moved more than ``warn_px`` or that rigid alignment moved and
+    left with a residual above ``flow_px`` without the dense flow (empty when all is well;
+    a frame found still keeps the residual of lighting and noise, not of motion)."""
     out = []
     if alignment.outside:
         out.append(
@@ -396,7 +504,7 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
                 f"{camera}: frame {f.file} moved {f.displacement_px:.2f} px relative to the reference "
                 f"(more than align_warn_px = {warn_px:g}); aligned ({f.method}), check the capture"
             )
-        if f.residual_px is not None and f.residual_px > flow_px and f.method != "flow":
+        if f.residual_px is not None and f.residual_px > flow_px and f.method == "rigid":
             out.append(
                 f"{camera}: frame {f.file} keeps a residual motion of {f.residual_px:.2f} px after rigid "
                 f"alignment (non-rigid motion?); use --align flow or auto"

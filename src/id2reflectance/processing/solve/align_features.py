@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from id2reflectance.processing.solve.align_kernel import match_sums
 from id2reflectance.processing.solve.separation import LUMINANCE_709
 
 FEATURE_SIGMA = 3.0
@@ -155,27 +156,44 @@ class Similarity:
         return similarity_matrix(a, b, self.tx, self.ty, (width - 1) / 2, (height - 1) / 2)
 
 
-def _sample(img: np.ndarray, pts: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``img`` (H, W) at ``M`` applied to ``pts`` (N, 2); NaN outside.
+class _Match:
+    """The sums of :func:`~id2reflectance.processing.solve.align_kernel.match_sums` of one
+    level's samples under a similarity, and what the fit derives from them."""
 
-    Exact float weights (``cv2.remap`` quantises them to 1/32 pixel, which biases a
-    sub-pixel fit).
-    """
-    h, w = img.shape
-    q = pts.astype(np.float64) @ M[:2, :2].T + M[:2, 2]
-    x, y = q[:, 0], q[:, 1]
-    ok = (x >= 0) & (y >= 0) & (x <= w - 1) & (y <= h - 1)
-    x0 = np.clip(np.floor(x), 0, w - 2).astype(np.intp)
-    y0 = np.clip(np.floor(y), 0, h - 2).astype(np.intp)
-    fx = (x - x0).astype(np.float32)
-    fy = (y - y0).astype(np.float32)
-    flat = img.reshape(-1)
-    i = y0 * w + x0
-    top = flat[i] + fx * (flat[i + 1] - flat[i])
-    bottom = flat[i + w] + fx * (flat[i + w + 1] - flat[i + w])
-    out = top + fy * (bottom - top)
-    out[~ok] = np.nan
-    return out
+    def __init__(self, level: tuple, img: np.ndarray, M: np.ndarray) -> None:
+        pts, sd, _, tmpl, _ = level
+        s = match_sums(img, pts, M, tmpl, sd)
+        self.n = n = s[0]
+        if n < 16:
+            return
+        self.vm, self.tm = s[1] / n, s[4] / n
+        self.var_v = max(s[2] - n * self.vm * self.vm, 0.0)
+        self.var_t = max(s[5] - n * self.tm * self.tm, 0.0)
+        self.cov = s[3] - n * self.vm * self.tm
+        self.sdv, self.sdt, self.sd = s[6:10], s[10:14], s[14:18]
+
+    def ncc(self) -> float:
+        """Normalised cross-correlation of the samples with the template (0 when undefined)."""
+        den = np.sqrt(self.var_v * self.var_t)
+        return float(self.cov / den) if den > 0 else 0.0
+
+    def gain(self) -> float:
+        """The frame-to-template contrast ``cov / var_v`` (least squares)."""
+        return float(self.cov / max(self.var_v, 1e-20))
+
+    def gradient(self) -> np.ndarray:
+        """(4,) ``sd^T err`` of the gain- and offset-matched error ``g (v - mean v) - (t - mean t)``
+        (without the matching when the gain is not positive: ``v - t``)."""
+        g = self.gain()
+        if g > 0:
+            return g * (self.sdv - self.vm * self.sd) - (self.sdt - self.tm * self.sd)
+        return self.sdv - self.sdt
+
+    def residual_variance(self) -> float:
+        """Variance of the gain- and offset-matched error per sample (4 parameters fitted)."""
+        g = self.gain()
+        g = g if g > 0 else 1.0
+        return max(g * g * self.var_v - 2.0 * g * self.cov + self.var_t, 0.0) / max(self.n - 4.0, 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,12 +287,8 @@ def feature_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray],
     """Normalised cross-correlation of the reference's and the frame's features at the
     finest level's sample points under ``M`` ((3, 3) reference pixel -> frame pixel); 0
     when fewer than 16 samples fall inside the frame."""
-    pts, _, _, tmpl, _ = ref.levels[0]
-    vals = _sample(frame_features_pyramid[0], pts, M)
-    ok = np.isfinite(vals)
-    if ok.sum() < 16:
-        return 0.0
-    return float(np.nan_to_num(np.corrcoef(vals[ok], tmpl[ok])[0, 1]))
+    m = _Match(ref.levels[0], frame_features_pyramid[0], M)
+    return m.ncc() if m.n >= 16 else 0.0
 
 
 def fit_similarity(
@@ -307,31 +321,62 @@ def fit_similarity(
     M[:2, 2] /= 2.0 ** (n - 1)
     ncc = 0.0
     for lv in range(n - 1, -1, -1):
-        pts, sd, Hinv, tmpl, (cx, cy) = ref.levels[lv]
+        level = ref.levels[lv]
+        pts, _, Hinv, _, (cx, cy) = level
         img = frame_features_pyramid[lv]
         extent = float(np.max(np.abs(pts - [cx, cy]))) if len(pts) else 1.0
         for _ in range(iterations):
-            vals = _sample(img, pts, M)
-            ok = np.isfinite(vals)
-            if ok.sum() < 16:
+            m = _Match(level, img, M)
+            if m.n < 16:
                 return M, 0.0
-            err = np.where(ok, vals - tmpl, 0.0)
-            # gain/offset-invariant: match the frame's contrast to the template's
-            v, t = vals[ok], tmpl[ok]
-            g = float(np.dot(v - v.mean(), t - t.mean()) / max(np.dot(v - v.mean(), v - v.mean()), 1e-20))
-            if g > 0:
-                err = np.where(ok, g * (vals - v.mean()) - (tmpl - t.mean()), 0.0)
-            dp = Hinv @ (sd.T @ err.astype(np.float32)).astype(np.float64)
-            a, b, tx, ty = dp
-            D = similarity_matrix(a, b, tx, ty, cx, cy)
-            M = M @ np.linalg.inv(D)
+            a, b, tx, ty = Hinv @ m.gradient()
+            M = M @ np.linalg.inv(similarity_matrix(a, b, tx, ty, cx, cy))
             if abs(a) * extent + abs(b) * extent + abs(tx) + abs(ty) < tol_px:
                 break
-        vals = _sample(img, pts, M)
-        ok = np.isfinite(vals)
-        if ok.sum() >= 16:
-            ncc = max(ncc, float(np.nan_to_num(np.corrcoef(vals[ok], tmpl[ok])[0, 1])))
+        m = _Match(level, img, M)
+        if m.n >= 16:
+            ncc = max(ncc, m.ncc())
         if lv > 0:
-            M = np.diag([1.0, 1.0, 1.0]) @ M
+            M = M.copy()
             M[:2, 2] *= 2.0  # to the next finer level: x_fine = 2 x_coarse
     return M, ncc
+
+
+def displacement_sigma(
+    ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray, *, inflation: float = 1.0
+) -> float:
+    """Standard deviation (pixels of the finest level) of a fitted similarity's displacement.
+
+    The Gauss-Newton covariance ``s^2 H^-1`` of the similarity's parameters at the finest
+    level, with ``s^2`` the variance of the gain-matched residual at the sample points,
+    propagated to the displacement of the sample points' extreme corners (the largest over
+    them). ``inflation`` scales the covariance for samples whose errors are correlated
+    (neighbouring samples of band-passed features are not independent). ``inf`` when fewer
+    than 16 samples fall inside the frame.
+    """
+    pts, _, Hinv, _, (cx, cy) = ref.levels[0]
+    m = _Match(ref.levels[0], frame_features_pyramid[0], M)
+    if m.n < 16:
+        return float("inf")
+    cov = m.residual_variance() * inflation * Hinv
+    X, Y = pts[:, 0] - cx, pts[:, 1] - cy
+    worst = 0.0
+    for x, y in ((X.min(), Y.min()), (X.max(), Y.min()), (X.min(), Y.max()), (X.max(), Y.max())):
+        J = np.array([[x, -y, 1.0, 0.0], [y, x, 0.0, 1.0]])
+        worst = max(worst, float(np.trace(J @ cov @ J.T)))
+    return float(np.sqrt(worst))
+
+
+def pyramid_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray) -> float:
+    """The largest over the pyramid's levels of the normalised cross-correlation of the
+    reference's and the frame's features under ``M`` ((3, 3), finest level's pixels): sensor
+    noise lowers the finest level's, a different face every level's; 0 when no level has 16
+    samples inside the frame."""
+    best = 0.0
+    for lv, level in enumerate(ref.levels):
+        Ml = np.array(M, np.float64)
+        Ml[:2, 2] /= 2.0**lv
+        m = _Match(level, frame_features_pyramid[lv], Ml)
+        if m.n >= 16:
+            best = max(best, m.ncc())
+    return best

@@ -25,6 +25,7 @@ import numpy as np
 
 from id2reflectance.processing.solve.align_features import (
     band_pass,
+    feature_ncc,
     fit_similarity,
     log_features,
     luminance,
@@ -32,6 +33,7 @@ from id2reflectance.processing.solve.align_features import (
     pyramid,
     reference_pyramid,
 )
+from id2reflectance.processing.solve.align_work import downsample
 from id2reflectance.processing.solve.separation import AXES
 
 Key = tuple[str, str]
@@ -52,14 +54,16 @@ def warp_to_reference(img: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FeatureCache:
-    """Every frame's features, computed once per camera (single-channel float32 images).
+    """Every frame's features, computed once per camera (single-channel float32 images at the
+    alignment's working resolution).
 
     lum : luminance of the reference and, with inverses, of the cross-polarised gradient and
         inverse frames (the complementary templates are built from it).
     log : band-passed log luminance per frame, as a pyramid of ``levels`` (finest first).
     opp : band-passed ``R - G`` per frame that has a polarisation twin, two levels.
+    ambient : room light as a fraction of the full-on frame (the complementary templates add it).
 
-    Memory: about ``2.5 * frames`` single-channel images of the camera's size.
+    Memory: about ``2.5 * frames`` single-channel images of the working size.
     """
 
     eps: float
@@ -67,29 +71,49 @@ class FeatureCache:
     lum: dict[Key, np.ndarray] = field(default_factory=dict)
     log: dict[Key, list[np.ndarray]] = field(default_factory=dict)
     opp: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+    ambient: float = 0.0
+
+
+def frame_planes(
+    images: dict[Key, np.ndarray], f: int, *, pool: ThreadPoolExecutor
+) -> tuple[dict[Key, np.ndarray], dict[Key, list[np.ndarray]]]:
+    """Every frame box-averaged by ``f`` once (frames in parallel on ``pool``): its luminance
+    (H/f, W/f) float32, and the two-level pyramid of its band-passed ``R - G`` when it has a
+    polarisation twin."""
+
+    def one(key: Key) -> tuple[Key, np.ndarray, list[np.ndarray] | None]:
+        small = downsample(images[key], f)
+        twin = (key[0], "cross" if key[1] == "parallel" else "parallel")
+        opp = pyramid(band_pass(opponent(small)), 2) if twin in images else None
+        return key, luminance(small), opp
+
+    lum, opp = {}, {}
+    for key, y, o in pool.map(one, list(images)):
+        lum[key] = y
+        if o is not None:
+            opp[key] = o
+    return lum, opp
 
 
 def build_cache(
-    images: dict[Key, np.ndarray], *, eps: float, levels: int, inverses: bool, pool: ThreadPoolExecutor
+    lum: dict[Key, np.ndarray],
+    opp: dict[Key, list[np.ndarray]],
+    *,
+    eps: float,
+    levels: int,
+    inverses: bool,
+    pool: ThreadPoolExecutor,
 ) -> FeatureCache:
-    """Compute every frame's features (frames in parallel on ``pool``)."""
-    cache = FeatureCache(eps=eps, inverses=inverses)
+    """The features of every frame from its luminance and ``R - G`` planes (:func:`frame_planes`)."""
+    cache = FeatureCache(eps=eps, inverses=inverses, opp=dict(opp))
 
-    def one(key: Key) -> tuple[Key, np.ndarray | None, list[np.ndarray], list[np.ndarray] | None]:
-        img = images[key]
-        y = luminance(img)
-        logs = pyramid(log_features(y, eps=eps), max(levels, 2))  # the refinement uses two
-        keep = key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT)
-        twin = (key[0], "cross" if key[1] == "parallel" else "parallel")
-        opp = pyramid(band_pass(opponent(img)), 2) if twin in images else None
-        return key, y if keep else None, logs, opp
+    def one(key: Key) -> tuple[Key, list[np.ndarray]]:
+        return key, pyramid(log_features(lum[key], eps=eps), max(levels, 2))  # the refinement uses two
 
-    for key, y, logs, opp in pool.map(one, list(images)):
-        if y is not None:
-            cache.lum[key] = y
+    for key, logs in pool.map(one, list(lum)):
         cache.log[key] = logs
-        if opp is not None:
-            cache.opp[key] = opp
+        if key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT):
+            cache.lum[key] = lum[key]
     return cache
 
 
@@ -115,7 +139,8 @@ def matched_template(
         return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
     if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
         other = (COMPLEMENT[pattern], "cross")
-        y = cache.lum[REFERENCE] - warp_to_reference(cache.lum[other], motions[other])
+        # full + ambient - (inverse + ambient) lacks the ambient the frame has: add it back
+        y = np.float32(1.0 + cache.ambient) * cache.lum[REFERENCE] - warp_to_reference(cache.lum[other], motions[other])
         return log_features(y, eps=cache.eps), cache.log[key]
     return cache.log[REFERENCE][0], cache.log[key]
 
@@ -131,9 +156,11 @@ def refine_motions(
     """Refit every frame but the reference against its lighting-matched template.
 
     Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
-    passes, each frame refitted from its current estimate against templates made with the
-    previous pass's estimates), then every parallel-polarised frame against its aligned
-    cross twin.
+    passes, each frame refitted against templates made with the previous pass's
+    estimates), then every parallel-polarised frame against its aligned cross twin. A
+    refit starts from the current estimate (and, in the first pass, also from no motion)
+    and keeps whichever result or the current estimate correlates best with the template
+    (finest level).
 
     Parameters
     ----------
@@ -143,18 +170,26 @@ def refine_motions(
     """
     motions = dict(motions)
 
-    def refit(key: Key, current: dict[Key, np.ndarray]) -> tuple[Key, np.ndarray]:
+    def refit(key: Key, current: dict[Key, np.ndarray], from_zero: bool) -> tuple[Key, np.ndarray]:
+        # fitted from the current estimate and from no motion; the estimate that matches the
+        # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
         template, frame_pyr = matched_template(key, cache, current)
         ref = reference_pyramid(template, points)
         if not ref.levels:
             return key, current[key]
-        M, _ = fit_similarity(ref, frame_pyr[: len(ref.levels)], init=current[key])
-        return key, M
+        pyr = frame_pyr[: len(ref.levels)]
+        best, best_ncc = current[key], feature_ncc(ref, pyr, current[key])
+        for init in (current[key], np.eye(3)) if from_zero else (current[key],):
+            M, _ = fit_similarity(ref, pyr, init=init)
+            ncc = feature_ncc(ref, pyr, M)
+            if ncc > best_ncc:
+                best, best_ncc = M, ncc
+        return key, best
 
     cross = [k for k in cache.log if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
-    for _ in range(passes if cache.inverses else 0):
+    for i in range(passes if cache.inverses else 0):
         current = dict(motions)
-        motions.update(dict(pool.map(partial(refit, current=current), cross)))
+        motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
     parallel = [k for k in cache.log if k[1] == "parallel" and (k[0], "cross") in cache.opp]
-    motions.update(dict(pool.map(partial(refit, current=dict(motions)), parallel)))
+    motions.update(dict(pool.map(partial(refit, current=dict(motions), from_zero=True), parallel)))
     return motions

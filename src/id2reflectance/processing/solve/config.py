@@ -58,10 +58,11 @@ class SolverConfig:
         faster to write than ZIP, files about 1.3x larger on masked faces), ``"zip"``
         (smallest files) or ``"none"``. Every OpenEXR reader reads all three.
     align : frame alignment before the solve (:mod:`~id2reflectance.processing.solve.align`):
-        ``"auto"`` (rigid, and a dense flow for a frame whose rigid residual exceeds
+        ``"auto"`` (rigid, and a dense flow for a moved frame whose rigid residual exceeds
         ``align_flow_px``), ``"rigid"`` (image similarity), ``"flow"`` (similarity plus dense
-        flow) or ``"none"`` (frames as decoded).
-    align_flow_px : ``auto`` switches a frame to the dense flow above this residual, pixels.
+        flow) or ``"none"`` (frames as decoded). Frames whose fitted motion is not significant
+        against the fit's noise are left untouched.
+    align_flow_px : ``auto`` switches a moved frame to the dense flow above this residual, pixels.
     align_warn_px : a frame that moved more than this (pixels, anywhere on the face) is
         reported as a warning.
     """

@@ -37,11 +37,12 @@ import numpy as np
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
-from id2reflectance.processing.solve.config import SolverConfig, numba_available
-from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
-from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, luminance, moment_planes
+from id2reflectance.processing.solve.config import SolverConfig
+from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
+from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
-from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
+from id2reflectance.processing.solve.separation import AXES, has_inverses
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,6 @@ AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ri
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
-MOMENT_EPS_SIGMAS = 1.0
-GUIDE2_EPS = (
-    1.0,
-    4.0,
-)  # eps of the diffuse first moments' two guides, times eps_d and eps_m  # eps of the first-moment guides, in noise sigmas of the moment
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
@@ -128,6 +124,22 @@ def _median_model(models: list[FrameNoise]) -> FrameNoise:
     )
 
 
+def _strided(shape: tuple[int, ...], pixels: int = 1 << 18) -> tuple[slice, slice]:
+    """Row and column slices keeping at most about ``pixels`` evenly strided pixels (all of a small frame)."""
+    step = max(1, int(np.sqrt(shape[0] * shape[1] / float(pixels))))
+    return slice(None, None, step), slice(None, None, step)
+
+
+def _sigma_map(model: FrameNoise, level: np.ndarray, *, plus: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) float32 noise sigma of ``model`` at ``level`` (H, W) float32, combined in quadrature with ``plus``."""
+    var = np.maximum(level, np.float32(0.0))
+    var *= np.float32(model.gain)
+    var += np.float32(model.read**2)
+    if plus is not None:
+        var += plus * plus
+    return np.sqrt(var, out=var)
+
+
 def _radius(noise_to_signal: float, target: float) -> int:
     """Window radius whose (2r+1)^2 average brings ``noise_to_signal`` (radians) to ``target``."""
     n = (noise_to_signal / target) ** 2
@@ -137,9 +149,9 @@ def _radius(noise_to_signal: float, target: float) -> int:
 
 
 def _remove_ambient(
-    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float
+    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float, in_place: bool
 ) -> None:
-    """Measure the ambient light; subtract it from every frame when present (new arrays in ``images``).
+    """Measure the ambient light; subtract it from every frame when present (in place, or new arrays).
 
     Room light is unpolarised, so both polarisations receive the same ambient image: it is
     measured on their sum (half the noise) and the same estimate is subtracted from both,
@@ -167,7 +179,10 @@ def _remove_ambient(
     prep.ambient_removed = True
     smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
     for key, img in images.items():
-        images[key] = img - smooth  # new arrays: the caller's frames are not modified
+        if in_place and img.flags.writeable:
+            img -= smooth
+        else:
+            images[key] = img - smooth  # new arrays: the caller's frames are not modified
 
 
 def prepare_frames(
@@ -177,23 +192,27 @@ def prepare_frames(
     denoise: Literal["auto", "none"] = "auto",
     ambient: Literal["auto", "none"] = "auto",
     camera_model: FrameNoise | None = None,
+    in_place: bool = False,
 ) -> tuple[CameraFrames, Preparation]:
     """Remove ambient light and denoise one camera's frames for the solve.
 
     Parameters
     ----------
     frames : corrected frames (``load_camera_frames``): ``{(pattern, pol): (H, W, 3)
-        float32}`` linear Rec.709 relative radiance; not modified.
+        float32}`` linear Rec.709 relative radiance; not modified unless ``in_place``.
     noise : the noise model of each frame (same keys), corrected-frame units.
     denoise : ``"auto"`` (radii from the noise, 0 when clean) or ``"none"``.
     ambient : ``"auto"`` (measure with inverse patterns, remove when present) or ``"none"``.
     camera_model : the camera's noise model from its complementary patterns
         (:func:`~id2reflectance.processing.solve.noise.pattern_noise`), used for both
         polarisations when given; else the median of the per-frame models.
+    in_place : write the result over ``frames``' (writable) arrays instead of copies of
+        them: no second copy of the frames (the solver's frames are its own).
 
     Returns
     -------
-    The frames to solve (new arrays where changed, the inputs otherwise) and a Preparation.
+    The frames to solve (new arrays where changed, the inputs otherwise; with ``in_place``
+    the inputs, changed) and a Preparation.
     """
     prep = Preparation(noise={f"{p}_{pol}": m for (p, pol), m in noise.items()})
     if camera_model is not None:
@@ -209,18 +228,20 @@ def prepare_frames(
         signal = raw_c > floor
         signal = signal if signal.any() else np.ones_like(signal)
         eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
-        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10))
-    lum_c = luminance(images[("full", "cross")])
+        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10), in_place=in_place)
+    lum_c = luminance(images[("full", "cross")]) if prep.ambient_removed else raw_c
     signal = lum_c > floor
     if not signal.any():
         signal = np.ones_like(signal)
-    spec = luminance(images[("full", "parallel")]) - lum_c
-    prep.level_cross = float(np.median(lum_c[signal]))
-    prep.level_specular = float(max(np.median(spec[signal]), 1e-9))
-    sig_c = float(np.median(prep.cross_noise.sigma(raw_c[signal])))
-    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[signal]))))
-    prep.sigma_cross = prep.cross_noise.sigma(raw_c).astype(np.float32)
-    prep.sigma_specular = np.hypot(prep.sigma_cross, prep.parallel_noise.sigma(raw_p)).astype(np.float32)
+    sub = _strided(signal.shape)  # the levels from at most about 2^18 pixels
+    sig_sub = signal[sub] if signal[sub].any() else np.ones_like(signal[sub])
+    spec = luminance(images[("full", "parallel")][sub]) - lum_c[sub]
+    prep.level_cross = float(np.median(lum_c[sub][sig_sub]))
+    prep.level_specular = float(max(np.median(spec[sig_sub]), 1e-9))
+    sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
+    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub]))))
+    prep.sigma_cross = _sigma_map(prep.cross_noise, raw_c)
+    prep.sigma_specular = _sigma_map(prep.parallel_noise, raw_p, plus=prep.sigma_cross)
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
@@ -239,14 +260,22 @@ def prepare_frames(
     # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
     roi = _signal_box(signal, margin=4 * r_g + 2)
     prep.roi = roi
-    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=_step(r_g))
-    filtered = _filter_moments({k: v[roi] for k, v in images.items()}, guide, prep, sig_c, eps_d)
-    out = {}
-    for key, img in filtered.items():
-        full = mapped_empty(images[key].shape, np.float32)  # pages mapped up front
-        np.copyto(full, images[key])
-        full[roi] = img
-        out[key] = full
+    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=filter_step(r_g))
+    if not (in_place and all(img.flags.writeable for img in images.values())):
+        for key, img in images.items():  # the caller's frames stay as they are
+            if img is frames.images[key]:
+                copy = mapped_empty(img.shape, np.float32)  # pages mapped up front
+                np.copyto(copy, img)
+                images[key] = copy
+    filter_moments(
+        {k: v[roi] for k, v in images.items()},
+        guide,
+        radius_diffuse=prep.radius_diffuse,
+        radius_specular=prep.radius_specular,
+        sig_c=sig_c,
+        eps_d=eps_d,
+        model=prep.parallel_noise,
+    )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
         frames.camera,
@@ -255,73 +284,7 @@ def prepare_frames(
         sig_c,
         prep.level_cross,
     )
-    return CameraFrames(frames.camera, out, frames.saturated, frames.stats), prep
-
-
-def _filter_moments(
-    images: dict[tuple[str, str], np.ndarray], guide: np.ndarray, prep: Preparation, sig_c: float, eps_d: float
-) -> dict[tuple[str, str], np.ndarray]:
-    """Filter the lobe moments instead of the frames, and rebuild the frames.
-
-    The zeroth moments (diffuse per channel, specular) and the specular first moments are
-    filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
-    inverse patterns, guided by that axis's first-moment luminance (:func:`moment_planes`),
-    which carries the surface's normal detail the full-on image lacks. Without inverses
-    that guide (noise sqrt(5) sigma) costs more than it gives: the full-on image guides all.
-    """
-    rd, rs = prep.radius_diffuse, prep.radius_specular
-    inverses = has_inverses(images)
-    compiled = numba_available()
-
-    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> np.ndarray:
-        return src if r == 0 else guided_filter(g, src, radius=r, eps=eps, subsample=_step(r))
-
-    if compiled:
-        from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
-
-        h, w = guide.shape
-        full_c, spec = mapped_empty((h, w, 3), np.float32), mapped_empty((h, w, 4), np.float32)
-        m1c, guides = mapped_empty((h, w, 9), np.float32), mapped_empty((h, w, 3), np.float32)
-        placeholder = images[("full", "cross")]
-        frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
-        moments_kernel.pack_moments(
-            tuple(np.asarray(f, np.float32) for f in frames),  # views: the kernel takes strides
-            inverses,
-            LUMINANCE_709,
-            full_c,
-            spec,
-            m1c,
-            guides,
-        )
-    else:
-        full_c, spec, m1c, guides = moment_planes(images, inverses)
-    spec = gf(guide, spec, rs, eps_d)
-    full_c = gf(guide, full_c, rd, eps_d)
-    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
-    for k in range(3):
-        planes = m1c[..., 3 * k : 3 * k + 3]
-        if inverses:
-            guide_a = np.ascontiguousarray(guides[..., k])
-            guide_a = gf(guide_a, guide_a, rd, eps_m)
-            if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
-                m1c[..., 3 * k : 3 * k + 3] = guided_filter2(
-                    guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1]
-                )
-        else:
-            m1c[..., 3 * k : 3 * k + 3] = gf(guide, planes, rd, eps_d)
-    if not compiled:
-        return frames_from_moments(full_c, spec, m1c, inverses)
-    keys = [k for k in FRAME_ORDER if inverses or not k[0].startswith("inverse")]
-    out = {k: mapped_empty(full_c.shape, np.float32) for k in keys}  # pages mapped up front
-    dummy = np.empty((1, 1, 3), np.float32)
-    moments_kernel.unpack_moments(
-        np.ascontiguousarray(full_c),
-        np.ascontiguousarray(spec),
-        m1c,
-        inverses,
-        tuple(out.get(k, dummy) for k in FRAME_ORDER),
-    )
-    return out
+    return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
 
 
 def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
@@ -334,11 +297,6 @@ def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
         slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + margin + 1)),
         slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + margin + 1)),
     )
-
-
-def _step(radius: int) -> int:
-    """Coefficient grid step for a radius (fast guided filter)."""
-    return max(1, radius // 2)
 
 
 def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) -> np.ndarray:
@@ -359,7 +317,7 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
         sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
     threshold = np.maximum(min_diffuse, MASK_SNR * 2.0 * sigma / (2 * prep.radius_diffuse + 1))
-    prep.mask_threshold = float(np.median(threshold))
+    prep.mask_threshold = float(np.median(threshold[_strided(d.shape)] if np.ndim(threshold) == 2 else threshold))
     fg = np.zeros(d.shape, np.uint8)
     fg[prep.roi] = d[prep.roi] > (threshold if np.ndim(threshold) == 0 else threshold[prep.roi])
     # silhouette pixels partly covered by the head hold a fraction of its signal: count one
@@ -378,7 +336,9 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     bg = (~fg).astype(np.uint8)
     n, labels = cv2.connectedComponents(bg, connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    outside = np.isin(labels, border[border > 0])
+    at_border = np.zeros(n, bool)
+    at_border[border[border > 0]] = True
+    outside = at_border[labels]
     return fg | (~outside & (bg > 0))
 
 
@@ -406,15 +366,24 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     sig_s0 = prep.sigma_specular
     if sig_s0 is None:
         sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
-    sig_c = sig_c0 / (2 * prep.radius_diffuse + 1)
-    sig_s = sig_s0 / (2 * prep.radius_specular + 1)
-    tiny = 1e-12
-    snr_c = c / np.maximum(sig_c, tiny)
-    snr_s = (s / np.maximum(sig_s, tiny)).astype(np.float32)
-    k2 = CONFIDENCE_SNR**2
-    q_c = snr_c**2 / (snr_c**2 + k2)
-    q_s = np.maximum(snr_s, 0) ** 2 / (np.maximum(snr_s, 0) ** 2 + k2)
-    conf = np.where(mask, q_c * q_s, 0.0).astype(np.float32)
+    f32, tiny, k2 = np.float32, np.float32(1e-12), np.float32(CONFIDENCE_SNR**2)
+
+    def snr(signal: np.ndarray, sigma: np.ndarray, radius: int) -> np.ndarray:
+        out = np.multiply(sigma, f32(1.0 / (2 * radius + 1)), dtype=np.float32)
+        np.maximum(out, tiny, out=out)
+        return np.divide(signal, out, out=out)
+
+    def q(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:  # x^2 / (x^2 + k2) in place (x >= 0)
+        np.multiply(x, x, out=x)
+        np.add(x, k2, out=tmp)
+        return np.divide(x, tmp, out=x)
+
+    snr_s = snr(s, sig_s0, prep.radius_specular)
+    conf = snr(c, sig_c0, prep.radius_diffuse)  # in-place steps: few fresh full-size arrays
+    q(conf, c)
+    np.maximum(snr_s, f32(0.0), out=s)
+    conf *= q(s, c)
+    conf[~mask] = 0.0
     return conf, snr_s
 
 
@@ -427,20 +396,29 @@ class PreparedCamera:
 
 
 def prepare_camera(
-    session: Session, camera: str, frames: CameraFrames, mask: np.ndarray | None, config: SolverConfig
+    session: Session,
+    camera: str,
+    frames: CameraFrames,
+    mask: np.ndarray | None,
+    config: SolverConfig,
+    *,
+    in_place: bool = False,
 ) -> tuple[CameraFrames, PreparedCamera]:
     """Noise estimate, ambient removal, denoising and (without a mask file) the robust mask.
 
     Parameters
     ----------
     session, camera : the session and camera the frames belong to (dark frames).
-    frames : the decoded (and aligned) frames, not modified.
+    frames : the decoded (and aligned) frames, not modified unless ``in_place``.
     mask : the session's mask file for this camera, or None.
     config : ``denoise`` and ``ambient`` choose the steps; ``min_diffuse`` bounds the mask.
+    in_place : overwrite ``frames``' arrays (:func:`prepare_frames`).
     """
     noise = camera_noise(session, camera, frames.images)
     model = pattern_noise(frames.images)
-    prepared, prep = prepare_frames(frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model)
+    prepared, prep = prepare_frames(
+        frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model, in_place=in_place
+    )
     if mask is None and config.denoise == "auto":
         mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)
     return prepared, PreparedCamera(mask, prep)

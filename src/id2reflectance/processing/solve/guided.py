@@ -42,7 +42,9 @@ def _resize(img: np.ndarray, shape: tuple[int, int], interp: int) -> np.ndarray:
     return np.concatenate([_resize(img[..., c : c + 4], shape, interp) for c in range(0, img.shape[2], 4)], axis=2)
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float, subsample: int = 1) -> np.ndarray:
+def guided_filter(
+    guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float, subsample: int = 1, out: np.ndarray | None = None
+) -> np.ndarray:
     """Guided filter of ``src`` (every channel) by the single-channel ``guide``.
 
     Parameters
@@ -54,10 +56,12 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float
     eps : regularisation in guide units squared (about the guide's noise variance: edges
         with a larger local variance are kept).
     subsample : grid step of the coefficients (1: exact guided filter).
+    out : where to write the result (same shape as ``src``, float32); may be ``src``
+        itself (each plane is read whole before it is written). None: a new array.
 
     Returns
     -------
-    Same shape as ``src``, float32.
+    Same shape as ``src``, float32 (``out`` when given).
     """
     guide = np.ascontiguousarray(guide, np.float32)
     compiled = subsample <= 1 and radius >= 1 and numba_available()
@@ -69,9 +73,11 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float
     if compiled:
         from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
 
-        out = mapped_empty(p.shape, np.float32)
-        guided_kernel.guided_filter_planes(guide, p, int(radius), float(eps), out, guided_kernel.scratch(h, w))
-        return out[..., 0] if planar else out
+        dst = mapped_empty(p.shape, np.float32) if out is None else (out[..., None] if planar else out)
+        guided_kernel.guided_filter_planes(
+            guide, p, int(radius), float(eps), dst, guided_kernel.scratch(h, w), guided_kernel.stats_scratch(h, w)
+        )
+        return dst[..., 0] if planar else dst
     if s > 1:
         small = ((h + s - 1) // s, (w + s - 1) // s)
         g = cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
@@ -90,13 +96,24 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float
     if s > 1:
         mean_a = _resize(mean_a, (h, w), cv2.INTER_LINEAR)
         mean_b = _resize(mean_b, (h, w), cv2.INTER_LINEAR)
-    out = mean_a * guide[..., None]
-    out += mean_b
-    return out[..., 0] if planar else out
+    res = mean_a * guide[..., None]
+    res += mean_b
+    res = res[..., 0] if planar else res
+    if out is None:
+        return res
+    np.copyto(out, res)
+    return out
 
 
 def guided_filter2(
-    guide1: np.ndarray, guide2: np.ndarray, src: np.ndarray, *, radius: int, eps1: float, eps2: float
+    guide1: np.ndarray,
+    guide2: np.ndarray,
+    src: np.ndarray,
+    *,
+    radius: int,
+    eps1: float,
+    eps2: float,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Guided filter with two guides: in every window ``src ~ a1 * guide1 + a2 * guide2 + b``.
 
@@ -107,10 +124,11 @@ def guided_filter2(
     Parameters
     ----------
     guide1, guide2 : (H, W) float32. src : (H, W, C) float32. radius : >= 1 pixels.
+    out : (H, W, C) float32 destination, may be ``src`` itself; None: a new array.
 
     Returns
     -------
-    (H, W, C) float32.
+    (H, W, C) float32 (``out`` when given).
     """
     g1 = np.ascontiguousarray(guide1, np.float32)
     g2 = np.ascontiguousarray(guide2, np.float32)
@@ -118,18 +136,26 @@ def guided_filter2(
     if numba_available():
         from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
 
-        out = mapped_empty(src.shape, np.float32)
+        dst = mapped_empty(src.shape, np.float32) if out is None else out
         guided_kernel.guided_filter_planes2(
-            g1, g2, np.asarray(src, np.float32), int(radius), float(eps1), float(eps2), out, guided_kernel.scratch(h, w)
+            g1,
+            g2,
+            np.asarray(src, np.float32),
+            int(radius),
+            float(eps1),
+            float(eps2),
+            dst,
+            guided_kernel.scratch(h, w),
+            guided_kernel.stats_scratch(h, w),
         )
-        return out
+        return dst
     p = np.ascontiguousarray(src, np.float32)
+    out = np.empty(p.shape, np.float32) if out is None else out
     m1, m2 = box_mean(g1, radius), box_mean(g2, radius)
     v11 = box_mean(g1 * g1, radius) - m1 * m1 + np.float32(eps1)
     v22 = box_mean(g2 * g2, radius) - m2 * m2 + np.float32(eps2)
     v12 = box_mean(g1 * g2, radius) - m1 * m2
     det = np.maximum(v11 * v22 - v12 * v12, np.float32(1e-30))
-    out = np.empty(p.shape, np.float32)
     for c in range(p.shape[2]):
         q = np.ascontiguousarray(p[..., c])
         mp = box_mean(q, radius)

@@ -31,9 +31,12 @@ def _box(src: np.ndarray, dst: np.ndarray, tmp: np.ndarray, r: int) -> None:
             for k in range(max(j - r, 0), min(j + r, w - 1) + 1):
                 acc += src[i, k]
             tmp[i, j] = acc
-        if r == 1:  # the common radius: a branch-free loop LLVM vectorises
+        if r == 1:  # the common radii: branch-free loops LLVM vectorises
             for j in range(1, w - 1):
                 tmp[i, j] = src[i, j - 1] + src[i, j] + src[i, j + 1]
+        elif r == 2:
+            for j in range(2, w - 2):
+                tmp[i, j] = src[i, j - 2] + src[i, j - 1] + src[i, j] + src[i, j + 1] + src[i, j + 2]
         else:
             for j in range(r, w - r):
                 acc = src[i, j]
@@ -73,9 +76,12 @@ def _hsum(x: np.ndarray, y: np.ndarray, r: int) -> None:
         for k in range(max(j - r, 0), min(j + r, w - 1) + 1):
             acc += x[k]
         y[j] = acc
-    if r == 1:  # the common radius: a branch-free loop LLVM vectorises
+    if r == 1:  # the common radii: branch-free loops LLVM vectorises
         for j in range(1, w - 1):
             y[j] = x[j - 1] + x[j] + x[j + 1]
+    elif r == 2:
+        for j in range(2, w - 2):
+            y[j] = x[j - 2] + x[j - 1] + x[j] + x[j + 1] + x[j + 2]
     else:
         for j in range(r, w - r):
             acc = x[j]
@@ -86,7 +92,7 @@ def _hsum(x: np.ndarray, y: np.ndarray, r: int) -> None:
 
 @njit(parallel=True, **_JIT)
 def guided_filter_planes(
-    guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray, work: np.ndarray
+    guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray, work: np.ndarray, stats: np.ndarray
 ) -> None:
     """Guided filter of every plane ``src[..., c]`` by ``guide`` into ``out`` (same shape).
 
@@ -100,13 +106,11 @@ def guided_filter_planes(
     eps : regularisation, guide units squared. out : (H, W, C) float32, written.
     work : (T, 5, H, W) float32 scratch, T at least ``numba.get_num_threads()`` (reused
         between calls: fresh pages cost a fault each on first touch).
+    stats : (7, H, W) float32 scratch for the guide's statistics (:func:`scratch`).
     """
     h, w = guide.shape
     n = src.shape[2]
-    mean_i = np.empty((h, w), np.float32)
-    inv_var = np.empty((h, w), np.float32)
-    tmp0 = work[0, 0]
-    sq = work[0, 1]
+    mean_i, inv_var, tmp0, sq = stats[0], stats[1], stats[2], stats[3]
     _box(guide, mean_i, tmp0, r)
     for i in range(h):
         for j in range(w):
@@ -168,7 +172,15 @@ def guided_filter_planes(
 
 @njit(parallel=True, **_JIT)
 def guided_filter_planes2(
-    g1: np.ndarray, g2: np.ndarray, src: np.ndarray, r: int, eps1: float, eps2: float, out: np.ndarray, work: np.ndarray
+    g1: np.ndarray,
+    g2: np.ndarray,
+    src: np.ndarray,
+    r: int,
+    eps1: float,
+    eps2: float,
+    out: np.ndarray,
+    work: np.ndarray,
+    stats: np.ndarray,
 ) -> None:
     """Guided filter with two guides: per window ``p ~ a1 * g1 + a2 * g2 + b`` (2 x 2 least squares).
 
@@ -176,16 +188,12 @@ def guided_filter_planes2(
     ----------
     g1, g2 : (H, W) float32 guides. src : (H, W, C) float32 (any strides). r : radius >= 1.
     eps1, eps2 : regularisation of ``a1`` and ``a2``, guide units squared.
-    out : (H, W, C) float32, written. work : (T, 8, H, W) float32 scratch (:func:`scratch`).
+    out : (H, W, C) float32, written. work : (T, 8, H, W) and stats : (7, H, W) float32
+        scratch (:func:`scratch`, :func:`stats_scratch`).
     """
     h, w = g1.shape
     n = src.shape[2]
-    m1 = np.empty((h, w), np.float32)
-    m2 = np.empty((h, w), np.float32)
-    s11 = np.empty((h, w), np.float32)
-    s12 = np.empty((h, w), np.float32)
-    s22 = np.empty((h, w), np.float32)
-    tmp0, sq = work[0, 0], work[0, 1]
+    m1, m2, s11, s12, s22, tmp0, sq = stats[0], stats[1], stats[2], stats[3], stats[4], stats[5], stats[6]
     _box(g1, m1, tmp0, r)
     _box(g2, m2, tmp0, r)
     for i in range(h):
@@ -270,6 +278,7 @@ def guided_filter_planes2(
 
 
 _WORK: list[np.ndarray] = []  # scratch kept between calls (one camera size at a time)
+_STATS: list[np.ndarray] = []
 
 
 def scratch(h: int, w: int) -> np.ndarray:
@@ -278,3 +287,10 @@ def scratch(h: int, w: int) -> np.ndarray:
     if not _WORK or _WORK[0].shape[0] < t or _WORK[0].shape[2:] != (h, w):
         _WORK[:] = [np.empty((t, 8, h, w), np.float32)]
     return _WORK[0]
+
+
+def stats_scratch(h: int, w: int) -> np.ndarray:
+    """The (7, H, W) float32 scratch of the guides' statistics, reused when the size matches."""
+    if not _STATS or _STATS[0].shape[1:] != (h, w):
+        _STATS[:] = [np.empty((7, h, w), np.float32)]
+    return _STATS[0]

@@ -276,7 +276,7 @@ def solve_session(
                 frames, mask, mode=config.align, files=files, flow_px=config.align_flow_px, workers=workers
             )
             t1 = time.perf_counter()
-            frames, prep = prepare_camera(session, name, frames, mask, config)
+            frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True)
             t_prep = time.perf_counter()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time

@@ -1,0 +1,76 @@
+"""Compiled inner loop of the alignment's Gauss-Newton fit (numba).
+
+:func:`match_sums` samples a frame's features at the reference's sample points moved by
+a similarity (exact bilinear weights, as the fit needs: OpenCV's remaps quantise them to
+1/32 pixel) and accumulates, in the same pass, every sum the fit, its gain matching, its
+correlation and its covariance need: no per-point temporaries. Compiled on first use and
+cached on disk beside this module, as the solver's kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
+
+N_SUMS = 18
+"""Length of :func:`match_sums`' output."""
+
+
+@njit(**_JIT)
+def _match_sums(img: np.ndarray, pts: np.ndarray, M: np.ndarray, tmpl: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    h, w = img.shape
+    out = np.zeros(N_SUMS)
+    m00, m01, m02 = M[0, 0], M[0, 1], M[0, 2]
+    m10, m11, m12 = M[1, 0], M[1, 1], M[1, 2]
+    for i in range(pts.shape[0]):
+        px = np.float64(pts[i, 0])
+        py = np.float64(pts[i, 1])
+        x = m00 * px + m01 * py + m02
+        y = m10 * px + m11 * py + m12
+        if not (x >= 0.0 and y >= 0.0 and x <= w - 1 and y <= h - 1):
+            continue
+        x0 = min(int(np.floor(x)), w - 2)
+        y0 = min(int(np.floor(y)), h - 2)
+        fx = x - x0
+        fy = y - y0
+        top = img[y0, x0] + fx * (img[y0, x0 + 1] - img[y0, x0])
+        bottom = img[y0 + 1, x0] + fx * (img[y0 + 1, x0 + 1] - img[y0 + 1, x0])
+        v = top + fy * (bottom - top)
+        t = np.float64(tmpl[i])
+        out[0] += 1.0
+        out[1] += v
+        out[2] += v * v
+        out[3] += v * t
+        out[4] += t
+        out[5] += t * t
+        for j in range(4):
+            s = np.float64(sd[i, j])
+            out[6 + j] += s * v
+            out[10 + j] += s * t
+            out[14 + j] += s
+    return out
+
+
+def match_sums(img: np.ndarray, pts: np.ndarray, M: np.ndarray, tmpl: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Sums over the sample points that ``M`` keeps inside the frame.
+
+    Parameters
+    ----------
+    img : (H, W) float32 frame features; pts : (N, 2) float32 sample points (x, y);
+    M : (3, 3) float64 similarity, sample point -> frame pixel; tmpl : (N,) float32 template
+    values; sd : (N, 4) float32 steepest-descent images.
+
+    Returns
+    -------
+    (18,) float64: ``n, sum v, sum v^2, sum v t, sum t, sum t^2``, then ``sum sd_j v``,
+    ``sum sd_j t`` and ``sum sd_j`` (j = 0..3), ``v`` the bilinear sample of ``img``.
+    """
+    return _match_sums(
+        np.ascontiguousarray(img, np.float32),
+        np.ascontiguousarray(pts, np.float32),
+        np.ascontiguousarray(M, np.float64),
+        np.ascontiguousarray(tmpl, np.float32),
+        np.ascontiguousarray(sd, np.float32),
+    )

@@ -1,0 +1,110 @@
+"""The alignment's working resolution, its face region, and the ambient light it corrects for.
+
+Large frames are aligned at a reduced working resolution: every frame is box-averaged by
+a power of two ``f`` (:func:`work_factor`: the face stays at least :data:`WORK_PX` pixels
+across) once, and the features, fits and residual flow are computed on those images;
+only the final resampling of a moved frame runs at the camera's resolution. Box
+averaging by ``f`` maps working pixel ``x_w`` to camera pixel ``x = f x_w + (f - 1) / 2``
+(pixel centres), so a motion fitted at working resolution becomes
+``S M_w S^-1`` (:func:`to_camera`), with the fit's precision divided by ``f``.
+
+Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from id2reflectance.processing.solve.separation import AXES
+
+WORK_PX = 640
+"""The working resolution keeps the face at least this many pixels across."""
+AMBIENT_FACE = 0.5
+"""A pixel whose light is more than this fraction ambient (the same in every pattern) is not face."""
+
+
+def work_factor(extent: float) -> int:
+    """Power-of-two box-averaging factor for a face ``extent`` pixels across (1: full resolution)."""
+    return int(2 ** max(0, int(np.floor(np.log2(max(extent, 1.0) / WORK_PX)))))
+
+
+def downsample(img: np.ndarray, f: int) -> np.ndarray:
+    """``img`` (H, W[, C]) float32 box-averaged by ``f`` (the last ``H mod f`` rows and
+    ``W mod f`` columns dropped); ``img`` itself when ``f == 1``."""
+    if f == 1:
+        return img
+    h, w = img.shape[0] // f, img.shape[1] // f
+    return cv2.resize(img[: h * f, : w * f], (w, h), interpolation=cv2.INTER_AREA)
+
+
+def to_camera(M: np.ndarray, f: int) -> np.ndarray:
+    """(3, 3) similarity in working pixels -> the same motion in camera pixels."""
+    S = np.array([[f, 0.0, (f - 1) / 2], [0.0, f, (f - 1) / 2], [0.0, 0.0, 1.0]])
+    return S @ M @ np.linalg.inv(S)
+
+
+def upsample_mask(mask: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool camera-resolution copy of a working-resolution mask (rows/columns beyond the
+    working image's reach copy its last ones)."""
+    if f == 1:
+        return mask
+    h, w = shape
+    big = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
+    return np.pad(big, ((0, h - big.shape[0]), (0, w - big.shape[1])), mode="edge")
+
+
+def ambient_ratio(lum: dict[tuple[str, str], np.ndarray], face: np.ndarray) -> float:
+    """Ambient light as a fraction of the full-on image, from the complementary patterns.
+
+    ``gradient_a + inverse_a - full`` is what every frame receives besides the stage's
+    pattern (room light): its median over the face, relative to the full-on frame's.
+    0 without the cross-polarised inverse patterns.
+
+    Parameters
+    ----------
+    lum : (H, W) float32 luminance per frame key (working resolution).
+    face : (H, W) bool face pixels.
+    """
+    keys = [(f"{p}_{a}", "cross") for a in AXES for p in ("gradient", "inverse")]
+    if not face.any() or not all(k in lum for k in keys):
+        return 0.0
+    full = lum[("full", "cross")]
+    amb = sum(lum[(f"gradient_{a}", "cross")] + lum[(f"inverse_{a}", "cross")] for a in AXES) / 3.0 - full
+    return float(max(np.median(amb[face]) / max(float(np.median(full[face])), 1e-12), 0.0))
+
+
+def face_region(
+    lum: dict[tuple[str, str], np.ndarray], mask: np.ndarray | None, reference: tuple[str, str], *, inverses: bool
+) -> np.ndarray:
+    """(h, w) bool: the face in the (working-resolution) reference frame.
+
+    Parameters
+    ----------
+    lum : (h, w) float32 luminance per frame key.
+    mask : (h, w) bool face mask, or None.
+    reference : the reference frame's key.
+    inverses : the frames include the inverse patterns.
+
+    Returns
+    -------
+    The mask when given; otherwise pixels brighter than 5 % of the reference's 99.5th
+    percentile luminance and, with inverse patterns, whose light is mostly the stage's:
+    ``gradient_a + inverse_a - full`` (the same in every pattern: room light, e.g. on a lit
+    backdrop) under :data:`AMBIENT_FACE` of the reference (5 x 5 box-averaged, so that
+    sensor noise does not decide), the largest connected part; brightness alone when that
+    leaves under a tenth of the bright pixels (frames whose patterns do not complement).
+    """
+    if mask is not None and mask.any():
+        return mask
+    y = lum[reference]
+    region = y > 0.05 * float(np.percentile(y, 99.5))
+    if inverses:
+        amb = sum(lum[(f"gradient_{a}", "cross")] + lum[(f"inverse_{a}", "cross")] for a in AXES) / 3.0
+        staged = region & (cv2.blur(amb - y, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(staged.astype(np.uint8), connectivity=8)
+        if n > 2:
+            staged = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        if staged.sum() >= 0.1 * region.sum():  # else the patterns do not complement: brightness alone
+            region = staged
+    return region

@@ -1,0 +1,124 @@
+"""The lobe moments filtered for the denoiser, and the frames rebuilt from them in place.
+
+Called by :func:`~id2reflectance.processing.solve.denoise.prepare_frames` on the box around
+the lit pixels (docs/solve.md section 1c). The moment planes are computed by
+:mod:`~id2reflectance.processing.solve.moments_kernel` (numba) or
+:mod:`~id2reflectance.processing.solve.moment_planes` (numpy) into buffers kept between
+cameras; every filter writes over its input planes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from id2reflectance.processing.solve.camera_maps import mapped_empty
+from id2reflectance.processing.solve.config import numba_available
+from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
+from id2reflectance.processing.solve.lobe_length import rescale_lobe_length, unbiased_length2
+from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
+from id2reflectance.processing.solve.noise import FrameNoise
+from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
+
+__all__ = ["filter_moments", "filter_step"]
+
+MOMENT_EPS_SIGMAS = 1.0  # eps of the first-moment guides' self-smoothing, in noise sigmas of the moment
+GUIDE2_EPS = (1.0, 4.0)  # eps of the diffuse first moments' two guides, times eps_d and eps_m
+LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
+
+
+def filter_step(radius: int) -> int:
+    """Coefficient grid step for a radius (fast guided filter)."""
+    return max(1, radius // 2)
+
+
+def _planes(shape: tuple[int, int], channels: int, slot: int) -> np.ndarray:
+    """An (H, W, C) float32 C-contiguous plane buffer kept between calls (fresh pages cost a fault each)."""
+    n = shape[0] * shape[1] * channels
+    while len(_BUFFERS) <= slot:
+        _BUFFERS.append(np.empty(0, np.float32))
+    if _BUFFERS[slot].size < n:
+        _BUFFERS[slot] = mapped_empty((n,), np.float32)
+    return _BUFFERS[slot][:n].reshape(shape[0], shape[1], channels)
+
+
+_BUFFERS: list[np.ndarray] = []  # the moment planes, reused camera after camera
+
+
+def filter_moments(
+    images: dict[tuple[str, str], np.ndarray],
+    guide: np.ndarray,
+    *,
+    radius_diffuse: int,
+    radius_specular: int,
+    sig_c: float,
+    eps_d: float,
+    model: FrameNoise,
+) -> None:
+    """Filter the lobe moments instead of the frames, and rebuild the frames in place.
+
+    Parameters
+    ----------
+    images : (h, w, 3) float32 writable views of the frames (the filtered box), linear
+        relative radiance; overwritten with frames rebuilt from the filtered moments.
+    guide : (h, w) float32, the smoothed full-on cross luminance.
+    radius_diffuse, radius_specular : guided-filter radii, pixels (0: that lobe unfiltered).
+    sig_c : noise sigma of the full-on cross luminance at its median level.
+    eps_d : eps of the full-on guide, ``(2 sig_c)^2``.
+    model : the camera's noise model (the specular lobe length's noise).
+
+    The zeroth moments (diffuse per channel, specular) and the specular first moments are
+    filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
+    inverse patterns, by two guides: the full-on image and that axis's first-moment
+    luminance (:func:`moment_planes`), which carries the surface's normal detail the
+    full-on image lacks. Without inverses that guide (noise sqrt(5) sigma) costs more than
+    it gives: the full-on image guides all. Every filter writes over its input planes.
+    """
+    rd, rs = radius_diffuse, radius_specular
+    inverses = has_inverses(images)
+    compiled = numba_available()
+
+    def gf(g: np.ndarray, src: np.ndarray, r: int, eps: float) -> None:
+        if r > 0:
+            guided_filter(g, src, radius=r, eps=eps, subsample=filter_step(r), out=src)
+
+    if compiled:
+        from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
+
+        hw = guide.shape
+        full_c, spec, m1c, guides = _planes(hw, 3, 0), _planes(hw, 4, 1), _planes(hw, 9, 2), _planes(hw, 3, 3)
+        placeholder = images[("full", "cross")]
+        frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
+        moments_kernel.pack_moments(
+            tuple(np.asarray(f, np.float32) for f in frames),  # views: the kernel takes strides
+            inverses,
+            LUMINANCE_709,
+            full_c,
+            spec,
+            m1c,
+            guides,
+        )
+    else:
+        full_c, spec, m1c, guides = moment_planes(images, inverses)
+    length2 = None
+    if rs > 0 and LOBE_LENGTH and inverses:
+        length2 = unbiased_length2(images, spec, model)
+    gf(guide, spec, rs, eps_d)
+    if length2 is not None:
+        rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=filter_step(rs))
+    gf(guide, full_c, rd, eps_d)
+    eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
+    for k in range(3):
+        planes = m1c[..., 3 * k : 3 * k + 3]
+        if not inverses:
+            gf(guide, planes, rd, eps_d)
+        elif rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
+            guide_a = np.ascontiguousarray(guides[..., k])
+            gf(guide_a, guide_a, rd, eps_m)
+            guided_filter2(
+                guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
+            )
+    if not compiled:
+        for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
+            images[key][...] = img
+        return
+    moments_kernel.unpack_moments(full_c, spec, m1c, inverses, tuple(images.get(k, placeholder) for k in FRAME_ORDER))

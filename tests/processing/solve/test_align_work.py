@@ -1,0 +1,83 @@
+"""The alignment's working resolution and face region (processing/solve/align_work.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from id2reflectance.processing.solve.align_features import similarity_matrix
+from id2reflectance.processing.solve.align_work import (
+    ambient_ratio,
+    downsample,
+    face_region,
+    to_camera,
+    upsample_mask,
+    work_factor,
+)
+from id2reflectance.processing.solve.separation import AXES
+
+REF = ("full", "cross")
+
+
+def test_work_factor_keeps_the_face_at_least_640_px() -> None:
+    assert [work_factor(e) for e in (100, 1279, 1280, 2559, 2560, 6000)] == [1, 1, 2, 2, 4, 8]
+
+
+@pytest.mark.parametrize("f", [2, 4])
+def test_box_average_and_motion_share_one_pixel_convention(f: int) -> None:
+    h, w = 37, 50  # not multiples of f: the remainder is dropped
+    xs = np.tile(np.arange(w, dtype=np.float32), (h, 1))
+    small = downsample(np.ascontiguousarray(xs), f)
+    assert small.shape == (h // f, w // f)
+    np.testing.assert_allclose(small[0], f * np.arange(w // f) + (f - 1) / 2, atol=1e-5)  # x = f x_w + (f - 1) / 2
+    Mw = similarity_matrix(0.01, -0.02, 0.7, -0.4, 10.0, 8.0)
+    M = to_camera(Mw, f)
+    pw = np.array([[3.0, 4.0, 1.0], [11.0, 2.0, 1.0]])
+    pc = pw.copy()
+    pc[:, :2] = f * pw[:, :2] + (f - 1) / 2
+    moved_w = pw @ Mw.T
+    np.testing.assert_allclose(pc @ M.T, np.c_[f * moved_w[:, :2] + (f - 1) / 2, np.ones(2)], atol=1e-9)
+    assert downsample(xs, 1) is xs
+    big = upsample_mask(np.eye(3, dtype=bool), f, (3 * f + 1, 3 * f + 1))
+    assert big.shape == (3 * f + 1, 3 * f + 1) and big[0, 0] and not big[0, f] and big[-1, -1]
+
+
+def _frames(backdrop: float, ambient: float) -> dict[tuple[str, str], np.ndarray]:
+    """Luminance of a lit disk (the face: the stage's patterns change it) on a backdrop that
+    every pattern sees alike, plus ``ambient`` x full-on on the face."""
+    yy, xx = np.mgrid[:64, :64].astype(np.float32)
+    face = (xx - 32) ** 2 + (yy - 30) ** 2 < 20**2
+    full = np.where(face, 0.5, 0.0).astype(np.float32)
+    out = {REF: full * (1 + ambient) + backdrop * ~face}
+    for i, a in enumerate(AXES):
+        ramp = 0.5 + 0.4 * np.sin(xx / 9.0 + i) * face
+        grad = full * ramp
+        out[(f"gradient_{a}", "cross")] = grad + ambient * full + backdrop * ~face
+        out[(f"inverse_{a}", "cross")] = full - grad + ambient * full + backdrop * ~face
+    return {k: v.astype(np.float32) for k, v in out.items()}, face
+
+
+def test_a_lit_backdrop_is_not_the_face() -> None:
+    lum, face = _frames(backdrop=0.3, ambient=0.0)
+    assert face_region(lum, None, REF, inverses=False).all()  # brightness alone takes the backdrop
+    region = face_region(lum, None, REF, inverses=True)
+    near = cv2.dilate(face.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # the 5 x 5 average's reach
+    assert not (region & ~near).any() and (region & face).sum() > 0.9 * face.sum()
+    mask = np.zeros_like(face)
+    mask[5:9, 5:9] = True
+    assert face_region(lum, mask, REF, inverses=True) is mask
+
+
+def test_ambient_ratio_from_the_complementary_patterns() -> None:
+    lum, face = _frames(backdrop=0.0, ambient=0.05)
+    assert ambient_ratio(lum, face) == pytest.approx(0.05 / 1.05, rel=1e-3)
+    clean, _ = _frames(backdrop=0.0, ambient=0.0)
+    assert ambient_ratio(clean, face) == pytest.approx(0.0, abs=1e-6)
+    assert ambient_ratio({REF: clean[REF]}, face) == 0.0
+
+
+def test_frames_that_do_not_complement_fall_back_to_brightness() -> None:
+    lum, face = _frames(backdrop=0.0, ambient=0.0)
+    same = {k: lum[REF] for k in lum}  # every pattern alike: no stage light to tell the face by
+    assert (face_region(same, None, REF, inverses=True) == face).all()
