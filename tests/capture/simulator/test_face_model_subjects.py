@@ -112,6 +112,8 @@ def test_subjects_differ_in_appearance():
     looks = [s.appearance for s in subjects]
     assert all(look is not None for look in looks) and len(set(looks)) == 4
     assert config_subject(replace(cfg, head_model="procedural"), 0).appearance is None  # fallback unchanged
+    bald = config_subject(replace(cfg, appearance=False), 0)
+    assert bald.appearance is None and bald.face_head == subjects[0].face_head and bald.skin == subjects[0].skin
     hair = []
     for subject in subjects[:2]:
         _, maps, _ = subject_geometry(subject, cfg)

@@ -139,6 +139,7 @@ class SimulatorConfig:
     face_model: str | None = None  # face model folder (None: $ID2R_FACE_MODEL or ../shared/face-models/...)
     identity_modes: int = 100  # face-model identity modes drawn per subject (the rest 0)
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
+    appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     template: str = "procedural"  # layout of truth/ (procedural | face_model | auto), see truth_layout.py
     seed: int = 0
 
@@ -226,12 +227,15 @@ class Subject:
     appearance: Appearance | None = None
 
 
-def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, expression: float = 0.0) -> Subject:
+def make_subject(
+    seed: int, index: int, *, face_model_modes: int | None = None, expression: float = 0.0, appearance: bool = True
+) -> Subject:
     """Subject ``index`` of ``seed`` (independent streams per subject).
 
     With ``face_model_modes`` (a count of identity modes) the subject also gets face-model
     identity weights and an appearance (eyebrows, hair, beard, lips, irises), each drawn
-    from its own stream, so the skin is the same either way.
+    from its own stream, so the skin is the same either way (``appearance=False``: none, the
+    bald heads of before).
     """
     if index < 0 or index > 9999:
         raise ConfigError(f"subject index must be in [0, 9999], got {index}")
@@ -243,6 +247,8 @@ def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, 
     if face_model_modes is not None:
         id_rng = np.random.default_rng([int(seed), int(index), 3])
         face_head = FaceModelHead.random(id_rng, modes=face_model_modes, expression=expression)
+        if not appearance:
+            return Subject(f"S{index:04d}", index, head, skin, face_head)
         look_rng = np.random.default_rng([int(seed), int(index), 4])
         ita = float(ita_deg(skin_albedo(skin.melanin, skin.haemoglobin)))
         look = Appearance.random(look_rng, sex=skin.sex, age=skin.age, ita_deg=ita)
@@ -275,7 +281,9 @@ def config_subject(config: SimulatorConfig, index: int) -> Subject:
     """Subject ``index`` as ``config`` draws it (face-model weights when the model is used)."""
     model = resolve_face_model(config.head_model, config.face_model)
     modes = None if model is None else min(config.identity_modes, model.identity_modes)
-    return make_subject(config.seed, index, face_model_modes=modes, expression=config.expression)
+    return make_subject(
+        config.seed, index, face_model_modes=modes, expression=config.expression, appearance=config.appearance
+    )
 
 
 def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
