@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|both]
+        [--exact-maps [--exact-ao both|ao|none] [--exact-cubic]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
@@ -33,7 +34,22 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    in the same run. The views are rendered from the truth maps through the registered
    mesh (ray cast per pixel), without distortion, so both bakers get identical input.
 
-The issue's targets: PSNR > 35 dB, normal < 2 deg, roughness < 0.05, seam ratio < 1.5.
+3. ``--exact-maps`` (issue 22 item 2; this section only): an independent scan (the face
+   model's own mesh, or the procedural head with every triangle split in four), the truth
+   UV maps rendered exactly into the rig's three cameras (2048 px, ``--quick``
+   1024 px; UV 256), the registration as the pipeline does it and the true mesh, the default bake and
+   a straightforward reference bake (best n.v camera, bilinear, no blending / occlusion
+   correction / filling), scored per camera region (the texels each camera sees best: the
+   camera the reference bake picks on the true mesh)
+   and per face region; then a table of the dB each stage costs (one switched off or
+   replaced at a time). The cameras see the albedo times the subject's blurred ambient
+   visibility (what a perfect solve returns, ``ao``) and the albedo alone (``none``),
+   looked up bilinearly (the simulator's lookup) or bicubically (``--exact-cubic``: no
+   kinks at the texel centres, where the bake samples).
+   Helpers: ``benchmarks/bake_exact.py``.
+
+The issue's targets: PSNR > 35 dB, normal < 2 deg, roughness < 0.05, seam ratio < 1.5;
+exact maps: PSNR > 45 dB in every camera's region, normal < 1 deg.
 """
 
 from __future__ import annotations
@@ -56,7 +72,6 @@ from id2reflectance.capture.session import load_session  # noqa: E402
 from id2reflectance.processing.bake.baker import BakeConfig, BakedMaps, bake_maps, bake_session  # noqa: E402
 from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv  # noqa: E402
 from id2reflectance.processing.bake.views import SolvedView, load_solved_view  # noqa: E402
-from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo  # noqa: E402
 from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
@@ -261,7 +276,7 @@ def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) ->
 
 def render_views(mesh: FaceMesh, truth: dict[str, np.ndarray], size: int) -> list[SolvedView]:
     """Perfect 'solved' maps of three pinhole cameras (front, +-40 deg) from the truth maps."""
-    from id2reflectance.capture.geometry.mesh import sample_bilinear
+    from bake_exact import solved_view_at  # benchmarks/ is the script's folder
 
     scene = raycasting_scene(mesh)
     f = 0.5 * size / np.tan(np.radians(9.5))
@@ -276,28 +291,7 @@ def render_views(mesh: FaceMesh, truth: dict[str, np.ndarray], size: int) -> lis
         _, fid, bary = cast_rays(scene, o[None, :], d)
         hit = fid >= 0
         uv = interpolate(mesh.uvs, mesh.faces, fid[hit], bary[hit])
-        rough = sample_bilinear(truth["roughness"], uv)
-        n = sample_bilinear(truth["normal_object"], uv)
-        n /= np.linalg.norm(n, axis=1, keepdims=True)
-        k = sample_bilinear(truth["specular_albedo"], uv) / normal_incidence_albedo(rough)
-        spec = k * directional_albedo(np.clip(-np.sum(n * d[hit], 1), 1e-3, 1), rough)
-
-        def img(values: np.ndarray, channels: int, hit: np.ndarray = hit) -> np.ndarray:
-            out = np.zeros((size * size, channels), np.float32)
-            out[hit] = values.reshape(hit.sum(), channels)
-            return out.reshape(size, size, channels) if channels > 1 else out.reshape(size, size)
-
-        views.append(
-            SolvedView(
-                camera=cam,
-                diffuse_albedo=img(sample_bilinear(truth["diffuse_albedo"], uv), 3),
-                specular_albedo=img(spec, 1),
-                normal=img(n, 3),
-                normal_specular=img(n, 3),
-                roughness=img(rough, 1),
-                mask=img(np.ones(hit.sum()), 1),
-            )
-        )
+        views.append(solved_view_at(cam, hit, uv, d[hit], truth, truth["diffuse_albedo"]))
     return views
 
 
@@ -336,6 +330,64 @@ def speed_section(workdir: Path, subject: int, image: int, uv: int, views_px: in
     )
 
 
+# ------------------------------------------------------------------ section 3
+
+
+def exact_section(image: int, uv: int, variants: tuple[str, ...], cubic: bool) -> None:
+    from bake_exact import build_case, exact_views, scored_regions, stage_table  # benchmarks/ is the script's folder
+    from id2reflectance.processing.bake.inputs import load_template
+    from id2reflectance.processing.registration.register import register_template
+
+    for variant in variants:
+        t = time.perf_counter()
+        case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao")
+        views = exact_views(case, cubic=cubic)
+        reg = register_template(load_template(None)[0], case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
+        regions = scored_regions(case, views)
+        print(
+            f"# exact maps ({variant}, {'bicubic' if cubic else 'bilinear'} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
+            f"(template {len(case.truth_mesh.vertices)} / {len(case.truth_mesh.faces)}), {image} px, UV {uv}, "
+            f"prior {reg.prior}, texels per region "
+            + ", ".join(f"{k} {int(m.sum())}" for k, m in regions.items())
+            + f"; setup {time.perf_counter() - t:.0f} s",
+            flush=True,
+        )
+        rows = stage_table(case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {})
+        names = list(regions)
+        head = ["stage (maps: " + variant + ")", *names]
+        lines = [head]
+        ref = rows[0][1]
+        for label, sc in rows:
+            cells = [
+                f"{sc[k][0]:.1f}" + ("" if label == rows[0][0] else f" ({sc[k][0] - ref[k][0]:+.1f})") for k in names
+            ]
+            lines.append([label, *cells])
+        lines.append(["normal median, deg (default bake)", *[f"{ref[k][1]:.2f}" for k in names]])
+        widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
+        for r in lines:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print(flush=True)
+        by = dict(rows)
+        for cam in case.cameras:
+            if variant == "ao":  # what a solve sees: the default bake, against the bake before (same run)
+                before = by["the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6)"]
+                row(f"exact maps (ao) {cam} region PSNR, dB (default bake / before; > 45)", ref[cam][0], before[cam][0])
+            else:  # maps without occlusion: the bake without its occlusion correction, against the references
+                off = by["occlusion correction off"]
+                for mesh in ("fitted", "true"):
+                    r = by[f"reference bake ({mesh} mesh)"]
+                    row(
+                        f"exact maps (none) {cam} region PSNR, dB (bake, occlusion off / reference, {mesh} mesh)",
+                        off[cam][0],
+                        r[cam][0],
+                    )
+            row(
+                f"exact maps ({variant}) {cam} region normal median, deg (< 1; reference)",
+                ref[cam][1],
+                by["reference bake (fitted mesh)"][cam][1],
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 small subject, smaller speed case")
@@ -345,10 +397,20 @@ def main() -> None:
     ap.add_argument("--prior", choices=("auto", "face_model", "none"), default="auto")
     ap.add_argument("--template", choices=("procedural", "face_model", "both"), default="procedural")
     ap.add_argument("--no-speed", action="store_true", help="skip section 2 (speed)")
+    ap.add_argument("--exact-maps", action="store_true", help="only section 3: the exact-map case")
+    ap.add_argument("--exact-ao", choices=("both", "ao", "none"), default="both", help="section 3's diffuse maps")
+    ap.add_argument("--exact-cubic", action="store_true", help="section 3: the truth looked up bicubically")
     args = ap.parse_args()
     OPTIONS.update(head_model=args.head_model, prior=args.prior, template=args.template)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.exact_maps:
+        t0 = time.perf_counter()
+        variants = ("ao", "none") if args.exact_ao == "both" else (args.exact_ao,)
+        exact_section(1024 if args.quick else 2048, 256, variants, args.exact_cubic)
+        print_table()
+        print(f"# total {time.perf_counter() - t0:.0f} s")
+        return
     if args.quick:
         image, uv, subjects, views_px, size = 384, 256, [0], 1024, 512
     else:

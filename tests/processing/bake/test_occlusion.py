@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
-from id2reflectance.processing.bake.occlusion import subsurface_blur, texel_size_m, vertex_ambient_visibility
+from id2reflectance.processing.bake.occlusion import (
+    subsurface_blur,
+    texel_ambient_visibility_normals,
+    texel_size_m,
+    vertex_ambient_visibility,
+)
 from tests.processing.asset_fixtures import uv_sphere
 from tests.processing.bake.test_views import _plane
 
@@ -53,6 +58,34 @@ def test_floor_next_to_a_wall() -> None:
     assert np.all(far > 0.85)
     order = np.argsort(x)
     assert np.all(np.diff(m0[probe][order]) > -0.02)  # opens up away from the wall
+
+
+def test_texel_visibility_follows_the_texel_normal() -> None:
+    mesh = _corner()
+    v = mesh.vertices
+    probe = np.flatnonzero((v[:, 1] == 0) & (np.abs(v[:, 2]) < 0.05) & (v[:, 0] > 0) & (v[:, 0] < 0.2))
+    # one "texel" on each probe vertex: a triangle holding it, barycentric weight 1 there
+    face_of = {int(vi): fi for fi, tri in enumerate(mesh.faces) for vi in tri}
+    fid = np.array([[face_of[int(p)] for p in probe]])
+    bary = (mesh.faces[fid] == probe[None, :, None]).astype(np.float32)
+    up = np.broadcast_to([0.0, 1.0, 0.0], (*fid.shape, 3))
+    m0 = texel_ambient_visibility_normals(mesh, fid, bary, up, directions=512)
+    only = np.zeros(len(v), bool)
+    only[probe] = True
+    # with the vertex's own normal it is the vertex's value (same rays, same weights)
+    np.testing.assert_allclose(m0[0], vertex_ambient_visibility(mesh, directions=512, only=only)[probe], atol=1e-6)
+    # a detail normal turned toward the wall sees less of the open sky, turned away more
+    towards = np.broadcast_to(np.array([-1.0, 1.0, 0.0]) / np.sqrt(2), up.shape)
+    away = np.broadcast_to(np.array([1.0, 1.0, 0.0]) / np.sqrt(2), up.shape)
+    m_t = texel_ambient_visibility_normals(mesh, fid, bary, towards, directions=512)
+    m_a = texel_ambient_visibility_normals(mesh, fid, bary, away, directions=512)
+    assert np.all(m_t < m0 - 0.05) and np.all(m_a > m0 + 0.02)
+    # uncovered texels and texels outside ``where`` stay 1
+    fid2 = np.concatenate([fid, -np.ones_like(fid)])
+    out = texel_ambient_visibility_normals(
+        mesh, fid2, np.concatenate([bary, bary]), np.concatenate([up, up]), directions=64, where=fid2 >= 0
+    )
+    assert np.all(out[1] == 1.0) and np.all(out[0] < 1.0)
 
 
 def test_texel_size_and_subsurface_blur() -> None:

@@ -216,3 +216,63 @@ def test_low_confidence_region_contributes_less(tmp_path: Path) -> None:
     assert load_solved_view(root, cam).confidence is None
     write_exr(root / cam.name / "confidence.exr", conf)
     np.testing.assert_allclose(load_solved_view(root, cam).confidence, conf)
+
+
+def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
+    """Texels seen only between ``cos_fallback`` and ``cos_min`` get a fallback weight
+    (and the bake their sample, at low coverage) instead of being filled."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    geom = texel_geometry(mesh, 64)
+    p = geom.points
+    v = cam.center - p
+    cos = v[..., 2] / np.linalg.norm(v, axis=-1)
+    # the plane is seen at n.v from about 0.87 (corners) to 1: make the outer part "grazing"
+    opts = ViewWeights(cos_min=0.97, cos_fallback=0.5)
+    smp = sample_view(geom, _render(cam), raycasting_scene(mesh), opts)
+    outer = geom.covered & (cos < 0.96) & (np.abs(p[..., :2]).max(-1) < 0.09)
+    inner = geom.covered & (cos > 0.98) & (np.abs(p[..., :2]).max(-1) < 0.09)
+    assert outer.sum() > 100 and inner.sum() > 100
+    assert np.all(smp.weight[outer] == 0) and np.all(smp.fallback[outer] > 0)
+    assert np.all(smp.weight[inner] > 0) and np.all(smp.fallback[inner] == 0)
+    assert np.all(smp.facing[inner]) and not smp.facing[outer].any()
+    np.testing.assert_allclose(smp.diffuse_albedo[outer], _albedo(p[outer]), atol=5e-4)
+
+    def bake(fallback: float):
+        cfg = BakeConfig(size=256, cos_min=0.97, cos_fallback=fallback, occlusion_directions=0, previews=False)
+        return bake_maps(mesh, [_render(cam)], config=cfg)
+
+    g256 = texel_geometry(mesh, 256)
+    c256 = (cam.center - g256.points)[..., 2] / np.linalg.norm(cam.center - g256.points, axis=-1)
+    out256 = g256.covered & (c256 < 0.96) & (np.abs(g256.points[..., :2]).max(-1) < 0.09)
+    on, off = bake(0.5), bake(0.97)
+    assert np.all(on.seen[out256]) and not off.seen[out256].any()
+    assert np.all(on.coverage[out256] > 0) and np.all(off.coverage[out256] == 0)
+    np.testing.assert_allclose(on.diffuse_albedo[out256], _albedo(g256.points[out256]), atol=1e-3)
+
+
+def test_best_view_blend_keeps_one_camera() -> None:
+    """``blend="best"`` takes the sample of the largest weight; the default blends."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    near = _render(_camera(dist=False, eye=(0.0, 0.0, 0.35)))
+    side = _render(_camera(dist=False, eye=(0.15, 0.0, 0.3)))
+    side = dataclasses.replace(
+        side, camera=dataclasses.replace(side.camera, name="cam1"), diffuse_albedo=side.diffuse_albedo + 0.1
+    )
+    cfg = BakeConfig(size=256, occlusion_directions=0, previews=False)
+    best = bake_maps(mesh, [near, side], config=dataclasses.replace(cfg, blend="best"))
+    mean = bake_maps(mesh, [near, side], config=cfg)
+    g = texel_geometry(mesh, 256)
+    both = best.seen & (best.view_weights["cam0"] > 0.05) & (best.view_weights["cam1"] > 0.05)
+    w0, w1 = best.view_weights["cam0"][both], best.view_weights["cam1"][both]
+    truth = _albedo(g.points[both])
+    got = best.diffuse_albedo[both]
+    assert both.sum() > 1000 and (w0 > w1).sum() > 100 and (w1 > w0).sum() > 100
+    np.testing.assert_allclose(got[w0 > w1], truth[w0 > w1], atol=1e-3)
+    np.testing.assert_allclose(got[w1 > w0], np.clip(truth[w1 > w0] + 0.1, 0, 1), atol=1e-3)
+    blended = truth + 0.1 * (w1 / (w0 + w1))[:, None]
+    np.testing.assert_allclose(mean.diffuse_albedo[both], np.clip(blended, 0, 1), atol=1e-3)

@@ -7,10 +7,14 @@ fraction of the sphere of lights that the head does not block,
 
 so the solver's model-free diffuse albedo there is ``albedo * m0`` (nostrils, eye corners,
 ears and the mouth line come out dark). The bake knows the geometry, so it divides by
-``m0`` computed on the registered mesh: per vertex over a near-uniform direction set
+``m0`` computed on the registered mesh: each vertex tests a near-uniform direction set
 (:func:`~id2reflectance.capture.illumination.fibonacci_sphere`; Open3D
 ``RaycastingScene.test_occlusions`` from just above the vertex, the same convention as the
-simulator's :mod:`~id2reflectance.capture.simulator.visibility`) and interpolated to the texels.
+simulator's :mod:`~id2reflectance.capture.simulator.visibility`);
+:func:`texel_ambient_visibility_normals` interpolates each direction's visibility to the
+texel and integrates it against the texel's own normal (the bake's default: inside
+creases ``m0`` changes faster than the mesh), :func:`texel_ambient_visibility`
+interpolates the vertices' ``m0`` (the bake before 2026-12-06).
 Skin scatters light below the surface, which blurs the irradiance -- and so ``m0`` -- per
 colour channel (:func:`subsurface_blur`, Gaussian widths in millimetres converted with
 the chart's texel size :func:`texel_size_m`). Interreflections, which a real head adds
@@ -25,6 +29,100 @@ from scipy.ndimage import gaussian_filter
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, raycasting_scene
 from id2reflectance.capture.illumination import fibonacci_sphere
+
+
+def vertex_direction_visibility(
+    mesh: FaceMesh,
+    *,
+    directions: int = 128,
+    offset_m: float = 1e-3,
+    only: np.ndarray | None = None,
+    chunk_rays: int = 1 << 21,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which directions of ``fibonacci_sphere(directions)`` each vertex sees.
+
+    Directions at or below a vertex's tangent plane count as visible (the surface does
+    not shadow its own fine relief), so an open vertex sees every direction.
+
+    Parameters
+    ----------
+    mesh : the registered head, metres.
+    directions : near-uniform directions over the sphere.
+    offset_m : ray origins sit this far along the vertex normal, metres.
+    only : (V,) bool, cast these vertices only (the others see everything); None = all.
+    chunk_rays : rays per Open3D call (bounds memory).
+
+    Returns
+    -------
+    visible : (V, D) bool; dirs : (D, 3) float64 the directions.
+    """
+    import open3d as o3d
+
+    dirs = fibonacci_sphere(directions)
+    normals = mesh.vertex_normals()
+    todo = np.arange(len(normals)) if only is None else np.flatnonzero(only)
+    ti, di = np.nonzero(normals[todo] @ dirs.T > 0.0)
+    vi = todo[ti]
+    origins = (mesh.vertices + offset_m * normals).astype(np.float32)
+    scene = raycasting_scene(mesh)
+    visible = np.ones((len(normals), directions), bool)
+    for s0 in range(0, len(vi), chunk_rays):
+        a, b = vi[s0 : s0 + chunk_rays], di[s0 : s0 + chunk_rays]
+        rays = np.concatenate([origins[a], dirs[b].astype(np.float32)], axis=1)
+        occ = scene.test_occlusions(o3d.core.Tensor(rays)).numpy()
+        visible[a[occ], b[occ]] = False
+    return visible, dirs
+
+
+def texel_ambient_visibility_normals(
+    mesh: FaceMesh,
+    face_id: np.ndarray,
+    bary: np.ndarray,
+    normals: np.ndarray,
+    *,
+    directions: int = 128,
+    where: np.ndarray | None = None,
+    chunk_texels: int = 1 << 14,
+) -> np.ndarray:
+    """(S, S) float64 ``m0`` at texels for their own (detail) normals.
+
+    The visibility of each direction is interpolated from the texel's triangle's vertices
+    (barycentric, :func:`vertex_direction_visibility`), then weighted by the cosine to the
+    texel's normal: ``m0 = sum_d V(d) max(n.d, 0) / sum_d max(n.d, 0)``. This is the
+    quantity a full-sphere capture's diffuse albedo carries (the solver's normals are the
+    detail normals, not the mesh's), so fine relief inside a crease (pores, wrinkles that
+    face the opening or away from it) gets its own correction.
+
+    Parameters
+    ----------
+    face_id : (S, S) int triangle per texel (-1 gives 1); bary : (S, S, 3).
+    normals : (S, S, 3) float unit normals (the baked ones).
+    directions : size of the direction set.
+    where : (S, S) bool, texels to compute (others 1); None = all covered texels.
+    chunk_texels : texels per vectorised step (bounds memory).
+    """
+    covered = face_id >= 0
+    want = covered if where is None else (where & covered)
+    only = np.zeros(len(mesh.vertices), bool)
+    only[mesh.faces[face_id[want]].ravel()] = True
+    visible, dirs = vertex_direction_visibility(mesh, directions=directions, only=only)
+    open_v = visible.all(axis=1)
+    out = np.ones(face_id.shape)
+    tri = mesh.faces[np.where(want, face_id, 0)]
+    todo = np.flatnonzero((want & ~np.all(open_v[tri], axis=-1)).ravel())
+    tri = tri.reshape(-1, 3)
+    b = bary.reshape(-1, 3).astype(np.float32)
+    n = normals.reshape(-1, 3).astype(np.float32)
+    blocked = (~visible).astype(np.float32)
+    d32 = dirs.T.astype(np.float32)
+    flat = out.reshape(-1)
+    for s0 in range(0, len(todo), chunk_texels):
+        t = todo[s0 : s0 + chunk_texels]
+        tt, bt = tri[t], b[t]
+        occ = bt[:, 0:1] * blocked[tt[:, 0]] + bt[:, 1:2] * blocked[tt[:, 1]] + bt[:, 2:3] * blocked[tt[:, 2]]
+        w = np.maximum(n[t] @ d32, 0.0)
+        flat[t] = 1.0 - np.sum(occ * w, axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+    return out
 
 
 def vertex_ambient_visibility(

@@ -71,7 +71,7 @@ class PreparedMesh:
             camera.width,
             camera.height,
             *(np.asarray(a, np.float64).tobytes() for a in (camera.K, camera.dist, camera.R, camera.t)),
-            options.cos_min,
+            min(options.cos_min, options.cos_fallback),
             options.visibility_tolerance_m,
         )
         if key not in self._visibility:

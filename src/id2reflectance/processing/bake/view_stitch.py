@@ -98,6 +98,7 @@ class StitchConfig:
         return BakeConfig(
             size=self.size,
             cos_min=self.cos_min,
+            cos_fallback=self.cos_min,  # no grazing fallback
             angle_power=self.angle_power,
             mask_feather_px=self.mask_feather * view_width,
             feather=self.feather,

@@ -6,7 +6,10 @@ the point's distorted projection, :meth:`Camera.project`) with a weight that is 
 product of
 
 * the viewing angle: ``((n.v - cos_min) / (1 - cos_min))^angle_power`` for the geometric
-  normal ``n`` and the unit vector ``v`` to the camera, 0 below ``cos_min``;
+  normal ``n`` and the unit vector ``v`` to the camera, 0 below ``cos_min`` (between
+  ``cos_fallback`` and ``cos_min`` the camera gives a separate fallback weight,
+  ``((n.v - cos_fallback) / (1 - cos_fallback))^angle_power``, used by the bake only for
+  texels that no camera sees above ``cos_min``);
 * visibility: a ray from the camera centre must first hit the mesh within
   ``visibility_tolerance_m`` of the texel's point (Open3D ``RaycastingScene``);
 * the distance to the border of the solver's mask in image space (a distance transform,
@@ -228,6 +231,7 @@ class ViewWeights:
     """Options of :func:`sample_view` (see the module docstring)."""
 
     cos_min: float = 0.1  # texels seen more obliquely than acos(cos_min) get no weight
+    cos_fallback: float = 0.1  # ... but a fallback weight down to acos(cos_fallback)
     angle_power: float = 2.0
     mask_feather_px: float = 6.0  # image-space ramp from the solver-mask border, pixels
     feather_texels: float = 8.0  # UV-space ramp from occlusion boundaries, texels
@@ -239,6 +243,10 @@ class ViewSamples:
     """One camera's contribution to the covered texels of an S x S map.
 
     weight : (S, S) float32 in [0, 1], 0 where this camera does not contribute.
+    fallback : (S, S) float32 in [0, 1], the weight of the samples seen between
+        ``cos_fallback`` and ``cos_min`` (0 elsewhere).
+    facing : (S, S) bool, texels this camera sees (unoccluded, in the image) above
+        ``cos_min``, whatever their weight.
     diffuse_albedo : (S, S, 3) float32; specular_albedo : (S, S) float32 at normal
     incidence; roughness : (S, S) float32; normal : (S, S, 3) float32 unit world normal.
     Values are 0 where the weight is 0.
@@ -249,6 +257,8 @@ class ViewSamples:
     specular_albedo: np.ndarray
     roughness: np.ndarray
     normal: np.ndarray
+    fallback: np.ndarray | None = None
+    facing: np.ndarray | None = None
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -317,7 +327,8 @@ def view_visibility(
     geometry: TexelGeometry, camera: Camera, scene: o3d.t.geometry.RaycastingScene, options: ViewWeights
 ) -> ViewVisibility:
     """What :func:`sample_view` needs from the geometry and the camera alone: the texels
-    inside the image, facing the camera more than ``options.cos_min`` and unoccluded (the
+    inside the image, facing the camera more than ``min(options.cos_min,
+    options.cos_fallback)`` and unoccluded (the
     first hit from the camera is the texel's own surface point, within
     ``options.visibility_tolerance_m``)."""
     idx = np.flatnonzero(geometry.covered.ravel())
@@ -329,7 +340,7 @@ def view_visibility(
     v = to_cam / np.maximum(dist[:, None], 1e-12)
     cos = np.sum(n * v, axis=1)
     pix, depth = camera.project(p)
-    ok = (cos > options.cos_min) & (depth > 0)
+    ok = (cos > min(options.cos_min, options.cos_fallback)) & (depth > 0)
     ok &= (pix[:, 0] >= 0) & (pix[:, 0] <= camera.width - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= camera.height - 1)
     sel = np.flatnonzero(ok)
     if sel.size:
@@ -363,18 +374,26 @@ def sample_view(
     dmask = _remap(mask_distance(view.mask), mx, my)
     w_mask = _smoothstep((dmask - _MASK_MIN_PX) / max(options.mask_feather_px, 1e-6)) * (dmask >= _MASK_MIN_PX)
     mask_val = np.clip(_remap(view.mask, mx, my), 0.0, 1.0)
-    w_angle = ((vis.cos - options.cos_min) / (1.0 - options.cos_min)) ** options.angle_power
-    w = w_angle * w_mask * mask_val
+    main = vis.cos > options.cos_min
+    w_angle = np.clip((vis.cos - options.cos_min) / (1.0 - options.cos_min), 0.0, None) ** options.angle_power
+    fb = min(options.cos_fallback, options.cos_min)
+    w_fb = np.where(main, 0.0, ((vis.cos - fb) / (1.0 - fb)) ** options.angle_power)
+    w_px = w_mask * mask_val
     if view.confidence is not None:  # noisy pixels (low solver confidence) contribute less
-        w = w * np.clip(_remap(view.confidence, mx, my), 0.0, 1.0)
-    w = w.astype(np.float32)
+        w_px = w_px * np.clip(_remap(view.confidence, mx, my), 0.0, 1.0)
+    w = (w_angle * w_px * main).astype(np.float32)
 
     weight = np.zeros(s * s, np.float32)
     weight[vis.texels] = w
     weight = weight.reshape(s, s)
     weight *= uv_feather(weight > 0, geometry.covered, options.feather_texels)
+    fallback = np.zeros(s * s, np.float32)
+    fallback[vis.texels] = (w_fb * w_px).astype(np.float32)
+    fallback = fallback.reshape(s, s)
+    facing = np.zeros(s * s, bool)
+    facing[vis.texels[main]] = True
 
-    use = np.flatnonzero(weight.ravel()[vis.texels] > 0)
+    use = np.flatnonzero((weight.ravel()[vis.texels] > 0) | (fallback.ravel()[vis.texels] > 0))
     tex = vis.texels[use]
     mx, my = mx[use], my[use]
     alb = np.zeros((s * s, 3), np.float32)
@@ -397,4 +416,6 @@ def sample_view(
         specular_albedo=spec.reshape(s, s),
         roughness=rough.reshape(s, s),
         normal=nrm.reshape(s, s, 3),
+        fallback=fallback,
+        facing=facing.reshape(s, s),
     )

@@ -1,0 +1,389 @@
+"""The exact-map bake case of ``bench_bake.py --exact-maps`` (issue 22 item 2).
+
+An independent scan (the face model's own mesh: its own tessellation and vertex order,
+not the template's; without the face model, the procedural head with every triangle
+split in four), the subject's truth UV maps rendered exactly into each camera of the
+simulator's rig (per pixel: ray -> scan surface -> the template UV of that point -> the
+truth maps, bilinear; no solve, no noise), the registration as the pipeline does it and
+with the true correspondence, the bake, and a straightforward reference bake, scored per
+camera region and per face region.
+
+The template UV of a scan point is its radial correspondence: the template's vertices are
+the outermost crossings of the head with fixed rays from the origin
+(:func:`~id2reflectance.capture.geometry.template_mesh.template_rays`), so a point of the
+scan takes the UV where the ray from the origin through it crosses the true head in
+template topology (outermost crossing).
+
+The diffuse map rendered into the cameras is what a perfect solve returns under the full
+pattern: the truth albedo times the subject's ambient visibility blurred by subsurface
+scattering (the simulator's full-pattern diffuse texture, ``--exact-ao none``: the albedo
+alone). Scores always compare with the truth albedo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, sample_bilinear
+from id2reflectance.processing.bake.views import SolvedView, texel_geometry
+from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
+
+RAY_START = 0.45  # metres: radial correspondence rays start this far out (outside any head)
+FACE_REGIONS = ("forehead", "cheeks", "nose", "lips", "chin")
+
+
+@dataclass(frozen=True, eq=False)
+class ExactCase:
+    """One subject for the exact-map bake.
+
+    truth_mesh : the head in template topology (template UVs), metres.
+    scan : the independent scan (no UVs).
+    truth : {diffuse_albedo (S,S,3), specular_albedo, roughness (S,S), normal_object (S,S,3)}.
+    shown_diffuse : (S, S, 3) the diffuse map the cameras see (albedo x blurred m0, or albedo).
+    cameras : the simulator's rig.
+    scored : (S, S) bool texels that lie on the scan (not the template's neck stub).
+    regions : {name: (S, S) bool} face regions.
+    """
+
+    truth_mesh: FaceMesh
+    scan: FaceMesh
+    truth: dict[str, np.ndarray]
+    shown_diffuse: np.ndarray
+    cameras: dict[str, Camera]
+    scored: np.ndarray
+    regions: dict[str, np.ndarray]
+
+
+def _subdivided(mesh: FaceMesh) -> FaceMesh:
+    """Every triangle split in four at its edge midpoints (seams welded; no UVs)."""
+    import open3d as o3d
+
+    m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(mesh.vertices), o3d.utility.Vector3iVector(mesh.faces))
+    m.merge_close_vertices(1e-9)
+    m = m.subdivide_midpoint(number_of_iterations=1)
+    return FaceMesh(np.asarray(m.vertices, np.float64), np.asarray(m.triangles, np.int64))
+
+
+def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0) -> ExactCase:
+    """Subject ``subject`` of seed 0 with its independent scan, truth and the rig's cameras."""
+    from id2reflectance.capture.geometry.face_model_heads import CAST_PARTS, NECK_CUT_Y, template_embedding
+    from id2reflectance.capture.geometry.regions import face_texel_size, region_masks, uv_raster
+    from id2reflectance.capture.simulator.face_model_subjects import resolve_face_model
+    from id2reflectance.capture.simulator.render import diffuse_textures
+    from id2reflectance.capture.simulator.sessions import (
+        SimulatorConfig,
+        config_subject,
+        rig_cameras,
+        subject_geometry,
+    )
+    from id2reflectance.capture.simulator.visibility import vertex_visibility
+
+    config = SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=head_model)
+    subj = config_subject(config, subject)
+    mesh, maps, _ = subject_geometry(subj, config)
+    truth = {
+        "diffuse_albedo": maps.diffuse_albedo.astype(np.float32),
+        "specular_albedo": maps.specular_albedo.astype(np.float32),
+        "roughness": maps.roughness.astype(np.float32),
+        "normal_object": maps.normal_object.astype(np.float32),
+    }
+    shown = truth["diffuse_albedo"]
+    if ao:
+        vis = vertex_visibility(mesh, directions=config.visibility_directions)
+        dt = diffuse_textures(
+            maps,
+            uv_raster(uv),
+            vis,
+            patterns=("full",),
+            sss_mm=config.sss_mm,
+            texel_size=face_texel_size(mesh, uv),
+            samples=config.diffuse_samples,
+        )
+        shown = dt.radiance["full"]
+    model = resolve_face_model(config.head_model, config.face_model)
+    geom = texel_geometry(mesh, uv)
+    if model is not None and subj.face_head is not None:
+        from id2reflectance.capture.geometry.face_model_heads import face_model_regions
+
+        emb = template_embedding(model)
+        verts = model.vertices(np.asarray(subj.face_head.identity), dict(subj.face_head.expression)) + emb.offset
+        tris = model.part_triangles(CAST_PARTS)
+        tris = tris[verts[tris, 1].max(axis=1) > NECK_CUT_Y]
+        used = np.unique(tris)
+        remap = np.full(len(verts), -1)
+        remap[used] = np.arange(len(used))
+        scan = FaceMesh(verts[used], remap[tris])
+        on_scan = emb.hit & (emb.neck == 0.0)
+        regions = face_model_regions(model, uv)
+    else:
+        scan = _subdivided(mesh)
+        on_scan = np.ones(len(mesh.vertices), bool)
+        regions = region_masks(uv)
+    fid = np.where(geom.covered, geom.face_id, 0)
+    scored = geom.covered & np.all(on_scan[mesh.faces[fid]], axis=-1)
+    return ExactCase(
+        truth_mesh=mesh,
+        scan=scan,
+        truth=truth,
+        shown_diffuse=np.asarray(shown, np.float32),
+        cameras=rig_cameras(config),
+        scored=scored,
+        regions={k: (regions[k] > 0.5) & scored for k in FACE_REGIONS},
+    )
+
+
+def radial_uv(truth_mesh: FaceMesh, points: np.ndarray, tolerance_m: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Template UVs (N, 2) of surface points (N, 3) by the radial correspondence, and a
+    (N,) bool for the points whose ray's outermost crossing of the true head lies within
+    ``tolerance_m`` of the point (elsewhere the point is on a fold the template's chart
+    does not hold: under the chin, inside the nostrils and ears)."""
+    scene = raycasting_scene(truth_mesh)
+    r = np.linalg.norm(points, axis=1)
+    d = points / r[:, None]
+    t, fid, bary = cast_rays(scene, RAY_START * d, -d)
+    ok = (fid >= 0) & (np.abs(RAY_START - t - r) < tolerance_m)
+    uv = np.zeros((len(points), 2))
+    uv[ok] = interpolate(truth_mesh.uvs, truth_mesh.faces, fid[ok], bary[ok])
+    return uv, ok
+
+
+def sample_cubic(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Like :func:`sample_bilinear` (OBJ UVs, columns wrap, rows clamp) with OpenCV's
+    bicubic convolution (interpolating: exact at texel centres, smooth across them).
+
+    texture : (S, S) or (S, S, C); uv : (N, 2). Returns (N,) or (N, C) float64."""
+    import cv2
+
+    s = texture.shape[0]
+    t = np.asarray(texture, np.float32)
+    t = np.concatenate([t[:, -3:], t, t[:, :3]], axis=1)
+    t = np.concatenate([t[:1].repeat(3, axis=0), t, t[-1:].repeat(3, axis=0)], axis=0)
+    x = (uv[:, 0] * s - 0.5) % s + 3.0
+    y = np.clip((1.0 - uv[:, 1]) * s - 0.5, -0.5, s - 0.5) + 3.0
+    n = len(uv)
+    cols = 4096
+    rows = -(-n // cols)
+    xs = np.pad(x.astype(np.float32), (0, rows * cols - n)).reshape(rows, cols)
+    ys = np.pad(y.astype(np.float32), (0, rows * cols - n)).reshape(rows, cols)
+    out = cv2.remap(t, xs, ys, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * cols, *t.shape[2:])[:n].astype(np.float64)
+
+
+def solved_view_at(
+    cam: Camera,
+    hit: np.ndarray,
+    uv: np.ndarray,
+    d: np.ndarray,
+    truth: dict[str, np.ndarray],
+    diffuse: np.ndarray,
+    sample=sample_bilinear,
+) -> SolvedView:
+    """The 'solved' maps of one camera whose pixels ``hit`` (H*W,) bool see the texture
+    at ``uv`` (hit.sum(), 2) along the unit view rays ``d`` (hit.sum(), 3), sampled
+    with ``sample`` (:func:`sample_bilinear` or :func:`sample_cubic`)."""
+    h, w = cam.height, cam.width
+    rough = sample(truth["roughness"], uv)
+    n = sample(truth["normal_object"], uv)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    k = sample(truth["specular_albedo"], uv) / normal_incidence_albedo(rough)
+    spec = k * directional_albedo(np.clip(-np.sum(n * d, 1), 1e-3, 1), rough)
+
+    def img(values: np.ndarray, channels: int) -> np.ndarray:
+        out = np.zeros((h * w, channels), np.float32)
+        out[hit] = values.reshape(int(hit.sum()), channels)
+        return out.reshape(h, w, channels) if channels > 1 else out.reshape(h, w)
+
+    return SolvedView(
+        camera=cam,
+        diffuse_albedo=img(sample(diffuse, uv), 3),
+        specular_albedo=img(spec, 1),
+        normal=img(n, 3),
+        normal_specular=img(n, 3),
+        roughness=img(rough, 1),
+        mask=img(np.ones(int(hit.sum())), 1),
+    )
+
+
+def exact_views(case: ExactCase, *, cubic: bool = False) -> list[SolvedView]:
+    """Every camera's exact maps: pixel ray -> first front-facing hit on the scan -> UV ->
+    the truth maps, bilinear (the simulator's lookup) or bicubic (``cubic``)."""
+    scene = raycasting_scene(case.scan)
+    fn = case.scan.face_normals()
+    views = []
+    for cam in case.cameras.values():
+        o, d = cam.pixel_rays()
+        t, fid, _ = cast_rays(scene, o[None, :], d)
+        hit = (fid >= 0) & (np.sum(fn[np.maximum(fid, 0)] * d, axis=1) < 0)
+        p = o + t[hit, None].astype(np.float64) * d[hit]
+        uv, ok = radial_uv(case.truth_mesh, p)
+        hit[np.flatnonzero(hit)[~ok]] = False
+        sample = sample_cubic if cubic else sample_bilinear
+        views.append(solved_view_at(cam, hit, uv[ok], d[hit], case.truth, case.shown_diffuse, sample))
+    return views
+
+
+def camera_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:
+    """{camera: (S, S) bool} the scored texels that camera sees best: the camera the
+    reference bake (:func:`reference_bake`) picks on the true mesh."""
+    who = reference_bake(case.truth_mesh, views, case.scored.shape[0])["camera"]
+    return {name: case.scored & (who == k) for k, name in enumerate(case.cameras)}
+
+
+def scored_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:
+    """The camera regions (:func:`camera_regions`) and the face regions, each limited to
+    the texels of the camera regions (those the reference bake sees on the true mesh)."""
+    cams = camera_regions(case, views)
+    seen = np.logical_or.reduce(list(cams.values()))
+    return {**cams, **{k: m & seen for k, m in case.regions.items()}}
+
+
+def bilinear_exact(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of (H, W[, C]) at float pixel positions, in float64 (no
+    fixed-point weights), zero outside the image."""
+    h, w = img.shape[:2]
+    x0 = np.floor(x).astype(np.int64)
+    y0 = np.floor(y).astype(np.int64)
+    fx, fy = x - x0, y - y0
+    a = np.asarray(img, np.float64)
+    if a.ndim == 3:
+        fx, fy = fx[:, None], fy[:, None]
+
+    def at(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        ok = (i >= 0) & (i < h) & (j >= 0) & (j < w)
+        v = a[np.clip(i, 0, h - 1), np.clip(j, 0, w - 1)]
+        return v * (ok[:, None] if a.ndim == 3 else ok)
+
+    top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
+    bottom = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def reference_bake(
+    mesh: FaceMesh, views: list[SolvedView], size: int, *, sampler: str = "float"
+) -> dict[str, np.ndarray]:
+    """Straightforward bake: per texel its point on ``mesh``, every camera that sees it
+    (in the image, facing it, first ray hit within 1 mm, all four pixels of the bilinear
+    sample inside its mask), the one with the largest n.v,
+    a bilinear sample (float64) of its maps. No blending, no occlusion correction, no
+    filling (unseen texels are 0). ``sampler="cv2"``: the bilinear samples of
+    ``cv2.remap`` (the pipeline's: weights in steps of 1/32 pixel) instead of float64.
+    Returns diffuse_albedo and normal_object (S, S, 3), and camera (S, S) int: the
+    index of the view each texel was sampled from (-1: none)."""
+    from id2reflectance.processing.bake.views import _remap
+
+    def sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return bilinear_exact(img, x, y) if sampler == "float" else _remap(img, x, y).astype(np.float64)
+
+    geom = texel_geometry(mesh, size)
+    scene = raycasting_scene(mesh)
+    idx = np.flatnonzero(geom.covered.ravel())
+    p = geom.points.reshape(-1, 3)[idx]
+    n = geom.normals.reshape(-1, 3)[idx]
+    best = np.zeros(len(idx))
+    who = np.full(len(idx), -1)
+    alb = np.zeros((len(idx), 3))
+    nrm = np.zeros((len(idx), 3))
+    for k, view in enumerate(views):
+        cam = view.camera
+        v = cam.center - p
+        dist = np.linalg.norm(v, axis=1)
+        v /= dist[:, None]
+        cos = np.sum(n * v, axis=1)
+        pix, depth = cam.project(p)
+        ok = (cos > best) & (depth > 0) & np.all((pix >= 0) & (pix <= [cam.width - 1, cam.height - 1]), axis=1)
+        sel = np.flatnonzero(ok)
+        t, _, _ = cast_rays(scene, cam.center[None, :], -v[sel])
+        ok[sel] = t >= dist[sel] - 1e-3
+        sel = np.flatnonzero(ok)
+        sel = sel[bilinear_exact(view.mask, pix[sel, 0], pix[sel, 1]) > 0.999]  # valid pixels only
+        best[sel] = cos[sel]
+        who[sel] = k
+        alb[sel] = sample(view.diffuse_albedo, pix[sel, 0], pix[sel, 1])
+        nrm[sel] = sample(view.normal, pix[sel, 0], pix[sel, 1])
+    out_w = np.full(size * size, -1)
+    out_w[idx] = who
+    out_a = np.zeros((size * size, 3), np.float32)
+    out_n = np.zeros((size * size, 3), np.float32)
+    out_a[idx] = alb
+    out_n[idx] = nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
+    return {
+        "diffuse_albedo": out_a.reshape(size, size, 3),
+        "normal_object": out_n.reshape(size, size, 3),
+        "camera": out_w.reshape(size, size),
+    }
+
+
+def region_scores(
+    maps: dict[str, np.ndarray], truth: dict[str, np.ndarray], regions: dict[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """{region: (diffuse albedo PSNR dB, median normal error deg)}, peak 1."""
+    out = {}
+    for name, m in regions.items():
+        if not m.any():
+            out[name] = (float("nan"), float("nan"))
+            continue
+        e = maps["diffuse_albedo"][m].astype(np.float64) - truth["diffuse_albedo"][m]
+        psnr = 10 * np.log10(1.0 / max(float(np.mean(e**2)), 1e-20))
+        a = np.asarray(maps["normal_object"][m], np.float64)
+        b = np.asarray(truth["normal_object"][m], np.float64)
+        cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        out[name] = (float(psnr), float(np.median(np.degrees(np.arccos(np.clip(cos, -1, 1))))))
+    return out
+
+
+# (label, BakeConfig changes): one stage switched off or replaced at a time
+STAGES: tuple[tuple[str, dict], ...] = (
+    (
+        "the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6)",
+        {"occlusion_normal": "vertex", "occlusion_directions": 128, "occlusion_min": 0.6},
+    ),
+    ("blending -> best view only", {"blend": "best"}),
+    ("occlusion correction off", {"occlusion_directions": 0}),
+    ("occlusion per vertex, 128 directions (before)", {"occlusion_normal": "vertex", "occlusion_directions": 128}),
+    ("occlusion per texel with the baked normal", {"occlusion_normal": "baked"}),
+    ("creases (m0 < 0.3) kept, not filled", {"occlusion_min": 0.0}),
+    ("crease threshold m0 < 0.6 (before)", {"occlusion_min": 0.6}),
+    ("grazing texels: best sample down to n.v 0.02, not filled", {"cos_fallback": 0.02}),
+    ("mask/occlusion margins off", {"mask_feather_px": 0.0, "feather": 0.0}),
+    ("visibility tolerance 0.2 mm", {"visibility_tolerance_m": 2e-4}),
+)
+
+
+def stage_table(
+    case: ExactCase,
+    views: list[SolvedView],
+    meshes: dict[str, FaceMesh],
+    regions: dict[str, np.ndarray],
+    base: dict,
+) -> list[tuple[str, dict[str, tuple[float, float]]]]:
+    """Region scores of the bake with ``base`` BakeConfig options, of each stage of
+    :data:`STAGES` changed alone, of the registration replaced by the true mesh, and of
+    the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
+
+    Returns [(label, {region: (PSNR dB, normal deg)})]."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    size = case.scored.shape[0]
+
+    def bake(mesh: FaceMesh, **kw: object) -> dict[str, tuple[float, float]]:
+        b = bake_maps(mesh, views, config=BakeConfig(size=size, previews=False, **{**base, **kw}))
+        return region_scores(
+            {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
+        )
+
+    fitted = meshes["fitted"]
+    rows = [("bake (default)", bake(fitted))]
+    rows += [(label, bake(fitted, **kw)) for label, kw in STAGES]
+    rows.append(("registration -> true mesh", bake(meshes["true"])))
+    rows.append(
+        ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))
+    )
+    rows.append(
+        ("reference bake (true mesh)", region_scores(reference_bake(meshes["true"], views, size), case.truth, regions))
+    )
+    ref_cv2 = reference_bake(fitted, views, size, sampler="cv2")
+    rows.append(("reference bake, OpenCV bilinear (fitted)", region_scores(ref_cv2, case.truth, regions)))
+    return rows
