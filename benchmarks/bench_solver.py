@@ -559,6 +559,13 @@ def e2e_rows(
                 for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
                     if k in stages:
                         rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
+                aligned = [c["alignment"] for c in report["cameras"].values() if c.get("alignment")]
+                if aligned:  # a still session: the alignment should resample no frame
+                    frames = [f for a in aligned for f in a["frames"] if f["method"] != "reference"]
+                    moved = sum(f["method"] in ("rigid", "flow") for f in frames)
+                    rows.append(
+                        (f"[{tag}] [{label}] frames resampled by the alignment", str(moved), f"of {len(frames)}", "-")
+                    )
                 rows.append(
                     (
                         f"[{tag}] [{label}] peak RSS (whole process)",
