@@ -342,10 +342,32 @@ def _write_dng(path: Path, rgb: np.ndarray) -> None:
     tifffile.imwrite(path, cfa, photometric=32803, extratags=tags)
 
 
+def skin_texture(size: int, *, seed: int = 0) -> np.ndarray:
+    """A fixed band-limited diffuse-albedo texture, ``(size, size, 1)`` float32 in about
+    [0.7, 1.3], mean 1, features of a few pixels (white noise at a quarter of ``size``,
+    blurred with sigma 1 px there and upsampled linearly): something for the frame
+    alignment to lock onto, as skin pores give it on a real capture."""
+    import cv2
+
+    small = max(size // 4, 8)
+    noise = np.random.default_rng(seed).standard_normal((small, small)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 1.0)
+    noise *= 0.1 / noise.std()
+    t = cv2.resize(noise, (size, size), interpolation=cv2.INTER_LINEAR)
+    np.clip(t, -0.3, 0.3, out=t)
+    t += 1.0
+    return t[:, :, None]
+
+
 def write_e2e_session(root: Path, size: int, *, cameras: int = 1, inverses: bool = False, fmt: str = "none") -> Path:
-    """``cameras`` cameras of ``size`` x ``size`` (the same view of the analytic sphere),
-    8 frames each (full and gradients, two polarisations; 14 with the inverse patterns),
-    and a foreground mask per camera. ``fmt``: float32 RGB EXR with that compression
+    """``cameras`` cameras of ``size`` x ``size`` (the same view of the analytic sphere,
+    rendered at 256 px, upsampled and given a fixed diffuse texture, :func:`skin_texture`:
+    each cross frame times the texture, each parallel frame that plus its specular
+    ``parallel - cross``; a still head, which the alignment should leave untouched:
+    every frame ``none`` in solve.json), 8 frames each (full and gradients, two
+    polarisations; 14 with the inverse patterns), and a foreground mask per camera (the
+    sphere's, eroded by 2 % of ``size``: on the limb, textureless at any scale, the
+    gradient patterns' shading moves the edge, which the alignment fits as motion). ``fmt``: float32 RGB EXR with that compression
     (``none``, ``zip``, ...), ``tiff`` (16-bit linear TIFF) or ``dng`` (camera RAW)."""
     import cv2
 
@@ -354,6 +376,9 @@ def write_e2e_session(root: Path, size: int, *, cameras: int = 1, inverses: bool
     small = sphere_camera("cam0", 256)
     view = render_sphere_view(small, inverses=inverses, samples=(32, 8))
     mask = cv2.resize(view.truth["mask"], (size, size), interpolation=cv2.INTER_NEAREST)
+    r = max(1, size // 50)  # a skin mask stops short of the silhouette (grazing light, hair, ears)
+    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    texture = skin_texture(size)
     suffix, encoding = {"tiff": (".tif", "linear"), "dng": (".dng", "raw")}.get(fmt, (".exr", "linear"))
     cams, frames = {}, []
     for c in range(cameras):
@@ -361,7 +386,11 @@ def write_e2e_session(root: Path, size: int, *, cameras: int = 1, inverses: bool
         cams[name] = sphere_camera(name, size)
         for (pat, pol), img in view.frames.items():
             rel = f"frames/{name}/{pat}_{pol}{suffix}"
-            big = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+            cross = cv2.resize(view.frames[(pat, "cross")], (size, size), interpolation=cv2.INTER_LINEAR)
+            big = cross * texture
+            if pol == "parallel":  # the specular (parallel - cross) untextured
+                big += cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR) - cross
+            del cross
             if fmt == "tiff":
                 write_tiff16(root / rel, big)
             elif fmt == "dng":
@@ -530,6 +559,13 @@ def e2e_rows(
                 for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
                     if k in stages:
                         rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
+                aligned = [c["alignment"] for c in report["cameras"].values() if c.get("alignment")]
+                if aligned:  # a still session: the alignment should resample no frame
+                    frames = [f for a in aligned for f in a["frames"] if f["method"] != "reference"]
+                    moved = sum(f["method"] in ("rigid", "flow") for f in frames)
+                    rows.append(
+                        (f"[{tag}] [{label}] frames resampled by the alignment", str(moved), f"of {len(frames)}", "-")
+                    )
                 rows.append(
                     (
                         f"[{tag}] [{label}] peak RSS (whole process)",

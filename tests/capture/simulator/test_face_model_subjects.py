@@ -1,6 +1,7 @@
 """Simulated subjects from the face model: the choice of head, the draw, the session's files."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from id2reflectance.capture.simulator.sessions import (
     load_truth,
     make_subject,
     simulate_subject,
+    subject_geometry,
 )
 from id2reflectance.capture.simulator.skin import PUPIL_ALBEDO, SCLERA_ALBEDO
 from id2reflectance.errors import ConfigError, InputFileError
@@ -83,6 +85,13 @@ def test_face_model_session(tmp_path):
     assert np.all(head[skin]) and 0 < (head & ~skin).sum() < 0.05 * head.sum()  # eyes are not skin
     attrs = load_session(session).attributes
     assert -50 <= attrs["ita_deg"] <= 70
+    # the subject's appearance is drawn, recorded and in the truth maps
+    look = config_subject(cfg, 2).appearance
+    assert params["appearance"] == look.to_json()
+    hair, _ = read_exr(session / "truth" / "uv" / "hair.exr")
+    _, maps, _ = subject_geometry(config_subject(cfg, 2), cfg)
+    assert np.allclose(hair[..., 0], maps.hair, atol=1e-6) and (hair > 0.5).mean() > 0.01
+    assert np.allclose(albedo, maps.diffuse_albedo, atol=1e-6)
     # the procedural fallback writes the same files, minus the eyes
     proc = simulate_subject(
         tmp_path / "p", subject_index=2, config=SimulatorConfig(**{**_kw(cfg), "head_model": "procedural"})
@@ -94,6 +103,27 @@ def test_face_model_session(tmp_path):
     # same skin draw: the ITA differs only through the regions and eyes (a few degrees)
     pattrs = load_session(proc).attributes
     assert abs(pattrs["ita_deg"] - attrs["ita_deg"]) < 6.0
+
+
+@needs_model
+def test_subjects_differ_in_appearance():
+    cfg = replace(SMALL, uv_size=64)
+    subjects = [config_subject(cfg, i) for i in range(4)]
+    looks = [s.appearance for s in subjects]
+    assert all(look is not None for look in looks) and len(set(looks)) == 4
+    assert config_subject(replace(cfg, head_model="procedural"), 0).appearance is None  # fallback unchanged
+    bald = config_subject(replace(cfg, appearance=False), 0)
+    assert bald.appearance is None and bald.face_head == subjects[0].face_head and bald.skin == subjects[0].skin
+    hair = []
+    for subject in subjects[:2]:
+        _, maps, _ = subject_geometry(subject, cfg)
+        _, bare, _ = subject_geometry(replace(subject, appearance=None), cfg)
+        on = maps.hair > 0.9
+        assert on.mean() > 0.005  # at least the eyebrows
+        # the hair is in the albedo truth: it replaces the skin's colour there
+        assert np.abs(maps.diffuse_albedo[on] - bare.diffuse_albedo[on]).mean() > 0.02
+        hair.append(maps.hair)
+    assert np.abs(hair[0] - hair[1]).mean() > 0.01  # two subjects, two heads of hair and brows
 
 
 def _kw(cfg):

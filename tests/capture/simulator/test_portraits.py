@@ -50,4 +50,4 @@ def test_face_model_subjects_are_different_people():
     ]
     # one subject under two lightings stays one person; different subjects are apart
     assert same.max() < 0.3, same
-    assert min(diff) > same.max() and np.median(diff) > 0.35, (diff, same)
+    assert min(diff) > same.max() and np.median(diff) > 0.4, (diff, same)  # 0.44 with the appearance (0.35 before)

@@ -74,3 +74,5 @@ def test_session_with_the_face_model_template(tmp_path):
     valid, _ = read_exr(out / "truth" / "uv" / "valid.exr")
     assert valid.shape[:2] == (128, 128) and 0.2 < valid.mean() < 0.6
     assert not (out / "truth" / "uv" / "eye.exr").exists()  # the eyes are not in the skin template
+    hair, _ = read_exr(out / "truth" / "uv" / "hair.exr")  # the appearance's hair moves with the maps
+    assert hair.shape[:2] == (128, 128) and (hair[valid[..., 0] > 0.5] > 0.5).mean() > 0.01

@@ -30,7 +30,7 @@ import numpy as np
 
 from id2reflectance.capture.geometry.face_model import PART_RANGES, SKIN_END, FaceModel
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
-from id2reflectance.capture.geometry.regions import regions_at, regions_by_landmarks, uv_raster
+from id2reflectance.capture.geometry.regions import landmark_warp, regions_at, uv_raster
 from id2reflectance.capture.geometry.template_mesh import template_mesh, template_rays
 from id2reflectance.errors import ConfigError
 
@@ -260,14 +260,36 @@ def _extend_neck(vertices: np.ndarray, hit: np.ndarray) -> None:
 
 
 @lru_cache(maxsize=4)
-def _regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
+def _region_points(model: FaceModel, size: int) -> np.ndarray:
     raster = uv_raster(size)
     head = face_model_head(model)
     pos = raster.interpolate(head.vertices, head.faces)
     # warp so the neutral's landmarks land on the template's: the region shapes are drawn there
     offset = template_offset(model)
     marks = {k: model.neutral[model.landmarks68[i]] + offset for k, i in TEMPLATE_TO_DLIB.items()}
-    return regions_by_landmarks(pos, marks, width_m=REGION_WARP_M)
+    warped = landmark_warp(pos, marks, width_m=REGION_WARP_M)
+    warped.flags.writeable = False  # shared by every caller (cached)
+    return warped
+
+
+def face_model_region_points(model: FaceModel, size: int) -> np.ndarray:
+    """Where each texel of the neutral face-model head lands after the landmark warp of
+    :func:`face_model_regions`: the points at which region shapes are drawn.
+
+    Anything drawn on the template's anatomy (the regions, a subject's eyebrows or
+    hairline, :mod:`~id2reflectance.capture.simulator.appearance`) is placed on the face
+    model by evaluating it at these points, so it follows the UV layout of ``uv_raster``.
+
+    Returns
+    -------
+    (S, S, 3) float64 metres, template frame (read-only, cached).
+    """
+    return _region_points(model, size)
+
+
+@lru_cache(maxsize=4)
+def _regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:
+    return regions_at(_region_points(model, size))
 
 
 def face_model_regions(model: FaceModel, size: int) -> dict[str, np.ndarray]:

@@ -130,6 +130,12 @@ def regions_by_landmarks(
     -------
     {name: (...) float32 weight in [0, 1]}.
     """
+    return regions_at(landmark_warp(pos, landmarks, width_m=width_m))
+
+
+def landmark_warp(pos: np.ndarray, landmarks: dict[str, np.ndarray], *, width_m: float = 0.03) -> np.ndarray:
+    """The warp of :func:`regions_by_landmarks`: points ``pos`` (..., 3) metres moved so
+    that ``landmarks`` meet the neutral template's; (..., 3) float64 metres."""
     tmpl = template_mesh()
     names = list(landmarks)
     src = np.asarray([landmarks[k] for k in names], np.float64)
@@ -140,7 +146,7 @@ def regions_by_landmarks(
         return np.exp(-d2 / (2 * width_m**2))
 
     coef = np.linalg.solve(kernel(src, src) + 1e-6 * np.eye(len(src)), dst - src)
-    return regions_at(pos + kernel(pos, src) @ coef)
+    return pos + kernel(pos, src) @ coef
 
 
 def regions_at(pos: np.ndarray) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ from id2reflectance.capture.geometry.face_model_heads import (
     Eyes,
     face_model_eyes,
     face_model_head,
+    face_model_region_points,
     face_model_regions,
 )
 from id2reflectance.capture.geometry.mesh import FaceMesh
@@ -98,11 +99,30 @@ def resolve_face_model(head_model: HeadModel, face_model: str | None) -> FaceMod
     return load_face_model(Path(face_model) if face_model is not None else None)
 
 
-def face_model_geometry(
-    model: FaceModel, head: FaceModelHead, *, uv_size: int
-) -> tuple[FaceMesh, Eyes, dict[str, np.ndarray]]:
-    """The head in template topology (metres), its eyeballs and the named regions on the
-    face model's anatomy at ``uv_size`` texels."""
+@dataclass(frozen=True, eq=False)
+class FaceModelGeometry:
+    """A face-model head ready for its skin maps.
+
+    mesh : the head in template topology, metres.
+    eyes : its eyeballs.
+    regions : {name: (S, S) float32} the named regions on the face model's anatomy.
+    points : (S, S, 3) float64 metres, where the regions are drawn (template frame).
+    """
+
+    mesh: FaceMesh
+    eyes: Eyes
+    regions: dict[str, np.ndarray]
+    points: np.ndarray
+
+
+def face_model_geometry(model: FaceModel, head: FaceModelHead, *, uv_size: int) -> FaceModelGeometry:
+    """The head in template topology (metres), its eyeballs, and the named regions on the
+    face model's anatomy at ``uv_size`` texels with the points they are drawn at."""
     expr = dict(head.expression)
     w = np.asarray(head.identity)
-    return face_model_head(model, w, expr), face_model_eyes(model, w, expr), face_model_regions(model, uv_size)
+    return FaceModelGeometry(
+        face_model_head(model, w, expr),
+        face_model_eyes(model, w, expr),
+        face_model_regions(model, uv_size),
+        face_model_region_points(model, uv_size),
+    )

@@ -1,7 +1,8 @@
 """Light-stage simulator: simulated subjects rendered into valid sessions with ground truth.
 
 A subject (index ``i`` under seed ``s``) is a head -- one of the face model's heads
-(identity weights drawn per subject, :mod:`~id2reflectance.capture.simulator.face_model_subjects`)
+(identity weights drawn per subject, :mod:`~id2reflectance.capture.simulator.face_model_subjects`,
+with eyebrows, hair, beard, lips and irises, :mod:`~id2reflectance.capture.simulator.appearance`)
 when the face model is found, else a procedural head
 (:mod:`~id2reflectance.capture.geometry.template_mesh`), both in template topology -- a biophysical skin
 (:mod:`~id2reflectance.capture.simulator.skin`) and its UV maps, rendered under the spherical
@@ -16,6 +17,8 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       truth/mesh.obj                the subject in template topology with UVs (world frame)
       truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
+      truth/uv/hair.exr             face-model heads only: hair covering the skin (brows, scalp, beard;
+                                    kept in the reflectance maps, :mod:`~id2reflectance.capture.simulator.appearance`)
       truth/uv/valid.exr            template "face_model" only: texels with a truth (mesh.obj and
                                     truth/uv are then in the face-model template, truth_layout.py)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
@@ -55,6 +58,7 @@ from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadPar
 from id2reflectance.capture.geometry.templates import TEMPLATE_KINDS, resolve_template
 from id2reflectance.capture.illumination import LIT_PATTERNS
 from id2reflectance.capture.session import Frame, session_json, write_session_json
+from id2reflectance.capture.simulator.appearance import Appearance
 from id2reflectance.capture.simulator.face_model_subjects import (
     FaceModelHead,
     HeadModel,
@@ -63,7 +67,14 @@ from id2reflectance.capture.simulator.face_model_subjects import (
 )
 from id2reflectance.capture.simulator.motion_render import MovedFrames, render_moved_frames
 from id2reflectance.capture.simulator.render import CameraRender, DiffuseTextures, diffuse_textures, render_camera
-from id2reflectance.capture.simulator.skin import SkinParams, SubjectMaps, face_ita_deg, subject_maps
+from id2reflectance.capture.simulator.skin import (
+    SkinParams,
+    SubjectMaps,
+    face_ita_deg,
+    ita_deg,
+    skin_albedo,
+    subject_maps,
+)
 from id2reflectance.capture.simulator.truth_layout import LayoutTruth, truth_in_template
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
@@ -128,6 +139,7 @@ class SimulatorConfig:
     face_model: str | None = None  # face model folder (None: $ID2R_FACE_MODEL or ../shared/face-models/...)
     identity_modes: int = 100  # face-model identity modes drawn per subject (the rest 0)
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
+    appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     template: str = "procedural"  # layout of truth/ (procedural | face_model | auto), see truth_layout.py
     seed: int = 0
 
@@ -203,7 +215,8 @@ class Subject:
     """The random draw of one subject: identity, shape and skin.
 
     ``head`` is the procedural head's parameters; ``face_head`` the face-model head
-    (identity and expression weights) when the subject comes from the face model.
+    (identity and expression weights) when the subject comes from the face model, and
+    ``appearance`` its eyebrows, hair, beard, lips and irises.
     """
 
     subject_id: str
@@ -211,13 +224,18 @@ class Subject:
     head: HeadParams
     skin: SkinParams
     face_head: FaceModelHead | None = None
+    appearance: Appearance | None = None
 
 
-def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, expression: float = 0.0) -> Subject:
+def make_subject(
+    seed: int, index: int, *, face_model_modes: int | None = None, expression: float = 0.0, appearance: bool = True
+) -> Subject:
     """Subject ``index`` of ``seed`` (independent streams per subject).
 
     With ``face_model_modes`` (a count of identity modes) the subject also gets face-model
-    identity weights, drawn from their own stream, so the skin is the same either way.
+    identity weights and an appearance (eyebrows, hair, beard, lips, irises), each drawn
+    from its own stream, so the skin is the same either way (``appearance=False``: none, the
+    bald heads of before).
     """
     if index < 0 or index > 9999:
         raise ConfigError(f"subject index must be in [0, 9999], got {index}")
@@ -229,6 +247,12 @@ def make_subject(seed: int, index: int, *, face_model_modes: int | None = None, 
     if face_model_modes is not None:
         id_rng = np.random.default_rng([int(seed), int(index), 3])
         face_head = FaceModelHead.random(id_rng, modes=face_model_modes, expression=expression)
+        if not appearance:
+            return Subject(f"S{index:04d}", index, head, skin, face_head)
+        look_rng = np.random.default_rng([int(seed), int(index), 4])
+        ita = float(ita_deg(skin_albedo(skin.melanin, skin.haemoglobin)))
+        look = Appearance.random(look_rng, sex=skin.sex, age=skin.age, ita_deg=ita)
+        return Subject(f"S{index:04d}", index, head, skin, face_head, look)
     return Subject(f"S{index:04d}", index, head, skin, face_head)
 
 
@@ -239,16 +263,27 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         mesh = head_mesh(subject.head)
         maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
         return mesh, maps, face_ita_deg(maps)
-    mesh, eyes, regions = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
-    maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail, eyes=eyes, regions=regions)
-    return mesh, maps, face_ita_deg(maps, regions)
+    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
+    maps = subject_maps(
+        geo.mesh,
+        subject.skin,
+        size=config.uv_size,
+        detail=config.detail,
+        eyes=geo.eyes,
+        regions=geo.regions,
+        appearance=subject.appearance,
+        points=geo.points,
+    )
+    return geo.mesh, maps, face_ita_deg(maps, geo.regions)
 
 
 def config_subject(config: SimulatorConfig, index: int) -> Subject:
     """Subject ``index`` as ``config`` draws it (face-model weights when the model is used)."""
     model = resolve_face_model(config.head_model, config.face_model)
     modes = None if model is None else min(config.identity_modes, model.identity_modes)
-    return make_subject(config.seed, index, face_model_modes=modes, expression=config.expression)
+    return make_subject(
+        config.seed, index, face_model_modes=modes, expression=config.expression, appearance=config.appearance
+    )
 
 
 def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
@@ -336,6 +371,8 @@ def _write_truth(
         write_exr(uv / "normal_object.exr", maps.normal_object)
         if maps.eye is not None:
             write_exr(uv / "eye.exr", maps.eye)  # 1 on the eyeballs (not skin)
+        if maps.hair is not None:
+            write_exr(uv / "hair.exr", maps.hair)  # hair covering the skin (kept in the skin maps)
     atomic_write_json(uv / "params.json", params)
     for name, r in renders.items():
         for key, img in r.truth.items():
@@ -484,6 +521,7 @@ def simulate_subject(
         "template": TEMPLATE_NAME if tpl is None else tpl.name,
         "head": subject.head.to_json() if subject.face_head is None else subject.face_head.to_json(),
         "skin": subject.skin.to_json(),
+        **({} if subject.appearance is None else {"appearance": subject.appearance.to_json()}),
         "attributes": attributes,
         "exposure_scale": scale,
         "config": _config_json(config),

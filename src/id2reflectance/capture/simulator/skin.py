@@ -34,6 +34,7 @@ from id2reflectance.capture.geometry.face_model_heads import Eyes
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.regions import UVRaster, region_masks, uv_raster
 from id2reflectance.capture.geometry.template_mesh import is_template_topology
+from id2reflectance.capture.simulator.appearance import Appearance, appearance_layers, hair_albedo
 from id2reflectance.capture.simulator.procedural import fbm, value_noise
 from id2reflectance.errors import ConfigError, ShapeError
 
@@ -261,16 +262,6 @@ class SkinParams:
         return asdict(self)
 
 
-def hair_albedo(darkness: float) -> np.ndarray:
-    """(3,) linear Rec.709 albedo of hair from blond (0) through brown to black (1)."""
-    blond = np.log([0.36, 0.25, 0.13])
-    brown = np.log([0.06, 0.038, 0.025])
-    black = np.log([0.018, 0.015, 0.013])
-    d = float(np.clip(darkness, 0.0, 1.0))
-    mix = blond + (brown - blond) * d / 0.6 if d < 0.6 else brown + (black - brown) * (d - 0.6) / 0.4
-    return np.exp(mix)
-
-
 @dataclass(frozen=True, eq=False)
 class SubjectMaps:
     """Reflectance of one subject in the template's UV space (size S, OBJ UV convention).
@@ -284,6 +275,9 @@ class SubjectMaps:
     covered : (S, S) bool, texels inside the UV chart (others are padding).
     eye : (S, S) float32 in [0, 1], 1 on the eyeballs (not skin), or None for a head
         without eyeballs (the procedural head's lids are closed).
+    hair : (S, S) float32 in [0, 1], hair covering the skin (eyebrows, lash line, scalp,
+        beard), or None for a head drawn without an
+        :class:`~id2reflectance.capture.simulator.appearance.Appearance`.
     """
 
     diffuse_albedo: np.ndarray
@@ -292,6 +286,7 @@ class SubjectMaps:
     normal_object: np.ndarray
     covered: np.ndarray
     eye: np.ndarray | None = None
+    hair: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -346,16 +341,16 @@ SCLERA_ALBEDO = (0.56, 0.48, 0.42)  # linear Rec.709
 PUPIL_ALBEDO = (0.012, 0.012, 0.012)
 IRIS_LIGHT = (0.10, 0.13, 0.15)  # blue-grey
 IRIS_DARK = (0.045, 0.022, 0.010)  # dark brown
-EYE_SPECULAR = 0.06  # wet cornea and conjunctiva
+EYE_SPECULAR = 0.03  # wet cornea and conjunctiva (cornea n = 1.376: F0 = 0.025)
 EYE_ROUGHNESS = 0.22
 IRIS_HALF_ANGLE_DEG = 30.0  # iris edge seen from the eyeball's centre (6 mm on a 12 mm radius)
 PUPIL_HALF_ANGLE_DEG = 10.0
 
 
-def _eye_reflectance(p: np.ndarray, eyes: Eyes, skin: SkinParams) -> np.ndarray:
+def _eye_reflectance(p: np.ndarray, eyes: Eyes, iris_darkness: float) -> np.ndarray:
     """(N, 3) diffuse albedo of eyeball points p (N, 3) metres: sclera, iris, pupil.
 
-    The iris colour follows ``hair_darkness`` (light hair: blue-grey, dark: brown)."""
+    The iris colour follows ``iris_darkness`` (0: blue-grey, 1: dark brown)."""
     k = np.argmin(np.linalg.norm(p[:, None, :] - eyes.centres[None], axis=-1), axis=1)
     d = p - eyes.centres[k]
     d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
@@ -364,7 +359,7 @@ def _eye_reflectance(p: np.ndarray, eyes: Eyes, skin: SkinParams) -> np.ndarray:
     def inside(edge: float, soft: float) -> np.ndarray:
         return np.clip((edge + soft - ang) / (2 * soft), 0.0, 1.0)[:, None]
 
-    t = skin.hair_darkness
+    t = float(np.clip(iris_darkness, 0.0, 1.0))
     iris_rgb = np.exp((1 - t) * np.log(IRIS_LIGHT) + t * np.log(IRIS_DARK))
     iris, pupil = inside(IRIS_HALF_ANGLE_DEG, 2.0), inside(PUPIL_HALF_ANGLE_DEG, 1.0)
     out = np.asarray(SCLERA_ALBEDO) * (1 - iris) + iris_rgb * iris
@@ -379,6 +374,8 @@ def subject_maps(
     detail: float = 1.0,
     eyes: Eyes | None = None,
     regions: dict[str, np.ndarray] | None = None,
+    appearance: Appearance | None = None,
+    points: np.ndarray | None = None,
 ) -> SubjectMaps:
     """Per-subject UV maps for a head in template topology.
 
@@ -394,6 +391,12 @@ def subject_maps(
     regions : {name: (S, S) weight} the named regions on this head's anatomy (face-model
         heads: :func:`~id2reflectance.capture.geometry.face_model_heads.face_model_regions`);
         None: the template's :func:`~id2reflectance.capture.geometry.regions.region_masks`.
+    appearance : the subject's eyebrows, hair, beard, lips and irises, painted at
+        ``points`` (:func:`~id2reflectance.capture.simulator.appearance.appearance_layers`);
+        None: the template's eyebrow region, the skin's stubble (the procedural head).
+    points : (S, S, 3) metres, where ``regions`` were drawn (face-model heads:
+        :func:`~id2reflectance.capture.geometry.face_model_heads.face_model_region_points`);
+        None: the template's surface points.
 
     Returns
     -------
@@ -412,25 +415,45 @@ def subject_maps(
     fine = fbm(p, frequency=1 / 0.004, octaves=3, seed=seed + 3, max_frequency=max_freq)
     spots = value_noise(p, frequency=1 / 0.0028, seed=seed + 4)
     freckle = skin.freckles * np.clip((spots - 0.35) / 0.3, 0.0, 1.0) * g["face"] * (0.4 + g["cheeks"] + g["nose"])
+    look = None
+    if appearance is not None:
+        at = p if points is None else np.asarray(points, np.float64).reshape(-1, 3)
+        look = appearance_layers(
+            at,
+            g,
+            appearance,
+            hair_darkness=skin.hair_darkness,
+            brow_density=skin.brow_density,
+            stubble=skin.stubble,
+        )
     mel = skin.melanin * np.exp(0.2 * skin.blotchiness * blot + 0.04 * fine)
     mel *= (1.0 - 0.5 * g["lips"]) * (1.0 + 0.3 * g["eyelids"]) * (1.0 + 1.5 * freckle)
     mel *= 1.0 + MOLE_MELANIN * _moles(p, g["face"] + g["neck"], skin.noise_seed)
     hb = skin.haemoglobin * np.exp(0.35 * skin.blotchiness * blot_h + 0.06 * fine)
     hb *= 1.0 + 0.8 * g["cheeks"] + 0.4 * g["nose"] + 4.0 * g["lips"] + 0.6 * g["ears"]
+    if look is not None:
+        mel *= look.melanin_factor
+        hb *= look.haemoglobin_factor
     albedo = skin_albedo(mel, hb)
 
-    strands = value_noise(p * np.array([0.12, 1.0, 1.0]), frequency=1 / 0.0005, seed=seed + 5)
-    brows = g["eyebrows"] * skin.brow_density * np.clip(0.55 + 0.6 * strands, 0.0, 1.0)
-    dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=seed + 6) + 0.2) / 0.6, 0.0, 1.0)
-    stubble = g["beard"] * skin.stubble * 0.45 * dots
-    hair_w = np.maximum.reduce([brows, 0.85 * g["lash_line"], stubble])
-    albedo = albedo * (1.0 - hair_w[:, None]) + hair_albedo(skin.hair_darkness)[None, :] * hair_w[:, None]
+    if look is None:
+        strands = value_noise(p * np.array([0.12, 1.0, 1.0]), frequency=1 / 0.0005, seed=seed + 5)
+        brows = g["eyebrows"] * skin.brow_density * np.clip(0.55 + 0.6 * strands, 0.0, 1.0)
+        dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=seed + 6) + 0.2) / 0.6, 0.0, 1.0)
+        stubble = g["beard"] * skin.stubble * 0.45 * dots
+        hair_w = np.maximum.reduce([brows, 0.85 * g["lash_line"], stubble])
+        hair_rgb = hair_albedo(skin.hair_darkness)[None, :]
+    else:
+        hair_w, hair_rgb = look.hair, look.hair_albedo
+    albedo = albedo * (1.0 - hair_w[:, None]) + hair_rgb * hair_w[:, None]
 
     var = fbm(p, frequency=1 / 0.01, octaves=3, seed=seed + 7, max_frequency=max_freq)
-    spec = 0.042 * skin.oiliness * (1.0 + 0.35 * g["tzone"] - 0.15 * g["cheeks"] + 0.5 * g["lips"] - 0.6 * hair_w)
+    # hair: diffuse-dark, low specular and rough (an appearance's hair a little more so)
+    drop, rougher = (0.6, 0.2) if look is None else (0.8, 0.25)
+    spec = 0.042 * skin.oiliness * (1.0 + 0.35 * g["tzone"] - 0.15 * g["cheeks"] + 0.5 * g["lips"] - drop * hair_w)
     spec = np.clip(spec * np.exp(0.12 * var), 0.012, 0.095)
     rough = 0.46 + skin.roughness_offset + 0.0008 * (skin.age - 40.0)
-    rough = rough - 0.1 * g["tzone"] + 0.05 * g["cheeks"] - 0.14 * g["lips"] + 0.2 * hair_w + 0.035 * var
+    rough = rough - 0.1 * g["tzone"] + 0.05 * g["cheeks"] - 0.14 * g["lips"] + rougher * hair_w + 0.035 * var
     rough = np.clip(rough, 0.22, 0.75)
 
     s = size
@@ -441,7 +464,8 @@ def subject_maps(
         on = np.flatnonzero(eye > 0)
         e = eye[on, None]
         pos = r.interpolate(mesh.vertices, mesh.faces).reshape(-1, 3)[on]
-        albedo[on] = albedo[on] * (1 - e) + _eye_reflectance(pos, eyes, skin) * e
+        iris = skin.hair_darkness + (0.0 if appearance is None else appearance.iris_shift)
+        albedo[on] = albedo[on] * (1 - e) + _eye_reflectance(pos, eyes, iris) * e
         spec[on] = spec[on] * (1 - e[:, 0]) + EYE_SPECULAR * e[:, 0]
         rough[on] = rough[on] * (1 - e[:, 0]) + EYE_ROUGHNESS * e[:, 0]
         h[on] *= 1 - e[:, 0]
@@ -454,6 +478,7 @@ def subject_maps(
         normal_object=normals.astype(np.float32),
         covered=r.covered.copy(),
         eye=eye,
+        hair=None if look is None else hair_w.reshape(s, s).astype(np.float32),
     )
 
 
@@ -482,11 +507,13 @@ def _detail_normals(mesh: FaceMesh, r: UVRaster, h: np.ndarray) -> np.ndarray:
 
 def face_ita_deg(maps: SubjectMaps, regions: dict[str, np.ndarray] | None = None) -> float:
     """ITA (degrees) of the mean diffuse albedo over facial skin (lips, hair and eyes
-    excluded); ``regions`` as for :func:`subject_maps`."""
+    excluded, and the subject's own hair where the maps carry it); ``regions`` as for :func:`subject_maps`."""
     g = regions or region_masks(maps.size)
     w = g["face"] * (1.0 - g["lips"]) * (1.0 - g["eyebrows"]) * (1.0 - g["lash_line"]) * (1.0 - g["beard"])
     w = w * maps.covered
     if maps.eye is not None:
         w = w * (1.0 - maps.eye)
+    if maps.hair is not None:
+        w = w * (1.0 - maps.hair)
     mean = np.tensordot(w, maps.diffuse_albedo.astype(np.float64), axes=([0, 1], [0, 1])) / max(float(w.sum()), 1e-12)
     return float(ita_deg(mean))

@@ -61,6 +61,8 @@ def truth_in_template(
     target = face_model_template_mesh(model, np.asarray(head.identity), dict(head.expression))
     corr = layout_correspondence(mesh, target, int(src["diffuse_albedo"].shape[0]))
     out = {k: transfer_map(src[k], corr, unit_vectors=k == "normal_object") for k in TRUTH_NAMES}
+    if isinstance(maps, SubjectMaps) and maps.hair is not None:
+        out["hair"] = transfer_map(maps.hair, corr)  # the appearance's hair coverage (truth/uv/hair.exr)
     out["valid"] = corr.valid.astype(np.float32)
     return LayoutTruth(target, out)
 

@@ -7,6 +7,8 @@ contiguous planes, and OpenEXR stores channels separately, so no transposes are 
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -126,3 +128,27 @@ def mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
         return np.empty(shape, dtype)
     buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
     return np.frombuffer(buf, dtype).reshape(shape)  # the array keeps the mapping alive
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """Within: numpy's large arrays without transparent huge pages (restored after).
+
+    numpy asks Linux for 2 MiB pages (``madvise(MADV_HUGEPAGE)``) on every array of
+    4 MiB or more. On this virtual machine the kernel's zeroing of huge pages on first
+    touch costs more than the 4 KiB page faults it saves, and varies: filling 1.6 GB of
+    fresh arrays took 0.3-4.4 s (mostly system time) with huge pages, 0.6 s without.
+    The solve's decoded frames and temporaries are such arrays. Process-wide while
+    inside (numpy has one switch); a numpy without the switch is left as it is.
+    """
+    from numpy._core import multiarray  # the switch behind NUMPY_MADVISE_HUGEPAGE
+
+    switch = getattr(multiarray, "_set_madvise_hugepage", None)
+    if switch is None:
+        yield
+        return
+    before = switch(False)
+    try:
+        yield
+    finally:
+        switch(before)

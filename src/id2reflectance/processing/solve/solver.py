@@ -45,7 +45,7 @@ from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load
 from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
-from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts, small_pages
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.denoise import camera_confidence, prepare_camera
 from id2reflectance.processing.solve.outputs import (
@@ -275,6 +275,7 @@ def solve_session(
     # computes each camera's statistics while its maps are written. One reader thread
     # decodes the next camera's frames while this camera's maps are written.
     with (
+        small_pages(),
         atomic_folder(out_dir) as tmp,
         ThreadPoolExecutor(max_workers=1) as side,
         ThreadPoolExecutor(max_workers=1) as reader,

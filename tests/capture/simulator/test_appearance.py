@@ -1,0 +1,130 @@
+"""Per-subject appearance: eyebrows, scalp hair, beard, lips and irises painted at surface points."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from id2reflectance.capture.geometry.regions import region_masks, uv_raster
+from id2reflectance.capture.geometry.template_mesh import head_mesh
+from id2reflectance.capture.simulator.appearance import (
+    GREY_HAIR_ALBEDO,
+    Appearance,
+    appearance_layers,
+    eyebrow_mask,
+    hair_albedo,
+)
+from id2reflectance.capture.simulator.sessions import make_subject
+from id2reflectance.capture.simulator.skin import SkinParams, face_ita_deg, subject_maps
+from id2reflectance.errors import ConfigError
+
+SIZE = 64
+
+
+def _at(size: int = SIZE) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The template's surface points and regions, flattened."""
+    return uv_raster(size).position.reshape(-1, 3), {k: v.reshape(-1) for k, v in region_masks(size).items()}
+
+
+def _layers(look: Appearance, points=None, regions=None):
+    p, g = _at()
+    return appearance_layers(
+        p if points is None else points,
+        g if regions is None else regions,
+        look,
+        hair_darkness=0.8,
+        brow_density=0.9,
+        stubble=0.5,
+    )
+
+
+def test_draw_is_seeded_plausible_and_checked():
+    a = Appearance.random(np.random.default_rng(3), sex="male", age=50.0, ita_deg=30.0)
+    assert a == Appearance.random(np.random.default_rng(3), sex="male", age=50.0, ita_deg=30.0)
+    women = [Appearance.random(np.random.default_rng(k), sex="female", age=30.0, ita_deg=10.0) for k in range(40)]
+    assert all(w.beard == "none" and w.scalp in ("short", "long", "fringe") for w in women)
+    assert len({w.scalp for w in women}) == 3 and len({round(w.brow_arch, 6) for w in women}) == 40
+    men = [Appearance.random(np.random.default_rng(k), sex="male", age=60.0, ita_deg=10.0) for k in range(40)]
+    assert len({m.beard for m in men}) >= 4
+    young = [Appearance.random(np.random.default_rng(k), sex="female", age=20.0, ita_deg=10.0) for k in range(10)]
+    assert all(y.grey == 0.0 for y in young)
+    assert a.to_json()["scalp"] == a.scalp
+    with pytest.raises(ConfigError, match="Appearance.brow_thickness"):
+        Appearance(brow_thickness=0.05)
+    with pytest.raises(ConfigError, match="Appearance.scalp"):
+        Appearance(scalp="mohawk")
+
+
+def test_eyebrows_follow_the_subject():
+    p, g = _at()
+    thin_low = Appearance(brow_thickness=0.003, brow_raise=-0.003, brow_arch=0.002)
+    thick_high = Appearance(brow_thickness=0.007, brow_raise=0.005, brow_arch=0.01)
+    a, b = eyebrow_mask(p, thin_low), eyebrow_mask(p, thick_high)
+    assert 0 < (a > 0.5).sum() < (b > 0.5).sum()  # thicker brows cover more
+    ya, yb = p[a > 0.5, 1].mean(), p[b > 0.5, 1].mean()
+    assert yb - ya > 0.005  # raised and arched brows sit higher
+    # both lie on the brow ridge: over the template's eyebrow region, above the eyes
+    for m in (a, b):
+        on = m > 0.5
+        assert np.all((p[on, 1] > 0.015) & (p[on, 1] < 0.05) & (np.abs(p[on, 0]) < 0.07) & (p[on, 2] > 0.04))
+    usual = eyebrow_mask(p, Appearance()) > 0.5
+    assert g["eyebrows"][usual].mean() > 0.5  # the default brow lies on the template's eyebrow region
+    assert a[p[:, 0] > 0].max() > 0.5 and a[p[:, 0] < 0].max() > 0.5  # both sides
+
+
+def test_hair_beard_and_lips_differ_between_subjects():
+    p, g = _at()
+    bald = _layers(Appearance(scalp="bald", beard="none"))
+    short = _layers(Appearance(scalp="short", beard="full", lip_haemoglobin=1.6, lip_melanin=0.7, seed=4))
+    assert bald.scalp.max() == 0.0 and bald.beard.max() == 0.0
+    top = p[:, 1] > 0.11  # the crown
+    assert short.scalp[top].mean() > 0.9 and short.hair[top].mean() > 0.9
+    inner = (g["face"] > 0.9) & (p[:, 1] < 0.06) & (np.abs(p[:, 0]) < 0.05)
+    assert short.scalp[inner].max() < 0.5  # the face (inside the temples) stays skin
+    assert short.beard[g["beard"] > 0.9].mean() > 0.5 and short.beard[g["lips"] > 0.9].max() < 0.1
+    assert np.allclose(bald.melanin_factor, 1.0) and np.allclose(bald.haemoglobin_factor, 1.0)
+    lips = g["lips"] > 0.9
+    assert np.allclose(short.haemoglobin_factor[lips], 1.6, atol=0.1) and short.melanin_factor[lips].max() < 0.8
+    # a fringe covers the forehead, a high hairline does not
+    forehead = (g["forehead"] > 0.9) & (p[:, 1] > 0.06)
+    fringe = _layers(Appearance(scalp="fringe"))
+    high = _layers(Appearance(scalp="short", hairline=0.09))
+    assert fringe.scalp[forehead].mean() > 0.8 > 0.2 > high.scalp[forehead].mean()
+    # colour: dark hair where not grey; grey hair toward the grey albedo
+    hair = short.hair > 0.9
+    assert np.all(short.hair_albedo[hair] < 0.1)
+    grey = _layers(Appearance(scalp="short", grey=1.0))
+    top_rgb = grey.hair_albedo[top].mean(axis=0)
+    assert np.allclose(top_rgb, GREY_HAIR_ALBEDO, atol=0.06)
+    assert np.allclose(hair_albedo(0.0), [0.36, 0.25, 0.13])
+
+
+def test_painting_follows_the_points_not_the_texels():
+    # the same points in another texel order (another UV layout) give the same paint in that order
+    p, g = _at()
+    perm = np.random.default_rng(0).permutation(len(p))
+    look = Appearance(scalp="short", beard="goatee", seed=9)
+    a = _layers(look)
+    b = _layers(look, p[perm], {k: v[perm] for k, v in g.items()})
+    for name in ("hair", "eyebrows", "scalp", "beard", "melanin_factor"):
+        assert np.allclose(getattr(a, name)[perm], getattr(b, name)), name
+    assert np.allclose(a.hair_albedo[perm], b.hair_albedo)
+
+
+def test_subject_maps_carry_the_hair():
+    mesh = head_mesh(make_subject(0, 1).head)
+    skin = SkinParams(melanin=0.02, noise_seed=3)
+    plain = subject_maps(mesh, skin, size=64)
+    assert plain.hair is None
+    look = Appearance(scalp="short", beard="none", seed=2)
+    maps = subject_maps(mesh, skin, size=64, appearance=look)
+    hair = maps.hair > 0.9
+    assert maps.hair.shape == (64, 64) and hair.mean() > 0.1
+    # hair is dark, rougher and less specular than the skin it covers
+    assert maps.diffuse_albedo[hair].mean() < 0.5 * plain.diffuse_albedo[hair].mean()
+    assert maps.roughness[hair].mean() > plain.roughness[hair].mean() + 0.05
+    assert maps.specular_albedo[hair].mean() < plain.specular_albedo[hair].mean()
+    # the face's tone is measured on skin only
+    assert abs(face_ita_deg(maps) - face_ita_deg(plain)) < 3.0
+    bald = subject_maps(mesh, skin, size=64, appearance=replace(look, scalp="bald"))
+    assert bald.hair.mean() < 0.5 * maps.hair.mean()
