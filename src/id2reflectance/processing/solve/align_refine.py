@@ -37,7 +37,7 @@ from id2reflectance.processing.solve.align_features import (
 from id2reflectance.processing.solve.align_work import downsample
 from id2reflectance.processing.solve.separation import AXES
 
-MIN_EXPLAINED = 0.065  # a motion that removes less of the features' mismatch with its template is not motion
+MIN_EXPLAINED = 0.12  # a motion that removes less of the features' mismatch with its template is not motion
 
 Key = tuple[str, str]
 REFERENCE: Key = ("full", "cross")
