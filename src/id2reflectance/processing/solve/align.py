@@ -25,8 +25,8 @@ still noisy session solves as with ``none``; or when the motion removes less tha
 mismatch with the frame's lighting-matched template
 (:func:`~id2reflectance.processing.solve.align_features.explained_fraction`): a systematic
 lighting difference fitted as motion (a smooth, textureless surface's shading; the
-specular light of a parallel-polarised frame), which the significance test does not see. Resampling is bicubic; pixels that come
-from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
+specular light of a parallel-polarised frame), which the significance test does not see.
+Resampling is bicubic; pixels that come from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
 images, not captures). A face 1280 pixels across or more is aligned on frames box-averaged
