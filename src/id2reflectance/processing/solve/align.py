@@ -20,8 +20,13 @@ A frame is left untouched (bit-identical) when its fitted motion moves no face p
 more than ``min_px`` (0.1 px) or by less than ``significance`` (3) standard deviations
 of the fit (Gauss-Newton covariance from the residual of the features, inflated for
 neighbouring samples' correlation): sensor noise and lighting then explain the fit, so a
-still noisy session solves as with ``none``. Resampling is bicubic; pixels that come
-from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
+still noisy session solves as with ``none``; or when the motion removes less than
+:data:`~id2reflectance.processing.solve.align_refine.MIN_EXPLAINED` of the features'
+mismatch with the frame's lighting-matched template
+(:func:`~id2reflectance.processing.solve.align_features.explained_fraction`): a systematic
+lighting difference fitted as motion (a smooth, textureless surface's shading; the
+specular light of a parallel-polarised frame), which the significance test does not see.
+Resampling is bicubic; pixels that come from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
 images, not captures). A face 1280 pixels across or more is aligned on frames box-averaged
@@ -50,6 +55,7 @@ from id2reflectance.processing.solve.align_features import (
     SMOOTH_SIGMA,
     Similarity,
     displacement_sigma,
+    explained_fraction,
     feature_ncc,
     fit_similarity,
     luminance,
@@ -58,6 +64,7 @@ from id2reflectance.processing.solve.align_features import (
     sample_points,
 )
 from id2reflectance.processing.solve.align_refine import (
+    MIN_EXPLAINED,
     FeatureCache,
     build_cache,
     frame_planes,
@@ -102,6 +109,8 @@ class FrameAlignment:
         or ``"flow"``.
     sigma_px : standard deviation of the fitted displacement (Gauss-Newton covariance,
         pixels, largest over the face's corners).
+    explained : share of the features' mismatch with the lighting-matched template that
+        the motion removes (:func:`~id2reflectance.processing.solve.align_features.explained_fraction`).
     """
 
     frame: str
@@ -112,6 +121,7 @@ class FrameAlignment:
     ncc: float
     method: str
     sigma_px: float = 0.0
+    explained: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         m = self.motion
@@ -127,6 +137,7 @@ class FrameAlignment:
             "ncc": round(self.ncc, 5),
             "method": self.method,
             "sigma_px": round(self.sigma_px, 5),
+            "explained": round(self.explained, 5),
         }
 
 
@@ -407,21 +418,24 @@ def _finish(
     template, frame_pyr = matched_template(key, cache, motions)
     tref = reference_pyramid(template, c.points)
     sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
+    explained = explained_fraction(tref, frame_pyr, Mw) if tref.levels else 0.0
     flow = _residual_flow(template, frame_pyr, Mw, c.region)
     residual = c.f * float(np.median(np.linalg.norm(flow[c.region], axis=1)))
-    still = disp < max(c.min_px, c.significance * sigma)
+    # still: a displacement within the fit's precision or noise, or a motion that removes little of
+    # the features' mismatch with the template (lighting or noise fitted as motion)
+    still = disp < max(c.min_px, c.significance * sigma) or explained < MIN_EXPLAINED
     # auto: the flow for a frame that moved and keeps a large residual (a still frame's residual
     # is the lighting's and the noise's, not motion: measured up to 0.8 px on a 128 px face)
     use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual > c.flow_px)
     if not use_flow and still:
-        return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma)
+        return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained)
     if use_flow:
         out = _remap_with_flow(img, M, flow, c.region, c.f)
         method = "flow"
     else:
         out = _warp_face(img, M, c.box, margin=BOX_MARGIN + disp)
         method = "rigid"
-    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma)
+    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained)
 
 
 def _warp_face(img: np.ndarray, M: np.ndarray, box: tuple[float, float, float, float], *, margin: float) -> np.ndarray:

@@ -291,6 +291,22 @@ def feature_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray],
     return m.ncc() if m.n >= 16 else 0.0
 
 
+def explained_fraction(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray) -> float:
+    """The share of the frame's mismatch with the template that the motion ``M`` removes.
+
+    ``(ncc(M) - ncc(I)) / (1 - ncc(I))`` at the finest level's sample points (``ncc`` of
+    :func:`feature_ncc`, ``I`` no motion): near 1 when the features differ by the motion
+    (a frame that moved), near 0 when they differ by lighting or noise that a motion
+    happens to fit slightly better, negative when the motion fits worse than none (a
+    smooth, textureless surface whose shading was fitted as motion on the silhouette); 0
+    when ``M`` is no motion or the features already match exactly.
+    """
+    n0 = feature_ncc(ref, frame_features_pyramid, np.eye(3))
+    if n0 >= 1.0 or np.array_equal(M, np.eye(3)):
+        return 0.0
+    return (feature_ncc(ref, frame_features_pyramid, M) - n0) / (1.0 - n0)
+
+
 def fit_similarity(
     ref: ReferencePyramid,
     frame_features_pyramid: list[np.ndarray],

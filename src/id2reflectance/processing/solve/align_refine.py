@@ -25,6 +25,7 @@ import numpy as np
 
 from id2reflectance.processing.solve.align_features import (
     band_pass,
+    explained_fraction,
     feature_ncc,
     fit_similarity,
     log_features,
@@ -35,6 +36,8 @@ from id2reflectance.processing.solve.align_features import (
 )
 from id2reflectance.processing.solve.align_work import downsample
 from id2reflectance.processing.solve.separation import AXES
+
+MIN_EXPLAINED = 0.12  # a motion that removes less of the features' mismatch with its template is not motion
 
 Key = tuple[str, str]
 REFERENCE: Key = ("full", "cross")
@@ -145,6 +148,17 @@ def matched_template(
     return cache.log[REFERENCE][0], cache.log[key]
 
 
+def frame_explained(
+    key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray], points: list[tuple[np.ndarray, np.ndarray]]
+) -> float:
+    """:func:`~id2reflectance.processing.solve.align_features.explained_fraction` of frame
+    ``key``'s motion against its lighting-matched template at the finest level of ``points``
+    (0 when the template has no texture there)."""
+    template, frame_pyr = matched_template(key, cache, motions)
+    ref = reference_pyramid(template, points[:1])
+    return explained_fraction(ref, frame_pyr, motions[key]) if ref.levels else 0.0
+
+
 def refine_motions(
     cache: FeatureCache,
     motions: dict[Key, np.ndarray],
@@ -160,7 +174,10 @@ def refine_motions(
     estimates), then every parallel-polarised frame against its aligned cross twin. A
     refit starts from the current estimate (and, in the first pass, also from no motion)
     and keeps whichever result or the current estimate correlates best with the template
-    (finest level).
+    (finest level). Before the parallel frames, a cross-polarised frame whose motion
+    removes less than :data:`MIN_EXPLAINED` of its features' mismatch with its template
+    (:func:`frame_explained`) is set to no motion: lighting or noise, not motion, was
+    fitted (a smooth, textureless surface turns shading into apparent motion).
 
     Parameters
     ----------
@@ -190,6 +207,15 @@ def refine_motions(
     for i in range(passes if cache.inverses else 0):
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
+    # before the parallel frames are matched to their cross twins: a twin whose motion does not
+    # remove enough of its mismatch with its template is still (else its twin would inherit the motion)
+    others = [k for k in cache.log if k[1] == "cross" and k != REFERENCE]
+    current = dict(motions)
+    for key, fraction in zip(
+        others, pool.map(lambda k: frame_explained(k, cache, current, points), others), strict=True
+    ):
+        if fraction < MIN_EXPLAINED:
+            motions[key] = np.eye(3)
     parallel = [k for k in cache.log if k[1] == "parallel" and (k[0], "cross") in cache.opp]
     motions.update(dict(pool.map(partial(refit, current=dict(motions), from_zero=True), parallel)))
     return motions
