@@ -141,8 +141,10 @@ def small_pages() -> Iterator[None]:
     The solve's decoded frames and temporaries are such arrays. Process-wide while
     inside (numpy has one switch); a numpy without the switch is left as it is.
     """
-    from numpy._core import multiarray  # the switch behind NUMPY_MADVISE_HUGEPAGE
-
+    try:
+        from numpy._core import multiarray  # the switch behind NUMPY_MADVISE_HUGEPAGE
+    except ImportError:  # numpy < 2 keeps it in numpy.core
+        multiarray = None
     switch = getattr(multiarray, "_set_madvise_hugepage", None)
     if switch is None:
         yield
