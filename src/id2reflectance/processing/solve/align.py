@@ -363,10 +363,10 @@ def _working_factor(ref: np.ndarray, mask: np.ndarray | None) -> int:
         mask, scale = y > 0.05 * float(np.percentile(y, 99.5)), c
     else:
         scale = 1
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))  # no full-size index arrays
+    if not len(cols):
         return 1
-    return work_factor(scale * max(xs.max() - xs.min(), ys.max() - ys.min()))
+    return work_factor(scale * max(cols[-1] - cols[0], rows[-1] - rows[0]))
 
 
 @dataclass(frozen=True, eq=False)
