@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 import yaml
 from click.testing import CliRunner
 
@@ -10,14 +9,6 @@ from id2reflectance.model.codebook.config import config_to_dict, tiny
 from tests.dataset.synthetic import write_synthetic_dataset
 
 _register()
-
-
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _config(path, **train):

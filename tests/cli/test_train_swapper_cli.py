@@ -1,7 +1,5 @@
 import json
 
-import pytest
-import torch
 import yaml
 from click.testing import CliRunner
 
@@ -10,14 +8,6 @@ from id2reflectance.model.codebook.config import config_to_dict
 from tests.model_runs import tiny_swapper_config
 
 _register()
-
-
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _config(path, **train):

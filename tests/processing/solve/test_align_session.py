@@ -33,6 +33,20 @@ MOVING = SimulatorConfig(
 )
 
 
+def _residual_vs_truth(session: Path, frames: list[dict]) -> float:
+    """Median over the front camera's moved frames of the median distance (pixels) between
+    each reported similarity and the simulator's true per-pixel motion."""
+    errors = []
+    for f in (f for f in frames if f["method"] != "reference"):
+        flow, _ = read_exr(session / "truth" / "front" / "motion" / f"{f['frame']}.exr")
+        h, w = flow.shape[:2]
+        M = Similarity(f["tx"], f["ty"], f["rotation_deg"], f["scale"]).matrix(w, h)
+        yy, xx = np.nonzero(flow[..., 2] > 0)
+        est = np.stack([xx, yy, np.ones_like(xx)]).T.astype(np.float64) @ M[:2].T - np.stack([xx, yy], 1)
+        errors.append(np.median(np.hypot(*(est - flow[yy, xx, :2]).T)))
+    return float(np.median(errors))
+
+
 @pytest.fixture(scope="module")
 def moving(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One camera, 192 px, every frame but full-cross moved up to 1.5 px and 0.4 deg (about 20 s)."""
@@ -65,17 +79,7 @@ def test_rigid_alignment_meets_the_issue_figures(moving: Path, tmp_path: Path) -
     assert doc["cameras"]["front"]["alignment"]["skipped"] is None
     assert doc["cameras"]["front"]["alignment"]["outside_pixels"] >= 0
     assert {"tx", "ty", "rotation_deg", "scale", "residual_px", "displacement_px", "method", "file"} <= set(frames[1])
-    errors = []
-    for f in frames:
-        if f["method"] == "reference":
-            continue
-        flow, _ = read_exr(moving / "truth" / "front" / "motion" / f"{f['frame']}.exr")
-        h, w = flow.shape[:2]
-        M = Similarity(f["tx"], f["ty"], f["rotation_deg"], f["scale"]).matrix(w, h)
-        yy, xx = np.nonzero(flow[..., 2] > 0)
-        est = np.stack([xx, yy, np.ones_like(xx)]).T.astype(np.float64) @ M[:2].T - np.stack([xx, yy], 1)
-        errors.append(np.median(np.hypot(*(est - flow[yy, xx, :2]).T)))
-    assert np.median(errors) < 0.1
+    assert _residual_vs_truth(moving, frames) < 0.1
     assert report.cameras["front"].timings["align"] > 0
 
 
@@ -143,15 +147,7 @@ def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
         "reference",
         "rigid",
     }
-    errors = []
-    for f in (f for f in frames if f["method"] != "reference"):
-        flow, _ = read_exr(session / "truth" / "front" / "motion" / f"{f['frame']}.exr")
-        h, w = flow.shape[:2]
-        M = Similarity(f["tx"], f["ty"], f["rotation_deg"], f["scale"]).matrix(w, h)
-        yy, xx = np.nonzero(flow[..., 2] > 0)
-        est = np.stack([xx, yy, np.ones_like(xx)]).T.astype(np.float64) @ M[:2].T - np.stack([xx, yy], 1)
-        errors.append(np.median(np.hypot(*(est - flow[yy, xx, :2]).T)))
-    assert np.median(errors) < 0.15
+    assert _residual_vs_truth(session, frames) < 0.15
     # the control: without alignment the same noisy session misses the specular limit by far
     solve_session(session, tmp_path / "none", config=SolverConfig(align="none"))
     assert solve_accuracy(session, tmp_path / "none")["all"].specular_normal_deg > 4.0
