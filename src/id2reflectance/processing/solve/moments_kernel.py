@@ -203,6 +203,7 @@ def unpack_moments(
     f32 = np.float32
     half = f32(0.5)
     pw = f32(power)
+    quarter = power == 0.25  # the lobe length's power: two square roots cost less than a pow
     with_length = spec.shape[2] == 5
     fc, fp = frames[0], frames[1]
     for i in prange(h):
@@ -213,7 +214,8 @@ def unpack_moments(
                 have2 = (mx * mx + my * my) + mz * mz
                 want2 = spec[i, j, 4]
                 if want2 > f32(0.0) and have2 > f32(1e-30):
-                    scale = (want2 / have2) ** pw
+                    ratio = want2 / have2
+                    scale = np.sqrt(np.sqrt(ratio)) if quarter else ratio**pw
                     mx, my, mz = mx * scale, my * scale, mz * scale
             for ch in range(3):
                 fc[i, j, ch] = full_c[i, j, ch]
