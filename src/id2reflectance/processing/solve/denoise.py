@@ -132,11 +132,13 @@ def _strided(shape: tuple[int, ...], pixels: int = 1 << 18) -> tuple[slice, slic
 
 def _sigma_map(model: FrameNoise, level: np.ndarray, *, plus: np.ndarray | None = None) -> np.ndarray:
     """(H, W) float32 noise sigma of ``model`` at ``level`` (H, W) float32, combined in quadrature with ``plus``."""
-    var = np.maximum(level, np.float32(0.0))
+    var = mapped_empty(level.shape, np.float32)  # no temporaries: fresh pages cost a fault each
+    np.maximum(level, np.float32(0.0), out=var)
     var *= np.float32(model.gain)
     var += np.float32(model.read**2)
     if plus is not None:
-        var += plus * plus
+        for r in range(0, var.shape[0], 256):
+            var[r : r + 256] += np.square(plus[r : r + 256])
     return np.sqrt(var, out=var)
 
 
@@ -221,8 +223,10 @@ def prepare_frames(
         prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
         prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
     images = dict(frames.images)
-    raw_c = luminance(images[("full", "cross")])  # what the sensor saw: sets the noise
-    raw_p = luminance(images[("full", "parallel")])
+    shape = images[("full", "cross")].shape[:2]
+    # what the sensor saw: sets the noise (pages mapped up front: faults cost more than the transform)
+    raw_c = luminance(images[("full", "cross")], out=mapped_empty(shape, np.float32))
+    raw_p = luminance(images[("full", "parallel")], out=mapped_empty(shape, np.float32))
     floor = 10.0 * max(prep.cross_noise.read, 1e-6)
     if ambient == "auto" and has_inverses(images):
         signal = raw_c > floor
@@ -378,12 +382,19 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     Returns
     -------
     confidence : (H, W) float32 in [0, 1], 0 outside the mask.
-    snr_specular : (H, W) float32, the specular signal-to-noise ratio (for warnings).
+    snr_specular : (H, W) float32, the specular signal-to-noise ratio (for warnings) inside
+        the mask's bounding box, 0 outside it.
     """
-    c = luminance(frames.images[("full", "cross")])
-    s = luminance(frames.images[("full", "parallel")]) - c
-    sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross
-    sig_s0 = prep.sigma_specular
+    h, w = mask.shape
+    conf, snr_full = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    if not mask.any():
+        return conf, snr_full
+    box = _signal_box(mask, margin=0)  # conf is 0 outside the mask: only its bounding box is computed
+    c = luminance(frames.images[("full", "cross")][box])
+    s = luminance(frames.images[("full", "parallel")][box])
+    s -= c
+    sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross[box]
+    sig_s0 = None if prep.sigma_specular is None else prep.sigma_specular[box]
     if sig_s0 is None:
         sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
     f32, tiny, k2 = np.float32, np.float32(1e-12), np.float32(CONFIDENCE_SNR**2)
@@ -399,12 +410,14 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         return np.divide(x, tmp, out=x)
 
     snr_s = snr(s, sig_s0, prep.radius_specular)
-    conf = snr(c, sig_c0, prep.radius_diffuse)  # in-place steps: few fresh full-size arrays
-    q(conf, c)
+    snr_full[box] = snr_s
+    cb = snr(c, sig_c0, prep.radius_diffuse)  # in-place steps: few fresh arrays
+    q(cb, c)
     np.maximum(snr_s, f32(0.0), out=s)
-    conf *= q(s, c)
-    conf[~mask] = 0.0
-    return conf, snr_s
+    cb *= q(s, c)
+    cb[~mask[box]] = 0.0
+    conf[box] = cb
+    return conf, snr_full
 
 
 @dataclass
