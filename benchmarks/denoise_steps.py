@@ -22,7 +22,6 @@ from types import ModuleType
 from typing import Any
 
 import noise_figures  # beside this script
-
 from id2reflectance.processing.solve import denoise, moment_filter, noise
 
 SECONDS: dict[str, float] = defaultdict(float)

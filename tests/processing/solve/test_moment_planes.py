@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from id2reflectance.processing.solve.config import numba_available
-from id2reflectance.processing.solve.lobe_length import LENGTH_POWER, length_noise, rescale_lobe_length, unbiased_length2
+from id2reflectance.processing.solve.lobe_length import (
+    LENGTH_POWER,
+    length_noise,
+    rescale_lobe_length,
+    unbiased_length2,
+)
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
 from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709

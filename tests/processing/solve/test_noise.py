@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from id2reflectance.processing.solve.noise import FrameNoise, _stable_order, dark_read_noise, estimate_frame_noise, highpass
+from id2reflectance.processing.solve.noise import (
+    FrameNoise,
+    _stable_order,
+    dark_read_noise,
+    estimate_frame_noise,
+    highpass,
+)
 
 
 def _scene(h: int = 256, w: int = 256) -> np.ndarray:

@@ -135,7 +135,9 @@ def guided_filter2(
         from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
 
         dst = mapped_empty(src.shape, np.float32) if out is None else out
-        guided_kernel.guided_filter_planes2(g1, g2, np.asarray(src, np.float32), int(radius), float(eps1), float(eps2), dst)
+        guided_kernel.guided_filter_planes2(
+            g1, g2, np.asarray(src, np.float32), int(radius), float(eps1), float(eps2), dst
+        )
         return dst
     p = np.ascontiguousarray(src, np.float32)
     out = np.empty(p.shape, np.float32) if out is None else out

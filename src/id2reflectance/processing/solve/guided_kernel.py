@@ -290,7 +290,9 @@ def _scratch(floats: int) -> np.ndarray:
     return _WORK[0][:floats]
 
 
-def _run(g1: np.ndarray, g2: np.ndarray, two: bool, src: np.ndarray, r: int, e1: float, e2: float, out: np.ndarray) -> None:
+def _run(
+    g1: np.ndarray, g2: np.ndarray, two: bool, src: np.ndarray, r: int, e1: float, e2: float, out: np.ndarray
+) -> None:
     h, w = g1.shape
     n = src.shape[2]
     t = get_num_threads()
