@@ -28,8 +28,11 @@ SECONDS: dict[str, float] = defaultdict(float)
 
 
 def _timed(module: ModuleType | Any, name: str, label: str) -> None:
-    """Replace ``module.name`` by a wrapper adding its wall time to ``SECONDS[label]``."""
-    fn: Callable[..., Any] = getattr(module, name)
+    """Replace ``module.name`` by a wrapper adding its wall time to ``SECONDS[label]`` (when it exists:
+    the script also profiles older checkouts, ``PYTHONPATH=<their src>``)."""
+    fn: Callable[..., Any] | None = getattr(module, name, None)
+    if fn is None:
+        return
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
@@ -68,6 +71,8 @@ def main() -> None:
     _timed(denoise, "luminance", "denoise: luminance planes")
     _timed(denoise, "guided_filter", "denoise: guide self-smoothing (and ambient filter)")
     _timed(moment_filter, "length_noise", "denoise: lobe length noise calibration")
+    _timed(moment_filter, "unbiased_length2", "denoise: lobe length (numpy, before the fused kernels)")
+    _timed(moment_filter, "rescale_lobe_length", "denoise: lobe length rescale (numpy, before the fused kernels)")
     _timed(moment_filter, "filter_moments", "denoise: filter_moments (all)")
     with tempfile.TemporaryDirectory(prefix="denoise_steps_") as tmpdir:
         frames = noise_figures._synthetic_camera(

@@ -45,12 +45,14 @@ def _noisy_camera(n: int = 56, seed: int = 0) -> dict[tuple[str, str], np.ndarra
 def _prepare(images: dict[tuple[str, str], np.ndarray]) -> tuple[dict[tuple[str, str], np.ndarray], object]:
     frames = CameraFrames("front", {k: v.copy() for k, v in images.items()}, np.zeros((56, 56), bool), {})
     noise = {k: NOISE for k in images}
-    prepared, prep = prepare_frames(frames, noise, camera_model=NOISE)
+    model = NOISE if ("inverse_x", "cross") in images else None  # as pattern_noise gives it
+    prepared, prep = prepare_frames(frames, noise, camera_model=model)
     return prepared.images, prep
 
 
 @pytest.mark.skipif(not numba_available(), reason="numba not installed")
-def test_compiled_denoiser_matches_the_numpy_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("inverses", [True, False])
+def test_compiled_denoiser_matches_the_numpy_reference(monkeypatch: pytest.MonkeyPatch, inverses: bool) -> None:
     """Every rebuilt frame equal to float32 rounding away from the filtered box's border.
 
     The numpy path (``moment_planes``, ``unbiased_length2``, ``rescale_lobe_length``,
@@ -58,7 +60,7 @@ def test_compiled_denoiser_matches_the_numpy_reference(monkeypatch: pytest.Monke
     the windows at the box's border instead, so pixels within two filter passes of it
     (4 r, the guides are smoothed first) differ by design.
     """
-    images = _noisy_camera()
+    images = {k: v for k, v in _noisy_camera().items() if inverses or not k[0].startswith("inverse")}
     fast, prep = _prepare(images)
     assert prep.radius_diffuse >= 1 and prep.radius_specular >= 1  # the noise asks for filtering
     monkeypatch.setattr(guided, "numba_available", lambda: False)
