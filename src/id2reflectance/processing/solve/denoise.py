@@ -326,24 +326,31 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
         return np.maximum(min_diffuse, MASK_SNR * 2.0 * sig / (2 * prep.radius_diffuse + 1))
 
     prep.mask_threshold = float(np.median(threshold(sigma[_strided((h, w))] if np.ndim(sigma) == 2 else sigma)))
-    # nothing outside the filtered box is foreground: every step below runs on that box grown by
-    # 3 pixels (the 5 x 5 dilation and the 3 x 3 opening see what they saw on the whole image,
-    # and the background ring keeps the holes' connection to the image border)
+    # the candidates (above the threshold, inside the filtered box) band by band of rows: no
+    # full-size float temporaries (fresh pages cost a fault each)
     rows, cols = prep.roi
     r0, r1, _ = rows.indices(h)
     c0, c1, _ = cols.indices(w)
-    box = (slice(max(r0 - 3, 0), min(r1 + 3, h)), slice(max(c0 - 3, 0), min(c1 + 3, w)))
-    inner = (slice(r0 - box[0].start, r1 - box[0].start), slice(c0 - box[1].start, c1 - box[1].start))
+    fg = np.zeros((h, w), np.uint8)
+    for b0 in range(r0, r1, 256):
+        band = (slice(b0, min(b0 + 256, r1)), slice(c0, c1))
+        sig = sigma[band] if np.ndim(sigma) == 2 else sigma
+        fg[band] = np.float32(2.0) * luminance(full[band]) > threshold(sig)
+    # nothing outside the candidates' box is foreground: every step below runs on that box grown
+    # by 3 pixels (the 5 x 5 dilation and the 3 x 3 opening see what they saw on the whole
+    # image, and the background ring keeps the holes' connection to the image border)
+    box = _signal_box(fg, margin=3)
+    if box[0].start is None:  # no candidate at all
+        return np.zeros((h, w), bool)
     d = luminance(full[box])
     d *= np.float32(2.0)
-    fg = np.zeros(d.shape, np.uint8)
-    fg[inner] = d[inner] > (threshold(sigma[rows, cols]) if np.ndim(sigma) == 2 else threshold(sigma))
+    part = fg[box]
     # silhouette pixels partly covered by the head hold a fraction of its signal: count one
     # when it holds at least half of its brightest neighbour's (the pixel centre on the head);
     # darker pixels inside (pores, brows) become holes, filled below
-    fg &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    part &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
     out = np.zeros((h, w), bool)
-    out[box] = _clean_mask(cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
+    out[box] = _clean_mask(cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     return out
 
 
