@@ -396,14 +396,7 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     conf, snr_full = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
     if not mask.any():
         return conf, snr_full
-    box = _signal_box(mask, margin=0)  # conf is 0 outside the mask: only its bounding box is computed
-    c = luminance(frames.images[("full", "cross")][box])
-    s = luminance(frames.images[("full", "parallel")][box])
-    s -= c
-    sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross[box]
-    sig_s0 = None if prep.sigma_specular is None else prep.sigma_specular[box]
-    if sig_s0 is None:
-        sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
+    rows, cols = _signal_box(mask, margin=0)  # conf is 0 outside the mask: only its bounding box is computed
     f32, tiny, k2 = np.float32, np.float32(1e-12), np.float32(CONFIDENCE_SNR**2)
 
     def snr(signal: np.ndarray, sigma: np.ndarray, radius: int) -> np.ndarray:
@@ -416,14 +409,23 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         np.add(x, k2, out=tmp)
         return np.divide(x, tmp, out=x)
 
-    snr_s = snr(s, sig_s0, prep.radius_specular)
-    snr_full[box] = snr_s
-    cb = snr(c, sig_c0, prep.radius_diffuse)  # in-place steps: few fresh arrays
-    q(cb, c)
-    np.maximum(snr_s, f32(0.0), out=s)
-    cb *= q(s, c)
-    cb[~mask[box]] = 0.0
-    conf[box] = cb
+    for b0 in range(rows.start, rows.stop, 256):  # band by band: small temporaries, reused by the allocator
+        box = (slice(b0, min(b0 + 256, rows.stop)), cols)
+        c = luminance(frames.images[("full", "cross")][box])
+        s = luminance(frames.images[("full", "parallel")][box])
+        s -= c
+        sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross[box]
+        sig_s0 = None if prep.sigma_specular is None else prep.sigma_specular[box]
+        if sig_s0 is None:
+            sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
+        snr_s = snr(s, sig_s0, prep.radius_specular)
+        snr_full[box] = snr_s
+        cb = snr(c, sig_c0, prep.radius_diffuse)
+        q(cb, c)
+        np.maximum(snr_s, f32(0.0), out=s)
+        cb *= q(s, c)
+        cb[~mask[box]] = 0.0
+        conf[box] = cb
     return conf, snr_full
 
 
