@@ -37,12 +37,12 @@ import numpy as np
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
-from id2reflectance.processing.solve.config import SolverConfig
+from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
 from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
-from id2reflectance.processing.solve.separation import AXES, has_inverses
+from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
 
@@ -393,7 +393,9 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         the mask's bounding box, 0 outside it.
     """
     h, w = mask.shape
-    conf, snr_full = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    conf, snr_full = mapped_empty((h, w), np.float32), mapped_empty((h, w), np.float32)  # pages mapped up front
+    conf.fill(0.0)
+    snr_full.fill(0.0)
     if not mask.any():
         return conf, snr_full
     rows, cols = _signal_box(mask, margin=0)  # conf is 0 outside the mask: only its bounding box is computed
@@ -409,6 +411,24 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         np.add(x, k2, out=tmp)
         return np.divide(x, tmp, out=x)
 
+    if numba_available() and prep.sigma_cross is not None and prep.sigma_specular is not None:
+        from id2reflectance.processing.solve import confidence_kernel  # imports numba: only when used
+
+        box = (rows, cols)
+        coef = np.array([1.0 / (2 * prep.radius_diffuse + 1), 1.0 / (2 * prep.radius_specular + 1), tiny, k2], f32)
+        conf_b, snr_b = conf[box], snr_full[box]
+        confidence_kernel.confidence_rows(
+            frames.images[("full", "cross")][box],
+            frames.images[("full", "parallel")][box],
+            prep.sigma_cross[box],
+            prep.sigma_specular[box],
+            mask[box],
+            LUMINANCE_709.astype(np.float32),
+            coef,
+            conf_b,
+            snr_b,
+        )
+        return conf, snr_full
     for b0 in range(rows.start, rows.stop, 256):  # band by band: small temporaries, reused by the allocator
         box = (slice(b0, min(b0 + 256, rows.stop)), cols)
         c = luminance(frames.images[("full", "cross")][box])
