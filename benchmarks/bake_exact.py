@@ -369,6 +369,57 @@ def region_scores(
     return out
 
 
+def supersampled(
+    case: ExactCase, views: list[SolvedView], mesh: FaceMesh, regions: dict[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """Region scores of a per-texel area-weighted lookup: the default bake at twice the
+    size, each texel the mean of its 2 x 2 sub-texels (a box over the texel's footprint
+    instead of one bilinear sample at its centre)."""
+    import cv2
+
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    size = case.scored.shape[0]
+    b = bake_maps(mesh, views, config=BakeConfig(size=2 * size, previews=False))
+    maps = {
+        "diffuse_albedo": cv2.resize(b.diffuse_albedo, (size, size), interpolation=cv2.INTER_AREA),
+        "normal_object": cv2.resize(b.normal_object, (size, size), interpolation=cv2.INTER_AREA),
+    }
+    return region_scores(maps, case.truth, regions)
+
+
+def error_shares(
+    case: ExactCase, baked_diffuse: np.ndarray, seen: np.ndarray, weights: dict[str, np.ndarray], region: np.ndarray
+) -> dict[str, tuple[int, float, float]]:
+    """Where a camera region's diffuse error lies: {class: (texels, share of the region's
+    squared error, PSNR dB of the class)} for the texels the bake filled (unseen or
+    creases), those seen by one camera only and those blended from two or more, with the
+    seen ones split at n.v 0.3 to their best camera (grazing)."""
+    from id2reflectance.processing.bake.views import texel_geometry
+
+    e2 = np.mean((np.asarray(baked_diffuse, np.float64) - case.truth["diffuse_albedo"]) ** 2, axis=-1)
+    geom = texel_geometry(case.truth_mesh, region.shape[0])
+    cos = np.zeros(region.shape)
+    for cam in case.cameras.values():
+        v = cam.center - geom.points
+        v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+        cos = np.maximum(cos, np.sum(geom.normals * v, axis=-1))
+    views = sum((w > 0).astype(int) for w in weights.values())
+    classes = {
+        "filled": region & ~seen,
+        "seen, grazing (n.v < 0.3)": region & seen & (cos < 0.3),
+        "seen, one camera": region & seen & (cos >= 0.3) & (views <= 1),
+        "seen, blended": region & seen & (cos >= 0.3) & (views >= 2),
+    }
+    total = max(float(e2[region].sum()), 1e-30)
+    return {
+        k: (int(m.sum()), float(e2[m].sum() / total), float(10 * np.log10(1 / max(float(e2[m].mean()), 1e-20))))
+        if m.any()
+        else (0, 0.0, float("nan"))
+        for k, m in classes.items()
+    }
+
+
 # (label, BakeConfig changes): one stage switched off or replaced at a time
 STAGES: tuple[tuple[str, dict], ...] = (
     (
@@ -412,6 +463,9 @@ def stage_table(
     fitted = meshes["fitted"]
     rows = [("bake (default)", bake(fitted))]
     rows += [(label, bake(fitted, **kw)) for label, kw in STAGES]
+    rows.append(
+        ("texel footprint: bake at 2x, area-averaged (supersampled lookup)", supersampled(case, views, fitted, regions))
+    )
     rows.append(("registration -> true mesh", bake(meshes["true"])))
     rows.append(
         ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))

@@ -341,7 +341,13 @@ def speed_section(workdir: Path, subject: int, image: int, uv: int, views_px: in
 
 
 def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, heads: tuple[str, ...]) -> None:
-    from bake_exact import build_case, exact_views, scored_regions, stage_table  # benchmarks/ is the script's folder
+    from bake_exact import (  # benchmarks/ is the script's folder
+        build_case,
+        error_shares,
+        exact_views,
+        scored_regions,
+        stage_table,
+    )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.registration.register import register_template
 
@@ -374,6 +380,14 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, h
         for r in lines:
             print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
         print(flush=True)
+        baked = bake_maps(reg.mesh, views, config=BakeConfig(size=uv, previews=False))
+        for cam in case.cameras:
+            shares = error_shares(case, baked.diffuse_albedo, baked.seen, baked.view_weights, regions[cam])
+            print(
+                f"# {cam} region, default bake: where the squared error lies (texels, share, dB): "
+                + "; ".join(f"{k} {n}, {sh:.2f}, {db:.1f}" for k, (n, sh, db) in shares.items()),
+                flush=True,
+            )
         by = dict(rows)
         for cam in case.cameras:
             if variant == "ao":  # what a solve sees: the default bake, against the bake before (same run)

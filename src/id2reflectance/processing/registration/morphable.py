@@ -79,7 +79,7 @@ def fit_morphable(
     max_distance_m: float = 0.01,
     max_normal_angle_deg: float = 60.0,
     sigma_m: float = 0.002,
-    robust_m: float | tuple[float, ...] = 0.002,
+    robust_m: float = 0.002,
     progress: ProgressFn | None = None,
 ) -> MorphableFit:
     """Fit identity weights and a similarity to ``scan``.
@@ -94,9 +94,7 @@ def fit_morphable(
     iterations_per_stage : Gauss-Newton steps per stage.
     max_distance_m, max_normal_angle_deg : correspondence limits, metres and degrees.
     sigma_m : per-vertex noise against the N(0, 1) prior, metres (larger: a stronger prior).
-    robust_m : width of the Geman-McClure weights, metres: one for every stage, or one
-        per stage of ``modes`` (a narrow last stage leaves out the vertices where the
-        template-topology head cannot meet the scan, so they do not bias the weights).
+    robust_m : width of the Geman-McClure weights, metres.
     progress : optional ``progress(stage, done, total)`` callback.
 
     Returns
@@ -118,12 +116,9 @@ def fit_morphable(
     rot, t = m[:, :3] / scale, m[:, 3].copy()
     w = np.zeros(count)
     stages = [min(k, count) for k in modes]
-    widths = (robust_m,) * len(stages) if np.isscalar(robust_m) else tuple(robust_m)
-    if len(widths) != len(stages):
-        raise ValueError(f"robust_m: {len(widths)} widths for {len(stages)} stages")
     total, done = len(stages) * iterations_per_stage, 0
     rms, matched = float("nan"), 0.0
-    for k, width in zip(stages, widths, strict=True):
+    for k in stages:
         b_k = np.ascontiguousarray(b_skin[:, :, :k])
         for _ in range(iterations_per_stage):
             p = mean + b_all[:, :, :k] @ w[:k]
@@ -133,7 +128,7 @@ def fit_morphable(
             r = np.sum(cn * (c - x[skin]), axis=1)
             ok = (np.linalg.norm(c - x[skin], axis=1) < max_distance_m) & (np.sum(nrm * cn, axis=1) > cos_max)
             ok &= ~on_border
-            rho = np.where(ok, 1.0 / (1.0 + (r / width) ** 2) ** 2, 0.0)
+            rho = np.where(ok, 1.0 / (1.0 + (r / robust_m) ** 2) ** 2, 0.0)
             q = x[skin] - x[skin][ok].mean(axis=0)
             # Jacobian of n . x: log-scale, rotation, translation, the k free weights
             jac = np.concatenate(

@@ -88,11 +88,6 @@ class RegistrationConfig:
     prior_iterations: int = 5  # Gauss-Newton steps per stage
     prior_refine: Literal["normal", "nonrigid", "none"] = "normal"  # after the prior: see register_template
     prior_sigma_m: float = 0.001  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
-    prior_robust_mm: float = 2.0  # Geman-McClure width of the coarse-to-fine stages
-    # then one stage per width at the last stage's modes: narrow widths leave out the vertices
-    # where the template-topology head cannot meet the scan (lip and eyelid undercuts), which
-    # otherwise pull the weights (side texels 0.12 -> 0.04 mm from the true ones, issue 22)
-    prior_final_robust_mm: tuple[float, ...] = (0.5, 0.2)
     prior_max_rms_mm: float = 0.5  # "auto", procedural template: a head fitted worse than this gets no prior
 
     def __post_init__(self) -> None:
@@ -110,11 +105,6 @@ class RegistrationConfig:
             raise ConfigError("prior_modes must be positive mode counts and prior_iterations >= 1")
         if self.prior_refine not in ("normal", "nonrigid", "none"):
             raise ConfigError(f"prior_refine must be 'normal', 'nonrigid' or 'none', got {self.prior_refine!r}")
-        if self.prior_robust_mm <= 0 or any(not (r > 0) for r in self.prior_final_robust_mm):
-            raise ConfigError(
-                f"prior_robust_mm and prior_final_robust_mm must be > 0, got {self.prior_robust_mm}, "
-                f"{self.prior_final_robust_mm}"
-            )
         if self.prior_sigma_m <= 0 or self.prior_max_rms_mm <= 0:
             raise ConfigError(
                 f"prior_sigma_m and prior_max_rms_mm must be > 0, got {self.prior_sigma_m}, {self.prior_max_rms_mm}"
@@ -337,14 +327,11 @@ def register_template(
             template,
             scan,
             transform,
-            modes=config.prior_modes + (config.prior_modes[-1],) * len(config.prior_final_robust_mm),
+            modes=config.prior_modes,
             iterations_per_stage=config.prior_iterations,
             max_distance_m=config.max_distance_m,
             max_normal_angle_deg=config.max_normal_angle_deg,
             sigma_m=config.prior_sigma_m,
-            robust_m=tuple(
-                r * 1e-3 for r in (config.prior_robust_mm,) * len(config.prior_modes) + config.prior_final_robust_mm
-            ),
         )
         log.info("face-model prior: rms %.3f mm, |w| %.2f", morph.rms_mm, float(np.linalg.norm(morph.weights)))
         extras.update(_prior_extras(morph))
