@@ -52,7 +52,9 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    the true mesh to 47-49 dB) or by OpenCV's bicubic convolution (``cubic``). The heads are
    bald (``--exact-heads bald``, the case of the figures before the simulator painted
    eyebrows, hair and beards) and/or with their appearance (``appearance``, the
-   simulator's default now); ``both`` (default) runs each.
+   simulator's default now); ``both`` (default) runs each. After each table, where each
+   camera region's squared error lies: filled texels, grazing seen ones (n.v < 0.3),
+   texels one camera sees, blended ones.
    Helpers: ``benchmarks/bake_exact.py``.
 
 The issue's targets: PSNR > 35 dB, normal < 2 deg, roughness < 0.05, seam ratio < 1.5;
