@@ -41,6 +41,7 @@ from id2reflectance.processing.solve.config import SolverConfig
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
 from id2reflectance.processing.solve.moment_planes import luminance
+from id2reflectance.processing.solve.moment_pool import parallel_weight
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, has_inverses
 
@@ -239,7 +240,8 @@ def prepare_frames(
     prep.level_cross = float(np.median(lum_c[sub][sig_sub]))
     prep.level_specular = float(max(np.median(spec[sig_sub]), 1e-9))
     sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
-    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub]))))
+    sig_p = float(np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub])))
+    sig_s = float(np.hypot(sig_c, sig_p))
     prep.sigma_cross = _sigma_map(prep.cross_noise, raw_c)
     prep.sigma_specular = _sigma_map(prep.parallel_noise, raw_p, plus=prep.sigma_cross)
     if denoise == "auto":
@@ -275,6 +277,7 @@ def prepare_frames(
         sig_c=sig_c,
         eps_d=eps_d,
         model=prep.parallel_noise,
+        parallel_weight=parallel_weight(sig_c, sig_p),
     )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",

@@ -16,6 +16,7 @@ from id2reflectance.processing.solve.config import numba_available
 from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
 from id2reflectance.processing.solve.lobe_length import rescale_lobe_length, unbiased_length2
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
+from id2reflectance.processing.solve.moment_pool import pool_first_moments
 from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
 
@@ -53,6 +54,7 @@ def filter_moments(
     sig_c: float,
     eps_d: float,
     model: FrameNoise,
+    parallel_weight: float = 0.0,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
 
@@ -65,6 +67,9 @@ def filter_moments(
     sig_c : noise sigma of the full-on cross luminance at its median level.
     eps_d : eps of the full-on guide, ``(2 sig_c)^2``.
     model : the camera's noise model (the specular lobe length's noise).
+    parallel_weight : noise variance of the cross over the parallel frames: the diffuse
+        first moments are first pooled from both polarisations with it
+        (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments`; 0: cross only).
 
     The zeroth moments (diffuse per channel, specular) and the specular first moments are
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
@@ -99,6 +104,8 @@ def filter_moments(
         )
     else:
         full_c, spec, m1c, guides = moment_planes(images, inverses)
+    if rd > 0:
+        pool_first_moments(images, m1c, inverses=inverses, weight=parallel_weight)
     length2 = None
     if rs > 0 and LOBE_LENGTH and inverses:
         length2 = unbiased_length2(images, spec, model)
