@@ -34,11 +34,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig
 from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.integrable_normals import make_integrable
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
 from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.moment_pool import parallel_weight
@@ -194,6 +196,7 @@ def prepare_frames(
     ambient: Literal["auto", "none"] = "auto",
     camera_model: FrameNoise | None = None,
     in_place: bool = False,
+    geometry: tuple[Camera, np.ndarray] | None = None,
 ) -> tuple[CameraFrames, Preparation]:
     """Remove ambient light and denoise one camera's frames for the solve.
 
@@ -209,6 +212,9 @@ def prepare_frames(
         polarisations when given; else the median of the per-frame models.
     in_place : write the result over ``frames``' (writable) arrays instead of copies of
         them: no second copy of the frames (the solver's frames are its own).
+    geometry : the camera and the rig's ``lights_to_world``: the filtered diffuse normals
+        are then made locally integrable
+        (:func:`~id2reflectance.processing.solve.integrable_normals.make_integrable`).
 
     Returns
     -------
@@ -278,6 +284,9 @@ def prepare_frames(
         eps_d=eps_d,
         model=prep.parallel_noise,
         parallel_weight=parallel_weight(sig_c, sig_p),
+        first_moment_step=None
+        if geometry is None
+        else lambda m1c: make_integrable(m1c, signal[roi], geometry[0], geometry[1], roi),
     )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
@@ -420,7 +429,13 @@ def prepare_camera(
     noise = camera_noise(session, camera, frames.images)
     model = pattern_noise(frames.images)
     prepared, prep = prepare_frames(
-        frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model, in_place=in_place
+        frames,
+        noise,
+        denoise=config.denoise,
+        ambient=config.ambient,
+        camera_model=model,
+        in_place=in_place,
+        geometry=(session.cameras[camera], session.rig.lights_to_world),
     )
     if mask is None and config.denoise == "auto":
         mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)

@@ -9,6 +9,8 @@ cameras; every filter writes over its input planes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from id2reflectance.processing.solve.camera_maps import mapped_empty
@@ -55,6 +57,7 @@ def filter_moments(
     eps_d: float,
     model: FrameNoise,
     parallel_weight: float = 0.0,
+    first_moment_step: Callable[[np.ndarray], None] | None = None,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
 
@@ -70,6 +73,9 @@ def filter_moments(
     parallel_weight : noise variance of the cross over the parallel frames: the diffuse
         first moments are first pooled from both polarisations with it
         (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments`; 0: cross only).
+    first_moment_step : called with the filtered (h, w, 9) diffuse first-moment planes
+        before the frames are rebuilt (may change them in place): the integrability step
+        (:mod:`~id2reflectance.processing.solve.integrable_normals`).
 
     The zeroth moments (diffuse per channel, specular) and the specular first moments are
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
@@ -124,6 +130,8 @@ def filter_moments(
             guided_filter2(
                 guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
             )
+    if rd > 0 and first_moment_step is not None:
+        first_moment_step(m1c)
     if not compiled:
         for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
             images[key][...] = img
