@@ -16,7 +16,10 @@ departures from the model (lens, calibration) are left alone. Derivatives are
 fourth-order central differences, the screened Poisson equation is solved by FFT on the
 filtered box. Only pixels on the surface take part: the lit pixels whose first moment
 points at the camera by more than ``DMIN`` (grazing normals make ``G`` ill-conditioned);
-the curl is taken where the whole 5 x 5 stencil is such a pixel.
+the curl is taken where the whole 5 x 5 stencil is such a pixel. The undistorted
+coordinates and their Jacobian come from a grid of nodes every ``GRID_STEP`` pixels
+(the lens model is smooth), interpolated bilinearly. The per-pixel steps are compiled
+(:mod:`~id2reflectance.processing.solve.integrable_kernel`) when numba is installed.
 
 Each channel's first moment is rotated by the rotation that takes the green-plus-blue
 direction (the diffuse normal the solver reports by default) to the corrected one, so the
@@ -30,14 +33,15 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from id2reflectance.capture.camera import Camera
-from id2reflectance.processing.solve.reference import normalized_coordinates
+from id2reflectance.capture.camera import Camera, undistort_pixels
+from id2reflectance.processing.solve.config import numba_available
 
 __all__ = ["DMIN", "KAPPA", "make_integrable"]
 
 KAPPA = 0.5  # screening of the curl removal, 1 / pixels
 DMIN = 0.4  # cosine between the normal and the pixel ray below which a pixel is left out
 PAD = 16  # pixels of zero curl around the box for the FFT solve
+GRID_STEP = 8  # pixels between the nodes of the undistorted-coordinate grid (bilinear between)
 
 
 def _d4(a: np.ndarray, axis: int) -> np.ndarray:
@@ -58,12 +62,58 @@ def _screened_inverse(c: np.ndarray, kappa: float) -> np.ndarray:
     buf[PAD : PAD + h, PAD : PAD + w] = c
     wu = 2.0 * np.pi * scipy.fft.rfftfreq(W)
     wv = 2.0 * np.pi * scipy.fft.fftfreq(H)
-    su = (8.0 * np.sin(wu) - np.sin(2.0 * wu)) / 6.0  # the symbol of _d4
-    sv = (8.0 * np.sin(wv) - np.sin(2.0 * wv)) / 6.0
-    denom = (sv * sv)[:, None] + (su * su)[None, :] + kappa * kappa
+    su = ((8.0 * np.sin(wu) - np.sin(2.0 * wu)) / 6.0) ** 2  # the symbol of _d4, squared
+    sv = ((8.0 * np.sin(wv) - np.sin(2.0 * wv)) / 6.0) ** 2 + kappa * kappa
     spec = scipy.fft.rfft2(buf, workers=-1)
-    spec /= denom.astype(spec.real.dtype)
+    real = spec.real.dtype
+    spec /= sv.astype(real)[:, None] + su.astype(real)[None, :]
     return scipy.fft.irfft2(spec, s=(H, W), workers=-1)[PAD : PAD + h, PAD : PAD + w]
+
+
+def coordinate_grid(camera: Camera, roi: tuple[slice, slice], shape: tuple[int, int], step: int) -> np.ndarray:
+    """Undistorted normalised coordinates and their Jacobian at nodes every ``step`` pixels of the box.
+
+    Returns
+    -------
+    (ny, nx, 6) float64: ``x, y, dx/du, dx/dv, dy/du, dy/dv`` at box pixels ``(i step, j
+    step)`` (the last node at or beyond the box's last pixel; at least 2 x 2 nodes).
+    """
+    h, w = shape
+    r0, c0 = roi[0].indices(camera.height)[0], roi[1].indices(camera.width)[0]
+    ny, nx = max(2, -(-(h - 1) // step) + 1), max(2, -(-(w - 1) // step) + 1)
+    vv, uu = np.meshgrid(
+        r0 + step * np.arange(ny, dtype=np.float64), c0 + step * np.arange(nx, dtype=np.float64), indexing="ij"
+    )
+    K, dist = np.asarray(camera.K, np.float64), np.asarray(camera.dist, np.float64)
+
+    def undistort(du: float, dv: float) -> tuple[np.ndarray, np.ndarray]:
+        x, y = undistort_pixels(np.stack([(uu + du).ravel(), (vv + dv).ravel()], axis=1), K, dist)
+        return x.reshape(ny, nx), y.reshape(ny, nx)
+
+    (xa, ya), (xb, yb), (xc, yc), (xd, yd) = (
+        undistort(-0.5, 0),
+        undistort(0.5, 0),
+        undistort(0, -0.5),
+        undistort(0, 0.5),
+    )
+    x, y = undistort(0.0, 0.0)
+    return np.stack([x, y, xb - xa, xd - xc, yb - ya, yd - yc], axis=2)
+
+
+def _coords(grid: np.ndarray, shape: tuple[int, int], step: int) -> list[np.ndarray]:
+    """The six (h, w) float64 planes of ``grid`` interpolated bilinearly at every box pixel (numpy)."""
+    h, w = shape
+    fi, fj = np.arange(h) / step, np.arange(w) / step
+    i0 = np.minimum(fi.astype(int), grid.shape[0] - 2)
+    j0 = np.minimum(fj.astype(int), grid.shape[1] - 2)
+    a, b = (fi - i0)[:, None], (fj - j0)[None, :]
+    out = []
+    for k in range(6):
+        g = grid[..., k]
+        top = g[i0][:, j0] * (1 - b) + g[i0][:, j0 + 1] * b
+        bottom = g[i0 + 1][:, j0] * (1 - b) + g[i0 + 1][:, j0 + 1] * b
+        out.append(top * (1 - a) + bottom * a)
+    return out
 
 
 def make_integrable(
@@ -79,9 +129,9 @@ def make_integrable(
 
     Parameters
     ----------
-    m1c : (h, w, 9) float32, the filtered diffuse first moments of the box ``roi``,
-        axis-major in light-stage axes (x R, G, B, y R, G, B, z R, G, B); each channel's
-        vector is rotated.
+    m1c : (h, w, 9) float32 C-contiguous, the filtered diffuse first moments of the box
+        ``roi``, axis-major in light-stage axes (x R, G, B, y R, G, B, z R, G, B); each
+        channel's vector is rotated.
     signal : (h, w) bool, the box's lit pixels (the rest is left as it is).
     camera : the camera (intrinsics, lens distortion, ``R`` world -> camera).
     lights_to_world : (3, 3) rotation from light-stage to world axes.
@@ -91,14 +141,21 @@ def make_integrable(
     h, w = signal.shape
     if h < 8 or w < 8:
         return
-    rows, cols = roi
-    xn, yn = normalized_coordinates(camera, rows)
-    x = np.broadcast_to(xn, (h, camera.width))[:, cols].astype(np.float64)
-    y = np.broadcast_to(yn, (h, camera.width))[:, cols].astype(np.float64)
-    xu, xv = np.gradient(x, axis=1), np.gradient(x, axis=0)
-    yu, yv = np.gradient(y, axis=1), np.gradient(y, axis=0)
+    grid = coordinate_grid(camera, roi, (h, w), GRID_STEP)
     to_cam = np.asarray(camera.R, np.float64) @ np.asarray(lights_to_world, np.float64)
+    if numba_available():
+        from id2reflectance.processing.solve import integrable_kernel as kern  # imports numba: only when used
 
+        gu, gv = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+        ok = np.empty((h, w), np.uint8)
+        kern.surface_gradient(m1c, np.ascontiguousarray(signal), grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
+        inner = cv2.erode(ok, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        curl = np.empty((h, w), np.float32)
+        kern.curl4(gu, gv, inner, curl)
+        psi = _screened_inverse(curl, kappa).astype(np.float32)
+        kern.apply_correction(m1c, psi, gu, gv, ok, grid, GRID_STEP, to_cam)
+        return
+    x, y, xu, xv, yu, yv = _coords(grid, (h, w), GRID_STEP)
     v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis
     length = np.linalg.norm(v, axis=2)
     n = v / np.maximum(length, 1e-30)[..., None]
