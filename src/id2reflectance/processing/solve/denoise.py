@@ -213,8 +213,8 @@ def prepare_frames(
         polarisations when given; else the median of the per-frame models.
     in_place : write the result over ``frames``' (writable) arrays instead of copies of
         them: no second copy of the frames (the solver's frames are its own).
-    geometry : the camera and the rig's ``lights_to_world``: the filtered diffuse normals
-        are then made locally integrable
+    geometry : the camera and the rig's ``lights_to_world``: the filtered diffuse (and
+        specular) normals are then made locally integrable
         (:func:`~id2reflectance.processing.solve.integrable_normals.make_integrable`).
 
     Returns
@@ -289,7 +289,7 @@ def prepare_frames(
         parallel_weight=parallel_weight(sig_c, sig_p),
         first_moment_step=None
         if geometry is None
-        else lambda m1c: make_integrable(m1c, signal[roi], geometry[0], geometry[1], roi),
+        else lambda m1c, spec: make_integrable(m1c, signal[roi], geometry[0], geometry[1], roi, spec=spec),
     )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",

@@ -123,9 +123,10 @@ def make_integrable(
     lights_to_world: np.ndarray,
     roi: tuple[slice, slice],
     *,
+    spec: np.ndarray | None = None,
     kappa: float = KAPPA,
 ) -> None:
-    """Remove the curl of the diffuse normal field from the first-moment planes in place.
+    """Remove the curl of the diffuse (and specular) normal field from the moment planes in place.
 
     Parameters
     ----------
@@ -136,6 +137,11 @@ def make_integrable(
     camera : the camera (intrinsics, lens distortion, ``R`` world -> camera).
     lights_to_world : (3, 3) rotation from light-stage to world axes.
     roi : the box's rows and columns in the camera image.
+    spec : (h, w, 4) float32 C-contiguous specular planes (zeroth moment, first moments
+        x, y, z), or None. The half vector of the lobe's mean direction and the view
+        direction (the specular normal of a mirror lobe) is made integrable the same way
+        and the mean direction turned with it (its reflection moves by as much); lengths,
+        so the roughness, stay.
     kappa : screening, 1 / pixels.
     """
     h, w = signal.shape
@@ -143,26 +149,58 @@ def make_integrable(
         return
     grid = coordinate_grid(camera, roi, (h, w), GRID_STEP)
     to_cam = np.asarray(camera.R, np.float64) @ np.asarray(lights_to_world, np.float64)
-    if numba_available():
+    compiled = numba_available()
+    if compiled:
         from id2reflectance.processing.solve import integrable_kernel as kern  # imports numba: only when used
+    coords = None if compiled else _coords(grid, (h, w), GRID_STEP)
+    signal = np.ascontiguousarray(signal)
+    v = np.ascontiguousarray(m1c[..., 1::3] + m1c[..., 2::3])  # (h, w, 3) green + blue per axis
+    n2, ok = _curl_free(v, signal, grid, to_cam, kappa, coords)
+    if compiled:
+        kern.rotate_moments(m1c, v, n2, ok)
+    else:
+        _rotate(m1c, v, n2, ok > 0)
+    if spec is None:
+        return
+    nh = np.empty((h, w, 3), np.float32)
+    if compiled:
+        kern.half_vectors(spec, grid, GRID_STEP, to_cam, nh)
+    else:
+        nh[...] = _half_vectors(spec, coords, to_cam)
+    n2, ok = _curl_free(nh, signal, grid, to_cam, kappa, coords)
+    if compiled:
+        kern.reflect_moments(spec, nh, n2, ok, grid, GRID_STEP, to_cam)
+    else:
+        _reflect(spec, nh, n2, ok > 0, coords, to_cam)
+
+
+def _curl_free(
+    v: np.ndarray, signal: np.ndarray, grid: np.ndarray, to_cam: np.ndarray, kappa: float, coords: list | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The normal field ``v`` (h, w, 3) float32 with the screened curl removed.
+
+    Returns (h, w, 3) float32 unit normals (light-stage axes, valid where ``ok``) and ``ok``
+    (h, w) uint8: the pixels that took part. ``coords`` None: the compiled kernels.
+    """
+    h, w = signal.shape
+    if coords is None:
+        from id2reflectance.processing.solve import integrable_kernel as kern
 
         gu, gv = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
         ok = np.empty((h, w), np.uint8)
-        kern.surface_gradient(m1c, np.ascontiguousarray(signal), grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
+        kern.surface_gradient(v, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
         inner = cv2.erode(ok, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
         curl = np.empty((h, w), np.float32)
         kern.curl4(gu, gv, inner, curl)
         psi = _screened_inverse(curl, kappa).astype(np.float32)
-        kern.apply_correction(m1c, psi, gu, gv, ok, grid, GRID_STEP, to_cam)
-        return
-    x, y, xu, xv, yu, yv = _coords(grid, (h, w), GRID_STEP)
-    v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis
-    length = np.linalg.norm(v, axis=2)
-    n = v / np.maximum(length, 1e-30)[..., None]
-    nc = n.astype(np.float64) @ to_cam.T
-    ray = np.sqrt(1.0 + x * x + y * y)
+        out = np.zeros((h, w, 3), np.float32)
+        kern.corrected_normals(v, psi, gu, gv, ok, grid, GRID_STEP, to_cam, out)
+        return out, ok
+    x, y, xu, xv, yu, yv = coords
+    nc = v.astype(np.float64) @ to_cam.T
+    length = np.linalg.norm(nc, axis=2)
     d = nc[..., 0] * x + nc[..., 1] * y + nc[..., 2]
-    ok = signal & (length > 0) & (np.abs(d) > DMIN * ray)
+    ok = signal & (length > 0) & (np.abs(d) > DMIN * length * np.sqrt(1.0 + x * x + y * y))
     safe = np.where(ok, d, 1.0)
     p, q = np.where(ok, -nc[..., 0] / safe, 0.0), np.where(ok, -nc[..., 1] / safe, 0.0)
     gu, gv = p * xu + q * yu, p * xv + q * yv
@@ -175,18 +213,55 @@ def make_integrable(
     p2, q2 = (gu * yv - gv * yu) / det, (gv * xu - gu * xv) / det
     n2 = np.stack([-p2, -q2, 1.0 + p2 * x + q2 * y], axis=2) * np.sign(safe)[..., None]
     n2 /= np.maximum(np.linalg.norm(n2, axis=2, keepdims=True), 1e-30)
-    n2 = n2 @ to_cam  # back to light-stage axes
-    # rotate every channel's first moment by the rotation taking n to n2 (Rodrigues)
-    axis = np.cross(n, n2)
+    return (n2 @ to_cam).astype(np.float32), ok.astype(np.uint8)
+
+
+def _rotate(m1c: np.ndarray, v: np.ndarray, n2: np.ndarray, ok: np.ndarray) -> None:
+    """Every channel's first moment rotated by the rotation taking ``v``'s direction to ``n2`` (numpy)."""
+    n = v.astype(np.float64)
+    n /= np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-30)
+    axis = np.cross(n, n2.astype(np.float64))
     sin = np.linalg.norm(axis, axis=2)
     cos = np.sum(n * n2, axis=2)
-    k = axis / np.maximum(sin, 1e-30)[..., None]
     sel = ok & (sin > 0)
-    k, sin, cos = k[sel], sin[sel], cos[sel]
+    k, sin, cos = (axis / np.maximum(sin, 1e-30)[..., None])[sel], sin[sel], cos[sel]
     for ch in range(3):
         vec = m1c[..., ch::3][sel].astype(np.float64)
-        kv = np.cross(k, vec)
-        kdot = np.sum(k * vec, axis=1)
-        out = vec * cos[:, None] + kv * sin[:, None] + k * (kdot * (1.0 - cos))[:, None]
+        out = (
+            vec * cos[:, None] + np.cross(k, vec) * sin[:, None] + k * (np.sum(k * vec, axis=1) * (1.0 - cos))[:, None]
+        )
         plane = m1c[..., ch::3]
         plane[sel] = out.astype(np.float32)
+
+
+def _view(coords: list, to_cam: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float64 unit vectors towards the camera, light-stage axes (numpy)."""
+    x, y = coords[0], coords[1]
+    e = -np.stack([x, y, np.ones_like(x)], axis=2)
+    e /= np.linalg.norm(e, axis=2, keepdims=True)
+    return e @ to_cam
+
+
+def _half_vectors(spec: np.ndarray, coords: list, to_cam: np.ndarray) -> np.ndarray:
+    """(h, w, 3) unit half vectors of the specular mean direction and the view (0 where m1 = 0; numpy)."""
+    m = spec[..., 1:4].astype(np.float64)
+    length = np.linalg.norm(m, axis=2, keepdims=True)
+    a = m / np.maximum(length, 1e-30) + _view(coords, to_cam)
+    a /= np.maximum(np.linalg.norm(a, axis=2, keepdims=True), 1e-30)
+    return np.where(length > 0, a, 0.0)
+
+
+def _reflect(
+    spec: np.ndarray, nh: np.ndarray, n2: np.ndarray, ok: np.ndarray, coords: list, to_cam: np.ndarray
+) -> None:
+    """The specular mean direction moved by ``reflect(v, n2) - reflect(v, nh)``, length kept (numpy)."""
+    e = _view(coords, to_cam)
+    m = spec[..., 1:4].astype(np.float64)
+    length = np.linalg.norm(m, axis=2, keepdims=True)
+    a, b = nh.astype(np.float64), n2.astype(np.float64)
+    r = m / np.maximum(length, 1e-30) + 2.0 * (
+        np.sum(b * e, 2, keepdims=True) * b - np.sum(a * e, 2, keepdims=True) * a
+    )
+    r *= length / np.maximum(np.linalg.norm(r, axis=2, keepdims=True), 1e-30)
+    planes = spec[..., 1:4]
+    planes[ok] = r[ok].astype(np.float32)

@@ -57,7 +57,7 @@ def filter_moments(
     eps_d: float,
     model: FrameNoise,
     parallel_weight: float = 0.0,
-    first_moment_step: Callable[[np.ndarray], None] | None = None,
+    first_moment_step: Callable[[np.ndarray, np.ndarray | None], None] | None = None,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
 
@@ -73,8 +73,9 @@ def filter_moments(
     parallel_weight : noise variance of the cross over the parallel frames: the diffuse
         first moments are first pooled from both polarisations with it
         (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments`; 0: cross only).
-    first_moment_step : called with the filtered (h, w, 9) diffuse first-moment planes
-        before the frames are rebuilt (may change them in place): the integrability step
+    first_moment_step : called with the filtered (h, w, 9) diffuse first-moment planes and
+        the (h, w, 4) specular planes (None when the specular lobe was not filtered) before
+        the frames are rebuilt (may change them in place): the integrability step
         (:mod:`~id2reflectance.processing.solve.integrable_normals`).
 
     The zeroth moments (diffuse per channel, specular) and the specular first moments are
@@ -131,7 +132,7 @@ def filter_moments(
                 guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
             )
     if rd > 0 and first_moment_step is not None:
-        first_moment_step(m1c)
+        first_moment_step(m1c, spec if rs > 0 else None)
     if not compiled:
         for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
             images[key][...] = img
