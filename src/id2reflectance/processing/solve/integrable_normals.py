@@ -23,7 +23,8 @@ coordinates and their Jacobian come from a grid of nodes every ``GRID_STEP`` pix
 
 Each channel's first moment is rotated by the rotation that takes the green-plus-blue
 direction (the diffuse normal the solver reports by default) to the corrected one, so the
-lengths (albedo) and the channels' differences stay. docs/solve.md section 1c has the
+lengths (albedo) and the channels' differences stay. The specular lobe (when given) is
+treated alike through the half vector of its mean direction and the view direction. docs/solve.md section 1c has the
 figures (diffuse normal, ICT head at the issue-20 noise, 192 px: 1.126 -> 1.05 deg).
 """
 
