@@ -62,7 +62,8 @@ __all__ = [
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
-TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
+TARGET_DIFFUSE_RAD = np.radians(0.85)  # noise of the diffuse normal left by the filter (its bias adds to it)
+TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
@@ -253,13 +254,15 @@ def prepare_frames(
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
-        # for skin's specular). Without inverses (2 gradient - full: sqrt(5) sigma) the same
-        # radii: at 128-192 px a radius of 2 blurred more detail than it removed noise.
-        # (A lower diffuse target, 0.85 deg, gave radius 2 at the noise at 192 px:
-        # 1.050 against 1.064 deg there, but radius 3 at the quick benchmark's high noise,
-        # 128 px: 1.52 against 1.43 deg, and 2.19 against 1.62 deg without inverses.)
+        # for skin's specular). With inverses the diffuse target is below the 1 deg limit: the
+        # filter's bias adds to the noise it leaves, and the integrable step removes half of
+        # that noise (radius 2 at the noise on 192 px heads: 0.997 against 1.064 deg
+        # at radius 1). Without inverses (2 gradient - full: sqrt(5) sigma, the full-on image
+        # the only guide) the radii of 1.05 deg: a radius of 2 blurred more detail than it
+        # removed noise at 128-192 px (2.19 against 1.62 deg).
         k = np.sqrt(2.0)
-        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD)
+        target = TARGET_DIFFUSE_RAD if has_inverses(images) else TARGET_DIFFUSE_RAD_NO_INVERSES
+        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), target)
         prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
