@@ -26,6 +26,7 @@ __all__ = ["filter_moments", "filter_step"]
 
 MOMENT_EPS_SIGMAS = 1.0  # eps of the first-moment guides' self-smoothing, in noise sigmas of the moment
 GUIDE2_EPS = (1.0, 4.0)  # eps of the diffuse first moments' two guides, times eps_d and eps_m (at radius 1)
+LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
 
 
 def guide2_eps_scale(radius: int) -> float:
@@ -37,9 +38,6 @@ def guide2_eps_scale(radius: int) -> float:
     at 1.44 eps_m, 0.996 at 1 eps_m).
     """
     return (3.0 / (2 * radius + 1)) ** 2
-
-
-LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
 
 
 def filter_step(radius: int) -> int:
