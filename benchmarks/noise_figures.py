@@ -23,12 +23,14 @@ a fresh process right before this checkout.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -99,9 +101,10 @@ def accuracy_rows(tmp: Path, *, quick: bool) -> list[Row]:
     return rows
 
 
-def _synthetic_camera(tmp: Path, size: int, *, inverses: bool, noisy: bool) -> CameraFrames:
+def _synthetic_camera(tmp: Path, size: int, *, inverses: bool, noisy: bool) -> tuple[CameraFrames, tuple]:
     """One simulated camera's clean frames upsampled to ``size`` (14, or 8 without the
-    inverse patterns), the issue's noise added when ``noisy``."""
+    inverse patterns), the issue's noise added when ``noisy``; and its geometry (the
+    camera scaled to ``size``, the rig's ``lights_to_world``) for ``prepare_frames``."""
     cfg = SimulatorConfig(image_size=256, uv_size=256, cameras=1, seed=0)
     root = tmp / "noise_speed"
     session = load_session(root / "S0000" if root.is_dir() else simulate_subject(root, subject_index=0, config=cfg))
@@ -116,10 +119,17 @@ def _synthetic_camera(tmp: Path, size: int, *, inverses: bool, noisy: bool) -> C
             sigma = np.sqrt(ISSUE_NOISE["noise"] * np.maximum(big, 0) + ISSUE_NOISE["read_noise"] ** 2)
             big += sigma * rng.standard_normal(big.shape, dtype=np.float32)
         images[key] = big.astype(np.float32, copy=False)
-    return CameraFrames("front", images, np.zeros((size, size), bool), {})
+    cam = session.cameras["front"]
+    f = size / cam.width
+    K = np.array(cam.K, np.float64)
+    K[:2, :2] *= f
+    K[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5
+    scaled = replace(cam, width=size, height=size, K=K, _cache={})
+    geometry = (scaled, session.rig.lights_to_world)
+    return CameraFrames("front", images, np.zeros((size, size), bool), {}), geometry
 
 
-def _stage_seconds(frames: CameraFrames) -> dict[str, float]:
+def _stage_seconds(frames: CameraFrames, geometry: tuple | None = None) -> dict[str, float]:
     """Noise estimate, ambient check + denoise, robust mask and confidence of ``frames``, as the
     solver runs them (in place, on a copy made before the clock starts)."""
     own = CameraFrames(frames.camera, {k: v.copy() for k, v in frames.images.items()}, frames.saturated, {})
@@ -127,7 +137,9 @@ def _stage_seconds(frames: CameraFrames) -> dict[str, float]:
     noise = {k: estimate_frame_noise(v) for k, v in own.images.items()}
     model = pattern_noise(own.images)
     t1 = time.perf_counter()
-    prepared, prep = prepare_frames(own, noise, camera_model=model, in_place=True)
+    # a baseline checkout (--baseline-src) may predate the geometry argument
+    kw = {"geometry": geometry} if "geometry" in inspect.signature(prepare_frames).parameters else {}
+    prepared, prep = prepare_frames(own, noise, camera_model=model, in_place=True, **kw)
     t2 = time.perf_counter()
     mask = robust_mask(prepared, prep, min_diffuse=1e-3)
     t3 = time.perf_counter()
@@ -139,15 +151,15 @@ def _stage_seconds(frames: CameraFrames) -> dict[str, float]:
 def _best_seconds(tmp: Path, size: int, *, inverses: bool, noisy: bool, repeats: int) -> dict[str, float]:
     """Best of ``repeats`` :func:`_stage_seconds` per stage and of the GaussianBlur reference (``ref``),
     after one warm-up run (compiles the numba kernels or loads them from the cache)."""
-    frames = _synthetic_camera(tmp, size, inverses=inverses, noisy=noisy)
-    _stage_seconds(frames)
+    frames, geometry = _synthetic_camera(tmp, size, inverses=inverses, noisy=noisy)
+    _stage_seconds(frames, geometry)
     best: dict[str, float] = {}
     for _ in range(repeats):
         t = time.perf_counter()
         for img in frames.images.values():
             cv2.GaussianBlur(img, (5, 5), 0)
         best["ref"] = min(best.get("ref", float("inf")), time.perf_counter() - t)
-        for k, v in _stage_seconds(frames).items():
+        for k, v in _stage_seconds(frames, geometry).items():
             best[k] = min(best.get(k, float("inf")), v)
     return best
 

@@ -71,12 +71,13 @@ def test_noisy_session_meets_the_figures(sessions: dict[str, Path], tmp_path: Pa
     acc = solve_accuracy(session, out)["all"]
     spill, cover = _mask_figures(session, out)
     assert spill <= 0.01 and cover >= 0.95
-    # here: specular normal 1.72-1.75 deg (2.07-2.08 before the lobe length was filtered on its
-    # own), roughness 0.030-0.031, diffuse normal 0.93-0.95 deg (1.16 at 192 px, 3 cameras, ICT head)
+    # here: specular normal 1.95-1.99 deg, roughness 0.030-0.031, diffuse normal 0.84-0.86 deg
+    # (0.92-0.94 before the polarisations were pooled and the normals made integrable; 1.05 at
+    # 192 px, 3 cameras)
     assert acc.specular_normal_deg < 2.0
     assert acc.diffuse_albedo_rel < 0.02 and acc.specular_albedo_rel < 0.05
     assert acc.roughness_abs < 0.035
-    assert acc.diffuse_normal_deg < 1.0
+    assert acc.diffuse_normal_deg < 0.9
     noise = json.loads((out / "solve.json").read_text())["cameras"]["front"]["noise"]
     assert noise["radius_diffuse"] >= 1 and noise["radius_specular"] >= 1
     assert noise["ambient_removed"] is (variant == "ambient")

@@ -34,13 +34,16 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.integrable_normals import make_integrable
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
 from id2reflectance.processing.solve.moment_planes import luminance
+from id2reflectance.processing.solve.moment_pool import parallel_weight
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
@@ -59,7 +62,8 @@ __all__ = [
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
-TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the diffuse normal (one pixel) tolerated unfiltered
+TARGET_DIFFUSE_RAD = np.radians(0.85)  # noise of the diffuse normal left by the filter (its bias adds to it)
+TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
@@ -195,6 +199,7 @@ def prepare_frames(
     ambient: Literal["auto", "none"] = "auto",
     camera_model: FrameNoise | None = None,
     in_place: bool = False,
+    geometry: tuple[Camera, np.ndarray] | None = None,
 ) -> tuple[CameraFrames, Preparation]:
     """Remove ambient light and denoise one camera's frames for the solve.
 
@@ -210,6 +215,9 @@ def prepare_frames(
         polarisations when given; else the median of the per-frame models.
     in_place : write the result over ``frames``' (writable) arrays instead of copies of
         them: no second copy of the frames (the solver's frames are its own).
+    geometry : the camera and the rig's ``lights_to_world``: the filtered diffuse (and
+        specular) normals are then made locally integrable
+        (:func:`~id2reflectance.processing.solve.integrable_normals.make_integrable`).
 
     Returns
     -------
@@ -243,16 +251,22 @@ def prepare_frames(
     prep.level_cross = float(np.median(lum_c[sub][sig_sub]))
     prep.level_specular = float(max(np.median(spec[sig_sub]), 1e-9))
     sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
-    sig_s = float(np.hypot(sig_c, np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub]))))
+    sig_p = float(np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub])))
+    sig_s = float(np.hypot(sig_c, sig_p))
     prep.sigma_cross = _sigma_map(prep.cross_noise, raw_c)
     prep.sigma_specular = _sigma_map(prep.parallel_noise, raw_p, plus=prep.sigma_cross)
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
-        # for skin's specular). Without inverses (2 gradient - full: sqrt(5) sigma) the same
-        # radii: at 128-192 px a radius of 2 blurred more detail than it removed noise.
+        # for skin's specular). With inverses the diffuse target is below the 1 deg limit: the
+        # filter's bias adds to the noise it leaves, and the integrable step removes half of
+        # that noise (radius 2 at the issue's noise on 192 px heads: 0.997 against 1.064 deg
+        # at radius 1). Without inverses (2 gradient - full: sqrt(5) sigma, the full-on image
+        # the only guide) the radii of 1.05 deg: a radius of 2 blurred more detail than it
+        # removed noise at 128-192 px (2.19 against 1.62 deg).
         k = np.sqrt(2.0)
-        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD)
+        target = TARGET_DIFFUSE_RAD if has_inverses(images) else TARGET_DIFFUSE_RAD_NO_INVERSES
+        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), target)
         prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
@@ -279,6 +293,10 @@ def prepare_frames(
         sig_c=sig_c,
         eps_d=eps_d,
         model=prep.parallel_noise,
+        parallel_weight=parallel_weight(sig_c, sig_p),
+        first_moment_step=None
+        if geometry is None
+        else lambda m1c, spec: make_integrable(m1c, signal[roi], geometry[0], geometry[1], roi, spec=spec),
     )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",
@@ -479,7 +497,13 @@ def prepare_camera(
     noise = camera_noise(session, camera, frames.images)
     model = pattern_noise(frames.images)
     prepared, prep = prepare_frames(
-        frames, noise, denoise=config.denoise, ambient=config.ambient, camera_model=model, in_place=in_place
+        frames,
+        noise,
+        denoise=config.denoise,
+        ambient=config.ambient,
+        camera_model=model,
+        in_place=in_place,
+        geometry=(session.cameras[camera], session.rig.lights_to_world),
     )
     if mask is None and config.denoise == "auto":
         mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)

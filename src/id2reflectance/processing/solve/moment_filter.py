@@ -9,6 +9,8 @@ cameras; every filter writes over its input planes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from id2reflectance.processing.solve.camera_maps import mapped_empty
@@ -21,14 +23,26 @@ from id2reflectance.processing.solve.lobe_length import (
     unbiased_length2,
 )
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
+from id2reflectance.processing.solve.moment_pool import pool_first_moments
 from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
 
 __all__ = ["filter_moments", "filter_step"]
 
 MOMENT_EPS_SIGMAS = 1.0  # eps of the first-moment guides' self-smoothing, in noise sigmas of the moment
-GUIDE2_EPS = (1.0, 4.0)  # eps of the diffuse first moments' two guides, times eps_d and eps_m
+GUIDE2_EPS = (1.0, 4.0)  # eps of the diffuse first moments' two guides, times eps_d and eps_m (at radius 1)
 LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
+
+
+def guide2_eps_scale(radius: int) -> float:
+    """Factor on the moment guide's eps at ``radius``: ``(3 / (2r + 1))^2``, 1 at radius 1.
+
+    The guide is smoothed at the same radius, so its noise variance falls as ``1 / (2r +
+    1)^2`` and the eps that keeps its detail falls with it (diffuse normal at radius 2 on the
+    192 px head at the issue's noise, with the integrable step: 1.050 deg at 4 eps_m, 0.997
+    at 1.44 eps_m, 0.996 at 1 eps_m).
+    """
+    return (3.0 / (2 * radius + 1)) ** 2
 
 
 def filter_step(radius: int) -> int:
@@ -58,6 +72,8 @@ def filter_moments(
     sig_c: float,
     eps_d: float,
     model: FrameNoise,
+    parallel_weight: float = 0.0,
+    first_moment_step: Callable[[np.ndarray, np.ndarray | None], None] | None = None,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
 
@@ -70,6 +86,13 @@ def filter_moments(
     sig_c : noise sigma of the full-on cross luminance at its median level.
     eps_d : eps of the full-on guide, ``(2 sig_c)^2``.
     model : the camera's noise model (the specular lobe length's noise).
+    parallel_weight : noise variance of the cross over the parallel frames: the diffuse
+        first moments are first pooled from both polarisations with it
+        (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments`; 0: cross only).
+    first_moment_step : called with the filtered (h, w, 9) diffuse first-moment planes and
+        the (h, w, 4) specular planes (None when the specular lobe was not filtered) before
+        the frames are rebuilt (may change them in place): the integrability step
+        (:mod:`~id2reflectance.processing.solve.integrable_normals`).
 
     The zeroth moments (diffuse per channel, specular) and the specular first moments are
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
@@ -112,12 +135,15 @@ def filter_moments(
             lcoef,
         )
         gf(guide, spec5, rs, eps_d)  # the length is filtered like the moments; rescaled when unpacking
+        spec = spec5  # channels 0-3 as moment_planes' spec; the fifth (a length) is turned by nothing
     else:
         full_c, spec, m1c, guides = moment_planes(images, inverses)
         length2 = unbiased_length2(images, spec, model) if length else None
         gf(guide, spec, rs, eps_d)
         if length2 is not None:
             rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=filter_step(rs))
+    if rd > 0:
+        pool_first_moments(images, m1c, inverses=inverses, weight=parallel_weight)
     gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     for k in range(3):
@@ -128,8 +154,16 @@ def filter_moments(
             guide_a = np.ascontiguousarray(guides[k] if compiled else guides[..., k])
             gf(guide_a, guide_a, rd, eps_m)
             guided_filter2(
-                guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
+                guide,
+                guide_a,
+                planes,
+                radius=rd,
+                eps1=eps_d * GUIDE2_EPS[0],
+                eps2=eps_m * GUIDE2_EPS[1] * guide2_eps_scale(rd),
+                out=planes,
             )
+    if rd > 0 and first_moment_step is not None:
+        first_moment_step(m1c, spec if rs > 0 else None)
     if not compiled:
         for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
             images[key][...] = img

@@ -1,0 +1,268 @@
+"""The filtered diffuse normals made locally integrable: the noise's curl removed.
+
+The diffuse normals belong to a surface. Seen by a pinhole camera, a surface point is
+``P = Z (x, y, 1)`` at undistorted normalised image coordinates ``(x, y)``; a normal ``n``
+(camera axes) makes the log depth's gradient ``d log Z / dx = -n_x / d``, ``d log Z / dy =
+-n_y / d`` with ``d = n . (x, y, 1)``. Per pixel (``u`` column, ``v`` row) that gradient is
+``G = (G_u, G_v)`` through the lens's Jacobian, and a surface's ``G`` has no curl:
+``dG_v/du - dG_u/dv = 0``. Noise has as much curl as divergence, so removing the curl
+removes about half of the noise the denoiser leaves, and keeps every detail a surface can
+have (wrinkles, pores), which a wider filter would blur.
+
+The removal is local (screened): ``psi = (kappa^2 - Laplacian)^-1 curl(G)`` and ``G' = G -
+(dpsi/dv, -dpsi/du)``, so a curl that belongs to the scene (an occluding edge, a
+silhouette, hair) moves the normals only within about ``1 / kappa`` pixels, and slow
+departures from the model (lens, calibration) are left alone. Derivatives are
+fourth-order central differences, the screened Poisson equation is solved by FFT on the
+filtered box. Only pixels on the surface take part: the lit pixels whose first moment
+points at the camera by more than ``DMIN`` (grazing normals make ``G`` ill-conditioned);
+the curl is taken where the whole 5 x 5 stencil is such a pixel. The undistorted
+coordinates and their Jacobian come from a grid of nodes every ``GRID_STEP`` pixels
+(the lens model is smooth), interpolated bilinearly. The per-pixel steps are compiled
+(:mod:`~id2reflectance.processing.solve.integrable_kernel`) when numba is installed.
+
+Each channel's first moment is rotated by the rotation that takes the green-plus-blue
+direction (the diffuse normal the solver reports by default) to the corrected one, so the
+lengths (albedo) and the channels' differences stay. The specular lobe (when given) is
+treated alike through the half vector of its mean direction and the view direction. docs/solve.md section 1c has the
+figures (diffuse normal, ICT head at the issue-20 noise, 192 px, radius 2: 1.143 -> 0.997 deg).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import scipy.fft
+
+from id2reflectance.capture.camera import Camera, undistort_pixels
+from id2reflectance.processing.solve.config import numba_available
+
+__all__ = ["DMIN", "KAPPA", "make_integrable"]
+
+KAPPA = 0.5  # screening of the curl removal, 1 / pixels
+DMIN = 0.4  # cosine between the normal and the pixel ray below which a pixel is left out
+PAD = 16  # pixels of zero curl around the box for the FFT solve
+GRID_STEP = 8  # pixels between the nodes of the undistorted-coordinate grid (bilinear between)
+
+
+def _d4(a: np.ndarray, axis: int) -> np.ndarray:
+    """Fourth-order central difference of (h, w) ``a`` along ``axis``; 0 on the 2-pixel border."""
+    out = np.zeros_like(a)
+    if axis == 1:
+        out[:, 2:-2] = (8.0 * (a[:, 3:-1] - a[:, 1:-3]) - (a[:, 4:] - a[:, :-4])) / 12.0
+    else:
+        out[2:-2] = (8.0 * (a[3:-1] - a[1:-3]) - (a[4:] - a[:-4])) / 12.0
+    return out
+
+
+def _screened_inverse(c: np.ndarray, kappa: float) -> np.ndarray:
+    """``(kappa^2 - Laplacian_4)^-1 c`` for (h, w) ``c`` (zero beyond a PAD-pixel margin), by FFT."""
+    h, w = c.shape
+    H, W = scipy.fft.next_fast_len(h + 2 * PAD, real=True), scipy.fft.next_fast_len(w + 2 * PAD, real=True)
+    buf = np.zeros((H, W), c.dtype)
+    buf[PAD : PAD + h, PAD : PAD + w] = c
+    wu = 2.0 * np.pi * scipy.fft.rfftfreq(W)
+    wv = 2.0 * np.pi * scipy.fft.fftfreq(H)
+    su = ((8.0 * np.sin(wu) - np.sin(2.0 * wu)) / 6.0) ** 2  # the symbol of _d4, squared
+    sv = ((8.0 * np.sin(wv) - np.sin(2.0 * wv)) / 6.0) ** 2 + kappa * kappa
+    spec = scipy.fft.rfft2(buf, workers=-1)
+    real = spec.real.dtype
+    spec /= sv.astype(real)[:, None] + su.astype(real)[None, :]
+    return scipy.fft.irfft2(spec, s=(H, W), workers=-1)[PAD : PAD + h, PAD : PAD + w]
+
+
+def coordinate_grid(camera: Camera, roi: tuple[slice, slice], shape: tuple[int, int], step: int) -> np.ndarray:
+    """Undistorted normalised coordinates and their Jacobian at nodes every ``step`` pixels of the box.
+
+    Returns
+    -------
+    (ny, nx, 6) float64: ``x, y, dx/du, dx/dv, dy/du, dy/dv`` at box pixels ``(i step, j
+    step)`` (the last node at or beyond the box's last pixel; at least 2 x 2 nodes).
+    """
+    h, w = shape
+    r0, c0 = roi[0].indices(camera.height)[0], roi[1].indices(camera.width)[0]
+    ny, nx = max(2, -(-(h - 1) // step) + 1), max(2, -(-(w - 1) // step) + 1)
+    vv, uu = np.meshgrid(
+        r0 + step * np.arange(ny, dtype=np.float64), c0 + step * np.arange(nx, dtype=np.float64), indexing="ij"
+    )
+    K, dist = np.asarray(camera.K, np.float64), np.asarray(camera.dist, np.float64)
+
+    def undistort(du: float, dv: float) -> tuple[np.ndarray, np.ndarray]:
+        x, y = undistort_pixels(np.stack([(uu + du).ravel(), (vv + dv).ravel()], axis=1), K, dist)
+        return x.reshape(ny, nx), y.reshape(ny, nx)
+
+    (xa, ya), (xb, yb), (xc, yc), (xd, yd) = (
+        undistort(-0.5, 0),
+        undistort(0.5, 0),
+        undistort(0, -0.5),
+        undistort(0, 0.5),
+    )
+    x, y = undistort(0.0, 0.0)
+    return np.stack([x, y, xb - xa, xd - xc, yb - ya, yd - yc], axis=2)
+
+
+def _coords(grid: np.ndarray, shape: tuple[int, int], step: int) -> list[np.ndarray]:
+    """The six (h, w) float64 planes of ``grid`` interpolated bilinearly at every box pixel (numpy)."""
+    h, w = shape
+    fi, fj = np.arange(h) / step, np.arange(w) / step
+    i0 = np.minimum(fi.astype(int), grid.shape[0] - 2)
+    j0 = np.minimum(fj.astype(int), grid.shape[1] - 2)
+    a, b = (fi - i0)[:, None], (fj - j0)[None, :]
+    out = []
+    for k in range(6):
+        g = grid[..., k]
+        top = g[i0][:, j0] * (1 - b) + g[i0][:, j0 + 1] * b
+        bottom = g[i0 + 1][:, j0] * (1 - b) + g[i0 + 1][:, j0 + 1] * b
+        out.append(top * (1 - a) + bottom * a)
+    return out
+
+
+def make_integrable(
+    m1c: np.ndarray,
+    signal: np.ndarray,
+    camera: Camera,
+    lights_to_world: np.ndarray,
+    roi: tuple[slice, slice],
+    *,
+    spec: np.ndarray | None = None,
+    kappa: float = KAPPA,
+) -> None:
+    """Remove the curl of the diffuse (and specular) normal field from the moment planes in place.
+
+    Parameters
+    ----------
+    m1c : (h, w, 9) float32 C-contiguous, the filtered diffuse first moments of the box
+        ``roi``, axis-major in light-stage axes (x R, G, B, y R, G, B, z R, G, B); each
+        channel's vector is rotated.
+    signal : (h, w) bool, the box's lit pixels (the rest is left as it is).
+    camera : the camera (intrinsics, lens distortion, ``R`` world -> camera).
+    lights_to_world : (3, 3) rotation from light-stage to world axes.
+    roi : the box's rows and columns in the camera image.
+    spec : (h, w, 4) or (h, w, 5) float32 C-contiguous specular planes (zeroth moment, first moments
+        x, y, z), or None. The half vector of the lobe's mean direction and the view
+        direction (the specular normal of a mirror lobe) is made integrable the same way
+        and the mean direction turned with it (its reflection moves by as much); lengths,
+        so the roughness, stay.
+    kappa : screening, 1 / pixels.
+    """
+    h, w = signal.shape
+    if h < 8 or w < 8:
+        return
+    grid = coordinate_grid(camera, roi, (h, w), GRID_STEP)
+    to_cam = np.asarray(camera.R, np.float64) @ np.asarray(lights_to_world, np.float64)
+    compiled = numba_available()
+    if compiled:
+        from id2reflectance.processing.solve import integrable_kernel as kern  # imports numba: only when used
+    coords = None if compiled else _coords(grid, (h, w), GRID_STEP)
+    signal = np.ascontiguousarray(signal)
+    v = np.ascontiguousarray(m1c[..., 1::3] + m1c[..., 2::3])  # (h, w, 3) green + blue per axis
+    n2, ok = _curl_free(v, signal, grid, to_cam, kappa, coords)
+    if compiled:
+        kern.rotate_moments(m1c, v, n2, ok)
+    else:
+        _rotate(m1c, v, n2, ok > 0)
+    if spec is None:
+        return
+    nh = np.empty((h, w, 3), np.float32)
+    if compiled:
+        kern.half_vectors(spec, grid, GRID_STEP, to_cam, nh)
+    else:
+        nh[...] = _half_vectors(spec, coords, to_cam)
+    n2, ok = _curl_free(nh, signal, grid, to_cam, kappa, coords)
+    if compiled:
+        kern.reflect_moments(spec, nh, n2, ok, grid, GRID_STEP, to_cam)
+    else:
+        _reflect(spec, nh, n2, ok > 0, coords, to_cam)
+
+
+def _curl_free(
+    v: np.ndarray, signal: np.ndarray, grid: np.ndarray, to_cam: np.ndarray, kappa: float, coords: list | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The normal field ``v`` (h, w, 3) float32 with the screened curl removed.
+
+    Returns (h, w, 3) float32 unit normals (light-stage axes, valid where ``ok``) and ``ok``
+    (h, w) uint8: the pixels that took part. ``coords`` None: the compiled kernels.
+    """
+    h, w = signal.shape
+    if coords is None:
+        from id2reflectance.processing.solve import integrable_kernel as kern
+
+        gu, gv = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+        ok = np.empty((h, w), np.uint8)
+        kern.surface_gradient(v, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
+        inner = cv2.erode(ok, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        curl = np.empty((h, w), np.float32)
+        kern.curl4(gu, gv, inner, curl)
+        psi = _screened_inverse(curl, kappa).astype(np.float32)
+        out = np.zeros((h, w, 3), np.float32)
+        kern.corrected_normals(v, psi, gu, gv, ok, grid, GRID_STEP, to_cam, out)
+        return out, ok
+    x, y, xu, xv, yu, yv = coords
+    nc = v.astype(np.float64) @ to_cam.T
+    length = np.linalg.norm(nc, axis=2)
+    d = nc[..., 0] * x + nc[..., 1] * y + nc[..., 2]
+    ok = signal & (length > 0) & (np.abs(d) > DMIN * length * np.sqrt(1.0 + x * x + y * y))
+    safe = np.where(ok, d, 1.0)
+    p, q = np.where(ok, -nc[..., 0] / safe, 0.0), np.where(ok, -nc[..., 1] / safe, 0.0)
+    gu, gv = p * xu + q * yu, p * xv + q * yv
+    inner = cv2.erode(ok.astype(np.uint8), np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    curl = np.where(inner > 0, _d4(gv, 1) - _d4(gu, 0), 0.0)
+    psi = _screened_inverse(curl, kappa)
+    gu -= _d4(psi, 0)
+    gv += _d4(psi, 1)
+    det = xu * yv - xv * yu
+    p2, q2 = (gu * yv - gv * yu) / det, (gv * xu - gu * xv) / det
+    n2 = np.stack([-p2, -q2, 1.0 + p2 * x + q2 * y], axis=2) * np.sign(safe)[..., None]
+    n2 /= np.maximum(np.linalg.norm(n2, axis=2, keepdims=True), 1e-30)
+    return (n2 @ to_cam).astype(np.float32), ok.astype(np.uint8)
+
+
+def _rotate(m1c: np.ndarray, v: np.ndarray, n2: np.ndarray, ok: np.ndarray) -> None:
+    """Every channel's first moment rotated by the rotation taking ``v``'s direction to ``n2`` (numpy)."""
+    n = v.astype(np.float64)
+    n /= np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-30)
+    axis = np.cross(n, n2.astype(np.float64))
+    sin = np.linalg.norm(axis, axis=2)
+    cos = np.sum(n * n2, axis=2)
+    sel = ok & (sin > 0)
+    k, sin, cos = (axis / np.maximum(sin, 1e-30)[..., None])[sel], sin[sel], cos[sel]
+    for ch in range(3):
+        vec = m1c[..., ch::3][sel].astype(np.float64)
+        out = (
+            vec * cos[:, None] + np.cross(k, vec) * sin[:, None] + k * (np.sum(k * vec, axis=1) * (1.0 - cos))[:, None]
+        )
+        plane = m1c[..., ch::3]
+        plane[sel] = out.astype(np.float32)
+
+
+def _view(coords: list, to_cam: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float64 unit vectors towards the camera, light-stage axes (numpy)."""
+    x, y = coords[0], coords[1]
+    e = -np.stack([x, y, np.ones_like(x)], axis=2)
+    e /= np.linalg.norm(e, axis=2, keepdims=True)
+    return e @ to_cam
+
+
+def _half_vectors(spec: np.ndarray, coords: list, to_cam: np.ndarray) -> np.ndarray:
+    """(h, w, 3) unit half vectors of the specular mean direction and the view (0 where m1 = 0; numpy)."""
+    m = spec[..., 1:4].astype(np.float64)
+    length = np.linalg.norm(m, axis=2, keepdims=True)
+    a = m / np.maximum(length, 1e-30) + _view(coords, to_cam)
+    a /= np.maximum(np.linalg.norm(a, axis=2, keepdims=True), 1e-30)
+    return np.where(length > 0, a, 0.0)
+
+
+def _reflect(
+    spec: np.ndarray, nh: np.ndarray, n2: np.ndarray, ok: np.ndarray, coords: list, to_cam: np.ndarray
+) -> None:
+    """The specular mean direction moved by ``reflect(v, n2) - reflect(v, nh)``, length kept (numpy)."""
+    e = _view(coords, to_cam)
+    m = spec[..., 1:4].astype(np.float64)
+    length = np.linalg.norm(m, axis=2, keepdims=True)
+    a, b = nh.astype(np.float64), n2.astype(np.float64)
+    r = m / np.maximum(length, 1e-30) + 2.0 * (
+        np.sum(b * e, 2, keepdims=True) * b - np.sum(a * e, 2, keepdims=True) * a
+    )
+    r *= length / np.maximum(np.linalg.norm(r, axis=2, keepdims=True), 1e-30)
+    planes = spec[..., 1:4]
+    planes[ok] = r[ok].astype(np.float32)
