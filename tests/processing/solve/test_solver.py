@@ -354,7 +354,7 @@ def test_solve_session_end_to_end(tmp_path: Path) -> None:
     cam0 = data["cameras"]["cam0"]
     assert cam0["pixels"]["valid"] == report.cameras["cam0"].counts.valid > 0
     assert cam0["mask_file"] is True and cam0["inverses_used"] is False
-    assert set(cam0["timings_s"]) == {"decode", "align", "denoise", "solve", "stats", "write"}
+    assert set(cam0["timings_s"]) == {"decode", "align", "denoise", "solve", "confidence", "stats", "write"}
     assert cam0["stats"]["roughness"]["p5"] <= cam0["stats"]["roughness"]["median"] <= cam0["stats"]["roughness"]["p95"]
     assert data["versions"]["numpy"] == np.__version__
     assert data["warnings"] == []

@@ -75,7 +75,7 @@ def write_camera_maps(
     The written paths, in the order of ``names``.
     """
     folder = Path(folder)
-    images = maps.images()
+    images = maps.images(names)
     names = tuple(n for n in names if n in images)
 
     def write(name: str) -> Path:
