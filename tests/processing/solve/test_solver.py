@@ -19,7 +19,7 @@ from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
-from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics
+from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics, sample_grid, summary
 from id2reflectance.processing.solve.solver import (
     CameraMaps,
     PixelCounts,
@@ -321,6 +321,28 @@ def test_map_statistics_reference_values() -> None:
     assert st["normal_diffuse_r_vs_b_deg"]["mean"] == pytest.approx(0.0)
     maps.mask[...] = False
     assert map_statistics(maps)["roughness"]["median"] is None
+
+
+def test_map_statistics_sample_a_grid_of_rows_and_columns() -> None:
+    """At most ``max_samples`` valid pixels, those of every ``step``-th row and column
+    (the smallest such step); every valid pixel when there are no more."""
+    rng = np.random.default_rng(2)
+    maps = CameraMaps.empty("c", 40, 50)
+    for a in (maps.diffuse_albedo, maps.specular_albedo, maps.roughness):
+        a[...] = rng.random(a.shape, np.float32)
+    for a in (maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_rgb):
+        a[...] = rng.normal(size=a.shape).astype(np.float32)
+    maps.mask[...] = rng.random((40, 50)) < 0.7
+    n = int(maps.mask.sum())
+    step, sub = sample_grid(maps.mask, 100)
+    assert sub.sum() <= 100 < maps.mask[:: step - 1, :: step - 1].sum()
+    np.testing.assert_array_equal(sub, maps.mask[::step, ::step])
+    st = map_statistics(maps, max_samples=100)
+    assert st["roughness"] == summary(maps.roughness[::step, ::step][sub])
+    assert st["diffuse_albedo_b"] == summary(maps.diffuse_albedo[2, ::step, ::step][sub])
+    step, sub = sample_grid(maps.mask, n)
+    assert step == 1 and np.array_equal(sub, maps.mask)
+    assert map_statistics(maps, max_samples=n)["specular_albedo"] == summary(maps.specular_albedo[maps.mask])
 
 
 def test_camera_warnings() -> None:
