@@ -204,6 +204,12 @@ def _import_stages() -> None:
     from id2reflectance.processing.solve import align, denoise  # noqa: F401 (imported for the side effect)
 
 
+def _timed_table() -> tuple[InverseTable, float]:
+    """:func:`inverse_table` and its seconds (built by the side thread during the first decode)."""
+    t = time.perf_counter()
+    return inverse_table(), time.perf_counter() - t
+
+
 def _load_kernel() -> float:
     """Import the fused kernel and load (or compile) its machine code; returns seconds."""
     from id2reflectance.processing.solve import kernel  # imports numba (slow): only when used
@@ -287,10 +293,8 @@ def solve_session(
     _check_out_dir(session, out_dir)
     _check_frame_files(session)
     report = SolveReport(out_dir=out_dir, session_dir=Path(session_dir), subject_id=session.subject_id, config=config)
-    t_table = time.perf_counter()
-    table = inverse_table()
     totals = {
-        "table": time.perf_counter() - t_table,
+        "table": 0.0,
         "decode": 0.0,
         "align": 0.0,
         "denoise": 0.0,
@@ -302,10 +306,10 @@ def solve_session(
     names = list(session.cameras)
     spare: CameraMaps | None = None
     workers = config.resolved_workers()
-    # One side thread: imports the stages and loads the compiled kernel while the first
-    # frames decode, maps the output memory during the alignment, and computes each camera's
-    # confidence map and statistics while its other maps are written. One reader thread
-    # decodes the next camera's frames while this camera's maps are written.
+    # One side thread: imports the stages, builds the inverse table and loads the compiled
+    # kernel while the first frames decode, maps the output memory during the alignment,
+    # and computes each camera's confidence map and statistics while its other maps are
+    # written. One reader thread decodes the next camera's frames meanwhile.
     with (
         small_pages(),
         atomic_folder(out_dir) as tmp,
@@ -313,6 +317,7 @@ def solve_session(
         ThreadPoolExecutor(max_workers=1) as reader,
     ):
         stages_ready = side.submit(_import_stages)
+        table_ready = side.submit(_timed_table)
         kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
         ahead: list[Future[tuple[CameraFrames, np.ndarray | None, float]]] = []
         for i, name in enumerate(names):
@@ -333,6 +338,7 @@ def solve_session(
             t1 = time.perf_counter()
             frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True)
             t_prep = time.perf_counter()
+            table, totals["table"] = table_ready.result()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
             maps = solve_camera_frames(
