@@ -8,6 +8,7 @@ full, read-only folder) where it escapes the atomic writers.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
@@ -90,8 +91,16 @@ def _register() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``id2r`` console script (commands are loaded lazily)."""
-    cli(prog_name="id2r")
+    """Entry point of the ``id2r`` console script (commands are loaded lazily).
+
+    The process ends after the command: what is alive then (imported modules, numba's
+    compiler state: about 120 000 objects after ``id2r solve``) is frozen, so that the
+    interpreter's shutdown does not walk it for garbage (about 0.25 CPU s after a solve).
+    """
+    try:
+        cli(prog_name="id2r")
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":
