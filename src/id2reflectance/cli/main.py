@@ -8,7 +8,6 @@ full, read-only folder) where it escapes the atomic writers.
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 
@@ -16,6 +15,7 @@ import click
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import WRITE_ERRNOS
+from id2reflectance._shared.collector import freeze
 from id2reflectance.errors import Id2rError, SessionInvalidError
 
 
@@ -95,12 +95,13 @@ def main() -> None:
 
     The process ends after the command: what is alive then (imported modules, numba's
     compiler state: about 120 000 objects after ``id2r solve``) is frozen, so that the
-    interpreter's shutdown does not walk it for garbage (about 0.25 CPU s after a solve).
+    interpreter's shutdown does not walk it for garbage (about 0.25 CPU s after a solve;
+    :func:`~id2reflectance._shared.collector.freeze`).
     """
     try:
         cli(prog_name="id2r")
     finally:
-        gc.freeze()
+        freeze()
 
 
 if __name__ == "__main__":

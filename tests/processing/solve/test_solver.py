@@ -345,30 +345,6 @@ def test_map_statistics_sample_a_grid_of_rows_and_columns() -> None:
     assert map_statistics(maps, max_samples=n)["specular_albedo"] == summary(maps.specular_albedo[maps.mask])
 
 
-def test_the_collector_is_paused_for_the_first_imports_and_restored() -> None:
-    """The stages' first import freezes what it built and leaves the collector as it was."""
-    import gc
-
-    from id2reflectance.processing.solve import solver
-
-    before = gc.get_freeze_count()
-    with solver._no_collection("id2r_test_module_never_imported"):
-        assert not gc.isenabled()
-        alive = [[i] for i in range(100)]
-    assert gc.isenabled() and gc.get_freeze_count() >= before + len(alive)
-    frozen = gc.get_freeze_count()
-    with solver._no_collection("sys"):  # imported already: nothing frozen
-        assert not gc.isenabled()
-    assert gc.isenabled() and gc.get_freeze_count() == frozen
-    gc.disable()
-    try:
-        with solver._no_collection("sys"):
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
 def test_camera_warnings() -> None:
     quiet = PixelCounts(pixels=100, foreground=80, valid=80)
     assert camera_warnings("c", quiet, mask_file=True, warn_fraction=0.01) == []

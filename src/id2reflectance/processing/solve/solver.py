@@ -31,19 +31,17 @@ releases the GIL; the numba kernel splits each band's rows over ``workers`` thre
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
+from id2reflectance._shared.collector import collector_paused
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
@@ -200,34 +198,13 @@ def _check_frame_files(session: Session) -> None:
             raise InputFileError(f.file, f"frames[{i}].file", "file not found")
 
 
-@contextmanager
-def _no_collection(module: str) -> Iterator[None]:
-    """Within: the cyclic garbage collector paused; when ``module`` was not imported yet
-    (the first solve of the process), what is alive after is frozen (``gc.freeze``).
-
-    Importing numba and loading a compiled kernel create about 100 000 objects that live
-    as long as the process; the collector, triggered by their allocation, walked them
-    about 280 times (two full passes) while the first frames decoded, holding the GIL the
-    decoders need between calls, and again at every later full pass. Frozen, they are
-    never walked (they are still freed by reference counting)."""
-    first = module not in sys.modules
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if first:
-            gc.freeze()
-        if enabled:
-            gc.enable()
-
-
 def _import_stages() -> None:
     """Import the alignment and the preparation (about 0.3 s of Python: they import numba).
 
     Run by a side thread while the first camera's frames decode (the decoders release the
-    GIL), not before the decode starts."""
-    with _no_collection("id2reflectance.processing.solve.align"):
+    GIL), not before the decode starts; the collector paused meanwhile, and what the first
+    import built frozen (:mod:`~id2reflectance._shared.collector`)."""
+    with collector_paused(freeze_after="id2reflectance.processing.solve.align" not in sys.modules):
         from id2reflectance.processing.solve import align, denoise  # noqa: F401 (imported for the side effect)
 
 
@@ -239,7 +216,7 @@ def _timed_table() -> tuple[InverseTable, float]:
 
 def _load_kernel() -> float:
     """Import the fused kernel and load (or compile) its machine code; returns seconds."""
-    with _no_collection("id2reflectance.processing.solve.kernel"):
+    with collector_paused(freeze_after="id2reflectance.processing.solve.kernel" not in sys.modules):
         from id2reflectance.processing.solve import kernel  # imports numba (slow): only when used
 
         return kernel.warm_up()
