@@ -239,8 +239,9 @@ def _timed_statistics(maps: CameraMaps, max_samples: int) -> tuple[dict[str, Sta
 def _timed_confidence(
     frames: CameraFrames, prep: PreparedCamera, maps: CameraMaps, config: SolverConfig
 ) -> tuple[list[str], float]:
-    """Set ``maps.confidence`` (:func:`~id2reflectance.processing.solve.denoise.camera_confidence`);
-    its noise warnings and seconds (run beside the writing of the other maps)."""
+    """Set ``maps.confidence`` (:func:`~id2reflectance.processing.solve.denoise.camera_confidence`
+    of the prepared frames: their full-on ones suffice); its noise warnings and seconds (run
+    beside the writing of the other maps)."""
     from id2reflectance.processing.solve.denoise import camera_confidence
 
     t = time.perf_counter()
@@ -350,9 +351,14 @@ def solve_session(
                 frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=out_maps.result()
             )
             t2 = time.perf_counter()
-            # beside the writing of the other maps: the confidence map (then the frames are
-            # freed), the statistics, and the next camera's decode
-            confidence_job = side.submit(_timed_confidence, frames, prep, maps, config)
+            # beside the writing of the other maps: the confidence map (from the full-on
+            # frames: the others are freed now, those after it), the statistics, and the
+            # next camera's decode
+            full = CameraFrames(
+                frames.camera, {k: v for k, v in frames.images.items() if k[0] == "full"}, frames.saturated, {}
+            )
+            confidence_job = side.submit(_timed_confidence, full, prep, maps, config)
+            del full
             stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
             del frames
             if i + 1 < len(names):
