@@ -4,7 +4,8 @@ An independent scan (the face model's own mesh: its own tessellation and vertex 
 not the template's; without the face model, the procedural head with every triangle
 split in four), the subject's truth UV maps rendered exactly into each camera of the
 simulator's rig (per pixel: ray -> scan surface -> the template UV of that point -> the
-truth maps, bilinear; no solve, no noise), the registration as the pipeline does it and
+truth maps by the interpolating cubic B-spline, so the truth is sampled once and exactly
+at the texel centres; no solve, no noise), the registration as the pipeline does it and
 with the true correspondence, the bake, and a straightforward reference bake, scored per
 camera region and per face region.
 
@@ -67,8 +68,9 @@ def _subdivided(mesh: FaceMesh) -> FaceMesh:
     return FaceMesh(np.asarray(m.vertices, np.float64), np.asarray(m.triangles, np.int64))
 
 
-def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0) -> ExactCase:
-    """Subject ``subject`` of seed 0 with its independent scan, truth and the rig's cameras."""
+def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0, appearance: bool = False) -> ExactCase:
+    """Subject ``subject`` of seed 0 with its independent scan, truth and the rig's cameras
+    (``appearance``: with its eyebrows, hair and beard, the simulator's default; else bald)."""
     from id2reflectance.capture.geometry.face_model_heads import CAST_PARTS, NECK_CUT_Y, template_embedding
     from id2reflectance.capture.geometry.regions import face_texel_size, region_masks, uv_raster
     from id2reflectance.capture.simulator.face_model_subjects import resolve_face_model
@@ -81,7 +83,7 @@ def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0)
     )
     from id2reflectance.capture.simulator.visibility import vertex_visibility
 
-    config = SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=head_model)
+    config = SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=head_model, appearance=appearance)
     subj = config_subject(config, subject)
     mesh, maps, _ = subject_geometry(subj, config)
     truth = {
@@ -172,6 +174,33 @@ def sample_cubic(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return out.reshape(rows * cols, *t.shape[2:])[:n].astype(np.float64)
 
 
+def sample_spline(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Like :func:`sample_bilinear` (OBJ UVs, columns wrap, rows clamp) with the cubic
+    B-spline that interpolates the texels: exact at the texel centres and twice
+    continuously differentiable across them, so an image of it resamples without the
+    kinks a bilinear texture has at the centres (where the bake samples).
+
+    texture : (S, S) or (S, S, C); uv : (N, 2). Returns (N,) or (N, C) float64."""
+    from scipy.ndimage import map_coordinates, spline_filter
+
+    pad = 16  # the prefilter's reach decays as 0.27^k: 16 texels leave < 1e-9
+    s = texture.shape[0]
+    t = np.asarray(texture, np.float64)
+    t = t if t.ndim == 3 else t[..., None]
+    t = np.concatenate([t[:, -pad:], t, t[:, :pad]], axis=1)
+    t = np.concatenate([t[:1].repeat(pad, axis=0), t, t[-1:].repeat(pad, axis=0)], axis=0)
+    x = (uv[:, 0] * s - 0.5) % s + pad
+    y = np.clip((1.0 - uv[:, 1]) * s - 0.5, 0.0, s - 1.0) + pad
+    out = np.stack(
+        [
+            map_coordinates(spline_filter(t[..., c], order=3, mode="nearest"), [y, x], order=3, prefilter=False)
+            for c in range(t.shape[-1])
+        ],
+        axis=-1,
+    )
+    return out if texture.ndim == 3 else out[:, 0]
+
+
 def solved_view_at(
     cam: Camera,
     hit: np.ndarray,
@@ -183,7 +212,7 @@ def solved_view_at(
 ) -> SolvedView:
     """The 'solved' maps of one camera whose pixels ``hit`` (H*W,) bool see the texture
     at ``uv`` (hit.sum(), 2) along the unit view rays ``d`` (hit.sum(), 3), sampled
-    with ``sample`` (:func:`sample_bilinear` or :func:`sample_cubic`)."""
+    with ``sample`` (one of :data:`LOOKUPS`)."""
     h, w = cam.height, cam.width
     rough = sample(truth["roughness"], uv)
     n = sample(truth["normal_object"], uv)
@@ -207,9 +236,16 @@ def solved_view_at(
     )
 
 
-def exact_views(case: ExactCase, *, cubic: bool = False) -> list[SolvedView]:
+LOOKUPS = {"spline": sample_spline, "bilinear": sample_bilinear, "cubic": sample_cubic}
+
+
+def exact_views(case: ExactCase, *, lookup: str = "spline") -> list[SolvedView]:
     """Every camera's exact maps: pixel ray -> first front-facing hit on the scan -> UV ->
-    the truth maps, bilinear (the simulator's lookup) or bicubic (``cubic``)."""
+    the truth maps, looked up by ``lookup`` (:data:`LOOKUPS`): ``"spline"`` (default: the
+    interpolating cubic B-spline, so the truth is sampled once, exactly, at the texel
+    centres, and the image is smooth there), ``"bilinear"`` (the simulator's lookup: kinks
+    at the texel centres, which any bake then resamples: the benchmark's own ceiling of
+    47-49 dB at 2048 px) or ``"cubic"`` (OpenCV's bicubic convolution, C1)."""
     scene = raycasting_scene(case.scan)
     fn = case.scan.face_normals()
     views = []
@@ -220,8 +256,7 @@ def exact_views(case: ExactCase, *, cubic: bool = False) -> list[SolvedView]:
         p = o + t[hit, None].astype(np.float64) * d[hit]
         uv, ok = radial_uv(case.truth_mesh, p)
         hit[np.flatnonzero(hit)[~ok]] = False
-        sample = sample_cubic if cubic else sample_bilinear
-        views.append(solved_view_at(cam, hit, uv[ok], d[hit], case.truth, case.shown_diffuse, sample))
+        views.append(solved_view_at(cam, hit, uv[ok], d[hit], case.truth, case.shown_diffuse, LOOKUPS[lookup]))
     return views
 
 
@@ -334,6 +369,57 @@ def region_scores(
     return out
 
 
+def supersampled(
+    case: ExactCase, views: list[SolvedView], mesh: FaceMesh, regions: dict[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """Region scores of a per-texel area-weighted lookup: the default bake at twice the
+    size, each texel the mean of its 2 x 2 sub-texels (a box over the texel's footprint
+    instead of one bilinear sample at its centre)."""
+    import cv2
+
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    size = case.scored.shape[0]
+    b = bake_maps(mesh, views, config=BakeConfig(size=2 * size, previews=False))
+    maps = {
+        "diffuse_albedo": cv2.resize(b.diffuse_albedo, (size, size), interpolation=cv2.INTER_AREA),
+        "normal_object": cv2.resize(b.normal_object, (size, size), interpolation=cv2.INTER_AREA),
+    }
+    return region_scores(maps, case.truth, regions)
+
+
+def error_shares(
+    case: ExactCase, baked_diffuse: np.ndarray, seen: np.ndarray, weights: dict[str, np.ndarray], region: np.ndarray
+) -> dict[str, tuple[int, float, float]]:
+    """Where a camera region's diffuse error lies: {class: (texels, share of the region's
+    squared error, PSNR dB of the class)} for the texels the bake filled (unseen or
+    creases), those seen by one camera only and those blended from two or more, with the
+    seen ones split at n.v 0.3 to their best camera (grazing)."""
+    from id2reflectance.processing.bake.views import texel_geometry
+
+    e2 = np.mean((np.asarray(baked_diffuse, np.float64) - case.truth["diffuse_albedo"]) ** 2, axis=-1)
+    geom = texel_geometry(case.truth_mesh, region.shape[0])
+    cos = np.zeros(region.shape)
+    for cam in case.cameras.values():
+        v = cam.center - geom.points
+        v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+        cos = np.maximum(cos, np.sum(geom.normals * v, axis=-1))
+    views = sum((w > 0).astype(int) for w in weights.values())
+    classes = {
+        "filled": region & ~seen,
+        "seen, grazing (n.v < 0.3)": region & seen & (cos < 0.3),
+        "seen, one camera": region & seen & (cos >= 0.3) & (views <= 1),
+        "seen, blended": region & seen & (cos >= 0.3) & (views >= 2),
+    }
+    total = max(float(e2[region].sum()), 1e-30)
+    return {
+        k: (int(m.sum()), float(e2[m].sum() / total), float(10 * np.log10(1 / max(float(e2[m].mean()), 1e-20))))
+        if m.any()
+        else (0, 0.0, float("nan"))
+        for k, m in classes.items()
+    }
+
+
 # (label, BakeConfig changes): one stage switched off or replaced at a time
 STAGES: tuple[tuple[str, dict], ...] = (
     (
@@ -377,6 +463,9 @@ def stage_table(
     fitted = meshes["fitted"]
     rows = [("bake (default)", bake(fitted))]
     rows += [(label, bake(fitted, **kw)) for label, kw in STAGES]
+    rows.append(
+        ("texel footprint: bake at 2x, area-averaged (supersampled lookup)", supersampled(case, views, fitted, regions))
+    )
     rows.append(("registration -> true mesh", bake(meshes["true"])))
     rows.append(
         ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))

@@ -6,7 +6,8 @@ Usage::
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|both]
-        [--exact-maps [--exact-ao both|ao|none] [--exact-cubic]]
+        [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
+                      [--exact-heads bald|appearance|both]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
@@ -44,8 +45,16 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    and per face region; then a table of the dB each stage costs (one switched off or
    replaced at a time). The cameras see the albedo times the subject's blurred ambient
    visibility (what a perfect solve returns, ``ao``) and the albedo alone (``none``),
-   looked up bilinearly (the simulator's lookup) or bicubically (``--exact-cubic``: no
-   kinks at the texel centres, where the bake samples).
+   looked up by the interpolating cubic B-spline (``--exact-lookup spline``, default: the
+   truth sampled once, exactly at the texel centres, and smooth there, so the image's
+   resampling is the bake's and not the benchmark's), bilinearly (``bilinear``: the
+   simulator's lookup, whose kinks at the texel centres bound even the reference bake on
+   the true mesh to 47-49 dB) or by OpenCV's bicubic convolution (``cubic``). The heads are
+   bald (``--exact-heads bald``, the case of the figures before the simulator painted
+   eyebrows, hair and beards) and/or with their appearance (``appearance``, the
+   simulator's default now); ``both`` (default) runs each. After each table, where each
+   camera region's squared error lies: filled texels, grazing seen ones (n.v < 0.3),
+   texels one camera sees, blended ones.
    Helpers: ``benchmarks/bake_exact.py``.
 
 The issue's targets: PSNR > 35 dB, normal < 2 deg, roughness < 0.05, seam ratio < 1.5;
@@ -333,19 +342,25 @@ def speed_section(workdir: Path, subject: int, image: int, uv: int, views_px: in
 # ------------------------------------------------------------------ section 3
 
 
-def exact_section(image: int, uv: int, variants: tuple[str, ...], cubic: bool) -> None:
-    from bake_exact import build_case, exact_views, scored_regions, stage_table  # benchmarks/ is the script's folder
+def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, heads: tuple[str, ...]) -> None:
+    from bake_exact import (  # benchmarks/ is the script's folder
+        build_case,
+        error_shares,
+        exact_views,
+        scored_regions,
+        stage_table,
+    )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.registration.register import register_template
 
-    for variant in variants:
+    for head, variant in [(h, v) for h in heads for v in variants]:
         t = time.perf_counter()
-        case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao")
-        views = exact_views(case, cubic=cubic)
+        case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao", appearance=head == "appearance")
+        views = exact_views(case, lookup=lookup)
         reg = register_template(load_template(None)[0], case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         regions = scored_regions(case, views)
         print(
-            f"# exact maps ({variant}, {'bicubic' if cubic else 'bilinear'} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
+            f"# exact maps ({variant}, {head} head, {lookup} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
             f"(template {len(case.truth_mesh.vertices)} / {len(case.truth_mesh.faces)}), {image} px, UV {uv}, "
             f"prior {reg.prior}, texels per region "
             + ", ".join(f"{k} {int(m.sum())}" for k, m in regions.items())
@@ -354,8 +369,8 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...], cubic: bool) -
         )
         rows = stage_table(case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {})
         names = list(regions)
-        head = ["stage (maps: " + variant + ")", *names]
-        lines = [head]
+        title = ["stage (maps: " + variant + ", " + head + ")", *names]
+        lines = [title]
         ref = rows[0][1]
         for label, sc in rows:
             cells = [
@@ -363,26 +378,38 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...], cubic: bool) -
             ]
             lines.append([label, *cells])
         lines.append(["normal median, deg (default bake)", *[f"{ref[k][1]:.2f}" for k in names]])
-        widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
+        widths = [max(len(r[i]) for r in lines) for i in range(len(title))]
         for r in lines:
             print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
         print(flush=True)
+        baked = bake_maps(reg.mesh, views, config=BakeConfig(size=uv, previews=False))
+        for cam in case.cameras:
+            shares = error_shares(case, baked.diffuse_albedo, baked.seen, baked.view_weights, regions[cam])
+            print(
+                f"# {cam} region, default bake: where the squared error lies (texels, share, dB): "
+                + "; ".join(f"{k} {n}, {sh:.2f}, {db:.1f}" for k, (n, sh, db) in shares.items()),
+                flush=True,
+            )
         by = dict(rows)
         for cam in case.cameras:
             if variant == "ao":  # what a solve sees: the default bake, against the bake before (same run)
                 before = by["the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6)"]
-                row(f"exact maps (ao) {cam} region PSNR, dB (default bake / before; > 45)", ref[cam][0], before[cam][0])
+                row(
+                    f"exact maps (ao, {head}) {cam} region PSNR, dB (default bake / before; > 45)",
+                    ref[cam][0],
+                    before[cam][0],
+                )
             else:  # maps without occlusion: the bake without its occlusion correction, against the references
                 off = by["occlusion correction off"]
                 for mesh in ("fitted", "true"):
                     r = by[f"reference bake ({mesh} mesh)"]
                     row(
-                        f"exact maps (none) {cam} region PSNR, dB (bake, occlusion off / reference, {mesh} mesh)",
+                        f"exact maps (none, {head}) {cam} region PSNR, dB (bake, occlusion off / reference, {mesh} mesh)",
                         off[cam][0],
                         r[cam][0],
                     )
             row(
-                f"exact maps ({variant}) {cam} region normal median, deg (< 1; reference)",
+                f"exact maps ({variant}, {head}) {cam} region normal median, deg (< 1; reference)",
                 ref[cam][1],
                 by["reference bake (fitted mesh)"][cam][1],
             )
@@ -399,7 +426,10 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true", help="skip section 2 (speed)")
     ap.add_argument("--exact-maps", action="store_true", help="only section 3: the exact-map case")
     ap.add_argument("--exact-ao", choices=("both", "ao", "none"), default="both", help="section 3's diffuse maps")
-    ap.add_argument("--exact-cubic", action="store_true", help="section 3: the truth looked up bicubically")
+    ap.add_argument(
+        "--exact-lookup", choices=("spline", "bilinear", "cubic"), default="spline", help="section 3: truth lookup"
+    )
+    ap.add_argument("--exact-heads", choices=("bald", "appearance", "both"), default="both", help="section 3's heads")
     args = ap.parse_args()
     OPTIONS.update(head_model=args.head_model, prior=args.prior, template=args.template)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
@@ -407,7 +437,8 @@ def main() -> None:
     if args.exact_maps:
         t0 = time.perf_counter()
         variants = ("ao", "none") if args.exact_ao == "both" else (args.exact_ao,)
-        exact_section(1024 if args.quick else 2048, 256, variants, args.exact_cubic)
+        heads = ("bald", "appearance") if args.exact_heads == "both" else (args.exact_heads,)
+        exact_section(1024 if args.quick else 2048, 256, variants, args.exact_lookup, heads)
         print_table()
         print(f"# total {time.perf_counter() - t0:.0f} s")
         return

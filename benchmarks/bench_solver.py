@@ -592,7 +592,7 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true", help="only accuracy")
     parser.add_argument("--e2e", action="store_true", help="end-to-end id2r solve with cat and memcpy references")
     parser.add_argument("--noise", action="store_true", help="issue 20: sensor noise, ambient light, denoise cost")
-    parser.add_argument("--baseline-src", help="with --e2e: also time the package in this src folder")
+    parser.add_argument("--baseline-src", help="with --e2e or --noise: also time the package in this src folder")
     parser.add_argument("--repeats", type=int, default=2, help="with --e2e: runs per checkout (best reported)")
     parser.add_argument(
         "--e2e-sessions", default=",".join(E2E_SESSIONS), help=f"with --e2e: any of {','.join(E2E_SESSIONS)}"
@@ -620,7 +620,7 @@ def main() -> None:
             if not args.skip_accuracy:
                 rows += noise_figures.accuracy_rows(tmp, quick=args.quick)
             if not args.skip_speed:
-                rows += noise_figures.speed_rows(tmp, quick=args.quick)
+                rows += noise_figures.speed_rows(tmp, quick=args.quick, baseline_src=args.baseline_src)
         elif args.e2e:
             rows += e2e_rows(
                 tmp,

@@ -16,12 +16,18 @@ denoising, the robust mask and the confidence of one synthetic camera (a simulat
 camera's frames upsampled; 2048^2 with 14 frames and 4096^2 with 8, no inverses; with the
 issue's noise and clean), run as the solver runs them (in place), in camera pixels per
 second, against ``cv2.GaussianBlur`` 5 x 5 of the same frames in the same run (target
->= 10 Mpix/s, half of issue 20's 5 Mpix/s for alignment plus denoising).
+>= 10 Mpix/s, half of issue 20's 5 Mpix/s for alignment plus denoising). ``--baseline-src
+DIR`` also times the package in DIR (e.g. a copy of main's ``src``) on the same frames, in
+a fresh process right before this checkout.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,42 +136,74 @@ def _stage_seconds(frames: CameraFrames) -> dict[str, float]:
     return {"noise": t1 - t0, "denoise": t2 - t1, "mask": t3 - t2, "confidence": t4 - t3, "total": t4 - t0}
 
 
-def speed_rows(tmp: Path, *, quick: bool) -> list[Row]:
+def _best_seconds(tmp: Path, size: int, *, inverses: bool, noisy: bool, repeats: int) -> dict[str, float]:
+    """Best of ``repeats`` :func:`_stage_seconds` per stage and of the GaussianBlur reference (``ref``),
+    after one warm-up run (compiles the numba kernels or loads them from the cache)."""
+    frames = _synthetic_camera(tmp, size, inverses=inverses, noisy=noisy)
+    _stage_seconds(frames)
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for img in frames.images.values():
+            cv2.GaussianBlur(img, (5, 5), 0)
+        best["ref"] = min(best.get("ref", float("inf")), time.perf_counter() - t)
+        for k, v in _stage_seconds(frames).items():
+            best[k] = min(best.get(k, float("inf")), v)
+    return best
+
+
+def _baseline_seconds(src: str, tmp: Path, size: int, *, inverses: bool, noisy: bool, repeats: int) -> dict[str, float]:
+    """:func:`_best_seconds` with the package in ``src`` (a fresh process; the same synthetic frames)."""
+    code = (
+        "import json, sys; from pathlib import Path; import noise_figures as nf; "
+        f"print(json.dumps(nf._best_seconds(Path({str(tmp)!r}), {size}, inverses={inverses}, noisy={noisy}, "
+        f"repeats={repeats})))"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, str(Path(__file__).parent)]))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def speed_rows(tmp: Path, *, quick: bool, baseline_src: str | None = None) -> list[Row]:
     """Cost per camera: 2048^2 with 14 frames and 4096^2 with 8 (no inverses), noisy and clean
-    (``--quick``: 1024^2 and 2048^2), against a 5x5 GaussianBlur of the same frames."""
+    (``--quick``: 1024^2 and 2048^2), against a 5x5 GaussianBlur of the same frames in the same
+    process; with ``baseline_src`` also the package in that folder (a fresh process, its own
+    GaussianBlur reference), measured right before this checkout."""
     small, big = (1024, 2048) if quick else (2048, 4096)
     rows: list[Row] = []
+    _synthetic_camera(tmp, 64, inverses=False, noisy=False)  # the session simulated by this checkout
     for size, inverses, repeats in ((small, True, 2), (big, False, 1)):
         for noisy in (True, False):
-            frames = _synthetic_camera(tmp, size, inverses=inverses, noisy=noisy)
-            npix, n = size * size, len(frames.images)
-            if not rows:
-                _stage_seconds(frames)  # compile the numba kernels (or load them from the cache)
-
-            def reference(frames: CameraFrames = frames) -> float:
-                t = time.perf_counter()
-                for img in frames.images.values():
-                    cv2.GaussianBlur(img, (5, 5), 0)
-                return time.perf_counter() - t
-
-            best: dict[str, float] = {}
-            ref = reference()
-            for _ in range(repeats):
-                for k, v in _stage_seconds(frames).items():
-                    best[k] = min(best.get(k, float("inf")), v)
-                ref = min(ref, reference())
-            del frames
+            n = 14 if inverses else 8
             label = f"{size}x{size} {n} frames {'noisy' if noisy else 'clean'}"
-            parts = ", ".join(f"{k} {best[k]:.2f}" for k in ("noise", "denoise", "mask", "confidence"))
-            rows.append((f"{label}: seconds", parts, "-", "-"))
-            rate, ref_rate = npix / best["total"] / 1e6, npix / ref / 1e6
-            rows.append(
-                (
-                    f"{label}: noise + denoise + mask + confidence",
-                    f"{rate:.2f} Mpix/s",
-                    f"GaussianBlur 5x5 of the {n} frames {ref_rate:.2f} Mpix/s",
-                    f"{rate / ref_rate:.3f}",
+            runs = []
+            if baseline_src:
+                kw = {"inverses": inverses, "noisy": noisy, "repeats": repeats}
+                runs.append(("baseline", _baseline_seconds(baseline_src, tmp, size, **kw)))
+            runs.append(("this checkout", _best_seconds(tmp, size, inverses=inverses, noisy=noisy, repeats=repeats)))
+            rates = {}
+            for who, best in runs:
+                tag = f"{label} [{who}]" if baseline_src else label
+                parts = ", ".join(f"{k} {best[k]:.2f}" for k in ("noise", "denoise", "mask", "confidence"))
+                rows.append((f"{tag}: seconds", parts, "-", "-"))
+                rate, ref_rate = size * size / best["total"] / 1e6, size * size / best["ref"] / 1e6
+                rates[who] = rate
+                rows.append(
+                    (
+                        f"{tag}: noise + denoise + mask + confidence",
+                        f"{rate:.2f} Mpix/s",
+                        f"GaussianBlur 5x5 of the {n} frames {ref_rate:.2f} Mpix/s",
+                        f"{rate / ref_rate:.3f}",
+                    )
                 )
-            )
-            rows.append((f"{label}: vs target", f"{rate:.2f} Mpix/s", "target 10", f"{rate / 10:.3f}"))
+                rows.append((f"{tag}: vs target", f"{rate:.2f} Mpix/s", "target 10", f"{rate / 10:.3f}"))
+            if baseline_src:
+                rows.append(
+                    (
+                        f"{label}: this checkout vs baseline",
+                        f"{rates['this checkout']:.2f} Mpix/s",
+                        f"baseline {rates['baseline']:.2f} Mpix/s",
+                        f"{rates['this checkout'] / rates['baseline']:.2f}",
+                    )
+                )
     return rows

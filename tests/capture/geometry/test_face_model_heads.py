@@ -136,5 +136,10 @@ def test_basis_reproduces_face_model_heads(model) -> None:
     np.testing.assert_allclose(lin[basis.skin], head[basis.skin], atol=1e-9)  # exactly linear on the skin
     assert np.abs(lin - head).max() < 2e-3  # the neck extension below the model: nearly
     assert 0.8 < basis.skin.mean() < 1.0
+    # the vertices blended into the template's neck stub are not on a scan of the real head:
+    # they must not constrain the weights (issue 22: under the jaw they slid the fit 0.1 mm)
+    emb = template_embedding(model)
+    assert not basis.skin[emb.neck > 0].any()
+    assert basis.skin[emb.hit & (emb.eye == 0) & (emb.neck == 0)].all()
     with pytest.raises(ConfigError, match="identity modes"):
         face_model_head_basis(model, 0)

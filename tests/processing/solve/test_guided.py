@@ -70,3 +70,38 @@ def test_two_guides_keep_the_edges_of_either(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setattr(guided, "numba_available", lambda: False)
         ref = guided.guided_filter2(g1r, g2, src, radius=1, eps1=0.01, eps2=0.02)
         np.testing.assert_allclose(fast[3:-3, 3:-3], ref[3:-3, 3:-3], atol=2e-5)
+
+
+def _clipped_box(x: np.ndarray, r: int) -> np.ndarray:
+    """float64 mean over the (2r+1)^2 window clipped to the image (the compiled kernels' border)."""
+    out = x.astype(np.float64)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        c = np.concatenate([np.zeros_like(np.take(out, [0], axis)), np.cumsum(out, axis=axis)], axis)
+        idx = np.arange(n)
+        hi, lo = np.minimum(idx + r, n - 1) + 1, np.maximum(idx - r, 0)
+        shape = [-1 if a == axis else 1 for a in range(out.ndim)]
+        out = (np.take(c, hi, axis) - np.take(c, lo, axis)) / (hi - lo).reshape(shape)
+    return out
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (5, 7), (17, 3), (70, 33)])
+@pytest.mark.parametrize("r", [1, 2, 8])
+def test_compiled_filter_matches_float64_with_clipped_windows(h: int, w: int, r: int) -> None:
+    """The streaming kernel (bands of rows, rings, halos) against a float64 reference, written in place."""
+    rng = np.random.default_rng(h * 100 + r)
+    g = rng.random((h, w)).astype(np.float32)
+    p = rng.random((h, w, 2)).astype(np.float32)
+    eps = 0.01
+    got = guided.guided_filter(g, p.copy(), radius=r, eps=eps)
+    inplace = p.copy()
+    guided.guided_filter(g, inplace, radius=r, eps=eps, out=inplace)
+    mi = _clipped_box(g, r)
+    var = np.maximum(_clipped_box(g.astype(np.float64) ** 2, r) - mi * mi, 0.0) + eps
+    for c in range(2):
+        mp = _clipped_box(p[..., c], r)
+        a = (_clipped_box(g * p[..., c].astype(np.float64), r) - mi * mp) / var
+        ref = _clipped_box(a, r) * g + _clipped_box(mp - a * mi, r)
+        np.testing.assert_allclose(got[..., c], ref, atol=2e-6)
+    np.testing.assert_array_equal(inplace, got)

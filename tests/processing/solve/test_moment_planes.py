@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from id2reflectance.processing.solve.config import numba_available
+from id2reflectance.processing.solve.lobe_length import (
+    LENGTH_POWER,
+    length_noise,
+    rescale_lobe_length,
+    unbiased_length2,
+)
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
+from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709
 
 
@@ -53,12 +60,41 @@ def test_compiled_packing_matches_numpy(inverses: bool) -> None:
     h, w = 9, 11
     got = [np.empty((h, w, c), np.float32) for c in (3, 4, 9, 3)]
     placeholder = images[("full", "cross")]
-    moments_kernel.pack_moments(tuple(images.get(k, placeholder) for k in FRAME_ORDER), inverses, LUMINANCE_709, *got)
+    lcoef = np.zeros(5, np.float32)
+    moments_kernel.pack_moments(
+        tuple(images.get(k, placeholder) for k in FRAME_ORDER), inverses, LUMINANCE_709, *got, lcoef
+    )
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     frames = {k: np.empty((h, w, 3), np.float32) for k in FRAME_ORDER if inverses or "inverse" not in k[0]}
     dummy = np.empty((1, 1, 3), np.float32)
-    moments_kernel.unpack_moments(ref[0], ref[1], ref[2], inverses, tuple(frames.get(k, dummy) for k in FRAME_ORDER))
+    moments_kernel.unpack_moments(
+        ref[0], ref[1], ref[2], inverses, tuple(frames.get(k, dummy) for k in FRAME_ORDER), LENGTH_POWER
+    )
     expected = frames_from_moments(*ref[:3], inverses)
     for key, img in expected.items():
+        np.testing.assert_allclose(frames[key], img, atol=1e-6)
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+def test_compiled_lobe_length_matches_numpy() -> None:
+    """A fifth specular channel: packing writes ``unbiased_length2``, unpacking applies ``rescale_lobe_length``."""
+    from id2reflectance.processing.solve import moments_kernel
+
+    images = _frames(True, seed=2)
+    model = FrameNoise(gain=5e-3, read=0.01)
+    full_c, spec, m1c, _ = moment_planes(images, True)
+    want2 = unbiased_length2(images, spec, model)
+    assert (want2 > 0).any() and (want2 < 0).any()  # both branches of the rescale are exercised
+    h, w = 9, 11
+    got = [np.empty((h, w, c), np.float32) for c in (3, 5, 9, 3)]
+    lcoef = np.array([*(LUMINANCE_709**2), *length_noise(images, model)], np.float32)
+    moments_kernel.pack_moments(tuple(images[k] for k in FRAME_ORDER), True, LUMINANCE_709, *got, lcoef)
+    np.testing.assert_allclose(got[1][..., 4], want2, atol=1e-6)
+    expected_spec = spec.copy()
+    rescale_lobe_length(expected_spec, want2.copy(), full_c[..., 0], radius=0, eps=1e-4, subsample=1)
+    frames = {k: np.empty((h, w, 3), np.float32) for k in FRAME_ORDER}
+    spec5 = np.concatenate([spec, want2[..., None]], axis=2)
+    moments_kernel.unpack_moments(full_c, spec5, m1c, True, tuple(frames[k] for k in FRAME_ORDER), LENGTH_POWER)
+    for key, img in frames_from_moments(full_c, expected_spec, m1c, True).items():
         np.testing.assert_allclose(frames[key], img, atol=1e-6)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from id2reflectance.processing.solve.noise import FrameNoise, dark_read_noise, estimate_frame_noise, highpass
+from id2reflectance.processing.solve.noise import (
+    FrameNoise,
+    _stable_order,
+    dark_read_noise,
+    estimate_frame_noise,
+    highpass,
+)
 
 
 def _scene(h: int = 256, w: int = 256) -> np.ndarray:
@@ -53,3 +59,15 @@ def test_dark_frame_gives_the_read_noise() -> None:
     est = estimate_frame_noise(_noisy(img, 5e-5, 0.003), read=0.003)
     assert est.source == "dark" and est.read == 0.003
     assert est.gain == pytest.approx(5e-5, rel=0.3)
+
+
+def test_level_order_is_numpys_stable_argsort() -> None:
+    """The fit's level bins: the keyed integer sort orders exactly as a stable argsort, ties included."""
+    rng = np.random.default_rng(3)
+    cases = [
+        rng.standard_normal(50_000).astype(np.float32),
+        np.round(rng.standard_normal(5_000) * 3).astype(np.float32),  # many ties (quantised levels)
+        np.array([0.0, -0.0, 1.0, -1.0, -0.0, 0.0, np.inf, -np.inf, 1e-30, -1e-30], np.float32),
+    ]
+    for x in cases:
+        np.testing.assert_array_equal(_stable_order(x), np.argsort(x, kind="stable"))

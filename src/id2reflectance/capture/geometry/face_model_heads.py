@@ -167,8 +167,10 @@ class HeadBasis:
     modes : (V, 3, K) float64 metres per unit weight, column k =
         ``face_model_head(model, e_k) - mean`` (exact: the neck extension below the face
         model is evaluated per mode, the only non-linear part of :func:`face_model_head`).
-    skin : (V,) bool, vertices on the face model's skin (ray hit, not an eyeball, above
-        the blend into the template's neck): where a scan constrains the weights.
+    skin : (V,) bool, vertices on the face model's skin (ray hit, not an eyeball, not in
+        the blend into the template's neck, whose vertices lie off a scan of the real
+        head: under the jaw they pulled the weights by 0.1 mm on the sides of the face,
+        issue 22): where a scan constrains the weights.
     """
 
     mean: np.ndarray
@@ -192,7 +194,7 @@ def _basis(model: FaceModel, count: int) -> HeadBasis:
     modes = np.empty((len(mean), 3, count))
     for k in range(count):
         modes[:, :, k] = head(base + model.identity[k]) - mean
-    skin = emb.hit & (emb.eye == 0.0) & (emb.neck < 0.5)
+    skin = emb.hit & (emb.eye == 0.0) & (emb.neck == 0.0)
     for a in (mean, modes, skin):
         a.flags.writeable = False  # shared by every caller (cached)
     return HeadBasis(mean, modes, skin)

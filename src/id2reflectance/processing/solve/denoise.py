@@ -37,12 +37,12 @@ import numpy as np
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
-from id2reflectance.processing.solve.config import SolverConfig
+from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
 from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
-from id2reflectance.processing.solve.separation import AXES, has_inverses
+from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,13 @@ def _strided(shape: tuple[int, ...], pixels: int = 1 << 18) -> tuple[slice, slic
 
 def _sigma_map(model: FrameNoise, level: np.ndarray, *, plus: np.ndarray | None = None) -> np.ndarray:
     """(H, W) float32 noise sigma of ``model`` at ``level`` (H, W) float32, combined in quadrature with ``plus``."""
-    var = np.maximum(level, np.float32(0.0))
+    var = mapped_empty(level.shape, np.float32)  # no temporaries: fresh pages cost a fault each
+    np.maximum(level, np.float32(0.0), out=var)
     var *= np.float32(model.gain)
     var += np.float32(model.read**2)
     if plus is not None:
-        var += plus * plus
+        for r in range(0, var.shape[0], 256):
+            var[r : r + 256] += np.square(plus[r : r + 256])
     return np.sqrt(var, out=var)
 
 
@@ -221,8 +223,10 @@ def prepare_frames(
         prep.cross_noise = _median_model([m for (_, pol), m in noise.items() if pol == "cross"])
         prep.parallel_noise = _median_model([m for (_, pol), m in noise.items() if pol == "parallel"])
     images = dict(frames.images)
-    raw_c = luminance(images[("full", "cross")])  # what the sensor saw: sets the noise
-    raw_p = luminance(images[("full", "parallel")])
+    shape = images[("full", "cross")].shape[:2]
+    # what the sensor saw: sets the noise (pages mapped up front: faults cost more than the transform)
+    raw_c = luminance(images[("full", "cross")], out=mapped_empty(shape, np.float32))
+    raw_p = luminance(images[("full", "parallel")], out=mapped_empty(shape, np.float32))
     floor = 10.0 * max(prep.cross_noise.read, 1e-6)
     if ambient == "auto" and has_inverses(images):
         signal = raw_c > floor
@@ -312,19 +316,46 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     -------
     (H, W) bool.
     """
-    d = 2.0 * luminance(frames.images[("full", "cross")])
+    full = frames.images[("full", "cross")]
+    h, w = full.shape[:2]
     sigma = prep.sigma_cross if prep.sigma_cross is not None else np.float32(prep.cross_noise.read)
-    if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
-        sigma = sigma * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
-    threshold = np.maximum(min_diffuse, MASK_SNR * 2.0 * sigma / (2 * prep.radius_diffuse + 1))
-    prep.mask_threshold = float(np.median(threshold[_strided(d.shape)] if np.ndim(threshold) == 2 else threshold))
-    fg = np.zeros(d.shape, np.uint8)
-    fg[prep.roi] = d[prep.roi] > (threshold if np.ndim(threshold) == 0 else threshold[prep.roi])
+
+    def threshold(sig: np.ndarray | np.float32) -> np.ndarray:
+        if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
+            sig = sig * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
+        return np.maximum(min_diffuse, MASK_SNR * 2.0 * sig / (2 * prep.radius_diffuse + 1))
+
+    prep.mask_threshold = float(np.median(threshold(sigma[_strided((h, w))] if np.ndim(sigma) == 2 else sigma)))
+    # the candidates (above the threshold, inside the filtered box) band by band of rows: no
+    # full-size float temporaries (fresh pages cost a fault each)
+    rows, cols = prep.roi
+    r0, r1, _ = rows.indices(h)
+    c0, c1, _ = cols.indices(w)
+    fg = np.zeros((h, w), np.uint8)
+    for b0 in range(r0, r1, 256):
+        band = (slice(b0, min(b0 + 256, r1)), slice(c0, c1))
+        sig = sigma[band] if np.ndim(sigma) == 2 else sigma
+        fg[band] = np.float32(2.0) * luminance(full[band]) > threshold(sig)
+    # nothing outside the candidates' box is foreground: every step below runs on that box grown
+    # by 3 pixels (the 5 x 5 dilation and the 3 x 3 opening see what they saw on the whole
+    # image, and the background ring keeps the holes' connection to the image border)
+    box = _signal_box(fg, margin=3)
+    if box[0].start is None:  # no candidate at all
+        return np.zeros((h, w), bool)
+    d = luminance(full[box])
+    d *= np.float32(2.0)
+    part = fg[box]
     # silhouette pixels partly covered by the head hold a fraction of its signal: count one
     # when it holds at least half of its brightest neighbour's (the pixel centre on the head);
     # darker pixels inside (pores, brows) become holes, filled below
-    fg &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
-    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    part &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    out = np.zeros((h, w), bool)
+    out[box] = _clean_mask(cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
+    return out
+
+
+def _clean_mask(fg: np.ndarray) -> np.ndarray:
+    """Components under 1 % of the largest dropped, enclosed holes filled; (h, w) uint8 -> bool."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     if n <= 1:
         return fg.astype(bool)
@@ -358,14 +389,16 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     Returns
     -------
     confidence : (H, W) float32 in [0, 1], 0 outside the mask.
-    snr_specular : (H, W) float32, the specular signal-to-noise ratio (for warnings).
+    snr_specular : (H, W) float32, the specular signal-to-noise ratio (for warnings) inside
+        the mask's bounding box, 0 outside it.
     """
-    c = luminance(frames.images[("full", "cross")])
-    s = luminance(frames.images[("full", "parallel")]) - c
-    sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross
-    sig_s0 = prep.sigma_specular
-    if sig_s0 is None:
-        sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
+    h, w = mask.shape
+    conf, snr_full = mapped_empty((h, w), np.float32), mapped_empty((h, w), np.float32)  # pages mapped up front
+    conf.fill(0.0)
+    snr_full.fill(0.0)
+    if not mask.any():
+        return conf, snr_full
+    rows, cols = _signal_box(mask, margin=0)  # conf is 0 outside the mask: only its bounding box is computed
     f32, tiny, k2 = np.float32, np.float32(1e-12), np.float32(CONFIDENCE_SNR**2)
 
     def snr(signal: np.ndarray, sigma: np.ndarray, radius: int) -> np.ndarray:
@@ -378,13 +411,42 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         np.add(x, k2, out=tmp)
         return np.divide(x, tmp, out=x)
 
-    snr_s = snr(s, sig_s0, prep.radius_specular)
-    conf = snr(c, sig_c0, prep.radius_diffuse)  # in-place steps: few fresh full-size arrays
-    q(conf, c)
-    np.maximum(snr_s, f32(0.0), out=s)
-    conf *= q(s, c)
-    conf[~mask] = 0.0
-    return conf, snr_s
+    if numba_available() and prep.sigma_cross is not None and prep.sigma_specular is not None:
+        from id2reflectance.processing.solve import confidence_kernel  # imports numba: only when used
+
+        box = (rows, cols)
+        coef = np.array([1.0 / (2 * prep.radius_diffuse + 1), 1.0 / (2 * prep.radius_specular + 1), tiny, k2], f32)
+        conf_b, snr_b = conf[box], snr_full[box]
+        confidence_kernel.confidence_rows(
+            frames.images[("full", "cross")][box],
+            frames.images[("full", "parallel")][box],
+            prep.sigma_cross[box],
+            prep.sigma_specular[box],
+            mask[box],
+            LUMINANCE_709.astype(np.float32),
+            coef,
+            conf_b,
+            snr_b,
+        )
+        return conf, snr_full
+    for b0 in range(rows.start, rows.stop, 256):  # band by band: small temporaries, reused by the allocator
+        box = (slice(b0, min(b0 + 256, rows.stop)), cols)
+        c = luminance(frames.images[("full", "cross")][box])
+        s = luminance(frames.images[("full", "parallel")][box])
+        s -= c
+        sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross[box]
+        sig_s0 = None if prep.sigma_specular is None else prep.sigma_specular[box]
+        if sig_s0 is None:
+            sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
+        snr_s = snr(s, sig_s0, prep.radius_specular)
+        snr_full[box] = snr_s
+        cb = snr(c, sig_c0, prep.radius_diffuse)
+        q(cb, c)
+        np.maximum(snr_s, f32(0.0), out=s)
+        cb *= q(s, c)
+        cb[~mask[box]] = 0.0
+        conf[box] = cb
+    return conf, snr_full
 
 
 @dataclass

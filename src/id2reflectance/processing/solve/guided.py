@@ -74,9 +74,7 @@ def guided_filter(
         from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
 
         dst = mapped_empty(p.shape, np.float32) if out is None else (out[..., None] if planar else out)
-        guided_kernel.guided_filter_planes(
-            guide, p, int(radius), float(eps), dst, guided_kernel.scratch(h, w), guided_kernel.stats_scratch(h, w)
-        )
+        guided_kernel.guided_filter_planes(guide, p, int(radius), float(eps), dst)
         return dst[..., 0] if planar else dst
     if s > 1:
         small = ((h + s - 1) // s, (w + s - 1) // s)
@@ -138,15 +136,7 @@ def guided_filter2(
 
         dst = mapped_empty(src.shape, np.float32) if out is None else out
         guided_kernel.guided_filter_planes2(
-            g1,
-            g2,
-            np.asarray(src, np.float32),
-            int(radius),
-            float(eps1),
-            float(eps2),
-            dst,
-            guided_kernel.scratch(h, w),
-            guided_kernel.stats_scratch(h, w),
+            g1, g2, np.asarray(src, np.float32), int(radius), float(eps1), float(eps2), dst
         )
         return dst
     p = np.ascontiguousarray(src, np.float32)

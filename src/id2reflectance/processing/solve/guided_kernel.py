@@ -1,11 +1,21 @@
-"""Compiled guided filter (numba): box means by running sums, the filter's arithmetic fused.
+"""Compiled guided filter (numba): one streaming sweep over the rows, the filter's arithmetic fused.
 
 :func:`guided_filter_planes` computes what
 :func:`~id2reflectance.processing.solve.guided.guided_filter` computes with
-``subsample=1`` (box windows shrunk at the image border instead of reflected), reading
-each input plane a few times instead of the numpy version's dozen temporaries; planes
-are processed in parallel threads. Compiled on first use and cached on disk beside this
-module, as the solver's kernel.
+``subsample=1`` (box windows shrunk at the image border instead of reflected), and
+:func:`guided_filter_planes2` what ``guided_filter2`` computes, in a single pass over the
+image: each row's horizontal window sums (of the guides, their squares and products, the
+input planes and their products with the guides) go into a ring of ``2r + 1`` rows; as
+soon as a row's window is complete its vertical sums give the coefficients ``a, b`` of
+that row, whose horizontal sums go into a second ring; ``r`` rows later the output row is
+``mean(a) * guide + mean(b)``. The rings stay in the cache: each input plane and guide is
+read once and each output plane written once (the previous version wrote and re-read
+eight full-size planes per input plane). Vertical sums are direct sums over the ring (no
+running sums that drift over thousands of rows).
+
+The image is split into bands of rows run in parallel threads; the ``2r`` rows each band
+reads beyond its own are copied before any band writes, so ``out`` may be the input
+(or the guide) itself. Compiled on first use and cached on disk beside this module.
 """
 
 from __future__ import annotations
@@ -14,52 +24,6 @@ import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
 _JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
-
-
-@njit(**_JIT)
-def _box(src: np.ndarray, dst: np.ndarray, tmp: np.ndarray, r: int) -> None:
-    """dst = mean of src over the (2r+1)^2 window clipped to the image; (H, W) float32."""
-    h, w = src.shape
-    for i in range(h):  # horizontal sums: clipped ends, then a branch-free interior
-        for j in range(min(r, w)):
-            acc = np.float32(0.0)
-            for k in range(max(j - r, 0), min(j + r, w - 1) + 1):
-                acc += src[i, k]
-            tmp[i, j] = acc
-        for j in range(max(w - r, r), w):
-            acc = np.float32(0.0)
-            for k in range(max(j - r, 0), min(j + r, w - 1) + 1):
-                acc += src[i, k]
-            tmp[i, j] = acc
-        if r == 1:  # the common radii: branch-free loops LLVM vectorises
-            for j in range(1, w - 1):
-                tmp[i, j] = src[i, j - 1] + src[i, j] + src[i, j + 1]
-        elif r == 2:
-            for j in range(2, w - 2):
-                tmp[i, j] = src[i, j - 2] + src[i, j - 1] + src[i, j] + src[i, j + 1] + src[i, j + 2]
-        else:
-            for j in range(r, w - r):
-                acc = src[i, j]
-                for k in range(1, r + 1):
-                    acc += src[i, j - k] + src[i, j + k]
-                tmp[i, j] = acc
-    col = np.zeros(w, np.float32)  # running vertical sums, row by row (contiguous access)
-    inv_w = np.empty(w, np.float32)
-    for j in range(w):
-        inv_w[j] = np.float32(1.0) / np.float32(min(j + r, w - 1) - max(j - r, 0) + 1)
-    for i in range(min(r, h)):
-        for j in range(w):
-            col[j] += tmp[i, j]
-    for i in range(h):
-        if i + r < h:
-            for j in range(w):
-                col[j] += tmp[i + r, j]
-        if i - r - 1 >= 0:
-            for j in range(w):
-                col[j] -= tmp[i - r - 1, j]
-        inv_h = np.float32(1.0) / np.float32(min(i + r, h - 1) - max(i - r, 0) + 1)
-        for j in range(w):
-            dst[i, j] = col[j] * inv_w[j] * inv_h
 
 
 @njit(**_JIT)
@@ -90,97 +54,273 @@ def _hsum(x: np.ndarray, y: np.ndarray, r: int) -> None:
             y[j] = acc
 
 
-@njit(parallel=True, **_JIT)
-def guided_filter_planes(
-    guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray, work: np.ndarray, stats: np.ndarray
-) -> None:
-    """Guided filter of every plane ``src[..., c]`` by ``guide`` into ``out`` (same shape).
-
-    Two sweeps per plane: horizontal window sums of ``p`` and ``guide * p`` row by row,
-    then running vertical sums that give the coefficients ``a, b`` of each row as soon as
-    its window is complete; the same for ``a, b``, whose means give the output directly.
-
-    Parameters
-    ----------
-    guide : (H, W) float32. src : (H, W, C) float32 (any strides). r : radius >= 1.
-    eps : regularisation, guide units squared. out : (H, W, C) float32, written.
-    work : (T, 5, H, W) float32 scratch, T at least ``numba.get_num_threads()`` (reused
-        between calls: fresh pages cost a fault each on first touch).
-    stats : (7, H, W) float32 scratch for the guide's statistics (:func:`scratch`).
-    """
-    h, w = guide.shape
-    n = src.shape[2]
-    mean_i, inv_var, tmp0, sq = stats[0], stats[1], stats[2], stats[3]
-    _box(guide, mean_i, tmp0, r)
-    for i in range(h):
-        for j in range(w):
-            sq[i, j] = guide[i, j] * guide[i, j]
-    _box(sq, inv_var, tmp0, r)
-    e = np.float32(eps)
-    for i in range(h):
-        for j in range(w):
-            v = inv_var[i, j] - mean_i[i, j] * mean_i[i, j]
-            inv_var[i, j] = np.float32(1.0) / ((v if v > 0 else np.float32(0.0)) + e)
-    inv_w = np.empty(w, np.float32)
+@njit(**_JIT)
+def _vsum(ring: np.ndarray, lo: int, hi: int, dst: np.ndarray) -> None:
+    """dst = sum of the ring's rows ``lo .. hi`` (image rows, stored at ``row % len(ring)``); (R, W) -> (W,)."""
+    n = ring.shape[0]
+    w = dst.shape[0]
+    first = ring[lo % n]
     for j in range(w):
-        inv_w[j] = np.float32(1.0) / np.float32(min(j + r, w - 1) - max(j - r, 0) + 1)
-    for c in prange(n):
-        t = get_thread_id()
-        hx, hy, ca, cb = work[t, 0], work[t, 1], work[t, 2], work[t, 3]
-        rows = work[t, 4]  # rows 0-3: one row of p, guide * p and the two running sums
-        rp, rip, col_x, col_y = rows[0], rows[1], rows[2], rows[3]
-        for i in range(h):
-            for j in range(w):
-                x = src[i, j, c]
-                rp[j] = x
-                rip[j] = x * guide[i, j]
-            _hsum(rp, hx[i], r)
-            _hsum(rip, hy[i], r)
-        for sweep in range(2):  # 0: p and guide * p -> a, b; 1: a, b -> output
-            col_x[:] = 0.0
-            col_y[:] = 0.0
-            for i in range(min(r, h)):
-                for j in range(w):
-                    col_x[j] += hx[i, j]
-                    col_y[j] += hy[i, j]
-            for i in range(h):
-                if i + r < h:
-                    for j in range(w):
-                        col_x[j] += hx[i + r, j]
-                        col_y[j] += hy[i + r, j]
-                if i - r - 1 >= 0:
-                    for j in range(w):
-                        col_x[j] -= hx[i - r - 1, j]
-                        col_y[j] -= hy[i - r - 1, j]
-                inv_h = np.float32(1.0) / np.float32(min(i + r, h - 1) - max(i - r, 0) + 1)
-                if sweep == 0:
-                    for j in range(w):
-                        k = inv_w[j] * inv_h
-                        mp = col_x[j] * k
-                        a = (col_y[j] * k - mean_i[i, j] * mp) * inv_var[i, j]
-                        ca[i, j] = a
-                        cb[i, j] = mp - a * mean_i[i, j]
-                else:
-                    for j in range(w):
-                        k = inv_w[j] * inv_h
-                        out[i, j, c] = (col_x[j] * k) * guide[i, j] + col_y[j] * k
-            if sweep == 0:  # horizontal sums of a and b for the second sweep
-                for i in range(h):
-                    _hsum(ca[i], hx[i], r)
-                    _hsum(cb[i], hy[i], r)
+        dst[j] = first[j]
+    for t in range(lo + 1, hi + 1):
+        row = ring[t % n]
+        for j in range(w):
+            dst[j] += row[j]
 
 
-@njit(parallel=True, **_JIT)
-def guided_filter_planes2(
+def ring_floats(r: int, w: int, n: int) -> int:
+    """Floats of one thread's scratch for radius ``r``, width ``w`` and ``n`` planes (two guides)."""
+    rr = 2 * r + 1
+    return rr * w * (5 + 3 * n + 3 * n) + w * (16 + 3 * n)
+
+
+@njit(**_JIT)
+def _band(
     g1: np.ndarray,
     g2: np.ndarray,
+    two: bool,
+    src: np.ndarray,
+    r: int,
+    e1: np.float32,
+    e2: np.float32,
+    out: np.ndarray,
+    buf: np.ndarray,
+    halo_g: np.ndarray,
+    halo_s: np.ndarray,
+    bounds: np.ndarray,
+    k: int,
+) -> None:
+    """Rows ``bounds[k] .. bounds[k + 1]`` of the guided filter (one or two guides) into ``out``."""
+    h, w = g1.shape
+    n = src.shape[2]
+    rr = 2 * r + 1
+    r0, r1 = bounds[k], bounds[k + 1]
+    f32 = np.float32
+    # scratch: rings of horizontal sums (guides' statistics, planes, coefficients) and row temporaries
+    o = 0
+    stat = buf[o : o + 5 * rr * w].reshape((5, rr, w))  # g1, g2, g1 g1, g2 g2, g1 g2
+    o += 5 * rr * w
+    hp = buf[o : o + 3 * rr * n * w].reshape((3, n, rr, w))  # p, g1 p, g2 p
+    o += 3 * rr * n * w
+    hc = buf[o : o + 3 * rr * n * w].reshape((3, n, rr, w))  # a1, a2, b
+    o += 3 * rr * n * w
+    tmp = buf[o : o + 16 * w].reshape((16, w))
+    o += 16 * w
+    rows = buf[o : o + 3 * n * w].reshape((3, n, w))
+    x1, x2, q11, q22, q12, s0, s1, s2, m1, m2, i11, i22, i12, c1, c2, inv_w = (
+        tmp[0],
+        tmp[1],
+        tmp[2],
+        tmp[3],
+        tmp[4],
+        tmp[5],
+        tmp[6],
+        tmp[7],
+        tmp[8],
+        tmp[9],
+        tmp[10],
+        tmp[11],
+        tmp[12],
+        tmp[13],
+        tmp[14],
+        tmp[15],
+    )
+    for j in range(w):
+        inv_w[j] = f32(1.0) / f32(min(j + r, w - 1) - max(j - r, 0) + 1)
+    next_in = max(r0 - 2 * r, 0)
+    next_out = r0
+    for m in range(max(r0 - r, 0), min(r1 + r, h)):
+        # 1. horizontal sums of every input row up to m + r
+        while next_in <= min(m + r, h - 1):
+            i = next_in
+            s = i % rr
+            if i >= r0 and i < r1:  # the band's own rows; the others from the copies made before any write
+                for j in range(w):
+                    x1[j] = g1[i, j]
+                    x2[j] = g2[i, j]
+                for c in range(n):
+                    for j in range(w):
+                        rows[0, c, j] = src[i, j, c]
+            else:
+                hk, t = (k, i - r0 + 2 * r) if i < r0 else (k + 1, i - r1 + 2 * r)
+                for j in range(w):
+                    x1[j] = halo_g[hk, 0, t, j]
+                    x2[j] = halo_g[hk, 1, t, j]
+                for c in range(n):
+                    for j in range(w):
+                        rows[0, c, j] = halo_s[hk, t, j, c]
+            for j in range(w):
+                q11[j] = x1[j] * x1[j]
+            _hsum(x1, stat[0, s], r)
+            _hsum(q11, stat[2, s], r)
+            if two:
+                for j in range(w):
+                    q22[j] = x2[j] * x2[j]
+                    q12[j] = x1[j] * x2[j]
+                _hsum(x2, stat[1, s], r)
+                _hsum(q22, stat[3, s], r)
+                _hsum(q12, stat[4, s], r)
+            for c in range(n):
+                p = rows[0, c]
+                for j in range(w):
+                    rows[1, c, j] = p[j] * x1[j]
+                _hsum(p, hp[0, c, s], r)
+                _hsum(rows[1, c], hp[1, c, s], r)
+                if two:
+                    for j in range(w):
+                        rows[2, c, j] = p[j] * x2[j]
+                    _hsum(rows[2, c], hp[2, c, s], r)
+            next_in += 1
+        # 2. the coefficients of row m from the vertical sums of its window
+        lo, hi = max(m - r, 0), min(m + r, h - 1)
+        inv_h = f32(1.0) / f32(hi - lo + 1)
+        _vsum(stat[0], lo, hi, m1)
+        _vsum(stat[2], lo, hi, i11)
+        for j in range(w):
+            kk = inv_w[j] * inv_h
+            m1[j] *= kk
+            i11[j] = i11[j] * kk - m1[j] * m1[j]
+        if two:  # the inverse of the regularised 2 x 2 covariance of the guides
+            _vsum(stat[1], lo, hi, m2)
+            _vsum(stat[3], lo, hi, i22)
+            _vsum(stat[4], lo, hi, i12)
+            for j in range(w):
+                kk = inv_w[j] * inv_h
+                m2[j] *= kk
+                v11 = i11[j] + e1
+                v22 = i22[j] * kk - m2[j] * m2[j] + e2
+                v12 = i12[j] * kk - m1[j] * m2[j]
+                det = v11 * v22 - v12 * v12
+                det = det if det > f32(1e-30) else f32(1e-30)
+                i11[j], i22[j], i12[j] = v22 / det, v11 / det, -v12 / det
+        else:
+            for j in range(w):
+                v = i11[j]
+                i11[j] = f32(1.0) / ((v if v > 0 else f32(0.0)) + e1)
+        sm = m % rr
+        for c in range(n):
+            _vsum(hp[0, c], lo, hi, s0)
+            _vsum(hp[1, c], lo, hi, s1)
+            if two:
+                _vsum(hp[2, c], lo, hi, s2)
+                for j in range(w):
+                    kk = inv_w[j] * inv_h
+                    mp = s0[j] * kk
+                    d1 = s1[j] * kk - m1[j] * mp
+                    d2 = s2[j] * kk - m2[j] * mp
+                    a1 = i11[j] * d1 + i12[j] * d2
+                    a2 = i12[j] * d1 + i22[j] * d2
+                    c1[j] = a1
+                    c2[j] = a2
+                    s0[j] = mp - a1 * m1[j] - a2 * m2[j]
+                _hsum(c2, hc[1, c, sm], r)
+            else:
+                for j in range(w):
+                    kk = inv_w[j] * inv_h
+                    mp = s0[j] * kk
+                    a = (s1[j] * kk - m1[j] * mp) * i11[j]
+                    c1[j] = a
+                    s0[j] = mp - a * m1[j]
+            _hsum(c1, hc[0, c, sm], r)
+            _hsum(s0, hc[2, c, sm], r)
+        # 3. every output row whose window of coefficients is complete
+        while next_out < r1 and min(next_out + r, h - 1) <= m:
+            i = next_out
+            lo, hi = max(i - r, 0), min(i + r, h - 1)
+            inv_h = f32(1.0) / f32(hi - lo + 1)
+            for j in range(w):
+                x1[j] = g1[i, j]
+                x2[j] = g2[i, j]
+            for c in range(n):
+                _vsum(hc[0, c], lo, hi, s0)
+                _vsum(hc[2, c], lo, hi, s2)
+                if two:
+                    _vsum(hc[1, c], lo, hi, s1)
+                    for j in range(w):
+                        kk = inv_w[j] * inv_h
+                        out[i, j, c] = (s0[j] * kk) * x1[j] + (s1[j] * kk) * x2[j] + s2[j] * kk
+                else:
+                    for j in range(w):
+                        kk = inv_w[j] * inv_h
+                        out[i, j, c] = (s0[j] * kk) * x1[j] + s2[j] * kk
+            next_out += 1
+
+
+@njit(parallel=True, **_JIT)
+def _filter(
+    g1: np.ndarray,
+    g2: np.ndarray,
+    two: bool,
     src: np.ndarray,
     r: int,
     eps1: float,
     eps2: float,
     out: np.ndarray,
     work: np.ndarray,
-    stats: np.ndarray,
+    halo_g: np.ndarray,
+    halo_s: np.ndarray,
+    bounds: np.ndarray,
+) -> None:
+    """Copy the rows around every band boundary, then filter the bands in parallel."""
+    h, w = g1.shape
+    n = src.shape[2]
+    nb = bounds.shape[0] - 1
+    for k in range(1, nb):
+        b = bounds[k]
+        for t in range(4 * r):
+            i = b - 2 * r + t
+            if i >= 0 and i < h:
+                for j in range(w):
+                    halo_g[k, 0, t, j] = g1[i, j]
+                    halo_g[k, 1, t, j] = g2[i, j]
+                    for c in range(n):
+                        halo_s[k, t, j, c] = src[i, j, c]
+    e1, e2 = np.float32(eps1), np.float32(eps2)
+    for k in prange(nb):
+        _band(g1, g2, two, src, r, e1, e2, out, work[get_thread_id()], halo_g, halo_s, bounds, np.int64(k))
+
+
+_WORK: list[np.ndarray] = []  # scratch kept between calls: fresh pages cost a fault each on first touch
+
+
+def _scratch(floats: int) -> np.ndarray:
+    """A flat float32 scratch of at least ``floats`` values, reused between calls."""
+    if not _WORK or _WORK[0].size < floats:
+        _WORK[:] = [np.empty(floats, np.float32)]
+    return _WORK[0][:floats]
+
+
+def _run(
+    g1: np.ndarray, g2: np.ndarray, two: bool, src: np.ndarray, r: int, e1: float, e2: float, out: np.ndarray
+) -> None:
+    h, w = g1.shape
+    n = src.shape[2]
+    t = get_num_threads()
+    nb = max(1, min(t, h // max(4 * r, 16)))
+    bounds = np.linspace(0, h, nb + 1).astype(np.int64)
+    per = ring_floats(r, w, n)
+    halo = 4 * r * w * (nb + 1)
+    flat = _scratch(t * per + halo * (2 + n))
+    work = flat[: t * per].reshape(t, per)
+    halo_g = flat[t * per : t * per + 2 * halo].reshape(nb + 1, 2, 4 * r, w)
+    halo_s = flat[t * per + 2 * halo :].reshape(nb + 1, 4 * r, w, n)
+    _filter(g1, g2, two, src, r, e1, e2, out, work, halo_g, halo_s, bounds)
+
+
+def guided_filter_planes(guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray) -> None:
+    """Guided filter of every plane ``src[..., c]`` by ``guide`` into ``out`` (same shape).
+
+    Parameters
+    ----------
+    guide : (H, W) float32. src : (H, W, C) float32 (any strides). r : radius >= 1.
+    eps : regularisation, guide units squared. out : (H, W, C) float32, written; may be
+        ``src`` or the guide itself.
+    """
+    _run(guide, guide, False, src, r, eps, 0.0, out)
+
+
+def guided_filter_planes2(
+    g1: np.ndarray, g2: np.ndarray, src: np.ndarray, r: int, eps1: float, eps2: float, out: np.ndarray
 ) -> None:
     """Guided filter with two guides: per window ``p ~ a1 * g1 + a2 * g2 + b`` (2 x 2 least squares).
 
@@ -188,109 +328,6 @@ def guided_filter_planes2(
     ----------
     g1, g2 : (H, W) float32 guides. src : (H, W, C) float32 (any strides). r : radius >= 1.
     eps1, eps2 : regularisation of ``a1`` and ``a2``, guide units squared.
-    out : (H, W, C) float32, written. work : (T, 8, H, W) and stats : (7, H, W) float32
-        scratch (:func:`scratch`, :func:`stats_scratch`).
+    out : (H, W, C) float32, written; may be ``src`` itself.
     """
-    h, w = g1.shape
-    n = src.shape[2]
-    m1, m2, s11, s12, s22, tmp0, sq = stats[0], stats[1], stats[2], stats[3], stats[4], stats[5], stats[6]
-    _box(g1, m1, tmp0, r)
-    _box(g2, m2, tmp0, r)
-    for i in range(h):
-        for j in range(w):
-            sq[i, j] = g1[i, j] * g1[i, j]
-    _box(sq, s11, tmp0, r)
-    for i in range(h):
-        for j in range(w):
-            sq[i, j] = g2[i, j] * g2[i, j]
-    _box(sq, s22, tmp0, r)
-    for i in range(h):
-        for j in range(w):
-            sq[i, j] = g1[i, j] * g2[i, j]
-    _box(sq, s12, tmp0, r)
-    e1, e2 = np.float32(eps1), np.float32(eps2)
-    for i in range(h):  # the inverse of the regularised 2 x 2 covariance of the guides
-        for j in range(w):
-            v11 = s11[i, j] - m1[i, j] * m1[i, j] + e1
-            v22 = s22[i, j] - m2[i, j] * m2[i, j] + e2
-            v12 = s12[i, j] - m1[i, j] * m2[i, j]
-            det = v11 * v22 - v12 * v12
-            det = det if det > np.float32(1e-30) else np.float32(1e-30)
-            s11[i, j], s22[i, j], s12[i, j] = v22 / det, v11 / det, -v12 / det
-    inv_w = np.empty(w, np.float32)
-    for j in range(w):
-        inv_w[j] = np.float32(1.0) / np.float32(min(j + r, w - 1) - max(j - r, 0) + 1)
-    for c in prange(n):
-        t = get_thread_id()
-        hx, hy, hz, ca, cb, cc = work[t, 0], work[t, 1], work[t, 2], work[t, 3], work[t, 4], work[t, 5]
-        rows = work[t, 6]
-        rp, r1, r2, col_x, col_y, col_z = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5]
-        for i in range(h):
-            for j in range(w):
-                x = src[i, j, c]
-                rp[j] = x
-                r1[j] = x * g1[i, j]
-                r2[j] = x * g2[i, j]
-            _hsum(rp, hx[i], r)
-            _hsum(r1, hy[i], r)
-            _hsum(r2, hz[i], r)
-        for sweep in range(2):  # 0: p, g1 p, g2 p -> a1, a2, b; 1: a1, a2, b -> output
-            col_x[:] = 0.0
-            col_y[:] = 0.0
-            col_z[:] = 0.0
-            for i in range(min(r, h)):
-                for j in range(w):
-                    col_x[j] += hx[i, j]
-                    col_y[j] += hy[i, j]
-                    col_z[j] += hz[i, j]
-            for i in range(h):
-                if i + r < h:
-                    for j in range(w):
-                        col_x[j] += hx[i + r, j]
-                        col_y[j] += hy[i + r, j]
-                        col_z[j] += hz[i + r, j]
-                if i - r - 1 >= 0:
-                    for j in range(w):
-                        col_x[j] -= hx[i - r - 1, j]
-                        col_y[j] -= hy[i - r - 1, j]
-                        col_z[j] -= hz[i - r - 1, j]
-                inv_h = np.float32(1.0) / np.float32(min(i + r, h - 1) - max(i - r, 0) + 1)
-                if sweep == 0:
-                    for j in range(w):
-                        k = inv_w[j] * inv_h
-                        mp = col_x[j] * k
-                        c1 = col_y[j] * k - m1[i, j] * mp
-                        c2 = col_z[j] * k - m2[i, j] * mp
-                        a1 = s11[i, j] * c1 + s12[i, j] * c2
-                        a2 = s12[i, j] * c1 + s22[i, j] * c2
-                        ca[i, j] = a1
-                        cb[i, j] = a2
-                        cc[i, j] = mp - a1 * m1[i, j] - a2 * m2[i, j]
-                else:
-                    for j in range(w):
-                        k = inv_w[j] * inv_h
-                        out[i, j, c] = (col_x[j] * k) * g1[i, j] + (col_y[j] * k) * g2[i, j] + col_z[j] * k
-            if sweep == 0:
-                for i in range(h):
-                    _hsum(ca[i], hx[i], r)
-                    _hsum(cb[i], hy[i], r)
-                    _hsum(cc[i], hz[i], r)
-
-
-_WORK: list[np.ndarray] = []  # scratch kept between calls (one camera size at a time)
-_STATS: list[np.ndarray] = []
-
-
-def scratch(h: int, w: int) -> np.ndarray:
-    """The (T, 8, H, W) float32 scratch of both kernels, reused when the size matches."""
-    t = get_num_threads()
-    if not _WORK or _WORK[0].shape[0] < t or _WORK[0].shape[2:] != (h, w):
-        _WORK[:] = [np.empty((t, 8, h, w), np.float32)]
-    return _WORK[0]
-
-
-def stats_scratch(h: int, w: int) -> np.ndarray:
-    """The (7, H, W) float32 scratch of the guides' statistics, reused when the size matches."""
-    if not _STATS or _STATS[0].shape[1:] != (h, w):
-        _STATS[:] = [np.empty((7, h, w), np.float32)]
-    return _STATS[0]
+    _run(g1, g2, True, src, r, eps1, eps2, out)

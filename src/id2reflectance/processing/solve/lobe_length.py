@@ -27,13 +27,44 @@ from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.noise import FrameNoise, highpass
 from id2reflectance.processing.solve.separation import LUMINANCE_709
 
-__all__ = ["LENGTH_POWER", "rescale_lobe_length", "unbiased_length2"]
+__all__ = ["LENGTH_POWER", "length_noise", "rescale_lobe_length", "unbiased_length2"]
 
 LENGTH_POWER = 0.25  # m1 rescaled by (unbiased / filtered squared length) ** this: half way in log length
 
 
+def length_noise(images: dict[tuple[str, str], np.ndarray], model: FrameNoise) -> tuple[float, float]:
+    """Coefficients ``(a, b)`` of the noise variance of one specular first-moment component.
+
+    ``var = a * level + b`` with ``level = sum_c w_c^2 max(T_c, 0)``, ``T`` both
+    polarisations' full-on value and ``w`` the Rec.709 weights:
+    ``a = k gain``, ``b = k 4 read^2 sum_c w_c^2``, where ``k`` (about 1) is the measured over
+    the modelled variance of ``S(gradient_x) + S(inverse_x) - S(full)`` (noise only, variance
+    ``2 gain T + 6 read^2`` under the model), measured on at most about 2^18 strided pixels.
+
+    Parameters
+    ----------
+    images : the frames with inverse patterns, (h, w, 3) float32 linear relative radiance.
+    model : the camera's noise model per channel, ``var(x) = gain x + read^2``.
+    """
+    w2 = (LUMINANCE_709.astype(np.float32) ** 2).reshape(1, 1, 3)
+    sub = _strided(images[("full", "cross")].shape)
+    level = np.sum(np.maximum(images[("full", "cross")][sub] + images[("full", "parallel")][sub], 0.0) * w2, axis=2)
+    r2 = float(w2.sum()) * model.read**2
+
+    def s(p: str) -> np.ndarray:
+        return luminance(images[(p, "parallel")][sub]) - luminance(images[(p, "cross")][sub])
+
+    res = highpass(s("gradient_x") + s("inverse_x") - s("full"))[2:-2, 2:-2]
+    want = float(np.median(2.0 * model.gain * level + 6.0 * r2))
+    k = float((1.4826 * np.median(np.abs(res))) ** 2 / want) if res.size >= 64 and want > 0 else 1.0
+    return k * model.gain, k * 4.0 * r2
+
+
 def unbiased_length2(images: dict[tuple[str, str], np.ndarray], spec: np.ndarray, model: FrameNoise) -> np.ndarray:
-    """Per pixel ``|m1|^2 - 3 var(m1 component)`` of the unfiltered specular first moments.
+    """Per pixel ``|m1|^2 - 3 var(m1 component)`` of the unfiltered specular first moments (numpy).
+
+    The compiled path computes the same inside
+    :func:`~id2reflectance.processing.solve.moments_kernel.pack_moments`.
 
     Parameters
     ----------
@@ -41,31 +72,18 @@ def unbiased_length2(images: dict[tuple[str, str], np.ndarray], spec: np.ndarray
         (read only).
     spec : (h, w, 4) float32 specular planes (``m0``, ``m1`` x, y, z; luminance of
         ``parallel - cross``; ``m1 = S(gradient) - S(inverse)``), unfiltered.
-    model : the camera's noise model per channel, ``var(x) = gain x + read^2``.
-
-    The noise variance of a component is ``k sum_c w_c^2 (gain T_c + 4 read^2)``, ``T``
-    both polarisations' full-on value, ``w`` the Rec.709 weights; ``k`` (about 1) is the
-    measured over the modelled variance of ``S(gradient_x) + S(inverse_x) - S(full)``,
-    which holds noise only (variance ``2 gain T + 6 read^2`` under the model): it absorbs
-    what the per-channel model misses (e.g. channels correlated by the colour correction).
+    model : the camera's noise model per channel, ``var(x) = gain x + read^2``; the
+        variance of a component is :func:`length_noise`'s ``a * level + b``.
 
     Returns
     -------
     (h, w) float32, may be negative where the noise exceeds the signal.
     """
     w2 = (LUMINANCE_709.astype(np.float32) ** 2).reshape(1, 1, 3)
+    a, b = length_noise(images, model)
     level = np.maximum(images[("full", "cross")] + images[("full", "parallel")], np.float32(0.0))
     level = np.sum(level * w2, axis=2)
-    r2 = float(w2.sum()) * model.read**2
-    sub = _strided(level.shape)
-
-    def s(p: str) -> np.ndarray:
-        return luminance(images[(p, "parallel")][sub]) - luminance(images[(p, "cross")][sub])
-
-    res = highpass(s("gradient_x") + s("inverse_x") - s("full"))[2:-2, 2:-2]
-    want = float(np.median(2.0 * model.gain * level[sub] + 6.0 * r2))
-    k = float((1.4826 * np.median(np.abs(res))) ** 2 / want) if res.size >= 64 and want > 0 else 1.0
-    var = level * np.float32(k * model.gain) + np.float32(k * 4.0 * r2)
+    var = level * np.float32(a) + np.float32(b)
     m1 = spec[..., 1:4]
     return np.sum(m1 * m1, axis=2) - np.float32(3.0) * var
 

@@ -14,7 +14,12 @@ import numpy as np
 from id2reflectance.processing.solve.camera_maps import mapped_empty
 from id2reflectance.processing.solve.config import numba_available
 from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
-from id2reflectance.processing.solve.lobe_length import rescale_lobe_length, unbiased_length2
+from id2reflectance.processing.solve.lobe_length import (
+    LENGTH_POWER,
+    length_noise,
+    rescale_lobe_length,
+    unbiased_length2,
+)
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
 from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709, has_inverses
@@ -81,11 +86,19 @@ def filter_moments(
         if r > 0:
             guided_filter(g, src, radius=r, eps=eps, subsample=filter_step(r), out=src)
 
+    length = rs > 0 and LOBE_LENGTH and inverses
     if compiled:
         from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
 
         hw = guide.shape
-        full_c, spec, m1c, guides = _planes(hw, 3, 0), _planes(hw, 4, 1), _planes(hw, 9, 2), _planes(hw, 3, 3)
+        full_c, m1c = _planes(hw, 3, 0), _planes(hw, 9, 2)
+        # with the lobe length: its unbiased square as a fifth specular channel, filtered with the others
+        spec5 = _planes(hw, 5 if length else 4, 1)
+        guides = _planes(hw, 3, 3).reshape(3, *hw)  # planar: each axis's guide is contiguous
+        lcoef = np.zeros(5, np.float32)
+        lcoef[:3] = LUMINANCE_709.astype(np.float32) ** 2
+        if length:
+            lcoef[3:] = length_noise(images, model)
         placeholder = images[("full", "cross")]
         frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
         moments_kernel.pack_moments(
@@ -93,18 +106,18 @@ def filter_moments(
             inverses,
             LUMINANCE_709,
             full_c,
-            spec,
+            spec5,
             m1c,
-            guides,
+            guides.transpose(1, 2, 0),
+            lcoef,
         )
+        gf(guide, spec5, rs, eps_d)  # the length is filtered like the moments; rescaled when unpacking
     else:
         full_c, spec, m1c, guides = moment_planes(images, inverses)
-    length2 = None
-    if rs > 0 and LOBE_LENGTH and inverses:
-        length2 = unbiased_length2(images, spec, model)
-    gf(guide, spec, rs, eps_d)
-    if length2 is not None:
-        rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=filter_step(rs))
+        length2 = unbiased_length2(images, spec, model) if length else None
+        gf(guide, spec, rs, eps_d)
+        if length2 is not None:
+            rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=filter_step(rs))
     gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     for k in range(3):
@@ -112,7 +125,7 @@ def filter_moments(
         if not inverses:
             gf(guide, planes, rd, eps_d)
         elif rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
-            guide_a = np.ascontiguousarray(guides[..., k])
+            guide_a = np.ascontiguousarray(guides[k] if compiled else guides[..., k])
             gf(guide_a, guide_a, rd, eps_m)
             guided_filter2(
                 guide, guide_a, planes, radius=rd, eps1=eps_d * GUIDE2_EPS[0], eps2=eps_m * GUIDE2_EPS[1], out=planes
@@ -121,4 +134,6 @@ def filter_moments(
         for key, img in frames_from_moments(full_c, spec, m1c, inverses).items():
             images[key][...] = img
         return
-    moments_kernel.unpack_moments(full_c, spec, m1c, inverses, tuple(images.get(k, placeholder) for k in FRAME_ORDER))
+    moments_kernel.unpack_moments(
+        full_c, spec5, m1c, inverses, tuple(images.get(k, placeholder) for k in FRAME_ORDER), LENGTH_POWER
+    )

@@ -17,9 +17,10 @@ __all__ = ["FRAME_ORDER", "frames_from_moments", "luminance", "moment_planes"]
 LUM_ROW = LUMINANCE_709.reshape(1, 3).astype(np.float32)
 
 
-def luminance(img: np.ndarray) -> np.ndarray:
-    """Rec.709 luminance (H, W) float32 of an (H, W, 3) float32 image."""
-    return cv2.transform(np.ascontiguousarray(img, np.float32), LUM_ROW)
+def luminance(img: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Rec.709 luminance (H, W) float32 of an (H, W, 3) float32 image (into ``out`` when given)."""
+    src = np.ascontiguousarray(img, np.float32)
+    return cv2.transform(src, LUM_ROW) if out is None else cv2.transform(src, LUM_ROW, dst=out)
 
 
 FRAME_ORDER = tuple(

@@ -46,20 +46,26 @@ def _pack_axis(gc, gp, ic, ip, k, i, j, inverses, l0, l1, l2, c0, c1, c2, sf, fp
     return out
 
 
-@njit(inline="always", **_JIT)
-def _unpack_axis(gc, gp, ic, ip, k, i, j, inverses, full_c, m1c, hs, ms):  # noqa: ANN001, ANN202
-    """One axis of :func:`unpack_moments` at pixel (i, j)."""
+@njit(**_JIT)
+def _unpack_axis(gc, gp, ic, ip, k, i, inverses, full_c, m1c, hs, ms):  # noqa: ANN001, ANN202
+    """One axis of :func:`unpack_moments` on row i: four frames written, one after the other pixel by pixel
+    (a handful of write streams at a time instead of fourteen)."""
     half = np.float32(0.5)
-    for ch in range(3):
-        hc = full_c[i, j, ch] * half
-        hm = m1c[i, j, 3 * k + ch] * half
-        v = hc + hm
-        gc[i, j, ch] = v
-        gp[i, j, ch] = v + (hs + ms)
-        if inverses:
-            v = hc - hm
-            ic[i, j, ch] = v
-            ip[i, j, ch] = v + (hs - ms)
+    for j in range(full_c.shape[1]):
+        a = hs[j] + ms[j]
+        for ch in range(3):
+            hc = full_c[i, j, ch] * half
+            hm = m1c[i, j, 3 * k + ch] * half
+            v = hc + hm
+            gc[i, j, ch] = v
+            gp[i, j, ch] = v + a
+    if inverses:
+        for j in range(full_c.shape[1]):
+            a = hs[j] - ms[j]
+            for ch in range(3):
+                v = full_c[i, j, ch] * half - m1c[i, j, 3 * k + ch] * half
+                ic[i, j, ch] = v
+                ip[i, j, ch] = v + a
 
 
 @njit(parallel=True, **_JIT)
@@ -71,8 +77,9 @@ def pack_moments(
     spec: np.ndarray,
     m1c: np.ndarray,
     guides: np.ndarray,
+    lcoef: np.ndarray,
 ) -> None:
-    """Lobe-moment planes of one camera.
+    """Lobe-moment planes of one camera (and the specular first moment's unbiased squared length).
 
     Parameters
     ----------
@@ -84,11 +91,17 @@ def pack_moments(
         and ``full``.
     lum : (3,) float32 Rec.709 weights.
     full_c : (H, W, 3) out, diffuse zeroth moment (cross units).
-    spec : (H, W, 4) out, specular zeroth moment and first moments x, y, z (luminance).
+    spec : (H, W, 4) out, specular zeroth moment and first moments x, y, z (luminance); (H,
+        W, 5): channel 4 is ``|m1|^2 - 3 var`` with ``var = a level + b``,
+        ``level = sum_c w_c max(full_cross_c + full_parallel_c, 0)``
+        (:func:`~id2reflectance.processing.solve.lobe_length.unbiased_length2`).
     m1c : (H, W, 9) out, cross first moments, axis-major (x: R, G, B; y: ...; z: ...).
-    guides : (H, W, 3) out, per axis the luminance of both polarisations' first moments.
+    guides : (H, W, 3) out (any strides), per axis the luminance of both polarisations' first moments.
+    lcoef : (5,) float32 ``w_0, w_1, w_2, a, b`` of the squared length (read with a 5-channel ``spec``).
     """
     h, w = full_c.shape[0], full_c.shape[1]
+    with_length = spec.shape[2] == 5
+    w0, w1, w2, la, lb = lcoef[0], lcoef[1], lcoef[2], lcoef[3], lcoef[4]
     l0, l1, l2 = lum[0], lum[1], lum[2]
     f32 = np.float32
     z0 = f32(1.0 / 2.5)
@@ -165,6 +178,11 @@ def pack_moments(
                 guides,
             )
             a0, a1, a2, a3 = a0 + b0, a1 + b1, a2 + b2, a3 + b3
+            if with_length:
+                f0, f1, f2 = c0 + fp[i, j, 0], c1 + fp[i, j, 1], c2 + fp[i, j, 2]
+                level = (w0 * max(f0, f32(0.0)) + w1 * max(f1, f32(0.0))) + w2 * max(f2, f32(0.0))
+                s1, s2, s3 = spec[i, j, 1], spec[i, j, 2], spec[i, j, 3]
+                spec[i, j, 4] = (s1 * s1 + s2 * s2 + s3 * s3) - f32(3.0) * (level * la + lb)
             if inverses:
                 full_c[i, j, 0], full_c[i, j, 1], full_c[i, j, 2] = a0, a1, a2
                 spec[i, j, 0] = a3
@@ -174,30 +192,42 @@ def pack_moments(
 
 
 @njit(parallel=True, **_JIT)
-def unpack_moments(full_c: np.ndarray, spec: np.ndarray, m1c: np.ndarray, inverses: bool, frames: tuple) -> None:
+def unpack_moments(
+    full_c: np.ndarray, spec: np.ndarray, m1c: np.ndarray, inverses: bool, frames: tuple, power: float
+) -> None:
     """Frames from filtered moment planes (the inverse of :func:`pack_moments`' layout).
 
     ``gradient_a = (full + m1_a) / 2``, ``inverse_a = (full - m1_a) / 2`` (cross), and
     every parallel frame is its cross frame plus the specular value in each channel.
     ``frames`` : 14 (H, W, 3) float32 outputs in :func:`pack_moments`' order (without
     inverses the last six are not written).
+    With a 5-channel ``spec`` the specular first moment is first rescaled by ``(spec[..., 4]
+    / |m1|^2) ** power`` where both are positive
+    (:func:`~id2reflectance.processing.solve.lobe_length.rescale_lobe_length`).
     """
     h, w = full_c.shape[0], full_c.shape[1]
-    half = np.float32(0.5)
+    f32 = np.float32
+    half = f32(0.5)
+    pw = f32(power)
+    quarter = power == 0.25  # the lobe length's power: two square roots cost less than a pow
+    with_length = spec.shape[2] == 5
     fc, fp = frames[0], frames[1]
     for i in prange(h):
+        hm = np.empty((4, w), np.float32)  # per pixel of the row: half the specular m0, m1 x, y, z
         for j in range(w):
             s = spec[i, j, 0]
+            mx, my, mz = spec[i, j, 1], spec[i, j, 2], spec[i, j, 3]
+            if with_length:
+                have2 = (mx * mx + my * my) + mz * mz
+                want2 = spec[i, j, 4]
+                if want2 > f32(0.0) and have2 > f32(1e-30):
+                    ratio = want2 / have2
+                    scale = np.sqrt(np.sqrt(ratio)) if quarter else ratio**pw
+                    mx, my, mz = mx * scale, my * scale, mz * scale
+            hm[0, j], hm[1, j], hm[2, j], hm[3, j] = s * half, mx * half, my * half, mz * half
             for ch in range(3):
                 fc[i, j, ch] = full_c[i, j, ch]
                 fp[i, j, ch] = full_c[i, j, ch] + s
-            hs = s * half
-            _unpack_axis(
-                frames[2], frames[3], frames[8], frames[9], 0, i, j, inverses, full_c, m1c, hs, spec[i, j, 1] * half
-            )
-            _unpack_axis(
-                frames[4], frames[5], frames[10], frames[11], 1, i, j, inverses, full_c, m1c, hs, spec[i, j, 2] * half
-            )
-            _unpack_axis(
-                frames[6], frames[7], frames[12], frames[13], 2, i, j, inverses, full_c, m1c, hs, spec[i, j, 3] * half
-            )
+        _unpack_axis(frames[2], frames[3], frames[8], frames[9], 0, i, inverses, full_c, m1c, hm[0], hm[1])
+        _unpack_axis(frames[4], frames[5], frames[10], frames[11], 1, i, inverses, full_c, m1c, hm[0], hm[2])
+        _unpack_axis(frames[6], frames[7], frames[12], frames[13], 2, i, inverses, full_c, m1c, hm[0], hm[3])

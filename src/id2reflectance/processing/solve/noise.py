@@ -127,7 +127,7 @@ def _fit(
     source: Literal["image", "dark"] = "image" if read is None else "dark"
     if h.size < 64:
         return FrameNoise(0.0, 0.0 if read is None else read, source)
-    order = np.argsort(lv, kind="stable")  # equal-count level bins
+    order = _stable_order(lv)  # equal-count level bins
     xs, ys, ws = [], [], []
     for idx in np.array_split(order, bins):
         if idx.size < 32:
@@ -149,6 +149,23 @@ def _fit(
         r2 = 0.0
         gain = float(np.sum(w * x * y) / max(np.sum(w * x * x), 1e-30))
     return FrameNoise(float(gain), float(np.sqrt(r2 / reads)), "image")
+
+
+def _stable_order(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")`` of a 1-D float32 array, by an unstable sort of unique keys.
+
+    Each key is the value's bits mapped to an order-preserving unsigned integer (-0.0 as
+    +0.0, ties kept in index order by the index in the low 32 bits): numpy's vectorised
+    integer sort is about 4x faster than the stable (merge) sort of the floats.
+    """
+    if x.dtype != np.float32 or x.size >= 1 << 32:
+        return np.argsort(x, kind="stable")
+    bits = (x + np.float32(0.0)).view(np.uint32).astype(np.uint64)
+    keys = np.where(bits >> np.uint64(31), ~bits & np.uint64(0xFFFFFFFF), bits | np.uint64(0x80000000))
+    keys <<= np.uint64(32)
+    keys |= np.arange(x.size, dtype=np.uint64)
+    keys.sort()
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 
 def pattern_noise(images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17) -> FrameNoise | None:
