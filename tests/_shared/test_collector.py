@@ -12,20 +12,23 @@ from id2reflectance._shared import collector
 def test_collector_paused_restores_the_collector_and_freezes_on_request(monkeypatch) -> None:
     monkeypatch.setattr(collector, "nanobind_loaded", lambda: False)
     before = gc.get_freeze_count()
-    with collector.collector_paused(freeze_after=False):
-        assert not gc.isenabled()
-        alive = [[i] for i in range(100)]
-    assert gc.isenabled() and gc.get_freeze_count() == before
-    with collector.collector_paused(freeze_after=True):
-        assert not gc.isenabled()
-    assert gc.isenabled() and gc.get_freeze_count() >= before + len(alive)
-    gc.disable()
     try:
         with collector.collector_paused(freeze_after=False):
-            pass
-        assert not gc.isenabled()  # left as it was
+            assert not gc.isenabled()
+            alive = [[i] for i in range(100)]
+        assert gc.isenabled() and gc.get_freeze_count() == before
+        with collector.collector_paused(freeze_after=True):
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() >= before + len(alive)
+        gc.disable()
+        try:
+            with collector.collector_paused(freeze_after=False):
+                pass
+            assert not gc.isenabled()  # left as it was
+        finally:
+            gc.enable()
     finally:
-        gc.enable()
+        gc.unfreeze()  # this process's later tests (and its exit) see the heap as before
 
 
 def test_nothing_is_frozen_with_a_nanobind_extension_loaded(monkeypatch) -> None:
