@@ -20,7 +20,7 @@ Prints one table, ``figure | value | reference | ratio``:
 one-camera 4096 x 4096 session of 8 uncompressed float32 EXR frames, a 3-camera
 2048 x 2048 session of 14 ZIP-compressed frames per camera, and one-camera 2048 x 2048
 sessions of 16-bit TIFF and of DNG frames (page cache warm; ``--e2e-sessions`` picks),
-with the per-stage times of its ``solve.json`` (decode, align, denoise, solve, stats,
+with the per-stage times of its ``solve.json`` (decode, align, denoise, solve, confidence, stats,
 write), the end-to-end Mpix/s, its CPU seconds and peak RSS, and in the same run the
 references: reading the same files with ``cat`` to /dev/null and the memcpy bound
 (frames in and maps out, each copied once at the measured copy bandwidth). Runs
@@ -28,7 +28,8 @@ references: reading the same files with ``cat`` to /dev/null and the memcpy boun
 and IO only), ``--threads 1``. ``--baseline-src DIR`` also times the package found at
 ``DIR`` (another checkout's ``src``) on the same files, for a before/after from one
 machine state. ``--encodings``: the write cost, read-back cost and size of the first
-session's maps per lossless compression.
+session's maps per lossless compression. ``--e2e-cache DIR`` keeps the written sessions
+(deterministic; minutes to write on a shared machine) for later runs.
 
 ``--noise`` prints issue 20's figures instead (``benchmarks/noise_figures.py``): accuracy,
 mask spill and cover under the issue's sensor noise, with and without ambient light, and
@@ -494,11 +495,13 @@ def e2e_rows(
     sessions: list[str],
     runs: list[str],
     encodings: bool,
+    session_cache: Path | None = None,
 ) -> list[Row]:
     """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` with the runs of
     :data:`E2E_RUNS`, with the cat and memcpy references measured in the same run (and
     each run again with the package at ``baseline_src``); ``encodings``: also the
-    write cost and size of the first session's maps per compression."""
+    write cost and size of the first session's maps per compression; ``session_cache``: a
+    folder keeping the written sessions for later runs (they are deterministic)."""
     bw, _ = copy_bandwidth()
     rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
     checkouts: list[tuple[str, str | None]] = [("this checkout", None)]
@@ -509,8 +512,13 @@ def e2e_rows(
         side = size // divisor
         tag = f"{side}x{side}, {s_label}"
         t = time.perf_counter()
-        session_dir = write_e2e_session(tmp / f"e2e_{key}", side, cameras=cameras, inverses=inverses, fmt=fmt)
-        rows.append((f"write the session ({tag})", f"{time.perf_counter() - t:.1f} s", "-", "-"))
+        session_dir = (session_cache or tmp) / f"e2e_{key}_{side}"
+        if session_cache is None or not (session_dir / "session.json").is_file():
+            shutil.rmtree(session_dir, ignore_errors=True)
+            write_e2e_session(session_dir, side, cameras=cameras, inverses=inverses, fmt=fmt)
+            rows.append((f"write the session ({tag})", f"{time.perf_counter() - t:.1f} s", "-", "-"))
+        else:
+            rows.append((f"session reused ({tag})", str(session_dir), "-", "-"))
         files = sorted(p for p in (session_dir / "frames").rglob("*") if p.is_file())
         npix = side * side * cameras
         in_bytes = sum(f.stat().st_size for f in files)
@@ -556,7 +564,7 @@ def e2e_rows(
                     ),
                     (f"[{tag}] [{label}] end to end", f"{rate:.2f} Mpix/s", "target 5 Mpix/s", f"{rate / 5:.2f}"),
                 ]
-                for k in ("table", "decode", "align", "denoise", "solve", "stats", "write", "total"):
+                for k in ("table", "decode", "align", "denoise", "solve", "confidence", "stats", "write", "total"):
                     if k in stages:
                         rows.append((f"[{tag}] [{label}] solve.json {k}", f"{stages[k]:.2f} s", "-", "-"))
                 aligned = [c["alignment"] for c in report["cameras"].values() if c.get("alignment")]
@@ -591,6 +599,7 @@ def main() -> None:
     )
     parser.add_argument("--e2e-runs", default=",".join(E2E_RUNS), help=f"with --e2e: any of {','.join(E2E_RUNS)}")
     parser.add_argument("--encodings", action="store_true", help="with --e2e: write cost and size per compression")
+    parser.add_argument("--e2e-cache", help="with --e2e: keep the written sessions in this folder and reuse them")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
@@ -621,6 +630,7 @@ def main() -> None:
                 sessions=[k for k in args.e2e_sessions.split(",") if k],
                 runs=[k for k in args.e2e_runs.split(",") if k],
                 encodings=args.encodings,
+                session_cache=Path(args.e2e_cache) if args.e2e_cache else None,
             )
         elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick)

@@ -130,6 +130,43 @@ def test_saturation_mask_band_by_band(monkeypatch) -> None:
     assert got.sum() == 2 + 6 * 50
 
 
+def test_band_extremes_and_the_saturation_check_they_spare(monkeypatch) -> None:
+    """The bands' minima and maxima give the frame's; with the bands' maxima the
+    saturation check compares only the bands that reach its threshold and gives the same
+    mask (a plateau in some bands, a last partial band, integer and EXR encodings)."""
+    import id2reflectance.capture.frames as frames_mod
+
+    monkeypatch.setattr(frames_mod, "_CHECK_BAND_ELEMENTS", 3 * 50 * 3)  # 3 rows per band
+    rng = np.random.default_rng(8)
+    exr = Frame("c", "full", "cross", "f.exr", "linear", 1.0)
+    png = Frame("c", "full", "cross", "f.png", "srgb", 1.0)
+    img = rng.uniform(-0.2, 0.7, (41, 50, 3)).astype(np.float32)
+    img[7, 3:9, 2] = 2.5  # a plateau of 6 pixels at the peak, in the third band
+    img[40, 49, 0] = 1.0  # a clipped integer code in the last, partial band
+    lo, hi, band_max = frames_mod._band_extremes(img)
+    assert (lo, hi) == (float(img.min()), float(img.max()))
+    assert band_max.shape == (14,) and band_max[2] == 2.5 and band_max[13] == img[39:].max()
+    compared: list[int] = []
+    real = np.greater_equal
+
+    def counting(a, b, out):  # noqa: ANN001, ANN202 (the banded comparison's ufunc call)
+        compared.append(a.shape[0])
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(frames_mod.np, "greater_equal", counting)
+    got = saturation_mask(img, exr, peak=hi, band_max=band_max)
+    assert len(compared) == 1  # only the band holding the peak
+    monkeypatch.setattr(frames_mod.np, "greater_equal", real)
+    np.testing.assert_array_equal(got, saturation_mask(img, exr))
+    assert got.sum() == 6
+    np.testing.assert_array_equal(
+        saturation_mask(img, png, band_max=band_max), np.any(img >= np.float32(1 - 1e-6), axis=2)
+    )
+    img[12, 0, 1] = np.nan
+    lo, hi, _ = frames_mod._band_extremes(img)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_found_by_min_and_max(tmp_path, bad) -> None:
     root = make_tiny_session(tmp_path / "s")

@@ -42,19 +42,44 @@ class FrameStats:
         return float(np.log2(self.p999 / self.p001))
 
 
-def _any_channel_at_least(img: np.ndarray, threshold: float) -> np.ndarray:
+def _band_rows(w: int, c: int) -> int:
+    """Rows per band of the frame checks (about ``_CHECK_BAND_ELEMENTS`` values: in cache)."""
+    return max(1, _CHECK_BAND_ELEMENTS // max(1, w * c))
+
+
+def _band_extremes(img: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Minimum and maximum of ``img`` (H, W, C) and the maximum of each band of
+    :func:`_band_rows` rows (three numpy calls: few GIL hand-overs while a side thread
+    runs Python). NaN propagates to the minimum and the maximum."""
+    h, w, c = img.shape
+    flat = img.reshape(h, w * c)
+    rows = _band_rows(w, c)
+    whole = h // rows
+    highs = np.empty(-(-h // rows), img.dtype)
+    if whole:
+        highs[:whole] = flat[: whole * rows].reshape(whole, -1).max(axis=1)
+    if whole < len(highs):
+        highs[whole] = flat[whole * rows :].max()
+    return float(img.min()), float(highs.max()), highs
+
+
+def _any_channel_at_least(img: np.ndarray, threshold: float, band_max: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``.
 
     Compared band by band of rows into one small reused buffer (no image-sized temporary:
     fresh memory costs page faults); the per-pixel reduction runs only on bands with a hit.
+    ``band_max`` (each band's maximum, :func:`_band_extremes`): bands below the threshold
+    are not compared at all.
     """
     h, w, c = img.shape
     flat = img.reshape(h, w * c)
     thr = np.asarray(threshold, img.dtype)
-    rows = max(1, _CHECK_BAND_ELEMENTS // max(1, w * c))
+    rows = _band_rows(w, c)
     ge = np.empty((min(rows, h), w * c), bool)
     out: np.ndarray | None = None
-    for r0 in range(0, h, rows):
+    for b, r0 in enumerate(range(0, h, rows)):
+        if band_max is not None and not band_max[b] >= thr:
+            continue
         band = flat[r0 : r0 + rows]
         hit = ge[: band.shape[0]]
         np.greater_equal(band, thr, out=hit)
@@ -69,22 +94,25 @@ def _any_channel_at_least(img: np.ndarray, threshold: float) -> np.ndarray:
     return np.zeros((h, w), bool) if out is None else out
 
 
-def saturation_mask(img: np.ndarray, frame: Frame, *, peak: float | None = None) -> np.ndarray:
+def saturation_mask(
+    img: np.ndarray, frame: Frame, *, peak: float | None = None, band_max: np.ndarray | None = None
+) -> np.ndarray:
     """(H, W) bool: pixels clipped by the sensor or the encoding.
 
     ``img`` : (H, W, 3) float32 decoded values (before dark, scale and colour matrix).
     Integer encodings saturate at their maximum code (1.0); a linear EXR at a plateau of
     at least ``max(4, 1e-5 * H * W)`` pixels at the frame's maximum (``peak``, the
-    maximum of ``img`` when the caller already has it).
+    maximum of ``img`` when the caller already has it; ``band_max``: its bands' maxima,
+    :func:`_band_extremes`, so that only the bands reaching the threshold are compared).
     """
     if frame.encoding != "linear" or not frame.file.lower().endswith(".exr"):
-        return _any_channel_at_least(img, 1.0 - 1e-6)
+        return _any_channel_at_least(img, 1.0 - 1e-6, band_max)
     if peak is None:
         peak = float(img.max()) if img.size else 0.0
     if peak <= 0:
         return np.zeros(img.shape[:2], bool)
-    at_peak = _any_channel_at_least(img, peak * (1 - 1e-6))
-    return at_peak if np.count_nonzero(at_peak) >= max(4, int(1e-5 * at_peak.size)) else np.zeros_like(at_peak)
+    at_peak = _any_channel_at_least(img, peak * (1 - 1e-6), band_max)
+    return at_peak if np.count_nonzero(at_peak) >= max(4, int(1e-5 * at_peak.size)) else np.zeros(at_peak.shape, bool)
 
 
 def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np.ndarray:
@@ -92,12 +120,15 @@ def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np
     return _decode_checked(session, frame, index)[0]
 
 
-def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[np.ndarray, float]:
-    """:func:`decode_frame` and the frame's maximum (0 when empty).
+def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """:func:`decode_frame`, the frame's maximum (0 when empty) and its bands' maxima
+    (:func:`_band_extremes`; None when empty).
 
     The finite check is the minimum and maximum (NaN propagates through both, +Inf is the
-    maximum, -Inf the minimum): two reductions without an image-sized temporary, and the
-    maximum is the saturation check's peak; the bad pixels are counted only for the error.
+    maximum, -Inf the minimum): reductions without an image-sized temporary; the maximum
+    is the saturation check's peak, and the bands' maxima spare that check every band
+    below its threshold (on a frame without a plateau, all but one: a pass over the frame
+    fewer); the bad pixels are counted only for the error.
     """
     path = session.path(frame.file)
     field = f"frames[{index}].file" if index is not None else "file"
@@ -113,12 +144,12 @@ def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[
             frame.file, field, f"is {img.shape[1]}x{img.shape[0]} but camera '{cam.name}' is {cam.width}x{cam.height}"
         )
     if not img.size:
-        return img, 0.0
-    lo, hi = float(img.min()), float(img.max())
+        return img, 0.0, None
+    lo, hi, band_max = _band_extremes(img)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(img)).any(axis=2).sum())
         raise InputFileError(frame.file, field, f"contains NaN or Inf in {bad} pixel(s)")
-    return img, hi
+    return img, hi, band_max
 
 
 def frame_stats(frame: Frame, img: np.ndarray, saturated: np.ndarray) -> FrameStats:
@@ -189,8 +220,8 @@ def load_camera_frames(
     )
 
     def lit(f: Frame) -> tuple[np.ndarray, np.ndarray, FrameStats | None]:
-        img, peak = _decode_checked(session, f, index[f])
-        sat = saturation_mask(img, f, peak=peak)
+        img, peak, band_max = _decode_checked(session, f, index[f])
+        sat = saturation_mask(img, f, peak=peak, band_max=band_max)
         fs = frame_stats(f, img, sat) if stats else None
         if f.polarization in darks:
             img -= darks[f.polarization]

@@ -15,6 +15,7 @@ import click
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import WRITE_ERRNOS
+from id2reflectance._shared.collector import freeze
 from id2reflectance.errors import Id2rError, SessionInvalidError
 
 
@@ -90,8 +91,17 @@ def _register() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``id2r`` console script (commands are loaded lazily)."""
-    cli(prog_name="id2r")
+    """Entry point of the ``id2r`` console script (commands are loaded lazily).
+
+    The process ends after the command: what is alive then (imported modules, numba's
+    compiler state: about 120 000 objects after ``id2r solve``) is frozen, so that the
+    interpreter's shutdown does not walk it for garbage (about 0.25 CPU s after a solve;
+    :func:`~id2reflectance._shared.collector.freeze`).
+    """
+    try:
+        cli(prog_name="id2r")
+    finally:
+        freeze()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.processing.solve import config as solver_config
 from id2reflectance.processing.solve import roughness_table as rt
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
-from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics
+from id2reflectance.processing.solve.outputs import MAP_FILES, camera_warnings, map_statistics, sample_grid, summary
 from id2reflectance.processing.solve.solver import (
     CameraMaps,
     PixelCounts,
@@ -323,6 +323,28 @@ def test_map_statistics_reference_values() -> None:
     assert map_statistics(maps)["roughness"]["median"] is None
 
 
+def test_map_statistics_sample_a_grid_of_rows_and_columns() -> None:
+    """At most ``max_samples`` valid pixels, those of every ``step``-th row and column
+    (the smallest such step); every valid pixel when there are no more."""
+    rng = np.random.default_rng(2)
+    maps = CameraMaps.empty("c", 40, 50)
+    for a in (maps.diffuse_albedo, maps.specular_albedo, maps.roughness):
+        a[...] = rng.random(a.shape, np.float32)
+    for a in (maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_rgb):
+        a[...] = rng.normal(size=a.shape).astype(np.float32)
+    maps.mask[...] = rng.random((40, 50)) < 0.7
+    n = int(maps.mask.sum())
+    step, sub = sample_grid(maps.mask, 100)
+    assert sub.sum() <= 100 < maps.mask[:: step - 1, :: step - 1].sum()
+    np.testing.assert_array_equal(sub, maps.mask[::step, ::step])
+    st = map_statistics(maps, max_samples=100)
+    assert st["roughness"] == summary(maps.roughness[::step, ::step][sub])
+    assert st["diffuse_albedo_b"] == summary(maps.diffuse_albedo[2, ::step, ::step][sub])
+    step, sub = sample_grid(maps.mask, n)
+    assert step == 1 and np.array_equal(sub, maps.mask)
+    assert map_statistics(maps, max_samples=n)["specular_albedo"] == summary(maps.specular_albedo[maps.mask])
+
+
 def test_camera_warnings() -> None:
     quiet = PixelCounts(pixels=100, foreground=80, valid=80)
     assert camera_warnings("c", quiet, mask_file=True, warn_fraction=0.01) == []
@@ -354,7 +376,7 @@ def test_solve_session_end_to_end(tmp_path: Path) -> None:
     cam0 = data["cameras"]["cam0"]
     assert cam0["pixels"]["valid"] == report.cameras["cam0"].counts.valid > 0
     assert cam0["mask_file"] is True and cam0["inverses_used"] is False
-    assert set(cam0["timings_s"]) == {"decode", "align", "denoise", "solve", "stats", "write"}
+    assert set(cam0["timings_s"]) == {"decode", "align", "denoise", "solve", "confidence", "stats", "write"}
     assert cam0["stats"]["roughness"]["p5"] <= cam0["stats"]["roughness"]["median"] <= cam0["stats"]["roughness"]["p95"]
     assert data["versions"]["numpy"] == np.__version__
     assert data["warnings"] == []

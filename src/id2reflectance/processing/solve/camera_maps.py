@@ -95,9 +95,10 @@ class CameraMaps:
             mask=z((height, width), bool),
         )
 
-    def images(self) -> dict[str, np.ndarray]:
-        """Every output map as ``(H, W)`` or ``(H, W, 3)`` float32 views (planar memory:
-        transposes, not copies; the mask is converted), keyed by file stem."""
+    def images(self, names: tuple[str, ...] = MAP_FILES) -> dict[str, np.ndarray]:
+        """Output maps as ``(H, W)`` or ``(H, W, 3)`` float32 views (planar memory:
+        transposes, not copies; the mask is converted), keyed by file stem: those of
+        ``names`` that these maps hold (``confidence`` only once set)."""
         hwc = {
             "diffuse_albedo": self.diffuse_albedo,
             "normal_diffuse": self.normal_diffuse,
@@ -109,10 +110,11 @@ class CameraMaps:
         out = {k: v.transpose(1, 2, 0) for k, v in hwc.items()}
         out["specular_albedo"] = self.specular_albedo
         out["roughness"] = self.roughness
-        out["mask"] = self.mask.astype(np.float32)
         if self.confidence is not None:
             out["confidence"] = self.confidence
-        return out
+        if "mask" in names:
+            out["mask"] = self.mask.astype(np.float32)
+        return {k: out[k] for k in MAP_FILES if k in names and k in out}
 
 
 def mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:

@@ -44,7 +44,8 @@ class SolverConfig:
     min_specular : minimum ``S_full`` (relative radiance) for a specular normal/roughness.
     default_roughness : roughness where the specular solve is not valid.
     warn_fraction : fraction of pixels above which a problem is reported as a warning.
-    stats_samples : at most this many evenly strided valid pixels per map for statistics.
+    stats_samples : at most this many valid pixels per map for statistics (those on an evenly
+        spaced grid of rows and columns).
     maps : which maps to write (stems of ``OUT/<camera>/<name>.exr``, any of
         :data:`~id2reflectance.processing.solve.camera_maps.MAP_FILES`; default all). Every
         map is still solved (the statistics and counts need them); only the files are skipped.
@@ -80,7 +81,7 @@ class SolverConfig:
     min_specular: float = 1e-4
     default_roughness: float = 0.4
     warn_fraction: float = 0.01
-    stats_samples: int = 1 << 20
+    stats_samples: int = 1 << 18  # a percentile's rank off by about 0.05 % (sampling); about 0.06 s on 4096^2
     maps: tuple[str, ...] = MAP_FILES
     compression: Literal["none", "rle", "zips", "zip", "piz"] = "none"
     align: Literal["auto", "none", "rigid", "flow"] = "auto"

@@ -75,7 +75,7 @@ def write_camera_maps(
     The written paths, in the order of ``names``.
     """
     folder = Path(folder)
-    images = maps.images()
+    images = maps.images(names)
     names = tuple(n for n in names if n in images)
 
     def write(name: str) -> Path:
@@ -96,22 +96,40 @@ def summary(values: np.ndarray) -> Stats:
     return {"mean": float(values.mean()), "median": float(p50), "p5": float(p5), "p95": float(p95)}
 
 
-def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 20) -> dict[str, Stats]:
-    """Per-map statistics inside the mask, over at most ``max_samples`` strided pixels.
+def sample_grid(mask: np.ndarray, max_samples: int) -> tuple[int, np.ndarray]:
+    """The statistics' sample: every ``step``-th row and column (``step`` the smallest that
+    leaves at most ``max_samples`` valid pixels) and ``mask`` on that grid.
+
+    Returns ``step`` and the (ceil(H / step), ceil(W / step)) bool mask of the sampled
+    valid pixels. A grid, not every k-th valid pixel: the maps are then read only on the
+    grid's rows (a third of them on a 4096 x 4096 face, instead of every cache line)."""
+    n = int(np.count_nonzero(mask))
+    step = max(1, int(np.ceil(np.sqrt(n / max(1, max_samples)))))
+    sub = mask[::step, ::step]
+    while np.count_nonzero(sub) > max_samples:
+        step += 1
+        sub = mask[::step, ::step]
+    return step, sub
+
+
+def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 18) -> dict[str, Stats]:
+    """Per-map statistics inside the mask, over at most ``max_samples`` valid pixels of an
+    evenly spaced grid of rows and columns (:func:`sample_grid`; every valid pixel when
+    there are no more).
 
     Keys: ``diffuse_albedo_{r,g,b}``, ``specular_albedo``, ``roughness`` (map values),
     ``normal_specular_vs_diffuse_deg`` and ``normal_diffuse_r_vs_b_deg`` (angles, degrees).
     """
-    idx = np.flatnonzero(maps.mask.ravel())
-    if idx.size > max_samples:
-        idx = idx[:: -(-idx.size // max_samples)]
+    step, sub = sample_grid(maps.mask, max_samples)
+    rows, cols = np.nonzero(sub)
+    idx = rows * (step * maps.mask.shape[1]) + cols * step  # flat indices in the maps, ascending
 
     def pick(a: np.ndarray) -> np.ndarray:
         return a.reshape(*a.shape[:-2], -1)[..., idx]
 
     alb = pick(maps.diffuse_albedo)
     nd = pick(maps.normal_diffuse)
-    rgb = pick(maps.normal_diffuse_rgb)
+    red, blue = pick(maps.normal_diffuse_rgb[0]), pick(maps.normal_diffuse_rgb[2])
     return {
         "diffuse_albedo_r": summary(alb[0]),
         "diffuse_albedo_g": summary(alb[1]),
@@ -119,7 +137,7 @@ def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 20) -> dict[str,
         "specular_albedo": summary(pick(maps.specular_albedo)),
         "roughness": summary(pick(maps.roughness)),
         "normal_specular_vs_diffuse_deg": summary(angle_between_deg(pick(maps.normal_specular), nd, axis=0)),
-        "normal_diffuse_r_vs_b_deg": summary(angle_between_deg(rgb[0], rgb[2], axis=0)),
+        "normal_diffuse_r_vs_b_deg": summary(angle_between_deg(red, blue, axis=0)),
     }
 
 

@@ -32,22 +32,23 @@ releases the GIL; the numba kernel splits each band's rows over ``workers`` thre
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
+from id2reflectance._shared.collector import collector_paused
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
 from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
-from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
 from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts, small_pages
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
-from id2reflectance.processing.solve.denoise import camera_confidence, prepare_camera
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
     CameraReport,
@@ -60,6 +61,9 @@ from id2reflectance.processing.solve.outputs import (
 from id2reflectance.processing.solve.reference import normalized_coordinates, solve_band, view_directions
 from id2reflectance.processing.solve.roughness_table import InverseTable, inverse_table
 from id2reflectance.processing.solve.separation import has_inverses
+
+if TYPE_CHECKING:
+    from id2reflectance.processing.solve.denoise import PreparedCamera
 
 __all__ = [
     "CameraMaps",
@@ -194,11 +198,28 @@ def _check_frame_files(session: Session) -> None:
             raise InputFileError(f.file, f"frames[{i}].file", "file not found")
 
 
+def _import_stages() -> None:
+    """Import the alignment and the preparation (about 0.3 s of Python: they import numba).
+
+    Run by a side thread while the first camera's frames decode (the decoders release the
+    GIL), not before the decode starts; the collector paused meanwhile, and what the first
+    import built frozen (:mod:`~id2reflectance._shared.collector`)."""
+    with collector_paused(freeze_after="id2reflectance.processing.solve.align" not in sys.modules):
+        from id2reflectance.processing.solve import align, denoise  # noqa: F401 (imported for the side effect)
+
+
+def _timed_table() -> tuple[InverseTable, float]:
+    """:func:`inverse_table` and its seconds (built by the side thread during the first decode)."""
+    t = time.perf_counter()
+    return inverse_table(), time.perf_counter() - t
+
+
 def _load_kernel() -> float:
     """Import the fused kernel and load (or compile) its machine code; returns seconds."""
-    from id2reflectance.processing.solve import kernel  # imports numba (slow): only when used
+    with collector_paused(freeze_after="id2reflectance.processing.solve.kernel" not in sys.modules):
+        from id2reflectance.processing.solve import kernel  # imports numba (slow): only when used
 
-    return kernel.warm_up()
+        return kernel.warm_up()
 
 
 def _timed_load(session: Session, name: str, workers: int) -> tuple[CameraFrames, np.ndarray | None, float]:
@@ -213,6 +234,27 @@ def _timed_statistics(maps: CameraMaps, max_samples: int) -> tuple[dict[str, Sta
     """:func:`map_statistics` and its seconds (run beside the writing of the maps)."""
     t = time.perf_counter()
     return map_statistics(maps, max_samples=max_samples), time.perf_counter() - t
+
+
+def _timed_confidence(
+    frames: CameraFrames, prep: PreparedCamera, maps: CameraMaps, config: SolverConfig
+) -> tuple[list[str], float]:
+    """Set ``maps.confidence`` (:func:`~id2reflectance.processing.solve.denoise.camera_confidence`
+    of the prepared frames: their full-on ones suffice); its noise warnings and seconds (run
+    beside the writing of the other maps)."""
+    from id2reflectance.processing.solve.denoise import camera_confidence
+
+    t = time.perf_counter()
+    maps.confidence, warnings = camera_confidence(frames, prep, maps, config)
+    return warnings, time.perf_counter() - t
+
+
+def _spare_maps(spare: CameraMaps | None, camera: Camera) -> CameraMaps:
+    """Output maps for ``camera``: ``spare`` when it has the camera's size, else new ones
+    (mapped up front: run beside the alignment, off the solve's path)."""
+    if spare is not None and spare.mask.shape == (camera.height, camera.width):
+        return spare
+    return CameraMaps.empty(camera.name, camera.height, camera.width)
 
 
 def solve_session(
@@ -257,29 +299,31 @@ def solve_session(
     _check_out_dir(session, out_dir)
     _check_frame_files(session)
     report = SolveReport(out_dir=out_dir, session_dir=Path(session_dir), subject_id=session.subject_id, config=config)
-    t_table = time.perf_counter()
-    table = inverse_table()
     totals = {
-        "table": time.perf_counter() - t_table,
+        "table": 0.0,
         "decode": 0.0,
         "align": 0.0,
         "denoise": 0.0,
         "solve": 0.0,
+        "confidence": 0.0,
         "stats": 0.0,
         "write": 0.0,
     }
     names = list(session.cameras)
     spare: CameraMaps | None = None
     workers = config.resolved_workers()
-    # One side thread: loads the compiled kernel while the first frames decode, and
-    # computes each camera's statistics while its maps are written. One reader thread
-    # decodes the next camera's frames while this camera's maps are written.
+    # One side thread: imports the stages, builds the inverse table and loads the compiled
+    # kernel while the first frames decode, maps the output memory during the alignment,
+    # and computes each camera's confidence map and statistics while its other maps are
+    # written. One reader thread decodes the next camera's frames meanwhile.
     with (
         small_pages(),
         atomic_folder(out_dir) as tmp,
         ThreadPoolExecutor(max_workers=1) as side,
         ThreadPoolExecutor(max_workers=1) as reader,
     ):
+        stages_ready = side.submit(_import_stages)
+        table_ready = side.submit(_timed_table)
         kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
         ahead: list[Future[tuple[CameraFrames, np.ndarray | None, float]]] = []
         for i, name in enumerate(names):
@@ -287,6 +331,12 @@ def solve_session(
             # the first camera here, beside the kernel's load; later ones were read ahead
             frames, mask, decode_s = ahead.pop().result() if ahead else _timed_load(session, name, workers)
             ta = time.perf_counter()
+            out_maps = side.submit(_spare_maps, spare, camera)
+            spare = None
+            stages_ready.result()
+            from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
+            from id2reflectance.processing.solve.denoise import prepare_camera
+
             files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
             frames, alignment = align_camera_frames(
                 frames, mask, mode=config.align, files=files, flow_px=config.align_flow_px, workers=workers
@@ -294,18 +344,32 @@ def solve_session(
             t1 = time.perf_counter()
             frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True)
             t_prep = time.perf_counter()
+            table, totals["table"] = table_ready.result()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
             maps = solve_camera_frames(
-                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=spare
+                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=out_maps.result()
             )
-            maps.confidence, noise_warnings = camera_confidence(frames, prep, maps, config)
-            del frames
-            if i + 1 < len(names):  # decoded while these maps are written
-                ahead.append(reader.submit(_timed_load, session, names[i + 1], workers))
             t2 = time.perf_counter()
+            # beside the writing of the other maps: the confidence map (from the full-on
+            # frames: the others are freed now, those after it), the statistics, and the
+            # next camera's decode
+            full = CameraFrames(
+                frames.camera, {k: v for k, v in frames.images.items() if k[0] == "full"}, frames.saturated, {}
+            )
+            confidence_job = side.submit(_timed_confidence, full, prep, maps, config)
+            del full
             stats_job = side.submit(_timed_statistics, maps, config.stats_samples)
-            write_camera_maps(tmp / name, maps, names=config.maps, compression=config.compression, workers=workers)
+            del frames
+            if i + 1 < len(names):
+                ahead.append(reader.submit(_timed_load, session, names[i + 1], workers))
+            first = tuple(n for n in config.maps if n != "confidence")
+            write_camera_maps(tmp / name, maps, names=first, compression=config.compression, workers=workers)
+            noise_warnings, confidence_s = confidence_job.result()
+            if "confidence" in config.maps:
+                write_camera_maps(
+                    tmp / name, maps, names=("confidence",), compression=config.compression, workers=workers
+                )
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
             timings = {
@@ -313,6 +377,7 @@ def solve_session(
                 "align": t1 - ta,
                 "denoise": t_prep - t1,
                 "solve": t2 - t_prep,
+                "confidence": confidence_s,
                 "stats": stats_s,
                 "write": t3 - t2,
             }
