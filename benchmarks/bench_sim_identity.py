@@ -10,8 +10,12 @@ neutral expression), rendered by the front camera (``--image-size``, default 320
 maps 256 texels) under two light-stage lightings: the uniform sphere (``full``) and the soft
 side light (``gradient_x``), parallel-polarised, one fixed exposure
 (:func:`~id2reflectance.capture.simulator.portraits.portraits`). dlib finds the face and
-its 68 landmarks and embeds it (128-d); the ``full`` image is the gallery, the
-``gradient_x`` image the probe (:mod:`~id2reflectance.face.verification`).
+its 68 landmarks and embeds it (128-d, dlib's own descriptor, not normalised: dlib's
+distance scale, on which the same person is closer than 0.6 and on which
+``bench_identity.py`` measures the London photos; unit-normalised embeddings shrink every
+distance by the descriptors' norm, about 1.45, and made the figures look far worse); the
+``full`` image is the gallery, the ``gradient_x`` image the probe
+(:mod:`~id2reflectance.face.verification`).
 
 Rows: figure | face model | reference (the procedural heads, subjects 0..M-1, the same
 skins, measured in the same run) | ratio. The issue's targets for the face-model heads:
@@ -74,7 +78,7 @@ def _measure(
         for img in views.values():
             faces = find_faces(img)
             found += bool(faces)
-            emb.append(enc.embed(img, faces[0].landmarks) if faces else None)
+            emb.append(enc.descriptor(img, faces[0].landmarks) if faces else None)
         if all(e is not None for e in emb):
             gallery.append(emb[0])
             probes.append(emb[1])

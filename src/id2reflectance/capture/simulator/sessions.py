@@ -263,7 +263,7 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         mesh = head_mesh(subject.head)
         maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
         return mesh, maps, face_ita_deg(maps)
-    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
+    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size, appearance=subject.appearance)
     maps = subject_maps(
         geo.mesh,
         subject.skin,
