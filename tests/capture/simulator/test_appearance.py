@@ -180,3 +180,15 @@ def test_hair_stands_off_the_scalp():
     assert hair_thickness(p, replace(look, hair_volume=0.0), g["ears"]).max() == 0.0
     with pytest.raises(ConfigError, match="Appearance.hair_volume"):
         Appearance(hair_volume=0.2)
+
+
+def test_periorbital_pigment():
+    p, g = _at()
+    plain = _layers(Appearance())
+    dark = _layers(Appearance(periorbital=1.0))
+    lids = g["eyelids"] > 0.9
+    assert np.allclose(plain.melanin_factor, 1.0)
+    assert np.allclose(dark.melanin_factor[lids], 1.0 + g["eyelids"][lids], atol=1e-6)  # about twice the melanin
+    assert np.allclose(dark.melanin_factor[g["eyelids"] < 1e-3], 1.0, atol=1e-3)  # nowhere else
+    draws = [Appearance.random(np.random.default_rng(k), sex="female", age=30.0, ita_deg=40.0) for k in range(20)]
+    assert all(0.1 <= a.periorbital <= 1.0 for a in draws) and len({a.periorbital for a in draws}) == 20

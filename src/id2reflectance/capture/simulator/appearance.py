@@ -1,22 +1,27 @@
-"""What makes two simulated people look like two people: eyebrows, hair, beard, lips, irises.
+"""What makes two simulated people look like two people: eyebrows, hair, beard, lips, eyes.
 
 A face recogniser tells real people apart by more than the shape of the skull: the
 eyebrows (shape, thickness, darkness, height), the hairline and hair, facial hair, the
-lips' colour and the eyes. :class:`Appearance` draws these per subject, from the subject's
-own random stream, and :func:`appearance_layers` paints them as per-texel layers that
-:func:`~id2reflectance.capture.simulator.skin.subject_maps` mixes into the skin maps.
+lips' colour and the eyes (lashes, the skin around them, the iris). :class:`Appearance`
+draws these per subject, from the subject's own random stream, and
+:func:`appearance_layers` paints them as per-texel layers that
+:func:`~id2reflectance.capture.simulator.skin.subject_maps` mixes into the skin maps;
+:func:`lash_mask` lines the lids of the head's own eyes, and :func:`hair_thickness` gives
+the scalp hair its volume (the head's surface moved out:
+:func:`~id2reflectance.capture.simulator.face_model_subjects.with_hair_volume`).
 
 Hair is kept in the skin maps as a region, not marked non-skin like the eyes: the light
 stage measures it as it measures skin (diffuse-dark, low specular, rough), so the solve,
 bake and dataset compare it against truth like any other texel. Its coverage is written
-as ``truth/uv/hair.exr`` and left out of the face's ITA. Hair is painted on the head's
-surface (a close crop, stubble, a beard trimmed to the skin): it has no volume.
+as ``truth/uv/hair.exr`` and left out of the face's ITA. Scalp hair is a smooth shell
+standing off the scalp; brows, lashes and beards are painted on the skin.
 
 Every shape is a function of surface points in the template's frame (metres, y up, the
 face toward +z, the subject's left +x, the template's landmarks where the template has
 them: :func:`~id2reflectance.capture.geometry.face_model_heads.face_model_region_points`)
 and of the named regions (:mod:`~id2reflectance.capture.geometry.regions`), never of
-texel positions, so the painting follows any UV layout.
+texel positions, so the painting follows any UV layout. The lashes alone follow the
+subject's own eyes (its head's surface points next to its eyeballs).
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ class Appearance:
     lash_width: float = 0.0  # band of upper eyelashes on the lid margin at its middle (0: none)
     lash_density: float = 0.0  # 0..1 fraction of the lid margin the lashes hide
     hair_volume: float = 0.0  # thickness of the scalp hair on the crown (0: painted on the scalp only)
+    periorbital: float = 0.0  # extra melanin around the eyes: factor 1 + this on the eyelid region
 
     def __post_init__(self) -> None:
         checks = {
@@ -113,6 +119,7 @@ class Appearance:
             "lash_width": (0.0, 0.005),
             "lash_density": (0.0, 1.0),
             "hair_volume": (0.0, 0.04),
+            "periorbital": (0.0, 2.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
@@ -164,6 +171,7 @@ class Appearance:
             lash_width=float(rng.uniform(0.0022, 0.0032)),
             lash_density=float(rng.uniform(0.85, 1.0)),
             hair_volume=float(rng.uniform(*HAIR_VOLUME[scalp])),
+            periorbital=float(rng.uniform(0.3, 1.3) if ita_deg < 20.0 else rng.uniform(0.1, 1.0)),
         )
 
     def to_json(self) -> dict:
@@ -178,7 +186,8 @@ class AppearanceLayers:
         line, scalp hair, beard).
     hair_albedo : (N, 3) float64 linear Rec.709, the hair's diffuse albedo.
     melanin_factor, haemoglobin_factor : (N,) float64 factors on the skin's melanin and
-        blood fractions (1 outside the lips).
+        blood fractions (1 outside the lips and, for the melanin, the eyelids: periorbital
+        pigmentation).
     eyebrows, scalp, beard : (N,) float64 in [0, 1], each kind of hair on its own.
     """
 
@@ -324,7 +333,7 @@ def appearance_layers(
     points : (N, 3) float64 metres, where the regions are drawn (template frame, see the
         module's docstring).
     regions : {name: (N,) weight} the named regions at the same points (``lips``,
-        ``lash_line``, ``beard``, ``ears``, ``front``).
+        ``lash_line``, ``eyelids``, ``beard``, ``ears``, ``front``).
     look : the subject's appearance.
     hair_darkness, brow_density, stubble : the skin's hair settings
         (:class:`~id2reflectance.capture.simulator.skin.SkinParams`), 0..1.
@@ -356,7 +365,7 @@ def appearance_layers(
     return AppearanceLayers(
         hair=hair,
         hair_albedo=rgb,
-        melanin_factor=1.0 + (look.lip_melanin - 1.0) * lips,
+        melanin_factor=(1.0 + (look.lip_melanin - 1.0) * lips) * (1.0 + look.periorbital * regions["eyelids"]),
         haemoglobin_factor=1.0 + (look.lip_haemoglobin - 1.0) * lips,
         eyebrows=brows,
         scalp=scalp,
