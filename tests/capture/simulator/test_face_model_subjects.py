@@ -146,11 +146,12 @@ def test_hair_volume_and_lashes_reach_the_truth():
         assert lift[bare.mesh.landmarks[name]] == 0.0, name  # the face keeps its shape
     top = bare.mesh.vertices[:, 1] > 0.1
     assert np.all(np.sum((full.mesh.vertices - bare.mesh.vertices)[top] * bare.mesh.vertex_normals()[top], 1) > 0)
-    # the session's mesh is the hair's outer surface; the lashes are hair in the truth maps
-    mesh, maps, _ = subject_geometry(replace(subject, appearance=look), cfg)
-    assert np.allclose(
-        mesh.vertices, face_model_geometry(model, subject.face_head, uv_size=128, appearance=look).mesh.vertices
-    )
+    # with hair_volume the session's mesh is the hair's outer surface (off by default)
+    mesh, _, _ = subject_geometry(replace(subject, appearance=look), replace(cfg, hair_volume=True))
+    assert np.allclose(mesh.vertices, full.mesh.vertices)
+    flat, maps, _ = subject_geometry(replace(subject, appearance=look), cfg)
+    assert np.allclose(flat.vertices, bare.mesh.vertices)
+    # the lashes are hair in the truth maps
     _, no_lash, _ = subject_geometry(replace(subject, appearance=replace(look, lash_width=0.0)), cfg)
     lashes = (maps.hair - no_lash.hair) > 0.5
     assert lashes.sum() > 20 and maps.eye[lashes].max() < 0.5  # on the lid margin, not on the eyeballs
