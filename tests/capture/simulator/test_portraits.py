@@ -48,6 +48,8 @@ def test_face_model_subjects_are_different_people():
     diff = [
         np.linalg.norm(e[i, a] - e[j, b]) for i in range(3) for j in range(i + 1, 3) for a in (0, 1) for b in (0, 1)
     ]
-    # one subject under two lightings stays one person; different subjects are apart
-    assert same.max() < 0.3, same
-    assert min(diff) > same.max() and np.median(diff) > 0.4, (diff, same)  # 0.44 with the appearance (0.35 before)
+    # one subject under two lightings stays one person (dlib: < 0.6); different subjects are apart.
+    # Here (3 subjects, UV 128): same 0.22-0.36, different 0.52-0.67, median 0.62, 7 of 12 pairs > 0.6
+    assert same.max() < 0.45, same
+    assert min(diff) > same.max() + 0.1 and np.median(diff) > 0.58, (diff, same)
+    assert np.mean(np.asarray(diff) > 0.6) >= 0.5, diff
