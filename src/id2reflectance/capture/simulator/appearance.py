@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from id2reflectance.capture.simulator.procedural import fbm, value_noise
 from id2reflectance.errors import ConfigError
@@ -273,8 +274,8 @@ def hair_thickness(points: np.ndarray, look: Appearance, ears: np.ndarray) -> np
 
     ``look.hair_volume`` on the crown, thinning over :data:`HAIR_EDGE_M` toward the
     hairline and toward the ears (the hair lies flatter on the sides: half the crown's
-    thickness at ear height), zero off the hair and on the ears (long hair painted over the
-    ears keeps their shape). Short hair lies flat at the back of the neck.
+    thickness at ear height and below), zero off the hair and on the ears (long hair painted
+    over the ears keeps their shape).
     """
     if look.hair_volume <= 0.0 or look.scalp == "bald":
         return np.zeros(len(points))
@@ -301,8 +302,6 @@ def lash_mask(points: np.ndarray, eye_points: np.ndarray, centres: np.ndarray, l
     out = np.zeros(len(p))
     if look.lash_width <= 0.0 or look.lash_density <= 0.0 or len(eye_points) == 0 or len(p) == 0:
         return out
-    from scipy.spatial import cKDTree  # heavy: only face-model heads with eyes need it
-
     dist, nearest = cKDTree(np.asarray(eye_points, np.float64)).query(p, distance_upper_bound=4.0 * look.lash_width)
     near = np.isfinite(dist)
     if not near.any():
