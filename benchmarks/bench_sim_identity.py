@@ -10,8 +10,12 @@ neutral expression), rendered by the front camera (``--image-size``, default 320
 maps 256 texels) under two light-stage lightings: the uniform sphere (``full``) and the soft
 side light (``gradient_x``), parallel-polarised, one fixed exposure
 (:func:`~id2reflectance.capture.simulator.portraits.portraits`). dlib finds the face and
-its 68 landmarks and embeds it (128-d); the ``full`` image is the gallery, the
-``gradient_x`` image the probe (:mod:`~id2reflectance.face.verification`).
+its 68 landmarks and embeds it (128-d, dlib's own descriptor, not normalised: dlib's
+distance scale, on which the same person is closer than 0.6 and on which
+``bench_identity.py`` measures the London photos; unit-normalised embeddings shrink every
+distance by the descriptors' norm, about 1.45, and made the figures look far worse); the
+``full`` image is the gallery, the ``gradient_x`` image the probe
+(:mod:`~id2reflectance.face.verification`).
 
 Rows: figure | face model | reference (the procedural heads, subjects 0..M-1, the same
 skins, measured in the same run) | ratio. The issue's targets for the face-model heads:
@@ -20,7 +24,9 @@ impostor pairs farther than 0.6 >= 80 %, verification AUC >= 0.95, rank-1 >= 0.9
 ``--ablate`` also measures the face-model subjects with parts of their appearance
 (:mod:`~id2reflectance.capture.simulator.appearance`) taken away, and prints what each
 part adds: none (the template's eyebrow region and the skin's stubble, as before the
-appearance), + eyebrows, + lips and irises, + scalp hair, + facial hair (= everything).
+appearance), + eyebrows, + lips and irises, + eyelashes and periorbital pigment, + scalp
+hair, + facial hair (= everything). ``--hair-volume`` gives the scalp hair its volume
+(``SimulatorConfig.hair_volume``, off by default).
 """
 
 from __future__ import annotations
@@ -41,14 +47,19 @@ from id2reflectance.face.verification import VerificationFigures, verification_f
 
 
 def _plain(look: Appearance) -> Appearance:
-    return replace(look, scalp="bald", beard="none", lip_haemoglobin=1.0, lip_melanin=1.0, iris_shift=0.0)
+    return replace(_no_eyes(look), scalp="bald", beard="none", lip_haemoglobin=1.0, lip_melanin=1.0, iris_shift=0.0)
+
+
+def _no_eyes(look: Appearance) -> Appearance:
+    return replace(look, scalp="bald", beard="none", lash_width=0.0, periorbital=0.0)
 
 
 # name -> what is kept of a subject's appearance (None: no appearance at all)
 ABLATIONS: dict[str, Callable[[Appearance], Appearance | None]] = {
     "none (template brows, stubble)": lambda look: None,
     "+ eyebrows": _plain,
-    "+ lips, irises": lambda look: replace(look, scalp="bald", beard="none"),
+    "+ lips, irises": _no_eyes,
+    "+ eyelashes, periorbital": lambda look: replace(look, scalp="bald", beard="none"),
     "+ scalp hair": lambda look: replace(look, beard="none"),
     "+ facial hair (all)": lambda look: look,
 }
@@ -74,7 +85,7 @@ def _measure(
         for img in views.values():
             faces = find_faces(img)
             found += bool(faces)
-            emb.append(enc.embed(img, faces[0].landmarks) if faces else None)
+            emb.append(enc.descriptor(img, faces[0].landmarks) if faces else None)
         if all(e is not None for e in emb):
             gallery.append(emb[0])
             probes.append(emb[1])
@@ -89,11 +100,13 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=320)
     ap.add_argument("--face-model", default=None)
     ap.add_argument("--ablate", action="store_true", help="also measure without parts of the appearance")
+    ap.add_argument("--hair-volume", action="store_true", help="scalp hair as geometry (SimulatorConfig.hair_volume)")
     args = ap.parse_args()
     base = dict(image_size=args.image_size, uv_size=256, visibility_directions=256, seed=0)
+    volume = dict(hair_volume=args.hair_volume)
     enc = DlibIdentityEncoder()
     fm, fm_det, fm_s = _measure(
-        SimulatorConfig(**base, head_model="face_model", face_model=args.face_model), args.subjects, enc
+        SimulatorConfig(**base, **volume, head_model="face_model", face_model=args.face_model), args.subjects, enc
     )
     pr, pr_det, pr_s = _measure(SimulatorConfig(**base, head_model="procedural"), args.reference_subjects, enc)
     print(
@@ -116,7 +129,7 @@ def main() -> None:
         print(f"{name:<44} {a:>11.3f} {b:>11.3f} {ratio:>7.2f}")
     if not args.ablate:
         return
-    cfg = SimulatorConfig(**base, head_model="face_model", face_model=args.face_model)
+    cfg = SimulatorConfig(**base, **volume, head_model="face_model", face_model=args.face_model)
     print(f"\nface-model subjects (of {args.subjects}) with parts of their appearance:")
     print(f"{'appearance':<32} {'pairs > 0.6':>11} {'median':>7} {'same med.':>9} {'AUC':>6} {'rank-1':>6}")
     for name, keep in ABLATIONS.items():

@@ -1,8 +1,10 @@
 """How well identity embeddings tell people apart: verification and identification figures.
 
 Two images per person (a gallery image and a probe image, e.g. the same face under two
-lightings). With Euclidean distances between unit embeddings (dlib's convention: the same
-person below 0.6):
+lightings). With Euclidean distances between embeddings (dlib's convention: the same
+person below 0.6 between dlib's own descriptors, whose length is about 1.45; unit-normalised
+dlib embeddings put every distance about 1.45x closer, so the 0.6 threshold only holds for
+the descriptors):
 
 * genuine distances: probe ``i`` to gallery ``i`` (the same person);
 * impostor distances: every image of one person to every image of another (gallery and
@@ -20,7 +22,7 @@ import numpy as np
 
 from id2reflectance.errors import ShapeError
 
-SAME_PERSON_DISTANCE = 0.6  # dlib's threshold: closer embeddings are the same person
+SAME_PERSON_DISTANCE = 0.6  # dlib's threshold: closer descriptors (not normalised) are the same person
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ def verification_figures(
     Parameters
     ----------
     gallery, probes : (P, D) float embeddings of P >= 2 people, row ``i`` of both the same
-        person (unit length, as the identity encoders give).
+        person: dlib's own descriptors (:meth:`~.identity.DlibIdentityEncoder.descriptor`,
+        the scale on which ``threshold`` 0.6 is dlib's same-person distance) or unit
+        embeddings (``embed``: distances about 1.45x shorter for dlib).
     threshold : the same-person distance.
 
     Returns

@@ -13,6 +13,8 @@ from id2reflectance.capture.simulator.appearance import (
     appearance_layers,
     eyebrow_mask,
     hair_albedo,
+    hair_thickness,
+    lash_mask,
 )
 from id2reflectance.capture.simulator.sessions import make_subject
 from id2reflectance.capture.simulator.skin import SkinParams, face_ita_deg, subject_maps
@@ -128,3 +130,65 @@ def test_subject_maps_carry_the_hair():
     assert abs(face_ita_deg(maps) - face_ita_deg(plain)) < 3.0
     bald = subject_maps(mesh, skin, size=64, appearance=replace(look, scalp="bald"))
     assert bald.hair.mean() < 0.5 * maps.hair.mean()
+
+
+def _toy_eyes(step: float = 0.0005) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two almond eye openings (half-width 12 mm, half-height 5 mm, centres x = +-33 mm) on
+    the plane z = 70 mm: their points, the skin points around them, and the eyeball centres."""
+    x, y = np.meshgrid(np.arange(-0.06, 0.06, step), np.arange(-0.02, 0.02, step))
+    pts = np.stack([x.ravel(), y.ravel(), np.full(x.size, 0.07)], axis=1)
+    inside = ((np.abs(pts[:, 0]) - 0.033) / 0.012) ** 2 + (pts[:, 1] / 0.005) ** 2 < 1.0
+    centres = np.array([[0.033, 0.0, 0.058], [-0.033, 0.0, 0.058]])
+    return pts[inside], pts[~inside], centres
+
+
+def test_lashes_line_the_lids():
+    eye, skin, centres = _toy_eyes()
+    look = Appearance(lash_width=0.0025, lash_density=0.9)
+    lash = lash_mask(skin, eye, centres, look)
+    assert lash.shape == (len(skin),) and lash.max() == pytest.approx(0.9)
+
+    def at(x: float, y: float) -> float:
+        return float(lash[np.argmin(np.linalg.norm(skin[:, :2] - [x, y], axis=1))])
+
+    for side in (1.0, -1.0):
+        assert at(side * 0.033, 0.0058) == pytest.approx(0.9)  # upper lid margin: the lashes
+        assert 0.05 < at(side * 0.033, -0.0055) < 0.5  # lower lid: a thin sparse row
+        assert at(side * 0.033, 0.012) == 0.0 and at(side * 0.033, -0.012) == 0.0  # lid and cheek: skin
+    # the band widens toward the outer corner
+    upper = (lash > 0.45) & (skin[:, 1] > 0.0)
+    inner = upper & (np.abs(np.abs(skin[:, 0]) - 0.027) < 0.001)
+    outer = upper & (np.abs(np.abs(skin[:, 0]) - 0.039) < 0.001)
+    assert outer.sum() > 1.2 * inner.sum() > 0
+    assert lash_mask(skin, eye, centres, replace(look, lash_width=0.0)).max() == 0.0
+    assert lash_mask(skin, eye[:0], centres, look).max() == 0.0
+
+
+def test_hair_stands_off_the_scalp():
+    p, g = _at()
+    look = Appearance(scalp="short", hair_volume=0.015, seed=2)
+    lift = hair_thickness(p, look, g["ears"])
+    top = p[:, 1] > 0.11
+    assert np.allclose(lift[top], 0.015, atol=0.002)  # the crown: the full thickness
+    inner = (g["face"] > 0.9) & (p[:, 1] < 0.06) & (np.abs(p[:, 0]) < 0.05)
+    assert lift[inner].max() == 0.0 and lift[g["ears"] > 0.99].max() == 0.0  # face and ears keep their shape
+    # thinner toward the hairline than on the crown, and never beyond the painted hair
+    scalp = _layers(look).scalp
+    assert np.all(lift[scalp < 0.01] < 1e-4)
+    assert 0 < lift[(scalp > 0.5) & (p[:, 1] < 0.09) & (p[:, 2] > 0.05)].mean() < 0.01
+    assert hair_thickness(p, replace(look, scalp="bald"), g["ears"]).max() == 0.0
+    assert hair_thickness(p, replace(look, hair_volume=0.0), g["ears"]).max() == 0.0
+    with pytest.raises(ConfigError, match="Appearance.hair_volume"):
+        Appearance(hair_volume=0.2)
+
+
+def test_periorbital_pigment():
+    p, g = _at()
+    plain = _layers(Appearance())
+    dark = _layers(Appearance(periorbital=1.0))
+    lids = g["eyelids"] > 0.9
+    assert np.allclose(plain.melanin_factor, 1.0)
+    assert np.allclose(dark.melanin_factor[lids], 1.0 + g["eyelids"][lids], atol=1e-6)  # about twice the melanin
+    assert np.allclose(dark.melanin_factor[g["eyelids"] < 1e-3], 1.0, atol=1e-3)  # nowhere else
+    draws = [Appearance.random(np.random.default_rng(k), sex="female", age=30.0, ita_deg=40.0) for k in range(20)]
+    assert all(0.1 <= a.periorbital <= 1.0 for a in draws) and len({a.periorbital for a in draws}) == 20

@@ -11,7 +11,12 @@ from id2reflectance.capture.geometry.face_model import FACE_MODEL_NAME
 from id2reflectance.capture.geometry.mesh import read_mesh
 from id2reflectance.capture.geometry.template_mesh import is_template_topology
 from id2reflectance.capture.session import load_session
-from id2reflectance.capture.simulator.face_model_subjects import EXPRESSION_POOL, FaceModelHead, resolve_face_model
+from id2reflectance.capture.simulator.face_model_subjects import (
+    EXPRESSION_POOL,
+    FaceModelHead,
+    face_model_geometry,
+    resolve_face_model,
+)
 from id2reflectance.capture.simulator.sessions import (
     SimulatorConfig,
     config_subject,
@@ -124,6 +129,36 @@ def test_subjects_differ_in_appearance():
         assert np.abs(maps.diffuse_albedo[on] - bare.diffuse_albedo[on]).mean() > 0.02
         hair.append(maps.hair)
     assert np.abs(hair[0] - hair[1]).mean() > 0.01  # two subjects, two heads of hair and brows
+
+
+@pytest.mark.slow
+@needs_model
+def test_hair_volume_and_lashes_reach_the_truth():
+    cfg = replace(SMALL, uv_size=128)
+    model = resolve_face_model("face_model", None)
+    subject = config_subject(cfg, 0)
+    look = replace(subject.appearance, scalp="short", hair_volume=0.015, lash_width=0.0025, lash_density=0.9)
+    bare = face_model_geometry(model, subject.face_head, uv_size=64)
+    full = face_model_geometry(model, subject.face_head, uv_size=64, appearance=look)
+    lift = np.linalg.norm(full.mesh.vertices - bare.mesh.vertices, axis=1)
+    assert lift.max() == pytest.approx(0.015, abs=0.001)  # the crown stands off by the hair's thickness
+    for name in ("nose_tip", "chin", "eye_outer_left", "mouth_left"):
+        assert lift[bare.mesh.landmarks[name]] == 0.0, name  # the face keeps its shape
+    top = bare.mesh.vertices[:, 1] > 0.1
+    assert np.all(np.sum((full.mesh.vertices - bare.mesh.vertices)[top] * bare.mesh.vertex_normals()[top], 1) > 0)
+    # with hair_volume the session's mesh is the hair's outer surface (off by default)
+    mesh, _, _ = subject_geometry(replace(subject, appearance=look), replace(cfg, hair_volume=True))
+    assert np.allclose(mesh.vertices, full.mesh.vertices)
+    flat, maps, _ = subject_geometry(replace(subject, appearance=look), cfg)
+    assert np.allclose(flat.vertices, bare.mesh.vertices)
+    # the lashes are hair in the truth maps
+    _, no_lash, _ = subject_geometry(replace(subject, appearance=replace(look, lash_width=0.0)), cfg)
+    lashes = (maps.hair - no_lash.hair) > 0.5
+    assert lashes.sum() > 20 and maps.eye[lashes].max() < 0.5  # on the lid margin, not on the eyeballs
+    assert maps.diffuse_albedo[lashes].mean() < 0.5 * no_lash.diffuse_albedo[lashes].mean()
+    subjects = [config_subject(cfg, i).appearance for i in range(6)]
+    assert len({round(a.lash_width, 6) for a in subjects}) == 6
+    assert len({round(a.hair_volume, 6) for a in subjects if a.scalp != "bald"}) > 1
 
 
 def _kw(cfg):

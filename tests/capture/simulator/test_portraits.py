@@ -41,13 +41,15 @@ def test_face_model_subjects_are_different_people():
         for img in views.values():
             faces = find_faces(img)
             assert faces, f"subject {i}: no face found"
-            row.append(enc.embed(img, faces[0].landmarks))
+            row.append(enc.descriptor(img, faces[0].landmarks))  # dlib's own distance scale
         emb.append(row)
     e = np.asarray(emb)  # (subject, lighting, 128)
     same = np.linalg.norm(e[:, 0] - e[:, 1], axis=-1)
     diff = [
         np.linalg.norm(e[i, a] - e[j, b]) for i in range(3) for j in range(i + 1, 3) for a in (0, 1) for b in (0, 1)
     ]
-    # one subject under two lightings stays one person; different subjects are apart
-    assert same.max() < 0.3, same
-    assert min(diff) > same.max() and np.median(diff) > 0.4, (diff, same)  # 0.44 with the appearance (0.35 before)
+    # one subject under two lightings stays one person (dlib: < 0.6); different subjects are apart.
+    # Here (3 subjects, UV 128): same 0.22-0.36, different 0.52-0.67, median 0.62, 7 of 12 pairs > 0.6
+    assert same.max() < 0.45, same
+    assert min(diff) > same.max() + 0.1 and np.median(diff) > 0.58, (diff, same)
+    assert np.mean(np.asarray(diff) > 0.6) >= 0.5, diff

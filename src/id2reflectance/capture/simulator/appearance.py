@@ -1,22 +1,27 @@
-"""What makes two simulated people look like two people: eyebrows, hair, beard, lips, irises.
+"""What makes two simulated people look like two people: eyebrows, hair, beard, lips, eyes.
 
 A face recogniser tells real people apart by more than the shape of the skull: the
 eyebrows (shape, thickness, darkness, height), the hairline and hair, facial hair, the
-lips' colour and the eyes. :class:`Appearance` draws these per subject, from the subject's
-own random stream, and :func:`appearance_layers` paints them as per-texel layers that
-:func:`~id2reflectance.capture.simulator.skin.subject_maps` mixes into the skin maps.
+lips' colour and the eyes (lashes, the skin around them, the iris). :class:`Appearance`
+draws these per subject, from the subject's own random stream, and
+:func:`appearance_layers` paints them as per-texel layers that
+:func:`~id2reflectance.capture.simulator.skin.subject_maps` mixes into the skin maps;
+:func:`lash_mask` lines the lids of the head's own eyes, and :func:`hair_thickness` gives
+the scalp hair its volume (the head's surface moved out:
+:func:`~id2reflectance.capture.simulator.face_model_subjects.with_hair_volume`).
 
 Hair is kept in the skin maps as a region, not marked non-skin like the eyes: the light
 stage measures it as it measures skin (diffuse-dark, low specular, rough), so the solve,
 bake and dataset compare it against truth like any other texel. Its coverage is written
-as ``truth/uv/hair.exr`` and left out of the face's ITA. Hair is painted on the head's
-surface (a close crop, stubble, a beard trimmed to the skin): it has no volume.
+as ``truth/uv/hair.exr`` and left out of the face's ITA. Scalp hair is a smooth shell
+standing off the scalp; brows, lashes and beards are painted on the skin.
 
 Every shape is a function of surface points in the template's frame (metres, y up, the
 face toward +z, the subject's left +x, the template's landmarks where the template has
 them: :func:`~id2reflectance.capture.geometry.face_model_heads.face_model_region_points`)
 and of the named regions (:mod:`~id2reflectance.capture.geometry.regions`), never of
-texel positions, so the painting follows any UV layout.
+texel positions, so the painting follows any UV layout. The lashes alone follow the
+subject's own eyes (its head's surface points next to its eyeballs).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from id2reflectance.capture.simulator.procedural import fbm, value_noise
 from id2reflectance.errors import ConfigError
@@ -37,6 +43,15 @@ BEARD_STYLES: tuple[str, ...] = ("none", "shadow", "moustache", "goatee", "full"
 GREY_HAIR_ALBEDO = (0.42, 0.40, 0.37)  # linear Rec.709: unpigmented (white) hairs with a little pigment
 RED_HAIR_ALBEDO = (0.20, 0.075, 0.035)  # linear Rec.709: auburn
 SCALP_DENSITY = {"bald": 0.0, "horseshoe": 0.97, "buzz": 0.7, "short": 0.98, "long": 1.0, "fringe": 1.0}
+# range of the hair's thickness on the crown per scalp style, metres
+HAIR_VOLUME = {
+    "bald": (0.0, 0.0),
+    "horseshoe": (0.003, 0.008),
+    "buzz": (0.001, 0.003),
+    "short": (0.006, 0.018),
+    "long": (0.010, 0.025),
+    "fringe": (0.010, 0.025),
+}
 BEARD_DENSITY = {"none": 0.0, "shadow": 0.35, "moustache": 0.95, "goatee": 0.95, "full": 0.95}
 
 
@@ -79,6 +94,10 @@ class Appearance:
     lip_melanin: float = 1.0  # factor on the lips' melanin
     iris_shift: float = 0.0  # added to the hair darkness for the iris colour
     seed: int = 0  # detail noise
+    lash_width: float = 0.0  # band of upper eyelashes on the lid margin at its middle (0: none)
+    lash_density: float = 0.0  # 0..1 fraction of the lid margin the lashes hide
+    hair_volume: float = 0.0  # thickness of the scalp hair on the crown (0: painted on the scalp only)
+    periorbital: float = 0.0  # extra melanin around the eyes: factor 1 + this on the eyelid region
 
     def __post_init__(self) -> None:
         checks = {
@@ -98,6 +117,10 @@ class Appearance:
             "lip_haemoglobin": (0.3, 3.0),
             "lip_melanin": (0.3, 3.0),
             "iris_shift": (-1.0, 1.0),
+            "lash_width": (0.0, 0.005),
+            "lash_density": (0.0, 1.0),
+            "hair_volume": (0.0, 0.04),
+            "periorbital": (0.0, 2.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
@@ -145,6 +168,11 @@ class Appearance:
             lip_melanin=float(np.exp(rng.normal(0.0, 0.25))),
             iris_shift=float(np.clip(rng.normal(0.0, 0.25), -1.0, 1.0)),
             seed=int(rng.integers(0, 2**31 - 1)),
+            # drawn last: the draws above are those of before the lashes
+            lash_width=float(rng.uniform(0.0022, 0.0032)),
+            lash_density=float(rng.uniform(0.85, 1.0)),
+            hair_volume=float(rng.uniform(*HAIR_VOLUME[scalp])),
+            periorbital=float(rng.uniform(0.3, 1.3) if ita_deg < 20.0 else rng.uniform(0.1, 1.0)),
         )
 
     def to_json(self) -> dict:
@@ -159,7 +187,8 @@ class AppearanceLayers:
         line, scalp hair, beard).
     hair_albedo : (N, 3) float64 linear Rec.709, the hair's diffuse albedo.
     melanin_factor, haemoglobin_factor : (N,) float64 factors on the skin's melanin and
-        blood fractions (1 outside the lips).
+        blood fractions (1 outside the lips and, for the melanin, the eyelids: periorbital
+        pigmentation).
     eyebrows, scalp, beard : (N,) float64 in [0, 1], each kind of hair on its own.
     """
 
@@ -194,8 +223,9 @@ def eyebrow_mask(points: np.ndarray, look: Appearance) -> np.ndarray:
     return front * along * _smoothstep(1.0, 0.6, np.abs(y - centre) / half)
 
 
-def scalp_mask(points: np.ndarray, look: Appearance, ears: np.ndarray) -> np.ndarray:
-    """(N,) weight in [0, 1] of scalp hair at points (N, 3) metres; ``ears`` (N,) region weight."""
+def scalp_mask(points: np.ndarray, look: Appearance, ears: np.ndarray, *, soften: float = 0.0) -> np.ndarray:
+    """(N,) weight in [0, 1] of scalp hair at points (N, 3) metres; ``ears`` (N,) region weight;
+    ``soften`` metres added to the half-width of the hairline's soft edge."""
     if look.scalp == "bald":
         return np.zeros(len(points))
     x, y, z = points[:, 0], points[:, 1], points[:, 2]
@@ -210,7 +240,7 @@ def scalp_mask(points: np.ndarray, look: Appearance, ears: np.ndarray) -> np.nda
     line = [front, front + 0.002, temple, 0.06, side + 0.02, side, ear_top, ear_top, 0.02 + nape, nape, nape]
     edge = np.interp(aphi, knots, line) + 0.0025 * fbm(points, frequency=1 / 0.012, octaves=2, seed=look.seed + 1)
     soft = 0.003 + 0.002 * (aphi < 40)
-    w = _smoothstep(edge - soft, edge + soft, y)
+    w = _smoothstep(edge - soft, edge + soft + 2.0 * soften, y)
     if look.scalp == "horseshoe":  # bald on top: a fringe of hair around the sides and back
         w *= _smoothstep(0.085, 0.07, y + 0.03 * np.cos(np.radians(aphi)))
     if not long:
@@ -235,6 +265,57 @@ def beard_mask(points: np.ndarray, look: Appearance, regions: dict[str, np.ndarr
     return np.maximum(moustache, regions["beard"])  # shadow and full beard: the whole beard region
 
 
+HAIR_EDGE_M = 0.012  # the hair thins over this distance toward the hairline
+
+
+def hair_thickness(points: np.ndarray, look: Appearance, ears: np.ndarray) -> np.ndarray:
+    """(N,) float64 metres: how far the scalp hair stands off the scalp at points (N, 3)
+    metres (template frame, see the module's docstring); ``ears`` (N,) region weight.
+
+    ``look.hair_volume`` on the crown, thinning over :data:`HAIR_EDGE_M` toward the
+    hairline and toward the ears (the hair lies flatter on the sides: half the crown's
+    thickness at ear height and below), zero off the hair and on the ears (long hair painted
+    over the ears keeps their shape).
+    """
+    if look.hair_volume <= 0.0 or look.scalp == "bald":
+        return np.zeros(len(points))
+    p = np.asarray(points, np.float64)
+    w = scalp_mask(p, look, ears, soften=HAIR_EDGE_M / 2.0) * (1.0 - ears)
+    sides = 0.5 + 0.5 * _smoothstep(0.0, 0.07, p[:, 1])
+    return look.hair_volume * w * sides
+
+
+LOWER_LASH = 0.35  # lower lashes: this fraction of the upper lashes' density, a third of their width
+LASH_DARKENING = 0.25  # eyelashes are darker than the scalp hair (added to the hair darkness)
+
+
+def lash_mask(points: np.ndarray, eye_points: np.ndarray, centres: np.ndarray, look: Appearance) -> np.ndarray:
+    """(N,) weight in [0, 1] of the eyelashes at skin points (N, 3) metres of the subject's
+    own head, from where its eyeballs show: ``eye_points`` (M, 3) metres, eyeball surface
+    points, and ``centres`` (2, 3) metres, the eyeballs' centres.
+
+    The lashes line the lid margin, the skin next to the eye's opening: above it a band of
+    ``look.lash_width`` (narrower at the inner corner, wider at the outer one), below it a
+    thin sparse row (:data:`LOWER_LASH`). Zero without lashes or without eye points.
+    """
+    p = np.asarray(points, np.float64)
+    out = np.zeros(len(p))
+    if look.lash_width <= 0.0 or look.lash_density <= 0.0 or len(eye_points) == 0 or len(p) == 0:
+        return out
+    dist, nearest = cKDTree(np.asarray(eye_points, np.float64)).query(p, distance_upper_bound=4.0 * look.lash_width)
+    near = np.isfinite(dist)
+    if not near.any():
+        return out
+    q, d, pn = np.asarray(eye_points)[nearest[near]], dist[near], p[near]
+    c = centres[np.argmin(np.linalg.norm(q[:, None, :] - centres[None], axis=-1), axis=1)]
+    outward = np.clip((pn[:, 0] - c[:, 0]) * np.sign(c[:, 0]) / 0.012 * 0.5 + 0.5, 0.0, 1.0)  # inner 0 .. outer 1
+    above = pn[:, 1] > q[:, 1]
+    width = np.where(above, look.lash_width * (0.6 + 0.7 * outward), look.lash_width / 3.0)
+    dens = look.lash_density * np.where(above, 1.0, LOWER_LASH)
+    out[near] = dens * _smoothstep(1.3, 0.7, d / width)
+    return out
+
+
 def appearance_layers(
     points: np.ndarray,
     regions: dict[str, np.ndarray],
@@ -251,7 +332,7 @@ def appearance_layers(
     points : (N, 3) float64 metres, where the regions are drawn (template frame, see the
         module's docstring).
     regions : {name: (N,) weight} the named regions at the same points (``lips``,
-        ``lash_line``, ``beard``, ``ears``, ``front``).
+        ``lash_line``, ``eyelids``, ``beard``, ``ears``, ``front``).
     look : the subject's appearance.
     hair_darkness, brow_density, stubble : the skin's hair settings
         (:class:`~id2reflectance.capture.simulator.skin.SkinParams`), 0..1.
@@ -283,7 +364,7 @@ def appearance_layers(
     return AppearanceLayers(
         hair=hair,
         hair_albedo=rgb,
-        melanin_factor=1.0 + (look.lip_melanin - 1.0) * lips,
+        melanin_factor=(1.0 + (look.lip_melanin - 1.0) * lips) * (1.0 + look.periorbital * regions["eyelids"]),
         haemoglobin_factor=1.0 + (look.lip_haemoglobin - 1.0) * lips,
         eyebrows=brows,
         scalp=scalp,

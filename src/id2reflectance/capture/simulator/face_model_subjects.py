@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -24,13 +25,18 @@ from id2reflectance.capture.geometry.face_model import (
     load_face_model,
 )
 from id2reflectance.capture.geometry.face_model_heads import (
+    REGION_WARP_M,
+    TEMPLATE_TO_DLIB,
     Eyes,
     face_model_eyes,
     face_model_head,
     face_model_region_points,
     face_model_regions,
+    template_offset,
 )
 from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.regions import landmark_warp, regions_at
+from id2reflectance.capture.simulator.appearance import Appearance, hair_thickness
 from id2reflectance.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -115,14 +121,48 @@ class FaceModelGeometry:
     points: np.ndarray
 
 
-def face_model_geometry(model: FaceModel, head: FaceModelHead, *, uv_size: int) -> FaceModelGeometry:
+def face_model_geometry(
+    model: FaceModel, head: FaceModelHead, *, uv_size: int, appearance: Appearance | None = None
+) -> FaceModelGeometry:
     """The head in template topology (metres), its eyeballs, and the named regions on the
-    face model's anatomy at ``uv_size`` texels with the points they are drawn at."""
+    face model's anatomy at ``uv_size`` texels with the points they are drawn at; with an
+    ``appearance`` the scalp hair stands off the head (:func:`with_hair_volume`)."""
     expr = dict(head.expression)
     w = np.asarray(head.identity)
+    mesh = face_model_head(model, w, expr)
+    if appearance is not None:
+        mesh = with_hair_volume(mesh, model, appearance)
     return FaceModelGeometry(
-        face_model_head(model, w, expr),
+        mesh,
         face_model_eyes(model, w, expr),
         face_model_regions(model, uv_size),
         face_model_region_points(model, uv_size),
     )
+
+
+@lru_cache(maxsize=4)
+def _vertex_points(model: FaceModel) -> tuple[np.ndarray, np.ndarray]:
+    head = face_model_head(model)
+    offset = template_offset(model)
+    marks = {k: model.neutral[model.landmarks68[i]] + offset for k, i in TEMPLATE_TO_DLIB.items()}
+    points = landmark_warp(head.vertices, marks, width_m=REGION_WARP_M)
+    ears = regions_at(points)["ears"].astype(np.float64)
+    points.flags.writeable = False
+    ears.flags.writeable = False
+    return points, ears
+
+
+def with_hair_volume(mesh: FaceMesh, model: FaceModel, look: Appearance) -> FaceMesh:
+    """``mesh`` (a head of :func:`face_model_head`, metres) with its scalp hair standing
+    off the scalp: every vertex moved along its normal by
+    :func:`~id2reflectance.capture.simulator.appearance.hair_thickness`, evaluated where the
+    regions are drawn (the vertex of the neutral head after the landmark warp, as
+    :func:`face_model_region_points` places the texels), so the volume sits exactly under
+    the painted hair. The light stage sees the hair's outer surface; the skin maps carry
+    the hair there (its coverage in ``truth/uv/hair.exr``)."""
+    points, ears = _vertex_points(model)
+    lift = hair_thickness(points, look, ears)
+    if not np.any(lift > 0):
+        return mesh
+    vertices = mesh.vertices + mesh.vertex_normals() * lift[:, None]
+    return mesh.with_vertices(vertices)

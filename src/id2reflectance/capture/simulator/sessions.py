@@ -140,6 +140,7 @@ class SimulatorConfig:
     identity_modes: int = 100  # face-model identity modes drawn per subject (the rest 0)
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
+    hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
     template: str = "procedural"  # layout of truth/ (procedural | face_model | auto), see truth_layout.py
     seed: int = 0
 
@@ -263,7 +264,8 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         mesh = head_mesh(subject.head)
         maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
         return mesh, maps, face_ita_deg(maps)
-    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size)
+    volume = subject.appearance if config.hair_volume else None
+    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size, appearance=volume)
     maps = subject_maps(
         geo.mesh,
         subject.skin,

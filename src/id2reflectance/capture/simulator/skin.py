@@ -34,7 +34,13 @@ from id2reflectance.capture.geometry.face_model_heads import Eyes
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.regions import UVRaster, region_masks, uv_raster
 from id2reflectance.capture.geometry.template_mesh import is_template_topology
-from id2reflectance.capture.simulator.appearance import Appearance, appearance_layers, hair_albedo
+from id2reflectance.capture.simulator.appearance import (
+    LASH_DARKENING,
+    Appearance,
+    appearance_layers,
+    hair_albedo,
+    lash_mask,
+)
 from id2reflectance.capture.simulator.procedural import fbm, value_noise
 from id2reflectance.errors import ConfigError, ShapeError
 
@@ -366,6 +372,30 @@ def _eye_reflectance(p: np.ndarray, eyes: Eyes, iris_darkness: float) -> np.ndar
     return out * (1 - pupil) + np.asarray(PUPIL_ALBEDO) * pupil
 
 
+def _with_lashes(
+    hair_w: np.ndarray,
+    hair_rgb: np.ndarray,
+    eye: np.ndarray,
+    pos: np.ndarray,
+    covered: np.ndarray,
+    eyes: Eyes,
+    look: Appearance,
+    skin: SkinParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hair coverage (N,) and hair albedo (N, 3) with the eyelashes
+    (:func:`~id2reflectance.capture.simulator.appearance.lash_mask`) added on the skin
+    texels next to the eyeballs; ``eye`` (N,) eyeball weight, ``pos`` (N, 3) metres the
+    texels on this head, ``covered`` (N,) bool."""
+    skin_at = np.flatnonzero(covered & (eye < 0.5))
+    eye_at = covered & (eye >= 0.5)
+    lash = np.zeros_like(hair_w)
+    lash[skin_at] = lash_mask(pos[skin_at], pos[eye_at], eyes.centres, look)
+    rgb = np.broadcast_to(hair_rgb, (len(hair_w), 3))
+    lash_rgb = hair_albedo(min(skin.hair_darkness + LASH_DARKENING, 1.0))
+    rgb = np.where((lash > hair_w)[:, None], lash_rgb[None, :], rgb)
+    return np.maximum(hair_w, lash), rgb
+
+
 def subject_maps(
     mesh: FaceMesh,
     skin: SkinParams,
@@ -445,6 +475,12 @@ def subject_maps(
         hair_rgb = hair_albedo(skin.hair_darkness)[None, :]
     else:
         hair_w, hair_rgb = look.hair, look.hair_albedo
+    eye = pos = None
+    if eyes is not None:
+        eye = r.interpolate(eyes.weight[:, None], mesh.faces)[..., 0].reshape(-1)
+        pos = r.interpolate(mesh.vertices, mesh.faces).reshape(-1, 3)
+        if appearance is not None:  # eyelashes on the lid margin of this head's own eyes
+            hair_w, hair_rgb = _with_lashes(hair_w, hair_rgb, eye, pos, r.covered.reshape(-1), eyes, appearance, skin)
     albedo = albedo * (1.0 - hair_w[:, None]) + hair_rgb * hair_w[:, None]
 
     var = fbm(p, frequency=1 / 0.01, octaves=3, seed=seed + 7, max_frequency=max_freq)
@@ -458,14 +494,11 @@ def subject_maps(
 
     s = size
     h = _height_field(p, g, skin, max_freq, detail)
-    eye = None
-    if eyes is not None:
-        eye = r.interpolate(eyes.weight[:, None], mesh.faces)[..., 0].reshape(-1)
+    if eye is not None and pos is not None:
         on = np.flatnonzero(eye > 0)
         e = eye[on, None]
-        pos = r.interpolate(mesh.vertices, mesh.faces).reshape(-1, 3)[on]
         iris = skin.hair_darkness + (0.0 if appearance is None else appearance.iris_shift)
-        albedo[on] = albedo[on] * (1 - e) + _eye_reflectance(pos, eyes, iris) * e
+        albedo[on] = albedo[on] * (1 - e) + _eye_reflectance(pos[on], eyes, iris) * e
         spec[on] = spec[on] * (1 - e[:, 0]) + EYE_SPECULAR * e[:, 0]
         rough[on] = rough[on] * (1 - e[:, 0]) + EYE_ROUGHNESS * e[:, 0]
         h[on] *= 1 - e[:, 0]
