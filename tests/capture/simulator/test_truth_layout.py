@@ -117,6 +117,28 @@ def test_session_rendered_in_the_face_model_template(tmp_path):
     on_skin = np.round(cam["uv"][hit][:, 1] * 128 - 0.5) >= 128 * 0.25  # rows of the template's chart
     assert on_skin.mean() > 0.95  # the cameras see skin, and a little eye and mouth in the strip
 
+    # the truth as an asset in that layout: its regions are found (report), it exports to glTF with
+    # the template's mesh and UVs, and it relights
+    from id2reflectance.capture.geometry.templates import layout_regions
+    from id2reflectance.processing.asset import asset_from_truth, read_asset
+    from id2reflectance.processing.export.gltf import export_glb, read_glb
+    from id2reflectance.processing.relight.envmap import load_environment
+    from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view
+
+    asset = read_asset(
+        asset_from_truth(out, tmp_path / "asset", template_name=template.name, template_sha256=template.sha256)
+    )
+    regions = layout_regions(asset.mesh, asset.size)
+    assert regions is not None and regions["nose"].max() > 0.9
+    glb = read_glb(export_glb(asset, tmp_path / "head.glb"))
+    prim = glb.gltf["meshes"][0]["primitives"][0]
+    assert glb.accessor(prim["attributes"]["POSITION"]).shape == template.mesh.vertices.shape
+    np.testing.assert_allclose(glb.accessor(prim["attributes"]["TEXCOORD_0"])[:, 0], template.mesh.uvs[:, 0], atol=1e-6)
+    cam = orbit_cameras(asset.mesh, 1, size=64)[0]
+    image = render_view(asset, cam, load_environment("pattern:full"), config=RelightConfig(background="black"))
+    image = image.image("none")
+    assert image.shape == (64, 64, 3) and image.max() > 0.05
+
 
 @needs_model
 @pytest.mark.slow
