@@ -177,8 +177,10 @@ def _extra_parts(model: FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return np.concatenate(keep), np.concatenate(tris), np.concatenate(uvs), np.concatenate(eye)
 
 
-def _layout_mesh(model: FaceModel, identity: np.ndarray | None, expression: dict[str, float] | None) -> FaceMesh:
-    skin = face_model_template_mesh(model, identity, expression)
+def _layout_mesh(
+    model: FaceModel, skin: FaceMesh, identity: np.ndarray | None, expression: dict[str, float] | None
+) -> FaceMesh:
+    """The rendered head: ``skin`` (the head in the template's topology) and the extra parts."""
     keep, tris, uvs, _ = _extra_parts(model)
     verts = model.vertices(identity, expression)[model.uv_source[keep]] + template_offset(model)
     n = len(skin.vertices)
@@ -192,12 +194,11 @@ def _layout_mesh(model: FaceModel, identity: np.ndarray | None, expression: dict
 
 @lru_cache(maxsize=2)
 def _neutral_layout(model: FaceModel, size: int) -> tuple[UVRaster, np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    neutral = _layout_mesh(model, None, None)
-    raster = mesh_uv_raster(neutral, size)
+    skin = face_model_template_mesh(model)
+    raster = mesh_uv_raster(_layout_mesh(model, skin, None, None), size)
     offset = template_offset(model)
     marks = {k: model.neutral[model.landmarks68[i]] + offset for k, i in TEMPLATE_TO_DLIB.items()}
     points = landmark_warp(raster.position, marks, width_m=REGION_WARP_M)
-    skin = face_model_template_mesh(model)
     valid = mesh_uv_raster(skin, size).covered
     regions = regions_at(points)
     for name in SKIN_ONLY_REGIONS:
@@ -211,9 +212,9 @@ def layout_geometry(model: FaceModel, head: FaceModelHead, *, size: int) -> Layo
     """The face-model head ``head`` for painting and rendering in the face-model template's
     layout at ``size`` x ``size`` texels (the neutral's raster, points and regions cached)."""
     w, expr = np.asarray(head.identity), dict(head.expression)
-    mesh = _layout_mesh(model, w, expr)
-    raster, points, regions, valid = _neutral_layout(model, size)
     skin = face_model_template_mesh(model, w, expr)
+    mesh = _layout_mesh(model, skin, w, expr)
+    raster, points, regions, valid = _neutral_layout(model, size)
     eye = np.zeros(len(mesh.vertices))
     eye[len(skin.vertices) :] = _extra_parts(model)[3]
     ref = face_model_eyes(model, w, expr)
