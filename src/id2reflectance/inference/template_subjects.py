@@ -2,9 +2,10 @@
 
 A *template subject* is a dataset subject whose aligned views and registered mesh stand in
 for the geometry of a photographed face: the swapper keeps the template subject's shape and
-lighting and changes its identity, and the template subject's mesh (the face template
-mesh's topology and UVs, :mod:`~id2reflectance.capture.geometry.template_mesh`, with the
-subject's registered vertices) and cameras carry the predicted views into UV space. A
+lighting and changes its identity, and the template subject's mesh (the topology and UVs
+of the dataset's template, ``dataset.json``'s ``template``:
+:mod:`~id2reflectance.capture.geometry.templates`, with the subject's registered vertices)
+and cameras carry the predicted views into UV space. A
 subject qualifies when it has, for every requested view, ``rgb_full.png`` and
 ``mask.png``, and ``mesh_vertices.npy`` (``docs/dataset-format.md``).
 
