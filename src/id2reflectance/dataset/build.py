@@ -472,10 +472,14 @@ def _layout(config: BuildConfig) -> Template:
 
 
 def _check_layout(root: Path, config: BuildConfig) -> None:
-    """A dataset is built in one layout: resuming one built in another is an error."""
+    """A dataset is built in one layout: resuming one built in another is an error (a
+    manifest that does not read is left to the build, which replaces it)."""
     if not (root / MANIFEST).is_file():
         return
-    old = manifest_template(read_manifest(root))
+    try:
+        old = manifest_template(read_manifest(root))
+    except InputFileError:
+        return
     new = template_record(_layout(config))
     if not same_layout(old, new):
         raise InputFileError(
