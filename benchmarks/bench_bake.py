@@ -5,17 +5,20 @@ Usage::
 
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
-        [--template procedural|face_model|both]
+        [--template procedural|face_model|resampled|both]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
-``--template`` the shared UV space baked into (default ``procedural``; ``both`` bakes the
-same solved session into each, so the rows compare the two templates on the same subject,
-frames and solve). With the face-model template the truth is the simulator's, moved into
-that layout (:func:`~id2reflectance.capture.simulator.truth_layout.truth_in_template`) and
-scored where it is defined.
+``--template`` the shared UV space baked into (default ``procedural``): ``face_model`` simulates
+the subject rendered in the face-model template's layout (``SimulatorConfig.template``: its
+truth painted there, :mod:`~id2reflectance.capture.simulator.truth_layout`) and bakes into
+that template; ``resampled`` bakes the procedurally rendered session into the face-model
+template and scores it against the truth moved into that layout
+(:func:`~id2reflectance.capture.simulator.truth_layout.truth_in_template`, the route before
+the truth was rendered there); ``both``: procedural, resampled and face_model rows for the
+same subject. Scores count the texels where the truth is defined (``truth/uv/valid.exr``).
 
 Each row: figure | value | reference measured in the same run | ratio (value / reference).
 
@@ -79,7 +82,7 @@ from id2reflectance.capture.camera import Camera, look_at  # noqa: E402
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, read_obj  # noqa: E402
 from id2reflectance.capture.session import load_session  # noqa: E402
 from id2reflectance.processing.bake.baker import BakeConfig, BakedMaps, bake_maps, bake_session  # noqa: E402
-from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv  # noqa: E402
+from id2reflectance.processing.bake.metrics import bake_accuracy, read_truth_uv, read_truth_valid  # noqa: E402
 from id2reflectance.processing.bake.views import SolvedView, load_solved_view  # noqa: E402
 from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
@@ -103,12 +106,13 @@ def print_table() -> None:
 # ------------------------------------------------------------------ simulation
 
 
-def simulated(workdir: Path, index: int, image: int, uv: int) -> tuple[Path, Path]:
-    """Session and solver output of subject ``index`` (reused when already in ``workdir``)."""
+def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "procedural") -> tuple[Path, Path]:
+    """Session and solver output of subject ``index`` rendered in ``layout`` (reused when
+    already in ``workdir``)."""
     from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
     from id2reflectance.processing.solve.solver import solve_session
 
-    root = workdir / f"sim_{image}_{uv}_{OPTIONS['head_model']}"
+    root = workdir / (f"sim_{image}_{uv}_{OPTIONS['head_model']}" + ("" if layout == "procedural" else f"_{layout}"))
     session = root / f"S{index:04d}"
     solved = root / f"S{index:04d}_solved"
     if not (session / "session.json").is_file():
@@ -116,7 +120,9 @@ def simulated(workdir: Path, index: int, image: int, uv: int) -> tuple[Path, Pat
         simulate_subject(
             root,
             subject_index=index,
-            config=SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=OPTIONS["head_model"]),
+            config=SimulatorConfig(
+                image_size=image, uv_size=uv, cameras=3, head_model=OPTIONS["head_model"], template=layout
+            ),
         )
         print(f"# simulated S{index:04d} ({image} px, UV {uv}) in {time.perf_counter() - t:.0f} s", flush=True)
     if not (solved / "solve.json").is_file():
@@ -134,15 +140,15 @@ def truth_for(session_dir: Path, template: str, uv: int) -> tuple[dict[str, np.n
     ``template``'s layout and topology."""
     truth = read_truth_uv(session_dir, uv)
     tm = read_obj(session_dir / "truth" / "mesh.obj")
-    if template == "procedural":
-        return truth, np.ones((uv, uv), bool), tm
+    if template != "resampled":  # the truth as rendered, in the layout the session was rendered in
+        return truth, read_truth_valid(session_dir, uv), tm
     from id2reflectance._shared.jsonfile import read_json
     from id2reflectance.capture.geometry.face_model import load_face_model
     from id2reflectance.capture.geometry.templates import resolve_template
     from id2reflectance.capture.simulator.truth_layout import face_model_head_of, truth_in_template
 
     head = face_model_head_of(read_json(session_dir / "truth" / "uv" / "params.json"))
-    lt = truth_in_template(resolve_template(template), load_face_model(), head, tm, truth)
+    lt = truth_in_template(resolve_template("face_model"), load_face_model(), head, tm, truth)
     return {k: v for k, v in lt.maps.items() if k != "valid"}, lt.maps["valid"] > 0.5, lt.mesh
 
 
@@ -199,11 +205,16 @@ def open3d_project(mesh: FaceMesh, views: list[SolvedView], size: int, what: str
 
 def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) -> None:
     worst: dict[str, list[float]] = {}
-    templates = ("procedural", "face_model") if OPTIONS["template"] == "both" else (OPTIONS["template"],)
+    both = ("procedural", "resampled", "face_model")
+    templates = both if OPTIONS["template"] == "both" else (OPTIONS["template"],)
     for index, template in ((i, t) for i in subjects for t in templates):
-        session_dir, solved = simulated(workdir, index, image, uv)
+        layout = "face_model" if template == "face_model" else "procedural"
+        session_dir, solved = simulated(workdir, index, image, uv, layout)
         cfg = BakeConfig(
-            size=uv, previews=False, template=template, registration=RegistrationConfig(prior=OPTIONS["prior"])
+            size=uv,
+            previews=False,
+            template="procedural" if template == "procedural" else "face_model",
+            registration=RegistrationConfig(prior=OPTIONS["prior"]),
         )
         res = bake_session(session_dir, solved, asset_dir(workdir, image, uv, index, template), config=cfg)
         m: BakedMaps = res.maps
@@ -422,7 +433,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) simulations here")
     ap.add_argument("--head-model", choices=("auto", "face_model", "procedural"), default="auto")
     ap.add_argument("--prior", choices=("auto", "face_model", "none"), default="auto")
-    ap.add_argument("--template", choices=("procedural", "face_model", "both"), default="procedural")
+    ap.add_argument("--template", choices=("procedural", "face_model", "resampled", "both"), default="procedural")
     ap.add_argument("--no-speed", action="store_true", help="skip section 2 (speed)")
     ap.add_argument("--exact-maps", action="store_true", help="only section 3: the exact-map case")
     ap.add_argument("--exact-ao", choices=("both", "ao", "none"), default="both", help="section 3's diffuse maps")
@@ -448,7 +459,7 @@ def main() -> None:
         image, uv, subjects, views_px, size = 1024, 512, list(range(args.subjects)), 2048, 1024
     t0 = time.perf_counter()
     accuracy_section(workdir, subjects, image, uv)
-    if not args.no_speed and args.template != "face_model":  # the speed case uses the procedural asset
+    if not args.no_speed and args.template in ("procedural", "both"):  # the speed case uses the procedural asset
         speed_section(workdir, subjects[0], image, uv, views_px, size)
     print_table()
     print(f"# total {time.perf_counter() - t0:.0f} s, workdir {workdir}")

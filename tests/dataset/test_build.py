@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from id2reflectance.capture.geometry.templates import procedural_template, template_record
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
 from id2reflectance.cli.main import _register, cli
 from id2reflectance.dataset.build import BuildConfig, build_dataset
 from id2reflectance.dataset.cluster import ClusterConfig
 from id2reflectance.dataset.manifest import check_dataset, dataset_info, read_manifest
-from id2reflectance.errors import Id2rError
+from id2reflectance.errors import ConfigError, Id2rError, InputFileError
+from tests.dataset.synthetic import write_synthetic_dataset
+from tests.face_model_data import needs_model
 
 _register()
 
@@ -50,6 +53,7 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     assert [s["id"] for s in data["subjects"]] == ["S0000", "S0002"]
     assert data["failed"][0]["id"] == "S0001"
     assert data["provenance"]["split"] == {"seed": 0, "fractions": [0.8, 0.1, 0.1], "stratify": "skin_type"}
+    assert data["template"] == template_record(procedural_template())  # the layout every subject is baked in
     assert "split" not in data["provenance"]["options"]
     assert check_dataset(out) == []
     assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
@@ -203,3 +207,18 @@ def test_solve_stage_writes_only_what_the_bake_reads(tmp_path):
     assert json.loads((Path(info["work"]) / "solve" / "solve.json").read_text())["config"]["maps"] == list(
         BAKE_INPUT_MAPS
     )
+
+
+def test_template_option_is_checked():
+    with pytest.raises(ConfigError, match="template must be one of"):
+        BuildConfig(template="cylinder")
+
+
+@needs_model
+def test_a_dataset_is_built_in_one_layout(tmp_path):
+    from id2reflectance.dataset.build import _check_layout
+
+    root = write_synthetic_dataset(tmp_path / "ds", subjects=2, size=8, views=("front",), domains=("rgb",))
+    _check_layout(root, BuildConfig(template="procedural"))  # no layout recorded: the procedural one
+    with pytest.raises(InputFileError, match=r"dataset.json: template: the dataset is built in the UV layout"):
+        _check_layout(root, BuildConfig(template="face_model"))

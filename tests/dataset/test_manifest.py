@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from id2reflectance.dataset.manifest import check_dataset, dataset_sha256, read_manifest
+from id2reflectance.dataset.manifest import (
+    check_dataset,
+    dataset_sha256,
+    dataset_template,
+    read_manifest,
+    same_layout,
+)
 from id2reflectance.errors import InputFileError
 from tests.dataset.synthetic import write_synthetic_dataset
 
@@ -45,6 +51,7 @@ def test_missing_or_unreadable_manifest(tmp_path, dataset):
         (lambda d: d.update(image_size="512"), r"image_size: is missing or not an integer"),
         (lambda d: d["subjects"][1].pop("files"), r"subjects\[1\]: must have an 'id' string and a 'files' object"),
         (lambda d: d["subjects"][2].update(split="holdout"), r"subjects\[2\]\.split: must be one of"),
+        (lambda d: d.update(template="procedural"), r"template: must be an object with 'name' and 'sha256'"),
     ],
 )
 def test_schema_problems_name_the_field(dataset, change, message):
@@ -53,3 +60,16 @@ def test_schema_problems_name_the_field(dataset, change, message):
     (dataset / "dataset.json").write_text(json.dumps(doc))
     with pytest.raises(InputFileError, match=message):
         read_manifest(dataset)
+
+
+def test_the_layout_is_recorded(dataset):
+    # a manifest without a layout (built before layouts were recorded) is the procedural template's
+    assert dataset_template(dataset) == {"name": "id2r-procedural-head-v1"}
+    doc = json.loads((dataset / "dataset.json").read_text())
+    doc["template"] = {"name": "id2r-ict-face-skin-v1", "sha256": "ab" * 32}
+    (dataset / "dataset.json").write_text(json.dumps(doc))
+    assert dataset_template(dataset) == doc["template"]
+    procedural = {"name": "id2r-procedural-head-v1"}
+    assert same_layout(None, procedural) and same_layout(procedural, {**procedural, "sha256": "cd" * 32})
+    assert not same_layout(None, doc["template"])
+    assert not same_layout(doc["template"], {**doc["template"], "sha256": "cd" * 32})

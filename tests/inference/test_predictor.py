@@ -519,6 +519,14 @@ def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache)
         Inferencer(tiny_swapper_run, face_dataset, InferConfig(cache_dir=str(cache)), identity=_Dim(512))
     with pytest.raises(InputFileError, match="valid:"):
         Inferencer(tiny_swapper_run, face_dataset, InferConfig(template="S0000", cache_dir=str(cache)))
+    # a model trained in another UV layout than the dataset's: one error naming the checkpoint's field
+    swapper, meta = load_swapper(tiny_swapper_run)
+    assert meta["meta"]["template"]["name"] == "id2r-procedural-head-v1"  # trained on a procedural dataset
+    other = {**meta, "meta": {**meta["meta"], "template": {"name": "id2r-ict-face-skin-v1", "sha256": "ab" * 32}}}
+    with pytest.raises(InputFileError, match=r"checkpoint.json: meta.template: the model was trained in the UV layout"):
+        Inferencer.from_swapper(swapper, face_dataset, InferConfig(cache_dir=str(cache)), meta=other)
+    old = {**meta, "meta": {k: v for k, v in meta["meta"].items() if k != "template"}}  # before layouts were recorded
+    assert Inferencer.from_swapper(swapper, face_dataset, InferConfig(cache_dir=str(cache)), meta=old).bank
     with pytest.raises(ConfigError, match="views"):
         InferConfig(views=("front", "top"))
     with pytest.raises(ConfigError, match="uv_size"):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
+import pytest
 
+from id2reflectance.errors import InputFileError
 from id2reflectance.report.asset_stats import (
     map_section,
     region_section,
@@ -72,3 +75,10 @@ def test_residuals_and_truth(tmp_path):
         np.testing.assert_allclose(vals["roughness abs"], 0.05, atol=1e-4)
         assert vals["specular albedo abs"] < 1e-6 and vals["normal deg"] < 0.05
     assert truth_section(asset, None) == "" and truth_section(asset, tmp_path / "nothing") == ""
+    # a truth in another UV layout than the asset's: one error naming asset.json's template
+    asset.manifest["template"] = {"name": "id2r-procedural-head-v1", "sha256": "ab" * 32}
+    (truth / "params.json").write_text(json.dumps({"template": "id2r-procedural-head-v1"}))
+    assert "all seen" in truth_section(asset, tmp_path / "S")
+    (truth / "params.json").write_text(json.dumps({"template": "id2r-ict-face-skin-v1"}))
+    with pytest.raises(InputFileError, match=r"asset.json: template: the asset is in the UV layout"):
+        truth_section(asset, tmp_path / "S")

@@ -14,6 +14,7 @@ from id2reflectance.cli.options import (
     image_size_option,
     out_option,
     progress_option,
+    template_option,
     uv_size_option,
     workers_option,
 )
@@ -94,6 +95,7 @@ def dataset_group() -> None:
 )
 @split_options
 @click.option("--keep-work", is_flag=True, help="Keep each subject's work area (solve, bake, views) under OUT/.work.")
+@template_option(help="UV layout every subject is baked in (recorded in dataset.json; docs/template.md).")
 @progress_option()
 def build_cmd(
     sessions_dir: Path,
@@ -108,6 +110,7 @@ def build_cmd(
     split_fractions: tuple[float, float, float],
     split_stratify: str,
     keep_work: bool,
+    template: str,
     no_progress: bool,
 ) -> None:
     """Build (or resume) a dataset from every session folder in SESSIONS_DIR.
@@ -131,6 +134,7 @@ def build_cmd(
         split=_split_config(split_seed, split_fractions, split_stratify),
         keep_work=keep_work,
         cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),
+        template=template,
     )
     with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         rep = build_dataset(
@@ -208,6 +212,7 @@ def info_cmd(dataset: Path, as_json: bool) -> None:
         return
     click.echo(f"{info['subjects']} subjects ({info['failed']} failed at build), splits {info['splits']}")
     click.echo(f"views {info['views']} at {info['image_size']} px, lighting {info['environments']}")
+    click.echo(f"UV layout {info['template']}")
     if info["ita_deg"]:
         click.echo(f"ITA {info['ita_deg']['min']:.1f} .. {info['ita_deg']['max']:.1f} deg")
     for k, v in info["fitzpatrick"].items():

@@ -64,8 +64,9 @@ from id2reflectance.cli.progress import progress_bar
     help="Heads: the face model (an error if absent), procedural, or auto: the face model when found [auto].",
 )
 @template_option(
-    help="Layout of the truth (truth/mesh.obj, truth/uv): the procedural template, or the face model's "
-    "topology and UVs (face-model heads only; auto: the face model when found) [procedural].",
+    help="Layout the heads are rendered in and their truth written in (truth/mesh.obj, truth/uv): the "
+    "procedural template, or the face model's topology and UVs (face-model heads only; auto: the face "
+    "model when found) [procedural].",
     default=None,
 )
 @click.option(

@@ -25,15 +25,20 @@ from typing import Any
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.geometry.templates import TEMPLATE_KINDS, Template, resolve_template, template_record
 from id2reflectance.capture.session import load_session
 from id2reflectance.capture.validate import validate_session
 from id2reflectance.dataset.cluster import ClusterConfig, dashboard_link, open_client
 from id2reflectance.dataset.manifest import (
     DOMAINS,
+    MANIFEST,
     SUBJECT_RECORD,
     SubjectRecord,
+    layout_name,
     load_subject_record,
+    manifest_template,
     read_manifest,
+    same_layout,
     verify_subject,
     write_manifest,
 )
@@ -63,8 +68,11 @@ class BuildConfig:
     split: SplitConfig = field(default_factory=SplitConfig)  # train/val/test, by skin type by default
     keep_work: bool = False  # keep each subject's work area (DATASET/.work/<session>) after it is finished
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    template: str = "procedural"  # UV layout of every subject (procedural | face_model | auto), docs/template.md
 
     def __post_init__(self) -> None:
+        if self.template not in TEMPLATE_KINDS:
+            raise ConfigError(f"template must be one of {', '.join(TEMPLATE_KINDS)}, got {self.template!r}")
         if self.image_size < 16:
             raise ConfigError(f"image_size must be >= 16, got {self.image_size}")
         if not set(self.views) <= {"front", "left", "right"} or not self.views:
@@ -236,9 +244,9 @@ def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
     return _run_stage(info, "solve", asdict(config), compute)
 
 
-def stage_bake(info: dict[str, Any], bake_size: int) -> dict[str, Any]:
-    """Register the template and bake the UV asset into ``work/bake``."""
-    config = BakeConfig(size=bake_size)
+def stage_bake(info: dict[str, Any], bake_size: int, template: str = "procedural") -> dict[str, Any]:
+    """Register the template (``procedural`` or ``face_model``) and bake the UV asset into ``work/bake``."""
+    config = BakeConfig(size=bake_size, template=template)
 
     def compute(work: Path) -> dict[str, Any]:
         bake_session(info["session"], work / "solve", work / "bake", config=config)
@@ -309,11 +317,12 @@ def _submit_chains(
     """Submit every subject's chain of stages; returns future -> (subject key, stage)."""
     chains: dict[Any, tuple[str, str]] = {}
     opts = {"pure": False, "retries": TASK_RETRIES}
+    layout = _layout(config).kind
     for s in todo:
         key = s.name
         f_val = client.submit(stage_validate, str(s), str(work), key=f"validate-{key}", **opts)
         f_sol = client.submit(stage_solve, f_val, key=f"solve-{key}", **opts)
-        f_bak = client.submit(stage_bake, f_sol, config.bake_size, key=f"bake-{key}", **opts)
+        f_bak = client.submit(stage_bake, f_sol, config.bake_size, layout, key=f"bake-{key}", **opts)
         f_vie = [
             client.submit(
                 stage_view, f_bak, view, config.image_size, config.environments, key=f"view-{view}-{key}", **opts
@@ -453,7 +462,32 @@ def _write_dataset_manifest(
             "split": split_record(config.split),
             "sessions": {r.id: r.session_sha256 for r in records.values()},
         },
+        template=template_record(_layout(config)),
     )
+
+
+def _layout(config: BuildConfig) -> Template:
+    """The template every subject is baked in (``auto`` resolved once for the whole build)."""
+    return resolve_template(config.template)
+
+
+def _check_layout(root: Path, config: BuildConfig) -> None:
+    """A dataset is built in one layout: resuming one built in another is an error (a
+    manifest that does not read is left to the build, which replaces it)."""
+    if not (root / MANIFEST).is_file():
+        return
+    try:
+        old = manifest_template(read_manifest(root))
+    except InputFileError:
+        return
+    new = template_record(_layout(config))
+    if not same_layout(old, new):
+        raise InputFileError(
+            root / MANIFEST,
+            "template",
+            f"the dataset is built in the UV layout {layout_name(old)}, this build asks for {layout_name(new)}; "
+            "build into a new folder (or pass the dataset's --template)",
+        )
 
 
 def build_dataset(
@@ -480,6 +514,7 @@ def build_dataset(
     (root / "subjects").mkdir(exist_ok=True)
     work = root / ".work"
     sessions = find_sessions(sessions_dir)
+    _check_layout(root, config)
     report = BuildReport()
     records: dict[str, SubjectRecord] = {}
     todo: list[Path] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from id2reflectance._shared.atomic import atomic_write_json, sha256_file
+from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME
 from id2reflectance.errors import InputFileError
 
 FORMAT_NAME = "id2r-dataset"
@@ -89,9 +90,12 @@ def write_manifest(
     domains: tuple[str, ...],
     environments: tuple[str, ...],
     provenance: dict[str, Any],
+    template: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``dataset.json`` atomically (call last, after every subject is in place)."""
-    data = {
+    """Write ``dataset.json`` atomically (call last, after every subject is in place).
+    ``template``: the UV layout every subject is baked in, ``{"name", "sha256"}`` (the
+    template's, as in asset.json); None: not recorded (read as the procedural template's)."""
+    data: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "image_size": image_size,
@@ -106,7 +110,40 @@ def write_manifest(
         "failed": failed,
         "provenance": provenance,
     }
+    if template is not None:
+        data["template"] = {"name": str(template["name"]), "sha256": str(template["sha256"])}
     return atomic_write_json(root / MANIFEST, data)
+
+
+def manifest_template(data: dict[str, Any]) -> dict[str, str]:
+    """The UV layout of a dataset's subjects from its manifest: ``{"name", "sha256"}``;
+    a dataset built before the layout was recorded is the procedural template's
+    (``{"name": "id2r-procedural-head-v1"}``, no checksum)."""
+    t = data.get("template")
+    return {"name": TEMPLATE_NAME} if t is None else {"name": t["name"], "sha256": t["sha256"]}
+
+
+def dataset_template(root: str | Path) -> dict[str, str]:
+    """:func:`manifest_template` of the dataset at ``root``."""
+    return manifest_template(read_manifest(root))
+
+
+def same_layout(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Whether two layout records (``{"name"[, "sha256"]}``; None: the procedural
+    template's, as recorded before layouts were) name the same template: same name, and
+    the same checksum where both have one."""
+    a = a or {"name": TEMPLATE_NAME}
+    b = b or {"name": TEMPLATE_NAME}
+    if a.get("name") != b.get("name"):
+        return False
+    return not (a.get("sha256") and b.get("sha256")) or a["sha256"] == b["sha256"]
+
+
+def layout_name(t: dict[str, Any] | None) -> str:
+    """A layout record for messages: ``name`` (``sha256`` prefix)."""
+    t = t or {"name": TEMPLATE_NAME}
+    sha = t.get("sha256")
+    return f"{t.get('name')}" + (f" ({str(sha)[:12]})" if sha else "")
 
 
 def dataset_sha256(root: str | Path) -> str:
@@ -125,7 +162,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     InputFileError
         Missing, unreadable or not JSON; wrong ``format`` or ``version``; a top-level field
         (``image_size``, ``views``, ``domains``, ``environments``, ``subjects``) missing or
-        of the wrong type; a subject without an ``id`` string, a ``files`` object or a
+        of the wrong type; a ``template`` that is not ``{"name", "sha256"}``; a subject without an ``id`` string, a ``files`` object or a
         known ``split``. Each names the field.
     """
     p = Path(root) / MANIFEST
@@ -151,6 +188,11 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     ):
         if not isinstance(data.get(key), typ):
             raise InputFileError(p, key, f"is missing or not {kind}")
+    t = data.get("template")
+    if t is not None and not (
+        isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("sha256"), str)
+    ):
+        raise InputFileError(p, "template", "must be an object with 'name' and 'sha256' strings")
     for i, s in enumerate(data["subjects"]):
         if not isinstance(s, dict) or not isinstance(s.get("id"), str) or not isinstance(s.get("files"), dict):
             raise InputFileError(p, f"subjects[{i}]", "must have an 'id' string and a 'files' object")
@@ -201,6 +243,7 @@ def dataset_info(root: str | Path) -> dict[str, Any]:
         "image_size": data["image_size"],
         "views": data["views"],
         "environments": data["environments"],
+        "template": manifest_template(data)["name"],
         "files": files,
         "bytes": size,
     }

@@ -20,7 +20,6 @@ import numpy as np
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha256_file
 from id2reflectance._shared.imageio import write_png
-from id2reflectance.capture.geometry.templates import procedural_template
 from id2reflectance.errors import ConfigError
 from id2reflectance.inference.predictor import FacePrediction, Inferencer
 from id2reflectance.processing.asset import AssetMaps, write_asset
@@ -98,9 +97,9 @@ def write_prediction(
             maps=_asset_maps(pred.uv),
             subject_id=name,
             attributes=_asset_attributes(pred),
-            # the template whose topology and UVs the mesh has (the models learn the procedural layout)
-            template_name=procedural_template().name,
-            template_sha256=procedural_template().sha256,
+            # the template whose topology and UVs the mesh has: the dataset's (the model's, checked at load)
+            template_name=inf.bank.template.name,
+            template_sha256=inf.bank.template.sha256,
             frame="template",
             source=_asset_source(pred, inf, photo_sha256=photo_sha, checkpoint_sha256=ckpt_sha),
             stats={"coverage_seen": coverage_seen, "template_id": pred.template_id},

@@ -60,7 +60,8 @@ import torch
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
 from id2reflectance.capture.geometry.mesh import FaceMesh
-from id2reflectance.errors import ConfigError, Id2rError
+from id2reflectance.dataset.manifest import layout_name, same_layout
+from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from id2reflectance.face.detect import (
     Face,
     align_face,
@@ -406,6 +407,7 @@ class Inferencer:
         if config.template is not None:
             self.bank.subject(config.template)
         self.checkpoint = str(meta.get("loaded_from", ""))
+        self._check_layout(meta)
         self._embeddings: dict[str, np.ndarray] | None = None
         self._ita_checked = False  # face_ita: calibration fitted (and its absence reported)
         self._prepared: OrderedDict[str, PreparedMesh] = (
@@ -413,6 +415,20 @@ class Inferencer:
         )  # template subject id -> PreparedMesh (prepared_mesh)
 
     # ------------------------------------------------------------------ helpers
+
+    def _check_layout(self, meta: dict[str, Any]) -> None:
+        """The model must have been trained in the dataset's UV layout (``meta.template``;
+        a checkpoint without one was trained in the procedural layout)."""
+        trained = (meta.get("meta") or {}).get("template")
+        if not same_layout(trained, self.bank.layout):
+            where = Path(self.checkpoint) / "checkpoint.json" if self.checkpoint else Path("<swapper>")
+            raise InputFileError(
+                where,
+                "meta.template",
+                f"the model was trained in the UV layout {layout_name(trained)}, but the dataset "
+                f"{self.bank.manifest_path} is in {layout_name(self.bank.layout)}; "
+                "use the dataset the model was trained on (or one built with the same --template)",
+            )
 
     @property
     def checkpoint_sha256(self) -> str:

@@ -2,9 +2,10 @@
 
 A *template subject* is a dataset subject whose aligned views and registered mesh stand in
 for the geometry of a photographed face: the swapper keeps the template subject's shape and
-lighting and changes its identity, and the template subject's mesh (the face template
-mesh's topology and UVs, :mod:`~id2reflectance.capture.geometry.template_mesh`, with the
-subject's registered vertices) and cameras carry the predicted views into UV space. A
+lighting and changes its identity, and the template subject's mesh (the topology and UVs
+of the dataset's template, ``dataset.json``'s ``template``:
+:mod:`~id2reflectance.capture.geometry.templates`, with the subject's registered vertices)
+and cameras carry the predicted views into UV space. A
 subject qualifies when it has, for every requested view, ``rgb_full.png`` and
 ``mask.png``, and ``mesh_vertices.npy`` (``docs/dataset-format.md``).
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,8 @@ from id2reflectance._shared.cachedir import default_cache_dir
 from id2reflectance._shared.imageio import read_png_unit
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh
-from id2reflectance.capture.geometry.templates import procedural_template
+from id2reflectance.capture.geometry.templates import Template, template_from_record
+from id2reflectance.dataset.manifest import manifest_template
 from id2reflectance.dataset.torch_dataset import MANIFEST, SPLITS, dataset_sha256, read_manifest
 from id2reflectance.dataset.views import aligned_cameras
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
@@ -55,12 +56,6 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # 2: entries also hold the front view's photo ITA
 _VIEW_FILES = ("rgb_full.png", "mask.png")
 MESH_FILE = "mesh_vertices.npy"
-
-
-@lru_cache(maxsize=1)
-def shipped_template() -> FaceMesh:
-    """The shipped face template mesh (faces, UVs, landmarks), read once per process."""
-    return procedural_template().mesh
 
 
 def resize_image(img: np.ndarray, size: int) -> np.ndarray:
@@ -146,6 +141,8 @@ class TemplateBank:
         doc = read_manifest(self.root)
         self.manifest_path = self.root / MANIFEST
         self.sha256 = dataset_sha256(self.root)
+        self.layout = manifest_template(doc)  # the UV layout of its subjects, as recorded
+        self._template: Template | None = None
         self.image_size = int(doc["image_size"])
         missing_views = [v for v in self.views if v not in doc["views"]]
         if missing_views or "front" not in doc["views"]:
@@ -267,9 +264,18 @@ class TemplateBank:
             "mask": mask,
         }
 
+    @property
+    def template(self) -> Template:
+        """The template whose topology and UVs the subjects' meshes have (the manifest's
+        ``template``; the procedural template for a dataset that does not record one)."""
+        if self._template is None:
+            self._template = template_from_record(self.layout, self.manifest_path)
+        return self._template
+
     def mesh(self, subject_id: str) -> FaceMesh:
-        """The template subject's mesh: the shipped face template mesh's faces, UVs and
-        landmarks with the subject's registered vertices (``mesh_vertices.npy``, (V, 3) metres)."""
+        """The template subject's mesh: the dataset's template mesh's faces, UVs and
+        landmarks (:attr:`template`) with the subject's registered vertices
+        (``mesh_vertices.npy``, (V, 3) metres)."""
         path = self.subject(subject_id).root / MESH_FILE
         if subject_id in self._meshes:
             return self._meshes[subject_id]
@@ -277,7 +283,7 @@ class TemplateBank:
             verts = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise InputFileError(path, None, f"not a readable .npy array: {err}") from err
-        base = shipped_template()
+        base = self.template.mesh
         if verts.shape != base.vertices.shape:
             raise InputFileError(
                 path,

@@ -12,9 +12,11 @@ import cv2
 import numpy as np
 
 from id2reflectance._shared.imageio import read_exr
+from id2reflectance._shared.jsonfile import read_json
 from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
-from id2reflectance.capture.geometry.template_mesh import template_mesh
-from id2reflectance.capture.geometry.templates import layout_regions
+from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, template_mesh
+from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, layout_regions
+from id2reflectance.errors import InputFileError
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.relight.envmap import LUMA
 from id2reflectance.processing.solve.accuracy import angle_between_deg
@@ -158,12 +160,27 @@ def _truth_map(path: Path, size: int) -> np.ndarray:
     return a[..., 0] if a.shape[2] == 1 else a
 
 
+def _check_truth_layout(asset: Asset, params: Path) -> None:
+    """The asset and the session's truth must be in the same UV layout (both templates known)."""
+    known = (TEMPLATE_NAME, FACE_TEMPLATE_NAME)
+    mine = (asset.manifest.get("template") or {}).get("name")
+    theirs = read_json(params).get("template") if params.is_file() else None
+    if mine in known and theirs in known and mine != theirs:
+        raise InputFileError(
+            asset.root / "asset.json",
+            "template",
+            f"the asset is in the UV layout {mine}, the session's truth ({params}) in {theirs}: "
+            "bake the session with the truth's --template to compare them",
+        )
+
+
 def truth_section(asset: Asset, session: Path | None) -> str:
     """Accuracy of the maps against ``SESSION/truth/uv`` (the simulator's ground truth), overall
     and per region: albedo relative error, specular and roughness absolute error, normal angle."""
     if session is None or not (session / "truth" / "uv" / "diffuse_albedo.exr").is_file():
         return ""
     t = session / "truth" / "uv"
+    _check_truth_layout(asset, t / "params.json")
     s = asset.size
     m = asset.maps
     err = {

@@ -23,8 +23,9 @@ from id2reflectance._shared.atomic import atomic_write
 from id2reflectance._shared.imageio import read_exr, read_image, tone_map
 from id2reflectance.capture.frames import decode_frame, saturation_mask
 from id2reflectance.capture.geometry.mesh import raycasting_scene
+from id2reflectance.capture.geometry.templates import template_from_record
 from id2reflectance.capture.validate import validate_session
-from id2reflectance.dataset.manifest import check_dataset, read_manifest
+from id2reflectance.dataset.manifest import check_dataset, manifest_template, read_manifest
 from id2reflectance.dataset.splits import SKIN_TYPES, SPLITS, split_columns, split_table
 from id2reflectance.errors import InputFileError
 from id2reflectance.processing.asset import Asset, read_asset
@@ -254,8 +255,10 @@ def write_subject_pages(root: Path, data: dict, out_dir: Path, cfg: ReportConfig
     and a registered mesh, the first ``cfg.max_subjects``; returns {subject id: page path
     relative to the folder of ``out_dir``}."""
     links = {}
+    # the subjects' meshes have the dataset's layout (dataset.json's template)
+    layout = template_from_record(manifest_template(data), root / "dataset.json") if data["subjects"] else None
     for s in data["subjects"][: cfg.max_subjects]:
-        asset = dataset_subject_asset(root / "subjects" / s["id"], s["id"])
+        asset = dataset_subject_asset(root / "subjects" / s["id"], s["id"], None if layout is None else layout.mesh)
         if asset is None:
             continue
         body = (

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from id2reflectance._shared.imageio import read_exr
+from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.template_mesh import load_shipped_template
 from id2reflectance.dataset.splits import SPLITS, split_columns, split_table
 from id2reflectance.errors import InputFileError
@@ -30,9 +31,11 @@ def split_plot(data: dict) -> str:
     )
 
 
-def dataset_subject_asset(subject_dir: Path, subject_id: str) -> Asset | None:
+def dataset_subject_asset(subject_dir: Path, subject_id: str, template: FaceMesh | None = None) -> Asset | None:
     """The subject's UV maps on its registered template mesh as an in-memory Asset, or None
     when the subject has no ``uv/`` maps or ``mesh_vertices.npy`` (e.g. an RGB-only dataset).
+    ``template``: the dataset's template mesh (its layout, dataset.json's ``template``);
+    None: the shipped procedural template.
 
     Raises InputFileError for a present but unusable mesh file.
     """
@@ -40,7 +43,7 @@ def dataset_subject_asset(subject_dir: Path, subject_id: str) -> Asset | None:
     mesh_file = subject_dir / "mesh_vertices.npy"
     if not mesh_file.is_file() or not all(f.is_file() for f in files):
         return None
-    base = load_shipped_template()
+    base = load_shipped_template() if template is None else template
     try:
         verts = np.load(mesh_file, allow_pickle=False)
     except (OSError, ValueError) as err:

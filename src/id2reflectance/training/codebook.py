@@ -231,11 +231,14 @@ class CodebookJob:
         ]
 
     def records(self, git: dict[str, Any]) -> RunRecords:
+        from id2reflectance.dataset.manifest import dataset_template  # as the dataset import below: lazily
+
         meta = {
             "stage": self.stage,
             "perceptual": self.perceptual is not None,
             "git_revision": git,
             "dataset_sha256": self.data_sha,
+            "template": dataset_template(self.data),  # the UV layout the model was trained in
             "world_size": self.rt.world_size,
         }
         fresh = {

@@ -44,6 +44,7 @@ from torch import nn
 
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.dataset.manifest import dataset_template
 from id2reflectance.dataset.torch_dataset import dataset_sha256
 from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.model.codebook.config import config_from_dict, config_to_dict
@@ -259,6 +260,7 @@ class SwapperJob:
             "perceptual": self.perceptual is not None,
             "git_revision": git,
             "dataset_sha256": self.data_sha,
+            "template": dataset_template(self.data),  # the UV layout the model was trained in
             "base": {k: base_info[k] for k in ("path", "checkpoint", "weights", "sha256", "step")},
             "max_subjects": self.max_subjects,
             "train_subjects": faces.subject_count,

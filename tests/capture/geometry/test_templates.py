@@ -125,3 +125,25 @@ def test_face_model_regions_follow_its_landmarks() -> None:
     assert np.array_equal(layout_regions(resolve_template("procedural").mesh, size)["lips"], region_masks(size)["lips"])
     other = FaceMesh(t.mesh.vertices, t.mesh.faces, t.mesh.uvs[:, ::-1].copy())
     assert layout_regions(other, size) is None
+
+
+def test_layout_records_name_their_template(tmp_path):
+    from id2reflectance.capture.geometry.templates import procedural_template, template_from_record, template_record
+    from id2reflectance.errors import InputFileError
+
+    proc = procedural_template()
+    assert template_record(proc) == {"name": TEMPLATE_NAME, "sha256": proc.sha256}
+    assert template_from_record(None, tmp_path / "dataset.json") is proc  # recorded before layouts were
+    assert template_from_record({"name": TEMPLATE_NAME}, tmp_path / "dataset.json") is proc
+    with pytest.raises(InputFileError, match=r"dataset.json: template: unknown template 'cylinder'"):
+        template_from_record({"name": "cylinder"}, tmp_path / "dataset.json")
+    with pytest.raises(InputFileError, match=r"dataset.json: template: template id2r-procedural-head-v1 has SHA-256"):
+        template_from_record({"name": TEMPLATE_NAME, "sha256": "ab" * 32}, tmp_path / "dataset.json")
+
+
+@needs_model
+def test_layout_record_of_the_face_model_template(tmp_path):
+    from id2reflectance.capture.geometry.templates import template_from_record, template_record
+
+    face = resolve_template("face_model", FOLDER)
+    assert template_from_record(template_record(face), tmp_path / "dataset.json").sha256 == face.sha256

@@ -193,3 +193,23 @@ def test_moles_are_few_small_dark_spots_on_the_face():
         a = subject_maps(mesh, skin, size=256).diffuse_albedo.sum(-1)
         ring = (w > 0.01) & (w < 0.05)
         assert np.median(a[w > 0.9]) < 0.8 * np.median(a[ring])
+
+
+def test_maps_painted_for_another_raster(mesh):
+    # a raster of any layout: every pattern is evaluated at the given points, and the detail
+    # normals do not wrap around u (the procedural chart's seam)
+    from id2reflectance.capture.simulator.skin import _detail_normals
+
+    r = uv_raster(64)
+    with pytest.raises(ConfigError, match="points and regions"):
+        subject_maps(mesh, SkinParams(noise_seed=3), size=64, raster=r)
+    same = subject_maps(mesh, SkinParams(noise_seed=3), size=64, raster=r, points=r.position, regions=region_masks(64))
+    ref = subject_maps(mesh, SkinParams(noise_seed=3), size=64)
+    np.testing.assert_allclose(same.diffuse_albedo, ref.diffuse_albedo, atol=1e-6)  # the same points: same paint
+    h = np.zeros((64, 64))
+    h[:, 0] = 1e-3  # a ridge on the first column of texels
+    flat = _detail_normals(mesh, r, np.zeros((64, 64)))
+    wrapped = _detail_normals(mesh, r, h, wrap_u=True)
+    clamped = _detail_normals(mesh, r, h, wrap_u=False)
+    assert np.abs(wrapped[:, -1] - flat[:, -1]).max() > 1e-3  # the seam's other side feels the ridge
+    np.testing.assert_allclose(clamped[:, -1], flat[:, -1], atol=1e-12)  # without wrapping it does not

@@ -1,4 +1,4 @@
-"""The simulator's truth in the face-model template's topology and UV layout."""
+"""The simulator's subjects rendered, and their truth, in the face-model template's topology and UV layout."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from id2reflectance.capture.simulator.sessions import (
     simulate_subject,
     subject_geometry,
 )
-from id2reflectance.capture.simulator.truth_layout import face_model_head_of, truth_in_template
+from id2reflectance.capture.simulator.truth_layout import face_model_head_of, layout_geometry, truth_in_template
 from id2reflectance.errors import ConfigError
 from tests.face_model_data import FOLDER, needs_model
 
@@ -60,8 +60,36 @@ def test_truth_maps_move_into_the_face_model_layout():
 
 
 @needs_model
+def test_layout_geometry_is_the_template_plus_eyes_and_mouth():
+    from id2reflectance.capture.geometry.mesh import rasterize_uv
+
+    model = load_face_model(FOLDER)
+    subject = config_subject(SimulatorConfig(head_model="face_model", seed=5), 0)
+    geo = layout_geometry(model, subject.face_head, size=128)
+    template = resolve_template("face_model", FOLDER)
+    n, t = len(template.mesh.vertices), len(template.mesh.faces)
+    # the rendered head starts with the skin in the template's topology and UVs (truth/mesh.obj)
+    assert np.array_equal(geo.mesh.faces[:t], template.mesh.faces)
+    np.testing.assert_allclose(geo.mesh.uvs[:n], template.mesh.uvs, atol=1e-6)
+    np.testing.assert_allclose(geo.mesh.vertices[:n], geo.skin.vertices)
+    assert len(geo.mesh.faces) > t + 1000  # eyeballs, mouth socket, teeth
+    # the extra parts sit in the strip the template leaves empty, on the eyeballs' vertices only
+    assert geo.mesh.uvs[n:, 1].max() < 0.25 and geo.mesh.uvs[:n, 1].min() >= 0.25 - 1e-9
+    assert geo.eyes.weight[:n].max() == 0 and 500 < geo.eyes.weight.sum() < len(geo.mesh.vertices) - n
+    # no two UV triangles overlap (the eyeballs' inner layer, which shares their UVs, is left out)
+    uv, f = geo.mesh.uvs, geo.mesh.faces
+    e1, e2 = uv[f[:, 1]] - uv[f[:, 0]], uv[f[:, 2]] - uv[f[:, 0]]
+    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum()
+    covered = (rasterize_uv(geo.mesh, 512)[0] >= 0).mean()
+    assert covered == pytest.approx(area, rel=0.01)
+    assert geo.valid.mean() == pytest.approx(0.575, abs=0.01)  # the template's chart
+    # the regions and the painted patterns are placed at the neutral's warped points
+    assert geo.points.shape == (128, 128, 3) and geo.regions["face"][~geo.valid].max() == 0
+
+
+@needs_model
 @pytest.mark.slow
-def test_session_with_the_face_model_template(tmp_path):
+def test_session_rendered_in_the_face_model_template(tmp_path):
     config = SimulatorConfig(**{**SMALL.__dict__, "head_model": "face_model", "template": "face_model"})
     out = simulate_subject(tmp_path, subject_index=0, config=config)
     params = json.loads((out / "truth" / "uv" / "params.json").read_text())
@@ -69,10 +97,57 @@ def test_session_with_the_face_model_template(tmp_path):
     head, drawn = face_model_head_of(params), config_subject(config, 0).face_head
     np.testing.assert_allclose(head.identity, drawn.identity, atol=1e-6)  # params.json rounds to 6 digits
     assert head.expression == drawn.expression
+    template = resolve_template("face_model", FOLDER)
     mesh = read_mesh(out / "truth" / "mesh.obj")
-    assert len(mesh.vertices) == len(resolve_template("face_model", FOLDER).mesh.vertices)
-    valid, _ = read_exr(out / "truth" / "uv" / "valid.exr")
-    assert valid.shape[:2] == (128, 128) and 0.2 < valid.mean() < 0.6
-    assert not (out / "truth" / "uv" / "eye.exr").exists()  # the eyes are not in the skin template
-    hair, _ = read_exr(out / "truth" / "uv" / "hair.exr")  # the appearance's hair moves with the maps
-    assert hair.shape[:2] == (128, 128) and (hair[valid[..., 0] > 0.5] > 0.5).mean() > 0.01
+    assert len(mesh.vertices) == len(template.mesh.vertices)
+    uv = {k: read_exr(out / "truth" / "uv" / f"{k}.exr")[0] for k in ("valid", "eye", "hair", "diffuse_albedo")}
+    valid = uv["valid"][..., 0] > 0.5
+    assert valid.shape == (128, 128) and 0.5 < valid.mean() < 0.65
+    eye = uv["eye"][..., 0]
+    assert eye[valid].max() == 0 and (eye > 0.5).mean() > 0.02  # the eyeballs' texels, outside the chart
+    assert (uv["hair"][..., 0][valid] > 0.5).mean() > 0.01  # the appearance's hair, painted in the layout
+    # the truth is what the camera saw: a pixel's albedo is the UV truth at the pixel's UV
+    cam = {k: read_exr(out / "truth" / "front" / f"{k}.exr")[0] for k in ("diffuse_albedo", "uv", "skin")}
+    hit = (cam["uv"][..., 2] > 0.5) & (cam["skin"][..., 0] > 0.5)
+    from id2reflectance.capture.geometry.mesh import sample_bilinear
+
+    looked_up = sample_bilinear(uv["diffuse_albedo"], cam["uv"][hit][:, :2].astype(np.float64))
+    np.testing.assert_allclose(looked_up, cam["diffuse_albedo"][hit], atol=1e-5)
+    assert hit.sum() > 500
+    on_skin = np.round(cam["uv"][hit][:, 1] * 128 - 0.5) >= 128 * 0.25  # rows of the template's chart
+    assert on_skin.mean() > 0.95  # the cameras see skin, and a little eye and mouth in the strip
+
+    # the truth as an asset in that layout: its regions are found (report), it exports to glTF with
+    # the template's mesh and UVs, and it relights
+    from id2reflectance.capture.geometry.templates import layout_regions
+    from id2reflectance.processing.asset import asset_from_truth, read_asset
+    from id2reflectance.processing.export.gltf import export_glb, read_glb
+    from id2reflectance.processing.relight.envmap import load_environment
+    from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view
+
+    asset = read_asset(
+        asset_from_truth(out, tmp_path / "asset", template_name=template.name, template_sha256=template.sha256)
+    )
+    regions = layout_regions(asset.mesh, asset.size)
+    assert regions is not None and regions["nose"].max() > 0.9
+    glb = read_glb(export_glb(asset, tmp_path / "head.glb"))
+    prim = glb.gltf["meshes"][0]["primitives"][0]
+    assert glb.accessor(prim["attributes"]["POSITION"]).shape == template.mesh.vertices.shape
+    np.testing.assert_allclose(glb.accessor(prim["attributes"]["TEXCOORD_0"])[:, 0], template.mesh.uvs[:, 0], atol=1e-6)
+    cam = orbit_cameras(asset.mesh, 1, size=64)[0]
+    image = render_view(asset, cam, load_environment("pattern:full"), config=RelightConfig(background="black"))
+    image = image.image("none")
+    assert image.shape == (64, 64, 3) and image.max() > 0.05
+
+
+@needs_model
+@pytest.mark.slow
+def test_painting_follows_points_not_layout():
+    # the same subject drawn in both layouts: the same skin (face colour within 2 %)
+    config = SimulatorConfig(**{**SMALL.__dict__, "uv_size": 256, "head_model": "face_model"})
+    subject = config_subject(config, 1)
+    _, old, ita_old = subject_geometry(subject, config)
+    _, new, ita_new = subject_geometry(subject, SimulatorConfig(**{**config.__dict__, "template": "face_model"}))
+    assert new.size == 256 and new.hair is not None and new.eye is not None
+    assert ita_new == pytest.approx(ita_old, abs=1.5)
+    np.testing.assert_allclose(np.linalg.norm(new.normal_object, axis=-1), 1.0, atol=1e-4)

@@ -209,3 +209,35 @@ def layout_regions(mesh: FaceMesh, size: int) -> dict[str, np.ndarray] | None:
         if mesh.uvs.shape == ref.shape and np.allclose(mesh.uvs, ref, atol=1e-4):
             return template_regions(t, size)
     return None
+
+
+def template_record(template: Template) -> dict[str, str]:
+    """How a layout is recorded (asset.json's ``template``, dataset.json's ``template``,
+    a checkpoint's ``meta.template``): ``{"name", "sha256"}``."""
+    return {"name": template.name, "sha256": template.sha256}
+
+
+def template_from_record(record: dict | None, where: str | Path, field: str = "template") -> Template:
+    """The template a layout record names (None: the procedural template, as recorded
+    before layouts were): the procedural template, or the face-model template built from
+    the face model found as by :func:`resolve_template`.
+
+    Raises InputFileError naming ``where`` and ``field`` for an unknown name, a face model
+    that is not found, or a checksum that differs from the template built here.
+    """
+    name = TEMPLATE_NAME if record is None else record.get("name")
+    if name == TEMPLATE_NAME:
+        t = procedural_template()
+    elif name == FACE_TEMPLATE_NAME:
+        try:
+            t = resolve_template("face_model")
+        except (ConfigError, InputFileError) as err:
+            raise InputFileError(where, field, f"layout {name} needs the face model ({err})") from err
+    else:
+        raise InputFileError(where, field, f"unknown template {name!r} (known: {TEMPLATE_NAME}, {FACE_TEMPLATE_NAME})")
+    sha = None if record is None else record.get("sha256")
+    if sha and sha != t.sha256:
+        raise InputFileError(
+            where, field, f"template {name} has SHA-256 {str(sha)[:12]}..., the one built here {t.sha256[:12]}..."
+        )
+    return t

@@ -41,21 +41,25 @@ class DiffuseTextures:
     m1 : (S * S, 3) float64 first moment of the cosine lobe with self-visibility (world
         frame of the head at rest), kept to relight a rotated head (:func:`rotated_radiance`).
     sigmas : subsurface blur sigma per channel (R, G, B), texels.
+    wrap_u : the blur wraps around u (the procedural chart; not a layout of several charts).
     """
 
     radiance: dict[str, np.ndarray]
     visibility: np.ndarray
     m1: np.ndarray | None = None
     sigmas: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    wrap_u: bool = True
 
 
 def _pattern_radiance(
-    albedo: np.ndarray, m0: np.ndarray, m1: np.ndarray, pattern: str, sigmas: tuple[float, ...]
+    albedo: np.ndarray, m0: np.ndarray, m1: np.ndarray, pattern: str, sigmas: tuple[float, ...], wrap_u: bool = True
 ) -> np.ndarray:
-    """(S, S, 3) float32 diffuse radiance of one pattern: irradiance blurred per channel times albedo."""
+    """(S, S, 3) float32 diffuse radiance of one pattern: irradiance blurred per channel times
+    albedo (the blur wraps around u with ``wrap_u``: the procedural chart's seam)."""
     s = albedo.shape[0]
     e = responses_from_moments(m0, m1, pattern).reshape(s, s)
-    blurred = np.stack([ndimage.gaussian_filter(e, sg, mode=("nearest", "wrap")) for sg in sigmas], axis=-1)
+    mode = ("nearest", "wrap" if wrap_u else "nearest")
+    blurred = np.stack([ndimage.gaussian_filter(e, sg, mode=mode) for sg in sigmas], axis=-1)
     return (albedo * blurred).astype(np.float32)
 
 
@@ -77,7 +81,7 @@ def rotated_radiance(maps: SubjectMaps, diffuse: DiffuseTextures, rotation: np.n
         raise ValueError("rotated_radiance needs DiffuseTextures made by diffuse_textures (with m1)")
     m0 = diffuse.visibility.reshape(-1).astype(np.float64)
     m1 = diffuse.m1 @ np.asarray(rotation, np.float64).T
-    return _pattern_radiance(maps.diffuse_albedo.astype(np.float64), m0, m1, pattern, diffuse.sigmas)
+    return _pattern_radiance(maps.diffuse_albedo.astype(np.float64), m0, m1, pattern, diffuse.sigmas, diffuse.wrap_u)
 
 
 def diffuse_textures(
@@ -89,6 +93,7 @@ def diffuse_textures(
     sss_mm: tuple[float, float, float],
     texel_size: float,
     samples: tuple[int, int] = (8, 16),
+    wrap_u: bool = True,
 ) -> DiffuseTextures:
     """Diffuse radiance textures for each pattern.
 
@@ -101,6 +106,8 @@ def diffuse_textures(
     sss_mm : Gaussian sigma of subsurface scattering per channel (R, G, B), millimetres.
     texel_size : metres per texel (to convert ``sss_mm``).
     samples : cosine-lobe quadrature grid for the occluded texels.
+    wrap_u : the subsurface blur wraps around u (True: the procedural chart, whose seam
+        is at u = 0 and 1; False: a layout of several charts, clamped at the edges).
     """
     s = maps.size
     n = maps.normal_object.reshape(-1, 3).astype(np.float64)
@@ -114,12 +121,13 @@ def diffuse_textures(
         m0[shadowed], m1[shadowed] = diffuse_moments(n[shadowed], samples=samples, visibility=fn)
     sigmas = tuple(float(mm * 1e-3 / texel_size) for mm in sss_mm)
     albedo = maps.diffuse_albedo.astype(np.float64)
-    radiance = {p: _pattern_radiance(albedo, m0, m1, p, sigmas) for p in patterns}
+    radiance = {p: _pattern_radiance(albedo, m0, m1, p, sigmas, wrap_u) for p in patterns}
     return DiffuseTextures(
         radiance=radiance,
         visibility=m0.reshape(s, s).astype(np.float32),
         m1=m1,
         sigmas=sigmas,  # type: ignore[arg-type]
+        wrap_u=wrap_u,
     )
 
 

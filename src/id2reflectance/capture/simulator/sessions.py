@@ -19,8 +19,9 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
       truth/uv/hair.exr             face-model heads only: hair covering the skin (brows, scalp, beard;
                                     kept in the reflectance maps, :mod:`~id2reflectance.capture.simulator.appearance`)
-      truth/uv/valid.exr            template "face_model" only: texels with a truth (mesh.obj and
-                                    truth/uv are then in the face-model template, truth_layout.py)
+      truth/uv/valid.exr            template "face_model" only: the template's chart (the subject is then
+                                    rendered in the face-model template's topology and layout, truth_layout.py;
+                                    mesh.obj is its skin, eye.exr marks the eyeballs' texels outside the chart)
       truth/<camera>/{diffuse_albedo,specular_albedo,normal,roughness,mask,visibility,uv}.exr
       truth/<camera>/skin.exr       face-model heads only: 1 on skin, 0 on the eyes
       truth/motion.json, truth/<camera>/motion/<pattern>_<pol>.exr   only with head motion
@@ -53,9 +54,9 @@ from id2reflectance._shared.imageio import read_exr, write_exr, write_png, write
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene, write_obj
-from id2reflectance.capture.geometry.regions import face_texel_size, uv_raster
-from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh
-from id2reflectance.capture.geometry.templates import TEMPLATE_KINDS, resolve_template
+from id2reflectance.capture.geometry.regions import face_texel_size, mesh_uv_raster, uv_raster
+from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh, is_template_topology
+from id2reflectance.capture.geometry.templates import TEMPLATE_KINDS, Template, resolve_template
 from id2reflectance.capture.illumination import LIT_PATTERNS
 from id2reflectance.capture.session import Frame, session_json, write_session_json
 from id2reflectance.capture.simulator.appearance import Appearance
@@ -75,7 +76,7 @@ from id2reflectance.capture.simulator.skin import (
     skin_albedo,
     subject_maps,
 )
-from id2reflectance.capture.simulator.truth_layout import LayoutTruth, truth_in_template
+from id2reflectance.capture.simulator.truth_layout import LayoutTruth, layout_geometry, layout_truth
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
 
@@ -141,7 +142,7 @@ class SimulatorConfig:
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
-    template: str = "procedural"  # layout of truth/ (procedural | face_model | auto), see truth_layout.py
+    template: str = "procedural"  # layout rendered and of truth/ (procedural | face_model | auto), see truth_layout.py
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -257,13 +258,46 @@ def make_subject(
     return Subject(f"S{index:04d}", index, head, skin, face_head)
 
 
+def layout_template(subject: Subject, config: SimulatorConfig) -> Template | None:
+    """The face-model template when ``config.template`` renders the subject in it (a
+    face-model head and template ``face_model``, or ``auto`` with the face model found),
+    else None (the procedural layout)."""
+    if config.template == "procedural":
+        return None
+    tpl = resolve_template(config.template, config.face_model)
+    if tpl.kind != "face_model" or (subject.face_head is None and config.template == "auto"):
+        return None  # auto: procedural heads keep the procedural layout
+    if subject.face_head is None:
+        raise ConfigError(
+            "SimulatorConfig.template 'face_model' needs face-model heads (head_model 'auto' or 'face_model')"
+        )
+    return tpl
+
+
 def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMesh, SubjectMaps, float]:
-    """The subject's head in template topology (metres), its UV maps and its face ITA (degrees)."""
+    """The subject's head (metres), its UV maps and its face ITA (degrees): in the
+    procedural template's topology and layout, or, with the face-model template
+    (:func:`layout_template`), the rendered head of
+    :func:`~id2reflectance.capture.simulator.truth_layout.layout_geometry` painted in that layout."""
     model = resolve_face_model(config.head_model, config.face_model)
     if model is None or subject.face_head is None:
         mesh = head_mesh(subject.head)
         maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
         return mesh, maps, face_ita_deg(maps)
+    if layout_template(subject, config) is not None:
+        lay = layout_geometry(model, subject.face_head, size=config.uv_size)
+        maps = subject_maps(
+            lay.mesh,
+            subject.skin,
+            size=config.uv_size,
+            detail=config.detail,
+            eyes=lay.eyes,
+            regions=lay.regions,
+            appearance=subject.appearance,
+            points=lay.points,
+            raster=lay.raster,
+        )
+        return lay.mesh, maps, face_ita_deg(maps, lay.regions)
     volume = subject.appearance if config.hair_volume else None
     geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size, appearance=volume)
     maps = subject_maps(
@@ -403,7 +437,8 @@ def _render_parts(
     step(1)
     vis = vertex_visibility(mesh, directions=config.visibility_directions)
     step(2)
-    raster = uv_raster(config.uv_size)
+    procedural = is_template_topology(mesh)  # else rendered in the face-model layout (truth_layout.py)
+    raster = uv_raster(config.uv_size) if procedural else mesh_uv_raster(mesh, config.uv_size)
     diffuse = diffuse_textures(
         maps,
         raster,
@@ -412,6 +447,7 @@ def _render_parts(
         sss_mm=config.sss_mm,
         texel_size=face_texel_size(mesh, config.uv_size),
         samples=config.diffuse_samples,
+        wrap_u=procedural,
     )
     step(3)
     cameras = rig_cameras(config)
@@ -464,13 +500,7 @@ def simulate_subject(
     """
     config = config or SimulatorConfig()
     subject = config_subject(config, subject_index)
-    tpl = None if config.template == "procedural" else resolve_template(config.template, config.face_model)
-    if tpl is not None and tpl.kind == "face_model" and subject.face_head is None and config.template == "auto":
-        tpl = None  # auto: procedural heads keep the procedural layout
-    if tpl is not None and tpl.kind == "face_model" and subject.face_head is None:
-        raise ConfigError(
-            "SimulatorConfig.template 'face_model' needs face-model heads (head_model 'auto' or 'face_model')"
-        )
+    tpl = layout_template(subject, config)
     sid = subject.subject_id
     stage = f"{sid} render"
     steps = 4 + config.cameras
@@ -515,9 +545,9 @@ def simulate_subject(
         "index": int(subject_index),
     }
     layout = None
-    if tpl is not None and tpl.kind == "face_model":
+    if tpl is not None:  # rendered in the face-model layout: the truth is the painted maps
         model = resolve_face_model(config.head_model, config.face_model)
-        layout = truth_in_template(tpl, model, subject.face_head, mesh, maps)
+        layout = layout_truth(layout_geometry(model, subject.face_head, size=config.uv_size), maps)
     params = {
         "subject": sid,
         "template": TEMPLATE_NAME if tpl is None else tpl.name,

@@ -406,8 +406,9 @@ def subject_maps(
     regions: dict[str, np.ndarray] | None = None,
     appearance: Appearance | None = None,
     points: np.ndarray | None = None,
+    raster: UVRaster | None = None,
 ) -> SubjectMaps:
-    """Per-subject UV maps for a head in template topology.
+    """Per-subject UV maps for a head in template topology, or in any UV layout (``raster``).
 
     Parameters
     ----------
@@ -427,16 +428,23 @@ def subject_maps(
     points : (S, S, 3) metres, where ``regions`` were drawn (face-model heads:
         :func:`~id2reflectance.capture.geometry.face_model_heads.face_model_region_points`);
         None: the template's surface points.
+    raster : the UV chart of ``mesh`` (any topology, :func:`~id2reflectance.capture.geometry.regions.mesh_uv_raster`,
+        size S): the maps are painted for its texels, every pattern (noise, regions,
+        appearance) evaluated at ``points`` (required, with ``regions``), and the detail
+        normals do not wrap around u (:mod:`~id2reflectance.capture.simulator.truth_layout`);
+        None: the procedural template's chart.
 
     Returns
     -------
     SubjectMaps, deterministic for (mesh, skin, size[, eyes]).
     """
-    if not is_template_topology(mesh):
+    if raster is None and not is_template_topology(mesh):
         raise ShapeError("subject_maps: the mesh must be in template topology (head_mesh output)")
-    r = uv_raster(size)
+    if raster is not None and (points is None or regions is None or raster.size != size):
+        raise ConfigError("subject_maps: a raster needs the points and regions of its texels, at its size")
+    r = uv_raster(size) if raster is None else raster
     g = {k: v.reshape(-1).astype(np.float64) for k, v in (regions or region_masks(size)).items()}
-    p = r.position.reshape(-1, 3)
+    p = r.position.reshape(-1, 3) if raster is None else np.asarray(points, np.float64).reshape(-1, 3)
     seed = skin.noise_seed
     max_freq = 1.0 / (2.5 * r.texel_size)
 
@@ -503,7 +511,7 @@ def subject_maps(
         rough[on] = rough[on] * (1 - e[:, 0]) + EYE_ROUGHNESS * e[:, 0]
         h[on] *= 1 - e[:, 0]
         eye = eye.reshape(s, s).astype(np.float32)
-    normals = _detail_normals(mesh, r, h.reshape(s, s))
+    normals = _detail_normals(mesh, r, h.reshape(s, s), wrap_u=raster is None)
     return SubjectMaps(
         diffuse_albedo=albedo.reshape(s, s, 3).astype(np.float32),
         specular_albedo=spec.reshape(s, s).astype(np.float32),
@@ -515,14 +523,18 @@ def subject_maps(
     )
 
 
-def _detail_normals(mesh: FaceMesh, r: UVRaster, h: np.ndarray) -> np.ndarray:
-    """Mesh normals perturbed by the height field h (S, S) metres, via the surface gradient."""
+def _detail_normals(mesh: FaceMesh, r: UVRaster, h: np.ndarray, *, wrap_u: bool = True) -> np.ndarray:
+    """Mesh normals perturbed by the height field h (S, S) metres, via the surface gradient
+    (``wrap_u``: differences along u wrap around, the procedural chart's seam at the back)."""
     n = r.interpolate(mesh.vertex_normals(), mesh.faces)
     n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
     pos = r.interpolate(mesh.vertices, mesh.faces)
-    pj = 0.5 * (np.roll(pos, -1, axis=1) - np.roll(pos, 1, axis=1))  # along u (wraps at the seam)
+    if wrap_u:
+        pj = 0.5 * (np.roll(pos, -1, axis=1) - np.roll(pos, 1, axis=1))  # along u (wraps at the seam)
+        hj = 0.5 * (np.roll(h, -1, axis=1) - np.roll(h, 1, axis=1))
+    else:
+        pj, hj = np.gradient(pos, axis=1), np.gradient(h, axis=1)
     pi = np.gradient(pos, axis=0)
-    hj = 0.5 * (np.roll(h, -1, axis=1) - np.roll(h, 1, axis=1))
     hi = np.gradient(h, axis=0)
     a11 = np.sum(pj * pj, -1)
     a12 = np.sum(pj * pi, -1)

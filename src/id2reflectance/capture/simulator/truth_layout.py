@@ -1,30 +1,60 @@
-"""The simulator's truth in the chosen template's topology and UV layout.
+"""The simulator's subjects rendered, and their truth written, in the face-model template.
 
-The simulator draws and renders every head in the procedural template's topology and
-UVs (:mod:`~id2reflectance.capture.simulator.skin`). With the face-model template
-(``SimulatorConfig.template``) the truth that a bake is scored against is expressed in
-that template instead: ``truth/mesh.obj`` is the subject's face-model head in the
-template's topology (its own vertices: exact), and each ``truth/uv`` map is the
-rendered map resampled through the surface correspondence
-(:mod:`~id2reflectance.capture.geometry.layout_transfer`: closest point, bilinear), with
-``truth/uv/valid.exr`` marking the texels that have a counterpart (within 0.5 mm) on the
-rendered head -- not the neck below the jaw, where the simulator's heads continue as the
-procedural template's neck, nor undercuts the rendered head does not follow.
+With the face-model template (``SimulatorConfig.template``) a face-model subject is
+**rendered in that template's topology and UV layout** (:func:`layout_geometry`): the
+rendered head is the subject's skin in the template's topology (exactly
+``truth/mesh.obj``) plus the face model's eyeballs, mouth socket and teeth, whose own
+UVs are packed into the strip the template leaves empty (``v < 0.25``, ``EXTRA_SLOTS``).
+The skin maps are painted for that layout's texels directly
+(:func:`~id2reflectance.capture.simulator.skin.subject_maps` with a raster): every
+pattern (noise, named regions, the appearance's hair) is a function of the texel's point
+on the neutral head after the landmark warp that places the named regions, so nothing is
+resampled; the detail normals and the subsurface blur do not wrap around u. ``truth/uv``
+holds the painted maps, ``truth/uv/valid.exr`` the template's chart (the skin; the
+extra parts' texels have no template vertex), ``truth/uv/eye.exr`` the eyeballs' texels
+(in the strip) and ``truth/uv/hair.exr`` the hair coverage.
+
+:func:`truth_in_template` keeps the older route for a session rendered in the procedural
+layout: its truth resampled into the face-model layout (closest points,
+:mod:`~id2reflectance.capture.geometry.layout_transfer`), with ``valid`` marking the
+texels that have a counterpart within 0.5 mm.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from id2reflectance.capture.geometry.face_model import FaceModel
+from id2reflectance.capture.geometry.face_model import PART_RANGES, FaceModel
+from id2reflectance.capture.geometry.face_model_heads import (
+    EYEBALLS,
+    REGION_WARP_M,
+    TEMPLATE_TO_DLIB,
+    Eyes,
+    face_model_eyes,
+    template_offset,
+)
 from id2reflectance.capture.geometry.layout_transfer import layout_correspondence, transfer_map
 from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.regions import UVRaster, landmark_warp, mesh_uv_raster, regions_at
 from id2reflectance.capture.geometry.templates import Template, face_model_template_mesh
 from id2reflectance.capture.simulator.face_model_subjects import FaceModelHead
 from id2reflectance.capture.simulator.skin import SubjectMaps
 from id2reflectance.errors import ConfigError
+
+# The parts rendered besides the skin (those the procedural heads cut: eyes, mouth socket,
+# teeth), each its own UVs scaled into one slot of the strip v < 0.25 that the face-model
+# template leaves empty: (part, (u0, v0) of the slot); every slot is SLOT x SLOT.
+EXTRA_SLOTS = (
+    ("eyeball_a", (0.005, 0.005)),
+    ("eyeball_b", (0.255, 0.005)),
+    ("mouth_socket", (0.505, 0.005)),
+    ("teeth", (0.755, 0.005)),
+)
+SLOT = 0.24
+SKIN_ONLY_REGIONS = ("face", "neck")  # regions (freckles, moles, the face's ITA) kept to the skin's texels
 
 TRUTH_NAMES = ("diffuse_albedo", "specular_albedo", "roughness", "normal_object")
 
@@ -35,7 +65,8 @@ class LayoutTruth:
 
     mesh : the subject's head in the template's topology (metres, template frame).
     maps : {diffuse_albedo (S, S, 3), specular_albedo (S, S), roughness (S, S),
-        normal_object (S, S, 3) unit, valid (S, S) 0/1} float32, linear Rec.709 albedo.
+        normal_object (S, S, 3) unit, valid (S, S) 0/1, and where known hair (S, S) and
+        eye (S, S) in [0, 1]} float32, linear Rec.709 albedo.
     """
 
     mesh: FaceMesh
@@ -74,3 +105,135 @@ def face_model_head_of(params: dict) -> FaceModelHead | None:
     if not isinstance(head, dict) or "identity" not in head:
         return None
     return FaceModelHead(tuple(float(x) for x in head["identity"]), tuple(head.get("expression", {}).items()))
+
+
+@dataclass(frozen=True, eq=False)
+class LayoutGeometry:
+    """A face-model head ready to be painted and rendered in the face-model template's layout.
+
+    mesh : the rendered head (metres, template frame): the skin in the template's
+        topology first (``skin`` vertices), then the extra parts of ``EXTRA_SLOTS``; UVs
+        in [0, 1].
+    skin : the head's skin alone, in the template's topology (``truth/mesh.obj``).
+    eyes : its eyeballs (``weight`` per vertex of ``mesh``).
+    raster : the UV chart of ``mesh`` at the texture size (texel triangles of the neutral).
+    regions : {name: (S, S) float32} the named regions at ``points`` (``face`` and
+        ``neck`` only on the skin's texels).
+    points : (S, S, 3) float64 metres, each texel's point on the neutral head after the
+        landmark warp (where every pattern is painted).
+    valid : (S, S) bool, the texels of the template's chart (the skin).
+    """
+
+    mesh: FaceMesh
+    skin: FaceMesh
+    eyes: Eyes
+    raster: UVRaster
+    regions: dict[str, np.ndarray]
+    points: np.ndarray
+    valid: np.ndarray
+
+
+def _outer_shell(model: FaceModel, tris: np.ndarray) -> np.ndarray:
+    """(T,) bool: the triangles (model vertices, (T, 3)) of the connected shell that reaches
+    farthest toward +z -- an eyeball's outer surface (sclera and cornea), not the iris
+    layer inside it, which shares its UVs."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ids, flat = np.unique(tris, return_inverse=True)
+    flat = flat.reshape(tris.shape)
+    rows = np.concatenate([flat[:, 0], flat[:, 1], flat[:, 2]])
+    cols = np.concatenate([flat[:, 1], flat[:, 2], flat[:, 0]])
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(ids), len(ids)))
+    _, label = connected_components(graph, directed=False)
+    z = model.neutral[ids, 2]
+    best = max(np.unique(label), key=lambda k: float(z[label == k].max()))
+    return label[flat[:, 0]] == best
+
+
+@lru_cache(maxsize=2)
+def _extra_parts(model: FaceModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The extra parts of ``model.uv_mesh``: (E,) uv-mesh vertex indices, (T, 3) triangles
+    indexing them, (E, 2) packed UVs, (E,) float64 1 on the eyeballs."""
+    um = model.uv_mesh
+    keep, tris, uvs, eye = [], [], [], []
+    count = 0
+    for name, (u0, v0) in EXTRA_SLOTS:
+        a, b = PART_RANGES[name]
+        sel = (model.uv_source >= a) & (model.uv_source < b)
+        faces = um.faces[np.all(sel[um.faces], axis=1)]
+        if name in EYEBALLS:
+            faces = faces[_outer_shell(model, model.uv_source[faces])]
+        used = np.unique(faces)
+        index = np.full(len(sel), -1, np.int64)
+        index[used] = count + np.arange(len(used))
+        uv = um.uvs[used]
+        lo, hi = uv.min(axis=0), uv.max(axis=0)
+        uvs.append(np.array([u0, v0]) + SLOT * (uv - lo) / max(float(np.max(hi - lo)), 1e-12))
+        keep.append(used)
+        tris.append(index[faces])
+        eye.append(np.full(len(used), 1.0 if name in EYEBALLS else 0.0))
+        count += len(used)
+    return np.concatenate(keep), np.concatenate(tris), np.concatenate(uvs), np.concatenate(eye)
+
+
+def _layout_mesh(
+    model: FaceModel, skin: FaceMesh, identity: np.ndarray | None, expression: dict[str, float] | None
+) -> FaceMesh:
+    """The rendered head: ``skin`` (the head in the template's topology) and the extra parts."""
+    keep, tris, uvs, _ = _extra_parts(model)
+    verts = model.vertices(identity, expression)[model.uv_source[keep]] + template_offset(model)
+    n = len(skin.vertices)
+    return FaceMesh(
+        np.concatenate([skin.vertices, verts]),
+        np.concatenate([skin.faces, tris + n]),
+        np.concatenate([skin.uvs, uvs]),
+        dict(skin.landmarks),
+    )
+
+
+@lru_cache(maxsize=2)
+def _neutral_layout(model: FaceModel, size: int) -> tuple[UVRaster, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    skin = face_model_template_mesh(model)
+    raster = mesh_uv_raster(_layout_mesh(model, skin, None, None), size)
+    offset = template_offset(model)
+    marks = {k: model.neutral[model.landmarks68[i]] + offset for k, i in TEMPLATE_TO_DLIB.items()}
+    points = landmark_warp(raster.position, marks, width_m=REGION_WARP_M)
+    valid = mesh_uv_raster(skin, size).covered
+    regions = regions_at(points)
+    for name in SKIN_ONLY_REGIONS:
+        regions[name] = regions[name] * valid
+    for a in (points, valid, *regions.values()):
+        a.flags.writeable = False
+    return raster, points, regions, valid
+
+
+def layout_geometry(model: FaceModel, head: FaceModelHead, *, size: int) -> LayoutGeometry:
+    """The face-model head ``head`` for painting and rendering in the face-model template's
+    layout at ``size`` x ``size`` texels (the neutral's raster, points and regions cached)."""
+    w, expr = np.asarray(head.identity), dict(head.expression)
+    skin = face_model_template_mesh(model, w, expr)
+    mesh = _layout_mesh(model, skin, w, expr)
+    raster, points, regions, valid = _neutral_layout(model, size)
+    eye = np.zeros(len(mesh.vertices))
+    eye[len(skin.vertices) :] = _extra_parts(model)[3]
+    ref = face_model_eyes(model, w, expr)
+    eyes = Eyes(eye, ref.centres, ref.axes)
+    return LayoutGeometry(mesh, skin, eyes, raster, {k: v.copy() for k, v in regions.items()}, points, valid)
+
+
+def layout_truth(geo: LayoutGeometry, maps: SubjectMaps) -> LayoutTruth:
+    """The truth written for a subject rendered in the layout: the skin mesh and the
+    painted maps as they are, with ``valid`` (the template's chart), ``eye`` and ``hair``."""
+    out = {
+        "diffuse_albedo": maps.diffuse_albedo,
+        "specular_albedo": maps.specular_albedo,
+        "roughness": maps.roughness,
+        "normal_object": maps.normal_object,
+        "valid": geo.valid.astype(np.float32),
+    }
+    if maps.eye is not None:
+        out["eye"] = maps.eye
+    if maps.hair is not None:
+        out["hair"] = maps.hair
+    return LayoutTruth(geo.skin, out)
