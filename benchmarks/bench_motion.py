@@ -47,9 +47,10 @@ TARGETS = {"diffuse_normal_deg": 1.0, "specular_normal_deg": 3.0, "specular_albe
 CLEAN_TARGETS = {"diffuse_normal_deg": 0.1, "specular_normal_deg": 0.5}
 
 
-def _config(size: int, moving: bool) -> SimulatorConfig:
+def _config(size: int, moving: bool, *, inverses: bool = True) -> SimulatorConfig:
     return SimulatorConfig(
         image_size=size,
+        inverses=inverses,
         uv_size=256,
         cameras=1,
         motion_px=1.5 if moving else 0.0,
@@ -85,9 +86,12 @@ def _rows(label: str, acc, targets: dict[str, float]) -> list[Row]:
     ]
 
 
-def motion_rows(tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "cost")) -> list[Row]:
+def motion_rows(
+    tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "noinv", "cost")
+) -> list[Row]:
     rows: list[Row] = []
-    moving = simulate_subject(tmp / "moving", subject_index=0, config=_config(size, True))
+    if "motion" in parts or "cost" in parts:
+        moving = simulate_subject(tmp / "moving", subject_index=0, config=_config(size, True))
     if "motion" in parts:
         still = simulate_subject(tmp / "still", subject_index=0, config=_config(size, False))
         for mode in ("none", "rigid"):
@@ -105,38 +109,50 @@ def motion_rows(tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion
         rows += _rows(f"no motion {size}px, --align auto", acc, CLEAN_TARGETS)
     if "noise" in parts:
         rows += noise_motion_rows(tmp, size=size)
+    if "noinv" in parts:
+        rows += noise_motion_rows(tmp, size=size, inverses=False)
     if "cost" in parts:
         rows += cost_rows(moving) + cost_rows(moving, size=4096, nframes=8)
     return rows
 
 
-def noise_motion_rows(tmp: Path, *, size: int = 256) -> list[Row]:
-    """Issue 20's figures with the issue's noise and motion together, beside noise alone (same run)."""
+def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True) -> list[Row]:
+    """Issue 20's figures with the issue's noise and motion together, beside noise alone (same run);
+    ``inverses=False``: sessions without the inverse patterns (8 frames: no complementary templates,
+    every cross-polarised frame is matched to the full-on reference)."""
     import shutil
 
     from noise_figures import ISSUE_NOISE, LIMITS, _mask_figures  # beside this script
 
     solved = {}
+    variant = "" if inverses else " no inverses"
     for tag, moving in (("noise", False), ("noise+motion", True)):
-        cfg = replace(_config(size, moving), seed=0, **ISSUE_NOISE)
-        session = simulate_subject(tmp / tag, subject_index=0, config=cfg)
+        cfg = replace(_config(size, moving, inverses=inverses), seed=0, **ISSUE_NOISE)
+        session = simulate_subject(tmp / f"{tag}{variant}", subject_index=0, config=cfg)
         shutil.rmtree(session / "masks")  # the solver finds the head itself
-        out = tmp / f"{tag}_solved"
-        solve_session(session, out, config=SolverConfig())
+        out = tmp / f"{tag}{variant}_solved"
+        report = solve_session(session, out, config=SolverConfig())
         acc = solve_accuracy(session, out, visibility_min=0.99)["all"]
         spill, cover = _mask_figures(session, out)
         figures = {k: getattr(acc, k) for k in LIMITS} | {"mask spill": spill, "mask cover": cover}
         if moving:
             figures["alignment residual vs truth (px)"] = alignment_residual(session, out)
+        refused = [w for w in report.warnings if "[motion_refused]" in w]
+        figures["frames refused ([motion_refused] warnings)"] = float(len(refused))
         solved[tag] = figures
-    limits = LIMITS | {"mask spill": 0.01, "mask cover": 0.95, "alignment residual vs truth (px)": 0.1}
+    limits = LIMITS | {
+        "mask spill": 0.01,
+        "mask cover": 0.95,
+        "alignment residual vs truth (px)": 0.1,
+        "frames refused ([motion_refused] warnings)": 1,
+    }
     rows: list[Row] = []
     for key, v in solved["noise+motion"].items():
         ref = solved["noise"].get(key)
         bound = f">= {limits[key]:g}" if key == "mask cover" else f"< {limits[key]:g}"
         rows.append(
             (
-                f"noise+motion {size}px, --align auto: {key}",
+                f"noise+motion {size}px{variant}, --align auto: {key}",
                 f"{v:.4g}",
                 f"limit {bound}" + ("" if ref is None else f"; noise only {ref:.4g}"),
                 "-" if ref is None or ref == 0 else f"{v / ref:.3g}",
@@ -197,10 +213,14 @@ if __name__ == "__main__":
     import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["motion", "noise", "cost"], action="append", help="default: all")
+    parser.add_argument(
+        "--part", choices=["motion", "noise", "noinv", "cost"], action="append", help="default: all"
+    )
     parser.add_argument("--size", type=int, default=256, help="simulated image size (pixels)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_motion_") as tmpdir:
-        table = motion_rows(Path(tmpdir), size=args.size, parts=tuple(args.part or ("motion", "noise", "cost")))
+        table = motion_rows(
+            Path(tmpdir), size=args.size, parts=tuple(args.part or ("motion", "noise", "noinv", "cost"))
+        )
     for row in table:
         print(" | ".join(row))

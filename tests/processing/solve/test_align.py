@@ -116,6 +116,36 @@ def test_warning_past_the_limit() -> None:
     assert alignment_warnings("cam0", report, warn_px=5.0, flow_px=2.0) == []
 
 
+def test_a_refused_motion_is_named_in_a_warning() -> None:
+    """A significant fitted motion that explains too little of the mismatch is not applied; the
+    frame, the motion and the reason are in a ``[motion_refused]`` warning and in its report."""
+    from id2reflectance.processing.solve.align import CameraAlignment, FrameAlignment
+
+    refused = FrameAlignment(
+        "gradient_x_cross",
+        "frames/cam0/gradient_x_cross.exr",
+        Similarity(0.8, -0.3, 0.1, 1.0),
+        0.85,
+        0.2,
+        0.9,
+        "none",
+        sigma_px=0.05,
+        explained=0.04,
+        refused=True,
+    )
+    still = FrameAlignment("gradient_y_cross", "g.exr", Similarity(0.02, 0, 0, 1.0), 0.02, 0.1, 0.9, "none", 0.05)
+    report = CameraAlignment(mode="auto", frames=[refused, still])
+    warnings = alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5)
+    assert len(warnings) == 1
+    w = warnings[0]
+    assert w.startswith("cam0: [motion_refused] frame frames/cam0/gradient_x_cross.exr")
+    assert "0.85 px" in w and "tx +0.80" in w and "ty -0.30" in w and "17 standard deviations" in w
+    assert "only 4%" in w and ">= 12%" in w and "used as decoded" in w
+    assert report.to_json()["frames"][0]["refused"] is True and report.to_json()["frames"][1]["refused"] is False
+    # a refused motion past align_warn_px is named once, as refused (it was not applied)
+    assert len(alignment_warnings("cam0", report, warn_px=0.5, flow_px=0.5)) == 1
+
+
 def test_similarity_round_trip() -> None:
     s = Similarity(1.5, -2.0, 0.7, 1.01)
     back = Similarity.from_matrix(s.matrix(200, 100), 200, 100)
@@ -184,7 +214,7 @@ def test_noise_is_not_taken_for_motion() -> None:
 
 
 def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
-    from id2reflectance.processing.solve.align import _warp_face
+    from id2reflectance.processing.solve.align_resample import warp_face as _warp_face
 
     img = cv2.GaussianBlur(np.random.default_rng(2).random((100, 120, 3)).astype(np.float32), (0, 0), 2.0)
     M = Similarity(0.7, -0.4, 0.3, 1.0).matrix(120, 100)
