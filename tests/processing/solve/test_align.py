@@ -228,6 +228,22 @@ def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
     np.testing.assert_allclose(_warp_face(img, M, (0.0, 0.0, 119.0, 99.0), margin=5.0), full, atol=1e-5)
 
 
+def test_the_in_place_resampling_matches_a_new_array() -> None:
+    """In place (bands of rows written into the frame, the rows later bands read kept aside) the
+    resampling gives what it gives into a new array, over several bands and either direction."""
+    from id2reflectance.processing.solve.align_resample import BAND_ROWS, warp_face
+
+    h, w = 2 * BAND_ROWS + 70, 150
+    img = cv2.GaussianBlur(np.random.default_rng(4).random((h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    for sim in (Similarity(0.7, -3.4, 0.3, 1.0), Similarity(-1.2, 6.5, -1.5, 1.01), Similarity(0.2, 0.1, 0.4, 0.99)):
+        M = sim.matrix(w, h)
+        for box in ((30.0, 20.0, 110.0, h - 30.0), (0.0, 0.0, w - 1.0, h - 1.0)):
+            frame = img.copy()
+            out = warp_face(frame, M, box, margin=5.0, in_place=True)
+            assert out is frame
+            np.testing.assert_array_equal(out, warp_face(img, M, box, margin=5.0))
+
+
 @pytest.mark.slow
 def test_large_frames_are_aligned_at_a_working_resolution() -> None:
     """A 1440 px face is fitted on frames box-averaged by 2; the motion comes back in camera pixels."""
