@@ -295,3 +295,7 @@ def test_a_still_textureless_sphere_is_left_untouched() -> None:
     assert all(aligned.images[k] is images[k] for k in images)
     assert all(f.explained < 0.1 for f in report.frames)
     assert not aligned.saturated.any()
+    # the cross gradients' fitted motions (0.16-0.22 px, 4-10 sigma) were refused: each is named
+    refused = [w for w in alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5) if "[motion_refused]" in w]
+    assert len(refused) == sum(f.refused for f in report.frames) >= 1
+    assert all(f.refused == (f.frame.startswith("gradient") and f.frame.endswith("cross")) for f in report.frames)

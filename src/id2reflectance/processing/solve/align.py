@@ -486,8 +486,9 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
             out.append(
                 f"{camera}: [motion_refused] frame {f.file}: a motion of {f.displacement_px:.2f} px was fitted "
                 f"(tx {m.tx:+.2f} px, ty {m.ty:+.2f} px, rotation {m.rotation_deg:+.3f} deg, "
-                f"{f.displacement_px / max(f.sigma_px, 1e-9):.0f} standard deviations) but it removes only "
-                f"{100 * f.explained:.0f}% of the frame's feature mismatch with its lighting-matched template "
+                f"{f.displacement_px / max(f.sigma_px, 1e-9):.0f} standard deviations) but it removes "
+                + (f"only {100 * f.explained:.0f}%" if f.explained >= 0 else f"none ({100 * f.explained:.0f}%)")
+                + " of the frame's feature mismatch with its lighting-matched template "
                 f"(need >= {100 * MIN_EXPLAINED:.0f}%): taken for lighting or noise, the frame is used as decoded; "
                 "if the subject did move, this frame is not aligned"
             )
