@@ -13,14 +13,17 @@ Rows (figure | value | reference | ratio):
 * noise and motion together (``noise_motion_rows``): the same subject with the issue's
   sensor noise (read 0.002, shot 5e-5 x value), moved as above and still, no mask file,
   solved with the default options (``--align auto``): the issue's figures, mask spill and
-  cover, the alignment residual, each beside the noise-only (still) figure of the same run;
+  cover, the alignment residual and the number of ``[motion_refused]`` warnings, each beside
+  the noise-only (still) figure of the same run; ``--part noinv``: the same without the inverse
+  patterns (8 frames);
 * cost (``cost_rows``): ``align_camera_frames`` (rigid) on the session's frames tiled to
   2048 x 2048 (14 frames) and 4096 x 4096 (8 frames: no inverses), in Mpix/s of frame
   pixels (frames x height x width) and of camera pixels (height x width, the unit of the
-  issue's 5 Mpix/s target for alignment plus denoising), against one plain ``cv2.remap``
-  (bicubic) and one copy of the same frames in the same run.
+  issue's 5 Mpix/s target for alignment plus denoising), in place as the solver runs it,
+  against one plain ``cv2.remap`` (bicubic), one copy and one 5 x 5 ``cv2.GaussianBlur`` of the
+  same frames in the same run; and its part that is the resampling (the same warps alone).
 
-Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|cost]`` (one part under
+Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost]`` (one part under
 about three minutes on the shared 2-core machine).
 """
 
@@ -40,6 +43,7 @@ from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_
 from id2reflectance.processing.solve.accuracy import solve_accuracy
 from id2reflectance.processing.solve.align import align_camera_frames
 from id2reflectance.processing.solve.align_features import Similarity
+from id2reflectance.processing.solve.align_resample import warp_face
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
 Row = tuple[str, str, str, str]
@@ -47,9 +51,10 @@ TARGETS = {"diffuse_normal_deg": 1.0, "specular_normal_deg": 3.0, "specular_albe
 CLEAN_TARGETS = {"diffuse_normal_deg": 0.1, "specular_normal_deg": 0.5}
 
 
-def _config(size: int, moving: bool) -> SimulatorConfig:
+def _config(size: int, moving: bool, *, inverses: bool = True) -> SimulatorConfig:
     return SimulatorConfig(
         image_size=size,
+        inverses=inverses,
         uv_size=256,
         cameras=1,
         motion_px=1.5 if moving else 0.0,
@@ -85,9 +90,12 @@ def _rows(label: str, acc, targets: dict[str, float]) -> list[Row]:
     ]
 
 
-def motion_rows(tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "cost")) -> list[Row]:
+def motion_rows(
+    tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "noinv", "cost")
+) -> list[Row]:
     rows: list[Row] = []
-    moving = simulate_subject(tmp / "moving", subject_index=0, config=_config(size, True))
+    if "motion" in parts or "cost" in parts:
+        moving = simulate_subject(tmp / "moving", subject_index=0, config=_config(size, True))
     if "motion" in parts:
         still = simulate_subject(tmp / "still", subject_index=0, config=_config(size, False))
         for mode in ("none", "rigid"):
@@ -105,38 +113,50 @@ def motion_rows(tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion
         rows += _rows(f"no motion {size}px, --align auto", acc, CLEAN_TARGETS)
     if "noise" in parts:
         rows += noise_motion_rows(tmp, size=size)
+    if "noinv" in parts:
+        rows += noise_motion_rows(tmp, size=size, inverses=False)
     if "cost" in parts:
         rows += cost_rows(moving) + cost_rows(moving, size=4096, nframes=8)
     return rows
 
 
-def noise_motion_rows(tmp: Path, *, size: int = 256) -> list[Row]:
-    """Issue 20's figures with the issue's noise and motion together, beside noise alone (same run)."""
+def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True) -> list[Row]:
+    """Issue 20's figures with the issue's noise and motion together, beside noise alone (same run);
+    ``inverses=False``: sessions without the inverse patterns (8 frames: no complementary templates,
+    every cross-polarised frame is matched to the full-on reference)."""
     import shutil
 
     from noise_figures import ISSUE_NOISE, LIMITS, _mask_figures  # beside this script
 
     solved = {}
+    variant = "" if inverses else " no inverses"
     for tag, moving in (("noise", False), ("noise+motion", True)):
-        cfg = replace(_config(size, moving), seed=0, **ISSUE_NOISE)
-        session = simulate_subject(tmp / tag, subject_index=0, config=cfg)
+        cfg = replace(_config(size, moving, inverses=inverses), seed=0, **ISSUE_NOISE)
+        session = simulate_subject(tmp / f"{tag}{variant}", subject_index=0, config=cfg)
         shutil.rmtree(session / "masks")  # the solver finds the head itself
-        out = tmp / f"{tag}_solved"
-        solve_session(session, out, config=SolverConfig())
+        out = tmp / f"{tag}{variant}_solved"
+        report = solve_session(session, out, config=SolverConfig())
         acc = solve_accuracy(session, out, visibility_min=0.99)["all"]
         spill, cover = _mask_figures(session, out)
         figures = {k: getattr(acc, k) for k in LIMITS} | {"mask spill": spill, "mask cover": cover}
         if moving:
             figures["alignment residual vs truth (px)"] = alignment_residual(session, out)
+        refused = [w for w in report.warnings if "[motion_refused]" in w]
+        figures["frames refused ([motion_refused] warnings)"] = float(len(refused))
         solved[tag] = figures
-    limits = LIMITS | {"mask spill": 0.01, "mask cover": 0.95, "alignment residual vs truth (px)": 0.1}
+    limits = LIMITS | {
+        "mask spill": 0.01,
+        "mask cover": 0.95,
+        "alignment residual vs truth (px)": 0.1,
+        "frames refused ([motion_refused] warnings)": 1,
+    }
     rows: list[Row] = []
     for key, v in solved["noise+motion"].items():
         ref = solved["noise"].get(key)
         bound = f">= {limits[key]:g}" if key == "mask cover" else f"< {limits[key]:g}"
         rows.append(
             (
-                f"noise+motion {size}px, --align auto: {key}",
+                f"noise+motion {size}px{variant}, --align auto: {key}",
                 f"{v:.4g}",
                 f"limit {bound}" + ("" if ref is None else f"; noise only {ref:.4g}"),
                 "-" if ref is None or ref == 0 else f"{v / ref:.3g}",
@@ -160,12 +180,21 @@ def cost_rows(session_dir: Path, *, size: int = 2048, nframes: int = 14, workers
     keys = [k for k in small.images if nframes >= 14 or not k[0].startswith("inverse")]
     images = {k: np.ascontiguousarray(np.tile(small.images[k], (n, n, 1))[:size, :size]) for k in keys}
     big_mask = np.tile(mask, (n, n))[:size, :size]
-    frames = CameraFrames(cam, images, np.zeros((size, size), bool), {})
+    frames = CameraFrames(cam, {k: v.copy() for k, v in images.items()}, np.zeros((size, size), bool), {})
     pixels = len(images) * size * size
-    t = time.perf_counter()
-    _, report = align_camera_frames(frames, big_mask, mode="rigid", workers=workers)
+    t = time.perf_counter()  # in place, as the solver runs it
+    _, report = align_camera_frames(frames, big_mask, mode="rigid", workers=workers, in_place=True)
     align_s = time.perf_counter() - t
-    del _
+    del _, frames
+    # the part of it that is the resampling: the same warps again, alone (in place, as above)
+    box = (0.0, 0.0, size - 1.0, size - 1.0)
+    copies = {f.frame: images[tuple(f.frame.rsplit("_", 1))].copy() for f in report.frames if f.method == "rigid"}
+    t = time.perf_counter()
+    for f in report.frames:
+        if f.method == "rigid":
+            warp_face(copies[f.frame], f.motion.matrix(size, size), box, margin=32.0, in_place=True)
+    warp_s = time.perf_counter() - t
+    del copies
     xs, ys = np.meshgrid(np.arange(size, dtype=np.float32) + 0.3, np.arange(size, dtype=np.float32) - 0.2)
     t = time.perf_counter()
     for img in images.values():
@@ -176,13 +205,25 @@ def cost_rows(session_dir: Path, *, size: int = 2048, nframes: int = 14, workers
     for img in images.values():
         np.copyto(out, img)
     copy_s = time.perf_counter() - t
-    a, r, c = pixels / align_s / 1e6, pixels / remap_s / 1e6, pixels / copy_s / 1e6
-    label = f"align rigid, {len(images)} frames {size}x{size}, {workers} threads"
+    t = time.perf_counter()
+    for img in images.values():
+        cv2.GaussianBlur(img, (5, 5), 0)
+    blur_s = time.perf_counter() - t
+    a, r, c, b = pixels / align_s / 1e6, pixels / remap_s / 1e6, pixels / copy_s / 1e6, pixels / blur_s / 1e6
     moved = sum(f.method == "rigid" for f in report.frames)
+    ws = moved * size * size / warp_s / 1e6
+    label = f"align rigid, {len(images)} frames {size}x{size}, {workers} threads"
     return [
         (f"{label} (Mpix/s of frame pixels; {moved} resampled)", f"{a:.3g}", ">= 10", f"{a / 10:.3g}"),
         ("  reference: one cv2.remap (bicubic) of the same frames (Mpix/s)", f"{r:.3g}", "-", f"{a / r:.3g}"),
         ("  reference: one copy of the same frames (Mpix/s)", f"{c:.3g}", "-", f"{a / c:.3g}"),
+        ("  reference: one 5x5 cv2.GaussianBlur of the same frames (Mpix/s)", f"{b:.3g}", "-", f"{a / b:.3g}"),
+        (
+            f"  part: the in-place bicubic resampling alone ({warp_s:.2f} s of {align_s:.2f}; Mpix/s, vs the remap)",
+            f"{ws:.3g}",
+            "-",
+            f"{ws / r:.3g}",
+        ),
         (
             f"{label} (Mpix/s of camera pixels, {align_s:.2f} s)",
             f"{a / len(images):.3g}",
@@ -197,10 +238,12 @@ if __name__ == "__main__":
     import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["motion", "noise", "cost"], action="append", help="default: all")
+    parser.add_argument("--part", choices=["motion", "noise", "noinv", "cost"], action="append", help="default: all")
     parser.add_argument("--size", type=int, default=256, help="simulated image size (pixels)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_motion_") as tmpdir:
-        table = motion_rows(Path(tmpdir), size=args.size, parts=tuple(args.part or ("motion", "noise", "cost")))
+        table = motion_rows(
+            Path(tmpdir), size=args.size, parts=tuple(args.part or ("motion", "noise", "noinv", "cost"))
+        )
     for row in table:
         print(" | ".join(row))

@@ -109,7 +109,9 @@ def test_alignment_table_lists_each_frame() -> None:
                     "residual_px": 0.08,
                     "method": "rigid",
                 },
+                {"frame": "inverse_z_parallel", "tx": 0.4, "explained": 0.07, "method": "none", "refused": True},
             ],
         }
     )
     assert "Frame alignment (rigid" in html and "gradient_x_cross" in html and "1.25" in html
+    assert html.count("motion refused") == 1 and "0.07" in html

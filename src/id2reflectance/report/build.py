@@ -136,14 +136,29 @@ def _truth_errors(session: Path, solved: Path, cam: str) -> list[str]:
     ]
 
 
-ALIGNMENT_COLUMNS = ("frame", "tx", "ty", "rotation_deg", "scale", "displacement_px", "residual_px", "method")
+ALIGNMENT_COLUMNS = (
+    "frame",
+    "tx",
+    "ty",
+    "rotation_deg",
+    "scale",
+    "displacement_px",
+    "residual_px",
+    "explained",
+    "method",
+)
 
 
 def alignment_table(alignment: dict | None) -> str:
-    """Per-frame motion relative to the reference frame (``solve.json`` ``alignment``); empty without."""
+    """Per-frame motion relative to the reference frame (``solve.json`` ``alignment``); empty without.
+    A frame whose fitted motion was refused (``refused``: it explained too little) reads
+    ``none (motion refused)``."""
     if not alignment or not alignment.get("frames"):
         return ""
     rows = [[f.get(c) if f.get(c) is not None else "-" for c in ALIGNMENT_COLUMNS] for f in alignment["frames"]]
+    for row, f in zip(rows, alignment["frames"], strict=True):
+        if f.get("refused"):
+            row[-1] = f"{row[-1]} (motion refused)"
     caption = f"<h4>Frame alignment ({H.esc(alignment.get('mode', '?'))}, motion relative to full cross; pixels, degrees)</h4>"
     return caption + H.table(list(ALIGNMENT_COLUMNS), rows)
 

@@ -116,6 +116,36 @@ def test_warning_past_the_limit() -> None:
     assert alignment_warnings("cam0", report, warn_px=5.0, flow_px=2.0) == []
 
 
+def test_a_refused_motion_is_named_in_a_warning() -> None:
+    """A significant fitted motion that explains too little of the mismatch is not applied; the
+    frame, the motion and the reason are in a ``[motion_refused]`` warning and in its report."""
+    from id2reflectance.processing.solve.align import CameraAlignment, FrameAlignment
+
+    refused = FrameAlignment(
+        "gradient_x_cross",
+        "frames/cam0/gradient_x_cross.exr",
+        Similarity(0.8, -0.3, 0.1, 1.0),
+        0.85,
+        0.2,
+        0.9,
+        "none",
+        sigma_px=0.05,
+        explained=0.04,
+        refused=True,
+    )
+    still = FrameAlignment("gradient_y_cross", "g.exr", Similarity(0.02, 0, 0, 1.0), 0.02, 0.1, 0.9, "none", 0.05)
+    report = CameraAlignment(mode="auto", frames=[refused, still])
+    warnings = alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5)
+    assert len(warnings) == 1
+    w = warnings[0]
+    assert w.startswith("cam0: [motion_refused] frame frames/cam0/gradient_x_cross.exr")
+    assert "0.85 px" in w and "tx +0.80" in w and "ty -0.30" in w and "17 standard deviations" in w
+    assert "only 4%" in w and ">= 12%" in w and "used as decoded" in w
+    assert report.to_json()["frames"][0]["refused"] is True and report.to_json()["frames"][1]["refused"] is False
+    # a refused motion past align_warn_px is named once, as refused (it was not applied)
+    assert len(alignment_warnings("cam0", report, warn_px=0.5, flow_px=0.5)) == 1
+
+
 def test_similarity_round_trip() -> None:
     s = Similarity(1.5, -2.0, 0.7, 1.01)
     back = Similarity.from_matrix(s.matrix(200, 100), 200, 100)
@@ -184,7 +214,7 @@ def test_noise_is_not_taken_for_motion() -> None:
 
 
 def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
-    from id2reflectance.processing.solve.align import _warp_face
+    from id2reflectance.processing.solve.align_resample import warp_face as _warp_face
 
     img = cv2.GaussianBlur(np.random.default_rng(2).random((100, 120, 3)).astype(np.float32), (0, 0), 2.0)
     M = Similarity(0.7, -0.4, 0.3, 1.0).matrix(120, 100)
@@ -196,6 +226,22 @@ def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
     np.testing.assert_array_equal(out[:20], img[:20])  # beyond: as it was
     np.testing.assert_array_equal(out[:, 70:], img[:, 70:])
     np.testing.assert_allclose(_warp_face(img, M, (0.0, 0.0, 119.0, 99.0), margin=5.0), full, atol=1e-5)
+
+
+def test_the_in_place_resampling_matches_a_new_array() -> None:
+    """In place (bands of rows written into the frame, the rows later bands read kept aside) the
+    resampling gives what it gives into a new array, over several bands and either direction."""
+    from id2reflectance.processing.solve.align_resample import BAND_ROWS, warp_face
+
+    h, w = 2 * BAND_ROWS + 70, 150
+    img = cv2.GaussianBlur(np.random.default_rng(4).random((h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    for sim in (Similarity(0.7, -3.4, 0.3, 1.0), Similarity(-1.2, 6.5, -1.5, 1.01), Similarity(0.2, 0.1, 0.4, 0.99)):
+        M = sim.matrix(w, h)
+        for box in ((30.0, 20.0, 110.0, h - 30.0), (0.0, 0.0, w - 1.0, h - 1.0)):
+            frame = img.copy()
+            out = warp_face(frame, M, box, margin=5.0, in_place=True)
+            assert out is frame
+            np.testing.assert_array_equal(out, warp_face(img, M, box, margin=5.0))
 
 
 @pytest.mark.slow
@@ -249,3 +295,7 @@ def test_a_still_textureless_sphere_is_left_untouched() -> None:
     assert all(aligned.images[k] is images[k] for k in images)
     assert all(f.explained < 0.1 for f in report.frames)
     assert not aligned.saturated.any()
+    # the cross gradients' fitted motions (0.16-0.22 px, 4-10 sigma) were refused: each is named
+    refused = [w for w in alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5) if "[motion_refused]" in w]
+    assert len(refused) == sum(f.refused for f in report.frames) >= 1
+    assert all(f.refused == (f.frame.startswith("gradient") and f.frame.endswith("cross")) for f in report.frames)

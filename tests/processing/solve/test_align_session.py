@@ -127,13 +127,19 @@ def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
     this 192 px one-camera session misses (1.28 deg and 0.13 px measured; the noise alone gives
     0.99 deg on the same head still, and 0.08 px with the mask file): those two are asserted
     with that margin, and the 256 px figures are in docs/results.md (bench_motion.py --part noise).
+    Every frame is aligned but ``inverse_z_parallel`` (lit from behind: its fitted motion explains
+    0.113 of its mismatch, under the 0.12 the still sessions need), which must carry the
+    ``[motion_refused]`` warning naming it; residual 0.092 px measured (0.103 before the
+    complementary templates were fitted on the frame's lit points only, which then aligned it).
     """
     from .noisy_sessions import ISSUE_NOISE, derive_session
 
     session = derive_session(moving, tmp_path / "noisy", **ISSUE_NOISE)
     out = tmp_path / "auto"
     report = solve_session(session, out)
-    assert not report.warnings
+    refused = [w for w in report.warnings if "[motion_refused]" in w]
+    assert len(refused) == len(report.warnings) <= 1
+    assert all("frames/front/inverse_z_parallel.exr" in w and "used as decoded" in w for w in refused)
     acc = solve_accuracy(session, out)["all"]
     assert acc.specular_normal_deg < 3.0
     assert acc.diffuse_albedo_rel < 0.02 and acc.specular_albedo_rel < 0.05
@@ -143,11 +149,11 @@ def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
     t = read_exr(session / "truth" / "front" / "mask.exr")[0][..., 0] > 0.5
     assert (m & ~t).sum() <= 0.01 * (~t).sum() and (m & t).sum() >= 0.95 * t.sum()
     frames = json.loads((out / "solve.json").read_text())["cameras"]["front"]["alignment"]["frames"]
-    assert sorted(f["method"] for f in frames)[-1] == "rigid" and {f["method"] for f in frames} == {
-        "reference",
-        "rigid",
-    }
-    assert _residual_vs_truth(session, frames) < 0.15
+    methods = {f["frame"]: f["method"] for f in frames}
+    assert sum(m == "rigid" for m in methods.values()) >= 11 and set(methods.values()) <= {"reference", "rigid", "none"}
+    assert [name for name, m in methods.items() if m == "none"] == [f["frame"] for f in frames if f["refused"]]
+    assert len(refused) == sum(f["refused"] for f in frames)
+    assert _residual_vs_truth(session, frames) < 0.12
     # the control: without alignment the same noisy session misses the specular limit by far
     solve_session(session, tmp_path / "none", config=SolverConfig(align="none"))
     assert solve_accuracy(session, tmp_path / "none")["all"].specular_normal_deg > 4.0

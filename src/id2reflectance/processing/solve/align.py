@@ -33,8 +33,9 @@ images, not captures). A face 1280 pixels across or more is aligned on frames bo
 by the largest power of two that keeps it at least
 :data:`~id2reflectance.processing.solve.align_work.WORK_PX` (640) pixels across
 (:mod:`~id2reflectance.processing.solve.align_work`); only the final resampling runs at
-the camera's resolution. Frames of one camera are aligned concurrently by ``workers``
-threads (OpenCV and numpy release the GIL).
+the camera's resolution (:mod:`~id2reflectance.processing.solve.align_resample`). Frames
+of one camera are aligned concurrently by ``workers`` threads (OpenCV and numpy release
+the GIL).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from id2reflectance.processing.solve.align_refine import (
     matched_template,
     refine_motions,
 )
+from id2reflectance.processing.solve.align_resample import outside_frame, remap_with_flow, warp_face
 from id2reflectance.processing.solve.align_work import (
     ambient_ratio,
     downsample,
@@ -111,6 +113,11 @@ class FrameAlignment:
         pixels, largest over the face's corners).
     explained : share of the features' mismatch with the lighting-matched template that
         the motion removes (:func:`~id2reflectance.processing.solve.align_features.explained_fraction`).
+    refused : the fitted motion was significant (beyond ``min_px`` and ``significance``
+        standard deviations) but explained under
+        :data:`~id2reflectance.processing.solve.align_refine.MIN_EXPLAINED` of the mismatch:
+        judged lighting or noise, not applied (``method`` ``"none"``; ``motion`` is the
+        refused fit). The ``[motion_refused]`` warning names it.
     """
 
     frame: str
@@ -122,6 +129,7 @@ class FrameAlignment:
     method: str
     sigma_px: float = 0.0
     explained: float = 0.0
+    refused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         m = self.motion
@@ -138,6 +146,7 @@ class FrameAlignment:
             "method": self.method,
             "sigma_px": round(self.sigma_px, 5),
             "explained": round(self.explained, 5),
+            "refused": self.refused,
         }
 
 
@@ -229,6 +238,7 @@ def align_camera_frames(
     workers: int = 1,
     pair_passes: int = 4,
     significance: float = SIGNIFICANCE,
+    in_place: bool = False,
 ) -> tuple[CameraFrames, CameraAlignment]:
     """Estimate each frame's motion relative to the reference and resample it onto the reference.
 
@@ -246,11 +256,13 @@ def align_camera_frames(
         against the lighting-matched template ``full - (its aligned complement)``.
     significance : a frame whose fitted displacement is under this many of its standard
         deviations (Gauss-Newton covariance) is not resampled: sensor noise, not motion.
+    in_place : a moved frame is resampled into its own array (rigid; the caller gives the
+        decoded frames up), so no second frame-sized array is allocated per moved frame.
 
     Returns
     -------
-    The aligned frames (new ``CameraFrames``; inputs are not modified; frames not
-    resampled are shared) and the per-frame report.
+    The aligned frames (new ``CameraFrames``; unless ``in_place``, inputs are not modified;
+    frames not resampled are shared) and the per-frame report.
 
     Raises
     ------
@@ -323,14 +335,16 @@ def align_camera_frames(
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
         inner = sample_points(interior, levels=2, max_samples=SAMPLES)
-        motions = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        motions, refused = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
         stride = max(1.0, float(np.ceil(np.sqrt(interior.sum() / SAMPLES))))
         inflation = max(1.0, 4.0 * np.pi * SMOOTH_SIGMA**2 / stride**2)
         face_pts = np.stack([xs, ys], axis=1).astype(np.float64)[:: max(1, len(xs) // SAMPLES)] * f + (f - 1) / 2
         checks = _Checks(
-            box, face_pts, region, inner[:1], inflation, f, mode, flow_px, min_px, significance, (h, w), files
+            box, face_pts, region, inner[:1], inflation, f, mode, flow_px, min_px, significance, (h, w), files, in_place
         )
-        results = list(pool.map(lambda k: _finish(k, frames.images[k], motions, fits[k][1], cache, checks), keys))
+        results = list(
+            pool.map(lambda k: _finish(k, frames.images[k], motions, fits[k][1], cache, checks, refused.get(k)), keys)
+        )
     finally:
         pool.shutdown()
     images = {k: img for k, img, _ in results}
@@ -344,7 +358,7 @@ def align_camera_frames(
         outside = np.zeros((h, w), bool)
         for fa in report.frames:
             if fa.method in ("rigid", "flow"):
-                outside |= _outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
+                outside |= outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
         if outside.any():
             report.outside = int(np.count_nonzero(outside & upsample_mask(region, f, (h, w)) & ~saturated))
         saturated = saturated | outside
@@ -387,6 +401,7 @@ class _Checks:
     significance: float
     shape: tuple[int, int]
     files: dict[tuple[str, str], str]
+    in_place: bool = False
 
 
 def _finish(
@@ -396,8 +411,13 @@ def _finish(
     ncc: float,
     cache: FeatureCache,
     c: _Checks,
+    refused: np.ndarray | None = None,
 ) -> tuple[tuple[str, str], np.ndarray, FrameAlignment]:
-    """Check one frame's fitted motion, decide how to resample it, and resample it (camera resolution)."""
+    """Check one frame's fitted motion, decide how to resample it, and resample it (camera resolution).
+
+    ``refused``: the motion :func:`~id2reflectance.processing.solve.align_refine.refine_motions`
+    fitted to this cross-polarised frame and replaced by none (it explained too little): the
+    frame stays still and its report describes that motion."""
     name = f"{key[0]}_{key[1]}"
     file = c.files.get(key, name)
     h, w = c.shape
@@ -423,89 +443,37 @@ def _finish(
     residual = c.f * float(np.median(np.linalg.norm(flow[c.region], axis=1)))
     # still: a displacement within the fit's precision or noise, or a motion that removes little of
     # the features' mismatch with the template (lighting or noise fitted as motion)
-    still = disp < max(c.min_px, c.significance * sigma) or explained < MIN_EXPLAINED
+    insignificant = disp < max(c.min_px, c.significance * sigma)
+    still = insignificant or explained < MIN_EXPLAINED
     # auto: the flow for a frame that moved and keeps a large residual (a still frame's residual
     # is the lighting's and the noise's, not motion: measured up to 0.8 px on a 128 px face)
     use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual > c.flow_px)
     if not use_flow and still:
-        return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained)
+        if refused is not None:  # refused before the parallel frames: report the motion that was fitted
+            Mr = to_camera(refused, c.f)
+            sim = Similarity.from_matrix(Mr, w, h)
+            disp = sim.max_displacement(c.box, w, h)
+            sigma = c.f * displacement_sigma(tref, frame_pyr, refused, inflation=c.inflation) if tref.levels else 0.0
+            explained = explained_fraction(tref, frame_pyr, refused) if tref.levels else 0.0
+            insignificant = disp < max(c.min_px, c.significance * sigma)
+        # refused: a motion beyond the fit's precision that explains too little of the mismatch
+        spurious = not insignificant and explained < MIN_EXPLAINED
+        return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained, spurious)
     if use_flow:
-        out = _remap_with_flow(img, M, flow, c.region, c.f)
+        out = remap_with_flow(img, M, flow, c.region, c.f)
         method = "flow"
     else:
-        out = _warp_face(img, M, c.box, margin=BOX_MARGIN + disp)
+        out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)
         method = "rigid"
     return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained)
 
 
-def _warp_face(img: np.ndarray, M: np.ndarray, box: tuple[float, float, float, float], *, margin: float) -> np.ndarray:
-    """``img`` (H, W, C) resampled bicubically through ``M`` (reference pixel -> frame pixel)
-    inside the face's ``box`` (x0, y0, x1, y1; camera pixels) grown by ``margin``; the
-    pixels beyond it (background, never solved) are copied as they are."""
-    h, w = img.shape[:2]
-    x0, y0 = max(int(box[0] - margin), 0), max(int(box[1] - margin), 0)
-    x1, y1 = min(int(np.ceil(box[2] + margin)) + 1, w), min(int(np.ceil(box[3] + margin)) + 1, h)
-    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
-    if (x1 - x0) * (y1 - y0) > 0.8 * w * h:  # nearly everything: one warp of the whole frame
-        return cv2.warpAffine(img, M[:2], (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    out = img.copy()
-    shifted = M[:2] @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-    out[y0:y1, x0:x1] = cv2.warpAffine(
-        img, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE
-    ).reshape(out[y0:y1, x0:x1].shape)
-    return out
-
-
-def _outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
-    """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond.
-
-    Only a band along the image's edges can be affected (as wide as the largest
-    displacement of a corner plus the margin), so only that band is evaluated.
-    """
-    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
-    reach = float(np.max(np.linalg.norm(corners @ M[:2, :2].T + M[:2, 2] - corners, axis=1)))
-    k = int(min(np.ceil(reach + margin + 1), max(w, h)))
-    out = np.zeros((h, w), bool)
-    strips = [(slice(0, k), slice(None)), (slice(max(h - k, 0), h), slice(None))]
-    strips += [(slice(None), slice(0, k)), (slice(None), slice(max(w - k, 0), w))]
-    for rows, cols in strips:
-        ys = np.arange(h, dtype=np.float64)[rows][:, None]
-        xs = np.arange(w, dtype=np.float64)[cols][None, :]
-        qx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
-        qy = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
-        out[rows, cols] |= (qx < margin) | (qx > w - 1 - margin) | (qy < margin) | (qy > h - 1 - margin)
-    return out
-
-
-def _remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray, scale: int) -> np.ndarray:
-    """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
-
-    ``flow`` (h, w, 2) is in the rigidly aligned frame's working coordinates (``region``'s
-    grid, ``scale`` camera pixels per working pixel; ``M`` in camera pixels): reference
-    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
-    """
-    h, w = img.shape[:2]
-    weight = cv2.GaussianBlur(
-        (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
-    )
-    f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
-    if scale > 1:
-        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    f = f[:h, :w]
-    px = xs + f[..., 0]
-    py = ys + f[..., 1]
-    A = M[:2, :2].astype(np.float32)
-    t = M[:2, 2].astype(np.float32)
-    mx = A[0, 0] * px + A[0, 1] * py + t[0]
-    my = A[1, 0] * px + A[1, 1] * py + t[1]
-    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-
 def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
-    """One line per frame that moved more than ``warn_px`` or that rigid alignment moved and
-    left with a residual above ``flow_px`` without the dense flow (empty when all is well;
-    a frame found still keeps the residual of lighting and noise, not of motion)."""
+    """One line per frame that moved more than ``warn_px``, that rigid alignment moved and
+    left with a residual above ``flow_px`` without the dense flow, or whose significant fitted
+    motion was refused (``[motion_refused]``: it explained too little of the frame's mismatch
+    with its lighting-matched template, so the frame was used as decoded); empty when all is
+    well (a frame found still keeps the residual of lighting and noise, not of motion)."""
     out = []
     if alignment.outside:
         out.append(
@@ -513,7 +481,18 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
             "excluded from the mask and counted as saturated"
         )
     for f in alignment.frames:
-        if f.displacement_px > warn_px:
+        if f.refused:
+            m = f.motion
+            out.append(
+                f"{camera}: [motion_refused] frame {f.file}: a motion of {f.displacement_px:.2f} px was fitted "
+                f"(tx {m.tx:+.2f} px, ty {m.ty:+.2f} px, rotation {m.rotation_deg:+.3f} deg, "
+                f"{f.displacement_px / max(f.sigma_px, 1e-9):.0f} standard deviations) but it removes "
+                + (f"only {100 * f.explained:.0f}%" if f.explained >= 0 else f"none ({100 * f.explained:.0f}%)")
+                + " of the frame's feature mismatch with its lighting-matched template "
+                f"(need >= {100 * MIN_EXPLAINED:.0f}%): taken for lighting or noise, the frame is used as decoded; "
+                "if the subject did move, this frame is not aligned"
+            )
+        elif f.displacement_px > warn_px:
             out.append(
                 f"{camera}: frame {f.file} moved {f.displacement_px:.2f} px relative to the reference "
                 f"(more than align_warn_px = {warn_px:g}); aligned ({f.method}), check the capture"

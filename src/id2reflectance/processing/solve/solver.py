@@ -339,7 +339,13 @@ def solve_session(
 
             files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
             frames, alignment = align_camera_frames(
-                frames, mask, mode=config.align, files=files, flow_px=config.align_flow_px, workers=workers
+                frames,
+                mask,
+                mode=config.align,
+                files=files,
+                flow_px=config.align_flow_px,
+                workers=workers,
+                in_place=True,
             )
             t1 = time.perf_counter()
             frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True)

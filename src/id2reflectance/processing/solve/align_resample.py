@@ -1,0 +1,136 @@
+"""The one resampling of a moved frame onto the reference frame's pixel grid.
+
+A frame moved by a similarity is resampled bicubically (``cv2.warpAffine``: SIMD, OpenCV's
+own threads, no dense coordinate maps) inside the face's bounding box grown by a margin;
+the pixels beyond it are background, never solved, and stay as decoded. In place
+(:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
+bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
+array's first write costs about a quarter of a warp in page faults on the shared machine),
+only a band of source rows is kept. A frame with a residual dense flow is resampled through
+``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`).
+
+Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
+``M`` (3, 3) maps a reference pixel to the frame pixel it is read from.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BAND_ROWS = 128
+"""Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
+_FLAGS = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+
+
+def _grown_box(
+    shape: tuple[int, int], box: tuple[float, float, float, float], margin: float
+) -> tuple[int, int, int, int]:
+    h, w = shape
+    x0, y0 = max(int(box[0] - margin), 0), max(int(box[1] - margin), 0)
+    x1, y1 = min(int(np.ceil(box[2] + margin)) + 1, w), min(int(np.ceil(box[3] + margin)) + 1, h)
+    return x0, y0, x1, y1
+
+
+def _shifted(M: np.ndarray, x0: float, y0: float, src_y0: float = 0.0) -> np.ndarray:
+    """(2, 3) ``M`` for output pixels counted from ``(x0, y0)`` and source rows from ``src_y0``."""
+    out = M[:2] @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    out[1, 2] -= src_y0
+    return out
+
+
+def warp_face(
+    img: np.ndarray, M: np.ndarray, box: tuple[float, float, float, float], *, margin: float, in_place: bool = False
+) -> np.ndarray:
+    """``img`` (H, W, C) float32 resampled bicubically through ``M`` inside the face's ``box``
+    (x0, y0, x1, y1; camera pixels) grown by ``margin``; the pixels beyond it (background, never
+    solved) are kept as they are.
+
+    ``in_place``: ``img`` itself is overwritten and returned (bands of :data:`BAND_ROWS` rows,
+    top to bottom; the source rows a later band still needs are kept aside); else a new array
+    (one warp of the whole frame when the grown box covers over 80 % of it). Both give the same
+    values up to OpenCV's rounding of source positions to 1/32 px from each band's origin.
+    """
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = _grown_box((h, w), box, margin)
+    if in_place:
+        return _warp_in_place(img, M, (x0, y0, x1, y1))
+    if (x1 - x0) * (y1 - y0) > 0.8 * w * h:  # nearly everything: one warp of the whole frame
+        return cv2.warpAffine(img, M[:2], (w, h), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE)
+    out = img.copy()
+    out[y0:y1, x0:x1] = cv2.warpAffine(
+        img, _shifted(M, x0, y0), (x1 - x0, y1 - y0), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE
+    ).reshape(out[y0:y1, x0:x1].shape)
+    return out
+
+
+def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows."""
+    h = img.shape[0]
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return img
+    # how far (rows) a reference pixel of the box reads from its own row, plus the cubic's taps
+    corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
+    reach = int(np.ceil(np.max(np.abs(corners @ M[1] - corners[:, 1])))) + 3
+    rows = max(BAND_ROWS, 2 * reach)
+    kept = None  # the original rows [r - reach, r) of the last band written (source of the next)
+    for r in range(y0, y1, rows):
+        e = min(r + rows, y1)
+        lo, hi = max(r - reach, 0), min(e + reach, h)
+        src = img[lo:hi].copy()
+        if kept is not None:  # rows of the box above r were overwritten: their original values
+            n = min(len(kept), r - max(lo, y0))
+            src[r - n - lo : r - lo, x0:x1] = kept[len(kept) - n :]
+        band = cv2.warpAffine(
+            src, _shifted(M, x0, r, lo), (x1 - x0, e - r), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE
+        )
+        kept = src[max(e - reach, lo) - lo : e - lo, x0:x1].copy()
+        img[r:e, x0:x1] = band.reshape(img[r:e, x0:x1].shape)
+    return img
+
+
+def outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
+    """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond.
+
+    Only a band along the image's edges can be affected (as wide as the largest
+    displacement of a corner plus the margin), so only that band is evaluated.
+    """
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
+    reach = float(np.max(np.linalg.norm(corners @ M[:2, :2].T + M[:2, 2] - corners, axis=1)))
+    k = int(min(np.ceil(reach + margin + 1), max(w, h)))
+    out = np.zeros((h, w), bool)
+    strips = [(slice(0, k), slice(None)), (slice(max(h - k, 0), h), slice(None))]
+    strips += [(slice(None), slice(0, k)), (slice(None), slice(max(w - k, 0), w))]
+    for rows, cols in strips:
+        ys = np.arange(h, dtype=np.float64)[rows][:, None]
+        xs = np.arange(w, dtype=np.float64)[cols][None, :]
+        qx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
+        qy = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+        out[rows, cols] |= (qx < margin) | (qx > w - 1 - margin) | (qy < margin) | (qy > h - 1 - margin)
+    return out
+
+
+def remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray, scale: int) -> np.ndarray:
+    """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
+
+    ``flow`` (h, w, 2) is in the rigidly aligned frame's working coordinates (``region``'s
+    grid, ``scale`` camera pixels per working pixel; ``M`` in camera pixels): reference
+    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
+    """
+    h, w = img.shape[:2]
+    weight = cv2.GaussianBlur(
+        (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
+    )
+    f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
+    if scale > 1:
+        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    f = f[:h, :w]
+    px = xs + f[..., 0]
+    py = ys + f[..., 1]
+    A = M[:2, :2].astype(np.float32)
+    t = M[:2, 2].astype(np.float32)
+    mx = A[0, 0] * px + A[0, 1] * py + t[0]
+    my = A[1, 0] * px + A[1, 1] * py + t[1]
+    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

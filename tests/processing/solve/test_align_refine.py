@@ -1,0 +1,46 @@
+"""The lighting-matched templates' sample points (processing/solve/align_refine.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from id2reflectance.processing.solve.align_refine import MIN_KEEP, MIN_SHARE, FeatureCache, lit_points
+
+
+def _cache(inverse: np.ndarray) -> FeatureCache:
+    full = np.ones_like(inverse)
+    cache = FeatureCache(eps=0.01, inverses=True)
+    cache.lum = {("full", "cross"): full, ("inverse_x", "cross"): inverse, ("gradient_x", "cross"): full - inverse}
+    return cache
+
+
+def _points(h: int, w: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    ys, xs = np.nonzero(np.ones((h, w), bool))
+    return [(ys, xs), (ys[(ys < h // 2) & (xs < w // 2)], xs[(ys < h // 2) & (xs < w // 2)])]
+
+
+def test_the_complementary_template_is_fitted_where_the_frame_is_lit() -> None:
+    h, w = 40, 60
+    share = np.tile(np.linspace(0.0, 1.0, w, dtype=np.float32), (h, 1))  # the gradient frame's share of full
+    cache = _cache(1.0 - share)
+    motions = {k: np.eye(3) for k in cache.lum}
+    points = _points(h, w)
+    kept = lit_points(("gradient_x", "cross"), cache, motions, points)
+    ys, xs = kept[0]
+    assert np.all(share[ys, xs] >= MIN_SHARE - 1e-6) and len(xs) >= MIN_KEEP * len(points[0][1])
+    assert np.all(share[points[0][0], points[0][1]][~np.isin(points[0][1], xs)] < MIN_SHARE)
+    # the inverse frame is lit where the gradient is not: its points are the other side
+    yi, xi = lit_points(("inverse_x", "cross"), cache, motions, points)[0]
+    assert np.all(share[yi, xi] <= 1.0 - MIN_SHARE + 1e-6) and xi.min() == 0 and xs.max() == w - 1
+    # frames without a complementary template keep every point
+    assert lit_points(("full", "parallel"), cache, motions, points) is points
+
+
+def test_a_frame_lit_from_behind_keeps_half_of_its_points() -> None:
+    h, w = 30, 50
+    share = np.tile(np.linspace(0.0, 0.2, w, dtype=np.float32), (h, 1))  # under MIN_SHARE everywhere
+    cache = _cache(1.0 - share)
+    kept = lit_points(("gradient_x", "cross"), cache, {k: np.eye(3) for k in cache.lum}, _points(h, w))
+    n = len(kept[0][1])
+    assert MIN_KEEP * h * w - h <= n <= MIN_KEEP * h * w + h  # the better-lit half
+    assert kept[0][1].min() >= w // 2 - 1
