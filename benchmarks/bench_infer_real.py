@@ -21,7 +21,8 @@ Run (the photos are not in the repository; see docs/evaluation.md)::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_infer_real.py --model RUN --dataset DS \
         [--photos ../shared/face-photos/london] [--limit N] [--stride K] [--variant-people 20] \
-        [--prediction decode|template-tone|template-residual] [--uv-size 256]
+        [--prediction decode|template-tone|template-residual] [--uv-size 256] \
+        [--no-photo-reference] [--json FILE]
     PYTHONPATH=src .venv/bin/python benchmarks/bench_infer_real.py --make-tiny /tmp/tiny [...]
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import sys
 import tempfile
 import time
@@ -68,6 +70,12 @@ def main() -> None:
     ap.add_argument("--variant-people", type=int, default=20)
     ap.add_argument("--prediction", default="decode", choices=["decode", "template-residual", "template-tone"])
     ap.add_argument("--uv-size", type=int, default=256)
+    ap.add_argument(
+        "--no-photo-reference",
+        action="store_true",
+        help="skip the reference column (retrieval by the photo ITA): half the time, for a loaded machine",
+    )
+    ap.add_argument("--json", default=None, help="also write the summaries, spreads and per-photo figures here")
     args = ap.parse_args()
 
     import torch
@@ -100,15 +108,16 @@ def main() -> None:
     people = read_people(root)[: args.limit][:: args.stride]
     photos = {(p.id, e): read_photo(p.photo(e)) for p in people for e in ("neutral", "smiling")}
     eth = {p.id: p.ethnicity for p in people}
+    runs = (("eye_white", eye),) if args.no_photo_reference else (("eye_white", eye), ("photo", photo_tone))
     results = {}
-    for name, inf in (("eye_white", eye), ("photo", photo_tone)):
+    for name, inf in runs:
         results[name] = [
             infer_real_photo(inf, img, person=pid, expression=e, ethnicity=eth[pid], write=name == "eye_white")
             for (pid, e), img in photos.items()
         ]
     spreads: dict[str, list[float]] = {"eye_white": [], "photo": []}
     for p in people[: args.variant_people]:
-        for name, inf in (("eye_white", eye), ("photo", photo_tone)):
+        for name, inf in runs:
             itas = []
             for stops, gains in VARIANTS.values():
                 r = infer_real_photo(
@@ -122,7 +131,13 @@ def main() -> None:
                 itas.append(r.albedo_ita_deg)
             if all(x is not None for x in itas):
                 spreads[name].append(max(itas) - min(itas))  # type: ignore[type-var, operator]
+    results.setdefault("photo", [])
     summ = {k: summarise_real(v) for k, v in results.items()}
+    if args.json:
+        keep = ("person", "expression", "ethnicity", "asset", "error", "warnings", "template_id", "photo_ita_deg")
+        keep += ("eye_white_ita_deg", "ita_deg", "albedo_ita_deg", "identity_distance")
+        per_photo = {k: [{f: getattr(r, f) for f in keep} for r in v] for k, v in results.items()}
+        Path(args.json).write_text(json.dumps({"summary": summ, "spreads": spreads, "photos": per_photo}, indent=1))
     rows: list[tuple[str, str, str, str]] = []
 
     def add(name: str, a: float | None, b: float | None, fmt: str = "{:.2f}") -> None:
