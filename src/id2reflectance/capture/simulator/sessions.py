@@ -284,22 +284,13 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         mesh = head_mesh(subject.head)
         maps = subject_maps(mesh, subject.skin, size=config.uv_size, detail=config.detail)
         return mesh, maps, face_ita_deg(maps)
-    if layout_template(subject, config) is not None:
-        lay = layout_geometry(model, subject.face_head, size=config.uv_size)
-        maps = subject_maps(
-            lay.mesh,
-            subject.skin,
-            size=config.uv_size,
-            detail=config.detail,
-            eyes=lay.eyes,
-            regions=lay.regions,
-            appearance=subject.appearance,
-            points=lay.points,
-            raster=lay.raster,
-        )
-        return lay.mesh, maps, face_ita_deg(maps, lay.regions)
-    volume = subject.appearance if config.hair_volume else None
-    geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size, appearance=volume)
+    if layout_template(subject, config) is not None:  # rendered in the face model's own layout
+        geo = layout_geometry(model, subject.face_head, size=config.uv_size)
+        raster = geo.raster
+    else:
+        volume = subject.appearance if config.hair_volume else None
+        geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size, appearance=volume)
+        raster = None
     maps = subject_maps(
         geo.mesh,
         subject.skin,
@@ -309,6 +300,7 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         regions=geo.regions,
         appearance=subject.appearance,
         points=geo.points,
+        raster=raster,
     )
     return geo.mesh, maps, face_ita_deg(maps, geo.regions)
 
