@@ -11,6 +11,7 @@ from id2reflectance._shared import collector
 
 def test_collector_paused_restores_the_collector_and_freezes_on_request(monkeypatch) -> None:
     monkeypatch.setattr(collector, "nanobind_loaded", lambda: False)
+    monkeypatch.setattr(collector, "_FREEZE_ALLOWED", True)
     before = gc.get_freeze_count()
     try:
         with collector.collector_paused(freeze_after=False):
@@ -31,8 +32,20 @@ def test_collector_paused_restores_the_collector_and_freezes_on_request(monkeypa
         gc.unfreeze()  # this process's later tests (and its exit) see the heap as before
 
 
+def test_library_use_never_freezes(monkeypatch) -> None:
+    """Without the entry point's allow_freeze (a library user's process), nothing is frozen."""
+    monkeypatch.setattr(collector, "nanobind_loaded", lambda: False)
+    monkeypatch.setattr(collector, "_FREEZE_ALLOWED", False)
+    before = gc.get_freeze_count()
+    assert collector.freeze() is False
+    with collector.collector_paused(freeze_after=True):
+        _ = [[i] for i in range(10)]
+    assert gc.get_freeze_count() == before and gc.isenabled()
+
+
 def test_nothing_is_frozen_with_a_nanobind_extension_loaded(monkeypatch) -> None:
     monkeypatch.setattr(collector, "nanobind_loaded", lambda: True)
+    monkeypatch.setattr(collector, "_FREEZE_ALLOWED", True)
     before = gc.get_freeze_count()
     assert collector.freeze() is False
     with collector.collector_paused(freeze_after=True):
@@ -48,6 +61,7 @@ def test_nanobind_extension_found_and_no_leak_report_at_exit() -> None:
     code = (
         "import OpenImageIO\n"
         "from id2reflectance._shared import collector\n"
+        "collector.allow_freeze()\n"
         "assert collector.nanobind_loaded()\n"
         "assert collector.freeze() is False\n"
     )

@@ -9,6 +9,11 @@ they are still freed by reference counting, only cycles among them outlive the f
 
 An extension built with nanobind (OpenImageIO, which ``colour`` imports) reports its
 objects still alive at shutdown as leaks, on stderr: with one loaded nothing is frozen.
+
+Freezing is a decision about the whole process, so only a process that owns its lifetime
+makes it: the ``id2r`` console script calls :func:`allow_freeze` first. A library user's
+process (a notebook, a Dask worker, a test run that later imports a nanobind extension)
+is never frozen; there the collector is only paused.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+_FREEZE_ALLOWED = False
+
+
+def allow_freeze(allowed: bool = True) -> None:
+    """Let :func:`freeze` freeze this process (the ``id2r`` entry point; off by default)."""
+    global _FREEZE_ALLOWED
+    _FREEZE_ALLOWED = allowed
 
 
 def nanobind_loaded() -> bool:
@@ -30,9 +43,9 @@ def nanobind_loaded() -> bool:
 
 
 def freeze() -> bool:
-    """Freeze what is alive now (``gc.freeze``) unless a nanobind extension is loaded;
-    returns whether it froze."""
-    if nanobind_loaded():
+    """Freeze what is alive now (``gc.freeze``) if :func:`allow_freeze` was called and no
+    nanobind extension is loaded; returns whether it froze."""
+    if not _FREEZE_ALLOWED or nanobind_loaded():
         return False
     gc.freeze()
     return True

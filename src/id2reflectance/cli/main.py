@@ -15,7 +15,7 @@ import click
 
 from id2reflectance import __version__
 from id2reflectance._shared.atomic import WRITE_ERRNOS
-from id2reflectance._shared.collector import freeze
+from id2reflectance._shared.collector import allow_freeze, freeze
 from id2reflectance.errors import Id2rError, SessionInvalidError
 
 
@@ -98,6 +98,7 @@ def main() -> None:
     interpreter's shutdown does not walk it for garbage (about 0.25 CPU s after a solve;
     :func:`~id2reflectance._shared.collector.freeze`).
     """
+    allow_freeze()  # this process ends with the command (library users' processes are never frozen)
     try:
         cli(prog_name="id2r")
     finally:
