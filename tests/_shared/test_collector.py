@@ -32,25 +32,21 @@ def test_collector_paused_restores_the_collector_and_freezes_on_request(monkeypa
         gc.unfreeze()  # this process's later tests (and its exit) see the heap as before
 
 
-def test_library_use_never_freezes(monkeypatch) -> None:
-    """Without the entry point's allow_freeze (a library user's process), nothing is frozen."""
-    monkeypatch.setattr(collector, "nanobind_loaded", lambda: False)
-    monkeypatch.setattr(collector, "_FREEZE_ALLOWED", False)
+@pytest.mark.parametrize(
+    ("allowed", "nanobind"),
+    [(False, False), (True, True)],
+    ids=["library use (no allow_freeze)", "a nanobind extension loaded"],
+)
+def test_nothing_is_frozen_unless_allowed_and_safe(monkeypatch, allowed: bool, nanobind: bool) -> None:
+    """A library user's process (no allow_freeze from the entry point) is never frozen, nor
+    one with a nanobind extension loaded."""
+    monkeypatch.setattr(collector, "nanobind_loaded", lambda: nanobind)
+    monkeypatch.setattr(collector, "_FREEZE_ALLOWED", allowed)
     before = gc.get_freeze_count()
     assert collector.freeze() is False
     with collector.collector_paused(freeze_after=True):
         _ = [[i] for i in range(10)]
     assert gc.get_freeze_count() == before and gc.isenabled()
-
-
-def test_nothing_is_frozen_with_a_nanobind_extension_loaded(monkeypatch) -> None:
-    monkeypatch.setattr(collector, "nanobind_loaded", lambda: True)
-    monkeypatch.setattr(collector, "_FREEZE_ALLOWED", True)
-    before = gc.get_freeze_count()
-    assert collector.freeze() is False
-    with collector.collector_paused(freeze_after=True):
-        _ = [[i] for i in range(10)]
-    assert gc.get_freeze_count() == before
 
 
 @pytest.mark.slow
