@@ -4,15 +4,14 @@ The reference is :func:`~id2reflectance.processing.solve.reference.solve_band` (
 :func:`~id2reflectance.processing.solve.separation.lobe_moments`), about 250 array passes over
 each band. :func:`solve_rows` reads every input pixel once from memory and writes every
 output once: each thread takes whole image rows (``prange``) and walks a row in chunks of
-128 pixels through six short loops whose temporaries stay in a per-thread L1-sized scratch:
+128 pixels through five short loops whose temporaries stay in a per-thread L1-sized scratch:
 
 1. separation ``D = 2 cross``, ``S = parallel - cross`` (Rec.709 luminance), the lobes'
    first moments, the averaged ``m0``, rotation to world axes;
 2. validity, diffuse normals (per channel and the chosen one), albedos, mask;
 3. view direction, ``(chord, q)`` of ``m = m1 / m0`` and the inverse table's nearest node;
 4. the table read (a gather: the only scalar loop);
-5. specular normal ``a v + b m``, the ``n.v > 0`` check, fallbacks;
-6. the three-component maps copied from the scratch, interleaved ``(H, W, 3)``.
+5. specular normal ``a v + b m``, the ``n.v > 0`` check, fallbacks.
 
 Short loops without branches (validity and fallbacks are selects, counts are flags summed
 per chunk) are what LLVM vectorises (8 float32 lanes with AVX2). The arithmetic is float32
@@ -48,11 +47,10 @@ FRAME_ORDER = tuple(
 """The 14 frames in the order :func:`solve_rows` takes them (full, gradients, inverses)."""
 
 
-_CHUNK = 128  # pixels per phase of a row: the scratch (17 KB per thread) stays in L1
+_CHUNK = 128  # pixels per phase of a row: the scratch (14 KB per thread) stays in L1
 (_XR, _YR, _ZR, _XG, _YG, _ZG, _XB, _YB, _ZB, _SX, _SY, _SZ, _SM0, _M0) = range(14)  # scratch planes
 (_NX, _NY, _NZ, _VX, _VY, _VZ, _INV_M0, _PRE_OK, _FALLBACK_R, _A, _B, _R) = range(14, 26)
-(_DR, _DG, _DB, _MX, _MY, _MZ) = range(26, 32)  # diffuse albedo, specular normal (staged for phase 6)
-_NBUF = 32  # scratch planes between the phases of a chunk
+_NBUF = 26  # scratch planes between the phases of a chunk
 _FG, _SAT, _VALID, _NEG, _OK = range(5)  # flag rows
 _JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}  # float32; a*b+c may fuse (FMA)
 
@@ -82,16 +80,6 @@ def _count(flags: np.ndarray, tid: int, row: int, m: int) -> int:
     for k in range(m):
         total += flags[tid, row, k]
     return total
-
-
-@njit(inline="always", **_JIT)
-def _interleave(out: np.ndarray, q0: np.uint64, buf: np.ndarray, tid: int, first: int, m: int) -> None:
-    """``out[q0 + 3 k + a] = buf[tid, first + a, k]`` for ``k < m``, ``a < 3``."""
-    for k in range(m):
-        q = q0 + np.uint64(3) * np.uint64(k)
-        out[q] = buf[tid, first, k]
-        out[q + np.uint64(1)] = buf[tid, first + 1, k]
-        out[q + np.uint64(2)] = buf[tid, first + 2, k]
 
 
 @njit(parallel=True, **_JIT)
@@ -168,7 +156,7 @@ def solve_rows(
         three-component map may be a gradient or inverse frame's own memory: a pixel's
         outputs are written only after all its frame values were read (phase 1 reads
         every frame of the chunk; only the ``full`` frames are read again), and a pixel's
-        map values occupy exactly that pixel's frame values (written in phase 6).
+        map values occupy exactly that pixel's frame values.
     buf, cell_of, flags : per-thread scratch (:func:`scratch_buffers`), first axis
         at least ``numba.get_num_threads()``.
 
@@ -324,25 +312,28 @@ def solve_rows(
                 buf[tid, _NX, c] = nx
                 buf[tid, _NY, c] = ny
                 buf[tid, _NZ, c] = nz
+                out_normal_diffuse[k0] = nx
+                out_normal_diffuse[k1] = ny
+                out_normal_diffuse[k2] = nz
                 inv_c = _inverse_length(xr * xr + yr * yr + zr * zr)
                 inv_c = inv_c if valid else zero
-                buf[tid, _XR, c] = xr * inv_c  # the per-channel normals replace their moments
-                buf[tid, _YR, c] = yr * inv_c
-                buf[tid, _ZR, c] = zr * inv_c
+                out_normal_r[k0] = xr * inv_c
+                out_normal_r[k1] = yr * inv_c
+                out_normal_r[k2] = zr * inv_c
                 inv_c = _inverse_length(xg * xg + yg * yg + zg * zg)
                 inv_c = inv_c if valid else zero
-                buf[tid, _XG, c] = xg * inv_c
-                buf[tid, _YG, c] = yg * inv_c
-                buf[tid, _ZG, c] = zg * inv_c
+                out_normal_g[k0] = xg * inv_c
+                out_normal_g[k1] = yg * inv_c
+                out_normal_g[k2] = zg * inv_c
                 inv_c = _inverse_length(xb * xb + yb * yb + zb * zb)
                 inv_c = inv_c if valid else zero
-                buf[tid, _XB, c] = xb * inv_c
-                buf[tid, _YB, c] = yb * inv_c
-                buf[tid, _ZB, c] = zb * inv_c
+                out_normal_b[k0] = xb * inv_c
+                out_normal_b[k1] = yb * inv_c
+                out_normal_b[k2] = zb * inv_c
                 keep = one if valid else zero  # inlined calls stay outside conditionals (vectorisable)
-                buf[tid, _DR, c] = _max0(dr) * keep
-                buf[tid, _DG, c] = _max0(dg) * keep
-                buf[tid, _DB, c] = _max0(db) * keep
+                out_diffuse[k0] = _max0(dr) * keep
+                out_diffuse[k1] = _max0(dg) * keep
+                out_diffuse[k2] = _max0(db) * keep
                 out_specular[p] = _max0(s_m0) * keep
                 m0 = buf[tid, _M0, c]
                 buf[tid, _PRE_OK, c] = one if valid & (s_m0 > min_specular) & (m0 > min_specular) else zero
@@ -395,19 +386,11 @@ def solve_rows(
                 mx, my, mz = mx * inv_s, my * inv_s, mz * inv_s
                 ok = (buf[tid, _PRE_OK, c] > zero) & ((mx * vx + my * vy + mz * vz) > zero)
                 flags[tid, _OK, c] = np.uint8(ok)
-                buf[tid, _MX, c] = mx if ok else buf[tid, _NX, c]
-                buf[tid, _MY, c] = my if ok else buf[tid, _NY, c]
-                buf[tid, _MZ, c] = mz if ok else buf[tid, _NZ, c]
+                k0 = np.uint64(3) * p
+                out_normal_specular[k0] = mx if ok else buf[tid, _NX, c]
+                out_normal_specular[k0 + np.uint64(1)] = my if ok else buf[tid, _NY, c]
+                out_normal_specular[k0 + np.uint64(2)] = mz if ok else buf[tid, _NZ, c]
                 out_roughness[p] = buf[tid, _R, c] if ok else buf[tid, _FALLBACK_R, c]
-            # ---- phase 6: the three-component maps, interleaved (one map per loop: each
-            # loop a plain interleaved store that LLVM vectorises)
-            q0 = np.uint64(3) * np.uint64(i * w + j0)
-            _interleave(out_diffuse, q0, buf, tid, _DR, m)
-            _interleave(out_normal_diffuse, q0, buf, tid, _NX, m)
-            _interleave(out_normal_r, q0, buf, tid, _XR, m)
-            _interleave(out_normal_g, q0, buf, tid, _XG, m)
-            _interleave(out_normal_b, q0, buf, tid, _XB, m)
-            _interleave(out_normal_specular, q0, buf, tid, _MX, m)
             n_fg += _count(flags, tid, _FG, m)
             n_sat += _count(flags, tid, _SAT, m)
             n_valid += _count(flags, tid, _VALID, m)
