@@ -74,6 +74,7 @@ __all__ = [
     "numba_available",
     "solve_camera_frames",
     "solve_session",
+    "spent_frames",
     "view_directions",
 ]
 
