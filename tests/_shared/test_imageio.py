@@ -121,9 +121,14 @@ def test_exr_compressions_are_lossless(tmp_path, compression):
     back, names = read_exr(tmp_path / "a.exr")
     assert names == ("R", "G", "B")
     np.testing.assert_array_equal(back, a)
-    # planar input (a transposed (C, H, W) array) is written as the same image
-    write_exr(tmp_path / "p.exr", np.ascontiguousarray(a.transpose(2, 0, 1)).transpose(1, 2, 0))
-    np.testing.assert_array_equal(read_exr(tmp_path / "p.exr")[0], a)
+    # planar input (a transposed (C, H, W) array) is written as the same file, byte for
+    # byte (the interleaved array is handed to OpenEXR whole, the planes one by one)
+    write_exr(
+        tmp_path / "p.exr", np.ascontiguousarray(a.transpose(2, 0, 1)).transpose(1, 2, 0), compression=compression
+    )
+    assert (tmp_path / "p.exr").read_bytes() == (tmp_path / "a.exr").read_bytes()
+    write_exr(tmp_path / "s.exr", a[:, ::-1][:, ::-1], compression=compression)  # strided: copied first
+    assert (tmp_path / "s.exr").read_bytes() == (tmp_path / "a.exr").read_bytes()
 
 
 def test_exr_unknown_compression_is_refused(tmp_path):

@@ -312,7 +312,8 @@ def write_exr(
         ``"zips"`` (deflate per scanline), ``"piz"`` (wavelet + Huffman),
         ``"rle"`` (run lengths: fast, compresses the constant background of masked maps)
         or ``"none"`` (fastest, largest). All lossless; every OpenEXR reader reads them.
-        Planar input (a transposed ``(C, H, W)`` array) is written without copies.
+        A C-contiguous ``(H, W, 3|4)`` array of the stored type, or planar input (a
+        transposed ``(C, H, W)`` array), is written without copies.
     """
     import OpenEXR  # lazy: a native library that only EXR users need to load
 
@@ -327,7 +328,10 @@ def write_exr(
     dtype = np.float16 if half else np.float32
     if compression not in EXR_COMPRESSIONS:
         raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
-    data = {n: np.ascontiguousarray(a[..., i], dtype=dtype) for i, n in enumerate(names)}
+    if names in ("RGB", "RGBA") and a.dtype == dtype and a.flags.c_contiguous:
+        data = {names: a}  # interleaved: OpenEXR writes it as it is (the same bytes as plane by plane)
+    else:
+        data = {n: np.ascontiguousarray(a[..., i], dtype=dtype) for i, n in enumerate(names)}
     header = {"compression": getattr(OpenEXR, EXR_COMPRESSIONS[compression]), "type": OpenEXR.scanlineimage}
 
     def _write(tmp: Path) -> None:

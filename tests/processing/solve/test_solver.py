@@ -53,9 +53,9 @@ def _errors(maps: CameraMaps, truth: dict[str, np.ndarray]) -> dict[str, np.ndar
     ts = truth["specular_albedo"][sel]
     return {
         "coverage": np.array(sel.sum() / (truth["mask"] > 0.5).sum()),
-        "dn": angle_between_deg(maps.normal_diffuse.transpose(1, 2, 0)[sel], tn),
-        "sn": angle_between_deg(maps.normal_specular.transpose(1, 2, 0)[sel], tn),
-        "da": (np.abs(maps.diffuse_albedo.transpose(1, 2, 0)[sel] - ta) / ta).ravel(),
+        "dn": angle_between_deg(maps.normal_diffuse[sel], tn),
+        "sn": angle_between_deg(maps.normal_specular[sel], tn),
+        "da": (np.abs(maps.diffuse_albedo[sel] - ta) / ta).ravel(),
         "sa": np.abs(maps.specular_albedo[sel] - ts) / ts,
         "r": np.abs(maps.roughness[sel] - truth["roughness"][sel]),
     }
@@ -172,7 +172,7 @@ def test_backend_choice(monkeypatch) -> None:
 def test_tiles_and_threads_do_not_change_results(backend: str, camera, view_inv) -> None:
     ref = _solve(view_inv, camera, config=SolverConfig(tile_rows=0, workers=1, backend=backend))
     dirty = CameraMaps.empty("old", SIZE, SIZE)  # reused buffers with garbage in them
-    for a in (dirty.diffuse_albedo, dirty.normal_diffuse_rgb, dirty.roughness, dirty.normal_specular):
+    for a in (dirty.diffuse_albedo, dirty.normal_diffuse_g, dirty.roughness, dirty.normal_specular):
         a[...] = np.nan
     for tile_rows, workers, out in ((1, 1, None), (13, 2, None), (SIZE, 3, None), (0, 1, dirty)):
         cfg = SolverConfig(tile_rows=tile_rows, workers=workers, backend=backend)
@@ -206,8 +206,8 @@ def test_mask_saturation_and_low_signal(backend: str, camera, view_inv) -> None:
     for name, img in maps.images().items():
         assert np.all(np.isfinite(img)), name
         assert np.all(img[~maps.mask] == 0), name
-    for nrm in (maps.normal_diffuse, maps.normal_specular, *maps.normal_diffuse_rgb):
-        np.testing.assert_allclose(np.linalg.norm(nrm[:, maps.mask], axis=0), 1.0, atol=1e-5)
+    for nrm in (maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_r, maps.normal_diffuse_b):
+        np.testing.assert_allclose(np.linalg.norm(nrm[maps.mask], axis=-1), 1.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -276,9 +276,9 @@ def test_diffuse_normal_channel_choice(backend: str) -> None:
     for channel, truth in (("r", n_red), ("g", n), ("b", n), ("gb", n)):
         cfg = SolverConfig(diffuse_normal_channel=channel, backend=backend)
         maps = solve_camera_frames(frames, cam, rig, None, cfg)
-        np.testing.assert_allclose(maps.normal_diffuse.reshape(3, -1).T, truth, atol=2e-6, err_msg=channel)
-        np.testing.assert_allclose(maps.normal_diffuse_rgb[0].reshape(3, -1).T, n_red, atol=2e-6)
-        np.testing.assert_allclose(maps.normal_diffuse_rgb[2].reshape(3, -1).T, n, atol=2e-6)
+        np.testing.assert_allclose(maps.normal_diffuse.reshape(-1, 3), truth, atol=2e-6, err_msg=channel)
+        np.testing.assert_allclose(maps.normal_diffuse_r.reshape(-1, 3), n_red, atol=2e-6)
+        np.testing.assert_allclose(maps.normal_diffuse_b.reshape(-1, 3), n, atol=2e-6)
     assert angle_between_deg(n, n_red).min() > 8.5  # the channels really disagree
 
 
@@ -300,17 +300,19 @@ def test_config_validation(tmp_path: Path) -> None:
 
 def test_map_statistics_reference_values() -> None:
     maps = CameraMaps.empty("c", 4, 5)
-    for a in (maps.diffuse_albedo, maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_rgb):
+    for a in (maps.diffuse_albedo, maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_r):
         a[...] = 0
+    maps.normal_diffuse_b[...] = 0
     maps.mask[...] = False
     maps.mask[:2] = True  # 10 valid pixels
-    maps.diffuse_albedo[:, :2] = np.array([0.5, 0.4, 0.3])[:, None, None]
+    maps.diffuse_albedo[:2] = [0.5, 0.4, 0.3]
     maps.specular_albedo[...] = 0
     maps.specular_albedo[:2] = np.arange(10, dtype=np.float32).reshape(2, 5)
     maps.roughness[...] = 0.3
-    maps.normal_diffuse[2, :2] = 1.0
-    maps.normal_specular[0, :2] = 1.0  # 90 deg from the diffuse normal
-    maps.normal_diffuse_rgb[:, 2, :2] = 1.0
+    maps.normal_diffuse[:2, :, 2] = 1.0
+    maps.normal_specular[:2, :, 0] = 1.0  # 90 deg from the diffuse normal
+    maps.normal_diffuse_r[:2, :, 2] = 1.0
+    maps.normal_diffuse_b[:2, :, 2] = 1.0
     st = map_statistics(maps)
     assert st["diffuse_albedo_g"]["median"] == pytest.approx(0.4)
     assert st["specular_albedo"]["mean"] == pytest.approx(4.5)
@@ -330,7 +332,7 @@ def test_map_statistics_sample_a_grid_of_rows_and_columns() -> None:
     maps = CameraMaps.empty("c", 40, 50)
     for a in (maps.diffuse_albedo, maps.specular_albedo, maps.roughness):
         a[...] = rng.random(a.shape, np.float32)
-    for a in (maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_rgb):
+    for a in (maps.normal_diffuse, maps.normal_specular, maps.normal_diffuse_r, maps.normal_diffuse_b):
         a[...] = rng.normal(size=a.shape).astype(np.float32)
     maps.mask[...] = rng.random((40, 50)) < 0.7
     n = int(maps.mask.sum())
@@ -339,7 +341,7 @@ def test_map_statistics_sample_a_grid_of_rows_and_columns() -> None:
     np.testing.assert_array_equal(sub, maps.mask[::step, ::step])
     st = map_statistics(maps, max_samples=100)
     assert st["roughness"] == summary(maps.roughness[::step, ::step][sub])
-    assert st["diffuse_albedo_b"] == summary(maps.diffuse_albedo[2, ::step, ::step][sub])
+    assert st["diffuse_albedo_b"] == summary(maps.diffuse_albedo[::step, ::step, 2][sub])
     step, sub = sample_grid(maps.mask, n)
     assert step == 1 and np.array_equal(sub, maps.mask)
     assert map_statistics(maps, max_samples=n)["specular_albedo"] == summary(maps.specular_albedo[maps.mask])

@@ -1,17 +1,21 @@
 """The solved maps of one camera and their pixel counts (what ``solve_camera_frames`` returns).
 
-Maps are stored channel-first (planar): every per-pixel operation of the solver runs on
-contiguous planes, and OpenEXR stores channels separately, so no transposes are needed.
+Three-component maps are stored ``(H, W, 3)``, interleaved as the decoded frames: the
+solve can write them into the memory of frames it no longer needs (``solve_session``
+does: fresh memory costs a page fault per 4 KiB on first write), and OpenEXR writes an
+interleaved ``R, G, B`` array without copies.
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+
+from id2reflectance.errors import ShapeError
 
 MAP_FILES = (
     "diffuse_albedo",
@@ -26,6 +30,8 @@ MAP_FILES = (
     "confidence",
 )
 """Every map the solve can write, as ``OUT/<camera>/<name>.exr`` (keys of :meth:`CameraMaps.images`)."""
+VECTOR_MAPS = MAP_FILES[:1] + MAP_FILES[2:7]
+"""The three-component maps, ``(H, W, 3)`` float32 each (the fields of :class:`CameraMaps` of these names)."""
 
 
 @dataclass
@@ -51,28 +57,32 @@ class PixelCounts:
 
 @dataclass
 class CameraMaps:
-    """The solved maps of one camera, in its image space, stored channel-first (planar).
+    """The solved maps of one camera, in its image space.
 
     Attributes
     ----------
-    diffuse_albedo : (3, H, W) float32, R, G, B planes, linear Rec.709, >= 0.
+    diffuse_albedo : (H, W, 3) float32, R, G, B, linear Rec.709, >= 0.
     specular_albedo : (H, W) float32, luminance of the full-sphere specular response, >= 0.
-    normal_diffuse : (3, H, W) float32, x, y, z planes of the unit world-space normal.
-    normal_diffuse_rgb : (3, 3, H, W) float32, ``[channel (R, G, B), axis (x, y, z)]``
-        per-channel unit normals (zero where that channel has no signal).
-    normal_specular : (3, H, W) float32, x, y, z planes of the unit world-space normal.
+    normal_diffuse : (H, W, 3) float32, x, y, z of the unit world-space normal.
+    normal_diffuse_r, normal_diffuse_g, normal_diffuse_b : (H, W, 3) float32, x, y, z of
+        the per-channel (R, G, B) unit normals (zero where that channel has no signal).
+    normal_specular : (H, W, 3) float32, x, y, z of the unit world-space normal.
     roughness : (H, W) float32, GGX perceptual roughness.
     mask : (H, W) bool, True where the maps are valid (every map is 0 elsewhere).
     confidence : (H, W) float32 in [0, 1] or None, per-pixel confidence from the noise
         and the signal (set by ``solve_session``; 0 outside the mask).
     counts : pixel counts; inverses : whether inverse patterns were used.
+
+    Every array is C-contiguous (the fused kernel and the EXR writer take them as they are).
     """
 
     camera: str
     diffuse_albedo: np.ndarray
     specular_albedo: np.ndarray
     normal_diffuse: np.ndarray
-    normal_diffuse_rgb: np.ndarray
+    normal_diffuse_r: np.ndarray
+    normal_diffuse_g: np.ndarray
+    normal_diffuse_b: np.ndarray
     normal_specular: np.ndarray
     roughness: np.ndarray
     mask: np.ndarray
@@ -81,40 +91,69 @@ class CameraMaps:
     confidence: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, camera: str, height: int, width: int) -> CameraMaps:
-        """Uninitialised maps of the given size (the solver writes every pixel)."""
+    def empty(
+        cls,
+        camera: str,
+        height: int,
+        width: int,
+        *,
+        reuse: Sequence[np.ndarray] = (),
+        planes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> CameraMaps:
+        """Uninitialised maps of the given size (the solver writes every pixel).
+
+        ``reuse``: (H, W, 3) float32 C-contiguous writable arrays whose memory the
+        three-component maps take, in the order of :data:`VECTOR_MAPS` (the rest are new);
+        ``planes``: ``(specular_albedo, roughness, mask)`` to take instead of new ones.
+        New arrays are mapped up front (:func:`mapped_empty`).
+
+        Raises
+        ------
+        ShapeError
+            An array of ``reuse`` or ``planes`` of another shape, dtype or layout.
+        """
         z = mapped_empty
-        return cls(
-            camera=camera,
-            diffuse_albedo=z((3, height, width), np.float32),
-            specular_albedo=z((height, width), np.float32),
-            normal_diffuse=z((3, height, width), np.float32),
-            normal_diffuse_rgb=z((3, 3, height, width), np.float32),
-            normal_specular=z((3, height, width), np.float32),
-            roughness=z((height, width), np.float32),
-            mask=z((height, width), bool),
-        )
+        vec = list(reuse)[: len(VECTOR_MAPS)]
+        for a in vec:
+            _check_buffer(a, (height, width, 3), np.float32)
+        vec += [z((height, width, 3), np.float32) for _ in range(len(VECTOR_MAPS) - len(vec))]
+        planes = new_planes(height, width) if planes is None else planes
+        for a, dtype in zip(planes, (np.float32, np.float32, bool), strict=True):
+            _check_buffer(a, (height, width), dtype)
+        spec, rough, mask = planes
+        return cls(camera, specular_albedo=spec, roughness=rough, mask=mask, **dict(zip(VECTOR_MAPS, vec, strict=True)))
+
+    @property
+    def planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(specular_albedo, roughness, mask)``: what a later camera of the same size can reuse."""
+        return self.specular_albedo, self.roughness, self.mask
 
     def images(self, names: tuple[str, ...] = MAP_FILES) -> dict[str, np.ndarray]:
-        """Output maps as ``(H, W)`` or ``(H, W, 3)`` float32 views (planar memory:
-        transposes, not copies; the mask is converted), keyed by file stem: those of
-        ``names`` that these maps hold (``confidence`` only once set)."""
-        hwc = {
-            "diffuse_albedo": self.diffuse_albedo,
-            "normal_diffuse": self.normal_diffuse,
-            "normal_specular": self.normal_specular,
-            "normal_diffuse_r": self.normal_diffuse_rgb[0],
-            "normal_diffuse_g": self.normal_diffuse_rgb[1],
-            "normal_diffuse_b": self.normal_diffuse_rgb[2],
-        }
-        out = {k: v.transpose(1, 2, 0) for k, v in hwc.items()}
-        out["specular_albedo"] = self.specular_albedo
-        out["roughness"] = self.roughness
+        """Output maps as ``(H, W)`` or ``(H, W, 3)`` float32 arrays (the maps themselves,
+        no copies; the mask converted), keyed by file stem: those of ``names`` that these
+        maps hold (``confidence`` only once set)."""
+        out = {k: getattr(self, k) for k in (*VECTOR_MAPS, "specular_albedo", "roughness")}
         if self.confidence is not None:
             out["confidence"] = self.confidence
         if "mask" in names:
             out["mask"] = self.mask.astype(np.float32)
         return {k: out[k] for k in MAP_FILES if k in names and k in out}
+
+
+def new_planes(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """New ``(specular_albedo, roughness, mask)`` arrays, (H, W) float32, float32 and bool,
+    uninitialised (mapped up front: :func:`mapped_empty`)."""
+    z = mapped_empty
+    return z((height, width), np.float32), z((height, width), np.float32), z((height, width), bool)
+
+
+def _check_buffer(a: np.ndarray, shape: tuple[int, ...], dtype: type) -> None:
+    """Raise ShapeError unless ``a`` is a writable C-contiguous array of ``shape`` and ``dtype``."""
+    if a.shape != shape or a.dtype != dtype or not (a.flags.c_contiguous and a.flags.writeable):
+        raise ShapeError(
+            f"map buffer must be a writable C-contiguous {np.dtype(dtype).name} array of shape {shape}, "
+            f"got {a.dtype.name} {a.shape}"
+        )
 
 
 def mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:

@@ -126,15 +126,17 @@ def band_solver(
     scratch = scratch_buffers(max_threads())
 
     outputs = [
-        _flat(a, name)
-        for name, a in (
-            ("diffuse_albedo", maps.diffuse_albedo),
-            ("specular_albedo", maps.specular_albedo),
-            ("normal_diffuse", maps.normal_diffuse),
-            ("normal_diffuse_rgb", maps.normal_diffuse_rgb),
-            ("normal_specular", maps.normal_specular),
-            ("roughness", maps.roughness),
-            ("mask", maps.mask),
+        _flat(getattr(maps, name), name)
+        for name in (
+            "diffuse_albedo",
+            "specular_albedo",
+            "normal_diffuse",
+            "normal_diffuse_r",
+            "normal_diffuse_g",
+            "normal_diffuse_b",
+            "normal_specular",
+            "roughness",
+            "mask",
         )
     ]
 

@@ -119,7 +119,9 @@ def solve_rows(
     out_diffuse: np.ndarray,
     out_specular: np.ndarray,
     out_normal_diffuse: np.ndarray,
-    out_normal_rgb: np.ndarray,
+    out_normal_r: np.ndarray,
+    out_normal_g: np.ndarray,
+    out_normal_b: np.ndarray,
     out_normal_specular: np.ndarray,
     out_roughness: np.ndarray,
     out_mask: np.ndarray,
@@ -148,9 +150,13 @@ def solve_rows(
         unused unless ``has_foreground``).
     params : (4,) float32 ``min_diffuse, min_specular, m0 floor, default_roughness``.
     cells : (C * Q * 4,) float32 inverse table (flat); table_shape : (2,) int64 ``(C, Q)``.
-    out_* : the ``CameraMaps`` arrays (planar, C-contiguous) flattened, written at rows
-        ``r0:r1`` (``out_mask`` as a uint8 view). Flat arrays keep the address arithmetic
-        to one index per pixel.
+    out_* : the ``CameraMaps`` arrays (C-contiguous, three-component maps (H, W, 3)
+        interleaved as the frames) flattened, written at rows ``r0:r1`` (``out_mask`` as a
+        uint8 view). Flat arrays keep the address arithmetic to one index per pixel. A
+        three-component map may be a gradient or inverse frame's own memory: a pixel's
+        outputs are written only after all its frame values were read (phase 1 reads
+        every frame of the chunk; only the ``full`` frames are read again), and a pixel's
+        map values occupy exactly that pixel's frame values.
     buf, cell_of, flags : per-thread scratch (:func:`scratch_buffers`), first axis
         at least ``numba.get_num_threads()``.
 
@@ -158,9 +164,6 @@ def solve_rows(
     -------
     ``(foreground, saturated, valid, specular_ok, negative_specular)`` pixel counts.
     """
-    hw = out_specular.shape[0]
-    pl1, pl2, pl3, pl4 = np.uint64(hw), np.uint64(2 * hw), np.uint64(3 * hw), np.uint64(4 * hw)  # plane offsets
-    pl5, pl6, pl7, pl8 = np.uint64(5 * hw), np.uint64(6 * hw), np.uint64(7 * hw), np.uint64(8 * hw)
     f32 = np.float32
     zero = f32(0.0)
     one = f32(1.0)
@@ -309,28 +312,28 @@ def solve_rows(
                 buf[tid, _NX, c] = nx
                 buf[tid, _NY, c] = ny
                 buf[tid, _NZ, c] = nz
-                out_normal_diffuse[p] = nx
-                out_normal_diffuse[pl1 + p] = ny
-                out_normal_diffuse[pl2 + p] = nz
+                out_normal_diffuse[k0] = nx
+                out_normal_diffuse[k1] = ny
+                out_normal_diffuse[k2] = nz
                 inv_c = _inverse_length(xr * xr + yr * yr + zr * zr)
                 inv_c = inv_c if valid else zero
-                out_normal_rgb[p] = xr * inv_c
-                out_normal_rgb[pl1 + p] = yr * inv_c
-                out_normal_rgb[pl2 + p] = zr * inv_c
+                out_normal_r[k0] = xr * inv_c
+                out_normal_r[k1] = yr * inv_c
+                out_normal_r[k2] = zr * inv_c
                 inv_c = _inverse_length(xg * xg + yg * yg + zg * zg)
                 inv_c = inv_c if valid else zero
-                out_normal_rgb[pl3 + p] = xg * inv_c
-                out_normal_rgb[pl4 + p] = yg * inv_c
-                out_normal_rgb[pl5 + p] = zg * inv_c
+                out_normal_g[k0] = xg * inv_c
+                out_normal_g[k1] = yg * inv_c
+                out_normal_g[k2] = zg * inv_c
                 inv_c = _inverse_length(xb * xb + yb * yb + zb * zb)
                 inv_c = inv_c if valid else zero
-                out_normal_rgb[pl6 + p] = xb * inv_c
-                out_normal_rgb[pl7 + p] = yb * inv_c
-                out_normal_rgb[pl8 + p] = zb * inv_c
+                out_normal_b[k0] = xb * inv_c
+                out_normal_b[k1] = yb * inv_c
+                out_normal_b[k2] = zb * inv_c
                 keep = one if valid else zero  # inlined calls stay outside conditionals (vectorisable)
-                out_diffuse[p] = _max0(dr) * keep
-                out_diffuse[pl1 + p] = _max0(dg) * keep
-                out_diffuse[pl2 + p] = _max0(db) * keep
+                out_diffuse[k0] = _max0(dr) * keep
+                out_diffuse[k1] = _max0(dg) * keep
+                out_diffuse[k2] = _max0(db) * keep
                 out_specular[p] = _max0(s_m0) * keep
                 m0 = buf[tid, _M0, c]
                 buf[tid, _PRE_OK, c] = one if valid & (s_m0 > min_specular) & (m0 > min_specular) else zero
@@ -383,9 +386,10 @@ def solve_rows(
                 mx, my, mz = mx * inv_s, my * inv_s, mz * inv_s
                 ok = (buf[tid, _PRE_OK, c] > zero) & ((mx * vx + my * vy + mz * vz) > zero)
                 flags[tid, _OK, c] = np.uint8(ok)
-                out_normal_specular[p] = mx if ok else buf[tid, _NX, c]
-                out_normal_specular[pl1 + p] = my if ok else buf[tid, _NY, c]
-                out_normal_specular[pl2 + p] = mz if ok else buf[tid, _NZ, c]
+                k0 = np.uint64(3) * p
+                out_normal_specular[k0] = mx if ok else buf[tid, _NX, c]
+                out_normal_specular[k0 + np.uint64(1)] = my if ok else buf[tid, _NY, c]
+                out_normal_specular[k0 + np.uint64(2)] = mz if ok else buf[tid, _NZ, c]
                 out_roughness[p] = buf[tid, _R, c] if ok else buf[tid, _FALLBACK_R, c]
             n_fg += _count(flags, tid, _FG, m)
             n_sat += _count(flags, tid, _SAT, m)
@@ -425,7 +429,9 @@ def warm_up() -> float:
         np.empty(12, f32),
         np.empty(4, f32),
         np.empty(12, f32),
-        np.empty(36, f32),
+        np.empty(12, f32),
+        np.empty(12, f32),
+        np.empty(12, f32),
         np.empty(12, f32),
         np.empty(4, f32),
         np.empty(4, np.uint8),

@@ -68,7 +68,7 @@ def write_camera_maps(
     names : which maps (stems of :data:`MAP_FILES`), written in this order; a name the
         maps do not hold (``confidence`` of maps solved outside ``solve_session``) is skipped.
     compression : lossless OpenEXR compression (:func:`~id2reflectance._shared.imageio.write_exr`).
-    workers : files written concurrently (threads; the planes are written without copies).
+    workers : files written concurrently (threads; the maps are written without copies).
 
     Returns
     -------
@@ -122,14 +122,17 @@ def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 18) -> dict[str,
     """
     step, sub = sample_grid(maps.mask, max_samples)
     rows, cols = np.nonzero(sub)
-    idx = rows * (step * maps.mask.shape[1]) + cols * step  # flat indices in the maps, ascending
+    idx = rows * (step * maps.mask.shape[1]) + cols * step  # flat pixel indices in the maps, ascending
 
     def pick(a: np.ndarray) -> np.ndarray:
-        return a.reshape(*a.shape[:-2], -1)[..., idx]
+        """The sampled pixels of a map: (N,), or (3, N) for an (H, W, 3) map."""
+        if a.ndim == 2:
+            return a.reshape(-1)[idx]
+        return np.ascontiguousarray(a.reshape(-1, a.shape[2])[idx].T)
 
     alb = pick(maps.diffuse_albedo)
     nd = pick(maps.normal_diffuse)
-    red, blue = pick(maps.normal_diffuse_rgb[0]), pick(maps.normal_diffuse_rgb[2])
+    red, blue = pick(maps.normal_diffuse_r), pick(maps.normal_diffuse_b)
     return {
         "diffuse_albedo_r": summary(alb[0]),
         "diffuse_albedo_g": summary(alb[1]),

@@ -3,8 +3,9 @@
 :func:`solve_band` is the reference implementation of the per-pixel solve described in
 :mod:`~id2reflectance.processing.solve.solver`; the fused kernel
 (:mod:`~id2reflectance.processing.solve.kernel`) repeats its arithmetic operation by
-operation. Every map is planar (channel-first) so each operation runs on contiguous
-planes; temporaries are float32 arrays of the band's size.
+operation. The moments are computed planar (channel-first) so each operation runs on
+contiguous planes, and written into the (H, W, 3) maps through transposed views;
+temporaries are float32 arrays of the band's size.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def _inverse_length(norm2: np.ndarray) -> np.ndarray:
 
 
 def _band(a: np.ndarray, r0: int, r1: int, n: int) -> np.ndarray:
-    """Rows ``r0:r1`` of a planar output map (..., H, W) as a (..., N) view."""
-    return a[..., r0:r1, :].reshape(*a.shape[:-2], n)
+    """Rows ``r0:r1`` of an output map as a view: (H, W) -> (N,), (H, W, 3) -> (3, N)."""
+    band = a[r0:r1].reshape(n, *a.shape[2:])
+    return band.T if band.ndim == 2 else band
 
 
 def _clear_band(maps: CameraMaps, r0: int, r1: int) -> None:
@@ -103,12 +105,14 @@ def _clear_band(maps: CameraMaps, r0: int, r1: int) -> None:
         maps.diffuse_albedo,
         maps.specular_albedo,
         maps.normal_diffuse,
-        maps.normal_diffuse_rgb,
+        maps.normal_diffuse_r,
+        maps.normal_diffuse_g,
+        maps.normal_diffuse_b,
         maps.normal_specular,
         maps.roughness,
         maps.mask,
     ):
-        a[..., r0:r1, :] = 0
+        a[r0:r1] = 0
 
 
 def _chosen_diffuse_moment(d_m1: np.ndarray, channel: str) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +218,7 @@ def solve_band(
     lights_to_world : (3, 3) float64 rotation from light-stage to world axes.
     foreground : (H, W) bool mask or None (every pixel).
     rows : the band of image rows.
-    maps : the camera's output maps (planar), written at ``rows``.
+    maps : the camera's output maps ((H, W, 3) and (H, W)), written at ``rows``.
     config : solver options; table : the inverse GGX moment table.
     """
     f32 = np.float32
@@ -243,7 +247,8 @@ def solve_band(
     _band(maps.normal_diffuse, r0, r1, n)[...] = chosen
     inv_rgb = _inverse_length(_norm2(mom.diffuse_m1))  # (channel, pixel)
     inv_rgb *= vf
-    np.multiply(mom.diffuse_m1.transpose(1, 0, 2), inv_rgb[:, None, :], out=_band(maps.normal_diffuse_rgb, r0, r1, n))
+    for c, per_channel in enumerate((maps.normal_diffuse_r, maps.normal_diffuse_g, maps.normal_diffuse_b)):
+        np.multiply(mom.diffuse_m1[:, c], inv_rgb[c], out=_band(per_channel, r0, r1, n))
     albedo = _band(maps.diffuse_albedo, r0, r1, n)
     np.maximum(mom.diffuse_m0, f32(0.0), out=albedo)
     albedo *= vf

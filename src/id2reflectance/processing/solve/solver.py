@@ -47,7 +47,7 @@ from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
 from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
-from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts, small_pages
+from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts, new_planes, small_pages
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
@@ -74,6 +74,7 @@ __all__ = [
     "numba_available",
     "solve_camera_frames",
     "solve_session",
+    "spent_frames",
     "view_directions",
 ]
 
@@ -108,7 +109,10 @@ def solve_camera_frames(
     table : inverse GGX moment table (default :func:`inverse_table`; tests inject others).
     progress : ``progress(stage, done, total)`` called after each band.
     out : maps of the same size to overwrite (reuses their memory: fresh pages cost
-        time on first write); None allocates new ones.
+        time on first write); None allocates new ones. Its three-component maps may be
+        the memory of frames other than ``full`` (:func:`spent_frames`): both backends
+        read a pixel's frame values before writing its maps, and a pixel's map values
+        occupy exactly that pixel's frame values (the frames are then overwritten).
 
     Returns
     -------
@@ -249,12 +253,35 @@ def _timed_confidence(
     return warnings, time.perf_counter() - t
 
 
-def _spare_maps(spare: CameraMaps | None, camera: Camera) -> CameraMaps:
-    """Output maps for ``camera``: ``spare`` when it has the camera's size, else new ones
-    (mapped up front: run beside the alignment, off the solve's path)."""
-    if spare is not None and spare.mask.shape == (camera.height, camera.width):
+def spent_frames(frames: CameraFrames, camera: Camera, *keep: np.ndarray | None) -> list[np.ndarray]:
+    """The frames whose memory the maps can take once the solve has read them: every
+    frame but the ``full`` ones (the confidence map reads those afterwards), when it is a
+    writable C-contiguous float32 (H, W, 3) array of the camera's size that shares no
+    memory with another frame or with an array of ``keep`` (the saturation and
+    foreground masks). In the order of ``frames.images``."""
+    images = list(frames.images.items())
+    masks = [frames.saturated, *(k for k in keep if k is not None)]
+    out = []
+    for i, ((pattern, _), img) in enumerate(images):
+        if pattern == "full" or img.dtype != np.float32 or img.shape != (camera.height, camera.width, 3):
+            continue
+        if not (img.flags.c_contiguous and img.flags.writeable):
+            continue
+        others = [a for j, (_, a) in enumerate(images) if j != i] + masks
+        if any(np.may_share_memory(o, img) for o in others):
+            continue
+        out.append(img)
+    return out
+
+
+def _spare_planes(
+    spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None, camera: Camera
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(specular_albedo, roughness, mask)`` for ``camera``: ``spare`` when of the camera's
+    size, else new ones (mapped up front: run beside the alignment, off the solve's path)."""
+    if spare is not None and spare[2].shape == (camera.height, camera.width):
         return spare
-    return CameraMaps.empty(camera.name, camera.height, camera.width)
+    return new_planes(camera.height, camera.width)
 
 
 def solve_session(
@@ -310,11 +337,12 @@ def solve_session(
         "write": 0.0,
     }
     names = list(session.cameras)
-    spare: CameraMaps | None = None
+    spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     workers = config.resolved_workers()
     # One side thread: imports the stages, builds the inverse table and loads the compiled
-    # kernel while the first frames decode, maps the output memory during the alignment,
-    # and computes each camera's confidence map and statistics while its other maps are
+    # kernel while the first frames decode, maps the one-channel maps' memory during the
+    # alignment (the three-component maps take the memory of frames the solve no longer
+    # needs: spent_frames), and computes each camera's confidence map and statistics while its other maps are
     # written. One reader thread decodes the next camera's frames meanwhile.
     with (
         small_pages(),
@@ -331,7 +359,7 @@ def solve_session(
             # the first camera here, beside the kernel's load; later ones were read ahead
             frames, mask, decode_s = ahead.pop().result() if ahead else _timed_load(session, name, workers)
             ta = time.perf_counter()
-            out_maps = side.submit(_spare_maps, spare, camera)
+            out_planes = side.submit(_spare_planes, spare, camera)
             spare = None
             stages_ready.result()
             from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
@@ -353,12 +381,20 @@ def solve_session(
             table, totals["table"] = table_ready.result()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
-            maps = solve_camera_frames(
-                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=out_maps.result()
+            out_maps = CameraMaps.empty(
+                name,
+                camera.height,
+                camera.width,
+                reuse=spent_frames(frames, camera, prep.mask),
+                planes=out_planes.result(),
             )
+            maps = solve_camera_frames(
+                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=out_maps
+            )
+            del out_maps
             t2 = time.perf_counter()
             # beside the writing of the other maps: the confidence map (from the full-on
-            # frames: the others are freed now, those after it), the statistics, and the
+            # frames: the others now hold maps or are freed, those after it), the statistics, and the
             # next camera's decode
             full = CameraFrames(
                 frames.camera, {k: v for k, v in frames.images.items() if k[0] == "full"}, frames.saturated, {}
@@ -406,7 +442,7 @@ def solve_session(
                 alignment=None if config.align == "none" else alignment.to_json(),
                 noise=prep.report.to_json(),
             )
-            spare = maps  # reused by the next camera of the same size
+            spare = maps.planes  # reused by the next camera of the same size
             del maps
             for w in report.cameras[name].warnings:
                 log.warning("%s", w)
