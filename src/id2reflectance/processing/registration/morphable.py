@@ -12,6 +12,12 @@ each Gauss-Newton step
 1. takes for every skin vertex its closest point ``c_i`` on the scan and that face's
    normal ``n_i``; a correspondence is kept when it is nearer than ``max_distance_m``, the
    normals agree within ``max_normal_angle_deg`` and it is not on the scan's open boundary;
+   outside the bare face (:func:`bare_face`: the front of the face below the forehead,
+   which no hair style covers) it is kept only while the scan lies less than ``gate_m``
+   outside the fitted head (``n_i . (c_i - x_i) < gate_m``): hair standing off the scalp
+   is a surface the face model does not have, and a fit that followed it would grow the
+   skull and shift the face (issue 22: a short crop of 14 mm moved the fitted face 4 mm);
+   a bald scalp, within ``gate_m`` of the fit, still constrains the skull;
 2. minimises, linearised in ``w`` and in a small update of ``T`` (log-scale, rotation
    and translation about the points' centroid),
 
@@ -36,6 +42,21 @@ from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.face_model_heads import HeadBasis
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.processing.registration.nonrigid import ScanQuery, vertex_normals_welded, weld
+
+
+BARE_FACE_MAX_Y_M = 0.04  # template frame: no hair style reaches below this on the front of the face
+BARE_FACE_MAX_AZIMUTH_DEG = 50.0  # ... within this azimuth of the midline (beyond it: sideburns, long hair)
+
+
+def bare_face(points: np.ndarray) -> np.ndarray:
+    """(N,) bool: points (N, 3) metres of a head in the template's frame (face toward +z,
+    y up) on the front of the face below the forehead (azimuth within
+    :data:`BARE_FACE_MAX_AZIMUTH_DEG` of the midline, y below :data:`BARE_FACE_MAX_Y_M`: under
+    the lowest hairline, a fringe's, and in front of the sideburns): skin that scalp hair
+    does not cover, on every subject."""
+    p = np.asarray(points, np.float64)
+    azimuth = np.degrees(np.abs(np.arctan2(p[:, 0], p[:, 2])))
+    return (azimuth < BARE_FACE_MAX_AZIMUTH_DEG) & (p[:, 1] < BARE_FACE_MAX_Y_M)
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,7 @@ def fit_morphable(
     max_normal_angle_deg: float = 60.0,
     sigma_m: float = 0.002,
     robust_m: float = 0.002,
+    gate_m: float | None = 0.002,
     progress: ProgressFn | None = None,
 ) -> MorphableFit:
     """Fit identity weights and a similarity to ``scan``.
@@ -95,6 +117,8 @@ def fit_morphable(
     max_distance_m, max_normal_angle_deg : correspondence limits, metres and degrees.
     sigma_m : per-vertex noise against the N(0, 1) prior, metres (larger: a stronger prior).
     robust_m : width of the Geman-McClure weights, metres.
+    gate_m : off the bare face, a correspondence counts only while the scan is less than
+        this far outside the fitted head, metres (None: every skin vertex counts alike).
     progress : optional ``progress(stage, done, total)`` callback.
 
     Returns
@@ -109,6 +133,7 @@ def fit_morphable(
     mean = basis.mean[first]
     b_all = basis.modes[first]
     b_skin = np.ascontiguousarray(b_all[skin])
+    gated = ~bare_face(mean[skin]) if gate_m is not None else np.zeros(int(skin.sum()), bool)
     query = ScanQuery(scan)
     cos_max = np.cos(np.radians(max_normal_angle_deg))
     m = np.asarray(transform, np.float64)[:3]
@@ -128,6 +153,8 @@ def fit_morphable(
             r = np.sum(cn * (c - x[skin]), axis=1)
             ok = (np.linalg.norm(c - x[skin], axis=1) < max_distance_m) & (np.sum(nrm * cn, axis=1) > cos_max)
             ok &= ~on_border
+            if gate_m is not None:
+                ok &= ~gated | (r < gate_m)
             rho = np.where(ok, 1.0 / (1.0 + (r / robust_m) ** 2) ** 2, 0.0)
             q = x[skin] - x[skin][ok].mean(axis=0)
             # Jacobian of n . x: log-scale, rotation, translation, the k free weights
@@ -174,6 +201,7 @@ def refine_normal(
     iterations: int = 2,
     max_distance_m: float = 0.01,
     max_normal_angle_deg: float = 60.0,
+    max_outward_m: float | None = None,
 ) -> tuple[FaceMesh, np.ndarray]:
     """Move each vertex of a fitted head along its normal onto the scan's tangent plane.
 
@@ -181,6 +209,9 @@ def refine_normal(
     moves the vertex by ``(m_i . (c_i - x_i)) / (m_i . n_i)`` along its own normal ``n_i``
     (kept under the same limits as :func:`fit_morphable`): no tangential motion, so the
     correspondence of the model fit is kept while the surface meets the scan's.
+    ``max_outward_m`` (larger than ``max_distance_m``) lets a vertex reach a scan that lies
+    farther outside it, up to that distance: the hair that stands off a skull the
+    model fitted under it (:func:`fit_morphable`'s gate).
 
     Returns
     -------
@@ -194,7 +225,11 @@ def refine_normal(
         n = vertex_normals_welded(x, faces)
         c, cn, on_border = query.closest(x)
         cos = np.sum(n * cn, axis=1)
-        ok = (np.linalg.norm(c - x, axis=1) < max_distance_m) & (cos > cos_max) & ~on_border
+        dist = np.linalg.norm(c - x, axis=1)
         step = np.sum(cn * (c - x), axis=1) / np.maximum(cos, 1e-6)
+        near = dist < max_distance_m
+        if max_outward_m is not None:
+            near |= (dist < max_outward_m) & (step > 0.0)
+        ok = near & (cos > cos_max) & ~on_border
         x = x + np.where(ok, step, 0.0)[:, None] * n
     return head.with_vertices(x[inverse]), ok[inverse]
