@@ -43,7 +43,6 @@ from id2reflectance.capture.geometry.face_model_heads import HeadBasis
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.processing.registration.nonrigid import ScanQuery, vertex_normals_welded, weld
 
-
 BARE_FACE_MAX_Y_M = 0.04  # template frame: no hair style reaches below this on the front of the face
 BARE_FACE_MAX_AZIMUTH_DEG = 50.0  # ... within this azimuth of the midline (beyond it: sideburns, long hair)
 
