@@ -24,7 +24,8 @@ each Gauss-Newton step
        sum_i rho_i (n_i . (c_i - x_i))^2 / sigma^2 + |w|^2
 
    (point-to-plane, so correspondences may slide along the surface without pulling the
-   head; ``rho_i`` Geman-McClure weights of width ``robust_m``; ``sigma`` the assumed
+   head; ``rho_i`` Geman-McClure weights of width ``robust_m`` (wider in the first
+   stages: ``robust_start_m``, halved per stage); ``sigma`` the assumed
    per-vertex noise), with only the first ``k`` modes free, ``k`` growing over the
    stages (coarse to fine).
 
@@ -100,6 +101,7 @@ def fit_morphable(
     max_normal_angle_deg: float = 60.0,
     sigma_m: float = 0.002,
     robust_m: float = 0.002,
+    robust_start_m: float = 0.008,
     gate_m: float | None = 0.002,
     progress: ProgressFn | None = None,
 ) -> MorphableFit:
@@ -116,6 +118,9 @@ def fit_morphable(
     max_distance_m, max_normal_angle_deg : correspondence limits, metres and degrees.
     sigma_m : per-vertex noise against the N(0, 1) prior, metres (larger: a stronger prior).
     robust_m : width of the Geman-McClure weights, metres.
+    robust_start_m : their width in the first stage, halved at each stage down to
+        ``robust_m`` (a start far from the scan, e.g. an alignment pulled by hair, still
+        converges).
     gate_m : off the bare face, a correspondence counts only while the scan is less than
         this far outside the fitted head, metres (None: every skin vertex counts alike).
     progress : optional ``progress(stage, done, total)`` callback.
@@ -142,7 +147,8 @@ def fit_morphable(
     stages = [min(k, count) for k in modes]
     total, done = len(stages) * iterations_per_stage, 0
     rms, matched = float("nan"), 0.0
-    for k in stages:
+    for stage, k in enumerate(stages):
+        width = max(robust_m, robust_start_m * 0.5**stage)
         b_k = np.ascontiguousarray(b_skin[:, :, :k])
         for _ in range(iterations_per_stage):
             p = mean + b_all[:, :, :k] @ w[:k]
@@ -154,7 +160,7 @@ def fit_morphable(
             ok &= ~on_border
             if gate_m is not None:
                 ok &= ~gated | (r < gate_m)
-            rho = np.where(ok, 1.0 / (1.0 + (r / robust_m) ** 2) ** 2, 0.0)
+            rho = np.where(ok, 1.0 / (1.0 + (r / width) ** 2) ** 2, 0.0)
             q = x[skin] - x[skin][ok].mean(axis=0)
             # Jacobian of n . x: log-scale, rotation, translation, the k free weights
             jac = np.concatenate(
