@@ -19,6 +19,9 @@ template and scores it against the truth moved into that layout
 (:func:`~id2reflectance.capture.simulator.truth_layout.truth_in_template`, the route before
 the truth was rendered there); ``both``: procedural, resampled and face_model rows for the
 same subject. Scores count the texels where the truth is defined (``truth/uv/valid.exr``).
+``--hair-volume on|off`` simulates the face-model heads with or without the scalp hair's
+volume (``SimulatorConfig.hair_volume``; ``default``: the simulator's default), in their
+own folders of ``--workdir``.
 
 Each row: figure | value | reference measured in the same run | ratio (value / reference).
 
