@@ -150,8 +150,10 @@ def test_prior_fits_the_skull_under_scalp_hair() -> None:
     reg = register_template(tmpl, scan, config=FAST)
     assert reg.prior == "face_model", reg.extras
     err = np.linalg.norm(reg.mesh.vertices - truth.vertices, axis=1) * 1000
-    assert np.median(err[face]) < 1.0, np.median(err[face])
-    on_hair = lift > 0.01  # the refinement reaches the hair's outer surface, 10-15 mm out
-    assert np.median(err[on_hair]) < 6.0 and reg.residual.p95 < 6.0, (np.median(err[on_hair]), reg.residual.p95)
+    assert np.median(err[face]) < 0.5, np.median(err[face])
+    # the hair's outer surface, 10-15 mm out: the skull under it fitted with a smooth thickness
+    on_hair = lift > 0.01
+    assert np.median(err[on_hair]) < 1.5 and reg.residual.p95 < 3.0, (np.median(err[on_hair]), reg.residual.p95)
+    assert reg.extras["prior_rms_mm"] < 0.3
     ungated = register_template(tmpl, scan, config=replace(FAST, prior_gate_m=None, prior_outward_m=None))
     assert ungated.prior == "none" and ungated.extras["prior_rejected"] == 1.0
