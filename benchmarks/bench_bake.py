@@ -5,7 +5,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
-        [--template procedural|face_model|resampled|both]
+        [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both]]
 
@@ -19,6 +19,9 @@ template and scores it against the truth moved into that layout
 (:func:`~id2reflectance.capture.simulator.truth_layout.truth_in_template`, the route before
 the truth was rendered there); ``both``: procedural, resampled and face_model rows for the
 same subject. Scores count the texels where the truth is defined (``truth/uv/valid.exr``).
+``--hair-volume on|off`` simulates the face-model heads with or without the scalp hair's
+volume (``SimulatorConfig.hair_volume``; ``default``: the simulator's default), in their
+own folders of ``--workdir``.
 
 Each row: figure | value | reference measured in the same run | ratio (value / reference).
 
@@ -87,7 +90,7 @@ from id2reflectance.processing.bake.views import SolvedView, load_solved_view  #
 from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
-OPTIONS = {"head_model": "auto", "prior": "auto", "template": "procedural"}
+OPTIONS = {"head_model": "auto", "prior": "auto", "template": "procedural", "hair_volume": "default"}
 
 
 def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}") -> None:
@@ -112,7 +115,11 @@ def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "pro
     from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
     from id2reflectance.processing.solve.solver import solve_session
 
-    root = workdir / (f"sim_{image}_{uv}_{OPTIONS['head_model']}" + ("" if layout == "procedural" else f"_{layout}"))
+    volume = {} if OPTIONS["hair_volume"] == "default" else {"hair_volume": OPTIONS["hair_volume"] == "on"}
+    tag = "" if not volume else f"_hair{OPTIONS['hair_volume']}"
+    root = workdir / (
+        f"sim_{image}_{uv}_{OPTIONS['head_model']}{tag}" + ("" if layout == "procedural" else f"_{layout}")
+    )
     session = root / f"S{index:04d}"
     solved = root / f"S{index:04d}_solved"
     if not (session / "session.json").is_file():
@@ -121,7 +128,12 @@ def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "pro
             root,
             subject_index=index,
             config=SimulatorConfig(
-                image_size=image, uv_size=uv, cameras=3, head_model=OPTIONS["head_model"], template=layout
+                image_size=image,
+                uv_size=uv,
+                cameras=3,
+                head_model=OPTIONS["head_model"],
+                template=layout,
+                **volume,
             ),
         )
         print(f"# simulated S{index:04d} ({image} px, UV {uv}) in {time.perf_counter() - t:.0f} s", flush=True)
@@ -132,6 +144,7 @@ def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "pro
 
 def asset_dir(workdir: Path, image: int, uv: int, index: int, template: str = "procedural") -> Path:
     tail = "" if template == "procedural" else f"_{template}"
+    tail += "" if OPTIONS["hair_volume"] == "default" else f"_hair{OPTIONS['hair_volume']}"
     return workdir / f"asset_{image}_{uv}_{OPTIONS['head_model']}_{OPTIONS['prior']}{tail}_S{index:04d}"
 
 
@@ -434,6 +447,12 @@ def main() -> None:
     ap.add_argument("--head-model", choices=("auto", "face_model", "procedural"), default="auto")
     ap.add_argument("--prior", choices=("auto", "face_model", "none"), default="auto")
     ap.add_argument("--template", choices=("procedural", "face_model", "resampled", "both"), default="procedural")
+    ap.add_argument(
+        "--hair-volume",
+        choices=("default", "on", "off"),
+        default="default",
+        help="scalp hair as geometry on face-model heads (SimulatorConfig.hair_volume; default: its default)",
+    )
     ap.add_argument("--no-speed", action="store_true", help="skip section 2 (speed)")
     ap.add_argument("--exact-maps", action="store_true", help="only section 3: the exact-map case")
     ap.add_argument("--exact-ao", choices=("both", "ao", "none"), default="both", help="section 3's diffuse maps")
@@ -442,7 +461,7 @@ def main() -> None:
     )
     ap.add_argument("--exact-heads", choices=("bald", "appearance", "both"), default="both", help="section 3's heads")
     args = ap.parse_args()
-    OPTIONS.update(head_model=args.head_model, prior=args.prior, template=args.template)
+    OPTIONS.update(head_model=args.head_model, prior=args.prior, template=args.template, hair_volume=args.hair_volume)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.exact_maps:

@@ -117,3 +117,43 @@ def test_prior_on_the_face_model_template() -> None:
     assert reg.prior == "face_model"
     err = np.linalg.norm(reg.mesh.vertices - truth.vertices, axis=1)[_face(truth) & basis.skin] * 1000
     assert np.median(err) < 0.3 and np.percentile(err, 95) < 1.0, (np.median(err), np.percentile(err, 95))
+
+
+@needs_model
+def test_bare_face_is_the_front_below_the_forehead() -> None:
+    from id2reflectance.processing.registration.morphable import bare_face
+
+    p = np.array([[0.0, -0.02, 0.09], [0.03, 0.03, 0.08], [0.0, 0.06, 0.08], [0.08, 0.0, 0.0], [0.0, 0.0, -0.09]])
+    assert bare_face(p).tolist() == [True, True, False, False, False]
+
+
+@needs_model
+@pytest.mark.slow
+def test_prior_fits_the_skull_under_scalp_hair() -> None:
+    # hair standing 15 mm off the scalp is not skull: the gated prior is kept and lands the
+    # face where it is; fitted like skin (no gate) the hair pulls the head and "auto" drops it
+    from dataclasses import replace
+
+    from id2reflectance.capture.simulator.appearance import Appearance
+    from id2reflectance.capture.simulator.face_model_subjects import with_hair_volume
+    from id2reflectance.capture.simulator.sessions import scan_mesh
+    from id2reflectance.processing.registration.morphable import bare_face
+
+    model = load_face_model(FOLDER)
+    tmpl = template_mesh()
+    w = np.random.default_rng(2002).standard_normal(model.identity_modes)
+    truth = with_hair_volume(face_model_head(model, w), model, Appearance(scalp="short", hair_volume=0.015))
+    lift = np.linalg.norm(truth.vertices - face_model_head(model, w).vertices, axis=1)
+    assert lift.max() > 0.012  # the scan has the hair
+    scan = scan_mesh(truth, decimation=0.6, noise_mm=0.1, rng=np.random.default_rng(7))
+    face = _face(tmpl) & bare_face(tmpl.vertices)
+    reg = register_template(tmpl, scan, config=FAST)
+    assert reg.prior == "face_model", reg.extras
+    err = np.linalg.norm(reg.mesh.vertices - truth.vertices, axis=1) * 1000
+    assert np.median(err[face]) < 0.5, np.median(err[face])
+    # the hair's outer surface, 10-15 mm out: the skull under it fitted with a smooth thickness
+    on_hair = lift > 0.01
+    assert np.median(err[on_hair]) < 1.5 and reg.residual.p95 < 3.0, (np.median(err[on_hair]), reg.residual.p95)
+    assert reg.extras["prior_rms_mm"] < 0.3
+    ungated = register_template(tmpl, scan, config=replace(FAST, prior_gate_m=None, prior_outward_m=None))
+    assert ungated.prior == "none" and ungated.extras["prior_rejected"] == 1.0

@@ -12,13 +12,26 @@ each Gauss-Newton step
 1. takes for every skin vertex its closest point ``c_i`` on the scan and that face's
    normal ``n_i``; a correspondence is kept when it is nearer than ``max_distance_m``, the
    normals agree within ``max_normal_angle_deg`` and it is not on the scan's open boundary;
+   outside the bare face (:func:`bare_face`: the front of the face below the forehead,
+   which no hair style covers) it is kept only while the scan lies less than ``gate_m``
+   outside the fitted head (``n_i . (c_i - x_i) < gate_m``): hair standing off the scalp
+   is a surface the face model does not have, and a fit that followed it would grow the
+   skull and shift the face (issue 22: a short crop of 14 mm moved the fitted face 4 mm);
+   a bald scalp, within ``gate_m`` of the fit, still constrains the skull; from the
+   third stage on, the scan farther out (up to ``hair_reach_m``) counts again, with
+   weight ``hair_weight``, as the skull plus a hair thickness ``h(y) = a + b y + c y^2``
+   (template height; ``a, b, c`` fitted with the rest): a shell of smoothly varying
+   thickness still tells the skull's shape, which the face alone leaves to the prior
+   (a held-out identity under 15 mm of hair: vertices under the hair 0.5 mm median
+   from the truth instead of 2-4 mm);
 2. minimises, linearised in ``w`` and in a small update of ``T`` (log-scale, rotation
    and translation about the points' centroid),
 
        sum_i rho_i (n_i . (c_i - x_i))^2 / sigma^2 + |w|^2
 
    (point-to-plane, so correspondences may slide along the surface without pulling the
-   head; ``rho_i`` Geman-McClure weights of width ``robust_m``; ``sigma`` the assumed
+   head; ``rho_i`` Geman-McClure weights of width ``robust_m`` (wider in the first
+   stages: ``robust_start_m``, halved per stage); ``sigma`` the assumed
    per-vertex noise), with only the first ``k`` modes free, ``k`` growing over the
    stages (coarse to fine).
 
@@ -36,6 +49,20 @@ from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.face_model_heads import HeadBasis
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.processing.registration.nonrigid import ScanQuery, vertex_normals_welded, weld
+
+BARE_FACE_MAX_Y_M = 0.04  # template frame: no hair style reaches below this on the front of the face
+BARE_FACE_MAX_AZIMUTH_DEG = 50.0  # ... within this azimuth of the midline (beyond it: sideburns, long hair)
+
+
+def bare_face(points: np.ndarray) -> np.ndarray:
+    """(N,) bool: points (N, 3) metres of a head in the template's frame (face toward +z,
+    y up) on the front of the face below the forehead (azimuth within
+    :data:`BARE_FACE_MAX_AZIMUTH_DEG` of the midline, y below :data:`BARE_FACE_MAX_Y_M`: under
+    the lowest hairline, a fringe's, and in front of the sideburns): skin that scalp hair
+    does not cover, on every subject."""
+    p = np.asarray(points, np.float64)
+    azimuth = np.degrees(np.abs(np.arctan2(p[:, 0], p[:, 2])))
+    return (azimuth < BARE_FACE_MAX_AZIMUTH_DEG) & (p[:, 1] < BARE_FACE_MAX_Y_M)
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,11 @@ def fit_morphable(
     max_normal_angle_deg: float = 60.0,
     sigma_m: float = 0.002,
     robust_m: float = 0.002,
+    robust_start_m: float = 0.008,
+    gate_m: float | None = 0.002,
+    hair_weight: float = 0.1,
+    hair_reach_m: float = 0.03,
+    hair_from_stage: int = 2,
     progress: ProgressFn | None = None,
 ) -> MorphableFit:
     """Fit identity weights and a similarity to ``scan``.
@@ -95,6 +127,14 @@ def fit_morphable(
     max_distance_m, max_normal_angle_deg : correspondence limits, metres and degrees.
     sigma_m : per-vertex noise against the N(0, 1) prior, metres (larger: a stronger prior).
     robust_m : width of the Geman-McClure weights, metres.
+    robust_start_m : their width in the first stage, halved at each stage down to
+        ``robust_m`` (a start far from the scan, e.g. an alignment pulled by hair, still
+        converges).
+    gate_m : off the bare face, a correspondence counts only while the scan is less than
+        this far outside the fitted head, metres (None: every skin vertex counts alike).
+    hair_weight, hair_reach_m, hair_from_stage : the scan beyond the gate (up to
+        ``hair_reach_m`` outside, metres) fitted as skull plus a smooth thickness, with this
+        weight, from this stage on (0-based; ``hair_weight`` 0: not fitted).
     progress : optional ``progress(stage, done, total)`` callback.
 
     Returns
@@ -109,6 +149,7 @@ def fit_morphable(
     mean = basis.mean[first]
     b_all = basis.modes[first]
     b_skin = np.ascontiguousarray(b_all[skin])
+    gated = ~bare_face(mean[skin]) if gate_m is not None else np.zeros(int(skin.sum()), bool)
     query = ScanQuery(scan)
     cos_max = np.cos(np.radians(max_normal_angle_deg))
     m = np.asarray(transform, np.float64)[:3]
@@ -118,7 +159,11 @@ def fit_morphable(
     stages = [min(k, count) for k in modes]
     total, done = len(stages) * iterations_per_stage, 0
     rms, matched = float("nan"), 0.0
-    for k in stages:
+    y = mean[skin][:, 1] / 0.1
+    thick_basis = np.stack([np.ones_like(y), y, y * y], axis=1)  # h(y), template height in 0.1 m
+    thick = np.zeros(3)
+    for stage, k in enumerate(stages):
+        width = max(robust_m, robust_start_m * 0.5**stage)
         b_k = np.ascontiguousarray(b_skin[:, :, :k])
         for _ in range(iterations_per_stage):
             p = mean + b_all[:, :, :k] @ w[:k]
@@ -128,7 +173,14 @@ def fit_morphable(
             r = np.sum(cn * (c - x[skin]), axis=1)
             ok = (np.linalg.norm(c - x[skin], axis=1) < max_distance_m) & (np.sum(nrm * cn, axis=1) > cos_max)
             ok &= ~on_border
-            rho = np.where(ok, 1.0 / (1.0 + (r / robust_m) ** 2) ** 2, 0.0)
+            hair = np.zeros(len(r), bool)
+            if gate_m is not None:
+                ok &= ~gated | (r < gate_m)
+                if hair_weight > 0 and stage >= hair_from_stage:
+                    hair = gated & ~ok & ~on_border & (r > 0) & (np.linalg.norm(c - x[skin], axis=1) < hair_reach_m)
+                    hair &= np.sum(nrm * cn, axis=1) > cos_max
+            r = np.where(hair, r - thick_basis @ thick, r)
+            rho = np.where(ok | hair, 1.0 / (1.0 + (r / width) ** 2) ** 2, 0.0) * np.where(hair, hair_weight, 1.0)
             q = x[skin] - x[skin][ok].mean(axis=0)
             # Jacobian of n . x: log-scale, rotation, translation, the k free weights
             jac = np.concatenate(
@@ -137,17 +189,20 @@ def fit_morphable(
                     np.cross(q, cn),
                     cn,
                     np.einsum("nc,ncj->nj", cn @ rot * scale, b_k),
+                    thick_basis * hair[:, None],
                 ],
                 axis=1,
             )
             jw = jac * (rho / sigma_m**2)[:, None]
             a = jw.T @ jac
             g = jw.T @ r
-            a[7:, 7:] += np.eye(k)
-            g[7:] -= w[:k]
+            a[7 : 7 + k, 7 : 7 + k] += np.eye(k)
+            g[7 : 7 + k] -= w[:k]
             a[:7, :7] += 1e-9 * np.eye(7)
+            a[7 + k :, 7 + k :] += 1e-3 * np.eye(3)  # thickness: free where there is hair, 0 where none
             step = np.linalg.solve(a, g)
-            w[:k] += step[7:]
+            w[:k] += step[7 : 7 + k]
+            thick += step[7 + k :]
             centre = x[skin][ok].mean(axis=0)
             d_rot = _rotation(step[1:4])
             d_scale = float(np.exp(step[0]))
@@ -174,6 +229,7 @@ def refine_normal(
     iterations: int = 2,
     max_distance_m: float = 0.01,
     max_normal_angle_deg: float = 60.0,
+    max_outward_m: float | None = None,
 ) -> tuple[FaceMesh, np.ndarray]:
     """Move each vertex of a fitted head along its normal onto the scan's tangent plane.
 
@@ -181,6 +237,9 @@ def refine_normal(
     moves the vertex by ``(m_i . (c_i - x_i)) / (m_i . n_i)`` along its own normal ``n_i``
     (kept under the same limits as :func:`fit_morphable`): no tangential motion, so the
     correspondence of the model fit is kept while the surface meets the scan's.
+    ``max_outward_m`` (larger than ``max_distance_m``) lets a vertex reach a scan that lies
+    farther outside it, up to that distance: the hair that stands off a skull the
+    model fitted under it (:func:`fit_morphable`'s gate).
 
     Returns
     -------
@@ -194,7 +253,11 @@ def refine_normal(
         n = vertex_normals_welded(x, faces)
         c, cn, on_border = query.closest(x)
         cos = np.sum(n * cn, axis=1)
-        ok = (np.linalg.norm(c - x, axis=1) < max_distance_m) & (cos > cos_max) & ~on_border
+        dist = np.linalg.norm(c - x, axis=1)
         step = np.sum(cn * (c - x), axis=1) / np.maximum(cos, 1e-6)
+        near = dist < max_distance_m
+        if max_outward_m is not None:
+            near |= (dist < max_outward_m) & (step > 0.0)
+        ok = near & (cos > cos_max) & ~on_border
         x = x + np.where(ok, step, 0.0)[:, None] * n
     return head.with_vertices(x[inverse]), ok[inverse]

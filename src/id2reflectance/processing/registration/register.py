@@ -88,6 +88,8 @@ class RegistrationConfig:
     prior_iterations: int = 5  # Gauss-Newton steps per stage
     prior_refine: Literal["normal", "nonrigid", "none"] = "normal"  # after the prior: see register_template
     prior_sigma_m: float = 0.001  # per-vertex noise against the N(0, 1) weights (larger: stronger prior)
+    prior_gate_m: float | None = 0.001  # off the bare face, scan farther outside the fit is not fitted (hair)
+    prior_outward_m: float | None = 0.03  # refinement after the prior: reach a scan this far outside (hair)
     prior_max_rms_mm: float = 0.5  # "auto", procedural template: a head fitted worse than this gets no prior
 
     def __post_init__(self) -> None:
@@ -332,6 +334,7 @@ def register_template(
             max_distance_m=config.max_distance_m,
             max_normal_angle_deg=config.max_normal_angle_deg,
             sigma_m=config.prior_sigma_m,
+            gate_m=config.prior_gate_m,
         )
         log.info("face-model prior: rms %.3f mm, |w| %.2f", morph.rms_mm, float(np.linalg.norm(morph.weights)))
         extras.update(_prior_extras(morph))
@@ -363,7 +366,11 @@ def register_template(
         fitted, matched = aligned, morph.matched_fraction
     elif morph is not None and config.prior_refine == "normal":
         fitted, moved = refine_normal(
-            aligned, scan, max_distance_m=config.max_distance_m, max_normal_angle_deg=config.max_normal_angle_deg
+            aligned,
+            scan,
+            max_distance_m=config.max_distance_m,
+            max_normal_angle_deg=config.max_normal_angle_deg,
+            max_outward_m=config.prior_outward_m,
         )
         matched = float(moved.mean())
     else:
