@@ -252,8 +252,10 @@ def test_low_confidence_region_contributes_less(tmp_path: Path) -> None:
 
 
 def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
-    """Texels seen only between ``cos_fallback`` and ``cos_min`` get a fallback weight
-    (and the bake their sample, at low coverage) instead of being filled."""
+    """Texels seen only between ``cos_fallback`` and ``cos_min`` get a fallback weight;
+    the bake takes their sample (``grazing="sample"``, low coverage), fills them from the
+    seen texels that resemble it (``"guide"``, the default: unseen, coverage 0) or ignores
+    it (``"fill"``)."""
     from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
 
     mesh = _plane()
@@ -273,8 +275,10 @@ def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
     assert np.all(smp.facing[inner]) and not smp.facing[outer].any()
     np.testing.assert_allclose(smp.diffuse_albedo[outer], _albedo(p[outer]), atol=5e-4)
 
-    def bake(fallback: float):
-        cfg = BakeConfig(size=256, cos_min=0.97, cos_fallback=fallback, occlusion_directions=0, previews=False)
+    def bake(fallback: float, grazing: str = "sample"):
+        cfg = BakeConfig(
+            size=256, cos_min=0.97, cos_fallback=fallback, grazing=grazing, occlusion_directions=0, previews=False
+        )
         return bake_maps(mesh, [_render(cam)], config=cfg)
 
     g256 = texel_geometry(mesh, 256)
@@ -284,6 +288,16 @@ def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
     assert np.all(on.seen[out256]) and not off.seen[out256].any()
     assert np.all(on.coverage[out256] > 0) and np.all(off.coverage[out256] == 0)
     np.testing.assert_allclose(on.diffuse_albedo[out256], _albedo(g256.points[out256]), atol=1e-3)
+    assert on.guided is None and off.guided is None
+    guided, ignored = bake(0.5, "guide"), bake(0.5, "fill")
+    assert not guided.seen[out256].any() and np.all(guided.coverage[out256] == 0)
+    assert np.all(guided.guided[out256]) and not guided.guided[guided.seen].any()
+    np.testing.assert_array_equal(ignored.seen, off.seen)
+    np.testing.assert_array_equal(ignored.diffuse_albedo, off.diffuse_albedo)
+    # the albedo is smooth here: the guided fill is close to the truth, as close as the push-pull fill
+    err_g = np.abs(guided.diffuse_albedo[out256] - _albedo(g256.points[out256])).mean()
+    err_f = np.abs(ignored.diffuse_albedo[out256] - _albedo(g256.points[out256])).mean()
+    assert err_g < 0.02 and err_g < err_f + 0.005
 
 
 def test_best_view_blend_keeps_one_camera() -> None:

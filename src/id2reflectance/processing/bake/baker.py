@@ -46,7 +46,7 @@ from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.session import Session, load_session
 from id2reflectance.errors import CaptureError, ConfigError
 from id2reflectance.processing.asset import AssetMaps, write_asset
-from id2reflectance.processing.bake.fill import dilate, push_pull
+from id2reflectance.processing.bake.fill import dilate, guided_fill, push_pull
 from id2reflectance.processing.bake.inputs import (
     check_cameras_see_scan,
     check_out_dir,
@@ -95,12 +95,19 @@ class BakeConfig:
         cameras of different exposure or noise); ``"best"``: the sample of the camera with
         the largest weight only (for measurements).
     cos_min : views whose n.v at a texel is below this give it no weight.
-    cos_fallback : a texel that no view sees (unoccluded) above ``cos_min`` takes the sample of the
-        view that sees it best above ``cos_fallback`` (with the angle weight from
-        ``cos_fallback``: low coverage), instead of being filled from its surroundings;
-        ``cos_fallback >= cos_min`` disables it (default: grazing samples move by the
-        registration's error over n.v; on exact maps 0.02 gains 0.8 dB in front and
-        loses 0.4 at the sides).
+    cos_fallback : a texel that no view sees (unoccluded) above ``cos_min`` but one sees above
+        ``cos_fallback`` has a grazing sample (that view's, the one that sees it best), used
+        as ``grazing`` says; ``cos_fallback >= cos_min`` disables it.
+    grazing : what a texel's grazing sample does: ``"guide"`` (default) fills the texel
+        from the well-seen texels around it that resemble the sample
+        (:func:`~id2reflectance.processing.bake.fill.guided_fill`: it picks the side of an
+        albedo edge, hair or skin, but never gives its own value: grazing pixels are a real
+        capture's noisiest, and move along the surface by the registration's error over
+        n.v); the texel stays unseen (coverage 0); ``"sample"``: the sample itself, as a
+        seen texel of low coverage (angle weight from ``cos_fallback``); ``"fill"``: not
+        used, the texel is filled from its surroundings (the bake before 2026-12-07).
+    guide_radius : search radius of the guided fill, as a fraction of ``size``.
+    guide_sigma_log : similarity width of the guided fill, natural-log albedo units.
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -131,7 +138,11 @@ class BakeConfig:
     normal_source: Literal["specular", "diffuse"] = "specular"
     blend: Literal["weighted", "best"] = "weighted"
     cos_min: float = 0.1
-    cos_fallback: float = 0.1
+    cos_fallback: float = 0.02
+    grazing: Literal["guide", "sample", "fill"] = "guide"
+    guide_radius: float = 0.024
+    guide_sigma_log: float = 0.1
+    grazing_trust: float = 1.0
     angle_power: float = 2.0
     mask_feather_px: float = 6.0
     feather: float = 0.008
@@ -152,6 +163,12 @@ class BakeConfig:
             raise ConfigError(f"size must be a power of two from 256 to 8192, got {self.size}")
         if self.blend not in ("weighted", "best"):
             raise ConfigError(f"blend must be 'weighted' or 'best', got {self.blend!r}")
+        if self.grazing not in ("guide", "sample", "fill"):
+            raise ConfigError(f"grazing must be 'guide', 'sample' or 'fill', got {self.grazing!r}")
+        if not (self.guide_radius > 0 and self.guide_sigma_log > 0):
+            raise ConfigError(
+                f"guide_radius and guide_sigma_log must be > 0, got {self.guide_radius}, {self.guide_sigma_log}"
+            )
         if self.occlusion_normal not in ("baked", "mesh", "vertex"):
             raise ConfigError(f"occlusion_normal must be 'baked', 'mesh' or 'vertex', got {self.occlusion_normal!r}")
         if self.normal_source not in ("specular", "diffuse"):
@@ -178,7 +195,7 @@ class BakeConfig:
         """The per-camera weighting options at this map size."""
         return ViewWeights(
             cos_min=self.cos_min,
-            cos_fallback=self.cos_fallback,
+            cos_fallback=self.cos_min if self.grazing == "fill" else self.cos_fallback,
             angle_power=self.angle_power,
             mask_feather_px=self.mask_feather_px,
             feather_texels=self.feather * self.size,
@@ -199,6 +216,8 @@ class BakedMaps:
     covered : (S, S) bool, texel inside the UV chart.
     seen : (S, S) bool, covered and seen by at least one camera.
     view_weights : {camera: (S, S) float32 blending weight}.
+    guided : (S, S) bool, unseen texels filled by the guided fill from their grazing
+        sample (``BakeConfig.grazing = "guide"``), or None.
     """
 
     diffuse_albedo: np.ndarray
@@ -210,6 +229,7 @@ class BakedMaps:
     covered: np.ndarray
     seen: np.ndarray
     view_weights: dict[str, np.ndarray]
+    guided: np.ndarray | None = None
 
     def coverage_seen(self) -> float:
         """Fraction of the UV chart's texels seen by at least one camera."""
@@ -315,7 +335,12 @@ def bake_maps(
     # texels that no camera sees above cos_min: the best grazing sample (texels a camera
     # faces but gives no weight, at a mask border or an occlusion, are filled as before)
     graze = geom.covered & (wsum <= 0) & (fb_w > 0) & ~facing
-    if graze.any():
+    guide = fb[..., :3].astype(np.float64) if config.grazing == "guide" else None
+    if guide is not None:  # a grazing sample's trust: its fallback weight rescaled to 1 at cos_min
+        cf = min(config.cos_fallback, config.cos_min)
+        span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
+        trust = np.where(graze, np.clip(fb_w * span * config.grazing_trust, 0.0, 1.0), 0.0)
+    if config.grazing == "sample" and graze.any():
         g = fb_w[graze].astype(np.float64)
         wsum[graze] = g
         alb[graze] = g[:, None] * fb[graze][:, :3]
@@ -343,6 +368,9 @@ def bake_maps(
             )
         m0c = subsurface_blur(m0, config.occlusion_sss_mm, texel_m)
         alb /= np.maximum(m0c, config.occlusion_floor)
+        if guide is not None:
+            guide /= np.maximum(m0c, config.occlusion_floor)
+            graze &= m0c.min(axis=-1) >= config.occlusion_min
         # deep creases (mouth line, eye corners, nostrils) receive little of the light and
         # their correction hangs on sub-millimetre geometry: fill them like unseen texels
         seen &= m0c.min(axis=-1) >= config.occlusion_min
@@ -355,7 +383,22 @@ def bake_maps(
     # gutter texels take the mesh normal of the nearest chart texel
     n_geo = prepared.normals_filled
     stack = np.concatenate([alb, spec[..., None], rough[..., None], nrm_seen - n_geo], axis=-1).astype(np.float32)
-    filled = _fill(stack, seen, geom.covered, config)
+    guided = None
+    if guide is not None:
+        graze &= ~seen
+        # candidates: the seen texels (trust 1) and the grazing samples (their trust)
+        sample = np.concatenate([guide, fb[..., 3:5], _unit(fb[..., 5:]) - n_geo], axis=-1)
+        cand = np.where(graze[..., None], sample, stack)
+        stack, guided = guided_fill(
+            cand,
+            np.where(seen, 1.0, np.where(graze, trust, 0.0)),
+            graze,
+            np.where(graze[..., None], guide, alb),
+            radius=max(1, round(config.guide_radius * s)),
+            sigma_log=config.guide_sigma_log,
+        )
+        stack = np.where(graze[..., None], stack, cand).astype(np.float32)
+    filled = _fill(stack, seen if guided is None else seen | guided, geom.covered, config)
     alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
     # far from any seen texel the offset fades out: unseen skin takes the mesh normal, so
     # both sides of a UV seam in unseen regions agree
@@ -377,6 +420,7 @@ def bake_maps(
         covered=geom.covered,
         seen=seen,
         view_weights=weights,
+        guided=guided,
     )
 
 
