@@ -108,6 +108,11 @@ class BakeConfig:
         used, the texel is filled from its surroundings (the bake before 2026-12-07).
     guide_radius : search radius of the guided fill, as a fraction of ``size``.
     guide_sigma_log : similarity width of the guided fill, natural-log albedo units.
+    grazing_trust : weight of a grazing sample among the guided fill's candidates, relative
+        to a seen texel's 1, at n.v = ``cos_min``; it falls as
+        ``((n.v - cos_fallback) / (cos_min - cos_fallback))^angle_power`` and with the
+        pixel's mask and solver confidence, so a grazing sample gives a value only where
+        no seen texel around resembles it (hair seen only at grazing angles).
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -142,7 +147,7 @@ class BakeConfig:
     grazing: Literal["guide", "sample", "fill"] = "guide"
     guide_radius: float = 0.024
     guide_sigma_log: float = 0.1
-    grazing_trust: float = 1.0
+    grazing_trust: float = 0.25
     angle_power: float = 2.0
     mask_feather_px: float = 6.0
     feather: float = 0.008
@@ -165,6 +170,8 @@ class BakeConfig:
             raise ConfigError(f"blend must be 'weighted' or 'best', got {self.blend!r}")
         if self.grazing not in ("guide", "sample", "fill"):
             raise ConfigError(f"grazing must be 'guide', 'sample' or 'fill', got {self.grazing!r}")
+        if not (0.0 <= self.grazing_trust <= 1.0):
+            raise ConfigError(f"grazing_trust must be in [0, 1], got {self.grazing_trust}")
         if not (self.guide_radius > 0 and self.guide_sigma_log > 0):
             raise ConfigError(
                 f"guide_radius and guide_sigma_log must be > 0, got {self.guide_radius}, {self.guide_sigma_log}"
