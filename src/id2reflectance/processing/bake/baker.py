@@ -323,13 +323,19 @@ def bake_maps(
         miss *= 1.0 - np.clip(w, 0.0, 1.0)
         if smp.facing is not None:
             facing |= smp.facing
-        if smp.fallback is not None and (smp.fallback > fb_w).any():
-            take = smp.fallback > fb_w
-            fb_w = np.where(take, smp.fallback, fb_w)
-            sample = np.concatenate(
-                [smp.diffuse_albedo, smp.specular_albedo[..., None], smp.roughness[..., None], smp.normal], axis=-1
-            )
-            fb = np.where(take[..., None], sample, fb)
+        if smp.fallback is not None:
+            take = np.flatnonzero(smp.fallback > fb_w)
+            if take.size:
+                fb_w.reshape(-1)[take] = smp.fallback.reshape(-1)[take]
+                fb.reshape(-1, 8)[take] = np.concatenate(
+                    [
+                        smp.diffuse_albedo.reshape(-1, 3)[take],
+                        smp.specular_albedo.reshape(-1, 1)[take],
+                        smp.roughness.reshape(-1, 1)[take],
+                        smp.normal.reshape(-1, 3)[take],
+                    ],
+                    axis=-1,
+                )
         if progress is not None:
             progress("bake", k + 1, total_views or k + 1)
     if not weights:
@@ -342,11 +348,7 @@ def bake_maps(
     # texels that no camera sees above cos_min: the best grazing sample (texels a camera
     # faces but gives no weight, at a mask border or an occlusion, are filled as before)
     graze = geom.covered & (wsum <= 0) & (fb_w > 0) & ~facing
-    guide = fb[..., :3].astype(np.float64) if config.grazing == "guide" else None
-    if guide is not None:  # a grazing sample's trust: its fallback weight rescaled to 1 at cos_min
-        cf = min(config.cos_fallback, config.cos_min)
-        span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
-        trust = np.where(graze, np.clip(fb_w * span * config.grazing_trust, 0.0, 1.0), 0.0)
+    guide = fb[..., :3].copy() if config.grazing == "guide" else None
     if config.grazing == "sample" and graze.any():
         g = fb_w[graze].astype(np.float64)
         wsum[graze] = g
@@ -376,7 +378,7 @@ def bake_maps(
         m0c = subsurface_blur(m0, config.occlusion_sss_mm, texel_m)
         alb /= np.maximum(m0c, config.occlusion_floor)
         if guide is not None:
-            guide /= np.maximum(m0c, config.occlusion_floor)
+            guide[graze] /= np.maximum(m0c[graze], config.occlusion_floor)
             graze &= m0c.min(axis=-1) >= config.occlusion_min
         # deep creases (mouth line, eye corners, nostrils) receive little of the light and
         # their correction hangs on sub-millimetre geometry: fill them like unseen texels
@@ -393,18 +395,25 @@ def bake_maps(
     guided = None
     if guide is not None:
         graze &= ~seen
-        # candidates: the seen texels (trust 1) and the grazing samples (their trust)
-        sample = np.concatenate([guide, fb[..., 3:5], _unit(fb[..., 5:]) - n_geo], axis=-1)
-        cand = np.where(graze[..., None], sample, stack)
+        # candidates: the seen texels (trust 1) and the grazing samples, trusted as their
+        # fallback weight rescaled to 1 at cos_min, times grazing_trust
+        cf = min(config.cos_fallback, config.cos_min)
+        span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
+        trust = seen.astype(np.float32)
+        trust[graze] = np.clip(fb_w[graze] * span * config.grazing_trust, 0.0, 1.0)
+        reference = alb.astype(np.float32)
+        reference[graze] = guide[graze]
+        stack[graze] = np.concatenate(
+            [guide[graze], fb[graze][:, 3:5], _unit(fb[graze][:, 5:]) - n_geo[graze]], axis=-1
+        )
         stack, guided = guided_fill(
-            cand,
-            np.where(seen, 1.0, np.where(graze, trust, 0.0)),
+            stack,
+            trust,
             graze,
-            np.where(graze[..., None], guide, alb),
+            reference,
             radius=max(1, round(config.guide_radius * s)),
             sigma_log=config.guide_sigma_log,
         )
-        stack = np.where(graze[..., None], stack, cand).astype(np.float32)
     filled = _fill(stack, seen if guided is None else seen | guided, geom.covered, config)
     alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
     # far from any seen texel the offset fades out: unseen skin takes the mesh normal, so

@@ -155,9 +155,9 @@ def guided_fill(
     stride = max(1, int(np.ceil((2 * radius + 1) / np.sqrt(max_offsets))))
     steps = np.arange(-(radius // stride) * stride, radius + 1, stride)
     sigma_d2 = 2.0 * (radius / 2.0) ** 2
-    ref = np.log(np.maximum(np.asarray(reference, np.float64), 0.0) + 1e-3)
-    g = ref[ti, tj]
-    vals = np.asarray(values, np.float64)
+    ref = np.log(np.maximum(np.asarray(reference, np.float32), 0.0) + np.float32(1e-3))
+    g = ref[ti, tj].astype(np.float64)
+    vals = np.asarray(values)
     num = np.zeros((ti.size, vals.shape[-1]))
     den = np.zeros(ti.size)
     for di in steps:
