@@ -323,3 +323,22 @@ def test_best_view_blend_keeps_one_camera() -> None:
     np.testing.assert_allclose(got[w1 > w0], np.clip(truth[w1 > w0] + 0.1, 0, 1), atol=1e-3)
     blended = truth + 0.1 * (w1 / (w0 + w1))[:, None]
     np.testing.assert_allclose(mean.diffuse_albedo[both], np.clip(blended, 0, 1), atol=1e-3)
+
+
+def test_grazing_options_are_checked() -> None:
+    """``BakeConfig``'s grazing options: a bad mode, trust or guide width is a ConfigError
+    naming the field."""
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.processing.bake.baker import BakeConfig
+
+    assert BakeConfig().grazing == "guide" and BakeConfig().cos_fallback < BakeConfig().cos_min
+    for kw, field in (
+        ({"grazing": "raw"}, "grazing"),
+        ({"grazing_trust": 1.5}, "grazing_trust"),
+        ({"guide_radius": 0.0}, "guide_radius"),
+        ({"guide_sigma_log": -1.0}, "guide_sigma_log"),
+    ):
+        with pytest.raises(ConfigError, match=field):
+            BakeConfig(**kw)
+    # "fill" asks the views for no grazing samples at all
+    assert BakeConfig(grazing="fill").view_weights().cos_fallback == BakeConfig().cos_min
