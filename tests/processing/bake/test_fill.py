@@ -91,23 +91,29 @@ def test_guided_fill_keeps_each_side_of_an_albedo_edge() -> None:
 
 
 def test_guided_fill_weights_and_reach() -> None:
-    """A doubtful candidate (weight < 1) counts less than trusted ones that resemble the
-    target as much; targets with no candidate within the radius are left as they were;
-    zero weight everywhere fills nothing."""
+    """A doubtful candidate (weight < 1) counts less than a trusted one that resembles the
+    target as much; the target's own value never enters; targets with no candidate within
+    the radius are left as they were; zero weight everywhere fills nothing."""
     values = np.zeros((32, 32, 1))
-    values[10, 10] = 1.0  # trusted, value 1
-    values[10, 12] = 3.0  # the target itself: a doubtful candidate, value 3
+    values[10, 10] = 1.0  # trusted, value 1, 2 texels from the target
+    values[10, 14] = 3.0  # doubtful, value 3, 2 texels from the target on the other side
+    values[10, 12] = 100.0  # the target's own value (its grazing sample): never used
     weight = np.zeros((32, 32))
     weight[10, 10] = 1.0
+    weight[10, 14] = 0.25
     weight[10, 12] = 0.25
     targets = np.zeros((32, 32), bool)
     targets[10, 12] = targets[30, 30] = True
     ref = np.full((32, 32, 3), 0.5)  # everything alike: only distance and weight count
     out, done = guided_fill(values, weight, targets, ref, radius=4, sigma_log=0.1)
-    w_far = np.exp(-4.0 / (2 * 2.0**2))  # the trusted texel 2 texels away, spatial sigma radius / 2
-    expected = (1.0 * w_far * 1.0 + 0.25 * 1.0 * 3.0) / (w_far + 0.25)
     assert done[10, 12] and not done[30, 30]
-    assert abs(out[10, 12, 0] - expected) < 1e-5
+    # equal distances: the weights alone set the mean (spatial factors cancel)
+    assert abs(out[10, 12, 0] - (1.0 * 1.0 + 0.25 * 3.0) / 1.25) < 1e-5
     assert out[30, 30, 0] == 0.0  # nothing within 4 texels: unchanged
+    # a candidate unlike the target's reference gives way to one like it
+    ref2 = ref.copy()
+    ref2[10, 10] = 0.25  # the trusted candidate is half as bright as the target: exp(-3 ln2^2 / 0.02) ~ 0
+    out2, _ = guided_fill(values, weight, targets, ref2, radius=4, sigma_log=0.1)
+    assert abs(out2[10, 12, 0] - 3.0) < 1e-5
     out0, done0 = guided_fill(values, np.zeros((32, 32)), targets, ref, radius=4, sigma_log=0.1)
     assert not done0.any() and np.array_equal(out0, values.astype(np.float32))

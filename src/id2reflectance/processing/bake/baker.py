@@ -103,7 +103,8 @@ class BakeConfig:
         (:func:`~id2reflectance.processing.bake.fill.guided_fill`: it picks the side of an
         albedo edge, hair or skin, but never gives its own value: grazing pixels are a real
         capture's noisiest, and move along the surface by the registration's error over
-        n.v); the texel stays unseen (coverage 0); ``"sample"``: the sample itself, as a
+        n.v; other grazing samples around count with ``grazing_trust``); the texel stays
+        unseen (coverage 0); ``"sample"``: the sample itself, as a
         seen texel of low coverage (angle weight from ``cos_fallback``); ``"fill"``: not
         used, the texel is filled from its surroundings (the bake before 2026-12-07).
     guide_radius : search radius of the guided fill, as a fraction of ``size``.
@@ -111,8 +112,8 @@ class BakeConfig:
     grazing_trust : weight of a grazing sample among the guided fill's candidates, relative
         to a seen texel's 1, at n.v = ``cos_min``; it falls as
         ``((n.v - cos_fallback) / (cos_min - cos_fallback))^angle_power`` and with the
-        pixel's mask and solver confidence, so a grazing sample gives a value only where
-        no seen texel around resembles it (hair seen only at grazing angles).
+        pixel's mask and solver confidence, so grazing samples give the value only where
+        no seen texel around resembles them (hair seen only at grazing angles).
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.

@@ -116,14 +116,15 @@ def guided_fill(
     sigma_log: float,
     max_offsets: int = 169,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill ``targets`` from the texels around them (themselves included) whose reference
+    """Fill ``targets`` from the texels around them (not themselves) whose reference
     resembles the target's own (a joint bilateral filter with per-texel weights).
 
-    Per target texel t: ``sum_k c_k w_k values[k] / sum_k c_k w_k`` over the texels k within
-    ``radius`` texels with ``c_k = weight[k] > 0``, ``w_k = exp(-d^2 / (2 (radius / 2)^2) -
+    Per target texel t: ``sum_k c_k w_k values[k] / sum_k c_k w_k`` over the texels k != t
+    within ``radius`` texels with ``c_k = weight[k] > 0``, ``w_k = exp(-d^2 / (2 (radius / 2)^2) -
     |log(r_k + e) - log(r_t + e)|^2 / (2 sigma_log^2))``, ``r`` = ``reference``, e = 1e-3.
     Near an albedo edge the texels on the target's side of it dominate; trusted texels
-    (weight 1) outweigh doubtful ones (a target's own weight may be small) where they agree.
+    (weight 1) outweigh doubtful ones where both resemble the target. A target's own value
+    never enters: its reference only chooses.
     The exponent is clamped, so when nothing resembles the target the most similar texels
     still dominate. Targets with no candidate within ``radius`` keep ``values``. The
     offsets are thinned to a regular grid of at most ``max_offsets`` (stride >= 1), so the
@@ -163,7 +164,7 @@ def guided_fill(
     for di in steps:
         for dj in steps:
             r2 = float(di * di + dj * dj)
-            if r2 > radius * radius:
+            if r2 > radius * radius or r2 == 0.0:
                 continue
             ii, jj = ti + di, tj + dj
             ok = (ii >= 0) & (ii < s0) & (jj >= 0) & (jj < s1)
