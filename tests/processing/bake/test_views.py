@@ -381,3 +381,32 @@ def test_grazing_samples_keep_an_albedo_edge() -> None:
     err_f = np.abs(filled.diffuse_albedo[ring] - truth).max(axis=-1)
     assert err_g.max() < 0.02
     assert err_f.max() > 0.1  # the isotropic fill carries skin into the hair and back
+
+
+def test_noisy_grazing_pixels_do_not_set_texels() -> None:
+    """With 10 % noise per pixel, texels seen only at grazing angles filled by the guided
+    fill are less noisy than their own grazing samples (``grazing="sample"``): a texel's
+    own sample never gives its value, its seen and grazing neighbours average the noise."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    view = _render(cam)
+    rng = np.random.default_rng(3)
+    noisy = view.diffuse_albedo * (1.0 + 0.1 * rng.standard_normal(view.diffuse_albedo.shape)).astype(np.float32)
+    view = dataclasses.replace(view, diffuse_albedo=noisy)
+
+    def bake(grazing: str):
+        cfg = BakeConfig(
+            size=256, cos_min=0.97, cos_fallback=0.5, grazing=grazing, occlusion_directions=0, previews=False
+        )
+        return bake_maps(mesh, [view], config=cfg)
+
+    g = texel_geometry(mesh, 256)
+    c = (cam.center - g.points)[..., 2] / np.linalg.norm(cam.center - g.points, axis=-1)
+    ring = g.covered & (c < 0.96) & (np.abs(g.points[..., :2]).max(-1) < 0.09)
+    truth = _albedo(g.points[ring])
+    guided, sampled = bake("guide"), bake("sample")
+    rms_g = np.sqrt(np.mean((guided.diffuse_albedo[ring] - truth) ** 2))
+    rms_s = np.sqrt(np.mean((sampled.diffuse_albedo[ring] - truth) ** 2))
+    assert rms_g < 0.7 * rms_s  # measured 0.014 against 0.029
