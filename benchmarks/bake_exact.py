@@ -389,12 +389,18 @@ def supersampled(
 
 
 def error_shares(
-    case: ExactCase, baked_diffuse: np.ndarray, seen: np.ndarray, weights: dict[str, np.ndarray], region: np.ndarray
+    case: ExactCase,
+    baked_diffuse: np.ndarray,
+    seen: np.ndarray,
+    weights: dict[str, np.ndarray],
+    region: np.ndarray,
+    guided: np.ndarray | None = None,
 ) -> dict[str, tuple[int, float, float]]:
     """Where a camera region's diffuse error lies: {class: (texels, share of the region's
     squared error, PSNR dB of the class)} for the texels the bake filled (unseen or
-    creases), those seen by one camera only and those blended from two or more, with the
-    seen ones split at n.v 0.3 to their best camera (grazing)."""
+    creases), those it filled guided by their grazing samples (``guided``,
+    ``BakedMaps.guided``), those seen by one camera only and those blended from two or
+    more, with the seen ones split at n.v 0.3 to their best camera (grazing)."""
     from id2reflectance.processing.bake.views import texel_geometry
 
     e2 = np.mean((np.asarray(baked_diffuse, np.float64) - case.truth["diffuse_albedo"]) ** 2, axis=-1)
@@ -405,8 +411,10 @@ def error_shares(
         v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
         cos = np.maximum(cos, np.sum(geom.normals * v, axis=-1))
     views = sum((w > 0).astype(int) for w in weights.values())
+    guided = np.zeros_like(seen) if guided is None else guided
     classes = {
-        "filled": region & ~seen,
+        "filled": region & ~seen & ~guided,
+        "filled, guided by grazing samples": region & guided,
         "seen, grazing (n.v < 0.3)": region & seen & (cos < 0.3),
         "seen, one camera": region & seen & (cos >= 0.3) & (views <= 1),
         "seen, blended": region & seen & (cos >= 0.3) & (views >= 2),
@@ -423,8 +431,8 @@ def error_shares(
 # (label, BakeConfig changes): one stage switched off or replaced at a time
 STAGES: tuple[tuple[str, dict], ...] = (
     (
-        "the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6)",
-        {"occlusion_normal": "vertex", "occlusion_directions": 128, "occlusion_min": 0.6},
+        "the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6, grazing texels filled)",
+        {"occlusion_normal": "vertex", "occlusion_directions": 128, "occlusion_min": 0.6, "grazing": "fill"},
     ),
     ("blending -> best view only", {"blend": "best"}),
     ("occlusion correction off", {"occlusion_directions": 0}),
@@ -432,7 +440,10 @@ STAGES: tuple[tuple[str, dict], ...] = (
     ("occlusion per texel with the baked normal", {"occlusion_normal": "baked"}),
     ("creases (m0 < 0.3) kept, not filled", {"occlusion_min": 0.0}),
     ("crease threshold m0 < 0.6 (before)", {"occlusion_min": 0.6}),
-    ("grazing texels: best sample down to n.v 0.02, not filled", {"cos_fallback": 0.02}),
+    ("grazing texels filled from their surroundings (before 2026-12-07)", {"grazing": "fill"}),
+    ("grazing texels: their own sample (down to n.v 0.02)", {"grazing": "sample"}),
+    ("grazing texels: guided fill from seen texels only (trust 0)", {"grazing_trust": 0.0}),
+    ("grazing texels: guided fill, grazing trust 1", {"grazing_trust": 1.0}),
     ("mask/occlusion margins off", {"mask_feather_px": 0.0, "feather": 0.0}),
     ("visibility tolerance 0.2 mm", {"visibility_tolerance_m": 2e-4}),
 )

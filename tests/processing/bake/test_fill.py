@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from id2reflectance.processing.bake.fill import dilate, push_pull
+from id2reflectance.processing.bake.fill import dilate, guided_fill, push_pull
 
 
 def _ramp(size: int = 64) -> np.ndarray:
@@ -62,3 +62,58 @@ def test_dilate_copies_nearest_within_width() -> None:
     assert grown.sum() == 13  # texels within Euclidean distance 2 of the centre
     np.testing.assert_array_equal(out[grown, 0], 5.0)
     assert out[~grown].sum() == 0.0 and values[4, 3, 0] == 0.0  # input untouched
+
+
+def _edge_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skin (0.55, 0.35, 0.17) left of column 32, hair (0.18, 0.15, 0.13) right of it; a
+    band of unknown texels (rows 20-43, columns 24-39) across the edge."""
+    skin, hair = np.array([0.55, 0.35, 0.17]), np.array([0.18, 0.15, 0.13])
+    truth = np.where((np.arange(64) < 32)[None, :, None], skin, hair) * np.ones((64, 64, 1))
+    known = np.ones((64, 64), bool)
+    known[20:44, 24:40] = False
+    return truth, known, ~known
+
+
+def test_guided_fill_keeps_each_side_of_an_albedo_edge() -> None:
+    """Guided by a rough sample (here 20 % off), each unknown texel takes the known values
+    of its own side of the edge; push-pull mixes the two sides near the edge."""
+    truth, known, hole = _edge_case()
+    guide = truth * 1.2
+    weight = known.astype(np.float64)
+    out, done = guided_fill(truth, weight, hole, np.where(known[..., None], truth, guide), radius=10, sigma_log=0.1)
+    assert out.dtype == np.float32 and out.shape == truth.shape
+    # every hole texel has a known texel within 10 texels on its own side (columns 14-23 / 40-49)
+    assert np.array_equal(done, hole)
+    np.testing.assert_allclose(out[done], truth[done], atol=1e-6)  # the known values, exactly
+    np.testing.assert_array_equal(out[known], truth[known].astype(np.float32))
+    pp = push_pull(np.where(known[..., None], truth, 0.0), known)
+    assert np.abs(pp[hole] - truth[hole]).max() > 0.1  # isotropic fill crosses the edge
+
+
+def test_guided_fill_weights_and_reach() -> None:
+    """A doubtful candidate (weight < 1) counts less than a trusted one that resembles the
+    target as much; the target's own value never enters; targets with no candidate within
+    the radius are left as they were; zero weight everywhere fills nothing."""
+    values = np.zeros((32, 32, 1))
+    values[10, 10] = 1.0  # trusted, value 1, 2 texels from the target
+    values[10, 14] = 3.0  # doubtful, value 3, 2 texels from the target on the other side
+    values[10, 12] = 100.0  # the target's own value (its grazing sample): never used
+    weight = np.zeros((32, 32))
+    weight[10, 10] = 1.0
+    weight[10, 14] = 0.25
+    weight[10, 12] = 0.25
+    targets = np.zeros((32, 32), bool)
+    targets[10, 12] = targets[30, 30] = True
+    ref = np.full((32, 32, 3), 0.5)  # everything alike: only distance and weight count
+    out, done = guided_fill(values, weight, targets, ref, radius=4, sigma_log=0.1)
+    assert done[10, 12] and not done[30, 30]
+    # equal distances: the weights alone set the mean (spatial factors cancel)
+    assert abs(out[10, 12, 0] - (1.0 * 1.0 + 0.25 * 3.0) / 1.25) < 1e-5
+    assert out[30, 30, 0] == 0.0  # nothing within 4 texels: unchanged
+    # a candidate unlike the target's reference gives way to one like it
+    ref2 = ref.copy()
+    ref2[10, 10] = 0.25  # the trusted candidate is half as bright as the target: exp(-3 ln2^2 / 0.02) ~ 0
+    out2, _ = guided_fill(values, weight, targets, ref2, radius=4, sigma_log=0.1)
+    assert abs(out2[10, 12, 0] - 3.0) < 1e-5
+    out0, done0 = guided_fill(values, np.zeros((32, 32)), targets, ref, radius=4, sigma_log=0.1)
+    assert not done0.any() and np.array_equal(out0, values.astype(np.float32))

@@ -252,8 +252,10 @@ def test_low_confidence_region_contributes_less(tmp_path: Path) -> None:
 
 
 def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
-    """Texels seen only between ``cos_fallback`` and ``cos_min`` get a fallback weight
-    (and the bake their sample, at low coverage) instead of being filled."""
+    """Texels seen only between ``cos_fallback`` and ``cos_min`` get a fallback weight;
+    the bake takes their sample (``grazing="sample"``, low coverage), fills them from the
+    seen texels that resemble it (``"guide"``, the default: unseen, coverage 0) or ignores
+    it (``"fill"``)."""
     from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
 
     mesh = _plane()
@@ -273,8 +275,10 @@ def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
     assert np.all(smp.facing[inner]) and not smp.facing[outer].any()
     np.testing.assert_allclose(smp.diffuse_albedo[outer], _albedo(p[outer]), atol=5e-4)
 
-    def bake(fallback: float):
-        cfg = BakeConfig(size=256, cos_min=0.97, cos_fallback=fallback, occlusion_directions=0, previews=False)
+    def bake(fallback: float, grazing: str = "sample"):
+        cfg = BakeConfig(
+            size=256, cos_min=0.97, cos_fallback=fallback, grazing=grazing, occlusion_directions=0, previews=False
+        )
         return bake_maps(mesh, [_render(cam)], config=cfg)
 
     g256 = texel_geometry(mesh, 256)
@@ -284,6 +288,16 @@ def test_grazing_fallback_samples_texels_no_camera_faces() -> None:
     assert np.all(on.seen[out256]) and not off.seen[out256].any()
     assert np.all(on.coverage[out256] > 0) and np.all(off.coverage[out256] == 0)
     np.testing.assert_allclose(on.diffuse_albedo[out256], _albedo(g256.points[out256]), atol=1e-3)
+    assert on.guided is None and off.guided is None
+    guided, ignored = bake(0.5, "guide"), bake(0.5, "fill")
+    assert not guided.seen[out256].any() and np.all(guided.coverage[out256] == 0)
+    assert np.all(guided.guided[out256]) and not guided.guided[guided.seen].any()
+    np.testing.assert_array_equal(ignored.seen, off.seen)
+    np.testing.assert_array_equal(ignored.diffuse_albedo, off.diffuse_albedo)
+    # the albedo is smooth here: the guided fill is close to the truth, as close as the push-pull fill
+    err_g = np.abs(guided.diffuse_albedo[out256] - _albedo(g256.points[out256])).mean()
+    err_f = np.abs(ignored.diffuse_albedo[out256] - _albedo(g256.points[out256])).mean()
+    assert err_g < 0.02 and err_g < err_f + 0.005
 
 
 def test_best_view_blend_keeps_one_camera() -> None:
@@ -309,3 +323,90 @@ def test_best_view_blend_keeps_one_camera() -> None:
     np.testing.assert_allclose(got[w1 > w0], np.clip(truth[w1 > w0] + 0.1, 0, 1), atol=1e-3)
     blended = truth + 0.1 * (w1 / (w0 + w1))[:, None]
     np.testing.assert_allclose(mean.diffuse_albedo[both], np.clip(blended, 0, 1), atol=1e-3)
+
+
+def test_grazing_options_are_checked() -> None:
+    """``BakeConfig``'s grazing options: a bad mode, trust or guide width is a ConfigError
+    naming the field."""
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.processing.bake.baker import BakeConfig
+
+    assert BakeConfig().grazing == "guide" and BakeConfig().cos_fallback < BakeConfig().cos_min
+    for kw, field in (
+        ({"grazing": "raw"}, "grazing"),
+        ({"grazing_trust": 1.5}, "grazing_trust"),
+        ({"guide_radius": 0.0}, "guide_radius"),
+        ({"guide_sigma_log": -1.0}, "guide_sigma_log"),
+    ):
+        with pytest.raises(ConfigError, match=field):
+            BakeConfig(**kw)
+    # "fill" asks the views for no grazing samples at all
+    assert BakeConfig(grazing="fill").view_weights().cos_fallback == BakeConfig().cos_min
+
+
+def test_grazing_samples_keep_an_albedo_edge() -> None:
+    """An albedo edge (dark 'hair' at x > 0.04 m) crossing texels seen only at grazing
+    angles: the guided fill keeps each side (within 0.02 of the truth); filling them
+    from their surroundings smears the seen side across it."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    skin, hair = np.array([0.55, 0.35, 0.17]), np.array([0.18, 0.15, 0.13])
+
+    def albedo(p: np.ndarray) -> np.ndarray:
+        return np.where((p[:, 0] > 0.04)[:, None], hair, skin)
+
+    view = _render(cam)
+    origin, dirs = cam.pixel_rays()
+    p = origin + (-origin[2] / dirs[:, 2])[:, None] * dirs
+    edge = albedo(p).reshape(cam.height, cam.width, 3).astype(np.float32)
+    view = dataclasses.replace(view, diffuse_albedo=np.where(view.mask[..., None] > 0, edge, 0.0))
+
+    def bake(grazing: str):
+        cfg = BakeConfig(
+            size=256, cos_min=0.97, cos_fallback=0.5, grazing=grazing, occlusion_directions=0, previews=False
+        )
+        return bake_maps(mesh, [view], config=cfg)
+
+    g = texel_geometry(mesh, 256)
+    c = (cam.center - g.points)[..., 2] / np.linalg.norm(cam.center - g.points, axis=-1)
+    # grazing texels (n.v < 0.96) away from the plane's border, 1.5 texels or more from the edge
+    ring = g.covered & (c < 0.96) & (np.abs(g.points[..., :2]).max(-1) < 0.09)
+    ring &= np.abs(g.points[..., 0] - 0.04) > 1.5 * 2 * HALF / 256
+    truth = albedo(g.points[ring])
+    guided, filled = bake("guide"), bake("fill")
+    assert ring.sum() > 1000 and np.all(guided.guided[ring]) and not guided.seen[ring].any()
+    err_g = np.abs(guided.diffuse_albedo[ring] - truth).max(axis=-1)
+    err_f = np.abs(filled.diffuse_albedo[ring] - truth).max(axis=-1)
+    assert err_g.max() < 0.02
+    assert err_f.max() > 0.1  # the isotropic fill carries skin into the hair and back
+
+
+def test_noisy_grazing_pixels_do_not_set_texels() -> None:
+    """With 10 % noise per pixel, texels seen only at grazing angles filled by the guided
+    fill are less noisy than their own grazing samples (``grazing="sample"``): a texel's
+    own sample never gives its value, its seen and grazing neighbours average the noise."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    view = _render(cam)
+    rng = np.random.default_rng(3)
+    noisy = view.diffuse_albedo * (1.0 + 0.1 * rng.standard_normal(view.diffuse_albedo.shape)).astype(np.float32)
+    view = dataclasses.replace(view, diffuse_albedo=noisy)
+
+    def bake(grazing: str):
+        cfg = BakeConfig(
+            size=256, cos_min=0.97, cos_fallback=0.5, grazing=grazing, occlusion_directions=0, previews=False
+        )
+        return bake_maps(mesh, [view], config=cfg)
+
+    g = texel_geometry(mesh, 256)
+    c = (cam.center - g.points)[..., 2] / np.linalg.norm(cam.center - g.points, axis=-1)
+    ring = g.covered & (c < 0.96) & (np.abs(g.points[..., :2]).max(-1) < 0.09)
+    truth = _albedo(g.points[ring])
+    guided, sampled = bake("guide"), bake("sample")
+    rms_g = np.sqrt(np.mean((guided.diffuse_albedo[ring] - truth) ** 2))
+    rms_s = np.sqrt(np.mean((sampled.diffuse_albedo[ring] - truth) ** 2))
+    assert rms_g < 0.7 * rms_s  # measured 0.014 against 0.029

@@ -46,7 +46,7 @@ from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.session import Session, load_session
 from id2reflectance.errors import CaptureError, ConfigError
 from id2reflectance.processing.asset import AssetMaps, write_asset
-from id2reflectance.processing.bake.fill import dilate, push_pull
+from id2reflectance.processing.bake.fill import dilate, guided_fill, push_pull
 from id2reflectance.processing.bake.inputs import (
     check_cameras_see_scan,
     check_out_dir,
@@ -95,12 +95,25 @@ class BakeConfig:
         cameras of different exposure or noise); ``"best"``: the sample of the camera with
         the largest weight only (for measurements).
     cos_min : views whose n.v at a texel is below this give it no weight.
-    cos_fallback : a texel that no view sees (unoccluded) above ``cos_min`` takes the sample of the
-        view that sees it best above ``cos_fallback`` (with the angle weight from
-        ``cos_fallback``: low coverage), instead of being filled from its surroundings;
-        ``cos_fallback >= cos_min`` disables it (default: grazing samples move by the
-        registration's error over n.v; on exact maps 0.02 gains 0.8 dB in front and
-        loses 0.4 at the sides).
+    cos_fallback : a texel that no view sees (unoccluded) above ``cos_min`` but one sees above
+        ``cos_fallback`` has a grazing sample (that view's, the one that sees it best), used
+        as ``grazing`` says; ``cos_fallback >= cos_min`` disables it.
+    grazing : what a texel's grazing sample does: ``"guide"`` (default) fills the texel
+        from the well-seen texels around it that resemble the sample
+        (:func:`~id2reflectance.processing.bake.fill.guided_fill`: it picks the side of an
+        albedo edge, hair or skin, but never gives its own value: grazing pixels are a real
+        capture's noisiest, and move along the surface by the registration's error over
+        n.v; other grazing samples around count with ``grazing_trust``); the texel stays
+        unseen (coverage 0); ``"sample"``: the sample itself, as a
+        seen texel of low coverage (angle weight from ``cos_fallback``); ``"fill"``: not
+        used, the texel is filled from its surroundings (the bake before 2026-12-07).
+    guide_radius : search radius of the guided fill, as a fraction of ``size``.
+    guide_sigma_log : similarity width of the guided fill, natural-log albedo units.
+    grazing_trust : weight of a grazing sample among the guided fill's candidates, relative
+        to a seen texel's 1, at n.v = ``cos_min``; it falls as
+        ``((n.v - cos_fallback) / (cos_min - cos_fallback))^angle_power`` and with the
+        pixel's mask and solver confidence, so grazing samples give the value only where
+        no seen texel around resembles them (hair seen only at grazing angles).
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -131,7 +144,11 @@ class BakeConfig:
     normal_source: Literal["specular", "diffuse"] = "specular"
     blend: Literal["weighted", "best"] = "weighted"
     cos_min: float = 0.1
-    cos_fallback: float = 0.1
+    cos_fallback: float = 0.02
+    grazing: Literal["guide", "sample", "fill"] = "guide"
+    guide_radius: float = 0.024
+    guide_sigma_log: float = 0.1
+    grazing_trust: float = 0.25
     angle_power: float = 2.0
     mask_feather_px: float = 6.0
     feather: float = 0.008
@@ -152,6 +169,14 @@ class BakeConfig:
             raise ConfigError(f"size must be a power of two from 256 to 8192, got {self.size}")
         if self.blend not in ("weighted", "best"):
             raise ConfigError(f"blend must be 'weighted' or 'best', got {self.blend!r}")
+        if self.grazing not in ("guide", "sample", "fill"):
+            raise ConfigError(f"grazing must be 'guide', 'sample' or 'fill', got {self.grazing!r}")
+        if not (0.0 <= self.grazing_trust <= 1.0):
+            raise ConfigError(f"grazing_trust must be in [0, 1], got {self.grazing_trust}")
+        if not (self.guide_radius > 0 and self.guide_sigma_log > 0):
+            raise ConfigError(
+                f"guide_radius and guide_sigma_log must be > 0, got {self.guide_radius}, {self.guide_sigma_log}"
+            )
         if self.occlusion_normal not in ("baked", "mesh", "vertex"):
             raise ConfigError(f"occlusion_normal must be 'baked', 'mesh' or 'vertex', got {self.occlusion_normal!r}")
         if self.normal_source not in ("specular", "diffuse"):
@@ -178,7 +203,7 @@ class BakeConfig:
         """The per-camera weighting options at this map size."""
         return ViewWeights(
             cos_min=self.cos_min,
-            cos_fallback=self.cos_fallback,
+            cos_fallback=self.cos_min if self.grazing == "fill" else self.cos_fallback,
             angle_power=self.angle_power,
             mask_feather_px=self.mask_feather_px,
             feather_texels=self.feather * self.size,
@@ -199,6 +224,8 @@ class BakedMaps:
     covered : (S, S) bool, texel inside the UV chart.
     seen : (S, S) bool, covered and seen by at least one camera.
     view_weights : {camera: (S, S) float32 blending weight}.
+    guided : (S, S) bool, unseen texels filled by the guided fill from their grazing
+        sample (``BakeConfig.grazing = "guide"``), or None.
     """
 
     diffuse_albedo: np.ndarray
@@ -210,6 +237,7 @@ class BakedMaps:
     covered: np.ndarray
     seen: np.ndarray
     view_weights: dict[str, np.ndarray]
+    guided: np.ndarray | None = None
 
     def coverage_seen(self) -> float:
         """Fraction of the UV chart's texels seen by at least one camera."""
@@ -296,13 +324,19 @@ def bake_maps(
         miss *= 1.0 - np.clip(w, 0.0, 1.0)
         if smp.facing is not None:
             facing |= smp.facing
-        if smp.fallback is not None and (smp.fallback > fb_w).any():
-            take = smp.fallback > fb_w
-            fb_w = np.where(take, smp.fallback, fb_w)
-            sample = np.concatenate(
-                [smp.diffuse_albedo, smp.specular_albedo[..., None], smp.roughness[..., None], smp.normal], axis=-1
-            )
-            fb = np.where(take[..., None], sample, fb)
+        if smp.fallback is not None:
+            take = np.flatnonzero(smp.fallback > fb_w)
+            if take.size:
+                fb_w.reshape(-1)[take] = smp.fallback.reshape(-1)[take]
+                fb.reshape(-1, 8)[take] = np.concatenate(
+                    [
+                        smp.diffuse_albedo.reshape(-1, 3)[take],
+                        smp.specular_albedo.reshape(-1, 1)[take],
+                        smp.roughness.reshape(-1, 1)[take],
+                        smp.normal.reshape(-1, 3)[take],
+                    ],
+                    axis=-1,
+                )
         if progress is not None:
             progress("bake", k + 1, total_views or k + 1)
     if not weights:
@@ -315,7 +349,8 @@ def bake_maps(
     # texels that no camera sees above cos_min: the best grazing sample (texels a camera
     # faces but gives no weight, at a mask border or an occlusion, are filled as before)
     graze = geom.covered & (wsum <= 0) & (fb_w > 0) & ~facing
-    if graze.any():
+    guide = fb[..., :3].copy() if config.grazing == "guide" else None
+    if config.grazing == "sample" and graze.any():
         g = fb_w[graze].astype(np.float64)
         wsum[graze] = g
         alb[graze] = g[:, None] * fb[graze][:, :3]
@@ -343,6 +378,9 @@ def bake_maps(
             )
         m0c = subsurface_blur(m0, config.occlusion_sss_mm, texel_m)
         alb /= np.maximum(m0c, config.occlusion_floor)
+        if guide is not None:
+            guide[graze] /= np.maximum(m0c[graze], config.occlusion_floor)
+            graze &= m0c.min(axis=-1) >= config.occlusion_min
         # deep creases (mouth line, eye corners, nostrils) receive little of the light and
         # their correction hangs on sub-millimetre geometry: fill them like unseen texels
         seen &= m0c.min(axis=-1) >= config.occlusion_min
@@ -355,7 +393,29 @@ def bake_maps(
     # gutter texels take the mesh normal of the nearest chart texel
     n_geo = prepared.normals_filled
     stack = np.concatenate([alb, spec[..., None], rough[..., None], nrm_seen - n_geo], axis=-1).astype(np.float32)
-    filled = _fill(stack, seen, geom.covered, config)
+    guided = None
+    if guide is not None:
+        graze &= ~seen
+        # candidates: the seen texels (trust 1) and the grazing samples, trusted as their
+        # fallback weight rescaled to 1 at cos_min, times grazing_trust
+        cf = min(config.cos_fallback, config.cos_min)
+        span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
+        trust = seen.astype(np.float32)
+        trust[graze] = np.clip(fb_w[graze] * span * config.grazing_trust, 0.0, 1.0)
+        reference = alb.astype(np.float32)
+        reference[graze] = guide[graze]
+        stack[graze] = np.concatenate(
+            [guide[graze], fb[graze][:, 3:5], _unit(fb[graze][:, 5:]) - n_geo[graze]], axis=-1
+        )
+        stack, guided = guided_fill(
+            stack,
+            trust,
+            graze,
+            reference,
+            radius=max(1, round(config.guide_radius * s)),
+            sigma_log=config.guide_sigma_log,
+        )
+    filled = _fill(stack, seen if guided is None else seen | guided, geom.covered, config)
     alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
     # far from any seen texel the offset fades out: unseen skin takes the mesh normal, so
     # both sides of a UV seam in unseen regions agree
@@ -377,6 +437,7 @@ def bake_maps(
         covered=geom.covered,
         seen=seen,
         view_weights=weights,
+        guided=guided,
     )
 
 

@@ -104,3 +104,77 @@ def push_pull(values: np.ndarray, known: np.ndarray, *, sweeps: int = 8) -> np.n
         filled = np.where((lw > 0)[..., None], lv * lw[..., None] + filled * (1.0 - lw[..., None]), filled)
     out = filled.astype(np.float32)
     return out[..., 0] if squeeze else out
+
+
+def guided_fill(
+    values: np.ndarray,
+    weight: np.ndarray,
+    targets: np.ndarray,
+    reference: np.ndarray,
+    *,
+    radius: int,
+    sigma_log: float,
+    max_offsets: int = 169,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``targets`` from the texels around them (not themselves) whose reference
+    resembles the target's own (a joint bilateral filter with per-texel weights).
+
+    Per target texel t: ``sum_k c_k w_k values[k] / sum_k c_k w_k`` over the texels k != t
+    within ``radius`` texels with ``c_k = weight[k] > 0``, ``w_k = exp(-d^2 / (2 (radius / 2)^2) -
+    |log(r_k + e) - log(r_t + e)|^2 / (2 sigma_log^2))``, ``r`` = ``reference``, e = 1e-3.
+    Near an albedo edge the texels on the target's side of it dominate; trusted texels
+    (weight 1) outweigh doubtful ones where both resemble the target. A target's own value
+    never enters: its reference only chooses.
+    The exponent is clamped, so when nothing resembles the target the most similar texels
+    still dominate. Targets with no candidate within ``radius`` keep ``values``. The
+    offsets are thinned to a regular grid of at most ``max_offsets`` (stride >= 1), so the
+    cost does not grow with the radius.
+
+    Parameters
+    ----------
+    values : (S, S, C) float map (any channels: albedo, roughness, normal offsets...).
+    weight : (S, S) float >= 0, each texel's trust as a candidate (0: not one).
+    targets : (S, S) bool, texels to fill.
+    reference : (S, S, G) float >= 0, the similarity's quantity (linear RGB albedo) at the
+        candidates and the targets.
+    radius : search radius, texels (>= 1).
+    sigma_log : width of the similarity in natural-log units (0.1: about 10 %).
+    max_offsets : cap on the offsets visited per target.
+
+    Returns
+    -------
+    ((S, S, C) float32 ``values`` with the filled targets replaced, (S, S) bool the targets
+    filled).
+    """
+    out = np.asarray(values, np.float32).copy()
+    done = np.zeros(targets.shape, bool)
+    ti, tj = np.nonzero(targets)
+    cand = np.asarray(weight, np.float64)
+    if ti.size == 0 or not (cand > 0).any() or radius < 1:
+        return out, done
+    s0, s1 = targets.shape
+    stride = max(1, int(np.ceil((2 * radius + 1) / np.sqrt(max_offsets))))
+    steps = np.arange(-(radius // stride) * stride, radius + 1, stride)
+    sigma_d2 = 2.0 * (radius / 2.0) ** 2
+    ref = np.log(np.maximum(np.asarray(reference, np.float32), 0.0) + np.float32(1e-3))
+    g = ref[ti, tj].astype(np.float64)
+    vals = np.asarray(values)
+    num = np.zeros((ti.size, vals.shape[-1]))
+    den = np.zeros(ti.size)
+    for di in steps:
+        for dj in steps:
+            r2 = float(di * di + dj * dj)
+            if r2 > radius * radius or r2 == 0.0:
+                continue
+            ii, jj = ti + di, tj + dj
+            ok = (ii >= 0) & (ii < s0) & (jj >= 0) & (jj < s1)
+            ii, jj = np.clip(ii, 0, s0 - 1), np.clip(jj, 0, s1 - 1)
+            c = cand[ii, jj] * ok
+            dc = np.sum((ref[ii, jj] - g) ** 2, axis=-1) / (2.0 * sigma_log**2)
+            w = c * np.exp(-r2 / sigma_d2 - np.minimum(dc, 600.0))
+            num += w[:, None] * vals[ii, jj]
+            den += w
+    has = den > 0
+    out[ti[has], tj[has]] = (num[has] / den[has, None]).astype(np.float32)
+    done[ti[has], tj[has]] = True
+    return out, done
