@@ -316,6 +316,7 @@ def fit_similarity(
     iterations: int = 30,
     tol_px: float = 1e-3,
     init: np.ndarray | None = None,
+    finest: int = 0,
 ) -> tuple[np.ndarray, float]:
     """Inverse compositional Gauss-Newton fit of a similarity, coarse to fine.
 
@@ -327,6 +328,8 @@ def fit_similarity(
     tol_px : stop the finest level when an update moves the sample points by less than this
         (pixels); a coarser level stops at :data:`COARSE_TOL_PX` of its pixels (or ``tol_px`` if larger).
     init : (3, 3) starting similarity at the finest level (default identity).
+    finest : the finest level fitted (0: all; 1: a first estimate that a later fit refines at
+        level 0 and 1 anyway, for a quarter of the finest level's cost).
 
     Returns
     -------
@@ -339,7 +342,7 @@ def fit_similarity(
     M = np.eye(3) if init is None else np.array(init, np.float64)
     M[:2, 2] /= 2.0 ** (n - 1)
     ncc = 0.0
-    for lv in range(n - 1, -1, -1):
+    for lv in range(n - 1, min(finest, n - 1) - 1, -1):
         level = ref.levels[lv]
         pts, _, Hinv, _, (cx, cy) = level
         img = frame_features_pyramid[lv]

@@ -238,6 +238,16 @@ def frame_explained(
     return explained_fraction(ref, frame_pyr, motions[key]) if ref.levels else 0.0
 
 
+def refitted(key: Key, cache: FeatureCache) -> bool:
+    """Whether :func:`refine_motions` refits frame ``key`` against a lighting-matched template
+    (from its first estimate and from no motion): a cross-polarised gradient or inverse frame
+    with inverse patterns, a parallel-polarised frame whose cross twin is there."""
+    pattern, pol = key
+    if pol == "parallel":
+        return (pattern, "cross") in cache.opp
+    return cache.inverses and key != REFERENCE and pattern in COMPLEMENT
+
+
 def refine_motions(
     cache: FeatureCache,
     motions: dict[Key, np.ndarray],
