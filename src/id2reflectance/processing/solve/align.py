@@ -106,7 +106,8 @@ class FrameAlignment:
     motion : the similarity (reference pixel -> frame pixel; tx, ty in pixels).
     displacement_px : largest displacement of the similarity over the face's bounding box.
     residual_px : median length of the dense residual flow at face pixels after the
-        similarity (what rigid alignment leaves; None when not measured).
+        similarity (what rigid alignment leaves); None when not measured: a frame left as
+        decoded (``method`` ``"none"``) outside the ``flow`` mode.
     ncc : normalised cross-correlation of the aligned features with the reference's.
     method : ``"reference"``, ``"none"`` (below ``min_px`` or not significant), ``"rigid"``
         or ``"flow"``.
@@ -453,16 +454,20 @@ def _finish(
     tref = reference_pyramid(template, c.points)
     sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
     explained = explained_fraction(tref, frame_pyr, Mw) if tref.levels else 0.0
-    flow, flow_face = _residual_flow(template, frame_pyr, Mw, c.region)
-    # measured on the flow's own (smooth, at most FLOW_WIDTH wide) grid: as on the enlarged one
-    residual = c.f * float(np.median(np.linalg.norm(flow[flow_face], axis=1))) if flow_face.any() else 0.0
     # still: a displacement within the fit's precision or noise, or a motion that removes little of
     # the features' mismatch with the template (lighting or noise fitted as motion)
     insignificant = disp < max(c.min_px, c.significance * sigma)
     still = insignificant or explained < MIN_EXPLAINED
+    # the residual flow: what a moved frame keeps after the similarity (a frame left as decoded
+    # keeps its lighting's and noise's, not motion: not measured, unless the flow is to be applied)
+    flow, residual = None, None
+    if c.mode == "flow" or not still:
+        flow, flow_face = _residual_flow(template, frame_pyr, Mw, c.region)
+        # measured on the flow's own (smooth, at most FLOW_WIDTH wide) grid: as on the enlarged one
+        residual = c.f * float(np.median(np.linalg.norm(flow[flow_face], axis=1))) if flow_face.any() else 0.0
     # auto: the flow for a frame that moved and keeps a large residual (a still frame's residual
     # is the lighting's and the noise's, not motion: measured up to 0.8 px on a 128 px face)
-    use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual > c.flow_px)
+    use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual is not None and residual > c.flow_px)
     if not use_flow and still:
         if refused is not None:  # refused before the parallel frames: report the motion that was fitted
             Mr = to_camera(refused, c.f)
@@ -474,7 +479,7 @@ def _finish(
         # refused: a motion beyond the fit's precision that explains too little of the mismatch
         spurious = not insignificant and explained < MIN_EXPLAINED
         return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained, spurious)
-    if use_flow:
+    if use_flow and flow is not None:
         out = remap_with_flow(img, M, _enlarged(flow, c.region.shape), c.region, c.f)
         method = "flow"
     else:
