@@ -77,6 +77,7 @@ from id2reflectance.processing.solve.align_resample import outside_frame, remap_
 from id2reflectance.processing.solve.align_work import (
     ambient_ratio,
     downsample,
+    downsample_mask,
     face_region,
     to_camera,
     upsample_mask,
@@ -302,7 +303,7 @@ def align_camera_frames(
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
     try:
         lum, opp = frame_planes(frames.images, f, pool=pool)
-        small_mask = None if mask is None else downsample(mask.astype(np.float32), f) >= 0.5
+        small_mask = None if mask is None else downsample_mask(mask, f)
         region = face_region(lum, small_mask, REFERENCE, inverses=inverses)
         if not region.any():
             raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
