@@ -3,8 +3,11 @@
 :func:`match_sums` samples a frame's features at the reference's sample points moved by
 a similarity (exact bilinear weights, as the fit needs: OpenCV's remaps quantise them to
 1/32 pixel) and accumulates, in the same pass, every sum the fit, its gain matching, its
-correlation and its covariance need: no per-point temporaries. Compiled on first use and
-cached on disk beside this module, as the solver's kernel.
+correlation and its covariance need: no per-point temporaries; :func:`steepest_descent`
+prepares a template's per-point terms and Hessian in one pass. Compiled on first use and
+cached on disk beside this module, as the solver's kernel; both release the GIL (``nogil``),
+so that the frames a camera's threads fit at the same time run in parallel (they held it
+before: the fits of two threads took turns).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
+_JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True, "nogil": True}
 
 N_SUMS = 18
 """Length of :func:`match_sums`' output."""
