@@ -21,8 +21,10 @@ Rows (figure | value | reference | ratio):
   in Mpix/s of camera pixels (height x width, the unit of the issue's 5 Mpix/s target for
   alignment plus denoising), in place as the solver runs it, against one plain ``cv2.remap``
   (bicubic) and one 5 x 5 ``cv2.GaussianBlur`` of the same frames in the same run; its parts
-  (the estimation, the resampling: the same warps alone); with ``--baseline-src DIR`` the same
-  rows of the package in ``DIR`` (a fresh process, the same sessions, run first) and the ratio.
+  (the estimation, the resampling: the same warps alone), in wall and in CPU seconds (every
+  thread of the process: on a loaded machine the figure that compares); ``--repeats N`` the
+  fastest of N alignments; with ``--baseline-src DIR`` the same rows of the package in ``DIR``
+  (a fresh process, the same sessions, run first) and the speed-ups.
 
 Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--baseline-src DIR]``
 (one part under about three minutes on the shared 2-core machine; ``--part cost`` with a baseline
