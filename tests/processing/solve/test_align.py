@@ -90,6 +90,10 @@ def test_align_none_and_still_frames_are_untouched() -> None:
     for key, img in frames.images.items():
         assert aligned.images[key] is img  # not resampled: bit-identical
     assert {f.method for f in report.frames} == {"reference", "none"}
+    # a frame left as decoded has no residual flow measured, unless the flow mode applies it
+    assert all(f.residual_px is None for f in report.frames if f.method == "none")
+    _, report = align_camera_frames(frames, None, mode="flow")
+    assert all(f.residual_px is not None for f in report.frames)
 
 
 def test_unalignable_frame_names_the_file() -> None:
@@ -186,6 +190,53 @@ def test_compiled_sums_match_numpy_bilinear_sampling() -> None:
     assert s[5] == pytest.approx((tmpl[ok] ** 2).sum(), rel=1e-6)
     np.testing.assert_allclose(s[6:10], sd[ok].T.astype(np.float64) @ v[ok], rtol=2e-3)
     np.testing.assert_allclose(s[14:18], sd[ok].sum(axis=0), rtol=1e-5)
+
+
+def test_compiled_steepest_descent_matches_numpy() -> None:
+    from id2reflectance.processing.solve.align_kernel import steepest_descent
+
+    rng = np.random.default_rng(2)
+    T = rng.random((30, 40)).astype(np.float32)
+    ys, xs = np.nonzero(rng.random((30, 40)) < 0.3)
+    keep = (ys > 0) & (ys < 29) & (xs > 0) & (xs < 39)
+    ys, xs = ys[keep], xs[keep]
+    cx, cy = 19.5, 14.5
+    pts, sd, tmpl, H = steepest_descent(T, ys, xs, cx, cy)
+    tx = 0.5 * (T[ys, xs + 1] - T[ys, xs - 1])
+    ty = 0.5 * (T[ys + 1, xs] - T[ys - 1, xs])
+    X, Y = (xs - cx).astype(np.float32), (ys - cy).astype(np.float32)
+    ref = np.stack([tx * X + ty * Y, ty * X - tx * Y, tx, ty], axis=1)
+    np.testing.assert_allclose(sd, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pts, np.stack([xs, ys], axis=1).astype(np.float32))
+    np.testing.assert_array_equal(tmpl, T[ys, xs])
+    np.testing.assert_allclose(H, ref.T.astype(np.float64) @ ref.astype(np.float64), rtol=1e-5)
+
+
+def test_a_fit_stopped_at_level_one_is_a_first_estimate() -> None:
+    from id2reflectance.processing.solve.align_features import (
+        fit_similarity,
+        frame_features,
+        pyramid,
+        reference_pyramid,
+        sample_points,
+    )
+
+    true = Similarity(1.1, -0.6, 0.2, 1.0)
+    ref = frame_features(_moved(Similarity(0, 0, 0, 1), (0.0, 0.0)), eps=0.01)
+    frame = pyramid(frame_features(_moved(true, (0.0, 0.0)), eps=0.01), 3)
+    face = np.zeros((SIZE, SIZE), bool)
+    face[40:120, 45:115] = True
+    rp = reference_pyramid(ref, sample_points(face, levels=3, max_samples=1 << 16))
+    full, _ = fit_similarity(rp, frame)
+    coarse, ncc = fit_similarity(rp, frame, finest=1)
+    ys, xs = np.nonzero(face)
+    pts = np.stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
+
+    def error(M: np.ndarray) -> float:  # median displacement error over the face (pixels)
+        return float(np.median(np.hypot(*((M - true.matrix(SIZE, SIZE))[:2] @ pts))))
+
+    assert error(full) < 0.05  # the finest level
+    assert error(coarse) < 0.3 and ncc > 0.9  # level 1's estimate, in level 0's pixels
 
 
 def _noisy(frames: CameraFrames, sigma: float, seed: int) -> CameraFrames:

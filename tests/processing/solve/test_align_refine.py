@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from id2reflectance.processing.solve.align_refine import MIN_KEEP, MIN_SHARE, FeatureCache, lit_points
+from id2reflectance.processing.solve.align_features import similarity_matrix
+from id2reflectance.processing.solve.align_refine import (
+    MIN_KEEP,
+    MIN_SHARE,
+    REUSE_PX,
+    FeatureCache,
+    lit_points,
+    pair_template,
+)
 
 
 def _cache(inverse: np.ndarray) -> FeatureCache:
@@ -44,3 +52,23 @@ def test_a_frame_lit_from_behind_keeps_half_of_its_points() -> None:
     n = len(kept[0][1])
     assert MIN_KEEP * h * w - h <= n <= MIN_KEEP * h * w + h  # the better-lit half
     assert kept[0][1].min() >= w // 2 - 1
+
+
+def test_a_complementary_template_is_rebuilt_only_when_its_complement_moved() -> None:
+    rng = np.random.default_rng(4)
+    h, w = 48, 64
+    cache = _cache((0.5 + 0.3 * rng.random((h, w))).astype(np.float32))
+    key, other = ("gradient_x", "cross"), ("inverse_x", "cross")
+    motions = {k: np.eye(3) for k in cache.lum}
+    template, share = pair_template(key, cache, motions)
+    np.testing.assert_allclose(share, 1.0 - cache.lum[other], atol=1e-6)  # full = 1, no motion
+    # within REUSE_PX at the image's corners: the same arrays
+    motions[other] = similarity_matrix(0.0, 0.0, 0.5 * REUSE_PX, 0.0, 0.0, 0.0)
+    again, share2 = pair_template(key, cache, motions)
+    assert again is template and share2 is share
+    # a complement moved by 0.3 px: rebuilt, with the moved complement
+    motions[other] = similarity_matrix(0.0, 0.0, 0.3, 0.0, 0.0, 0.0)
+    moved, share3 = pair_template(key, cache, motions)
+    assert moved is not template
+    assert np.abs(share3 - share).max() > 0.01
+    np.testing.assert_allclose(pair_template(key, cache, motions)[0], moved)

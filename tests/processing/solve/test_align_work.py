@@ -10,6 +10,7 @@ from id2reflectance.processing.solve.align_features import similarity_matrix
 from id2reflectance.processing.solve.align_work import (
     ambient_ratio,
     downsample,
+    downsample_mask,
     face_region,
     to_camera,
     upsample_mask,
@@ -41,6 +42,16 @@ def test_box_average_and_motion_share_one_pixel_convention(f: int) -> None:
     assert downsample(xs, 1) is xs
     big = upsample_mask(np.eye(3, dtype=bool), f, (3 * f + 1, 3 * f + 1))
     assert big.shape == (3 * f + 1, 3 * f + 1) and big[0, 0] and not big[0, f] and big[-1, -1]
+
+
+@pytest.mark.parametrize("f", [1, 2, 4])
+def test_the_mask_is_box_averaged_on_8_bits_as_on_floats(f: int) -> None:
+    rng = np.random.default_rng(f)
+    for share in (0.3, 0.5, 0.7):  # 0.5: many blocks exactly half in the mask (kept, as >= 0.5)
+        mask = rng.random((37 * f + 3, 29 * f + 1)) < share
+        small = downsample_mask(mask, f)
+        assert small.dtype == bool
+        np.testing.assert_array_equal(small, downsample(mask.astype(np.float32), f) >= 0.5)
 
 
 def _frames(backdrop: float, ambient: float) -> dict[tuple[str, str], np.ndarray]:

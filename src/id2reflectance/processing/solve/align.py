@@ -71,11 +71,13 @@ from id2reflectance.processing.solve.align_refine import (
     frame_planes,
     matched_template,
     refine_motions,
+    refitted,
 )
 from id2reflectance.processing.solve.align_resample import outside_frame, remap_with_flow, warp_face
 from id2reflectance.processing.solve.align_work import (
     ambient_ratio,
     downsample,
+    downsample_mask,
     face_region,
     to_camera,
     upsample_mask,
@@ -105,7 +107,8 @@ class FrameAlignment:
     motion : the similarity (reference pixel -> frame pixel; tx, ty in pixels).
     displacement_px : largest displacement of the similarity over the face's bounding box.
     residual_px : median length of the dense residual flow at face pixels after the
-        similarity (what rigid alignment leaves; None when not measured).
+        similarity (what rigid alignment leaves); None when not measured: a frame left as
+        decoded (``method`` ``"none"``) outside the ``flow`` mode.
     ncc : normalised cross-correlation of the aligned features with the reference's.
     method : ``"reference"``, ``"none"`` (below ``min_px`` or not significant), ``"rigid"``
         or ``"flow"``.
@@ -179,15 +182,20 @@ def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
 
 def _residual_flow(
     template_f: np.ndarray, frame_pyr: list[np.ndarray], M: np.ndarray, region: np.ndarray
-) -> np.ndarray:
-    """(H, W, 2) float32 dense flow (pixels) from the template's features to the aligned frame's.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense flow from the template's features to the aligned frame's, at the flow's own resolution.
 
     OpenCV DIS (medium preset, variational refinement) on 8-bit images of the features
     (about +-3 standard deviations of the template's features in the face), at most
     :data:`FLOW_WIDTH` pixels wide (the frame's feature pyramid warped by ``M`` at that level), averaged inside
-    the face (Gaussian of a 24th of the face's extent, at least :data:`FLOW_SMOOTH` px) and
-    enlarged: the non-rigid drift it measures is smooth, the flow that noise and lighting
-    changes produce is not.
+    the face (Gaussian of a 24th of the face's extent, at least :data:`FLOW_SMOOTH` px): the
+    non-rigid drift it measures is smooth, the flow that noise and lighting changes produce is not.
+
+    Returns
+    -------
+    (h, w, 2) float32 flow in working pixels (``template_f``'s) on a grid ``2^k`` times coarser
+    (:func:`_enlarged` brings it to ``template_f``'s grid), and (h, w) bool the face on that grid
+    (where the residual is measured).
     """
     h, w = template_f.shape
     down = 0
@@ -217,14 +225,21 @@ def _residual_flow(
     inside = region.astype(np.float32)
     for _ in range(down):
         inside = cv2.pyrDown(inside)
-    ys, xs = np.nonzero(inside > 0.5)
+    face = inside > 0.5
+    ys, xs = np.nonzero(face)
     if len(xs):
         sigma = max(FLOW_SMOOTH, max(np.ptp(xs), np.ptp(ys)) / 24.0)
         weight = cv2.GaussianBlur(inside, (0, 0), sigma)
         flow = cv2.GaussianBlur(flow * inside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
-    if down:
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1 << down)
-    return flow
+    else:
+        face = cv2.resize(region.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    return flow * np.float32(1 << down), face
+
+
+def _enlarged(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 2) float32: a :func:`_residual_flow` flow on the working grid ``shape`` (bilinear)."""
+    h, w = shape
+    return flow if flow.shape[:2] == (h, w) else cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def align_camera_frames(
@@ -288,7 +303,7 @@ def align_camera_frames(
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
     try:
         lum, opp = frame_planes(frames.images, f, pool=pool)
-        small_mask = None if mask is None else downsample(mask.astype(np.float32), f) >= 0.5
+        small_mask = None if mask is None else downsample_mask(mask, f)
         region = face_region(lum, small_mask, REFERENCE, inverses=inverses)
         if not region.any():
             raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
@@ -326,7 +341,8 @@ def align_camera_frames(
             if key == REFERENCE:
                 return np.eye(3), 1.0
             pyr = cache.log[key][: len(ref_pyr.levels)]
-            M, ncc = fit_similarity(ref_pyr, pyr)
+            # a frame that refine_motions refits at the two finest levels: a first estimate down to level 1
+            M, ncc = fit_similarity(ref_pyr, pyr, finest=1 if refitted(key, cache) else 0)
             # a motion the features do not support better than none is noise fitted: keep the frame still
             if feature_ncc(ref_pyr, pyr, np.eye(3)) >= feature_ncc(ref_pyr, pyr, M):
                 return np.eye(3), pyramid_ncc(ref_pyr, pyr, np.eye(3))
@@ -439,15 +455,20 @@ def _finish(
     tref = reference_pyramid(template, c.points)
     sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
     explained = explained_fraction(tref, frame_pyr, Mw) if tref.levels else 0.0
-    flow = _residual_flow(template, frame_pyr, Mw, c.region)
-    residual = c.f * float(np.median(np.linalg.norm(flow[c.region], axis=1)))
     # still: a displacement within the fit's precision or noise, or a motion that removes little of
     # the features' mismatch with the template (lighting or noise fitted as motion)
     insignificant = disp < max(c.min_px, c.significance * sigma)
     still = insignificant or explained < MIN_EXPLAINED
+    # the residual flow: what a moved frame keeps after the similarity (a frame left as decoded
+    # keeps its lighting's and noise's, not motion: not measured, unless the flow is to be applied)
+    flow, residual = None, None
+    if c.mode == "flow" or not still:
+        flow, flow_face = _residual_flow(template, frame_pyr, Mw, c.region)
+        # measured on the flow's own (smooth, at most FLOW_WIDTH wide) grid: as on the enlarged one
+        residual = c.f * float(np.median(np.linalg.norm(flow[flow_face], axis=1))) if flow_face.any() else 0.0
     # auto: the flow for a frame that moved and keeps a large residual (a still frame's residual
     # is the lighting's and the noise's, not motion: measured up to 0.8 px on a 128 px face)
-    use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual > c.flow_px)
+    use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual is not None and residual > c.flow_px)
     if not use_flow and still:
         if refused is not None:  # refused before the parallel frames: report the motion that was fitted
             Mr = to_camera(refused, c.f)
@@ -459,8 +480,8 @@ def _finish(
         # refused: a motion beyond the fit's precision that explains too little of the mismatch
         spurious = not insignificant and explained < MIN_EXPLAINED
         return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained, spurious)
-    if use_flow:
-        out = remap_with_flow(img, M, flow, c.region, c.f)
+    if use_flow and flow is not None:
+        out = remap_with_flow(img, M, _enlarged(flow, c.region.shape), c.region, c.f)
         method = "flow"
     else:
         out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)

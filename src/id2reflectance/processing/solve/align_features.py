@@ -21,11 +21,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_kernel import match_sums
+from id2reflectance.processing.solve.align_kernel import match_sums, steepest_descent
 from id2reflectance.processing.solve.separation import LUMINANCE_709
 
 FEATURE_SIGMA = 3.0
 """Gaussian sigma (pixels of the finest level) of the high-pass that removes shading."""
+COARSE_TOL_PX = 0.02
+"""A coarse pyramid level's Gauss-Newton iterations stop once an update moves the sample points by
+less than this (pixels of that level): the next finer level refines it."""
+MIN_COARSE_SAMPLES = 4096
+"""A coarse pyramid level keeps at least this many sample points (:func:`sample_points`)."""
 SMOOTH_SIGMA = 1.0
 """Gaussian sigma (pixels) of the pre-smoothing: a band-pass, so that linear interpolation
 of the features is accurate (no pull toward whole-pixel shifts) and aliasing is damped."""
@@ -225,7 +230,9 @@ def sample_points(
     ----------
     region : (H, W) bool pixels used at the finest level.
     levels : pyramid levels (>= 1).
-    max_samples : at most about this many points per level (a regular stride).
+    max_samples : at most about this many points at the finest level (a regular stride); a
+        quarter of that at the next level and so on, but at least :data:`MIN_COARSE_SAMPLES`
+        (a coarse level only starts the next finer one: its points cost as much as the finest's).
     coarse_region : (H, W) bool pixels used at the coarser levels (default ``region``).
     """
     out = []
@@ -239,8 +246,9 @@ def sample_points(
             r = cv2.resize(reg, (w, h), interpolation=cv2.INTER_AREA) > 0
         r[:2], r[-2:], r[:, :2], r[:, -2:] = False, False, False, False
         ys, xs = np.nonzero(r)
-        if len(xs) > max_samples:
-            step = int(np.ceil(np.sqrt(len(xs) / max_samples)))
+        most = max(max_samples >> (2 * lv), min(max_samples, MIN_COARSE_SAMPLES))
+        if len(xs) > most:
+            step = int(np.ceil(np.sqrt(len(xs) / most)))
             keep = (ys % step == 0) & (xs % step == 0)
             ys, xs = ys[keep], xs[keep]
         out.append((ys, xs))
@@ -269,17 +277,11 @@ def reference_pyramid(
         h, w = T.shape
         if len(xs) < 16:
             break
-        tx = 0.5 * (T[ys, xs + 1] - T[ys, xs - 1])
-        ty = 0.5 * (T[ys + 1, xs] - T[ys - 1, xs])
         cx, cy = (w - 1) / 2, (h - 1) / 2
-        X = (xs - cx).astype(np.float32)
-        Y = (ys - cy).astype(np.float32)
-        sd = np.stack([tx * X + ty * Y, ty * X - tx * Y, tx, ty], axis=1)
-        H = sd.T.astype(np.float64) @ sd.astype(np.float64)
+        pts, sd, tmpl, H = steepest_descent(T, ys, xs, cx, cy)
         if np.linalg.cond(H) > 1e12:
             break
-        pts = np.stack([xs, ys], axis=1).astype(np.float32)
-        out.append((pts, sd, np.linalg.inv(H), T[ys, xs].astype(np.float32), (cx, cy)))
+        out.append((pts, sd, np.linalg.inv(H), tmpl, (cx, cy)))
     return ReferencePyramid(out)
 
 
@@ -314,6 +316,7 @@ def fit_similarity(
     iterations: int = 30,
     tol_px: float = 1e-3,
     init: np.ndarray | None = None,
+    finest: int = 0,
 ) -> tuple[np.ndarray, float]:
     """Inverse compositional Gauss-Newton fit of a similarity, coarse to fine.
 
@@ -322,8 +325,11 @@ def fit_similarity(
     ref : the reference's prepared pyramid.
     frame_features_pyramid : the frame's features, same levels (finest first).
     iterations : at most this many updates per level.
-    tol_px : stop a level when an update moves the sample points by less than this (pixels).
+    tol_px : stop the finest level when an update moves the sample points by less than this
+        (pixels); a coarser level stops at :data:`COARSE_TOL_PX` of its pixels (or ``tol_px`` if larger).
     init : (3, 3) starting similarity at the finest level (default identity).
+    finest : the finest level fitted (0: all; 1: a first estimate that a later fit refines at
+        level 0 and 1 anyway, for a quarter of the finest level's cost).
 
     Returns
     -------
@@ -336,18 +342,19 @@ def fit_similarity(
     M = np.eye(3) if init is None else np.array(init, np.float64)
     M[:2, 2] /= 2.0 ** (n - 1)
     ncc = 0.0
-    for lv in range(n - 1, -1, -1):
+    for lv in range(n - 1, min(finest, n - 1) - 1, -1):
         level = ref.levels[lv]
         pts, _, Hinv, _, (cx, cy) = level
         img = frame_features_pyramid[lv]
         extent = float(np.max(np.abs(pts - [cx, cy]))) if len(pts) else 1.0
+        tol = tol_px if lv == 0 else max(tol_px, COARSE_TOL_PX)
         for _ in range(iterations):
             m = _Match(level, img, M)
             if m.n < 16:
                 return M, 0.0
             a, b, tx, ty = Hinv @ m.gradient()
             M = M @ np.linalg.inv(similarity_matrix(a, b, tx, ty, cx, cy))
-            if abs(a) * extent + abs(b) * extent + abs(tx) + abs(ty) < tol_px:
+            if abs(a) * extent + abs(b) * extent + abs(tx) + abs(ty) < tol:
                 break
         m = _Match(level, img, M)
         if m.n >= 16:

@@ -48,7 +48,10 @@ COMPLEMENT = {
 
 
 def warp_to_reference(img: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``img`` resampled at ``M x`` for every reference pixel ``x`` (bilinear, edges replicated)."""
+    """``img`` resampled at ``M x`` for every reference pixel ``x`` (bilinear, edges replicated);
+    ``img`` itself (not a copy) when ``M`` is no motion."""
+    if np.array_equal(M, np.eye(3)):
+        return img
     h, w = img.shape[:2]
     return cv2.warpAffine(
         img, M[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
@@ -65,6 +68,10 @@ class FeatureCache:
     log : band-passed log luminance per frame, as a pyramid of ``levels`` (finest first).
     opp : band-passed ``R - G`` per frame that has a polarisation twin, two levels.
     ambient : room light as a fraction of the full-on frame (the complementary templates add it).
+    pairs : per cross-polarised gradient or inverse frame, its last complementary template
+        (:func:`pair_template`): the complement's motion it was made with, the template's
+        features and the frame's share of the full-on light (reused while that motion moves no
+        pixel by more than :data:`REUSE_PX`).
 
     Memory: about ``2.5 * frames`` single-channel images of the working size.
     """
@@ -75,6 +82,43 @@ class FeatureCache:
     log: dict[Key, list[np.ndarray]] = field(default_factory=dict)
     opp: dict[Key, list[np.ndarray]] = field(default_factory=dict)
     ambient: float = 0.0
+    pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+REUSE_PX = 2e-3
+"""A complementary template is rebuilt only when its complement's motion changed by more than
+this (working pixels, at the image's corners): well under the fit's 1e-3 px step tolerance's effect."""
+
+
+def _moved_by(A: np.ndarray, B: np.ndarray, shape: tuple[int, int]) -> float:
+    """Largest distance (pixels) between where two (3, 3) similarities put the image's corners."""
+    h, w = shape
+    corners = np.array([[0.0, 0.0, 1.0], [w - 1.0, 0.0, 1.0], [0.0, h - 1.0, 1.0], [w - 1.0, h - 1.0, 1.0]])
+    return float(np.max(np.linalg.norm(corners @ (A - B)[:2].T, axis=1)))
+
+
+def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The complementary template of a cross-polarised gradient or inverse frame ``key``, and the
+    frame's share of the full-on light (both (H, W) float32, reference pixels).
+
+    ``(1 + r) full - inverse_a`` (for ``gradient_a``; ``full - gradient_a`` for ``inverse_a``),
+    the complement aligned with its current motion, ``r`` the ambient ratio: its band-passed
+    log features (:func:`~id2reflectance.processing.solve.align_features.log_features`), and
+    ``1 - complement / ((1 + r) full)`` (:func:`lit_points`). Kept in ``cache.pairs`` and reused
+    while the complement's motion stays within :data:`REUSE_PX` of the one it was made with.
+    """
+    other = (COMPLEMENT[key[0]], "cross")
+    M = motions[other]
+    kept = cache.pairs.get(key)
+    if kept is not None and _moved_by(kept[0], M, kept[1].shape) <= REUSE_PX:
+        return kept[1], kept[2]
+    full = np.float32(1.0 + cache.ambient) * cache.lum[REFERENCE]
+    moved = warp_to_reference(cache.lum[other], M)
+    # full + ambient - (inverse + ambient) lacks the ambient the frame has: add it back
+    template = log_features(full - moved, eps=cache.eps)
+    share = 1.0 - moved / np.maximum(full, np.float32(cache.eps))
+    cache.pairs[key] = (np.array(M, np.float64), template, share)
+    return template, share
 
 
 def frame_planes(
@@ -141,13 +185,13 @@ def matched_template(
         t = cache.opp[twin][0]
         return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
     if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
-        other = (COMPLEMENT[pattern], "cross")
-        # full + ambient - (inverse + ambient) lacks the ambient the frame has: add it back
-        y = np.float32(1.0 + cache.ambient) * cache.lum[REFERENCE] - warp_to_reference(cache.lum[other], motions[other])
-        return log_features(y, eps=cache.eps), cache.log[key]
+        return pair_template(key, cache, motions)[0], cache.log[key]
     return cache.log[REFERENCE][0], cache.log[key]
 
 
+CONVERGED_PX = 2e-3
+"""The Jacobi passes of :func:`refine_motions` stop once a pass changes no motion by more than this
+(working pixels at the image's corners)."""
 MIN_SHARE = 0.3
 """A complementary template ``(1 + r) full - inverse_a`` is fitted only where the frame's own light
 is at least this share of the full-on frame's (:func:`lit_points`)."""
@@ -173,9 +217,7 @@ def lit_points(
     pattern, pol = key
     if not (cache.inverses and pol == "cross" and pattern in COMPLEMENT):
         return points
-    other = (COMPLEMENT[pattern], "cross")
-    full = np.float32(1.0 + cache.ambient) * cache.lum[REFERENCE]
-    share = 1.0 - warp_to_reference(cache.lum[other], motions[other]) / np.maximum(full, np.float32(cache.eps))
+    share = pair_template(key, cache, motions)[1]
     out = []
     for ys, xs in points:
         at = share[ys, xs]
@@ -194,6 +236,16 @@ def frame_explained(
     template, frame_pyr = matched_template(key, cache, motions)
     ref = reference_pyramid(template, points[:1])
     return explained_fraction(ref, frame_pyr, motions[key]) if ref.levels else 0.0
+
+
+def refitted(key: Key, cache: FeatureCache) -> bool:
+    """Whether :func:`refine_motions` refits frame ``key`` against a lighting-matched template
+    (from its first estimate and from no motion): a cross-polarised gradient or inverse frame
+    with inverse patterns, a parallel-polarised frame whose cross twin is there."""
+    pattern, pol = key
+    if pol == "parallel":
+        return (pattern, "cross") in cache.opp
+    return cache.inverses and key != REFERENCE and pattern in COMPLEMENT
 
 
 def refine_motions(
@@ -250,6 +302,9 @@ def refine_motions(
     for i in range(passes if cache.inverses else 0):
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
+        shape = cache.log[REFERENCE][0].shape
+        if i > 0 and all(_moved_by(motions[k], current[k], shape) <= CONVERGED_PX for k in cross):
+            break  # a further pass would rebuild the same templates and refit the same motions
     # before the parallel frames are matched to their cross twins: a twin whose motion does not
     # remove enough of its mismatch with its template is still (else its twin would inherit the motion)
     others = [k for k in cache.log if k[1] == "cross" and k != REFERENCE]
