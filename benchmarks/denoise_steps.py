@@ -75,14 +75,14 @@ def main() -> None:
     _timed(moment_filter, "rescale_lobe_length", "denoise: lobe length rescale (numpy, before the fused kernels)")
     _timed(moment_filter, "filter_moments", "denoise: filter_moments (all)")
     with tempfile.TemporaryDirectory(prefix="denoise_steps_") as tmpdir:
-        frames = noise_figures._synthetic_camera(
+        frames, geometry = noise_figures._synthetic_camera(
             Path(tmpdir), args.size, inverses=not args.no_inverses, noisy=not args.clean
         )
-        noise_figures._stage_seconds(frames)  # compile or load the kernels
+        noise_figures._stage_seconds(frames, geometry)  # compile or load the kernels
         best: tuple[dict[str, float], dict[str, float]] | None = None
         for _ in range(args.repeats):
             SECONDS.clear()
-            stages = noise_figures._stage_seconds(frames)
+            stages = noise_figures._stage_seconds(frames, geometry)
             if best is None or stages["total"] < best[0]["total"]:
                 best = (stages, dict(SECONDS))
     assert best is not None

@@ -27,15 +27,25 @@ def _coords(i, j, step, grid):  # noqa: ANN001, ANN202
     j0 = min(j0, grid.shape[1] - 2)
     a, b = fi - i0, fj - j0
     w00, w01, w10, w11 = (1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b
-    out = np.empty(6)
-    for k in range(6):
-        out[k] = (
-            w00 * grid[i0, j0, k]
-            + w01 * grid[i0, j0 + 1, k]
-            + w10 * grid[i0 + 1, j0, k]
-            + w11 * grid[i0 + 1, j0 + 1, k]
-        )
-    return out
+    return (  # a tuple, not an array: no allocation per pixel
+        _lerp4(grid, i0, j0, 0, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 1, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 2, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 3, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 4, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 5, w00, w01, w10, w11),
+    )
+
+
+@njit(inline="always", **_JIT)
+def _lerp4(grid, i0, j0, k, w00, w01, w10, w11):  # noqa: ANN001, ANN202
+    """Bilinear value of plane ``k`` of ``grid`` in the cell at node (i0, j0)."""
+    return (
+        w00 * grid[i0, j0, k]
+        + w01 * grid[i0, j0 + 1, k]
+        + w10 * grid[i0 + 1, j0, k]
+        + w11 * grid[i0 + 1, j0 + 1, k]
+    )
 
 
 @njit(parallel=True, **_JIT)
@@ -108,10 +118,11 @@ def _view(i, j, step, grid, to_cam):  # noqa: ANN001, ANN202
     x, y = c[0], c[1]
     r = np.sqrt(1.0 + x * x + y * y)
     e0, e1, e2 = -x / r, -y / r, -1.0 / r
-    out = np.empty(3)
-    for k in range(3):  # to_cam^T e
-        out[k] = to_cam[0, k] * e0 + to_cam[1, k] * e1 + to_cam[2, k] * e2
-    return out
+    return (  # to_cam^T e, a tuple: no allocation per pixel
+        to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2,
+        to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2,
+        to_cam[0, 2] * e0 + to_cam[1, 2] * e1 + to_cam[2, 2] * e2,
+    )
 
 
 @njit(inline="always", **_JIT)
