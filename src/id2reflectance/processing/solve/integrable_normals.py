@@ -30,6 +30,8 @@ figures (diffuse normal, ICT head at the issue-20 noise, 192 px, radius 2: 1.143
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import scipy.fft
@@ -56,19 +58,29 @@ def _d4(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _screened_inverse(c: np.ndarray, kappa: float) -> np.ndarray:
-    """``(kappa^2 - Laplacian_4)^-1 c`` for (h, w) ``c`` (zero beyond a PAD-pixel margin), by FFT."""
+    """``(kappa^2 - Laplacian_4)^-1 c`` for (h, w) ``c`` (zero beyond a PAD-pixel margin), by FFT.
+
+    Returns an (h, w) view of the padded solution, ``c``'s dtype.
+    """
     h, w = c.shape
     H, W = scipy.fft.next_fast_len(h + 2 * PAD, real=True), scipy.fft.next_fast_len(w + 2 * PAD, real=True)
     buf = np.zeros((H, W), c.dtype)
     buf[PAD : PAD + h, PAD : PAD + w] = c
+    spec = scipy.fft.rfft2(buf, workers=-1, overwrite_x=True)
+    spec /= _symbol(H, W, kappa, spec.real.dtype)
+    return scipy.fft.irfft2(spec, s=(H, W), workers=-1, overwrite_x=True)[PAD : PAD + h, PAD : PAD + w]
+
+
+@functools.lru_cache(maxsize=4)
+def _symbol(H: int, W: int, kappa: float, dtype: np.dtype) -> np.ndarray:
+    """(H, W // 2 + 1) symbol of ``kappa^2 - Laplacian_4`` on the rfft2 grid (kept: one per box size)."""
     wu = 2.0 * np.pi * scipy.fft.rfftfreq(W)
     wv = 2.0 * np.pi * scipy.fft.fftfreq(H)
     su = ((8.0 * np.sin(wu) - np.sin(2.0 * wu)) / 6.0) ** 2  # the symbol of _d4, squared
     sv = ((8.0 * np.sin(wv) - np.sin(2.0 * wv)) / 6.0) ** 2 + kappa * kappa
-    spec = scipy.fft.rfft2(buf, workers=-1)
-    real = spec.real.dtype
-    spec /= sv.astype(real)[:, None] + su.astype(real)[None, :]
-    return scipy.fft.irfft2(spec, s=(H, W), workers=-1)[PAD : PAD + h, PAD : PAD + w]
+    out = sv.astype(dtype)[:, None] + su.astype(dtype)[None, :]
+    out.flags.writeable = False
+    return out
 
 
 def coordinate_grid(camera: Camera, roi: tuple[slice, slice], shape: tuple[int, int], step: int) -> np.ndarray:
@@ -193,7 +205,7 @@ def _curl_free(
         inner = cv2.erode(ok, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
         curl = np.empty((h, w), np.float32)
         kern.curl4(gu, gv, inner, curl)
-        psi = _screened_inverse(curl, kappa).astype(np.float32)
+        psi = np.ascontiguousarray(_screened_inverse(curl, kappa))  # float32 (the FFT keeps the dtype)
         out = np.zeros((h, w, 3), np.float32)
         kern.corrected_normals(v, psi, gu, gv, ok, grid, GRID_STEP, to_cam, out)
         return out, ok
