@@ -20,9 +20,7 @@ def test_compiled_confidence_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> N
     frames = CameraFrames("cam", {("full", "cross"): cross, ("full", "parallel"): parallel}, np.zeros((h, w), bool), {})
     model = FrameNoise(gain=5e-5, read=0.002)
     prep = denoise.Preparation(cross_noise=model, parallel_noise=model, radius_diffuse=1, radius_specular=2)
-    lum_c, lum_p = denoise.luminance(cross), denoise.luminance(parallel)
-    prep.sigma_cross = denoise._sigma_map(model, lum_c)
-    prep.sigma_specular = denoise._sigma_map(model, lum_p, plus=prep.sigma_cross)
+    prep.raw_cross, prep.raw_parallel = denoise.luminance(cross), denoise.luminance(parallel)
     mask = np.zeros((h, w), bool)
     mask[5:33, 7:45] = rng.random((28, 38)) > 0.2  # a box with holes: zeros inside and outside it
     fast, snr_fast = denoise.confidence_map(frames, prep, mask)

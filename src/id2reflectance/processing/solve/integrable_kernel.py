@@ -40,12 +40,7 @@ def _coords(i, j, step, grid):  # noqa: ANN001, ANN202
 @njit(inline="always", **_JIT)
 def _lerp4(grid, i0, j0, k, w00, w01, w10, w11):  # noqa: ANN001, ANN202
     """Bilinear value of plane ``k`` of ``grid`` in the cell at node (i0, j0)."""
-    return (
-        w00 * grid[i0, j0, k]
-        + w01 * grid[i0, j0 + 1, k]
-        + w10 * grid[i0 + 1, j0, k]
-        + w11 * grid[i0 + 1, j0 + 1, k]
-    )
+    return w00 * grid[i0, j0, k] + w01 * grid[i0, j0 + 1, k] + w10 * grid[i0 + 1, j0, k] + w11 * grid[i0 + 1, j0 + 1, k]
 
 
 @njit(parallel=True, **_JIT)
