@@ -8,6 +8,8 @@ import pytest
 from id2reflectance.processing.solve.noise import (
     TILE,
     FrameNoise,
+    _median,
+    _quantile,
     _samples,
     _stable_order,
     _tiles,
@@ -90,3 +92,13 @@ def test_large_frame_is_measured_on_tiles_clear_of_their_seams() -> None:
         est = estimate_frame_noise(_noisy(img, gain, read))
         for level in (0.0, 0.1, 0.4):
             assert est.sigma(level) == pytest.approx(FrameNoise(gain, read).sigma(level), rel=0.15), (level, est)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 2048, 2049])
+def test_bin_statistics_are_numpys(n: int) -> None:
+    """The fits' median and quantile: numpy's values exactly, odd and even counts, ties included."""
+    rng = np.random.default_rng(n)
+    for x in (rng.standard_normal(n).astype(np.float32), np.round(rng.random(n) * 5).astype(np.float32)):
+        assert _median(x) == np.median(x) and _median(x).dtype == np.float32
+        for q in (0.0, 0.25, 0.5, 0.8, 1.0):
+            assert _quantile(x, q) == np.quantile(x, q), q
