@@ -46,9 +46,9 @@ def _lerp4(grid, i0, j0, k, w00, w01, w10, w11):  # noqa: ANN001, ANN202
 
 
 @njit(inline="always", **_JIT)
-def _view(i, j, step, grid, to_cam):  # noqa: ANN001, ANN202
-    """Unit vector from the surface towards the camera at box pixel (i, j), light-stage axes."""
-    c = _coords(i, j, step, grid)
+def _view(c, to_cam):  # noqa: ANN001, ANN202
+    """Unit vector from the surface towards the camera at a pixel of coordinates ``c`` (:func:`_coords`),
+    light-stage axes."""
     x, y = c[0], c[1]
     r = np.sqrt(1.0 + x * x + y * y)
     e0, e1, e2 = -x / r, -y / r, -1.0 / r
@@ -66,24 +66,24 @@ def _green_blue(m1c, i, j):  # noqa: ANN001, ANN202
 
 
 @njit(inline="always", **_JIT)
-def _half(spec, i, j, step, grid, to_cam):  # noqa: ANN001, ANN202
+def _half(spec, i, j, c, to_cam):  # noqa: ANN001, ANN202
     """The unit half vector of the specular lobe's mean direction ``m1 / |m1|`` (``spec[i, j, 1:4]``,
     light-stage axes) and the view direction, rounded to float32; (0, 0, 0) where ``m1 = 0``."""
     m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
     mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
     if mn <= 0.0:
         return np.float32(0.0), np.float32(0.0), np.float32(0.0)
-    e = _view(i, j, step, grid, to_cam)
+    e = _view(c, to_cam)
     a0, a1, a2 = m0 / mn + e[0], m1 / mn + e[1], m2 / mn + e[2]
     an = max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
     return np.float32(a0 / an), np.float32(a1 / an), np.float32(a2 / an)
 
 
 @njit(inline="always", **_JIT)
-def _gradient(v, i, j, good, step, grid, to_cam, dmin, gu, gv, ok):  # noqa: ANN001, ANN202
-    """Log-depth gradient of the normal ``v`` (3 float32, any length, light-stage axes) at (i, j)
-    into ``gu, gv`` (0 where not ``ok``) and ``ok``; ``good``: a lit pixel."""
-    c = _coords(i, j, step, grid)
+def _gradient(v, i, j, c, good, to_cam, dmin, gu, gv, ok):  # noqa: ANN001, ANN202
+    """Log-depth gradient of the normal ``v`` (3 float32, any length, light-stage axes) at (i, j),
+    coordinates ``c`` (:func:`_coords`), into ``gu, gv`` (0 where not ``ok``) and ``ok``; ``good``:
+    a lit pixel."""
     x, y = c[0], c[1]
     v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
     n0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
@@ -123,7 +123,8 @@ def gradient_diffuse(
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
-            _gradient(_green_blue(m1c, i, j), i, j, signal[i, j], step, grid, to_cam, dmin, gu, gv, ok)
+            c = _coords(i, j, step, grid)
+            _gradient(_green_blue(m1c, i, j), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
 
 
 @njit(parallel=True, **_JIT)
@@ -142,8 +143,8 @@ def gradient_specular(
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
-            nh = _half(spec, i, j, step, grid, to_cam)
-            _gradient(nh, i, j, signal[i, j], step, grid, to_cam, dmin, gu, gv, ok)
+            c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
+            _gradient(_half(spec, i, j, c, to_cam), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
 
 
 @njit(inline="always", **_JIT)
@@ -172,10 +173,9 @@ def curl4(gu: np.ndarray, gv: np.ndarray, inner: np.ndarray, out: np.ndarray) ->
 
 
 @njit(inline="always", **_JIT)
-def _corrected(v, psi, gu, gv, i, j, step, grid, to_cam):  # noqa: ANN001, ANN202
-    """``G' = G - (dpsi/dv, -dpsi/du)`` at (i, j) back to a unit normal (light-stage axes, on the
-    side of ``v`` along the pixel ray), rounded to float32."""
-    c = _coords(i, j, step, grid)
+def _corrected(v, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
+    """``G' = G - (dpsi/dv, -dpsi/du)`` at (i, j), coordinates ``c`` (:func:`_coords`), back to a unit
+    normal (light-stage axes, on the side of ``v`` along the pixel ray), rounded to float32."""
     x, y, xu, xv, yu, yv = c[0], c[1], c[2], c[3], c[4], c[5]
     g_u = gu[i, j] - _d4r(psi, i, j)
     g_v = gv[i, j] + _d4c(psi, i, j)
@@ -217,7 +217,7 @@ def rotate_diffuse(
             if not ok[i, j]:
                 continue
             v = _green_blue(m1c, i, j)
-            n2 = _corrected(v, psi, gu, gv, i, j, step, grid, to_cam)
+            n2 = _corrected(v, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
             v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
             norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
             a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
@@ -257,9 +257,10 @@ def reflect_specular(
         for j in range(w):
             if not ok[i, j]:
                 continue
-            nh = _half(spec, i, j, step, grid, to_cam)
-            n2 = _corrected(nh, psi, gu, gv, i, j, step, grid, to_cam)
-            e = _view(i, j, step, grid, to_cam)
+            c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
+            nh = _half(spec, i, j, c, to_cam)
+            n2 = _corrected(nh, psi, gu, gv, i, j, c, to_cam)
+            e = _view(c, to_cam)
             m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
             mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
             a0, a1, a2 = np.float64(nh[0]), np.float64(nh[1]), np.float64(nh[2])
