@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import noise_figures  # beside this script
-from id2reflectance.processing.solve import denoise, moment_filter, noise
+from id2reflectance.processing.solve import denoise, integrable_normals, moment_filter, noise
 
 SECONDS: dict[str, float] = defaultdict(float)
 
@@ -48,7 +48,15 @@ def _kernels() -> None:
     """Wrap the compiled kernels' entry points (imported lazily by the library)."""
     from id2reflectance.processing.solve import guided_kernel, moments_kernel
 
-    _timed(moments_kernel, "pack_moments", "denoise: pack moment planes (+ lobe length)")
+    try:  # checkouts before the fused integrable kernels do not have them
+        from id2reflectance.processing.solve import integrable_kernel
+    except ImportError:
+        integrable_kernel = None
+    for name in ("gradient_diffuse", "gradient_specular", "surface_gradient", "half_vectors", "curl4"):
+        _timed(integrable_kernel, name, "denoise: integrable, gradients and curls (compiled)")
+    for name in ("rotate_diffuse", "reflect_specular", "corrected_normals", "rotate_moments", "reflect_moments"):
+        _timed(integrable_kernel, name, "denoise: integrable, corrected normals and moments (compiled)")
+    _timed(moments_kernel, "pack_moments", "denoise: pack moment planes (+ lobe length, + pooling)")
     _timed(moments_kernel, "unpack_moments", "denoise: rebuild frames (+ lobe length rescale)")
     _timed(guided_kernel, "guided_filter_planes", "denoise: guided filters, one guide")
     _timed(guided_kernel, "guided_filter_planes2", "denoise: guided filters, two guides")
@@ -73,16 +81,19 @@ def main() -> None:
     _timed(moment_filter, "length_noise", "denoise: lobe length noise calibration")
     _timed(moment_filter, "unbiased_length2", "denoise: lobe length (numpy, before the fused kernels)")
     _timed(moment_filter, "rescale_lobe_length", "denoise: lobe length rescale (numpy, before the fused kernels)")
-    _timed(moment_filter, "filter_moments", "denoise: filter_moments (all)")
+    _timed(moment_filter, "pool_first_moments", "denoise: pooling (before it was fused into the packing)")
+    _timed(denoise, "filter_moments", "denoise: filter_moments (all, with the integrable step)")
+    _timed(denoise, "make_integrable", "denoise: integrable step (all)")
+    _timed(integrable_normals, "_screened_inverse", "denoise: integrable, screened solves (FFT)")
     with tempfile.TemporaryDirectory(prefix="denoise_steps_") as tmpdir:
-        frames = noise_figures._synthetic_camera(
+        frames, geometry = noise_figures._synthetic_camera(
             Path(tmpdir), args.size, inverses=not args.no_inverses, noisy=not args.clean
         )
-        noise_figures._stage_seconds(frames)  # compile or load the kernels
+        noise_figures._stage_seconds(frames, geometry)  # compile or load the kernels
         best: tuple[dict[str, float], dict[str, float]] | None = None
         for _ in range(args.repeats):
             SECONDS.clear()
-            stages = noise_figures._stage_seconds(frames)
+            stages = noise_figures._stage_seconds(frames, geometry)
             if best is None or stages["total"] < best[0]["total"]:
                 best = (stages, dict(SECONDS))
     assert best is not None

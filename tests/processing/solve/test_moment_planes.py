@@ -13,6 +13,7 @@ from id2reflectance.processing.solve.lobe_length import (
     unbiased_length2,
 )
 from id2reflectance.processing.solve.moment_planes import FRAME_ORDER, frames_from_moments, moment_planes
+from id2reflectance.processing.solve.moment_pool import pool_first_moments
 from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709
 
@@ -62,7 +63,7 @@ def test_compiled_packing_matches_numpy(inverses: bool) -> None:
     placeholder = images[("full", "cross")]
     lcoef = np.zeros(5, np.float32)
     moments_kernel.pack_moments(
-        tuple(images.get(k, placeholder) for k in FRAME_ORDER), inverses, LUMINANCE_709, *got, lcoef
+        tuple(images.get(k, placeholder) for k in FRAME_ORDER), inverses, LUMINANCE_709, *got, lcoef, np.float32(0.0)
     )
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -89,7 +90,9 @@ def test_compiled_lobe_length_matches_numpy() -> None:
     h, w = 9, 11
     got = [np.empty((h, w, c), np.float32) for c in (3, 5, 9, 3)]
     lcoef = np.array([*(LUMINANCE_709**2), *length_noise(images, model)], np.float32)
-    moments_kernel.pack_moments(tuple(images[k] for k in FRAME_ORDER), True, LUMINANCE_709, *got, lcoef)
+    moments_kernel.pack_moments(
+        tuple(images[k] for k in FRAME_ORDER), True, LUMINANCE_709, *got, lcoef, np.float32(0.0)
+    )
     np.testing.assert_allclose(got[1][..., 4], want2, atol=1e-6)
     expected_spec = spec.copy()
     rescale_lobe_length(expected_spec, want2.copy(), full_c[..., 0], radius=0, eps=1e-4, subsample=1)
@@ -98,3 +101,30 @@ def test_compiled_lobe_length_matches_numpy() -> None:
     moments_kernel.unpack_moments(full_c, spec5, m1c, True, tuple(frames[k] for k in FRAME_ORDER), LENGTH_POWER)
     for key, img in frames_from_moments(full_c, expected_spec, m1c, True).items():
         np.testing.assert_allclose(frames[key], img, atol=1e-6)
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+@pytest.mark.parametrize("inverses", [True, False])
+def test_compiled_packing_pools_the_parallel_first_moments(inverses: bool) -> None:
+    """``pool`` > 0: the packed cross first moments are ``pool_first_moments``' (numpy) of the
+    unpooled ones; the guides and the other planes are those of the unpooled packing."""
+    from id2reflectance.processing.solve import moments_kernel
+
+    images = _frames(inverses, seed=3)
+    h, w = 9, 11
+    placeholder = images[("full", "cross")]
+    frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
+    lcoef = np.zeros(5, np.float32)
+    plain = [np.empty((h, w, c), np.float32) for c in (3, 4, 9, 3)]
+    pooled = [np.empty((h, w, c), np.float32) for c in (3, 4, 9, 3)]
+    weight = 0.7
+    moments_kernel.pack_moments(frames, inverses, LUMINANCE_709, *plain, lcoef, np.float32(0.0))
+    moments_kernel.pack_moments(
+        frames, inverses, LUMINANCE_709, *pooled, lcoef, np.float32(weight) / np.float32(1.0 + weight)
+    )
+    want = plain[2].copy()
+    pool_first_moments(images, want, inverses=inverses, weight=weight)
+    assert np.abs(want - plain[2]).max() > 1e-3  # the pooling moves the moments
+    np.testing.assert_allclose(pooled[2], want, atol=1e-6)
+    for k in (0, 1, 3):
+        np.testing.assert_array_equal(pooled[k], plain[k])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from id2reflectance.processing.solve import moment_pool
-from id2reflectance.processing.solve.config import numba_available
 from id2reflectance.processing.solve.moment_planes import moment_planes
 from id2reflectance.processing.solve.moment_pool import parallel_weight, pool_first_moments
 from id2reflectance.processing.solve.separation import AXES
@@ -69,22 +67,6 @@ def test_pooling_lowers_the_noise_of_the_green_plus_blue_moment() -> None:
     unchanged = m1c.copy()
     pool_first_moments(noisy, unchanged, inverses=True, weight=0.0)
     assert np.array_equal(unchanged, m1c)
-
-
-@pytest.mark.skipif(not numba_available(), reason="numba not installed")
-@pytest.mark.parametrize("inverses", [True, False])
-def test_compiled_and_numpy_agree_on_views(monkeypatch: pytest.MonkeyPatch, inverses: bool) -> None:
-    rng = np.random.default_rng(2)
-    images = {k: v + rng.normal(0.0, 0.01, v.shape).astype(np.float32) for k, v in _frames(rng, (20, 24)).items()}
-    box = {k: v[2:18, 3:21] for k, v in images.items()}  # the filtered box: strided views
-    m1c = rng.normal(0.0, 0.1, (16, 18, 9)).astype(np.float32)
-    compiled = m1c.copy()
-    pool_first_moments(box, compiled, inverses=inverses, weight=0.7)
-    monkeypatch.setattr(moment_pool, "numba_available", lambda: False)
-    plain = m1c.copy()
-    pool_first_moments(box, plain, inverses=inverses, weight=0.7)
-    assert np.abs(compiled - plain).max() < 1e-5
-    assert np.abs(compiled - m1c).max() > 1e-3
 
 
 def test_parallel_weight() -> None:

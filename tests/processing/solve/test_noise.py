@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from id2reflectance.processing.solve.noise import (
+    TILE,
     FrameNoise,
+    _median,
+    _quantile,
+    _samples,
     _stable_order,
+    _tiles,
     dark_read_noise,
     estimate_frame_noise,
     highpass,
@@ -71,3 +76,29 @@ def test_level_order_is_numpys_stable_argsort() -> None:
     ]
     for x in cases:
         np.testing.assert_array_equal(_stable_order(x), np.argsort(x, kind="stable"))
+
+
+def test_large_frame_is_measured_on_tiles_clear_of_their_seams() -> None:
+    """A frame over ``max_pixels`` is measured on a mosaic of spread tiles: the same sigma, seams left out."""
+    img = _scene(1024, 768)
+    tiles, tile = _tiles(img, 1 << 16)
+    assert tile == TILE and tiles.shape[2] == 3 and 0.5 * (1 << 16) <= tiles.shape[0] * tiles.shape[1] <= 1 << 16
+    np.testing.assert_array_equal(tiles[:tile, :tile], img[:tile, :tile])  # the first tile at the corner
+    np.testing.assert_array_equal(tiles[-tile:, -tile:], img[-tile:, -tile:])  # the last at the far corner
+    rows, cols = _samples(tiles.shape[:2], 1, tile)
+    assert not np.isin(rows.ravel() % tile, [0, 1, 2, tile - 3, tile - 2, tile - 1]).any()
+    assert not np.isin(cols.ravel() % tile, [0, 1, 2, tile - 3, tile - 2, tile - 1]).any()
+    for gain, read in ((5e-5, 0.002), (0.0, 0.004)):
+        est = estimate_frame_noise(_noisy(img, gain, read))
+        for level in (0.0, 0.1, 0.4):
+            assert est.sigma(level) == pytest.approx(FrameNoise(gain, read).sigma(level), rel=0.15), (level, est)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 2048, 2049])
+def test_bin_statistics_are_numpys(n: int) -> None:
+    """The fits' median and quantile: numpy's values exactly, odd and even counts, ties included."""
+    rng = np.random.default_rng(n)
+    for x in (rng.standard_normal(n).astype(np.float32), np.round(rng.random(n) * 5).astype(np.float32)):
+        assert _median(x) == np.median(x) and _median(x).dtype == np.float32
+        for q in (0.0, 0.25, 0.5, 0.8, 1.0):
+            assert _quantile(x, q) == np.quantile(x, q), q

@@ -100,8 +100,10 @@ class Preparation:
     level_cross: float = 0.0
     level_specular: float = 0.0
     mask_threshold: float | None = None
-    sigma_cross: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on cross luminance (unfiltered)
-    sigma_specular: np.ndarray | None = None  # (H, W) float32 noise sigma of the full-on specular (unfiltered)
+    # (H, W) float32 full-on cross and parallel luminance as the sensor saw them (before any ambient
+    # removal): set the noise sigma of every pixel (:func:`noise_sigmas`), computed where needed
+    raw_cross: np.ndarray | None = None
+    raw_parallel: np.ndarray | None = None
     roi: tuple[slice, slice] = (slice(None), slice(None))  # rows, columns filtered (the lit pixels' box)
 
     def to_json(self) -> dict[str, Any]:
@@ -135,15 +137,38 @@ def _strided(shape: tuple[int, ...], pixels: int = 1 << 18) -> tuple[slice, slic
 
 
 def _sigma_map(model: FrameNoise, level: np.ndarray, *, plus: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) float32 noise sigma of ``model`` at ``level`` (H, W) float32, combined in quadrature with ``plus``."""
-    var = mapped_empty(level.shape, np.float32)  # no temporaries: fresh pages cost a fault each
-    np.maximum(level, np.float32(0.0), out=var)
+    """(h, w) float32 noise sigma of ``model`` at ``level`` (h, w) float32, combined in quadrature with ``plus``."""
+    var = np.maximum(level, np.float32(0.0))
     var *= np.float32(model.gain)
     var += np.float32(model.read**2)
     if plus is not None:
-        for r in range(0, var.shape[0], 256):
-            var[r : r + 256] += np.square(plus[r : r + 256])
+        var += np.square(plus)
     return np.sqrt(var, out=var)
+
+
+def noise_sigmas(prep: Preparation, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Noise sigma of the full-on cross luminance and of the specular (``parallel - cross``) in a box.
+
+    Parameters
+    ----------
+    prep : a Preparation with ``raw_cross`` and ``raw_parallel`` (:func:`prepare_frames`).
+    box : rows and columns (or strided slices) of the image.
+
+    Returns
+    -------
+    Two (h, w) float32 arrays, relative radiance: the cross model at the raw cross level,
+    and that combined in quadrature with the parallel model at the raw parallel level.
+    """
+    if prep.raw_cross is None or prep.raw_parallel is None:
+        raise ValueError("noise_sigmas needs a Preparation from prepare_frames (raw_cross, raw_parallel)")
+    sig_c = _sigma_map(prep.cross_noise, prep.raw_cross[box])
+    return sig_c, _sigma_map(prep.parallel_noise, prep.raw_parallel[box], plus=sig_c)
+
+
+def _noise_coefficients(prep: Preparation) -> np.ndarray:
+    """(4,) float32 ``gain, read^2`` of the cross and the parallel model (the compiled sigmas)."""
+    c, p = prep.cross_noise, prep.parallel_noise
+    return np.array([c.gain, c.read**2, p.gain, p.read**2], np.float32)
 
 
 def _radius(noise_to_signal: float, target: float) -> int:
@@ -164,23 +189,23 @@ def _remove_ambient(
     which leaves the specular ``parallel - cross`` untouched.
     """
 
-    def residual(pol: str, rows: slice) -> np.ndarray:
-        amb = sum(images[(f"gradient_{a}", pol)][rows] + images[(f"inverse_{a}", pol)][rows] for a in AXES)
-        return amb / np.float32(3.0) - images[("full", pol)][rows]
+    def residual(pol: str, at: tuple[slice, slice]) -> np.ndarray:
+        amb = sum(images[(f"gradient_{a}", pol)][at] + images[(f"inverse_{a}", pol)][at] for a in AXES)
+        return amb / np.float32(3.0) - images[("full", pol)][at]
 
-    def measure(rows: slice) -> tuple[np.ndarray, np.ndarray, float]:
-        amb = (residual("cross", rows) + residual("parallel", rows)) * np.float32(0.5)
-        full = (images[("full", "cross")][rows] + images[("full", "parallel")][rows]) * np.float32(0.5)
-        sig = signal[rows] if signal[rows].any() else np.ones(amb.shape[:2], bool)
+    def measure(rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray, float]:
+        at = (rows, cols)
+        amb = (residual("cross", at) + residual("parallel", at)) * np.float32(0.5)
+        full = (images[("full", "cross")][at] + images[("full", "parallel")][at]) * np.float32(0.5)
+        sig = signal[at] if signal[at].any() else np.ones(amb.shape[:2], bool)
         return amb, full, float(np.median(luminance(amb)[sig]) / max(np.median(luminance(full)[sig]), 1e-12))
 
-    h = signal.shape[0]
-    step = max(1, h // 256)  # the ratio from about 256 rows: full-size work only when removing
-    _, _, ratio = measure(slice(0, h, step))
+    rows, cols = _strided(signal.shape, 1 << 16)  # the ratio from <= 2^16 pixels: full-size work only when removing
+    _, _, ratio = measure(rows, cols)
     prep.ambient = {"ratio": ratio}
     if ratio < AMBIENT_MIN:
         return
-    amb, full, ratio = measure(slice(None))
+    amb, full, ratio = measure(slice(None), slice(None))
     prep.ambient = {"ratio": ratio}
     prep.ambient_removed = True
     smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
@@ -253,8 +278,7 @@ def prepare_frames(
     sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
     sig_p = float(np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub])))
     sig_s = float(np.hypot(sig_c, sig_p))
-    prep.sigma_cross = _sigma_map(prep.cross_noise, raw_c)
-    prep.sigma_specular = _sigma_map(prep.parallel_noise, raw_p, plus=prep.sigma_cross)
+    prep.raw_cross, prep.raw_parallel = raw_c, raw_p  # the noise sigmas are computed where needed
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
@@ -336,14 +360,18 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     """
     full = frames.images[("full", "cross")]
     h, w = full.shape[:2]
-    sigma = prep.sigma_cross if prep.sigma_cross is not None else np.float32(prep.cross_noise.read)
+
+    def sigma(at: tuple[slice, slice]) -> np.ndarray | np.float32:
+        if prep.raw_cross is None:
+            return np.float32(prep.cross_noise.read)
+        return _sigma_map(prep.cross_noise, prep.raw_cross[at])
 
     def threshold(sig: np.ndarray | np.float32) -> np.ndarray:
         if prep.ambient_removed:  # the subtracted ambient estimate adds the noise of 6 more frames
             sig = sig * np.float32(np.sqrt(1.0 + 2.0 / 3.0))
         return np.maximum(min_diffuse, MASK_SNR * 2.0 * sig / (2 * prep.radius_diffuse + 1))
 
-    prep.mask_threshold = float(np.median(threshold(sigma[_strided((h, w))] if np.ndim(sigma) == 2 else sigma)))
+    prep.mask_threshold = float(np.median(threshold(sigma(_strided((h, w))))))
     # the candidates (above the threshold, inside the filtered box) band by band of rows: no
     # full-size float temporaries (fresh pages cost a fault each)
     rows, cols = prep.roi
@@ -352,8 +380,7 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     fg = np.zeros((h, w), np.uint8)
     for b0 in range(r0, r1, 256):
         band = (slice(b0, min(b0 + 256, r1)), slice(c0, c1))
-        sig = sigma[band] if np.ndim(sigma) == 2 else sigma
-        fg[band] = np.float32(2.0) * luminance(full[band]) > threshold(sig)
+        fg[band] = np.float32(2.0) * luminance(full[band]) > threshold(sigma(band))
     # nothing outside the candidates' box is foreground: every step below runs on that box grown
     # by 3 pixels (the 5 x 5 dilation and the 3 x 3 opening see what they saw on the whole
     # image, and the background ring keeps the holes' connection to the image border)
@@ -429,7 +456,8 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         np.add(x, k2, out=tmp)
         return np.divide(x, tmp, out=x)
 
-    if numba_available() and prep.sigma_cross is not None and prep.sigma_specular is not None:
+    have_raw = prep.raw_cross is not None and prep.raw_parallel is not None
+    if numba_available() and have_raw:
         from id2reflectance.processing.solve import confidence_kernel  # imports numba: only when used
 
         box = (rows, cols)
@@ -438,11 +466,12 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         confidence_kernel.confidence_rows(
             frames.images[("full", "cross")][box],
             frames.images[("full", "parallel")][box],
-            prep.sigma_cross[box],
-            prep.sigma_specular[box],
+            prep.raw_cross[box],
+            prep.raw_parallel[box],
             mask[box],
             LUMINANCE_709.astype(np.float32),
             coef,
+            _noise_coefficients(prep),
             conf_b,
             snr_b,
         )
@@ -452,8 +481,7 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
         c = luminance(frames.images[("full", "cross")][box])
         s = luminance(frames.images[("full", "parallel")][box])
         s -= c
-        sig_c0 = prep.cross_noise.sigma(c) if prep.sigma_cross is None else prep.sigma_cross[box]
-        sig_s0 = None if prep.sigma_specular is None else prep.sigma_specular[box]
+        sig_c0, sig_s0 = noise_sigmas(prep, box) if have_raw else (prep.cross_noise.sigma(c), None)
         if sig_s0 is None:
             sig_s0 = np.hypot(prep.cross_noise.sigma(c), prep.parallel_noise.sigma(c + np.maximum(s, 0)))
         snr_s = snr(s, sig_s0, prep.radius_specular)

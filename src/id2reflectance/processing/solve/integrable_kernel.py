@@ -1,9 +1,11 @@
 """Compiled per-pixel steps of :mod:`~id2reflectance.processing.solve.integrable_normals` (numba).
 
-:func:`surface_gradient` turns a normal field into the log-depth gradient ``(G_u, G_v)``,
-:func:`curl4` takes its curl, :func:`corrected_normals` adds the screened correction and
-returns to normals; :func:`rotate_moments` turns every channel's diffuse first moment with
-them, :func:`half_vectors` and :func:`reflect_moments` do the same for the specular lobe. The undistorted normalised
+:func:`gradient_diffuse` turns the diffuse normals (green plus blue first moments) into the
+log-depth gradient ``(G_u, G_v)``, :func:`curl4` takes its curl, :func:`rotate_diffuse` adds the
+screened correction, returns to normals and turns every channel's first moment with them, in
+one pass; :func:`gradient_specular` and :func:`reflect_specular` do the same for the specular
+lobe's half vectors. The normals and half vectors are recomputed per pixel where needed
+rather than stored (each full-size array is a pass over memory). The undistorted normalised
 coordinates and their Jacobian are interpolated bilinearly from a coarse grid (nodes
 every ``step`` pixels). The same arithmetic as the numpy version in float32/float64 mixed
 order (agreement to about 1e-4 deg). Rows run in parallel threads; compiled on first use
@@ -27,20 +29,82 @@ def _coords(i, j, step, grid):  # noqa: ANN001, ANN202
     j0 = min(j0, grid.shape[1] - 2)
     a, b = fi - i0, fj - j0
     w00, w01, w10, w11 = (1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b
-    out = np.empty(6)
-    for k in range(6):
-        out[k] = (
-            w00 * grid[i0, j0, k]
-            + w01 * grid[i0, j0 + 1, k]
-            + w10 * grid[i0 + 1, j0, k]
-            + w11 * grid[i0 + 1, j0 + 1, k]
-        )
-    return out
+    return (  # a tuple, not an array: no allocation per pixel
+        _lerp4(grid, i0, j0, 0, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 1, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 2, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 3, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 4, w00, w01, w10, w11),
+        _lerp4(grid, i0, j0, 5, w00, w01, w10, w11),
+    )
+
+
+@njit(inline="always", **_JIT)
+def _lerp4(grid, i0, j0, k, w00, w01, w10, w11):  # noqa: ANN001, ANN202
+    """Bilinear value of plane ``k`` of ``grid`` in the cell at node (i0, j0)."""
+    return w00 * grid[i0, j0, k] + w01 * grid[i0, j0 + 1, k] + w10 * grid[i0 + 1, j0, k] + w11 * grid[i0 + 1, j0 + 1, k]
+
+
+@njit(inline="always", **_JIT)
+def _view(c, to_cam):  # noqa: ANN001, ANN202
+    """Unit vector from the surface towards the camera at a pixel of coordinates ``c`` (:func:`_coords`),
+    light-stage axes."""
+    x, y = c[0], c[1]
+    r = np.sqrt(1.0 + x * x + y * y)
+    e0, e1, e2 = -x / r, -y / r, -1.0 / r
+    return (  # to_cam^T e, a tuple: no allocation per pixel
+        to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2,
+        to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2,
+        to_cam[0, 2] * e0 + to_cam[1, 2] * e1 + to_cam[2, 2] * e2,
+    )
+
+
+@njit(inline="always", **_JIT)
+def _green_blue(m1c, i, j):  # noqa: ANN001, ANN202
+    """The green-plus-blue diffuse first moment per axis at (i, j) (float32, as numpy adds them)."""
+    return m1c[i, j, 1] + m1c[i, j, 2], m1c[i, j, 4] + m1c[i, j, 5], m1c[i, j, 7] + m1c[i, j, 8]
+
+
+@njit(inline="always", **_JIT)
+def _half(spec, i, j, c, to_cam):  # noqa: ANN001, ANN202
+    """The unit half vector of the specular lobe's mean direction ``m1 / |m1|`` (``spec[i, j, 1:4]``,
+    light-stage axes) and the view direction, rounded to float32; (0, 0, 0) where ``m1 = 0``."""
+    m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
+    mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
+    if mn <= 0.0:
+        return np.float32(0.0), np.float32(0.0), np.float32(0.0)
+    e = _view(c, to_cam)
+    a0, a1, a2 = m0 / mn + e[0], m1 / mn + e[1], m2 / mn + e[2]
+    an = max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
+    return np.float32(a0 / an), np.float32(a1 / an), np.float32(a2 / an)
+
+
+@njit(inline="always", **_JIT)
+def _gradient(v, i, j, c, good, to_cam, dmin, gu, gv, ok):  # noqa: ANN001, ANN202
+    """Log-depth gradient of the normal ``v`` (3 float32, any length, light-stage axes) at (i, j),
+    coordinates ``c`` (:func:`_coords`), into ``gu, gv`` (0 where not ``ok``) and ``ok``; ``good``:
+    a lit pixel."""
+    x, y = c[0], c[1]
+    v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
+    n0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
+    n1 = to_cam[1, 0] * v0 + to_cam[1, 1] * v1 + to_cam[1, 2] * v2
+    n2 = to_cam[2, 0] * v0 + to_cam[2, 1] * v1 + to_cam[2, 2] * v2
+    length = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    d = n0 * x + n1 * y + n2
+    if good and length > 0 and abs(d) > dmin * length * np.sqrt(1.0 + x * x + y * y):
+        p, q = -n0 / d, -n1 / d
+        gu[i, j] = p * c[2] + q * c[4]
+        gv[i, j] = p * c[3] + q * c[5]
+        ok[i, j] = 1
+    else:
+        gu[i, j] = 0.0
+        gv[i, j] = 0.0
+        ok[i, j] = 0
 
 
 @njit(parallel=True, **_JIT)
-def surface_gradient(
-    v: np.ndarray,
+def gradient_diffuse(
+    m1c: np.ndarray,
     signal: np.ndarray,
     grid: np.ndarray,
     step: int,
@@ -50,68 +114,37 @@ def surface_gradient(
     gv: np.ndarray,
     ok: np.ndarray,
 ) -> None:
-    """Log-depth gradient of a normal field.
+    """Log-depth gradient of the diffuse normals (the green-plus-blue first moments of ``m1c``).
 
-    v (h, w, 3) float32 normals (any length; light-stage axes); signal (h, w) bool; grid
-    (ny, nx, 6) float64 coordinates and Jacobian; to_cam (3, 3) light-stage -> camera;
+    m1c (h, w, 9) float32 axis-major first moments (light-stage axes); signal (h, w) bool;
+    grid (ny, nx, 6) float64 coordinates and Jacobian; to_cam (3, 3) light-stage -> camera;
     writes gu, gv (h, w) float32 (0 where not ok) and ok (h, w) uint8.
     """
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
             c = _coords(i, j, step, grid)
-            x, y = c[0], c[1]
-            v0, v1, v2 = np.float64(v[i, j, 0]), np.float64(v[i, j, 1]), np.float64(v[i, j, 2])
-            n0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
-            n1 = to_cam[1, 0] * v0 + to_cam[1, 1] * v1 + to_cam[1, 2] * v2
-            n2 = to_cam[2, 0] * v0 + to_cam[2, 1] * v1 + to_cam[2, 2] * v2
-            length = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-            d = n0 * x + n1 * y + n2
-            good = signal[i, j] and length > 0 and abs(d) > dmin * length * np.sqrt(1.0 + x * x + y * y)
-            if good:
-                p, q = -n0 / d, -n1 / d
-                gu[i, j] = p * c[2] + q * c[4]
-                gv[i, j] = p * c[3] + q * c[5]
-                ok[i, j] = 1
-            else:
-                gu[i, j] = 0.0
-                gv[i, j] = 0.0
-                ok[i, j] = 0
+            _gradient(_green_blue(m1c, i, j), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
 
 
 @njit(parallel=True, **_JIT)
-def half_vectors(spec: np.ndarray, grid: np.ndarray, step: int, to_cam: np.ndarray, out: np.ndarray) -> None:
-    """``out`` (h, w, 3) float32: the unit half vector of the specular lobe's mean direction
-    ``m1 / |m1|`` (``spec[..., 1:4]``, light-stage axes) and the view direction (0 where ``m1 = 0``)."""
-    h, w = out.shape[0], out.shape[1]
+def gradient_specular(
+    spec: np.ndarray,
+    signal: np.ndarray,
+    grid: np.ndarray,
+    step: int,
+    to_cam: np.ndarray,
+    dmin: float,
+    gu: np.ndarray,
+    gv: np.ndarray,
+    ok: np.ndarray,
+) -> None:
+    """:func:`gradient_diffuse` of the specular half vectors (``spec`` (h, w, 4 or 5) float32)."""
+    h, w = signal.shape
     for i in prange(h):
         for j in range(w):
-            m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
-            mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
-            if mn <= 0.0:
-                out[i, j, 0] = 0.0
-                out[i, j, 1] = 0.0
-                out[i, j, 2] = 0.0
-                continue
-            e = _view(i, j, step, grid, to_cam)
-            a0, a1, a2 = m0 / mn + e[0], m1 / mn + e[1], m2 / mn + e[2]
-            an = max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
-            out[i, j, 0] = a0 / an
-            out[i, j, 1] = a1 / an
-            out[i, j, 2] = a2 / an
-
-
-@njit(inline="always", **_JIT)
-def _view(i, j, step, grid, to_cam):  # noqa: ANN001, ANN202
-    """Unit vector from the surface towards the camera at box pixel (i, j), light-stage axes."""
-    c = _coords(i, j, step, grid)
-    x, y = c[0], c[1]
-    r = np.sqrt(1.0 + x * x + y * y)
-    e0, e1, e2 = -x / r, -y / r, -1.0 / r
-    out = np.empty(3)
-    for k in range(3):  # to_cam^T e
-        out[k] = to_cam[0, k] * e0 + to_cam[1, k] * e1 + to_cam[2, k] * e2
-    return out
+            c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
+            _gradient(_half(spec, i, j, c, to_cam), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
 
 
 @njit(inline="always", **_JIT)
@@ -139,9 +172,34 @@ def curl4(gu: np.ndarray, gv: np.ndarray, inner: np.ndarray, out: np.ndarray) ->
             out[i, j] = _d4c(gv, i, j) - _d4r(gu, i, j) if inner[i, j] else 0.0
 
 
+@njit(inline="always", **_JIT)
+def _corrected(v, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
+    """``G' = G - (dpsi/dv, -dpsi/du)`` at (i, j), coordinates ``c`` (:func:`_coords`), back to a unit
+    normal (light-stage axes, on the side of ``v`` along the pixel ray), rounded to float32."""
+    x, y, xu, xv, yu, yv = c[0], c[1], c[2], c[3], c[4], c[5]
+    g_u = gu[i, j] - _d4r(psi, i, j)
+    g_v = gv[i, j] + _d4c(psi, i, j)
+    det = xu * yv - xv * yu
+    p = (g_u * yv - g_v * yu) / det
+    q = (g_v * xu - g_u * xv) / det
+    v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
+    c0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
+    c1 = to_cam[1, 0] * v0 + to_cam[1, 1] * v1 + to_cam[1, 2] * v2
+    c2 = to_cam[2, 0] * v0 + to_cam[2, 1] * v1 + to_cam[2, 2] * v2
+    sign = 1.0 if c0 * x + c1 * y + c2 > 0 else -1.0
+    e0, e1, e2 = -p * sign, -q * sign, (1.0 + p * x + q * y) * sign
+    en = np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+    e0, e1, e2 = e0 / en, e1 / en, e2 / en
+    return (  # back: to_cam^T e
+        np.float32(to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2),
+        np.float32(to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2),
+        np.float32(to_cam[0, 2] * e0 + to_cam[1, 2] * e1 + to_cam[2, 2] * e2),
+    )
+
+
 @njit(parallel=True, **_JIT)
-def corrected_normals(
-    v: np.ndarray,
+def rotate_diffuse(
+    m1c: np.ndarray,
     psi: np.ndarray,
     gu: np.ndarray,
     gv: np.ndarray,
@@ -149,47 +207,21 @@ def corrected_normals(
     grid: np.ndarray,
     step: int,
     to_cam: np.ndarray,
-    out: np.ndarray,
 ) -> None:
-    """``G' = G - (dpsi/dv, -dpsi/du)`` back to a unit normal (light-stage axes, on the side of
-    ``v`` along the pixel ray) in ``out`` (h, w, 3) float32 where ``ok``; elsewhere untouched."""
-    h, w = gu.shape
-    for i in prange(h):
-        for j in range(w):
-            if not ok[i, j]:
-                continue
-            c = _coords(i, j, step, grid)
-            x, y, xu, xv, yu, yv = c[0], c[1], c[2], c[3], c[4], c[5]
-            g_u = gu[i, j] - _d4r(psi, i, j)
-            g_v = gv[i, j] + _d4c(psi, i, j)
-            det = xu * yv - xv * yu
-            p = (g_u * yv - g_v * yu) / det
-            q = (g_v * xu - g_u * xv) / det
-            v0, v1, v2 = np.float64(v[i, j, 0]), np.float64(v[i, j, 1]), np.float64(v[i, j, 2])
-            c0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
-            c1 = to_cam[1, 0] * v0 + to_cam[1, 1] * v1 + to_cam[1, 2] * v2
-            c2 = to_cam[2, 0] * v0 + to_cam[2, 1] * v1 + to_cam[2, 2] * v2
-            sign = 1.0 if c0 * x + c1 * y + c2 > 0 else -1.0
-            e0, e1, e2 = -p * sign, -q * sign, (1.0 + p * x + q * y) * sign
-            en = np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
-            e0, e1, e2 = e0 / en, e1 / en, e2 / en
-            for k in range(3):  # back: to_cam^T e
-                out[i, j, k] = to_cam[0, k] * e0 + to_cam[1, k] * e1 + to_cam[2, k] * e2
-
-
-@njit(parallel=True, **_JIT)
-def rotate_moments(m1c: np.ndarray, v: np.ndarray, n2: np.ndarray, ok: np.ndarray) -> None:
-    """Every channel's first moment of ``m1c`` (h, w, 9) rotated by the rotation taking the
-    direction of ``v`` (h, w, 3) to the unit ``n2`` (Rodrigues), where ``ok``."""
+    """Every channel's first moment of ``m1c`` (h, w, 9) rotated (Rodrigues) by the rotation taking
+    the green-plus-blue direction to the corrected normal (:func:`_corrected` of ``psi`` (h, w)
+    float32 and ``gu, gv`` from :func:`gradient_diffuse`), where ``ok``."""
     h, w = ok.shape
     for i in prange(h):
         for j in range(w):
             if not ok[i, j]:
                 continue
-            v0, v1, v2 = np.float64(v[i, j, 0]), np.float64(v[i, j, 1]), np.float64(v[i, j, 2])
+            v = _green_blue(m1c, i, j)
+            n2 = _corrected(v, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
+            v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
             norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
             a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
-            b0, b1, b2 = np.float64(n2[i, j, 0]), np.float64(n2[i, j, 1]), np.float64(n2[i, j, 2])
+            b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
             k0, k1, k2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
             sin = np.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
             if sin <= 0.0:
@@ -207,21 +239,32 @@ def rotate_moments(m1c: np.ndarray, v: np.ndarray, n2: np.ndarray, ok: np.ndarra
 
 
 @njit(parallel=True, **_JIT)
-def reflect_moments(
-    spec: np.ndarray, nh: np.ndarray, n2: np.ndarray, ok: np.ndarray, grid: np.ndarray, step: int, to_cam: np.ndarray
+def reflect_specular(
+    spec: np.ndarray,
+    psi: np.ndarray,
+    gu: np.ndarray,
+    gv: np.ndarray,
+    ok: np.ndarray,
+    grid: np.ndarray,
+    step: int,
+    to_cam: np.ndarray,
 ) -> None:
-    """The specular first moment ``spec[..., 1:4]`` turned with its half vector: the unit mean
-    direction moves by ``reflect(v, n2) - reflect(v, nh)``, its length stays; where ``ok``."""
+    """The specular first moment ``spec[..., 1:4]`` turned with its half vector ``nh``: the unit
+    mean direction moves by ``reflect(v, n2) - reflect(v, nh)`` (``n2`` the corrected half vector,
+    :func:`_corrected`, from :func:`gradient_specular`'s ``gu, gv``), its length stays; where ``ok``."""
     h, w = ok.shape
     for i in prange(h):
         for j in range(w):
             if not ok[i, j]:
                 continue
-            e = _view(i, j, step, grid, to_cam)
+            c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
+            nh = _half(spec, i, j, c, to_cam)
+            n2 = _corrected(nh, psi, gu, gv, i, j, c, to_cam)
+            e = _view(c, to_cam)
             m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
             mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
-            a0, a1, a2 = np.float64(nh[i, j, 0]), np.float64(nh[i, j, 1]), np.float64(nh[i, j, 2])
-            b0, b1, b2 = np.float64(n2[i, j, 0]), np.float64(n2[i, j, 1]), np.float64(n2[i, j, 2])
+            a0, a1, a2 = np.float64(nh[0]), np.float64(nh[1]), np.float64(nh[2])
+            b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
             da = 2.0 * (a0 * e[0] + a1 * e[1] + a2 * e[2])
             db = 2.0 * (b0 * e[0] + b1 * e[1] + b2 * e[2])
             r0 = m0 / mn + db * b0 - da * a0

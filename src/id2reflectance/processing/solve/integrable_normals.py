@@ -30,6 +30,8 @@ figures (diffuse normal, ICT head at the issue-20 noise, 192 px, radius 2: 1.143
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import scipy.fft
@@ -56,19 +58,29 @@ def _d4(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _screened_inverse(c: np.ndarray, kappa: float) -> np.ndarray:
-    """``(kappa^2 - Laplacian_4)^-1 c`` for (h, w) ``c`` (zero beyond a PAD-pixel margin), by FFT."""
+    """``(kappa^2 - Laplacian_4)^-1 c`` for (h, w) ``c`` (zero beyond a PAD-pixel margin), by FFT.
+
+    Returns an (h, w) view of the padded solution, ``c``'s dtype.
+    """
     h, w = c.shape
     H, W = scipy.fft.next_fast_len(h + 2 * PAD, real=True), scipy.fft.next_fast_len(w + 2 * PAD, real=True)
     buf = np.zeros((H, W), c.dtype)
     buf[PAD : PAD + h, PAD : PAD + w] = c
+    spec = scipy.fft.rfft2(buf, workers=-1, overwrite_x=True)
+    spec /= _symbol(H, W, kappa, spec.real.dtype)
+    return scipy.fft.irfft2(spec, s=(H, W), workers=-1, overwrite_x=True)[PAD : PAD + h, PAD : PAD + w]
+
+
+@functools.lru_cache(maxsize=4)
+def _symbol(H: int, W: int, kappa: float, dtype: np.dtype) -> np.ndarray:
+    """(H, W // 2 + 1) symbol of ``kappa^2 - Laplacian_4`` on the rfft2 grid (kept: one per box size)."""
     wu = 2.0 * np.pi * scipy.fft.rfftfreq(W)
     wv = 2.0 * np.pi * scipy.fft.fftfreq(H)
     su = ((8.0 * np.sin(wu) - np.sin(2.0 * wu)) / 6.0) ** 2  # the symbol of _d4, squared
     sv = ((8.0 * np.sin(wv) - np.sin(2.0 * wv)) / 6.0) ** 2 + kappa * kappa
-    spec = scipy.fft.rfft2(buf, workers=-1)
-    real = spec.real.dtype
-    spec /= sv.astype(real)[:, None] + su.astype(real)[None, :]
-    return scipy.fft.irfft2(spec, s=(H, W), workers=-1)[PAD : PAD + h, PAD : PAD + w]
+    out = sv.astype(dtype)[:, None] + su.astype(dtype)[None, :]
+    out.flags.writeable = False
+    return out
 
 
 def coordinate_grid(camera: Camera, roi: tuple[slice, slice], shape: tuple[int, int], step: int) -> np.ndarray:
@@ -153,50 +165,47 @@ def make_integrable(
     compiled = numba_available()
     if compiled:
         from id2reflectance.processing.solve import integrable_kernel as kern  # imports numba: only when used
-    coords = None if compiled else _coords(grid, (h, w), GRID_STEP)
     signal = np.ascontiguousarray(signal)
-    v = np.ascontiguousarray(m1c[..., 1::3] + m1c[..., 2::3])  # (h, w, 3) green + blue per axis
-    n2, ok = _curl_free(v, signal, grid, to_cam, kappa, coords)
     if compiled:
-        kern.rotate_moments(m1c, v, n2, ok)
-    else:
-        _rotate(m1c, v, n2, ok > 0)
+        # the normals and half vectors are recomputed where needed, not stored: each full-size
+        # array would be another pass over memory; gu, gv and ok serve both lobes
+        gu, gv, ok = np.empty((h, w), np.float32), np.empty((h, w), np.float32), np.empty((h, w), np.uint8)
+        kern.gradient_diffuse(m1c, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
+        kern.rotate_diffuse(m1c, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam)
+        if spec is not None:
+            kern.gradient_specular(spec, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
+            kern.reflect_specular(spec, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam)
+        return
+    coords = _coords(grid, (h, w), GRID_STEP)
+    v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis
+    n2, ok = _curl_free(v, signal, grid, to_cam, kappa, coords)
+    _rotate(m1c, v, n2, ok > 0)
     if spec is None:
         return
-    nh = np.empty((h, w, 3), np.float32)
-    if compiled:
-        kern.half_vectors(spec, grid, GRID_STEP, to_cam, nh)
-    else:
-        nh[...] = _half_vectors(spec, coords, to_cam)
+    nh = _half_vectors(spec, coords, to_cam).astype(np.float32)
     n2, ok = _curl_free(nh, signal, grid, to_cam, kappa, coords)
-    if compiled:
-        kern.reflect_moments(spec, nh, n2, ok, grid, GRID_STEP, to_cam)
-    else:
-        _reflect(spec, nh, n2, ok > 0, coords, to_cam)
+    _reflect(spec, nh, n2, ok > 0, coords, to_cam)
+
+
+def _psi(gu: np.ndarray, gv: np.ndarray, ok: np.ndarray, kappa: float) -> np.ndarray:
+    """(h, w) float32 C-contiguous screened inverse of the curl of ``(gu, gv)`` where the whole 5 x 5
+    stencil is ``ok`` (compiled curl)."""
+    from id2reflectance.processing.solve import integrable_kernel as kern
+
+    inner = cv2.erode(ok, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    curl = np.empty(gu.shape, np.float32)
+    kern.curl4(gu, gv, inner, curl)
+    return np.ascontiguousarray(_screened_inverse(curl, kappa))  # float32 (the FFT keeps the dtype)
 
 
 def _curl_free(
-    v: np.ndarray, signal: np.ndarray, grid: np.ndarray, to_cam: np.ndarray, kappa: float, coords: list | None
+    v: np.ndarray, signal: np.ndarray, grid: np.ndarray, to_cam: np.ndarray, kappa: float, coords: list
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The normal field ``v`` (h, w, 3) float32 with the screened curl removed.
+    """The normal field ``v`` (h, w, 3) float32 with the screened curl removed (numpy).
 
     Returns (h, w, 3) float32 unit normals (light-stage axes, valid where ``ok``) and ``ok``
-    (h, w) uint8: the pixels that took part. ``coords`` None: the compiled kernels.
+    (h, w) uint8: the pixels that took part.
     """
-    h, w = signal.shape
-    if coords is None:
-        from id2reflectance.processing.solve import integrable_kernel as kern
-
-        gu, gv = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
-        ok = np.empty((h, w), np.uint8)
-        kern.surface_gradient(v, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
-        inner = cv2.erode(ok, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        curl = np.empty((h, w), np.float32)
-        kern.curl4(gu, gv, inner, curl)
-        psi = _screened_inverse(curl, kappa).astype(np.float32)
-        out = np.zeros((h, w, 3), np.float32)
-        kern.corrected_normals(v, psi, gu, gv, ok, grid, GRID_STEP, to_cam, out)
-        return out, ok
     x, y, xu, xv, yu, yv = coords
     nc = v.astype(np.float64) @ to_cam.T
     length = np.linalg.norm(nc, axis=2)

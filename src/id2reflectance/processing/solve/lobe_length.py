@@ -39,7 +39,8 @@ def length_noise(images: dict[tuple[str, str], np.ndarray], model: FrameNoise) -
     polarisations' full-on value and ``w`` the Rec.709 weights:
     ``a = k gain``, ``b = k 4 read^2 sum_c w_c^2``, where ``k`` (about 1) is the measured over
     the modelled variance of ``S(gradient_x) + S(inverse_x) - S(full)`` (noise only, variance
-    ``2 gain T + 6 read^2`` under the model), measured on at most about 2^18 strided pixels.
+    ``2 gain T + 6 read^2`` under the model), measured on at most about 2^16 strided pixels
+    (a median: 2^16 samples pin it to about 0.5 %).
 
     Parameters
     ----------
@@ -47,7 +48,7 @@ def length_noise(images: dict[tuple[str, str], np.ndarray], model: FrameNoise) -
     model : the camera's noise model per channel, ``var(x) = gain x + read^2``.
     """
     w2 = (LUMINANCE_709.astype(np.float32) ** 2).reshape(1, 1, 3)
-    sub = _strided(images[("full", "cross")].shape)
+    sub = _strided(images[("full", "cross")].shape, 1 << 16)
     level = np.sum(np.maximum(images[("full", "cross")][sub] + images[("full", "parallel")][sub], 0.0) * w2, axis=2)
     r2 = float(w2.sum()) * model.read**2
 

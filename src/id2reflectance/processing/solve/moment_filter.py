@@ -110,6 +110,9 @@ def filter_moments(
             guided_filter(g, src, radius=r, eps=eps, subsample=filter_step(r), out=src)
 
     length = rs > 0 and LOBE_LENGTH and inverses
+    # the pooling's coefficient w / (1 + w) in float32, as moment_pool computes it
+    w32 = np.float32(parallel_weight)
+    pool = w32 / (np.float32(1.0) + w32) if rd > 0 and parallel_weight > 0.0 else np.float32(0.0)
     if compiled:
         from id2reflectance.processing.solve import moments_kernel  # imports numba: only when used
 
@@ -133,6 +136,7 @@ def filter_moments(
             m1c,
             guides.transpose(1, 2, 0),
             lcoef,
+            pool,  # the pooling in the same pass over the frames
         )
         gf(guide, spec5, rs, eps_d)  # the length is filtered like the moments; rescaled when unpacking
         spec = spec5  # channels 0-3 as moment_planes' spec; the fifth (a length) is turned by nothing
@@ -142,7 +146,7 @@ def filter_moments(
         gf(guide, spec, rs, eps_d)
         if length2 is not None:
             rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=filter_step(rs))
-    if rd > 0:
+    if pool > 0.0 and not compiled:
         pool_first_moments(images, m1c, inverses=inverses, weight=parallel_weight)
     gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2

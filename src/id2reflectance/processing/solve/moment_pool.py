@@ -19,13 +19,16 @@ head, 192 px: unfiltered 2.94 -> 2.75 deg, after the radius-2 filter 1.143 -> 1.
 docs/solve.md section 1c). On noise-free frames that satisfy the model it changes
 nothing (to float32 rounding). The specular moments are unchanged (the solver reads
 ``lum(parallel - cross)``, rebuilt from its own planes).
+
+This is the numpy version; with numba the same arithmetic runs inside the moments' packing
+(:func:`~id2reflectance.processing.solve.moments_kernel.pack_moments`'s ``pool``), in the
+same pass over the frames.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from id2reflectance.processing.solve.config import numba_available
 from id2reflectance.processing.solve.separation import AXES
 
 __all__ = ["parallel_weight", "pool_first_moments"]
@@ -57,17 +60,6 @@ def pool_first_moments(
         return
     second = [images[(f"inverse_{a}" if inverses else "full", "parallel")] for a in AXES]
     first = [images[(f"gradient_{a}", "parallel")] for a in AXES]
-    if numba_available():
-        from id2reflectance.processing.solve import moment_pool_kernel  # imports numba: only when used
-
-        moment_pool_kernel.pool(
-            tuple(np.asarray(f, np.float32) for f in first),
-            tuple(np.asarray(f, np.float32) for f in second),
-            inverses,
-            np.float32(weight),
-            m1c,
-        )
-        return
     f32 = np.float32
     for k in range(3):
         g, o = first[k], second[k]

@@ -18,7 +18,7 @@ _JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
 
 
 @njit(inline="always", **_JIT)
-def _pack_axis(gc, gp, ic, ip, k, i, j, inverses, l0, l1, l2, c0, c1, c2, sf, fp, spec, m1c, guides):  # noqa: ANN001, ANN202
+def _pack_axis(gc, gp, ic, ip, k, i, j, inverses, l0, l1, l2, c0, c1, c2, sf, fp, spec, m1c, guides, pool):  # noqa: ANN001, ANN202
     """One axis of :func:`pack_moments` at pixel (i, j); returns its share of the zeroth moments."""
     f32 = np.float32
     z1 = f32(0.5 / 2.5)
@@ -43,6 +43,12 @@ def _pack_axis(gc, gp, ic, ip, k, i, j, inverses, l0, l1, l2, c0, c1, c2, sf, fp
     m1c[i, j, 3 * k + 1] = m1
     m1c[i, j, 3 * k + 2] = m2
     guides[i, j, k] = l0 * (m0 + p0) + l1 * (m1 + p1) + l2 * (m2 + p2)
+    if pool != f32(0.0):  # moment_pool.pool_first_moments' arithmetic: m += c (p - m - mean_c(p - m))
+        d0, d1, d2 = p0 - m0, p1 - m1, p2 - m2
+        s = (d0 + d1 + d2) * f32(1.0 / 3.0)
+        m1c[i, j, 3 * k] += pool * (d0 - s)
+        m1c[i, j, 3 * k + 1] += pool * (d1 - s)
+        m1c[i, j, 3 * k + 2] += pool * (d2 - s)
     return out
 
 
@@ -78,6 +84,7 @@ def pack_moments(
     m1c: np.ndarray,
     guides: np.ndarray,
     lcoef: np.ndarray,
+    pool: np.float32,
 ) -> None:
     """Lobe-moment planes of one camera (and the specular first moment's unbiased squared length).
 
@@ -98,6 +105,9 @@ def pack_moments(
     m1c : (H, W, 9) out, cross first moments, axis-major (x: R, G, B; y: ...; z: ...).
     guides : (H, W, 3) out (any strides), per axis the luminance of both polarisations' first moments.
     lcoef : (5,) float32 ``w_0, w_1, w_2, a, b`` of the squared length (read with a 5-channel ``spec``).
+    pool : float32 ``w / (1 + w)``: the parallel first moments pooled into ``m1c`` in the same pass
+        (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments` with weight ``w``;
+        the guides are taken before); 0: ``m1c`` holds the cross first moments.
     """
     h, w = full_c.shape[0], full_c.shape[1]
     with_length = spec.shape[2] == 5
@@ -132,6 +142,7 @@ def pack_moments(
                 spec,
                 m1c,
                 guides,
+                pool,
             )
             a0, a1, a2, a3 = a0 + b0, a1 + b1, a2 + b2, a3 + b3
             b0, b1, b2, b3 = _pack_axis(
@@ -154,6 +165,7 @@ def pack_moments(
                 spec,
                 m1c,
                 guides,
+                pool,
             )
             a0, a1, a2, a3 = a0 + b0, a1 + b1, a2 + b2, a3 + b3
             b0, b1, b2, b3 = _pack_axis(
@@ -176,6 +188,7 @@ def pack_moments(
                 spec,
                 m1c,
                 guides,
+                pool,
             )
             a0, a1, a2, a3 = a0 + b0, a1 + b1, a2 + b2, a3 + b3
             if with_length:

@@ -33,6 +33,8 @@ __all__ = ["FrameNoise", "camera_noise", "pattern_noise", "dark_read_noise", "es
 
 _MAD = 1.4826  # standard deviation per median absolute deviation of a Gaussian
 _FLAT = 0.25  # fraction of each level bin, the flattest, that measures the noise
+TILE = 32  # pixels, side of the tiles large frames are measured on
+SEAM = 3  # pixels: the 5 x 5 energy of the 3 x 3 high-pass reaches this far across a tile's seam
 _KERNEL = np.array([1.0, -2.0, 1.0], np.float32) / np.float32(np.sqrt(6.0))  # separable, unit noise gain
 
 
@@ -76,7 +78,34 @@ def highpass(img: np.ndarray) -> np.ndarray:
 
 
 def _robust_sigma(x: np.ndarray) -> float:
-    return float(_MAD * np.median(np.abs(x))) if x.size else 0.0
+    return float(_MAD * _median(np.abs(x))) if x.size else 0.0
+
+
+def _median(x: np.ndarray) -> np.floating:
+    """``np.median`` of a finite array, flattened (the same value): one partition, without its per-call overhead.
+
+    The fits take medians and quantiles of a few thousand values per level bin; numpy's
+    general functions spend most of their time on argument handling there.
+    """
+    n = x.size
+    k = n // 2
+    if n % 2:
+        return np.partition(x, k, axis=None)[k]
+    part = np.partition(x, (k - 1, k), axis=None)
+    return part[k - 1 : k + 1].mean()  # as np.median: the mean of the two middle values, in x's dtype
+
+
+def _quantile(x: np.ndarray, q: float) -> np.floating:
+    """``np.quantile(x, q)`` (method ``"linear"``, the same value) of a finite array, flattened, ``q`` in [0, 1]."""
+    n = x.size
+    v = (n - 1) * q
+    lo = int(np.floor(v))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(x, (lo, hi), axis=None)
+    a, b = part[lo], part[hi]
+    g = v - lo
+    d = b - a
+    return b - d * (1.0 - g) if g >= 0.5 else a + d * g  # numpy's _lerp, weak Python floats as there
 
 
 def dark_read_noise(dark: np.ndarray) -> float:
@@ -90,7 +119,7 @@ def estimate_frame_noise(
     read: float | None = None,
     bins: int = 24,
     max_samples: int = 1 << 16,
-    max_pixels: int = 1 << 18,
+    max_pixels: int = 1 << 16,
 ) -> FrameNoise:
     """Poisson-Gaussian noise model of one corrected frame.
 
@@ -101,19 +130,21 @@ def estimate_frame_noise(
         ``gain`` is fitted and ``source`` is ``"dark"``.
     bins : signal-level bins of the fit (quantiles of the level).
     max_samples : at most this many pixel samples (evenly strided) enter the fit.
-    max_pixels : larger frames are measured on evenly spaced blocks of 32 rows holding
-        about this many pixels (the filters' cost does not grow with the frame).
+    max_pixels : larger frames are measured on evenly spread tiles of ``TILE`` x ``TILE``
+        pixels holding about this many pixels (:func:`_tiles`; the cost does not grow with
+        the frame).
 
     Returns
     -------
     FrameNoise with ``gain`` and ``read`` in the frame's units.
     """
-    img = np.ascontiguousarray(_row_blocks(img, max_pixels), np.float32)
+    img, tile = _tiles(img, max_pixels)
+    img = np.ascontiguousarray(img, np.float32)
     hp = highpass(img)
     level = cv2.blur(img, (3, 3), borderType=cv2.BORDER_REFLECT)
     energy = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
     step = max(1, int(np.ceil(np.sqrt(img.size / max_samples))))
-    sl = (slice(2, -2, step), slice(2, -2, step))
+    sl = _samples(img.shape[:2], step, tile)
     h, lv, en = hp[sl].ravel(), level[sl].ravel(), energy[sl].ravel()
     ok = np.isfinite(h) & np.isfinite(lv)
     h, lv, en = h[ok], lv[ok], en[ok]
@@ -133,8 +164,8 @@ def _fit(
         if idx.size < 32:
             continue
         hb, eb = h[idx], en[idx]
-        flat = hb[eb <= np.quantile(eb, _FLAT)]  # the flattest pixels: texture and edges excluded
-        xs.append(float(np.median(lv[idx])))
+        flat = hb[eb <= _quantile(eb, _FLAT)]  # the flattest pixels: texture and edges excluded
+        xs.append(float(_median(lv[idx])))
         ys.append((_robust_sigma(flat) * _FLAT_HALF_BIAS) ** 2)  # undo the flat selection's narrowing
         ws.append(idx.size)
     x, y, w = np.asarray(xs), np.asarray(ys), np.sqrt(np.asarray(ws, np.float64))
@@ -168,14 +199,17 @@ def _stable_order(x: np.ndarray) -> np.ndarray:
     return (keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 
-def pattern_noise(images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17) -> FrameNoise | None:
+def pattern_noise(
+    images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17, max_pixels: int = 1 << 16
+) -> FrameNoise | None:
     """One noise model for a camera from its complementary patterns (None without inverses).
 
     ``gradient_a + inverse_a - full`` holds no stage signal, only the three frames' noise
     (variance ``gain * 2 full + 3 read^2``) and the ambient light (smooth over a few pixels:
     the high-pass removes it), so texture cannot pass for noise as it can in one frame.
     The six residuals (three axes, two polarisations) are pooled; the level is the local
-    mean of ``full``. ``source`` is ``"image"``.
+    mean of ``full``. ``source`` is ``"image"``. Frames over ``max_pixels`` pixels are
+    measured on the same evenly spread tiles of each (:func:`_tiles`).
     """
     pols = [p for p in ("cross", "parallel") if all((f"inverse_{a}", p) in images for a in "xyz")]
     if not pols:
@@ -183,17 +217,18 @@ def pattern_noise(images: dict[tuple[str, str], np.ndarray], *, max_samples: int
     hs, lvs, ens = [], [], []
     per = max_samples // (3 * len(pols))
     for pol in pols:
-        full = _row_blocks(images[("full", pol)], 1 << 19)
+        full, tile = _tiles(images[("full", pol)], max_pixels)
         level = 2.0 * cv2.blur(full, (3, 3), borderType=cv2.BORDER_REFLECT)
         for a in "xyz":
-            e = _row_blocks(images[(f"gradient_{a}", pol)], 1 << 19) + _row_blocks(
-                images[(f"inverse_{a}", pol)], 1 << 19
+            e = (
+                _tiles(images[(f"gradient_{a}", pol)], max_pixels)[0]
+                + _tiles(images[(f"inverse_{a}", pol)], max_pixels)[0]
             )
             e -= full
             hp = highpass(e)
             en = cv2.blur(hp * hp, (5, 5), borderType=cv2.BORDER_REFLECT)
             step = max(1, int(np.ceil(np.sqrt(e.size / per))))
-            sl = (slice(2, -2, step), slice(2, -2, step))
+            sl = _samples(e.shape[:2], step, tile)
             hs.append(hp[sl].ravel())
             lvs.append(level[sl].ravel())
             ens.append(en[sl].ravel())
@@ -221,6 +256,42 @@ def _row_blocks(img: np.ndarray, max_pixels: int, block: int = 32) -> np.ndarray
     n = max(1, max_pixels // (block * w))
     starts = np.linspace(0, h - block, n).astype(int)
     return np.concatenate([img[s : s + block] for s in starts], axis=0)
+
+
+def _tiles(img: np.ndarray, max_pixels: int, tile: int = TILE) -> tuple[np.ndarray, int | None]:
+    """Evenly spread ``tile`` x ``tile`` tiles holding about ``max_pixels`` pixels, side by side.
+
+    Returns the (ny tile, nx tile, ...) mosaic (a copy) and ``tile``; or ``img`` itself and
+    None when it holds at most ``max_pixels`` pixels (or is under two tiles a side). The
+    same frame shape gives the same tiles. Filters run across the mosaic's seams: sample it
+    with :func:`_samples`, which leaves them out.
+    """
+    h, w = img.shape[:2]
+    if h * w <= max_pixels or h < 2 * tile or w < 2 * tile:
+        return img, None
+    n = max(4, max_pixels // (tile * tile))
+    ny = int(min(h // tile, max(2, round(np.sqrt(n * h / w)))))
+    nx = int(min(w // tile, max(2, n // ny)))
+    out = np.empty((ny * tile, nx * tile, *img.shape[2:]), img.dtype)
+    for a, r in enumerate(np.linspace(0, h - tile, ny).astype(np.intp)):
+        for b, c in enumerate(np.linspace(0, w - tile, nx).astype(np.intp)):
+            out[a * tile : (a + 1) * tile, b * tile : (b + 1) * tile] = img[r : r + tile, c : c + tile]
+    return out, tile
+
+
+def _samples(
+    shape: tuple[int, int], step: int, tile: int | None
+) -> tuple[np.ndarray, np.ndarray] | tuple[slice, slice]:
+    """Rows and columns sampled every ``step`` pixels, ``SEAM`` pixels clear of the frame's border
+    and, in a mosaic of tiles (:func:`_tiles`), of the tiles' seams (where the filters mix tiles)."""
+    if tile is None:
+        return slice(2, -2, step), slice(2, -2, step)
+
+    def keep(n: int) -> np.ndarray:
+        i = np.arange(n)
+        return i[(i % tile >= SEAM) & (i % tile < tile - SEAM)][::step]
+
+    return np.ix_(keep(shape[0]), keep(shape[1]))
 
 
 def camera_noise(
