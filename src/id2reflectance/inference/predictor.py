@@ -218,7 +218,9 @@ class FacePrediction:
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     eye_white_ita_deg : the same skin referenced to the eye whites, or None (none usable).
     skin_tone_source : ``"eye_white"`` or ``"photo"``: which of the two ``ita_deg`` is from
-        (``"photo"`` also when neither is known).
+        (``"photo"`` also when neither is known); ``"none"`` when the eye white gave no
+        estimate and the photo's skin is largely clipped or nearly black (``ita_deg`` None,
+        retrieval by identity alone, with a warning).
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
     warnings : what limits this prediction or the photo, one sentence each (a greyscale
         photo, skin clipped or nearly black in much of the face, no measurable skin tone,
@@ -264,6 +266,7 @@ class _FaceInput:
     warnings: tuple[str, ...] = ()
     eye_white_ita_deg: float | None = None
     balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
+    photo_ita_usable: bool = True  # False: much of the skin clipped or nearly black (skin_exposure_warning)
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -566,12 +569,12 @@ class Inferencer:
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
             use_eye = self.config.skin_tone == "eye_white"
-            ita, eye_tone, skin_warnings = (
-                (None, None, ()) if colour_warnings else _skin_tone(src, lm, eye_white=use_eye)
+            ita, eye_tone, skin_warnings, exposed = (
+                (None, None, (), False) if colour_warnings else _skin_tone(src, lm, eye_white=use_eye)
             )
             eye_ita = None if eye_tone is None else eye_tone.ita_deg
             balanced = (
-                white_balanced(aligned, eye_tone.eye_white)
+                white_balanced(aligned, eye_tone.eye_white, skin=eye_tone.skin)
                 if use_eye and eye_tone is not None and eye_tone.eye_white is not None and eye_ita is not None
                 else None
             )
@@ -588,6 +591,7 @@ class Inferencer:
                     photo_ita_deg=ita,
                     eye_white_ita_deg=eye_ita,
                     balanced=balanced,
+                    photo_ita_usable=not exposed,
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -632,7 +636,7 @@ class Inferencer:
         embeddings = self.template_embeddings()
         sources = [_tone_source(f, cfg.skin_tone) for f in faces]
         face_ita = [
-            self.face_ita(f.eye_white_ita_deg if src == "eye_white" else f.photo_ita_deg)
+            None if src == "none" else self.face_ita(f.eye_white_ita_deg if src == "eye_white" else f.photo_ita_deg)
             for f, src in zip(faces, sources)
         ]
         chosen = [
@@ -760,17 +764,23 @@ class Inferencer:
 
 
 def _tone_source(face: _FaceInput, wanted: str) -> str:
-    """``"eye_white"`` when ``wanted`` and the face has an eye-white referenced ITA, else ``"photo"``."""
-    return "eye_white" if wanted == "eye_white" and face.eye_white_ita_deg is not None else "photo"
+    """``"eye_white"`` when ``wanted`` and the face has an eye-white referenced ITA; ``"none"``
+    when ``wanted`` is ``"eye_white"`` without one and the photo's skin is largely clipped or
+    nearly black (its photo ITA then reads the exposure, 54-65 degrees for every London person
+    at +1 stop: retrieval by identity alone); else ``"photo"``."""
+    if wanted == "eye_white" and face.eye_white_ita_deg is not None:
+        return "eye_white"
+    return "none" if wanted == "eye_white" and not face.photo_ita_usable else "photo"
 
 
 def _skin_tone(
     photo: np.ndarray, landmarks: np.ndarray, *, eye_white: bool
-) -> tuple[float | None, EyeWhiteTone, tuple[str, ...]]:
+) -> tuple[float | None, EyeWhiteTone, tuple[str, ...], bool]:
     """The face's ITA in ``photo`` (degrees, None when not measurable), its eye-white
     referenced tone (:class:`~id2reflectance.face.white_reference.EyeWhiteTone`) and the warnings about its exposure
     (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`) and, when retrieval has
-    no skin tone (neither with ``eye_white``, else no photo ITA), about that."""
+    no skin tone (neither with ``eye_white``, else no photo ITA), about that; and whether much
+    of the skin is clipped or nearly black (that warning given)."""
     skin, region, lm = aligned_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
     eye = eye_white_tone_aligned(skin, lm)
@@ -778,7 +788,12 @@ def _skin_tone(
     warnings = (exposure,) if exposure else ()
     if ita is None and (eye.ita_deg is None or not eye_white):
         warnings += ("too little usable skin to measure the skin tone: retrieval by identity alone",)
-    return ita, eye, warnings
+    elif eye_white and eye.ita_deg is None and exposure:
+        warnings += (
+            "no skin tone for retrieval: the eye whites give no reference and the photo's own skin colour "
+            "follows its exposure; the template subject was retrieved by identity alone",
+        )
+    return ita, eye, warnings, exposure is not None
 
 
 def _geometry_warnings(face: Face, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:
