@@ -533,6 +533,25 @@ def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache)
         InferConfig(uv_size=100)
 
 
+def test_retrieval_tone_of_the_astronaut_follows_her_not_the_exposure(inferencer):
+    """The ITA retrieval uses stays within a few degrees over -1 .. +0.75 stop and warm / cool
+    light; over-exposed beyond what the eye whites can reference, retrieval uses identity alone
+    (formerly the photo ITA, 40 degrees lighter at +0.75 stop) and says so."""
+    from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
+
+    photo = data.astronaut()
+    base = inferencer.predict_image(photo)[0]
+    assert base.skin_tone_source == "eye_white" and base.ita_deg is not None
+    for stops, gains in ((-1.0, (1.0, 1.0, 1.0)), (0.0, WARM), (0.0, COOL), (0.75, (1.0, 1.0, 1.0))):
+        pred = inferencer.predict_image(photo_variant(photo, stops=stops, gains=gains))[0]
+        assert pred.skin_tone_source == "eye_white", (stops, gains)
+        assert pred.ita_deg == pytest.approx(base.ita_deg, abs=3.5), (stops, gains)
+    lost = inferencer.predict_image(photo_variant(photo, stops=1.5))[0]
+    assert lost.skin_tone_source == "none" and lost.ita_deg is None and lost.eye_white_ita_deg is None
+    assert lost.photo_ita_deg is not None and any("identity alone" in w for w in lost.warnings)
+    assert any("clipped" in w for w in lost.warnings)
+
+
 def test_predict_image_warns_about_a_face_cut_by_the_frame(inferencer):
     photo, lm = london_photo("001")
     whole = inferencer.predict_image(photo, source="001.jpg")[0]

@@ -8,7 +8,11 @@ estimate from the detector). Estimators:
 
 - ``photo``: today's photo ITA (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`);
 - ``eye_white``: the skin referenced to the eye whites
-  (:func:`~id2reflectance.face.white_reference.eye_white_tone`), the chosen design;
+  (:func:`~id2reflectance.face.white_reference.eye_white_tone`), the chosen design, with
+  channels clipped by over-exposure read below the clip level
+  (:func:`~id2reflectance.face.white_reference.censored_quantile`);
+- ``eye_white_former``: the same without that (no estimate once the skin's 0.3 quantile or
+  most of the eye white is clipped in any channel; the estimator until 2026-12-06);
 - ``background``: the skin's per-channel quantile (as ``eye_white``) divided by the median of the photo's
   top, left and right borders (the London set's plain grey backdrop), times a grey of
   :data:`BACKGROUND_GREY`; only meaningful on studio photos with a neutral backdrop;
@@ -37,7 +41,7 @@ from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
 from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels
 from id2reflectance.face.white_reference import eye_white_tone_aligned, skin_colour
 
-ESTIMATORS = ("photo", "eye_white", "background", "grey_world")
+ESTIMATORS = ("photo", "eye_white", "eye_white_former", "background", "grey_world")
 BACKGROUND_GREY = 0.5  # linear albedo assumed for the backdrop
 GREY_WORLD_GREY = 0.3  # linear albedo assumed for the photo's mean
 BORDER_PX = 20  # width of the borders (top, left, right) taken as the backdrop
@@ -68,6 +72,7 @@ def estimate_tones(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float 
     return {
         "photo": ita_of_pixels(aligned, region),
         "eye_white": eye_white_tone_aligned(aligned, lm).ita_deg,
+        "eye_white_former": eye_white_tone_aligned(aligned, lm, extrapolate=False).ita_deg,
         "background": referenced(_border_grey(image), BACKGROUND_GREY),
         "grey_world": referenced(mean, GREY_WORLD_GREY),
     }
