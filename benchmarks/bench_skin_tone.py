@@ -68,6 +68,10 @@ def main() -> None:
         row(f"{e}: photos with an estimate in every variant", s.complete, base.complete, "{:.0f}")
         missing = ", ".join(f"{k} {n}" for k, n in s.missing_by_variant.items() if n)
         rows.append((f"{e}: photos without an estimate, by variant", missing or "none", "", ""))
+        for v in s.shift_median:
+            if v != "as shot":
+                row(f"{e}: |{v} - as shot|, median (deg)", s.shift_median[v], base.shift_median[v])
+                row(f"{e}: |{v} - as shot|, p90 (deg)", s.shift_p90[v], base.shift_p90[v])
         row(f"{e}: |neutral - smiling| as shot, median (deg; goal < 5)", s.pair_median, base.pair_median)
         row(f"{e}: |neutral - smiling| as shot, p90 (deg)", s.pair_p90, base.pair_p90)
         order = " > ".join(f"{g} {v:.1f}" for g, v in sorted(s.group_median.items(), key=lambda kv: -kv[1]))

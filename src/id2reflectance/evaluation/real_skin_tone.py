@@ -29,7 +29,7 @@ shot, and the median per self-reported group with whether they fall in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -129,7 +129,8 @@ class ToneSummary:
     complete : photos with an estimate in every variant; missing : photos lacking one
     (by variant: ``missing_by_variant``); pair_median, pair_p90, pairs : |neutral - smiling|
     as shot; group_median : ethnicity -> median as shot; ordered : the groups of
-    :data:`~.london.GROUP_ORDER` have decreasing medians.
+    :data:`~.london.GROUP_ORDER` have decreasing medians; shift_median, shift_p90 : variant ->
+    median and 90th percentile of ``|estimate - estimate as shot|`` over the photos with both.
     """
 
     estimator: str
@@ -143,6 +144,8 @@ class ToneSummary:
     pairs: int
     group_median: dict[str, float]
     ordered: bool
+    shift_median: dict[str, float | None] = field(default_factory=dict)
+    shift_p90: dict[str, float | None] = field(default_factory=dict)
 
 
 def _stat(values: list[float], q: float) -> float | None:
@@ -174,6 +177,13 @@ def summarise_tones(photos: Sequence[PhotoTones], estimator: str) -> ToneSummary
             groups.setdefault(p.ethnicity, []).append(x)
     medians = {g: float(np.median(v)) for g, v in groups.items()}
     ordered_values = [medians[g] for g in GROUP_ORDER if g in medians]
+    shifts: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for p in photos:
+        ref = p.tones["as shot"][estimator]
+        for v in VARIANTS:
+            x = p.tones[v][estimator]
+            if ref is not None and x is not None:
+                shifts[v].append(abs(x - ref))
     return ToneSummary(
         estimator=estimator,
         spread_median=_stat(spreads, 50),
@@ -186,4 +196,6 @@ def summarise_tones(photos: Sequence[PhotoTones], estimator: str) -> ToneSummary
         pairs=len(pairs),
         group_median=medians,
         ordered=len(ordered_values) == len(GROUP_ORDER) and all(np.diff(ordered_values) < 0),
+        shift_median={v: _stat(x, 50) for v, x in shifts.items()},
+        shift_p90={v: _stat(x, 90) for v, x in shifts.items()},
     )
