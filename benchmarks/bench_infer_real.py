@@ -188,6 +188,18 @@ def main() -> None:
                 "",
             )
         )
+    for variant in VARIANTS:
+        if variant == "as shot":
+            continue
+        shift = {}
+        for name in ("eye_white", "photo"):
+            d = [
+                abs(v[variant]["albedo_ita_deg"] - v["as shot"]["albedo_ita_deg"])  # type: ignore[operator]
+                for v in per_variant[name].values()
+                if v[variant]["albedo_ita_deg"] is not None and v["as shot"]["albedo_ita_deg"] is not None
+            ]
+            shift[name] = float(np.median(d)) if d else None
+        add(f"predicted ITA |{variant} - as shot|, median (deg)", shift["eye_white"], shift["photo"], "{:.1f}")
     rows.append(("model", model_note, "", ""))
     rows.append(("config", f"prediction {args.prediction}, uv {args.uv_size}, templates split train", "", ""))
     rows.append(("seconds (shared 2-core machine, 1 torch thread)", f"{time.perf_counter() - t0:.0f}", "", ""))
