@@ -61,6 +61,10 @@ SKIN_QUANTILE = 0.3  # per-channel quantile of the skin region's code values
 REFERENCE_FRACTION = 0.15  # brightest fraction of the eye openings' pixels (relative to the skin) kept
 MIN_REFERENCE_PIXELS = 6  # fewer eye-opening pixels than this: no reference
 MAX_CLIPPED = 0.5  # more of the kept eye-white pixels with a clipped channel than this: censored_quantile
+# with the eye white's reference channel clipped too, wider top sets (fraction of the eye openings) and the
+# factor from their median to the REFERENCE_FRACTION set's: median over the London set's odd-numbered neutral
+# photos as shot (ranked by blue; per channel 1.18-1.19 and 1.34-1.42, interquartile range 0.09 and 0.15)
+WIDER_REFERENCE = ((0.25, 1.18), (0.35, 1.39))
 # lower quantiles a clipped channel is read at instead (censored_quantile), largest first
 LOWER_QUANTILES = (0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
 # the eye white must be less red than the skin: its blue/red ratio over the skin's at least this
@@ -186,8 +190,13 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolat
             return None
         # clipped pixels tie in the sum: rank by the least-clipped channel alone (a gain keeps its order)
         c = int(np.argmin(np.mean(px >= CLIPPED_CODE, axis=0)))
-        top = np.argsort(lin[:, c], kind="stable")[::-1][:keep]
-        white = censored_quantile(px[top], 0.5)
+        order = np.argsort(lin[:, c], kind="stable")[::-1]
+        white = censored_quantile(px[order[:keep]], 0.5)
+        for fraction, factor in WIDER_REFERENCE:
+            if white is not None:
+                break
+            wider = censored_quantile(px[order[: max(MIN_REFERENCE_PIXELS, int(fraction * len(rel)))]], 0.5)
+            white = None if wider is None else wider * factor
         if white is None:
             return None
     else:  # the median of the linear values (as before extrapolation existed)
