@@ -459,15 +459,23 @@ def test_predict_image_greyscale_photo(inferencer, embeddings):
     for tid, score in pred.scores.items():
         assert score == pytest.approx(float(np.dot(pred.identity, embeddings[tid])), abs=1e-5)
     _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
-    # the outputs that read the photo's colour refuse it
-    for change in ({"output": "template_tone"}, {"front_view": "photo"}):
-        other = copy.copy(inferencer)
-        other.config = dataclasses.replace(inferencer.config, **change)
-        with pytest.raises(Id2rError, match="bw.png is a greyscale photo"):
-            other.predict_image(grey, source="bw.png")
-        with pytest.raises(Id2rError, match="S0000 is a greyscale photo"):
-            aligned = cv2.cvtColor(pred.aligned, cv2.COLOR_RGB2GRAY)
-            other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
+    # the photo as the front view reads the photo's colour: refused
+    other = copy.copy(inferencer)
+    other.config = dataclasses.replace(inferencer.config, front_view="photo")
+    with pytest.raises(Id2rError, match="bw.png is a greyscale photo"):
+        other.predict_image(grey, source="bw.png")
+    with pytest.raises(Id2rError, match="S0000 is a greyscale photo"):
+        aligned = cv2.cvtColor(pred.aligned, cv2.COLOR_RGB2GRAY)
+        other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
+    # template-tone: the template subject's own diffuse, untoned (gain 1), with the warning
+    toned = copy.copy(inferencer)
+    toned.config = dataclasses.replace(inferencer.config, output="template_tone")
+    tt = toned.predict_image(grey, source="bw.png")[0]
+    assert tt.tone_gain == (1.0, 1.0, 1.0) and "untoned" in tt.warnings[0] and tt.ita_deg is None
+    tid, r = tt.template_id, inferencer.resolution
+    ref = inferencer.bank.view_maps(tid, "front", r)
+    m = ref["mask"]
+    np.testing.assert_allclose(tt.views["front"]["diffuse_albedo"][m], ref["diffuse_albedo"][m], atol=1e-6)
 
 
 def test_predict_image_warns_about_exposure(inferencer):

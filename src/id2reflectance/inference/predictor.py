@@ -17,7 +17,8 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
    (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`); optionally put on the albedo
    scale by the template subjects' calibration (:meth:`Inferencer.face_ita`); none for a
    greyscale photo (:func:`~id2reflectance.face.detect.greyscale_image`: retrieval by
-   identity alone, with a warning; an error for the outputs that read the photo's colour);
+   identity alone, with a warning; with ``template_tone`` the template subject's diffuse
+   untoned, an error for the photo front view, which reads the photo's colour);
    a warning when much of the skin is clipped or nearly black
    (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`); a warning when the
    face is cut by the photo's frame or partly mirrored by the alignment
@@ -84,6 +85,11 @@ log = logging.getLogger(__name__)
 
 VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
+# the output for real photos (``id2r infer``'s default): on the London photos with the model retrained on
+# face-model subjects, template_tone orders the self-reported groups' predicted ITA, moves < 5 degrees over
+# exposure / white balance and between a person's neutral and smiling photos; decode keeps every group
+# within 1 degree of the template's tone (docs/evaluation.md, "Inference on real photos")
+PHOTO_OUTPUT = "template_tone"
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
 # Inferencer.prepared_mesh keeps this many texels' worth of the template subjects' baking
 # geometry (about 70 MB per 512 x 512 template subject): 4 template subjects at 512, 1 from 1024 texels up
@@ -267,6 +273,7 @@ class _FaceInput:
     eye_white_ita_deg: float | None = None
     balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
     photo_ita_usable: bool = True  # False: much of the skin clipped or nearly black (skin_exposure_warning)
+    grey: bool = False  # a greyscale photo: no tone (template_tone keeps the template's diffuse)
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -524,6 +531,7 @@ class Inferencer:
             identity=self._check_identity(identity),
             photo_ita_deg=ita,
             eye_white_ita_deg=None if warnings else eye_white_tone_aligned(big, lm).ita_deg,
+            grey=bool(warnings),
             source=source,
             face_index=0,
             box=None,
@@ -549,7 +557,7 @@ class Inferencer:
         ------
         Id2rError
             No face found; several faces without ``all_faces`` (count and boxes listed); a
-            greyscale photo with an output that reads the photo's colour.
+            greyscale photo with the photo front view (it reads the photo's colour).
         """
         name = source or "the image"
         img = as_uint8_rgb(image, name=name)
@@ -592,6 +600,7 @@ class Inferencer:
                     eye_white_ita_deg=eye_ita,
                     balanced=balanced,
                     photo_ita_usable=not exposed,
+                    grey=bool(colour_warnings),
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -605,18 +614,24 @@ class Inferencer:
 
     def _colour_warnings(self, img: np.ndarray, name: str) -> tuple[str, ...]:
         """``()`` for a colour image; for a greyscale one, the warning that retrieval uses
-        identity alone, or an :class:`Id2rError` when the configured output reads the
-        photo's colour (``template_tone``, front view ``photo``)."""
+        identity alone (and, with ``template_tone``, that the diffuse is the template
+        subject's, untoned), or an :class:`Id2rError` with front view ``photo`` (it reads the
+        photo's colour)."""
         if not greyscale_image(img):
             return ()
-        cfg = self.config
-        if cfg.output == "template_tone" or cfg.front_view == "photo":
-            what = "--prediction template-tone" if cfg.output == "template_tone" else "--front-view photo"
+        if self.config.front_view == "photo":
             raise Id2rError(
-                f"{name} is a greyscale photo: {what} reads the skin colour from the photo; "
-                "use a colour photo, or the default prediction (decode, template front view)"
+                f"{name} is a greyscale photo: --front-view photo reads the skin colour from the photo; "
+                "use a colour photo, or the template front view"
             )
-        return ("greyscale photo: no skin tone measured, the template subject was retrieved by identity alone",)
+        untoned = (
+            "; its diffuse albedo is the template subject's own, untoned"
+            if self.config.output == "template_tone"
+            else ""
+        )
+        return (
+            "greyscale photo: no skin tone measured, the template subject was retrieved by identity alone" + untoned,
+        )
 
     def _to_resolution(self, img: np.ndarray) -> np.ndarray:
         if img.shape[0] == self.resolution:
@@ -661,7 +676,9 @@ class Inferencer:
             views: dict[str, dict[str, np.ndarray]] = {}
             maps = []
             gain = None
-            if tone is not None:  # output "template_tone"
+            if tone is not None and f.grey:  # output "template_tone" without a colour to read
+                gain = (1.0, 1.0, 1.0)
+            elif tone is not None:  # output "template_tone"
                 gain = _tone_gain(
                     {k: a[i] for k, a in tone["template"].items()},
                     {k: a[i] for k, a in tone["photo"].items()},
@@ -761,6 +778,12 @@ class Inferencer:
                     "photo": {k: a[nf:] for k, a in plain_np.items()},
                 }
         return {k: v.detach().float().cpu().numpy() for k, v in out.items()}, tone
+
+
+def photo_output(front_view: str) -> str:
+    """The ``InferConfig.output`` ``id2r infer`` uses unless told: :data:`PHOTO_OUTPUT`, or
+    ``"decode"`` with ``front_view`` ``"photo"`` (the only output that takes the photo as a view)."""
+    return "decode" if front_view == "photo" else PHOTO_OUTPUT
 
 
 def _tone_source(face: _FaceInput, wanted: str) -> str:
