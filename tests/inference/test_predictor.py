@@ -554,7 +554,7 @@ def test_retrieval_tone_of_the_astronaut_follows_her_not_the_exposure(inferencer
         pred = inferencer.predict_image(photo_variant(photo, stops=stops, gains=gains))[0]
         assert pred.skin_tone_source == "eye_white", (stops, gains)
         assert pred.ita_deg == pytest.approx(base.ita_deg, abs=3.5), (stops, gains)
-    lost = inferencer.predict_image(photo_variant(photo, stops=1.5))[0]
+    lost = inferencer.predict_image(photo_variant(photo, stops=2.0))[0]  # eye whites clipped in every channel
     assert lost.skin_tone_source == "none" and lost.ita_deg is None and lost.eye_white_ita_deg is None
     assert lost.photo_ita_deg is not None and any("identity alone" in w for w in lost.warnings)
     assert any("clipped" in w for w in lost.warnings)
