@@ -34,8 +34,12 @@ statistics are therefore taken with :func:`censored_quantile`: a channel whose q
 clipped is read at the largest lower quantile of :data:`LOWER_QUANTILES` that is not, and
 scaled by the least-clipped channel's ratio between the two quantiles (the same shading
 spread in every channel: a per-channel gain leaves this unchanged, the pixels above the clip
-level are never used). With it the estimate exists at +1 stop for 199 of 204 photos instead
-of 136, within 1.5 degrees of the photo as shot (p90; ``docs/evaluation.md``).
+level are never used). The eye white is then ranked by its least-clipped channel (clipped
+pixels tie in the sum relative to the skin), and where even that channel's median is
+clipped, a wider top set of the eye openings (:data:`WIDER_REFERENCE`) is taken, times the
+typical ratio between its median and the usual set's (a calibrated constant, not a
+measurement of this photo). With these the estimate exists at +1 stop for 203 of 204
+photos instead of 136, within 1.4 degrees of the photo as shot (p90; ``docs/evaluation.md``).
 
 No estimate (None) when the skin quantile is nearly black or clipped beyond that (every
 channel, or one channel down to the lowest quantile, at or above
