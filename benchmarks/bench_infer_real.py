@@ -116,10 +116,11 @@ def main() -> None:
             for (pid, e), img in photos.items()
         ]
     spreads: dict[str, list[float]] = {"eye_white": [], "photo": []}
+    per_variant: dict[str, dict[str, dict[str, dict[str, object]]]] = {"eye_white": {}, "photo": {}}
     for p in people[: args.variant_people]:
         for name, inf in runs:
             itas = []
-            for stops, gains in VARIANTS.values():
+            for variant, (stops, gains) in VARIANTS.items():
                 r = infer_real_photo(
                     inf,
                     photo_variant(photos[(p.id, "neutral")], stops=stops, gains=gains),
@@ -129,6 +130,12 @@ def main() -> None:
                     write=False,
                 )
                 itas.append(r.albedo_ita_deg)
+                per_variant[name].setdefault(p.id, {})[variant] = {
+                    "albedo_ita_deg": r.albedo_ita_deg,
+                    "ita_deg": r.ita_deg,
+                    "template_id": r.template_id,
+                    "warnings": list(r.warnings),
+                }
             if all(x is not None for x in itas):
                 spreads[name].append(max(itas) - min(itas))  # type: ignore[type-var, operator]
     results.setdefault("photo", [])
@@ -137,7 +144,9 @@ def main() -> None:
         keep = ("person", "expression", "ethnicity", "asset", "error", "warnings", "template_id", "photo_ita_deg")
         keep += ("eye_white_ita_deg", "ita_deg", "albedo_ita_deg", "identity_distance")
         per_photo = {k: [{f: getattr(r, f) for f in keep} for r in v] for k, v in results.items()}
-        Path(args.json).write_text(json.dumps({"summary": summ, "spreads": spreads, "photos": per_photo}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"summary": summ, "spreads": spreads, "variants": per_variant, "photos": per_photo}, indent=1)
+        )
     rows: list[tuple[str, str, str, str]] = []
 
     def add(name: str, a: float | None, b: float | None, fmt: str = "{:.2f}") -> None:
@@ -179,6 +188,18 @@ def main() -> None:
                 "",
             )
         )
+    for variant in VARIANTS:
+        if variant == "as shot":
+            continue
+        shift = {}
+        for name in ("eye_white", "photo"):
+            d = [
+                abs(v[variant]["albedo_ita_deg"] - v["as shot"]["albedo_ita_deg"])  # type: ignore[operator]
+                for v in per_variant[name].values()
+                if v[variant]["albedo_ita_deg"] is not None and v["as shot"]["albedo_ita_deg"] is not None
+            ]
+            shift[name] = float(np.median(d)) if d else None
+        add(f"predicted ITA |{variant} - as shot|, median (deg)", shift["eye_white"], shift["photo"], "{:.1f}")
     rows.append(("model", model_note, "", ""))
     rows.append(("config", f"prediction {args.prediction}, uv {args.uv_size}, templates split train", "", ""))
     rows.append(("seconds (shared 2-core machine, 1 torch thread)", f"{time.perf_counter() - t0:.0f}", "", ""))

@@ -2,8 +2,9 @@
 
 Every London photo (neutral and smiling) is re-exposed by -1, 0, +1 stop and made warm and
 cool in linear light (:mod:`id2reflectance.evaluation.photo_variants`); each skin-tone
-estimator (:mod:`id2reflectance.evaluation.real_skin_tone`: today's photo ITA, the eye-white
-referenced ITA, a backdrop and a grey-world normalisation) measures every variant with the
+estimator (:mod:`id2reflectance.evaluation.real_skin_tone`: the photo ITA, the eye-white
+referenced ITA with and without reading clipped channels below the clip level, a backdrop and
+a grey-world normalisation) measures every variant with the
 landmarks of the photo as shot. Prints ``figure | value | reference | ratio`` with the
 photo ITA as the reference: the spread over the variants (goal < 5 deg, median), the
 neutral-vs-smiling difference (goal < 5 deg, median), the group medians and whether they
@@ -12,7 +13,7 @@ calibration photos (odd ids, neutral, as shot) against the shipped ``REFERENCE_R
 
 Run (the photos are not in the repository; see docs/evaluation.md)::
 
-    PYTHONPATH=src .venv/bin/python benchmarks/bench_skin_tone.py [--photos ../shared/face-photos/london] [--limit N]
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_skin_tone.py [--photos ../shared/face-photos/london] [--limit N] [--stride K]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", default=None, help="the London set folder (default ../shared/face-photos/london)")
     ap.add_argument("--limit", type=int, default=None, help="first N people only")
+    ap.add_argument("--stride", type=int, default=1, help="every K-th person only (after --limit)")
     args = ap.parse_args()
 
     from id2reflectance.evaluation.london import default_london_dir, read_people
@@ -40,7 +42,7 @@ def main() -> None:
     if not (root / "people.csv").is_file():
         print(f"skipped: no London photo set at {root} (see docs/evaluation.md)")
         sys.exit(0)
-    people = read_people(root)[: args.limit]
+    people = read_people(root)[: args.limit][:: args.stride]
     t0 = time.perf_counter()
 
     def landmarks(photo: np.ndarray) -> np.ndarray | None:
@@ -66,6 +68,10 @@ def main() -> None:
         row(f"{e}: photos with an estimate in every variant", s.complete, base.complete, "{:.0f}")
         missing = ", ".join(f"{k} {n}" for k, n in s.missing_by_variant.items() if n)
         rows.append((f"{e}: photos without an estimate, by variant", missing or "none", "", ""))
+        for v in s.shift_median:
+            if v != "as shot":
+                row(f"{e}: |{v} - as shot|, median (deg)", s.shift_median[v], base.shift_median[v])
+                row(f"{e}: |{v} - as shot|, p90 (deg)", s.shift_p90[v], base.shift_p90[v])
         row(f"{e}: |neutral - smiling| as shot, median (deg; goal < 5)", s.pair_median, base.pair_median)
         row(f"{e}: |neutral - smiling| as shot, p90 (deg)", s.pair_p90, base.pair_p90)
         order = " > ".join(f"{g} {v:.1f}" for g, v in sorted(s.group_median.items(), key=lambda kv: -kv[1]))

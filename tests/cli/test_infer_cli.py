@@ -61,33 +61,44 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
     assert pred["config"]["ita_calibration"] is None and pred["config"]["skin_tone"] == "eye_white"
     used = "eye_white_ita_deg" if pred["skin_tone_source"] == "eye_white" else "photo_ita_deg"
     assert pred["ita_deg"] == pred[used]
-    assert pred["config"]["output"] == "decode" and pred["config"]["front_view"] == "template"
-    assert pred["tone_gain"] is None
+    # the default prediction for photos: template-tone (docs/evaluation.md), its gain recorded
+    assert pred["config"]["output"] == "template_tone" and pred["config"]["front_view"] == "template"
+    assert len(pred["tone_gain"]) == 3 and all(0.25 <= g <= 4.0 for g in pred["tone_gain"])
+    tt_views = out / "astronaut" / "views"
 
-    # --front-view photo: the front view comes from the photo, the side views are unchanged
+    # --prediction decode: the swapped decoder's maps, no gain, every view different
+    res = _run(
+        [str(photos / "astronaut.png"), "--prediction", "decode"], face_dataset, tiny_swapper_run, cache, out / "d"
+    )
+    assert res.exit_code == 0, res.output
+    pred = json.loads((out / "d" / "astronaut" / "prediction.json").read_text())
+    assert pred["config"]["output"] == "decode" and pred["tone_gain"] is None
+    views = out / "d" / "astronaut" / "views"
+    for view in ("front", "left", "right"):
+        assert (views / view / "diffuse_albedo.png").read_bytes() != (
+            tt_views / view / "diffuse_albedo.png"
+        ).read_bytes()
+
+    # --front-view photo: the front view comes from the photo, the side views are decode's (its default prediction)
     res = _run(
         [str(photos / "astronaut.png"), "--front-view", "photo"], face_dataset, tiny_swapper_run, cache, out / "pf"
     )
     assert res.exit_code == 0, res.output
-    assert json.loads((out / "pf" / "astronaut" / "prediction.json").read_text())["config"]["front_view"] == "photo"
-    views, pf_views = out / "astronaut" / "views", out / "pf" / "astronaut" / "views"
+    pf_config = json.loads((out / "pf" / "astronaut" / "prediction.json").read_text())["config"]
+    assert pf_config["front_view"] == "photo" and pf_config["output"] == "decode"
+    pf_views = out / "pf" / "astronaut" / "views"  # against the decode run
     assert (views / "front/diffuse_albedo.png").read_bytes() != (pf_views / "front/diffuse_albedo.png").read_bytes()
     for side in ("left", "right"):
         assert (views / side / "diffuse_albedo.png").read_bytes() == (
             pf_views / side / "diffuse_albedo.png"
         ).read_bytes()
-    # --prediction template-tone: the tone gain is recorded, every view changes
+    # --prediction template-tone given: the default's result
     args = [str(photos / "astronaut.png"), "--prediction", "template-tone"]
     res = _run(args, face_dataset, tiny_swapper_run, cache, out / "tt")
     assert res.exit_code == 0, res.output
-    pred = json.loads((out / "tt" / "astronaut" / "prediction.json").read_text())
-    assert pred["config"]["output"] == "template_tone" and len(pred["tone_gain"]) == 3
-    assert all(0.25 <= g <= 4.0 for g in pred["tone_gain"])
-    tt_views = out / "tt" / "astronaut" / "views"
-    for view in ("front", "left", "right"):
-        assert (views / view / "diffuse_albedo.png").read_bytes() != (
-            tt_views / view / "diffuse_albedo.png"
-        ).read_bytes()
+    assert (out / "tt/astronaut/views/front/diffuse_albedo.png").read_bytes() == (
+        tt_views / "front/diffuse_albedo.png"
+    ).read_bytes()
 
     # --ita-calibration with --skin-tone photo: the face's ITA is the photo's, mapped by the templates' fit
     # (None without one); --prediction template-residual is recorded
@@ -124,6 +135,8 @@ def test_astronaut_then_failures(photos, face_dataset, tiny_swapper_run, tmp_pat
 
 
 def test_greyscale_photo_warns_or_is_refused(face_dataset, tiny_swapper_run, tmp_path):
+    """A greyscale photo: retrieval by identity alone and (template-tone, the default) the
+    template's diffuse untoned, with a warning; refused with --front-view photo."""
     import cv2
     from skimage import data
 
@@ -137,10 +150,11 @@ def test_greyscale_photo_warns_or_is_refused(face_dataset, tiny_swapper_run, tmp
     assert face["ita_deg"] is None and face["warnings"] and "greyscale" in face["warnings"][0]
     pred = json.loads((out / "bw" / "prediction.json").read_text())
     assert pred["warnings"] == face["warnings"] and pred["photo_ita_deg"] is None
-    # template-tone reads the photo's colour: refused, nothing written
-    res = _run([str(bw), "--prediction", "template-tone"], face_dataset, tiny_swapper_run, cache, out / "tt")
+    assert "untoned" in face["warnings"][0] and pred["tone_gain"] == [1.0, 1.0, 1.0]
+    # the photo as the front view reads the photo's colour: refused, nothing written
+    res = _run([str(bw), "--front-view", "photo"], face_dataset, tiny_swapper_run, cache, out / "pf")
     assert res.exit_code == 2 and "bw.jpg is a greyscale photo" in res.output and "Traceback" not in res.output
-    assert not (out / "tt" / "bw").exists()
+    assert not (out / "pf" / "bw").exists()
 
 
 def test_bad_checkpoint_and_dataset(photos, face_dataset, tiny_stage2_run, tiny_swapper_run, tmp_path):

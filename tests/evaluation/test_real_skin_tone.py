@@ -32,6 +32,9 @@ def test_summary_spreads_pairs_and_group_order():
     assert s.spread_median == pytest.approx(4.0)
     assert s.pairs == 2 and s.pair_median == pytest.approx(2.5)  # |50 - 54| and |40 - 41|
     assert s.group_median == {"white": 52.0, "east_asian": 40.5, "west_asian": 30.0, "black": -20.0}
+    # per variant: |estimate - as shot| (the missing +1 stop of one photo left out)
+    assert s.shift_median["warm"] == pytest.approx(3.0) and s.shift_p90["warm"] == pytest.approx(7.0)  # 0 0 2 4 6 8
+    assert s.shift_median["+1 stop"] == 0.0 and s.shift_median["as shot"] == 0.0
     assert s.ordered
     swapped = [*photos[:-1], _photo("4", "neutral", "black", 45.0, 0.0)]
     assert not summarise_tones(swapped, "x").ordered

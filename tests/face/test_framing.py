@@ -43,3 +43,17 @@ def test_a_london_photo_cut_through_the_face_is_named_and_the_whole_photo_is_not
     warnings = framing_warnings(face.landmarks, cut.shape[:2], alignment_matrix(face.landmarks, 256), 256)
     assert len(warnings) == 2
     assert "cut by the photo's frame" in warnings[0] and "mirroring the photo" in warnings[1]
+
+
+def test_the_astronaut_cut_through_her_cheek_is_named_and_the_whole_photo_is_not():
+    """The same without the London set (always available: scikit-image's astronaut)."""
+    from skimage import data
+
+    photo = data.astronaut()
+    lm = find_faces(photo)[0].landmarks
+    assert framing_warnings(lm, photo.shape[:2], alignment_matrix(lm, 256), 256) == ()
+    cut = np.ascontiguousarray(photo[:, : int(lm[:, 0].mean() + 0.3 * np.ptp(lm[:, 0]))])  # made here, not saved
+    face = find_faces(cut)[0]
+    warnings = framing_warnings(face.landmarks, cut.shape[:2], alignment_matrix(face.landmarks, 256), 256)
+    assert len(warnings) == 2
+    assert "cut by the photo's frame" in warnings[0] and "mirroring the photo" in warnings[1]

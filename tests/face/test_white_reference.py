@@ -8,19 +8,23 @@ import pytest
 from id2reflectance._shared.imageio import linear_to_srgb
 from id2reflectance.errors import ShapeError
 from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
-from id2reflectance.face.skin_tone import photo_ita_deg
+from id2reflectance.face.skin_tone import photo_ita_deg, skin_region
 from id2reflectance.face.white_reference import (
     REFERENCE_RGB,
+    censored_quantile,
     eye_region,
     eye_white_tone,
     eye_white_tone_aligned,
+    white_balanced,
 )
 from tests.london_photos import london_people, london_photo
 
 
-def _synthetic_face(skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0)) -> tuple:
+def _synthetic_face(skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False) -> tuple:
     """A 128 px "aligned face": skin everywhere, each eye opening half eye white, half dark iris;
-    (image (128, 128, 3) uint8, landmarks (68, 2)) with the eyes and cheeks placed."""
+    (image (128, 128, 3) uint8, landmarks (68, 2)) with the eyes and cheeks placed. ``shading``:
+    the skin and eye white lit by a ramp from 0.5 to 1.0 across the image (a spread of values, so
+    that quantiles differ and over-exposure clips part of the face)."""
     lm = np.zeros((68, 2))
     for k, cx in ((36, 40.0), (42, 88.0)):  # eye contours: hexagons 24 x 12 px
         ang = np.linspace(np.pi, -np.pi, 6, endpoint=False)
@@ -29,7 +33,8 @@ def _synthetic_face(skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0)
     cheeks.update({15: (108, 60), 14: (106, 80), 13: (100, 100), 54: (78, 105), 35: (73, 75)})
     for k, xy in cheeks.items():
         lm[k] = xy
-    lin = np.tile(np.asarray(skin, np.float64) * gain, (128, 128, 1))
+    ramp = np.linspace(0.5, 1.0, 128)[None, :, None] if shading else np.ones((1, 128, 1))
+    lin = np.tile(np.asarray(skin, np.float64) * gain, (128, 128, 1)) * ramp
     eyes = eye_region(lm, (128, 128))
     ys, xs = np.nonzero(eyes)
     left_half = (xs < 40) | ((xs >= 64) & (xs < 88))
@@ -55,6 +60,49 @@ def test_a_per_channel_gain_cancels_and_the_reference_colour_is_the_scale():
     assert darker.ita_deg < base.ita_deg - 20
 
 
+def test_censored_quantile_reads_a_clipped_channel_below_the_clip_level():
+    rng = np.random.default_rng(0)
+    shade = rng.uniform(0.3, 1.0, 2000)
+    colour = np.array([0.6, 0.35, 0.25])  # linear; red clips first when brightened
+
+    def codes(k: float) -> np.ndarray:
+        return np.round(linear_to_srgb(np.clip(np.outer(shade, colour) * k, 0, 1)) * 255).astype(np.uint8)
+
+    base = censored_quantile(codes(1.0), 0.3)
+    assert base is not None
+    np.testing.assert_allclose(base, np.quantile(np.outer(shade, colour), 0.3, axis=0), rtol=0.02)
+    bright = codes(3.5)  # red clipped in about 3/4 of the pixels, green in a quarter, blue in none
+    assert np.quantile(bright[:, 0], 0.3) >= 250 and np.quantile(bright[:, 1], 0.3) < 250
+    np.testing.assert_allclose(censored_quantile(bright, 0.3), 3.5 * base, rtol=0.03)
+    assert censored_quantile(bright, 0.3, extrapolate=False) is None  # the former estimate had none
+    assert censored_quantile(codes(20.0), 0.3) is None  # every channel clipped
+
+
+def test_an_over_exposed_face_keeps_its_estimate_where_the_former_one_had_none():
+    skin, white = np.array([0.50, 0.32, 0.23]), np.array([0.25, 0.23, 0.22])
+    base = eye_white_tone_aligned(*_synthetic_face(skin, white, shading=True))
+    assert base.ita_deg is not None
+    for gain in ((3.0, 3.0, 3.0), (3.1, 3.0, 2.8)):  # the red clipped in most of the skin (above its 0.3 quantile)
+        img, lm = _synthetic_face(skin, white, gain=gain, shading=True)
+        assert np.mean(img[skin_region(lm, img.shape[:2]), 0] >= 250) > 0.7
+        moved = eye_white_tone_aligned(img, lm)
+        assert moved.ita_deg == pytest.approx(base.ita_deg, abs=1.5), gain
+        assert eye_white_tone_aligned(img, lm, extrapolate=False).ita_deg is None
+
+
+def test_white_balanced_raises_partly_clipped_pixels_by_the_skin_colour():
+    skin = np.array([0.6, 0.4, 0.3])
+    img = np.round(linear_to_srgb(np.clip(np.tile(skin * 2.0, (4, 4, 1)), 0, 1)) * 255).astype(np.uint8)
+    assert np.all(img[..., 0] == 255)  # red clipped: 1.2 of 1
+    eye = np.array([0.8, 0.8, 0.8])  # eye white at this exposure: the balance halves the light
+    plain = white_balanced(img, eye)
+    raised = white_balanced(img, eye, skin=skin * 2.0)
+    want = linear_to_srgb(np.clip(skin * 2.0 * np.asarray(REFERENCE_RGB) / eye, 0, 1)) * 255
+    np.testing.assert_allclose(raised[0, 0], want, atol=1.5)  # the skin's own red, not the clip level
+    assert plain[0, 0, 0] < raised[0, 0, 0] - 5
+    np.testing.assert_array_equal(plain[..., 1:], raised[..., 1:])  # unclipped channels untouched
+
+
 def test_no_estimate_without_an_eye_white_or_with_clipped_skin():
     skin = np.array([0.30, 0.20, 0.14])
     no_eyes = eye_white_tone_aligned(*_synthetic_face(skin, skin * 1.05))  # a head without eyes
@@ -78,6 +126,9 @@ def test_london_photo_stable_under_exposure_and_white_balance():
         assert eye_white_tone(variant, lm).ita_deg == pytest.approx(base, abs=3.0), (stops, gains)
         photo_itas.append(photo_ita_deg(variant, lm))
     assert max(photo_itas) - min(photo_itas) > 10.0  # the photo ITA itself follows them
+    plus1 = photo_variant(photo, stops=1.0)  # the skin's and the eye whites' red clipped in most pixels
+    assert eye_white_tone(plus1, lm).ita_deg == pytest.approx(base, abs=3.0)
+    assert eye_white_tone(plus1, lm, extrapolate=False).ita_deg is None  # the former estimate had none
 
 
 @pytest.mark.slow
@@ -110,3 +161,24 @@ def test_white_balanced_undoes_exposure_and_white_balance_on_a_london_photo():
     assert np.abs(back[face, face].astype(int) - ref[face, face]).mean() < 3  # balanced, it does not
     with pytest.raises(ShapeError, match="uint8"):
         white_balanced(aligned.astype(np.float32), np.ones(3))
+
+
+def test_astronaut_tone_stable_under_exposure_and_white_balance_where_the_former_estimate_was_lost():
+    from skimage import data
+
+    from id2reflectance.face.detect import find_faces
+
+    photo = data.astronaut()
+    lm = find_faces(photo)[0].landmarks
+    base = eye_white_tone(photo, lm).ita_deg
+    assert base is not None
+    for stops, gains in ((-1.0, (1.0, 1.0, 1.0)), (0.0, WARM), (0.0, COOL), (0.75, (1.0, 1.0, 1.0))):
+        variant = photo_variant(photo, stops=stops, gains=gains)
+        assert eye_white_tone(variant, lm).ita_deg == pytest.approx(base, abs=3.5), (stops, gains)
+    over = photo_variant(photo, stops=0.75)  # part of the skin's and eye whites' red clipped
+    assert eye_white_tone(over, lm, extrapolate=False).ita_deg is None  # the former estimate: none
+    assert abs(photo_ita_deg(over, lm) - base) > 30  # and its fallback, the photo ITA, reads the exposure
+    # at +1 stop most of the eye white is clipped in the photo itself: further off, still far nearer than the photo ITA
+    plus1 = photo_variant(photo, stops=1.0)
+    assert eye_white_tone(plus1, lm).ita_deg == pytest.approx(base, abs=8.0)
+    assert eye_white_tone(plus1, lm, extrapolate=False).ita_deg is None

@@ -459,15 +459,23 @@ def test_predict_image_greyscale_photo(inferencer, embeddings):
     for tid, score in pred.scores.items():
         assert score == pytest.approx(float(np.dot(pred.identity, embeddings[tid])), abs=1e-5)
     _check_prediction(pred, inferencer.resolution, ("front", "left", "right"))
-    # the outputs that read the photo's colour refuse it
-    for change in ({"output": "template_tone"}, {"front_view": "photo"}):
-        other = copy.copy(inferencer)
-        other.config = dataclasses.replace(inferencer.config, **change)
-        with pytest.raises(Id2rError, match="bw.png is a greyscale photo"):
-            other.predict_image(grey, source="bw.png")
-        with pytest.raises(Id2rError, match="S0000 is a greyscale photo"):
-            aligned = cv2.cvtColor(pred.aligned, cv2.COLOR_RGB2GRAY)
-            other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
+    # the photo as the front view reads the photo's colour: refused
+    other = copy.copy(inferencer)
+    other.config = dataclasses.replace(inferencer.config, front_view="photo")
+    with pytest.raises(Id2rError, match="bw.png is a greyscale photo"):
+        other.predict_image(grey, source="bw.png")
+    with pytest.raises(Id2rError, match="S0000 is a greyscale photo"):
+        aligned = cv2.cvtColor(pred.aligned, cv2.COLOR_RGB2GRAY)
+        other.predict_aligned(np.repeat(aligned[..., None], 3, axis=2), source="S0000")
+    # template-tone: the template subject's own diffuse, untoned (gain 1), with the warning
+    toned = copy.copy(inferencer)
+    toned.config = dataclasses.replace(inferencer.config, output="template_tone")
+    tt = toned.predict_image(grey, source="bw.png")[0]
+    assert tt.tone_gain == (1.0, 1.0, 1.0) and "untoned" in tt.warnings[0] and tt.ita_deg is None
+    tid, r = tt.template_id, inferencer.resolution
+    ref = inferencer.bank.view_maps(tid, "front", r)
+    m = ref["mask"]
+    np.testing.assert_allclose(tt.views["front"]["diffuse_albedo"][m], ref["diffuse_albedo"][m], atol=1e-6)
 
 
 def test_predict_image_warns_about_exposure(inferencer):
@@ -531,6 +539,25 @@ def test_predict_image_errors(inferencer, tiny_swapper_run, face_dataset, cache)
         InferConfig(views=("front", "top"))
     with pytest.raises(ConfigError, match="uv_size"):
         InferConfig(uv_size=100)
+
+
+def test_retrieval_tone_of_the_astronaut_follows_her_not_the_exposure(inferencer):
+    """The ITA retrieval uses stays within a few degrees over -1 .. +0.75 stop and warm / cool
+    light; over-exposed beyond what the eye whites can reference, retrieval uses identity alone
+    (formerly the photo ITA, 40 degrees lighter at +0.75 stop) and says so."""
+    from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
+
+    photo = data.astronaut()
+    base = inferencer.predict_image(photo)[0]
+    assert base.skin_tone_source == "eye_white" and base.ita_deg is not None
+    for stops, gains in ((-1.0, (1.0, 1.0, 1.0)), (0.0, WARM), (0.0, COOL), (0.75, (1.0, 1.0, 1.0))):
+        pred = inferencer.predict_image(photo_variant(photo, stops=stops, gains=gains))[0]
+        assert pred.skin_tone_source == "eye_white", (stops, gains)
+        assert pred.ita_deg == pytest.approx(base.ita_deg, abs=3.5), (stops, gains)
+    lost = inferencer.predict_image(photo_variant(photo, stops=2.0))[0]  # eye whites clipped in every channel
+    assert lost.skin_tone_source == "none" and lost.ita_deg is None and lost.eye_white_ita_deg is None
+    assert lost.photo_ita_deg is not None and any("identity alone" in w for w in lost.warnings)
+    assert any("clipped" in w for w in lost.warnings)
 
 
 def test_predict_image_warns_about_a_face_cut_by_the_frame(inferencer):

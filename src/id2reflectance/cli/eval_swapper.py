@@ -90,7 +90,7 @@ def _variants(text: str) -> tuple[str, ...]:
 @device_option(help="Torch device of the swapper: cpu, cuda, cuda:1, ...")
 @ita_calibration_option
 @ita_weight_option
-@prediction_option
+@prediction_option()
 @front_view_option
 @torch_threads_option
 @progress_option()

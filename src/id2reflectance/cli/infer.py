@@ -63,7 +63,11 @@ def _views(value: str) -> tuple[str, ...]:
 )
 @ita_calibration_option
 @skin_tone_option
-@prediction_option
+@prediction_option(
+    default=None,
+    default_help="template-tone, the better prediction for real photos (docs/evaluation.md); decode with "
+    "--front-view photo",
+)
 @front_view_option
 @torch_threads_option
 @progress_option()
@@ -82,7 +86,7 @@ def infer_cmd(
     cache_dir: Path | None,
     ita_calibration: bool,
     skin_tone: str,
-    prediction: str,
+    prediction: str | None,
     front_view: str,
     threads: int | None,
     no_progress: bool,
@@ -106,7 +110,7 @@ def infer_cmd(
     """
     # library imported on use: keeps `id2r --help` fast
     from id2reflectance.inference.batch import infer_photos, summary_table
-    from id2reflectance.inference.predictor import InferConfig, Inferencer
+    from id2reflectance.inference.predictor import InferConfig, Inferencer, photo_output
 
     set_threads(threads)
     config = InferConfig(
@@ -117,7 +121,7 @@ def infer_cmd(
         ita_weight=ita_weight,
         ita_calibration=ita_calibration,
         skin_tone=skin_tone.replace("-", "_"),  # type: ignore[arg-type]
-        output=prediction.replace("-", "_"),  # type: ignore[arg-type]
+        output=photo_output(front_view) if prediction is None else prediction.replace("-", "_"),  # type: ignore[arg-type]
         front_view=front_view,  # type: ignore[arg-type]
         all_faces=all_faces,
         device=device,

@@ -52,17 +52,23 @@ def ita_weight_option(fn: F) -> F:
     )(fn)
 
 
-def prediction_option(fn: F) -> F:
-    """``--prediction decode|template-residual|template-tone`` (``InferConfig.output``, underscored)."""
-    return click.option(
-        "--prediction",
-        type=click.Choice(["decode", "template-residual", "template-tone"]),
-        default="decode",
-        show_default=True,
-        help="decode: the swapped decoder's maps (the paper's design); template-residual: the template's own "
-        "maps plus the change the identity makes (swapped minus unswapped decoder outputs); template-tone: the "
-        "template's own maps, diffuse albedo scaled per channel to the photo's skin tone as the stage-2 model sees it.",
-    )(fn)
+def prediction_option(*, default: str | None = "decode", default_help: str = "") -> Callable[[F], F]:
+    """``--prediction decode|template-residual|template-tone`` (``InferConfig.output``, underscored);
+    ``default`` None leaves the choice to the command (``default_help`` says what it is)."""
+
+    def deco(fn: F) -> F:
+        return click.option(
+            "--prediction",
+            type=click.Choice(["decode", "template-residual", "template-tone"]),
+            default=default,
+            show_default=default is not None,
+            help="decode: the swapped decoder's maps (the paper's design); template-residual: the template's own "
+            "maps plus the change the identity makes (swapped minus unswapped decoder outputs); template-tone: the "
+            "template's own maps, diffuse albedo scaled per channel to the photo's skin tone as the stage-2 model "
+            "sees it." + (f" [default: {default_help}]" if default is None else ""),
+        )(fn)
+
+    return deco
 
 
 def front_view_option(fn: F) -> F:

@@ -8,7 +8,11 @@ estimate from the detector). Estimators:
 
 - ``photo``: today's photo ITA (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`);
 - ``eye_white``: the skin referenced to the eye whites
-  (:func:`~id2reflectance.face.white_reference.eye_white_tone`), the chosen design;
+  (:func:`~id2reflectance.face.white_reference.eye_white_tone`), the chosen design, with
+  channels clipped by over-exposure read below the clip level
+  (:func:`~id2reflectance.face.white_reference.censored_quantile`);
+- ``eye_white_former``: the same without that (no estimate once the skin's 0.3 quantile or
+  most of the eye white is clipped in any channel; the estimator until 2026-12-06);
 - ``background``: the skin's per-channel quantile (as ``eye_white``) divided by the median of the photo's
   top, left and right borders (the London set's plain grey backdrop), times a grey of
   :data:`BACKGROUND_GREY`; only meaningful on studio photos with a neutral backdrop;
@@ -25,7 +29,7 @@ shot, and the median per self-reported group with whether they fall in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,7 +41,7 @@ from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
 from id2reflectance.face.skin_tone import aligned_skin, ita_of_pixels
 from id2reflectance.face.white_reference import eye_white_tone_aligned, skin_colour
 
-ESTIMATORS = ("photo", "eye_white", "background", "grey_world")
+ESTIMATORS = ("photo", "eye_white", "eye_white_former", "background", "grey_world")
 BACKGROUND_GREY = 0.5  # linear albedo assumed for the backdrop
 GREY_WORLD_GREY = 0.3  # linear albedo assumed for the photo's mean
 BORDER_PX = 20  # width of the borders (top, left, right) taken as the backdrop
@@ -68,6 +72,7 @@ def estimate_tones(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float 
     return {
         "photo": ita_of_pixels(aligned, region),
         "eye_white": eye_white_tone_aligned(aligned, lm).ita_deg,
+        "eye_white_former": eye_white_tone_aligned(aligned, lm, extrapolate=False).ita_deg,
         "background": referenced(_border_grey(image), BACKGROUND_GREY),
         "grey_world": referenced(mean, GREY_WORLD_GREY),
     }
@@ -124,7 +129,8 @@ class ToneSummary:
     complete : photos with an estimate in every variant; missing : photos lacking one
     (by variant: ``missing_by_variant``); pair_median, pair_p90, pairs : |neutral - smiling|
     as shot; group_median : ethnicity -> median as shot; ordered : the groups of
-    :data:`~.london.GROUP_ORDER` have decreasing medians.
+    :data:`~.london.GROUP_ORDER` have decreasing medians; shift_median, shift_p90 : variant ->
+    median and 90th percentile of ``|estimate - estimate as shot|`` over the photos with both.
     """
 
     estimator: str
@@ -138,6 +144,8 @@ class ToneSummary:
     pairs: int
     group_median: dict[str, float]
     ordered: bool
+    shift_median: dict[str, float | None] = field(default_factory=dict)
+    shift_p90: dict[str, float | None] = field(default_factory=dict)
 
 
 def _stat(values: list[float], q: float) -> float | None:
@@ -169,6 +177,13 @@ def summarise_tones(photos: Sequence[PhotoTones], estimator: str) -> ToneSummary
             groups.setdefault(p.ethnicity, []).append(x)
     medians = {g: float(np.median(v)) for g, v in groups.items()}
     ordered_values = [medians[g] for g in GROUP_ORDER if g in medians]
+    shifts: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for p in photos:
+        ref = p.tones["as shot"][estimator]
+        for v in VARIANTS:
+            x = p.tones[v][estimator]
+            if ref is not None and x is not None:
+                shifts[v].append(abs(x - ref))
     return ToneSummary(
         estimator=estimator,
         spread_median=_stat(spreads, 50),
@@ -181,4 +196,6 @@ def summarise_tones(photos: Sequence[PhotoTones], estimator: str) -> ToneSummary
         pairs=len(pairs),
         group_median=medians,
         ordered=len(ordered_values) == len(GROUP_ORDER) and all(np.diff(ordered_values) < 0),
+        shift_median={v: _stat(x, 50) for v, x in shifts.items()},
+        shift_p90={v: _stat(x, 90) for v, x in shifts.items()},
     )

@@ -17,7 +17,8 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
    (:func:`~id2reflectance.face.skin_tone.photo_ita_deg`); optionally put on the albedo
    scale by the template subjects' calibration (:meth:`Inferencer.face_ita`); none for a
    greyscale photo (:func:`~id2reflectance.face.detect.greyscale_image`: retrieval by
-   identity alone, with a warning; an error for the outputs that read the photo's colour);
+   identity alone, with a warning; with ``template_tone`` the template subject's diffuse
+   untoned, an error for the photo front view, which reads the photo's colour);
    a warning when much of the skin is clipped or nearly black
    (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`); a warning when the
    face is cut by the photo's frame or partly mirrored by the alignment
@@ -84,6 +85,11 @@ log = logging.getLogger(__name__)
 
 VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
+# the output for real photos (``id2r infer``'s default): on the London photos with the model retrained on
+# face-model subjects, template_tone orders the self-reported groups' predicted ITA, moves < 5 degrees over
+# exposure / white balance and between a person's neutral and smiling photos; decode keeps every group
+# within 1 degree of the template's tone (docs/evaluation.md, "Inference on real photos")
+PHOTO_OUTPUT = "template_tone"
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
 # Inferencer.prepared_mesh keeps this many texels' worth of the template subjects' baking
 # geometry (about 70 MB per 512 x 512 template subject): 4 template subjects at 512, 1 from 1024 texels up
@@ -218,7 +224,9 @@ class FacePrediction:
     photo_ita_deg : the ITA measured on the photo's cheeks and forehead, or None.
     eye_white_ita_deg : the same skin referenced to the eye whites, or None (none usable).
     skin_tone_source : ``"eye_white"`` or ``"photo"``: which of the two ``ita_deg`` is from
-        (``"photo"`` also when neither is known).
+        (``"photo"`` also when neither is known); ``"none"`` when the eye white gave no
+        estimate and the photo's skin is largely clipped or nearly black (``ita_deg`` None,
+        retrieval by identity alone, with a warning).
     tone_gain : (3,) per-channel diffuse gain applied with output ``"template_tone"``, else None.
     warnings : what limits this prediction or the photo, one sentence each (a greyscale
         photo, skin clipped or nearly black in much of the face, no measurable skin tone,
@@ -264,6 +272,8 @@ class _FaceInput:
     warnings: tuple[str, ...] = ()
     eye_white_ita_deg: float | None = None
     balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
+    photo_ita_usable: bool = True  # False: much of the skin clipped or nearly black (skin_exposure_warning)
+    grey: bool = False  # a greyscale photo: no tone (template_tone keeps the template's diffuse)
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -521,6 +531,7 @@ class Inferencer:
             identity=self._check_identity(identity),
             photo_ita_deg=ita,
             eye_white_ita_deg=None if warnings else eye_white_tone_aligned(big, lm).ita_deg,
+            grey=bool(warnings),
             source=source,
             face_index=0,
             box=None,
@@ -546,7 +557,7 @@ class Inferencer:
         ------
         Id2rError
             No face found; several faces without ``all_faces`` (count and boxes listed); a
-            greyscale photo with an output that reads the photo's colour.
+            greyscale photo with the photo front view (it reads the photo's colour).
         """
         name = source or "the image"
         img = as_uint8_rgb(image, name=name)
@@ -566,12 +577,12 @@ class Inferencer:
             aligned, matrix = align_face(src, lm, size=self.resolution)
             identity = np.asarray(self.encoder.embed(src, lm), np.float32)
             use_eye = self.config.skin_tone == "eye_white"
-            ita, eye_tone, skin_warnings = (
-                (None, None, ()) if colour_warnings else _skin_tone(src, lm, eye_white=use_eye)
+            ita, eye_tone, skin_warnings, exposed = (
+                (None, None, (), False) if colour_warnings else _skin_tone(src, lm, eye_white=use_eye)
             )
             eye_ita = None if eye_tone is None else eye_tone.ita_deg
             balanced = (
-                white_balanced(aligned, eye_tone.eye_white)
+                white_balanced(aligned, eye_tone.eye_white, skin=eye_tone.skin)
                 if use_eye and eye_tone is not None and eye_tone.eye_white is not None and eye_ita is not None
                 else None
             )
@@ -588,6 +599,8 @@ class Inferencer:
                     photo_ita_deg=ita,
                     eye_white_ita_deg=eye_ita,
                     balanced=balanced,
+                    photo_ita_usable=not exposed,
+                    grey=bool(colour_warnings),
                     source=source,
                     face_index=k,
                     box=tuple(int(x) for x in f.box),  # type: ignore[arg-type]
@@ -601,18 +614,24 @@ class Inferencer:
 
     def _colour_warnings(self, img: np.ndarray, name: str) -> tuple[str, ...]:
         """``()`` for a colour image; for a greyscale one, the warning that retrieval uses
-        identity alone, or an :class:`Id2rError` when the configured output reads the
-        photo's colour (``template_tone``, front view ``photo``)."""
+        identity alone (and, with ``template_tone``, that the diffuse is the template
+        subject's, untoned), or an :class:`Id2rError` with front view ``photo`` (it reads the
+        photo's colour)."""
         if not greyscale_image(img):
             return ()
-        cfg = self.config
-        if cfg.output == "template_tone" or cfg.front_view == "photo":
-            what = "--prediction template-tone" if cfg.output == "template_tone" else "--front-view photo"
+        if self.config.front_view == "photo":
             raise Id2rError(
-                f"{name} is a greyscale photo: {what} reads the skin colour from the photo; "
-                "use a colour photo, or the default prediction (decode, template front view)"
+                f"{name} is a greyscale photo: --front-view photo reads the skin colour from the photo; "
+                "use a colour photo, or the template front view"
             )
-        return ("greyscale photo: no skin tone measured, the template subject was retrieved by identity alone",)
+        untoned = (
+            "; its diffuse albedo is the template subject's own, untoned"
+            if self.config.output == "template_tone"
+            else ""
+        )
+        return (
+            "greyscale photo: no skin tone measured, the template subject was retrieved by identity alone" + untoned,
+        )
 
     def _to_resolution(self, img: np.ndarray) -> np.ndarray:
         if img.shape[0] == self.resolution:
@@ -632,7 +651,7 @@ class Inferencer:
         embeddings = self.template_embeddings()
         sources = [_tone_source(f, cfg.skin_tone) for f in faces]
         face_ita = [
-            self.face_ita(f.eye_white_ita_deg if src == "eye_white" else f.photo_ita_deg)
+            None if src == "none" else self.face_ita(f.eye_white_ita_deg if src == "eye_white" else f.photo_ita_deg)
             for f, src in zip(faces, sources)
         ]
         chosen = [
@@ -657,7 +676,9 @@ class Inferencer:
             views: dict[str, dict[str, np.ndarray]] = {}
             maps = []
             gain = None
-            if tone is not None:  # output "template_tone"
+            if tone is not None and f.grey:  # output "template_tone" without a colour to read
+                gain = (1.0, 1.0, 1.0)
+            elif tone is not None:  # output "template_tone"
                 gain = _tone_gain(
                     {k: a[i] for k, a in tone["template"].items()},
                     {k: a[i] for k, a in tone["photo"].items()},
@@ -759,18 +780,30 @@ class Inferencer:
         return {k: v.detach().float().cpu().numpy() for k, v in out.items()}, tone
 
 
+def photo_output(front_view: str) -> str:
+    """The ``InferConfig.output`` ``id2r infer`` uses unless told: :data:`PHOTO_OUTPUT`, or
+    ``"decode"`` with ``front_view`` ``"photo"`` (the only output that takes the photo as a view)."""
+    return "decode" if front_view == "photo" else PHOTO_OUTPUT
+
+
 def _tone_source(face: _FaceInput, wanted: str) -> str:
-    """``"eye_white"`` when ``wanted`` and the face has an eye-white referenced ITA, else ``"photo"``."""
-    return "eye_white" if wanted == "eye_white" and face.eye_white_ita_deg is not None else "photo"
+    """``"eye_white"`` when ``wanted`` and the face has an eye-white referenced ITA; ``"none"``
+    when ``wanted`` is ``"eye_white"`` without one and the photo's skin is largely clipped or
+    nearly black (its photo ITA then reads the exposure, 54-65 degrees for every London person
+    at +1 stop: retrieval by identity alone); else ``"photo"``."""
+    if wanted == "eye_white" and face.eye_white_ita_deg is not None:
+        return "eye_white"
+    return "none" if wanted == "eye_white" and not face.photo_ita_usable else "photo"
 
 
 def _skin_tone(
     photo: np.ndarray, landmarks: np.ndarray, *, eye_white: bool
-) -> tuple[float | None, EyeWhiteTone, tuple[str, ...]]:
+) -> tuple[float | None, EyeWhiteTone, tuple[str, ...], bool]:
     """The face's ITA in ``photo`` (degrees, None when not measurable), its eye-white
     referenced tone (:class:`~id2reflectance.face.white_reference.EyeWhiteTone`) and the warnings about its exposure
     (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`) and, when retrieval has
-    no skin tone (neither with ``eye_white``, else no photo ITA), about that."""
+    no skin tone (neither with ``eye_white``, else no photo ITA), about that; and whether much
+    of the skin is clipped or nearly black (that warning given)."""
     skin, region, lm = aligned_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
     eye = eye_white_tone_aligned(skin, lm)
@@ -778,7 +811,12 @@ def _skin_tone(
     warnings = (exposure,) if exposure else ()
     if ita is None and (eye.ita_deg is None or not eye_white):
         warnings += ("too little usable skin to measure the skin tone: retrieval by identity alone",)
-    return ita, eye, warnings
+    elif eye_white and eye.ita_deg is None and exposure:
+        warnings += (
+            "no skin tone for retrieval: the eye whites give no reference and the photo's own skin colour "
+            "follows its exposure; the template subject was retrieved by identity alone",
+        )
+    return ita, eye, warnings, exposure is not None
 
 
 def _geometry_warnings(face: Face, matrix: np.ndarray, resolution: int) -> tuple[str, ...]:
