@@ -35,7 +35,9 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
    view's input);
 7. stitch the views into the UV space of the template subject's mesh (the face template
    mesh's topology and UVs with the subject's registered vertices,
-   :func:`~id2reflectance.processing.bake.view_stitch.stitch_views`).
+   :func:`~id2reflectance.processing.bake.view_stitch.stitch_views`; the unseen texels
+   are filled wrapping around u only in the procedural template's chart, which is closed
+   in u, not in the face model's atlas).
 
 :func:`~id2reflectance.inference.output.write_prediction` writes an asset folder
 (``shared/asset-format.md``, ``frame: "template"``, ``source.kind: "photo"``) with the
@@ -60,6 +62,7 @@ import torch
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
 from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.template_mesh import wraps_in_u
 from id2reflectance.dataset.manifest import layout_name, same_layout
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from id2reflectance.face.detect import (
@@ -649,7 +652,7 @@ class Inferencer:
         tids = [c.template_id for c in chosen]
         out_np, tone = self._swap(faces, tids)
         preds = []
-        stitch_cfg = StitchConfig(size=cfg.uv_size)
+        stitch_cfg = {wrap: StitchConfig(size=cfg.uv_size, wrap_u=wrap) for wrap in (True, False)}
         nv = len(cfg.views)
         for i, (f, tid, res, ita, src) in enumerate(zip(faces, tids, chosen, face_ita, sources)):
             mesh = self.template_mesh(tid)
@@ -680,7 +683,9 @@ class Inferencer:
                         mask=dec["mask"].astype(np.float32),
                     )
                 )
-            baked = stitch_views(mesh, maps, config=stitch_cfg, prepared=self.prepared_mesh(tid))
+            # the final hole-fill wraps around u only in the procedural chart (closed in u)
+            config = stitch_cfg[wraps_in_u(mesh)]
+            baked = stitch_views(mesh, maps, config=config, prepared=self.prepared_mesh(tid))
             uv = {
                 "diffuse_albedo": baked.diffuse_albedo.astype(np.float32),
                 "specular_albedo": baked.specular_albedo[..., None].astype(np.float32),

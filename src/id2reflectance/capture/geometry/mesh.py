@@ -283,14 +283,17 @@ def read_mesh(path: str | Path) -> FaceMesh:
     raise InputFileError(path, None, f"unsupported mesh type '{path.suffix}' (expected .obj or .ply)")
 
 
-def sample_bilinear(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+def sample_bilinear(texture: np.ndarray, uv: np.ndarray, *, wrap_u: bool = True) -> np.ndarray:
     """Bilinear lookup in a square texture at OBJ-convention UVs.
 
     Parameters
     ----------
     texture : (S, S) or (S, S, C) array; texel (i, j) centre at u = (j + 0.5) / S,
-        v = 1 - (i + 0.5) / S. Columns wrap (the chart's seam), rows clamp.
+        v = 1 - (i + 0.5) / S. Rows clamp; columns wrap with ``wrap_u`` (the procedural
+        template's chart, closed in u at the back of the head), else clamp (a layout of
+        separate charts, e.g. the face model's: the first and last columns are unrelated).
     uv : (N, 2) float.
+    wrap_u : columns wrap around (True) or clamp (False).
 
     Returns
     -------
@@ -302,8 +305,12 @@ def sample_bilinear(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     j0 = np.floor(x).astype(np.int64)
     i0 = np.floor(y).astype(np.int64)
     fx, fy = x - j0, y - i0
-    j1 = (j0 + 1) % s
-    j0 = j0 % s
+    if wrap_u:
+        j1 = (j0 + 1) % s
+        j0 = j0 % s
+    else:
+        j1 = np.clip(j0 + 1, 0, s - 1)
+        j0 = np.clip(j0, 0, s - 1)
     i1 = np.clip(i0 + 1, 0, s - 1)
     i0 = np.clip(i0, 0, s - 1)
     t = texture.astype(np.float64, copy=False)

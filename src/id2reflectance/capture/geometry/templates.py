@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 TemplateKind = Literal["auto", "face_model", "procedural"]
 TEMPLATE_KINDS = ("auto", "face_model", "procedural")
-FACE_TEMPLATE_NAME = "id2r-ict-face-skin-v1"
+FACE_TEMPLATE_NAME = "id2r-ict-face-skin-v2"  # v1 (until 2026-12-06) kept the neck down to the shoulders
 FACE_TILE = (0.75, (0.0, 0.25))  # tile 1001 (face): scale, (u, v) offset in the packed texture
 HEAD_TILE = (0.25, (0.75, 0.75))  # tile 1002 (scalp, back of the neck)
 REGION_WARP_M = 0.03  # metres: width of the landmark warp that places the named regions
@@ -112,7 +112,7 @@ def _data_key(model: FaceModel) -> str:
 
 def face_model_template(model: FaceModel, *, cache_dir: str | Path | None = None) -> Template:
     """The face-model template, built from ``model`` and cached as
-    ``CACHE/templates/id2r-ict-face-skin-v1/<key>/template.obj`` (``CACHE`` the package's
+    ``CACHE/templates/id2r-ict-face-skin-v2/<key>/template.obj`` (``CACHE`` the package's
     cache folder, ``<key>`` a hash of the neutral mesh file and the packing); a second call
     reads the cached OBJ. Writing is atomic."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()

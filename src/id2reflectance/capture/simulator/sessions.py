@@ -142,7 +142,7 @@ class SimulatorConfig:
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
-    template: str = "procedural"  # layout rendered and of truth/ (procedural | face_model | auto), see truth_layout.py
+    template: str = "auto"  # layout rendered and of truth/ (auto | face_model | procedural), see truth_layout.py
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -261,8 +261,9 @@ def make_subject(
 def layout_template(subject: Subject, config: SimulatorConfig) -> Template | None:
     """The face-model template when ``config.template`` renders the subject in it (a
     face-model head and template ``face_model``, or ``auto`` with the face model found),
-    else None (the procedural layout)."""
-    if config.template == "procedural":
+    else None (the procedural layout; also ``auto`` with ``hair_volume``: the hair's volume
+    is rendered only there)."""
+    if config.template == "procedural" or (config.template == "auto" and config.hair_volume):
         return None
     tpl = resolve_template(config.template, config.face_model)
     if tpl.kind != "face_model" or (subject.face_head is None and config.template == "auto"):
