@@ -61,8 +61,7 @@ import torch
 
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
-from id2reflectance.capture.geometry.mesh import FaceMesh
-from id2reflectance.capture.geometry.template_mesh import wraps_in_u
+from id2reflectance.capture.geometry.mesh import FaceMesh, wraps_in_u
 from id2reflectance.dataset.manifest import layout_name, same_layout
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from id2reflectance.face.detect import (
@@ -267,6 +266,13 @@ class _FaceInput:
     warnings: tuple[str, ...] = ()
     eye_white_ita_deg: float | None = None
     balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
+
+
+def stitch_config(uv_size: int, mesh: FaceMesh) -> StitchConfig:
+    """How a prediction's views are stitched into ``mesh``'s UV layout at ``uv_size`` texels:
+    the final hole-fill wraps around u only where the chart is closed in u (the procedural
+    template's; not the face model's atlas, whose first and last columns are unrelated)."""
+    return StitchConfig(size=uv_size, wrap_u=wraps_in_u(mesh))
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -652,7 +658,6 @@ class Inferencer:
         tids = [c.template_id for c in chosen]
         out_np, tone = self._swap(faces, tids)
         preds = []
-        stitch_cfg = {wrap: StitchConfig(size=cfg.uv_size, wrap_u=wrap) for wrap in (True, False)}
         nv = len(cfg.views)
         for i, (f, tid, res, ita, src) in enumerate(zip(faces, tids, chosen, face_ita, sources)):
             mesh = self.template_mesh(tid)
@@ -683,8 +688,7 @@ class Inferencer:
                         mask=dec["mask"].astype(np.float32),
                     )
                 )
-            # the final hole-fill wraps around u only in the procedural chart (closed in u)
-            config = stitch_cfg[wraps_in_u(mesh)]
+            config = stitch_config(cfg.uv_size, mesh)
             baked = stitch_views(mesh, maps, config=config, prepared=self.prepared_mesh(tid))
             uv = {
                 "diffuse_albedo": baked.diffuse_albedo.astype(np.float32),

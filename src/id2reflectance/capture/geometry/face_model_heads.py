@@ -52,7 +52,9 @@ REGION_WARP_M = 0.03  # metres: width of the landmark warp that places the templ
 RAY_START = 0.45  # metres from the origin where the inward rays start
 NECK_BLEND_Y = (-0.105, -0.14)  # metres (template heights): face model above, template neck below
 NECK_CUT_Y = -0.165  # metres: below this the face model's neck (flaring to the shoulders) is replaced
-SKIN_NECK_CUT_Y = NECK_BLEND_Y[1]  # metres: the face-model template's skin ends where the procedural heads leave the face model
+SKIN_NECK_CUT_Y = NECK_BLEND_Y[
+    1
+]  # metres: the face-model template's skin ends where the procedural heads leave the face model
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,14 +319,15 @@ def face_model_skin_mesh(
 ) -> FaceMesh:
     """The skin-only part (face, head and neck) of a face-model head in the face model's
     own topology and UV layout, placed in the template's frame. The neck ends where the
-    procedural template's does: a skin triangle whose neutral vertices all lie below
-    ``NECK_CUT_Y`` (the neck's flare toward the shoulders, which no head scan covers and
-    which would reach the bottom of the cameras' images) is left out.
+    heads in the procedural layout leave the face model (the bottom of the neck blend,
+    ``SKIN_NECK_CUT_Y``): a skin triangle whose neutral vertices all lie below it is left
+    out (the neck's flare toward the shoulders, which no head scan covers and which would
+    reach the bottom of the cameras' images).
 
     Returns
     -------
     FaceMesh: vertices (V, 3) float64 metres (UV seams split; the vertices of skin
-    triangles: 11,257), faces of the skin part, the face model's UVs (UDIM tiles 1001 and
+    triangles: 11,031), faces of the skin part, the face model's UVs (UDIM tiles 1001 and
     1002), and landmarks: the template's names (``nose_tip``, ``chin``, ...)
     and ``dlib_00`` .. ``dlib_67`` (the 68 landmarks in dlib's order), each the first
     UV copy of its model vertex. Its neutral, UVs packed, is the face-model template

@@ -283,6 +283,22 @@ def read_mesh(path: str | Path) -> FaceMesh:
     raise InputFileError(path, None, f"unsupported mesh type '{path.suffix}' (expected .obj or .ply)")
 
 
+def wraps_in_u(mesh: FaceMesh, *, tol: float = 1e-7) -> bool:
+    """Whether ``mesh``'s UV chart is closed in u, so that texture columns wrap around: a
+    vertex at u = 0 has a twin at the same position (within ``tol`` metres) at u = 1 (the
+    procedural template's cylindrical chart, seam at the back of the head; a lat-long
+    sphere). A layout of separate charts (the face model's atlas) has none. False
+    without UVs."""
+    if mesh.uvs is None:
+        return False
+    u = mesh.uvs[:, 0]
+    lo, hi = np.flatnonzero(u <= 1e-6), np.flatnonzero(u >= 1.0 - 1e-6)
+    if lo.size == 0 or hi.size == 0:
+        return False
+    key = np.round(mesh.vertices / tol).astype(np.int64)
+    return bool(set(map(tuple, key[lo])) & set(map(tuple, key[hi])))
+
+
 def sample_bilinear(texture: np.ndarray, uv: np.ndarray, *, wrap_u: bool = True) -> np.ndarray:
     """Bilinear lookup in a square texture at OBJ-convention UVs.
 

@@ -364,13 +364,6 @@ def is_template_topology(mesh: FaceMesh) -> bool:
     return len(mesh.vertices) == len(g.dirs) and np.array_equal(mesh.faces, g.faces)
 
 
-def wraps_in_u(mesh: FaceMesh) -> bool:
-    """Whether ``mesh``'s UV chart is closed in u, so that texture columns wrap around:
-    only the template's cylindrical chart (seam at the back of the head, u = 0 and u = 1
-    the same place). Any other layout (the face model's atlas of separate charts) is not."""
-    return is_template_topology(mesh)
-
-
 def template_mesh() -> FaceMesh:
     """The neutral head (``HeadParams()``): the project's template."""
     return head_mesh(HeadParams())

@@ -35,7 +35,7 @@ import numpy as np
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.cachedir import default_cache_dir
 from id2reflectance.capture.geometry.face_model import MESH_FILE, FaceModel, default_face_model_dir, load_face_model
-from id2reflectance.capture.geometry.face_model_heads import TEMPLATE_TO_DLIB, face_model_skin_mesh
+from id2reflectance.capture.geometry.face_model_heads import SKIN_NECK_CUT_Y, TEMPLATE_TO_DLIB, face_model_skin_mesh
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_obj, write_obj
 from id2reflectance.capture.geometry.regions import (
     UVRaster,
@@ -103,9 +103,10 @@ def face_model_template_mesh(
 
 
 def _data_key(model: FaceModel) -> str:
-    """Identifies what the template is built from: the neutral mesh file and this recipe."""
+    """Identifies what the template is built from: the neutral mesh file and this recipe
+    (name, packing, the neck's cut)."""
     h = hashlib.sha256()
-    h.update(f"{FACE_TEMPLATE_NAME} {FACE_TILE} {HEAD_TILE}\n".encode())
+    h.update(f"{FACE_TEMPLATE_NAME} {FACE_TILE} {HEAD_TILE} {SKIN_NECK_CUT_Y}\n".encode())
     h.update(Path(model.path, MESH_FILE).read_bytes())
     return h.hexdigest()[:16]
 

@@ -3,8 +3,8 @@
 Per pixel: a primary ray through the pixel centre (lens distortion respected) is cast
 against the asset's mesh with Open3D's ``RaycastingScene``; a hit on the front side of a
 triangle gives the UV, where the maps are sampled bilinearly (rows clamp; columns wrap
-in the procedural template's chart, closed in u, and clamp in any other layout such as
-the face model's, as the simulator does); the shading normal is ``normal_object`` (the mesh's frame is the
+in a chart closed in u, such as the procedural template's, and clamp in a layout of
+separate charts such as the face model's: :func:`~id2reflectance.capture.geometry.mesh.wraps_in_u`); the shading normal is ``normal_object`` (the mesh's frame is the
 render frame), ``v`` is minus the ray direction, and the GGX scale is
 ``k = specular_albedo / A(1, r)``.
 
@@ -42,8 +42,14 @@ import numpy as np
 from id2reflectance._shared.imageio import tone_map  # noqa: F401  (re-exported: the tone curve of the PNGs)
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
-from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, sample_bilinear
-from id2reflectance.capture.geometry.template_mesh import wraps_in_u
+from id2reflectance.capture.geometry.mesh import (
+    FaceMesh,
+    cast_rays,
+    interpolate,
+    raycasting_scene,
+    sample_bilinear,
+    wraps_in_u,
+)
 from id2reflectance.capture.ggx import diffuse_moments, specular_moments
 from id2reflectance.capture.illumination import responses_from_moments
 from id2reflectance.errors import ConfigError
@@ -176,7 +182,7 @@ def surface_samples(asset: Asset, camera: Camera, scene=None) -> tuple[SurfaceSa
     fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
     uv = interpolate(mesh.uvs, mesh.faces, fid_h, bary_h)
     m = asset.maps
-    wrap = wraps_in_u(mesh)  # columns wrap only in the procedural chart
+    wrap = wraps_in_u(mesh)  # columns wrap only in a chart closed in u (the procedural one)
     n = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     rough = sample_bilinear(m.roughness, uv, wrap_u=wrap)
