@@ -13,7 +13,8 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       session.json                  the session format, version 1
       frames/<camera>/<pattern>_<pol>.exr
       masks/<camera>.png            pixels on the head
-      mesh/scan.obj                 the subject's geometry, a different topology
+      mesh/scan.obj                 the subject's geometry, a different topology (in the face-model layout
+                                    without the mouth socket and teeth inside the head: scanned_surface)
       truth/mesh.obj                the subject in template topology with UVs (world frame)
       truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
@@ -76,7 +77,12 @@ from id2reflectance.capture.simulator.skin import (
     skin_albedo,
     subject_maps,
 )
-from id2reflectance.capture.simulator.truth_layout import LayoutTruth, layout_geometry, layout_truth
+from id2reflectance.capture.simulator.truth_layout import (
+    LayoutTruth,
+    layout_geometry,
+    layout_truth,
+    scanned_surface,
+)
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
 
@@ -537,10 +543,11 @@ def simulate_subject(
         "seed": int(config.seed),
         "index": int(subject_index),
     }
-    layout = None
+    layout, scanned = None, mesh
     if tpl is not None:  # rendered in the face-model layout: the truth is the painted maps
         model = resolve_face_model(config.head_model, config.face_model)
-        layout = layout_truth(layout_geometry(model, subject.face_head, size=config.uv_size), maps)
+        geo = layout_geometry(model, subject.face_head, size=config.uv_size)
+        layout, scanned = layout_truth(geo, maps), scanned_surface(geo)
     params = {
         "subject": sid,
         "template": TEMPLATE_NAME if tpl is None else tpl.name,
@@ -557,7 +564,7 @@ def simulate_subject(
         for name, r in renders.items():
             write_png(tmp / "masks" / f"{name}.png", r.hit.astype(np.float32))
         scan_rng = np.random.default_rng([int(config.seed), int(subject_index), 2])
-        write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(mesh, config, scan_rng))
+        write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(scanned, config, scan_rng))
         _write_truth(tmp, mesh, maps, renders, params, layout)
         if moved is not None:
             _write_motion_truth(tmp, moved)
