@@ -664,7 +664,7 @@ def sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> 
 
 def _config_json(config: SimulatorConfig) -> dict:
     d = asdict(config)
-    if d["template"] == "procedural":  # the default layout: params.json as before (params["template"] names it)
+    if d["template"] == "procedural":  # params.json as before the layouts (params["template"] names it)
         del d["template"]
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
