@@ -147,6 +147,8 @@ def test_layout_records_name_their_template(tmp_path):
     assert template_from_record({"name": TEMPLATE_NAME}, tmp_path / "dataset.json") is proc
     with pytest.raises(InputFileError, match=r"dataset.json: template: unknown template 'cylinder'"):
         template_from_record({"name": "cylinder"}, tmp_path / "dataset.json")
+    with pytest.raises(InputFileError, match=r"dataset.json: template: template id2r-ict-face-skin-v1 is retired"):
+        template_from_record({"name": "id2r-ict-face-skin-v1"}, tmp_path / "dataset.json")
     with pytest.raises(InputFileError, match=r"dataset.json: template: template id2r-procedural-head-v1 has SHA-256"):
         template_from_record({"name": TEMPLATE_NAME, "sha256": "ab" * 32}, tmp_path / "dataset.json")
 

@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 TemplateKind = Literal["auto", "face_model", "procedural"]
 TEMPLATE_KINDS = ("auto", "face_model", "procedural")
-FACE_TEMPLATE_NAME = "id2r-ict-face-skin-v2"  # v1 (until 2026-12-06) kept the neck down to the shoulders
+FACE_TEMPLATE_NAME = "id2r-ict-face-skin-v2"
+RETIRED_TEMPLATE_NAMES = ("id2r-ict-face-skin-v1",)  # until 2026-12-06: the neck down to the shoulders
 FACE_TILE = (0.75, (0.0, 0.25))  # tile 1001 (face): scale, (u, v) offset in the packed texture
 HEAD_TILE = (0.25, (0.75, 0.75))  # tile 1002 (scalp, back of the neck)
 REGION_WARP_M = 0.03  # metres: width of the landmark warp that places the named regions
@@ -234,6 +235,10 @@ def template_from_record(record: dict | None, where: str | Path, field: str = "t
             t = resolve_template("face_model")
         except (ConfigError, InputFileError) as err:
             raise InputFileError(where, field, f"layout {name} needs the face model ({err})") from err
+    elif name in RETIRED_TEMPLATE_NAMES:
+        raise InputFileError(
+            where, field, f"template {name} is retired (now {FACE_TEMPLATE_NAME}): rebuild with this version"
+        )
     else:
         raise InputFileError(where, field, f"unknown template {name!r} (known: {TEMPLATE_NAME}, {FACE_TEMPLATE_NAME})")
     sha = None if record is None else record.get("sha256")
