@@ -2,7 +2,11 @@
 swapper, inference and evaluation tests.
 
 Four simulated subjects, 32 x 32 aligned views (the ``tiny`` model's resolution), 128-texel
-UV maps; split seed 2 puts S0000 in the test split and the other three in train.
+UV maps; split seed 2 puts S0000 in the test split and the other three in train. Built in
+the procedural template's UV layout (``template="procedural"``), the layout of every model
+trained before the face model's layout became the default: the tiny models trained on it
+are such models, and ``id2r infer`` must keep running them (it takes the checkpoint's and
+the dataset's layout, never the default).
 """
 
 from __future__ import annotations
@@ -21,11 +25,16 @@ def build_face_dataset(root: Path, *, image_size: int = 32) -> Path:
     from id2reflectance.dataset.splits import SplitConfig
 
     sessions = root / "sessions"
-    simulate_sessions(sessions, subjects=FACE_DATASET_SUBJECTS, config=SimulatorConfig(image_size=96, uv_size=128))
+    simulate_sessions(
+        sessions,
+        subjects=FACE_DATASET_SUBJECTS,
+        config=SimulatorConfig(image_size=96, uv_size=128, template="procedural"),
+    )
     out = root / "ds"
     cfg = BuildConfig(
         image_size=image_size,
         bake_size=256,
+        template="procedural",
         environments=("full", "courtyard"),
         split=SplitConfig(seed=FACE_DATASET_SPLIT_SEED, fractions=(0.6, 0.0, 0.4), stratify="hash"),
         cluster=ClusterConfig(workers=1, dashboard=None, memory_limit="4GiB"),

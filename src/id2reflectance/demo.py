@@ -51,7 +51,7 @@ class DemoConfig:
     environments: tuple[str, ...] = ("pattern:full", "courtyard", "sunset")
     relight_size: int = 256
     report: bool = True
-    template: str = "procedural"  # shared UV space: procedural | face_model | auto (capture/geometry/templates.py)
+    template: str = "auto"  # shared UV space: auto | face_model | procedural (capture/geometry/templates.py)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from id2reflectance._shared.imageio import write_exr
 from id2reflectance.capture.geometry.mesh import read_mesh, write_obj
 from id2reflectance.cli.main import _register, cli
-from tests.processing.bake_case import simulated_case
+from tests.processing.bake_case import default_case, simulated_case
 
 _register()
 
@@ -58,8 +58,12 @@ def _fails(res, *fragments: str, out: Path) -> None:
 
 
 @pytest.mark.slow
-def test_bake_cli_writes_the_asset(case: tuple[Path, Path], tmp_path: Path) -> None:
-    session, solved = case
+def test_bake_cli_writes_the_asset(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    # the defaults: a session simulated with the simulator's, baked in the default layout
+    # (auto: the face model's where it is found, else the procedural template)
+    from id2reflectance.capture.geometry.templates import resolve_template
+
+    session, solved = default_case(tmp_path_factory)
     cfg = tmp_path / "bake.toml"
     cfg.write_text(FAST)
     out = tmp_path / "asset"
@@ -73,7 +77,9 @@ def test_bake_cli_writes_the_asset(case: tuple[Path, Path], tmp_path: Path) -> N
     assert report["size"] == 256 and report["config"]["registration"]["icp_pitch_deg"] == [0.0]
     manifest = json.loads((out / "asset.json").read_text())
     assert manifest["stats"]["fit_residual_mm"]["mean"] < 0.1 and manifest["frame"] == "world"
-    assert manifest["template"]["name"] == "id2r-procedural-head-v1"
+    auto = resolve_template("auto")
+    assert manifest["template"] == {"name": auto.name, "sha256": auto.sha256}
+    assert read_mesh(out / "mesh.obj").faces.shape == auto.mesh.faces.shape
 
 
 def test_help_has_examples() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from id2reflectance.capture.geometry.templates import procedural_template, template_record
+from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, resolve_template, template_record
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
 from id2reflectance.cli.main import _register, cli
 from id2reflectance.dataset.build import BuildConfig, build_dataset
@@ -53,7 +53,8 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     assert [s["id"] for s in data["subjects"]] == ["S0000", "S0002"]
     assert data["failed"][0]["id"] == "S0001"
     assert data["provenance"]["split"] == {"seed": 0, "fractions": [0.8, 0.1, 0.1], "stratify": "skin_type"}
-    assert data["template"] == template_record(procedural_template())  # the layout every subject is baked in
+    # the layout every subject is baked in: the default, the face model's where it is found
+    assert data["template"] == template_record(resolve_template("auto"))
     assert "split" not in data["provenance"]["options"]
     assert check_dataset(out) == []
     assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
@@ -212,6 +213,15 @@ def test_solve_stage_writes_only_what_the_bake_reads(tmp_path):
 def test_template_option_is_checked():
     with pytest.raises(ConfigError, match="template must be one of"):
         BuildConfig(template="cylinder")
+    assert BuildConfig().template == "auto"
+
+
+@needs_model
+def test_the_default_layout_is_the_face_model_s():
+    from id2reflectance.dataset.build import _layout
+
+    assert _layout(BuildConfig()).name == FACE_TEMPLATE_NAME
+    assert _layout(BuildConfig(template="procedural")).name != FACE_TEMPLATE_NAME
 
 
 @needs_model

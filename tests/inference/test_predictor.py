@@ -36,10 +36,12 @@ from id2reflectance.inference.predictor import (
     Inferencer,
     decode_view,
     encode_view,
+    stitch_config,
 )
 from id2reflectance.inference.template_subjects import TemplateBank
 from id2reflectance.model.loading import load_swapper
 from id2reflectance.processing.asset import read_asset
+from tests.face_model_data import needs_model
 from tests.london_photos import london_photo
 
 
@@ -577,3 +579,33 @@ def test_predict_image_warns_about_a_face_cut_by_the_frame(inferencer):
     assert again.skin_tone_source == "photo" and again.ita_deg == again.photo_ita_deg
     with pytest.raises(ConfigError, match="skin_tone"):
         InferConfig(skin_tone="sclera")  # type: ignore[arg-type]
+
+
+def test_stitching_wraps_in_u_only_in_a_chart_closed_in_u():
+    from id2reflectance.capture.geometry.mesh import FaceMesh
+    from tests.processing.asset_fixtures import uv_sphere
+
+    closed = uv_sphere()  # u = 0 and u = 1 the same seam, as in the procedural template's chart
+    cfg = stitch_config(256, closed)
+    assert cfg.size == 256 and cfg.wrap_u
+    atlas = FaceMesh(closed.vertices, closed.faces, closed.uvs * [0.5, 1.0])  # a chart open in u
+    assert not stitch_config(256, atlas).wrap_u
+
+
+@needs_model
+def test_a_model_trained_in_the_procedural_layout_keeps_its_layout(inferencer, tiny_swapper_run):
+    """The default layout is the face model's, but a model trained in the procedural one
+    (every model trained before) runs on its own dataset's layout, stitched with the wrap."""
+    from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, is_template_topology
+    from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, resolve_template
+
+    assert resolve_template("auto").name == FACE_TEMPLATE_NAME
+    _, meta = load_swapper(tiny_swapper_run)
+    assert meta["meta"]["template"]["name"] == TEMPLATE_NAME == inferencer.bank.layout["name"]
+    tid = inferencer.template_ids()[0]
+    mesh = inferencer.template_mesh(tid)
+    assert is_template_topology(mesh) and stitch_config(256, mesh).wrap_u
+    pred = inferencer.predict_aligned(
+        np.round(inferencer.bank.rgb(tid, "front", inferencer.resolution) * 255).astype(np.uint8), source=tid
+    )
+    assert pred.uv["diffuse_albedo"].shape == (256, 256, 3) and 0 < pred.coverage_seen < 1

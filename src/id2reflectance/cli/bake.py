@@ -25,7 +25,8 @@ from id2reflectance.processing.bake.baker import BakeConfig, bake_session
     type=click.Path(path_type=Path),
     default=None,
     help="procedural, face_model (the face model's topology and UVs), auto, or a template OBJ "
-    "(UVs + landmark comments) [default: the shipped procedural template].",
+    "(UVs + landmark comments) [default: auto: the face model's layout when the face model is found, "
+    "else the shipped procedural template].",
 )
 @click.option(
     "--normal-source",

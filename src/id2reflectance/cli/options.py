@@ -298,7 +298,7 @@ def image_size_option(
     return _size_option("--image-size", "image_size", help=help, default=default, type=type, retired=retired)
 
 
-def template_option(*, help: str, default: str | None = "procedural") -> Callable[[F], F]:
+def template_option(*, help: str, default: str | None = "auto") -> Callable[[F], F]:
     """``--template procedural|face_model|auto``: the shared UV space (docs/template.md)."""
     return _canonical(
         ("--template",),

@@ -66,7 +66,7 @@ from id2reflectance.cli.progress import progress_bar
 @template_option(
     help="Layout the heads are rendered in and their truth written in (truth/mesh.obj, truth/uv): the "
     "procedural template, or the face model's topology and UVs (face-model heads only; auto: the face "
-    "model when found) [procedural].",
+    "model when found) [auto].",
     default=None,
 )
 @click.option(

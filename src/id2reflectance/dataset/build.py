@@ -68,7 +68,7 @@ class BuildConfig:
     split: SplitConfig = field(default_factory=SplitConfig)  # train/val/test, by skin type by default
     keep_work: bool = False  # keep each subject's work area (DATASET/.work/<session>) after it is finished
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    template: str = "procedural"  # UV layout of every subject (procedural | face_model | auto), docs/template.md
+    template: str = "auto"  # UV layout of every subject (auto | face_model | procedural), docs/template.md
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATE_KINDS:
@@ -244,8 +244,8 @@ def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
     return _run_stage(info, "solve", asdict(config), compute)
 
 
-def stage_bake(info: dict[str, Any], bake_size: int, template: str = "procedural") -> dict[str, Any]:
-    """Register the template (``procedural`` or ``face_model``) and bake the UV asset into ``work/bake``."""
+def stage_bake(info: dict[str, Any], bake_size: int, template: str = "auto") -> dict[str, Any]:
+    """Register the template (``auto``, ``procedural`` or ``face_model``) and bake the UV asset into ``work/bake``."""
     config = BakeConfig(size=bake_size, template=template)
 
     def compute(work: Path) -> dict[str, Any]:

@@ -36,7 +36,9 @@ Pipeline of :meth:`Inferencer.predict_image` (see ``docs/inference.md``):
    view's input);
 7. stitch the views into the UV space of the template subject's mesh (the face template
    mesh's topology and UVs with the subject's registered vertices,
-   :func:`~id2reflectance.processing.bake.view_stitch.stitch_views`).
+   :func:`~id2reflectance.processing.bake.view_stitch.stitch_views`; the unseen texels
+   are filled wrapping around u only in the procedural template's chart, which is closed
+   in u, not in the face model's atlas).
 
 :func:`~id2reflectance.inference.output.write_prediction` writes an asset folder
 (``shared/asset-format.md``, ``frame: "template"``, ``source.kind: "photo"``) with the
@@ -60,7 +62,7 @@ import torch
 
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.imageio import linear_to_srgb, srgb_to_linear
-from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.mesh import FaceMesh, wraps_in_u
 from id2reflectance.dataset.manifest import layout_name, same_layout
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from id2reflectance.face.detect import (
@@ -274,6 +276,13 @@ class _FaceInput:
     balanced: np.ndarray | None = None  # (R, R, 3) uint8: aligned, white-balanced by the eye whites
     photo_ita_usable: bool = True  # False: much of the skin clipped or nearly black (skin_exposure_warning)
     grey: bool = False  # a greyscale photo: no tone (template_tone keeps the template's diffuse)
+
+
+def stitch_config(uv_size: int, mesh: FaceMesh) -> StitchConfig:
+    """How a prediction's views are stitched into ``mesh``'s UV layout at ``uv_size`` texels:
+    the final hole-fill wraps around u only where the chart is closed in u (the procedural
+    template's; not the face model's atlas, whose first and last columns are unrelated)."""
+    return StitchConfig(size=uv_size, wrap_u=wraps_in_u(mesh))
 
 
 def decode_view(outputs: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -668,7 +677,6 @@ class Inferencer:
         tids = [c.template_id for c in chosen]
         out_np, tone = self._swap(faces, tids)
         preds = []
-        stitch_cfg = StitchConfig(size=cfg.uv_size)
         nv = len(cfg.views)
         for i, (f, tid, res, ita, src) in enumerate(zip(faces, tids, chosen, face_ita, sources)):
             mesh = self.template_mesh(tid)
@@ -701,7 +709,8 @@ class Inferencer:
                         mask=dec["mask"].astype(np.float32),
                     )
                 )
-            baked = stitch_views(mesh, maps, config=stitch_cfg, prepared=self.prepared_mesh(tid))
+            config = stitch_config(cfg.uv_size, mesh)
+            baked = stitch_views(mesh, maps, config=config, prepared=self.prepared_mesh(tid))
             uv = {
                 "diffuse_albedo": baked.diffuse_albedo.astype(np.float32),
                 "specular_albedo": baked.specular_albedo[..., None].astype(np.float32),

@@ -15,7 +15,7 @@ from id2reflectance._shared.imageio import read_exr
 from id2reflectance._shared.jsonfile import read_json
 from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, template_mesh
-from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, layout_regions
+from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, RETIRED_TEMPLATE_NAMES, layout_regions
 from id2reflectance.errors import InputFileError
 from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.relight.envmap import LUMA
@@ -162,7 +162,7 @@ def _truth_map(path: Path, size: int) -> np.ndarray:
 
 def _check_truth_layout(asset: Asset, params: Path) -> None:
     """The asset and the session's truth must be in the same UV layout (both templates known)."""
-    known = (TEMPLATE_NAME, FACE_TEMPLATE_NAME)
+    known = (TEMPLATE_NAME, FACE_TEMPLATE_NAME, *RETIRED_TEMPLATE_NAMES)
     mine = (asset.manifest.get("template") or {}).get("name")
     theirs = read_json(params).get("template") if params.is_file() else None
     if mine in known and theirs in known and mine != theirs:

@@ -104,16 +104,20 @@ def test_regions_follow_the_face_models_anatomy(model):
 
 def test_skin_mesh_in_the_face_models_topology(model):
     from id2reflectance.capture.geometry.face_model import SKIN_END
-    from id2reflectance.capture.geometry.face_model_heads import face_model_skin_mesh
+    from id2reflectance.capture.geometry.face_model_heads import SKIN_NECK_CUT_Y, face_model_skin_mesh
 
     w = np.random.default_rng(3).standard_normal(100)
     skin = face_model_skin_mesh(model, w)
+    offset = template_embedding(model).offset
     keep = model.uv_source < SKIN_END
+    faces = model.uv_mesh.faces[np.all(keep[model.uv_mesh.faces], axis=1)]
+    y = model.neutral[model.uv_source, 1] + offset[1]
+    faces = faces[y[faces].max(axis=1) > SKIN_NECK_CUT_Y]  # the neck ends where the procedural heads' does
     used = np.zeros(len(keep), bool)
-    used[model.uv_mesh.faces[np.all(keep[model.uv_mesh.faces], axis=1)]] = True
+    used[faces] = True
     keep &= used  # the vertices of skin triangles (not those only bordering the mouth or eyes)
     assert len(skin.vertices) == keep.sum() == np.unique(skin.faces).size
-    offset = template_embedding(model).offset
+    assert y[model.uv_source < SKIN_END].min() < SKIN_NECK_CUT_Y - 0.05  # the face model's neck went farther down
     np.testing.assert_allclose(skin.vertices, model.vertices(w)[model.uv_source[keep]] + offset)
     np.testing.assert_array_equal(skin.uvs, model.uv_mesh.uvs[keep])
     assert len(skin.landmarks) == 68 + len(TEMPLATE_TO_DLIB)

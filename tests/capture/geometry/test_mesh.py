@@ -8,6 +8,7 @@ from id2reflectance.capture.geometry.mesh import (
     read_mesh,
     read_obj,
     texel_uv_grid,
+    wraps_in_u,
     write_obj,
 )
 from id2reflectance.errors import InputFileError
@@ -81,3 +82,14 @@ def test_bad_meshes(tmp_path):
         read_mesh(tmp_path / "x.stl")
     with pytest.raises(InputFileError, match="not found"):
         read_mesh(tmp_path / "none.obj")
+
+
+def test_wraps_in_u_only_for_a_chart_closed_in_u():
+    from tests.processing.asset_fixtures import uv_sphere
+
+    sphere = uv_sphere()  # seam vertices duplicated at u = 0 and u = 1
+    assert wraps_in_u(sphere)
+    half = FaceMesh(sphere.vertices, sphere.faces, sphere.uvs * [0.5, 1.0])  # the same surface, u in [0, 0.5]
+    assert not wraps_in_u(half)
+    assert not wraps_in_u(_quad())  # u = 0 and u = 1 at different places: two edges of one chart
+    assert not wraps_in_u(FaceMesh(sphere.vertices, sphere.faces))

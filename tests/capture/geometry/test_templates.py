@@ -9,7 +9,8 @@ import pytest
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance.capture.geometry import templates as templates_module
 from id2reflectance.capture.geometry.face_model import load_face_model
-from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv
+from id2reflectance.capture.geometry.face_model_heads import SKIN_NECK_CUT_Y
+from id2reflectance.capture.geometry.mesh import FaceMesh, rasterize_uv, wraps_in_u
 from id2reflectance.capture.geometry.regions import region_masks, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, shipped_template_path
 from id2reflectance.capture.geometry.templates import (
@@ -37,18 +38,22 @@ def test_procedural_template_is_the_shipped_one(monkeypatch) -> None:
     assert t.name == TEMPLATE_NAME and t.kind == "procedural"
     assert t.sha256 == sha256_file(shipped_template_path())
     assert template_raster(t, 64) is uv_raster(64)
+    assert wraps_in_u(t.mesh)  # the cylindrical chart: u = 0 and u = 1 the same seam
     regions = template_regions(t, 64)
     assert all(np.array_equal(regions[k], v) for k, v in region_masks(64).items())
-    # the bake's template: None and "procedural" are the shipped OBJ, as before
+    # the bake's template: "procedural" is the shipped OBJ, as before
     from id2reflectance.processing.bake.inputs import load_template
 
-    for choice in (None, "procedural"):
-        mesh, name, sha = load_template(choice)
-        assert (name, sha) == (TEMPLATE_NAME, t.sha256) and np.array_equal(mesh.uvs, t.mesh.uvs)
-        assert mesh.vertices is not t.mesh.vertices  # a copy: the cached template stays intact
-    # auto without the face model: the procedural template
+    mesh, name, sha = load_template("procedural")
+    assert (name, sha) == (TEMPLATE_NAME, t.sha256) and np.array_equal(mesh.uvs, t.mesh.uvs)
+    assert mesh.vertices is not t.mesh.vertices  # a copy: the cached template stays intact
+    # the default (None) is auto: the face model's layout where the face model is found
+    auto = resolve_template("auto")
+    assert load_template(None)[1:] == (auto.name, auto.sha256)
+    # auto without the face model (a clone without ../shared): the procedural template
     monkeypatch.setattr(templates_module, "default_face_model_dir", lambda: None)
     assert resolve_template("auto").name == TEMPLATE_NAME
+    assert load_template(None)[1:] == (TEMPLATE_NAME, t.sha256)
 
 
 def test_bad_choices_are_config_errors(tmp_path) -> None:
@@ -89,6 +94,11 @@ def test_face_model_template_built_cached_and_identified(tmp_path) -> None:
     # chart covers as much as the triangles' summed area
     assert mesh.uvs.min() >= 0.0 and mesh.uvs.max() <= 1.0
     assert np.unique(mesh.faces).size == len(mesh.vertices)
+    assert not wraps_in_u(mesh)  # an atlas of separate charts: texture columns never wrap
+    # the neck ends where the procedural heads leave the face model (no flare to the
+    # shoulders): every triangle reaches above the cut, none far below it
+    y = mesh.vertices[mesh.faces, 1]
+    assert y.max(axis=1).min() > SKIN_NECK_CUT_Y and y.min() > SKIN_NECK_CUT_Y - 0.015
     area = _uv_area(mesh.uvs, mesh.faces)
     covered = float((rasterize_uv(mesh, 1024)[0] >= 0).mean())
     assert 0.5 < area < 0.6 and abs(covered - area) < 0.005, (area, covered)
@@ -137,6 +147,8 @@ def test_layout_records_name_their_template(tmp_path):
     assert template_from_record({"name": TEMPLATE_NAME}, tmp_path / "dataset.json") is proc
     with pytest.raises(InputFileError, match=r"dataset.json: template: unknown template 'cylinder'"):
         template_from_record({"name": "cylinder"}, tmp_path / "dataset.json")
+    with pytest.raises(InputFileError, match=r"dataset.json: template: template id2r-ict-face-skin-v1 is retired"):
+        template_from_record({"name": "id2r-ict-face-skin-v1"}, tmp_path / "dataset.json")
     with pytest.raises(InputFileError, match=r"dataset.json: template: template id2r-procedural-head-v1 has SHA-256"):
         template_from_record({"name": TEMPLATE_NAME, "sha256": "ab" * 32}, tmp_path / "dataset.json")
 

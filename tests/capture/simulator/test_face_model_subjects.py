@@ -9,7 +9,7 @@ import pytest
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.geometry.face_model import FACE_MODEL_NAME
 from id2reflectance.capture.geometry.mesh import read_mesh
-from id2reflectance.capture.geometry.template_mesh import is_template_topology
+from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, resolve_template
 from id2reflectance.capture.session import load_session
 from id2reflectance.capture.simulator.face_model_subjects import (
     EXPRESSION_POOL,
@@ -75,10 +75,15 @@ def test_face_model_session(tmp_path):
     params = json.loads((session / "truth" / "uv" / "params.json").read_text())
     assert params["head"]["model"] == FACE_MODEL_NAME and len(params["head"]["identity"]) == 100
     assert params["config"]["head_model"] == "auto"
+    # by default (template auto) the truth is in the face model's own topology and layout
+    assert params["template"] == FACE_TEMPLATE_NAME
     truth_mesh = read_mesh(session / "truth" / "mesh.obj")
-    assert is_template_topology(truth_mesh)
+    template = resolve_template("auto").mesh
+    assert np.array_equal(truth_mesh.faces, template.faces) and np.allclose(truth_mesh.uvs, template.uvs, atol=1e-6)
     eye, _ = read_exr(session / "truth" / "uv" / "eye.exr")
-    assert 0.001 < (eye > 0.5).mean() < 0.05
+    valid, _ = read_exr(session / "truth" / "uv" / "valid.exr")
+    eyes = eye[..., 0] > 0.5  # the eyeballs have their own texels (slots in the strip v < 0.25), never the skin's
+    assert not eyes[valid[..., 0] > 0.5].any() and 0.01 < eyes.mean() < 0.25
     albedo, _ = read_exr(session / "truth" / "uv" / "diffuse_albedo.exr")
     on_eye = albedo[eye[..., 0] > 0.99]
     # eyes have their own reflectance: sclera and pupil, whatever the skin
@@ -149,8 +154,10 @@ def test_hair_volume_and_lashes_reach_the_truth():
     # with hair_volume the session's mesh is the hair's outer surface (off by default)
     mesh, _, _ = subject_geometry(replace(subject, appearance=look), replace(cfg, hair_volume=True))
     assert np.allclose(mesh.vertices, full.mesh.vertices)
-    flat, maps, _ = subject_geometry(replace(subject, appearance=look), cfg)
+    # (rendered in the procedural layout: with template auto, hair_volume keeps that layout)
+    flat, _, _ = subject_geometry(replace(subject, appearance=look), replace(cfg, template="procedural"))
     assert np.allclose(flat.vertices, bare.mesh.vertices)
+    _, maps, _ = subject_geometry(replace(subject, appearance=look), cfg)  # the default layout
     # the lashes are hair in the truth maps
     _, no_lash, _ = subject_geometry(replace(subject, appearance=replace(look, lash_width=0.0)), cfg)
     lashes = (maps.hair - no_lash.hair) > 0.5

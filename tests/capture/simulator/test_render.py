@@ -15,6 +15,9 @@ def test_sample_bilinear_centres_midpoints_wrap_and_clamp():
     assert seam[0] == pytest.approx(1.5)
     top = sample_bilinear(tex, np.array([[0.125, 1.0]]))  # v clamps at the top row
     assert top[0] == pytest.approx(0.0)
+    # a layout of separate charts (the face model's): the outermost columns clamp, never mix
+    edges = sample_bilinear(tex, np.array([[0.0, 1 - 0.125], [1.0, 1 - 0.125]]), wrap_u=False)
+    np.testing.assert_allclose(edges, [0.0, 3.0])
     rgb = sample_bilinear(np.stack([tex, 2 * tex, 3 * tex], -1), centres[:3])
     np.testing.assert_allclose(rgb, np.stack([tex.ravel()[:3] * k for k in (1, 2, 3)], -1))
 

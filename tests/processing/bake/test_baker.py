@@ -199,6 +199,7 @@ def _exact_views(cameras: int) -> tuple[object, object, list]:
         uv_size=256,
         cameras=cameras,
         head_model="face_model",
+        template="procedural",  # the maps below are looked up in the procedural layout (uv_raster)
         visibility_directions=256,
         appearance=False,
     )

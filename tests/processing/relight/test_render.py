@@ -26,7 +26,7 @@ from id2reflectance.processing.relight.render import (
     surface_samples,
     tone_map,
 )
-from tests.processing.asset_fixtures import SPHERE_RADIUS, uv_sphere, write_sphere_asset
+from tests.processing.asset_fixtures import SPHERE_RADIUS, sphere_maps, uv_sphere, write_sphere_asset
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,28 @@ def test_orbit_cameras_frame_the_mesh(sphere) -> None:
     # the sphere's silhouette fits: radius 0.1 m at distance d -> fraction of the half-width
     half = np.linalg.norm(c0) * np.tan(np.deg2rad(10))
     assert SPHERE_RADIUS < half
+
+
+def test_a_layout_open_in_u_is_sampled_without_wrapping(tmp_path: Path) -> None:
+    """In a layout of separate charts (the face model's) the first and last texture columns
+    are unrelated: the texels by u = 0 must not take the last column's colour."""
+    import dataclasses
+
+    from id2reflectance.processing.asset import Asset
+
+    closed = uv_sphere()
+    mesh = FaceMesh(closed.vertices, closed.faces, closed.uvs * [0.5, 1.0])  # u in [0, 0.5]; u = 0 faces +z
+    maps = sphere_maps(64, bumpy=False)
+    albedo = np.full_like(maps.diffuse_albedo, 0.5)
+    albedo[:, -1] = 0.0  # the last column: on no triangle
+    asset = Asset(tmp_path, {}, mesh, dataclasses.replace(maps, diffuse_albedo=albedo))
+    cam = orbit_cameras(mesh, 1, size=48)[0]  # frontal: sees the chart's u = 0 edge
+    s, _ = surface_samples(asset, cam)
+    assert len(s.idx) > 500
+    np.testing.assert_array_equal(s.albedo, 0.5)
+    # the same surface with its chart closed in u (u in [0, 1]) wraps: its seam mixes both sides
+    wrapped, _ = surface_samples(dataclasses.replace(asset, mesh=closed), cam)
+    assert wrapped.albedo.min() < 0.5
 
 
 def test_pattern_path_matches_brute_force_integration(sphere) -> None:

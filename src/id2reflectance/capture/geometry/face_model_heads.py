@@ -52,6 +52,9 @@ REGION_WARP_M = 0.03  # metres: width of the landmark warp that places the templ
 RAY_START = 0.45  # metres from the origin where the inward rays start
 NECK_BLEND_Y = (-0.105, -0.14)  # metres (template heights): face model above, template neck below
 NECK_CUT_Y = -0.165  # metres: below this the face model's neck (flaring to the shoulders) is replaced
+SKIN_NECK_CUT_Y = NECK_BLEND_Y[
+    1
+]  # metres: the face-model template's skin ends where the procedural heads leave the face model
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,12 +318,16 @@ def face_model_skin_mesh(
     expression: dict[str, float] | None = None,
 ) -> FaceMesh:
     """The skin-only part (face, head and neck) of a face-model head in the face model's
-    own topology and UV layout, placed in the template's frame.
+    own topology and UV layout, placed in the template's frame. The neck ends where the
+    heads in the procedural layout leave the face model (the bottom of the neck blend,
+    ``SKIN_NECK_CUT_Y``): a skin triangle whose neutral vertices all lie below it is left
+    out (the neck's flare toward the shoulders, which no head scan covers and which would
+    reach the bottom of the cameras' images).
 
     Returns
     -------
     FaceMesh: vertices (V, 3) float64 metres (UV seams split; the vertices of skin
-    triangles: 11,657), faces of the skin part, the face model's UVs (UDIM tiles 1001 and
+    triangles: 11,031), faces of the skin part, the face model's UVs (UDIM tiles 1001 and
     1002), and landmarks: the template's names (``nose_tip``, ``chin``, ...)
     and ``dlib_00`` .. ``dlib_67`` (the 68 landmarks in dlib's order), each the first
     UV copy of its model vertex. Its neutral, UVs packed, is the face-model template
@@ -341,9 +348,11 @@ def face_model_skin_mesh(
 @lru_cache(maxsize=2)
 def _skin_part(model: FaceModel) -> tuple[np.ndarray, np.ndarray]:
     """The skin part of ``model.uv_mesh``: (V,) int64 indices of its vertices used by a
-    skin triangle, and (T, 3) int64 skin triangles indexing those."""
+    skin triangle above the neck's cut, and (T, 3) int64 skin triangles indexing those."""
     skin = model.uv_source < SKIN_END
     faces = model.uv_mesh.faces[np.all(skin[model.uv_mesh.faces], axis=1)]
+    y = model.neutral[model.uv_source, 1] + template_offset(model)[1]  # template frame
+    faces = faces[y[faces].max(axis=1) > SKIN_NECK_CUT_Y]  # the neck's flare to the shoulders is left out
     used = np.zeros(len(skin), bool)
     used[faces] = True  # a vertex only bordering other parts (mouth, eye sockets) is left out
     index = np.cumsum(used) - 1

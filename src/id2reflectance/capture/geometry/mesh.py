@@ -283,14 +283,33 @@ def read_mesh(path: str | Path) -> FaceMesh:
     raise InputFileError(path, None, f"unsupported mesh type '{path.suffix}' (expected .obj or .ply)")
 
 
-def sample_bilinear(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+def wraps_in_u(mesh: FaceMesh, *, tol: float = 1e-7) -> bool:
+    """Whether ``mesh``'s UV chart is closed in u, so that texture columns wrap around: a
+    vertex at u = 0 has a twin at the same position (within ``tol`` metres) at u = 1 (the
+    procedural template's cylindrical chart, seam at the back of the head; a lat-long
+    sphere). A layout of separate charts (the face model's atlas) has none. False
+    without UVs."""
+    if mesh.uvs is None:
+        return False
+    u = mesh.uvs[:, 0]
+    lo, hi = np.flatnonzero(u <= 1e-6), np.flatnonzero(u >= 1.0 - 1e-6)
+    if lo.size == 0 or hi.size == 0:
+        return False
+    key = np.round(mesh.vertices / tol).astype(np.int64)
+    return bool(set(map(tuple, key[lo])) & set(map(tuple, key[hi])))
+
+
+def sample_bilinear(texture: np.ndarray, uv: np.ndarray, *, wrap_u: bool = True) -> np.ndarray:
     """Bilinear lookup in a square texture at OBJ-convention UVs.
 
     Parameters
     ----------
     texture : (S, S) or (S, S, C) array; texel (i, j) centre at u = (j + 0.5) / S,
-        v = 1 - (i + 0.5) / S. Columns wrap (the chart's seam), rows clamp.
+        v = 1 - (i + 0.5) / S. Rows clamp; columns wrap with ``wrap_u`` (the procedural
+        template's chart, closed in u at the back of the head), else clamp (a layout of
+        separate charts, e.g. the face model's: the first and last columns are unrelated).
     uv : (N, 2) float.
+    wrap_u : columns wrap around (True) or clamp (False).
 
     Returns
     -------
@@ -302,8 +321,12 @@ def sample_bilinear(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     j0 = np.floor(x).astype(np.int64)
     i0 = np.floor(y).astype(np.int64)
     fx, fy = x - j0, y - i0
-    j1 = (j0 + 1) % s
-    j0 = j0 % s
+    if wrap_u:
+        j1 = (j0 + 1) % s
+        j0 = j0 % s
+    else:
+        j1 = np.clip(j0 + 1, 0, s - 1)
+        j0 = np.clip(j0, 0, s - 1)
     i1 = np.clip(i0 + 1, 0, s - 1)
     i0 = np.clip(i0, 0, s - 1)
     t = texture.astype(np.float64, copy=False)

@@ -35,7 +35,7 @@ import numpy as np
 from id2reflectance._shared.atomic import sha256_file
 from id2reflectance._shared.cachedir import default_cache_dir
 from id2reflectance.capture.geometry.face_model import MESH_FILE, FaceModel, default_face_model_dir, load_face_model
-from id2reflectance.capture.geometry.face_model_heads import TEMPLATE_TO_DLIB, face_model_skin_mesh
+from id2reflectance.capture.geometry.face_model_heads import SKIN_NECK_CUT_Y, TEMPLATE_TO_DLIB, face_model_skin_mesh
 from id2reflectance.capture.geometry.mesh import FaceMesh, read_obj, write_obj
 from id2reflectance.capture.geometry.regions import (
     UVRaster,
@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 TemplateKind = Literal["auto", "face_model", "procedural"]
 TEMPLATE_KINDS = ("auto", "face_model", "procedural")
-FACE_TEMPLATE_NAME = "id2r-ict-face-skin-v1"
+FACE_TEMPLATE_NAME = "id2r-ict-face-skin-v2"
+RETIRED_TEMPLATE_NAMES = ("id2r-ict-face-skin-v1",)  # until 2026-12-06: the neck down to the shoulders
 FACE_TILE = (0.75, (0.0, 0.25))  # tile 1001 (face): scale, (u, v) offset in the packed texture
 HEAD_TILE = (0.25, (0.75, 0.75))  # tile 1002 (scalp, back of the neck)
 REGION_WARP_M = 0.03  # metres: width of the landmark warp that places the named regions
@@ -103,16 +104,17 @@ def face_model_template_mesh(
 
 
 def _data_key(model: FaceModel) -> str:
-    """Identifies what the template is built from: the neutral mesh file and this recipe."""
+    """Identifies what the template is built from: the neutral mesh file and this recipe
+    (name, packing, the neck's cut)."""
     h = hashlib.sha256()
-    h.update(f"{FACE_TEMPLATE_NAME} {FACE_TILE} {HEAD_TILE}\n".encode())
+    h.update(f"{FACE_TEMPLATE_NAME} {FACE_TILE} {HEAD_TILE} {SKIN_NECK_CUT_Y}\n".encode())
     h.update(Path(model.path, MESH_FILE).read_bytes())
     return h.hexdigest()[:16]
 
 
 def face_model_template(model: FaceModel, *, cache_dir: str | Path | None = None) -> Template:
     """The face-model template, built from ``model`` and cached as
-    ``CACHE/templates/id2r-ict-face-skin-v1/<key>/template.obj`` (``CACHE`` the package's
+    ``CACHE/templates/id2r-ict-face-skin-v2/<key>/template.obj`` (``CACHE`` the package's
     cache folder, ``<key>`` a hash of the neutral mesh file and the packing); a second call
     reads the cached OBJ. Writing is atomic."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -233,6 +235,10 @@ def template_from_record(record: dict | None, where: str | Path, field: str = "t
             t = resolve_template("face_model")
         except (ConfigError, InputFileError) as err:
             raise InputFileError(where, field, f"layout {name} needs the face model ({err})") from err
+    elif name in RETIRED_TEMPLATE_NAMES:
+        raise InputFileError(
+            where, field, f"template {name} is retired (now {FACE_TEMPLATE_NAME}): rebuild with this version"
+        )
     else:
         raise InputFileError(where, field, f"unknown template {name!r} (known: {TEMPLATE_NAME}, {FACE_TEMPLATE_NAME})")
     sha = None if record is None else record.get("sha256")

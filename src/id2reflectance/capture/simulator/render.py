@@ -41,7 +41,8 @@ class DiffuseTextures:
     m1 : (S * S, 3) float64 first moment of the cosine lobe with self-visibility (world
         frame of the head at rest), kept to relight a rotated head (:func:`rotated_radiance`).
     sigmas : subsurface blur sigma per channel (R, G, B), texels.
-    wrap_u : the blur wraps around u (the procedural chart; not a layout of several charts).
+    wrap_u : the chart is closed in u (the procedural chart; not a layout of several
+        charts): the blur and the cameras' texture lookups wrap around u.
     """
 
     radiance: dict[str, np.ndarray]
@@ -161,7 +162,8 @@ def render_camera(
     chunk: int = 1024,
     motion: HeadMotion | None = None,
 ) -> CameraRender:
-    """Render one camera: primary rays through pixel centres, textures sampled bilinearly.
+    """Render one camera: primary rays through pixel centres, textures sampled bilinearly
+    (columns wrap around only with ``diffuse.wrap_u``, the procedural chart; else clamp).
 
     The view vector is minus the ray direction; lens distortion is respected through
     :meth:`Camera.pixel_rays`. Pixels whose ray misses the head or meets its inside (the
@@ -184,11 +186,12 @@ def render_camera(
     idx = np.flatnonzero(hit)
     fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
     uv = interpolate(mesh.uvs, mesh.faces, fid_h, bary_h)
+    wrap = diffuse.wrap_u  # columns wrap only in the procedural chart (closed in u)
     v = -dirs[idx]
-    n = sample_bilinear(maps.normal_object, uv)
+    n = sample_bilinear(maps.normal_object, uv, wrap_u=wrap)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    rough = sample_bilinear(maps.roughness, uv)
-    k = sample_bilinear(maps.specular_albedo, uv) / normal_incidence_albedo(rough, samples=samples)
+    rough = sample_bilinear(maps.roughness, uv, wrap_u=wrap)
+    k = sample_bilinear(maps.specular_albedo, uv, wrap_u=wrap) / normal_incidence_albedo(rough, samples=samples)
 
     # Moments with self-visibility; points on open triangles skip the lookup (it would
     # return exactly 1). The truth needs the unoccluded m0 as well: it differs only where
@@ -229,20 +232,20 @@ def render_camera(
         m1 = m1 @ motion.rotation.T  # head frame -> fixed light frame
     cross, parallel = {}, {}
     for p in patterns:
-        d = sample_bilinear(diffuse.radiance[p], uv)
+        d = sample_bilinear(diffuse.radiance[p], uv, wrap_u=wrap)
         spec = k * responses_from_moments(m0, m1, p)
         cross[p] = image(0.5 * d)
         parallel[p] = image(0.5 * d + spec[:, None])
     ones = np.ones(len(idx))
     truth = {
-        "diffuse_albedo": image(sample_bilinear(maps.diffuse_albedo, uv)),
+        "diffuse_albedo": image(sample_bilinear(maps.diffuse_albedo, uv, wrap_u=wrap)),
         "specular_albedo": image(k * m0_open),
         "normal": image(n),
         "roughness": image(rough),
         "mask": image(ones),
-        "visibility": image(sample_bilinear(diffuse.visibility, uv)),
+        "visibility": image(sample_bilinear(diffuse.visibility, uv, wrap_u=wrap)),
         "uv": image(np.concatenate([uv, ones[:, None]], axis=1)),
     }
     if maps.eye is not None:
-        truth["skin"] = image((sample_bilinear(maps.eye, uv) < 0.5).astype(np.float64))
+        truth["skin"] = image((sample_bilinear(maps.eye, uv, wrap_u=wrap) < 0.5).astype(np.float64))
     return CameraRender(hit=hit.reshape(h, w), cross=cross, parallel=parallel, truth=truth)

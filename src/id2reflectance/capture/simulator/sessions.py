@@ -13,7 +13,8 @@ gradient patterns through cross and parallel polarisers by several calibrated ca
       session.json                  the session format, version 1
       frames/<camera>/<pattern>_<pol>.exr
       masks/<camera>.png            pixels on the head
-      mesh/scan.obj                 the subject's geometry, a different topology
+      mesh/scan.obj                 the subject's geometry, a different topology (in the face-model layout
+                                    without the mouth socket and teeth inside the head: scanned_surface)
       truth/mesh.obj                the subject in template topology with UVs (world frame)
       truth/uv/{diffuse_albedo,specular_albedo,roughness,normal_object}.exr, params.json
       truth/uv/eye.exr              face-model heads only: 1 on the eyeballs (not skin)
@@ -76,7 +77,12 @@ from id2reflectance.capture.simulator.skin import (
     skin_albedo,
     subject_maps,
 )
-from id2reflectance.capture.simulator.truth_layout import LayoutTruth, layout_geometry, layout_truth
+from id2reflectance.capture.simulator.truth_layout import (
+    LayoutTruth,
+    layout_geometry,
+    layout_truth,
+    scanned_surface,
+)
 from id2reflectance.capture.simulator.visibility import vertex_visibility
 from id2reflectance.errors import ConfigError, InputFileError
 
@@ -142,7 +148,7 @@ class SimulatorConfig:
     expression: float = 0.0  # 0: neutral; up to 1: a random expression of this strength per subject
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
-    template: str = "procedural"  # layout rendered and of truth/ (procedural | face_model | auto), see truth_layout.py
+    template: str = "auto"  # layout rendered and of truth/ (auto | face_model | procedural), see truth_layout.py
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -261,8 +267,9 @@ def make_subject(
 def layout_template(subject: Subject, config: SimulatorConfig) -> Template | None:
     """The face-model template when ``config.template`` renders the subject in it (a
     face-model head and template ``face_model``, or ``auto`` with the face model found),
-    else None (the procedural layout)."""
-    if config.template == "procedural":
+    else None (the procedural layout; also ``auto`` with ``hair_volume``: the hair's volume
+    is rendered only there)."""
+    if config.template == "procedural" or (config.template == "auto" and config.hair_volume):
         return None
     tpl = resolve_template(config.template, config.face_model)
     if tpl.kind != "face_model" or (subject.face_head is None and config.template == "auto"):
@@ -536,10 +543,11 @@ def simulate_subject(
         "seed": int(config.seed),
         "index": int(subject_index),
     }
-    layout = None
+    layout, scanned = None, mesh
     if tpl is not None:  # rendered in the face-model layout: the truth is the painted maps
         model = resolve_face_model(config.head_model, config.face_model)
-        layout = layout_truth(layout_geometry(model, subject.face_head, size=config.uv_size), maps)
+        geo = layout_geometry(model, subject.face_head, size=config.uv_size)
+        layout, scanned = layout_truth(geo, maps), scanned_surface(geo)
     params = {
         "subject": sid,
         "template": TEMPLATE_NAME if tpl is None else tpl.name,
@@ -556,7 +564,7 @@ def simulate_subject(
         for name, r in renders.items():
             write_png(tmp / "masks" / f"{name}.png", r.hit.astype(np.float32))
         scan_rng = np.random.default_rng([int(config.seed), int(subject_index), 2])
-        write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(mesh, config, scan_rng))
+        write_obj(tmp / "mesh" / "scan.obj", _scan_mesh(scanned, config, scan_rng))
         _write_truth(tmp, mesh, maps, renders, params, layout)
         if moved is not None:
             _write_motion_truth(tmp, moved)
@@ -656,7 +664,7 @@ def sensor(x: np.ndarray, config: SimulatorConfig, rng: np.random.Generator) -> 
 
 def _config_json(config: SimulatorConfig) -> dict:
     d = asdict(config)
-    if d["template"] == "procedural":  # the default layout: params.json as before (params["template"] names it)
+    if d["template"] == "procedural":  # params.json as before the layouts (params["template"] names it)
         del d["template"]
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 

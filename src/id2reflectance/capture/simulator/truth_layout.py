@@ -37,7 +37,7 @@ from id2reflectance.capture.geometry.face_model_heads import (
     template_offset,
 )
 from id2reflectance.capture.geometry.layout_transfer import layout_correspondence, transfer_map
-from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
 from id2reflectance.capture.geometry.regions import UVRaster, landmark_warp, mesh_uv_raster, regions_at
 from id2reflectance.capture.geometry.templates import Template, face_model_template_mesh
 from id2reflectance.capture.simulator.face_model_subjects import FaceModelHead
@@ -220,6 +220,23 @@ def layout_geometry(model: FaceModel, head: FaceModelHead, *, size: int) -> Layo
     ref = face_model_eyes(model, w, expr)
     eyes = Eyes(eye, ref.centres, ref.axes)
     return LayoutGeometry(mesh, skin, eyes, raster, {k: v.copy() for k, v in regions.items()}, points, valid)
+
+
+def scanned_surface(geo: LayoutGeometry) -> FaceMesh:
+    """What a scanner sees of the head rendered in the layout (``mesh/scan.obj`` is made
+    from it): the skin and the eyeballs where they show between the lids (a vertex whose
+    outward normal leaves the head unblocked); the mouth socket, the teeth and the rest of
+    the eyeballs, inside the head, are left out. Metres, template frame, no UVs."""
+    n = len(geo.skin.vertices)
+    inner = np.zeros(len(geo.mesh.vertices), bool)
+    inner[n:] = True
+    eye = n + np.flatnonzero(geo.eyes.weight[n:] > 0.0)
+    normals = geo.mesh.vertex_normals()[eye]
+    _, hit, _ = cast_rays(raycasting_scene(geo.mesh), geo.mesh.vertices[eye] + 1e-4 * normals, normals)
+    inner[eye[hit < 0]] = False
+    faces = geo.mesh.faces[~inner[geo.mesh.faces].all(axis=1)]
+    used, faces = np.unique(faces, return_inverse=True)
+    return FaceMesh(geo.mesh.vertices[used], faces.reshape(-1, 3))
 
 
 def layout_truth(geo: LayoutGeometry, maps: SubjectMaps) -> LayoutTruth:

@@ -88,7 +88,8 @@ class BakeConfig:
     size : UV map size in texels (power of two, 256..8192).
     template : template OBJ (with UVs and landmark comments), or ``"procedural"``,
         ``"face_model"``, ``"auto"`` (:mod:`~id2reflectance.capture.geometry.templates`);
-        None = the shipped procedural template (``id2reflectance/data/template_head.obj``).
+        None = ``"auto"``: the face model's layout when the face model is found, else the
+        shipped procedural template (``id2reflectance/data/template_head.obj``).
     normal_source : solver normal that is baked: ``"specular"`` (sharper: no subsurface
         blur) or ``"diffuse"``.
     blend : ``"weighted"``: weighted means of the cameras' samples (seams hidden between

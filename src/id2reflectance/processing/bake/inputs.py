@@ -92,10 +92,11 @@ def load_template(template: str | Path | None, face_model: str | Path | None = N
 
     ``template`` is ``"procedural"``, ``"face_model"`` or ``"auto"``
     (:func:`~id2reflectance.capture.geometry.templates.resolve_template`, the face model
-    from ``face_model``), an OBJ path, or None for the shipped procedural template.
+    from ``face_model``), an OBJ path, or None for ``"auto"`` (the face model's layout
+    when the face model is found, else the shipped procedural template).
     """
     if template is None or str(template) in TEMPLATE_KINDS:
-        t = resolve_template("procedural" if template is None else str(template), face_model)
+        t = resolve_template("auto" if template is None else str(template), face_model)
         m = t.mesh  # a copy: the template is cached and shared
         return FaceMesh(m.vertices.copy(), m.faces.copy(), m.uvs.copy(), dict(m.landmarks)), t.name, t.sha256
     path = Path(template)

@@ -61,6 +61,7 @@ from id2reflectance.processing.registration.rigid import (
 )
 
 log = logging.getLogger(__name__)
+BORDER_BARY = 1e-4  # a closest point this near (barycentric) an open edge or vertex lies on the border
 
 
 @dataclass(frozen=True)
@@ -246,17 +247,48 @@ def load_scan(session: Session) -> FaceMesh:
     return scan
 
 
-def _distances(scene_mesh: FaceMesh, points: np.ndarray) -> np.ndarray:
+def _borders(mesh: FaceMesh) -> tuple[np.ndarray, np.ndarray]:
+    """(F, 3) bool: the edge of each triangle opposite its vertex k lies on the surface's
+    border (used by one triangle once vertices at one position are welded: UV seams are not
+    borders); (V,) bool: the vertex lies on the border."""
+    _, f, _ = weld(mesh)
+    edges = np.stack([np.sort(f[:, [(k + 1) % 3, (k + 2) % 3]], axis=1) for k in range(3)], axis=1)  # (F, 3, 2)
+    _, inverse, counts = np.unique(edges.reshape(-1, 2), axis=0, return_inverse=True, return_counts=True)
+    open_edge = (counts[inverse.reshape(-1)] == 1).reshape(-1, 3)
+    border = np.zeros(len(mesh.vertices), bool)
+    for k in range(3):
+        border[mesh.faces[open_edge[:, k]][:, [(k + 1) % 3, (k + 2) % 3]].reshape(-1)] = True
+    return open_edge, border
+
+
+def _covered_distances(scene_mesh: FaceMesh, points: np.ndarray) -> np.ndarray:
+    """Distances (metres) from ``points`` (N, 3) to ``scene_mesh`` for the points it covers:
+    those whose closest point is not on its border (a point beyond the surface's edge, such
+    as a template's neck below where a scan ends, or a scan's mouth interior behind the
+    template's lips, has its closest point on the border and is left out)."""
     import open3d as o3d
 
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(scene_mesh.to_open3d())
-    d = scene.compute_distance(o3d.core.Tensor(np.ascontiguousarray(points, np.float32)))
-    return d.numpy().astype(np.float64)
+    pts = np.ascontiguousarray(points, np.float32)
+    ans = scene.compute_closest_points(o3d.core.Tensor(pts))
+    d = np.linalg.norm(ans["points"].numpy().astype(np.float64) - pts, axis=1)
+    fid = ans["primitive_ids"].numpy().astype(np.int64)
+    uv = ans["primitive_uvs"].numpy().astype(np.float64)
+    bary = np.stack([1.0 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
+    open_edge, border = _borders(scene_mesh)
+    on_border = np.zeros(len(pts), bool)
+    for k in range(3):
+        on_border |= (bary[:, k] < BORDER_BARY) & open_edge[fid, k]
+        on_border |= (bary[:, k] > 1.0 - BORDER_BARY) & border[scene_mesh.faces[fid, k]]
+    return d[~on_border]
 
 
 def fit_residual(fit: FaceMesh, scan: FaceMesh, *, samples: int = 100_000, seed: int = 0) -> FitResidual:
-    """Mean and 95th-percentile surface distances between a fit and its scan, in mm.
+    """Mean and 95th-percentile surface distances between a fit and its scan, in mm, over
+    the parts each surface covers of the other: a sample whose closest point on the other
+    surface lies on that surface's border is left out (the template's neck below the end
+    of a scan, the scan's mouth interior and eyeballs behind the template's openings).
 
     Parameters
     ----------
@@ -265,8 +297,8 @@ def fit_residual(fit: FaceMesh, scan: FaceMesh, *, samples: int = 100_000, seed:
     """
     p_scan, _ = surface_samples(scan, samples, seed=seed)
     p_fit, _ = surface_samples(fit, samples, seed=seed + 1)
-    d_sf = _distances(fit, p_scan) * 1000.0
-    d_fs = _distances(scan, p_fit) * 1000.0
+    d_sf = _covered_distances(fit, p_scan) * 1000.0
+    d_fs = _covered_distances(scan, p_fit) * 1000.0
     both = np.concatenate([d_sf, d_fs])
     return FitResidual(
         mean=float(both.mean()),

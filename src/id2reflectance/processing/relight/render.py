@@ -2,8 +2,9 @@
 
 Per pixel: a primary ray through the pixel centre (lens distortion respected) is cast
 against the asset's mesh with Open3D's ``RaycastingScene``; a hit on the front side of a
-triangle gives the UV, where the maps are sampled bilinearly (columns wrap, rows clamp,
-as the simulator does); the shading normal is ``normal_object`` (the mesh's frame is the
+triangle gives the UV, where the maps are sampled bilinearly (rows clamp; columns wrap
+in a chart closed in u, such as the procedural template's, and clamp in a layout of
+separate charts such as the face model's: :func:`~id2reflectance.capture.geometry.mesh.wraps_in_u`); the shading normal is ``normal_object`` (the mesh's frame is the
 render frame), ``v`` is minus the ray direction, and the GGX scale is
 ``k = specular_albedo / A(1, r)``.
 
@@ -41,7 +42,14 @@ import numpy as np
 from id2reflectance._shared.imageio import tone_map  # noqa: F401  (re-exported: the tone curve of the PNGs)
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
-from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, sample_bilinear
+from id2reflectance.capture.geometry.mesh import (
+    FaceMesh,
+    cast_rays,
+    interpolate,
+    raycasting_scene,
+    sample_bilinear,
+    wraps_in_u,
+)
 from id2reflectance.capture.ggx import diffuse_moments, specular_moments
 from id2reflectance.capture.illumination import responses_from_moments
 from id2reflectance.errors import ConfigError
@@ -174,12 +182,14 @@ def surface_samples(asset: Asset, camera: Camera, scene=None) -> tuple[SurfaceSa
     fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
     uv = interpolate(mesh.uvs, mesh.faces, fid_h, bary_h)
     m = asset.maps
-    n = sample_bilinear(m.normal_object, uv)
+    wrap = wraps_in_u(mesh)  # columns wrap only in a chart closed in u (the procedural one)
+    n = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    rough = sample_bilinear(m.roughness, uv)
-    k = specular_scale(sample_bilinear(m.specular_albedo, uv), rough)
+    rough = sample_bilinear(m.roughness, uv, wrap_u=wrap)
+    k = specular_scale(sample_bilinear(m.specular_albedo, uv, wrap_u=wrap), rough)
     points = origin + t[idx, None].astype(np.float64) * dirs[idx] + SHADOW_OFFSET_M * face_n[fid_h]
-    surf = SurfaceSamples(idx, points, n, -dirs[idx], sample_bilinear(m.diffuse_albedo, uv), k, rough)
+    albedo = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
+    surf = SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough)
     return surf, dirs
 
 
