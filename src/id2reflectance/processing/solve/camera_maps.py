@@ -30,6 +30,9 @@ MAP_FILES = (
     "confidence",
 )
 """Every map the solve can write, as ``OUT/<camera>/<name>.exr`` (keys of :meth:`CameraMaps.images`)."""
+
+KERNEL_MAPS = MAP_FILES[:-1]
+"""The maps the solve kernel writes, in its output order (every map but the confidence, computed afterwards)."""
 VECTOR_MAPS = MAP_FILES[:1] + MAP_FILES[2:7]
 """The three-component maps, ``(H, W, 3)`` float32 each (the fields of :class:`CameraMaps` of these names)."""
 

@@ -18,7 +18,7 @@ from numba import get_num_threads, set_num_threads, set_parallel_chunksize
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError, ShapeError
-from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts
+from id2reflectance.processing.solve.camera_maps import KERNEL_MAPS, CameraMaps, PixelCounts
 from id2reflectance.processing.solve.config import DIFFUSE_CHANNELS, SolverConfig
 from id2reflectance.processing.solve.kernel import FRAME_ORDER, scratch_buffers, solve_rows
 from id2reflectance.processing.solve.reference import normalized_coordinates
@@ -125,20 +125,7 @@ def band_solver(
     no_y_field = np.zeros(camera.width, f32)
     scratch = scratch_buffers(max_threads())
 
-    outputs = [
-        _flat(getattr(maps, name), name)
-        for name in (
-            "diffuse_albedo",
-            "specular_albedo",
-            "normal_diffuse",
-            "normal_diffuse_r",
-            "normal_diffuse_g",
-            "normal_diffuse_b",
-            "normal_specular",
-            "roughness",
-            "mask",
-        )
-    ]
+    outputs = [_flat(getattr(maps, name), name) for name in KERNEL_MAPS]
 
     def solve(rows: slice) -> PixelCounts:
         r0, r1, _ = rows.indices(camera.height)
