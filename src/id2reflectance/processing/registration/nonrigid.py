@@ -73,12 +73,17 @@ def uniform_laplacian(faces: np.ndarray, count: int) -> sp.csr_matrix:
     return sp.identity(count, format="csr") - sp.diags(inv) @ a
 
 
+def open_edges(faces: np.ndarray) -> np.ndarray:
+    """(F, 3) bool: column k is whether the edge of each face opposite its vertex k is used
+    by that face only (an open boundary)."""
+    e = np.sort(np.stack([faces[:, [(k + 1) % 3, (k + 2) % 3]] for k in range(3)], axis=1), axis=2)  # (F, 3, 2)
+    _, inv, counts = np.unique(e.reshape(-1, 2), axis=0, return_inverse=True, return_counts=True)
+    return (counts[inv.ravel()] == 1).reshape(-1, 3)
+
+
 def boundary_faces(faces: np.ndarray) -> np.ndarray:
     """(F,) bool: faces with at least one edge used by only one face (open boundary)."""
-    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, inv, counts = np.unique(e, axis=0, return_inverse=True, return_counts=True)
-    single = counts[inv.ravel()] == 1
-    return single.reshape(3, -1).any(axis=0)
+    return open_edges(faces).any(axis=1)
 
 
 def vertex_normals_welded(v: np.ndarray, f: np.ndarray) -> np.ndarray:

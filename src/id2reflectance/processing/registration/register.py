@@ -52,7 +52,7 @@ from id2reflectance.capture.geometry.template_mesh import is_template_topology
 from id2reflectance.capture.session import Session
 from id2reflectance.errors import CaptureError, ConfigError, InputFileError
 from id2reflectance.processing.registration.morphable import MorphableFit, fit_morphable, refine_normal
-from id2reflectance.processing.registration.nonrigid import fit_nonrigid, vertex_normals_welded, weld
+from id2reflectance.processing.registration.nonrigid import fit_nonrigid, open_edges, vertex_normals_welded, weld
 from id2reflectance.processing.registration.rigid import (
     align_scaled,
     align_similarity,
@@ -251,10 +251,7 @@ def _borders(mesh: FaceMesh) -> tuple[np.ndarray, np.ndarray]:
     """(F, 3) bool: the edge of each triangle opposite its vertex k lies on the surface's
     border (used by one triangle once vertices at one position are welded: UV seams are not
     borders); (V,) bool: the vertex lies on the border."""
-    _, f, _ = weld(mesh)
-    edges = np.stack([np.sort(f[:, [(k + 1) % 3, (k + 2) % 3]], axis=1) for k in range(3)], axis=1)  # (F, 3, 2)
-    _, inverse, counts = np.unique(edges.reshape(-1, 2), axis=0, return_inverse=True, return_counts=True)
-    open_edge = (counts[inverse.reshape(-1)] == 1).reshape(-1, 3)
+    open_edge = open_edges(weld(mesh)[1])
     border = np.zeros(len(mesh.vertices), bool)
     for k in range(3):
         border[mesh.faces[open_edge[:, k]][:, [(k + 1) % 3, (k + 2) % 3]].reshape(-1)] = True
