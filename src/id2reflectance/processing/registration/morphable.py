@@ -171,14 +171,14 @@ def fit_morphable(
             c, cn, on_border = query.closest(x[skin])
             nrm = vertex_normals_welded(x, faces_w)[skin]
             r = np.sum(cn * (c - x[skin]), axis=1)
-            ok = (np.linalg.norm(c - x[skin], axis=1) < max_distance_m) & (np.sum(nrm * cn, axis=1) > cos_max)
-            ok &= ~on_border
+            dist = np.linalg.norm(c - x[skin], axis=1)
+            facing = np.sum(nrm * cn, axis=1) > cos_max
+            ok = (dist < max_distance_m) & facing & ~on_border
             hair = np.zeros(len(r), bool)
             if gate_m is not None:
                 ok &= ~gated | (r < gate_m)
                 if hair_weight > 0 and stage >= hair_from_stage:
-                    hair = gated & ~ok & ~on_border & (r > 0) & (np.linalg.norm(c - x[skin], axis=1) < hair_reach_m)
-                    hair &= np.sum(nrm * cn, axis=1) > cos_max
+                    hair = gated & ~ok & ~on_border & (r > 0) & (dist < hair_reach_m) & facing
             r = np.where(hair, r - thick_basis @ thick, r)
             rho = np.where(ok | hair, 1.0 / (1.0 + (r / width) ** 2) ** 2, 0.0) * np.where(hair, hair_weight, 1.0)
             q = x[skin] - x[skin][ok].mean(axis=0)
