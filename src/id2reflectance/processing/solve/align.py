@@ -351,7 +351,8 @@ def align_camera_frames(
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
         inner = sample_points(interior, levels=2, max_samples=SAMPLES)
-        motions, refused = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        outline = sample_points(fit_region, levels=2, max_samples=SAMPLES) if not inverses else None
+        motions, refused = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes, outline=outline)
         stride = max(1.0, float(np.ceil(np.sqrt(interior.sum() / SAMPLES))))
         inflation = max(1.0, 4.0 * np.pi * SMOOTH_SIGMA**2 / stride**2)
         face_pts = np.stack([xs, ys], axis=1).astype(np.float64)[:: max(1, len(xs) // SAMPLES)] * f + (f - 1) / 2

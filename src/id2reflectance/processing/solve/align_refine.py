@@ -121,6 +121,43 @@ def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray])
     return template, share
 
 
+RATIO_SIGMA = 6.0
+"""Gaussian sigma (working pixels) of the smoothing of a gradient frame's ratio to the full-on frame
+(:func:`ratio_template`): wider than the skin's texture, so that the ratio keeps the shading only."""
+
+
+def predicted(key: Key, cache: FeatureCache) -> bool:
+    """Whether frame ``key`` is matched to a template predicted from its lighting ratio
+    (:func:`ratio_template`): a cross-polarised gradient frame of a session without inverse patterns."""
+    return not cache.inverses and key[1] == "cross" and key != REFERENCE and key[0] in COMPLEMENT
+
+
+def ratio_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The template of a cross-polarised frame ``key`` without a complementary frame, and its share
+    of the full-on light (both (H, W) float32, reference pixels).
+
+    The frame, aligned with its current motion, divided by the full-on frame after both are
+    smoothed (Gaussian of :data:`RATIO_SIGMA` px: the skin's texture and a misalignment's edges
+    cancel, the pattern's shading stays), is the frame's share of the full-on light; the full-on
+    frame times it is lit like the frame at that scale: its band-passed log features
+    (:func:`~id2reflectance.processing.solve.align_features.log_features`) keep the reference's
+    texture at the reference's place and the shading of the frame's pattern, which the full-on
+    frame alone lacks (on the silhouette and on the face's shape). Kept in ``cache.pairs`` and
+    reused while the frame's motion stays within :data:`REUSE_PX` of the one it was made with.
+    """
+    M = motions[key]
+    kept = cache.pairs.get(key)
+    if kept is not None and _moved_by(kept[0], M, kept[1].shape) <= REUSE_PX:
+        return kept[1], kept[2]
+    full = cache.lum[REFERENCE]
+    moved = warp_to_reference(cache.lum[key], M)
+    blur = partial(cv2.GaussianBlur, ksize=(0, 0), sigmaX=RATIO_SIGMA, borderType=cv2.BORDER_REPLICATE)
+    share = blur(moved) / np.maximum(blur(full), np.float32(cache.eps))
+    template = log_features(full * share, eps=cache.eps)
+    cache.pairs[key] = (np.array(M, np.float64), template, share)
+    return template, share
+
+
 def frame_planes(
     images: dict[Key, np.ndarray], f: int, *, pool: ThreadPoolExecutor
 ) -> tuple[dict[Key, np.ndarray], dict[Key, list[np.ndarray]]]:
@@ -159,7 +196,7 @@ def build_cache(
 
     for key, logs in pool.map(one, list(lum)):
         cache.log[key] = logs
-        if key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT):
+        if key == REFERENCE or (key[1] == "cross" and key[0] in COMPLEMENT):
             cache.lum[key] = lum[key]
     return cache
 
@@ -186,9 +223,13 @@ def matched_template(
         return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
     if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
         return pair_template(key, cache, motions)[0], cache.log[key]
+    if predicted(key, cache):
+        return ratio_template(key, cache, motions)[0], cache.log[key]
     return cache.log[REFERENCE][0], cache.log[key]
 
 
+PREDICTED_PASSES = 3
+"""Refits of each frame against its :func:`ratio_template` (sessions without inverse patterns)."""
 CONVERGED_PX = 2e-3
 """The Jacobi passes of :func:`refine_motions` stop once a pass changes no motion by more than this
 (working pixels at the image's corners)."""
@@ -245,7 +286,7 @@ def refitted(key: Key, cache: FeatureCache) -> bool:
     pattern, pol = key
     if pol == "parallel":
         return (pattern, "cross") in cache.opp
-    return cache.inverses and key != REFERENCE and pattern in COMPLEMENT
+    return key != REFERENCE and pattern in COMPLEMENT and (cache.inverses or predicted(key, cache))
 
 
 def refine_motions(
@@ -255,6 +296,7 @@ def refine_motions(
     *,
     pool: ThreadPoolExecutor,
     passes: int,
+    outline: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[dict[Key, np.ndarray], dict[Key, np.ndarray]]:
     """Refit every frame but the reference against its lighting-matched template.
 
@@ -286,7 +328,8 @@ def refine_motions(
         # fitted from the current estimate and from no motion; the estimate that matches the
         # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
         template, frame_pyr = matched_template(key, cache, current)
-        ref = reference_pyramid(template, lit_points(key, cache, current, points))
+        pts = outline if outline is not None and predicted(key, cache) else points
+        ref = reference_pyramid(template, lit_points(key, cache, current, pts))
         if not ref.levels:
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
@@ -298,8 +341,8 @@ def refine_motions(
                 best, best_ncc = M, ncc
         return key, best
 
-    cross = [k for k in cache.log if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
-    for i in range(passes if cache.inverses else 0):
+    cross = [k for k in cache.log if refitted(k, cache) and k[1] == "cross"]
+    for i in range(passes if cache.inverses else PREDICTED_PASSES):
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
         shape = cache.log[REFERENCE][0].shape

@@ -65,7 +65,13 @@ def warp_face(
 
 
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows."""
+    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows.
+
+    Each band is resampled from the frame's own rows (a view: no copy of the source) into one of
+    two band buffers, and written into the frame only after the next band has been resampled:
+    a band reads at most ``reach`` rows beyond its own, fewer than a band's height, so every row
+    it reads is still as decoded when it is read.
+    """
     h = img.shape[0]
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
@@ -74,19 +80,25 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
     reach = int(np.ceil(np.max(np.abs(corners @ M[1] - corners[:, 1])))) + 3
     rows = max(BAND_ROWS, 2 * reach)
-    kept = None  # the original rows [r - reach, r) of the last band written (source of the next)
-    for r in range(y0, y1, rows):
+    buffers = [np.empty((rows, x1 - x0) + img.shape[2:], img.dtype) for _ in range(2)]
+    pending = None  # (first row, last row + 1, buffer) of the band resampled last, not yet written
+    for i, r in enumerate(range(y0, y1, rows)):
         e = min(r + rows, y1)
         lo, hi = max(r - reach, 0), min(e + reach, h)
-        src = img[lo:hi].copy()
-        if kept is not None:  # rows of the box above r were overwritten: their original values
-            n = min(len(kept), r - max(lo, y0))
-            src[r - n - lo : r - lo, x0:x1] = kept[len(kept) - n :]
-        band = cv2.warpAffine(
-            src, _shifted(M, x0, r, lo), (x1 - x0, e - r), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE
+        band = buffers[i % 2][: e - r]
+        cv2.warpAffine(
+            img[lo:hi],
+            _shifted(M, x0, r, lo),
+            (x1 - x0, e - r),
+            dst=band,
+            flags=_FLAGS,
+            borderMode=cv2.BORDER_REPLICATE,
         )
-        kept = src[max(e - reach, lo) - lo : e - lo, x0:x1].copy()
-        img[r:e, x0:x1] = band.reshape(img[r:e, x0:x1].shape)
+        if pending is not None:
+            img[pending[0] : pending[1], x0:x1] = pending[2]
+        pending = (r, e, band)
+    if pending is not None:
+        img[pending[0] : pending[1], x0:x1] = pending[2]
     return img
 
 
