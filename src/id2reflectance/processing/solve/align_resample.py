@@ -123,20 +123,35 @@ def outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray
     return out
 
 
-def remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray, scale: int) -> np.ndarray:
+def remap_with_flow(
+    img: np.ndarray,
+    M: np.ndarray,
+    flow: np.ndarray,
+    region: np.ndarray,
+    scale: int,
+    *,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
 
     ``flow`` (h, w, 2) is in the rigidly aligned frame's working coordinates (``region``'s
     grid, ``scale`` camera pixels per working pixel; ``M`` in camera pixels): reference
-    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
+    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)). ``window``
+    (x0, y0, x1, y1): the camera pixels the working grid covers (default the whole frame); no
+    flow beyond it.
     """
     h, w = img.shape[:2]
+    x0, y0, x1, y1 = window or (0, 0, w, h)
     weight = cv2.GaussianBlur(
         (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
     )
     f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
     if scale > 1:
-        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
+        f = cv2.resize(f, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
+    if (x0, y0, x1, y1) != (0, 0, w, h):
+        full = np.zeros((h, w, 2), np.float32)
+        full[y0:y1, x0:x1] = f[: y1 - y0, : x1 - x0]
+        f = full
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     f = f[:h, :w]
     px = xs + f[..., 0]

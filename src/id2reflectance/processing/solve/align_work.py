@@ -20,6 +20,13 @@ from id2reflectance.processing.solve.separation import AXES
 
 WORK_PX = 640
 """The working resolution keeps the face at least this many pixels across."""
+CROP_MARGIN = 0.25
+"""The working frames cover the face's bounding box grown by this fraction of the face's extent (at
+least :data:`MIN_CROP_MARGIN` camera pixels) on each side (:func:`face_window`)."""
+MIN_CROP_MARGIN = 64
+"""Least margin (camera pixels) of :func:`face_window` around the face's bounding box."""
+MAX_CROP_SHARE = 0.75
+""":func:`face_window` keeps the whole frame unless the window is at most this share of its area."""
 AMBIENT_FACE = 0.5
 """A pixel whose light is more than this fraction ambient (the same in every pattern) is not face."""
 
@@ -47,15 +54,53 @@ def downsample_mask(mask: np.ndarray, f: int) -> np.ndarray:
     return downsample(np.multiply(mask.view(np.uint8), np.uint8(255)), f) >= 128
 
 
-def to_camera(M: np.ndarray, f: int) -> np.ndarray:
-    """(3, 3) similarity in working pixels -> the same motion in camera pixels."""
-    S = np.array([[f, 0.0, (f - 1) / 2], [0.0, f, (f - 1) / 2], [0.0, 0.0, 1.0]])
+def face_window(
+    box: tuple[int, int, int, int], extent: float, shape: tuple[int, int], f: int
+) -> tuple[int, int, int, int]:
+    """The part of the camera's frames the alignment estimates motion on: (x0, y0, x1, y1), end exclusive.
+
+    Parameters
+    ----------
+    box : the face's bounding box (x0, y0, x1, y1; camera pixels, end exclusive).
+    extent : the face's extent (camera pixels).
+    shape : the camera's (H, W).
+    f : the working factor (:func:`work_factor`): the window's origin is a multiple of it, so that
+        the window's box averages are the whole frame's.
+
+    Returns
+    -------
+    ``box`` grown by :data:`CROP_MARGIN` of ``extent`` (at least :data:`MIN_CROP_MARGIN`) on each
+    side, within the frame; the whole frame (0, 0, W, H) when that window would cover more than
+    :data:`MAX_CROP_SHARE` of it.
+    """
+    h, w = shape
+    m = max(float(MIN_CROP_MARGIN), CROP_MARGIN * extent)
+    x0, y0 = max(int(box[0] - m) // f * f, 0), max(int(box[1] - m) // f * f, 0)
+    x1, y1 = min(int(np.ceil(box[2] + m)), w), min(int(np.ceil(box[3] + m)), h)
+    if (x1 - x0) * (y1 - y0) > MAX_CROP_SHARE * w * h:
+        return 0, 0, w, h
+    return x0, y0, x1, y1
+
+
+def to_camera(M: np.ndarray, f: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(3, 3) similarity in working pixels -> the same motion in camera pixels; ``origin`` (x, y): the
+    camera pixel of the working frames' window's top-left corner (:func:`face_window`)."""
+    ox, oy = origin
+    S = np.array([[f, 0.0, (f - 1) / 2 + ox], [0.0, f, (f - 1) / 2 + oy], [0.0, 0.0, 1.0]])
     return S @ M @ np.linalg.inv(S)
 
 
-def upsample_mask(mask: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
+def upsample_mask(
+    mask: np.ndarray, f: int, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None
+) -> np.ndarray:
     """(H, W) bool camera-resolution copy of a working-resolution mask (rows/columns beyond the
-    working image's reach copy its last ones)."""
+    working image's reach copy its last ones); ``window`` (x0, y0, x1, y1): the camera pixels the
+    working frames cover (:func:`face_window`; default the whole frame), False beyond it."""
+    if window is not None and window != (0, 0, shape[1], shape[0]):
+        x0, y0, x1, y1 = window
+        out = np.zeros(shape, bool)
+        out[y0:y1, x0:x1] = upsample_mask(mask, f, (y1 - y0, x1 - x0))
+        return out
     if f == 1:
         return mask
     h, w = shape
