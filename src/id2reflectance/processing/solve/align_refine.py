@@ -124,6 +124,9 @@ def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray])
 RATIO_SIGMA = 6.0
 """Gaussian sigma (working pixels) of the smoothing of a gradient frame's ratio to the full-on frame
 (:func:`ratio_template`): wider than the skin's texture, so that the ratio keeps the shading only."""
+RATIO_LEVEL = 2
+"""The ratio of :func:`ratio_template` is smoothed on the working images' pyramid level this many
+halvings down (``cv2.pyrDown``; its Gaussian there :data:`RATIO_SIGMA` / 2^level) and enlarged."""
 
 
 def predicted(key: Key, cache: FeatureCache) -> bool:
@@ -150,9 +153,17 @@ def ratio_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]
     if kept is not None and _moved_by(kept[0], M, kept[1].shape) <= REUSE_PX:
         return kept[1], kept[2]
     full = cache.lum[REFERENCE]
-    moved = warp_to_reference(cache.lum[key], M)
-    blur = partial(cv2.GaussianBlur, ksize=(0, 0), sigmaX=RATIO_SIGMA, borderType=cv2.BORDER_REPLICATE)
-    share = blur(moved) / np.maximum(blur(full), np.float32(cache.eps))
+    # on a coarse level of the pyramid (x_fine = 2 x_coarse per level): the ratio is smooth
+    Mc = np.array(M, np.float64)
+    Mc[:2, 2] /= float(1 << RATIO_LEVEL)
+    levels = {k: pyramid(cache.lum[k], RATIO_LEVEL + 1) for k in (REFERENCE, key)}
+    blur = partial(
+        cv2.GaussianBlur, ksize=(0, 0), sigmaX=RATIO_SIGMA / (1 << RATIO_LEVEL), borderType=cv2.BORDER_REPLICATE
+    )
+    moved = warp_to_reference(levels[key][-1], Mc)
+    share = blur(moved) / np.maximum(blur(levels[REFERENCE][-1]), np.float32(cache.eps))
+    for finer in reversed(levels[REFERENCE][:-1]):  # enlarged on the pyramid's own grid
+        share = cv2.pyrUp(share, dstsize=(finer.shape[1], finer.shape[0]))
     template = log_features(full * share, eps=cache.eps)
     cache.pairs[key] = (np.array(M, np.float64), template, share)
     return template, share
@@ -228,7 +239,7 @@ def matched_template(
     return cache.log[REFERENCE][0], cache.log[key]
 
 
-PREDICTED_PASSES = 3
+PREDICTED_PASSES = 2
 """Refits of each frame against its :func:`ratio_template` (sessions without inverse patterns)."""
 CONVERGED_PX = 2e-3
 """The Jacobi passes of :func:`refine_motions` stop once a pass changes no motion by more than this
