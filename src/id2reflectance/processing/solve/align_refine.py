@@ -72,6 +72,7 @@ class FeatureCache:
         (:func:`pair_template`): the complement's motion it was made with, the template's
         features and the frame's share of the full-on light (reused while that motion moves no
         pixel by more than :data:`REUSE_PX`).
+    coarse : per frame that :func:`ratio_template` uses, its luminance's pyramid down to :data:`RATIO_LEVEL`.
 
     Memory: about ``2.5 * frames`` single-channel images of the working size.
     """
@@ -83,6 +84,7 @@ class FeatureCache:
     opp: dict[Key, list[np.ndarray]] = field(default_factory=dict)
     ambient: float = 0.0
     pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    coarse: dict[Key, list[np.ndarray]] = field(default_factory=dict)
 
 
 REUSE_PX = 2e-3
@@ -156,7 +158,10 @@ def ratio_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]
     # on a coarse level of the pyramid (x_fine = 2 x_coarse per level): the ratio is smooth
     Mc = np.array(M, np.float64)
     Mc[:2, 2] /= float(1 << RATIO_LEVEL)
-    levels = {k: pyramid(cache.lum[k], RATIO_LEVEL + 1) for k in (REFERENCE, key)}
+    for k in (REFERENCE, key):  # the luminance's pyramid, once per frame
+        if k not in cache.coarse:
+            cache.coarse[k] = pyramid(cache.lum[k], RATIO_LEVEL + 1)
+    levels = {k: cache.coarse[k] for k in (REFERENCE, key)}
     blur = partial(
         cv2.GaussianBlur, ksize=(0, 0), sigmaX=RATIO_SIGMA / (1 << RATIO_LEVEL), borderType=cv2.BORDER_REPLICATE
     )
