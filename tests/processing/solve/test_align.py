@@ -384,3 +384,11 @@ def test_a_small_face_is_aligned_on_its_window_of_the_frames() -> None:
     for key in MOTIONS:  # outside the face's box grown by its margin: as decoded
         np.testing.assert_array_equal(aligned.images[key][:, : window[0]], images[key][:, : window[0]])
         np.testing.assert_array_equal(aligned.images[key][: window[1]], images[key][: window[1]])
+    # the dense flow (``flow``) is placed at the window too: inside the face the same frames as unwindowed
+    own_frames, _ = align_camera_frames(small, None, mode="flow")
+    frames = CameraFrames("cam0", {k: v.copy() for k, v in images.items()}, np.zeros((big, big), bool), {})
+    aligned, report = align_camera_frames(frames, None, mode="flow")
+    assert {f.method for f in report.frames} == {"reference", "flow"}
+    for key in MOTIONS:
+        inside = aligned.images[key][oy + 50 : oy + 110, ox + 50 : ox + 110]
+        np.testing.assert_allclose(inside, own_frames.images[key][50:110, 50:110], atol=5e-3)
