@@ -243,8 +243,8 @@ def cost_rows(
             best = took if best is None or took[0] < best[0] else best
         (align_s, align_cpu) = best
         # the part of it that is the resampling: the same warps again, alone (in place, as above)
-        rows, cols = np.flatnonzero(big_mask.any(axis=1)), np.flatnonzero(big_mask.any(axis=0))
-        box = (float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1]))  # the face's, as the alignment's
+        ys, xs = np.flatnonzero(big_mask.any(axis=1)), np.flatnonzero(big_mask.any(axis=0))
+        box = (float(xs[0]), float(ys[0]), float(xs[-1]), float(ys[-1]))  # the face's, as the alignment's
         moved = [f for f in report.frames if f.method == "rigid"]
         copies = {f.frame: images[tuple(f.frame.rsplit("_", 1))].copy() for f in moved}
         t0 = _clock()
