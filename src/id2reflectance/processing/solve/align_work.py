@@ -143,19 +143,29 @@ def face_region(
     Returns
     -------
     The mask when given; otherwise pixels brighter than 5 % of the reference's 99.5th
-    percentile luminance and, with inverse patterns, whose light is mostly the stage's:
-    ``gradient_a + inverse_a - full`` (the same in every pattern: room light, e.g. on a lit
-    backdrop) under :data:`AMBIENT_FACE` of the reference (5 x 5 box-averaged, so that
-    sensor noise does not decide), the largest connected part; brightness alone when that
-    leaves under a tenth of the bright pixels (frames whose patterns do not complement).
+    percentile luminance and whose light is mostly the stage's: the light every pattern has
+    (room light, e.g. on a lit backdrop), with inverse patterns ``mean_a(gradient_a +
+    inverse_a) - full``, without them ``2 mean_a(gradient_a) - full`` (a face's three
+    gradient frames add up to about 1.5 x its full-on frame: the estimate is off by at most
+    about 0.38 x full on a Lambertian face), under :data:`AMBIENT_FACE` of the reference (5 x
+    5 box-averaged, so that sensor noise does not decide), the largest connected part;
+    brightness alone when that leaves under a tenth of the bright pixels (frames whose
+    patterns do not complement) or the frames lack the three cross-polarised gradients.
     """
     if mask is not None and mask.any():
         return mask
     y = lum[reference]
     region = y > 0.05 * float(np.percentile(y, 99.5))
+    gradients = [(f"gradient_{a}", "cross") for a in AXES]
+    amb = None
     if inverses:
-        amb = sum(lum[(f"gradient_{a}", "cross")] + lum[(f"inverse_{a}", "cross")] for a in AXES) / 3.0
-        staged = region & (cv2.blur(amb - y, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5)))
+        amb = sum(lum[g] + lum[(f"inverse_{g[0][9:]}", "cross")] for g in gradients) / 3.0 - y
+    elif all(g in lum for g in gradients):
+        # the three gradients of a face add up to about 1.5 x the full-on frame (a Lambertian
+        # surface: (1 + 2 n_a / 3) / 2 each), light that every pattern has to 3 x its share
+        amb = 2.0 * sum(lum[g] for g in gradients) / 3.0 - y
+    if amb is not None:
+        staged = region & (cv2.blur(amb, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5)))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(staged.astype(np.uint8), connectivity=8)
         if n > 2:
             staged = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
