@@ -280,7 +280,7 @@ def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
 
 
 def test_the_in_place_resampling_matches_a_new_array() -> None:
-    """In place (bands of rows written into the frame, the rows later bands read kept aside) the
+    """In place (bands of rows written into the frame one band late, so later bands read decoded rows) the
     resampling gives what it gives into a new array, over several bands and either direction."""
     from id2reflectance.processing.solve.align_resample import BAND_ROWS, warp_face
 

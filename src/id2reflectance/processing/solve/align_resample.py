@@ -6,7 +6,8 @@ the pixels beyond it are background, never solved, and stay as decoded. In place
 (:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
 bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
 array's first write costs about a quarter of a warp in page faults on the shared machine),
-only a band of source rows is kept. A frame with a residual dense flow is resampled through
+each band is read from the frame's own rows and written back one band later (two band
+buffers, no copy of the source rows). A frame with a residual dense flow is resampled through
 ``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`).
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
@@ -47,7 +48,8 @@ def warp_face(
     solved) are kept as they are.
 
     ``in_place``: ``img`` itself is overwritten and returned (bands of :data:`BAND_ROWS` rows,
-    top to bottom; the source rows a later band still needs are kept aside); else a new array
+    top to bottom, each written one band after it was resampled, so that every row a band reads
+    is still as decoded); else a new array
     (one warp of the whole frame when the grown box covers over 80 % of it). Both give the same
     values up to OpenCV's rounding of source positions to 1/32 px from each band's origin.
     """
