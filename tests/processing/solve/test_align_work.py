@@ -21,8 +21,8 @@ from id2reflectance.processing.solve.separation import AXES
 REF = ("full", "cross")
 
 
-def test_work_factor_keeps_the_face_at_least_640_px() -> None:
-    assert [work_factor(e) for e in (100, 1279, 1280, 2559, 2560, 6000)] == [1, 1, 2, 2, 4, 8]
+def test_work_factor_keeps_the_face_at_least_480_px() -> None:
+    assert [work_factor(e) for e in (100, 959, 960, 1919, 1920, 6000)] == [1, 1, 2, 2, 4, 8]
 
 
 @pytest.mark.parametrize("f", [2, 4])

@@ -29,9 +29,9 @@ specular light of a parallel-polarised frame), which the significance test does 
 Resampling is bicubic; pixels that come from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
-images, not captures). A face 1280 pixels across or more is aligned on frames box-averaged
+images, not captures). A face 960 pixels across or more is aligned on frames box-averaged
 by the largest power of two that keeps it at least
-:data:`~id2reflectance.processing.solve.align_work.WORK_PX` (640) pixels across
+:data:`~id2reflectance.processing.solve.align_work.WORK_PX` (480) pixels across
 (:mod:`~id2reflectance.processing.solve.align_work`); only the final resampling runs at
 the camera's resolution (:mod:`~id2reflectance.processing.solve.align_resample`). Frames
 of one camera are aligned concurrently by ``workers`` threads (OpenCV and numpy release
