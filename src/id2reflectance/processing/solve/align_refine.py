@@ -63,8 +63,8 @@ class FeatureCache:
     """Every frame's features, computed once per camera (single-channel float32 images at the
     alignment's working resolution).
 
-    lum : luminance of the reference and, with inverses, of the cross-polarised gradient and
-        inverse frames (the complementary templates are built from it).
+    lum : luminance of the reference and of the cross-polarised gradient (and inverse) frames
+        (the complementary templates and, without inverses, the ratio templates are built from it).
     log : band-passed log luminance per frame, as a pyramid of ``levels`` (finest first).
     opp : band-passed ``R - G`` per frame that has a polarisation twin, two levels.
     ambient : room light as a fraction of the full-on frame (the complementary templates add it).
@@ -318,7 +318,8 @@ def refine_motions(
 
     Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
     passes, each frame refitted against templates made with the previous pass's
-    estimates), then every parallel-polarised frame against its aligned cross twin. A
+    estimates; without them :data:`PREDICTED_PASSES` refits of each gradient frame against
+    its :func:`ratio_template`), then every parallel-polarised frame against its aligned cross twin. A
     refit starts from the current estimate (and, in the first pass, also from no motion)
     and keeps whichever result or the current estimate correlates best with the template
     (finest level). Before the parallel frames, a cross-polarised frame whose motion
@@ -331,6 +332,9 @@ def refine_motions(
     cache : the camera's features; motions : first estimates (3, 3) per frame.
     points : :func:`~id2reflectance.processing.solve.align_features.sample_points` (two
         levels) inside the face.
+    outline : the same with the face's silhouette (the first fit's points), used for the frames
+        matched to a :func:`ratio_template` (their interior alone is biased by the relief's
+        shading); None: ``points`` for every frame.
 
     Returns
     -------
