@@ -32,8 +32,10 @@ is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: tes
 images, not captures). A face 960 pixels across or more is aligned on frames box-averaged
 by the largest power of two that keeps it at least
 :data:`~id2reflectance.processing.solve.align_work.WORK_PX` (480) pixels across
-(:mod:`~id2reflectance.processing.solve.align_work`); only the final resampling runs at
-the camera's resolution (:mod:`~id2reflectance.processing.solve.align_resample`). Frames
+(:mod:`~id2reflectance.processing.solve.align_work`), and only the face's window of the frames
+is read for it (:func:`~id2reflectance.processing.solve.align_work.face_window`); only the
+final resampling runs at the camera's resolution
+(:mod:`~id2reflectance.processing.solve.align_resample`). Frames
 of one camera are aligned concurrently by ``workers`` threads (OpenCV and numpy release
 the GIL).
 """
