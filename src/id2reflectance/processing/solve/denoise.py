@@ -54,6 +54,7 @@ __all__ = [
     "PreparedCamera",
     "Preparation",
     "camera_confidence",
+    "channel_weights",
     "confidence_map",
     "prepare_camera",
     "prepare_frames",
@@ -62,8 +63,9 @@ __all__ = [
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
-TARGET_DIFFUSE_RAD = np.radians(0.85)  # noise of the diffuse normal left by the filter (its bias adds to it)
+TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse normal left by the filter (window side)
 TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
+MIN_DIFFUSE_RAD = np.radians(0.5)  # below this noise the diffuse lobe is not filtered (the filter's bias is larger)
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
@@ -86,6 +88,8 @@ class Preparation:
     level_cross, level_specular : median full-on cross and specular luminance over the
         signal pixels (the levels the radii were chosen for).
     mask_threshold : diffuse-luminance threshold of the robust mask (None: a mask file).
+    diffuse_weights : R, G, B weights of the diffuse normal the denoiser makes integrable
+        (:func:`channel_weights`; the solver's green plus blue is turned onto it).
     roi : the rows and columns filtered (``filtered_box``: row start, stop, column start,
         stop; None: the whole image).
     """
@@ -100,6 +104,7 @@ class Preparation:
     level_cross: float = 0.0
     level_specular: float = 0.0
     mask_threshold: float | None = None
+    diffuse_weights: tuple[float, ...] = (0.0, 1.0, 1.0)  # R, G, B weights of the denoised diffuse normal
     # (H, W) float32 full-on cross and parallel luminance as the sensor saw them (before any ambient
     # removal): set the noise sigma of every pixel (:func:`noise_sigmas`), computed where needed
     raw_cross: np.ndarray | None = None
@@ -118,6 +123,7 @@ class Preparation:
             "level_cross": self.level_cross,
             "level_specular": self.level_specular,
             "mask_threshold": self.mask_threshold,
+            "diffuse_weights": list(self.diffuse_weights),
             "filtered_box": [self.roi[0].start, self.roi[0].stop, self.roi[1].start, self.roi[1].stop],
         }
 
@@ -177,6 +183,45 @@ def _radius(noise_to_signal: float, target: float) -> int:
     if n < 2.0:
         return 0
     return int(min(MAX_RADIUS, max(1, np.ceil((np.sqrt(n) - 1.0) / 2.0))))
+
+
+def _diffuse_radius(noise_to_signal: float, target: float) -> int:
+    """Radius of the diffuse lobe: 0 below ``MIN_DIFFUSE_RAD`` (noise under the filter's bias),
+    else the smallest whose window side ``2r + 1`` brings ``noise_to_signal`` to ``target``."""
+    if noise_to_signal < MIN_DIFFUSE_RAD:
+        return 0
+    return int(min(MAX_RADIUS, max(1, np.ceil((noise_to_signal / target - 1.0) / 2.0))))
+
+
+def channel_weights(levels: np.ndarray, model: FrameNoise) -> np.ndarray:
+    """Per-channel weights of the diffuse normal the denoiser estimates, and its noise-to-signal.
+
+    Each channel's first moment points along the diffuse normal (at the image's scale
+    subsurface scattering changes little), so the least-noisy direction is their sum
+    weighted by signal over noise variance, ``w_c = L_c / var(L_c)``. On dark skin the
+    blue channel holds almost no signal (melanin) and red the most: green plus blue, the
+    solver's choice on clean captures (red is blurred by subsurface scattering), is there
+    2-3x noisier than this sum (issue-20 noise, 192 px heads: 7.7 against 3.1 deg per pixel).
+
+    Parameters
+    ----------
+    levels : (3,) median full-on cross level per channel (R, G, B), linear relative radiance.
+    model : the camera's noise model.
+
+    Returns
+    -------
+    weights : (3,) float64 summing to 2 (the scale of green plus blue).
+    noise_to_signal : the noise of one pixel's weighted normal direction, radians:
+        ``sqrt(2) / (2/3 sqrt(sum_c L_c^2 / var(L_c)))`` (first moment ``gradient -
+        inverse``: twice a frame's variance; length 2/3 of the level for a Lambertian lobe).
+    """
+    lev = np.maximum(np.asarray(levels, np.float64), 0.0)
+    var = np.maximum(model.gain * lev + model.read**2, 1e-30)
+    w = lev / var
+    total = float(np.sum(lev * w))
+    if total <= 0.0:
+        return np.array([0.0, 1.0, 1.0]), float("inf")
+    return 2.0 * w / w.sum(), float(np.sqrt(2.0) / (2.0 / 3.0 * np.sqrt(total)))
 
 
 def _remove_ambient(
@@ -278,6 +323,9 @@ def prepare_frames(
     sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
     sig_p = float(np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub])))
     sig_s = float(np.hypot(sig_c, sig_p))
+    levels = np.median(images[("full", "cross")][sub][sig_sub], axis=0)
+    weights, nts_weighted = channel_weights(levels, prep.cross_noise)
+    prep.diffuse_weights = tuple(round(float(x), 4) for x in weights)
     prep.raw_cross, prep.raw_parallel = raw_c, raw_p  # the noise sigmas are computed where needed
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
@@ -289,8 +337,10 @@ def prepare_frames(
         # the only guide) the radii of 1.05 deg: a radius of 2 blurred more detail than it
         # removed noise at 128-192 px (2.19 against 1.62 deg).
         k = np.sqrt(2.0)
-        target = TARGET_DIFFUSE_RAD if has_inverses(images) else TARGET_DIFFUSE_RAD_NO_INVERSES
-        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), target)
+        if has_inverses(images):
+            prep.radius_diffuse = _diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
+        else:
+            prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD_NO_INVERSES)
         prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
@@ -320,7 +370,9 @@ def prepare_frames(
         parallel_weight=parallel_weight(sig_c, sig_p),
         first_moment_step=None
         if geometry is None
-        else lambda m1c, spec: make_integrable(m1c, signal[roi], geometry[0], geometry[1], roi, spec=spec),
+        else lambda m1c, spec: make_integrable(
+            m1c, signal[roi], geometry[0], geometry[1], roi, spec=spec, weights=weights
+        ),
     )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",

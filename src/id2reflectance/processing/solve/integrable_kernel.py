@@ -66,6 +66,16 @@ def _green_blue(m1c, i, j):  # noqa: ANN001, ANN202
 
 
 @njit(inline="always", **_JIT)
+def _weighted(m1c, i, j, wt):  # noqa: ANN001, ANN202
+    """The channels' diffuse first moments per axis at (i, j) summed with weights ``wt`` (3,) float32."""
+    return (
+        wt[0] * m1c[i, j, 0] + wt[1] * m1c[i, j, 1] + wt[2] * m1c[i, j, 2],
+        wt[0] * m1c[i, j, 3] + wt[1] * m1c[i, j, 4] + wt[2] * m1c[i, j, 5],
+        wt[0] * m1c[i, j, 6] + wt[1] * m1c[i, j, 7] + wt[2] * m1c[i, j, 8],
+    )
+
+
+@njit(inline="always", **_JIT)
 def _half(spec, i, j, c, to_cam):  # noqa: ANN001, ANN202
     """The unit half vector of the specular lobe's mean direction ``m1 / |m1|`` (``spec[i, j, 1:4]``,
     light-stage axes) and the view direction, rounded to float32; (0, 0, 0) where ``m1 = 0``."""
@@ -113,18 +123,21 @@ def gradient_diffuse(
     gu: np.ndarray,
     gv: np.ndarray,
     ok: np.ndarray,
+    weights: np.ndarray,
 ) -> None:
-    """Log-depth gradient of the diffuse normals (the green-plus-blue first moments of ``m1c``).
+    """Log-depth gradient of the diffuse normals (the first moments of ``m1c`` summed over the
+    channels with ``weights``).
 
     m1c (h, w, 9) float32 axis-major first moments (light-stage axes); signal (h, w) bool;
     grid (ny, nx, 6) float64 coordinates and Jacobian; to_cam (3, 3) light-stage -> camera;
-    writes gu, gv (h, w) float32 (0 where not ok) and ok (h, w) uint8.
+    weights (3,) float32 per channel (R, G, B); writes gu, gv (h, w) float32 (0 where not ok)
+    and ok (h, w) uint8.
     """
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
             c = _coords(i, j, step, grid)
-            _gradient(_green_blue(m1c, i, j), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
+            _gradient(_weighted(m1c, i, j, weights), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
 
 
 @njit(parallel=True, **_JIT)
@@ -207,19 +220,33 @@ def rotate_diffuse(
     grid: np.ndarray,
     step: int,
     to_cam: np.ndarray,
+    weights: np.ndarray,
+    signal: np.ndarray,
 ) -> None:
     """Every channel's first moment of ``m1c`` (h, w, 9) rotated (Rodrigues) by the rotation taking
-    the green-plus-blue direction to the corrected normal (:func:`_corrected` of ``psi`` (h, w)
-    float32 and ``gu, gv`` from :func:`gradient_diffuse`), where ``ok``."""
+    the green-plus-blue direction (the solver's diffuse normal) to the corrected normal
+    (:func:`_corrected` of ``psi`` (h, w) float32 and ``gu, gv`` from :func:`gradient_diffuse`
+    with the same ``weights``) where ``ok``, to the weighted direction itself at the other
+    ``signal`` (h, w) bool pixels (grazing normals)."""
     h, w = ok.shape
     for i in prange(h):
         for j in range(w):
-            if not ok[i, j]:
+            if not signal[i, j]:
                 continue
+            vw = _weighted(m1c, i, j, weights)
+            if ok[i, j]:
+                n2 = _corrected(vw, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
+            else:
+                w0, w1, w2 = np.float64(vw[0]), np.float64(vw[1]), np.float64(vw[2])
+                wn = np.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
+                if wn <= 0.0:
+                    continue
+                n2 = (np.float32(w0 / wn), np.float32(w1 / wn), np.float32(w2 / wn))
             v = _green_blue(m1c, i, j)
-            n2 = _corrected(v, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
             v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
             norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
+            if norm <= 0.0:
+                continue
             a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
             b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
             k0, k1, k2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
