@@ -16,7 +16,9 @@ Pipeline per camera (``solve_session``): decode -> align (when present) -> :func
    radii from the noise-to-signal ratio of each lobe (0 on a clean capture: not filtered
    at all). The lobe moments are filtered, not the frames: zeroth moments guided by the
    full-on cross luminance, the diffuse first moment of each axis guided by that axis's
-   first moment (it carries the normal detail the full-on image lacks). Frames are
+   first moment (it carries the normal detail the full-on image lacks). The diffuse
+   normals are made integrable from the channels weighted by signal over noise variance
+   (:func:`channel_weights`; dark skin has almost no blue signal). Frames are
    rebuilt from the filtered moments; the parallel frame as ``cross' + S'`` in every
    channel (the solver reads it only through ``lum(parallel - cross)``).
 4. **Mask** (only without ``masks/<camera>.png``): denoised diffuse luminance above a
@@ -330,12 +332,13 @@ def prepare_frames(
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
-        # for skin's specular). With inverses the diffuse target is below the 1 deg limit: the
-        # filter's bias adds to the noise it leaves, and the integrable step removes half of
-        # that noise (radius 2 at the noise on 192 px heads: 0.997 against 1.064 deg
-        # at radius 1). Without inverses (2 gradient - full: sqrt(5) sigma, the full-on image
-        # the only guide) the radii of 1.05 deg: a radius of 2 blurred more detail than it
-        # removed noise at 128-192 px (2.19 against 1.62 deg).
+        # for skin's specular). With inverses the diffuse noise is that of the SNR-weighted
+        # channels (the direction the integrable step takes): radius 1 is the best of 1-4 at
+        # the noise on the 192 px heads of seeds 0-3 (seed 1, dark skin: 0.935
+        # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses (2
+        # gradient - full: sqrt(5) sigma, the full-on image the only guide) the radii of 1.05
+        # deg: a radius of 2 blurred more detail than it removed noise at 128-192 px (2.19
+        # against 1.62 deg).
         k = np.sqrt(2.0)
         if has_inverses(images):
             prep.radius_diffuse = _diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)

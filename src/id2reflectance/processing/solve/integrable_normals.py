@@ -21,8 +21,12 @@ coordinates and their Jacobian come from a grid of nodes every ``GRID_STEP`` pix
 (the lens model is smooth), interpolated bilinearly. The per-pixel steps are compiled
 (:mod:`~id2reflectance.processing.solve.integrable_kernel`) when numba is installed.
 
-Each channel's first moment is rotated by the rotation that takes the green-plus-blue
-direction (the diffuse normal the solver reports by default) to the corrected one, so the
+The normal made integrable is the channels' first moments summed with ``weights`` (the
+denoiser passes signal over noise variance per channel,
+:func:`~id2reflectance.processing.solve.denoise.channel_weights`: on dark skin the blue
+channel holds almost no signal); each channel's first moment is then rotated by the rotation
+that takes the green-plus-blue direction (the diffuse normal the solver reports by default)
+to the corrected one (to the weighted direction itself on lit pixels left out), so the
 lengths (albedo) and the channels' differences stay. The specular lobe (when given) is
 treated alike through the half vector of its mean direction and the view direction. docs/solve.md section 1c has the
 figures (diffuse normal, ICT head at the issue-20 noise, 192 px, radius 2: 1.143 -> 0.997 deg).
@@ -158,8 +162,8 @@ def make_integrable(
         so the roughness, stay.
     kappa : screening, 1 / pixels.
     weights : (3,) per-channel (R, G, B) weights of the diffuse normal that is made
-        integrable (:func:`channel_weights`); None: green plus blue, the solver's diffuse
-        normal. Either way each channel is turned by the rotation taking the green-plus-blue
+        integrable (:func:`~id2reflectance.processing.solve.denoise.channel_weights`); None:
+        green plus blue, the solver's diffuse normal. Either way each channel is turned by the rotation taking the green-plus-blue
         direction to the corrected normal, so the solver's normal becomes that normal.
     """
     h, w = signal.shape
