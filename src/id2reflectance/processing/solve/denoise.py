@@ -68,6 +68,7 @@ AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ri
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse normal left by the filter (window side)
 TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
 MIN_DIFFUSE_RAD = np.radians(0.5)  # below this noise the diffuse lobe is not filtered (the filter's bias is larger)
+TARGET_GUIDE_RAD = np.radians(0.85)  # the full-on guide's smoothing: the luminance's normal noise against this
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
 MAX_RADIUS = 8  # pixels
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
@@ -329,6 +330,8 @@ def prepare_frames(
     weights, nts_weighted = channel_weights(levels, prep.cross_noise)
     prep.diffuse_weights = tuple(round(float(x), 4) for x in weights)
     prep.raw_cross, prep.raw_parallel = raw_c, raw_p  # the noise sigmas are computed where needed
+    k = np.sqrt(2.0)
+    noise_lum = k * sig_c / (2.0 / 3.0 * prep.level_cross)  # the luminance's normal noise per pixel, radians
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
@@ -339,18 +342,19 @@ def prepare_frames(
         # gradient - full: sqrt(5) sigma, the full-on image the only guide) the radii of 1.05
         # deg: a radius of 2 blurred more detail than it removed noise at 128-192 px (2.19
         # against 1.62 deg).
-        k = np.sqrt(2.0)
         if has_inverses(images):
             prep.radius_diffuse = _diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
         else:
-            prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), TARGET_DIFFUSE_RAD_NO_INVERSES)
+            prep.radius_diffuse = _radius(noise_lum, TARGET_DIFFUSE_RAD_NO_INVERSES)
         prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
     eps_d = (EPS_SIGMAS * sig_c) ** 2
     # the guide's own noise would pass into every filtered frame (output = a * guide + b):
     # smooth it first, self-guided (edge-preserving), with the larger of the two radii
-    r_g = max(prep.radius_diffuse, prep.radius_specular)
+    # (at least the radius of the luminance's own noise: a less smoothed guide passed its noise
+    # into the specular lobe at high noise, 3.40 -> 3.51 deg and roughness 0.078 -> 0.087)
+    r_g = max(prep.radius_diffuse, prep.radius_specular, _radius(noise_lum, TARGET_GUIDE_RAD))
     # only the box around the lit pixels is filtered: outside it nothing exceeds 10 read-noise
     # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
     roi = _signal_box(signal, margin=4 * r_g + 2)
