@@ -180,11 +180,15 @@ def make_integrable(
         # the normals and half vectors are recomputed where needed, not stored: each full-size
         # array would be another pass over memory; gu, gv and ok serve both lobes
         gu, gv, ok = np.empty((h, w), np.float32), np.empty((h, w), np.float32), np.empty((h, w), np.uint8)
-        kern.gradient_diffuse(m1c, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok, wt)
-        kern.rotate_diffuse(m1c, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam, wt, signal)
-        if spec is not None:
-            kern.gradient_specular(spec, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
-            kern.reflect_specular(spec, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam)
+        if spec is None:
+            kern.gradient_diffuse(m1c, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok, wt)
+            kern.rotate_diffuse(m1c, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam, wt, signal)
+            return
+        # both lobes: one gradient pass and one correction pass (each pixel's coordinates once)
+        gus, gvs, oks = np.empty_like(gu), np.empty_like(gv), np.empty_like(ok)
+        kern.gradient_both(m1c, spec, signal, grid, GRID_STEP, to_cam, DMIN, wt, gu, gv, ok, gus, gvs, oks)
+        psi, psis = _psi(gu, gv, ok, kappa), _psi(gus, gvs, oks, kappa)
+        kern.correct_both(m1c, spec, psi, psis, gu, gv, ok, gus, gvs, oks, grid, GRID_STEP, to_cam, wt, signal)
         return
     coords = _coords(grid, (h, w), GRID_STEP)
     v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis: the solver's normal
