@@ -13,7 +13,6 @@ from id2reflectance.capture.frames import load_camera_frames
 from id2reflectance.capture.session import load_session
 from id2reflectance.processing.solve import denoise
 from id2reflectance.processing.solve.accuracy import solve_accuracy
-from id2reflectance.processing.solve.denoise import channel_weights
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
@@ -163,18 +162,6 @@ def test_in_place_preparation_equals_the_copying_one(sessions: dict[str, Path]) 
         assert img is inputs[key]  # written into the caller's arrays
         np.testing.assert_array_equal(img, copied.images[key])
     assert not np.array_equal(changed.images[("gradient_x", "cross")], before[("gradient_x", "cross")])
-
-
-def test_channel_weights_follow_the_signal_to_noise() -> None:
-    model = FrameNoise(5e-5, 0.002)
-    w, nts = channel_weights(np.array([0.12, 0.043, 0.012]), model)  # dark skin: red carries the signal
-    assert w.sum() == pytest.approx(2.0) and w[0] > w[1] > w[2] > 0
-    # the weighted direction is much less noisy than green plus blue
-    gb = np.sqrt(2.0 * (model.sigma(0.043) ** 2 + model.sigma(0.012) ** 2)) / (2.0 / 3.0 * (0.043 + 0.012))
-    assert nts < 0.5 * gb
-    w_light, nts_light = channel_weights(np.array([0.26, 0.16, 0.077]), model)
-    assert nts_light < nts and w_light[2] / w_light[0] > w[2] / w[0]
-    assert channel_weights(np.zeros(3), model)[1] == float("inf")  # nothing lit: no estimate
 
 
 def test_dark_skinned_noisy_head_meets_the_diffuse_normal_limit(

@@ -41,6 +41,15 @@ from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
+from id2reflectance.processing.solve.denoise_strength import (
+    TARGET_DIFFUSE_RAD,
+    TARGET_DIFFUSE_RAD_NO_INVERSES,
+    TARGET_GUIDE_RAD,
+    TARGET_SPECULAR_RAD,
+    channel_weights,
+    diffuse_radius,
+    lobe_radius,
+)
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.integrable_normals import make_integrable
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
@@ -65,12 +74,6 @@ __all__ = [
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
-TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse normal left by the filter (window side)
-TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
-MIN_DIFFUSE_RAD = np.radians(0.5)  # below this noise the diffuse lobe is not filtered (the filter's bias is larger)
-TARGET_GUIDE_RAD = np.radians(0.85)  # the full-on guide's smoothing: the luminance's normal noise against this
-TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
-MAX_RADIUS = 8  # pixels
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
@@ -178,53 +181,6 @@ def _noise_coefficients(prep: Preparation) -> np.ndarray:
     """(4,) float32 ``gain, read^2`` of the cross and the parallel model (the compiled sigmas)."""
     c, p = prep.cross_noise, prep.parallel_noise
     return np.array([c.gain, c.read**2, p.gain, p.read**2], np.float32)
-
-
-def _radius(noise_to_signal: float, target: float) -> int:
-    """Window radius whose (2r+1)^2 average brings ``noise_to_signal`` (radians) to ``target``."""
-    n = (noise_to_signal / target) ** 2
-    if n < 2.0:
-        return 0
-    return int(min(MAX_RADIUS, max(1, np.ceil((np.sqrt(n) - 1.0) / 2.0))))
-
-
-def _diffuse_radius(noise_to_signal: float, target: float) -> int:
-    """Radius of the diffuse lobe: 0 below ``MIN_DIFFUSE_RAD`` (noise under the filter's bias),
-    else the smallest whose window side ``2r + 1`` brings ``noise_to_signal`` to ``target``."""
-    if noise_to_signal < MIN_DIFFUSE_RAD:
-        return 0
-    return int(min(MAX_RADIUS, max(1, np.ceil((noise_to_signal / target - 1.0) / 2.0))))
-
-
-def channel_weights(levels: np.ndarray, model: FrameNoise) -> np.ndarray:
-    """Per-channel weights of the diffuse normal the denoiser estimates, and its noise-to-signal.
-
-    Each channel's first moment points along the diffuse normal (at the image's scale
-    subsurface scattering changes little), so the least-noisy direction is their sum
-    weighted by signal over noise variance, ``w_c = L_c / var(L_c)``. On dark skin the
-    blue channel holds almost no signal (melanin) and red the most: green plus blue, the
-    solver's choice on clean captures (red is blurred by subsurface scattering), is there
-    2-3x noisier than this sum (issue-20 noise, 192 px heads: 7.7 against 3.1 deg per pixel).
-
-    Parameters
-    ----------
-    levels : (3,) median full-on cross level per channel (R, G, B), linear relative radiance.
-    model : the camera's noise model.
-
-    Returns
-    -------
-    weights : (3,) float64 summing to 2 (the scale of green plus blue).
-    noise_to_signal : the noise of one pixel's weighted normal direction, radians:
-        ``sqrt(2) / (2/3 sqrt(sum_c L_c^2 / var(L_c)))`` (first moment ``gradient -
-        inverse``: twice a frame's variance; length 2/3 of the level for a Lambertian lobe).
-    """
-    lev = np.maximum(np.asarray(levels, np.float64), 0.0)
-    var = np.maximum(model.gain * lev + model.read**2, 1e-30)
-    w = lev / var
-    total = float(np.sum(lev * w))
-    if total <= 0.0:
-        return np.array([0.0, 1.0, 1.0]), float("inf")
-    return 2.0 * w / w.sum(), float(np.sqrt(2.0) / (2.0 / 3.0 * np.sqrt(total)))
 
 
 def _remove_ambient(
@@ -343,10 +299,10 @@ def prepare_frames(
         # deg: a radius of 2 blurred more detail than it removed noise at 128-192 px (2.19
         # against 1.62 deg).
         if has_inverses(images):
-            prep.radius_diffuse = _diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
+            prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
         else:
-            prep.radius_diffuse = _radius(noise_lum, TARGET_DIFFUSE_RAD_NO_INVERSES)
-        prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
+            prep.radius_diffuse = lobe_radius(noise_lum, TARGET_DIFFUSE_RAD_NO_INVERSES)
+        prep.radius_specular = lobe_radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
     eps_d = (EPS_SIGMAS * sig_c) ** 2
@@ -354,7 +310,7 @@ def prepare_frames(
     # smooth it first, self-guided (edge-preserving), with the larger of the two radii
     # (at least the radius of the luminance's own noise: a less smoothed guide passed its noise
     # into the specular lobe at high noise, 3.40 -> 3.51 deg and roughness 0.078 -> 0.087)
-    r_g = max(prep.radius_diffuse, prep.radius_specular, _radius(noise_lum, TARGET_GUIDE_RAD))
+    r_g = max(prep.radius_diffuse, prep.radius_specular, lobe_radius(noise_lum, TARGET_GUIDE_RAD))
     # only the box around the lit pixels is filtered: outside it nothing exceeds 10 read-noise
     # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
     roi = _signal_box(signal, margin=4 * r_g + 2)

@@ -23,7 +23,7 @@ coordinates and their Jacobian come from a grid of nodes every ``GRID_STEP`` pix
 
 The normal made integrable is the channels' first moments summed with ``weights`` (the
 denoiser passes signal over noise variance per channel,
-:func:`~id2reflectance.processing.solve.denoise.channel_weights`: on dark skin the blue
+:func:`~id2reflectance.processing.solve.denoise_strength.channel_weights`: on dark skin the blue
 channel holds almost no signal); each channel's first moment is then rotated by the rotation
 that takes the green-plus-blue direction (the diffuse normal the solver reports by default)
 to the corrected one (to the weighted direction itself on lit pixels left out), so the
@@ -162,7 +162,7 @@ def make_integrable(
         so the roughness, stay.
     kappa : screening, 1 / pixels.
     weights : (3,) per-channel (R, G, B) weights of the diffuse normal that is made
-        integrable (:func:`~id2reflectance.processing.solve.denoise.channel_weights`); None:
+        integrable (:func:`~id2reflectance.processing.solve.denoise_strength.channel_weights`); None:
         green plus blue, the solver's diffuse normal. Either way each channel is turned by the rotation taking the green-plus-blue
         direction to the corrected normal, so the solver's normal becomes that normal.
     """
