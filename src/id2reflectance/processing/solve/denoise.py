@@ -43,7 +43,6 @@ from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.denoise_strength import (
     TARGET_DIFFUSE_RAD,
-    TARGET_DIFFUSE_RAD_NO_INVERSES,
     TARGET_GUIDE_RAD,
     TARGET_SPECULAR_RAD,
     channel_weights,
@@ -295,13 +294,11 @@ def prepare_frames(
         # channels (the direction the integrable step takes): radius 1 is the best of 1-4 at
         # the noise on the 192 px heads of seeds 0-3 (seed 1, dark skin: 0.935
         # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses (2
-        # gradient - full: sqrt(5) sigma, the full-on image the only guide) the radii of 1.05
-        # deg: a radius of 2 blurred more detail than it removed noise at 128-192 px (2.19
-        # against 1.62 deg).
-        if has_inverses(images):
-            prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
-        else:
-            prep.radius_diffuse = lobe_radius(noise_lum, TARGET_DIFFUSE_RAD_NO_INVERSES)
+        # gradient - full: sqrt(5) sigma, the full-on image the only guide) the same rule on
+        # the same noise: the noisier moment would ask for a wider window, but with the full-on
+        # guide alone it blurs more detail than it removes noise (seed 1, 192 px: 1.170 deg at
+        # radius 1 against 1.420 at 2).
+        prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
         prep.radius_specular = lobe_radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep

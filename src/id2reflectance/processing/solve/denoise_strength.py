@@ -16,7 +16,6 @@ __all__ = [
     "MAX_RADIUS",
     "MIN_DIFFUSE_RAD",
     "TARGET_DIFFUSE_RAD",
-    "TARGET_DIFFUSE_RAD_NO_INVERSES",
     "TARGET_GUIDE_RAD",
     "TARGET_SPECULAR_RAD",
     "channel_weights",
@@ -25,7 +24,6 @@ __all__ = [
 ]
 
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse normal left by the filter (window side)
-TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
 MIN_DIFFUSE_RAD = np.radians(0.5)  # below this noise the diffuse lobe is not filtered (the filter's bias is larger)
 TARGET_GUIDE_RAD = np.radians(0.85)  # the full-on guide's smoothing: the luminance's normal noise against this
 TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
