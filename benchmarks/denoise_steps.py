@@ -52,9 +52,16 @@ def _kernels() -> None:
         from id2reflectance.processing.solve import integrable_kernel
     except ImportError:
         integrable_kernel = None
-    for name in ("gradient_diffuse", "gradient_specular", "surface_gradient", "half_vectors", "curl4"):
+    for name in ("gradient_diffuse", "gradient_specular", "gradient_both", "surface_gradient", "half_vectors", "curl4"):
         _timed(integrable_kernel, name, "denoise: integrable, gradients and curls (compiled)")
-    for name in ("rotate_diffuse", "reflect_specular", "corrected_normals", "rotate_moments", "reflect_moments"):
+    for name in (
+        "rotate_diffuse",
+        "reflect_specular",
+        "correct_both",
+        "corrected_normals",
+        "rotate_moments",
+        "reflect_moments",
+    ):
         _timed(integrable_kernel, name, "denoise: integrable, corrected normals and moments (compiled)")
     _timed(moments_kernel, "pack_moments", "denoise: pack moment planes (+ lobe length, + pooling)")
     _timed(moments_kernel, "unpack_moments", "denoise: rebuild frames (+ lobe length rescale)")

@@ -59,10 +59,14 @@ def _normal(m1c: np.ndarray) -> np.ndarray:
 
 
 def _apply(
-    m1c: np.ndarray, signal: np.ndarray, camera: Camera, spec: np.ndarray | None = None
+    m1c: np.ndarray,
+    signal: np.ndarray,
+    camera: Camera,
+    spec: np.ndarray | None = None,
+    weights: tuple[float, float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     out, spec_out = m1c.copy(), None if spec is None else spec.copy()
-    make_integrable(out, signal, camera, LIGHTS_TO_WORLD, (slice(None), slice(None)), spec=spec_out)
+    make_integrable(out, signal, camera, LIGHTS_TO_WORLD, (slice(None), slice(None)), spec=spec_out, weights=weights)
     return out, spec_out
 
 
@@ -100,17 +104,40 @@ def test_the_noise_loses_its_curl() -> None:
 
 
 @pytest.mark.skipif(not numba_available(), reason="numba not installed")
-def test_compiled_and_numpy_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("weights", [None, (1.1, 0.65, 0.25)])
+def test_compiled_and_numpy_agree(monkeypatch: pytest.MonkeyPatch, weights: tuple[float, ...] | None) -> None:
     camera = _camera((-0.2, 0.1, 0.0, 0.0, 0.0))
     m1c, signal, spec = _surface(camera)
     rng = np.random.default_rng(1)
     m1c += rng.normal(0.0, 0.004, m1c.shape).astype(np.float32)
     spec += rng.normal(0.0, 0.01, spec.shape).astype(np.float32)
-    compiled, spec_compiled = _apply(m1c, signal, camera, spec)
+    compiled, spec_compiled = _apply(m1c, signal, camera, spec, weights)
     monkeypatch.setattr(integrable_normals, "numba_available", lambda: False)
-    plain, spec_plain = _apply(m1c, signal, camera, spec)
+    plain, spec_plain = _apply(m1c, signal, camera, spec, weights)
     assert np.max(angle_between_deg(_normal(compiled), _normal(plain))[signal]) < 1e-3
     assert np.median(angle_between_deg(_normal(compiled), _normal(m1c))[signal]) > 0.1
     lobes = [s[..., 1:].astype(np.float64) for s in (spec_compiled, spec_plain, spec)]
     assert np.max(angle_between_deg(lobes[0], lobes[1])[signal]) < 1e-3
     assert np.median(angle_between_deg(lobes[0], lobes[2])[signal]) > 0.1
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_weighted_channels_set_the_normal(monkeypatch: pytest.MonkeyPatch, compiled: bool) -> None:
+    """With weights the solver's green-plus-blue normal is turned onto the weighted channels'
+    (corrected) direction: noise in a channel weighted 0 leaves the normal."""
+    if not compiled:
+        monkeypatch.setattr(integrable_normals, "numba_available", lambda: False)
+    elif not numba_available():
+        pytest.skip("numba not installed")
+    camera = _camera()
+    m1c, signal, _ = _surface(camera)
+    noisy = m1c.copy()
+    rng = np.random.default_rng(2)
+    noisy[..., 2::3] += rng.normal(0.0, 0.02, noisy[..., 2::3].shape).astype(np.float32)  # blue only
+    assert np.median(angle_between_deg(_normal(noisy), _normal(m1c))[signal]) > 1.0
+    out, _ = _apply(noisy, signal, camera, weights=(1.0, 1.0, 0.0))
+    assert np.median(angle_between_deg(_normal(out), _normal(m1c))[signal]) < 0.05
+    # every lit pixel is turned, also the ones the curl removal leaves out
+    assert np.max(angle_between_deg(_normal(out), _normal(m1c))[signal]) < 1.0
+    gb, _ = _apply(noisy, signal, camera)  # green plus blue: the blue channel's noise stays (less its curl)
+    assert np.median(angle_between_deg(_normal(gb), _normal(m1c))[signal]) > 0.5

@@ -16,7 +16,9 @@ Pipeline per camera (``solve_session``): decode -> align (when present) -> :func
    radii from the noise-to-signal ratio of each lobe (0 on a clean capture: not filtered
    at all). The lobe moments are filtered, not the frames: zeroth moments guided by the
    full-on cross luminance, the diffuse first moment of each axis guided by that axis's
-   first moment (it carries the normal detail the full-on image lacks). Frames are
+   first moment (it carries the normal detail the full-on image lacks). The diffuse
+   normals are made integrable from the channels weighted by signal over noise variance
+   (:func:`channel_weights`; dark skin has almost no blue signal). Frames are
    rebuilt from the filtered moments; the parallel frame as ``cross' + S'`` in every
    channel (the solver reads it only through ``lum(parallel - cross)``).
 4. **Mask** (only without ``masks/<camera>.png``): denoised diffuse luminance above a
@@ -39,6 +41,14 @@ from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
+from id2reflectance.processing.solve.denoise_strength import (
+    TARGET_DIFFUSE_RAD,
+    TARGET_GUIDE_RAD,
+    TARGET_SPECULAR_RAD,
+    channel_weights,
+    diffuse_radius,
+    lobe_radius,
+)
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.integrable_normals import make_integrable
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
@@ -54,6 +64,7 @@ __all__ = [
     "PreparedCamera",
     "Preparation",
     "camera_confidence",
+    "channel_weights",
     "confidence_map",
     "prepare_camera",
     "prepare_frames",
@@ -62,10 +73,6 @@ __all__ = [
 
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
-TARGET_DIFFUSE_RAD = np.radians(0.85)  # noise of the diffuse normal left by the filter (its bias adds to it)
-TARGET_DIFFUSE_RAD_NO_INVERSES = np.radians(1.05)  # without inverses (full-on guide only: a wider window blurs)
-TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
-MAX_RADIUS = 8  # pixels
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
 EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
@@ -86,6 +93,8 @@ class Preparation:
     level_cross, level_specular : median full-on cross and specular luminance over the
         signal pixels (the levels the radii were chosen for).
     mask_threshold : diffuse-luminance threshold of the robust mask (None: a mask file).
+    diffuse_weights : R, G, B weights of the diffuse normal the denoiser makes integrable
+        (:func:`channel_weights`; the solver's green plus blue is turned onto it).
     roi : the rows and columns filtered (``filtered_box``: row start, stop, column start,
         stop; None: the whole image).
     """
@@ -100,6 +109,7 @@ class Preparation:
     level_cross: float = 0.0
     level_specular: float = 0.0
     mask_threshold: float | None = None
+    diffuse_weights: tuple[float, ...] = (0.0, 1.0, 1.0)  # R, G, B weights of the denoised diffuse normal
     # (H, W) float32 full-on cross and parallel luminance as the sensor saw them (before any ambient
     # removal): set the noise sigma of every pixel (:func:`noise_sigmas`), computed where needed
     raw_cross: np.ndarray | None = None
@@ -118,6 +128,7 @@ class Preparation:
             "level_cross": self.level_cross,
             "level_specular": self.level_specular,
             "mask_threshold": self.mask_threshold,
+            "diffuse_weights": list(self.diffuse_weights),
             "filtered_box": [self.roi[0].start, self.roi[0].stop, self.roi[1].start, self.roi[1].stop],
         }
 
@@ -169,14 +180,6 @@ def _noise_coefficients(prep: Preparation) -> np.ndarray:
     """(4,) float32 ``gain, read^2`` of the cross and the parallel model (the compiled sigmas)."""
     c, p = prep.cross_noise, prep.parallel_noise
     return np.array([c.gain, c.read**2, p.gain, p.read**2], np.float32)
-
-
-def _radius(noise_to_signal: float, target: float) -> int:
-    """Window radius whose (2r+1)^2 average brings ``noise_to_signal`` (radians) to ``target``."""
-    n = (noise_to_signal / target) ** 2
-    if n < 2.0:
-        return 0
-    return int(min(MAX_RADIUS, max(1, np.ceil((np.sqrt(n) - 1.0) / 2.0))))
 
 
 def _remove_ambient(
@@ -278,26 +281,33 @@ def prepare_frames(
     sig_c = float(np.median(prep.cross_noise.sigma(raw_c[sub][sig_sub])))
     sig_p = float(np.median(prep.parallel_noise.sigma(raw_p[sub][sig_sub])))
     sig_s = float(np.hypot(sig_c, sig_p))
+    levels = np.median(images[("full", "cross")][sub][sig_sub], axis=0)
+    weights, nts_weighted = channel_weights(levels, prep.cross_noise)
+    prep.diffuse_weights = tuple(round(float(x), 4) for x in weights)
     prep.raw_cross, prep.raw_parallel = raw_c, raw_p  # the noise sigmas are computed where needed
+    k = np.sqrt(2.0)
+    noise_lum = k * sig_c / (2.0 / 3.0 * prep.level_cross)  # the luminance's normal noise per pixel, radians
     if denoise == "auto":
         # noise of one normal direction: the first moment's noise (gradient - inverse:
         # sqrt(2) sigma) over its length (2/3 of the level for a Lambertian lobe; about 0.8
-        # for skin's specular). With inverses the diffuse target is below the 1 deg limit: the
-        # filter's bias adds to the noise it leaves, and the integrable step removes half of
-        # that noise (radius 2 at the issue's noise on 192 px heads: 0.997 against 1.064 deg
-        # at radius 1). Without inverses (2 gradient - full: sqrt(5) sigma, the full-on image
-        # the only guide) the radii of 1.05 deg: a radius of 2 blurred more detail than it
-        # removed noise at 128-192 px (2.19 against 1.62 deg).
-        k = np.sqrt(2.0)
-        target = TARGET_DIFFUSE_RAD if has_inverses(images) else TARGET_DIFFUSE_RAD_NO_INVERSES
-        prep.radius_diffuse = _radius(k * sig_c / (2.0 / 3.0 * prep.level_cross), target)
-        prep.radius_specular = _radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
+        # for skin's specular). With inverses the diffuse noise is that of the SNR-weighted
+        # channels (the direction the integrable step takes): radius 1 is the best of 1-4 at
+        # the issue's noise on the 192 px heads of seeds 0-3 (seed 1, dark skin: 0.935
+        # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses (2
+        # gradient - full: sqrt(5) sigma, the full-on image the only guide) the same rule on
+        # the same noise: the noisier moment would ask for a wider window, but with the full-on
+        # guide alone it blurs more detail than it removes noise (seed 1, 192 px: 1.170 deg at
+        # radius 1 against 1.420 at 2).
+        prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
+        prep.radius_specular = lobe_radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
     eps_d = (EPS_SIGMAS * sig_c) ** 2
     # the guide's own noise would pass into every filtered frame (output = a * guide + b):
     # smooth it first, self-guided (edge-preserving), with the larger of the two radii
-    r_g = max(prep.radius_diffuse, prep.radius_specular)
+    # (at least the radius of the luminance's own noise: a less smoothed guide passed its noise
+    # into the specular lobe at high noise, 3.40 -> 3.51 deg and roughness 0.078 -> 0.087)
+    r_g = max(prep.radius_diffuse, prep.radius_specular, lobe_radius(noise_lum, TARGET_GUIDE_RAD))
     # only the box around the lit pixels is filtered: outside it nothing exceeds 10 read-noise
     # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
     roi = _signal_box(signal, margin=4 * r_g + 2)
@@ -320,7 +330,9 @@ def prepare_frames(
         parallel_weight=parallel_weight(sig_c, sig_p),
         first_moment_step=None
         if geometry is None
-        else lambda m1c, spec: make_integrable(m1c, signal[roi], geometry[0], geometry[1], roi, spec=spec),
+        else lambda m1c, spec: make_integrable(
+            m1c, signal[roi], geometry[0], geometry[1], roi, spec=spec, weights=weights
+        ),
     )
     log.info(
         "%s: denoised (radius diffuse %d, specular %d px; noise %.3g at level %.3g)",

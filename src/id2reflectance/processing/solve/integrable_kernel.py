@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 _JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
+_NO_COORDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # the coordinates where a pass does not need them
 
 
 @njit(inline="always", **_JIT)
@@ -66,6 +67,16 @@ def _green_blue(m1c, i, j):  # noqa: ANN001, ANN202
 
 
 @njit(inline="always", **_JIT)
+def _weighted(m1c, i, j, wt):  # noqa: ANN001, ANN202
+    """The channels' diffuse first moments per axis at (i, j) summed with weights ``wt`` (3,) float32."""
+    return (
+        wt[0] * m1c[i, j, 0] + wt[1] * m1c[i, j, 1] + wt[2] * m1c[i, j, 2],
+        wt[0] * m1c[i, j, 3] + wt[1] * m1c[i, j, 4] + wt[2] * m1c[i, j, 5],
+        wt[0] * m1c[i, j, 6] + wt[1] * m1c[i, j, 7] + wt[2] * m1c[i, j, 8],
+    )
+
+
+@njit(inline="always", **_JIT)
 def _half(spec, i, j, c, to_cam):  # noqa: ANN001, ANN202
     """The unit half vector of the specular lobe's mean direction ``m1 / |m1|`` (``spec[i, j, 1:4]``,
     light-stage axes) and the view direction, rounded to float32; (0, 0, 0) where ``m1 = 0``."""
@@ -102,6 +113,45 @@ def _gradient(v, i, j, c, good, to_cam, dmin, gu, gv, ok):  # noqa: ANN001, ANN2
         ok[i, j] = 0
 
 
+@njit(inline="always", **_JIT)
+def _unlit(i, j, gu, gv, ok):  # noqa: ANN001, ANN202
+    """:func:`_gradient` at a pixel that is not lit: 0 and not ``ok``."""
+    gu[i, j] = 0.0
+    gv[i, j] = 0.0
+    ok[i, j] = 0
+
+
+@njit(parallel=True, **_JIT)
+def gradient_both(
+    m1c: np.ndarray,
+    spec: np.ndarray,
+    signal: np.ndarray,
+    grid: np.ndarray,
+    step: int,
+    to_cam: np.ndarray,
+    dmin: float,
+    weights: np.ndarray,
+    gu: np.ndarray,
+    gv: np.ndarray,
+    ok: np.ndarray,
+    gus: np.ndarray,
+    gvs: np.ndarray,
+    oks: np.ndarray,
+) -> None:
+    """:func:`gradient_diffuse` (into gu, gv, ok) and :func:`gradient_specular` (into gus, gvs, oks)
+    in one pass: each lit pixel's coordinates interpolated once."""
+    h, w = signal.shape
+    for i in prange(h):
+        for j in range(w):
+            if signal[i, j]:
+                c = _coords(i, j, step, grid)
+                _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
+                _gradient(_half(spec, i, j, c, to_cam), i, j, c, True, to_cam, dmin, gus, gvs, oks)
+            else:
+                _unlit(i, j, gu, gv, ok)
+                _unlit(i, j, gus, gvs, oks)
+
+
 @njit(parallel=True, **_JIT)
 def gradient_diffuse(
     m1c: np.ndarray,
@@ -113,18 +163,24 @@ def gradient_diffuse(
     gu: np.ndarray,
     gv: np.ndarray,
     ok: np.ndarray,
+    weights: np.ndarray,
 ) -> None:
-    """Log-depth gradient of the diffuse normals (the green-plus-blue first moments of ``m1c``).
+    """Log-depth gradient of the diffuse normals (the first moments of ``m1c`` summed over the
+    channels with ``weights``).
 
     m1c (h, w, 9) float32 axis-major first moments (light-stage axes); signal (h, w) bool;
     grid (ny, nx, 6) float64 coordinates and Jacobian; to_cam (3, 3) light-stage -> camera;
-    writes gu, gv (h, w) float32 (0 where not ok) and ok (h, w) uint8.
+    weights (3,) float32 per channel (R, G, B); writes gu, gv (h, w) float32 (0 where not ok)
+    and ok (h, w) uint8.
     """
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
-            c = _coords(i, j, step, grid)
-            _gradient(_green_blue(m1c, i, j), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
+            if signal[i, j]:
+                c = _coords(i, j, step, grid)
+                _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
+            else:
+                _unlit(i, j, gu, gv, ok)
 
 
 @njit(parallel=True, **_JIT)
@@ -143,8 +199,11 @@ def gradient_specular(
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
-            c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
-            _gradient(_half(spec, i, j, c, to_cam), i, j, c, signal[i, j], to_cam, dmin, gu, gv, ok)
+            if signal[i, j]:
+                c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
+                _gradient(_half(spec, i, j, c, to_cam), i, j, c, True, to_cam, dmin, gu, gv, ok)
+            else:
+                _unlit(i, j, gu, gv, ok)
 
 
 @njit(inline="always", **_JIT)
@@ -197,6 +256,41 @@ def _corrected(v, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
     )
 
 
+@njit(inline="always", **_JIT)
+def _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights):  # noqa: ANN001, ANN202
+    """:func:`rotate_diffuse` at the lit pixel (i, j), coordinates ``c`` (used only where ``ok``)."""
+    vw = _weighted(m1c, i, j, weights)
+    if ok[i, j]:
+        n2 = _corrected(vw, psi, gu, gv, i, j, c, to_cam)
+    else:
+        w0, w1, w2 = np.float64(vw[0]), np.float64(vw[1]), np.float64(vw[2])
+        wn = np.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
+        if wn <= 0.0:
+            return
+        n2 = (np.float32(w0 / wn), np.float32(w1 / wn), np.float32(w2 / wn))
+    v = _green_blue(m1c, i, j)
+    v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
+    norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
+    if norm <= 0.0:
+        return
+    a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
+    b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
+    k0, k1, k2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
+    sin = np.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
+    if sin <= 0.0:
+        return
+    cos = a0 * b0 + a1 * b1 + a2 * b2
+    k0, k1, k2 = k0 / sin, k1 / sin, k2 / sin
+    for ch in range(3):
+        u0 = np.float64(m1c[i, j, ch])
+        u1 = np.float64(m1c[i, j, 3 + ch])
+        u2 = np.float64(m1c[i, j, 6 + ch])
+        kd = (k0 * u0 + k1 * u1 + k2 * u2) * (1.0 - cos)
+        m1c[i, j, ch] = u0 * cos + (k1 * u2 - k2 * u1) * sin + k0 * kd
+        m1c[i, j, 3 + ch] = u1 * cos + (k2 * u0 - k0 * u2) * sin + k1 * kd
+        m1c[i, j, 6 + ch] = u2 * cos + (k0 * u1 - k1 * u0) * sin + k2 * kd
+
+
 @njit(parallel=True, **_JIT)
 def rotate_diffuse(
     m1c: np.ndarray,
@@ -207,35 +301,43 @@ def rotate_diffuse(
     grid: np.ndarray,
     step: int,
     to_cam: np.ndarray,
+    weights: np.ndarray,
+    signal: np.ndarray,
 ) -> None:
     """Every channel's first moment of ``m1c`` (h, w, 9) rotated (Rodrigues) by the rotation taking
-    the green-plus-blue direction to the corrected normal (:func:`_corrected` of ``psi`` (h, w)
-    float32 and ``gu, gv`` from :func:`gradient_diffuse`), where ``ok``."""
+    the green-plus-blue direction (the solver's diffuse normal) to the corrected normal
+    (:func:`_corrected` of ``psi`` (h, w) float32 and ``gu, gv`` from :func:`gradient_diffuse`
+    with the same ``weights``) where ``ok``, to the weighted direction itself at the other
+    ``signal`` (h, w) bool pixels (grazing normals)."""
     h, w = ok.shape
     for i in prange(h):
         for j in range(w):
-            if not ok[i, j]:
-                continue
-            v = _green_blue(m1c, i, j)
-            n2 = _corrected(v, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
-            v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
-            norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
-            a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
-            b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
-            k0, k1, k2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
-            sin = np.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
-            if sin <= 0.0:
-                continue
-            cos = a0 * b0 + a1 * b1 + a2 * b2
-            k0, k1, k2 = k0 / sin, k1 / sin, k2 / sin
-            for ch in range(3):
-                u0 = np.float64(m1c[i, j, ch])
-                u1 = np.float64(m1c[i, j, 3 + ch])
-                u2 = np.float64(m1c[i, j, 6 + ch])
-                kd = (k0 * u0 + k1 * u1 + k2 * u2) * (1.0 - cos)
-                m1c[i, j, ch] = u0 * cos + (k1 * u2 - k2 * u1) * sin + k0 * kd
-                m1c[i, j, 3 + ch] = u1 * cos + (k2 * u0 - k0 * u2) * sin + k1 * kd
-                m1c[i, j, 6 + ch] = u2 * cos + (k0 * u1 - k1 * u0) * sin + k2 * kd
+            if signal[i, j]:
+                c = _coords(i, j, step, grid) if ok[i, j] else _NO_COORDS
+                _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights)
+
+
+@njit(inline="always", **_JIT)
+def _reflect_pixel(spec, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
+    """:func:`reflect_specular` at the pixel (i, j) (``ok`` there), coordinates ``c``."""
+    nh = _half(spec, i, j, c, to_cam)
+    n2 = _corrected(nh, psi, gu, gv, i, j, c, to_cam)
+    e = _view(c, to_cam)
+    m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
+    mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
+    a0, a1, a2 = np.float64(nh[0]), np.float64(nh[1]), np.float64(nh[2])
+    b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
+    da = 2.0 * (a0 * e[0] + a1 * e[1] + a2 * e[2])
+    db = 2.0 * (b0 * e[0] + b1 * e[1] + b2 * e[2])
+    r0 = m0 / mn + db * b0 - da * a0
+    r1 = m1 / mn + db * b1 - da * a1
+    r2 = m2 / mn + db * b2 - da * a2
+    rn = np.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+    if rn <= 0.0:
+        return
+    spec[i, j, 1] = r0 / rn * mn
+    spec[i, j, 2] = r1 / rn * mn
+    spec[i, j, 3] = r2 / rn * mn
 
 
 @njit(parallel=True, **_JIT)
@@ -255,24 +357,36 @@ def reflect_specular(
     h, w = ok.shape
     for i in prange(h):
         for j in range(w):
-            if not ok[i, j]:
+            if ok[i, j]:
+                _reflect_pixel(spec, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
+
+
+@njit(parallel=True, **_JIT)
+def correct_both(
+    m1c: np.ndarray,
+    spec: np.ndarray,
+    psi: np.ndarray,
+    psis: np.ndarray,
+    gu: np.ndarray,
+    gv: np.ndarray,
+    ok: np.ndarray,
+    gus: np.ndarray,
+    gvs: np.ndarray,
+    oks: np.ndarray,
+    grid: np.ndarray,
+    step: int,
+    to_cam: np.ndarray,
+    weights: np.ndarray,
+    signal: np.ndarray,
+) -> None:
+    """:func:`rotate_diffuse` (``psi``, gu, gv, ok) and :func:`reflect_specular` (``psis``, gus, gvs,
+    oks) in one pass: each pixel's coordinates interpolated once."""
+    h, w = ok.shape
+    for i in prange(h):
+        for j in range(w):
+            if not signal[i, j]:
                 continue
-            c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
-            nh = _half(spec, i, j, c, to_cam)
-            n2 = _corrected(nh, psi, gu, gv, i, j, c, to_cam)
-            e = _view(c, to_cam)
-            m0, m1, m2 = np.float64(spec[i, j, 1]), np.float64(spec[i, j, 2]), np.float64(spec[i, j, 3])
-            mn = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
-            a0, a1, a2 = np.float64(nh[0]), np.float64(nh[1]), np.float64(nh[2])
-            b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
-            da = 2.0 * (a0 * e[0] + a1 * e[1] + a2 * e[2])
-            db = 2.0 * (b0 * e[0] + b1 * e[1] + b2 * e[2])
-            r0 = m0 / mn + db * b0 - da * a0
-            r1 = m1 / mn + db * b1 - da * a1
-            r2 = m2 / mn + db * b2 - da * a2
-            rn = np.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
-            if rn <= 0.0:
-                continue
-            spec[i, j, 1] = r0 / rn * mn
-            spec[i, j, 2] = r1 / rn * mn
-            spec[i, j, 3] = r2 / rn * mn
+            c = _coords(i, j, step, grid) if ok[i, j] or oks[i, j] else _NO_COORDS
+            _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights)
+            if oks[i, j]:
+                _reflect_pixel(spec, psis, gus, gvs, i, j, c, to_cam)

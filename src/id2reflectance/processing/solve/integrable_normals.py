@@ -21,8 +21,12 @@ coordinates and their Jacobian come from a grid of nodes every ``GRID_STEP`` pix
 (the lens model is smooth), interpolated bilinearly. The per-pixel steps are compiled
 (:mod:`~id2reflectance.processing.solve.integrable_kernel`) when numba is installed.
 
-Each channel's first moment is rotated by the rotation that takes the green-plus-blue
-direction (the diffuse normal the solver reports by default) to the corrected one, so the
+The normal made integrable is the channels' first moments summed with ``weights`` (the
+denoiser passes signal over noise variance per channel,
+:func:`~id2reflectance.processing.solve.denoise_strength.channel_weights`: on dark skin the blue
+channel holds almost no signal); each channel's first moment is then rotated by the rotation
+that takes the green-plus-blue direction (the diffuse normal the solver reports by default)
+to the corrected one (to the weighted direction itself on lit pixels left out), so the
 lengths (albedo) and the channels' differences stay. The specular lobe (when given) is
 treated alike through the half vector of its mean direction and the view direction. docs/solve.md section 1c has the
 figures (diffuse normal, ICT head at the issue-20 noise, 192 px, radius 2: 1.143 -> 0.997 deg).
@@ -138,6 +142,7 @@ def make_integrable(
     *,
     spec: np.ndarray | None = None,
     kappa: float = KAPPA,
+    weights: np.ndarray | None = None,
 ) -> None:
     """Remove the curl of the diffuse (and specular) normal field from the moment planes in place.
 
@@ -156,8 +161,13 @@ def make_integrable(
         and the mean direction turned with it (its reflection moves by as much); lengths,
         so the roughness, stay.
     kappa : screening, 1 / pixels.
+    weights : (3,) per-channel (R, G, B) weights of the diffuse normal that is made
+        integrable (:func:`~id2reflectance.processing.solve.denoise_strength.channel_weights`); None:
+        green plus blue, the solver's diffuse normal. Either way each channel is turned by the rotation taking the green-plus-blue
+        direction to the corrected normal, so the solver's normal becomes that normal.
     """
     h, w = signal.shape
+    wt = np.array((0.0, 1.0, 1.0) if weights is None else weights, np.float32)
     if h < 8 or w < 8:
         return
     grid = coordinate_grid(camera, roi, (h, w), GRID_STEP)
@@ -170,16 +180,23 @@ def make_integrable(
         # the normals and half vectors are recomputed where needed, not stored: each full-size
         # array would be another pass over memory; gu, gv and ok serve both lobes
         gu, gv, ok = np.empty((h, w), np.float32), np.empty((h, w), np.float32), np.empty((h, w), np.uint8)
-        kern.gradient_diffuse(m1c, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
-        kern.rotate_diffuse(m1c, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam)
-        if spec is not None:
-            kern.gradient_specular(spec, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok)
-            kern.reflect_specular(spec, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam)
+        if spec is None:
+            kern.gradient_diffuse(m1c, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok, wt)
+            kern.rotate_diffuse(m1c, _psi(gu, gv, ok, kappa), gu, gv, ok, grid, GRID_STEP, to_cam, wt, signal)
+            return
+        # both lobes: one gradient pass and one correction pass (each pixel's coordinates once)
+        gus, gvs, oks = np.empty_like(gu), np.empty_like(gv), np.empty_like(ok)
+        kern.gradient_both(m1c, spec, signal, grid, GRID_STEP, to_cam, DMIN, wt, gu, gv, ok, gus, gvs, oks)
+        psi, psis = _psi(gu, gv, ok, kappa), _psi(gus, gvs, oks, kappa)
+        kern.correct_both(m1c, spec, psi, psis, gu, gv, ok, gus, gvs, oks, grid, GRID_STEP, to_cam, wt, signal)
         return
     coords = _coords(grid, (h, w), GRID_STEP)
-    v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis
-    n2, ok = _curl_free(v, signal, grid, to_cam, kappa, coords)
-    _rotate(m1c, v, n2, ok > 0)
+    v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis: the solver's normal
+    vw = wt[0] * m1c[..., 0::3] + wt[1] * m1c[..., 1::3] + wt[2] * m1c[..., 2::3]
+    n2, ok = _curl_free(vw, signal, grid, to_cam, kappa, coords)
+    rest = signal & (ok == 0)  # grazing normals: turned onto the weighted direction only
+    n2[rest] = vw[rest] / np.maximum(np.linalg.norm(vw[rest], axis=1, keepdims=True), 1e-30)
+    _rotate(m1c, v, n2, signal)
     if spec is None:
         return
     nh = _half_vectors(spec, coords, to_cam).astype(np.float32)

@@ -1,0 +1,39 @@
+"""The denoiser's strength: radii from the noise, the diffuse normal's channel weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from id2reflectance.processing.solve.denoise_strength import (
+    MIN_DIFFUSE_RAD,
+    TARGET_DIFFUSE_RAD,
+    channel_weights,
+    diffuse_radius,
+    lobe_radius,
+)
+from id2reflectance.processing.solve.noise import FrameNoise
+
+
+def test_channel_weights_follow_the_signal_to_noise() -> None:
+    model = FrameNoise(5e-5, 0.002)
+    w, nts = channel_weights(np.array([0.12, 0.043, 0.012]), model)  # dark skin: red carries the signal
+    assert w.sum() == pytest.approx(2.0) and w[0] > w[1] > w[2] > 0
+    # the weighted direction is much less noisy than green plus blue
+    gb = np.sqrt(2.0 * (model.sigma(0.043) ** 2 + model.sigma(0.012) ** 2)) / (2.0 / 3.0 * (0.043 + 0.012))
+    assert nts < 0.5 * gb
+    w_light, nts_light = channel_weights(np.array([0.26, 0.16, 0.077]), model)
+    assert nts_light < nts and w_light[2] / w_light[0] > w[2] / w[0]
+    assert channel_weights(np.zeros(3), model)[1] == float("inf")  # nothing lit: no estimate
+
+
+def test_radii_follow_the_noise() -> None:
+    # a clean capture is not filtered; then the smallest window side that brings the noise to the target
+    assert diffuse_radius(0.0, TARGET_DIFFUSE_RAD) == 0
+    assert diffuse_radius(0.99 * MIN_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 0
+    assert diffuse_radius(MIN_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 1
+    assert diffuse_radius(2.9 * TARGET_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 1  # 3 x 3 suffices
+    assert diffuse_radius(3.1 * TARGET_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 2
+    assert diffuse_radius(100.0 * TARGET_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 8  # at most 8
+    assert lobe_radius(0.0, 0.1) == 0 and lobe_radius(0.14, 0.1) == 0 and lobe_radius(0.15, 0.1) == 1
+    assert lobe_radius(0.35, 0.1) == 2
