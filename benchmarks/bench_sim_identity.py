@@ -101,9 +101,16 @@ def main() -> None:
     ap.add_argument("--face-model", default=None)
     ap.add_argument("--ablate", action="store_true", help="also measure without parts of the appearance")
     ap.add_argument("--hair-volume", action="store_true", help="scalp hair as geometry (SimulatorConfig.hair_volume)")
+    ap.add_argument(
+        "--appearance",
+        choices=("procedural", "photo", "auto"),
+        default="procedural",
+        help="face shape and albedo detail from real photos (SimulatorConfig.appearance_source)",
+    )
+    ap.add_argument("--face-photos", default=None, help="the photo set (default ../shared/face-photos/london)")
     args = ap.parse_args()
     base = dict(image_size=args.image_size, uv_size=256, visibility_directions=256, seed=0)
-    volume = dict(hair_volume=args.hair_volume)
+    volume = dict(hair_volume=args.hair_volume, appearance_source=args.appearance, face_photos=args.face_photos)
     enc = DlibIdentityEncoder()
     fm, fm_det, fm_s = _measure(
         SimulatorConfig(**base, **volume, head_model="face_model", face_model=args.face_model), args.subjects, enc
