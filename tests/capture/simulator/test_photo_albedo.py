@@ -27,7 +27,7 @@ def _rotation(yaw_deg: float, pitch_deg: float) -> np.ndarray:
 def _true_fit(w: np.ndarray) -> tuple[PhotoFit, np.ndarray]:
     """A camera looking at the head with identity ``w`` and its (68, 2) landmarks, 256 px photo."""
     model = load_face_model(FOLDER)
-    fit = PhotoFit(w, _rotation(8.0, -4.0), 1300.0, np.array([128.0, -150.0]), 0.0)
+    fit = PhotoFit(w, _rotation(8.0, -4.0), 1300.0, np.array([128.0, -105.0]), 0.0)
     pts = model.vertices(w)[model.landmarks68] + template_offset(model)
     return fit, fit.project(pts)[0]
 
@@ -79,7 +79,7 @@ def test_delighting_removes_the_shading_and_keeps_the_brows():
     brow = lum[int(round(marks[19, 1])), int(round(marks[19, 0]))]
     assert brow < 0.45 * min(left, right), brow
     assert person[2, 2] == 0 and person[int(marks[30, 1]), int(marks[30, 0])] > 0.9
-    assert person[min(255, int(marks[8, 1]) + 12), int(marks[8, 0])] < 0.1  # below the chin: not the face
+    assert marks[8, 1] < 240 and person[int(marks[8, 1]) + 12, int(marks[8, 0])] < 0.1  # below the chin: not the face
 
 
 def test_layer_covers_the_face_and_blends_relative_to_the_skin():
