@@ -90,7 +90,13 @@ from id2reflectance.processing.bake.views import SolvedView, load_solved_view  #
 from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
-OPTIONS = {"head_model": "auto", "prior": "auto", "template": "procedural", "hair_volume": "default", "appearance": "procedural"}
+OPTIONS = {
+    "head_model": "auto",
+    "prior": "auto",
+    "template": "procedural",
+    "hair_volume": "default",
+    "appearance": "procedural",
+}
 
 
 def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}") -> None:
@@ -472,7 +478,13 @@ def main() -> None:
     )
     ap.add_argument("--exact-heads", choices=("bald", "appearance", "both"), default="both", help="section 3's heads")
     args = ap.parse_args()
-    OPTIONS.update(head_model=args.head_model, prior=args.prior, template=args.template, hair_volume=args.hair_volume, appearance=args.appearance)
+    OPTIONS.update(
+        head_model=args.head_model,
+        prior=args.prior,
+        template=args.template,
+        hair_volume=args.hair_volume,
+        appearance=args.appearance,
+    )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.exact_maps:
