@@ -80,3 +80,17 @@ def test_photo_subject_session_records_its_donor(tmp_path):
     albedo, _ = read_exr(session / "truth" / "uv" / "diffuse_albedo.exr")
     _, maps, _ = subject_geometry(subject, PHOTO)
     assert np.allclose(albedo, maps.diffuse_albedo, atol=1e-6)  # the photo's albedo is the truth
+
+
+@needs_model
+def test_clone_without_the_photos_keeps_painted_appearances(monkeypatch, tmp_path):
+    from id2reflectance.capture.simulator import photo_subjects
+
+    monkeypatch.setattr(photo_subjects, "default_face_photos_dir", lambda: tmp_path / "absent")
+    assert resolve_face_photos("auto", None) is None
+    auto = replace(PHOTO, appearance_source="auto")
+    subject = config_subject(auto, 0)
+    assert subject.photo is None and subject.appearance is not None
+    assert subject == config_subject(replace(PHOTO, appearance_source="procedural"), 0)
+    with pytest.raises(InputFileError, match="face-photo set"):
+        config_subject(PHOTO, 0)  # "photo" insists on the set
