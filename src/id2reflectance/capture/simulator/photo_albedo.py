@@ -243,7 +243,6 @@ def photo_layer(
     mesh : the fitted head as rendered (template frame, metres) in ``raster``'s layout.
     raster : its UV chart (S x S).
     where : (S, S) float in [0, 1], the texels that may take the photo (face, forehead, scalp).
-
     donor : the photo's person id.
 
     Returns

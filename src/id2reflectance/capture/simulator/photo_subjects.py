@@ -14,6 +14,7 @@ face-model fit to the photo's landmarks and its albedo carries the photo
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import replace
 from functools import lru_cache
@@ -44,7 +45,8 @@ def resolve_face_photos(source: str, path: str | None) -> Path | None:
 
     Parameters
     ----------
-    source : ``"procedural"`` (None), ``"photo"`` (the set must be found) or ``"auto"``.
+    source : ``"procedural"`` (None), ``"photo"`` (the set must be found) or ``"auto"``
+        (the set when found and dlib is installed, else None).
     path : the set's folder (``people.csv``); None: ``../shared/face-photos/london``.
     """
     if source == "procedural":
@@ -52,6 +54,9 @@ def resolve_face_photos(source: str, path: str | None) -> Path | None:
     if source not in ("auto", "photo"):
         raise ConfigError(f"appearance source must be 'auto', 'photo' or 'procedural', got {source!r}")
     root = Path(path) if path is not None else default_face_photos_dir()
+    if source == "auto" and importlib.util.find_spec("dlib") is None:
+        log.info("dlib is not installed (the photos' landmarks need it): procedural appearances")
+        return None
     if not (root / "people.csv").is_file():
         if source == "auto" and path is None:
             log.info("face photos not found at %s: procedural appearances", root)
