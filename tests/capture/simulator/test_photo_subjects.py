@@ -94,3 +94,17 @@ def test_clone_without_the_photos_keeps_painted_appearances(monkeypatch, tmp_pat
     assert subject == config_subject(replace(PHOTO, appearance_source="procedural"), 0)
     with pytest.raises(InputFileError, match="face-photo set"):
         config_subject(PHOTO, 0)  # "photo" insists on the set
+
+
+@needs_photos
+def test_donors_repeat_only_when_a_sex_is_used_up():
+    from id2reflectance.capture.simulator.photo_subjects import pick_donor
+    from id2reflectance.capture.simulator.sessions import make_subject, subject_sex
+
+    root = default_face_photos_dir()
+    for sex, size in (("female", 27), ("male", 25)):  # the even ids' donors of each sex
+        donors = [pick_donor(root, seed=0, rank=k, sex=sex).id for k in range(size + 1)]
+        assert len(set(donors[:size])) == size and donors[size] == donors[0]
+        assert all(int(d) % 2 == 0 for d in donors)
+        assert donors != [pick_donor(root, seed=1, rank=k, sex=sex).id for k in range(size + 1)]
+    assert all(subject_sex(3, i) == make_subject(3, i).skin.sex for i in range(20))

@@ -5,8 +5,9 @@
 be found) or ``"auto"`` (photo when the set and the face model are found). Subject ``i`` of
 seed ``s`` takes the photo of a donor of its own sex (``people.csv``'s gender) among the
 set's subject donors (:mod:`~id2reflectance.capture.face_photos`: even ids only, the odd
-ones are the real-photo benchmark's), the ``i``-th of a permutation drawn from ``(s, 5)``, so
-the first subjects of a seed all have different donors; its identity weights are the
+ones are the real-photo benchmark's): the ``k``-th subject of a sex (``k`` counted over
+subjects ``0..i-1``) takes entry ``k`` of a permutation of that sex's donors drawn from
+``(s, 5)``, so no two subjects of a seed share a donor until every donor of their sex is used; its identity weights are the
 face-model fit to the photo's landmarks and its albedo carries the photo
 (:mod:`~id2reflectance.capture.simulator.photo_albedo`). Its skin (tone, pigment), appearance
 (scalp hair style, eyebrows where the photo does not reach) and the rest are drawn as before.
@@ -73,13 +74,14 @@ def _donors(root: str) -> tuple[Donor, ...]:
     return donors
 
 
-def pick_donor(root: Path, *, seed: int, index: int, sex: str) -> Donor:
-    """The donor of subject ``index`` of ``seed``: the ``index``-th of a permutation (drawn
-    from ``(seed, 5)``) of the donors of gender ``sex`` (all donors when none has it)."""
+def pick_donor(root: Path, *, seed: int, rank: int, sex: str) -> Donor:
+    """The donor of a subject of ``seed`` that is the ``rank``-th of its sex ``sex`` (0 for
+    the first): entry ``rank`` (modulo the pool's size) of a permutation, drawn from
+    ``(seed, 5, pool size)``, of the donors of that gender (all donors when none has it)."""
     donors = _donors(str(root))
     pool = [d for d in donors if d.gender == sex] or list(donors)
     order = np.random.default_rng([int(seed), 5, len(pool)]).permutation(len(pool))
-    return pool[int(order[index % len(pool)])]
+    return pool[int(order[rank % len(pool)])]
 
 
 @lru_cache(maxsize=64)

@@ -261,7 +261,7 @@ def make_subject(
     if index < 0 or index > 9999:
         raise ConfigError(f"subject index must be in [0, 9999], got {index}")
     rng = np.random.default_rng([int(seed), int(index)])
-    sex: Literal["female", "male"] = "female" if rng.random() < 0.5 else "male"
+    sex = _draw_sex(rng)
     head = HeadParams.random(rng, sex=sex)
     skin = SkinParams.random(rng, sex=sex)
     face_head = None
@@ -275,6 +275,15 @@ def make_subject(
         look = Appearance.random(look_rng, sex=skin.sex, age=skin.age, ita_deg=ita)
         return Subject(f"S{index:04d}", index, head, skin, face_head, look)
     return Subject(f"S{index:04d}", index, head, skin, face_head)
+
+
+def _draw_sex(rng: np.random.Generator) -> Literal["female", "male"]:
+    return "female" if rng.random() < 0.5 else "male"
+
+
+def subject_sex(seed: int, index: int) -> Literal["female", "male"]:
+    """The sex of subject ``index`` of ``seed`` (the first draw of :func:`make_subject`)."""
+    return _draw_sex(np.random.default_rng([int(seed), int(index)]))
 
 
 def layout_template(subject: Subject, config: SimulatorConfig) -> Template | None:
@@ -342,7 +351,9 @@ def config_subject(config: SimulatorConfig, index: int) -> Subject:
     root = resolve_face_photos(config.appearance_source, config.face_photos)
     if root is None:
         return subject
-    donor = pick_donor(root, seed=config.seed, index=index, sex=subject.skin.sex)
+    sex = subject.skin.sex
+    rank = sum(subject_sex(config.seed, j) == sex for j in range(index))  # earlier subjects of its sex
+    donor = pick_donor(root, seed=config.seed, rank=rank, sex=sex)
     return replace(subject, face_head=with_donor(subject.face_head, model, donor), photo=donor)
 
 
