@@ -42,7 +42,8 @@ def test_photo_set_choice(tmp_path):
 @needs_model
 @needs_photos
 def test_subjects_take_donors_shape_and_albedo():
-    subjects = [config_subject(PHOTO, i) for i in range(4)]
+    cfg = replace(PHOTO, uv_size=64)
+    subjects = [config_subject(cfg, i) for i in range(4)]
     donors = [s.photo for s in subjects]
     assert all(d is not None and is_subject_donor(d.id) for d in donors)  # never a held-out person
     assert len({d.id for d in donors}) == 4 and all(d.gender == s.skin.sex for d, s in zip(donors, subjects))
@@ -53,11 +54,11 @@ def test_subjects_take_donors_shape_and_albedo():
     fit = model_fit(model, str(donors[0].photo))
     assert np.allclose(subjects[0].face_head.identity[: len(fit.identity)], fit.identity)
     assert not np.any(subjects[0].face_head.identity[len(fit.identity) :])
-    plain = replace(PHOTO, appearance_source="procedural")
+    plain = replace(cfg, appearance_source="procedural")
     base = config_subject(plain, 0)
     assert base.photo is None and base.skin == subjects[0].skin  # skin and appearance drawn as before
     _, painted, ita_painted = subject_geometry(replace(base, face_head=subjects[0].face_head), plain)
-    maps = [subject_geometry(s, PHOTO) for s in subjects[:2]]
+    maps = [subject_geometry(s, cfg) for s in subjects[:2]]
     (_, m0, ita0), (_, m1, _) = maps
     face = (m0.hair < 0.5) & painted.covered
     # the photo changes the face's albedo (detail), not its tone (the simulator's skin draw)
