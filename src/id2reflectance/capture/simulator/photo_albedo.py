@@ -47,6 +47,10 @@ SHADING_SIGMA = 0.22  # the de-lighting low-pass, fraction of the face's width
 FACING = (0.25, 0.55)  # the layer fades in between these cosines of the texel's normal and the view
 DEPTH_TOL_M = 0.004  # a texel this far behind the nearest point at its pixel is hidden
 RATIO_RANGE = (0.02, 2.0)
+IRIS_BLUE_RED = (
+    1.05,
+    0.6,
+)  # blue / red of the eye's darker half in a photo: at or above a blue-grey iris, at or below a dark brown one
 BACKDROP_TOL = 0.12  # a pixel this close (relative) to the photo border's colour is backdrop, not the person  # the de-lit photo relative to its skin median, clipped to this
 
 
@@ -187,6 +191,28 @@ def delit_photo(photo: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     cv2.fillPoly(above, [np.round(poly).astype(np.int32)], 1)
     soft = cv2.GaussianBlur(above.astype(np.float32), (0, 0), max(0.02 * float(np.ptp(jaw[:, 0])), 0.5))
     return ratio, (soft * (off > BACKDROP_TOL)).astype(np.float32)
+
+
+def iris_darkness(photo: np.ndarray, landmarks: np.ndarray) -> float:
+    """The iris colour of a photo (uint8 sRGB) as the simulator's iris darkness in [0, 1]
+    (0 blue-grey .. 1 dark brown, :func:`~id2reflectance.capture.simulator.skin.subject_maps`):
+    blue over red of the darker half of the pixels between each eye's six landmarks (iris,
+    pupil and lash line, not the sclera), linear RGB, mapped from :data:`IRIS_BLUE_RED`."""
+    lin = srgb_to_linear(np.asarray(photo, np.float64) / 255.0)
+    p = np.asarray(landmarks, np.float64)
+    colours = []
+    for eye in (p[36:42], p[42:48]):
+        px = lin[_hull_mask(lin.shape[:2], eye)]
+        if len(px) < 4:
+            continue
+        lum = px @ np.array([0.2126, 0.7152, 0.0722])
+        colours.append(np.median(px[lum <= np.quantile(lum, 0.5)], axis=0))
+    if not colours:
+        return 0.5
+    rgb = np.mean(colours, axis=0)
+    blue_red = float(rgb[2] / max(float(rgb[0]), 1e-6))
+    light, dark = IRIS_BLUE_RED
+    return float(np.clip((light - blue_red) / (light - dark), 0.0, 1.0))
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,8 +32,16 @@ from id2reflectance.capture.geometry.face_model import FaceModel
 from id2reflectance.capture.geometry.face_model_heads import Eyes
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.regions import UVRaster
+from id2reflectance.capture.simulator.appearance import Appearance
 from id2reflectance.capture.simulator.face_model_subjects import FaceModelHead
-from id2reflectance.capture.simulator.photo_albedo import PhotoFit, PhotoLayer, delit_photo, fit_photo, photo_layer
+from id2reflectance.capture.simulator.photo_albedo import (
+    PhotoFit,
+    PhotoLayer,
+    delit_photo,
+    fit_photo,
+    iris_darkness,
+    photo_layer,
+)
 from id2reflectance.errors import ConfigError, InputFileError
 
 log = logging.getLogger(__name__)
@@ -118,6 +126,15 @@ def with_donor(head: FaceModelHead, model: FaceModel, donor: Donor) -> FaceModel
     w = np.zeros(max(len(head.identity), len(fit.identity)))
     w[: len(fit.identity)] = fit.identity
     return replace(head, identity=tuple(float(x) for x in w[: len(head.identity)]))
+
+
+def with_donor_eyes(look: Appearance, hair_darkness: float, donor: Donor) -> Appearance:
+    """``look`` with the donor's iris colour: its iris shift set so that the iris darkness
+    (the skin's ``hair_darkness`` plus the shift) is the photo's
+    (:func:`~id2reflectance.capture.simulator.photo_albedo.iris_darkness`)."""
+    photo, marks = _read_donor(str(donor.photo))
+    shift = float(np.clip(iris_darkness(photo, marks) - hair_darkness, -1.0, 1.0))
+    return replace(look, iris_shift=round(shift, 4))
 
 
 def subject_photo_layer(

@@ -74,6 +74,7 @@ from id2reflectance.capture.simulator.photo_subjects import (
     resolve_face_photos,
     subject_photo_layer,
     with_donor,
+    with_donor_eyes,
 )
 from id2reflectance.capture.simulator.render import CameraRender, DiffuseTextures, diffuse_textures, render_camera
 from id2reflectance.capture.simulator.skin import (
@@ -354,7 +355,8 @@ def config_subject(config: SimulatorConfig, index: int) -> Subject:
     sex = subject.skin.sex
     rank = sum(subject_sex(config.seed, j) == sex for j in range(index))  # earlier subjects of its sex
     donor = pick_donor(root, seed=config.seed, rank=rank, sex=sex)
-    return replace(subject, face_head=with_donor(subject.face_head, model, donor), photo=donor)
+    look = with_donor_eyes(subject.appearance, subject.skin.hair_darkness, donor)
+    return replace(subject, face_head=with_donor(subject.face_head, model, donor), appearance=look, photo=donor)
 
 
 def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
