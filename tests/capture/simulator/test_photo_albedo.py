@@ -3,6 +3,7 @@ and put on the fitted head's texels (synthetic photos; the real ones in test_pho
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -101,3 +102,19 @@ def test_layer_covers_the_face_and_blends_relative_to_the_skin():
     out, hair = flat.blend(albedo, np.zeros(4), np.array([0.5, 0.4, 0.3]))
     assert np.allclose(out[0], [0.5, 0.4, 0.3]) and np.allclose(out[1], [0.3, 0.25, 0.2]) and np.allclose(out[2], 0.1)
     assert np.all(hair == 0)  # skin-coloured photo: no hair
+
+
+def test_iris_colour_from_the_eyes_darker_half():
+    from id2reflectance.capture.simulator.photo_albedo import iris_darkness
+
+    _, marks = _true_fit(np.zeros(40))
+    colours = {}
+    for name, iris in (("blue", (70, 110, 150)), ("brown", (70, 40, 20))):
+        img = _synthetic_photo(marks)
+        for a in (36, 42):  # sclera over the eye, an iris disc in its middle
+            centre = marks[a : a + 6].mean(axis=0)
+            cv2.fillConvexPoly(img, cv2.convexHull(np.round(marks[a : a + 6]).astype(np.int32)), (235, 230, 225))
+            radius = int(0.3 * np.ptp(marks[a : a + 6, 0]))  # the iris fills most of the open eye
+            cv2.circle(img, tuple(int(v) for v in np.round(centre)), radius, iris, -1)
+        colours[name] = iris_darkness(img, marks)
+    assert colours["blue"] < 0.2 and colours["brown"] > 0.8, colours
