@@ -90,7 +90,13 @@ from id2reflectance.processing.bake.views import SolvedView, load_solved_view  #
 from id2reflectance.processing.registration.register import RegistrationConfig  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
-OPTIONS = {"head_model": "auto", "prior": "auto", "template": "procedural", "hair_volume": "default"}
+OPTIONS = {
+    "head_model": "auto",
+    "prior": "auto",
+    "template": "procedural",
+    "hair_volume": "default",
+    "appearance": "procedural",
+}
 
 
 def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}") -> None:
@@ -117,6 +123,7 @@ def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "pro
 
     volume = {} if OPTIONS["hair_volume"] == "default" else {"hair_volume": OPTIONS["hair_volume"] == "on"}
     tag = "" if not volume else f"_hair{OPTIONS['hair_volume']}"
+    tag += "" if OPTIONS["appearance"] == "procedural" else f"_{OPTIONS['appearance']}"
     root = workdir / (
         f"sim_{image}_{uv}_{OPTIONS['head_model']}{tag}" + ("" if layout == "procedural" else f"_{layout}")
     )
@@ -133,6 +140,7 @@ def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "pro
                 cameras=3,
                 head_model=OPTIONS["head_model"],
                 template=layout,
+                appearance_source=OPTIONS["appearance"],
                 **volume,
             ),
         )
@@ -145,6 +153,7 @@ def simulated(workdir: Path, index: int, image: int, uv: int, layout: str = "pro
 def asset_dir(workdir: Path, image: int, uv: int, index: int, template: str = "procedural") -> Path:
     tail = "" if template == "procedural" else f"_{template}"
     tail += "" if OPTIONS["hair_volume"] == "default" else f"_hair{OPTIONS['hair_volume']}"
+    tail += "" if OPTIONS["appearance"] == "procedural" else f"_{OPTIONS['appearance']}"
     return workdir / f"asset_{image}_{uv}_{OPTIONS['head_model']}_{OPTIONS['prior']}{tail}_S{index:04d}"
 
 
@@ -455,6 +464,12 @@ def main() -> None:
         default="default",
         help="scalp hair as geometry on face-model heads (SimulatorConfig.hair_volume; default: its default)",
     )
+    ap.add_argument(
+        "--appearance",
+        choices=("procedural", "photo"),
+        default="procedural",
+        help="face-model heads' shape and albedo detail from real photos (SimulatorConfig.appearance_source)",
+    )
     ap.add_argument("--no-speed", action="store_true", help="skip section 2 (speed)")
     ap.add_argument("--exact-maps", action="store_true", help="only section 3: the exact-map case")
     ap.add_argument("--exact-ao", choices=("both", "ao", "none"), default="both", help="section 3's diffuse maps")
@@ -463,7 +478,13 @@ def main() -> None:
     )
     ap.add_argument("--exact-heads", choices=("bald", "appearance", "both"), default="both", help="section 3's heads")
     args = ap.parse_args()
-    OPTIONS.update(head_model=args.head_model, prior=args.prior, template=args.template, hair_volume=args.hair_volume)
+    OPTIONS.update(
+        head_model=args.head_model,
+        prior=args.prior,
+        template=args.template,
+        hair_volume=args.hair_volume,
+        appearance=args.appearance,
+    )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.exact_maps:

@@ -81,7 +81,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from id2reflectance.evaluation.london import default_london_dir, read_people
+    from id2reflectance.evaluation.london import default_london_dir, held_out_people, read_people
     from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
     from id2reflectance.evaluation.real_inference import infer_real_photo, summarise_real
     from id2reflectance.face.detect import read_photo
@@ -105,7 +105,7 @@ def main() -> None:
     eye = Inferencer(run, ds, cfg)
     photo_tone = copy.copy(eye)
     photo_tone.config = dataclasses.replace(cfg, skin_tone="photo")
-    people = read_people(root)[: args.limit][:: args.stride]
+    people = held_out_people(read_people(root))[: args.limit][:: args.stride]  # odd ids: no subject's donor
     photos = {(p.id, e): read_photo(p.photo(e)) for p in people for e in ("neutral", "smiling")}
     eth = {p.id: p.ethnicity for p in people}
     runs = (("eye_white", eye),) if args.no_photo_reference else (("eye_white", eye), ("photo", photo_tone))

@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_sim_identity.py [--subjects N] [--reference-subjects M]
-        [--image-size PX] [--face-model PATH]
+        [--image-size PX] [--face-model PATH] [--appearance procedural|photo|auto]
 
 Subjects 0..N-1 of seed 0 are drawn from the face model (identity weights N(0, 1) per mode,
 neutral expression), rendered by the front camera (``--image-size``, default 320 px; UV
@@ -26,7 +26,9 @@ impostor pairs farther than 0.6 >= 80 %, verification AUC >= 0.95, rank-1 >= 0.9
 part adds: none (the template's eyebrow region and the skin's stubble, as before the
 appearance), + eyebrows, + lips and irises, + eyelashes and periorbital pigment, + scalp
 hair, + facial hair (= everything). ``--hair-volume`` gives the scalp hair its volume
-(``SimulatorConfig.hair_volume``, off by default).
+(``SimulatorConfig.hair_volume``, off by default). ``--appearance photo`` gives every
+face-model subject a real person's face shape and albedo detail from the London set's
+even ids (``SimulatorConfig.appearance_source``, docs/face-model.md; ``--face-photos PATH``).
 """
 
 from __future__ import annotations
@@ -101,9 +103,16 @@ def main() -> None:
     ap.add_argument("--face-model", default=None)
     ap.add_argument("--ablate", action="store_true", help="also measure without parts of the appearance")
     ap.add_argument("--hair-volume", action="store_true", help="scalp hair as geometry (SimulatorConfig.hair_volume)")
+    ap.add_argument(
+        "--appearance",
+        choices=("procedural", "photo", "auto"),
+        default="procedural",
+        help="face shape and albedo detail from real photos (SimulatorConfig.appearance_source)",
+    )
+    ap.add_argument("--face-photos", default=None, help="the photo set (default ../shared/face-photos/london)")
     args = ap.parse_args()
     base = dict(image_size=args.image_size, uv_size=256, visibility_directions=256, seed=0)
-    volume = dict(hair_volume=args.hair_volume)
+    volume = dict(hair_volume=args.hair_volume, appearance_source=args.appearance, face_photos=args.face_photos)
     enc = DlibIdentityEncoder()
     fm, fm_det, fm_s = _measure(
         SimulatorConfig(**base, **volume, head_model="face_model", face_model=args.face_model), args.subjects, enc

@@ -112,7 +112,7 @@ def copy_bandwidth(nbytes: int = 1 << 29, repeats: int = 5) -> tuple[float, floa
     return 2 * a.nbytes / wall, 2 * a.nbytes / cpu
 
 
-def accuracy_rows(tmp: Path, *, quick: bool) -> list[Row]:
+def accuracy_rows(tmp: Path, *, quick: bool, appearance: str = "procedural") -> list[Row]:
     from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 
     rows: list[Row] = []
@@ -122,7 +122,15 @@ def accuracy_rows(tmp: Path, *, quick: bool) -> list[Row]:
     for idx in subjects:
         for level in levels:
             gain, read = NOISE_LEVELS[level]
-            cfg = SimulatorConfig(image_size=size, uv_size=256, cameras=3, noise=gain, read_noise=read, seed=0)
+            cfg = SimulatorConfig(
+                image_size=size,
+                uv_size=256,
+                cameras=3,
+                noise=gain,
+                read_noise=read,
+                seed=0,
+                appearance_source=appearance,
+            )
             session = simulate_subject(tmp / f"sim_{level}", subject_index=idx, config=cfg)
             out = tmp / f"solved_{idx}_{level}"
             solve_session(session, out)
@@ -620,6 +628,9 @@ def main() -> None:
     parser.add_argument("--encodings", action="store_true", help="with --e2e: write cost and size per compression")
     parser.add_argument("--e2e-cache", help="with --e2e: keep the written sessions in this folder and reuse them")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
+    parser.add_argument(
+        "--appearance", choices=("procedural", "photo"), default="procedural", help="accuracy subjects' appearance"
+    )
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -652,7 +663,7 @@ def main() -> None:
                 session_cache=Path(args.e2e_cache) if args.e2e_cache else None,
             )
         elif not args.skip_accuracy:
-            rows += accuracy_rows(tmp, quick=args.quick)
+            rows += accuracy_rows(tmp, quick=args.quick, appearance=args.appearance)
         if args.motion:
             from bench_motion import motion_rows  # beside this script
 

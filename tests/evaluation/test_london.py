@@ -31,3 +31,15 @@ def test_missing_table_column_or_photo_is_named(tmp_path):
     (tmp_path / "people.csv").write_text("id,ethnicity,age,gender,neutral,smiling\n001,white,20,female,n.jpg,s.jpg\n")
     with pytest.raises(InputFileError, match="n.jpg not found"):
         read_people(tmp_path)
+
+
+def test_the_held_out_people_are_never_subject_donors():
+    from id2reflectance.capture.face_photos import read_donors
+    from id2reflectance.evaluation.london import default_london_dir, held_out_people
+
+    people = london_people()
+    held = held_out_people(people)
+    donors = {d.id for d in read_donors(default_london_dir())}
+    assert held and donors and len(held) + len(donors) == len(people)
+    assert all(int(p.id) % 2 == 1 for p in held) and all(int(d) % 2 == 0 for d in donors)
+    assert not donors & {p.id for p in held}

@@ -50,3 +50,13 @@ def test_summary_same_vs_different_people_and_groups():
     assert s["other"]["ita_diff"] > s["same"]["ita_diff"] and s["other"]["psnr"] < s["same"]["psnr"]
     assert s["ordered"] and s["group_ita"]["black"] == -10
     assert s["photo_r"] > 0.95 and 0.5 < s["photo_slope"] < 1.5
+
+
+def test_people_whose_photo_made_subjects_are_not_evaluated():
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.evaluation.real_inference import infer_real_photo
+
+    photo = np.zeros((8, 8, 3), np.uint8)
+    for donor in ("002", "104", "010"):  # even ids lend their photo to simulated subjects
+        with pytest.raises(ConfigError, match=f"person {donor} lends its photo"):
+            infer_real_photo(object(), photo, person=donor, expression="neutral", ethnicity="white")

@@ -63,6 +63,19 @@ from id2reflectance.cli.progress import progress_bar
     default=None,
     help="Heads: the face model (an error if absent), procedural, or auto: the face model when found [auto].",
 )
+@click.option(
+    "--appearance",
+    type=click.Choice(["procedural", "photo", "auto"]),
+    default=None,
+    help="Face-model heads: face shape and albedo detail from a real person's photo (the London set's even "
+    "ids, --face-photos), painted only, or auto: photo when the set is found [procedural].",
+)
+@click.option(
+    "--face-photos",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the photo set for --appearance photo (default: ../shared/face-photos/london).",
+)
 @template_option(
     help="Layout the heads are rendered in and their truth written in (truth/mesh.obj, truth/uv): the "
     "procedural template, or the face model's topology and UVs (face-model heads only; auto: the face "
@@ -107,6 +120,8 @@ def simulate_cmd(
     face_model: Path | None,
     expression: float | None,
     head_model: str | None,
+    appearance: str | None,
+    face_photos: Path | None,
     template: str | None,
     motion_px: float | None,
     motion_deg: float | None,
@@ -132,6 +147,7 @@ def simulate_cmd(
       id2r simulate -o quick/ -n 1 --image-size 256 --uv-size 256 --no-inverses
       id2r simulate -o ict/ -n 8 --face-model ../shared/face-models/ict-facekit-light
       id2r simulate -o mannequins/ -n 2 --head-model procedural
+      id2r simulate -o people/ -n 8 --appearance photo
       id2r simulate -o noisy/ -n 2 --noise 1e-4 --read-noise 1e-3 --dark-offset 0.02 --saturation 0.7
       id2r simulate -o moving/ -n 1 --motion-px 1.5 --motion-deg 0.4 --expression-mm 0.5
       id2r simulate -o stage/ -n 1 --noise 5e-5 --read-noise 0.002 --ambient 0.05 --backdrop 0.1
@@ -153,6 +169,8 @@ def simulate_cmd(
         "expression": expression,
         "head_model": head_model if head_model is not None else ("face_model" if face_model is not None else None),
         "template": template,
+        "appearance_source": appearance,
+        "face_photos": str(face_photos) if face_photos is not None else None,
         "motion_px": motion_px,
         "motion_deg": motion_deg,
         "motion_tilt_deg": motion_tilt_deg,

@@ -13,6 +13,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from id2reflectance.capture.face_photos import default_face_photos_dir, is_held_out
 from id2reflectance.errors import InputFileError
 
 PEOPLE = "people.csv"
@@ -40,7 +41,13 @@ class Person:
 
 def default_london_dir() -> Path:
     """``<repository>/../shared/face-photos/london`` (may not exist)."""
-    return Path(__file__).resolve().parents[3].parent / "shared" / "face-photos" / "london"
+    return default_face_photos_dir()
+
+
+def held_out_people(people: list[Person]) -> list[Person]:
+    """The people the real-photo benchmarks of a model may evaluate on: those whose photo no
+    simulated subject uses (odd ids; :mod:`~id2reflectance.capture.face_photos`)."""
+    return [p for p in people if is_held_out(p.id)]
 
 
 def read_people(root: str | Path) -> list[Person]:

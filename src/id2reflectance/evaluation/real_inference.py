@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from id2reflectance.capture.face_photos import is_held_out
 from id2reflectance.dataset.torch_dataset import read_manifest
-from id2reflectance.errors import Id2rError
+from id2reflectance.errors import ConfigError, Id2rError
 from id2reflectance.evaluation.fairness import region_ita
 from id2reflectance.evaluation.inputs import shade_full_on, skin_mask
 from id2reflectance.evaluation.london import GROUP_ORDER
@@ -60,7 +61,19 @@ def infer_real_photo(
 ) -> RealPhotoResult:
     """Run ``inferencer`` (:class:`~id2reflectance.inference.predictor.Inferencer`) on one
     photo (H, W, 3) uint8 sRGB, write its asset to a temporary folder (removed after;
-    unless ``write`` is False), and measure it. A failure is recorded in ``error``, not raised."""
+    unless ``write`` is False), and measure it. A failure is recorded in ``error``, not raised.
+
+    Raises
+    ------
+    ConfigError
+        ``person`` lends its photo to simulated subjects (an even id,
+        :mod:`~id2reflectance.capture.face_photos`): the training data may hold its face.
+    """
+    if not is_held_out(person):
+        raise ConfigError(
+            f"person {person} lends its photo to simulated subjects (even ids, capture/face_photos.py): "
+            "evaluate on held-out people only (evaluation.london.held_out_people)"
+        )
     from id2reflectance.inference.output import write_prediction
 
     out = RealPhotoResult(person, expression, ethnicity, asset=False)

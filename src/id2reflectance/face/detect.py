@@ -10,16 +10,15 @@ in pixels, dlib's 68-point (iBUG 300-W) order.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from id2reflectance._shared.dlib_faces import dlib_models as _dlib_models
 from id2reflectance._shared.imageio import decode_image, read_file_bytes
-from id2reflectance.errors import Id2rError, InputFileError
+from id2reflectance.errors import InputFileError
 
 DETECTION_THRESHOLD = 0.5  # dlib HOG detector score below which a detection is dropped
 # find_faces: images whose longer side is at most this many pixels are searched again
@@ -48,28 +47,6 @@ class Face:
     score: float
     landmarks: np.ndarray
     turned: int = 0
-
-
-def model_file(name: str) -> Path:
-    """Path of a file shipped by ``face-recognition-models`` (e.g.
-    ``shape_predictor_68_face_landmarks.dat``)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise Id2rError("the face-recognition-models package is not installed (pip install face-recognition-models)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
-    if not path.is_file():
-        raise InputFileError(path, None, "face model file missing from face-recognition-models")
-    return path
-
-
-@lru_cache(maxsize=1)
-def _dlib_models():
-    import dlib  # heavy: imported when a face is first detected
-
-    return (
-        dlib.get_frontal_face_detector(),
-        dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat"))),
-    )
 
 
 def read_photo(path: str | Path) -> np.ndarray:

@@ -23,8 +23,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from id2reflectance._shared.dlib_faces import model_file
 from id2reflectance.errors import Id2rError, InputFileError
-from id2reflectance.face.detect import _dlib_models, as_uint8_rgb, detect_faces, find_faces, model_file, upright
+from id2reflectance.face.detect import _dlib_models, as_uint8_rgb, detect_faces, find_faces, upright
 
 EMBED_MIN_SIZE = 256  # pixels; aligned images are enlarged to at least this before dlib runs
 ALIGNED_FACE_BOX = (0.24, 0.36, 0.76, 0.88)  # (left, top, right, bottom) as fractions of the aligned side

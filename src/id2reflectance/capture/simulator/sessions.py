@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -54,6 +54,7 @@ from id2reflectance._shared.cielab import fitzpatrick_from_ita
 from id2reflectance._shared.imageio import read_exr, write_exr, write_png, write_tiff16
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.face_photos import Donor
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene, write_obj
 from id2reflectance.capture.geometry.regions import face_texel_size, mesh_uv_raster, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh, is_template_topology
@@ -68,6 +69,13 @@ from id2reflectance.capture.simulator.face_model_subjects import (
     resolve_face_model,
 )
 from id2reflectance.capture.simulator.motion_render import MovedFrames, render_moved_frames
+from id2reflectance.capture.simulator.photo_subjects import (
+    pick_donor,
+    resolve_face_photos,
+    subject_photo_layer,
+    with_donor,
+    with_donor_eyes,
+)
 from id2reflectance.capture.simulator.render import CameraRender, DiffuseTextures, diffuse_textures, render_camera
 from id2reflectance.capture.simulator.skin import (
     SkinParams,
@@ -149,6 +157,8 @@ class SimulatorConfig:
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
     template: str = "auto"  # layout rendered and of truth/ (auto | face_model | procedural), see truth_layout.py
+    appearance_source: str = "procedural"  # procedural | photo | auto: face shape and albedo detail from real photos
+    face_photos: str | None = None  # the photo set's folder (None: ../shared/face-photos/london), photo_subjects.py
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -206,6 +216,8 @@ class SimulatorConfig:
             raise bad("expression_mm", "in [0, 20] millimetres")
         if self.template not in TEMPLATE_KINDS:
             raise bad("template", "'procedural', 'face_model' or 'auto'")
+        if self.appearance_source not in ("procedural", "photo", "auto"):
+            raise bad("appearance_source", "'procedural', 'photo' or 'auto'")
 
     @property
     def moves(self) -> bool:
@@ -224,7 +236,8 @@ class Subject:
 
     ``head`` is the procedural head's parameters; ``face_head`` the face-model head
     (identity and expression weights) when the subject comes from the face model, and
-    ``appearance`` its eyebrows, hair, beard, lips and irises.
+    ``appearance`` its eyebrows, hair, beard, lips and irises; ``photo`` the real person
+    whose photo gives its face shape and albedo detail (:mod:`~id2reflectance.capture.simulator.photo_subjects`).
     """
 
     subject_id: str
@@ -233,6 +246,7 @@ class Subject:
     skin: SkinParams
     face_head: FaceModelHead | None = None
     appearance: Appearance | None = None
+    photo: Donor | None = None
 
 
 def make_subject(
@@ -248,7 +262,7 @@ def make_subject(
     if index < 0 or index > 9999:
         raise ConfigError(f"subject index must be in [0, 9999], got {index}")
     rng = np.random.default_rng([int(seed), int(index)])
-    sex: Literal["female", "male"] = "female" if rng.random() < 0.5 else "male"
+    sex = _draw_sex(rng)
     head = HeadParams.random(rng, sex=sex)
     skin = SkinParams.random(rng, sex=sex)
     face_head = None
@@ -262,6 +276,15 @@ def make_subject(
         look = Appearance.random(look_rng, sex=skin.sex, age=skin.age, ita_deg=ita)
         return Subject(f"S{index:04d}", index, head, skin, face_head, look)
     return Subject(f"S{index:04d}", index, head, skin, face_head)
+
+
+def _draw_sex(rng: np.random.Generator) -> Literal["female", "male"]:
+    return "female" if rng.random() < 0.5 else "male"
+
+
+def subject_sex(seed: int, index: int) -> Literal["female", "male"]:
+    """The sex of subject ``index`` of ``seed`` (the first draw of :func:`make_subject`)."""
+    return _draw_sex(np.random.default_rng([int(seed), int(index)]))
 
 
 def layout_template(subject: Subject, config: SimulatorConfig) -> Template | None:
@@ -298,6 +321,10 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         volume = subject.appearance if config.hair_volume else None
         geo = face_model_geometry(model, subject.face_head, uv_size=config.uv_size, appearance=volume)
         raster = None
+    photo = None
+    if subject.photo is not None:
+        chart = raster if raster is not None else uv_raster(config.uv_size)
+        photo = subject_photo_layer(model, subject.photo.photo, geo.mesh, chart, geo.eyes, donor=subject.photo.id)
     maps = subject_maps(
         geo.mesh,
         subject.skin,
@@ -308,6 +335,7 @@ def subject_geometry(subject: Subject, config: SimulatorConfig) -> tuple[FaceMes
         appearance=subject.appearance,
         points=geo.points,
         raster=raster,
+        photo=photo,
     )
     return geo.mesh, maps, face_ita_deg(maps, geo.regions)
 
@@ -316,9 +344,19 @@ def config_subject(config: SimulatorConfig, index: int) -> Subject:
     """Subject ``index`` as ``config`` draws it (face-model weights when the model is used)."""
     model = resolve_face_model(config.head_model, config.face_model)
     modes = None if model is None else min(config.identity_modes, model.identity_modes)
-    return make_subject(
+    subject = make_subject(
         config.seed, index, face_model_modes=modes, expression=config.expression, appearance=config.appearance
     )
+    if model is None or subject.face_head is None or subject.appearance is None:
+        return subject
+    root = resolve_face_photos(config.appearance_source, config.face_photos)
+    if root is None:
+        return subject
+    sex = subject.skin.sex
+    rank = sum(subject_sex(config.seed, j) == sex for j in range(index))  # earlier subjects of its sex
+    donor = pick_donor(root, seed=config.seed, rank=rank, sex=sex)
+    look = with_donor_eyes(subject.appearance, subject.skin.hair_darkness, donor)
+    return replace(subject, face_head=with_donor(subject.face_head, model, donor), appearance=look, photo=donor)
 
 
 def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
@@ -554,6 +592,7 @@ def simulate_subject(
         "head": subject.head.to_json() if subject.face_head is None else subject.face_head.to_json(),
         "skin": subject.skin.to_json(),
         **({} if subject.appearance is None else {"appearance": subject.appearance.to_json()}),
+        **({} if subject.photo is None else {"photo": {"set": "london", "id": subject.photo.id}}),
         "attributes": attributes,
         "exposure_scale": scale,
         "config": _config_json(config),

@@ -41,6 +41,7 @@ from id2reflectance.capture.simulator.appearance import (
     hair_albedo,
     lash_mask,
 )
+from id2reflectance.capture.simulator.photo_albedo import PhotoLayer
 from id2reflectance.capture.simulator.procedural import fbm, value_noise
 from id2reflectance.errors import ConfigError, ShapeError
 
@@ -407,6 +408,7 @@ def subject_maps(
     appearance: Appearance | None = None,
     points: np.ndarray | None = None,
     raster: UVRaster | None = None,
+    photo: PhotoLayer | None = None,
 ) -> SubjectMaps:
     """Per-subject UV maps for a head in template topology, or in any UV layout (``raster``).
 
@@ -433,6 +435,9 @@ def subject_maps(
         appearance) evaluated at ``points`` (required, with ``regions``), and the detail
         normals do not wrap around u (:mod:`~id2reflectance.capture.simulator.truth_layout`);
         None: the procedural template's chart.
+    photo : a real photo on this head's texels (:mod:`~id2reflectance.capture.simulator.photo_albedo`):
+        blended into the albedo relative to the subject's own skin colour, its hair (brows,
+        lashes, hairline) into the hair coverage that lowers the specular and roughens.
 
     Returns
     -------
@@ -489,7 +494,10 @@ def subject_maps(
         pos = r.interpolate(mesh.vertices, mesh.faces).reshape(-1, 3)
         if appearance is not None:  # eyelashes on the lid margin of this head's own eyes
             hair_w, hair_rgb = _with_lashes(hair_w, hair_rgb, eye, pos, r.covered.reshape(-1), eyes, appearance, skin)
+    skin_rgb = np.median(albedo[(g["face"] * r.covered.reshape(-1)) > 0.5], axis=0)
     albedo = albedo * (1.0 - hair_w[:, None]) + hair_rgb * hair_w[:, None]
+    if photo is not None:
+        albedo, hair_w = photo.blend(albedo, hair_w, skin_rgb)
 
     var = fbm(p, frequency=1 / 0.01, octaves=3, seed=seed + 7, max_frequency=max_freq)
     # hair: diffuse-dark, low specular and rough (an appearance's hair a little more so)
@@ -519,7 +527,7 @@ def subject_maps(
         normal_object=normals.astype(np.float32),
         covered=r.covered.copy(),
         eye=eye,
-        hair=None if look is None else hair_w.reshape(s, s).astype(np.float32),
+        hair=None if look is None and photo is None else hair_w.reshape(s, s).astype(np.float32),
     )
 
 
