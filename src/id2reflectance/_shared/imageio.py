@@ -28,6 +28,7 @@ import numpy as np
 import tifffile
 
 from id2reflectance._shared.atomic import atomic_write
+from id2reflectance._shared.exr_plain import read_plain_exr, write_plain_exr
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 
 MAX_IMAGE_PIXELS = 1 << 28
@@ -47,6 +48,11 @@ EXR_COMPRESSIONS: dict[str, str] = {
 """The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant); every
 OpenEXR reader since 1.x reads them (the lossy PXR24, B44 and DWA, and ZSTD and HTJ2K, which
 only OpenEXR >= 3.4 reads, are not offered)."""
+EXR_DIRECT_BYTES = 1 << 25
+"""Uncompressed EXR files of at least this many bytes of pixels are written around the page
+cache (``O_DIRECT``, :func:`~id2reflectance._shared.exr_plain.write_plain_exr`): the copy
+into the kernel's memory cost more CPU than the rest of the write (a later read of the file
+then comes from the disk)."""
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -252,6 +258,12 @@ def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
     check_image_header(path)
+    try:  # an uncompressed float32 RGB(A) file without the library: one copy from the page cache
+        plain = read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS)
+    except OSError as err:
+        raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
+    if plain is not None:
+        return plain
     try:
         # Interleaved first: OpenEXR groups R, G, B (and A) of one type into one (H, W, C)
         # array, decoded straight into it (about 8x faster than separate planes + np.stack).
@@ -328,6 +340,10 @@ def write_exr(
     dtype = np.float16 if half else np.float32
     if compression not in EXR_COMPRESSIONS:
         raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
+    if compression == "none" and not half and names in ("Y", "RGB", "RGBA"):
+        plain = np.ascontiguousarray(a, np.float32)  # no copy for the solve's maps
+        direct = plain.nbytes >= EXR_DIRECT_BYTES
+        return atomic_write(path, lambda tmp: write_plain_exr(tmp, plain, names, direct=direct))
     if names in ("RGB", "RGBA") and a.dtype == dtype and a.flags.c_contiguous:
         data = {names: a}  # interleaved: OpenEXR writes it as it is (the same bytes as plane by plane)
     else:
