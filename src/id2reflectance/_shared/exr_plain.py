@@ -40,7 +40,8 @@ _LONG_NAMES = 0x400  # version flag: names up to 255 bytes (the only flag a plai
 _FLOAT = 2  # chlist pixel type: 32-bit float (0 = uint, 1 = half)
 _SCANLINE = b"scanlineimage"
 _ALIGN = 4096  # O_DIRECT: file offsets, sizes and buffer addresses are multiples of this
-_BLOCK = 8 << 20  # bytes per write (a multiple of _ALIGN)
+_BLOCK = 8 << 20  # bytes per direct write (a multiple of _ALIGN)
+_BUFFERED_BLOCK = 1 << 16  # bytes per write through the page cache (about the library's one line per write)
 _BAND_BYTES = 1 << 20  # lines built per cv2 call (about a megabyte: in cache)
 _CHANNEL_SETS = ((b"B", b"G", b"R"), (b"A", b"B", b"G", b"R"))  # file order; the array's is reversed
 
@@ -258,29 +259,31 @@ def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct:
     first = len(head) + 8 * h
     head += (first + layout.record * np.arange(h, dtype=np.uint64)).astype("<u8").tobytes()
     band = max(1, _BAND_BYTES // layout.record)
-    spill = max(len(head), band * layout.record)
-    stage = mmap.mmap(-1, _BLOCK + -(-spill // _ALIGN) * _ALIGN, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     fd = _open_direct(path, flags) if direct else -1
     if fd < 0:
         direct, fd = False, os.open(path, flags, 0o666)
+    block = max(_BLOCK, _BUFFERED_BLOCK)  # a file that leaves direct mode midway writes the rest in these blocks
+    spill = max(len(head), band * layout.record)
+    stage = mmap.mmap(-1, block + -(-spill // _ALIGN) * _ALIGN, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    block = _BLOCK if direct else _BUFFERED_BLOCK
     try:
         stage[: len(head)] = head
         fill = len(head)
-        for r0 in range(0, h, band):
-            rows = min(band, h - r0)
-            _split_lines(stage, fill, a[r0 : r0 + rows], r0, layout, order)
-            fill += rows * layout.record
-            if fill >= _BLOCK:
-                direct = _write_all(fd, memoryview(stage)[:_BLOCK], direct)
-                stage.move(0, _BLOCK, fill - _BLOCK)
-                fill -= _BLOCK
-        total = first + h * layout.record
-        if direct:
+        for r0 in range(0, h + band, band):
+            while fill >= block:  # whole blocks out; the rest (less than a block) moved to the front
+                direct = _write_all(fd, memoryview(stage)[:block], direct)
+                stage.move(0, block, fill - block)
+                fill -= block
+            if r0 < h:
+                rows = min(band, h - r0)
+                _split_lines(stage, fill, a[r0 : r0 + rows], r0, layout, order)
+                fill += rows * layout.record
+        if direct:  # the last block padded to the alignment, the file then cut to its size
             padded = -(-fill // _ALIGN) * _ALIGN
             stage[fill:padded] = bytes(padded - fill)
             _write_all(fd, memoryview(stage)[:padded], direct)
-            os.ftruncate(fd, total)
+            os.ftruncate(fd, first + h * layout.record)
         else:
             _write_all(fd, memoryview(stage)[:fill], direct)
     finally:
