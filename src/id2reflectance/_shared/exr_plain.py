@@ -28,6 +28,7 @@ import errno
 import mmap
 import os
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,13 +246,15 @@ def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct:
 
     Parameters
     ----------
-    pixels : (H, W) or (H, W, C) float32, C-contiguous; C = 1, 3 or 4.
+    pixels : (H, W) or (H, W, C) float32, C-contiguous; C = 1, 3 or 4. One channel may
+        also be bool (stored as 0.0 and 1.0, converted line by line: no float32 copy).
     names : the channel names in the array's order, one letter each (``"RGB"``, ``"Y"``).
     direct : write around the page cache (``O_DIRECT``) where the file system allows it.
     """
     a = pixels if pixels.ndim == 3 else pixels[..., None]
     h, w, c = a.shape
-    if a.dtype != np.float32 or not a.flags.c_contiguous or len(names) != c:
+    kinds = (np.float32, np.bool_) if c == 1 else (np.float32,)
+    if a.dtype not in kinds or not a.flags.c_contiguous or len(names) != c:
         raise ValueError(f"write_plain_exr: C-contiguous float32 with {c} names expected, got {a.dtype} {names!r}")
     order = sorted(range(c), key=lambda k: names[k])  # file order: alphabetical
     layout = PlainLayout(tuple(names[k] for k in order), w, h, 0, 0, 8 + 4 * c * w)
@@ -265,7 +268,7 @@ def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct:
         direct, fd = False, os.open(path, flags, 0o666)
     block = max(_BLOCK, _BUFFERED_BLOCK)  # a file that leaves direct mode midway writes the rest in these blocks
     spill = max(len(head), band * layout.record)
-    stage = mmap.mmap(-1, block + -(-spill // _ALIGN) * _ALIGN, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    stage = _stage(block + -(-spill // _ALIGN) * _ALIGN)
     block = _BLOCK if direct else _BUFFERED_BLOCK
     try:
         stage[: len(head)] = head
@@ -288,7 +291,21 @@ def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct:
             _write_all(fd, memoryview(stage)[:fill], direct)
     finally:
         os.close(fd)
-        stage.close()
+
+
+_STAGES = threading.local()
+
+
+def _stage(nbytes: int) -> mmap.mmap:
+    """This thread's staging buffer of at least ``nbytes`` (page-aligned: an anonymous
+    mapping), reused by the thread's next file (fresh memory costs a page fault per 4 KiB)."""
+    stage = getattr(_STAGES, "buffer", None)
+    if stage is None or len(stage) < nbytes:
+        if stage is not None:
+            stage.close()
+        populate = getattr(mmap, "MAP_POPULATE", 0)
+        stage = _STAGES.buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    return stage
 
 
 def _split_lines(
@@ -302,7 +319,7 @@ def _split_lines(
     head[:, 1] = layout.record - 8
     planes = [lines[:, 2 + k * w : 2 + (k + 1) * w] for k in range(c)]  # file order
     if c == 1:
-        planes[0][...] = rows[..., 0]
+        planes[0][...] = rows[..., 0]  # bool to 0.0 / 1.0 here
         return
     dst = [planes[order.index(k)] for k in range(c)]  # the array's order
     got = cv2.split(rows, dst)

@@ -317,7 +317,7 @@ def write_exr(
     Parameters
     ----------
     pixels : (H, W) or (H, W, 1) -> channel ``Y``; (H, W, 3) -> ``R, G, B``;
-        (H, W, 4) -> ``R, G, B, A``. Any float dtype; stored as float32 (or half).
+        (H, W, 4) -> ``R, G, B, A``. Any float dtype (or bool); stored as float32 (or half).
     channels : ``"auto"`` or a string of one-letter channel names of length C.
     half : store 16-bit half floats instead of float32.
     compression : ``"zip"`` (deflate per 16 scanlines: small files, slowest to write),
@@ -341,7 +341,8 @@ def write_exr(
     if compression not in EXR_COMPRESSIONS:
         raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
     if compression == "none" and not half and names in ("Y", "RGB", "RGBA"):
-        plain = np.ascontiguousarray(a, np.float32)  # no copy for the solve's maps
+        keep = a.dtype == bool and a.shape[2] == 1  # a mask: converted line by line
+        plain = np.ascontiguousarray(a, None if keep else np.float32)  # no copy for the solve's maps
         direct = plain.nbytes >= EXR_DIRECT_BYTES
         return atomic_write(path, lambda tmp: write_plain_exr(tmp, plain, names, direct=direct))
     if names in ("RGB", "RGBA") and a.dtype == dtype and a.flags.c_contiguous:

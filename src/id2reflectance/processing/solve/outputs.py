@@ -75,7 +75,9 @@ def write_camera_maps(
     The written paths, in the order of ``names``.
     """
     folder = Path(folder)
-    images = maps.images(names)
+    images = maps.images(tuple(n for n in names if n != "mask"))
+    if "mask" in names:  # bool: 0.0 / 1.0 in the file (converted line by line when uncompressed)
+        images["mask"] = maps.mask
     names = tuple(n for n in names if n in images)
 
     def write(name: str) -> Path:
