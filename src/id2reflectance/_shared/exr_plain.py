@@ -29,6 +29,7 @@ import mmap
 import os
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,7 +241,14 @@ def plain_header(height: int, width: int, names: tuple[str, ...]) -> bytes:
     )
 
 
-def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct: bool = False) -> None:
+def write_plain_exr(
+    path: str | Path,
+    pixels: np.ndarray,
+    names: str,
+    *,
+    direct: bool = False,
+    rows_ready: Callable[[int], None] | None = None,
+) -> None:
     """Write ``pixels`` as an uncompressed scanline OpenEXR file (not atomically: the caller
     writes to a temporary path), the same bytes as the OpenEXR library writes.
 
@@ -250,6 +258,8 @@ def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct:
         also be bool (stored as 0.0 and 1.0, converted line by line: no float32 copy).
     names : the channel names in the array's order, one letter each (``"RGB"``, ``"Y"``).
     direct : write around the page cache (``O_DIRECT``) where the file system allows it.
+    rows_ready : called with ``r`` before rows up to ``r - 1`` are read; returns once they
+        hold their final values (the file follows whoever fills ``pixels``).
     """
     a = pixels if pixels.ndim == 3 else pixels[..., None]
     h, w, c = a.shape
@@ -280,6 +290,8 @@ def write_plain_exr(path: str | Path, pixels: np.ndarray, names: str, *, direct:
                 fill -= block
             if r0 < h:
                 rows = min(band, h - r0)
+                if rows_ready is not None:
+                    rows_ready(r0 + rows)
                 _split_lines(stage, fill, a[r0 : r0 + rows], r0, layout, order)
                 fill += rows * layout.record
         if direct:  # the last block padded to the alignment, the file then cut to its size

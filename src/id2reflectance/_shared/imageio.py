@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -311,6 +312,7 @@ def write_exr(
     channels: str = "auto",
     half: bool = False,
     compression: ExrCompression = "zip",
+    rows_ready: Callable[[int], None] | None = None,
 ) -> Path:
     """Write ``pixels`` as a scanline OpenEXR file, atomically (every compression lossless).
 
@@ -326,6 +328,9 @@ def write_exr(
         or ``"none"`` (fastest, largest). All lossless; every OpenEXR reader reads them.
         A C-contiguous ``(H, W, 3|4)`` array of the stored type, or planar input (a
         transposed ``(C, H, W)`` array), is written without copies.
+    rows_ready : ``rows_ready(r)`` returns once rows ``0 .. r - 1`` of ``pixels`` hold
+        their final values (the file written while the array is being filled: line by
+        line when uncompressed, else once it is full); None: they do.
     """
     import OpenEXR  # lazy: a native library that only EXR users need to load
 
@@ -340,11 +345,15 @@ def write_exr(
     dtype = np.float16 if half else np.float32
     if compression not in EXR_COMPRESSIONS:
         raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
-    if compression == "none" and not half and names in ("Y", "RGB", "RGBA"):
-        keep = a.dtype == bool and a.shape[2] == 1  # a mask: converted line by line
-        plain = np.ascontiguousarray(a, None if keep else np.float32)  # no copy for the solve's maps
-        direct = plain.nbytes >= EXR_DIRECT_BYTES
-        return atomic_write(path, lambda tmp: write_plain_exr(tmp, plain, names, direct=direct))
+    keep = a.dtype == bool and a.shape[2] == 1  # a mask: converted line by line
+    plain = compression == "none" and not half and names in ("Y", "RGB", "RGBA")
+    if rows_ready is not None and not (plain and a.flags.c_contiguous and (keep or a.dtype == np.float32)):
+        rows_ready(a.shape[0])  # copied or handed to the library whole: every row first
+        rows_ready = None
+    if plain:
+        a = np.ascontiguousarray(a, None if keep else np.float32)  # no copy for the solve's maps
+        direct = a.nbytes >= EXR_DIRECT_BYTES
+        return atomic_write(path, lambda tmp: write_plain_exr(tmp, a, names, direct=direct, rows_ready=rows_ready))
     if names in ("RGB", "RGBA") and a.dtype == dtype and a.flags.c_contiguous:
         data = {names: a}  # interleaved: OpenEXR writes it as it is (the same bytes as plane by plane)
     else:
