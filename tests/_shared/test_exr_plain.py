@@ -4,6 +4,8 @@ import errno
 import fcntl
 import os
 import struct
+import threading
+import time
 
 import numpy as np
 import OpenEXR
@@ -161,3 +163,36 @@ def test_bad_offsets_lines_and_truncation_fall_back_or_name_the_file(tmp_path):
             assert name in ("offset table",), name  # the library rebuilds a broken offset table
             np.testing.assert_array_equal(pixels.view(np.uint32), a.view(np.uint32))
     assert read_plain_exr(tmp_path / "a.exr", max_pixels=100) is None  # over the pixel limit: the library's check
+
+
+def test_a_file_written_while_its_array_is_filled_has_the_final_values(tmp_path, monkeypatch):
+    """``rows_ready``: each band of lines is built only once its rows are final."""
+    from id2reflectance.processing.solve.outputs import RowGate
+
+    monkeypatch.setattr(exr_plain, "_BAND_BYTES", 1)  # a line per band: a wait per line
+    final = _any_bits((48, 20, 3), seed=9)
+    a = np.full_like(final, np.nan)
+    gate, asked = RowGate(), []
+
+    def fill() -> None:
+        for r in range(0, 48, 5):
+            time.sleep(0.002)
+            a[r : r + 5] = final[r : r + 5]
+            gate.advance(min(r + 5, 48))
+
+    def ready(rows: int) -> None:
+        asked.append(rows)
+        gate.wait(rows)
+
+    filler = threading.Thread(target=fill)
+    filler.start()
+    write_exr(tmp_path / "a.exr", a, compression="none", rows_ready=ready)
+    filler.join()
+    assert asked == list(range(1, 49))
+    np.testing.assert_array_equal(_library_read(tmp_path / "a.exr").view(np.uint32), final.view(np.uint32))
+    gate = RowGate()
+    gate.advance(3)
+    gate.fail()
+    gate.wait(3)  # finished rows stay readable
+    with pytest.raises(RuntimeError, match="stopped"):
+        gate.wait(4)
