@@ -86,7 +86,7 @@ def test_read_is_the_library_read_bit_for_bit(tmp_path, channels):
     _library_write(tmp_path / "a.exr", a)
     got = read_plain_exr(tmp_path / "a.exr", max_pixels=MAX_IMAGE_PIXELS)
     assert got is not None
-    pixels, names = got
+    pixels, names, _ = got
     assert names == ("R", "G", "B", "A")[:channels] and pixels.dtype == np.float32 and pixels.flags.writeable
     np.testing.assert_array_equal(pixels.view(np.uint32), _library_read(tmp_path / "a.exr").view(np.uint32))
     back, _ = read_exr(tmp_path / "a.exr")
@@ -196,3 +196,24 @@ def test_a_file_written_while_its_array_is_filled_has_the_final_values(tmp_path,
     gate.wait(3)  # finished rows stay readable
     with pytest.raises(RuntimeError, match="stopped"):
         gate.wait(4)
+
+
+@pytest.mark.parametrize("special", [None, np.nan, np.inf, -np.inf])
+def test_the_extremes_taken_on_the_way_are_the_frame_checks(tmp_path, monkeypatch, special):
+    from id2reflectance._shared.imageio import read_frame
+    from id2reflectance.capture.frames import _band_extremes
+
+    monkeypatch.setattr(exr_plain, "_BAND_BYTES", 3000)  # merged in pieces smaller than a band
+    a = np.random.default_rng(11).standard_normal((53, 40, 3)).astype(np.float32)
+    if special is not None:
+        a[37, 5, 1] = special
+    write_exr(tmp_path / "a.exr", a, compression="none")
+    img, extremes = read_frame(tmp_path / "a.exr", "linear", band_rows=7)  # 53 rows: a last band of 4
+    np.testing.assert_array_equal(img, a)
+    lo, hi, highs = _band_extremes(img)  # what the frame check computes without them (1 MB bands)
+    assert extremes is not None and len(extremes[2]) == 8
+    np.testing.assert_array_equal([extremes[0], extremes[1]], [lo, hi])
+    np.testing.assert_array_equal(extremes[2], [a[r : r + 7].max() for r in range(0, 53, 7)])
+    write_exr(tmp_path / "z.exr", a, compression="zip")  # the library's read: no extremes
+    img, extremes = read_frame(tmp_path / "z.exr", "linear", band_rows=7)
+    assert extremes is None and np.array_equal(img, a, equal_nan=True)

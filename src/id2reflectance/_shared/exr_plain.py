@@ -157,15 +157,29 @@ def _planes(lines: np.ndarray, layout: PlainLayout) -> list[np.ndarray]:
     return [lines[:, 2 + k * w : 2 + (k + 1) * w] for k in range(len(layout.channels))][::-1]
 
 
-def read_plain_exr(path: str | Path, *, max_pixels: int) -> tuple[np.ndarray, tuple[str, ...]] | None:
+Extremes = tuple[float, float, np.ndarray]
+"""``(minimum, maximum, maxima)`` of an image: its smallest and largest value (NaN when it
+has a NaN) and the largest value of each band of rows (float32, one per band)."""
+
+
+def read_plain_exr(
+    path: str | Path, *, max_pixels: int, band_rows: int | None = None
+) -> tuple[np.ndarray, tuple[str, ...], Extremes | None] | None:
     """Read an uncompressed scanline OpenEXR file of float32 ``B, G, R`` (or ``A, B, G, R``)
     channels, or return None for any other file (the caller reads it with the library).
+
+    Parameters
+    ----------
+    band_rows : also the pixels' :data:`Extremes` with maxima per band of this many rows,
+        taken on the way while each band is in the core's cache (about free; a pass over
+        the image each otherwise); None: not computed.
 
     Returns
     -------
     pixels : (H, W, 3|4) float32, R, G, B[, A] as stored (mapped up front:
         :func:`~id2reflectance._shared.pages.mapped_empty`).
     names : ``("R", "G", "B")`` or ``("R", "G", "B", "A")``.
+    extremes : of every channel's values (None without ``band_rows``).
 
     Raises OSError when the file cannot be opened; a file that is changed while it is
     read can end the process (it is mapped): session frames are not written meanwhile.
@@ -190,25 +204,41 @@ def read_plain_exr(path: str | Path, *, max_pixels: int) -> tuple[np.ndarray, tu
         populate = getattr(mmap, "MAP_POPULATE", 0)
         with mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ) as m:
             out = mapped_empty((layout.height, layout.width, len(layout.channels)), np.float32)
-            if not _merge_lines(m, layout, out):
+            ok, extremes = _merge_lines(m, layout, out, band_rows)
+            if not ok:
                 return None
-    return out, ("R", "G", "B", "A")[: len(layout.channels)]
+    return out, ("R", "G", "B", "A")[: len(layout.channels)], extremes
 
 
-def _merge_lines(buf: mmap.mmap, layout: PlainLayout, out: np.ndarray) -> bool:
-    """De-interleave every line of ``buf`` into ``out`` (H, W, C); False when a line's ``y``
-    or size is not what the layout says (nothing trusted then)."""
-    lines = _line_view(buf, layout.first, layout.height, layout, "<f4")
+def _merge_lines(
+    buf: mmap.mmap, layout: PlainLayout, out: np.ndarray, band_rows: int | None
+) -> tuple[bool, Extremes | None]:
+    """De-interleave every line of ``buf`` into ``out`` (H, W, C), about a megabyte at a
+    time (and the extremes of each band of ``band_rows`` rows while it is in cache); False
+    when a line's ``y`` or size is not what the layout says (nothing trusted then)."""
+    h = layout.height
+    lines = _line_view(buf, layout.first, h, layout, "<f4")
     head = lines.view("<i4")[:, :2]
-    if not (
-        np.array_equal(head[:, 0], layout.y0 + np.arange(layout.height))
-        and bool((head[:, 1] == layout.record - 8).all())
-    ):
-        return False
-    got = cv2.merge(_planes(lines, layout), out)
-    if got.__array_interface__["data"][0] != out.__array_interface__["data"][0]:
-        out[...] = got  # OpenCV chose other memory (never seen): the pixels are right either way
-    return True
+    if not (np.array_equal(head[:, 0], layout.y0 + np.arange(h)) and bool((head[:, 1] == layout.record - 8).all())):
+        return False, None
+    step = max(1, _BAND_BYTES // (out.shape[1] * out.shape[2] * 4))
+    band = h if band_rows is None else max(1, band_rows)
+    lows, highs = np.empty(-(-h // band), np.float32), np.empty(-(-h // band), np.float32)
+    for b, r0 in enumerate(range(0, h, band)):
+        lo = hi = None
+        for r in range(r0, min(r0 + band, h), step):
+            rows = slice(r, min(r + step, r0 + band, h))
+            dst = out[rows]
+            got = cv2.merge(_planes(lines[rows], layout), dst)
+            if got.__array_interface__["data"][0] != dst.__array_interface__["data"][0]:
+                dst[...] = got  # OpenCV chose other memory (never seen): the pixels are right either way
+            if band_rows is not None:  # NaN propagates through numpy's minimum and maximum
+                lo = dst.min() if lo is None else np.minimum(lo, dst.min())
+                hi = dst.max() if hi is None else np.maximum(hi, dst.max())
+        lows[b], highs[b] = (lo, hi) if band_rows is not None else (0, 0)
+    if band_rows is None:
+        return True, None
+    return True, (float(lows.min()), float(highs.max()), highs)
 
 
 # ------------------------------------------------------------------------- writing

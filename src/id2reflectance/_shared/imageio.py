@@ -264,7 +264,7 @@ def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
     except OSError as err:
         raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
     if plain is not None:
-        return plain
+        return plain[:2]
     try:
         # Interleaved first: OpenEXR groups R, G, B (and A) of one type into one (H, W, C)
         # array, decoded straight into it (about 8x faster than separate planes + np.stack).
@@ -453,6 +453,26 @@ def read_raw(path: str | Path) -> np.ndarray:
     except Exception as err:
         raise InputFileError(path, None, f"not a readable camera RAW file ({err})") from err
     return np.divide(rgb, np.float32(65535.0), dtype=np.float32)  # one float32 array, as astype then divide
+
+
+def read_frame(
+    path: str | Path, encoding: Encoding, *, band_rows: int
+) -> tuple[np.ndarray, tuple[float, float, np.ndarray] | None]:
+    """:func:`read_image`, and the image's minimum, maximum and maxima per band of
+    ``band_rows`` rows (:data:`~id2reflectance._shared.exr_plain.Extremes`) when they came
+    for free with the decode (an uncompressed float32 RGB EXR, taken while each band is
+    in cache), else None (the caller computes what it needs)."""
+    path = Path(path)
+    if encoding == "linear" and path.suffix.lower() == ".exr" and path.is_file():
+        check_image_header(path)
+        try:
+            plain = read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS, band_rows=band_rows)
+        except OSError as err:
+            raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
+        if plain is not None:
+            img = plain[0]
+            return (img, plain[2]) if img.shape[2] == 3 else (np.ascontiguousarray(img[..., :3]), None)
+    return read_image(path, encoding), None
 
 
 def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:

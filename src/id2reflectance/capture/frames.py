@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from id2reflectance._shared.imageio import check_image_header, read_image, read_mask
+from id2reflectance._shared.imageio import check_image_header, read_frame, read_mask
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
@@ -145,7 +145,7 @@ def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[
     try:
         if path.is_file():  # the header's size first: a hostile header is refused undecoded
             check_image_header(path, (cam.height, cam.width), what=f"camera '{cam.name}'")
-        img = read_image(path, frame.encoding)
+        img, extremes = read_frame(path, frame.encoding, band_rows=_band_rows(cam.width, 3))
     except InputFileError as err:
         raise InputFileError(frame.file, field, err.message) from err
     if img.shape[:2] != (cam.height, cam.width):
@@ -154,7 +154,7 @@ def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[
         )
     if not img.size:
         return img, 0.0, None
-    lo, hi, band_max = _band_extremes(img)
+    lo, hi, band_max = extremes if extremes is not None else _band_extremes(img)  # taken by the reader: free
     if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(img)).any(axis=2).sum())
         raise InputFileError(frame.file, field, f"contains NaN or Inf in {bad} pixel(s)")
