@@ -28,14 +28,17 @@ import errno
 import mmap
 import os
 import struct
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+AVAILABLE = hasattr(mmap, "MAP_SHARED") and sys.byteorder == "little"
+"""Whether this platform can use the module (POSIX mappings; the file's little-endian
+values used as they are); elsewhere the callers use the OpenEXR library."""
 MAGIC = 20000630
 """The first four bytes of every OpenEXR file (little-endian int32)."""
 _LONG_NAMES = 0x400  # version flag: names up to 255 bytes (the only flag a plain file may carry)
@@ -186,6 +189,8 @@ def read_plain_exr(
     """
     from id2reflectance._shared.pages import mapped_empty
 
+    if not AVAILABLE:
+        return None
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(1 << 16)
@@ -216,6 +221,8 @@ def _merge_lines(
     """De-interleave every line of ``buf`` into ``out`` (H, W, C), about a megabyte at a
     time (and the extremes of each band of ``band_rows`` rows while it is in cache); False
     when a line's ``y`` or size is not what the layout says (nothing trusted then)."""
+    import cv2  # here, not above: imageio sets OpenCV's environment before OpenCV is first imported
+
     h = layout.height
     lines = _line_view(buf, layout.first, h, layout, "<f4")
     head = lines.view("<i4")[:, :2]
@@ -354,6 +361,8 @@ def _split_lines(
     stage: mmap.mmap, offset: int, rows: np.ndarray, y: int, layout: PlainLayout, order: list[int]
 ) -> None:
     """Build the chunks of lines ``y, y + 1, ...`` of ``rows`` (n, W, C) in ``stage`` from byte ``offset``."""
+    import cv2  # here, not above: imageio sets OpenCV's environment before OpenCV is first imported
+
     n, w, c = rows.shape
     lines = _line_view(stage, offset, n, layout, "<f4")
     head = lines.view("<i4")[:, :2]

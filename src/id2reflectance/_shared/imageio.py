@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import tifffile
 
+from id2reflectance._shared import exr_plain
 from id2reflectance._shared.atomic import atomic_write
 from id2reflectance._shared.exr_plain import read_plain_exr, write_plain_exr
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
@@ -346,7 +347,7 @@ def write_exr(
     if compression not in EXR_COMPRESSIONS:
         raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
     keep = a.dtype == bool and a.shape[2] == 1  # a mask: converted line by line
-    plain = compression == "none" and not half and names in ("Y", "RGB", "RGBA")
+    plain = compression == "none" and not half and names in ("Y", "RGB", "RGBA") and exr_plain.AVAILABLE
     if rows_ready is not None and not (plain and a.flags.c_contiguous and (keep or a.dtype == np.float32)):
         rows_ready(a.shape[0])  # copied or handed to the library whole: every row first
         rows_ready = None
