@@ -321,10 +321,13 @@ def write_plain_exr(
         stage[: len(head)] = head
         fill = len(head)
         for r0 in range(0, h + band, band):
-            while fill >= block:  # whole blocks out; the rest (less than a block) moved to the front
-                direct = _write_all(fd, memoryview(stage)[:block], direct)
-                stage.move(0, block, fill - block)
-                fill -= block
+            done = 0
+            while fill - done >= block:  # whole blocks out; the rest (less than a block) moved to the front
+                direct = _write_all(fd, memoryview(stage)[done : done + block], direct)
+                done += block
+            if done:
+                stage.move(0, done, fill - done)
+                fill -= done
             if r0 < h:
                 rows = min(band, h - r0)
                 if rows_ready is not None:
