@@ -149,9 +149,9 @@ def plain_layout(head: bytes, file_size: int, *, max_pixels: int) -> PlainLayout
     return PlainLayout(tuple(n.decode() for n in names), w, h, y0, first, record)
 
 
-def _line_view(buf: object, offset: int, rows: int, layout: PlainLayout, dtype: str) -> np.ndarray:
+def _line_view(buf: mmap.mmap, offset: int, rows: int, layout: PlainLayout, dtype: str) -> np.ndarray:
     """``(rows, record / 4)`` view of ``rows`` line chunks of ``buf`` from byte ``offset``."""
-    return np.frombuffer(buf, dtype, count=rows * layout.record // 4, offset=offset).reshape(rows, -1)  # type: ignore[call-overload]
+    return np.frombuffer(buf, dtype, count=rows * layout.record // 4, offset=offset).reshape(rows, -1)
 
 
 def _planes(lines: np.ndarray, layout: PlainLayout) -> list[np.ndarray]:
@@ -198,9 +198,9 @@ def read_plain_exr(
             return None
         parsed = _attributes(head)
         window = parsed[0].get(b"dataWindow", (b"", b""))[1] if parsed is not None else b""
-        if len(window) == 16:  # the offset table may reach past the first read
+        if parsed is not None and len(window) == 16:  # the offset table may reach past the first read
             _, y0, _, y1 = struct.unpack("<4i", window)
-            need = parsed[1] + 8 * max(0, min(y1 - y0 + 1, max_pixels))  # type: ignore[index]
+            need = parsed[1] + 8 * max(0, min(y1 - y0 + 1, max_pixels))
             if need > len(head):
                 head += f.read(need - len(head))
         layout = plain_layout(head, size, max_pixels=max_pixels)
