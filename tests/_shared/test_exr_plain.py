@@ -96,9 +96,17 @@ def test_read_is_the_library_read_bit_for_bit(tmp_path, channels):
 def test_write_exr_uses_the_own_writer_without_changing_a_byte(tmp_path, monkeypatch):
     a = _any_bits((40, 50, 3), seed=5)
     _library_write(tmp_path / "lib.exr", a)
-    monkeypatch.setattr("id2reflectance._shared.imageio.EXR_DIRECT_BYTES", 0)  # direct IO even for this one
-    write_exr(tmp_path / "own.exr", a, compression="none")
-    assert (tmp_path / "own.exr").read_bytes() == (tmp_path / "lib.exr").read_bytes()
+    opened = []
+    real_open = exr_plain._open_direct
+    monkeypatch.setattr(exr_plain, "_open_direct", lambda path, flags: opened.append(path) or real_open(path, flags))
+    write_exr(tmp_path / "plain.exr", a, compression="none", direct=True)  # under EXR_DIRECT_BYTES: page cache
+    monkeypatch.setattr("id2reflectance._shared.imageio.EXR_DIRECT_BYTES", 0)
+    write_exr(tmp_path / "cached.exr", a, compression="none")  # not asked: page cache
+    assert not opened
+    write_exr(tmp_path / "own.exr", a, compression="none", direct=True)
+    assert len(opened) == 1
+    for name in ("plain.exr", "cached.exr", "own.exr"):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "lib.exr").read_bytes()
     write_exr(tmp_path / "m.exr", a[..., 0] > 0, compression="none")  # a bool mask: 0.0 / 1.0
     np.testing.assert_array_equal(_library_read(tmp_path / "m.exr"), (a[..., 0] > 0).astype(np.float32))
 

@@ -52,9 +52,10 @@ OpenEXR reader since 1.x reads them (the lossy PXR24, B44 and DWA, and ZSTD and 
 only OpenEXR >= 3.4 reads, are not offered)."""
 EXR_DIRECT_BYTES = 1 << 25
 """Uncompressed EXR files of at least this many bytes of pixels are written around the page
-cache (``O_DIRECT``, :func:`~id2reflectance._shared.exr_plain.write_plain_exr`): the copy
-into the kernel's memory cost more CPU than the rest of the write (a later read of the file
-then comes from the disk)."""
+cache when :func:`write_exr` is asked to (``direct``; ``O_DIRECT``,
+:func:`~id2reflectance._shared.exr_plain.write_plain_exr`): the copy into the kernel's
+memory cost more CPU than the rest of the write (a later read of the file then comes from
+the disk); smaller files are not worth it."""
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -314,6 +315,7 @@ def write_exr(
     half: bool = False,
     compression: ExrCompression = "zip",
     rows_ready: Callable[[int], None] | None = None,
+    direct: bool = False,
 ) -> Path:
     """Write ``pixels`` as a scanline OpenEXR file, atomically (every compression lossless).
 
@@ -332,6 +334,9 @@ def write_exr(
     rows_ready : ``rows_ready(r)`` returns once rows ``0 .. r - 1`` of ``pixels`` hold
         their final values (the file written while the array is being filled: line by
         line when uncompressed, else once it is full); None: they do.
+    direct : an uncompressed file of at least :data:`EXR_DIRECT_BYTES` bytes of pixels is
+        written around the page cache (``O_DIRECT``: no copy into the kernel's memory, but
+        a later read of the file comes from the disk).
     """
     import OpenEXR  # lazy: a native library that only EXR users need to load
 
@@ -353,8 +358,8 @@ def write_exr(
         rows_ready = None
     if plain:
         a = np.ascontiguousarray(a, None if keep else np.float32)  # no copy for the solve's maps
-        direct = a.nbytes >= EXR_DIRECT_BYTES
-        return atomic_write(path, lambda tmp: write_plain_exr(tmp, a, names, direct=direct, rows_ready=rows_ready))
+        around = direct and a.nbytes >= EXR_DIRECT_BYTES
+        return atomic_write(path, lambda tmp: write_plain_exr(tmp, a, names, direct=around, rows_ready=rows_ready))
     if names in ("RGB", "RGBA") and a.dtype == dtype and a.flags.c_contiguous:
         data = {names: a}  # interleaved: OpenEXR writes it as it is (the same bytes as plane by plane)
     else:

@@ -64,6 +64,7 @@ def write_camera_maps(
     compression: ExrCompression = "none",
     workers: int = 1,
     rows_ready: Callable[[int], None] | None = None,
+    direct: bool = False,
 ) -> list[Path]:
     """Write maps of ``maps`` as ``folder/<name>.exr`` (float32, each atomically).
 
@@ -75,6 +76,7 @@ def write_camera_maps(
     workers : files written concurrently (threads; the maps are written without copies).
     rows_ready : ``rows_ready(r)`` returns once rows ``0 .. r - 1`` of every map are final
         (:class:`RowGate`: the maps written while they are solved); None: they are.
+    direct : large uncompressed files around the page cache (``write_exr``'s ``direct``).
 
     Returns
     -------
@@ -87,7 +89,9 @@ def write_camera_maps(
     names = tuple(n for n in names if n in images)
 
     def write(name: str) -> Path:
-        return write_exr(folder / f"{name}.exr", images[name], compression=compression, rows_ready=rows_ready)
+        return write_exr(
+            folder / f"{name}.exr", images[name], compression=compression, rows_ready=rows_ready, direct=direct
+        )
 
     if workers <= 1 or len(names) <= 1:
         return [write(name) for name in names]

@@ -412,6 +412,7 @@ def solve_session(
                 compression=config.compression,
                 workers=workers,
                 rows_ready=gate.wait,
+                direct=config.direct_io,
             )
             try:
                 maps = solve_camera_frames(
@@ -447,7 +448,12 @@ def solve_session(
             noise_warnings, confidence_s = confidence_job.result()
             if "confidence" in config.maps:
                 write_camera_maps(
-                    tmp / name, maps, names=("confidence",), compression=config.compression, workers=workers
+                    tmp / name,
+                    maps,
+                    names=("confidence",),
+                    compression=config.compression,
+                    workers=workers,
+                    direct=config.direct_io,
                 )
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
