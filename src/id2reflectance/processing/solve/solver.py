@@ -305,10 +305,12 @@ def solve_session(
     """Solve every camera of a session and write the maps and ``solve.json``.
 
     Each camera's frames are decoded and its maps written by ``config.resolved_workers()``
-    threads; a side thread loads the compiled kernel during the first decode and computes
-    each camera's statistics while its maps are written, and a reader thread decodes the
-    next camera's frames meanwhile (its ``timings_s.decode`` is the reader's time, which
-    overlaps the previous camera's write). The maps do not depend on any of it.
+    threads, each map file's lines as soon as the solve has finished them (``timings_s.write``
+    is what remains after the solve); a side thread loads the compiled kernel during the
+    first decode and computes each camera's statistics while its maps are written, and a
+    reader thread decodes the next camera's frames meanwhile (its ``timings_s.decode`` is the
+    reader's time, which overlaps the previous camera's write). The maps do not depend on
+    any of it.
 
     Parameters
     ----------
