@@ -17,7 +17,8 @@ Rows (figure | value | reference | ratio):
   the noise-only (still) figure of the same run; ``--part noinv``: the same without the inverse
   patterns (8 frames);
 * cost (``cost_rows``): ``align_camera_frames`` (rigid) alone on the sessions' frames tiled to
-  2048 x 2048 (14 moving frames) and 4096 x 4096 (8 frames, no inverses: moving, and still),
+  2048 x 2048 (14 moving frames) and 4096 x 4096 (8 frames, no inverses: moving, and still), and
+  2048 x 2048 with the mask kept to a centred 1024 px square (a face smaller than the frame),
   in Mpix/s of camera pixels (height x width, the unit of the issue's 5 Mpix/s target for
   alignment plus denoising), in place as the solver runs it, against one plain ``cv2.remap``
   (bicubic) and one 5 x 5 ``cv2.GaussianBlur`` of the same frames in the same run; its parts
@@ -170,8 +171,10 @@ def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True) -> l
     return rows
 
 
-COST_CASES = ((2048, 14, True), (4096, 8, True), (4096, 8, False))
-"""(size, frames, moving) of the cost rows: 8 frames are the session without its inverse patterns."""
+COST_CASES = ((2048, 14, True, None), (4096, 8, True, None), (4096, 8, False, None), (2048, 14, True, 1024))
+"""(size, frames, moving, face) of the cost rows: 8 frames are the session without its inverse patterns;
+``face``: the mask kept to a centred square of that many pixels (a face smaller than the frame, as in a
+capture; None: the tiled heads' mask over the whole frame)."""
 
 
 def _tiled(session_dir: Path, size: int | None, nframes: int) -> tuple[str, dict, np.ndarray]:
@@ -221,10 +224,15 @@ def cost_rows(
     rows: list[Row] = []
     cam, small, small_mask = _tiled(moving_dir, None, 14)
     align_camera_frames(CameraFrames(cam, small, np.zeros(small_mask.shape, bool), {}), small_mask, mode="rigid")
-    for size, nframes, moving in cases:
+    for size, nframes, moving, face in cases:
         if not moving and still_dir is None:
             continue
         cam, images, big_mask = _tiled(moving_dir if moving else still_dir, size, nframes)
+        if face:
+            lo = (size - face) // 2
+            centre = np.zeros_like(big_mask)
+            centre[lo : lo + face, lo : lo + face] = True
+            big_mask = big_mask & centre
         best = None
         for _ in range(repeats):
             frames = CameraFrames(cam, {k: v.copy() for k, v in images.items()}, np.zeros((size, size), bool), {})
@@ -235,12 +243,14 @@ def cost_rows(
             best = took if best is None or took[0] < best[0] else best
         (align_s, align_cpu) = best
         # the part of it that is the resampling: the same warps again, alone (in place, as above)
-        box = (0.0, 0.0, size - 1.0, size - 1.0)
+        ys, xs = np.flatnonzero(big_mask.any(axis=1)), np.flatnonzero(big_mask.any(axis=0))
+        box = (float(xs[0]), float(ys[0]), float(xs[-1]), float(ys[-1]))  # the face's, as the alignment's
         moved = [f for f in report.frames if f.method == "rigid"]
         copies = {f.frame: images[tuple(f.frame.rsplit("_", 1))].copy() for f in moved}
         t0 = _clock()
         for f in moved:
-            warp_face(copies[f.frame], f.motion.matrix(size, size), box, margin=32.0, in_place=True)
+            margin = 32.0 + f.displacement_px
+            warp_face(copies[f.frame], f.motion.matrix(size, size), box, margin=margin, in_place=True)
         warp_s, warp_cpu = _since(t0)
         del copies
         xs, ys = np.meshgrid(np.arange(size, dtype=np.float32) + 0.3, np.arange(size, dtype=np.float32) - 0.2)
@@ -257,6 +267,7 @@ def cost_rows(
         est_s, est_cpu = max(align_s - warp_s, 1e-9), max(align_cpu - warp_cpu, 1e-9)
         n = len(images)
         label = f"{tag}align rigid, {n} {'moving' if moving else 'still'} frames {size}x{size}, {workers} threads"
+        label += f", face {face} px" if face else ""
         rows += [
             (
                 f"{label} (Mpix/s of camera pixels; {align_s:.2f} s, {len(moved)} resampled)",

@@ -280,7 +280,7 @@ def test_a_moved_frame_is_resampled_around_the_face_only() -> None:
 
 
 def test_the_in_place_resampling_matches_a_new_array() -> None:
-    """In place (bands of rows written into the frame, the rows later bands read kept aside) the
+    """In place (bands of rows written into the frame one band late, so later bands read decoded rows) the
     resampling gives what it gives into a new array, over several bands and either direction."""
     from id2reflectance.processing.solve.align_resample import BAND_ROWS, warp_face
 
@@ -334,8 +334,10 @@ def test_large_frames_are_aligned_at_a_working_resolution() -> None:
 def test_a_still_textureless_sphere_is_left_untouched() -> None:
     """Issue 20: the analytic sphere (smooth, no texture, no inverse patterns) rendered at 256 px and
     enlarged to 512 px. Its shading differs between patterns, which the fit used to take for 0.2-1 px
-    of motion on every gradient frame (and the dense flow on the cross-polarised ones). Under ``auto``
-    every frame must be the decoded one: the fitted motions remove almost none of the mismatch."""
+    of motion on every gradient frame (and the dense flow on the cross-polarised ones); then for
+    0.16-0.22 px that the explained-fraction test refused. Matched to the full-on frame times their
+    smoothed lighting ratio (align_refine.ratio_template), the cross gradients' fitted motions are
+    within the fit's precision: every frame is the decoded one, none refused."""
     from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera
 
     view = render_sphere_view(sphere_camera("cam0", 256), inverses=False, samples=(32, 8))
@@ -346,7 +348,47 @@ def test_a_still_textureless_sphere_is_left_untouched() -> None:
     assert all(aligned.images[k] is images[k] for k in images)
     assert all(f.explained < 0.1 for f in report.frames)
     assert not aligned.saturated.any()
-    # the cross gradients' fitted motions (0.16-0.22 px, 4-10 sigma) were refused: each is named
-    refused = [w for w in alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5) if "[motion_refused]" in w]
-    assert len(refused) == sum(f.refused for f in report.frames) >= 1
-    assert all(f.refused == (f.frame.startswith("gradient") and f.frame.endswith("cross")) for f in report.frames)
+    # the cross gradients' lighting is no longer fitted as motion (measured 0.01-0.06 px, under 3 sigma)
+    cross = [f for f in report.frames if f.frame.startswith("gradient") and f.frame.endswith("cross")]
+    assert len(cross) == 3 and all(f.displacement_px < 0.1 for f in cross), [
+        (f.frame, f.displacement_px) for f in cross
+    ]
+    assert not any(f.refused for f in report.frames)
+    assert alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5) == []
+
+
+def test_a_small_face_is_aligned_on_its_window_of_the_frames() -> None:
+    """The motion is estimated on the face's window (align_work.face_window) of a frame much larger
+    than the face: the same motions as on the face's own frames, in the large frame's pixels; the
+    resampling covers only the face's box, the rest of the frame stays as decoded."""
+    from id2reflectance.processing.solve.align import _working_frame
+
+    big, (ox, oy) = 480, (230, 150)
+    small = _frames(MOTIONS)
+    images = {}
+    for key, img in small.images.items():
+        canvas = np.zeros((big, big, 3), np.float32)
+        canvas[oy : oy + SIZE, ox : ox + SIZE] = img
+        images[key] = canvas
+    f, window = _working_frame(images[("full", "cross")], None)
+    assert f == 1 and window != (0, 0, big, big) and (window[2] - window[0]) * (window[3] - window[1]) < 0.5 * big**2
+    _, own = align_camera_frames(small, None, mode="rigid")
+    frames = CameraFrames("cam0", {k: v.copy() for k, v in images.items()}, np.zeros((big, big), bool), {})
+    aligned, report = align_camera_frames(frames, None, mode="rigid")
+    T = np.array([[1.0, 0.0, ox], [0.0, 1.0, oy], [0.0, 0.0, 1.0]])
+    for a, b in zip(own.frames, report.frames, strict=True):
+        assert a.frame == b.frame and a.method == b.method
+        expected = T @ a.motion.matrix(SIZE, SIZE) @ np.linalg.inv(T)
+        corners = np.array([[ox, oy, 1.0], [ox + SIZE, oy, 1.0], [ox, oy + SIZE, 1.0], [ox + SIZE, oy + SIZE, 1.0]])
+        assert np.abs(corners @ (b.motion.matrix(big, big) - expected)[:2].T).max() < 0.02, (a, b)
+    for key in MOTIONS:  # outside the face's box grown by its margin: as decoded
+        np.testing.assert_array_equal(aligned.images[key][:, : window[0]], images[key][:, : window[0]])
+        np.testing.assert_array_equal(aligned.images[key][: window[1]], images[key][: window[1]])
+    # the dense flow (``flow``) is placed at the window too: inside the face the same frames as unwindowed
+    own_frames, _ = align_camera_frames(small, None, mode="flow")
+    frames = CameraFrames("cam0", {k: v.copy() for k, v in images.items()}, np.zeros((big, big), bool), {})
+    aligned, report = align_camera_frames(frames, None, mode="flow")
+    assert {f.method for f in report.frames} == {"reference", "flow"}
+    for key in MOTIONS:
+        inside = aligned.images[key][oy + 50 : oy + 110, ox + 50 : ox + 110]
+        np.testing.assert_allclose(inside, own_frames.images[key][50:110, 50:110], atol=5e-3)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_features import similarity_matrix
+from id2reflectance.processing.solve.align_features import log_features, similarity_matrix
 from id2reflectance.processing.solve.align_refine import (
     MIN_KEEP,
     MIN_SHARE,
     REUSE_PX,
     FeatureCache,
     lit_points,
+    matched_template,
     pair_template,
+    predicted,
+    ratio_template,
 )
 
 
@@ -72,3 +76,32 @@ def test_a_complementary_template_is_rebuilt_only_when_its_complement_moved() ->
     assert moved is not template
     assert np.abs(share3 - share).max() > 0.01
     np.testing.assert_allclose(pair_template(key, cache, motions)[0], moved)
+
+
+def test_without_inverses_a_gradient_frame_is_matched_to_the_full_on_frame_times_its_lighting_ratio() -> None:
+    """A cross-polarised gradient frame is the full-on frame times a smooth lighting ratio: the
+    template (full-on x smoothed ratio of the frame aligned with its motion) has the frame's features,
+    where the full-on frame's own differ by the ratio's shading; rebuilt only when the frame moved."""
+    rng = np.random.default_rng(5)
+    h, w = 96, 128
+    texture = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.0)
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    full = (0.4 + texture) * np.exp(-(((xx - 64) / 40) ** 2) - ((yy - 48) / 30) ** 2)  # a lit blob
+    ratio = 1.0 / (1.0 + np.exp(-(xx - 64) / 6.0))  # lit from the right, falling off steeply
+    key = ("gradient_x", "cross")
+    cache = FeatureCache(eps=0.01, inverses=False)
+    cache.lum = {("full", "cross"): full.astype(np.float32), key: (full * ratio).astype(np.float32)}
+    cache.log = {k: [log_features(v, eps=0.01)] for k, v in cache.lum.items()}
+    assert predicted(key, cache) and not predicted(("gradient_x", "parallel"), cache)
+    motions = {k: np.eye(3) for k in cache.lum}
+    template, frame = matched_template(key, cache, motions)
+    inner = (slice(20, 76), slice(30, 98))
+    own = frame[0][inner]
+    err_template = np.sqrt(np.mean((template[inner] - own) ** 2))
+    err_full = np.sqrt(np.mean((cache.log[("full", "cross")][0][inner] - own) ** 2))
+    assert err_template < 0.5 * err_full, (err_template, err_full)
+    # reused within REUSE_PX, rebuilt (from the moved frame) beyond it
+    motions[key] = similarity_matrix(0.0, 0.0, 0.5 * REUSE_PX, 0.0, 0.0, 0.0)
+    assert ratio_template(key, cache, motions)[0] is template
+    motions[key] = similarity_matrix(0.0, 0.0, 0.7, 0.0, 0.0, 0.0)
+    assert ratio_template(key, cache, motions)[0] is not template

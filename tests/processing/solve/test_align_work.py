@@ -21,8 +21,8 @@ from id2reflectance.processing.solve.separation import AXES
 REF = ("full", "cross")
 
 
-def test_work_factor_keeps_the_face_at_least_640_px() -> None:
-    assert [work_factor(e) for e in (100, 1279, 1280, 2559, 2560, 6000)] == [1, 1, 2, 2, 4, 8]
+def test_work_factor_keeps_the_face_at_least_480_px() -> None:
+    assert [work_factor(e) for e in (100, 959, 960, 1919, 1920, 6000)] == [1, 1, 2, 2, 4, 8]
 
 
 @pytest.mark.parametrize("f", [2, 4])
@@ -71,10 +71,16 @@ def _frames(backdrop: float, ambient: float) -> dict[tuple[str, str], np.ndarray
 
 def test_a_lit_backdrop_is_not_the_face() -> None:
     lum, face = _frames(backdrop=0.3, ambient=0.0)
-    assert face_region(lum, None, REF, inverses=False).all()  # brightness alone takes the backdrop
     region = face_region(lum, None, REF, inverses=True)
     near = cv2.dilate(face.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # the 5 x 5 average's reach
     assert not (region & ~near).any() and (region & face).sum() > 0.9 * face.sum()
+    # without inverses: twice the gradients' mean less full-on (this disk's ramps are not a Lambertian
+    # face's: up to 0.55 x full on the face, so its steepest-lit parts drop out too)
+    gradients_only = {k: v for k, v in lum.items() if not k[0].startswith("inverse")}
+    region = face_region(gradients_only, None, REF, inverses=False)
+    assert not (region & ~near).any() and (region & face).sum() > 0.7 * face.sum()
+    # brightness alone takes the backdrop when there is nothing to tell the stage's light by
+    assert face_region({REF: lum[REF]}, None, REF, inverses=False).all()
     mask = np.zeros_like(face)
     mask[5:9, 5:9] = True
     assert face_region(lum, mask, REF, inverses=True) is mask
@@ -92,3 +98,29 @@ def test_frames_that_do_not_complement_fall_back_to_brightness() -> None:
     lum, face = _frames(backdrop=0.0, ambient=0.0)
     same = {k: lum[REF] for k in lum}  # every pattern alike: no stage light to tell the face by
     assert (face_region(same, None, REF, inverses=True) == face).all()
+
+
+def test_the_face_window_grows_the_face_box_and_keeps_the_box_average_grid() -> None:
+    from id2reflectance.processing.solve.align_work import MAX_CROP_SHARE, MIN_CROP_MARGIN, face_window
+
+    # a 1000 px face in a 4096 px frame: a quarter of its extent on each side, origin a multiple of f
+    x0, y0, x1, y1 = face_window((1501, 1203, 2501, 2203), 1000.0, (4096, 4096), 2)
+    assert (x0, y0) == (1250, 952) and x0 % 2 == 0 and y0 % 2 == 0 and (x1, y1) == (2751, 2453)
+    # a small face: at least MIN_CROP_MARGIN; clipped at the frame's edges
+    assert face_window((10, 300, 110, 400), 100.0, (1000, 1000), 1) == (0, 300 - MIN_CROP_MARGIN, 174, 464)
+    # a face filling the frame: the whole frame (a window over MAX_CROP_SHARE of it saves little)
+    side = int(np.sqrt(MAX_CROP_SHARE) * 1000) - 2 * MIN_CROP_MARGIN + 20
+    assert face_window((100, 100, 100 + side, 100 + side), float(side), (1000, 1000), 1) == (0, 0, 1000, 1000)
+
+
+def test_a_motion_fitted_on_a_window_maps_to_camera_pixels() -> None:
+    M = similarity_matrix(0.002, -0.001, 0.4, -0.3, 100.0, 80.0)
+    f, origin = 2, (64, 32)
+    cam = to_camera(M, f, origin)
+    xw = np.array([37.0, 51.0, 1.0])  # a working pixel of the window and where M puts it
+    to_cam = np.array([[f, 0.0, (f - 1) / 2 + origin[0]], [0.0, f, (f - 1) / 2 + origin[1]], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(cam @ (to_cam @ xw), to_cam @ (M @ xw))
+    mask = np.zeros((10, 12), bool)
+    mask[3, 4] = True
+    big = upsample_mask(mask, f, (60, 70), (origin[0] // 2, origin[1] // 2, origin[0] // 2 + 24, origin[1] // 2 + 20))
+    assert big.shape == (60, 70) and big.sum() == f * f and big[16 + 6, 32 + 8]

@@ -29,11 +29,13 @@ specular light of a parallel-polarised frame), which the significance test does 
 Resampling is bicubic; pixels that come from within 2 pixels of a frame's edge or beyond it are excluded like saturated pixels
 (the camera's saturation mask; they are counted with them). A face under 48 pixels across
 is not aligned (``solve.json`` says so in ``alignment.skipped``; no warning: test-sized
-images, not captures). A face 1280 pixels across or more is aligned on frames box-averaged
+images, not captures). A face 960 pixels across or more is aligned on frames box-averaged
 by the largest power of two that keeps it at least
-:data:`~id2reflectance.processing.solve.align_work.WORK_PX` (640) pixels across
-(:mod:`~id2reflectance.processing.solve.align_work`); only the final resampling runs at
-the camera's resolution (:mod:`~id2reflectance.processing.solve.align_resample`). Frames
+:data:`~id2reflectance.processing.solve.align_work.WORK_PX` (480) pixels across
+(:mod:`~id2reflectance.processing.solve.align_work`), and only the face's window of the frames
+is read for it (:func:`~id2reflectance.processing.solve.align_work.face_window`); only the
+final resampling runs at the camera's resolution
+(:mod:`~id2reflectance.processing.solve.align_resample`). Frames
 of one camera are aligned concurrently by ``workers`` threads (OpenCV and numpy release
 the GIL).
 """
@@ -79,6 +81,7 @@ from id2reflectance.processing.solve.align_work import (
     downsample,
     downsample_mask,
     face_region,
+    face_window,
     to_camera,
     upsample_mask,
     work_factor,
@@ -296,14 +299,17 @@ def align_camera_frames(
     files = files or {}
     ref = frames.images[REFERENCE]
     h, w = ref.shape[:2]
-    f = _working_factor(ref, mask)
+    f, window = _working_frame(ref, mask)
+    x0, y0, x1, y1 = window
+    # the estimation runs on the face's window of the frames (views), the resampling on the frames
+    views = {k: v[y0:y1, x0:x1] for k, v in frames.images.items()} if window != (0, 0, w, h) else frames.images
     keys = list(frames.images)
     inverses = has_inverses(frames.images)
     motions: dict[tuple[str, str], np.ndarray] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))))
     try:
-        lum, opp = frame_planes(frames.images, f, pool=pool)
-        small_mask = None if mask is None else downsample_mask(mask, f)
+        lum, opp = frame_planes(views, f, pool=pool)
+        small_mask = None if mask is None else downsample_mask(mask[y0:y1, x0:x1], f)
         region = face_region(lum, small_mask, REFERENCE, inverses=inverses)
         if not region.any():
             raise CaptureError(f"camera '{frames.camera}': no face found in the reference frame to align to")
@@ -316,7 +322,12 @@ def align_camera_frames(
             )
             log.info("%s: %s", frames.camera, report.skipped)
             return frames, report
-        box = (float(f * xs.min()), float(f * ys.min()), float(f * xs.max() + f - 1), float(f * ys.max() + f - 1))
+        box = (
+            float(x0 + f * xs.min()),
+            float(y0 + f * ys.min()),
+            float(x0 + f * xs.max() + f - 1),
+            float(y0 + f * ys.max() + f - 1),
+        )
         levels = int(np.clip(np.floor(np.log2(max(extent / f, 1.0) / 24.0)) + 1, 1, 6))
         eps = max(0.05 * float(np.median(lum[REFERENCE][region])), 1e-6)
         region_u8 = region.astype(np.uint8)
@@ -351,12 +362,27 @@ def align_camera_frames(
         fits = dict(zip(keys, pool.map(first_fit, keys), strict=True))
         motions = {k: m for k, (m, _) in fits.items()}
         inner = sample_points(interior, levels=2, max_samples=SAMPLES)
-        motions, refused = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes)
+        outline = sample_points(fit_region, levels=2, max_samples=SAMPLES) if not inverses else None
+        motions, refused = refine_motions(cache, motions, inner, pool=pool, passes=pair_passes, outline=outline)
         stride = max(1.0, float(np.ceil(np.sqrt(interior.sum() / SAMPLES))))
         inflation = max(1.0, 4.0 * np.pi * SMOOTH_SIGMA**2 / stride**2)
         face_pts = np.stack([xs, ys], axis=1).astype(np.float64)[:: max(1, len(xs) // SAMPLES)] * f + (f - 1) / 2
+        face_pts += (x0, y0)
         checks = _Checks(
-            box, face_pts, region, inner[:1], inflation, f, mode, flow_px, min_px, significance, (h, w), files, in_place
+            box,
+            face_pts,
+            region,
+            inner[:1],
+            inflation,
+            f,
+            mode,
+            flow_px,
+            min_px,
+            significance,
+            (h, w),
+            files,
+            in_place,
+            window,
         )
         results = list(
             pool.map(lambda k: _finish(k, frames.images[k], motions, fits[k][1], cache, checks, refused.get(k)), keys)
@@ -376,7 +402,7 @@ def align_camera_frames(
             if fa.method in ("rigid", "flow"):
                 outside |= outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
         if outside.any():
-            report.outside = int(np.count_nonzero(outside & upsample_mask(region, f, (h, w)) & ~saturated))
+            report.outside = int(np.count_nonzero(outside & upsample_mask(region, f, (h, w), window) & ~saturated))
         saturated = saturated | outside
     report.seconds = time.perf_counter() - t0
     report.work_scale = f
@@ -384,9 +410,10 @@ def align_camera_frames(
     return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
 
 
-def _working_factor(ref: np.ndarray, mask: np.ndarray | None) -> int:
-    """The box-averaging factor of the alignment's working images: from the face's extent
-    (the mask's, else the bright pixels' on a coarse copy of the reference)."""
+def _working_frame(ref: np.ndarray, mask: np.ndarray | None) -> tuple[int, tuple[int, int, int, int]]:
+    """The box-averaging factor of the alignment's working images, from the face's extent (the
+    mask's, else the bright pixels' on a coarse copy of the reference), and the window of the
+    frames they cover (:func:`~id2reflectance.processing.solve.align_work.face_window`)."""
     if mask is None or not mask.any():
         c = work_factor(max(ref.shape[:2]))
         y = luminance(downsample(ref, c))
@@ -394,9 +421,13 @@ def _working_factor(ref: np.ndarray, mask: np.ndarray | None) -> int:
     else:
         scale = 1
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))  # no full-size index arrays
+    h, w = ref.shape[:2]
     if not len(cols):
-        return 1
-    return work_factor(scale * max(cols[-1] - cols[0], rows[-1] - rows[0]))
+        return 1, (0, 0, w, h)
+    extent = scale * max(cols[-1] - cols[0], rows[-1] - rows[0])
+    f = work_factor(extent)
+    box = (scale * cols[0], scale * rows[0], scale * (cols[-1] + 1), scale * (rows[-1] + 1))
+    return f, face_window(box, extent, (h, w), f)
 
 
 @dataclass(frozen=True, eq=False)
@@ -418,6 +449,7 @@ class _Checks:
     shape: tuple[int, int]
     files: dict[tuple[str, str], str]
     in_place: bool = False
+    window: tuple[int, int, int, int] | None = None  # camera pixels the working frames cover (None: all)
 
 
 def _finish(
@@ -440,7 +472,8 @@ def _finish(
     if key == REFERENCE:
         return key, img, FrameAlignment(name, file, Similarity(0.0, 0.0, 0.0, 1.0), 0.0, 0.0, 1.0, "reference", 0.0)
     Mw = motions[key]
-    M = to_camera(Mw, c.f)
+    origin = (0, 0) if c.window is None else c.window[:2]
+    M = to_camera(Mw, c.f, origin)
     sim = Similarity.from_matrix(M, w, h)
     q = c.face_pts @ M[:2, :2].T + M[:2, 2]
     inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
@@ -471,7 +504,7 @@ def _finish(
     use_flow = c.mode == "flow" or (c.mode == "auto" and not still and residual is not None and residual > c.flow_px)
     if not use_flow and still:
         if refused is not None:  # refused before the parallel frames: report the motion that was fitted
-            Mr = to_camera(refused, c.f)
+            Mr = to_camera(refused, c.f, origin)
             sim = Similarity.from_matrix(Mr, w, h)
             disp = sim.max_displacement(c.box, w, h)
             sigma = c.f * displacement_sigma(tref, frame_pyr, refused, inflation=c.inflation) if tref.levels else 0.0
@@ -481,7 +514,7 @@ def _finish(
         spurious = not insignificant and explained < MIN_EXPLAINED
         return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained, spurious)
     if use_flow and flow is not None:
-        out = remap_with_flow(img, M, _enlarged(flow, c.region.shape), c.region, c.f)
+        out = remap_with_flow(img, M, _enlarged(flow, c.region.shape), c.region, c.f, window=c.window)
         method = "flow"
     else:
         out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)

@@ -63,8 +63,8 @@ class FeatureCache:
     """Every frame's features, computed once per camera (single-channel float32 images at the
     alignment's working resolution).
 
-    lum : luminance of the reference and, with inverses, of the cross-polarised gradient and
-        inverse frames (the complementary templates are built from it).
+    lum : luminance of the reference and of the cross-polarised gradient (and inverse) frames
+        (the complementary templates and, without inverses, the ratio templates are built from it).
     log : band-passed log luminance per frame, as a pyramid of ``levels`` (finest first).
     opp : band-passed ``R - G`` per frame that has a polarisation twin, two levels.
     ambient : room light as a fraction of the full-on frame (the complementary templates add it).
@@ -72,6 +72,7 @@ class FeatureCache:
         (:func:`pair_template`): the complement's motion it was made with, the template's
         features and the frame's share of the full-on light (reused while that motion moves no
         pixel by more than :data:`REUSE_PX`).
+    coarse : per frame that :func:`ratio_template` uses, its luminance's pyramid down to :data:`RATIO_LEVEL`.
 
     Memory: about ``2.5 * frames`` single-channel images of the working size.
     """
@@ -83,6 +84,7 @@ class FeatureCache:
     opp: dict[Key, list[np.ndarray]] = field(default_factory=dict)
     ambient: float = 0.0
     pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    coarse: dict[Key, list[np.ndarray]] = field(default_factory=dict)
 
 
 REUSE_PX = 2e-3
@@ -117,6 +119,57 @@ def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray])
     # full + ambient - (inverse + ambient) lacks the ambient the frame has: add it back
     template = log_features(full - moved, eps=cache.eps)
     share = 1.0 - moved / np.maximum(full, np.float32(cache.eps))
+    cache.pairs[key] = (np.array(M, np.float64), template, share)
+    return template, share
+
+
+RATIO_SIGMA = 6.0
+"""Gaussian sigma (working pixels) of the smoothing of a gradient frame's ratio to the full-on frame
+(:func:`ratio_template`): wider than the skin's texture, so that the ratio keeps the shading only."""
+RATIO_LEVEL = 2
+"""The ratio of :func:`ratio_template` is smoothed on the working images' pyramid level this many
+halvings down (``cv2.pyrDown``; its Gaussian there :data:`RATIO_SIGMA` / 2^level) and enlarged."""
+
+
+def predicted(key: Key, cache: FeatureCache) -> bool:
+    """Whether frame ``key`` is matched to a template predicted from its lighting ratio
+    (:func:`ratio_template`): a cross-polarised gradient frame of a session without inverse patterns."""
+    return not cache.inverses and key[1] == "cross" and key != REFERENCE and key[0] in COMPLEMENT
+
+
+def ratio_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The template of a cross-polarised frame ``key`` without a complementary frame, and its share
+    of the full-on light (both (H, W) float32, reference pixels).
+
+    The frame, aligned with its current motion, divided by the full-on frame after both are
+    smoothed (Gaussian of :data:`RATIO_SIGMA` px: the skin's texture and a misalignment's edges
+    cancel, the pattern's shading stays), is the frame's share of the full-on light; the full-on
+    frame times it is lit like the frame at that scale: its band-passed log features
+    (:func:`~id2reflectance.processing.solve.align_features.log_features`) keep the reference's
+    texture at the reference's place and the shading of the frame's pattern, which the full-on
+    frame alone lacks (on the silhouette and on the face's shape). Kept in ``cache.pairs`` and
+    reused while the frame's motion stays within :data:`REUSE_PX` of the one it was made with.
+    """
+    M = motions[key]
+    kept = cache.pairs.get(key)
+    if kept is not None and _moved_by(kept[0], M, kept[1].shape) <= REUSE_PX:
+        return kept[1], kept[2]
+    full = cache.lum[REFERENCE]
+    # on a coarse level of the pyramid (x_fine = 2 x_coarse per level): the ratio is smooth
+    Mc = np.array(M, np.float64)
+    Mc[:2, 2] /= float(1 << RATIO_LEVEL)
+    for k in (REFERENCE, key):  # the luminance's pyramid, once per frame
+        if k not in cache.coarse:
+            cache.coarse[k] = pyramid(cache.lum[k], RATIO_LEVEL + 1)
+    levels = {k: cache.coarse[k] for k in (REFERENCE, key)}
+    blur = partial(
+        cv2.GaussianBlur, ksize=(0, 0), sigmaX=RATIO_SIGMA / (1 << RATIO_LEVEL), borderType=cv2.BORDER_REPLICATE
+    )
+    moved = warp_to_reference(levels[key][-1], Mc)
+    share = blur(moved) / np.maximum(blur(levels[REFERENCE][-1]), np.float32(cache.eps))
+    for finer in reversed(levels[REFERENCE][:-1]):  # enlarged on the pyramid's own grid
+        share = cv2.pyrUp(share, dstsize=(finer.shape[1], finer.shape[0]))
+    template = log_features(full * share, eps=cache.eps)
     cache.pairs[key] = (np.array(M, np.float64), template, share)
     return template, share
 
@@ -159,7 +212,7 @@ def build_cache(
 
     for key, logs in pool.map(one, list(lum)):
         cache.log[key] = logs
-        if key == REFERENCE or (inverses and key[1] == "cross" and key[0] in COMPLEMENT):
+        if key == REFERENCE or (key[1] == "cross" and key[0] in COMPLEMENT):
             cache.lum[key] = lum[key]
     return cache
 
@@ -186,9 +239,13 @@ def matched_template(
         return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
     if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
         return pair_template(key, cache, motions)[0], cache.log[key]
+    if predicted(key, cache):
+        return ratio_template(key, cache, motions)[0], cache.log[key]
     return cache.log[REFERENCE][0], cache.log[key]
 
 
+PREDICTED_PASSES = 2
+"""Refits of each frame against its :func:`ratio_template` (sessions without inverse patterns)."""
 CONVERGED_PX = 2e-3
 """The Jacobi passes of :func:`refine_motions` stop once a pass changes no motion by more than this
 (working pixels at the image's corners)."""
@@ -245,7 +302,7 @@ def refitted(key: Key, cache: FeatureCache) -> bool:
     pattern, pol = key
     if pol == "parallel":
         return (pattern, "cross") in cache.opp
-    return cache.inverses and key != REFERENCE and pattern in COMPLEMENT
+    return key != REFERENCE and pattern in COMPLEMENT and (cache.inverses or predicted(key, cache))
 
 
 def refine_motions(
@@ -255,12 +312,14 @@ def refine_motions(
     *,
     pool: ThreadPoolExecutor,
     passes: int,
+    outline: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[dict[Key, np.ndarray], dict[Key, np.ndarray]]:
     """Refit every frame but the reference against its lighting-matched template.
 
     Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
     passes, each frame refitted against templates made with the previous pass's
-    estimates), then every parallel-polarised frame against its aligned cross twin. A
+    estimates; without them :data:`PREDICTED_PASSES` refits of each gradient frame against
+    its :func:`ratio_template`), then every parallel-polarised frame against its aligned cross twin. A
     refit starts from the current estimate (and, in the first pass, also from no motion)
     and keeps whichever result or the current estimate correlates best with the template
     (finest level). Before the parallel frames, a cross-polarised frame whose motion
@@ -273,6 +332,9 @@ def refine_motions(
     cache : the camera's features; motions : first estimates (3, 3) per frame.
     points : :func:`~id2reflectance.processing.solve.align_features.sample_points` (two
         levels) inside the face.
+    outline : the same with the face's silhouette (the first fit's points), used for the frames
+        matched to a :func:`ratio_template` (their interior alone is biased by the relief's
+        shading); None: ``points`` for every frame.
 
     Returns
     -------
@@ -286,7 +348,8 @@ def refine_motions(
         # fitted from the current estimate and from no motion; the estimate that matches the
         # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
         template, frame_pyr = matched_template(key, cache, current)
-        ref = reference_pyramid(template, lit_points(key, cache, current, points))
+        pts = outline if outline is not None and predicted(key, cache) else points
+        ref = reference_pyramid(template, lit_points(key, cache, current, pts))
         if not ref.levels:
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
@@ -298,8 +361,8 @@ def refine_motions(
                 best, best_ncc = M, ncc
         return key, best
 
-    cross = [k for k in cache.log if k[1] == "cross" and k != REFERENCE and k[0] in COMPLEMENT]
-    for i in range(passes if cache.inverses else 0):
+    cross = [k for k in cache.log if refitted(k, cache) and k[1] == "cross"]
+    for i in range(passes if cache.inverses else PREDICTED_PASSES):
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
         shape = cache.log[REFERENCE][0].shape

@@ -6,7 +6,8 @@ the pixels beyond it are background, never solved, and stay as decoded. In place
 (:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
 bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
 array's first write costs about a quarter of a warp in page faults on the shared machine),
-only a band of source rows is kept. A frame with a residual dense flow is resampled through
+each band is read from the frame's own rows and written back one band later (two band
+buffers, no copy of the source rows). A frame with a residual dense flow is resampled through
 ``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`).
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
@@ -47,7 +48,8 @@ def warp_face(
     solved) are kept as they are.
 
     ``in_place``: ``img`` itself is overwritten and returned (bands of :data:`BAND_ROWS` rows,
-    top to bottom; the source rows a later band still needs are kept aside); else a new array
+    top to bottom, each written one band after it was resampled, so that every row a band reads
+    is still as decoded); else a new array
     (one warp of the whole frame when the grown box covers over 80 % of it). Both give the same
     values up to OpenCV's rounding of source positions to 1/32 px from each band's origin.
     """
@@ -65,7 +67,13 @@ def warp_face(
 
 
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows."""
+    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows.
+
+    Each band is resampled from the frame's own rows (a view: no copy of the source) into one of
+    two band buffers, and written into the frame only after the next band has been resampled:
+    a band reads at most ``reach`` rows beyond its own, fewer than a band's height, so every row
+    it reads is still as decoded when it is read.
+    """
     h = img.shape[0]
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
@@ -74,19 +82,25 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
     reach = int(np.ceil(np.max(np.abs(corners @ M[1] - corners[:, 1])))) + 3
     rows = max(BAND_ROWS, 2 * reach)
-    kept = None  # the original rows [r - reach, r) of the last band written (source of the next)
-    for r in range(y0, y1, rows):
+    buffers = [np.empty((rows, x1 - x0) + img.shape[2:], img.dtype) for _ in range(2)]
+    pending = None  # (first row, last row + 1, buffer) of the band resampled last, not yet written
+    for i, r in enumerate(range(y0, y1, rows)):
         e = min(r + rows, y1)
         lo, hi = max(r - reach, 0), min(e + reach, h)
-        src = img[lo:hi].copy()
-        if kept is not None:  # rows of the box above r were overwritten: their original values
-            n = min(len(kept), r - max(lo, y0))
-            src[r - n - lo : r - lo, x0:x1] = kept[len(kept) - n :]
-        band = cv2.warpAffine(
-            src, _shifted(M, x0, r, lo), (x1 - x0, e - r), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE
+        band = buffers[i % 2][: e - r]
+        cv2.warpAffine(
+            img[lo:hi],
+            _shifted(M, x0, r, lo),
+            (x1 - x0, e - r),
+            dst=band,
+            flags=_FLAGS,
+            borderMode=cv2.BORDER_REPLICATE,
         )
-        kept = src[max(e - reach, lo) - lo : e - lo, x0:x1].copy()
-        img[r:e, x0:x1] = band.reshape(img[r:e, x0:x1].shape)
+        if pending is not None:
+            img[pending[0] : pending[1], x0:x1] = pending[2]
+        pending = (r, e, band)
+    if pending is not None:
+        img[pending[0] : pending[1], x0:x1] = pending[2]
     return img
 
 
@@ -111,20 +125,35 @@ def outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray
     return out
 
 
-def remap_with_flow(img: np.ndarray, M: np.ndarray, flow: np.ndarray, region: np.ndarray, scale: int) -> np.ndarray:
+def remap_with_flow(
+    img: np.ndarray,
+    M: np.ndarray,
+    flow: np.ndarray,
+    region: np.ndarray,
+    scale: int,
+    *,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
 
     ``flow`` (h, w, 2) is in the rigidly aligned frame's working coordinates (``region``'s
     grid, ``scale`` camera pixels per working pixel; ``M`` in camera pixels): reference
-    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)).
+    pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)). ``window``
+    (x0, y0, x1, y1): the camera pixels the working grid covers (default the whole frame); no
+    flow beyond it.
     """
     h, w = img.shape[:2]
+    x0, y0, x1, y1 = window or (0, 0, w, h)
     weight = cv2.GaussianBlur(
         (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
     )
     f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
     if scale > 1:
-        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
+        f = cv2.resize(f, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
+    if (x0, y0, x1, y1) != (0, 0, w, h):
+        full = np.zeros((h, w, 2), np.float32)
+        full[y0:y1, x0:x1] = f[: y1 - y0, : x1 - x0]
+        f = full
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     f = f[:h, :w]
     px = xs + f[..., 0]

@@ -18,8 +18,17 @@ import numpy as np
 
 from id2reflectance.processing.solve.separation import AXES
 
-WORK_PX = 640
-"""The working resolution keeps the face at least this many pixels across."""
+WORK_PX = 480
+"""The working resolution keeps the face at least this many pixels across (640 before the align20
+branch: a 1000 px synthetic face with pixel-scale texture, fitted at 500 px, was within 0.05 px
+clean and 0.09 px with noise, against 0.03 and 0.22 px at full resolution, for a third of the CPU)."""
+CROP_MARGIN = 0.25
+"""The working frames cover the face's bounding box grown by this fraction of the face's extent (at
+least :data:`MIN_CROP_MARGIN` camera pixels) on each side (:func:`face_window`)."""
+MIN_CROP_MARGIN = 64
+"""Least margin (camera pixels) of :func:`face_window` around the face's bounding box."""
+MAX_CROP_SHARE = 0.75
+""":func:`face_window` keeps the whole frame unless the window is at most this share of its area."""
 AMBIENT_FACE = 0.5
 """A pixel whose light is more than this fraction ambient (the same in every pattern) is not face."""
 
@@ -47,15 +56,53 @@ def downsample_mask(mask: np.ndarray, f: int) -> np.ndarray:
     return downsample(np.multiply(mask.view(np.uint8), np.uint8(255)), f) >= 128
 
 
-def to_camera(M: np.ndarray, f: int) -> np.ndarray:
-    """(3, 3) similarity in working pixels -> the same motion in camera pixels."""
-    S = np.array([[f, 0.0, (f - 1) / 2], [0.0, f, (f - 1) / 2], [0.0, 0.0, 1.0]])
+def face_window(
+    box: tuple[int, int, int, int], extent: float, shape: tuple[int, int], f: int
+) -> tuple[int, int, int, int]:
+    """The part of the camera's frames the alignment estimates motion on: (x0, y0, x1, y1), end exclusive.
+
+    Parameters
+    ----------
+    box : the face's bounding box (x0, y0, x1, y1; camera pixels, end exclusive).
+    extent : the face's extent (camera pixels).
+    shape : the camera's (H, W).
+    f : the working factor (:func:`work_factor`): the window's origin is a multiple of it, so that
+        the window's box averages are the whole frame's.
+
+    Returns
+    -------
+    ``box`` grown by :data:`CROP_MARGIN` of ``extent`` (at least :data:`MIN_CROP_MARGIN`) on each
+    side, within the frame; the whole frame (0, 0, W, H) when that window would cover more than
+    :data:`MAX_CROP_SHARE` of it.
+    """
+    h, w = shape
+    m = max(float(MIN_CROP_MARGIN), CROP_MARGIN * extent)
+    x0, y0 = max(int(box[0] - m) // f * f, 0), max(int(box[1] - m) // f * f, 0)
+    x1, y1 = min(int(np.ceil(box[2] + m)), w), min(int(np.ceil(box[3] + m)), h)
+    if (x1 - x0) * (y1 - y0) > MAX_CROP_SHARE * w * h:
+        return 0, 0, w, h
+    return x0, y0, x1, y1
+
+
+def to_camera(M: np.ndarray, f: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(3, 3) similarity in working pixels -> the same motion in camera pixels; ``origin`` (x, y): the
+    camera pixel of the working frames' window's top-left corner (:func:`face_window`)."""
+    ox, oy = origin
+    S = np.array([[f, 0.0, (f - 1) / 2 + ox], [0.0, f, (f - 1) / 2 + oy], [0.0, 0.0, 1.0]])
     return S @ M @ np.linalg.inv(S)
 
 
-def upsample_mask(mask: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
+def upsample_mask(
+    mask: np.ndarray, f: int, shape: tuple[int, int], window: tuple[int, int, int, int] | None = None
+) -> np.ndarray:
     """(H, W) bool camera-resolution copy of a working-resolution mask (rows/columns beyond the
-    working image's reach copy its last ones)."""
+    working image's reach copy its last ones); ``window`` (x0, y0, x1, y1): the camera pixels the
+    working frames cover (:func:`face_window`; default the whole frame), False beyond it."""
+    if window is not None and window != (0, 0, shape[1], shape[0]):
+        x0, y0, x1, y1 = window
+        out = np.zeros(shape, bool)
+        out[y0:y1, x0:x1] = upsample_mask(mask, f, (y1 - y0, x1 - x0))
+        return out
     if f == 1:
         return mask
     h, w = shape
@@ -98,19 +145,29 @@ def face_region(
     Returns
     -------
     The mask when given; otherwise pixels brighter than 5 % of the reference's 99.5th
-    percentile luminance and, with inverse patterns, whose light is mostly the stage's:
-    ``gradient_a + inverse_a - full`` (the same in every pattern: room light, e.g. on a lit
-    backdrop) under :data:`AMBIENT_FACE` of the reference (5 x 5 box-averaged, so that
-    sensor noise does not decide), the largest connected part; brightness alone when that
-    leaves under a tenth of the bright pixels (frames whose patterns do not complement).
+    percentile luminance and whose light is mostly the stage's: the light every pattern has
+    (room light, e.g. on a lit backdrop), with inverse patterns ``mean_a(gradient_a +
+    inverse_a) - full``, without them ``2 mean_a(gradient_a) - full`` (a face's three
+    gradient frames add up to about 1.5 x its full-on frame: the estimate is off by at most
+    about 0.38 x full on a Lambertian face), under :data:`AMBIENT_FACE` of the reference (5 x
+    5 box-averaged, so that sensor noise does not decide), the largest connected part;
+    brightness alone when that leaves under a tenth of the bright pixels (frames whose
+    patterns do not complement) or the frames lack the three cross-polarised gradients.
     """
     if mask is not None and mask.any():
         return mask
     y = lum[reference]
     region = y > 0.05 * float(np.percentile(y, 99.5))
+    gradients = [(f"gradient_{a}", "cross") for a in AXES]
+    amb = None
     if inverses:
-        amb = sum(lum[(f"gradient_{a}", "cross")] + lum[(f"inverse_{a}", "cross")] for a in AXES) / 3.0
-        staged = region & (cv2.blur(amb - y, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5)))
+        amb = sum(lum[g] + lum[(f"inverse_{g[0][9:]}", "cross")] for g in gradients) / 3.0 - y
+    elif all(g in lum for g in gradients):
+        # the three gradients of a face add up to about 1.5 x the full-on frame (a Lambertian
+        # surface: (1 + 2 n_a / 3) / 2 each), light that every pattern has to 3 x its share
+        amb = 2.0 * sum(lum[g] for g in gradients) / 3.0 - y
+    if amb is not None:
+        staged = region & (cv2.blur(amb, (5, 5)) < AMBIENT_FACE * cv2.blur(y, (5, 5)))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(staged.astype(np.uint8), connectivity=8)
         if n > 2:
             staged = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
