@@ -523,12 +523,14 @@ def e2e_rows(
     runs: list[str],
     encodings: bool,
     session_cache: Path | None = None,
+    solve_config: Path | None = None,
 ) -> list[Row]:
     """End to end ``id2r solve`` on the sessions of :data:`E2E_SESSIONS` with the runs of
     :data:`E2E_RUNS`, with the cat and memcpy references measured in the same run (and
     each run again with the package at ``baseline_src``); ``encodings``: also the
     write cost and size of the first session's maps per compression; ``session_cache``: a
-    folder keeping the written sessions for later runs (they are deterministic)."""
+    folder keeping the written sessions for later runs (they are deterministic); ``solve_config``:
+    a SolverConfig TOML file passed to every run (``--config``)."""
     bw, _ = copy_bandwidth()
     rows: list[Row] = [("memory copy bandwidth (read + write)", f"{bw / 1e9:.2f} GB/s", "-", "-")]
     checkouts: list[tuple[str, str | None]] = [("this checkout", None)]
@@ -564,6 +566,8 @@ def e2e_rows(
         ]
         for run in runs:
             r_label, extra = E2E_RUNS[run]
+            if solve_config is not None:  # e.g. direct_io = false
+                r_label, extra = f"{r_label}, --config {solve_config.name}", [*extra, "--config", str(solve_config)]
             for c_label, src in checkouts:
                 label = f"{c_label}, {r_label}"
                 walls = []
@@ -627,6 +631,7 @@ def main() -> None:
     parser.add_argument("--e2e-runs", default=",".join(E2E_RUNS), help=f"with --e2e: any of {','.join(E2E_RUNS)}")
     parser.add_argument("--encodings", action="store_true", help="with --e2e: write cost and size per compression")
     parser.add_argument("--e2e-cache", help="with --e2e: keep the written sessions in this folder and reuse them")
+    parser.add_argument("--e2e-config", help="with --e2e: a SolverConfig TOML file every run passes to id2r solve")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
     parser.add_argument(
         "--appearance", choices=("procedural", "photo"), default="procedural", help="accuracy subjects' appearance"
@@ -661,6 +666,7 @@ def main() -> None:
                 runs=[k for k in args.e2e_runs.split(",") if k],
                 encodings=args.encodings,
                 session_cache=Path(args.e2e_cache) if args.e2e_cache else None,
+                solve_config=Path(args.e2e_config).absolute() if args.e2e_config else None,
             )
         elif not args.skip_accuracy:
             rows += accuracy_rows(tmp, quick=args.quick, appearance=args.appearance)

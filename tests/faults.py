@@ -69,12 +69,27 @@ def full_disk_for_exr(
     monkeypatch: pytest.MonkeyPatch, *, after: int = 0, when: Callable[[str], bool] = lambda name: True
 ) -> list[str]:
     """Let ``after`` OpenEXR files (of those whose name passes ``when``) be written, then
-    fail every later one as a full disk does (a part of the file written, OpenEXR's
-    RuntimeError). Returns the files that met the full disk or were let through."""
+    fail every later one as a full disk does (a part of the file written, then OpenEXR's
+    RuntimeError, or for an uncompressed file written without the library the OSError
+    ENOSPC of ``os.write``). Returns the files that met the full disk or were let through."""
     import OpenEXR
+
+    from id2reflectance._shared import imageio
 
     tried: list[str] = []
     real_write = OpenEXR.File.write
+    real_plain = imageio.write_plain_exr
+
+    def write_plain(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not when(str(path)):
+            return real_plain(path, *args, **kwargs)
+        tried.append(str(path))
+        if len(tried) > after:
+            Path(path).write_bytes(b"v/1\x01" + b"\0" * 64)  # a torn start of a file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_plain(path, *args, **kwargs)
+
+    monkeypatch.setattr(imageio, "write_plain_exr", write_plain)
 
     def write(self, filename):  # type: ignore[no-untyped-def]
         if not when(str(filename)):

@@ -175,6 +175,7 @@ def _no_decoding(monkeypatch):
         return real_file(*args, **kwargs)
 
     monkeypatch.setattr(imageio, "decode_image", refuse)
+    monkeypatch.setattr(imageio, "read_plain_exr", refuse)  # the own reader of uncompressed EXR
     monkeypatch.setattr(tifffile, "imread", refuse)
     monkeypatch.setattr(OpenEXR, "File", header_only)
 

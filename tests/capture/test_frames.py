@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from id2reflectance._shared.imageio import write_exr, write_png
+from id2reflectance._shared.imageio import read_exr, write_exr, write_png
 from id2reflectance.capture.frames import frame_stats, load_camera_frames, load_mask, saturation_mask
 from id2reflectance.capture.session import Frame, load_session
 from id2reflectance.errors import InputFileError
@@ -176,3 +176,27 @@ def test_non_finite_values_found_by_min_and_max(tmp_path, bad) -> None:
     write_exr(root / "frames/cam0/full_parallel.exr", img)
     with pytest.raises(InputFileError, match=r"full_parallel.exr: frames\[\d+\].file: contains NaN or Inf in 2 pixel"):
         load_camera_frames(load_session(root), "cam0")
+
+
+def test_uncompressed_frames_are_checked_like_any_other(tmp_path):
+    """Uncompressed EXR frames (read without the OpenEXR library, their extremes taken while
+    read): the same frames, saturation mask and NaN error as the library's ZIP frames."""
+    root = make_tiny_session(tmp_path / "s")
+    s = load_session(root)
+    pixels = {f.file: read_exr(s.path(f.file))[0] for f in s.frames}
+    lit = next(f.file for f in s.frames if f.pattern == "full")
+    pixels[lit][1:4, 2:4] = pixels[lit].max() * 2  # a plateau of 6 pixels at the frame's new maximum
+    loaded = {}
+    for compression in ("zip", "none"):
+        for name, img in pixels.items():
+            write_exr(s.path(name), img, compression=compression)
+        loaded[compression] = load_camera_frames(s, "cam0", workers=2)
+    assert loaded["none"].saturated.sum() == 6
+    np.testing.assert_array_equal(loaded["none"].saturated, loaded["zip"].saturated)
+    for key, img in loaded["zip"].images.items():
+        np.testing.assert_array_equal(loaded["none"].images[key], img)
+    bad = pixels[lit].copy()
+    bad[5, 6, 2] = np.inf
+    write_exr(s.path(lit), bad, compression="none")
+    with pytest.raises(InputFileError, match=rf"{lit}: frames\[\d+\].file: contains NaN or Inf in 1 pixel"):
+        load_camera_frames(s, "cam0")

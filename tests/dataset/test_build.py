@@ -205,9 +205,9 @@ def test_solve_stage_writes_only_what_the_bake_reads(tmp_path):
     assert sorted(p.stem for p in folder.iterdir()) == sorted(BAKE_INPUT_MAPS)
     with OpenEXR.File(str(folder / "diffuse_albedo.exr"), header_only=True) as f:
         assert f.header()["compression"] == OpenEXR.NO_COMPRESSION
-    assert json.loads((Path(info["work"]) / "solve" / "solve.json").read_text())["config"]["maps"] == list(
-        BAKE_INPUT_MAPS
-    )
+    config = json.loads((Path(info["work"]) / "solve" / "solve.json").read_text())["config"]
+    assert config["maps"] == list(BAKE_INPUT_MAPS)
+    assert config["direct_io"] is False  # the bake reads the maps right after: kept in the page cache
 
 
 def test_template_option_is_checked():

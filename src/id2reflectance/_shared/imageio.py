@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -27,7 +28,9 @@ import cv2
 import numpy as np
 import tifffile
 
+from id2reflectance._shared import exr_plain
 from id2reflectance._shared.atomic import atomic_write
+from id2reflectance._shared.exr_plain import read_plain_exr, write_plain_exr
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
 
 MAX_IMAGE_PIXELS = 1 << 28
@@ -47,6 +50,12 @@ EXR_COMPRESSIONS: dict[str, str] = {
 """The lossless OpenEXR compressions :func:`write_exr` offers (name -> OpenEXR constant); every
 OpenEXR reader since 1.x reads them (the lossy PXR24, B44 and DWA, and ZSTD and HTJ2K, which
 only OpenEXR >= 3.4 reads, are not offered)."""
+EXR_DIRECT_BYTES = 1 << 25
+"""Uncompressed EXR files of at least this many bytes of pixels are written around the page
+cache when :func:`write_exr` is asked to (``direct``; ``O_DIRECT``,
+:func:`~id2reflectance._shared.exr_plain.write_plain_exr`): the copy into the kernel's
+memory cost more CPU than the rest of the write (a later read of the file then comes from
+the disk); smaller files are not worth it."""
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -252,6 +261,12 @@ def read_exr(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
     if not path.is_file():
         raise InputFileError(path, None, "file not found")
     check_image_header(path)
+    try:  # an uncompressed float32 RGB(A) file without the library: one copy from the page cache
+        plain = read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS)
+    except OSError as err:
+        raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
+    if plain is not None:
+        return plain[:2]
     try:
         # Interleaved first: OpenEXR groups R, G, B (and A) of one type into one (H, W, C)
         # array, decoded straight into it (about 8x faster than separate planes + np.stack).
@@ -299,13 +314,15 @@ def write_exr(
     channels: str = "auto",
     half: bool = False,
     compression: ExrCompression = "zip",
+    rows_ready: Callable[[int], None] | None = None,
+    direct: bool = False,
 ) -> Path:
     """Write ``pixels`` as a scanline OpenEXR file, atomically (every compression lossless).
 
     Parameters
     ----------
     pixels : (H, W) or (H, W, 1) -> channel ``Y``; (H, W, 3) -> ``R, G, B``;
-        (H, W, 4) -> ``R, G, B, A``. Any float dtype; stored as float32 (or half).
+        (H, W, 4) -> ``R, G, B, A``. Any float dtype (or bool); stored as float32 (or half).
     channels : ``"auto"`` or a string of one-letter channel names of length C.
     half : store 16-bit half floats instead of float32.
     compression : ``"zip"`` (deflate per 16 scanlines: small files, slowest to write),
@@ -314,6 +331,12 @@ def write_exr(
         or ``"none"`` (fastest, largest). All lossless; every OpenEXR reader reads them.
         A C-contiguous ``(H, W, 3|4)`` array of the stored type, or planar input (a
         transposed ``(C, H, W)`` array), is written without copies.
+    rows_ready : ``rows_ready(r)`` returns once rows ``0 .. r - 1`` of ``pixels`` hold
+        their final values (the file written while the array is being filled: line by
+        line when uncompressed, else once it is full); None: they do.
+    direct : an uncompressed file of at least :data:`EXR_DIRECT_BYTES` bytes of pixels is
+        written around the page cache (``O_DIRECT``: no copy into the kernel's memory, but
+        a later read of the file comes from the disk).
     """
     import OpenEXR  # lazy: a native library that only EXR users need to load
 
@@ -328,6 +351,15 @@ def write_exr(
     dtype = np.float16 if half else np.float32
     if compression not in EXR_COMPRESSIONS:
         raise ConfigError(f"EXR compression must be one of {list(EXR_COMPRESSIONS)}, got {compression!r}")
+    keep = a.dtype == bool and a.shape[2] == 1  # a mask: converted line by line
+    plain = compression == "none" and not half and names in ("Y", "RGB", "RGBA") and exr_plain.AVAILABLE
+    if rows_ready is not None and not (plain and a.flags.c_contiguous and (keep or a.dtype == np.float32)):
+        rows_ready(a.shape[0])  # copied or handed to the library whole: every row first
+        rows_ready = None
+    if plain:
+        a = np.ascontiguousarray(a, None if keep else np.float32)  # no copy for the solve's maps
+        around = direct and a.nbytes >= EXR_DIRECT_BYTES
+        return atomic_write(path, lambda tmp: write_plain_exr(tmp, a, names, direct=around, rows_ready=rows_ready))
     if names in ("RGB", "RGBA") and a.dtype == dtype and a.flags.c_contiguous:
         data = {names: a}  # interleaved: OpenEXR writes it as it is (the same bytes as plane by plane)
     else:
@@ -427,6 +459,26 @@ def read_raw(path: str | Path) -> np.ndarray:
     except Exception as err:
         raise InputFileError(path, None, f"not a readable camera RAW file ({err})") from err
     return np.divide(rgb, np.float32(65535.0), dtype=np.float32)  # one float32 array, as astype then divide
+
+
+def read_frame(
+    path: str | Path, encoding: Encoding, *, band_rows: int
+) -> tuple[np.ndarray, tuple[float, float, np.ndarray] | None]:
+    """:func:`read_image`, and the image's minimum, maximum and maxima per band of
+    ``band_rows`` rows (:data:`~id2reflectance._shared.exr_plain.Extremes`) when they came
+    for free with the decode (an uncompressed float32 RGB EXR, taken while each band is
+    in cache), else None (the caller computes what it needs)."""
+    path = Path(path)
+    if encoding == "linear" and path.suffix.lower() == ".exr" and path.is_file():
+        check_image_header(path)
+        try:
+            plain = read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS, band_rows=band_rows)
+        except OSError as err:
+            raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
+        if plain is not None:
+            img = plain[0]
+            return (img, plain[2]) if img.shape[2] == 3 else (np.ascontiguousarray(img[..., :3]), None)
+    return read_image(path, encoding), None
 
 
 def read_image(path: str | Path, encoding: Encoding) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from id2reflectance._shared.imageio import check_image_header, read_image, read_mask
+from id2reflectance._shared.imageio import check_image_header, read_frame, read_mask
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
@@ -63,8 +63,8 @@ def _band_extremes(img: np.ndarray) -> tuple[float, float, np.ndarray]:
     return float(img.min()), float(highs.max()), highs
 
 
-def _any_channel_at_least(img: np.ndarray, threshold: float, band_max: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``.
+def _any_channel_at_least(img: np.ndarray, threshold: float, band_max: np.ndarray | None = None) -> np.ndarray | None:
+    """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``; None when no pixel is.
 
     Compared band by band of rows into one small reused buffer (no image-sized temporary:
     fresh memory costs page faults); the per-pixel reduction runs only on bands with a hit.
@@ -91,7 +91,7 @@ def _any_channel_at_least(img: np.ndarray, threshold: float, band_max: np.ndarra
         dst = out[r0 : r0 + band.shape[0]]
         for ch in range(c):
             dst |= per_pixel[..., ch]
-    return np.zeros((h, w), bool) if out is None else out
+    return out
 
 
 def saturation_mask(
@@ -105,14 +105,23 @@ def saturation_mask(
     maximum of ``img`` when the caller already has it; ``band_max``: its bands' maxima,
     :func:`_band_extremes`, so that only the bands reaching the threshold are compared).
     """
+    sat = _saturated_or_none(img, frame, peak=peak, band_max=band_max)
+    return np.zeros(img.shape[:2], bool) if sat is None else sat
+
+
+def _saturated_or_none(
+    img: np.ndarray, frame: Frame, *, peak: float | None = None, band_max: np.ndarray | None = None
+) -> np.ndarray | None:
+    """:func:`saturation_mask`, None when no pixel is saturated (no image-sized array of
+    zeros: fresh memory costs a page fault per 4 KiB)."""
     if frame.encoding != "linear" or not frame.file.lower().endswith(".exr"):
         return _any_channel_at_least(img, 1.0 - 1e-6, band_max)
     if peak is None:
         peak = float(img.max()) if img.size else 0.0
     if peak <= 0:
-        return np.zeros(img.shape[:2], bool)
+        return None
     at_peak = _any_channel_at_least(img, peak * (1 - 1e-6), band_max)
-    return at_peak if np.count_nonzero(at_peak) >= max(4, int(1e-5 * at_peak.size)) else np.zeros(at_peak.shape, bool)
+    return at_peak if at_peak is not None and np.count_nonzero(at_peak) >= max(4, int(1e-5 * at_peak.size)) else None
 
 
 def decode_frame(session: Session, frame: Frame, index: int | None = None) -> np.ndarray:
@@ -136,7 +145,7 @@ def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[
     try:
         if path.is_file():  # the header's size first: a hostile header is refused undecoded
             check_image_header(path, (cam.height, cam.width), what=f"camera '{cam.name}'")
-        img = read_image(path, frame.encoding)
+        img, extremes = read_frame(path, frame.encoding, band_rows=_band_rows(cam.width, 3))
     except InputFileError as err:
         raise InputFileError(frame.file, field, err.message) from err
     if img.shape[:2] != (cam.height, cam.width):
@@ -145,7 +154,7 @@ def _decode_checked(session: Session, frame: Frame, index: int | None) -> tuple[
         )
     if not img.size:
         return img, 0.0, None
-    lo, hi, band_max = _band_extremes(img)
+    lo, hi, band_max = extremes if extremes is not None else _band_extremes(img)  # taken by the reader: free
     if not (np.isfinite(lo) and np.isfinite(hi)):
         bad = int((~np.isfinite(img)).any(axis=2).sum())
         raise InputFileError(frame.file, field, f"contains NaN or Inf in {bad} pixel(s)")
@@ -219,10 +228,10 @@ def load_camera_frames(
         )
     )
 
-    def lit(f: Frame) -> tuple[np.ndarray, np.ndarray, FrameStats | None]:
+    def lit(f: Frame) -> tuple[np.ndarray, np.ndarray | None, FrameStats | None]:
         img, peak, band_max = _decode_checked(session, f, index[f])
-        sat = saturation_mask(img, f, peak=peak, band_max=band_max)
-        fs = frame_stats(f, img, sat) if stats else None
+        sat = _saturated_or_none(img, f, peak=peak, band_max=band_max)
+        fs = frame_stats(f, img, np.zeros(img.shape[:2], bool) if sat is None else sat) if stats else None
         if f.polarization in darks:
             img -= darks[f.polarization]
         if f.scale != 1.0:
@@ -236,7 +245,8 @@ def load_camera_frames(
     images: dict[tuple[str, str], np.ndarray] = {}
     per_frame: dict[str, FrameStats] = {}
     for f, (img, sat, fs) in zip(lit_frames, run(lit, lit_frames), strict=True):
-        saturated |= sat
+        if sat is not None:
+            saturated |= sat
         if fs is not None:
             per_frame[f.file] = fs
         images[(f.pattern, f.polarization)] = img

@@ -234,8 +234,9 @@ def stage_validate(session_dir: str, work_root: str) -> dict[str, Any]:
 
 def stage_solve(info: dict[str, Any]) -> dict[str, Any]:
     """Solve every camera into ``work/solve``: the maps the bake reads, uncompressed (an
-    intermediate: the fastest to write and read; the per-channel diffuse normals skipped)."""
-    config = SolverConfig(maps=BAKE_INPUT_MAPS, compression="none")
+    intermediate: the fastest to write and read; the per-channel diffuse normals skipped),
+    through the page cache (the bake reads them right after)."""
+    config = SolverConfig(maps=BAKE_INPUT_MAPS, compression="none", direct_io=False)
 
     def compute(work: Path) -> dict[str, Any]:
         solve_session(info["session"], work / "solve", config=config)

@@ -191,6 +191,34 @@ def test_progress_is_reported_per_band(backend: str, camera, view_inv) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_finished_rows_are_reported_in_order(backend: str, camera, view_inv) -> None:
+    rows: list[int] = []
+    cfg = SolverConfig(tile_rows=10, workers=2, backend=backend)
+    _solve(view_inv, camera, config=cfg, rows_done=rows.append)
+    assert rows == [min(r + 10, SIZE) for r in range(0, SIZE, 10)]
+
+
+def test_a_solve_that_fails_midway_stops_the_writers(tmp_path: Path, monkeypatch) -> None:
+    """The maps are written while they are solved: a solve that fails after its first band
+    releases the writers waiting for the next rows, raises its own error, and writes nothing."""
+    from id2reflectance.processing.solve import solver
+
+    session = write_sphere_session(tmp_path / "sess", size=24, inverses=False, samples=(16, 4))
+    real, calls = solver.solve_band, []
+
+    def fail_second_band(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("simulated")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solver, "solve_band", fail_second_band)
+    with pytest.raises(MemoryError, match="simulated"):
+        solve_session(session, tmp_path / "out", config=SolverConfig(backend="numpy", tile_rows=8, workers=1))
+    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["sess"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_mask_saturation_and_low_signal(backend: str, camera, view_inv) -> None:
     sat = np.zeros((SIZE, SIZE), bool)
     sat[30:34, 30:40] = True  # inside the sphere

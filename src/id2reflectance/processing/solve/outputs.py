@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -39,6 +41,7 @@ SOLVE_FORMAT = "id2r-solve"
 SOLVE_VERSION = 1
 SOLVE_JSON = "solve.json"
 __all__ = [
+    "RowGate",
     "MAP_FILES",
     "SOLVE_JSON",
     "Stats",
@@ -60,6 +63,8 @@ def write_camera_maps(
     names: tuple[str, ...] = MAP_FILES,
     compression: ExrCompression = "none",
     workers: int = 1,
+    rows_ready: Callable[[int], None] | None = None,
+    direct: bool = False,
 ) -> list[Path]:
     """Write maps of ``maps`` as ``folder/<name>.exr`` (float32, each atomically).
 
@@ -69,22 +74,58 @@ def write_camera_maps(
         maps do not hold (``confidence`` of maps solved outside ``solve_session``) is skipped.
     compression : lossless OpenEXR compression (:func:`~id2reflectance._shared.imageio.write_exr`).
     workers : files written concurrently (threads; the maps are written without copies).
+    rows_ready : ``rows_ready(r)`` returns once rows ``0 .. r - 1`` of every map are final
+        (:class:`RowGate`: the maps written while they are solved); None: they are.
+    direct : large uncompressed files around the page cache (``write_exr``'s ``direct``).
 
     Returns
     -------
     The written paths, in the order of ``names``.
     """
     folder = Path(folder)
-    images = maps.images(names)
+    images = maps.images(tuple(n for n in names if n != "mask"))
+    if "mask" in names:  # bool: 0.0 / 1.0 in the file (converted line by line when uncompressed)
+        images["mask"] = maps.mask
     names = tuple(n for n in names if n in images)
 
     def write(name: str) -> Path:
-        return write_exr(folder / f"{name}.exr", images[name], compression=compression)
+        return write_exr(
+            folder / f"{name}.exr", images[name], compression=compression, rows_ready=rows_ready, direct=direct
+        )
 
     if workers <= 1 or len(names) <= 1:
         return [write(name) for name in names]
     with ThreadPoolExecutor(max_workers=min(workers, len(names))) as pool:
         return list(pool.map(write, names))
+
+
+class RowGate:
+    """How many leading rows of a camera's maps the solve has finished (one solve, any
+    number of writers waiting on it)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._rows = 0
+        self._failed = False
+
+    def advance(self, rows: int) -> None:
+        """Rows ``0 .. rows - 1`` are final (the solve's ``rows_done``)."""
+        with self._done:
+            self._rows = max(self._rows, rows)
+            self._done.notify_all()
+
+    def fail(self) -> None:
+        """The solve stopped: every waiting and later :meth:`wait` for unfinished rows raises."""
+        with self._done:
+            self._failed = True
+            self._done.notify_all()
+
+    def wait(self, rows: int) -> None:
+        """Return once rows ``0 .. rows - 1`` are final; raise RuntimeError if the solve stopped first."""
+        with self._done:
+            self._done.wait_for(lambda: self._rows >= rows or self._failed)
+            if self._rows < rows:
+                raise RuntimeError("the solve stopped before these rows of the maps were finished")
 
 
 def summary(values: np.ndarray) -> Stats:

@@ -34,7 +34,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
     CameraReport,
+    RowGate,
     SolveReport,
     Stats,
     camera_warnings,
@@ -96,6 +98,7 @@ def solve_camera_frames(
     table: InverseTable | None = None,
     progress: ProgressFn | None = None,
     out: CameraMaps | None = None,
+    rows_done: Callable[[int], None] | None = None,
 ) -> CameraMaps:
     """Solve every pixel of one camera.
 
@@ -113,6 +116,8 @@ def solve_camera_frames(
         the memory of frames other than ``full`` (:func:`spent_frames`): both backends
         read a pixel's frame values before writing its maps, and a pixel's map values
         occupy exactly that pixel's frame values (the frames are then overwritten).
+    rows_done : called with ``r`` once rows ``0 .. r - 1`` of every map are final (after
+        each band, in order: a writer can follow the solve).
 
     Returns
     -------
@@ -147,6 +152,8 @@ def solve_camera_frames(
         def run_all() -> None:
             for i, rows in enumerate(bands):
                 maps.counts += solve(rows)
+                if rows_done is not None:
+                    rows_done(rows.stop)
                 if progress is not None:
                     progress(stage, i + 1, len(bands))
 
@@ -160,12 +167,16 @@ def solve_camera_frames(
         if workers <= 1:
             for i, rows in enumerate(bands):
                 maps.counts += run(rows)
+                if rows_done is not None:
+                    rows_done(rows.stop)
                 if progress is not None:
                     progress(stage, i + 1, len(bands))
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for i, counts in enumerate(pool.map(run, bands)):
+                for i, counts in enumerate(pool.map(run, bands)):  # in band order
                     maps.counts += counts
+                    if rows_done is not None:
+                        rows_done(bands[i].stop)
                     if progress is not None:
                         progress(stage, i + 1, len(bands))
     log.info(
@@ -294,10 +305,12 @@ def solve_session(
     """Solve every camera of a session and write the maps and ``solve.json``.
 
     Each camera's frames are decoded and its maps written by ``config.resolved_workers()``
-    threads; a side thread loads the compiled kernel during the first decode and computes
-    each camera's statistics while its maps are written, and a reader thread decodes the
-    next camera's frames meanwhile (its ``timings_s.decode`` is the reader's time, which
-    overlaps the previous camera's write). The maps do not depend on any of it.
+    threads, each map file's lines as soon as the solve has finished them (``timings_s.write``
+    is what remains after the solve); a side thread loads the compiled kernel during the
+    first decode and computes each camera's statistics while its maps are written, and a
+    reader thread decodes the next camera's frames meanwhile (its ``timings_s.decode`` is the
+    reader's time, which overlaps the previous camera's write). The maps do not depend on
+    any of it.
 
     Parameters
     ----------
@@ -349,6 +362,7 @@ def solve_session(
         atomic_folder(out_dir) as tmp,
         ThreadPoolExecutor(max_workers=1) as side,
         ThreadPoolExecutor(max_workers=1) as reader,
+        ThreadPoolExecutor(max_workers=1) as writer,
     ):
         stages_ready = side.submit(_import_stages)
         table_ready = side.submit(_timed_table)
@@ -388,9 +402,36 @@ def solve_session(
                 reuse=spent_frames(frames, camera, prep.mask),
                 planes=out_planes.result(),
             )
-            maps = solve_camera_frames(
-                frames, camera, session.rig, prep.mask, config, table=table, progress=progress, out=out_maps
+            # the maps are written while they are solved: each file's lines once the solve
+            # has finished them (the confidence map afterwards, beside the statistics)
+            first = tuple(n for n in config.maps if n != "confidence")
+            gate = RowGate()
+            writing = writer.submit(
+                write_camera_maps,
+                tmp / name,
+                out_maps,
+                names=first,
+                compression=config.compression,
+                workers=workers,
+                rows_ready=gate.wait,
+                direct=config.direct_io,
             )
+            try:
+                maps = solve_camera_frames(
+                    frames,
+                    camera,
+                    session.rig,
+                    prep.mask,
+                    config,
+                    table=table,
+                    progress=progress,
+                    out=out_maps,
+                    rows_done=gate.advance,
+                )
+            except BaseException:
+                gate.fail()
+                wait([writing])  # the writers stop at the first unfinished line; the solve's error is raised
+                raise
             del out_maps
             t2 = time.perf_counter()
             # beside the writing of the other maps: the confidence map (from the full-on
@@ -405,12 +446,16 @@ def solve_session(
             del frames
             if i + 1 < len(names):
                 ahead.append(reader.submit(_timed_load, session, names[i + 1], workers))
-            first = tuple(n for n in config.maps if n != "confidence")
-            write_camera_maps(tmp / name, maps, names=first, compression=config.compression, workers=workers)
+            writing.result()
             noise_warnings, confidence_s = confidence_job.result()
             if "confidence" in config.maps:
                 write_camera_maps(
-                    tmp / name, maps, names=("confidence",), compression=config.compression, workers=workers
+                    tmp / name,
+                    maps,
+                    names=("confidence",),
+                    compression=config.compression,
+                    workers=workers,
+                    direct=config.direct_io,
                 )
             t3 = time.perf_counter()
             stats, stats_s = stats_job.result()
