@@ -61,11 +61,12 @@ class SolverConfig:
         the zero background), ``"zip"`` / ``"zips"`` (deflate: smallest but PIZ, about 3-4x
         RLE's write time), ``"piz"`` (smallest, slowest). Every OpenEXR reader reads all
         of them (docs/solve.md, "Encoding").
-    direct_io : write uncompressed map files of 32 MiB or more around the page cache
-        (``O_DIRECT``, where the file system allows it): about half the write's CPU and
-        none of the page cache's load-dependent cost, but the maps are then not cached,
-        so a bake that reads them right after reads them from the disk (docs/solve.md,
-        "Where the time goes"); False: plain writes through the page cache.
+    direct_io : False (default): plain writes through the page cache, so that a bake
+        right after the solve reads the maps from memory. True: uncompressed map files of
+        32 MiB or more written around the page cache (``O_DIRECT``, where the file system
+        allows it): about half the write's CPU and none of the page cache's load-dependent
+        cost, but the maps are then read from the disk by whatever reads them next (for
+        archive runs; docs/solve.md, "Where the time goes").
     align : frame alignment before the solve (:mod:`~id2reflectance.processing.solve.align`):
         ``"auto"`` (rigid, and a dense flow for a moved frame whose rigid residual exceeds
         ``align_flow_px``), ``"rigid"`` (image similarity), ``"flow"`` (similarity plus dense
@@ -89,7 +90,7 @@ class SolverConfig:
     stats_samples: int = 1 << 18  # a percentile's rank off by about 0.05 % (sampling); about 0.06 s on 4096^2
     maps: tuple[str, ...] = MAP_FILES
     compression: Literal["none", "rle", "zips", "zip", "piz"] = "none"
-    direct_io: bool = True
+    direct_io: bool = False
     align: Literal["auto", "none", "rigid", "flow"] = "auto"
     align_flow_px: float = 0.5
     align_warn_px: float = 5.0
