@@ -13,7 +13,7 @@
 #
 # TEMPLATE: face_model (default) or procedural (the layout of the 2026-12-06 22-subject run).
 # The 2026-12-07 run (docs/results.md): OUT=/work/runs/retrain2, N=48, budgets 1200 / 1500 / 600 s,
-# STRIDE 3, on the 2-core machine shared by 5 engineers.
+# STRIDE 3, on the 2-core machine shared by 5 engineers (about 1 h 10 min to the trained swapper).
 set -euo pipefail
 out=$1
 n=${2:-48}
