@@ -182,8 +182,8 @@ def main() -> None:
         s = spreads[name]
         rows.append(
             (
-                f"predicted ITA spread over 5 exposure/WB variants, median (deg; goal < 5) [{name}]",
-                f"{np.median(s):.1f} ({len(s)} photos)" if s else "-",
+                f"predicted ITA spread over 5 exposure/WB variants, median, p90 (deg; goal < 5) [{name}]",
+                f"{np.median(s):.1f}, p90 {np.percentile(s, 90):.1f} ({len(s)} photos)" if s else "-",
                 "",
                 "",
             )

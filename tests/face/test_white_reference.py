@@ -107,6 +107,13 @@ def test_no_estimate_without_an_eye_white_or_with_clipped_skin():
     skin = np.array([0.30, 0.20, 0.14])
     no_eyes = eye_white_tone_aligned(*_synthetic_face(skin, skin * 1.05))  # a head without eyes
     assert no_eyes.ita_deg is None and "nothing whiter than the skin" in no_eyes.reason
+    # a skin-only render (the face model's layout): the eye openings are holes onto the black backdrop, with
+    # near-black noise that would read as an eye white far darker than the skin and a much lighter tone
+    img, lm = _synthetic_face(skin, skin * 2.0)
+    eyes = eye_region(lm, img.shape[:2])
+    img[eyes] = np.random.default_rng(0).integers(0, 3, (int(eyes.sum()), 3))  # codes 0-2
+    holes = eye_white_tone_aligned(img, lm)
+    assert holes.ita_deg is None and "background" in holes.reason
     clipped = eye_white_tone_aligned(*_synthetic_face(skin * 4.0, np.array([0.55, 0.5, 0.48])))
     assert clipped.ita_deg is None and "clipped" in clipped.reason
     dark = eye_white_tone_aligned(*_synthetic_face(skin * 0.02, np.array([0.55, 0.5, 0.48]) * 0.02))

@@ -46,7 +46,9 @@ channel, or one channel down to the lowest quantile, at or above
 :data:`~.skin_tone.CLIPPED_CODE`), when the eye white is clipped likewise (an over-exposed
 photo: the reference is lost), or when the eye openings hold too few pixels (closed eyes),
 or nothing in them is whiter than the skin (relative blue/red below
-:data:`MIN_BLUE_RED_GAIN`: a render of a head without eyes).
+:data:`MIN_BLUE_RED_GAIN`: a render of a head without eyes), or more than
+:data:`MAX_BACKGROUND` of them is black backdrop (a render of a skin-only head, whose eye
+openings are holes: the face model's layout).
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ LOWER_QUANTILES = (0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
 # (1.28-2.6 on the London photos; 1.00-1.05 on renders of heads without eyes, where the
 # "eye openings" are skin); a per-channel gain leaves the ratio unchanged
 MIN_BLUE_RED_GAIN = 1.15
+# eye-opening pixels whose every code value is at most BACKGROUND_CODE are the backdrop seen through
+# the eye holes of a render of a skin-only head (the face model's layout has no eyeballs: 69-88 % of
+# the eye openings of its dataset views); more than MAX_BACKGROUND of them: no eye white (0 % on the
+# London photos, also at -1 stop; near-black noise such holes hold read as a lighter tone, ITA 44-76)
+BACKGROUND_CODE = 2
+MAX_BACKGROUND = 0.25
 EYE_SHRINK = 0.85  # eye polygons shrunk about their centroid (lids and lashes at the contour)
 # linear RGB of the eye white in the London set's odd-numbered neutral photos, as shot (median;
 # benchmarks/bench_skin_tone.py prints it again as "eye-white colour, calibration photos")
@@ -214,7 +222,10 @@ def eye_white_tone_aligned(aligned: np.ndarray, landmarks: np.ndarray, *, extrap
     skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate)
     if skin is None:
         return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed), nearly black or too small")
-    white = eye_white(aligned, eye_region(landmarks, aligned.shape[:2]), skin, extrapolate=extrapolate)
+    eyes = eye_region(landmarks, aligned.shape[:2])
+    if np.mean(np.asarray(aligned)[eyes].max(axis=1) <= BACKGROUND_CODE) > MAX_BACKGROUND:
+        return EyeWhiteTone(None, skin, None, "the eye openings show the background (a render of a head without eyes)")
+    white = eye_white(aligned, eyes, skin, extrapolate=extrapolate)
     if white is None:
         return EyeWhiteTone(None, skin, None, "no usable eye white (eyes closed, or clipped by over-exposure)")
     ratio = white / skin
