@@ -127,14 +127,15 @@ def test_report_shows_the_alignment(moving: Path, tmp_path: Path) -> None:
 def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
     """Issue 20's sensor noise on the moving head, no mask file, default options (about 10 s).
 
-    The issue's limits hold here except the diffuse normal and the alignment residual, which
-    this 192 px one-camera session misses (1.28 deg and 0.13 px measured; the noise alone gives
-    0.99 deg on the same head still, and 0.08 px with the mask file): those two are asserted
-    with that margin, and the 256 px figures are in docs/results.md (bench_motion.py --part noise).
+    The issue's limits hold here except the diffuse normal, which this 192 px one-camera session
+    misses (1.28 deg measured; the noise alone gives 0.99 deg on the same head still): asserted
+    with that margin; the 256 px figures are in docs/results.md (bench_motion.py --part noise).
     Every frame is aligned but ``inverse_z_parallel`` (lit from behind: its fitted motion explains
     0.113 of its mismatch, under the 0.12 the still sessions need), which must carry the
-    ``[motion_refused]`` warning naming it; residual 0.092 px measured (0.103 before the
-    complementary templates were fitted on the frame's lit points only, which then aligned it).
+    ``[motion_refused]`` warning naming it. Residual 0.068 px measured with the features' log
+    floor at 25 % of the face's median (``align.LOG_EPS``; 0.087 px at the former 5 %, which
+    this test's bound rejects; 0.103 before the complementary templates were fitted on the
+    frame's lit points only).
     """
     from .noisy_sessions import ISSUE_NOISE, derive_session
 
@@ -157,7 +158,7 @@ def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
     assert sum(m == "rigid" for m in methods.values()) >= 11 and set(methods.values()) <= {"reference", "rigid", "none"}
     assert [name for name, m in methods.items() if m == "none"] == [f["frame"] for f in frames if f["refused"]]
     assert len(refused) == sum(f["refused"] for f in frames)
-    assert _residual_vs_truth(session, frames) < 0.12
+    assert _residual_vs_truth(session, frames) < 0.08
     # the control: without alignment the same noisy session misses the specular limit by far
     solve_session(session, tmp_path / "none", config=SolverConfig(align="none"))
     assert solve_accuracy(session, tmp_path / "none")["all"].specular_normal_deg > 4.0

@@ -99,6 +99,18 @@ MIN_EXTENT = 48  # pixels across the face below which frames are not aligned
 BOX_MARGIN = 32  # pixels around the face's box that a moved frame is resampled in (beyond: copied)
 FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
 FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing
+LOG_EPS = 0.25
+"""The features' log floor ``eps`` (:func:`~id2reflectance.processing.solve.align_features.log_features`)
+as a fraction of the face's median luminance in the reference frame. The log makes the patterns'
+shading additive, but it also weighs a pixel's changes (noise, cavities' light) by ``1 / (Y + eps)``:
+with 5 % the dark parts of a pattern-lit face outweighed the lit skin. 25 %, on the 256 px noisy moving
+head, seeds 0-3 (docs/results.md, branch resid20): residual 0.084 px mean in the face model's layout
+(5 %: 0.105), 0.085 in the procedural one (0.093), without noise 0.085 / 0.066 (0.125 / 0.071);
+at 40 % the log no longer removes a textureless surface's shading (the still sphere's frames move).
+With inverse patterns only: without them (the ratio template, tuned at 5 %) 25 % gave 0.089 px instead
+of 0.074 on the same head (``LOG_EPS_NO_INVERSES``)."""
+LOG_EPS_NO_INVERSES = 0.05
+BACKDROP_LIT = 0.05  # the ring around the face is a lit backdrop when its median is above this share of the face's
 SIGNIFICANCE = 3.0  # a fitted displacement under this many standard deviations is noise: the frame stays still
 
 
@@ -329,7 +341,8 @@ def align_camera_frames(
             float(y0 + f * ys.max() + f - 1),
         )
         levels = int(np.clip(np.floor(np.log2(max(extent / f, 1.0) / 24.0)) + 1, 1, 6))
-        eps = max(0.05 * float(np.median(lum[REFERENCE][region])), 1e-6)
+        face_lum = float(np.median(lum[REFERENCE][region]))
+        eps = max((LOG_EPS if inverses else LOG_EPS_NO_INVERSES) * face_lum, 1e-6)
         region_u8 = region.astype(np.uint8)
         fit_region = cv2.dilate(region_u8, np.ones((3, 3), np.uint8)) > 0  # the silhouette included
         # the silhouette lies behind the face, where a translation moves the image less
@@ -339,7 +352,7 @@ def align_camera_frames(
         if interior.sum() < 0.3 * region.sum():
             interior = fit_region
         ring = (cv2.dilate(region_u8, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0) & ~fit_region
-        if ring.any() and float(np.median(lum[REFERENCE][ring])) > eps:
+        if ring.any() and float(np.median(lum[REFERENCE][ring])) > max(BACKDROP_LIT * face_lum, 1e-6):
             fit_region = interior  # a lit backdrop: the silhouette's contrast changes with the pattern
         cache = build_cache(lum, opp, eps=eps, levels=levels, inverses=inverses, pool=pool)
         cache.ambient = ambient_ratio(cache.lum, interior)

@@ -85,8 +85,8 @@ def frame_features(rgb: np.ndarray, *, eps: float) -> np.ndarray:
     Parameters
     ----------
     rgb : (H, W, 3) float32 linear Rec.709 relative radiance (non-finite values are read as 0).
-    eps : floor added to the luminance before the log (relative radiance, > 0): a few percent
-        of the face's luminance, so that the background and deep shadow are flat.
+    eps : floor added to the luminance before the log (relative radiance, > 0): a fraction
+        of the face's luminance (``align.LOG_EPS``), so that the background and deep shadow are flat.
 
     Returns
     -------
