@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -198,9 +199,11 @@ def test_finished_rows_are_reported_in_order(backend: str, camera, view_inv) -> 
     assert rows == [min(r + 10, SIZE) for r in range(0, SIZE, 10)]
 
 
-def test_a_solve_that_fails_midway_stops_the_writers(tmp_path: Path, monkeypatch) -> None:
-    """The maps are written while they are solved: a solve that fails after its first band
-    releases the writers waiting for the next rows, raises its own error, and writes nothing."""
+@pytest.mark.parametrize("workers", [1, os.cpu_count() or 1])
+def test_a_solve_that_fails_midway_stops_the_writers(tmp_path: Path, monkeypatch, workers: int) -> None:
+    """The maps are written while they are solved (1 worker: cores left for the writers) or
+    right after (as many workers as cores): a solve that fails after its first band releases
+    the writers waiting for rows, raises its own error, and writes nothing."""
     from id2reflectance.processing.solve import solver
 
     session = write_sphere_session(tmp_path / "sess", size=24, inverses=False, samples=(16, 4))
@@ -214,7 +217,7 @@ def test_a_solve_that_fails_midway_stops_the_writers(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(solver, "solve_band", fail_second_band)
     with pytest.raises(MemoryError, match="simulated"):
-        solve_session(session, tmp_path / "out", config=SolverConfig(backend="numpy", tile_rows=8, workers=1))
+        solve_session(session, tmp_path / "out", config=SolverConfig(backend="numpy", tile_rows=8, workers=workers))
     assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["sess"]
 
 
