@@ -218,7 +218,9 @@ def test_a_solve_that_fails_midway_stops_the_writers(tmp_path: Path, monkeypatch
     monkeypatch.setattr(solver, "solve_band", fail_second_band)
     with pytest.raises(MemoryError, match="simulated"):
         solve_session(session, tmp_path / "out", config=SolverConfig(backend="numpy", tile_rows=8, workers=workers))
-    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["sess"]
+    # one worker stops at the failing band; with a pool, a band already handed out may still run
+    assert (len(calls) == 2) if workers == 1 else (len(calls) >= 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sess"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
