@@ -52,11 +52,10 @@ def _kernels() -> None:
         from id2reflectance.processing.solve import integrable_kernel
     except ImportError:
         integrable_kernel = None
-    for name in ("gradient_diffuse", "gradient_specular", "gradient_both", "surface_gradient", "half_vectors", "curl4"):
+    for name in ("gradient_diffuse", "gradient_both", "surface_gradient", "half_vectors", "curl4"):
         _timed(integrable_kernel, name, "denoise: integrable, gradients and curls (compiled)")
     for name in (
         "rotate_diffuse",
-        "reflect_specular",
         "correct_both",
         "corrected_normals",
         "rotate_moments",

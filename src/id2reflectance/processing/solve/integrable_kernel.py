@@ -3,8 +3,8 @@
 :func:`gradient_diffuse` turns the diffuse normals (green plus blue first moments) into the
 log-depth gradient ``(G_u, G_v)``, :func:`curl4` takes its curl, :func:`rotate_diffuse` adds the
 screened correction, returns to normals and turns every channel's first moment with them, in
-one pass; :func:`gradient_specular` and :func:`reflect_specular` do the same for the specular
-lobe's half vectors. The normals and half vectors are recomputed per pixel where needed
+one pass; :func:`gradient_both` and :func:`correct_both` do the same for both lobes at once
+(the specular lobe's half vectors beside the diffuse normals). The normals and half vectors are recomputed per pixel where needed
 rather than stored (each full-size array is a pass over memory). The undistorted normalised
 coordinates and their Jacobian are interpolated bilinearly from a coarse grid (nodes
 every ``step`` pixels). The same arithmetic as the numpy version in float32/float64 mixed
@@ -138,8 +138,9 @@ def gradient_both(
     gvs: np.ndarray,
     oks: np.ndarray,
 ) -> None:
-    """:func:`gradient_diffuse` (into gu, gv, ok) and :func:`gradient_specular` (into gus, gvs, oks)
-    in one pass: each lit pixel's coordinates interpolated once."""
+    """:func:`gradient_diffuse` (into gu, gv, ok) and the same of the specular half vectors
+    (``spec`` (h, w, 4 or 5) float32; into gus, gvs, oks) in one pass: each lit pixel's
+    coordinates interpolated once."""
     h, w = signal.shape
     for i in prange(h):
         for j in range(w):
@@ -179,29 +180,6 @@ def gradient_diffuse(
             if signal[i, j]:
                 c = _coords(i, j, step, grid)
                 _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
-            else:
-                _unlit(i, j, gu, gv, ok)
-
-
-@njit(parallel=True, **_JIT)
-def gradient_specular(
-    spec: np.ndarray,
-    signal: np.ndarray,
-    grid: np.ndarray,
-    step: int,
-    to_cam: np.ndarray,
-    dmin: float,
-    gu: np.ndarray,
-    gv: np.ndarray,
-    ok: np.ndarray,
-) -> None:
-    """:func:`gradient_diffuse` of the specular half vectors (``spec`` (h, w, 4 or 5) float32)."""
-    h, w = signal.shape
-    for i in prange(h):
-        for j in range(w):
-            if signal[i, j]:
-                c = _coords(i, j, step, grid)  # once per pixel: the helpers share it
-                _gradient(_half(spec, i, j, c, to_cam), i, j, c, True, to_cam, dmin, gu, gv, ok)
             else:
                 _unlit(i, j, gu, gv, ok)
 
@@ -319,7 +297,10 @@ def rotate_diffuse(
 
 @njit(inline="always", **_JIT)
 def _reflect_pixel(spec, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
-    """:func:`reflect_specular` at the pixel (i, j) (``ok`` there), coordinates ``c``."""
+    """The specular first moment ``spec[i, j, 1:4]`` turned with its half vector ``nh`` at the
+    pixel (i, j) (``ok`` there), coordinates ``c``: the unit mean direction moves by
+    ``reflect(v, n2) - reflect(v, nh)`` (``n2`` the corrected half vector, :func:`_corrected`),
+    its length stays."""
     nh = _half(spec, i, j, c, to_cam)
     n2 = _corrected(nh, psi, gu, gv, i, j, c, to_cam)
     e = _view(c, to_cam)
@@ -341,27 +322,6 @@ def _reflect_pixel(spec, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
 
 
 @njit(parallel=True, **_JIT)
-def reflect_specular(
-    spec: np.ndarray,
-    psi: np.ndarray,
-    gu: np.ndarray,
-    gv: np.ndarray,
-    ok: np.ndarray,
-    grid: np.ndarray,
-    step: int,
-    to_cam: np.ndarray,
-) -> None:
-    """The specular first moment ``spec[..., 1:4]`` turned with its half vector ``nh``: the unit
-    mean direction moves by ``reflect(v, n2) - reflect(v, nh)`` (``n2`` the corrected half vector,
-    :func:`_corrected`, from :func:`gradient_specular`'s ``gu, gv``), its length stays; where ``ok``."""
-    h, w = ok.shape
-    for i in prange(h):
-        for j in range(w):
-            if ok[i, j]:
-                _reflect_pixel(spec, psi, gu, gv, i, j, _coords(i, j, step, grid), to_cam)
-
-
-@njit(parallel=True, **_JIT)
 def correct_both(
     m1c: np.ndarray,
     spec: np.ndarray,
@@ -379,7 +339,7 @@ def correct_both(
     weights: np.ndarray,
     signal: np.ndarray,
 ) -> None:
-    """:func:`rotate_diffuse` (``psi``, gu, gv, ok) and :func:`reflect_specular` (``psis``, gus, gvs,
+    """:func:`rotate_diffuse` (``psi``, gu, gv, ok) and :func:`_reflect_pixel` (``psis``, gus, gvs,
     oks) in one pass: each pixel's coordinates interpolated once."""
     h, w = ok.shape
     for i in prange(h):
