@@ -73,6 +73,7 @@ def filter_moments(
     eps_d: float,
     model: FrameNoise,
     parallel_weight: float = 0.0,
+    no_inverse_ratio: float = 1.0,
     first_moment_step: Callable[[np.ndarray, np.ndarray | None], None] | None = None,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
@@ -150,11 +151,11 @@ def filter_moments(
         pool_first_moments(images, m1c, inverses=inverses, weight=parallel_weight)
     gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
+    if not inverses:  # the first moment 2 gradient - full, so its guide, is noisier (no_inverse_ratio)
+        eps_m *= no_inverse_ratio
     for k in range(3):
         planes = m1c[..., 3 * k : 3 * k + 3]
-        if not inverses:
-            gf(guide, planes, rd, eps_d)
-        elif rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
+        if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
             guide_a = np.ascontiguousarray(guides[k] if compiled else guides[..., k])
             gf(guide_a, guide_a, rd, eps_m)
             guided_filter2(
