@@ -301,11 +301,10 @@ def prepare_frames(
         # for skin's specular). With inverses the diffuse noise is that of the SNR-weighted
         # channels (the direction the integrable step takes): radius 1 is the best of 1-4 at
         # the noise on the 192 px heads of seeds 0-3 (seed 1, dark skin: 0.935
-        # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses (2
-        # gradient - full: sqrt(5) sigma, the full-on image the only guide) the same rule on
-        # the same noise: the noisier moment would ask for a wider window, but with the full-on
-        # guide alone it blurs more detail than it removes noise (seed 1, 192 px: 1.170 deg at
-        # radius 1 against 1.420 at 2).
+        # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses the
+        # first moment is 2 gradient - full, its noise variance ``no_inverse_ratio`` (2.5-3)
+        # times as much: the same rule on that noise (256 px heads of seeds 0-3: radius 2 on
+        # the dark skin of seed 1, 0.952 deg against 0.983 at radius 1; 1 on the others).
         prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
         prep.radius_specular = lobe_radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:

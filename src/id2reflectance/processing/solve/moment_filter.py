@@ -90,6 +90,9 @@ def filter_moments(
     parallel_weight : noise variance of the cross over the parallel frames: the diffuse
         first moments are first pooled from both polarisations with it
         (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments`; 0: cross only).
+    no_inverse_ratio : without inverse patterns, the first moment's noise variance over that
+        with them (:func:`~id2reflectance.processing.solve.denoise_strength.no_inverse_ratio`):
+        the first-moment guides' eps is scaled by it (ignored with inverses).
     first_moment_step : called with the filtered (h, w, 9) diffuse first-moment planes and
         the (h, w, 4) specular planes (None when the specular lobe was not filtered) before
         the frames are rebuilt (may change them in place): the integrability step
@@ -99,8 +102,8 @@ def filter_moments(
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
     inverse patterns, by two guides: the full-on image and that axis's first-moment
     luminance (:func:`moment_planes`), which carries the surface's normal detail the
-    full-on image lacks. Without inverses that guide (noise sqrt(5) sigma) costs more than
-    it gives: the full-on image guides all. Every filter writes over its input planes.
+    full-on image lacks; without inverses too (``2 gradient - full``: its eps scaled by the
+    moment's larger noise, ``no_inverse_ratio``). Every filter writes over its input planes.
     """
     rd, rs = radius_diffuse, radius_specular
     inverses = has_inverses(images)
