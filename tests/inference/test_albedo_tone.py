@@ -23,7 +23,9 @@ def _skin_albedo(ita: float, size: int = 64, seed: int = 0) -> tuple[np.ndarray,
     base = np.exp(np.array([-1.14, -1.86, -2.69]) + np.asarray(SKIN_LOG_SLOPE) * ita)
     yy, xx = np.mgrid[:size, :size]
     mask = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (0.4 * size) ** 2
-    albedo = base * np.exp(0.15 * rng.standard_normal((size, size, 1))) * (1 + 0.03 * rng.standard_normal((size, size, 3)))
+    albedo = (
+        base * np.exp(0.15 * rng.standard_normal((size, size, 1))) * (1 + 0.03 * rng.standard_normal((size, size, 3)))
+    )
     return np.where(mask[..., None], np.clip(albedo, 0, 1), 0.0).astype(np.float32), mask
 
 
