@@ -297,7 +297,7 @@ def test_photo_front_view_predicts_the_front_from_the_photo(face_dataset, bank, 
 def test_template_tone_scales_the_template_diffuse_by_the_photo_to_template_ratio(
     face_dataset, bank, embeddings, cache
 ):
-    """``output="template_tone"`` with the ground-truth swapper: the (unmodulated) model's
+    """``output="template_tone", tone_from="model"`` with the ground-truth swapper: the (unmodulated) model's
     diffuse for the photo (S0000's own front view) over that for the template's front view
     (S0002's) is the gain; every view is S0002's own maps, the diffuse multiplied by it."""
     sw = GroundTruthSwapper(face_dataset, bank.image_size)
@@ -311,7 +311,7 @@ def test_template_tone_scales_the_template_diffuse_by_the_photo_to_template_rati
     sw.predict = recording_predict  # type: ignore[method-assign]
     img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
     r = bank.image_size
-    cfg = InferConfig(uv_size=256, cache_dir=str(cache), template="S0002", output="template_tone")
+    cfg = InferConfig(uv_size=256, cache_dir=str(cache), template="S0002", output="template_tone", tone_from="model")
     pred = Inferencer.from_swapper(sw, face_dataset, cfg, DlibIdentityEncoder()).predict_aligned(
         img, identity=embeddings["S0001"], source="S0000"
     )
