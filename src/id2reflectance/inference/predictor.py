@@ -88,10 +88,11 @@ log = logging.getLogger(__name__)
 
 VIEWS = ("front", "left", "right")
 OUTPUTS = ("decode", "template_residual", "template_tone")
-# the output for real photos (``id2r infer``'s default): on the London photos with the model retrained on
-# face-model subjects, template_tone orders the self-reported groups' predicted ITA, moves < 5 degrees over
-# exposure / white balance and between a person's neutral and smiling photos; decode keeps every group
-# within 1 degree of the template's tone (docs/evaluation.md, "Inference on real photos")
+# the output for real photos (``id2r infer``'s default): on the London evaluation people with the model trained in
+# the face model's layout, template_tone with its gain from the eye-white tone (tone_from="eye_white") orders the
+# self-reported groups' predicted ITA and moves < 5 degrees over exposure / white balance (median 2.0, p90 3.7)
+# and between a person's neutral and smiling photos (4.0); decode does not order the groups and moves 24 degrees
+# (p90) over the variants when retrieval switches template (docs/evaluation.md, "Tone from the eye whites")
 PHOTO_OUTPUT = "template_tone"
 TONE_GAIN_MIN, TONE_GAIN_MAX = 0.25, 4.0  # per-channel diffuse gain of output "template_tone"
 # Inferencer.prepared_mesh keeps this many texels' worth of the template subjects' baking
