@@ -569,7 +569,7 @@ def test_template_tone_of_the_astronaut_follows_her_not_the_exposure_nor_the_tem
     photo an ITA that depends on the template retrieved (23.6 and 32.9 degrees here), which on
     the London photos moved the tone whenever retrieval switched template between variants."""
     from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
-    from id2reflectance.inference.albedo_tone import albedo_ita_from_eye_white, skin_ita, skin_pixels
+    from id2reflectance.inference.albedo_tone import GAIN_RANGE, albedo_ita_from_eye_white, skin_ita, skin_pixels
 
     photo = data.astronaut()
     variants = ((0.0, (1.0, 1.0, 1.0)), (-1.0, (1.0, 1.0, 1.0)), (0.0, WARM), (0.0, COOL), (0.75, (1.0, 1.0, 1.0)))
@@ -588,7 +588,8 @@ def test_template_tone_of_the_astronaut_follows_her_not_the_exposure_nor_the_tem
             ita, p = front_ita(template, "eye_white", stops, gains)
             assert p.skin_tone_source == "eye_white" and p.template_id == template
             assert p.albedo_ita_target == pytest.approx(albedo_ita_from_eye_white(p.eye_white_ita_deg))
-            assert ita == pytest.approx(p.albedo_ita_target, abs=0.1)
+            if GAIN_RANGE[0] < min(p.tone_gain) and max(p.tone_gain) < GAIN_RANGE[1]:  # else at a bound: closest
+                assert ita == pytest.approx(p.albedo_ita_target, abs=0.05)
             new.append(ita)
     assert np.ptp(new) < 2.5
     old = [front_ita(template, "model", 0.0, (1.0, 1.0, 1.0)) for template in ("S0002", "S0003")]

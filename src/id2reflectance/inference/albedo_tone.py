@@ -39,7 +39,7 @@ ALBEDO_ITA_RANGE = (-60.0, 70.0)  # targets clamped to this (the simulator's ski
 # of the 48 simulated face-model subjects against their ITA (RMS 0.12 / 0.14 / 0.25 in log units)
 SKIN_LOG_SLOPE = (0.0183, 0.0258, 0.0296)
 GAIN_RANGE = (0.25, 4.0)  # per-channel gain clipped to this (as the model-read gain of template_tone)
-ITA_TOLERANCE = 0.05  # degrees: retone_gain stops iterating within this of the target
+ITA_TOLERANCE = 0.02  # degrees: retone_gain stops iterating within this of the target
 MAX_ITERATIONS = 12
 
 
@@ -78,8 +78,9 @@ def retone_gain(albedo: np.ndarray, mask: np.ndarray, target_ita_deg: float) -> 
 
     Returns
     -------
-    (3,) gain, each channel in :data:`GAIN_RANGE` (at its bounds the target may not be reached);
-    (1, 1, 1) for an empty mask.
+    (3,) gain, each channel in :data:`GAIN_RANGE`; the closest ITA found where the target is not
+    reached (at the gain's bounds, or where strong gains clip many pixels at 1); (1, 1, 1) for an
+    empty mask.
     """
     a = np.asarray(albedo, np.float64)
     m = np.asarray(mask, bool)
@@ -96,13 +97,18 @@ def retone_gain(albedo: np.ndarray, mask: np.ndarray, target_ita_deg: float) -> 
         return float(np.mean(ita_deg(np.clip(px * np.exp(slope * t), 0.0, 1.0))))
 
     t, now = 0.0, ita_at(0.0)
-    for _ in range(MAX_ITERATIONS):  # one unit of t is about one degree of ITA (the slope's fit)
+    best = (abs(float(target_ita_deg) - now), t)
+    rate = 1.0  # degrees of ITA per unit of t: about 1 (the slope's fit), then the secant's
+    for _ in range(MAX_ITERATIONS):
         err = float(target_ita_deg) - now
         if abs(err) <= ITA_TOLERANCE:
             break
-        step = float(np.clip(t + err, t_lo, t_hi))
+        step = float(np.clip(t + err / rate, t_lo, t_hi))
         if step == t:  # at a gain bound
             break
-        t, now = step, ita_at(step)
-    g = np.exp(slope * t)
+        then, now = now, ita_at(step)
+        rate = float(np.clip((now - then) / (step - t), 0.2, 5.0))
+        t = step
+        best = min(best, (abs(float(target_ita_deg) - now), t))
+    g = np.exp(slope * best[1])  # where many pixels clip the ITA may not reach the target: the closest
     return (float(g[0]), float(g[1]), float(g[2]))
