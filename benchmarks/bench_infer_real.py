@@ -21,7 +21,7 @@ Run (the photos are not in the repository; see docs/evaluation.md)::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_infer_real.py --model RUN --dataset DS \
         [--photos ../shared/face-photos/london] [--limit N] [--stride K] [--variant-people 20] \
-        [--prediction decode|template-tone|template-residual] [--uv-size 256] \
+        [--prediction decode|template-tone|template-residual] [--tone-from eye-white|model] [--uv-size 256] \
         [--no-photo-reference] [--json FILE]
     PYTHONPATH=src .venv/bin/python benchmarks/bench_infer_real.py --make-tiny /tmp/tiny [...]
 """
@@ -69,6 +69,12 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=1, help="every K-th person only (after --limit)")
     ap.add_argument("--variant-people", type=int, default=20)
     ap.add_argument("--prediction", default="decode", choices=["decode", "template-residual", "template-tone"])
+    ap.add_argument(
+        "--tone-from",
+        default="eye-white",
+        choices=["eye-white", "model"],
+        help="template-tone's gain: the calibrated eye-white tone (default) or the model's reading (until 2026-12-07)",
+    )
     ap.add_argument("--uv-size", type=int, default=256)
     ap.add_argument(
         "--no-photo-reference",
@@ -101,7 +107,12 @@ def main() -> None:
     else:
         ds, run = Path(args.dataset), Path(args.model)
     cache = tempfile.mkdtemp(prefix="bench_infer_real_cache_")
-    cfg = InferConfig(uv_size=args.uv_size, cache_dir=cache, output=args.prediction.replace("-", "_"))  # type: ignore[arg-type]
+    cfg = InferConfig(
+        uv_size=args.uv_size,
+        cache_dir=cache,
+        output=args.prediction.replace("-", "_"),  # type: ignore[arg-type]
+        tone_from=args.tone_from.replace("-", "_"),  # type: ignore[arg-type]
+    )
     eye = Inferencer(run, ds, cfg)
     photo_tone = copy.copy(eye)
     photo_tone.config = dataclasses.replace(cfg, skin_tone="photo")
@@ -201,7 +212,14 @@ def main() -> None:
             shift[name] = float(np.median(d)) if d else None
         add(f"predicted ITA |{variant} - as shot|, median (deg)", shift["eye_white"], shift["photo"], "{:.1f}")
     rows.append(("model", model_note, "", ""))
-    rows.append(("config", f"prediction {args.prediction}, uv {args.uv_size}, templates split train", "", ""))
+    rows.append(
+        (
+            "config",
+            f"prediction {args.prediction}, tone from {args.tone_from}, uv {args.uv_size}, templates split train",
+            "",
+            "",
+        )
+    )
     rows.append(("seconds (shared 2-core machine, 1 torch thread)", f"{time.perf_counter() - t0:.0f}", "", ""))
     head = ("figure", "skin tone: eye white", "reference: photo ITA", "ratio")
     w = [max(max(len(r[i]) for r in rows), len(head[i])) for i in range(4)]

@@ -297,7 +297,7 @@ def test_photo_front_view_predicts_the_front_from_the_photo(face_dataset, bank, 
 def test_template_tone_scales_the_template_diffuse_by_the_photo_to_template_ratio(
     face_dataset, bank, embeddings, cache
 ):
-    """``output="template_tone"`` with the ground-truth swapper: the (unmodulated) model's
+    """``output="template_tone", tone_from="model"`` with the ground-truth swapper: the (unmodulated) model's
     diffuse for the photo (S0000's own front view) over that for the template's front view
     (S0002's) is the gain; every view is S0002's own maps, the diffuse multiplied by it."""
     sw = GroundTruthSwapper(face_dataset, bank.image_size)
@@ -311,7 +311,7 @@ def test_template_tone_scales_the_template_diffuse_by_the_photo_to_template_rati
     sw.predict = recording_predict  # type: ignore[method-assign]
     img = cv2.imread(str(bank.root / "subjects/S0000/views/front/rgb_full.png"))[..., ::-1].copy()
     r = bank.image_size
-    cfg = InferConfig(uv_size=256, cache_dir=str(cache), template="S0002", output="template_tone")
+    cfg = InferConfig(uv_size=256, cache_dir=str(cache), template="S0002", output="template_tone", tone_from="model")
     pred = Inferencer.from_swapper(sw, face_dataset, cfg, DlibIdentityEncoder()).predict_aligned(
         img, identity=embeddings["S0001"], source="S0000"
     )
@@ -560,6 +560,41 @@ def test_retrieval_tone_of_the_astronaut_follows_her_not_the_exposure(inferencer
     assert lost.skin_tone_source == "none" and lost.ita_deg is None and lost.eye_white_ita_deg is None
     assert lost.photo_ita_deg is not None and any("identity alone" in w for w in lost.warnings)
     assert any("clipped" in w for w in lost.warnings)
+
+
+def test_template_tone_of_the_astronaut_follows_her_not_the_exposure_nor_the_template(inferencer):
+    """Output ``template_tone``: the predicted front skin's ITA is the calibrated eye-white
+    tone's, the same within 2.5 degrees over -1 .. +0.75 stop, warm / cool light and two
+    templates; the model's reading of the photo (the gain until 2026-12-07) gave the same
+    photo an ITA that depends on the template retrieved (23.6 and 32.9 degrees here), which on
+    the London photos moved the tone whenever retrieval switched template between variants."""
+    from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
+    from id2reflectance.inference.albedo_tone import GAIN_RANGE, albedo_ita_from_eye_white, skin_ita, skin_pixels
+
+    photo = data.astronaut()
+    variants = ((0.0, (1.0, 1.0, 1.0)), (-1.0, (1.0, 1.0, 1.0)), (0.0, WARM), (0.0, COOL), (0.75, (1.0, 1.0, 1.0)))
+
+    def front_ita(template: str, tone_from: str, stops: float, gains: tuple[float, float, float]):
+        inf = copy.copy(inferencer)
+        inf.config = dataclasses.replace(
+            inferencer.config, output="template_tone", template=template, tone_from=tone_from
+        )
+        p = inf.predict_image(photo_variant(photo, stops=stops, gains=gains))[0]
+        return skin_ita(p.views["front"]["diffuse_albedo"], skin_pixels(p.views["front"]["mask"])), p
+
+    new = []
+    for template in ("S0002", "S0003"):
+        for stops, gains in variants:
+            ita, p = front_ita(template, "eye_white", stops, gains)
+            assert p.skin_tone_source == "eye_white" and p.template_id == template
+            assert p.albedo_ita_target == pytest.approx(albedo_ita_from_eye_white(p.eye_white_ita_deg))
+            if GAIN_RANGE[0] < min(p.tone_gain) and max(p.tone_gain) < GAIN_RANGE[1]:  # else at a bound: closest
+                assert ita == pytest.approx(p.albedo_ita_target, abs=0.05)
+            new.append(ita)
+    assert np.ptp(new) < 2.5
+    old = [front_ita(template, "model", 0.0, (1.0, 1.0, 1.0)) for template in ("S0002", "S0003")]
+    assert all(p.albedo_ita_target is None for _, p in old)
+    assert abs(old[0][0] - old[1][0]) > 5.0
 
 
 def test_predict_image_warns_about_a_face_cut_by_the_frame(inferencer):

@@ -173,6 +173,7 @@ def _prediction_doc(
         "eye_white_ita_deg": _json_float(pred.eye_white_ita_deg, 3),
         "skin_tone_source": pred.skin_tone_source,
         "tone_gain": None if pred.tone_gain is None else [_json_float(g, 5) for g in pred.tone_gain],
+        "albedo_ita_target": _json_float(pred.albedo_ita_target, 3),
         "warnings": list(pred.warnings),
         "identity": np.round(pred.identity.astype(np.float64), 7).tolist(),
         "template": {
@@ -207,6 +208,7 @@ def _config_doc(inf: Inferencer) -> dict[str, Any]:
         "output": cfg.output,
         "front_view": cfg.front_view,
         "skin_tone": cfg.skin_tone,
+        "tone_from": cfg.tone_from,
         "ita_calibration": (
             dataclasses.asdict(calibration) if cfg.ita_calibration and calibration is not None else None
         ),
