@@ -49,13 +49,19 @@ def _band_rows(w: int, c: int) -> int:
 
 def _band_extremes(img: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Minimum and maximum of ``img`` (H, W, C) and the maximum of each band of
-    :func:`_band_rows` rows (three numpy calls: few GIL hand-overs while a side thread
-    runs Python). NaN propagates to the minimum and the maximum."""
+    :func:`_band_rows` rows (three numpy calls on a C-contiguous image: few GIL hand-overs
+    while a side thread runs Python; band by band on a strided one, e.g. a view of a file,
+    which a reshape would copy). NaN propagates to the minimum and the maximum."""
     h, w, c = img.shape
-    flat = img.reshape(h, w * c)
     rows = _band_rows(w, c)
     whole = h // rows
     highs = np.empty(-(-h // rows), img.dtype)
+    if not img.flags.c_contiguous:
+        lows = np.empty_like(highs)
+        for b, r0 in enumerate(range(0, h, rows)):
+            lows[b], highs[b] = img[r0 : r0 + rows].min(), img[r0 : r0 + rows].max()
+        return float(lows.min()), float(highs.max()), highs
+    flat = img.reshape(h, w * c)
     if whole:
         highs[:whole] = flat[: whole * rows].reshape(whole, -1).max(axis=1)
     if whole < len(highs):
@@ -67,30 +73,29 @@ def _any_channel_at_least(img: np.ndarray, threshold: float, band_max: np.ndarra
     """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``; None when no pixel is.
 
     Compared band by band of rows into one small reused buffer (no image-sized temporary:
-    fresh memory costs page faults); the per-pixel reduction runs only on bands with a hit.
+    fresh memory costs page faults; ``img`` may be strided, e.g. a view of a file); the
+    per-pixel reduction runs only on bands with a hit.
     ``band_max`` (each band's maximum, :func:`_band_extremes`): bands below the threshold
     are not compared at all.
     """
     h, w, c = img.shape
-    flat = img.reshape(h, w * c)
     thr = np.asarray(threshold, img.dtype)
     rows = _band_rows(w, c)
-    ge = np.empty((min(rows, h), w * c), bool)
+    ge = np.empty((min(rows, h), w, c), bool)
     out: np.ndarray | None = None
     for b, r0 in enumerate(range(0, h, rows)):
         if band_max is not None and not band_max[b] >= thr:
             continue
-        band = flat[r0 : r0 + rows]
+        band = img[r0 : r0 + rows]
         hit = ge[: band.shape[0]]
         np.greater_equal(band, thr, out=hit)
         if not hit.any():
             continue
         if out is None:
             out = np.zeros((h, w), bool)
-        per_pixel = hit.reshape(-1, w, c)
         dst = out[r0 : r0 + band.shape[0]]
         for ch in range(c):
-            dst |= per_pixel[..., ch]
+            dst |= hit[..., ch]
     return out
 
 

@@ -2,7 +2,7 @@
 
 :func:`band_solver` turns a camera's frames, calibration, mask and output maps into the
 flat arrays :func:`~id2reflectance.processing.solve.kernel.solve_rows` takes (views, no
-copies for C-contiguous float32 frames) and returns a per-band function with the contract
+copies for C-contiguous float32 frames nor for views of uncompressed EXR files) and returns a per-band function with the contract
 of the numpy reference :func:`~id2reflectance.processing.solve.reference.solve_band`.
 """
 
@@ -49,11 +49,35 @@ def run_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
         set_num_threads(previous)
 
 
-def kernel_frames(images: Mapping[tuple[str, str], np.ndarray], *, inverses: bool) -> tuple[np.ndarray, ...]:
-    """The frames as :func:`solve_rows` takes them: 14 C-contiguous float32 arrays.
+FrameLayout = tuple[tuple[int, ...], int, np.ndarray]
+"""``(pixel_step, frame_row, channel_at)``: where :func:`solve_rows` finds a frame's values."""
 
-    No copy unless a frame is not C-contiguous float32. Without ``inverses`` the ``full``
-    frames stand in for the inverse ones (the first moment is ``2 gradient - full``).
+
+def _planar_rows(a: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """A float32 (H, W, 3) view of rows of channel planes (strides ``(row, 4, -4 W)``, as
+    ``exr_plain.file_view``) as a flat read-only array from its first row's ``B`` plane, the
+    values per row and the offsets of ``R, G, B``; None for any other array."""
+    h, w, _ = a.shape
+    row, pix, chan = a.strides
+    if a.dtype != np.float32 or pix != 4 or chan != -4 * w or row % 4 or row < 12 * w:
+        return None
+    n = (h - 1) * (row // 4) + 3 * w
+    flat = np.lib.stride_tricks.as_strided(a[:, :, 2], (n,), (4,), writeable=False)
+    return flat, row // 4, np.array([2 * w, w, 0], np.int64)
+
+
+def kernel_frames(
+    images: Mapping[tuple[str, str], np.ndarray], *, inverses: bool
+) -> tuple[tuple[np.ndarray, ...], FrameLayout]:
+    """The frames as :func:`solve_rows` takes them: 14 flat read-only float32 arrays and
+    their :data:`FrameLayout`.
+
+    No copy for C-contiguous float32 (H, W, 3) frames, nor for views of uncompressed EXR
+    files (rows of ``B, G, R`` planes, ``exr_plain.file_view``) when every frame is one
+    with the same row length (the kernel then reads each row's planes: consecutive values).
+    Any other mix is copied to C-contiguous frames (those not already so). Without
+    ``inverses`` the ``full`` frames stand in for the inverse ones (the first moment is
+    ``2 gradient - full``).
 
     Raises
     ------
@@ -63,14 +87,17 @@ def kernel_frames(images: Mapping[tuple[str, str], np.ndarray], *, inverses: boo
     missing = [k for k in FRAME_ORDER[:8] if k not in images]
     if missing:
         raise CaptureError(f"missing frame(s) {missing}")
+    keys = [("full" if not inverses and p.startswith("inverse") else p, pol) for p, pol in FRAME_ORDER]
+    planar = [p for p in (_planar_rows(images[k]) for k in keys) if p is not None]
+    if len(planar) == len(keys) and len({p[1] for p in planar}) == 1:
+        return tuple(p[0] for p in planar), ((0,), planar[0][1], planar[0][2])
     out = []
-    for pattern, pol in FRAME_ORDER:
-        if not inverses and pattern.startswith("inverse"):
-            pattern = "full"
-        view = np.ascontiguousarray(images[(pattern, pol)], dtype=np.float32).view()
+    for k in keys:
+        view = np.ascontiguousarray(images[k], dtype=np.float32).reshape(-1)
         view.flags.writeable = False  # one array type whatever the caller's flags
         out.append(view)
-    return tuple(out)
+    w = images[keys[0]].shape[1]
+    return tuple(out), ((0, 0, 0), 3 * w, np.arange(3, dtype=np.int64))
 
 
 def _flat(a: np.ndarray, name: str) -> np.ndarray:
@@ -106,7 +133,7 @@ def band_solver(
     inverses : whether the inverse frames are used (``use_inverses`` and all present).
     """
     f32 = np.float32
-    images = [a.reshape(-1) for a in kernel_frames(frames.images, inverses=inverses)]
+    images, layout = kernel_frames(frames.images, inverses=inverses)
     # bool arrays as uint8 views (numba's alias analysis treats bool elements as mutable)
     saturated = np.ascontiguousarray(frames.saturated, dtype=bool).reshape(-1).view(np.uint8)
     fg = saturated if foreground is None else np.ascontiguousarray(foreground, dtype=bool).reshape(-1).view(np.uint8)
@@ -136,6 +163,7 @@ def band_solver(
             y_rows, y_field = np.zeros(r1 - r0, f32), np.ascontiguousarray(yn, f32).reshape(-1)
         n_fg, n_sat, n_valid, n_ok, n_neg = solve_rows(
             *images,
+            *layout,
             inverses,
             inverses and config.average_m0,
             l2w.astype(f32),

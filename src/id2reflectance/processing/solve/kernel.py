@@ -98,6 +98,9 @@ def solve_rows(
     iyp: np.ndarray,
     izc: np.ndarray,
     izp: np.ndarray,
+    pixel_step: tuple[int, ...],
+    frame_row: int,
+    channel_at: np.ndarray,
     inverses: bool,
     mean_m0: bool,
     l2w: np.ndarray,
@@ -133,9 +136,19 @@ def solve_rows(
 
     Parameters
     ----------
-    fc ... izp : the 14 corrected frames in :data:`FRAME_ORDER`, each (H * W * 3,)
-        float32 (flattened C-contiguous (H, W, 3)); without inverses, ``full``
+    fc ... izp : the 14 corrected frames in :data:`FRAME_ORDER`, each a flat float32 array
+        (read only; possibly unaligned) holding channel ``c`` of pixel ``(i, j)`` at
+        ``i * frame_row + j * len(pixel_step) + channel_at[c]``; without inverses, ``full``
         cross/parallel stand in for the inverse frames (first moment ``2 gradient - full``).
+    pixel_step : a tuple whose length is the step between a row's pixels, a constant of
+        the compiled code (numba compiles one version per tuple length): ``(0, 0, 0)`` for
+        C-contiguous (H, W, 3) frames (``frame_row = 3 W``, ``channel_at`` 0, 1, 2 and
+        taken as those constants), ``(0,)`` for rows of channel planes, e.g. views of
+        uncompressed EXR files (``exr_plain.file_view``: ``frame_row`` the line's values,
+        ``channel_at`` 2 W, W, 0 from the ``B`` plane; a row's values are then consecutive
+        and loaded 8 at a time).
+    frame_row : values between the starts of consecutive rows of a frame.
+    channel_at : (3,) int64 offset of the R, G and B values of a row's first pixel.
     inverses : True: first moment ``gradient - inverse``; False: ``2 gradient - full``.
     mean_m0 : use the inverse-variance mean of the four ``m0`` estimates for ``m1 / m0``.
     l2w : (3, 3) float32 light-stage to world rotation (identity: no rotation).
@@ -192,6 +205,11 @@ def solve_rows(
     every_pixel = np.uint8(0 if has_foreground else 1)
     x_step = w if x_field.shape[0] > w else 0  # flat (rows * W) or one row (W)
     y_step = w if y_field.shape[0] > w else 0
+    ps = len(pixel_step)  # a compile-time constant
+    at_r = np.uint64(0) if ps == 3 else np.uint64(channel_at[0])
+    at_g = np.uint64(1) if ps == 3 else np.uint64(channel_at[1])
+    at_b = np.uint64(2) if ps == 3 else np.uint64(channel_at[2])
+    f_row = np.uint64(3 * w) if ps == 3 else np.uint64(frame_row)
     n_fg = 0
     n_sat = 0
     n_valid = 0
@@ -203,15 +221,16 @@ def solve_rows(
         yt = t * y_step
         y_row = y_rows[t]
         tid = get_thread_id()  # this thread's scratch
+        f_start = np.uint64(i) * f_row
         for j0 in range(0, w, _CHUNK):
             m = min(_CHUNK, w - j0)
             # ---- phase 1: separation and moments (separation.lobe_moments), rotated to world axes
             for jj in range(m):
                 c = np.uint64(jj)
-                p = np.uint64(i * w + j0 + jj)
-                k0 = np.uint64(3) * p
-                k1 = k0 + np.uint64(1)
-                k2 = k0 + np.uint64(2)
+                q = f_start + np.uint64(ps) * np.uint64(j0 + jj)
+                k0 = q + at_r
+                k1 = q + at_g
+                k2 = q + at_b
                 cr, cg, cb = fc[k0], fc[k1], fc[k2]
                 s_m0 = _lum(l0, l1, l2, fp[k0] - cr, fp[k1] - cg, fp[k2] - cb)
                 # per axis: cross first moment t = grad * gradient - (inverse or full), D = 2 t
@@ -286,10 +305,11 @@ def solve_rows(
             for jj in range(m):
                 c = np.uint64(jj)
                 p = np.uint64(i * w + j0 + jj)
+                q = f_start + np.uint64(ps) * np.uint64(j0 + jj)
+                dr, dg, db = fc[q + at_r] * two, fc[q + at_g] * two, fc[q + at_b] * two
                 k0 = np.uint64(3) * p
                 k1 = k0 + np.uint64(1)
                 k2 = k0 + np.uint64(2)
-                dr, dg, db = fc[k0] * two, fc[k1] * two, fc[k2] * two
                 xr, yr, zr = buf[tid, _XR, c], buf[tid, _YR, c], buf[tid, _ZR, c]
                 xg, yg, zg = buf[tid, _XG, c], buf[tid, _YG, c], buf[tid, _ZG, c]
                 xb, yb, zb = buf[tid, _XB, c], buf[tid, _YB, c], buf[tid, _ZB, c]
@@ -400,43 +420,49 @@ def solve_rows(
 
 
 def warm_up() -> float:
-    """Compile :func:`solve_rows` (or load it from the cache) on a 2 x 2 image; returns seconds."""
+    """Compile :func:`solve_rows` (or load it from the cache) on a 2 x 2 image, for
+    C-contiguous frames and for unaligned rows of planes (views of uncompressed EXR files,
+    whose lines start 2 bytes past a multiple of 4 when the library wrote them); returns seconds."""
     t = time.perf_counter()
     f32 = np.float32
     img = np.zeros(12, f32)
     img.flags.writeable = False
+    unaligned = np.frombuffer(bytearray(4 * 16 + 2), f32, count=16, offset=2)
+    unaligned.flags.writeable = False
     mask = np.zeros(4, np.uint8)
-    solve_rows(
-        *(img for _ in FRAME_ORDER),
-        True,
-        True,
-        np.eye(3, dtype=f32),
-        LUMINANCE_709,
-        np.array([0, 1, 1], f32),
-        0,
-        2,
-        2,
-        np.zeros(2, f32),
-        np.zeros(2, f32),
-        np.zeros(2, f32),
-        np.eye(3, dtype=f32),
-        mask,
-        mask,
-        False,
-        np.array([1e-3, 1e-4, 1e-4, 0.4], f32),
-        np.zeros(16, f32),
-        np.array([2, 2], np.int64),
-        np.empty(12, f32),
-        np.empty(4, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(4, f32),
-        np.empty(4, np.uint8),
-        *scratch_buffers(int(numba_config.NUMBA_NUM_THREADS)),
-    )
+    for frame, layout in ((img, ((0, 0, 0), 6, np.arange(3))), (unaligned, ((0,), 8, np.array([4, 2, 0])))):
+        solve_rows(
+            *(frame for _ in FRAME_ORDER),
+            *layout,
+            True,
+            True,
+            np.eye(3, dtype=f32),
+            LUMINANCE_709,
+            np.array([0, 1, 1], f32),
+            0,
+            2,
+            2,
+            np.zeros(2, f32),
+            np.zeros(2, f32),
+            np.zeros(2, f32),
+            np.eye(3, dtype=f32),
+            mask,
+            mask,
+            False,
+            np.array([1e-3, 1e-4, 1e-4, 0.4], f32),
+            np.zeros(16, f32),
+            np.array([2, 2], np.int64),
+            np.empty(12, f32),
+            np.empty(4, f32),
+            np.empty(12, f32),
+            np.empty(12, f32),
+            np.empty(12, f32),
+            np.empty(12, f32),
+            np.empty(12, f32),
+            np.empty(4, f32),
+            np.empty(4, np.uint8),
+            *scratch_buffers(int(numba_config.NUMBA_NUM_THREADS)),
+        )
     return time.perf_counter() - t
 
 
