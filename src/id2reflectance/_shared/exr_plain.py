@@ -384,11 +384,8 @@ def write_plain_exr(
     kinds = (np.float32, np.bool_) if c == 1 else (np.float32,)
     if a.dtype not in kinds or not a.flags.c_contiguous or len(names) != c:
         raise ValueError(f"write_plain_exr: C-contiguous float32 with {c} names expected, got {a.dtype} {names!r}")
-    order = sorted(range(c), key=lambda k: names[k])  # file order: alphabetical
-    layout = PlainLayout(tuple(names[k] for k in order), w, h, 0, 0, 8 + 4 * c * w)
-    head = plain_header(h, w, layout.channels)
-    first = len(head) + 8 * h
-    head += (first + layout.record * np.arange(h, dtype=np.uint64)).astype("<u8").tobytes()
+    layout, head, order = _file_start(h, w, names)
+    first = layout.first
     band = max(1, _BAND_BYTES // layout.record)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     fd = _open_direct(path, flags) if direct else -1
@@ -424,6 +421,84 @@ def write_plain_exr(
             _write_all(fd, memoryview(stage)[:fill], direct)
     finally:
         os.close(fd)
+
+
+def _file_start(h: int, w: int, names: str) -> tuple[PlainLayout, bytes, list[int]]:
+    """The layout of an uncompressed file of ``h`` lines of ``w`` pixels of channels
+    ``names`` (the array's order), its bytes up to the first line (header and offset
+    table: what the OpenEXR library writes) and the array's channels in file order."""
+    c = len(names)
+    order = sorted(range(c), key=lambda k: names[k])  # file order: alphabetical
+    channels = tuple(names[k] for k in order)
+    head = plain_header(h, w, channels)
+    layout = PlainLayout(channels, w, h, 0, len(head) + 8 * h, 8 + 4 * c * w)
+    head += (layout.first + layout.record * np.arange(h, dtype=np.uint64)).astype("<u8").tobytes()
+    return layout, head, order
+
+
+def mapped_lines(path: str | Path | None, height: int, width: int, names: str) -> np.ndarray:
+    """Create ``path`` as an uncompressed scanline file of float32 channels ``names`` (``"RGB"``
+    or ``"Y"``; every line's ``y`` and size written, the pixels zero) and return its pixels as a
+    writable view of the file mapped into memory (``MAP_SHARED``): what is written into the
+    view is the file's content, with no copy and no memory of the process's own (the page
+    cache's pages). Once every pixel is written the file is the bytes :func:`write_plain_exr`
+    writes for the same pixels.
+
+    Returns
+    -------
+    (H, W, 3) float32 view with strides ``(record, 4, -4 W)`` (:func:`file_view`'s layout),
+    or (H, W) with strides ``(record, 4)`` for ``"Y"``; it keeps the mapping alive.
+
+    The file's blocks are reserved first (``posix_fallocate``, where the file system has it:
+    a full disk fails here, with OSError, not later with a bus error) and its page tables
+    filled for writing in one call (``MADV_POPULATE_WRITE``; about 0.3 s for 1.2 GB here
+    against about 0.4 s to map as much fresh anonymous memory and 0.8-2.4 s to ``write`` it
+    into the page cache). The caller writes into a temporary folder renamed into place when
+    complete: a failed solve leaves no file. ``path`` None: the same view of anonymous
+    memory (mapped up front), for pixels in this layout that go to no file.
+    """
+    if names not in ("RGB", "Y"):
+        raise ValueError(f"mapped_lines: channels 'RGB' or 'Y' expected, got {names!r}")
+    layout, head, _ = _file_start(height, width, names)
+    size = layout.first + height * layout.record
+    if path is None:
+        populate = getattr(mmap, "MAP_POPULATE", 0)
+        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+        return _pixels(m, layout, names)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        _write_all(fd, memoryview(head), False)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except (AttributeError, OSError) as err:  # no fallocate here (tmpfs on old kernels, other systems)
+            if isinstance(err, OSError) and err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            os.ftruncate(fd, size)
+        m = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    finally:
+        os.close(fd)
+    start = layout.first // mmap.PAGESIZE * mmap.PAGESIZE
+    try:
+        m.madvise(_MADV_POPULATE_WRITE, start, size - start)
+    except (OSError, ValueError):  # an older kernel: pages mapped on first write
+        pass
+    lines = np.ndarray((height, 2), "<i4", buffer=m, offset=layout.first, strides=(layout.record, 4))
+    lines[:, 0] = np.arange(height)
+    lines[:, 1] = layout.record - 8
+    return _pixels(m, layout, names)
+
+
+def _pixels(m: mmap.mmap, layout: PlainLayout, names: str) -> np.ndarray:
+    """The pixels of the lines in ``m`` as :func:`mapped_lines` returns them."""
+    h, w, c = layout.height, layout.width, len(names)
+    if c == 1:
+        return np.ndarray((h, w), "<f4", buffer=m, offset=layout.first + 8, strides=(layout.record, 4))
+    return np.ndarray(
+        (h, w, c), "<f4", buffer=m, offset=layout.first + 8 + 4 * (c - 1) * w, strides=(layout.record, 4, -4 * w)
+    )
+
+
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+: page tables filled for writing
 
 
 _STAGES = threading.local()

@@ -18,7 +18,7 @@ from numba import get_num_threads, set_num_threads, set_parallel_chunksize
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError, ShapeError
-from id2reflectance.processing.solve.camera_maps import KERNEL_MAPS, CameraMaps, PixelCounts
+from id2reflectance.processing.solve.camera_maps import KERNEL_MAPS, VECTOR_MAPS, CameraMaps, PixelCounts
 from id2reflectance.processing.solve.config import DIFFUSE_CHANNELS, SolverConfig
 from id2reflectance.processing.solve.kernel import FRAME_ORDER, scratch_buffers, solve_rows
 from id2reflectance.processing.solve.reference import normalized_coordinates
@@ -53,16 +53,19 @@ FrameLayout = tuple[tuple[int, ...], int, np.ndarray]
 """``(pixel_step, frame_row, channel_at)``: where :func:`solve_rows` finds a frame's values."""
 
 
-def _planar_rows(a: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+def _planar_rows(a: np.ndarray, *, writeable: bool = False) -> tuple[np.ndarray, int, np.ndarray] | None:
     """A float32 (H, W, 3) view of rows of channel planes (strides ``(row, 4, -4 W)``, as
-    ``exr_plain.file_view``) as a flat read-only array from its first row's ``B`` plane, the
-    values per row and the offsets of ``R, G, B``; None for any other array."""
+    ``exr_plain.file_view``) as a flat array from its first row's last (``B``) plane, the
+    values per row and the offsets of ``R, G, B``; None for any other array (or, with
+    ``writeable``, a read-only one)."""
     h, w, _ = a.shape
     row, pix, chan = a.strides
     if a.dtype != np.float32 or pix != 4 or chan != -4 * w or row % 4 or row < 12 * w:
         return None
+    if writeable and not a.flags.writeable:
+        return None
     n = (h - 1) * (row // 4) + 3 * w
-    flat = np.lib.stride_tricks.as_strided(a[:, :, 2], (n,), (4,), writeable=False)
+    flat = np.lib.stride_tricks.as_strided(a[:, :, 2], (n,), (4,), writeable=writeable)
     return flat, row // 4, np.array([2 * w, w, 0], np.int64)
 
 
@@ -101,10 +104,47 @@ def kernel_frames(
 
 
 def _flat(a: np.ndarray, name: str) -> np.ndarray:
-    """A writable flat view of an output map (no copy: the kernel writes through it)."""
+    """A writable flat view of a C-contiguous output map (no copy: the kernel writes through it)."""
     if not (a.flags.c_contiguous and a.flags.writeable):
         raise ShapeError(f"output map {name} must be a writable C-contiguous array")
     return a.reshape(-1).view(np.uint8) if a.dtype == bool else a.reshape(-1)
+
+
+def _flat_rows(a: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    """A writable flat view of a float32 (H, W) map whose rows are contiguous (a view of a
+    mapped file, or C-contiguous) from its first value, and the values per row."""
+    if a.dtype != np.float32 or not a.flags.writeable or a.strides[1] != 4 or a.strides[0] % 4 or a.strides[0] <= 0:
+        raise ShapeError(f"output map {name} must be a writable float32 array of contiguous rows")
+    h, w = a.shape
+    return np.lib.stride_tricks.as_strided(a, ((h - 1) * (a.strides[0] // 4) + w,), (4,)), a.strides[0] // 4
+
+
+def kernel_maps(maps: CameraMaps) -> tuple[tuple[np.ndarray, ...], tuple[tuple[int, ...], int, np.ndarray, int]]:
+    """The maps as :func:`solve_rows` writes them (flat views, no copies) and their layout
+    ``(map_step, map_row, map_at, plane_row)``: C-contiguous maps, or three-component maps
+    that are all rows of channel planes of one row length (maps mapped from their files,
+    ``exr_plain.mapped_lines``) with one-channel maps of contiguous rows.
+
+    Raises
+    ------
+    ShapeError
+        A map of another layout or a mix (the mask must be C-contiguous).
+    """
+    vectors = [getattr(maps, n) for n in VECTOR_MAPS]
+    planar = [p for p in (_planar_rows(a, writeable=True) for a in vectors) if p is not None]
+    if len(planar) == len(vectors) and len({p[1] for p in planar}) == 1:
+        flat = dict(zip(VECTOR_MAPS, (p[0] for p in planar), strict=True))
+        spec, plane_row = _flat_rows(maps.specular_albedo, "specular_albedo")
+        rough, rough_row = _flat_rows(maps.roughness, "roughness")
+        if rough_row != plane_row:
+            raise ShapeError("specular_albedo and roughness must have rows of one length")
+        flat |= {"specular_albedo": spec, "roughness": rough, "mask": _flat(maps.mask, "mask")}
+        layout = ((0,), planar[0][1], planar[0][2], plane_row)
+    else:
+        flat = {name: _flat(getattr(maps, name), name) for name in KERNEL_MAPS}
+        w = maps.mask.shape[1]
+        layout = ((0, 0, 0), 3 * w, np.arange(3, dtype=np.int64), w)
+    return tuple(flat[name] for name in KERNEL_MAPS), layout
 
 
 def band_solver(
@@ -152,7 +192,7 @@ def band_solver(
     no_y_field = np.zeros(camera.width, f32)
     scratch = scratch_buffers(max_threads())
 
-    outputs = [_flat(getattr(maps, name), name) for name in KERNEL_MAPS]
+    outputs, map_layout = kernel_maps(maps)
 
     def solve(rows: slice) -> PixelCounts:
         r0, r1, _ = rows.indices(camera.height)
@@ -182,6 +222,7 @@ def band_solver(
             params,
             cells,
             shape,
+            *map_layout,
             *outputs,
             *scratch,
         )
