@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from id2reflectance._shared.imageio import check_image_header, read_frame, read_mask
+from id2reflectance._shared.pages import mapped_empty
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
@@ -210,7 +211,10 @@ def load_camera_frames(
         the first bad frame in session order, as with one worker.
 
     Memory: one float32 (H, W, 3) array per non-dark frame plus up to ``workers``
-    transient decodes.
+    transient decodes. An uncompressed float32 EXR frame is a view of its file
+    (``exr_plain.file_view``: the page cache's pages, no copy; writable, copy on write)
+    unless it is corrected (dark frame, scale, colour matrix), which makes it an array of
+    its own.
     """
     index = {f: i for i, f in enumerate(session.frames)}
     cam = session.cameras[camera]
@@ -237,6 +241,10 @@ def load_camera_frames(
         img, peak, band_max = _decode_checked(session, f, index[f])
         sat = _saturated_or_none(img, f, peak=peak, band_max=band_max)
         fs = frame_stats(f, img, np.zeros(img.shape[:2], bool) if sat is None else sat) if stats else None
+        if (f.polarization in darks or f.scale != 1.0) and not img.flags.c_contiguous:
+            # a view of the file (copy on write): corrected in memory of its own, mapped up front,
+            # not copied page by page on the first write of each
+            img = _own_copy(img)
         if f.polarization in darks:
             img -= darks[f.polarization]
         if f.scale != 1.0:
@@ -256,6 +264,13 @@ def load_camera_frames(
             per_frame[f.file] = fs
         images[(f.pattern, f.polarization)] = img
     return CameraFrames(camera=camera, images=images, saturated=saturated, stats=per_frame)
+
+
+def _own_copy(img: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``img`` in memory mapped up front (one kernel call, not a fault per page)."""
+    out = mapped_empty(img.shape, np.float32)
+    np.copyto(out, img)
+    return out
 
 
 def load_mask(session: Session, camera: str) -> np.ndarray | None:
