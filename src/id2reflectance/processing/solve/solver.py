@@ -242,8 +242,10 @@ def _load_kernel(planar_maps: bool) -> float:
 
 def _maps_in_files(config: SolverConfig) -> bool:
     """Whether the solve writes its maps straight into their mapped files (uncompressed, through
-    the page cache, where the own EXR writer runs: ``CameraMaps.in_files``)."""
-    return config.compression == "none" and not config.direct_io and exr_plain.AVAILABLE
+    the page cache, where the own EXR writer runs, with the numba backend, which writes rows of
+    planes: ``CameraMaps.in_files``)."""
+    plain = config.compression == "none" and not config.direct_io and exr_plain.AVAILABLE
+    return plain and config.resolved_backend() == "numba"
 
 
 def _file_maps(folder: Path, camera: Camera, config: SolverConfig, spare: np.ndarray | None) -> CameraMaps:
