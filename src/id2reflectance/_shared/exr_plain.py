@@ -249,10 +249,8 @@ def file_view(fd: int, size: int, layout: PlainLayout) -> np.ndarray | None:
     copies every page. The mapping lives as long as the view (and any view of it).
     """
     m = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    start = layout.first // mmap.PAGESIZE * mmap.PAGESIZE
-    try:
-        m.madvise(_MADV_POPULATE_READ, start, size - start)
-    except (OSError, ValueError):  # an older kernel: read ahead instead
+    if not _populate(m, layout.first, _MADV_POPULATE_READ):  # an older kernel: read ahead instead
+        start = layout.first // mmap.PAGESIZE * mmap.PAGESIZE
         m.madvise(mmap.MADV_WILLNEED, start, size - start)
     if not _lines_as_laid_out(m, layout):
         m.close()
@@ -477,11 +475,7 @@ def mapped_lines(path: str | Path | None, height: int, width: int, names: str) -
         m = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         os.close(fd)
-    start = layout.first // mmap.PAGESIZE * mmap.PAGESIZE
-    try:
-        m.madvise(_MADV_POPULATE_WRITE, start, size - start)
-    except (OSError, ValueError):  # an older kernel: pages mapped on first write
-        pass
+    _populate(m, layout.first, _MADV_POPULATE_WRITE)  # an older kernel: pages mapped on first write
     lines = np.ndarray((height, 2), "<i4", buffer=m, offset=layout.first, strides=(layout.record, 4))
     lines[:, 0] = np.arange(height)
     lines[:, 1] = layout.record - 8
@@ -499,6 +493,20 @@ def _pixels(m: mmap.mmap, layout: PlainLayout, names: str) -> np.ndarray:
 
 
 _MADV_POPULATE_WRITE = 23  # Linux 5.14+: page tables filled for writing
+_POPULATE_BYTES = 16 << 20  # bytes per populate call: the process's mappings stay open to its other threads between
+
+
+def _populate(m: mmap.mmap, first: int, advice: int) -> bool:
+    """Fill the page tables of ``m`` from byte ``first`` to its end (``advice``: read or write),
+    16 MiB per call (each call holds the process's memory map: another thread's allocation
+    waits for it); False where the kernel lacks the advice."""
+    start = first // mmap.PAGESIZE * mmap.PAGESIZE
+    try:
+        for at in range(start, len(m), _POPULATE_BYTES):
+            m.madvise(advice, at, min(_POPULATE_BYTES, len(m) - at))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 _STAGES = threading.local()
