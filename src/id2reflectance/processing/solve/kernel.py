@@ -439,9 +439,10 @@ def solve_rows(
 
 
 def warm_up(*, planar_maps: bool = False) -> float:
-    """Compile :func:`solve_rows` (or load it from the cache) on a 2 x 2 image, for
-    C-contiguous frames and for rows of planes (views of uncompressed EXR files), with
-    C-contiguous maps or, with ``planar_maps``, maps in rows of planes (mapped files);
+    """Compile :func:`solve_rows` (or load it from the cache) on a 2 x 2 image, for the two
+    layouts a solve takes: C-contiguous frames and maps (TIFF, RAW, compressed EXR frames:
+    the maps in the frames' memory), and frames in rows of planes (views of uncompressed EXR
+    files) with maps in rows of planes (``planar_maps``: mapped files) or C-contiguous;
     returns seconds."""
     t = time.perf_counter()
     f32 = np.float32
@@ -450,8 +451,13 @@ def warm_up(*, planar_maps: bool = False) -> float:
     planes = np.zeros(16, f32)
     planes.flags.writeable = False
     mask = np.zeros(4, np.uint8)
-    maps = ((0,), 8, np.array([4, 2, 0]), 4) if planar_maps else ((0, 0, 0), 6, np.arange(3), 2)
-    for frame, layout in ((img, ((0, 0, 0), 6, np.arange(3))), (planes, ((0,), 8, np.array([4, 2, 0])))):
+    contiguous = ((0, 0, 0), 6, np.arange(3), 2)
+    rows_of_planes = ((0,), 8, np.array([4, 2, 0]), 4)
+    variants = (
+        (img, ((0, 0, 0), 6, np.arange(3)), contiguous),
+        (planes, ((0,), 8, np.array([4, 2, 0])), rows_of_planes if planar_maps else contiguous),
+    )
+    for frame, layout, maps in variants:
         solve_rows(
             *(frame for _ in FRAME_ORDER),
             *layout,

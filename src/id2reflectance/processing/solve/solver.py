@@ -50,7 +50,7 @@ from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
 from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
-from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts, new_planes, small_pages
+from id2reflectance.processing.solve.camera_maps import VECTOR_MAPS, CameraMaps, PixelCounts, new_planes, small_pages
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
@@ -241,9 +241,10 @@ def _load_kernel(planar_maps: bool) -> float:
 
 
 def _maps_in_files(config: SolverConfig) -> bool:
-    """Whether the solve writes its maps straight into their mapped files (uncompressed, through
+    """Whether the solve may write its maps straight into their mapped files (uncompressed, through
     the page cache, where the own EXR writer runs, with the numba backend, which writes rows of
-    planes: ``CameraMaps.in_files``)."""
+    planes: ``CameraMaps.in_files``); it does for a camera whose frames cannot hold the maps
+    (``spent_frames``: views of their files), whose maps would otherwise take fresh memory."""
     plain = config.compression == "none" and not config.direct_io and exr_plain.AVAILABLE
     return plain and config.resolved_backend() == "numba"
 
@@ -370,7 +371,7 @@ def solve_session(
     names = list(session.cameras)
     spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     workers = config.resolved_workers()
-    in_files = _maps_in_files(config)
+    files_ok = _maps_in_files(config)
     # One side thread: imports the stages, builds the inverse table and loads the compiled
     # kernel while the first frames decode, maps the one-channel maps' memory during the
     # alignment (the three-component maps take the memory of frames the solve no longer
@@ -385,13 +386,15 @@ def solve_session(
     ):
         stages_ready = side.submit(_import_stages)
         table_ready = side.submit(_timed_table)
-        kernel_ready = side.submit(_load_kernel, in_files) if config.resolved_backend() == "numba" else None
+        kernel_ready = side.submit(_load_kernel, files_ok) if config.resolved_backend() == "numba" else None
         ahead: list[Future[tuple[CameraFrames, np.ndarray | None, float]]] = []
         for i, name in enumerate(names):
             camera = session.cameras[name]
             # the first camera here, beside the kernel's load; later ones were read ahead
             frames, mask, decode_s = ahead.pop().result() if ahead else _timed_load(session, name, workers)
             ta = time.perf_counter()
+            # maps in their mapped files where the frames cannot hold them (views of their files)
+            in_files = files_ok and len(spent_frames(frames, camera, mask)) < len(VECTOR_MAPS)
             out_planes: Future[CameraMaps | tuple[np.ndarray, np.ndarray, np.ndarray]]
             if in_files:  # the maps' files created and mapped beside the alignment
                 out_planes = side.submit(_file_maps, tmp / name, camera, config, None if spare is None else spare[2])
