@@ -499,13 +499,18 @@ _POPULATE_BYTES = 16 << 20  # bytes per populate call: the process's mappings st
 def _populate(m: mmap.mmap, first: int, advice: int) -> bool:
     """Fill the page tables of ``m`` from byte ``first`` to its end (``advice``: read or write),
     16 MiB per call (each call holds the process's memory map: another thread's allocation
-    waits for it); False where the kernel lacks the advice."""
+    waits for it), with the GIL released (``madvise`` through ctypes: ``mmap.madvise`` holds
+    it, which stopped every other thread for the whole fill); False where the kernel lacks
+    the advice."""
+    import ctypes  # here: only where something is mapped
+
+    libc = ctypes.CDLL(None, use_errno=True)
     start = first // mmap.PAGESIZE * mmap.PAGESIZE
-    try:
-        for at in range(start, len(m), _POPULATE_BYTES):
-            m.madvise(advice, at, min(_POPULATE_BYTES, len(m) - at))
-    except (OSError, ValueError):
-        return False
+    base = np.frombuffer(m, np.uint8).ctypes.data
+    for at in range(start, len(m), _POPULATE_BYTES):
+        n = min(_POPULATE_BYTES, len(m) - at)
+        if libc.madvise(ctypes.c_void_p(base + at), ctypes.c_size_t(n), ctypes.c_int(advice)) != 0:
+            return False
     return True
 
 
