@@ -11,6 +11,7 @@ from id2reflectance.processing.solve.denoise_strength import (
     channel_weights,
     diffuse_radius,
     lobe_radius,
+    no_inverse_ratio,
 )
 from id2reflectance.processing.solve.noise import FrameNoise
 
@@ -37,3 +38,22 @@ def test_radii_follow_the_noise() -> None:
     assert diffuse_radius(100.0 * TARGET_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 8  # at most 8
     assert lobe_radius(0.0, 0.1) == 0 and lobe_radius(0.14, 0.1) == 0 and lobe_radius(0.15, 0.1) == 1
     assert lobe_radius(0.35, 0.1) == 2
+
+
+def test_no_inverse_ratio_is_the_first_moments_variance_ratio() -> None:
+    # limits: read noise alone 5 / 2, shot noise alone 3 / 1; nothing: 1
+    assert no_inverse_ratio(FrameNoise(0.0, 0.002), 0.2) == pytest.approx(2.5)
+    assert no_inverse_ratio(FrameNoise(5e-5, 0.0), 0.2) == pytest.approx(3.0)
+    assert no_inverse_ratio(FrameNoise(0.0, 0.0), 0.2) == 1.0
+    # against sampled frames of a Lambertian lobe: gradient = full (1 + n) / 2, inverse = full (1 - n) / 2
+    rng = np.random.default_rng(3)
+    model, full = FrameNoise(5e-5, 0.002), 0.1
+    n = rng.uniform(-1.0, 1.0, 400_000)  # the normal's component along the axis, uniform over the sphere
+    grad, inv = full * (1 + n) / 2, full * (1 - n) / 2
+
+    def noisy(x: np.ndarray | float) -> np.ndarray:
+        return x + rng.normal(size=n.size) * model.sigma(x)
+
+    without = np.var(2.0 * noisy(grad) - noisy(full) - (2.0 * grad - full))
+    with_inv = np.var(noisy(grad) - noisy(inv) - (grad - inv))
+    assert without / with_inv == pytest.approx(no_inverse_ratio(model, full), rel=0.02)

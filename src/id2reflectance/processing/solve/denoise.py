@@ -48,13 +48,14 @@ from id2reflectance.processing.solve.denoise_strength import (
     channel_weights,
     diffuse_radius,
     lobe_radius,
+    no_inverse_ratio,
 )
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.integrable_normals import make_integrable
 from id2reflectance.processing.solve.moment_filter import filter_moments, filter_step
 from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.moment_pool import parallel_weight
-from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
+from id2reflectance.processing.solve.noise import FrameNoise, sensor_noise
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Preparation:
     level_specular: float = 0.0
     mask_threshold: float | None = None
     diffuse_weights: tuple[float, ...] = (0.0, 1.0, 1.0)  # R, G, B weights of the denoised diffuse normal
+    diffuse_noise_deg: float = 0.0  # noise of one pixel's diffuse normal before filtering (sets radius_diffuse)
     # (H, W) float32 full-on cross and parallel luminance as the sensor saw them (before any ambient
     # removal): set the noise sigma of every pixel (:func:`noise_sigmas`), computed where needed
     raw_cross: np.ndarray | None = None
@@ -129,6 +131,7 @@ class Preparation:
             "level_specular": self.level_specular,
             "mask_threshold": self.mask_threshold,
             "diffuse_weights": list(self.diffuse_weights),
+            "diffuse_noise_deg": self.diffuse_noise_deg,
             "filtered_box": [self.roi[0].start, self.roi[0].stop, self.roi[1].start, self.roi[1].stop],
         }
 
@@ -283,6 +286,11 @@ def prepare_frames(
     sig_s = float(np.hypot(sig_c, sig_p))
     levels = np.median(images[("full", "cross")][sub][sig_sub], axis=0)
     weights, nts_weighted = channel_weights(levels, prep.cross_noise)
+    inverses = has_inverses(images)
+    # without inverses the first moments are 2 gradient - full: their noise, so that of the normal, is higher
+    ratio = 1.0 if inverses else no_inverse_ratio(prep.cross_noise, prep.level_cross)
+    nts_weighted *= np.sqrt(ratio)
+    prep.diffuse_noise_deg = round(float(np.degrees(nts_weighted)), 4)
     prep.diffuse_weights = tuple(round(float(x), 4) for x in weights)
     prep.raw_cross, prep.raw_parallel = raw_c, raw_p  # the noise sigmas are computed where needed
     k = np.sqrt(2.0)
@@ -293,11 +301,10 @@ def prepare_frames(
         # for skin's specular). With inverses the diffuse noise is that of the SNR-weighted
         # channels (the direction the integrable step takes): radius 1 is the best of 1-4 at
         # the issue's noise on the 192 px heads of seeds 0-3 (seed 1, dark skin: 0.935
-        # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses (2
-        # gradient - full: sqrt(5) sigma, the full-on image the only guide) the same rule on
-        # the same noise: the noisier moment would ask for a wider window, but with the full-on
-        # guide alone it blurs more detail than it removes noise (seed 1, 192 px: 1.170 deg at
-        # radius 1 against 1.420 at 2).
+        # against 1.026 deg at radius 2; docs/solve.md section 1c). Without inverses the
+        # first moment is 2 gradient - full, its noise variance ``no_inverse_ratio`` (2.5-3)
+        # times as much: the same rule on that noise (256 px heads of seeds 0-3: radius 2 on
+        # the dark skin of seed 1, 0.952 deg against 0.983 at radius 1; 1 on the others).
         prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
         prep.radius_specular = lobe_radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
@@ -328,6 +335,7 @@ def prepare_frames(
         eps_d=eps_d,
         model=prep.parallel_noise,
         parallel_weight=parallel_weight(sig_c, sig_p),
+        no_inverse_ratio=ratio,
         first_moment_step=None
         if geometry is None
         else lambda m1c, spec: make_integrable(
@@ -523,6 +531,7 @@ def prepare_camera(
     config: SolverConfig,
     *,
     in_place: bool = False,
+    noise: tuple[dict[tuple[str, str], FrameNoise], FrameNoise | None] | None = None,
 ) -> tuple[CameraFrames, PreparedCamera]:
     """Noise estimate, ambient removal, denoising and (without a mask file) the robust mask.
 
@@ -533,12 +542,14 @@ def prepare_camera(
     mask : the session's mask file for this camera, or None.
     config : ``denoise`` and ``ambient`` choose the steps; ``min_diffuse`` bounds the mask.
     in_place : overwrite ``frames``' arrays (:func:`prepare_frames`).
+    noise : the frames' noise models and the camera's
+        (:func:`~id2reflectance.processing.solve.noise.sensor_noise`) measured before the
+        alignment resampled any frame (``solve_session``); None: measured on ``frames``.
     """
-    noise = camera_noise(session, camera, frames.images)
-    model = pattern_noise(frames.images)
+    frame_noise, model = sensor_noise(session, camera, frames.images) if noise is None else noise
     prepared, prep = prepare_frames(
         frames,
-        noise,
+        frame_noise,
         denoise=config.denoise,
         ambient=config.ambient,
         camera_model=model,

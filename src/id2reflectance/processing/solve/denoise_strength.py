@@ -21,6 +21,7 @@ __all__ = [
     "channel_weights",
     "diffuse_radius",
     "lobe_radius",
+    "no_inverse_ratio",
 ]
 
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse normal left by the filter (window side)
@@ -75,3 +76,26 @@ def channel_weights(levels: np.ndarray, model: FrameNoise) -> tuple[np.ndarray, 
     if total <= 0.0:
         return np.array([0.0, 1.0, 1.0]), float("inf")
     return 2.0 * w / w.sum(), float(np.sqrt(2.0) / (2.0 / 3.0 * np.sqrt(total)))
+
+
+def no_inverse_ratio(model: FrameNoise, level: float) -> float:
+    """Noise variance of the first moment without inverse patterns over that with them, at ``level``.
+
+    With inverses a channel's first moment is ``gradient - inverse``: the two frames sum to
+    the full-on level ``L``, variance ``gain L + 2 read^2``. Without, it is ``2 gradient -
+    full``, the gradient at half the full level on average (its lobe's mean over the
+    lights): ``4 (gain L / 2 + read^2) + gain L + read^2 = 3 gain L + 5 read^2``, 2.5-3x
+    as much (shot-noise- or read-noise-limited: 3 or 2.5). The denoiser scales the diffuse
+    normal's noise (hence its radius) and the first-moment guide's eps by it (docs/solve.md
+    section 1c, "Without inverse patterns").
+
+    Parameters
+    ----------
+    model : the camera's noise model (corrected-frame units).
+    level : full-on cross level (linear relative radiance) it is evaluated at.
+    """
+    lev = max(float(level), 0.0)
+    with_inv = model.gain * lev + 2.0 * model.read**2
+    if with_inv <= 0.0:
+        return 1.0
+    return float((3.0 * model.gain * lev + 5.0 * model.read**2) / with_inv)

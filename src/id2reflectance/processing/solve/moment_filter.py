@@ -73,6 +73,7 @@ def filter_moments(
     eps_d: float,
     model: FrameNoise,
     parallel_weight: float = 0.0,
+    no_inverse_ratio: float = 1.0,
     first_moment_step: Callable[[np.ndarray, np.ndarray | None], None] | None = None,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
@@ -89,6 +90,9 @@ def filter_moments(
     parallel_weight : noise variance of the cross over the parallel frames: the diffuse
         first moments are first pooled from both polarisations with it
         (:func:`~id2reflectance.processing.solve.moment_pool.pool_first_moments`; 0: cross only).
+    no_inverse_ratio : without inverse patterns, the first moment's noise variance over that
+        with them (:func:`~id2reflectance.processing.solve.denoise_strength.no_inverse_ratio`):
+        the first-moment guides' eps is scaled by it (ignored with inverses).
     first_moment_step : called with the filtered (h, w, 9) diffuse first-moment planes and
         the (h, w, 4) specular planes (None when the specular lobe was not filtered) before
         the frames are rebuilt (may change them in place): the integrability step
@@ -98,8 +102,8 @@ def filter_moments(
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
     inverse patterns, by two guides: the full-on image and that axis's first-moment
     luminance (:func:`moment_planes`), which carries the surface's normal detail the
-    full-on image lacks. Without inverses that guide (noise sqrt(5) sigma) costs more than
-    it gives: the full-on image guides all. Every filter writes over its input planes.
+    full-on image lacks; without inverses too (``2 gradient - full``: its eps scaled by the
+    moment's larger noise, ``no_inverse_ratio``). Every filter writes over its input planes.
     """
     rd, rs = radius_diffuse, radius_specular
     inverses = has_inverses(images)
@@ -150,11 +154,11 @@ def filter_moments(
         pool_first_moments(images, m1c, inverses=inverses, weight=parallel_weight)
     gf(guide, full_c, rd, eps_d)
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
+    if not inverses:  # the first moment 2 gradient - full, so its guide, is noisier (no_inverse_ratio)
+        eps_m *= no_inverse_ratio
     for k in range(3):
         planes = m1c[..., 3 * k : 3 * k + 3]
-        if not inverses:
-            gf(guide, planes, rd, eps_d)
-        elif rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
+        if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
             guide_a = np.ascontiguousarray(guides[k] if compiled else guides[..., k])
             gf(guide_a, guide_a, rd, eps_m)
             guided_filter2(

@@ -404,8 +404,12 @@ def solve_session(
             stages_ready.result()
             from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
             from id2reflectance.processing.solve.denoise import prepare_camera
+            from id2reflectance.processing.solve.noise import sensor_noise
 
             files = {(f.pattern, f.polarization): f.file for f in session.frames if f.camera == name}
+            tn = time.perf_counter()
+            noise = sensor_noise(session, name, frames.images)  # before any resampling: the sensor's noise
+            tn = time.perf_counter() - tn  # counted as denoising time, not alignment
             frames, alignment = align_camera_frames(
                 frames,
                 mask,
@@ -416,7 +420,7 @@ def solve_session(
                 in_place=True,
             )
             t1 = time.perf_counter()
-            frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True)
+            frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True, noise=noise)
             t_prep = time.perf_counter()
             table, totals["table"] = table_ready.result()
             if kernel_ready is not None:
@@ -497,8 +501,8 @@ def solve_session(
             stats, stats_s = stats_job.result()
             timings = {
                 "decode": decode_s,
-                "align": t1 - ta,
-                "denoise": t_prep - t1,
+                "align": t1 - ta - tn,
+                "denoise": t_prep - t1 + tn,
                 "solve": t2 - t_prep,
                 "confidence": confidence_s,
                 "stats": stats_s,
