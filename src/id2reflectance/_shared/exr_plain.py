@@ -502,6 +502,8 @@ def _populate(m: mmap.mmap, first: int, advice: int) -> bool:
     waits for it), with the GIL released (``madvise`` through ctypes: ``mmap.madvise`` holds
     it, which stopped every other thread for the whole fill); False where the kernel lacks
     the advice."""
+    if not sys.platform.startswith("linux"):  # the advice numbers are Linux's
+        return False
     import ctypes  # here: only where something is mapped
 
     libc = ctypes.CDLL(None, use_errno=True)
