@@ -93,6 +93,42 @@ def test_read_is_the_library_read_bit_for_bit(tmp_path, channels):
     np.testing.assert_array_equal(back.view(np.uint32), a.view(np.uint32))
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_view_of_the_file_is_the_library_read_and_copies_on_write(tmp_path, channels):
+    a = _any_bits((33, 65, channels), seed=channels)
+    _library_write(tmp_path / "a.exr", a)
+    before = (tmp_path / "a.exr").read_bytes()
+    got = read_plain_exr(tmp_path / "a.exr", max_pixels=MAX_IMAGE_PIXELS, in_place=True, band_rows=4)
+    assert got is not None
+    view, names, extremes = got
+    assert names == ("R", "G", "B", "A")[:channels] and view.dtype == np.float32 and view.flags.writeable
+    assert view.strides == (8 + 4 * channels * 65, 4, -4 * 65) and not view.flags.c_contiguous
+    np.testing.assert_array_equal(view.view(np.uint32), _library_read(tmp_path / "a.exr").view(np.uint32))
+    copy = read_plain_exr(tmp_path / "a.exr", max_pixels=MAX_IMAGE_PIXELS, band_rows=4)
+    assert copy is not None and extremes is not None and copy[2] is not None
+    np.testing.assert_array_equal([extremes[0], extremes[1]], [copy[2][0], copy[2][1]])  # NaN where NaN
+    np.testing.assert_array_equal(extremes[2], copy[2][2])
+    view[3:9] = 1.5  # copy on write: the process's pages change, never the file
+    assert (view[3:9] == 1.5).all() and (tmp_path / "a.exr").read_bytes() == before
+    lines = exr_plain.file_lines(view)
+    assert lines.shape == (33, channels * 65) and (lines[3] == 1.5).all()
+
+
+def test_mapped_lines_are_the_file_the_writer_writes(tmp_path):
+    rgb, y = _any_bits((21, 37, 3), seed=8), _any_bits((21, 37), seed=9)
+    for name, a, channels in (("rgb", rgb, "RGB"), ("y", y, "Y")):
+        view = exr_plain.mapped_lines(tmp_path / f"{name}.exr", 21, 37, channels)
+        assert view.shape == a.shape and view.flags.writeable and not view.flags.c_contiguous
+        view[...] = a
+        del view
+        write_plain_exr(tmp_path / f"{name}_w.exr", a, channels)
+        assert (tmp_path / f"{name}.exr").read_bytes() == (tmp_path / f"{name}_w.exr").read_bytes(), name
+    memory = exr_plain.mapped_lines(None, 21, 37, "RGB")  # the layout without a file
+    assert memory.strides == (8 + 12 * 37, 4, -4 * 37) and memory.flags.writeable
+    with pytest.raises(ValueError, match="channels"):
+        exr_plain.mapped_lines(tmp_path / "x.exr", 2, 2, "RGBA")
+
+
 def test_write_exr_uses_the_own_writer_without_changing_a_byte(tmp_path, monkeypatch):
     a = _any_bits((40, 50, 3), seed=5)
     _library_write(tmp_path / "lib.exr", a)
@@ -163,6 +199,7 @@ def test_bad_offsets_lines_and_truncation_fall_back_or_name_the_file(tmp_path):
         path = tmp_path / f"{name.replace(' ', '_')}.exr"
         path.write_bytes(content)
         assert read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS) is None, name
+        assert read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS, in_place=True) is None, name  # never mapped short
         try:  # the library's word: it reads what it can trust, or read_exr names the file
             pixels, _ = read_exr(path)
         except InputFileError as err:

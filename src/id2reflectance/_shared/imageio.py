@@ -467,17 +467,22 @@ def read_frame(
     """:func:`read_image`, and the image's minimum, maximum and maxima per band of
     ``band_rows`` rows (:data:`~id2reflectance._shared.exr_plain.Extremes`) when they came
     for free with the decode (an uncompressed float32 RGB EXR, taken while each band is
-    in cache), else None (the caller computes what it needs)."""
+    in cache), else None (the caller computes what it needs).
+
+    An uncompressed float32 EXR comes back as a view of the file's lines
+    (:func:`~id2reflectance._shared.exr_plain.file_view`: strided, possibly unaligned,
+    writable copy on write; no copy and no fresh memory); any other frame as a
+    C-contiguous array."""
     path = Path(path)
     if encoding == "linear" and path.suffix.lower() == ".exr" and path.is_file():
         check_image_header(path)
         try:
-            plain = read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS, band_rows=band_rows)
+            plain = read_plain_exr(path, max_pixels=MAX_IMAGE_PIXELS, band_rows=band_rows, in_place=True)
         except OSError as err:
             raise InputFileError(path, None, f"cannot read: {err.strerror}") from err
         if plain is not None:
             img = plain[0]
-            return (img, plain[2]) if img.shape[2] == 3 else (np.ascontiguousarray(img[..., :3]), None)
+            return (img, plain[2]) if img.shape[2] == 3 else (img[..., :3], None)
     return read_image(path, encoding), None
 
 

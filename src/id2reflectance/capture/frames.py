@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from id2reflectance._shared.imageio import check_image_header, read_frame, read_mask
+from id2reflectance._shared.pages import mapped_empty
 from id2reflectance.capture.session import Frame, Session
 from id2reflectance.errors import InputFileError
 
@@ -49,13 +50,19 @@ def _band_rows(w: int, c: int) -> int:
 
 def _band_extremes(img: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Minimum and maximum of ``img`` (H, W, C) and the maximum of each band of
-    :func:`_band_rows` rows (three numpy calls: few GIL hand-overs while a side thread
-    runs Python). NaN propagates to the minimum and the maximum."""
+    :func:`_band_rows` rows (three numpy calls on a C-contiguous image: few GIL hand-overs
+    while a side thread runs Python; band by band on a strided one, e.g. a view of a file,
+    which a reshape would copy). NaN propagates to the minimum and the maximum."""
     h, w, c = img.shape
-    flat = img.reshape(h, w * c)
     rows = _band_rows(w, c)
     whole = h // rows
     highs = np.empty(-(-h // rows), img.dtype)
+    if not img.flags.c_contiguous:
+        lows = np.empty_like(highs)
+        for b, r0 in enumerate(range(0, h, rows)):
+            lows[b], highs[b] = img[r0 : r0 + rows].min(), img[r0 : r0 + rows].max()
+        return float(lows.min()), float(highs.max()), highs
+    flat = img.reshape(h, w * c)
     if whole:
         highs[:whole] = flat[: whole * rows].reshape(whole, -1).max(axis=1)
     if whole < len(highs):
@@ -67,30 +74,29 @@ def _any_channel_at_least(img: np.ndarray, threshold: float, band_max: np.ndarra
     """(H, W) bool: any channel of ``img`` (H, W, C) >= ``threshold``; None when no pixel is.
 
     Compared band by band of rows into one small reused buffer (no image-sized temporary:
-    fresh memory costs page faults); the per-pixel reduction runs only on bands with a hit.
+    fresh memory costs page faults; ``img`` may be strided, e.g. a view of a file); the
+    per-pixel reduction runs only on bands with a hit.
     ``band_max`` (each band's maximum, :func:`_band_extremes`): bands below the threshold
     are not compared at all.
     """
     h, w, c = img.shape
-    flat = img.reshape(h, w * c)
     thr = np.asarray(threshold, img.dtype)
     rows = _band_rows(w, c)
-    ge = np.empty((min(rows, h), w * c), bool)
+    ge = np.empty((min(rows, h), w, c), bool)
     out: np.ndarray | None = None
     for b, r0 in enumerate(range(0, h, rows)):
         if band_max is not None and not band_max[b] >= thr:
             continue
-        band = flat[r0 : r0 + rows]
+        band = img[r0 : r0 + rows]
         hit = ge[: band.shape[0]]
         np.greater_equal(band, thr, out=hit)
         if not hit.any():
             continue
         if out is None:
             out = np.zeros((h, w), bool)
-        per_pixel = hit.reshape(-1, w, c)
         dst = out[r0 : r0 + band.shape[0]]
         for ch in range(c):
-            dst |= per_pixel[..., ch]
+            dst |= hit[..., ch]
     return out
 
 
@@ -205,7 +211,10 @@ def load_camera_frames(
         the first bad frame in session order, as with one worker.
 
     Memory: one float32 (H, W, 3) array per non-dark frame plus up to ``workers``
-    transient decodes.
+    transient decodes. An uncompressed float32 EXR frame is a view of its file
+    (``exr_plain.file_view``: the page cache's pages, no copy; writable, copy on write)
+    unless it is corrected (dark frame, scale, colour matrix), which makes it an array of
+    its own.
     """
     index = {f: i for i, f in enumerate(session.frames)}
     cam = session.cameras[camera]
@@ -232,6 +241,10 @@ def load_camera_frames(
         img, peak, band_max = _decode_checked(session, f, index[f])
         sat = _saturated_or_none(img, f, peak=peak, band_max=band_max)
         fs = frame_stats(f, img, np.zeros(img.shape[:2], bool) if sat is None else sat) if stats else None
+        if (f.polarization in darks or f.scale != 1.0) and not img.flags.c_contiguous:
+            # a view of the file (copy on write): corrected in memory of its own, mapped up front,
+            # not copied page by page on the first write of each
+            img = _own_copy(img)
         if f.polarization in darks:
             img -= darks[f.polarization]
         if f.scale != 1.0:
@@ -251,6 +264,13 @@ def load_camera_frames(
             per_frame[f.file] = fs
         images[(f.pattern, f.polarization)] = img
     return CameraFrames(camera=camera, images=images, saturated=saturated, stats=per_frame)
+
+
+def _own_copy(img: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``img`` in memory mapped up front (one kernel call, not a fault per page)."""
+    out = mapped_empty(img.shape, np.float32)
+    np.copyto(out, img)
+    return out
 
 
 def load_mask(session: Session, camera: str) -> np.ndarray | None:

@@ -124,3 +124,20 @@ def test_a_motion_fitted_on_a_window_maps_to_camera_pixels() -> None:
     mask[3, 4] = True
     big = upsample_mask(mask, f, (60, 70), (origin[0] // 2, origin[1] // 2, origin[0] // 2 + 24, origin[1] // 2 + 20))
     assert big.shape == (60, 70) and big.sum() == f * f and big[16 + 6, 32 + 8]
+
+
+@pytest.mark.parametrize("f", [2, 4, 8])
+def test_a_view_of_a_frame_file_is_box_averaged_as_the_frame(tmp_path, monkeypatch, f: int) -> None:
+    """Rows of B, G, R planes (a frame read in place from an uncompressed EXR file) give the
+    box averages of the same frame as an array, bit for bit (plane by plane, or in bands)."""
+    from id2reflectance._shared import pages
+    from id2reflectance._shared.exr_plain import read_plain_exr, write_plain_exr
+
+    monkeypatch.setattr(pages, "_BAND_BYTES", 20000)  # several bands
+    a = np.random.default_rng(f).random((203, 150, 3), dtype=np.float32) * np.float32(7.0)
+    write_plain_exr(tmp_path / "f.exr", a, "RGB")
+    view = read_plain_exr(tmp_path / "f.exr", max_pixels=1 << 20, in_place=True)[0]
+    assert not view.flags.c_contiguous
+    for part in (view, view[17:190, 9:140]):
+        want = downsample(np.ascontiguousarray(part), f)
+        np.testing.assert_array_equal(downsample(part, f).view(np.uint32), want.view(np.uint32))

@@ -113,3 +113,43 @@ def test_spent_frames_leave_full_shared_and_strided_frames() -> None:
     got = spent_frames(frames, cam, None)
     assert len(got) == 2 and got[0] is images[("gradient_z", "cross")] and got[1] is images[("gradient_z", "parallel")]
     assert spent_frames(frames, Camera("c", 6, 4, np.eye(3), np.zeros(0), np.eye(3), np.zeros(3))) == []
+
+
+@pytest.mark.parametrize("inverses", [False, True])
+def test_frames_and_maps_in_files_give_the_same_maps(tmp_path, inverses: bool) -> None:
+    """Frames read as views of their uncompressed files (rows of B, G, R planes, lines 2 bytes
+    off a multiple of 4) solved into maps mapped from their files (``CameraMaps.in_files``)
+    give the maps of C-contiguous frames solved into memory, bit for bit (numba backend), and
+    the files hold the bytes the writer writes for those maps."""
+    pytest.importorskip("numba")
+    from id2reflectance._shared.exr_plain import read_plain_exr, write_plain_exr
+    from id2reflectance.capture.frames import CameraFrames
+    from id2reflectance.capture.session import Rig
+    from id2reflectance.capture.simulator.analytic import render_sphere_view, sphere_camera
+    from id2reflectance.processing.solve.camera_maps import KERNEL_MAPS
+    from id2reflectance.processing.solve.solver import SolverConfig, solve_camera_frames
+
+    camera = sphere_camera("cam0", 40)
+    view = render_sphere_view(camera, inverses=inverses, samples=(32, 8))
+    mask = view.truth["mask"] > 0.5
+    config = SolverConfig(backend="numba", workers=2, tile_rows=7)
+    rig, sat = Rig("t", np.eye(3)), np.zeros(mask.shape, bool)
+    want = solve_camera_frames(CameraFrames("cam0", view.frames, sat, {}), camera, rig, mask, config)
+    views = {}
+    for i, (key, img) in enumerate(view.frames.items()):
+        write_plain_exr(tmp_path / f"{i}.exr", np.ascontiguousarray(img), "RGB")
+        views[key] = read_plain_exr(tmp_path / f"{i}.exr", max_pixels=1 << 20, in_place=True)[0]
+        assert views[key].strides[2] < 0 and not views[key].flags.aligned
+    names = [n for n in KERNEL_MAPS if n not in ("mask", "normal_diffuse_g")]  # one map in memory only
+    out = CameraMaps.in_files("cam0", tmp_path / "maps", 40, 40, names)
+    assert not out.diffuse_albedo.flags.c_contiguous
+    got = solve_camera_frames(CameraFrames("cam0", views, sat, {}), camera, rig, mask, config, out=out)
+    assert got.counts == want.counts
+    for name, img in want.images().items():
+        np.testing.assert_array_equal(got.images()[name].view(np.uint32), img.view(np.uint32), err_msg=name)
+    del got, out
+    for name in names:
+        a = getattr(want, name)
+        write_plain_exr(tmp_path / "want.exr", a, "RGB" if a.ndim == 3 else "Y")
+        assert (tmp_path / "maps" / f"{name}.exr").read_bytes() == (tmp_path / "want.exr").read_bytes(), name
+    assert sorted(p.stem for p in (tmp_path / "maps").iterdir()) == sorted(names)

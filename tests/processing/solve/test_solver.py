@@ -497,6 +497,48 @@ def test_session_output_equals_the_straightforward_path(compression: str, tmp_pa
         np.testing.assert_array_equal(read_exr(session.path(f.file))[0], _read_exr_planes(session.path(f.file))[0])
 
 
+@pytest.mark.slow
+def test_uncompressed_frames_are_solved_into_the_map_files(tmp_path: Path, monkeypatch) -> None:
+    """A session of uncompressed EXR frames (read as views of their files, which cannot hold the
+    maps) is solved straight into its map files (``CameraMaps.in_files``): the same files, byte
+    for byte, as the same session with ZIP frames (decoded into arrays, the maps in their memory,
+    written afterwards); with ``maps`` leaving some out, only those named are files."""
+    pytest.importorskip("numba")
+    from id2reflectance.processing.solve import camera_maps
+
+    zipped = write_sphere_session(tmp_path / "zip", size=40, cameras=2, inverses=True, samples=SAMPLES)
+    plain = tmp_path / "plain"
+    for src in zipped.rglob("*"):
+        dst = plain / src.relative_to(zipped)
+        if src.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+        elif src.suffix == ".exr" and "frames" in src.parts:
+            write_exr(dst, read_exr(src)[0], compression="none")
+        else:
+            dst.write_bytes(src.read_bytes())
+    made = []
+    real = camera_maps.CameraMaps.in_files.__func__
+
+    def spy(cls, camera, *args, **kwargs):
+        made.append(camera)
+        return real(cls, camera, *args, **kwargs)
+
+    monkeypatch.setattr(camera_maps.CameraMaps, "in_files", classmethod(spy))
+    cfg = SolverConfig(workers=2)
+    want = solve_session(zipped, tmp_path / "from_zip", config=cfg)
+    assert made == []  # decoded frames hold the maps
+    got = solve_session(plain, tmp_path / "from_plain", config=cfg)
+    assert made == list(got.cameras) == ["cam0", "cam1"]
+    for name in got.cameras:
+        assert got.cameras[name].counts == want.cameras[name].counts
+        assert got.cameras[name].stats == want.cameras[name].stats
+        for stem in MAP_FILES:
+            a = (tmp_path / "from_plain" / name / f"{stem}.exr").read_bytes()
+            assert a == (tmp_path / "from_zip" / name / f"{stem}.exr").read_bytes(), f"{name}/{stem}"
+    solve_session(plain, tmp_path / "some", config=SolverConfig(workers=2, maps=("roughness", "mask")))
+    assert sorted(p.name for p in (tmp_path / "some" / "cam1").iterdir()) == ["mask.exr", "roughness.exr"]
+
+
 def test_maps_and_compression_options(tmp_path: Path) -> None:
     session = write_sphere_session(tmp_path / "sess", size=24, inverses=False, samples=(32, 8))
     cfg = SolverConfig(maps=("mask", "diffuse_albedo", "mask"), compression="zip")

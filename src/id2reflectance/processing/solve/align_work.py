@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from id2reflectance._shared.pages import contiguous_bands, rows_contiguous
 from id2reflectance.processing.solve.separation import AXES
 
 WORK_PX = 480
@@ -40,11 +41,24 @@ def work_factor(extent: float) -> int:
 
 def downsample(img: np.ndarray, f: int) -> np.ndarray:
     """``img`` (H, W[, C]) float32 box-averaged by ``f`` (the last ``H mod f`` rows and
-    ``W mod f`` columns dropped); ``img`` itself when ``f == 1``."""
+    ``W mod f`` columns dropped); ``img`` itself when ``f == 1``. A strided ``img`` (a view
+    of a frame file, rows of channel planes) is averaged plane by plane where ``f > 2`` (OpenCV
+    sums each channel's ``f x f`` block in the same order whatever the channel count: the same
+    values, checked by the tests), else a band of ``f``-row blocks at a time
+    (:func:`~id2reflectance._shared.pages.contiguous_bands`); no copy of it either way."""
     if f == 1:
         return img
     h, w = img.shape[0] // f, img.shape[1] // f
-    return cv2.resize(img[: h * f, : w * f], (w, h), interpolation=cv2.INTER_AREA)
+    src = img[: h * f, : w * f]
+    if rows_contiguous(src):
+        return cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
+    if f > 2 and src.ndim == 3 and 1 < src.shape[2] <= 4 and src.strides[1] == src.itemsize:
+        planes = [cv2.resize(src[..., c], (w, h), interpolation=cv2.INTER_AREA) for c in range(src.shape[2])]
+        return cv2.merge(planes)
+    out = np.empty((h, w, *img.shape[2:]), img.dtype)
+    for r0, band in contiguous_bands(src, multiple=f):
+        cv2.resize(band, (w, len(band) // f), dst=out[r0 // f : (r0 + len(band)) // f], interpolation=cv2.INTER_AREA)
+    return out
 
 
 def downsample_mask(mask: np.ndarray, f: int) -> np.ndarray:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
+from id2reflectance._shared.exr_plain import mapped_lines
 from id2reflectance._shared.pages import mapped_empty
 from id2reflectance.errors import ShapeError
 
@@ -76,7 +78,8 @@ class CameraMaps:
         and the signal (set by ``solve_session``; 0 outside the mask).
     counts : pixel counts; inverses : whether inverse patterns were used.
 
-    Every array is C-contiguous (the fused kernel and the EXR writer take them as they are).
+    Every array is C-contiguous (the fused kernel and the EXR writer take them as they are),
+    except maps made by :meth:`in_files`: views of their mapped files (rows of planes).
     """
 
     camera: str
@@ -125,6 +128,32 @@ class CameraMaps:
             _check_buffer(a, (height, width), dtype)
         spec, rough, mask = planes
         return cls(camera, specular_albedo=spec, roughness=rough, mask=mask, **dict(zip(VECTOR_MAPS, vec, strict=True)))
+
+    @classmethod
+    def in_files(
+        cls, camera: str, folder: Path, height: int, width: int, names: Sequence[str], *, mask: np.ndarray | None = None
+    ) -> CameraMaps:
+        """Maps whose pixels are their files: each of :data:`KERNEL_MAPS` but the mask that is
+        in ``names`` is created as ``folder/<name>.exr`` (uncompressed) and mapped
+        (:func:`~id2reflectance._shared.exr_plain.mapped_lines`: what the solve writes is the
+        file, no copy, no write afterwards); the others in the same layout in anonymous
+        memory, and the mask (bool) as :func:`new_planes` (or ``mask`` when of the size).
+        Three-component maps are then (H, W, 3) views of rows of ``B, G, R`` planes, the
+        one-channel maps (H, W) views of rows (not C-contiguous)."""
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def lines(name: str, channels: str) -> np.ndarray:
+            return mapped_lines(folder / f"{name}.exr" if name in names else None, height, width, channels)
+
+        if mask is None or mask.shape != (height, width):
+            mask = mapped_empty((height, width), bool)
+        return cls(
+            camera,
+            specular_albedo=lines("specular_albedo", "Y"),
+            roughness=lines("roughness", "Y"),
+            mask=mask,
+            **{name: lines(name, "RGB") for name in VECTOR_MAPS},
+        )
 
     @property
     def planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -98,6 +98,9 @@ def solve_rows(
     iyp: np.ndarray,
     izc: np.ndarray,
     izp: np.ndarray,
+    pixel_step: tuple[int, ...],
+    frame_row: int,
+    channel_at: np.ndarray,
     inverses: bool,
     mean_m0: bool,
     l2w: np.ndarray,
@@ -116,6 +119,10 @@ def solve_rows(
     params: np.ndarray,
     cells: np.ndarray,
     table_shape: np.ndarray,
+    map_step: tuple[int, ...],
+    map_row: int,
+    map_at: np.ndarray,
+    plane_row: int,
     out_diffuse: np.ndarray,
     out_specular: np.ndarray,
     out_normal_diffuse: np.ndarray,
@@ -133,9 +140,20 @@ def solve_rows(
 
     Parameters
     ----------
-    fc ... izp : the 14 corrected frames in :data:`FRAME_ORDER`, each (H * W * 3,)
-        float32 (flattened C-contiguous (H, W, 3)); without inverses, ``full``
+    fc ... izp : the 14 corrected frames in :data:`FRAME_ORDER`, each a flat float32 array
+        (read only; possibly 2 bytes off a multiple of 4, which numba types as aligned and x86
+        loads at full speed) holding channel ``c`` of pixel ``(i, j)`` at
+        ``i * frame_row + j * len(pixel_step) + channel_at[c]``; without inverses, ``full``
         cross/parallel stand in for the inverse frames (first moment ``2 gradient - full``).
+    pixel_step : a tuple whose length is the step between a row's pixels, a constant of
+        the compiled code (numba compiles one version per tuple length): ``(0, 0, 0)`` for
+        C-contiguous (H, W, 3) frames (``frame_row = 3 W``, ``channel_at`` 0, 1, 2 and
+        taken as those constants), ``(0,)`` for rows of channel planes, e.g. views of
+        uncompressed EXR files (``exr_plain.file_view``: ``frame_row`` the line's values,
+        ``channel_at`` 2 W, W, 0 from the ``B`` plane; a row's values are then consecutive
+        and loaded 8 at a time).
+    frame_row : values between the starts of consecutive rows of a frame.
+    channel_at : (3,) int64 offset of the R, G and B values of a row's first pixel.
     inverses : True: first moment ``gradient - inverse``; False: ``2 gradient - full``.
     mean_m0 : use the inverse-variance mean of the four ``m0`` estimates for ``m1 / m0``.
     l2w : (3, 3) float32 light-stage to world rotation (identity: no rotation).
@@ -150,13 +168,18 @@ def solve_rows(
         unused unless ``has_foreground``).
     params : (4,) float32 ``min_diffuse, min_specular, m0 floor, default_roughness``.
     cells : (C * Q * 4,) float32 inverse table (flat); table_shape : (2,) int64 ``(C, Q)``.
-    out_* : the ``CameraMaps`` arrays (C-contiguous, three-component maps (H, W, 3)
-        interleaved as the frames) flattened, written at rows ``r0:r1`` (``out_mask`` as a
-        uint8 view). Flat arrays keep the address arithmetic to one index per pixel. A
-        three-component map may be a gradient or inverse frame's own memory: a pixel's
-        outputs are written only after all its frame values were read (phase 1 reads
-        every frame of the chunk; only the ``full`` frames are read again), and a pixel's
-        map values occupy exactly that pixel's frame values.
+    map_step, map_row, map_at : where the three-component maps hold their values, as
+        ``pixel_step``, ``frame_row`` and ``channel_at`` for the frames: ``(0, 0, 0)``,
+        ``3 W``, 0, 1, 2 for C-contiguous (H, W, 3) maps, ``(0,)`` for rows of channel
+        planes (maps mapped straight from their files: ``exr_plain.mapped_lines``).
+    plane_row : values between the starts of consecutive rows of ``out_specular`` and
+        ``out_roughness`` (W for C-contiguous (H, W) maps).
+    out_* : the ``CameraMaps`` arrays as flat arrays, written at rows ``r0:r1``
+        (``out_mask`` a C-contiguous uint8 view). Flat arrays keep the address arithmetic
+        to one index per value. A C-contiguous three-component map may be a gradient or
+        inverse frame's own memory: a pixel's outputs are written only after all its frame
+        values were read (phase 1 reads every frame of the chunk; only the ``full`` frames
+        are read again), and a pixel's map values occupy exactly that pixel's frame values.
     buf, cell_of, flags : per-thread scratch (:func:`scratch_buffers`), first axis
         at least ``numba.get_num_threads()``.
 
@@ -192,6 +215,17 @@ def solve_rows(
     every_pixel = np.uint8(0 if has_foreground else 1)
     x_step = w if x_field.shape[0] > w else 0  # flat (rows * W) or one row (W)
     y_step = w if y_field.shape[0] > w else 0
+    ps = len(pixel_step)  # a compile-time constant
+    at_r = np.uint64(0) if ps == 3 else np.uint64(channel_at[0])
+    at_g = np.uint64(1) if ps == 3 else np.uint64(channel_at[1])
+    at_b = np.uint64(2) if ps == 3 else np.uint64(channel_at[2])
+    f_row = np.uint64(3 * w) if ps == 3 else np.uint64(frame_row)
+    ms = len(map_step)  # a compile-time constant
+    to_x = np.uint64(0) if ms == 3 else np.uint64(map_at[0])
+    to_y = np.uint64(1) if ms == 3 else np.uint64(map_at[1])
+    to_z = np.uint64(2) if ms == 3 else np.uint64(map_at[2])
+    m_row = np.uint64(3 * w) if ms == 3 else np.uint64(map_row)
+    p_row = np.uint64(w) if ms == 3 else np.uint64(plane_row)
     n_fg = 0
     n_sat = 0
     n_valid = 0
@@ -203,15 +237,18 @@ def solve_rows(
         yt = t * y_step
         y_row = y_rows[t]
         tid = get_thread_id()  # this thread's scratch
+        f_start = np.uint64(i) * f_row
+        m_start = np.uint64(i) * m_row
+        p_start = np.uint64(i) * p_row
         for j0 in range(0, w, _CHUNK):
             m = min(_CHUNK, w - j0)
             # ---- phase 1: separation and moments (separation.lobe_moments), rotated to world axes
             for jj in range(m):
                 c = np.uint64(jj)
-                p = np.uint64(i * w + j0 + jj)
-                k0 = np.uint64(3) * p
-                k1 = k0 + np.uint64(1)
-                k2 = k0 + np.uint64(2)
+                fq = f_start + np.uint64(ps) * np.uint64(j0 + jj)
+                k0 = fq + at_r
+                k1 = fq + at_g
+                k2 = fq + at_b
                 cr, cg, cb = fc[k0], fc[k1], fc[k2]
                 s_m0 = _lum(l0, l1, l2, fp[k0] - cr, fp[k1] - cg, fp[k2] - cb)
                 # per axis: cross first moment t = grad * gradient - (inverse or full), D = 2 t
@@ -286,10 +323,13 @@ def solve_rows(
             for jj in range(m):
                 c = np.uint64(jj)
                 p = np.uint64(i * w + j0 + jj)
-                k0 = np.uint64(3) * p
-                k1 = k0 + np.uint64(1)
-                k2 = k0 + np.uint64(2)
-                dr, dg, db = fc[k0] * two, fc[k1] * two, fc[k2] * two
+                fq = f_start + np.uint64(ps) * np.uint64(j0 + jj)
+                dr, dg, db = fc[fq + at_r] * two, fc[fq + at_g] * two, fc[fq + at_b] * two
+                o = m_start + np.uint64(ms) * np.uint64(j0 + jj)
+                k0 = o + to_x
+                k1 = o + to_y
+                k2 = o + to_z
+                o1 = p_start + np.uint64(j0 + jj)
                 xr, yr, zr = buf[tid, _XR, c], buf[tid, _YR, c], buf[tid, _ZR, c]
                 xg, yg, zg = buf[tid, _XG, c], buf[tid, _YG, c], buf[tid, _ZG, c]
                 xb, yb, zb = buf[tid, _XB, c], buf[tid, _YB, c], buf[tid, _ZB, c]
@@ -334,7 +374,7 @@ def solve_rows(
                 out_diffuse[k0] = _max0(dr) * keep
                 out_diffuse[k1] = _max0(dg) * keep
                 out_diffuse[k2] = _max0(db) * keep
-                out_specular[p] = _max0(s_m0) * keep
+                out_specular[o1] = _max0(s_m0) * keep
                 m0 = buf[tid, _M0, c]
                 buf[tid, _PRE_OK, c] = one if valid & (s_m0 > min_specular) & (m0 > min_specular) else zero
                 buf[tid, _FALLBACK_R, c] = default_roughness if valid else zero
@@ -374,7 +414,6 @@ def solve_rows(
             # ---- phase 5: specular normal n = a v + b m, checks and fallbacks
             for jj in range(m):
                 c = np.uint64(jj)
-                p = np.uint64(i * w + j0 + jj)
                 sx, sy, sz = buf[tid, _SX, c], buf[tid, _SY, c], buf[tid, _SZ, c]
                 vx, vy, vz = buf[tid, _VX, c], buf[tid, _VY, c], buf[tid, _VZ, c]
                 b_m = buf[tid, _B, c] * buf[tid, _INV_M0, c]
@@ -386,11 +425,11 @@ def solve_rows(
                 mx, my, mz = mx * inv_s, my * inv_s, mz * inv_s
                 ok = (buf[tid, _PRE_OK, c] > zero) & ((mx * vx + my * vy + mz * vz) > zero)
                 flags[tid, _OK, c] = np.uint8(ok)
-                k0 = np.uint64(3) * p
-                out_normal_specular[k0] = mx if ok else buf[tid, _NX, c]
-                out_normal_specular[k0 + np.uint64(1)] = my if ok else buf[tid, _NY, c]
-                out_normal_specular[k0 + np.uint64(2)] = mz if ok else buf[tid, _NZ, c]
-                out_roughness[p] = buf[tid, _R, c] if ok else buf[tid, _FALLBACK_R, c]
+                o = m_start + np.uint64(ms) * np.uint64(j0 + jj)
+                out_normal_specular[o + to_x] = mx if ok else buf[tid, _NX, c]
+                out_normal_specular[o + to_y] = my if ok else buf[tid, _NY, c]
+                out_normal_specular[o + to_z] = mz if ok else buf[tid, _NZ, c]
+                out_roughness[p_start + np.uint64(j0 + jj)] = buf[tid, _R, c] if ok else buf[tid, _FALLBACK_R, c]
             n_fg += _count(flags, tid, _FG, m)
             n_sat += _count(flags, tid, _SAT, m)
             n_valid += _count(flags, tid, _VALID, m)
@@ -399,44 +438,59 @@ def solve_rows(
     return n_fg, n_sat, n_valid, n_ok, n_neg
 
 
-def warm_up() -> float:
-    """Compile :func:`solve_rows` (or load it from the cache) on a 2 x 2 image; returns seconds."""
+def warm_up(*, planar_maps: bool = False) -> float:
+    """Compile :func:`solve_rows` (or load it from the cache) on a 2 x 2 image, for the two
+    layouts a solve takes: C-contiguous frames and maps (TIFF, RAW, compressed EXR frames:
+    the maps in the frames' memory), and frames in rows of planes (views of uncompressed EXR
+    files) with maps in rows of planes (``planar_maps``: mapped files) or C-contiguous;
+    returns seconds."""
     t = time.perf_counter()
     f32 = np.float32
     img = np.zeros(12, f32)
     img.flags.writeable = False
+    planes = np.zeros(16, f32)
+    planes.flags.writeable = False
     mask = np.zeros(4, np.uint8)
-    solve_rows(
-        *(img for _ in FRAME_ORDER),
-        True,
-        True,
-        np.eye(3, dtype=f32),
-        LUMINANCE_709,
-        np.array([0, 1, 1], f32),
-        0,
-        2,
-        2,
-        np.zeros(2, f32),
-        np.zeros(2, f32),
-        np.zeros(2, f32),
-        np.eye(3, dtype=f32),
-        mask,
-        mask,
-        False,
-        np.array([1e-3, 1e-4, 1e-4, 0.4], f32),
-        np.zeros(16, f32),
-        np.array([2, 2], np.int64),
-        np.empty(12, f32),
-        np.empty(4, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(12, f32),
-        np.empty(4, f32),
-        np.empty(4, np.uint8),
-        *scratch_buffers(int(numba_config.NUMBA_NUM_THREADS)),
+    contiguous = ((0, 0, 0), 6, np.arange(3), 2)
+    rows_of_planes = ((0,), 8, np.array([4, 2, 0]), 4)
+    variants = (
+        (img, ((0, 0, 0), 6, np.arange(3)), contiguous),
+        (planes, ((0,), 8, np.array([4, 2, 0])), rows_of_planes if planar_maps else contiguous),
     )
+    for frame, layout, maps in variants:
+        solve_rows(
+            *(frame for _ in FRAME_ORDER),
+            *layout,
+            True,
+            True,
+            np.eye(3, dtype=f32),
+            LUMINANCE_709,
+            np.array([0, 1, 1], f32),
+            0,
+            2,
+            2,
+            np.zeros(2, f32),
+            np.zeros(2, f32),
+            np.zeros(2, f32),
+            np.eye(3, dtype=f32),
+            mask,
+            mask,
+            False,
+            np.array([1e-3, 1e-4, 1e-4, 0.4], f32),
+            np.zeros(16, f32),
+            np.array([2, 2], np.int64),
+            *maps,
+            np.empty(16, f32),
+            np.empty(8, f32),
+            np.empty(16, f32),
+            np.empty(16, f32),
+            np.empty(16, f32),
+            np.empty(16, f32),
+            np.empty(16, f32),
+            np.empty(8, f32),
+            np.empty(4, np.uint8),
+            *scratch_buffers(int(numba_config.NUMBA_NUM_THREADS)),
+        )
     return time.perf_counter() - t
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from id2reflectance._shared.pages import contiguous_bands, rows_contiguous
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709
 
 __all__ = ["FRAME_ORDER", "frames_from_moments", "luminance", "moment_planes"]
@@ -18,9 +19,16 @@ LUM_ROW = LUMINANCE_709.reshape(1, 3).astype(np.float32)
 
 
 def luminance(img: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
-    """Rec.709 luminance (H, W) float32 of an (H, W, 3) float32 image (into ``out`` when given)."""
-    src = np.ascontiguousarray(img, np.float32)
-    return cv2.transform(src, LUM_ROW) if out is None else cv2.transform(src, LUM_ROW, dst=out)
+    """Rec.709 luminance (H, W) float32 of an (H, W, 3) float32 image (into ``out``, C-contiguous,
+    when given). A strided ``img`` (a view of a frame file) is read a band of rows at a time
+    (:func:`~id2reflectance._shared.pages.contiguous_bands`: the same values, no copy of it)."""
+    if img.dtype != np.float32 or rows_contiguous(img):
+        src = np.ascontiguousarray(img, np.float32)
+        return cv2.transform(src, LUM_ROW) if out is None else cv2.transform(src, LUM_ROW, dst=out)
+    out = np.empty(img.shape[:2], np.float32) if out is None else out
+    for r0, band in contiguous_bands(img):
+        cv2.transform(band, LUM_ROW, dst=out[r0 : r0 + len(band)])
+    return out
 
 
 FRAME_ORDER = tuple(

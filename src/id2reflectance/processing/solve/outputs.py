@@ -163,13 +163,13 @@ def map_statistics(maps: CameraMaps, *, max_samples: int = 1 << 18) -> dict[str,
     """
     step, sub = sample_grid(maps.mask, max_samples)
     rows, cols = np.nonzero(sub)
-    idx = rows * (step * maps.mask.shape[1]) + cols * step  # flat pixel indices in the maps, ascending
+    rows, cols = rows * step, cols * step  # the sampled pixels, in row-major order
 
     def pick(a: np.ndarray) -> np.ndarray:
-        """The sampled pixels of a map: (N,), or (3, N) for an (H, W, 3) map."""
+        """The sampled pixels of a map: (N,), or (3, N) for an (H, W, 3) map (any strides: no copy of the map)."""
         if a.ndim == 2:
-            return a.reshape(-1)[idx]
-        return np.ascontiguousarray(a.reshape(-1, a.shape[2])[idx].T)
+            return a[rows, cols]
+        return np.ascontiguousarray(a[rows, cols].T)
 
     alb = pick(maps.diffuse_albedo)
     nd = pick(maps.normal_diffuse)

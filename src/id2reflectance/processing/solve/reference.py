@@ -94,8 +94,9 @@ def _inverse_length(norm2: np.ndarray) -> np.ndarray:
 
 
 def _band(a: np.ndarray, r0: int, r1: int, n: int) -> np.ndarray:
-    """Rows ``r0:r1`` of an output map as a view: (H, W) -> (N,), (H, W, 3) -> (3, N)."""
-    band = a[r0:r1].reshape(n, *a.shape[2:])
+    """Rows ``r0:r1`` of an output map as a view: (H, W) -> (N,), (H, W, 3) -> (3, N); ValueError
+    where that needs a copy (maps mapped from their files: the numba backend's only)."""
+    band = np.reshape(a[r0:r1], (n, *a.shape[2:]), copy=False)
     return band.T if band.ndim == 2 else band
 
 

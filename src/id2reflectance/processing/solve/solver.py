@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from id2reflectance._shared import exr_plain
 from id2reflectance._shared.atomic import atomic_folder, atomic_write_json
 from id2reflectance._shared.collector import collector_paused
 from id2reflectance._shared.progress import ProgressFn
@@ -49,7 +50,7 @@ from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames, load_mask
 from id2reflectance.capture.session import Rig, Session, load_session
 from id2reflectance.errors import ConfigError, InputFileError, ShapeError
-from id2reflectance.processing.solve.camera_maps import CameraMaps, PixelCounts, new_planes, small_pages
+from id2reflectance.processing.solve.camera_maps import VECTOR_MAPS, CameraMaps, PixelCounts, new_planes, small_pages
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.outputs import (
     SOLVE_JSON,
@@ -230,12 +231,28 @@ def _timed_table() -> tuple[InverseTable, float]:
     return inverse_table(), time.perf_counter() - t
 
 
-def _load_kernel() -> float:
-    """Import the fused kernel and load (or compile) its machine code; returns seconds."""
+def _load_kernel(planar_maps: bool) -> float:
+    """Import the fused kernel and load (or compile) its machine code (for maps mapped from
+    their files with ``planar_maps``); returns seconds."""
     with collector_paused(freeze_after="id2reflectance.processing.solve.kernel" not in sys.modules):
         from id2reflectance.processing.solve import kernel  # imports numba (slow): only when used
 
-        return kernel.warm_up()
+        return kernel.warm_up(planar_maps=planar_maps)
+
+
+def _maps_in_files(config: SolverConfig) -> bool:
+    """Whether the solve may write its maps straight into their mapped files (uncompressed, through
+    the page cache, where the own EXR writer runs, with the numba backend, which writes rows of
+    planes: ``CameraMaps.in_files``); it does for a camera whose frames cannot hold the maps
+    (``spent_frames``: views of their files), whose maps would otherwise take fresh memory."""
+    plain = config.compression == "none" and not config.direct_io and exr_plain.AVAILABLE
+    return plain and config.resolved_backend() == "numba"
+
+
+def _file_maps(folder: Path, camera: Camera, config: SolverConfig, spare: np.ndarray | None) -> CameraMaps:
+    """:meth:`CameraMaps.in_files` for ``camera`` (run beside the alignment, off the solve's path)."""
+    names = [n for n in config.maps if n != "mask"]
+    return CameraMaps.in_files(camera.name, folder, camera.height, camera.width, names, mask=spare)
 
 
 def _timed_load(session: Session, name: str, workers: int) -> tuple[CameraFrames, np.ndarray | None, float]:
@@ -354,6 +371,7 @@ def solve_session(
     names = list(session.cameras)
     spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     workers = config.resolved_workers()
+    files_ok = _maps_in_files(config)
     # One side thread: imports the stages, builds the inverse table and loads the compiled
     # kernel while the first frames decode, maps the one-channel maps' memory during the
     # alignment (the three-component maps take the memory of frames the solve no longer
@@ -368,14 +386,20 @@ def solve_session(
     ):
         stages_ready = side.submit(_import_stages)
         table_ready = side.submit(_timed_table)
-        kernel_ready = side.submit(_load_kernel) if config.resolved_backend() == "numba" else None
+        kernel_ready = side.submit(_load_kernel, files_ok) if config.resolved_backend() == "numba" else None
         ahead: list[Future[tuple[CameraFrames, np.ndarray | None, float]]] = []
         for i, name in enumerate(names):
             camera = session.cameras[name]
             # the first camera here, beside the kernel's load; later ones were read ahead
             frames, mask, decode_s = ahead.pop().result() if ahead else _timed_load(session, name, workers)
             ta = time.perf_counter()
-            out_planes = side.submit(_spare_planes, spare, camera)
+            # maps in their mapped files where the frames cannot hold them (views of their files)
+            in_files = files_ok and len(spent_frames(frames, camera, mask)) < len(VECTOR_MAPS)
+            out_planes: Future[CameraMaps | tuple[np.ndarray, np.ndarray, np.ndarray]]
+            if in_files:  # the maps' files created and mapped beside the alignment
+                out_planes = side.submit(_file_maps, tmp / name, camera, config, None if spare is None else spare[2])
+            else:
+                out_planes = side.submit(_spare_planes, spare, camera)
             spare = None
             stages_ready.result()
             from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
@@ -401,18 +425,23 @@ def solve_session(
             table, totals["table"] = table_ready.result()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
-            out_maps = CameraMaps.empty(
-                name,
-                camera.height,
-                camera.width,
-                reuse=spent_frames(frames, camera, prep.mask),
-                planes=out_planes.result(),
-            )
+            made = out_planes.result()
+            if isinstance(made, CameraMaps):
+                out_maps = made
+            else:
+                out_maps = CameraMaps.empty(
+                    name,
+                    camera.height,
+                    camera.width,
+                    reuse=spent_frames(frames, camera, prep.mask),
+                    planes=made,
+                )
             # the maps are written while they are solved (each file's lines once the solve has
             # finished them) where cores are left beside the solve's workers; else right after
             # it (on 2 cores the writers slowed the kernel: 0.31 -> 0.44 s, 3.77 -> 3.99 s end to
             # end); either way the confidence map afterwards, beside the statistics
-            first = tuple(n for n in config.maps if n != "confidence")
+            # (maps in their mapped files are written by the solve itself: only the mask then)
+            first = tuple(n for n in config.maps if n != "confidence" and (n == "mask" or not in_files))
             follow = (os.cpu_count() or 1) > workers
             gate = RowGate()
             writing = writer.submit(
