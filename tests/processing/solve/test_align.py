@@ -392,3 +392,45 @@ def test_a_small_face_is_aligned_on_its_window_of_the_frames() -> None:
     for key in MOTIONS:
         inside = aligned.images[key][oy + 50 : oy + 110, ox + 50 : ox + 110]
         np.testing.assert_allclose(inside, own_frames.images[key][50:110, 50:110], atol=5e-3)
+
+
+def test_a_frame_matching_its_template_is_never_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Noise-free frames: a still frame matches its lighting-matched template to float32 rounding, so
+    its noise-based precision is about 0 and a tiny fitted bias read as many standard deviations that
+    explained an absurd share of a mismatch of ~1e-12 (seen: "-18910273850 %"): a ``[motion_refused]``
+    false alarm. The frame has nothing a motion could explain: it stays still, without a warning."""
+    import id2reflectance.processing.solve.align as align
+
+    frames = _frames({("full", "parallel"): Similarity(0, 0, 0, 1), ("gradient_x", "cross"): Similarity(0, 0, 0, 1)})
+    # the parallel frame is its cross twin to float32 rounding (no specular light on this scene)
+    jitter = np.random.default_rng(5).normal(0.0, 1e-7, (SIZE, SIZE, 3)).astype(np.float32)
+    frames.images[("full", "parallel")] = frames.images[("full", "parallel")] * (1 + jitter)
+    bias = np.array([[1.0, 0.0, 0.15], [0.0, 1.0, -0.05], [0.0, 0.0, 1.0]])  # a fitted bias of 0.16 px
+    real = align.refine_motions
+
+    def biased(*args, **kwargs):
+        motions, refused = real(*args, **kwargs)
+        return {**motions, ("full", "parallel"): bias}, refused
+
+    monkeypatch.setattr(align, "refine_motions", biased)
+    aligned, report = align_camera_frames(frames, None, mode="auto")
+    fa = {f.frame: f for f in report.frames}["full_parallel"]
+    assert fa.method == "none" and not fa.refused
+    assert aligned.images[("full", "parallel")] is frames.images[("full", "parallel")]
+    assert alignment_warnings("cam0", report, warn_px=5.0, flow_px=0.5) == []
+    assert -1.0 <= fa.explained <= 1.0 and fa.sigma_px > 0.0
+
+
+def test_a_refused_motion_prints_a_sane_share() -> None:
+    """A motion that fits worse than none (explained far below 0) and a near-zero precision print
+    sanely: no percentage beyond -100 %, no astronomic count of standard deviations."""
+    from id2reflectance.processing.solve.align import CameraAlignment, FrameAlignment
+
+    fa = FrameAlignment(
+        "gradient_x_cross", "g.exr", Similarity(0.15, 0, 0, 1.0), 0.15, None, 0.99, "none", 1e-12, -1.9e8, True
+    )
+    (w,) = alignment_warnings("cam0", CameraAlignment(mode="auto", frames=[fa]), warn_px=5.0, flow_px=0.5)
+    assert "[motion_refused]" in w and "worse than no motion" in w
+    assert "e+" not in w and "189" not in w
+    n_sd = int(w.split(" standard deviations")[0].rsplit(" ", 1)[1].replace(">", ""))
+    assert n_sd <= 1000
