@@ -1,7 +1,8 @@
 """The one resampling of a moved frame onto the reference frame's pixel grid.
 
-A frame moved by a similarity is resampled bicubically (``cv2.warpAffine``: SIMD, OpenCV's
-own threads, no dense coordinate maps) inside the face's bounding box grown by a margin;
+A frame moved by a similarity is resampled bicubically (Keys' cubic, ``a = -0.75``, in two
+separable compiled passes: :mod:`~id2reflectance.processing.solve.align_cubic`; no dense
+coordinate maps) inside the face's bounding box grown by a margin;
 the pixels beyond it are background, never solved, and stay as decoded. In place
 (:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
 bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from id2reflectance.processing.solve.align_cubic import warp_rows
 
 BAND_ROWS = 128
 """Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
@@ -49,21 +52,14 @@ def warp_face(
 
     ``in_place``: ``img`` itself is overwritten and returned (bands of :data:`BAND_ROWS` rows,
     top to bottom, each written one band after it was resampled, so that every row a band reads
-    is still as decoded); else a new array
-    (one warp of the whole frame when the grown box covers over 80 % of it). Both give the same
-    values up to OpenCV's rounding of source positions to 1/32 px from each band's origin.
+    is still as decoded); else a new array (the same values). Three float32 channels whose pixels
+    are contiguous (any row stride) are resampled by the separable compiled cubic
+    (:func:`~id2reflectance.processing.solve.align_cubic.warp_rows`: exact float64 positions), other
+    layouts by ``cv2.warpAffine`` (bicubic; source positions rounded to 1/32 px).
     """
     h, w = img.shape[:2]
     x0, y0, x1, y1 = _grown_box((h, w), box, margin)
-    if in_place:
-        return _warp_in_place(img, M, (x0, y0, x1, y1))
-    if (x1 - x0) * (y1 - y0) > 0.8 * w * h:  # nearly everything: one warp of the whole frame
-        return cv2.warpAffine(img, M[:2], (w, h), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE)
-    out = img.copy()
-    out[y0:y1, x0:x1] = cv2.warpAffine(
-        img, _shifted(M, x0, y0), (x1 - x0, y1 - y0), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE
-    ).reshape(out[y0:y1, x0:x1].shape)
-    return out
+    return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1))
 
 
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -88,14 +84,15 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
         e = min(r + rows, y1)
         lo, hi = max(r - reach, 0), min(e + reach, h)
         band = buffers[i % 2][: e - r]
-        cv2.warpAffine(
-            img[lo:hi],
-            _shifted(M, x0, r, lo),
-            (x1 - x0, e - r),
-            dst=band,
-            flags=_FLAGS,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        if not warp_rows(img[lo:hi], lo, M, x0, r, band):  # not three float32 channels of contiguous pixels
+            cv2.warpAffine(
+                img[lo:hi],
+                _shifted(M, x0, r, lo),
+                (x1 - x0, e - r),
+                dst=band,
+                flags=_FLAGS,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
         if pending is not None:
             img[pending[0] : pending[1], x0:x1] = pending[2]
         pending = (r, e, band)
