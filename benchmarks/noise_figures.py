@@ -140,14 +140,18 @@ def _synthetic_camera(tmp: Path, size: int, *, inverses: bool, noisy: bool) -> t
             sigma = np.sqrt(ISSUE_NOISE["noise"] * np.maximum(big, 0) + ISSUE_NOISE["read_noise"] ** 2)
             big += sigma * rng.standard_normal(big.shape, dtype=np.float32)
         images[key] = big.astype(np.float32, copy=False)
-    cam = session.cameras["front"]
+    return CameraFrames("front", images, np.zeros((size, size), bool), {}), scaled_geometry(session, "front", size)
+
+
+def scaled_geometry(session, camera: str, size: int) -> tuple:  # noqa: ANN001
+    """(the session's ``camera`` scaled to ``size`` x ``size`` pixels, the rig's ``lights_to_world``):
+    the ``geometry`` of ``prepare_frames`` for frames enlarged or tiled to that size."""
+    cam = session.cameras[camera]
     f = size / cam.width
     K = np.array(cam.K, np.float64)
     K[:2, :2] *= f
     K[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5
-    scaled = replace(cam, width=size, height=size, K=K, _cache={})
-    geometry = (scaled, session.rig.lights_to_world)
-    return CameraFrames("front", images, np.zeros((size, size), bool), {}), geometry
+    return replace(cam, width=size, height=size, K=K, _cache={}), session.rig.lights_to_world
 
 
 def _stage_seconds(frames: CameraFrames, geometry: tuple | None = None) -> dict[str, float]:
