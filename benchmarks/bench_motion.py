@@ -328,8 +328,9 @@ def _align_denoise(
     cam: str, images: dict, mask: np.ndarray, geometry: tuple, *, workers: int, seed: int = 0
 ) -> dict[str, float]:
     """The issue's sensor noise added to ``images`` (read 0.002, shot 5e-5 x value), then the alignment
-    (``auto``, in place) and the denoising stage (noise estimates, ambient check and denoise, robust mask,
-    confidence: ``noise_figures._stage_seconds``, as the solver runs them) of the aligned frames: wall and
+    (``auto``, in place) and the denoising stage (noise estimates, ambient check and denoise, confidence:
+    ``noise_figures._stage_seconds``, as the solver runs them with ``mask`` as the mask file) of the aligned
+    frames: wall and
     CPU seconds (every thread), and the number of frames resampled."""
     from noise_figures import ISSUE_NOISE, _stage_seconds  # beside this script
 
@@ -342,7 +343,7 @@ def _align_denoise(
     t0 = _clock()
     frames, report = align_camera_frames(frames, mask, mode="auto", workers=workers, in_place=True)
     a_wall, a_cpu = _since(t0)
-    stage = _stage_seconds(frames, geometry)  # on a copy made before its clock starts
+    stage = _stage_seconds(frames, geometry, mask)  # on a copy made before its clock starts; the mask as a file's
     moved = sum(f.method in ("rigid", "flow") for f in report.frames)
     return {
         "wall": a_wall + stage["total"],

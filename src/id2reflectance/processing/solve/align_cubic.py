@@ -3,8 +3,8 @@
 A frame moved by a similarity (an affine map ``(x, y) -> (X, Y)``, reference pixel -> frame
 pixel) is resampled in two one-dimensional cubic passes instead of OpenCV's sixteen-tap
 ``warpAffine``: along each source row ``j``, the points of the row that the map sends the
-output columns to (``X = a x + b j + c``, the output column ``x`` fixed along the source's
-row, :func:`row_map`) are interpolated horizontally into an intermediate image ``T(x, j)``;
+output columns to (``X = a x + b j + c``: the output row solved from ``Y = j`` at output
+column ``x``) are interpolated horizontally into an intermediate image ``T(x, j)``;
 then each output pixel is interpolated vertically in its column of ``T`` at ``Y = m10 x +
 m11 y + m12``. For a translation that is the bicubic's own tensor product (the same weights);
 for a rotation the vertical pass interpolates along the slanted line of constant output
@@ -12,7 +12,8 @@ column, the same order of accuracy. Keys' cubic with ``a = -0.75`` (OpenCV's), t
 edge replicated, float64 positions (no 1/32 px rounding), float32 sums.
 
 Eight multiply-adds per channel instead of sixteen, the weights computed once per pixel for
-the three channels: see docs/solve.md section 1b (Resampling) for the measured cost. Tiles
+the three channels, the blends over runs of pixels read at the same offset (contiguous: SIMD):
+see docs/solve.md section 1b (Resampling) for the measured cost. Tiles
 of :data:`TILE_COLS` columns keep the intermediate rows in the cache. Compiled on first use
 and cached on disk beside this module; releases the GIL (``nogil``), so that a camera's
 threads resample their frames in parallel.
