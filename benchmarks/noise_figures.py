@@ -40,7 +40,7 @@ import numpy as np
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames
-from id2reflectance.capture.session import load_session
+from id2reflectance.capture.session import Session, load_session
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 from id2reflectance.processing.solve.accuracy import solve_accuracy
 from id2reflectance.processing.solve.config import SolverConfig
@@ -143,7 +143,7 @@ def _synthetic_camera(tmp: Path, size: int, *, inverses: bool, noisy: bool) -> t
     return CameraFrames("front", images, np.zeros((size, size), bool), {}), scaled_geometry(session, "front", size)
 
 
-def scaled_geometry(session, camera: str, size: int) -> tuple:  # noqa: ANN001
+def scaled_geometry(session: Session, camera: str, size: int) -> tuple:
     """(the session's ``camera`` scaled to ``size`` x ``size`` pixels, the rig's ``lights_to_world``):
     the ``geometry`` of ``prepare_frames`` for frames enlarged or tiled to that size."""
     cam = session.cameras[camera]

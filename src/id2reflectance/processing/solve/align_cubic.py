@@ -48,7 +48,7 @@ def _weights(pos: np.ndarray, n: int, cell: np.ndarray, wts: np.ndarray) -> None
 
 
 @njit(**_JIT)
-def _keys(frac, w0, w1, w2, w3) -> None:  # noqa: ANN001
+def _keys(frac: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, w3: np.ndarray) -> None:
     """Keys' cubic weights (``a`` = :data:`KEYS_A`) of the taps at -1, 0, 1, 2 for positions ``frac``
     in [0, 1) past tap 0 (1-D, contiguous, none the same array: SIMD; aliased, 3x slower)."""
     a = np.float32(KEYS_A)
@@ -98,7 +98,17 @@ def _blend(
 
 
 @njit(**_JIT)
-def _fma4(out, w0, w1, w2, w3, p0, p1, p2, p3) -> None:  # noqa: ANN001
+def _fma4(
+    out: np.ndarray,
+    w0: np.ndarray,
+    w1: np.ndarray,
+    w2: np.ndarray,
+    w3: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    p3: np.ndarray,
+) -> None:
     """``out[3 i + ch] = w0[i] p0[3 i + ch] + ... + w3[i] p3[3 i + ch]`` (1-D, contiguous, indices from 0)."""
     for i in range(w0.shape[0]):
         for ch in range(3):
