@@ -435,3 +435,38 @@ def test_a_refused_motion_prints_a_sane_share() -> None:
     assert "e+" not in w and "189" not in w
     n_sd = int(w.split(" standard deviations")[0].rsplit(" ", 1)[1].replace(">", ""))
     assert n_sd <= 1000
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_the_flow_is_resampled_in_bands_around_the_face(in_place: bool) -> None:
+    """``remap_with_flow`` over the face's box in bands of rows (in place: each band written one band late)
+    gives the frame-wide dense maps' resampling inside the box; beyond the box the frame stays as decoded."""
+    from id2reflectance.processing.solve.align_resample import BAND_ROWS, remap_with_flow
+
+    h, w, scale = 2 * BAND_ROWS + 90, 200, 2
+    rng = np.random.default_rng(6)
+    img = cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    region = np.zeros((h // scale, w // scale), bool)
+    region[30:140, 20:80] = True
+    flow = cv2.GaussianBlur(rng.normal(0.0, 3.0, (h // scale, w // scale, 2)).astype(np.float32), (0, 0), 6.0)
+    M = Similarity(1.3, -2.1, 0.4, 1.004).matrix(w, h)
+    # the definition: dense maps over the whole frame (the flow enlarged bilinearly, weighted to the face)
+    weight = cv2.GaussianBlur(
+        (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
+    )
+    f = (
+        cv2.resize(cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None], (w, h), interpolation=cv2.INTER_LINEAR)
+        * scale
+    )
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    px, py = xs + f[..., 0], ys + f[..., 1]
+    mx = (M[0, 0] * px + M[0, 1] * py + M[0, 2]).astype(np.float32)
+    my = (M[1, 0] * px + M[1, 1] * py + M[1, 2]).astype(np.float32)
+    full = cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    box = (40.0, 60.0, 160.0, 280.0)
+    frame = img.copy()
+    out = remap_with_flow(frame, M, flow, region, scale, box=box, margin=10.0, in_place=in_place)
+    assert (out is frame) == in_place
+    np.testing.assert_allclose(out[50:291, 30:171], full[50:291, 30:171], atol=2e-3)  # OpenCV's 1/32 px
+    np.testing.assert_array_equal(out[:49], img[:49])
+    np.testing.assert_array_equal(out[:, 172:], img[:, 172:])

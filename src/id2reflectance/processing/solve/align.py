@@ -532,7 +532,17 @@ def _finish(
         spurious = not insignificant and explained < MIN_EXPLAINED
         return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained, spurious)
     if use_flow and flow is not None:
-        out = remap_with_flow(img, M, _enlarged(flow, c.region.shape), c.region, c.f, window=c.window)
+        out = remap_with_flow(
+            img,
+            M,
+            _enlarged(flow, c.region.shape),
+            c.region,
+            c.f,
+            window=c.window,
+            box=c.box,
+            margin=BOX_MARGIN + disp,
+            in_place=c.in_place,
+        )
         method = "flow"
     else:
         out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)
