@@ -9,7 +9,8 @@ bands of rows into the frame itself: no second frame-sized array is allocated (a
 array's first write costs about a quarter of a warp in page faults on the shared machine),
 each band is read from the frame's own rows and written back one band later (two band
 buffers, no copy of the source rows). A frame with a residual dense flow is resampled through
-``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`).
+``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
+bands (each band's maps made for it alone).
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
 ``M`` (3, 3) maps a reference pixel to the frame pixel it is read from.
