@@ -25,11 +25,15 @@ Rows (figure | value | reference | ratio):
   (the estimation, the resampling: the same warps alone), in wall and in CPU seconds (every
   thread of the process: on a loaded machine the figure that compares); ``--repeats N`` the
   fastest of N alignments; with ``--baseline-src DIR`` the same rows of the package in ``DIR``
-  (a fresh process, the same sessions, run first) and the speed-ups.
+  (a fresh process, the same sessions, run first) and the speed-ups; and per case the issue's
+  figure itself: the same frames with the issue's sensor noise added, aligned (``auto``, as the
+  solver) and denoised (noise estimates, denoise, robust mask, confidence), in camera Mpix/s of
+  the wall time and of twice the CPU time (two cores perfectly shared: on the loaded machine the
+  load-independent figure).
 
 Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--baseline-src DIR]``
 (one part under about three minutes on the shared 2-core machine; ``--part cost`` with a baseline
-about four).
+about six).
 """
 
 from __future__ import annotations
@@ -268,6 +272,7 @@ def cost_rows(
         n = len(images)
         label = f"{tag}align rigid, {n} {'moving' if moving else 'still'} frames {size}x{size}, {workers} threads"
         label += f", face {face} px" if face else ""
+        noisy = _align_denoise(cam, images, big_mask, _geometry(moving_dir, size), workers=workers)
         rows += [
             (
                 f"{label} (Mpix/s of camera pixels; {align_s:.2f} s, {len(moved)} resampled)",
@@ -295,8 +300,58 @@ def cost_rows(
                 f"remap {remap_cpu:.2f}, blur {blur_cpu:.2f}",
                 f"{align_cpu / remap_cpu:.3g}",
             ),
+            (
+                "  align (auto) + denoise, the issue's noise added: camera Mpix/s, wall / 2 x camera Mpix per CPU s",
+                f"{camera / noisy['wall']:.3g} / {2 * camera / noisy['cpu']:.3g}",
+                "issue: >= 5",
+                f"{2 * camera / noisy['cpu'] / 5:.3g}",
+            ),
+            (
+                "  align + denoise CPU s: alignment / denoising (noise, denoise, mask, confidence) / total",
+                f"{noisy['align cpu']:.2f} / {noisy['denoise cpu']:.2f} / {noisy['cpu']:.2f}",
+                f"{noisy['moved']} resampled",
+                "-",
+            ),
         ]
     return rows
+
+
+def _geometry(session_dir: Path, size: int) -> tuple:
+    """The session's first camera scaled to ``size`` and the rig's lights: ``prepare_frames``' geometry."""
+    from noise_figures import scaled_geometry  # beside this script
+
+    session = load_session(session_dir)
+    return scaled_geometry(session, next(iter(session.cameras)), size)
+
+
+def _align_denoise(
+    cam: str, images: dict, mask: np.ndarray, geometry: tuple, *, workers: int, seed: int = 0
+) -> dict[str, float]:
+    """The issue's sensor noise added to ``images`` (read 0.002, shot 5e-5 x value), then the alignment
+    (``auto``, in place) and the denoising stage (noise estimates, ambient check and denoise, confidence:
+    ``noise_figures._stage_seconds``, as the solver runs them with ``mask`` as the mask file) of the aligned
+    frames: wall and
+    CPU seconds (every thread), and the number of frames resampled."""
+    from noise_figures import ISSUE_NOISE, _stage_seconds  # beside this script
+
+    rng = np.random.default_rng(seed)
+    noisy = {}
+    for k, img in images.items():
+        sigma = np.sqrt(ISSUE_NOISE["noise"] * np.maximum(img, 0) + ISSUE_NOISE["read_noise"] ** 2)
+        noisy[k] = (img + sigma * rng.standard_normal(img.shape, dtype=np.float32)).astype(np.float32)
+    frames = CameraFrames(cam, noisy, np.zeros(mask.shape, bool), {})
+    t0 = _clock()
+    frames, report = align_camera_frames(frames, mask, mode="auto", workers=workers, in_place=True)
+    a_wall, a_cpu = _since(t0)
+    stage = _stage_seconds(frames, geometry, mask)  # on a copy made before its clock starts; the mask as a file's
+    moved = sum(f.method in ("rigid", "flow") for f in report.frames)
+    return {
+        "wall": a_wall + stage["total"],
+        "cpu": a_cpu + stage["cpu"],
+        "align cpu": a_cpu,
+        "denoise cpu": stage["cpu"],
+        "moved": moved,
+    }
 
 
 def baseline_cost_rows(baseline_src: str, moving_dir: Path, still_dir: Path, *, repeats: int = 1) -> list[Row]:
@@ -337,6 +392,10 @@ def _speedups(rows: list[Row]) -> list[Row]:
         elif label.strip().startswith("CPU s:") and case:
             cpu = [float(v) for v in value.split(" / ")]
             figures[case]["alignment CPU s"], figures[case]["estimation CPU s"] = cpu[0], cpu[1]
+        elif label.strip().startswith("align + denoise CPU s") and case:
+            cpu = [float(v) for v in value.split(" / ")]
+            figures[case]["noisy: alignment CPU s"], figures[case]["noisy: denoising CPU s"] = cpu[0], cpu[1]
+            figures[case]["noisy: align + denoise CPU s"] = cpu[2]
     out = []
     for case, own in figures.items():
         base = figures.get("[baseline] " + case)

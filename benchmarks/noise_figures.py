@@ -40,7 +40,7 @@ import numpy as np
 
 from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.frames import CameraFrames, load_camera_frames
-from id2reflectance.capture.session import load_session
+from id2reflectance.capture.session import Session, load_session
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 from id2reflectance.processing.solve.accuracy import solve_accuracy
 from id2reflectance.processing.solve.config import SolverConfig
@@ -140,21 +140,28 @@ def _synthetic_camera(tmp: Path, size: int, *, inverses: bool, noisy: bool) -> t
             sigma = np.sqrt(ISSUE_NOISE["noise"] * np.maximum(big, 0) + ISSUE_NOISE["read_noise"] ** 2)
             big += sigma * rng.standard_normal(big.shape, dtype=np.float32)
         images[key] = big.astype(np.float32, copy=False)
-    cam = session.cameras["front"]
+    return CameraFrames("front", images, np.zeros((size, size), bool), {}), scaled_geometry(session, "front", size)
+
+
+def scaled_geometry(session: Session, camera: str, size: int) -> tuple:
+    """(the session's ``camera`` scaled to ``size`` x ``size`` pixels, the rig's ``lights_to_world``):
+    the ``geometry`` of ``prepare_frames`` for frames enlarged or tiled to that size."""
+    cam = session.cameras[camera]
     f = size / cam.width
     K = np.array(cam.K, np.float64)
     K[:2, :2] *= f
     K[:2, 2] = (K[:2, 2] + 0.5) * f - 0.5
-    scaled = replace(cam, width=size, height=size, K=K, _cache={})
-    geometry = (scaled, session.rig.lights_to_world)
-    return CameraFrames("front", images, np.zeros((size, size), bool), {}), geometry
+    return replace(cam, width=size, height=size, K=K, _cache={}), session.rig.lights_to_world
 
 
-def _stage_seconds(frames: CameraFrames, geometry: tuple | None = None) -> dict[str, float]:
+def _stage_seconds(
+    frames: CameraFrames, geometry: tuple | None = None, mask: np.ndarray | None = None
+) -> dict[str, float]:
     """Noise estimate, ambient check + denoise, robust mask and confidence of ``frames``, as the
     solver runs them (in place, on a copy made before the clock starts): wall seconds per stage
     and in all (``total``), and the CPU seconds of every thread of the process (``cpu``: on the
-    shared machine the load-independent figure)."""
+    shared machine the load-independent figure). ``mask``: a mask file's, as the solver runs with
+    one (the denoising's window its box, where the package has it; no robust mask)."""
     own = CameraFrames(frames.camera, {k: v.copy() for k, v in frames.images.items()}, frames.saturated, {})
     c0 = time.process_time()
     t0 = time.perf_counter()
@@ -162,10 +169,14 @@ def _stage_seconds(frames: CameraFrames, geometry: tuple | None = None) -> dict[
     model = pattern_noise(own.images)
     t1 = time.perf_counter()
     # a baseline checkout (--baseline-src) may predate the geometry argument
-    kw = {"geometry": geometry} if "geometry" in inspect.signature(prepare_frames).parameters else {}
+    params = inspect.signature(prepare_frames).parameters
+    kw = {"geometry": geometry} if "geometry" in params else {}
+    if mask is not None and "window" in params:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        kw["window"] = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
     prepared, prep = prepare_frames(own, noise, camera_model=model, in_place=True, **kw)
     t2 = time.perf_counter()
-    mask = robust_mask(prepared, prep, min_diffuse=1e-3)
+    mask = robust_mask(prepared, prep, min_diffuse=1e-3) if mask is None else mask
     t3 = time.perf_counter()
     confidence_map(prepared, prep, mask)
     t4 = time.perf_counter()

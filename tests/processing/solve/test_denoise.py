@@ -164,6 +164,28 @@ def test_in_place_preparation_equals_the_copying_one(sessions: dict[str, Path]) 
     assert not np.array_equal(changed.images[("gradient_x", "cross")], before[("gradient_x", "cross")])
 
 
+def test_a_mask_files_window_denoises_only_what_reaches_it(sessions: dict[str, Path]) -> None:
+    """With a window (the mask file's box) the filtered box stops where the filters and the integrable
+    step's screened solve stop reaching into it: inside the window the frames are the same."""
+    from id2reflectance.processing.solve.denoise import prepare_frames
+
+    session = load_session(sessions["noisy"])
+    frames = load_camera_frames(session, "front")
+    noise = camera_noise(session, "front", frames.images)
+    model = pattern_noise(frames.images)
+    geometry = (session.cameras["front"], session.rig.lights_to_world)
+    whole, prep = prepare_frames(frames, noise, camera_model=model, geometry=geometry)
+    rows = prep.roi[0].indices(128)
+    window = (slice(rows[0] + 2, rows[0] + 20), slice(50, 80))  # the top of the head
+    cut, prep_cut = prepare_frames(frames, noise, camera_model=model, geometry=geometry, window=window)
+    assert prep.radius_diffuse >= 1
+    r_cut = prep_cut.roi[0].indices(128)
+    assert r_cut[1] - r_cut[0] < rows[1] - rows[0]  # fewer rows filtered
+    for key, img in whole.images.items():
+        np.testing.assert_allclose(cut.images[key][window], img[window], rtol=1e-4, atol=1e-6)
+    assert not np.array_equal(whole.images[("gradient_x", "cross")], cut.images[("gradient_x", "cross")])
+
+
 def test_dark_skinned_noisy_head_meets_the_diffuse_normal_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -55,6 +55,7 @@ from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError
 from id2reflectance.processing.solve.align_features import (
     FEATURE_SIGMA,
+    MATCHED_MISMATCH,
     SMOOTH_SIGMA,
     Similarity,
     displacement_sigma,
@@ -65,6 +66,7 @@ from id2reflectance.processing.solve.align_features import (
     pyramid_ncc,
     reference_pyramid,
     sample_points,
+    still_mismatch,
 )
 from id2reflectance.processing.solve.align_refine import (
     MIN_EXPLAINED,
@@ -501,9 +503,12 @@ def _finish(
     tref = reference_pyramid(template, c.points)
     sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
     explained = explained_fraction(tref, frame_pyr, Mw) if tref.levels else 0.0
+    # a frame that matches its template without motion (to float32 rounding: noise-free frames) has no
+    # mismatch a motion could explain: whatever was fitted is the fit's bias, not significant
+    matched = bool(tref.levels) and still_mismatch(tref, frame_pyr) < MATCHED_MISMATCH
     # still: a displacement within the fit's precision or noise, or a motion that removes little of
     # the features' mismatch with the template (lighting or noise fitted as motion)
-    insignificant = disp < max(c.min_px, c.significance * sigma)
+    insignificant = matched or disp < max(c.min_px, c.significance * sigma)
     still = insignificant or explained < MIN_EXPLAINED
     # the residual flow: what a moved frame keeps after the similarity (a frame left as decoded
     # keeps its lighting's and noise's, not motion: not measured, unless the flow is to be applied)
@@ -522,17 +527,33 @@ def _finish(
             disp = sim.max_displacement(c.box, w, h)
             sigma = c.f * displacement_sigma(tref, frame_pyr, refused, inflation=c.inflation) if tref.levels else 0.0
             explained = explained_fraction(tref, frame_pyr, refused) if tref.levels else 0.0
-            insignificant = disp < max(c.min_px, c.significance * sigma)
+            insignificant = matched or disp < max(c.min_px, c.significance * sigma)
         # refused: a motion beyond the fit's precision that explains too little of the mismatch
         spurious = not insignificant and explained < MIN_EXPLAINED
         return key, img, FrameAlignment(name, file, sim, disp, residual, ncc, "none", sigma, explained, spurious)
     if use_flow and flow is not None:
-        out = remap_with_flow(img, M, _enlarged(flow, c.region.shape), c.region, c.f, window=c.window)
+        out = remap_with_flow(
+            img,
+            M,
+            _enlarged(flow, c.region.shape),
+            c.region,
+            c.f,
+            window=c.window,
+            box=c.box,
+            margin=BOX_MARGIN + disp,
+            in_place=c.in_place,
+        )
         method = "flow"
     else:
         out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)
         method = "rigid"
     return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained)
+
+
+def _deviations(displacement: float, sigma: float) -> str:
+    """``displacement / sigma`` for a warning: whole numbers, ``>1000`` beyond (a precision near 0)."""
+    n = displacement / max(sigma, 1e-12)
+    return f"{n:.0f}" if n <= 1000 else ">1000"
 
 
 def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: float, flow_px: float) -> list[str]:
@@ -553,9 +574,13 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
             out.append(
                 f"{camera}: [motion_refused] frame {f.file}: a motion of {f.displacement_px:.2f} px was fitted "
                 f"(tx {m.tx:+.2f} px, ty {m.ty:+.2f} px, rotation {m.rotation_deg:+.3f} deg, "
-                f"{f.displacement_px / max(f.sigma_px, 1e-9):.0f} standard deviations) but it removes "
-                + (f"only {100 * f.explained:.0f}%" if f.explained >= 0 else f"none ({100 * f.explained:.0f}%)")
-                + " of the frame's feature mismatch with its lighting-matched template "
+                f"{_deviations(f.displacement_px, f.sigma_px)} standard deviations) but it removes "
+                + (
+                    f"only {100 * f.explained:.0f}% of"
+                    if f.explained >= 0
+                    else "none of (it fits worse than no motion)"
+                )
+                + " the frame's feature mismatch with its lighting-matched template "
                 f"(need >= {100 * MIN_EXPLAINED:.0f}%): taken for lighting or noise, the frame is used as decoded; "
                 "if the subject did move, this frame is not aligned"
             )

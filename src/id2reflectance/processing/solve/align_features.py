@@ -34,6 +34,17 @@ MIN_COARSE_SAMPLES = 4096
 SMOOTH_SIGMA = 1.0
 """Gaussian sigma (pixels) of the pre-smoothing: a band-pass, so that linear interpolation
 of the features is accurate (no pull toward whole-pixel shifts) and aliasing is damped."""
+MATCHED_MISMATCH = 1e-4
+"""A frame whose features' mismatch with its template without motion (``1 - ncc``) is under this
+matches it already, to within float32 rounding and the bilinear sampling: a motion fitted to it has
+nothing to explain and is not significant, whatever the noise-based precision (about 0 on a noise-free
+frame, whose mismatch is about 1e-12). Measured on the tests' smooth synthetic texture (wavelengths of
+20 px and more), log-luminance features: a misalignment of 0.03 px costs 1.1e-4, 0.01 px 1.2e-5, 0.1 px
+1.3e-3; finer (skin) texture costs more per pixel, and the issue's sensor noise 1e-2 and more."""
+PRECISION_FLOOR_PX = 0.01
+"""Least standard deviation (pixels of the finest level) :func:`displacement_sigma` reports: the fit's
+own resolution on noise-free features (float32 features, bilinear samples; the Gauss-Newton update's
+stop at 0.001 px), where the residual-based estimate goes to 0."""
 
 
 def _finite(img: np.ndarray) -> np.ndarray:
@@ -293,6 +304,12 @@ def feature_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray],
     return m.ncc() if m.n >= 16 else 0.0
 
 
+def still_mismatch(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray]) -> float:
+    """``1 - ncc(I)``: the frame's mismatch with the template without motion (:func:`feature_ncc` at
+    the finest level's sample points); under :data:`MATCHED_MISMATCH` the frame already matches."""
+    return 1.0 - feature_ncc(ref, frame_features_pyramid, np.eye(3))
+
+
 def explained_fraction(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray) -> float:
     """The share of the frame's mismatch with the template that the motion ``M`` removes.
 
@@ -300,13 +317,16 @@ def explained_fraction(ref: ReferencePyramid, frame_features_pyramid: list[np.nd
     :func:`feature_ncc`, ``I`` no motion): near 1 when the features differ by the motion
     (a frame that moved), near 0 when they differ by lighting or noise that a motion
     happens to fit slightly better, negative when the motion fits worse than none (a
-    smooth, textureless surface whose shading was fitted as motion on the silhouette); 0
-    when ``M`` is no motion or the features already match exactly.
+    smooth, textureless surface whose shading was fitted as motion on the silhouette), at
+    least -1 (a ratio of two mismatches, each within a rounding of its own size, is no
+    evidence beyond that); 0 when ``M`` is no motion or the features already match to within
+    float32 rounding and interpolation (:func:`still_mismatch` under :data:`MATCHED_MISMATCH`:
+    a noise-free frame's mismatch of ~1e-12 made a tiny fitted bias read as -1.9e8).
     """
-    n0 = feature_ncc(ref, frame_features_pyramid, np.eye(3))
-    if n0 >= 1.0 or np.array_equal(M, np.eye(3)):
+    n0 = 1.0 - still_mismatch(ref, frame_features_pyramid)
+    if 1.0 - n0 < MATCHED_MISMATCH or np.array_equal(M, np.eye(3)):
         return 0.0
-    return (feature_ncc(ref, frame_features_pyramid, M) - n0) / (1.0 - n0)
+    return max((feature_ncc(ref, frame_features_pyramid, M) - n0) / (1.0 - n0), -1.0)
 
 
 def fit_similarity(
@@ -374,8 +394,8 @@ def displacement_sigma(
     level, with ``s^2`` the variance of the gain-matched residual at the sample points,
     propagated to the displacement of the sample points' extreme corners (the largest over
     them). ``inflation`` scales the covariance for samples whose errors are correlated
-    (neighbouring samples of band-passed features are not independent). ``inf`` when fewer
-    than 16 samples fall inside the frame.
+    (neighbouring samples of band-passed features are not independent). At least
+    :data:`PRECISION_FLOOR_PX`; ``inf`` when fewer than 16 samples fall inside the frame.
     """
     pts, _, Hinv, _, (cx, cy) = ref.levels[0]
     m = _Match(ref.levels[0], frame_features_pyramid[0], M)
@@ -387,7 +407,7 @@ def displacement_sigma(
     for x, y in ((X.min(), Y.min()), (X.max(), Y.min()), (X.min(), Y.max()), (X.max(), Y.max())):
         J = np.array([[x, -y, 1.0, 0.0], [y, x, 0.0, 1.0]])
         worst = max(worst, float(np.trace(J @ cov @ J.T)))
-    return float(np.sqrt(worst))
+    return max(float(np.sqrt(worst)), PRECISION_FLOOR_PX)
 
 
 def pyramid_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray], M: np.ndarray) -> float:

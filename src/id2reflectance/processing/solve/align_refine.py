@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from id2reflectance.processing.solve.align_features import (
+    MATCHED_MISMATCH,
     band_pass,
     explained_fraction,
     feature_ncc,
@@ -33,6 +34,7 @@ from id2reflectance.processing.solve.align_features import (
     opponent,
     pyramid,
     reference_pyramid,
+    still_mismatch,
 )
 from id2reflectance.processing.solve.align_work import downsample
 from id2reflectance.processing.solve.separation import AXES
@@ -289,9 +291,13 @@ def frame_explained(
 ) -> float:
     """:func:`~id2reflectance.processing.solve.align_features.explained_fraction` of frame
     ``key``'s motion against its lighting-matched template at the finest level of ``points``
-    (0 when the template has no texture there)."""
+    (0 when the template has no texture there; NaN when the frame matches its template without
+    motion, to within :data:`~id2reflectance.processing.solve.align_features.MATCHED_MISMATCH`:
+    no motion is the fit, nothing was refused)."""
     template, frame_pyr = matched_template(key, cache, motions)
     ref = reference_pyramid(template, points[:1])
+    if ref.levels and still_mismatch(ref, frame_pyr) < MATCHED_MISMATCH:
+        return float("nan")  # the frame matches its template without motion: nothing to explain
     return explained_fraction(ref, frame_pyr, motions[key]) if ref.levels else 0.0
 
 
@@ -376,7 +382,9 @@ def refine_motions(
     for key, fraction in zip(
         others, pool.map(lambda k: frame_explained(k, cache, current, points), others), strict=True
     ):
-        if fraction < MIN_EXPLAINED and not np.array_equal(motions[key], np.eye(3)):
+        if np.isnan(fraction):  # matches its template still: the fitted motion is the fit's bias
+            motions[key] = np.eye(3)
+        elif fraction < MIN_EXPLAINED and not np.array_equal(motions[key], np.eye(3)):
             refused[key] = motions[key]
             motions[key] = np.eye(3)
     parallel = [k for k in cache.log if k[1] == "parallel" and (k[0], "cross") in cache.opp]

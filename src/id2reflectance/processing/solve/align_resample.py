@@ -1,14 +1,16 @@
 """The one resampling of a moved frame onto the reference frame's pixel grid.
 
-A frame moved by a similarity is resampled bicubically (``cv2.warpAffine``: SIMD, OpenCV's
-own threads, no dense coordinate maps) inside the face's bounding box grown by a margin;
+A frame moved by a similarity is resampled bicubically (Keys' cubic, ``a = -0.75``, in two
+separable compiled passes: :mod:`~id2reflectance.processing.solve.align_cubic`; no dense
+coordinate maps) inside the face's bounding box grown by a margin;
 the pixels beyond it are background, never solved, and stay as decoded. In place
 (:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
 bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
 array's first write costs about a quarter of a warp in page faults on the shared machine),
 each band is read from the frame's own rows and written back one band later (two band
 buffers, no copy of the source rows). A frame with a residual dense flow is resampled through
-``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`).
+``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
+bands (each band's maps made for it alone).
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
 ``M`` (3, 3) maps a reference pixel to the frame pixel it is read from.
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from id2reflectance.processing.solve.align_cubic import warp_rows
 
 BAND_ROWS = 128
 """Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
@@ -49,21 +53,14 @@ def warp_face(
 
     ``in_place``: ``img`` itself is overwritten and returned (bands of :data:`BAND_ROWS` rows,
     top to bottom, each written one band after it was resampled, so that every row a band reads
-    is still as decoded); else a new array
-    (one warp of the whole frame when the grown box covers over 80 % of it). Both give the same
-    values up to OpenCV's rounding of source positions to 1/32 px from each band's origin.
+    is still as decoded); else a new array (the same values). Three float32 channels whose pixels
+    are contiguous (any row stride) are resampled by the separable compiled cubic
+    (:func:`~id2reflectance.processing.solve.align_cubic.warp_rows`: exact float64 positions), other
+    layouts by ``cv2.warpAffine`` (bicubic; source positions rounded to 1/32 px).
     """
     h, w = img.shape[:2]
     x0, y0, x1, y1 = _grown_box((h, w), box, margin)
-    if in_place:
-        return _warp_in_place(img, M, (x0, y0, x1, y1))
-    if (x1 - x0) * (y1 - y0) > 0.8 * w * h:  # nearly everything: one warp of the whole frame
-        return cv2.warpAffine(img, M[:2], (w, h), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE)
-    out = img.copy()
-    out[y0:y1, x0:x1] = cv2.warpAffine(
-        img, _shifted(M, x0, y0), (x1 - x0, y1 - y0), flags=_FLAGS, borderMode=cv2.BORDER_REPLICATE
-    ).reshape(out[y0:y1, x0:x1].shape)
-    return out
+    return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1))
 
 
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -88,14 +85,15 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
         e = min(r + rows, y1)
         lo, hi = max(r - reach, 0), min(e + reach, h)
         band = buffers[i % 2][: e - r]
-        cv2.warpAffine(
-            img[lo:hi],
-            _shifted(M, x0, r, lo),
-            (x1 - x0, e - r),
-            dst=band,
-            flags=_FLAGS,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        if not warp_rows(img[lo:hi], lo, M, x0, r, band):  # not three float32 channels of contiguous pixels
+            cv2.warpAffine(
+                img[lo:hi],
+                _shifted(M, x0, r, lo),
+                (x1 - x0, e - r),
+                dst=band,
+                flags=_FLAGS,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
         if pending is not None:
             img[pending[0] : pending[1], x0:x1] = pending[2]
         pending = (r, e, band)
@@ -133,6 +131,9 @@ def remap_with_flow(
     scale: int,
     *,
     window: tuple[int, int, int, int] | None = None,
+    box: tuple[float, float, float, float] | None = None,
+    margin: float = 0.0,
+    in_place: bool = False,
 ) -> np.ndarray:
     """Resample ``img`` once through the similarity ``M`` plus the residual ``flow`` inside the face.
 
@@ -140,26 +141,54 @@ def remap_with_flow(
     grid, ``scale`` camera pixels per working pixel; ``M`` in camera pixels): reference
     pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)). ``window``
     (x0, y0, x1, y1): the camera pixels the working grid covers (default the whole frame); no
-    flow beyond it.
+    flow beyond it. Only the face's ``box`` (x0, y0, x1, y1; camera pixels; default the whole
+    frame) grown by ``margin`` is resampled, in bands of rows (the coordinate maps of one band at a
+    time, ``cv2.remap`` bicubic), as :func:`warp_face`: the pixels beyond stay as decoded;
+    ``in_place`` writes into ``img`` (each band one band late, so that every row a band reads is
+    still as decoded), else into a copy.
     """
     h, w = img.shape[:2]
-    x0, y0, x1, y1 = window or (0, 0, w, h)
+    wx0, wy0, wx1, wy1 = window or (0, 0, w, h)
     weight = cv2.GaussianBlur(
         (cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0).astype(np.float32), (0, 0), 3.0
     )
-    f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]
-    if scale > 1:
-        f = cv2.resize(f, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) * np.float32(scale)
-    if (x0, y0, x1, y1) != (0, 0, w, h):
-        full = np.zeros((h, w, 2), np.float32)
-        full[y0:y1, x0:x1] = f[: y1 - y0, : x1 - x0]
-        f = full
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    f = f[:h, :w]
-    px = xs + f[..., 0]
-    py = ys + f[..., 1]
+    f = cv2.GaussianBlur(flow, (0, 0), 1.5) * weight[..., None]  # working grid
+    x0, y0, x1, y1 = (0, 0, w, h) if box is None else _grown_box((h, w), box, margin)
+    out = img if in_place else img.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
     A = M[:2, :2].astype(np.float32)
     t = M[:2, 2].astype(np.float32)
-    mx = A[0, 0] * px + A[0, 1] * py + t[0]
-    my = A[1, 0] * px + A[1, 1] * py + t[1]
-    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
+    reach = int(np.ceil(np.max(np.abs(corners @ M[1] - corners[:, 1])) + scale * float(np.abs(f).max()))) + 4
+    rows = max(BAND_ROWS, 2 * reach)
+    buffers = [np.empty((rows, x1 - x0) + img.shape[2:], img.dtype) for _ in range(2)]
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+    pending = None
+    for i, r in enumerate(range(y0, y1, rows)):
+        e = min(r + rows, y1)
+        # the flow on this band's camera pixels: camera x = scale x_w + (scale - 1) / 2 + window origin
+        # (bilinear, as a resize of the working grid to the window's camera size), 0 beyond the window
+        S = np.array(
+            [[1.0 / scale, 0.0, (x0 - wx0 + 0.5) / scale - 0.5], [0.0, 1.0 / scale, (r - wy0 + 0.5) / scale - 0.5]]
+        )
+        fb = cv2.warpAffine(
+            f, S, (x1 - x0, e - r), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
+        fb *= np.float32(scale)
+        cols = (np.arange(x0, x1) >= wx0) & (np.arange(x0, x1) < wx1)
+        fb[:, ~cols] = 0.0
+        fb[(np.arange(r, e) < wy0) | (np.arange(r, e) >= wy1)] = 0.0
+        px = xs + fb[..., 0]
+        py = np.arange(r, e, dtype=np.float32)[:, None] + fb[..., 1]
+        lo, hi = max(r - reach, 0), min(e + reach, h)
+        mx = A[0, 0] * px + A[0, 1] * py + t[0]
+        my = A[1, 0] * px + A[1, 1] * py + (t[1] - np.float32(lo))
+        band = buffers[i % 2][: e - r]
+        cv2.remap(img[lo:hi], mx, my, cv2.INTER_CUBIC, dst=band, borderMode=cv2.BORDER_REPLICATE)
+        if pending is not None:
+            out[pending[0] : pending[1], x0:x1] = pending[2]
+        pending = (r, e, band)
+    if pending is not None:
+        out[pending[0] : pending[1], x0:x1] = pending[2]
+    return out

@@ -78,6 +78,10 @@ EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cr
 EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
+WINDOW_MARGIN = 32
+"""Pixels beyond the filters' reach around a mask file's box that are still filtered (:func:`prepare_frames`'s
+``window``): the integrable step's screened solve (``1 / KAPPA`` = 2 px) and its FFT box's edge stay that far
+from every solved pixel."""
 
 
 @dataclass
@@ -231,6 +235,7 @@ def prepare_frames(
     camera_model: FrameNoise | None = None,
     in_place: bool = False,
     geometry: tuple[Camera, np.ndarray] | None = None,
+    window: tuple[slice, slice] | None = None,
 ) -> tuple[CameraFrames, Preparation]:
     """Remove ambient light and denoise one camera's frames for the solve.
 
@@ -249,6 +254,9 @@ def prepare_frames(
     geometry : the camera and the rig's ``lights_to_world``: the filtered diffuse (and
         specular) normals are then made locally integrable
         (:func:`~id2reflectance.processing.solve.integrable_normals.make_integrable`).
+    window : rows and columns outside which nothing is solved (the mask file's bounding box), or
+        None: the filtered box is then cut to it grown by the filters' reach and
+        :data:`WINDOW_MARGIN` (the pixels beyond stay as decoded, ambient light removed).
 
     Returns
     -------
@@ -317,7 +325,9 @@ def prepare_frames(
     r_g = max(prep.radius_diffuse, prep.radius_specular, lobe_radius(noise_lum, TARGET_GUIDE_RAD))
     # only the box around the lit pixels is filtered: outside it nothing exceeds 10 read-noise
     # sigmas, the robust mask excludes it, and the filters' windows end inside the margin
-    roi = _signal_box(signal, margin=4 * r_g + 2)
+    lit = roi = _signal_box(signal, margin=4 * r_g + 2)
+    if window is not None:  # nothing is solved beyond it: filtered only as far as its filters reach
+        roi = _cut_box(lit, window, margin=4 * r_g + 2 + WINDOW_MARGIN, shape=shape)
     prep.roi = roi
     guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=filter_step(r_g))
     if not (in_place and all(img.flags.writeable for img in images.values())):
@@ -336,6 +346,7 @@ def prepare_frames(
         model=prep.parallel_noise,
         parallel_weight=parallel_weight(sig_c, sig_p),
         no_inverse_ratio=ratio,
+        calibration=None if roi == lit else {k: v[lit] for k, v in images.items()},
         first_moment_step=None
         if geometry is None
         else lambda m1c, spec: make_integrable(
@@ -351,6 +362,19 @@ def prepare_frames(
         prep.level_cross,
     )
     return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
+
+
+def _cut_box(
+    box: tuple[slice, slice], window: tuple[slice, slice], *, margin: int, shape: tuple[int, int]
+) -> tuple[slice, slice]:
+    """``box`` (rows, columns; None bounds: the image's) cut to ``window`` grown by ``margin`` pixels."""
+    out = []
+    for b, w_, n in zip(box, window, shape, strict=True):
+        b0, b1, _ = b.indices(n)
+        w0, w1, _ = w_.indices(n)
+        lo, hi = max(b0, w0 - margin, 0), min(b1, w1 + margin, n)
+        out.append(slice(lo, max(hi, lo)))
+    return out[0], out[1]
 
 
 def _signal_box(signal: np.ndarray, *, margin: int) -> tuple[slice, slice]:
@@ -547,6 +571,9 @@ def prepare_camera(
         alignment resampled any frame (``solve_session``); None: measured on ``frames``.
     """
     frame_noise, model = sensor_noise(session, camera, frames.images) if noise is None else noise
+    # with a mask file nothing beyond its box is solved: the denoising stops where its filters
+    # stop reaching into that box (the robust mask, without a file, looks at the whole lit box)
+    window = None if mask is None or not mask.any() else _signal_box(mask, margin=0)
     prepared, prep = prepare_frames(
         frames,
         frame_noise,
@@ -555,6 +582,7 @@ def prepare_camera(
         camera_model=model,
         in_place=in_place,
         geometry=(session.cameras[camera], session.rig.lights_to_world),
+        window=window,
     )
     if mask is None and config.denoise == "auto":
         mask = robust_mask(prepared, prep, min_diffuse=config.min_diffuse)

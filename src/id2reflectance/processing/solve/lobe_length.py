@@ -61,7 +61,13 @@ def length_noise(images: dict[tuple[str, str], np.ndarray], model: FrameNoise) -
     return k * model.gain, k * 4.0 * r2
 
 
-def unbiased_length2(images: dict[tuple[str, str], np.ndarray], spec: np.ndarray, model: FrameNoise) -> np.ndarray:
+def unbiased_length2(
+    images: dict[tuple[str, str], np.ndarray],
+    spec: np.ndarray,
+    model: FrameNoise,
+    *,
+    calibration: dict[tuple[str, str], np.ndarray] | None = None,
+) -> np.ndarray:
     """Per pixel ``|m1|^2 - 3 var(m1 component)`` of the unfiltered specular first moments (numpy).
 
     The compiled path computes the same inside
@@ -75,13 +81,14 @@ def unbiased_length2(images: dict[tuple[str, str], np.ndarray], spec: np.ndarray
         ``parallel - cross``; ``m1 = S(gradient) - S(inverse)``), unfiltered.
     model : the camera's noise model per channel, ``var(x) = gain x + read^2``; the
         variance of a component is :func:`length_noise`'s ``a * level + b``.
+    calibration : the frames :func:`length_noise` samples (default ``images``).
 
     Returns
     -------
     (h, w) float32, may be negative where the noise exceeds the signal.
     """
     w2 = (LUMINANCE_709.astype(np.float32) ** 2).reshape(1, 1, 3)
-    a, b = length_noise(images, model)
+    a, b = length_noise(images if calibration is None else calibration, model)
     level = np.maximum(images[("full", "cross")] + images[("full", "parallel")], np.float32(0.0))
     level = np.sum(level * w2, axis=2)
     var = level * np.float32(a) + np.float32(b)

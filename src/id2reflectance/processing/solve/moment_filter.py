@@ -75,6 +75,7 @@ def filter_moments(
     parallel_weight: float = 0.0,
     no_inverse_ratio: float = 1.0,
     first_moment_step: Callable[[np.ndarray, np.ndarray | None], None] | None = None,
+    calibration: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> None:
     """Filter the lobe moments instead of the frames, and rebuild the frames in place.
 
@@ -97,6 +98,9 @@ def filter_moments(
         the (h, w, 4) specular planes (None when the specular lobe was not filtered) before
         the frames are rebuilt (may change them in place): the integrability step
         (:mod:`~id2reflectance.processing.solve.integrable_normals`).
+    calibration : the frames (views) the lobe length's noise calibration samples
+        (:func:`~id2reflectance.processing.solve.lobe_length.length_noise`); default ``images``
+        (a box cut to a mask file's window keeps the whole lit box's calibration).
 
     The zeroth moments (diffuse per channel, specular) and the specular first moments are
     filtered guided by the (smoothed) full-on image; each axis's diffuse first moment, with
@@ -128,7 +132,7 @@ def filter_moments(
         lcoef = np.zeros(5, np.float32)
         lcoef[:3] = LUMINANCE_709.astype(np.float32) ** 2
         if length:
-            lcoef[3:] = length_noise(images, model)
+            lcoef[3:] = length_noise(images if calibration is None else calibration, model)
         placeholder = images[("full", "cross")]
         frames = tuple(images.get(k, placeholder) for k in FRAME_ORDER)
         moments_kernel.pack_moments(
@@ -146,7 +150,7 @@ def filter_moments(
         spec = spec5  # channels 0-3 as moment_planes' spec; the fifth (a length) is turned by nothing
     else:
         full_c, spec, m1c, guides = moment_planes(images, inverses)
-        length2 = unbiased_length2(images, spec, model) if length else None
+        length2 = unbiased_length2(images, spec, model, calibration=calibration) if length else None
         gf(guide, spec, rs, eps_d)
         if length2 is not None:
             rescale_lobe_length(spec, length2, guide, radius=rs, eps=eps_d, subsample=filter_step(rs))

@@ -1,0 +1,224 @@
+"""Compiled bicubic resampling of a moved frame through an affine map, separably (numba).
+
+A frame moved by a similarity (an affine map ``(x, y) -> (X, Y)``, reference pixel -> frame
+pixel) is resampled in two one-dimensional cubic passes instead of OpenCV's sixteen-tap
+``warpAffine``: along each source row ``j``, the points of the row that the map sends the
+output columns to (``X = a x + b j + c``: the output row solved from ``Y = j`` at output
+column ``x``) are interpolated horizontally into an intermediate image ``T(x, j)``;
+then each output pixel is interpolated vertically in its column of ``T`` at ``Y = m10 x +
+m11 y + m12``. For a translation that is the bicubic's own tensor product (the same weights);
+for a rotation the vertical pass interpolates along the slanted line of constant output
+column, the same order of accuracy. Keys' cubic with ``a = -0.75`` (OpenCV's), the frame's
+edge replicated, float64 positions (no 1/32 px rounding), float32 sums.
+
+Eight multiply-adds per channel instead of sixteen, the weights computed once per pixel for
+the three channels, the blends over runs of pixels read at the same offset (contiguous: SIMD):
+see docs/solve.md section 1b (Resampling) for the measured cost. Tiles
+of :data:`TILE_COLS` columns keep the intermediate rows in the cache. Compiled on first use
+and cached on disk beside this module; releases the GIL (``nogil``), so that a camera's
+threads resample their frames in parallel.
+
+Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True, "nogil": True}
+
+TILE_COLS = 512
+"""Output columns per tile: the intermediate rows a tile needs stay in the cache."""
+KEYS_A = -0.75
+"""Keys' cubic convolution parameter (OpenCV's bicubic)."""
+
+
+@njit(**_JIT)
+def _weights(pos: np.ndarray, n: int, cell: np.ndarray, wts: np.ndarray) -> None:
+    """Per output column ``i < n``: ``cell[i] = floor(pos[i])`` and Keys' cubic weights of the taps
+    ``cell - 1 .. cell + 2``: ``wts[k n + i]`` (1-D; ``wts[4 n : 5 n]`` holds the fractions: the
+    weights' loop runs on arrays that do not alias)."""
+    frac = wts[4 * n : 5 * n]
+    for i in range(n):
+        f = np.floor(pos[i])
+        cell[i] = np.int64(f)
+        frac[i] = np.float32(pos[i] - f)
+    _keys(frac, wts[:n], wts[n : 2 * n], wts[2 * n : 3 * n], wts[3 * n : 4 * n])
+
+
+@njit(**_JIT)
+def _keys(frac: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, w3: np.ndarray) -> None:
+    """Keys' cubic weights (``a`` = :data:`KEYS_A`) of the taps at -1, 0, 1, 2 for positions ``frac``
+    in [0, 1) past tap 0 (1-D, contiguous, none the same array: SIMD; aliased, 3x slower)."""
+    a = np.float32(KEYS_A)
+    one = np.float32(1.0)
+    for e in range(frac.shape[0]):
+        t = frac[e]
+        s = t + one
+        u = one - t
+        v0 = ((a * s - np.float32(5.0) * a) * s + np.float32(8.0) * a) * s - np.float32(4.0) * a
+        v1 = ((a + np.float32(2.0)) * t - (a + np.float32(3.0))) * t * t + one
+        v2 = ((a + np.float32(2.0)) * u - (a + np.float32(3.0))) * u * u + one
+        w0[e] = v0
+        w1[e] = v1
+        w2[e] = v2
+        w3[e] = one - v0 - v1 - v2
+
+
+@njit(**_JIT)
+def _blend(
+    out: np.ndarray,
+    wts: np.ndarray,
+    i0: int,
+    i1: int,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    p3: np.ndarray,
+    o: int,
+    step: int,
+) -> None:
+    """``out[3 i + ch] = sum_k wts[k n + i] p_k[3 i + ch + o + k step]`` for ``i0 <= i < i1``
+    (``n = len(out) / 3``: the pixels' weights, the three channels interleaved)."""
+    n = out.shape[0] // 3
+    m = i1 - i0
+    e0 = 3 * i0 + o
+    _fma4(
+        out[3 * i0 : 3 * i1],
+        wts[i0:i1],
+        wts[n + i0 : n + i1],
+        wts[2 * n + i0 : 2 * n + i1],
+        wts[3 * n + i0 : 3 * n + i1],
+        p0[e0 : e0 + 3 * m],
+        p1[e0 + step : e0 + step + 3 * m],
+        p2[e0 + 2 * step : e0 + 2 * step + 3 * m],
+        p3[e0 + 3 * step : e0 + 3 * step + 3 * m],
+    )
+
+
+@njit(**_JIT)
+def _fma4(
+    out: np.ndarray,
+    w0: np.ndarray,
+    w1: np.ndarray,
+    w2: np.ndarray,
+    w3: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    p3: np.ndarray,
+) -> None:
+    """``out[3 i + ch] = w0[i] p0[3 i + ch] + ... + w3[i] p3[3 i + ch]`` (1-D, contiguous, indices from 0)."""
+    for i in range(w0.shape[0]):
+        for ch in range(3):
+            e = 3 * i + ch
+            out[e] = w0[i] * p0[e] + w1[i] * p1[e] + w2[i] * p2[e] + w3[i] * p3[e]
+
+
+@njit(**_JIT)
+def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, out: np.ndarray) -> None:
+    """``out`` (R, 3 C) float32: output rows ``y0 ..`` and columns ``x0 .. x0 + C`` (frame pixels)
+    resampled from ``src`` (h, 3 W) float32 (a pixel's channels and a row's pixels contiguous), the
+    frame's rows from ``src_row0`` on, through ``m`` (2, 3) float64 (output pixel -> frame pixel,
+    frame rows counted from 0); tiles of :data:`TILE_COLS` columns."""
+    h, w = src.shape[0], src.shape[1] // 3
+    rows, cols = out.shape[0], out.shape[1] // 3
+    m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
+    m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
+    # along frame row j at output column x: X = a x + b j + c (the output row y solved from Y = j)
+    a = m00 - m01 * m10 / m11
+    b = m01 / m11
+    c = m02 - m01 * m12 / m11
+    tc = min(TILE_COLS, cols)
+    reach = int(np.ceil(abs(m10) * tc + abs(m11) * rows)) + 6
+    span = int(np.ceil(abs(a) * tc + abs(b) * reach)) + 8
+    tmp = np.empty((reach, 3 * tc), np.float32)  # the intermediate rows of a tile
+    row = np.empty(3 * span, np.float32)  # the part of a frame row a tile reads (edge replicated)
+    wts = np.empty(5 * tc, np.float32)
+    pos = np.empty(tc)
+    cell = np.empty(tc, np.int64)
+    for c0 in range(0, cols, tc):
+        n = min(tc, cols - c0)
+        xa, xb = x0 + c0, x0 + c0 + n - 1
+        ylo = min(m10 * xa, m10 * xb) + min(m11 * y0, m11 * (y0 + rows - 1)) + m12
+        yhi = max(m10 * xa, m10 * xb) + max(m11 * y0, m11 * (y0 + rows - 1)) + m12
+        j0 = int(np.floor(ylo)) - 1
+        j1 = int(np.floor(yhi)) + 3
+        xlo = min(a * xa, a * xb) + min(b * j0, b * (j1 - 1)) + c
+        seg0 = int(np.floor(xlo)) - 2
+        for j in range(j0, j1):  # horizontal pass: frame row j at the tile's output columns
+            jr = min(max(j - src_row0, 0), h - 1)  # rows beyond src: its nearest (the frame's edge replicated)
+            if seg0 >= 0 and seg0 + span <= w:
+                seg = src[jr, 3 * seg0 : 3 * (seg0 + span)]
+                for e in range(3 * span):
+                    row[e] = seg[e]
+            else:
+                for q in range(span):
+                    col = 3 * min(max(seg0 + q, 0), w - 1)
+                    for ch in range(3):
+                        row[3 * q + ch] = src[jr, col + ch]
+            for i in range(n):
+                pos[i] = a * (xa + i) + b * j + c
+            _weights(pos, n, cell, wts)
+            trow = tmp[j - j0, : 3 * n]
+            i = 0
+            while i < n:  # runs of columns read at the same offset
+                d = cell[i] - (xa + i)
+                k = i + 1
+                while k < n and cell[k] - (xa + k) == d:
+                    k += 1
+                _blend(trow, wts, i, k, row, row, row, row, 3 * (xa + d - 1 - seg0), 3)
+                i = k
+        for r in range(rows):  # vertical pass: each output column at its frame row position
+            for i in range(n):
+                pos[i] = m10 * (xa + i) + m11 * (y0 + r) + m12
+            _weights(pos, n, cell, wts)
+            orow = out[r, 3 * c0 : 3 * (c0 + n)]
+            i = 0
+            while i < n:
+                t = cell[i] - j0
+                k = i + 1
+                while k < n and cell[k] == t + j0:
+                    k += 1
+                _blend(
+                    orow,
+                    wts,
+                    i,
+                    k,
+                    tmp[t - 1, : 3 * n],
+                    tmp[t, : 3 * n],
+                    tmp[t + 1, : 3 * n],
+                    tmp[t + 2, : 3 * n],
+                    0,
+                    0,
+                )
+                i = k
+
+
+def warp_rows(src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, out: np.ndarray) -> bool:
+    """Resample output rows ``y0 .. y0 + R`` and columns ``x0 .. x0 + C`` of a frame into ``out``.
+
+    Parameters
+    ----------
+    src : (h, W, 3) float32, rows ``src_row0 .. src_row0 + h`` of the frame (rows of any stride; rows
+        beyond them are read as the nearest of them: the frame's edge replicated, when ``src``
+        holds the frame's first or last row).
+    M : (2, 3) or (3, 3) float64, output (reference) pixel -> frame pixel, camera pixels.
+    out : (R, C, 3) float32, C-contiguous, written.
+
+    Returns
+    -------
+    False (nothing written) when the kernel does not apply: not three float32 channels, a row's
+    pixels not contiguous (e.g. a view of an interleaved file), or a map that turns rows by 60
+    degrees or more.
+    """
+    m = np.ascontiguousarray(M[:2], np.float64)
+    ok = src.dtype == np.float32 and src.ndim == 3 and src.shape[2] == 3 and src.strides[1:] == (12, 4)
+    if not ok or not out.flags.c_contiguous or out.dtype != np.float32 or abs(m[1, 1]) < 0.5:
+        return False
+    h, w = src.shape[:2]
+    rows = np.lib.stride_tricks.as_strided(src, (h, 3 * w), (src.strides[0], 4), writeable=False)
+    R, C = out.shape[:2]
+    _warp_rows(rows, src_row0, m, x0, y0, out.reshape(R, 3 * C))
+    return True
