@@ -51,6 +51,8 @@ IRIS_BLUE_RED = (
     1.05,
     0.6,
 )  # blue / red of the eye's darker half in a photo: at or above a blue-grey iris, at or below a dark brown one
+PREFILTER = 0.5  # texel anti-aliasing: Gaussian sigma per photo pixel of footprint beyond one (prefiltered_remap)
+PREFILTER_SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # the blur levels interpolated between, photo pixels
 BACKDROP_TOL = 0.12  # a pixel this close (relative) to the photo border's colour is backdrop, not the person  # the de-lit photo relative to its skin median, clipped to this
 
 
@@ -215,6 +217,59 @@ def iris_darkness(photo: np.ndarray, landmarks: np.ndarray) -> float:
     return float(np.clip((light - blue_red) / (light - dark), 0.0, 1.0))
 
 
+def footprint_px(xy: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """(S, S) float64: the photo pixels one texel spans (the longer of its two sides' images).
+
+    ``xy`` (S, S, 2) is each texel's pixel in the photo; each side is the smaller of the
+    forward and backward differences (a chart's border does not count its neighbour chart's
+    texel), over covered texels only (uncovered: 0).
+    """
+
+    def side(axis: int) -> np.ndarray:
+        d = np.linalg.norm(np.diff(xy, axis=axis), axis=-1)
+        ok = np.logical_and(
+            *(
+                np.take(covered, r, axis=axis)
+                for r in (range(0, covered.shape[axis] - 1), range(1, covered.shape[axis]))
+            )
+        )
+        d = np.where(ok, d, np.inf)
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 0)
+        back = np.pad(d, pad, constant_values=np.inf)
+        pad[axis] = (0, 1)
+        fwd = np.pad(d, pad, constant_values=np.inf)
+        out = np.minimum(back, fwd)
+        return np.where(np.isfinite(out), out, 0.0)
+
+    return np.maximum(side(0), side(1)) * covered
+
+
+def prefiltered_remap(image: np.ndarray, xy: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """``image`` (H, W, C) float32 sampled at ``xy`` (S, S, 2) float32 pixels, low-passed to
+    each sample's ``footprint`` (S, S) photo pixels: a Gaussian of sigma
+    ``PREFILTER * sqrt(footprint^2 - 1)`` (none where a texel spans a pixel or less),
+    interpolated between the images blurred by :data:`PREFILTER_SIGMAS`. Without it a texel
+    spanning several pixels takes one pixel's detail and noise (aliasing: texel-scale
+    speckle no camera of the simulated rig could resolve either)."""
+    want = PREFILTER * np.sqrt(np.maximum(footprint**2 - 1.0, 0.0))
+    levels = np.asarray(PREFILTER_SIGMAS, np.float64)
+    out = np.zeros(xy.shape[:2] + image.shape[2:], np.float32)
+    pos = np.interp(want, levels, np.arange(len(levels)))
+    lower = np.floor(pos).astype(np.int64)
+    frac = (pos - lower).astype(np.float32)
+    for k, sigma in enumerate(levels):
+        use = (lower == k) | ((lower == k - 1) & (frac > 0))
+        if not use.any():
+            continue
+        img = image if sigma == 0 else cv2.GaussianBlur(image, (0, 0), float(sigma))
+        s = cv2.remap(img, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        s = s.reshape(out.shape)
+        w = np.where(lower == k, 1.0 - frac, np.where(lower == k - 1, frac, 0.0)).astype(np.float32)
+        out += (w.reshape(w.shape + (1,) * (out.ndim - 2))) * s
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class PhotoLayer:
     """A photo on a head's texels (:func:`photo_layer`).
@@ -296,7 +351,7 @@ def photo_layer(
     weight = t * t * (3.0 - 2.0 * t)
     weight = weight * inside * seen * np.asarray(where, np.float64)
     m = xy.astype(np.float32)
-    ratio = cv2.remap(ratio_img, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ratio = prefiltered_remap(ratio_img, m, footprint_px(xy, raster.covered))
     fg = cv2.remap(usable, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     weight = weight * fg
     return PhotoLayer(ratio.astype(np.float32), weight.astype(np.float32), donor)

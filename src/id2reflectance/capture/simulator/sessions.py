@@ -157,7 +157,9 @@ class SimulatorConfig:
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
     template: str = "auto"  # layout rendered and of truth/ (auto | face_model | procedural), see truth_layout.py
-    appearance_source: str = "procedural"  # procedural | photo | auto: face shape and albedo detail from real photos
+    appearance_source: str = (
+        "auto"  # auto | photo | procedural: face shape and albedo detail from real photos (auto: where found)
+    )
     face_photos: str | None = None  # the photo set's folder (None: ../shared/face-photos/london), photo_subjects.py
     seed: int = 0
 
