@@ -46,14 +46,14 @@ JAW_WEIGHT = 0.5  # the jaw contour's landmarks (0-16) move with the head's pose
 SHADING_SIGMA = 0.22  # the de-lighting low-pass, fraction of the face's width
 FACING = (0.25, 0.55)  # the layer fades in between these cosines of the texel's normal and the view
 DEPTH_TOL_M = 0.004  # a texel this far behind the nearest point at its pixel is hidden
-RATIO_RANGE = (0.02, 2.0)
+RATIO_RANGE = (0.02, 2.0)  # the de-lit photo relative to its skin median, clipped to this
 IRIS_BLUE_RED = (
     1.05,
     0.6,
 )  # blue / red of the eye's darker half in a photo: at or above a blue-grey iris, at or below a dark brown one
 PREFILTER = 0.5  # texel anti-aliasing: Gaussian sigma per photo pixel of footprint beyond one (prefiltered_remap)
 PREFILTER_SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # the blur levels interpolated between, photo pixels
-BACKDROP_TOL = 0.12  # a pixel this close (relative) to the photo border's colour is backdrop, not the person  # the de-lit photo relative to its skin median, clipped to this
+BACKDROP_TOL = 0.12  # a pixel this close (relative) to the photo border's colour is backdrop, not the person
 
 
 @dataclass(frozen=True)
