@@ -139,3 +139,13 @@ def test_texels_spanning_several_pixels_take_the_photo_low_passed():
         else:  # one texel per 4 pixels: the detail averaged over its footprint, not one pixel's
             assert ours.std() < 0.5 * plain.std(), (ours.std(), plain.std())
             assert abs(ours.mean() - 1.0) < 0.02
+
+
+def test_bright_photo_texels_roll_off_without_a_plateau():
+    # a hard clip gave the brightest texels one value: the solver took the plateau for a saturated sensor
+    ratio = np.linspace(0.5, 2.5, 64, dtype=np.float32)[:, None, None] * np.ones((64, 1, 3), np.float32)
+    layer = PhotoLayer(ratio.reshape(8, 8, 3), np.ones((8, 8), np.float32))
+    albedo, _ = layer.blend(np.zeros((64, 3)), np.zeros(64), np.array([0.6, 0.4, 0.3]))
+    red = albedo[:, 0]
+    assert np.all(np.diff(red) > 0) and red.max() < 0.95  # strictly increasing, below the ceiling
+    assert np.allclose(red[ratio[:, 0, 0] * 0.6 <= 0.8], (ratio[:, 0, 0] * 0.6)[ratio[:, 0, 0] * 0.6 <= 0.8])

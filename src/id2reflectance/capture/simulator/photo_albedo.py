@@ -46,7 +46,8 @@ JAW_WEIGHT = 0.5  # the jaw contour's landmarks (0-16) move with the head's pose
 SHADING_SIGMA = 0.22  # the de-lighting low-pass, fraction of the face's width
 FACING = (0.25, 0.55)  # the layer fades in between these cosines of the texel's normal and the view
 DEPTH_TOL_M = 0.004  # a texel this far behind the nearest point at its pixel is hidden
-RATIO_RANGE = (0.02, 2.0)  # the de-lit photo relative to its skin median, clipped to this
+RATIO_RANGE = (0.02, 2.0)  # the de-lit photo relative to its skin median: clipped below, rolled off above
+ALBEDO_SHOULDER = (0.8, 0.95)  # a photo texel's albedo rolls off above 0.8 toward 0.95 (shoulder)
 IRIS_BLUE_RED = (
     1.05,
     0.6,
@@ -136,6 +137,16 @@ def fit_photo(model: FaceModel, landmarks: np.ndarray, *, modes: int = FIT_MODES
     return PhotoFit(w, rot, scale, shift, float(np.sqrt(np.mean(np.sum(res**2, axis=1)))))
 
 
+def shoulder(x: np.ndarray, knee: float, ceiling: float) -> np.ndarray:
+    """``x`` up to ``knee``, above it rolled off smoothly and strictly increasing toward
+    ``ceiling`` (``knee + (ceiling - knee) tanh((x - knee) / (ceiling - knee))``): a hard clip
+    would give the brightest texels one value, a plateau the solver takes for a saturated
+    sensor (:func:`~id2reflectance.capture.frames.saturation_mask`)."""
+    x = np.asarray(x, np.float64)
+    w = ceiling - knee
+    return np.where(x <= knee, x, knee + w * np.tanh((x - knee) / w))
+
+
 def _hull_mask(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(m, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
@@ -163,7 +174,7 @@ def delit_photo(photo: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     -------
     ratio : (H, W, 3) float32, the photo in linear RGB divided by its smooth skin luminance
         and by its skin's median colour per channel: 1 on average skin, the brows, hair and
-        lips as fractions of the skin's colour (clipped to :data:`RATIO_RANGE`).
+        lips as fractions of the skin's colour (clipped below and rolled off above to :data:`RATIO_RANGE`, :func:`shoulder`).
     usable : (H, W) float32 in [0, 1], the head above the jaw line (the polygon of the jaw's
         landmarks closed upward to the photo's top edge, softened over 2 % of the face's width),
         not the plain backdrop (within :data:`BACKDROP_TOL` of the median colour of the
@@ -183,7 +194,8 @@ def delit_photo(photo: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     shading = far * num / np.maximum(den, 1e-9) + (1.0 - far) * med
     flat = lin / np.maximum(shading, 1e-6)[..., None]
     colour = np.median(flat[mask], axis=0)
-    ratio = np.clip(flat / np.maximum(colour, 1e-6), *RATIO_RANGE).astype(np.float32)
+    lo, hi = RATIO_RANGE
+    ratio = shoulder(np.maximum(flat / np.maximum(colour, 1e-6), lo), 0.75 * hi, hi).astype(np.float32)
     border = np.concatenate([lin[:8].reshape(-1, 3), lin[:, :8].reshape(-1, 3), lin[:, -8:].reshape(-1, 3)])
     backdrop = np.median(border, axis=0)
     off = np.linalg.norm(lin - backdrop, axis=-1) / max(float(np.linalg.norm(backdrop)), 1e-6)
@@ -295,12 +307,13 @@ class PhotoLayer:
 
         Returns
         -------
-        ``(1 - w) albedo + w skin ratio`` and ``(1 - w) hair + w photo_hair``: the photo's hair
-        (brows, lashes, hairline) where it is darker than half its skin, fully below a fifth.
+        ``(1 - w) albedo + w shoulder(skin ratio)`` (rolled off above 0.8 toward 0.95) and
+        ``(1 - w) hair + w photo_hair``: the photo's hair (brows, lashes, hairline) where it is
+        darker than half its skin, fully below a fifth.
         """
         w = self.weight.reshape(-1, 1).astype(np.float64)
         ratio = self.ratio.reshape(-1, 3).astype(np.float64)
-        photo = np.clip(np.asarray(skin, np.float64)[None, :] * ratio, 0.0, 0.95)
+        photo = shoulder(np.asarray(skin, np.float64)[None, :] * ratio, *ALBEDO_SHOULDER)
         lum = ratio @ np.array([0.2126, 0.7152, 0.0722])
         photo_hair = np.clip((0.5 - lum) / 0.3, 0.0, 1.0)
         return (1.0 - w) * albedo + w * photo, (1.0 - w[:, 0]) * hair + w[:, 0] * photo_hair
