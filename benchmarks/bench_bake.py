@@ -95,7 +95,7 @@ OPTIONS = {
     "prior": "auto",
     "template": "procedural",
     "hair_volume": "default",
-    "appearance": "procedural",
+    "appearance": "auto",
 }
 
 
@@ -466,8 +466,8 @@ def main() -> None:
     )
     ap.add_argument(
         "--appearance",
-        choices=("procedural", "photo"),
-        default="procedural",
+        choices=("auto", "procedural", "photo"),
+        default="auto",
         help="face-model heads' shape and albedo detail from real photos (SimulatorConfig.appearance_source)",
     )
     ap.add_argument("--no-speed", action="store_true", help="skip section 2 (speed)")

@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument(
         "--appearance",
         choices=("procedural", "photo", "auto"),
-        default="procedural",
+        default="auto",
         help="face shape and albedo detail from real photos (SimulatorConfig.appearance_source)",
     )
     ap.add_argument("--face-photos", default=None, help="the photo set (default ../shared/face-photos/london)")

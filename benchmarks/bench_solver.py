@@ -112,7 +112,7 @@ def copy_bandwidth(nbytes: int = 1 << 29, repeats: int = 5) -> tuple[float, floa
     return 2 * a.nbytes / wall, 2 * a.nbytes / cpu
 
 
-def accuracy_rows(tmp: Path, *, quick: bool, appearance: str = "procedural") -> list[Row]:
+def accuracy_rows(tmp: Path, *, quick: bool, appearance: str = "auto") -> list[Row]:
     from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 
     rows: list[Row] = []
@@ -634,7 +634,7 @@ def main() -> None:
     parser.add_argument("--e2e-config", help="with --e2e: a SolverConfig TOML file every run passes to id2r solve")
     parser.add_argument("--motion", action="store_true", help="also the motion figures (bench_motion.py)")
     parser.add_argument(
-        "--appearance", choices=("procedural", "photo"), default="procedural", help="accuracy subjects' appearance"
+        "--appearance", choices=("auto", "procedural", "photo"), default="auto", help="accuracy subjects' appearance"
     )
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)

@@ -28,7 +28,8 @@ def build_face_dataset(root: Path, *, image_size: int = 32) -> Path:
     simulate_sessions(
         sessions,
         subjects=FACE_DATASET_SUBJECTS,
-        config=SimulatorConfig(image_size=96, uv_size=128, template="procedural"),
+        # painted subjects: the same dataset with or without ../shared's photos (and no dlib fits)
+        config=SimulatorConfig(image_size=96, uv_size=128, template="procedural", appearance_source="procedural"),
     )
     out = root / "ds"
     cfg = BuildConfig(

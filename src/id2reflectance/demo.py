@@ -23,6 +23,7 @@ from typing import Any
 
 from id2reflectance._shared.atomic import atomic_write_json
 from id2reflectance._shared.progress import ProgressFn
+from id2reflectance.capture.session import load_session
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
 from id2reflectance.capture.validate import validate_session
 from id2reflectance.errors import SessionInvalidError
@@ -63,9 +64,11 @@ class DemoResult:
     solve: dict[str, dict[str, Any]] = field(default_factory=dict)
     bake: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    credits: dict[str, str] = field(default_factory=dict)  # subject id -> the photo it carries (CC BY 4.0)
 
     def to_json(self) -> dict[str, Any]:
-        return {"subjects": self.subjects, "solve": self.solve, "bake": self.bake, "timings_s": self.timings_s}
+        out = {"subjects": self.subjects, "solve": self.solve, "bake": self.bake, "timings_s": self.timings_s}
+        return {**out, "credits": self.credits} if self.credits else out
 
 
 def _timed(result: DemoResult, stage: str, t0: float) -> None:
@@ -113,6 +116,9 @@ def run_demo(
         if not rep.ok:
             raise SessionInvalidError(rep.problems)
         _timed(result, "validate", t0)
+        credit = load_session(sdir).attributes.get("photo_credit")
+        if credit:  # a donor's photo gave the subject its face (session and asset attributes carry it too)
+            result.credits[sid] = str(credit)
         t0 = time.perf_counter()
         solve_session(sdir, out / "solved" / sid, progress=progress)
         _timed(result, "solve", t0)

@@ -21,6 +21,16 @@ from pathlib import Path
 from id2reflectance.errors import InputFileError
 
 PEOPLE_FILE = "people.csv"
+CREDIT = (
+    "Face Research Lab London Set, Lisa DeBruine and Benedict Jones (2017), CC BY 4.0, "
+    "https://doi.org/10.6084/m9.figshare.5047666.v5"
+)
+
+
+def photo_credit(person_id: str) -> str:
+    """The attribution a simulated subject carrying person ``person_id``'s photo owes (CC BY 4.0:
+    the set, its authors, the licence, the source, and that the photo was altered)."""
+    return f"face shape and albedo detail from person {person_id} of the {CREDIT} (altered: fitted, de-lit, re-toned)"
 
 
 def default_face_photos_dir() -> Path:

@@ -74,5 +74,9 @@ def demo_cmd(
             f"{sid:8} {b['diffuse_psnr_db']:8.2f} {b['normal_median_deg']:10.3f} {b['roughness_median_abs']:6.4f} "
             f"{b['seam_ratio']:5.2f} {fit.get('mean', float('nan')):8.3f}/{fit.get('p95', float('nan')):.3f}"
         )
+    if res.credits:
+        click.echo("\nPhoto credits (CC BY 4.0):")
+        for sid, credit in res.credits.items():
+            click.echo(f"{sid:8} {credit}")
     click.echo("\nTimings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings_s.items()))
     click.echo(f"Outputs in {out}/ (sessions, solved, assets, export, relit, reports, summary.json)")

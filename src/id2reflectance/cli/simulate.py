@@ -68,7 +68,7 @@ from id2reflectance.cli.progress import progress_bar
     type=click.Choice(["procedural", "photo", "auto"]),
     default=None,
     help="Face-model heads: face shape and albedo detail from a real person's photo (the London set's even "
-    "ids, --face-photos), painted only, or auto: photo when the set is found [procedural].",
+    "ids, --face-photos), painted only, or auto: photo when the set (and dlib) is found [auto].",
 )
 @click.option(
     "--face-photos",

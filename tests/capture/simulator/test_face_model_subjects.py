@@ -29,7 +29,16 @@ from id2reflectance.capture.simulator.skin import PUPIL_ALBEDO, SCLERA_ALBEDO
 from id2reflectance.errors import ConfigError, InputFileError
 from tests.face_model_data import needs_model
 
-SMALL = SimulatorConfig(image_size=96, uv_size=128, cameras=1, inverses=False, visibility_directions=64, seed=5)
+# the painted appearance (what these tests draw and check); photo subjects: test_photo_subjects.py
+SMALL = SimulatorConfig(
+    image_size=96,
+    uv_size=128,
+    cameras=1,
+    inverses=False,
+    visibility_directions=64,
+    seed=5,
+    appearance_source="procedural",
+)
 
 
 def test_head_model_choice(tmp_path):

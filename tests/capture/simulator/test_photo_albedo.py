@@ -118,3 +118,34 @@ def test_iris_colour_from_the_eyes_darker_half():
             cv2.circle(img, tuple(int(v) for v in np.round(centre)), radius, iris, -1)
         colours[name] = iris_darkness(img, marks)
     assert colours["blue"] < 0.2 and colours["brown"] > 0.8, colours
+
+
+def test_texels_spanning_several_pixels_take_the_photo_low_passed():
+    from id2reflectance.capture.simulator.photo_albedo import footprint_px, prefiltered_remap
+
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(0.5, 1.5, (200, 200, 3)).astype(np.float32)  # pixel-scale detail only
+    jj, ii = np.meshgrid(np.arange(40), np.arange(40))
+    covered = np.ones((40, 40), bool)
+    covered[:, 20] = False  # a chart border: its neighbours' sides do not span the gap
+    for step in (0.5, 4.0):
+        xy = np.stack([10 + step * jj, 10 + step * ii], axis=-1).astype(np.float32)
+        foot = footprint_px(xy, covered)
+        assert np.allclose(foot[covered], step) and not foot[~covered].any()
+        plain = cv2.remap(photo, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR)
+        ours = prefiltered_remap(photo, xy, foot)
+        if step < 1:  # a texel finer than a pixel: plain bilinear sampling
+            assert np.allclose(ours, plain, atol=1e-6)
+        else:  # one texel per 4 pixels: the detail averaged over its footprint, not one pixel's
+            assert ours.std() < 0.5 * plain.std(), (ours.std(), plain.std())
+            assert abs(ours.mean() - 1.0) < 0.02
+
+
+def test_bright_photo_texels_roll_off_without_a_plateau():
+    # a hard clip gave the brightest texels one value: the solver took the plateau for a saturated sensor
+    ratio = np.linspace(0.5, 2.5, 64, dtype=np.float32)[:, None, None] * np.ones((64, 1, 3), np.float32)
+    layer = PhotoLayer(ratio.reshape(8, 8, 3), np.ones((8, 8), np.float32))
+    albedo, _ = layer.blend(np.zeros((64, 3)), np.zeros(64), np.array([0.6, 0.4, 0.3]))
+    red = albedo[:, 0]
+    assert np.all(np.diff(red) > 0) and red.max() < 0.95  # strictly increasing, below the ceiling
+    assert np.allclose(red[ratio[:, 0, 0] * 0.6 <= 0.8], (ratio[:, 0, 0] * 0.6)[ratio[:, 0, 0] * 0.6 <= 0.8])

@@ -78,6 +78,9 @@ def test_photo_subject_session_records_its_donor(tmp_path):
     subject = config_subject(PHOTO, 1)
     assert params["photo"] == {"set": "london", "id": subject.photo.id}
     assert params["config"]["appearance_source"] == "photo"
+    credit = json.loads((session / "session.json").read_text())["subject"]["attributes"]["photo_credit"]
+    assert f"person {subject.photo.id} " in credit and "CC BY 4.0" in credit and "DeBruine" in credit  # attribution
+    assert params["attributes"]["photo_credit"] == credit
     albedo, _ = read_exr(session / "truth" / "uv" / "diffuse_albedo.exr")
     _, maps, _ = subject_geometry(subject, PHOTO)
     assert np.allclose(albedo, maps.diffuse_albedo, atol=1e-6)  # the photo's albedo is the truth
@@ -109,3 +112,10 @@ def test_donors_repeat_only_when_a_sex_is_used_up():
         assert all(int(d) % 2 == 0 for d in donors)
         assert donors != [pick_donor(root, seed=1, rank=k, sex=sex).id for k in range(size + 1)]
     assert all(subject_sex(3, i) == make_subject(3, i).skin.sex for i in range(20))
+
+
+@needs_model
+@needs_photos
+def test_default_subjects_carry_a_photo_where_the_set_is_found():
+    default = replace(PHOTO, appearance_source=SimulatorConfig().appearance_source)
+    assert default.appearance_source == "auto" and config_subject(default, 0).photo is not None

@@ -82,7 +82,8 @@ def test_photo_subjects_are_as_far_apart_as_real_people():
         np.linalg.norm(e[i, a] - e[j, b]) for i in range(3) for j in range(i + 1, 3) for a in (0, 1) for b in (0, 1)
     ]
     # a real person's face shape and albedo detail per subject (issue 22: >= 80 % of pairs > 0.6).
-    # Here (UV 128): same 0.18-0.21, different 0.64-0.78, median 0.739, 12 of 12 pairs > 0.6
-    # (painted appearances, the test above: median 0.62, 7 of 12)
+    # Here (UV 128): 12 of 12 pairs > 0.6, median 0.693 (0.739 before the photo was low-passed
+    # to the texels' footprint: at UV 128 a texel spans ~3 photo pixels, and one pixel's detail
+    # per texel was aliased speckle) (painted appearances, the test above: median 0.62, 7 of 12)
     assert same.max() < 0.35, same
-    assert np.mean(np.asarray(diff) > 0.6) >= 0.8 and np.median(diff) > 0.7, diff
+    assert np.mean(np.asarray(diff) > 0.6) >= 0.8 and np.median(diff) > 0.66, diff

@@ -23,9 +23,11 @@ _register()
 
 # rendered in the procedural layout, where this file's figures were measured (in the face
 # model's layout, the default since 2026-12-06, the noisy solve adds a warning: 1.01 % of the
-# front camera's pixels with too little specular signal)
+# front camera's pixels with too little specular signal), with the painted appearance (a photo
+# subject, the default where ../shared holds the photos, adds the same warning: 1.36 %)
 MOVING = SimulatorConfig(
     template="procedural",
+    appearance_source="procedural",
     image_size=192,
     uv_size=256,
     cameras=1,

@@ -92,13 +92,17 @@ class Eyes:
     axes: np.ndarray
 
 
+@lru_cache(maxsize=4)
 def template_offset(model: FaceModel) -> np.ndarray:
-    """(3,) metres translating the face model's neutral so its landmarks' mean matches the template's."""
+    """(3,) float64 metres, read-only, translating the face model's neutral so its landmarks'
+    mean matches the template's (cached: the template's head takes seconds to build)."""
     tmpl = template_mesh()
     names = list(TEMPLATE_TO_DLIB)
     t = tmpl.vertices[[tmpl.landmarks[k] for k in names]]
     f = model.neutral[model.landmarks68[[TEMPLATE_TO_DLIB[k] for k in names]]]
-    return t.mean(axis=0) - f.mean(axis=0)
+    out = t.mean(axis=0) - f.mean(axis=0)
+    out.flags.writeable = False
+    return out
 
 
 @lru_cache(maxsize=2)

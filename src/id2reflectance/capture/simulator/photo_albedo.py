@@ -46,12 +46,15 @@ JAW_WEIGHT = 0.5  # the jaw contour's landmarks (0-16) move with the head's pose
 SHADING_SIGMA = 0.22  # the de-lighting low-pass, fraction of the face's width
 FACING = (0.25, 0.55)  # the layer fades in between these cosines of the texel's normal and the view
 DEPTH_TOL_M = 0.004  # a texel this far behind the nearest point at its pixel is hidden
-RATIO_RANGE = (0.02, 2.0)
+RATIO_RANGE = (0.02, 2.0)  # the de-lit photo relative to its skin median: clipped below, rolled off above
+ALBEDO_SHOULDER = (0.8, 0.95)  # a photo texel's albedo rolls off above 0.8 toward 0.95 (shoulder)
 IRIS_BLUE_RED = (
     1.05,
     0.6,
 )  # blue / red of the eye's darker half in a photo: at or above a blue-grey iris, at or below a dark brown one
-BACKDROP_TOL = 0.12  # a pixel this close (relative) to the photo border's colour is backdrop, not the person  # the de-lit photo relative to its skin median, clipped to this
+PREFILTER = 0.5  # texel anti-aliasing: Gaussian sigma per photo pixel of footprint beyond one (prefiltered_remap)
+PREFILTER_SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # the blur levels interpolated between, photo pixels
+BACKDROP_TOL = 0.12  # a pixel this close (relative) to the photo border's colour is backdrop, not the person
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,16 @@ def fit_photo(model: FaceModel, landmarks: np.ndarray, *, modes: int = FIT_MODES
     return PhotoFit(w, rot, scale, shift, float(np.sqrt(np.mean(np.sum(res**2, axis=1)))))
 
 
+def shoulder(x: np.ndarray, knee: float, ceiling: float) -> np.ndarray:
+    """``x`` up to ``knee``, above it rolled off smoothly and strictly increasing toward
+    ``ceiling`` (``knee + (ceiling - knee) tanh((x - knee) / (ceiling - knee))``): a hard clip
+    would give the brightest texels one value, a plateau the solver takes for a saturated
+    sensor (:func:`~id2reflectance.capture.frames.saturation_mask`)."""
+    x = np.asarray(x, np.float64)
+    w = ceiling - knee
+    return np.where(x <= knee, x, knee + w * np.tanh((x - knee) / w))
+
+
 def _hull_mask(shape: tuple[int, int], pts: np.ndarray) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(m, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
@@ -161,7 +174,7 @@ def delit_photo(photo: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     -------
     ratio : (H, W, 3) float32, the photo in linear RGB divided by its smooth skin luminance
         and by its skin's median colour per channel: 1 on average skin, the brows, hair and
-        lips as fractions of the skin's colour (clipped to :data:`RATIO_RANGE`).
+        lips as fractions of the skin's colour (clipped below and rolled off above to :data:`RATIO_RANGE`, :func:`shoulder`).
     usable : (H, W) float32 in [0, 1], the head above the jaw line (the polygon of the jaw's
         landmarks closed upward to the photo's top edge, softened over 2 % of the face's width),
         not the plain backdrop (within :data:`BACKDROP_TOL` of the median colour of the
@@ -181,7 +194,8 @@ def delit_photo(photo: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, n
     shading = far * num / np.maximum(den, 1e-9) + (1.0 - far) * med
     flat = lin / np.maximum(shading, 1e-6)[..., None]
     colour = np.median(flat[mask], axis=0)
-    ratio = np.clip(flat / np.maximum(colour, 1e-6), *RATIO_RANGE).astype(np.float32)
+    lo, hi = RATIO_RANGE
+    ratio = shoulder(np.maximum(flat / np.maximum(colour, 1e-6), lo), 0.75 * hi, hi).astype(np.float32)
     border = np.concatenate([lin[:8].reshape(-1, 3), lin[:, :8].reshape(-1, 3), lin[:, -8:].reshape(-1, 3)])
     backdrop = np.median(border, axis=0)
     off = np.linalg.norm(lin - backdrop, axis=-1) / max(float(np.linalg.norm(backdrop)), 1e-6)
@@ -215,6 +229,59 @@ def iris_darkness(photo: np.ndarray, landmarks: np.ndarray) -> float:
     return float(np.clip((light - blue_red) / (light - dark), 0.0, 1.0))
 
 
+def footprint_px(xy: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """(S, S) float64: the photo pixels one texel spans (the longer of its two sides' images).
+
+    ``xy`` (S, S, 2) is each texel's pixel in the photo; each side is the smaller of the
+    forward and backward differences (a chart's border does not count its neighbour chart's
+    texel), over covered texels only (uncovered: 0).
+    """
+
+    def side(axis: int) -> np.ndarray:
+        d = np.linalg.norm(np.diff(xy, axis=axis), axis=-1)
+        ok = np.logical_and(
+            *(
+                np.take(covered, r, axis=axis)
+                for r in (range(0, covered.shape[axis] - 1), range(1, covered.shape[axis]))
+            )
+        )
+        d = np.where(ok, d, np.inf)
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 0)
+        back = np.pad(d, pad, constant_values=np.inf)
+        pad[axis] = (0, 1)
+        fwd = np.pad(d, pad, constant_values=np.inf)
+        out = np.minimum(back, fwd)
+        return np.where(np.isfinite(out), out, 0.0)
+
+    return np.maximum(side(0), side(1)) * covered
+
+
+def prefiltered_remap(image: np.ndarray, xy: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """``image`` (H, W, C) float32 sampled at ``xy`` (S, S, 2) float32 pixels, low-passed to
+    each sample's ``footprint`` (S, S) photo pixels: a Gaussian of sigma
+    ``PREFILTER * sqrt(footprint^2 - 1)`` (none where a texel spans a pixel or less),
+    interpolated between the images blurred by :data:`PREFILTER_SIGMAS`. Without it a texel
+    spanning several pixels takes one pixel's detail and noise (aliasing: texel-scale
+    speckle no camera of the simulated rig could resolve either)."""
+    want = PREFILTER * np.sqrt(np.maximum(footprint**2 - 1.0, 0.0))
+    levels = np.asarray(PREFILTER_SIGMAS, np.float64)
+    out = np.zeros(xy.shape[:2] + image.shape[2:], np.float32)
+    pos = np.interp(want, levels, np.arange(len(levels)))
+    lower = np.floor(pos).astype(np.int64)
+    frac = (pos - lower).astype(np.float32)
+    for k, sigma in enumerate(levels):
+        use = (lower == k) | ((lower == k - 1) & (frac > 0))
+        if not use.any():
+            continue
+        img = image if sigma == 0 else cv2.GaussianBlur(image, (0, 0), float(sigma))
+        s = cv2.remap(img, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        s = s.reshape(out.shape)
+        w = np.where(lower == k, 1.0 - frac, np.where(lower == k - 1, frac, 0.0)).astype(np.float32)
+        out += (w.reshape(w.shape + (1,) * (out.ndim - 2))) * s
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class PhotoLayer:
     """A photo on a head's texels (:func:`photo_layer`).
@@ -240,12 +307,13 @@ class PhotoLayer:
 
         Returns
         -------
-        ``(1 - w) albedo + w skin ratio`` and ``(1 - w) hair + w photo_hair``: the photo's hair
-        (brows, lashes, hairline) where it is darker than half its skin, fully below a fifth.
+        ``(1 - w) albedo + w shoulder(skin ratio)`` (rolled off above 0.8 toward 0.95) and
+        ``(1 - w) hair + w photo_hair``: the photo's hair (brows, lashes, hairline) where it is
+        darker than half its skin, fully below a fifth.
         """
         w = self.weight.reshape(-1, 1).astype(np.float64)
         ratio = self.ratio.reshape(-1, 3).astype(np.float64)
-        photo = np.clip(np.asarray(skin, np.float64)[None, :] * ratio, 0.0, 0.95)
+        photo = shoulder(np.asarray(skin, np.float64)[None, :] * ratio, *ALBEDO_SHOULDER)
         lum = ratio @ np.array([0.2126, 0.7152, 0.0722])
         photo_hair = np.clip((0.5 - lum) / 0.3, 0.0, 1.0)
         return (1.0 - w) * albedo + w * photo, (1.0 - w[:, 0]) * hair + w[:, 0] * photo_hair
@@ -296,7 +364,7 @@ def photo_layer(
     weight = t * t * (3.0 - 2.0 * t)
     weight = weight * inside * seen * np.asarray(where, np.float64)
     m = xy.astype(np.float32)
-    ratio = cv2.remap(ratio_img, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ratio = prefiltered_remap(ratio_img, m, footprint_px(xy, raster.covered))
     fg = cv2.remap(usable, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     weight = weight * fg
     return PhotoLayer(ratio.astype(np.float32), weight.astype(np.float32), donor)

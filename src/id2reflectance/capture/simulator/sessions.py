@@ -54,7 +54,7 @@ from id2reflectance._shared.cielab import fitzpatrick_from_ita
 from id2reflectance._shared.imageio import read_exr, write_exr, write_png, write_tiff16
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
-from id2reflectance.capture.face_photos import Donor
+from id2reflectance.capture.face_photos import Donor, photo_credit
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene, write_obj
 from id2reflectance.capture.geometry.regions import face_texel_size, mesh_uv_raster, uv_raster
 from id2reflectance.capture.geometry.template_mesh import TEMPLATE_NAME, HeadParams, head_mesh, is_template_topology
@@ -157,7 +157,9 @@ class SimulatorConfig:
     appearance: bool = True  # face-model subjects: per-subject eyebrows, hair, beard, lips, irises (else bald heads)
     hair_volume: bool = False  # face-model subjects: scalp hair as geometry (off: docs/face-model.md)
     template: str = "auto"  # layout rendered and of truth/ (auto | face_model | procedural), see truth_layout.py
-    appearance_source: str = "procedural"  # procedural | photo | auto: face shape and albedo detail from real photos
+    appearance_source: str = (
+        "auto"  # auto | photo | procedural: face shape and albedo detail from real photos (auto: where found)
+    )
     face_photos: str | None = None  # the photo set's folder (None: ../shared/face-photos/london), photo_subjects.py
     seed: int = 0
 
@@ -580,6 +582,7 @@ def simulate_subject(
         "simulated": True,
         "seed": int(config.seed),
         "index": int(subject_index),
+        **({} if subject.photo is None else {"photo_credit": photo_credit(subject.photo.id)}),
     }
     layout, scanned = None, mesh
     if tpl is not None:  # rendered in the face-model layout: the truth is the painted maps
