@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import pytest
@@ -470,3 +472,38 @@ def test_the_flow_is_resampled_in_bands_around_the_face(in_place: bool) -> None:
     np.testing.assert_allclose(out[50:291, 30:171], full[50:291, 30:171], atol=2e-3)  # OpenCV's 1/32 px
     np.testing.assert_array_equal(out[:49], img[:49])
     np.testing.assert_array_equal(out[:, 172:], img[:, 172:])
+
+
+def test_a_pair_adding_up_to_the_full_frame_unmoved_is_still() -> None:
+    """Noise-free frames with inverse patterns: ``gradient_y + inverse_y`` is the full-on frame exactly
+    when neither moved. ``align_refine.pair_still`` tells that from the frames alone (not from the
+    two frames' estimates, which on noise-free renders of photo-textured skin carried the pattern's
+    shading as opposite shifts of 0.12-0.16 px, and both frames were resampled): true for the still
+    pair, false once one frame of it moved by 0.3 px, and the whole alignment leaves the still
+    frames as decoded."""
+    from id2reflectance.processing.solve.align import _working_frame
+    from id2reflectance.processing.solve.align_features import sample_points
+    from id2reflectance.processing.solve.align_refine import build_cache, frame_planes, pair_still
+
+    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float64)
+    full = _scene(xx, yy, (0.0, 0.0))
+    w = (0.5 + 0.4 * (yy - 80) / 100).astype(np.float32)[..., None]
+    still = {("full", "cross"): full, ("gradient_y", "cross"): full * w, ("inverse_y", "cross"): full - full * w}
+    moved = dict(still)
+    moved[("gradient_y", "cross")] = _moved(Similarity(0.0, 0.3, 0.0, 1.0), (0.0, 0.0)) * w
+    face = full.sum(-1) > 0
+    points = sample_points(face, levels=2, max_samples=4000)
+    with ThreadPoolExecutor(1) as pool:
+        for images, expected in ((still, True), (moved, False)):
+            f, _ = _working_frame(full, None)
+            assert f == 1
+            lum, opp = frame_planes(images, 1, pool=pool)
+            cache = build_cache(
+                lum, opp, eps=0.05 * float(np.median(lum[("full", "cross")][face])), levels=2, inverses=True, pool=pool
+            )
+            for key in (("gradient_y", "cross"), ("inverse_y", "cross")):
+                assert pair_still(key, cache, points) is expected, (key, expected)
+    frames = CameraFrames("cam0", still, np.zeros((SIZE, SIZE), bool), {})
+    aligned, report = align_camera_frames(frames, None, mode="auto")
+    assert {f.method for f in report.frames} == {"reference", "none"}
+    assert all(aligned.images[k] is still[k] for k in still) and not any(f.refused for f in report.frames)

@@ -301,6 +301,19 @@ def frame_explained(
     return explained_fraction(ref, frame_pyr, motions[key]) if ref.levels else 0.0
 
 
+def pair_still(key: Key, cache: FeatureCache, points: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Whether cross-polarised gradient or inverse frame ``key`` matches its complementary template
+    made with its complement unmoved (:func:`pair_template`), to within
+    :data:`~id2reflectance.processing.solve.align_features.MATCHED_MISMATCH` at the finest level of
+    ``points``: the pair adds up to the full-on frame as captured, so neither frame moved. Each
+    frame's refit against its complement's estimate keeps a bias the two estimates share (the
+    pattern's shading read as opposite shifts of the two frames, about 0.1 px on noise-free
+    renders of textured skin); this test does not depend on those estimates."""
+    other = (COMPLEMENT[key[0]], "cross")
+    ref = reference_pyramid(pair_template(key, cache, {other: np.eye(3)})[0], points[:1])
+    return bool(ref.levels) and still_mismatch(ref, cache.log[key]) < MATCHED_MISMATCH
+
+
 def refitted(key: Key, cache: FeatureCache) -> bool:
     """Whether :func:`refine_motions` refits frame ``key`` against a lighting-matched template
     (from its first estimate and from no motion): a cross-polarised gradient or inverse frame
@@ -374,6 +387,10 @@ def refine_motions(
         shape = cache.log[REFERENCE][0].shape
         if i > 0 and all(_moved_by(motions[k], current[k], shape) <= CONVERGED_PX for k in cross):
             break  # a further pass would rebuild the same templates and refit the same motions
+    if cache.inverses:  # a pair that adds up to the full-on frame unmoved is still, both of its frames
+        for key in [k for k in cross if k[0] in COMPLEMENT]:
+            if pair_still(key, cache, points):
+                motions[key] = motions[(COMPLEMENT[key[0]], "cross")] = np.eye(3)
     # before the parallel frames are matched to their cross twins: a twin whose motion does not
     # remove enough of its mismatch with its template is still (else its twin would inherit the motion)
     others = [k for k in cache.log if k[1] == "cross" and k != REFERENCE]
