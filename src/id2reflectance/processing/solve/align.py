@@ -560,8 +560,10 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
     """One line per frame that moved more than ``warn_px``, that rigid alignment moved and
     left with a residual above ``flow_px`` without the dense flow, or whose significant fitted
     motion was refused (``[motion_refused]``: it explained too little of the frame's mismatch
-    with its lighting-matched template, so the frame was used as decoded); empty when all is
-    well (a frame found still keeps the residual of lighting and noise, not of motion)."""
+    with its lighting-matched template, so the frame was used as decoded; a refused motion that
+    fits worse than no motion is no warning: the frame's features say it is still, as on every
+    frame of a noisy still capture, and solve.json keeps it); empty when all is well (a frame
+    found still keeps the residual of lighting and noise, not of motion)."""
     out = []
     if alignment.outside:
         out.append(
@@ -569,17 +571,17 @@ def alignment_warnings(camera: str, alignment: CameraAlignment, *, warn_px: floa
             "excluded from the mask and counted as saturated"
         )
     for f in alignment.frames:
+        if f.refused and f.explained <= 0.0:
+            # the fitted motion fits worse than none: the frame is still as far as its features
+            # tell (noise on a still capture: several frames a session); in solve.json, no warning
+            continue
         if f.refused:
             m = f.motion
             out.append(
                 f"{camera}: [motion_refused] frame {f.file}: a motion of {f.displacement_px:.2f} px was fitted "
                 f"(tx {m.tx:+.2f} px, ty {m.ty:+.2f} px, rotation {m.rotation_deg:+.3f} deg, "
                 f"{_deviations(f.displacement_px, f.sigma_px)} standard deviations) but it removes "
-                + (
-                    f"only {100 * f.explained:.0f}% of"
-                    if f.explained >= 0
-                    else "none of (it fits worse than no motion)"
-                )
+                + f"only {100 * f.explained:.0f}% of"
                 + " the frame's feature mismatch with its lighting-matched template "
                 f"(need >= {100 * MIN_EXPLAINED:.0f}%): taken for lighting or noise, the frame is used as decoded; "
                 "if the subject did move, this frame is not aligned"
