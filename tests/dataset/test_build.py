@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, resolve_template, template_record
-from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
+from id2reflectance.capture.simulator.sessions import SimulatorConfig
 from id2reflectance.cli.main import _register, cli
 from id2reflectance.dataset.build import BuildConfig, build_dataset
 from id2reflectance.dataset.cluster import ClusterConfig
@@ -16,6 +16,7 @@ from id2reflectance.dataset.manifest import check_dataset, dataset_info, read_ma
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from tests.dataset.synthetic import write_synthetic_dataset
 from tests.face_model_data import needs_model
+from tests.simulated import copied_sessions
 
 _register()
 
@@ -29,9 +30,8 @@ CFG = BuildConfig(
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sessions")
-    simulate_sessions(root, subjects=3, config=SimulatorConfig(image_size=96, uv_size=128, cameras=3))
-    return root
+    # the same 3 subjects as the other dataset build module: simulated once per run, copied here
+    return copied_sessions(tmp_path_factory, subjects=3, config=SimulatorConfig(image_size=96, uv_size=128, cameras=3))
 
 
 @pytest.mark.slow

@@ -14,11 +14,12 @@ import time
 import psutil
 import pytest
 
-from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_sessions
+from id2reflectance.capture.simulator.sessions import SimulatorConfig
 from id2reflectance.dataset.build import BuildConfig, build_dataset, read_stage_record
 from id2reflectance.dataset.cluster import ClusterConfig, open_client
 from id2reflectance.dataset.manifest import check_dataset
 from tests.faults import full_disk_for_exr, leftovers
+from tests.simulated import copied_sessions
 
 CLUSTER = ClusterConfig(workers=2, dashboard=None, memory_limit="4GiB")
 CFG = BuildConfig(image_size=64, bake_size=256, environments=("full",), cluster=CLUSTER)
@@ -27,9 +28,8 @@ STAGE_RECORDS = ("validate", "solve", "bake", "view-front", "view-left", "view-r
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sessions")
-    simulate_sessions(root, subjects=3, config=SimulatorConfig(image_size=96, uv_size=128, cameras=3))
-    return root
+    # the same 3 subjects as the other dataset build module: simulated once per run, copied here
+    return copied_sessions(tmp_path_factory, subjects=3, config=SimulatorConfig(image_size=96, uv_size=128, cameras=3))
 
 
 def _wait_gone(pids: list[int], timeout_s: float) -> list[int]:
