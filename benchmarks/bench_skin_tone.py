@@ -9,7 +9,7 @@ landmarks of the photo as shot. Prints ``figure | value | reference | ratio`` wi
 photo ITA as the reference: the spread over the variants (goal < 5 deg, median), the
 neutral-vs-smiling difference (goal < 5 deg, median), the group medians and whether they
 keep the order white > east_asian > west_asian > black; and the eye-white colour of the
-calibration photos (odd ids, neutral, as shot) against the shipped ``REFERENCE_RGB``.
+calibration photos (even ids, neutral, as shot) against the shipped ``REFERENCE_RGB``.
 
 Run (the photos are not in the repository; see docs/evaluation.md)::
 
@@ -78,7 +78,7 @@ def main() -> None:
         rows.append((f"{e}: group medians as shot (deg)", order, "", "ordered" if s.ordered else "NOT ordered"))
     whites = []
     for p in people:
-        if int(p.id) % 2 == 1:
+        if int(p.id) % 2 == 0:  # the donors' ids: the odd ids are the evaluation set
             photo = read_photo(p.neutral)
             faces = find_faces(photo)
             tone = eye_white_tone(photo, faces[0].landmarks) if faces else None
@@ -88,7 +88,7 @@ def main() -> None:
         calib = np.median(np.stack(whites), axis=0)
         rows.append(
             (
-                "eye-white colour, calibration photos (odd ids, neutral; linear RGB)",
+                "eye-white colour, calibration photos (even ids, neutral; linear RGB)",
                 " ".join(f"{x:.4f}" for x in calib),
                 " ".join(f"{x:.4f}" for x in REFERENCE_RGB),
                 f"{float(np.max(np.abs(calib / np.asarray(REFERENCE_RGB) - 1))):.3f} max rel. diff",

@@ -13,10 +13,12 @@ the face model's layout (``docs/evaluation.md``, "Inference on real photos"). So
    ``scripts/cpu_face_model_retrain.sh`` (256 px, eyes with sclera and iris, exposed to a 95th
    percentile luminance of 0.6, 8-bit sRGB; dlib landmarks), against each subject's front-view
    diffuse albedo ITA measured like a prediction's (per-pixel mean over the view mask eroded by
-   S/32, :func:`skin_pixels`). Theil-Sen fit over the 47 renders with an estimate: offset -2.6,
-   slope 0.69 (Pearson r 0.77; median |residual| 5.0 degrees; regressing the other way gives
-   slope 0.83, so the eye-white scale is wider than the albedo's either way). No London photo
-   enters the fit.
+   S/32, :func:`skin_pixels`, 128 px views of the template bank). Theil-Sen fit over the 47
+   renders with an estimate: offset -6.69, slope 0.676 (Pearson r 0.78; median |residual| 8.7
+   degrees: the renders' eye-white tone is noisy), with the eye-white scale
+   :data:`~id2reflectance.face.white_reference.REFERENCE_RGB` of the London set's even ids (the
+   donors). ``benchmarks/fit_eye_white_calibration.py`` redoes the fit. No London photo of the
+   evaluation set (odd ids) enters it.
 2. :func:`retone_gain`: the per-channel gain that moves the template subject's diffuse albedo
    along the simulated skin's tone direction (:data:`SKIN_LOG_SLOPE`: per degree of ITA, the
    slope of log albedo per channel over the same 48 subjects) until its skin ITA is the target.
@@ -33,7 +35,7 @@ from id2reflectance._shared.cielab import ita_deg
 from id2reflectance.errors import ShapeError
 
 # albedo ITA = offset + slope * eye-white ITA (degrees); see the module
-EYE_WHITE_TO_ALBEDO = (-2.6, 0.69)
+EYE_WHITE_TO_ALBEDO = (-6.69, 0.676)
 ALBEDO_ITA_RANGE = (-60.0, 70.0)  # targets clamped to this (the simulator's skin spans about -50 .. +62)
 # d log(albedo_c) / d ITA per degree, linear R, G, B: least squares over the mean front-view skin albedo
 # of the 48 simulated face-model subjects against their ITA (RMS 0.12 / 0.14 / 0.25 in log units)
