@@ -114,6 +114,25 @@ def test_a_view_of_the_file_is_the_library_read_and_copies_on_write(tmp_path, ch
     assert lines.shape == (33, channels * 65) and (lines[3] == 1.5).all()
 
 
+def test_a_file_that_cannot_be_mapped_is_read_by_the_library(tmp_path, monkeypatch):
+    """A file system without ``mmap`` (some network or FUSE mounts): no view, the frame is read by
+    the OpenEXR library instead of refusing a readable file."""
+    from id2reflectance._shared.imageio import read_frame
+
+    a = _any_bits((17, 9, 3), seed=3)
+    _library_write(tmp_path / "a.exr", a)
+
+    def no_mmap(*args, **kwargs):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(exr_plain.mmap, "mmap", no_mmap)
+    assert read_plain_exr(tmp_path / "a.exr", max_pixels=MAX_IMAGE_PIXELS, in_place=True) is None
+    assert read_plain_exr(tmp_path / "a.exr", max_pixels=MAX_IMAGE_PIXELS) is None
+    img, extremes = read_frame(tmp_path / "a.exr", "linear", band_rows=4)
+    assert extremes is None
+    np.testing.assert_array_equal(img.view(np.uint32), a.view(np.uint32))
+
+
 def test_mapped_lines_are_the_file_the_writer_writes(tmp_path):
     rgb, y = _any_bits((21, 37, 3), seed=8), _any_bits((21, 37), seed=9)
     for name, a, channels in (("rgb", rgb, "RGB"), ("y", y, "Y")):

@@ -220,7 +220,11 @@ def read_plain_exr(
                 return None
             return view, names, (_view_extremes(view, band_rows) if band_rows is not None else None)
         populate = getattr(mmap, "MAP_POPULATE", 0)
-        with mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ) as m:
+        try:
+            mapped = mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+        except (OSError, ValueError):  # a file system that cannot map files: the library reads it
+            return None
+        with mapped as m:
             if not _lines_as_laid_out(m, layout):
                 return None
             out = mapped_empty((layout.height, layout.width, len(layout.channels)), np.float32)
@@ -246,9 +250,13 @@ def file_view(fd: int, size: int, layout: PlainLayout) -> np.ndarray | None:
     filled for reading in one call (``MADV_POPULATE_READ``, about 0.1 s for 1.6 GB from
     the page cache against about 1 s to fill as much fresh memory; where the kernel lacks
     it, ``MADV_WILLNEED``); ``MAP_POPULATE`` is not used: on a writable private mapping it
-    copies every page. The mapping lives as long as the view (and any view of it).
+    copies every page. The mapping lives as long as the view (and any view of it). None
+    too where the file cannot be mapped (a file system without ``mmap``).
     """
-    m = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    try:
+        m = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    except (OSError, ValueError):  # a file system that cannot map files: the library reads it
+        return None
     if not _populate(m, layout.first, _MADV_POPULATE_READ):  # an older kernel: read ahead instead
         start = layout.first // mmap.PAGESIZE * mmap.PAGESIZE
         m.madvise(mmap.MADV_WILLNEED, start, size - start)
