@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -542,6 +543,16 @@ def test_uncompressed_frames_are_solved_into_the_map_files(tmp_path: Path, monke
             assert a == (tmp_path / "from_zip" / name / f"{stem}.exr").read_bytes(), f"{name}/{stem}"
     solve_session(plain, tmp_path / "some", config=SolverConfig(workers=2, maps=("roughness", "mask")))
     assert sorted(p.name for p in (tmp_path / "some" / "cam1").iterdir()) == ["mask.exr", "roughness.exr"]
+
+    def unmappable(cls, *args, **kwargs):  # an output file system that cannot map files
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(camera_maps.CameraMaps, "in_files", classmethod(unmappable))
+    solve_session(plain, tmp_path / "unmapped", config=cfg)  # the maps in memory, written after the solve
+    for name in got.cameras:
+        for stem in MAP_FILES:
+            a = (tmp_path / "unmapped" / name / f"{stem}.exr").read_bytes()
+            assert a == (tmp_path / "from_zip" / name / f"{stem}.exr").read_bytes(), f"unmapped {name}/{stem}"
 
 
 def test_maps_and_compression_options(tmp_path: Path) -> None:

@@ -425,7 +425,13 @@ def solve_session(
             table, totals["table"] = table_ready.result()
             if kernel_ready is not None:
                 kernel_ready.result()  # the rest of the kernel's load counts as solve time
-            made = out_planes.result()
+            try:
+                made = out_planes.result()
+            except OSError as err:  # an output file system that cannot map files: maps in memory
+                if not in_files:
+                    raise
+                log.info("%s: maps not mapped into their files (%s); written after the solve", name, err)
+                made, in_files = new_planes(camera.height, camera.width), False
             if isinstance(made, CameraMaps):
                 out_maps = made
             else:
