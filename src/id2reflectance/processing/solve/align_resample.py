@@ -18,6 +18,8 @@ Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-l
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -71,20 +73,13 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     a band reads at most ``reach`` rows beyond its own, fewer than a band's height, so every row
     it reads is still as decoded when it is read.
     """
-    h = img.shape[0]
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return img
     # how far (rows) a reference pixel of the box reads from its own row, plus the cubic's taps
-    corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
-    reach = int(np.ceil(np.max(np.abs(corners @ M[1] - corners[:, 1])))) + 3
-    rows = max(BAND_ROWS, 2 * reach)
-    buffers = [np.empty((rows, x1 - x0) + img.shape[2:], img.dtype) for _ in range(2)]
-    pending = None  # (first row, last row + 1, buffer) of the band resampled last, not yet written
-    for i, r in enumerate(range(y0, y1, rows)):
-        e = min(r + rows, y1)
-        lo, hi = max(r - reach, 0), min(e + reach, h)
-        band = buffers[i % 2][: e - r]
+    reach = int(np.ceil(_row_shift(M, box))) + 3
+
+    def resample(r: int, e: int, lo: int, hi: int, band: np.ndarray) -> None:
         if not warp_rows(img[lo:hi], lo, M, x0, r, band):  # not three float32 channels of contiguous pixels
             cv2.warpAffine(
                 img[lo:hi],
@@ -94,12 +89,42 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
                 flags=_FLAGS,
                 borderMode=cv2.BORDER_REPLICATE,
             )
+
+    return _in_bands(img, box, reach, resample)
+
+
+def _row_shift(M: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """The largest vertical displacement (rows) ``M`` gives a corner of ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
+    return float(np.max(np.abs(corners @ M[1] - corners[:, 1])))
+
+
+def _in_bands(
+    out: np.ndarray,
+    box: tuple[int, int, int, int],
+    reach: int,
+    resample: Callable[[int, int, int, int, np.ndarray], None],
+) -> np.ndarray:
+    """``out``'s ``box`` (x0, y0, x1, y1; end exclusive) filled in bands of at least
+    :data:`BAND_ROWS` and ``2 reach`` rows: ``resample(r, e, lo, hi, band)`` writes rows ``r:e``
+    into ``band`` reading source rows ``lo:hi`` (``reach`` beyond its own), and each band goes into
+    ``out`` only after the next one was resampled, so that a source that is ``out`` itself is still
+    as decoded wherever a band reads it. Returns ``out``."""
+    x0, y0, x1, y1 = box
+    rows = max(BAND_ROWS, 2 * reach)
+    buffers = [np.empty((rows, x1 - x0) + out.shape[2:], out.dtype) for _ in range(2)]
+    pending = None  # (first row, last row + 1, buffer) of the band resampled last, not yet written
+    for i, r in enumerate(range(y0, y1, rows)):
+        e = min(r + rows, y1)
+        band = buffers[i % 2][: e - r]
+        resample(r, e, max(r - reach, 0), min(e + reach, out.shape[0]), band)
         if pending is not None:
-            img[pending[0] : pending[1], x0:x1] = pending[2]
+            out[pending[0] : pending[1], x0:x1] = pending[2]
         pending = (r, e, band)
     if pending is not None:
-        img[pending[0] : pending[1], x0:x1] = pending[2]
-    return img
+        out[pending[0] : pending[1], x0:x1] = pending[2]
+    return out
 
 
 def outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
@@ -159,14 +184,10 @@ def remap_with_flow(
         return out
     A = M[:2, :2].astype(np.float32)
     t = M[:2, 2].astype(np.float32)
-    corners = np.array([[x, y, 1.0] for x in (x0, x1 - 1) for y in (y0, y1 - 1)])
-    reach = int(np.ceil(np.max(np.abs(corners @ M[1] - corners[:, 1])) + scale * float(np.abs(f).max()))) + 4
-    rows = max(BAND_ROWS, 2 * reach)
-    buffers = [np.empty((rows, x1 - x0) + img.shape[2:], img.dtype) for _ in range(2)]
+    reach = int(np.ceil(_row_shift(M, (x0, y0, x1, y1)) + scale * float(np.abs(f).max()))) + 4
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
-    pending = None
-    for i, r in enumerate(range(y0, y1, rows)):
-        e = min(r + rows, y1)
+
+    def resample(r: int, e: int, lo: int, hi: int, band: np.ndarray) -> None:
         # the flow on this band's camera pixels: camera x = scale x_w + (scale - 1) / 2 + window origin
         # (bilinear, as a resize of the working grid to the window's camera size), 0 beyond the window
         S = np.array(
@@ -181,14 +202,8 @@ def remap_with_flow(
         fb[(np.arange(r, e) < wy0) | (np.arange(r, e) >= wy1)] = 0.0
         px = xs + fb[..., 0]
         py = np.arange(r, e, dtype=np.float32)[:, None] + fb[..., 1]
-        lo, hi = max(r - reach, 0), min(e + reach, h)
         mx = A[0, 0] * px + A[0, 1] * py + t[0]
         my = A[1, 0] * px + A[1, 1] * py + (t[1] - np.float32(lo))
-        band = buffers[i % 2][: e - r]
         cv2.remap(img[lo:hi], mx, my, cv2.INTER_CUBIC, dst=band, borderMode=cv2.BORDER_REPLICATE)
-        if pending is not None:
-            out[pending[0] : pending[1], x0:x1] = pending[2]
-        pending = (r, e, band)
-    if pending is not None:
-        out[pending[0] : pending[1], x0:x1] = pending[2]
-    return out
+
+    return _in_bands(out, (x0, y0, x1, y1), reach, resample)
