@@ -388,7 +388,7 @@ def refine_motions(
         if i > 0 and all(_moved_by(motions[k], current[k], shape) <= CONVERGED_PX for k in cross):
             break  # a further pass would rebuild the same templates and refit the same motions
     if cache.inverses:  # a pair that adds up to the full-on frame unmoved is still, both of its frames
-        for key in [k for k in cross if k[0] in COMPLEMENT]:
+        for key in cross:  # with inverses: the gradient and inverse frames (refitted)
             if pair_still(key, cache, points):
                 motions[key] = motions[(COMPLEMENT[key[0]], "cross")] = np.eye(3)
     # before the parallel frames are matched to their cross twins: a twin whose motion does not
