@@ -23,6 +23,7 @@ from functools import partial
 import cv2
 import numpy as np
 
+from id2reflectance.processing.solve.align_chroma import CHROMA_WEIGHT, fit_joint
 from id2reflectance.processing.solve.align_features import (
     MATCHED_MISMATCH,
     band_pass,
@@ -75,6 +76,9 @@ class FeatureCache:
         features and the frame's share of the full-on light (reused while that motion moves no
         pixel by more than :data:`REUSE_PX`).
     coarse : per frame that :func:`ratio_template` uses, its luminance's pyramid down to :data:`RATIO_LEVEL`.
+    chroma : without inverse patterns, the reference's and each cross-polarised gradient frame's
+        band-passed log chromaticity, two levels
+        (:func:`~id2reflectance.processing.solve.align_chroma.chroma_features`); empty: not used.
 
     Memory: about ``2.5 * frames`` single-channel images of the working size.
     """
@@ -87,6 +91,7 @@ class FeatureCache:
     ambient: float = 0.0
     pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     coarse: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+    chroma: dict[Key, list[np.ndarray]] = field(default_factory=dict)
 
 
 REUSE_PX = 2e-3
@@ -363,6 +368,12 @@ def refine_motions(
     """
     motions = dict(motions)
 
+    chroma_ref = (
+        reference_pyramid(cache.chroma[REFERENCE], points)
+        if REFERENCE in cache.chroma and len(points[0][0]) >= 16
+        else None
+    )
+
     def refit(key: Key, current: dict[Key, np.ndarray], from_zero: bool) -> tuple[Key, np.ndarray]:
         # fitted from the current estimate and from no motion; the estimate that matches the
         # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
@@ -372,8 +383,18 @@ def refine_motions(
         if not ref.levels:
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
+        inits = (current[key], np.eye(3)) if from_zero else (current[key],)
+        if chroma_ref is not None and chroma_ref.levels and key in cache.chroma:
+            # the luminance's template on the silhouette and the chromaticity inside the face, jointly
+            pairs = ([ref, chroma_ref], [pyr, cache.chroma[key]])
+
+            def score(M: np.ndarray) -> float:
+                return sum(feature_ncc(r, p, M) for r, p in zip(*pairs, strict=True))
+
+            fits = [fit_joint(*pairs, init=init, weights=(1.0, CHROMA_WEIGHT)) for init in inits]
+            return key, max([current[key], *fits], key=score)
         best, best_ncc = current[key], feature_ncc(ref, pyr, current[key])
-        for init in (current[key], np.eye(3)) if from_zero else (current[key],):
+        for init in inits:
             M, _ = fit_similarity(ref, pyr, init=init)
             ncc = feature_ncc(ref, pyr, M)
             if ncc > best_ncc:
