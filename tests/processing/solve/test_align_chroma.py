@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from id2reflectance.processing.solve.align_chroma import chroma_features, chroma_floors, fit_joint
 from id2reflectance.processing.solve.align_features import (
