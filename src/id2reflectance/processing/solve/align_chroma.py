@@ -71,6 +71,12 @@ frame fitted 0.15 px off); with the luminance's own band-pass (1 and 3 px) and f
 without the chromaticity 0.086 / 0.089 (docs/solve.md section 1b)."""
 
 
+CHROMA_MIN_NCC = 0.2
+"""The chromaticity is fitted only where the frame's matches the reference's at the luminance's motion
+at least this well (normalised cross-correlation; the alignment's ``MIN_NCC``): below, grey skin,
+a monochrome image or noise alone."""
+
+
 def chroma_floors(reference_small: np.ndarray, region: np.ndarray) -> tuple[float, float]:
     """``(e_R, e_G)``: :data:`CHROMA_EPS` times the reference's median red and green over ``region``.
 

@@ -23,7 +23,7 @@ from functools import partial
 import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_chroma import CHROMA_WEIGHT, fit_joint
+from id2reflectance.processing.solve.align_chroma import CHROMA_MIN_NCC, CHROMA_WEIGHT, fit_joint
 from id2reflectance.processing.solve.align_features import (
     MATCHED_MISMATCH,
     band_pass,
@@ -329,6 +329,35 @@ def refitted(key: Key, cache: FeatureCache) -> bool:
     return key != REFERENCE and pattern in COMPLEMENT and (cache.inverses or predicted(key, cache))
 
 
+def chroma_refit(
+    key: Key,
+    cache: FeatureCache,
+    motions: dict[Key, np.ndarray],
+    outline: list[tuple[np.ndarray, np.ndarray]],
+    inner: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Frame ``key``'s motion refitted from its current one on two feature pairs at once
+    (:func:`~id2reflectance.processing.solve.align_chroma.fit_joint`): its :func:`ratio_template`
+    at the ``outline`` points (the face with its silhouette) and the reference's log chromaticity
+    at the ``inner`` points (inside the face), the latter's weight times
+    :data:`~id2reflectance.processing.solve.align_chroma.CHROMA_WEIGHT`. The current motion is
+    kept when the frame has no chromaticity features or they do not match the reference's at
+    the current motion (normalised cross-correlation under
+    :data:`~id2reflectance.processing.solve.align_chroma.CHROMA_MIN_NCC`: grey skin or noise only).
+    """
+    if key not in cache.chroma or not predicted(key, cache):
+        return motions[key]
+    chroma_ref = reference_pyramid(cache.chroma[REFERENCE], inner)
+    template, frame_pyr = matched_template(key, cache, motions)
+    ref = reference_pyramid(template, outline)
+    if not (ref.levels and chroma_ref.levels):
+        return motions[key]
+    if feature_ncc(chroma_ref, cache.chroma[key], motions[key]) < CHROMA_MIN_NCC:
+        return motions[key]
+    pairs = ([ref, chroma_ref], [frame_pyr[: len(ref.levels)], cache.chroma[key]])
+    return fit_joint(*pairs, init=motions[key], weights=(1.0, CHROMA_WEIGHT))
+
+
 def refine_motions(
     cache: FeatureCache,
     motions: dict[Key, np.ndarray],
@@ -368,12 +397,6 @@ def refine_motions(
     """
     motions = dict(motions)
 
-    chroma_ref = (
-        reference_pyramid(cache.chroma[REFERENCE], points)
-        if REFERENCE in cache.chroma and len(points[0][0]) >= 16
-        else None
-    )
-
     def refit(key: Key, current: dict[Key, np.ndarray], from_zero: bool) -> tuple[Key, np.ndarray]:
         # fitted from the current estimate and from no motion; the estimate that matches the
         # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
@@ -384,15 +407,6 @@ def refine_motions(
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
         inits = (current[key], np.eye(3)) if from_zero else (current[key],)
-        if chroma_ref is not None and chroma_ref.levels and key in cache.chroma:
-            # the luminance's template on the silhouette and the chromaticity inside the face, jointly
-            pairs = ([ref, chroma_ref], [pyr, cache.chroma[key]])
-
-            def score(M: np.ndarray) -> float:
-                return sum(feature_ncc(r, p, M) for r, p in zip(*pairs, strict=True))
-
-            fits = [fit_joint(*pairs, init=init, weights=(1.0, CHROMA_WEIGHT)) for init in inits]
-            return key, max([current[key], *fits], key=score)
         best, best_ncc = current[key], feature_ncc(ref, pyr, current[key])
         for init in inits:
             M, _ = fit_similarity(ref, pyr, init=init)
@@ -402,12 +416,15 @@ def refine_motions(
         return key, best
 
     cross = [k for k in cache.log if refitted(k, cache) and k[1] == "cross"]
-    for i in range(passes if cache.inverses else PREDICTED_PASSES):
+    for i in range(passes if cache.inverses else PREDICTED_PASSES):  # Jacobi passes
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
         shape = cache.log[REFERENCE][0].shape
         if i > 0 and all(_moved_by(motions[k], current[k], shape) <= CONVERGED_PX for k in cross):
             break  # a further pass would rebuild the same templates and refit the same motions
+    if cache.chroma:  # without inverses: a last fit of each gradient frame on its chromaticity too
+        current = dict(motions)
+        motions.update(dict(pool.map(lambda k: (k, chroma_refit(k, cache, current, outline or points, points)), cross)))
     if cache.inverses:  # a pair that adds up to the full-on frame unmoved is still, both of its frames
         for key in cross:  # with inverses: the gradient and inverse frames (refitted)
             if pair_still(key, cache, points):
