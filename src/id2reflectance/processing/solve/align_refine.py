@@ -372,7 +372,8 @@ def refine_motions(
     Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
     passes, each frame refitted against templates made with the previous pass's
     estimates; without them :data:`PREDICTED_PASSES` refits of each gradient frame against
-    its :func:`ratio_template`), then every parallel-polarised frame against its aligned cross twin. A
+    its :func:`ratio_template`, then one :func:`chroma_refit` each when ``cache.chroma`` holds
+    their chromaticity), then every parallel-polarised frame against its aligned cross twin. A
     refit starts from the current estimate (and, in the first pass, also from no motion)
     and keeps whichever result or the current estimate correlates best with the template
     (finest level). Before the parallel frames, a cross-polarised frame whose motion
@@ -406,9 +407,8 @@ def refine_motions(
         if not ref.levels:
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
-        inits = (current[key], np.eye(3)) if from_zero else (current[key],)
         best, best_ncc = current[key], feature_ncc(ref, pyr, current[key])
-        for init in inits:
+        for init in (current[key], np.eye(3)) if from_zero else (current[key],):
             M, _ = fit_similarity(ref, pyr, init=init)
             ncc = feature_ncc(ref, pyr, M)
             if ncc > best_ncc:
@@ -416,7 +416,7 @@ def refine_motions(
         return key, best
 
     cross = [k for k in cache.log if refitted(k, cache) and k[1] == "cross"]
-    for i in range(passes if cache.inverses else PREDICTED_PASSES):  # Jacobi passes
+    for i in range(passes if cache.inverses else PREDICTED_PASSES):
         current = dict(motions)
         motions.update(dict(pool.map(partial(refit, current=current, from_zero=i == 0), cross)))
         shape = cache.log[REFERENCE][0].shape
