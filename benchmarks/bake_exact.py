@@ -83,7 +83,17 @@ def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0,
     )
     from id2reflectance.capture.simulator.visibility import vertex_visibility
 
-    config = SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=head_model, appearance=appearance)
+    # the case of the figures: the procedural template's layout and topology (27 934 vertices; the
+    # simulator's default became the face model's layout) and painted appearance (not a donor's photo)
+    config = SimulatorConfig(
+        image_size=image,
+        uv_size=uv,
+        cameras=3,
+        head_model=head_model,
+        appearance=appearance,
+        template="procedural",
+        appearance_source="procedural",
+    )
     subj = config_subject(config, subject)
     mesh, maps, _ = subject_geometry(subj, config)
     truth = {

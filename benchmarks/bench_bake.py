@@ -390,7 +390,8 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, h
         t = time.perf_counter()
         case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao", appearance=head == "appearance")
         views = exact_views(case, lookup=lookup)
-        reg = register_template(load_template(None)[0], case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
+        template = load_template("procedural")[0]  # the case's layout (build_case)
+        reg = register_template(template, case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         regions = scored_regions(case, views)
         print(
             f"# exact maps ({variant}, {head} head, {lookup} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
