@@ -68,7 +68,9 @@ def band_fade(frequency: float, max_frequency: float | None) -> float:
     return 1.0 if max_frequency is None else float(np.clip(2.0 - frequency / max_frequency, 0.0, 1.0))
 
 
-def band_limited(pattern: np.ndarray, where: np.ndarray, *, frequency: float, max_frequency: float | None) -> np.ndarray:
+def band_limited(
+    pattern: np.ndarray, where: np.ndarray, *, frequency: float, max_frequency: float | None
+) -> np.ndarray:
     """``pattern`` (N,) faded toward its mean over ``where`` (N,) weights by :func:`band_fade`.
 
     For patterns built from :func:`value_noise` of ``frequency`` (its finest direction) and
