@@ -468,6 +468,7 @@ def subject_maps(
             hair_darkness=skin.hair_darkness,
             brow_density=skin.brow_density,
             stubble=skin.stubble,
+            max_frequency=max_freq,
         )
     mel = skin.melanin * np.exp(0.2 * skin.blotchiness * blot + 0.04 * fine)
     mel *= (1.0 - 0.5 * g["lips"]) * (1.0 + 0.3 * g["eyelids"]) * (1.0 + 1.5 * freckle)
