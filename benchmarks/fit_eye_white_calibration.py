@@ -6,22 +6,27 @@ full-on, parallel-polarised frame (rendered here, no session written) exposed so
 referenced ITA (``face.white_reference.eye_white_tone``); against the subject's true front-view
 diffuse albedo ITA over its skin (the render's truth: ``skin`` mask, eroded like a prediction's
 view mask, ``albedo_tone.skin_pixels``; within 1.4 degrees median of the template bank's 128 px
-view that a prediction is measured on, r 0.999, over the 48 painted subjects of
-/work/runs/retrain2). Theil-Sen line ``albedo ITA = offset + slope * eye-white ITA`` over the
-subjects with an estimate.
+view that a prediction is measured on, r 0.999, over the 48 painted subjects of the retrain2
+sessions). Theil-Sen line ``albedo ITA = offset + slope * eye-white ITA`` over the subjects with
+an estimate. The cross-polarised frame's line is printed for comparison (a photo's skin carries
+its sheen, as the parallel frame's does).
 
-``face.white_reference.WIDER_REFERENCE``: the factor from the median of the eye openings' wider
-top sets (25 %, 35 %, ranked by blue) to the usual top set's (``REFERENCE_FRACTION``), median over
-the London set's EVEN ids' (the donors') neutral photos as shot (``--photos``), and for comparison
-over the renders.
+``face.white_reference.WIDER_REFERENCE``: ``face.white_reference.wider_reference_factors`` (the
+eye white's median over the usual top set of the eye openings over its median over each wider
+set, ranked by blue), median over the London set's EVEN ids' (the donors') neutral photos as shot
+(``--photos``), and for comparison over the renders (whose sclera is one flat albedo).
 
 The subjects: ``SimulatorConfig(appearance_source="photo")`` (face shape and skin detail from an
-even-id London donor, the simulator's own skin tone), ``--image-size`` px frames (default 512: the
-eyes of 256 px renders hold too few pixels). Renders are cached in ``--renders`` (one ``.npz``
-per subject); a second run only fits. The table prints each fitted constant beside the shipped one.
+even-id London donor, the simulator's own skin tone), ``--image-size`` px frames (512; 256 gives
+the same residuals, the line within 0.9 degree). Renders are cached in ``--renders`` (one ``.npz``
+per subject and size, about 35 s each on one core; ``--first`` / ``--subjects`` /
+``--only-render`` split them into parallel jobs); a second run only fits. The table prints each
+fitted constant beside the shipped one; ``--record FILE`` writes the fit's inputs and constants
+(``benchmarks/eye_white_calibration.json``, which the tests refit); ``--per-render`` prints every
+render's residual.
 
-    python benchmarks/fit_eye_white_calibration.py --renders DIR [--subjects 48] [--first 0] [--image-size 512]
-        [--only-render] [--photos ../shared/face-photos/london]
+    python benchmarks/fit_eye_white_calibration.py --renders DIR [--subjects 40] [--first 0] [--image-size 512]
+        [--only-render] [--per-render] [--record FILE] [--photos ../shared/face-photos/london]
 """
 
 from __future__ import annotations
