@@ -8,8 +8,8 @@ split is stratified: the subjects of each Fitzpatrick type (from the ``fitzpatri
 giving at least one to test. ``hash`` puts each subject by its own hash alone, so adding
 subjects never moves existing ones, but a small test split may miss whole skin types.
 With either, subjects drawn from the same real person (the simulator's photo subjects: the
-same ``photo_credit``, a London donor lent to more than one subject when there are more
-subjects than donors) share one split, that of the member with the smallest id, so a held-out
+same ``photo_credit``: a London donor is lent again once its sex's donors are used up)
+share one split, that of the member with the smallest id, so a held-out
 subject's face never appears in training.
 
 :func:`resplit_dataset` rewrites the split of a built dataset without reprocessing it.
