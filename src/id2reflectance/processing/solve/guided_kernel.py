@@ -68,6 +68,12 @@ def _vsum(ring: np.ndarray, lo: int, hi: int, dst: np.ndarray) -> None:
             dst[j] += row[j]
 
 
+@njit(inline="always", **_JIT)
+def _ring3(ring: np.ndarray, lo: int, rr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three rows ``lo .. lo + 2`` of ``ring`` (rr, w), a ring buffer of ``rr`` rows (views)."""
+    return ring[lo % rr], ring[(lo + 1) % rr], ring[(lo + 2) % rr]
+
+
 @njit(**_JIT)
 def _coefficients3(
     hp0: np.ndarray,
@@ -91,10 +97,10 @@ def _coefficients3(
     window holds the three ring rows ``lo .. lo + 2`` of ``hp0, hp1, hp2`` (rr, w) each (sums of p, g1 p, g2 p):
     the vertical sums added in :func:`_vsum`'s order inside the arithmetic (no row temporaries)."""
     w = c1.shape[0]
-    p0, p1, p2 = hp0[lo % rr], hp0[(lo + 1) % rr], hp0[(lo + 2) % rr]
-    q0, q1, q2 = hp1[lo % rr], hp1[(lo + 1) % rr], hp1[(lo + 2) % rr]
+    p0, p1, p2 = _ring3(hp0, lo, rr)
+    q0, q1, q2 = _ring3(hp1, lo, rr)
     if two:
-        u0, u1, u2 = hp2[lo % rr], hp2[(lo + 1) % rr], hp2[(lo + 2) % rr]
+        u0, u1, u2 = _ring3(hp2, lo, rr)
         for j in range(w):
             kk = inv_w[j] * inv_h
             mp = (p0[j] + p1[j] + p2[j]) * kk
@@ -131,10 +137,10 @@ def _output3(
     """One plane's output row ``mean(a1) g1 (+ mean(a2) g2) + mean(b)`` from the three ring rows
     ``lo .. lo + 2`` of ``hc0, hc1, hc2`` (rr, w) each (sums of a1, a2, b), added in :func:`_vsum`'s order."""
     w = x1.shape[0]
-    a0, a1, a2 = hc0[lo % rr], hc0[(lo + 1) % rr], hc0[(lo + 2) % rr]
-    b0, b1, b2 = hc2[lo % rr], hc2[(lo + 1) % rr], hc2[(lo + 2) % rr]
+    a0, a1, a2 = _ring3(hc0, lo, rr)
+    b0, b1, b2 = _ring3(hc2, lo, rr)
     if two:
-        e0, e1, e2 = hc1[lo % rr], hc1[(lo + 1) % rr], hc1[(lo + 2) % rr]
+        e0, e1, e2 = _ring3(hc1, lo, rr)
         for j in range(w):
             kk = inv_w[j] * inv_h
             out[j] = (
