@@ -234,7 +234,6 @@ def test_brows_and_beard_hold_no_detail_finer_than_the_texture():
     assert a[brows].mean() < 0.5 * a[bare].mean() and a[beard].mean() < 0.97 * a[bare].mean()
 
 
-
 def test_scalp_hair_holds_no_detail_finer_than_the_texture():
     # issue 22: the scalp hair's fibre (2 / 1 mm cells) and grey (4 / 2 mm) detail was painted
     # whatever the texture holds; at UV 256 (1.1 mm texels) its 1 mm octave aliased into
@@ -259,6 +258,7 @@ def test_scalp_hair_holds_no_detail_finer_than_the_texture():
     # a texture that holds them keeps them as they were drawn
     held = appearance_layers(p, g, look, hair_darkness=0.8, brow_density=0.9, stubble=0.5, max_frequency=1e5)
     assert np.array_equal(held.scalp, full.scalp) and np.array_equal(held.hair_albedo, full.hair_albedo)
+
 
 def _speckle(albedo: np.ndarray):
     """RMS step between neighbouring texels along u of ``albedo`` (S, S) within a mask (S*S,)."""

@@ -116,17 +116,20 @@ class BakeConfig:
         ``((n.v - cos_fallback) / (cos_min - cos_fallback))^angle_power`` and with the
         pixel's mask and solver confidence, so grazing samples give the value only where
         no seen texel around resembles them (hair seen only at grazing angles).
-    mirror_trust : mirror fill (:mod:`~id2reflectance.processing.bake.mirror`): the share of
-        a texel no camera sees (above ``cos_min``) that takes its mirror texel's albedos,
-        specular and roughness (x -> -x in the template's frame), where that one is seen,
-        tone-matched to this side and, for a texel with a grazing sample, only as far as it
-        resembles that sample; 0 disables it. ``bake_session`` builds the template's mirror
-        map (cached); :func:`bake_maps` needs it as ``mirror``.
+    mirror_trust : mirror fill (:mod:`~id2reflectance.processing.bake.mirror`; with
+        ``grazing = "guide"``): a texel that its cameras see only at a grazing angle takes
+        up to this share of its mirror texel's albedos, specular and roughness (x -> -x in
+        the template's frame), tone-matched to this side, in proportion to how much better
+        that one is seen: ``trust * f / (f + c)``, f the mirror point's trust as a source (1
+        for a texel seen above ``mirror_cos``, a grazing texel's grazing weight), c the
+        texel's own grazing weight (both 1 at ``cos_min``); 0 disables it.
+        ``bake_session`` builds the template's mirror map (cached per process);
+        :func:`bake_maps` needs it as ``mirror``.
     mirror_tone_radius : Gaussian width of the mirror fill's tone match (the two sides'
         smooth log-ratio where both are seen), as a fraction of ``size``.
-    mirror_cos : a mirror texel counts fully when its coverage is that of one camera at
-        n.v = ``mirror_cos`` (less in proportion; the mirror fill needs a mirror point
-        covered at least half by such texels).
+    mirror_cos : a seen texel counts fully as a mirror source when its coverage is that of
+        one camera at n.v = ``mirror_cos`` (less in proportion: texels seen just above
+        ``cos_min``, at the border of what a camera sees, are its least reliable).
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -162,7 +165,7 @@ class BakeConfig:
     guide_radius: float = 0.024
     guide_sigma_log: float = 0.1
     grazing_trust: float = 0.25
-    mirror_trust: float = 0.0
+    mirror_trust: float = 1.0
     mirror_tone_radius: float = 0.03
     mirror_cos: float = 0.3
     angle_power: float = 2.0
@@ -248,9 +251,9 @@ class BakedMaps:
     view_weights : {camera: (S, S) float32 blending weight}.
     guided : (S, S) bool, unseen texels filled by the guided fill from their grazing
         sample (``BakeConfig.grazing = "guide"``), or None.
-    mirrored : (S, S) float32 in [0, 1], the share of each unseen texel's albedos,
+    mirrored : (S, S) float32 in [0, 1], the share of each grazing texel's albedos,
         specular and roughness taken from its mirror texel (``BakeConfig.mirror_trust``),
-        or None when no mirror map was given.
+        or None when the mirror fill did not run.
     """
 
     diffuse_albedo: np.ndarray
@@ -447,33 +450,28 @@ def bake_maps(
     known = seen if guided is None else seen | guided
     filled = _fill(stack, known, geom.covered, config)
     mirrored = None
-    if mirror is not None and config.mirror_trust > 0:
-        # albedos, specular and roughness of the texels no camera faces above cos_min, from
-        # the face's other side where a camera sees that (normals keep their fill; creases
-        # and texels at a mask border, which a camera faces, keep the fill from around them)
+    if mirror is not None and config.mirror_trust > 0 and guided is not None and guided.any():
         if mirror.size != s:
             raise ShapeError(f"bake_maps: the mirror map is for {mirror.size} texels, the bake for {s}")
-        # each texel's trust as a source: seen (down to mirror_cos) 1, filled from a grazing
-        # sample its grazing weight rescaled to 1 at cos_min, filled 0
+        # the grazing texels' albedos, specular and roughness from the face's other side where
+        # that is seen better (normals keep their fill). Trust as a source: seen texels 1 (less
+        # below mirror_cos), grazing texels their grazing weight rescaled to 1 at cos_min
         w_ref = ((config.mirror_cos - config.cos_min) / (1.0 - config.cos_min)) ** config.angle_power
         conf = np.where(seen, np.clip(coverage / max(w_ref, 1e-12), 0.0, 1.0), 0.0).astype(np.float32)
-        if guided is not None:
-            cf = min(config.cos_fallback, config.cos_min)
-            span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
-            conf[guided] = np.clip(fb_w[guided] * span, 0.0, 1.0)
+        cf = min(config.cos_fallback, config.cos_min)
+        span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
+        conf[guided] = np.clip(fb_w[guided] * span, 0.0, 1.0)
         m_val, mirrored = mirror_fill(
             stack[..., :5],
             conf,
             seen,
-            geom.covered & ~seen,
+            guided,
             mirror,
             trust=config.mirror_trust,
             ratio_sigma=config.mirror_tone_radius * s,
         )
-        a = mirrored[..., None]
-        part = stack[..., :5] * (1.0 - a) + m_val * a
-        part = np.where(known[..., None], part, m_val)  # unknown texels: the mirror value, weight a
-        filled[..., :5] = _fill(part, np.where(known, 1.0, mirrored), geom.covered, config)
+        part = stack[..., :5] * (1.0 - mirrored[..., None]) + m_val * mirrored[..., None]
+        filled[..., :5] = _fill(part, known, geom.covered, config)
     alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
     # far from any seen texel the offset fades out: unseen skin takes the mesh normal, so
     # both sides of a UV seam in unseen regions agree

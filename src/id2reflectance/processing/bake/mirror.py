@@ -1,18 +1,20 @@
-"""Mirror fill: texels no camera sees well take the value of the face's other side.
+"""Mirror fill: texels that the cameras see only at grazing angles take the value of the
+face's other side where that is seen better.
 
-A face is nearly left-right symmetric, and a texel that no camera of the rig sees (behind
-an ear, under the jaw on one side) often has a mirror texel that a camera sees well. The
-template's layout is fixed, so the mirror correspondence is computed once per template and
-map size (:func:`texel_mirror`: each texel's point on the template, x -> -x, the closest
-point of the template's surface and its UV) and cached.
+A face is nearly left-right symmetric, and a texel that the rig's cameras see only below the
+bake's ``cos_min`` (behind an ear, the side of the jaw, hair next to a sideburn) often has a
+mirror texel that a camera sees better. The template's layout is fixed, so the mirror
+correspondence is computed once per template and map size (:func:`texel_mirror`: each
+texel's point on the template, x -> -x, the closest point of the template's surface and its
+UV) and cached.
 
-:func:`mirror_fill` then blends, into the texels no camera sees (``seen`` False), the value
-at their mirror texel where that one is seen, tone-matched to this side (a smooth
-per-channel log-ratio between the two sides, estimated where both are seen) and weighted by
-how well the mirror texel is seen; where the texel has a grazing sample (a camera sees it
-below the bake's ``cos_min``: its value is blurred and noisy, but it tells hair from skin)
-the mirror value counts only as far as it resembles that sample, so an asymmetric hairline
-or parting keeps the side's own guided value.
+:func:`mirror_fill` gives those texels the value at their mirror point, tone-matched to this
+side (a smooth per-channel log-ratio between the two sides, estimated where both are seen),
+with a share that grows with how much better the mirror point is seen than the texel
+itself. Measured (docs/bake.md, "Mirror fill"): it gains on grazing texels (the exact-map
+case's left region with hair +0.6 dB; the solved maps' grazing texels +0.3 dB) but taking
+the mirror into texels with no grazing sample at all (creases, mask borders) lost on the
+solved maps of a photo subject (asymmetric skin): so only grazing texels take it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, raycasti
 from id2reflectance.processing.bake.views import texel_geometry
 
 MIRROR_TOLERANCE_M = 0.002  # a mirrored texel point farther than this from the surface has no mirror
-FILL_CONFIDENCE = 0.2  # a filled texel's own trust against a mirror value (a seen texel's is 1)
+FILL_CONFIDENCE = 0.2  # what a texel's own fill is worth against a mirror value (a seen texel's trust is 1)
 _CACHE: dict[tuple[str, int], TexelMirror] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 4
@@ -177,10 +179,6 @@ def mirror_fill(
     mirror: TexelMirror,
     *,
     trust: float,
-    own: np.ndarray | None = None,
-    grazing: np.ndarray | None = None,
-    grazing_value: np.ndarray | None = None,
-    sigma_log: float | None = 0.1,
     ratio_sigma: float = 8.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The mirror side's values for the ``targets``, and how much each should count.
@@ -188,13 +186,11 @@ def mirror_fill(
     Per target t: ``m(t)`` = the ``confidence``-weighted bilinear mean of ``values`` at
     its mirror point (:func:`mirror_sample`; f(t) the bilinear confidence there) times
     ``exp(side_ratio)`` (the tone match: the two sides' smooth log-ratio near t, estimated
-    where both are seen), counted with ``a(t) = trust * f / (f + c(t))``, c(t) =
-    ``confidence[t]``, the target's own: a texel that its side sees only at a grazing
-    angle gives way to a mirror texel seen better, and keeps its value against a worse one.
-    Where t has a grazing sample g(t) (``grazing``) and ``sigma_log`` is set, a also falls
-    as ``exp(-|log m_0 - log g|^2 / (2 sigma_log^2))`` over the first ``grazing_value``
-    channels (its albedo): the mirror value counts only where it resembles what this
-    side's camera saw, however blurred (an asymmetric hairline keeps this side's value).
+    where both are seen), counted with ``a(t) = trust * f / (f + c(t) + FILL_CONFIDENCE)``,
+    c(t) = ``confidence[t]``, the target's own: a texel that its side sees only at a
+    grazing angle gives way to a mirror texel seen better and keeps its value against a
+    worse one; :data:`FILL_CONFIDENCE` is what its own fill is worth when it has nothing
+    else (a mirror point itself seen barely better does not take over).
 
     Parameters
     ----------
@@ -206,30 +202,20 @@ def mirror_fill(
     targets : (S, S) bool, the texels to fill.
     mirror : the layout's :class:`TexelMirror` at this size.
     trust : the mirror value's largest share, in [0, 1] (0: off).
-    grazing : (S, S) bool texels with a grazing sample, or None.
-    grazing_value : (S, S, G) float >= 0 the grazing samples, or None.
-    sigma_log : similarity width to the grazing sample, natural-log units (None: no
-        similarity test).
     ratio_sigma : Gaussian width of the tone match, texels.
 
     Returns
     -------
     ((S, S, C) float32 the tone-matched mirror values (0 where a is 0), (S, S) float32 a in
-    [0, trust], 0 outside ``targets``).
+    [0, trust), 0 outside ``targets``).
     """
     conf = np.clip(np.asarray(confidence, np.float32), 0.0, 1.0)
     sample, frac = mirror_sample(values, conf, mirror)
-    own = np.where(targets, conf if own is None else np.clip(own, 0.0, 1.0), 0.0)
+    own = np.where(targets, conf, 0.0)
     weight = np.where(targets & (frac > 1e-4), trust * frac / (frac + own + FILL_CONFIDENCE), 0.0).astype(np.float32)
     if not (weight > 0).any():
         return np.zeros_like(sample), weight
     ratio = side_ratio(values, seen, *mirror_sample(values, seen.astype(np.float32), mirror), sigma=ratio_sigma)
     matched = (sample * np.exp(ratio)).astype(np.float32)
-    if grazing is not None and grazing_value is not None and sigma_log is not None:
-        g = grazing_value.shape[-1]
-        e = 1e-3
-        d = np.log(np.maximum(matched[..., :g], 0.0) + e) - np.log(np.maximum(grazing_value, 0.0) + e)
-        like = np.exp(-np.minimum(np.sum(d * d, axis=-1) / (2.0 * sigma_log**2), 600.0))
-        weight = np.where(grazing, weight * like, weight).astype(np.float32)
     matched[weight <= 0] = 0.0
     return matched, weight
