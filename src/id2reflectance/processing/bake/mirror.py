@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, raycasting_scene
+from id2reflectance.errors import ShapeError
 from id2reflectance.processing.bake.views import texel_geometry
 
 MIRROR_TOLERANCE_M = 0.002  # a mirrored texel point farther than this from the surface has no mirror
@@ -77,9 +78,16 @@ def texel_mirror(template: FaceMesh, size: int) -> TexelMirror:
     Returns
     -------
     TexelMirror.
+
+    Raises
+    ------
+    ShapeError
+        The template has no UVs.
     """
     import open3d as o3d
 
+    if template.uvs is None:
+        raise ShapeError("texel_mirror: the template has no UVs")
     key = (_mesh_key(template), int(size))
     with _CACHE_LOCK:
         if key in _CACHE:
