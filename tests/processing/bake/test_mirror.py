@@ -128,7 +128,7 @@ def test_mirror_options_are_checked() -> None:
     for kw, field in (
         ({"mirror_trust": 1.5}, "mirror_trust"),
         ({"mirror_tone_radius": 0.0}, "mirror_tone_radius"),
-        ({"mirror_cos": 0.05}, "mirror_cos"),
+        ({"mirror_cos": 1.5}, "mirror_cos"),
     ):
         with pytest.raises(ConfigError, match=field):
             BakeConfig(**kw)

@@ -129,7 +129,8 @@ class BakeConfig:
         smooth log-ratio where both are seen), as a fraction of ``size``.
     mirror_cos : a seen texel counts fully as a mirror source when its coverage is that of
         one camera at n.v = ``mirror_cos`` (less in proportion: texels seen just above
-        ``cos_min``, at the border of what a camera sees, are its least reliable).
+        ``cos_min``, at the border of what a camera sees, are its least reliable); at or
+        below ``cos_min`` every seen texel counts fully.
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -192,8 +193,8 @@ class BakeConfig:
             raise ConfigError(f"grazing must be 'guide', 'sample' or 'fill', got {self.grazing!r}")
         if not (0.0 <= self.mirror_trust <= 1.0):
             raise ConfigError(f"mirror_trust must be in [0, 1], got {self.mirror_trust}")
-        if not (self.cos_min < self.mirror_cos <= 1.0):
-            raise ConfigError(f"mirror_cos must be in (cos_min, 1], got {self.mirror_cos}")
+        if not (0.0 <= self.mirror_cos <= 1.0):
+            raise ConfigError(f"mirror_cos must be in [0, 1], got {self.mirror_cos}")
         if not self.mirror_tone_radius > 0:
             raise ConfigError(f"mirror_tone_radius must be > 0, got {self.mirror_tone_radius}")
         if not (0.0 <= self.grazing_trust <= 1.0):
@@ -456,7 +457,7 @@ def bake_maps(
         # the grazing texels' albedos, specular and roughness from the face's other side where
         # that is seen better (normals keep their fill). Trust as a source: seen texels 1 (less
         # below mirror_cos), grazing texels their grazing weight rescaled to 1 at cos_min
-        w_ref = ((config.mirror_cos - config.cos_min) / (1.0 - config.cos_min)) ** config.angle_power
+        w_ref = (max(config.mirror_cos - config.cos_min, 0.0) / (1.0 - config.cos_min)) ** config.angle_power
         conf = np.where(seen, np.clip(coverage / max(w_ref, 1e-12), 0.0, 1.0), 0.0).astype(np.float32)
         cf = min(config.cos_fallback, config.cos_min)
         span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
