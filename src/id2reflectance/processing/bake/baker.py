@@ -120,9 +120,11 @@ class BakeConfig:
         ``grazing = "guide"``): a texel that its cameras see only at a grazing angle takes
         up to this share of its mirror texel's albedos, specular and roughness (x -> -x in
         the template's frame), tone-matched to this side, in proportion to how much better
-        that one is seen: ``trust * f / (f + c)``, f the mirror point's trust as a source (1
-        for a texel seen above ``mirror_cos``, a grazing texel's grazing weight), c the
-        texel's own grazing weight (both 1 at ``cos_min``); 0 disables it.
+        that one is seen: ``trust * f / (f + c + 0.2)``, f the mirror point's trust as a
+        source (1 for a texel seen above ``mirror_cos``, a grazing texel's grazing weight),
+        c the texel's own grazing weight (both 1 at ``cos_min``), 0.2 what its guided fill
+        is worth without one (:data:`~id2reflectance.processing.bake.mirror.FILL_CONFIDENCE`);
+        0 disables it. Texels without a grazing sample (creases, mask borders) take none.
         ``bake_session`` builds the template's mirror map (cached per process);
         :func:`bake_maps` needs it as ``mirror``.
     mirror_tone_radius : Gaussian width of the mirror fill's tone match (the two sides'
