@@ -458,8 +458,15 @@ def error_shares(
 STAGES: tuple[tuple[str, dict], ...] = (
     (
         "the bake before (occlusion per vertex, 128 directions, creases m0 < 0.6, grazing texels filled)",
-        {"occlusion_normal": "vertex", "occlusion_directions": 128, "occlusion_min": 0.6, "grazing": "fill"},
+        {
+            "occlusion_normal": "vertex",
+            "occlusion_directions": 128,
+            "occlusion_min": 0.6,
+            "grazing": "fill",
+            "mirror_trust": 0.0,
+        },
     ),
+    ("mirror fill off (before 2026-12-07 evening)", {"mirror_trust": 0.0}),
     ("blending -> best view only", {"blend": "best"}),
     ("occlusion correction off", {"occlusion_directions": 0}),
     ("occlusion per vertex, 128 directions (before)", {"occlusion_normal": "vertex", "occlusion_directions": 128}),
@@ -481,10 +488,13 @@ def stage_table(
     meshes: dict[str, FaceMesh],
     regions: dict[str, np.ndarray],
     base: dict,
+    mirror: object = None,
 ) -> list[tuple[str, dict[str, tuple[float, float]]]]:
     """Region scores of the bake with ``base`` BakeConfig options, of each stage of
     :data:`STAGES` changed alone, of the registration replaced by the true mesh, and of
     the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
+    ``mirror``: the layout's :class:`~id2reflectance.processing.bake.mirror.TexelMirror`
+    (the mirror fill; None: off).
 
     Returns [(label, {region: (PSNR dB, normal deg)})]."""
     from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
@@ -492,7 +502,7 @@ def stage_table(
     size = case.scored.shape[0]
 
     def bake(mesh: FaceMesh, **kw: object) -> dict[str, tuple[float, float]]:
-        b = bake_maps(mesh, views, config=BakeConfig(size=size, previews=False, **{**base, **kw}))
+        b = bake_maps(mesh, views, config=BakeConfig(size=size, previews=False, **{**base, **kw}), mirror=mirror)
         return region_scores(
             {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
         )

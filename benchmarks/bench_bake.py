@@ -393,6 +393,7 @@ def exact_section(
         stage_table,
     )
     from id2reflectance.processing.bake.inputs import load_template
+    from id2reflectance.processing.bake.mirror import texel_mirror
     from id2reflectance.processing.registration.register import register_template
 
     for head, variant in [(h, v) for h in heads for v in variants]:
@@ -400,6 +401,7 @@ def exact_section(
         case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao", appearance=head == "appearance")
         views = exact_views(case, lookup=lookup)
         template = load_template("procedural")[0]  # the case's layout (build_case)
+        mirror = texel_mirror(template, uv)
         reg = register_template(template, case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         regions = scored_regions(case, views)
         print(
@@ -410,7 +412,7 @@ def exact_section(
             + f"; setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
-        rows = stage_table(case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {})
+        rows = stage_table(case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {}, mirror)
         names = list(regions)
         title = ["stage (maps: " + variant + ", " + head + ")", *names]
         lines = [title]
@@ -425,7 +427,7 @@ def exact_section(
         for r in lines:
             print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
         print(flush=True)
-        baked = bake_maps(reg.mesh, views, config=BakeConfig(size=uv, previews=False))
+        baked = bake_maps(reg.mesh, views, config=BakeConfig(size=uv, previews=False), mirror=mirror)
         for cam in case.cameras:
             shares = error_shares(
                 case, baked.diffuse_albedo, baked.seen, baked.view_weights, regions[cam], baked.guided
@@ -438,6 +440,8 @@ def exact_section(
         # the same regions over the texels the bake sees (a camera above n.v = cos_min) and over all of them
         maps = {"diffuse_albedo": baked.diffuse_albedo, "normal_object": baked.normal_object}
         on_seen = region_scores(maps, case.truth, {k: regions[k] & baked.seen for k in case.cameras})
+        mirrored = np.zeros_like(baked.seen) if baked.mirrored is None else baked.mirrored > 0
+        on_unseen = region_scores(maps, case.truth, {k: regions[k] & ~baked.seen for k in case.cameras})
         for cam in case.cameras:
             row(
                 f"exact maps ({variant}, {head}) {cam} region PSNR, dB: texels the bake sees "
@@ -445,9 +449,23 @@ def exact_section(
                 on_seen[cam][0],
                 ref[cam][0],
             )
+            row(
+                f"exact maps ({variant}, {head}) {cam} region PSNR, dB: texels it does not see "
+                f"({int((regions[cam] & ~baked.seen).sum())}, {int((regions[cam] & mirrored).sum())} "
+                "of them mirror-filled) / all",
+                on_unseen[cam][0],
+                ref[cam][0],
+            )
+        off = dict(rows)["mirror fill off (before 2026-12-07 evening)"]
+        for cam in case.cameras:
+            row(
+                f"exact maps ({variant}, {head}) {cam} region PSNR, dB (default / mirror fill off)",
+                ref[cam][0],
+                off[cam][0],
+            )
         for name in extra:  # a camera more than the rig: the same regions (the 3 cameras' texels)
             more = views + exact_views(case, lookup=lookup, cameras=layout_cameras((name,), image))
-            b = bake_maps(reg.mesh, more, config=BakeConfig(size=uv, previews=False))
+            b = bake_maps(reg.mesh, more, config=BakeConfig(size=uv, previews=False), mirror=mirror)
             sc = region_scores(
                 {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
             )

@@ -11,6 +11,7 @@ from id2reflectance.capture.geometry.template_mesh import head_mesh
 from id2reflectance.capture.simulator import skin as skin_module
 from id2reflectance.capture.simulator.appearance import (
     GREY_HAIR_ALBEDO,
+    SCALP_DENSITY,
     Appearance,
     appearance_layers,
     beard_mask,
@@ -18,6 +19,7 @@ from id2reflectance.capture.simulator.appearance import (
     hair_albedo,
     hair_thickness,
     lash_mask,
+    scalp_mask,
 )
 from id2reflectance.capture.simulator.sessions import SimulatorConfig, config_subject, make_subject, subject_geometry
 from id2reflectance.capture.simulator.skin import SkinParams, face_ita_deg, subject_maps
@@ -230,6 +232,32 @@ def test_brows_and_beard_hold_no_detail_finer_than_the_texture():
     assert speckle(brows) < 3 * speckle(bare) and speckle(beard) < 3 * speckle(bare)
     # still dark: mean albedo brows 0.13, beard 0.33 (as before), bare cheeks 0.35
     assert a[brows].mean() < 0.5 * a[bare].mean() and a[beard].mean() < 0.97 * a[bare].mean()
+
+
+def test_scalp_hair_holds_no_detail_finer_than_the_texture():
+    # issue 22: the scalp hair's fibre (2 / 1 mm cells) and grey (4 / 2 mm) detail was painted
+    # whatever the texture holds; at UV 256 (1.1 mm texels) its 1 mm octave aliased into
+    # texel-scale speckle (subject 0-3 of seed 0, painted appearance: RMS step between neighbouring
+    # texels on the scalp 0.010-0.015 against bare skin's 0.006-0.009; now 0.007-0.0095)
+    p, g = _at()
+    look = Appearance(scalp="short", grey=0.6, seed=5)
+    full = _layers(look)
+    coarse = appearance_layers(p, g, look, hair_darkness=0.8, brow_density=0.9, stubble=0.5, max_frequency=300.0)
+    mask = scalp_mask(p, look, g["ears"]) * SCALP_DENSITY["short"]
+    on = mask > 0.5
+    assert on.sum() > 100
+    # finer than the texture: the fibres (500 and 1000 cells per metre) fade (by 2 / 3 and out), the scalp's
+    # coverage is left (within the fibres' own small mean shift)
+    fibres, fibres_full = coarse.scalp[on] / mask[on], full.scalp[on] / mask[on]
+    assert np.std(fibres) < 0.5 * np.std(fibres_full), (np.std(fibres), np.std(fibres_full))
+    assert fibres.mean() == pytest.approx(fibres_full.mean(), abs=0.01)
+    # so do the grey hairs' (250 and 500 cells per metre) on a texture that holds 120
+    coarser = appearance_layers(p, g, look, hair_darkness=0.8, brow_density=0.9, stubble=0.5, max_frequency=120.0)
+    grey_full = np.std(full.hair_albedo[on], axis=0).mean()
+    assert grey_full > 0.005 and np.std(coarser.hair_albedo[on], axis=0).mean() < 0.1 * grey_full
+    # a texture that holds them keeps them as they were drawn
+    held = appearance_layers(p, g, look, hair_darkness=0.8, brow_density=0.9, stubble=0.5, max_frequency=1e5)
+    assert np.array_equal(held.scalp, full.scalp) and np.array_equal(held.hair_albedo, full.hair_albedo)
 
 
 def _speckle(albedo: np.ndarray):

@@ -340,7 +340,9 @@ def appearance_layers(
     max_frequency : cells per metre the texture holds at these points (None: no limit):
         the brows' strands (0.5 mm across) and the beard's dots (0.7 mm) finer than it fade
         to their mean coverage over the brows / beard (:func:`~id2reflectance.capture.simulator.procedural.band_limited`),
-        so they keep their darkness without aliasing into texel-scale speckle.
+        so they keep their darkness without aliasing into texel-scale speckle; the scalp
+        hair's fibre (2 / 1 mm) and grey (4 / 2 mm) detail loses its octaves above it
+        (:func:`~id2reflectance.capture.simulator.procedural.fbm`).
 
     Returns
     -------
@@ -353,7 +355,8 @@ def appearance_layers(
         np.clip(0.8 + 0.5 * strands, 0.0, 1.0), brow_w, frequency=1 / 0.0005, max_frequency=max_frequency
     )
     brows = brow_w * brow_density * strands
-    fibres = np.clip(0.97 + 0.1 * fbm(p, frequency=1 / 0.002, octaves=2, seed=look.seed + 6), 0.0, 1.0)
+    fibres = fbm(p, frequency=1 / 0.002, octaves=2, seed=look.seed + 6, max_frequency=max_frequency)
+    fibres = np.clip(0.97 + 0.1 * fibres, 0.0, 1.0)
     scalp = scalp_mask(p, look, regions["ears"]) * SCALP_DENSITY[look.scalp] * fibres
     beard_w = beard_mask(p, look, regions)
     dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=look.seed + 7) + 0.2) / 0.6, 0.0, 1.0)
@@ -366,7 +369,8 @@ def appearance_layers(
     base = hair_albedo(hair_darkness)
     base = np.exp((1 - look.red) * np.log(base) + look.red * np.log(RED_HAIR_ALBEDO))
     brow_rgb = hair_albedo(np.clip(hair_darkness + look.brow_darkness, 0.0, 1.0))
-    grey = look.grey * np.clip(0.9 + 0.2 * fbm(p, frequency=1 / 0.004, octaves=2, seed=look.seed + 8), 0.0, 1.0)
+    grey = fbm(p, frequency=1 / 0.004, octaves=2, seed=look.seed + 8, max_frequency=max_frequency)
+    grey = look.grey * np.clip(0.9 + 0.2 * grey, 0.0, 1.0)
     head_rgb = base * (1 - grey[:, None]) + np.asarray(GREY_HAIR_ALBEDO) * grey[:, None]
     is_brow = (brows >= np.maximum(scalp, beard))[:, None]
     rgb = np.where(is_brow, brow_rgb * (1 - 0.5 * grey[:, None]) + 0.5 * grey[:, None] * head_rgb, head_rgb)

@@ -44,7 +44,7 @@ from id2reflectance._shared.atomic import atomic_folder, atomic_write_json, sha2
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.session import Session, load_session
-from id2reflectance.errors import CaptureError, ConfigError
+from id2reflectance.errors import CaptureError, ConfigError, ShapeError
 from id2reflectance.processing.asset import AssetMaps, write_asset
 from id2reflectance.processing.bake.fill import dilate, guided_fill, push_pull
 from id2reflectance.processing.bake.inputs import (
@@ -53,6 +53,7 @@ from id2reflectance.processing.bake.inputs import (
     check_scan_in_view,
     load_template,
 )
+from id2reflectance.processing.bake.mirror import TexelMirror, mirror_fill, texel_mirror
 from id2reflectance.processing.bake.occlusion import (
     subsurface_blur,
     texel_ambient_visibility,
@@ -115,6 +116,23 @@ class BakeConfig:
         ``((n.v - cos_fallback) / (cos_min - cos_fallback))^angle_power`` and with the
         pixel's mask and solver confidence, so grazing samples give the value only where
         no seen texel around resembles them (hair seen only at grazing angles).
+    mirror_trust : mirror fill (:mod:`~id2reflectance.processing.bake.mirror`; with
+        ``grazing = "guide"``): a texel that its cameras see only at a grazing angle takes
+        up to this share of its mirror texel's albedos, specular and roughness (x -> -x in
+        the template's frame), tone-matched to this side, in proportion to how much better
+        that one is seen: ``trust * f / (f + c + 0.2)``, f the mirror point's trust as a
+        source (1 for a texel seen above ``mirror_cos``, a grazing texel's grazing weight),
+        c the texel's own grazing weight (both 1 at ``cos_min``), 0.2 what its guided fill
+        is worth without one (:data:`~id2reflectance.processing.bake.mirror.FILL_CONFIDENCE`);
+        0 disables it. Texels without a grazing sample (creases, mask borders) take none.
+        ``bake_session`` builds the template's mirror map (cached per process);
+        :func:`bake_maps` needs it as ``mirror``.
+    mirror_tone_radius : Gaussian width of the mirror fill's tone match (the two sides'
+        smooth log-ratio where both are seen), as a fraction of ``size``.
+    mirror_cos : a seen texel counts fully as a mirror source when its coverage is that of
+        one camera at n.v = ``mirror_cos`` (less in proportion: texels seen just above
+        ``cos_min``, at the border of what a camera sees, are its least reliable); at or
+        below ``cos_min`` every seen texel counts fully.
     angle_power : exponent of the viewing-angle weight ``((n.v - cos_min)/(1 - cos_min))^p``.
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
@@ -150,6 +168,9 @@ class BakeConfig:
     guide_radius: float = 0.024
     guide_sigma_log: float = 0.1
     grazing_trust: float = 0.25
+    mirror_trust: float = 1.0
+    mirror_tone_radius: float = 0.03
+    mirror_cos: float = 0.3
     angle_power: float = 2.0
     mask_feather_px: float = 6.0
     feather: float = 0.008
@@ -172,6 +193,12 @@ class BakeConfig:
             raise ConfigError(f"blend must be 'weighted' or 'best', got {self.blend!r}")
         if self.grazing not in ("guide", "sample", "fill"):
             raise ConfigError(f"grazing must be 'guide', 'sample' or 'fill', got {self.grazing!r}")
+        if not (0.0 <= self.mirror_trust <= 1.0):
+            raise ConfigError(f"mirror_trust must be in [0, 1], got {self.mirror_trust}")
+        if not (0.0 <= self.mirror_cos <= 1.0):
+            raise ConfigError(f"mirror_cos must be in [0, 1], got {self.mirror_cos}")
+        if not self.mirror_tone_radius > 0:
+            raise ConfigError(f"mirror_tone_radius must be > 0, got {self.mirror_tone_radius}")
         if not (0.0 <= self.grazing_trust <= 1.0):
             raise ConfigError(f"grazing_trust must be in [0, 1], got {self.grazing_trust}")
         if not (self.guide_radius > 0 and self.guide_sigma_log > 0):
@@ -227,6 +254,9 @@ class BakedMaps:
     view_weights : {camera: (S, S) float32 blending weight}.
     guided : (S, S) bool, unseen texels filled by the guided fill from their grazing
         sample (``BakeConfig.grazing = "guide"``), or None.
+    mirrored : (S, S) float32 in [0, 1], the share of each grazing texel's albedos,
+        specular and roughness taken from its mirror texel (``BakeConfig.mirror_trust``),
+        or None when the mirror fill did not run.
     """
 
     diffuse_albedo: np.ndarray
@@ -239,6 +269,7 @@ class BakedMaps:
     seen: np.ndarray
     view_weights: dict[str, np.ndarray]
     guided: np.ndarray | None = None
+    mirrored: np.ndarray | None = None
 
     def coverage_seen(self) -> float:
         """Fraction of the UV chart's texels seen by at least one camera."""
@@ -249,11 +280,13 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _fill(values: np.ndarray, seen: np.ndarray, covered: np.ndarray, config: BakeConfig) -> np.ndarray:
-    """Pad into the gutters (nearest seen texel), then push-pull the rest."""
-    padded, known = dilate(values, seen, texels=config.padding_texels)
+def _fill(values: np.ndarray, known: np.ndarray, covered: np.ndarray, config: BakeConfig) -> np.ndarray:
+    """Pad into the gutters (nearest known texel), then push-pull the rest; ``known`` is a
+    bool mask or weights in [0, 1] (a partly known texel keeps that share of its value)."""
+    w = np.asarray(known, np.float32)
+    padded, near = dilate(values, w > 0, texels=config.padding_texels)
     # padding goes into the gutters only; holes inside the chart are filled smoothly
-    return push_pull(padded, seen | (known & ~covered), sweeps=config.fill_sweeps)
+    return push_pull(padded, np.where(near & ~covered, 1.0, w), sweeps=config.fill_sweeps)
 
 
 def bake_maps(
@@ -264,6 +297,7 @@ def bake_maps(
     progress: ProgressFn | None = None,
     total_views: int | None = None,
     prepared: PreparedMesh | None = None,
+    mirror: TexelMirror | None = None,
 ) -> BakedMaps:
     """Bake solved per-camera maps into the UV layout of a registered mesh.
 
@@ -416,7 +450,31 @@ def bake_maps(
             radius=max(1, round(config.guide_radius * s)),
             sigma_log=config.guide_sigma_log,
         )
-    filled = _fill(stack, seen if guided is None else seen | guided, geom.covered, config)
+    known = seen if guided is None else seen | guided
+    filled = _fill(stack, known, geom.covered, config)
+    mirrored = None
+    if mirror is not None and config.mirror_trust > 0 and guided is not None and guided.any():
+        if mirror.size != s:
+            raise ShapeError(f"bake_maps: the mirror map is for {mirror.size} texels, the bake for {s}")
+        # the grazing texels' albedos, specular and roughness from the face's other side where
+        # that is seen better (normals keep their fill). Trust as a source: seen texels 1 (less
+        # below mirror_cos), grazing texels their grazing weight rescaled to 1 at cos_min
+        w_ref = (max(config.mirror_cos - config.cos_min, 0.0) / (1.0 - config.cos_min)) ** config.angle_power
+        conf = np.where(seen, np.clip(coverage / max(w_ref, 1e-12), 0.0, 1.0), 0.0).astype(np.float32)
+        cf = min(config.cos_fallback, config.cos_min)
+        span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power
+        conf[guided] = np.clip(fb_w[guided] * span, 0.0, 1.0)
+        m_val, mirrored = mirror_fill(
+            stack[..., :5],
+            conf,
+            seen,
+            guided,
+            mirror,
+            trust=config.mirror_trust,
+            ratio_sigma=config.mirror_tone_radius * s,
+        )
+        part = stack[..., :5] * (1.0 - mirrored[..., None]) + m_val * mirrored[..., None]
+        filled[..., :5] = _fill(part, known, geom.covered, config)
     alb_f, spec_f, rough_f = filled[..., :3], filled[..., 3], filled[..., 4]
     # far from any seen texel the offset fades out: unseen skin takes the mesh normal, so
     # both sides of a UV seam in unseen regions agree
@@ -439,6 +497,7 @@ def bake_maps(
         seen=seen,
         view_weights=weights,
         guided=guided,
+        mirrored=mirrored,
     )
 
 
@@ -546,7 +605,10 @@ def bake_session(
 
     t = time.perf_counter()
     views = (load_solved_view(solved_dir, cam, normal_source=config.normal_source) for cam in session.cameras.values())
-    baked = bake_maps(reg.mesh, views, config=config, progress=progress, total_views=len(session.cameras))
+    mirror = texel_mirror(template, config.size) if config.mirror_trust > 0 else None
+    baked = bake_maps(
+        reg.mesh, views, config=config, progress=progress, total_views=len(session.cameras), mirror=mirror
+    )
     timings["bake"] = time.perf_counter() - t
 
     t = time.perf_counter()
