@@ -23,7 +23,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_cubic import warp_rows
+from id2reflectance.processing.solve.align_cubic import warp_box_in_place, warp_rows
 
 BAND_ROWS = 128
 """Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
@@ -74,7 +74,7 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     it reads is still as decoded when it is read.
     """
     x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0:
+    if x1 <= x0 or y1 <= y0 or warp_box_in_place(img, M, box):  # strips written straight into the frame
         return img
     # how far (rows) a reference pixel of the box reads from its own row, plus the cubic's taps
     reach = int(np.ceil(_row_shift(M, box))) + 3
