@@ -116,3 +116,26 @@ def test_the_box_resampled_into_the_frame_itself_is_the_new_arrays(sim: Similari
         beyond = np.ones((h, w), bool)
         beyond[y0:y1, x0:x1] = False
         np.testing.assert_array_equal(frame[beyond], img[beyond])
+
+
+def test_an_exr_files_view_is_resampled_in_place_like_a_contiguous_frame() -> None:
+    """The view of an EXR file's lines (each row ``[y][size][B row][G row][R row]``: channel stride ``-4 W``,
+    :func:`~id2reflectance._shared.exr_plain.file_view`) is resampled in place by the same passes: the
+    values of a contiguous copy's (to float32 rounding), the lines' headers and the pixels beyond the box
+    untouched."""
+    h, w = 150, TILE_COLS + 90
+    img = _image(h, w, seed=6)
+    M = Similarity(-1.4, 2.3, 0.6, 1.004).matrix(w, h)
+    lines = np.full((h, 2 + 3 * w), 7.0, np.float32)
+    lines[:, 2:] = img[:, :, ::-1].transpose(0, 2, 1).reshape(h, 3 * w)  # B, G, R rows
+    view = np.ndarray(
+        (h, w, 3), np.float32, buffer=lines, offset=(2 + 2 * w) * 4, strides=(lines.strides[0], 4, -4 * w)
+    )
+    np.testing.assert_array_equal(view, img)
+    box = (30, 12, w - 40, h - 20)
+    contiguous = img.copy()
+    assert warp_box_in_place(contiguous, M, box)
+    assert warp_box_in_place(view, M, box)
+    np.testing.assert_allclose(view, contiguous, atol=1e-6)
+    np.testing.assert_array_equal(view[:12], img[:12])
+    np.testing.assert_array_equal(lines[:, :2], 7.0)

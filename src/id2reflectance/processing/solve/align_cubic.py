@@ -225,7 +225,64 @@ def warp_rows(src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, o
 
 
 @njit(**_JIT)
-def _warp_box(fr: np.ndarray, m: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: int) -> None:
+def _fma4s(
+    out: np.ndarray,
+    w0: np.ndarray,
+    w1: np.ndarray,
+    w2: np.ndarray,
+    w3: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    p3: np.ndarray,
+) -> None:
+    """``out[i] = w0[i] p0[i] + ... + w3[i] p3[i]`` (1-D, contiguous, one channel)."""
+    for i in range(w0.shape[0]):
+        out[i] = w0[i] * p0[i] + w1[i] * p1[i] + w2[i] * p2[i] + w3[i] * p3[i]
+
+
+@njit(**_JIT)
+def _taps(
+    out: np.ndarray,
+    ooff: int,
+    olen: int,
+    wts: np.ndarray,
+    n: int,
+    i0: int,
+    i1: int,
+    p: tuple,
+    plen: int,
+    o: int,
+    step: int,
+    planar: bool,
+) -> None:
+    """Pixels ``ooff + i`` (``i0 <= i < i1``) of the row ``out`` = ``sum_k wts[k n + i] p_k[pixel o + i + k step]``,
+    three channels: interleaved (``planar`` False: element ``3 x + ch``) or channel planes (element
+    ``ch olen + x`` of ``out``, ``ch plen + x`` of each ``p_k``)."""
+    p0, p1, p2, p3 = p
+    if not planar:
+        _blend(out[3 * ooff : 3 * (ooff + n)], wts, i0, i1, p0, p1, p2, p3, 3 * o, 3 * step)
+        return
+    m = i1 - i0
+    e = o + i0
+    for ch in range(3):
+        q = ch * plen + e
+        r = ch * olen + ooff
+        _fma4s(
+            out[r + i0 : r + i1],
+            wts[i0:i1],
+            wts[n + i0 : n + i1],
+            wts[2 * n + i0 : 2 * n + i1],
+            wts[3 * n + i0 : 3 * n + i1],
+            p0[q : q + m],
+            p1[q + step : q + step + m],
+            p2[q + 2 * step : q + 2 * step + m],
+            p3[q + 3 * step : q + 3 * step + m],
+        )
+
+
+@njit(**_JIT)
+def _warp_box(fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: int) -> None:
     """The box ``x0 <= x < x1``, ``y0 <= y < y1`` of the frame ``fr`` (h, 3 w) float32 (a pixel's channels
     and a row's pixels contiguous, any row stride) resampled through ``m`` (2, 3) float64 (output pixel
     -> frame pixel) into itself, by the passes of :func:`_warp_rows` on strips of :data:`TILE_COLS`
@@ -289,14 +346,20 @@ def _warp_box(fr: np.ndarray, m: np.ndarray, x0: int, y0: int, x1: int, y1: int,
                         k = i + 1
                         while k < n and cell[k] - (xa + k) == d:
                             k += 1
-                        _blend(trow, wts, i, k, src, src, src, src, 3 * (xa + d - 1), 3)
+                        if planar:
+                            _taps(tmp[j % ring], 0, tc, wts, n, i, k, (src, src, src, src), w, xa + d - 1, 1, True)
+                        else:
+                            _blend(trow, wts, i, k, src, src, src, src, 3 * (xa + d - 1), 3)
                         i = k
                     continue
-                for q in range(span):
+                for q in range(span):  # the part it reads: the edge replicated, the saved columns where written
                     col = min(max(seg0 + q, 0), w - 1)
                     if spare and col < xa:
                         for ch in range(3):
-                            row[3 * q + ch] = saved[jr - y0, 3 * (col - ks) + ch]
+                            row[ch * span + q if planar else 3 * q + ch] = saved[jr - y0, 3 * (col - ks) + ch]
+                    elif planar:
+                        for ch in range(3):
+                            row[ch * span + q] = fr[jr, ch * w + col]
                     else:
                         for ch in range(3):
                             row[3 * q + ch] = fr[jr, 3 * col + ch]
@@ -306,22 +369,35 @@ def _warp_box(fr: np.ndarray, m: np.ndarray, x0: int, y0: int, x1: int, y1: int,
                     k = i + 1
                     while k < n and cell[k] - (xa + k) == d:
                         k += 1
-                    _blend(trow, wts, i, k, row, row, row, row, 3 * (xa + d - 1 - seg0), 3)
+                    if planar:
+                        _taps(
+                            tmp[j % ring], 0, tc, wts, n, i, k, (row, row, row, row), span, xa + d - 1 - seg0, 1, True
+                        )
+                    else:
+                        _blend(trow, wts, i, k, row, row, row, row, 3 * (xa + d - 1 - seg0), 3)
                     i = k
             done = hi
             for i in range(n):  # vertical pass: each output column at its frame row position
                 pos[i] = m10 * (xa + i) + m11 * y + m12
             _weights(pos, n, cell, wts)
             if not last:  # the next strip reads these columns as decoded
-                for q in range(3 * keep):
-                    nxt[r, q] = fr[y, 3 * (xb + 1 - keep) + q]
+                for q in range(keep):  # saved interleaved whatever the frame's layout
+                    for ch in range(3):
+                        col = xb + 1 - keep + q
+                        nxt[r, 3 * q + ch] = fr[y, ch * w + col if planar else 3 * col + ch]
             out = fr[y, 3 * xa : 3 * (xa + n)]  # written straight into the frame
+            dst = fr[y]
             i = 0
             while i < n:
                 t = cell[i]
                 k = i + 1
                 while k < n and cell[k] == t:
                     k += 1
+                if planar:
+                    rows = (tmp[(t - 1) % ring], tmp[t % ring], tmp[(t + 1) % ring], tmp[(t + 2) % ring])
+                    _taps(dst, xa, w, wts, n, i, k, rows, tc, 0, 0, True)
+                    i = k
+                    continue
                 _blend(
                     out,
                     wts,
@@ -348,13 +424,16 @@ def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, 
     :func:`warp_rows` would not apply.
     """
     m = np.ascontiguousarray(M[:2], np.float64)
-    ok = img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3 and img.strides[1:] == (12, 4)
-    if not ok or abs(m[1, 1]) < 0.5 or not img.flags.writeable:
+    if img.dtype != np.float32 or img.ndim != 3 or img.shape[2] != 3 or abs(m[1, 1]) < 0.5:
+        return False
+    h, w = img.shape[:2]
+    s0, s1, s2 = img.strides
+    planar = s1 == 4 and abs(s2) == 4 * w
+    if not (planar or (s1, s2) == (12, 4)) or s0 % 4 or s0 < 12 * w or not img.flags.writeable:
         return False
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return True
-    h, w = img.shape[:2]
     # how far left of its first column a strip's horizontal pass reads (taps included)
     a = m[0, 0] - m[0, 1] * m[1, 0] / m[1, 1]
     b, c = m[0, 1] / m[1, 1], m[0, 2] - m[0, 1] * m[1, 2] / m[1, 1]
@@ -366,6 +445,7 @@ def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, 
     keep = max(keep, 1)
     if keep >= min(TILE_COLS, x1 - x0):
         return False
-    rows = np.lib.stride_tricks.as_strided(img, (h, 3 * w), (img.strides[0], 4))
-    _warp_box(rows, m, x0, y0, x1, y1, keep)
+    first = img[:, :, 2] if s2 < 0 else img[:, :, 0]  # a row's first element in memory
+    rows = np.lib.stride_tricks.as_strided(first, (h, 3 * w), (s0, 4))
+    _warp_box(rows, planar, m, x0, y0, x1, y1, keep)
     return True
