@@ -65,6 +65,61 @@ def warp_face(
     return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1))
 
 
+def aligned_rows(
+    img: np.ndarray,
+    M: np.ndarray,
+    box: tuple[float, float, float, float],
+    *,
+    margin: float,
+    rows: tuple[int, int],
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows ``r0 .. r1`` (``rows``) of what :func:`warp_face` gives for ``img``, without changing ``img``:
+    for a consumer that reads a moved frame band by band (the denoiser's packing) and would rather
+    resample each band as it reads it than have the whole frame resampled first
+    (``align_camera_frames(defer=True)``).
+
+    Parameters
+    ----------
+    img : (H, W, 3) float32 the decoded frame (any layout; not modified).
+    M, box, margin : as :func:`warp_face` (``FrameAlignment.matrix``, ``CameraAlignment.box`` and
+        ``BOX_MARGIN + FrameAlignment.displacement_px`` for a frame the alignment deferred).
+    rows : (r0, r1) the output rows, end exclusive.
+    out : (r1 - r0, W, 3) float32 C-contiguous to write into (default a new array).
+
+    Returns
+    -------
+    ``out``: inside the box grown by ``margin`` the bicubic resampling (the compiled passes: bit for
+    bit the rows :func:`warp_face` writes for a C-contiguous frame; ``cv2.warpAffine`` for other
+    layouts), beyond it the frame's own pixels.
+    """
+    h, w = img.shape[:2]
+    r0, r1 = rows
+    out = np.empty((r1 - r0, w) + img.shape[2:], np.float32) if out is None else out
+    out[...] = img[r0:r1]
+    x0, y0, x1, y1 = _grown_box((h, w), box, margin)
+    a, b = max(r0, y0), min(r1, y1)
+    if x1 <= x0 or b <= a:
+        return out
+    reach = int(np.ceil(_row_shift(M, (x0, y0, x1, y1)))) + 3
+    lo, hi = max(a - reach, 0), min(b + reach, h)
+    band = np.empty((b - a, x1 - x0) + img.shape[2:], np.float32)
+    src = img[lo:hi]
+    if src.dtype == np.float32 and src.ndim == 3 and src.shape[2] == 3 and src.strides[1:] != (12, 4):
+        src = np.ascontiguousarray(src)  # an EXR file's view: the compiled passes on a copy of the rows read
+    if not warp_rows(src, lo, M, x0, a, band):
+        cv2.warpAffine(
+            img[lo:hi],
+            _shifted(M, x0, a, lo),
+            (x1 - x0, b - a),
+            dst=band,
+            flags=_FLAGS,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    out[a - r0 : b - r0, x0:x1] = band
+    return out
+
+
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows.
 
