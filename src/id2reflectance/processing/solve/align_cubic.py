@@ -18,6 +18,11 @@ of :data:`TILE_COLS` columns keep the intermediate rows in the cache. Compiled o
 and cached on disk beside this module; releases the GIL (``nogil``), so that a camera's
 threads resample their frames in parallel.
 
+:func:`warp_box_in_place` runs the same passes over a frame's box straight into the frame (strips of
+:data:`TILE_COLS` columns, each top to bottom, its intermediate rows in a ring; the columns the next
+strip reads saved as decoded before they are overwritten): bit for bit :func:`warp_rows`' values on a
+C-contiguous frame, also on an EXR file's view (each row's channels as planes).
+
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
 """
 

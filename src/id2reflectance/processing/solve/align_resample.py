@@ -4,11 +4,15 @@ A frame moved by a similarity is resampled bicubically (Keys' cubic, ``a = -0.75
 separable compiled passes: :mod:`~id2reflectance.processing.solve.align_cubic`; no dense
 coordinate maps) inside the face's bounding box grown by a margin;
 the pixels beyond it are background, never solved, and stay as decoded. In place
-(:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
-bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
-array's first write costs about a quarter of a warp in page faults on the shared machine),
-each band is read from the frame's own rows and written back one band later (two band
-buffers, no copy of the source rows). A frame with a residual dense flow is resampled through
+(:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled into the
+frame itself: no second frame-sized array is allocated (a fresh array's first write costs about
+a quarter of a warp in page faults on the shared machine); the compiled passes write each output
+row straight into the frame (strips of columns,
+:func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place`: three contiguous channels
+per pixel, or an EXR file's view), other layouts go in bands of rows read from the frame's own rows
+and written back one band later (two band buffers, no copy of the source rows).
+:func:`aligned_rows` gives any band of the aligned frame without changing the frame (a consumer
+that resamples as it reads). A frame with a residual dense flow is resampled through
 ``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
 bands (each band's maps made for it alone).
 
@@ -121,7 +125,9 @@ def aligned_rows(
 
 
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows.
+    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive): by
+    :func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place` where it applies, else in
+    bands of rows.
 
     Each band is resampled from the frame's own rows (a view: no copy of the source) into one of
     two band buffers, and written into the frame only after the next band has been resampled:
