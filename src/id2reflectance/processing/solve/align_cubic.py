@@ -21,7 +21,8 @@ threads resample their frames in parallel.
 :func:`warp_box_in_place` runs the same passes over a frame's box straight into the frame (strips of
 :data:`TILE_COLS` columns, each top to bottom, its intermediate rows in a ring; the columns the next
 strip reads saved as decoded before they are overwritten): bit for bit :func:`warp_rows`' values on a
-C-contiguous frame, also on an EXR file's view (each row's channels as planes).
+C-contiguous frame; it also takes an EXR file's view (each row's channels as planes: the same values
+to float32 rounding).
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
 """
