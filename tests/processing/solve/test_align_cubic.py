@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
 
-from id2reflectance.processing.solve.align_cubic import KEYS_A, TILE_COLS, warp_rows
+from id2reflectance.processing.solve.align_cubic import KEYS_A, TILE_COLS, warp_box_in_place, warp_rows
 from id2reflectance.processing.solve.align_features import Similarity
 
 
@@ -87,3 +89,53 @@ def test_layouts_it_does_not_take_are_refused() -> None:
     assert not warp_rows(np.ascontiguousarray(img.transpose(1, 0, 2)).transpose(1, 0, 2), 0, M, 0, 0, out)
     assert not warp_rows(img.astype(np.float64), 0, M, 0, 0, out)
     assert not warp_rows(img[..., :2], 0, M, 0, 0, out[..., :2])
+
+
+@pytest.mark.parametrize(
+    "sim", [Similarity(0.7, -3.4, 0.3, 1.0), Similarity(-1.2, 6.5, -1.5, 1.01), Similarity(-9.0, -12.0, 1.5, 1.02)]
+)
+def test_the_box_resampled_into_the_frame_itself_is_the_new_arrays(sim: Similarity) -> None:
+    """In place (strips of columns written straight into the frame, the next strip's columns and a
+    strip's later rows read as decoded): bit for bit what the passes give into a new array, over several
+    strips and rows, a box inside the frame or all of it; rows of any stride (a view of a larger array:
+    to float32 rounding, SIMD or not); the pixels beyond the box untouched."""
+    h, w = 260, 2 * TILE_COLS + 77
+    img = _image(h, w, seed=5)
+    M = sim.matrix(w, h)
+    for (x0, y0, x1, y1), strided in itertools.product(((0, 0, w, h), (40, 25, w - 60, h - 35)), (False, True)):
+        wide = np.zeros((h, w + 9, 3), np.float32)
+        wide[:, 4 : 4 + w] = img
+        frame = wide[:, 4 : 4 + w] if strided else img.copy()  # rows of w + 9 pixels' stride
+        assert warp_box_in_place(frame, M, (x0, y0, x1, y1))
+        new = np.empty((y1 - y0, x1 - x0, 3), np.float32)
+        assert warp_rows(img, 0, M, x0, y0, new)
+        if strided:
+            np.testing.assert_allclose(frame[y0:y1, x0:x1], new, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(frame[y0:y1, x0:x1], new)
+        beyond = np.ones((h, w), bool)
+        beyond[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(frame[beyond], img[beyond])
+
+
+def test_an_exr_files_view_is_resampled_in_place_like_a_contiguous_frame() -> None:
+    """The view of an EXR file's lines (each row ``[y][size][B row][G row][R row]``: channel stride ``-4 W``,
+    :func:`~id2reflectance._shared.exr_plain.file_view`) is resampled in place by the same passes: the
+    values of a contiguous copy's (to float32 rounding), the lines' headers and the pixels beyond the box
+    untouched."""
+    h, w = 150, TILE_COLS + 90
+    img = _image(h, w, seed=6)
+    M = Similarity(-1.4, 2.3, 0.6, 1.004).matrix(w, h)
+    lines = np.full((h, 2 + 3 * w), 7.0, np.float32)
+    lines[:, 2:] = img[:, :, ::-1].transpose(0, 2, 1).reshape(h, 3 * w)  # B, G, R rows
+    view = np.ndarray(
+        (h, w, 3), np.float32, buffer=lines, offset=(2 + 2 * w) * 4, strides=(lines.strides[0], 4, -4 * w)
+    )
+    np.testing.assert_array_equal(view, img)
+    box = (30, 12, w - 40, h - 20)
+    contiguous = img.copy()
+    assert warp_box_in_place(contiguous, M, box)
+    assert warp_box_in_place(view, M, box)
+    np.testing.assert_allclose(view, contiguous, atol=1e-6)
+    np.testing.assert_array_equal(view[:12], img[:12])
+    np.testing.assert_array_equal(lines[:, :2], 7.0)

@@ -155,6 +155,9 @@ class FrameAlignment:
     sigma_px: float = 0.0
     explained: float = 0.0
     refused: bool = False
+    matrix: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(3, 3) float64 the camera-pixel map the frame is (or, deferred, is to be) resampled through
+    (reference pixel -> frame pixel; ``motion`` is it as a similarity, rounded); None for a frame not moved."""
 
     def to_json(self) -> dict[str, Any]:
         m = self.motion
@@ -185,6 +188,8 @@ class CameraAlignment:
     skipped: str | None = None  # why the frames were not aligned (a face too small), else None
     outside: int = 0  # face pixels whose source lies outside some frame (excluded, counted as saturated)
     work_scale: int = 1  # the features and fits ran on frames box-averaged by this factor
+    box: tuple[float, float, float, float] | None = None  # the face's box (x0, y0, x1, y1; camera pixels)
+    deferred: tuple[str, ...] = ()  # rigid frames left as decoded (``defer``): resample with ``aligned_rows``
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -276,6 +281,7 @@ def align_camera_frames(
     pair_passes: int = 4,
     significance: float = SIGNIFICANCE,
     in_place: bool = False,
+    defer: bool = False,
 ) -> tuple[CameraFrames, CameraAlignment]:
     """Estimate each frame's motion relative to the reference and resample it onto the reference.
 
@@ -295,6 +301,11 @@ def align_camera_frames(
         deviations (Gauss-Newton covariance) is not resampled: sensor noise, not motion.
     in_place : a moved frame is resampled into its own array (rigid; the caller gives the
         decoded frames up), so no second frame-sized array is allocated per moved frame.
+    defer : frames moved rigidly are returned as decoded, named in the report's ``deferred``: the
+        caller resamples them band by band as it reads them
+        (:func:`~id2reflectance.processing.solve.align_resample.aligned_rows` with the frame's
+        ``matrix``, the report's ``box`` and ``BOX_MARGIN + displacement_px``: bit for bit the frame
+        it would have got). Frames given the dense flow are resampled as without it.
 
     Returns
     -------
@@ -409,6 +420,7 @@ def align_camera_frames(
             files,
             in_place,
             window,
+            defer,
         )
         results = list(
             pool.map(lambda k: _finish(k, frames.images[k], motions, fits[k][1], cache, checks, refused.get(k)), keys)
@@ -432,6 +444,8 @@ def align_camera_frames(
         saturated = saturated | outside
     report.seconds = time.perf_counter() - t0
     report.work_scale = f
+    report.box = box
+    report.deferred = tuple(fa.frame for fa in report.frames if fa.method == "rigid" and defer)
     log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
     return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
 
@@ -476,6 +490,7 @@ class _Checks:
     files: dict[tuple[str, str], str]
     in_place: bool = False
     window: tuple[int, int, int, int] | None = None  # camera pixels the working frames cover (None: all)
+    defer: bool = False  # rigid frames left as decoded (the caller resamples them: ``aligned_rows``)
 
 
 def _finish(
@@ -555,10 +570,12 @@ def _finish(
             in_place=c.in_place,
         )
         method = "flow"
+    elif c.defer:
+        out, method = img, "rigid"
     else:
         out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)
         method = "rigid"
-    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained)
+    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained, matrix=M)
 
 
 def _deviations(displacement: float, sigma: float) -> str:

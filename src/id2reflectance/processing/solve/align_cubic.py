@@ -18,6 +18,12 @@ of :data:`TILE_COLS` columns keep the intermediate rows in the cache. Compiled o
 and cached on disk beside this module; releases the GIL (``nogil``), so that a camera's
 threads resample their frames in parallel.
 
+:func:`warp_box_in_place` runs the same passes over a frame's box straight into the frame (strips of
+:data:`TILE_COLS` columns, each top to bottom, its intermediate rows in a ring; the columns the next
+strip reads saved as decoded before they are overwritten): bit for bit :func:`warp_rows`' values on a
+C-contiguous frame; it also takes an EXR file's view (each row's channels as planes: the same values
+to float32 rounding).
+
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
 """
 
@@ -221,4 +227,231 @@ def warp_rows(src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, o
     rows = np.lib.stride_tricks.as_strided(src, (h, 3 * w), (src.strides[0], 4), writeable=False)
     R, C = out.shape[:2]
     _warp_rows(rows, src_row0, m, x0, y0, out.reshape(R, 3 * C))
+    return True
+
+
+@njit(**_JIT)
+def _fma4s(
+    out: np.ndarray,
+    w0: np.ndarray,
+    w1: np.ndarray,
+    w2: np.ndarray,
+    w3: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    p3: np.ndarray,
+) -> None:
+    """``out[i] = w0[i] p0[i] + ... + w3[i] p3[i]`` (1-D, contiguous, one channel)."""
+    for i in range(w0.shape[0]):
+        out[i] = w0[i] * p0[i] + w1[i] * p1[i] + w2[i] * p2[i] + w3[i] * p3[i]
+
+
+@njit(**_JIT)
+def _taps(
+    out: np.ndarray,
+    ooff: int,
+    olen: int,
+    wts: np.ndarray,
+    n: int,
+    i0: int,
+    i1: int,
+    p: tuple,
+    plen: int,
+    o: int,
+    step: int,
+    planar: bool,
+) -> None:
+    """Pixels ``ooff + i`` (``i0 <= i < i1``) of the row ``out`` = ``sum_k wts[k n + i] p_k[pixel o + i + k step]``,
+    three channels: interleaved (``planar`` False: element ``3 x + ch``) or channel planes (element
+    ``ch olen + x`` of ``out``, ``ch plen + x`` of each ``p_k``)."""
+    p0, p1, p2, p3 = p
+    if not planar:
+        _blend(out[3 * ooff : 3 * (ooff + n)], wts, i0, i1, p0, p1, p2, p3, 3 * o, 3 * step)
+        return
+    m = i1 - i0
+    e = o + i0
+    for ch in range(3):
+        q = ch * plen + e
+        r = ch * olen + ooff
+        _fma4s(
+            out[r + i0 : r + i1],
+            wts[i0:i1],
+            wts[n + i0 : n + i1],
+            wts[2 * n + i0 : 2 * n + i1],
+            wts[3 * n + i0 : 3 * n + i1],
+            p0[q : q + m],
+            p1[q + step : q + step + m],
+            p2[q + 2 * step : q + 2 * step + m],
+            p3[q + 3 * step : q + 3 * step + m],
+        )
+
+
+@njit(**_JIT)
+def _warp_box(fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: int) -> None:
+    """The box ``x0 <= x < x1``, ``y0 <= y < y1`` of the frame ``fr`` (h, 3 w) float32 (a pixel's channels
+    and a row's pixels contiguous, any row stride) resampled through ``m`` (2, 3) float64 (output pixel
+    -> frame pixel) into itself, by the passes of :func:`_warp_rows` on strips of :data:`TILE_COLS`
+    columns, each strip top to bottom.
+
+    Every output row is written once, straight into the frame: within a strip the intermediate rows
+    are kept in a ring and an output row is written only once the horizontal pass has read the frame's
+    row of the same index (no later read of the strip needs it); the ``keep`` columns left of each
+    strip's end, which the next strip's horizontal pass reads, are saved as decoded before they are
+    overwritten (``keep``: at least how far left of its first column a strip reads, taps included)."""
+    h, w = fr.shape[0], fr.shape[1] // 3
+    cols = x1 - x0
+    m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
+    m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
+    a = m00 - m01 * m10 / m11
+    b = m01 / m11
+    c = m02 - m01 * m12 / m11
+    tc = min(TILE_COLS, cols)
+    # rows of intermediate results a strip keeps: from the lowest a row reads to the highest computed
+    dy = 0.0
+    for xc in (x0, x1 - 1):
+        for yc in (y0, y1 - 1):
+            dy = max(dy, abs(m10 * xc + m11 * yc + m12 - yc))
+    ring = int(np.ceil(abs(m10) * tc + dy)) + 8
+    span = int(np.ceil(abs(a) * tc)) + 8  # the part of a frame row one row of a strip reads
+    tmp = np.empty((ring, 3 * tc), np.float32)
+    row = np.empty(3 * span, np.float32)
+    saved = np.empty((y1 - y0, 3 * keep), np.float32)  # the previous strip's last columns as decoded
+    nxt = np.empty((y1 - y0, 3 * keep), np.float32)
+    wts = np.empty(5 * tc, np.float32)
+    pos = np.empty(tc)
+    cell = np.empty(tc, np.int64)
+    for c0 in range(0, cols, tc):
+        n = min(tc, cols - c0)
+        xa, xb = x0 + c0, x0 + c0 + n - 1
+        first = c0 == 0
+        last = c0 + n >= cols
+        ks = xa - keep  # saved[:, q] holds frame column ks + q (as decoded) of rows y0 .. y1 - 1
+        done = -(1 << 60)  # the last intermediate row computed
+        for r in range(y1 - y0):
+            y = y0 + r
+            ylo = min(m10 * xa, m10 * xb) + m11 * y + m12
+            yhi = max(m10 * xa, m10 * xb) + m11 * y + m12
+            lo = int(np.floor(ylo)) - 1
+            hi = max(int(np.floor(yhi)) + 2, y)  # the frame's row y read before it is written
+            if done < lo - 1:
+                done = lo - 1
+            for j in range(done + 1, hi + 1):  # horizontal pass: frame row j at the strip's columns
+                jr = min(max(j, 0), h - 1)
+                for i in range(n):
+                    pos[i] = a * (xa + i) + b * j + c
+                seg0 = int(np.floor(min(pos[0], pos[n - 1]))) - 2
+                spare = not first and y0 <= jr < y1 and seg0 < xa  # columns already written: the saved ones
+                _weights(pos, n, cell, wts)
+                trow = tmp[j % ring, : 3 * n]
+                if not spare and seg0 >= 0 and seg0 + span <= w:  # the frame's row itself
+                    src = fr[jr]
+                    i = 0
+                    while i < n:
+                        d = cell[i] - (xa + i)
+                        k = i + 1
+                        while k < n and cell[k] - (xa + k) == d:
+                            k += 1
+                        if planar:
+                            _taps(tmp[j % ring], 0, tc, wts, n, i, k, (src, src, src, src), w, xa + d - 1, 1, True)
+                        else:
+                            _blend(trow, wts, i, k, src, src, src, src, 3 * (xa + d - 1), 3)
+                        i = k
+                    continue
+                for q in range(span):  # the part it reads: the edge replicated, the saved columns where written
+                    col = min(max(seg0 + q, 0), w - 1)
+                    if spare and col < xa:
+                        for ch in range(3):
+                            row[ch * span + q if planar else 3 * q + ch] = saved[jr - y0, 3 * (col - ks) + ch]
+                    elif planar:
+                        for ch in range(3):
+                            row[ch * span + q] = fr[jr, ch * w + col]
+                    else:
+                        for ch in range(3):
+                            row[3 * q + ch] = fr[jr, 3 * col + ch]
+                i = 0
+                while i < n:
+                    d = cell[i] - (xa + i)
+                    k = i + 1
+                    while k < n and cell[k] - (xa + k) == d:
+                        k += 1
+                    if planar:
+                        _taps(
+                            tmp[j % ring], 0, tc, wts, n, i, k, (row, row, row, row), span, xa + d - 1 - seg0, 1, True
+                        )
+                    else:
+                        _blend(trow, wts, i, k, row, row, row, row, 3 * (xa + d - 1 - seg0), 3)
+                    i = k
+            done = hi
+            for i in range(n):  # vertical pass: each output column at its frame row position
+                pos[i] = m10 * (xa + i) + m11 * y + m12
+            _weights(pos, n, cell, wts)
+            if not last:  # the next strip reads these columns as decoded
+                for q in range(keep):  # saved interleaved whatever the frame's layout
+                    for ch in range(3):
+                        col = xb + 1 - keep + q
+                        nxt[r, 3 * q + ch] = fr[y, ch * w + col if planar else 3 * col + ch]
+            out = fr[y, 3 * xa : 3 * (xa + n)]  # written straight into the frame
+            dst = fr[y]
+            i = 0
+            while i < n:
+                t = cell[i]
+                k = i + 1
+                while k < n and cell[k] == t:
+                    k += 1
+                if planar:
+                    rows = (tmp[(t - 1) % ring], tmp[t % ring], tmp[(t + 1) % ring], tmp[(t + 2) % ring])
+                    _taps(dst, xa, w, wts, n, i, k, rows, tc, 0, 0, True)
+                    i = k
+                    continue
+                _blend(
+                    out,
+                    wts,
+                    i,
+                    k,
+                    tmp[(t - 1) % ring, : 3 * n],
+                    tmp[t % ring, : 3 * n],
+                    tmp[(t + 1) % ring, : 3 * n],
+                    tmp[(t + 2) % ring, : 3 * n],
+                    0,
+                    0,
+                )
+                i = k
+        saved, nxt = nxt, saved
+
+
+def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Resample the ``box`` (x0, y0, x1, y1; end exclusive) of a frame into itself through ``M``.
+
+    The values of :func:`warp_rows` into a new array, computed in strips of :data:`TILE_COLS` columns
+    written straight into the frame (no band buffer, no second frame-sized array); ``img`` (H, W, 3)
+    float32, a pixel's channels and a row's pixels contiguous (any row stride); ``M`` (2, 3) or (3, 3)
+    float64, output (reference) pixel -> frame pixel. Returns False (nothing written) where
+    :func:`warp_rows` would not apply.
+    """
+    m = np.ascontiguousarray(M[:2], np.float64)
+    if img.dtype != np.float32 or img.ndim != 3 or img.shape[2] != 3 or abs(m[1, 1]) < 0.5:
+        return False
+    h, w = img.shape[:2]
+    s0, s1, s2 = img.strides
+    planar = s1 == 4 and abs(s2) == 4 * w
+    if not (planar or (s1, s2) == (12, 4)) or s0 % 4 or s0 < 12 * w or not img.flags.writeable:
+        return False
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return True
+    # how far left of its first column a strip's horizontal pass reads (taps included)
+    a = m[0, 0] - m[0, 1] * m[1, 0] / m[1, 1]
+    b, c = m[0, 1] / m[1, 1], m[0, 2] - m[0, 1] * m[1, 2] / m[1, 1]
+    # the frame rows a strip reads: those the box's rows are moved to, and the taps around them
+    reach = max(abs(m[1, 0] * x + m[1, 1] * y + m[1, 2] - y) for x in (x0, x1 - 1) for y in (y0, y1 - 1))
+    reach = int(np.ceil(reach + abs(m[1, 0]) * TILE_COLS)) + 4
+    corners = [(x, j) for x in (x0, x1 - 1) for j in (y0 - reach, y1 + reach)]
+    keep = int(np.ceil(max(x - (a * x + b * j + c) for x, j in corners))) + 4
+    keep = max(keep, 1)
+    if keep >= min(TILE_COLS, x1 - x0):
+        return False
+    first = img[:, :, 2] if s2 < 0 else img[:, :, 0]  # a row's first element in memory
+    rows = np.lib.stride_tricks.as_strided(first, (h, 3 * w), (s0, 4))
+    _warp_box(rows, planar, m, x0, y0, x1, y1, keep)
     return True

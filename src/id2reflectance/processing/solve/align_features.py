@@ -16,7 +16,7 @@ is in the frame: ``x_frame = M[:, :2] @ x_ref + M[:, 2]``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -222,6 +222,9 @@ class ReferencePyramid:
     """
 
     levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]]
+    nccs: dict = field(default_factory=dict, repr=False)
+    """:func:`feature_ncc` per (frame features, motion) already computed (the fits, the tests of a motion
+    and of no motion ask for the same ones): ``(id(image), M bytes) -> (image, ncc)``."""
 
 
 def pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -300,8 +303,20 @@ def feature_ncc(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray],
     """Normalised cross-correlation of the reference's and the frame's features at the
     finest level's sample points under ``M`` ((3, 3) reference pixel -> frame pixel); 0
     when fewer than 16 samples fall inside the frame."""
-    m = _Match(ref.levels[0], frame_features_pyramid[0], M)
-    return m.ncc() if m.n >= 16 else 0.0
+    img = frame_features_pyramid[0]
+    key = (id(img), np.asarray(M, np.float64).tobytes())
+    kept = ref.nccs.get(key)
+    if kept is not None and kept[0] is img:
+        return kept[1]
+    m = _Match(ref.levels[0], img, M)
+    return _kept_ncc(ref, img, M, m)
+
+
+def _kept_ncc(ref: ReferencePyramid, img: np.ndarray, M: np.ndarray, m: _Match) -> float:
+    """:func:`feature_ncc` from the finest level's sums ``m`` of ``img`` under ``M``, kept in ``ref.nccs``."""
+    ncc = m.ncc() if m.n >= 16 else 0.0
+    ref.nccs[(id(img), np.asarray(M, np.float64).tobytes())] = (img, ncc)
+    return ncc
 
 
 def still_mismatch(ref: ReferencePyramid, frame_features_pyramid: list[np.ndarray]) -> float:
@@ -379,6 +394,8 @@ def fit_similarity(
         m = _Match(level, img, M)
         if m.n >= 16:
             ncc = max(ncc, m.ncc())
+        if lv == 0:
+            _kept_ncc(ref, img, M, m)  # the fitted motion's feature_ncc, which the callers test
         if lv > 0:
             M = M.copy()
             M[:2, 2] *= 2.0  # to the next finer level: x_fine = 2 x_coarse

@@ -4,11 +4,15 @@ A frame moved by a similarity is resampled bicubically (Keys' cubic, ``a = -0.75
 separable compiled passes: :mod:`~id2reflectance.processing.solve.align_cubic`; no dense
 coordinate maps) inside the face's bounding box grown by a margin;
 the pixels beyond it are background, never solved, and stay as decoded. In place
-(:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled in
-bands of rows into the frame itself: no second frame-sized array is allocated (a fresh
-array's first write costs about a quarter of a warp in page faults on the shared machine),
-each band is read from the frame's own rows and written back one band later (two band
-buffers, no copy of the source rows). A frame with a residual dense flow is resampled through
+(:func:`warp_face` with ``in_place=True``, what the solver does) the box is resampled into the
+frame itself: no second frame-sized array is allocated (a fresh array's first write costs about
+a quarter of a warp in page faults on the shared machine); the compiled passes write each output
+row straight into the frame (strips of columns,
+:func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place`: three contiguous channels
+per pixel, or an EXR file's view), other layouts go in bands of rows read from the frame's own rows
+and written back one band later (two band buffers, no copy of the source rows).
+:func:`aligned_rows` gives any band of the aligned frame without changing the frame (a consumer
+that resamples as it reads). A frame with a residual dense flow is resampled through
 ``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
 bands (each band's maps made for it alone).
 
@@ -23,7 +27,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_cubic import warp_rows
+from id2reflectance.processing.solve.align_cubic import warp_box_in_place, warp_rows
 
 BAND_ROWS = 128
 """Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
@@ -65,8 +69,65 @@ def warp_face(
     return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1))
 
 
+def aligned_rows(
+    img: np.ndarray,
+    M: np.ndarray,
+    box: tuple[float, float, float, float],
+    *,
+    margin: float,
+    rows: tuple[int, int],
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows ``r0 .. r1`` (``rows``) of what :func:`warp_face` gives for ``img``, without changing ``img``:
+    for a consumer that reads a moved frame band by band (the denoiser's packing) and would rather
+    resample each band as it reads it than have the whole frame resampled first
+    (``align_camera_frames(defer=True)``).
+
+    Parameters
+    ----------
+    img : (H, W, 3) float32 the decoded frame (any layout; not modified).
+    M, box, margin : as :func:`warp_face` (``FrameAlignment.matrix``, ``CameraAlignment.box`` and
+        ``BOX_MARGIN + FrameAlignment.displacement_px`` for a frame the alignment deferred).
+    rows : (r0, r1) the output rows, end exclusive.
+    out : (r1 - r0, W, 3) float32 C-contiguous to write into (default a new array).
+
+    Returns
+    -------
+    ``out``: inside the box grown by ``margin`` the bicubic resampling (the compiled passes: bit for
+    bit the rows :func:`warp_face` writes for a C-contiguous frame; ``cv2.warpAffine`` for other
+    layouts), beyond it the frame's own pixels.
+    """
+    h, w = img.shape[:2]
+    r0, r1 = rows
+    out = np.empty((r1 - r0, w) + img.shape[2:], np.float32) if out is None else out
+    out[...] = img[r0:r1]
+    x0, y0, x1, y1 = _grown_box((h, w), box, margin)
+    a, b = max(r0, y0), min(r1, y1)
+    if x1 <= x0 or b <= a:
+        return out
+    reach = int(np.ceil(_row_shift(M, (x0, y0, x1, y1)))) + 3
+    lo, hi = max(a - reach, 0), min(b + reach, h)
+    band = np.empty((b - a, x1 - x0) + img.shape[2:], np.float32)
+    src = img[lo:hi]
+    if src.dtype == np.float32 and src.ndim == 3 and src.shape[2] == 3 and src.strides[1:] != (12, 4):
+        src = np.ascontiguousarray(src)  # an EXR file's view: the compiled passes on a copy of the rows read
+    if not warp_rows(src, lo, M, x0, a, band):
+        cv2.warpAffine(
+            img[lo:hi],
+            _shifted(M, x0, a, lo),
+            (x1 - x0, b - a),
+            dst=band,
+            flags=_FLAGS,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    out[a - r0 : b - r0, x0:x1] = band
+    return out
+
+
 def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive) in bands of rows.
+    """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive): by
+    :func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place` where it applies, else in
+    bands of rows.
 
     Each band is resampled from the frame's own rows (a view: no copy of the source) into one of
     two band buffers, and written into the frame only after the next band has been resampled:
@@ -74,7 +135,7 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     it reads is still as decoded when it is read.
     """
     x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0:
+    if x1 <= x0 or y1 <= y0 or warp_box_in_place(img, M, box):  # strips written straight into the frame
         return img
     # how far (rows) a reference pixel of the box reads from its own row, plus the cubic's taps
     reach = int(np.ceil(_row_shift(M, box))) + 3
