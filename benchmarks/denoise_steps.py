@@ -93,6 +93,7 @@ def main() -> None:
     _timed(moment_filter, "pool_first_moments", "denoise: pooling (before it was fused into the packing)")
     _timed(denoise, "filter_moments", "denoise: filter_moments (all, with the integrable step)")
     _timed(denoise, "make_integrable", "denoise: integrable step (all)")
+    _timed(integrable_normals, "_solve_padded", "denoise: integrable, screened solves (FFT)")
     _timed(integrable_normals, "_screened_inverse", "denoise: integrable, screened solves (FFT)")
     with tempfile.TemporaryDirectory(prefix="denoise_steps_") as tmpdir:
         frames, geometry = noise_figures._synthetic_camera(
