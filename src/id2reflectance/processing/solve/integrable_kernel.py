@@ -24,7 +24,7 @@ _NO_COORDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # the coordinates where a pass does
 @njit(inline="always", **_JIT)
 def _coords(i, j, step, grid):  # noqa: ANN001, ANN202
     """(x, y, xu, xv, yu, yv) at box pixel (i, j), bilinear in ``grid`` (ny, nx, 6) float64."""
-    fi, fj = i / step, j / step
+    fi, fj = i / step, j / step  # (a multiplication by 1 / step would round differently for other steps)
     i0, j0 = int(fi), int(fj)
     i0 = min(i0, grid.shape[0] - 2)
     j0 = min(j0, grid.shape[1] - 2)
@@ -51,8 +51,8 @@ def _view(c, to_cam):  # noqa: ANN001, ANN202
     """Unit vector from the surface towards the camera at a pixel of coordinates ``c`` (:func:`_coords`),
     light-stage axes."""
     x, y = c[0], c[1]
-    r = np.sqrt(1.0 + x * x + y * y)
-    e0, e1, e2 = -x / r, -y / r, -1.0 / r
+    ir = 1.0 / np.sqrt(1.0 + x * x + y * y)  # one division, three products
+    e0, e1, e2 = -x * ir, -y * ir, -ir
     return (  # to_cam^T e, a tuple: no allocation per pixel
         to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2,
         to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2,
@@ -85,9 +85,10 @@ def _half(spec, i, j, c, to_cam):  # noqa: ANN001, ANN202
     if mn <= 0.0:
         return np.float32(0.0), np.float32(0.0), np.float32(0.0)
     e = _view(c, to_cam)
-    a0, a1, a2 = m0 / mn + e[0], m1 / mn + e[1], m2 / mn + e[2]
-    an = max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
-    return np.float32(a0 / an), np.float32(a1 / an), np.float32(a2 / an)
+    im = 1.0 / mn
+    a0, a1, a2 = m0 * im + e[0], m1 * im + e[1], m2 * im + e[2]
+    ia = 1.0 / max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
+    return np.float32(a0 * ia), np.float32(a1 * ia), np.float32(a2 * ia)
 
 
 @njit(inline="always", **_JIT)
@@ -103,7 +104,8 @@ def _gradient(v, i, j, c, good, to_cam, dmin, gu, gv, ok):  # noqa: ANN001, ANN2
     length = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
     d = n0 * x + n1 * y + n2
     if good and length > 0 and abs(d) > dmin * length * np.sqrt(1.0 + x * x + y * y):
-        p, q = -n0 / d, -n1 / d
+        idd = 1.0 / d
+        p, q = -n0 * idd, -n1 * idd
         gu[i, j] = p * c[2] + q * c[4]
         gv[i, j] = p * c[3] + q * c[5]
         ok[i, j] = 1
@@ -189,7 +191,7 @@ def _d4r(a, i, j):  # noqa: ANN001, ANN202
     """Fourth-order central difference along rows (d/dv) at (i, j); 0 within 2 of the border."""
     if i < 2 or i >= a.shape[0] - 2:
         return 0.0
-    return (8.0 * (a[i + 1, j] - a[i - 1, j]) - (a[i + 2, j] - a[i - 2, j])) / 12.0
+    return (8.0 * (a[i + 1, j] - a[i - 1, j]) - (a[i + 2, j] - a[i - 2, j])) * (1.0 / 12.0)
 
 
 @njit(inline="always", **_JIT)
@@ -197,7 +199,7 @@ def _d4c(a, i, j):  # noqa: ANN001, ANN202
     """Fourth-order central difference along columns (d/du) at (i, j); 0 within 2 of the border."""
     if j < 2 or j >= a.shape[1] - 2:
         return 0.0
-    return (8.0 * (a[i, j + 1] - a[i, j - 1]) - (a[i, j + 2] - a[i, j - 2])) / 12.0
+    return (8.0 * (a[i, j + 1] - a[i, j - 1]) - (a[i, j + 2] - a[i, j - 2])) * (1.0 / 12.0)
 
 
 @njit(parallel=True, **_JIT)
@@ -216,17 +218,17 @@ def _corrected(v, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
     x, y, xu, xv, yu, yv = c[0], c[1], c[2], c[3], c[4], c[5]
     g_u = gu[i, j] - _d4r(psi, i, j)
     g_v = gv[i, j] + _d4c(psi, i, j)
-    det = xu * yv - xv * yu
-    p = (g_u * yv - g_v * yu) / det
-    q = (g_v * xu - g_u * xv) / det
+    idet = 1.0 / (xu * yv - xv * yu)
+    p = (g_u * yv - g_v * yu) * idet
+    q = (g_v * xu - g_u * xv) * idet
     v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
     c0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
     c1 = to_cam[1, 0] * v0 + to_cam[1, 1] * v1 + to_cam[1, 2] * v2
     c2 = to_cam[2, 0] * v0 + to_cam[2, 1] * v1 + to_cam[2, 2] * v2
     sign = 1.0 if c0 * x + c1 * y + c2 > 0 else -1.0
     e0, e1, e2 = -p * sign, -q * sign, (1.0 + p * x + q * y) * sign
-    en = np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
-    e0, e1, e2 = e0 / en, e1 / en, e2 / en
+    ie = 1.0 / np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+    e0, e1, e2 = e0 * ie, e1 * ie, e2 * ie
     return (  # back: to_cam^T e
         np.float32(to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2),
         np.float32(to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2),
@@ -245,20 +247,23 @@ def _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights):  # noqa: ANN0
         wn = np.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
         if wn <= 0.0:
             return
-        n2 = (np.float32(w0 / wn), np.float32(w1 / wn), np.float32(w2 / wn))
+        iw = 1.0 / wn
+        n2 = (np.float32(w0 * iw), np.float32(w1 * iw), np.float32(w2 * iw))
     v = _green_blue(m1c, i, j)
     v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
     norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
     if norm <= 0.0:
         return
-    a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
+    inorm = 1.0 / norm
+    a0, a1, a2 = v0 * inorm, v1 * inorm, v2 * inorm
     b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
     k0, k1, k2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
     sin = np.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
     if sin <= 0.0:
         return
     cos = a0 * b0 + a1 * b1 + a2 * b2
-    k0, k1, k2 = k0 / sin, k1 / sin, k2 / sin
+    isin = 1.0 / sin
+    k0, k1, k2 = k0 * isin, k1 * isin, k2 * isin
     for ch in range(3):
         u0 = np.float64(m1c[i, j, ch])
         u1 = np.float64(m1c[i, j, 3 + ch])
@@ -310,15 +315,17 @@ def _reflect_pixel(spec, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
     b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
     da = 2.0 * (a0 * e[0] + a1 * e[1] + a2 * e[2])
     db = 2.0 * (b0 * e[0] + b1 * e[1] + b2 * e[2])
-    r0 = m0 / mn + db * b0 - da * a0
-    r1 = m1 / mn + db * b1 - da * a1
-    r2 = m2 / mn + db * b2 - da * a2
+    im = 1.0 / mn
+    r0 = m0 * im + db * b0 - da * a0
+    r1 = m1 * im + db * b1 - da * a1
+    r2 = m2 * im + db * b2 - da * a2
     rn = np.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
     if rn <= 0.0:
         return
-    spec[i, j, 1] = r0 / rn * mn
-    spec[i, j, 2] = r1 / rn * mn
-    spec[i, j, 3] = r2 / rn * mn
+    scale = mn / rn
+    spec[i, j, 1] = r0 * scale
+    spec[i, j, 2] = r1 * scale
+    spec[i, j, 3] = r2 * scale
 
 
 @njit(parallel=True, **_JIT)
