@@ -135,6 +135,11 @@ def _inverse_symbol(H: int, W: int, kappa: float, dtype: np.dtype) -> np.ndarray
 def coordinate_grid(camera: Camera, roi: tuple[slice, slice], shape: tuple[int, int], step: int) -> np.ndarray:
     """Undistorted normalised coordinates and their Jacobian at nodes every ``step`` pixels of the box.
 
+    The lens is undistorted once, at the nodes and a ring of nodes around them; the Jacobian is the
+    central difference between a node's neighbours (over ``2 step`` pixels: the lens model is smooth,
+    e.g. ``k1 = -0.2`` at 300 px focal length and ``step`` 8 changes it by about 1e-4 relative against
+    differences over one pixel, at a fifth of the undistortions).
+
     Returns
     -------
     (ny, nx, 6) float64: ``x, y, dx/du, dx/dv, dy/du, dy/dv`` at box pixels ``(i step, j
@@ -144,22 +149,23 @@ def coordinate_grid(camera: Camera, roi: tuple[slice, slice], shape: tuple[int, 
     r0, c0 = roi[0].indices(camera.height)[0], roi[1].indices(camera.width)[0]
     ny, nx = max(2, -(-(h - 1) // step) + 1), max(2, -(-(w - 1) // step) + 1)
     vv, uu = np.meshgrid(
-        r0 + step * np.arange(ny, dtype=np.float64), c0 + step * np.arange(nx, dtype=np.float64), indexing="ij"
+        r0 + step * np.arange(-1, ny + 1, dtype=np.float64),
+        c0 + step * np.arange(-1, nx + 1, dtype=np.float64),
+        indexing="ij",
     )
     K, dist = np.asarray(camera.K, np.float64), np.asarray(camera.dist, np.float64)
+    x, y = undistort_pixels(np.stack([uu.ravel(), vv.ravel()], axis=1), K, dist)
+    x, y = x.reshape(ny + 2, nx + 2), y.reshape(ny + 2, nx + 2)
+    inner = (slice(1, -1), slice(1, -1))
+    half = 0.5 / step
 
-    def undistort(du: float, dv: float) -> tuple[np.ndarray, np.ndarray]:
-        x, y = undistort_pixels(np.stack([(uu + du).ravel(), (vv + dv).ravel()], axis=1), K, dist)
-        return x.reshape(ny, nx), y.reshape(ny, nx)
+    def d_du(a: np.ndarray) -> np.ndarray:
+        return (a[1:-1, 2:] - a[1:-1, :-2]) * half
 
-    (xa, ya), (xb, yb), (xc, yc), (xd, yd) = (
-        undistort(-0.5, 0),
-        undistort(0.5, 0),
-        undistort(0, -0.5),
-        undistort(0, 0.5),
-    )
-    x, y = undistort(0.0, 0.0)
-    return np.stack([x, y, xb - xa, xd - xc, yb - ya, yd - yc], axis=2)
+    def d_dv(a: np.ndarray) -> np.ndarray:
+        return (a[2:, 1:-1] - a[:-2, 1:-1]) * half
+
+    return np.stack([x[inner], y[inner], d_du(x), d_dv(x), d_du(y), d_dv(y)], axis=2)
 
 
 def _coords(grid: np.ndarray, shape: tuple[int, int], step: int) -> list[np.ndarray]:
