@@ -22,28 +22,35 @@ _NO_COORDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # the coordinates where a pass does
 
 
 @njit(inline="always", **_JIT)
-def _coords(i, j, step, grid):  # noqa: ANN001, ANN202
-    """(x, y, xu, xv, yu, yv) at box pixel (i, j), bilinear in ``grid`` (ny, nx, 6) float64."""
-    fi, fj = i / step, j / step  # (a multiplication by 1 / step would round differently for other steps)
-    i0, j0 = int(fi), int(fj)
-    i0 = min(i0, grid.shape[0] - 2)
-    j0 = min(j0, grid.shape[1] - 2)
-    a, b = fi - i0, fj - j0
-    w00, w01, w10, w11 = (1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b
-    return (  # a tuple, not an array: no allocation per pixel
-        _lerp4(grid, i0, j0, 0, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 1, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 2, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 3, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 4, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 5, w00, w01, w10, w11),
-    )
+def _row_nodes(i, step, grid):  # noqa: ANN001, ANN202
+    """(nx, 6) float64: ``grid`` (ny, nx, 6) interpolated linearly between its node rows at box row ``i``
+    (once per row; :func:`_coords` then interpolates along the row)."""
+    fi = i / step
+    i0 = min(int(fi), grid.shape[0] - 2)
+    a = fi - i0
+    nx = grid.shape[1]
+    out = np.empty((nx, 6), np.float64)
+    for jn in range(nx):
+        for k in range(6):
+            out[jn, k] = (1 - a) * grid[i0, jn, k] + a * grid[i0 + 1, jn, k]
+    return out
 
 
 @njit(inline="always", **_JIT)
-def _lerp4(grid, i0, j0, k, w00, w01, w10, w11):  # noqa: ANN001, ANN202
-    """Bilinear value of plane ``k`` of ``grid`` in the cell at node (i0, j0)."""
-    return w00 * grid[i0, j0, k] + w01 * grid[i0, j0 + 1, k] + w10 * grid[i0 + 1, j0, k] + w11 * grid[i0 + 1, j0 + 1, k]
+def _coords(j, step, row):  # noqa: ANN001, ANN202
+    """(x, y, xu, xv, yu, yv) at pixel j of a box row, linear between the nodes of ``row`` (:func:`_row_nodes`):
+    bilinear in the coordinate grid."""
+    fj = j / step
+    j0 = min(int(fj), row.shape[0] - 2)
+    b = fj - j0
+    return (  # a tuple, not an array: no allocation per pixel
+        (1 - b) * row[j0, 0] + b * row[j0 + 1, 0],
+        (1 - b) * row[j0, 1] + b * row[j0 + 1, 1],
+        (1 - b) * row[j0, 2] + b * row[j0 + 1, 2],
+        (1 - b) * row[j0, 3] + b * row[j0 + 1, 3],
+        (1 - b) * row[j0, 4] + b * row[j0 + 1, 4],
+        (1 - b) * row[j0, 5] + b * row[j0 + 1, 5],
+    )
 
 
 @njit(inline="always", **_JIT)
@@ -145,9 +152,10 @@ def gradient_both(
     coordinates interpolated once."""
     h, w = signal.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if signal[i, j]:
-                c = _coords(i, j, step, grid)
+                c = _coords(j, step, row)
                 _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
                 _gradient(_half(spec, i, j, c, to_cam), i, j, c, True, to_cam, dmin, gus, gvs, oks)
             else:
@@ -178,9 +186,10 @@ def gradient_diffuse(
     """
     h, w = signal.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if signal[i, j]:
-                c = _coords(i, j, step, grid)
+                c = _coords(j, step, row)
                 _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
             else:
                 _unlit(i, j, gu, gv, ok)
@@ -294,9 +303,10 @@ def rotate_diffuse(
     ``signal`` (h, w) bool pixels (grazing normals)."""
     h, w = ok.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if signal[i, j]:
-                c = _coords(i, j, step, grid) if ok[i, j] else _NO_COORDS
+                c = _coords(j, step, row) if ok[i, j] else _NO_COORDS
                 _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights)
 
 
@@ -350,10 +360,11 @@ def correct_both(
     oks) in one pass: each pixel's coordinates interpolated once."""
     h, w = ok.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if not signal[i, j]:
                 continue
-            c = _coords(i, j, step, grid) if ok[i, j] or oks[i, j] else _NO_COORDS
+            c = _coords(j, step, row) if ok[i, j] or oks[i, j] else _NO_COORDS
             _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights)
             if oks[i, j]:
                 _reflect_pixel(spec, psis, gus, gvs, i, j, c, to_cam)
