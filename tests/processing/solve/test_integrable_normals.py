@@ -141,3 +141,78 @@ def test_the_weighted_channels_set_the_normal(monkeypatch: pytest.MonkeyPatch, c
     assert np.max(angle_between_deg(_normal(out), _normal(m1c))[signal]) < 1.0
     gb, _ = _apply(noisy, signal, camera)  # green plus blue: the blue channel's noise stays (less its curl)
     assert np.median(angle_between_deg(_normal(gb), _normal(m1c))[signal]) > 0.5
+
+
+def _apply_operator(psi: np.ndarray, kappa: float) -> np.ndarray:
+    """``(kappa^2 - Laplacian_4) psi`` with the fourth-order differences applied twice (the FFT's symbol)."""
+    d = integrable_normals._d4
+    return kappa * kappa * psi - d(d(psi, 0), 0) - d(d(psi, 1), 1)
+
+
+def test_the_screened_solve_inverts_its_operator() -> None:
+    """Every plane of the batched FFT solve (:func:`_solve_padded`) satisfies the screened equation
+    inside the box and equals the one-plane solve; the kept buffer's margins are zeroed again."""
+    rng = np.random.default_rng(3)
+    kappa = integrable_normals.KAPPA
+    h, w, pad = 70, 90, integrable_normals.PAD
+    curls = rng.normal(0.0, 1.0, (2, h, w)).astype(np.float32)
+    buf = integrable_normals._padded(2, (h, w), np.float32)
+    buf[...] = 7.0  # stale values everywhere: the margins must be zeroed by the next call
+    buf = integrable_normals._padded(2, (h, w), np.float32)
+    assert not buf[:, :pad].any() and not buf[:, pad + h :].any() and not buf[:, :, :pad].any()
+    buf[:, pad : pad + h, pad : pad + w] = curls
+    psi = np.array(integrable_normals._solve_padded(buf, (h, w), kappa))
+    for k in range(2):
+        residual = _apply_operator(psi[k].astype(np.float64), kappa) - curls[k]
+        assert np.max(np.abs(residual[4:-4, 4:-4])) < 1e-4 * np.max(np.abs(curls[k]))
+        single = integrable_normals._screened_inverse(curls[k], kappa)
+        np.testing.assert_allclose(single, psi[k], rtol=0, atol=1e-6)
+
+
+def test_the_coordinate_grids_jacobian() -> None:
+    """The Jacobian from the neighbouring nodes matches differences over one pixel (a distorted lens)."""
+    from id2reflectance.capture.camera import undistort_pixels
+
+    camera = _camera((-0.2, 0.1, 0.0, 0.0, 0.0))
+    roi = (slice(5, 90), slice(3, 80))
+    grid = integrable_normals.coordinate_grid(camera, roi, (85, 77), 8)
+    assert grid.shape == (12, 11, 6)
+    vv, uu = np.meshgrid(5.0 + 8.0 * np.arange(12), 3.0 + 8.0 * np.arange(11), indexing="ij")
+
+    def at(du: float, dv: float) -> tuple[np.ndarray, np.ndarray]:
+        x, y = undistort_pixels(np.stack([(uu + du).ravel(), (vv + dv).ravel()], axis=1), camera.K, camera.dist)
+        return x.reshape(uu.shape), y.reshape(uu.shape)
+
+    x, y = at(0.0, 0.0)
+    np.testing.assert_allclose(grid[..., 0], x, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(grid[..., 1], y, rtol=0, atol=1e-12)
+    (xa, ya), (xb, yb), (xc, yc), (xd, yd) = at(-0.5, 0), at(0.5, 0), at(0, -0.5), at(0, 0.5)
+    for k, ref in enumerate([xb - xa, xd - xc, yb - ya, yd - yc]):
+        scale = np.max(np.abs(grid[..., 2:]))
+        assert np.max(np.abs(grid[..., 2 + k] - ref)) < 5e-4 * scale
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_kept_buffers_carry_nothing_between_calls(monkeypatch: pytest.MonkeyPatch, compiled: bool) -> None:
+    """A box after a larger one (the scratch kept between cameras) gives what it gives alone."""
+    if not compiled:
+        monkeypatch.setattr(integrable_normals, "numba_available", lambda: False)
+    elif not numba_available():
+        pytest.skip("numba not installed")
+    camera = _camera()
+    m1c, signal, spec = _surface(camera)
+    rng = np.random.default_rng(4)
+    m1c += rng.normal(0.0, 0.004, m1c.shape).astype(np.float32)
+    spec += rng.normal(0.0, 0.01, spec.shape).astype(np.float32)
+    box = (slice(10, 80), slice(20, 90))
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        out, spec_out = m1c[box].copy(), spec[box].copy()
+        make_integrable(out, signal[box], camera, LIGHTS_TO_WORLD, box, spec=spec_out)
+        return out, spec_out
+
+    first = run()
+    _apply(m1c, signal, camera, spec)  # the whole image: larger buffers, other values
+    again = run()
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], m1c[box])  # the step did change the moments

@@ -30,6 +30,7 @@ Pipeline per camera (``solve_session``): decode -> align (when present) -> :func
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -190,9 +191,17 @@ def _noise_coefficients(prep: Preparation) -> np.ndarray:
 
 
 def _remove_ambient(
-    images: dict[tuple[str, str], np.ndarray], signal: np.ndarray, prep: Preparation, *, eps: float, in_place: bool
+    images: dict[tuple[str, str], np.ndarray],
+    signal: np.ndarray,
+    prep: Preparation,
+    *,
+    eps: Callable[[], float],
+    in_place: bool,
 ) -> None:
     """Measure the ambient light; subtract it from every frame when present (in place, or new arrays).
+
+    ``eps`` gives the smoothing filter's eps, called only when the ambient light is removed (a median
+    over every lit pixel: not computed for a capture without ambient light).
 
     Room light is unpolarised, so both polarisations receive the same ambient image: it is
     measured on their sum (half the noise) and the same estimate is subtracted from both,
@@ -218,7 +227,7 @@ def _remove_ambient(
     amb, full, ratio = measure(slice(None), slice(None))
     prep.ambient = {"ratio": ratio}
     prep.ambient_removed = True
-    smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps, subsample=1)
+    smooth = guided_filter(luminance(full), amb, radius=AMBIENT_RADIUS, eps=eps(), subsample=1)
     for key, img in images.items():
         if in_place and img.flags.writeable:
             img -= smooth
@@ -275,15 +284,20 @@ def prepare_frames(
     raw_c = luminance(images[("full", "cross")], out=mapped_empty(shape, np.float32))
     raw_p = luminance(images[("full", "parallel")], out=mapped_empty(shape, np.float32))
     floor = 10.0 * max(prep.cross_noise.read, 1e-6)
+    signal: np.ndarray | None = None
     if ambient == "auto" and has_inverses(images):
         signal = raw_c > floor
         signal = signal if signal.any() else np.ones_like(signal)
-        eps = (EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[signal])))) ** 2
-        _remove_ambient(images, signal, prep, eps=max(eps, 1e-10), in_place=in_place)
+
+        def ambient_eps(lit: np.ndarray = signal) -> float:
+            return max((EPS_SIGMAS * float(prep.cross_noise.sigma(np.median(raw_c[lit])))) ** 2, 1e-10)
+
+        _remove_ambient(images, signal, prep, eps=ambient_eps, in_place=in_place)
     lum_c = luminance(images[("full", "cross")]) if prep.ambient_removed else raw_c
-    signal = lum_c > floor
-    if not signal.any():
-        signal = np.ones_like(signal)
+    if signal is None or prep.ambient_removed:  # else the lit pixels of raw_c, found above
+        signal = lum_c > floor
+        if not signal.any():
+            signal = np.ones_like(signal)
     sub = _strided(signal.shape)  # the levels from at most about 2^18 pixels
     sig_sub = signal[sub] if signal[sub].any() else np.ones_like(signal[sub])
     spec = luminance(images[("full", "parallel")][sub]) - lum_c[sub]

@@ -22,28 +22,35 @@ _NO_COORDS = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # the coordinates where a pass does
 
 
 @njit(inline="always", **_JIT)
-def _coords(i, j, step, grid):  # noqa: ANN001, ANN202
-    """(x, y, xu, xv, yu, yv) at box pixel (i, j), bilinear in ``grid`` (ny, nx, 6) float64."""
-    fi, fj = i / step, j / step
-    i0, j0 = int(fi), int(fj)
-    i0 = min(i0, grid.shape[0] - 2)
-    j0 = min(j0, grid.shape[1] - 2)
-    a, b = fi - i0, fj - j0
-    w00, w01, w10, w11 = (1 - a) * (1 - b), (1 - a) * b, a * (1 - b), a * b
-    return (  # a tuple, not an array: no allocation per pixel
-        _lerp4(grid, i0, j0, 0, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 1, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 2, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 3, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 4, w00, w01, w10, w11),
-        _lerp4(grid, i0, j0, 5, w00, w01, w10, w11),
-    )
+def _row_nodes(i, step, grid):  # noqa: ANN001, ANN202
+    """(nx, 6) float64: ``grid`` (ny, nx, 6) interpolated linearly between its node rows at box row ``i``
+    (once per row; :func:`_coords` then interpolates along the row)."""
+    fi = i / step
+    i0 = min(int(fi), grid.shape[0] - 2)
+    a = fi - i0
+    nx = grid.shape[1]
+    out = np.empty((nx, 6), np.float64)
+    for jn in range(nx):
+        for k in range(6):
+            out[jn, k] = (1 - a) * grid[i0, jn, k] + a * grid[i0 + 1, jn, k]
+    return out
 
 
 @njit(inline="always", **_JIT)
-def _lerp4(grid, i0, j0, k, w00, w01, w10, w11):  # noqa: ANN001, ANN202
-    """Bilinear value of plane ``k`` of ``grid`` in the cell at node (i0, j0)."""
-    return w00 * grid[i0, j0, k] + w01 * grid[i0, j0 + 1, k] + w10 * grid[i0 + 1, j0, k] + w11 * grid[i0 + 1, j0 + 1, k]
+def _coords(j, step, row):  # noqa: ANN001, ANN202
+    """(x, y, xu, xv, yu, yv) at pixel j of a box row, linear between the nodes of ``row`` (:func:`_row_nodes`):
+    bilinear in the coordinate grid."""
+    fj = j / step
+    j0 = min(int(fj), row.shape[0] - 2)
+    b = fj - j0
+    return (  # a tuple, not an array: no allocation per pixel
+        (1 - b) * row[j0, 0] + b * row[j0 + 1, 0],
+        (1 - b) * row[j0, 1] + b * row[j0 + 1, 1],
+        (1 - b) * row[j0, 2] + b * row[j0 + 1, 2],
+        (1 - b) * row[j0, 3] + b * row[j0 + 1, 3],
+        (1 - b) * row[j0, 4] + b * row[j0 + 1, 4],
+        (1 - b) * row[j0, 5] + b * row[j0 + 1, 5],
+    )
 
 
 @njit(inline="always", **_JIT)
@@ -51,8 +58,8 @@ def _view(c, to_cam):  # noqa: ANN001, ANN202
     """Unit vector from the surface towards the camera at a pixel of coordinates ``c`` (:func:`_coords`),
     light-stage axes."""
     x, y = c[0], c[1]
-    r = np.sqrt(1.0 + x * x + y * y)
-    e0, e1, e2 = -x / r, -y / r, -1.0 / r
+    ir = 1.0 / np.sqrt(1.0 + x * x + y * y)  # one division, three products
+    e0, e1, e2 = -x * ir, -y * ir, -ir
     return (  # to_cam^T e, a tuple: no allocation per pixel
         to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2,
         to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2,
@@ -85,9 +92,10 @@ def _half(spec, i, j, c, to_cam):  # noqa: ANN001, ANN202
     if mn <= 0.0:
         return np.float32(0.0), np.float32(0.0), np.float32(0.0)
     e = _view(c, to_cam)
-    a0, a1, a2 = m0 / mn + e[0], m1 / mn + e[1], m2 / mn + e[2]
-    an = max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
-    return np.float32(a0 / an), np.float32(a1 / an), np.float32(a2 / an)
+    im = 1.0 / mn
+    a0, a1, a2 = m0 * im + e[0], m1 * im + e[1], m2 * im + e[2]
+    ia = 1.0 / max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-30)
+    return np.float32(a0 * ia), np.float32(a1 * ia), np.float32(a2 * ia)
 
 
 @njit(inline="always", **_JIT)
@@ -103,7 +111,8 @@ def _gradient(v, i, j, c, good, to_cam, dmin, gu, gv, ok):  # noqa: ANN001, ANN2
     length = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
     d = n0 * x + n1 * y + n2
     if good and length > 0 and abs(d) > dmin * length * np.sqrt(1.0 + x * x + y * y):
-        p, q = -n0 / d, -n1 / d
+        idd = 1.0 / d
+        p, q = -n0 * idd, -n1 * idd
         gu[i, j] = p * c[2] + q * c[4]
         gv[i, j] = p * c[3] + q * c[5]
         ok[i, j] = 1
@@ -143,9 +152,10 @@ def gradient_both(
     coordinates interpolated once."""
     h, w = signal.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if signal[i, j]:
-                c = _coords(i, j, step, grid)
+                c = _coords(j, step, row)
                 _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
                 _gradient(_half(spec, i, j, c, to_cam), i, j, c, True, to_cam, dmin, gus, gvs, oks)
             else:
@@ -176,9 +186,10 @@ def gradient_diffuse(
     """
     h, w = signal.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if signal[i, j]:
-                c = _coords(i, j, step, grid)
+                c = _coords(j, step, row)
                 _gradient(_weighted(m1c, i, j, weights), i, j, c, True, to_cam, dmin, gu, gv, ok)
             else:
                 _unlit(i, j, gu, gv, ok)
@@ -189,7 +200,7 @@ def _d4r(a, i, j):  # noqa: ANN001, ANN202
     """Fourth-order central difference along rows (d/dv) at (i, j); 0 within 2 of the border."""
     if i < 2 or i >= a.shape[0] - 2:
         return 0.0
-    return (8.0 * (a[i + 1, j] - a[i - 1, j]) - (a[i + 2, j] - a[i - 2, j])) / 12.0
+    return (8.0 * (a[i + 1, j] - a[i - 1, j]) - (a[i + 2, j] - a[i - 2, j])) * (1.0 / 12.0)
 
 
 @njit(inline="always", **_JIT)
@@ -197,7 +208,7 @@ def _d4c(a, i, j):  # noqa: ANN001, ANN202
     """Fourth-order central difference along columns (d/du) at (i, j); 0 within 2 of the border."""
     if j < 2 or j >= a.shape[1] - 2:
         return 0.0
-    return (8.0 * (a[i, j + 1] - a[i, j - 1]) - (a[i, j + 2] - a[i, j - 2])) / 12.0
+    return (8.0 * (a[i, j + 1] - a[i, j - 1]) - (a[i, j + 2] - a[i, j - 2])) * (1.0 / 12.0)
 
 
 @njit(parallel=True, **_JIT)
@@ -216,17 +227,17 @@ def _corrected(v, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
     x, y, xu, xv, yu, yv = c[0], c[1], c[2], c[3], c[4], c[5]
     g_u = gu[i, j] - _d4r(psi, i, j)
     g_v = gv[i, j] + _d4c(psi, i, j)
-    det = xu * yv - xv * yu
-    p = (g_u * yv - g_v * yu) / det
-    q = (g_v * xu - g_u * xv) / det
+    idet = 1.0 / (xu * yv - xv * yu)
+    p = (g_u * yv - g_v * yu) * idet
+    q = (g_v * xu - g_u * xv) * idet
     v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
     c0 = to_cam[0, 0] * v0 + to_cam[0, 1] * v1 + to_cam[0, 2] * v2
     c1 = to_cam[1, 0] * v0 + to_cam[1, 1] * v1 + to_cam[1, 2] * v2
     c2 = to_cam[2, 0] * v0 + to_cam[2, 1] * v1 + to_cam[2, 2] * v2
     sign = 1.0 if c0 * x + c1 * y + c2 > 0 else -1.0
     e0, e1, e2 = -p * sign, -q * sign, (1.0 + p * x + q * y) * sign
-    en = np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
-    e0, e1, e2 = e0 / en, e1 / en, e2 / en
+    ie = 1.0 / np.sqrt(e0 * e0 + e1 * e1 + e2 * e2)
+    e0, e1, e2 = e0 * ie, e1 * ie, e2 * ie
     return (  # back: to_cam^T e
         np.float32(to_cam[0, 0] * e0 + to_cam[1, 0] * e1 + to_cam[2, 0] * e2),
         np.float32(to_cam[0, 1] * e0 + to_cam[1, 1] * e1 + to_cam[2, 1] * e2),
@@ -245,20 +256,23 @@ def _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights):  # noqa: ANN0
         wn = np.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
         if wn <= 0.0:
             return
-        n2 = (np.float32(w0 / wn), np.float32(w1 / wn), np.float32(w2 / wn))
+        iw = 1.0 / wn
+        n2 = (np.float32(w0 * iw), np.float32(w1 * iw), np.float32(w2 * iw))
     v = _green_blue(m1c, i, j)
     v0, v1, v2 = np.float64(v[0]), np.float64(v[1]), np.float64(v[2])
     norm = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
     if norm <= 0.0:
         return
-    a0, a1, a2 = v0 / norm, v1 / norm, v2 / norm
+    inorm = 1.0 / norm
+    a0, a1, a2 = v0 * inorm, v1 * inorm, v2 * inorm
     b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
     k0, k1, k2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
     sin = np.sqrt(k0 * k0 + k1 * k1 + k2 * k2)
     if sin <= 0.0:
         return
     cos = a0 * b0 + a1 * b1 + a2 * b2
-    k0, k1, k2 = k0 / sin, k1 / sin, k2 / sin
+    isin = 1.0 / sin
+    k0, k1, k2 = k0 * isin, k1 * isin, k2 * isin
     for ch in range(3):
         u0 = np.float64(m1c[i, j, ch])
         u1 = np.float64(m1c[i, j, 3 + ch])
@@ -289,9 +303,10 @@ def rotate_diffuse(
     ``signal`` (h, w) bool pixels (grazing normals)."""
     h, w = ok.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if signal[i, j]:
-                c = _coords(i, j, step, grid) if ok[i, j] else _NO_COORDS
+                c = _coords(j, step, row) if ok[i, j] else _NO_COORDS
                 _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights)
 
 
@@ -310,15 +325,17 @@ def _reflect_pixel(spec, psi, gu, gv, i, j, c, to_cam):  # noqa: ANN001, ANN202
     b0, b1, b2 = np.float64(n2[0]), np.float64(n2[1]), np.float64(n2[2])
     da = 2.0 * (a0 * e[0] + a1 * e[1] + a2 * e[2])
     db = 2.0 * (b0 * e[0] + b1 * e[1] + b2 * e[2])
-    r0 = m0 / mn + db * b0 - da * a0
-    r1 = m1 / mn + db * b1 - da * a1
-    r2 = m2 / mn + db * b2 - da * a2
+    im = 1.0 / mn
+    r0 = m0 * im + db * b0 - da * a0
+    r1 = m1 * im + db * b1 - da * a1
+    r2 = m2 * im + db * b2 - da * a2
     rn = np.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
     if rn <= 0.0:
         return
-    spec[i, j, 1] = r0 / rn * mn
-    spec[i, j, 2] = r1 / rn * mn
-    spec[i, j, 3] = r2 / rn * mn
+    scale = mn / rn
+    spec[i, j, 1] = r0 * scale
+    spec[i, j, 2] = r1 * scale
+    spec[i, j, 3] = r2 * scale
 
 
 @njit(parallel=True, **_JIT)
@@ -343,10 +360,11 @@ def correct_both(
     oks) in one pass: each pixel's coordinates interpolated once."""
     h, w = ok.shape
     for i in prange(h):
+        row = _row_nodes(i, step, grid)
         for j in range(w):
             if not signal[i, j]:
                 continue
-            c = _coords(i, j, step, grid) if ok[i, j] or oks[i, j] else _NO_COORDS
+            c = _coords(j, step, row) if ok[i, j] or oks[i, j] else _NO_COORDS
             _rotate_pixel(m1c, psi, gu, gv, ok, i, j, c, to_cam, weights)
             if oks[i, j]:
                 _reflect_pixel(spec, psis, gus, gvs, i, j, c, to_cam)
