@@ -253,6 +253,10 @@ def test_config_validation_and_file(tmp_path):
         SimulatorConfig(cameras=9)
     with pytest.raises(ConfigError, match="saturation"):
         SimulatorConfig(saturation=0.0)
+    with pytest.raises(ConfigError, match="pixel_samples"):
+        SimulatorConfig(pixel_samples=2)  # odd: a sub-sample at the pixel centre
+    with pytest.raises(ConfigError, match="lens_blur_px"):
+        SimulatorConfig(lens_blur_px=-0.1)
     (tmp_path / "c.toml").write_text("image_size = 64\nspecular_samples = [8, 8]\nsss_mm = [1.0, 0.5, 0.2]\n")
     cfg = load_config(tmp_path / "c.toml", SimulatorConfig)
     assert cfg.image_size == 64 and cfg.specular_samples == (8, 8) and cfg.sss_mm == (1.0, 0.5, 0.2)
