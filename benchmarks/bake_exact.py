@@ -83,7 +83,17 @@ def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0,
     )
     from id2reflectance.capture.simulator.visibility import vertex_visibility
 
-    config = SimulatorConfig(image_size=image, uv_size=uv, cameras=3, head_model=head_model, appearance=appearance)
+    # the case of the figures: the procedural template's layout and topology (27 934 vertices; the
+    # simulator's default became the face model's layout) and painted appearance (not a donor's photo)
+    config = SimulatorConfig(
+        image_size=image,
+        uv_size=uv,
+        cameras=3,
+        head_model=head_model,
+        appearance=appearance,
+        template="procedural",
+        appearance_source="procedural",
+    )
     subj = config_subject(config, subject)
     mesh, maps, _ = subject_geometry(subj, config)
     truth = {
@@ -239,17 +249,20 @@ def solved_view_at(
 LOOKUPS = {"spline": sample_spline, "bilinear": sample_bilinear, "cubic": sample_cubic}
 
 
-def exact_views(case: ExactCase, *, lookup: str = "spline") -> list[SolvedView]:
+def exact_views(
+    case: ExactCase, *, lookup: str = "spline", cameras: dict[str, Camera] | None = None
+) -> list[SolvedView]:
     """Every camera's exact maps: pixel ray -> first front-facing hit on the scan -> UV ->
     the truth maps, looked up by ``lookup`` (:data:`LOOKUPS`): ``"spline"`` (default: the
     interpolating cubic B-spline, so the truth is sampled once, exactly, at the texel
     centres, and the image is smooth there), ``"bilinear"`` (the simulator's lookup: kinks
     at the texel centres, which any bake then resamples: the benchmark's own ceiling of
-    47-49 dB at 2048 px) or ``"cubic"`` (OpenCV's bicubic convolution, C1)."""
+    47-49 dB at 2048 px) or ``"cubic"`` (OpenCV's bicubic convolution, C1). ``cameras``:
+    other cameras than the case's rig (:func:`layout_cameras`)."""
     scene = raycasting_scene(case.scan)
     fn = case.scan.face_normals()
     views = []
-    for cam in case.cameras.values():
+    for cam in (case.cameras if cameras is None else cameras).values():
         o, d = cam.pixel_rays()
         t, fid, _ = cast_rays(scene, o[None, :], d)
         hit = (fid >= 0) & (np.sum(fn[np.maximum(fid, 0)] * d, axis=1) < 0)
@@ -258,6 +271,19 @@ def exact_views(case: ExactCase, *, lookup: str = "spline") -> list[SolvedView]:
         hit[np.flatnonzero(hit)[~ok]] = False
         views.append(solved_view_at(cam, hit, uv[ok], d[hit], case.truth, case.shown_diffuse, LOOKUPS[lookup]))
     return views
+
+
+def layout_cameras(names: tuple[str, ...], image: int) -> dict[str, Camera]:
+    """Cameras of the simulator's layout (``CAMERA_LAYOUT``: ``above``, ``below``,
+    ``far_left``, ``far_right``...) built as the rig builds its first three, at ``image`` px."""
+    from id2reflectance.capture.simulator.sessions import CAMERA_LAYOUT, SimulatorConfig, rig_cameras
+
+    known = [c[0] for c in CAMERA_LAYOUT]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown camera(s) {unknown}: the layout has {known}")
+    rig = rig_cameras(SimulatorConfig(image_size=image, uv_size=256, cameras=len(CAMERA_LAYOUT)))
+    return {n: rig[n] for n in names}
 
 
 def camera_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:

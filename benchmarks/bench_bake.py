@@ -7,7 +7,7 @@ Usage::
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
-                      [--exact-heads bald|appearance|both]]
+                      [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
@@ -60,7 +60,12 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    eyebrows, hair and beards) and/or with their appearance (``appearance``, the
    simulator's default now); ``both`` (default) runs each. After each table, where each
    camera region's squared error lies: filled texels, texels filled guided by their
-   grazing samples, grazing seen ones (n.v < 0.3), texels one camera sees, blended ones.
+   grazing samples, grazing seen ones (n.v < 0.3), texels one camera sees, blended ones;
+   each camera region's PSNR over the texels the bake sees (a camera above n.v 0.1) beside
+   the whole region's; with ``--exact-extra-camera NAME`` the bake with that camera of the
+   simulator's layout added to the rig, scored on the same regions.
+   The case is the procedural template's layout with painted appearance (bald: the
+   procedural head's brows and stubble; ``appearance``: eyebrows, hair, beard).
    Helpers: ``benchmarks/bake_exact.py``.
 
 The issue's targets: PSNR > 35 dB, normal < 2 deg, roughness < 0.05, seam ratio < 1.5;
@@ -375,11 +380,15 @@ def speed_section(workdir: Path, subject: int, image: int, uv: int, views_px: in
 # ------------------------------------------------------------------ section 3
 
 
-def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, heads: tuple[str, ...]) -> None:
+def exact_section(
+    image: int, uv: int, variants: tuple[str, ...], lookup: str, heads: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> None:
     from bake_exact import (  # benchmarks/ is the script's folder
         build_case,
         error_shares,
         exact_views,
+        layout_cameras,
+        region_scores,
         scored_regions,
         stage_table,
     )
@@ -390,7 +399,8 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, h
         t = time.perf_counter()
         case = build_case(image, uv, OPTIONS["head_model"], ao=variant == "ao", appearance=head == "appearance")
         views = exact_views(case, lookup=lookup)
-        reg = register_template(load_template(None)[0], case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
+        template = load_template("procedural")[0]  # the case's layout (build_case)
+        reg = register_template(template, case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         regions = scored_regions(case, views)
         print(
             f"# exact maps ({variant}, {head} head, {lookup} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
@@ -425,6 +435,26 @@ def exact_section(image: int, uv: int, variants: tuple[str, ...], lookup: str, h
                 + "; ".join(f"{k} {n}, {sh:.2f}, {db:.1f}" for k, (n, sh, db) in shares.items()),
                 flush=True,
             )
+        # the same regions over the texels the bake sees (a camera above n.v = cos_min) and over all of them
+        maps = {"diffuse_albedo": baked.diffuse_albedo, "normal_object": baked.normal_object}
+        on_seen = region_scores(maps, case.truth, {k: regions[k] & baked.seen for k in case.cameras})
+        for cam in case.cameras:
+            row(
+                f"exact maps ({variant}, {head}) {cam} region PSNR, dB: texels the bake sees "
+                f"({int((regions[cam] & baked.seen).sum())} of {int(regions[cam].sum())}) / all",
+                on_seen[cam][0],
+                ref[cam][0],
+            )
+        for name in extra:  # a camera more than the rig: the same regions (the 3 cameras' texels)
+            more = views + exact_views(case, lookup=lookup, cameras=layout_cameras((name,), image))
+            b = bake_maps(reg.mesh, more, config=BakeConfig(size=uv, previews=False))
+            sc = region_scores(
+                {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
+            )
+            for cam in case.cameras:
+                row(
+                    f"exact maps ({variant}, {head}) {cam} region PSNR, dB: rig + {name} / rig", sc[cam][0], ref[cam][0]
+                )
         by = dict(rows)
         for cam in case.cameras:
             if variant == "ao":  # what a solve sees: the default bake, against grazing texels filled (same run)
@@ -477,6 +507,13 @@ def main() -> None:
         "--exact-lookup", choices=("spline", "bilinear", "cubic"), default="spline", help="section 3: truth lookup"
     )
     ap.add_argument("--exact-heads", choices=("bald", "appearance", "both"), default="both", help="section 3's heads")
+    ap.add_argument(
+        "--exact-extra-camera",
+        action="append",
+        default=[],
+        choices=("above", "below", "far_left", "far_right"),
+        help="section 3: also bake with this camera of the layout added to the rig (repeatable; scored on the same regions)",
+    )
     args = ap.parse_args()
     OPTIONS.update(
         head_model=args.head_model,
@@ -491,7 +528,9 @@ def main() -> None:
         t0 = time.perf_counter()
         variants = ("ao", "none") if args.exact_ao == "both" else (args.exact_ao,)
         heads = ("bald", "appearance") if args.exact_heads == "both" else (args.exact_heads,)
-        exact_section(1024 if args.quick else 2048, 256, variants, args.exact_lookup, heads)
+        exact_section(
+            1024 if args.quick else 2048, 256, variants, args.exact_lookup, heads, tuple(args.exact_extra_camera)
+        )
         print_table()
         print(f"# total {time.perf_counter() - t0:.0f} s")
         return

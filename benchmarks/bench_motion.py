@@ -218,9 +218,11 @@ def cost_rows(
 
     Tiling (not enlarging) keeps the skin's pixel-scale texture that the fit works on; the
     tiles move alike, so the motion is close to one similarity. ``align_camera_frames``
-    (rigid) runs in place as the solver runs it, after one call on the untiled frames (numba's
-    compiled code loaded), the fastest of ``repeats`` runs; references of the same frames in
-    the same run: one bicubic ``cv2.remap`` and one 5 x 5 ``cv2.GaussianBlur``; and the part of
+    (rigid) runs in place as the solver runs it, after one alignment and denoising of the
+    untiled frames (numba's compiled code loaded, or compiled into a fresh checkout's cache:
+    before, the first noisy case's denoising paid the compilation), the fastest of ``repeats``
+    runs; references of the same frames in the same run: one bicubic ``cv2.remap`` and one
+    5 x 5 ``cv2.GaussianBlur``; and the part of
     it that is the resampling (the same warps alone). Wall and CPU seconds (every thread of the
     process: the steadier figure on a shared machine). ``still_dir``: the still session, for the
     cases with ``moving`` False.
@@ -228,6 +230,8 @@ def cost_rows(
     rows: list[Row] = []
     cam, small, small_mask = _tiled(moving_dir, None, 14)
     align_camera_frames(CameraFrames(cam, small, np.zeros(small_mask.shape, bool), {}), small_mask, mode="rigid")
+    # the denoising's compiled kernels loaded (or compiled: a fresh checkout's cache) before any clock runs
+    _align_denoise(cam, small, small_mask, _geometry(moving_dir, small_mask.shape[0]), workers=workers)
     for size, nframes, moving, face in cases:
         if not moving and still_dir is None:
             continue

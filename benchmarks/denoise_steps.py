@@ -4,7 +4,8 @@ The steps of ``noise_figures._stage_seconds`` (noise estimation, ambient check +
 robust mask, confidence; as the solver runs them, in place) on the synthetic camera of
 ``bench_solver.py --noise`` (a simulated camera's frames upsampled, the issue's noise
 added), each library step timed by wrapping the function the pipeline calls. Prints one
-row per step: seconds, the whole stage's seconds in the same run, and the share.
+row per step: wall seconds, the whole stage's seconds in the same run, the share, and the CPU
+seconds of every thread of the process during the step (on a shared machine the steadier figure).
 
     PYTHONPATH=src python benchmarks/denoise_steps.py [--size 2048] [--no-inverses] [--clean]
 """
@@ -25,21 +26,23 @@ import noise_figures  # beside this script
 from id2reflectance.processing.solve import denoise, integrable_normals, moment_filter, noise
 
 SECONDS: dict[str, float] = defaultdict(float)
+CPU: dict[str, float] = defaultdict(float)  # process_time: every thread of the process
 
 
 def _timed(module: ModuleType | Any, name: str, label: str) -> None:
-    """Replace ``module.name`` by a wrapper adding its wall time to ``SECONDS[label]`` (when it exists:
-    the script also profiles older checkouts, ``PYTHONPATH=<their src>``)."""
+    """Replace ``module.name`` by a wrapper adding its wall time to ``SECONDS[label]`` and its CPU time to
+    ``CPU[label]`` (when it exists: the script also profiles older checkouts, ``PYTHONPATH=<their src>``)."""
     fn: Callable[..., Any] | None = getattr(module, name, None)
     if fn is None:
         return
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
             SECONDS[label] += time.perf_counter() - t
+            CPU[label] += time.process_time() - c
 
     setattr(module, name, wrapper)
 
@@ -96,21 +99,23 @@ def main() -> None:
             Path(tmpdir), args.size, inverses=not args.no_inverses, noisy=not args.clean
         )
         noise_figures._stage_seconds(frames, geometry)  # compile or load the kernels
-        best: tuple[dict[str, float], dict[str, float]] | None = None
+        best: tuple[dict[str, float], dict[str, float], dict[str, float]] | None = None
         for _ in range(args.repeats):
             SECONDS.clear()
+            CPU.clear()
             stages = noise_figures._stage_seconds(frames, geometry)
             if best is None or stages["total"] < best[0]["total"]:
-                best = (stages, dict(SECONDS))
+                best = (stages, dict(SECONDS), dict(CPU))
     assert best is not None
-    stages, steps = best
+    stages, steps, cpu = best
     total = stages["total"]
-    rows = [("load average (1 min)", f"{os.getloadavg()[0]:.1f}", f"{os.cpu_count()} CPUs", "-")]
+    rows = [("load average (1 min)", f"{os.getloadavg()[0]:.1f}", f"{os.cpu_count()} CPUs", "-", "-")]
     for k in ("noise", "denoise", "mask", "confidence", "total"):
-        rows.append((f"stage {k}", f"{stages[k]:.3f} s", f"total {total:.3f} s", f"{stages[k] / total:.3f}"))
+        rows.append((f"stage {k}", f"{stages[k]:.3f} s", f"total {total:.3f} s", f"{stages[k] / total:.3f}", "-"))
+    rows.append(("stage total, CPU s (every thread)", "-", "-", "-", f"{stages.get('cpu', float('nan')):.3f} CPU s"))
     for k in sorted(steps):
-        rows.append((k, f"{steps[k]:.3f} s", f"total {total:.3f} s", f"{steps[k] / total:.3f}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((k, f"{steps[k]:.3f} s", f"total {total:.3f} s", f"{steps[k] / total:.3f}", f"{cpu[k]:.3f} CPU s"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 

@@ -90,6 +90,23 @@ def test_hash_split_is_stable_when_subjects_are_added():
     assert all(both[s] == first[s] for s in first)
 
 
+@pytest.mark.parametrize("stratify", ["skin_type", "hash"])
+def test_subjects_drawn_from_one_person_share_a_split(stratify):
+    # photo subjects: more subjects than donors lends a donor twice (retrain3: S0000 in test and
+    # S0047 in training both had London person 104's face)
+    attrs = _attributes()
+    cfg = SplitConfig(seed=0, stratify=stratify)
+    plain = split_subjects(attrs, cfg)
+    test_id = min(s for s, sp in plain.items() if sp == "test")
+    train_id = max(s for s, sp in plain.items() if sp == "train")
+    credited = {sid: {**a, "photo_credit": f"person {sid}"} for sid, a in attrs.items()}
+    credited[train_id]["photo_credit"] = credited[test_id]["photo_credit"]
+    grouped = split_subjects(credited, cfg)
+    assert grouped[train_id] == grouped[test_id] == "test"  # the smaller id's split
+    assert {s: sp for s, sp in grouped.items() if s != train_id} == {s: sp for s, sp in plain.items() if s != train_id}
+    assert split_subjects(dict(reversed(list(credited.items()))), cfg) == grouped  # order-free
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

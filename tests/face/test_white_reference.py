@@ -8,14 +8,17 @@ import pytest
 from id2reflectance._shared.imageio import linear_to_srgb
 from id2reflectance.errors import ShapeError
 from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
+from id2reflectance.face import white_reference
 from id2reflectance.face.skin_tone import photo_ita_deg, skin_region
 from id2reflectance.face.white_reference import (
     REFERENCE_RGB,
+    WIDER_REFERENCE,
     censored_quantile,
     eye_region,
     eye_white_tone,
     eye_white_tone_aligned,
     white_balanced,
+    wider_reference_factors,
 )
 from tests.london_photos import london_people, london_photo
 
@@ -101,6 +104,53 @@ def test_white_balanced_raises_partly_clipped_pixels_by_the_skin_colour():
     np.testing.assert_allclose(raised[0, 0], want, atol=1.5)  # the skin's own red, not the clip level
     assert plain[0, 0, 0] < raised[0, 0, 0] - 5
     np.testing.assert_array_equal(plain[..., 1:], raised[..., 1:])  # unclipped channels untouched
+
+
+def _graded_eye_face(gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 128 px aligned face whose eye openings hold an eye white shaded from 1.0 down to 0.1 of its colour
+    (lids, the eyeball's curvature) and no iris: (image, landmarks, the white's linear RGB) at exposure ``gain``."""
+    skin, white = np.array([0.20, 0.13, 0.09]), np.array([0.40, 0.36, 0.33])
+    img, lm = _synthetic_face(skin, white)
+    eyes = eye_region(lm, img.shape[:2])
+    lin = np.tile(skin, (128, 128, 1)) * (np.linspace(0.5, 1.0, 128)[None, :, None])
+    ys, xs = np.nonzero(eyes)
+    shade = np.linspace(1.0, 0.1, len(ys))[np.argsort(np.argsort(np.hypot((xs % 64) - 24, ys - 50)))]
+    lin[ys, xs] = np.outer(shade, white)
+    return np.round(linear_to_srgb(np.clip(lin * gain, 0, 1)) * 255).astype(np.uint8), lm, white
+
+
+@pytest.mark.parametrize("gain", [3.2, 3.3])  # the 25 % set's blue median clipped at 3.3, not at 3.2
+def test_wider_reference_factors_carry_a_clipped_eye_white_back_to_the_usual_set(monkeypatch, gain):
+    img, lm, _ = _graded_eye_face(1.0)
+    usual = eye_white_tone_aligned(img, lm).eye_white
+    factors = wider_reference_factors(img, lm)
+    assert factors is not None and len(factors) == len(WIDER_REFERENCE)
+    assert 1.0 < factors[0] < factors[1]  # wider sets reach darker pixels: larger factors
+    bright = _graded_eye_face(gain)[0]  # over-exposed: the usual set's blue median clipped
+    top = np.sort(bright[eye_region(lm, bright.shape[:2]), 2])[::-1]
+    assert np.median(top[: int(0.15 * len(top))]) >= 250 and np.median(top[: int(0.35 * len(top))]) < 250
+    fitted = tuple((f, v) for (f, _), v in zip(WIDER_REFERENCE, factors))
+    monkeypatch.setattr(white_reference, "WIDER_REFERENCE", fitted)
+    np.testing.assert_allclose(eye_white_tone_aligned(bright, lm).eye_white, gain * usual, rtol=0.03)
+    # without the factors (all 1) the estimate reads the wider set's darker median
+    monkeypatch.setattr(white_reference, "WIDER_REFERENCE", tuple((f, 1.0) for f, _ in fitted))
+    assert eye_white_tone_aligned(bright, lm).eye_white[2] < 0.97 * gain * usual[2]
+    assert wider_reference_factors(img, np.zeros((68, 2))) is None  # no eye opening
+
+
+def test_wider_reference_is_the_recorded_even_id_fit():
+    """The shipped factors are the median of benchmarks/eye_white_calibration.json's photos, all even
+    (donor) ids: no evaluation photo in the constant (before 2026-12-07 it came from the odd ids)."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parents[2] / "benchmarks" / "eye_white_calibration.json").read_text())
+    photos = record["even_id_photos"]
+    assert len(photos) >= 40 and all(int(p["person"]) % 2 == 0 for p in photos)
+    median = np.median([p["factors"] for p in photos], axis=0)
+    for (fraction, shipped), fitted, recorded in zip(WIDER_REFERENCE, median, record["WIDER_REFERENCE"]):
+        assert recorded == [fraction, pytest.approx(shipped, abs=1e-9)]
+        assert shipped == pytest.approx(fitted, abs=0.005)
 
 
 def test_no_estimate_without_an_eye_white_or_with_clipped_skin():

@@ -564,9 +564,8 @@ def test_retrieval_tone_of_the_astronaut_follows_her_not_the_exposure(inferencer
 
 def test_template_tone_of_the_astronaut_follows_her_not_the_exposure_nor_the_template(inferencer):
     """Output ``template_tone``: the predicted front skin's ITA is the calibrated eye-white
-    tone's, the same within 2.5 degrees over -1 .. +0.75 stop, warm / cool light and two
-    templates (where a template's gain reaches its bound, its closest tone, the same for every
-    variant); the model's reading of the photo (the gain until 2026-12-07) gave the same
+    tone's (reached where the template's gain allows, else its closest tone), the same within 2.5
+    degrees over -1 .. +0.75 stop and warm / cool light on each of two templates; the model's reading of the photo (the gain until 2026-12-07) gave the same
     photo an ITA that depends on the template retrieved (23.6 and 32.9 degrees here), which on
     the London photos moved the tone whenever retrieval switched template between variants."""
     from id2reflectance.evaluation.photo_variants import COOL, WARM, photo_variant
@@ -583,23 +582,24 @@ def test_template_tone_of_the_astronaut_follows_her_not_the_exposure_nor_the_tem
         p = inf.predict_image(photo_variant(photo, stops=stops, gains=gains))[0]
         return skin_ita(p.views["front"]["diffuse_albedo"], skin_pixels(p.views["front"]["mask"])), p
 
-    new, bound = [], {}
+    new, per_template, targets = [], {}, []
     for template in ("S0002", "S0003"):
         for stops, gains in variants:
             ita, p = front_ita(template, "eye_white", stops, gains)
             assert p.skin_tone_source == "eye_white" and p.template_id == template
             assert p.albedo_ita_target == pytest.approx(albedo_ita_from_eye_white(p.eye_white_ita_deg))
+            targets.append(p.albedo_ita_target)
+            per_template.setdefault(template, []).append(ita)
             if GAIN_RANGE[0] < min(p.tone_gain) and max(p.tone_gain) < GAIN_RANGE[1]:
                 assert ita == pytest.approx(p.albedo_ita_target, abs=0.05)
                 new.append(ita)
             else:  # a gain at its bound: the template's closest tone, lighter than the target here
                 assert ita > p.albedo_ita_target
-                bound.setdefault(template, []).append(ita)
-    # every variant reached on at least one template, all within 2.5 degrees; a template that cannot
-    # go dark enough (the tiny test templates; S0003's blue gain at 0.25) stops at the same tone for
-    # every variant: the exposure still does not move it
-    assert len(new) >= len(variants) and np.ptp(new) < 2.5
-    assert all(np.ptp(v) < 0.05 for v in bound.values())
+    # the calibrated target moves < 2.5 degrees over the variants, and so does the prediction on each
+    # template, whether it reaches the target or stops at its gain's bound: the tiny test templates cannot go
+    # as dark as the line refitted on photo subjects (2026-12-07, -7.02 + 0.836 x) asks for most variants
+    assert new and np.ptp(targets) < 2.5, targets
+    assert all(np.ptp(v) < 2.5 for v in per_template.values()), per_template
     old = [front_ita(template, "model", 0.0, (1.0, 1.0, 1.0)) for template in ("S0002", "S0003")]
     assert all(p.albedo_ita_target is None for _, p in old)
     assert abs(old[0][0] - old[1][0]) > 5.0

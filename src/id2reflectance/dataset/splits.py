@@ -7,6 +7,10 @@ split is stratified: the subjects of each Fitzpatrick type (from the ``fitzpatri
 (seed, id) and each type is divided by the fractions, every type with two or more subjects
 giving at least one to test. ``hash`` puts each subject by its own hash alone, so adding
 subjects never moves existing ones, but a small test split may miss whole skin types.
+With either, subjects drawn from the same real person (the simulator's photo subjects: the
+same ``photo_credit``: a London donor is lent again once its sex's donors are used up)
+share one split, that of the member with the smallest id, so a held-out
+subject's face never appears in training.
 
 :func:`resplit_dataset` rewrites the split of a built dataset without reprocessing it.
 """
@@ -28,6 +32,7 @@ from id2reflectance.errors import ConfigError, InputFileError
 
 STRATEGIES = ("skin_type", "hash")
 SKIN_TYPES = (1, 2, 3, 4, 5, 6)
+SOURCE_PERSON = "photo_credit"  # the attribute naming the real person a subject was drawn from
 
 
 @dataclass(frozen=True)
@@ -108,10 +113,29 @@ def split_subjects(attributes: Mapping[str, Mapping[str, Any]], config: SplitCon
     Returns
     -------
     subject id -> ``"train"``, ``"val"`` or ``"test"``. Deterministic in (ids, attributes,
-    config). With ``skin_type``, subjects without a skin type form their own stratum.
+    config). With ``skin_type``, subjects without a skin type form their own stratum. Subjects
+    with the same ``photo_credit`` (one real person) get the split of the smallest id among them.
     """
     if config.stratify == "hash":
-        return {sid: assign_split(sid, seed=config.seed, fractions=config.fractions) for sid in attributes}
+        out = {sid: assign_split(sid, seed=config.seed, fractions=config.fractions) for sid in attributes}
+    else:
+        out = _stratified(attributes, config)
+    return _same_person_same_split(attributes, out)
+
+
+def _same_person_same_split(attributes: Mapping[str, Mapping[str, Any]], splits: dict[str, str]) -> dict[str, str]:
+    """``splits`` with every subject of one :data:`SOURCE_PERSON` moved to the split of the
+    smallest subject id drawn from that person."""
+    first: dict[str, str] = {}
+    for sid in sorted(attributes):
+        person = attributes[sid].get(SOURCE_PERSON)
+        if isinstance(person, str) and person:
+            splits[sid] = splits[first.setdefault(person, sid)]
+    return splits
+
+
+def _stratified(attributes: Mapping[str, Mapping[str, Any]], config: SplitConfig) -> dict[str, str]:
+    """The ``skin_type`` strategy (module docstring), before the same-person grouping."""
     strata: dict[int | None, list[str]] = {}
     for sid, attrs in attributes.items():
         strata.setdefault(skin_type(attrs), []).append(sid)

@@ -68,9 +68,11 @@ REFERENCE_FRACTION = 0.15  # brightest fraction of the eye openings' pixels (rel
 MIN_REFERENCE_PIXELS = 6  # fewer eye-opening pixels than this: no reference
 MAX_CLIPPED = 0.5  # more of the kept eye-white pixels with a clipped channel than this: censored_quantile
 # with the eye white's reference channel clipped too, wider top sets (fraction of the eye openings) and the
-# factor from their median to the REFERENCE_FRACTION set's: median over the London set's odd-numbered neutral
-# photos as shot (ranked by blue; per channel 1.18-1.19 and 1.34-1.42, interquartile range 0.09 and 0.15)
-WIDER_REFERENCE = ((0.25, 1.18), (0.35, 1.39))
+# factor from their median to the REFERENCE_FRACTION set's: median over the London set's EVEN ids' (the
+# donors') neutral photos as shot, ranked by blue, median of the three channels' ratios. Printed by
+# python benchmarks/fit_eye_white_calibration.py --renders DIR   (beside the renders' 1.09 and 1.39: a render's
+# sclera is one flat albedo). Before 2026-12-07 from the odd ids, the evaluation set: 1.18 and 1.39
+WIDER_REFERENCE = ((0.25, 1.19), (0.35, 1.40))
 # lower quantiles a clipped channel is read at instead (censored_quantile), largest first
 LOWER_QUANTILES = (0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
 # the eye white must be less red than the skin: its blue/red ratio over the skin's at least this
@@ -216,6 +218,28 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolat
     else:  # the median of the linear values (as before extrapolation existed)
         white = np.median(lin[top], axis=0)
     return white if np.all(white > 1e-4) else None
+
+
+def wider_reference_factors(aligned: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...] | None:
+    """One face's factors of :data:`WIDER_REFERENCE`: the eye white's median over the
+    :data:`REFERENCE_FRACTION` set over its median over each wider set, as :func:`eye_white` ranks a
+    clipped eye white (by blue, the least-clipped channel of an over-exposed eye white), the median of
+    the three channels' ratios. ``aligned`` (S, S, 3) uint8 sRGB, ``landmarks`` (68, 2) (x, y) pixels
+    in it, not over-exposed; None when the eye openings hold fewer than 3 x
+    :data:`MIN_REFERENCE_PIXELS` pixels or a black set. ``benchmarks/fit_eye_white_calibration.py``
+    takes the median over the London set's even ids (the donors)."""
+    lin, _ = _linear(np.asarray(aligned)[eye_region(landmarks, np.asarray(aligned).shape[:2])])
+    if len(lin) < 3 * MIN_REFERENCE_PIXELS:
+        return None
+    lin = lin[np.argsort(lin[:, 2], kind="stable")[::-1]]
+
+    def top(fraction: float) -> np.ndarray:
+        return np.median(lin[: max(MIN_REFERENCE_PIXELS, int(fraction * len(lin)))], axis=0)
+
+    sets = [top(REFERENCE_FRACTION)] + [top(fraction) for fraction, _ in WIDER_REFERENCE]
+    if not all(np.all(t > 0) for t in sets):
+        return None
+    return tuple(float(np.median(sets[0] / t)) for t in sets[1:])
 
 
 def eye_white_tone_aligned(aligned: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True) -> EyeWhiteTone:

@@ -8,20 +8,25 @@ the face model's layout (``docs/evaluation.md``, "Inference on real photos"). So
 
 1. :func:`albedo_ita_from_eye_white`: the eye-white ITA (the scale of an evenly lit, colour-balanced
    studio photo) mapped to the albedo ITA the prediction should have, ``offset + slope * ita``
-   (:data:`EYE_WHITE_TO_ALBEDO`), fitted on SIMULATED renders whose albedo is known: the
-   front camera's full-on, parallel-polarised frame of the 48 face-model subjects of
-   ``scripts/cpu_face_model_retrain.sh`` (256 px, eyes with sclera and iris, exposed to a 95th
-   percentile luminance of 0.6, 8-bit sRGB; dlib landmarks), against each subject's front-view
-   diffuse albedo ITA measured like a prediction's (per-pixel mean over the view mask eroded by
-   S/32, :func:`skin_pixels`, 128 px views of the template bank). Theil-Sen fit over the 47
-   renders with an estimate: offset -6.69, slope 0.676 (Pearson r 0.78; median |residual| 8.7
-   degrees: the renders' eye-white tone is noisy), with the eye-white scale
-   :data:`~id2reflectance.face.white_reference.REFERENCE_RGB` of the London set's even ids (the
-   donors). ``benchmarks/fit_eye_white_calibration.py`` redoes the fit. No London photo of the
-   evaluation set (odd ids) enters it.
+   (:data:`EYE_WHITE_TO_ALBEDO`), fitted on SIMULATED renders whose albedo is known: the front
+   camera's full-on, parallel-polarised frame of 40 photo subjects (``appearance_source="photo"``:
+   face shape and skin detail from the London set's even ids, the donors, with the simulator's own
+   skin tone; 512 px, eyes with sclera and iris, exposed to a 95th percentile luminance of 0.6,
+   8-bit sRGB; dlib landmarks), against each subject's true front-view diffuse albedo ITA over its
+   skin (:func:`skin_ita` over :func:`skin_pixels` of the render's skin mask; within 1.4 degrees
+   median of the template bank's view a prediction is measured on). Theil-Sen over the 40 renders:
+   offset -7.02, slope 0.836 (Pearson r 0.97, median |residual| 4.4 degrees), with the eye-white
+   scale :data:`~id2reflectance.face.white_reference.REFERENCE_RGB` of the London set's even ids.
+   ``benchmarks/fit_eye_white_calibration.py`` redoes the fit (its inputs are recorded in
+   ``benchmarks/eye_white_calibration.json``). No London photo of the evaluation set (odd ids)
+   enters it. The former fit (-6.69, 0.676; 48 painted subjects at 256 px, median |residual| 8.7)
+   was noisy where hair or a beard covered the skin region and where a dark face's exposure
+   clipped its eye whites; its low slope was partly that noise (errors in the eye-white ITA flatten
+   a fitted line).
 2. :func:`retone_gain`: the per-channel gain that moves the template subject's diffuse albedo
    along the simulated skin's tone direction (:data:`SKIN_LOG_SLOPE`: per degree of ITA, the
-   slope of log albedo per channel over the same 48 subjects) until its skin ITA is the target.
+   slope of log albedo per channel over the 48 painted face-model subjects of
+   ``scripts/cpu_face_model_retrain.sh``) until its skin ITA is the target.
    The template's own detail and its deviation from the average skin colour are kept; only the
    tone moves.
 """
@@ -34,8 +39,9 @@ import numpy as np
 from id2reflectance._shared.cielab import ita_deg
 from id2reflectance.errors import ShapeError
 
-# albedo ITA = offset + slope * eye-white ITA (degrees); see the module
-EYE_WHITE_TO_ALBEDO = (-6.69, 0.676)
+# albedo ITA = offset + slope * eye-white ITA (degrees); see the module. Printed by
+# python benchmarks/fit_eye_white_calibration.py --renders DIR   (40 photo subjects, 512 px; renders cached in DIR)
+EYE_WHITE_TO_ALBEDO = (-7.02, 0.836)
 ALBEDO_ITA_RANGE = (-60.0, 70.0)  # targets clamped to this (the simulator's skin spans about -50 .. +62)
 # d log(albedo_c) / d ITA per degree, linear R, G, B: least squares over the mean front-view skin albedo
 # of the 48 simulated face-model subjects against their ITA (RMS 0.12 / 0.14 / 0.25 in log units)

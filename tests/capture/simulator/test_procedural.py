@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from id2reflectance.capture.simulator.procedural import fbm, value_noise
+from id2reflectance.capture.simulator.procedural import band_fade, band_limited, fbm, value_noise
 
 
 def _points(n=20000, seed=0):
@@ -37,3 +37,19 @@ def test_fbm_fades_octaves_above_the_limit():
     assert np.std(coarse) < np.std(full)
     with pytest.raises(TypeError):
         value_noise(p, 100.0, 1)  # options are keyword-only
+
+
+def test_band_limited_fades_a_shaped_pattern_to_its_mean():
+    p = _points(5000)
+    dots = np.clip((value_noise(p, frequency=1400.0, seed=5) + 0.2) / 0.6, 0.0, 1.0)  # clipped: mean not 1/3
+    where = (p[:, 0] > 0).astype(float)
+    mean = dots[p[:, 0] > 0].mean()
+    # a texture that holds the pattern keeps it; one that holds half its frequency or less, its mean only
+    np.testing.assert_array_equal(band_limited(dots, where, frequency=1400.0, max_frequency=1400.0), dots)
+    np.testing.assert_array_equal(band_limited(dots, where, frequency=1400.0, max_frequency=None), dots)
+    flat = band_limited(dots, where, frequency=1400.0, max_frequency=700.0)
+    np.testing.assert_allclose(flat, mean, atol=1e-12)
+    assert abs(mean - 1 / 3) > 0.02  # fading the noise before clipping would have shifted the mean
+    half = band_limited(dots, where, frequency=1400.0, max_frequency=1400.0 / 1.5)
+    np.testing.assert_allclose(half, mean + 0.5 * (dots - mean), atol=1e-12)
+    assert [band_fade(f, 100.0) for f in (50.0, 100.0, 150.0, 200.0, 400.0)] == [1.0, 1.0, 0.5, 0.0, 0.0]

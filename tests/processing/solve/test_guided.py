@@ -105,3 +105,19 @@ def test_compiled_filter_matches_float64_with_clipped_windows(h: int, w: int, r:
         ref = _clipped_box(a, r) * g + _clipped_box(mp - a * mi, r)
         np.testing.assert_allclose(got[..., c], ref, atol=2e-6)
     np.testing.assert_array_equal(inplace, got)
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+@pytest.mark.parametrize("r", [1, 2])
+def test_self_guided_smoothing_equals_the_general_filter_bit_for_bit(r: int) -> None:
+    """A guide filtered by itself (the same pixels: the kernel sums them once) gives exactly what the
+    general path gives for a copy of it; also written over the guide (a view of a larger image)."""
+    rng = np.random.default_rng(11)
+    image = rng.random((90, 70)).astype(np.float32)
+    view = image[5:85, 3:67]  # strided: the guide is copied, the input read through the view
+    general = guided.guided_filter(view, view.copy(), radius=r, eps=0.01)
+    same = guided.guided_filter(view, view, radius=r, eps=0.01)
+    np.testing.assert_array_equal(same, general)
+    guided.guided_filter(view, view, radius=r, eps=0.01, out=view)
+    np.testing.assert_array_equal(view, general)
+    assert guided._same_pixels(image[5:85, 3:67], view) and not guided._same_pixels(view, view.copy())

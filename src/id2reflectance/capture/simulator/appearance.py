@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial import cKDTree
 
-from id2reflectance.capture.simulator.procedural import fbm, value_noise
+from id2reflectance.capture.simulator.procedural import band_limited, fbm, value_noise
 from id2reflectance.errors import ConfigError
 
 ScalpStyle = Literal["bald", "horseshoe", "buzz", "short", "long", "fringe"]
@@ -324,6 +324,7 @@ def appearance_layers(
     hair_darkness: float,
     brow_density: float,
     stubble: float,
+    max_frequency: float | None = None,
 ) -> AppearanceLayers:
     """Paint one subject's hair and lips at surface points.
 
@@ -336,6 +337,10 @@ def appearance_layers(
     look : the subject's appearance.
     hair_darkness, brow_density, stubble : the skin's hair settings
         (:class:`~id2reflectance.capture.simulator.skin.SkinParams`), 0..1.
+    max_frequency : cells per metre the texture holds at these points (None: no limit):
+        the brows' strands (0.5 mm across) and the beard's dots (0.7 mm) finer than it fade
+        to their mean coverage over the brows / beard (:func:`~id2reflectance.capture.simulator.procedural.band_limited`),
+        so they keep their darkness without aliasing into texel-scale speckle.
 
     Returns
     -------
@@ -343,12 +348,18 @@ def appearance_layers(
     """
     p = np.asarray(points, np.float64)
     strands = value_noise(p * np.array([0.12, 1.0, 1.0]), frequency=1 / 0.0005, seed=look.seed + 5)
-    brows = eyebrow_mask(p, look) * brow_density * np.clip(0.8 + 0.5 * strands, 0.0, 1.0)
+    brow_w = eyebrow_mask(p, look)
+    strands = band_limited(
+        np.clip(0.8 + 0.5 * strands, 0.0, 1.0), brow_w, frequency=1 / 0.0005, max_frequency=max_frequency
+    )
+    brows = brow_w * brow_density * strands
     fibres = np.clip(0.97 + 0.1 * fbm(p, frequency=1 / 0.002, octaves=2, seed=look.seed + 6), 0.0, 1.0)
     scalp = scalp_mask(p, look, regions["ears"]) * SCALP_DENSITY[look.scalp] * fibres
+    beard_w = beard_mask(p, look, regions)
     dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=look.seed + 7) + 0.2) / 0.6, 0.0, 1.0)
+    dots = band_limited(dots, beard_w, frequency=1 / 0.0007, max_frequency=max_frequency)
     density = BEARD_DENSITY[look.beard] * (max(stubble, 0.4) if look.beard == "shadow" else 1.0)
-    beard = beard_mask(p, look, regions) * density * (dots if look.beard == "shadow" else 0.85 + 0.15 * dots)
+    beard = beard_w * density * (dots if look.beard == "shadow" else 0.85 + 0.15 * dots)
     lash = 0.85 * regions["lash_line"]
     hair = np.clip(np.maximum.reduce([brows, lash, scalp, beard]), 0.0, 1.0)
 

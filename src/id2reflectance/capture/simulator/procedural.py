@@ -60,6 +60,32 @@ def value_noise(points: np.ndarray, *, frequency: float, seed: int) -> np.ndarra
     return out
 
 
+def band_fade(frequency: float, max_frequency: float | None) -> float:
+    """Weight in [0, 1] of a pattern of ``frequency`` cells per metre on a texture that holds
+    up to ``max_frequency`` (e.g. its Nyquist limit; None: no limit): 1 up to the limit,
+    falling linearly to 0 at twice it, so detail finer than a texel fades out instead of
+    aliasing into texel-scale speckle."""
+    return 1.0 if max_frequency is None else float(np.clip(2.0 - frequency / max_frequency, 0.0, 1.0))
+
+
+def band_limited(
+    pattern: np.ndarray, where: np.ndarray, *, frequency: float, max_frequency: float | None
+) -> np.ndarray:
+    """``pattern`` (N,) faded toward its mean over ``where`` (N,) weights by :func:`band_fade`.
+
+    For patterns built from :func:`value_noise` of ``frequency`` (its finest direction) and
+    then shaped (clipped, scaled): fading the shaped pattern toward its ``where``-weighted
+    mean keeps its mean (a texel holds the area's average coverage of hairs finer than it)
+    where fading the noise itself would shift it. Returns (N,) float64.
+    """
+    fade = band_fade(frequency, max_frequency)
+    if fade >= 1.0:
+        return np.asarray(pattern, np.float64)
+    w = np.asarray(where, np.float64)
+    mean = float(np.average(pattern, weights=w)) if w.sum() > 0 else float(np.mean(pattern))
+    return mean + fade * (np.asarray(pattern, np.float64) - mean)
+
+
 def fbm(
     points: np.ndarray,
     *,
@@ -82,7 +108,7 @@ def fbm(
     amp, freq, total = 1.0, frequency, 0.0
     for k in range(octaves):
         total += amp
-        fade = 1.0 if max_frequency is None else float(np.clip(2.0 - freq / max_frequency, 0.0, 1.0))
+        fade = band_fade(freq, max_frequency)
         if fade > 0:
             out += fade * amp * value_noise(points, frequency=freq, seed=seed * 131 + k)
         amp *= gain

@@ -42,7 +42,7 @@ from id2reflectance.capture.simulator.appearance import (
     lash_mask,
 )
 from id2reflectance.capture.simulator.photo_albedo import PhotoLayer
-from id2reflectance.capture.simulator.procedural import fbm, value_noise
+from id2reflectance.capture.simulator.procedural import band_limited, fbm, value_noise
 from id2reflectance.errors import ConfigError, ShapeError
 
 WAVELENGTHS_NM = np.arange(380.0, 781.0, 5.0)
@@ -468,6 +468,7 @@ def subject_maps(
             hair_darkness=skin.hair_darkness,
             brow_density=skin.brow_density,
             stubble=skin.stubble,
+            max_frequency=max_freq,
         )
     mel = skin.melanin * np.exp(0.2 * skin.blotchiness * blot + 0.04 * fine)
     mel *= (1.0 - 0.5 * g["lips"]) * (1.0 + 0.3 * g["eyelids"]) * (1.0 + 1.5 * freckle)
@@ -480,9 +481,15 @@ def subject_maps(
     albedo = skin_albedo(mel, hb)
 
     if look is None:
+        # brow strands (0.5 mm across) and stubble (0.7 mm dots) finer than the texture
+        # holds fade to their mean coverage, as fbm's octaves do: point-sampled they alias
+        # into texel-scale speckle that no camera of the rig resolves (issue 22)
         strands = value_noise(p * np.array([0.12, 1.0, 1.0]), frequency=1 / 0.0005, seed=seed + 5)
-        brows = g["eyebrows"] * skin.brow_density * np.clip(0.55 + 0.6 * strands, 0.0, 1.0)
+        strands = np.clip(0.55 + 0.6 * strands, 0.0, 1.0)
+        strands = band_limited(strands, g["eyebrows"], frequency=1 / 0.0005, max_frequency=max_freq)
+        brows = g["eyebrows"] * skin.brow_density * strands
         dots = np.clip((value_noise(p, frequency=1 / 0.0007, seed=seed + 6) + 0.2) / 0.6, 0.0, 1.0)
+        dots = band_limited(dots, g["beard"], frequency=1 / 0.0007, max_frequency=max_freq)
         stubble = g["beard"] * skin.stubble * 0.45 * dots
         hair_w = np.maximum.reduce([brows, 0.85 * g["lash_line"], stubble])
         hair_rgb = hair_albedo(skin.hair_darkness)[None, :]

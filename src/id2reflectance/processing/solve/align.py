@@ -53,6 +53,7 @@ import numpy as np
 
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError
+from id2reflectance.processing.solve.align_chroma import chroma_features, chroma_floors
 from id2reflectance.processing.solve.align_features import (
     FEATURE_SIGMA,
     MATCHED_MISMATCH,
@@ -74,6 +75,7 @@ from id2reflectance.processing.solve.align_refine import (
     build_cache,
     frame_planes,
     matched_template,
+    predicted,
     refine_motions,
     refitted,
 )
@@ -112,6 +114,9 @@ at 40 % the log no longer removes a textureless surface's shading (the still sph
 With inverse patterns only: without them (the ratio template, tuned at 5 %) 25 % gave 0.089 px instead
 of 0.074 on the same head (``LOG_EPS_NO_INVERSES``)."""
 LOG_EPS_NO_INVERSES = 0.05
+CHROMA = True
+"""Without inverse patterns the gradient frames are also fitted on their chromaticity inside the face
+(:mod:`~id2reflectance.processing.solve.align_chroma`)."""
 BACKDROP_LIT = 0.05  # the ring around the face is a lit backdrop when its median is above this share of the face's
 SIGNIFICANCE = 3.0  # a fitted displacement under this many standard deviations is noise: the frame stays still
 
@@ -357,6 +362,12 @@ def align_camera_frames(
         if ring.any() and float(np.median(lum[REFERENCE][ring])) > max(BACKDROP_LIT * face_lum, 1e-6):
             fit_region = interior  # a lit backdrop: the silhouette's contrast changes with the pattern
         cache = build_cache(lum, opp, eps=eps, levels=levels, inverses=inverses, pool=pool)
+        if not inverses and CHROMA:  # the gradient frames' chromaticity (module align_chroma)
+            floors = chroma_floors(downsample(views[REFERENCE], f), region)
+            ckeys = [k for k in keys if k == REFERENCE or predicted(k, cache)]
+            cache.chroma = dict(
+                zip(ckeys, pool.map(lambda k: chroma_features(views[k], f, floors), ckeys), strict=True)
+            )
         cache.ambient = ambient_ratio(cache.lum, interior)
         del lum, opp
         ref_pyr = reference_pyramid(cache.log[REFERENCE], sample_points(fit_region, levels=levels, max_samples=SAMPLES))

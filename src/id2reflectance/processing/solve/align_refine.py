@@ -23,6 +23,7 @@ from functools import partial
 import cv2
 import numpy as np
 
+from id2reflectance.processing.solve.align_chroma import CHROMA_MIN_NCC, CHROMA_WEIGHT, fit_joint
 from id2reflectance.processing.solve.align_features import (
     MATCHED_MISMATCH,
     band_pass,
@@ -75,6 +76,9 @@ class FeatureCache:
         features and the frame's share of the full-on light (reused while that motion moves no
         pixel by more than :data:`REUSE_PX`).
     coarse : per frame that :func:`ratio_template` uses, its luminance's pyramid down to :data:`RATIO_LEVEL`.
+    chroma : without inverse patterns, the reference's and each cross-polarised gradient frame's
+        band-passed log chromaticity, two levels
+        (:func:`~id2reflectance.processing.solve.align_chroma.chroma_features`); empty: not used.
 
     Memory: about ``2.5 * frames`` single-channel images of the working size.
     """
@@ -87,6 +91,7 @@ class FeatureCache:
     ambient: float = 0.0
     pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     coarse: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+    chroma: dict[Key, list[np.ndarray]] = field(default_factory=dict)
 
 
 REUSE_PX = 2e-3
@@ -324,6 +329,35 @@ def refitted(key: Key, cache: FeatureCache) -> bool:
     return key != REFERENCE and pattern in COMPLEMENT and (cache.inverses or predicted(key, cache))
 
 
+def chroma_refit(
+    key: Key,
+    cache: FeatureCache,
+    motions: dict[Key, np.ndarray],
+    outline: list[tuple[np.ndarray, np.ndarray]],
+    inner: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Frame ``key``'s motion refitted from its current one on two feature pairs at once
+    (:func:`~id2reflectance.processing.solve.align_chroma.fit_joint`): its :func:`ratio_template`
+    at the ``outline`` points (the face with its silhouette) and the reference's log chromaticity
+    at the ``inner`` points (inside the face), the latter's weight times
+    :data:`~id2reflectance.processing.solve.align_chroma.CHROMA_WEIGHT`. The current motion is
+    kept when the frame has no chromaticity features or they do not match the reference's at
+    the current motion (normalised cross-correlation under
+    :data:`~id2reflectance.processing.solve.align_chroma.CHROMA_MIN_NCC`: grey skin or noise only).
+    """
+    if key not in cache.chroma or not predicted(key, cache):
+        return motions[key]
+    chroma_ref = reference_pyramid(cache.chroma[REFERENCE], inner)
+    template, frame_pyr = matched_template(key, cache, motions)
+    ref = reference_pyramid(template, outline)
+    if not (ref.levels and chroma_ref.levels):
+        return motions[key]
+    if feature_ncc(chroma_ref, cache.chroma[key], motions[key]) < CHROMA_MIN_NCC:
+        return motions[key]
+    pairs = ([ref, chroma_ref], [frame_pyr[: len(ref.levels)], cache.chroma[key]])
+    return fit_joint(*pairs, init=motions[key], weights=(1.0, CHROMA_WEIGHT))
+
+
 def refine_motions(
     cache: FeatureCache,
     motions: dict[Key, np.ndarray],
@@ -338,7 +372,8 @@ def refine_motions(
     Cross-polarised gradient and inverse frames first (with inverses: ``passes`` Jacobi
     passes, each frame refitted against templates made with the previous pass's
     estimates; without them :data:`PREDICTED_PASSES` refits of each gradient frame against
-    its :func:`ratio_template`), then every parallel-polarised frame against its aligned cross twin. A
+    its :func:`ratio_template`, then one :func:`chroma_refit` each when ``cache.chroma`` holds
+    their chromaticity), then every parallel-polarised frame against its aligned cross twin. A
     refit starts from the current estimate (and, in the first pass, also from no motion)
     and keeps whichever result or the current estimate correlates best with the template
     (finest level). Before the parallel frames, a cross-polarised frame whose motion
@@ -387,6 +422,9 @@ def refine_motions(
         shape = cache.log[REFERENCE][0].shape
         if i > 0 and all(_moved_by(motions[k], current[k], shape) <= CONVERGED_PX for k in cross):
             break  # a further pass would rebuild the same templates and refit the same motions
+    if cache.chroma:  # without inverses: a last fit of each gradient frame on its chromaticity too
+        current = dict(motions)
+        motions.update(dict(pool.map(lambda k: (k, chroma_refit(k, cache, current, outline or points, points)), cross)))
     if cache.inverses:  # a pair that adds up to the full-on frame unmoved is still, both of its frames
         for key in cross:  # with inverses: the gradient and inverse frames (refitted)
             if pair_still(key, cache, points):

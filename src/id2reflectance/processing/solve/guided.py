@@ -42,6 +42,17 @@ def _resize(img: np.ndarray, shape: tuple[int, int], interp: int) -> np.ndarray:
     return np.concatenate([_resize(img[..., c : c + 4], shape, interp) for c in range(0, img.shape[2], 4)], axis=2)
 
 
+def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when the float32 arrays ``a`` and ``b`` (H, W) are views of the same pixels (same memory,
+    shape and strides)."""
+    return (
+        a.dtype == b.dtype == np.float32
+        and a.shape == b.shape
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
 def guided_filter(
     guide: np.ndarray, src: np.ndarray, *, radius: int, eps: float, subsample: int = 1, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -63,6 +74,7 @@ def guided_filter(
     -------
     Same shape as ``src``, float32 (``out`` when given).
     """
+    same = _same_pixels(guide, src)  # a self-guided smoothing: the kernel sums the guide once
     guide = np.ascontiguousarray(guide, np.float32)
     compiled = subsample <= 1 and radius >= 1 and numba_available()
     src = np.asarray(src, np.float32) if compiled else np.ascontiguousarray(src, np.float32)  # the kernel takes strides
@@ -74,7 +86,7 @@ def guided_filter(
         from id2reflectance.processing.solve import guided_kernel  # imports numba: only when used
 
         dst = mapped_empty(p.shape, np.float32) if out is None else (out[..., None] if planar else out)
-        guided_kernel.guided_filter_planes(guide, p, int(radius), float(eps), dst)
+        guided_kernel.guided_filter_planes(guide, p, int(radius), float(eps), dst, self_guided=same)
         return dst[..., 0] if planar else dst
     if s > 1:
         small = ((h + s - 1) // s, (w + s - 1) // s)

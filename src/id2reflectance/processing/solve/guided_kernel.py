@@ -68,6 +68,86 @@ def _vsum(ring: np.ndarray, lo: int, hi: int, dst: np.ndarray) -> None:
             dst[j] += row[j]
 
 
+@njit(**_JIT)
+def _coefficients3(
+    hp0: np.ndarray,
+    hp1: np.ndarray,
+    hp2: np.ndarray,
+    lo: int,
+    rr: int,
+    two: bool,
+    inv_w: np.ndarray,
+    inv_h: np.float32,
+    m1: np.ndarray,
+    m2: np.ndarray,
+    i11: np.ndarray,
+    i12: np.ndarray,
+    i22: np.ndarray,
+    c1: np.ndarray,
+    c2: np.ndarray,
+    b: np.ndarray,
+) -> None:
+    """One plane's coefficients ``a1`` (``c1``), ``a2`` (``c2``, two guides) and ``b`` of a row whose
+    window holds the three ring rows ``lo .. lo + 2`` of ``hp0, hp1, hp2`` (rr, w) each (sums of p, g1 p, g2 p):
+    the vertical sums added in :func:`_vsum`'s order inside the arithmetic (no row temporaries)."""
+    w = c1.shape[0]
+    p0, p1, p2 = hp0[lo % rr], hp0[(lo + 1) % rr], hp0[(lo + 2) % rr]
+    q0, q1, q2 = hp1[lo % rr], hp1[(lo + 1) % rr], hp1[(lo + 2) % rr]
+    if two:
+        u0, u1, u2 = hp2[lo % rr], hp2[(lo + 1) % rr], hp2[(lo + 2) % rr]
+        for j in range(w):
+            kk = inv_w[j] * inv_h
+            mp = (p0[j] + p1[j] + p2[j]) * kk
+            d1 = (q0[j] + q1[j] + q2[j]) * kk - m1[j] * mp
+            d2 = (u0[j] + u1[j] + u2[j]) * kk - m2[j] * mp
+            a1 = i11[j] * d1 + i12[j] * d2
+            a2 = i12[j] * d1 + i22[j] * d2
+            c1[j] = a1
+            c2[j] = a2
+            b[j] = mp - a1 * m1[j] - a2 * m2[j]
+    else:
+        for j in range(w):
+            kk = inv_w[j] * inv_h
+            mp = (p0[j] + p1[j] + p2[j]) * kk
+            a = ((q0[j] + q1[j] + q2[j]) * kk - m1[j] * mp) * i11[j]
+            c1[j] = a
+            b[j] = mp - a * m1[j]
+
+
+@njit(**_JIT)
+def _output3(
+    hc0: np.ndarray,
+    hc1: np.ndarray,
+    hc2: np.ndarray,
+    lo: int,
+    rr: int,
+    two: bool,
+    inv_w: np.ndarray,
+    inv_h: np.float32,
+    x1: np.ndarray,
+    x2: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """One plane's output row ``mean(a1) g1 (+ mean(a2) g2) + mean(b)`` from the three ring rows
+    ``lo .. lo + 2`` of ``hc0, hc1, hc2`` (rr, w) each (sums of a1, a2, b), added in :func:`_vsum`'s order."""
+    w = x1.shape[0]
+    a0, a1, a2 = hc0[lo % rr], hc0[(lo + 1) % rr], hc0[(lo + 2) % rr]
+    b0, b1, b2 = hc2[lo % rr], hc2[(lo + 1) % rr], hc2[(lo + 2) % rr]
+    if two:
+        e0, e1, e2 = hc1[lo % rr], hc1[(lo + 1) % rr], hc1[(lo + 2) % rr]
+        for j in range(w):
+            kk = inv_w[j] * inv_h
+            out[j] = (
+                ((a0[j] + a1[j] + a2[j]) * kk) * x1[j]
+                + ((e0[j] + e1[j] + e2[j]) * kk) * x2[j]
+                + (b0[j] + b1[j] + b2[j]) * kk
+            )
+    else:
+        for j in range(w):
+            kk = inv_w[j] * inv_h
+            out[j] = ((a0[j] + a1[j] + a2[j]) * kk) * x1[j] + (b0[j] + b1[j] + b2[j]) * kk
+
+
 def ring_floats(r: int, w: int, n: int) -> int:
     """Floats of one thread's scratch for radius ``r``, width ``w`` and ``n`` planes (two guides)."""
     rr = 2 * r + 1
@@ -79,6 +159,7 @@ def _band(
     g1: np.ndarray,
     g2: np.ndarray,
     two: bool,
+    selfg: bool,
     src: np.ndarray,
     r: int,
     e1: np.float32,
@@ -90,7 +171,10 @@ def _band(
     bounds: np.ndarray,
     k: int,
 ) -> None:
-    """Rows ``bounds[k] .. bounds[k + 1]`` of the guided filter (one or two guides) into ``out``."""
+    """Rows ``bounds[k] .. bounds[k + 1]`` of the guided filter (one or two guides) into ``out``.
+
+    ``selfg``: ``src`` is the one guide itself (one plane): its window sums are the guide's, not
+    summed again (the same values, so the same result)."""
     h, w = g1.shape
     n = src.shape[2]
     rr = 2 * r + 1
@@ -138,7 +222,7 @@ def _band(
                 for j in range(w):
                     x1[j] = g1[i, j]
                     x2[j] = g2[i, j]
-                for c in range(n):
+                for c in range(0 if selfg else n):
                     for j in range(w):
                         rows[0, c, j] = src[i, j, c]
             else:
@@ -146,7 +230,7 @@ def _band(
                 for j in range(w):
                     x1[j] = halo_g[hk, 0, t, j]
                     x2[j] = halo_g[hk, 1, t, j]
-                for c in range(n):
+                for c in range(0 if selfg else n):
                     for j in range(w):
                         rows[0, c, j] = halo_s[hk, t, j, c]
             for j in range(w):
@@ -160,7 +244,7 @@ def _band(
                 _hsum(x2, stat[1, s], r)
                 _hsum(q22, stat[3, s], r)
                 _hsum(q12, stat[4, s], r)
-            for c in range(n):
+            for c in range(0 if selfg else n):  # self-guided: the guide's own sums serve
                 p = rows[0, c]
                 for j in range(w):
                     rows[1, c, j] = p[j] * x1[j]
@@ -196,9 +280,26 @@ def _band(
         else:
             for j in range(w):
                 v = i11[j]
+                s1[j] = v  # self-guided: the plane's covariance with the guide is this variance
                 i11[j] = f32(1.0) / ((v if v > 0 else f32(0.0)) + e1)
         sm = m % rr
-        for c in range(n):
+        if selfg:  # one plane, the guide: its mean m1 and its variance s1 (the general case's values)
+            for j in range(w):
+                a = s1[j] * i11[j]
+                c1[j] = a
+                s0[j] = m1[j] - a * m1[j]
+            _hsum(c1, hc[0, 0, sm], r)
+            _hsum(s0, hc[2, 0, sm], r)
+        for c in range(0 if selfg else n):
+            if hi - lo == 2:  # a window of three rows (radius 1): the vertical sums fused into the arithmetic
+                _coefficients3(
+                    hp[0, c], hp[1, c], hp[2, c], lo, rr, two, inv_w, inv_h, m1, m2, i11, i12, i22, c1, c2, s0
+                )
+                if two:
+                    _hsum(c2, hc[1, c, sm], r)
+                _hsum(c1, hc[0, c, sm], r)
+                _hsum(s0, hc[2, c, sm], r)
+                continue
             _vsum(hp[0, c], lo, hi, s0)
             _vsum(hp[1, c], lo, hi, s1)
             if two:
@@ -232,6 +333,9 @@ def _band(
                 x1[j] = g1[i, j]
                 x2[j] = g2[i, j]
             for c in range(n):
+                if hi - lo == 2:
+                    _output3(hc[0, c], hc[1, c], hc[2, c], lo, rr, two, inv_w, inv_h, x1, x2, out[i, :, c])
+                    continue
                 _vsum(hc[0, c], lo, hi, s0)
                 _vsum(hc[2, c], lo, hi, s2)
                 if two:
@@ -251,6 +355,7 @@ def _filter(
     g1: np.ndarray,
     g2: np.ndarray,
     two: bool,
+    selfg: bool,
     src: np.ndarray,
     r: int,
     eps1: float,
@@ -277,7 +382,7 @@ def _filter(
                         halo_s[k, t, j, c] = src[i, j, c]
     e1, e2 = np.float32(eps1), np.float32(eps2)
     for k in prange(nb):
-        _band(g1, g2, two, src, r, e1, e2, out, work[get_thread_id()], halo_g, halo_s, bounds, np.int64(k))
+        _band(g1, g2, two, selfg, src, r, e1, e2, out, work[get_thread_id()], halo_g, halo_s, bounds, np.int64(k))
 
 
 _WORK: list[np.ndarray] = []  # scratch kept between calls: fresh pages cost a fault each on first touch
@@ -291,7 +396,15 @@ def _scratch(floats: int) -> np.ndarray:
 
 
 def _run(
-    g1: np.ndarray, g2: np.ndarray, two: bool, src: np.ndarray, r: int, e1: float, e2: float, out: np.ndarray
+    g1: np.ndarray,
+    g2: np.ndarray,
+    two: bool,
+    src: np.ndarray,
+    r: int,
+    e1: float,
+    e2: float,
+    out: np.ndarray,
+    selfg: bool = False,
 ) -> None:
     h, w = g1.shape
     n = src.shape[2]
@@ -304,10 +417,12 @@ def _run(
     work = flat[: t * per].reshape(t, per)
     halo_g = flat[t * per : t * per + 2 * halo].reshape(nb + 1, 2, 4 * r, w)
     halo_s = flat[t * per + 2 * halo :].reshape(nb + 1, 4 * r, w, n)
-    _filter(g1, g2, two, src, r, e1, e2, out, work, halo_g, halo_s, bounds)
+    _filter(g1, g2, two, selfg, src, r, e1, e2, out, work, halo_g, halo_s, bounds)
 
 
-def guided_filter_planes(guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray) -> None:
+def guided_filter_planes(
+    guide: np.ndarray, src: np.ndarray, r: int, eps: float, out: np.ndarray, *, self_guided: bool = False
+) -> None:
     """Guided filter of every plane ``src[..., c]`` by ``guide`` into ``out`` (same shape).
 
     Parameters
@@ -315,8 +430,11 @@ def guided_filter_planes(guide: np.ndarray, src: np.ndarray, r: int, eps: float,
     guide : (H, W) float32. src : (H, W, C) float32 (any strides). r : radius >= 1.
     eps : regularisation, guide units squared. out : (H, W, C) float32, written; may be
         ``src`` or the guide itself.
+    self_guided : ``src`` is (H, W, 1) and holds the guide's values (an edge-preserving smoothing of
+        the guide): its window sums are the guide's, computed once (the same result, about a third
+        less work).
     """
-    _run(guide, guide, False, src, r, eps, 0.0, out)
+    _run(guide, guide, False, src, r, eps, 0.0, out, self_guided and src.shape[2] == 1)
 
 
 def guided_filter_planes2(
