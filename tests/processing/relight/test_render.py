@@ -178,7 +178,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("sim")
     # one point sample per pixel, as relight renders a view: the comparisons below are pixel by pixel
-    # (with the simulator's default footprint, box * 0.5 px lens blur, they differ by 2.4-2.7 %)
+    # (with the simulator's pixel footprint, box * Gaussian lens blur, they differ by a few %)
     cfg = SimulatorConfig(
         image_size=96,
         uv_size=256,
