@@ -145,9 +145,7 @@ class SimulatorConfig:
     visibility_directions: int = 768  # self-shadowing direction set (fibonacci sphere)
     specular_samples: tuple[int, int] = (16, 16)  # GGX VNDF quadrature grid
     pixel_samples: int = 3  # sub-pixel rays per pixel side, odd: each pixel integrates over its area (footprint.py)
-    lens_blur_px: float = (
-        0.25  # Gaussian lens blur sigma, pixels, convolved with the pixel's box (0: none; docs/simulator.md)
-    )
+    lens_blur_px: float = 0.25  # Gaussian lens blur sigma, pixels, convolved with the pixel's box (0: none)
     diffuse_samples: tuple[int, int] = (8, 16)  # cosine-lobe quadrature grid (occluded texels)
     sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)  # subsurface blur sigma R, G, B, millimetres
     detail: float = 1.0  # pore and wrinkle relief scale (0 = smooth skin)

@@ -326,9 +326,8 @@ def sharp_samples(img: np.ndarray, valid: np.ndarray, mx: np.ndarray, my: np.nda
     The cubic convolution (``cv2.INTER_CUBIC``) keeps more of the band; it can overshoot at a
     sharp edge, so the caller bounds what must stay in range.
     """
-    out = _remap(img, mx, my)
     if mx.size == 0:
-        return out
+        return _remap(img, mx, my)
     h, w = valid.shape
     ok4 = cv2.erode(
         valid.astype(np.uint8),
@@ -340,9 +339,10 @@ def sharp_samples(img: np.ndarray, valid: np.ndarray, mx: np.ndarray, my: np.nda
     # cv2.remap takes float32 coordinates rounded to 1/32 pixel: the taps start there
     ix = np.clip(np.floor(np.round(np.asarray(mx, np.float32) * 32.0) / 32.0).astype(np.int64), 0, w - 1)
     iy = np.clip(np.floor(np.round(np.asarray(my, np.float32) * 32.0) / 32.0).astype(np.int64), 0, h - 1)
-    sharp = np.flatnonzero(ok4[iy, ix])
-    if sharp.size:
-        out[sharp] = _remap(img, mx[sharp], my[sharp], cv2.INTER_CUBIC)
+    sharp = ok4[iy, ix]
+    out = np.empty((mx.size, *img.shape[2:]), np.float32)
+    out[~sharp] = _remap(img, mx[~sharp], my[~sharp])
+    out[sharp] = _remap(img, mx[sharp], my[sharp], cv2.INTER_CUBIC)
     return out
 
 
