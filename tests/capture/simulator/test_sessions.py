@@ -15,6 +15,7 @@ from id2reflectance.capture.geometry.templates import resolve_template
 from id2reflectance.capture.session import load_session
 from id2reflectance.capture.simulator import sessions as simulator
 from id2reflectance.capture.simulator.face_model_subjects import resolve_face_model
+from id2reflectance.capture.simulator.footprint import footprint_taps
 from id2reflectance.capture.simulator.sessions import (
     SimulatorConfig,
     load_truth,
@@ -125,7 +126,11 @@ def test_gradient_normals_match_truth(session):
         for c in range(3):
             g = np.stack([2 * f[(f"gradient_{a}", "cross")][..., c] - full[..., c] for a in "xyz"], -1)
             errs.append(np.median(angle_between_deg(g[sel], t["normal"][sel])))
-        # the subsurface blur (red widest) smooths the diffuse normals, blue the least
+        # the subsurface blur (red widest) smooths the diffuse normals, blue the least. With the
+        # pixel footprint (issue 20) the truth normal is the footprint's mean, and the albedo
+        # weighting inside the footprint (strongest in blue) also parts the colours: with the
+        # default box * 0.25 px lens blur red stays the worst (here red 0.086-0.144 deg, blue
+        # 0.063-0.131); with a 0.5 px blur the order no longer holds (red 0.18, blue 0.21)
         assert errs[2] < 1.0 and errs[1] < 2.0 and errs[0] < 3.0
         assert errs[0] > errs[2]
         # inverse patterns carry the same information: gradient + inverse = full
@@ -150,7 +155,13 @@ def test_specular_albedo_is_parallel_minus_cross(session):
         head_on = (t["mask"] > 0.5) & (cos > 0.995)
         assert head_on.sum() >= 10
         ref = sample_bilinear(uv_spec, t["uv"][head_on][:, :2].astype(np.float64))
-        np.testing.assert_allclose(t["specular_albedo"][head_on], ref, rtol=0.03)
+        # the truth is the map's mean over the pixel's footprint (box * 0.25 px lens blur), the
+        # reference its value at the centre: equal in the median, and where the map is smooth
+        # (here up to 10 % apart at a few pixels on the edge of a feature of the map; 24 % with
+        # a 0.5 px blur)
+        ratio = t["specular_albedo"][head_on] / ref
+        assert abs(np.median(ratio) - 1) < 0.01
+        assert np.mean(np.abs(ratio - 1) < 0.03) >= 0.75
 
 
 def test_exposure_scale_and_storage(session):
@@ -215,6 +226,34 @@ def test_noise_has_the_expected_variance(noisy_pair):
     assert dark.std() == pytest.approx(cfg.read_noise, rel=0.05)
 
 
+def whole_footprint_unoccluded(truth: dict, cfg: SimulatorConfig) -> np.ndarray:
+    """(H, W) bool: pixels whose whole footprint (``footprint_taps``: the pixel's box and lens
+    blur, ``reach`` pixels either side) lies on one unoccluded stretch of the head: every pixel
+    within the reach is on the head, unshadowed (truth visibility > 0.999), and no step between
+    neighbouring pixels' UVs there exceeds 4x the face's median step (a jump between surfaces at
+    an occlusion edge, or a chart seam). Only there is a footprint mean of the full pattern's
+    radiance exactly the footprint mean of the albedo: a footprint that straddles an occlusion
+    edge or reaches a shadowed pixel mixes in texels whose subsurface-blurred irradiance is
+    below 1 (their weight in the truth's visibility mean can stay under 0.1 %)."""
+    taps, _ = footprint_taps(cfg.pixel_samples, cfg.lens_blur_px)
+    reach = int(np.ceil(np.max(np.abs((taps + 0.5) / cfg.pixel_samples - 0.5))))
+    window = np.ones((2 * reach + 1, 2 * reach + 1), bool)
+    head = truth["mask"] > 0.5
+    uv = truth["uv"][..., :2].astype(np.float64)
+    step = np.zeros(head.shape)
+    for axis in (0, 1):
+        d = np.linalg.norm(np.diff(uv, axis=axis), axis=-1)
+        both = np.diff(head.astype(np.int8), axis=axis) == 0
+        d = np.where(both, d, 0.0)
+        lo, hi = [slice(None)] * 2, [slice(None)] * 2
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        step[tuple(lo)] = np.maximum(step[tuple(lo)], d)
+        step[tuple(hi)] = np.maximum(step[tuple(hi)], d)
+    jump = head & (step > 4 * np.median(step[head]))
+    clear = ndimage.minimum_filter(np.where(head, truth["visibility"], 0.0), footprint=window, mode="constant") > 0.999
+    return ndimage.binary_erosion(head, window, border_value=0) & ~ndimage.binary_dilation(jump, window) & clear
+
+
 def test_dark_offset_and_saturation(noisy_pair):
     clean, noisy, cfg = noisy_pair
     s = load_session(clean)
@@ -222,9 +261,10 @@ def test_dark_offset_and_saturation(noisy_pair):
     # dark subtraction restores radiance: clean frames equal the offset-free render
     frames = load_camera_frames(s, "front")
     truth = load_truth(clean, "front")
-    sel = (truth["mask"] > 0.5) & (truth["visibility"] > 0.999)
+    sel = whole_footprint_unoccluded(truth, cfg)
+    assert sel.sum() > 0.2 * (truth["mask"] > 0.5).sum()
     d = 2 * frames.images[("full", "cross")]
-    np.testing.assert_allclose(d[sel], truth["diffuse_albedo"][sel], rtol=2e-3)
+    np.testing.assert_allclose(d[sel], truth["diffuse_albedo"][sel], rtol=1e-4)
     # the noisy session clips at the level: a plateau the loader flags
     sn = load_session(noisy)
     f = sn.frame("front", "full", "parallel")
@@ -253,6 +293,10 @@ def test_config_validation_and_file(tmp_path):
         SimulatorConfig(cameras=9)
     with pytest.raises(ConfigError, match="saturation"):
         SimulatorConfig(saturation=0.0)
+    with pytest.raises(ConfigError, match="pixel_samples"):
+        SimulatorConfig(pixel_samples=2)  # odd: a sub-sample at the pixel centre
+    with pytest.raises(ConfigError, match="lens_blur_px"):
+        SimulatorConfig(lens_blur_px=-0.1)
     (tmp_path / "c.toml").write_text("image_size = 64\nspecular_samples = [8, 8]\nsss_mm = [1.0, 0.5, 0.2]\n")
     cfg = load_config(tmp_path / "c.toml", SimulatorConfig)
     assert cfg.image_size == 64 and cfg.specular_samples == (8, 8) and cfg.sss_mm == (1.0, 0.5, 0.2)

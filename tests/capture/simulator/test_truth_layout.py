@@ -104,7 +104,17 @@ def test_layout_geometry_is_the_template_plus_eyes_and_mouth():
 @needs_model
 @pytest.mark.slow
 def test_session_rendered_in_the_face_model_template(tmp_path):
-    config = SimulatorConfig(**{**SMALL.__dict__, "head_model": "face_model", "template": "face_model"})
+    # one point sample per pixel: a pixel's truth is then exactly the UV truth at its UV (with the
+    # default footprint it is the footprint's mean of it: tests/capture/simulator/test_render.py)
+    config = SimulatorConfig(
+        **{
+            **SMALL.__dict__,
+            "head_model": "face_model",
+            "template": "face_model",
+            "pixel_samples": 1,
+            "lens_blur_px": 0.0,
+        }
+    )
     out = simulate_subject(tmp_path, subject_index=0, config=config)
     params = json.loads((out / "truth" / "uv" / "params.json").read_text())
     assert params["template"] == FACE_TEMPLATE_NAME

@@ -74,9 +74,16 @@ def test_face_model_head_with_the_prior(baked_face_model: tuple[Path, BakeResult
     session, res = baked_face_model
     assert res.registration.prior == "face_model"
     acc = _accuracy(session, res)
-    # 36.1 dB: the eyelashes' sharp dark band on the lid margin (truth/uv/hair.exr) is more than
-    # a 192-px solve and a 256-texel bake resolve (37.3 dB on the same head without them)
-    assert acc.diffuse_psnr_db > 35.5, acc
+    # 35.6 dB: the eyelashes' sharp dark band on the lid margin (truth/uv/hair.exr) is more than
+    # a 192-px solve and a 256-texel bake resolve (37.3 dB on the same head without them, with
+    # point-sampled pixels). The cameras integrate over each pixel (issue 20: box * 0.25 px lens
+    # blur, docs/simulator.md), so their maps are the texture's footprint means, which differ
+    # from the sharp UV truth at the pixel centres by 41.0 dB here (point samples: exact): the
+    # bake, scored against that sharp truth, falls from 36.2 to 35.6 dB (0.5 px blur: 34.3; the
+    # bake's former bilinear lookups of the camera maps instead of bicubic: 34.6). What this test
+    # guards is the registration (without the prior ~30 dB): the bake target of 35 dB
+    # (test_figures_against_truth) is the floor, not the measured figure.
+    assert acc.diffuse_psnr_db > 35.0, acc
     assert acc.normal_median_deg < 1.5, acc
     truth = read_obj(session / "truth" / "mesh.obj")
     err_mm = np.linalg.norm(res.registration.mesh.vertices - truth.vertices, axis=1) * 1000
@@ -242,6 +249,8 @@ def test_exact_maps_of_a_face_model_head() -> None:
         b = bake_maps(mesh, views, config=BakeConfig(size=256, previews=False, **kw))
         m = face & (b.view_weights["front"] > 0)
         psnr[name] = 10 * np.log10(1.0 / np.mean((b.diffuse_albedo[m] - maps.diffuse_albedo[m]) ** 2))
-    # measured: default 40.2 dB, before 37.8 dB (front camera, face region)
-    assert psnr["default"] > 39.5
-    assert psnr["before"] < 38.5
+    # measured: default 42.3 dB, before 38.5 dB (front camera, face region); with the bake's
+    # former bilinear lookups of the camera maps 40.2 / 37.8 (the bicubic lookup of the albedo,
+    # views.sharp_samples, no longer blurs these 256 px maps a second time)
+    assert psnr["default"] > 41.5
+    assert psnr["before"] < 39.5 and psnr["default"] - psnr["before"] > 3.0

@@ -21,6 +21,7 @@ from id2reflectance.processing.bake.views import (
     load_solved_view,
     mask_distance,
     sample_view,
+    sharp_samples,
     texel_geometry,
 )
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
@@ -160,6 +161,39 @@ def test_mask_border_and_mask_distance() -> None:
     t = np.clip((c0 - pix[:, 0] - 1.5) / 6.0, 0, 1)
     np.testing.assert_allclose(smp.weight[sel], angle * t * t * (3 - 2 * t), atol=5e-3)
     assert np.all(smp.weight[sel][pix[:, 0] > c0 - 1.5] == 0) and (pix[:, 0] > c0).sum() > 50
+
+
+def test_sharp_samples_keep_the_band_and_never_read_invalid_pixels() -> None:
+    # a band-limited pattern (0.3 cycles per pixel, as a camera's footprint leaves texel-level
+    # albedo detail) with the right part of the image invalid and holding NaN
+    yy, xx = np.mgrid[0:40, 0:48].astype(np.float64)
+    img = (0.5 + 0.3 * np.sin(2 * np.pi * 0.3 * xx + 0.7) * np.cos(2 * np.pi * 0.2 * yy)).astype(np.float32)
+    valid = xx < 30
+    img[~valid] = np.nan
+    rng = np.random.default_rng(0)
+    mx, my = rng.uniform(0, 28.9, 4000), rng.uniform(0, 38.9, 4000)  # bilinear taps all valid
+    want = 0.5 + 0.3 * np.sin(2 * np.pi * 0.3 * mx + 0.7) * np.cos(2 * np.pi * 0.2 * my)
+    got = sharp_samples(img, valid, mx, my)
+    bilinear = cv2_bilinear(img, mx, my)
+    # all 16 taps valid (x in [1, 28), y in [1, 38) after cv2's rounding to 1/32 px): bicubic, far
+    # closer to the pattern than bilinear
+    xr, yr = (np.round(v.astype(np.float32) * 32) / 32 for v in (mx, my))
+    inner = (xr >= 1) & (xr < 28) & (yr >= 1) & (yr < 38)
+    err_cubic = np.sqrt(np.mean((got[inner] - want[inner]) ** 2))
+    err_bilinear = np.sqrt(np.mean((bilinear[inner] - want[inner]) ** 2))
+    assert err_cubic < 0.5 * err_bilinear, (err_cubic, err_bilinear)
+    # a tap outside the image or on an invalid pixel: the bilinear sample, never a NaN
+    edge = ~inner
+    assert edge.sum() > 100
+    np.testing.assert_allclose(got[edge], bilinear[edge], atol=1e-6)  # (cv2's vector paths differ by 1 ulp)
+    assert np.all(np.isfinite(got))
+
+
+def cv2_bilinear(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    import cv2
+
+    m = cv2.remap(img, mx.astype(np.float32)[None], my.astype(np.float32)[None], cv2.INTER_LINEAR)
+    return m[0]
 
 
 def _write_solved(root: Path, cam: Camera, *, size=None, channels=None) -> Path:

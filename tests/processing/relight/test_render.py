@@ -177,7 +177,17 @@ def simulated(tmp_path_factory: pytest.TempPathFactory):
     from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
 
     root = tmp_path_factory.mktemp("sim")
-    cfg = SimulatorConfig(image_size=96, uv_size=256, cameras=1, inverses=False, visibility_directions=128)
+    # one point sample per pixel, as relight renders a view: the comparisons below are pixel by pixel
+    # (with the simulator's pixel footprint, box * Gaussian lens blur, they differ by a few %)
+    cfg = SimulatorConfig(
+        image_size=96,
+        uv_size=256,
+        cameras=1,
+        inverses=False,
+        visibility_directions=128,
+        pixel_samples=1,
+        lens_blur_px=0.0,
+    )
     session = simulate_subject(root, subject_index=1, config=cfg)
     asset = asset_from_truth(session, root / "asset", previews=False)
     return session, read_asset(asset)

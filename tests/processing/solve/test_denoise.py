@@ -204,7 +204,12 @@ def test_dark_skinned_noisy_head_meets_the_diffuse_normal_limit(
     acc = solve_accuracy(noisy, out)["all"]
     # here 0.79 deg (192 px, 3 cameras: 0.94); green plus blue alone 1.50 (1.55 at 192 px)
     assert acc.diffuse_normal_deg < 1.0
-    assert acc.specular_normal_deg < 2.0 and acc.roughness_abs < 0.035
+    # roughness: the issue's limit 0.05. With the simulator's pixel footprint (issue 20, box * 0.5 px
+    # lens blur; docs/simulator.md) 0.047 here, specular normal 1.90 deg (point-sampled pixels:
+    # 0.030, 1.14 deg; noise-free both 0.012, 0.18 deg): the solver's noise estimate reads about
+    # half the true read noise (0.0010 against 0.002) on band-limited frames, and the specular
+    # moments are filtered less (with point samples the texture's aliasing raised the estimate)
+    assert acc.specular_normal_deg < 2.0 and acc.roughness_abs < 0.05
     # the same filter with the solver's green plus blue as the denoised direction misses the limit
     monkeypatch.setattr(denoise, "channel_weights", lambda levels, model: (np.array([0.0, 1.0, 1.0]), 0.02))
     gb = tmp_path / "green_blue"

@@ -78,6 +78,8 @@ def render_moved_frames(
     tilt_deg: float,
     expression_m: float,
     samples: tuple[int, int],
+    pixel_samples: int = 1,
+    blur_px: float = 0.0,
 ) -> MovedFrames:
     """Draw a motion per frame and render each camera's frames of the moved head.
 
@@ -90,6 +92,7 @@ def render_moved_frames(
     shift_m, roll_deg, tilt_deg : largest translation (metres), roll and tilt (degrees).
     expression_m : largest expression displacement, metres (0: rigid motion only).
     samples : GGX quadrature grid (as for the unmoved render).
+    pixel_samples, blur_px : the pixels' footprint (as for the unmoved render, ``render_camera``).
     """
     pivot = 0.5 * (mesh.vertices.min(axis=0) + mesh.vertices.max(axis=0))
     motions = draw_motions(
@@ -119,7 +122,17 @@ def render_moved_frames(
         )
         for name, cam in cameras.items():
             r = render_camera(
-                cam, moved, moved_scene, maps, relit, vis, patterns=(pattern,), samples=samples, motion=motion
+                cam,
+                moved,
+                moved_scene,
+                maps,
+                relit,
+                vis,
+                patterns=(pattern,),
+                samples=samples,
+                motion=motion,
+                pixel_samples=pixel_samples,
+                blur_px=blur_px,
             )
             images[name][key] = (r.cross if pol == "cross" else r.parallel)[pattern]
             hit, fid, bary = hits[name]

@@ -23,10 +23,11 @@ import numpy as np
 from scipy import ndimage
 
 from id2reflectance.capture.camera import Camera
-from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, sample_bilinear
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate
 from id2reflectance.capture.geometry.regions import UVRaster
 from id2reflectance.capture.ggx import diffuse_moments, normal_incidence_albedo, specular_moments
 from id2reflectance.capture.illumination import responses_from_moments
+from id2reflectance.capture.simulator.footprint import Footprint, camera_footprint
 from id2reflectance.capture.simulator.motion import HeadMotion
 from id2reflectance.capture.simulator.skin import SubjectMaps
 from id2reflectance.capture.simulator.visibility import VertexVisibility
@@ -161,9 +162,23 @@ def render_camera(
     samples: tuple[int, int] = (16, 16),
     chunk: int = 1024,
     motion: HeadMotion | None = None,
+    pixel_samples: int = 1,
+    blur_px: float = 0.0,
 ) -> CameraRender:
     """Render one camera: primary rays through pixel centres, textures sampled bilinearly
     (columns wrap around only with ``diffuse.wrap_u``, the procedural chart; else clamp).
+
+    Each pixel integrates over its footprint (:mod:`~id2reflectance.capture.simulator.footprint`:
+    ``pixel_samples`` x ``pixel_samples`` sub-pixel rays per pixel, odd, weighted by the
+    pixel's box convolved with a Gaussian lens blur of sigma ``blur_px`` pixels): the diffuse
+    radiance and the truth's albedo-like maps (diffuse albedo, visibility, skin) are the
+    footprint means of their lookups over the samples that meet the head; the specular
+    response is evaluated once, for the pixel centre's view, with the footprint's mean
+    normal (normalised), roughness and specular albedo, which are also the truth. A pixel
+    belongs to the head when its centre does (silhouette pixels average the samples that
+    hit, no background mixed in); ``uv`` stays the centre's. ``pixel_samples = 1`` with no
+    blur is one point sample per pixel (aliases texel-level detail when the head moves
+    between frames).
 
     The view vector is minus the ray direction; lens distortion is respected through
     :meth:`Camera.pixel_rays`. Pixels whose ray misses the head or meets its inside (the
@@ -188,10 +203,16 @@ def render_camera(
     uv = interpolate(mesh.uvs, mesh.faces, fid_h, bary_h)
     wrap = diffuse.wrap_u  # columns wrap only in the procedural chart (closed in u)
     v = -dirs[idx]
-    n = sample_bilinear(maps.normal_object, uv, wrap_u=wrap)
+    if pixel_samples % 2 != 1:
+        raise ValueError(f"render_camera: pixel_samples must be odd (a sub-sample at the centre), got {pixel_samples}")
+    if pixel_samples > 1 or blur_px > 0:
+        foot = camera_footprint(camera, mesh, scene, idx, pixel_samples=pixel_samples, blur_px=blur_px, motion=motion)
+    else:  # one point sample per pixel: the centre rays
+        foot = Footprint((h, w), 1, hit.reshape(h, w), uv, idx, np.zeros(1, np.int64), np.ones(1))
+    n = foot.mean(maps.normal_object, wrap)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    rough = sample_bilinear(maps.roughness, uv, wrap_u=wrap)
-    k = sample_bilinear(maps.specular_albedo, uv, wrap_u=wrap) / normal_incidence_albedo(rough, samples=samples)
+    rough = foot.mean(maps.roughness, wrap)
+    k = foot.mean(maps.specular_albedo, wrap) / normal_incidence_albedo(rough, samples=samples)
 
     # Moments with self-visibility; points on open triangles skip the lookup (it would
     # return exactly 1). The truth needs the unoccluded m0 as well: it differs only where
@@ -232,20 +253,20 @@ def render_camera(
         m1 = m1 @ motion.rotation.T  # head frame -> fixed light frame
     cross, parallel = {}, {}
     for p in patterns:
-        d = sample_bilinear(diffuse.radiance[p], uv, wrap_u=wrap)
+        d = foot.mean(diffuse.radiance[p], wrap)
         spec = k * responses_from_moments(m0, m1, p)
         cross[p] = image(0.5 * d)
         parallel[p] = image(0.5 * d + spec[:, None])
     ones = np.ones(len(idx))
     truth = {
-        "diffuse_albedo": image(sample_bilinear(maps.diffuse_albedo, uv, wrap_u=wrap)),
+        "diffuse_albedo": image(foot.mean(maps.diffuse_albedo, wrap)),
         "specular_albedo": image(k * m0_open),
         "normal": image(n),
         "roughness": image(rough),
         "mask": image(ones),
-        "visibility": image(sample_bilinear(diffuse.visibility, uv, wrap_u=wrap)),
+        "visibility": image(foot.mean(diffuse.visibility, wrap)),
         "uv": image(np.concatenate([uv, ones[:, None]], axis=1)),
     }
     if maps.eye is not None:
-        truth["skin"] = image((sample_bilinear(maps.eye, uv, wrap_u=wrap) < 0.5).astype(np.float64))
+        truth["skin"] = image((foot.mean(maps.eye, wrap) < 0.5).astype(np.float64))
     return CameraRender(hit=hit.reshape(h, w), cross=cross, parallel=parallel, truth=truth)

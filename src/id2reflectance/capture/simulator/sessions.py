@@ -144,6 +144,8 @@ class SimulatorConfig:
     expression_mm: float = 0.0  # largest expression change (smooth non-rigid displacement), millimetres
     visibility_directions: int = 768  # self-shadowing direction set (fibonacci sphere)
     specular_samples: tuple[int, int] = (16, 16)  # GGX VNDF quadrature grid
+    pixel_samples: int = 3  # sub-pixel rays per pixel side, odd: each pixel integrates over its area (footprint.py)
+    lens_blur_px: float = 0.25  # Gaussian lens blur sigma, pixels, convolved with the pixel's box (0: none)
     diffuse_samples: tuple[int, int] = (8, 16)  # cosine-lobe quadrature grid (occluded texels)
     sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)  # subsurface blur sigma R, G, B, millimetres
     detail: float = 1.0  # pore and wrinkle relief scale (0 = smooth skin)
@@ -194,6 +196,10 @@ class SimulatorConfig:
             raise bad("saturation", "> 0 or None")
         if not (0 < self.exposure_peak <= 1.0):
             raise bad("exposure_peak", "in (0, 1]")
+        if self.pixel_samples not in (1, 3, 5, 7):
+            raise bad("pixel_samples", "1, 3, 5 or 7")
+        if not (0 <= self.lens_blur_px <= 3):
+            raise bad("lens_blur_px", "in [0, 3] pixels")
         if not (16 <= self.visibility_directions <= 65536):
             raise bad("visibility_directions", "in [16, 65536]")
         for name in ("specular_samples", "diffuse_samples"):
@@ -494,7 +500,16 @@ def _render_parts(
     renders: dict[str, CameraRender] = {}
     for k, (name, cam) in enumerate(cameras.items()):
         renders[name] = render_camera(
-            cam, mesh, scene, maps, diffuse, vis, patterns=config.patterns, samples=config.specular_samples
+            cam,
+            mesh,
+            scene,
+            maps,
+            diffuse,
+            vis,
+            patterns=config.patterns,
+            samples=config.specular_samples,
+            pixel_samples=config.pixel_samples,
+            blur_px=config.lens_blur_px,
         )
         step(4 + k)
     return mesh, maps, ita, cameras, renders, _RenderParts(vis, diffuse, scene)
@@ -569,6 +584,8 @@ def simulate_subject(
             tilt_deg=config.motion_tilt_deg,
             expression_m=config.expression_mm * 1e-3,
             samples=config.specular_samples,
+            pixel_samples=config.pixel_samples,
+            blur_px=config.lens_blur_px,
         )
     peak = max(float(r.parallel["full"].max()) for r in renders.values())  # the reference pose
     scale = float(f"{max(peak, 1e-6) / config.exposure_peak:.6g}")
