@@ -9,13 +9,21 @@ standard deviation ``read``). Both are estimated per frame, in the corrected fra
   up to its second derivatives (the separable kernel ``[1, -2, 1] x [1, -2, 1] / 6``,
   which keeps the variance of white noise) against the local level (3 x 3 mean), both
   per colour channel. Pixels are binned by level; in each bin the noise standard
-  deviation is ``1.4826 * median(|high-pass|)`` over the flattest half of the bin's pixels
+  deviation is ``1.4826 * median(|high-pass|)`` over the flattest quarter of the bin's pixels
   (those whose 5 x 5 neighbourhood has the smallest high-pass energy, so that texture and
-  edges do not count as noise); a weighted least-squares line through
+  edges do not count as noise; the narrowing this selection causes on white noise is
+  undone by a factor measured once on white noise); a weighted least-squares line through
   ``(level, sigma ** 2)`` gives ``gain`` and ``read ** 2`` (clamped at 0);
 * **from dark frames** when the camera has them: the dark frame holds only read noise, so
   its robust standard deviation gives ``read`` (doubled in variance: subtracting the dark
-  frame adds its noise to every frame); the image fit then only estimates ``gain``.
+  frame adds its noise to every frame); the image fit then only estimates ``gain``
+  (per frame, and on the complementary patterns' residual, where the one dark frame
+  subtracted from all three frames counts once).
+
+The noise is white after the pixel's footprint (the sensor adds it to the integrated
+signal): the estimate reads it on band-limited frames (a real camera's pixel area and lens
+blur) as on point-sampled ones. Its units are the corrected frame's: the stored noise times
+the frame's ``scale`` (docs/solve.md section 1c, "Noise").
 """
 
 from __future__ import annotations
@@ -208,7 +216,11 @@ def _stable_order(x: np.ndarray) -> np.ndarray:
 
 
 def pattern_noise(
-    images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17, max_pixels: int = 1 << 16
+    images: dict[tuple[str, str], np.ndarray],
+    *,
+    read: float | None = None,
+    max_samples: int = 1 << 17,
+    max_pixels: int = 1 << 16,
 ) -> FrameNoise | None:
     """One noise model for a camera from its complementary patterns (None without inverses).
 
@@ -218,6 +230,12 @@ def pattern_noise(
     The six residuals (three axes, two polarisations) are pooled; the level is the local
     mean of ``full``. ``source`` is ``"image"``. Frames over ``max_pixels`` pixels are
     measured on the same evenly spread tiles of each (:func:`_tiles`).
+
+    ``read``: a corrected frame's read noise when the camera has dark frames (``sqrt(2)``
+    times the dark frame's, :func:`camera_noise`); then only ``gain`` is fitted and
+    ``source`` is ``"dark"``. The one dark frame subtracted from all three frames appears
+    once in the residual (``+ - -``): its read variance is ``3 r^2 + r^2 = 2 read^2``, not
+    ``3 read^2`` (fitted as ``3 read^2`` it read ``sqrt(2/3)`` of the true read noise).
     """
     pols = [p for p in ("cross", "parallel") if all((f"inverse_{a}", p) in images for a in "xyz")]
     if not pols:
@@ -240,7 +258,8 @@ def pattern_noise(
             hs.append(hp[sl].ravel())
             lvs.append(level[sl].ravel())
             ens.append(en[sl].ravel())
-    return _fit(np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens), read=None, bins=24, reads=3.0)
+    h, lv, en = np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens)
+    return _fit(h, lv, en, read=read, bins=24, reads=3.0 if read is None else 2.0)
 
 
 def _flat_half_bias() -> float:
@@ -347,5 +366,9 @@ def sensor_noise(
     (about half of the variance, a 1-camera head moved by up to 1.5 px: 2.0e-5 against the
     sensor's 3.7e-5 gain), while the filters, the mask and the confidence deal with the noise
     at the scale of their windows, which the resampling keeps (its weights sum to 1).
+    With dark frames the complementary-pattern model takes the read noise the frames'
+    dark frames give (their median) and fits only the gain.
     """
-    return camera_noise(session, camera, images), pattern_noise(images)
+    frames = camera_noise(session, camera, images)
+    dark = [m.read for m in frames.values() if m.source == "dark"]  # lit - dark, corrected units
+    return frames, pattern_noise(images, read=float(np.median(dark)) if dark else None)
