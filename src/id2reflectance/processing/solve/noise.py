@@ -170,16 +170,25 @@ def estimate_frame_noise(
 
 
 def _fit(
-    h: np.ndarray, lv: np.ndarray, en: np.ndarray, *, read: float | None, bins: int, reads: float = 1.0
+    h: np.ndarray,
+    lv: np.ndarray,
+    en: np.ndarray,
+    *,
+    read: float | None,
+    bins: int,
+    reads: float = 1.0,
+    texture: bool = True,
 ) -> FrameNoise:
-    """Fit ``sigma(h)^2 = gain * lv + reads * read^2 + texture * lv^2`` over equal-count level bins (flattest pixels).
+    """Fit ``sigma(h)^2 = gain * lv + reads * read^2 + t * lv^2`` over equal-count level bins (flattest pixels).
 
     Texture the flattest pixels still hold scales with the level (albedo and shading
     multiply the light): its high-pass variance grows as ``lv^2``, shot noise as ``lv``.
-    The three non-negative coefficients are fitted together (:func:`_nonnegative_lstsq`)
-    and the texture term left out of the model: fitted as a line, the texture steepened it
+    The non-negative coefficients are fitted together (:func:`_nonnegative_lstsq`) and the
+    texture term ``t`` left out of the model: fitted as a line, the texture steepened it
     (gain 1.3x the sensor's on the simulator's 128 px heads' frames, up to 3.4x on one
-    frame; the read noise then pushed towards 0).
+    frame; the read noise then pushed towards 0). ``texture=False`` (a residual that holds
+    no signal, :func:`pattern_noise`): no such term, which would only take some of the
+    shot noise's variance.
     """
     source: Literal["image", "dark"] = "image" if read is None else "dark"
     if h.size < 64:
@@ -195,12 +204,12 @@ def _fit(
         ys.append((_robust_sigma(flat) * _FLAT_HALF_BIAS) ** 2)  # undo the flat selection's narrowing
         ws.append(idx.size)
     x, y, w = np.asarray(xs), np.asarray(ys), np.sqrt(np.asarray(ws, np.float64))
+    cols = [x, np.ones_like(x), x * x] if texture else [x, np.ones_like(x)]
     if read is not None:
-        A = np.stack([x, x * x], axis=1) * w[:, None]
-        gain = _nonnegative_lstsq(A, (y - reads * read**2) * w)[0]
+        del cols[1]
+        gain = _nonnegative_lstsq(np.stack(cols, axis=1) * w[:, None], (y - reads * read**2) * w)[0]
         return FrameNoise(float(gain), float(read), "dark")
-    A = np.stack([x, np.ones_like(x), x * x], axis=1) * w[:, None]
-    gain, r2, _ = _nonnegative_lstsq(A, y * w)
+    gain, r2 = _nonnegative_lstsq(np.stack(cols, axis=1) * w[:, None], y * w)[:2]
     return FrameNoise(float(gain), float(np.sqrt(r2 / reads)), "image")
 
 
@@ -285,7 +294,7 @@ def pattern_noise(
             lvs.append(level[sl].ravel())
             ens.append(en[sl].ravel())
     h, lv, en = np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens)
-    return _fit(h, lv, en, read=read, bins=24, reads=3.0 if read is None else 2.0)
+    return _fit(h, lv, en, read=read, bins=24, reads=3.0 if read is None else 2.0, texture=False)
 
 
 def _flat_half_bias() -> float:
