@@ -7,11 +7,14 @@ import pytest
 
 from id2reflectance.processing.solve.denoise_strength import (
     MIN_DIFFUSE_RAD,
+    MIN_SPECULAR_RAD,
     TARGET_DIFFUSE_RAD,
+    TARGET_SPECULAR_RAD,
     channel_weights,
     diffuse_radius,
     lobe_radius,
     no_inverse_ratio,
+    specular_radius,
 )
 from id2reflectance.processing.solve.noise import FrameNoise
 
@@ -38,6 +41,20 @@ def test_radii_follow_the_noise() -> None:
     assert diffuse_radius(100.0 * TARGET_DIFFUSE_RAD, TARGET_DIFFUSE_RAD) == 8  # at most 8
     assert lobe_radius(0.0, 0.1) == 0 and lobe_radius(0.14, 0.1) == 0 and lobe_radius(0.15, 0.1) == 1
     assert lobe_radius(0.35, 0.1) == 2
+
+
+def test_a_lobe_is_filtered_once_its_noise_exceeds_the_filters_bias() -> None:
+    # the diffuse lobe from 0.12 deg of noise per pixel (0.5 before: a dark-skinned 128 px head
+    # at 0.48 deg went unfiltered, diffuse normal 1.11 deg against 0.28 filtered)
+    assert np.degrees(MIN_DIFFUSE_RAD) == pytest.approx(0.12)
+    assert diffuse_radius(np.radians(0.11), TARGET_DIFFUSE_RAD) == 0
+    assert diffuse_radius(np.radians(0.48), TARGET_DIFFUSE_RAD) == 1
+    # the specular lobe from 2 deg (before: from sqrt(2) x 4 = 5.66 deg; the same head's 5.1 deg went
+    # unfiltered, specular normal 1.90 deg and roughness 0.047 against 0.98 and 0.026 at radius 1)
+    assert specular_radius(0.0) == 0 and specular_radius(0.99 * MIN_SPECULAR_RAD) == 0
+    assert specular_radius(MIN_SPECULAR_RAD) == 1 and specular_radius(np.radians(5.1)) == 1
+    for nts in np.radians([6.0, 12.5, 30.0, 100.0]):  # beyond radius 1 the window rule as before
+        assert specular_radius(nts) == lobe_radius(nts, TARGET_SPECULAR_RAD) >= 1
 
 
 def test_no_inverse_ratio_is_the_first_moments_variance_ratio() -> None:

@@ -45,11 +45,11 @@ from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.denoise_strength import (
     TARGET_DIFFUSE_RAD,
     TARGET_GUIDE_RAD,
-    TARGET_SPECULAR_RAD,
     channel_weights,
     diffuse_radius,
     lobe_radius,
     no_inverse_ratio,
+    specular_radius,
 )
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.integrable_normals import make_integrable
@@ -328,7 +328,7 @@ def prepare_frames(
         # times as much: the same rule on that noise (256 px heads of seeds 0-3: radius 2 on
         # the dark skin of seed 1, 0.952 deg against 0.983 at radius 1; 1 on the others).
         prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
-        prep.radius_specular = lobe_radius(k * sig_s / (0.8 * prep.level_specular), TARGET_SPECULAR_RAD)
+        prep.radius_specular = specular_radius(k * sig_s / (0.8 * prep.level_specular))
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
     eps_d = (EPS_SIGMAS * sig_c) ** 2

@@ -22,12 +22,17 @@ __all__ = [
     "diffuse_radius",
     "lobe_radius",
     "no_inverse_ratio",
+    "specular_radius",
 ]
 
 TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse normal left by the filter (window side)
-MIN_DIFFUSE_RAD = np.radians(0.5)  # below this noise the diffuse lobe is not filtered (the filter's bias is larger)
+# below these noises a lobe is not filtered: there the radius-1 filter's bias on the head's relief
+# exceeds the error the noise causes unfiltered (the crossovers measured on 128 and 192 px heads:
+# diffuse 0.05-0.1 deg, specular 1.5-2.2 deg; docs/solve.md section 1c)
+MIN_DIFFUSE_RAD = np.radians(0.12)
+MIN_SPECULAR_RAD = np.radians(2.0)
 TARGET_GUIDE_RAD = np.radians(0.85)  # the full-on guide's smoothing: the luminance's normal noise against this
-TARGET_SPECULAR_RAD = np.radians(4.0)  # noise of the specular normal (one pixel) tolerated unfiltered
+TARGET_SPECULAR_RAD = np.radians(4.0)  # the specular normal's noise per pixel a window brings it to (radius >= 2)
 MAX_RADIUS = 8  # pixels
 
 
@@ -41,10 +46,31 @@ def lobe_radius(noise_to_signal: float, target: float) -> int:
 
 def diffuse_radius(noise_to_signal: float, target: float) -> int:
     """Radius of the diffuse lobe: 0 below ``MIN_DIFFUSE_RAD`` (noise under the filter's bias),
-    else the smallest whose window side ``2r + 1`` brings ``noise_to_signal`` to ``target``."""
+    else the smallest whose window side ``2r + 1`` brings ``noise_to_signal`` to ``target``.
+
+    ``noise_to_signal`` is that of the SNR-weighted direction (:func:`channel_weights`);
+    unfiltered the solver takes green plus blue, whose median error is 1.7-2.3x it (fair
+    and dark skin), against 0.16-0.18 deg of bias for radius 1 on a noise-free head: hence
+    a threshold of 0.12 deg (before, 0.5 deg left a head at 0.48 deg unfiltered, diffuse
+    normal 1.11 deg, against 0.28 filtered).
+    """
     if noise_to_signal < MIN_DIFFUSE_RAD:
         return 0
     return int(min(MAX_RADIUS, max(1, np.ceil((noise_to_signal / target - 1.0) / 2.0))))
+
+
+def specular_radius(noise_to_signal: float) -> int:
+    """Radius of the specular lobe: 0 below ``MIN_SPECULAR_RAD``, else at least 1 and the
+    :func:`lobe_radius` that brings ``noise_to_signal`` (radians, one pixel) to ``TARGET_SPECULAR_RAD``.
+
+    Unfiltered, the specular normal's median error is about 0.4 of this noise; radius 1
+    costs 0.5-0.9 deg of bias on a noise-free 128-192 px head, so it pays from about 2 deg
+    (before, radius 1 started at ``sqrt(2) x 4`` deg: a dark-skinned 128 px head at 5.1 deg
+    went unfiltered, specular normal 1.90 deg and roughness 0.047 against 0.98 and 0.026).
+    """
+    if noise_to_signal < MIN_SPECULAR_RAD:
+        return 0
+    return max(1, lobe_radius(noise_to_signal, TARGET_SPECULAR_RAD))
 
 
 def channel_weights(levels: np.ndarray, model: FrameNoise) -> tuple[np.ndarray, float]:

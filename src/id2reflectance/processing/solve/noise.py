@@ -9,13 +9,23 @@ standard deviation ``read``). Both are estimated per frame, in the corrected fra
   up to its second derivatives (the separable kernel ``[1, -2, 1] x [1, -2, 1] / 6``,
   which keeps the variance of white noise) against the local level (3 x 3 mean), both
   per colour channel. Pixels are binned by level; in each bin the noise standard
-  deviation is ``1.4826 * median(|high-pass|)`` over the flattest half of the bin's pixels
+  deviation is ``1.4826 * median(|high-pass|)`` over the flattest quarter of the bin's pixels
   (those whose 5 x 5 neighbourhood has the smallest high-pass energy, so that texture and
-  edges do not count as noise); a weighted least-squares line through
-  ``(level, sigma ** 2)`` gives ``gain`` and ``read ** 2`` (clamped at 0);
+  edges do not count as noise; the narrowing this selection causes on white noise is
+  undone by a factor measured once on white noise); a weighted non-negative least-squares
+  fit of ``(level, sigma ** 2)`` by ``gain * level + read ** 2 + texture * level ** 2`` gives
+  ``gain`` and ``read ** 2`` (what texture the flattest pixels keep scales with the level:
+  the ``level ** 2`` term takes it, and is left out of the model);
 * **from dark frames** when the camera has them: the dark frame holds only read noise, so
   its robust standard deviation gives ``read`` (doubled in variance: subtracting the dark
-  frame adds its noise to every frame); the image fit then only estimates ``gain``.
+  frame adds its noise to every frame); the image fit then only estimates ``gain``
+  (per frame, and on the complementary patterns' residual, where the one dark frame
+  subtracted from all three frames counts once).
+
+The noise is white after the pixel's footprint (the sensor adds it to the integrated
+signal): the estimate reads it on band-limited frames (a real camera's pixel area and lens
+blur) as on point-sampled ones. Its units are the corrected frame's: the stored noise times
+the frame's ``scale`` (docs/solve.md section 1c, "Noise").
 """
 
 from __future__ import annotations
@@ -160,9 +170,26 @@ def estimate_frame_noise(
 
 
 def _fit(
-    h: np.ndarray, lv: np.ndarray, en: np.ndarray, *, read: float | None, bins: int, reads: float = 1.0
+    h: np.ndarray,
+    lv: np.ndarray,
+    en: np.ndarray,
+    *,
+    read: float | None,
+    bins: int,
+    reads: float = 1.0,
+    texture: bool = True,
 ) -> FrameNoise:
-    """Fit ``sigma(h)^2 = gain * lv + reads * read^2`` over equal-count level bins (flattest pixels)."""
+    """Fit ``sigma(h)^2 = gain * lv + reads * read^2 + t * lv^2`` over equal-count level bins (flattest pixels).
+
+    Texture the flattest pixels still hold scales with the level (albedo and shading
+    multiply the light): its high-pass variance grows as ``lv^2``, shot noise as ``lv``.
+    The non-negative coefficients are fitted together (:func:`_nonnegative_lstsq`) and the
+    texture term ``t`` left out of the model: fitted as a line, the texture steepened it
+    (gain 1.3x the sensor's on the simulator's 128 px heads' frames, up to 3.4x on one
+    frame; the read noise then pushed towards 0). ``texture=False`` (a residual that holds
+    no signal, :func:`pattern_noise`): no such term, which would only take some of the
+    shot noise's variance.
+    """
     source: Literal["image", "dark"] = "image" if read is None else "dark"
     if h.size < 64:
         return FrameNoise(0.0, 0.0 if read is None else read, source)
@@ -177,17 +204,33 @@ def _fit(
         ys.append((_robust_sigma(flat) * _FLAT_HALF_BIAS) ** 2)  # undo the flat selection's narrowing
         ws.append(idx.size)
     x, y, w = np.asarray(xs), np.asarray(ys), np.sqrt(np.asarray(ws, np.float64))
+    cols = [x, np.ones_like(x), x * x] if texture else [x, np.ones_like(x)]
     if read is not None:
-        gain = float(np.sum(w * x * (y - reads * read**2)) / max(np.sum(w * x * x), 1e-30))
-        return FrameNoise(max(gain, 0.0), float(read), "dark")
-    A = np.stack([x, np.ones_like(x)], axis=1) * w[:, None]
-    (gain, r2), *_ = np.linalg.lstsq(A, y * w, rcond=None)
-    if gain < 0:  # no signal dependence visible: read noise only
-        gain, r2 = 0.0, float(np.sum(w * y) / np.sum(w))
-    if r2 < 0:  # no floor visible: shot noise only
-        r2 = 0.0
-        gain = float(np.sum(w * x * y) / max(np.sum(w * x * x), 1e-30))
+        del cols[1]
+        gain = _nonnegative_lstsq(np.stack(cols, axis=1) * w[:, None], (y - reads * read**2) * w)[0]
+        return FrameNoise(float(gain), float(read), "dark")
+    gain, r2 = _nonnegative_lstsq(np.stack(cols, axis=1) * w[:, None], y * w)[:2]
     return FrameNoise(float(gain), float(np.sqrt(r2 / reads)), "image")
+
+
+def _nonnegative_lstsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares ``A x = b`` with ``x >= 0`` for a few columns: the best of the fits on each subset of them.
+
+    ``A`` (n, k) float64 with k <= 3 here (2^k unconstrained fits of a few dozen rows).
+    """
+    k = A.shape[1]
+    best, best_x = float(b @ b), np.zeros(k)  # x = 0
+    for mask in range(1, 1 << k):
+        cols = [i for i in range(k) if mask >> i & 1]
+        sol = np.linalg.lstsq(A[:, cols], b, rcond=None)[0]
+        if np.any(sol < 0):
+            continue
+        x = np.zeros(k)
+        x[cols] = sol
+        r = float(np.sum((A @ x - b) ** 2))
+        if r < best:
+            best, best_x = r, x
+    return best_x
 
 
 def _stable_order(x: np.ndarray) -> np.ndarray:
@@ -208,7 +251,11 @@ def _stable_order(x: np.ndarray) -> np.ndarray:
 
 
 def pattern_noise(
-    images: dict[tuple[str, str], np.ndarray], *, max_samples: int = 1 << 17, max_pixels: int = 1 << 16
+    images: dict[tuple[str, str], np.ndarray],
+    *,
+    read: float | None = None,
+    max_samples: int = 1 << 17,
+    max_pixels: int = 1 << 16,
 ) -> FrameNoise | None:
     """One noise model for a camera from its complementary patterns (None without inverses).
 
@@ -218,6 +265,12 @@ def pattern_noise(
     The six residuals (three axes, two polarisations) are pooled; the level is the local
     mean of ``full``. ``source`` is ``"image"``. Frames over ``max_pixels`` pixels are
     measured on the same evenly spread tiles of each (:func:`_tiles`).
+
+    ``read``: a corrected frame's read noise when the camera has dark frames (``sqrt(2)``
+    times the dark frame's, :func:`camera_noise`); then only ``gain`` is fitted and
+    ``source`` is ``"dark"``. The one dark frame subtracted from all three frames appears
+    once in the residual (``+ - -``): its read variance is ``3 r^2 + r^2 = 2 read^2``, not
+    ``3 read^2`` (fitted as ``3 read^2`` it read ``sqrt(2/3)`` of the true read noise).
     """
     pols = [p for p in ("cross", "parallel") if all((f"inverse_{a}", p) in images for a in "xyz")]
     if not pols:
@@ -240,7 +293,8 @@ def pattern_noise(
             hs.append(hp[sl].ravel())
             lvs.append(level[sl].ravel())
             ens.append(en[sl].ravel())
-    return _fit(np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens), read=None, bins=24, reads=3.0)
+    h, lv, en = np.concatenate(hs), np.concatenate(lvs), np.concatenate(ens)
+    return _fit(h, lv, en, read=read, bins=24, reads=3.0 if read is None else 2.0, texture=False)
 
 
 def _flat_half_bias() -> float:
@@ -347,5 +401,9 @@ def sensor_noise(
     (about half of the variance, a 1-camera head moved by up to 1.5 px: 2.0e-5 against the
     sensor's 3.7e-5 gain), while the filters, the mask and the confidence deal with the noise
     at the scale of their windows, which the resampling keeps (its weights sum to 1).
+    With dark frames the complementary-pattern model takes the read noise the frames'
+    dark frames give (their median) and fits only the gain.
     """
-    return camera_noise(session, camera, images), pattern_noise(images)
+    frames = camera_noise(session, camera, images)
+    dark = [m.read for m in frames.values() if m.source == "dark"]  # lit - dark, corrected units
+    return frames, pattern_noise(images, read=float(np.median(dark)) if dark else None)
