@@ -111,15 +111,7 @@ def aligned_rows(
     src = img[lo:hi]
     if src.dtype == np.float32 and src.ndim == 3 and src.shape[2] == 3 and src.strides[1:] != (12, 4):
         src = np.ascontiguousarray(src)  # an EXR file's view: the compiled passes on a copy of the rows read
-    if not warp_rows(src, lo, M, x0, a, band):
-        cv2.warpAffine(
-            img[lo:hi],
-            _shifted(M, x0, a, lo),
-            (x1 - x0, b - a),
-            dst=band,
-            flags=_FLAGS,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+    _warp_band(src, lo, M, x0, a, band)
     out[a - r0 : b - r0, x0:x1] = band
     return out
 
@@ -141,17 +133,24 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     reach = int(np.ceil(_row_shift(M, box))) + 3
 
     def resample(r: int, e: int, lo: int, hi: int, band: np.ndarray) -> None:
-        if not warp_rows(img[lo:hi], lo, M, x0, r, band):  # not three float32 channels of contiguous pixels
-            cv2.warpAffine(
-                img[lo:hi],
-                _shifted(M, x0, r, lo),
-                (x1 - x0, e - r),
-                dst=band,
-                flags=_FLAGS,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+        _warp_band(img[lo:hi], lo, M, x0, r, band)
 
     return _in_bands(img, box, reach, resample)
+
+
+def _warp_band(src: np.ndarray, lo: int, M: np.ndarray, x0: int, r: int, band: np.ndarray) -> None:
+    """Resample ``band`` (rows from ``r``, columns from ``x0`` of the aligned frame) from ``src``,
+    the frame's rows from ``lo``: by the compiled passes, or by OpenCV where they do not apply
+    (not three float32 channels of contiguous pixels)."""
+    if not warp_rows(src, lo, M, x0, r, band):
+        cv2.warpAffine(
+            src,
+            _shifted(M, x0, r, lo),
+            (band.shape[1], band.shape[0]),
+            dst=band,
+            flags=_FLAGS,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
 
 
 def _row_shift(M: np.ndarray, box: tuple[int, int, int, int]) -> float:
