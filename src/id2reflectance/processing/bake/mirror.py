@@ -102,11 +102,7 @@ def texel_mirror(template: FaceMesh, size: int) -> TexelMirror:
     buv = ans["primitive_uvs"].numpy()
     bary = np.stack([1 - buv[:, 0] - buv[:, 1], buv[:, 0], buv[:, 1]], axis=1)
     hit = ans["points"].numpy().astype(np.float64)
-    face_n = np.cross(
-        template.vertices[template.faces[fid, 1]] - template.vertices[template.faces[fid, 0]],
-        template.vertices[template.faces[fid, 2]] - template.vertices[template.faces[fid, 0]],
-    )
-    face_n /= np.maximum(np.linalg.norm(face_n, axis=1, keepdims=True), 1e-30)
+    face_n = template.face_normals()[fid]
     uv = interpolate(template.uvs, template.faces, fid, bary)
     rows = np.full((size, size), -1.0, np.float32)
     cols = np.full((size, size), -1.0, np.float32)
