@@ -1,0 +1,91 @@
+"""The solved roughness map smoothed where the specular lobe was noisy (after the solve).
+
+Roughness comes from the specular lobe's width, ``|m1_S| / m0_S`` (docs/solve.md section 5),
+the noisiest of the solve's quantities: at the issue-20 noise its per-pixel error is mostly
+scatter, not bias (median signed error within +-0.01 on the 192 px heads of seeds 0-3, the
+median absolute error 0.024-0.034), and strongly correlated between neighbours (lag-1
+correlation 0.7: the moments were filtered at radius 1). Skin's roughness varies over
+regions (forehead, nose, lips), not from pixel to pixel: on the simulator's heads the true
+map departs from its own 7 x 7 mean by 0.005 median. So where the specular lobe was
+filtered (the camera's noise made it worth it: ``denoise_strength.specular_radius``), the
+roughness map itself is filtered once more, over a wider window than the moments can take
+(the specular normal's relief would blur): a guided filter, guided by the full-on cross
+luminance (edges of albedo regions stay), over the pixels whose roughness was solved (the
+specular fallbacks keep ``default_roughness`` and do not count). A clean capture is not
+filtered (its maps are bit for bit those of ``--denoise none``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE
+
+__all__ = ["ROUGHNESS_EPS", "ROUGHNESS_EXTRA_RADIUS", "roughness_radius", "smooth_roughness"]
+
+ROUGHNESS_EXTRA_RADIUS = 2  # the roughness window's radius beyond the specular lobe's (measured: docs/solve.md 1c)
+ROUGHNESS_EPS = 0.1  # the guide's eps: (this x the guide's median over the solved pixels)^2
+
+
+def roughness_radius(radius_specular: int) -> int:
+    """Radius of the roughness map's filter: 0 where the specular lobe was not filtered (its noise
+    under ``MIN_SPECULAR_RAD``), else the lobe's radius plus :data:`ROUGHNESS_EXTRA_RADIUS`.
+
+    At the issue-20 noise the lobe's radius is 1 on every simulated head (192 and 256 px): a
+    7 x 7 window. Measured on the solved maps of seeds 0-3 (192 px 3 cameras still, 256 px 1
+    camera moving with and without inverses), radius 2 / 3 / 4 / 5 at eps 0.1: the largest
+    median error over the still heads 0.0205 / 0.0185 / 0.0179 / 0.0178, moving with inverses
+    0.0293 / 0.0292 / 0.0293 / 0.0296, without 0.0368 / 0.0342 / 0.0321 / 0.0306 (unfiltered
+    0.0338 / 0.0342 / 0.0557).
+    """
+    return 0 if radius_specular <= 0 else int(radius_specular) + ROUGHNESS_EXTRA_RADIUS
+
+
+def smooth_roughness(
+    roughness: np.ndarray, guide: np.ndarray, solved: np.ndarray, *, radius: int, eps: float = ROUGHNESS_EPS
+) -> int:
+    """Filter ``roughness`` over its ``solved`` pixels, guided by ``guide`` (in place).
+
+    Only the bounding box of the ``solved`` pixels (grown by the filter's reach) is read;
+    only ``solved`` pixels are written. Unsolved pixels in the windows (background,
+    specular fallbacks) are first given the mean of the solved pixels within ``2 radius``
+    (their own values would pull the solved ones towards 0 or ``default_roughness``).
+
+    Parameters
+    ----------
+    roughness : (H, W) float32 GGX perceptual roughness (any strides: a view of a mapped file).
+    guide : (H, W) float32, the full-on cross-polarised luminance (linear relative radiance).
+    solved : (H, W) bool, the pixels whose roughness the solve measured (valid, no fallback).
+    radius : guided-filter radius, pixels (0: nothing done).
+    eps : the guided filter's eps is ``(eps x median(guide[solved]))^2``.
+
+    Returns
+    -------
+    The number of pixels written.
+    """
+    if radius <= 0 or not solved.any():
+        return 0
+    rows, cols = np.flatnonzero(solved.any(axis=1)), np.flatnonzero(solved.any(axis=0))
+    reach = 3 * radius + 1
+    h, w = solved.shape
+    box = (
+        slice(max(int(rows[0]) - reach, 0), min(int(rows[-1]) + reach + 1, h)),
+        slice(max(int(cols[0]) - reach, 0), min(int(cols[-1]) + reach + 1, w)),
+    )
+    ok = solved[box]
+    weight = ok.astype(np.float32)
+    rough = np.where(ok, roughness[box], np.float32(0.0)).astype(np.float32)
+    side = 4 * radius + 1
+    num = cv2.boxFilter(rough, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.boxFilter(weight, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    filled = np.where(ok, rough, num / np.maximum(den, np.float32(1e-6))).astype(np.float32)
+    g = np.ascontiguousarray(guide[box], dtype=np.float32)
+    scale = float(np.median(g[ok]))
+    eps_abs = max((eps * scale) ** 2, 1e-12)
+    guided_filter(g, filled, radius=radius, eps=eps_abs, subsample=1, out=filled)
+    lo, hi = ROUGHNESS_RANGE
+    target = roughness[box]
+    target[ok] = np.clip(filled[ok], lo, hi)
+    return int(ok.sum())
