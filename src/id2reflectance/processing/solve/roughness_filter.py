@@ -20,27 +20,37 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from id2reflectance.processing.solve.denoise_strength import lobe_radius
 from id2reflectance.processing.solve.guided import guided_filter
 from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE
 
-__all__ = ["ROUGHNESS_EPS", "ROUGHNESS_EXTRA_RADIUS", "roughness_radius", "smooth_roughness"]
+__all__ = ["ROUGHNESS_EPS", "TARGET_ROUGHNESS_RAD", "roughness_radius", "smooth_roughness"]
 
-ROUGHNESS_EXTRA_RADIUS = 2  # the roughness window's radius beyond the specular lobe's (measured: docs/solve.md 1c)
+# the roughness window averages (noise / this)^2 pixels, the specular lobe's noise per pixel as the
+# denoiser estimates it (denoise_strength.specular_radius): measured (docs/solve.md 1c)
+TARGET_ROUGHNESS_RAD = np.radians(1.8)
 ROUGHNESS_EPS = 0.1  # the guide's eps: (this x the guide's median over the solved pixels)^2
 
 
-def roughness_radius(radius_specular: int) -> int:
-    """Radius of the roughness map's filter: 0 where the specular lobe was not filtered (its noise
-    under ``MIN_SPECULAR_RAD``), else the lobe's radius plus :data:`ROUGHNESS_EXTRA_RADIUS`.
+def roughness_radius(noise_to_signal: float, radius_specular: int) -> int:
+    """Radius of the roughness map's filter: 0 where the specular lobe was not filtered
+    (``radius_specular`` 0: its noise under ``MIN_SPECULAR_RAD``), else the radius whose window
+    averages ``(noise_to_signal / TARGET_ROUGHNESS_RAD)^2`` pixels (:func:`lobe_radius`).
 
-    At the issue-20 noise the lobe's radius is 1 on every simulated head (192 and 256 px): a
-    7 x 7 window. Measured on the solved maps of seeds 0-3 (192 px 3 cameras still, 256 px 1
-    camera moving with and without inverses), radius 2 / 3 / 4 / 5 at eps 0.1: the largest
-    median error over the still heads 0.0205 / 0.0185 / 0.0179 / 0.0178, moving with inverses
-    0.0293 / 0.0292 / 0.0293 / 0.0296, without 0.0368 / 0.0342 / 0.0321 / 0.0306 (unfiltered
-    0.0338 / 0.0342 / 0.0557).
+    ``noise_to_signal`` : the specular normal's noise per pixel (radians), as for the lobe
+    (without inverse patterns times ``sqrt(no_inverse_ratio)``: the first moment ``2 gradient - full``).
+
+    The best radius grows with the noise (per-pixel scatter) and falls on small heads (the
+    window covers more of a region); measured on the solved maps (guided filter, eps 0.1, radius
+    0-5, median roughness error): 128 px procedural heads at 5.4 deg (dark skin) 0.0261 / 0.0253 /
+    0.0262 / 0.0289 at 0-3, at 7.9 deg 0.0262 / 0.0238 / 0.0226 / 0.0230; the 192 px heads of
+    seeds 0-3 (6.7-12.7 deg) best at 3-5, 256 px moving heads with inverses (6.2-9.6 deg) at 2-3
+    (seed 1 at 6.2 deg: 0.0219 / 0.0221 / 0.0227 at 2-4), without (9.3-15.6 deg with the ratio)
+    at 4-5. 1.8 deg gives 1, 2, 2-4, 2-3, 4 on these.
     """
-    return 0 if radius_specular <= 0 else int(radius_specular) + ROUGHNESS_EXTRA_RADIUS
+    if radius_specular <= 0:
+        return 0
+    return lobe_radius(noise_to_signal, TARGET_ROUGHNESS_RAD)
 
 
 def smooth_roughness(

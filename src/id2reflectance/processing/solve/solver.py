@@ -63,7 +63,6 @@ from id2reflectance.processing.solve.outputs import (
     write_camera_maps,
 )
 from id2reflectance.processing.solve.reference import normalized_coordinates, solve_band, view_directions
-from id2reflectance.processing.solve.roughness_filter import roughness_radius
 from id2reflectance.processing.solve.roughness_table import InverseTable, inverse_table
 from id2reflectance.processing.solve.separation import has_inverses
 
@@ -465,7 +464,7 @@ def solve_session(
             # (maps in their mapped files are written by the solve itself: only the mask then)
             # where the specular lobe was filtered the roughness map is filtered once more after the
             # solve (roughness_filter): then written afterwards, beside the confidence map
-            rough_r = roughness_radius(prep.report.radius_specular)
+            rough_r = prep.report.radius_roughness
             later = ("confidence", "roughness") if rough_r > 0 else ("confidence",)
             first = tuple(n for n in config.maps if n not in later and (n == "mask" or not in_files))
             follow = (os.cpu_count() or 1) > workers
