@@ -22,6 +22,7 @@ import numpy as np
 
 from id2reflectance.processing.solve.denoise_strength import lobe_radius
 from id2reflectance.processing.solve.guided import guided_filter
+from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE
 
 __all__ = ["ROUGHNESS_EPS", "TARGET_ROUGHNESS_RAD", "roughness_radius", "smooth_roughness"]
@@ -66,7 +67,8 @@ def smooth_roughness(
     Parameters
     ----------
     roughness : (H, W) float32 GGX perceptual roughness (any strides: a view of a mapped file).
-    guide : (H, W) float32, the full-on cross-polarised luminance (linear relative radiance).
+    guide : (H, W) float32, the full-on cross-polarised luminance (linear relative radiance),
+        or the (H, W, 3) float32 full-on cross frame (its Rec.709 luminance taken on the box).
     solved : (H, W) bool, the pixels whose roughness the solve measured (valid, no fallback).
     radius : guided-filter radius, pixels (0: nothing done).
     eps : the guided filter's eps is ``(eps x median(guide[solved]))^2``.
@@ -86,15 +88,18 @@ def smooth_roughness(
     )
     ok = solved[box]
     weight = ok.astype(np.float32)
-    rough = np.where(ok, roughness[box], np.float32(0.0)).astype(np.float32)
+    rough = np.multiply(roughness[box], weight, dtype=np.float32)  # 0 where unsolved
     side = 4 * radius + 1
-    num = cv2.boxFilter(rough, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    filled = cv2.boxFilter(rough, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
     den = cv2.boxFilter(weight, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    filled = np.where(ok, rough, num / np.maximum(den, np.float32(1e-6))).astype(np.float32)
-    g = np.ascontiguousarray(guide[box], dtype=np.float32)
-    scale = float(np.median(g[ok]))
+    np.divide(filled, np.maximum(den, np.float32(1e-6), out=den), out=filled)
+    np.copyto(filled, rough, where=ok)
+    g = luminance(guide[box]) if guide.ndim == 3 else np.ascontiguousarray(guide[box], dtype=np.float32)
+    step = max(1, int(np.sqrt(ok.size / float(1 << 16))))  # the guide's level from about 2^16 pixels
+    level = g[::step, ::step][ok[::step, ::step]]
+    scale = float(np.median(level if level.size else g[ok]))
     eps_abs = max((eps * scale) ** 2, 1e-12)
-    guided_filter(g, filled, radius=radius, eps=eps_abs, subsample=1, out=filled)
+    guided_filter(g, filled, radius=radius, eps=eps_abs, subsample=max(1, radius // 2), out=filled)
     lo, hi = ROUGHNESS_RANGE
     target = roughness[box]
     target[ok] = np.clip(filled[ok], lo, hi)

@@ -274,14 +274,13 @@ def _smooth_roughness(maps: CameraMaps, frames: CameraFrames, config: SolverConf
     (in place) over the valid pixels whose specular solve did not fall back (those hold the diffuse
     normal as their specular normal and ``default_roughness``), guided by the prepared full-on cross
     luminance."""
-    from id2reflectance.processing.solve.moment_planes import luminance
     from id2reflectance.processing.solve.roughness_filter import smooth_roughness
 
-    fallback = (maps.roughness == np.float32(config.default_roughness)) & np.all(
-        maps.normal_specular == maps.normal_diffuse, axis=2
-    )
-    solved = maps.mask & ~fallback
-    smooth_roughness(maps.roughness, luminance(frames.images[("full", "cross")]), solved, radius=radius)
+    solved = maps.mask & (maps.roughness != np.float32(config.default_roughness))
+    rows, cols = np.nonzero(maps.mask & ~solved)  # few: the fallbacks among them are left out
+    real = np.any(maps.normal_specular[rows, cols] != maps.normal_diffuse[rows, cols], axis=1)
+    solved[rows[real], cols[real]] = True  # solved to exactly the default roughness
+    smooth_roughness(maps.roughness, frames.images[("full", "cross")], solved, radius=radius)
 
 
 def _timed_confidence(
