@@ -28,7 +28,7 @@ from id2reflectance.processing.solve.roughness_table import ROUGHNESS_RANGE
 __all__ = ["ROUGHNESS_EPS", "TARGET_ROUGHNESS_RAD", "roughness_radius", "smooth_roughness"]
 
 # the roughness window averages (noise / this)^2 pixels, the specular lobe's noise per pixel as the
-# denoiser estimates it (denoise_strength.specular_radius): measured (docs/solve.md 1c)
+# denoiser estimates it (denoise_strength.specular_radius): measured (docs/solve.md section 5)
 TARGET_ROUGHNESS_RAD = np.radians(1.8)
 ROUGHNESS_EPS = 0.1  # the guide's eps: (this x the guide's median over the solved pixels)^2
 
