@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from id2reflectance._shared.imageio import read_exr, write_exr
+from id2reflectance._shared.imageio import read_exr
 from id2reflectance.capture.simulator.analytic import write_sphere_session
 from id2reflectance.processing.solve.roughness_filter import roughness_radius, smooth_roughness
+
+from .session_copies import record_maps_in_files, uncompressed_copy
 
 
 def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -75,41 +77,20 @@ def test_radius_follows_the_specular_lobe_and_a_strided_map_is_written() -> None
     assert not rows[:, 1].any()
 
 
-def _plain_copy(session: Path, out: Path) -> Path:
-    """``session`` with its frames rewritten uncompressed (read as views of their files: the solver
-    then writes its maps straight into their mapped files, ``CameraMaps.in_files``)."""
-    for src in session.rglob("*"):
-        dst = out / src.relative_to(session)
-        if src.is_dir():
-            dst.mkdir(parents=True, exist_ok=True)
-        elif src.suffix == ".exr" and "frames" in src.parts:
-            write_exr(dst, read_exr(src)[0], compression="none")
-        else:
-            dst.write_bytes(src.read_bytes())
-    return out
-
-
 def test_a_noisy_session_gets_the_filtered_roughness_in_every_write_path(tmp_path: Path, monkeypatch) -> None:
     """The solver filters the roughness map of a noisy session after the solve (radius in solve.json):
     lower error than unfiltered, and the same map whether the maps are written after the solve
     (decoded frames, compressed or not) or solved straight into their mapped files."""
-    from id2reflectance.processing.solve import camera_maps, roughness_filter
+    from id2reflectance.processing.solve import roughness_filter
     from id2reflectance.processing.solve.accuracy import solve_accuracy
     from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
     session = write_sphere_session(tmp_path / "sess", size=40, cameras=2, inverses=True, noise=0.004, samples=(64, 16))
-    made = []
-    real = camera_maps.CameraMaps.in_files.__func__
-
-    def spy(cls, camera, *args, **kwargs):
-        made.append(camera)
-        return real(cls, camera, *args, **kwargs)
-
-    monkeypatch.setattr(camera_maps.CameraMaps, "in_files", classmethod(spy))
+    made = record_maps_in_files(monkeypatch)
     runs = {
         "memory": (session, SolverConfig(workers=2, align="none")),
         "zip": (session, SolverConfig(workers=2, compression="zip", align="none")),
-        "files": (_plain_copy(session, tmp_path / "plain"), SolverConfig(workers=2, align="none")),
+        "files": (uncompressed_copy(session, tmp_path / "plain"), SolverConfig(workers=2, align="none")),
     }
     for tag, (s, cfg) in runs.items():
         solve_session(s, tmp_path / tag, config=cfg)
