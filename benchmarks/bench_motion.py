@@ -31,7 +31,7 @@ Rows (figure | value | reference | ratio):
   the wall time and of twice the CPU time (two cores perfectly shared: on the loaded machine the
   load-independent figure).
 
-Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--baseline-src DIR]``
+Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--seed S] [--baseline-src DIR]``
 (one part under about three minutes on the shared 2-core machine; ``--part cost`` with a baseline
 about six).
 """
@@ -100,7 +100,7 @@ def _rows(label: str, acc, targets: dict[str, float]) -> list[Row]:
 
 
 def motion_rows(
-    tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "noinv", "cost")
+    tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "noinv", "cost"), seed: int = 0
 ) -> list[Row]:
     rows: list[Row] = []
     if "motion" in parts:
@@ -121,19 +121,20 @@ def motion_rows(
         acc = solve_accuracy(still, tmp / "still_auto")["all"]
         rows += _rows(f"no motion {size}px, --align auto", acc, CLEAN_TARGETS)
     if "noise" in parts:
-        rows += noise_motion_rows(tmp, size=size)
+        rows += noise_motion_rows(tmp, size=size, seed=seed)
     if "noinv" in parts:
-        rows += noise_motion_rows(tmp, size=size, inverses=False)
+        rows += noise_motion_rows(tmp, size=size, inverses=False, seed=seed)
     if "cost" in parts:
         moving_dir, still_dir = _sessions(tmp, size)
         rows += cost_rows(moving_dir, still_dir)
     return rows
 
 
-def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True) -> list[Row]:
+def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True, seed: int = 0) -> list[Row]:
     """Issue 20's figures with the issue's noise and motion together, beside noise alone (same run);
     ``inverses=False``: sessions without the inverse patterns (8 frames: no complementary templates,
-    every cross-polarised frame is matched to the full-on reference)."""
+    every cross-polarised frame is matched to the full-on reference); ``seed``: the simulator's
+    (another head, its noise and motion; ``--seed``)."""
     import shutil
 
     from noise_figures import ISSUE_NOISE, LIMITS, _mask_figures  # beside this script
@@ -141,7 +142,7 @@ def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True) -> l
     solved = {}
     variant = "" if inverses else " no inverses"
     for tag, moving in (("noise", False), ("noise+motion", True)):
-        cfg = replace(_config(size, moving, inverses=inverses), seed=0, **ISSUE_NOISE)
+        cfg = replace(_config(size, moving, inverses=inverses), seed=seed, **ISSUE_NOISE)
         session = simulate_subject(tmp / f"{tag}{variant}", subject_index=0, config=cfg)
         shutil.rmtree(session / "masks")  # the solver finds the head itself
         out = tmp / f"{tag}{variant}_solved"
@@ -440,11 +441,12 @@ if __name__ == "__main__":
     parser.add_argument("--baseline-src", help="--part cost: also the package in this src folder (a fresh process)")
     parser.add_argument("--sessions", help="--part cost: simulated sessions kept (or reused) in this folder")
     parser.add_argument("--repeats", type=int, default=1, help="--part cost: the fastest of this many alignments")
+    parser.add_argument("--seed", type=int, default=0, help="--part noise / noinv: the simulator's seed (another head)")
     parser.add_argument("--tag", default="", help=argparse.SUPPRESS)  # the baseline process's row prefix
     args = parser.parse_args()
     parts = tuple(args.part or ("motion", "noise", "noinv", "cost"))
     with tempfile.TemporaryDirectory(prefix="bench_motion_") as tmpdir:
-        table = motion_rows(Path(tmpdir), size=args.size, parts=tuple(p for p in parts if p != "cost"))
+        table = motion_rows(Path(tmpdir), size=args.size, parts=tuple(p for p in parts if p != "cost"), seed=args.seed)
         if "cost" in parts:
             moving, still = _sessions(Path(args.sessions or tmpdir), args.size)
             if args.baseline_src:

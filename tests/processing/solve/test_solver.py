@@ -31,6 +31,8 @@ from id2reflectance.processing.solve.solver import (
     view_directions,
 )
 
+from .session_copies import record_maps_in_files, uncompressed_copy
+
 SIZE = 72
 SAMPLES = (64, 16)
 ROTATION = np.array(  # a light stage tilted and turned against the world axes
@@ -513,23 +515,8 @@ def test_uncompressed_frames_are_solved_into_the_map_files(tmp_path: Path, monke
     from id2reflectance.processing.solve import camera_maps
 
     zipped = write_sphere_session(tmp_path / "zip", size=40, cameras=2, inverses=True, samples=SAMPLES)
-    plain = tmp_path / "plain"
-    for src in zipped.rglob("*"):
-        dst = plain / src.relative_to(zipped)
-        if src.is_dir():
-            dst.mkdir(parents=True, exist_ok=True)
-        elif src.suffix == ".exr" and "frames" in src.parts:
-            write_exr(dst, read_exr(src)[0], compression="none")
-        else:
-            dst.write_bytes(src.read_bytes())
-    made = []
-    real = camera_maps.CameraMaps.in_files.__func__
-
-    def spy(cls, camera, *args, **kwargs):
-        made.append(camera)
-        return real(cls, camera, *args, **kwargs)
-
-    monkeypatch.setattr(camera_maps.CameraMaps, "in_files", classmethod(spy))
+    plain = uncompressed_copy(zipped, tmp_path / "plain")
+    made = record_maps_in_files(monkeypatch)
     cfg = SolverConfig(workers=2)
     want = solve_session(zipped, tmp_path / "from_zip", config=cfg)
     assert made == []  # decoded frames hold the maps

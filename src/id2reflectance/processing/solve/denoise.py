@@ -57,6 +57,7 @@ from id2reflectance.processing.solve.moment_filter import filter_moments, filter
 from id2reflectance.processing.solve.moment_planes import luminance
 from id2reflectance.processing.solve.moment_pool import parallel_weight
 from id2reflectance.processing.solve.noise import FrameNoise, sensor_noise
+from id2reflectance.processing.solve.roughness_filter import roughness_radius
 from id2reflectance.processing.solve.separation import AXES, LUMINANCE_709, has_inverses
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class Preparation:
     ambient : ``{"ratio": ambient / full-on luminance}`` (medians over the lit pixels,
         both polarisations); removed when ``ambient_removed``.
     radius_diffuse, radius_specular : guided-filter radii, pixels (0: not filtered).
+    radius_roughness : radius of the solved roughness map's guided filter (after the solve,
+        :mod:`~id2reflectance.processing.solve.roughness_filter`; 0: not filtered).
     cross_noise, parallel_noise : the camera's noise model per polarisation: from the
         complementary patterns when the session has inverses (the same for both), else the
         median over its frames.
@@ -110,6 +113,7 @@ class Preparation:
     ambient_removed: bool = False
     radius_diffuse: int = 0
     radius_specular: int = 0
+    radius_roughness: int = 0  # the solved roughness map's guided filter (roughness_filter; 0: none)
     cross_noise: FrameNoise = field(default_factory=lambda: FrameNoise(0.0, 0.0))
     parallel_noise: FrameNoise = field(default_factory=lambda: FrameNoise(0.0, 0.0))
     level_cross: float = 0.0
@@ -130,6 +134,7 @@ class Preparation:
             "ambient_removed": self.ambient_removed,
             "radius_diffuse": self.radius_diffuse,
             "radius_specular": self.radius_specular,
+            "radius_roughness": self.radius_roughness,
             "cross": self.cross_noise.to_json(),
             "parallel": self.parallel_noise.to_json(),
             "level_cross": self.level_cross,
@@ -328,7 +333,11 @@ def prepare_frames(
         # times as much: the same rule on that noise (256 px heads of seeds 0-3: radius 2 on
         # the dark skin of seed 1, 0.952 deg against 0.983 at radius 1; 1 on the others).
         prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
-        prep.radius_specular = specular_radius(k * sig_s / (0.8 * prep.level_specular))
+        nts_s = k * sig_s / (0.8 * prep.level_specular)
+        prep.radius_specular = specular_radius(nts_s)
+        # the solved roughness map's filter (roughness_filter, after the solve): its noise follows
+        # the specular first moment's, without inverses 2 gradient - full as the diffuse one's
+        prep.radius_roughness = roughness_radius(nts_s * np.sqrt(ratio), prep.radius_specular)
     if prep.radius_diffuse == 0 and prep.radius_specular == 0:
         return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
     eps_d = (EPS_SIGMAS * sig_c) ** 2

@@ -269,6 +269,20 @@ def _timed_statistics(maps: CameraMaps, max_samples: int) -> tuple[dict[str, Sta
     return map_statistics(maps, max_samples=max_samples), time.perf_counter() - t
 
 
+def _smooth_roughness(maps: CameraMaps, frames: CameraFrames, config: SolverConfig, radius: int) -> None:
+    """:func:`~id2reflectance.processing.solve.roughness_filter.smooth_roughness` of ``maps.roughness``
+    (in place) over the valid pixels whose specular solve did not fall back (those hold the diffuse
+    normal as their specular normal and ``default_roughness``), guided by the prepared full-on cross
+    luminance."""
+    from id2reflectance.processing.solve.roughness_filter import smooth_roughness
+
+    solved = maps.mask & (maps.roughness != np.float32(config.default_roughness))
+    rows, cols = np.nonzero(maps.mask & ~solved)  # few: the fallbacks among them are left out
+    real = np.any(maps.normal_specular[rows, cols] != maps.normal_diffuse[rows, cols], axis=1)
+    solved[rows[real], cols[real]] = True  # solved to exactly the default roughness
+    smooth_roughness(maps.roughness, frames.images[("full", "cross")], solved, radius=radius)
+
+
 def _timed_confidence(
     frames: CameraFrames, prep: PreparedCamera, maps: CameraMaps, config: SolverConfig
 ) -> tuple[list[str], float]:
@@ -447,7 +461,11 @@ def solve_session(
             # it (on 2 cores the writers slowed the kernel: 0.31 -> 0.44 s, 3.77 -> 3.99 s end to
             # end); either way the confidence map afterwards, beside the statistics
             # (maps in their mapped files are written by the solve itself: only the mask then)
-            first = tuple(n for n in config.maps if n != "confidence" and (n == "mask" or not in_files))
+            # where the specular lobe was filtered the roughness map is filtered once more after the
+            # solve (roughness_filter): then written afterwards, beside the confidence map
+            rough_r = prep.report.radius_roughness
+            later = ("confidence", "roughness") if rough_r > 0 else ("confidence",)
+            first = tuple(n for n in config.maps if n not in later and (n == "mask" or not in_files))
             follow = (os.cpu_count() or 1) > workers
             gate = RowGate()
             writing = writer.submit(
@@ -479,6 +497,8 @@ def solve_session(
             if not follow:
                 gate.advance(camera.height)
             del out_maps
+            if rough_r > 0:
+                _smooth_roughness(maps, frames, config, rough_r)
             t2 = time.perf_counter()
             # beside the writing of the other maps: the confidence map (from the full-on
             # frames: the others now hold maps or are freed, those after it), the statistics, and the
@@ -494,11 +514,12 @@ def solve_session(
                 ahead.append(reader.submit(_timed_load, session, names[i + 1], workers))
             writing.result()
             noise_warnings, confidence_s = confidence_job.result()
-            if "confidence" in config.maps:
+            late = tuple(n for n in later if n in config.maps and (n == "confidence" or not in_files))
+            if late:
                 write_camera_maps(
                     tmp / name,
                     maps,
-                    names=("confidence",),
+                    names=late,
                     compression=config.compression,
                     workers=workers,
                     direct=config.direct_io,
