@@ -15,6 +15,13 @@ render frame), ``v`` is minus the ray direction, and the GGX scale is
   :func:`~id2reflectance.capture.illumination.responses_from_moments`, so a ground-truth
   asset reproduces the simulator's frames (its subsurface blur of the irradiance aside).
 
+Eyes (``eyes``, an :class:`~id2reflectance.processing.relight.eyes.EyeShading`): the
+eyeballs placed into a face-model-layout asset are cast in the same scene as the skin
+(:func:`~id2reflectance.processing.relight.eyes.scene_mesh`: the lids occlude them); a hit
+on an eyeball takes the eyeball's interpolated vertex normal and the eye reflectance of
+:mod:`~id2reflectance.capture.eye_appearance` (sclera / iris / pupil albedo at the hit
+point, specular albedo 0.03, roughness 0.22) instead of the maps.
+
 Polarisation as in the session format: ``none`` gives D + S, ``cross`` D / 2 and
 ``parallel`` D / 2 + S (background only with ``none``).
 
@@ -42,6 +49,7 @@ import numpy as np
 from id2reflectance._shared.imageio import tone_map  # noqa: F401  (re-exported: the tone curve of the PNGs)
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.eye_appearance import EYE_ROUGHNESS, EYE_SPECULAR, eye_albedo
 from id2reflectance.capture.geometry.mesh import (
     FaceMesh,
     cast_rays,
@@ -57,6 +65,7 @@ from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.brdf_table import specular_scale
 from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import LUMA, Environment, bilinear_latlong
+from id2reflectance.processing.relight.eyes import EyeShading, scene_mesh
 from id2reflectance.processing.relight.ibl import PrefilteredEnvironment, mip_chain, shade_fast
 
 log = logging.getLogger(__name__)
@@ -108,7 +117,7 @@ class RenderResult:
 
     diffuse, specular : (H, W, 3) float32 linear radiance D and S (0 off the head).
     background : (H, W, 3) float32 environment radiance seen past the head (0 on it).
-    mask : (H, W) bool, pixel centre sees the front side of the mesh.
+    mask : (H, W) bool, pixel centre sees the front side of the mesh (or of an eyeball).
     """
 
     diffuse: np.ndarray
@@ -163,14 +172,23 @@ class SurfaceSamples:
     albedo: np.ndarray  # (P, 3)
     k: np.ndarray  # (P,)
     rough: np.ndarray  # (P,)
+    eye: np.ndarray | None = None  # (P,) bool, the hit is on an eyeball (None: rendered without eyes)
 
 
-def surface_samples(asset: Asset, camera: Camera, scene=None) -> tuple[SurfaceSamples, np.ndarray]:
+def surface_samples(
+    asset: Asset, camera: Camera, scene=None, eyes: EyeShading | None = None
+) -> tuple[SurfaceSamples, np.ndarray]:
     """Cast the camera's primary rays and sample the asset's maps at the hits.
+
+    With ``eyes`` the rays meet the skin and the eyeballs (``scene``, when given, must be
+    the scene of :func:`~id2reflectance.processing.relight.eyes.scene_mesh`), and a hit on
+    an eyeball is shaded as an eye (``SurfaceSamples.eye``).
 
     Returns the SurfaceSamples (k from :func:`specular_scale`, hit points offset 0.1 mm
     along the geometric normal) and the (H*W, 3) unit ray directions of every pixel.
     """
+    if eyes is not None:
+        return _samples_with_eyes(asset, camera, scene, eyes)
     scene = raycasting_scene(asset.mesh) if scene is None else scene
     origin, dirs = camera.pixel_rays()
     t, fid, bary = cast_rays(scene, origin, dirs)
@@ -191,6 +209,44 @@ def surface_samples(asset: Asset, camera: Camera, scene=None) -> tuple[SurfaceSa
     albedo = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
     surf = SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough)
     return surf, dirs
+
+
+def _samples_with_eyes(asset: Asset, camera: Camera, scene, eyes: EyeShading) -> tuple[SurfaceSamples, np.ndarray]:
+    """:func:`surface_samples` against the skin and the eyeballs together."""
+    both = scene_mesh(asset.mesh, eyes)
+    scene = raycasting_scene(both) if scene is None else scene
+    origin, dirs = camera.pixel_rays()
+    t, fid, bary = cast_rays(scene, origin, dirs)
+    hit = fid >= 0
+    face_n = both.face_normals()
+    hit[hit] &= np.sum(face_n[fid[hit]] * dirs[hit], axis=1) < 0
+    idx = np.flatnonzero(hit)
+    fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
+    n_skin = len(asset.mesh.faces)
+    eye = fid_h >= n_skin
+    skin = ~eye
+    p = len(idx)
+    points = origin + t[idx, None].astype(np.float64) * dirs[idx]
+    n = np.empty((p, 3))
+    albedo = np.empty((p, 3))
+    k = np.empty(p)
+    rough = np.empty(p)
+    mesh = asset.mesh
+    uv = interpolate(mesh.uvs, mesh.faces, fid_h[skin], bary_h[skin])
+    m = asset.maps
+    wrap = wraps_in_u(mesh)
+    n[skin] = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
+    rough[skin] = sample_bilinear(m.roughness, uv, wrap_u=wrap)
+    k[skin] = specular_scale(sample_bilinear(m.specular_albedo, uv, wrap_u=wrap), rough[skin])
+    albedo[skin] = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
+    ball = eyes.eyes.mesh
+    n[eye] = interpolate(ball.vertex_normals(), ball.faces, fid_h[eye] - n_skin, bary_h[eye])
+    albedo[eye] = eye_albedo(points[eye], eyes.eyes.centres, eyes.eyes.axes, eyes.iris_darkness)
+    rough[eye] = EYE_ROUGHNESS
+    k[eye] = specular_scale(np.full(int(eye.sum()), EYE_SPECULAR), rough[eye])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    points = points + SHADOW_OFFSET_M * face_n[fid_h]
+    return SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough, eye), dirs
 
 
 def _visibility_fn(scene, points: np.ndarray, weight: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -260,6 +316,7 @@ def render_view(
     scene=None,
     prefiltered: PrefilteredEnvironment | None = None,
     progress: ProgressFn | None = None,
+    eyes: EyeShading | None = None,
 ) -> RenderResult:
     """Render ``asset`` seen by ``camera`` under ``env``.
 
@@ -269,19 +326,21 @@ def render_view(
     camera : pinhole camera (OpenCV convention, optional distortion).
     env : image or pattern environment.
     config : options (polarisation is applied later by :meth:`RenderResult.image`).
-    scene : RaycastingScene of ``asset.mesh`` (built when None).
+    scene : RaycastingScene of ``asset.mesh``, or with ``eyes`` of
+        ``scene_mesh(asset.mesh, eyes)`` (built when None).
     prefiltered : tables of ``env`` (when None and ``env`` is an image: :func:`~.envcache.cached_prefilter`).
     progress : ``progress(stage, done, total)`` per batch of pixels.
+    eyes : eyeballs rendered with the skin (:func:`~.eyes.asset_eyes`); None: the skin only.
 
     Returns
     -------
     RenderResult with (camera.height, camera.width) images, float32 linear radiance.
     """
     config = config or RelightConfig()
-    scene = raycasting_scene(asset.mesh) if scene is None else scene
+    scene = raycasting_scene(scene_mesh(asset.mesh, eyes)) if scene is None else scene
     if env.radiance is not None and prefiltered is None:
         prefiltered = cached_prefilter(env, use_cache=config.env_cache)
-    surf, dirs = surface_samples(asset, camera, scene)
+    surf, dirs = surface_samples(asset, camera, scene, eyes)
     h, w = camera.height, camera.width
     diffuse = np.zeros((h * w, 3), np.float32)
     spec = np.zeros((h * w, 3), np.float32)
