@@ -232,3 +232,25 @@ def test_a_dataset_is_built_in_one_layout(tmp_path):
     _check_layout(root, BuildConfig(template="procedural"))  # no layout recorded: the procedural one
     with pytest.raises(InputFileError, match=r"dataset.json: template: the dataset is built in the UV layout"):
         _check_layout(root, BuildConfig(template="face_model"))
+
+
+@needs_model
+def test_a_dataset_s_views_are_all_with_eyes_or_all_without(tmp_path):
+    from id2reflectance.dataset.build import _check_layout, _with_eyes
+
+    assert BuildConfig().eyes and _with_eyes(BuildConfig())
+    assert not _with_eyes(BuildConfig(template="procedural"))  # closed lids: no eyes to render
+    assert not _with_eyes(BuildConfig(eyes=False))
+    root = write_synthetic_dataset(tmp_path / "ds", subjects=2, size=8, views=("front",), domains=("rgb",))
+    doc = json.loads((root / "dataset.json").read_text())
+    doc["template"] = template_record(resolve_template("face_model"))
+    (root / "dataset.json").write_text(json.dumps(doc))
+    # built before the field (no eyes): resumed only without eyes
+    _check_layout(root, BuildConfig(template="face_model", eyes=False))
+    with pytest.raises(InputFileError, match=r"dataset.json: eyes: the dataset's RGB views are rendered without eyes"):
+        _check_layout(root, BuildConfig(template="face_model"))
+    doc["eyes"] = True
+    (root / "dataset.json").write_text(json.dumps(doc))
+    _check_layout(root, BuildConfig(template="face_model"))
+    with pytest.raises(InputFileError, match=r"--eyes"):
+        _check_layout(root, BuildConfig(template="face_model", eyes=False))
