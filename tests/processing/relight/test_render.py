@@ -281,3 +281,20 @@ def test_eyes_fill_the_holes_between_the_lids_and_only_them(tmp_path: Path) -> N
     cfg = RelightConfig(background="black", shadows=True, shadow_samples=2, pattern_samples=4)
     shadowed = render_view(asset, cam, env, config=cfg, eyes=eyes)
     assert np.all(np.isfinite(shadowed.image())) and np.array_equal(shadowed.mask, both.mask)
+
+
+@needs_model
+def test_relight_batch_renders_eyes_when_asked(tmp_path: Path) -> None:
+    from tests.processing.asset_fixtures import write_face_model_asset
+
+    root = write_face_model_asset(tmp_path / "A")
+    imgs = {}
+    for eyes in (False, True):
+        cfg = RelightConfig(image_size=96, fov_deg=12.0, background="black", eyes=eyes)
+        out = relight_assets([root], tmp_path / f"out{eyes}", envs=["pattern:full"], config=cfg)
+        assert json.loads((out / "relight.json").read_text())["config"]["eyes"] is eyes
+        imgs[eyes], _ = read_exr(out / "S0003" / "pattern_full" / "orbit000.exr")
+    lit = imgs[True].sum(-1) > 0
+    new = lit & (imgs[False].sum(-1) == 0)  # eye pixels: black background without eyes
+    assert new.sum() > 10, new.sum()
+    np.testing.assert_array_equal(imgs[True][~new], imgs[False][~new])

@@ -94,6 +94,9 @@ class RelightConfig:
     normalize: Literal["none", "mean"] = "none"  # environment intensity normalisation
     chunk: int = 32768  # pixels shaded per batch
     env_cache: bool = True  # prefiltered environments through the on-disk cache (processing.relight.envcache)
+    eyes: bool = (
+        False  # id2r relight: the face model's eyeballs with face-model-layout assets (processing.relight.eyes)
+    )
 
     def __post_init__(self) -> None:
         if self.polarization not in ("none", "cross", "parallel"):
