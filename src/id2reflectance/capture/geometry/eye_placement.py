@@ -40,8 +40,8 @@ from scipy.spatial.transform import Rotation
 from id2reflectance.capture.geometry.face_model import PART_RANGES, FaceModel
 from id2reflectance.capture.geometry.face_model_heads import (
     EYEBALLS,
-    _skin_part,
     face_model_skin_basis,
+    face_model_skin_sources,
     template_offset,
 )
 from id2reflectance.capture.geometry.mesh import FaceMesh
@@ -145,7 +145,7 @@ def in_face_model_layout(mesh: FaceMesh, model: FaceModel) -> bool:
 @lru_cache(maxsize=2)
 def _skin_expressions(model: FaceModel) -> np.ndarray:
     """(V, 3, E) float64 metres: the expression shapes at the template's vertices (read-only)."""
-    src = model.uv_source[_skin_part(model)[0]]
+    src = face_model_skin_sources(model)
     out = np.ascontiguousarray(np.transpose(model.expression[:, src].astype(np.float64), (1, 2, 0)))
     out.flags.writeable = False
     return out
