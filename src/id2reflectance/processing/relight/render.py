@@ -94,9 +94,7 @@ class RelightConfig:
     normalize: Literal["none", "mean"] = "none"  # environment intensity normalisation
     chunk: int = 32768  # pixels shaded per batch
     env_cache: bool = True  # prefiltered environments through the on-disk cache (processing.relight.envcache)
-    eyes: bool = (
-        False  # id2r relight: the face model's eyeballs with face-model-layout assets (processing.relight.eyes)
-    )
+    eyes: bool = False  # id2r relight: eyeballs with face-model-layout assets (processing.relight.eyes)
 
     def __post_init__(self) -> None:
         if self.polarization not in ("none", "cross", "parallel"):
@@ -190,32 +188,6 @@ def surface_samples(
     Returns the SurfaceSamples (k from :func:`specular_scale`, hit points offset 0.1 mm
     along the geometric normal) and the (H*W, 3) unit ray directions of every pixel.
     """
-    if eyes is not None:
-        return _samples_with_eyes(asset, camera, scene, eyes)
-    scene = raycasting_scene(asset.mesh) if scene is None else scene
-    origin, dirs = camera.pixel_rays()
-    t, fid, bary = cast_rays(scene, origin, dirs)
-    hit = fid >= 0
-    mesh = asset.mesh
-    face_n = mesh.face_normals()
-    hit[hit] &= np.sum(face_n[fid[hit]] * dirs[hit], axis=1) < 0
-    idx = np.flatnonzero(hit)
-    fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
-    uv = interpolate(mesh.uvs, mesh.faces, fid_h, bary_h)
-    m = asset.maps
-    wrap = wraps_in_u(mesh)  # columns wrap only in a chart closed in u (the procedural one)
-    n = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    rough = sample_bilinear(m.roughness, uv, wrap_u=wrap)
-    k = specular_scale(sample_bilinear(m.specular_albedo, uv, wrap_u=wrap), rough)
-    points = origin + t[idx, None].astype(np.float64) * dirs[idx] + SHADOW_OFFSET_M * face_n[fid_h]
-    albedo = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
-    surf = SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough)
-    return surf, dirs
-
-
-def _samples_with_eyes(asset: Asset, camera: Camera, scene, eyes: EyeShading) -> tuple[SurfaceSamples, np.ndarray]:
-    """:func:`surface_samples` against the skin and the eyeballs together."""
     both = scene_mesh(asset.mesh, eyes)
     scene = raycasting_scene(both) if scene is None else scene
     origin, dirs = camera.pixel_rays()
@@ -225,31 +197,40 @@ def _samples_with_eyes(asset: Asset, camera: Camera, scene, eyes: EyeShading) ->
     hit[hit] &= np.sum(face_n[fid[hit]] * dirs[hit], axis=1) < 0
     idx = np.flatnonzero(hit)
     fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
-    n_skin = len(asset.mesh.faces)
-    eye = fid_h >= n_skin
-    skin = ~eye
-    p = len(idx)
     points = origin + t[idx, None].astype(np.float64) * dirs[idx]
-    n = np.empty((p, 3))
-    albedo = np.empty((p, 3))
-    k = np.empty(p)
-    rough = np.empty(p)
-    mesh = asset.mesh
-    uv = interpolate(mesh.uvs, mesh.faces, fid_h[skin], bary_h[skin])
-    m = asset.maps
-    wrap = wraps_in_u(mesh)
-    n[skin] = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
-    rough[skin] = sample_bilinear(m.roughness, uv, wrap_u=wrap)
-    k[skin] = specular_scale(sample_bilinear(m.specular_albedo, uv, wrap_u=wrap), rough[skin])
-    albedo[skin] = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
-    ball = eyes.eyes.mesh
-    n[eye] = interpolate(ball.vertex_normals(), ball.faces, fid_h[eye] - n_skin, bary_h[eye])
-    albedo[eye] = eye_albedo(points[eye], eyes.eyes.centres, eyes.eyes.axes, eyes.iris_darkness)
-    rough[eye] = EYE_ROUGHNESS
-    k[eye] = specular_scale(np.full(int(eye.sum()), EYE_SPECULAR), rough[eye])
+    if eyes is None:
+        n, albedo, k, rough = _map_samples(asset, fid_h, bary_h)
+        on_eye = None
+    else:
+        on_eye = fid_h >= len(asset.mesh.faces)
+        skin = ~on_eye
+        p = len(idx)
+        n, albedo, k, rough = np.empty((p, 3)), np.empty((p, 3)), np.empty(p), np.empty(p)
+        n[skin], albedo[skin], k[skin], rough[skin] = _map_samples(asset, fid_h[skin], bary_h[skin])
+        ball = eyes.eyes.mesh
+        fe, be = fid_h[on_eye] - len(asset.mesh.faces), bary_h[on_eye]
+        n[on_eye] = interpolate(ball.vertex_normals(), ball.faces, fe, be)
+        albedo[on_eye] = eye_albedo(points[on_eye], eyes.eyes.centres, eyes.eyes.axes, eyes.iris_darkness)
+        rough[on_eye] = EYE_ROUGHNESS
+        k[on_eye] = specular_scale(np.full(int(on_eye.sum()), EYE_SPECULAR), rough[on_eye])
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     points = points + SHADOW_OFFSET_M * face_n[fid_h]
-    return SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough, eye), dirs
+    surf = SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough, on_eye)
+    return surf, dirs
+
+
+def _map_samples(asset: Asset, fid: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The asset's maps at hits (face ids ``fid`` (P,) of its mesh, barycentrics (P, 3)):
+    normal (P, 3) not yet unit, albedo (P, 3), GGX scale k (P,), roughness (P,)."""
+    mesh = asset.mesh
+    uv = interpolate(mesh.uvs, mesh.faces, fid, bary)
+    m = asset.maps
+    wrap = wraps_in_u(mesh)  # columns wrap only in a chart closed in u (the procedural one)
+    n = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
+    rough = sample_bilinear(m.roughness, uv, wrap_u=wrap)
+    k = specular_scale(sample_bilinear(m.specular_albedo, uv, wrap_u=wrap), rough)
+    albedo = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
+    return n, albedo, k, rough
 
 
 def _visibility_fn(scene, points: np.ndarray, weight: Callable[[np.ndarray], np.ndarray] | None = None):
