@@ -11,7 +11,8 @@ which has eyes.
 
 Figures, without / with eyes:
 
-* dlib detection rate over the views (front, left, right) and of the reference;
+* dlib detection rate over the views (front, left, right) and of the reference, and the
+  detector's score (median over the faces found);
 * the dlib distance between each subject's front view and its reference photo (below
   0.6: dlib's same person), and to the other subjects' references (rank-1);
 * dlib's eye landmarks (36-47) in the front view against the same landmarks found in
@@ -134,13 +135,15 @@ def main() -> None:
     ref_faces = {k: find_faces(img) for k, img in refs.items()}
     ref_emb = {k: dlib.embed(refs[k], f[0].landmarks) for k, f in ref_faces.items() if f}
     print(f"subjects: {len(sessions)} ({', '.join(refs)}), simulate {t_sim:.0f} CPU s")
-    print(f"reference (simulator front, full-on): detected {len(ref_emb)} / {len(refs)}")
+    ref_score = np.median([f[0].score for f in ref_faces.values() if f] or [np.nan])
+    print(f"reference (simulator front, full-on): detected {len(ref_emb)} / {len(refs)}, score median {ref_score:.2f}")
     print("| figure | without eyes | with eyes |")
     print("|---|---|---|")
     rows: dict[str, list[str]] = {}
     for eyes in (False, True):
         found = {(k, v): find_faces(img) for k, d in views[eyes].items() for v, img in d.items()}
         det = {v: np.mean([bool(found[(k, v)]) for k in views[eyes]]) for v in ("front", "left", "right")}
+        score = {v: np.median([f[0].score for (k, w), f in found.items() if w == v and f] or [np.nan]) for v in det}
         dist, rank1, eye_px = [], [], []
         for k in views[eyes]:
             f = found[(k, "front")]
@@ -158,6 +161,7 @@ def main() -> None:
             eye_px.append(float(np.mean(np.linalg.norm(mapped - lv[36:48], axis=1))))
         vals = {
             "detection front / left / right": f"{det['front']:.2f} / {det['left']:.2f} / {det['right']:.2f}",
+            "detector score (median of the found) front / left / right": " / ".join(f"{score[v]:.2f}" for v in det),
             "dlib distance front view - reference, median (max)": (
                 f"{np.median(dist):.3f} ({np.max(dist):.3f})" if dist else "-"
             ),
