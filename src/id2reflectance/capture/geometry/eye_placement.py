@@ -17,7 +17,8 @@ between the lids. The asset format stays as it is; the eyes are rebuilt from the
    model's at those weights (the expression shapes turn the eyes too), carried by the
    corrected similarity into the mesh's frame.
 
-The weights are recomputed from the mesh every time (about 0.3-0.9 CPU s) and stored
+The weights are recomputed from the mesh every time (0.02-0.04 CPU s; the fit's design
+matrix and its factor, about 0.5 CPU s, once per process and model) and stored
 nowhere. On heads made by the face model itself (random identities, a smile, any frame)
 the eyeball vertices land 0.02-0.35 mm RMS from the model's own (test:
 ``tests/capture/geometry/test_eye_placement.py``). :func:`procrustes_eyes` is step 1 alone,
@@ -30,10 +31,12 @@ other) gets no eyes (:func:`place_eyes` returns None).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
@@ -46,7 +49,7 @@ from id2reflectance.capture.geometry.face_model_heads import (
 )
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.templates import face_model_template_mesh
-from id2reflectance.errors import ShapeError
+from id2reflectance.errors import ConfigError, ShapeError
 
 ANCHOR_RADIUS_M = 0.010  # procrustes_eyes: template skin vertices this close to an eyeball (neutral) carry it
 FIT_NOISE_M = 5e-4  # metres: residual per coordinate the identity fit expects (the ridge's weight)
@@ -151,6 +154,28 @@ def _skin_expressions(model: FaceModel) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=4)
+def _design(model: FaceModel, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The fit's fixed parts (cached per model and ``k``): the vertices it uses (skin a scan
+    constrains), their neutral positions (M, 3), the design matrix (3M, k + E + 7) of ``k``
+    identity modes, the E expression shapes and the small similarity, and the ridge
+    normal equations' solver (Cholesky)."""
+    basis = face_model_skin_basis(model, max(k, 1))
+    sel = np.flatnonzero(basis.skin)
+    mean = basis.mean[sel]
+    if k == 0:
+        return sel, mean, np.zeros((3 * len(sel), 0)), lambda rhs: rhs
+    expr = _skin_expressions(model)[sel]
+    cols = [basis.modes[sel][:, :, :k], expr, _small_similarity(mean)]
+    a = np.concatenate(cols, axis=2).reshape(3 * len(sel), -1)
+    prior = np.zeros(a.shape[1])
+    prior[: k + expr.shape[2]] = FIT_NOISE_M**2  # w ~ N(0, 1), expressions likewise; the correction free
+    factor = cho_factor(a.T @ a + np.diag(prior))
+    for arr in (sel, mean, a):
+        arr.flags.writeable = False
+    return sel, mean, a, lambda rhs: cho_solve(factor, rhs)
+
+
 def _small_similarity(points: np.ndarray) -> np.ndarray:
     """(N, 3, 7) columns of a small similarity about the origin at ``points`` (N, 3):
     translation x, y, z, scale, rotation about x, y, z (linearised)."""
@@ -209,24 +234,17 @@ def place_eyes(mesh: FaceMesh, model: FaceModel, *, modes: int | None = None) ->
     rig = _rig(model)
     k = model.identity_modes if modes is None else int(modes)
     if not 0 <= k <= model.identity_modes:
-        raise ShapeError(f"place_eyes: modes must be in [0, {model.identity_modes}], got {modes}")
-    basis = face_model_skin_basis(model, max(k, 1))
-    sel = np.flatnonzero(basis.skin)
+        raise ConfigError(f"place_eyes: modes must be in [0, {model.identity_modes}], got {modes}")
+    sel, mean, a, solve = _design(model, k)
     target = np.asarray(mesh.vertices, np.float64)[sel]
-    mean = basis.mean[sel]
     s, rot, t = similarity(mean, target)
     w = np.zeros(k)
     offset = template_offset(model)
     balls = [model.neutral[lo:hi] + offset for lo, hi in rig.parts]
     if k:
         back = ((target - t) @ rot) / s  # the mesh in the template's frame
-        expr = _skin_expressions(model)[sel]
-        ne = expr.shape[2]
-        cols = [basis.modes[sel][:, :, :k], expr, _small_similarity(mean)]
-        a = np.concatenate(cols, axis=2).reshape(3 * len(sel), -1)
-        prior = np.zeros(a.shape[1])
-        prior[: k + ne] = FIT_NOISE_M**2  # w ~ N(0, 1), expressions likewise; the similarity's correction is free
-        x = np.linalg.solve(a.T @ a + np.diag(prior), a.T @ (back - mean).reshape(-1))
+        x = solve(a.T @ (back - mean).reshape(-1))
+        ne = model.expression.shape[0]
         w, e = x[:k], x[k : k + ne]
         dt, ds, dr = x[k + ne : k + ne + 3], x[k + ne + 3], x[k + ne + 4 :]
         # the correction (translation dt, scale 1 + ds, small rotation dr) made exact
