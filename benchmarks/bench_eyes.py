@@ -17,7 +17,13 @@ Figures, without / with eyes:
   0.6: dlib's same person), and to the other subjects' references (rank-1);
 * dlib's eye landmarks (36-47) in the front view against the same landmarks found in
   the reference photo, both in the view's pixels (the reference's landmarks mapped by the
-  similarity fitted on the other 56 landmarks), mean pixel distance.
+  similarity fitted on the other 56 landmarks), mean pixel distance;
+* the eye-white tone (:func:`~id2reflectance.face.white_reference.eye_white_tone`, what
+  ``template-tone`` retrieval and re-toning read from a photo) of each front view and of the
+  reference: how many give an estimate, and the median |error| of the albedo ITA it implies
+  (:func:`~id2reflectance.inference.albedo_tone.albedo_ita_from_eye_white`) against the
+  front view's true albedo ITA (``diffuse_albedo.png`` over the eroded mask, as the
+  evaluation measures it).
 
 A picture ``--picture PNG``: per subject, reference | view without eyes | view with eyes.
 
@@ -133,6 +139,31 @@ def main() -> None:
     ref_faces = {k: find_faces(img) for k, img in refs.items()}
     ref_emb = {k: dlib.embed(refs[k], f[0].landmarks) for k, f in ref_faces.items() if f}
     print(f"subjects: {len(sessions)} ({', '.join(refs)}), simulate {t_sim:.0f} CPU s")
+    from id2reflectance._shared.imageio import read_png_unit
+    from id2reflectance.face.white_reference import eye_white_tone
+    from id2reflectance.inference.albedo_tone import albedo_ita_from_eye_white, skin_ita, skin_pixels
+
+    true_ita = {}
+    for k in refs:
+        vdir = work / "views_none" / k / "views" / "front"
+        mask = np.atleast_3d(read_png_unit(vdir / "mask.png"))[..., 0] > 0.5
+        true_ita[k] = skin_ita(read_png_unit(vdir / "diffuse_albedo.png")[..., :3], skin_pixels(mask))
+
+    def tone_errors(images: dict[str, np.ndarray], faces: dict[str, list]) -> list[float]:
+        """|albedo ITA from the eye whites - true| (degrees) of the images that give an estimate."""
+        out = []
+        for k, img in images.items():
+            if faces.get(k):
+                tone = eye_white_tone(img, faces[k][0].landmarks)
+                if tone.ita_deg is not None:
+                    out.append(abs(albedo_ita_from_eye_white(tone.ita_deg) - true_ita[k]))
+        return out
+
+    ref_tone = tone_errors(refs, ref_faces)
+    print(
+        f"reference eye-white tone: {len(ref_tone)} / {len(refs)} estimates, "
+        f"median abs albedo ITA error {np.median(ref_tone) if ref_tone else float('nan'):.1f} deg"
+    )
     ref_score = np.median([f[0].score for f in ref_faces.values() if f] or [np.nan])
     print(f"reference (simulator front, full-on): detected {len(ref_emb)} / {len(refs)}, score median {ref_score:.2f}")
     print("| figure | without eyes | with eyes |")
@@ -157,6 +188,8 @@ def main() -> None:
             m = _similarity_2d(lr[other], lv[other])
             mapped = lr[36:48] @ m[:, :2].T + m[:, 2]
             eye_px.append(float(np.mean(np.linalg.norm(mapped - lv[36:48], axis=1))))
+        fronts = {k: d["front"] for k, d in views[eyes].items()}
+        tone = tone_errors(fronts, {k: found[(k, "front")] for k in fronts})
         vals = {
             "detection front / left / right": f"{det['front']:.2f} / {det['left']:.2f} / {det['right']:.2f}",
             "detector score (median of the found) front / left / right": " / ".join(f"{score[v]:.2f}" for v in det),
@@ -166,6 +199,9 @@ def main() -> None:
             "share below 0.6 (same person)": f"{np.mean(np.array(dist) < 0.6):.2f}" if dist else "-",
             "rank-1 against every reference": f"{np.mean(rank1):.2f}" if rank1 else "-",
             "eye landmarks vs reference, mean px (view px)": f"{np.mean(eye_px):.2f}" if eye_px else "-",
+            "eye-white tone: estimates, median abs albedo ITA error deg": (
+                f"{len(tone)} / {len(fronts)}" + (f", {np.median(tone):.1f}" if tone else "")
+            ),
             "views CPU s per subject (3 views, full; - when reused)": (
                 f"{t_view[eyes] / n_view[eyes]:.1f}" if n_view[eyes] else "-"
             ),
