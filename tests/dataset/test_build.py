@@ -55,6 +55,9 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     assert data["provenance"]["split"] == {"seed": 0, "fractions": [0.8, 0.1, 0.1], "stratify": "skin_type"}
     # the layout every subject is baked in: the default, the face model's where it is found
     assert data["template"] == template_record(resolve_template("auto"))
+    # the RGB views hold eyes where the layout can have them (the face model's)
+    assert data["eyes"] is (resolve_template("auto").kind == "face_model")
+    assert data["provenance"]["options"]["eyes"] is True
     assert "split" not in data["provenance"]["options"]
     assert check_dataset(out) == []
     assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
