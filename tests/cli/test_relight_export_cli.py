@@ -51,6 +51,21 @@ def test_relight_and_export_write_outputs(asset: Path, tmp_path: Path) -> None:
     assert (tmp_path / "s.glb").read_bytes()[:4] == b"glTF"
 
 
+def test_relight_eyes_flag_is_recorded_and_a_sphere_has_no_eyes(asset: Path, tmp_path: Path) -> None:
+    """``--eyes`` reaches the renders (relight.json) and changes nothing for an asset that
+    is not in the face-model layout."""
+    imgs = []
+    for flag in ((), ("--eyes",)):
+        out = tmp_path / f"relit{len(flag)}"
+        res = _run(
+            "relight", str(asset), "--env", "pattern:full", "--image-size", "16", *flag, "-o", str(out), "--no-progress"
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "relight.json").read_text())["config"]["eyes"] is bool(flag)
+        imgs.append((out / "SPH01" / "pattern_full" / "orbit000.exr").read_bytes())
+    assert imgs[0] == imgs[1]
+
+
 def test_relight_fills_the_environment_cache_unless_disabled(
     asset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

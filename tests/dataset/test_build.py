@@ -55,6 +55,9 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     assert data["provenance"]["split"] == {"seed": 0, "fractions": [0.8, 0.1, 0.1], "stratify": "skin_type"}
     # the layout every subject is baked in: the default, the face model's where it is found
     assert data["template"] == template_record(resolve_template("auto"))
+    # the RGB views hold eyes where the layout can have them (the face model's)
+    assert data["eyes"] is (resolve_template("auto").kind == "face_model")
+    assert data["provenance"]["options"]["eyes"] is True
     assert "split" not in data["provenance"]["options"]
     assert check_dataset(out) == []
     assert not list((out / "subjects").glob(".*"))  # no temporary leftovers
@@ -232,3 +235,25 @@ def test_a_dataset_is_built_in_one_layout(tmp_path):
     _check_layout(root, BuildConfig(template="procedural"))  # no layout recorded: the procedural one
     with pytest.raises(InputFileError, match=r"dataset.json: template: the dataset is built in the UV layout"):
         _check_layout(root, BuildConfig(template="face_model"))
+
+
+@needs_model
+def test_a_dataset_s_views_are_all_with_eyes_or_all_without(tmp_path):
+    from id2reflectance.dataset.build import _check_layout, _with_eyes
+
+    assert BuildConfig().eyes and _with_eyes(BuildConfig())
+    assert not _with_eyes(BuildConfig(template="procedural"))  # closed lids: no eyes to render
+    assert not _with_eyes(BuildConfig(eyes=False))
+    root = write_synthetic_dataset(tmp_path / "ds", subjects=2, size=8, views=("front",), domains=("rgb",))
+    doc = json.loads((root / "dataset.json").read_text())
+    doc["template"] = template_record(resolve_template("face_model"))
+    (root / "dataset.json").write_text(json.dumps(doc))
+    # built before the field (no eyes): resumed only without eyes
+    _check_layout(root, BuildConfig(template="face_model", eyes=False))
+    with pytest.raises(InputFileError, match=r"dataset.json: eyes: the dataset's RGB views are rendered without eyes"):
+        _check_layout(root, BuildConfig(template="face_model"))
+    doc["eyes"] = True
+    (root / "dataset.json").write_text(json.dumps(doc))
+    _check_layout(root, BuildConfig(template="face_model"))
+    with pytest.raises(InputFileError, match=r"--eyes"):
+        _check_layout(root, BuildConfig(template="face_model", eyes=False))

@@ -8,8 +8,10 @@ import pytest
 
 from id2reflectance.dataset.manifest import (
     check_dataset,
+    dataset_info,
     dataset_sha256,
     dataset_template,
+    manifest_eyes,
     read_manifest,
     same_layout,
 )
@@ -52,6 +54,7 @@ def test_missing_or_unreadable_manifest(tmp_path, dataset):
         (lambda d: d["subjects"][1].pop("files"), r"subjects\[1\]: must have an 'id' string and a 'files' object"),
         (lambda d: d["subjects"][2].update(split="holdout"), r"subjects\[2\]\.split: must be one of"),
         (lambda d: d.update(template="procedural"), r"template: must be an object with 'name' and 'sha256'"),
+        (lambda d: d.update(eyes="yes"), r"eyes: must be true or false, got 'yes'"),
     ],
 )
 def test_schema_problems_name_the_field(dataset, change, message):
@@ -73,3 +76,12 @@ def test_the_layout_is_recorded(dataset):
     assert same_layout(None, procedural) and same_layout(procedural, {**procedural, "sha256": "cd" * 32})
     assert not same_layout(None, doc["template"])
     assert not same_layout(doc["template"], {**doc["template"], "sha256": "cd" * 32})
+
+
+def test_whether_the_views_have_eyes_is_recorded(dataset):
+    # a dataset built before the field existed has none
+    assert manifest_eyes(read_manifest(dataset)) is False and dataset_info(dataset)["eyes"] is False
+    doc = json.loads((dataset / "dataset.json").read_text())
+    doc["eyes"] = True
+    (dataset / "dataset.json").write_text(json.dumps(doc))
+    assert manifest_eyes(read_manifest(dataset)) is True and dataset_info(dataset)["eyes"] is True

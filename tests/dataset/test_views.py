@@ -9,6 +9,7 @@ import numpy as np
 
 from id2reflectance._shared.imageio import read_png_unit, srgb_to_linear
 from id2reflectance.dataset.manifest import RGB_EXPOSURE_STOPS
+from tests.face_model_data import needs_model
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 
@@ -38,3 +39,33 @@ def test_rgb_views_share_one_exposure_so_darker_skin_looks_darker(face_dataset: 
     # per-image auto exposure would give a spread near 0; the tone curve and the specular
     # highlights (about the same on every face) compress it to about half of the albedo's
     assert rgb_spread > 0.3 * alb_spread, (rgb, albedo)
+
+
+@needs_model
+def test_rgb_views_have_eyes_and_the_maps_stay_the_skin_s(tmp_path: Path) -> None:
+    """A face-model asset's RGB views show eyes between the lids (not the black background);
+    with ``eyes=False`` they are the skin alone, as before; the maps and the mask are the
+    skin's either way."""
+    from id2reflectance.dataset.views import render_training_views
+    from tests.processing.asset_fixtures import write_face_model_asset
+
+    asset = write_face_model_asset(tmp_path / "A")
+    for eyes in (False, True):
+        render_training_views(asset, tmp_path / f"v{eyes}", image_size=128, views=("front",), eyes=eyes)
+    old, new = tmp_path / "vFalse" / "views" / "front", tmp_path / "vTrue" / "views" / "front"
+    for name in ("mask.png", "diffuse_albedo.png", "specular_albedo.png", "roughness.png", "normal.png"):
+        np.testing.assert_array_equal(read_png_unit(old / name), read_png_unit(new / name), err_msg=name)
+    mask = np.atleast_3d(read_png_unit(old / "mask.png"))[..., 0] > 0.5
+    before, after = read_png_unit(old / "rgb_full.png")[..., :3], read_png_unit(new / "rgb_full.png")[..., :3]
+    assert np.all(before[~mask] == 0)  # the skin alone: black in the eye openings
+    changed = np.any(after != before, axis=-1)
+    np.testing.assert_array_equal(changed & mask, np.zeros_like(mask))  # the lids cover the eyeballs
+    # the eye openings: inside the face's outline, off the skin's mask
+    rows, cols = np.nonzero(mask)
+    inside = np.zeros_like(mask)
+    for r in np.unique(rows):
+        c = cols[rows == r]
+        inside[r, c.min() : c.max() + 1] = True
+    holes = inside & ~mask
+    assert holes.sum() > 20, holes.sum()
+    assert changed[holes].mean() > 0.9, changed[holes].mean()

@@ -91,3 +91,40 @@ def write_sphere_asset(out: Path, *, size: int = 256, mesh: FaceMesh | None = No
         stats={"coverage_seen": 1.0},
         previews=previews,
     )
+
+
+def write_face_model_asset(
+    out: Path, *, identity_seed: int = 3, size: int = 256, subject_id: str = "S0003", ita_deg: float = 35.0
+) -> Path:
+    """An asset in the face-model template's layout (needs the face model): a random
+    identity's head in the template frame, a uniform skin albedo (linear Rec.709
+    0.45, 0.30, 0.25), specular 0.04, roughness 0.45, the mesh's own normals."""
+    from id2reflectance.capture.geometry.face_model import load_face_model
+    from id2reflectance.capture.geometry.regions import mesh_uv_raster
+    from id2reflectance.capture.geometry.templates import face_model_template_mesh, resolve_template
+
+    model = load_face_model()
+    template = resolve_template("face_model")
+    mesh = face_model_template_mesh(model, np.random.default_rng(identity_seed).standard_normal(model.identity_modes))
+    mesh = FaceMesh(mesh.vertices, mesh.faces, template.mesh.uvs, dict(template.mesh.landmarks))
+    normals = mesh_uv_raster(mesh, size).interpolate(mesh.vertex_normals(), mesh.faces)
+    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
+    maps = AssetMaps(
+        diffuse_albedo=np.full((size, size, 3), (0.45, 0.30, 0.25), np.float32),
+        specular_albedo=np.full((size, size), 0.04, np.float32),
+        roughness=np.full((size, size), 0.45, np.float32),
+        normal_object=normals.astype(np.float32),
+        coverage=np.ones((size, size), np.float32),
+    )
+    return write_asset(
+        out,
+        mesh=mesh,
+        maps=maps,
+        subject_id=subject_id,
+        attributes={"ita_deg": ita_deg},
+        template_name=template.name,
+        template_sha256=template.sha256,
+        frame="template",
+        source={"kind": "photo", "photo_sha256": "1" * 64},
+        previews=False,
+    )

@@ -96,6 +96,12 @@ def dataset_group() -> None:
 @split_options
 @click.option("--keep-work", is_flag=True, help="Keep each subject's work area (solve, bake, views) under OUT/.work.")
 @template_option(help="UV layout every subject is baked in (recorded in dataset.json; docs/template.md).")
+@click.option(
+    "--eyes/--no-eyes",
+    default=True,
+    show_default=True,
+    help="RGB views with the face model's eyeballs (face-model layout only; recorded in dataset.json).",
+)
 @progress_option()
 def build_cmd(
     sessions_dir: Path,
@@ -111,6 +117,7 @@ def build_cmd(
     split_stratify: str,
     keep_work: bool,
     template: str,
+    eyes: bool,
     no_progress: bool,
 ) -> None:
     """Build (or resume) a dataset from every session folder in SESSIONS_DIR.
@@ -135,6 +142,7 @@ def build_cmd(
         keep_work=keep_work,
         cluster=ClusterConfig(scheduler=scheduler, workers=workers, memory_limit=memory_limit),
         template=template,
+        eyes=eyes,
     )
     with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         rep = build_dataset(
@@ -212,7 +220,7 @@ def info_cmd(dataset: Path, as_json: bool) -> None:
         return
     click.echo(f"{info['subjects']} subjects ({info['failed']} failed at build), splits {info['splits']}")
     click.echo(f"views {info['views']} at {info['image_size']} px, lighting {info['environments']}")
-    click.echo(f"UV layout {info['template']}")
+    click.echo(f"UV layout {info['template']}, RGB views {'with' if info['eyes'] else 'without'} eyes")
     if info["ita_deg"]:
         click.echo(f"ITA {info['ita_deg']['min']:.1f} .. {info['ita_deg']['max']:.1f} deg")
     for k, v in info["fitzpatrick"].items():

@@ -45,6 +45,11 @@ from id2reflectance.processing.relight.render import RelightConfig
     help="none: D + S; cross: D/2; parallel: D/2 + S (as the session's frames).",
 )
 @click.option("--shadows", is_flag=True, help="Self-shadowing by ray casting against the mesh (slower).")
+@click.option(
+    "--eyes",
+    is_flag=True,
+    help="Render the face model's eyeballs with face-model-layout assets (docs/relight-export.md).",
+)
 @click.option("--black-background", is_flag=True, help="Black instead of the environment behind the head.")
 @click.option("--exposure", "exposure_stops", type=float, default=None, help="PNG exposure in stops (default: auto).")
 @env_cache_option()
@@ -63,6 +68,7 @@ def relight_cmd(
     camera: str | None,
     polarization: str,
     shadows: bool,
+    eyes: bool,
     black_background: bool,
     exposure_stops: float | None,
     no_env_cache: bool,
@@ -95,6 +101,7 @@ def relight_cmd(
         env_rotate_deg=env_rotate,
         normalize=normalize,  # type: ignore[arg-type]
         env_cache=not no_env_cache,
+        eyes=eyes,
     )
     with output_lock(out), progress_bar(enabled=not no_progress) as progress:
         path = relight_assets(assets, out, envs=envs, config=config, session=session, camera=camera, progress=progress)

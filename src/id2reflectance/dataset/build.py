@@ -36,6 +36,7 @@ from id2reflectance.dataset.manifest import (
     SubjectRecord,
     layout_name,
     load_subject_record,
+    manifest_eyes,
     manifest_template,
     read_manifest,
     same_layout,
@@ -69,6 +70,7 @@ class BuildConfig:
     keep_work: bool = False  # keep each subject's work area (DATASET/.work/<session>) after it is finished
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     template: str = "auto"  # UV layout of every subject (auto | face_model | procedural), docs/template.md
+    eyes: bool = True  # RGB views with the face model's eyeballs (face-model layout only), docs/dataset-format.md
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATE_KINDS:
@@ -256,18 +258,23 @@ def stage_bake(info: dict[str, Any], bake_size: int, template: str = "auto") -> 
     return _run_stage(info, "bake", asdict(config), compute)
 
 
-def stage_view(info: dict[str, Any], view: str, image_size: int, environments: tuple[str, ...]) -> dict[str, Any]:
-    """Render one aligned training view of every domain into ``work/view-<view>``.
+def stage_view(
+    info: dict[str, Any], view: str, image_size: int, environments: tuple[str, ...], eyes: bool = True
+) -> dict[str, Any]:
+    """Render one aligned training view of every domain into ``work/view-<view>`` (``eyes``:
+    the RGB views with eyes, :func:`~id2reflectance.dataset.views.render_training_views`).
 
     One task per view, so the views of a subject run in parallel and a kill loses only the
     views in flight (the longest stage)."""
 
     def compute(work: Path) -> dict[str, Any]:
         with atomic_folder(work / f"view-{view}") as tmp:
-            render_training_views(work / "bake", tmp, image_size=image_size, views=(view,), environments=environments)
+            render_training_views(
+                work / "bake", tmp, image_size=image_size, views=(view,), environments=environments, eyes=eyes
+            )
         return {}
 
-    options = {"image_size": image_size, "environments": list(environments), "view": view}
+    options = {"image_size": image_size, "environments": list(environments), "view": view, "eyes": eyes}
     return _run_stage(info, f"view-{view}", options, compute)
 
 
@@ -326,7 +333,14 @@ def _submit_chains(
         f_bak = client.submit(stage_bake, f_sol, config.bake_size, layout, key=f"bake-{key}", **opts)
         f_vie = [
             client.submit(
-                stage_view, f_bak, view, config.image_size, config.environments, key=f"view-{view}-{key}", **opts
+                stage_view,
+                f_bak,
+                view,
+                config.image_size,
+                config.environments,
+                config.eyes,
+                key=f"view-{view}-{key}",
+                **opts,
             )
             for view in config.views
         ]
@@ -464,7 +478,13 @@ def _write_dataset_manifest(
             "sessions": {r.id: r.session_sha256 for r in records.values()},
         },
         template=template_record(_layout(config)),
+        eyes=_with_eyes(config),
     )
+
+
+def _with_eyes(config: BuildConfig) -> bool:
+    """Whether the build's RGB views hold eyes: asked for, in the face-model layout."""
+    return config.eyes and _layout(config).kind == "face_model"
 
 
 def _layout(config: BuildConfig) -> Template:
@@ -488,6 +508,18 @@ def _check_layout(root: Path, config: BuildConfig) -> None:
             "template",
             f"the dataset is built in the UV layout {layout_name(old)}, this build asks for {layout_name(new)}; "
             "build into a new folder (or pass the dataset's --template)",
+        )
+    try:
+        old_eyes = manifest_eyes(read_manifest(root))
+    except InputFileError:
+        return
+    if old_eyes != _with_eyes(config):
+        raise InputFileError(
+            root / MANIFEST,
+            "eyes",
+            f"the dataset's RGB views are rendered {'with' if old_eyes else 'without'} eyes, this build asks "
+            f"{'with' if _with_eyes(config) else 'without'}; build into a new folder "
+            f"(or pass {'--eyes' if old_eyes else '--no-eyes'})",
         )
 
 

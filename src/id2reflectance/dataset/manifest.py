@@ -91,10 +91,12 @@ def write_manifest(
     environments: tuple[str, ...],
     provenance: dict[str, Any],
     template: dict[str, str] | None = None,
+    eyes: bool | None = None,
 ) -> Path:
     """Write ``dataset.json`` atomically (call last, after every subject is in place).
     ``template``: the UV layout every subject is baked in, ``{"name", "sha256"}`` (the
-    template's, as in asset.json); None: not recorded (read as the procedural template's)."""
+    template's, as in asset.json); None: not recorded (read as the procedural template's).
+    ``eyes``: whether the RGB views hold eyes (``"eyes"``); None: not recorded (read as False)."""
     data: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -112,7 +114,15 @@ def write_manifest(
     }
     if template is not None:
         data["template"] = {"name": str(template["name"]), "sha256": str(template["sha256"])}
+    if eyes is not None:
+        data["eyes"] = bool(eyes)
     return atomic_write_json(root / MANIFEST, data)
+
+
+def manifest_eyes(data: dict[str, Any]) -> bool:
+    """Whether a dataset's RGB views hold eyes (``dataset.json``'s ``eyes``); a dataset
+    built before the field existed has none (False)."""
+    return bool(data.get("eyes", False))
 
 
 def manifest_template(data: dict[str, Any]) -> dict[str, str]:
@@ -162,7 +172,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     InputFileError
         Missing, unreadable or not JSON; wrong ``format`` or ``version``; a top-level field
         (``image_size``, ``views``, ``domains``, ``environments``, ``subjects``) missing or
-        of the wrong type; a ``template`` that is not ``{"name", "sha256"}``; a subject without an ``id`` string, a ``files`` object or a
+        of the wrong type; a ``template`` that is not ``{"name", "sha256"}``; an ``eyes`` that is not a boolean; a subject without an ``id`` string, a ``files`` object or a
         known ``split``. Each names the field.
     """
     p = Path(root) / MANIFEST
@@ -193,6 +203,8 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("sha256"), str)
     ):
         raise InputFileError(p, "template", "must be an object with 'name' and 'sha256' strings")
+    if "eyes" in data and not isinstance(data["eyes"], bool):
+        raise InputFileError(p, "eyes", f"must be true or false, got {data['eyes']!r}")
     for i, s in enumerate(data["subjects"]):
         if not isinstance(s, dict) or not isinstance(s.get("id"), str) or not isinstance(s.get("files"), dict):
             raise InputFileError(p, f"subjects[{i}]", "must have an 'id' string and a 'files' object")
@@ -244,6 +256,7 @@ def dataset_info(root: str | Path) -> dict[str, Any]:
         "views": data["views"],
         "environments": data["environments"],
         "template": manifest_template(data)["name"],
+        "eyes": manifest_eyes(data),
         "files": files,
         "bytes": size,
     }

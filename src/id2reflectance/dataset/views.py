@@ -9,6 +9,14 @@ environment maps (sRGB at the fixed exposure :data:`~.manifest.RGB_EXPOSURE_STOP
 tone curve, black background) and the reflectance maps sampled
 at the visible surface: diffuse albedo, specular albedo, roughness, and the normal in
 the view's camera frame with OpenGL axes.
+
+Eyes (``eyes=True``, the default): an asset in the face-model layout is skin only, so its
+RGB views would show the background through the eyes, which no photo does. The RGB views
+are rendered with the face model's eyeballs placed into the asset's mesh and an iris
+colour drawn from the subject id (:func:`~id2reflectance.processing.relight.eyes.asset_eyes`).
+The reflectance-map views and ``mask.png`` stay the skin's (the asset's maps hold no eyes):
+on the eyes they are 0, as before. An asset in the procedural layout (closed lids) and a
+machine without the face model render as before.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from id2reflectance.processing.asset import read_asset
 from id2reflectance.processing.brdf_table import directional_albedo
 from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import load_environment
+from id2reflectance.processing.relight.eyes import asset_eyes, scene_mesh
 from id2reflectance.processing.relight.render import RelightConfig, render_view, surface_samples, tone_map
 
 # FFHQ alignment in a unit square: the eye midpoint at (0.5, 0.47), the mouth midpoint
@@ -127,6 +136,7 @@ def render_training_views(
     image_size: int = 512,
     views: tuple[str, ...] = ("front", "left", "right"),
     environments: tuple[str, ...] = ("full",),
+    eyes: bool = True,
 ) -> list[Path]:
     """Write ``out_dir/views/<view>/*.png``, ``out_dir/uv/*.exr`` and ``out_dir/mesh_vertices.npy``.
 
@@ -137,12 +147,18 @@ def render_training_views(
 
     ``environments``: ``full`` (the full-on light-stage pattern) and/or built-in HDR map
     names or files; files are ``rgb_full.png`` and ``rgb_env<k>.png`` in that order
-    (k counts the non-``full`` entries). Returns the written paths.
+    (k counts the non-``full`` entries).
+
+    ``eyes``: render the RGB views with eyes where the asset can have them (the
+    face-model layout, the face model found); the maps and ``mask.png`` are the skin's
+    either way. Returns the written paths.
     """
     asset = read_asset(asset_dir)
     out = Path(out_dir)
     written: list[Path] = []
     scene = raycasting_scene(asset.mesh)
+    shading = asset_eyes(asset) if eyes else None
+    rgb_scene = scene if shading is None else raycasting_scene(scene_mesh(asset.mesh, shading))
     cams = aligned_cameras(asset.mesh, size=image_size, views=views)
     envs = [(e, _environment(e)) for e in environments]
     cfg = RelightConfig(background="black", pattern_samples=8)
@@ -155,12 +171,14 @@ def render_training_views(
         mask2 = mask.reshape(image_size, image_size)
         k_env = 0
         for spec, env in envs:
-            res = render_view(asset, cam, env, config=cfg, scene=scene, prefiltered=_prefiltered(spec))
+            res = render_view(
+                asset, cam, env, config=cfg, scene=rgb_scene, prefiltered=_prefiltered(spec), eyes=shading
+            )
             rgb = tone_map(res.image("none", background=False), exposure_stops=RGB_EXPOSURE_STOPS)
             fname = "rgb_full.png" if spec == "full" else f"rgb_env{k_env}.png"
             if spec != "full":
                 k_env += 1
-            written.append(write_png(vdir / fname, rgb * mask2[..., None]))
+            written.append(write_png(vdir / fname, rgb * res.mask[..., None]))
 
         _encode16(vdir / "diffuse_albedo.png", _scatter(surf.albedo, surf.idx, image_size, 3))
         spec_alb = surf.k * directional_albedo(np.ones_like(surf.rough), surf.rough)  # the asset's map value

@@ -10,7 +10,10 @@ from id2reflectance.capture.geometry.face_model_heads import (
     face_model_head,
     face_model_head_basis,
     face_model_regions,
+    face_model_skin_mesh,
+    face_model_skin_sources,
     template_embedding,
+    template_offset,
 )
 from id2reflectance.capture.geometry.template_mesh import is_template_topology, template_mesh
 from id2reflectance.errors import ConfigError
@@ -147,3 +150,12 @@ def test_basis_reproduces_face_model_heads(model) -> None:
     assert basis.skin[emb.hit & (emb.eye == 0) & (emb.neck == 0)].all()
     with pytest.raises(ConfigError, match="identity modes"):
         face_model_head_basis(model, 0)
+
+
+@needs_model
+def test_skin_sources_name_each_template_vertex_s_model_vertex():
+    model = load_face_model(FOLDER)
+    src = face_model_skin_sources(model)
+    skin = face_model_skin_mesh(model)
+    assert src.shape == (len(skin.vertices),) and not src.flags.writeable
+    np.testing.assert_allclose(model.neutral[src] + template_offset(model), skin.vertices, atol=1e-12)

@@ -26,6 +26,7 @@ from id2reflectance.processing.relight.render import (
     surface_samples,
     tone_map,
 )
+from tests.face_model_data import needs_model
 from tests.processing.asset_fixtures import SPHERE_RADIUS, sphere_maps, uv_sphere, write_sphere_asset
 
 
@@ -230,3 +231,70 @@ def test_relight_batch_with_session_cameras(simulated, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope"):
         relight_assets([asset.root], tmp_path / "o2", envs=["pattern:full"], session=session_dir, camera="nope")
     assert not (tmp_path / "o2").exists()
+
+
+@needs_model
+def test_eyes_fill_the_holes_between_the_lids_and_only_them(tmp_path: Path) -> None:
+    """A face-model asset is skin only: rendered alone its eyes are background; with the
+    placed eyeballs those pixels are eyes (sclera, iris, pupil), lit like the skin, and
+    every pixel the lids cover stays the skin's."""
+    from id2reflectance.capture.camera import Camera, look_at
+    from id2reflectance.capture.eye_appearance import PUPIL_ALBEDO, SCLERA_ALBEDO
+    from id2reflectance.processing.relight.eyes import asset_eyes
+    from tests.processing.asset_fixtures import write_face_model_asset
+
+    asset = read_asset(write_face_model_asset(tmp_path / "A"))
+    eyes = asset_eyes(asset)
+    assert eyes is not None
+    target = eyes.eyes.centres.mean(axis=0)
+    R, t = look_at(target + np.array([0.0, 0.0, 0.6]), target)
+    size = 96
+    f = size / 0.1 * 0.6  # 0.1 m across the image at 0.6 m
+    K = np.array([[f, 0.0, (size - 1) / 2], [0.0, f, (size - 1) / 2], [0.0, 0.0, 1.0]])
+    cam = Camera("eyes", size, size, K, np.zeros(0), R, t)
+    env = load_environment("pattern:full")
+    cfg = RelightConfig(background="black", pattern_samples=8)
+    skin = render_view(asset, cam, env, config=cfg)
+    both = render_view(asset, cam, env, config=cfg, eyes=eyes)
+    holes = both.mask & ~skin.mask
+    assert holes.sum() > 60, holes.sum()  # both eye openings
+    assert np.all(both.mask[skin.mask])
+    # the lids occlude the eyeballs: (nearly) every skin pixel is rendered as before
+    same = np.all(both.image()[skin.mask] == skin.image()[skin.mask], axis=1)
+    assert same.mean() > 0.995, same.mean()
+    img = both.image()
+    assert np.all(img[holes].sum(axis=1) > 0)  # eye-coloured, not the black background
+    # the samples: eye hits carry the eye's albedo; the sclera is whiter than the skin, the pupil dark
+    s, _ = surface_samples(asset, cam, eyes=eyes)
+    assert s.eye is not None
+    on_eye = np.zeros(size * size, bool)
+    on_eye[s.idx[s.eye]] = True
+    np.testing.assert_array_equal(on_eye.reshape(size, size) & ~skin.mask, holes)
+    alb = s.albedo[s.eye]
+    assert np.any(np.all(np.isclose(alb, SCLERA_ALBEDO, atol=1e-6), axis=1))
+    assert np.any(np.all(np.isclose(alb, PUPIL_ALBEDO, atol=1e-6), axis=1))
+    sclera = np.all(np.isclose(alb, SCLERA_ALBEDO, atol=1e-6), axis=1)
+    px = s.idx[s.eye][sclera]
+    ratio = img.reshape(-1, 3)[px, 2] / img.reshape(-1, 3)[px, 0]  # blue over red: the sclera's 0.75
+    assert np.median(ratio) > 0.25 / 0.45  # whiter than the skin's
+    # shadows: the eyeballs are in the shadow rays' scene too, and nothing breaks
+    cfg = RelightConfig(background="black", shadows=True, shadow_samples=2, pattern_samples=4)
+    shadowed = render_view(asset, cam, env, config=cfg, eyes=eyes)
+    assert np.all(np.isfinite(shadowed.image())) and np.array_equal(shadowed.mask, both.mask)
+
+
+@needs_model
+def test_relight_batch_renders_eyes_when_asked(tmp_path: Path) -> None:
+    from tests.processing.asset_fixtures import write_face_model_asset
+
+    root = write_face_model_asset(tmp_path / "A")
+    imgs = {}
+    for eyes in (False, True):
+        cfg = RelightConfig(image_size=96, fov_deg=12.0, background="black", eyes=eyes)
+        out = relight_assets([root], tmp_path / f"out{eyes}", envs=["pattern:full"], config=cfg)
+        assert json.loads((out / "relight.json").read_text())["config"]["eyes"] is eyes
+        imgs[eyes], _ = read_exr(out / "S0003" / "pattern_full" / "orbit000.exr")
+    lit = imgs[True].sum(-1) > 0
+    new = lit & (imgs[False].sum(-1) == 0)  # eye pixels: black background without eyes
+    assert new.sum() > 10, new.sum()
+    np.testing.assert_array_equal(imgs[True][~new], imgs[False][~new])

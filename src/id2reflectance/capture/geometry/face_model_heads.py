@@ -366,6 +366,14 @@ def _skin_part(model: FaceModel) -> tuple[np.ndarray, np.ndarray]:
     return keep, index[faces]
 
 
+def face_model_skin_sources(model: FaceModel) -> np.ndarray:
+    """(V,) int64, read-only: the model vertex of each vertex of :func:`face_model_skin_mesh`
+    (the face-model template's vertex order; UV seam copies share a model vertex)."""
+    src = model.uv_source[_skin_part(model)[0]]
+    src.flags.writeable = False
+    return src
+
+
 SKIN_BASIS_MIN_Y = -0.105  # metres (neutral, template frame): below, the neck follows posture, not identity
 SKIN_BASIS_MAX_EAR = 0.1  # the prior leaves out the ears (region weight above this): undercuts scans miss
 HIDDEN_M = 0.02  # metres: a vertex whose normal meets the skin again this close is hidden (inside lips, nostrils)

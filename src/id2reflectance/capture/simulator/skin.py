@@ -30,6 +30,17 @@ from typing import Literal
 import numpy as np
 
 from id2reflectance._shared import cielab
+from id2reflectance.capture.eye_appearance import (  # noqa: F401  (the eye constants, re-exported)
+    EYE_ROUGHNESS,
+    EYE_SPECULAR,
+    IRIS_DARK,
+    IRIS_HALF_ANGLE_DEG,
+    IRIS_LIGHT,
+    PUPIL_ALBEDO,
+    PUPIL_HALF_ANGLE_DEG,
+    SCLERA_ALBEDO,
+    eye_albedo,
+)
 from id2reflectance.capture.geometry.face_model_heads import Eyes
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.capture.geometry.regions import UVRaster, region_masks, uv_raster
@@ -344,33 +355,11 @@ def _height_field(
     return detail * h
 
 
-SCLERA_ALBEDO = (0.56, 0.48, 0.42)  # linear Rec.709
-PUPIL_ALBEDO = (0.012, 0.012, 0.012)
-IRIS_LIGHT = (0.10, 0.13, 0.15)  # blue-grey
-IRIS_DARK = (0.045, 0.022, 0.010)  # dark brown
-EYE_SPECULAR = 0.03  # wet cornea and conjunctiva (cornea n = 1.376: F0 = 0.025)
-EYE_ROUGHNESS = 0.22
-IRIS_HALF_ANGLE_DEG = 30.0  # iris edge seen from the eyeball's centre (6 mm on a 12 mm radius)
-PUPIL_HALF_ANGLE_DEG = 10.0
-
-
 def _eye_reflectance(p: np.ndarray, eyes: Eyes, iris_darkness: float) -> np.ndarray:
-    """(N, 3) diffuse albedo of eyeball points p (N, 3) metres: sclera, iris, pupil.
-
-    The iris colour follows ``iris_darkness`` (0: blue-grey, 1: dark brown)."""
-    k = np.argmin(np.linalg.norm(p[:, None, :] - eyes.centres[None], axis=-1), axis=1)
-    d = p - eyes.centres[k]
-    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
-    ang = np.degrees(np.arccos(np.clip(np.sum(d * eyes.axes[k], axis=1), -1.0, 1.0)))
-
-    def inside(edge: float, soft: float) -> np.ndarray:
-        return np.clip((edge + soft - ang) / (2 * soft), 0.0, 1.0)[:, None]
-
-    t = float(np.clip(iris_darkness, 0.0, 1.0))
-    iris_rgb = np.exp((1 - t) * np.log(IRIS_LIGHT) + t * np.log(IRIS_DARK))
-    iris, pupil = inside(IRIS_HALF_ANGLE_DEG, 2.0), inside(PUPIL_HALF_ANGLE_DEG, 1.0)
-    out = np.asarray(SCLERA_ALBEDO) * (1 - iris) + iris_rgb * iris
-    return out * (1 - pupil) + np.asarray(PUPIL_ALBEDO) * pupil
+    """(N, 3) diffuse albedo of eyeball points p (N, 3) metres: sclera, iris, pupil
+    (:func:`~id2reflectance.capture.eye_appearance.eye_albedo`; ``iris_darkness`` 0:
+    blue-grey, 1: dark brown)."""
+    return eye_albedo(p, eyes.centres, eyes.axes, iris_darkness)
 
 
 def _with_lashes(

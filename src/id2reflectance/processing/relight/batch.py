@@ -34,6 +34,7 @@ from id2reflectance.errors import ConfigError
 from id2reflectance.processing.asset import Asset, read_asset
 from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import Environment, load_environment
+from id2reflectance.processing.relight.eyes import asset_eyes, scene_mesh
 from id2reflectance.processing.relight.ibl import PrefilteredEnvironment
 from id2reflectance.processing.relight.render import RelightConfig, orbit_cameras, render_view, tone_map
 
@@ -158,13 +159,14 @@ def relight_assets(
             cams = session_cams or orbit_cameras(
                 a.mesh, config.orbit, size=config.image_size, fov_deg=config.fov_deg, elevation_deg=config.elevation_deg
             )
-            scene = raycasting_scene(a.mesh)
+            eyes = asset_eyes(a) if config.eyes else None
+            scene = raycasting_scene(scene_mesh(a.mesh, eyes))
             row = []
             for i, (env, ename) in enumerate(zip(environments, env_names, strict=True)):
                 for c_i, cam in enumerate(cams):
                     t1 = time.perf_counter()
                     r = render_view(
-                        a, cam, env, config=config, scene=scene, prefiltered=tables.get(i), progress=progress
+                        a, cam, env, config=config, scene=scene, prefiltered=tables.get(i), progress=progress, eyes=eyes
                     )
                     img = r.image(config.polarization, background=config.background == "environment")
                     png = tone_map(img, mask=r.mask, exposure_stops=config.exposure_stops)

@@ -15,6 +15,13 @@ render frame), ``v`` is minus the ray direction, and the GGX scale is
   :func:`~id2reflectance.capture.illumination.responses_from_moments`, so a ground-truth
   asset reproduces the simulator's frames (its subsurface blur of the irradiance aside).
 
+Eyes (``eyes``, an :class:`~id2reflectance.processing.relight.eyes.EyeShading`): the
+eyeballs placed into a face-model-layout asset are cast in the same scene as the skin
+(:func:`~id2reflectance.processing.relight.eyes.scene_mesh`: the lids occlude them); a hit
+on an eyeball takes the eyeball's interpolated vertex normal and the eye reflectance of
+:mod:`~id2reflectance.capture.eye_appearance` (sclera / iris / pupil albedo at the hit
+point, specular albedo 0.03, roughness 0.22) instead of the maps.
+
 Polarisation as in the session format: ``none`` gives D + S, ``cross`` D / 2 and
 ``parallel`` D / 2 + S (background only with ``none``).
 
@@ -42,6 +49,7 @@ import numpy as np
 from id2reflectance._shared.imageio import tone_map  # noqa: F401  (re-exported: the tone curve of the PNGs)
 from id2reflectance._shared.progress import ProgressFn
 from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.eye_appearance import EYE_ROUGHNESS, EYE_SPECULAR, eye_albedo
 from id2reflectance.capture.geometry.mesh import (
     FaceMesh,
     cast_rays,
@@ -57,6 +65,7 @@ from id2reflectance.processing.asset import Asset
 from id2reflectance.processing.brdf_table import specular_scale
 from id2reflectance.processing.relight.envcache import cached_prefilter
 from id2reflectance.processing.relight.envmap import LUMA, Environment, bilinear_latlong
+from id2reflectance.processing.relight.eyes import EyeShading, scene_mesh
 from id2reflectance.processing.relight.ibl import PrefilteredEnvironment, mip_chain, shade_fast
 
 log = logging.getLogger(__name__)
@@ -85,6 +94,7 @@ class RelightConfig:
     normalize: Literal["none", "mean"] = "none"  # environment intensity normalisation
     chunk: int = 32768  # pixels shaded per batch
     env_cache: bool = True  # prefiltered environments through the on-disk cache (processing.relight.envcache)
+    eyes: bool = False  # id2r relight: eyeballs with face-model-layout assets (processing.relight.eyes)
 
     def __post_init__(self) -> None:
         if self.polarization not in ("none", "cross", "parallel"):
@@ -108,7 +118,7 @@ class RenderResult:
 
     diffuse, specular : (H, W, 3) float32 linear radiance D and S (0 off the head).
     background : (H, W, 3) float32 environment radiance seen past the head (0 on it).
-    mask : (H, W) bool, pixel centre sees the front side of the mesh.
+    mask : (H, W) bool, pixel centre sees the front side of the mesh (or of an eyeball).
     """
 
     diffuse: np.ndarray
@@ -163,34 +173,64 @@ class SurfaceSamples:
     albedo: np.ndarray  # (P, 3)
     k: np.ndarray  # (P,)
     rough: np.ndarray  # (P,)
+    eye: np.ndarray | None = None  # (P,) bool, the hit is on an eyeball (None: rendered without eyes)
 
 
-def surface_samples(asset: Asset, camera: Camera, scene=None) -> tuple[SurfaceSamples, np.ndarray]:
+def surface_samples(
+    asset: Asset, camera: Camera, scene=None, eyes: EyeShading | None = None
+) -> tuple[SurfaceSamples, np.ndarray]:
     """Cast the camera's primary rays and sample the asset's maps at the hits.
+
+    With ``eyes`` the rays meet the skin and the eyeballs (``scene``, when given, must be
+    the scene of :func:`~id2reflectance.processing.relight.eyes.scene_mesh`), and a hit on
+    an eyeball is shaded as an eye (``SurfaceSamples.eye``).
 
     Returns the SurfaceSamples (k from :func:`specular_scale`, hit points offset 0.1 mm
     along the geometric normal) and the (H*W, 3) unit ray directions of every pixel.
     """
-    scene = raycasting_scene(asset.mesh) if scene is None else scene
+    both = scene_mesh(asset.mesh, eyes)
+    scene = raycasting_scene(both) if scene is None else scene
     origin, dirs = camera.pixel_rays()
     t, fid, bary = cast_rays(scene, origin, dirs)
     hit = fid >= 0
-    mesh = asset.mesh
-    face_n = mesh.face_normals()
+    face_n = both.face_normals()
     hit[hit] &= np.sum(face_n[fid[hit]] * dirs[hit], axis=1) < 0
     idx = np.flatnonzero(hit)
     fid_h, bary_h = fid[idx], bary[idx].astype(np.float64)
-    uv = interpolate(mesh.uvs, mesh.faces, fid_h, bary_h)
+    points = origin + t[idx, None].astype(np.float64) * dirs[idx]
+    if eyes is None:
+        n, albedo, k, rough = _map_samples(asset, fid_h, bary_h)
+        on_eye = None
+    else:
+        on_eye = fid_h >= len(asset.mesh.faces)
+        skin = ~on_eye
+        p = len(idx)
+        n, albedo, k, rough = np.empty((p, 3)), np.empty((p, 3)), np.empty(p), np.empty(p)
+        n[skin], albedo[skin], k[skin], rough[skin] = _map_samples(asset, fid_h[skin], bary_h[skin])
+        ball = eyes.eyes.mesh
+        fe, be = fid_h[on_eye] - len(asset.mesh.faces), bary_h[on_eye]
+        n[on_eye] = interpolate(ball.vertex_normals(), ball.faces, fe, be)
+        albedo[on_eye] = eye_albedo(points[on_eye], eyes.eyes.centres, eyes.eyes.axes, eyes.iris_darkness)
+        rough[on_eye] = EYE_ROUGHNESS
+        k[on_eye] = specular_scale(np.full(int(on_eye.sum()), EYE_SPECULAR), rough[on_eye])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    points = points + SHADOW_OFFSET_M * face_n[fid_h]
+    surf = SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough, on_eye)
+    return surf, dirs
+
+
+def _map_samples(asset: Asset, fid: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The asset's maps at hits (face ids ``fid`` (P,) of its mesh, barycentrics (P, 3)):
+    normal (P, 3) not yet unit, albedo (P, 3), GGX scale k (P,), roughness (P,)."""
+    mesh = asset.mesh
+    uv = interpolate(mesh.uvs, mesh.faces, fid, bary)
     m = asset.maps
     wrap = wraps_in_u(mesh)  # columns wrap only in a chart closed in u (the procedural one)
     n = sample_bilinear(m.normal_object, uv, wrap_u=wrap)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     rough = sample_bilinear(m.roughness, uv, wrap_u=wrap)
     k = specular_scale(sample_bilinear(m.specular_albedo, uv, wrap_u=wrap), rough)
-    points = origin + t[idx, None].astype(np.float64) * dirs[idx] + SHADOW_OFFSET_M * face_n[fid_h]
     albedo = sample_bilinear(m.diffuse_albedo, uv, wrap_u=wrap)
-    surf = SurfaceSamples(idx, points, n, -dirs[idx], albedo, k, rough)
-    return surf, dirs
+    return n, albedo, k, rough
 
 
 def _visibility_fn(scene, points: np.ndarray, weight: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -260,6 +300,7 @@ def render_view(
     scene=None,
     prefiltered: PrefilteredEnvironment | None = None,
     progress: ProgressFn | None = None,
+    eyes: EyeShading | None = None,
 ) -> RenderResult:
     """Render ``asset`` seen by ``camera`` under ``env``.
 
@@ -269,19 +310,21 @@ def render_view(
     camera : pinhole camera (OpenCV convention, optional distortion).
     env : image or pattern environment.
     config : options (polarisation is applied later by :meth:`RenderResult.image`).
-    scene : RaycastingScene of ``asset.mesh`` (built when None).
+    scene : RaycastingScene of ``asset.mesh``, or with ``eyes`` of
+        ``scene_mesh(asset.mesh, eyes)`` (built when None).
     prefiltered : tables of ``env`` (when None and ``env`` is an image: :func:`~.envcache.cached_prefilter`).
     progress : ``progress(stage, done, total)`` per batch of pixels.
+    eyes : eyeballs rendered with the skin (:func:`~.eyes.asset_eyes`); None: the skin only.
 
     Returns
     -------
     RenderResult with (camera.height, camera.width) images, float32 linear radiance.
     """
     config = config or RelightConfig()
-    scene = raycasting_scene(asset.mesh) if scene is None else scene
+    scene = raycasting_scene(scene_mesh(asset.mesh, eyes)) if scene is None else scene
     if env.radiance is not None and prefiltered is None:
         prefiltered = cached_prefilter(env, use_cache=config.env_cache)
-    surf, dirs = surface_samples(asset, camera, scene)
+    surf, dirs = surface_samples(asset, camera, scene, eyes)
     h, w = camera.height, camera.width
     diffuse = np.zeros((h * w, 3), np.float32)
     spec = np.zeros((h * w, 3), np.float32)
