@@ -23,15 +23,18 @@ from id2reflectance.face.white_reference import (
 from tests.london_photos import london_people, london_photo
 
 
-def _synthetic_face(skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False) -> tuple:
+def _synthetic_face(
+    skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False, eye_height: float = 6.0
+) -> tuple:
     """A 128 px "aligned face": skin everywhere, each eye opening half eye white, half dark iris;
     (image (128, 128, 3) uint8, landmarks (68, 2)) with the eyes and cheeks placed. ``shading``:
     the skin and eye white lit by a ramp from 0.5 to 1.0 across the image (a spread of values, so
-    that quantiles differ and over-exposure clips part of the face)."""
+    that quantiles differ and over-exposure clips part of the face). ``eye_height``: half the eye
+    hexagons' height (px; their width is 24 px: eye_aperture ``0.0722 * eye_height``)."""
     lm = np.zeros((68, 2))
     for k, cx in ((36, 40.0), (42, 88.0)):  # eye contours: hexagons 24 x 12 px
         ang = np.linspace(np.pi, -np.pi, 6, endpoint=False)
-        lm[k : k + 6] = np.stack([cx + 12 * np.cos(ang), 50 + 6 * np.sin(ang)], axis=1)
+        lm[k : k + 6] = np.stack([cx + 12 * np.cos(ang), 50 + eye_height * np.sin(ang)], axis=1)
     cheeks = {1: (20, 60), 2: (22, 80), 3: (28, 100), 48: (50, 105), 31: (55, 75)}
     cheeks.update({15: (108, 60), 14: (106, 80), 13: (100, 100), 54: (78, 105), 35: (73, 75)})
     for k, xy in cheeks.items():
@@ -50,17 +53,71 @@ def test_a_per_channel_gain_cancels_and_the_reference_colour_is_the_scale():
     skin, white = np.array([0.30, 0.20, 0.14]), np.array([0.55, 0.50, 0.48])
     base = eye_white_tone_aligned(*_synthetic_face(skin, white))
     assert base.ita_deg is not None and base.reason == ""
-    np.testing.assert_allclose(base.eye_white, white, rtol=0.03)
+    np.testing.assert_allclose(base.eye_white, white * base.aperture_gain, rtol=0.03)  # the opening's gain
     np.testing.assert_allclose(base.skin, skin, rtol=0.03)
     # the estimate is the ITA of skin / white * REFERENCE_RGB
     from id2reflectance._shared.cielab import ita_deg
 
-    assert base.ita_deg == pytest.approx(float(ita_deg(skin / white * np.asarray(REFERENCE_RGB))), abs=1.0)
+    read = white * base.aperture_gain
+    assert base.ita_deg == pytest.approx(float(ita_deg(skin / read * np.asarray(REFERENCE_RGB))), abs=1.0)
     for gain in ((0.5, 0.5, 0.5), (1.6, 1.6, 1.6), WARM, COOL, (0.7, 0.9, 1.2)):
         moved = eye_white_tone_aligned(*_synthetic_face(skin, white, gain=gain))
         assert moved.ita_deg == pytest.approx(base.ita_deg, abs=1.0), gain
     darker = eye_white_tone_aligned(*_synthetic_face(skin * [0.45, 0.4, 0.38], white))
     assert darker.ita_deg < base.ita_deg - 20
+
+
+def test_a_narrower_eye_opening_divides_out_its_shaded_eye_white():
+    """A smile narrows the eye openings and the lids shade the sclera: on the London set's even ids its eye
+    white is ~8 % darker for 0.016 less opening. Two faces of one skin, the narrower one's eye white darkened
+    as the fitted slope says: the same tone, where the estimate before read the narrower one lighter."""
+    from id2reflectance.face.white_reference import (
+        APERTURE_GAIN,
+        APERTURE_GAIN_RANGE,
+        APERTURE_REFERENCE,
+        aperture_gain,
+        eye_aperture,
+    )
+
+    skin, white = np.array([0.30, 0.20, 0.14]), np.array([0.55, 0.50, 0.48])
+    wide_h, narrow_h = APERTURE_REFERENCE / 0.07217, 0.29 / 0.07217  # openings 0.347 and 0.29 (a broad smile)
+    wide = _synthetic_face(skin, white, eye_height=wide_h)
+    assert eye_aperture(wide[1]) == pytest.approx(APERTURE_REFERENCE, abs=0.002)
+    shade = np.exp(-APERTURE_GAIN * (APERTURE_REFERENCE - 0.29))  # 0.82
+    narrow = _synthetic_face(skin, white * shade, eye_height=narrow_h)
+    assert eye_aperture(narrow[1]) == pytest.approx(0.29, abs=0.002)
+    a, b = eye_white_tone_aligned(*wide), eye_white_tone_aligned(*narrow)
+    assert a.aperture_gain == pytest.approx(1.0, abs=0.01) and b.aperture_gain == pytest.approx(1 / shade, rel=0.01)
+    assert b.ita_deg == pytest.approx(a.ita_deg, abs=0.7)
+    before = eye_white_tone_aligned(*narrow, aperture=False)
+    assert before.ita_deg > a.ita_deg + 4 and before.aperture_gain == 1.0  # the former estimate: lighter
+    np.testing.assert_allclose(b.eye_white, before.eye_white * b.aperture_gain)
+    # a squint or wide-open eyes: bounded; the gain also cancels under a per-channel gain of the photo
+    assert aperture_gain(0.05) == APERTURE_GAIN_RANGE[1] and aperture_gain(0.9) == APERTURE_GAIN_RANGE[0]
+    warm = eye_white_tone_aligned(*_synthetic_face(skin, white * shade, gain=WARM, eye_height=narrow_h))
+    assert warm.ita_deg == pytest.approx(b.ita_deg, abs=1.0)
+    with pytest.raises(ShapeError, match="landmarks must be"):
+        eye_aperture(np.zeros((5, 2)))
+
+
+def test_aperture_gain_is_the_recorded_even_id_fit():
+    """APERTURE_GAIN / APERTURE_REFERENCE are the least-squares slope through the origin of the smiling
+    photo's log eye-white luminance change on its change of opening, and the neutral openings' median,
+    over benchmarks/eye_white_calibration.json's people, all even (donor) ids."""
+    import json
+    from pathlib import Path
+
+    from id2reflectance.face.white_reference import APERTURE_GAIN, APERTURE_REFERENCE
+
+    record = json.loads((Path(__file__).parents[2] / "benchmarks" / "eye_white_calibration.json").read_text())
+    pairs = record["even_id_pairs"]
+    assert len(pairs) >= 40 and all(int(p["person"]) % 2 == 0 for p in pairs)
+    d_ap = np.array([p["aperture_smiling"] - p["aperture_neutral"] for p in pairs])
+    d_white = np.array([p["log_white_ratio"] for p in pairs])
+    assert np.median(d_ap) < 0 and np.median(d_white) < 0  # the smile narrows and darkens the eye white
+    assert APERTURE_GAIN == pytest.approx(np.sum(d_ap * d_white) / np.sum(d_ap**2), abs=0.005)
+    assert APERTURE_REFERENCE == pytest.approx(np.median([p["aperture_neutral"] for p in pairs]), abs=5e-4)
+    assert (record["APERTURE_GAIN"], record["APERTURE_REFERENCE"]) == (APERTURE_GAIN, APERTURE_REFERENCE)
 
 
 def test_censored_quantile_reads_a_clipped_channel_below_the_clip_level():
@@ -132,6 +189,9 @@ def test_wider_reference_factors_carry_a_clipped_eye_white_back_to_the_usual_set
     fitted = tuple((f, v) for (f, _), v in zip(WIDER_REFERENCE, factors))
     monkeypatch.setattr(white_reference, "WIDER_REFERENCE", fitted)
     np.testing.assert_allclose(eye_white_tone_aligned(bright, lm).eye_white, gain * usual, rtol=0.03)
+    # read from a wider set times a typical factor: said, not silent
+    assert eye_white_tone_aligned(bright, lm).warning == white_reference.CLIPPED_WARNING
+    assert eye_white_tone_aligned(img, lm).warning == ""
     # without the factors (all 1) the estimate reads the wider set's darker median
     monkeypatch.setattr(white_reference, "WIDER_REFERENCE", tuple((f, 1.0) for f, _ in fitted))
     assert eye_white_tone_aligned(bright, lm).eye_white[2] < 0.97 * gain * usual[2]
@@ -186,6 +246,20 @@ def test_london_photo_stable_under_exposure_and_white_balance():
     plus1 = photo_variant(photo, stops=1.0)  # the skin's and the eye whites' red clipped in most pixels
     assert eye_white_tone(plus1, lm).ita_deg == pytest.approx(base, abs=3.0)
     assert eye_white_tone(plus1, lm, extrapolate=False).ita_deg is None  # the former estimate had none
+
+
+@pytest.mark.slow
+def test_london_smiling_photo_no_longer_reads_lighter_than_the_neutral_one():
+    """The first 12 even ids (donors, whose photos fitted the gain): the smiling photo read lighter than the
+    neutral one in most of them (median +3.0 deg); with the eye opening's gain the median is near 0."""
+    people = [p for p in london_people() if int(p.id) % 2 == 0][:12]
+    now, before = [], []
+    for person in people:
+        n, s = london_photo(person.id, "neutral"), london_photo(person.id, "smiling")
+        now.append(eye_white_tone(*s).ita_deg - eye_white_tone(*n).ita_deg)
+        before.append(eye_white_tone(*s, aperture=False).ita_deg - eye_white_tone(*n, aperture=False).ita_deg)
+    assert np.median(before) > 2.5
+    assert abs(np.median(now)) < 1.5
 
 
 @pytest.mark.slow

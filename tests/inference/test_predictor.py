@@ -624,6 +624,21 @@ def test_predict_image_warns_about_a_face_cut_by_the_frame(inferencer):
         InferConfig(skin_tone="sclera")  # type: ignore[arg-type]
 
 
+def test_a_face_whose_eye_whites_are_clipped_in_every_channel_gets_a_warning():
+    """London 001 one stop over: with the landmarks found in that photo the eye whites' usual set is clipped
+    in every channel, so their colour comes from a wider set times a typical factor: the photo's warnings
+    say so (the tone still exists); as shot, no such warning."""
+    from id2reflectance.evaluation.photo_variants import photo_variant
+    from id2reflectance.face.white_reference import CLIPPED_WARNING
+
+    photo, lm = london_photo("001")
+    assert not [w for w in infer_mod._skin_tone(photo, lm, eye_white=True)[2] if "eye whites" in w]
+    plus1 = photo_variant(photo, stops=1.0)
+    ita, eye, warnings, _ = infer_mod._skin_tone(plus1, find_faces(plus1)[0].landmarks, eye_white=True)
+    assert eye.ita_deg is not None and CLIPPED_WARNING in warnings
+    assert CLIPPED_WARNING not in infer_mod._skin_tone(plus1, lm, eye_white=False)[2]  # photo ITA: not its concern
+
+
 def test_stitching_wraps_in_u_only_in_a_chart_closed_in_u():
     from id2reflectance.capture.geometry.mesh import FaceMesh
     from tests.processing.asset_fixtures import uv_sphere

@@ -41,6 +41,18 @@ typical ratio between its median and the usual set's (a calibrated constant, not
 measurement of this photo). With these the estimate exists at +1 stop for 203 of 204
 photos instead of 136, within 1.4 degrees of the photo as shot (p90; ``docs/evaluation.md``).
 
+A smile (or any narrower eye opening) shades the sclera: the lower lid rises, lids and lashes
+cover more of what stays open. On the London set's even ids (the donors) the smiling photo's eye
+openings are 0.347 -> 0.331 of their width high (median), its eye white 7.7 % darker (median;
+within a person r 0.50 with the change of opening), so the smiling photo read 3.3 degrees lighter
+(median of smiling - neutral). The eye white is therefore divided by :func:`aperture_gain` of the
+face's eye opening (:func:`eye_aperture`): ``exp(APERTURE_GAIN * (APERTURE_REFERENCE - a))``,
+within :data:`APERTURE_GAIN_RANGE`: the eye white an opening of the reference height would show.
+Both constants from the even ids only (``benchmarks/fit_eye_white_calibration.py``): the slope of
+log eye-white luminance on the opening within a person (smiling against neutral, least squares
+through the origin), the reference the median opening of their neutral photos. The gain depends
+on the landmarks alone, so a per-channel gain of the photo still cancels.
+
 No estimate (None) when the skin quantile is nearly black or clipped beyond that (every
 channel, or one channel down to the lowest quantile, at or above
 :data:`~.skin_tone.CLIPPED_CODE`), when the eye white is clipped likewise (an over-exposed
@@ -86,12 +98,24 @@ MIN_BLUE_RED_GAIN = 1.15
 BACKGROUND_CODE = 2
 MAX_BACKGROUND = 0.25
 EYE_SHRINK = 0.85  # eye polygons shrunk about their centroid (lids and lashes at the contour)
+# the eye white of an eye opening of height/width a is read times exp(APERTURE_GAIN * (APERTURE_REFERENCE - a)),
+# within APERTURE_GAIN_RANGE (see the module): the within-person slope of log eye-white luminance on the opening
+# (smiling against neutral, least squares through the origin) and the median opening of the neutral photos, over
+# the London set's EVEN ids (the donors). Printed and recorded by
+# python benchmarks/fit_eye_white_calibration.py --renders DIR --record benchmarks/eye_white_calibration.json
+APERTURE_GAIN = 3.43
+APERTURE_REFERENCE = 0.347
+APERTURE_GAIN_RANGE = (0.8, 1.25)  # a squint or wide-open eyes: no larger correction (the fit spans 0.26-0.42)
 # linear RGB of the eye white in the London set's even-numbered (donor) neutral photos, as shot
 # (median of 52; benchmarks/bench_skin_tone.py prints it again as "eye-white colour, calibration
 # photos"). The odd ids are the real-photo evaluation set and enter no constant (their median,
 # used before the split: 0.4033, 0.3516, 0.3278)
 REFERENCE_RGB = (0.4059, 0.3348, 0.3244)
 _EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+CLIPPED_WARNING = (
+    "the eye whites are clipped in every channel (over-exposed): their colour is read from a wider, darker set "
+    "of the eye openings times a typical factor, so the skin tone is several degrees less certain"
+)
 
 
 @dataclass(frozen=True)
@@ -100,14 +124,25 @@ class EyeWhiteTone:
 
     ita_deg : ITA (degrees) of ``skin / eye_white * REFERENCE_RGB``, or None (see the module).
     skin : (3,) float64 linear RGB skin colour in the photo (None when the region is too small).
-    eye_white : (3,) float64 linear RGB eye-white colour in the photo, or None.
+    eye_white : (3,) float64 linear RGB eye-white colour in the photo, or None: the measured
+        sclera times ``aperture_gain`` (what an eye opening of :data:`APERTURE_REFERENCE` would show).
     reason : why there is no estimate ("" when there is one).
+    aperture : the eye openings' height / width (:func:`eye_aperture`), None where not measured.
+    aperture_gain : the factor the measured eye white was multiplied by (:func:`aperture_gain`; 1.0
+        with ``aperture=False``).
+    warning : :data:`CLIPPED_WARNING` where the estimate exists but every channel of the usual set of
+        eye-white pixels is clipped (read from a wider set times its typical :data:`WIDER_REFERENCE`
+        factor: on London 001 at +1 stop the tone then moves by 6 degrees with the landmarks found
+        in the variant instead of the photo as shot), else "".
     """
 
     ita_deg: float | None
     skin: np.ndarray | None
     eye_white: np.ndarray | None
     reason: str = ""
+    aperture: float | None = None
+    aperture_gain: float = 1.0
+    warning: str = ""
 
 
 def eye_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -122,6 +157,29 @@ def eye_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         c = pts.mean(axis=0)
         cv2.fillPoly(mask, [np.round(c + EYE_SHRINK * (pts - c)).astype(np.int32)], 1)
     return mask.astype(bool)
+
+
+def eye_aperture(landmarks: np.ndarray) -> float:
+    """Height over width of the eye openings, mean of both eyes: ``(|p37 p41| + |p38 p40|) / (2 |p36 p39|)``
+    and the same for 42-47 (dlib's 68 landmarks, ``landmarks`` (68, 2) float (x, y) pixels; a ratio, so
+    the same in the photo and in its aligned crop). About 0.35 for a neutral face, 0.33 smiling (London)."""
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2):
+        raise ShapeError(f"eye_aperture: landmarks must be (68, 2), got {lm.shape}")
+
+    def d(a: int, b: int) -> float:
+        return float(np.linalg.norm(lm[a] - lm[b]))
+
+    left = (d(37, 41) + d(38, 40)) / max(2.0 * d(36, 39), 1e-6)
+    right = (d(43, 47) + d(44, 46)) / max(2.0 * d(42, 45), 1e-6)
+    return 0.5 * (left + right)
+
+
+def aperture_gain(aperture: float) -> float:
+    """Factor on the measured eye white of an eye opening ``aperture`` (:func:`eye_aperture`) high:
+    ``exp(APERTURE_GAIN * (APERTURE_REFERENCE - aperture))`` clipped to :data:`APERTURE_GAIN_RANGE`
+    (> 1 for a narrower opening, whose sclera the lids shade)."""
+    return float(np.clip(np.exp(APERTURE_GAIN * (APERTURE_REFERENCE - float(aperture))), *APERTURE_GAIN_RANGE))
 
 
 def censored_quantile(px: np.ndarray, q: float, *, extrapolate: bool = True) -> np.ndarray | None:
@@ -194,16 +252,25 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolat
         channel (the estimate before 2026-12-06); True: clipped channels read by
         :func:`censored_quantile` at the median.
     """
+    return _read_eye_white(rgb, mask, skin, extrapolate=extrapolate)[0]
+
+
+def _read_eye_white(
+    rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolate: bool = True
+) -> tuple[np.ndarray | None, bool]:
+    """:func:`eye_white` and whether it came from a wider set times its :data:`WIDER_REFERENCE`
+    factor (every channel of the usual set clipped: a typical ratio, not this photo's)."""
     px = np.asarray(rgb)[np.asarray(mask, bool)]
     if len(px) < MIN_REFERENCE_PIXELS:
-        return None
+        return None, False
     lin, _ = _linear(px)
     rel = (lin / np.maximum(np.asarray(skin, np.float64), 1e-6)).sum(axis=1)
     keep = max(MIN_REFERENCE_PIXELS, int(REFERENCE_FRACTION * len(rel)))
     top = np.argsort(rel, kind="stable")[::-1][:keep]
+    wider_set = False
     if np.mean(px[top].max(axis=1) >= CLIPPED_CODE) > MAX_CLIPPED:
         if not extrapolate:
-            return None
+            return None, False
         # clipped pixels tie in the sum: rank by the least-clipped channel alone (a gain keeps its order)
         c = int(np.argmin(np.mean(px >= CLIPPED_CODE, axis=0)))
         order = np.argsort(lin[:, c], kind="stable")[::-1]
@@ -212,12 +279,12 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolat
             if white is not None:
                 break
             wider = censored_quantile(px[order[: max(MIN_REFERENCE_PIXELS, int(fraction * len(rel)))]], 0.5)
-            white = None if wider is None else wider * factor
+            white, wider_set = (None, False) if wider is None else (wider * factor, True)
         if white is None:
-            return None
+            return None, False
     else:  # the median of the linear values (as before extrapolation existed)
         white = np.median(lin[top], axis=0)
-    return white if np.all(white > 1e-4) else None
+    return (white, wider_set) if np.all(white > 1e-4) else (None, False)
 
 
 def wider_reference_factors(aligned: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...] | None:
@@ -242,26 +309,36 @@ def wider_reference_factors(aligned: np.ndarray, landmarks: np.ndarray) -> tuple
     return tuple(float(np.median(sets[0] / t)) for t in sets[1:])
 
 
-def eye_white_tone_aligned(aligned: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True) -> EyeWhiteTone:
+def eye_white_tone_aligned(
+    aligned: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True, aperture: bool = True
+) -> EyeWhiteTone:
     """:func:`eye_white_tone` on an aligned face: ``aligned`` (S, S, 3) uint8 sRGB and its
-    ``landmarks`` (68, 2) (x, y) pixels; ``extrapolate`` as :func:`censored_quantile`."""
+    ``landmarks`` (68, 2) (x, y) pixels; ``extrapolate`` as :func:`censored_quantile`; ``aperture``
+    False: no :func:`aperture_gain` (the estimate before 2026-12-07)."""
     skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate)
     if skin is None:
         return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed), nearly black or too small")
     eyes = eye_region(landmarks, aligned.shape[:2])
     if np.mean(np.asarray(aligned)[eyes].max(axis=1) <= BACKGROUND_CODE) > MAX_BACKGROUND:
         return EyeWhiteTone(None, skin, None, "the eye openings show the background (a render of a head without eyes)")
-    white = eye_white(aligned, eyes, skin, extrapolate=extrapolate)
+    white, wider_set = _read_eye_white(aligned, eyes, skin, extrapolate=extrapolate)
     if white is None:
         return EyeWhiteTone(None, skin, None, "no usable eye white (eyes closed, or clipped by over-exposure)")
     ratio = white / skin
     if ratio[2] / ratio[0] < MIN_BLUE_RED_GAIN:
         return EyeWhiteTone(None, skin, None, "the eye openings hold nothing whiter than the skin")
+    opening = eye_aperture(landmarks)
+    gain = aperture_gain(opening) if aperture else 1.0
+    white = white * gain
     ita = float(ita_deg(skin / white * np.asarray(REFERENCE_RGB)))
-    return EyeWhiteTone(ita, skin, white)
+    return EyeWhiteTone(
+        ita, skin, white, aperture=opening, aperture_gain=gain, warning=CLIPPED_WARNING if wider_set else ""
+    )
 
 
-def eye_white_tone(image: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True) -> EyeWhiteTone:
+def eye_white_tone(
+    image: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True, aperture: bool = True
+) -> EyeWhiteTone:
     """Skin tone of the face with ``landmarks`` in ``image``, referenced to its eye whites.
 
     Parameters
@@ -270,6 +347,8 @@ def eye_white_tone(image: np.ndarray, landmarks: np.ndarray, *, extrapolate: boo
     landmarks : (68, 2) float (x, y) pixels of the face in ``image``.
     extrapolate : read channels clipped by over-exposure below the clip level
         (:func:`censored_quantile`); False: no estimate then (the former estimate).
+    aperture : divide out the shading of a narrower eye opening (:func:`aperture_gain`); False:
+        the estimate before 2026-12-07.
 
     Returns
     -------
@@ -277,7 +356,7 @@ def eye_white_tone(image: np.ndarray, landmarks: np.ndarray, *, extrapolate: boo
     lit, colour-balanced studio photo, whatever the photo's exposure and white balance.
     """
     aligned, _, lm = aligned_skin(image, landmarks)
-    return eye_white_tone_aligned(aligned, lm, extrapolate=extrapolate)
+    return eye_white_tone_aligned(aligned, lm, extrapolate=extrapolate, aperture=aperture)
 
 
 def white_balanced(image: np.ndarray, eye_white: np.ndarray, *, skin: np.ndarray | None = None) -> np.ndarray:
