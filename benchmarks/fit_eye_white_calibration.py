@@ -16,13 +16,14 @@ eye white's median over the usual top set of the eye openings over its median ov
 set, ranked by blue), median over the London set's EVEN ids' (the donors') neutral photos as shot
 (``--photos``), and for comparison over the renders (whose sclera is one flat albedo).
 
-``face.white_reference.APERTURE_GAIN`` and ``APERTURE_REFERENCE`` (the smile's shaded eye white):
-over the London set's EVEN ids with both photos, the eye opening (``eye_aperture``) and the measured
-eye white's luminance without the gain (``eye_white_tone(..., aperture=False)``) of the neutral and
-the smiling photo as shot; the gain is the least-squares slope through the origin of the change of
-log luminance on the change of opening (smiling - neutral, within a person, so a group's typical
-opening does not enter it), the reference the median opening of the neutral photos. Fitted before
-the render line, which is measured with it (the renders' openings are the face model's).
+``face.white_reference.SMILE_GAIN`` (a smile's shaded eye whites): every EVEN-id London photo
+(neutral and smiling) and its five exposure / white-balance variants (``evaluation.photo_variants``),
+each with the landmarks dlib finds in it (as inference does), measured without the gain
+(``eye_white_tone(..., smile=False)``: skin, eye white, ``mouth_lift``); the gain is
+``white_reference.choose_smile_gain`` of these records (the smallest median |smiling - neutral|
+as shot among the gains that leave the median smiling - neutral within 1 degree and the variant
+spread's p90 within 0.5 degree of no gain). Measured before the render line, which is measured
+with it (a render's face is neutral: its lift near 0).
 
 The subjects: ``SimulatorConfig(appearance_source="photo")`` (face shape and skin detail from an
 even-id London donor, the simulator's own skin tone), ``--image-size`` px frames (512; 256 gives
@@ -50,42 +51,37 @@ EXPOSURE_P95 = 0.6  # the face's 95th-percentile luminance after exposure (linea
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 
-def aperture_pairs(people: list, find_faces, read_photo) -> list[dict]:
-    """Per person of ``people`` (even ids only; odd ids raise) with an eye white in both photos as shot:
-    ``{"person", "aperture_neutral", "aperture_smiling", "log_white_ratio"}`` (log of the smiling over
-    the neutral eye white's luminance, measured without the aperture gain)."""
-    from id2reflectance.face.white_reference import eye_aperture, eye_white_tone
+def smile_records(people: list, find_faces, read_photo) -> list[dict]:
+    """The records of ``white_reference.smile_gain_fit_figures`` for ``people`` (even ids only; an odd
+    id raises): both photos of each, every variant of ``evaluation.photo_variants.VARIANTS`` with the
+    landmarks found in it; a variant without a face is left out."""
+    from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
+    from id2reflectance.face.white_reference import eye_white_tone, mouth_lift
 
     out = []
     for person in people:
         if int(person.id) % 2:
             raise ValueError(f"person {person.id}: the odd ids are the evaluation set, never in a constant")
-        got = {}
         for expression in ("neutral", "smiling"):
             photo = read_photo(person.photo(expression))
-            faces = find_faces(photo)
-            tone = eye_white_tone(photo, faces[0].landmarks, aperture=False) if faces else None
-            if tone is None or tone.eye_white is None:
-                break
-            got[expression] = (eye_aperture(faces[0].landmarks), float(tone.eye_white @ LUMA))
-        if len(got) == 2:
-            out.append(
-                {
-                    "person": person.id,
-                    "aperture_neutral": got["neutral"][0],
-                    "aperture_smiling": got["smiling"][0],
-                    "log_white_ratio": float(np.log(got["smiling"][1] / got["neutral"][1])),
-                }
-            )
+            for variant, (stops, gains) in VARIANTS.items():
+                image = photo_variant(photo, stops=stops, gains=gains)
+                faces = find_faces(image)
+                if not faces:
+                    continue
+                tone = eye_white_tone(image, faces[0].landmarks, smile=False)
+                ok = tone.ita_deg is not None
+                out.append(
+                    {
+                        "person": person.id,
+                        "expression": expression,
+                        "variant": variant,
+                        "skin": [round(float(x), 6) for x in tone.skin] if ok else None,
+                        "eye_white": [round(float(x), 6) for x in tone.eye_white] if ok else None,
+                        "lift": round(mouth_lift(faces[0].landmarks), 5),
+                    }
+                )
     return out
-
-
-def fit_aperture_gain(pairs: list[dict]) -> tuple[float, float]:
-    """``(APERTURE_GAIN, APERTURE_REFERENCE)`` from :func:`aperture_pairs`: the least-squares slope
-    through the origin of ``log_white_ratio`` on the change of opening, and the neutral openings' median."""
-    d_ap = np.array([p["aperture_smiling"] - p["aperture_neutral"] for p in pairs])
-    d_white = np.array([p["log_white_ratio"] for p in pairs])
-    return float(np.sum(d_ap * d_white) / np.sum(d_ap * d_ap)), float(np.median([p["aperture_neutral"] for p in pairs]))
 
 
 def render_subject_front(index: int, image_size: int, seed: int) -> dict[str, np.ndarray]:
@@ -162,11 +158,10 @@ def main() -> None:
 
     root = Path(args.photos) if args.photos else default_london_dir()
     even = [p for p in read_people(root) if int(p.id) % 2 == 0]  # the odd ids are the evaluation set
-    pairs = aperture_pairs(even, find_faces, read_photo)
-    gain, reference = fit_aperture_gain(pairs)
-    shipped_aperture = (white_reference.APERTURE_GAIN, white_reference.APERTURE_REFERENCE)
-    # the render line and the photos' figures below are measured with the fitted gain
-    white_reference.APERTURE_GAIN, white_reference.APERTURE_REFERENCE = round(gain, 2), round(reference, 3)
+    records = smile_records(even, find_faces, read_photo)
+    smile, smile_figures = white_reference.choose_smile_gain(records)
+    shipped_smile = white_reference.SMILE_GAIN
+    white_reference.SMILE_GAIN = smile  # the render line and the photos' figures below are measured with it
 
     names, eye, albedo, render_wider, cross = [], [], [], [], {}
     files = sorted(cache.glob(f"S*_{args.image_size}_{args.seed}.npz"))
@@ -185,7 +180,7 @@ def main() -> None:
             w = wider_reference_factors(*aligned_skin(image, faces[0].landmarks)[::2])
             if w is not None:
                 render_wider.append(w)
-            names.append((path.stem, str(d["donor"]), str(d["beard"]), tone.aperture, tone.aperture_gain))
+            names.append((path.stem, str(d["donor"]), str(d["beard"]), tone.lift, tone.smile_gain))
             eye.append(tone.ita_deg)
             albedo.append(truth)
     x, y = np.asarray(eye), np.asarray(albedo)
@@ -216,16 +211,15 @@ def main() -> None:
             f" --subjects {args.subjects} --image-size {args.image_size} --seed {args.seed}",
             "EYE_WHITE_TO_ALBEDO": [round(float(offset), 2), round(float(slope), 3)],
             "WIDER_REFERENCE": [[f, round(float(v), 2)] for (f, _), v in zip(WIDER_REFERENCE, pw, strict=True)],
-            "APERTURE_GAIN": round(gain, 2),
-            "APERTURE_REFERENCE": round(reference, 3),
-            "even_id_pairs": pairs,
+            "SMILE_GAIN": smile,
+            "even_id_smile_records": records,
             "renders": [
                 {
                     "render": n[0],
                     "donor": n[1],
                     "beard": n[2],
-                    "aperture": round(float(n[3]), 4),
-                    "aperture_gain": round(float(n[4]), 4),
+                    "lift": round(float(n[3]), 4),
+                    "smile_gain": round(float(n[4]), 4),
                     "eye_white_ita_deg": float(a),
                     "albedo_ita_deg": float(b),
                 }
@@ -240,7 +234,7 @@ def main() -> None:
         ("slope", f"{slope:.3f}", f"{EYE_WHITE_TO_ALBEDO[1]:.3f} (shipped)", f"{slope / EYE_WHITE_TO_ALBEDO[1]:.3f}"),
         ("Pearson r", f"{pearsonr(x, y)[0]:.3f}", "-", "-"),
         (
-            "renders' eye opening, gain: median (min..max)",
+            "renders' mouth lift, smile gain: median (min..max)",
             f"{np.median([n[3] for n in names]):.3f} ({min(n[3] for n in names):.3f}..{max(n[3] for n in names):.3f}), "
             f"{np.median([n[4] for n in names]):.3f}",
             "-",
@@ -255,28 +249,18 @@ def main() -> None:
             "-",
         ),
     ]
-    d_white = np.array([p["log_white_ratio"] for p in pairs])
-    d_ap = np.array([p["aperture_smiling"] - p["aperture_neutral"] for p in pairs])
-    rows += [
-        (
-            f"APERTURE_GAIN: even-id people ({len(pairs)})",
-            f"{gain:.2f}",
-            f"{shipped_aperture[0]:.2f} (shipped)",
-            f"{gain / shipped_aperture[0]:.3f}",
-        ),
-        (
-            "APERTURE_REFERENCE: median neutral opening",
-            f"{reference:.3f}",
-            f"{shipped_aperture[1]:.3f} (shipped)",
-            f"{reference / shipped_aperture[1]:.3f}",
-        ),
-        (
-            "smiling - neutral: opening, eye-white luminance (medians), r",
-            f"{np.median(d_ap):+.3f}, {np.exp(np.median(d_white)) - 1:+.1%}, {pearsonr(d_ap, d_white)[0]:.2f}",
-            "-",
-            "-",
-        ),
-    ]
+    n_people = len({r["person"] for r in records})
+    rows.append((f"SMILE_GAIN: even-id people ({n_people})", f"{smile:.1f}", f"{shipped_smile:.1f} (shipped)", "-"))
+    for g in (0.0, *(x for x in sorted(smile_figures) if 0 < abs(x - smile) <= 0.2), smile):
+        f = smile_figures[g]
+        rows.append(
+            (
+                f"  gain {g:.1f}: |smiling - neutral| median, bias, variant spread p90 (deg)",
+                f"{f['pair']:.2f}, {f['bias']:+.2f}, {f['spread_p90']:.2f}",
+                "chosen" if g == smile else "-",
+                "-",
+            )
+        )
     for k, (fraction, shipped) in enumerate(WIDER_REFERENCE):
         rows.append(
             (

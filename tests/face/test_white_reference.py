@@ -24,21 +24,22 @@ from tests.london_photos import london_people, london_photo
 
 
 def _synthetic_face(
-    skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False, eye_height: float = 6.0
+    skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False, lift: float = 0.0
 ) -> tuple:
     """A 128 px "aligned face": skin everywhere, each eye opening half eye white, half dark iris;
     (image (128, 128, 3) uint8, landmarks (68, 2)) with the eyes and cheeks placed. ``shading``:
     the skin and eye white lit by a ramp from 0.5 to 1.0 across the image (a spread of values, so
-    that quantiles differ and over-exposure clips part of the face). ``eye_height``: half the eye
-    hexagons' height (px; their width is 24 px: eye_aperture ``0.0722 * eye_height``)."""
+    that quantiles differ and over-exposure clips part of the face). ``lift``: the mouth corners'
+    rise above the lips' middle over the eyes' distance (48 px; ``mouth_lift``)."""
     lm = np.zeros((68, 2))
     for k, cx in ((36, 40.0), (42, 88.0)):  # eye contours: hexagons 24 x 12 px
         ang = np.linspace(np.pi, -np.pi, 6, endpoint=False)
-        lm[k : k + 6] = np.stack([cx + 12 * np.cos(ang), 50 + eye_height * np.sin(ang)], axis=1)
+        lm[k : k + 6] = np.stack([cx + 12 * np.cos(ang), 50 + 6 * np.sin(ang)], axis=1)
     cheeks = {1: (20, 60), 2: (22, 80), 3: (28, 100), 48: (50, 105), 31: (55, 75)}
     cheeks.update({15: (108, 60), 14: (106, 80), 13: (100, 100), 54: (78, 105), 35: (73, 75)})
     for k, xy in cheeks.items():
         lm[k] = xy
+    lm[51], lm[57] = (64, 100 + 48 * lift), (64, 110 + 48 * lift)  # the lips' middle: 105 + 48 lift
     ramp = np.linspace(0.5, 1.0, 128)[None, :, None] if shading else np.ones((1, 128, 1))
     lin = np.tile(np.asarray(skin, np.float64) * gain, (128, 128, 1)) * ramp
     eyes = eye_region(lm, (128, 128))
@@ -53,13 +54,13 @@ def test_a_per_channel_gain_cancels_and_the_reference_colour_is_the_scale():
     skin, white = np.array([0.30, 0.20, 0.14]), np.array([0.55, 0.50, 0.48])
     base = eye_white_tone_aligned(*_synthetic_face(skin, white))
     assert base.ita_deg is not None and base.reason == ""
-    np.testing.assert_allclose(base.eye_white, white * base.aperture_gain, rtol=0.03)  # the opening's gain
+    assert base.lift == pytest.approx(0.0) and base.smile_gain == 1.0  # a neutral mouth
+    np.testing.assert_allclose(base.eye_white, white, rtol=0.03)
     np.testing.assert_allclose(base.skin, skin, rtol=0.03)
     # the estimate is the ITA of skin / white * REFERENCE_RGB
     from id2reflectance._shared.cielab import ita_deg
 
-    read = white * base.aperture_gain
-    assert base.ita_deg == pytest.approx(float(ita_deg(skin / read * np.asarray(REFERENCE_RGB))), abs=1.0)
+    assert base.ita_deg == pytest.approx(float(ita_deg(skin / white * np.asarray(REFERENCE_RGB))), abs=1.0)
     for gain in ((0.5, 0.5, 0.5), (1.6, 1.6, 1.6), WARM, COOL, (0.7, 0.9, 1.2)):
         moved = eye_white_tone_aligned(*_synthetic_face(skin, white, gain=gain))
         assert moved.ita_deg == pytest.approx(base.ita_deg, abs=1.0), gain
@@ -67,57 +68,85 @@ def test_a_per_channel_gain_cancels_and_the_reference_colour_is_the_scale():
     assert darker.ita_deg < base.ita_deg - 20
 
 
-def test_a_narrower_eye_opening_divides_out_its_shaded_eye_white():
-    """A smile narrows the eye openings and the lids shade the sclera: on the London set's even ids its eye
-    white is ~8 % darker for 0.016 less opening. Two faces of one skin, the narrower one's eye white darkened
-    as the fitted slope says: the same tone, where the estimate before read the narrower one lighter."""
-    from id2reflectance.face.white_reference import (
-        APERTURE_GAIN,
-        APERTURE_GAIN_RANGE,
-        APERTURE_REFERENCE,
-        aperture_gain,
-        eye_aperture,
-    )
+def test_a_smile_divides_out_its_shaded_eye_white():
+    """A smile pushes the lower lids up and shades the sclera: on the London set's even ids the smiling
+    photo's eye white is ~8 % darker. Two faces of one skin, the smiling one's eye white darkened as the
+    gain says: the same tone, where the estimate before read the smiling one lighter."""
+    from id2reflectance.face.white_reference import SMILE_GAIN, SMILE_GAIN_RANGE, mouth_lift, smile_gain
 
     skin, white = np.array([0.30, 0.20, 0.14]), np.array([0.55, 0.50, 0.48])
-    wide_h, narrow_h = APERTURE_REFERENCE / 0.07217, 0.29 / 0.07217  # openings 0.347 and 0.29 (a broad smile)
-    wide = _synthetic_face(skin, white, eye_height=wide_h)
-    assert eye_aperture(wide[1]) == pytest.approx(APERTURE_REFERENCE, abs=0.002)
-    shade = np.exp(-APERTURE_GAIN * (APERTURE_REFERENCE - 0.29))  # 0.82
-    narrow = _synthetic_face(skin, white * shade, eye_height=narrow_h)
-    assert eye_aperture(narrow[1]) == pytest.approx(0.29, abs=0.002)
-    a, b = eye_white_tone_aligned(*wide), eye_white_tone_aligned(*narrow)
-    assert a.aperture_gain == pytest.approx(1.0, abs=0.01) and b.aperture_gain == pytest.approx(1 / shade, rel=0.01)
+    neutral = _synthetic_face(skin, white)
+    assert mouth_lift(neutral[1]) == pytest.approx(0.0)
+    shade = np.exp(-SMILE_GAIN * 0.1)  # a broad smile: corners 0.1 eye distances above the lips' middle
+    smiling = _synthetic_face(skin, white * shade, lift=0.1)
+    assert mouth_lift(smiling[1]) == pytest.approx(0.1)
+    a, b = eye_white_tone_aligned(*neutral), eye_white_tone_aligned(*smiling)
+    assert a.smile_gain == 1.0 and b.smile_gain == pytest.approx(1 / shade) and b.lift == pytest.approx(0.1)
     assert b.ita_deg == pytest.approx(a.ita_deg, abs=0.7)
-    before = eye_white_tone_aligned(*narrow, aperture=False)
-    assert before.ita_deg > a.ita_deg + 4 and before.aperture_gain == 1.0  # the former estimate: lighter
-    np.testing.assert_allclose(b.eye_white, before.eye_white * b.aperture_gain)
-    # a squint or wide-open eyes: bounded; the gain also cancels under a per-channel gain of the photo
-    assert aperture_gain(0.05) == APERTURE_GAIN_RANGE[1] and aperture_gain(0.9) == APERTURE_GAIN_RANGE[0]
-    warm = eye_white_tone_aligned(*_synthetic_face(skin, white * shade, gain=WARM, eye_height=narrow_h))
+    before = eye_white_tone_aligned(*smiling, smile=False)
+    assert before.ita_deg > a.ita_deg + 2 and before.smile_gain == 1.0  # the former estimate: lighter
+    np.testing.assert_allclose(b.eye_white, before.eye_white * b.smile_gain)
+    # bounded; and the gain still cancels a per-channel gain of the photo
+    assert smile_gain(1.0) == SMILE_GAIN_RANGE[1] and smile_gain(-1.0) == SMILE_GAIN_RANGE[0]
+    warm = eye_white_tone_aligned(*_synthetic_face(skin, white * shade, gain=WARM, lift=0.1))
     assert warm.ita_deg == pytest.approx(b.ita_deg, abs=1.0)
     with pytest.raises(ShapeError, match="landmarks must be"):
-        eye_aperture(np.zeros((5, 2)))
+        mouth_lift(np.zeros((5, 2)))
 
 
-def test_aperture_gain_is_the_recorded_even_id_fit():
-    """APERTURE_GAIN / APERTURE_REFERENCE are the least-squares slope through the origin of the smiling
-    photo's log eye-white luminance change on its change of opening, and the neutral openings' median,
-    over benchmarks/eye_white_calibration.json's people, all even (donor) ids."""
+def _records(diffs: list[float], lifts: list[float], jitter: float = 0.0) -> list[dict]:
+    """Smile-fit records of people whose smiling eye white is ``exp(-d)`` of the neutral one (same skin)
+    at mouth lift ``l``; each variant a per-channel gain of the photo, its lift moved by ``jitter``."""
+    out = []
+    for k, (d, lift) in enumerate(zip(diffs, lifts)):
+        for expression, white, lm in (("neutral", 1.0, 0.0), ("smiling", np.exp(-d), lift)):
+            for j, (variant, g) in enumerate((("as shot", 1.0), ("-1 stop", 0.5), ("warm", 1.1))):
+                out.append(
+                    {
+                        "person": f"{2 * k:03d}",
+                        "expression": expression,
+                        "variant": variant,
+                        "skin": list(np.array([0.3, 0.2, 0.14]) * g),
+                        "eye_white": list(np.array([0.55, 0.5, 0.48]) * white * g),
+                        "lift": lm + jitter * (j - 1),
+                    }
+                )
+    return out
+
+
+def test_choose_smile_gain_removes_the_smile_bias_within_the_spread_allowance():
+    from id2reflectance.face.white_reference import choose_smile_gain, smile_gain_fit_figures
+
+    # every smile: lift 0.1, eye white exp(-0.1): the gain that undoes it is 1.0
+    records = _records([0.1] * 9, [0.1] * 9)
+    zero = smile_gain_fit_figures(records, 0.0)
+    assert zero["bias"] > 2 and zero["pair"] == pytest.approx(zero["bias"]) and zero["spread_p90"] < 1e-6
+    assert smile_gain_fit_figures(records, 1.0)["pair"] < 0.05
+    chosen, figures = choose_smile_gain(records)
+    assert chosen == 1.0 and set(figures) == set(white_reference.SMILE_GAIN_GRID)
+    # lifts that jitter 0.1 across a photo's variants: a gain that spreads the variants too far is refused
+    noisy = _records([0.1] * 9, [0.1] * 9, jitter=0.1)
+    chosen, figures = choose_smile_gain(noisy)
+    allowed = figures[0.0]["spread_p90"] + white_reference.SMILE_SPREAD_ALLOWANCE
+    assert figures[1.0]["spread_p90"] > allowed and chosen < 1.0
+    assert figures[chosen]["spread_p90"] <= allowed
+
+
+def test_smile_gain_is_the_recorded_even_id_fit():
+    """SMILE_GAIN is what choose_smile_gain makes of benchmarks/eye_white_calibration.json's records,
+    all even (donor) ids, both photos and the 5 variants of each with their own landmarks."""
     import json
     from pathlib import Path
 
-    from id2reflectance.face.white_reference import APERTURE_GAIN, APERTURE_REFERENCE
+    from id2reflectance.face.white_reference import SMILE_GAIN, choose_smile_gain
 
     record = json.loads((Path(__file__).parents[2] / "benchmarks" / "eye_white_calibration.json").read_text())
-    pairs = record["even_id_pairs"]
-    assert len(pairs) >= 40 and all(int(p["person"]) % 2 == 0 for p in pairs)
-    d_ap = np.array([p["aperture_smiling"] - p["aperture_neutral"] for p in pairs])
-    d_white = np.array([p["log_white_ratio"] for p in pairs])
-    assert np.median(d_ap) < 0 and np.median(d_white) < 0  # the smile narrows and darkens the eye white
-    assert APERTURE_GAIN == pytest.approx(np.sum(d_ap * d_white) / np.sum(d_ap**2), abs=0.005)
-    assert APERTURE_REFERENCE == pytest.approx(np.median([p["aperture_neutral"] for p in pairs]), abs=5e-4)
-    assert (record["APERTURE_GAIN"], record["APERTURE_REFERENCE"]) == (APERTURE_GAIN, APERTURE_REFERENCE)
+    records = record["even_id_smile_records"]
+    assert len({r["person"] for r in records}) >= 50 and all(int(r["person"]) % 2 == 0 for r in records)
+    assert {r["variant"] for r in records} == {"as shot", "-1 stop", "+1 stop", "warm", "cool"}
+    chosen, figures = choose_smile_gain(records)
+    assert record["SMILE_GAIN"] == chosen == SMILE_GAIN
+    assert figures[0.0]["bias"] > 2.0 and abs(figures[chosen]["bias"]) <= 1.0  # the smile read lighter before
 
 
 def test_censored_quantile_reads_a_clipped_channel_below_the_clip_level():
@@ -251,13 +280,13 @@ def test_london_photo_stable_under_exposure_and_white_balance():
 @pytest.mark.slow
 def test_london_smiling_photo_no_longer_reads_lighter_than_the_neutral_one():
     """The first 12 even ids (donors, whose photos fitted the gain): the smiling photo read lighter than the
-    neutral one in most of them (median +3.0 deg); with the eye opening's gain the median is near 0."""
+    neutral one in most of them (median +3.0 deg); with the smile gain the median is near 0."""
     people = [p for p in london_people() if int(p.id) % 2 == 0][:12]
     now, before = [], []
     for person in people:
         n, s = london_photo(person.id, "neutral"), london_photo(person.id, "smiling")
         now.append(eye_white_tone(*s).ita_deg - eye_white_tone(*n).ita_deg)
-        before.append(eye_white_tone(*s, aperture=False).ita_deg - eye_white_tone(*n, aperture=False).ita_deg)
+        before.append(eye_white_tone(*s, smile=False).ita_deg - eye_white_tone(*n, smile=False).ita_deg)
     assert np.median(before) > 2.5
     assert abs(np.median(now)) < 1.5
 

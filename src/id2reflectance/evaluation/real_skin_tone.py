@@ -13,8 +13,8 @@ estimate from the detector). Estimators:
   (:func:`~id2reflectance.face.white_reference.censored_quantile`);
 - ``eye_white_former``: the same without that (no estimate once the skin's 0.3 quantile or
   most of the eye white is clipped in any channel; the estimator until 2026-12-06);
-- ``eye_white_no_aperture``: ``eye_white`` without the eye opening's gain
-  (:func:`~id2reflectance.face.white_reference.aperture_gain`; the estimator until 2026-12-07);
+- ``eye_white_no_smile``: ``eye_white`` without the smile gain
+  (:func:`~id2reflectance.face.white_reference.smile_gain`; the estimator until 2026-12-07);
 - ``template_tone``: the albedo ITA output ``template_tone`` gives the face
   (:func:`~id2reflectance.inference.albedo_tone.albedo_ita_from_eye_white` of ``eye_white``: the
   prediction re-tones its template to this, within 0.1 degree for 98 of 100 London photos);
@@ -51,7 +51,7 @@ ESTIMATORS = (
     "photo",
     "eye_white",
     "eye_white_former",
-    "eye_white_no_aperture",
+    "eye_white_no_smile",
     "template_tone",
     "background",
     "grey_world",
@@ -87,8 +87,8 @@ def estimate_tones(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float 
     return {
         "photo": ita_of_pixels(aligned, region),
         "eye_white": eye,
-        "eye_white_former": eye_white_tone_aligned(aligned, lm, extrapolate=False, aperture=False).ita_deg,
-        "eye_white_no_aperture": eye_white_tone_aligned(aligned, lm, aperture=False).ita_deg,
+        "eye_white_former": eye_white_tone_aligned(aligned, lm, extrapolate=False, smile=False).ita_deg,
+        "eye_white_no_smile": eye_white_tone_aligned(aligned, lm, smile=False).ita_deg,
         "template_tone": None if eye is None else albedo_ita_from_eye_white(eye),
         "background": referenced(_border_grey(image), BACKGROUND_GREY),
         "grey_world": referenced(mean, GREY_WORLD_GREY),
