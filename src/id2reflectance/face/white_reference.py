@@ -51,7 +51,7 @@ mouth, not the eye opening, measures the smile because dlib's lid landmarks move
 photo's exposure: the eye opening's height / width moves by 0.022 (median) across the five
 exposure / white-balance variants of a photo, as much as a smile changes it (0.023), while the
 lift moves by 0.013 against 0.075. :data:`SMILE_GAIN` is chosen on the even ids only by
-``benchmarks/fit_eye_white_calibration.py`` (:func:`smile_gain_fit_figures`). The gain depends
+``benchmarks/fit_eye_white_calibration.py`` (:func:`choose_smile_gain`). The gain depends
 on the landmarks alone, so a per-channel gain of the photo still cancels.
 
 No estimate (None) when the skin quantile is nearly black or clipped beyond that (every
@@ -172,11 +172,12 @@ def mouth_lift(landmarks: np.ndarray) -> float:
     return float(((lm[51, 1] + lm[57, 1]) - (lm[48, 1] + lm[54, 1])) / 2.0 / max(eyes, 1e-6))
 
 
-def smile_gain(lift: float) -> float:
+def smile_gain(lift: float, *, per_lift: float | None = None) -> float:
     """Factor on the measured eye white of a face whose :func:`mouth_lift` is ``lift``:
-    ``exp(SMILE_GAIN * lift)`` clipped to :data:`SMILE_GAIN_RANGE` (> 1 for a smile, whose eye
-    whites the lids shade)."""
-    return float(np.clip(np.exp(SMILE_GAIN * float(lift)), *SMILE_GAIN_RANGE))
+    ``exp(per_lift * lift)`` (``per_lift`` None: :data:`SMILE_GAIN`) clipped to
+    :data:`SMILE_GAIN_RANGE` (> 1 for a smile, whose eye whites the lids shade)."""
+    k = SMILE_GAIN if per_lift is None else per_lift
+    return float(np.clip(np.exp(k * float(lift)), *SMILE_GAIN_RANGE))
 
 
 def smile_gain_fit_figures(records: list[dict], gain: float) -> dict[str, float]:
@@ -193,8 +194,8 @@ def smile_gain_fit_figures(records: list[dict], gain: float) -> dict[str, float]
     for r in records:
         ita = None
         if r["skin"] is not None and r["eye_white"] is not None:
-            g = float(np.clip(np.exp(gain * float(r["lift"])), *SMILE_GAIN_RANGE))
-            ita = float(ita_deg(np.asarray(r["skin"]) / (np.asarray(r["eye_white"]) * g) * np.asarray(REFERENCE_RGB)))
+            white = np.asarray(r["eye_white"]) * smile_gain(r["lift"], per_lift=gain)
+            ita = float(ita_deg(np.asarray(r["skin"]) / white * np.asarray(REFERENCE_RGB)))
         tones.setdefault((r["person"], r["expression"]), {})[r["variant"]] = ita
     diffs = []
     for (person, expression), t in tones.items():
