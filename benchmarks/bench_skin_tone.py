@@ -10,10 +10,15 @@ photo ITA as the reference: the spread over the variants (goal < 5 deg, median),
 neutral-vs-smiling difference (goal < 5 deg, median), the group medians and whether they
 keep the order white > east_asian > west_asian > black; and the eye-white colour of the
 calibration photos (even ids, neutral, as shot) against the shipped ``REFERENCE_RGB``.
+``--ids even`` / ``odd`` measures the donors (every tone constant is fitted on them) or the
+evaluation people only; ``--detect-each-variant`` finds the landmarks in every variant (as
+inference does) instead of using the photo as shot's; the group medians are bootstrapped over
+the people of each group (``--bootstrap`` resamples) for the eye-white estimators.
 
 Run (the photos are not in the repository; see docs/evaluation.md)::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_skin_tone.py [--photos ../shared/face-photos/london] [--limit N] [--stride K]
+        [--ids all|even|odd] [--detect-each-variant] [--bootstrap N]
 """
 
 from __future__ import annotations
@@ -31,10 +36,18 @@ def main() -> None:
     ap.add_argument("--photos", default=None, help="the London set folder (default ../shared/face-photos/london)")
     ap.add_argument("--limit", type=int, default=None, help="first N people only")
     ap.add_argument("--stride", type=int, default=1, help="every K-th person only (after --limit)")
+    ap.add_argument("--ids", choices=("all", "even", "odd"), default="all", help="even: the donors; odd: evaluation")
+    ap.add_argument("--detect-each-variant", action="store_true", help="landmarks found in every variant")
+    ap.add_argument("--bootstrap", type=int, default=2000, help="resamples of the group medians (0: none)")
     args = ap.parse_args()
 
     from id2reflectance.evaluation.london import default_london_dir, read_people
-    from id2reflectance.evaluation.real_skin_tone import ESTIMATORS, measure_tones, summarise_tones
+    from id2reflectance.evaluation.real_skin_tone import (
+        ESTIMATORS,
+        bootstrap_group_medians,
+        measure_tones,
+        summarise_tones,
+    )
     from id2reflectance.face.detect import find_faces, read_photo
     from id2reflectance.face.white_reference import REFERENCE_RGB, eye_white_tone
 
@@ -43,13 +56,17 @@ def main() -> None:
         print(f"skipped: no London photo set at {root} (see docs/evaluation.md)")
         sys.exit(0)
     people = read_people(root)[: args.limit][:: args.stride]
+    if args.ids != "all":
+        people = [p for p in people if int(p.id) % 2 == (args.ids == "odd")]
     t0 = time.perf_counter()
 
     def landmarks(photo: np.ndarray) -> np.ndarray | None:
         faces = find_faces(photo)
         return faces[0].landmarks if faces else None
 
-    photos = measure_tones(people, landmarks, lambda p, e: read_photo(p.photo(e)))
+    photos = measure_tones(
+        people, landmarks, lambda p, e: read_photo(p.photo(e)), detect_each_variant=args.detect_each_variant
+    )
     seconds = time.perf_counter() - t0
     rows: list[tuple[str, str, str, str]] = []
 
@@ -76,8 +93,14 @@ def main() -> None:
         row(f"{e}: |neutral - smiling| as shot, p90 (deg)", s.pair_p90, base.pair_p90)
         order = " > ".join(f"{g} {v:.1f}" for g, v in sorted(s.group_median.items(), key=lambda kv: -kv[1]))
         rows.append((f"{e}: group medians as shot (deg)", order, "", "ordered" if s.ordered else "NOT ordered"))
+        if args.bootstrap and e in ("photo", "eye_white", "eye_white_no_smile", "template_tone"):
+            b = bootstrap_group_medians(photos, e, resamples=args.bootstrap)
+            spans = ", ".join(f"{g} {lo:.1f}..{hi:.1f}" for g, (lo, _, hi) in b.interval.items())
+            rows.append((f"{e}: group medians, 90 % bootstrap interval over people (deg)", spans, "", ""))
+            odds = ", ".join(f"{k} {v:.2f}" for k, v in b.p_ordered.items())
+            rows.append((f"{e}: fraction of resamples in order", odds, "", f"all {b.p_all_ordered:.2f}"))
     whites = []
-    for p in people:
+    for p in people if args.ids != "odd" else []:
         if int(p.id) % 2 == 0:  # the donors' ids: the odd ids are the evaluation set
             photo = read_photo(p.neutral)
             faces = find_faces(photo)

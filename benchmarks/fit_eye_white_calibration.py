@@ -16,6 +16,15 @@ eye white's median over the usual top set of the eye openings over its median ov
 set, ranked by blue), median over the London set's EVEN ids' (the donors') neutral photos as shot
 (``--photos``), and for comparison over the renders (whose sclera is one flat albedo).
 
+``face.white_reference.SMILE_GAIN`` (a smile's shaded eye whites): every EVEN-id London photo
+(neutral and smiling) and its five exposure / white-balance variants (``evaluation.photo_variants``),
+each with the landmarks dlib finds in it (as inference does), measured without the gain
+(``eye_white_tone(..., smile=False)``: skin, eye white, ``mouth_lift``); the gain is
+``white_reference.choose_smile_gain`` of these records (the smallest median |smiling - neutral|
+as shot among the gains that leave the median smiling - neutral within 1 degree and the variant
+spread's p90 within 0.5 degree of no gain). Measured before the render line, which is measured
+with it (a render's face is neutral: its lift near 0).
+
 The subjects: ``SimulatorConfig(appearance_source="photo")`` (face shape and skin detail from an
 even-id London donor, the simulator's own skin tone), ``--image-size`` px frames (512; 256 gives
 the same residuals, the line within 0.9 degree). Renders are cached in ``--renders`` (one ``.npz``
@@ -40,6 +49,39 @@ import numpy as np
 
 EXPOSURE_P95 = 0.6  # the face's 95th-percentile luminance after exposure (linear)
 LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+
+def smile_records(people: list, find_faces, read_photo) -> list[dict]:
+    """The records of ``white_reference.smile_gain_fit_figures`` for ``people`` (even ids only; an odd
+    id raises): both photos of each, every variant of ``evaluation.photo_variants.VARIANTS`` with the
+    landmarks found in it; a variant without a face is left out."""
+    from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
+    from id2reflectance.face.white_reference import eye_white_tone, mouth_lift
+
+    out = []
+    for person in people:
+        if int(person.id) % 2:
+            raise ValueError(f"person {person.id}: the odd ids are the evaluation set, never in a constant")
+        for expression in ("neutral", "smiling"):
+            photo = read_photo(person.photo(expression))
+            for variant, (stops, gains) in VARIANTS.items():
+                image = photo_variant(photo, stops=stops, gains=gains)
+                faces = find_faces(image)
+                if not faces:
+                    continue
+                tone = eye_white_tone(image, faces[0].landmarks, smile=False)
+                ok = tone.ita_deg is not None
+                out.append(
+                    {
+                        "person": person.id,
+                        "expression": expression,
+                        "variant": variant,
+                        "skin": [round(float(x), 6) for x in tone.skin] if ok else None,
+                        "eye_white": [round(float(x), 6) for x in tone.eye_white] if ok else None,
+                        "lift": round(mouth_lift(faces[0].landmarks), 5),
+                    }
+                )
+    return out
 
 
 def render_subject_front(index: int, image_size: int, seed: int) -> dict[str, np.ndarray]:
@@ -107,11 +149,19 @@ def main() -> None:
 
     from scipy.stats import pearsonr, theilslopes
 
+    import id2reflectance.face.white_reference as white_reference
     from id2reflectance.evaluation.london import default_london_dir, read_people
     from id2reflectance.face.detect import find_faces, read_photo
     from id2reflectance.face.skin_tone import aligned_skin
     from id2reflectance.face.white_reference import WIDER_REFERENCE, eye_white_tone, wider_reference_factors
     from id2reflectance.inference.albedo_tone import EYE_WHITE_TO_ALBEDO, skin_ita, skin_pixels
+
+    root = Path(args.photos) if args.photos else default_london_dir()
+    even = [p for p in read_people(root) if int(p.id) % 2 == 0]  # the odd ids are the evaluation set
+    records = smile_records(even, find_faces, read_photo)
+    smile, smile_figures = white_reference.choose_smile_gain(records)
+    shipped_smile = white_reference.SMILE_GAIN
+    white_reference.SMILE_GAIN = smile  # the render line and the photos' figures below are measured with it
 
     names, eye, albedo, render_wider, cross = [], [], [], [], {}
     files = sorted(cache.glob(f"S*_{args.image_size}_{args.seed}.npz"))
@@ -130,7 +180,7 @@ def main() -> None:
             w = wider_reference_factors(*aligned_skin(image, faces[0].landmarks)[::2])
             if w is not None:
                 render_wider.append(w)
-            names.append((path.stem, str(d["donor"]), str(d["beard"])))
+            names.append((path.stem, str(d["donor"]), str(d["beard"]), tone.lift, tone.smile_gain))
             eye.append(tone.ita_deg)
             albedo.append(truth)
     x, y = np.asarray(eye), np.asarray(albedo)
@@ -145,11 +195,8 @@ def main() -> None:
                 f"{names[k][0]} donor {names[k][1]} beard {names[k][2]}: eye-white ITA {x[k]:.1f}, albedo ITA {y[k]:.1f}, residual {res[k]:+.1f} deg"
             )
 
-    root = Path(args.photos) if args.photos else default_london_dir()
     photo_wider = []
-    for person in read_people(root):
-        if int(person.id) % 2:  # the odd ids are the real-photo evaluation set: never in a constant
-            continue
+    for person in even:
         photo = read_photo(person.neutral)
         faces = find_faces(photo)
         w = wider_reference_factors(*aligned_skin(photo, faces[0].landmarks)[::2]) if faces else None
@@ -164,11 +211,15 @@ def main() -> None:
             f" --subjects {args.subjects} --image-size {args.image_size} --seed {args.seed}",
             "EYE_WHITE_TO_ALBEDO": [round(float(offset), 2), round(float(slope), 3)],
             "WIDER_REFERENCE": [[f, round(float(v), 2)] for (f, _), v in zip(WIDER_REFERENCE, pw, strict=True)],
+            "SMILE_GAIN": smile,
+            "even_id_smile_records": records,
             "renders": [
                 {
                     "render": n[0],
                     "donor": n[1],
                     "beard": n[2],
+                    "lift": round(float(n[3]), 4),
+                    "smile_gain": round(float(n[4]), 4),
                     "eye_white_ita_deg": float(a),
                     "albedo_ita_deg": float(b),
                 }
@@ -182,6 +233,13 @@ def main() -> None:
         ("offset (deg)", f"{offset:.2f}", f"{EYE_WHITE_TO_ALBEDO[0]:.2f} (shipped)", "-"),
         ("slope", f"{slope:.3f}", f"{EYE_WHITE_TO_ALBEDO[1]:.3f} (shipped)", f"{slope / EYE_WHITE_TO_ALBEDO[1]:.3f}"),
         ("Pearson r", f"{pearsonr(x, y)[0]:.3f}", "-", "-"),
+        (
+            "renders' mouth lift, smile gain: median (min..max)",
+            f"{np.median([n[3] for n in names]):.3f} ({min(n[3] for n in names):.3f}..{max(n[3] for n in names):.3f}), "
+            f"{np.median([n[4] for n in names]):.3f}",
+            "-",
+            "-",
+        ),
         ("median |residual| (deg)", f"{residual:.2f}", "-", "-"),
         ("p90 |residual| (deg)", f"{np.percentile(np.abs(res), 90):.2f}", "-", "-"),
         (
@@ -191,6 +249,18 @@ def main() -> None:
             "-",
         ),
     ]
+    n_people = len({r["person"] for r in records})
+    rows.append((f"SMILE_GAIN: even-id people ({n_people})", f"{smile:.1f}", f"{shipped_smile:.1f} (shipped)", "-"))
+    for g in (0.0, *(x for x in sorted(smile_figures) if 0 < abs(x - smile) <= 0.2), smile):
+        f = smile_figures[g]
+        rows.append(
+            (
+                f"  gain {g:.1f}: |smiling - neutral| median, bias, variant spread p90 (deg)",
+                f"{f['pair']:.2f}, {f['bias']:+.2f}, {f['spread_p90']:.2f}",
+                "chosen" if g == smile else "-",
+                "-",
+            )
+        )
     for k, (fraction, shipped) in enumerate(WIDER_REFERENCE):
         rows.append(
             (

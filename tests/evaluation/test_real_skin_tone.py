@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 
 from id2reflectance.evaluation.london import GROUP_ORDER
-from id2reflectance.evaluation.photo_variants import VARIANTS
-from id2reflectance.evaluation.real_skin_tone import ESTIMATORS, PhotoTones, measure_tones, summarise_tones
+from id2reflectance.evaluation.photo_variants import VARIANTS, photo_variant
+from id2reflectance.evaluation.real_skin_tone import (
+    ESTIMATORS,
+    PhotoTones,
+    bootstrap_group_medians,
+    measure_tones,
+    summarise_tones,
+)
 from id2reflectance.face.detect import find_faces
+from id2reflectance.face.white_reference import CLIPPED_WARNING, eye_white_tone
 from tests.london_photos import london_people, london_photo
 
 
@@ -42,6 +49,30 @@ def test_summary_spreads_pairs_and_group_order():
     assert GROUP_ORDER[0] == "white" and GROUP_ORDER[-1] == "black"
 
 
+def test_bootstrap_of_group_medians_resamples_people():
+    """Groups far apart keep their order in every resample; two groups whose people overlap swap in
+    many; a person's two photos are drawn together (a group of one person has one median)."""
+    photos = []
+    for k in range(8):
+        photos.append(_photo(f"w{k}", "neutral", "white", 50.0 + k, 0.0))
+        photos.append(_photo(f"w{k}", "smiling", "white", 52.0 + k, 0.0))
+        photos.append(_photo(f"e{k}", "neutral", "east_asian", 20.0 + 3 * k, 0.0))  # 20..41
+        photos.append(_photo(f"a{k}", "neutral", "west_asian", 19.0 + 3 * k, 0.0))  # 19..40: overlaps
+    photos.append(_photo("b0", "neutral", "black", -40.0, 0.0))
+    photos.append(_photo("b0", "smiling", "black", -30.0, 0.0))
+    b = bootstrap_group_medians(photos, "x", resamples=500, seed=1)
+    assert b.resamples == 500 and set(b.interval) == {"white", "east_asian", "west_asian", "black"}
+    assert b.p_ordered["white > east_asian"] == 1.0 and b.p_ordered["west_asian > black"] == 1.0
+    assert 0.3 < b.p_ordered["east_asian > west_asian"] < 0.85  # 1 deg apart in a 21 deg spread
+    assert b.p_all_ordered == pytest.approx(b.p_ordered["east_asian > west_asian"])
+    assert b.interval["black"] == pytest.approx((-35.0, -35.0, -35.0))  # one person: both photos together
+    lo, mid, hi = b.interval["east_asian"]
+    assert lo < mid < hi and mid == pytest.approx(30.5, abs=3.0)
+    again = bootstrap_group_medians(photos, "x", resamples=500, seed=1)
+    assert again == b  # seeded
+    assert bootstrap_group_medians(photos[:2], "x").p_ordered == {}  # one group: no pair
+
+
 @pytest.mark.slow
 def test_measure_tones_on_one_london_person():
     person = london_people()[0]
@@ -52,3 +83,26 @@ def test_measure_tones_on_one_london_person():
         assert all(v is not None for v in p.tones["as shot"].values())
     s = summarise_tones(photos, "eye_white")
     assert s.pairs == 1 and s.pair_median is not None and s.pair_median < 10.0
+    # landmarks found in every variant (as inference finds them): the same photo as shot, nearby elsewhere
+    calls = []
+
+    def detect(img):
+        calls.append(1)
+        return find_faces(img)[0].landmarks
+
+    own = measure_tones([person], detect, lambda p, e: london_photo(p.id, e)[0], detect_each_variant=True)
+    assert len(calls) == 2 * len(VARIANTS)
+    for p, q in zip(photos, own):
+        assert q.tones["as shot"] == p.tones["as shot"]
+        for v in VARIANTS:
+            if v != "+1 stop":
+                assert q.tones[v]["eye_white"] == pytest.approx(p.tones[v]["eye_white"], abs=4.0), v
+    # at +1 stop the neutral photo's eye whites are clipped in every channel with its own landmarks (the
+    # blue median 251, 249 with those of the photo as shot): the estimate says so, and is further off
+    photo, lm = london_photo(person.id, "neutral")
+    plus1 = photo_variant(photo, stops=1.0)
+    assert eye_white_tone(plus1, lm).warning == ""
+    clipped = eye_white_tone(plus1, find_faces(plus1)[0].landmarks)
+    assert clipped.warning == CLIPPED_WARNING and "clipped" in clipped.warning
+    assert clipped.ita_deg == pytest.approx(own[0].tones["+1 stop"]["eye_white"])
+    assert clipped.ita_deg == pytest.approx(photos[0].tones["+1 stop"]["eye_white"], abs=8.0)

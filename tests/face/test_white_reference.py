@@ -23,11 +23,14 @@ from id2reflectance.face.white_reference import (
 from tests.london_photos import london_people, london_photo
 
 
-def _synthetic_face(skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False) -> tuple:
+def _synthetic_face(
+    skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0), shading: bool = False, lift: float = 0.0
+) -> tuple:
     """A 128 px "aligned face": skin everywhere, each eye opening half eye white, half dark iris;
     (image (128, 128, 3) uint8, landmarks (68, 2)) with the eyes and cheeks placed. ``shading``:
     the skin and eye white lit by a ramp from 0.5 to 1.0 across the image (a spread of values, so
-    that quantiles differ and over-exposure clips part of the face)."""
+    that quantiles differ and over-exposure clips part of the face). ``lift``: the mouth corners'
+    rise above the lips' middle over the eyes' distance (48 px; ``mouth_lift``)."""
     lm = np.zeros((68, 2))
     for k, cx in ((36, 40.0), (42, 88.0)):  # eye contours: hexagons 24 x 12 px
         ang = np.linspace(np.pi, -np.pi, 6, endpoint=False)
@@ -36,6 +39,7 @@ def _synthetic_face(skin: np.ndarray, white: np.ndarray, *, gain=(1.0, 1.0, 1.0)
     cheeks.update({15: (108, 60), 14: (106, 80), 13: (100, 100), 54: (78, 105), 35: (73, 75)})
     for k, xy in cheeks.items():
         lm[k] = xy
+    lm[51], lm[57] = (64, 100 + 48 * lift), (64, 110 + 48 * lift)  # the lips' middle: 105 + 48 lift
     ramp = np.linspace(0.5, 1.0, 128)[None, :, None] if shading else np.ones((1, 128, 1))
     lin = np.tile(np.asarray(skin, np.float64) * gain, (128, 128, 1)) * ramp
     eyes = eye_region(lm, (128, 128))
@@ -50,6 +54,7 @@ def test_a_per_channel_gain_cancels_and_the_reference_colour_is_the_scale():
     skin, white = np.array([0.30, 0.20, 0.14]), np.array([0.55, 0.50, 0.48])
     base = eye_white_tone_aligned(*_synthetic_face(skin, white))
     assert base.ita_deg is not None and base.reason == ""
+    assert base.lift == pytest.approx(0.0) and base.smile_gain == 1.0  # a neutral mouth
     np.testing.assert_allclose(base.eye_white, white, rtol=0.03)
     np.testing.assert_allclose(base.skin, skin, rtol=0.03)
     # the estimate is the ITA of skin / white * REFERENCE_RGB
@@ -61,6 +66,87 @@ def test_a_per_channel_gain_cancels_and_the_reference_colour_is_the_scale():
         assert moved.ita_deg == pytest.approx(base.ita_deg, abs=1.0), gain
     darker = eye_white_tone_aligned(*_synthetic_face(skin * [0.45, 0.4, 0.38], white))
     assert darker.ita_deg < base.ita_deg - 20
+
+
+def test_a_smile_divides_out_its_shaded_eye_white():
+    """A smile pushes the lower lids up and shades the sclera: on the London set's even ids the smiling
+    photo's eye white is ~8 % darker. Two faces of one skin, the smiling one's eye white darkened as the
+    gain says: the same tone, where the estimate before read the smiling one lighter."""
+    from id2reflectance.face.white_reference import SMILE_GAIN, SMILE_GAIN_RANGE, mouth_lift, smile_gain
+
+    skin, white = np.array([0.30, 0.20, 0.14]), np.array([0.55, 0.50, 0.48])
+    neutral = _synthetic_face(skin, white)
+    assert mouth_lift(neutral[1]) == pytest.approx(0.0)
+    shade = np.exp(-SMILE_GAIN * 0.1)  # a broad smile: corners 0.1 eye distances above the lips' middle
+    smiling = _synthetic_face(skin, white * shade, lift=0.1)
+    assert mouth_lift(smiling[1]) == pytest.approx(0.1)
+    a, b = eye_white_tone_aligned(*neutral), eye_white_tone_aligned(*smiling)
+    assert a.smile_gain == 1.0 and b.smile_gain == pytest.approx(1 / shade) and b.lift == pytest.approx(0.1)
+    assert b.ita_deg == pytest.approx(a.ita_deg, abs=0.7)
+    before = eye_white_tone_aligned(*smiling, smile=False)
+    assert before.ita_deg > a.ita_deg + 2 and before.smile_gain == 1.0  # the former estimate: lighter
+    np.testing.assert_allclose(b.eye_white, before.eye_white * b.smile_gain)
+    # bounded; and the gain still cancels a per-channel gain of the photo
+    assert smile_gain(1.0) == SMILE_GAIN_RANGE[1] and smile_gain(-1.0) == SMILE_GAIN_RANGE[0]
+    warm = eye_white_tone_aligned(*_synthetic_face(skin, white * shade, gain=WARM, lift=0.1))
+    assert warm.ita_deg == pytest.approx(b.ita_deg, abs=1.0)
+    with pytest.raises(ShapeError, match="landmarks must be"):
+        mouth_lift(np.zeros((5, 2)))
+
+
+def _records(diffs: list[float], lifts: list[float], jitter: float = 0.0) -> list[dict]:
+    """Smile-fit records of people whose smiling eye white is ``exp(-d)`` of the neutral one (same skin)
+    at mouth lift ``l``; each variant a per-channel gain of the photo, its lift moved by ``jitter``."""
+    out = []
+    for k, (d, lift) in enumerate(zip(diffs, lifts)):
+        for expression, white, lm in (("neutral", 1.0, 0.0), ("smiling", np.exp(-d), lift)):
+            for j, (variant, g) in enumerate((("as shot", 1.0), ("-1 stop", 0.5), ("warm", 1.1))):
+                out.append(
+                    {
+                        "person": f"{2 * k:03d}",
+                        "expression": expression,
+                        "variant": variant,
+                        "skin": list(np.array([0.3, 0.2, 0.14]) * g),
+                        "eye_white": list(np.array([0.55, 0.5, 0.48]) * white * g),
+                        "lift": lm + jitter * (j - 1),
+                    }
+                )
+    return out
+
+
+def test_choose_smile_gain_removes_the_smile_bias_within_the_spread_allowance():
+    from id2reflectance.face.white_reference import choose_smile_gain, smile_gain_fit_figures
+
+    # every smile: lift 0.1, eye white exp(-0.1): the gain that undoes it is 1.0
+    records = _records([0.1] * 9, [0.1] * 9)
+    zero = smile_gain_fit_figures(records, 0.0)
+    assert zero["bias"] > 2 and zero["pair"] == pytest.approx(zero["bias"]) and zero["spread_p90"] < 1e-6
+    assert smile_gain_fit_figures(records, 1.0)["pair"] < 0.05
+    chosen, figures = choose_smile_gain(records)
+    assert chosen == 1.0 and set(figures) == set(white_reference.SMILE_GAIN_GRID)
+    # lifts that jitter 0.1 across a photo's variants: a gain that spreads the variants too far is refused
+    noisy = _records([0.1] * 9, [0.1] * 9, jitter=0.1)
+    chosen, figures = choose_smile_gain(noisy)
+    allowed = figures[0.0]["spread_p90"] + white_reference.SMILE_SPREAD_ALLOWANCE
+    assert figures[1.0]["spread_p90"] > allowed and chosen < 1.0
+    assert figures[chosen]["spread_p90"] <= allowed
+
+
+def test_smile_gain_is_the_recorded_even_id_fit():
+    """SMILE_GAIN is what choose_smile_gain makes of benchmarks/eye_white_calibration.json's records,
+    all even (donor) ids, both photos and the 5 variants of each with their own landmarks."""
+    import json
+    from pathlib import Path
+
+    from id2reflectance.face.white_reference import SMILE_GAIN, choose_smile_gain
+
+    record = json.loads((Path(__file__).parents[2] / "benchmarks" / "eye_white_calibration.json").read_text())
+    records = record["even_id_smile_records"]
+    assert len({r["person"] for r in records}) >= 50 and all(int(r["person"]) % 2 == 0 for r in records)
+    assert {r["variant"] for r in records} == {"as shot", "-1 stop", "+1 stop", "warm", "cool"}
+    chosen, figures = choose_smile_gain(records)
+    assert record["SMILE_GAIN"] == chosen == SMILE_GAIN
+    assert figures[0.0]["bias"] > 2.0 and abs(figures[chosen]["bias"]) <= 1.0  # the smile read lighter before
 
 
 def test_censored_quantile_reads_a_clipped_channel_below_the_clip_level():
@@ -132,6 +218,9 @@ def test_wider_reference_factors_carry_a_clipped_eye_white_back_to_the_usual_set
     fitted = tuple((f, v) for (f, _), v in zip(WIDER_REFERENCE, factors))
     monkeypatch.setattr(white_reference, "WIDER_REFERENCE", fitted)
     np.testing.assert_allclose(eye_white_tone_aligned(bright, lm).eye_white, gain * usual, rtol=0.03)
+    # read from a wider set times a typical factor: said, not silent
+    assert eye_white_tone_aligned(bright, lm).warning == white_reference.CLIPPED_WARNING
+    assert eye_white_tone_aligned(img, lm).warning == ""
     # without the factors (all 1) the estimate reads the wider set's darker median
     monkeypatch.setattr(white_reference, "WIDER_REFERENCE", tuple((f, 1.0) for f, _ in fitted))
     assert eye_white_tone_aligned(bright, lm).eye_white[2] < 0.97 * gain * usual[2]
@@ -186,6 +275,20 @@ def test_london_photo_stable_under_exposure_and_white_balance():
     plus1 = photo_variant(photo, stops=1.0)  # the skin's and the eye whites' red clipped in most pixels
     assert eye_white_tone(plus1, lm).ita_deg == pytest.approx(base, abs=3.0)
     assert eye_white_tone(plus1, lm, extrapolate=False).ita_deg is None  # the former estimate had none
+
+
+@pytest.mark.slow
+def test_london_smiling_photo_no_longer_reads_lighter_than_the_neutral_one():
+    """The first 12 even ids (donors, whose photos fitted the gain): the smiling photo read lighter than the
+    neutral one in most of them (median +3.0 deg); with the smile gain the median is near 0."""
+    people = [p for p in london_people() if int(p.id) % 2 == 0][:12]
+    now, before = [], []
+    for person in people:
+        n, s = london_photo(person.id, "neutral"), london_photo(person.id, "smiling")
+        now.append(eye_white_tone(*s).ita_deg - eye_white_tone(*n).ita_deg)
+        before.append(eye_white_tone(*s, smile=False).ita_deg - eye_white_tone(*n, smile=False).ita_deg)
+    assert np.median(before) > 2.5
+    assert abs(np.median(now)) < 1.5
 
 
 @pytest.mark.slow

@@ -41,6 +41,19 @@ typical ratio between its median and the usual set's (a calibrated constant, not
 measurement of this photo). With these the estimate exists at +1 stop for 203 of 204
 photos instead of 136, within 1.4 degrees of the photo as shot (p90; ``docs/evaluation.md``).
 
+A smile shades the sclera: the cheeks push the lower lids up, lids and lashes cover more of
+what stays open. On the London set's even ids (the donors) the smiling photo's eye openings are
+0.347 -> 0.331 of their width high, its eye white 7.7 % darker (medians), and it read 3.3 degrees
+lighter than the neutral photo (median of smiling - neutral). The eye white is therefore
+multiplied by :func:`smile_gain` of the face's :func:`mouth_lift` (how far the mouth corners
+rise above the lips' middle): ``exp(SMILE_GAIN * lift)`` within :data:`SMILE_GAIN_RANGE`. The
+mouth, not the eye opening, measures the smile because dlib's lid landmarks move with the
+photo's exposure: the eye opening's height / width moves by 0.022 (median) across the five
+exposure / white-balance variants of a photo, as much as a smile changes it (0.023), while the
+lift moves by 0.013 against 0.075. :data:`SMILE_GAIN` is chosen on the even ids only by
+``benchmarks/fit_eye_white_calibration.py`` (:func:`choose_smile_gain`). The gain depends
+on the landmarks alone, so a per-channel gain of the photo still cancels.
+
 No estimate (None) when the skin quantile is nearly black or clipped beyond that (every
 channel, or one channel down to the lowest quantile, at or above
 :data:`~.skin_tone.CLIPPED_CODE`), when the eye white is clipped likewise (an over-exposed
@@ -86,12 +99,24 @@ MIN_BLUE_RED_GAIN = 1.15
 BACKGROUND_CODE = 2
 MAX_BACKGROUND = 0.25
 EYE_SHRINK = 0.85  # eye polygons shrunk about their centroid (lids and lashes at the contour)
+# the eye white is read times exp(SMILE_GAIN * mouth_lift) within SMILE_GAIN_RANGE (see the module): chosen on the
+# London set's EVEN ids (the donors) by smile_gain_fit_figures over SMILE_GAIN_GRID; printed and recorded by
+# python benchmarks/fit_eye_white_calibration.py --renders DIR --record benchmarks/eye_white_calibration.json
+SMILE_GAIN = 0.8
+SMILE_GAIN_RANGE = (0.9, 1.2)  # lifts of -0.13 .. +0.23 (London: -0.1 .. +0.2)
+SMILE_GAIN_GRID = tuple(round(0.1 * k, 1) for k in range(21))  # 0.0 .. 2.0
+SMILE_SPREAD_ALLOWANCE = 0.5  # degrees the variant spread's p90 may grow over the gain 0's (see smile_gain_fit_figures)
+SMILE_BIAS_LIMIT = 1.0  # degrees: |median smiling - neutral| a chosen gain must leave
 # linear RGB of the eye white in the London set's even-numbered (donor) neutral photos, as shot
 # (median of 52; benchmarks/bench_skin_tone.py prints it again as "eye-white colour, calibration
 # photos"). The odd ids are the real-photo evaluation set and enter no constant (their median,
 # used before the split: 0.4033, 0.3516, 0.3278)
 REFERENCE_RGB = (0.4059, 0.3348, 0.3244)
 _EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+CLIPPED_WARNING = (
+    "the eye whites are clipped in every channel (over-exposed): their colour is read from a wider, darker set "
+    "of the eye openings times a typical factor, so the skin tone is several degrees less certain"
+)
 
 
 @dataclass(frozen=True)
@@ -100,14 +125,25 @@ class EyeWhiteTone:
 
     ita_deg : ITA (degrees) of ``skin / eye_white * REFERENCE_RGB``, or None (see the module).
     skin : (3,) float64 linear RGB skin colour in the photo (None when the region is too small).
-    eye_white : (3,) float64 linear RGB eye-white colour in the photo, or None.
+    eye_white : (3,) float64 linear RGB eye-white colour in the photo, or None: the measured
+        sclera times ``smile_gain`` (what the face would show without a smile).
     reason : why there is no estimate ("" when there is one).
+    lift : the face's :func:`mouth_lift`, None where not measured.
+    smile_gain : the factor the measured eye white was multiplied by (:func:`smile_gain`; 1.0 with
+        ``smile=False``).
+    warning : :data:`CLIPPED_WARNING` where the estimate exists but every channel of the usual set of
+        eye-white pixels is clipped (read from a wider set times its typical :data:`WIDER_REFERENCE`
+        factor: on London 001 at +1 stop the tone then moves by 6 degrees with the landmarks found
+        in the variant instead of the photo as shot), else "".
     """
 
     ita_deg: float | None
     skin: np.ndarray | None
     eye_white: np.ndarray | None
     reason: str = ""
+    lift: float | None = None
+    smile_gain: float = 1.0
+    warning: str = ""
 
 
 def eye_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -122,6 +158,67 @@ def eye_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         c = pts.mean(axis=0)
         cv2.fillPoly(mask, [np.round(c + EYE_SHRINK * (pts - c)).astype(np.int32)], 1)
     return mask.astype(bool)
+
+
+def mouth_lift(landmarks: np.ndarray) -> float:
+    """How far the mouth corners rise above the lips' middle, over the distance between the eyes:
+    ``((y51 + y57) / 2 - (y48 + y54) / 2) / |centre(36-41) - centre(42-47)|`` (dlib's 68 landmarks,
+    ``landmarks`` (68, 2) float (x, y) pixels, y down; a ratio, so the same in the photo and in its
+    aligned crop). London: neutral photos -0.04 .. +0.04 (10th-90th percentile), smiling 0.01 .. 0.14."""
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2):
+        raise ShapeError(f"mouth_lift: landmarks must be (68, 2), got {lm.shape}")
+    eyes = float(np.linalg.norm(lm[36:42].mean(axis=0) - lm[42:48].mean(axis=0)))
+    return float(((lm[51, 1] + lm[57, 1]) - (lm[48, 1] + lm[54, 1])) / 2.0 / max(eyes, 1e-6))
+
+
+def smile_gain(lift: float, *, per_lift: float | None = None) -> float:
+    """Factor on the measured eye white of a face whose :func:`mouth_lift` is ``lift``:
+    ``exp(per_lift * lift)`` (``per_lift`` None: :data:`SMILE_GAIN`) clipped to
+    :data:`SMILE_GAIN_RANGE` (> 1 for a smile, whose eye whites the lids shade)."""
+    k = SMILE_GAIN if per_lift is None else per_lift
+    return float(np.clip(np.exp(k * float(lift)), *SMILE_GAIN_RANGE))
+
+
+def smile_gain_fit_figures(records: list[dict], gain: float) -> dict[str, float]:
+    """The figures :data:`SMILE_GAIN` is chosen by, for one ``gain``, over ``records``: one per photo
+    variant, ``{"person", "expression", "variant", "skin", "eye_white", "lift"}`` (skin and eye white
+    (3,) linear RGB as :func:`eye_white_tone` measures them with ``smile=False``, None without an
+    estimate; lift :func:`mouth_lift`; the landmarks found in each variant; ``variant`` "as shot" or
+    another). Returns ``pair`` (median |smiling - neutral| ITA as shot, degrees), ``bias`` (median
+    smiling - neutral), ``spread_p90`` (90th percentile over the photos with an estimate in every
+    variant of their max - min). The fit script takes, over :data:`SMILE_GAIN_GRID`, the gain with the
+    smallest ``pair`` among those whose ``|bias|`` is at most :data:`SMILE_BIAS_LIMIT` and whose
+    ``spread_p90`` is at most the gain 0's plus :data:`SMILE_SPREAD_ALLOWANCE`."""
+    tones: dict[tuple[str, str], dict[str, float | None]] = {}
+    for r in records:
+        ita = None
+        if r["skin"] is not None and r["eye_white"] is not None:
+            white = np.asarray(r["eye_white"]) * smile_gain(r["lift"], per_lift=gain)
+            ita = float(ita_deg(np.asarray(r["skin"]) / white * np.asarray(REFERENCE_RGB)))
+        tones.setdefault((r["person"], r["expression"]), {})[r["variant"]] = ita
+    diffs = []
+    for (person, expression), t in tones.items():
+        other = tones.get((person, "smiling"))
+        if expression == "neutral" and other is not None:
+            a, b = t.get("as shot"), other.get("as shot")
+            if a is not None and b is not None:
+                diffs.append(b - a)
+    spreads = [max(v) - min(v) for t in tones.values() if None not in (v := list(t.values()))]
+    return {
+        "pair": float(np.median(np.abs(diffs))),
+        "bias": float(np.median(diffs)),
+        "spread_p90": float(np.percentile(spreads, 90)),
+    }
+
+
+def choose_smile_gain(records: list[dict]) -> tuple[float, dict[float, dict[str, float]]]:
+    """The gain of :data:`SMILE_GAIN_GRID` :func:`smile_gain_fit_figures` chooses over ``records`` (see
+    there), and every gain's figures."""
+    figures = {g: smile_gain_fit_figures(records, g) for g in SMILE_GAIN_GRID}
+    allowed = figures[0.0]["spread_p90"] + SMILE_SPREAD_ALLOWANCE
+    ok = [g for g, f in figures.items() if abs(f["bias"]) <= SMILE_BIAS_LIMIT and f["spread_p90"] <= allowed]
+    return (min(ok, key=lambda g: figures[g]["pair"]) if ok else 0.0), figures
 
 
 def censored_quantile(px: np.ndarray, q: float, *, extrapolate: bool = True) -> np.ndarray | None:
@@ -194,16 +291,25 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolat
         channel (the estimate before 2026-12-06); True: clipped channels read by
         :func:`censored_quantile` at the median.
     """
+    return _read_eye_white(rgb, mask, skin, extrapolate=extrapolate)[0]
+
+
+def _read_eye_white(
+    rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolate: bool = True
+) -> tuple[np.ndarray | None, bool]:
+    """:func:`eye_white` and whether it came from a wider set times its :data:`WIDER_REFERENCE`
+    factor (every channel of the usual set clipped: a typical ratio, not this photo's)."""
     px = np.asarray(rgb)[np.asarray(mask, bool)]
     if len(px) < MIN_REFERENCE_PIXELS:
-        return None
+        return None, False
     lin, _ = _linear(px)
     rel = (lin / np.maximum(np.asarray(skin, np.float64), 1e-6)).sum(axis=1)
     keep = max(MIN_REFERENCE_PIXELS, int(REFERENCE_FRACTION * len(rel)))
     top = np.argsort(rel, kind="stable")[::-1][:keep]
+    wider_set = False
     if np.mean(px[top].max(axis=1) >= CLIPPED_CODE) > MAX_CLIPPED:
         if not extrapolate:
-            return None
+            return None, False
         # clipped pixels tie in the sum: rank by the least-clipped channel alone (a gain keeps its order)
         c = int(np.argmin(np.mean(px >= CLIPPED_CODE, axis=0)))
         order = np.argsort(lin[:, c], kind="stable")[::-1]
@@ -212,12 +318,12 @@ def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolat
             if white is not None:
                 break
             wider = censored_quantile(px[order[: max(MIN_REFERENCE_PIXELS, int(fraction * len(rel)))]], 0.5)
-            white = None if wider is None else wider * factor
+            white, wider_set = (None, False) if wider is None else (wider * factor, True)
         if white is None:
-            return None
+            return None, False
     else:  # the median of the linear values (as before extrapolation existed)
         white = np.median(lin[top], axis=0)
-    return white if np.all(white > 1e-4) else None
+    return (white, wider_set) if np.all(white > 1e-4) else (None, False)
 
 
 def wider_reference_factors(aligned: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...] | None:
@@ -242,26 +348,34 @@ def wider_reference_factors(aligned: np.ndarray, landmarks: np.ndarray) -> tuple
     return tuple(float(np.median(sets[0] / t)) for t in sets[1:])
 
 
-def eye_white_tone_aligned(aligned: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True) -> EyeWhiteTone:
+def eye_white_tone_aligned(
+    aligned: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True, smile: bool = True
+) -> EyeWhiteTone:
     """:func:`eye_white_tone` on an aligned face: ``aligned`` (S, S, 3) uint8 sRGB and its
-    ``landmarks`` (68, 2) (x, y) pixels; ``extrapolate`` as :func:`censored_quantile`."""
+    ``landmarks`` (68, 2) (x, y) pixels; ``extrapolate`` as :func:`censored_quantile`; ``smile``
+    False: no :func:`smile_gain` (the estimate before 2026-12-07)."""
     skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate)
     if skin is None:
         return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed), nearly black or too small")
     eyes = eye_region(landmarks, aligned.shape[:2])
     if np.mean(np.asarray(aligned)[eyes].max(axis=1) <= BACKGROUND_CODE) > MAX_BACKGROUND:
         return EyeWhiteTone(None, skin, None, "the eye openings show the background (a render of a head without eyes)")
-    white = eye_white(aligned, eyes, skin, extrapolate=extrapolate)
+    white, wider_set = _read_eye_white(aligned, eyes, skin, extrapolate=extrapolate)
     if white is None:
         return EyeWhiteTone(None, skin, None, "no usable eye white (eyes closed, or clipped by over-exposure)")
     ratio = white / skin
     if ratio[2] / ratio[0] < MIN_BLUE_RED_GAIN:
         return EyeWhiteTone(None, skin, None, "the eye openings hold nothing whiter than the skin")
+    lift = mouth_lift(landmarks)
+    gain = smile_gain(lift) if smile else 1.0
+    white = white * gain
     ita = float(ita_deg(skin / white * np.asarray(REFERENCE_RGB)))
-    return EyeWhiteTone(ita, skin, white)
+    return EyeWhiteTone(ita, skin, white, lift=lift, smile_gain=gain, warning=CLIPPED_WARNING if wider_set else "")
 
 
-def eye_white_tone(image: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True) -> EyeWhiteTone:
+def eye_white_tone(
+    image: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True, smile: bool = True
+) -> EyeWhiteTone:
     """Skin tone of the face with ``landmarks`` in ``image``, referenced to its eye whites.
 
     Parameters
@@ -270,6 +384,8 @@ def eye_white_tone(image: np.ndarray, landmarks: np.ndarray, *, extrapolate: boo
     landmarks : (68, 2) float (x, y) pixels of the face in ``image``.
     extrapolate : read channels clipped by over-exposure below the clip level
         (:func:`censored_quantile`); False: no estimate then (the former estimate).
+    smile : divide out the shading of a smile's eye whites (:func:`smile_gain`); False: the
+        estimate before 2026-12-07.
 
     Returns
     -------
@@ -277,7 +393,7 @@ def eye_white_tone(image: np.ndarray, landmarks: np.ndarray, *, extrapolate: boo
     lit, colour-balanced studio photo, whatever the photo's exposure and white balance.
     """
     aligned, _, lm = aligned_skin(image, landmarks)
-    return eye_white_tone_aligned(aligned, lm, extrapolate=extrapolate)
+    return eye_white_tone_aligned(aligned, lm, extrapolate=extrapolate, smile=smile)
 
 
 def white_balanced(image: np.ndarray, eye_white: np.ndarray, *, skin: np.ndarray | None = None) -> np.ndarray:

@@ -834,7 +834,9 @@ def _skin_tone(
     """The face's ITA in ``photo`` (degrees, None when not measurable), its eye-white
     referenced tone (:class:`~id2reflectance.face.white_reference.EyeWhiteTone`) and the warnings about its exposure
     (:func:`~id2reflectance.face.skin_tone.skin_exposure_warning`) and, when retrieval has
-    no skin tone (neither with ``eye_white``, else no photo ITA), about that; and whether much
+    no skin tone (neither with ``eye_white``, else no photo ITA), about that, or with ``eye_white``
+    where its eye whites are clipped in every channel
+    (:data:`~id2reflectance.face.white_reference.CLIPPED_WARNING`); and whether much
     of the skin is clipped or nearly black (that warning given)."""
     skin, region, lm = aligned_skin(photo, landmarks)
     ita = ita_of_pixels(skin, region)
@@ -848,6 +850,8 @@ def _skin_tone(
             "no skin tone for retrieval: the eye whites give no reference and the photo's own skin colour "
             "follows its exposure; the template subject was retrieved by identity alone",
         )
+    if eye_white and eye.ita_deg is not None and eye.warning:  # every channel of the eye whites clipped
+        warnings += (eye.warning,)
     return ita, eye, warnings, exposure is not None
 
 
