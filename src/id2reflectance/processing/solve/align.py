@@ -101,6 +101,13 @@ MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
 SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
 MIN_EXTENT = 48  # pixels across the face below which frames are not aligned
 BOX_MARGIN = 32  # pixels around the face's box that a moved frame is resampled in (beyond: copied)
+RESAMPLE_SPLINE = True
+"""A rigidly moved frame is resampled with the interpolating cubic spline
+(:func:`~id2reflectance.processing.solve.align_resample.spline_prefilter`), not Keys' cubic, whose blur
+depends on the sub-pixel shift: the moved frames then keep the reference frame's detail (without
+inverse patterns the first moment ``2 gradient - full`` turned Keys' blur of the gradient frames into
+normal error; docs/solve.md section 1b). A deferred frame is resampled with ``aligned_rows(...,
+spline=RESAMPLE_SPLINE)``."""
 FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
 FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing
 LOG_EPS = 0.25
@@ -573,7 +580,7 @@ def _finish(
     elif c.defer:
         out, method = img, "rigid"
     else:
-        out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)
+        out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place, spline=RESAMPLE_SPLINE)
         method = "rigid"
     return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained, matrix=M)
 
