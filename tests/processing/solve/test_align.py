@@ -520,8 +520,9 @@ def test_deferred_frames_resampled_band_by_band_are_the_aligned_frames() -> None
     then gives, band by band and without changing the frame, bit for bit the frames the alignment
     resamples itself (the denoiser's packing can resample each band as it reads it); the report is the
     same either way."""
-    from id2reflectance.processing.solve.align import BOX_MARGIN, RESAMPLE_SPLINE
+    from id2reflectance.processing.solve.align import BOX_MARGIN, resample_spline
     from id2reflectance.processing.solve.align_resample import aligned_rows
+    from id2reflectance.processing.solve.separation import has_inverses
 
     frames = _frames(MOTIONS)
     aligned, report = align_camera_frames(frames, None, mode="rigid", workers=2)
@@ -542,7 +543,7 @@ def test_deferred_frames_resampled_band_by_band_are_the_aligned_frames() -> None
                 later.box,
                 margin=BOX_MARGIN + f.displacement_px,
                 rows=(r, min(r + 37, SIZE)),
-                spline=RESAMPLE_SPLINE,
+                spline=resample_spline(has_inverses(frames.images)),  # no inverses here: the spline
             )
             for r in range(0, SIZE, 37)
         ]
@@ -553,13 +554,14 @@ def test_deferred_frames_resampled_band_by_band_are_the_aligned_frames() -> None
 
 def test_a_moved_frame_keeps_the_scenes_detail() -> None:
     """A frame moved by a sub-pixel similarity and resampled through its true motion as the alignment
-    resamples it (the interpolating cubic spline) matches the scene seen unmoved; Keys' cubic (before)
-    blurred it by as much as the sub-pixel shift takes, which without inverse patterns went into the
-    normals (``2 gradient - full``)."""
-    from id2reflectance.processing.solve.align import BOX_MARGIN, RESAMPLE_SPLINE
+    resamples it in a session without inverse patterns (the interpolating cubic spline) matches the
+    scene seen unmoved; Keys' cubic (before, and still with inverse patterns) blurred it by as much as
+    the sub-pixel shift takes, which without inverse patterns went into the normals (``2 gradient -
+    full``)."""
+    from id2reflectance.processing.solve.align import BOX_MARGIN, resample_spline
     from id2reflectance.processing.solve.align_resample import warp_face
 
-    assert RESAMPLE_SPLINE
+    assert resample_spline(inverses=False) and not resample_spline(inverses=True)
     yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float64)
     inner = ((xx - 80) / 42) ** 2 + ((yy - 78) / 54) ** 2 < 1  # away from the ellipse's edge
     reference = _scene(xx, yy, (0.0, 0.0))
