@@ -178,3 +178,28 @@ def test_the_in_place_spline_passes_are_the_rows_passes() -> None:
     frame = img.copy()
     assert warp_box_in_place(frame, M, box, spline=True)
     np.testing.assert_array_equal(frame[box[1] : box[3], box[0] : box[2]], rows)
+
+
+def test_the_compiled_prefilter_is_the_separable_filter_on_its_box_only() -> None:
+    """``prefilter_box``: the separable kernel over the box, reflected at the box's edges (OpenCV's
+    ``sepFilter2D`` with ``BORDER_REFLECT_101`` on the box as reference), on a view with a row stride
+    of its own; every pixel outside the box untouched; a layout it does not take is refused."""
+    from id2reflectance.processing.solve.align_cubic import prefilter_box
+    from id2reflectance.processing.solve.align_resample import _SPLINE_KERNEL
+
+    img = np.random.default_rng(5).random((70, 90, 3)).astype(np.float32)
+    frame = np.zeros((80, 100, 3), np.float32)
+    frame[5:75, 4:94] = img
+    view = frame[5:75, 4:94]  # rows strided
+    before = frame.copy()
+    box = (7, 3, 83, 61)
+    assert prefilter_box(view, box, _SPLINE_KERNEL)
+    ref = cv2.sepFilter2D(
+        np.ascontiguousarray(img[3:61, 7:83]), cv2.CV_32F, _SPLINE_KERNEL, _SPLINE_KERNEL, borderType=cv2.BORDER_REFLECT_101
+    )
+    np.testing.assert_allclose(view[3:61, 7:83], ref, atol=3e-6)
+    inside = np.zeros(frame.shape[:2], bool)
+    inside[5 + 3 : 5 + 61, 4 + 7 : 4 + 83] = True
+    np.testing.assert_array_equal(frame[~inside], before[~inside])
+    planar = np.ascontiguousarray(img.transpose(2, 0, 1)).transpose(1, 2, 0)  # channel planes
+    assert not prefilter_box(planar, box, _SPLINE_KERNEL)

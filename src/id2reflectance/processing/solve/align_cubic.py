@@ -489,3 +489,82 @@ def warp_box_in_place(
     rows = np.lib.stride_tricks.as_strided(first, (h, 3 * w), (s0, 4))
     _warp_box(rows, planar, m, x0, y0, x1, y1, keep, spline)
     return True
+
+
+@njit(**_JIT)
+def _prefilter_rows(fr: np.ndarray, x0: int, y0: int, x1: int, y1: int, h: np.ndarray) -> None:
+    """The separable kernel ``h`` (2 K + 1,) float32, symmetric, over the box ``x0 <= x < x1``,
+    ``y0 <= y < y1`` of ``fr`` (rows, 3 w) float32 (a pixel's three channels contiguous), in place,
+    reflected at the box's edges (``x[-k] = x[k]``).
+
+    One sweep down the box: each row filtered horizontally into a ring of ``2 K + 1`` rows, each
+    output row the ring's vertical sum written into the frame ``K`` rows later (by then every row it
+    reads is in the ring; a row reflected past the bottom is a copy of a ring row)."""
+    K = h.shape[0] // 2
+    S = 2 * K + 1
+    n = x1 - x0
+    rows = y1 - y0
+    e_n = 3 * n
+    ring = np.empty((S, e_n), np.float32)
+    pad = np.empty(e_n + 6 * K, np.float32)
+    acc = np.empty(e_n, np.float32)
+    for r in range(-K, rows + K):
+        slot = r % S
+        if r >= rows:  # reflected past the bottom: its source row is still in the ring
+            src = 2 * (rows - 1) - r
+            ring[slot, :] = ring[src % S, :]
+        else:
+            p = -r if r < 0 else r
+            row = fr[y0 + p]
+            b = 3 * x0
+            for e in range(e_n):
+                pad[3 * K + e] = row[b + e]
+            for m in range(1, K + 1):  # reflected at the box's left and right edges
+                for c in range(3):
+                    pad[3 * (K - m) + c] = row[b + 3 * m + c]
+                    pad[3 * (K + n - 1 + m) + c] = row[b + 3 * (n - 1 - m) + c]
+            out = ring[slot]
+            hc = h[K]
+            mid = pad[3 * K : 3 * K + e_n]
+            for e in range(e_n):
+                out[e] = hc * mid[e]
+            for k in range(1, K + 1):  # symmetric: one product per pair of taps
+                hk = h[K + k]
+                lo = pad[3 * (K - k) : 3 * (K - k) + e_n]
+                hi = pad[3 * (K + k) : 3 * (K + k) + e_n]
+                for e in range(e_n):
+                    out[e] += hk * (lo[e] + hi[e])
+        i = r - K
+        if i >= 0:
+            mid = ring[i % S]
+            hc = h[K]
+            for e in range(e_n):
+                acc[e] = hc * mid[e]
+            for k in range(1, K + 1):
+                hk = h[K + k]
+                lo = ring[(i - k) % S]
+                hi = ring[(i + k) % S]
+                for e in range(e_n):
+                    acc[e] += hk * (lo[e] + hi[e])
+            row = fr[y0 + i]
+            b = 3 * x0
+            for e in range(e_n):
+                row[b + e] = acc[e]
+
+
+def prefilter_box(img: np.ndarray, box: tuple[int, int, int, int], kernel: np.ndarray) -> bool:
+    """The symmetric separable ``kernel`` (2 K + 1,) over ``box`` (x0, y0, x1, y1; end exclusive) of
+    ``img`` (H, W, 3) float32 in place, reflected at the box's edges, in one compiled sweep (one
+    thread: a camera's frames run on its threads). Returns False (nothing written) unless a pixel's
+    three channels and a row's pixels are contiguous (any row stride), or the box is narrower or
+    shorter than ``K + 1`` pixels."""
+    x0, y0, x1, y1 = box
+    K = kernel.shape[0] // 2
+    if img.dtype != np.float32 or img.ndim != 3 or img.shape[2] != 3 or img.strides[1:] != (12, 4):
+        return False
+    if x1 - x0 <= K or y1 - y0 <= K or not img.flags.writeable:
+        return False
+    h, w = img.shape[:2]
+    rows = np.lib.stride_tricks.as_strided(img, (h, 3 * w), (img.strides[0], 4))
+    _prefilter_rows(rows, x0, y0, x1, y1, np.ascontiguousarray(kernel, np.float32).ravel())
+    return True

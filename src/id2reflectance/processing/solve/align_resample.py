@@ -27,7 +27,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_cubic import warp_box_in_place, warp_rows
+from id2reflectance.processing.solve.align_cubic import prefilter_box, warp_box_in_place, warp_rows
 
 SPLINE_REACH = 6
 """Half width (pixels) of the cubic spline's prefilter as a finite kernel (its taps fall as
@@ -64,12 +64,12 @@ def spline_prefilter(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
     gradient - full``, Keys' blur left albedo texture in the normals (docs/solve.md section 1b).
     """
     x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0:
+    if x1 <= x0 or y1 <= y0 or prefilter_box(img, box, _SPLINE_KERNEL):  # one compiled sweep, one thread
         return
+    # other layouts (an EXR file's channel planes) and tiny boxes: OpenCV on a copy
     view = img[y0:y1, x0:x1]
-    src = view if view.flags.c_contiguous else np.ascontiguousarray(view)
     out = cv2.sepFilter2D(
-        src, cv2.CV_32F, _SPLINE_KERNEL, _SPLINE_KERNEL, borderType=cv2.BORDER_REFLECT_101 | cv2.BORDER_ISOLATED
+        np.ascontiguousarray(view), cv2.CV_32F, _SPLINE_KERNEL, _SPLINE_KERNEL, borderType=cv2.BORDER_REFLECT_101
     )
     view[...] = out
 
