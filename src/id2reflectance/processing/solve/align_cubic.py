@@ -492,6 +492,22 @@ def warp_box_in_place(
 
 
 @njit(**_JIT)
+def _sym13(out, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, h):  # noqa: ANN001
+    """``out[e] = sum_k h[k] p_k[e]`` for a symmetric 13-tap ``h``, every tap in one pass (1-D)."""
+    h0, h1, h2, h3, h4, h5, h6 = h[6], h[7], h[8], h[9], h[10], h[11], h[12]
+    for e in range(out.shape[0]):
+        out[e] = (
+            h0 * p6[e]
+            + h1 * (p5[e] + p7[e])
+            + h2 * (p4[e] + p8[e])
+            + h3 * (p3[e] + p9[e])
+            + h4 * (p2[e] + p10[e])
+            + h5 * (p1[e] + p11[e])
+            + h6 * (p0[e] + p12[e])
+        )
+
+
+@njit(**_JIT)
 def _prefilter_rows(fr: np.ndarray, x0: int, y0: int, x1: int, y1: int, h: np.ndarray) -> None:
     """The separable kernel ``h`` (2 K + 1,) float32, symmetric, over the box ``x0 <= x < x1``,
     ``y0 <= y < y1`` of ``fr`` (rows, 3 w) float32 (a pixel's three channels contiguous), in place,
@@ -524,28 +540,53 @@ def _prefilter_rows(fr: np.ndarray, x0: int, y0: int, x1: int, y1: int, h: np.nd
                     pad[3 * (K - m) + c] = row[b + 3 * m + c]
                     pad[3 * (K + n - 1 + m) + c] = row[b + 3 * (n - 1 - m) + c]
             out = ring[slot]
-            hc = h[K]
-            mid = pad[3 * K : 3 * K + e_n]
-            for e in range(e_n):
-                out[e] = hc * mid[e]
-            for k in range(1, K + 1):  # symmetric: one product per pair of taps
-                hk = h[K + k]
-                lo = pad[3 * (K - k) : 3 * (K - k) + e_n]
-                hi = pad[3 * (K + k) : 3 * (K + k) + e_n]
+            if K == 6:  # the spline's kernel: every tap in one pass over the row
+                _sym13(
+                    out, pad, pad[3:], pad[6:], pad[9:], pad[12:], pad[15:], pad[18:], pad[21:], pad[24:], pad[27:],
+                    pad[30:], pad[33:], pad[36:], h
+                )
+            else:
+                hc = h[K]
+                mid = pad[3 * K : 3 * K + e_n]
                 for e in range(e_n):
-                    out[e] += hk * (lo[e] + hi[e])
+                    out[e] = hc * mid[e]
+                for k in range(1, K + 1):  # symmetric: one product per pair of taps
+                    hk = h[K + k]
+                    lo = pad[3 * (K - k) : 3 * (K - k) + e_n]
+                    hi = pad[3 * (K + k) : 3 * (K + k) + e_n]
+                    for e in range(e_n):
+                        out[e] += hk * (lo[e] + hi[e])
         i = r - K
         if i >= 0:
-            mid = ring[i % S]
-            hc = h[K]
-            for e in range(e_n):
-                acc[e] = hc * mid[e]
-            for k in range(1, K + 1):
-                hk = h[K + k]
-                lo = ring[(i - k) % S]
-                hi = ring[(i + k) % S]
+            if K == 6:
+                _sym13(
+                    acc,
+                    ring[(i - 6) % S],
+                    ring[(i - 5) % S],
+                    ring[(i - 4) % S],
+                    ring[(i - 3) % S],
+                    ring[(i - 2) % S],
+                    ring[(i - 1) % S],
+                    ring[i % S],
+                    ring[(i + 1) % S],
+                    ring[(i + 2) % S],
+                    ring[(i + 3) % S],
+                    ring[(i + 4) % S],
+                    ring[(i + 5) % S],
+                    ring[(i + 6) % S],
+                    h,
+                )
+            else:
+                mid = ring[i % S]
+                hc = h[K]
                 for e in range(e_n):
-                    acc[e] += hk * (lo[e] + hi[e])
+                    acc[e] = hc * mid[e]
+                for k in range(1, K + 1):
+                    hk = h[K + k]
+                    lo = ring[(i - k) % S]
+                    hi = ring[(i + k) % S]
+                    for e in range(e_n):
+                        acc[e] += hk * (lo[e] + hi[e])
             row = fr[y0 + i]
             b = 3 * x0
             for e in range(e_n):
