@@ -164,7 +164,9 @@ def test_the_spline_weights_and_prefilter_are_the_interpolating_cubic_spline() -
         )
         assert np.max(np.abs(out - exact)[inner]) < 1e-3 * np.ptp(img)
         if float(tx).is_integer():
-            np.testing.assert_allclose(out[inner], np.roll(img, (-int(ty), -int(tx)), (0, 1))[inner], atol=1e-3 * np.ptp(img))
+            np.testing.assert_allclose(
+                out[inner], np.roll(img, (-int(ty), -int(tx)), (0, 1))[inner], atol=1e-3 * np.ptp(img)
+            )
 
 
 def test_the_in_place_spline_passes_are_the_rows_passes() -> None:
@@ -195,7 +197,11 @@ def test_the_compiled_prefilter_is_the_separable_filter_on_its_box_only() -> Non
     box = (7, 3, 83, 61)
     assert prefilter_box(view, box, _SPLINE_KERNEL)
     ref = cv2.sepFilter2D(
-        np.ascontiguousarray(img[3:61, 7:83]), cv2.CV_32F, _SPLINE_KERNEL, _SPLINE_KERNEL, borderType=cv2.BORDER_REFLECT_101
+        np.ascontiguousarray(img[3:61, 7:83]),
+        cv2.CV_32F,
+        _SPLINE_KERNEL,
+        _SPLINE_KERNEL,
+        borderType=cv2.BORDER_REFLECT_101,
     )
     np.testing.assert_allclose(view[3:61, 7:83], ref, atol=3e-6)
     inside = np.zeros(frame.shape[:2], bool)

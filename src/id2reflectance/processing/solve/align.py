@@ -114,10 +114,11 @@ def resample_spline(inverses: bool) -> bool:
     heads, seeds 0-3: diffuse normal 1.063 / 1.307 / 1.099 / 0.903 -> 0.997 / 1.308 / 0.994 / 0.888
     deg). With inverse patterns ``gradient - inverse`` are two frames blurred alike and the gain is
     small (0.757 / 0.952 / 0.771 / 0.619 -> 0.756 / 0.929 / 0.748 / 0.625) for the prefilter's pass
-    over the box (about 1.4x the resampling's CPU): Keys' cubic there. A deferred frame is
+    over the box (about as much CPU again as the resampling): Keys' cubic there. A deferred frame is
     resampled with ``aligned_rows(..., spline=resample_spline(inverses))``. docs/solve.md section 1b.
     """
     return not inverses
+
 
 FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
 FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing

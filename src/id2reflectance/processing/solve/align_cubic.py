@@ -147,9 +147,7 @@ def _fma4(
 
 
 @njit(**_JIT)
-def _warp_rows(
-    src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, out: np.ndarray, spline: bool
-) -> None:
+def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, out: np.ndarray, spline: bool) -> None:
     """``out`` (R, 3 C) float32: output rows ``y0 ..`` and columns ``x0 .. x0 + C`` (frame pixels)
     resampled from ``src`` (h, 3 W) float32 (a pixel's channels and a row's pixels contiguous), the
     frame's rows from ``src_row0`` on, through ``m`` (2, 3) float64 (output pixel -> frame pixel,
@@ -452,9 +450,7 @@ def _warp_box(
         saved, nxt = nxt, saved
 
 
-def warp_box_in_place(
-    img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int], *, spline: bool = False
-) -> bool:
+def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int], *, spline: bool = False) -> bool:
     """Resample the ``box`` (x0, y0, x1, y1; end exclusive) of a frame into itself through ``M``.
 
     The values of :func:`warp_rows` into a new array, computed in strips of :data:`TILE_COLS` columns
@@ -542,8 +538,21 @@ def _prefilter_rows(fr: np.ndarray, x0: int, y0: int, x1: int, y1: int, h: np.nd
             out = ring[slot]
             if K == 6:  # the spline's kernel: every tap in one pass over the row
                 _sym13(
-                    out, pad, pad[3:], pad[6:], pad[9:], pad[12:], pad[15:], pad[18:], pad[21:], pad[24:], pad[27:],
-                    pad[30:], pad[33:], pad[36:], h
+                    out,
+                    pad,
+                    pad[3:],
+                    pad[6:],
+                    pad[9:],
+                    pad[12:],
+                    pad[15:],
+                    pad[18:],
+                    pad[21:],
+                    pad[24:],
+                    pad[27:],
+                    pad[30:],
+                    pad[33:],
+                    pad[36:],
+                    h,
                 )
             else:
                 hc = h[K]

@@ -58,8 +58,9 @@ def spline_prefilter(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
     coefficients, the image filtered by the inverse of ``[1, 4, 1] / 6`` on each axis; for a
     translation (and, to second order in the angle, the small similarities of a moving head) that
     filter commutes with the resampling, so it runs once, on the resampled box (reflected at its edges,
-    which lie in the background). Against Keys' cubic the spline keeps the image's detail at every
-    sub-pixel shift (Keys' blurs it by as much as a shift of half a pixel takes), so a moved frame
+    which lie in the background; one compiled sweep,
+    :func:`~id2reflectance.processing.solve.align_cubic.prefilter_box`, OpenCV's ``sepFilter2D`` for
+    other layouts). Against Keys' cubic the spline keeps the image's detail at every sub-pixel shift (Keys' blurs it by as much as a shift of half a pixel takes), so a moved frame
     keeps the reference frame's sharpness: without inverse patterns, where the first moment is ``2
     gradient - full``, Keys' blur left albedo texture in the normals (docs/solve.md section 1b).
     """
