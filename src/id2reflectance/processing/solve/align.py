@@ -324,7 +324,8 @@ def align_camera_frames(
         caller resamples them band by band as it reads them
         (:func:`~id2reflectance.processing.solve.align_resample.aligned_rows` with the frame's
         ``matrix``, the report's ``box``, ``BOX_MARGIN + displacement_px`` and ``spline=``
-        :func:`resample_spline` of the session: bit for bit the frame it would have got). Frames given the dense flow are resampled as without it.
+        :func:`resample_spline` of the session: bit for bit the frame it would have got). Frames
+        given the dense flow are resampled as without it.
 
     Returns
     -------

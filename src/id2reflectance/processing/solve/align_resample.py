@@ -60,9 +60,10 @@ def spline_prefilter(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
     filter commutes with the resampling, so it runs once, on the resampled box (reflected at its edges,
     which lie in the background; one compiled sweep,
     :func:`~id2reflectance.processing.solve.align_cubic.prefilter_box`, OpenCV's ``sepFilter2D`` for
-    other layouts). Against Keys' cubic the spline keeps the image's detail at every sub-pixel shift (Keys' blurs it by as much as a shift of half a pixel takes), so a moved frame
-    keeps the reference frame's sharpness: without inverse patterns, where the first moment is ``2
-    gradient - full``, Keys' blur left albedo texture in the normals (docs/solve.md section 1b).
+    other layouts). Against Keys' cubic the spline keeps the image's detail at every sub-pixel shift
+    (Keys' blurs it by as much as a shift of half a pixel takes), so a moved frame keeps the
+    reference frame's sharpness: without inverse patterns, where the first moment is ``2 gradient -
+    full``, Keys' blur left albedo texture in the normals (docs/solve.md section 1b).
     """
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0 or prefilter_box(img, box, _SPLINE_KERNEL):  # one compiled sweep, one thread
