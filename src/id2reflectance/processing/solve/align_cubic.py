@@ -24,6 +24,10 @@ strip reads saved as decoded before they are overwritten): bit for bit :func:`wa
 C-contiguous frame; it also takes an EXR file's view (each row's channels as planes: the same values
 to float32 rounding).
 
+With ``spline=True`` the passes take the cubic B-spline's weights instead of Keys'; :func:`prefilter_box`
+(the spline's prefilter over the resampled box, one compiled sweep) then makes the result the
+interpolating cubic spline's (``align_resample.spline_prefilter``; sessions without inverse patterns).
+
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
 """
 
