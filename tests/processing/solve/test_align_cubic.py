@@ -139,3 +139,73 @@ def test_an_exr_files_view_is_resampled_in_place_like_a_contiguous_frame() -> No
     np.testing.assert_allclose(view, contiguous, atol=1e-6)
     np.testing.assert_array_equal(view[:12], img[:12])
     np.testing.assert_array_equal(lines[:, :2], 7.0)
+
+
+def test_the_spline_weights_and_prefilter_are_the_interpolating_cubic_spline() -> None:
+    """``spline=True`` (the cubic B-spline's weights) followed by ``spline_prefilter`` is the interpolating
+    cubic spline (scipy's order-3 spline at the same positions) for a translation, away from the
+    edges (its finite prefilter: within 1e-3 of the values' spread); at integer shifts it returns the
+    image itself."""
+    from scipy.ndimage import shift as nd_shift
+
+    from id2reflectance.processing.solve.align_resample import spline_prefilter
+
+    img = _image(90, 130, 0.8)
+    inner = (slice(12, -12), slice(12, -12))
+    for tx, ty in ((0.37, -1.61), (0.5, 0.5), (2.0, -1.0)):
+        M = Similarity(tx, ty, 0.0, 1.0).matrix(130, 90)
+        out = np.empty_like(img)
+        assert warp_rows(img, 0, M, 0, 0, out, spline=True)
+        spline_prefilter(out, (0, 0, 130, 90))
+        # reference pixel x reads frame pixel x + t: scipy's shift by -t
+        exact = np.stack(
+            [nd_shift(img[..., c].astype(np.float64), (-M[1, 2], -M[0, 2]), order=3, mode="mirror") for c in range(3)],
+            -1,
+        )
+        assert np.max(np.abs(out - exact)[inner]) < 1e-3 * np.ptp(img)
+        if float(tx).is_integer():
+            np.testing.assert_allclose(
+                out[inner], np.roll(img, (-int(ty), -int(tx)), (0, 1))[inner], atol=1e-3 * np.ptp(img)
+            )
+
+
+def test_the_in_place_spline_passes_are_the_rows_passes() -> None:
+    """``warp_box_in_place(spline=True)`` writes bit for bit what ``warp_rows(spline=True)`` gives."""
+    h, w = 120, TILE_COLS + 90
+    img = _image(h, w, 0.7, seed=3)
+    M = Similarity(0.8, -1.2, 0.3, 1.0).matrix(w, h)
+    box = (10, 8, w - 12, h - 9)
+    rows = np.empty((box[3] - box[1], box[2] - box[0], 3), np.float32)
+    assert warp_rows(img, 0, M, box[0], box[1], rows, spline=True)
+    frame = img.copy()
+    assert warp_box_in_place(frame, M, box, spline=True)
+    np.testing.assert_array_equal(frame[box[1] : box[3], box[0] : box[2]], rows)
+
+
+def test_the_compiled_prefilter_is_the_separable_filter_on_its_box_only() -> None:
+    """``prefilter_box``: the separable kernel over the box, reflected at the box's edges (OpenCV's
+    ``sepFilter2D`` with ``BORDER_REFLECT_101`` on the box as reference), on a view with a row stride
+    of its own; every pixel outside the box untouched; a layout it does not take is refused."""
+    from id2reflectance.processing.solve.align_cubic import prefilter_box
+    from id2reflectance.processing.solve.align_resample import _SPLINE_KERNEL
+
+    img = np.random.default_rng(5).random((70, 90, 3)).astype(np.float32)
+    frame = np.zeros((80, 100, 3), np.float32)
+    frame[5:75, 4:94] = img
+    view = frame[5:75, 4:94]  # rows strided
+    before = frame.copy()
+    box = (7, 3, 83, 61)
+    assert prefilter_box(view, box, _SPLINE_KERNEL)
+    ref = cv2.sepFilter2D(
+        np.ascontiguousarray(img[3:61, 7:83]),
+        cv2.CV_32F,
+        _SPLINE_KERNEL,
+        _SPLINE_KERNEL,
+        borderType=cv2.BORDER_REFLECT_101,
+    )
+    np.testing.assert_allclose(view[3:61, 7:83], ref, atol=3e-6)
+    inside = np.zeros(frame.shape[:2], bool)
+    inside[5 + 3 : 5 + 61, 4 + 7 : 4 + 83] = True
+    np.testing.assert_array_equal(frame[~inside], before[~inside])
+    planar = np.ascontiguousarray(img.transpose(2, 0, 1)).transpose(1, 2, 0)  # channel planes
+    assert not prefilter_box(planar, box, _SPLINE_KERNEL)

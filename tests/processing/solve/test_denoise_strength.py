@@ -74,3 +74,16 @@ def test_no_inverse_ratio_is_the_first_moments_variance_ratio() -> None:
     without = np.var(2.0 * noisy(grad) - noisy(full) - (2.0 * grad - full))
     with_inv = np.var(noisy(grad) - noisy(inv) - (grad - inv))
     assert without / with_inv == pytest.approx(no_inverse_ratio(model, full), rel=0.02)
+
+
+def test_without_inverses_the_diffuse_lobe_is_filtered_from_its_own_threshold() -> None:
+    """Without inverse patterns single frames' noise estimates read texture as 0.12-0.15 deg on
+    noise-free heads and radius 1 pays from about 0.2 deg: between the two thresholds a session
+    without inverses is left unfiltered, one with them is filtered."""
+    from id2reflectance.processing.solve.denoise_strength import MIN_DIFFUSE_RAD, MIN_DIFFUSE_RAD_NO_INVERSES
+
+    assert MIN_DIFFUSE_RAD < np.radians(0.15) < MIN_DIFFUSE_RAD_NO_INVERSES
+    target = np.radians(1.05)
+    assert diffuse_radius(np.radians(0.15), target) == 1
+    assert diffuse_radius(np.radians(0.15), target, minimum=MIN_DIFFUSE_RAD_NO_INVERSES) == 0
+    assert diffuse_radius(np.radians(0.25), target, minimum=MIN_DIFFUSE_RAD_NO_INVERSES) == 1

@@ -101,6 +101,25 @@ MIN_INSIDE = 0.75  # fraction of the face that must stay inside the frame
 SAMPLES = 1 << 16  # sample points per pyramid level of a fit (a regular stride over the face)
 MIN_EXTENT = 48  # pixels across the face below which frames are not aligned
 BOX_MARGIN = 32  # pixels around the face's box that a moved frame is resampled in (beyond: copied)
+
+
+def resample_spline(inverses: bool) -> bool:
+    """Whether a rigidly moved frame is resampled with the interpolating cubic spline
+    (:func:`~id2reflectance.processing.solve.align_resample.spline_prefilter`) instead of Keys' cubic:
+    for sessions without inverse patterns.
+
+    Keys' cubic blurs a frame by as much as its sub-pixel shift takes (0.44 % of a skin frame for a
+    half-pixel round trip); without inverse patterns the first moment is ``2 gradient - full``, a moved
+    frame against the unmoved full-on frame, and that blur became normal error (256 px noisy moving
+    heads, seeds 0-3: diffuse normal 1.063 / 1.307 / 1.099 / 0.903 -> 0.997 / 1.308 / 0.994 / 0.888
+    deg). With inverse patterns ``gradient - inverse`` are two frames blurred alike and the gain is
+    small (0.757 / 0.952 / 0.771 / 0.619 -> 0.756 / 0.929 / 0.748 / 0.625) for the prefilter's pass
+    over the box (about as much CPU again as the resampling): Keys' cubic there. A deferred frame is
+    resampled with ``aligned_rows(..., spline=resample_spline(inverses))``. docs/solve.md section 1b.
+    """
+    return not inverses
+
+
 FLOW_WIDTH = 256  # the residual flow is measured on features at most this wide (pixels)
 FLOW_SMOOTH = 2.0  # least Gaussian sigma (flow pixels) of the residual flow's smoothing
 LOG_EPS = 0.25
@@ -304,8 +323,9 @@ def align_camera_frames(
     defer : frames moved rigidly are returned as decoded, named in the report's ``deferred``: the
         caller resamples them band by band as it reads them
         (:func:`~id2reflectance.processing.solve.align_resample.aligned_rows` with the frame's
-        ``matrix``, the report's ``box`` and ``BOX_MARGIN + displacement_px``: bit for bit the frame
-        it would have got). Frames given the dense flow are resampled as without it.
+        ``matrix``, the report's ``box``, ``BOX_MARGIN + displacement_px`` and ``spline=``
+        :func:`resample_spline` of the session: bit for bit the frame it would have got). Frames
+        given the dense flow are resampled as without it.
 
     Returns
     -------
@@ -421,6 +441,7 @@ def align_camera_frames(
             in_place,
             window,
             defer,
+            resample_spline(inverses),
         )
         results = list(
             pool.map(lambda k: _finish(k, frames.images[k], motions, fits[k][1], cache, checks, refused.get(k)), keys)
@@ -491,6 +512,7 @@ class _Checks:
     in_place: bool = False
     window: tuple[int, int, int, int] | None = None  # camera pixels the working frames cover (None: all)
     defer: bool = False  # rigid frames left as decoded (the caller resamples them: ``aligned_rows``)
+    spline: bool = False  # rigid frames resampled with the cubic spline (:func:`resample_spline`)
 
 
 def _finish(
@@ -573,7 +595,7 @@ def _finish(
     elif c.defer:
         out, method = img, "rigid"
     else:
-        out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place)
+        out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place, spline=c.spline)
         method = "rigid"
     return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained, matrix=M)
 

@@ -24,6 +24,10 @@ strip reads saved as decoded before they are overwritten): bit for bit :func:`wa
 C-contiguous frame; it also takes an EXR file's view (each row's channels as planes: the same values
 to float32 rounding).
 
+With ``spline=True`` the passes take the cubic B-spline's weights instead of Keys'; :func:`prefilter_box`
+(the spline's prefilter over the resampled box, one compiled sweep) then makes the result the
+interpolating cubic spline's (``align_resample.spline_prefilter``; sessions without inverse patterns).
+
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
 """
 
@@ -41,16 +45,40 @@ KEYS_A = -0.75
 
 
 @njit(**_JIT)
-def _weights(pos: np.ndarray, n: int, cell: np.ndarray, wts: np.ndarray) -> None:
-    """Per output column ``i < n``: ``cell[i] = floor(pos[i])`` and Keys' cubic weights of the taps
-    ``cell - 1 .. cell + 2``: ``wts[k n + i]`` (1-D; ``wts[4 n : 5 n]`` holds the fractions: the
-    weights' loop runs on arrays that do not alias)."""
+def _weights(pos: np.ndarray, n: int, cell: np.ndarray, wts: np.ndarray, spline: bool) -> None:
+    """Per output column ``i < n``: ``cell[i] = floor(pos[i])`` and the cubic weights of the taps
+    ``cell - 1 .. cell + 2`` (Keys', or the cubic B-spline's when ``spline``): ``wts[k n + i]`` (1-D;
+    ``wts[4 n : 5 n]`` holds the fractions: the weights' loop runs on arrays that do not alias)."""
     frac = wts[4 * n : 5 * n]
     for i in range(n):
         f = np.floor(pos[i])
         cell[i] = np.int64(f)
         frac[i] = np.float32(pos[i] - f)
-    _keys(frac, wts[:n], wts[n : 2 * n], wts[2 * n : 3 * n], wts[3 * n : 4 * n])
+    if spline:
+        _bspline(frac, wts[:n], wts[n : 2 * n], wts[2 * n : 3 * n], wts[3 * n : 4 * n])
+    else:
+        _keys(frac, wts[:n], wts[n : 2 * n], wts[2 * n : 3 * n], wts[3 * n : 4 * n])
+
+
+@njit(**_JIT)
+def _bspline(frac: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, w3: np.ndarray) -> None:
+    """The cubic B-spline's weights of the taps at -1, 0, 1, 2 for positions ``frac`` in [0, 1) past
+    tap 0 (1-D, contiguous, none the same array). Not interpolating by itself: the resampled image is
+    the spline's only once its coefficients' prefilter is applied (``align_resample.spline_prefilter``,
+    which commutes with a translation)."""
+    one = np.float32(1.0)
+    sixth = np.float32(1.0 / 6.0)
+    for e in range(frac.shape[0]):
+        t = frac[e]
+        u = one - t
+        t2 = t * t
+        v0 = u * u * u * sixth
+        v1 = (np.float32(3.0) * t2 * t - np.float32(6.0) * t2 + np.float32(4.0)) * sixth
+        v3 = t2 * t * sixth
+        w0[e] = v0
+        w1[e] = v1
+        w3[e] = v3
+        w2[e] = one - v0 - v1 - v3
 
 
 @njit(**_JIT)
@@ -123,7 +151,7 @@ def _fma4(
 
 
 @njit(**_JIT)
-def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, out: np.ndarray) -> None:
+def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, out: np.ndarray, spline: bool) -> None:
     """``out`` (R, 3 C) float32: output rows ``y0 ..`` and columns ``x0 .. x0 + C`` (frame pixels)
     resampled from ``src`` (h, 3 W) float32 (a pixel's channels and a row's pixels contiguous), the
     frame's rows from ``src_row0`` on, through ``m`` (2, 3) float64 (output pixel -> frame pixel,
@@ -166,7 +194,7 @@ def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, 
                         row[3 * q + ch] = src[jr, col + ch]
             for i in range(n):
                 pos[i] = a * (xa + i) + b * j + c
-            _weights(pos, n, cell, wts)
+            _weights(pos, n, cell, wts, spline)
             trow = tmp[j - j0, : 3 * n]
             i = 0
             while i < n:  # runs of columns read at the same offset
@@ -179,7 +207,7 @@ def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, 
         for r in range(rows):  # vertical pass: each output column at its frame row position
             for i in range(n):
                 pos[i] = m10 * (xa + i) + m11 * (y0 + r) + m12
-            _weights(pos, n, cell, wts)
+            _weights(pos, n, cell, wts, spline)
             orow = out[r, 3 * c0 : 3 * (c0 + n)]
             i = 0
             while i < n:
@@ -202,7 +230,9 @@ def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, 
                 i = k
 
 
-def warp_rows(src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, out: np.ndarray) -> bool:
+def warp_rows(
+    src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, out: np.ndarray, *, spline: bool = False
+) -> bool:
     """Resample output rows ``y0 .. y0 + R`` and columns ``x0 .. x0 + C`` of a frame into ``out``.
 
     Parameters
@@ -212,6 +242,8 @@ def warp_rows(src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, o
         holds the frame's first or last row).
     M : (2, 3) or (3, 3) float64, output (reference) pixel -> frame pixel, camera pixels.
     out : (R, C, 3) float32, C-contiguous, written.
+    spline : the cubic B-spline's weights instead of Keys' (``out`` is then the spline's once
+        :func:`~id2reflectance.processing.solve.align_resample.spline_prefilter` is applied to it).
 
     Returns
     -------
@@ -226,7 +258,7 @@ def warp_rows(src: np.ndarray, src_row0: int, M: np.ndarray, x0: int, y0: int, o
     h, w = src.shape[:2]
     rows = np.lib.stride_tricks.as_strided(src, (h, 3 * w), (src.strides[0], 4), writeable=False)
     R, C = out.shape[:2]
-    _warp_rows(rows, src_row0, m, x0, y0, out.reshape(R, 3 * C))
+    _warp_rows(rows, src_row0, m, x0, y0, out.reshape(R, 3 * C), spline)
     return True
 
 
@@ -288,7 +320,9 @@ def _taps(
 
 
 @njit(**_JIT)
-def _warp_box(fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: int) -> None:
+def _warp_box(
+    fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: int, spline: bool
+) -> None:
     """The box ``x0 <= x < x1``, ``y0 <= y < y1`` of the frame ``fr`` (h, 3 w) float32 (a pixel's channels
     and a row's pixels contiguous, any row stride) resampled through ``m`` (2, 3) float64 (output pixel
     -> frame pixel) into itself, by the passes of :func:`_warp_rows` on strips of :data:`TILE_COLS`
@@ -342,7 +376,7 @@ def _warp_box(fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1:
                     pos[i] = a * (xa + i) + b * j + c
                 seg0 = int(np.floor(min(pos[0], pos[n - 1]))) - 2
                 spare = not first and y0 <= jr < y1 and seg0 < xa  # columns already written: the saved ones
-                _weights(pos, n, cell, wts)
+                _weights(pos, n, cell, wts, spline)
                 trow = tmp[j % ring, : 3 * n]
                 if not spare and seg0 >= 0 and seg0 + span <= w:  # the frame's row itself
                     src = fr[jr]
@@ -385,7 +419,7 @@ def _warp_box(fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1:
             done = hi
             for i in range(n):  # vertical pass: each output column at its frame row position
                 pos[i] = m10 * (xa + i) + m11 * y + m12
-            _weights(pos, n, cell, wts)
+            _weights(pos, n, cell, wts, spline)
             if not last:  # the next strip reads these columns as decoded
                 for q in range(keep):  # saved interleaved whatever the frame's layout
                     for ch in range(3):
@@ -420,14 +454,14 @@ def _warp_box(fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1:
         saved, nxt = nxt, saved
 
 
-def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int], *, spline: bool = False) -> bool:
     """Resample the ``box`` (x0, y0, x1, y1; end exclusive) of a frame into itself through ``M``.
 
     The values of :func:`warp_rows` into a new array, computed in strips of :data:`TILE_COLS` columns
     written straight into the frame (no band buffer, no second frame-sized array); ``img`` (H, W, 3)
     float32, a pixel's channels and a row's pixels contiguous (any row stride); ``M`` (2, 3) or (3, 3)
-    float64, output (reference) pixel -> frame pixel. Returns False (nothing written) where
-    :func:`warp_rows` would not apply.
+    float64, output (reference) pixel -> frame pixel; ``spline``: the cubic B-spline's weights (as
+    :func:`warp_rows`). Returns False (nothing written) where :func:`warp_rows` would not apply.
     """
     m = np.ascontiguousarray(M[:2], np.float64)
     if img.dtype != np.float32 or img.ndim != 3 or img.shape[2] != 3 or abs(m[1, 1]) < 0.5:
@@ -453,5 +487,138 @@ def warp_box_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, 
         return False
     first = img[:, :, 2] if s2 < 0 else img[:, :, 0]  # a row's first element in memory
     rows = np.lib.stride_tricks.as_strided(first, (h, 3 * w), (s0, 4))
-    _warp_box(rows, planar, m, x0, y0, x1, y1, keep)
+    _warp_box(rows, planar, m, x0, y0, x1, y1, keep, spline)
+    return True
+
+
+@njit(**_JIT)
+def _sym13(out, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, h):  # noqa: ANN001
+    """``out[e] = sum_k h[k] p_k[e]`` for a symmetric 13-tap ``h``, every tap in one pass (1-D)."""
+    h0, h1, h2, h3, h4, h5, h6 = h[6], h[7], h[8], h[9], h[10], h[11], h[12]
+    for e in range(out.shape[0]):
+        out[e] = (
+            h0 * p6[e]
+            + h1 * (p5[e] + p7[e])
+            + h2 * (p4[e] + p8[e])
+            + h3 * (p3[e] + p9[e])
+            + h4 * (p2[e] + p10[e])
+            + h5 * (p1[e] + p11[e])
+            + h6 * (p0[e] + p12[e])
+        )
+
+
+@njit(**_JIT)
+def _prefilter_rows(fr: np.ndarray, x0: int, y0: int, x1: int, y1: int, h: np.ndarray) -> None:
+    """The separable kernel ``h`` (2 K + 1,) float32, symmetric, over the box ``x0 <= x < x1``,
+    ``y0 <= y < y1`` of ``fr`` (rows, 3 w) float32 (a pixel's three channels contiguous), in place,
+    reflected at the box's edges (``x[-k] = x[k]``).
+
+    One sweep down the box: each row filtered horizontally into a ring of ``2 K + 1`` rows, each
+    output row the ring's vertical sum written into the frame ``K`` rows later (by then every row it
+    reads is in the ring; a row reflected past the bottom is a copy of a ring row)."""
+    K = h.shape[0] // 2
+    S = 2 * K + 1
+    n = x1 - x0
+    rows = y1 - y0
+    e_n = 3 * n
+    ring = np.empty((S, e_n), np.float32)
+    pad = np.empty(e_n + 6 * K, np.float32)
+    acc = np.empty(e_n, np.float32)
+    for r in range(-K, rows + K):
+        slot = r % S
+        if r >= rows:  # reflected past the bottom: its source row is still in the ring
+            src = 2 * (rows - 1) - r
+            ring[slot, :] = ring[src % S, :]
+        else:
+            p = -r if r < 0 else r
+            row = fr[y0 + p]
+            b = 3 * x0
+            for e in range(e_n):
+                pad[3 * K + e] = row[b + e]
+            for m in range(1, K + 1):  # reflected at the box's left and right edges
+                for c in range(3):
+                    pad[3 * (K - m) + c] = row[b + 3 * m + c]
+                    pad[3 * (K + n - 1 + m) + c] = row[b + 3 * (n - 1 - m) + c]
+            out = ring[slot]
+            if K == 6:  # the spline's kernel: every tap in one pass over the row
+                _sym13(
+                    out,
+                    pad,
+                    pad[3:],
+                    pad[6:],
+                    pad[9:],
+                    pad[12:],
+                    pad[15:],
+                    pad[18:],
+                    pad[21:],
+                    pad[24:],
+                    pad[27:],
+                    pad[30:],
+                    pad[33:],
+                    pad[36:],
+                    h,
+                )
+            else:
+                hc = h[K]
+                mid = pad[3 * K : 3 * K + e_n]
+                for e in range(e_n):
+                    out[e] = hc * mid[e]
+                for k in range(1, K + 1):  # symmetric: one product per pair of taps
+                    hk = h[K + k]
+                    lo = pad[3 * (K - k) : 3 * (K - k) + e_n]
+                    hi = pad[3 * (K + k) : 3 * (K + k) + e_n]
+                    for e in range(e_n):
+                        out[e] += hk * (lo[e] + hi[e])
+        i = r - K
+        if i >= 0:
+            if K == 6:
+                _sym13(
+                    acc,
+                    ring[(i - 6) % S],
+                    ring[(i - 5) % S],
+                    ring[(i - 4) % S],
+                    ring[(i - 3) % S],
+                    ring[(i - 2) % S],
+                    ring[(i - 1) % S],
+                    ring[i % S],
+                    ring[(i + 1) % S],
+                    ring[(i + 2) % S],
+                    ring[(i + 3) % S],
+                    ring[(i + 4) % S],
+                    ring[(i + 5) % S],
+                    ring[(i + 6) % S],
+                    h,
+                )
+            else:
+                mid = ring[i % S]
+                hc = h[K]
+                for e in range(e_n):
+                    acc[e] = hc * mid[e]
+                for k in range(1, K + 1):
+                    hk = h[K + k]
+                    lo = ring[(i - k) % S]
+                    hi = ring[(i + k) % S]
+                    for e in range(e_n):
+                        acc[e] += hk * (lo[e] + hi[e])
+            row = fr[y0 + i]
+            b = 3 * x0
+            for e in range(e_n):
+                row[b + e] = acc[e]
+
+
+def prefilter_box(img: np.ndarray, box: tuple[int, int, int, int], kernel: np.ndarray) -> bool:
+    """The symmetric separable ``kernel`` (2 K + 1,) over ``box`` (x0, y0, x1, y1; end exclusive) of
+    ``img`` (H, W, 3) float32 in place, reflected at the box's edges, in one compiled sweep (one
+    thread: a camera's frames run on its threads). Returns False (nothing written) unless a pixel's
+    three channels and a row's pixels are contiguous (any row stride), or the box is narrower or
+    shorter than ``K + 1`` pixels."""
+    x0, y0, x1, y1 = box
+    K = kernel.shape[0] // 2
+    if img.dtype != np.float32 or img.ndim != 3 or img.shape[2] != 3 or img.strides[1:] != (12, 4):
+        return False
+    if x1 - x0 <= K or y1 - y0 <= K or not img.flags.writeable:
+        return False
+    h, w = img.shape[:2]
+    rows = np.lib.stride_tricks.as_strided(img, (h, 3 * w), (img.strides[0], 4))
+    _prefilter_rows(rows, x0, y0, x1, y1, np.ascontiguousarray(kernel, np.float32).ravel())
     return True

@@ -27,11 +27,53 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from id2reflectance.processing.solve.align_cubic import warp_box_in_place, warp_rows
+from id2reflectance.processing.solve.align_cubic import prefilter_box, warp_box_in_place, warp_rows
 
+SPLINE_REACH = 6
+"""Half width (pixels) of the cubic spline's prefilter as a finite kernel (its taps fall as
+``(2 - sqrt 3)^k``: 3.7e-4 of the centre's weight at 6 pixels, renormalised to a unit sum; at 4
+pixels the cut left 0.45 % of a near-Nyquist texture's range, at 6 0.03 %)."""
 BAND_ROWS = 128
 """Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
 _FLAGS = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+
+
+def _spline_kernel() -> np.ndarray:
+    """(2 K + 1, 1) float32: the inverse of the sampled cubic B-spline ``[1, 4, 1] / 6``,
+    ``sqrt(3) z^|k|`` with ``z = sqrt(3) - 2``, cut at ``K`` = :data:`SPLINE_REACH` and summing to 1."""
+    z = np.sqrt(3.0) - 2.0
+    k = np.sqrt(3.0) * z ** np.abs(np.arange(-SPLINE_REACH, SPLINE_REACH + 1))
+    return (k / k.sum()).astype(np.float32).reshape(-1, 1)
+
+
+_SPLINE_KERNEL = _spline_kernel()
+
+
+def spline_prefilter(img: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """Turn the ``box`` (x0, y0, x1, y1; end exclusive) of ``img`` (H, W, 3) float32, resampled with the
+    cubic B-spline's weights (``spline=True`` of the compiled passes), into the interpolating cubic
+    spline's values, in place.
+
+    Interpolating with the cubic spline is the B-spline's weights applied to the image's spline
+    coefficients, the image filtered by the inverse of ``[1, 4, 1] / 6`` on each axis; for a
+    translation (and, to second order in the angle, the small similarities of a moving head) that
+    filter commutes with the resampling, so it runs once, on the resampled box (reflected at its edges,
+    which lie in the background; one compiled sweep,
+    :func:`~id2reflectance.processing.solve.align_cubic.prefilter_box`, OpenCV's ``sepFilter2D`` for
+    other layouts). Against Keys' cubic the spline keeps the image's detail at every sub-pixel shift
+    (Keys' blurs it by as much as a shift of half a pixel takes), so a moved frame keeps the
+    reference frame's sharpness: without inverse patterns, where the first moment is ``2 gradient -
+    full``, Keys' blur left albedo texture in the normals (docs/solve.md section 1b).
+    """
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0 or prefilter_box(img, box, _SPLINE_KERNEL):  # one compiled sweep, one thread
+        return
+    # other layouts (an EXR file's channel planes) and tiny boxes: OpenCV on a copy
+    view = img[y0:y1, x0:x1]
+    out = cv2.sepFilter2D(
+        np.ascontiguousarray(view), cv2.CV_32F, _SPLINE_KERNEL, _SPLINE_KERNEL, borderType=cv2.BORDER_REFLECT_101
+    )
+    view[...] = out
 
 
 def _grown_box(
@@ -51,7 +93,13 @@ def _shifted(M: np.ndarray, x0: float, y0: float, src_y0: float = 0.0) -> np.nda
 
 
 def warp_face(
-    img: np.ndarray, M: np.ndarray, box: tuple[float, float, float, float], *, margin: float, in_place: bool = False
+    img: np.ndarray,
+    M: np.ndarray,
+    box: tuple[float, float, float, float],
+    *,
+    margin: float,
+    in_place: bool = False,
+    spline: bool = False,
 ) -> np.ndarray:
     """``img`` (H, W, C) float32 resampled bicubically through ``M`` inside the face's ``box``
     (x0, y0, x1, y1; camera pixels) grown by ``margin``; the pixels beyond it (background, never
@@ -62,11 +110,13 @@ def warp_face(
     is still as decoded); else a new array (the same values). Three float32 channels whose pixels
     are contiguous (any row stride) are resampled by the separable compiled cubic
     (:func:`~id2reflectance.processing.solve.align_cubic.warp_rows`: exact float64 positions), other
-    layouts by ``cv2.warpAffine`` (bicubic; source positions rounded to 1/32 px).
+    layouts by ``cv2.warpAffine`` (bicubic; source positions rounded to 1/32 px). ``spline``: the
+    compiled passes interpolate with the cubic spline instead of Keys' cubic (:func:`spline_prefilter`;
+    what the solver's alignment uses); the other layouts stay Keys'.
     """
     h, w = img.shape[:2]
     x0, y0, x1, y1 = _grown_box((h, w), box, margin)
-    return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1))
+    return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1), spline=spline)
 
 
 def aligned_rows(
@@ -77,6 +127,7 @@ def aligned_rows(
     margin: float,
     rows: tuple[int, int],
     out: np.ndarray | None = None,
+    spline: bool = False,
 ) -> np.ndarray:
     """Rows ``r0 .. r1`` (``rows``) of what :func:`warp_face` gives for ``img``, without changing ``img``:
     for a consumer that reads a moved frame band by band (the denoiser's packing) and would rather
@@ -90,6 +141,8 @@ def aligned_rows(
         ``BOX_MARGIN + FrameAlignment.displacement_px`` for a frame the alignment deferred).
     rows : (r0, r1) the output rows, end exclusive.
     out : (r1 - r0, W, 3) float32 C-contiguous to write into (default a new array).
+    spline : as :func:`warp_face` (the same values: the band is resampled :data:`SPLINE_REACH` rows
+        further each way inside the box and prefiltered).
 
     Returns
     -------
@@ -105,18 +158,24 @@ def aligned_rows(
     a, b = max(r0, y0), min(r1, y1)
     if x1 <= x0 or b <= a:
         return out
+    # with the spline, the prefilter's rows beyond the band (inside the box) are resampled too
+    ea, eb = (max(a - SPLINE_REACH, y0), min(b + SPLINE_REACH, y1)) if spline else (a, b)
     reach = int(np.ceil(_row_shift(M, (x0, y0, x1, y1)))) + 3
-    lo, hi = max(a - reach, 0), min(b + reach, h)
-    band = np.empty((b - a, x1 - x0) + img.shape[2:], np.float32)
+    lo, hi = max(ea - reach, 0), min(eb + reach, h)
+    band = np.empty((eb - ea, x1 - x0) + img.shape[2:], np.float32)
     src = img[lo:hi]
     if src.dtype == np.float32 and src.ndim == 3 and src.shape[2] == 3 and src.strides[1:] != (12, 4):
         src = np.ascontiguousarray(src)  # an EXR file's view: the compiled passes on a copy of the rows read
-    _warp_band(src, lo, M, x0, a, band)
-    out[a - r0 : b - r0, x0:x1] = band
+    if _warp_band(src, lo, M, x0, ea, band, spline=spline) and spline:
+        # reflected at the box's own edges only: the same values as the whole box's prefilter
+        spline_prefilter(band, (0, 0, band.shape[1], band.shape[0]))
+    out[a - r0 : b - r0, x0:x1] = band[a - ea : b - ea]
     return out
 
 
-def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def _warp_in_place(
+    img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int], *, spline: bool = False
+) -> np.ndarray:
     """:func:`warp_face` in place over ``box`` (x0, y0, x1, y1; end exclusive): by
     :func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place` where it applies, else in
     bands of rows.
@@ -127,30 +186,43 @@ def _warp_in_place(img: np.ndarray, M: np.ndarray, box: tuple[int, int, int, int
     it reads is still as decoded when it is read.
     """
     x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0 or warp_box_in_place(img, M, box):  # strips written straight into the frame
+    if x1 <= x0 or y1 <= y0:
+        return img
+    if warp_box_in_place(img, M, box, spline=spline):  # strips written straight into the frame
+        if spline:
+            spline_prefilter(img, box)
         return img
     # how far (rows) a reference pixel of the box reads from its own row, plus the cubic's taps
     reach = int(np.ceil(_row_shift(M, box))) + 3
+    compiled = [True]
 
     def resample(r: int, e: int, lo: int, hi: int, band: np.ndarray) -> None:
-        _warp_band(img[lo:hi], lo, M, x0, r, band)
+        compiled[0] &= _warp_band(img[lo:hi], lo, M, x0, r, band, spline=spline)
 
-    return _in_bands(img, box, reach, resample)
+    _in_bands(img, box, reach, resample)
+    if spline and compiled[0]:  # OpenCV's fallback (other layouts) stays Keys' cubic
+        spline_prefilter(img, box)
+    return img
 
 
-def _warp_band(src: np.ndarray, lo: int, M: np.ndarray, x0: int, r: int, band: np.ndarray) -> None:
+def _warp_band(
+    src: np.ndarray, lo: int, M: np.ndarray, x0: int, r: int, band: np.ndarray, *, spline: bool = False
+) -> bool:
     """Resample ``band`` (rows from ``r``, columns from ``x0`` of the aligned frame) from ``src``,
-    the frame's rows from ``lo``: by the compiled passes, or by OpenCV where they do not apply
-    (not three float32 channels of contiguous pixels)."""
-    if not warp_rows(src, lo, M, x0, r, band):
-        cv2.warpAffine(
-            src,
-            _shifted(M, x0, r, lo),
-            (band.shape[1], band.shape[0]),
-            dst=band,
-            flags=_FLAGS,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+    the frame's rows from ``lo``: by the compiled passes (``spline``: the B-spline's weights, to be
+    prefiltered), or by OpenCV where they do not apply (not three float32 channels of contiguous
+    pixels; Keys' cubic). Returns whether the compiled passes ran."""
+    if warp_rows(src, lo, M, x0, r, band, spline=spline):
+        return True
+    cv2.warpAffine(
+        src,
+        _shifted(M, x0, r, lo),
+        (band.shape[1], band.shape[0]),
+        dst=band,
+        flags=_FLAGS,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return False
 
 
 def _row_shift(M: np.ndarray, box: tuple[int, int, int, int]) -> float:

@@ -43,6 +43,8 @@ from id2reflectance.capture.session import Session
 from id2reflectance.processing.solve.camera_maps import CameraMaps, mapped_empty
 from id2reflectance.processing.solve.config import SolverConfig, numba_available
 from id2reflectance.processing.solve.denoise_strength import (
+    MIN_DIFFUSE_RAD,
+    MIN_DIFFUSE_RAD_NO_INVERSES,
     TARGET_DIFFUSE_RAD,
     TARGET_GUIDE_RAD,
     channel_weights,
@@ -332,7 +334,9 @@ def prepare_frames(
         # first moment is 2 gradient - full, its noise variance ``no_inverse_ratio`` (2.5-3)
         # times as much: the same rule on that noise (256 px heads of seeds 0-3: radius 2 on
         # the dark skin of seed 1, 0.952 deg against 0.983 at radius 1; 1 on the others).
-        prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD)
+        # without inverses from a higher threshold: the single frames' estimate reads texture as noise
+        minimum = MIN_DIFFUSE_RAD if inverses else MIN_DIFFUSE_RAD_NO_INVERSES
+        prep.radius_diffuse = diffuse_radius(nts_weighted, TARGET_DIFFUSE_RAD, minimum=minimum)
         nts_s = k * sig_s / (0.8 * prep.level_specular)
         prep.radius_specular = specular_radius(nts_s)
         # the solved roughness map's filter (roughness_filter, after the solve): its noise follows

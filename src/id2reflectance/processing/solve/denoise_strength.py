@@ -15,6 +15,7 @@ from id2reflectance.processing.solve.noise import FrameNoise
 __all__ = [
     "MAX_RADIUS",
     "MIN_DIFFUSE_RAD",
+    "MIN_DIFFUSE_RAD_NO_INVERSES",
     "TARGET_DIFFUSE_RAD",
     "TARGET_GUIDE_RAD",
     "TARGET_SPECULAR_RAD",
@@ -31,6 +32,11 @@ TARGET_DIFFUSE_RAD = np.radians(1.05)  # noise of the SNR-weighted diffuse norma
 # diffuse 0.05-0.1 deg, specular 1.5-2.2 deg; docs/solve.md section 1c)
 MIN_DIFFUSE_RAD = np.radians(0.12)
 MIN_SPECULAR_RAD = np.radians(2.0)
+# without inverse patterns the noise (that of 2 gradient - full, no_inverse_ratio) is estimated from
+# single frames, which read the skin's texture as about 0.12-0.15 deg on noise-free 256 px heads, and
+# radius 1 pays from about 0.2-0.25 deg (crossovers measured on the 256 px heads of seeds 0-2 at scaled
+# issue noise; docs/solve.md section 1c): at MIN_DIFFUSE_RAD clean captures were filtered (0.21-0.24 deg)
+MIN_DIFFUSE_RAD_NO_INVERSES = np.radians(0.2)
 TARGET_GUIDE_RAD = np.radians(0.85)  # the full-on guide's smoothing: the luminance's normal noise against this
 TARGET_SPECULAR_RAD = np.radians(4.0)  # the specular normal's noise per pixel a window brings it to (radius >= 2)
 MAX_RADIUS = 8  # pixels
@@ -44,9 +50,10 @@ def lobe_radius(noise_to_signal: float, target: float) -> int:
     return int(min(MAX_RADIUS, max(1, np.ceil((np.sqrt(n) - 1.0) / 2.0))))
 
 
-def diffuse_radius(noise_to_signal: float, target: float) -> int:
-    """Radius of the diffuse lobe: 0 below ``MIN_DIFFUSE_RAD`` (noise under the filter's bias),
-    else the smallest whose window side ``2r + 1`` brings ``noise_to_signal`` to ``target``.
+def diffuse_radius(noise_to_signal: float, target: float, *, minimum: float = MIN_DIFFUSE_RAD) -> int:
+    """Radius of the diffuse lobe: 0 below ``minimum`` (noise under the filter's bias;
+    ``MIN_DIFFUSE_RAD``, without inverse patterns ``MIN_DIFFUSE_RAD_NO_INVERSES``), else the
+    smallest whose window side ``2r + 1`` brings ``noise_to_signal`` to ``target``.
 
     ``noise_to_signal`` is that of the SNR-weighted direction (:func:`channel_weights`);
     unfiltered the solver takes green plus blue, whose median error is 1.7-2.3x it (fair
@@ -54,7 +61,7 @@ def diffuse_radius(noise_to_signal: float, target: float) -> int:
     a threshold of 0.12 deg (before, 0.5 deg left a head at 0.48 deg unfiltered, diffuse
     normal 1.11 deg, against 0.28 filtered).
     """
-    if noise_to_signal < MIN_DIFFUSE_RAD:
+    if noise_to_signal < minimum:
         return 0
     return int(min(MAX_RADIUS, max(1, np.ceil((noise_to_signal / target - 1.0) / 2.0))))
 

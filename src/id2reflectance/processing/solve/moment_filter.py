@@ -31,6 +31,10 @@ __all__ = ["filter_moments", "filter_step"]
 
 MOMENT_EPS_SIGMAS = 1.0  # eps of the first-moment guides' self-smoothing, in noise sigmas of the moment
 GUIDE2_EPS = (1.0, 4.0)  # eps of the diffuse first moments' two guides, times eps_d and eps_m (at radius 1)
+# without inverse patterns (2 gradient - full: 2.5-3x the noise, eps_m already scaled by that ratio) both
+# doubled: diffuse normal lower on every 256 px photo head, noise + motion and still, seeds 0-3, and on
+# 5 of 6 painted 128 / 192 px heads (docs/solve.md section 1c)
+GUIDE2_EPS_NO_INVERSES = (2.0, 8.0)
 LOBE_LENGTH = True  # the specular first moment's length filtered apart from its direction (lobe_length.py)
 
 
@@ -160,6 +164,7 @@ def filter_moments(
     eps_m = (MOMENT_EPS_SIGMAS * np.sqrt(2.0) * sig_c) ** 2
     if not inverses:  # the first moment 2 gradient - full, so its guide, is noisier (no_inverse_ratio)
         eps_m *= no_inverse_ratio
+    g2 = GUIDE2_EPS if inverses else GUIDE2_EPS_NO_INVERSES
     for k in range(3):
         planes = m1c[..., 3 * k : 3 * k + 3]
         if rd > 0:  # two guides: albedo edges (full-on image) and normal detail (first moment)
@@ -170,8 +175,8 @@ def filter_moments(
                 guide_a,
                 planes,
                 radius=rd,
-                eps1=eps_d * GUIDE2_EPS[0],
-                eps2=eps_m * GUIDE2_EPS[1] * guide2_eps_scale(rd),
+                eps1=eps_d * g2[0],
+                eps2=eps_m * g2[1] * guide2_eps_scale(rd),
                 out=planes,
             )
     if rd > 0 and first_moment_step is not None:
