@@ -13,6 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from id2reflectance.processing.solve.threads import start_threads
+
+start_threads()  # numba's workers started before any kernel runs: idle ones sleep (threads.py)
+
 _JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
 
 

@@ -37,6 +37,9 @@ from numba import config as numba_config
 from numba import get_thread_id, njit, prange
 
 from id2reflectance.processing.solve.separation import LUMINANCE_709
+from id2reflectance.processing.solve.threads import start_threads
+
+start_threads()  # numba's workers started before any kernel runs: idle ones sleep (threads.py)
 
 FRAME_ORDER = tuple(
     (f"{kind}_{a}" if kind else "full", pol)

@@ -1,0 +1,56 @@
+"""numba's worker threads, started so that they sleep when idle instead of spinning.
+
+numba's parallel kernels (``prange``) run on a pool of worker threads. Where numba uses the
+OpenMP threading layer (GNU libgomp: the usual case on Linux without a recent TBB), an idle
+worker spins for a while after every parallel region before it sleeps (libgomp's default
+wait policy), and that spin is CPU time: the denoiser and the solve call dozens of parallel
+kernels a camera, with numpy and OpenCV work between them, so each idle thread burns up to
+a few milliseconds per call. On the two cores the solve shares with others (the cost figure
+of issue 20 counts CPU seconds), that is work taken from the other processes (docs/solve.md
+section 1b, "Worker threads", has the measured cost).
+
+libgomp reads its wait policy (``OMP_WAIT_POLICY``) once, when it is loaded, which numba
+does when its thread pool starts. :func:`start_threads` starts the pool with the policy
+``PASSIVE`` set for that moment only (then the environment is as before: a library loaded
+later, e.g. torch's own OpenMP runtime, sees the caller's setting). A policy the caller set
+is kept, and nothing changes where the pool has already started or another threading
+layer is used. The results of every kernel are the same whatever the policy (it only
+decides what an idle thread does).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = ["WAIT_POLICY", "start_threads"]
+
+WAIT_POLICY = "PASSIVE"
+"""OpenMP wait policy of numba's workers: idle threads sleep (``ACTIVE``: they spin)."""
+
+_LOCK = threading.Lock()  # the environment is changed by one caller at a time
+
+
+def start_threads() -> str:
+    """Start numba's thread pool (once per process), its OpenMP workers sleeping when idle.
+
+    Called where the compiled parallel kernels are imported, before any of them runs.
+
+    Returns
+    -------
+    The threading layer numba uses (``"omp"``, ``"tbb"`` or ``"workqueue"``).
+    """
+    from numba import threading_layer
+    from numba.np.ufunc import parallel
+
+    with _LOCK:
+        if not parallel._is_initialized:
+            old = os.environ.get("OMP_WAIT_POLICY")
+            if old is None:
+                os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+            try:
+                parallel._launch_threads()
+            finally:
+                if old is None:
+                    os.environ.pop("OMP_WAIT_POLICY", None)
+    return str(threading_layer())
