@@ -515,43 +515,6 @@ def test_a_pair_adding_up_to_the_full_frame_unmoved_is_still() -> None:
     assert all(aligned.images[k] is still[k] for k in still) and not any(f.refused for f in report.frames)
 
 
-def test_deferred_frames_resampled_band_by_band_are_the_aligned_frames() -> None:
-    """``defer=True`` leaves the rigidly moved frames as decoded and names them; :func:`aligned_rows`
-    then gives, band by band and without changing the frame, bit for bit the frames the alignment
-    resamples itself (the denoiser's packing can resample each band as it reads it); the report is the
-    same either way."""
-    from id2reflectance.processing.solve.align import BOX_MARGIN, resample_spline
-    from id2reflectance.processing.solve.align_resample import aligned_rows
-    from id2reflectance.processing.solve.separation import has_inverses
-
-    frames = _frames(MOTIONS)
-    aligned, report = align_camera_frames(frames, None, mode="rigid", workers=2)
-    decoded = {k: v.copy() for k, v in frames.images.items()}
-    kept, later = align_camera_frames(frames, None, mode="rigid", workers=2, defer=True)
-    assert [f.to_json() for f in later.frames] == [f.to_json() for f in report.frames]
-    assert later.box == report.box and set(later.deferred) == {f"{p}_{pol}" for p, pol in MOTIONS}
-    for f in later.frames:
-        key = tuple(f.frame.rsplit("_", 1))
-        if f.frame not in later.deferred:
-            continue
-        assert kept.images[key] is frames.images[key]
-        np.testing.assert_array_equal(kept.images[key], decoded[key])  # as decoded
-        bands = [
-            aligned_rows(
-                kept.images[key],
-                f.matrix,
-                later.box,
-                margin=BOX_MARGIN + f.displacement_px,
-                rows=(r, min(r + 37, SIZE)),
-                spline=resample_spline(has_inverses(frames.images)),  # no inverses here: the spline
-            )
-            for r in range(0, SIZE, 37)
-        ]
-        np.testing.assert_array_equal(np.concatenate(bands), aligned.images[key])
-        np.testing.assert_array_equal(kept.images[key], decoded[key])  # still as decoded
-    np.testing.assert_array_equal(kept.saturated, aligned.saturated)
-
-
 def test_a_moved_frame_keeps_the_scenes_detail() -> None:
     """A frame moved by a sub-pixel similarity and resampled through its true motion as the alignment
     resamples it in a session without inverse patterns (the interpolating cubic spline) matches the

@@ -114,8 +114,8 @@ def resample_spline(inverses: bool) -> bool:
     heads, seeds 0-3: diffuse normal 1.063 / 1.307 / 1.099 / 0.903 -> 0.997 / 1.308 / 0.994 / 0.888
     deg). With inverse patterns ``gradient - inverse`` are two frames blurred alike and the gain is
     small (0.757 / 0.952 / 0.771 / 0.619 -> 0.756 / 0.929 / 0.748 / 0.625) for the prefilter's pass
-    over the box (about as much CPU again as the resampling): Keys' cubic there. A deferred frame is
-    resampled with ``aligned_rows(..., spline=resample_spline(inverses))``. docs/solve.md section 1b.
+    over the box (about as much CPU again as the resampling): Keys' cubic there. docs/solve.md
+    section 1b.
     """
     return not inverses
 
@@ -174,9 +174,6 @@ class FrameAlignment:
     sigma_px: float = 0.0
     explained: float = 0.0
     refused: bool = False
-    matrix: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """(3, 3) float64 the camera-pixel map the frame is (or, deferred, is to be) resampled through
-    (reference pixel -> frame pixel; ``motion`` is it as a similarity, rounded); None for a frame not moved."""
 
     def to_json(self) -> dict[str, Any]:
         m = self.motion
@@ -208,7 +205,6 @@ class CameraAlignment:
     outside: int = 0  # face pixels whose source lies outside some frame (excluded, counted as saturated)
     work_scale: int = 1  # the features and fits ran on frames box-averaged by this factor
     box: tuple[float, float, float, float] | None = None  # the face's box (x0, y0, x1, y1; camera pixels)
-    deferred: tuple[str, ...] = ()  # rigid frames left as decoded (``defer``): resample with ``aligned_rows``
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -300,7 +296,6 @@ def align_camera_frames(
     pair_passes: int = 4,
     significance: float = SIGNIFICANCE,
     in_place: bool = False,
-    defer: bool = False,
 ) -> tuple[CameraFrames, CameraAlignment]:
     """Estimate each frame's motion relative to the reference and resample it onto the reference.
 
@@ -320,12 +315,6 @@ def align_camera_frames(
         deviations (Gauss-Newton covariance) is not resampled: sensor noise, not motion.
     in_place : a moved frame is resampled into its own array (rigid; the caller gives the
         decoded frames up), so no second frame-sized array is allocated per moved frame.
-    defer : frames moved rigidly are returned as decoded, named in the report's ``deferred``: the
-        caller resamples them band by band as it reads them
-        (:func:`~id2reflectance.processing.solve.align_resample.aligned_rows` with the frame's
-        ``matrix``, the report's ``box``, ``BOX_MARGIN + displacement_px`` and ``spline=``
-        :func:`resample_spline` of the session: bit for bit the frame it would have got). Frames
-        given the dense flow are resampled as without it.
 
     Returns
     -------
@@ -440,7 +429,6 @@ def align_camera_frames(
             files,
             in_place,
             window,
-            defer,
             resample_spline(inverses),
         )
         results = list(
@@ -466,7 +454,6 @@ def align_camera_frames(
     report.seconds = time.perf_counter() - t0
     report.work_scale = f
     report.box = box
-    report.deferred = tuple(fa.frame for fa in report.frames if fa.method == "rigid" and defer)
     log.info("%s: aligned %d frame(s) (%s) in %.2f s", frames.camera, len(moved), mode, report.seconds)
     return CameraFrames(camera=frames.camera, images=images, saturated=saturated, stats=frames.stats), report
 
@@ -511,7 +498,6 @@ class _Checks:
     files: dict[tuple[str, str], str]
     in_place: bool = False
     window: tuple[int, int, int, int] | None = None  # camera pixels the working frames cover (None: all)
-    defer: bool = False  # rigid frames left as decoded (the caller resamples them: ``aligned_rows``)
     spline: bool = False  # rigid frames resampled with the cubic spline (:func:`resample_spline`)
 
 
@@ -592,12 +578,10 @@ def _finish(
             in_place=c.in_place,
         )
         method = "flow"
-    elif c.defer:
-        out, method = img, "rigid"
     else:
         out = warp_face(img, M, c.box, margin=BOX_MARGIN + disp, in_place=c.in_place, spline=c.spline)
         method = "rigid"
-    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained, matrix=M)
+    return key, out, FrameAlignment(name, file, sim, disp, residual, ncc, method, sigma, explained)
 
 
 def _deviations(displacement: float, sigma: float) -> str:

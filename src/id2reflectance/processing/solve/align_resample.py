@@ -11,8 +11,7 @@ row straight into the frame (strips of columns,
 :func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place`: three contiguous channels
 per pixel, or an EXR file's view), other layouts go in bands of rows read from the frame's own rows
 and written back one band later (two band buffers, no copy of the source rows).
-:func:`aligned_rows` gives any band of the aligned frame without changing the frame (a consumer
-that resamples as it reads). A frame with a residual dense flow is resampled through
+A frame with a residual dense flow is resampled through
 ``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
 bands (each band's maps made for it alone).
 
@@ -117,60 +116,6 @@ def warp_face(
     h, w = img.shape[:2]
     x0, y0, x1, y1 = _grown_box((h, w), box, margin)
     return _warp_in_place(img if in_place else img.copy(), M, (x0, y0, x1, y1), spline=spline)
-
-
-def aligned_rows(
-    img: np.ndarray,
-    M: np.ndarray,
-    box: tuple[float, float, float, float],
-    *,
-    margin: float,
-    rows: tuple[int, int],
-    out: np.ndarray | None = None,
-    spline: bool = False,
-) -> np.ndarray:
-    """Rows ``r0 .. r1`` (``rows``) of what :func:`warp_face` gives for ``img``, without changing ``img``:
-    for a consumer that reads a moved frame band by band (the denoiser's packing) and would rather
-    resample each band as it reads it than have the whole frame resampled first
-    (``align_camera_frames(defer=True)``).
-
-    Parameters
-    ----------
-    img : (H, W, 3) float32 the decoded frame (any layout; not modified).
-    M, box, margin : as :func:`warp_face` (``FrameAlignment.matrix``, ``CameraAlignment.box`` and
-        ``BOX_MARGIN + FrameAlignment.displacement_px`` for a frame the alignment deferred).
-    rows : (r0, r1) the output rows, end exclusive.
-    out : (r1 - r0, W, 3) float32 C-contiguous to write into (default a new array).
-    spline : as :func:`warp_face` (the same values: the band is resampled :data:`SPLINE_REACH` rows
-        further each way inside the box and prefiltered).
-
-    Returns
-    -------
-    ``out``: inside the box grown by ``margin`` the bicubic resampling (the compiled passes: bit for
-    bit the rows :func:`warp_face` writes for a C-contiguous frame; ``cv2.warpAffine`` for other
-    layouts), beyond it the frame's own pixels.
-    """
-    h, w = img.shape[:2]
-    r0, r1 = rows
-    out = np.empty((r1 - r0, w) + img.shape[2:], np.float32) if out is None else out
-    out[...] = img[r0:r1]
-    x0, y0, x1, y1 = _grown_box((h, w), box, margin)
-    a, b = max(r0, y0), min(r1, y1)
-    if x1 <= x0 or b <= a:
-        return out
-    # with the spline, the prefilter's rows beyond the band (inside the box) are resampled too
-    ea, eb = (max(a - SPLINE_REACH, y0), min(b + SPLINE_REACH, y1)) if spline else (a, b)
-    reach = int(np.ceil(_row_shift(M, (x0, y0, x1, y1)))) + 3
-    lo, hi = max(ea - reach, 0), min(eb + reach, h)
-    band = np.empty((eb - ea, x1 - x0) + img.shape[2:], np.float32)
-    src = img[lo:hi]
-    if src.dtype == np.float32 and src.ndim == 3 and src.shape[2] == 3 and src.strides[1:] != (12, 4):
-        src = np.ascontiguousarray(src)  # an EXR file's view: the compiled passes on a copy of the rows read
-    if _warp_band(src, lo, M, x0, ea, band, spline=spline) and spline:
-        # reflected at the box's own edges only: the same values as the whole box's prefilter
-        spline_prefilter(band, (0, 0, band.shape[1], band.shape[0]))
-    out[a - r0 : b - r0, x0:x1] = band[a - ea : b - ea]
-    return out
 
 
 def _warp_in_place(
