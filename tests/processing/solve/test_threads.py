@@ -13,6 +13,7 @@ SRC = str(Path(__file__).resolve().parents[3] / "src")
 # (OMP_DISPLAY_ENV=VERBOSE: GOMP_SPINCOUNT is the number of spins an idle worker makes before it sleeps)
 SCRIPT = """
 import os
+import open3d  # noqa: F401  (it loads an older libtbb: numba then warned that TBB is too old)
 import numpy as np
 import numba
 from id2reflectance.processing.solve.guided import guided_filter
@@ -25,15 +26,19 @@ print("policy after", os.environ.get("OMP_WAIT_POLICY"))
 
 
 def _run(extra_env: dict[str, str]) -> tuple[str, str]:
-    unset = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")
+    unset = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER", "NUMBA_THREADING_LAYER_PRIORITY")
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(PYTHONPATH=SRC, OMP_DISPLAY_ENV="VERBOSE", **extra_env)
-    res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-W", "error::Warning", "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout, res.stderr
 
 
 def test_idle_workers_sleep_and_the_environment_is_restored() -> None:
+    """Also: no warning (``-W error``) where Open3D was imported first (numba tried TBB first and
+    warned that Open3D's libtbb is too old, in the README's demo among others)."""
     out, err = _run({})
     assert "policy after None" in out  # the caller's environment as it was
     if "layer omp" in out:  # libgomp: its workers do not spin (the default spins 300000 times)

@@ -23,10 +23,15 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["WAIT_POLICY", "start_threads"]
+__all__ = ["LAYER_PRIORITY", "WAIT_POLICY", "start_threads"]
 
 WAIT_POLICY = "PASSIVE"
 """OpenMP wait policy of numba's workers: idle threads sleep (``ACTIVE``: they spin)."""
+
+LAYER_PRIORITY = ("omp", "tbb", "workqueue")
+"""numba's threading layers in the order they are tried (where the user set neither
+``NUMBA_THREADING_LAYER`` nor ``NUMBA_THREADING_LAYER_PRIORITY``)."""
+_NUMBA_PRIORITY = ("tbb", "omp", "workqueue")  # numba's default order
 
 _LOCK = threading.Lock()  # the environment is changed by one caller at a time
 
@@ -40,11 +45,15 @@ def start_threads() -> str:
     -------
     The threading layer numba uses (``"omp"``, ``"tbb"`` or ``"workqueue"``).
     """
-    from numba import threading_layer
+    from numba import config, threading_layer
     from numba.np.ufunc import parallel
 
     with _LOCK:
         if not parallel._is_initialized:
+            if config.THREADING_LAYER == "default" and list(config.THREADING_LAYER_PRIORITY) == list(_NUMBA_PRIORITY):
+                # OpenMP before TBB: numba's own order tries TBB first, and where another library has
+                # loaded an older libtbb (Open3D's) it warns about it at every solve's first kernel
+                config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)
             old = os.environ.get("OMP_WAIT_POLICY")
             if old is None:
                 os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
