@@ -16,6 +16,12 @@ later, e.g. torch's own OpenMP runtime, sees the caller's setting). A policy the
 is kept, and nothing changes where the pool has already started or another threading
 layer is used. The results of every kernel are the same whatever the policy (it only
 decides what an idle thread does).
+
+numba's own order of threading layers tries TBB first; where another library has already
+loaded an older libtbb (Open3D does) it then prints a warning at the first kernel of every
+process that solves. :func:`start_threads` tries OpenMP first (:data:`LAYER_PRIORITY`)
+unless the user chose a layer or an order (``NUMBA_THREADING_LAYER``,
+``NUMBA_THREADING_LAYER_PRIORITY``).
 """
 
 from __future__ import annotations
