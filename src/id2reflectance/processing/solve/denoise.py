@@ -79,7 +79,8 @@ __all__ = [
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
-EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
+EDGE_FRACTION = 0.5  # mask, within 2 px of the background: this fraction of the brightest 5 x 5 neighbour's diffuse
+EDGE_FLAT_FRACTION = 0.7  # ... or this fraction of the brightest 3 x 3 neighbour's (a dark band, not a blurred edge)
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 WINDOW_MARGIN = 32
@@ -461,10 +462,25 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     d = luminance(full[box])
     d *= np.float32(2.0)
     part = fg[box]
-    # silhouette pixels partly covered by the head hold a fraction of its signal: count one
-    # when it holds at least half of its brightest neighbour's (the pixel centre on the head);
-    # darker pixels inside (pores, brows) become holes, filled below
-    part &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    if prep.raw_cross is not None:
+        # the reference frame's own light: the denoised full-on level also holds the complementary
+        # patterns' (their inverse-variance mean), which on a moving head reach past the reference
+        # frame's silhouette (a band of about 0.06 beside the neck where the frame itself reads 0);
+        # a pixel must show at least half of the denoised level in the frame as the sensor saw it
+        # (ambient light included), less two noise sigmas
+        raw = prep.raw_cross[box]
+        part &= raw >= np.float32(0.5 * 0.5) * d - np.float32(2.0) * _sigma_map(prep.cross_noise, raw)
+    # silhouette pixels partly covered by the head hold a fraction of its signal: within 2 px of the
+    # background a pixel counts when it holds at least half of its brightest 5 x 5 neighbour's (the
+    # pixel centre on the head behind a blurred edge) or EDGE_FLAT_FRACTION of its brightest 3 x 3
+    # neighbour's (dark hair or brows along the silhouette beside bright skin: the albedo, not the
+    # coverage, changes; a coverage edge blurred up to 1.5 px steps by more between neighbours).
+    # Farther inside no pixel is tested (dark hair beside skin; before, the 5 x 5 test everywhere
+    # dropped the hairline's dark side and the hair along the silhouette: cover 0.94 on seed 3)
+    near = cv2.erode(part, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0
+    edge_ok = d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    edge_ok |= d >= np.float32(EDGE_FLAT_FRACTION) * cv2.dilate(d, np.ones((3, 3), np.uint8))
+    part &= (~near | edge_ok).astype(np.uint8)
     out = np.zeros((h, w), bool)
     out[box] = _clean_mask(cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     return out
