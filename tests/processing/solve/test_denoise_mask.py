@@ -1,0 +1,80 @@
+"""The robust mask (``denoise.robust_mask``) on synthetic full-on frames: coverage edges against
+dark albedo along the silhouette, and light the reference frame itself does not show.
+
+The simulator's sessions (``test_denoise.py``, marked slow) check the mask end to end; here each
+case is one drawn disc, so the rule's pieces are checked one by one in milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from id2reflectance.capture.frames import CameraFrames
+from id2reflectance.processing.solve.denoise import Preparation, robust_mask
+from id2reflectance.processing.solve.moment_planes import luminance
+from id2reflectance.processing.solve.noise import FrameNoise
+
+SIZE, RADIUS, LEVEL = 96, 30.0, 0.3  # image side (px), disc radius (px), full-on cross value of the skin
+NOISE = FrameNoise(5e-5, 0.002)  # issue 20's sensor noise
+
+
+def _distance_to_centre(samples: int = 1) -> np.ndarray:
+    """(SIZE, SIZE, samples^2) distance of each pixel's sub-samples to the disc's centre, px."""
+    offsets = (np.arange(samples) + 0.5) / samples - 0.5
+    oy, ox = np.meshgrid(offsets, offsets, indexing="ij")
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    c = SIZE / 2 - 0.3  # off the pixel grid: every kind of partial pixel occurs
+    return np.hypot(y[..., None] - c + oy.ravel(), x[..., None] - c + ox.ravel())
+
+
+def _mask(full: np.ndarray, *, raw: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """robust_mask of a still, unfiltered camera whose full-on cross frame is ``full`` (H, W)
+    plus the issue's noise; ``raw``: the reference frame as the sensor saw it, when the solver's
+    full-on frame differs from it (default: the same)."""
+    rng = np.random.default_rng(seed)
+    noisy = full + rng.normal(size=full.shape) * np.sqrt(NOISE.gain * np.maximum(full, 0) + NOISE.read**2)
+    rgb = np.repeat(noisy[..., None], 3, axis=2).astype(np.float32)
+    prep = Preparation(cross_noise=NOISE, parallel_noise=NOISE)
+    raw_rgb = rgb if raw is None else np.repeat(raw[..., None], 3, axis=2).astype(np.float32)
+    prep.raw_cross = luminance(raw_rgb)
+    frames = CameraFrames("front", {("full", "cross"): rgb}, np.zeros((SIZE, SIZE), bool), {})
+    return robust_mask(frames, prep, min_diffuse=1e-4)
+
+
+def test_partly_covered_pixels_count_when_their_centre_is_on_the_head() -> None:
+    """A sharp silhouette (each pixel the head's share of its area, black background): pixels
+    under half covered are dropped, those over half covered kept."""
+    dist = _distance_to_centre(samples=9)
+    coverage = (dist < RADIUS).mean(axis=2)
+    mask = _mask(LEVEL * coverage)
+    assert mask[coverage > 0.6].all()
+    assert not mask[coverage < 0.4].any()
+    centre_in = _distance_to_centre()[..., 0] < RADIUS
+    assert np.mean(mask[centre_in]) > 0.99 and np.mean(mask[~centre_in]) < 0.001
+
+
+def test_dark_hair_along_the_silhouette_is_head() -> None:
+    """A dark band (hair, 0.045) along the silhouette whose albedo ramps up to the skin over 3 px,
+    every pixel wholly on the head (no background mixed in, as the simulator renders): all of it is
+    head. Main's rule (half of the brightest 5 x 5 neighbour, everywhere) dropped the band: cover
+    0.82 here."""
+    dist = _distance_to_centre()[..., 0]
+    depth = RADIUS - dist  # px inside the silhouette
+    albedo = np.interp(depth, [0.0, 1.5, 2.5, 3.5], [0.045, 0.057, 0.1, LEVEL])
+    head = dist < RADIUS
+    mask = _mask(np.where(head, albedo, 0.0))
+    assert np.mean(mask[head]) > 0.99
+    assert not mask[~head].any()
+
+
+def test_light_the_reference_frame_does_not_show_is_not_head() -> None:
+    """The solver's full-on frame holds the complementary patterns too: on a moving head they put
+    a dim band (0.06) past the reference frame's silhouette, where the frame itself reads 0."""
+    dist = _distance_to_centre()[..., 0]
+    head = dist < RADIUS
+    band = (dist >= RADIUS) & (dist < RADIUS + 4) & (np.mgrid[0:SIZE, 0:SIZE][0] > SIZE / 2)
+    reference = np.where(head, LEVEL, 0.0)
+    solved = np.where(band, 0.06, reference)
+    mask = _mask(solved, raw=reference)
+    assert not mask[band].any()
+    assert np.mean(mask[head]) > 0.99
