@@ -80,7 +80,9 @@ __all__ = [
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
-EDGE_FRACTION = 0.5  # mask, pixels next to the background: this fraction of the brightest 4-connected neighbour's diffuse
+EDGE_FRACTION = 0.5  # mask, the outer layer: a pixel under this fraction of its brightest 5 x 5 neighbour's diffuse
+EDGE_STEP_FRACTION = 0.6  # ... and under this fraction of its brightest 4-connected neighbour's is peeled
+EDGE_PASSES = 2  # ... at most this many times (a blurred edge's tail; dark hair along the silhouette stays)
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 WINDOW_MARGIN = 32
@@ -454,7 +456,7 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
         band = (slice(b0, min(b0 + 256, r1)), slice(c0, c1))
         fg[band] = np.float32(2.0) * luminance(full[band]) > threshold(sigma(band))
     # nothing outside the candidates' box is foreground: every step below runs on that box grown
-    # by 3 pixels (the 3 x 3 erosion, dilation and opening see what they saw on the whole
+    # by 3 pixels (the 5 x 5 dilation, the 3 x 3 erosion and opening see what they saw on the whole
     # image, and the background ring keeps the holes' connection to the image border)
     box = _signal_box(fg, margin=3)
     if box[0].start is None:  # no candidate at all
@@ -470,16 +472,24 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
         # (ambient light included), less two noise sigmas
         raw = prep.raw_cross[box]
         part &= raw >= np.float32(0.5 * 0.5) * d - np.float32(2.0) * _sigma_map(prep.cross_noise, raw)
-    # silhouette pixels partly covered by the head hold a fraction of its signal: a pixel next to the
-    # background (one of its 8 neighbours is not a candidate) counts when it holds at least half of its
-    # brightest 4-connected neighbour's (its centre on the head behind a sharp edge). Only that outer
-    # layer is tested, and against its 4 direct neighbours: dark hair along the silhouette whose albedo
-    # ramps up to the skin's over 2-3 px (0.045, 0.057, 0.10, 0.20) is not a coverage edge; before, every
-    # pixel was tested against its brightest 5 x 5 neighbour, which dropped the hair rim and the
-    # hairline's dark side (cover 0.94 on seed 3 at 256 px, 0.88 at 128 px)
-    outer = cv2.erode(part, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0
-    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    part &= (~outer | (d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, cross))).astype(np.uint8)
+    # silhouette pixels partly covered by the head hold a fraction of its signal: the outer layer (a
+    # candidate with a non-candidate among its 8 neighbours) is peeled EDGE_PASSES times, each time
+    # dropping its pixels under EDGE_STEP_FRACTION of their brightest direct (4-connected) neighbour's
+    # and under EDGE_FRACTION of their brightest 5 x 5 neighbour's. A blurred coverage edge's tail
+    # steps steeply from pixel to pixel (a lens blur of sigma 1 px: 0.32 against 0.68 across the
+    # edge) and goes; dark hair along the silhouette, whose albedo ramps up to the skin's over 2-3 px
+    # (0.045, 0.057, 0.10, 0.20), stays: its outermost pixel is close to its inner neighbour. Before,
+    # every pixel was tested against half of its brightest 5 x 5 neighbour's, which dropped that hair
+    # and the hairline's dark side (cover 0.94 on seed 3 at 256 px, 0.88 at 128 px)
+    keep = d >= np.float32(EDGE_STEP_FRACTION) * cv2.dilate(d, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
+    keep |= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    for _ in range(EDGE_PASSES):
+        outer = cv2.erode(part, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0
+        drop = outer & ~keep
+        drop &= part > 0
+        if not drop.any():
+            break
+        part[drop] = 0
     out = np.zeros((h, w), bool)
     out[box] = _clean_mask(cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     return out
