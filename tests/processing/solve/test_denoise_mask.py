@@ -94,3 +94,41 @@ def test_light_the_reference_frame_does_not_show_is_not_head() -> None:
     mask = _mask(solved, raw=reference)
     assert not mask[band].any()
     assert np.mean(mask[head]) > 0.99
+
+
+def _confidence(full: np.ndarray, mask: np.ndarray, *, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """``camera_confidence`` and ``confidence_map`` (the noise's alone) of a camera whose full-on
+    cross frame is ``full`` (H, W), the parallel frame 1.2x it, under the issue's noise model,
+    filtered at ``radius`` (0: a clean capture)."""
+    from types import SimpleNamespace
+
+    from id2reflectance.processing.solve.config import SolverConfig
+    from id2reflectance.processing.solve.denoise import PreparedCamera, camera_confidence, confidence_map
+
+    cross = np.repeat(full[..., None], 3, axis=2).astype(np.float32)
+    parallel = (1.2 * cross).astype(np.float32)
+    prep = Preparation(cross_noise=NOISE, parallel_noise=NOISE, radius_diffuse=radius, radius_specular=radius)
+    prep.raw_cross, prep.raw_parallel = luminance(cross), luminance(parallel)
+    images = {("full", "cross"): cross, ("full", "parallel"): parallel}
+    frames = CameraFrames("front", images, np.zeros(mask.shape, bool), {})
+    maps = SimpleNamespace(camera="front", mask=mask)
+    conf, _ = camera_confidence(frames, PreparedCamera(mask, prep), maps, SolverConfig())  # type: ignore[arg-type]
+    return conf, confidence_map(frames, prep, mask)[0]
+
+
+def test_confidence_is_lower_where_the_filters_straddle_dark_hair_and_skin() -> None:
+    """Filtered frames: a pixel under half of its brightest 5 x 5 neighbour's level (the hair beside
+    the skin) gets the square of its ratio over one half of the noise's confidence; elsewhere, and on
+    a clean (unfiltered) capture everywhere, the confidence is the noise's."""
+    dist = _distance_to_centre()[..., 0]
+    head = dist < RADIUS
+    albedo = np.interp(RADIUS - dist, [0.0, 1.5, 2.5, 3.5], [0.045, 0.057, 0.1, LEVEL])
+    full = np.where(head, albedo, 0.0)
+    conf, noise_only = _confidence(full, head, radius=1)
+    skin = head & (dist < RADIUS - 6)
+    hair = head & (dist >= RADIUS - 1)  # its brightest 5 x 5 neighbour is 2-3 px deeper: 0.1-0.3
+    assert np.all(conf[~head] == 0)
+    np.testing.assert_array_equal(conf[skin], noise_only[skin])
+    assert np.all(conf[hair] <= noise_only[hair]) and np.median(conf[hair]) < 0.5 * np.median(noise_only[hair])
+    clean, clean_noise = _confidence(full, head, radius=0)
+    np.testing.assert_array_equal(clean, clean_noise)
