@@ -320,7 +320,9 @@ def test_dark_hair_along_the_silhouette_is_in_the_mask(tmp_path: Path) -> None:
     clean = simulate_subject(tmp_path / "clean", subject_index=0, config=cfg)
     variants = {
         "inverses": derive_session(clean, tmp_path / "noisy", **ISSUE_NOISE),
-        "no inverses": derive_session(_without_inverses(clean, tmp_path / "clean8"), tmp_path / "noisy8", **ISSUE_NOISE),
+        "no inverses": derive_session(
+            _without_inverses(clean, tmp_path / "clean8"), tmp_path / "noisy8", **ISSUE_NOISE
+        ),
     }
     for name, session in variants.items():
         out = tmp_path / f"solved {name}"
