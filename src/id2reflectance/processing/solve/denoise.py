@@ -670,7 +670,8 @@ def camera_confidence(
 
     Returns
     -------
-    confidence : (H, W) float32 in [0, 1] (:func:`confidence_map`), 0 outside the mask.
+    confidence : (H, W) float32 in [0, 1] (:func:`confidence_map`, lowered where filtered frames
+        straddle a strong edge: :func:`_edge_confidence`), 0 outside the mask.
     warnings : ``"<camera>: [specular_below_noise] ..."`` when the median specular
         signal-to-noise ratio over the valid pixels is below 1: the maps
         ``specular_albedo``, ``normal_specular`` and ``roughness`` are then noise.
