@@ -132,3 +132,30 @@ def test_confidence_is_lower_where_the_filters_straddle_dark_hair_and_skin() -> 
     assert np.all(conf[hair] <= noise_only[hair]) and np.median(conf[hair]) < 0.5 * np.median(noise_only[hair])
     clean, clean_noise = _confidence(full, head, radius=0)
     np.testing.assert_array_equal(clean, clean_noise)
+
+
+def test_without_inverses_a_lit_backdrop_is_not_face() -> None:
+    """No inverse patterns (ambient light stays in the frames): a backdrop lit alike in every
+    pattern (0.1, as the simulator's) has as much light in each gradient frame as in the full-on
+    one, a face about half of it (three gradients sum to about 1.5 x full); before, the backdrop
+    was all taken (spill 100 %)."""
+    dist = _distance_to_centre()[..., 0]
+    head = dist < RADIUS
+    y, x = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    normal = {"x": np.clip((x - 0.5) * 2, -1, 1), "y": np.clip((0.5 - y) * 2, -1, 1), "z": np.full(head.shape, 0.5)}
+    backdrop, ambient = 0.1, 0.05 * LEVEL
+    rng = np.random.default_rng(3)
+
+    def frame(face: np.ndarray) -> np.ndarray:
+        value = np.where(head, face + ambient, backdrop)
+        value = value + rng.normal(size=value.shape) * NOISE.read / 3
+        return np.repeat(value[..., None], 3, axis=2).astype(np.float32)
+
+    images = {("full", "cross"): frame(np.full(head.shape, LEVEL))}
+    for a, n in normal.items():
+        images[(f"gradient_{a}", "cross")] = frame(LEVEL * (1 + 2 * n / 3) / 2)
+    prep = Preparation(cross_noise=NOISE, parallel_noise=NOISE, radius_diffuse=1)
+    prep.raw_cross = luminance(images[("full", "cross")])
+    frames = CameraFrames("front", images, np.zeros(head.shape, bool), {})
+    mask = robust_mask(frames, prep, min_diffuse=1e-4)
+    assert np.mean(mask[head]) > 0.99 and np.mean(mask[~head]) < 0.001

@@ -83,6 +83,7 @@ EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cr
 EDGE_FRACTION = 0.5  # mask, the outer layer: a pixel under this fraction of its brightest 5 x 5 neighbour's diffuse
 EDGE_STEP_FRACTION = 0.6  # ... and under this fraction of its brightest 4-connected neighbour's is peeled
 EDGE_PASSES = 2  # ... at most this many times (a blurred edge's tail; dark hair along the silhouette stays)
+AMBIENT_FACE = 0.5  # mask without inverse patterns: a pixel whose light is more than this fraction ambient is not face
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 WINDOW_MARGIN = 32
@@ -472,6 +473,19 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
         # (ambient light included), less two noise sigmas
         raw = prep.raw_cross[box]
         part &= raw >= np.float32(0.5 * 0.5) * d - np.float32(2.0) * _sigma_map(prep.cross_noise, raw)
+    gradients = [(f"gradient_{a}", "cross") for a in AXES]
+    if not prep.ambient_removed and not has_inverses(frames.images) and all(g in frames.images for g in gradients):
+        # without inverse patterns ambient light (room light, a lit backdrop) stays in the frames: a
+        # pixel whose light every pattern has is not face. The three gradients of a face add up to
+        # about 1.5 x its full-on frame (a Lambertian surface: (1 + 2 n_a / 3) / 2 each), so
+        # 2 mean_a(gradient_a) - full is within about 0.38 x full of 0 there, and full on a backdrop
+        # that every pattern lights alike (as the alignment's face region, align_work.face_region,
+        # per pixel here: the frames are denoised and a 5 x 5 average lets the backdrop beside the
+        # silhouette in)
+        amb = sum(luminance(frames.images[g][box]) for g in gradients)
+        amb *= np.float32(2.0 / 3.0)
+        amb -= np.float32(0.5) * d
+        part &= amb < np.float32(AMBIENT_FACE * 0.5) * d
     # silhouette pixels partly covered by the head hold a fraction of its signal: the outer layer (a
     # candidate with a non-candidate among its 8 neighbours) is peeled EDGE_PASSES times, each time
     # dropping its pixels under EDGE_STEP_FRACTION of their brightest direct (4-connected) neighbour's
