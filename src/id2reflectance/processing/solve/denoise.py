@@ -22,7 +22,8 @@ Pipeline per camera (``solve_session``): decode -> align (when present) -> :func
    rebuilt from the filtered moments; the parallel frame as ``cross' + S'`` in every
    channel (the solver reads it only through ``lum(parallel - cross)``).
 4. **Mask** (only without ``masks/<camera>.png``): denoised diffuse luminance above a
-   per-pixel noise threshold, specks removed, enclosed holes filled.
+   per-pixel noise threshold and shown by the reference frame itself, the outer layer's
+   partly covered pixels dropped, specks removed, enclosed holes filled.
 5. **Confidence** per pixel from the signal-to-noise ratios after filtering, and the
    ``[specular_below_noise]`` warning.
 """
@@ -79,7 +80,10 @@ __all__ = [
 AMBIENT_MIN = 0.003  # ambient / full-on luminance (median) below which no ambient is removed
 AMBIENT_RADIUS = 1  # pixels, guided filter of the ambient estimate (3 left a ring of backdrop at the silhouette)
 EPS_SIGMAS = 2.0  # guided-filter eps: (this many noise sigmas of the full-on cross luminance) squared
-EDGE_FRACTION = 0.5  # mask: a pixel needs this fraction of its brightest 5 x 5 neighbour's diffuse
+EDGE_FRACTION = 0.5  # mask, the outer layer: a pixel under this fraction of its brightest 5 x 5 neighbour's diffuse
+EDGE_STEP_FRACTION = 0.6  # ... and under this fraction of its brightest 4-connected neighbour's is peeled
+EDGE_PASSES = 2  # ... at most this many times (a blurred edge's tail; dark hair along the silhouette stays)
+AMBIENT_FACE = 0.5  # mask without inverse patterns: a pixel whose light is more than this fraction ambient is not face
 MASK_SNR = 6.0  # mask threshold: diffuse luminance above this many noise sigmas (after filtering)
 CONFIDENCE_SNR = 3.0  # signal-to-noise ratio at which a pixel's confidence is 1/2
 WINDOW_MARGIN = 32
@@ -453,7 +457,7 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
         band = (slice(b0, min(b0 + 256, r1)), slice(c0, c1))
         fg[band] = np.float32(2.0) * luminance(full[band]) > threshold(sigma(band))
     # nothing outside the candidates' box is foreground: every step below runs on that box grown
-    # by 3 pixels (the 5 x 5 dilation and the 3 x 3 opening see what they saw on the whole
+    # by 3 pixels (the 5 x 5 dilation, the 3 x 3 erosion and opening see what they saw on the whole
     # image, and the background ring keeps the holes' connection to the image border)
     box = _signal_box(fg, margin=3)
     if box[0].start is None:  # no candidate at all
@@ -461,10 +465,45 @@ def robust_mask(frames: CameraFrames, prep: Preparation, *, min_diffuse: float) 
     d = luminance(full[box])
     d *= np.float32(2.0)
     part = fg[box]
-    # silhouette pixels partly covered by the head hold a fraction of its signal: count one
-    # when it holds at least half of its brightest neighbour's (the pixel centre on the head);
-    # darker pixels inside (pores, brows) become holes, filled below
-    part &= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    if prep.raw_cross is not None:
+        # the reference frame's own light: the denoised full-on level also holds the complementary
+        # patterns' (their inverse-variance mean), which on a moving head reach past the reference
+        # frame's silhouette (a band of about 0.06 beside the neck where the frame itself reads 0);
+        # a pixel must show at least half of the denoised level in the frame as the sensor saw it
+        # (ambient light included), less two noise sigmas
+        raw = prep.raw_cross[box]
+        part &= raw >= np.float32(0.5 * 0.5) * d - np.float32(2.0) * _sigma_map(prep.cross_noise, raw)
+    gradients = [(f"gradient_{a}", "cross") for a in AXES]
+    if not prep.ambient_removed and not has_inverses(frames.images) and all(g in frames.images for g in gradients):
+        # without inverse patterns ambient light (room light, a lit backdrop) stays in the frames: a
+        # pixel whose light every pattern has is not face. The three gradients of a face add up to
+        # about 1.5 x its full-on frame (a Lambertian surface: (1 + 2 n_a / 3) / 2 each), so
+        # 2 mean_a(gradient_a) - full is within about 0.38 x full of 0 there, and full on a backdrop
+        # that every pattern lights alike (as the alignment's face region, align_work.face_region,
+        # per pixel here: the frames are denoised and a 5 x 5 average lets the backdrop beside the
+        # silhouette in)
+        amb = sum(luminance(frames.images[g][box]) for g in gradients)
+        amb *= np.float32(2.0 / 3.0)
+        amb -= np.float32(0.5) * d
+        part &= amb < np.float32(AMBIENT_FACE * 0.5) * d
+    # silhouette pixels partly covered by the head hold a fraction of its signal: the outer layer (a
+    # candidate with a non-candidate among its 8 neighbours) is peeled EDGE_PASSES times, each time
+    # dropping its pixels under EDGE_STEP_FRACTION of their brightest direct (4-connected) neighbour's
+    # and under EDGE_FRACTION of their brightest 5 x 5 neighbour's. A blurred coverage edge's tail
+    # steps steeply from pixel to pixel (a lens blur of sigma 1 px: 0.32 against 0.68 across the
+    # edge) and goes; dark hair along the silhouette, whose albedo ramps up to the skin's over 2-3 px
+    # (0.045, 0.057, 0.10, 0.20), stays: its outermost pixel is close to its inner neighbour. Before,
+    # every pixel was tested against half of its brightest 5 x 5 neighbour's, which dropped that hair
+    # and the hairline's dark side (cover 0.94 on seed 3 at 256 px, 0.88 at 128 px)
+    keep = d >= np.float32(EDGE_STEP_FRACTION) * cv2.dilate(d, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
+    keep |= d >= np.float32(EDGE_FRACTION) * cv2.dilate(d, np.ones((5, 5), np.uint8))
+    for _ in range(EDGE_PASSES):
+        outer = cv2.erode(part, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0
+        drop = outer & ~keep
+        drop &= part > 0
+        if not drop.any():
+            break
+        part[drop] = 0
     out = np.zeros((h, w), bool)
     out[box] = _clean_mask(cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     return out
@@ -566,6 +605,28 @@ def confidence_map(frames: CameraFrames, prep: Preparation, mask: np.ndarray) ->
     return conf, snr_full
 
 
+def _edge_confidence(conf: np.ndarray, frames: CameraFrames, prep: Preparation, mask: np.ndarray) -> None:
+    """Lower ``conf`` (H, W) float32, in place, where the filters' windows straddle a strong edge.
+
+    Only when the frames were filtered (a radius > 0; a clean capture keeps its confidence): a pixel
+    under ``EDGE_FRACTION`` of its brightest 5 x 5 neighbour's full-on diffuse (dark hair beside
+    skin, along the silhouette or the hairline; brows, nostrils) is multiplied by the square of its
+    ratio over ``EDGE_FRACTION`` (a weight as the inverse of an error variance, the error growing as
+    the level falls). The windows there mix the two sides: on the 256 px heads of seeds 0-5 (issue
+    noise, still, with inverses) such pixels have 2-3x the errors of the others (diffuse normal 1.8
+    against 0.64 deg, specular 2.7 against 1.2 deg, median), and the noise alone left their
+    confidence at 0.99 (section 1c of docs/solve.md).
+    """
+    if (prep.radius_diffuse == 0 and prep.radius_specular == 0) or not mask.any():
+        return
+    rows, cols = _signal_box(mask, margin=2)
+    d = luminance(frames.images[("full", "cross")][rows, cols])
+    ratio = d / np.maximum(cv2.dilate(d, np.ones((5, 5), np.uint8)), np.float32(1e-12))
+    ratio *= np.float32(1.0 / EDGE_FRACTION)
+    np.clip(ratio, np.float32(0.0), np.float32(1.0), out=ratio)
+    conf[rows, cols] *= np.square(ratio, out=ratio)
+
+
 @dataclass
 class PreparedCamera:
     """The solve's view of one prepared camera: its foreground mask and what was done."""
@@ -623,12 +684,14 @@ def camera_confidence(
 
     Returns
     -------
-    confidence : (H, W) float32 in [0, 1] (:func:`confidence_map`), 0 outside the mask.
+    confidence : (H, W) float32 in [0, 1] (:func:`confidence_map`, lowered where filtered frames
+        straddle a strong edge: :func:`_edge_confidence`), 0 outside the mask.
     warnings : ``"<camera>: [specular_below_noise] ..."`` when the median specular
         signal-to-noise ratio over the valid pixels is below 1: the maps
         ``specular_albedo``, ``normal_specular`` and ``roughness`` are then noise.
     """
     conf, snr_s = confidence_map(frames, prepared.report, maps.mask)
+    _edge_confidence(conf, frames, prepared.report, maps.mask)
     out: list[str] = []
     valid = maps.mask
     if valid.any():
