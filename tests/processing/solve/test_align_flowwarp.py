@@ -92,7 +92,9 @@ def test_the_flow_warp_is_the_exact_bicubic_of_the_flowed_positions(h, w, scale,
     # OpenCV from the same positions as float32 maps
     ys, xs = np.mgrid[:h, :w].astype(np.float64)
     F = np.zeros((h, w, 2))
-    grid = cv2.resize(flow, ((wx1 - wx0) // scale * scale, (wy1 - wy0) // scale * scale), interpolation=cv2.INTER_LINEAR)
+    grid = cv2.resize(
+        flow, ((wx1 - wx0) // scale * scale, (wy1 - wy0) // scale * scale), interpolation=cv2.INTER_LINEAR
+    )
     F[wy0 : wy0 + grid.shape[0], wx0 : wx0 + grid.shape[1]] = grid * scale
     mx = (M[0, 0] * (xs + F[..., 0]) + M[0, 1] * (ys + F[..., 1]) + M[0, 2]).astype(np.float32)
     my = (M[1, 0] * (xs + F[..., 0]) + M[1, 1] * (ys + F[..., 1]) + M[1, 2]).astype(np.float32)

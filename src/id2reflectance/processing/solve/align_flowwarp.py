@@ -41,29 +41,12 @@ WARM_STEPS = 1
 
 
 @njit(**_JIT)
-def _flow_at(fxw: np.ndarray, fyw: np.ndarray, scale: float, wx0: float, wy0: float, x: float, y: float):  # noqa: ANN202
-    """The flow (camera pixels) at camera pixel ``(x, y)``: the working grid ``fxw``, ``fyw`` (h, w)
-    float32 (working pixels) interpolated bilinearly at ``((x - wx0 + 0.5) / scale - 0.5, ...)``, its
-    edge replicated, times ``scale``; no test of the window."""
-    hw, ww = fxw.shape
-    u = min(max((x - wx0 + 0.5) / scale - 0.5, 0.0), ww - 1.0)
-    v = min(max((y - wy0 + 0.5) / scale - 0.5, 0.0), hw - 1.0)
-    iu, iv = int(np.floor(u)), int(np.floor(v))
-    iu1, iv1 = min(iu + 1, ww - 1), min(iv + 1, hw - 1)
-    tu, tv = u - iu, v - iv
-    top = fxw[iv, iu] + tu * (fxw[iv, iu1] - fxw[iv, iu])
-    bot = fxw[iv1, iu] + tu * (fxw[iv1, iu1] - fxw[iv1, iu])
-    fx = top + tv * (bot - top)
-    top = fyw[iv, iu] + tu * (fyw[iv, iu1] - fyw[iv, iu])
-    bot = fyw[iv1, iu] + tu * (fyw[iv1, iu1] - fyw[iv1, iu])
-    fy = top + tv * (bot - top)
-    return scale * fx, scale * fy
-
-
-@njit(**_JIT)
 def _flow_node(fxw: np.ndarray, fyw: np.ndarray, iu: int, iu1: int, tu: float, v: float, scale: float):  # noqa: ANN202
-    """:func:`_flow_at` at a node column (its grid columns ``iu``, ``iu1`` and fraction ``tu``, from
-    :func:`_flow_at`'s clamped ``u``) and working row ``v`` (unclamped)."""
+    """The flow (camera pixels) at a node column and working row ``v``: the working grid ``fxw``, ``fyw``
+    (h, w) float32 (working pixels) interpolated bilinearly between the node's grid columns ``iu``,
+    ``iu1`` (fraction ``tu``) and the rows around ``v`` (clamped: the grid's edge replicated), times
+    ``scale``. Camera pixel ``(x, y)`` is working pixel ``((x - wx0 + 0.5) / scale - 0.5, ...)``, ``(wx0,
+    wy0)`` the window's origin."""
     hw = fxw.shape[0]
     v = min(max(v, 0.0), hw - 1.0)
     iv = int(np.floor(v))
@@ -126,7 +109,8 @@ def _flow_band(
     """``out`` (R, 3 C) float32: output rows ``y0 ..`` and columns ``x0 .. x0 + C`` resampled from ``src``
     (h, 3 W) float32 (the frame's rows from ``src_row0``; rows beyond read as its nearest, columns beyond
     the frame's edge replicated) at ``m (x + F(x))``, ``m`` (2, 3) float64 (frame rows counted from 0),
-    ``F`` the flow of :func:`_flow_at`, 0 outside ``win`` (x0, y0, x1, y1; end exclusive)."""
+    ``F`` the working grid's flow ``fxw``, ``fyw`` interpolated bilinearly (:func:`_flow_node`) times
+    ``scale``, 0 outside ``win`` (x0, y0, x1, y1; end exclusive)."""
     h, w = src.shape[0], src.shape[1] // 3
     rows, cols = out.shape[0], out.shape[1] // 3
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
@@ -143,11 +127,9 @@ def _flow_band(
     cell = np.empty(tc, np.int64)
     wts = np.empty(5 * tc, np.float32)
     nodex = np.empty(nmax)
-    nu = np.empty(nmax, np.int64)  # the nodes' working grid columns and fractions (:func:`_flow_at`)
+    nu = np.empty(nmax, np.int64)  # the nodes' working grid columns and fractions (:func:`_flow_node`)
     nu1 = np.empty(nmax, np.int64)
     ntu = np.empty(nmax)
-    fxn = np.empty(nmax)
-    fyn = np.empty(nmax)
     xn = np.empty(nmax)
     ys = np.empty(nmax)  # the curves' y* on the previous two rows
     yp = np.empty(nmax)

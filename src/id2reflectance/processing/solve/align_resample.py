@@ -11,9 +11,9 @@ row straight into the frame (strips of columns,
 :func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place`: three contiguous channels
 per pixel, or an EXR file's view), other layouts go in bands of rows read from the frame's own rows
 and written back one band later (two band buffers, no copy of the source rows).
-A frame with a residual dense flow is resampled through
-``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
-bands (each band's maps made for it alone).
+A frame with a residual dense flow is resampled by two compiled passes as well
+(:func:`remap_with_flow`, :mod:`~id2reflectance.processing.solve.align_flowwarp`; ``cv2.remap`` from
+each band's coordinate maps for other layouts), over the same box in bands of rows.
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
 ``M`` (3, 3) maps a reference pixel to the frame pixel it is read from.
@@ -249,8 +249,10 @@ def remap_with_flow(
     pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)). ``window``
     (x0, y0, x1, y1): the camera pixels the working grid covers (default the whole frame); no
     flow beyond it. Only the face's ``box`` (x0, y0, x1, y1; camera pixels; default the whole
-    frame) grown by ``margin`` is resampled, in bands of rows (the coordinate maps of one band at a
-    time, ``cv2.remap`` bicubic), as :func:`warp_face`: the pixels beyond stay as decoded;
+    frame) grown by ``margin`` is resampled, in bands of rows (Keys' cubic: the compiled passes of
+    :func:`~id2reflectance.processing.solve.align_flowwarp.warp_flow_rows`, float64 positions, for three
+    contiguous float32 channels per pixel while :data:`COMPILED_FLOW`; else ``cv2.remap`` from the
+    coordinate maps of one band at a time), as :func:`warp_face`: the pixels beyond stay as decoded;
     ``in_place`` writes into ``img`` (each band one band late, so that every row a band reads is
     still as decoded), else into a copy.
     """
