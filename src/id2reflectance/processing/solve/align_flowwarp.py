@@ -17,6 +17,9 @@ nodes (camera columns ``wx0 + scale k + (scale - 1) / 2``), so it is evaluated a
 and interpolated between them: exact for the vertical pass's ``Y(x, y)``; for the horizontal pass's
 ``X(x, j)``, whose ``y*`` changes along the row, to second order (the flow's cross derivative times
 the slope of ``y*``: about 1e-3 px for the smoothed residual flows the alignment applies).
+The horizontal pass continues the flow beyond the window's rows (the grid's edge replicated), where
+the vertical pass's output pixels have none: the two agree where the flow is 0 at the window's edge,
+as the alignment's is (weighted to the face, which lies a quarter of its extent inside the window).
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel.
 """
