@@ -222,8 +222,28 @@ def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(128.0 + f * (42.0 / scale), 0, 255).astype(np.uint8)
 
 
+def _flow_smoothing(region: np.ndarray, down: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+    """What :func:`_residual_flow` smooths its flows with, the same for every frame of a camera: the face
+    ``region`` (working grid) on the flow's grid ``down`` halvings coarser as (h, w) float32 weights
+    (``pyrDown``) and as bool (over half), their Gaussian of a 24th of the face's extent (at least
+    :data:`FLOW_SMOOTH` px; None when no face pixel is left on that grid) and that sigma."""
+    inside = region.astype(np.float32)
+    for _ in range(down):
+        inside = cv2.pyrDown(inside)
+    face = inside > 0.5
+    ys, xs = np.nonzero(face)
+    if not len(xs):
+        return inside, face, None, 0.0
+    sigma = max(FLOW_SMOOTH, max(np.ptp(xs), np.ptp(ys)) / 24.0)
+    return inside, face, cv2.GaussianBlur(inside, (0, 0), sigma), sigma
+
+
 def _residual_flow(
-    template_f: np.ndarray, frame_pyr: list[np.ndarray], M: np.ndarray, region: np.ndarray
+    template_f: np.ndarray,
+    frame_pyr: list[np.ndarray],
+    M: np.ndarray,
+    region: np.ndarray,
+    smoothing: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense flow from the template's features to the aligned frame's, at the flow's own resolution.
 
@@ -232,6 +252,9 @@ def _residual_flow(
     :data:`FLOW_WIDTH` pixels wide (the frame's feature pyramid warped by ``M`` at that level), averaged inside
     the face (Gaussian of a 24th of the face's extent, at least :data:`FLOW_SMOOTH` px): the
     non-rigid drift it measures is smooth, the flow that noise and lighting changes produce is not.
+
+    ``smoothing``: a dict the caller keeps per camera, where the face's weights on the flow's grid and
+    their Gaussian (:func:`_flow_smoothing`, the same for every frame) are made once; None: made here.
 
     Returns
     -------
@@ -264,14 +287,13 @@ def _residual_flow(
     flow = dis.calc(_flow_image(a, scale), _flow_image(b, scale), None)
     # non-rigid drift is smooth over the face, the flow of noise and of lighting changes is not:
     # averaged inside the face (normalised convolution) over a 24th of its extent
-    inside = region.astype(np.float32)
-    for _ in range(down):
-        inside = cv2.pyrDown(inside)
-    face = inside > 0.5
-    ys, xs = np.nonzero(face)
-    if len(xs):
-        sigma = max(FLOW_SMOOTH, max(np.ptp(xs), np.ptp(ys)) / 24.0)
-        weight = cv2.GaussianBlur(inside, (0, 0), sigma)
+    kept = None if smoothing is None else smoothing.get(down)
+    if kept is None:  # the same for every frame of the camera: made once where the caller keeps it
+        kept = _flow_smoothing(region, down)
+        if smoothing is not None:
+            smoothing[down] = kept
+    inside, face, weight, sigma = kept
+    if weight is not None:
         flow = cv2.GaussianBlur(flow * inside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
     else:
         face = cv2.resize(region.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
@@ -499,6 +521,7 @@ class _Checks:
     in_place: bool = False
     window: tuple[int, int, int, int] | None = None  # camera pixels the working frames cover (None: all)
     spline: bool = False  # rigid frames resampled with the cubic spline (:func:`resample_spline`)
+    flow_smoothing: dict = field(default_factory=dict)  # :func:`_residual_flow`'s, made once per camera
 
 
 def _finish(
@@ -548,7 +571,7 @@ def _finish(
     # keeps its lighting's and noise's, not motion: not measured, unless the flow is to be applied)
     flow, residual = None, None
     if c.mode == "flow" or not still:
-        flow, flow_face = _residual_flow(template, frame_pyr, Mw, c.region)
+        flow, flow_face = _residual_flow(template, frame_pyr, Mw, c.region, c.flow_smoothing)
         # measured on the flow's own (smooth, at most FLOW_WIDTH wide) grid: as on the enlarged one
         residual = c.f * float(np.median(np.linalg.norm(flow[flow_face], axis=1))) if flow_face.any() else 0.0
     # auto: the flow for a frame that moved and keeps a large residual (a still frame's residual

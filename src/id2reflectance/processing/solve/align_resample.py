@@ -11,9 +11,9 @@ row straight into the frame (strips of columns,
 :func:`~id2reflectance.processing.solve.align_cubic.warp_box_in_place`: three contiguous channels
 per pixel, or an EXR file's view), other layouts go in bands of rows read from the frame's own rows
 and written back one band later (two band buffers, no copy of the source rows).
-A frame with a residual dense flow is resampled through
-``cv2.remap`` with its coordinate maps (:func:`remap_with_flow`), over the same box in the same
-bands (each band's maps made for it alone).
+A frame with a residual dense flow is resampled by two compiled passes as well
+(:func:`remap_with_flow`, :mod:`~id2reflectance.processing.solve.align_flowwarp`; ``cv2.remap`` from
+each band's coordinate maps for other layouts), over the same box in bands of rows.
 
 Pixel coordinates: ``(x = column, y = row)``, ``(0, 0)`` the centre of the top-left pixel;
 ``M`` (3, 3) maps a reference pixel to the frame pixel it is read from.
@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from id2reflectance.processing.solve.align_cubic import prefilter_box, warp_box_in_place, warp_rows
+from id2reflectance.processing.solve.align_flowwarp import warp_flow_rows
 
 SPLINE_REACH = 6
 """Half width (pixels) of the cubic spline's prefilter as a finite kernel (its taps fall as
@@ -35,6 +36,10 @@ pixels the cut left 0.45 % of a near-Nyquist texture's range, at 6 0.03 %)."""
 BAND_ROWS = 128
 """Rows of the reference grid resampled per band by the in-place warp (at least twice the motion's reach)."""
 _FLAGS = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+COMPILED_FLOW = True
+"""A frame with a residual flow is resampled by the compiled passes of
+:mod:`~id2reflectance.processing.solve.align_flowwarp` where they apply (``cv2.remap`` from coordinate
+maps otherwise, and when False: the tests' reference)."""
 
 
 def _spline_kernel() -> np.ndarray:
@@ -244,8 +249,10 @@ def remap_with_flow(
     pixel x matches aligned pixel x + flow(x), i.e. frame pixel M (x + flow(x)). ``window``
     (x0, y0, x1, y1): the camera pixels the working grid covers (default the whole frame); no
     flow beyond it. Only the face's ``box`` (x0, y0, x1, y1; camera pixels; default the whole
-    frame) grown by ``margin`` is resampled, in bands of rows (the coordinate maps of one band at a
-    time, ``cv2.remap`` bicubic), as :func:`warp_face`: the pixels beyond stay as decoded;
+    frame) grown by ``margin`` is resampled, in bands of rows (Keys' cubic: the compiled passes of
+    :func:`~id2reflectance.processing.solve.align_flowwarp.warp_flow_rows`, float64 positions, for three
+    contiguous float32 channels per pixel while :data:`COMPILED_FLOW`; else ``cv2.remap`` from the
+    coordinate maps of one band at a time), as :func:`warp_face`: the pixels beyond stay as decoded;
     ``in_place`` writes into ``img`` (each band one band late, so that every row a band reads is
     still as decoded), else into a copy.
     """
@@ -263,9 +270,12 @@ def remap_with_flow(
     t = M[:2, 2].astype(np.float32)
     reach = int(np.ceil(_row_shift(M, (x0, y0, x1, y1)) + scale * float(np.abs(f).max()))) + 4
     xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+    compiled = COMPILED_FLOW
 
     def resample(r: int, e: int, lo: int, hi: int, band: np.ndarray) -> None:
-        # the flow on this band's camera pixels: camera x = scale x_w + (scale - 1) / 2 + window origin
+        if compiled and warp_flow_rows(img[lo:hi], lo, M, f, scale, (wx0, wy0, wx1, wy1), x0, r, band):
+            return  # the two compiled passes (three contiguous float32 channels per pixel)
+        # other layouts: the flow on this band's camera pixels: camera x = scale x_w + (scale - 1) / 2 + window origin
         # (bilinear, as a resize of the working grid to the window's camera size), 0 beyond the window
         S = np.array(
             [[1.0 / scale, 0.0, (x0 - wx0 + 0.5) / scale - 0.5], [0.0, 1.0 / scale, (r - wy0 + 0.5) / scale - 0.5]]
