@@ -121,3 +121,24 @@ def test_self_guided_smoothing_equals_the_general_filter_bit_for_bit(r: int) -> 
     guided.guided_filter(view, view, radius=r, eps=0.01, out=view)
     np.testing.assert_array_equal(view, general)
     assert guided._same_pixels(image[5:85, 3:67], view) and not guided._same_pixels(view, view.copy())
+
+
+@pytest.mark.parametrize("r", [1, 2, 4])  # 4: subsampled, the numpy path
+def test_the_full_on_guide_smoothed_in_its_kept_plane_equals_a_fresh_one(r: int) -> None:
+    """``prepare_frames`` smooths the full-on guide in a plane kept between cameras
+    (``denoise._guide_plane``, in place): bit for bit the smoothing of the box's strided view into a
+    fresh array, camera after camera of other sizes (the plane reused, nothing carried over)."""
+    from id2reflectance.processing.solve.denoise import _guide_plane
+    from id2reflectance.processing.solve.moment_filter import filter_step
+
+    rng = np.random.default_rng(r)
+    for shape, box in (((90, 120), (slice(5, 80), slice(7, 111))), ((60, 70), (slice(0, 60), slice(3, 50)))):
+        lum = (0.3 + 0.05 * rng.standard_normal(shape)).astype(np.float32)
+        lum[:, : shape[1] // 2] *= 0.2  # an edge
+        view = lum[box]
+        want = guided.guided_filter(view, view, radius=r, eps=1e-3, subsample=filter_step(r))
+        plane = _guide_plane(view)
+        assert plane.flags.c_contiguous and np.array_equal(plane, view)
+        guided.guided_filter(plane, plane, radius=r, eps=1e-3, subsample=filter_step(r), out=plane)
+        assert np.array_equal(plane, want)
+        assert not np.array_equal(plane, view)  # smoothed

@@ -169,6 +169,28 @@ def test_the_screened_solve_inverts_its_operator() -> None:
         np.testing.assert_allclose(single, psi[k], rtol=0, atol=1e-6)
 
 
+@pytest.mark.skipif(integrable_normals._POCKETFFT is None, reason="scipy without its pocketfft binding")
+@pytest.mark.parametrize("shape", [(70, 90), (61, 47), (33, 128)])
+def test_the_kept_buffer_solve_equals_scipys_transforms(shape: tuple[int, int]) -> None:
+    """The screened solve through pocketfft's passes into kept buffers gives ``scipy.fft.rfft2`` /
+    ``irfft2``'s values bit for bit (odd and even FFT widths), camera after camera of other sizes."""
+    import scipy.fft
+
+    rng = np.random.default_rng(shape[0])
+    kappa, pad = integrable_normals.KAPPA, integrable_normals.PAD
+    h, w = shape
+    for scale in (1.0, 1e-3):  # a second camera: the kept spectrum and padded box reused
+        curls = (scale * rng.normal(0.0, 1.0, (2, h, w))).astype(np.float32)
+        buf = integrable_normals._padded(2, (h, w), np.float32)
+        buf[:, pad : pad + h, pad : pad + w] = curls
+        H, W = buf.shape[1:]
+        spec = scipy.fft.rfft2(buf.copy(), workers=-1)
+        spec *= integrable_normals._inverse_symbol(H, W, kappa, np.float32)[:, ::2]
+        want = scipy.fft.irfft2(spec, s=(H, W), workers=-1)[:, pad : pad + h, pad : pad + w]
+        got = integrable_normals._solve_padded(buf, (h, w), kappa)
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+
+
 def test_the_coordinate_grids_jacobian() -> None:
     """The Jacobian from the neighbouring nodes matches differences over one pixel (a distorted lens)."""
     from id2reflectance.capture.camera import undistort_pixels

@@ -360,7 +360,10 @@ def prepare_frames(
     if window is not None:  # nothing is solved beyond it: filtered only as far as its filters reach
         roi = _cut_box(lit, window, margin=4 * r_g + 2 + WINDOW_MARGIN, shape=shape)
     prep.roi = roi
-    guide = guided_filter(lum_c[roi], lum_c[roi], radius=r_g, eps=eps_d, subsample=filter_step(r_g))
+    # smoothed in a plane kept between cameras: a fresh copy and a fresh output had cost a page fault
+    # per 4 KiB (at 4096^2 two 64 MB arrays, mapped anew by every camera)
+    guide = _guide_plane(lum_c[roi])
+    guided_filter(guide, guide, radius=r_g, eps=eps_d, subsample=filter_step(r_g), out=guide)
     if not (in_place and all(img.flags.writeable for img in images.values())):
         for key, img in images.items():  # the caller's frames stay as they are
             if img is frames.images[key]:
@@ -393,6 +396,20 @@ def prepare_frames(
         prep.level_cross,
     )
     return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
+
+
+_GUIDE: list[np.ndarray] = []  # the full-on guide's plane, reused camera after camera
+
+
+def _guide_plane(lum: np.ndarray) -> np.ndarray:
+    """A C-contiguous (h, w) float32 copy of ``lum`` (h, w) in memory kept between calls (valid until the
+    next call: the guide is used only inside :func:`prepare_frames`)."""
+    n = lum.size
+    if not _GUIDE or _GUIDE[0].size < n:
+        _GUIDE[:] = [mapped_empty((n,), np.float32)]
+    out = _GUIDE[0][:n].reshape(lum.shape)
+    np.copyto(out, lum)
+    return out
 
 
 def _cut_box(
