@@ -26,6 +26,13 @@ def exact_bicubic(img: np.ndarray, M: np.ndarray) -> np.ndarray:
     ys, xs = np.mgrid[:h, :w].astype(np.float64)
     X = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
     Y = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+    return keys_sample(img, X, Y)
+
+
+def keys_sample(img: np.ndarray, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """(H, W, C) float64: ``img`` (h, w, C) sampled at frame positions ``X``, ``Y`` (H, W) float64 pixels
+    by the 2-D Keys cubic (16 taps), the frame's edge replicated."""
+    h, w = img.shape[:2]
     ix, iy = np.floor(X).astype(int), np.floor(Y).astype(int)
     out = np.zeros(img.shape, np.float64)
     for dy in range(-1, 3):

@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 
 from id2reflectance.processing.solve import align_resample
-from id2reflectance.processing.solve.align_cubic import KEYS_A, warp_rows
+from id2reflectance.processing.solve.align_cubic import warp_rows
 from id2reflectance.processing.solve.align_features import Similarity
 from id2reflectance.processing.solve.align_flowwarp import TILE_COLS, warp_flow_rows
-
-
-def _keys(t: np.ndarray) -> np.ndarray:
-    a, t = KEYS_A, np.abs(t)
-    inner = (a + 2) * t**3 - (a + 3) * t**2 + 1
-    outer = a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a
-    return np.where(t <= 1, inner, np.where(t < 2, outer, 0.0))
+from tests.processing.solve.test_align_cubic import keys_sample
 
 
 def exact_flow_bicubic(
@@ -42,13 +36,7 @@ def exact_flow_bicubic(
     px, py = xs + F[..., 0], ys + F[..., 1]
     X = M[0, 0] * px + M[0, 1] * py + M[0, 2]
     Y = M[1, 0] * px + M[1, 1] * py + M[1, 2]
-    ix, iy = np.floor(X).astype(int), np.floor(Y).astype(int)
-    out = np.zeros(img.shape, np.float64)
-    for dy in range(-1, 3):
-        for dx in range(-1, 3):
-            wgt = _keys(X - (ix + dx)) * _keys(Y - (iy + dy))
-            out += wgt[..., None] * img[np.clip(iy + dy, 0, h - 1), np.clip(ix + dx, 0, w - 1)]
-    return out
+    return keys_sample(img, X, Y)
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:

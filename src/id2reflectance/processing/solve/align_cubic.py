@@ -132,6 +132,40 @@ def _blend(
 
 
 @njit(**_JIT)
+def _blend_cols(
+    trow: np.ndarray, wts: np.ndarray, cell: np.ndarray, n: int, xa: int, seg: np.ndarray, base: int
+) -> None:
+    """The horizontal pass of one frame row: ``trow`` (3 n,) float32 interleaved RGB, output column
+    ``xa + i`` the 4-tap blend (weights ``wts[k n + i]``, k = 0..3) of frame columns ``cell[i] - 1 ..
+    cell[i] + 2``, read from ``seg`` (interleaved RGB, its first pixel frame column ``base``), taken in
+    runs of columns read at the same offset."""
+    i = 0
+    while i < n:
+        d = cell[i] - (xa + i)
+        k = i + 1
+        while k < n and cell[k] - (xa + k) == d:
+            k += 1
+        _blend(trow, wts, i, k, seg, seg, seg, seg, 3 * (xa + d - 1 - base), 3)
+        i = k
+
+
+@njit(**_JIT)
+def _blend_rows(orow: np.ndarray, wts: np.ndarray, cell: np.ndarray, n: int, tmp: np.ndarray, j0: int) -> None:
+    """The vertical pass of one output row: ``orow`` (3 n,) float32 interleaved RGB, each pixel ``i``
+    the 4-tap blend (weights ``wts[k n + i]``, k = 0..3) of the horizontal pass's rows ``cell[i] - 1 .. cell[i] + 2``
+    (frame rows; ``tmp`` row ``t`` holds frame row ``j0 + t``), taken in runs of pixels that read the
+    same rows."""
+    i = 0
+    while i < n:
+        t = cell[i] - j0
+        k = i + 1
+        while k < n and cell[k] == t + j0:
+            k += 1
+        _blend(orow, wts, i, k, tmp[t - 1, : 3 * n], tmp[t, : 3 * n], tmp[t + 1, : 3 * n], tmp[t + 2, : 3 * n], 0, 0)
+        i = k
+
+
+@njit(**_JIT)
 def _fma4(
     out: np.ndarray,
     w0: np.ndarray,
@@ -195,39 +229,12 @@ def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, 
             for i in range(n):
                 pos[i] = a * (xa + i) + b * j + c
             _weights(pos, n, cell, wts, spline)
-            trow = tmp[j - j0, : 3 * n]
-            i = 0
-            while i < n:  # runs of columns read at the same offset
-                d = cell[i] - (xa + i)
-                k = i + 1
-                while k < n and cell[k] - (xa + k) == d:
-                    k += 1
-                _blend(trow, wts, i, k, row, row, row, row, 3 * (xa + d - 1 - seg0), 3)
-                i = k
+            _blend_cols(tmp[j - j0, : 3 * n], wts, cell, n, xa, row, seg0)
         for r in range(rows):  # vertical pass: each output column at its frame row position
             for i in range(n):
                 pos[i] = m10 * (xa + i) + m11 * (y0 + r) + m12
             _weights(pos, n, cell, wts, spline)
-            orow = out[r, 3 * c0 : 3 * (c0 + n)]
-            i = 0
-            while i < n:
-                t = cell[i] - j0
-                k = i + 1
-                while k < n and cell[k] == t + j0:
-                    k += 1
-                _blend(
-                    orow,
-                    wts,
-                    i,
-                    k,
-                    tmp[t - 1, : 3 * n],
-                    tmp[t, : 3 * n],
-                    tmp[t + 1, : 3 * n],
-                    tmp[t + 2, : 3 * n],
-                    0,
-                    0,
-                )
-                i = k
+            _blend_rows(out[r, 3 * c0 : 3 * (c0 + n)], wts, cell, n, tmp, j0)
 
 
 def warp_rows(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from id2reflectance.processing.solve.align_cubic import _blend, _weights
+from id2reflectance.processing.solve.align_cubic import _blend_cols, _blend_rows, _weights
 
 _JIT = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True, "nogil": True}
 
@@ -214,38 +214,12 @@ def _flow_band(
                         row[3 * q + ch] = src[jr, col + ch]
                 seg = row
                 base = lo_c
-            i = 0
-            while i < n:  # runs of columns read at the same offset
-                d = cell[i] - (xa + i)
-                k = i + 1
-                while k < n and cell[k] - (xa + k) == d:
-                    k += 1
-                _blend(trow, wts, i, k, seg, seg, seg, seg, 3 * (xa + d - 1 - base), 3)
-                i = k
+            _blend_cols(trow, wts, cell, n, xa, seg, base)
         for r in range(rows):  # vertical pass: each output pixel in its column's curve at Y(x, y)
             for i in range(n):
                 pos[i] = Y[r, i]
             _weights(pos, n, cell, wts, False)
-            orow = out[r, 3 * c0 : 3 * (c0 + n)]
-            i = 0
-            while i < n:
-                t = cell[i] - j0
-                k = i + 1
-                while k < n and cell[k] == t + j0:
-                    k += 1
-                _blend(
-                    orow,
-                    wts,
-                    i,
-                    k,
-                    tmp[t - 1, : 3 * n],
-                    tmp[t, : 3 * n],
-                    tmp[t + 1, : 3 * n],
-                    tmp[t + 2, : 3 * n],
-                    0,
-                    0,
-                )
-                i = k
+            _blend_rows(out[r, 3 * c0 : 3 * (c0 + n)], wts, cell, n, tmp, j0)
 
 
 def warp_flow_rows(
