@@ -36,3 +36,25 @@ def test_bands_cover_every_row_once_with_the_values(monkeypatch, multiple: int) 
     a = np.ascontiguousarray(want)
     ((r0, band),) = contiguous_bands(a)  # contiguous rows: the array itself, one band
     assert r0 == 0 and band is a
+
+
+def _in_thread(fn):  # noqa: ANN001, ANN202
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def test_kept_arrays_are_reused_within_a_thread_and_separate_between_threads() -> None:
+    a = pages.kept_empty("test.kept", 1000, np.float32)
+    b = pages.kept_empty("test.kept", 500, np.float32)  # smaller: the same memory
+    assert a.shape == (1000,) and b.shape == (500,) and b.dtype == np.float32
+    assert np.shares_memory(a, b)
+    c = pages.kept_empty("test.kept", 2000, np.float32)  # larger: a fresh array kept in its place
+    assert c.shape == (2000,) and not np.shares_memory(a, c)
+    assert np.shares_memory(c, pages.kept_empty("test.kept", 10, np.float32))
+    assert pages.kept_empty("test.kept", 10, np.float64).dtype == np.float64  # another dtype: its own
+    assert not np.shares_memory(pages.kept_empty("test.other", 10, np.float32), c)
+    # another thread (a Dask worker's second task) gets its own memory under the same name
+    d = _in_thread(lambda: pages.kept_empty("test.kept", 10, np.float32))
+    assert not np.shares_memory(d, pages.kept_empty("test.kept", 10, np.float32))

@@ -1,9 +1,11 @@
 """Large arrays whose memory is mapped up front (one kernel call instead of a page fault per 4 KiB),
-and strided images handed to C-contiguous-only functions a band at a time (no image-sized copy)."""
+scratch arrays kept between calls (per thread), and strided images handed to C-contiguous-only
+functions a band at a time (no image-sized copy)."""
 
 from __future__ import annotations
 
 import mmap
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -24,6 +26,28 @@ def mapped_empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
         return np.empty(shape, dtype)
     buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
     return np.frombuffer(buf, dtype).reshape(shape)  # the array keeps the mapping alive
+
+
+_KEPT = threading.local()  # each thread's kept arrays by name
+
+
+def kept_empty(name: str, n: int, dtype: type, *, mapped: bool = True) -> np.ndarray:
+    """An uninitialised C-contiguous (n,) array of ``dtype``: the memory of the last one asked for under
+    ``name`` by this thread when large enough (valid until this thread asks for ``name`` again), else a
+    fresh one (:func:`mapped_empty` when ``mapped``, else ``np.empty``) kept in its place.
+
+    Per thread: two solves in one process (a Dask worker with several threads runs several subjects at
+    once) each get their own, where one array per process had let the second overwrite the first's
+    planes mid-solve.
+    """
+    arrays = getattr(_KEPT, "arrays", None)
+    if arrays is None:
+        arrays = _KEPT.arrays = {}
+    dt = np.dtype(dtype)
+    buf = arrays.get(name)
+    if buf is None or buf.dtype != dt or buf.size < n:
+        buf = arrays[name] = mapped_empty((n,), dt) if mapped else np.empty(n, dt)
+    return buf[:n]
 
 
 _BAND_BYTES = 1 << 20  # bytes of a band of rows copied at a time (in the core's cache)

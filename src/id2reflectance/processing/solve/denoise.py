@@ -38,6 +38,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from id2reflectance._shared.pages import kept_empty
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.capture.session import Session
@@ -398,16 +399,10 @@ def prepare_frames(
     return CameraFrames(frames.camera, images, frames.saturated, frames.stats), prep
 
 
-_GUIDE: list[np.ndarray] = []  # the full-on guide's plane, reused camera after camera
-
-
 def _guide_plane(lum: np.ndarray) -> np.ndarray:
     """A C-contiguous (h, w) float32 copy of ``lum`` (h, w) in memory kept between calls (valid until the
-    next call: the guide is used only inside :func:`prepare_frames`)."""
-    n = lum.size
-    if not _GUIDE or _GUIDE[0].size < n:
-        _GUIDE[:] = [mapped_empty((n,), np.float32)]
-    out = _GUIDE[0][:n].reshape(lum.shape)
+    next call in this thread: the guide is used only inside :func:`prepare_frames`)."""
+    out = kept_empty("denoise.guide", lum.size, np.float32).reshape(lum.shape)
     np.copyto(out, lum)
     return out
 

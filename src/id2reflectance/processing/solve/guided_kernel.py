@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, get_thread_id, njit, prange
 
+from id2reflectance._shared.pages import kept_empty
 from id2reflectance.processing.solve.threads import start_threads
 
 start_threads()  # numba's workers started before any kernel runs: idle ones sleep (threads.py)
@@ -395,14 +396,10 @@ def _filter(
         _band(g1, g2, two, selfg, src, r, e1, e2, out, work[get_thread_id()], halo_g, halo_s, bounds, np.int64(k))
 
 
-_WORK: list[np.ndarray] = []  # scratch kept between calls: fresh pages cost a fault each on first touch
-
-
 def _scratch(floats: int) -> np.ndarray:
-    """A flat float32 scratch of at least ``floats`` values, reused between calls."""
-    if not _WORK or _WORK[0].size < floats:
-        _WORK[:] = [np.empty(floats, np.float32)]
-    return _WORK[0][:floats]
+    """A flat float32 scratch of ``floats`` values, reused between calls in this thread (fresh pages cost
+    a fault each on first touch: :func:`~id2reflectance._shared.pages.kept_empty`)."""
+    return kept_empty("guided_kernel.work", floats, np.float32, mapped=False)
 
 
 def _run(

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from id2reflectance._shared.pages import mapped_empty
+from id2reflectance._shared.pages import kept_empty
 from id2reflectance.capture.camera import Camera, undistort_pixels
 from id2reflectance.processing.solve.config import numba_available
 
@@ -143,17 +143,11 @@ def _screened_inverse(c: np.ndarray, kappa: float) -> np.ndarray:
     return _solve_padded(buf, c.shape, kappa)[0]
 
 
-_KEPT: dict[str, np.ndarray] = {}  # scratch planes kept between cameras: fresh pages cost a fault each
-
-
 def _kept(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """An uninitialised C-contiguous array of ``shape`` and ``dtype``, the memory of the last one asked
-    for under ``name`` when large enough (valid until ``name`` is asked for again)."""
-    n, dt = int(np.prod(shape)), np.dtype(dtype)
-    buf = _KEPT.get(name)
-    if buf is None or buf.dtype != dt or buf.size < n:
-        buf = _KEPT[name] = mapped_empty((n,), dt)
-    return buf[:n].reshape(shape)
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype``, the memory of the last one this
+    thread asked for under ``name`` when large enough (valid until ``name`` is asked for again; fresh
+    pages cost a fault each: :func:`~id2reflectance._shared.pages.kept_empty`)."""
+    return kept_empty(f"integrable_normals.{name}", int(np.prod(shape)), dtype).reshape(shape)
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from id2reflectance.processing.solve.camera_maps import mapped_empty
+from id2reflectance._shared.pages import kept_empty
 from id2reflectance.processing.solve.config import numba_available
 from id2reflectance.processing.solve.guided import guided_filter, guided_filter2
 from id2reflectance.processing.solve.lobe_length import (
@@ -55,16 +55,10 @@ def filter_step(radius: int) -> int:
 
 
 def _planes(shape: tuple[int, int], channels: int, slot: int) -> np.ndarray:
-    """An (H, W, C) float32 C-contiguous plane buffer kept between calls (fresh pages cost a fault each)."""
+    """An (H, W, C) float32 C-contiguous plane buffer kept between calls, camera after camera, per
+    thread (fresh pages cost a fault each: :func:`~id2reflectance._shared.pages.kept_empty`)."""
     n = shape[0] * shape[1] * channels
-    while len(_BUFFERS) <= slot:
-        _BUFFERS.append(np.empty(0, np.float32))
-    if _BUFFERS[slot].size < n:
-        _BUFFERS[slot] = mapped_empty((n,), np.float32)
-    return _BUFFERS[slot][:n].reshape(shape[0], shape[1], channels)
-
-
-_BUFFERS: list[np.ndarray] = []  # the moment planes, reused camera after camera
+    return kept_empty(f"moment_filter.planes{slot}", n, np.float32).reshape(shape[0], shape[1], channels)
 
 
 def filter_moments(
