@@ -285,13 +285,7 @@ def lit_points(
     out = []
     for ys, xs in points:
         at = share[ys, xs]
-        keep = at >= MIN_SHARE
-        # the quantile lowers the threshold only when under MIN_KEEP of the points pass it (with more
-        # than half of them at or above MIN_SHARE the median is too: the same points, no sort)
-        if not len(at):
-            keep = at > 0
-        elif MIN_KEEP != 0.5 or np.count_nonzero(keep) < len(at) // 2 + 1:
-            keep = at >= min(MIN_SHARE, float(np.quantile(at, 1.0 - MIN_KEEP)))
+        keep = at >= min(MIN_SHARE, float(np.quantile(at, 1.0 - MIN_KEEP))) if len(at) else at > 0
         out.append((ys[keep], xs[keep]))
         share = cv2.pyrDown(share)
     return out
