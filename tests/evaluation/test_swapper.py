@@ -379,3 +379,52 @@ def test_scaling_curve_uses_the_scaling_runs_only():
     # without count labels every retrieval row joins; a repeated count keeps the first
     pts = _scaling_points([row("b", 36, psnr=2.0), row("a", 36, psnr=3.0), row("c", 9)])
     assert [p["label"] for p in pts] == ["c", "b"]
+
+
+@pytest.mark.parametrize("eyes", [True, False])
+def test_renders_take_the_views_eyes_where_the_dataset_has_them(
+    face_dataset: Path, tiny_swapper_run: Path, tmp_path: Path, monkeypatch, one_thread, eyes: bool
+) -> None:
+    """The identity renders of the prediction and of the ground truth show the front view's
+    eyes off the skin's mask when the dataset's views have eyes (``"eyes": true``), and stay
+    black there when they have none (as every render did before)."""
+    import id2reflectance.evaluation.swapper as swapper_module
+    from id2reflectance.evaluation.inputs import eye_layer, eye_layer_at, read_eye_photo, read_mask
+    from tests.evaluation.eye_dataset import SUBJECT, dataset_with_eye_openings, eye_openings
+
+    ds = dataset_with_eye_openings(face_dataset, tmp_path / "ds", eyes=eyes)
+    renders: list[np.ndarray] = []
+
+    def recording(*args, **kwargs):
+        out = shade_full_on(*args, **kwargs)
+        renders.append(out)
+        return out
+
+    monkeypatch.setattr(swapper_module, "shade_full_on", recording)
+    cfg = SwapperEvalConfig(
+        views=("front",),
+        environments=("full",),
+        variants=(),
+        template_ablation=False,
+        template_maps=False,
+        uv=False,
+        grid_subjects=0,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    evaluation = evaluate_swapper(ds, [CheckpointSpec("base", tiny_swapper_run)], cfg)
+    assert [r["subject"] for r in evaluation.metrics["rows"][0]["per_input"]] == [SUBJECT]
+    assert len(renders) == 2  # the prediction's and the ground truth's
+    view = ds / "subjects" / SUBJECT / "views" / "front"
+    mask = read_mask(view)
+    size = renders[0].shape[0]
+    holes = resize_map(eye_openings(mask.shape[0]).astype(np.float32), size) > 0
+    small_mask = resize_map(mask, size)
+    assert holes.any() and not (holes & small_mask).any()
+    expected = np.round(eye_layer_at(eye_layer(read_eye_photo(view), mask), mask, size) * 255.0).astype(np.uint8)
+    assert expected[holes].min() > 0  # the views' (lit) pixels there
+    for render in renders:
+        if eyes:
+            np.testing.assert_array_equal(render[holes], expected[holes])
+        else:
+            assert not render[holes].any()
+        assert not render[~small_mask & ~holes].any()  # the background stays black

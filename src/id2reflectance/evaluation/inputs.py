@@ -4,7 +4,8 @@
   (docs/dataset-format.md) decoded to physical units, and its UV maps;
 - :func:`shade_full_on`: the image-space rendering used for the identity-similarity
   metric: the maps lit by uniform white light (the full-on pattern, mean-normalised as in
-  the dataset build) with the dataset's tone mapping;
+  the dataset build) with the dataset's tone mapping, and the view's eyes where the
+  dataset's views have them (:func:`eye_layer`, :func:`eye_layer_at`);
 - :func:`skin_mask`: the region over which ITA is measured.
 
 OpenEXR is imported only when UV maps are read (by :func:`~id2reflectance._shared.imageio.read_exr`).
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from id2reflectance._shared.imageio import read_exr, read_png, tone_map
-from id2reflectance.errors import InputFileError
+from id2reflectance.dataset.manifest import manifest_eyes
+from id2reflectance.errors import InputFileError, ShapeError
 
 MAP_FILES = {
     "diffuse": "diffuse_albedo.png",
@@ -44,11 +47,15 @@ class ViewTruth:
         ``(n + 1) / 2`` of the unit camera-space normal (OpenGL axes). All float32.
     mask : (H, W) bool face pixels.
     rgb : ``{"full": (H, W, 3) uint8 sRGB, "env0": ...}`` the lit photographs (front view only).
+    eyes : (H, W, 3) uint8 sRGB, the view's eye layer (:func:`eye_layer`: ``rgb_full.png``
+        off the skin's mask, 0 elsewhere), front view only; None when the dataset's views
+        have no eyes (``"eyes"`` false or absent in dataset.json) or no full-on view.
     """
 
     maps: dict[str, np.ndarray]
     mask: np.ndarray
     rgb: dict[str, np.ndarray]
+    eyes: np.ndarray | None = None
 
 
 @dataclass
@@ -75,6 +82,7 @@ def load_subject_truth(
     views: tuple[str, ...],
     environments: tuple[str, ...],
     uv: bool = True,
+    eyes: bool = False,
 ) -> SubjectTruth:
     """Read one subject's ground truth.
 
@@ -85,6 +93,9 @@ def load_subject_truth(
     views : views to read (maps and mask); the lit photographs only for ``front``.
     environments : ``full``, ``env0``, ... (files ``rgb_full.png``, ``rgb_env0.png``).
     uv : also read ``uv/*.exr`` (needs OpenEXR).
+    eyes : also read the front view's eye layer (:attr:`ViewTruth.eyes`, from
+        ``rgb_full.png``): pass the manifest's ``"eyes"``
+        (:func:`~id2reflectance.dataset.manifest.manifest_eyes`).
     """
     sid = str(record["id"])
     root = Path(dataset) / "subjects" / sid
@@ -97,7 +108,7 @@ def load_subject_truth(
             maps[domain] = a[..., :3] if domain in ("diffuse", "normal") else a[..., :1]
             if domain in ("diffuse", "normal") and maps[domain].shape[2] != 3:
                 raise InputFileError(vdir / name, None, f"expected 3 channels, got {maps[domain].shape[2]}")
-        mask = read_png(vdir / "mask.png")[..., 0] > 127
+        mask = read_mask(vdir)
         rgb = {}
         if view == "front":
             for env in environments:
@@ -105,7 +116,10 @@ def load_subject_truth(
                 if img.dtype != np.uint8 or img.shape[2] != 3:
                     raise InputFileError(vdir / f"rgb_{env}.png", None, "expected an 8-bit RGB image")
                 rgb[env] = img
-        out[view] = ViewTruth(maps, mask, rgb)
+        layer = None
+        if eyes and view == "front":
+            layer = eye_layer(read_eye_photo(vdir), mask, path=vdir / "rgb_full.png")
+        out[view] = ViewTruth(maps, mask, rgb, layer)
     uv_maps: dict[str, np.ndarray] = {}
     if uv:
         for domain, name in {**UV_FILES, "coverage": "coverage.exr"}.items():
@@ -137,8 +151,123 @@ def resize_map(a: np.ndarray, size: int) -> np.ndarray:
     return r.astype(dtype)
 
 
+def read_mask(view_dir: str | Path) -> np.ndarray:
+    """``<view_dir>/mask.png`` as (H, W) bool (code > 127)."""
+    img = read_png(Path(view_dir) / "mask.png")
+    return (img if img.ndim == 2 else img[..., 0]) > 127
+
+
+def subject_eye_layer(dataset: str | Path, manifest: dict[str, Any], subject_id: str, size: int) -> np.ndarray | None:
+    """A dataset subject's front-view eye layer at a render's size, or None when the
+    dataset's views have no eyes (:func:`has_eye_layer`).
+
+    Parameters
+    ----------
+    dataset : dataset folder; manifest : its ``dataset.json``; subject_id : e.g. ``S0001``.
+    size : side of the render in pixels.
+
+    Returns
+    -------
+    (size, size, 3) float32 sRGB in [0, 1] (:func:`eye_layer_at`) or None.
+    """
+    if not has_eye_layer(manifest):
+        return None
+    vdir = Path(dataset) / "subjects" / subject_id / "views" / "front"
+    mask = read_mask(vdir)
+    return eye_layer_at(eye_layer(read_eye_photo(vdir), mask, path=vdir / "rgb_full.png"), mask, size)
+
+
+def has_eye_layer(manifest: dict[str, Any]) -> bool:
+    """Whether a dataset's views give the evaluation's renders an eye layer: its RGB views
+    show eyes (``"eyes": true``; false or absent: built without, or before the field) and it
+    has the full-on view (``"full"`` among ``environments``) the layer is cut from."""
+    envs = manifest.get("environments") or []
+    return manifest_eyes(manifest) and "full" in envs
+
+
+def read_eye_photo(view_dir: str | Path) -> np.ndarray:
+    """``<view_dir>/rgb_full.png``, the view under the full-on pattern: (H, W, 3) uint8 sRGB.
+
+    Raises
+    ------
+    InputFileError
+        Missing, or not an 8-bit RGB image.
+    """
+    path = Path(view_dir) / "rgb_full.png"
+    if not path.is_file():
+        raise InputFileError(path, None, "missing: the eye layer of a dataset with eyes is read from the full-on view")
+    img = read_png(path)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] < 3:
+        raise InputFileError(path, None, "expected an 8-bit RGB image")
+    return img[..., :3]
+
+
+def eye_layer(rgb_full: np.ndarray, mask: np.ndarray, *, path: str | Path = "rgb_full.png") -> np.ndarray:
+    """The eyes of a view: the full-on photo's pixels off the skin's mask.
+
+    A dataset with eyes (``"eyes": true``, docs/dataset-format.md) renders its RGB views
+    with the face model's eyeballs, while its maps and ``mask.png`` are the skin's; off the
+    mask ``rgb_full.png`` therefore holds exactly the eyes, shaded by the views' renderer
+    under the full-on pattern (the lids' occlusion included) at the dataset's exposure, on
+    a black background. That is the eye layer the evaluation's renders take.
+
+    Parameters
+    ----------
+    rgb_full : (H, W, 3) uint8 sRGB, ``rgb_full.png``.
+    mask : (H, W) bool, the view's skin mask (``mask.png``).
+    path : the photo's file, for the message.
+
+    Returns
+    -------
+    (H, W, 3) uint8 sRGB: the eyes, 0 on the skin and the background.
+
+    Raises
+    ------
+    InputFileError
+        The photo's size is not the mask's.
+    """
+    rgb = np.asarray(rgb_full)
+    m = np.asarray(mask, bool)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[:2] != m.shape:
+        raise InputFileError(
+            path, None, f"expected an 8-bit RGB image of the mask's size {m.shape}, got {rgb.shape} {rgb.dtype}"
+        )
+    return np.where(m[..., None], np.uint8(0), rgb)
+
+
+def eye_layer_at(layer: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """An eye layer resampled to a render of side ``size``, as :func:`shade_full_on` takes it.
+
+    The colour of a pixel is the mean of the layer over the off-mask part of its footprint
+    (area resampling of the layer divided by that of ``~mask``), so an eye pixel at the
+    border of the lids keeps the eye's colour rather than fading to black.
+
+    Parameters
+    ----------
+    layer : (H, W, 3) uint8 sRGB, :func:`eye_layer`.
+    mask : (H, W) bool, the skin mask it was cut with.
+    size : side of the render in pixels.
+
+    Returns
+    -------
+    (size, size, 3) float32 sRGB in [0, 1]; 0 where the footprint is all skin or all background.
+    """
+    rgb = np.asarray(layer).astype(np.float32) / 255.0
+    off = (~np.asarray(mask, bool)).astype(np.float32)
+    if rgb.shape[0] == size and rgb.shape[1] == size:
+        return rgb
+    num = resize_map(rgb * off[..., None], size)
+    den = resize_map(off, size)[..., None]
+    return np.where(den > 1e-6, num / np.maximum(den, 1e-6), 0.0).clip(0.0, 1.0).astype(np.float32)
+
+
 def shade_full_on(
-    diffuse: np.ndarray, specular: np.ndarray, mask: np.ndarray, *, exposure_stops: float | None = None
+    diffuse: np.ndarray,
+    specular: np.ndarray,
+    mask: np.ndarray,
+    *,
+    exposure_stops: float | None = None,
+    eyes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Render reflectance maps under uniform white light, as the dataset's ``rgb_full``.
 
@@ -153,13 +282,20 @@ def shade_full_on(
     mask : (H, W) bool face.
     exposure_stops : the dataset's ``rgb_exposure_stops``; None for datasets built before that field,
         whose views were auto-exposed (see :func:`~id2reflectance._shared.imageio.tone_map`).
+    eyes : (H, W, 3) float32 sRGB in [0, 1], the view's eye layer at this size
+        (:func:`eye_layer_at`), shown off the mask; None: no eyes (black off the mask, as
+        the renders of datasets without eyes always were).
 
     Returns
     -------
-    (H, W, 3) uint8 sRGB, black outside the mask.
+    (H, W, 3) uint8 sRGB: the shaded skin on the mask; off it the eyes, else black.
     """
     radiance = np.clip(diffuse, 0, 1) + np.clip(specular, 0, 1)
     img = tone_map(radiance, mask=mask, exposure_stops=exposure_stops) * mask[..., None]
+    if eyes is not None:
+        if eyes.shape != img.shape:
+            raise ShapeError(f"shade_full_on: eyes must be {img.shape}, got {eyes.shape}")
+        img = np.where(mask[..., None], img, np.clip(eyes, 0.0, 1.0))
     return np.round(img * 255.0).astype(np.uint8)
 
 

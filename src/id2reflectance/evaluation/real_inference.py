@@ -7,7 +7,10 @@ used), the predicted albedo's ITA (front view, skin of the view mask eroded,
 :func:`~id2reflectance.evaluation.inputs.skin_mask`, per-pixel mean as FAIR), and the
 identity kept: the Euclidean distance between the photo's identity embedding and the
 embedding of the predicted front maps rendered under uniform white light
-(:func:`~id2reflectance.evaluation.inputs.shade_full_on`, the dataset's exposure).
+(:func:`~id2reflectance.evaluation.inputs.shade_full_on`, the dataset's exposure), with the
+template subject's eyes off the skin where the dataset's views have eyes (the predicted front
+view is in the template subject's geometry;
+:func:`~id2reflectance.evaluation.inputs.subject_eye_layer`).
 
 :func:`summarise_real` pairs the photos: a person's neutral and smiling assets (same person)
 against each person's neutral asset and the next person's (different people), by
@@ -31,7 +34,7 @@ from id2reflectance.capture.face_photos import is_held_out
 from id2reflectance.dataset.torch_dataset import read_manifest
 from id2reflectance.errors import ConfigError, Id2rError
 from id2reflectance.evaluation.fairness import region_ita
-from id2reflectance.evaluation.inputs import shade_full_on, skin_mask
+from id2reflectance.evaluation.inputs import shade_full_on, skin_mask, subject_eye_layer
 from id2reflectance.evaluation.london import GROUP_ORDER
 from id2reflectance.face.identity import embed_aligned
 
@@ -98,8 +101,10 @@ def infer_real_photo(
     skin = skin_mask(mask, None)
     if skin.any():
         out.albedo_ita_deg = region_ita(front["diffuse_albedo"], skin)
-    stops = read_manifest(inferencer.bank.root).get("rgb_exposure_stops")
-    render = shade_full_on(front["diffuse_albedo"], front["specular_albedo"], mask, exposure_stops=stops)
+    doc = read_manifest(inferencer.bank.root)
+    stops = doc.get("rgb_exposure_stops")
+    eyes = subject_eye_layer(inferencer.bank.root, doc, pred.template_id, mask.shape[0])
+    render = shade_full_on(front["diffuse_albedo"], front["specular_albedo"], mask, exposure_stops=stops, eyes=eyes)
     try:
         emb, _ = embed_aligned(inferencer.encoder, render)
         out.identity_distance = float(np.linalg.norm(emb - pred.identity))

@@ -21,7 +21,9 @@ its aligned front view (``rgb_full.png`` and each ``rgb_env<k>.png``, one input 
    - diffuse albedo (front view): LPIPS on the sRGB-encoded albedo when local LPIPS
      weights are given (else reported as unavailable), and identity similarity: the cosine
      between the photo's embedding and the embedding of the predicted maps rendered under
-     uniform white light (:func:`~id2reflectance.evaluation.inputs.shade_full_on`); the
+     uniform white light (:func:`~id2reflectance.evaluation.inputs.shade_full_on`), with
+     the ground-truth view's eyes off the skin where the dataset's views have eyes
+     (:func:`~id2reflectance.evaluation.inputs.eye_layer`); the
      same rendering of the ground-truth maps gives a reference
      (``id_similarity_gt_render``); identity retrieval (:func:`identity_retrieval`): how
      often a photo's embedding is closer to its own prediction's rendering than to the
@@ -60,6 +62,8 @@ from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.evaluation.fairness import fairness_scores, region_ita
 from id2reflectance.evaluation.inputs import (
     SubjectTruth,
+    eye_layer_at,
+    has_eye_layer,
     load_subject_truth,
     resize_map,
     shade_full_on,
@@ -448,8 +452,10 @@ class _Evaluator:
             )
         e_in = self.embed_metric(photo) if e_in is None else e_in
         stops = self.exposure_stops
-        render = shade_full_on(front["diffuse"], front["specular"], mask, exposure_stops=stops)
-        render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask, exposure_stops=stops)
+        gt_view = truth.views["front"]
+        eyes = None if gt_view.eyes is None else eye_layer_at(gt_view.eyes, gt_view.mask, size)
+        render = shade_full_on(front["diffuse"], front["specular"], mask, exposure_stops=stops, eyes=eyes)
+        render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask, exposure_stops=stops, eyes=eyes)
         e_render, e_render_gt = self.embed_metric(render), self.embed_metric(render_gt)
         skin = skin_mask(mask & resize_map(front_mask, size), resize_lm(lm, big, size))
         gt_ita = region_ita(gt_front["diffuse"], skin, reduction=self.config.ita_reduction)
@@ -580,8 +586,11 @@ def evaluate_swapper(
     ev = _Evaluator(config)
     stops = inputs.manifest.get("rgb_exposure_stops")
     ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
+    eyes = has_eye_layer(inputs.manifest)
     truths = [
-        load_subject_truth(inputs.root, s, views=config.views, environments=inputs.environments, uv=config.uv)
+        load_subject_truth(
+            inputs.root, s, views=config.views, environments=inputs.environments, uv=config.uv, eyes=eyes
+        )
         for s in inputs.subjects
     ]
     plan = _plan_rows(checkpoints, config, inputs.fixed_template)
