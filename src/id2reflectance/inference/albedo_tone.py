@@ -45,7 +45,7 @@ from id2reflectance.errors import ShapeError
 
 # albedo ITA = offset + slope * eye-white ITA (degrees); see the module. Printed by
 # python benchmarks/fit_eye_white_calibration.py --renders DIR   (40 photo subjects, 512 px; renders cached in DIR)
-EYE_WHITE_TO_ALBEDO = (-5.51, 0.827)
+EYE_WHITE_TO_ALBEDO = (-5.78, 0.831)
 ALBEDO_ITA_RANGE = (-60.0, 70.0)  # targets clamped to this (the simulator's skin spans about -50 .. +62)
 # d log(albedo_c) / d ITA per degree, linear R, G, B: least squares over the mean front-view skin albedo
 # of the 48 simulated face-model subjects against their ITA (RMS 0.12 / 0.14 / 0.25 in log units)
