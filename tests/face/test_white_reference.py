@@ -333,6 +333,17 @@ def test_london_orders_lighter_and_darker_skin_like_the_photo():
 
 
 @pytest.mark.slow
+def test_london_fringes_over_the_forehead_no_longer_read_as_dark_skin():
+    """London 003 and 143 (white, full fringes over the forehead band) read eye-white ITA -75 and -82 before,
+    darker than the black group's median (-53), and 045 (east asian, a fringe over a fifth of the region) 13
+    against 26 by its photo ITA; the skin sample leaves the hair out now."""
+    for person, floor, rise in (("003", -20.0, 50.0), ("143", 0.0, 70.0), ("045", 25.0, 15.0)):
+        photo, lm = london_photo(person)
+        now, before = eye_white_tone(photo, lm).ita_deg, eye_white_tone(photo, lm, drop_dark=False).ita_deg
+        assert now > floor and now > before + rise, (person, now, before)
+
+
+@pytest.mark.slow
 def test_white_balanced_undoes_exposure_and_white_balance_on_a_london_photo():
     from id2reflectance.face.detect import align_face
     from id2reflectance.face.white_reference import white_balanced
