@@ -395,9 +395,7 @@ def eye_white_tone_aligned(
     ``landmarks`` (68, 2) (x, y) pixels; ``extrapolate`` as :func:`censored_quantile`; ``smile``
     False: no :func:`smile_gain` (the estimate before 2026-12-07); ``drop_dark`` as
     :func:`skin_colour`."""
-    skin = skin_colour(
-        aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate, drop_dark=drop_dark
-    )
+    skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate, drop_dark=drop_dark)
     if skin is None:
         return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed), nearly black or too small")
     eyes = eye_region(landmarks, aligned.shape[:2])
