@@ -305,9 +305,9 @@ def skin_pixels_kept(px: np.ndarray) -> np.ndarray:
     whose linear luminance is at least :data:`SKIN_DARK_CUT` times the region's :data:`SKIN_DARK_OF`
     quantile of luminance. Hair over the forehead band, a beard or stubble over the cheeks and the
     deep shadow at the cheeks' outer edge are far darker than the lit skin around them, and the
-    region's low quantile that :func:`skin_colour` takes otherwise falls in them (London 045: a third
-    of the forehead band is fringe; its skin read 30 degrees darker than its photo ITA, the median
-    person's 9). A ratio of two luminances of one photo: an exposure leaves it unchanged, a white
+    region's low quantile that :func:`skin_colour` takes otherwise falls in them (London 045: a fifth
+    of the region is fringe; its skin read 30 degrees darker than its photo ITA, the median person's
+    9). A ratio of two luminances of one photo: an exposure leaves it unchanged, a white
     balance nearly (skin and hair differ in hue); clipped pixels read low, so the cut drops fewer; at
     most half the region goes (the cut is below its median).
     London even ids' neutral photos, median share dropped: 1.6 % (white), 2-4 % (east / west asian, black)."""
