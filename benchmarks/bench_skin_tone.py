@@ -93,7 +93,7 @@ def main() -> None:
         row(f"{e}: |neutral - smiling| as shot, p90 (deg)", s.pair_p90, base.pair_p90)
         order = " > ".join(f"{g} {v:.1f}" for g, v in sorted(s.group_median.items(), key=lambda kv: -kv[1]))
         rows.append((f"{e}: group medians as shot (deg)", order, "", "ordered" if s.ordered else "NOT ordered"))
-        if args.bootstrap and e in ("photo", "eye_white", "eye_white_no_smile", "template_tone"):
+        if args.bootstrap and e in ("photo", "eye_white", "eye_white_no_smile", "eye_white_keep_dark", "template_tone"):
             b = bootstrap_group_medians(photos, e, resamples=args.bootstrap)
             spans = ", ".join(f"{g} {lo:.1f}..{hi:.1f}" for g, (lo, _, hi) in b.interval.items())
             rows.append((f"{e}: group medians, 90 % bootstrap interval over people (deg)", spans, "", ""))

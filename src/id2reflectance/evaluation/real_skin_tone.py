@@ -15,6 +15,9 @@ estimate from the detector). Estimators:
   most of the eye white is clipped in any channel; the estimator until 2026-12-06);
 - ``eye_white_no_smile``: ``eye_white`` without the smile gain
   (:func:`~id2reflectance.face.white_reference.smile_gain`; the estimator until 2026-12-07);
+- ``eye_white_keep_dark``: ``eye_white`` with hair, beard and deep shadow kept in the skin sample
+  (``drop_dark=False`` of :func:`~id2reflectance.face.white_reference.skin_colour`; the estimator
+  until 2026-12-07, branch tone22e);
 - ``template_tone``: the albedo ITA output ``template_tone`` gives the face
   (:func:`~id2reflectance.inference.albedo_tone.albedo_ita_from_eye_white` of ``eye_white``: the
   prediction re-tones its template to this, within 0.1 degree for 98 of 100 London photos);
@@ -52,6 +55,7 @@ ESTIMATORS = (
     "eye_white",
     "eye_white_former",
     "eye_white_no_smile",
+    "eye_white_keep_dark",
     "template_tone",
     "background",
     "grey_world",
@@ -89,6 +93,7 @@ def estimate_tones(image: np.ndarray, landmarks: np.ndarray) -> dict[str, float 
         "eye_white": eye,
         "eye_white_former": eye_white_tone_aligned(aligned, lm, extrapolate=False, smile=False).ita_deg,
         "eye_white_no_smile": eye_white_tone_aligned(aligned, lm, smile=False).ita_deg,
+        "eye_white_keep_dark": eye_white_tone_aligned(aligned, lm, drop_dark=False).ita_deg,
         "template_tone": None if eye is None else albedo_ita_from_eye_white(eye),
         "background": referenced(_border_grey(image), BACKGROUND_GREY),
         "grey_world": referenced(mean, GREY_WORLD_GREY),

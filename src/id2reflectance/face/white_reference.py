@@ -10,9 +10,13 @@ carries one: the sclera (eye white).
 :func:`eye_white_tone` measures, on the FFHQ-aligned face (:func:`~.skin_tone.aligned_skin`):
 
 - the skin colour: the per-channel :data:`SKIN_QUANTILE` quantile of the skin region's
-  linear RGB (cheeks and forehead, :func:`~.skin_tone.skin_region`; a fringe of hair over
-  the forehead darkens it: the cheeks alone avoid that but moved more between neutral and
-  smiling photos, 5.5 against 4.6 degrees median, and lost the groups' order). A per-channel
+  linear RGB (cheeks and forehead, :func:`~.skin_tone.skin_region`) over its pixels that are
+  not hair, beard or deep shadow (:func:`skin_pixels_kept`: luminance at least
+  :data:`SKIN_DARK_CUT` of the region's median). A fringe of hair over the forehead band or a
+  beard over the cheeks held the low quantile before (London 045: a fifth of the region is
+  fringe, the skin read 30 degrees darker than the photo's median ITA where the median person
+  reads 9); the cheeks alone avoid the fringe but moved more between neutral and smiling
+  photos, 5.5 against 4.6 degrees median, and lost the groups' order. A per-channel
   quantile scales exactly with a per-channel gain, unlike dropping clipped or dark pixels
   (what the photo ITA does, which moves with exposure); a low quantile stays unclipped
   under more over-exposure than the median (at +1 stop on the London photos the median is
@@ -77,6 +81,15 @@ from id2reflectance.errors import ShapeError
 from id2reflectance.face.skin_tone import CLIPPED_CODE, DARK_LUMINANCE, MIN_PIXELS, _linear, aligned_skin, skin_region
 
 SKIN_QUANTILE = 0.3  # per-channel quantile of the skin region's code values
+# skin-region pixels whose linear luminance is below SKIN_DARK_CUT x the region's SKIN_DARK_OF quantile of
+# luminance are hair, beard or deep shadow, not skin, and are dropped before SKIN_QUANTILE is taken
+# (skin_pixels_kept). Chosen on the London set's EVEN ids only (2026-12-07, docs/evaluation.md "Hair and
+# beards in the skin sample"): over cuts 0.3 .. 0.5 of the median or of the 0.75 quantile, the one that
+# brings the skin sample's ITA closest to the photo ITA's per-person offset (p90) while dropping at most
+# 5 % of the region in the median photo of every group (a cut of the 0.75 quantile dropped a quarter of
+# dark skin, whose sheen and shading spread its luminance wider)
+SKIN_DARK_CUT = 0.4
+SKIN_DARK_OF = 0.5
 REFERENCE_FRACTION = 0.15  # brightest fraction of the eye openings' pixels (relative to the skin) kept
 MIN_REFERENCE_PIXELS = 6  # fewer eye-opening pixels than this: no reference
 MAX_CLIPPED = 0.5  # more of the kept eye-white pixels with a clipped channel than this: censored_quantile
@@ -102,7 +115,7 @@ EYE_SHRINK = 0.85  # eye polygons shrunk about their centroid (lids and lashes a
 # the eye white is read times exp(SMILE_GAIN * mouth_lift) within SMILE_GAIN_RANGE (see the module): chosen on the
 # London set's EVEN ids (the donors) by smile_gain_fit_figures over SMILE_GAIN_GRID; printed and recorded by
 # python benchmarks/fit_eye_white_calibration.py --renders DIR --record benchmarks/eye_white_calibration.json
-SMILE_GAIN = 0.8
+SMILE_GAIN = 0.7
 SMILE_GAIN_RANGE = (0.9, 1.2)  # lifts of -0.13 .. +0.23 (London: -0.1 .. +0.2)
 SMILE_GAIN_GRID = tuple(round(0.1 * k, 1) for k in range(21))  # 0.0 .. 2.0
 SMILE_SPREAD_ALLOWANCE = 0.5  # degrees the variant spread's p90 may grow over the gain 0's (see smile_gain_fit_figures)
@@ -259,18 +272,25 @@ def censored_quantile(px: np.ndarray, q: float, *, extrapolate: bool = True) -> 
     return lin
 
 
-def skin_colour(rgb: np.ndarray, mask: np.ndarray, *, extrapolate: bool = True) -> np.ndarray | None:
+def skin_colour(
+    rgb: np.ndarray, mask: np.ndarray, *, extrapolate: bool = True, drop_dark: bool = True
+) -> np.ndarray | None:
     """(3,) float64 linear RGB: the per-channel :data:`SKIN_QUANTILE` quantile of the
-    masked pixels (:func:`censored_quantile`); None when fewer than
-    :data:`~.skin_tone.MIN_PIXELS`, clipped beyond what :func:`censored_quantile` reads, or
-    darker than :data:`~.skin_tone.DARK_LUMINANCE` (8-bit codes too coarse for a ratio).
+    masked pixels (:func:`censored_quantile`) that are not hair, beard or deep shadow
+    (:func:`skin_pixels_kept`); None when fewer than :data:`~.skin_tone.MIN_PIXELS`, clipped
+    beyond what :func:`censored_quantile` reads, or darker than
+    :data:`~.skin_tone.DARK_LUMINANCE` (8-bit codes too coarse for a ratio).
 
     Parameters
     ----------
     rgb : (H, W, 3) uint8 sRGB code values; mask : (H, W) bool.
     extrapolate : as :func:`censored_quantile`.
+    drop_dark : False keeps every masked pixel (the estimate before 2026-12-07, whose 0.3
+        quantile fell in the hair where a fringe covers the forehead band).
     """
     px = np.asarray(rgb)[np.asarray(mask, bool)]
+    if drop_dark and len(px):
+        px = px[skin_pixels_kept(px)]
     if len(px) < MIN_PIXELS:
         return None
     lin = censored_quantile(px, SKIN_QUANTILE, extrapolate=extrapolate)
@@ -278,6 +298,21 @@ def skin_colour(rgb: np.ndarray, mask: np.ndarray, *, extrapolate: bool = True) 
         return None
     lum = float(lin @ np.array([0.2126, 0.7152, 0.0722]))
     return None if lum < DARK_LUMINANCE else lin
+
+
+def skin_pixels_kept(px: np.ndarray) -> np.ndarray:
+    """(N,) bool: which of the skin region's pixels ``px`` (N, 3) uint8 sRGB, N >= 1, are skin: those
+    whose linear luminance is at least :data:`SKIN_DARK_CUT` times the region's :data:`SKIN_DARK_OF`
+    quantile of luminance. Hair over the forehead band, a beard or stubble over the cheeks and the
+    deep shadow at the cheeks' outer edge are far darker than the lit skin around them, and the
+    region's low quantile that :func:`skin_colour` takes otherwise falls in them (London 045: a fifth
+    of the region is fringe; its skin read 30 degrees darker than its photo ITA, the median person's
+    9). A ratio of two luminances of one photo: an exposure leaves it unchanged, a white
+    balance nearly (skin and hair differ in hue); clipped pixels read low, so the cut drops fewer; at
+    most half the region goes (the cut is below its median).
+    London even ids' neutral photos, median share dropped: 1.6 % (white), 2-4 % (east / west asian, black)."""
+    lum = _linear(np.asarray(px))[1]
+    return lum >= SKIN_DARK_CUT * float(np.quantile(lum, SKIN_DARK_OF))
 
 
 def eye_white(rgb: np.ndarray, mask: np.ndarray, skin: np.ndarray, *, extrapolate: bool = True) -> np.ndarray | None:
@@ -349,12 +384,18 @@ def wider_reference_factors(aligned: np.ndarray, landmarks: np.ndarray) -> tuple
 
 
 def eye_white_tone_aligned(
-    aligned: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True, smile: bool = True
+    aligned: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    extrapolate: bool = True,
+    smile: bool = True,
+    drop_dark: bool = True,
 ) -> EyeWhiteTone:
     """:func:`eye_white_tone` on an aligned face: ``aligned`` (S, S, 3) uint8 sRGB and its
     ``landmarks`` (68, 2) (x, y) pixels; ``extrapolate`` as :func:`censored_quantile`; ``smile``
-    False: no :func:`smile_gain` (the estimate before 2026-12-07)."""
-    skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate)
+    False: no :func:`smile_gain` (the estimate before 2026-12-07); ``drop_dark`` as
+    :func:`skin_colour`."""
+    skin = skin_colour(aligned, skin_region(landmarks, aligned.shape[:2]), extrapolate=extrapolate, drop_dark=drop_dark)
     if skin is None:
         return EyeWhiteTone(None, None, None, "the skin is clipped (over-exposed), nearly black or too small")
     eyes = eye_region(landmarks, aligned.shape[:2])
@@ -374,7 +415,12 @@ def eye_white_tone_aligned(
 
 
 def eye_white_tone(
-    image: np.ndarray, landmarks: np.ndarray, *, extrapolate: bool = True, smile: bool = True
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    extrapolate: bool = True,
+    smile: bool = True,
+    drop_dark: bool = True,
 ) -> EyeWhiteTone:
     """Skin tone of the face with ``landmarks`` in ``image``, referenced to its eye whites.
 
@@ -386,6 +432,8 @@ def eye_white_tone(
         (:func:`censored_quantile`); False: no estimate then (the former estimate).
     smile : divide out the shading of a smile's eye whites (:func:`smile_gain`); False: the
         estimate before 2026-12-07.
+    drop_dark : leave hair, beard and deep shadow out of the skin sample (:func:`skin_pixels_kept`);
+        False: the estimate before 2026-12-07 (branch tone22e).
 
     Returns
     -------
@@ -393,7 +441,7 @@ def eye_white_tone(
     lit, colour-balanced studio photo, whatever the photo's exposure and white balance.
     """
     aligned, _, lm = aligned_skin(image, landmarks)
-    return eye_white_tone_aligned(aligned, lm, extrapolate=extrapolate, smile=smile)
+    return eye_white_tone_aligned(aligned, lm, extrapolate=extrapolate, smile=smile, drop_dark=drop_dark)
 
 
 def white_balanced(image: np.ndarray, eye_white: np.ndarray, *, skin: np.ndarray | None = None) -> np.ndarray:

@@ -15,11 +15,13 @@ the face model's layout (``docs/evaluation.md``, "Inference on real photos"). So
    8-bit sRGB; dlib landmarks), against each subject's true front-view diffuse albedo ITA over its
    skin (:func:`skin_ita` over :func:`skin_pixels` of the render's skin mask; within 1.4 degrees
    median of the template bank's view a prediction is measured on). Theil-Sen over the 40 renders:
-   offset -5.51, slope 0.827 (Pearson r 0.97, median |residual| 4.0 degrees), with the eye-white
-   scale :data:`~id2reflectance.face.white_reference.REFERENCE_RGB` of the London set's even ids
-   and the smile gain (:func:`~id2reflectance.face.white_reference.smile_gain`: the face model's
-   mouth reads a lift of 0.03-0.12, gain 1.03-1.10, absorbed by the offset; without the gain the
-   same renders give -7.85, 0.851, 4.1 degrees; the line before 2026-12-07, -7.02, 0.836, was
+   offset -5.78, slope 0.831 (Pearson r 0.97, median |residual| 3.9 degrees), with the eye-white
+   scale :data:`~id2reflectance.face.white_reference.REFERENCE_RGB` of the London set's even ids,
+   the skin sample without hair, beard and deep shadow
+   (:func:`~id2reflectance.face.white_reference.skin_pixels_kept`; before it -5.51, 0.827, 4.0) and
+   the smile gain (:func:`~id2reflectance.face.white_reference.smile_gain`: the face model's
+   mouth reads a lift of 0.03-0.12, gain 1.02-1.08, absorbed by the offset; without the gain the
+   same renders gave -7.85, 0.851, 4.1 degrees; the line before 2026-12-07, -7.02, 0.836, was
    fitted on renders of the simulator before its cameras integrated over the pixel).
    ``benchmarks/fit_eye_white_calibration.py`` redoes the fit (its inputs are recorded in
    ``benchmarks/eye_white_calibration.json``). No London photo of the evaluation set (odd ids)
@@ -45,7 +47,7 @@ from id2reflectance.errors import ShapeError
 
 # albedo ITA = offset + slope * eye-white ITA (degrees); see the module. Printed by
 # python benchmarks/fit_eye_white_calibration.py --renders DIR   (40 photo subjects, 512 px; renders cached in DIR)
-EYE_WHITE_TO_ALBEDO = (-5.51, 0.827)
+EYE_WHITE_TO_ALBEDO = (-5.78, 0.831)
 ALBEDO_ITA_RANGE = (-60.0, 70.0)  # targets clamped to this (the simulator's skin spans about -50 .. +62)
 # d log(albedo_c) / d ITA per degree, linear R, G, B: least squares over the mean front-view skin albedo
 # of the 48 simulated face-model subjects against their ITA (RMS 0.12 / 0.14 / 0.25 in log units)
