@@ -74,10 +74,10 @@ from id2reflectance.processing.solve.align_refine import (
     FeatureCache,
     build_cache,
     frame_planes,
-    matched_template,
     predicted,
     refine_motions,
     refitted,
+    template_reference,
 )
 from id2reflectance.processing.solve.align_resample import outside_frame, remap_with_flow, warp_face
 from id2reflectance.processing.solve.align_work import (
@@ -547,7 +547,10 @@ def _finish(
     origin = (0, 0) if c.window is None else c.window[:2]
     M = to_camera(Mw, c.f, origin)
     sim = Similarity.from_matrix(M, w, h)
-    q = c.face_pts @ M[:2, :2].T + M[:2, 2]
+    bx0, by0, bx1, by1 = c.box  # the face's points lie in its box: all inside when its corners are
+    q = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]]) @ M[:2, :2].T + M[:2, 2]
+    if not ((q >= 0).all() and (q[:, 0] <= w - 1).all() and (q[:, 1] <= h - 1).all()):
+        q = c.face_pts @ M[:2, :2].T + M[:2, 2]
     inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
     if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
         raise CaptureError(
@@ -556,8 +559,7 @@ def _finish(
             f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
         )
     disp = sim.max_displacement(c.box, w, h)
-    template, frame_pyr = matched_template(key, cache, motions)
-    tref = reference_pyramid(template, c.points)
+    tref, template, frame_pyr = template_reference(key, cache, motions, c.points)
     sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
     explained = explained_fraction(tref, frame_pyr, Mw) if tref.levels else 0.0
     # a frame that matches its template without motion (to float32 rounding: noise-free frames) has no
