@@ -11,7 +11,7 @@ import pytest
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError
 from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
-from id2reflectance.processing.solve.align_features import Similarity
+from id2reflectance.processing.solve.align_features import Similarity, similarity_inverse, similarity_matrix
 
 SIZE = 160
 
@@ -159,6 +159,16 @@ def test_similarity_round_trip() -> None:
     assert back.rotation_deg == pytest.approx(0.7) and back.scale == pytest.approx(1.01)
     M = cv2.invertAffineTransform(s.matrix(200, 100)[:2])
     assert M.shape == (2, 3)
+
+
+def test_the_closed_form_inverse_of_an_update_is_its_matrix_inverse() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b = rng.normal(0.0, 0.05, 2)
+        tx, ty = rng.normal(0.0, 3.0, 2)
+        cx, cy = rng.uniform(0.0, 600.0, 2)
+        inv = similarity_inverse(a, b, tx, ty, cx, cy)
+        np.testing.assert_allclose(inv, np.linalg.inv(similarity_matrix(a, b, tx, ty, cx, cy)), rtol=0, atol=1e-12)
 
 
 def test_a_tiny_face_is_not_aligned() -> None:
