@@ -134,6 +134,15 @@ def _textured_cache(seed: int) -> FeatureCache:
     return cache
 
 
+def _inner_points() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Sample points of :func:`_textured_cache`'s two levels (64 x 80, 32 x 40), 2 px inside their edges."""
+    out = []
+    for h, w in ((64, 80), (32, 40)):
+        ys, xs = np.nonzero(np.ones((h - 4, w - 4), bool))
+        out.append((ys + 2, xs + 2))
+    return out
+
+
 def _same_pyramid(a, b) -> None:
     assert len(a.levels) == len(b.levels)
     for la, lb in zip(a.levels, b.levels, strict=True):
@@ -145,8 +154,7 @@ def test_a_prepared_template_is_reused_only_for_the_same_template_and_points() -
     cache = _textured_cache(8)
     key, other = ("gradient_x", "cross"), ("inverse_x", "cross")
     motions = {k: np.eye(3) for k in cache.lum}
-    points = _points(60, 76)
-    points = [(ys + 2, xs + 2) for ys, xs in points]
+    points = _inner_points()
     ref, template, _ = template_reference(key, cache, motions, points)
     _same_pyramid(ref, reference_pyramid(pair_template(key, cache, motions)[0], points))
     assert template_reference(key, cache, motions, points)[0] is ref
@@ -192,7 +200,7 @@ def test_a_refit_starts_from_no_motion_only_beyond_its_estimates_basin(monkeypat
     motions = {k: np.eye(3) for k in cache.log}
     for k in (("gradient_x", "cross"), ("inverse_x", "cross")):
         motions[k] = similarity_matrix(0.0, 0.0, shift, 0.0, 0.0, 0.0)
-    points = [(ys + 2, xs + 2) for ys, xs in _points(60, 76)]
+    points = _inner_points()
     with ThreadPoolExecutor(1) as pool:
         refine_motions(cache, motions, points, pool=pool, passes=1)
     cross_first = starts[:4] if shift > FROM_ZERO_PX else starts[:2]
