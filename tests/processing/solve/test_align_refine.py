@@ -162,13 +162,15 @@ def test_a_prepared_template_is_reused_only_for_the_same_template_and_points() -
     fine = template_reference(key, cache, motions, points[:1])[0]
     _same_pyramid(fine, reference_pyramid(template, points[:1]))
     assert fine.nccs is ref.nccs
-    # other points (equal values, other arrays) or a moved complement: prepared again
-    copied = [(ys.copy(), xs.copy()) for ys, xs in points]
-    assert template_reference(key, cache, motions, copied)[0] is not ref
+    # a moved complement (a new template) or other points (equal values, other arrays): prepared again
+    still = dict(motions)
     motions[other] = similarity_matrix(0.0, 0.0, 0.4, 0.0, 0.0, 0.0)
     moved, moved_template, _ = template_reference(key, cache, motions, points)
     assert moved is not ref and np.abs(moved_template - template).max() > 1e-3
     _same_pyramid(moved, reference_pyramid(pair_template(key, cache, motions)[0], points))
+    copied = [(ys.copy(), xs.copy()) for ys, xs in points]
+    assert template_reference(key, cache, motions, copied)[0] is not moved
+    _same_pyramid(template_reference(key, cache, still, points)[0], ref)
 
 
 def test_a_parallel_frames_template_is_its_twins_warped_features_kept_while_the_twin_stays() -> None:
