@@ -10,8 +10,8 @@ import pytest
 
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError
-from id2reflectance.processing.solve.align import align_camera_frames, alignment_warnings
-from id2reflectance.processing.solve.align_features import Similarity
+from id2reflectance.processing.solve.align import _smooth, align_camera_frames, alignment_warnings
+from id2reflectance.processing.solve.align_features import Similarity, similarity_inverse, similarity_matrix
 
 SIZE = 160
 
@@ -159,6 +159,16 @@ def test_similarity_round_trip() -> None:
     assert back.rotation_deg == pytest.approx(0.7) and back.scale == pytest.approx(1.01)
     M = cv2.invertAffineTransform(s.matrix(200, 100)[:2])
     assert M.shape == (2, 3)
+
+
+def test_the_closed_form_inverse_of_an_update_is_its_matrix_inverse() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b = rng.normal(0.0, 0.05, 2)
+        tx, ty = rng.normal(0.0, 3.0, 2)
+        cx, cy = rng.uniform(0.0, 600.0, 2)
+        inv = similarity_inverse(a, b, tx, ty, cx, cy)
+        np.testing.assert_allclose(inv, np.linalg.inv(similarity_matrix(a, b, tx, ty, cx, cy)), rtol=0, atol=1e-12)
 
 
 def test_a_tiny_face_is_not_aligned() -> None:
@@ -538,3 +548,21 @@ def test_a_moved_frame_keeps_the_scenes_detail() -> None:
     # the texture's amplitude is about 0.25 x 0.5 x 0.6: Keys' loses about 2 % of it at half a pixel
     assert errors[True] < 0.35 * errors[False]
     assert errors[True] < 1e-3
+
+
+@pytest.mark.parametrize("sigma", [3.0, 6.25, 10.7])
+def test_the_residual_flows_smoothing_is_the_gaussian(sigma: float) -> None:
+    """The normalised smoothing of a residual flow inside the face, on the halved grid for wide
+    Gaussians, against the Gaussian itself: within 2e-3 of the flow's size (its rms) at the face's edge,
+    3e-4 rms."""
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[:256, :256]
+    inside = ((((xx - 128) / 100.0) ** 2 + ((yy - 128) / 110.0) ** 2) < 1).astype(np.float32)
+    flow = 20.0 * cv2.GaussianBlur(rng.normal(0.0, 1.0, (256, 256, 2)).astype(np.float32), (0, 0), 3.0)
+    exact = cv2.GaussianBlur(flow * inside[..., None], (0, 0), sigma)
+    exact /= np.maximum(cv2.GaussianBlur(inside, (0, 0), sigma), 1e-3)[..., None]
+    smoothed = _smooth(flow * inside[..., None], sigma) / np.maximum(_smooth(inside, sigma), 1e-3)[..., None]
+    face = inside > 0.5
+    size = np.sqrt(np.mean(exact[face] ** 2))
+    diff = np.abs(smoothed - exact)[face]
+    assert diff.max() < 2e-3 * size and np.sqrt(np.mean(diff**2)) < 3e-4 * size, (diff.max(), size)

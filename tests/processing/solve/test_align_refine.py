@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
+import pytest
 
-from id2reflectance.processing.solve.align_features import log_features, similarity_matrix
+from id2reflectance.processing.solve import align_refine
+from id2reflectance.processing.solve.align_features import (
+    log_features,
+    pyramid,
+    reference_pyramid,
+    similarity_matrix,
+)
 from id2reflectance.processing.solve.align_refine import (
+    FROM_ZERO_PX,
     MIN_KEEP,
     MIN_SHARE,
     REUSE_PX,
@@ -16,6 +26,9 @@ from id2reflectance.processing.solve.align_refine import (
     pair_template,
     predicted,
     ratio_template,
+    refine_motions,
+    template_reference,
+    warp_to_reference,
 )
 
 
@@ -105,3 +118,93 @@ def test_without_inverses_a_gradient_frame_is_matched_to_the_full_on_frame_times
     assert ratio_template(key, cache, motions)[0] is template
     motions[key] = similarity_matrix(0.0, 0.0, 0.7, 0.0, 0.0, 0.0)
     assert ratio_template(key, cache, motions)[0] is not template
+
+
+def _textured_cache(seed: int) -> FeatureCache:
+    """A camera with inverse patterns (x axis) and a parallel frame: luminance, log features and ``R - G``."""
+    rng = np.random.default_rng(seed)
+    h, w = 64, 80
+    texture = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.5)
+    cache = _cache((0.3 + 0.4 * texture).astype(np.float32))
+    cache.lum[("full", "cross")] = (1.0 + 0.5 * texture).astype(np.float32)
+    cache.log = {k: pyramid(log_features(v, eps=0.01), 2) for k, v in cache.lum.items()}
+    opp = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.5)
+    cache.opp = {("gradient_x", "cross"): pyramid(opp, 2), ("gradient_x", "parallel"): pyramid(opp.copy(), 2)}
+    cache.log[("gradient_x", "parallel")] = cache.opp[("gradient_x", "parallel")]
+    return cache
+
+
+def _inner_points() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Sample points of :func:`_textured_cache`'s two levels (64 x 80, 32 x 40), 2 px inside their edges."""
+    out = []
+    for h, w in ((64, 80), (32, 40)):
+        ys, xs = np.nonzero(np.ones((h - 4, w - 4), bool))
+        out.append((ys + 2, xs + 2))
+    return out
+
+
+def _same_pyramid(a, b) -> None:
+    assert len(a.levels) == len(b.levels)
+    for la, lb in zip(a.levels, b.levels, strict=True):
+        for x, y in zip(la[:4], lb[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_prepared_template_is_reused_only_for_the_same_template_and_points() -> None:
+    cache = _textured_cache(8)
+    key, other = ("gradient_x", "cross"), ("inverse_x", "cross")
+    motions = {k: np.eye(3) for k in cache.lum}
+    points = _inner_points()
+    ref, template, _ = template_reference(key, cache, motions, points)
+    _same_pyramid(ref, reference_pyramid(pair_template(key, cache, motions)[0], points))
+    assert template_reference(key, cache, motions, points)[0] is ref
+    # the finest level alone (the final checks' points): the kept level, its correlations shared
+    fine = template_reference(key, cache, motions, points[:1])[0]
+    _same_pyramid(fine, reference_pyramid(template, points[:1]))
+    assert fine.nccs is ref.nccs
+    # a moved complement (a new template) or other points (equal values, other arrays): prepared again
+    still = dict(motions)
+    motions[other] = similarity_matrix(0.0, 0.0, 0.4, 0.0, 0.0, 0.0)
+    moved, moved_template, _ = template_reference(key, cache, motions, points)
+    assert moved is not ref and np.abs(moved_template - template).max() > 1e-3
+    _same_pyramid(moved, reference_pyramid(pair_template(key, cache, motions)[0], points))
+    copied = [(ys.copy(), xs.copy()) for ys, xs in points]
+    assert template_reference(key, cache, motions, copied)[0] is not moved
+    _same_pyramid(template_reference(key, cache, still, points)[0], ref)
+
+
+def test_a_parallel_frames_template_is_its_twins_warped_features_kept_while_the_twin_stays() -> None:
+    cache = _textured_cache(9)
+    key, twin = ("gradient_x", "parallel"), ("gradient_x", "cross")
+    motions = {k: np.eye(3) for k in cache.log}
+    motions[twin] = similarity_matrix(0.001, -0.002, 0.3, -0.2, 40.0, 32.0)
+    template, frame = matched_template(key, cache, motions)
+    np.testing.assert_array_equal(template, warp_to_reference(cache.opp[twin][0], motions[twin]))
+    assert frame is cache.opp[key]
+    assert matched_template(key, cache, dict(motions))[0] is template
+    motions[twin] = similarity_matrix(0.0, 0.0, -0.5, 0.1, 40.0, 32.0)
+    again = matched_template(key, cache, motions)[0]
+    assert again is not template
+    np.testing.assert_array_equal(again, warp_to_reference(cache.opp[twin][0], motions[twin]))
+
+
+@pytest.mark.parametrize("shift", [0.3, 2.5])
+def test_a_refit_starts_from_no_motion_only_beyond_its_estimates_basin(monkeypatch, shift: float) -> None:
+    cache = _textured_cache(10)
+    starts: list[tuple[tuple[str, str], bool]] = []
+    fit = align_refine.fit_similarity
+
+    def recording(ref, pyr, *, init, **kw):
+        starts.append(np.array_equal(init, np.eye(3)))
+        return fit(ref, pyr, init=init, **kw)
+
+    monkeypatch.setattr(align_refine, "fit_similarity", recording)
+    motions = {k: np.eye(3) for k in cache.log}
+    for k in (("gradient_x", "cross"), ("inverse_x", "cross")):
+        motions[k] = similarity_matrix(0.0, 0.0, shift, 0.0, 0.0, 0.0)
+    points = _inner_points()
+    with ThreadPoolExecutor(1) as pool:
+        refine_motions(cache, motions, points, pool=pool, passes=1)
+    cross_first = starts[:4] if shift > FROM_ZERO_PX else starts[:2]
+    # a start within FROM_ZERO_PX: one fit per frame from it; beyond: a second one from no motion
+    assert cross_first == ([False, True, False, True] if shift > FROM_ZERO_PX else [False, False])

@@ -74,10 +74,10 @@ from id2reflectance.processing.solve.align_refine import (
     FeatureCache,
     build_cache,
     frame_planes,
-    matched_template,
     predicted,
     refine_motions,
     refitted,
+    template_reference,
 )
 from id2reflectance.processing.solve.align_resample import outside_frame, remap_with_flow, warp_face
 from id2reflectance.processing.solve.align_work import (
@@ -222,6 +222,25 @@ def _flow_image(f: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(128.0 + f * (42.0 / scale), 0, 255).astype(np.uint8)
 
 
+PYRAMID_SIGMA = 6.0
+"""The residual flow's Gaussian (:func:`_smooth`) of at least this sigma (flow pixels) runs on the flow's grid
+halved (``pyrDown``, a Gaussian of the rest, ``pyrUp``)."""
+
+
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    """(h, w[, c]) float32 ``img`` smoothed by a Gaussian of ``sigma`` pixels (borders reflected): where
+    ``sigma`` >= :data:`PYRAMID_SIGMA`, on the grid halved (``pyrDown`` and ``pyrUp`` blur about 1 px
+    each; the rest, ``sqrt(sigma^2 - 2) / 2`` coarse pixels, between them), a quarter of the pixels for
+    the widest pass: the DIS flow it smooths was computed on that coarser grid anyway (the medium preset's
+    finest scale), and from that sigma on the two smoothings differ by at most about 1e-3 of the flow's
+    size (at the face's edge; 1e-4 rms) (docs/solve.md 1b, "Residual and flow")."""
+    if sigma < PYRAMID_SIGMA:
+        return cv2.GaussianBlur(img, (0, 0), sigma)
+    h, w = img.shape[:2]
+    half = cv2.GaussianBlur(cv2.pyrDown(img), (0, 0), np.sqrt(sigma * sigma - 2.0) / 2.0)
+    return cv2.pyrUp(half, dstsize=(w, h))
+
+
 def _flow_smoothing(region: np.ndarray, down: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
     """What :func:`_residual_flow` smooths its flows with, the same for every frame of a camera: the face
     ``region`` (working grid) on the flow's grid ``down`` halvings coarser as (h, w) float32 weights
@@ -235,7 +254,7 @@ def _flow_smoothing(region: np.ndarray, down: int) -> tuple[np.ndarray, np.ndarr
     if not len(xs):
         return inside, face, None, 0.0
     sigma = max(FLOW_SMOOTH, max(np.ptp(xs), np.ptp(ys)) / 24.0)
-    return inside, face, cv2.GaussianBlur(inside, (0, 0), sigma), sigma
+    return inside, face, _smooth(inside, sigma), sigma
 
 
 def _residual_flow(
@@ -294,7 +313,7 @@ def _residual_flow(
             smoothing[down] = kept
     inside, face, weight, sigma = kept
     if weight is not None:
-        flow = cv2.GaussianBlur(flow * inside[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
+        flow = _smooth(flow * inside[..., None], sigma) / np.maximum(weight, 1e-3)[..., None]
     else:
         face = cv2.resize(region.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     return flow * np.float32(1 << down), face
@@ -547,7 +566,10 @@ def _finish(
     origin = (0, 0) if c.window is None else c.window[:2]
     M = to_camera(Mw, c.f, origin)
     sim = Similarity.from_matrix(M, w, h)
-    q = c.face_pts @ M[:2, :2].T + M[:2, 2]
+    bx0, by0, bx1, by1 = c.box  # the face's points lie in its box: all inside when its corners are
+    q = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]]) @ M[:2, :2].T + M[:2, 2]
+    if not ((q >= 0).all() and (q[:, 0] <= w - 1).all() and (q[:, 1] <= h - 1).all()):
+        q = c.face_pts @ M[:2, :2].T + M[:2, 2]
     inside_frac = float(np.mean((q[:, 0] >= 0) & (q[:, 0] <= w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= h - 1)))
     if not np.isfinite(ncc) or ncc < MIN_NCC or inside_frac < MIN_INSIDE or abs(np.log(sim.scale)) > 0.2:
         raise CaptureError(
@@ -556,8 +578,7 @@ def _finish(
             f"the frame, need >= {100 * MIN_INSIDE:.0f}%): another subject, or the face out of frame?"
         )
     disp = sim.max_displacement(c.box, w, h)
-    template, frame_pyr = matched_template(key, cache, motions)
-    tref = reference_pyramid(template, c.points)
+    tref, template, frame_pyr = template_reference(key, cache, motions, c.points)
     sigma = c.f * displacement_sigma(tref, frame_pyr, Mw, inflation=c.inflation) if tref.levels else 0.0
     explained = explained_fraction(tref, frame_pyr, Mw) if tref.levels else 0.0
     # a frame that matches its template without motion (to float32 rounding: noise-free frames) has no

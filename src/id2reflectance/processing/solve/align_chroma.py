@@ -35,7 +35,7 @@ from id2reflectance.processing.solve.align_features import (
     _Match,
     band_pass,
     pyramid,
-    similarity_matrix,
+    similarity_inverse,
 )
 from id2reflectance.processing.solve.align_work import downsample
 
@@ -162,7 +162,7 @@ def fit_joint(
                 A += w * H
                 b += w * m.gradient()
             a, bb, tx, ty = np.linalg.solve(A, b)
-            M = M @ np.linalg.inv(similarity_matrix(a, bb, tx, ty, cx, cy))
+            M = M @ similarity_inverse(a, bb, tx, ty, cx, cy)
             if abs(a) * extent + abs(bb) * extent + abs(tx) + abs(ty) < tol:
                 break
         if lv > 0:

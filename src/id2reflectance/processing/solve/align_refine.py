@@ -26,6 +26,7 @@ import numpy as np
 from id2reflectance.processing.solve.align_chroma import CHROMA_MIN_NCC, CHROMA_WEIGHT, fit_joint
 from id2reflectance.processing.solve.align_features import (
     MATCHED_MISMATCH,
+    ReferencePyramid,
     band_pass,
     explained_fraction,
     feature_ncc,
@@ -92,6 +93,14 @@ class FeatureCache:
     pairs: dict[Key, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     coarse: dict[Key, list[np.ndarray]] = field(default_factory=dict)
     chroma: dict[Key, list[np.ndarray]] = field(default_factory=dict)
+    twins: dict[Key, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """Per parallel-polarised frame, its cross twin's ``R - G`` warped by the twin's motion
+    (:func:`matched_template`) and that motion: reused while the twin's motion is the same."""
+    full_on: tuple[float, np.ndarray, np.ndarray] | None = None
+    """:func:`_full_on`'s ambient ratio and planes."""
+    refs: dict[Key, tuple] = field(default_factory=dict)
+    """Per frame, the last :func:`template_reference`: its template, its level-0 sample points and
+    their prepared pyramid (reused while the template is the same array at the same points)."""
 
 
 REUSE_PX = 2e-3
@@ -104,6 +113,16 @@ def _moved_by(A: np.ndarray, B: np.ndarray, shape: tuple[int, int]) -> float:
     h, w = shape
     corners = np.array([[0.0, 0.0, 1.0], [w - 1.0, 0.0, 1.0], [0.0, h - 1.0, 1.0], [w - 1.0, h - 1.0, 1.0]])
     return float(np.max(np.linalg.norm(corners @ (A - B)[:2].T, axis=1)))
+
+
+def _full_on(cache: FeatureCache) -> tuple[np.ndarray, np.ndarray]:
+    """``(1 + r) full`` and its floor ``max((1 + r) full, eps)`` ((H, W) float32), ``r`` =
+    ``cache.ambient``: made once per camera (every :func:`pair_template` uses them)."""
+    kept = cache.full_on
+    if kept is None or kept[0] != cache.ambient:
+        full = np.float32(1.0 + cache.ambient) * cache.lum[REFERENCE]
+        kept = cache.full_on = (cache.ambient, full, np.maximum(full, np.float32(cache.eps)))
+    return kept[1], kept[2]
 
 
 def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -121,11 +140,12 @@ def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray])
     kept = cache.pairs.get(key)
     if kept is not None and _moved_by(kept[0], M, kept[1].shape) <= REUSE_PX:
         return kept[1], kept[2]
-    full = np.float32(1.0 + cache.ambient) * cache.lum[REFERENCE]
+    full, floor = _full_on(cache)
     moved = warp_to_reference(cache.lum[other], M)
     # full + ambient - (inverse + ambient) lacks the ambient the frame has: add it back
-    template = log_features(full - moved, eps=cache.eps)
-    share = 1.0 - moved / np.maximum(full, np.float32(cache.eps))
+    template = log_features(np.subtract(full, moved), eps=cache.eps, overwrite=True)
+    share = np.divide(moved, floor, out=None if moved is cache.lum[other] else moved)  # 1 - moved / floor
+    np.subtract(np.float32(1.0), share, out=share)
     cache.pairs[key] = (np.array(M, np.float64), template, share)
     return template, share
 
@@ -243,7 +263,13 @@ def matched_template(
     twin = (pattern, "cross")
     if pol == "parallel" and twin in cache.opp:
         t = cache.opp[twin][0]
-        return (t if twin == REFERENCE else warp_to_reference(t, motions[twin])), cache.opp[key]
+        if twin == REFERENCE:
+            return t, cache.opp[key]
+        M = motions[twin]
+        kept = cache.twins.get(key)
+        if kept is None or not np.array_equal(kept[0], M):  # the same warp of the same twin: kept
+            kept = cache.twins[key] = (np.array(M, np.float64), warp_to_reference(t, M))
+        return kept[1], cache.opp[key]
     if cache.inverses and pol == "cross" and pattern in COMPLEMENT:
         return pair_template(key, cache, motions)[0], cache.log[key]
     if predicted(key, cache):
@@ -251,11 +277,43 @@ def matched_template(
     return cache.log[REFERENCE][0], cache.log[key]
 
 
+def template_reference(
+    key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray], points: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[ReferencePyramid, np.ndarray, list[np.ndarray]]:
+    """:func:`~id2reflectance.processing.solve.align_features.reference_pyramid` of frame ``key``'s
+    :func:`matched_template` at ``points``, the template and the frame's feature pyramid.
+
+    Kept per frame in ``cache.refs``: asked again for the same template array (:func:`pair_template`
+    and :func:`matched_template` return the array they kept while the motions it was made with hold)
+    at the same level-0 points (the same arrays), the kept pyramid is returned, or its finest level
+    when fewer levels are asked (a level is prepared from the template and its points alone), with the
+    correlations already computed on it: the same values, computed once (the explained-fraction test
+    before the parallel frames and the final checks of each frame ask for the same ones).
+    """
+    template, frame_pyr = matched_template(key, cache, motions)
+    kept = cache.refs.get(key)
+    if kept is not None and kept[0] is template and points and kept[1] is points[0] and kept[2] >= len(points):
+        ref = kept[3]
+        if kept[2] > len(points):
+            ref = ReferencePyramid(ref.levels[: len(points)], ref.nccs)
+        return ref, template, frame_pyr
+    ref = reference_pyramid(template, points)
+    if points:
+        cache.refs[key] = (template, points[0], len(points), ref)
+    return ref, template, frame_pyr
+
+
 PREDICTED_PASSES = 2
 """Refits of each frame against its :func:`ratio_template` (sessions without inverse patterns)."""
 CONVERGED_PX = 2e-3
 """The Jacobi passes of :func:`refine_motions` stop once a pass changes no motion by more than this
 (working pixels at the image's corners)."""
+FROM_ZERO_PX = 1.0
+"""A refit's first pass also starts from no motion (:func:`refine_motions`) only where the current
+estimate moves a corner of the image by more than this (working pixels): from a start nearer than that,
+Gauss-Newton on the two finest levels returns to the current estimate's optimum (the tiled 2048 px
+camera's 13 such pairs of fits: the same motion within 1e-4 px, the correlations within 3e-7), so the
+second fit only doubled the first pass's cost; it is there for a first estimate a pixel or more astray."""
 MIN_SHARE = 0.3
 """A complementary template ``(1 + r) full - inverse_a`` is fitted only where the frame's own light
 is at least this share of the full-on frame's (:func:`lit_points`)."""
@@ -299,8 +357,7 @@ def frame_explained(
     (0 when the template has no texture there; NaN when the frame matches its template without
     motion, to within :data:`~id2reflectance.processing.solve.align_features.MATCHED_MISMATCH`:
     no motion is the fit, nothing was refused)."""
-    template, frame_pyr = matched_template(key, cache, motions)
-    ref = reference_pyramid(template, points[:1])
+    ref, _, frame_pyr = template_reference(key, cache, motions, points[:1])
     if ref.levels and still_mismatch(ref, frame_pyr) < MATCHED_MISMATCH:
         return float("nan")  # the frame matches its template without motion: nothing to explain
     return explained_fraction(ref, frame_pyr, motions[key]) if ref.levels else 0.0
@@ -348,8 +405,7 @@ def chroma_refit(
     if key not in cache.chroma or not predicted(key, cache):
         return motions[key]
     chroma_ref = reference_pyramid(cache.chroma[REFERENCE], inner)
-    template, frame_pyr = matched_template(key, cache, motions)
-    ref = reference_pyramid(template, outline)
+    ref, _, frame_pyr = template_reference(key, cache, motions, outline)
     if not (ref.levels and chroma_ref.levels):
         return motions[key]
     if feature_ncc(chroma_ref, cache.chroma[key], motions[key]) < CHROMA_MIN_NCC:
@@ -401,14 +457,15 @@ def refine_motions(
     def refit(key: Key, current: dict[Key, np.ndarray], from_zero: bool) -> tuple[Key, np.ndarray]:
         # fitted from the current estimate and from no motion; the estimate that matches the
         # lighting-matched template best is kept (the first fit's lighting bias can exceed a pixel)
-        template, frame_pyr = matched_template(key, cache, current)
         pts = outline if outline is not None and predicted(key, cache) else points
-        ref = reference_pyramid(template, lit_points(key, cache, current, pts))
+        ref, template, frame_pyr = template_reference(key, cache, current, lit_points(key, cache, current, pts))
         if not ref.levels:
             return key, current[key]
         pyr = frame_pyr[: len(ref.levels)]
         best, best_ncc = current[key], feature_ncc(ref, pyr, current[key])
-        for init in (current[key], np.eye(3)) if from_zero else (current[key],):
+        # no motion as a second start only where it lies beyond the current estimate's basin
+        far = from_zero and _moved_by(current[key], np.eye(3), template.shape) > FROM_ZERO_PX
+        for init in (current[key], np.eye(3)) if far else (current[key],):
             M, _ = fit_similarity(ref, pyr, init=init)
             ncc = feature_ncc(ref, pyr, M)
             if ncc > best_ncc:
