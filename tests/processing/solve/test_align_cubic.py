@@ -216,3 +216,30 @@ def test_the_compiled_prefilter_is_the_separable_filter_on_its_box_only() -> Non
     np.testing.assert_array_equal(frame[~inside], before[~inside])
     planar = np.ascontiguousarray(img.transpose(2, 0, 1)).transpose(1, 2, 0)  # channel planes
     assert not prefilter_box(planar, box, _SPLINE_KERNEL)
+
+
+def _runs_one_by_one(cell: np.ndarray, step: int) -> list[int]:
+    """The runs' ends of equal ``cell[i] - step i``, pixel by pixel (the definition)."""
+    key = cell - step * np.arange(cell.size)
+    return [i + 1 for i in range(cell.size) if i + 1 == cell.size or key[i + 1] != key[i]]
+
+
+@pytest.mark.parametrize("step", [0, 1])
+def test_the_runs_are_those_of_a_pixel_by_pixel_scan(step: int) -> None:
+    from id2reflectance.processing.solve.align_cubic import _run_ends
+
+    rng = np.random.default_rng(3)
+    n = TILE_COLS
+    ends = np.empty(n, np.int64)
+    cases = []
+    for slope in (1.0, 1.0004, 0.9996, 1.02, 0.97, 0.005, -0.004, 0.0, 1.7):  # similarities: monotone keys
+        cases.append(np.floor(slope * np.arange(n) + rng.uniform(-50, 50)).astype(np.int64))
+    for _ in range(20):  # a flow's curves: keys up and down, runs of every length (the scan's path)
+        steps = rng.choice([0, 0, 0, 1, -1, 2], size=n) if step == 0 else rng.choice([1, 1, 1, 0, 2, 3], size=n)
+        cases.append(np.cumsum(steps).astype(np.int64))
+    cases.append(np.full(n, 7, np.int64) + step * np.arange(n))  # one run
+    cases.append(np.arange(n, dtype=np.int64) * 3)  # every pixel its own run
+    for cell in cases:
+        for m_px in (n, 1, 9, 200):
+            m = _run_ends(cell, m_px, step, ends)
+            assert list(ends[:m]) == _runs_one_by_one(cell[:m_px], step)

@@ -101,6 +101,51 @@ def _keys(frac: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray, w3: 
 
 
 @njit(**_JIT)
+def _run_ends(cell: np.ndarray, n: int, step: int, ends: np.ndarray) -> int:
+    """Split pixels ``0 .. n`` into runs of equal ``cell[i] - step i`` (``step`` 1: the horizontal pass's
+    columns read at the same offset; 0: the vertical pass's pixels reading the same rows): ``ends[:m]`` the
+    runs' ends (exclusive), ``m`` returned.
+
+    Where that key is monotone along the row (a similarity's: one check of the smallest and largest step,
+    vectorised) each run's end is found by bisection, else pixel by pixel: the same runs either way, at a
+    quarter of the pixel-by-pixel scan's cost on a similarity's few long runs."""
+    lo = 0
+    hi = 0
+    for i in range(1, n):
+        dl = cell[i] - cell[i - 1] - step
+        lo = min(lo, dl)
+        hi = max(hi, dl)
+    m = 0
+    i = 0
+    if lo >= 0 or hi <= 0:  # monotone: the key of pixel i is kept up to a single point of change
+        while i < n:
+            d = cell[i] - step * i
+            if cell[n - 1] - step * (n - 1) == d:
+                ends[m] = n
+                return m + 1
+            a, b = i, n - 1  # key(a) == d != key(b)
+            while b - a > 1:
+                c = (a + b) >> 1
+                if cell[c] - step * c == d:
+                    a = c
+                else:
+                    b = c
+            ends[m] = b
+            m += 1
+            i = b
+        return m
+    while i < n:
+        d = cell[i] - step * i
+        k = i + 1
+        while k < n and cell[k] - step * k == d:
+            k += 1
+        ends[m] = k
+        m += 1
+        i = k
+    return m
+
+
+@njit(**_JIT)
 def _blend(
     out: np.ndarray,
     wts: np.ndarray,
@@ -133,34 +178,39 @@ def _blend(
 
 @njit(**_JIT)
 def _blend_cols(
-    trow: np.ndarray, wts: np.ndarray, cell: np.ndarray, n: int, xa: int, seg: np.ndarray, base: int
+    trow: np.ndarray,
+    wts: np.ndarray,
+    cell: np.ndarray,
+    n: int,
+    xa: int,
+    seg: np.ndarray,
+    base: int,
+    ends: np.ndarray,
 ) -> None:
     """The horizontal pass of one frame row: ``trow`` (3 n,) float32 interleaved RGB, output column
     ``xa + i`` the 4-tap blend (weights ``wts[k n + i]``, k = 0..3) of frame columns ``cell[i] - 1 ..
     cell[i] + 2``, read from ``seg`` (interleaved RGB, its first pixel frame column ``base``), taken in
     runs of columns read at the same offset."""
     i = 0
-    while i < n:
+    for q in range(_run_ends(cell, n, 1, ends)):
+        k = ends[q]
         d = cell[i] - (xa + i)
-        k = i + 1
-        while k < n and cell[k] - (xa + k) == d:
-            k += 1
         _blend(trow, wts, i, k, seg, seg, seg, seg, 3 * (xa + d - 1 - base), 3)
         i = k
 
 
 @njit(**_JIT)
-def _blend_rows(orow: np.ndarray, wts: np.ndarray, cell: np.ndarray, n: int, tmp: np.ndarray, j0: int) -> None:
+def _blend_rows(
+    orow: np.ndarray, wts: np.ndarray, cell: np.ndarray, n: int, tmp: np.ndarray, j0: int, ends: np.ndarray
+) -> None:
     """The vertical pass of one output row: ``orow`` (3 n,) float32 interleaved RGB, each pixel ``i``
     the 4-tap blend (weights ``wts[k n + i]``, k = 0..3) of the horizontal pass's rows ``cell[i] - 1 .. cell[i] + 2``
     (frame rows; ``tmp`` row ``t`` holds frame row ``j0 + t``), taken in runs of pixels that read the
     same rows."""
     i = 0
-    while i < n:
+    for q in range(_run_ends(cell, n, 0, ends)):
+        k = ends[q]
         t = cell[i] - j0
-        k = i + 1
-        while k < n and cell[k] == t + j0:
-            k += 1
         _blend(orow, wts, i, k, tmp[t - 1, : 3 * n], tmp[t, : 3 * n], tmp[t + 1, : 3 * n], tmp[t + 2, : 3 * n], 0, 0)
         i = k
 
@@ -206,6 +256,7 @@ def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, 
     wts = np.empty(5 * tc, np.float32)
     pos = np.empty(tc)
     cell = np.empty(tc, np.int64)
+    ends = np.empty(tc, np.int64)  # the runs' ends (_run_ends)
     for c0 in range(0, cols, tc):
         n = min(tc, cols - c0)
         xa, xb = x0 + c0, x0 + c0 + n - 1
@@ -229,12 +280,12 @@ def _warp_rows(src: np.ndarray, src_row0: int, m: np.ndarray, x0: int, y0: int, 
             for i in range(n):
                 pos[i] = a * (xa + i) + b * j + c
             _weights(pos, n, cell, wts, spline)
-            _blend_cols(tmp[j - j0, : 3 * n], wts, cell, n, xa, row, seg0)
+            _blend_cols(tmp[j - j0, : 3 * n], wts, cell, n, xa, row, seg0, ends)
         for r in range(rows):  # vertical pass: each output column at its frame row position
             for i in range(n):
                 pos[i] = m10 * (xa + i) + m11 * (y0 + r) + m12
             _weights(pos, n, cell, wts, spline)
-            _blend_rows(out[r, 3 * c0 : 3 * (c0 + n)], wts, cell, n, tmp, j0)
+            _blend_rows(out[r, 3 * c0 : 3 * (c0 + n)], wts, cell, n, tmp, j0, ends)
 
 
 def warp_rows(
@@ -362,6 +413,7 @@ def _warp_box(
     wts = np.empty(5 * tc, np.float32)
     pos = np.empty(tc)
     cell = np.empty(tc, np.int64)
+    ends = np.empty(tc, np.int64)  # the runs' ends (_run_ends)
     for c0 in range(0, cols, tc):
         n = min(tc, cols - c0)
         xa, xb = x0 + c0, x0 + c0 + n - 1
@@ -388,11 +440,9 @@ def _warp_box(
                 if not spare and seg0 >= 0 and seg0 + span <= w:  # the frame's row itself
                     src = fr[jr]
                     i = 0
-                    while i < n:
+                    for q in range(_run_ends(cell, n, 1, ends)):
+                        k = ends[q]
                         d = cell[i] - (xa + i)
-                        k = i + 1
-                        while k < n and cell[k] - (xa + k) == d:
-                            k += 1
                         if planar:
                             _taps(tmp[j % ring], 0, tc, wts, n, i, k, (src, src, src, src), w, xa + d - 1, 1, True)
                         else:
@@ -411,11 +461,9 @@ def _warp_box(
                         for ch in range(3):
                             row[3 * q + ch] = fr[jr, 3 * col + ch]
                 i = 0
-                while i < n:
+                for q in range(_run_ends(cell, n, 1, ends)):
+                    k = ends[q]
                     d = cell[i] - (xa + i)
-                    k = i + 1
-                    while k < n and cell[k] - (xa + k) == d:
-                        k += 1
                     if planar:
                         _taps(
                             tmp[j % ring], 0, tc, wts, n, i, k, (row, row, row, row), span, xa + d - 1 - seg0, 1, True
@@ -435,11 +483,9 @@ def _warp_box(
             out = fr[y, 3 * xa : 3 * (xa + n)]  # written straight into the frame
             dst = fr[y]
             i = 0
-            while i < n:
+            for q in range(_run_ends(cell, n, 0, ends)):
+                k = ends[q]
                 t = cell[i]
-                k = i + 1
-                while k < n and cell[k] == t:
-                    k += 1
                 if planar:
                     rows = (tmp[(t - 1) % ring], tmp[t % ring], tmp[(t + 1) % ring], tmp[(t + 2) % ring])
                     _taps(dst, xa, w, wts, n, i, k, rows, tc, 0, 0, True)
