@@ -146,6 +146,16 @@ def test_an_exr_files_view_is_resampled_in_place_like_a_contiguous_frame() -> No
     np.testing.assert_allclose(view, contiguous, atol=1e-6)
     np.testing.assert_array_equal(view[:12], img[:12])
     np.testing.assert_array_equal(lines[:, :2], 7.0)
+    # the whole frame: the strips read past its edges (the edge replicated) and the saved columns
+    lines[:, 2:] = img[:, :, ::-1].transpose(0, 2, 1).reshape(h, 3 * w)
+    contiguous = img.copy()
+    assert warp_box_in_place(contiguous, M, (0, 0, w, h))
+    assert warp_box_in_place(view, M, (0, 0, w, h))
+    np.testing.assert_allclose(view, contiguous, atol=1e-6)
+    new = np.empty((h, w, 3), np.float32)
+    assert warp_rows(img, 0, M, 0, 0, new)
+    np.testing.assert_allclose(view, new, atol=1e-6)
+    np.testing.assert_array_equal(lines[:, :2], 7.0)
 
 
 def test_the_spline_weights_and_prefilter_are_the_interpolating_cubic_spline() -> None:

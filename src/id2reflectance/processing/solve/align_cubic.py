@@ -378,6 +378,57 @@ def _taps(
 
 
 @njit(**_JIT)
+def _read_row(
+    row: np.ndarray,
+    fr: np.ndarray,
+    saved: np.ndarray,
+    jr: int,
+    y0: int,
+    seg0: int,
+    span: int,
+    w: int,
+    xa: int,
+    ks: int,
+    spare: bool,
+    planar: bool,
+) -> None:
+    """The part of frame row ``jr`` a strip's horizontal pass reads, frame columns ``seg0 .. seg0 + span``, into
+    ``row`` (interleaved, or ``planar``: channel planes of ``span``): the frame's edge replicated, and where
+    ``spare`` the columns left of ``xa`` (already written by the previous strip) from ``saved`` (``saved[:, q]``
+    frame column ``ks + q`` as decoded). The columns inside the frame and not saved are copied as blocks."""
+    q = 0
+    while q < span:  # left of the frame (its first column replicated) or saved: one by one
+        col = min(max(seg0 + q, 0), w - 1)
+        if seg0 + q >= 0 and not (spare and col < xa):
+            break
+        if spare and col < xa:
+            for ch in range(3):
+                row[ch * span + q if planar else 3 * q + ch] = saved[jr - y0, 3 * (col - ks) + ch]
+        elif planar:
+            for ch in range(3):
+                row[ch * span + q] = fr[jr, ch * w + col]
+        else:
+            for ch in range(3):
+                row[3 * q + ch] = fr[jr, 3 * col + ch]
+        q += 1
+    end = max(min(span, w - seg0), q)  # columns seg0 + q < w: a block
+    if planar:
+        for ch in range(3):
+            dst = row[ch * span + q : ch * span + end]
+            src = fr[jr, ch * w + seg0 + q : ch * w + seg0 + end]
+            for e in range(end - q):
+                dst[e] = src[e]
+    else:
+        dst = row[3 * q : 3 * end]
+        src = fr[jr, 3 * (seg0 + q) : 3 * (seg0 + end)]
+        for e in range(3 * (end - q)):
+            dst[e] = src[e]
+    for q in range(end, span):  # right of the frame: its last column replicated
+        for ch in range(3):
+            row[ch * span + q if planar else 3 * q + ch] = fr[jr, ch * w + w - 1 if planar else 3 * (w - 1) + ch]
+
+
+@njit(**_JIT)
 def _warp_box(
     fr: np.ndarray, planar: bool, m: np.ndarray, x0: int, y0: int, x1: int, y1: int, keep: int, spline: bool
 ) -> None:
@@ -449,17 +500,7 @@ def _warp_box(
                             _blend(trow, wts, i, k, src, src, src, src, 3 * (xa + d - 1), 3)
                         i = k
                     continue
-                for q in range(span):  # the part it reads: the edge replicated, the saved columns where written
-                    col = min(max(seg0 + q, 0), w - 1)
-                    if spare and col < xa:
-                        for ch in range(3):
-                            row[ch * span + q if planar else 3 * q + ch] = saved[jr - y0, 3 * (col - ks) + ch]
-                    elif planar:
-                        for ch in range(3):
-                            row[ch * span + q] = fr[jr, ch * w + col]
-                    else:
-                        for ch in range(3):
-                            row[3 * q + ch] = fr[jr, 3 * col + ch]
+                _read_row(row, fr, saved, jr, y0, seg0, span, w, xa, ks, spare, planar)
                 i = 0
                 for q in range(_run_ends(cell, n, 1, ends)):
                     k = ends[q]
