@@ -345,7 +345,10 @@ def _band(
                 x2[j] = g2[i, j]
             for c in range(n):
                 if hi - lo == 2:
-                    _output3(hc[0, c], hc[1, c], hc[2, c], lo, rr, two, inv_w, inv_h, x1, x2, out[i, :, c])
+                    _output3(hc[0, c], hc[1, c], hc[2, c], lo, rr, two, inv_w, inv_h, x1, x2, s1)
+                    oc = out[i, :, c]
+                    for j in range(w):
+                        oc[j] = s1[j]
                     continue
                 _vsum(hc[0, c], lo, hi, s0)
                 _vsum(hc[2, c], lo, hi, s2)
