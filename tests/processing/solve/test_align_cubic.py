@@ -8,7 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from id2reflectance.processing.solve.align_cubic import KEYS_A, TILE_COLS, warp_box_in_place, warp_rows
+from id2reflectance.processing.solve.align_cubic import (
+    KEYS_A,
+    RING_BYTES,
+    STRIP_COLS,
+    TILE_COLS,
+    strip_cols,
+    warp_box_in_place,
+    warp_rows,
+)
 from id2reflectance.processing.solve.align_features import Similarity
 
 
@@ -98,14 +106,16 @@ def test_layouts_it_does_not_take_are_refused() -> None:
     assert not warp_rows(img[..., :2], 0, M, 0, 0, out[..., :2])
 
 
+@pytest.mark.parametrize("strip", [TILE_COLS, None])
 @pytest.mark.parametrize(
     "sim", [Similarity(0.7, -3.4, 0.3, 1.0), Similarity(-1.2, 6.5, -1.5, 1.01), Similarity(-9.0, -12.0, 1.5, 1.02)]
 )
-def test_the_box_resampled_into_the_frame_itself_is_the_new_arrays(sim: Similarity) -> None:
+def test_the_box_resampled_into_the_frame_itself_is_the_new_arrays(sim: Similarity, strip: int | None) -> None:
     """In place (strips of columns written straight into the frame, the next strip's columns and a
     strip's later rows read as decoded): bit for bit what the passes give into a new array, over several
-    strips and rows, a box inside the frame or all of it; rows of any stride (a view of a larger array:
-    to float32 rounding, SIMD or not); the pixels beyond the box untouched."""
+    strips and rows (or the one strip :func:`strip_cols` chooses here), a box inside the frame or all of it;
+    rows of any stride (a view of a larger array: to float32 rounding, SIMD or not); the pixels beyond the
+    box untouched."""
     h, w = 260, 2 * TILE_COLS + 77
     img = _image(h, w, seed=5)
     M = sim.matrix(w, h)
@@ -113,7 +123,7 @@ def test_the_box_resampled_into_the_frame_itself_is_the_new_arrays(sim: Similari
         wide = np.zeros((h, w + 9, 3), np.float32)
         wide[:, 4 : 4 + w] = img
         frame = wide[:, 4 : 4 + w] if strided else img.copy()  # rows of w + 9 pixels' stride
-        assert warp_box_in_place(frame, M, (x0, y0, x1, y1))
+        assert warp_box_in_place(frame, M, (x0, y0, x1, y1), strip=strip)
         new = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         assert warp_rows(img, 0, M, x0, y0, new)
         if strided:
@@ -142,9 +152,19 @@ def test_an_exr_files_view_is_resampled_in_place_like_a_contiguous_frame() -> No
     box = (30, 12, w - 40, h - 20)
     contiguous = img.copy()
     assert warp_box_in_place(contiguous, M, box)
-    assert warp_box_in_place(view, M, box)
+    assert warp_box_in_place(view, M, box, strip=TILE_COLS)  # two strips (the saved columns)
     np.testing.assert_allclose(view, contiguous, atol=1e-6)
     np.testing.assert_array_equal(view[:12], img[:12])
+    np.testing.assert_array_equal(lines[:, :2], 7.0)
+    # the whole frame: the strips read past its edges (the edge replicated) and the saved columns
+    lines[:, 2:] = img[:, :, ::-1].transpose(0, 2, 1).reshape(h, 3 * w)
+    contiguous = img.copy()
+    assert warp_box_in_place(contiguous, M, (0, 0, w, h))
+    assert warp_box_in_place(view, M, (0, 0, w, h), strip=TILE_COLS)
+    np.testing.assert_allclose(view, contiguous, atol=1e-6)
+    new = np.empty((h, w, 3), np.float32)
+    assert warp_rows(img, 0, M, 0, 0, new)
+    np.testing.assert_allclose(view, new, atol=1e-6)
     np.testing.assert_array_equal(lines[:, :2], 7.0)
 
 
@@ -216,3 +236,50 @@ def test_the_compiled_prefilter_is_the_separable_filter_on_its_box_only() -> Non
     np.testing.assert_array_equal(frame[~inside], before[~inside])
     planar = np.ascontiguousarray(img.transpose(2, 0, 1)).transpose(1, 2, 0)  # channel planes
     assert not prefilter_box(planar, box, _SPLINE_KERNEL)
+
+
+def _runs_one_by_one(cell: np.ndarray, step: int) -> list[int]:
+    """The runs' ends of equal ``cell[i] - step i``, pixel by pixel (the definition)."""
+    key = cell - step * np.arange(cell.size)
+    return [i + 1 for i in range(cell.size) if i + 1 == cell.size or key[i + 1] != key[i]]
+
+
+@pytest.mark.parametrize("step", [0, 1])
+def test_the_runs_are_those_of_a_pixel_by_pixel_scan(step: int) -> None:
+    from id2reflectance.processing.solve.align_cubic import _run_ends
+
+    rng = np.random.default_rng(3)
+    n = TILE_COLS
+    ends = np.empty(n, np.int64)
+    cases = []
+    for slope in (1.0, 1.0004, 0.9996, 1.02, 0.97, 0.005, -0.004, 0.0, 1.7):  # similarities: monotone keys
+        cases.append(np.floor(slope * np.arange(n) + rng.uniform(-50, 50)).astype(np.int64))
+    for _ in range(20):  # a flow's curves: keys up and down, runs of every length (the scan's path)
+        steps = rng.choice([0, 0, 0, 1, -1, 2], size=n) if step == 0 else rng.choice([1, 1, 1, 0, 2, 3], size=n)
+        cases.append(np.cumsum(steps).astype(np.int64))
+    cases.append(np.full(n, 7, np.int64) + step * np.arange(n))  # one run
+    cases.append(np.arange(n, dtype=np.int64) * 3)  # every pixel its own run
+    for cell in cases:
+        for m_px in (n, 1, 9, 200):
+            m = _run_ends(cell, m_px, step, ends)
+            assert list(ends[:m]) == _runs_one_by_one(cell[:m_px], step)
+
+
+def test_the_strip_is_the_widest_whose_ring_fits() -> None:
+    """Strips as wide as the ring of intermediate rows allows: the widest for a small rotation of a 2048 px
+    frame, narrower as the rotation's vertical reach grows, never under TILE_COLS; the ring of the chosen
+    width within RING_BYTES (but for the narrowest); the values do not depend on it (test above)."""
+    for n in (2048, 4096):
+        box = (0, 0, n, n)
+        widths = [strip_cols(Similarity(0.8, -1.4, deg, 1.0).matrix(n, n), box) for deg in (0.0, 0.3, 1.5, 5.0)]
+        assert widths == sorted(widths, reverse=True) and widths[-1] == TILE_COLS
+        assert widths[0] == STRIP_COLS[0]
+        for deg, cols in zip((0.0, 0.3, 1.5, 5.0), widths, strict=True):
+            m = Similarity(0.8, -1.4, deg, 1.0).matrix(n, n)
+            dy = max(abs(m[1, 0] * x + m[1, 1] * y + m[1, 2] - y) for x in (0, n - 1) for y in (0, n - 1))
+            ring = (int(np.ceil(abs(m[1, 0]) * cols + dy)) + 8) * 12 * cols
+            assert ring <= RING_BYTES or cols == TILE_COLS
+            wider = [c for c in STRIP_COLS if c > cols]
+            if wider:  # the next wider one would not fit
+                c = min(wider)
+                assert (int(np.ceil(abs(m[1, 0]) * c + dy)) + 8) * 12 * c > RING_BYTES

@@ -488,7 +488,7 @@ def align_camera_frames(
         outside = np.zeros((h, w), bool)
         for fa in report.frames:
             if fa.method in ("rigid", "flow"):
-                outside |= outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"))
+                outside_frame(fa.motion.matrix(w, h), w, h, margin=2.0 + 2.0 * (fa.method == "flow"), out=outside)
         if outside.any():
             report.outside = int(np.count_nonzero(outside & upsample_mask(region, f, (h, w), window) & ~saturated))
         saturated = saturated | outside

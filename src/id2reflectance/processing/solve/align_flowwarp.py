@@ -128,6 +128,7 @@ def _flow_band(
     Y = np.empty((rows, tc))  # the tile's vertical positions (frame rows)
     pos = np.empty(tc)
     cell = np.empty(tc, np.int64)
+    ends = np.empty(tc, np.int64)  # the runs' ends (align_cubic._run_ends)
     wts = np.empty(5 * tc, np.float32)
     nodex = np.empty(nmax)
     nu = np.empty(nmax, np.int64)  # the nodes' working grid columns and fractions (:func:`_flow_node`)
@@ -214,12 +215,12 @@ def _flow_band(
                         row[3 * q + ch] = src[jr, col + ch]
                 seg = row
                 base = lo_c
-            _blend_cols(trow, wts, cell, n, xa, seg, base)
+            _blend_cols(trow, wts, cell, n, xa, seg, base, ends)
         for r in range(rows):  # vertical pass: each output pixel in its column's curve at Y(x, y)
             for i in range(n):
                 pos[i] = Y[r, i]
             _weights(pos, n, cell, wts, False)
-            _blend_rows(out[r, 3 * c0 : 3 * (c0 + n)], wts, cell, n, tmp, j0)
+            _blend_rows(out[r, 3 * c0 : 3 * (c0 + n)], wts, cell, n, tmp, j0, ends)
 
 
 def warp_flow_rows(

@@ -209,16 +209,19 @@ def _in_bands(
     return out
 
 
-def outside_frame(M: np.ndarray, w: int, h: int, *, margin: float) -> np.ndarray:
+def outside_frame(M: np.ndarray, w: int, h: int, *, margin: float, out: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool reference pixels that ``M`` maps within ``margin`` pixels of the frame's edge or beyond.
 
     Only a band along the image's edges can be affected (as wide as the largest
-    displacement of a corner plus the margin), so only that band is evaluated.
+    displacement of a corner plus the margin), so only that band is evaluated. ``out``: an (H, W) bool
+    array those pixels are added to (OR; returned), instead of a new one (a camera's frames into one mask:
+    no frame-sized array and pass per frame).
     """
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
     reach = float(np.max(np.linalg.norm(corners @ M[:2, :2].T + M[:2, 2] - corners, axis=1)))
     k = int(min(np.ceil(reach + margin + 1), max(w, h)))
-    out = np.zeros((h, w), bool)
+    if out is None:
+        out = np.zeros((h, w), bool)
     strips = [(slice(0, k), slice(None)), (slice(max(h - k, 0), h), slice(None))]
     strips += [(slice(None), slice(0, k)), (slice(None), slice(max(w - k, 0), w))]
     for rows, cols in strips:
