@@ -118,7 +118,8 @@ def load_subject_truth(
                 rgb[env] = img
         layer = None
         if eyes and view == "front":
-            layer = eye_layer(read_eye_photo(vdir), mask, path=vdir / "rgb_full.png")
+            photo = rgb["full"] if "full" in rgb else read_eye_photo(vdir)  # read above when it is an environment
+            layer = eye_layer(photo, mask, path=vdir / "rgb_full.png")
         out[view] = ViewTruth(maps, mask, rgb, layer)
     uv_maps: dict[str, np.ndarray] = {}
     if uv:

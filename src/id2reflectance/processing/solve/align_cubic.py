@@ -565,12 +565,19 @@ def _warp_box(
         saved, nxt = nxt, saved
 
 
+def _vertical_reach(m: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """The largest vertical displacement (pixels) ``m`` (2, 3) gives a corner of ``box``: how far from its own
+    rows the frame rows a strip of the box reads lie (before the strip's slope and the taps)."""
+    x0, y0, x1, y1 = box
+    return max(abs(m[1, 0] * x + m[1, 1] * y + m[1, 2] - y) for x in (x0, x1 - 1) for y in (y0, y1 - 1))
+
+
 def strip_cols(M: np.ndarray, box: tuple[int, int, int, int]) -> int:
     """The strip width of :func:`warp_box_in_place` for ``M`` and ``box``: the widest of :data:`STRIP_COLS` whose
     ring of intermediate rows (the motion's vertical reach over a strip plus the taps) fits :data:`RING_BYTES`."""
     m = np.asarray(M, np.float64)
-    x0, y0, x1, y1 = box
-    dy = max(abs(m[1, 0] * x + m[1, 1] * y + m[1, 2] - y) for x in (x0, x1 - 1) for y in (y0, y1 - 1))
+    x0, _, x1, _ = box
+    dy = _vertical_reach(m, box)
     for cols in STRIP_COLS:
         tc = min(cols, max(x1 - x0, 1))
         if (int(np.ceil(abs(m[1, 0]) * tc + dy)) + 8) * 12 * tc <= RING_BYTES:
@@ -605,7 +612,7 @@ def warp_box_in_place(
     a = m[0, 0] - m[0, 1] * m[1, 0] / m[1, 1]
     b, c = m[0, 1] / m[1, 1], m[0, 2] - m[0, 1] * m[1, 2] / m[1, 1]
     # the frame rows a strip reads: those the box's rows are moved to, and the taps around them
-    reach = max(abs(m[1, 0] * x + m[1, 1] * y + m[1, 2] - y) for x in (x0, x1 - 1) for y in (y0, y1 - 1))
+    reach = _vertical_reach(m, box)
     strip = strip_cols(m, box) if strip is None else max(int(strip), 1)
     reach = int(np.ceil(reach + abs(m[1, 0]) * max(strip, TILE_COLS))) + 4
     corners = [(x, j) for x in (x0, x1 - 1) for j in (y0 - reach, y1 + reach)]
