@@ -286,6 +286,17 @@ def layout_cameras(names: tuple[str, ...], image: int) -> dict[str, Camera]:
     return {n: rig[n] for n in names}
 
 
+def side_yaw_cameras(image: int, yaw_deg: float) -> dict[str, Camera]:
+    """The rig's three cameras (``front``, ``left``, ``right``) at ``image`` px with the side
+    cameras turned to yaw +-``yaw_deg`` degrees (symmetric about the front camera; their
+    elevation, roll, lens distortion and principal-point shift as in ``CAMERA_LAYOUT``)."""
+    from id2reflectance.capture.simulator.sessions import CAMERA_LAYOUT, SimulatorConfig, rig_cameras
+
+    sides = {"left": abs(yaw_deg), "right": -abs(yaw_deg)}
+    layout = tuple((n, sides.get(n, yaw), *rest) for n, yaw, *rest in CAMERA_LAYOUT)
+    return rig_cameras(SimulatorConfig(image_size=image, uv_size=256, cameras=3), layout)
+
+
 def camera_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:
     """{camera: (S, S) bool} the scored texels that camera sees best: the camera the
     reference bake (:func:`reference_bake`) picks on the true mesh."""

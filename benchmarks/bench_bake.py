@@ -7,7 +7,8 @@ Usage::
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
-                      [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]]
+                      [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
+                      [--exact-side-yaw DEG ... [--exact-subject N]]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
@@ -64,6 +65,12 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    each camera region's PSNR over the texels the bake sees (a camera above n.v 0.1) beside
    the whole region's; with ``--exact-extra-camera NAME`` the bake with that camera of the
    simulator's layout added to the rig, scored on the same regions.
+   ``--exact-side-yaw 40 48 ...`` instead sweeps the rig: the side cameras at yaw +-DEG
+   (symmetric; elevation, roll and lens as in the layout), ``ao`` maps, each rig's camera
+   regions defined as above; per yaw and camera region the whole region's PSNR, over its
+   seen / unseen texels, the normal median, the same bake through the true mesh, the
+   PSNR over the first yaw's regions, and the PSNR over the union of every swept rig's
+   regions (the same texels for every rig); ``--exact-subject N`` picks subject N of seed 0.
    The case is the procedural template's layout with painted appearance (bald: the
    procedural head's brows and stubble; ``appearance``: eyebrows, hair, beard).
    Helpers: ``benchmarks/bake_exact.py``.
@@ -101,6 +108,7 @@ OPTIONS = {
     "template": "procedural",
     "hair_volume": "default",
     "appearance": "auto",
+    "exact_subject": 0,
 }
 
 
@@ -498,6 +506,108 @@ def exact_section(
             )
 
 
+def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], yaws: tuple[float, ...]) -> None:
+    """``--exact-side-yaw``: the exact-map case (``ao`` maps) with the rig's side cameras
+    turned to each yaw (+-, symmetric), the camera regions defined per rig as the section
+    defines them (the camera the reference bake picks on the true mesh). Per head, one
+    table row per yaw and camera region: texels (of them unseen: no camera above n.v
+    ``cos_min``), the default bake's PSNR over the whole region (the target's figure),
+    over its seen / unseen texels, the normal median, the same bake through the true mesh
+    (the registration's share), and the PSNR over the first yaw's region of that name
+    (the same texels for every yaw); then per yaw the PSNR over the union of every swept
+    rig's regions (the same texels for every rig, so a rig that sees less of the head is not
+    scored on fewer texels), whole and per side. Case, scan and registration are built once
+    per head (they do not depend on the cameras)."""
+    from dataclasses import replace
+
+    from bake_exact import build_case, exact_views, reference_bake, region_scores, side_yaw_cameras
+    from id2reflectance.processing.bake.inputs import load_template
+    from id2reflectance.processing.bake.mirror import texel_mirror
+    from id2reflectance.processing.bake.views import texel_geometry
+    from id2reflectance.processing.registration.register import register_template
+
+    template = load_template("procedural")[0]  # the case's layout (build_case)
+    mirror = texel_mirror(template, uv)
+    config = BakeConfig(size=uv, previews=False)
+    for head in heads:
+        t = time.perf_counter()
+        base = build_case(
+            image, uv, OPTIONS["head_model"], ao=True, subject=OPTIONS["exact_subject"], appearance=head == "appearance"
+        )
+        reg = register_template(template, base.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
+        texel_points = texel_geometry(base.truth_mesh, uv).points
+        print(
+            f"# side-camera yaw sweep (subject {OPTIONS['exact_subject']}, {head} head, ao maps, {lookup} lookup, {image} px, UV {uv}); "
+            f"setup {time.perf_counter() - t:.0f} s",
+            flush=True,
+        )
+        head_cells = ["whole", "seen", "unseen", "normal, deg", "true mesh", f"on yaw {yaws[0]:g} region"]
+        lines = [["side yaw", "region", "texels (unseen)", *head_cells]]
+        first: dict[str, np.ndarray] = {}
+        rigs = []
+        for yaw in yaws:  # the views and regions of every rig first: the union of their texels is scored too
+            case = replace(base, cameras=side_yaw_cameras(image, yaw))
+            views = exact_views(case, lookup=lookup)
+            who = reference_bake(case.truth_mesh, views, uv)["camera"]  # the camera regions (camera_regions)
+            rigs.append((yaw, case, views, {k: case.scored & (who == i) for i, k in enumerate(case.cameras)}))
+        every = np.logical_or.reduce([m for *_, cams in rigs for m in cams.values()])
+        halves = {
+            "all": every,
+            "x > 0": every & (texel_points[..., 0] > 0),
+            "x < 0": every & (texel_points[..., 0] < 0),
+        }
+        union_lines = [["side yaw", *[f"{k} ({int(m.sum())})" for k, m in halves.items()]]]
+        for yaw, case, views, cams in rigs:
+            t = time.perf_counter()
+            first = first or cams
+            scores = {}
+            for mesh_name, mesh in (("fitted", reg.mesh), ("true", case.truth_mesh)):
+                b = bake_maps(mesh, views, config=config, mirror=mirror)
+                maps = {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}
+                scores[mesh_name] = region_scores(maps, case.truth, cams)
+                if mesh_name == "fitted":
+                    fitted = b
+                    seen = region_scores(maps, case.truth, {k: m & b.seen for k, m in cams.items()})
+                    unseen = region_scores(maps, case.truth, {k: m & ~b.seen for k, m in cams.items()})
+                    same = region_scores(maps, case.truth, first)
+                    on_every = region_scores(maps, case.truth, halves)
+            whole = scores["fitted"]
+            for k, m in cams.items():
+                cells = [whole[k][0], seen[k][0], unseen[k][0], whole[k][1], scores["true"][k][0], same[k][0]]
+                lines.append(
+                    [
+                        f"{yaw:g}",
+                        k,
+                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())})",
+                        *[f"{c:.3f}" if n == 3 else f"{c:.2f}" for n, c in enumerate(cells)],
+                    ]
+                )
+                row(
+                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region PSNR, dB (> 45; same bake, true mesh)",
+                    whole[k][0],
+                    scores["true"][k][0],
+                )
+            union = int(np.logical_or.reduce(list(cams.values())).sum())
+            union_lines.append([f"{yaw:g}", *[f"{on_every[k][0]:.2f}" for k in halves]])
+            print(
+                f"# yaw {yaw:g}: worst region {min(whole[k][0] for k in cams):.2f} dB, scored texels {union}, "
+                f"{time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
+        print(f"# {head} head: camera region PSNR, dB ({', '.join(head_cells)})")
+        widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
+        for r in lines:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print(
+            f"# {head} head: PSNR, dB, over the texels any of these rigs scores (the union of their camera "
+            "regions; x > 0: the subject's left)"
+        )
+        widths = [max(len(r[i]) for r in union_lines) for i in range(len(union_lines[0]))]
+        for r in union_lines:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print(flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 small subject, smaller speed case")
@@ -532,6 +642,21 @@ def main() -> None:
         choices=("above", "below", "far_left", "far_right"),
         help="section 3: also bake with this camera of the layout added to the rig (repeatable; scored on the same regions)",
     )
+    ap.add_argument(
+        "--exact-side-yaw",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="DEG",
+        help="section 3 as a sweep: the side cameras at yaw +-DEG (each value; ao maps), per camera region",
+    )
+    ap.add_argument(
+        "--exact-subject",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --exact-side-yaw: subject N of seed 0 (default 0, the subject of section 3's figures)",
+    )
     args = ap.parse_args()
     OPTIONS.update(
         head_model=args.head_model,
@@ -539,6 +664,7 @@ def main() -> None:
         template=args.template,
         hair_volume=args.hair_volume,
         appearance=args.appearance,
+        exact_subject=args.exact_subject,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -546,6 +672,16 @@ def main() -> None:
         t0 = time.perf_counter()
         variants = ("ao", "none") if args.exact_ao == "both" else (args.exact_ao,)
         heads = ("bald", "appearance") if args.exact_heads == "both" else (args.exact_heads,)
+        if args.exact_side_yaw:
+            bad = [y for y in args.exact_side_yaw if not 0.0 < y < 90.0]
+            if bad:
+                ap.error(f"--exact-side-yaw: yaw must lie in (0, 90) degrees, got {bad}")
+            if args.exact_subject < 0:
+                ap.error(f"--exact-subject: a subject index >= 0, got {args.exact_subject}")
+            side_yaw_section(1024 if args.quick else 2048, 256, args.exact_lookup, heads, tuple(args.exact_side_yaw))
+            print_table()
+            print(f"# total {time.perf_counter() - t0:.0f} s")
+            return
         exact_section(
             1024 if args.quick else 2048, 256, variants, args.exact_lookup, heads, tuple(args.exact_extra_camera)
         )

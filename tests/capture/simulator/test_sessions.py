@@ -314,3 +314,30 @@ def test_failed_run_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         simulate_subject(tmp_path, subject_index=0, config=cfg)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rig_cameras_follow_the_layout_given():
+    """rig_cameras places each camera at its row's yaw and elevation (default: CAMERA_LAYOUT),
+    looking at the target; another layout moves only the cameras whose rows differ."""
+    cfg = SimulatorConfig(image_size=64, uv_size=32, cameras=3)
+    target = np.asarray(simulator.CAMERA_TARGET)
+
+    def angles(cam) -> tuple[float, float]:
+        d = cam.center - target
+        return float(np.degrees(np.arctan2(d[0], d[2]))), float(np.degrees(np.arcsin(d[1] / np.linalg.norm(d))))
+
+    default = rig_cameras(cfg)
+    assert list(default) == [row[0] for row in simulator.CAMERA_LAYOUT[:3]]
+    for name, yaw, elev, *_ in simulator.CAMERA_LAYOUT[:3]:
+        assert angles(default[name]) == pytest.approx((yaw, elev), abs=1e-9)
+        assert np.linalg.norm(default[name].center - target) == pytest.approx(cfg.camera_distance)
+    layout = tuple((n, 55.0 if n == "left" else yaw, *rest) for n, yaw, *rest in simulator.CAMERA_LAYOUT)
+    moved = rig_cameras(cfg, layout)
+    assert angles(moved["left"]) == pytest.approx((55.0, simulator.CAMERA_LAYOUT[1][2]), abs=1e-9)
+    # the moved camera still looks at the target: its optical axis passes through it
+    axis = moved["left"].R[2]
+    to_target = (target - moved["left"].center) / np.linalg.norm(target - moved["left"].center)
+    assert float(axis @ to_target) > np.cos(np.radians(1.5))  # roll and principal-point shift only
+    for name in ("front", "right"):
+        np.testing.assert_array_equal(moved[name].R, default[name].R)
+        np.testing.assert_array_equal(moved[name].K, default[name].K)

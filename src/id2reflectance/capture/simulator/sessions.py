@@ -367,13 +367,16 @@ def config_subject(config: SimulatorConfig, index: int) -> Subject:
     return replace(subject, face_head=with_donor(subject.face_head, model, donor), appearance=look, photo=donor)
 
 
-def rig_cameras(config: SimulatorConfig) -> dict[str, Camera]:
-    """The first ``config.cameras`` cameras of ``CAMERA_LAYOUT``, framing the head."""
+def rig_cameras(
+    config: SimulatorConfig, layout: tuple[tuple[str, float, float, float, float, float], ...] = CAMERA_LAYOUT
+) -> dict[str, Camera]:
+    """The first ``config.cameras`` cameras of ``layout`` (default ``CAMERA_LAYOUT``; rows
+    name, yaw, elevation, roll in degrees, k1, k2), framing the head."""
     size = config.image_size
     f = 0.5 * size / np.tan(np.radians(config.fov_deg) / 2)
     target = np.asarray(CAMERA_TARGET)
     out = {}
-    for k, (name, yaw, elev, roll, k1, k2) in enumerate(CAMERA_LAYOUT[: config.cameras]):
+    for k, (name, yaw, elev, roll, k1, k2) in enumerate(layout[: config.cameras]):
         a, e = np.radians(yaw), np.radians(elev)
         eye = target + config.camera_distance * np.array([np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)])
         R, _ = look_at(eye, target)
