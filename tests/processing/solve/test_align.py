@@ -10,7 +10,7 @@ import pytest
 
 from id2reflectance.capture.frames import CameraFrames
 from id2reflectance.errors import CaptureError
-from id2reflectance.processing.solve.align import _smooth, align_camera_frames, alignment_warnings
+from id2reflectance.processing.solve.align import _dis, _residual_flow, _smooth, align_camera_frames, alignment_warnings
 from id2reflectance.processing.solve.align_features import Similarity, similarity_inverse, similarity_matrix
 
 SIZE = 160
@@ -566,3 +566,32 @@ def test_the_residual_flows_smoothing_is_the_gaussian(sigma: float) -> None:
     size = np.sqrt(np.mean(exact[face] ** 2))
     diff = np.abs(smoothed - exact)[face]
     assert diff.max() < 2e-3 * size and np.sqrt(np.mean(diff**2)) < 3e-4 * size, (diff.max(), size)
+
+
+def test_the_residual_flow_is_the_same_from_a_kept_flow_instance() -> None:
+    """One DIS instance per thread (``_dis``), kept between frames: each flow is the one a new instance
+    computes, bit for bit, whatever it computed before (on other images, of another size), and another
+    thread gets its own instance."""
+    rng = np.random.default_rng(12)
+    region = np.zeros((200, 200), bool)
+    region[30:170, 40:160] = True
+    pairs = []
+    for seed in range(3):
+        t = cv2.GaussianBlur(rng.normal(0.0, 1.0, (200, 200)).astype(np.float32), (0, 0), 1.5)
+        f = np.roll(t, (seed, 1 - seed), axis=(0, 1)) + 0.05 * rng.normal(0.0, 1.0, (200, 200)).astype(np.float32)
+        pairs.append((t, [f, cv2.pyrDown(f)]))
+    first = [_residual_flow(t, pyr, np.eye(3), region) for t, pyr in pairs]
+    _residual_flow(
+        cv2.resize(pairs[0][0], (96, 96)), [cv2.resize(pairs[0][1][0], (96, 96))], np.eye(3), region[::2, ::2][:96, :96]
+    )
+    for (t, pyr), (flow, face) in zip(reversed(pairs), reversed(first), strict=True):
+        again, face2 = _residual_flow(t, pyr, np.eye(3), region)
+        np.testing.assert_array_equal(again, flow)
+        np.testing.assert_array_equal(face2, face)
+    assert _dis() is _dis() and not np.array_equal(first[0][0], first[1][0])
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(_dis).result() is not _dis()
+    # a new instance's flow of the same 8-bit images: the kept one's
+    a, b = (np.clip(128.0 + 40.0 * x, 0, 255).astype(np.uint8) for x in (pairs[1][0], pairs[1][1][0]))
+    fresh = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+    np.testing.assert_array_equal(_dis().calc(a, b, None), fresh)

@@ -23,6 +23,7 @@ from id2reflectance.processing.solve.align_refine import (
     FeatureCache,
     lit_points,
     matched_template,
+    pair_still,
     pair_template,
     predicted,
     ratio_template,
@@ -89,6 +90,28 @@ def test_a_complementary_template_is_rebuilt_only_when_its_complement_moved() ->
     assert moved is not template
     assert np.abs(share3 - share).max() > 0.01
     np.testing.assert_allclose(pair_template(key, cache, motions)[0], moved)
+
+
+def test_the_still_pairs_test_leaves_the_kept_template_in_place() -> None:
+    """``pair_still`` builds the template of the complement unmoved without replacing the kept one (the
+    template of the current estimates, which the explained-fraction test and the final checks ask for next):
+    the same template as ``pair_template`` of no motion makes, and the kept arrays stay."""
+    rng = np.random.default_rng(5)
+    h, w = 48, 64
+    cache = _cache((0.5 + 0.3 * rng.random((h, w))).astype(np.float32))
+    key, other = ("gradient_x", "cross"), ("inverse_x", "cross")
+    motions = {k: np.eye(3) for k in cache.lum}
+    motions[other] = similarity_matrix(0.0, 0.0, 0.4, -0.2, 0.0, 0.0)
+    kept = pair_template(key, cache, motions)
+    still, share = pair_template(key, cache, {other: np.eye(3)}, keep=False)
+    assert share is None and cache.pairs[key][1] is kept[0] and cache.pairs[key][2] is kept[1]
+    fresh = FeatureCache(eps=cache.eps, inverses=True, lum=dict(cache.lum))
+    np.testing.assert_array_equal(still, pair_template(key, fresh, {other: np.eye(3)})[0])
+    # the gradient frame is full - inverse as captured: the pair adds up unmoved, whatever the estimates
+    cache.log[key] = pyramid(log_features(cache.lum[key], eps=cache.eps), 2)
+    ys, xs = np.nonzero(np.pad(np.ones((h - 16, w - 16), bool), 8))
+    assert pair_still(key, cache, [(ys, xs)])
+    assert pair_template(key, cache, motions)[0] is kept[0]
 
 
 def test_without_inverses_a_gradient_frame_is_matched_to_the_full_on_frame_times_its_lighting_ratio() -> None:

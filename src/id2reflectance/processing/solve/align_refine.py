@@ -125,7 +125,9 @@ def _full_on(cache: FeatureCache) -> tuple[np.ndarray, np.ndarray]:
     return kept[1], kept[2]
 
 
-def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def pair_template(
+    key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray], *, keep: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The complementary template of a cross-polarised gradient or inverse frame ``key``, and the
     frame's share of the full-on light (both (H, W) float32, reference pixels).
 
@@ -134,6 +136,8 @@ def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray])
     log features (:func:`~id2reflectance.processing.solve.align_features.log_features`), and
     ``1 - complement / ((1 + r) full)`` (:func:`lit_points`). Kept in ``cache.pairs`` and reused
     while the complement's motion stays within :data:`REUSE_PX` of the one it was made with.
+    ``keep`` False: a template that is not kept (nor is the kept one replaced), and no share (None):
+    :func:`pair_still`'s template of the complement unmoved, asked once.
     """
     other = (COMPLEMENT[key[0]], "cross")
     M = motions[other]
@@ -144,6 +148,8 @@ def pair_template(key: Key, cache: FeatureCache, motions: dict[Key, np.ndarray])
     moved = warp_to_reference(cache.lum[other], M)
     # full + ambient - (inverse + ambient) lacks the ambient the frame has: add it back
     template = log_features(np.subtract(full, moved), eps=cache.eps, overwrite=True)
+    if not keep:
+        return template, None
     share = np.divide(moved, floor, out=None if moved is cache.lum[other] else moved)  # 1 - moved / floor
     np.subtract(np.float32(1.0), share, out=share)
     cache.pairs[key] = (np.array(M, np.float64), template, share)
@@ -341,11 +347,12 @@ def lit_points(
         return points
     share = pair_template(key, cache, motions)[1]
     out = []
-    for ys, xs in points:
+    for lv, (ys, xs) in enumerate(points):
+        if lv:
+            share = cv2.pyrDown(share)
         at = share[ys, xs]
         keep = at >= min(MIN_SHARE, float(np.quantile(at, 1.0 - MIN_KEEP))) if len(at) else at > 0
         out.append((ys[keep], xs[keep]))
-        share = cv2.pyrDown(share)
     return out
 
 
@@ -372,7 +379,8 @@ def pair_still(key: Key, cache: FeatureCache, points: list[tuple[np.ndarray, np.
     pattern's shading read as opposite shifts of the two frames, about 0.1 px on noise-free
     renders of textured skin); this test does not depend on those estimates."""
     other = (COMPLEMENT[key[0]], "cross")
-    ref = reference_pyramid(pair_template(key, cache, {other: np.eye(3)})[0], points[:1])
+    # not kept: the frame's template of the current estimates (kept) is the one asked for next
+    ref = reference_pyramid(pair_template(key, cache, {other: np.eye(3)}, keep=False)[0], points[:1])
     return bool(ref.levels) and still_mismatch(ref, cache.log[key]) < MATCHED_MISMATCH
 
 
