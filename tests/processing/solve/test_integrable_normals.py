@@ -114,10 +114,11 @@ def test_compiled_and_numpy_agree(monkeypatch: pytest.MonkeyPatch, weights: tupl
     compiled, spec_compiled = _apply(m1c, signal, camera, spec, weights)
     monkeypatch.setattr(integrable_normals, "numba_available", lambda: False)
     plain, spec_plain = _apply(m1c, signal, camera, spec, weights)
-    assert np.max(angle_between_deg(_normal(compiled), _normal(plain))[signal]) < 1e-3
+    # the kernels' float32 arithmetic against numpy's float64: about 5e-6 deg
+    assert np.max(angle_between_deg(_normal(compiled), _normal(plain))[signal]) < 1e-4
     assert np.median(angle_between_deg(_normal(compiled), _normal(m1c))[signal]) > 0.1
     lobes = [s[..., 1:].astype(np.float64) for s in (spec_compiled, spec_plain, spec)]
-    assert np.max(angle_between_deg(lobes[0], lobes[1])[signal]) < 1e-3
+    assert np.max(angle_between_deg(lobes[0], lobes[1])[signal]) < 1e-4
     assert np.median(angle_between_deg(lobes[0], lobes[2])[signal]) > 0.1
 
 

@@ -263,17 +263,20 @@ def make_integrable(
         # array would be another pass over memory; gu, gv and ok are kept between cameras
         gu, gv = _kept("gu", (h, w), np.float32), _kept("gv", (h, w), np.float32)
         ok = _kept("ok", (h, w), np.uint8)
+        # the kernels compute in float32 (half the cost of float64's square roots and divisions; about
+        # 1e-5 deg from the float64 numpy path, docs/solve.md section 1c)
+        grid32, cam32, dmin2 = grid.astype(np.float32), to_cam.astype(np.float32), np.float32(DMIN * DMIN)
         if spec is None:
-            kern.gradient_diffuse(m1c, signal, grid, GRID_STEP, to_cam, DMIN, gu, gv, ok, wt)
+            kern.gradient_diffuse(m1c, signal, grid32, GRID_STEP, cam32, dmin2, gu, gv, ok, wt)
             (psi,) = _psi(((gu, gv, ok),), kappa)
-            kern.rotate_diffuse(m1c, psi, gu, gv, ok, grid, GRID_STEP, to_cam, wt, signal)
+            kern.rotate_diffuse(m1c, psi, gu, gv, ok, grid32, GRID_STEP, cam32, wt, signal)
             return
         # both lobes: one gradient pass and one correction pass (each pixel's coordinates once)
         gus, gvs = _kept("gus", (h, w), np.float32), _kept("gvs", (h, w), np.float32)
         oks = _kept("oks", (h, w), np.uint8)
-        kern.gradient_both(m1c, spec, signal, grid, GRID_STEP, to_cam, DMIN, wt, gu, gv, ok, gus, gvs, oks)
+        kern.gradient_both(m1c, spec, signal, grid32, GRID_STEP, cam32, dmin2, wt, gu, gv, ok, gus, gvs, oks)
         psi, psis = _psi(((gu, gv, ok), (gus, gvs, oks)), kappa)
-        kern.correct_both(m1c, spec, psi, psis, gu, gv, ok, gus, gvs, oks, grid, GRID_STEP, to_cam, wt, signal)
+        kern.correct_both(m1c, spec, psi, psis, gu, gv, ok, gus, gvs, oks, grid32, GRID_STEP, cam32, wt, signal)
         return
     coords = _coords(grid, (h, w), GRID_STEP)
     v = m1c[..., 1::3] + m1c[..., 2::3]  # (h, w, 3) green + blue per axis: the solver's normal
