@@ -492,9 +492,7 @@ def test_bake_maps_takes_the_scan_as_occluder_and_the_prepared_mesh_keeps_it() -
     cfg = BakeConfig(size=256, previews=False, occlusion_directions=0)
     alone = bake_maps(plane, [view], config=cfg)
     hidden = bake_maps(plane, [view], config=cfg, occluder=scan)
-    kept = bake_maps(
-        plane, [view], config=cfg, prepared=prepare_mesh(plane, 256, keep_visibility=True, occluder=scan)
-    )
+    kept = bake_maps(plane, [view], config=cfg, prepared=prepare_mesh(plane, 256, keep_visibility=True, occluder=scan))
     p = texel_geometry(plane, 256).points
     behind = (np.abs(p[..., 0]) < 0.015) & (np.abs(p[..., 1]) < 0.015)
     assert behind.sum() > 300
