@@ -417,12 +417,29 @@ def supersampled(
     from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
 
     size = case.scored.shape[0]
-    b = bake_maps(mesh, views, config=BakeConfig(size=2 * size, previews=False))
+    b = bake_maps(mesh, views, config=BakeConfig(size=2 * size, previews=False), occluder=case.scan)
     maps = {
         "diffuse_albedo": cv2.resize(b.diffuse_albedo, (size, size), interpolation=cv2.INTER_AREA),
         "normal_object": cv2.resize(b.normal_object, (size, size), interpolation=cv2.INTER_AREA),
     }
     return region_scores(maps, case.truth, regions)
+
+
+def off_scan_mm(case: ExactCase) -> np.ndarray:
+    """(S, S) float64 millimetres from each covered texel's point on the true mesh (template
+    topology) to the scan's surface (0 outside the chart). Where it is large the template
+    cannot hold the scan's surface (the chord of the upper lid margin, up to 1.4 mm) and
+    the truth, defined through the radial correspondence, differs from what a camera sees
+    along its ray: no bake through the template can read it there."""
+    import open3d as o3d
+
+    size = case.scored.shape[0]
+    geom = texel_geometry(case.truth_mesh, size)
+    cov = geom.covered.ravel()
+    out = np.zeros(size * size)
+    pts = o3d.core.Tensor(geom.points.reshape(-1, 3)[cov].astype(np.float32))
+    out[cov] = raycasting_scene(case.scan).compute_distance(pts).numpy() * 1e3
+    return out.reshape(size, size)
 
 
 def error_shares(
@@ -478,6 +495,7 @@ STAGES: tuple[tuple[str, dict], ...] = (
         },
     ),
     ("mirror fill off (before 2026-12-07 evening)", {"mirror_trust": 0.0}),
+    ("visibility against the registered mesh only, not the scan (before 2026-12-07 late)", {"scan_occlusion": False}),
     ("blending -> best view only", {"blend": "best"}),
     ("occlusion correction off", {"occlusion_directions": 0}),
     ("occlusion per vertex, 128 directions (before)", {"occlusion_normal": "vertex", "occlusion_directions": 128}),
@@ -513,7 +531,9 @@ def stage_table(
     size = case.scored.shape[0]
 
     def bake(mesh: FaceMesh, **kw: object) -> dict[str, tuple[float, float]]:
-        b = bake_maps(mesh, views, config=BakeConfig(size=size, previews=False, **{**base, **kw}), mirror=mirror)
+        config = BakeConfig(size=size, previews=False, **{**base, **kw})
+        occluder = case.scan if config.scan_occlusion else None  # as bake_session does
+        b = bake_maps(mesh, views, config=config, mirror=mirror, occluder=occluder)
         return region_scores(
             {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
         )

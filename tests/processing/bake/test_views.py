@@ -441,3 +441,64 @@ def test_noisy_grazing_pixels_do_not_set_texels() -> None:
     rms_g = np.sqrt(np.mean((guided.diffuse_albedo[ring] - truth) ** 2))
     rms_s = np.sqrt(np.mean((sampled.diffuse_albedo[ring] - truth) ** 2))
     assert rms_g < 0.7 * rms_s  # measured 0.014 against 0.029
+
+
+def test_the_scan_hides_texels_the_registered_mesh_does_not() -> None:
+    # the registered mesh is the plane alone; the scan also has an "ear" 5 cm in front of
+    # it (a fold the template cannot hold) and, elsewhere, follows the plane 1 mm nearer
+    # the camera (a chord of the template within the scan's tolerance)
+    plane = _plane()
+    ear = _plane(4, z=0.05, half=0.02)
+    near = _plane(z=0.001)
+    scan = FaceMesh(
+        np.concatenate([near.vertices, ear.vertices]),
+        np.concatenate([near.faces, ear.faces + len(near.vertices)]),
+    )
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.5))
+    geom = texel_geometry(plane, 64)
+    opts = ViewWeights(feather_texels=4.0)
+    alone = sample_view(geom, _render(cam), raycasting_scene(plane), opts)
+    with_scan = sample_view(geom, _render(cam), raycasting_scene(plane), opts, occluder=raycasting_scene(scan))
+    p = geom.points
+    behind = geom.covered & (np.abs(p[..., 0]) < 0.017) & (np.abs(p[..., 1]) < 0.017)
+    assert behind.sum() > 20
+    assert np.all(alone.weight[behind] > 0.5)  # the mesh alone lets the camera see through the ear
+    assert np.all(with_scan.weight[behind] == 0)
+    # away from the ear the scan 1 mm nearer (< occluder_tolerance_m) changes nothing
+    far = geom.covered & (np.hypot(p[..., 0], p[..., 1]) > 0.04)
+    np.testing.assert_array_equal(with_scan.weight[far], alone.weight[far])
+    # a tolerance below that millimetre would hide the whole plane
+    strict = sample_view(
+        geom,
+        _render(cam),
+        raycasting_scene(plane),
+        dataclasses.replace(opts, occluder_tolerance_m=5e-4),
+        occluder=raycasting_scene(scan),
+    )
+    assert np.all(strict.weight == 0)
+
+
+def test_bake_maps_takes_the_scan_as_occluder_and_the_prepared_mesh_keeps_it() -> None:
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+    from id2reflectance.processing.bake.prepared_mesh import prepare_mesh
+
+    plane = _plane()
+    ear = _plane(4, z=0.05, half=0.02)
+    scan = FaceMesh(
+        np.concatenate([plane.vertices, ear.vertices]), np.concatenate([plane.faces, ear.faces + len(plane.vertices)])
+    )
+    view = _render(_camera(dist=False, eye=(0.0, 0.0, 0.5)))
+    cfg = BakeConfig(size=256, previews=False, occlusion_directions=0)
+    alone = bake_maps(plane, [view], config=cfg)
+    hidden = bake_maps(plane, [view], config=cfg, occluder=scan)
+    kept = bake_maps(plane, [view], config=cfg, prepared=prepare_mesh(plane, 256, keep_visibility=True, occluder=scan))
+    p = texel_geometry(plane, 256).points
+    behind = (np.abs(p[..., 0]) < 0.015) & (np.abs(p[..., 1]) < 0.015)
+    assert behind.sum() > 300
+    assert alone.seen[behind].all() and not hidden.seen[behind].any()
+    assert hidden.seen.sum() > 0.8 * alone.seen.sum()  # only what lies behind the ear is lost
+    np.testing.assert_array_equal(kept.seen, hidden.seen)
+    np.testing.assert_array_equal(kept.diffuse_albedo, hidden.diffuse_albedo)
+    with pytest.raises(ConfigError, match="scan_occlusion_tolerance_m"):
+        BakeConfig(scan_occlusion_tolerance_m=0.0)

@@ -137,6 +137,13 @@ class BakeConfig:
     mask_feather_px : image-space ramp of the weight away from the solver-mask border, px.
     feather : UV-space ramp away from occlusion boundaries, as a fraction of ``size``.
     visibility_tolerance_m : ray-cast hit distance tolerance, metres.
+    scan_occlusion : ``bake_session`` also tests each texel's visibility against the scan
+        (``bake_maps``' ``occluder``): the registered template cannot hold the ears' overhang
+        (its radial chart), so a texel behind an ear looked visible and took the ear's
+        pixels (issue 22, "Follow-up (2026-12-07, late)" in docs/bake.md).
+    scan_occlusion_tolerance_m : the scan may be hit this much before the texel's point
+        along the camera ray (metres): the template's chord of the lid margin lies up to
+        1.4 mm behind the scan, an ear 7-12 mm.
     occlusion_directions : directions for the ambient-occlusion compensation of the
         diffuse albedo (:mod:`~id2reflectance.processing.bake.occlusion`); 0 disables it.
     occlusion_normal : the normal the occlusion term is integrated against, per texel,
@@ -175,6 +182,8 @@ class BakeConfig:
     mask_feather_px: float = 6.0
     feather: float = 0.008
     visibility_tolerance_m: float = 0.001
+    scan_occlusion: bool = True
+    scan_occlusion_tolerance_m: float = 0.0005
     occlusion_directions: int = 256
     occlusion_normal: Literal["baked", "mesh", "vertex"] = "mesh"
     occlusion_floor: float = 0.25
@@ -224,6 +233,8 @@ class BakeConfig:
             raise ConfigError(f"occlusion_sss_mm must be three values >= 0, got {self.occlusion_sss_mm}")
         if not (0.0 <= self.occlusion_min < 1.0):
             raise ConfigError(f"occlusion_min must be in [0, 1), got {self.occlusion_min}")
+        if not self.scan_occlusion_tolerance_m > 0:
+            raise ConfigError(f"scan_occlusion_tolerance_m must be > 0, got {self.scan_occlusion_tolerance_m}")
         if not (0.0 < self.occlusion_floor <= 1.0):
             raise ConfigError(f"occlusion_floor must be in (0, 1], got {self.occlusion_floor}")
 
@@ -236,6 +247,7 @@ class BakeConfig:
             mask_feather_px=self.mask_feather_px,
             feather_texels=self.feather * self.size,
             visibility_tolerance_m=self.visibility_tolerance_m,
+            occluder_tolerance_m=self.scan_occlusion_tolerance_m,
         )
 
 
@@ -298,6 +310,7 @@ def bake_maps(
     total_views: int | None = None,
     prepared: PreparedMesh | None = None,
     mirror: TexelMirror | None = None,
+    occluder: FaceMesh | None = None,
 ) -> BakedMaps:
     """Bake solved per-camera maps into the UV layout of a registered mesh.
 
@@ -312,6 +325,11 @@ def bake_maps(
     prepared : ``mesh``'s baking geometry at ``config.size``
         (:func:`~.bake_mesh.prepare_mesh`), to reuse across bakes of one mesh; computed
         when None.
+    occluder : the scan ``mesh`` was registered to (metres, the same frame), or None: a
+        texel is also hidden from a camera where the scan is hit more than
+        ``config.scan_occlusion_tolerance_m`` before it along the ray (an ear, which the
+        template's radial chart does not hold). Used when ``prepared`` is None (a
+        prepared mesh holds its own, :func:`~.prepared_mesh.prepare_mesh`).
 
     Raises
     ------
@@ -320,7 +338,7 @@ def bake_maps(
     """
     s = config.size
     if prepared is None:
-        prepared = prepare_mesh(mesh, s)
+        prepared = prepare_mesh(mesh, s, occluder=occluder)
     prepared.check(mesh, s)
     geom, scene = prepared.geometry, prepared.scene
     opts = config.view_weights()
@@ -338,7 +356,9 @@ def bake_maps(
     weights: dict[str, np.ndarray] = {}
     blind: list[str] = []
     for k, view in enumerate(views):
-        smp = sample_view(geom, view, scene, opts, visibility=prepared.visibility(view.camera, opts))
+        smp = sample_view(
+            geom, view, scene, opts, visibility=prepared.visibility(view.camera, opts), occluder=prepared.occluder
+        )
         w = smp.weight.astype(np.float64)
         if not (w > 0).any():
             blind.append(view.camera.name)
@@ -607,7 +627,13 @@ def bake_session(
     views = (load_solved_view(solved_dir, cam, normal_source=config.normal_source) for cam in session.cameras.values())
     mirror = texel_mirror(template, config.size) if config.mirror_trust > 0 else None
     baked = bake_maps(
-        reg.mesh, views, config=config, progress=progress, total_views=len(session.cameras), mirror=mirror
+        reg.mesh,
+        views,
+        config=config,
+        progress=progress,
+        total_views=len(session.cameras),
+        mirror=mirror,
+        occluder=scan if config.scan_occlusion else None,
     )
     timings["bake"] = time.perf_counter() - t
 

@@ -42,6 +42,9 @@ class PreparedMesh:
     size : S, texels.
     geometry : per texel triangle, barycentrics, point and unit normal (:func:`texel_geometry`).
     scene : Open3D ``RaycastingScene`` of the mesh (visibility).
+    occluder : Open3D ``RaycastingScene`` of the scan the mesh was registered to, or None:
+        what hides a texel from a camera besides the mesh itself (the ears, which the
+        template's radial chart does not hold; :func:`~.views.view_visibility`).
     normals_filled : (S, S, 3) float64 the texel normals, gutter texels taking those of the
         nearest chart texel (where unseen normals are filled from).
     frames : per-texel tangent frames (:func:`~.tangents.texel_frames`).
@@ -59,6 +62,7 @@ class PreparedMesh:
     geometry: TexelGeometry
     scene: Any
     keep_visibility: bool = False
+    occluder: Any = None
     _visibility: dict = field(default_factory=dict, repr=False)
 
     def visibility(self, camera: Camera, options: ViewWeights) -> ViewVisibility | None:
@@ -73,9 +77,10 @@ class PreparedMesh:
             *(np.asarray(a, np.float64).tobytes() for a in (camera.K, camera.dist, camera.R, camera.t)),
             min(options.cos_min, options.cos_fallback),
             options.visibility_tolerance_m,
+            options.occluder_tolerance_m,
         )
         if key not in self._visibility:
-            self._visibility[key] = view_visibility(self.geometry, camera, self.scene, options)
+            self._visibility[key] = view_visibility(self.geometry, camera, self.scene, options, self.occluder)
         return self._visibility[key]
 
     @cached_property
@@ -98,9 +103,12 @@ class PreparedMesh:
             )
 
 
-def prepare_mesh(mesh: FaceMesh, size: int, *, keep_visibility: bool = False) -> PreparedMesh:
+def prepare_mesh(
+    mesh: FaceMesh, size: int, *, keep_visibility: bool = False, occluder: FaceMesh | None = None
+) -> PreparedMesh:
     """The baking geometry of ``mesh`` (with UVs) at ``size`` texels (``keep_visibility``:
-    see :class:`PreparedMesh`)."""
+    see :class:`PreparedMesh`; ``occluder``: the scan, metres, in the mesh's frame, whose
+    surface also hides texels from the cameras)."""
     if mesh.uvs is None:
         raise ShapeError("prepare_mesh: the mesh has no UVs")
     return PreparedMesh(
@@ -109,4 +117,5 @@ def prepare_mesh(mesh: FaceMesh, size: int, *, keep_visibility: bool = False) ->
         geometry=texel_geometry(mesh, size),
         scene=raycasting_scene(mesh),
         keep_visibility=keep_visibility,
+        occluder=None if occluder is None else raycasting_scene(occluder),
     )

@@ -265,6 +265,7 @@ class ViewWeights:
     mask_feather_px: float = 6.0  # image-space ramp from the solver-mask border, pixels
     feather_texels: float = 8.0  # UV-space ramp from occlusion boundaries, texels
     visibility_tolerance_m: float = 0.001
+    occluder_tolerance_m: float = 0.002  # the scan may lie this far before the texel along the ray
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,13 +384,19 @@ class ViewVisibility:
 
 
 def view_visibility(
-    geometry: TexelGeometry, camera: Camera, scene: o3d.t.geometry.RaycastingScene, options: ViewWeights
+    geometry: TexelGeometry,
+    camera: Camera,
+    scene: o3d.t.geometry.RaycastingScene,
+    options: ViewWeights,
+    occluder: o3d.t.geometry.RaycastingScene | None = None,
 ) -> ViewVisibility:
     """What :func:`sample_view` needs from the geometry and the camera alone: the texels
     inside the image, facing the camera more than ``min(options.cos_min,
     options.cos_fallback)`` and unoccluded (the
     first hit from the camera is the texel's own surface point, within
-    ``options.visibility_tolerance_m``)."""
+    ``options.visibility_tolerance_m``; with ``occluder``, a scene of the scan, the scan
+    is not hit more than ``options.occluder_tolerance_m`` before it either: ears and
+    folds the template's surface does not hold still hide what lies behind them)."""
     idx = np.flatnonzero(geometry.covered.ravel())
     p = geometry.points.reshape(-1, 3)[idx]
     n = geometry.normals.reshape(-1, 3)[idx]
@@ -405,6 +412,11 @@ def view_visibility(
     if sel.size:
         t_hit, _, _ = cast_rays(scene, centre[None, :], -v[sel])
         ok[sel] = t_hit >= dist[sel] - options.visibility_tolerance_m
+    if occluder is not None:
+        sel = np.flatnonzero(ok)
+        if sel.size:
+            t_hit, _, _ = cast_rays(occluder, centre[None, :], -v[sel])
+            ok[sel] = t_hit >= dist[sel] - options.occluder_tolerance_m
     sel = np.flatnonzero(ok)
     return ViewVisibility(texels=idx[sel], pix=pix[sel], cos=cos[sel], to_camera=v[sel])
 
@@ -415,6 +427,7 @@ def sample_view(
     scene: o3d.t.geometry.RaycastingScene,
     options: ViewWeights,
     visibility: ViewVisibility | None = None,
+    occluder: o3d.t.geometry.RaycastingScene | None = None,
 ) -> ViewSamples:
     """Weights and bilinear samples of one camera's solved maps at the covered texels.
 
@@ -426,9 +439,10 @@ def sample_view(
     options : ViewWeights.
     visibility : :func:`view_visibility` of this geometry, camera and options, when the
         caller keeps it (computed when None).
+    occluder : Open3D ``RaycastingScene`` of the scan, or None (:func:`view_visibility`).
     """
     s = geometry.size
-    vis = view_visibility(geometry, view.camera, scene, options) if visibility is None else visibility
+    vis = view_visibility(geometry, view.camera, scene, options, occluder) if visibility is None else visibility
     mx, my = vis.pix[:, 0], vis.pix[:, 1]
     dmask = _remap(mask_distance(view.mask), mx, my)
     w_mask = _smoothstep((dmask - _MASK_MIN_PX) / max(options.mask_feather_px, 1e-6)) * (dmask >= _MASK_MIN_PX)
