@@ -11,7 +11,7 @@ from id2reflectance.capture.geometry.templates import FACE_TEMPLATE_NAME, resolv
 from id2reflectance.capture.simulator.sessions import SimulatorConfig
 from id2reflectance.cli.main import _register, cli
 from id2reflectance.dataset.build import BuildConfig, build_dataset
-from id2reflectance.dataset.cluster import ClusterConfig
+from id2reflectance.dataset.cluster import ClusterConfig, open_client
 from id2reflectance.dataset.manifest import check_dataset, dataset_info, read_manifest
 from id2reflectance.errors import ConfigError, Id2rError, InputFileError
 from tests.dataset.synthetic import write_synthetic_dataset
@@ -34,8 +34,21 @@ def sessions(tmp_path_factory):
     return copied_sessions(tmp_path_factory, subjects=3, config=SimulatorConfig(image_size=96, uv_size=128, cameras=3))
 
 
+@pytest.fixture
+def client():
+    """One local cluster as ``CFG`` describes (two worker processes) for every build of a test. A
+    build that opens its own starts two fresh workers, and each imports the package and loads the
+    face model again before its first bake: about 12 CPU s of a one-subject build's 21 (2-core
+    machine). Builds that open and close their own cluster: test_build_faults.py, the CLI below,
+    the face_dataset fixture."""
+    client, cluster = open_client(CFG.cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
 @pytest.mark.slow
-def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
+def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path, client):
     out = tmp_path / "dataset"
     frame = sessions / "S0001" / "frames" / "front" / "full_cross.exr"
     backup = tmp_path / "backup.exr"
@@ -43,7 +56,11 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     frame.write_bytes(frame.read_bytes()[:200])  # truncated frame: S0001 must fail
     seen = []
     rep = build_dataset(
-        sessions, out, config=CFG, progress=lambda stage, done, total: seen.append((stage, done, total))
+        sessions,
+        out,
+        config=CFG,
+        progress=lambda stage, done, total: seen.append((stage, done, total)),
+        client=client,
     )
     assert sorted(rep.built) == ["S0000", "S0002"]
     assert [f["id"] for f in rep.failed] == ["S0001"] and rep.failed[0]["stage"] == "validate"
@@ -75,7 +92,7 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
 
     # fix the session and re-run: only S0001 is built, the others are verified and skipped
     shutil.copyfile(backup, frame)
-    rep2 = build_dataset(sessions, out, config=CFG)
+    rep2 = build_dataset(sessions, out, config=CFG, client=client)
     assert rep2.built == ["S0001"] and sorted(rep2.skipped) == ["S0000", "S0002"] and rep2.failed == []
     assert (out / "subjects" / "S0000" / "subject.json").stat().st_mtime_ns == stamp
     data = read_manifest(out)
@@ -92,7 +109,7 @@ def test_build_survives_a_failing_subject_and_resumes(sessions, tmp_path):
     res = CliRunner().invoke(cli, ["dataset", "check", str(out)])
     assert res.exit_code == 1 and "checksum mismatch" in res.output
     # and the next build redoes only the tampered subject
-    rep3 = build_dataset(sessions, out, config=CFG)
+    rep3 = build_dataset(sessions, out, config=CFG, client=client)
     assert rep3.built == ["S0000"] and check_dataset(out) == []
     assert json.loads((out / "dataset.json").read_text())["provenance"]["sessions"].keys() == {
         "S0000",

@@ -131,6 +131,12 @@ def steepest_descent(
     gradient against the similarity's parameters ``a, b, tx, ty``); tmpl (N,) float32 template
     values; H (4, 4) float64 Gauss-Newton Hessian ``sd^T sd``.
     """
+    # contiguous index arrays (a copy of N ints where a caller passes a strided view): one compiled
+    # specialisation of the kernel instead of a second one for the 'A' layout
     return _steepest_descent(
-        np.ascontiguousarray(T, np.float32), np.asarray(ys, np.int64), np.asarray(xs, np.int64), float(cx), float(cy)
+        np.ascontiguousarray(T, np.float32),
+        np.ascontiguousarray(ys, np.int64),
+        np.ascontiguousarray(xs, np.int64),
+        float(cx),
+        float(cy),
     )
