@@ -41,6 +41,11 @@ def _plane(n: int = 16, *, z: float = 0.0, half: float = HALF) -> FaceMesh:
     return FaceMesh(v, f.astype(np.int64), uv)
 
 
+def _union(a: FaceMesh, b: FaceMesh) -> FaceMesh:
+    """The two meshes as one (no UVs: an occluder or a scene, not a mesh to bake)."""
+    return FaceMesh(np.concatenate([a.vertices, b.vertices]), np.concatenate([a.faces, b.faces + len(a.vertices)]))
+
+
 def _camera(*, dist: bool = True, size: int = 160, eye=(0.02, 0.01, 0.35)) -> Camera:
     """A wide-angle camera over the plane: the plane's corners sit at radius ~0.4 (normalised)."""
     R, t = look_at(np.array(eye), np.zeros(3))
@@ -114,10 +119,7 @@ def test_sample_view_reads_the_projected_pixel_with_distortion() -> None:
 def test_occluded_texels_get_no_weight_and_weights_ramp() -> None:
     plane = _plane()
     blocker = _plane(4, z=0.05, half=0.02)  # a small square 5 cm in front of the plane
-    both = FaceMesh(
-        np.concatenate([plane.vertices, blocker.vertices]),
-        np.concatenate([plane.faces, blocker.faces + len(plane.vertices)]),
-    )
+    both = _union(plane, blocker)
     cam = _camera(dist=False, eye=(0.0, 0.0, 0.5))
     geom = texel_geometry(plane, 64)
     opts = ViewWeights(feather_texels=4.0)
@@ -450,10 +452,7 @@ def test_the_scan_hides_texels_the_registered_mesh_does_not() -> None:
     plane = _plane()
     ear = _plane(4, z=0.05, half=0.02)
     near = _plane(z=0.001)
-    scan = FaceMesh(
-        np.concatenate([near.vertices, ear.vertices]),
-        np.concatenate([near.faces, ear.faces + len(near.vertices)]),
-    )
+    scan = _union(near, ear)
     cam = _camera(dist=False, eye=(0.0, 0.0, 0.5))
     geom = texel_geometry(plane, 64)
     opts = ViewWeights(feather_texels=4.0)
@@ -485,9 +484,7 @@ def test_bake_maps_takes_the_scan_as_occluder_and_the_prepared_mesh_keeps_it() -
 
     plane = _plane()
     ear = _plane(4, z=0.05, half=0.02)
-    scan = FaceMesh(
-        np.concatenate([plane.vertices, ear.vertices]), np.concatenate([plane.faces, ear.faces + len(plane.vertices)])
-    )
+    scan = _union(plane, ear)
     view = _render(_camera(dist=False, eye=(0.0, 0.0, 0.5)))
     cfg = BakeConfig(size=256, previews=False, occlusion_directions=0)
     alone = bake_maps(plane, [view], config=cfg)
