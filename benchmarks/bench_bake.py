@@ -118,11 +118,17 @@ def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}")
     ROWS.append((figure, fmt.format(value), ref, ratio))
 
 
+def print_aligned(lines: list) -> None:
+    """Rows of strings as left-aligned columns joined by `` | ``."""
+    widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
+    for r in lines:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
 def print_table() -> None:
     head = ("figure", "value", "reference", "ratio")
     widths = [max(len(r[i]) for r in [head, *ROWS]) for i in range(4)]
-    for r in [head, tuple("-" * w for w in widths), *ROWS]:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print_aligned([head, tuple("-" * w for w in widths), *ROWS])
 
 
 # ------------------------------------------------------------------ simulation
@@ -439,9 +445,7 @@ def exact_section(
             ]
             lines.append([label, *cells])
         lines.append(["normal median, deg (default bake)", *[f"{ref[k][1]:.2f}" for k in names]])
-        widths = [max(len(r[i]) for r in lines) for i in range(len(title))]
-        for r in lines:
-            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print_aligned(lines)
         print(flush=True)
         baked = bake_maps(
             reg.mesh, views, config=BakeConfig(size=uv, previews=False), mirror=mirror, occluder=case.scan
@@ -544,7 +548,7 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
     per head (they do not depend on the cameras)."""
     from dataclasses import replace
 
-    from bake_exact import build_case, exact_views, reference_bake, region_scores, side_yaw_cameras
+    from bake_exact import build_case, camera_regions, exact_views, region_scores, side_yaw_cameras
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
     from id2reflectance.processing.bake.views import texel_geometry
@@ -572,8 +576,7 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
         for yaw in yaws:  # the views and regions of every rig first: the union of their texels is scored too
             case = replace(base, cameras=side_yaw_cameras(image, yaw))
             views = exact_views(case, lookup=lookup)
-            who = reference_bake(case.truth_mesh, views, uv)["camera"]  # the camera regions (camera_regions)
-            rigs.append((yaw, case, views, {k: case.scored & (who == i) for i, k in enumerate(case.cameras)}))
+            rigs.append((yaw, case, views, camera_regions(case, views)))
         every = np.logical_or.reduce([m for *_, cams in rigs for m in cams.values()])
         halves = {
             "all": every,
@@ -619,16 +622,12 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
                 flush=True,
             )
         print(f"# {head} head: camera region PSNR, dB ({', '.join(head_cells)})")
-        widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
-        for r in lines:
-            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print_aligned(lines)
         print(
             f"# {head} head: PSNR, dB, over the texels any of these rigs scores (the union of their camera "
             "regions; x > 0: the subject's left)"
         )
-        widths = [max(len(r[i]) for r in union_lines) for i in range(len(union_lines[0]))]
-        for r in union_lines:
-            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print_aligned(union_lines)
         print(flush=True)
 
 
