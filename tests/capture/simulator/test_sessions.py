@@ -278,6 +278,27 @@ def test_dark_offset_and_saturation(noisy_pair):
     assert report.ok and any("saturated" in w for w in report.warnings)
 
 
+def test_over_exposed_session_clips_its_highlights(noisy_pair, tmp_path):
+    # a technician's exposure for a dark face: twice the default's stored values, the brightest clipped
+    clean, _, noisy = noisy_pair
+    base = dataclasses.replace(noisy, noise=0.0, read_noise=0.0, saturation=None)  # the clean session's config
+    cfg = dataclasses.replace(base, exposure_peak=2 * base.exposure_peak, saturation=1.0)
+    over = simulate_subject(tmp_path, subject_index=0, config=cfg)
+    s, so = load_session(clean), load_session(over)
+    assert so.frames[0].scale == pytest.approx(s.frames[0].scale / 2, rel=1e-5)
+    clipped = 0
+    for f in s.frames:
+        a, _ = read_exr(clean / f.file)
+        b, _ = read_exr(over / f.file)
+        expected = np.minimum(2 * (a - base.dark_offset) + base.dark_offset, 1.0)
+        np.testing.assert_allclose(b, expected, rtol=1e-5, atol=1e-6)
+        clipped += int(np.count_nonzero(b >= 1.0))
+    assert clipped > 0
+    full = so.frame("front", "full", "parallel")
+    img, _ = read_exr(over / full.file)
+    assert saturation_mask(img, full).sum() > 0
+
+
 @pytest.mark.parametrize("fmt, tol", [("exr32", 0.0), ("exr16", 1e-3), ("tiff16", 1 / 65535)])
 def test_frame_formats_round_trip(tmp_path, fmt, tol):
     img = np.random.default_rng(0).uniform(0, 0.8, (8, 8, 3)).astype(np.float32)
@@ -293,6 +314,11 @@ def test_config_validation_and_file(tmp_path):
         SimulatorConfig(cameras=9)
     with pytest.raises(ConfigError, match="saturation"):
         SimulatorConfig(saturation=0.0)
+    with pytest.raises(ConfigError, match="exposure_peak"):
+        SimulatorConfig(exposure_peak=1.5)  # over-exposed only where the sensor clips
+    with pytest.raises(ConfigError, match="exposure_peak"):
+        SimulatorConfig(exposure_peak=0.0)
+    assert SimulatorConfig(exposure_peak=1.5, saturation=1.0).exposure_peak == 1.5
     with pytest.raises(ConfigError, match="pixel_samples"):
         SimulatorConfig(pixel_samples=2)  # odd: a sub-sample at the pixel centre
     with pytest.raises(ConfigError, match="lens_blur_px"):

@@ -137,7 +137,9 @@ class SimulatorConfig:
     saturation: float | None = None  # clip stored values at this level (None: no clipping)
     ambient: float = 0.0  # uniform room light on the face, fraction of the full-on pattern, in every frame
     backdrop: float = 0.0  # lit backdrop behind the head, stored value (smooth ramp about it), in every frame
-    exposure_peak: float = 0.8  # stored value of the brightest noise-free pixel
+    # stored value of the brightest noise-free pixel; above 1 (over-exposed, as a technician exposing a dark face
+    # for its skin would) only with ``saturation`` set, where those pixels clip (docs/solve.md section 1c)
+    exposure_peak: float = 0.8
     motion_px: float = 0.0  # largest head translation between exposures, pixels of the front camera at its distance
     motion_deg: float = 0.0  # largest head roll (about the front camera's axis) between exposures, degrees
     motion_tilt_deg: float = 0.0  # largest head yaw and pitch between exposures, degrees each
@@ -194,8 +196,8 @@ class SimulatorConfig:
                 raise bad(name, ">= 0")
         if self.saturation is not None and not self.saturation > 0:
             raise bad("saturation", "> 0 or None")
-        if not (0 < self.exposure_peak <= 1.0):
-            raise bad("exposure_peak", "in (0, 1]")
+        if not (0 < self.exposure_peak <= 1.0 or (self.saturation is not None and self.exposure_peak > 1.0)):
+            raise bad("exposure_peak", "in (0, 1], or above 1 with saturation set (the brightest pixels clip)")
         if self.pixel_samples not in (1, 3, 5, 7):
             raise bad("pixel_samples", "1, 3, 5 or 7")
         if not (0 <= self.lens_blur_px <= 3):
