@@ -556,7 +556,8 @@ def test_a_template_on_a_chord_behind_a_ridge_gets_the_ridge_with_the_scan_surfa
     view = _render_scan(cam, scan)
     base = BakeConfig(size=256, previews=False, occlusion_directions=0)
     tmpl = bake_maps(plane, [view], config=base, occluder=scan)
-    cage = bake_maps(plane, [view], config=dataclasses.replace(base, surface="scan"), occluder=scan)
+    cage_cfg = dataclasses.replace(base, surface="scan", surface_distance_m=0.0015)
+    cage = bake_maps(plane, [view], config=cage_cfg, occluder=scan)
     p = texel_geometry(plane, 256).points
     under = (np.abs(p[..., 0]) < 0.0015) & (np.abs(p[..., 1]) < 0.05)
     beside = (np.abs(p[..., 0]) > 0.006) & (np.abs(p[..., 0]) < 0.05) & (np.abs(p[..., 1]) < 0.05)
@@ -581,7 +582,7 @@ def test_a_template_on_a_chord_behind_a_ridge_gets_the_ridge_with_the_scan_surfa
     assert mid.sum() >= 4
     np.testing.assert_allclose(tilted.surface_offset[mid], (p[mid] - origin) * (0.001 / 0.05), atol=1e-7)
     np.testing.assert_allclose(tilted.surface_offset[mid][:, 0], 0.001, atol=2e-5)
-    radial = dataclasses.replace(base, surface="scan", surface_direction="radial")
+    radial = dataclasses.replace(cage_cfg, surface_direction="radial")
     with pytest.raises(ConfigError, match="surface_origin"):
         bake_maps(plane, [view], config=radial, occluder=scan)
     with pytest.raises(ConfigError, match="surface"):

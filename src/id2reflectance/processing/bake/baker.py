@@ -199,7 +199,7 @@ class BakeConfig:
     scan_occlusion: bool = True
     scan_occlusion_tolerance_m: float = 0.0005
     surface: Literal["scan", "template"] = "template"
-    surface_distance_m: float = 0.0015
+    surface_distance_m: float = 0.00075
     surface_direction: Literal["normal", "radial"] = "normal"
     occlusion_directions: int = 256
     occlusion_normal: Literal["baked", "mesh", "vertex"] = "mesh"

@@ -181,7 +181,7 @@ def prepare_mesh(
     keep_visibility: bool = False,
     occluder: FaceMesh | None = None,
     surface: str = "template",
-    surface_distance_m: float = 0.0015,
+    surface_distance_m: float = 0.00075,
     surface_origin: np.ndarray | None = None,
 ) -> PreparedMesh:
     """The baking geometry of ``mesh`` (with UVs) at ``size`` texels (``keep_visibility``:
