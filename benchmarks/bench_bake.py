@@ -6,12 +6,16 @@ Usage::
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
+        [--bake-surface default|template|scan-normal|scan-radial]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
                       [--exact-side-yaw DEG ... [--exact-subject N]]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
+``--bake-surface`` where the solved-map bakes and the ``--exact-side-yaw`` sweep project their
+texels from (``BakeConfig.surface`` / ``surface_direction``: the template's points, or the
+scan's crossing of each texel's normal or radial line, "cage" baking; default BakeConfig's);
 ``--template`` the shared UV space baked into (default ``procedural``): ``face_model`` simulates
 the subject rendered in the face-model template's layout (``SimulatorConfig.template``: its
 truth painted there, :mod:`~id2reflectance.capture.simulator.truth_layout`) and bakes into
@@ -109,7 +113,20 @@ OPTIONS = {
     "hair_volume": "default",
     "appearance": "auto",
     "exact_subject": 0,
+    "surface": "default",
 }
+
+SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
+    "default": {},
+    "template": {"surface": "template"},
+    "scan-normal": {"surface": "scan", "surface_direction": "normal"},
+    "scan-radial": {"surface": "scan", "surface_direction": "radial"},
+}
+
+
+def surface_fields() -> dict:
+    """The BakeConfig fields ``--bake-surface`` sets."""
+    return dict(SURFACES[OPTIONS["surface"]])
 
 
 def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}") -> None:
@@ -256,6 +273,7 @@ def accuracy_section(workdir: Path, subjects: list[int], image: int, uv: int) ->
             previews=False,
             template="procedural" if template == "procedural" else "face_model",
             registration=RegistrationConfig(prior=OPTIONS["prior"]),
+            **surface_fields(),
         )
         res = bake_session(session_dir, solved, asset_dir(workdir, image, uv, index, template), config=cfg)
         m: BakedMaps = res.maps
@@ -556,7 +574,7 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
 
     template = load_template("procedural")[0]  # the case's layout (build_case)
     mirror = texel_mirror(template, uv)
-    config = BakeConfig(size=uv, previews=False)
+    config = BakeConfig(size=uv, previews=False, **surface_fields())
     for head in heads:
         t = time.perf_counter()
         base = build_case(
@@ -589,7 +607,8 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
             first = first or cams
             scores = {}
             for mesh_name, mesh in (("fitted", reg.mesh), ("true", case.truth_mesh)):
-                b = bake_maps(mesh, views, config=config, mirror=mirror, occluder=case.scan)
+                origin = reg.scaled[:3, 3] if mesh_name == "fitted" else np.zeros(3)  # the case's template origin
+                b = bake_maps(mesh, views, config=config, mirror=mirror, occluder=case.scan, surface_origin=origin)
                 maps = {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}
                 scores[mesh_name] = region_scores(maps, case.truth, cams)
                 if mesh_name == "fitted":
@@ -680,6 +699,13 @@ def main() -> None:
         metavar="N",
         help="section 3 (and its --exact-side-yaw sweep): subject N of seed 0 (default 0, the subject of its figures)",
     )
+    ap.add_argument(
+        "--bake-surface",
+        choices=tuple(SURFACES),
+        default="default",
+        help="where texels are projected from (BakeConfig.surface / surface_direction): the solved-map bakes and "
+        "the --exact-side-yaw sweep (default: BakeConfig's)",
+    )
     args = ap.parse_args()
     OPTIONS.update(
         head_model=args.head_model,
@@ -688,6 +714,7 @@ def main() -> None:
         hair_volume=args.hair_volume,
         appearance=args.appearance,
         exact_subject=args.exact_subject,
+        surface=args.bake_surface,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)

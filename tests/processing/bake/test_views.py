@@ -499,3 +499,95 @@ def test_bake_maps_takes_the_scan_as_occluder_and_the_prepared_mesh_keeps_it() -
     np.testing.assert_array_equal(kept.diffuse_albedo, hidden.diffuse_albedo)
     with pytest.raises(ConfigError, match="scan_occlusion_tolerance_m"):
         BakeConfig(scan_occlusion_tolerance_m=0.0)
+
+
+def _ridge_scan(width_m: float = 0.003, height_m: float = 0.001) -> FaceMesh:
+    """The plane with a flat-topped ridge along y: vertices with |x| <= ``width_m`` raised
+    by ``height_m`` (1 mm cells: 1 mm slopes on either side)."""
+    p = _plane(200)
+    v = p.vertices.copy()
+    v[np.abs(v[:, 0]) <= width_m + 1e-9, 2] = height_m
+    return FaceMesh(v, p.faces)
+
+
+def _render_scan(cam: Camera, scan: FaceMesh, dark: float = 0.1, skin: float = 0.7) -> SolvedView:
+    """Solved maps of ``cam`` seeing ``scan``: albedo ``dark`` on the ridge's top (z > 0.9 mm),
+    ``skin`` elsewhere; normal +z."""
+    from id2reflectance.capture.geometry.mesh import cast_rays
+
+    origin, dirs = cam.pixel_rays()
+    t, fid, _ = cast_rays(raycasting_scene(scan), origin[None, :], dirs)
+    hit = np.isfinite(t)
+    p = origin + np.where(hit, t, 0.0)[:, None] * dirs
+    h, w = cam.height, cam.width
+    alb = np.where((p[:, 2] > 0.0009)[:, None], dark, skin) * np.ones((1, 3))
+    n = np.tile([0.0, 0.0, 1.0], (h * w, 1))
+
+    def img(a: np.ndarray) -> np.ndarray:
+        a = np.where(hit.reshape(-1, *([1] * (a.ndim - 1))), a, 0.0)
+        return a.reshape(h, w, *a.shape[1:]).astype(np.float32)
+
+    return SolvedView(
+        camera=cam,
+        diffuse_albedo=img(alb),
+        specular_albedo=img(np.full(h * w, 0.3)),
+        normal=img(n),
+        normal_specular=img(n),
+        roughness=img(np.full(h * w, 0.4)),
+        mask=img(hit.astype(np.float64)),
+    )
+
+
+def test_a_template_on_a_chord_behind_a_ridge_gets_the_ridge_with_the_scan_surface() -> None:
+    """The template is the plane; the scan has a 1 mm high, 6 mm wide ridge whose top is
+    dark (a lash line the template's triangles cut as a chord). With the template's points
+    the scan hides the texels under the ridge (1 mm before them along the ray), so they
+    are filled from the skin around; with ``surface = "scan"`` each texel is projected from
+    the ridge's point on its normal and takes the ridge's value."""
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+    from id2reflectance.processing.bake.prepared_mesh import prepare_mesh
+
+    plane = _plane()
+    scan = _ridge_scan()
+    R, t = look_at(np.array([0.03, 0.0, 0.35]), np.zeros(3))
+    K = np.array([[2000.0, 0, 399.5], [0, 2000.0, 399.5], [0, 0, 1]])  # 0.18 mm pixels, a 14 cm field
+    cam = Camera("cam0", 800, 800, K, np.zeros(5), R, t)
+    view = _render_scan(cam, scan)
+    base = BakeConfig(size=256, previews=False, occlusion_directions=0)
+    tmpl = bake_maps(plane, [view], config=base, occluder=scan)
+    cage_cfg = dataclasses.replace(base, surface="scan", surface_distance_m=0.0015)
+    cage = bake_maps(plane, [view], config=cage_cfg, occluder=scan)
+    p = texel_geometry(plane, 256).points
+    under = (np.abs(p[..., 0]) < 0.0015) & (np.abs(p[..., 1]) < 0.05)
+    beside = (np.abs(p[..., 0]) > 0.006) & (np.abs(p[..., 0]) < 0.05) & (np.abs(p[..., 1]) < 0.05)
+    assert under.sum() > 300
+    assert not tmpl.seen[under].any()  # declined by the scan test, filled from the skin beside
+    assert np.all(tmpl.diffuse_albedo[under] > 0.5)
+    assert cage.seen[under].all()
+    np.testing.assert_allclose(cage.diffuse_albedo[under], 0.1, atol=0.02)
+    np.testing.assert_allclose(cage.diffuse_albedo[beside], 0.7, atol=0.02)
+    # the offsets: 1 mm outwards under the ridge's top, none on the flat beyond its slopes
+    prep = prepare_mesh(plane, 256, occluder=scan, surface="scan", surface_distance_m=0.0015)
+    np.testing.assert_allclose(prep.surface_offset[under][:, 2], 0.001, atol=1e-6)
+    assert np.abs(prep.surface_offset[beside]).max() < 1e-6
+    # a ridge higher than the distance is not reached: the texels keep their points
+    short = prepare_mesh(plane, 256, occluder=scan, surface="scan", surface_distance_m=0.0008)
+    assert np.abs(short.surface_offset[under]).max() == 0.0
+    # along rays from an origin 45 deg off the normal (a radial template): the crossing is
+    # 1.41 mm along the ray, 1 mm up and 1 mm sideways
+    origin = np.array([-0.05, 0.0, -0.05])
+    tilted = prepare_mesh(plane, 256, occluder=scan, surface="scan", surface_distance_m=0.0015, surface_origin=origin)
+    mid = (np.abs(p[..., 0]) < 0.001) & (np.abs(p[..., 1]) < 0.001)
+    assert mid.sum() >= 4
+    np.testing.assert_allclose(tilted.surface_offset[mid], (p[mid] - origin) * (0.001 / 0.05), atol=1e-7)
+    np.testing.assert_allclose(tilted.surface_offset[mid][:, 0], 0.001, atol=2e-5)
+    radial = dataclasses.replace(cage_cfg, surface_direction="radial")
+    with pytest.raises(ConfigError, match="surface_origin"):
+        bake_maps(plane, [view], config=radial, occluder=scan)
+    with pytest.raises(ConfigError, match="surface"):
+        BakeConfig(surface="cage")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="surface_direction"):
+        BakeConfig(surface_direction="closest")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="surface_distance_m"):
+        BakeConfig(surface_distance_m=0.0)

@@ -144,6 +144,24 @@ class BakeConfig:
     scan_occlusion_tolerance_m : the scan may be hit this much before the texel's point
         along the camera ray (metres): the template's chord of the lid margin lies up to
         1.4 mm behind the scan, an ear 7-12 mm.
+    surface : where a texel is projected into the cameras and tested for visibility:
+        ``"template"``, its point on the registered template; ``"scan"`` ("cage" baking,
+        with the scan: ``bake_maps``' ``occluder``), the scan's nearest crossing of the
+        line through that point along the texel's normal within ``surface_distance_m``
+        (:func:`~.prepared_mesh.scan_surface_points`; texels without one keep their
+        point): the template's 1.2 mm triangles cut the upper lid margin's ridge as a chord
+        up to 1.4 mm behind the scan, where the camera sees other skin. The texel's normal,
+        ambient visibility and UV stay the template's. Off by default: on the exact-map case
+        the radial line at 0.75 mm met > 45 dB in every camera region on 5 of 6 heads
+        (template 4) but lost up to 0.7 dB on subject 1, the normal lost 0.2-2.1 dB in front on
+        every head; solved maps: procedural head +1.1 dB, face-model head unchanged
+        (docs/bake.md, "Follow-up (2026-12-07, night)").
+    surface_distance_m : how far from the template point the scan's crossing may lie, metres.
+    surface_direction : the line the scan's crossing is sought on: ``"normal"`` (the texel's
+        interpolated normal, as the face-model template's ``refine_normal`` moves its
+        vertices) or ``"radial"`` (the ray from the template's origin through the texel, the
+        procedural template's radial correspondence; ``bake_session`` passes the origin's
+        image under the registration, ``bake_maps``' ``surface_origin``).
     occlusion_directions : directions for the ambient-occlusion compensation of the
         diffuse albedo (:mod:`~id2reflectance.processing.bake.occlusion`); 0 disables it.
     occlusion_normal : the normal the occlusion term is integrated against, per texel,
@@ -184,6 +202,9 @@ class BakeConfig:
     visibility_tolerance_m: float = 0.001
     scan_occlusion: bool = True
     scan_occlusion_tolerance_m: float = 0.0005
+    surface: Literal["scan", "template"] = "template"
+    surface_distance_m: float = 0.00075
+    surface_direction: Literal["normal", "radial"] = "normal"
     occlusion_directions: int = 256
     occlusion_normal: Literal["baked", "mesh", "vertex"] = "mesh"
     occlusion_floor: float = 0.25
@@ -235,6 +256,12 @@ class BakeConfig:
             raise ConfigError(f"occlusion_min must be in [0, 1), got {self.occlusion_min}")
         if not self.scan_occlusion_tolerance_m > 0:
             raise ConfigError(f"scan_occlusion_tolerance_m must be > 0, got {self.scan_occlusion_tolerance_m}")
+        if self.surface not in ("scan", "template"):
+            raise ConfigError(f"surface must be 'scan' or 'template', got {self.surface!r}")
+        if self.surface_direction not in ("normal", "radial"):
+            raise ConfigError(f"surface_direction must be 'normal' or 'radial', got {self.surface_direction!r}")
+        if not self.surface_distance_m > 0:
+            raise ConfigError(f"surface_distance_m must be > 0, got {self.surface_distance_m}")
         if not (0.0 < self.occlusion_floor <= 1.0):
             raise ConfigError(f"occlusion_floor must be in (0, 1], got {self.occlusion_floor}")
 
@@ -311,6 +338,7 @@ def bake_maps(
     prepared: PreparedMesh | None = None,
     mirror: TexelMirror | None = None,
     occluder: FaceMesh | None = None,
+    surface_origin: np.ndarray | None = None,
 ) -> BakedMaps:
     """Bake solved per-camera maps into the UV layout of a registered mesh.
 
@@ -330,6 +358,9 @@ def bake_maps(
         ``config.scan_occlusion_tolerance_m`` before it along the ray (an ear, which the
         template's radial chart does not hold). Used when ``prepared`` is None (a
         prepared mesh holds its own, :func:`~.prepared_mesh.prepare_mesh`).
+    surface_origin : (3,) the template origin's image (metres), for
+        ``config.surface_direction = "radial"`` (required there when ``config.surface`` is
+        ``"scan"`` and there is an ``occluder``).
 
     Raises
     ------
@@ -338,7 +369,17 @@ def bake_maps(
     """
     s = config.size
     if prepared is None:
-        prepared = prepare_mesh(mesh, s, occluder=occluder)
+        radial = config.surface == "scan" and config.surface_direction == "radial" and occluder is not None
+        if radial and surface_origin is None:
+            raise ConfigError("bake_maps: surface_direction 'radial' needs surface_origin (the template origin)")
+        prepared = prepare_mesh(
+            mesh,
+            s,
+            occluder=occluder,
+            surface=config.surface,
+            surface_distance_m=config.surface_distance_m,
+            surface_origin=surface_origin if radial else None,
+        )
     prepared.check(mesh, s)
     geom, scene = prepared.geometry, prepared.scene
     opts = config.view_weights()
@@ -357,7 +398,13 @@ def bake_maps(
     blind: list[str] = []
     for k, view in enumerate(views):
         smp = sample_view(
-            geom, view, scene, opts, visibility=prepared.visibility(view.camera, opts), occluder=prepared.occluder
+            prepared.view_geometry,
+            view,
+            scene,
+            opts,
+            visibility=prepared.visibility(view.camera, opts),
+            occluder=prepared.occluder,
+            offset=prepared._offset_flat(),
         )
         w = smp.weight.astype(np.float64)
         if not (w > 0).any():
@@ -634,6 +681,7 @@ def bake_session(
         total_views=len(session.cameras),
         mirror=mirror,
         occluder=scan if config.scan_occlusion else None,
+        surface_origin=reg.scaled[:3, 3],  # the template origin's image (radial surface points)
     )
     timings["bake"] = time.perf_counter() - t
 

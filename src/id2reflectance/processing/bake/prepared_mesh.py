@@ -12,7 +12,7 @@ three cameras, and :class:`PreparedMesh` lets it keep all of that between photos
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from id2reflectance.capture.camera import Camera
-from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, raycasting_scene
 from id2reflectance.errors import ShapeError
 from id2reflectance.processing.bake.views import (
     TexelGeometry,
@@ -45,6 +45,10 @@ class PreparedMesh:
     occluder : Open3D ``RaycastingScene`` of the scan the mesh was registered to, or None:
         what hides a texel from a camera besides the mesh itself (the ears, which the
         template's radial chart does not hold; :func:`~.views.view_visibility`).
+    surface_offset : (S, S, 3) float64 metres, from each texel's point on the mesh to the
+        point the cameras are asked about (:func:`scan_surface_points`: the scan's nearest
+        crossing of the line through the texel's point along its normal), 0 where the texel
+        keeps its own point; None without a scan or with ``surface = "template"``.
     normals_filled : (S, S, 3) float64 the texel normals, gutter texels taking those of the
         nearest chart texel (where unseen normals are filled from).
     frames : per-texel tangent frames (:func:`~.tangents.texel_frames`).
@@ -63,7 +67,18 @@ class PreparedMesh:
     scene: Any
     keep_visibility: bool = False
     occluder: Any = None
+    surface_offset: np.ndarray | None = None
     _visibility: dict = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def view_geometry(self) -> TexelGeometry:
+        """The texel geometry the cameras are asked about: ``geometry`` with each point
+        moved by ``surface_offset`` along its normal (the scan's surface, "cage" baking),
+        ``geometry`` itself without offsets."""
+        if self.surface_offset is None or not self.surface_offset.any():
+            return self.geometry
+        g = self.geometry
+        return replace(g, points=g.points + self.surface_offset)
 
     def visibility(self, camera: Camera, options: ViewWeights) -> ViewVisibility | None:
         """The kept visibility of ``camera`` under ``options`` (computed and kept on first
@@ -80,8 +95,13 @@ class PreparedMesh:
             options.occluder_tolerance_m,
         )
         if key not in self._visibility:
-            self._visibility[key] = view_visibility(self.geometry, camera, self.scene, options, self.occluder)
+            self._visibility[key] = view_visibility(
+                self.view_geometry, camera, self.scene, options, self.occluder, self._offset_flat()
+            )
         return self._visibility[key]
+
+    def _offset_flat(self) -> np.ndarray | None:
+        return None if self.surface_offset is None else np.linalg.norm(self.surface_offset, axis=-1).reshape(-1)
 
     @cached_property
     def normals_filled(self) -> np.ndarray:
@@ -103,19 +123,86 @@ class PreparedMesh:
             )
 
 
+_BACKOFF_M = 1e-5
+
+
+def scan_surface_points(
+    geometry: TexelGeometry,
+    scan: FaceMesh,
+    scene: Any,
+    max_distance_m: float,
+    origin: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per texel, where the scan crosses the line through its point along its normal (or,
+    with ``origin`` (3,), along the ray from ``origin`` through it: the radial
+    correspondence of a template built from rays): the crossing nearest the point within
+    ``max_distance_m`` on either side whose scan face faces the same way as the texel
+    normal (not the back of a thin fold).
+
+    A standard "cage" bake of a low-polygon carrier from a high-polygon surface: the
+    registered template's triangles cut ridges finer than them (the upper lid margin) as
+    chords up to 1.4 mm behind the scan; the camera sees the scan, so a texel is projected
+    from the scan point it stands for. ``scene``: the scan's ``RaycastingScene``.
+
+    Returns (S, S, 3) float64 offsets from the texel points, metres (0 where no crossing
+    qualifies or outside the chart).
+    """
+    s = geometry.size
+    idx = np.flatnonzero(geometry.covered.ravel())
+    p = geometry.points.reshape(-1, 3)[idx]
+    n = geometry.normals.reshape(-1, 3)[idx]
+    a = n  # the line's direction
+    if origin is not None:
+        a = p - np.asarray(origin, np.float64)
+        a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-30)
+    v, f = np.asarray(scan.vertices, np.float64), np.asarray(scan.faces, np.int64)
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-30)
+    best = np.full(len(idx), np.inf)
+    off = np.zeros(len(idx))
+    for sign in (1.0, -1.0):
+        # from 10 um behind the point, so a scan through the point itself is found either way
+        t, fid, _ = cast_rays(scene, p - sign * _BACKOFF_M * a, sign * a)
+        t = np.maximum(np.asarray(t, np.float64) - _BACKOFF_M, 0.0)
+        ok = (fid >= 0) & (t <= max_distance_m)
+        ok[ok] &= np.sum(fn[fid[ok]] * n[ok], axis=1) > 0.0
+        take = ok & (t < best)
+        best[take] = t[take]
+        off[take] = sign * t[take]
+    out = np.zeros((s * s, 3))
+    out[idx] = off[:, None] * a
+    return out.reshape(s, s, 3)
+
+
 def prepare_mesh(
-    mesh: FaceMesh, size: int, *, keep_visibility: bool = False, occluder: FaceMesh | None = None
+    mesh: FaceMesh,
+    size: int,
+    *,
+    keep_visibility: bool = False,
+    occluder: FaceMesh | None = None,
+    surface: str = "template",
+    surface_distance_m: float = 0.00075,
+    surface_origin: np.ndarray | None = None,
 ) -> PreparedMesh:
     """The baking geometry of ``mesh`` (with UVs) at ``size`` texels (``keep_visibility``:
     see :class:`PreparedMesh`; ``occluder``: the scan, metres, in the mesh's frame, whose
-    surface also hides texels from the cameras)."""
+    surface also hides texels from the cameras; ``surface = "scan"`` with an ``occluder``:
+    the cameras are asked about the scan's point of each texel within
+    ``surface_distance_m`` along its normal, or along the ray from ``surface_origin``,
+    :func:`scan_surface_points`)."""
     if mesh.uvs is None:
         raise ShapeError("prepare_mesh: the mesh has no UVs")
+    geometry = texel_geometry(mesh, size)
+    occ = None if occluder is None else raycasting_scene(occluder)
+    offset = None
+    if occluder is not None and surface == "scan":
+        offset = scan_surface_points(geometry, occluder, occ, surface_distance_m, surface_origin)
     return PreparedMesh(
         mesh=mesh,
         size=size,
-        geometry=texel_geometry(mesh, size),
+        geometry=geometry,
         scene=raycasting_scene(mesh),
         keep_visibility=keep_visibility,
-        occluder=None if occluder is None else raycasting_scene(occluder),
+        occluder=occ,
+        surface_offset=offset,
     )

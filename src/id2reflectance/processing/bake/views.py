@@ -389,6 +389,7 @@ def view_visibility(
     scene: o3d.t.geometry.RaycastingScene,
     options: ViewWeights,
     occluder: o3d.t.geometry.RaycastingScene | None = None,
+    offset: np.ndarray | None = None,
 ) -> ViewVisibility:
     """What :func:`sample_view` needs from the geometry and the camera alone: the texels
     inside the image, facing the camera more than ``min(options.cos_min,
@@ -396,7 +397,11 @@ def view_visibility(
     first hit from the camera is the texel's own surface point, within
     ``options.visibility_tolerance_m``; with ``occluder``, a scene of the scan, the scan
     is not hit more than ``options.occluder_tolerance_m`` before it either: ears and
-    folds the template's surface does not hold still hide what lies behind them)."""
+    folds the template's surface does not hold still hide what lies behind them).
+    ``offset``: (S*S,) float64 metres, how far each texel's point was moved off the mesh
+    onto the scan (the length of ``PreparedMesh.surface_offset``): the mesh test then
+    allows the mesh in front of the point by that much more along the ray (``offset / n.v``,
+    n.v at least 0.1)."""
     idx = np.flatnonzero(geometry.covered.ravel())
     p = geometry.points.reshape(-1, 3)[idx]
     n = geometry.normals.reshape(-1, 3)[idx]
@@ -411,7 +416,10 @@ def view_visibility(
     sel = np.flatnonzero(ok)
     if sel.size:
         t_hit, _, _ = cast_rays(scene, centre[None, :], -v[sel])
-        ok[sel] = t_hit >= dist[sel] - options.visibility_tolerance_m
+        tol = options.visibility_tolerance_m
+        if offset is not None:
+            tol = tol + np.abs(offset[idx[sel]]) / np.maximum(cos[sel], 0.1)
+        ok[sel] = t_hit >= dist[sel] - tol
     if occluder is not None:
         sel = np.flatnonzero(ok)
         if sel.size:
@@ -428,6 +436,7 @@ def sample_view(
     options: ViewWeights,
     visibility: ViewVisibility | None = None,
     occluder: o3d.t.geometry.RaycastingScene | None = None,
+    offset: np.ndarray | None = None,
 ) -> ViewSamples:
     """Weights and bilinear samples of one camera's solved maps at the covered texels.
 
@@ -440,9 +449,13 @@ def sample_view(
     visibility : :func:`view_visibility` of this geometry, camera and options, when the
         caller keeps it (computed when None).
     occluder : Open3D ``RaycastingScene`` of the scan, or None (:func:`view_visibility`).
+    offset : (S*S,) the texel points' offsets from the mesh, or None (:func:`view_visibility`).
     """
     s = geometry.size
-    vis = view_visibility(geometry, view.camera, scene, options, occluder) if visibility is None else visibility
+    if visibility is None:
+        vis = view_visibility(geometry, view.camera, scene, options, occluder, offset)
+    else:
+        vis = visibility
     mx, my = vis.pix[:, 0], vis.pix[:, 1]
     dmask = _remap(mask_distance(view.mask), mx, my)
     w_mask = _smoothstep((dmask - _MASK_MIN_PX) / max(options.mask_feather_px, 1e-6)) * (dmask >= _MASK_MIN_PX)
