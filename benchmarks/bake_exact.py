@@ -407,17 +407,23 @@ def region_scores(
 
 
 def supersampled(
-    case: ExactCase, views: list[SolvedView], mesh: FaceMesh, regions: dict[str, np.ndarray]
+    case: ExactCase,
+    views: list[SolvedView],
+    mesh: FaceMesh,
+    regions: dict[str, np.ndarray],
+    origin: np.ndarray,
 ) -> dict[str, tuple[float, float]]:
     """Region scores of a per-texel area-weighted lookup: the default bake at twice the
     size, each texel the mean of its 2 x 2 sub-texels (a box over the texel's footprint
-    instead of one bilinear sample at its centre)."""
+    instead of one bilinear sample at its centre). ``origin``: (3,) the template origin's
+    image under the registration, metres (``bake_maps``' ``surface_origin``)."""
     import cv2
 
     from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
 
     size = case.scored.shape[0]
-    b = bake_maps(mesh, views, config=BakeConfig(size=2 * size, previews=False), occluder=case.scan)
+    config = BakeConfig(size=2 * size, previews=False)
+    b = bake_maps(mesh, views, config=config, occluder=case.scan, surface_origin=origin)
     maps = {
         "diffuse_albedo": cv2.resize(b.diffuse_albedo, (size, size), interpolation=cv2.INTER_AREA),
         "normal_object": cv2.resize(b.normal_object, (size, size), interpolation=cv2.INTER_AREA),
@@ -508,6 +514,8 @@ STAGES: tuple[tuple[str, dict], ...] = (
     ("grazing texels: guided fill, grazing trust 1", {"grazing_trust": 1.0}),
     ("mask/occlusion margins off", {"mask_feather_px": 0.0, "feather": 0.0}),
     ("visibility tolerance 0.2 mm", {"visibility_tolerance_m": 2e-4}),
+    ("texels projected from the template, not the scan (before 2026-12-07 night)", {"surface": "template"}),
+    ("texels projected from the scan along their normal", {"surface_direction": "normal"}),
 )
 
 
@@ -518,33 +526,37 @@ def stage_table(
     regions: dict[str, np.ndarray],
     base: dict,
     mirror: object = None,
+    *,
+    origins: dict[str, np.ndarray],
 ) -> list[tuple[str, dict[str, tuple[float, float]]]]:
     """Region scores of the bake with ``base`` BakeConfig options, of each stage of
     :data:`STAGES` changed alone, of the registration replaced by the true mesh, and of
     the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
     ``mirror``: the layout's :class:`~id2reflectance.processing.bake.mirror.TexelMirror`
-    (the mirror fill; None: off).
+    (the mirror fill; None: off). ``origins``: per mesh of ``meshes``, (3,) the template
+    origin's image, metres (``bake_maps``' ``surface_origin``: the radial surface points).
 
     Returns [(label, {region: (PSNR dB, normal deg)})]."""
     from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
 
     size = case.scored.shape[0]
 
-    def bake(mesh: FaceMesh, **kw: object) -> dict[str, tuple[float, float]]:
+    def bake(name: str, **kw: object) -> dict[str, tuple[float, float]]:
         config = BakeConfig(size=size, previews=False, **{**base, **kw})
         occluder = case.scan if config.scan_occlusion else None  # as bake_session does
-        b = bake_maps(mesh, views, config=config, mirror=mirror, occluder=occluder)
+        b = bake_maps(
+            meshes[name], views, config=config, mirror=mirror, occluder=occluder, surface_origin=origins[name]
+        )
         return region_scores(
             {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
         )
 
     fitted = meshes["fitted"]
-    rows = [("bake (default)", bake(fitted))]
-    rows += [(label, bake(fitted, **kw)) for label, kw in STAGES]
-    rows.append(
-        ("texel footprint: bake at 2x, area-averaged (supersampled lookup)", supersampled(case, views, fitted, regions))
-    )
-    rows.append(("registration -> true mesh", bake(meshes["true"])))
+    rows = [("bake (default)", bake("fitted"))]
+    rows += [(label, bake("fitted", **kw)) for label, kw in STAGES]
+    footprint = supersampled(case, views, fitted, regions, origins["fitted"])
+    rows.append(("texel footprint: bake at 2x, area-averaged (supersampled lookup)", footprint))
+    rows.append(("registration -> true mesh", bake("true")))
     rows.append(
         ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))
     )

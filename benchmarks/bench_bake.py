@@ -452,7 +452,10 @@ def exact_section(
             + f"; setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
-        rows = stage_table(case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {}, mirror)
+        origins = {"fitted": reg.scaled[:3, 3], "true": np.zeros(3)}  # the case's template origin, its image
+        rows = stage_table(
+            case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {}, mirror, origins=origins
+        )
         names = list(regions)
         title = ["stage (maps: " + variant + ", " + head + ")", *names]
         lines = [title]
@@ -466,7 +469,12 @@ def exact_section(
         print_aligned(lines)
         print(flush=True)
         baked = bake_maps(
-            reg.mesh, views, config=BakeConfig(size=uv, previews=False), mirror=mirror, occluder=case.scan
+            reg.mesh,
+            views,
+            config=BakeConfig(size=uv, previews=False),
+            mirror=mirror,
+            occluder=case.scan,
+            surface_origin=origins["fitted"],
         )
         for cam in case.cameras:
             shares = error_shares(
@@ -519,7 +527,14 @@ def exact_section(
             )
         for name in extra:  # a camera more than the rig: the same regions (the 3 cameras' texels)
             more = views + exact_views(case, lookup=lookup, cameras=layout_cameras((name,), image))
-            b = bake_maps(reg.mesh, more, config=BakeConfig(size=uv, previews=False), mirror=mirror, occluder=case.scan)
+            b = bake_maps(
+                reg.mesh,
+                more,
+                config=BakeConfig(size=uv, previews=False),
+                mirror=mirror,
+                occluder=case.scan,
+                surface_origin=reg.scaled[:3, 3],
+            )
             sc = region_scores(
                 {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
             )

@@ -486,7 +486,7 @@ def test_bake_maps_takes_the_scan_as_occluder_and_the_prepared_mesh_keeps_it() -
     ear = _plane(4, z=0.05, half=0.02)
     scan = _union(plane, ear)
     view = _render(_camera(dist=False, eye=(0.0, 0.0, 0.5)))
-    cfg = BakeConfig(size=256, previews=False, occlusion_directions=0)
+    cfg = BakeConfig(size=256, previews=False, occlusion_directions=0, surface="template")  # the scan as occluder only
     alone = bake_maps(plane, [view], config=cfg)
     hidden = bake_maps(plane, [view], config=cfg, occluder=scan)
     kept = bake_maps(plane, [view], config=cfg, prepared=prepare_mesh(plane, 256, keep_visibility=True, occluder=scan))
@@ -554,9 +554,9 @@ def test_a_template_on_a_chord_behind_a_ridge_gets_the_ridge_with_the_scan_surfa
     K = np.array([[2000.0, 0, 399.5], [0, 2000.0, 399.5], [0, 0, 1]])  # 0.18 mm pixels, a 14 cm field
     cam = Camera("cam0", 800, 800, K, np.zeros(5), R, t)
     view = _render_scan(cam, scan)
-    base = BakeConfig(size=256, previews=False, occlusion_directions=0)
+    base = BakeConfig(size=256, previews=False, occlusion_directions=0, surface="template")
     tmpl = bake_maps(plane, [view], config=base, occluder=scan)
-    cage_cfg = dataclasses.replace(base, surface="scan", surface_distance_m=0.0015)
+    cage_cfg = dataclasses.replace(base, surface="scan", surface_direction="normal", surface_distance_m=0.0015)
     cage = bake_maps(plane, [view], config=cage_cfg, occluder=scan)
     p = texel_geometry(plane, 256).points
     under = (np.abs(p[..., 0]) < 0.0015) & (np.abs(p[..., 1]) < 0.05)

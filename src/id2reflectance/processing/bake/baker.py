@@ -151,11 +151,13 @@ class BakeConfig:
         (:func:`~.prepared_mesh.scan_surface_points`; texels without one keep their
         point): the template's 1.2 mm triangles cut the upper lid margin's ridge as a chord
         up to 1.4 mm behind the scan, where the camera sees other skin. The texel's normal,
-        ambient visibility and UV stay the template's. Off by default: on the exact-map case
-        the radial line at 0.75 mm met > 45 dB in every camera region on 5 of 6 heads
-        (template 4) but lost up to 0.7 dB on subject 1, the normal lost 0.2-2.1 dB in front on
-        every head; solved maps: procedural head +1.1 dB, face-model head unchanged
-        (docs/bake.md, "Follow-up (2026-12-07, night)").
+        ambient visibility and UV stay the template's. The default (``"scan"``, radial, since
+        2026-12-07 night): on the exact-map case it meets > 45 dB in every camera region on 5
+        of 6 heads (``"template"``: 4; it loses up to 0.7 dB on subject 1), the normal line
+        loses 0.2-2.1 dB in front on every head; solved maps: procedural head +1.1 dB (the
+        demo without ``../shared`` +0.7 dB, its seam ratio 1.51 -> 1.28), face-model head
+        unchanged (docs/bake.md, "Follow-up (2026-12-07, night)"). Without an ``occluder``
+        (monocular inference) texels keep their template points.
     surface_distance_m : how far from the template point the scan's crossing may lie, metres.
     surface_direction : the line the scan's crossing is sought on: ``"normal"`` (the texel's
         interpolated normal, as the face-model template's ``refine_normal`` moves its
@@ -202,9 +204,9 @@ class BakeConfig:
     visibility_tolerance_m: float = 0.001
     scan_occlusion: bool = True
     scan_occlusion_tolerance_m: float = 0.0005
-    surface: Literal["scan", "template"] = "template"
+    surface: Literal["scan", "template"] = "scan"
     surface_distance_m: float = 0.00075
-    surface_direction: Literal["normal", "radial"] = "normal"
+    surface_direction: Literal["normal", "radial"] = "radial"
     occlusion_directions: int = 256
     occlusion_normal: Literal["baked", "mesh", "vertex"] = "mesh"
     occlusion_floor: float = 0.25
