@@ -117,7 +117,7 @@ def test_session_exact_without_noise_and_better_with_it(tmp_path: Path) -> None:
         b = read_exr(tmp_path / "clean_white_specular" / "front" / f"{name}.exr")[0]
         off = np.abs(b - a) > 2e-5 * max(1.0, float(np.abs(a).max()))
         # float32 rounding: the specular normal and roughness of a few faint highlights move by
-        # up to 8e-4 and 3e-3 (6 and 2 of 16384 pixels); the per-channel solve of the same frames
+        # up to 8e-4 and 3e-3 (6 of 49152 normal components, 2 of 16384 roughness values); the per-channel solve of the same frames
         # changed by one ulp (random sign) moves the same pixels by the same amounts
         assert off.mean() < 1e-3 and float(np.abs(b - a).max()) < 5e-3, (name, off.sum(), np.abs(b - a).max())
     # the noise: unfiltered (no pooling of the polarisations either) the diffuse normal's

@@ -20,9 +20,9 @@ frame's noise model (``var = gain x + read^2``, :mod:`~id2reflectance.processing
 the frame's Gaussian-smoothed level (so the weights do not follow the noise itself). Pixels
 saturated in any frame keep their frames as decoded (a clipped parallel frame breaks the model).
 
-Measured (docs/solve.md section 1c, "The white specular"): on the issue-20 noise the specular normal
-15-23 % lower, roughness, specular and diffuse albedo lower on every head; the diffuse normal
-within 1 % (the diffuse first moments were already pooled from both polarisations,
+Measured (docs/solve.md section 1c, "The white specular"): on the issue-20 noise the specular
+normal 10-23 % lower (15-23 % without inverse patterns), roughness, specular and diffuse albedo
+lower on every head; the diffuse normal within 1.4 % (the diffuse first moments were already pooled from both polarisations,
 :mod:`~id2reflectance.processing.solve.moment_pool`; on these frames that pooling is a no-op).
 An option (``SolverConfig.separation``), not the default: on a small noisy analytic sphere the
 filtered roughness's median error rose 0.0386 -> 0.0487. Real captures' ``parallel - cross`` can
