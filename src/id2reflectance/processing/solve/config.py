@@ -81,9 +81,9 @@ class SolverConfig:
         noise-weighted least-squares estimate of the three diffuse halves and one white
         specular from both polarisations
         (:mod:`~id2reflectance.processing.solve.white_specular`; on the issue-20 noise the
-        specular normal 10-23 % lower, the diffuse normal within 1.4 %; not the default: the
-        denoiser's specular noise model still assumes ``lum(P - C)``, and small noisy
-        spheres' filtered roughness is mixed, docs/solve.md 1c). The
+        specular normal 10-23 % lower, the diffuse normal within 1.4 %; not the default: small
+        noisy spheres' filtered roughness is mixed, and parts of the denoiser's specular
+        noise model assume ``lum(P - C)``, docs/solve.md 1c). The
         same on frames whose specular is white and noise-free.
     """
 

@@ -24,8 +24,8 @@ Measured (docs/solve.md section 1c, "The white specular"): on the issue-20 noise
 normal 10-23 % lower (15-23 % without inverse patterns), roughness, specular and diffuse albedo
 lower on every head; the diffuse normal within 1.4 % (the diffuse first moments were already pooled from both polarisations,
 :mod:`~id2reflectance.processing.solve.moment_pool`; on these frames that pooling is a no-op).
-An option (``SolverConfig.separation``), not the default: the denoiser's specular noise model still
-assumes ``S = lum(P - C)`` (about 1.7x the variance of ``s`` at equal noise), and on small noisy
+An option (``SolverConfig.separation``), not the default: parts of the denoiser's specular noise
+model assume ``S = lum(P - C)`` (about 1.7x the variance of ``s`` at equal noise), and on small noisy
 analytic spheres the filtered roughness is mixed (40 px: 0.0386 -> 0.0487 on one noise seed, better
 on two of three others). Real captures' ``parallel - cross`` can
 be coloured (a polariser's extinction differing per channel, the light's colour not white-balanced,
