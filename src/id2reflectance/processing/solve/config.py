@@ -75,6 +75,16 @@ class SolverConfig:
     align_flow_px : ``auto`` switches a moved frame to the dense flow above this residual, pixels.
     align_warn_px : a frame that moved more than this (pixels, anywhere on the face) is
         reported as a warning.
+    separation : how each pattern's frames split into diffuse and specular (after the
+        alignment, before the noise filters): ``"per_channel"`` (default): ``D = 2 cross``
+        and ``S = lum(parallel - cross)`` as decoded; ``"white_specular"``: the joint
+        noise-weighted least-squares estimate of the three diffuse halves and one white
+        specular from both polarisations
+        (:mod:`~id2reflectance.processing.solve.white_specular`; on the issue-20 noise the
+        specular normal 10-23 % lower, the diffuse normal within 1.4 %; not the default: small
+        noisy spheres' filtered roughness is mixed, and parts of the denoiser's specular
+        noise model assume ``lum(P - C)``, docs/solve.md 1c). The
+        same on frames whose specular is white and noise-free.
     """
 
     tile_rows: int = 0
@@ -96,6 +106,7 @@ class SolverConfig:
     align_warn_px: float = 5.0
     denoise: Literal["auto", "none"] = "auto"
     ambient: Literal["auto", "none"] = "auto"
+    separation: Literal["per_channel", "white_specular"] = "per_channel"
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:
@@ -124,6 +135,8 @@ class SolverConfig:
         if not self.maps:
             raise ConfigError(f"maps must name at least one map of {list(MAP_FILES)}")
         object.__setattr__(self, "maps", tuple(m for m in MAP_FILES if m in self.maps))  # file order, no repeats
+        if self.separation not in ("per_channel", "white_specular"):
+            raise ConfigError(f"separation must be one of ['per_channel', 'white_specular'], got {self.separation!r}")
         if self.align not in ("auto", "none", "rigid", "flow"):
             raise ConfigError(f"align must be one of ['auto', 'none', 'rigid', 'flow'], got {self.align!r}")
         for name in ("align_flow_px", "align_warn_px"):

@@ -434,6 +434,10 @@ def solve_session(
                 in_place=True,
             )
             t1 = time.perf_counter()
+            if config.separation == "white_specular":  # on aligned frames: a pixel's frames see one point
+                from id2reflectance.processing.solve.white_specular import white_specular_frames
+
+                white_specular_frames(frames.images, noise[0], frames.saturated)  # counted as denoising
             frames, prep = prepare_camera(session, name, frames, mask, config, in_place=True, noise=noise)
             t_prep = time.perf_counter()
             table, totals["table"] = table_ready.result()
