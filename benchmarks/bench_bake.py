@@ -93,6 +93,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -468,14 +469,16 @@ def exact_section(
         lines.append(["normal median, deg (default bake)", *[f"{ref[k][1]:.2f}" for k in names]])
         print_aligned(lines)
         print(flush=True)
-        baked = bake_maps(
+
+        default_bake = partial(  # the pipeline's bake of the fitted mesh, given the views
+            bake_maps,
             reg.mesh,
-            views,
             config=BakeConfig(size=uv, previews=False),
             mirror=mirror,
             occluder=case.scan,
             surface_origin=origins["fitted"],
         )
+        baked = default_bake(views)
         for cam in case.cameras:
             shares = error_shares(
                 case, baked.diffuse_albedo, baked.seen, baked.view_weights, regions[cam], baked.guided
@@ -527,14 +530,7 @@ def exact_section(
             )
         for name in extra:  # a camera more than the rig: the same regions (the 3 cameras' texels)
             more = views + exact_views(case, lookup=lookup, cameras=layout_cameras((name,), image))
-            b = bake_maps(
-                reg.mesh,
-                more,
-                config=BakeConfig(size=uv, previews=False),
-                mirror=mirror,
-                occluder=case.scan,
-                surface_origin=reg.scaled[:3, 3],
-            )
+            b = default_bake(more)
             sc = region_scores(
                 {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
             )
