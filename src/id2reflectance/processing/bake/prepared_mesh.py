@@ -47,7 +47,7 @@ class PreparedMesh:
         template's radial chart does not hold; :func:`~.views.view_visibility`).
     surface_offset : (S, S, 3) float64 metres, from each texel's point on the mesh to the
         point the cameras are asked about (:func:`scan_surface_points`: the scan's nearest
-        crossing of the line through the texel's point along its normal), 0 where the texel
+        crossing of the texel's radial line, or of its normal), 0 where the texel
         keeps its own point; None without a scan or with ``surface = "template"``.
     normals_filled : (S, S, 3) float64 the texel normals, gutter texels taking those of the
         nearest chart texel (where unseen normals are filled from).
@@ -73,7 +73,7 @@ class PreparedMesh:
     @cached_property
     def view_geometry(self) -> TexelGeometry:
         """The texel geometry the cameras are asked about: ``geometry`` with each point
-        moved by ``surface_offset`` along its normal (the scan's surface, "cage" baking),
+        moved by ``surface_offset`` onto the scan's surface ("cage" baking),
         ``geometry`` itself without offsets."""
         if self.surface_offset is None or not self.surface_offset.any():
             return self.geometry
