@@ -24,6 +24,7 @@ alone). Scores always compare with the truth albedo.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, sample_bilinear
 from id2reflectance.processing.bake.views import SolvedView, texel_geometry
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
+
+if TYPE_CHECKING:
+    from id2reflectance.processing.registration.register import Registration
 
 RAY_START = 0.45  # metres: radial correspondence rays start this far out (outside any head)
 FACE_REGIONS = ("forehead", "cheeks", "nose", "lips", "chin")
@@ -517,6 +521,13 @@ STAGES: tuple[tuple[str, dict], ...] = (
     ("texels projected from the template, not the scan (before 2026-12-07 night)", {"surface": "template"}),
     ("texels projected from the scan along their normal", {"surface_direction": "normal"}),
 )
+
+
+def case_origins(reg: Registration) -> dict[str, np.ndarray]:
+    """``{"fitted": ..., "true": ...}`` (3,) the template origin's image under the
+    registration, and under none (the true mesh is in the case's template frame), metres:
+    ``bake_maps``' ``surface_origin`` for a bake of either mesh."""
+    return {"fitted": np.asarray(reg.scaled[:3, 3], np.float64), "true": np.zeros(3)}
 
 
 def stage_table(

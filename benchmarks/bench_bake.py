@@ -418,6 +418,7 @@ def exact_section(
 ) -> None:
     from bake_exact import (  # benchmarks/ is the script's folder
         build_case,
+        case_origins,
         error_shares,
         exact_views,
         layout_cameras,
@@ -453,7 +454,7 @@ def exact_section(
             + f"; setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
-        origins = {"fitted": reg.scaled[:3, 3], "true": np.zeros(3)}  # the case's template origin, its image
+        origins = case_origins(reg)
         rows = stage_table(
             case, views, {"fitted": reg.mesh, "true": case.truth_mesh}, regions, {}, mirror, origins=origins
         )
@@ -577,7 +578,7 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
     per head (they do not depend on the cameras)."""
     from dataclasses import replace
 
-    from bake_exact import build_case, camera_regions, exact_views, region_scores, side_yaw_cameras
+    from bake_exact import build_case, camera_regions, case_origins, exact_views, region_scores, side_yaw_cameras
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
     from id2reflectance.processing.bake.views import texel_geometry
@@ -617,9 +618,11 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
             t = time.perf_counter()
             first = first or cams
             scores = {}
+            origins = case_origins(reg)
             for mesh_name, mesh in (("fitted", reg.mesh), ("true", case.truth_mesh)):
-                origin = reg.scaled[:3, 3] if mesh_name == "fitted" else np.zeros(3)  # the case's template origin
-                b = bake_maps(mesh, views, config=config, mirror=mirror, occluder=case.scan, surface_origin=origin)
+                b = bake_maps(
+                    mesh, views, config=config, mirror=mirror, occluder=case.scan, surface_origin=origins[mesh_name]
+                )
                 maps = {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}
                 scores[mesh_name] = region_scores(maps, case.truth, cams)
                 if mesh_name == "fitted":

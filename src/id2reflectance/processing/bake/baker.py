@@ -406,7 +406,7 @@ def bake_maps(
             opts,
             visibility=prepared.visibility(view.camera, opts),
             occluder=prepared.occluder,
-            offset=prepared._offset_flat(),
+            offset=prepared.offset_length,
         )
         w = smp.weight.astype(np.float64)
         if not (w > 0).any():

@@ -96,11 +96,14 @@ class PreparedMesh:
         )
         if key not in self._visibility:
             self._visibility[key] = view_visibility(
-                self.view_geometry, camera, self.scene, options, self.occluder, self._offset_flat()
+                self.view_geometry, camera, self.scene, options, self.occluder, self.offset_length
             )
         return self._visibility[key]
 
-    def _offset_flat(self) -> np.ndarray | None:
+    @cached_property
+    def offset_length(self) -> np.ndarray | None:
+        """(S*S,) float64 metres, the length of each texel's ``surface_offset`` (what
+        :func:`~.views.view_visibility` takes as ``offset``); None without offsets."""
         return None if self.surface_offset is None else np.linalg.norm(self.surface_offset, axis=-1).reshape(-1)
 
     @cached_property
