@@ -163,11 +163,12 @@ class _LowPass:
     """Gaussians normalised over the region's weight (no bleeding across its edge), at one sigma."""
 
     def __init__(self, weight: np.ndarray, sigma: float) -> None:
-        self.weight, self.sigma = weight, sigma
+        self.sigma = sigma
         self.inv = 1.0 / np.maximum(_blur(weight, sigma), np.float32(1e-6))
 
-    def __call__(self, field: np.ndarray) -> np.ndarray:
-        out = _blur(field * self.weight[..., None], self.sigma)
+    def __call__(self, masked: np.ndarray) -> np.ndarray:
+        """The low-pass of a (h, w, 3) field from ``masked``, the field times the weight."""
+        out = _blur(masked, self.sigma)
         out *= self.inv[..., None]
         return out
 
@@ -276,8 +277,9 @@ def fuse_scan_normals(
     low, gate_low = _LowPass(w, settings.sigma_px), _LowPass(w, GATE_SIGMA_PX)
     photo = {"diffuse": diffuse[win].astype(np.float32), "specular": specular[win].astype(np.float32)}
     names = [n for n, on in zip(("diffuse", "specular"), lobes) if on]
-    lp_photo = {n: low(photo[n]) for n in photo if n in names or settings.weight is None}
-    lp_scan, gate_scan = low(scan.normals), gate_low(scan.normals)
+    masked = {n: v * w[..., None] for n, v in (*photo.items(), ("scan", scan.normals))}  # once for both sigmas
+    lp_photo = {n: low(masked[n]) for n in photo if n in names or settings.weight is None}
+    lp_scan, gate_scan = low(masked["scan"]), gate_low(masked["scan"])
     scan_high = scan.normals - lp_scan
     cos_gate = np.cos(np.radians(settings.gate_deg))
     step = max(1, int(np.sqrt(np.count_nonzero(region) / STATS_PIXELS)))
@@ -286,7 +288,7 @@ def fuse_scan_normals(
     out = {}
     for name in names:
         other = "specular" if name == "diffuse" else "diffuse"
-        p, g = photo[name], gate_low(photo[name])
+        p, g = photo[name], gate_low(masked[name])
         agree = np.einsum("...i,...i->...", g, gate_scan) > np.float32(cos_gate) * _norm(g) * _norm(gate_scan)
         used = region & agree
         high = p - lp_photo[name]
