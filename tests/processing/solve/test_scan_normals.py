@@ -200,6 +200,24 @@ def test_solve_with_the_scan_lowers_both_normals_errors(sessions: dict[str, Path
 
 
 @pytest.mark.slow
+def test_maps_written_into_their_files_are_fused_the_same(
+    sessions: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the frames cannot hold the maps the solve writes them into their mapped files: the
+    fused normals replace the solved ones there (in place), as in memory."""
+    from id2reflectance.processing.solve import solver
+
+    solve_session(sessions["noisy"], tmp_path / "memory", config=SolverConfig(align="none"))
+    monkeypatch.setattr(solver, "spent_frames", lambda *args, **kwargs: [])
+    solve_session(sessions["noisy"], tmp_path / "files", config=SolverConfig(align="none"))
+    assert _record(tmp_path / "files")["used"]
+    ma, mb = _maps(tmp_path / "memory"), _maps(tmp_path / "files")
+    assert ma.keys() == mb.keys()
+    for name in ma:
+        np.testing.assert_array_equal(ma[name], mb[name], err_msg=name)
+
+
+@pytest.mark.slow
 def test_session_without_mesh_and_clean_session_are_unchanged(sessions: dict[str, Path], tmp_path: Path) -> None:
     for name in ("no_mesh", "clean"):
         on, off = tmp_path / f"{name}_on", tmp_path / f"{name}_off"
