@@ -197,3 +197,14 @@ def test_denoise_option(session: Path, tmp_path: Path) -> None:
     assert read_exr(out / "cam0" / "confidence.exr")[1] == ("Y",)
     res = _solve(str(session), "-o", str(tmp_path / "x"), "--denoise", "strong")
     assert res.exit_code == 2 and "strong" in res.output and "Traceback" not in res.output
+
+
+def test_scan_normals_option(session: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    res = _solve(str(session), "-o", str(out), "--scan-normals", "off")
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "solve.json").read_text())
+    assert data["config"]["scan_normals"] == "off"
+    assert data["cameras"]["cam0"]["scan_normals"] == {"used": False}
+    res = _solve(str(session), "-o", str(tmp_path / "x"), "--scan-normals", "always")
+    assert res.exit_code == 2 and "always" in res.output and "Traceback" not in res.output

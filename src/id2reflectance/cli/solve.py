@@ -50,6 +50,13 @@ from id2reflectance.processing.solve.solver import SolverConfig, solve_session
     help="Align each frame to the full cross-polarised one before solving (subject motion) [default: auto].",
 )
 @click.option(
+    "--scan-normals",
+    "scan_normals",
+    type=click.Choice(["auto", "off"]),
+    default=None,
+    help="Take the denoised normals' low frequencies from the session's scan where it has one (auto) [default: auto].",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
@@ -66,6 +73,7 @@ def solve_cmd(
     denoise: str | None,
     maps: str | None,
     align: str | None,
+    scan_normals: str | None,
     config_path: Path | None,
     no_progress: bool,
 ) -> None:
@@ -85,6 +93,7 @@ def solve_cmd(
       id2r solve sessions/S0000 -o solved/S0000 --backend numpy
       id2r solve sessions/S0000 -o solved/S0000 --align rigid
       id2r solve sessions/S0000 -o solved/S0000 --denoise none
+      id2r solve sessions/S0000 -o solved/S0000 --scan-normals off
       id2r solve sessions/S0000 -o solved/S0000 --maps diffuse_albedo,specular_albedo,normal_specular,roughness,mask
 
     \b
@@ -101,6 +110,7 @@ def solve_cmd(
         ("backend", backend),
         ("align", align),
         ("denoise", denoise),
+        ("scan_normals", scan_normals),
         ("maps", chosen),
     )
     for name, value in given:

@@ -161,9 +161,13 @@ def test_noise_and_motion_together(moving: Path, tmp_path: Path) -> None:
     assert [name for name, m in methods.items() if m == "none"] == [f["frame"] for f in frames if f["refused"]]
     assert len(refused) == sum(f["refused"] for f in frames)
     assert _residual_vs_truth(session, frames) < 0.08
-    # the control: without alignment the same noisy session misses the specular limit by far
-    solve_session(session, tmp_path / "none", config=SolverConfig(align="none"))
+    # the control: without alignment the same noisy session misses the specular limit by far (the
+    # photometric normals alone); the scan's low frequencies (scan_normals, the default) do not
+    # make up for it (here 3.69 deg against 4.0+ without them)
+    solve_session(session, tmp_path / "none", config=SolverConfig(align="none", scan_normals="off"))
     assert solve_accuracy(session, tmp_path / "none")["all"].specular_normal_deg > 4.0
+    solve_session(session, tmp_path / "none_scan", config=SolverConfig(align="none"))
+    assert solve_accuracy(session, tmp_path / "none_scan")["all"].specular_normal_deg > 3.0
 
 
 def test_still_noisy_three_camera_session_is_left_untouched(tmp_path: Path) -> None:

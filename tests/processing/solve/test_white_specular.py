@@ -127,7 +127,10 @@ def test_session_exact_without_noise_and_better_with_it(tmp_path: Path) -> None:
     for sep in ("per_channel", "white_specular"):
         for denoise in ("none", "auto"):
             out = tmp_path / f"noisy_{sep}_{denoise}"
-            solve_session(noisy, out, config=SolverConfig(separation=sep, denoise=denoise, align="none"))
+            # the photometric normals alone: the scan's low frequencies (scan_normals) shrink the
+            # difference the separation makes (specular with them: 0.84 -> 0.78 deg, -7 %)
+            config = SolverConfig(separation=sep, denoise=denoise, align="none", scan_normals="off")
+            solve_session(noisy, out, config=config)
             acc[sep, denoise] = solve_accuracy(noisy, out)["all"]
     before, after = acc["per_channel", "none"], acc["white_specular", "none"]
     assert after.diffuse_normal_deg < 0.96 * before.diffuse_normal_deg  # here 1.94 -> 1.82 deg

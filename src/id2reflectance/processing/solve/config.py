@@ -85,6 +85,26 @@ class SolverConfig:
         noisy spheres' filtered roughness is mixed, and parts of the denoiser's specular
         noise model assume ``lum(P - C)``, docs/solve.md 1c). The
         same on frames whose specular is white and noise-free.
+    scan_normals : ``"auto"``: where the session has a scan (``session.json`` ``"mesh"``) and a
+        lobe was denoised, the solved normal of that lobe takes its low spatial frequencies from
+        the scan's smooth normals and its high ones from the photometric normal
+        (:mod:`~id2reflectance.processing.solve.scan_normals`; a clean capture and a session
+        without a scan are solved as before); ``"off"``: the photometric normals alone.
+    scan_normals_sigma_px : the Gaussian (pixels) splitting the low band (scan and photometric,
+        weighted) from the high band (photometric).
+    scan_normals_weight : the scan's weight in the low band, in [0, 1]; None (default): estimated
+        per camera and lobe from the three normals' disagreement (three-cornered hat).
+    scan_normals_gain : weight of the photometric high-pass, in [0, 1]; None (default): its
+        least-squares gain with the scan's high-pass as the witness (1 keeps it whole; below 1
+        shrinks the noise the denoiser leaves at pixel scale).
+    scan_normals_min_diffuse_noise_deg : the diffuse normal is fused only where the estimated noise
+        of one pixel's diffuse normal (``solve.json`` ``noise.diffuse_noise_deg``) is at least this
+        (degrees): below it the photometric low band beats the scan's on some heads (256 px heads
+        with inverse patterns at 1.33 / 1.50 deg: +4.6 / +1.0 %, docs/solve.md 1c). The specular
+        normal is fused wherever its lobe was denoised.
+    scan_normals_gate_deg : the scan is used only where its low-pass and the photometric one (at
+        3 px) agree within this angle (degrees): elsewhere (hair, eyes, a wrong scan) the
+        photometric normal stays.
     """
 
     tile_rows: int = 0
@@ -107,6 +127,12 @@ class SolverConfig:
     denoise: Literal["auto", "none"] = "auto"
     ambient: Literal["auto", "none"] = "auto"
     separation: Literal["per_channel", "white_specular"] = "per_channel"
+    scan_normals: Literal["auto", "off"] = "auto"
+    scan_normals_sigma_px: float = 1.0
+    scan_normals_weight: float | None = None
+    scan_normals_gain: float | None = None
+    scan_normals_min_diffuse_noise_deg: float = 1.8
+    scan_normals_gate_deg: float = 5.0
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:
@@ -145,6 +171,19 @@ class SolverConfig:
         for name in ("denoise", "ambient"):
             if getattr(self, name) not in ("auto", "none"):
                 raise ConfigError(f"{name} must be one of ['auto', 'none'], got {getattr(self, name)!r}")
+        if self.scan_normals not in ("auto", "off"):
+            raise ConfigError(f"scan_normals must be one of ['auto', 'off'], got {self.scan_normals!r}")
+        if not (self.scan_normals_min_diffuse_noise_deg >= 0):
+            raise ConfigError(
+                f"scan_normals_min_diffuse_noise_deg must be >= 0, got {self.scan_normals_min_diffuse_noise_deg}"
+            )
+        for name in ("scan_normals_sigma_px", "scan_normals_gate_deg"):
+            if not (getattr(self, name) > 0):
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("scan_normals_weight", "scan_normals_gain"):
+            value = getattr(self, name)
+            if value is not None and not (0 <= value <= 1):
+                raise ConfigError(f"{name} must be in [0, 1] (or absent: estimated), got {value}")
         if self.compression not in EXR_COMPRESSIONS:
             raise ConfigError(f"compression must be one of {list(EXR_COMPRESSIONS)}, got {self.compression!r}")
 

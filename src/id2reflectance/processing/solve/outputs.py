@@ -230,6 +230,7 @@ class CameraReport:
     warnings: list[str] = field(default_factory=list)
     alignment: dict[str, Any] | None = None  # CameraAlignment.to_json(), when frames were aligned
     noise: dict[str, Any] = field(default_factory=dict)  # the denoise step's report (denoise.Preparation)
+    scan_normals: dict[str, Any] = field(default_factory=lambda: {"used": False})  # scan_normals.fuse_camera_normals
 
     def to_json(self) -> dict[str, Any]:
         c = self.counts
@@ -253,6 +254,7 @@ class CameraReport:
             "alignment": self.alignment,
             "warnings": list(self.warnings),
             "noise": self.noise,
+            "scan_normals": self.scan_normals,
         }
 
 

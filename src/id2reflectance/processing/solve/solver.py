@@ -64,6 +64,12 @@ from id2reflectance.processing.solve.outputs import (
 )
 from id2reflectance.processing.solve.reference import normalized_coordinates, solve_band, view_directions
 from id2reflectance.processing.solve.roughness_table import InverseTable, inverse_table
+from id2reflectance.processing.solve.scan_normals import (
+    ScanFusion,
+    SessionScan,
+    fuse_camera_normals,
+    load_session_scan,
+)
 from id2reflectance.processing.solve.separation import has_inverses
 
 if TYPE_CHECKING:
@@ -327,6 +333,21 @@ def _spare_planes(
     return new_planes(camera.height, camera.width)
 
 
+def _session_scan(session: Session, scan: SessionScan | None) -> SessionScan:
+    """The session's scan, loaded on first use (``scan`` once loaded)."""
+    return scan if scan is not None else load_session_scan(session)
+
+
+def _scan_fusion(config: SolverConfig) -> ScanFusion:
+    """The fusion's settings from the solver's options."""
+    return ScanFusion(
+        sigma_px=config.scan_normals_sigma_px,
+        weight=config.scan_normals_weight,
+        gain=config.scan_normals_gain,
+        gate_deg=config.scan_normals_gate_deg,
+    )
+
+
 def solve_session(
     session_dir: str | Path,
     out_dir: str | Path,
@@ -383,6 +404,7 @@ def solve_session(
         "write": 0.0,
     }
     names = list(session.cameras)
+    scan: SessionScan | None = None  # loaded when a camera first fuses its normals with it
     spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     workers = config.resolved_workers()
     files_ok = _maps_in_files(config)
@@ -469,6 +491,11 @@ def solve_session(
             # solve (roughness_filter): then written afterwards, beside the confidence map
             rough_r = prep.report.radius_roughness
             later = ("confidence", "roughness") if rough_r > 0 else ("confidence",)
+            # the scan's low frequencies in the normals of the denoised lobes (scan_normals), after the solve
+            noisy_diffuse = prep.report.diffuse_noise_deg >= config.scan_normals_min_diffuse_noise_deg
+            fuse_lobes = (prep.report.radius_diffuse > 0 and noisy_diffuse, prep.report.radius_specular > 0)
+            fuse_lobes = fuse_lobes if config.scan_normals == "auto" and session.mesh is not None else (False, False)
+            later += tuple(f"normal_{n}" for n, on in zip(("diffuse", "specular"), fuse_lobes) if on)
             first = tuple(n for n in config.maps if n not in later and (n == "mask" or not in_files))
             follow = (os.cpu_count() or 1) > workers
             gate = RowGate()
@@ -504,6 +531,14 @@ def solve_session(
             if rough_r > 0:
                 _smooth_roughness(maps, frames, config, rough_r)
             t2 = time.perf_counter()
+            scan_record: dict = {"used": False}
+            if any(fuse_lobes):
+                scan = _session_scan(session, scan)
+                scan_record = fuse_camera_normals(maps, camera, scan, fuse_lobes, _scan_fusion(config))
+            t_scan = time.perf_counter() - t2
+            if scan_record["used"]:
+                scan_record["seconds"] = round(t_scan, 4)
+            t2 += t_scan
             # beside the writing of the other maps: the confidence map (from the full-on
             # frames: the others now hold maps or are freed, those after it), the statistics, and the
             # next camera's decode
@@ -533,7 +568,7 @@ def solve_session(
             timings = {
                 "decode": decode_s,
                 "align": t1 - ta - tn,
-                "denoise": t_prep - t1 + tn,
+                "denoise": t_prep - t1 + tn + t_scan,  # the scan's fusion counts as denoising
                 "solve": t2 - t_prep,
                 "confidence": confidence_s,
                 "stats": stats_s,
@@ -557,6 +592,7 @@ def solve_session(
                 + noise_warnings,
                 alignment=None if config.align == "none" else alignment.to_json(),
                 noise=prep.report.to_json(),
+                scan_normals=scan_record,
             )
             spare = maps.planes  # reused by the next camera of the same size
             del maps

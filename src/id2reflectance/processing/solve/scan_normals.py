@@ -1,0 +1,387 @@
+"""The subject's scan as the low frequencies of the solved normals (after the solve, where the denoiser ran).
+
+A session may carry the subject's scan (``session.json`` ``"mesh"``, world frame, metres, in the
+reference pose: the full-on cross-polarised frame's, which the aligned frames and so the solved maps
+share). Where the photometric normals are noise-limited, their low spatial frequencies are the
+noisiest part they have and the scan's are not (Ma et al. 2007, Nehab et al. 2005 combine the two
+the same way). Per camera:
+
+1. the scan's smooth (vertex-interpolated, area-weighted) normals are rendered into the camera's
+   pixel grid over the mask's bounding box: rays through pixel centres and the lens model
+   (``Camera.pixel_rays``: distortion removed), Open3D's ``RaycastingScene``, one per pixel or, on
+   large images, one every few pixels with bilinear interpolation between (``RAY_SPACING_PX``);
+2. per pixel of the *region* (valid map pixels whose ray hits the scan at a normal within
+   ``acos(MIN_COS_VIEW)`` of the view),
+   ``n = normalize(k G * n_scan + (1 - k) G * n_photo + a (n_photo - G * n_photo))``, ``G`` a
+   Gaussian of ``sigma`` pixels normalised over the region (no bleeding across the silhouette or
+   where the ray misses). ``k``, the scan's weight in the low band, is the inverse-variance weight
+   ``var_photo / (var_photo + var_scan)`` of the two low-passes' errors, estimated per camera by
+   the three-cornered hat with the other lobe's photometric normal as the third estimate (three
+   estimates with independent errors: each pair's difference variance is the sum of their two;
+   medians of the squared differences, robust to the outliers of hair and dark spots).
+   ``a``, the photometric high-pass's weight, is its least-squares gain with the scan's high-pass
+   as the witness (:func:`high_pass_gain`): 1 where the photometric high-pass holds no noise to
+   shrink. ``k = 1, a = 1`` is the plain substitution of the low frequencies;
+3. a *gate* keeps the photometric normal where the two low-passes (at ``GATE_SIGMA_PX``, where the
+   photometric noise is small) disagree by more than ``gate_deg``: hair, eyes, lashes, a scan that
+   is wrong or displaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene
+from id2reflectance.errors import ShapeError
+
+if TYPE_CHECKING:
+    from id2reflectance.capture.session import Session
+    from id2reflectance.processing.solve.camera_maps import CameraMaps
+
+MIN_COS_VIEW = 0.2
+"""Pixels whose scan normal is more grazing than this (cosine to the view ray) keep the photometric normal."""
+
+GATE_SIGMA_PX = 3.0
+"""Gaussian (pixels) of the two low-passes the gate compares."""
+
+RAY_SPACING_PX = 512
+"""The scan is ray cast every ``max(1, round(width / RAY_SPACING_PX))`` pixels (one ray per pixel up
+to 767 px wide, every 4th at 2048 px), bilinearly interpolated between (its vertex-interpolated
+normals are smooth between its vertices, several pixels apart at such sizes)."""
+
+STATS_PIXELS = 65536
+"""The per-camera weights are estimated on every ``s``-th row and column of the used pixels, ``s``
+the largest step leaving at least this many (every pixel at 256 px: every 4th row and column there
+moved seed 1's moving diffuse normal 0.933 -> 1.002 deg, the gains from 1000 pixels too noisy)."""
+
+
+@dataclass(frozen=True)
+class ScanFusion:
+    """The fusion's settings (``SolverConfig.scan_normals*``).
+
+    sigma_px : the Gaussian's standard deviation (pixels) splitting the low band (scan and
+        photometric, weighted) from the high band (photometric).
+    weight : the scan's weight ``k`` in the low band, in [0, 1]; None: estimated per camera
+        (three-cornered hat, :func:`low_band_weight`).
+    gain : the photometric high-pass's weight ``a``, in [0, 1]; None: estimated per camera
+        (:func:`high_pass_gain`).
+    gate_deg : the two low-passes' largest angle (degrees) where the scan is used.
+    """
+
+    sigma_px: float = 1.0
+    weight: float | None = None
+    gain: float | None = None
+    gate_deg: float = 5.0
+
+
+@dataclass
+class ScanRender:
+    """The scan seen by one camera, inside a window of its pixel grid.
+
+    window : (row0, row1, col0, col1), the pixels rendered (the rest of the image is not).
+    normals : (h, w, 3) float32, unit world-space vertex-interpolated scan normals, facing the
+        camera (meaningless where ``hit`` is False).
+    hit : (h, w) bool, the pixel's ray hits the scan.
+    cos_view : (h, w) float32, cosine between the scan normal and the direction to the camera.
+    """
+
+    window: tuple[int, int, int, int]
+    normals: np.ndarray
+    hit: np.ndarray
+    cos_view: np.ndarray
+
+
+def scan_scene(scan: FaceMesh) -> tuple[object, np.ndarray]:
+    """The scan's ``RaycastingScene`` and its (V, 3) float64 unit vertex normals (once per session)."""
+    return raycasting_scene(scan), scan.vertex_normals()
+
+
+def render_scan_normals(
+    scan: FaceMesh,
+    scene: object,
+    vertex_normals: np.ndarray,
+    camera: Camera,
+    *,
+    window: tuple[int, int, int, int] | None = None,
+    step: int | None = None,
+) -> ScanRender:
+    """Render ``scan``'s smooth normals into ``camera``'s pixel grid.
+
+    Parameters
+    ----------
+    scan : the session's scan (world frame, metres).
+    scene, vertex_normals : :func:`scan_scene` of ``scan``.
+    camera : the camera; its distortion is removed from the rays (the maps are in its raw pixel grid).
+    window : (row0, row1, col0, col1) to render; None: the whole image.
+    step : one ray every ``step`` pixels (rows and columns), bilinear between (a pixel counts as
+        hit only when every ray around it hits); None: ``round(width / RAY_SPACING_PX)``, at least 1.
+    """
+    r0, r1, c0, c1 = window if window is not None else (0, camera.height, 0, camera.width)
+    step = step if step is not None else max(1, int(round(camera.width / RAY_SPACING_PX)))
+    rows = np.arange(r0, r1 + step - 1, step, dtype=np.float64)
+    cols = np.arange(c0, c1 + step - 1, step, dtype=np.float64)  # the last ray at or past the window
+    cc, rr = np.meshgrid(cols, rows)
+    origin, dirs = camera.pixel_rays(np.stack([cc.ravel(), rr.ravel()], axis=1))
+    _, face, bary = cast_rays(scene, origin, dirs)
+    hit = face >= 0
+    n = np.zeros((len(dirs), 3), np.float64)
+    n[hit] = interpolate(vertex_normals, scan.faces, face[hit], bary[hit])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    cos = -np.einsum("ij,ij->i", n, dirs)
+    n[cos < 0] *= -1.0  # the side facing the camera, whatever the scan's winding
+    grid = (len(rows), len(cols))
+    fields = np.concatenate([n, np.abs(cos)[:, None], hit[:, None]], axis=1).astype(np.float32).reshape(*grid, 5)
+    if step > 1:
+        yy, xx = np.mgrid[0 : r1 - r0, 0 : c1 - c0].astype(np.float32) / np.float32(step)
+        fields = cv2.remap(fields, xx, yy, cv2.INTER_LINEAR)
+    fields = fields[: r1 - r0, : c1 - c0]
+    normals = fields[..., :3] / np.maximum(_norm(fields[..., :3]), np.float32(1e-12))[..., None]
+    return ScanRender(
+        window=(r0, r1, c0, c1),
+        normals=np.ascontiguousarray(normals, np.float32),
+        hit=fields[..., 4] > np.float32(0.999),
+        cos_view=np.ascontiguousarray(fields[..., 3]),
+    )
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    """Lengths of the vectors along the last axis (float32 in, float32 out)."""
+    return np.sqrt(np.einsum("...i,...i->...", x, x))
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    k = 2 * int(np.ceil(3.0 * sigma)) + 1
+    return cv2.GaussianBlur(x, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
+
+
+class _LowPass:
+    """Gaussians normalised over the region's weight (no bleeding across its edge), at one sigma."""
+
+    def __init__(self, weight: np.ndarray, sigma: float) -> None:
+        self.sigma = sigma
+        self.inv = 1.0 / np.maximum(_blur(weight, sigma), np.float32(1e-6))
+
+    def __call__(self, masked: np.ndarray) -> np.ndarray:
+        """The low-pass of a (h, w, 3) field from ``masked``, the field times the weight."""
+        out = _blur(masked, self.sigma)
+        out *= self.inv[..., None]
+        return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum over pixels of the dot products of two (N, 3) fields (float64)."""
+    return float(np.einsum("ij,ij->", a.astype(np.float64), b.astype(np.float64)))
+
+
+def high_pass_gain(photo_high: np.ndarray, scan_high: np.ndarray) -> float:
+    """The least-squares weight of the photometric high-pass, with the scan's as the witness.
+
+    ``sum(h_p . h_s) / sum(h_p . h_p)``, clipped to [0, 1]: the scan's high-pass error is
+    independent of the photometric noise, so the numerator estimates the photometric high-pass's
+    covariance with the true one (its noise does not enter) and the ratio the gain that shrinks
+    the noise left at pixel scale (1 where there is none to shrink).
+
+    Parameters
+    ----------
+    photo_high, scan_high : (N, 3) float, high-passes of the photometric and scan normals at the
+        same pixels (none: gain 1).
+    """
+    var = _dot(photo_high, photo_high)
+    return 1.0 if var <= 0 else float(np.clip(_dot(photo_high, scan_high) / var, 0.0, 1.0))
+
+
+def low_band_weight(photo_low: np.ndarray, scan_low: np.ndarray, witness_low: np.ndarray) -> float:
+    """The scan's inverse-variance weight in the low band, by the three-cornered hat.
+
+    With three estimates of one field whose errors are independent, each pair's squared difference
+    has the sum of their two error variances (``d`` below: its median over the pixels, for Gaussian
+    errors the same multiple of the variance for every pair, and robust to outliers: hair, dark
+    spots); so ``var_photo = (d_pc + d_pw - d_cw) / 2`` and ``var_scan = (d_pc + d_cw - d_pw) / 2``,
+    and the weight ``var_photo / (var_photo + var_scan)`` (each variance clipped at 0; 1 when both
+    are 0). Means of squares instead weighed the outliers: the diffuse normal with inverse patterns
+    +2-4 % on two heads (docs/solve.md 1c).
+
+    Parameters
+    ----------
+    photo_low, scan_low, witness_low : (N, 3) float, the low-passes of the photometric normal,
+        the scan's and a third estimate (the other lobe's photometric normal) at the same pixels.
+    """
+
+    def dist(a: np.ndarray, b: np.ndarray) -> float:
+        d = a.astype(np.float64) - b
+        return float(np.median(np.einsum("ij,ij->i", d, d)))
+
+    d_pc, d_pw, d_cw = dist(photo_low, scan_low), dist(photo_low, witness_low), dist(scan_low, witness_low)
+    var_p, var_c = max(0.5 * (d_pc + d_pw - d_cw), 0.0), max(0.5 * (d_pc + d_cw - d_pw), 0.0)
+    return 1.0 if var_p + var_c <= 0 else var_p / (var_p + var_c)
+
+
+@dataclass
+class FusedNormal:
+    """One lobe's fused normals.
+
+    window : (row0, row1, col0, col1) of the image that the two arrays cover (the scan's window;
+        outside it the photometric normals stay).
+    normals : (h, w, 3) float32, unit world-space normals: the photometric ones where not ``used``.
+    used : (h, w) bool, the pixels whose normal comes from the fusion.
+    weight, gain : the scan's low-band weight ``k`` and the photometric high-pass gain ``a`` applied.
+    """
+
+    window: tuple[int, int, int, int]
+    normals: np.ndarray
+    used: np.ndarray
+    weight: float
+    gain: float
+
+
+def fuse_scan_normals(
+    diffuse: np.ndarray,
+    specular: np.ndarray,
+    scan: ScanRender,
+    valid: np.ndarray,
+    settings: ScanFusion,
+    *,
+    lobes: tuple[bool, bool] = (True, True),
+) -> dict[str, FusedNormal]:
+    """The photometric normals' high frequencies on the scan's and their own low ones, weighted.
+
+    Each lobe's normal is the other's witness for the low band's weight (their noise comes from
+    different frames: the cross-polarised ones, and the parallel minus cross ones); pixels where
+    the specular normal fell back to the diffuse one are left out of that estimate.
+
+    Parameters
+    ----------
+    diffuse, specular : (H, W, 3) float32, unit world-space photometric normals (0 outside ``valid``).
+    scan : the scan rendered into the same pixel grid (:func:`render_scan_normals`), a window of it.
+    valid : (H, W) bool, the solved maps' mask.
+    settings : sigma, weights and gate.
+    lobes : (diffuse, specular): which to fuse.
+
+    Returns
+    -------
+    ``{"diffuse": FusedNormal, "specular": FusedNormal}`` for the lobes fused, over the scan's window.
+    """
+    if diffuse.shape != (*valid.shape, 3) or specular.shape != diffuse.shape:
+        raise ShapeError(f"fuse_scan_normals: diffuse {diffuse.shape}, specular {specular.shape}, mask {valid.shape}")
+    r0, r1, c0, c1 = scan.window
+    if scan.normals.shape != (r1 - r0, c1 - c0, 3) or r0 < 0 or c0 < 0 or r1 > valid.shape[0] or c1 > valid.shape[1]:
+        raise ShapeError(f"fuse_scan_normals: scan window {scan.window} of {scan.normals.shape} in {valid.shape}")
+    win = (slice(r0, r1), slice(c0, c1))
+    region = valid[win] & scan.hit & (scan.cos_view > MIN_COS_VIEW)
+    w = region.astype(np.float32)
+    low, gate_low = _LowPass(w, settings.sigma_px), _LowPass(w, GATE_SIGMA_PX)
+    photo = {"diffuse": diffuse[win].astype(np.float32), "specular": specular[win].astype(np.float32)}
+    names = [n for n, on in zip(("diffuse", "specular"), lobes) if on]
+    masked = {n: v * w[..., None] for n, v in (*photo.items(), ("scan", scan.normals))}  # once for both sigmas
+    lp_photo = {n: low(masked[n]) for n in photo if n in names or settings.weight is None}
+    lp_scan, gate_scan = low(masked["scan"]), gate_low(masked["scan"])
+    scan_high = scan.normals - lp_scan
+    cos_gate = np.cos(np.radians(settings.gate_deg))
+    step = max(1, int(np.sqrt(np.count_nonzero(region) / STATS_PIXELS)))
+    sub = (slice(None, None, step), slice(None, None, step))
+    fallback = np.all(photo["diffuse"][sub] == photo["specular"][sub], axis=-1)  # specular fell back
+    out = {}
+    for name in names:
+        other = "specular" if name == "diffuse" else "diffuse"
+        p, g = photo[name], gate_low(masked[name])
+        agree = np.einsum("...i,...i->...", g, gate_scan) > np.float32(cos_gate) * _norm(g) * _norm(gate_scan)
+        used = region & agree
+        high = p - lp_photo[name]
+        stats = used[sub]
+        gain = settings.gain
+        if gain is None:
+            gain = high_pass_gain(high[sub][stats], scan_high[sub][stats])
+        weight = settings.weight
+        if weight is None:
+            both = stats & ~fallback
+            lp = {k: v[sub][both] for k, v in (("p", lp_photo[name]), ("o", lp_photo[other]), ("c", lp_scan))}
+            weight = low_band_weight(lp["p"], lp["c"], lp["o"]) if both.any() else 1.0
+        fused = high  # k lp_scan + (1 - k) lp_photo + a high, in place
+        fused *= np.float32(gain)
+        fused += np.multiply(lp_scan, np.float32(weight), dtype=np.float32)
+        fused += np.multiply(lp_photo[name], np.float32(1.0 - weight), dtype=np.float32)
+        fused /= np.maximum(_norm(fused), np.float32(1e-12))[..., None]
+        np.copyto(fused, p, where=~used[..., None])
+        out[name] = FusedNormal(scan.window, fused, used, round(float(weight), 4), round(float(gain), 4))
+    return out
+
+
+def region_window(valid: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
+    """(row0, row1, col0, col1): the bounding box of ``valid`` (H, W) bool grown by ``margin``
+    pixels and clipped to the image; None when nothing is valid."""
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = valid.shape
+    return (
+        max(0, int(rows[0]) - margin),
+        min(h, int(rows[-1]) + 1 + margin),
+        max(0, int(cols[0]) - margin),
+        min(w, int(cols[-1]) + 1 + margin),
+    )
+
+
+@dataclass
+class SessionScan:
+    """The session's scan, loaded once for all its cameras (None: the session has none)."""
+
+    mesh: FaceMesh | None
+    scene: object = None
+    vertex_normals: np.ndarray | None = None
+
+
+def load_session_scan(session: Session) -> SessionScan:
+    """The session's scan and its ray-casting scene (``SessionScan(None)`` without ``"mesh"``).
+
+    Raises
+    ------
+    InputFileError
+        The mesh file does not load or is degenerate (names ``session.json``'s ``mesh``).
+    """
+    if session.mesh is None:
+        return SessionScan(None)
+    from id2reflectance.processing.registration.register import load_scan
+
+    mesh = load_scan(session)
+    scene, vn = scan_scene(mesh)
+    return SessionScan(mesh, scene, vn)
+
+
+def fuse_camera_normals(
+    maps: CameraMaps, camera: Camera, scan: SessionScan, lobes: tuple[bool, bool], settings: ScanFusion
+) -> dict[str, Any]:
+    """Replace ``maps.normal_diffuse`` / ``maps.normal_specular`` (in place) by their fusion with the scan.
+
+    Parameters
+    ----------
+    maps : the camera's solved maps (world-space unit normals, its raw pixel grid).
+    camera : the camera (its rays through the lens model).
+    scan : :func:`load_session_scan`'s result (without a mesh nothing is done: ``{"used": False}``).
+    lobes : (diffuse, specular): which normals to fuse (those whose lobe was denoised).
+    settings : the fusion's sigma, weights and gate.
+
+    Returns
+    -------
+    The ``solve.json`` record: ``{"used": True, "sigma_px", "gate_deg", "diffuse": {"pixels",
+    "weight", "gain"}, "specular": {...}}`` (pixels whose normal came from the fusion, 0 for a lobe
+    not fused; the low band's scan weight and the high band's gain applied).
+    """
+    if scan.mesh is None or scan.vertex_normals is None or not any(lobes):
+        return {"used": False}
+    out: dict[str, Any] = {"used": True, "sigma_px": settings.sigma_px, "gate_deg": settings.gate_deg}
+    out |= {"diffuse": {"pixels": 0}, "specular": {"pixels": 0}}
+    window = region_window(maps.mask, 2 * int(np.ceil(3.0 * GATE_SIGMA_PX)) + 2)
+    if window is None:
+        return out
+    render = render_scan_normals(scan.mesh, scan.scene, scan.vertex_normals, camera, window=window)
+    fused = fuse_scan_normals(maps.normal_diffuse, maps.normal_specular, render, maps.mask, settings, lobes=lobes)
+    win = (slice(window[0], window[1]), slice(window[2], window[3]))
+    for name, f in fused.items():  # both computed from the solved normals before either is replaced
+        getattr(maps, f"normal_{name}")[win] = f.normals
+        out[name] = {"pixels": int(f.used.sum()), "weight": f.weight, "gain": f.gain}
+    return out

@@ -1,0 +1,243 @@
+"""The scan's normals as the low frequencies of the solved normals (processing/solve/scan_normals.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from id2reflectance._shared.imageio import read_exr
+from id2reflectance.capture.camera import Camera, look_at
+from id2reflectance.capture.geometry.mesh import FaceMesh
+from id2reflectance.errors import InputFileError, ShapeError
+from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
+from id2reflectance.processing.solve.config import SolverConfig
+from id2reflectance.processing.solve.scan_normals import (
+    ScanFusion,
+    fuse_scan_normals,
+    high_pass_gain,
+    low_band_weight,
+    render_scan_normals,
+    scan_scene,
+)
+from id2reflectance.processing.solve.solver import solve_session
+
+from .noisy_sessions import ISSUE_NOISE, derive_session
+
+RADIUS = 0.1  # metres: the test sphere
+
+
+def _sphere(centre: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> FaceMesh:
+    import open3d as o3d
+
+    m = o3d.geometry.TriangleMesh.create_sphere(radius=RADIUS, resolution=60)
+    return FaceMesh(np.asarray(m.vertices, np.float64) + np.asarray(centre), np.asarray(m.triangles, np.int64))
+
+
+def _camera(size: int = 96) -> Camera:
+    R, t = look_at(np.array([0.0, 0.0, 0.6]), np.zeros(3))
+    f = size * 1.6
+    K = np.array([[f, 0, size / 2 - 0.5], [0, f, size / 2 - 0.5], [0, 0, 1.0]])
+    return Camera("front", size, size, K, np.array([0.05, 0.0, 0.0, 0.0]), R, t)
+
+
+def _true_normals(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """The exact sphere's (H, W, 3) outward normals and (H, W) hit mask (rays through the lens model)."""
+    o, d = camera.pixel_rays()
+    b = d @ o
+    disc = b * b - (o @ o - RADIUS**2)
+    hit = disc > 0
+    t = -b - np.sqrt(np.maximum(disc, 0))
+    n = (o + t[:, None] * d) / RADIUS
+    shape = (camera.height, camera.width)
+    return n.reshape(*shape, 3).astype(np.float32), hit.reshape(shape)
+
+
+def _noisy(truth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, low: float, white: float) -> np.ndarray:
+    """``truth`` plus noise correlated over a few pixels (``low``, radians) and per pixel (``white``)."""
+    smooth = np.stack(
+        [cv2.GaussianBlur(rng.standard_normal(mask.shape).astype(np.float32), (0, 0), 2.0) for _ in "xyz"], -1
+    )
+    smooth *= low / smooth.std()
+    n = truth + smooth + white * rng.standard_normal(truth.shape).astype(np.float32)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    return np.where(mask[..., None], n, 0).astype(np.float32)
+
+
+def _median_deg(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    return float(np.median(angle_between_deg(a[where], b[where])))
+
+
+def test_render_matches_the_sphere_through_the_lens() -> None:
+    cam = _camera()
+    truth, hit = _true_normals(cam)
+    scan = _sphere()
+    scene, vn = scan_scene(scan)
+    one = render_scan_normals(scan, scene, vn, cam, step=1)
+    inner = cv2.erode(hit.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert one.window == (0, 96, 0, 96)
+    assert (one.hit == hit).mean() > 0.995  # the faceted sphere's rim against the exact one
+    assert _median_deg(one.normals, truth, inner) < 0.5
+    # every 3rd pixel, bilinear between: the same normals, a pixel hit only where its rays all hit
+    coarse = render_scan_normals(scan, scene, vn, cam, step=3, window=(10, 90, 5, 80))
+    assert coarse.normals.shape == (80, 75, 3) and coarse.hit.shape == (80, 75)
+    sub = inner[10:90, 5:80] & coarse.hit
+    assert _median_deg(coarse.normals, one.normals[10:90, 5:80], sub) < 0.3
+    assert not (coarse.hit & ~hit[10:90, 5:80]).any()
+
+
+def test_weights_are_estimated_from_the_estimates_disagreement() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((20000, 3))
+    photo, scan, witness = (truth + s * rng.standard_normal(truth.shape) for s in (0.3, 0.1, 0.5))
+    # inverse-variance weight of the scan: 0.09 / (0.09 + 0.01)
+    assert low_band_weight(photo, scan, witness) == pytest.approx(0.9, abs=0.02)
+    assert low_band_weight(scan, photo, witness) == pytest.approx(0.1, abs=0.02)
+    # high-pass gain: signal variance over signal plus noise, the scan's own noise not entering
+    assert high_pass_gain(truth + 1.0 * rng.standard_normal(truth.shape), scan) == pytest.approx(0.5, abs=0.02)
+    assert high_pass_gain(np.zeros((5, 3)), scan[:5]) == 1.0
+
+
+def test_fused_normal_beats_the_photometric_one() -> None:
+    cam = _camera()
+    truth, hit = _true_normals(cam)
+    rng = np.random.default_rng(1)
+    diffuse = _noisy(truth, hit, rng, low=0.03, white=0.02)
+    specular = _noisy(truth, hit, rng, low=0.05, white=0.03)
+    scan = _sphere()
+    scene, vn = scan_scene(scan)
+    render = render_scan_normals(scan, scene, vn, cam)
+    fused = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion())
+    inner = cv2.erode(hit.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    for name, photo in (("diffuse", diffuse), ("specular", specular)):
+        f = fused[name]
+        assert f.window == (0, 96, 0, 96) and f.normals.dtype == np.float32
+        assert f.used[inner].mean() > 0.95
+        before, after = _median_deg(photo, truth, inner), _median_deg(f.normals, truth, inner)
+        assert after < 0.6 * before, (name, before, after)
+        assert 0.5 < f.weight <= 1.0  # the scan is the least noisy estimate here
+        np.testing.assert_array_equal(f.normals[~hit], photo[~hit])  # nothing outside the maps' mask
+    # the plain substitution (weight 1, gain 1) also helps, less
+    plain = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion(weight=1.0, gain=1.0), lobes=(True, False))
+    assert set(plain) == {"diffuse"} and plain["diffuse"].weight == 1.0
+    assert _median_deg(fused["diffuse"].normals, truth, inner) < _median_deg(plain["diffuse"].normals, truth, inner)
+
+
+def test_gate_keeps_the_photometric_normal_where_the_scan_is_wrong() -> None:
+    cam = _camera()
+    truth, hit = _true_normals(cam)
+    rng = np.random.default_rng(2)
+    diffuse = _noisy(truth, hit, rng, low=0.03, white=0.02)
+    specular = _noisy(truth, hit, rng, low=0.05, white=0.03)
+    scan = _sphere(centre=(0.02, 0.0, 0.0))  # displaced by 20 mm: its normals off by 6-15 deg
+    scene, vn = scan_scene(scan)
+    render = render_scan_normals(scan, scene, vn, cam)
+    fused = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion())["diffuse"]
+    off = angle_between_deg(render.normals, truth) > 8
+    kept = hit & render.hit & off
+    assert kept.sum() > 1000
+    assert not fused.used[kept].any()
+    np.testing.assert_array_equal(fused.normals[kept], diffuse[kept])
+    inner = cv2.erode(hit.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert _median_deg(fused.normals, truth, inner) <= _median_deg(diffuse, truth, inner) + 0.05
+
+
+def test_bad_shapes_raise() -> None:
+    cam = _camera(32)
+    scan = _sphere()
+    scene, vn = scan_scene(scan)
+    render = render_scan_normals(scan, scene, vn, cam)
+    n = np.zeros((32, 32, 3), np.float32)
+    with pytest.raises(ShapeError):
+        fuse_scan_normals(n, n[:, :31], render, np.ones((32, 32), bool), ScanFusion())
+    with pytest.raises(ShapeError):
+        fuse_scan_normals(n[:16], n[:16], render, np.ones((16, 32), bool), ScanFusion())
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
+
+    root = tmp_path_factory.mktemp("scan_normals")
+    cfg = SimulatorConfig(image_size=128, uv_size=128, cameras=1, seed=1, appearance_source="procedural")
+    clean = simulate_subject(root / "clean", subject_index=0, config=cfg)
+    noisy = derive_session(clean, root / "noisy", **ISSUE_NOISE)
+    no_mesh = root / "no_mesh"
+    shutil.copytree(noisy, no_mesh)
+    doc = json.loads((no_mesh / "session.json").read_text())
+    del doc["mesh"]
+    (no_mesh / "session.json").write_text(json.dumps(doc))
+    return {"clean": clean, "noisy": noisy, "no_mesh": no_mesh}
+
+
+def _maps(out: Path) -> dict[str, np.ndarray]:
+    return {p.stem: read_exr(p)[0] for p in sorted((out / "front").glob("*.exr"))}
+
+
+def _record(out: Path) -> dict:
+    return json.loads((out / "solve.json").read_text())["cameras"]["front"]["scan_normals"]
+
+
+@pytest.mark.slow
+def test_solve_with_the_scan_lowers_both_normals_errors(sessions: dict[str, Path], tmp_path: Path) -> None:
+    on, off = tmp_path / "on", tmp_path / "off"
+    solve_session(sessions["noisy"], on, config=SolverConfig(align="none"))
+    solve_session(sessions["noisy"], off, config=SolverConfig(align="none", scan_normals="off"))
+    a, b = solve_accuracy(sessions["noisy"], on)["all"], solve_accuracy(sessions["noisy"], off)["all"]
+    assert a.diffuse_normal_deg < 0.95 * b.diffuse_normal_deg
+    assert a.specular_normal_deg < 0.95 * b.specular_normal_deg
+    rec = _record(on)
+    assert rec["used"] and rec["diffuse"]["pixels"] > 1000 and rec["specular"]["pixels"] > 1000
+    assert _record(off) == {"used": False}
+    ma, mb = _maps(on), _maps(off)
+    for name in ma:  # only the two normals change
+        if name not in ("normal_diffuse", "normal_specular"):
+            np.testing.assert_array_equal(ma[name], mb[name], err_msg=name)
+
+
+@pytest.mark.slow
+def test_maps_written_into_their_files_are_fused_the_same(
+    sessions: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the frames cannot hold the maps the solve writes them into their mapped files: the
+    fused normals replace the solved ones there (in place), as in memory."""
+    from id2reflectance.processing.solve import solver
+
+    solve_session(sessions["noisy"], tmp_path / "memory", config=SolverConfig(align="none"))
+    monkeypatch.setattr(solver, "spent_frames", lambda *args, **kwargs: [])
+    solve_session(sessions["noisy"], tmp_path / "files", config=SolverConfig(align="none"))
+    assert _record(tmp_path / "files")["used"]
+    ma, mb = _maps(tmp_path / "memory"), _maps(tmp_path / "files")
+    assert ma.keys() == mb.keys()
+    for name in ma:
+        np.testing.assert_array_equal(ma[name], mb[name], err_msg=name)
+
+
+@pytest.mark.slow
+def test_session_without_mesh_and_clean_session_are_unchanged(sessions: dict[str, Path], tmp_path: Path) -> None:
+    for name in ("no_mesh", "clean"):
+        on, off = tmp_path / f"{name}_on", tmp_path / f"{name}_off"
+        solve_session(sessions[name], on, config=SolverConfig(align="none"))
+        solve_session(sessions[name], off, config=SolverConfig(align="none", scan_normals="off"))
+        assert _record(on) == {"used": False}
+        ma, mb = _maps(on), _maps(off)
+        assert ma.keys() == mb.keys()
+        for key in ma:
+            np.testing.assert_array_equal(ma[key], mb[key], err_msg=f"{name}: {key}")
+
+
+@pytest.mark.slow
+def test_unreadable_scan_names_the_field_and_writes_nothing(sessions: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(sessions["noisy"], broken)
+    scan = broken / json.loads((broken / "session.json").read_text())["mesh"]
+    scan.write_text("v 0 0 0\nf 1 2 3\n")
+    out = tmp_path / "out"
+    with pytest.raises(InputFileError) as err:
+        solve_session(broken, out, config=SolverConfig(align="none"))
+    assert err.value.field == "mesh"
+    assert not out.exists()
