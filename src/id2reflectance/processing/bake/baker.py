@@ -518,17 +518,18 @@ def bake_maps(
             f"camera(s) {blind} see nothing of the registered face (no texel is in view, unoccluded and inside the "
             "solver mask): check their calibration in session.json and their SOLVED/<camera>/mask.exr"
         )
-    # texels that no camera sees above cos_min: the best grazing sample (texels a camera
-    # faces but gives no weight, at a mask border or an occlusion, are filled as before)
-    last = None
     cf = min(config.cos_fallback, config.cos_min)
     span = ((1.0 - cf) / max(config.cos_min - cf, 1e-6)) ** config.angle_power  # fallback weight -> 1 at cos_min
+    # last-resort samples: texels otherwise filled (no weight, no grazing sample the guided
+    # fill would use), declined beside an interior hole of a camera's mask
+    last = None
     if lr is not None:
-        # texels otherwise filled: no weight, no grazing sample the guided fill would use
         last = geom.covered & (wsum <= 0) & (lr_cos > 0) & (fb_w <= 0)
         if config.last_resort == "guide":  # a grazing sample of trust last_resort_weight at cos_min
             fb_w[last] = config.last_resort_weight / span
             fb[last] = lr[last]
+    # texels that no camera sees above cos_min: the best grazing sample (texels a camera
+    # faces but gives no weight, at a mask border or an occlusion, are filled as before)
     graze = geom.covered & (wsum <= 0) & (fb_w > 0) & ~facing
     if last is not None and config.last_resort == "guide":
         graze |= last

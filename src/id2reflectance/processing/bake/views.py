@@ -26,9 +26,11 @@ that is the product of
 With ``ViewWeights.last_resort`` a camera also offers a *last-resort* sample of the texels
 it sees (in the image, unoccluded, n.v above ``min(cos_min, cos_fallback)``) but gives
 neither a weight nor a grazing sample, because their projection lies within 1.5 px of the
-mask border: the bilinear sample, taken only where its footprint (the pixels a bilinear
-lookup mixes) is entirely valid, so it never mixes a masked pixel, and only at least
-``last_resort_silhouette_px`` from the mask's *silhouette* (the invalid pixels connected to
+mask border: the bilinear sample, taken only where at least ``last_resort_footprint`` of
+its footprint (the pixels a bilinear lookup mixes, by weight) is valid, and then
+mask-normalised (the valid pixels' weights renormalised) so that it never mixes a masked
+pixel; only where the texel's point moved at most ``last_resort_max_offset_m`` onto the
+scan (``offset``); and only at least ``last_resort_silhouette_px`` from the mask's *silhouette* (the invalid pixels connected to
 the image border, :func:`silhouette_distance`): next to a silhouette a real capture's pixels
 mix the background; next to an interior hole of the mask (a session mask file's, or the
 exact-map benchmark's folds) they do not. The solver's own mask has its enclosed holes
@@ -291,8 +293,8 @@ class ViewSamples:
     fallback : (S, S) float32 in [0, 1], the weight of the samples seen between
         ``cos_fallback`` and ``cos_min`` (0 elsewhere).
     last_resort : (S, S) float32, n.v of the texels with a last-resort sample (no weight, no
-        fallback weight, a bilinear footprint of valid pixels away from the silhouette;
-        ``ViewWeights.last_resort``), 0 elsewhere; None when not asked for.
+        fallback weight, enough of a bilinear footprint on valid pixels, away from the
+        silhouette; ``ViewWeights.last_resort``), 0 elsewhere; None when not asked for.
     facing : (S, S) bool, texels this camera sees (unoccluded, in the image) above
         ``cos_min``, whatever their weight.
     diffuse_albedo : (S, S, 3) float32; specular_albedo : (S, S) float32 at normal
