@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_bake.py [--quick] [--subjects N] [--workdir DIR]
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
-        [--bake-surface default|template|scan-normal|scan-radial]
+        [--bake-surface default|template|scan-normal|scan-radial] [--bake-last-resort default|off|sample|guide]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
                       [--exact-side-yaw DEG ... [--exact-subject N]]]
@@ -16,6 +16,8 @@ Usage::
 ``--bake-surface`` where the solved-map bakes and the ``--exact-side-yaw`` sweep project their
 texels from (``BakeConfig.surface`` / ``surface_direction``: the template's points, or the
 scan's crossing of each texel's normal or radial line, "cage" baking; default BakeConfig's);
+``--bake-last-resort`` whether the same bakes take last-resort samples
+(``BakeConfig.last_resort``, docs/bake.md; default BakeConfig's);
 ``--template`` the shared UV space baked into (default ``procedural``): ``face_model`` simulates
 the subject rendered in the face-model template's layout (``SimulatorConfig.template``: its
 truth painted there, :mod:`~id2reflectance.capture.simulator.truth_layout`) and bakes into
@@ -115,6 +117,7 @@ OPTIONS = {
     "appearance": "auto",
     "exact_subject": 0,
     "surface": "default",
+    "last_resort": "default",
 }
 
 SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
@@ -126,8 +129,11 @@ SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
 
 
 def surface_fields() -> dict:
-    """The BakeConfig fields ``--bake-surface`` sets."""
-    return dict(SURFACES[OPTIONS["surface"]])
+    """The BakeConfig fields ``--bake-surface`` and ``--bake-last-resort`` set."""
+    fields = dict(SURFACES[OPTIONS["surface"]])
+    if OPTIONS["last_resort"] != "default":
+        fields["last_resort"] = OPTIONS["last_resort"]
+    return fields
 
 
 def row(figure: str, value: float, reference: float | None, fmt: str = "{:.3f}") -> None:
@@ -674,7 +680,7 @@ def main() -> None:
     ap.add_argument("--template", choices=("procedural", "face_model", "resampled", "both"), default="procedural")
     ap.add_argument(
         "--hair-volume",
-        choices=("default", "on", "off"),
+        choices=("default", "off", "sample", "guide"),
         default="default",
         help="scalp hair as geometry on face-model heads (SimulatorConfig.hair_volume; default: its default)",
     )
@@ -720,6 +726,13 @@ def main() -> None:
         help="where texels are projected from (BakeConfig.surface / surface_direction): the solved-map bakes and "
         "the --exact-side-yaw sweep (default: BakeConfig's)",
     )
+    ap.add_argument(
+        "--bake-last-resort",
+        choices=("default", "off", "sample", "guide"),
+        default="default",
+        help="last-resort samples (BakeConfig.last_resort) in the solved-map bakes and the --exact-side-yaw sweep "
+        "(default: BakeConfig's)",
+    )
     args = ap.parse_args()
     OPTIONS.update(
         head_model=args.head_model,
@@ -729,6 +742,7 @@ def main() -> None:
         appearance=args.appearance,
         exact_subject=args.exact_subject,
         surface=args.bake_surface,
+        last_resort=args.bake_last_resort,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)

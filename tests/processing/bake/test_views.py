@@ -591,3 +591,107 @@ def test_a_template_on_a_chord_behind_a_ridge_gets_the_ridge_with_the_scan_surfa
         BakeConfig(surface_direction="closest")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="surface_distance_m"):
         BakeConfig(surface_distance_m=0.0)
+
+
+def _holed_view(cam: Camera) -> tuple[SolvedView, np.ndarray]:
+    """``_render(cam)`` with an interior hole in its mask (8 x 8 pixels at the image centre)
+    whose pixels hold garbage (albedo 1, roughness 1): returns the view and the hole."""
+    view = _render(cam)
+    hole = np.zeros(view.mask.shape, bool)
+    c = cam.height // 2
+    hole[c - 4 : c + 4, c - 4 : c + 4] = True
+    mask = np.where(hole, 0.0, view.mask).astype(np.float32)
+    alb = np.where(hole[..., None], 1.0, view.diffuse_albedo).astype(np.float32)
+    rough = np.where(hole, 1.0, view.roughness).astype(np.float32)
+    return dataclasses.replace(view, mask=mask, diffuse_albedo=alb, roughness=rough), hole
+
+
+def test_last_resort_samples_texels_beside_a_mask_hole() -> None:
+    """Texels whose projection lies within 1.5 px of an interior hole of the mask get no
+    weight and are filled by default; ``last_resort`` takes their bilinear sample where its
+    footprint holds only valid pixels (never the hole's garbage), as seen texels of coverage
+    ``last_resort_weight``; texels as close to the silhouette stay unseen; off, nothing
+    changes and the samples are not asked for."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    view, hole = _holed_view(cam)
+    cfg = BakeConfig(size=256, occlusion_directions=0, previews=False, mirror_trust=0.0, last_resort="off")
+    off = bake_maps(mesh, [view], config=cfg)
+    on = bake_maps(
+        mesh,
+        [view],
+        config=dataclasses.replace(cfg, last_resort="sample", last_resort_weight=0.05, last_resort_footprint=0.5),
+    )
+    g = texel_geometry(mesh, 256)
+    pix, _ = cam.project(g.points.reshape(-1, 3))
+    pix = pix.reshape(256, 256, 2)
+    c = cam.height // 2
+    gap = np.maximum(np.abs(pix - (c - 0.5)) - 3.5, 0.0)  # per axis, from the hole's pixel centres
+    # the bilinear footprint: the pixels of non-zero weight at cv2.remap's 1/32 px positions
+    q = np.round(pix.astype(np.float32) * 32.0) / 32.0
+    x0, y0 = np.floor(q[..., 0]).astype(int), np.floor(q[..., 1]).astype(int)
+    x1, y1 = np.where(q[..., 0] > x0, x0 + 1, x0), np.where(q[..., 1] > y0, y0 + 1, y0)
+    clear = ~(hole[y0, x0] | hole[y1, x0] | hole[y0, x1] | hole[y1, x1])
+    near_hole = g.covered & (np.linalg.norm(gap, axis=-1) < 3.0) & clear
+    # the default gives the texels next to the hole no weight: filled
+    near_hole &= ~off.seen
+    assert near_hole.sum() >= 8 and off.last_resort is None
+    last = on.last_resort
+    assert last is not None and last[near_hole].sum() >= 0.5 * near_hole.sum()
+    # a bilinear footprint partly on the hole: the sample is mask-normalised; entirely valid only
+    # (last_resort_footprint 1): a subset of the texels
+    strict = bake_maps(mesh, [view], config=dataclasses.replace(cfg, last_resort="sample", last_resort_footprint=1.0))
+    assert strict.last_resort.sum() < last.sum() and not (strict.last_resort & ~last).any()
+    assert (last & ~clear).any() and not (strict.last_resort & ~clear).any()
+    # the last-resort texels: near the hole, seen at low coverage, the true albedo (no garbage)
+    assert np.all(on.seen[last]) and not off.seen[last].any()
+    np.testing.assert_allclose(on.coverage[last], 0.05, atol=1e-6)
+    np.testing.assert_allclose(on.diffuse_albedo[last], _albedo(g.points[last]), atol=2e-3)
+    np.testing.assert_allclose(on.roughness[last], _roughness(g.points[last]), atol=2e-3)
+    # nothing within 3 px of the silhouette (the plane's edge) took one
+    sil = np.abs(pix - (cam.width - 1) / 2).max(-1) > 60  # the plane's edge lies at ~63 px from the centre
+    assert sil.sum() > 100 and not last[sil].any()
+    loose = bake_maps(
+        mesh, [view], config=dataclasses.replace(cfg, last_resort="sample", last_resort_silhouette_px=0.0)
+    )
+    assert loose.last_resort[sil].any()
+    # elsewhere the seen texels are the same bake
+    both = off.seen
+    np.testing.assert_array_equal(on.seen[both], True)
+    np.testing.assert_array_equal(on.diffuse_albedo[both], off.diffuse_albedo[both])
+    np.testing.assert_array_equal(on.coverage[both], off.coverage[both])
+    # "guide": the same texels are filled guided by their sample, unseen, coverage 0
+    guided = bake_maps(mesh, [view], config=dataclasses.replace(cfg, last_resort="guide"))
+    np.testing.assert_array_equal(guided.last_resort, last)
+    assert not guided.seen[last].any() and np.all(guided.coverage[last] == 0) and np.all(guided.guided[last])
+    np.testing.assert_allclose(guided.diffuse_albedo[last], _albedo(g.points[last]), atol=0.02)
+    # off: the views are not asked for last-resort samples
+    smp = sample_view(g, view, raycasting_scene(mesh), cfg.view_weights())
+    assert smp.last_resort is None
+    # texels moved onto a scan by more than last_resort_max_offset_m take none
+    opts = dataclasses.replace(cfg, last_resort="sample").view_weights()
+    smp = sample_view(g, view, raycasting_scene(mesh), opts)
+    assert smp.last_resort is not None and (smp.last_resort > 0).sum() >= 8
+    moved = np.full(g.covered.size, 2 * opts.last_resort_max_offset_m)
+    smp = sample_view(g, view, raycasting_scene(mesh), opts, offset=moved)
+    assert not (smp.last_resort > 0).any()
+
+
+def test_last_resort_options_are_checked() -> None:
+    """A last-resort weight outside (0, 1] or a negative silhouette distance is a ConfigError."""
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.processing.bake.baker import BakeConfig
+
+    for kw, field in (
+        ({"last_resort_weight": 0.0}, "last_resort_weight"),
+        ({"last_resort_weight": 1.5}, "last_resort_weight"),
+        ({"last_resort_silhouette_px": -1.0}, "last_resort_silhouette_px"),
+        ({"last_resort_footprint": 0.0}, "last_resort_footprint"),
+        ({"last_resort_max_offset_m": -1.0}, "last_resort_max_offset_m"),
+        ({"last_resort": "always"}, "last_resort"),
+        ({"last_resort": "guide", "grazing": "sample"}, "last_resort"),
+    ):
+        with pytest.raises(ConfigError, match=field):
+            BakeConfig(**kw)

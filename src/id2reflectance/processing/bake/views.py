@@ -23,6 +23,19 @@ that is the product of
   noise and the signal) when the solve output has it, so that noisy pixels of one camera
   give way to cleaner views of the same texel.
 
+With ``ViewWeights.last_resort`` a camera also offers a *last-resort* sample of the texels
+it sees (in the image, unoccluded, n.v above ``min(cos_min, cos_fallback)``) but gives
+neither a weight nor a grazing sample, because their projection lies within 1.5 px of the
+mask border: the bilinear sample, taken only where at least ``last_resort_footprint`` of
+its footprint (the pixels a bilinear lookup mixes, by weight) is valid, and then
+mask-normalised (the valid pixels' weights renormalised) so that it never mixes a masked
+pixel; only where the texel's point moved at most ``last_resort_max_offset_m`` onto the
+scan (``offset``); and only at least ``last_resort_silhouette_px`` from the mask's *silhouette* (the invalid pixels connected to
+the image border, :func:`silhouette_distance`): next to a silhouette a real capture's pixels
+mix the background; next to an interior hole of the mask (a session mask file's, or the
+exact-map benchmark's folds) they do not. The solver's own mask has its enclosed holes
+filled, so on a solve without a mask file only the silhouette rule applies.
+
 The specular albedo sample is converted to the asset's convention (full-sphere response
 at normal incidence, :mod:`~id2reflectance.processing.brdf_table`):
 ``S * A(1, r) / A(n_s.v, r)`` with the solver's specular normal ``n_s`` and roughness ``r``
@@ -266,6 +279,10 @@ class ViewWeights:
     feather_texels: float = 8.0  # UV-space ramp from occlusion boundaries, texels
     visibility_tolerance_m: float = 0.001
     occluder_tolerance_m: float = 0.002  # the scan may lie this far before the texel along the ray
+    last_resort: bool = False  # offer last-resort samples (module docstring)
+    last_resort_silhouette_px: float = 3.0  # ... only this far from the mask's silhouette, pixels
+    last_resort_footprint: float = 1.0  # ... with at least this valid share of the bilinear footprint
+    last_resort_max_offset_m: float = 0.0005  # ... at texels moved at most this far onto the scan (offset)
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,11 +292,14 @@ class ViewSamples:
     weight : (S, S) float32 in [0, 1], 0 where this camera does not contribute.
     fallback : (S, S) float32 in [0, 1], the weight of the samples seen between
         ``cos_fallback`` and ``cos_min`` (0 elsewhere).
+    last_resort : (S, S) float32, n.v of the texels with a last-resort sample (no weight, no
+        fallback weight, enough of a bilinear footprint on valid pixels, away from the
+        silhouette; ``ViewWeights.last_resort``), 0 elsewhere; None when not asked for.
     facing : (S, S) bool, texels this camera sees (unoccluded, in the image) above
         ``cos_min``, whatever their weight.
     diffuse_albedo : (S, S, 3) float32; specular_albedo : (S, S) float32 at normal
     incidence; roughness : (S, S) float32; normal : (S, S, 3) float32 unit world normal.
-    Values are 0 where the weight is 0.
+    Values are 0 where the weight, the fallback weight and ``last_resort`` are 0.
     """
 
     weight: np.ndarray
@@ -289,6 +309,7 @@ class ViewSamples:
     normal: np.ndarray
     fallback: np.ndarray | None = None
     facing: np.ndarray | None = None
+    last_resort: np.ndarray | None = None
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -353,6 +374,24 @@ def mask_distance(mask: np.ndarray) -> np.ndarray:
     valid[0, :] = valid[-1, :] = 0
     valid[:, 0] = valid[:, -1] = 0
     return cv2.distanceTransform(valid, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def silhouette_distance(mask: np.ndarray) -> np.ndarray:
+    """(H, W) float32 distance in pixels to the mask's silhouette: the invalid pixels
+    (``mask <= 0.5``) 4-connected to the image border, or the image border itself.
+    Invalid pixels enclosed by valid ones (holes) do not count."""
+    invalid = (np.asarray(mask) <= 0.5).astype(np.uint8)
+    outside = np.zeros(invalid.shape, bool)
+    if invalid.any():
+        n, labels = cv2.connectedComponents(invalid, connectivity=4)
+        border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        at_border = np.zeros(n, bool)
+        at_border[border[border > 0]] = True
+        outside = at_border[labels]
+    keep = (~outside).astype(np.uint8)
+    keep[0, :] = keep[-1, :] = 0
+    keep[:, 0] = keep[:, -1] = 0
+    return cv2.distanceTransform(keep, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def uv_feather(usable: np.ndarray, covered: np.ndarray, width_texels: float) -> np.ndarray:
@@ -479,23 +518,54 @@ def sample_view(
     facing = np.zeros(s * s, bool)
     facing[vis.texels[main]] = True
 
-    use = np.flatnonzero((weight.ravel()[vis.texels] > 0) | (fallback.ravel()[vis.texels] > 0))
+    valid = np.asarray(view.mask) > 0.5
+    sampled = (weight.ravel()[vis.texels] > 0) | (fallback.ravel()[vis.texels] > 0)
+    partial = np.zeros(vis.texels.size, bool)  # last-resort samples of a partly valid footprint
+    last = None
+    if options.last_resort:
+        cand = np.flatnonzero(~sampled & (dmask < _MASK_MIN_PX))  # declined by the mask border's distance only
+        if view.confidence is not None:
+            cand = cand[_remap(view.confidence, mx[cand], my[cand]) >= 0.5]
+        # the valid share of the bilinear footprint (the same sampler as the values: a pixel
+        # of zero weight is not mixed), and far enough from the silhouette
+        share = _remap(valid.astype(np.float32), mx[cand], my[cand])
+        keep = share >= options.last_resort_footprint - 1e-6
+        keep &= _remap(silhouette_distance(view.mask), mx[cand], my[cand]) >= options.last_resort_silhouette_px
+        if offset is not None:  # the point moved far onto the scan: its position is not sub-pixel sure
+            keep &= np.abs(offset[vis.texels[cand]]) <= options.last_resort_max_offset_m
+        partial[cand[keep & (share < 1.0 - 1e-6)]] = True
+        cand = cand[keep]
+        last = np.zeros(s * s, np.float32)
+        last[vis.texels[cand]] = np.maximum(vis.cos[cand], 1e-6).astype(np.float32)
+        sampled[cand] = True
+        last = last.reshape(s, s)
+    use = np.flatnonzero(sampled)
     tex = vis.texels[use]
     mx, my = mx[use], my[use]
+    part = partial[use]
+    valid_f = valid.astype(np.float32)
+
+    def lookup(img: np.ndarray, sharp: bool = False) -> np.ndarray:
+        out = sharp_samples(img, valid, mx, my) if sharp else _remap(img, mx, my)
+        if part.any():  # mask-normalised: the valid pixels of the footprint only
+            masked = img * (valid_f[..., None] if img.ndim == 3 else valid_f)
+            den = _remap(valid_f, mx[part], my[part])
+            out[part] = _remap(masked, mx[part], my[part]) / np.maximum(den, 1e-6).reshape(-1, *([1] * (img.ndim - 2)))
+        return out
+
     alb = np.zeros((s * s, 3), np.float32)
-    valid = np.asarray(view.mask) > 0.5
-    alb[tex] = np.maximum(sharp_samples(view.diffuse_albedo, valid, mx, my), 0.0)
-    rough_s = _remap(view.roughness, mx, my)
-    nspec = _remap(view.normal_specular, mx, my)
+    alb[tex] = np.maximum(lookup(view.diffuse_albedo, sharp=True), 0.0)
+    rough_s = lookup(view.roughness)
+    nspec = lookup(view.normal_specular)
     nspec /= np.maximum(np.linalg.norm(nspec, axis=1, keepdims=True), 1e-12)
     mu = np.clip(np.sum(nspec * vis.to_camera[use], axis=1), options.cos_min, 1.0)  # grazing: bounded k
-    spec_s = _remap(view.specular_albedo, mx, my) * normal_incidence_albedo(rough_s) / directional_albedo(mu, rough_s)
+    spec_s = lookup(view.specular_albedo) * normal_incidence_albedo(rough_s) / directional_albedo(mu, rough_s)
     spec = np.zeros(s * s, np.float32)
     spec[tex] = spec_s
     rough = np.zeros(s * s, np.float32)
     rough[tex] = rough_s
     nrm = np.zeros((s * s, 3), np.float32)
-    ns = sharp_samples(view.normal, valid, mx, my)
+    ns = lookup(view.normal, sharp=True)
     nrm[tex] = ns / np.maximum(np.linalg.norm(ns, axis=1, keepdims=True), 1e-12)
     return ViewSamples(
         weight=weight,
@@ -505,4 +575,5 @@ def sample_view(
         normal=nrm.reshape(s, s, 3),
         fallback=fallback,
         facing=facing.reshape(s, s),
+        last_resort=last,
     )
