@@ -432,6 +432,7 @@ def exact_section(
         region_scores,
         scored_regions,
         stage_table,
+        unobservable,
     )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
@@ -509,6 +510,21 @@ def exact_section(
                     f"{10 * np.log10(1 / max(float(e2[m & ~far].mean()), 1e-20)):.1f} dB",
                     flush=True,
                 )
+        # texels whose truth is in no image (folded under the truth's radial chart, or the
+        # scan's crossing of their radial line > 1 mm away): a bake can only fill them
+        hidden = unobservable(case)
+        anyhow = hidden["folded"] | hidden["off the scan"]
+        for cam in case.cameras:
+            m = regions[cam]
+            print(
+                f"# {cam} region, default bake: texels whose truth is in no image: "
+                + ", ".join(
+                    f"{k} {int((m & h).sum())} ({e2[m & h].sum() / max(e2[m].sum(), 1e-30):.2f} of the squared error)"
+                    for k, h in hidden.items()
+                )
+                + f"; PSNR over the others {10 * np.log10(1 / max(float(e2[m & ~anyhow].mean()), 1e-20)):.2f} dB",
+                flush=True,
+            )
         # the same regions over the texels the bake sees (a camera above n.v = cos_min) and over all of them
         maps = {"diffuse_albedo": baked.diffuse_albedo, "normal_object": baked.normal_object}
         on_seen = region_scores(maps, case.truth, {k: regions[k] & baked.seen for k in case.cameras})

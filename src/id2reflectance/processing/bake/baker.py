@@ -236,6 +236,8 @@ class BakeConfig:
     scan_occlusion_tolerance_m: float = 0.0005
     surface: Literal["scan", "template"] = "scan"
     surface_distance_m: float = 0.00075
+    surface_outward_m: float = 0.0
+    surface_folds: bool = False
     surface_direction: Literal["normal", "radial"] = "radial"
     last_resort: Literal["off", "sample", "guide"] = "sample"
     last_resort_weight: float = 0.05
@@ -299,6 +301,8 @@ class BakeConfig:
             raise ConfigError(f"surface_direction must be 'normal' or 'radial', got {self.surface_direction!r}")
         if not self.surface_distance_m > 0:
             raise ConfigError(f"surface_distance_m must be > 0, got {self.surface_distance_m}")
+        if not self.surface_outward_m >= 0:
+            raise ConfigError(f"surface_outward_m must be >= 0, got {self.surface_outward_m}")
         if self.last_resort not in ("off", "sample", "guide"):
             raise ConfigError(f"last_resort must be 'off', 'sample' or 'guide', got {self.last_resort!r}")
         if self.last_resort == "guide" and self.grazing != "guide":
@@ -450,6 +454,8 @@ def bake_maps(
             surface=config.surface,
             surface_distance_m=config.surface_distance_m,
             surface_origin=surface_origin if radial else None,
+            surface_outward_m=config.surface_outward_m,
+            surface_folds=config.surface_folds,
         )
     prepared.check(mesh, s)
     geom, scene = prepared.geometry, prepared.scene
