@@ -462,9 +462,9 @@ def unobservable(case: ExactCase, fold_m: float = 1e-5, tolerance_m: float = 1e-
       outermost crossing of its own radial line: the true mesh is crossed more than
       ``fold_m`` further out (the template folds over there: subject 1's upper lid
       margin, row 106 under row 105, 0.6-0.9 mm); no ray's outermost crossing is it.
-    * ``"off the scan"``: not folded, but the scan's outermost crossing of that line lies
-      more than ``tolerance_m`` from the point (or there is none): the pixels there are
-      outside the views' masks.
+    * ``"off the scan"``: not folded, but the scan crosses that line nowhere within
+      ``tolerance_m`` of the point: no scan point a camera could see maps to it (the
+      pixels on that line are outside the views' masks).
 
     A bake can only fill these texels."""
     size = case.scored.shape[0]
@@ -475,8 +475,10 @@ def unobservable(case: ExactCase, fold_m: float = 1e-5, tolerance_m: float = 1e-
     d = p / r[:, None]
     t, fid, _ = cast_rays(raycasting_scene(case.truth_mesh), RAY_START * d, -d)
     folded = (np.asarray(fid) >= 0) & (RAY_START - np.asarray(t, np.float64) - r > fold_m)
-    t, fid, _ = cast_rays(raycasting_scene(case.scan), RAY_START * d, -d)
-    off = ~folded & ((np.asarray(fid) < 0) | (np.abs(RAY_START - np.asarray(t, np.float64) - r) > tolerance_m))
+    # any crossing of the scan within tolerance_m of the point, from tolerance_m outside it inwards
+    # (not only the outermost: a camera beside an ear sees the cheek the radial line meets behind it)
+    t, fid, _ = cast_rays(raycasting_scene(case.scan), p + tolerance_m * d, -d)
+    off = ~folded & ((np.asarray(fid) < 0) | (np.asarray(t, np.float64) > 2.0 * tolerance_m))
     out = {}
     for name, m in (("folded", folded), ("off the scan", off)):
         full = np.zeros(size * size, bool)
