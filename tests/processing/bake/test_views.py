@@ -614,8 +614,11 @@ def test_scan_surface_reaches_outward_and_skips_where_the_template_folds_over() 
     far = prepare_mesh(plane, 256, occluder=scan, surface="scan", surface_distance_m=0.0008, surface_outward_m=0.0015)
     np.testing.assert_allclose(far.surface_offset[under][:, 2], 0.001, atol=1e-6)
     assert np.abs(far.surface_offset[beside]).max() < 1e-6
-    # the same reach inward finds nothing: the plane lowered 1 mm under a flat scan
-    low = prepare_mesh(_plane(z=0.0015), 256, occluder=scan, surface="scan", surface_distance_m=0.0003, surface_outward_m=0.0015)
+    # the reach is outward only: a template 1.5 mm up, above the scan, whose crossings lie inward
+    # (0.5 mm under the ridge's top) beyond the 0.3 mm distance, keeps its points
+    low = prepare_mesh(
+        _plane(z=0.0015), 256, occluder=scan, surface="scan", surface_distance_m=0.0003, surface_outward_m=0.0015
+    )
     assert np.abs(low.surface_offset[under]).max() == 0.0
     # a flap of the template 0.5 mm above the plane over |x| < 2 mm, |y| < 20 mm
     flap = _plane(4, z=0.0005, half=0.002)
