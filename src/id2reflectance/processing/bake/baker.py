@@ -161,15 +161,17 @@ class BakeConfig:
         (monocular inference) texels keep their template points.
     surface_distance_m : how far from the template point the scan's crossing may lie, metres.
     surface_outward_m : where no crossing lies within ``surface_distance_m``, the first one
-        outward within this reach (metres; 0: off, the default). The upper lid margin's
-        chord lies 0.75-1.1 mm behind the scan on subject 1; alone it loses 1.4-5 dB there
-        (the crossing in front of a folded texel belongs to the row above), with
-        ``surface_folds`` it is within 0.35 dB of it (docs/bake.md, "Follow-up (2026-12-08)").
+        outward within this reach (metres; 0: off, the default). Use it with
+        ``surface_folds``: alone it reads, for the lid-margin texels that lie under the row
+        above them on their ray, the row above (subject 1's front -1.4 dB with hair, -5.1 dB
+        bald at 1 mm). With it, 1 mm: over the texels whose truth is in an image +0.06 to
+        +0.8 dB on the fronts, no region below -0.13 dB; scored over all texels, subject 2
+        with hair left -0.87 dB (docs/bake.md, "Follow-up (2026-12-08)").
     surface_folds : a texel whose line crosses the template itself between its point and
         the scan's crossing keeps its point (default off): there the template folds over
         along the line (the lid margin's row 106 lies 0.6-0.9 mm under row 105 on its ray)
         and the camera sees the outer layer, another texel. Exact maps: subject 1 with hair
-        front +0.23 dB, bald -0.21 dB (a coin toss on texels no image holds).
+        front +0.23 dB, bald -0.21 dB (on texels no image holds).
     surface_direction : the line the scan's crossing is sought on: ``"normal"`` (the texel's
         interpolated normal, as the face-model template's ``refine_normal`` moves its
         vertices) or ``"radial"`` (the ray from the template's origin through the texel, the

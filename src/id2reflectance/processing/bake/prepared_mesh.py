@@ -154,6 +154,8 @@ def scan_surface_points(
     from ``origin``) within ``outward_m``: the skin a camera sees in front of a chord that
     lies deeper behind the scan (the upper lid margin's, 0.75-1.1 mm). Only outward: the
     crossing behind such a chord is the underside of the fold (the eye's side of the lid).
+    Meant with ``template_scene``: most of those texels lie under the row above on their
+    line, and the crossing in front of them is that row's.
 
     ``template_scene`` (the template's own ``RaycastingScene``): a texel whose line crosses
     the template itself between its point and the scan's crossing keeps its point. There
