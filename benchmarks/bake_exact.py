@@ -452,6 +452,41 @@ def off_scan_mm(case: ExactCase) -> np.ndarray:
     return out.reshape(size, size)
 
 
+def unobservable(case: ExactCase, fold_m: float = 1e-5, tolerance_m: float = 1e-3) -> dict[str, np.ndarray]:
+    """Scored or not, the covered texels whose truth is in no camera's image, by the
+    benchmark's own construction (every pixel's UV is the outermost crossing of the true
+    mesh on the ray from the origin through its scan point, within ``tolerance_m``,
+    :func:`radial_uv`), as (S, S) bool masks:
+
+    * ``"folded"``: the texel's point on the true mesh (template topology) is not the
+      outermost crossing of its own radial line: the true mesh is crossed more than
+      ``fold_m`` further out (the template folds over there: subject 1's upper lid
+      margin, row 106 under row 105, 0.6-0.9 mm); no ray's outermost crossing is it.
+    * ``"off the scan"``: not folded, but the scan crosses that line nowhere within
+      ``tolerance_m`` of the point: no scan point a camera could see maps to it (the
+      pixels on that line are outside the views' masks).
+
+    A bake can only fill these texels."""
+    size = case.scored.shape[0]
+    geom = texel_geometry(case.truth_mesh, size)
+    idx = np.flatnonzero(geom.covered.ravel())
+    p = geom.points.reshape(-1, 3)[idx]
+    r = np.linalg.norm(p, axis=1)
+    d = p / r[:, None]
+    t, fid, _ = cast_rays(raycasting_scene(case.truth_mesh), RAY_START * d, -d)
+    folded = (np.asarray(fid) >= 0) & (RAY_START - np.asarray(t, np.float64) - r > fold_m)
+    # any crossing of the scan within tolerance_m of the point, from tolerance_m outside it inwards
+    # (not only the outermost: a camera beside an ear sees the cheek the radial line meets behind it)
+    t, fid, _ = cast_rays(raycasting_scene(case.scan), p + tolerance_m * d, -d)
+    off = ~folded & ((np.asarray(fid) < 0) | (np.asarray(t, np.float64) > 2.0 * tolerance_m))
+    out = {}
+    for name, m in (("folded", folded), ("off the scan", off)):
+        full = np.zeros(size * size, bool)
+        full[idx] = m
+        out[name] = full.reshape(size, size)
+    return out
+
+
 def error_shares(
     case: ExactCase,
     baked_diffuse: np.ndarray,

@@ -7,6 +7,7 @@ Usage::
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
         [--bake-surface default|template|scan-normal|scan-radial] [--bake-last-resort default|off|sample|guide]
+        [--bake-surface-folds] [--bake-surface-outward-mm MM]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
                       [--exact-side-yaw DEG ... [--exact-subject N]]]
@@ -17,7 +18,8 @@ Usage::
 texels from (``BakeConfig.surface`` / ``surface_direction``: the template's points, or the
 scan's crossing of each texel's normal or radial line, "cage" baking; default BakeConfig's);
 ``--bake-last-resort`` whether the same bakes take last-resort samples
-(``BakeConfig.last_resort``, docs/bake.md; default BakeConfig's);
+(``BakeConfig.last_resort``, docs/bake.md; default BakeConfig's); ``--bake-surface-folds`` and
+``--bake-surface-outward-mm`` set ``BakeConfig.surface_folds`` and ``surface_outward_m`` there;
 ``--template`` the shared UV space baked into (default ``procedural``): ``face_model`` simulates
 the subject rendered in the face-model template's layout (``SimulatorConfig.template``: its
 truth painted there, :mod:`~id2reflectance.capture.simulator.truth_layout`) and bakes into
@@ -118,6 +120,8 @@ OPTIONS = {
     "exact_subject": 0,
     "surface": "default",
     "last_resort": "default",
+    "surface_folds": False,
+    "surface_outward_mm": 0.0,
 }
 
 SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
@@ -129,10 +133,15 @@ SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
 
 
 def surface_fields() -> dict:
-    """The BakeConfig fields ``--bake-surface`` and ``--bake-last-resort`` set."""
+    """The BakeConfig fields ``--bake-surface``, ``--bake-last-resort``, ``--bake-surface-folds``
+    and ``--bake-surface-outward-mm`` set."""
     fields = dict(SURFACES[OPTIONS["surface"]])
     if OPTIONS["last_resort"] != "default":
         fields["last_resort"] = OPTIONS["last_resort"]
+    if OPTIONS["surface_folds"]:
+        fields["surface_folds"] = True
+    if OPTIONS["surface_outward_mm"] > 0:
+        fields["surface_outward_m"] = OPTIONS["surface_outward_mm"] * 1e-3
     return fields
 
 
@@ -432,6 +441,7 @@ def exact_section(
         region_scores,
         scored_regions,
         stage_table,
+        unobservable,
     )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
@@ -509,6 +519,21 @@ def exact_section(
                     f"{10 * np.log10(1 / max(float(e2[m & ~far].mean()), 1e-20)):.1f} dB",
                     flush=True,
                 )
+        # texels whose truth is in no image (folded under the truth's radial chart, or the
+        # scan's crossing of their radial line > 1 mm away): a bake can only fill them
+        hidden = unobservable(case)
+        anyhow = hidden["folded"] | hidden["off the scan"]
+        for cam in case.cameras:
+            m = regions[cam]
+            print(
+                f"# {cam} region, default bake: texels whose truth is in no image: "
+                + ", ".join(
+                    f"{k} {int((m & h).sum())} ({e2[m & h].sum() / max(e2[m].sum(), 1e-30):.2f} of the squared error)"
+                    for k, h in hidden.items()
+                )
+                + f"; PSNR over the others {10 * np.log10(1 / max(float(e2[m & ~anyhow].mean()), 1e-20)):.2f} dB",
+                flush=True,
+            )
         # the same regions over the texels the bake sees (a camera above n.v = cos_min) and over all of them
         maps = {"diffuse_albedo": baked.diffuse_albedo, "normal_object": baked.normal_object}
         on_seen = region_scores(maps, case.truth, {k: regions[k] & baked.seen for k in case.cameras})
@@ -584,7 +609,15 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
     per head (they do not depend on the cameras)."""
     from dataclasses import replace
 
-    from bake_exact import build_case, camera_regions, case_origins, exact_views, region_scores, side_yaw_cameras
+    from bake_exact import (
+        build_case,
+        camera_regions,
+        case_origins,
+        exact_views,
+        region_scores,
+        side_yaw_cameras,
+        unobservable,
+    )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
     from id2reflectance.processing.bake.views import texel_geometry
@@ -600,13 +633,23 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
         )
         reg = register_template(template, base.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         texel_points = texel_geometry(base.truth_mesh, uv).points
+        hidden = unobservable(base)  # texels whose truth is in no image (the same for every rig)
+        in_image = ~(hidden["folded"] | hidden["off the scan"])
         print(
             f"# side-camera yaw sweep (subject {OPTIONS['exact_subject']}, {head} head, ao maps, {lookup} lookup, {image} px, UV {uv}); "
             f"setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
-        head_cells = ["whole", "seen", "unseen", "normal, deg", "true mesh", f"on yaw {yaws[0]:g} region"]
-        lines = [["side yaw", "region", "texels (unseen)", *head_cells]]
+        head_cells = [
+            "whole",
+            "seen",
+            "unseen",
+            "normal, deg",
+            "true mesh",
+            f"on yaw {yaws[0]:g} region",
+            "truth in an image",
+        ]
+        lines = [["side yaw", "region", "texels (unseen; truth in no image)", *head_cells]]
         first: dict[str, np.ndarray] = {}
         rigs = []
         for yaw in yaws:  # the views and regions of every rig first: the union of their texels is scored too
@@ -637,14 +680,23 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
                     unseen = region_scores(maps, case.truth, {k: m & ~b.seen for k, m in cams.items()})
                     same = region_scores(maps, case.truth, first)
                     on_every = region_scores(maps, case.truth, halves)
+                    imaged = region_scores(maps, case.truth, {k: m & in_image for k, m in cams.items()})
             whole = scores["fitted"]
             for k, m in cams.items():
-                cells = [whole[k][0], seen[k][0], unseen[k][0], whole[k][1], scores["true"][k][0], same[k][0]]
+                cells = [
+                    whole[k][0],
+                    seen[k][0],
+                    unseen[k][0],
+                    whole[k][1],
+                    scores["true"][k][0],
+                    same[k][0],
+                    imaged[k][0],
+                ]
                 lines.append(
                     [
                         f"{yaw:g}",
                         k,
-                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())})",
+                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())}; {int((m & ~in_image).sum())})",
                         *[f"{c:.3f}" if n == 3 else f"{c:.2f}" for n, c in enumerate(cells)],
                     ]
                 )
@@ -733,7 +785,21 @@ def main() -> None:
         help="last-resort samples (BakeConfig.last_resort) in the solved-map bakes and the --exact-side-yaw sweep "
         "(default: BakeConfig's)",
     )
+    ap.add_argument(
+        "--bake-surface-folds",
+        action="store_true",
+        help="BakeConfig.surface_folds in the solved-map bakes and the --exact-side-yaw sweep",
+    )
+    ap.add_argument(
+        "--bake-surface-outward-mm",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        help="BakeConfig.surface_outward_m (millimetres) in the same bakes (default 0: off)",
+    )
     args = ap.parse_args()
+    if not args.bake_surface_outward_mm >= 0:
+        ap.error(f"--bake-surface-outward-mm: millimetres >= 0, got {args.bake_surface_outward_mm}")
     OPTIONS.update(
         head_model=args.head_model,
         prior=args.prior,
@@ -743,6 +809,8 @@ def main() -> None:
         exact_subject=args.exact_subject,
         surface=args.bake_surface,
         last_resort=args.bake_last_resort,
+        surface_folds=args.bake_surface_folds,
+        surface_outward_mm=args.bake_surface_outward_mm,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -593,6 +593,51 @@ def test_a_template_on_a_chord_behind_a_ridge_gets_the_ridge_with_the_scan_surfa
         BakeConfig(surface_distance_m=0.0)
 
 
+def test_scan_surface_reaches_outward_and_skips_where_the_template_folds_over() -> None:
+    """``surface_outward_m``: a texel with no crossing within ``surface_distance_m`` takes
+    the first crossing outward within the longer reach (the 1 mm ridge at 0.8 mm: found at
+    1.5 mm, never inward). ``surface_folds``: a texel whose line crosses the template itself
+    before the scan (a flap of the template 0.5 mm above the plane over the ridge, as the
+    lid margin's row lies under the row above it on the ray) keeps its point; elsewhere the
+    offsets are those without the check."""
+    from id2reflectance.errors import ConfigError
+    from id2reflectance.processing.bake.baker import BakeConfig
+    from id2reflectance.processing.bake.prepared_mesh import prepare_mesh, scan_surface_points
+
+    plane = _plane()
+    scan = _ridge_scan()
+    p = texel_geometry(plane, 256).points
+    under = (np.abs(p[..., 0]) < 0.0015) & (np.abs(p[..., 1]) < 0.05)
+    beside = (np.abs(p[..., 0]) > 0.006) & (np.abs(p[..., 0]) < 0.05) & (np.abs(p[..., 1]) < 0.05)
+    short = prepare_mesh(plane, 256, occluder=scan, surface="scan", surface_distance_m=0.0008)
+    assert np.abs(short.surface_offset[under]).max() == 0.0
+    far = prepare_mesh(plane, 256, occluder=scan, surface="scan", surface_distance_m=0.0008, surface_outward_m=0.0015)
+    np.testing.assert_allclose(far.surface_offset[under][:, 2], 0.001, atol=1e-6)
+    assert np.abs(far.surface_offset[beside]).max() < 1e-6
+    # the reach is outward only: a template 1.5 mm up, above the scan, whose crossings lie inward
+    # (0.5 mm under the ridge's top) beyond the 0.3 mm distance, keeps its points
+    low = prepare_mesh(
+        _plane(z=0.0015), 256, occluder=scan, surface="scan", surface_distance_m=0.0003, surface_outward_m=0.0015
+    )
+    assert np.abs(low.surface_offset[under]).max() == 0.0
+    # a flap of the template 0.5 mm above the plane over |x| < 2 mm, |y| < 20 mm
+    flap = _plane(4, z=0.0005, half=0.002)
+    flap = FaceMesh(flap.vertices * np.array([1.0, 10.0, 1.0]), flap.faces)
+    geom = texel_geometry(plane, 256)
+    occ = raycasting_scene(scan)
+    plain = scan_surface_points(geom, scan, occ, 0.0015)
+    checked = scan_surface_points(geom, scan, occ, 0.0015, template_scene=raycasting_scene(_union(plane, flap)))
+    in_flap = under & (np.abs(p[..., 1]) < 0.019)
+    assert in_flap.sum() > 100
+    np.testing.assert_allclose(plain[in_flap][:, 2], 0.001, atol=1e-6)
+    assert np.abs(checked[in_flap]).max() == 0.0
+    rest = ~((np.abs(p[..., 0]) < 0.0021) & (np.abs(p[..., 1]) < 0.0201))
+    np.testing.assert_array_equal(checked[rest], plain[rest])
+    assert np.abs(plain[under & rest][:, 2] - 0.001).max() < 1e-6
+    with pytest.raises(ConfigError, match="surface_outward_m"):
+        BakeConfig(surface_outward_m=-0.001)
+
+
 def _holed_view(cam: Camera) -> tuple[SolvedView, np.ndarray]:
     """``_render(cam)`` with an interior hole in its mask (8 x 8 pixels at the image centre)
     whose pixels hold garbage (albedo 1, roughness 1): returns the view and the hole."""

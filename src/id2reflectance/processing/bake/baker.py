@@ -160,6 +160,18 @@ class BakeConfig:
         unchanged (docs/bake.md, "Follow-up (2026-12-07, night)"). Without an ``occluder``
         (monocular inference) texels keep their template points.
     surface_distance_m : how far from the template point the scan's crossing may lie, metres.
+    surface_outward_m : where no crossing lies within ``surface_distance_m``, the first one
+        outward within this reach (metres; 0: off, the default). Use it with
+        ``surface_folds``: alone it reads, for the lid-margin texels that lie under the row
+        above them on their ray, the row above (subject 1's front -1.4 dB with hair, -5.1 dB
+        bald at 1 mm). With it, 1 mm: over the texels whose truth is in an image +0.06 to
+        +0.8 dB on the fronts, no region below -0.13 dB; scored over all texels, subject 2
+        with hair left -0.87 dB (docs/bake.md, "Follow-up (2026-12-08)").
+    surface_folds : a texel whose line crosses the template itself between its point and
+        the scan's crossing keeps its point (default off): there the template folds over
+        along the line (the lid margin's row 106 lies 0.6-0.9 mm under row 105 on its ray)
+        and the camera sees the outer layer, another texel. Exact maps: subject 1 with hair
+        front +0.23 dB, bald -0.21 dB (on texels no image holds).
     surface_direction : the line the scan's crossing is sought on: ``"normal"`` (the texel's
         interpolated normal, as the face-model template's ``refine_normal`` moves its
         vertices) or ``"radial"`` (the ray from the template's origin through the texel, the
@@ -236,6 +248,8 @@ class BakeConfig:
     scan_occlusion_tolerance_m: float = 0.0005
     surface: Literal["scan", "template"] = "scan"
     surface_distance_m: float = 0.00075
+    surface_outward_m: float = 0.0
+    surface_folds: bool = False
     surface_direction: Literal["normal", "radial"] = "radial"
     last_resort: Literal["off", "sample", "guide"] = "sample"
     last_resort_weight: float = 0.05
@@ -299,6 +313,8 @@ class BakeConfig:
             raise ConfigError(f"surface_direction must be 'normal' or 'radial', got {self.surface_direction!r}")
         if not self.surface_distance_m > 0:
             raise ConfigError(f"surface_distance_m must be > 0, got {self.surface_distance_m}")
+        if not self.surface_outward_m >= 0:
+            raise ConfigError(f"surface_outward_m must be >= 0, got {self.surface_outward_m}")
         if self.last_resort not in ("off", "sample", "guide"):
             raise ConfigError(f"last_resort must be 'off', 'sample' or 'guide', got {self.last_resort!r}")
         if self.last_resort == "guide" and self.grazing != "guide":
@@ -450,6 +466,8 @@ def bake_maps(
             surface=config.surface,
             surface_distance_m=config.surface_distance_m,
             surface_origin=surface_origin if radial else None,
+            surface_outward_m=config.surface_outward_m,
+            surface_folds=config.surface_folds,
         )
     prepared.check(mesh, s)
     geom, scene = prepared.geometry, prepared.scene

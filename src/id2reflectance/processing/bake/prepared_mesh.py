@@ -135,6 +135,8 @@ def scan_surface_points(
     scene: Any,
     max_distance_m: float,
     origin: np.ndarray | None = None,
+    outward_m: float = 0.0,
+    template_scene: Any = None,
 ) -> np.ndarray:
     """Per texel, where the scan crosses the line through its point along its normal (or,
     with ``origin`` (3,), along the ray from ``origin`` through it: the radial
@@ -146,6 +148,20 @@ def scan_surface_points(
     registered template's triangles cut ridges finer than them (the upper lid margin) as
     chords up to 1.4 mm behind the scan; the camera sees the scan, so a texel is projected
     from the scan point it stands for. ``scene``: the scan's ``RaycastingScene``.
+
+    ``outward_m`` (> ``max_distance_m`` to act): a texel with no crossing within
+    ``max_distance_m`` takes the line's first crossing outward (along the normal, or away
+    from ``origin``) within ``outward_m``: the skin a camera sees in front of a chord that
+    lies deeper behind the scan (the upper lid margin's, 0.75-1.1 mm). Only outward: the
+    crossing behind such a chord is the underside of the fold (the eye's side of the lid).
+    Meant with ``template_scene``: most of those texels lie under the row above on their
+    line, and the crossing in front of them is that row's.
+
+    ``template_scene`` (the template's own ``RaycastingScene``): a texel whose line crosses
+    the template itself between its point and the scan's crossing keeps its point. There
+    the template folds over along the line (the lid margin's row under the row above it,
+    0.6-0.9 mm further out on the same ray): the scan's crossing is where the camera sees
+    that outer layer, whose texel it belongs to, not this one.
 
     Returns (S, S, 3) float64 offsets from the texel points, metres (0 where no crossing
     qualifies or outside the chart).
@@ -172,6 +188,18 @@ def scan_surface_points(
         take = ok & (t < best)
         best[take] = t[take]
         off[take] = sign * t[take]
+        if sign > 0:
+            t_out, ok_out = t, (fid >= 0) & (t <= outward_m)
+            ok_out[ok_out] &= np.sum(fn[fid[ok_out]] * n[ok_out], axis=1) > 0.0
+    if outward_m > max_distance_m:
+        far = ~np.isfinite(best) & ok_out
+        off[far] = t_out[far]
+    if template_scene is not None:
+        moved = np.flatnonzero(off != 0.0)
+        sgn = np.sign(off[moved])[:, None]
+        t, fid, _ = cast_rays(template_scene, p[moved] + sgn * _BACKOFF_M * a[moved], sgn * a[moved])
+        folded = (np.asarray(fid) >= 0) & (np.asarray(t, np.float64) + _BACKOFF_M < np.abs(off[moved]))
+        off[moved[folded]] = 0.0
     out = np.zeros((s * s, 3))
     out[idx] = off[:, None] * a
     return out.reshape(s, s, 3)
@@ -186,25 +214,37 @@ def prepare_mesh(
     surface: str = "template",
     surface_distance_m: float = 0.00075,
     surface_origin: np.ndarray | None = None,
+    surface_outward_m: float = 0.0,
+    surface_folds: bool = False,
 ) -> PreparedMesh:
     """The baking geometry of ``mesh`` (with UVs) at ``size`` texels (``keep_visibility``:
     see :class:`PreparedMesh`; ``occluder``: the scan, metres, in the mesh's frame, whose
     surface also hides texels from the cameras; ``surface = "scan"`` with an ``occluder``:
     the cameras are asked about the scan's point of each texel within
     ``surface_distance_m`` along its normal, or along the ray from ``surface_origin``,
-    :func:`scan_surface_points`)."""
+    or outward within ``surface_outward_m`` where none is that near; ``surface_folds``:
+    not where the line crosses the mesh itself first, :func:`scan_surface_points`)."""
     if mesh.uvs is None:
         raise ShapeError("prepare_mesh: the mesh has no UVs")
     geometry = texel_geometry(mesh, size)
     occ = None if occluder is None else raycasting_scene(occluder)
     offset = None
+    scene = raycasting_scene(mesh)
     if occluder is not None and surface == "scan":
-        offset = scan_surface_points(geometry, occluder, occ, surface_distance_m, surface_origin)
+        offset = scan_surface_points(
+            geometry,
+            occluder,
+            occ,
+            surface_distance_m,
+            surface_origin,
+            outward_m=surface_outward_m,
+            template_scene=scene if surface_folds else None,
+        )
     return PreparedMesh(
         mesh=mesh,
         size=size,
         geometry=geometry,
-        scene=raycasting_scene(mesh),
+        scene=scene,
         keep_visibility=keep_visibility,
         occluder=occ,
         surface_offset=offset,
