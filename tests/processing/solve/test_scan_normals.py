@@ -146,6 +146,45 @@ def test_gate_keeps_the_photometric_normal_where_the_scan_is_wrong() -> None:
     assert _median_deg(fused.normals, truth, inner) <= _median_deg(diffuse, truth, inner) + 0.05
 
 
+def test_diffuse_low_band_gate_follows_the_photometric_error() -> None:
+    """A scan with a bump of 1 mm (its normals off by 1.5-4 deg there, inside the fixed 5 deg gate):
+    the diffuse lobe's low band takes the scan's share only where the two agree within 3x the
+    photometric low-pass's estimated error, so the bump's error is fused in less; the specular lobe
+    keeps the fixed gate."""
+    cam = _camera()
+    truth, hit = _true_normals(cam)
+    rng = np.random.default_rng(3)
+    diffuse = _noisy(truth, hit, rng, low=0.01, white=0.02)
+    specular = _noisy(truth, hit, rng, low=0.02, white=0.03)
+    sphere = _sphere()
+    u = sphere.vertices / np.linalg.norm(sphere.vertices, axis=1, keepdims=True)
+    centre = np.array([0.3, 0.2, 1.0]) / np.linalg.norm([0.3, 0.2, 1.0])
+    bump = 0.001 * np.exp(-0.5 * (np.linalg.norm(u - centre, axis=1) * RADIUS / 0.01) ** 2)
+    scan = FaceMesh(sphere.vertices + u * bump[:, None], sphere.faces)
+    scene, vn = scan_scene(scan)
+    render = render_scan_normals(scan, scene, vn, cam)
+    inner = cv2.erode(hit.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    wrong = inner & (angle_between_deg(render.normals, truth) > 1.5)
+    assert wrong.sum() > 50
+    fixed = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion(gate_noise=None))
+    scaled = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion())
+    assert fixed["diffuse"].gate_deg == 5.0 and scaled["diffuse"].gate_deg < 2.0
+    assert scaled["specular"].gate_deg == 5.0
+    assert scaled["diffuse"].low_pixels < fixed["diffuse"].low_pixels == int(fixed["diffuse"].used.sum())
+    np.testing.assert_array_equal(scaled["diffuse"].used, fixed["diffuse"].used)  # the high band: the same pixels
+    at_bump = _median_deg(scaled["diffuse"].normals, truth, wrong)
+    assert at_bump < 0.9 * _median_deg(fixed["diffuse"].normals, truth, wrong)
+    assert _median_deg(scaled["diffuse"].normals, truth, inner) <= _median_deg(fixed["diffuse"].normals, truth, inner)
+
+
+def test_bad_gate_noise_is_a_config_error() -> None:
+    from id2reflectance.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scan_normals_gate_noise"):
+        SolverConfig(scan_normals_gate_noise=0.0)
+    assert SolverConfig(scan_normals_gate_noise=None).scan_normals_gate_noise is None
+
+
 def test_bad_shapes_raise() -> None:
     cam = _camera(32)
     scan = _sphere()
