@@ -326,7 +326,7 @@ def fuse_scan_normals(
         if gain is None:
             gain = high_pass_gain(high[sub][stats], scan_high[sub][stats])
         weight = settings.weight
-        if weight is None:
+        if weight is None:  # on the pixels that take it (on all of ``used``: +7 % on a decimated scan)
             both = low_used[sub] & ~fallback
             lp = {k: v[sub][both] for k, v in (("p", lp_photo[name]), ("o", lp_photo[other]), ("c", lp_scan))}
             weight = low_band_weight(lp["p"], lp["c"], lp["o"]) if both.any() else 1.0
@@ -362,6 +362,24 @@ def region_window(valid: np.ndarray, margin: int) -> tuple[int, int, int, int] |
         max(0, int(cols[0]) - margin),
         min(w, int(cols[-1]) + 1 + margin),
     )
+
+
+def _crop_to_scan(
+    render: ScanRender, valid: np.ndarray, margin: int
+) -> tuple[ScanRender, tuple[int, int, int, int] | None]:
+    """``render`` cut to the box of its valid pixels that hit the scan, grown by ``margin`` (the
+    Gaussians see zero weight beyond it either way: the same fusion on fewer pixels where the mask's
+    box is larger than the scan's image, e.g. a mask over the whole frame); its window (None: no hit)."""
+    r0, r1, c0, c1 = render.window
+    box = region_window(render.hit & valid[r0:r1, c0:c1], margin)
+    if box is None:
+        return render, None
+    a0, a1, b0, b1 = box
+    if (a0, a1, b0, b1) == (0, r1 - r0, 0, c1 - c0):
+        return render, render.window
+    cut = (slice(a0, a1), slice(b0, b1))
+    window = (r0 + a0, r0 + a1, c0 + b0, c0 + b1)
+    return ScanRender(window, render.normals[cut], render.hit[cut], render.cos_view[cut]), window
 
 
 @dataclass
@@ -413,10 +431,14 @@ def fuse_camera_normals(
         return {"used": False}
     out: dict[str, Any] = {"used": True, "sigma_px": settings.sigma_px, "gate_deg": settings.gate_deg}
     out |= {"diffuse": {"pixels": 0}, "specular": {"pixels": 0}}
-    window = region_window(maps.mask, 2 * int(np.ceil(3.0 * GATE_SIGMA_PX)) + 2)
+    margin = 2 * int(np.ceil(3.0 * GATE_SIGMA_PX)) + 2
+    window = region_window(maps.mask, margin)
     if window is None:
         return out
     render = render_scan_normals(scan.mesh, scan.scene, scan.vertex_normals, camera, window=window)
+    render, window = _crop_to_scan(render, maps.mask, margin)
+    if window is None:
+        return out
     fused = fuse_scan_normals(maps.normal_diffuse, maps.normal_specular, render, maps.mask, settings, lobes=lobes)
     win = (slice(window[0], window[1]), slice(window[2], window[3]))
     for name, f in fused.items():  # both computed from the solved normals before either is replaced
