@@ -284,7 +284,10 @@ def cost_rows(
         geometry = _geometry(moving_dir, size)
         runs = [_align_denoise(cam, images, big_mask, geometry, workers=workers) for _ in range(repeats)]
         noisy = min(runs, key=lambda r: r["cpu"])
-        fusion = min((_fusion_seconds(moving_dir if moving else still_dir, size, big_mask) for _ in range(repeats)), key=lambda r: r["cpu"])
+        fusion = min(
+            (_fusion_seconds(moving_dir if moving else still_dir, size, big_mask) for _ in range(repeats)),
+            key=lambda r: r["cpu"],
+        )
         rows += [
             (
                 f"{label} (Mpix/s of camera pixels; {align_s:.2f} s, {len(moved)} resampled)",
