@@ -29,7 +29,10 @@ Rows (figure | value | reference | ratio):
   figure itself: the same frames with the issue's sensor noise added, aligned (``auto``, as the
   solver) and denoised (noise estimates, denoise, robust mask, confidence), in camera Mpix/s of
   the wall time and of twice the CPU time (two cores perfectly shared: on the loaded machine the
-  load-independent figure; with ``--repeats N`` the run of least CPU of N).
+  load-independent figure; with ``--repeats N`` the run of least CPU of N); and the scan fusion
+  that follows the solve (``fuse_camera_normals``: the session's scan rendered into the camera
+  scaled to the case's size, both lobes fused; noisy stand-ins for the solved normals) alone and
+  added to alignment plus denoising, in the same units.
 
 Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--seed S] [--baseline-src DIR]``
 (one part under about three minutes on the shared 2-core machine; ``--part cost`` with a baseline
@@ -281,6 +284,10 @@ def cost_rows(
         geometry = _geometry(moving_dir, size)
         runs = [_align_denoise(cam, images, big_mask, geometry, workers=workers) for _ in range(repeats)]
         noisy = min(runs, key=lambda r: r["cpu"])
+        fusion = min(
+            (_fusion_seconds(moving_dir if moving else still_dir, size, big_mask) for _ in range(repeats)),
+            key=lambda r: r["cpu"],
+        )
         rows += [
             (
                 f"{label} (Mpix/s of camera pixels; {align_s:.2f} s, {len(moved)} resampled)",
@@ -320,6 +327,18 @@ def cost_rows(
                 f"{noisy['moved']} resampled",
                 "-",
             ),
+            (
+                f"  scan fusion (render + both lobes, {fusion['fused'] / 1e6:.2f} Mpix fused): camera Mpix/s, wall / 2 x per CPU s",
+                f"{camera / fusion['wall']:.3g} / {2 * camera / fusion['cpu']:.3g}",
+                "-",
+                "-",
+            ),
+            (
+                "  align + denoise + scan fusion: camera Mpix/s, wall / 2 x camera Mpix per CPU s",
+                f"{camera / (noisy['wall'] + fusion['wall']):.3g} / {2 * camera / (noisy['cpu'] + fusion['cpu']):.3g}",
+                "issue: >= 5",
+                f"{2 * camera / (noisy['cpu'] + fusion['cpu']) / 5:.3g}",
+            ),
         ]
     return rows
 
@@ -330,6 +349,35 @@ def _geometry(session_dir: Path, size: int) -> tuple:
 
     session = load_session(session_dir)
     return scaled_geometry(session, next(iter(session.cameras)), size)
+
+
+def _fusion_seconds(session_dir: Path, size: int, mask: np.ndarray) -> dict[str, float]:
+    """The scan fusion (``fuse_camera_normals``: the scan rendered over the mask's box, both lobes fused)
+    of the session's first camera scaled to ``size`` (its head as framed there, the session's scan),
+    ``mask`` (size, size) bool as the maps' mask; the photometric normals' stand-ins: the scan's own
+    normals with noise. Wall and CPU seconds (every thread), and the pixels fused (specular lobe)."""
+    from id2reflectance.processing.solve.camera_maps import CameraMaps
+    from id2reflectance.processing.solve.scan_normals import (
+        ScanFusion,
+        fuse_camera_normals,
+        load_session_scan,
+        render_scan_normals,
+    )
+
+    scan = load_session_scan(load_session(session_dir))
+    camera = _geometry(session_dir, size)[0]
+    seen = render_scan_normals(scan.mesh, scan.scene, scan.vertex_normals, camera)
+    maps = CameraMaps.empty(camera.name, size, size)
+    maps.mask[...] = mask
+    rng = np.random.default_rng(0)
+    for name, sigma in (("diffuse", 0.02), ("specular", 0.03)):
+        n = seen.normals + np.float32(sigma) * rng.standard_normal(seen.normals.shape, dtype=np.float32)
+        n /= np.linalg.norm(n, axis=-1, keepdims=True)
+        getattr(maps, f"normal_{name}")[...] = np.where(mask[..., None], n, np.float32(0))
+    t0 = _clock()
+    record = fuse_camera_normals(maps, camera, scan, (True, True), ScanFusion())
+    wall, cpu = _since(t0)
+    return {"wall": wall, "cpu": cpu, "fused": float(record["specular"]["pixels"])}
 
 
 def _align_denoise(

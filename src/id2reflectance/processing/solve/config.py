@@ -105,6 +105,11 @@ class SolverConfig:
     scan_normals_gate_deg : the scan is used only where its low-pass and the photometric one (at
         3 px) agree within this angle (degrees): elsewhere (hair, eyes, a wrong scan) the
         photometric normal stays.
+    scan_normals_gate_noise : in the diffuse normal, the scan's share of the low band only where
+        the two low-passes agree within this many times the photometric low-pass's own estimated
+        error (three-cornered hat at 3 px), at most ``scan_normals_gate_deg``; None: the fixed gate
+        alone. A scan's local errors (noise, coarse, shifted) stay out of an accurate diffuse normal
+        (docs/solve.md 1c, "Realistic scans").
     """
 
     tile_rows: int = 0
@@ -133,6 +138,7 @@ class SolverConfig:
     scan_normals_gain: float | None = None
     scan_normals_min_diffuse_noise_deg: float = 1.8
     scan_normals_gate_deg: float = 5.0
+    scan_normals_gate_noise: float | None = 3.0
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:
@@ -180,6 +186,8 @@ class SolverConfig:
         for name in ("scan_normals_sigma_px", "scan_normals_gate_deg"):
             if not (getattr(self, name) > 0):
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.scan_normals_gate_noise is not None and not (self.scan_normals_gate_noise > 0):
+            raise ConfigError(f"scan_normals_gate_noise must be > 0 (or absent), got {self.scan_normals_gate_noise}")
         for name in ("scan_normals_weight", "scan_normals_gain"):
             value = getattr(self, name)
             if value is not None and not (0 <= value <= 1):

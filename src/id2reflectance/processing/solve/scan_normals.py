@@ -71,12 +71,20 @@ class ScanFusion:
     gain : the photometric high-pass's weight ``a``, in [0, 1]; None: estimated per camera
         (:func:`high_pass_gain`).
     gate_deg : the two low-passes' largest angle (degrees) where the scan is used.
+    gate_noise : in the diffuse lobe, the scan's share of the low band only where the two
+        low-passes agree within this many times the photometric low-pass's own estimated error
+        (the three-cornered hat at ``GATE_SIGMA_PX``, the specular normal the witness; at most
+        ``gate_deg``): where the photometric normal is already accurate at that scale, a larger
+        disagreement is the scan's error (the high band's gain still applies there); None:
+        ``gate_deg`` alone. The specular lobe keeps
+        ``gate_deg`` (its gate so scaled, 1.8 deg on seed 1 moving, lost 0.92 -> 1.05 deg).
     """
 
     sigma_px: float = 1.0
     weight: float | None = None
     gain: float | None = None
     gate_deg: float = 5.0
+    gate_noise: float | None = 3.0
 
 
 @dataclass
@@ -212,13 +220,20 @@ def low_band_weight(photo_low: np.ndarray, scan_low: np.ndarray, witness_low: np
         the scan's and a third estimate (the other lobe's photometric normal) at the same pixels.
     """
 
+    var_p, var_c = hat_variances(photo_low, scan_low, witness_low)
+    return 1.0 if var_p + var_c <= 0 else var_p / (var_p + var_c)
+
+
+def hat_variances(photo_low: np.ndarray, scan_low: np.ndarray, witness_low: np.ndarray) -> tuple[float, float]:
+    """(photometric, scan) error variances of :func:`low_band_weight`'s three-cornered hat: medians
+    of the pairs' squared differences (unit vectors: about squared radians), each clipped at 0."""
+
     def dist(a: np.ndarray, b: np.ndarray) -> float:
         d = a.astype(np.float64) - b
         return float(np.median(np.einsum("ij,ij->i", d, d)))
 
     d_pc, d_pw, d_cw = dist(photo_low, scan_low), dist(photo_low, witness_low), dist(scan_low, witness_low)
-    var_p, var_c = max(0.5 * (d_pc + d_pw - d_cw), 0.0), max(0.5 * (d_pc + d_cw - d_pw), 0.0)
-    return 1.0 if var_p + var_c <= 0 else var_p / (var_p + var_c)
+    return max(0.5 * (d_pc + d_pw - d_cw), 0.0), max(0.5 * (d_pc + d_cw - d_pw), 0.0)
 
 
 @dataclass
@@ -230,6 +245,9 @@ class FusedNormal:
     normals : (h, w, 3) float32, unit world-space normals: the photometric ones where not ``used``.
     used : (h, w) bool, the pixels whose normal comes from the fusion.
     weight, gain : the scan's low-band weight ``k`` and the photometric high-pass gain ``a`` applied.
+    gate_deg : the gate of the scan's share in the low band (``ScanFusion.gate_noise``; ``gate_deg``).
+    low_pixels : the ``used`` pixels whose low band takes the scan's share (the rest of ``used``:
+        the photometric low band, the high band's gain ``a`` still applied).
     """
 
     window: tuple[int, int, int, int]
@@ -237,6 +255,8 @@ class FusedNormal:
     used: np.ndarray
     weight: float
     gain: float
+    gate_deg: float = 0.0
+    low_pixels: int = 0
 
 
 def fuse_scan_normals(
@@ -280,34 +300,52 @@ def fuse_scan_normals(
     masked = {n: v * w[..., None] for n, v in (*photo.items(), ("scan", scan.normals))}  # once for both sigmas
     lp_photo = {n: low(masked[n]) for n in photo if n in names or settings.weight is None}
     lp_scan, gate_scan = low(masked["scan"]), gate_low(masked["scan"])
+    adaptive = settings.gate_noise is not None and "diffuse" in names  # the diffuse lobe's gate only
+    gate_photo = {n: gate_low(masked[n]) for n in photo if n in names or adaptive}
     scan_high = scan.normals - lp_scan
-    cos_gate = np.cos(np.radians(settings.gate_deg))
     step = max(1, int(np.sqrt(np.count_nonzero(region) / STATS_PIXELS)))
     sub = (slice(None, None, step), slice(None, None, step))
     fallback = np.all(photo["diffuse"][sub] == photo["specular"][sub], axis=-1)  # specular fell back
     out = {}
     for name in names:
         other = "specular" if name == "diffuse" else "diffuse"
-        p, g = photo[name], gate_low(masked[name])
-        agree = np.einsum("...i,...i->...", g, gate_scan) > np.float32(cos_gate) * _norm(g) * _norm(gate_scan)
-        used = region & agree
+        p, g = photo[name], gate_photo[name]
+        cos_p_scan = np.einsum("...i,...i->...", g, gate_scan)
+        lengths = _norm(g) * _norm(gate_scan)
+        used = region & (cos_p_scan > np.float32(np.cos(np.radians(settings.gate_deg))) * lengths)
+        low_used, gate_deg = used, settings.gate_deg  # the pixels whose low band takes the scan's share
+        if adaptive and name == "diffuse":
+            both = region[sub] & ~fallback
+            if both.any():
+                var_p, _ = hat_variances(g[sub][both], gate_scan[sub][both], gate_photo[other][sub][both])
+                gate_deg = min(gate_deg, settings.gate_noise * float(np.degrees(np.sqrt(var_p))))
+                low_used = used & (cos_p_scan > np.float32(np.cos(np.radians(gate_deg))) * lengths)
         high = p - lp_photo[name]
         stats = used[sub]
         gain = settings.gain
         if gain is None:
             gain = high_pass_gain(high[sub][stats], scan_high[sub][stats])
         weight = settings.weight
-        if weight is None:
-            both = stats & ~fallback
+        if weight is None:  # on the pixels that take it (on all of ``used``: +7 % on a decimated scan)
+            both = low_used[sub] & ~fallback
             lp = {k: v[sub][both] for k, v in (("p", lp_photo[name]), ("o", lp_photo[other]), ("c", lp_scan))}
             weight = low_band_weight(lp["p"], lp["c"], lp["o"]) if both.any() else 1.0
-        fused = high  # k lp_scan + (1 - k) lp_photo + a high, in place
+        fused = high  # lp_photo + k (lp_scan - lp_photo) where low_used + a high, in place
         fused *= np.float32(gain)
-        fused += np.multiply(lp_scan, np.float32(weight), dtype=np.float32)
-        fused += np.multiply(lp_photo[name], np.float32(1.0 - weight), dtype=np.float32)
+        fused += lp_photo[name]
+        share = np.where(low_used, np.float32(weight), np.float32(0.0))
+        fused += (lp_scan - lp_photo[name]) * share[..., None]
         fused /= np.maximum(_norm(fused), np.float32(1e-12))[..., None]
         np.copyto(fused, p, where=~used[..., None])
-        out[name] = FusedNormal(scan.window, fused, used, round(float(weight), 4), round(float(gain), 4))
+        out[name] = FusedNormal(
+            scan.window,
+            fused,
+            used,
+            round(float(weight), 4),
+            round(float(gain), 4),
+            round(float(gate_deg), 3),
+            int(np.count_nonzero(low_used)),
+        )
     return out
 
 
@@ -324,6 +362,24 @@ def region_window(valid: np.ndarray, margin: int) -> tuple[int, int, int, int] |
         max(0, int(cols[0]) - margin),
         min(w, int(cols[-1]) + 1 + margin),
     )
+
+
+def _crop_to_scan(
+    render: ScanRender, valid: np.ndarray, margin: int
+) -> tuple[ScanRender, tuple[int, int, int, int] | None]:
+    """``render`` cut to the box of its valid pixels that hit the scan, grown by ``margin`` (the
+    Gaussians see zero weight beyond it either way: the same fusion on fewer pixels where the mask's
+    box is larger than the scan's image, e.g. a mask over the whole frame); its window (None: no hit)."""
+    r0, r1, c0, c1 = render.window
+    box = region_window(render.hit & valid[r0:r1, c0:c1], margin)
+    if box is None:
+        return render, None
+    a0, a1, b0, b1 = box
+    if (a0, a1, b0, b1) == (0, r1 - r0, 0, c1 - c0):
+        return render, render.window
+    cut = (slice(a0, a1), slice(b0, b1))
+    window = (r0 + a0, r0 + a1, c0 + b0, c0 + b1)
+    return ScanRender(window, render.normals[cut], render.hit[cut], render.cos_view[cut]), window
 
 
 @dataclass
@@ -375,13 +431,18 @@ def fuse_camera_normals(
         return {"used": False}
     out: dict[str, Any] = {"used": True, "sigma_px": settings.sigma_px, "gate_deg": settings.gate_deg}
     out |= {"diffuse": {"pixels": 0}, "specular": {"pixels": 0}}
-    window = region_window(maps.mask, 2 * int(np.ceil(3.0 * GATE_SIGMA_PX)) + 2)
+    margin = 2 * int(np.ceil(3.0 * GATE_SIGMA_PX)) + 2
+    window = region_window(maps.mask, margin)
     if window is None:
         return out
     render = render_scan_normals(scan.mesh, scan.scene, scan.vertex_normals, camera, window=window)
+    render, window = _crop_to_scan(render, maps.mask, margin)
+    if window is None:
+        return out
     fused = fuse_scan_normals(maps.normal_diffuse, maps.normal_specular, render, maps.mask, settings, lobes=lobes)
     win = (slice(window[0], window[1]), slice(window[2], window[3]))
     for name, f in fused.items():  # both computed from the solved normals before either is replaced
         getattr(maps, f"normal_{name}")[win] = f.normals
         out[name] = {"pixels": int(f.used.sum()), "weight": f.weight, "gain": f.gain}
+        out[name] |= {"gate_deg": f.gate_deg, "low_pixels": f.low_pixels}
     return out

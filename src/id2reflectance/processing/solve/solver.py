@@ -345,6 +345,7 @@ def _scan_fusion(config: SolverConfig) -> ScanFusion:
         weight=config.scan_normals_weight,
         gain=config.scan_normals_gain,
         gate_deg=config.scan_normals_gate_deg,
+        gate_noise=config.scan_normals_gate_noise,
     )
 
 
