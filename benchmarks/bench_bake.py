@@ -7,7 +7,7 @@ Usage::
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
         [--bake-surface default|template|scan-normal|scan-radial] [--bake-last-resort default|off|sample|guide]
-        [--bake-surface-folds] [--bake-surface-outward-mm MM]
+        [--bake-surface-folds] [--bake-surface-outward-mm MM] [--bake-last-resort-silhouette default|off|guide]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
                       [--exact-side-yaw DEG ... [--exact-subject N]]]
@@ -19,7 +19,8 @@ texels from (``BakeConfig.surface`` / ``surface_direction``: the template's poin
 scan's crossing of each texel's normal or radial line, "cage" baking; default BakeConfig's);
 ``--bake-last-resort`` whether the same bakes take last-resort samples
 (``BakeConfig.last_resort``, docs/bake.md; default BakeConfig's); ``--bake-surface-folds`` and
-``--bake-surface-outward-mm`` set ``BakeConfig.surface_folds`` and ``surface_outward_m`` there;
+``--bake-surface-outward-mm`` set ``BakeConfig.surface_folds`` and ``surface_outward_m`` there,
+``--bake-last-resort-silhouette`` ``BakeConfig.last_resort_silhouette``;
 ``--template`` the shared UV space baked into (default ``procedural``): ``face_model`` simulates
 the subject rendered in the face-model template's layout (``SimulatorConfig.template``: its
 truth painted there, :mod:`~id2reflectance.capture.simulator.truth_layout`) and bakes into
@@ -122,6 +123,7 @@ OPTIONS = {
     "last_resort": "default",
     "surface_folds": False,
     "surface_outward_mm": 0.0,
+    "last_resort_silhouette": "default",
 }
 
 SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
@@ -142,6 +144,8 @@ def surface_fields() -> dict:
         fields["surface_folds"] = True
     if OPTIONS["surface_outward_mm"] > 0:
         fields["surface_outward_m"] = OPTIONS["surface_outward_mm"] * 1e-3
+    if OPTIONS["last_resort_silhouette"] != "default":
+        fields["last_resort_silhouette"] = OPTIONS["last_resort_silhouette"]
     return fields
 
 
@@ -797,6 +801,12 @@ def main() -> None:
         metavar="MM",
         help="BakeConfig.surface_outward_m (millimetres) in the same bakes (default 0: off)",
     )
+    ap.add_argument(
+        "--bake-last-resort-silhouette",
+        choices=("default", "off", "guide"),
+        default="default",
+        help="BakeConfig.last_resort_silhouette in the same bakes (default: BakeConfig's)",
+    )
     args = ap.parse_args()
     if not args.bake_surface_outward_mm >= 0:
         ap.error(f"--bake-surface-outward-mm: millimetres >= 0, got {args.bake_surface_outward_mm}")
@@ -811,6 +821,7 @@ def main() -> None:
         last_resort=args.bake_last_resort,
         surface_folds=args.bake_surface_folds,
         surface_outward_mm=args.bake_surface_outward_mm,
+        last_resort_silhouette=args.bake_last_resort_silhouette,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)
