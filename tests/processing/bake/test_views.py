@@ -740,9 +740,11 @@ def test_silhouette_last_resort_samples_guide_the_fill_of_a_dark_rim() -> None:
     rim = (p[:, 0] > HALF - 2.0e-3).reshape(cam.height, cam.width)  # about 1.3 px wide
     alb = np.where(rim[..., None], 0.05, view.diffuse_albedo).astype(np.float32)
     view = dataclasses.replace(view, diffuse_albedo=alb)
-    cfg = BakeConfig(size=256, occlusion_directions=0, previews=False, mirror_trust=0.0)
+    cfg = BakeConfig(size=256, occlusion_directions=0, previews=False, mirror_trust=0.0, last_resort_silhouette="off")
     off = bake_maps(mesh, [view], config=cfg)
-    on = bake_maps(mesh, [view], config=dataclasses.replace(cfg, last_resort_silhouette="guide"))
+    on_cfg = dataclasses.replace(cfg, last_resort_silhouette="guide")
+    on = bake_maps(mesh, [view], config=on_cfg)
+    assert BakeConfig().last_resort_silhouette == "guide"  # the default
     g = texel_geometry(mesh, 256)
     band = g.covered & (g.points[..., 0] > HALF - 1.5e-3) & (np.abs(g.points[..., 1]) < 0.8 * HALF) & ~off.seen
     assert band.sum() >= 100
@@ -752,9 +754,16 @@ def test_silhouette_last_resort_samples_guide_the_fill_of_a_dark_rim() -> None:
     assert on.guided[band].mean() > 0.9 and not on.seen[band].any() and np.all(on.coverage[band] == 0)
     np.testing.assert_array_equal(on.seen, off.seen)
     np.testing.assert_array_equal(on.diffuse_albedo[off.seen], off.diffuse_albedo[off.seen])
-    # the option off: the views are not asked for silhouette samples
+    # the option off, or inert (last-resort samples off): the views are not asked for silhouette samples
     smp = sample_view(g, view, raycasting_scene(mesh), cfg.view_weights())
     assert smp.silhouette is None
+    inert = dataclasses.replace(cfg, last_resort_silhouette="guide", last_resort="off")
+    assert (
+        not inert.silhouette_guide
+        and sample_view(g, view, raycasting_scene(mesh), inert.view_weights()).silhouette is None
+    )
+    smp = sample_view(g, view, raycasting_scene(mesh), on_cfg.view_weights())
+    assert smp.silhouette is not None and (smp.silhouette > 0).sum() >= 50
 
 
 def test_last_resort_options_are_checked() -> None:
@@ -771,8 +780,6 @@ def test_last_resort_options_are_checked() -> None:
         ({"last_resort": "always"}, "last_resort"),
         ({"last_resort": "guide", "grazing": "sample"}, "last_resort"),
         ({"last_resort_silhouette": "sample"}, "last_resort_silhouette"),
-        ({"last_resort_silhouette": "guide", "last_resort": "off"}, "last_resort_silhouette"),
-        ({"last_resort_silhouette": "guide", "grazing": "fill"}, "last_resort_silhouette"),
     ):
         with pytest.raises(ConfigError, match=field):
             BakeConfig(**kw)
