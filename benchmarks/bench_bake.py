@@ -7,7 +7,8 @@ Usage::
         [--head-model auto|face_model|procedural] [--prior auto|face_model|none]
         [--template procedural|face_model|resampled|both] [--hair-volume default|on|off]
         [--bake-surface default|template|scan-normal|scan-radial] [--bake-last-resort default|off|sample|guide]
-        [--bake-surface-folds] [--bake-surface-outward-mm MM]
+        [--bake-surface-folds] [--bake-surface-outward-mm MM] [--bake-last-resort-silhouette default|off|guide]
+        [--bake-cos-fallback C]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
                       [--exact-side-yaw DEG ... [--exact-subject N]]]
@@ -19,7 +20,9 @@ texels from (``BakeConfig.surface`` / ``surface_direction``: the template's poin
 scan's crossing of each texel's normal or radial line, "cage" baking; default BakeConfig's);
 ``--bake-last-resort`` whether the same bakes take last-resort samples
 (``BakeConfig.last_resort``, docs/bake.md; default BakeConfig's); ``--bake-surface-folds`` and
-``--bake-surface-outward-mm`` set ``BakeConfig.surface_folds`` and ``surface_outward_m`` there;
+``--bake-surface-outward-mm`` set ``BakeConfig.surface_folds`` and ``surface_outward_m`` there,
+``--bake-last-resort-silhouette`` ``BakeConfig.last_resort_silhouette``, ``--bake-cos-fallback``
+``BakeConfig.cos_fallback``;
 ``--template`` the shared UV space baked into (default ``procedural``): ``face_model`` simulates
 the subject rendered in the face-model template's layout (``SimulatorConfig.template``: its
 truth painted there, :mod:`~id2reflectance.capture.simulator.truth_layout`) and bakes into
@@ -122,6 +125,8 @@ OPTIONS = {
     "last_resort": "default",
     "surface_folds": False,
     "surface_outward_mm": 0.0,
+    "last_resort_silhouette": "default",
+    "cos_fallback": None,
 }
 
 SURFACES = {  # --bake-surface: BakeConfig fields (docs/bake.md, "cage" baking)
@@ -142,6 +147,10 @@ def surface_fields() -> dict:
         fields["surface_folds"] = True
     if OPTIONS["surface_outward_mm"] > 0:
         fields["surface_outward_m"] = OPTIONS["surface_outward_mm"] * 1e-3
+    if OPTIONS["last_resort_silhouette"] != "default":
+        fields["last_resort_silhouette"] = OPTIONS["last_resort_silhouette"]
+    if OPTIONS["cos_fallback"] is not None:
+        fields["cos_fallback"] = OPTIONS["cos_fallback"]
     return fields
 
 
@@ -797,7 +806,22 @@ def main() -> None:
         metavar="MM",
         help="BakeConfig.surface_outward_m (millimetres) in the same bakes (default 0: off)",
     )
+    ap.add_argument(
+        "--bake-last-resort-silhouette",
+        choices=("default", "off", "guide"),
+        default="default",
+        help="BakeConfig.last_resort_silhouette in the same bakes (default: BakeConfig's)",
+    )
+    ap.add_argument(
+        "--bake-cos-fallback",
+        type=float,
+        default=None,
+        metavar="C",
+        help="BakeConfig.cos_fallback in the same bakes (default: BakeConfig's)",
+    )
     args = ap.parse_args()
+    if args.bake_cos_fallback is not None and not (0.0 <= args.bake_cos_fallback < 1.0):
+        ap.error(f"--bake-cos-fallback: a cosine in [0, 1), got {args.bake_cos_fallback}")
     if not args.bake_surface_outward_mm >= 0:
         ap.error(f"--bake-surface-outward-mm: millimetres >= 0, got {args.bake_surface_outward_mm}")
     OPTIONS.update(
@@ -811,6 +835,8 @@ def main() -> None:
         last_resort=args.bake_last_resort,
         surface_folds=args.bake_surface_folds,
         surface_outward_mm=args.bake_surface_outward_mm,
+        last_resort_silhouette=args.bake_last_resort_silhouette,
+        cos_fallback=args.bake_cos_fallback,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_bake_"))
     workdir.mkdir(parents=True, exist_ok=True)

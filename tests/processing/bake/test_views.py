@@ -724,6 +724,48 @@ def test_last_resort_samples_texels_beside_a_mask_hole() -> None:
     assert not (smp.last_resort > 0).any()
 
 
+def test_silhouette_last_resort_samples_guide_the_fill_of_a_dark_rim() -> None:
+    """A dark band (albedo 0.05) along one edge of the plane, narrower than the 1.5 px the
+    mask border's distance declines: by default its texels are filled from the bright
+    texels inside; with ``last_resort_silhouette = "guide"`` their samples beside the
+    silhouette guide the fill, which gives them the band's value; they stay unseen, and
+    the seen texels are the same bake."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    view = _render(cam)
+    origin, dirs = cam.pixel_rays()
+    p = origin + (-origin[2] / dirs[:, 2])[:, None] * dirs
+    rim = (p[:, 0] > HALF - 2.0e-3).reshape(cam.height, cam.width)  # about 1.3 px wide
+    alb = np.where(rim[..., None], 0.05, view.diffuse_albedo).astype(np.float32)
+    view = dataclasses.replace(view, diffuse_albedo=alb)
+    cfg = BakeConfig(size=256, occlusion_directions=0, previews=False, mirror_trust=0.0, last_resort_silhouette="off")
+    off = bake_maps(mesh, [view], config=cfg)
+    on_cfg = dataclasses.replace(cfg, last_resort_silhouette="guide")
+    on = bake_maps(mesh, [view], config=on_cfg)
+    assert BakeConfig().last_resort_silhouette == "guide"  # the default
+    g = texel_geometry(mesh, 256)
+    band = g.covered & (g.points[..., 0] > HALF - 1.5e-3) & (np.abs(g.points[..., 1]) < 0.8 * HALF) & ~off.seen
+    assert band.sum() >= 100
+    err_off = np.abs(off.diffuse_albedo[band] - 0.05).mean()
+    err_on = np.abs(on.diffuse_albedo[band] - 0.05).mean()
+    assert err_off > 0.1 and err_on < 0.03, (err_off, err_on)
+    assert on.guided[band].mean() > 0.9 and not on.seen[band].any() and np.all(on.coverage[band] == 0)
+    np.testing.assert_array_equal(on.seen, off.seen)
+    np.testing.assert_array_equal(on.diffuse_albedo[off.seen], off.diffuse_albedo[off.seen])
+    # the option off, or inert (last-resort samples off): the views are not asked for silhouette samples
+    smp = sample_view(g, view, raycasting_scene(mesh), cfg.view_weights())
+    assert smp.silhouette is None
+    inert = dataclasses.replace(cfg, last_resort_silhouette="guide", last_resort="off")
+    assert (
+        not inert.silhouette_guide
+        and sample_view(g, view, raycasting_scene(mesh), inert.view_weights()).silhouette is None
+    )
+    smp = sample_view(g, view, raycasting_scene(mesh), on_cfg.view_weights())
+    assert smp.silhouette is not None and (smp.silhouette > 0).sum() >= 50
+
+
 def test_last_resort_options_are_checked() -> None:
     """A last-resort weight outside (0, 1] or a negative silhouette distance is a ConfigError."""
     from id2reflectance.errors import ConfigError
@@ -737,6 +779,7 @@ def test_last_resort_options_are_checked() -> None:
         ({"last_resort_max_offset_m": -1.0}, "last_resort_max_offset_m"),
         ({"last_resort": "always"}, "last_resort"),
         ({"last_resort": "guide", "grazing": "sample"}, "last_resort"),
+        ({"last_resort_silhouette": "sample"}, "last_resort_silhouette"),
     ):
         with pytest.raises(ConfigError, match=field):
             BakeConfig(**kw)

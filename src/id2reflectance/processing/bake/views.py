@@ -283,6 +283,7 @@ class ViewWeights:
     last_resort_silhouette_px: float = 3.0  # ... only this far from the mask's silhouette, pixels
     last_resort_footprint: float = 1.0  # ... with at least this valid share of the bilinear footprint
     last_resort_max_offset_m: float = 0.0005  # ... at texels moved at most this far onto the scan (offset)
+    last_resort_silhouette: bool = False  # ... and, apart, the same samples nearer the silhouette (``silhouette``)
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,6 +296,10 @@ class ViewSamples:
     last_resort : (S, S) float32, n.v of the texels with a last-resort sample (no weight, no
         fallback weight, enough of a bilinear footprint on valid pixels, away from the
         silhouette; ``ViewWeights.last_resort``), 0 elsewhere; None when not asked for.
+    silhouette : (S, S) float32, n.v of the texels that would have a last-resort sample but
+        lie nearer than ``last_resort_silhouette_px`` to the mask's silhouette (values
+        looked up the same way), 0 elsewhere; None unless
+        ``ViewWeights.last_resort_silhouette``.
     facing : (S, S) bool, texels this camera sees (unoccluded, in the image) above
         ``cos_min``, whatever their weight.
     diffuse_albedo : (S, S, 3) float32; specular_albedo : (S, S) float32 at normal
@@ -310,6 +315,7 @@ class ViewSamples:
     fallback: np.ndarray | None = None
     facing: np.ndarray | None = None
     last_resort: np.ndarray | None = None
+    silhouette: np.ndarray | None = None
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -521,7 +527,7 @@ def sample_view(
     valid = np.asarray(view.mask) > 0.5
     sampled = (weight.ravel()[vis.texels] > 0) | (fallback.ravel()[vis.texels] > 0)
     partial = np.zeros(vis.texels.size, bool)  # last-resort samples of a partly valid footprint
-    last = None
+    last = edge = None
     if options.last_resort:
         cand = np.flatnonzero(~sampled & (dmask < _MASK_MIN_PX))  # declined by the mask border's distance only
         if view.confidence is not None:
@@ -530,9 +536,17 @@ def sample_view(
         # of zero weight is not mixed), and far enough from the silhouette
         share = _remap(valid.astype(np.float32), mx[cand], my[cand])
         keep = share >= options.last_resort_footprint - 1e-6
-        keep &= _remap(silhouette_distance(view.mask), mx[cand], my[cand]) >= options.last_resort_silhouette_px
+        far = _remap(silhouette_distance(view.mask), mx[cand], my[cand]) >= options.last_resort_silhouette_px
         if offset is not None:  # the point moved far onto the scan: its position is not sub-pixel sure
             keep &= np.abs(offset[vis.texels[cand]]) <= options.last_resort_max_offset_m
+        if options.last_resort_silhouette:  # beside the silhouette: kept apart (only a guide)
+            near = cand[keep & ~far]
+            partial[near[share[keep & ~far] < 1.0 - 1e-6]] = True
+            edge = np.zeros(s * s, np.float32)
+            edge[vis.texels[near]] = np.maximum(vis.cos[near], 1e-6).astype(np.float32)
+            sampled[near] = True
+            edge = edge.reshape(s, s)
+        keep &= far
         partial[cand[keep & (share < 1.0 - 1e-6)]] = True
         cand = cand[keep]
         last = np.zeros(s * s, np.float32)
@@ -576,4 +590,5 @@ def sample_view(
         fallback=fallback,
         facing=facing.reshape(s, s),
         last_resort=last,
+        silhouette=edge,
     )
