@@ -741,7 +741,7 @@ def main() -> None:
     ap.add_argument("--template", choices=("procedural", "face_model", "resampled", "both"), default="procedural")
     ap.add_argument(
         "--hair-volume",
-        choices=("default", "off", "sample", "guide"),
+        choices=("default", "on", "off"),
         default="default",
         help="scalp hair as geometry on face-model heads (SimulatorConfig.hair_volume; default: its default)",
     )
