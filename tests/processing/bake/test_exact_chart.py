@@ -10,18 +10,7 @@ import numpy as np
 
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.processing.bake.views import texel_geometry
-
-
-def _square(half: float, z: float, uv0: tuple[float, float], uv_size: float, n: int = 8) -> FaceMesh:
-    """A square |x|, |y| <= ``half`` at height ``z`` facing +z, UVs in a ``uv_size`` square at ``uv0``."""
-    g = np.linspace(-half, half, n + 1)
-    x, y = np.meshgrid(g, g)
-    v = np.stack([x.ravel(), y.ravel(), np.full(x.size, z)], axis=1)
-    idx = np.arange(v.shape[0]).reshape(n + 1, n + 1)
-    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]
-    f = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
-    uv = np.asarray(uv0) + (v[:, :2] + half) / (2 * half) * uv_size
-    return FaceMesh(v, f.astype(np.int64), uv)
+from tests.processing.bake.planes import square_mesh
 
 
 def test_unobservable_marks_the_texels_under_a_flap_and_far_from_the_scan() -> None:
@@ -36,8 +25,8 @@ def test_unobservable_marks_the_texels_under_a_flap_and_far_from_the_scan() -> N
         from bake_exact import ExactCase, unobservable
     finally:
         sys.path.pop(0)
-    base = _square(0.02, 0.2, (0.0, 0.0), 0.5)
-    flap = _square(0.003, 0.2005, (0.6, 0.6), 0.3)
+    base = square_mesh(0.02, z=0.2, n=8, uv_size=0.5)
+    flap = square_mesh(0.003, z=0.2005, n=8, uv0=(0.6, 0.6), uv_size=0.3)
     mesh = FaceMesh(
         np.concatenate([base.vertices, flap.vertices]),
         np.concatenate([base.faces, flap.faces + len(base.vertices)]),

@@ -25,20 +25,14 @@ from id2reflectance.processing.bake.views import (
     texel_geometry,
 )
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
+from tests.processing.bake.planes import square_mesh
 
 HALF = 0.1  # the plane spans [-HALF, HALF]^2 at z = 0, metres
 
 
 def _plane(n: int = 16, *, z: float = 0.0, half: float = HALF) -> FaceMesh:
     """A square facing +z with UVs u = (x + half) / 2 half, v = (y + half) / 2 half."""
-    g = np.linspace(-half, half, n + 1)
-    x, y = np.meshgrid(g, g)
-    v = np.stack([x.ravel(), y.ravel(), np.full(x.size, z)], axis=1)
-    idx = np.arange(v.shape[0]).reshape(n + 1, n + 1)
-    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]
-    f = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
-    uv = (v[:, :2] + half) / (2 * half)
-    return FaceMesh(v, f.astype(np.int64), uv)
+    return square_mesh(half, z=z, n=n)
 
 
 def _union(a: FaceMesh, b: FaceMesh) -> FaceMesh:
