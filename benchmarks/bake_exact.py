@@ -576,7 +576,8 @@ def stage_table(
     origins: dict[str, np.ndarray],
 ) -> list[tuple[str, dict[str, tuple[float, float]]]]:
     """Region scores of the bake with ``base`` BakeConfig options, of each stage of
-    :data:`STAGES` changed alone, of the registration replaced by the true mesh, and of
+    :data:`STAGES` changed alone, of the registration replaced by the true mesh, of the
+    occlusion term's rays tested against the true mesh (``bake_maps``' ``occlusion_mesh``), and of
     the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
     ``mirror``: the layout's :class:`~id2reflectance.processing.bake.mirror.TexelMirror`
     (the mirror fill; None: off). ``origins``: per mesh of ``meshes``, (3,) the template
@@ -587,11 +588,17 @@ def stage_table(
 
     size = case.scored.shape[0]
 
-    def bake(name: str, **kw: object) -> dict[str, tuple[float, float]]:
+    def bake(name: str, occlusion_mesh: FaceMesh | None = None, **kw: object) -> dict[str, tuple[float, float]]:
         config = BakeConfig(size=size, previews=False, **{**base, **kw})
         occluder = case.scan if config.scan_occlusion else None  # as bake_session does
         b = bake_maps(
-            meshes[name], views, config=config, mirror=mirror, occluder=occluder, surface_origin=origins[name]
+            meshes[name],
+            views,
+            config=config,
+            mirror=mirror,
+            occluder=occluder,
+            surface_origin=origins[name],
+            occlusion_mesh=occlusion_mesh,
         )
         return region_scores(
             {"diffuse_albedo": b.diffuse_albedo, "normal_object": b.normal_object}, case.truth, regions
@@ -603,6 +610,11 @@ def stage_table(
     footprint = supersampled(case, views, fitted, regions, origins["fitted"])
     rows.append(("texel footprint: bake at 2x, area-averaged (supersampled lookup)", footprint))
     rows.append(("registration -> true mesh", bake("true")))
+    # the images' ambient visibility was cast on the true mesh, whose neck blends into the
+    # template's stub off the scan: the fitted mesh's occlusion term against that geometry
+    rows.append(
+        ("occlusion rays against the true mesh (the images' shading geometry)", bake("fitted", case.truth_mesh))
+    )
     rows.append(
         ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))
     )

@@ -11,6 +11,7 @@ from id2reflectance.processing.bake.occlusion import (
     texel_size_m,
     vertex_ambient_visibility,
 )
+from id2reflectance.processing.bake.views import texel_geometry
 from tests.processing.asset_fixtures import uv_sphere
 from tests.processing.bake.test_views import _plane
 
@@ -101,3 +102,32 @@ def test_texel_size_and_subsurface_blur() -> None:
     red, green, blue = out[10, 28:36, 0], out[10, 28:36, 1], out[10, 28:36, 2]
     np.testing.assert_allclose(blue, m0[10, 28:36])
     assert np.abs(np.diff(red)).max() < np.abs(np.diff(green)).max() < np.abs(np.diff(blue)).max()
+
+
+def test_occlusion_mesh_blocks_the_directions_but_not_the_cameras() -> None:
+    """``bake_maps(..., occlusion_mesh=)``: the ambient-occlusion rays meet that geometry
+    (a wall the registered plane does not hold), the cameras' visibility does not."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+    from tests.processing.bake.test_views import HALF, _albedo, _camera, _render, _union
+
+    plane = _plane(16)
+    w = _plane(8).vertices
+    wall = FaceMesh(np.stack([np.full(len(w), HALF), w[:, 1], w[:, 0] + HALF], axis=1), _plane(8).faces)
+    view = _render(_camera())
+    cfg = BakeConfig(size=256, previews=False)
+    alone = bake_maps(plane, [view], config=cfg)
+    walled = bake_maps(plane, [view], config=cfg, occlusion_mesh=_union(plane, wall))
+    g = texel_geometry(plane, 256)
+    p = g.points
+    truth = _albedo(p.reshape(-1, 3)).reshape(p.shape)
+    near = alone.seen & walled.seen & (p[..., 0] > 0.08) & (np.abs(p[..., 1]) < 0.05)
+    far = alone.seen & walled.seen & (p[..., 0] < -0.07) & (np.abs(p[..., 1]) < 0.05)
+    assert near.sum() > 100 and far.sum() > 100
+    # the plane alone is open: its albedo is the images'; the wall hides up to half of the
+    # lobe beside it, so the bake divides by m0 < 1 there, less and less away from it
+    np.testing.assert_allclose(alone.diffuse_albedo[near], truth[near], atol=0.01)
+    ratio = walled.diffuse_albedo / truth
+    assert ratio[near].min() > 1.25
+    assert np.all(ratio[far] < ratio[near].min())
+    # the cameras' visibility does not see the wall: the same texels are seen
+    np.testing.assert_array_equal(alone.seen | ~(near | far), walled.seen | ~(near | far))

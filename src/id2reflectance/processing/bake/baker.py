@@ -447,6 +447,7 @@ def bake_maps(
     mirror: TexelMirror | None = None,
     occluder: FaceMesh | None = None,
     surface_origin: np.ndarray | None = None,
+    occlusion_mesh: FaceMesh | None = None,
 ) -> BakedMaps:
     """Bake solved per-camera maps into the UV layout of a registered mesh.
 
@@ -469,6 +470,10 @@ def bake_maps(
     surface_origin : (3,) the template origin's image (metres), for
         ``config.surface_direction = "radial"`` (required there when ``config.surface`` is
         ``"scan"`` and there is an ``occluder``).
+    occlusion_mesh : the geometry that blocks the ambient-occlusion directions (metres,
+        the same frame), or None: ``mesh`` itself (the default). The rays still leave
+        ``mesh``'s vertices; a caller that knows more of the body than the registered
+        template (or, in a benchmark, the geometry the images were shaded with) passes it.
 
     Raises
     ------
@@ -613,14 +618,25 @@ def bake_maps(
         near_seen = cv2.dilate(seen.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
         if config.occlusion_normal == "vertex":
             m0 = texel_ambient_visibility(
-                mesh, geom.face_id, geom.bary, directions=config.occlusion_directions, where=near_seen
+                mesh,
+                geom.face_id,
+                geom.bary,
+                directions=config.occlusion_directions,
+                where=near_seen,
+                occluder=occlusion_mesh,
             )
         else:
             n_occ = geom.normals
             if config.occlusion_normal == "baked":
                 n_occ = np.where(seen[..., None], _unit(nrm), geom.normals)
             m0 = texel_ambient_visibility_normals(
-                mesh, geom.face_id, geom.bary, n_occ, directions=config.occlusion_directions, where=near_seen
+                mesh,
+                geom.face_id,
+                geom.bary,
+                n_occ,
+                directions=config.occlusion_directions,
+                where=near_seen,
+                occluder=occlusion_mesh,
             )
         m0c = subsurface_blur(m0, config.occlusion_sss_mm, texel_m)
         alb /= np.maximum(m0c, config.occlusion_floor)

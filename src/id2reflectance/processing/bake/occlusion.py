@@ -38,6 +38,7 @@ def vertex_direction_visibility(
     offset_m: float = 1e-3,
     only: np.ndarray | None = None,
     chunk_rays: int = 1 << 21,
+    occluder: FaceMesh | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which directions of ``fibonacci_sphere(directions)`` each vertex sees.
 
@@ -51,6 +52,8 @@ def vertex_direction_visibility(
     offset_m : ray origins sit this far along the vertex normal, metres.
     only : (V,) bool, cast these vertices only (the others see everything); None = all.
     chunk_rays : rays per Open3D call (bounds memory).
+    occluder : the geometry the rays are tested against (metres, ``mesh``'s frame); None =
+        ``mesh`` itself.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def vertex_direction_visibility(
     ti, di = np.nonzero(normals[todo] @ dirs.T > 0.0)
     vi = todo[ti]
     origins = (mesh.vertices + offset_m * normals).astype(np.float32)
-    scene = raycasting_scene(mesh)
+    scene = raycasting_scene(mesh if occluder is None else occluder)
     visible = np.ones((len(normals), directions), bool)
     for s0 in range(0, len(vi), chunk_rays):
         a, b = vi[s0 : s0 + chunk_rays], di[s0 : s0 + chunk_rays]
@@ -83,6 +86,7 @@ def texel_ambient_visibility_normals(
     directions: int = 128,
     where: np.ndarray | None = None,
     chunk_texels: int = 1 << 14,
+    occluder: FaceMesh | None = None,
 ) -> np.ndarray:
     """(S, S) float64 ``m0`` at texels for their own (detail) normals.
 
@@ -100,12 +104,14 @@ def texel_ambient_visibility_normals(
     directions : size of the direction set.
     where : (S, S) bool, texels to compute (others 1); None = all covered texels.
     chunk_texels : texels per vectorised step (bounds memory).
+    occluder : the geometry that blocks the directions (metres, ``mesh``'s frame); None =
+        ``mesh`` itself.
     """
     covered = face_id >= 0
     want = covered if where is None else (where & covered)
     only = np.zeros(len(mesh.vertices), bool)
     only[mesh.faces[face_id[want]].ravel()] = True
-    visible, dirs = vertex_direction_visibility(mesh, directions=directions, only=only)
+    visible, dirs = vertex_direction_visibility(mesh, directions=directions, only=only, occluder=occluder)
     open_v = visible.all(axis=1)
     out = np.ones(face_id.shape)
     tri = mesh.faces[np.where(want, face_id, 0)]
@@ -132,6 +138,7 @@ def vertex_ambient_visibility(
     offset_m: float = 1e-3,
     only: np.ndarray | None = None,
     chunk_rays: int = 1 << 21,
+    occluder: FaceMesh | None = None,
 ) -> np.ndarray:
     """Cosine-weighted unoccluded fraction of each vertex's hemisphere.
 
@@ -143,6 +150,8 @@ def vertex_ambient_visibility(
         macroscopic geometry (nose, ears, lips, brow) blocks a ray.
     only : (V,) bool, compute these vertices only (the others get 1); None = all.
     chunk_rays : rays per Open3D call (bounds memory).
+    occluder : the geometry the rays are tested against (metres, ``mesh``'s frame); None =
+        ``mesh`` itself.
 
     Returns
     -------
@@ -157,7 +166,7 @@ def vertex_ambient_visibility(
     ti, di = np.nonzero(cosw > 0)
     vi = todo[ti]
     origins = (mesh.vertices + offset_m * normals).astype(np.float32)
-    scene = raycasting_scene(mesh)
+    scene = raycasting_scene(mesh if occluder is None else occluder)
     blocked = np.zeros(len(vi), bool)
     for s0 in range(0, len(vi), chunk_rays):
         a, b = vi[s0 : s0 + chunk_rays], di[s0 : s0 + chunk_rays]
@@ -171,19 +180,26 @@ def vertex_ambient_visibility(
 
 
 def texel_ambient_visibility(
-    mesh: FaceMesh, face_id: np.ndarray, bary: np.ndarray, *, directions: int = 128, where: np.ndarray | None = None
+    mesh: FaceMesh,
+    face_id: np.ndarray,
+    bary: np.ndarray,
+    *,
+    directions: int = 128,
+    where: np.ndarray | None = None,
+    occluder: FaceMesh | None = None,
 ) -> np.ndarray:
     """(S, S) float64 ``m0`` at texels.
 
     ``face_id`` (S, S) int (-1 gives 1), ``bary`` (S, S, 3); ``where`` (S, S) bool limits
     the ray casting to the vertices of those texels' triangles (elsewhere the value is
-    interpolated from vertices set to 1).
+    interpolated from vertices set to 1); ``occluder`` the geometry that blocks the
+    directions (None = ``mesh``).
     """
     only = None
     if where is not None:
         only = np.zeros(len(mesh.vertices), bool)
         only[mesh.faces[face_id[where & (face_id >= 0)]].ravel()] = True
-    m0 = vertex_ambient_visibility(mesh, directions=directions, only=only)
+    m0 = vertex_ambient_visibility(mesh, directions=directions, only=only, occluder=occluder)
     out = interpolate(m0[:, None], mesh.faces, face_id, bary)[..., 0]
     return np.where(face_id >= 0, out, 1.0)
 
