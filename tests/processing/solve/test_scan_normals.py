@@ -18,6 +18,7 @@ from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_ac
 from id2reflectance.processing.solve.config import SolverConfig
 from id2reflectance.processing.solve.scan_normals import (
     ScanFusion,
+    ScanRender,
     fuse_scan_normals,
     high_pass_gain,
     low_band_weight,
@@ -68,6 +69,20 @@ def _noisy(truth: np.ndarray, mask: np.ndarray, rng: np.random.Generator, low: f
     return np.where(mask[..., None], n, 0).astype(np.float32)
 
 
+def _noisy_lobes(
+    truth: np.ndarray, hit: np.ndarray, seed: int, low: tuple[float, float] = (0.03, 0.05)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy diffuse and specular normals of ``truth`` (:func:`_noisy`, white noise 0.02 and 0.03 rad)."""
+    rng = np.random.default_rng(seed)
+    return _noisy(truth, hit, rng, low=low[0], white=0.02), _noisy(truth, hit, rng, low=low[1], white=0.03)
+
+
+def _rendered(scan: FaceMesh, camera: Camera) -> ScanRender:
+    """``scan``'s normals rendered into the whole of ``camera``'s image."""
+    scene, vn = scan_scene(scan)
+    return render_scan_normals(scan, scene, vn, camera)
+
+
 def _median_deg(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     return float(np.median(angle_between_deg(a[where], b[where])))
 
@@ -105,12 +120,9 @@ def test_weights_are_estimated_from_the_estimates_disagreement() -> None:
 def test_fused_normal_beats_the_photometric_one() -> None:
     cam = _camera()
     truth, hit = _true_normals(cam)
-    rng = np.random.default_rng(1)
-    diffuse = _noisy(truth, hit, rng, low=0.03, white=0.02)
-    specular = _noisy(truth, hit, rng, low=0.05, white=0.03)
+    diffuse, specular = _noisy_lobes(truth, hit, 1)
     scan = _sphere()
-    scene, vn = scan_scene(scan)
-    render = render_scan_normals(scan, scene, vn, cam)
+    render = _rendered(scan, cam)
     fused = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion())
     inner = cv2.erode(hit.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     for name, photo in (("diffuse", diffuse), ("specular", specular)):
@@ -130,12 +142,9 @@ def test_fused_normal_beats_the_photometric_one() -> None:
 def test_gate_keeps_the_photometric_normal_where_the_scan_is_wrong() -> None:
     cam = _camera()
     truth, hit = _true_normals(cam)
-    rng = np.random.default_rng(2)
-    diffuse = _noisy(truth, hit, rng, low=0.03, white=0.02)
-    specular = _noisy(truth, hit, rng, low=0.05, white=0.03)
+    diffuse, specular = _noisy_lobes(truth, hit, 2)
     scan = _sphere(centre=(0.02, 0.0, 0.0))  # displaced by 20 mm: its normals off by 6-15 deg
-    scene, vn = scan_scene(scan)
-    render = render_scan_normals(scan, scene, vn, cam)
+    render = _rendered(scan, cam)
     fused = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion())["diffuse"]
     off = angle_between_deg(render.normals, truth) > 8
     kept = hit & render.hit & off
@@ -153,16 +162,13 @@ def test_diffuse_low_band_gate_follows_the_photometric_error() -> None:
     keeps the fixed gate."""
     cam = _camera()
     truth, hit = _true_normals(cam)
-    rng = np.random.default_rng(3)
-    diffuse = _noisy(truth, hit, rng, low=0.01, white=0.02)
-    specular = _noisy(truth, hit, rng, low=0.02, white=0.03)
+    diffuse, specular = _noisy_lobes(truth, hit, 3, low=(0.01, 0.02))
     sphere = _sphere()
     u = sphere.vertices / np.linalg.norm(sphere.vertices, axis=1, keepdims=True)
     centre = np.array([0.3, 0.2, 1.0]) / np.linalg.norm([0.3, 0.2, 1.0])
     bump = 0.001 * np.exp(-0.5 * (np.linalg.norm(u - centre, axis=1) * RADIUS / 0.01) ** 2)
     scan = FaceMesh(sphere.vertices + u * bump[:, None], sphere.faces)
-    scene, vn = scan_scene(scan)
-    render = render_scan_normals(scan, scene, vn, cam)
+    render = _rendered(scan, cam)
     inner = cv2.erode(hit.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     wrong = inner & (angle_between_deg(render.normals, truth) > 1.5)
     assert wrong.sum() > 50
@@ -185,15 +191,15 @@ def test_fusion_is_cut_to_the_scans_image() -> None:
 
     cam = _camera(160)
     truth, hit = _true_normals(cam)
-    rng = np.random.default_rng(4)
-    diffuse = _noisy(truth, hit, rng, low=0.03, white=0.02)
-    specular = _noisy(truth, hit, rng, low=0.05, white=0.03)
+    diffuse, specular = _noisy_lobes(truth, hit, 4)
     scan = _sphere()
     scene, vn = scan_scene(scan)
     everywhere = np.ones(hit.shape, bool)
     render = render_scan_normals(scan, scene, vn, cam)
-    _, window = _crop_to_scan(render, everywhere, 20)
-    assert window is not None and (window[1] - window[0]) * (window[3] - window[2]) < 0.7 * 160 * 160
+    cut = _crop_to_scan(render, everywhere, 20)
+    assert cut is not None
+    window = cut.window
+    assert (window[1] - window[0]) * (window[3] - window[2]) < 0.7 * 160 * 160
     whole = fuse_scan_normals(diffuse, specular, render, everywhere, ScanFusion())
     maps = CameraMaps.empty("front", 160, 160)
     maps.mask[...] = everywhere
@@ -216,8 +222,7 @@ def test_bad_gate_noise_is_a_config_error() -> None:
 def test_bad_shapes_raise() -> None:
     cam = _camera(32)
     scan = _sphere()
-    scene, vn = scan_scene(scan)
-    render = render_scan_normals(scan, scene, vn, cam)
+    render = _rendered(scan, cam)
     n = np.zeros((32, 32, 3), np.float32)
     with pytest.raises(ShapeError):
         fuse_scan_normals(n, n[:, :31], render, np.ones((32, 32), bool), ScanFusion())

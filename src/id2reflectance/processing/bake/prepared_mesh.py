@@ -183,14 +183,13 @@ def scan_surface_points(
         # from 10 um behind the point, so a scan through the point itself is found either way
         t, fid, _ = cast_rays(scene, p - sign * _BACKOFF_M * a, sign * a)
         t = np.maximum(np.asarray(t, np.float64) - _BACKOFF_M, 0.0)
-        ok = (fid >= 0) & (t <= max_distance_m)
-        ok[ok] &= np.sum(fn[fid[ok]] * n[ok], axis=1) > 0.0
-        take = ok & (t < best)
+        facing = fid >= 0  # a scan face facing the texel's way
+        facing[facing] &= np.sum(fn[fid[facing]] * n[facing], axis=1) > 0.0
+        take = facing & (t <= max_distance_m) & (t < best)
         best[take] = t[take]
         off[take] = sign * t[take]
         if sign > 0:
-            t_out, ok_out = t, (fid >= 0) & (t <= outward_m)
-            ok_out[ok_out] &= np.sum(fn[fid[ok_out]] * n[ok_out], axis=1) > 0.0
+            t_out, ok_out = t, facing & (t <= outward_m)
     if outward_m > max_distance_m:
         far = ~np.isfinite(best) & ok_out
         off[far] = t_out[far]

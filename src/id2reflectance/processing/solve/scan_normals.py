@@ -364,22 +364,20 @@ def region_window(valid: np.ndarray, margin: int) -> tuple[int, int, int, int] |
     )
 
 
-def _crop_to_scan(
-    render: ScanRender, valid: np.ndarray, margin: int
-) -> tuple[ScanRender, tuple[int, int, int, int] | None]:
+def _crop_to_scan(render: ScanRender, valid: np.ndarray, margin: int) -> ScanRender | None:
     """``render`` cut to the box of its valid pixels that hit the scan, grown by ``margin`` (the
     Gaussians see zero weight beyond it either way: the same fusion on fewer pixels where the mask's
-    box is larger than the scan's image, e.g. a mask over the whole frame); its window (None: no hit)."""
+    box is larger than the scan's image, e.g. a mask over the whole frame); None: no such pixel."""
     r0, r1, c0, c1 = render.window
     box = region_window(render.hit & valid[r0:r1, c0:c1], margin)
     if box is None:
-        return render, None
+        return None
     a0, a1, b0, b1 = box
     if (a0, a1, b0, b1) == (0, r1 - r0, 0, c1 - c0):
-        return render, render.window
+        return render
     cut = (slice(a0, a1), slice(b0, b1))
     window = (r0 + a0, r0 + a1, c0 + b0, c0 + b1)
-    return ScanRender(window, render.normals[cut], render.hit[cut], render.cos_view[cut]), window
+    return ScanRender(window, render.normals[cut], render.hit[cut], render.cos_view[cut])
 
 
 @dataclass
@@ -435,12 +433,14 @@ def fuse_camera_normals(
     window = region_window(maps.mask, margin)
     if window is None:
         return out
-    render = render_scan_normals(scan.mesh, scan.scene, scan.vertex_normals, camera, window=window)
-    render, window = _crop_to_scan(render, maps.mask, margin)
-    if window is None:
+    render = _crop_to_scan(
+        render_scan_normals(scan.mesh, scan.scene, scan.vertex_normals, camera, window=window), maps.mask, margin
+    )
+    if render is None:
         return out
     fused = fuse_scan_normals(maps.normal_diffuse, maps.normal_specular, render, maps.mask, settings, lobes=lobes)
-    win = (slice(window[0], window[1]), slice(window[2], window[3]))
+    r0, r1, c0, c1 = render.window
+    win = (slice(r0, r1), slice(c0, c1))
     for name, f in fused.items():  # both computed from the solved normals before either is replaced
         getattr(maps, f"normal_{name}")[win] = f.normals
         out[name] = {"pixels": int(f.used.sum()), "weight": f.weight, "gain": f.gain}
