@@ -11,7 +11,8 @@ Usage::
         [--bake-cos-fallback C]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
-                      [--exact-side-yaw DEG ... [--exact-subject N]]]
+                      [--exact-side-yaw DEG ... [--exact-subject N]]
+                      [--exact-shading consistent|true-mesh]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
@@ -121,6 +122,7 @@ OPTIONS = {
     "hair_volume": "default",
     "appearance": "auto",
     "exact_subject": 0,
+    "exact_shading": "consistent",
     "surface": "default",
     "last_resort": "default",
     "surface_folds": False,
@@ -441,7 +443,9 @@ def exact_section(
     image: int, uv: int, variants: tuple[str, ...], lookup: str, heads: tuple[str, ...], extra: tuple[str, ...] = ()
 ) -> None:
     from bake_exact import (  # benchmarks/ is the script's folder
+        HIDDEN,
         build_case,
+        camera_regions,
         case_origins,
         error_shares,
         exact_views,
@@ -465,14 +469,16 @@ def exact_section(
             ao=variant == "ao",
             subject=OPTIONS["exact_subject"],
             appearance=head == "appearance",
+            shading=OPTIONS["exact_shading"],
         )
         views = exact_views(case, lookup=lookup)
         template = load_template("procedural")[0]  # the case's layout (build_case)
         mirror = texel_mirror(template, uv)
         reg = register_template(template, case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
-        regions = scored_regions(case, views)
+        cams = camera_regions(case, views)
+        regions = scored_regions(case, cams)
         print(
-            f"# exact maps ({variant}, {head} head, {lookup} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
+            f"# exact maps ({variant}, {head} head, {lookup} lookup, shading {OPTIONS['exact_shading']}): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
             f"(template {len(case.truth_mesh.vertices)} / {len(case.truth_mesh.faces)}), {image} px, UV {uv}, "
             f"prior {reg.prior}, texels per region "
             + ", ".join(f"{k} {int(m.sum())}" for k, m in regions.items())
@@ -533,9 +539,9 @@ def exact_section(
         hidden = unobservable(case)
         anyhow = hidden["folded"] | hidden["off the scan"]
         for cam in case.cameras:
-            m = regions[cam]
+            m = cams.every[cam]  # the region over every scored texel (before 2026-12-08)
             print(
-                f"# {cam} region, default bake: texels whose truth is in no image: "
+                f"# {cam} region over all its texels, default bake: texels whose truth is in no image: "
                 + ", ".join(
                     f"{k} {int((m & h).sum())} ({e2[m & h].sum() / max(e2[m].sum(), 1e-30):.2f} of the squared error)"
                     for k, h in hidden.items()
@@ -602,30 +608,51 @@ def exact_section(
                 ref[cam][1],
                 by["reference bake (fitted mesh)"][cam][1],
             )
+        # the headline (camera regions over the texels whose truth is in an image) beside the
+        # regions over every scored texel (the definition before 2026-12-08), and the texels in
+        # no image apart: what the bake's fill gives them
+        every = region_scores(maps, case.truth, cams.every)
+        for cam in case.cameras:
+            row(
+                f"exact maps ({variant}, {head}) {cam} region PSNR, dB (> 45, truth in an image, "
+                f"{int(regions[cam].sum())} texels / all {int(cams.every[cam].sum())}, as before 2026-12-08)",
+                ref[cam][0],
+                every[cam][0],
+                "{:.2f}",
+            )
+        row(
+            f"exact maps ({variant}, {head}) {HIDDEN} ({int(cams.hidden.sum())} texels): PSNR, dB (the fill's)",
+            ref[HIDDEN][0],
+            None,
+            "{:.2f}",
+        )
 
 
 def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], yaws: tuple[float, ...]) -> None:
     """``--exact-side-yaw``: the exact-map case (``ao`` maps) with the rig's side cameras
     turned to each yaw (+-, symmetric), the camera regions defined per rig as the section
-    defines them (the camera the reference bake picks on the true mesh). Per head, one
-    table row per yaw and camera region: texels (of them unseen: no camera above n.v
-    ``cos_min``), the default bake's PSNR over the whole region (the target's figure),
-    over its seen / unseen texels, the normal median, the same bake through the true mesh
-    (the registration's share), and the PSNR over the first yaw's region of that name
-    (the same texels for every yaw); then per yaw the PSNR over the union of every swept
-    rig's regions (the same texels for every rig, so a rig that sees less of the head is not
-    scored on fewer texels), whole and per side. Case, scan and registration are built once
-    per head (they do not depend on the cameras)."""
+    defines them (the scored texels whose truth is in an image that camera sees best: the
+    camera the reference bake picks on the true mesh). Per head, one table row per yaw and
+    camera region: texels (of them unseen: no camera above n.v ``cos_min``), the default
+    bake's PSNR over the whole region (the target's figure), over its seen / unseen texels,
+    the normal median, the same bake through the true mesh (the registration's share), the
+    PSNR over the first yaw's region of that name (the same texels for every yaw) and over
+    the region with its texels in no image (the definition before 2026-12-08); and a row
+    for the texels in no image (what the fill gives them). Then per yaw the PSNR over the
+    union of every swept rig's regions (the same texels for every rig, so a rig that sees
+    less of the head is not scored on fewer texels), whole and per side. Case, scan and
+    registration are built once per head (they do not depend on the cameras)."""
     from dataclasses import replace
 
     from bake_exact import (
+        HIDDEN,
         build_case,
         camera_regions,
         case_origins,
         exact_views,
+        in_image,
         region_scores,
         side_yaw_cameras,
-        unobservable,
     )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
@@ -638,14 +665,20 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
     for head in heads:
         t = time.perf_counter()
         base = build_case(
-            image, uv, OPTIONS["head_model"], ao=True, subject=OPTIONS["exact_subject"], appearance=head == "appearance"
+            image,
+            uv,
+            OPTIONS["head_model"],
+            ao=True,
+            subject=OPTIONS["exact_subject"],
+            appearance=head == "appearance",
+            shading=OPTIONS["exact_shading"],
         )
         reg = register_template(template, base.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         texel_points = texel_geometry(base.truth_mesh, uv).points
-        hidden = unobservable(base)  # texels whose truth is in no image (the same for every rig)
-        in_image = ~(hidden["folded"] | hidden["off the scan"])
+        observable = in_image(base)  # texels whose truth is in an image (the same for every rig)
         print(
-            f"# side-camera yaw sweep (subject {OPTIONS['exact_subject']}, {head} head, ao maps, {lookup} lookup, {image} px, UV {uv}); "
+            f"# side-camera yaw sweep (subject {OPTIONS['exact_subject']}, {head} head, ao maps, shading "
+            f"{OPTIONS['exact_shading']}, {lookup} lookup, {image} px, UV {uv}); "
             f"setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
@@ -656,24 +689,25 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
             "normal, deg",
             "true mesh",
             f"on yaw {yaws[0]:g} region",
-            "truth in an image",
+            "all texels (before 2026-12-08)",
         ]
-        lines = [["side yaw", "region", "texels (unseen; truth in no image)", *head_cells]]
+        lines = [["side yaw", "region", "texels (unseen; all texels)", *head_cells]]
         first: dict[str, np.ndarray] = {}
         rigs = []
         for yaw in yaws:  # the views and regions of every rig first: the union of their texels is scored too
             case = replace(base, cameras=side_yaw_cameras(image, yaw))
             views = exact_views(case, lookup=lookup)
-            rigs.append((yaw, case, views, camera_regions(case, views)))
-        every = np.logical_or.reduce([m for *_, cams in rigs for m in cams.values()])
+            rigs.append((yaw, case, views, camera_regions(case, views, observable)))
+        every = np.logical_or.reduce([m for *_, r in rigs for m in r.observable.values()])
         halves = {
             "all": every,
             "x > 0": every & (texel_points[..., 0] > 0),
             "x < 0": every & (texel_points[..., 0] < 0),
         }
         union_lines = [["side yaw", *[f"{k} ({int(m.sum())})" for k, m in halves.items()]]]
-        for yaw, case, views, cams in rigs:
+        for yaw, case, views, regions in rigs:
             t = time.perf_counter()
+            cams = {**regions.observable, HIDDEN: regions.hidden}
             first = first or cams
             scores = {}
             origins = case_origins(reg)
@@ -689,9 +723,10 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
                     unseen = region_scores(maps, case.truth, {k: m & ~b.seen for k, m in cams.items()})
                     same = region_scores(maps, case.truth, first)
                     on_every = region_scores(maps, case.truth, halves)
-                    imaged = region_scores(maps, case.truth, {k: m & in_image for k, m in cams.items()})
+                    before = region_scores(maps, case.truth, regions.every)
             whole = scores["fitted"]
             for k, m in cams.items():
+                old = regions.every.get(k)
                 cells = [
                     whole[k][0],
                     seen[k][0],
@@ -699,26 +734,43 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
                     whole[k][1],
                     scores["true"][k][0],
                     same[k][0],
-                    imaged[k][0],
+                    float("nan") if old is None else before[k][0],
                 ]
+                count = "-" if old is None else str(int(old.sum()))
                 lines.append(
                     [
                         f"{yaw:g}",
                         k,
-                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())}; {int((m & ~in_image).sum())})",
+                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())}; {count})",
                         *[f"{c:.3f}" if n == 3 else f"{c:.2f}" for n, c in enumerate(cells)],
                     ]
                 )
+                if old is None:
+                    row(
+                        f"exact maps (ao, {head}) side yaw {yaw:g}: {k} ({int(m.sum())} texels) PSNR, dB "
+                        "(the fill's; same bake, true mesh)",
+                        whole[k][0],
+                        scores["true"][k][0],
+                        "{:.2f}",
+                    )
+                    continue
                 row(
-                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region PSNR, dB (> 45; same bake, true mesh)",
+                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region PSNR, dB (> 45, truth in an image; "
+                    "all texels, as before 2026-12-08)",
                     whole[k][0],
-                    scores["true"][k][0],
+                    before[k][0],
+                    "{:.2f}",
                 )
-            union = int(np.logical_or.reduce(list(cams.values())).sum())
+                row(
+                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region normal median, deg (< 1; same bake, true mesh)",
+                    whole[k][1],
+                    scores["true"][k][1],
+                )
+            union = int(np.logical_or.reduce(list(regions.observable.values())).sum())
             union_lines.append([f"{yaw:g}", *[f"{on_every[k][0]:.2f}" for k in halves]])
             print(
-                f"# yaw {yaw:g}: worst region {min(whole[k][0] for k in cams):.2f} dB, scored texels {union}, "
-                f"{time.perf_counter() - t:.0f} s",
+                f"# yaw {yaw:g}: worst camera region {min(whole[k][0] for k in regions.observable):.2f} dB, "
+                f"scored texels {union} (+ {int(regions.hidden.sum())} in no image), {time.perf_counter() - t:.0f} s",
                 flush=True,
             )
         print(f"# {head} head: camera region PSNR, dB ({', '.join(head_cells)})")
@@ -772,6 +824,13 @@ def main() -> None:
         default=None,
         metavar="DEG",
         help="section 3 as a sweep: the side cameras at yaw +-DEG (each value; ao maps), per camera region",
+    )
+    ap.add_argument(
+        "--exact-shading",
+        choices=("consistent", "true-mesh"),
+        default="consistent",
+        help="section 3: the geometry the images' ambient visibility is cast against: the true mesh with its "
+        "neck on the scan (consistent, default) or the true mesh, whose neck leaves the scan (before 2026-12-08)",
     )
     ap.add_argument(
         "--exact-subject",
@@ -831,6 +890,7 @@ def main() -> None:
         hair_volume=args.hair_volume,
         appearance=args.appearance,
         exact_subject=args.exact_subject,
+        exact_shading=args.exact_shading,
         surface=args.bake_surface,
         last_resort=args.bake_last_resort,
         surface_folds=args.bake_surface_folds,
