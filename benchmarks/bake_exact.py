@@ -50,6 +50,7 @@ RAY_START = 0.45  # metres: radial correspondence rays start this far out (outsi
 FACE_REGIONS = ("forehead", "cheeks", "nose", "lips", "chin")
 SHADINGS = ("consistent", "true-mesh")  # the geometry the images' ambient visibility is cast against
 HIDDEN = "truth in no image"  # the region of the scored texels no camera pixel holds (a fill's)
+SNAP_M = 1e-3  # metres: the stage table's fitted vertices farther than this from the scan are moved onto it
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +108,14 @@ def shading_head(truth_mesh: FaceMesh, scan: FaceMesh, off_scan: np.ndarray) -> 
         closest = raycasting_scene(scan).compute_closest_points(query)["points"].numpy()
         v[off_scan] = closest.astype(np.float64)
     return truth_mesh.with_vertices(v)
+
+
+def scan_distance_m(scan: FaceMesh, points: np.ndarray) -> np.ndarray:
+    """(N,) float64 metres from each of ``points`` (N, 3) to the surface of ``scan``."""
+    import open3d as o3d
+
+    query = o3d.core.Tensor(np.asarray(points, np.float32))
+    return raycasting_scene(scan).compute_distance(query).numpy().astype(np.float64)
 
 
 def build_case(
@@ -669,7 +678,8 @@ def stage_table(
     """Region scores of the bake with ``base`` BakeConfig options, of each stage of
     :data:`STAGES` changed alone, of the registration replaced by the true mesh, of the
     occlusion term's rays tested against the images' shading geometry (``case.shading_mesh``,
-    ``bake_maps``' ``occlusion_mesh``), and of
+    ``bake_maps``' ``occlusion_mesh``), against the scan, and against the fitted mesh with its
+    vertices farther than :data:`SNAP_M` from the scan moved onto it (:func:`shading_head`), and of
     the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
     ``mirror``: the layout's :class:`~id2reflectance.processing.bake.mirror.TexelMirror`
     (the mirror fill; None: off). ``origins``: per mesh of ``meshes``, (3,) the template
@@ -706,6 +716,15 @@ def stage_table(
     # on (the case's shading mesh: the true mesh's neck on the scan, or with --exact-shading
     # true-mesh the true mesh, whose neck blends into the template's stub off the scan)
     rows.append(("occlusion rays against the images' shading geometry", bake("fitted", case.shading_mesh)))
+    # occluders a bake of a capture has: the scan, and the fitted mesh with its vertices off the scan
+    # (the template's neck below the jaw) moved onto it
+    rows.append(("occlusion rays against the scan", bake("fitted", case.scan)))
+    rows.append(
+        (
+            f"occlusion rays against the fitted mesh, its vertices > {SNAP_M * 1e3:g} mm off the scan moved onto it",
+            bake("fitted", shading_head(fitted, case.scan, scan_distance_m(case.scan, fitted.vertices) > SNAP_M)),
+        )
+    )
     rows.append(
         ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))
     )
