@@ -23,7 +23,7 @@ the case's shading geometry (:data:`SHADINGS`): by default (``"consistent"``) th
 template topology whose vertices all lie on the scan (the true mesh with the vertices of its
 blend into the template's neck stub moved onto the scan, :func:`shading_head`), so the
 surface that shades the images is the surface the scan holds; ``"true-mesh"`` (before 2026-12-08) the true mesh
-itself, whose neck below the jaw blends into the template's stub 3-14 mm off the scan.
+itself, whose neck below the jaw blends into the template's stub 3-30 mm off the scan.
 
 Camera regions (:func:`camera_regions`) hold the scored texels a camera sees best whose
 truth is in an image; the scored texels whose truth is in no image (:func:`unobservable`)
