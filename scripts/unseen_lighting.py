@@ -52,11 +52,12 @@ def main() -> None:
     ev = _Evaluator(SwapperEvalConfig(views=("front",), uv=False))
     stops = manifest.get("rgb_exposure_stops")
     ev.exposure_stops = float(stops) if isinstance(stops, (int, float)) else None
+    # the front view alone is scored (no UV maps): they are stitched at the smallest size
     inferencers = {
         v: Inferencer(
             args.checkpoint,
             args.dataset,
-            InferConfig(views=("front",), output=VARIANTS[v][0], front_view=VARIANTS[v][1]),  # type: ignore[arg-type]
+            InferConfig(views=("front",), output=VARIANTS[v][0], front_view=VARIANTS[v][1], uv_size=256),  # type: ignore[arg-type]
         )
         for v in variants
     }

@@ -2,7 +2,7 @@
 
 Simulating a subject costs seconds to tens of seconds; several modules need the very same
 captures. :func:`shared_sessions` simulates each ``(subjects, config)`` once per run into a
-``tmp_path_factory`` folder and hands every later caller that folder: it is read-only by
+``tmp_path_factory`` folder (:func:`shared_subject`: one ``simulate_subject`` session) and hands every later caller that folder: it is read-only by
 convention. A test that edits, adds or deletes files takes :func:`copied_sessions`, its
 own copy (a copy of the EXR files costs a fraction of a second).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 _CACHE: dict[str, Path] = {}
+_SUBJECTS: dict[str, Path] = {}
 
 
 def shared_sessions(factory: pytest.TempPathFactory, *, subjects: int, config: object) -> Path:
@@ -36,3 +37,18 @@ def copied_sessions(factory: pytest.TempPathFactory, *, subjects: int, config: o
     dst = factory.mktemp("sessions")
     shutil.copytree(src, dst, dirs_exist_ok=True)
     return dst
+
+
+def shared_subject(factory: pytest.TempPathFactory, *, subject_index: int, config: object) -> Path:
+    """The session folder of ``simulate_subject(subject_index=subject_index, config=config)``,
+    simulated on the first call of the run with these arguments. Never write into it."""
+    from id2reflectance.capture.simulator.sessions import simulate_subject
+
+    key = f"{subject_index}:{config!r}"
+    if key not in _SUBJECTS:
+        _SUBJECTS[key] = simulate_subject(
+            factory.mktemp("shared_subject") / "clean",
+            subject_index=subject_index,
+            config=config,  # type: ignore[arg-type]
+        )
+    return _SUBJECTS[key]

@@ -329,6 +329,10 @@ class _Evaluator:
         self.metric_identity = ArcFaceEncoder(config.arcface, device=config.device) if config.arcface else self.identity
         self.embeddings: list[IdentityEmbeddings] = []  # of the row being evaluated
         self._landmarks: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        # metric embeddings that depend on the subject's truth alone, not on the row: its
+        # ``env`` photo's, and its true maps' render at a size (every row scores the same ones)
+        self._photo_embeddings: dict[tuple[str, str], np.ndarray] = {}
+        self._truth_render_embeddings: dict[tuple[str, str, int, float | None], np.ndarray] = {}
         self.lpips_net = None
         if config.lpips_weights is not None:
             self.lpips_net = load_perceptual(config.lpips_weights, device=config.device)
@@ -450,13 +454,21 @@ class _Evaluator:
             lp = lpips(
                 _display("diffuse", front["diffuse"]), _display("diffuse", gt_front["diffuse"]), self.lpips_net, mask
             )
-        e_in = self.embed_metric(photo) if e_in is None else e_in
+        if e_in is None:
+            key = (truth.subject_id, env)
+            if key not in self._photo_embeddings:
+                self._photo_embeddings[key] = self.embed_metric(photo)
+            e_in = self._photo_embeddings[key]
         stops = self.exposure_stops
         gt_view = truth.views["front"]
         eyes = None if gt_view.eyes is None else eye_layer_at(gt_view.eyes, gt_view.mask, size)
         render = shade_full_on(front["diffuse"], front["specular"], mask, exposure_stops=stops, eyes=eyes)
-        render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask, exposure_stops=stops, eyes=eyes)
-        e_render, e_render_gt = self.embed_metric(render), self.embed_metric(render_gt)
+        e_render = self.embed_metric(render)
+        key_gt = (truth.subject_id, env, size, stops)  # the true maps, their mask and eyes at this size
+        if key_gt not in self._truth_render_embeddings:
+            render_gt = shade_full_on(gt_front["diffuse"], gt_front["specular"], mask, exposure_stops=stops, eyes=eyes)
+            self._truth_render_embeddings[key_gt] = self.embed_metric(render_gt)
+        e_render_gt = self._truth_render_embeddings[key_gt]
         skin = skin_mask(mask & resize_map(front_mask, size), resize_lm(lm, big, size))
         gt_ita = region_ita(gt_front["diffuse"], skin, reduction=self.config.ita_reduction)
         pred_ita = region_ita(front["diffuse"], skin, reduction=self.config.ita_reduction)

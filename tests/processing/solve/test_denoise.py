@@ -16,25 +16,21 @@ from id2reflectance.processing.solve.accuracy import solve_accuracy
 from id2reflectance.processing.solve.noise import FrameNoise, camera_noise, pattern_noise
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 
-from .noisy_sessions import ISSUE_NOISE, derive_session
+from .noisy_sessions import ISSUE_NOISE, derive_session, shared_clean, shared_noisy
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
-
-    root = tmp_path_factory.mktemp("noise")
     # painted subjects, where these figures were measured (photo subjects, the default where
     # ../shared holds the photos: figures within the limits too, but the aligner takes one
-    # still ambient-lit frame for a rigid motion; bench_solver.py --noise measures them)
-    cfg = SimulatorConfig(image_size=128, uv_size=128, cameras=1, seed=0, appearance_source="procedural")
-    clean = simulate_subject(root / "clean", subject_index=0, config=cfg)
+    # still ambient-lit frame for a rigid motion; bench_solver.py --noise measures them);
+    # 128 px, seed 0, shared with test_white_specular (read-only)
     return {
-        "clean": clean,
-        "noisy": derive_session(clean, root / "noisy", **ISSUE_NOISE),
-        "ambient": derive_session(clean, root / "ambient", ambient=0.05, backdrop=0.1, **ISSUE_NOISE),
+        "clean": shared_clean(tmp_path_factory, 0),
+        "noisy": shared_noisy(tmp_path_factory, 0, **ISSUE_NOISE),
+        "ambient": shared_noisy(tmp_path_factory, 0, ambient=0.05, backdrop=0.1, **ISSUE_NOISE),
     }
 
 
@@ -191,15 +187,12 @@ def test_a_mask_files_window_denoises_only_what_reaches_it(sessions: dict[str, P
 
 
 def test_dark_skinned_noisy_head_meets_the_diffuse_normal_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
-
     # painted (photo subject, the default where ../shared holds the photos: 1.05 deg here, at
-    # 128 px and UV 128; 0.91 deg at 192 px and UV 256 in bench_solver.py --noise)
-    cfg = SimulatorConfig(image_size=128, uv_size=128, cameras=1, seed=1, appearance_source="procedural")
-    clean = simulate_subject(tmp_path / "clean", subject_index=0, config=cfg)
-    noisy = derive_session(clean, tmp_path / "noisy", **ISSUE_NOISE)
+    # 128 px and UV 128; 0.91 deg at 192 px and UV 256 in bench_solver.py --noise); seed 1,
+    # shared with test_scan_normals (read-only)
+    noisy = shared_noisy(tmp_path_factory, 1, **ISSUE_NOISE)
     out = tmp_path / "solved"
     solve_session(noisy, out, config=SolverConfig(align="none"))
     acc = solve_accuracy(noisy, out)["all"]

@@ -27,7 +27,7 @@ from id2reflectance.processing.solve.scan_normals import (
 )
 from id2reflectance.processing.solve.solver import solve_session
 
-from .noisy_sessions import ISSUE_NOISE, derive_session
+from .noisy_sessions import ISSUE_NOISE, shared_clean, shared_noisy
 
 RADIUS = 0.1  # metres: the test sphere
 
@@ -232,12 +232,10 @@ def test_bad_shapes_raise() -> None:
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
-
+    # the 128 px head of seed 1 and its noisy copy, shared with test_denoise (read-only)
     root = tmp_path_factory.mktemp("scan_normals")
-    cfg = SimulatorConfig(image_size=128, uv_size=128, cameras=1, seed=1, appearance_source="procedural")
-    clean = simulate_subject(root / "clean", subject_index=0, config=cfg)
-    noisy = derive_session(clean, root / "noisy", **ISSUE_NOISE)
+    clean = shared_clean(tmp_path_factory, 1)
+    noisy = shared_noisy(tmp_path_factory, 1, **ISSUE_NOISE)
     no_mesh = root / "no_mesh"
     shutil.copytree(noisy, no_mesh)
     doc = json.loads((no_mesh / "session.json").read_text())

@@ -14,7 +14,7 @@ from id2reflectance.processing.solve.noise import FrameNoise
 from id2reflectance.processing.solve.separation import LUMINANCE_709
 from id2reflectance.processing.solve.solver import SolverConfig, solve_session
 from id2reflectance.processing.solve.white_specular import white_specular_frames
-from tests.processing.solve.noisy_sessions import ISSUE_NOISE, derive_session
+from tests.processing.solve.noisy_sessions import ISSUE_NOISE, shared_clean, shared_noisy
 
 PATTERNS = ("full", "gradient_x", "gradient_y", "gradient_z")
 
@@ -104,11 +104,11 @@ def test_config_names_the_bad_choice() -> None:
 
 
 @pytest.mark.slow
-def test_session_exact_without_noise_and_better_with_it(tmp_path: Path) -> None:
-    from id2reflectance.capture.simulator.sessions import SimulatorConfig, simulate_subject
-
-    cfg = SimulatorConfig(image_size=128, uv_size=128, cameras=1, seed=0, appearance_source="procedural")
-    clean = simulate_subject(tmp_path / "clean", subject_index=0, config=cfg)
+def test_session_exact_without_noise_and_better_with_it(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # the 128 px head of seed 0 and its noisy copy, shared with test_denoise (read-only)
+    clean = shared_clean(tmp_path_factory, 0)
     # noise-free: the same maps to float32 rounding
     for sep in ("per_channel", "white_specular"):
         solve_session(clean, tmp_path / f"clean_{sep}", config=SolverConfig(separation=sep, align="none"))
@@ -122,7 +122,7 @@ def test_session_exact_without_noise_and_better_with_it(tmp_path: Path) -> None:
         assert off.mean() < 1e-3 and float(np.abs(b - a).max()) < 5e-3, (name, off.sum(), np.abs(b - a).max())
     # the issue's noise: unfiltered (no pooling of the polarisations either) the diffuse normal's
     # error drops (here by 6 %); with the default denoising the specular normal's
-    noisy = derive_session(clean, tmp_path / "noisy", **ISSUE_NOISE)
+    noisy = shared_noisy(tmp_path_factory, 0, **ISSUE_NOISE)
     acc = {}
     for sep in ("per_channel", "white_specular"):
         for denoise in ("none", "auto"):
