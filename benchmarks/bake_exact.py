@@ -18,7 +18,17 @@ template topology (outermost crossing).
 The diffuse map rendered into the cameras is what a perfect solve returns under the full
 pattern: the truth albedo times the subject's ambient visibility blurred by subsurface
 scattering (the simulator's full-pattern diffuse texture, ``--exact-ao none``: the albedo
-alone). Scores always compare with the truth albedo.
+alone). Scores always compare with the truth albedo. The ambient visibility is cast against
+the case's shading geometry (:data:`SHADINGS`): by default (``"consistent"``) the head in
+template topology whose vertices all lie on the scan (the true mesh with the vertices of its
+blend into the template's neck stub moved onto the scan, :func:`shading_head`), so the
+surface that shades the images is the surface the scan holds; ``"true-mesh"`` (before 2026-12-08) the true mesh
+itself, whose neck below the jaw blends into the template's stub 3-30 mm off the scan.
+
+Camera regions (:func:`camera_regions`) hold the scored texels a camera sees best whose
+truth is in an image; the scored texels whose truth is in no image (:func:`unobservable`)
+are scored apart (:data:`HIDDEN`, what a fill gives them), and the regions over every
+scored texel (the definition before 2026-12-08) are kept beside.
 """
 
 from __future__ import annotations
@@ -38,6 +48,9 @@ if TYPE_CHECKING:
 
 RAY_START = 0.45  # metres: radial correspondence rays start this far out (outside any head)
 FACE_REGIONS = ("forehead", "cheeks", "nose", "lips", "chin")
+SHADINGS = ("consistent", "true-mesh")  # the geometry the images' ambient visibility is cast against
+HIDDEN = "truth in no image"  # the region of the scored texels no camera pixel holds (a fill's)
+SNAP_M = 1e-3  # metres: the stage table's fitted vertices farther than this from the scan are moved onto it
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +59,8 @@ class ExactCase:
 
     truth_mesh : the head in template topology (template UVs), metres.
     scan : the independent scan (no UVs).
+    shading_mesh : the head the images' ambient visibility was cast against (template
+        topology, metres): ``truth_mesh``, or :func:`shading_head` (:data:`SHADINGS`).
     truth : {diffuse_albedo (S,S,3), specular_albedo, roughness (S,S), normal_object (S,S,3)}.
     shown_diffuse : (S, S, 3) the diffuse map the cameras see (albedo x blurred m0, or albedo).
     cameras : the simulator's rig.
@@ -55,6 +70,7 @@ class ExactCase:
 
     truth_mesh: FaceMesh
     scan: FaceMesh
+    shading_mesh: FaceMesh
     truth: dict[str, np.ndarray]
     shown_diffuse: np.ndarray
     cameras: dict[str, Camera]
@@ -72,9 +88,53 @@ def _subdivided(mesh: FaceMesh) -> FaceMesh:
     return FaceMesh(np.asarray(m.vertices, np.float64), np.asarray(m.triangles, np.int64))
 
 
-def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0, appearance: bool = False) -> ExactCase:
+def shading_head(truth_mesh: FaceMesh, scan: FaceMesh, off_scan: np.ndarray) -> FaceMesh:
+    """The true mesh with its vertices ``off_scan`` moved to the closest point of ``scan``:
+    the surface the scan holds, in template topology (faces and UVs of ``truth_mesh``).
+
+    For a face-model head ``off_scan`` is the blend into the template's neck stub (blend
+    weight > 0, or the vertex's template ray missed the face model, :func:`build_case`):
+    there the true mesh lies 3-30 mm off the scan below the jaw (median per 20 mm band of
+    height); moved, its triangles' centroids lie within 0.06-0.33 mm (median; p90 < 1.4 mm)
+    of the scan, and every other vertex is the true mesh's (on the scan by construction).
+
+    truth_mesh : (V, 3) vertices, metres; scan : metres; off_scan : (V,) bool.
+    Returns a FaceMesh; vertices (V, 3) float64 metres."""
+    import open3d as o3d
+
+    v = np.array(truth_mesh.vertices, np.float64)
+    if off_scan.any():
+        query = o3d.core.Tensor(v[off_scan].astype(np.float32))
+        closest = raycasting_scene(scan).compute_closest_points(query)["points"].numpy()
+        v[off_scan] = closest.astype(np.float64)
+    return truth_mesh.with_vertices(v)
+
+
+def scan_distance_m(scan: FaceMesh, points: np.ndarray) -> np.ndarray:
+    """(N,) float64 metres from each of ``points`` (N, 3) to the surface of ``scan``."""
+    import open3d as o3d
+
+    query = o3d.core.Tensor(np.asarray(points, np.float32))
+    return raycasting_scene(scan).compute_distance(query).numpy().astype(np.float64)
+
+
+def build_case(
+    image: int,
+    uv: int,
+    head_model: str,
+    ao: bool,
+    subject: int = 0,
+    appearance: bool = False,
+    shading: str = "consistent",
+) -> ExactCase:
     """Subject ``subject`` of seed 0 with its independent scan, truth and the rig's cameras
-    (``appearance``: with its eyebrows, hair and beard, the simulator's default; else bald)."""
+    (``appearance``: with its eyebrows, hair and beard, the simulator's default; else bald).
+    ``shading`` (:data:`SHADINGS`): the geometry the images' ambient visibility (``ao``) is
+    cast against, ``"consistent"`` (:func:`shading_head`: the true mesh with its blended
+    neck moved onto the scan, so the surface that shades the images is the one the scan holds) or
+    ``"true-mesh"`` (the true mesh, whose neck blends into the template's stub off the scan;
+    the case before 2026-12-08). Without the face model the true mesh is the scan's surface
+    and both are the same."""
     from id2reflectance.capture.geometry.face_model_heads import CAST_PARTS, NECK_CUT_Y, template_embedding
     from id2reflectance.capture.geometry.regions import face_texel_size, region_masks, uv_raster
     from id2reflectance.capture.simulator.face_model_subjects import resolve_face_model
@@ -87,6 +147,8 @@ def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0,
     )
     from id2reflectance.capture.simulator.visibility import vertex_visibility
 
+    if shading not in SHADINGS:
+        raise ValueError(f"shading must be one of {SHADINGS}, got {shading!r}")
     # the case of the figures: the procedural template's layout and topology (27 934 vertices; the
     # simulator's default became the face model's layout) and painted appearance (not a donor's photo)
     config = SimulatorConfig(
@@ -106,21 +168,9 @@ def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0,
         "roughness": maps.roughness.astype(np.float32),
         "normal_object": maps.normal_object.astype(np.float32),
     }
-    shown = truth["diffuse_albedo"]
-    if ao:
-        vis = vertex_visibility(mesh, directions=config.visibility_directions)
-        dt = diffuse_textures(
-            maps,
-            uv_raster(uv),
-            vis,
-            patterns=("full",),
-            sss_mm=config.sss_mm,
-            texel_size=face_texel_size(mesh, uv),
-            samples=config.diffuse_samples,
-        )
-        shown = dt.radiance["full"]
     model = resolve_face_model(config.head_model, config.face_model)
     geom = texel_geometry(mesh, uv)
+    shading_mesh = mesh
     if model is not None and subj.face_head is not None:
         from id2reflectance.capture.geometry.face_model_heads import face_model_regions
 
@@ -134,15 +184,31 @@ def build_case(image: int, uv: int, head_model: str, ao: bool, subject: int = 0,
         scan = FaceMesh(verts[used], remap[tris])
         on_scan = emb.hit & (emb.neck == 0.0)
         regions = face_model_regions(model, uv)
+        if shading == "consistent":
+            shading_mesh = shading_head(mesh, scan, (emb.neck > 0.0) | ~emb.hit)
     else:
         scan = _subdivided(mesh)
         on_scan = np.ones(len(mesh.vertices), bool)
         regions = region_masks(uv)
+    shown = truth["diffuse_albedo"]
+    if ao:
+        vis = vertex_visibility(shading_mesh, directions=config.visibility_directions)
+        dt = diffuse_textures(
+            maps,
+            uv_raster(uv),
+            vis,
+            patterns=("full",),
+            sss_mm=config.sss_mm,
+            texel_size=face_texel_size(mesh, uv),
+            samples=config.diffuse_samples,
+        )
+        shown = dt.radiance["full"]
     fid = np.where(geom.covered, geom.face_id, 0)
     scored = geom.covered & np.all(on_scan[mesh.faces[fid]], axis=-1)
     return ExactCase(
         truth_mesh=mesh,
         scan=scan,
+        shading_mesh=shading_mesh,
         truth=truth,
         shown_diffuse=np.asarray(shown, np.float32),
         cameras=rig_cameras(config),
@@ -301,19 +367,53 @@ def side_yaw_cameras(image: int, yaw_deg: float) -> dict[str, Camera]:
     return rig_cameras(SimulatorConfig(image_size=image, uv_size=256, cameras=3), layout)
 
 
-def camera_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:
-    """{camera: (S, S) bool} the scored texels that camera sees best: the camera the
-    reference bake (:func:`reference_bake`) picks on the true mesh."""
+@dataclass(frozen=True, eq=False)
+class CameraRegions:
+    """The camera regions of a rig, (S, S) bool masks.
+
+    observable : {camera: the scored texels that camera sees best (the camera the
+        reference bake, :func:`reference_bake`, picks on the true mesh) whose truth is in
+        an image (not :func:`unobservable`)}: the figures' regions since 2026-12-08.
+    every : {camera: the same texels, those whose truth is in no image included}: the
+        regions before 2026-12-08.
+    hidden : the texels of ``every`` whose truth is in no image (the union of ``every``
+        less the union of ``observable``): no camera pixel holds them, a bake can only
+        fill them (scored as :data:`HIDDEN`).
+    """
+
+    observable: dict[str, np.ndarray]
+    every: dict[str, np.ndarray]
+    hidden: np.ndarray
+
+
+def in_image(case: ExactCase) -> np.ndarray:
+    """(S, S) bool, the texels whose truth is in some camera image: neither folded nor off
+    the scan (:func:`unobservable`)."""
+    hidden = unobservable(case)
+    return ~(hidden["folded"] | hidden["off the scan"])
+
+
+def camera_regions(case: ExactCase, views: list[SolvedView], observable: np.ndarray | None = None) -> CameraRegions:
+    """The camera regions of ``case``'s rig (:class:`CameraRegions`). ``observable``:
+    (S, S) bool :func:`in_image` of the case when already computed (it does not depend on
+    the cameras)."""
     who = reference_bake(case.truth_mesh, views, case.scored.shape[0])["camera"]
-    return {name: case.scored & (who == k) for k, name in enumerate(case.cameras)}
+    every = {name: case.scored & (who == k) for k, name in enumerate(case.cameras)}
+    keep = in_image(case) if observable is None else observable
+    seen = np.logical_or.reduce(list(every.values()))
+    return CameraRegions(
+        observable={name: m & keep for name, m in every.items()},
+        every=every,
+        hidden=seen & ~keep,
+    )
 
 
-def scored_regions(case: ExactCase, views: list[SolvedView]) -> dict[str, np.ndarray]:
-    """The camera regions (:func:`camera_regions`) and the face regions, each limited to
-    the texels of the camera regions (those the reference bake sees on the true mesh)."""
-    cams = camera_regions(case, views)
-    seen = np.logical_or.reduce(list(cams.values()))
-    return {**cams, **{k: m & seen for k, m in case.regions.items()}}
+def scored_regions(case: ExactCase, regions: CameraRegions) -> dict[str, np.ndarray]:
+    """The camera regions (``regions.observable``), the texels in no image (:data:`HIDDEN`)
+    and the face regions, each limited to the camera regions' texels whose truth is in an
+    image."""
+    seen = np.logical_or.reduce(list(regions.observable.values()))
+    return {**regions.observable, HIDDEN: regions.hidden, **{k: m & seen for k, m in case.regions.items()}}
 
 
 def bilinear_exact(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -577,7 +677,9 @@ def stage_table(
 ) -> list[tuple[str, dict[str, tuple[float, float]]]]:
     """Region scores of the bake with ``base`` BakeConfig options, of each stage of
     :data:`STAGES` changed alone, of the registration replaced by the true mesh, of the
-    occlusion term's rays tested against the true mesh (``bake_maps``' ``occlusion_mesh``), and of
+    occlusion term's rays tested against the images' shading geometry (``case.shading_mesh``,
+    ``bake_maps``' ``occlusion_mesh``), against the scan, and against the fitted mesh with its
+    vertices farther than :data:`SNAP_M` from the scan moved onto it (:func:`shading_head`), and of
     the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
     ``mirror``: the layout's :class:`~id2reflectance.processing.bake.mirror.TexelMirror`
     (the mirror fill; None: off). ``origins``: per mesh of ``meshes``, (3,) the template
@@ -610,10 +712,18 @@ def stage_table(
     footprint = supersampled(case, views, fitted, regions, origins["fitted"])
     rows.append(("texel footprint: bake at 2x, area-averaged (supersampled lookup)", footprint))
     rows.append(("registration -> true mesh", bake("true")))
-    # the images' ambient visibility was cast on the true mesh, whose neck blends into the
-    # template's stub off the scan: the fitted mesh's occlusion term against that geometry
+    # the fitted mesh's occlusion term against the geometry the images' ambient visibility was cast
+    # on (the case's shading mesh: the true mesh's neck on the scan, or with --exact-shading
+    # true-mesh the true mesh, whose neck blends into the template's stub off the scan)
+    rows.append(("occlusion rays against the images' shading geometry", bake("fitted", case.shading_mesh)))
+    # occluders a bake of a capture has: the scan, and the fitted mesh with its vertices off the scan
+    # (the template's neck below the jaw) moved onto it
+    rows.append(("occlusion rays against the scan", bake("fitted", case.scan)))
     rows.append(
-        ("occlusion rays against the true mesh (the images' shading geometry)", bake("fitted", case.truth_mesh))
+        (
+            f"occlusion rays against the fitted mesh, its vertices > {SNAP_M * 1e3:g} mm off the scan moved onto it",
+            bake("fitted", shading_head(fitted, case.scan, scan_distance_m(case.scan, fitted.vertices) > SNAP_M)),
+        )
     )
     rows.append(
         ("reference bake (fitted mesh)", region_scores(reference_bake(fitted, views, size), case.truth, regions))

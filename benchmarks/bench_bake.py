@@ -11,7 +11,8 @@ Usage::
         [--bake-cos-fallback C]
         [--exact-maps [--exact-ao both|ao|none] [--exact-lookup spline|bilinear|cubic]
                       [--exact-heads bald|appearance|both] [--exact-extra-camera far_left ...]
-                      [--exact-side-yaw DEG ... [--exact-subject N]]]
+                      [--exact-side-yaw DEG ... [--exact-subject N]]
+                      [--exact-shading consistent|true-mesh]]
 
 ``--head-model`` picks the simulated heads (default ``auto``: the face model when found);
 ``--prior`` the registration's shape prior (``RegistrationConfig.prior``, default ``auto``);
@@ -58,11 +59,17 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    UV maps rendered exactly into the rig's three cameras (2048 px, ``--quick``
    1024 px; UV 256), the registration as the pipeline does it and the true mesh, the default bake and
    a straightforward reference bake (best n.v camera, bilinear, no blending / occlusion
-   correction / filling), scored per camera region (the texels each camera sees best: the
-   camera the reference bake picks on the true mesh)
-   and per face region; then a table of the dB each stage costs (one switched off or
-   replaced at a time). The cameras see the albedo times the subject's blurred ambient
-   visibility (what a perfect solve returns, ``ao``) and the albedo alone (``none``),
+   correction / filling), scored per camera region (the scored texels each camera sees
+   best, the camera the reference bake picks on the true mesh, whose truth is in an image:
+   ``bake_exact.unobservable``), over the texels whose truth is in no image (``truth in no
+   image``: what the fill gives them) and per face region; each camera region's PSNR over
+   all its texels (the definition before 2026-12-08) is printed beside; then a table of the
+   dB each stage costs (one switched off or replaced at a time). The cameras see the albedo
+   times the subject's blurred ambient visibility (what a perfect solve returns, ``ao``),
+   cast against a head whose surface is the scan's (``--exact-shading consistent``, the
+   default: the true mesh with its neck, which blends into the template's stub off the
+   scan, moved onto the scan; ``true-mesh``: the true mesh itself, the case before
+   2026-12-08), and the albedo alone (``none``),
    looked up by the interpolating cubic B-spline (``--exact-lookup spline``, default: the
    truth sampled once, exactly at the texel centres, and smooth there, so the image's
    resampling is the bake's and not the benchmark's), bilinearly (``bilinear``: the
@@ -80,14 +87,18 @@ Each row: figure | value | reference measured in the same run | ratio (value / r
    (symmetric; elevation, roll and lens as in the layout), ``ao`` maps, each rig's camera
    regions defined as above; per yaw and camera region the whole region's PSNR, over its
    seen / unseen texels, the normal median, the same bake through the true mesh, the
-   PSNR over the first yaw's regions, and the PSNR over the union of every swept rig's
-   regions (the same texels for every rig); ``--exact-subject N`` picks subject N of seed 0.
+   PSNR over the first yaw's regions and over the region with its texels in no image (as
+   before 2026-12-08), the same bake with its occlusion rays tested against the fitted mesh
+   with its vertices > 1 mm off the scan moved onto it and against the images' shading
+   geometry, a row for the texels in no image, and the PSNR over the union of every swept
+   rig's regions (the same texels for every rig); ``--exact-subject N`` picks subject N of
+   seed 0.
    The case is the procedural template's layout with painted appearance (bald: the
    procedural head's brows and stubble; ``appearance``: eyebrows, hair, beard).
    Helpers: ``benchmarks/bake_exact.py``.
 
 The issue's targets: PSNR > 35 dB, normal < 2 deg, roughness < 0.05, seam ratio < 1.5;
-exact maps: PSNR > 45 dB in every camera's region, normal < 1 deg.
+exact maps: PSNR > 45 dB in every camera's region (its texels whose truth is in an image), normal < 1 deg.
 """
 
 from __future__ import annotations
@@ -121,6 +132,7 @@ OPTIONS = {
     "hair_volume": "default",
     "appearance": "auto",
     "exact_subject": 0,
+    "exact_shading": "consistent",
     "surface": "default",
     "last_resort": "default",
     "surface_folds": False,
@@ -441,7 +453,9 @@ def exact_section(
     image: int, uv: int, variants: tuple[str, ...], lookup: str, heads: tuple[str, ...], extra: tuple[str, ...] = ()
 ) -> None:
     from bake_exact import (  # benchmarks/ is the script's folder
+        HIDDEN,
         build_case,
+        camera_regions,
         case_origins,
         error_shares,
         exact_views,
@@ -465,14 +479,16 @@ def exact_section(
             ao=variant == "ao",
             subject=OPTIONS["exact_subject"],
             appearance=head == "appearance",
+            shading=OPTIONS["exact_shading"],
         )
         views = exact_views(case, lookup=lookup)
         template = load_template("procedural")[0]  # the case's layout (build_case)
         mirror = texel_mirror(template, uv)
         reg = register_template(template, case.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
-        regions = scored_regions(case, views)
+        cams = camera_regions(case, views)
+        regions = scored_regions(case, cams)
         print(
-            f"# exact maps ({variant}, {head} head, {lookup} lookup): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
+            f"# exact maps ({variant}, {head} head, {lookup} lookup, shading {OPTIONS['exact_shading']}): scan {len(case.scan.vertices)} vertices / {len(case.scan.faces)} triangles "
             f"(template {len(case.truth_mesh.vertices)} / {len(case.truth_mesh.faces)}), {image} px, UV {uv}, "
             f"prior {reg.prior}, texels per region "
             + ", ".join(f"{k} {int(m.sum())}" for k, m in regions.items())
@@ -533,9 +549,9 @@ def exact_section(
         hidden = unobservable(case)
         anyhow = hidden["folded"] | hidden["off the scan"]
         for cam in case.cameras:
-            m = regions[cam]
+            m = cams.every[cam]  # the region over every scored texel (before 2026-12-08)
             print(
-                f"# {cam} region, default bake: texels whose truth is in no image: "
+                f"# {cam} region over all its texels, default bake: texels whose truth is in no image: "
                 + ", ".join(
                     f"{k} {int((m & h).sum())} ({e2[m & h].sum() / max(e2[m].sum(), 1e-30):.2f} of the squared error)"
                     for k, h in hidden.items()
@@ -602,30 +618,57 @@ def exact_section(
                 ref[cam][1],
                 by["reference bake (fitted mesh)"][cam][1],
             )
+        # the headline (camera regions over the texels whose truth is in an image) beside the
+        # regions over every scored texel (the definition before 2026-12-08), and the texels in
+        # no image apart: what the bake's fill gives them
+        every = region_scores(maps, case.truth, cams.every)
+        for cam in case.cameras:
+            row(
+                f"exact maps ({variant}, {head}) {cam} region PSNR, dB (> 45, truth in an image, "
+                f"{int(regions[cam].sum())} texels / all {int(cams.every[cam].sum())}, as before 2026-12-08)",
+                ref[cam][0],
+                every[cam][0],
+                "{:.2f}",
+            )
+        row(
+            f"exact maps ({variant}, {head}) {HIDDEN} ({int(cams.hidden.sum())} texels): PSNR, dB (the fill's)",
+            ref[HIDDEN][0],
+            None,
+            "{:.2f}",
+        )
 
 
 def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], yaws: tuple[float, ...]) -> None:
     """``--exact-side-yaw``: the exact-map case (``ao`` maps) with the rig's side cameras
     turned to each yaw (+-, symmetric), the camera regions defined per rig as the section
-    defines them (the camera the reference bake picks on the true mesh). Per head, one
-    table row per yaw and camera region: texels (of them unseen: no camera above n.v
-    ``cos_min``), the default bake's PSNR over the whole region (the target's figure),
-    over its seen / unseen texels, the normal median, the same bake through the true mesh
-    (the registration's share), and the PSNR over the first yaw's region of that name
-    (the same texels for every yaw); then per yaw the PSNR over the union of every swept
-    rig's regions (the same texels for every rig, so a rig that sees less of the head is not
-    scored on fewer texels), whole and per side. Case, scan and registration are built once
-    per head (they do not depend on the cameras)."""
+    defines them (the scored texels whose truth is in an image that camera sees best: the
+    camera the reference bake picks on the true mesh). Per head, one table row per yaw and
+    camera region: texels (of them unseen: no camera above n.v ``cos_min``), the default
+    bake's PSNR over the whole region (the target's figure), over its seen / unseen texels,
+    the normal median, the same bake through the true mesh (the registration's share), the
+    PSNR over the first yaw's region of that name (the same texels for every yaw), over
+    the region with its texels in no image (the definition before 2026-12-08), and of the
+    same bake with its occlusion rays tested against the fitted mesh whose vertices farther
+    than ``SNAP_M`` from the scan are moved onto it, and against the images' shading
+    geometry (``bake_maps``' ``occlusion_mesh``); and a row for the texels in no image (what
+    the fill gives them). Then per yaw the PSNR over the union of every swept rig's regions
+    (the same texels for every rig, so a rig that sees less of the head is not scored on
+    fewer texels), whole and per side. Case, scan and registration are built once per head
+    (they do not depend on the cameras)."""
     from dataclasses import replace
 
     from bake_exact import (
+        HIDDEN,
+        SNAP_M,
         build_case,
         camera_regions,
         case_origins,
         exact_views,
+        in_image,
         region_scores,
+        scan_distance_m,
+        shading_head,
         side_yaw_cameras,
-        unobservable,
     )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
@@ -638,14 +681,24 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
     for head in heads:
         t = time.perf_counter()
         base = build_case(
-            image, uv, OPTIONS["head_model"], ao=True, subject=OPTIONS["exact_subject"], appearance=head == "appearance"
+            image,
+            uv,
+            OPTIONS["head_model"],
+            ao=True,
+            subject=OPTIONS["exact_subject"],
+            appearance=head == "appearance",
+            shading=OPTIONS["exact_shading"],
         )
         reg = register_template(template, base.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
+        occluders = {  # the occlusion term's geometry besides the fitted mesh (bake_maps' occlusion_mesh)
+            "fit on scan": shading_head(reg.mesh, base.scan, scan_distance_m(base.scan, reg.mesh.vertices) > SNAP_M),
+            "shading": base.shading_mesh,
+        }
         texel_points = texel_geometry(base.truth_mesh, uv).points
-        hidden = unobservable(base)  # texels whose truth is in no image (the same for every rig)
-        in_image = ~(hidden["folded"] | hidden["off the scan"])
+        observable = in_image(base)  # texels whose truth is in an image (the same for every rig)
         print(
-            f"# side-camera yaw sweep (subject {OPTIONS['exact_subject']}, {head} head, ao maps, {lookup} lookup, {image} px, UV {uv}); "
+            f"# side-camera yaw sweep (subject {OPTIONS['exact_subject']}, {head} head, ao maps, shading "
+            f"{OPTIONS['exact_shading']}, {lookup} lookup, {image} px, UV {uv}); "
             f"setup {time.perf_counter() - t:.0f} s",
             flush=True,
         )
@@ -656,24 +709,27 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
             "normal, deg",
             "true mesh",
             f"on yaw {yaws[0]:g} region",
-            "truth in an image",
+            "all texels (before 2026-12-08)",
+            f"occlusion: fit, > {SNAP_M * 1e3:g} mm on scan",
+            "occlusion: shading geometry",
         ]
-        lines = [["side yaw", "region", "texels (unseen; truth in no image)", *head_cells]]
+        lines = [["side yaw", "region", "texels (unseen; all texels)", *head_cells]]
         first: dict[str, np.ndarray] = {}
         rigs = []
         for yaw in yaws:  # the views and regions of every rig first: the union of their texels is scored too
             case = replace(base, cameras=side_yaw_cameras(image, yaw))
             views = exact_views(case, lookup=lookup)
-            rigs.append((yaw, case, views, camera_regions(case, views)))
-        every = np.logical_or.reduce([m for *_, cams in rigs for m in cams.values()])
+            rigs.append((yaw, case, views, camera_regions(case, views, observable)))
+        every = np.logical_or.reduce([m for *_, r in rigs for m in r.observable.values()])
         halves = {
             "all": every,
             "x > 0": every & (texel_points[..., 0] > 0),
             "x < 0": every & (texel_points[..., 0] < 0),
         }
         union_lines = [["side yaw", *[f"{k} ({int(m.sum())})" for k, m in halves.items()]]]
-        for yaw, case, views, cams in rigs:
+        for yaw, case, views, regions in rigs:
             t = time.perf_counter()
+            cams = {**regions.observable, HIDDEN: regions.hidden}
             first = first or cams
             scores = {}
             origins = case_origins(reg)
@@ -689,9 +745,24 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
                     unseen = region_scores(maps, case.truth, {k: m & ~b.seen for k, m in cams.items()})
                     same = region_scores(maps, case.truth, first)
                     on_every = region_scores(maps, case.truth, halves)
-                    imaged = region_scores(maps, case.truth, {k: m & in_image for k, m in cams.items()})
+                    before = region_scores(maps, case.truth, regions.every)
+                    occluded = {}
+                    for name, occ in occluders.items():
+                        o = bake_maps(
+                            mesh,
+                            views,
+                            config=config,
+                            mirror=mirror,
+                            occluder=case.scan,
+                            surface_origin=origins[mesh_name],
+                            occlusion_mesh=occ,
+                        )
+                        occluded[name] = region_scores(
+                            {"diffuse_albedo": o.diffuse_albedo, "normal_object": o.normal_object}, case.truth, cams
+                        )
             whole = scores["fitted"]
             for k, m in cams.items():
+                old = regions.every.get(k)
                 cells = [
                     whole[k][0],
                     seen[k][0],
@@ -699,26 +770,45 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
                     whole[k][1],
                     scores["true"][k][0],
                     same[k][0],
-                    imaged[k][0],
+                    float("nan") if old is None else before[k][0],
+                    occluded["fit on scan"][k][0],
+                    occluded["shading"][k][0],
                 ]
+                count = "-" if old is None else str(int(old.sum()))
                 lines.append(
                     [
                         f"{yaw:g}",
                         k,
-                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())}; {int((m & ~in_image).sum())})",
+                        f"{int(m.sum())} ({int((m & ~fitted.seen).sum())}; {count})",
                         *[f"{c:.3f}" if n == 3 else f"{c:.2f}" for n, c in enumerate(cells)],
                     ]
                 )
+                if old is None:
+                    row(
+                        f"exact maps (ao, {head}) side yaw {yaw:g}: {k} ({int(m.sum())} texels) PSNR, dB "
+                        "(the fill's; same bake, true mesh)",
+                        whole[k][0],
+                        scores["true"][k][0],
+                        "{:.2f}",
+                    )
+                    continue
                 row(
-                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region PSNR, dB (> 45; same bake, true mesh)",
+                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region PSNR, dB (> 45, truth in an image; "
+                    "all texels, as before 2026-12-08)",
                     whole[k][0],
-                    scores["true"][k][0],
+                    before[k][0],
+                    "{:.2f}",
                 )
-            union = int(np.logical_or.reduce(list(cams.values())).sum())
+                row(
+                    f"exact maps (ao, {head}) side yaw {yaw:g}: {k} region normal median, deg (< 1; same bake, true mesh)",
+                    whole[k][1],
+                    scores["true"][k][1],
+                )
+            union = int(np.logical_or.reduce(list(regions.observable.values())).sum())
             union_lines.append([f"{yaw:g}", *[f"{on_every[k][0]:.2f}" for k in halves]])
             print(
-                f"# yaw {yaw:g}: worst region {min(whole[k][0] for k in cams):.2f} dB, scored texels {union}, "
-                f"{time.perf_counter() - t:.0f} s",
+                f"# yaw {yaw:g}: worst camera region {min(whole[k][0] for k in regions.observable):.2f} dB, "
+                f"scored texels {union} (+ {int(regions.hidden.sum())} in no image), {time.perf_counter() - t:.0f} s",
                 flush=True,
             )
         print(f"# {head} head: camera region PSNR, dB ({', '.join(head_cells)})")
@@ -772,6 +862,13 @@ def main() -> None:
         default=None,
         metavar="DEG",
         help="section 3 as a sweep: the side cameras at yaw +-DEG (each value; ao maps), per camera region",
+    )
+    ap.add_argument(
+        "--exact-shading",
+        choices=("consistent", "true-mesh"),
+        default="consistent",
+        help="section 3: the geometry the images' ambient visibility is cast against: the true mesh with its "
+        "neck on the scan (consistent, default) or the true mesh, whose neck leaves the scan (before 2026-12-08)",
     )
     ap.add_argument(
         "--exact-subject",
@@ -831,6 +928,7 @@ def main() -> None:
         hair_volume=args.hair_volume,
         appearance=args.appearance,
         exact_subject=args.exact_subject,
+        exact_shading=args.exact_shading,
         surface=args.bake_surface,
         last_resort=args.bake_last_resort,
         surface_folds=args.bake_surface_folds,
