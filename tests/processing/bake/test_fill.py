@@ -117,3 +117,31 @@ def test_guided_fill_weights_and_reach() -> None:
     assert abs(out2[10, 12, 0] - 3.0) < 1e-5
     out0, done0 = guided_fill(values, np.zeros((32, 32)), targets, ref, radius=4, sigma_log=0.1)
     assert not done0.any() and np.array_equal(out0, values.astype(np.float32))
+
+
+def test_guided_fill_leaves_a_target_nothing_resembles() -> None:
+    """With ``max_log_distance``, a target whose reference lies further than that (natural
+    log, Euclidean over the channels) from every candidate's is left unfilled (without it,
+    the most similar candidate gives it its value); a target with a close enough candidate
+    is filled exactly as before."""
+    values = np.zeros((32, 32, 1))
+    values[10, 10], values[10, 14] = 1.0, 3.0
+    weight = np.zeros((32, 32))
+    weight[10, 10] = weight[10, 14] = 1.0
+    targets = np.zeros((32, 32), bool)
+    targets[10, 12] = targets[12, 12] = True
+    ref = np.full((32, 32, 3), 0.5)
+    ref[10, 10] = 0.25  # candidate 1: ln 2 = 0.69 per channel below the targets' 0.5
+    ref[10, 14] = 0.8  # candidate 3: ln 1.6 = 0.47 per channel above
+    ref[12, 12] = 0.75  # the second target: ln 1.07 = 0.06 from candidate 3
+    far = ref.copy()
+    far[10, 12] = 2.0  # the first target's reference: 0.92 per channel (1.6 Euclidean) from candidate 3
+    base, done_b = guided_fill(values, weight, targets, far, radius=4, sigma_log=0.1)
+    cut, done_c = guided_fill(values, weight, targets, far, radius=4, sigma_log=0.1, max_log_distance=0.3)
+    assert done_b[10, 12] and abs(base[10, 12, 0] - 3.0) < 1e-5  # the extreme of its surroundings
+    assert not done_c[10, 12] and cut[10, 12, 0] == 0.0  # unfilled: left as it was
+    assert done_c[12, 12] and cut[12, 12, 0] == base[12, 12, 0]  # 0.10 Euclidean: filled as before
+    # the threshold is the closest candidate's distance: 0.47 * sqrt(3) = 0.81 passes 0.9, not 0.8
+    near = ref.copy()
+    assert guided_fill(values, weight, targets, near, radius=4, sigma_log=0.1, max_log_distance=0.9)[1][10, 12]
+    assert not guided_fill(values, weight, targets, near, radius=4, sigma_log=0.1, max_log_distance=0.8)[1][10, 12]

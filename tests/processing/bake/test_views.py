@@ -12,7 +12,7 @@ import pytest
 from id2reflectance._shared.imageio import write_exr
 from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.geometry.mesh import FaceMesh, raycasting_scene
-from id2reflectance.errors import InputFileError
+from id2reflectance.errors import ConfigError, InputFileError
 from id2reflectance.processing.bake.views import (
     SOLVED_MAPS,
     SolvedView,
@@ -358,7 +358,6 @@ def test_best_view_blend_keeps_one_camera() -> None:
 def test_grazing_options_are_checked() -> None:
     """``BakeConfig``'s grazing options: a bad mode, trust or guide width is a ConfigError
     naming the field."""
-    from id2reflectance.errors import ConfigError
     from id2reflectance.processing.bake.baker import BakeConfig
 
     assert BakeConfig().grazing == "guide" and BakeConfig().cos_fallback < BakeConfig().cos_min
@@ -417,6 +416,87 @@ def test_grazing_samples_keep_an_albedo_edge() -> None:
     err_f = np.abs(filled.diffuse_albedo[ring] - truth).max(axis=-1)
     assert err_g.max() < 0.02
     assert err_f.max() > 0.1  # the isotropic fill carries skin into the hair and back
+
+
+def test_a_grazing_sample_unlike_everything_around_guides_nothing() -> None:
+    """A bright patch (0.9, a grazing pixel of another surface) in the image over the
+    'hair' side of an albedo edge, where the texels are seen only at grazing angles: its
+    texels' samples resemble no seen texel (the grazing samples are no candidates here,
+    ``grazing_trust`` 0). With ``guide_max_log`` off the guided fill gives them the most
+    similar texels around, the skin across the edge; by default (0.3) they are not guided
+    but filled from their surroundings (the hair), and every seen texel is the same bake."""
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+
+    mesh = _plane()
+    cam = _camera(dist=False, eye=(0.0, 0.0, 0.35))
+    skin, hair = np.array([0.55, 0.35, 0.17]), np.array([0.18, 0.15, 0.13])
+    view = _render(cam)
+    origin, dirs = cam.pixel_rays()
+    p = origin + (-origin[2] / dirs[:, 2])[:, None] * dirs
+
+    def arc(q: np.ndarray, r0: float, r1: float, half: float) -> np.ndarray:
+        """Points at radius r0..r1 from the plane's centre within ``half`` of its diagonal x = y > 0."""
+        r = np.hypot(q[..., 0], q[..., 1])
+        return (r > r0) & (r < r1) & (np.abs(q[..., 0] - q[..., 1]) < half) & (q[..., 0] > 0)
+
+    alb = np.where((p[:, 0] > 0.06)[:, None], hair, skin)
+    alb[arc(p, 0.0885, 0.0965, 5e-3)] = 0.9  # seen at n.v < cos_min (0.97) only: r > 0.0877
+    alb = alb.reshape(cam.height, cam.width, 3).astype(np.float32)
+    view = dataclasses.replace(view, diffuse_albedo=np.where(view.mask[..., None] > 0, alb, 0.0))
+    cfg = BakeConfig(
+        size=256,
+        cos_min=0.97,
+        cos_fallback=0.5,
+        grazing_trust=0.0,
+        guide_radius=0.08,
+        occlusion_directions=0,
+        mirror_trust=0.0,
+        previews=False,
+    )
+    assert BakeConfig().guide_max_log == cfg.guide_max_log == 0.3  # the default
+    on = bake_maps(mesh, [view], config=cfg)
+    off = bake_maps(mesh, [view], config=dataclasses.replace(cfg, guide_max_log=0.0))
+    g = texel_geometry(mesh, 256)
+    patch = g.covered & arc(g.points, 0.0905, 0.0945, 2e-3)
+    assert patch.sum() >= 15 and not on.seen[patch].any() and not off.seen[patch].any()
+    assert off.guided[patch].all() and not on.guided[patch].any()
+    err_off = np.abs(off.diffuse_albedo[patch] - hair).max(axis=-1)
+    err_on = np.abs(on.diffuse_albedo[patch] - hair).max(axis=-1)
+    assert err_off.min() > 0.3  # the skin's 0.55 across the edge
+    assert err_on.max() < 0.1, err_on.max()
+    np.testing.assert_array_equal(on.seen, off.seen)
+    np.testing.assert_array_equal(on.diffuse_albedo[on.seen], off.diffuse_albedo[off.seen])
+    with pytest.raises(ConfigError, match="guide_max_log"):
+        BakeConfig(guide_max_log=-0.1)
+
+
+def test_texels_seen_at_n_dot_v_below_0_02_give_grazing_samples_by_default() -> None:
+    """A camera 6 mm above the plane's level, 0.35 m away, sees it at n.v 0.013-0.024 (the
+    texels beside a head's silhouette): by default (``cos_fallback`` 0.005) every texel in
+    its image gives a grazing sample with its pixel's value, none a weight; with the former
+    0.02 only the nearer ones do."""
+    from id2reflectance.processing.bake.baker import BakeConfig
+
+    size = 400
+    R, t = look_at(np.array([0.0, -0.35, 0.006]), np.zeros(3))
+    K = np.array([[4000.0, 0, (size - 1) / 2], [0, 4000.0, (size - 1) / 2], [0, 0, 1]])
+    cam = Camera("low", size, size, K, np.zeros(5), R, t)
+    mesh = _plane()
+    g = texel_geometry(mesh, 256)
+    view = _render(cam)
+    pix, _ = cam.project(g.points.reshape(-1, 3))
+    inside = g.covered & (np.abs(pix - (size - 1) / 2).max(axis=-1) < size / 2 - 12).reshape(256, 256)
+    inside &= np.abs(g.points[..., :2]).max(axis=-1) < 0.09  # off the plane's border (the mask's)
+    cos = ((cam.center - g.points) @ np.array([0.0, 0.0, 1.0])) / np.linalg.norm(cam.center - g.points, axis=-1)
+    low = inside & (cos < 0.02)
+    assert low.sum() > 500 and cos[inside].min() > 0.01 and cos[inside].max() < 0.1
+    assert BakeConfig().cos_fallback == 0.005
+    scene = raycasting_scene(mesh)
+    smp = sample_view(g, view, scene, BakeConfig().view_weights())
+    assert np.all(smp.fallback[inside] > 0) and np.all(smp.weight == 0)
+    np.testing.assert_allclose(smp.diffuse_albedo[low], _albedo(g.points[low]), atol=2e-3)
+    before = sample_view(g, view, scene, BakeConfig(cos_fallback=0.02).view_weights())
+    assert np.all(before.fallback[low] == 0) and np.all(before.fallback[inside & (cos > 0.021)] > 0)
 
 
 def test_noisy_grazing_pixels_do_not_set_texels() -> None:

@@ -100,7 +100,12 @@ class BakeConfig:
     cos_min : views whose n.v at a texel is below this give it no weight.
     cos_fallback : a texel that no view sees (unoccluded) above ``cos_min`` but one sees above
         ``cos_fallback`` has a grazing sample (that view's, the one that sees it best), used
-        as ``grazing`` says; ``cos_fallback >= cos_min`` disables it.
+        as ``grazing`` says; ``cos_fallback >= cos_min`` disables it. Default 0.005 (0.02
+        before 2026-12-08): the texels at n.v 0.005-0.02 lie beside a silhouette (the nape
+        behind the ear), where a grazing sample only guides the fill (trust
+        ``((n.v - cos_fallback) / (cos_min - cos_fallback))^2`` of ``grazing_trust``); with
+        ``guide_max_log`` subject 3's left region with hair 43.80 -> 44.90 dB on the
+        exact-map case, no region lower (docs/bake.md, "Follow-up (2026-12-08, later)").
     grazing : what a texel's grazing sample does: ``"guide"`` (default) fills the texel
         from the well-seen texels around it that resemble the sample
         (:func:`~id2reflectance.processing.bake.fill.guided_fill`: it picks the side of an
@@ -112,6 +117,15 @@ class BakeConfig:
         used, the texel is filled from its surroundings (the bake before 2026-12-07).
     guide_radius : search radius of the guided fill, as a fraction of ``size``.
     guide_sigma_log : similarity width of the guided fill, natural-log albedo units.
+    guide_max_log : a grazing texel whose guide resembles no candidate of the guided fill
+        (the closest lies further than this in natural-log albedo, Euclidean over RGB) is
+        not guided: it is filled from its surroundings as a texel without a sample. Such a
+        guide picks no side of an edge (a grazing pixel of the skin beside the texel, its
+        value raised further by the division by a low ambient visibility), and the most
+        similar candidates would give the texel the extreme of its surroundings (subject
+        3's nape: 0.63 beside 0.05-0.49 where the truth is 0.29). 0 disables the test.
+        Default 0.3 (three ``guide_sigma_log``; since 2026-12-08, docs/bake.md, "Follow-up
+        (2026-12-08, later)").
     grazing_trust : weight of a grazing sample among the guided fill's candidates, relative
         to a seen texel's 1, at n.v = ``cos_min``; it falls as
         ``((n.v - cos_fallback) / (cos_min - cos_fallback))^angle_power`` and with the
@@ -243,10 +257,11 @@ class BakeConfig:
     normal_source: Literal["specular", "diffuse"] = "specular"
     blend: Literal["weighted", "best"] = "weighted"
     cos_min: float = 0.1
-    cos_fallback: float = 0.02
+    cos_fallback: float = 0.005
     grazing: Literal["guide", "sample", "fill"] = "guide"
     guide_radius: float = 0.024
     guide_sigma_log: float = 0.1
+    guide_max_log: float = 0.3
     grazing_trust: float = 0.25
     mirror_trust: float = 1.0
     mirror_tone_radius: float = 0.03
@@ -298,6 +313,8 @@ class BakeConfig:
             raise ConfigError(
                 f"guide_radius and guide_sigma_log must be > 0, got {self.guide_radius}, {self.guide_sigma_log}"
             )
+        if not self.guide_max_log >= 0:
+            raise ConfigError(f"guide_max_log must be >= 0 (0: off), got {self.guide_max_log}")
         if self.occlusion_normal not in ("baked", "mesh", "vertex"):
             raise ConfigError(f"occlusion_normal must be 'baked', 'mesh' or 'vertex', got {self.occlusion_normal!r}")
         if self.normal_source not in ("specular", "diffuse"):
@@ -674,6 +691,7 @@ def bake_maps(
             reference,
             radius=max(1, round(config.guide_radius * s)),
             sigma_log=config.guide_sigma_log,
+            max_log_distance=config.guide_max_log if config.guide_max_log > 0 else None,
         )
     known = seen if guided is None else seen | guided
     filled = _fill(stack, known, geom.covered, config)

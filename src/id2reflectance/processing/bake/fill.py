@@ -115,6 +115,7 @@ def guided_fill(
     radius: int,
     sigma_log: float,
     max_offsets: int = 169,
+    max_log_distance: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``targets`` from the texels around them (not themselves) whose reference
     resembles the target's own (a joint bilateral filter with per-texel weights).
@@ -128,7 +129,11 @@ def guided_fill(
     The exponent is clamped, so when nothing resembles the target the most similar texels
     still dominate. Targets with no candidate within ``radius`` keep ``values``. The
     offsets are thinned to a regular grid of at most ``max_offsets`` (stride >= 1), so the
-    cost does not grow with the radius.
+    cost does not grow with the radius. With ``max_log_distance``, a target whose closest
+    candidate's reference lies further than that from its own (Euclidean over the G
+    channels of ``log(r + e)``) is left unfilled: nothing around resembles its reference,
+    so it picks no side of an edge, and the most similar texels would only give it the
+    extreme of its surroundings.
 
     Parameters
     ----------
@@ -140,6 +145,7 @@ def guided_fill(
     radius : search radius, texels (>= 1).
     sigma_log : width of the similarity in natural-log units (0.1: about 10 %).
     max_offsets : cap on the offsets visited per target.
+    max_log_distance : natural-log units, or None (every target with a candidate is filled).
 
     Returns
     -------
@@ -161,6 +167,7 @@ def guided_fill(
     vals = np.asarray(values)
     num = np.zeros((ti.size, vals.shape[-1]))
     den = np.zeros(ti.size)
+    closest = np.full(ti.size, np.inf)  # the least log distance to a candidate, squared / (2 sigma^2)
     for di in steps:
         for dj in steps:
             r2 = float(di * di + dj * dj)
@@ -172,9 +179,12 @@ def guided_fill(
             c = cand[ii, jj] * ok
             dc = np.sum((ref[ii, jj] - g) ** 2, axis=-1) / (2.0 * sigma_log**2)
             w = c * np.exp(-r2 / sigma_d2 - np.minimum(dc, 600.0))
+            closest = np.where(c > 0, np.minimum(closest, dc), closest)
             num += w[:, None] * vals[ii, jj]
             den += w
     has = den > 0
+    if max_log_distance is not None:
+        has &= closest <= max_log_distance**2 / (2.0 * sigma_log**2)
     out[ti[has], tj[has]] = (num[has] / den[has, None]).astype(np.float32)
     done[ti[has], tj[has]] = True
     return out, done
