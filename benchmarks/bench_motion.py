@@ -223,8 +223,8 @@ def cost_rows(
     Tiling (not enlarging) keeps the skin's pixel-scale texture that the fit works on; the
     tiles move alike, so the motion is close to one similarity. ``align_camera_frames``
     (rigid) runs in place as the solver runs it, after one alignment and denoising of the
-    untiled frames (numba's compiled code loaded, or compiled into a fresh checkout's cache:
-    before, the first noisy case's denoising paid the compilation), the fastest of ``repeats``
+    untiled frames and one scan fusion (numba's compiled code loaded, or compiled into a fresh checkout's
+    cache: before, the first noisy case's denoising paid the compilation), the fastest of ``repeats``
     runs; references of the same frames in the same run: one bicubic ``cv2.remap`` and one
     5 x 5 ``cv2.GaussianBlur``; and the part of
     it that is the resampling (the same warps alone). Wall and CPU seconds (every thread of the
@@ -236,6 +236,8 @@ def cost_rows(
     align_camera_frames(CameraFrames(cam, small, np.zeros(small_mask.shape, bool), {}), small_mask, mode="rigid")
     # the denoising's compiled kernels loaded (or compiled: a fresh checkout's cache) before any clock runs
     _align_denoise(cam, small, small_mask, _geometry(moving_dir, small_mask.shape[0]), workers=workers)
+    # and the scan fusion's (at four times the size: rays every 2nd pixel, the interpolation's kernel too)
+    _fusion_seconds(moving_dir, 4 * small_mask.shape[0], np.tile(small_mask, (4, 4)))
     for size, nframes, moving, face in cases:
         if not moving and still_dir is None:
             continue

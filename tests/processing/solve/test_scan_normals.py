@@ -211,6 +211,69 @@ def test_fusion_is_cut_to_the_scans_image() -> None:
         assert record[name]["pixels"] == int(whole[name].used.sum()) > 1000
 
 
+@pytest.mark.parametrize("step", [2, 3, 4])
+def test_compiled_render_interpolates_as_the_remap(step: int) -> None:
+    """The compiled interpolation between the rays against ``cv2.remap``'s: equal where the ray spacing
+    is a power of two (remap's weights come in 1/32 pixel steps), within that step's rounding else."""
+    scan, cam = _sphere(), _camera()
+    scene, vn = scan_scene(scan)
+    window = (10, 90, 5, 80)
+    fast = render_scan_normals(scan, scene, vn, cam, step=step, window=window, compiled=True)
+    ref = render_scan_normals(scan, scene, vn, cam, step=step, window=window, compiled=False)
+    assert fast.window == ref.window and fast.normals.shape == ref.normals.shape == (80, 75, 3)
+    np.testing.assert_array_equal(fast.hit, ref.hit)
+    tol = 1e-6 if step in (2, 4) else 0.01
+    np.testing.assert_allclose(fast.normals, ref.normals, atol=tol)
+    np.testing.assert_allclose(fast.cos_view, ref.cos_view, atol=tol)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compiled_fusion_agrees_with_numpys(seed: int) -> None:
+    """The compiled passes against the numpy version: rays every pixel, the same fusion (float32
+    rounding); rays every 2nd pixel (the gate's Gaussian on the half-resolution grid), the same
+    weights and gate, the same pixels fused but a few at the gate's edge, the same normals elsewhere
+    and the same error against the truth; and, as the numpy version, the same fusion over a window
+    cut anywhere (the half-resolution grid is the image's)."""
+    cam = _camera(160)
+    truth, hit = _true_normals(cam)
+    diffuse, specular = _noisy_lobes(truth, hit, seed)
+    scan = _sphere()
+    scene, vn = scan_scene(scan)
+    exact = render_scan_normals(scan, scene, vn, cam, step=1)
+    fast = fuse_scan_normals(diffuse, specular, exact, hit, ScanFusion(), compiled=True)
+    ref = fuse_scan_normals(diffuse, specular, exact, hit, ScanFusion(), compiled=False)
+    for name in ("diffuse", "specular"):
+        np.testing.assert_array_equal(fast[name].used, ref[name].used)
+        np.testing.assert_allclose(fast[name].normals, ref[name].normals, atol=2e-6)
+        assert (fast[name].weight, fast[name].gain, fast[name].gate_deg) == (
+            ref[name].weight,
+            ref[name].gain,
+            ref[name].gate_deg,
+        )
+    render = render_scan_normals(scan, scene, vn, cam, step=2)
+    assert render.step == 2
+    fast = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion(), compiled=True)
+    ref = fuse_scan_normals(diffuse, specular, render, hit, ScanFusion(), compiled=False)
+    r0, c0 = 13, 21  # odd: the window's 2 x 2 blocks would be the image's shifted by a pixel
+    cut = ScanRender(
+        (r0, 150, c0, 160), render.normals[r0:150, c0:], render.hit[r0:150, c0:], render.cos_view[r0:150, c0:], 2
+    )
+    part = fuse_scan_normals(diffuse, specular, cut, hit, ScanFusion(), compiled=True)
+    for name in ("diffuse", "specular"):
+        f, r = fast[name], ref[name]
+        assert f.used.sum() > 5000 and (f.used != r.used).sum() <= 0.002 * f.used.sum()
+        assert abs(f.low_pixels - r.low_pixels) <= 0.002 * r.low_pixels
+        assert f.weight == pytest.approx(r.weight, abs=0.002) and f.gain == pytest.approx(r.gain, abs=0.002)
+        assert f.gate_deg == pytest.approx(r.gate_deg, rel=0.02)
+        photo = diffuse if name == "diffuse" else specular
+        np.testing.assert_array_equal(f.normals[~f.used], photo[~f.used])
+        same = hit & (f.used == r.used)
+        assert np.percentile(angle_between_deg(f.normals[same], r.normals[same]), 99) < 0.05
+        assert abs(_median_deg(f.normals, truth, hit) - _median_deg(r.normals, truth, hit)) < 0.002
+        np.testing.assert_array_equal(part[name].used, f.used[r0:150, c0:])
+        np.testing.assert_allclose(part[name].normals, f.normals[r0:150, c0:], atol=2e-6)
+
+
 def test_bad_gate_noise_is_a_config_error() -> None:
     from id2reflectance.errors import ConfigError
 

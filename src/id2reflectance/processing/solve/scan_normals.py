@@ -25,6 +25,14 @@ the same way). Per camera:
 3. a *gate* keeps the photometric normal where the two low-passes (at ``GATE_SIGMA_PX``, where the
    photometric noise is small) disagree by more than ``gate_deg``: hair, eyes, lashes, a scan that
    is wrong or displaced.
+
+Where numba can be imported the per-pixel work runs in compiled passes
+(:mod:`~id2reflectance.processing.solve.scan_normals_kernel`: the interpolation between the rays,
+the weighted fields as planes, the fused normal per pixel, no box-sized temporaries); where the
+scan was ray cast every 2 or more pixels (``RAY_SPACING_PX``: cameras from 768 px wide) the gate's
+Gaussian runs on a half-resolution grid (the image's 2 x 2 blocks, the Gaussian there, bilinear
+back: its sigma completed to ``GATE_SIGMA_PX``). The numpy version (``compiled=False``) is the
+reference: equal where the rays are every pixel, within float32 rounding.
 """
 
 from __future__ import annotations
@@ -35,9 +43,10 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from id2reflectance.capture.camera import Camera
+from id2reflectance.capture.camera import Camera, undistort_pixels
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene
 from id2reflectance.errors import ShapeError
+from id2reflectance.processing.solve.config import numba_available
 
 if TYPE_CHECKING:
     from id2reflectance.capture.session import Session
@@ -96,12 +105,15 @@ class ScanRender:
         camera (meaningless where ``hit`` is False).
     hit : (h, w) bool, the pixel's ray hits the scan.
     cos_view : (h, w) float32, cosine between the scan normal and the direction to the camera.
+    step : the rays' spacing (pixels) it was interpolated from; from 2 on, the fusion's compiled passes
+        take the gate's Gaussian on a half-resolution grid (:func:`fuse_scan_normals`).
     """
 
     window: tuple[int, int, int, int]
     normals: np.ndarray
     hit: np.ndarray
     cos_view: np.ndarray
+    step: int = 1
 
 
 def scan_scene(scan: FaceMesh) -> tuple[object, np.ndarray]:
@@ -117,6 +129,7 @@ def render_scan_normals(
     *,
     window: tuple[int, int, int, int] | None = None,
     step: int | None = None,
+    compiled: bool | None = None,
 ) -> ScanRender:
     """Render ``scan``'s smooth normals into ``camera``'s pixel grid.
 
@@ -128,13 +141,17 @@ def render_scan_normals(
     window : (row0, row1, col0, col1) to render; None: the whole image.
     step : one ray every ``step`` pixels (rows and columns), bilinear between (a pixel counts as
         hit only when every ray around it hits); None: ``round(width / RAY_SPACING_PX)``, at least 1.
+    compiled : the interpolation between the rays by the compiled pass
+        (:func:`~id2reflectance.processing.solve.scan_normals_kernel.upsample_scan`: exact bilinear
+        weights) or by ``cv2.remap`` (False: its weights in 1/32 pixel steps); None: compiled when numba
+        can be imported.
     """
     r0, r1, c0, c1 = window if window is not None else (0, camera.height, 0, camera.width)
     step = step if step is not None else max(1, int(round(camera.width / RAY_SPACING_PX)))
     rows = np.arange(r0, r1 + step - 1, step, dtype=np.float64)
     cols = np.arange(c0, c1 + step - 1, step, dtype=np.float64)  # the last ray at or past the window
     cc, rr = np.meshgrid(cols, rows)
-    origin, dirs = camera.pixel_rays(np.stack([cc.ravel(), rr.ravel()], axis=1))
+    origin, dirs = _pixel_rays(camera, np.stack([cc.ravel(), rr.ravel()], axis=1))
     _, face, bary = cast_rays(scene, origin, dirs)
     hit = face >= 0
     n = np.zeros((len(dirs), 3), np.float64)
@@ -144,6 +161,13 @@ def render_scan_normals(
     n[cos < 0] *= -1.0  # the side facing the camera, whatever the scan's winding
     grid = (len(rows), len(cols))
     fields = np.concatenate([n, np.abs(cos)[:, None], hit[:, None]], axis=1).astype(np.float32).reshape(*grid, 5)
+    if step > 1 and (compiled if compiled is not None else numba_available()):
+        from id2reflectance.processing.solve import scan_normals_kernel  # imports numba: only when used
+
+        normals = np.empty((r1 - r0, c1 - c0, 3), np.float32)
+        hit_px, cos_px = np.empty((r1 - r0, c1 - c0), bool), np.empty((r1 - r0, c1 - c0), np.float32)
+        scan_normals_kernel.upsample_scan(fields, step, normals, hit_px, cos_px)
+        return ScanRender(window=(r0, r1, c0, c1), normals=normals, hit=hit_px, cos_view=cos_px, step=step)
     if step > 1:
         yy, xx = np.mgrid[0 : r1 - r0, 0 : c1 - c0].astype(np.float32) / np.float32(step)
         fields = cv2.remap(fields, xx, yy, cv2.INTER_LINEAR)
@@ -154,7 +178,18 @@ def render_scan_normals(
         normals=np.ascontiguousarray(normals, np.float32),
         hit=fields[..., 4] > np.float32(0.999),
         cos_view=np.ascontiguousarray(fields[..., 3]),
+        step=step,
     )
+
+
+def _pixel_rays(camera: Camera, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``camera.pixel_rays(pixels)`` (equal to 1 ulp): the rotation by ``einsum``, not ``@``, whose
+    OpenBLAS call on an (N, 3) x (3, 3) product costs ten times the arithmetic in CPU seconds (0.05 s
+    of a 2048 px camera's fusion)."""
+    xn, yn = undistort_pixels(np.asarray(pixels, np.float64), camera.K, camera.dist)
+    d = np.einsum("ij,jk->ik", np.stack([xn, yn, np.ones_like(xn)], axis=1), camera.R)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return camera.center, d
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
@@ -162,9 +197,9 @@ def _norm(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("...i,...i->...", x, x))
 
 
-def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+def _blur(x: np.ndarray, sigma: float, *, out: np.ndarray | None = None) -> np.ndarray:
     k = 2 * int(np.ceil(3.0 * sigma)) + 1
-    return cv2.GaussianBlur(x, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
+    return cv2.GaussianBlur(x, (k, k), sigma, dst=out, borderType=cv2.BORDER_CONSTANT)
 
 
 class _LowPass:
@@ -267,6 +302,8 @@ def fuse_scan_normals(
     settings: ScanFusion,
     *,
     lobes: tuple[bool, bool] = (True, True),
+    compiled: bool | None = None,
+    out: dict[str, np.ndarray] | None = None,
 ) -> dict[str, FusedNormal]:
     """The photometric normals' high frequencies on the scan's and their own low ones, weighted.
 
@@ -281,6 +318,12 @@ def fuse_scan_normals(
     valid : (H, W) bool, the solved maps' mask.
     settings : sigma, weights and gate.
     lobes : (diffuse, specular): which to fuse.
+    compiled : the compiled passes (:mod:`scan_normals_kernel`, equal to float32 rounding) or numpy's
+        (False); None: compiled when numba can be imported.
+    out : per lobe fused, a (h, w, 3) float32 array (the window's size) that receives the fused normals
+        and becomes ``FusedNormal.normals``; it may be the lobe's own photometric normals' window (every
+        pixel is read before it is written, and neither lobe reads the other's photometric normals once
+        the first is written). None: new arrays.
 
     Returns
     -------
@@ -293,14 +336,17 @@ def fuse_scan_normals(
         raise ShapeError(f"fuse_scan_normals: scan window {scan.window} of {scan.normals.shape} in {valid.shape}")
     win = (slice(r0, r1), slice(c0, c1))
     region = valid[win] & scan.hit & (scan.cos_view > MIN_COS_VIEW)
+    names = [n for n, on in zip(("diffuse", "specular"), lobes) if on]
+    if compiled if compiled is not None else numba_available():
+        return _fuse_compiled(diffuse[win], specular[win], scan, region, settings, names, out or {})
     w = region.astype(np.float32)
     low, gate_low = _LowPass(w, settings.sigma_px), _LowPass(w, GATE_SIGMA_PX)
     photo = {"diffuse": diffuse[win].astype(np.float32), "specular": specular[win].astype(np.float32)}
-    names = [n for n, on in zip(("diffuse", "specular"), lobes) if on]
     masked = {n: v * w[..., None] for n, v in (*photo.items(), ("scan", scan.normals))}  # once for both sigmas
     lp_photo = {n: low(masked[n]) for n in photo if n in names or settings.weight is None}
     lp_scan, gate_scan = low(masked["scan"]), gate_low(masked["scan"])
     adaptive = settings.gate_noise is not None and "diffuse" in names  # the diffuse lobe's gate only
+    given = out or {}
     gate_photo = {n: gate_low(masked[n]) for n in photo if n in names or adaptive}
     scan_high = scan.normals - lp_scan
     step = max(1, int(np.sqrt(np.count_nonzero(region) / STATS_PIXELS)))
@@ -337,6 +383,9 @@ def fuse_scan_normals(
         fused += (lp_scan - lp_photo[name]) * share[..., None]
         fused /= np.maximum(_norm(fused), np.float32(1e-12))[..., None]
         np.copyto(fused, p, where=~used[..., None])
+        if name in given:
+            np.copyto(given[name], fused)
+            fused = given[name]
         out[name] = FusedNormal(
             scan.window,
             fused,
@@ -345,6 +394,99 @@ def fuse_scan_normals(
             round(float(gain), 4),
             round(float(gate_deg), 3),
             int(np.count_nonzero(low_used)),
+        )
+    return out
+
+
+def _sub_low(planes: np.ndarray, sub: tuple[slice, slice], first: int) -> np.ndarray:
+    """(n, 3) float32: a field's low-pass at the subsample, ``planes`` (10, h, w) as :func:`masked_planes`'
+    low-passed (divided by the weight's plane as :class:`_LowPass` divides)."""
+    inv = 1.0 / np.maximum(planes[0][sub], np.float32(1e-6))
+    return np.stack([planes[first + c][sub] * inv for c in range(3)], axis=-1).reshape(-1, 3)
+
+
+def _fuse_compiled(
+    diffuse: np.ndarray,
+    specular: np.ndarray,
+    scan: ScanRender,
+    region: np.ndarray,
+    settings: ScanFusion,
+    names: list[str],
+    given: dict[str, np.ndarray],
+) -> dict[str, FusedNormal]:
+    """:func:`fuse_scan_normals` over the scan's window by the compiled passes (same arguments, cut to the
+    window; ``region`` (h, w) bool; ``given``: ``out``): the weighted fields as planes, each plane's two Gaussians, the
+    weights from the subsample (numpy, as the numpy version), then one pass per lobe."""
+    from id2reflectance.processing.solve import scan_normals_kernel as kernel  # imports numba: only when used
+
+    photo = {
+        "diffuse": diffuse if diffuse.dtype == np.float32 else diffuse.astype(np.float32),
+        "specular": specular if specular.dtype == np.float32 else specular.astype(np.float32),
+    }
+    h, w = region.shape
+    planes = np.empty((kernel.PLANES, h, w), np.float32)
+    kernel.masked_planes(photo["diffuse"], photo["specular"], scan.normals, region, planes)
+    if scan.step >= 2:  # the gate's Gaussian on the image's 2 x 2 blocks, whatever the window's origin
+        grid = np.array([2, scan.window[0] % 2, scan.window[2] % 2], np.int64)
+        gate = np.empty((kernel.PLANES, *kernel.half_shape(h, w, (int(grid[1]), int(grid[2])))), np.float32)
+        kernel.decimate2(planes, int(grid[1]), int(grid[2]), gate)
+        # the 2 x 2 means (0.25 px^2 along each axis) and the bilinear interpolation back (0.75 px^2 on
+        # average) complete the gate's Gaussian
+        gate_sigma = float(np.sqrt(GATE_SIGMA_PX**2 - 1.0) / 2)
+    else:
+        grid, gate, gate_sigma = np.array([1, 0, 0], np.int64), planes.copy(), GATE_SIGMA_PX
+    for k in range(kernel.PLANES):  # in place (fresh pages cost a fault each)
+        _blur(gate[k], gate_sigma, out=gate[k])
+        _blur(planes[k], settings.sigma_px, out=planes[k])
+    low = planes
+    first = {"diffuse": 1, "specular": 4}
+    step = max(1, int(np.sqrt(np.count_nonzero(region) / STATS_PIXELS)))
+    sub = (slice(None, None, step), slice(None, None, step))
+    in_sub = region[sub].reshape(-1)
+    fallback = np.all(photo["diffuse"][sub] == photo["specular"][sub], axis=-1).reshape(-1)
+    rr, cc = np.meshgrid(np.arange(0, h, step), np.arange(0, w, step), indexing="ij")
+    at = np.empty((rr.size, 9), np.float32)
+    kernel.gate_samples(gate, grid, rr.ravel(), cc.ravel(), at)
+    gate_sub = {"diffuse": at[:, 0:3], "specular": at[:, 3:6], "scan": at[:, 6:9]}
+    low_sub = {n: _sub_low(low, sub, first[n]) for n in first} | {"scan": _sub_low(low, sub, 7)}
+    photo_sub = {n: v[sub].reshape(-1, 3) for n, v in photo.items()}
+    scan_high = scan.normals[sub].reshape(-1, 3) - low_sub["scan"]
+    adaptive = settings.gate_noise is not None and "diffuse" in names
+    out = {}
+    for name in names:
+        other = "specular" if name == "diffuse" else "diffuse"
+        g, gs = gate_sub[name], gate_sub["scan"]
+        cos_p_scan = np.einsum("...i,...i->...", g, gs)
+        lengths = _norm(g) * _norm(gs)
+        cos_gate = np.float32(np.cos(np.radians(settings.gate_deg)))
+        used = in_sub & (cos_p_scan > cos_gate * lengths)
+        low_used, gate_deg, cos_low = used, settings.gate_deg, cos_gate
+        if adaptive and name == "diffuse":
+            both = in_sub & ~fallback
+            if both.any():
+                var_p, _ = hat_variances(g[both], gs[both], gate_sub[other][both])
+                gate_deg = min(gate_deg, settings.gate_noise * float(np.degrees(np.sqrt(var_p))))
+                cos_low = np.float32(np.cos(np.radians(gate_deg)))
+                low_used = used & (cos_p_scan > cos_low * lengths)
+        gain = settings.gain
+        if gain is None:
+            gain = high_pass_gain((photo_sub[name] - low_sub[name])[used], scan_high[used])
+        weight = settings.weight
+        if weight is None:
+            both = low_used & ~fallback
+            lp = (low_sub[name][both], low_sub["scan"][both], low_sub[other][both])
+            weight = low_band_weight(*lp) if both.any() else 1.0
+        params = np.array([cos_gate, cos_low, gain, weight], np.float32)
+        fused, used_px = given.get(name, np.empty((h, w, 3), np.float32)), np.empty((h, w), bool)
+        low_pixels = kernel.fuse_rows(photo[name], region, low, gate, grid, first[name], params, fused, used_px)
+        out[name] = FusedNormal(
+            scan.window,
+            fused,
+            used_px,
+            round(float(weight), 4),
+            round(float(gain), 4),
+            round(float(gate_deg), 3),
+            int(low_pixels),
         )
     return out
 
@@ -377,7 +519,7 @@ def _crop_to_scan(render: ScanRender, valid: np.ndarray, margin: int) -> ScanRen
         return render
     cut = (slice(a0, a1), slice(b0, b1))
     window = (r0 + a0, r0 + a1, c0 + b0, c0 + b1)
-    return ScanRender(window, render.normals[cut], render.hit[cut], render.cos_view[cut])
+    return ScanRender(window, render.normals[cut], render.hit[cut], render.cos_view[cut], render.step)
 
 
 @dataclass
@@ -438,11 +580,13 @@ def fuse_camera_normals(
     )
     if render is None:
         return out
-    fused = fuse_scan_normals(maps.normal_diffuse, maps.normal_specular, render, maps.mask, settings, lobes=lobes)
     r0, r1, c0, c1 = render.window
     win = (slice(r0, r1), slice(c0, c1))
-    for name, f in fused.items():  # both computed from the solved normals before either is replaced
-        getattr(maps, f"normal_{name}")[win] = f.normals
+    into = {name: getattr(maps, f"normal_{name}")[win] for name in ("diffuse", "specular")}
+    fused = fuse_scan_normals(
+        maps.normal_diffuse, maps.normal_specular, render, maps.mask, settings, lobes=lobes, out=into
+    )  # written in place: each lobe from the solved normals (``out``)
+    for name, f in fused.items():
         out[name] = {"pixels": int(f.used.sum()), "weight": f.weight, "gain": f.gain}
         out[name] |= {"gate_deg": f.gate_deg, "low_pixels": f.low_pixels}
     return out
