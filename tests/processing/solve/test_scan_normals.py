@@ -121,6 +121,20 @@ def test_weights_are_estimated_from_the_estimates_disagreement() -> None:
     assert high_pass_gain(np.zeros((5, 3)), scan[:5]) == 1.0
 
 
+def test_gain_with_a_second_witness_is_blind_to_the_scans_attenuation() -> None:
+    """A smoothed scan keeps half the relief: the scan alone halves the gain, the other lobe's
+    high-pass (its own attenuation and noise) as a second witness cancels that."""
+    rng = np.random.default_rng(1)
+    truth = rng.standard_normal((40000, 3))
+    photo = truth + rng.standard_normal(truth.shape)  # the oracle gain: 1 / (1 + 1)
+    scan = 0.5 * truth + 0.1 * rng.standard_normal(truth.shape)
+    other = 0.7 * truth + 0.8 * rng.standard_normal(truth.shape)
+    assert high_pass_gain(photo, scan) == pytest.approx(0.25, abs=0.02)
+    assert high_pass_gain(photo, scan, other) == pytest.approx(0.5, abs=0.03)
+    # a witness that does not correlate with the scan: the plain ratio
+    assert high_pass_gain(photo, scan, -other) == high_pass_gain(photo, scan)
+
+
 def test_fused_normal_beats_the_photometric_one() -> None:
     cam = _camera()
     truth, hit = _true_normals(cam)
