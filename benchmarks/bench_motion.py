@@ -34,7 +34,11 @@ Rows (figure | value | reference | ratio):
   scaled to the case's size, both lobes fused; noisy stand-ins for the solved normals) alone and
   added to alignment plus denoising, in the same units.
 
-Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--seed S] [--baseline-src DIR]``
+With ``--scan-variant sim|noise|decimate|taubin|shift|all`` the noise parts degrade the session's scan
+first (``scan_variants.py``: a realistic scan) and print the normals' figures of ``scan_normals="off"``
+beside the default's (the scan fusion's gain, or loss).
+
+Run alone: ``python benchmarks/bench_motion.py [--part motion|noise|noinv|cost] [--seed S] [--scan-variant V] [--baseline-src DIR]``
 (one part under about three minutes on the shared 2-core machine; ``--part cost`` with a baseline
 about six).
 """
@@ -103,7 +107,12 @@ def _rows(label: str, acc, targets: dict[str, float]) -> list[Row]:
 
 
 def motion_rows(
-    tmp: Path, *, size: int = 256, parts: tuple[str, ...] = ("motion", "noise", "noinv", "cost"), seed: int = 0
+    tmp: Path,
+    *,
+    size: int = 256,
+    parts: tuple[str, ...] = ("motion", "noise", "noinv", "cost"),
+    seed: int = 0,
+    scan_variant: str | None = None,
 ) -> list[Row]:
     rows: list[Row] = []
     if "motion" in parts:
@@ -124,33 +133,48 @@ def motion_rows(
         acc = solve_accuracy(still, tmp / "still_auto")["all"]
         rows += _rows(f"no motion {size}px, --align auto", acc, CLEAN_TARGETS)
     if "noise" in parts:
-        rows += noise_motion_rows(tmp, size=size, seed=seed)
+        rows += noise_motion_rows(tmp, size=size, seed=seed, scan_variant=scan_variant)
     if "noinv" in parts:
-        rows += noise_motion_rows(tmp, size=size, inverses=False, seed=seed)
+        rows += noise_motion_rows(tmp, size=size, inverses=False, seed=seed, scan_variant=scan_variant)
     if "cost" in parts:
         moving_dir, still_dir = _sessions(tmp, size)
         rows += cost_rows(moving_dir, still_dir)
     return rows
 
 
-def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True, seed: int = 0) -> list[Row]:
+def noise_motion_rows(
+    tmp: Path, *, size: int = 256, inverses: bool = True, seed: int = 0, scan_variant: str | None = None
+) -> list[Row]:
     """Issue 20's figures with the issue's noise and motion together, beside noise alone (same run);
     ``inverses=False``: sessions without the inverse patterns (8 frames: no complementary templates,
     every cross-polarised frame is matched to the full-on reference); ``seed``: the simulator's
-    (another head, its noise and motion; ``--seed``)."""
+    (another head, its noise and motion; ``--seed``); ``scan_variant``: the session's scan degraded
+    first (``scan_variants.degrade_scan``, seeded by ``seed``: ``sim`` keeps the simulator's), and
+    both sessions solved again with ``scan_normals="off"``: the normals' figures of the default beside
+    those of ``off`` (the fusion's gain or loss; ``--scan-variant``)."""
     import shutil
 
     from noise_figures import ISSUE_NOISE, LIMITS, _mask_figures  # beside this script
+    from scan_variants import degrade_session_scan  # beside this script
 
-    solved = {}
+    solved, fusion_rows = {}, []
     variant = "" if inverses else " no inverses"
     for tag, moving in (("noise", False), ("noise+motion", True)):
         cfg = replace(_config(size, moving, inverses=inverses), seed=seed, **ISSUE_NOISE)
         session = simulate_subject(tmp / f"{tag}{variant}", subject_index=0, config=cfg)
         shutil.rmtree(session / "masks")  # the solver finds the head itself
+        if scan_variant is not None:
+            degrade_session_scan(session, scan_variant, seed=seed)
         out = tmp / f"{tag}{variant}_solved"
         report = solve_session(session, out, config=SolverConfig())
         acc = solve_accuracy(session, out, visibility_min=0.99)["all"]
+        if scan_variant is not None:
+            solve_session(session, out.with_name(out.name + "_off"), config=SolverConfig(scan_normals="off"))
+            off = solve_accuracy(session, out.with_name(out.name + "_off"), visibility_min=0.99)["all"]
+            for key in ("diffuse_normal_deg", "specular_normal_deg"):
+                v, ref = getattr(acc, key), getattr(off, key)
+                label = f"{tag} {size}px{variant}, scan {scan_variant}: {key}, default vs scan_normals off"
+                fusion_rows.append((label, f"{v:.4g}", f"off {ref:.4g}", f"{v / ref:.3g}"))
         spill, cover = _mask_figures(session, out)
         figures = {k: getattr(acc, k) for k in LIMITS} | {"mask spill": spill, "mask cover": cover}
         if moving:
@@ -176,7 +200,7 @@ def noise_motion_rows(tmp: Path, *, size: int = 256, inverses: bool = True, seed
                 "-" if ref is None or ref == 0 else f"{v / ref:.3g}",
             )
         )
-    return rows
+    return rows + fusion_rows
 
 
 COST_CASES = ((2048, 14, True, None), (4096, 8, True, None), (4096, 8, False, None), (2048, 14, True, 1024))
@@ -495,11 +519,23 @@ if __name__ == "__main__":
     parser.add_argument("--sessions", help="--part cost: simulated sessions kept (or reused) in this folder")
     parser.add_argument("--repeats", type=int, default=1, help="--part cost: the fastest of this many alignments")
     parser.add_argument("--seed", type=int, default=0, help="--part noise / noinv: the simulator's seed (another head)")
+    parser.add_argument(
+        "--scan-variant",
+        choices=["sim", "noise", "decimate", "taubin", "shift", "all"],
+        help="--part noise / noinv: the session's scan degraded so (benchmarks/scan_variants.py, seeded by --seed; "
+        "sim: as simulated) and each session solved again with scan_normals off, printed beside",
+    )
     parser.add_argument("--tag", default="", help=argparse.SUPPRESS)  # the baseline process's row prefix
     args = parser.parse_args()
     parts = tuple(args.part or ("motion", "noise", "noinv", "cost"))
     with tempfile.TemporaryDirectory(prefix="bench_motion_") as tmpdir:
-        table = motion_rows(Path(tmpdir), size=args.size, parts=tuple(p for p in parts if p != "cost"), seed=args.seed)
+        table = motion_rows(
+            Path(tmpdir),
+            size=args.size,
+            parts=tuple(p for p in parts if p != "cost"),
+            seed=args.seed,
+            scan_variant=args.scan_variant,
+        )
         if "cost" in parts:
             moving, still = _sessions(Path(args.sessions or tmpdir), args.size)
             if args.baseline_src:

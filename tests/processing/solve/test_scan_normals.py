@@ -15,15 +15,19 @@ from id2reflectance.capture.camera import Camera, look_at
 from id2reflectance.capture.geometry.mesh import FaceMesh
 from id2reflectance.errors import InputFileError, ShapeError
 from id2reflectance.processing.solve.accuracy import angle_between_deg, solve_accuracy
+from id2reflectance.processing.solve.camera_maps import CameraMaps
 from id2reflectance.processing.solve.config import SolverConfig
 from id2reflectance.processing.solve.scan_normals import (
     ScanFusion,
     ScanRender,
+    SessionScan,
+    fuse_camera_normals,
     fuse_scan_normals,
     high_pass_gain,
     low_band_weight,
     render_scan_normals,
     scan_scene,
+    scan_shift,
 )
 from id2reflectance.processing.solve.solver import solve_session
 
@@ -117,6 +121,20 @@ def test_weights_are_estimated_from_the_estimates_disagreement() -> None:
     assert high_pass_gain(np.zeros((5, 3)), scan[:5]) == 1.0
 
 
+def test_gain_with_a_second_witness_is_blind_to_the_scans_attenuation() -> None:
+    """A smoothed scan keeps half the relief: the scan alone halves the gain, the other lobe's
+    high-pass (its own attenuation and noise) as a second witness cancels that."""
+    rng = np.random.default_rng(1)
+    truth = rng.standard_normal((40000, 3))
+    photo = truth + rng.standard_normal(truth.shape)  # the oracle gain: 1 / (1 + 1)
+    scan = 0.5 * truth + 0.1 * rng.standard_normal(truth.shape)
+    other = 0.7 * truth + 0.8 * rng.standard_normal(truth.shape)
+    assert high_pass_gain(photo, scan) == pytest.approx(0.25, abs=0.02)
+    assert high_pass_gain(photo, scan, other) == pytest.approx(0.5, abs=0.03)
+    # a witness that does not correlate with the scan: the plain ratio
+    assert high_pass_gain(photo, scan, -other) == high_pass_gain(photo, scan)
+
+
 def test_fused_normal_beats_the_photometric_one() -> None:
     cam = _camera()
     truth, hit = _true_normals(cam)
@@ -186,8 +204,7 @@ def test_diffuse_low_band_gate_follows_the_photometric_error() -> None:
 def test_fusion_is_cut_to_the_scans_image() -> None:
     """A mask over the whole frame: the fusion runs on the box of the scan's image (plus the
     Gaussians' margin) and gives the maps of the fusion over the whole frame."""
-    from id2reflectance.processing.solve.camera_maps import CameraMaps
-    from id2reflectance.processing.solve.scan_normals import SessionScan, _crop_to_scan, fuse_camera_normals
+    from id2reflectance.processing.solve.scan_normals import _crop_to_scan
 
     cam = _camera(160)
     truth, hit = _true_normals(cam)
@@ -205,7 +222,7 @@ def test_fusion_is_cut_to_the_scans_image() -> None:
     maps.mask[...] = everywhere
     maps.normal_diffuse[...] = diffuse
     maps.normal_specular[...] = specular
-    record = fuse_camera_normals(maps, cam, SessionScan(scan, scene, vn), (True, True), ScanFusion())
+    record = fuse_camera_normals(maps, cam, SessionScan(scan, scene, vn), (True, True), ScanFusion(register=False))
     for name in ("diffuse", "specular"):
         np.testing.assert_allclose(getattr(maps, f"normal_{name}"), whole[name].normals, atol=1e-6)
         assert record[name]["pixels"] == int(whole[name].used.sum()) > 1000
@@ -274,6 +291,44 @@ def test_compiled_fusion_agrees_with_numpys(seed: int) -> None:
         np.testing.assert_allclose(part[name].normals, f.normals[r0:150, c0:], atol=2e-6)
 
 
+def test_misregistered_scan_is_shifted_back() -> None:
+    """A scan displaced by 2 mm across the view (a calibration error; about 0.6 px here): the
+    shift estimated against the photometric low band puts its normals back on the pixels they
+    belong to, and the fusion with it beats the one without it."""
+    cam = _camera()
+    truth, hit = _true_normals(cam)
+    diffuse, specular = _noisy_lobes(truth, hit, 5, low=(0.01, 0.015))
+    scan = _sphere(centre=(0.002, 0.001, 0.0))
+    scene, vn = scan_scene(scan)
+    render = render_scan_normals(scan, scene, vn, cam)
+    dx, dy = scan_shift(render, diffuse, specular, hit)
+    # 2 mm and 1 mm seen from 0.5-0.6 m: 0.51-0.61 px and 0.26-0.31 px (y down in the image)
+    assert 0.45 < dx < 0.7 and -0.35 < dy < -0.15, (dx, dy)
+    back = render_scan_normals(scan, scene, vn, cam, shift=(dx, dy))
+    inner = cv2.erode((hit & render.hit).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert _median_deg(back.normals, truth, inner) < 0.5 * _median_deg(render.normals, truth, inner)
+    # the shift of a registered scan is small, and the record carries it
+    assert np.hypot(*scan_shift(_rendered(_sphere(), cam), diffuse, specular, hit)) < 0.15
+    fused = {}
+    for on in (False, True):
+        maps = _maps_of(cam, hit, diffuse, specular)
+        record = fuse_camera_normals(maps, cam, SessionScan(scan, scene, vn), (True, True), ScanFusion(register=on))
+        fused[on] = (maps, record)
+    assert "shift_px" not in fused[False][1] and fused[True][1]["shift_px"] == [round(dx, 4), round(dy, 4)]
+    for name in ("diffuse", "specular"):
+        err = {on: _median_deg(getattr(fused[on][0], f"normal_{name}"), truth, inner) for on in (False, True)}
+        assert err[True] < 0.9 * err[False], (name, err)
+
+
+def _maps_of(cam: Camera, mask: np.ndarray, diffuse: np.ndarray, specular: np.ndarray) -> CameraMaps:
+
+    maps = CameraMaps.empty(cam.name, cam.height, cam.width)
+    maps.mask[...] = mask
+    maps.normal_diffuse[...] = diffuse
+    maps.normal_specular[...] = specular
+    return maps
+
+
 def test_bad_gate_noise_is_a_config_error() -> None:
     from id2reflectance.errors import ConfigError
 
@@ -321,9 +376,10 @@ def test_solve_with_the_scan_lowers_both_normals_errors(sessions: dict[str, Path
     solve_session(sessions["noisy"], on, config=SolverConfig(align="none"))
     solve_session(sessions["noisy"], off, config=SolverConfig(align="none", scan_normals="off"))
     a, b = solve_accuracy(sessions["noisy"], on)["all"], solve_accuracy(sessions["noisy"], off)["all"]
-    # diffuse: 0.714 -> 0.694 deg (0.674 with the fixed gate alone: the photometric diffuse normal is
-    # accurate at 3 px here, so its low band takes the scan's share on fewer pixels)
-    assert a.diffuse_normal_deg < 0.985 * b.diffuse_normal_deg
+    # diffuse: 0.714 -> 0.706 deg (0.694 before branch scan20s's weights: the scan the less accurate
+    # low band here, its share and the high band's shrink smaller; 0.674 with the fixed gate alone);
+    # specular 1.051 -> 0.813
+    assert a.diffuse_normal_deg < 0.995 * b.diffuse_normal_deg
     assert a.specular_normal_deg < 0.95 * b.specular_normal_deg
     rec = _record(on)
     assert rec["used"] and rec["diffuse"]["pixels"] > 1000 and rec["specular"]["pixels"] > 1000

@@ -95,8 +95,9 @@ class SolverConfig:
     scan_normals_weight : the scan's weight in the low band, in [0, 1]; None (default): estimated
         per camera and lobe from the three normals' disagreement (three-cornered hat).
     scan_normals_gain : weight of the photometric high-pass, in [0, 1]; None (default): its
-        least-squares gain with the scan's high-pass as the witness (1 keeps it whole; below 1
-        shrinks the noise the denoiser leaves at pixel scale).
+        least-squares gain with the scan's high-pass and the other lobe's as the witnesses, raised
+        to the power of the scan's low-band weight (1 keeps it whole; below 1 shrinks the noise the
+        denoiser leaves at pixel scale; a scan not trusted in the low band shrinks nothing).
     scan_normals_min_diffuse_noise_deg : the diffuse normal is fused only where the estimated noise
         of one pixel's diffuse normal (``solve.json`` ``noise.diffuse_noise_deg``) is at least this
         (degrees): below it the photometric low band beats the scan's on some heads (256 px heads
@@ -110,6 +111,9 @@ class SolverConfig:
         error (three-cornered hat at 3 px), at most ``scan_normals_gate_deg``; None: the fixed gate
         alone. A scan's local errors (noise, coarse, shifted) stay out of an accurate diffuse normal
         (docs/solve.md 1c, "Realistic scans").
+    scan_normals_register : estimate each camera's sub-pixel 2D shift of the scan against the
+        photometric normals' low band (a calibration error of the scan) and render the scan with it
+        before the fusion (``solve.json`` ``scan_normals.shift_px``); False: the scan as it lies.
     """
 
     tile_rows: int = 0
@@ -139,6 +143,7 @@ class SolverConfig:
     scan_normals_min_diffuse_noise_deg: float = 1.8
     scan_normals_gate_deg: float = 5.0
     scan_normals_gate_noise: float | None = 3.0
+    scan_normals_register: bool = True
 
     def __post_init__(self) -> None:
         if self.tile_rows < 0:

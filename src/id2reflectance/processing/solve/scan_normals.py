@@ -19,12 +19,22 @@ the same way). Per camera:
    the three-cornered hat with the other lobe's photometric normal as the third estimate (three
    estimates with independent errors: each pair's difference variance is the sum of their two;
    medians of the squared differences, robust to the outliers of hair and dark spots).
+   Where that weight is under 1/2 (the scan the less accurate estimate) it becomes
+   ``k^2 / (k^2 + (1 - k)^2)``, the squared variance ratio: a realistic scan's errors are structured
+   (smoothed relief, decimation), not the independent noise the hat assumes.
    ``a``, the photometric high-pass's weight, is its least-squares gain with the scan's high-pass
-   as the witness (:func:`high_pass_gain`): 1 where the photometric high-pass holds no noise to
-   shrink. ``k = 1, a = 1`` is the plain substitution of the low frequencies;
+   and the other lobe's as the witnesses (:func:`high_pass_gain`), raised to the power ``k``: 1
+   where the photometric high-pass holds no noise to shrink or where the scan is not trusted in the
+   low band (its high-pass, attenuated, is then no witness). ``k = 1, a = 1`` is the plain
+   substitution of the low frequencies;
 3. a *gate* keeps the photometric normal where the two low-passes (at ``GATE_SIGMA_PX``, where the
    photometric noise is small) disagree by more than ``gate_deg``: hair, eyes, lashes, a scan that
    is wrong or displaced.
+
+Before 2, the scan's misregistration to the camera (a calibration error of a real scan: 0.5 mm is
+about 0.6 px at 256 px) is estimated as a sub-pixel 2D shift of its rendered normals against the
+photometric normals' low band (:func:`scan_shift`, Lucas-Kanade) and the scan rendered again with
+it (``ScanFusion.register``).
 
 Where numba can be imported the per-pixel work runs in compiled passes
 (:mod:`~id2reflectance.processing.solve.scan_normals_kernel`: the interpolation between the rays,
@@ -87,6 +97,8 @@ class ScanFusion:
         disagreement is the scan's error (the high band's gain still applies there); None:
         ``gate_deg`` alone. The specular lobe keeps
         ``gate_deg`` (its gate so scaled, 1.8 deg on seed 1 moving, lost 0.92 -> 1.05 deg).
+    register : estimate the scan's sub-pixel shift against the photometric low band per camera
+        (:func:`scan_shift`) and render the scan with it before the fusion.
     """
 
     sigma_px: float = 1.0
@@ -94,6 +106,7 @@ class ScanFusion:
     gain: float | None = None
     gate_deg: float = 5.0
     gate_noise: float | None = 3.0
+    register: bool = True
 
 
 @dataclass
@@ -130,6 +143,7 @@ def render_scan_normals(
     window: tuple[int, int, int, int] | None = None,
     step: int | None = None,
     compiled: bool | None = None,
+    shift: tuple[float, float] = (0.0, 0.0),
 ) -> ScanRender:
     """Render ``scan``'s smooth normals into ``camera``'s pixel grid.
 
@@ -145,13 +159,15 @@ def render_scan_normals(
         (:func:`~id2reflectance.processing.solve.scan_normals_kernel.upsample_scan`: exact bilinear
         weights) or by ``cv2.remap`` (False: its weights in 1/32 pixel steps); None: compiled when numba
         can be imported.
+    shift : (dx, dy) pixels: each pixel shows the scan as the camera sees it at the pixel plus this
+        (the scan's misregistration, :func:`scan_shift`).
     """
     r0, r1, c0, c1 = window if window is not None else (0, camera.height, 0, camera.width)
     step = step if step is not None else max(1, int(round(camera.width / RAY_SPACING_PX)))
     rows = np.arange(r0, r1 + step - 1, step, dtype=np.float64)
     cols = np.arange(c0, c1 + step - 1, step, dtype=np.float64)  # the last ray at or past the window
     cc, rr = np.meshgrid(cols, rows)
-    origin, dirs = _pixel_rays(camera, np.stack([cc.ravel(), rr.ravel()], axis=1))
+    origin, dirs = _pixel_rays(camera, np.stack([cc.ravel() + shift[0], rr.ravel() + shift[1]], axis=1))
     _, face, bary = cast_rays(scene, origin, dirs)
     hit = face >= 0
     n = np.zeros((len(dirs), 3), np.float64)
@@ -221,21 +237,33 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", a.astype(np.float64), b.astype(np.float64)))
 
 
-def high_pass_gain(photo_high: np.ndarray, scan_high: np.ndarray) -> float:
+def high_pass_gain(photo_high: np.ndarray, scan_high: np.ndarray, witness_high: np.ndarray | None = None) -> float:
     """The least-squares weight of the photometric high-pass, with the scan's as the witness.
 
     ``sum(h_p . h_s) / sum(h_p . h_p)``, clipped to [0, 1]: the scan's high-pass error is
     independent of the photometric noise, so the numerator estimates the photometric high-pass's
     covariance with the true one (its noise does not enter) and the ratio the gain that shrinks
-    the noise left at pixel scale (1 where there is none to shrink).
+    the noise left at pixel scale (1 where there is none to shrink). The numerator is that
+    covariance times the scan's attenuation of the relief (decimation, smoothing); with a second
+    witness ``h_o`` (the other lobe's high-pass, its noise independent of both) the attenuation
+    cancels: ``sum(h_p . h_s) sum(h_p . h_o) / (sum(h_s . h_o) sum(h_p . h_p))`` (the plain ratio
+    where a covariance is not positive).
 
     Parameters
     ----------
     photo_high, scan_high : (N, 3) float, high-passes of the photometric and scan normals at the
         same pixels (none: gain 1).
+    witness_high : (N, 3) float, the other lobe's photometric high-pass there, or None.
     """
     var = _dot(photo_high, photo_high)
-    return 1.0 if var <= 0 else float(np.clip(_dot(photo_high, scan_high) / var, 0.0, 1.0))
+    if var <= 0:
+        return 1.0
+    ps = _dot(photo_high, scan_high)
+    if witness_high is not None:
+        po, so = _dot(photo_high, witness_high), _dot(scan_high, witness_high)
+        if po > 0 and so > 0 and ps > 0:
+            return float(np.clip(ps * po / (so * var), 0.0, 1.0))
+    return float(np.clip(ps / var, 0.0, 1.0))
 
 
 def low_band_weight(photo_low: np.ndarray, scan_low: np.ndarray, witness_low: np.ndarray) -> float:
@@ -343,7 +371,7 @@ def fuse_scan_normals(
     low, gate_low = _LowPass(w, settings.sigma_px), _LowPass(w, GATE_SIGMA_PX)
     photo = {"diffuse": diffuse[win].astype(np.float32), "specular": specular[win].astype(np.float32)}
     masked = {n: v * w[..., None] for n, v in (*photo.items(), ("scan", scan.normals))}  # once for both sigmas
-    lp_photo = {n: low(masked[n]) for n in photo if n in names or settings.weight is None}
+    lp_photo = {n: low(masked[n]) for n in photo if n in names or settings.weight is None or settings.gain is None}
     lp_scan, gate_scan = low(masked["scan"]), gate_low(masked["scan"])
     adaptive = settings.gate_noise is not None and "diffuse" in names  # the diffuse lobe's gate only
     given = out or {}
@@ -369,13 +397,19 @@ def fuse_scan_normals(
         high = p - lp_photo[name]
         stats = used[sub]
         gain = settings.gain
-        if gain is None:
-            gain = high_pass_gain(high[sub][stats], scan_high[sub][stats])
+        if gain is None:  # the other lobe's high-pass as a second witness
+            sel = stats & ~fallback
+            o_high = (photo[other] - lp_photo[other])[sub][sel]
+            gain = high_pass_gain(high[sub][sel], scan_high[sub][sel], o_high)
         weight = settings.weight
         if weight is None:  # on the pixels that take it (on all of ``used``: +7 % on a decimated scan)
             both = low_used[sub] & ~fallback
             lp = {k: v[sub][both] for k, v in (("p", lp_photo[name]), ("o", lp_photo[other]), ("c", lp_scan))}
             weight = low_band_weight(lp["p"], lp["c"], lp["o"]) if both.any() else 1.0
+            if weight < 0.5:  # the scan the less accurate estimate: its share by the squared variance ratio
+                weight = weight**2 / (weight**2 + (1.0 - weight) ** 2)
+        if settings.gain is None:  # the high band shrunk as far as the scan is trusted in the low band
+            gain = gain ** float(weight)
         fused = high  # lp_photo + k (lp_scan - lp_photo) where low_used + a high, in place
         fused *= np.float32(gain)
         fused += lp_photo[name]
@@ -469,13 +503,19 @@ def _fuse_compiled(
                 cos_low = np.float32(np.cos(np.radians(gate_deg)))
                 low_used = used & (cos_p_scan > cos_low * lengths)
         gain = settings.gain
-        if gain is None:
-            gain = high_pass_gain((photo_sub[name] - low_sub[name])[used], scan_high[used])
+        if gain is None:  # the other lobe's high-pass as a second witness (as the numpy version)
+            sel = used & ~fallback
+            o_high = (photo_sub[other] - low_sub[other])[sel]
+            gain = high_pass_gain((photo_sub[name] - low_sub[name])[sel], scan_high[sel], o_high)
         weight = settings.weight
         if weight is None:
             both = low_used & ~fallback
             lp = (low_sub[name][both], low_sub["scan"][both], low_sub[other][both])
             weight = low_band_weight(*lp) if both.any() else 1.0
+            if weight < 0.5:  # the scan the less accurate estimate: its share by the squared variance ratio
+                weight = weight**2 / (weight**2 + (1.0 - weight) ** 2)
+        if settings.gain is None:  # the high band shrunk as far as the scan is trusted in the low band
+            gain = gain ** float(weight)
         params = np.array([cos_gate, cos_low, gain, weight], np.float32)
         fused, used_px = given.get(name, np.empty((h, w, 3), np.float32)), np.empty((h, w), bool)
         low_pixels = kernel.fuse_rows(photo[name], region, low, gate, grid, first[name], params, fused, used_px)
@@ -489,6 +529,71 @@ def _fuse_compiled(
             int(low_pixels),
         )
     return out
+
+
+REGISTER_MAX_PX = 3.0
+"""The largest shift (pixels) :func:`scan_shift` accepts; a larger estimate is not applied (0, 0)."""
+
+
+def scan_shift(
+    render: ScanRender, diffuse: np.ndarray, specular: np.ndarray, valid: np.ndarray, *, iterations: int = 6
+) -> tuple[float, float]:
+    """The scan's sub-pixel misregistration in one camera: the 2D shift ``d`` (pixels, x then y) with
+    the photometric normals' low band at ``x`` matching the scan's at ``x + d``.
+
+    Gauss-Newton on ``sum |P(x) - S(x + d)|^2`` (Lucas-Kanade with a translation): ``P`` the sum of
+    both lobes' photometric normals, ``S`` the scan's normals, each low-passed at ``GATE_SIGMA_PX``
+    over its own region (the photometric over the valid pixels that hit the scan, the scan over its
+    hits), at the pixels whose Gaussian lies wholly inside both and whose two low-passes agree
+    within ``ScanFusion.gate_deg``'s default (hair, eyes). A calibration error of the scan against
+    the cameras (0.5 mm at 256 px: about 0.6 px) shows as such a shift of the scan's relief.
+
+    Parameters
+    ----------
+    render : the scan rendered into the camera (:func:`render_scan_normals`), a window of its grid.
+    diffuse, specular : (H, W, 3) float32, unit world-space photometric normals (0 outside ``valid``).
+    valid : (H, W) bool, the solved maps' mask.
+
+    Returns
+    -------
+    (dx, dy) in pixels; (0, 0) where there are too few pixels, the system is singular or the
+    estimate is larger than ``REGISTER_MAX_PX``.
+    """
+    r0, r1, c0, c1 = render.window
+    win = (slice(r0, r1), slice(c0, c1))
+    seen = render.hit & (render.cos_view > MIN_COS_VIEW)
+    region = valid[win] & seen
+    w_p, w_s = region.astype(np.float32), seen.astype(np.float32)
+    photo = (diffuse[win] + specular[win]).astype(np.float32)
+    p = _LowPass(w_p, GATE_SIGMA_PX)(photo * w_p[..., None])
+    p /= np.maximum(_norm(p), np.float32(1e-12))[..., None]
+    scan = _LowPass(w_s, GATE_SIGMA_PX)(render.normals * w_s[..., None])
+    inside = (_blur(w_p, GATE_SIGMA_PX) > np.float32(0.999)) & (_blur(w_s, GATE_SIGMA_PX) > np.float32(0.999))
+    h, w = region.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.zeros(2)
+    cos_gate = np.float32(np.cos(np.radians(ScanFusion.gate_deg)))
+    for _ in range(iterations):
+        moved = cv2.remap(scan, xx + np.float32(d[0]), yy + np.float32(d[1]), cv2.INTER_LINEAR)
+        moved /= np.maximum(_norm(moved), np.float32(1e-12))[..., None]
+        gy, gx = np.gradient(moved, axis=(0, 1))
+        use = inside & (np.einsum("...i,...i->...", p, moved) > cos_gate)
+        use[[0, -1], :] = False
+        use[:, [0, -1]] = False
+        if np.count_nonzero(use) < 100:
+            return 0.0, 0.0
+        jx, jy, r = gx[use].astype(np.float64), gy[use].astype(np.float64), (p - moved)[use].astype(np.float64)
+        a = np.array([[np.sum(jx * jx), np.sum(jx * jy)], [np.sum(jx * jy), np.sum(jy * jy)]])
+        b = np.array([np.sum(jx * r), np.sum(jy * r)])
+        if np.linalg.cond(a) > 1e6:
+            return 0.0, 0.0
+        step = np.linalg.solve(a, b)
+        d += step
+        if np.hypot(*d) > REGISTER_MAX_PX:
+            return 0.0, 0.0
+        if np.hypot(*step) < 1e-3:
+            break
+    return float(d[0]), float(d[1])
 
 
 def region_window(valid: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
@@ -563,9 +668,10 @@ def fuse_camera_normals(
 
     Returns
     -------
-    The ``solve.json`` record: ``{"used": True, "sigma_px", "gate_deg", "diffuse": {"pixels",
-    "weight", "gain"}, "specular": {...}}`` (pixels whose normal came from the fusion, 0 for a lobe
-    not fused; the low band's scan weight and the high band's gain applied).
+    The ``solve.json`` record: ``{"used": True, "sigma_px", "gate_deg", "shift_px", "diffuse":
+    {"pixels", "weight", "gain"}, "specular": {...}}`` (the scan's estimated shift ``[dx, dy]`` in
+    pixels, with ``register``; pixels whose normal came from the fusion, 0 for a lobe not fused; the
+    low band's scan weight and the high band's gain applied).
     """
     if scan.mesh is None or scan.vertex_normals is None or not any(lobes):
         return {"used": False}
@@ -580,6 +686,13 @@ def fuse_camera_normals(
     )
     if render is None:
         return out
+    if settings.register:
+        shift = scan_shift(render, maps.normal_diffuse, maps.normal_specular, maps.mask)
+        out["shift_px"] = [round(shift[0], 4), round(shift[1], 4)]
+        if shift != (0.0, 0.0):
+            render = render_scan_normals(
+                scan.mesh, scan.scene, scan.vertex_normals, camera, window=render.window, shift=shift
+            )
     r0, r1, c0, c1 = render.window
     win = (slice(r0, r1), slice(c0, c1))
     into = {name: getattr(maps, f"normal_{name}")[win] for name in ("diffuse", "specular")}

@@ -346,6 +346,7 @@ def _scan_fusion(config: SolverConfig) -> ScanFusion:
         gain=config.scan_normals_gain,
         gate_deg=config.scan_normals_gate_deg,
         gate_noise=config.scan_normals_gate_noise,
+        register=config.scan_normals_register,
     )
 
 
