@@ -157,7 +157,9 @@ def test_occlusion_geometry_follows_the_scan_where_the_fit_leaves_it() -> None:
     assert d.max() < 1e-5
     assert moved.vertices[:, 2].max() > 0.02  # it gained the ramp (up to half its height)
     np.testing.assert_array_equal(moved.faces, plane.faces)
-    np.testing.assert_array_equal(moved.vertices[plane.vertices[:, 0] <= 0.05], plane.vertices[plane.vertices[:, 0] <= 0.05])
+    np.testing.assert_array_equal(
+        moved.vertices[plane.vertices[:, 0] <= 0.05], plane.vertices[plane.vertices[:, 0] <= 0.05]
+    )
 
     view = _render(_camera())
     cfg = BakeConfig(size=256, previews=False, surface="template")  # the scan as occluder only
