@@ -131,3 +131,47 @@ def test_occlusion_mesh_blocks_the_directions_but_not_the_cameras() -> None:
     assert np.all(ratio[far] < ratio[near].min())
     # the cameras' visibility does not see the wall: the same texels are seen
     np.testing.assert_array_equal(alone.seen | ~(near | far), walled.seen | ~(near | far))
+
+
+def test_occlusion_geometry_follows_the_scan_where_the_fit_leaves_it() -> None:
+    """Where the registered mesh leaves the scan (a flat template strip where the scan
+    rises, as the template's neck stub leaves a real neck), the default occlusion geometry
+    is the fit moved onto the scan: its vertices lie on the scan, and the ramp it gains
+    shadows the texels beside it, so the bake divides their albedo by m0 < 1. ``"fitted"``
+    and a bake without a scan keep the flat fit (open: the images' albedo)."""
+    import dataclasses
+
+    import open3d as o3d
+
+    from id2reflectance.capture.geometry.mesh import raycasting_scene
+    from id2reflectance.processing.bake.baker import BakeConfig, bake_maps
+    from id2reflectance.processing.bake.occlusion import mesh_on_scan
+    from tests.processing.bake.test_views import _albedo, _camera, _render
+
+    plane = _plane(16)  # the fit: flat; grid step 12.5 mm, x = 0.05 is a grid line
+    v = plane.vertices.copy()
+    v[:, 2] = np.maximum(v[:, 0] - 0.05, 0.0)  # the scan rises at 45 degrees beyond x = 0.05
+    scan = FaceMesh(v, plane.faces)
+    moved = mesh_on_scan(plane, scan, 0.001)
+    d = raycasting_scene(scan).compute_distance(o3d.core.Tensor(moved.vertices.astype(np.float32))).numpy()
+    assert d.max() < 1e-5
+    assert moved.vertices[:, 2].max() > 0.02  # it gained the ramp (up to half its height)
+    np.testing.assert_array_equal(moved.faces, plane.faces)
+    np.testing.assert_array_equal(
+        moved.vertices[plane.vertices[:, 0] <= 0.05], plane.vertices[plane.vertices[:, 0] <= 0.05]
+    )
+
+    view = _render(_camera())
+    cfg = BakeConfig(size=256, previews=False, surface="template")  # the scan as occluder only
+    default = bake_maps(plane, [view], config=cfg, occluder=scan)
+    fitted = bake_maps(plane, [view], config=dataclasses.replace(cfg, occlusion_geometry="fitted"), occluder=scan)
+    no_scan = bake_maps(plane, [view], config=cfg)
+    explicit = bake_maps(plane, [view], config=cfg, occluder=scan, occlusion_mesh=moved)
+    p = texel_geometry(plane, 256).points
+    truth = _albedo(p.reshape(-1, 3)).reshape(p.shape)
+    near = default.seen & fitted.seen & (p[..., 0] > 0.035) & (p[..., 0] < 0.048) & (np.abs(p[..., 1]) < 0.05)
+    assert near.sum() > 100
+    np.testing.assert_allclose(fitted.diffuse_albedo[near], truth[near], atol=0.01)
+    np.testing.assert_array_equal(fitted.diffuse_albedo[near], no_scan.diffuse_albedo[near])
+    np.testing.assert_array_equal(default.diffuse_albedo, explicit.diffuse_albedo)
+    assert (default.diffuse_albedo[near] / truth[near]).min() > 1.05

@@ -55,6 +55,7 @@ from id2reflectance.processing.bake.inputs import (
 )
 from id2reflectance.processing.bake.mirror import TexelMirror, mirror_fill, texel_mirror
 from id2reflectance.processing.bake.occlusion import (
+    mesh_on_scan,
     subsurface_blur,
     texel_ambient_visibility,
     texel_ambient_visibility_normals,
@@ -239,6 +240,15 @@ class BakeConfig:
         exact maps 0.1-1.4 dB better, solved maps 0.9 dB worse: the solve's normals are
         noisy) or ``"vertex"`` (per vertex with the vertex normal, the value interpolated
         to texels: the bake before 2026-12-06).
+    occlusion_geometry : the geometry that blocks the occlusion directions where the bake
+        has the scan (``bake_session``; ``bake_maps`` with an ``occluder`` or a prepared
+        mesh holding one) and no ``occlusion_mesh`` is given: ``"fitted_on_scan"`` the
+        registered mesh with its vertices farther than ``occlusion_on_scan_m`` from the scan
+        moved onto it (:func:`~.occlusion.mesh_on_scan`: a real neck, which the template's
+        neck stub leaves, shadows the images), ``"fitted"`` the registered mesh itself (the
+        bake before 2026-12-08). Without a scan both are the registered mesh.
+    occlusion_on_scan_m : metres, ``"fitted_on_scan"``'s distance from the scan above
+        which a vertex is moved onto it (> 0).
     occlusion_floor : the albedo is divided by ``max(m0, occlusion_floor)``.
     occlusion_min : texels whose (blurred) ambient visibility is below this are treated
         as unseen: filled from their surroundings, coverage 0.
@@ -285,6 +295,8 @@ class BakeConfig:
     last_resort_silhouette: Literal["off", "guide"] = "guide"
     occlusion_directions: int = 256
     occlusion_normal: Literal["baked", "mesh", "vertex"] = "mesh"
+    occlusion_geometry: Literal["fitted_on_scan", "fitted"] = "fitted_on_scan"
+    occlusion_on_scan_m: float = 0.001
     occlusion_floor: float = 0.25
     occlusion_min: float = 0.3
     occlusion_sss_mm: tuple[float, float, float] = (1.0, 0.5, 0.25)
@@ -332,6 +344,12 @@ class BakeConfig:
             raise ConfigError(f"occlusion_directions must be 0 or in [16, 65536], got {self.occlusion_directions}")
         if len(self.occlusion_sss_mm) != 3 or min(self.occlusion_sss_mm) < 0:
             raise ConfigError(f"occlusion_sss_mm must be three values >= 0, got {self.occlusion_sss_mm}")
+        if self.occlusion_geometry not in ("fitted_on_scan", "fitted"):
+            raise ConfigError(
+                f"occlusion_geometry must be 'fitted_on_scan' or 'fitted', got {self.occlusion_geometry!r}"
+            )
+        if not self.occlusion_on_scan_m > 0:
+            raise ConfigError(f"occlusion_on_scan_m must be > 0, got {self.occlusion_on_scan_m}")
         if not (0.0 <= self.occlusion_min < 1.0):
             raise ConfigError(f"occlusion_min must be in [0, 1), got {self.occlusion_min}")
         if not self.scan_occlusion_tolerance_m > 0:
@@ -488,7 +506,9 @@ def bake_maps(
         ``config.surface_direction = "radial"`` (required there when ``config.surface`` is
         ``"scan"`` and there is an ``occluder``).
     occlusion_mesh : the geometry that blocks the ambient-occlusion directions (metres,
-        the same frame), or None: ``mesh`` itself (the default). The rays still leave
+        the same frame), or None: chosen by ``config.occlusion_geometry`` (``mesh`` moved
+        onto the scan -- ``occluder`` or ``prepared``'s -- where it leaves it; ``mesh``
+        itself without a scan). The rays still leave
         ``mesh``'s vertices; a caller that knows more of the body than the registered
         template (or, in a benchmark, the geometry the images were shaded with) passes it.
 
@@ -630,6 +650,9 @@ def bake_maps(
     inv = np.where(seen, 1.0 / np.where(seen, wsum, 1.0), 0.0)
     alb = np.maximum(alb * inv[..., None], 0.0)
     if config.occlusion_directions > 0:
+        scan = occluder if occluder is not None else prepared.occluder
+        if occlusion_mesh is None and config.occlusion_geometry == "fitted_on_scan" and scan is not None:
+            occlusion_mesh = mesh_on_scan(mesh, scan, config.occlusion_on_scan_m)
         texel_m = texel_size_m(mesh, geom.face_id, seen)
         reach = int(np.ceil(3 * max(config.occlusion_sss_mm) * 1e-3 / max(texel_m, 1e-9))) + 1
         near_seen = cv2.dilate(seen.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
@@ -857,6 +880,11 @@ def bake_session(
         mirror=mirror,
         occluder=scan if config.scan_occlusion else None,
         surface_origin=reg.scaled[:3, 3],  # the template origin's image (radial surface points)
+        occlusion_mesh=(  # the scan blocks the occlusion term even where it hides nothing from the cameras
+            mesh_on_scan(reg.mesh, scan, config.occlusion_on_scan_m)
+            if config.occlusion_geometry == "fitted_on_scan" and not config.scan_occlusion
+            else None
+        ),
     )
     timings["bake"] = time.perf_counter() - t
 

@@ -15,6 +15,10 @@ simulator's :mod:`~id2reflectance.capture.simulator.visibility`);
 texel and integrates it against the texel's own normal (the bake's default: inside
 creases ``m0`` changes faster than the mesh), :func:`texel_ambient_visibility`
 interpolates the vertices' ``m0`` (the bake before 2026-12-06).
+The geometry that blocks the directions is, where the bake has a scan, the registered
+mesh with its vertices that leave the scan moved onto it (:func:`mesh_on_scan`): below the
+jaw the template's neck stub leaves a real neck, which shadows the images more than the
+stub would (issue 22).
 Skin scatters light below the surface, which blurs the irradiance -- and so ``m0`` -- per
 colour channel (:func:`subsurface_blur`, Gaussian widths in millimetres converted with
 the chart's texel size :func:`texel_size_m`). Interreflections, which a real head adds
@@ -24,11 +28,34 @@ everything is blocked.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from id2reflectance.capture.geometry.mesh import FaceMesh, interpolate, raycasting_scene
 from id2reflectance.capture.illumination import fibonacci_sphere
+
+
+def mesh_on_scan(mesh: FaceMesh, scan: FaceMesh | Any, max_distance_m: float) -> FaceMesh:
+    """``mesh`` with each vertex farther than ``max_distance_m`` from ``scan``'s surface moved
+    to its closest point on it: the surface the scan holds, in the mesh's topology, and the
+    mesh itself where it follows the scan (within the fit's residual) or the scan has
+    nothing near (closest points are taken whatever their distance).
+
+    mesh : (V, 3) vertices, metres; scan : the scan (metres, the same frame) as a FaceMesh
+    or an Open3D ``RaycastingScene`` of it; max_distance_m : > 0, metres.
+    Returns a FaceMesh with ``mesh``'s faces and UVs; vertices (V, 3) float64 metres.
+    """
+    import open3d as o3d
+
+    scene = raycasting_scene(scan) if isinstance(scan, FaceMesh) else scan
+    v = np.array(mesh.vertices, np.float64)
+    query = o3d.core.Tensor(v.astype(np.float32))
+    closest = scene.compute_closest_points(query)["points"].numpy().astype(np.float64)
+    off = np.linalg.norm(closest - v, axis=1) > max_distance_m
+    v[off] = closest[off]
+    return mesh.with_vertices(v)
 
 
 def vertex_direction_visibility(
