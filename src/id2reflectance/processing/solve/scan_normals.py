@@ -299,6 +299,35 @@ def hat_variances(photo_low: np.ndarray, scan_low: np.ndarray, witness_low: np.n
     return max(0.5 * (d_pc + d_pw - d_cw), 0.0), max(0.5 * (d_pc + d_cw - d_pw), 0.0)
 
 
+def _gain_and_weight(
+    settings: ScanFusion,
+    high: dict[str, np.ndarray],
+    low: dict[str, np.ndarray],
+    gain_pixels: np.ndarray,
+    weight_pixels: np.ndarray,
+) -> tuple[float, float]:
+    """The high band's gain ``a`` and the low band's scan weight ``k`` of one lobe from the subsample
+    (``settings``' own where given): ``a`` by :func:`high_pass_gain` with the scan's and the other
+    lobe's high-pass as witnesses over ``gain_pixels``, ``k`` by :func:`low_band_weight` over
+    ``weight_pixels`` (1 where there are none), squared-ratio'd under 1/2, and ``a`` raised to ``k``.
+
+    high, low : {"p": the lobe's, "c": the scan's, "o": the other lobe's} (..., 3) float32 high- and
+        low-passes at the subsample's pixels; gain_pixels, weight_pixels : (...) bool of the same grid.
+    """
+    gain = settings.gain
+    if gain is None:  # the other lobe's high-pass as a second witness
+        gain = high_pass_gain(high["p"][gain_pixels], high["c"][gain_pixels], high["o"][gain_pixels])
+    weight = settings.weight
+    if weight is None:  # on the pixels that take it (on all of ``used``: +7 % on a decimated scan)
+        lp = {k: v[weight_pixels] for k, v in low.items()}
+        weight = low_band_weight(lp["p"], lp["c"], lp["o"]) if weight_pixels.any() else 1.0
+        if weight < 0.5:  # the scan the less accurate estimate: its share by the squared variance ratio
+            weight = weight**2 / (weight**2 + (1.0 - weight) ** 2)
+    if settings.gain is None:  # the high band shrunk as far as the scan is trusted in the low band
+        gain = gain ** float(weight)
+    return float(gain), float(weight)
+
+
 @dataclass
 class FusedNormal:
     """One lobe's fused normals.
@@ -396,20 +425,14 @@ def fuse_scan_normals(
                 low_used = used & (cos_p_scan > np.float32(np.cos(np.radians(gate_deg))) * lengths)
         high = p - lp_photo[name]
         stats = used[sub]
-        gain = settings.gain
-        if gain is None:  # the other lobe's high-pass as a second witness
-            sel = stats & ~fallback
-            o_high = (photo[other] - lp_photo[other])[sub][sel]
-            gain = high_pass_gain(high[sub][sel], scan_high[sub][sel], o_high)
-        weight = settings.weight
-        if weight is None:  # on the pixels that take it (on all of ``used``: +7 % on a decimated scan)
-            both = low_used[sub] & ~fallback
-            lp = {k: v[sub][both] for k, v in (("p", lp_photo[name]), ("o", lp_photo[other]), ("c", lp_scan))}
-            weight = low_band_weight(lp["p"], lp["c"], lp["o"]) if both.any() else 1.0
-            if weight < 0.5:  # the scan the less accurate estimate: its share by the squared variance ratio
-                weight = weight**2 / (weight**2 + (1.0 - weight) ** 2)
-        if settings.gain is None:  # the high band shrunk as far as the scan is trusted in the low band
-            gain = gain ** float(weight)
+        lp_other = lp_photo.get(other, lp_photo[name])  # absent only when both settings are given (unused)
+        gain, weight = _gain_and_weight(
+            settings,
+            {"p": high[sub], "c": scan_high[sub], "o": (photo[other] - lp_other)[sub]},
+            {"p": lp_photo[name][sub], "c": lp_scan[sub], "o": lp_other[sub]},
+            stats & ~fallback,
+            low_used[sub] & ~fallback,
+        )
         fused = high  # lp_photo + k (lp_scan - lp_photo) where low_used + a high, in place
         fused *= np.float32(gain)
         fused += lp_photo[name]
@@ -502,20 +525,13 @@ def _fuse_compiled(
                 gate_deg = min(gate_deg, settings.gate_noise * float(np.degrees(np.sqrt(var_p))))
                 cos_low = np.float32(np.cos(np.radians(gate_deg)))
                 low_used = used & (cos_p_scan > cos_low * lengths)
-        gain = settings.gain
-        if gain is None:  # the other lobe's high-pass as a second witness (as the numpy version)
-            sel = used & ~fallback
-            o_high = (photo_sub[other] - low_sub[other])[sel]
-            gain = high_pass_gain((photo_sub[name] - low_sub[name])[sel], scan_high[sel], o_high)
-        weight = settings.weight
-        if weight is None:
-            both = low_used & ~fallback
-            lp = (low_sub[name][both], low_sub["scan"][both], low_sub[other][both])
-            weight = low_band_weight(*lp) if both.any() else 1.0
-            if weight < 0.5:  # the scan the less accurate estimate: its share by the squared variance ratio
-                weight = weight**2 / (weight**2 + (1.0 - weight) ** 2)
-        if settings.gain is None:  # the high band shrunk as far as the scan is trusted in the low band
-            gain = gain ** float(weight)
+        gain, weight = _gain_and_weight(
+            settings,
+            {"p": photo_sub[name] - low_sub[name], "c": scan_high, "o": photo_sub[other] - low_sub[other]},
+            {"p": low_sub[name], "c": low_sub["scan"], "o": low_sub[other]},
+            used & ~fallback,
+            low_used & ~fallback,
+        )
         params = np.array([cos_gate, cos_low, gain, weight], np.float32)
         fused, used_px = given.get(name, np.empty((h, w, 3), np.float32)), np.empty((h, w), bool)
         low_pixels = kernel.fuse_rows(photo[name], region, low, gate, grid, first[name], params, fused, used_px)
@@ -569,7 +585,13 @@ def scan_shift(
     p /= np.maximum(_norm(p), np.float32(1e-12))[..., None]
     scan = _LowPass(w_s, GATE_SIGMA_PX)(render.normals * w_s[..., None])
     inside = (_blur(w_p, GATE_SIGMA_PX) > np.float32(0.999)) & (_blur(w_s, GATE_SIGMA_PX) > np.float32(0.999))
-    h, w = region.shape
+    # where the scan was ray cast every 2+ pixels (cameras from 768 px) the low-passed fields are
+    # iterated on every 2nd pixel (a quarter of the work; they are smooth at GATE_SIGMA_PX) and the
+    # shift scaled back to the image's pixels
+    f = 2 if render.step >= 2 else 1
+    if f > 1:
+        p, scan, inside = p[::f, ::f], scan[::f, ::f], inside[::f, ::f]
+    h, w = inside.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     d = np.zeros(2)
     cos_gate = np.float32(np.cos(np.radians(ScanFusion.gate_deg)))
@@ -589,11 +611,11 @@ def scan_shift(
             return 0.0, 0.0
         step = np.linalg.solve(a, b)
         d += step
-        if np.hypot(*d) > REGISTER_MAX_PX:
+        if f * np.hypot(*d) > REGISTER_MAX_PX:
             return 0.0, 0.0
-        if np.hypot(*step) < 1e-3:
+        if f * np.hypot(*step) < 1e-3:
             break
-    return float(d[0]), float(d[1])
+    return float(f * d[0]), float(f * d[1])
 
 
 def region_window(valid: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
