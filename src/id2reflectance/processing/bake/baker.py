@@ -160,6 +160,13 @@ class BakeConfig:
     scan_occlusion_tolerance_m : the scan may be hit this much before the texel's point
         along the camera ray (metres): the template's chord of the lid margin lies up to
         1.4 mm behind the scan, an ear 7-12 mm.
+    scan_occlusion_last_resort_m : a texel the scan hides by more than that but at most this
+        (metres, n.v above ``cos_min``; 0, the default, or <= the tolerance: off) gives a
+        last-resort sample (``last_resort``): its value only where no camera sees the texel and
+        none gives a grazing sample. 0.8 mm samples subject 3's outer eye corners, which the
+        scan covers by 0.6-0.8 mm while the images show them, but takes a wrong pixel at
+        subject 0's (issue 22; docs/bake.md "Follow-up (2026-12-08): subject 3's eye
+        corners"): off by default.
     surface : where a texel is projected into the cameras and tested for visibility:
         ``"template"``, its point on the registered template; ``"scan"`` ("cage" baking,
         with the scan: ``bake_maps``' ``occluder``), the scan's nearest crossing of the
@@ -282,6 +289,7 @@ class BakeConfig:
     visibility_tolerance_m: float = 0.001
     scan_occlusion: bool = True
     scan_occlusion_tolerance_m: float = 0.0005
+    scan_occlusion_last_resort_m: float = 0.0
     surface: Literal["scan", "template"] = "scan"
     surface_distance_m: float = 0.00075
     surface_outward_m: float = 0.0
@@ -354,6 +362,8 @@ class BakeConfig:
             raise ConfigError(f"occlusion_min must be in [0, 1), got {self.occlusion_min}")
         if not self.scan_occlusion_tolerance_m > 0:
             raise ConfigError(f"scan_occlusion_tolerance_m must be > 0, got {self.scan_occlusion_tolerance_m}")
+        if not self.scan_occlusion_last_resort_m >= 0:
+            raise ConfigError(f"scan_occlusion_last_resort_m must be >= 0, got {self.scan_occlusion_last_resort_m}")
         if self.surface not in ("scan", "template"):
             raise ConfigError(f"surface must be 'scan' or 'template', got {self.surface!r}")
         if self.surface_direction not in ("normal", "radial"):
@@ -395,6 +405,7 @@ class BakeConfig:
             feather_texels=self.feather * self.size,
             visibility_tolerance_m=self.visibility_tolerance_m,
             occluder_tolerance_m=self.scan_occlusion_tolerance_m,
+            occluder_last_resort_m=self.scan_occlusion_last_resort_m,
             last_resort=self.last_resort != "off",
             last_resort_silhouette_px=self.last_resort_silhouette_px,
             last_resort_footprint=self.last_resort_footprint,

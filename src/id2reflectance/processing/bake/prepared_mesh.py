@@ -93,6 +93,7 @@ class PreparedMesh:
             min(options.cos_min, options.cos_fallback),
             options.visibility_tolerance_m,
             options.occluder_tolerance_m,
+            options.occluder_last_resort_m,
         )
         if key not in self._visibility:
             self._visibility[key] = view_visibility(

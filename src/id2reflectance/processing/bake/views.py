@@ -279,6 +279,7 @@ class ViewWeights:
     feather_texels: float = 8.0  # UV-space ramp from occlusion boundaries, texels
     visibility_tolerance_m: float = 0.001
     occluder_tolerance_m: float = 0.002  # the scan may lie this far before the texel along the ray
+    occluder_last_resort_m: float = 0.0  # ... and this far (n.v > cos_min): a last-resort sample only
     last_resort: bool = False  # offer last-resort samples (module docstring)
     last_resort_silhouette_px: float = 3.0  # ... only this far from the mask's silhouette, pixels
     last_resort_footprint: float = 1.0  # ... with at least this valid share of the bilinear footprint
@@ -420,12 +421,15 @@ class ViewVisibility:
     pix : (M, 2) float64 their image positions (x, y), pixels.
     cos : (M,) float64 cosine between the texel normal and the direction to the camera.
     to_camera : (M, 3) float64 unit directions from the texels to the camera centre.
+    relaxed : (M,) bool, texels the scan hides by more than ``occluder_tolerance_m`` but
+        at most ``occluder_last_resort_m`` (a last-resort sample only), or None.
     """
 
     texels: np.ndarray
     pix: np.ndarray
     cos: np.ndarray
     to_camera: np.ndarray
+    relaxed: np.ndarray | None = None
 
 
 def view_visibility(
@@ -465,13 +469,22 @@ def view_visibility(
         if offset is not None:
             tol = tol + np.abs(offset[idx[sel]]) / np.maximum(cos[sel], 0.1)
         ok[sel] = t_hit >= dist[sel] - tol
+    relaxed = None
     if occluder is not None:
         sel = np.flatnonzero(ok)
         if sel.size:
             t_hit, _, _ = cast_rays(occluder, centre[None, :], -v[sel])
-            ok[sel] = t_hit >= dist[sel] - options.occluder_tolerance_m
+            before = dist[sel] - t_hit  # how far before the point the scan is hit (-inf: not hit)
+            strict = before <= options.occluder_tolerance_m
+            ok[sel] = strict
+            if options.occluder_last_resort_m > options.occluder_tolerance_m:
+                relaxed = np.zeros(ok.size, bool)
+                relaxed[sel] = ~strict & (before <= options.occluder_last_resort_m) & (cos[sel] > options.cos_min)
+                ok |= relaxed
     sel = np.flatnonzero(ok)
-    return ViewVisibility(texels=idx[sel], pix=pix[sel], cos=cos[sel], to_camera=v[sel])
+    return ViewVisibility(
+        texels=idx[sel], pix=pix[sel], cos=cos[sel], to_camera=v[sel], relaxed=None if relaxed is None else relaxed[sel]
+    )
 
 
 def sample_view(
@@ -512,6 +525,9 @@ def sample_view(
     w_px = w_mask * mask_val
     if view.confidence is not None:  # noisy pixels (low solver confidence) contribute less
         w_px = w_px * np.clip(_remap(view.confidence, mx, my), 0.0, 1.0)
+    if vis.relaxed is not None:  # hidden by the scan within occluder_last_resort_m: last resort only
+        main = main & ~vis.relaxed
+        w_fb = np.where(vis.relaxed, 0.0, w_fb)
     w = (w_angle * w_px * main).astype(np.float32)
 
     weight = np.zeros(s * s, np.float32)
@@ -529,7 +545,10 @@ def sample_view(
     partial = np.zeros(vis.texels.size, bool)  # last-resort samples of a partly valid footprint
     last = edge = None
     if options.last_resort:
-        cand = np.flatnonzero(~sampled & (dmask < _MASK_MIN_PX))  # declined by the mask border's distance only
+        border = dmask < _MASK_MIN_PX
+        if vis.relaxed is not None:
+            border = border | vis.relaxed
+        cand = np.flatnonzero(~sampled & border)  # declined by the mask border's distance (or the scan's margin) only
         if view.confidence is not None:
             cand = cand[_remap(view.confidence, mx[cand], my[cand]) >= 0.5]
         # the valid share of the bilinear footprint (the same sampler as the values: a pixel
