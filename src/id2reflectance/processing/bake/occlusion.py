@@ -39,9 +39,11 @@ from id2reflectance.capture.illumination import fibonacci_sphere
 
 def mesh_on_scan(mesh: FaceMesh, scan: FaceMesh | Any, max_distance_m: float) -> FaceMesh:
     """``mesh`` with each vertex farther than ``max_distance_m`` from ``scan``'s surface moved
-    to its closest point on it: the surface the scan holds, in the mesh's topology, and the
-    mesh itself where it follows the scan (within the fit's residual) or the scan has
-    nothing near (closest points are taken whatever their distance).
+    to its closest point on it: the surface the scan holds, in the mesh's topology; the
+    mesh itself where it follows the scan (within the fit's residual). Every farther vertex
+    is moved, however far: a scan that misses a part of the head the mesh holds (a scan of
+    the face alone) pulls that part onto the scan's border, and the part no longer blocks
+    directions (not measured; the project's scans hold the whole head above the neck cut).
 
     mesh : (V, 3) vertices, metres; scan : the scan (metres, the same frame) as a FaceMesh
     or an Open3D ``RaycastingScene`` of it; max_distance_m : > 0, metres.
