@@ -40,6 +40,7 @@ import numpy as np
 
 from id2reflectance.capture.camera import Camera
 from id2reflectance.capture.geometry.mesh import FaceMesh, cast_rays, interpolate, raycasting_scene, sample_bilinear
+from id2reflectance.processing.bake.occlusion import mesh_on_scan
 from id2reflectance.processing.bake.views import SolvedView, texel_geometry
 from id2reflectance.processing.brdf_table import directional_albedo, normal_incidence_albedo
 
@@ -108,14 +109,6 @@ def shading_head(truth_mesh: FaceMesh, scan: FaceMesh, off_scan: np.ndarray) -> 
         closest = raycasting_scene(scan).compute_closest_points(query)["points"].numpy()
         v[off_scan] = closest.astype(np.float64)
     return truth_mesh.with_vertices(v)
-
-
-def scan_distance_m(scan: FaceMesh, points: np.ndarray) -> np.ndarray:
-    """(N,) float64 metres from each of ``points`` (N, 3) to the surface of ``scan``."""
-    import open3d as o3d
-
-    query = o3d.core.Tensor(np.asarray(points, np.float32))
-    return raycasting_scene(scan).compute_distance(query).numpy().astype(np.float64)
 
 
 def build_case(
@@ -679,7 +672,7 @@ def stage_table(
     :data:`STAGES` changed alone, of the registration replaced by the true mesh, of the
     occlusion term's rays tested against the images' shading geometry (``case.shading_mesh``,
     ``bake_maps``' ``occlusion_mesh``), against the scan, and against the fitted mesh with its
-    vertices farther than :data:`SNAP_M` from the scan moved onto it (:func:`shading_head`), and of
+    vertices farther than :data:`SNAP_M` from the scan moved onto it (:func:`mesh_on_scan`), and of
     the reference bake (float bilinear, and with OpenCV's fixed-point bilinear).
     ``mirror``: the layout's :class:`~id2reflectance.processing.bake.mirror.TexelMirror`
     (the mirror fill; None: off). ``origins``: per mesh of ``meshes``, (3,) the template
@@ -722,7 +715,7 @@ def stage_table(
     rows.append(
         (
             f"occlusion rays against the fitted mesh, its vertices > {SNAP_M * 1e3:g} mm off the scan moved onto it",
-            bake("fitted", shading_head(fitted, case.scan, scan_distance_m(case.scan, fitted.vertices) > SNAP_M)),
+            bake("fitted", mesh_on_scan(fitted, case.scan, SNAP_M)),
         )
     )
     rows.append(

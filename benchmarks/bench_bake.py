@@ -666,12 +666,11 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
         exact_views,
         in_image,
         region_scores,
-        scan_distance_m,
-        shading_head,
         side_yaw_cameras,
     )
     from id2reflectance.processing.bake.inputs import load_template
     from id2reflectance.processing.bake.mirror import texel_mirror
+    from id2reflectance.processing.bake.occlusion import mesh_on_scan
     from id2reflectance.processing.bake.views import texel_geometry
     from id2reflectance.processing.registration.register import register_template
 
@@ -691,7 +690,7 @@ def side_yaw_section(image: int, uv: int, lookup: str, heads: tuple[str, ...], y
         )
         reg = register_template(template, base.scan, config=RegistrationConfig(prior=OPTIONS["prior"]))
         occluders = {  # the occlusion term's geometry besides the fitted mesh (bake_maps' occlusion_mesh)
-            "fit on scan": shading_head(reg.mesh, base.scan, scan_distance_m(base.scan, reg.mesh.vertices) > SNAP_M),
+            "fit on scan": mesh_on_scan(reg.mesh, base.scan, SNAP_M),
             "shading": base.shading_mesh,
         }
         texel_points = texel_geometry(base.truth_mesh, uv).points
